@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings list for every target, as swift-nio and Hummingbird do.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ims",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ims", targets: ["ims"]),
+        .library(name: "IMSDomain", targets: ["IMSDomain"]),
+        .library(name: "IMSEngine", targets: ["IMSEngine"]),
+        .library(name: "IMSIngest", targets: ["IMSIngest"]),
+        .library(name: "IMSServer", targets: ["IMSServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "IMSDomain", swiftSettings: swiftSettings),
+        .target(
+            name: "IMSEngine",
+            dependencies: ["IMSDomain", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "IMSIngest", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
+        .target(
+            name: "IMSServer",
+            dependencies: [
+                "IMSDomain", "IMSEngine", "IMSIngest",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ims",
+            dependencies: [
+                "IMSDomain", "IMSEngine", "IMSIngest", "IMSServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IMSServerTests",
+            dependencies: [
+                "IMSDomain", "IMSEngine", "IMSIngest", "IMSServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)
