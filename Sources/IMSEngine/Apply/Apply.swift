@@ -1,0 +1,67 @@
+import IMSDomain
+
+extension EngineState {
+    /// Validates and applies a batch: atomic batches all-or-nothing, partial ones line by line.
+    ///
+    /// Every accepted event gets the next sequence number; rejected lines of a
+    /// partial batch become `REJECTED_INPUT` exceptions.
+    public mutating func process(_ batch: IngestBatch) -> BatchOutcome {
+        var scope = BatchScope()
+        var errors = batch.rejected
+        var accepted: [Event] = []
+        accepted.reserveCapacity(batch.events.count)
+        for (i, event) in batch.events.enumerated() {
+            switch validate(event, scope: &scope) {
+            case .success(let e): accepted.append(e)
+            case .failure(let f): errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message))
+            }
+        }
+        if !errors.isEmpty { errors.sort { $0.line < $1.line } }
+        if batch.mode == .atomic && !errors.isEmpty {
+            counters.rejected += Int64(errors.count)
+            return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false)
+        }
+        var ignored = 0
+        for event in accepted {
+            lastSequence += 1
+            if !apply(event, sequence: lastSequence, at: batch.receivedAt) { ignored += 1 }
+        }
+        for e in errors {
+            raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
+        }
+        counters.events += Int64(accepted.count)
+        counters.ignored += Int64(ignored)
+        counters.rejected += Int64(errors.count)
+        return BatchOutcome(accepted: accepted.count, ignored: ignored, rejected: errors, lastSequence: lastSequence, applied: true)
+    }
+
+    /// Applies one validated event. Returns false when it changed nothing (a duplicate or stale version).
+    @discardableResult
+    mutating func apply(_ event: Event, sequence: Int64, at time: Timestamp) -> Bool {
+        switch event {
+        case .trade(let t): return applyTrade(t, sequence: sequence, at: time)
+        case .price(let p): return applyPrice(p)
+        case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time)
+        case .marketDayRoll(let r): return applyDayRoll(r, sequence: sequence, at: time)
+        case .contract(let c): return applyContract(c)
+        case .availability(let a): return applyAvailability(a)
+        case .fxRate(let f):
+            if fxRates[f.currency] == f { return false }
+            fxRates[f.currency] = f
+            return true
+        case .security(let s): return applySecurity(s)
+        case .book(let b): return applyBook(b)
+        case .counterparty(let c):
+            if let old = counterparties[c.counterpartyId], !isNewer(c.version, than: old.version) || old == c { return false }
+            counterparties[c.counterpartyId] = c
+            return true
+        case .aggregationUnit(let u): return applyAggregationUnit(u)
+        }
+    }
+
+    /// Versioned upsert: an absent version is last-write-wins; otherwise only a newer version applies.
+    func isNewer(_ new: Int64?, than old: Int64?) -> Bool {
+        guard let new, let old else { return true }
+        return new > old
+    }
+}

@@ -1,0 +1,264 @@
+import IMSDomain
+
+extension EngineState {
+    // MARK: Trades
+
+    mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp) -> Bool {
+        let security = securityIds.lookup(t.securityId)!
+        let book = bookIds.lookup(t.bookId)!
+        let m = Int(securities[Int(security)].market)
+        if markets[m].businessDate == nil { markets[m].setBusinessDate(t.tradeDate) }
+        let today = markets[m].businessDate!
+
+        let index: Int32
+        if let packed = tradeIndex[t.tradeId] {
+            index = Int32(truncatingIfNeeded: packed)
+            if t.version <= trades[m].records[Int(index)].version { return false }
+            removeTradeEffect(market: m, trade: index)
+        } else {
+            index = Int32(trades[m].records.count)
+            trades[m].records.append(TradeRecord(version: t.version, quantity: 0, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
+            trades[m].ids.append(t.tradeId)
+            tradeIndex[t.tradeId] = UInt64(m) << 32 | UInt64(UInt32(index))
+        }
+        let calendar = markets[m].calendar
+        let settle = t.settleDate ?? calendar.addingSettlementDays(
+            markets[m].market.settlementDays(forTradeDate: t.tradeDate), to: t.tradeDate)
+        trades[m].records[Int(index)].version = t.version
+        trades[m].records[Int(index)].quantity = t.quantity
+        trades[m].records[Int(index)].side = t.side
+        trades[m].records[Int(index)].status = t.status
+        trades[m].records[Int(index)].tradeDate = t.tradeDate
+        trades[m].records[Int(index)].settleDate = settle
+
+        if t.status == .cancel { return true }
+        if t.tradeDate < today {
+            // Inside the SOD snapshot: ignored, but an exception if the snapshot was already taken.
+            if let p = positionIndex[Self.positionKey(book: book, security: security)], positions[Int(p)].hasSOD {
+                raise(.lateTrade, sequence: sequence, message: "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
+                      subject: t.tradeId, at: time)
+            }
+            return true
+        }
+        let slot = markets[m].slot(forSettleDate: calendar.settlementDay(onOrAfter: settle))
+        let p = positionIndex(book: book, security: security)
+        addTradeEffect(market: m, trade: index, position: p, slot: slot)
+        return true
+    }
+
+    private mutating func addTradeEffect(market m: Int, trade index: Int32, position p: Int32, slot: Int8) {
+        let record = trades[m].records[Int(index)]
+        let q = record.quantity
+        let pi = Int(p)
+        if slot == TradeRecord.laterSlot {
+            addLater(position: p, date: record.settleDate, receipt: record.side.receives ? q : 0, deliver: record.side.receives ? 0 : q)
+        } else if record.side.receives {
+            positions[pi].receipt[Int(slot)] += q
+        } else {
+            positions[pi].deliver[Int(slot)] += q
+        }
+        switch record.side {
+        case .buy, .buyCover: positions[pi].intradayBuys += q
+        case .sell: positions[pi].intradaySells += q
+        case .sellShort: positions[pi].intradayShortSells += q
+        }
+        let head = positions[pi].firstTrade
+        if head >= 0 { trades[m].records[Int(head)].previousInPosition = index }
+        trades[m].records[Int(index)].nextInPosition = head
+        trades[m].records[Int(index)].previousInPosition = -1
+        trades[m].records[Int(index)].position = p
+        trades[m].records[Int(index)].slot = slot
+        positions[pi].firstTrade = index
+    }
+
+    private mutating func removeTradeEffect(market m: Int, trade index: Int32) {
+        let record = trades[m].records[Int(index)]
+        guard record.position >= 0 else { return }
+        let pi = Int(record.position)
+        let q = record.quantity
+        if record.slot == TradeRecord.laterSlot {
+            addLater(position: record.position, date: record.settleDate, receipt: record.side.receives ? -q : 0, deliver: record.side.receives ? 0 : -q)
+        } else if record.side.receives {
+            positions[pi].receipt[Int(record.slot)] -= q
+        } else {
+            positions[pi].deliver[Int(record.slot)] -= q
+        }
+        switch record.side {
+        case .buy, .buyCover: positions[pi].intradayBuys -= q
+        case .sell: positions[pi].intradaySells -= q
+        case .sellShort: positions[pi].intradayShortSells -= q
+        }
+        if record.previousInPosition >= 0 {
+            trades[m].records[Int(record.previousInPosition)].nextInPosition = record.nextInPosition
+        } else {
+            positions[pi].firstTrade = record.nextInPosition
+        }
+        if record.nextInPosition >= 0 {
+            trades[m].records[Int(record.nextInPosition)].previousInPosition = record.previousInPosition
+        }
+        trades[m].records[Int(index)].position = -1
+        trades[m].records[Int(index)].slot = -1
+        trades[m].records[Int(index)].nextInPosition = -1
+        trades[m].records[Int(index)].previousInPosition = -1
+    }
+
+    private mutating func addLater(position p: Int32, date: BusinessDate, receipt: Int64, deliver: Int64) {
+        positions[Int(p)].laterReceipt += receipt
+        positions[Int(p)].laterDeliver += deliver
+        var entries = later.removeValue(forKey: p) ?? []
+        if let i = entries.firstIndex(where: { $0.date == date }) {
+            entries[i].receipt += receipt
+            entries[i].deliver += deliver
+            if entries[i].receipt == 0 && entries[i].deliver == 0 { entries.remove(at: i) }
+        } else {
+            entries.append(LaterEntry(date: date, receipt: receipt, deliver: deliver))
+            entries.sort { $0.date < $1.date }
+        }
+        if !entries.isEmpty { later[p] = entries }
+    }
+
+    // MARK: SOD snapshots
+
+    mutating func applySOD(_ s: SODPosition, sequence: Int64, at time: Timestamp) -> Bool {
+        let security = securityIds.lookup(s.securityId)!
+        let book = bookIds.lookup(s.bookId)!
+        let m = Int(securities[Int(security)].market)
+        if markets[m].businessDate == nil { markets[m].setBusinessDate(s.businessDate) }
+        let today = markets[m].businessDate!
+        if s.businessDate < today {
+            raise(.staleSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) arrived after market \(markets[m].market.marketId) moved to \(today); ignored",
+                  subject: s.bookId, at: time)
+            return false
+        }
+        if s.businessDate > today {
+            pendingSOD[Int32(m), default: [:]][Self.positionKey(book: book, security: security)] = s
+            return true
+        }
+        let p = positionIndex(book: book, security: security)
+        rebase(position: p, on: s, market: m)
+        return true
+    }
+
+    /// Replaces a position's SOD figures and re-adds the day's trades on top.
+    private mutating func rebase(position p: Int32, on s: SODPosition, market m: Int) {
+        let pi = Int(p)
+        positions[pi].sodContractual = s.contractualQty
+        positions[pi].sodSettled = s.settledQty
+        positions[pi].receipt = Ladder5(s.receipts)
+        positions[pi].deliver = Ladder5(s.delivers)
+        positions[pi].hasSOD = true
+        var t = positions[pi].firstTrade
+        while t >= 0 {
+            let r = trades[m].records[Int(t)]
+            if r.slot >= 0 && r.slot < TradeRecord.laterSlot {
+                if r.side.receives { positions[pi].receipt[Int(r.slot)] += r.quantity } else { positions[pi].deliver[Int(r.slot)] += r.quantity }
+            }
+            t = r.nextInPosition
+        }
+    }
+
+    // MARK: Day roll
+
+    mutating func applyDayRoll(_ r: MarketDayRoll, sequence: Int64, at time: Timestamp) -> Bool {
+        let m = Int(marketIds.lookup(r.marketId)!)
+        guard let today = markets[m].businessDate else {
+            markets[m].setBusinessDate(r.businessDate)
+            return true
+        }
+        if r.businessDate == today { return false }
+        let newDate = r.businessDate
+        let oldLadder = markets[m].ladder
+        markets[m].setBusinessDate(newDate)
+        var pending = pendingSOD.removeValue(forKey: Int32(m)) ?? [:]
+
+        for security in securitiesByMarket[m] {
+            for p in positionsBySecurity[Int(security)] {
+                let key = Self.positionKey(book: positions[Int(p)].book, security: security)
+                if let s = pending[key], s.businessDate == newDate {
+                    pending.removeValue(forKey: key)
+                    resetForNewDay(position: p, contractual: positions[Int(p)].contractualQty)
+                    rebase(position: p, on: s, market: m)
+                    dropLaterEntries(position: p, through: markets[m].ladder.last!)
+                } else {
+                    rollForward(position: p, oldLadder: oldLadder, market: m)
+                }
+            }
+        }
+        for (key, s) in pending {
+            if s.businessDate == newDate {
+                let p = positionIndex(book: Int32(truncatingIfNeeded: key >> 32), security: Int32(truncatingIfNeeded: key))
+                rebase(position: p, on: s, market: m)
+            } else if s.businessDate > newDate {
+                pendingSOD[Int32(m), default: [:]][key] = s
+            } else {
+                raise(.droppedSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) was passed over by the roll of \(r.marketId) to \(newDate)",
+                      subject: s.bookId, at: time)
+            }
+        }
+        for id in trades[m].ids { tradeIndex.removeValue(forKey: id) }
+        trades[m] = MarketTrades()
+        return true
+    }
+
+    private mutating func resetForNewDay(position p: Int32, contractual: Int64) {
+        let pi = Int(p)
+        positions[pi].sodContractual = contractual
+        positions[pi].intradayBuys = 0
+        positions[pi].intradaySells = 0
+        positions[pi].intradayShortSells = 0
+        positions[pi].firstTrade = -1
+        positions[pi].hasSOD = false
+    }
+
+    /// Rolls a position to the market's new business date with no new snapshot:
+    /// what settled before it becomes settled, ladder rows move to their new days.
+    private mutating func rollForward(position p: Int32, oldLadder: [BusinessDate], market m: Int) {
+        let pi = Int(p)
+        let state = markets[m]
+        let newDate = state.businessDate!
+        var settled = positions[pi].sodSettled
+        var receipt = Ladder5.zero, deliver = Ladder5.zero
+        for k in 0..<oldLadder.count {
+            let r = positions[pi].receipt[k], d = positions[pi].deliver[k]
+            if r == 0 && d == 0 { continue }
+            if oldLadder[k] < newDate {
+                settled += r - d
+            } else {
+                let slot = Int(state.slot(forSettleDate: oldLadder[k]))
+                receipt[slot] += r
+                deliver[slot] += d
+            }
+        }
+        if let entries = later[p] {
+            let last = state.ladder.last!
+            var keep: [LaterEntry] = []
+            for e in entries {
+                if e.date > last { keep.append(e); continue }
+                positions[pi].laterReceipt -= e.receipt
+                positions[pi].laterDeliver -= e.deliver
+                if e.date < newDate {
+                    settled += e.receipt - e.deliver
+                } else {
+                    let slot = Int(state.slot(forSettleDate: state.calendar.settlementDay(onOrAfter: e.date)))
+                    receipt[slot] += e.receipt
+                    deliver[slot] += e.deliver
+                }
+            }
+            later[p] = keep.isEmpty ? nil : keep
+        }
+        resetForNewDay(position: p, contractual: positions[pi].contractualQty)
+        positions[pi].sodSettled = settled
+        positions[pi].receipt = receipt
+        positions[pi].deliver = deliver
+    }
+
+    private mutating func dropLaterEntries(position p: Int32, through last: BusinessDate) {
+        guard let entries = later[p] else { return }
+        let keep = entries.filter { $0.date > last }
+        for e in entries where e.date <= last {
+            positions[Int(p)].laterReceipt -= e.receipt
+            positions[Int(p)].laterDeliver -= e.deliver
+        }
+        later[p] = keep.isEmpty ? nil : keep
+    }
+}

@@ -1,0 +1,168 @@
+import IMSDomain
+
+/// What earlier events of the same batch have defined, so later ones may refer to them.
+struct BatchScope {
+    var books: Set<String> = []
+    var securities: [String: Int32] = [:]
+    var marketDates: [Int32: BusinessDate] = [:]
+    var identifierClaims: [IdentifierKey: String] = [:]
+    var aggregationUnitNames: [String: String] = [:]
+
+    var isEmpty: Bool {
+        books.isEmpty && securities.isEmpty && marketDates.isEmpty && identifierClaims.isEmpty && aggregationUnitNames.isEmpty
+    }
+}
+
+extension EngineState {
+    /// Checks an event against the state (and what earlier events of its batch defined), and
+    /// notes its effects in `scope`. Returns the event to apply, with a matched securityId filled in.
+    func validate(_ event: Event, scope: inout BatchScope) -> Result<Event, FieldError> {
+        switch event {
+        case .trade(let t):
+            guard bookExists(t.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(t.bookId)")) }
+            guard let market = securityMarket(t.securityId, scope) else {
+                return .failure(FieldError("securityId", "unknown security \(t.securityId)"))
+            }
+            if let settle = t.settleDate, settle < t.tradeDate {
+                return .failure(FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)"))
+            }
+            if let tradeIndexEntry = tradeIndex[t.tradeId], Int32(truncatingIfNeeded: tradeIndexEntry >> 32) != market {
+                return .failure(FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(truncatingIfNeeded: tradeIndexEntry >> 32))); a trade cannot move to another market"))
+            }
+            if let today = businessDate(market, scope) {
+                if t.tradeDate > today {
+                    return .failure(FieldError("tradeDate", "tradeDate \(t.tradeDate) is after market \(marketIds.name(market))'s business date \(today)"))
+                }
+            } else {
+                scope.marketDates[market] = t.tradeDate
+            }
+            return .success(event)
+        case .sodPosition(let s):
+            guard bookExists(s.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(s.bookId)")) }
+            guard let market = securityMarket(s.securityId, scope) else {
+                return .failure(FieldError("securityId", "unknown security \(s.securityId)"))
+            }
+            if businessDate(market, scope) == nil { scope.marketDates[market] = s.businessDate }
+            return .success(event)
+        case .marketDayRoll(let r):
+            guard let market = marketIds.lookup(r.marketId) else {
+                return .failure(FieldError("marketId", "unknown market \(r.marketId)"))
+            }
+            if let today = businessDate(market, scope), r.businessDate < today {
+                return .failure(FieldError("businessDate", "businessDate \(r.businessDate) is before market \(r.marketId)'s business date \(today)"))
+            }
+            scope.marketDates[market] = r.businessDate
+            return .success(event)
+        case .contract(let c):
+            guard bookExists(c.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(c.bookId)")) }
+            guard securityMarket(c.securityId, scope) != nil else {
+                return .failure(FieldError("securityId", "unknown security \(c.securityId)"))
+            }
+            if c.returnedQty > c.quantity { return .failure(FieldError("returnedQty", "returnedQty \(c.returnedQty) exceeds quantity \(c.quantity)")) }
+            if c.recalledQty > c.quantity { return .failure(FieldError("recalledQty", "recalledQty \(c.recalledQty) exceeds quantity \(c.quantity)")) }
+            if let end = c.endDate, end < c.startDate { return .failure(FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)")) }
+            return .success(event)
+        case .availability(let a):
+            guard securityMarket(a.securityId, scope) != nil else {
+                return .failure(FieldError("securityId", "unknown security \(a.securityId)"))
+            }
+            return .success(event)
+        case .price(let p):
+            guard securityMarket(p.securityId, scope) != nil else {
+                return .failure(FieldError("securityId", "unknown security \(p.securityId)"))
+            }
+            return .success(event)
+        case .fxRate:
+            return .success(event)
+        case .security(let s):
+            return validateSecurity(s, scope: &scope).map { Event.security($0) }
+        case .book(let b):
+            for (marketId, _) in b.aggregationUnits where marketIds.lookup(marketId) == nil {
+                return .failure(FieldError("aggregationUnits", "unknown market \(marketId)"))
+            }
+            scope.books.insert(b.bookId)
+            return .success(event)
+        case .aggregationUnit(let u):
+            guard marketIds.lookup(u.marketId) != nil else { return .failure(FieldError("marketId", "unknown market \(u.marketId)")) }
+            let nameKey = u.marketId + "|" + u.name
+            if let owner = scope.aggregationUnitNames[nameKey] ?? aggregationUnitNames[nameKey], owner != u.aggregationUnitId {
+                return .failure(FieldError("name", "aggregation unit name \(u.name) is already used in market \(u.marketId) by \(owner)"))
+            }
+            scope.aggregationUnitNames[nameKey] = u.aggregationUnitId
+            return .success(event)
+        case .counterparty:
+            return .success(event)
+        }
+    }
+
+    private func validateSecurity(_ s: Security, scope: inout BatchScope) -> Result<Security, FieldError> {
+        guard let market = marketIds.lookup(s.marketId) else {
+            return .failure(FieldError("marketId", "unknown market \(s.marketId)"))
+        }
+        var record = s
+        let keys = s.identifiers.filter { $0.0.isGloballyUnique }.map { IdentifierKey(kind: $0.0, value: $0.1) }
+        if record.securityId == nil {
+            var matched: String?
+            for key in keys {
+                guard let owner = identifierOwner(key, scope) else { continue }
+                if let m = matched, m != owner {
+                    return .failure(FieldError(key.kind.rawValue, "\(key.kind.rawValue) \(key.value) identifies \(owner) but other identifiers identify \(m); resolve the conflict"))
+                }
+                matched = owner
+            }
+            guard let id = matched ?? newSecurityId(for: s, scope) else {
+                return .failure(FieldError("securityId", "a security needs securityId or at least one of isin, cusip, sedol, ric, bloombergId"))
+            }
+            record.securityId = id
+        }
+        let id = record.securityId!
+        for key in keys {
+            if let owner = identifierOwner(key, scope), owner != id {
+                return .failure(FieldError(key.kind.rawValue, "\(key.kind.rawValue) \(key.value) already identifies security \(owner); resolve the conflict before updating \(id)"))
+            }
+        }
+        if let existing = securityIds.lookup(id), securities[Int(existing)].market != market {
+            return .failure(FieldError("marketId", "security \(id) belongs to market \(securities[Int(existing)].record.marketId); its market cannot change"))
+        }
+        if let inScope = scope.securities[id], inScope != market {
+            return .failure(FieldError("marketId", "security \(id) was given another market earlier in this batch"))
+        }
+        for c in s.constituents where securityMarket(c.securityId, scope) == nil && c.securityId != id {
+            return .failure(FieldError("constituents", "unknown constituent security \(c.securityId)"))
+        }
+        scope.securities[id] = market
+        for key in keys { scope.identifierClaims[key] = id }
+        return .success(record)
+    }
+
+    /// A deterministic internal id for a security first seen without one: `S-` and its first global identifier.
+    private func newSecurityId(for s: Security, _ scope: BatchScope) -> String? {
+        guard let first = s.identifiers.first(where: { $0.0.isGloballyUnique }) else { return nil }
+        var candidate = "S-" + first.1
+        var n = 2
+        while securityIds.lookup(candidate) != nil || scope.securities[candidate] != nil {
+            candidate = "S-\(first.1)-\(n)"
+            n += 1
+        }
+        return candidate
+    }
+
+    func identifierOwner(_ key: IdentifierKey, _ scope: BatchScope) -> String? {
+        if let owner = scope.identifierClaims[key] { return owner }
+        return identifierIndex[key].map { securityIds.name($0) }
+    }
+
+    @inline(__always) func bookExists(_ id: String, _ scope: BatchScope) -> Bool {
+        bookIds.lookup(id) != nil || (!scope.books.isEmpty && scope.books.contains(id))
+    }
+
+    @inline(__always) func securityMarket(_ id: String, _ scope: BatchScope) -> Int32? {
+        if let index = securityIds.lookup(id) { return securities[Int(index)].market }
+        return scope.securities.isEmpty ? nil : scope.securities[id]
+    }
+
+    @inline(__always) func businessDate(_ market: Int32, _ scope: BatchScope) -> BusinessDate? {
+        if !scope.marketDates.isEmpty, let d = scope.marketDates[market] { return d }
+        return markets[Int(market)].businessDate
+    }
+}

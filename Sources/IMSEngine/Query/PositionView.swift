@@ -1,0 +1,153 @@
+import IMSDomain
+
+/// A position as the API shows it (SPEC 6): quantities, intraday figures and the settlement ladder.
+public struct PositionView: Sendable, Hashable, Codable {
+    public var bookId: String
+    public var securityId: String
+    public var marketId: String
+    /// The market's business date `T` the figures are for.
+    public var businessDate: BusinessDate?
+    public var contractualQty: Int64
+    public var settledQty: Int64
+    public var intradayBuys: Int64
+    public var intradaySells: Int64
+    public var intradayShortSells: Int64
+    /// SD0…SD4.
+    public var ladder: [LadderRow]
+    /// `projectedSettled` of SD4.
+    public var projectedNetPosition: Int64
+    /// Settlements after SD4, in total and by date.
+    public var later: LaterBucket
+    public var sodContractualQty: Int64
+    public var sodSettledQty: Int64
+    /// True if an SOD snapshot for `businessDate` has been applied (false after a roll-forward).
+    public var sodReceived: Bool
+    public var positionType: PositionType
+    public var legalEntity: String
+    public var aggregationUnitId: String?
+
+    /// One day of the settlement ladder.
+    public struct LadderRow: Sendable, Hashable, Codable {
+        public var date: BusinessDate
+        public var receipt: Int64
+        public var deliver: Int64
+        public var projectedSettled: Int64
+    }
+
+    /// Settlements beyond SD4.
+    public struct LaterBucket: Sendable, Hashable, Codable {
+        public var receipt: Int64
+        public var deliver: Int64
+        public var entries: [Entry]
+
+        public struct Entry: Sendable, Hashable, Codable {
+            public var date: BusinessDate
+            public var receipt: Int64
+            public var deliver: Int64
+        }
+    }
+}
+
+/// Which positions a listing returns; nil fields match everything.
+public struct PositionFilter: Sendable, Hashable {
+    public var bookId: String?
+    public var securityId: String?
+    public var marketId: String?
+    public var aggregationUnitId: String?
+    public var positionType: PositionType?
+    public var legalEntity: String?
+    public var clientId: String?
+
+    public init(bookId: String? = nil, securityId: String? = nil, marketId: String? = nil, aggregationUnitId: String? = nil,
+                positionType: PositionType? = nil, legalEntity: String? = nil, clientId: String? = nil) {
+        self.bookId = bookId; self.securityId = securityId; self.marketId = marketId
+        self.aggregationUnitId = aggregationUnitId; self.positionType = positionType
+        self.legalEntity = legalEntity; self.clientId = clientId
+    }
+}
+
+/// One page of a listing.
+public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Codable {
+    public var items: [Item]
+    /// How many items match in all.
+    public var total: Int
+    public var offset: Int
+    public var limit: Int
+}
+
+extension EngineState {
+    /// The position of a book in a security, or nil if either is unknown or it has never had one.
+    public func position(bookId: String, securityId: String) -> PositionView? {
+        guard let book = bookIds.lookup(bookId), let security = securityIds.lookup(securityId),
+              let p = positionIndex[Self.positionKey(book: book, security: security)] else { return nil }
+        return view(position: p)
+    }
+
+    /// A page of the positions matching `filter`, in book then security order of creation.
+    public func positions(matching filter: PositionFilter, offset: Int = 0, limit: Int = 100) -> Page<PositionView> {
+        var candidates: [Int32]
+        if let bookId = filter.bookId {
+            guard let book = bookIds.lookup(bookId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
+            candidates = positionsByBook[Int(book)]
+        } else if let securityId = filter.securityId {
+            guard let security = securityIds.lookup(securityId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
+            candidates = positionsBySecurity[Int(security)]
+        } else if let marketId = filter.marketId {
+            guard let market = marketIds.lookup(marketId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
+            candidates = securitiesByMarket[Int(market)].flatMap { positionsBySecurity[Int($0)] }
+        } else {
+            candidates = Array(0..<Int32(positions.count))
+        }
+        let market = filter.marketId.flatMap { marketIds.lookup($0) }
+        var matched: [Int32] = []
+        for p in candidates where matches(position: p, filter: filter, market: market) { matched.append(p) }
+        let page = matched.dropFirst(offset).prefix(limit).map { view(position: $0) }
+        return Page(items: page, total: matched.count, offset: offset, limit: limit)
+    }
+
+    private func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
+        let record = positions[Int(p)]
+        let book = books[Int(record.book)]
+        if let id = filter.bookId, book.bookId != id { return false }
+        if let id = filter.securityId, securityIds.name(record.security) != id { return false }
+        if let market, securities[Int(record.security)].market != market { return false }
+        if let type = filter.positionType, book.positionType != type { return false }
+        if let le = filter.legalEntity, book.legalEntity != le { return false }
+        if let client = filter.clientId, book.clientId != client { return false }
+        if let unit = filter.aggregationUnitId,
+           aggregationUnitId(book: book, marketId: securities[Int(record.security)].record.marketId) != unit { return false }
+        return true
+    }
+
+    /// The aggregation unit of a book's positions in a market: the book's own mapping, else the legal entity's default.
+    public func aggregationUnitId(book: Book, marketId: String) -> String? {
+        if let unit = book.aggregationUnits[marketId] { return unit }
+        return aggregationUnits.values
+            .filter { $0.isDefault && $0.legalEntity == book.legalEntity && $0.marketId == marketId }
+            .map(\.aggregationUnitId).min()
+    }
+
+    func view(position p: Int32) -> PositionView {
+        let r = positions[Int(p)]
+        let book = books[Int(r.book)]
+        let security = securities[Int(r.security)]
+        let market = markets[Int(security.market)]
+        var rows: [PositionView.LadderRow] = []
+        var projected = r.sodSettled
+        for k in 0..<Ladder5.count {
+            projected += r.receipt[k] - r.deliver[k]
+            let date = k < market.ladder.count ? market.ladder[k] : BusinessDate(dayNumber: 0)
+            rows.append(.init(date: date, receipt: r.receipt[k], deliver: r.deliver[k], projectedSettled: projected))
+        }
+        let entries = (later[p] ?? []).map { PositionView.LaterBucket.Entry(date: $0.date, receipt: $0.receipt, deliver: $0.deliver) }
+        return PositionView(
+            bookId: book.bookId, securityId: securityIds.name(r.security), marketId: security.record.marketId,
+            businessDate: market.businessDate, contractualQty: r.contractualQty, settledQty: r.sodSettled,
+            intradayBuys: r.intradayBuys, intradaySells: r.intradaySells, intradayShortSells: r.intradayShortSells,
+            ladder: market.ladder.isEmpty ? [] : rows, projectedNetPosition: projected,
+            later: .init(receipt: r.laterReceipt, deliver: r.laterDeliver, entries: entries),
+            sodContractualQty: r.sodContractual, sodSettledQty: r.sodSettled, sodReceived: r.hasSOD,
+            positionType: book.positionType, legalEntity: book.legalEntity,
+            aggregationUnitId: aggregationUnitId(book: book, marketId: security.record.marketId))
+    }
+}

@@ -1,0 +1,109 @@
+import DequeModule
+import IMSDomain
+
+/// A market with its live business date and ladder.
+public struct MarketView: Sendable, Hashable, Codable {
+    public var market: Market
+    public var businessDate: BusinessDate?
+    /// SD0…SD4 for `businessDate`.
+    public var settlementLadder: [BusinessDate]
+    public var calendarRange: ClosedRange<BusinessDate>
+    public var holidaysPublishedThrough: BusinessDate
+    public var calendarSource: String
+    public var securities: Int
+}
+
+/// A security with its market data.
+public struct SecurityView: Sendable, Hashable, Codable {
+    public var security: Security
+    public var lastPrice: PriceTick?
+    public var priceTicks: Int64
+    public var positions: Int
+}
+
+extension EngineState {
+    public func marketViews() -> [MarketView] { markets.map(marketView) }
+
+    public func market(_ id: String) -> MarketView? { marketIds.lookup(id).map { marketView(markets[Int($0)]) } }
+
+    public func calendar(_ marketId: String) -> MarketCalendar? {
+        marketIds.lookup(marketId).map { markets[Int($0)].calendar }
+    }
+
+    private func marketView(_ m: MarketState) -> MarketView {
+        MarketView(market: m.market, businessDate: m.businessDate, settlementLadder: m.ladder, calendarRange: m.calendar.range,
+                   holidaysPublishedThrough: m.calendar.holidaysPublishedThrough, calendarSource: m.calendar.source,
+                   securities: securitiesByMarket[Int(m.index)].count)
+    }
+
+    /// A security by its internal id, or by any of its identifiers.
+    public func security(_ idOrIdentifier: String) -> SecurityView? {
+        if let index = securityIds.lookup(idOrIdentifier) { return securityView(index) }
+        return securities(identifier: idOrIdentifier).first
+    }
+
+    /// The securities one identifier (of any kind, tickers included) names.
+    public func securities(identifier: String) -> [SecurityView] {
+        var found: [Int32] = []
+        if let index = securityIds.lookup(identifier) { found.append(index) }
+        for kind in IdentifierKind.allCases {
+            if let index = identifierIndex[IdentifierKey(kind: kind, value: identifier)], !found.contains(index) { found.append(index) }
+        }
+        if found.isEmpty {
+            // Tickers repeat across markets; the index keeps the last, so scan for the rest.
+            for (i, s) in securities.enumerated() where s.record.ticker == identifier { found.append(Int32(i)) }
+        }
+        return found.map(securityView)
+    }
+
+    /// Securities whose id, identifiers or name contain `query` (case-insensitive), optionally in one market.
+    public func searchSecurities(query: String?, marketId: String?, offset: Int, limit: Int) -> Page<SecurityView> {
+        let needle = query?.lowercased()
+        let market = marketId.flatMap { marketIds.lookup($0) }
+        if marketId != nil && market == nil { return Page(items: [], total: 0, offset: offset, limit: limit) }
+        var matched: [Int32] = []
+        for (i, s) in securities.enumerated() {
+            if let market, s.market != market { continue }
+            if let needle, !needle.isEmpty {
+                let fields = [securityIds.name(Int32(i)), s.record.name ?? ""] + s.record.identifiers.map(\.1)
+                guard fields.contains(where: { $0.lowercased().contains(needle) }) else { continue }
+            }
+            matched.append(Int32(i))
+        }
+        return Page(items: matched.dropFirst(offset).prefix(limit).map(securityView), total: matched.count, offset: offset, limit: limit)
+    }
+
+    private func securityView(_ index: Int32) -> SecurityView {
+        let price = prices[index]
+        return SecurityView(security: securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
+                            positions: positionsBySecurity[Int(index)].count)
+    }
+
+    public func book(_ id: String) -> Book? { bookIds.lookup(id).map { books[Int($0)] } }
+    public func allBooks() -> [Book] { Array(books) }
+    public func counterparty(_ id: String) -> Counterparty? { counterparties[id] }
+    public func allCounterparties() -> [Counterparty] { counterparties.values.sorted { $0.counterpartyId < $1.counterpartyId } }
+    public func aggregationUnit(_ id: String) -> AggregationUnit? { aggregationUnits[id] }
+    public func allAggregationUnits() -> [AggregationUnit] { aggregationUnits.values.sorted { $0.aggregationUnitId < $1.aggregationUnitId } }
+    public func contracts(securityId: String?) -> [Contract] {
+        contracts.values.filter { securityId == nil || $0.securityId == securityId }.sorted { $0.contractId < $1.contractId }
+    }
+    public func availability(securityId: String) -> [Availability] {
+        guard let index = securityIds.lookup(securityId) else { return [] }
+        return availability.filter { $0.key.security == index }.map(\.value).sorted { $0.sourceId < $1.sourceId }
+    }
+    public func allFXRates() -> [FXRate] { fxRates.values.sorted { $0.currency < $1.currency } }
+
+    /// Exceptions after `afterId` (oldest first), optionally of one kind.
+    public func exceptions(afterId: Int64 = 0, kind: ExceptionKind? = nil, limit: Int = 100) -> [ExceptionRecord] {
+        var out: [ExceptionRecord] = []
+        for e in exceptions where e.exceptionId > afterId && (kind == nil || e.kind == kind) {
+            out.append(e)
+            if out.count >= limit { break }
+        }
+        return out
+    }
+
+    /// The number of exceptions held.
+    public var exceptionCount: Int { exceptions.count }
+}

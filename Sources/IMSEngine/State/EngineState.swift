@@ -1,0 +1,157 @@
+import DequeModule
+import IMSDomain
+
+/// The whole in-memory state IMS computes from its events: reference data,
+/// markets' business dates, positions with settlement ladders, trades,
+/// contracts, availability, market data and exceptions.
+///
+/// A pure function of the events applied to it, in order: no clock, no
+/// randomness, no I/O. Owned by one writer (`Engine`); every mutation is
+/// O(1) per event except the day roll, which walks its market once.
+public struct EngineState: Sendable {
+    /// Markets and their calendars.
+    public let catalog: MarketCatalog
+    var markets: [MarketState] = []
+    var marketIds = Interner()
+
+    // Reference data.
+    var securities: ContiguousArray<SecurityEntry> = []
+    var securityIds = Interner()
+    var identifierIndex: [IdentifierKey: Int32] = [:]
+    var securitiesByMarket: [[Int32]] = []
+    var books: ContiguousArray<Book> = []
+    var bookIds = Interner()
+    var counterparties: [String: Counterparty] = [:]
+    var aggregationUnits: [String: AggregationUnit] = [:]
+    /// "marketId|name" → aggregationUnitId, names being unique in a market.
+    var aggregationUnitNames: [String: String] = [:]
+    /// (provider, securityId) → last applied version, for per-provider versioning.
+    var providerVersions: [String: Int64] = [:]
+
+    // Positions.
+    var positions: ContiguousArray<PositionRecord> = []
+    var positionIndex: [UInt64: Int32] = [:]
+    var positionsBySecurity: [[Int32]] = []
+    var positionsByBook: [[Int32]] = []
+    /// Settlements beyond SD4, by position.
+    var later: [Int32: [LaterEntry]] = [:]
+    /// SOD snapshots for a business date the market has not reached yet, by market then position key.
+    var pendingSOD: [Int32: [UInt64: SODPosition]] = [:]
+
+    // Trades of each market's current business date.
+    var trades: [MarketTrades] = []
+    /// tradeId → (market << 32 | index in that market's table).
+    var tradeIndex: [String: UInt64] = [:]
+
+    // Financing, availability, market data.
+    var contracts: [String: Contract] = [:]
+    var availability: [AvailabilityKey: Availability] = [:]
+    var prices: [Int32: PriceState] = [:]
+    var fxRates: [String: FXRate] = [:]
+
+    // Exceptions and counters.
+    var exceptions: Deque<ExceptionRecord> = []
+    var nextExceptionId: Int64 = 1
+    /// The maximum number of exceptions kept; the oldest are dropped first.
+    public var exceptionCapacity = 100_000
+    /// The sequence number of the last accepted event.
+    public internal(set) var lastSequence: Int64 = 0
+    /// Counts of what has been applied, for metrics and health.
+    public internal(set) var counters = Counters()
+
+    /// A state with the given markets and nothing else.
+    public init(catalog: MarketCatalog = .embedded) {
+        self.catalog = catalog
+        for id in catalog.marketIds {
+            let (index, _) = marketIds.intern(id)
+            markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
+            securitiesByMarket.append([])
+            trades.append(MarketTrades())
+        }
+    }
+
+    /// What has been applied so far.
+    public struct Counters: Sendable, Hashable {
+        public var events: Int64 = 0
+        public var ignored: Int64 = 0
+        public var rejected: Int64 = 0
+    }
+
+    /// Number of positions held.
+    public var positionCount: Int { positions.count }
+    /// Number of securities known.
+    public var securityCount: Int { securities.count }
+}
+
+/// A market's live business date and its settlement ladder.
+struct MarketState: Sendable {
+    var index: Int32
+    var market: Market
+    var calendar: MarketCalendar
+    /// The market's current business date `T`; nil until the first day roll or SOD snapshot.
+    var businessDate: BusinessDate?
+    /// SD0…SD4 for `businessDate`.
+    var ladder: [BusinessDate] = []
+
+    mutating func setBusinessDate(_ date: BusinessDate) {
+        businessDate = date
+        ladder = calendar.ladderDates(businessDate: date)
+    }
+
+    /// The ladder slot for a settle date: the first SDk on or after it, or `TradeRecord.laterSlot` past SD4.
+    func slot(forSettleDate date: BusinessDate) -> Int8 {
+        for k in 0..<ladder.count where ladder[k] >= date { return Int8(k) }
+        return TradeRecord.laterSlot
+    }
+}
+
+/// A security as IMS holds it: the merged record plus its interned market.
+struct SecurityEntry: Sendable {
+    var record: Security
+    var market: Int32
+}
+
+/// An identifier of a given kind, as a key.
+struct IdentifierKey: Hashable, Sendable {
+    var kind: IdentifierKind
+    var value: String
+}
+
+/// One lender's figure for one security.
+struct AvailabilityKey: Hashable, Sendable {
+    var sourceId: String
+    var security: Int32
+}
+
+/// The last tick of a security and how many ticks have arrived.
+struct PriceState: Sendable {
+    var tick: PriceTick
+    var tickCount: Int64
+}
+
+extension EngineState {
+    @inline(__always) static func positionKey(book: Int32, security: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: book)) << 32 | UInt64(UInt32(bitPattern: security))
+    }
+
+    /// The index of the position of `book` in `security`, creating it if needed.
+    mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
+        let key = Self.positionKey(book: book, security: security)
+        if let index = positionIndex[key] { return index }
+        let index = Int32(positions.count)
+        positions.append(PositionRecord(book: book, security: security))
+        positionIndex[key] = index
+        positionsBySecurity[Int(security)].append(index)
+        positionsByBook[Int(book)].append(index)
+        return index
+    }
+
+    mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,
+                        message: String, subject: String? = nil, raw: String? = nil, at time: Timestamp) {
+        exceptions.append(ExceptionRecord(
+            exceptionId: nextExceptionId, kind: kind, sequence: sequence, line: line, field: field,
+            message: message, subject: subject, raw: raw, receivedAt: time))
+        nextExceptionId += 1
+        if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
+    }
+}

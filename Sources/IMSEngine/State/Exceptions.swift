@@ -1,0 +1,31 @@
+import IMSDomain
+
+/// Something a person should look at: bad input, a conflict, a late or stale event.
+public struct ExceptionRecord: Sendable, Hashable, Codable {
+    public var exceptionId: Int64
+    public var kind: ExceptionKind
+    /// The journal sequence of the event or batch that raised it.
+    public var sequence: Int64
+    /// The line of the batch, for rejected input.
+    public var line: Int?
+    public var field: String?
+    public var message: String
+    /// What it is about, such as a trade or security id.
+    public var subject: String?
+    /// The rejected input line, truncated to 1 KiB.
+    public var raw: String?
+    /// When the batch that raised it arrived.
+    public var receivedAt: Timestamp
+}
+
+/// The kinds of exception IMS raises.
+public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// An input line failed validation (partial mode keeps it here).
+    case rejectedInput = "REJECTED_INPUT"
+    /// A trade dated before the market's business date arrived after that date's SOD snapshot.
+    case lateTrade = "LATE_TRADE"
+    /// An SOD snapshot for a business date the market has already left.
+    case staleSOD = "STALE_SOD"
+    /// An SOD snapshot held for a future date was passed over by a day roll.
+    case droppedSOD = "DROPPED_SOD"
+}

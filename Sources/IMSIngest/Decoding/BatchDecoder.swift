@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import IMSDomain
+import IMSEngine
+
+/// Turns a request body (NDJSON or CSV) into an `IngestBatch` of typed events and per-line errors.
+///
+/// Lines are numbered from 1 as they appear in the body, blank lines included,
+/// so an error's line number is the one a person sees in their file.
+public enum BatchDecoder {
+    /// The longest line kept verbatim in an exception.
+    static let rawLimit = 1024
+
+    /// Decodes newline-delimited JSON, one event object per line.
+    public static func decodeNDJSON(_ body: UnsafeRawBufferPointer, mode: IngestBatch.Mode = .atomic,
+                                    receivedAt: Timestamp) -> IngestBatch {
+        var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
+        batch.events.reserveCapacity(body.count / 160)
+        batch.lines.reserveCapacity(body.count / 160)
+        var fields: [ScannedField] = []
+        fields.reserveCapacity(24)
+        var lineNumber = 0
+        forEachLine(body) { line in
+            lineNumber += 1
+            if JSONScanner.skipSpace(line, 0) == line.count { return }
+            do throws(FieldError) {
+                do throws(JSONScanner.Failure) {
+                    try JSONScanner.scanObject(line, into: &fields)
+                } catch {
+                    throw FieldError(error.field, error.message)
+                }
+                var source = JSONFieldSource(line: line, fields: fields)
+                let type: String
+                switch source.raw("type") {
+                case .string(let b, false)?: type = String(decoding: b, as: UTF8.self)
+                case nil: throw FieldError("type", "is required")
+                default: throw FieldError("type", "must be a string")
+                }
+                let event = try EventFields.decode(type: type, &source)
+                batch.events.append(event)
+                batch.lines.append(Int32(truncatingIfNeeded: lineNumber))
+            } catch {
+                batch.rejected.append(LineError(line: lineNumber, field: error.field, error: error.message, raw: rawText(line)))
+            }
+        }
+        return batch
+    }
+
+    /// Decodes CSV with a header row of field names. The event type comes from a `type` column or from `type`.
+    /// Lines starting with `#` are comments.
+    public static func decodeCSV(_ body: UnsafeRawBufferPointer, type defaultType: String?, mode: IngestBatch.Mode = .atomic,
+                                 receivedAt: Timestamp) -> IngestBatch {
+        var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
+        var header: [String]?
+        var typeColumn: Int?
+        var lineNumber = 0
+        forEachLine(body) { line in
+            lineNumber += 1
+            if line.isEmpty || line[0] == UInt8(ascii: "#") || JSONScanner.skipSpace(line, 0) == line.count { return }
+            do throws(FieldError) {
+                let cells = try CSVRow.split(line)
+                guard let names = header else {
+                    let names = cells.map { String(decoding: UnsafeRawBufferPointer(rebasing: line[$0]), as: UTF8.self).trimmingSpaces }
+                    if Set(names).count != names.count { throw FieldError("header", "column names repeat") }
+                    header = names
+                    typeColumn = names.firstIndex(of: "type")
+                    if typeColumn == nil && defaultType == nil { throw FieldError("type", "CSV needs a type column or a type parameter") }
+                    return
+                }
+                guard cells.count == names.count else {
+                    throw FieldError("line", "has \(cells.count) cells but the header has \(names.count)")
+                }
+                var source = CSVFieldSource(line: line, names: names, cells: cells)
+                var type = defaultType ?? ""
+                if let typeColumn {
+                    type = String(decoding: UnsafeRawBufferPointer(rebasing: line[cells[typeColumn]]), as: UTF8.self)
+                    _ = source.raw("type")
+                }
+                let event = try EventFields.decode(type: type, &source)
+                batch.events.append(event)
+                batch.lines.append(Int32(truncatingIfNeeded: lineNumber))
+            } catch {
+                batch.rejected.append(LineError(line: lineNumber, field: error.field, error: error.message, raw: rawText(line)))
+            }
+        }
+        return batch
+    }
+
+    static func rawText(_ line: UnsafeRawBufferPointer) -> String {
+        String(decoding: line.prefix(rawLimit), as: UTF8.self)
+    }
+
+    /// Calls `body` with each line (without its `\n` or `\r\n`).
+    @inline(__always) static func forEachLine(_ buffer: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        guard let base = buffer.baseAddress else { return }
+        var start = 0
+        while start < buffer.count {
+            let remaining = buffer.count - start
+            let found = memchr(base + start, 0x0A, remaining)
+            var end = found.map { UnsafeRawPointer($0) - base } ?? buffer.count
+            let next = end + 1
+            if end > start && buffer[end - 1] == 0x0D { end -= 1 }
+            body(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+            start = next
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}
