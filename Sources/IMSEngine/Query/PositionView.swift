@@ -73,6 +73,13 @@ public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Cod
     public var total: Int
     public var offset: Int
     public var limit: Int
+
+    public init(items: [Item], total: Int, offset: Int, limit: Int) {
+        self.items = items
+        self.total = total
+        self.offset = offset
+        self.limit = limit
+    }
 }
 
 extension EngineState {

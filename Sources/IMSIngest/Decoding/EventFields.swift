@@ -29,7 +29,7 @@ enum EventFields {
             event = .aggregationUnit(AggregationUnit(
                 aggregationUnitId: try s.requiredString("aggregationUnitId"), name: try s.requiredString("name"),
                 marketId: try s.requiredString("marketId"), legalEntity: try s.requiredString("legalEntity"),
-                type: try s.requiredEnumeration("type", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
+                type: try s.requiredEnumeration("unitType", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
                 version: try s.int64("version")))
         case "book":
             let positionType = try s.requiredEnumeration("positionType", PositionType.self)

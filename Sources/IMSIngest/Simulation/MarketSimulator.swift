@@ -1,0 +1,189 @@
+import IMSDomain
+import IMSEngine
+
+/// A realistic multi-market flow of IMS events, as NDJSON lines.
+///
+/// Uses the embedded universe of real listed equities, a firm with two legal
+/// entities, clients with free and segregated books, books of every position
+/// type, SOD snapshots, lending contracts and lender availability, then a
+/// steady flow of trades (with amends and cancels), price ticks and day rolls.
+/// Deterministic for a given seed.
+public struct MarketSimulator: Sendable {
+    public struct SecurityInfo: Sendable {
+        public var securityId: String
+        public var marketId: String
+        public var currency: String
+        public var price: Int64  // in cents
+    }
+
+    struct BookInfo: Sendable {
+        var bookId: String
+        var positionType: PositionType
+        var clientId: String?
+    }
+
+    struct RecentTrade: Sendable {
+        var tradeId: String
+        var version: Int64
+        var line: TradeLine
+    }
+
+    struct TradeLine: Sendable {
+        var bookId: String
+        var security: Int
+        var side: TradeSide
+        var quantity: Int64
+        var price: Int64
+    }
+
+    public private(set) var securities: [SecurityInfo] = []
+    var books: [BookInfo] = []
+    var tradingBooks: [Int] = []
+    public private(set) var businessDates: [String: BusinessDate] = [:]
+    let catalog: MarketCatalog
+    var random: SimulationRandom
+    var tradeCounter = 0
+    var recent: [RecentTrade] = []
+    let prefix: String
+    let clients: Int
+
+    /// - Parameters:
+    ///   - startDate: the calendar date to start from; each market starts on its latest trading day on or before it.
+    ///   - prefix: prepended to generated ids (books, trades), so several runs can share one server.
+    public init(catalog: MarketCatalog = .embedded, startDate: BusinessDate, seed: UInt64 = 42, clients: Int = 40, prefix: String = "") {
+        self.catalog = catalog
+        self.random = SimulationRandom(seed: seed)
+        self.prefix = prefix
+        self.clients = clients
+        let batch = EmbeddedSecurities.csv.utf8CString.withUnsafeBytes { raw in
+            BatchDecoder.decodeCSV(UnsafeRawBufferPointer(rebasing: raw.dropLast()), type: "security", receivedAt: Timestamp(micros: 0))
+        }
+        var rng = SimulationRandom(seed: seed ^ 0xABCD)
+        for event in batch.events {
+            guard case .security(let s) = event, let id = s.securityId else { continue }
+            securities.append(SecurityInfo(securityId: id, marketId: s.marketId, currency: s.currency ?? "USD",
+                                           price: Int64(500 + rng.below(40_000))))
+        }
+        for id in Set(securities.map(\.marketId)).sorted() {
+            guard let calendar = catalog.calendars[id] else { continue }
+            var d = startDate
+            while !calendar.isTradingDay(d) { d = d.adding(days: -1) }
+            businessDates[id] = d
+        }
+        let types: [PositionType] = [.firm, .synthetic, .repoPledge, .repoReceived, .payToHold, .depot]
+        for (i, t) in types.enumerated() {
+            books.append(BookInfo(bookId: "\(prefix)BK-\(t.rawValue)-\(i % 2 == 0 ? "US" : "UK")", positionType: t, clientId: nil))
+        }
+        for c in 0..<clients {
+            let client = "\(prefix)CL\(c + 1)"
+            books.append(BookInfo(bookId: "\(prefix)BK-\(client)-FREE", positionType: .clientFree, clientId: client))
+            if c % 3 == 0 { books.append(BookInfo(bookId: "\(prefix)BK-\(client)-SEG", positionType: .clientSegregated, clientId: client)) }
+        }
+        tradingBooks = books.indices.filter { [.firm, .clientFree, .clientSegregated, .synthetic].contains(books[$0].positionType) }
+    }
+
+    /// The embedded securities as a CSV body (`type=security`).
+    public static var securitiesCSV: String { EmbeddedSecurities.csv }
+
+    static func legalEntity(_ bookId: String) -> String { bookId.hasSuffix("-UK") ? "PB-UK-LTD" : "PB-US-LLC" }
+
+    /// Reference data, day rolls, SOD snapshots, contracts, availability and first prices.
+    public mutating func setupLines() -> [String] {
+        var out: [String] = []
+        for (id, date) in businessDates.sorted(by: { $0.key < $1.key }) {
+            out.append(#"{"type":"marketDayRoll","marketId":"\#(id)","businessDate":"\#(date)"}"#)
+        }
+        for le in ["PB-US-LLC", "PB-UK-LTD"] {
+            out.append(#"{"type":"counterparty","counterpartyId":"\#(le)","name":"Prime Brokerage \#(le)","kind":"INTERNAL"}"#)
+            for m in businessDates.keys.sorted() {
+                out.append(#"{"type":"aggregationUnit","aggregationUnitId":"AU-\#(le)-\#(m)","name":"\#(le) \#(m) default","marketId":"\#(m)","legalEntity":"\#(le)","unitType":"NET","isDefault":true}"#)
+            }
+        }
+        for c in 0..<clients {
+            out.append(#"{"type":"counterparty","counterpartyId":"\#(prefix)CL\#(c + 1)","name":"Client Fund \#(c + 1)","kind":"CLIENT","kycStatus":"APPROVED","status":"ACTIVE"}"#)
+        }
+        for l in 1...6 {
+            out.append(#"{"type":"counterparty","counterpartyId":"LENDER\#(l)","name":"Agent Lender \#(l)","kind":"LENDER","status":"ACTIVE"}"#)
+        }
+        for b in books {
+            let client = b.clientId.map { #","clientId":"\#($0)""# } ?? ""
+            out.append(#"{"type":"book","bookId":"\#(b.bookId)","legalEntity":"\#(Self.legalEntity(b.bookId))","positionType":"\#(b.positionType.rawValue)"\#(client)}"#)
+        }
+        for (i, s) in securities.enumerated() {
+            let date = businessDates[s.marketId]!
+            out.append(priceLine(i))
+            for _ in 0..<2 {
+                let b = books[random.below(books.count)]
+                let settled = Int64(random.below(200) * 100)
+                out.append(#"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":\#(settled + 500),"settledQty":\#(settled),"sd1Receipt":500}"#)
+            }
+            if i % 3 == 0 {
+                let kinds = ["BORROW", "LOAN", "PLEDGE_OUT", "REPO"]
+                out.append(#"{"type":"contract","contractId":"\#(prefix)C-\#(i)","version":1,"kind":"\#(kinds[i % 4])","status":"OPEN","bookId":"\#(books[0].bookId)","counterpartyId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(1000 * (1 + random.below(50))),"rateBps":\#(25 + random.below(300)),"startDate":"\#(date)"}"#)
+            }
+            let kinds = ["INDICATIVE", "FIRM", "EXCLUSIVE"]
+            out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(10_000 * (1 + random.below(100))),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(20 + random.below(200)),"effectiveDate":"\#(date)"}"#)
+        }
+        return out
+    }
+
+    func priceText(_ cents: Int64) -> String {
+        let c = cents % 100
+        return "\(cents / 100).\(c < 10 ? "0" : "")\(c)"
+    }
+
+    mutating func priceLine(_ i: Int) -> String {
+        let step = Int64(random.below(21)) - 10
+        securities[i].price = max(100, securities[i].price + step)
+        let p = securities[i].price
+        let s = securities[i]
+        return #"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"currency":"\#(s.currency)"}"#
+    }
+
+    /// The next event of the flow: mostly new trades, some amends and cancels, price ticks and availability updates.
+    public mutating func nextLine() -> String {
+        let roll = random.below(100)
+        if roll < 10 { return priceLine(random.skewed(securities.count)) }
+        if roll < 12 {
+            let i = random.skewed(securities.count)
+            let s = securities[i]
+            return #"{"type":"availability","sourceId":"LENDER\#(1 + random.below(6))","securityId":"\#(s.securityId)","quantity":\#(1000 * random.below(1000)),"availabilityType":"FIRM","effectiveDate":"\#(businessDates[s.marketId]!)"}"#
+        }
+        if roll < 18, !recent.isEmpty {
+            let k = random.below(recent.count)
+            recent[k].version += 1
+            let cancel = roll < 13
+            if !cancel { recent[k].line.quantity = Int64(100 * (1 + random.below(50))) }
+            let t = recent[k]
+            if cancel { recent.swapAt(k, recent.count - 1); recent.removeLast() }
+            return tradeText(id: t.tradeId, version: t.version, status: cancel ? "CANCEL" : "AMEND", t.line)
+        }
+        let security = random.skewed(securities.count)
+        let sides: [TradeSide] = [.buy, .buy, .sell, .sell, .sellShort, .buyCover]
+        let line = TradeLine(bookId: books[tradingBooks[random.below(tradingBooks.count)]].bookId, security: security,
+                             side: sides[random.below(sides.count)], quantity: Int64(100 * (1 + random.below(50))),
+                             price: securities[security].price)
+        tradeCounter += 1
+        let id = "\(prefix)T\(tradeCounter)"
+        if recent.count < 4096 { recent.append(RecentTrade(tradeId: id, version: 1, line: line)) } else { recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line) }
+        return tradeText(id: id, version: 1, status: "NEW", line)
+    }
+
+    func tradeText(id: String, version: Int64, status: String, _ t: TradeLine) -> String {
+        let s = securities[t.security]
+        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)","bookId":"\#(t.bookId)","securityId":"\#(s.securityId)","side":"\#(t.side.rawValue)","quantity":\#(t.quantity),"price":\#(priceText(t.price)),"tradeDate":"\#(businessDates[s.marketId]!)","counterpartyId":"\#(t.bookId.contains("CL") ? "EXCH" : "LENDER1")"}"#
+    }
+
+    /// Rolls every market to its next trading day, as day-roll events.
+    public mutating func dayRollLines() -> [String] {
+        var out: [String] = []
+        for (id, date) in businessDates.sorted(by: { $0.key < $1.key }) {
+            guard let calendar = catalog.calendars[id] else { continue }
+            let next = calendar.nextTradingDay(after: date)
+            businessDates[id] = next
+            out.append(#"{"type":"marketDayRoll","marketId":"\#(id)","businessDate":"\#(next)"}"#)
+        }
+        recent.removeAll()
+        return out
+    }
+}

@@ -1,0 +1,44 @@
+import Hummingbird
+import IMSEngine
+import Logging
+
+/// How the HTTP server listens and what it accepts.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// The largest request body accepted (HTTP 413 beyond).
+    public var maxBodyBytes: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// Builds IMS's HTTP application over a running engine.
+public enum IMSApplication {
+    /// The router with every route, for serving or for in-process tests.
+    public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/health") { _, _ in
+            let (events, positions) = engine.read { ($0.lastSequence, $0.positionCount) }
+            return JSONResponse.raw("{\"status\":\"ok\",\"lastSequence\":\(events),\"positions\":\(positions),\"pendingEvents\":\(engine.pendingEvents)}")
+        }
+        EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        QueryRoutes(engine: engine).register(on: router)
+        return router
+    }
+
+    /// The application, ready to `runService()`.
+    public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        var log = logger ?? Logger(label: "ims")
+        if logger == nil { log.logLevel = .info }
+        return Application(
+            router: router(engine: engine, configuration: configuration),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: log)
+    }
+}

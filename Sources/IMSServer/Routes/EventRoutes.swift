@@ -1,0 +1,81 @@
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSIngest
+import NIOCore
+
+/// `POST /api/v1/events`: NDJSON (or CSV) batches into the engine.
+struct EventRoutes {
+    let engine: Engine
+    let maxBodyBytes: Int
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/events") { request, _ in try await ingest(request) }
+    }
+
+    func ingest(_ request: Request) async throws -> Response {
+        var request = request
+        let query = QueryParameters(request)
+        let mode: IngestBatch.Mode
+        switch query.string("mode") ?? "atomic" {
+        case "atomic": mode = .atomic
+        case "partial": mode = .partial
+        default: return JSONResponse.failure(.badRequest, "mode must be atomic or partial", field: "mode")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return JSONResponse.failure(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes; split it into smaller batches", field: "body")
+        }
+        let receivedAt = WallClock.now()
+        let isCSV = request.headers[.contentType].map { $0.hasPrefix("text/csv") } ?? false
+        let type = query.string("type")
+        let batch = body.withUnsafeReadableBytes { bytes in
+            isCSV ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)
+                  : BatchDecoder.decodeNDJSON(bytes, mode: mode, receivedAt: receivedAt)
+        }
+        if batch.lineCount == 0 {
+            return JSONResponse.failure(.badRequest, "the body holds no events", field: "body")
+        }
+        let outcome: BatchOutcome
+        do {
+            outcome = try await engine.submit(batch)
+        } catch {
+            return JSONResponse.failure(.serviceUnavailable, error.description)
+        }
+        return JSONResponse.raw(Self.encode(outcome), status: outcome.applied ? .ok : .unprocessableContent)
+    }
+
+    /// `{"accepted":n,"ignored":n,"rejected":[{"line":k,"field":"…","error":"…"}],"lastSequence":s}`, written directly.
+    static func encode(_ o: BatchOutcome) -> String {
+        var s = "{\"accepted\":\(o.accepted),\"ignored\":\(o.ignored),\"rejected\":["
+        for (i, r) in o.rejected.enumerated() {
+            if i > 0 { s += "," }
+            s += "{\"line\":\(r.line),\"field\":\(jsonString(r.field)),\"error\":\(jsonString(r.error))}"
+        }
+        s += "],\"lastSequence\":\(o.lastSequence)}"
+        return s
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

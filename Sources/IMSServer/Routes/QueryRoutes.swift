@@ -1,0 +1,142 @@
+import Hummingbird
+import IMSDomain
+import IMSEngine
+
+/// Read endpoints: positions, reference data, markets and calendars, market data, exceptions.
+struct QueryRoutes {
+    let engine: Engine
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/positions/:bookId/:securityId") { _, context in
+            let bookId = context.parameters.get("bookId") ?? "", securityId = context.parameters.get("securityId") ?? ""
+            return engine.read { state -> Response in
+                if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.ok(view) }
+                if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)", field: "bookId") }
+                if state.security(securityId) == nil { return JSONResponse.failure(.notFound, "unknown security \(securityId)", field: "securityId") }
+                return JSONResponse.failure(.notFound, "book \(bookId) has no position in \(securityId)")
+            }
+        }
+        router.get("/api/v1/positions") { request, _ in
+            try paged(request) { q, offset, limit in
+                let filter = PositionFilter(
+                    bookId: q.string("bookId"), securityId: q.string("securityId"), marketId: q.string("marketId"),
+                    aggregationUnitId: q.string("aggregationUnitId"), positionType: try q.enumeration("positionType", PositionType.self),
+                    legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
+                return JSONResponse.ok(engine.read { $0.positions(matching: filter, offset: offset, limit: limit) })
+            }
+        }
+
+        router.get("/api/v1/markets") { _, _ in JSONResponse.ok(engine.read { $0.marketViews() }) }
+        router.get("/api/v1/markets/:marketId") { _, context in
+            let id = context.parameters.get("marketId") ?? ""
+            guard let view = engine.read({ $0.market(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
+            return JSONResponse.ok(view)
+        }
+        router.get("/api/v1/markets/:marketId/calendar") { request, context in
+            let id = context.parameters.get("marketId") ?? ""
+            guard let calendar = engine.read({ $0.calendar(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
+            do {
+                let q = QueryParameters(request)
+                let from = try q.date("from") ?? calendar.range.lowerBound
+                let to = try q.date("to") ?? calendar.range.upperBound
+                guard from <= to else { return JSONResponse.failure(.badRequest, "from must not be after to", field: "from") }
+                guard to.dayNumber - from.dayNumber <= 4000 else { return JSONResponse.failure(.badRequest, "at most 4000 days at a time", field: "to") }
+                return JSONResponse.ok(CalendarView(calendar: calendar, from: from, to: to))
+            } catch let error as BadParameter {
+                return error.response
+            }
+        }
+
+        router.get("/api/v1/securities") { request, _ in
+            try paged(request) { q, offset, limit in
+                if let identifier = q.string("identifier") {
+                    let found = engine.read { $0.securities(identifier: identifier) }
+                    return JSONResponse.ok(Page(items: found, total: found.count, offset: 0, limit: found.count))
+                }
+                return JSONResponse.ok(engine.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
+            }
+        }
+        router.get("/api/v1/securities/:securityId") { _, context in
+            let id = context.parameters.get("securityId") ?? ""
+            guard let view = engine.read({ $0.security(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
+            return JSONResponse.ok(view)
+        }
+        router.get("/api/v1/securities/:securityId/availability") { _, context in
+            let id = context.parameters.get("securityId") ?? ""
+            return JSONResponse.ok(engine.read { $0.availability(securityId: id) })
+        }
+        router.get("/api/v1/books") { _, _ in JSONResponse.ok(engine.read { $0.allBooks() }) }
+        router.get("/api/v1/books/:bookId") { _, context in
+            let id = context.parameters.get("bookId") ?? ""
+            guard let book = engine.read({ $0.book(id) }) else { return JSONResponse.failure(.notFound, "unknown book \(id)", field: "bookId") }
+            return JSONResponse.ok(book)
+        }
+        router.get("/api/v1/counterparties") { _, _ in JSONResponse.ok(engine.read { $0.allCounterparties() }) }
+        router.get("/api/v1/counterparties/:counterpartyId") { _, context in
+            let id = context.parameters.get("counterpartyId") ?? ""
+            guard let c = engine.read({ $0.counterparty(id) }) else { return JSONResponse.failure(.notFound, "unknown counterparty \(id)", field: "counterpartyId") }
+            return JSONResponse.ok(c)
+        }
+        router.get("/api/v1/aggregation-units") { _, _ in JSONResponse.ok(engine.read { $0.allAggregationUnits() }) }
+        router.get("/api/v1/aggregation-units/:aggregationUnitId") { _, context in
+            let id = context.parameters.get("aggregationUnitId") ?? ""
+            guard let u = engine.read({ $0.aggregationUnit(id) }) else { return JSONResponse.failure(.notFound, "unknown aggregation unit \(id)", field: "aggregationUnitId") }
+            return JSONResponse.ok(u)
+        }
+        router.get("/api/v1/contracts") { request, _ in
+            let securityId = QueryParameters(request).string("securityId")
+            return JSONResponse.ok(engine.read { $0.contracts(securityId: securityId) })
+        }
+        router.get("/api/v1/fx-rates") { _, _ in JSONResponse.ok(engine.read { $0.allFXRates() }) }
+        router.get("/api/v1/exceptions") { request, _ in
+            do {
+                let q = QueryParameters(request)
+                let after = try q.int("afterId", default: 0, range: 0...Int.max)
+                let limit = try q.int("limit", default: 100, range: 1...10_000)
+                let kind = try q.enumeration("kind", ExceptionKind.self)
+                return JSONResponse.ok(engine.read { $0.exceptions(afterId: Int64(after), kind: kind, limit: limit) })
+            } catch let error as BadParameter {
+                return error.response
+            }
+        }
+    }
+
+    private func paged(_ request: Request, _ body: (QueryParameters, Int, Int) throws -> Response) throws -> Response {
+        do {
+            let q = QueryParameters(request)
+            let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
+            let limit = try q.int("limit", default: 100, range: 1...10_000)
+            return try body(q, offset, limit)
+        } catch let error as BadParameter {
+            return error.response
+        }
+    }
+}
+
+/// A market's calendar over a range of dates: which days trade and which settle.
+struct CalendarView: Codable {
+    var marketId: String
+    var from: BusinessDate
+    var to: BusinessDate
+    var source: String
+    var holidaysPublishedThrough: BusinessDate
+    var days: [Day]
+
+    struct Day: Codable {
+        var date: BusinessDate
+        var trading: Bool
+        var settlement: Bool
+    }
+
+    init(calendar: MarketCalendar, from: BusinessDate, to: BusinessDate) {
+        marketId = calendar.marketId
+        self.from = from
+        self.to = to
+        source = calendar.source
+        holidaysPublishedThrough = calendar.holidaysPublishedThrough
+        days = (0...Int(to.dayNumber - from.dayNumber)).map {
+            let d = from.adding(days: $0)
+            return Day(date: d, trading: calendar.isTradingDay(d), settlement: calendar.isSettlementDay(d))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import IMSDomain
+import IMSEngine
+import IMSIngest
+import Synchronization
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure IMS. Prints progress, then one JSON object as the last line.",
+        discussion: """
+        engine: a realistic generated mix through NDJSON decoding, validation and the engine, in process.
+        ingest: the same mix POSTed to a running server (--url) from this separate process.
+        memory: bytes of memory per position with --positions positions held.
+        """)
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory }
+
+    @Argument(help: "engine | ingest | memory") var kind: Kind
+    @Option(help: "Events to send.") var events = 2_000_000
+    @Option(help: "Events per batch (request).") var batch = 5_000
+    @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
+    @Option(help: "Parallel connections for the ingest benchmark.") var connections = 2
+    @Option(help: "Positions to hold for the memory benchmark.") var positions = 1_000_000
+
+    func run() throws {
+        switch kind {
+        case .engine: try engineBench()
+        case .ingest: try ingestBench()
+        case .memory: memoryBench()
+        }
+    }
+
+    /// The simulated flow as NDJSON bodies of `batch` lines, after the setup.
+    static func generate(events: Int, batch: Int, prefix: String) -> (setup: [UInt8], chunks: [[UInt8]]) {
+        var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 7, prefix: prefix)
+        let setup = Array(simulator.setupLines().joined(separator: "\n").utf8)
+        var chunks: [[UInt8]] = []
+        var left = events
+        while left > 0 {
+            let n = min(batch, left)
+            var body: [UInt8] = []
+            body.reserveCapacity(n * 260)
+            for i in 0..<n {
+                if i > 0 { body.append(0x0A) }
+                body.append(contentsOf: simulator.nextLine().utf8)
+            }
+            chunks.append(body)
+            left -= n
+        }
+        return (setup, chunks)
+    }
+
+    static func decode(_ body: [UInt8], mode: IngestBatch.Mode = .atomic) -> IngestBatch {
+        body.withUnsafeBytes { BatchDecoder.decodeNDJSON($0, mode: mode, receivedAt: Timestamp(micros: 0)) }
+    }
+
+    static func securitiesBatch() -> IngestBatch {
+        MarketSimulator.securitiesCSV.utf8CString.withUnsafeBytes {
+            BatchDecoder.decodeCSV(UnsafeRawBufferPointer(rebasing: $0.dropLast()), type: "security", receivedAt: Timestamp(micros: 0))
+        }
+    }
+
+    func engineBench() throws {
+        print("generating \(events) events...")
+        let (setup, chunks) = Self.generate(events: events, batch: batch, prefix: "")
+        let engine = Engine()
+        _ = try engine.submitAndWait(Self.securitiesBatch())
+        let setupOutcome = try engine.submitAndWait(Self.decode(setup))
+        guard setupOutcome.applied else { throw ValidationError("setup rejected: \(setupOutcome.rejected.prefix(3))") }
+        print("running: decode + validate + apply, \(chunks.count) batches of \(batch)")
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let rejected = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        let start = DispatchTime.now().uptimeNanoseconds
+        for (i, chunk) in chunks.enumerated() {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let decoded = Self.decode(chunk, mode: .partial)
+            let count = UInt64(decoded.lineCount)
+            let last = i == chunks.count - 1
+            try engine.enqueue(decoded) { outcome in
+                let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1_000
+                histogram.withLock { _ = $0.record(micros, count: .init(count)) }
+                rejected.add(outcome.rejected.count, ordering: .relaxed)
+                if last { done.signal() }
+            }
+        }
+        done.wait()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let positions = engine.read { $0.positionCount }
+        let h = histogram.withLock { $0 }
+        Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
+                    extra: ["positions": "\(positions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)"])
+    }
+
+    func ingestBench() throws {
+        let prefix = "B\(getpid())-"
+        print("generating \(events) events...")
+        let (setup, chunks) = Self.generate(events: events, batch: batch, prefix: prefix)
+        let client = try BlockingHTTPClient(url: url)
+        let securities = try client.post("/api/v1/events?type=security", body: Array(MarketSimulator.securitiesCSV.utf8), contentType: "text/csv")
+        guard securities.status == 200 else { throw ValidationError("securities: HTTP \(securities.status) \(securities.text.prefix(300))") }
+        let s = try client.post("/api/v1/events", body: setup)
+        guard s.status == 200 else { throw ValidationError("setup: HTTP \(s.status) \(s.text.prefix(300))") }
+        print("posting \(chunks.count) batches of \(batch) over \(connections) connections to \(url)")
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let next = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<connections {
+            group.enter()
+            let thread = Thread { [url] in
+                defer { group.leave() }
+                guard let client = try? BlockingHTTPClient(url: url) else { failures.add(1, ordering: .relaxed); return }
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i >= chunks.count { return }
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    guard let response = try? client.post("/api/v1/events?mode=partial", body: chunks[i]), response.status == 200 else {
+                        failures.add(1, ordering: .relaxed)
+                        continue
+                    }
+                    let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1_000
+                    histogram.withLock { _ = $0.record(micros) }
+                }
+            }
+            thread.start()
+        }
+        group.wait()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let h = histogram.withLock { $0 }
+        Self.report(kind: "ingest", events: events, seconds: seconds, histogram: h,
+                    extra: ["failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)", "connections": "\(connections)",
+                            "latencyOf": "\"request\""])
+        if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
+    }
+
+    func memoryBench() {
+        // Positions are SOD snapshots of `books` books across the universe.
+        let securityCount = 1_000
+        let books = max(1, positions / securityCount)
+        var state = EngineState()
+        var reference = "{\"type\":\"marketDayRoll\",\"marketId\":\"US\",\"businessDate\":\"2026-11-25\"}\n"
+        for s in 0..<securityCount { reference += "{\"type\":\"security\",\"securityId\":\"M\(s)\",\"marketId\":\"US\"}\n" }
+        for b in 0..<books { reference += "{\"type\":\"book\",\"bookId\":\"MB\(b)\",\"legalEntity\":\"LE\",\"positionType\":\"FIRM\"}\n" }
+        _ = state.process(Self.decode(Array(reference.utf8)))
+        let before = Self.residentBytes()
+        for b in 0..<books {
+            var body = ""
+            for s in 0..<securityCount {
+                body += "{\"type\":\"sodPosition\",\"businessDate\":\"2026-11-25\",\"bookId\":\"MB\(b)\",\"securityId\":\"M\(s)\",\"contractualQty\":\(s + 100),\"settledQty\":\(s),\"sd1Receipt\":100}\n"
+            }
+            _ = state.process(Self.decode(Array(body.utf8)))
+        }
+        let after = Self.residentBytes()
+        let held = state.positionCount
+        let perPosition = Double(after - before) / Double(held)
+        print("{\"kind\":\"memory\",\"positions\":\(held),\"bytesPerPosition\":\(Int(perPosition.rounded())),\"residentBytes\":\(after)}")
+    }
+
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func report(kind: String, events: Int, seconds: Double, histogram: Histogram<UInt64>, extra: [String: String]) {
+        var fields = [
+            "\"kind\":\"\(kind)\"",
+            "\"events\":\(events)",
+            "\"seconds\":\(String(format: "%.3f", seconds))",
+            "\"eventsPerSecond\":\(Int(Double(events) / seconds))",
+            "\"p50Micros\":\(histogram.valueAtPercentile(50))",
+            "\"p99Micros\":\(histogram.valueAtPercentile(99))",
+            "\"p999Micros\":\(histogram.valueAtPercentile(99.9))",
+        ]
+        for (k, v) in extra.sorted(by: { $0.key < $1.key }) { fields.append("\"\(k)\":\(v)") }
+        print("{" + fields.joined(separator: ",") + "}")
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSIngest
+import IMSServer
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve with embedded defaults and a realistic multi-market simulator.")
+
+    @OptionGroup var server: ServerOptions
+    @Option(help: "Simulated events per second.") var rate = 2_000
+    @Option(help: "Seconds of wall time per simulated business day (every market rolls).") var daySeconds = 600
+    @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
+
+    func run() async throws {
+        let engine = Engine(state: EngineState(catalog: try server.catalog()))
+        let today = WallClockDate.today()
+        var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
+        let securities = MarketSimulator.securitiesCSV.utf8CString.withUnsafeBytes {
+            BatchDecoder.decodeCSV(UnsafeRawBufferPointer(rebasing: $0.dropLast()), type: "security", receivedAt: WallClockDate.now())
+        }
+        _ = try engine.submitAndWait(securities)
+        let setup = simulator.setupLines().joined(separator: "\n")
+        let outcome = setup.utf8CString.withUnsafeBytes {
+            BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer(rebasing: $0.dropLast()), receivedAt: WallClockDate.now())
+        }
+        let result = try engine.submitAndWait(outcome)
+        print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
+        let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
+        feed.start()
+        let app = IMSApplication.application(engine: engine, configuration: server.configuration) { port in
+            print("ims demo serving on http://\(server.host):\(port)  (\(rate) events/s)")
+        }
+        try await app.runService()
+        engine.stop()
+    }
+}
+
+/// Runs the simulator on its own thread, feeding the engine at a steady rate.
+final class SimulatorFeed: @unchecked Sendable {
+    let engine: Engine
+    var simulator: MarketSimulator
+    let rate: Int
+    let daySeconds: Int
+
+    init(engine: Engine, simulator: MarketSimulator, rate: Int, daySeconds: Int) {
+        self.engine = engine
+        self.simulator = simulator
+        self.rate = max(1, rate)
+        self.daySeconds = max(10, daySeconds)
+    }
+
+    func start() {
+        let thread = Thread { self.run() }
+        thread.name = "ims-simulator"
+        thread.start()
+    }
+
+    private func run() {
+        let tick = 0.05
+        let perTick = max(1, Int(Double(rate) * tick))
+        var nextRoll = Date().addingTimeInterval(TimeInterval(daySeconds))
+        while true {
+            let started = Date()
+            var lines: [String] = []
+            lines.reserveCapacity(perTick + 20)
+            if started >= nextRoll {
+                lines += simulator.dayRollLines()
+                nextRoll = started.addingTimeInterval(TimeInterval(daySeconds))
+            }
+            for _ in 0..<perTick { lines.append(simulator.nextLine()) }
+            let body = lines.joined(separator: "\n")
+            let batch = body.utf8CString.withUnsafeBytes {
+                BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer(rebasing: $0.dropLast()), mode: .partial, receivedAt: WallClockDate.now())
+            }
+            do { try engine.enqueue(batch) } catch { return }
+            let elapsed = Date().timeIntervalSince(started)
+            if elapsed < tick { Thread.sleep(forTimeInterval: tick - elapsed) }
+        }
+    }
+}
+
+/// The wall clock, for the edges of the system (never inside the engine).
+enum WallClockDate {
+    static func now() -> Timestamp { Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000)) }
+    static func today() -> BusinessDate { now().utcDate }
+}
