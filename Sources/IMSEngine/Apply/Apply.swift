@@ -13,7 +13,9 @@ extension EngineState {
         for (i, event) in batch.events.enumerated() {
             switch validate(event, scope: &scope) {
             case .success(let e): accepted.append(e)
-            case .failure(let f): errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message))
+            case .failure(let f):
+                let raw = batch.mode == .partial ? String(String(describing: event).prefix(1024)) : nil
+                errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw))
             }
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }

@@ -1,0 +1,86 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// Runs the real `ims` binary and talks to it over a TCP socket.
+struct BinaryTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: String {
+        ProcessInfo.processInfo.environment["IMS_BINARY"] ?? root.appendingPathComponent(".build/debug/ims").path
+    }
+
+    struct Server {
+        let process: Process
+        let port: Int
+        let dataDir: URL
+        var base: String { "http://127.0.0.1:\(port)" }
+    }
+
+    static func start(_ arguments: [String] = []) throws -> Server {
+        #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--port", "\(port)", "--data-dir", dir.path] + arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let server = Server(process: p, port: port, dataDir: dir)
+        for _ in 0..<200 {
+            if (try? request(server, "GET", "/health"))?.status == 200 { return server }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.terminate()
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not become healthy"])
+    }
+
+    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil) throws -> (status: Int, json: Any?) {
+        var req = URLRequest(url: URL(string: server.base + path)!)
+        req.httpMethod = method
+        req.httpBody = body.map { Data($0.utf8) }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Int, Data?)?
+        let task = URLSession.shared.dataTask(with: req) { data, response, _ in
+            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+            done.signal()
+        }
+        task.resume()
+        guard done.wait(timeout: .now() + 10) == .success, let (status, data) = result, status != 0 else {
+            throw URLError(.cannotConnectToHost)
+        }
+        return (status, data.flatMap { try? JSONSerialization.jsonObject(with: $0) })
+    }
+
+    @Test func postNDJSONOverASocketAndReadPositionsBack() throws {
+        let server = try Self.start()
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+        let ndjson = """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-10-09"}
+        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US"}
+        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"sodPosition","businessDate":"2026-10-09","bookId":"FIRM1","securityId":"IBM","contractualQty":500,"settledQty":500}
+        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"IBM","side":"SELL_SHORT","quantity":800,"price":250.5,"tradeDate":"2026-10-09"}
+        """
+        let posted = try Self.request(server, "POST", "/api/v1/events", body: ndjson)
+        #expect(posted.status == 200)
+        #expect((posted.json as? [String: Any])?["accepted"] as? Int == 5)
+        let read = try Self.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
+        let p = try #require(read.json as? [String: Any])
+        #expect(p["contractualQty"] as? Int == -300)
+        #expect(p["intradayShortSells"] as? Int == 800)
+        let ladder = try #require(p["ladder"] as? [[String: Any]])
+        // T+1 from Friday 2026-10-09 skips Columbus Day: settles Tuesday 2026-10-13, SD1.
+        #expect(ladder[1]["date"] as? String == "2026-10-13")
+        #expect(ladder[1]["deliver"] as? Int == 800)
+        #expect(p["projectedNetPosition"] as? Int == -300)
+
+        let bad = try Self.request(server, "POST", "/api/v1/events", body: #"{"type":"trade","tradeId":"T2"}"#)
+        #expect(bad.status == 422)
+        let again = try Self.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
+        #expect((again.json as? [String: Any])?["contractualQty"] as? Int == -300)
+    }
+}

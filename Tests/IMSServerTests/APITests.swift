@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IMSEngine
+import IMSServer
+import Testing
+
+struct APITests {
+    static let setup = """
+    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
+    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+    {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-11-25"}
+    """
+
+    func withApp(maxBody: Int = 1 << 20, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let engine = Engine()
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration(maxBodyBytes: maxBody)))
+        try await app.test(.router, body)
+        engine.stop()
+    }
+
+    func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as! [String: Any]
+    }
+
+    @Test func ingestThenReadAPositionWithExactlyTheSpecFields() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { r in
+                #expect(r.status == .ok)
+                let body = try json(r.body)
+                #expect(body["accepted"] as? Int == 4)
+                #expect((body["rejected"] as? [Any])?.isEmpty == true)
+                #expect(body["lastSequence"] as? Int == 4)
+            }
+            try await client.execute(uri: "/api/v1/positions/FIRM1/AAPL", method: .get) { r in
+                #expect(r.status == .ok)
+                let body = try json(r.body)
+                for key in ["bookId", "securityId", "businessDate", "contractualQty", "settledQty", "intradayBuys", "intradaySells",
+                            "intradayShortSells", "ladder", "projectedNetPosition"] {
+                    #expect(body[key] != nil, "missing \(key)")
+                }
+                #expect(body["contractualQty"] as? Int == 100)
+                let ladder = body["ladder"] as! [[String: Any]]
+                #expect(ladder.count == 5)
+                #expect(Set(ladder[0].keys).isSuperset(of: ["date", "receipt", "deliver", "projectedSettled"]))
+                #expect(ladder[1]["date"] as? String == "2026-11-27")  // Thanksgiving skipped
+                #expect(ladder[1]["receipt"] as? Int == 100)
+            }
+            try await client.execute(uri: "/api/v1/positions?marketId=US&positionType=FIRM", method: .get) { r in
+                try #expect(json(r.body)["total"] as? Int == 1)
+            }
+            try await client.execute(uri: "/api/v1/securities?identifier=US0378331005", method: .get) { r in
+                try #expect(json(r.body)["total"] as? Int == 1)
+            }
+        }
+    }
+
+    @Test func anAtomicBatchWithBadLinesIs422AndChangesNothing() async throws {
+        try await withApp { client in
+            let body = Self.setup + "\n{\"type\":\"trade\"}\nnot json"
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in
+                #expect(r.status == .unprocessableContent)
+                let rejected = try json(r.body)["rejected"] as! [[String: Any]]
+                #expect(rejected.map { $0["line"] as? Int } == [5, 6])
+                #expect(rejected.allSatisfy { $0["field"] is String && $0["error"] is String })
+            }
+            try await client.execute(uri: "/api/v1/books/FIRM1", method: .get) { r in #expect(r.status == .notFound) }
+        }
+    }
+
+    @Test func partialModeKeepsBadLinesAsExceptions() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/api/v1/events?mode=partial", method: .post, body: ByteBuffer(string: Self.setup + "\n{\"type\":\"fxRate\"}")) { r in
+                #expect(r.status == .ok)
+                try #expect(json(r.body)["accepted"] as? Int == 4)
+            }
+            try await client.execute(uri: "/api/v1/exceptions", method: .get) { r in
+                let list = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [[String: Any]]
+                #expect(list.count == 1)
+                #expect(list[0]["line"] as? Int == 5 && list[0]["field"] as? String == "currency")
+            }
+        }
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        try await withApp(maxBody: 1000) { client in
+            let big = String(repeating: Self.setup + "\n", count: 10)
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: big)) { r in
+                #expect(r.status == .contentTooLarge)
+                try #expect(json(r.body)["field"] as? String == "body")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("/api/v1/positions?limit=0", "limit"), ("/api/v1/positions?positionType=BOGUS", "positionType"),
+        ("/api/v1/markets/US/calendar?from=2026-13-01", "from"), ("/api/v1/events?mode=sometimes", "mode"),
+    ])
+    func badParametersAre400NamingThem(uri: String, field: String) async throws {
+        try await withApp { client in
+            let method: HTTPRequest.Method = uri.contains("events") ? .post : .get
+            try await client.execute(uri: uri, method: method, body: ByteBuffer(string: Self.setup)) { r in
+                #expect(r.status == .badRequest)
+                try #expect(json(r.body)["field"] as? String == field)
+            }
+        }
+    }
+
+    @Test func unknownThingsAre404() async throws {
+        try await withApp { client in
+            for uri in ["/api/v1/positions/NOPE/AAPL", "/api/v1/securities/NOPE", "/api/v1/markets/XX"] {
+                try await client.execute(uri: uri, method: .get) { r in #expect(r.status == .notFound, "\(uri)") }
+            }
+        }
+    }
+
+    @Test func marketsExposeCalendarsAndBusinessDates() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/api/v1/markets/US/calendar?from=2026-10-09&to=2026-10-13", method: .get) { r in
+                let days = try json(r.body)["days"] as! [[String: Any]]
+                let columbus = days.first { $0["date"] as? String == "2026-10-12" }!
+                #expect(columbus["trading"] as? Bool == true && columbus["settlement"] as? Bool == false)
+            }
+            try await client.execute(uri: "/health", method: .get) { r in #expect(r.status == .ok) }
+        }
+    }
+}
