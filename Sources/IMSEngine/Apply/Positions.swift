@@ -3,12 +3,18 @@ import IMSDomain
 extension EngineState {
     // MARK: Trades
 
-    mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp) -> Bool {
-        let security = securityIds.lookup(t.securityId)!
-        let book = bookIds.lookup(t.bookId)!
+    /// The interned book and security of a validated event, its market, and that market's business date
+    /// (set to `date` if the market has none yet).
+    private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate)
+        -> (book: Int32, security: Int32, market: Int, today: BusinessDate) {
+        let security = securityIds.lookup(securityId)!
         let m = Int(securities[Int(security)].market)
-        if markets[m].businessDate == nil { markets[m].setBusinessDate(t.tradeDate) }
-        let today = markets[m].businessDate!
+        if markets[m].businessDate == nil { markets[m].setBusinessDate(date) }
+        return (bookIds.lookup(bookId)!, security, m, markets[m].businessDate!)
+    }
+
+    mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp) -> Bool {
+        let (book, security, m, today) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate)
 
         let index: Int32
         if let packed = tradeIndex[t.tradeId] {
@@ -120,11 +126,7 @@ extension EngineState {
     // MARK: SOD snapshots
 
     mutating func applySOD(_ s: SODPosition, sequence: Int64, at time: Timestamp) -> Bool {
-        let security = securityIds.lookup(s.securityId)!
-        let book = bookIds.lookup(s.bookId)!
-        let m = Int(securities[Int(security)].market)
-        if markets[m].businessDate == nil { markets[m].setBusinessDate(s.businessDate) }
-        let today = markets[m].businessDate!
+        let (book, security, m, today) = resolve(bookId: s.bookId, securityId: s.securityId, initialDate: s.businessDate)
         if s.businessDate < today {
             raise(.staleSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) arrived after market \(markets[m].market.marketId) moved to \(today); ignored",
                   subject: s.bookId, at: time)

@@ -39,11 +39,9 @@ public enum BatchDecoder {
                 case nil: throw FieldError("type", "is required")
                 default: throw FieldError("type", "must be a string")
                 }
-                let event = try EventFields.decode(type: type, &source)
-                batch.events.append(event)
-                batch.lines.append(Int32(truncatingIfNeeded: lineNumber))
+                batch.append(try EventFields.decode(type: type, &source), line: lineNumber)
             } catch {
-                batch.rejected.append(LineError(line: lineNumber, field: error.field, error: error.message, raw: rawText(line)))
+                batch.reject(error, line: lineNumber, text: line)
             }
         }
         return batch
@@ -79,11 +77,9 @@ public enum BatchDecoder {
                     type = String(decoding: UnsafeRawBufferPointer(rebasing: line[cells[typeColumn]]), as: UTF8.self)
                     _ = source.raw("type")
                 }
-                let event = try EventFields.decode(type: type, &source)
-                batch.events.append(event)
-                batch.lines.append(Int32(truncatingIfNeeded: lineNumber))
+                batch.append(try EventFields.decode(type: type, &source), line: lineNumber)
             } catch {
-                batch.rejected.append(LineError(line: lineNumber, field: error.field, error: error.message, raw: rawText(line)))
+                batch.reject(error, line: lineNumber, text: line)
             }
         }
         return batch
@@ -106,6 +102,17 @@ public enum BatchDecoder {
             body(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
             start = next
         }
+    }
+}
+
+extension IngestBatch {
+    mutating func append(_ event: Event, line: Int) {
+        events.append(event)
+        lines.append(Int32(truncatingIfNeeded: line))
+    }
+
+    mutating func reject(_ error: FieldError, line: Int, text: UnsafeRawBufferPointer) {
+        rejected.append(LineError(line: line, field: error.field, error: error.message, raw: BatchDecoder.rawText(text)))
     }
 }
 
