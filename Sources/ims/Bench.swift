@@ -74,9 +74,12 @@ struct Bench: ParsableCommand {
         let rejected = Atomic<Int>(0)
         let done = DispatchSemaphore(value: 0)
         let start = DispatchTime.now().uptimeNanoseconds
+        let busyBefore = engine.writerBusyNanoseconds
+        var decodeNanos: UInt64 = 0
         for (i, chunk) in chunks.enumerated() {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let decoded = Self.decode(chunk, mode: .partial)
+            decodeNanos += DispatchTime.now().uptimeNanoseconds - t0
             let count = UInt64(decoded.lineCount)
             let last = i == chunks.count - 1
             try engine.enqueue(decoded) { outcome in
@@ -91,7 +94,9 @@ struct Bench: ParsableCommand {
         let positions = engine.read { $0.positionCount }
         let h = histogram.withLock { $0 }
         Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
-                    extra: ["positions": "\(positions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)"])
+                    extra: ["positions": "\(positions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
+                            "decodeSeconds": String(format: "%.3f", Double(decodeNanos) / 1e9),
+                            "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9)])
     }
 
     func ingestBench() throws {

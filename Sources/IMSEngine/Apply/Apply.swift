@@ -8,33 +8,40 @@ extension EngineState {
     public mutating func process(_ batch: IngestBatch) -> BatchOutcome {
         var scope = BatchScope()
         var errors = batch.rejected
-        var accepted: [Event] = []
-        accepted.reserveCapacity(batch.events.count)
-        for (i, event) in batch.events.enumerated() {
-            switch validate(event, scope: &scope) {
-            case .success(let e): accepted.append(e)
+        // Validation may complete an event (a security matched by identifier); those are kept aside.
+        var completed: [Int: Event] = [:]
+        var refused: [Bool] = []
+        for i in batch.events.indices {
+            switch validate(batch.events[i], scope: &scope) {
+            case .success(let e):
+                if case .security = e { completed[i] = e }
             case .failure(let f):
-                let raw = batch.mode == .partial ? String(String(describing: event).prefix(1024)) : nil
+                if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
+                refused[i] = true
+                let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
                 errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw))
             }
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }
         if batch.mode == .atomic && !errors.isEmpty {
-            counters.rejected += Int64(errors.count)
             return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false)
         }
         var ignored = 0
-        for event in accepted {
+        var accepted = 0
+        for i in batch.events.indices where refused.isEmpty || !refused[i] {
             lastSequence += 1
-            if !apply(event, sequence: lastSequence, at: batch.receivedAt) { ignored += 1 }
+            accepted += 1
+            let changed = if let e = completed[i] { apply(e, sequence: lastSequence, at: batch.receivedAt) }
+                          else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt) }
+            if !changed { ignored += 1 }
         }
         for e in errors {
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
         }
-        counters.events += Int64(accepted.count)
+        counters.events += Int64(accepted)
         counters.ignored += Int64(ignored)
         counters.rejected += Int64(errors.count)
-        return BatchOutcome(accepted: accepted.count, ignored: ignored, rejected: errors, lastSequence: lastSequence, applied: true)
+        return BatchOutcome(accepted: accepted, ignored: ignored, rejected: errors, lastSequence: lastSequence, applied: true)
     }
 
     /// Applies one validated event. Returns false when it changed nothing (a duplicate or stale version).

@@ -17,19 +17,18 @@ extension EngineState {
         let (book, security, m, today) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate)
 
         let index: Int32
-        if let packed = tradeIndex[t.tradeId] {
-            index = Int32(truncatingIfNeeded: packed)
+        let hash = ProbeTable.hash(of: t.tradeId)
+        if let (_, existing) = tradeLocation(t.tradeId, hash: hash) {
+            index = existing
             if t.version <= trades[m].records[Int(index)].version { return false }
             removeTradeEffect(market: m, trade: index)
         } else {
             index = Int32(trades[m].records.count)
             trades[m].records.append(TradeRecord(version: t.version, quantity: 0, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
             trades[m].ids.append(t.tradeId)
-            tradeIndex[t.tradeId] = UInt64(m) << 32 | UInt64(UInt32(index))
+            indexTrade(hash: hash, market: m, index: index)
         }
-        let calendar = markets[m].calendar
-        let settle = t.settleDate ?? calendar.addingSettlementDays(
-            markets[m].market.settlementDays(forTradeDate: t.tradeDate), to: t.tradeDate)
+        let (settle, slot) = markets[m].settlement(tradeDate: t.tradeDate, explicit: t.settleDate)
         trades[m].records[Int(index)].version = t.version
         trades[m].records[Int(index)].quantity = t.quantity
         trades[m].records[Int(index)].side = t.side
@@ -40,13 +39,12 @@ extension EngineState {
         if t.status == .cancel { return true }
         if t.tradeDate < today {
             // Inside the SOD snapshot: ignored, but an exception if the snapshot was already taken.
-            if let p = positionIndex[Self.positionKey(book: book, security: security)], positions[Int(p)].hasSOD {
+            if let p = existingPosition(book: book, security: security), positions[Int(p)].hasSOD {
                 raise(.lateTrade, sequence: sequence, message: "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
                       subject: t.tradeId, at: time)
             }
             return true
         }
-        let slot = markets[m].slot(forSettleDate: calendar.settlementDay(onOrAfter: settle))
         let p = positionIndex(book: book, security: security)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
         return true
@@ -197,8 +195,7 @@ extension EngineState {
                       subject: s.bookId, at: time)
             }
         }
-        for id in trades[m].ids { tradeIndex.removeValue(forKey: id) }
-        trades[m] = MarketTrades()
+        dropTrades(market: m)
         return true
     }
 

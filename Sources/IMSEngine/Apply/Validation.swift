@@ -26,8 +26,8 @@ extension EngineState {
             if let settle = t.settleDate, settle < t.tradeDate {
                 return .failure(FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)"))
             }
-            if let tradeIndexEntry = tradeIndex[t.tradeId], Int32(truncatingIfNeeded: tradeIndexEntry >> 32) != market {
-                return .failure(FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(truncatingIfNeeded: tradeIndexEntry >> 32))); a trade cannot move to another market"))
+            if let (tradeMarket, _) = tradeLocation(t.tradeId, hash: ProbeTable.hash(of: t.tradeId)), tradeMarket != Int(market) {
+                return .failure(FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(tradeMarket))); a trade cannot move to another market"))
             }
             if let today = businessDate(market, scope) {
                 if t.tradeDate > today {

@@ -86,7 +86,7 @@ extension EngineState {
     /// The position of a book in a security, or nil if either is unknown or it has never had one.
     public func position(bookId: String, securityId: String) -> PositionView? {
         guard let book = bookIds.lookup(bookId), let security = securityIds.lookup(securityId),
-              let p = positionIndex[Self.positionKey(book: book, security: security)] else { return nil }
+              let p = existingPosition(book: book, security: security) else { return nil }
         return view(position: p)
     }
 

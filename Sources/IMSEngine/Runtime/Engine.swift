@@ -25,6 +25,7 @@ import Synchronization
 public final class Engine: Sendable {
     private let state: Mutex<EngineState>
     private let inbox = Inbox()
+    private let busyNanos = Atomic<UInt64>(0)
     /// The most events allowed to wait for the writer.
     public let maxPendingEvents: Int
 
@@ -72,6 +73,9 @@ public final class Engine: Sendable {
     /// Events queued and not yet applied.
     public var pendingEvents: Int { inbox.pendingEvents }
 
+    /// Total time the writer has spent applying batches, in nanoseconds.
+    public var writerBusyNanoseconds: UInt64 { busyNanos.load(ordering: .relaxed) }
+
     /// Stops the writer after it has applied what is queued.
     public func stop() { inbox.close() }
 
@@ -79,9 +83,11 @@ public final class Engine: Sendable {
         while let work = inbox.takeAll() {
             var outcomes: [BatchOutcome] = []
             outcomes.reserveCapacity(work.count)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             state.withLock { state in
                 for item in work { outcomes.append(state.process(item.batch)) }
             }
+            busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
             inbox.finished(events: work.reduce(0) { $0 + $1.batch.lineCount })
             for (item, outcome) in zip(work, outcomes) { item.completion(outcome) }
         }

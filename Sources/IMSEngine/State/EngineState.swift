@@ -30,7 +30,8 @@ public struct EngineState: Sendable {
 
     // Positions.
     var positions: ContiguousArray<PositionRecord> = []
-    var positionIndex: [UInt64: Int32] = [:]
+    /// (book, security) → index in `positions`; keys compared through the records themselves.
+    var positionTable = ProbeTable()
     var positionsBySecurity: [[Int32]] = []
     var positionsByBook: [[Int32]] = []
     /// Settlements beyond SD4, by position.
@@ -40,8 +41,8 @@ public struct EngineState: Sendable {
 
     // Trades of each market's current business date.
     var trades: [MarketTrades] = []
-    /// tradeId → (market << 32 | index in that market's table).
-    var tradeIndex: [String: UInt64] = [:]
+    /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
+    var tradeIndex = ProbeTable()
 
     // Financing, availability, market data.
     var contracts: [String: Contract] = [:]
@@ -92,10 +93,23 @@ struct MarketState: Sendable {
     var businessDate: BusinessDate?
     /// SD0…SD4 for `businessDate`.
     var ladder: [BusinessDate] = []
+    /// The contractual settle date of a trade dated `businessDate`, and its ladder slot: the common case, precomputed.
+    var regularSettleDate = BusinessDate(dayNumber: 0)
+    var regularSlot: Int8 = 0
 
     mutating func setBusinessDate(_ date: BusinessDate) {
         businessDate = date
         ladder = calendar.ladderDates(businessDate: date)
+        regularSettleDate = calendar.addingSettlementDays(market.settlementDays(forTradeDate: date), to: date)
+        regularSlot = slot(forSettleDate: calendar.settlementDay(onOrAfter: regularSettleDate))
+    }
+
+    /// The settle date of a trade of `tradeDate` with no explicit one, and its ladder slot.
+    @inline(__always)
+    func settlement(tradeDate: BusinessDate, explicit: BusinessDate?) -> (date: BusinessDate, slot: Int8) {
+        if explicit == nil && tradeDate == businessDate { return (regularSettleDate, regularSlot) }
+        let date = explicit ?? calendar.addingSettlementDays(market.settlementDays(forTradeDate: tradeDate), to: tradeDate)
+        return (date, slot(forSettleDate: calendar.settlementDay(onOrAfter: date)))
     }
 
     /// The ladder slot for a settle date: the first SDk on or after it, or `TradeRecord.laterSlot` past SD4.
@@ -134,13 +148,26 @@ extension EngineState {
         UInt64(UInt32(bitPattern: book)) << 32 | UInt64(UInt32(bitPattern: security))
     }
 
+    @inline(__always) static func hash(positionKey key: UInt64) -> UInt64 {
+        var h = key &* 0x9E37_79B9_7F4A_7C15
+        h ^= h >> 29
+        return h == 0 ? 1 : h
+    }
+
+    /// The index of the position of `book` in `security`, if it exists.
+    @inline(__always)
+    func existingPosition(book: Int32, security: Int32) -> Int32? {
+        let hash = Self.hash(positionKey: Self.positionKey(book: book, security: security))
+        return positionTable.find(hash: hash) { positions[Int($0)].book == book && positions[Int($0)].security == security }
+            .map { Int32(truncatingIfNeeded: $0) }
+    }
+
     /// The index of the position of `book` in `security`, creating it if needed.
     mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
-        let key = Self.positionKey(book: book, security: security)
-        if let index = positionIndex[key] { return index }
+        if let index = existingPosition(book: book, security: security) { return index }
         let index = Int32(positions.count)
         positions.append(PositionRecord(book: book, security: security))
-        positionIndex[key] = index
+        positionTable.insert(hash: Self.hash(positionKey: Self.positionKey(book: book, security: security)), payload: UInt64(index))
         positionsBySecurity[Int(security)].append(index)
         positionsByBook[Int(book)].append(index)
         return index
