@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "ims", targets: ["ims"]),
         .library(name: "IMSDomain", targets: ["IMSDomain"]),
         .library(name: "IMSEngine", targets: ["IMSEngine"]),
+        .library(name: "IMSJournal", targets: ["IMSJournal"]),
         .library(name: "IMSIngest", targets: ["IMSIngest"]),
         .library(name: "IMSServer", targets: ["IMSServer"]),
     ],
@@ -30,11 +31,12 @@ let package = Package(
             dependencies: ["IMSDomain", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
         .target(name: "IMSIngest", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
         .target(
             name: "IMSServer",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSIngest",
+                "IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -42,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSIngest", "IMSServer",
+                "IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest", "IMSServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",
             dependencies: [

@@ -8,11 +8,14 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// The largest request body accepted (HTTP 413 beyond).
     public var maxBodyBytes: Int
+    /// The data directory whose journal answers `asOf` queries; nil for a memory-only engine.
+    public var dataDirectory: String?
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
+        self.dataDirectory = dataDirectory
     }
 }
 
@@ -22,11 +25,18 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/health") { _, _ in
-            let (events, positions) = engine.read { ($0.lastSequence, $0.positionCount) }
-            return JSONResponse.raw("{\"status\":\"ok\",\"lastSequence\":\(events),\"positions\":\(positions),\"pendingEvents\":\(engine.pendingEvents)}")
+            let (events, positions, record) = engine.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
+            let journal = engine.journalStatus
+            var body = "{\"status\":\"\(journal.failing ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
+            body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
+            body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing)"
+            if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
+            body += "}}"
+            return JSONResponse.raw(body)
         }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
-        QueryRoutes(engine: engine).register(on: router)
+        let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.read { $0.catalog }) }
+        QueryRoutes(engine: engine, history: history).register(on: router)
         return router
     }
 

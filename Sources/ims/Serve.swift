@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSJournal
 import IMSServer
 
 /// Options shared by the commands that run a server.
@@ -28,19 +29,43 @@ struct ServerOptions: ParsableArguments {
     var configuration: ServerConfiguration { ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes) }
 }
 
+/// Options of the durable data directory.
+struct StorageOptions: ParsableArguments {
+    @Option(help: "Folder for IMS's journal and snapshots (created if missing).") var dataDir = "./ims-data"
+    @Option(help: "When the journal syncs to disk: batch (before every answer; the default), <N>ms, or never.")
+    var fsync = "batch"
+    @Option(help: "Take a snapshot after this many events (and always on a clean shutdown).") var snapshotEvery = 5_000_000
+
+    func policy() throws -> SyncPolicy {
+        guard let policy = SyncPolicy(argument: fsync) else { throw ValidationError("--fsync must be batch, <N>ms or never, not \(fsync)") }
+        return policy
+    }
+
+    /// Recovers the data directory and starts an engine on it.
+    func openEngine(catalog: MarketCatalog) throws -> Engine {
+        let opened = try DataDirectory.open(dataDir, catalog: catalog, policy: try policy(), now: WallClockDate.now()) { line in
+            print("ims: \(line)")
+        }
+        return Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
+    }
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the IMS API.")
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "Folder for IMS's data (created if missing).") var dataDir = "./ims-data"
+    @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        let engine = Engine(state: EngineState(catalog: try server.catalog()))
-        let app = IMSApplication.application(engine: engine, configuration: server.configuration) { port in
+        setvbuf(stdout, nil, _IOLBF, 0)
+        let engine = try storage.openEngine(catalog: try server.catalog())
+        var configuration = server.configuration
+        configuration.dataDirectory = storage.dataDir
+        let app = IMSApplication.application(engine: engine, configuration: configuration) { port in
             print("ims serving on http://\(server.host):\(port)")
         }
         try await app.runService()
-        engine.stop()
+        try engine.shutdown()
+        print("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
     }
 }

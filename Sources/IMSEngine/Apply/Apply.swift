@@ -5,7 +5,9 @@ extension EngineState {
     ///
     /// Every accepted event gets the next sequence number; rejected lines of a
     /// partial batch become `REJECTED_INPUT` exceptions.
-    public mutating func process(_ batch: IngestBatch) -> BatchOutcome {
+    ///
+    /// `untilSequence` stops applying after that event (time travel to a sequence inside a batch).
+    public mutating func process(_ batch: IngestBatch, untilSequence: Int64 = .max) -> BatchOutcome {
         var scope = BatchScope()
         var errors = batch.rejected
         // Validation may complete an event (a security matched by identifier); those are kept aside.
@@ -28,14 +30,16 @@ extension EngineState {
         }
         var ignored = 0
         var accepted = 0
+        var cut = false
         for i in batch.events.indices where refused.isEmpty || !refused[i] {
+            if lastSequence >= untilSequence { cut = true; break }
             lastSequence += 1
             accepted += 1
             let changed = if let e = completed[i] { apply(e, sequence: lastSequence, at: batch.receivedAt) }
                           else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt) }
             if !changed { ignored += 1 }
         }
-        for e in errors {
+        for e in errors where !cut {
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
         }
         counters.events += Int64(accepted)

@@ -74,3 +74,38 @@ public struct BatchOutcome: Sendable, Hashable {
     /// False if an atomic batch was refused as a whole.
     public var applied: Bool
 }
+
+extension IngestBatch: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(mode == .atomic ? UInt8(0) : UInt8(1))
+        w.write(receivedAt)
+        w.writeCount(events.count)
+        for (event, line) in zip(events, lines) {
+            w.writeVarint(Int64(line))
+            event.encode(to: &w)
+        }
+        w.writeCount(rejected.count)
+        for e in rejected {
+            w.writeVarint(Int64(e.line)); w.write(e.field); w.write(e.error); w.write(e.raw)
+        }
+    }
+
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        let modeByte = try r.readUInt8()
+        guard modeByte <= 1 else { throw BinaryFormatError("bad batch mode \(modeByte)") }
+        let receivedAt = try r.readTimestamp()
+        let n = try r.readCount()
+        var events: [Event] = [], lines: [Int32] = []
+        events.reserveCapacity(n); lines.reserveCapacity(n)
+        for _ in 0..<n {
+            lines.append(Int32(truncatingIfNeeded: try r.readVarInt()))
+            events.append(try Event(from: &r))
+        }
+        var rejected: [LineError] = []
+        for _ in 0..<(try r.readCount()) {
+            rejected.append(LineError(line: Int(try r.readVarInt()), field: try r.readString(), error: try r.readString(), raw: try r.readOptionalString()))
+        }
+        self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
+        if events.isEmpty { self.lines = [] }
+    }
+}

@@ -8,43 +8,64 @@ import Foundation
 import IMSDomain
 import Synchronization
 
-/// The running engine: one writer thread that owns `EngineState` and applies batches in order.
+/// The running engine: a journal stage that makes batches durable, then one writer thread that
+/// owns `EngineState` and applies them in journal order.
 ///
 /// Producers (HTTP handlers, the simulator, file loads) hand decoded batches
-/// to `submit`; the writer drains everything queued, applies it under one
-/// lock acquisition, and answers each producer. Readers take the same lock
-/// briefly through `read`. The inbox is bounded: `submit` answers
-/// `EngineError.overloaded` past `maxPendingEvents`, and the blocking
-/// `submitAndWait` waits for room instead.
+/// to `submit`. With a journal, a journal thread drains everything queued,
+/// appends it in one group commit and passes it on; the writer applies it
+/// under one lock acquisition and answers each producer, so an answer means
+/// durable and applied. Without a journal (benchmarks, tests) the writer takes
+/// batches directly. Readers take the state lock briefly through `read`. The
+/// inbox is bounded: `submit` answers `EngineError.overloaded` past
+/// `maxPendingEvents`, and the blocking `submitAndWait` waits for room instead.
 ///
 /// ```swift
 /// let engine = Engine(state: EngineState())
-/// let outcome = await engine.submit(batch)
+/// let outcome = try await engine.submit(batch)
 /// let view = engine.read { $0.position(bookId: "B1", securityId: "S1") }
 /// ```
 public final class Engine: Sendable {
+    /// Called with each batch's outcome, or why it was not applied.
+    public typealias Completion = @Sendable (Result<BatchOutcome, EngineError>) -> Void
+
     private let state: Mutex<EngineState>
     private let inbox = Inbox()
+    private let applyQueue = Inbox()
+    private let journal: (any EngineJournal)?
+    private let snapshots: (any SnapshotSink)?
+    private let snapshotEveryEvents: Int
     private let busyNanos = Atomic<UInt64>(0)
+    private let journalHealth = Mutex(JournalHealth())
+    private let stopped = DispatchSemaphore(value: 0)
     /// The most events allowed to wait for the writer.
     public let maxPendingEvents: Int
 
-    public init(state: consuming EngineState = EngineState(), maxPendingEvents: Int = 4_000_000) {
+    /// - Parameters:
+    ///   - journal: where batches are made durable before they are applied; nil for a memory-only engine.
+    ///   - snapshots: where copies of the state go every `snapshotEveryEvents` events and at `shutdown`.
+    public init(state: consuming EngineState = EngineState(), journal: (any EngineJournal)? = nil,
+                snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000) {
         self.state = Mutex(state)
+        self.journal = journal
+        self.snapshots = snapshots
+        self.snapshotEveryEvents = snapshotEveryEvents
         self.maxPendingEvents = maxPendingEvents
-        let thread = Thread { [inbox, self] in
-            _ = inbox
-            self.runWriter()
+        if journal != nil {
+            let journalThread = Thread { [self] in self.runJournal() }
+            journalThread.name = "ims-journal"
+            journalThread.start()
         }
+        let thread = Thread { [self] in self.runWriter() }
         thread.name = "ims-engine-writer"
         thread.stackSize = 8 << 20
         thread.start()
     }
 
-    /// Applies a batch; answers once it is applied.
+    /// Applies a batch; answers once it is durable and applied.
     public func submit(_ batch: IngestBatch) async throws(EngineError) -> BatchOutcome {
         let result: Result<BatchOutcome, EngineError> = await withCheckedContinuation { continuation in
-            if !inbox.enqueue(batch, limit: maxPendingEvents, wait: false, completion: { continuation.resume(returning: .success($0)) }) {
+            if !inbox.enqueue(batch, limit: maxPendingEvents, wait: false, completion: { continuation.resume(returning: $0) }) {
                 continuation.resume(returning: .failure(.overloaded))
             }
         }
@@ -53,15 +74,15 @@ public final class Engine: Sendable {
 
     /// Applies a batch from a thread that may block, waiting for room in the inbox.
     public func submitAndWait(_ batch: IngestBatch) throws(EngineError) -> BatchOutcome {
-        let done = Completion()
+        let done = Awaited()
         guard inbox.enqueue(batch, limit: maxPendingEvents, wait: true, completion: { done.fulfil($0) }) else {
             throw .stopped
         }
-        return done.wait()
+        return try done.wait().get()
     }
 
     /// Queues a batch without waiting for its outcome (the simulator's fire-and-forget feed).
-    public func enqueue(_ batch: IngestBatch, completion: @escaping @Sendable (BatchOutcome) -> Void = { _ in }) throws(EngineError) {
+    public func enqueue(_ batch: IngestBatch, completion: @escaping Completion = { _ in }) throws(EngineError) {
         guard inbox.enqueue(batch, limit: maxPendingEvents, wait: true, completion: completion) else { throw .stopped }
     }
 
@@ -71,26 +92,118 @@ public final class Engine: Sendable {
     }
 
     /// Events queued and not yet applied.
-    public var pendingEvents: Int { inbox.pendingEvents }
+    public var pendingEvents: Int { inbox.pendingEvents + applyQueue.pendingEvents }
 
     /// Total time the writer has spent applying batches, in nanoseconds.
     public var writerBusyNanoseconds: UInt64 { busyNanos.load(ordering: .relaxed) }
 
-    /// Stops the writer after it has applied what is queued.
-    public func stop() { inbox.close() }
+    /// Whether the journal is taking writes, and the last failure if not.
+    public var journalStatus: JournalHealth { journalHealth.withLock { $0 } }
+
+    /// Stops taking batches, applies what is queued, then returns.
+    public func stop() {
+        inbox.close()
+        stopped.wait()
+        stopped.signal()
+    }
+
+    /// Stops, then writes a final snapshot so the next start replays nothing.
+    public func shutdown() throws {
+        stop()
+        if let snapshots { try snapshots.write(state.withLock { $0 }) }
+    }
+
+    private func runJournal() {
+        guard let journal else { return }
+        while let work = inbox.takeAll() {
+            var entries: [JournalEntry] = []
+            entries.reserveCapacity(work.count + 1)
+            let notice = journalHealth.withLock { $0.resumeNotice() }
+            if let notice { entries.append(.notice(notice)) }
+            for item in work { entries.append(.batch(item.batch)) }
+            do {
+                let first = try journal.append(entries)
+                journalHealth.withLock { $0.succeeded() }
+                var record = first
+                var stamped: [Inbox.Item] = []
+                stamped.reserveCapacity(work.count + 1)
+                if let notice {
+                    stamped.append(Inbox.Item(entry: .notice(notice), record: record, completion: { _ in }))
+                    record += 1
+                }
+                for item in work {
+                    stamped.append(Inbox.Item(entry: item.entry, record: record, completion: item.completion))
+                    record += 1
+                }
+                applyQueue.pass(stamped)
+            } catch {
+                journalHealth.withLock { $0.failed(error.message, batches: work.count, at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))) }
+                inbox.finished(events: work.reduce(0) { $0 + $1.batch.lineCount })
+                for item in work { item.completion(.failure(.journalUnavailable(error.message))) }
+            }
+        }
+        applyQueue.close()
+    }
 
     private func runWriter() {
-        while let work = inbox.takeAll() {
-            var outcomes: [BatchOutcome] = []
+        let source = journal == nil ? inbox : applyQueue
+        var eventsSinceSnapshot = 0
+        while let work = source.takeAll() {
+            var outcomes: [BatchOutcome?] = []
             outcomes.reserveCapacity(work.count)
             let t0 = DispatchTime.now().uptimeNanoseconds
+            var snapshot: EngineState?
             state.withLock { state in
-                for item in work { outcomes.append(state.process(item.batch)) }
+                for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
+                if snapshots != nil {
+                    eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
+                    if eventsSinceSnapshot >= snapshotEveryEvents {
+                        eventsSinceSnapshot = 0
+                        snapshot = state
+                    }
+                }
             }
             busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
-            inbox.finished(events: work.reduce(0) { $0 + $1.batch.lineCount })
-            for (item, outcome) in zip(work, outcomes) { item.completion(outcome) }
+            let events = work.reduce(0) { $0 + $1.batch.lineCount }
+            if journal != nil { inbox.finished(events: events) }
+            source.finished(events: journal == nil ? events : 0)
+            for (item, outcome) in zip(work, outcomes) { item.completion(outcome.map { .success($0) } ?? .failure(.stopped)) }
+            if let snapshot, let snapshots { snapshots.offer(snapshot) }
         }
+        stopped.signal()
+    }
+}
+
+/// The journal's health as the engine sees it: failing or not, since when, and why.
+public struct JournalHealth: Sendable, Hashable {
+    /// True while appends fail; ingest answers 503 meanwhile.
+    public var failing = false
+    public var lastError: String?
+    public var failingSince: Timestamp?
+    /// Batches refused since the failures began.
+    public var refusedBatches = 0
+    /// A notice to journal once writes succeed again.
+    var pendingNotice: Notice?
+
+    mutating func failed(_ message: String, batches: Int, at time: Timestamp) {
+        if !failing {
+            failing = true
+            failingSince = time
+            refusedBatches = 0
+        }
+        lastError = message
+        refusedBatches += batches
+        pendingNotice = Notice(kind: .journalWriteFailed,
+                               message: "journal writes failed from \(failingSince!) (\(refusedBatches) batches refused with 503, none applied): \(message)",
+                               at: failingSince!)
+    }
+
+    func resumeNotice() -> Notice? { pendingNotice }
+
+    mutating func succeeded() {
+        failing = false
+        pendingNotice = nil
+        refusedBatches = 0
     }
 }
 
@@ -100,20 +213,30 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     case overloaded
     /// The engine has stopped.
     case stopped
+    /// The journal cannot make batches durable (disk full, I/O error); nothing was applied (HTTP 503).
+    case journalUnavailable(String)
 
     public var description: String {
         switch self {
         case .overloaded: "the engine's inbox is full; retry shortly"
         case .stopped: "the engine has stopped"
+        case .journalUnavailable(let why): "the journal cannot make this batch durable, so it was not applied: \(why); retry shortly"
         }
     }
 }
 
-/// The writer's bounded queue of batches, with a condition variable to wake it.
+/// A bounded queue of journal entries between stages, with a condition variable to wake the consumer.
 private final class Inbox: @unchecked Sendable {
     struct Item {
-        var batch: IngestBatch
-        var completion: @Sendable (BatchOutcome) -> Void
+        var entry: JournalEntry
+        /// The journal record number, once journaled.
+        var record: UInt64
+        var completion: Engine.Completion
+
+        var batch: IngestBatch {
+            if case .batch(let b) = entry { return b }
+            return IngestBatch(receivedAt: Timestamp(micros: 0))
+        }
     }
 
     private let condition = NSCondition()
@@ -127,17 +250,25 @@ private final class Inbox: @unchecked Sendable {
         return queuedEvents + inFlightEvents
     }
 
-    func enqueue(_ batch: IngestBatch, limit: Int, wait: Bool, completion: @escaping @Sendable (BatchOutcome) -> Void) -> Bool {
+    func enqueue(_ batch: IngestBatch, limit: Int, wait: Bool, completion: @escaping Engine.Completion) -> Bool {
         condition.lock(); defer { condition.unlock() }
         while !closed && queuedEvents + inFlightEvents > 0 && queuedEvents + inFlightEvents + batch.lineCount > limit {
             if !wait { return false }
             condition.wait()
         }
         if closed { return false }
-        items.append(Item(batch: batch, completion: completion))
+        items.append(Item(entry: .batch(batch), record: 0, completion: completion))
         queuedEvents += batch.lineCount
         condition.broadcast()
         return true
+    }
+
+    /// Hands over items from the previous stage, unbounded (the previous stage is bounded).
+    func pass(_ work: [Item]) {
+        condition.lock()
+        items.append(contentsOf: work)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Everything queued, waiting until there is something; nil once closed and drained.
@@ -153,6 +284,7 @@ private final class Inbox: @unchecked Sendable {
     }
 
     func finished(events: Int) {
+        guard events != 0 else { return }
         condition.lock()
         inFlightEvents -= events
         condition.broadcast()
@@ -168,18 +300,18 @@ private final class Inbox: @unchecked Sendable {
 }
 
 /// A one-shot result a blocked thread waits for.
-private final class Completion: @unchecked Sendable {
+private final class Awaited: @unchecked Sendable {
     private let condition = NSCondition()
-    private var outcome: BatchOutcome?
+    private var outcome: Result<BatchOutcome, EngineError>?
 
-    func fulfil(_ value: BatchOutcome) {
+    func fulfil(_ value: Result<BatchOutcome, EngineError>) {
         condition.lock()
         outcome = value
         condition.broadcast()
         condition.unlock()
     }
 
-    func wait() -> BatchOutcome {
+    func wait() -> Result<BatchOutcome, EngineError> {
         condition.lock(); defer { condition.unlock() }
         while outcome == nil { condition.wait() }
         return outcome!

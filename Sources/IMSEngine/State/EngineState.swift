@@ -57,6 +57,10 @@ public struct EngineState: Sendable {
     public var exceptionCapacity = 100_000
     /// The sequence number of the last accepted event.
     public internal(set) var lastSequence: Int64 = 0
+    /// The journal record number of the last entry applied (0 when none, or without a journal).
+    public internal(set) var appliedRecord: UInt64 = 0
+    /// When the last applied journal entry was received.
+    public internal(set) var lastEntryAt = Timestamp(micros: 0)
     /// Counts of what has been applied, for metrics and health.
     public internal(set) var counters = Counters()
 

@@ -28,4 +28,10 @@ public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
     case staleSOD = "STALE_SOD"
     /// An SOD snapshot held for a future date was passed over by a day roll.
     case droppedSOD = "DROPPED_SOD"
+    /// The journal's tail was torn or corrupt at startup and was cut back to the last valid record.
+    case journalTruncated = "JOURNAL_TRUNCATED"
+    /// A snapshot failed its checksum or could not be read; recovery used an older one or the journal.
+    case snapshotCorrupt = "SNAPSHOT_CORRUPT"
+    /// The journal could not be written for a while; ingest answered 503 and nothing was applied.
+    case journalWriteFailed = "JOURNAL_WRITE_FAILED"
 }

@@ -1,20 +1,31 @@
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSJournal
 
 /// Read endpoints: positions, reference data, markets and calendars, market data, exceptions.
 struct QueryRoutes {
     let engine: Engine
+    let history: History?
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/api/v1/positions/:bookId/:securityId") { _, context in
+        router.get("/api/v1/positions/:bookId/:securityId") { request, context in
             let bookId = context.parameters.get("bookId") ?? "", securityId = context.parameters.get("securityId") ?? ""
-            return engine.read { state -> Response in
-                if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.ok(view) }
-                if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)", field: "bookId") }
-                if state.security(securityId) == nil { return JSONResponse.failure(.notFound, "unknown security \(securityId)", field: "securityId") }
-                return JSONResponse.failure(.notFound, "book \(bookId) has no position in \(securityId)")
+            if let asOf = QueryParameters(request).string("asOf") {
+                guard let target = ReplayTarget(parsing: asOf) else {
+                    return JSONResponse.failure(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
+                }
+                guard let history else {
+                    return JSONResponse.failure(.badRequest, "asOf needs a journal; this server runs without a data directory", field: "asOf")
+                }
+                do {
+                    let state = try await history.state(at: target)
+                    return Self.position(in: state, bookId: bookId, securityId: securityId, asOf: target)
+                } catch {
+                    return JSONResponse.failure(.internalServerError, "could not rebuild the state at \(target): \(error)")
+                }
             }
+            return engine.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
         }
         router.get("/api/v1/positions") { request, _ in
             try paged(request) { q, offset, limit in
@@ -138,5 +149,15 @@ struct CalendarView: Codable {
             let d = from.adding(days: $0)
             return Day(date: d, trading: calendar.isTradingDay(d), settlement: calendar.isSettlementDay(d))
         }
+    }
+}
+
+extension QueryRoutes {
+    static func position(in state: borrowing EngineState, bookId: String, securityId: String, asOf: ReplayTarget?) -> Response {
+        if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.ok(view) }
+        let when = asOf.map { " as of \($0)" } ?? ""
+        if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)\(when)", field: "bookId") }
+        if state.security(securityId) == nil { return JSONResponse.failure(.notFound, "unknown security \(securityId)\(when)", field: "securityId") }
+        return JSONResponse.failure(.notFound, "book \(bookId) has no position in \(securityId)\(when)")
     }
 }

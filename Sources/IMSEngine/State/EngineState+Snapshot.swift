@@ -1,0 +1,264 @@
+import DequeModule
+import IMSDomain
+
+// The binary image of an `EngineState`: every field that is not derived, dictionaries in key order,
+// so that equal states give equal bytes. Derived indexes (interned-name tables, the trade and position
+// hash tables, market ladders) are rebuilt on load.
+
+extension EngineState {
+    /// The format version written at the head of every snapshot image.
+    public static let snapshotFormatVersion: UInt32 = 1
+
+    /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks.
+    public func snapshotImage() -> [UInt8] {
+        var w = BinaryWriter(capacity: 1 << 20 + positions.count * 120)
+        w.write(Self.snapshotFormatVersion)
+        w.writeVarint(lastSequence)
+        w.write(appliedRecord)
+        w.write(lastEntryAt)
+        w.writeVarint(nextExceptionId)
+        w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
+
+        w.writeCount(markets.count)
+        for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
+
+        w.writeCount(securities.count)
+        for s in securities { s.record.encode(to: &w); w.write(s.market) }
+        w.writeCount(securitiesByMarket.count)
+        for list in securitiesByMarket { writeIndexes(list, &w) }
+        let identifiers = identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
+        w.writeCount(identifiers.count)
+        for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
+
+        w.writeCount(books.count)
+        for b in books { b.encode(to: &w) }
+        writeSorted(counterparties, &w) { $1.encode(to: &$0) }
+        writeSorted(aggregationUnits, &w) { $1.encode(to: &$0) }
+        writeSorted(aggregationUnitNames, &w) { $0.write($1) }
+        writeSorted(providerVersions, &w) { $0.writeVarint($1) }
+
+        w.writeCount(positions.count)
+        for p in positions { p.encode(to: &w) }
+        w.writeCount(positionsBySecurity.count)
+        for list in positionsBySecurity { writeIndexes(list, &w) }
+        w.writeCount(positionsByBook.count)
+        for list in positionsByBook { writeIndexes(list, &w) }
+        let laterEntries = later.sorted { $0.key < $1.key }
+        w.writeCount(laterEntries.count)
+        for (p, entries) in laterEntries {
+            w.write(p)
+            w.writeCount(entries.count)
+            for e in entries { w.write(e.date); w.writeVarint(e.receipt); w.writeVarint(e.deliver) }
+        }
+        let pending = pendingSOD.sorted { $0.key < $1.key }
+        w.writeCount(pending.count)
+        for (m, byKey) in pending {
+            w.write(m)
+            let sorted = byKey.sorted { $0.key < $1.key }
+            w.writeCount(sorted.count)
+            for (key, s) in sorted { w.write(key); s.encode(to: &w) }
+        }
+
+        w.writeCount(trades.count)
+        for t in trades {
+            w.writeCount(t.records.count)
+            for (r, id) in zip(t.records, t.ids) { w.write(id); r.encode(to: &w) }
+        }
+
+        writeSorted(contracts, &w) { $1.encode(to: &$0) }
+        let lenders = availability.sorted { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }
+        w.writeCount(lenders.count)
+        for (_, a) in lenders { a.encode(to: &w) }
+        let ticks = prices.sorted { $0.key < $1.key }
+        w.writeCount(ticks.count)
+        for (_, p) in ticks { p.tick.encode(to: &w); w.writeVarint(p.tickCount) }
+        writeSorted(fxRates, &w) { $1.encode(to: &$0) }
+
+        w.writeCount(exceptions.count)
+        for e in exceptions { e.encode(to: &w) }
+        return w.bytes
+    }
+
+    /// Rebuilds a state from `snapshotImage()` bytes, over the given markets.
+    public init(snapshotImage bytes: UnsafeRawBufferPointer, catalog: MarketCatalog = .embedded) throws(BinaryFormatError) {
+        self.init(catalog: catalog)
+        var r = BinaryReader(bytes)
+        let version = try r.readUInt32()
+        guard version == Self.snapshotFormatVersion else { throw BinaryFormatError("snapshot format \(version) is not \(Self.snapshotFormatVersion)") }
+        lastSequence = try r.readVarInt()
+        appliedRecord = try r.readUInt64()
+        lastEntryAt = try r.readTimestamp()
+        nextExceptionId = try r.readVarInt()
+        counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
+
+        let marketCount = try r.readCount()
+        for _ in 0..<marketCount {
+            let id = try r.readString()
+            let date = try r.readOptionalDate()
+            guard let m = marketIds.lookup(id) else { throw BinaryFormatError("snapshot names market \(id), which the catalog lacks") }
+            if let date { markets[Int(m)].setBusinessDate(date) }
+        }
+
+        let securityCount = try r.readCount()
+        for _ in 0..<securityCount {
+            let record = try Security(from: &r)
+            let market = try r.readInt32()
+            guard let id = record.securityId, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
+            _ = securityIds.intern(id)
+            securities.append(SecurityEntry(record: record, market: market))
+            positionsBySecurity.append([])
+        }
+        securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
+        for _ in 0..<(try r.readCount()) {
+            let kind: IdentifierKind = try r.readCase()
+            identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
+        }
+
+        for _ in 0..<(try r.readCount()) {
+            let b = try Book(from: &r)
+            _ = bookIds.intern(b.bookId)
+            books.append(b)
+            positionsByBook.append([])
+        }
+        counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in let c = try Counterparty(from: &r); return (c.counterpartyId, c) }
+        aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in let u = try AggregationUnit(from: &r); return (u.aggregationUnitId, u) }
+        aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in (try r.readString(), try r.readString()) }
+        providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in (try r.readString(), try r.readVarInt()) }
+
+        let positionCount = try r.readCount()
+        positions.reserveCapacity(positionCount)
+        for i in 0..<positionCount {
+            let p = try PositionRecord(from: &r)
+            positions.append(p)
+            positionTable.insert(hash: Self.hash(positionKey: Self.positionKey(book: p.book, security: p.security)), payload: UInt64(i))
+        }
+        positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
+        positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
+        for _ in 0..<(try r.readCount()) {
+            let p = try r.readInt32()
+            var entries: [LaterEntry] = []
+            for _ in 0..<(try r.readCount()) {
+                entries.append(LaterEntry(date: try r.readDate(), receipt: try r.readVarInt(), deliver: try r.readVarInt()))
+            }
+            later[p] = entries
+        }
+        for _ in 0..<(try r.readCount()) {
+            let m = try r.readInt32()
+            var byKey: [UInt64: SODPosition] = [:]
+            for _ in 0..<(try r.readCount()) { byKey[try r.readUInt64()] = try SODPosition(from: &r) }
+            pendingSOD[m] = byKey
+        }
+
+        let tradeMarkets = try r.readCount()
+        guard tradeMarkets == trades.count else { throw BinaryFormatError("snapshot has trades for \(tradeMarkets) markets, the catalog \(trades.count)") }
+        for m in 0..<tradeMarkets {
+            let n = try r.readCount()
+            trades[m].records.reserveCapacity(n)
+            trades[m].ids.reserveCapacity(n)
+            for i in 0..<n {
+                let id = try r.readString()
+                trades[m].ids.append(id)
+                trades[m].records.append(try TradeRecord(from: &r))
+                indexTrade(hash: ProbeTable.hash(of: id), market: m, index: Int32(i))
+            }
+        }
+
+        contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in let c = try Contract(from: &r); return (c.contractId, c) }
+        for _ in 0..<(try r.readCount()) {
+            let a = try Availability(from: &r)
+            guard let s = securityIds.lookup(a.securityId) else { throw BinaryFormatError("snapshot availability for unknown security \(a.securityId)") }
+            availability[AvailabilityKey(sourceId: a.sourceId, security: s)] = a
+        }
+        for _ in 0..<(try r.readCount()) {
+            let tick = try PriceTick(from: &r)
+            guard let s = securityIds.lookup(tick.securityId) else { throw BinaryFormatError("snapshot price for unknown security \(tick.securityId)") }
+            prices[s] = PriceState(tick: tick, tickCount: try r.readVarInt())
+        }
+        fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in let f = try FXRate(from: &r); return (f.currency, f) }
+
+        for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
+        guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
+    }
+
+    private func writeIndexes(_ list: [Int32], _ w: inout BinaryWriter) {
+        w.writeCount(list.count)
+        for i in list { w.writeVarint(Int64(i)) }
+    }
+
+    private static func readIndexes(_ r: inout BinaryReader) throws(BinaryFormatError) -> [Int32] {
+        let n = try r.readCount()
+        var out: [Int32] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(Int32(truncatingIfNeeded: try r.readVarInt())) }
+        return out
+    }
+
+    private func writeSorted<V>(_ d: [String: V], _ w: inout BinaryWriter, _ body: (inout BinaryWriter, V) -> Void) {
+        w.writeCount(d.count)
+        for key in d.keys.sorted() {
+            w.write(key)
+            body(&w, d[key]!)
+        }
+    }
+
+    private static func readSorted<V>(_ r: inout BinaryReader, _ body: (inout BinaryReader) throws(BinaryFormatError) -> (String, V)) throws(BinaryFormatError) -> [String: V] {
+        var out: [String: V] = [:]
+        for _ in 0..<(try r.readCount()) {
+            let key = try r.readString()
+            let (_, value) = try body(&r)
+            out[key] = value
+        }
+        return out
+    }
+}
+
+extension PositionRecord {
+    func encode(to w: inout BinaryWriter) {
+        w.write(book); w.write(security); w.write(firstTrade); w.write(hasSOD)
+        w.writeVarint(sodContractual); w.writeVarint(sodSettled)
+        for k in 0..<Ladder5.count { w.writeVarint(receipt[k]) }
+        for k in 0..<Ladder5.count { w.writeVarint(deliver[k]) }
+        w.writeVarint(laterReceipt); w.writeVarint(laterDeliver)
+        w.writeVarint(intradayBuys); w.writeVarint(intradaySells); w.writeVarint(intradayShortSells)
+    }
+
+    init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(book: try r.readInt32(), security: try r.readInt32())
+        firstTrade = try r.readInt32()
+        hasSOD = try r.readBool()
+        sodContractual = try r.readVarInt(); sodSettled = try r.readVarInt()
+        for k in 0..<Ladder5.count { receipt[k] = try r.readVarInt() }
+        for k in 0..<Ladder5.count { deliver[k] = try r.readVarInt() }
+        laterReceipt = try r.readVarInt(); laterDeliver = try r.readVarInt()
+        intradayBuys = try r.readVarInt(); intradaySells = try r.readVarInt(); intradayShortSells = try r.readVarInt()
+    }
+}
+
+extension TradeRecord {
+    func encode(to w: inout BinaryWriter) {
+        w.writeVarint(version); w.writeVarint(quantity); w.write(position); w.write(nextInPosition); w.write(previousInPosition)
+        w.write(tradeDate); w.write(settleDate); w.write(UInt8(bitPattern: slot)); w.write(side); w.write(status)
+    }
+
+    init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        let version = try r.readVarInt(), quantity = try r.readVarInt()
+        let position = try r.readInt32(), next = try r.readInt32(), previous = try r.readInt32()
+        let tradeDate = try r.readDate(), settleDate = try r.readDate()
+        let slot = Int8(bitPattern: try r.readUInt8())
+        self.init(version: version, quantity: quantity, position: position, nextInPosition: next, previousInPosition: previous,
+                  tradeDate: tradeDate, settleDate: settleDate, slot: slot, side: try r.readCase(), status: try r.readCase())
+    }
+}
+
+extension ExceptionRecord {
+    func encode(to w: inout BinaryWriter) {
+        w.writeVarint(exceptionId); w.write(kind); w.writeVarint(sequence); w.write(line.map { Int64($0) }); w.write(field)
+        w.write(message); w.write(subject); w.write(raw); w.write(receivedAt)
+    }
+
+    init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(exceptionId: try r.readVarInt(), kind: try r.readCase(), sequence: try r.readVarInt(),
+                  line: try r.readOptionalInt64().map { Int($0) }, field: try r.readOptionalString(), message: try r.readString(),
+                  subject: try r.readOptionalString(), raw: try r.readOptionalString(), receivedAt: try r.readTimestamp())
+    }
+}

@@ -1,0 +1,121 @@
+import Glibc
+
+/// Thin, throwing wrappers over the POSIX file calls the journal and snapshots need.
+enum FileIO {
+    struct Failure: Error, CustomStringConvertible {
+        var operation: String
+        var path: String
+        var code: Int32
+        var description: String { "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))" }
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Failure) -> Int32 {
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        if fd < 0 { throw Failure(operation: "open", path: path, code: errno) }
+        return fd
+    }
+
+    /// Writes all of `bytes` at `offset`, retrying short writes.
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(Failure) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "write", path: path, code: errno)
+            }
+            if n == 0 { throw Failure(operation: "write", path: path, code: EIO) }
+            done += n
+        }
+    }
+
+    static func syncData(_ fd: Int32, path: String) throws(Failure) {
+        if fdatasync(fd) != 0 { throw Failure(operation: "fdatasync", path: path, code: errno) }
+    }
+
+    static func truncate(_ fd: Int32, to size: Int, path: String) throws(Failure) {
+        if ftruncate(fd, off_t(size)) != 0 { throw Failure(operation: "ftruncate", path: path, code: errno) }
+    }
+
+    /// Makes a directory's entries (new, renamed or removed files) durable.
+    static func syncDirectory(_ path: String) throws(Failure) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw Failure(operation: "fsync", path: path, code: errno) }
+    }
+
+    static func readAll(_ path: String) throws(Failure) -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY)
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw Failure(operation: "stat", path: path, code: errno) }
+        let size = Int(st.st_size)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "read", path: path, code: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < size { bytes.removeLast(size - done) }
+        return bytes
+    }
+
+    static func makeDirectory(_ path: String) throws(Failure) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw Failure(operation: "mkdir", path: current, code: errno) }
+        }
+    }
+
+    /// Names of the entries of a directory, sorted.
+    static func list(_ path: String) throws(Failure) -> [String] {
+        guard let dir = opendir(path) else { throw Failure(operation: "opendir", path: path, code: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func rename(_ from: String, _ to: String) throws(Failure) {
+        if Glibc.rename(from, to) != 0 { throw Failure(operation: "rename", path: from, code: errno) }
+    }
+
+    static func remove(_ path: String) {
+        unlink(path)
+    }
+
+    static func size(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+}
+
+extension FileIO {
+    static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+}
+
+extension FileIO {
+    static let writeOnly = O_WRONLY
+}
+
+extension FileIO {
+    /// Writes all of `bytes` at `offset`.
+    static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(Failure) {
+        var failure: Failure?
+        bytes.withUnsafeBytes { raw in
+            do throws(Failure) { try write(fd, raw, at: offset, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import IMSDomain
+import IMSEngine
+
+/// How a start went: what was loaded, replayed and repaired.
+public struct RecoveryReport: Sendable {
+    /// The journal record the loaded snapshot covered, if one was loaded.
+    public var snapshotRecord: UInt64?
+    public var snapshotSeconds = 0.0
+    public var replayedRecords = 0
+    public var replayedEvents = 0
+    public var replaySeconds = 0.0
+    public var journalBytesRead = 0
+    /// Problems found and repaired; each is also journaled as an exception.
+    public var notices: [Notice] = []
+
+    public var totalSeconds: Double { snapshotSeconds + replaySeconds }
+}
+
+/// Opens a data directory: newest valid snapshot, then the journal after it, repairing a torn tail.
+///
+/// ```swift
+/// let opened = try DataDirectory.open("/var/lib/ims", catalog: .embedded)
+/// let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots)
+/// ```
+public struct DataDirectory: Sendable {
+    public var state: EngineState
+    public var journal: SegmentedJournal
+    public var snapshots: SnapshotStore
+    public var report: RecoveryReport
+
+    public static func journalDirectory(_ path: String) -> String { path + "/journal" }
+    public static func snapshotDirectory(_ path: String) -> String { path + "/snapshots" }
+
+    /// Recovers the state held in `path` (creating it if new) and opens its journal for appending.
+    /// `now` stamps the notices of any repair; `log` receives one line per step.
+    public static func open(_ path: String, catalog: MarketCatalog, policy: SyncPolicy = .everyBatch,
+                            segmentBytes: Int = 64 << 20, now: Timestamp, log: (String) -> Void = { _ in }) throws -> DataDirectory {
+        try FileIO.makeDirectory(path)
+        let store = try SnapshotStore(directory: snapshotDirectory(path))
+        var report = RecoveryReport()
+        var state = EngineState(catalog: catalog)
+        let snapshotStart = Date()
+        for (file, reason) in store.damaged() {
+            report.notices.append(Notice(kind: .snapshotCorrupt, message: "snapshot \(file) is unreadable and was skipped: \(reason)", at: now))
+        }
+        for info in store.list() {
+            do {
+                state = try store.load(info, catalog: catalog)
+                report.snapshotRecord = info.appliedRecord
+                break
+            } catch {
+                report.notices.append(Notice(kind: .snapshotCorrupt,
+                    message: "snapshot \(info.path) is corrupt and was skipped (\(error)); recovering from an older snapshot or the whole journal", at: now))
+            }
+        }
+        report.snapshotSeconds = Date().timeIntervalSince(snapshotStart)
+        if let record = report.snapshotRecord {
+            log("loaded snapshot at record \(record) (sequence \(state.lastSequence)) in \(String(format: "%.3f", report.snapshotSeconds)) s")
+        }
+
+        let journalDirectory = journalDirectory(path)
+        let replayStart = Date()
+        let eventsBefore = state.counters.events + state.counters.ignored
+        let scan = try JournalReader.scan(directory: journalDirectory, from: state.appliedRecord + 1, repair: true) { number, entry in
+            state.apply(entry, record: number)
+            return true
+        }
+        report.replaySeconds = Date().timeIntervalSince(replayStart)
+        report.replayedRecords = scan.recordsRead
+        report.replayedEvents = Int(state.counters.events + state.counters.ignored - eventsBefore)
+        report.journalBytesRead = scan.bytesRead
+        if scan.lastRecord < state.appliedRecord {
+            throw RecoveryFailure("the journal in \(journalDirectory) ends at record \(scan.lastRecord) but the snapshot covers record \(state.appliedRecord): journal segments are missing; restore them or move the snapshots away to start from the journal alone")
+        }
+        if let cut = scan.truncation {
+            report.notices.append(Notice(kind: .journalTruncated, message: "journal tail was torn or corrupt and was cut back to record \(scan.lastRecord): \(cut)", at: now))
+        }
+        log("replayed \(report.replayedRecords) journal records (\(report.replayedEvents) events) in \(String(format: "%.3f", report.replaySeconds)) s; next record \(scan.lastRecord + 1), sequence \(state.lastSequence)")
+
+        let journal = try SegmentedJournal(directory: journalDirectory, after: scan, policy: policy, segmentBytes: segmentBytes)
+        if !report.notices.isEmpty {
+            let entries = report.notices.map { JournalEntry.notice($0) }
+            let first = try journal.append(entries)
+            for (i, entry) in entries.enumerated() { state.apply(entry, record: first + UInt64(i)) }
+            for n in report.notices { log("\(n.kind.rawValue): \(n.message)") }
+        }
+        return DataDirectory(state: state, journal: journal, snapshots: store, report: report)
+    }
+}
+
+/// Why a data directory could not be opened.
+public struct RecoveryFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A point in the journal to rebuild the state at.
+public enum ReplayTarget: Sendable, Hashable, CustomStringConvertible {
+    /// Up to and including the event with this sequence number.
+    case sequence(Int64)
+    /// Everything received at or before this time.
+    case time(Timestamp)
+
+    /// Parses a sequence number or an ISO-8601 timestamp.
+    public init?(parsing text: String) {
+        if let n = Int64(text), n >= 0 { self = .sequence(n); return }
+        guard let t = Timestamp(parsing: text) else { return nil }
+        self = .time(t)
+    }
+
+    public var description: String {
+        switch self {
+        case .sequence(let n): "sequence \(n)"
+        case .time(let t): "time \(t)"
+        }
+    }
+}
+
+/// Rebuilds the state at an earlier point from snapshots and the journal, read-only.
+public enum Replay {
+    /// The state as it was at `target`: the newest snapshot not past it, then the journal up to it.
+    public static func state(dataDirectory path: String, catalog: MarketCatalog, until target: ReplayTarget,
+                             ignoringSnapshots: Bool = false) throws -> EngineState {
+        var state = EngineState(catalog: catalog)
+        if !ignoringSnapshots, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(path)) {
+            let usable = store.list().filter { info in
+                switch target {
+                case .sequence(let n): info.lastSequence <= n
+                case .time(let t): info.lastEntryAt <= t
+                }
+            }
+            for info in usable {
+                if let loaded = try? store.load(info, catalog: catalog) { state = loaded; break }
+            }
+        }
+        try JournalReader.scan(directory: DataDirectory.journalDirectory(path), from: state.appliedRecord + 1) { number, entry in
+            switch target {
+            case .sequence(let n):
+                if state.lastSequence >= n { return false }
+                state.apply(entry, record: number, untilSequence: n)
+            case .time(let t):
+                if entry.receivedAt > t { return false }
+                state.apply(entry, record: number)
+            }
+            return true
+        }
+        return state
+    }
+}

@@ -1,0 +1,163 @@
+import Glibc
+import IMSDomain
+import IMSEngine
+import Synchronization
+
+/// When the journal calls `fdatasync`.
+public enum SyncPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// After every group of batches, before any of them is acknowledged (the default): an answer means on disk.
+    case everyBatch
+    /// At most every so many milliseconds: acknowledged batches of the last interval can be lost with the machine
+    /// (not with the process, since the kernel holds them).
+    case intervalMillis(Int)
+    /// Never; the kernel writes back when it likes. For benchmarks and throwaway runs.
+    case never
+
+    public init?(argument: String) {
+        switch argument {
+        case "batch", "every-batch": self = .everyBatch
+        case "never", "none": self = .never
+        default:
+            guard argument.hasSuffix("ms"), let ms = Int(argument.dropLast(2)), ms > 0 else { return nil }
+            self = .intervalMillis(ms)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .everyBatch: "batch"
+        case .intervalMillis(let ms): "\(ms)ms"
+        case .never: "never"
+        }
+    }
+}
+
+/// The embedded journal: segment files in a directory, appended with group commit.
+///
+/// The engine's journal thread calls `append` with everything queued since its
+/// last call; the records are written with one `pwrite` and made durable with
+/// one `fdatasync` (under `.everyBatch`). A failed write or sync cuts the file
+/// back to where it was, so nothing half-written is ever read back, and throws;
+/// the next append tries again. See `JournalFormat` for the layout.
+public final class SegmentedJournal: EngineJournal {
+    private struct Tail {
+        var fd: Int32
+        var path: String
+        var size: Int
+        var nextRecord: UInt64
+        var lastSync: UInt64
+        /// Set when a failed write could not be cut back; the next append cuts it first.
+        var dirtyFrom: Int?
+        var bytesWritten: Int64 = 0
+    }
+
+    public let directory: String
+    public let policy: SyncPolicy
+    public let segmentBytes: Int
+    private let tail: Mutex<Tail>
+
+    /// Opens the journal in `directory` for appending after record `lastRecord`, whose segment ends at `validEnd`
+    /// (from `JournalReader.scan`). Creates the directory and a first segment if there is none.
+    public init(directory: String, after scan: JournalScan, policy: SyncPolicy = .everyBatch, segmentBytes: Int = 64 << 20) throws {
+        self.directory = directory
+        self.policy = policy
+        self.segmentBytes = segmentBytes
+        try FileIO.makeDirectory(directory)
+        let next = scan.lastRecord + 1
+        let t: Tail
+        if let segment = scan.tailSegment {
+            let path = directory + "/" + segment
+            let fd = try FileIO.open(path, flags: O_WRONLY)
+            t = Tail(fd: fd, path: path, size: scan.tailSize, nextRecord: next, lastSync: Self.nowNanos())
+        } else {
+            t = try Self.createSegment(directory: directory, firstRecord: next)
+        }
+        tail = Mutex(t)
+    }
+
+    deinit {
+        tail.withLock { _ = close($0.fd) }
+    }
+
+    /// The number the next record will get.
+    public var nextRecord: UInt64 { tail.withLock { $0.nextRecord } }
+    /// Bytes of records written since this journal was opened.
+    public var bytesWritten: Int64 { tail.withLock { $0.bytesWritten } }
+
+    public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
+        let result: Result<UInt64, JournalFailure> = tail.withLock { t in
+            do {
+                return .success(try appendLocked(entries, &t))
+            } catch let failure as FileIO.Failure {
+                return .failure(JournalFailure(failure.description))
+            } catch {
+                return .failure(JournalFailure("\(error)"))
+            }
+        }
+        return try result.get()
+    }
+
+    private func appendLocked(_ entries: [JournalEntry], _ t: inout Tail) throws -> UInt64 {
+        if let from = t.dirtyFrom {
+            try FileIO.truncate(t.fd, to: from, path: t.path)
+            t.dirtyFrom = nil
+        }
+        let first = t.nextRecord
+        var out = BinaryWriter(capacity: 64 * 1024)
+        for (i, entry) in entries.enumerated() {
+            JournalFormat.appendRecord(number: first + UInt64(i), entry: entry, to: &out)
+        }
+        if t.size > JournalFormat.segmentHeaderSize && t.size + out.bytes.count > segmentBytes {
+            let next = try Self.createSegment(directory: directory, firstRecord: first)
+            try FileIO.syncData(t.fd, path: t.path)
+            close(t.fd)
+            t = Tail(fd: next.fd, path: next.path, size: next.size, nextRecord: first, lastSync: t.lastSync, bytesWritten: t.bytesWritten)
+        }
+        let before = t.size
+        do {
+            try FileIO.write(t.fd, out.bytes, at: before, path: t.path)
+            switch policy {
+            case .everyBatch:
+                try FileIO.syncData(t.fd, path: t.path)
+            case .intervalMillis(let ms):
+                let now = Self.nowNanos()
+                if now - t.lastSync >= UInt64(ms) * 1_000_000 {
+                    try FileIO.syncData(t.fd, path: t.path)
+                    t.lastSync = now
+                }
+            case .never:
+                break
+            }
+        } catch {
+            // Nothing of this append may be read back: cut the file to where it was.
+            do { try FileIO.truncate(t.fd, to: before, path: t.path) } catch { t.dirtyFrom = before }
+            throw error
+        }
+        t.size = before + out.bytes.count
+        t.nextRecord = first + UInt64(entries.count)
+        t.bytesWritten += Int64(out.bytes.count)
+        return first
+    }
+
+    private static func createSegment(directory: String, firstRecord: UInt64) throws -> Tail {
+        let path = directory + "/" + JournalFormat.segmentName(firstRecord: firstRecord)
+        let fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do {
+            let header = JournalFormat.segmentHeader(firstRecord: firstRecord)
+            try FileIO.write(fd, header, at: 0, path: path)
+            try FileIO.syncData(fd, path: path)
+            try FileIO.syncDirectory(directory)
+        } catch {
+            close(fd)
+            FileIO.remove(path)
+            throw error
+        }
+        return Tail(fd: fd, path: path, size: JournalFormat.segmentHeaderSize, nextRecord: firstRecord, lastSync: nowNanos())
+    }
+
+    private static func nowNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
