@@ -44,7 +44,7 @@ struct StorageOptions: ParsableArguments {
     /// Recovers the data directory and starts an engine on it.
     func openEngine(catalog: MarketCatalog) throws -> Engine {
         let opened = try DataDirectory.open(dataDir, catalog: catalog, policy: try policy(), now: WallClockDate.now()) { line in
-            print("ims: \(line)")
+            Console.line("ims: \(line)")
         }
         return Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
     }
@@ -57,15 +57,21 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
         let engine = try storage.openEngine(catalog: try server.catalog())
         var configuration = server.configuration
         configuration.dataDirectory = storage.dataDir
         let app = IMSApplication.application(engine: engine, configuration: configuration) { port in
-            print("ims serving on http://\(server.host):\(port)")
+            Console.line("ims serving on http://\(server.host):\(port)")
         }
         try await app.runService()
         try engine.shutdown()
-        print("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
+        Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
+    }
+}
+
+/// Lines for the operator, written at once (not held in stdout's buffer when it is a file or pipe).
+enum Console {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }
