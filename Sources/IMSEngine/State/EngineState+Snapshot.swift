@@ -120,10 +120,10 @@ extension EngineState {
             books.append(b)
             positionsByBook.append([])
         }
-        counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in let c = try Counterparty(from: &r); return (c.counterpartyId, c) }
-        aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in let u = try AggregationUnit(from: &r); return (u.aggregationUnitId, u) }
-        aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in (try r.readString(), try r.readString()) }
-        providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in (try r.readString(), try r.readVarInt()) }
+        counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
+        aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
+        aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
+        providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
 
         let positionCount = try r.readCount()
         positions.reserveCapacity(positionCount)
@@ -163,7 +163,7 @@ extension EngineState {
             }
         }
 
-        contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in let c = try Contract(from: &r); return (c.contractId, c) }
+        contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
         for _ in 0..<(try r.readCount()) {
             let a = try Availability(from: &r)
             guard let s = securityIds.lookup(a.securityId) else { throw BinaryFormatError("snapshot availability for unknown security \(a.securityId)") }
@@ -174,7 +174,7 @@ extension EngineState {
             guard let s = securityIds.lookup(tick.securityId) else { throw BinaryFormatError("snapshot price for unknown security \(tick.securityId)") }
             prices[s] = PriceState(tick: tick, tickCount: try r.readVarInt())
         }
-        fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in let f = try FXRate(from: &r); return (f.currency, f) }
+        fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
 
         for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
         guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
@@ -201,12 +201,11 @@ extension EngineState {
         }
     }
 
-    private static func readSorted<V>(_ r: inout BinaryReader, _ body: (inout BinaryReader) throws(BinaryFormatError) -> (String, V)) throws(BinaryFormatError) -> [String: V] {
+    private static func readSorted<V>(_ r: inout BinaryReader, _ body: (inout BinaryReader) throws(BinaryFormatError) -> V) throws(BinaryFormatError) -> [String: V] {
         var out: [String: V] = [:]
         for _ in 0..<(try r.readCount()) {
             let key = try r.readString()
-            let (_, value) = try body(&r)
-            out[key] = value
+            out[key] = try body(&r)
         }
         return out
     }
