@@ -4,32 +4,50 @@ import Histogram
 import IMSDomain
 import IMSEngine
 import IMSIngest
+import IMSJournal
 import Synchronization
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure IMS. Prints progress, then one JSON object as the last line.",
         discussion: """
-        engine: a realistic generated mix through NDJSON decoding, validation and the engine, in process.
+        engine: a realistic generated mix through NDJSON decoding, the durable journal (group commit, --fsync), validation \
+        and the engine, in process.
+        recovery: journals --events events, then times a restart from the journal alone and from a snapshot.
         ingest: the same mix POSTed to a running server (--url) from this separate process.
         memory: bytes of memory per position with --positions positions held.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery }
 
-    @Argument(help: "engine | ingest | memory") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
     @Option(help: "Parallel connections for the ingest benchmark.") var connections = 2
     @Option(help: "Positions to hold for the memory benchmark.") var positions = 1_000_000
+    @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
+    @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
+    @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
 
     func run() throws {
         switch kind {
         case .engine: try engineBench()
         case .ingest: try ingestBench()
         case .memory: memoryBench()
+        case .recovery: try recoveryBench()
         }
+    }
+
+    /// A fresh data directory for a benchmark, and whether to remove it afterwards.
+    func benchDirectory() -> (path: String, temporary: Bool) {
+        if let dataDir { return (dataDir, false) }
+        return (NSTemporaryDirectory() + "/ims-bench-\(getpid())", true)
+    }
+
+    func syncPolicy() throws -> SyncPolicy {
+        guard let policy = SyncPolicy(argument: fsync) else { throw ValidationError("--fsync must be batch, <N>ms or never") }
+        return policy
     }
 
     /// The simulated flow as NDJSON bodies of `batch` lines, after the setup.
@@ -65,7 +83,19 @@ struct Bench: ParsableCommand {
     func engineBench() throws {
         print("generating \(events) events...")
         let (setup, chunks) = Self.generate(events: events, batch: batch, prefix: "")
-        let engine = Engine()
+        let directory = benchDirectory()
+        defer { if directory.temporary { try? FileManager.default.removeItem(atPath: directory.path) } }
+        var journal: SegmentedJournal?
+        let engine: Engine
+        if noJournal {
+            engine = Engine()
+        } else {
+            try? FileManager.default.removeItem(atPath: directory.path)
+            let opened = try DataDirectory.open(directory.path, catalog: .embedded, policy: try syncPolicy(), now: Timestamp(micros: 0))
+            journal = opened.journal
+            engine = Engine(state: opened.state, journal: opened.journal)
+            print("journal in \(directory.path), fsync \(try syncPolicy())")
+        }
         _ = try engine.submitAndWait(Self.securitiesBatch())
         let setupOutcome = try engine.submitAndWait(Self.decode(setup))
         guard setupOutcome.applied else { throw ValidationError("setup rejected: \(setupOutcome.rejected.prefix(3))") }
@@ -75,6 +105,7 @@ struct Bench: ParsableCommand {
         let done = DispatchSemaphore(value: 0)
         let start = DispatchTime.now().uptimeNanoseconds
         let busyBefore = engine.writerBusyNanoseconds
+        let journalBefore = journal?.bytesWritten ?? 0
         var decodeNanos: UInt64 = 0
         for (i, chunk) in chunks.enumerated() {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -96,7 +127,10 @@ struct Bench: ParsableCommand {
         Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
                     extra: ["positions": "\(positions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
                             "decodeSeconds": String(format: "%.3f", Double(decodeNanos) / 1e9),
-                            "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9)])
+                            "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
+                            "journal": noJournal ? "false" : "\"\(try syncPolicy())\"",
+                            "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events))])
+        engine.stop()
     }
 
     func ingestBench() throws {
@@ -140,6 +174,61 @@ struct Bench: ParsableCommand {
                     extra: ["failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)", "connections": "\(connections)",
                             "latencyOf": "\"request\""])
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
+    }
+
+    func recoveryBench() throws {
+        let directory = benchDirectory()
+        defer { if directory.temporary { try? FileManager.default.removeItem(atPath: directory.path) } }
+        try? FileManager.default.removeItem(atPath: directory.path)
+        print("journaling \(events) events into \(directory.path)...")
+        do {
+            let opened = try DataDirectory.open(directory.path, catalog: .embedded, policy: try syncPolicy(), now: Timestamp(micros: 0))
+            let engine = Engine(state: opened.state, journal: opened.journal)
+            _ = try engine.submitAndWait(Self.securitiesBatch())
+            var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 7)
+            _ = try engine.submitAndWait(Self.decode(Array(simulator.setupLines().joined(separator: "\n").utf8)))
+            var left = events
+            while left > 0 {
+                let n = min(batch, left)
+                var body: [UInt8] = []
+                body.reserveCapacity(n * 260)
+                for i in 0..<n {
+                    if i > 0 { body.append(0x0A) }
+                    body.append(contentsOf: simulator.nextLine().utf8)
+                }
+                try engine.enqueue(Self.decode(body, mode: .partial))
+                left -= n
+            }
+            engine.stop()
+        }
+        let journalBytes = Self.directorySize(directory.path + "/journal")
+        let cold = try DataDirectory.open(directory.path, catalog: .embedded, now: Timestamp(micros: 0))
+        let replayed = cold.report.replayedEvents
+        print("restart from the journal alone: \(String(format: "%.3f", cold.report.totalSeconds)) s for \(replayed) events")
+        let snapshotStart = DispatchTime.now().uptimeNanoseconds
+        try cold.snapshots.write(cold.state)
+        let snapshotSeconds = Double(DispatchTime.now().uptimeNanoseconds - snapshotStart) / 1e9
+        let warm = try DataDirectory.open(directory.path, catalog: .embedded, now: Timestamp(micros: 0))
+        print("restart from a snapshot: \(String(format: "%.3f", warm.report.totalSeconds)) s")
+        let fields = [
+            "\"kind\":\"recovery\"", "\"events\":\(replayed)",
+            "\"eventsPerSecond\":\(Int(Double(replayed) / cold.report.replaySeconds))",
+            "\"journalBytes\":\(journalBytes)", "\"journalBytesPerEvent\":\(String(format: "%.1f", Double(journalBytes) / Double(max(replayed, 1))))",
+            "\"restartSecondsWithoutSnapshot\":\(String(format: "%.3f", cold.report.totalSeconds))",
+            "\"restartSecondsWithSnapshot\":\(String(format: "%.3f", warm.report.totalSeconds))",
+            "\"snapshotWriteSeconds\":\(String(format: "%.3f", snapshotSeconds))",
+            "\"snapshotBytes\":\(warm.snapshots.list().first.map { Self.fileSize($0.path) } ?? 0)",
+            "\"positions\":\(warm.state.positionCount)",
+        ]
+        print("{" + fields.joined(separator: ",") + "}")
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    static func directorySize(_ path: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).reduce(0) { $0 + fileSize(path + "/" + $1) }
     }
 
     func memoryBench() {
