@@ -5,7 +5,7 @@ import FoundationNetworking
 import Testing
 
 /// Runs the real `ims` binary and talks to it over a TCP socket.
-struct BinaryTests {
+enum IMSProcess {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var binary: String {
@@ -17,31 +17,55 @@ struct BinaryTests {
         let port: Int
         let dataDir: URL
         var base: String { "http://127.0.0.1:\(port)" }
+
+        /// Kills the process with SIGKILL: no shutdown code runs.
+        func crash() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
     }
 
-    static func start(_ arguments: [String] = []) throws -> Server {
+    static func freshDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
+    }
+
+    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil) throws -> Server {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
         let port = 20_000 + Int.random(in: 0..<20_000)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--port", "\(port)", "--data-dir", dir.path] + arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        p.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDir.path] + arguments
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            handle.seekToEndOfFile()
+            p.standardOutput = handle
+            p.standardError = handle
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+        }
         try p.run()
-        let server = Server(process: p, port: port, dataDir: dir)
-        for _ in 0..<200 {
+        let server = Server(process: p, port: port, dataDir: dataDir)
+        for _ in 0..<400 {
             if (try? request(server, "GET", "/health"))?.status == 200 { return server }
+            if !p.isRunning { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         p.terminate()
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not become healthy"])
     }
 
-    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil) throws -> (status: Int, json: Any?) {
+    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10) throws -> (status: Int, json: Any?) {
         var req = URLRequest(url: URL(string: server.base + path)!)
         req.httpMethod = method
         req.httpBody = body.map { Data($0.utf8) }
+        req.timeoutInterval = timeout
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: (Int, Data?)?
         let task = URLSession.shared.dataTask(with: req) { data, response, _ in
@@ -49,15 +73,18 @@ struct BinaryTests {
             done.signal()
         }
         task.resume()
-        guard done.wait(timeout: .now() + 10) == .success, let (status, data) = result, status != 0 else {
+        guard done.wait(timeout: .now() + timeout) == .success, let (status, data) = result, status != 0 else {
+            task.cancel()
             throw URLError(.cannotConnectToHost)
         }
         return (status, data.flatMap { try? JSONSerialization.jsonObject(with: $0) })
     }
+}
 
+struct BinaryTests {
     @Test func postNDJSONOverASocketAndReadPositionsBack() throws {
-        let server = try Self.start()
-        defer { server.process.terminate(); server.process.waitUntilExit() }
+        let server = try IMSProcess.start()
+        defer { server.stop() }
         let ndjson = """
         {"type":"marketDayRoll","marketId":"US","businessDate":"2026-10-09"}
         {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US"}
@@ -65,10 +92,10 @@ struct BinaryTests {
         {"type":"sodPosition","businessDate":"2026-10-09","bookId":"FIRM1","securityId":"IBM","contractualQty":500,"settledQty":500}
         {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"IBM","side":"SELL_SHORT","quantity":800,"price":250.5,"tradeDate":"2026-10-09"}
         """
-        let posted = try Self.request(server, "POST", "/api/v1/events", body: ndjson)
+        let posted = try IMSProcess.request(server, "POST", "/api/v1/events", body: ndjson)
         #expect(posted.status == 200)
         #expect((posted.json as? [String: Any])?["accepted"] as? Int == 5)
-        let read = try Self.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
+        let read = try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
         let p = try #require(read.json as? [String: Any])
         #expect(p["contractualQty"] as? Int == -300)
         #expect(p["intradayShortSells"] as? Int == 800)
@@ -78,9 +105,9 @@ struct BinaryTests {
         #expect(ladder[1]["deliver"] as? Int == 800)
         #expect(p["projectedNetPosition"] as? Int == -300)
 
-        let bad = try Self.request(server, "POST", "/api/v1/events", body: #"{"type":"trade","tradeId":"T2"}"#)
+        let bad = try IMSProcess.request(server, "POST", "/api/v1/events", body: #"{"type":"trade","tradeId":"T2"}"#)
         #expect(bad.status == 422)
-        let again = try Self.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
+        let again = try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
         #expect((again.json as? [String: Any])?["contractualQty"] as? Int == -300)
     }
 }

@@ -1,0 +1,75 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// `asOf` over HTTP and `ims replay` against the real binary and its journal.
+struct TimeTravelTests {
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: IMSProcess.binary)
+        p.arguments = arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func trade(_ id: String, _ quantity: Int) -> String {
+        #"{"type":"trade","tradeId":"\#(id)","version":1,"status":"NEW","bookId":"TB","securityId":"TS","side":"BUY","quantity":\#(quantity),"price":"5","tradeDate":"2026-11-25"}"#
+    }
+
+    @Test func positionsAsOfASequenceOrATimeAndReplayFromTheCommandLine() throws {
+        let dir = IMSProcess.freshDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try IMSProcess.start(dataDir: dir)
+        let setup = """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"TS","marketId":"US"}
+        {"type":"book","bookId":"TB","legalEntity":"PB-US","positionType":"FIRM"}
+        \(Self.trade("A", 100))
+        """
+        let first = try IMSProcess.request(server, "POST", "/api/v1/events", body: setup)
+        let firstSequence = try #require((first.json as? [String: Any])?["lastSequence"] as? Int)
+        // Whole seconds: the first batch is more than a second before `between`, the second after it.
+        Thread.sleep(forTimeInterval: 1.1)
+        let between = ISO8601DateFormatter().string(from: Date())
+        Thread.sleep(forTimeInterval: 1.1)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: Self.trade("B", 50) + "\n" + Self.trade("C", 7)).status == 200)
+
+        func quantity(_ query: String) throws -> Int? {
+            let r = try IMSProcess.request(server, "GET", "/api/v1/positions/TB/TS" + query)
+            return (r.json as? [String: Any])?["contractualQty"] as? Int
+        }
+        #expect(try quantity("") == 157)
+        #expect(try quantity("?asOf=\(firstSequence)") == 100)
+        #expect(try quantity("?asOf=\(firstSequence + 1)") == 150, "a sequence inside a batch stops inside it")
+        #expect(try quantity("?asOf=\(between)") == 100)
+        let early = try IMSProcess.request(server, "GET", "/api/v1/positions/TB/TS?asOf=\(firstSequence - 1)")
+        #expect(early.status == 404)
+        let bad = try IMSProcess.request(server, "GET", "/api/v1/positions/TB/TS?asOf=yesterday")
+        #expect(bad.status == 400)
+        #expect((bad.json as? [String: Any])?["field"] as? String == "asOf")
+        server.stop()
+
+        let a = try Self.run(["replay", "--data-dir", dir.path, "--until", "\(firstSequence)"])
+        let b = try Self.run(["replay", "--data-dir", dir.path, "--until", "\(firstSequence)", "--from-start"])
+        #expect(a.status == 0)
+        let linesA = a.output.split(separator: "\n"), linesB = b.output.split(separator: "\n")
+        #expect(linesA.first?.contains(#""contractualQty":100"#) == true)
+        func digest(_ line: Substring?) -> String? {
+            (line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any])?["stateDigest"] as? String
+        }
+        #expect(digest(linesA.last) != nil)
+        #expect(digest(linesA.last) == digest(linesB.last), "two replays, with and without the snapshot, give identical state")
+        let end = try Self.run(["replay", "--data-dir", dir.path])
+        #expect(end.output.contains(#""contractualQty":157"#))
+        let wrong = try Self.run(["replay", "--data-dir", dir.path, "--until", "never"])
+        #expect(wrong.status != 0)
+        #expect(wrong.output.contains("--until"))
+    }
+}
