@@ -35,6 +35,10 @@ extension EngineState {
             if lastSequence >= untilSequence { cut = true; break }
             lastSequence += 1
             accepted += 1
+            if !batch.feedStamps.isEmpty, let stamp = batch.feedStamps[i], !admit(stamp, sequence: lastSequence, at: batch.receivedAt) {
+                ignored += 1
+                continue
+            }
             let changed = if let e = completed[i] { apply(e, sequence: lastSequence, at: batch.receivedAt) }
                           else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt) }
             if !changed { ignored += 1 }

@@ -18,6 +18,8 @@ public struct IngestBatch: Sendable {
     public var lines: [Int32]
     /// Lines that failed to decode.
     public var rejected: [LineError]
+    /// The feed stamp of each event, parallel to `events`; empty when no event has one.
+    public var feedStamps: [FeedStamp?] = []
 
     public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
         self.mode = mode
@@ -28,6 +30,17 @@ public struct IngestBatch: Sendable {
     }
 
     public var lineCount: Int { events.count + rejected.count }
+}
+
+/// Where an event sits in its source feed: re-sending the same stamp changes nothing.
+public struct FeedStamp: Sendable, Hashable {
+    public var feedId: String
+    public var sequence: Int64
+
+    public init(feedId: String, sequence: Int64) {
+        self.feedId = feedId
+        self.sequence = sequence
+    }
 }
 
 /// Why one input line was rejected: its line number, the field at fault, and what is wrong.
@@ -88,6 +101,11 @@ extension IngestBatch: BinaryCodable {
         for e in rejected {
             w.writeVarint(Int64(e.line)); w.write(e.field); w.write(e.error); w.write(e.raw)
         }
+        w.writeCount(feedStamps.count)
+        for stamp in feedStamps {
+            w.write(stamp?.feedId)
+            if let stamp { w.writeVarint(stamp.sequence) }
+        }
     }
 
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
@@ -105,7 +123,13 @@ extension IngestBatch: BinaryCodable {
         for _ in 0..<(try r.readCount()) {
             rejected.append(LineError(line: Int(try r.readVarInt()), field: try r.readString(), error: try r.readString(), raw: try r.readOptionalString()))
         }
+        var stamps: [FeedStamp?] = []
+        for _ in 0..<(try r.readCount()) {
+            if let id = try r.readOptionalString() { stamps.append(FeedStamp(feedId: id, sequence: try r.readVarInt())) } else { stamps.append(nil) }
+        }
+        guard stamps.isEmpty || stamps.count == events.count else { throw BinaryFormatError("batch has \(stamps.count) feed stamps for \(events.count) events") }
         self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
         if events.isEmpty { self.lines = [] }
+        feedStamps = stamps
     }
 }

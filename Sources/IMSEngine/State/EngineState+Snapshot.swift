@@ -74,6 +74,12 @@ extension EngineState {
         for (_, p) in ticks { p.tick.encode(to: &w); w.writeVarint(p.tickCount) }
         writeSorted(fxRates, &w) { $1.encode(to: &$0) }
 
+        writeSorted(feeds, &w) { w, feed in
+            w.writeVarint(feed.high)
+            w.writeCount(feed.gaps.count)
+            for g in feed.gaps { w.writeVarint(g.lowerBound); w.writeVarint(g.upperBound) }
+        }
+
         w.writeCount(exceptions.count)
         for e in exceptions { e.encode(to: &w) }
         return w.bytes
@@ -175,6 +181,16 @@ extension EngineState {
             prices[s] = PriceState(tick: tick, tickCount: try r.readVarInt())
         }
         fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
+
+        feeds = try Self.readSorted(&r) { r throws(BinaryFormatError) in
+            var feed = FeedState(high: try r.readVarInt())
+            for _ in 0..<(try r.readCount()) {
+                let low = try r.readVarInt(), high = try r.readVarInt()
+                guard low <= high else { throw BinaryFormatError("snapshot feed gap \(low)…\(high) is inverted") }
+                feed.gaps.append(low...high)
+            }
+            return feed
+        }
 
         for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
         guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }

@@ -50,6 +50,9 @@ public struct EngineState: Sendable {
     var prices: [Int32: PriceState] = [:]
     var fxRates: [String: FXRate] = [:]
 
+    /// Sequence numbers seen per source feed, for de-duplication of stamped events.
+    var feeds: [String: FeedState] = [:]
+
     // Exceptions and counters.
     var exceptions: Deque<ExceptionRecord> = []
     var nextExceptionId: Int64 = 1

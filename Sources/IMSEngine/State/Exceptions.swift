@@ -28,6 +28,8 @@ public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
     case staleSOD = "STALE_SOD"
     /// An SOD snapshot held for a future date was passed over by a day roll.
     case droppedSOD = "DROPPED_SOD"
+    /// A source feed skipped sequence numbers (`feedSeq`); the missing events are applied if they come.
+    case feedGap = "FEED_GAP"
     /// The journal's tail was torn or corrupt at startup and was cut back to the last valid record.
     case journalTruncated = "JOURNAL_TRUNCATED"
     /// A snapshot failed its checksum or could not be read; recovery used an older one or the journal.

@@ -39,7 +39,8 @@ public enum BatchDecoder {
                 case nil: throw FieldError("type", "is required")
                 default: throw FieldError("type", "must be a string")
                 }
-                batch.append(try EventFields.decode(type: type, &source), line: lineNumber)
+                let (event, stamp) = try EventFields.decode(type: type, &source)
+                batch.append(event, line: lineNumber, stamp: stamp)
             } catch {
                 batch.reject(error, line: lineNumber, text: line)
             }
@@ -77,7 +78,8 @@ public enum BatchDecoder {
                     type = String(decoding: UnsafeRawBufferPointer(rebasing: line[cells[typeColumn]]), as: UTF8.self)
                     _ = source.raw("type")
                 }
-                batch.append(try EventFields.decode(type: type, &source), line: lineNumber)
+                let (event, stamp) = try EventFields.decode(type: type, &source)
+                batch.append(event, line: lineNumber, stamp: stamp)
             } catch {
                 batch.reject(error, line: lineNumber, text: line)
             }
@@ -106,7 +108,13 @@ public enum BatchDecoder {
 }
 
 extension IngestBatch {
-    mutating func append(_ event: Event, line: Int) {
+    mutating func append(_ event: Event, line: Int, stamp: FeedStamp?) {
+        if let stamp {
+            if feedStamps.isEmpty { feedStamps = Array(repeating: nil, count: events.count) }
+            feedStamps.append(stamp)
+        } else if !feedStamps.isEmpty {
+            feedStamps.append(nil)
+        }
         events.append(event)
         lines.append(Int32(truncatingIfNeeded: line))
     }

@@ -3,7 +3,8 @@ import IMSEngine
 
 /// Decodes each event type from its fields (SPEC 2), written once for JSON and CSV.
 enum EventFields {
-    static func decode<S: FieldSource>(type: String, _ s: inout S) throws(FieldError) -> Event {
+    /// The event of a line and its feed stamp (`feedId` + `feedSeq`, accepted on every event type).
+    static func decode<S: FieldSource>(type: String, _ s: inout S) throws(FieldError) -> (Event, FeedStamp?) {
         let event: Event
         switch type {
         case "trade": event = .trade(try trade(&s))
@@ -44,8 +45,22 @@ enum EventFields {
         default:
             throw FieldError("type", "unknown event type \"\(type.prefix(40))\"; expected one of \(Event.typeNames.joined(separator: ", "))")
         }
+        let stamp = try feedStamp(&s)
         if let extra = s.unreadField() { throw FieldError(extra, "unknown field for a \(type) event") }
-        return event
+        return (event, stamp)
+    }
+
+    static func feedStamp<S: FieldSource>(_ s: inout S) throws(FieldError) -> FeedStamp? {
+        let feedId = try s.string("feedId"), feedSeq = try s.int64("feedSeq")
+        switch (feedId, feedSeq) {
+        case (nil, nil): return nil
+        case (nil, _): throw FieldError("feedId", "is required with feedSeq")
+        case (_, nil): throw FieldError("feedSeq", "is required with feedId")
+        case (let id?, let seq?):
+            if id.isEmpty { throw FieldError("feedId", "must not be empty") }
+            if seq < 1 { throw FieldError("feedSeq", "must be at least 1") }
+            return FeedStamp(feedId: id, sequence: seq)
+        }
     }
 
     static func trade<S: FieldSource>(_ s: inout S) throws(FieldError) -> Trade {

@@ -1,0 +1,62 @@
+import IMSDomain
+
+/// What IMS remembers of one source feed's sequence numbers: the highest seen and the holes below it.
+///
+/// An event whose stamp is at or below `high` and not in a hole was seen before: a duplicate, ignored.
+/// One above `high + 1` opens a hole (a `FEED_GAP` exception); a late event that falls in a hole fills it.
+struct FeedState: Sendable, Hashable {
+    var high: Int64 = 0
+    /// Missing sequence numbers below `high`, as ascending, disjoint ranges; at most `maximumGaps` kept.
+    var gaps: [ClosedRange<Int64>] = []
+
+    static let maximumGaps = 1_000
+
+    enum Arrival: Equatable {
+        case next
+        /// Ahead of the next expected number; the range skipped.
+        case gap(ClosedRange<Int64>)
+        /// Fills (part of) a hole left earlier.
+        case late
+        case duplicate
+    }
+
+    /// Records the arrival of `sequence` and says what it was.
+    mutating func receive(_ sequence: Int64) -> Arrival {
+        if sequence == high + 1 {
+            high = sequence
+            return .next
+        }
+        if sequence > high {
+            let skipped = (high + 1)...(sequence - 1)
+            gaps.append(skipped)
+            if gaps.count > Self.maximumGaps { gaps.removeFirst(gaps.count - Self.maximumGaps) }
+            high = sequence
+            return .gap(skipped)
+        }
+        guard let i = gaps.firstIndex(where: { $0.contains(sequence) }) else { return .duplicate }
+        let hole = gaps[i]
+        var pieces: [ClosedRange<Int64>] = []
+        if hole.lowerBound < sequence { pieces.append(hole.lowerBound...(sequence - 1)) }
+        if sequence < hole.upperBound { pieces.append((sequence + 1)...hole.upperBound) }
+        gaps.replaceSubrange(i...i, with: pieces)
+        return .late
+    }
+}
+
+extension EngineState {
+    /// Checks a stamped event against its feed; false for a duplicate, which must not be applied.
+    mutating func admit(_ stamp: FeedStamp, sequence: Int64, at time: Timestamp) -> Bool {
+        switch feeds[stamp.feedId, default: FeedState()].receive(stamp.sequence) {
+        case .next, .late:
+            return true
+        case .duplicate:
+            return false
+        case .gap(let skipped):
+            let count = skipped.upperBound - skipped.lowerBound + 1
+            raise(.feedGap, sequence: sequence,
+                  message: "feed \(stamp.feedId) jumped to \(stamp.sequence): \(count) event\(count == 1 ? "" : "s") (\(skipped.lowerBound)…\(skipped.upperBound)) missing so far; they are applied if they arrive",
+                  subject: stamp.feedId, at: time)
+            return true
+        }
+    }
+}
