@@ -39,3 +39,19 @@ struct ProbeTableTests {
         #expect(ProbeTable.hash(of: "T1") != ProbeTable.hash(of: "T2"))
     }
 }
+
+struct PositionHashTests {
+    /// Position look-ups trust the hash alone, so it must never map two keys to one value.
+    @Test func positionHashIsInjectiveAndNeverZero() {
+        var seen = Set<UInt64>()
+        for book in Int32(0)..<300 {
+            for security in Int32(0)..<300 {
+                let h = EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security))
+                #expect(h != 0)
+                seen.insert(h)
+            }
+        }
+        #expect(seen.count == 300 * 300)
+        #expect(EngineState.hash(positionKey: 0) != 0)
+    }
+}

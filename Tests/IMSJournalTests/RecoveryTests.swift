@@ -207,3 +207,23 @@ extension Array where Element == UInt8 {
     /// Length and checksum: what a failed comparison prints instead of megabytes.
     var digest: String { "\(count) bytes, crc \(CRC32C.checksum(self))" }
 }
+
+struct FeedStampRecoveryTests {
+    @Test func feedStampsSeenBeforeARestartAreStillDuplicatesAfterIt() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        var w = Workload(seed: 81)
+        let setup = w.setup()
+        let security = "S-US0378331005"
+        func prices(_ seqs: [Int], at micros: Int64) -> IngestBatch {
+            Workload.decode(seqs.map { #"{"type":"price","securityId":"\#(security)","last":"\#(100 + $0)","feedId":"BBG","feedSeq":\#($0)}"# }
+                .joined(separator: "\n"), at: micros)
+        }
+        let (before, _) = try RecoveryTests.runDurably(setup + [prices([1, 2, 3], at: 5)], in: dir.path)
+        #expect(before.security(security)?.lastPrice?.last.description == "103")
+        let (after, outcomes) = try RecoveryTests.runDurably([prices([2, 3], at: 6), prices([4], at: 7)], in: dir.path)
+        #expect(outcomes[0].ignored == 2, "already seen before the restart")
+        #expect(outcomes[1].ignored == 0)
+        #expect(after.security(security)?.lastPrice?.last.description == "104")
+    }
+}

@@ -155,18 +155,23 @@ extension EngineState {
         UInt64(UInt32(bitPattern: book)) << 32 | UInt64(UInt32(bitPattern: security))
     }
 
+    /// A bijective mix of a position key (odd multiply, then xor-shift: both invertible), so equal hashes
+    /// mean equal keys and a look-up never reads the position record to compare. The key that mixes to 0
+    /// (the table's empty mark) is given the mix of `UInt64.max` instead, a key no position has (book −1).
     @inline(__always) static func hash(positionKey key: UInt64) -> UInt64 {
-        var h = key &* 0x9E37_79B9_7F4A_7C15
-        h ^= h >> 29
-        return h == 0 ? 1 : h
+        @inline(__always) func mix(_ k: UInt64) -> UInt64 {
+            let h = k &* 0x9E37_79B9_7F4A_7C15
+            return h ^ (h >> 29)
+        }
+        let h = mix(key)
+        return h == 0 ? mix(UInt64.max) : h
     }
 
     /// The index of the position of `book` in `security`, if it exists.
     @inline(__always)
     func existingPosition(book: Int32, security: Int32) -> Int32? {
         let hash = Self.hash(positionKey: Self.positionKey(book: book, security: security))
-        return positionTable.find(hash: hash) { positions[Int($0)].book == book && positions[Int($0)].security == security }
-            .map { Int32(truncatingIfNeeded: $0) }
+        return positionTable.find(hash: hash) { _ in true }.map { Int32(truncatingIfNeeded: $0) }
     }
 
     /// The index of the position of `book` in `security`, creating it if needed.
