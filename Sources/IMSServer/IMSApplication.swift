@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdWebSocket
 import IMSEngine
 import Logging
 
@@ -10,6 +11,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// The data directory whose journal answers `asOf` queries; nil for a memory-only engine.
     public var dataDirectory: String?
+    /// Backlog and snapshot limits and the heartbeat of the WebSocket streams.
+    public var streams = StreamLimits()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
@@ -40,13 +43,27 @@ public enum IMSApplication {
         return router
     }
 
+    /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`.
+    static func streamRouter(hub: StreamHub) -> Router<BasicWebSocketRequestContext> {
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        for kind in [StreamKind.position, .marketData, .exceptions] {
+            router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
+                try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
+            }
+        }
+        return router
+    }
+
     /// The application, ready to `runService()`.
     public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         var log = logger ?? Logger(label: "ims")
         if logger == nil { log.logLevel = .info }
+        let hub = StreamHub(engine: engine, limits: configuration.streams)
         return Application(
             router: router(engine: engine, configuration: configuration),
+            server: .http1WebSocketUpgrade(webSocketRouter: streamRouter(hub: hub),
+                                           configuration: .init(maxFrameSize: 1 << 20)),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)

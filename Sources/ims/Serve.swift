@@ -13,6 +13,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Folder with markets.json and calendars/<MARKET>.json replacing the shipped market data.")
     var marketsDir: String?
     @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = 64 << 20
+    @Option(help: "WebSocket heartbeat after this many milliseconds of silence.") var streamHeartbeatMs = 5_000
+    @Option(help: "Changed items a WebSocket subscriber may have waiting before it is told it lags.") var streamMaxPending = 100_000
 
     func catalog() throws -> MarketCatalog {
         guard let dir = marketsDir else { return .embedded }
@@ -26,7 +28,11 @@ struct ServerOptions: ParsableArguments {
         return try MarketCatalog(marketsJSON: Array(markets), calendarJSON: calendars)
     }
 
-    var configuration: ServerConfiguration { ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes) }
+    var configuration: ServerConfiguration {
+        var c = ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes)
+        c.streams = StreamLimits(maxPendingItems: streamMaxPending, heartbeat: .milliseconds(streamHeartbeatMs))
+        return c
+    }
 }
 
 /// Options of the durable data directory.

@@ -65,6 +65,7 @@ extension EngineState {
         case .fxRate(let f):
             if fxRates[f.currency] == f { return false }
             fxRates[f.currency] = f
+            if changeLog.isOn { changeLog.currencies.append(f.currency) }
             return true
         case .security(let s): return applySecurity(s)
         case .book(let b): return applyBook(b)

@@ -51,6 +51,7 @@ extension EngineState {
     }
 
     private mutating func addTradeEffect(market m: Int, trade index: Int32, position p: Int32, slot: Int8) {
+        changeLog.position(p)
         let record = trades[m].records[Int(index)]
         let q = record.quantity
         let pi = Int(p)
@@ -78,6 +79,7 @@ extension EngineState {
     private mutating func removeTradeEffect(market m: Int, trade index: Int32) {
         let record = trades[m].records[Int(index)]
         guard record.position >= 0 else { return }
+        changeLog.position(record.position)
         let pi = Int(record.position)
         let q = record.quantity
         if record.slot == TradeRecord.laterSlot {
@@ -141,6 +143,7 @@ extension EngineState {
 
     /// Replaces a position's SOD figures and re-adds the day's trades on top.
     private mutating func rebase(position p: Int32, on s: SODPosition, market m: Int) {
+        changeLog.position(p)
         let pi = Int(p)
         positions[pi].sodContractual = s.contractualQty
         positions[pi].sodSettled = s.settledQty
@@ -167,6 +170,7 @@ extension EngineState {
         }
         if r.businessDate == today { return false }
         let newDate = r.businessDate
+        if changeLog.isOn { changeLog.markets.append(Int32(m)) }
         let oldLadder = markets[m].ladder
         markets[m].setBusinessDate(newDate)
         var pending = pendingSOD.removeValue(forKey: Int32(m)) ?? [:]

@@ -79,6 +79,7 @@ extension EngineState {
 
     mutating func applyPrice(_ p: PriceTick) -> Bool {
         let security = securityIds.lookup(p.securityId)!
+        if changeLog.isOn { changeLog.prices.append(security) }
         if let old = prices[security] {
             if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
             prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1)

@@ -112,7 +112,7 @@ extension EngineState {
         return Page(items: page, total: matched.count, offset: offset, limit: limit)
     }
 
-    private func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
+    func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
         let record = positions[Int(p)]
         let book = books[Int(record.book)]
         if let id = filter.bookId, book.bookId != id { return false }

@@ -38,6 +38,7 @@ public final class Engine: Sendable {
     private let busyNanos = Atomic<UInt64>(0)
     private let journalHealth = Mutex(JournalHealth())
     private let stopped = DispatchSemaphore(value: 0)
+    private let changeListener = Mutex<(@Sendable (ChangeSet) -> Void)?>(nil)
     /// The most events allowed to wait for the writer.
     public let maxPendingEvents: Int
 
@@ -100,6 +101,15 @@ public final class Engine: Sendable {
     /// Whether the journal is taking writes, and the last failure if not.
     public var journalStatus: JournalHealth { journalHealth.withLock { $0 } }
 
+    /// Calls `listener` (on the writer thread, after each drain) with what changed; it must return at once.
+    /// Pass nil to stop; change capture costs nothing while no listener is set.
+    public func setChangeListener(_ listener: (@Sendable (ChangeSet) -> Void)?) {
+        state.withLock { state in
+            changeListener.withLock { $0 = listener }
+            state.captureChanges(listener != nil)
+        }
+    }
+
     /// Stops taking batches, applies what is queued, then returns.
     public func stop() {
         inbox.close()
@@ -153,8 +163,15 @@ public final class Engine: Sendable {
             outcomes.reserveCapacity(work.count)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var snapshot: EngineState?
+            var changes: ChangeSet?
             state.withLock { state in
+                let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
+                if state.changeLog.isOn {
+                    let earliest = work.map(\.entry.receivedAt).min() ?? Timestamp(micros: 0)
+                    let set = state.takeChanges(exceptionsFrom: exceptionsFrom, earliest: earliest)
+                    if !set.isEmpty { changes = set }
+                }
                 if snapshots != nil {
                     eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
                     if eventsSinceSnapshot >= snapshotEveryEvents {
@@ -164,6 +181,7 @@ public final class Engine: Sendable {
                 }
             }
             busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+            if let changes, let listener = changeListener.withLock({ $0 }) { listener(changes) }
             let events = work.reduce(0) { $0 + $1.batch.lineCount }
             if journal != nil { inbox.finished(events: events) }
             source.finished(events: journal == nil ? events : 0)

@@ -50,6 +50,8 @@ public struct EngineState: Sendable {
     var prices: [Int32: PriceState] = [:]
     var fxRates: [String: FXRate] = [:]
 
+    /// Changes marked for the streams while a listener is set; not part of the state proper.
+    var changeLog = ChangeLog()
     /// Sequence numbers seen per source feed, for de-duplication of stamped events.
     var feeds: [String: FeedState] = [:]
 

@@ -1,0 +1,93 @@
+import IMSDomain
+
+/// A market-data item as the streams show it: a security's last tick, or a currency's FX rate.
+public struct MarketDataView: Sendable, Hashable, Codable {
+    /// `price` or `fxRate`.
+    public var kind: String
+    public var securityId: String?
+    public var marketId: String?
+    public var currency: String?
+    public var last: Decimal8?
+    public var bid: Decimal8?
+    public var ask: Decimal8?
+    public var previousClose: Decimal8?
+    public var source: String?
+    public var usdRate: Decimal8?
+    public var ts: Timestamp?
+    /// Ticks received for the security so far.
+    public var tickCount: Int64?
+}
+
+/// Which market data a stream subscriber wants; nil fields match everything.
+public struct MarketDataFilter: Sendable, Hashable {
+    public var securityId: String?
+    public var marketId: String?
+    /// A currency: its FX rate, and prices quoted in it.
+    public var currency: String?
+
+    public init(securityId: String? = nil, marketId: String? = nil, currency: String? = nil) {
+        self.securityId = securityId; self.marketId = marketId; self.currency = currency
+    }
+}
+
+extension EngineState {
+    /// The position at an engine index, as the API shows it.
+    public func positionView(at index: Int32) -> PositionView { view(position: index) }
+
+    /// Whether the position at `index` passes `filter`.
+    public func position(_ index: Int32, matches filter: PositionFilter) -> Bool {
+        var market: Int32?
+        if let id = filter.marketId {
+            guard let m = marketIds.lookup(id) else { return false }
+            market = m
+        }
+        return matches(position: index, filter: filter, market: market)
+    }
+
+    /// Every position held in a market (after its day roll all of them changed).
+    public func positionIndices(market: Int32) -> [Int32] {
+        securitiesByMarket[Int(market)].flatMap { positionsBySecurity[Int($0)] }
+    }
+
+    /// The last tick of the security at `index`, if any.
+    public func priceView(security index: Int32) -> MarketDataView? {
+        guard let p = prices[index] else { return nil }
+        let entry = securities[Int(index)]
+        return MarketDataView(kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
+                              currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
+                              previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount)
+    }
+
+    /// The FX rate of a currency, if any.
+    public func fxView(currency: String) -> MarketDataView? {
+        guard let f = fxRates[currency] else { return nil }
+        return MarketDataView(kind: "fxRate", currency: f.currency, usdRate: f.usdRate, ts: f.ts)
+    }
+
+    public func marketData(_ view: MarketDataView, matches filter: MarketDataFilter) -> Bool {
+        if let id = filter.securityId, view.securityId != id { return false }
+        if let id = filter.marketId, view.marketId != id { return false }
+        if let c = filter.currency, view.currency != c { return false }
+        if view.kind == "fxRate" && (filter.securityId != nil || filter.marketId != nil) { return false }
+        return true
+    }
+
+    /// Everything matching `filter` now: the snapshot a market-data subscriber starts from.
+    public func marketDataSnapshot(_ filter: MarketDataFilter, limit: Int) -> [MarketDataView] {
+        var out: [MarketDataView] = []
+        for index in prices.keys.sorted() {
+            guard out.count < limit, let v = priceView(security: index), marketData(v, matches: filter) else { continue }
+            out.append(v)
+        }
+        for currency in fxRates.keys.sorted() {
+            guard out.count < limit, let v = fxView(currency: currency), marketData(v, matches: filter) else { continue }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// Index lists of every position matching `filter`, for a stream snapshot.
+    public func positionIndices(matching filter: PositionFilter) -> [Int32] {
+        (0..<Int32(positions.count)).filter { position($0, matches: filter) }
+    }
+}

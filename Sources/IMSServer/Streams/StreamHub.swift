@@ -1,0 +1,219 @@
+import DequeModule
+import Foundation
+import IMSDomain
+import IMSEngine
+import Synchronization
+
+/// The limits that keep streams from hurting the engine or each other.
+public struct StreamLimits: Sendable {
+    /// Distinct changed items a subscriber may have waiting before it is told it is too far behind.
+    public var maxPendingItems = 100_000
+    /// Items sent in a snapshot at most.
+    public var maxSnapshotItems = 100_000
+    /// A heartbeat is sent after this long without any other message.
+    public var heartbeat: Duration = .seconds(5)
+
+    public init(maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5)) {
+        self.maxPendingItems = maxPendingItems
+        self.maxSnapshotItems = maxSnapshotItems
+        self.heartbeat = heartbeat
+    }
+}
+
+/// Fans the engine's changes out to WebSocket subscribers, coalescing per subscriber.
+///
+/// The engine's writer hands each drain's `ChangeSet` to `enqueue`, which only
+/// appends to a queue: the writer never waits for a subscriber. The hub's own
+/// thread turns change sets into per-subscriber sets of changed keys (a
+/// position, a security, a currency): a key changed ten times while a client
+/// was slow is sent once, with its latest figures. So a subscriber's backlog is
+/// bounded by the number of distinct items it watches, and past
+/// `maxPendingItems` it is told it lags and must resubscribe.
+final class StreamHub: Sendable {
+    let engine: Engine
+    let limits: StreamLimits
+    private let subscribers = Mutex<[Int: Subscriber]>([:])
+    private let nextId = Atomic<Int>(1)
+    private let inbox = Mutex<Deque<ChangeSet>>([])
+    private let wake = NSCondition()
+
+    init(engine: Engine, limits: StreamLimits = StreamLimits()) {
+        self.engine = engine
+        self.limits = limits
+        let thread = Thread { [weak self] in self?.run() }
+        thread.name = "ims-stream-hub"
+        thread.start()
+    }
+
+    /// Subscribers connected now.
+    var subscriberCount: Int { subscribers.withLock { $0.count } }
+
+    func register(kind: StreamKind) -> Subscriber {
+        let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind)
+        let first = subscribers.withLock { s -> Bool in
+            s[subscriber.id] = subscriber
+            return s.count == 1
+        }
+        if first { engine.setChangeListener { [weak self] in self?.enqueue($0) } }
+        return subscriber
+    }
+
+    func unregister(_ subscriber: Subscriber) {
+        let last = subscribers.withLock { s -> Bool in
+            s[subscriber.id] = nil
+            return s.isEmpty
+        }
+        if last { engine.setChangeListener(nil) }
+        subscriber.finish()
+    }
+
+    /// Called on the engine's writer thread: queue and return.
+    private func enqueue(_ changes: ChangeSet) {
+        inbox.withLock { $0.append(changes) }
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    private func run() {
+        while true {
+            wake.lock()
+            while inbox.withLock({ $0.isEmpty }) { wake.wait() }
+            wake.unlock()
+            let sets = inbox.withLock { queue -> [ChangeSet] in
+                let all = Array(queue)
+                queue.removeAll(keepingCapacity: true)
+                return all
+            }
+            route(sets)
+        }
+    }
+
+    /// Marks every subscriber's pending keys for the changes, under one read of the engine state.
+    private func route(_ sets: [ChangeSet]) {
+        let targets = subscribers.withLock { Array($0.values) }.filter { $0.isActive }
+        guard !targets.isEmpty else { return }
+        var positions = Set<Int32>(), prices = Set<Int32>(), currencies = Set<String>()
+        var exceptions = false
+        var earliest = Timestamp(micros: .max)
+        var lastSequence: Int64 = 0
+        engine.read { state in
+            for set in sets {
+                positions.formUnion(set.positions)
+                for m in set.markets { positions.formUnion(state.positionIndices(market: m)) }
+                prices.formUnion(set.prices)
+                currencies.formUnion(set.currencies)
+                if !set.exceptionIds.isEmpty { exceptions = true }
+                earliest = min(earliest, set.earliestReceivedAt)
+                lastSequence = max(lastSequence, set.lastSequence)
+            }
+            for subscriber in targets {
+                subscriber.mark(positions: positions, prices: prices, currencies: currencies, exceptions: exceptions,
+                                earliest: earliest, lastSequence: lastSequence, in: state, limit: limits.maxPendingItems)
+            }
+        }
+    }
+}
+
+/// Which stream a connection is on.
+enum StreamKind: String, Sendable {
+    case position
+    case marketData = "market-data"
+    case exceptions
+}
+
+/// What a subscriber asked for.
+enum StreamFilter: Sendable, Hashable {
+    case position(PositionFilter)
+    case marketData(MarketDataFilter)
+    case exceptions(ExceptionKind?)
+}
+
+/// One connection's subscription: its filter and the keys changed since it last sent.
+final class Subscriber: Sendable {
+    struct State {
+        var filter: StreamFilter?
+        /// Set by a subscribe: the sender must (re)send a snapshot before any delta.
+        var snapshotRequested = false
+        var active = false
+        var positions = Set<Int32>()
+        var prices = Set<Int32>()
+        var currencies = Set<String>()
+        var exceptionsPending = false
+        var lastExceptionId: Int64 = 0
+        var earliest: Timestamp?
+        var lastSequence: Int64 = 0
+        /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
+        var lagging: Int?
+        /// Messages for the client that are not data (errors, acknowledgements).
+        var notices: [String] = []
+
+        var pendingCount: Int { positions.count + prices.count + currencies.count }
+    }
+
+    let id: Int
+    let kind: StreamKind
+    let state = Mutex(State())
+    let signals: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init(id: Int, kind: StreamKind) {
+        self.id = id
+        self.kind = kind
+        (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    var isActive: Bool { state.withLock { $0.active && $0.lagging == nil } }
+
+    func signal() { continuation.yield() }
+    func finish() { continuation.finish() }
+
+    func subscribe(_ filter: StreamFilter) {
+        state.withLock { s in
+            s = State(filter: filter, snapshotRequested: true, notices: s.notices)
+        }
+        signal()
+    }
+
+    func unsubscribe() {
+        state.withLock { s in s = State(notices: s.notices + [#"{"type":"unsubscribed"}"#]) }
+        signal()
+    }
+
+    func notify(_ message: String) {
+        state.withLock { $0.notices.append(message) }
+        signal()
+    }
+
+    /// Adds the changed keys this subscriber's filter passes. Called by the hub under the engine's read lock.
+    func mark(positions: Set<Int32>, prices: Set<Int32>, currencies: Set<String>, exceptions: Bool,
+              earliest: Timestamp, lastSequence: Int64, in engine: borrowing EngineState, limit: Int) {
+        let changed = state.withLock { s -> Bool in
+            guard s.active, s.lagging == nil, let filter = s.filter else { return false }
+            let before = s.pendingCount + (s.exceptionsPending ? 1 : 0)
+            switch filter {
+            case .position(let f):
+                for p in positions where engine.position(p, matches: f) { s.positions.insert(p) }
+            case .marketData(let f):
+                for i in prices {
+                    if let v = engine.priceView(security: i), engine.marketData(v, matches: f) { s.prices.insert(i) }
+                }
+                for c in currencies {
+                    if let v = engine.fxView(currency: c), engine.marketData(v, matches: f) { s.currencies.insert(c) }
+                }
+            case .exceptions:
+                if exceptions { s.exceptionsPending = true }
+            }
+            let after = s.pendingCount + (s.exceptionsPending ? 1 : 0)
+            guard after > before else { return false }
+            s.earliest = min(s.earliest ?? earliest, earliest)
+            s.lastSequence = max(s.lastSequence, lastSequence)
+            if s.pendingCount > limit {
+                s.lagging = s.pendingCount
+                s.positions = []; s.prices = []; s.currencies = []
+            }
+            return true
+        }
+        if changed { signal() }
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import HummingbirdWebSocket
+import IMSDomain
+import IMSEngine
+import Synchronization
+
+/// One WebSocket connection to a stream: reads subscribe commands, writes snapshot, deltas and heartbeats.
+///
+/// Protocol (SPEC 6): the client sends `{"action":"subscribe","filter":{…}}` (empty filter: everything)
+/// or `{"action":"unsubscribe"}`. The server answers with messages that all carry a per-connection
+/// `sequence` rising by one, so a client that sees a jump knows it lost one:
+///
+/// ```text
+/// {"type":"subscribed","sequence":1,"stream":"position","filter":{…}}
+/// {"type":"snapshot","sequence":2,"engineSequence":s,"data":{…}}        one per item
+/// {"type":"snapshotComplete","sequence":k,"engineSequence":s,"count":n}
+/// {"type":"delta","sequence":k+1,"engineSequence":s,"receivedAt":µs,"data":{…}}
+/// {"type":"heartbeat","sequence":…,"engineSequence":s}                  after `heartbeat` of silence
+/// {"type":"lagging","sequence":…,"pending":n,"error":"…"}               too far behind: resubscribe
+/// {"type":"error","sequence":…,"error":"…","field":"filter.x"}
+/// ```
+///
+/// `data` has the fields of the matching REST resource. A delta carries the item's latest figures:
+/// changes made while the client was slow are coalesced into one delta per item.
+struct StreamSession {
+    let hub: StreamHub
+    let subscriber: Subscriber
+    private var sequence: Int64 = 0
+    private let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static func run(_ kind: StreamKind, hub: StreamHub, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let subscriber = hub.register(kind: kind)
+        defer { hub.unregister(subscriber) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await message in inbound.messages(maxSize: 1 << 16) {
+                    guard case .text(let text) = message else {
+                        subscriber.notify(Self.errorMessage("send commands as text frames of JSON", field: nil))
+                        continue
+                    }
+                    Self.handle(command: text, kind: kind, subscriber: subscriber)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: hub.limits.heartbeat)
+                    subscriber.signal()
+                }
+            }
+            group.addTask {
+                var session = StreamSession(hub: hub, subscriber: subscriber)
+                try await session.send(to: outbound)
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: Commands
+
+    static func handle(command text: String, kind: StreamKind, subscriber: Subscriber) {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+            subscriber.notify(errorMessage("a command is a JSON object such as {\"action\":\"subscribe\",\"filter\":{}}", field: nil))
+            return
+        }
+        switch object["action"] as? String {
+        case "subscribe":
+            do {
+                subscriber.subscribe(try filter(kind, object["filter"]))
+            } catch let error as BadFilter {
+                subscriber.notify(errorMessage(error.message, field: error.field))
+            } catch {
+                subscriber.notify(errorMessage("\(error)", field: "filter"))
+            }
+        case "unsubscribe":
+            subscriber.unsubscribe()
+        default:
+            subscriber.notify(errorMessage("action must be subscribe or unsubscribe", field: "action"))
+        }
+    }
+
+    struct BadFilter: Error {
+        var message: String
+        var field: String
+    }
+
+    static let filterKeys: [StreamKind: [String]] = [
+        .position: ["securityId", "bookId", "marketId", "aggregationUnitId", "positionType", "legalEntity", "clientId"],
+        .marketData: ["securityId", "marketId", "currency"],
+        .exceptions: ["kind"],
+    ]
+
+    static func filter(_ kind: StreamKind, _ value: Any?) throws -> StreamFilter {
+        var fields: [String: String] = [:]
+        if let value, !(value is NSNull) {
+            guard let dict = value as? [String: Any] else { throw BadFilter(message: "filter must be an object", field: "filter") }
+            let allowed = filterKeys[kind] ?? []
+            for (key, v) in dict {
+                guard allowed.contains(key) else {
+                    throw BadFilter(message: "unknown filter key \(key) for the \(kind.rawValue) stream; use \(allowed.joined(separator: ", "))", field: "filter.\(key)")
+                }
+                guard let s = v as? String else { throw BadFilter(message: "must be a string", field: "filter.\(key)") }
+                fields[key] = s
+            }
+        }
+        switch kind {
+        case .position:
+            var positionType: PositionType?
+            if let t = fields["positionType"] {
+                guard let parsed = PositionType(rawValue: t) else {
+                    throw BadFilter(message: "unknown position type \(t)", field: "filter.positionType")
+                }
+                positionType = parsed
+            }
+            return .position(PositionFilter(bookId: fields["bookId"], securityId: fields["securityId"], marketId: fields["marketId"],
+                                            aggregationUnitId: fields["aggregationUnitId"], positionType: positionType,
+                                            legalEntity: fields["legalEntity"], clientId: fields["clientId"]))
+        case .marketData:
+            return .marketData(MarketDataFilter(securityId: fields["securityId"], marketId: fields["marketId"], currency: fields["currency"]))
+        case .exceptions:
+            guard let k = fields["kind"] else { return .exceptions(nil) }
+            guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
+            return .exceptions(kind)
+        }
+    }
+
+    static func errorMessage(_ message: String, field: String?) -> String {
+        var s = #"{"type":"error","error":"# + EventRoutes.jsonString(message)
+        if let field { s += #","field":"# + EventRoutes.jsonString(field) }
+        return s + "}"
+    }
+
+    // MARK: Sending
+
+    /// What the sender takes from the subscriber's state in one turn.
+    private struct Turn {
+        var notices: [String] = []
+        var snapshot: StreamFilter?
+        var positions: [Int32] = []
+        var prices: [Int32] = []
+        var currencies: [String] = []
+        var exceptions: (filter: ExceptionKind?, after: Int64)?
+        var earliest: Timestamp?
+        var lagging: Int?
+        /// Items are left for another turn.
+        var more = false
+    }
+
+    /// Items sent per turn at most; a slow client's backlog stays in its pending sets, as keys.
+    static let turnItems = 1_000
+
+    mutating func send(to outbound: WebSocketOutboundWriter) async throws {
+        let clock = ContinuousClock()
+        var lastSent = clock.now
+        for await _ in subscriber.signals {
+            let turn = take()
+            var messages = turn.notices.map { stamped($0) }
+            if let lagging = turn.lagging {
+                messages.append(stamped(#"{"type":"lagging","pending":\#(lagging),"error":"this connection fell more than \#(hub.limits.maxPendingItems) changed items behind; deltas stopped; send subscribe again for a fresh snapshot"}"#))
+            }
+            if let filter = turn.snapshot {
+                messages += snapshot(filter)
+            } else if turn.lagging == nil {
+                messages += deltas(turn)
+            }
+            if messages.isEmpty {
+                guard clock.now - lastSent >= hub.limits.heartbeat else { continue }
+                let engineSequence = hub.engine.read { $0.lastSequence }
+                messages.append(stamped(#"{"type":"heartbeat","engineSequence":\#(engineSequence)}"#))
+            }
+            for m in messages { try await outbound.write(.text(m)) }
+            lastSent = clock.now
+            if turn.more { subscriber.signal() }
+        }
+    }
+
+    private func take() -> Turn {
+        subscriber.state.withLock { s -> Turn in
+            var turn = Turn()
+            turn.notices = s.notices
+            s.notices = []
+            if s.snapshotRequested {
+                s.snapshotRequested = false
+                s.active = true
+                turn.snapshot = s.filter
+                return turn
+            }
+            if let lagging = s.lagging, s.active {
+                turn.lagging = lagging
+                s.active = false
+                return turn
+            }
+            // At most `turnItems` items per turn, so one turn's messages stay small; the rest wait for the next.
+            var budget = Self.turnItems
+            func takeSome<T: Hashable>(_ set: inout Set<T>) -> [T] {
+                guard set.count > budget else {
+                    budget -= set.count
+                    defer { set = [] }
+                    return Array(set)
+                }
+                var out: [T] = []
+                out.reserveCapacity(budget)
+                while budget > 0, let item = set.popFirst() { out.append(item); budget -= 1 }
+                return out
+            }
+            turn.positions = takeSome(&s.positions)
+            turn.prices = takeSome(&s.prices)
+            turn.currencies = takeSome(&s.currencies)
+            turn.more = s.pendingCount > 0
+            if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
+                turn.exceptions = (kind, s.lastExceptionId)
+                s.exceptionsPending = false
+            }
+            turn.earliest = s.earliest
+            if !turn.more { s.earliest = nil }
+            return turn
+        }
+    }
+
+    private mutating func stamped(_ message: String) -> String {
+        sequence += 1
+        // Every message is an object; the sequence goes right after its opening brace.
+        return #"{"sequence":\#(sequence),"# + message.dropFirst()
+    }
+
+    private func json<T: Encodable>(_ value: T) -> String {
+        (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    private mutating func snapshot(_ filter: StreamFilter) -> [String] {
+        let limit = hub.limits.maxSnapshotItems
+        var items: [String] = []
+        var engineSequence: Int64 = 0
+        var lastExceptionId: Int64?
+        hub.engine.read { state in
+            engineSequence = state.lastSequence
+            switch filter {
+            case .position(let f):
+                for p in state.positionIndices(matching: f).prefix(limit) { items.append(json(state.positionView(at: p))) }
+            case .marketData(let f):
+                for v in state.marketDataSnapshot(f, limit: limit) { items.append(json(v)) }
+            case .exceptions(let kind):
+                let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
+                for e in recent { items.append(json(e)) }
+                lastExceptionId = state.nextExceptionIdentifier - 1
+            }
+        }
+        if let lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
+        var out = [stamped(#"{"type":"subscribed","stream":"\#(subscriber.kind.rawValue)","filter":\#(filterJSON(filter))}"#)]
+        for item in items { out.append(stamped(#"{"type":"snapshot","engineSequence":\#(engineSequence),"data":\#(item)}"#)) }
+        out.append(stamped(#"{"type":"snapshotComplete","engineSequence":\#(engineSequence),"count":\#(items.count)}"#))
+        return out
+    }
+
+    private mutating func deltas(_ turn: Turn) -> [String] {
+        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || turn.exceptions != nil else { return [] }
+        var items: [String] = []
+        var engineSequence: Int64 = 0
+        var lastExceptionId: Int64?
+        var lostExceptions = false
+        hub.engine.read { state in
+            engineSequence = state.lastSequence
+            for p in turn.positions.sorted() { items.append(json(state.positionView(at: p))) }
+            for s in turn.prices.sorted() { if let v = state.priceView(security: s) { items.append(json(v)) } }
+            for c in turn.currencies.sorted() { if let v = state.fxView(currency: c) { items.append(json(v)) } }
+            if let (kind, after) = turn.exceptions {
+                let next = state.nextExceptionIdentifier
+                let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
+                if let first = all.first, first.exceptionId > after + 1 { lostExceptions = true }
+                for e in all where kind == nil || e.kind == kind { items.append(json(e)) }
+                lastExceptionId = next - 1
+            }
+        }
+        if let lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
+        let received = turn.earliest.map { #","receivedAt":\#($0.micros)"# } ?? ""
+        var out: [String] = []
+        if lostExceptions {
+            out.append(stamped(#"{"type":"lagging","pending":0,"error":"exceptions were dropped from the list before they could be sent; resubscribe for the current list"}"#))
+        }
+        for item in items { out.append(stamped(#"{"type":"delta","engineSequence":\#(engineSequence)\#(received),"data":\#(item)}"#)) }
+        return out
+    }
+
+    private func filterJSON(_ filter: StreamFilter) -> String {
+        var fields: [(String, String)] = []
+        switch filter {
+        case .position(let f):
+            fields = [("bookId", f.bookId), ("securityId", f.securityId), ("marketId", f.marketId), ("aggregationUnitId", f.aggregationUnitId),
+                      ("positionType", f.positionType?.rawValue), ("legalEntity", f.legalEntity), ("clientId", f.clientId)]
+                .compactMap { k, v in v.map { (k, $0) } }
+        case .marketData(let f):
+            fields = [("securityId", f.securityId), ("marketId", f.marketId), ("currency", f.currency)].compactMap { k, v in v.map { (k, $0) } }
+        case .exceptions(let kind):
+            if let kind { fields = [("kind", kind.rawValue)] }
+        }
+        return "{" + fields.map { "\"\($0.0)\":" + EventRoutes.jsonString($0.1) }.joined(separator: ",") + "}"
+    }
+}
