@@ -69,11 +69,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "EndToEndTests",
-            dependencies: [.product(name: "HummingbirdWSClient", package: "hummingbird-websocket")],
-            swiftSettings: swiftSettings
-        ),
+        .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

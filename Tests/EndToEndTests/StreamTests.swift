@@ -5,8 +5,6 @@ import FoundationNetworking
 import Testing
 
 /// The WebSocket streams of the real binary over real sockets.
-/// Serialized: the client runs on the same small cooperative pool as the tests' blocking HTTP calls.
-@Suite(.serialized)
 struct StreamTests {
     static let setup = """
     {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
@@ -32,14 +30,14 @@ struct StreamTests {
         return s.count == messages.count && s == Array(1...max(1, s.count)).prefix(s.count).map { $0 }
     }
 
-    @Test func snapshotThenFilteredDeltasWithContiguousSequences() async throws {
+    @Test func snapshotThenFilteredDeltasWithContiguousSequences() throws {
         let server = try IMSProcess.start(["--stream-heartbeat-ms", "300"])
         defer { server.stop() }
         try Self.post(server, Self.setup)
         let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position")
         defer { probe.close() }
         probe.send(#"{"action":"subscribe","filter":{"bookId":"WB1"}}"#)
-        var m = await probe.wait { !$0.ofType("snapshotComplete").isEmpty }
+        var m = probe.wait { !$0.ofType("snapshotComplete").isEmpty }
         #expect(m.first?["type"] as? String == "subscribed")
         let snapshot = m.ofType("snapshot").data
         #expect(snapshot.count == 1)
@@ -48,27 +46,27 @@ struct StreamTests {
         #expect(snapshot.first?["ladder"] as? [[String: Any]] != nil, "the fields of the REST resource")
 
         try Self.post(server, Self.trade("W1", book: "WB2", qty: 5) + "\n" + Self.trade("W2", book: "WB1", qty: 7))
-        m = await probe.wait { $0.ofType("delta").data.contains { $0["contractualQty"] as? Int == 17 } }
+        m = probe.wait { $0.ofType("delta").data.contains { $0["contractualQty"] as? Int == 17 } }
         let deltas = m.ofType("delta")
         #expect(deltas.data.allSatisfy { $0["bookId"] as? String == "WB1" }, "the filter keeps WB2 out")
         #expect(deltas.last?["receivedAt"] as? Int ?? 0 > 0)
         #expect(deltas.last?["engineSequence"] as? Int ?? 0 >= 9)
 
         // Heartbeats come when nothing else does.
-        m = await probe.wait { !$0.ofType("heartbeat").isEmpty }
+        m = probe.wait { !$0.ofType("heartbeat").isEmpty }
         #expect(!m.ofType("heartbeat").isEmpty)
         #expect(Self.sequencesAreContiguous(m), "sequence rises by one per message: \(m.compactMap { $0["sequence"] as? Int })")
 
         // Resubscribing with another filter: a fresh snapshot, sequence still rising.
         let before = m.count
         probe.send(#"{"action":"subscribe","filter":{"securityId":"WA"}}"#)
-        m = await probe.wait { $0.dropFirst(before).contains { $0["type"] as? String == "snapshotComplete" } }
+        m = probe.wait { $0.dropFirst(before).contains { $0["type"] as? String == "snapshotComplete" } }
         let second = Array(m.dropFirst(before))
         #expect(Set(second.ofType("snapshot").data.compactMap { $0["bookId"] as? String }) == ["WB1", "WB2"])
         #expect(Self.sequencesAreContiguous(m))
     }
 
-    @Test func marketDataAndExceptionsStreams() async throws {
+    @Test func marketDataAndExceptionsStreams() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
         try Self.post(server, Self.setup)
@@ -77,24 +75,24 @@ struct StreamTests {
         defer { market.close(); exceptions.close() }
         market.send(#"{"action":"subscribe","filter":{"securityId":"WB"}}"#)
         exceptions.send(#"{"action":"subscribe","filter":{"kind":"REJECTED_INPUT"}}"#)
-        await market.wait { !$0.ofType("snapshotComplete").isEmpty }
-        await exceptions.wait { !$0.ofType("snapshotComplete").isEmpty }
+        market.wait { !$0.ofType("snapshotComplete").isEmpty }
+        exceptions.wait { !$0.ofType("snapshotComplete").isEmpty }
 
         try Self.post(server, """
         {"type":"price","securityId":"WA","last":"10.5"}
         {"type":"price","securityId":"WB","last":"20.25","bid":"20.2","ask":"20.3"}
         {"type":"trade","tradeId":"BAD","quantity":-1}
         """, mode: "partial")
-        let prices = await market.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
+        let prices = market.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
         #expect(prices.count == 1)
         #expect(prices.first?["securityId"] as? String == "WB")
         #expect(prices.first?["last"] as? String == "20.25" || prices.first?["last"] as? Double == 20.25)
-        let rejected = await exceptions.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
+        let rejected = exceptions.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
         #expect(rejected.first?["kind"] as? String == "REJECTED_INPUT")
         #expect(rejected.first?["line"] as? Int == 3)
     }
 
-    @Test func badCommandsGetErrorsNamingTheField() async throws {
+    @Test func badCommandsGetErrorsNamingTheField() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
         let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position")
@@ -103,7 +101,7 @@ struct StreamTests {
         probe.send(#"{"action":"subscribe","filter":{"positionType":"NOPE"}}"#)
         probe.send(#"{"action":"dance"}"#)
         probe.send("not json")
-        let errors = await probe.wait { $0.ofType("error").count >= 4 }.ofType("error")
+        let errors = probe.wait { $0.ofType("error").count >= 4 }.ofType("error")
         #expect(errors.map { $0["field"] as? String } == ["filter.colour", "filter.positionType", "action", nil])
     }
 }
