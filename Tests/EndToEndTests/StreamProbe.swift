@@ -14,7 +14,8 @@ final class StreamProbe: Sendable {
     private let received = Received()
     let fd: Int32
 
-    /// Connects to `ws://127.0.0.1:PORT/PATH`. With `reading: false` the probe never reads: a stalled client.
+    /// Connects to `ws://127.0.0.1:PORT/PATH`. With `reading: false` the probe does not read until
+    /// `startReading()`: a stalled client, with a small receive buffer so the server soon cannot write to it.
     init(_ url: String, reading: Bool = true) {
         let rest = url.dropFirst("ws://".count)
         let hostPort = rest.prefix { $0 != "/" }
@@ -22,6 +23,10 @@ final class StreamProbe: Sendable {
         let port = UInt16(hostPort.split(separator: ":").last.flatMap { UInt16($0) } ?? 80)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
+        if !reading {
+            var size: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -37,8 +42,11 @@ final class StreamProbe: Sendable {
         var byte: UInt8 = 0
         while !header.suffix(4).elementsEqual([13, 10, 13, 10]), read(fd, &byte, 1) == 1 { header.append(byte) }
         precondition(String(decoding: header, as: UTF8.self).hasPrefix("HTTP/1.1 101"), "no upgrade: \(String(decoding: header, as: UTF8.self))")
-        guard reading else { return }
-        let received = self.received
+        if reading { startReading() }
+    }
+
+    func startReading() {
+        let received = self.received, fd = self.fd
         let thread = Thread {
             while let text = Self.readFrame(fd) { received.texts.withLock { $0.append(text) } }
         }
