@@ -7,7 +7,7 @@ import IMSIngest
 import IMSJournal
 import Synchronization
 
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure IMS. Prints progress, then one JSON object as the last line.",
         discussion: """
@@ -18,9 +18,9 @@ struct Bench: ParsableCommand {
         memory: bytes of memory per position with --positions positions held.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency }
 
-    @Argument(help: "engine | ingest | memory | recovery") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
@@ -29,9 +29,20 @@ struct Bench: ParsableCommand {
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
+    @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
+    @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
 
-    func run() throws {
+    func run() async throws {
         switch kind {
+        case .latency:
+            var latency = LatencyBench()
+            latency.url = url
+            latency.rate = rate
+            latency.events = events
+            latency.batch = batch == 5_000 ? 1_000 : batch
+            latency.connections = connections
+            latency.filter = filter
+            try await latency.run()
         case .engine: try engineBench()
         case .ingest: try ingestBench()
         case .memory: memoryBench()

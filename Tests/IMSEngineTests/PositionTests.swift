@@ -1,3 +1,4 @@
+import Foundation
 import IMSDomain
 import IMSEngine
 import IMSIngest
@@ -166,5 +167,23 @@ struct PositionTests {
         var h = Harness()
         let o = h.ingest(#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-20"}"#)
         #expect(o.rejected.map(\.field) == ["businessDate"])
+    }
+}
+
+struct PositionJSONTests {
+    /// The hand-written JSON of a position is what `JSONEncoder` with sorted keys writes, byte for byte.
+    @Test func handWrittenJSONEqualsTheEncoder() throws {
+        var h = Harness()
+        h.ingest(Harness.trade("J1", qty: 300, date: "2026-11-24"))
+        h.ingest(Harness.trade("J2", side: "SELL_SHORT", qty: 120, date: "2026-11-24", settle: "2026-12-15"))
+        h.ingest(Harness.trade("J3", book: "CL1", qty: 5, date: "2026-11-24"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let views = h.state.positions(matching: PositionFilter(), offset: 0, limit: 100).items
+        #expect(views.count == 2)
+        #expect(views.contains { !$0.later.entries.isEmpty })
+        for view in views {
+            #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self))
+        }
     }
 }

@@ -158,3 +158,55 @@ extension EngineState {
             aggregationUnitId: aggregationUnitId(book: book, marketId: security.record.marketId))
     }
 }
+
+extension PositionView {
+    /// The JSON of this view, written directly; identical to `JSONEncoder` with sorted keys.
+    public var json: String {
+        var j = JSONText(capacity: 900)
+        j.object { j in
+            j.field("aggregationUnitId", aggregationUnitId)
+            j.field("bookId", bookId)
+            j.field("businessDate", businessDate)
+            j.field("contractualQty", contractualQty)
+            j.field("intradayBuys", intradayBuys)
+            j.field("intradaySells", intradaySells)
+            j.field("intradayShortSells", intradayShortSells)
+            j.key("ladder")
+            j.array { j in
+                for row in ladder {
+                    j.object { j in
+                        j.field("date", row.date)
+                        j.field("deliver", row.deliver)
+                        j.field("projectedSettled", row.projectedSettled)
+                        j.field("receipt", row.receipt)
+                    }
+                }
+            }
+            j.key("later")
+            j.object { j in
+                j.field("deliver", later.deliver)
+                j.key("entries")
+                j.array { j in
+                    for e in later.entries {
+                        j.object { j in
+                            j.field("date", e.date)
+                            j.field("deliver", e.deliver)
+                            j.field("receipt", e.receipt)
+                        }
+                    }
+                }
+                j.field("receipt", later.receipt)
+            }
+            j.field("legalEntity", legalEntity)
+            j.field("marketId", marketId)
+            j.field("positionType", positionType.rawValue)
+            j.field("projectedNetPosition", projectedNetPosition)
+            j.field("securityId", securityId)
+            j.field("settledQty", settledQty)
+            j.field("sodContractualQty", sodContractualQty)
+            j.field("sodReceived", sodReceived)
+            j.field("sodSettledQty", sodSettledQty)
+        }
+        return j.text
+    }
+}

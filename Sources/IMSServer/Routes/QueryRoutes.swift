@@ -154,7 +154,7 @@ struct CalendarView: Codable {
 
 extension QueryRoutes {
     static func position(in state: borrowing EngineState, bookId: String, securityId: String, asOf: ReplayTarget?) -> Response {
-        if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.ok(view) }
+        if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.raw(view.json) }
         let when = asOf.map { " as of \($0)" } ?? ""
         if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)\(when)", field: "bookId") }
         if state.security(securityId) == nil { return JSONResponse.failure(.notFound, "unknown security \(securityId)\(when)", field: "securityId") }

@@ -240,7 +240,7 @@ struct StreamSession {
             engineSequence = state.lastSequence
             switch filter {
             case .position(let f):
-                for p in state.positionIndices(matching: f).prefix(limit) { items.append(json(state.positionView(at: p))) }
+                for p in state.positionIndices(matching: f).prefix(limit) { items.append(state.positionView(at: p).json) }
             case .marketData(let f):
                 for v in state.marketDataSnapshot(f, limit: limit) { items.append(json(v)) }
             case .exceptions(let kind):
@@ -264,7 +264,7 @@ struct StreamSession {
         var lostExceptions = false
         hub.engine.read { state in
             engineSequence = state.lastSequence
-            for p in turn.positions.sorted() { items.append(json(state.positionView(at: p))) }
+            for p in turn.positions.sorted() { items.append(state.positionView(at: p).json) }
             for s in turn.prices.sorted() { if let v = state.priceView(security: s) { items.append(json(v)) } }
             for c in turn.currencies.sorted() { if let v = state.fxView(currency: c) { items.append(json(v)) } }
             if let (kind, after) = turn.exceptions {
