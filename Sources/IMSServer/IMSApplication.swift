@@ -63,7 +63,7 @@ public enum IMSApplication {
         return Application(
             router: router(engine: engine, configuration: configuration),
             server: .http1WebSocketUpgrade(webSocketRouter: streamRouter(hub: hub),
-                                           configuration: .init(maxFrameSize: 1 << 20)),
+                                           configuration: .init(ws: .init(maxFrameSize: 1 << 20))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)
