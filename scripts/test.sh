@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
-# Needs only the Swift toolchain (the default build uses no system library).
+# Needs the Swift toolchain; the API conformance step installs schemathesis from PyPI into
+# .build/venv-api (and python3-venv with apt-get if it is missing). The full-disk test mounts a
+# tmpfs, so the tests run as root (as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 export IMS_BINARY="$(swift build --show-bin-path)/ims"
 test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }
 swift test --skip-build
+# The OpenAPI document, validated, and schemathesis against the live binary.
+./scripts/api-conformance.sh

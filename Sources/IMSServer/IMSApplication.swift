@@ -37,6 +37,10 @@ public enum IMSApplication {
             body += "}}"
             return JSONResponse.raw(body)
         }
+        router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
+        router.get("/docs") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
+        }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)

@@ -1,0 +1,232 @@
+import Foundation
+import IMSDomain
+import IMSEngine
+
+/// The OpenAPI 3 description of every REST endpoint, served at `/openapi.json`.
+///
+/// Written as data with a few helpers; the test command validates it and runs
+/// schemathesis against a live server, so a response that drifts from it fails CI.
+enum OpenAPIDocument {
+    typealias JSON = [String: Any]
+
+    static let json: Data = {
+        (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])) ?? Data()
+    }()
+
+    // MARK: Helpers
+
+    static func ref(_ name: String) -> JSON { ["$ref": "#/components/schemas/\(name)"] }
+    static func array(_ items: JSON) -> JSON { ["type": "array", "items": items] }
+    static var string: JSON { ["type": "string"] }
+    static var integer: JSON { ["type": "integer", "format": "int64"] }
+    static var number: JSON { ["type": "number"] }
+    static var boolean: JSON { ["type": "boolean"] }
+    static var date: JSON { ["type": "string", "format": "date"] }
+    static var timestamp: JSON { ["type": "string", "format": "date-time"] }
+    static func enumeration(_ values: [String]) -> JSON { ["type": "string", "enum": values] }
+
+    static func object(_ required: [String: JSON], optional: [String: JSON] = [:], description: String? = nil) -> JSON {
+        var o: JSON = ["type": "object", "properties": required.merging(optional) { a, _ in a }, "required": required.keys.sorted()]
+        if let description { o["description"] = description }
+        return o
+    }
+
+    static func query(_ name: String, _ schema: JSON, _ description: String) -> JSON {
+        ["name": name, "in": "query", "required": false, "schema": schema, "description": description]
+    }
+
+    static func path(_ name: String, _ description: String) -> JSON {
+        ["name": name, "in": "path", "required": true, "schema": string, "description": description]
+    }
+
+    static func response(_ description: String, _ schema: JSON) -> JSON {
+        ["description": description, "content": ["application/json": ["schema": schema]]]
+    }
+
+    static var error: JSON { response("Error naming the field or parameter at fault", ref("Error")) }
+    static var badParameter: JSON { response("A query parameter is malformed or out of range", ref("Error")) }
+
+    static func get(_ summary: String, tag: String, parameters: [JSON] = [], responses: [String: JSON]) -> JSON {
+        ["get": ["summary": summary, "tags": [tag], "parameters": parameters, "responses": responses]]
+    }
+
+    static var offset: JSON { query("offset", ["type": "integer", "minimum": 0, "maximum": 2_147_483_647, "default": 0], "Items to skip") }
+    static var limit: JSON { query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "Items to return at most") }
+
+    static func page(_ item: String) -> JSON {
+        object(["items": array(ref(item)), "total": integer, "offset": integer, "limit": integer])
+    }
+
+    // MARK: The document
+
+    static var document: JSON {
+        [
+            "openapi": "3.0.3",
+            "info": [
+                "title": "IMS — inventory management for prime brokers",
+                "version": "1.0.0",
+                "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions) are described in docs/streams.md.",
+            ],
+            "paths": paths,
+            "components": ["schemas": schemas],
+        ]
+    }
+
+    static var paths: JSON {
+        let positionTypes = PositionType.allCases.map(\.rawValue)
+        return [
+            "/api/v1/events": [
+                "post": [
+                    "summary": "Ingest a batch of events (NDJSON, or CSV with a header row)",
+                    "tags": ["events"],
+                    "parameters": [
+                        query("mode", enumeration(["atomic", "partial"]), "atomic (default): all lines or none; partial: good lines applied, bad ones kept as exceptions"),
+                        query("type", string, "Event type of CSV lines without a type column"),
+                    ],
+                    "requestBody": [
+                        "required": true,
+                        "content": [
+                            "application/x-ndjson": ["schema": ["type": "string", "description": "One JSON event object per line (SPEC 2)"]],
+                            "text/csv": ["schema": ["type": "string", "description": "A header row of field names, then one event per line"]],
+                        ],
+                    ],
+                    "responses": [
+                        "200": response("Durable and applied (lines of a partial batch may be rejected)", ref("BatchOutcome")),
+                        "400": response("The body holds no events, or a parameter is malformed", ref("Error")),
+                        "413": response("The body is larger than the server accepts", ref("Error")),
+                        "422": response("An atomic batch with bad lines: nothing applied, every bad line listed", ref("BatchOutcome")),
+                        "503": response("The engine is overloaded or the journal cannot write; nothing applied, retry", ref("Error")),
+                    ],
+                ],
+            ],
+            "/api/v1/positions/{bookId}/{securityId}": get(
+                "One position with its settlement ladder, now or as of a journal point", tag: "positions",
+                parameters: [path("bookId", "Book"), path("securityId", "Security (internal id)"),
+                             query("asOf", string, "A journal sequence number or an ISO-8601 timestamp")],
+                responses: ["200": response("The position", ref("Position")), "400": badParameter,
+                            "404": response("Unknown book or security, or no position", ref("Error")),
+                            "500": response("The journal could not be replayed to that point", ref("Error"))]),
+            "/api/v1/positions": get(
+                "Positions matching filters, paged", tag: "positions",
+                parameters: [query("bookId", string, "Book"), query("securityId", string, "Security"), query("marketId", string, "Market"),
+                             query("aggregationUnitId", string, "Aggregation unit"), query("positionType", enumeration(positionTypes), "Position type"),
+                             query("legalEntity", string, "Legal entity"), query("clientId", string, "Client"), offset, limit],
+                responses: ["200": response("A page of positions", page("Position")), "400": badParameter]),
+            "/api/v1/markets": get("Markets with business date and ladder dates", tag: "markets",
+                                   responses: ["200": response("Every market", array(ref("MarketView")))]),
+            "/api/v1/markets/{marketId}": get("One market", tag: "markets", parameters: [path("marketId", "Market code such as US")],
+                                              responses: ["200": response("The market", ref("MarketView")), "404": error]),
+            "/api/v1/markets/{marketId}/calendar": get(
+                "Trading and settlement days of a market", tag: "markets",
+                parameters: [path("marketId", "Market"), query("from", date, "First date"), query("to", date, "Last date (at most 4000 days after from)")],
+                responses: ["200": response("The calendar", ref("Calendar")), "400": badParameter, "404": error]),
+            "/api/v1/securities": get(
+                "Search securities, or look one up by any identifier", tag: "reference data",
+                parameters: [query("q", string, "Text in name, ticker or identifiers"), query("marketId", string, "Market"),
+                             query("identifier", string, "Exact securityId, ISIN, CUSIP, SEDOL, ticker, RIC or Bloomberg id"), offset, limit],
+                responses: ["200": response("A page of securities", page("SecurityView")), "400": badParameter]),
+            "/api/v1/securities/{securityId}": get(
+                "One security with its last price", tag: "reference data", parameters: [path("securityId", "Internal id or any identifier")],
+                responses: ["200": response("The security", ref("SecurityView")), "404": error]),
+            "/api/v1/securities/{securityId}/availability": get(
+                "Lenders' availability of a security", tag: "reference data", parameters: [path("securityId", "Security")],
+                responses: ["200": response("Availability by lender", array(ref("Availability")))]),
+            "/api/v1/books": get("Books", tag: "reference data", responses: ["200": response("Every book", array(ref("Book")))]),
+            "/api/v1/books/{bookId}": get("One book", tag: "reference data", parameters: [path("bookId", "Book")],
+                                          responses: ["200": response("The book", ref("Book")), "404": error]),
+            "/api/v1/counterparties": get("Counterparties", tag: "reference data",
+                                          responses: ["200": response("Every counterparty", array(ref("Counterparty")))]),
+            "/api/v1/counterparties/{counterpartyId}": get(
+                "One counterparty", tag: "reference data", parameters: [path("counterpartyId", "Counterparty")],
+                responses: ["200": response("The counterparty", ref("Counterparty")), "404": error]),
+            "/api/v1/aggregation-units": get("Aggregation units", tag: "reference data",
+                                             responses: ["200": response("Every aggregation unit", array(ref("AggregationUnit")))]),
+            "/api/v1/aggregation-units/{aggregationUnitId}": get(
+                "One aggregation unit", tag: "reference data", parameters: [path("aggregationUnitId", "Aggregation unit")],
+                responses: ["200": response("The aggregation unit", ref("AggregationUnit")), "404": error]),
+            "/api/v1/contracts": get("Financing contracts", tag: "financing", parameters: [query("securityId", string, "Only this security")],
+                                     responses: ["200": response("Contracts", array(ref("Contract")))]),
+            "/api/v1/fx-rates": get("FX rates", tag: "market data", responses: ["200": response("The last rate of each currency", array(ref("FXRate")))]),
+            "/api/v1/exceptions": get(
+                "Exceptions: rejected input, late trades, stale snapshots, feed gaps, journal repairs and outages", tag: "operations",
+                parameters: [query("afterId", ["type": "integer", "minimum": 0], "Only exceptions after this id"),
+                             query("kind", enumeration(ExceptionKind.allCases.map(\.rawValue)), "Only this kind"),
+                             query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
+                responses: ["200": response("Exceptions, oldest first", array(ref("Exception"))), "400": badParameter]),
+            "/health": get("Liveness, engine and journal status", tag: "operations",
+                           responses: ["200": response("Serving (status degraded while the journal cannot write)", ref("Health"))]),
+        ]
+    }
+
+    static var schemas: JSON {
+        let positionTypes = PositionType.allCases.map(\.rawValue)
+        return [
+            "Error": object(["error": string], optional: ["field": string]),
+            "BatchOutcome": object([
+                "accepted": integer, "ignored": integer, "lastSequence": integer,
+                "rejected": array(object(["line": integer, "field": string, "error": string])),
+            ]),
+            "LadderRow": object(["date": date, "receipt": integer, "deliver": integer, "projectedSettled": integer]),
+            "Position": object([
+                "bookId": string, "securityId": string, "marketId": string, "contractualQty": integer, "settledQty": integer,
+                "intradayBuys": integer, "intradaySells": integer, "intradayShortSells": integer, "ladder": array(ref("LadderRow")),
+                "projectedNetPosition": integer,
+                "later": object(["receipt": integer, "deliver": integer,
+                                 "entries": array(object(["date": date, "receipt": integer, "deliver": integer]))]),
+                "sodContractualQty": integer, "sodSettledQty": integer, "sodReceived": boolean,
+                "positionType": enumeration(positionTypes), "legalEntity": string,
+            ], optional: ["businessDate": date, "aggregationUnitId": string]),
+            "Market": object([
+                "marketId": string, "name": string, "mics": array(string), "country": string, "timeZone": string, "currency": string,
+                "settlementCycles": array(object(["days": integer, "effectiveFrom": date])),
+            ], optional: ["calendarSource": string]),
+            "MarketView": object([
+                "market": ref("Market"), "settlementLadder": array(date), "calendarRange": array(date),
+                "holidaysPublishedThrough": date, "calendarSource": string, "securities": integer,
+            ], optional: ["businessDate": date]),
+            "Calendar": object([
+                "marketId": string, "from": date, "to": date, "source": string, "holidaysPublishedThrough": date,
+                "days": array(object(["date": date, "trading": boolean, "settlement": boolean])),
+            ]),
+            "Security": object([
+                "marketId": string, "assetType": enumeration(AssetType.allCases.map(\.rawValue)),
+                "temperature": enumeration(Temperature.allCases.map(\.rawValue)), "easyToBorrow": boolean, "thresholdList": boolean,
+                "restricted": boolean, "shortSellEligible": boolean, "constituents": array(object(["securityId": string, "weight": number])),
+            ], optional: ["securityId": string, "isin": string, "cusip": string, "sedol": string, "ticker": string, "ric": string,
+                          "bloombergId": string, "name": string, "currency": string, "version": integer, "provider": string]),
+            "PriceTick": object(["securityId": string, "last": number], optional: [
+                "bid": number, "ask": number, "previousClose": number, "currency": string, "source": string, "ts": timestamp]),
+            "SecurityView": object(["security": ref("Security"), "priceTicks": integer, "positions": integer],
+                                   optional: ["lastPrice": ref("PriceTick")]),
+            "Availability": object([
+                "sourceId": string, "securityId": string, "quantity": integer,
+                "availabilityType": enumeration(AvailabilityType.allCases.map(\.rawValue)), "effectiveDate": date,
+            ], optional: ["rateBps": number]),
+            "Book": object([
+                "bookId": string, "legalEntity": string, "positionType": enumeration(positionTypes),
+                "aggregationUnits": ["type": "object", "additionalProperties": string],
+            ], optional: ["name": string, "clientId": string, "version": integer]),
+            "Counterparty": object(["counterpartyId": string, "name": string, "kind": enumeration(CounterpartyKind.allCases.map(\.rawValue))],
+                                   optional: ["lei": string, "parentId": string, "kycStatus": string, "status": string, "version": integer]),
+            "AggregationUnit": object([
+                "aggregationUnitId": string, "name": string, "marketId": string, "legalEntity": string,
+                "type": enumeration(AggregationUnitType.allCases.map(\.rawValue)), "isDefault": boolean,
+            ], optional: ["version": integer]),
+            "Contract": object([
+                "contractId": string, "version": integer, "kind": enumeration(ContractKind.allCases.map(\.rawValue)),
+                "status": enumeration(ContractStatus.allCases.map(\.rawValue)), "bookId": string, "counterpartyId": string,
+                "securityId": string, "quantity": integer, "returnedQty": integer, "recalledQty": integer, "rateBps": number,
+                "startDate": date,
+            ], optional: ["collateralType": string, "endDate": date]),
+            "FXRate": object(["currency": string, "usdRate": number], optional: ["ts": timestamp]),
+            "Exception": object([
+                "exceptionId": integer, "kind": enumeration(ExceptionKind.allCases.map(\.rawValue)), "sequence": integer,
+                "message": string, "receivedAt": timestamp,
+            ], optional: ["line": integer, "field": string, "subject": string, "raw": string]),
+            "Health": object([
+                "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
+                "journal": object(["durable": boolean, "appliedRecord": integer, "failing": boolean], optional: ["lastError": string]),
+            ]),
+        ]
+    }
+}

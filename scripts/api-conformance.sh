@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Validates the OpenAPI document of the real binary and runs schemathesis (from PyPI) against a live
+# `ims demo` (embedded data and the simulator): no 5xx, every status code, content type and response
+# body as documented. Called by scripts/test.sh after the Swift tests; needs IMS_BINARY.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${IMS_BINARY:?set IMS_BINARY to the ims binary}"
+VENV=.build/venv-api
+if [ ! -x "$VENV/bin/st" ]; then
+  python3 -m venv "$VENV" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
+  "$VENV/bin/pip" install -q "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
+fi
+PORT=$(( 30000 + RANDOM % 20000 ))
+"$IMS_BINARY" demo --port "$PORT" --rate 200 > .build/api-conformance-server.log 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$PORT/openapi.json" -o .build/openapi.json
+"$VENV/bin/openapi-spec-validator" .build/openapi.json
+curl -fsS "http://127.0.0.1:$PORT/docs" | grep -q "/openapi.json"
+"$VENV/bin/st" run "http://127.0.0.1:$PORT/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples 40 --generation-deterministic
