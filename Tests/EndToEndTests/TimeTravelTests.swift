@@ -73,3 +73,38 @@ struct TimeTravelTests {
         #expect(wrong.output.contains("--until"))
     }
 }
+
+/// `ims load` against the real server.
+struct LoadCommandTests {
+    @Test func loadsNDJSONAndCSVFilesInChunksAndReportsBadLines() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        let dir = IMSProcess.freshDirectory()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let securities = dir.appendingPathComponent("securities.csv")
+        try "# a comment\nsecurityId,marketId,isin\nLD1,US,US0378331005\nLD2,US,\n".write(to: securities, atomically: true, encoding: .utf8)
+        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+                     #"{"type":"book","bookId":"LB","legalEntity":"PB-US","positionType":"FIRM"}"#]
+        for i in 0..<25 { lines.append(TimeTravelTests.trade("L\(i)", 4).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\"")) }
+        let events = dir.appendingPathComponent("events.ndjson")
+        try lines.joined(separator: "\n").write(to: events, atomically: true, encoding: .utf8)
+
+        let a = try TimeTravelTests.run(["load", securities.path, "--url", server.base, "--type", "security"])
+        #expect(a.status == 0, "\(a.output)")
+        let b = try TimeTravelTests.run(["load", events.path, "--url", server.base, "--chunk", "10"])
+        #expect(b.status == 0, "\(b.output)")
+        let position = try IMSProcess.request(server, "GET", "/api/v1/positions/LB/LD2")
+        #expect((position.json as? [String: Any])?["contractualQty"] as? Int == 100)
+
+        // A bad line: the chunk holding it is refused, the command says where, and exits non-zero.
+        let bad = dir.appendingPathComponent("bad.ndjson")
+        try (TimeTravelTests.trade("L99", 1).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\"")
+             + "\n" + #"{"type":"trade","tradeId":"L100"}"#).write(to: bad, atomically: true, encoding: .utf8)
+        let c = try TimeTravelTests.run(["load", bad.path, "--url", server.base])
+        #expect(c.status != 0)
+        #expect(c.output.contains("line 2"), "\(c.output)")
+        let after = try IMSProcess.request(server, "GET", "/api/v1/positions/LB/LD2")
+        #expect((after.json as? [String: Any])?["contractualQty"] as? Int == 100, "the atomic chunk changed nothing")
+    }
+}
