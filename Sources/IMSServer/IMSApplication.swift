@@ -44,6 +44,11 @@ public enum IMSApplication {
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
+        do {
+            try GraphQLRoute(engine: engine).register(on: router)
+        } catch {
+            preconditionFailure("the GraphQL schema does not build: \(error)")
+        }
         return router
     }
 

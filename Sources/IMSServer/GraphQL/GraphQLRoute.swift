@@ -1,0 +1,80 @@
+import Foundation
+import GraphQL
+import Graphiti
+import Hummingbird
+import IMSDomain
+import IMSEngine
+
+/// `POST /graphql` (JSON `{"query","variables","operationName"}`) and `GET /graphql?query=…`.
+///
+/// Answers `{"data":…,"errors":[…]}` as GraphQL over HTTP does: 200 when the query ran (field
+/// errors included), 400 when it could not be parsed, failed validation, or broke the limits.
+struct GraphQLRoute: Sendable {
+    let engine: Engine
+    let api: IMSGraphQL
+    let limits: QueryLimits
+
+    init(engine: Engine, limits: QueryLimits = QueryLimits()) throws {
+        self.engine = engine
+        self.api = try IMSGraphQL()
+        self.limits = limits
+    }
+
+    struct Body: Decodable {
+        var query: String
+        var variables: [String: Map]?
+        var operationName: String?
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/graphql") { request, _ -> Response in
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: limits.maxQueryBytes + 1 << 16)
+            } catch {
+                return Self.errors(["the request body is larger than \(limits.maxQueryBytes + 1 << 16) bytes"], status: .contentTooLarge)
+            }
+            guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
+                return Self.errors(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"], status: .badRequest)
+            }
+            return await run(body)
+        }
+        router.get("/graphql") { request, _ -> Response in
+            guard let query = request.uri.queryParameters.get("query") else {
+                return Self.errors(["pass the query as ?query=… or POST it as JSON"], status: .badRequest)
+            }
+            return await run(Body(query: query, variables: nil, operationName: request.uri.queryParameters.get("operationName")))
+        }
+    }
+
+    func run(_ body: Body) async -> Response {
+        guard body.query.utf8.count <= limits.maxQueryBytes else {
+            return Self.errors(["the query is longer than \(limits.maxQueryBytes) bytes"], status: .badRequest)
+        }
+        let document: Document
+        do {
+            document = try parse(source: body.query)
+        } catch {
+            return Self.errors(["\(error)"], status: .badRequest)
+        }
+        do {
+            try limits.check(document)
+        } catch {
+            return Self.errors([error.message], status: .badRequest)
+        }
+        do {
+            let result = try await api.execute(request: body.query, context: engine, variables: body.variables ?? [:],
+                                               operationName: body.operationName)
+            let data = try JSONEncoder().encode(result)
+            let failedValidation = result.data == nil && !result.errors.isEmpty
+            return JSONResponse.raw(data, status: failedValidation ? .badRequest : .ok)
+        } catch {
+            return Self.errors(["\(error)"], status: .badRequest)
+        }
+    }
+
+    static func errors(_ messages: [String], status: HTTPResponse.Status) -> Response {
+        let list = messages.map { "{\"message\":" + JSONText.quoted($0) + "}" }.joined(separator: ",")
+        return JSONResponse.raw("{\"errors\":[\(list)]}", status: status)
+    }
+}

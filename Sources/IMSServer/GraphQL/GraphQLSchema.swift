@@ -1,0 +1,343 @@
+import Graphiti
+import IMSDomain
+import IMSEngine
+
+// GraphQL over the same read model as REST: every resolver reads the engine state under its lock,
+// briefly, through the same query functions the REST routes use. Quantities are `Long` (64-bit;
+// GraphQL's `Int` is 32-bit), dates `Date` (yyyy-MM-dd), prices and rates `Decimal`, times `DateTime`.
+
+/// A page of positions.
+struct PositionPage: Sendable {
+    var items: [PositionView]
+    var total: Int
+    var offset: Int
+    var limit: Int
+}
+
+/// A page of securities.
+struct SecurityPage: Sendable {
+    var items: [SecurityView]
+    var total: Int
+    var offset: Int
+    var limit: Int
+}
+
+/// Paging arguments shared by list fields; `limit` is at most 1,000 in GraphQL.
+struct PageArguments: Codable, Sendable {
+    var offset: Int?
+    var limit: Int?
+
+    func checked() throws -> (offset: Int, limit: Int) {
+        let offset = self.offset ?? 0, limit = self.limit ?? 100
+        guard offset >= 0 else { throw GraphQLArgumentError("offset must not be negative") }
+        guard (1...1_000).contains(limit) else { throw GraphQLArgumentError("limit must be between 1 and 1000") }
+        return (offset, limit)
+    }
+}
+
+struct GraphQLArgumentError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+struct IdArguments: Codable, Sendable { var id: String }
+struct PositionArguments: Codable, Sendable { var bookId: String; var securityId: String }
+struct PositionsArguments: Codable, Sendable {
+    var bookId: String?, securityId: String?, marketId: String?, aggregationUnitId: String?
+    var positionType: String?, legalEntity: String?, clientId: String?
+    var offset: Int?, limit: Int?
+}
+struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
+struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var limit: Int? }
+
+/// The root resolver: one function per query field.
+struct GraphQLResolver: Sendable {
+    func markets(context: Engine, arguments: NoArguments) -> [MarketView] { context.read { $0.marketViews() } }
+    func market(context: Engine, arguments: IdArguments) -> MarketView? { context.read { $0.market(arguments.id) } }
+    func security(context: Engine, arguments: IdArguments) -> SecurityView? { context.read { $0.security(arguments.id) } }
+    func counterparties(context: Engine, arguments: NoArguments) -> [Counterparty] { context.read { $0.allCounterparties() } }
+    func counterparty(context: Engine, arguments: IdArguments) -> Counterparty? { context.read { $0.counterparty(arguments.id) } }
+    func books(context: Engine, arguments: NoArguments) -> [Book] { context.read { $0.allBooks() } }
+    func book(context: Engine, arguments: IdArguments) -> Book? { context.read { $0.book(arguments.id) } }
+    func aggregationUnits(context: Engine, arguments: NoArguments) -> [AggregationUnit] { context.read { $0.allAggregationUnits() } }
+    func aggregationUnit(context: Engine, arguments: IdArguments) -> AggregationUnit? { context.read { $0.aggregationUnit(arguments.id) } }
+    func position(context: Engine, arguments: PositionArguments) -> PositionView? {
+        context.read { $0.position(bookId: arguments.bookId, securityId: arguments.securityId) }
+    }
+
+    func securities(context: Engine, arguments: SecuritiesArguments) throws -> SecurityPage {
+        let (offset, limit) = try PageArguments(offset: arguments.offset, limit: arguments.limit).checked()
+        if let identifier = arguments.identifier {
+            let found = context.read { $0.securities(identifier: identifier) }
+            return SecurityPage(items: found, total: found.count, offset: 0, limit: found.count)
+        }
+        let page = context.read { $0.searchSecurities(query: arguments.query, marketId: arguments.marketId, offset: offset, limit: limit) }
+        return SecurityPage(items: page.items, total: page.total, offset: offset, limit: limit)
+    }
+
+    func positions(context: Engine, arguments a: PositionsArguments) throws -> PositionPage {
+        let (offset, limit) = try PageArguments(offset: a.offset, limit: a.limit).checked()
+        var type: PositionType?
+        if let t = a.positionType {
+            guard let parsed = PositionType(rawValue: t) else {
+                throw GraphQLArgumentError("positionType must be one of \(PositionType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            type = parsed
+        }
+        let filter = PositionFilter(bookId: a.bookId, securityId: a.securityId, marketId: a.marketId, aggregationUnitId: a.aggregationUnitId,
+                                    positionType: type, legalEntity: a.legalEntity, clientId: a.clientId)
+        let page = context.read { $0.positions(matching: filter, offset: offset, limit: limit) }
+        return PositionPage(items: page.items, total: page.total, offset: offset, limit: limit)
+    }
+
+    func exceptions(context: Engine, arguments a: ExceptionsArguments) throws -> [ExceptionRecord] {
+        let limit = a.limit ?? 100
+        guard (1...1_000).contains(limit) else { throw GraphQLArgumentError("limit must be between 1 and 1000") }
+        var kind: ExceptionKind?
+        if let k = a.kind {
+            guard let parsed = ExceptionKind(rawValue: k) else {
+                throw GraphQLArgumentError("kind must be one of \(ExceptionKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kind = parsed
+        }
+        return context.read { $0.exceptions(afterId: Int64(max(0, a.afterId ?? 0)), kind: kind, limit: limit) }
+    }
+}
+
+// Nested fields that need the engine.
+extension PositionView {
+    func book(context: Engine, arguments: NoArguments) -> Book? { context.read { $0.book(bookId) } }
+    func security(context: Engine, arguments: NoArguments) -> SecurityView? { context.read { $0.security(securityId) } }
+    var positionTypeName: String { positionType.rawValue }
+}
+
+extension Book {
+    func positions(context: Engine, arguments: PageArguments) throws -> PositionPage {
+        try GraphQLResolver().positions(context: context, arguments: PositionsArguments(bookId: bookId, offset: arguments.offset, limit: arguments.limit))
+    }
+    var positionTypeName: String { positionType.rawValue }
+}
+
+extension SecurityView {
+    func positions(context: Engine, arguments: PageArguments) throws -> PositionPage {
+        try GraphQLResolver().positions(context: context, arguments: PositionsArguments(securityId: security.securityId ?? "", offset: arguments.offset, limit: arguments.limit))
+    }
+    var securityId: String { security.securityId ?? "" }
+    var isin: String? { security.isin }
+    var cusip: String? { security.cusip }
+    var sedol: String? { security.sedol }
+    var ticker: String? { security.ticker }
+    var ric: String? { security.ric }
+    var bloombergId: String? { security.bloombergId }
+    var name: String? { security.name }
+    var marketId: String { security.marketId }
+    var currency: String? { security.currency }
+    var assetType: String { security.assetType.rawValue }
+    var temperature: String { security.temperature.rawValue }
+    var easyToBorrow: Bool { security.easyToBorrow }
+    var thresholdList: Bool { security.thresholdList }
+    var restricted: Bool { security.restricted }
+    var shortSellEligible: Bool { security.shortSellEligible }
+}
+
+extension MarketView {
+    var marketId: String { market.marketId }
+    var name: String { market.name }
+    var currency: String { market.currency }
+    var timeZone: String { market.timeZone }
+    var country: String { market.country }
+}
+
+extension Counterparty { var kindName: String { kind.rawValue } }
+extension AggregationUnit { var typeName: String { type.rawValue } }
+extension ExceptionRecord { var kindName: String { kind.rawValue } }
+
+/// The GraphQL API: schema and resolver.
+struct IMSGraphQL: API {
+    let resolver = GraphQLResolver()
+    let schema: Schema<GraphQLResolver, Engine>
+
+    init() throws {
+        schema = try Schema<GraphQLResolver, Engine> {
+            Scalar(Int64.self, as: "Long").description("A 64-bit signed integer (quantities, sequences).")
+            Scalar(BusinessDate.self, as: "Date").description("A calendar date, yyyy-MM-dd.")
+            Scalar(Decimal8.self, as: "Decimal").description("A decimal number with up to 8 fraction digits.")
+            Scalar(Timestamp.self, as: "DateTime").description("An ISO-8601 instant.")
+
+            Type(MarketView.self, as: "Market") {
+                Field("marketId", at: \.marketId)
+                Field("name", at: \.name)
+                Field("currency", at: \.currency)
+                Field("timeZone", at: \.timeZone)
+                Field("country", at: \.country)
+                Field("businessDate", at: \.businessDate)
+                Field("settlementLadder", at: \.settlementLadder)
+                Field("holidaysPublishedThrough", at: \.holidaysPublishedThrough)
+                Field("calendarSource", at: \.calendarSource)
+                Field("securities", at: \.securities)
+            }
+            Type(PriceTick.self, as: "Price") {
+                Field("last", at: \.last)
+                Field("bid", at: \.bid)
+                Field("ask", at: \.ask)
+                Field("previousClose", at: \.previousClose)
+                Field("currency", at: \.currency)
+                Field("source", at: \.source)
+                Field("ts", at: \.ts)
+            }
+            Type(SecurityView.self, as: "Security") {
+                Field("securityId", at: \.securityId)
+                Field("isin", at: \.isin)
+                Field("cusip", at: \.cusip)
+                Field("sedol", at: \.sedol)
+                Field("ticker", at: \.ticker)
+                Field("ric", at: \.ric)
+                Field("bloombergId", at: \.bloombergId)
+                Field("name", at: \.name)
+                Field("marketId", at: \.marketId)
+                Field("currency", at: \.currency)
+                Field("assetType", at: \.assetType)
+                Field("temperature", at: \.temperature)
+                Field("easyToBorrow", at: \.easyToBorrow)
+                Field("thresholdList", at: \.thresholdList)
+                Field("restricted", at: \.restricted)
+                Field("shortSellEligible", at: \.shortSellEligible)
+                Field("lastPrice", at: \.lastPrice)
+                Field("priceTicks", at: \.priceTicks)
+                Field("positions", at: SecurityView.positions) {
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+            }
+            Type(Counterparty.self) {
+                Field("counterpartyId", at: \.counterpartyId)
+                Field("name", at: \.name)
+                Field("lei", at: \.lei)
+                Field("kind", at: \.kindName)
+                Field("parentId", at: \.parentId)
+                Field("kycStatus", at: \.kycStatus)
+                Field("status", at: \.status)
+                Field("version", at: \.version)
+            }
+            Type(AggregationUnit.self) {
+                Field("aggregationUnitId", at: \.aggregationUnitId)
+                Field("name", at: \.name)
+                Field("marketId", at: \.marketId)
+                Field("legalEntity", at: \.legalEntity)
+                Field("type", at: \.typeName)
+                Field("isDefault", at: \.isDefault)
+                Field("version", at: \.version)
+            }
+            Type(Book.self) {
+                Field("bookId", at: \.bookId)
+                Field("name", at: \.name)
+                Field("legalEntity", at: \.legalEntity)
+                Field("positionType", at: \.positionTypeName)
+                Field("clientId", at: \.clientId)
+                Field("version", at: \.version)
+                Field("positions", at: Book.positions) {
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+            }
+            Type(PositionView.LadderRow.self, as: "LadderRow") {
+                Field("date", at: \.date)
+                Field("receipt", at: \.receipt)
+                Field("deliver", at: \.deliver)
+                Field("projectedSettled", at: \.projectedSettled)
+            }
+            Type(PositionView.LaterBucket.Entry.self, as: "LaterEntry") {
+                Field("date", at: \.date)
+                Field("receipt", at: \.receipt)
+                Field("deliver", at: \.deliver)
+            }
+            Type(PositionView.LaterBucket.self, as: "LaterBucket") {
+                Field("receipt", at: \.receipt)
+                Field("deliver", at: \.deliver)
+                Field("entries", at: \.entries)
+            }
+            Type(PositionView.self, as: "Position") {
+                Field("bookId", at: \.bookId)
+                Field("securityId", at: \.securityId)
+                Field("marketId", at: \.marketId)
+                Field("businessDate", at: \.businessDate)
+                Field("contractualQty", at: \.contractualQty)
+                Field("settledQty", at: \.settledQty)
+                Field("intradayBuys", at: \.intradayBuys)
+                Field("intradaySells", at: \.intradaySells)
+                Field("intradayShortSells", at: \.intradayShortSells)
+                Field("ladder", at: \.ladder)
+                Field("projectedNetPosition", at: \.projectedNetPosition)
+                Field("later", at: \.later)
+                Field("sodContractualQty", at: \.sodContractualQty)
+                Field("sodSettledQty", at: \.sodSettledQty)
+                Field("sodReceived", at: \.sodReceived)
+                Field("positionType", at: \.positionTypeName)
+                Field("legalEntity", at: \.legalEntity)
+                Field("aggregationUnitId", at: \.aggregationUnitId)
+                Field("book", at: PositionView.book)
+                Field("security", at: PositionView.security)
+            }
+            Type(PositionPage.self) {
+                Field("items", at: \.items)
+                Field("total", at: \.total)
+                Field("offset", at: \.offset)
+                Field("limit", at: \.limit)
+            }
+            Type(SecurityPage.self) {
+                Field("items", at: \.items)
+                Field("total", at: \.total)
+                Field("offset", at: \.offset)
+                Field("limit", at: \.limit)
+            }
+            Type(ExceptionRecord.self, as: "Exception") {
+                Field("exceptionId", at: \.exceptionId)
+                Field("kind", at: \.kindName)
+                Field("sequence", at: \.sequence)
+                Field("line", at: \.line)
+                Field("field", at: \.field)
+                Field("message", at: \.message)
+                Field("subject", at: \.subject)
+                Field("receivedAt", at: \.receivedAt)
+            }
+            Query {
+                Field("markets", at: GraphQLResolver.markets)
+                Field("market", at: GraphQLResolver.market) { Argument("id", at: \.id) }
+                Field("securities", at: GraphQLResolver.securities) {
+                    Argument("query", at: \.query)
+                    Argument("marketId", at: \.marketId)
+                    Argument("identifier", at: \.identifier)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("security", at: GraphQLResolver.security) { Argument("id", at: \.id) }
+                Field("counterparties", at: GraphQLResolver.counterparties)
+                Field("counterparty", at: GraphQLResolver.counterparty) { Argument("id", at: \.id) }
+                Field("books", at: GraphQLResolver.books)
+                Field("book", at: GraphQLResolver.book) { Argument("id", at: \.id) }
+                Field("aggregationUnits", at: GraphQLResolver.aggregationUnits)
+                Field("aggregationUnit", at: GraphQLResolver.aggregationUnit) { Argument("id", at: \.id) }
+                Field("positions", at: GraphQLResolver.positions) {
+                    Argument("bookId", at: \.bookId)
+                    Argument("securityId", at: \.securityId)
+                    Argument("marketId", at: \.marketId)
+                    Argument("aggregationUnitId", at: \.aggregationUnitId)
+                    Argument("positionType", at: \.positionType)
+                    Argument("legalEntity", at: \.legalEntity)
+                    Argument("clientId", at: \.clientId)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("position", at: GraphQLResolver.position) {
+                    Argument("bookId", at: \.bookId)
+                    Argument("securityId", at: \.securityId)
+                }
+                Field("exceptions", at: GraphQLResolver.exceptions) {
+                    Argument("afterId", at: \.afterId)
+                    Argument("kind", at: \.kind)
+                    Argument("limit", at: \.limit)
+                }
+            }
+        }
+    }
+}

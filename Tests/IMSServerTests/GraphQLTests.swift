@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IMSEngine
+import IMSServer
+import Testing
+
+/// GraphQL over the same read model as REST, through the real router.
+struct GraphQLTests {
+    static let setup = """
+    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+    {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
+    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US","currency":"USD"}
+    {"type":"security","securityId":"TOYOTA","isin":"JP3633400001","marketId":"JP","currency":"JPY"}
+    {"type":"counterparty","counterpartyId":"CP1","name":"Lender One","kind":"LENDER"}
+    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+    {"type":"book","bookId":"CL1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+    {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":3000000000,"price":1,"tradeDate":"2026-11-25"}
+    {"type":"trade","tradeId":"T2","version":1,"status":"NEW","bookId":"CL1","securityId":"AAPL","side":"SELL_SHORT","quantity":40,"price":1,"tradeDate":"2026-11-25"}
+    {"type":"trade","tradeId":"T3","version":1,"status":"NEW","bookId":"FIRM1","securityId":"TOYOTA","side":"BUY","quantity":7,"price":1,"tradeDate":"2026-11-25"}
+    {"type":"price","securityId":"AAPL","last":"301.25"}
+    """
+
+    func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let engine = Engine()
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { #expect($0.status == .ok) }
+            try await body(client)
+        }
+        engine.stop()
+    }
+
+    static func post(_ client: any TestClientProtocol, _ query: String, variables: String = "{}") async throws -> (HTTPResponse.Status, [String: Any]) {
+        let body = #"{"query":\#(String(decoding: try JSONSerialization.data(withJSONObject: [query], options: .fragmentsAllowed), as: UTF8.self).dropFirst().dropLast()),"variables":\#(variables)}"#
+        return try await client.execute(uri: "/graphql", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { r in
+            (r.status, try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:])
+        }
+    }
+
+    @Test func positionsWithFiltersPagingLaddersAndNestedReferenceData() async throws {
+        try await withApp { client in
+            let (status, body) = try await Self.post(client, """
+            { positions(marketId: "US", limit: 1, offset: 0) { total limit
+                items { bookId contractualQty positionType ladder { date receipt deliver projectedSettled }
+                        book { legalEntity clientId } security { isin lastPrice { last } } } } }
+            """)
+            #expect(status == .ok)
+            let page = try #require((body["data"] as? [String: Any])?["positions"] as? [String: Any])
+            #expect(page["total"] as? Int == 2)
+            let item = try #require((page["items"] as? [[String: Any]])?.first)
+            #expect((item["ladder"] as? [Any])?.count == 5)
+            #expect((item["security"] as? [String: Any])?["isin"] as? String == "US0378331005")
+            // Quantities are Long: 3,000,000,000 does not fit GraphQL's 32-bit Int.
+            let firm = try await Self.post(client, #"{ position(bookId: "FIRM1", securityId: "AAPL") { contractualQty intradayBuys } }"#).1
+            #expect(((firm["data"] as? [String: Any])?["position"] as? [String: Any])?["contractualQty"] as? Int == 3_000_000_000)
+            let clients = try await Self.post(client, #"{ positions(positionType: "CLIENT_FREE") { items { bookId intradayShortSells } } }"#).1
+            let items = ((clients["data"] as? [String: Any])?["positions"] as? [String: Any])?["items"] as? [[String: Any]]
+            #expect(items?.map { $0["bookId"] as? String } == ["CL1"])
+            #expect(items?.first?["intradayShortSells"] as? Int == 40)
+        }
+    }
+
+    @Test func securitiesByAnyIdentifierMarketsBooksCounterpartiesAndVariables() async throws {
+        try await withApp { client in
+            let (_, body) = try await Self.post(client, """
+            query Find($id: String!) {
+              bySearch: securities(identifier: $id) { total items { securityId ticker } }
+              security(id: $id) { securityId positions { total } }
+              market(id: "JP") { businessDate settlementLadder }
+              books { bookId positionType positions(limit: 5) { total } }
+              counterparties { counterpartyId kind }
+            }
+            """, variables: #"{"id":"US0378331005"}"#)
+            let data = try #require(body["data"] as? [String: Any])
+            #expect(((data["bySearch"] as? [String: Any])?["items"] as? [[String: Any]])?.first?["securityId"] as? String == "AAPL")
+            #expect(((data["security"] as? [String: Any])?["positions"] as? [String: Any])?["total"] as? Int == 2)
+            #expect((data["market"] as? [String: Any])?["settlementLadder"] as? [String] == ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01"])
+            #expect((data["books"] as? [Any])?.count == 2)
+            #expect(((data["counterparties"] as? [[String: Any]])?.first)?["kind"] as? String == "LENDER")
+        }
+    }
+
+    @Test(arguments: [
+        ("{ books { positions(limit: 1000) { items { security { positions(limit: 1000) { total } } } } } }", "limit of 50000"),
+        ("{ books { positions { items { book { positions { items { book { positions { items { book { bookId } } } } } } } } } } }", "depth"),
+        ("{ positions(limit: 5000) { total } }", "limit must be between 1 and 1000"),
+        ("{ nothing }", "Cannot query field"),
+        ("{ positions(", "Syntax Error"),
+        (#"{ exceptions(kind: "NOPE") { message } }"#, "kind must be one of"),
+    ])
+    func limitsAndBadQueriesAnswer400WithAMessage(query: String, message: String) async throws {
+        try await withApp { client in
+            let (status, body) = try await Self.post(client, query)
+            #expect(status == .badRequest)
+            let errors = body["errors"] as? [[String: Any]] ?? []
+            #expect(errors.contains { ($0["message"] as? String ?? "").contains(message) }, "\(errors)")
+        }
+    }
+
+    @Test func getWithAQueryParameterAndBadBodies() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/graphql?query=%7Bmarkets%7BmarketId%7D%7D", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body).contains("\"marketId\":\"US\""))
+            }
+            try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: "not json")) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/graphql", method: .get) { #expect($0.status == .badRequest) }
+        }
+    }
+}
