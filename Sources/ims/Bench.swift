@@ -61,6 +61,25 @@ struct Bench: AsyncParsableCommand {
         return policy
     }
 
+    /// The simulator's next `lines` events as one NDJSON body.
+    static func nextBody(_ simulator: inout MarketSimulator, lines: Int) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(lines * 260)
+        for i in 0..<lines {
+            if i > 0 { body.append(0x0A) }
+            body.append(contentsOf: simulator.nextLine().utf8)
+        }
+        return body
+    }
+
+    /// Posts the securities and the simulator's setup to a running server, as the HTTP benchmarks start.
+    static func postSetup(_ setup: [UInt8], to client: BlockingHTTPClient) throws {
+        let securities = try client.post("/api/v1/events?type=security", body: Array(MarketSimulator.securitiesCSV.utf8), contentType: "text/csv")
+        guard securities.status == 200 else { throw ValidationError("securities: HTTP \(securities.status) \(securities.text.prefix(300))") }
+        let s = try client.post("/api/v1/events", body: setup)
+        guard s.status == 200 else { throw ValidationError("setup: HTTP \(s.status) \(s.text.prefix(300))") }
+    }
+
     /// The simulated flow as NDJSON bodies of `batch` lines, after the setup.
     static func generate(events: Int, batch: Int, prefix: String) -> (setup: [UInt8], chunks: [[UInt8]]) {
         var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 7, prefix: prefix)
@@ -69,13 +88,7 @@ struct Bench: AsyncParsableCommand {
         var left = events
         while left > 0 {
             let n = min(batch, left)
-            var body: [UInt8] = []
-            body.reserveCapacity(n * 260)
-            for i in 0..<n {
-                if i > 0 { body.append(0x0A) }
-                body.append(contentsOf: simulator.nextLine().utf8)
-            }
-            chunks.append(body)
+            chunks.append(Self.nextBody(&simulator, lines: n))
             left -= n
         }
         return (setup, chunks)
@@ -148,11 +161,7 @@ struct Bench: AsyncParsableCommand {
         let prefix = "B\(getpid())-"
         print("generating \(events) events...")
         let (setup, chunks) = Self.generate(events: events, batch: batch, prefix: prefix)
-        let client = try BlockingHTTPClient(url: url)
-        let securities = try client.post("/api/v1/events?type=security", body: Array(MarketSimulator.securitiesCSV.utf8), contentType: "text/csv")
-        guard securities.status == 200 else { throw ValidationError("securities: HTTP \(securities.status) \(securities.text.prefix(300))") }
-        let s = try client.post("/api/v1/events", body: setup)
-        guard s.status == 200 else { throw ValidationError("setup: HTTP \(s.status) \(s.text.prefix(300))") }
+        try Self.postSetup(setup, to: try BlockingHTTPClient(url: url))
         print("posting \(chunks.count) batches of \(batch) over \(connections) connections to \(url)")
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
         let next = Atomic<Int>(0)
@@ -201,13 +210,7 @@ struct Bench: AsyncParsableCommand {
             var left = events
             while left > 0 {
                 let n = min(batch, left)
-                var body: [UInt8] = []
-                body.reserveCapacity(n * 260)
-                for i in 0..<n {
-                    if i > 0 { body.append(0x0A) }
-                    body.append(contentsOf: simulator.nextLine().utf8)
-                }
-                try engine.enqueue(Self.decode(body, mode: .partial))
+                try engine.enqueue(Self.decode(Self.nextBody(&simulator, lines: n), mode: .partial))
                 left -= n
             }
             engine.stop()

@@ -31,11 +31,7 @@ struct LatencyBench: AsyncParsableCommand {
         let prefix = "L\(getpid())-"
         print("generating \(events) events...")
         let (setup, chunks) = Bench.generate(events: events, batch: batch, prefix: prefix)
-        let client = try BlockingHTTPClient(url: url)
-        let securities = try client.post("/api/v1/events?type=security", body: Array(MarketSimulator.securitiesCSV.utf8), contentType: "text/csv")
-        guard securities.status == 200 else { throw ValidationError("securities: HTTP \(securities.status) \(securities.text.prefix(300))") }
-        let s = try client.post("/api/v1/events", body: setup)
-        guard s.status == 200 else { throw ValidationError("setup: HTTP \(s.status) \(s.text.prefix(300))") }
+        try Bench.postSetup(setup, to: try BlockingHTTPClient(url: url))
 
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
         let deltas = Atomic<Int>(0)

@@ -34,13 +34,19 @@ final class StreamHub: Sendable {
     let limits: StreamLimits
     private let subscribers = Mutex<[Int: Subscriber]>([:])
     private let nextId = Atomic<Int>(1)
-    private let inbox = Mutex<Deque<ChangeSet>>([])
-    private let wake = NSCondition()
+    private let queue = ChangeQueue()
 
     init(engine: Engine, limits: StreamLimits = StreamLimits()) {
         self.engine = engine
         self.limits = limits
-        let thread = Thread { [weak self] in self?.run() }
+        // The thread holds the hub weakly and ends within a second of the hub going away.
+        let thread = Thread { [weak self, queue] in
+            while true {
+                let sets = queue.takeAll(waitingAtMost: 1)
+                guard let hub = self else { return }
+                if !sets.isEmpty { hub.route(sets) }
+            }
+        }
         thread.name = "ims-stream-hub"
         thread.start()
     }
@@ -68,26 +74,7 @@ final class StreamHub: Sendable {
     }
 
     /// Called on the engine's writer thread: queue and return.
-    private func enqueue(_ changes: ChangeSet) {
-        inbox.withLock { $0.append(changes) }
-        wake.lock()
-        wake.signal()
-        wake.unlock()
-    }
-
-    private func run() {
-        while true {
-            wake.lock()
-            while inbox.withLock({ $0.isEmpty }) { wake.wait() }
-            wake.unlock()
-            let sets = inbox.withLock { queue -> [ChangeSet] in
-                let all = Array(queue)
-                queue.removeAll(keepingCapacity: true)
-                return all
-            }
-            route(sets)
-        }
-    }
+    private func enqueue(_ changes: ChangeSet) { queue.append(changes) }
 
     /// Marks every subscriber's pending keys for the changes, under one read of the engine state.
     private func route(_ sets: [ChangeSet]) {
@@ -112,6 +99,28 @@ final class StreamHub: Sendable {
                                 earliest: earliest, lastSequence: lastSequence, in: state, limit: limits.maxPendingItems)
             }
         }
+    }
+}
+
+/// The writer's change sets waiting for the hub's thread.
+private final class ChangeQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var sets: Deque<ChangeSet> = []
+
+    func append(_ set: ChangeSet) {
+        condition.lock()
+        sets.append(set)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Everything queued; waits up to `seconds` for something to arrive.
+    func takeAll(waitingAtMost seconds: Double) -> [ChangeSet] {
+        condition.lock(); defer { condition.unlock() }
+        if sets.isEmpty { _ = condition.wait(until: Date().addingTimeInterval(seconds)) }
+        let all = Array(sets)
+        sets.removeAll(keepingCapacity: true)
+        return all
     }
 }
 
