@@ -14,14 +14,14 @@ extension EngineState {
         var completed: [Int: Event] = [:]
         var refused: [Bool] = []
         for i in batch.events.indices {
-            switch validate(batch.events[i], scope: &scope) {
-            case .success(let e):
-                if case .security = e { completed[i] = e }
-            case .failure(let f):
+            var replacement: Event?
+            if let f = validate(batch.events[i], scope: &scope, completed: &replacement) {
                 if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
                 refused[i] = true
                 let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
                 errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw))
+            } else if let replacement {
+                completed[i] = replacement
             }
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }

@@ -15,83 +15,91 @@ struct BatchScope {
 
 extension EngineState {
     /// Checks an event against the state (and what earlier events of its batch defined), and
-    /// notes its effects in `scope`. Returns the event to apply, with a matched securityId filled in.
-    func validate(_ event: Event, scope: inout BatchScope) -> Result<Event, FieldError> {
+    /// notes its effects in `scope`. Returns nil if it may be applied; a security matched by
+    /// identifier comes back in `completed` with its securityId filled in.
+    /// (No `Result<Event, …>`: returning the event would copy it, per event, on the hot path.)
+    func validate(_ event: Event, scope: inout BatchScope, completed: inout Event?) -> FieldError? {
         switch event {
         case .trade(let t):
-            guard bookExists(t.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(t.bookId)")) }
+            guard bookExists(t.bookId, scope) else { return FieldError("bookId", "unknown book \(t.bookId)") }
             guard let market = securityMarket(t.securityId, scope) else {
-                return .failure(FieldError("securityId", "unknown security \(t.securityId)"))
+                return FieldError("securityId", "unknown security \(t.securityId)")
             }
             if let settle = t.settleDate, settle < t.tradeDate {
-                return .failure(FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)"))
+                return FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)")
             }
             if let (tradeMarket, _) = tradeLocation(t.tradeId, hash: ProbeTable.hash(of: t.tradeId)), tradeMarket != Int(market) {
-                return .failure(FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(tradeMarket))); a trade cannot move to another market"))
+                return FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(tradeMarket))); a trade cannot move to another market")
             }
             if let today = businessDate(market, scope) {
                 if t.tradeDate > today {
-                    return .failure(FieldError("tradeDate", "tradeDate \(t.tradeDate) is after market \(marketIds.name(market))'s business date \(today)"))
+                    return FieldError("tradeDate", "tradeDate \(t.tradeDate) is after market \(marketIds.name(market))'s business date \(today)")
                 }
             } else {
                 scope.marketDates[market] = t.tradeDate
             }
-            return .success(event)
+            return nil
         case .sodPosition(let s):
-            guard bookExists(s.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(s.bookId)")) }
+            guard bookExists(s.bookId, scope) else { return FieldError("bookId", "unknown book \(s.bookId)") }
             guard let market = securityMarket(s.securityId, scope) else {
-                return .failure(FieldError("securityId", "unknown security \(s.securityId)"))
+                return FieldError("securityId", "unknown security \(s.securityId)")
             }
             if businessDate(market, scope) == nil { scope.marketDates[market] = s.businessDate }
-            return .success(event)
+            return nil
         case .marketDayRoll(let r):
             guard let market = marketIds.lookup(r.marketId) else {
-                return .failure(FieldError("marketId", "unknown market \(r.marketId)"))
+                return FieldError("marketId", "unknown market \(r.marketId)")
             }
             if let today = businessDate(market, scope), r.businessDate < today {
-                return .failure(FieldError("businessDate", "businessDate \(r.businessDate) is before market \(r.marketId)'s business date \(today)"))
+                return FieldError("businessDate", "businessDate \(r.businessDate) is before market \(r.marketId)'s business date \(today)")
             }
             scope.marketDates[market] = r.businessDate
-            return .success(event)
+            return nil
         case .contract(let c):
-            guard bookExists(c.bookId, scope) else { return .failure(FieldError("bookId", "unknown book \(c.bookId)")) }
+            guard bookExists(c.bookId, scope) else { return FieldError("bookId", "unknown book \(c.bookId)") }
             guard securityMarket(c.securityId, scope) != nil else {
-                return .failure(FieldError("securityId", "unknown security \(c.securityId)"))
+                return FieldError("securityId", "unknown security \(c.securityId)")
             }
-            if c.returnedQty > c.quantity { return .failure(FieldError("returnedQty", "returnedQty \(c.returnedQty) exceeds quantity \(c.quantity)")) }
-            if c.recalledQty > c.quantity { return .failure(FieldError("recalledQty", "recalledQty \(c.recalledQty) exceeds quantity \(c.quantity)")) }
-            if let end = c.endDate, end < c.startDate { return .failure(FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)")) }
-            return .success(event)
+            if c.returnedQty > c.quantity { return FieldError("returnedQty", "returnedQty \(c.returnedQty) exceeds quantity \(c.quantity)") }
+            if c.recalledQty > c.quantity { return FieldError("recalledQty", "recalledQty \(c.recalledQty) exceeds quantity \(c.quantity)") }
+            if let end = c.endDate, end < c.startDate { return FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)") }
+            return nil
         case .availability(let a):
             guard securityMarket(a.securityId, scope) != nil else {
-                return .failure(FieldError("securityId", "unknown security \(a.securityId)"))
+                return FieldError("securityId", "unknown security \(a.securityId)")
             }
-            return .success(event)
+            return nil
         case .price(let p):
             guard securityMarket(p.securityId, scope) != nil else {
-                return .failure(FieldError("securityId", "unknown security \(p.securityId)"))
+                return FieldError("securityId", "unknown security \(p.securityId)")
             }
-            return .success(event)
+            return nil
         case .fxRate:
-            return .success(event)
+            return nil
         case .security(let s):
-            return validateSecurity(s, scope: &scope).map { Event.security($0) }
+            switch validateSecurity(s, scope: &scope) {
+            case .success(let record):
+                completed = .security(record)
+                return nil
+            case .failure(let error):
+                return error
+            }
         case .book(let b):
             for (marketId, _) in b.aggregationUnits where marketIds.lookup(marketId) == nil {
-                return .failure(FieldError("aggregationUnits", "unknown market \(marketId)"))
+                return FieldError("aggregationUnits", "unknown market \(marketId)")
             }
             scope.books.insert(b.bookId)
-            return .success(event)
+            return nil
         case .aggregationUnit(let u):
-            guard marketIds.lookup(u.marketId) != nil else { return .failure(FieldError("marketId", "unknown market \(u.marketId)")) }
+            guard marketIds.lookup(u.marketId) != nil else { return FieldError("marketId", "unknown market \(u.marketId)") }
             let nameKey = u.marketId + "|" + u.name
             if let owner = scope.aggregationUnitNames[nameKey] ?? aggregationUnitNames[nameKey], owner != u.aggregationUnitId {
-                return .failure(FieldError("name", "aggregation unit name \(u.name) is already used in market \(u.marketId) by \(owner)"))
+                return FieldError("name", "aggregation unit name \(u.name) is already used in market \(u.marketId) by \(owner)")
             }
             scope.aggregationUnitNames[nameKey] = u.aggregationUnitId
-            return .success(event)
+            return nil
         case .counterparty:
-            return .success(event)
+            return nil
         }
     }
 
