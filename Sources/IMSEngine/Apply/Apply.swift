@@ -13,9 +13,10 @@ extension EngineState {
         // Validation may complete an event (a security matched by identifier); those are kept aside.
         var completed: [Int: Event] = [:]
         var refused: [Bool] = []
+        var resolved = [ResolvedRefs](repeating: ResolvedRefs(), count: batch.events.count)
         for i in batch.events.indices {
             var replacement: Event?
-            if let f = validate(batch.events[i], scope: &scope, completed: &replacement) {
+            if let f = validate(batch.events[i], scope: &scope, completed: &replacement, refs: &resolved[i]) {
                 if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
                 refused[i] = true
                 let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
@@ -40,7 +41,7 @@ extension EngineState {
                 continue
             }
             let changed = if let e = completed[i] { apply(e, sequence: lastSequence, at: batch.receivedAt) }
-                          else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt) }
+                          else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt, refs: resolved[i]) }
             if !changed { ignored += 1 }
         }
         for e in errors where !cut {
@@ -54,9 +55,9 @@ extension EngineState {
 
     /// Applies one validated event. Returns false when it changed nothing (a duplicate or stale version).
     @discardableResult
-    mutating func apply(_ event: Event, sequence: Int64, at time: Timestamp) -> Bool {
+    mutating func apply(_ event: Event, sequence: Int64, at time: Timestamp, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         switch event {
-        case .trade(let t): return applyTrade(t, sequence: sequence, at: time)
+        case .trade(let t): return applyTrade(t, sequence: sequence, at: time, refs: refs)
         case .price(let p): return applyPrice(p)
         case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time)
         case .marketDayRoll(let r): return applyDayRoll(r, sequence: sequence, at: time)

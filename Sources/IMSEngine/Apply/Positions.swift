@@ -5,19 +5,20 @@ extension EngineState {
 
     /// The interned book and security of a validated event, its market, and that market's business date
     /// (set to `date` if the market has none yet).
-    private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate)
+    private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate, refs: ResolvedRefs = ResolvedRefs())
         -> (book: Int32, security: Int32, market: Int, today: BusinessDate) {
-        let security = securityIds.lookup(securityId)!
+        let security = refs.security >= 0 ? refs.security : securityIds.lookup(securityId)!
+        let book = refs.book >= 0 ? refs.book : bookIds.lookup(bookId)!
         let m = Int(securities[Int(security)].market)
         if markets[m].businessDate == nil { markets[m].setBusinessDate(date) }
-        return (bookIds.lookup(bookId)!, security, m, markets[m].businessDate!)
+        return (book, security, m, markets[m].businessDate!)
     }
 
-    mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp) -> Bool {
-        let (book, security, m, today) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate)
+    mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp, refs: ResolvedRefs) -> Bool {
+        let (book, security, m, today) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate, refs: refs)
 
         let index: Int32
-        let hash = ProbeTable.hash(of: t.tradeId)
+        let hash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
         if let (_, existing) = tradeLocation(t.tradeId, hash: hash) {
             index = existing
             if t.version <= trades[m].records[Int(index)].version { return false }

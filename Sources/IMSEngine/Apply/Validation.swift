@@ -1,5 +1,13 @@
 import IMSDomain
 
+/// Interned ids a trade's validation found in the state, so applying it need not look them up again
+/// (-1 when the book or security was defined earlier in the same batch and is not interned yet).
+struct ResolvedRefs {
+    var book: Int32 = -1
+    var security: Int32 = -1
+    var tradeHash: UInt64 = 0
+}
+
 /// What earlier events of the same batch have defined, so later ones may refer to them.
 struct BatchScope {
     var books: Set<String> = []
@@ -18,17 +26,23 @@ extension EngineState {
     /// notes its effects in `scope`. Returns nil if it may be applied; a security matched by
     /// identifier comes back in `completed` with its securityId filled in.
     /// (No `Result<Event, …>`: returning the event would copy it, per event, on the hot path.)
-    func validate(_ event: Event, scope: inout BatchScope, completed: inout Event?) -> FieldError? {
+    func validate(_ event: Event, scope: inout BatchScope, completed: inout Event?, refs: inout ResolvedRefs) -> FieldError? {
         switch event {
         case .trade(let t):
-            guard bookExists(t.bookId, scope) else { return FieldError("bookId", "unknown book \(t.bookId)") }
-            guard let market = securityMarket(t.securityId, scope) else {
+            let book = bookIds.lookup(t.bookId)
+            guard book != nil || (!scope.books.isEmpty && scope.books.contains(t.bookId)) else {
+                return FieldError("bookId", "unknown book \(t.bookId)")
+            }
+            let security = securityIds.lookup(t.securityId)
+            guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
                 return FieldError("securityId", "unknown security \(t.securityId)")
             }
             if let settle = t.settleDate, settle < t.tradeDate {
                 return FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)")
             }
-            if let (tradeMarket, _) = tradeLocation(t.tradeId, hash: ProbeTable.hash(of: t.tradeId)), tradeMarket != Int(market) {
+            let tradeHash = ProbeTable.hash(of: t.tradeId)
+            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash)
+            if let (tradeMarket, _) = tradeLocation(t.tradeId, hash: tradeHash), tradeMarket != Int(market) {
                 return FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(tradeMarket))); a trade cannot move to another market")
             }
             if let today = businessDate(market, scope) {
