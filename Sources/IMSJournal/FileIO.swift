@@ -99,17 +99,9 @@ enum FileIO {
         var st = stat()
         return stat(path, &st) == 0 ? Int(st.st_size) : nil
     }
-}
 
-extension FileIO {
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
-}
 
-extension FileIO {
-    static let writeOnly = O_WRONLY
-}
-
-extension FileIO {
     /// Writes all of `bytes` at `offset`.
     static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(Failure) {
         var failure: Failure?

@@ -1,3 +1,4 @@
+import Glibc
 import IMSDomain
 import IMSEngine
 
@@ -84,7 +85,7 @@ public enum JournalReader {
                         result.tailSegment = nil
                         result.tailSize = 0
                     } else {
-                        let fd = try FileIO.open(path, flags: FileIO.writeOnly)
+                        let fd = try FileIO.open(path, flags: O_WRONLY)
                         defer { FileIO.close(fd) }
                         try FileIO.truncate(fd, to: validEnd, path: path)
                         try FileIO.syncData(fd, path: path)

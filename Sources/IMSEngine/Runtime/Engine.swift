@@ -128,7 +128,7 @@ public final class Engine: Sendable {
         while let work = inbox.takeAll() {
             var entries: [JournalEntry] = []
             entries.reserveCapacity(work.count + 1)
-            let notice = journalHealth.withLock { $0.resumeNotice() }
+            let notice = journalHealth.withLock { $0.pendingNotice }
             if let notice { entries.append(.notice(notice)) }
             for item in work { entries.append(.batch(item.batch)) }
             do {
@@ -183,8 +183,8 @@ public final class Engine: Sendable {
             busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
             if let changes, let listener = changeListener.withLock({ $0 }) { listener(changes) }
             let events = work.reduce(0) { $0 + $1.batch.lineCount }
-            if journal != nil { inbox.finished(events: events) }
-            source.finished(events: journal == nil ? events : 0)
+            // Events are counted in flight on the inbox until applied, whichever stage passed them on.
+            inbox.finished(events: events)
             for (item, outcome) in zip(work, outcomes) { item.completion(outcome.map { .success($0) } ?? .failure(.stopped)) }
             if let snapshot, let snapshots { snapshots.offer(snapshot) }
         }
@@ -215,8 +215,6 @@ public struct JournalHealth: Sendable, Hashable {
                                message: "journal writes failed from \(failingSince!) (\(refusedBatches) batches refused with 503, none applied): \(message)",
                                at: failingSince!)
     }
-
-    func resumeNotice() -> Notice? { pendingNotice }
 
     mutating func succeeded() {
         failing = false

@@ -15,7 +15,7 @@ struct QueryLimits: Sendable {
     static let listFields: [String: Int] = [
         "markets": 20, "books": 1_000, "counterparties": 1_000, "aggregationUnits": 1_000,
         "positions": 100, "securities": 100, "exceptions": 100, "ladder": 5, "settlementLadder": 5,
-        "items": 1, "identifiers": 6,
+        "items": 1,
     ]
 
     struct Refusal: Error { var message: String }
