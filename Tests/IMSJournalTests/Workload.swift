@@ -10,10 +10,17 @@ struct Workload {
     var simulator: MarketSimulator
     var random: SimulationRandom
     var clock: Int64 = 1_795_000_000_000_000
+    /// The most flow events in one batch.
+    var maxBatch: Int
+    /// Whether events carry `feedId`/`feedSeq`, with now and then a skipped or repeated number.
+    var stampFeed: Bool
+    var feedSeq: Int64 = 0
 
-    init(seed: UInt64) {
+    init(seed: UInt64, maxBatch: Int = 200, stampFeed: Bool = false) {
         simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: seed, clients: 6)
         random = SimulationRandom(seed: seed)
+        self.maxBatch = maxBatch
+        self.stampFeed = stampFeed
     }
 
     static func decode(_ text: String, mode: IngestBatch.Mode = .atomic, at micros: Int64) -> IngestBatch {
@@ -35,9 +42,19 @@ struct Workload {
     mutating func next() -> IngestBatch {
         clock += Int64(random.next() % 5_000) + 1
         var lines: [String] = []
-        let n = Int(random.next() % 200) + 1
+        let n = Int(random.next() % UInt64(maxBatch)) + 1
         if random.next() % 40 == 0 { lines += simulator.dayRollLines() }
         for _ in 0..<n { lines.append(simulator.nextLine()) }
+        if stampFeed {
+            lines = lines.map { line in
+                switch random.next() % 40 {
+                case 0: feedSeq += 3
+                case 1: break
+                default: feedSeq += 1
+                }
+                return String(line.dropLast()) + #","feedId":"SIM","feedSeq":\#(feedSeq)}"#
+            }
+        }
         switch random.next() % 10 {
         case 0:
             lines.insert("{\"type\":\"trade\",\"tradeId\":\"BAD\",\"quantity\":-5}", at: lines.count / 2)

@@ -7,23 +7,36 @@ extension EngineState {
     /// partial batch become `REJECTED_INPUT` exceptions.
     ///
     /// `untilSequence` stops applying after that event (time travel to a sequence inside a batch).
-    public mutating func process(_ batch: IngestBatch, untilSequence: Int64 = .max) -> BatchOutcome {
+    /// With more than one partition, a long batch of per-security events is validated and applied by
+    /// its partitions in parallel (`parallel: false` forces the sequential path; the results are equal).
+    public mutating func process(_ batch: IngestBatch, untilSequence: Int64 = .max, parallel: Bool = true) -> BatchOutcome {
+        if parallel && partitions.count > 1 && batch.events.count >= Self.parallelBatchThreshold,
+           let outcome = processPartitioned(batch, untilSequence: untilSequence) {
+            return outcome
+        }
         var scope = BatchScope()
         var errors = batch.rejected
         // Validation may complete an event (a security matched by identifier); those are kept aside.
         var completed: [Int: Event] = [:]
         var refused: [Bool] = []
         var resolved = [ResolvedRefs](repeating: ResolvedRefs(), count: batch.events.count)
+        var newTrades: [Int] = []
         for i in batch.events.indices {
             var replacement: Event?
             if let f = validate(batch.events[i], scope: &scope, completed: &replacement, refs: &resolved[i]) {
                 if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
                 refused[i] = true
-                let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
-                errors.append(LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw))
+                errors.append(lineError(batch, index: i, f))
             } else if let replacement {
                 completed[i] = replacement
+            } else if resolved[i].isNewTrade {
+                newTrades.append(i)
             }
+        }
+        for (i, f) in resolved.withUnsafeBufferPointer({ tradeConflicts(batch.events, newTrades: newTrades, refs: $0) }) {
+            if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
+            refused[i] = true
+            errors.append(lineError(batch, index: i, f))
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }
         if batch.mode == .atomic && !errors.isEmpty {
@@ -44,6 +57,17 @@ extension EngineState {
                           else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt, refs: resolved[i]) }
             if !changed { ignored += 1 }
         }
+        return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
+    }
+
+    /// A validation failure as the answer reports it (with the input kept for the exceptions list in partial mode).
+    func lineError(_ batch: IngestBatch, index i: Int, _ f: FieldError) -> LineError {
+        let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
+        return LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw)
+    }
+
+    /// Records a processed batch's rejected lines and counts, and makes its outcome.
+    mutating func finish(_ batch: IngestBatch, errors: [LineError], accepted: Int, ignored: Int, cut: Bool) -> BatchOutcome {
         for e in errors where !cut {
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
         }
@@ -58,11 +82,11 @@ extension EngineState {
     mutating func apply(_ event: Event, sequence: Int64, at time: Timestamp, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         switch event {
         case .trade(let t): return applyTrade(t, sequence: sequence, at: time, refs: refs)
-        case .price(let p): return applyPrice(p)
-        case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time)
+        case .price(let p): return applyPrice(p, refs: refs)
+        case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time, refs: refs)
         case .marketDayRoll(let r): return applyDayRoll(r, sequence: sequence, at: time)
         case .contract(let c): return applyContract(c)
-        case .availability(let a): return applyAvailability(a)
+        case .availability(let a): return applyAvailability(a, refs: refs)
         case .fxRate(let f):
             if fxRates[f.currency] == f { return false }
             fxRates[f.currency] = f

@@ -1,31 +1,67 @@
 import IMSDomain
 
 extension EngineState {
-    // MARK: Trades
-
     /// The interned book and security of a validated event, its market, and that market's business date
     /// (set to `date` if the market has none yet).
     private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate, refs: ResolvedRefs = ResolvedRefs())
-        -> (book: Int32, security: Int32, market: Int, today: BusinessDate) {
+        -> (book: Int32, security: Int32, market: Int) {
         let security = refs.security >= 0 ? refs.security : securityIds.lookup(securityId)!
         let book = refs.book >= 0 ? refs.book : bookIds.lookup(bookId)!
         let m = Int(securities[Int(security)].market)
         if markets[m].businessDate == nil { markets[m].setBusinessDate(date) }
-        return (book, security, m, markets[m].businessDate!)
+        return (book, security, m)
     }
 
     mutating func applyTrade(_ t: Trade, sequence: Int64, at time: Timestamp, refs: ResolvedRefs) -> Bool {
-        let (book, security, m, today) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate, refs: refs)
-
-        let index: Int32
+        let (book, security, m) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate, refs: refs)
+        let k = partition(ofSecurity: security)
         let hash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
+        let changed = partitions[k].applyTrade(t, book: book, security: security, market: m, tradeHash: hash,
+                                               sequence: sequence, at: time, markets: markets)
+        takeRaised(partition: k)
+        return changed
+    }
+
+    mutating func applySOD(_ s: SODPosition, sequence: Int64, at time: Timestamp, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
+        let (book, security, m) = resolve(bookId: s.bookId, securityId: s.securityId, initialDate: s.businessDate, refs: refs)
+        let k = partition(ofSecurity: security)
+        let changed = partitions[k].applySOD(s, book: book, security: security, market: m, sequence: sequence, at: time, markets: markets)
+        takeRaised(partition: k)
+        return changed
+    }
+
+    mutating func applyDayRoll(_ r: MarketDayRoll, sequence: Int64, at time: Timestamp) -> Bool {
+        let m = Int(marketIds.lookup(r.marketId)!)
+        guard let today = markets[m].businessDate else {
+            markets[m].setBusinessDate(r.businessDate)
+            return true
+        }
+        if r.businessDate == today { return false }
+        if changeLog.isOn { changeLog.markets.append(Int32(m)) }
+        let oldLadder = markets[m].ladder
+        markets[m].setBusinessDate(r.businessDate)
+        for k in partitions.indices {
+            partitions[k].rollMarket(m, oldLadder: oldLadder, securities: securitiesByMarket[m], markets: markets, sequence: sequence, at: time)
+            takeRaised(partition: k)
+        }
+        return true
+    }
+}
+
+extension Partition {
+    // MARK: Trades
+
+    mutating func applyTrade(_ t: Trade, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
+                             sequence: Int64, at time: Timestamp, markets: [MarketState]) -> Bool {
+        let today = markets[m].businessDate!
+        let index: Int32
         if let (_, existing) = tradeLocation(t.tradeId, hash: hash) {
             index = existing
             if t.version <= trades[m].records[Int(index)].version { return false }
             removeTradeEffect(market: m, trade: index)
         } else {
             index = Int32(trades[m].records.count)
-            trades[m].records.append(TradeRecord(version: t.version, quantity: 0, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
+            trades[m].records.append(TradeRecord(version: t.version, quantity: 0, security: security, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
             trades[m].ids.append(t.tradeId)
             indexTrade(hash: hash, market: m, index: index)
         }
@@ -52,7 +88,7 @@ extension EngineState {
     }
 
     private mutating func addTradeEffect(market m: Int, trade index: Int32, position p: Int32, slot: Int8) {
-        changeLog.position(p)
+        markPosition(p)
         let record = trades[m].records[Int(index)]
         let q = record.quantity
         let pi = Int(p)
@@ -80,7 +116,7 @@ extension EngineState {
     private mutating func removeTradeEffect(market m: Int, trade index: Int32) {
         let record = trades[m].records[Int(index)]
         guard record.position >= 0 else { return }
-        changeLog.position(record.position)
+        markPosition(record.position)
         let pi = Int(record.position)
         let q = record.quantity
         if record.slot == TradeRecord.laterSlot {
@@ -126,15 +162,16 @@ extension EngineState {
 
     // MARK: SOD snapshots
 
-    mutating func applySOD(_ s: SODPosition, sequence: Int64, at time: Timestamp) -> Bool {
-        let (book, security, m, today) = resolve(bookId: s.bookId, securityId: s.securityId, initialDate: s.businessDate)
+    mutating func applySOD(_ s: SODPosition, book: Int32, security: Int32, market m: Int,
+                           sequence: Int64, at time: Timestamp, markets: [MarketState]) -> Bool {
+        let today = markets[m].businessDate!
         if s.businessDate < today {
             raise(.staleSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) arrived after market \(markets[m].market.marketId) moved to \(today); ignored",
                   subject: s.bookId, at: time)
             return false
         }
         if s.businessDate > today {
-            pendingSOD[Int32(m), default: [:]][Self.positionKey(book: book, security: security)] = s
+            pendingSOD[Int32(m), default: [:]][EngineState.positionKey(book: book, security: security)] = s
             return true
         }
         let p = positionIndex(book: book, security: security)
@@ -144,7 +181,7 @@ extension EngineState {
 
     /// Replaces a position's SOD figures and re-adds the day's trades on top.
     private mutating func rebase(position p: Int32, on s: SODPosition, market m: Int) {
-        changeLog.position(p)
+        markPosition(p)
         let pi = Int(p)
         positions[pi].sodContractual = s.contractualQty
         positions[pi].sodSettled = s.settledQty
@@ -163,45 +200,38 @@ extension EngineState {
 
     // MARK: Day roll
 
-    mutating func applyDayRoll(_ r: MarketDayRoll, sequence: Int64, at time: Timestamp) -> Bool {
-        let m = Int(marketIds.lookup(r.marketId)!)
-        guard let today = markets[m].businessDate else {
-            markets[m].setBusinessDate(r.businessDate)
-            return true
-        }
-        if r.businessDate == today { return false }
-        let newDate = r.businessDate
-        if changeLog.isOn { changeLog.markets.append(Int32(m)) }
-        let oldLadder = markets[m].ladder
-        markets[m].setBusinessDate(newDate)
+    /// Moves this partition's positions in market `m` to the market's new business date (already set in
+    /// `markets`), applying SOD snapshots held for that date, and forgets the market's trades.
+    mutating func rollMarket(_ m: Int, oldLadder: [BusinessDate], securities: [Int32], markets: [MarketState],
+                             sequence: Int64, at time: Timestamp) {
+        let newDate = markets[m].businessDate!
         var pending = pendingSOD.removeValue(forKey: Int32(m)) ?? [:]
-
-        for security in securitiesByMarket[m] {
+        for security in securities {
             for p in positionsBySecurity[Int(security)] {
-                let key = Self.positionKey(book: positions[Int(p)].book, security: security)
+                let key = EngineState.positionKey(book: positions[Int(p)].book, security: security)
                 if let s = pending[key], s.businessDate == newDate {
                     pending.removeValue(forKey: key)
                     resetForNewDay(position: p, contractual: positions[Int(p)].contractualQty)
                     rebase(position: p, on: s, market: m)
                     dropLaterEntries(position: p, through: markets[m].ladder.last!)
                 } else {
-                    rollForward(position: p, oldLadder: oldLadder, market: m)
+                    rollForward(position: p, oldLadder: oldLadder, market: markets[m])
                 }
             }
         }
-        for (key, s) in pending {
+        // In key order, so that replays raise the same exceptions in the same order.
+        for (key, s) in pending.sorted(by: { $0.key < $1.key }) {
             if s.businessDate == newDate {
                 let p = positionIndex(book: Int32(truncatingIfNeeded: key >> 32), security: Int32(truncatingIfNeeded: key))
                 rebase(position: p, on: s, market: m)
             } else if s.businessDate > newDate {
                 pendingSOD[Int32(m), default: [:]][key] = s
             } else {
-                raise(.droppedSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) was passed over by the roll of \(r.marketId) to \(newDate)",
+                raise(.droppedSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) was passed over by the roll of \(markets[m].market.marketId) to \(newDate)",
                       subject: s.bookId, at: time)
             }
         }
         dropTrades(market: m)
-        return true
     }
 
     private mutating func resetForNewDay(position p: Int32, contractual: Int64) {
@@ -216,9 +246,8 @@ extension EngineState {
 
     /// Rolls a position to the market's new business date with no new snapshot:
     /// what settled before it becomes settled, ladder rows move to their new days.
-    private mutating func rollForward(position p: Int32, oldLadder: [BusinessDate], market m: Int) {
+    private mutating func rollForward(position p: Int32, oldLadder: [BusinessDate], market state: MarketState) {
         let pi = Int(p)
-        let state = markets[m]
         let newDate = state.businessDate!
         var settled = positions[pi].sodSettled
         var receipt = Ladder5.zero, deliver = Ladder5.zero

@@ -30,7 +30,7 @@ extension EngineState {
         let (index, _) = securityIds.intern(id)
         securities.append(SecurityEntry(record: s, market: market))
         securitiesByMarket[Int(market)].append(index)
-        positionsBySecurity.append([])
+        for k in partitions.indices { partitions[k].positionsBySecurity.append([]) }
         indexIdentifiers(of: s, security: index)
         return true
     }
@@ -48,7 +48,7 @@ extension EngineState {
         }
         _ = bookIds.intern(b.bookId)
         books.append(b)
-        positionsByBook.append([])
+        for k in partitions.indices { partitions[k].positionsByBook.append([]) }
         return true
     }
 
@@ -70,22 +70,13 @@ extension EngineState {
         return true
     }
 
-    mutating func applyAvailability(_ a: Availability) -> Bool {
-        let key = AvailabilityKey(sourceId: a.sourceId, security: securityIds.lookup(a.securityId)!)
-        if availability[key] == a { return false }
-        availability[key] = a
-        return true
+    mutating func applyAvailability(_ a: Availability, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
+        let security = refs.security >= 0 ? refs.security : securityIds.lookup(a.securityId)!
+        return partitions[partition(ofSecurity: security)].applyAvailability(a, security: security)
     }
 
-    mutating func applyPrice(_ p: PriceTick) -> Bool {
-        let security = securityIds.lookup(p.securityId)!
-        if changeLog.isOn { changeLog.prices.append(security) }
-        if let old = prices[security] {
-            if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
-            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1)
-        } else {
-            prices[security] = PriceState(tick: p, tickCount: 1)
-        }
-        return true
+    mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
+        let security = refs.security >= 0 ? refs.security : securityIds.lookup(p.securityId)!
+        return partitions[partition(ofSecurity: security)].applyPrice(p, security: security)
     }
 }

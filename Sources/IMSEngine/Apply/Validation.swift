@@ -6,6 +6,8 @@ struct ResolvedRefs {
     var book: Int32 = -1
     var security: Int32 = -1
     var tradeHash: UInt64 = 0
+    /// A trade not booked before this batch: checked against the batch's other new trades (`tradeConflicts`).
+    var isNewTrade = false
 }
 
 /// What earlier events of the same batch have defined, so later ones may refer to them.
@@ -33,7 +35,7 @@ extension EngineState {
             guard book != nil || (!scope.books.isEmpty && scope.books.contains(t.bookId)) else {
                 return FieldError("bookId", "unknown book \(t.bookId)")
             }
-            let security = securityIds.lookup(t.securityId)
+            let security = refs.security >= 0 ? refs.security : securityIds.lookup(t.securityId)
             guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
                 return FieldError("securityId", "unknown security \(t.securityId)")
             }
@@ -41,9 +43,10 @@ extension EngineState {
                 return FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)")
             }
             let tradeHash = ProbeTable.hash(of: t.tradeId)
-            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash)
-            if let (tradeMarket, _) = tradeLocation(t.tradeId, hash: tradeHash), tradeMarket != Int(market) {
-                return FieldError("securityId", "trade \(t.tradeId) exists in market \(marketIds.name(Int32(tradeMarket))); a trade cannot move to another market")
+            let booked = bookedSecurity(ofTrade: t.tradeId, hash: tradeHash, near: security)
+            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil)
+            if let booked, booked != security {
+                return FieldError("securityId", Self.securityChange(t.tradeId, booked: securityIds.name(booked)))
             }
             if let today = businessDate(market, scope) {
                 if t.tradeDate > today {
@@ -54,10 +57,13 @@ extension EngineState {
             }
             return nil
         case .sodPosition(let s):
-            guard bookExists(s.bookId, scope) else { return FieldError("bookId", "unknown book \(s.bookId)") }
-            guard let market = securityMarket(s.securityId, scope) else {
+            let book = bookIds.lookup(s.bookId)
+            guard book != nil || (!scope.books.isEmpty && scope.books.contains(s.bookId)) else { return FieldError("bookId", "unknown book \(s.bookId)") }
+            let security = refs.security >= 0 ? refs.security : securityIds.lookup(s.securityId)
+            guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId]) else {
                 return FieldError("securityId", "unknown security \(s.securityId)")
             }
+            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1)
             if businessDate(market, scope) == nil { scope.marketDates[market] = s.businessDate }
             return nil
         case .marketDayRoll(let r):
@@ -79,15 +85,9 @@ extension EngineState {
             if let end = c.endDate, end < c.startDate { return FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)") }
             return nil
         case .availability(let a):
-            guard securityMarket(a.securityId, scope) != nil else {
-                return FieldError("securityId", "unknown security \(a.securityId)")
-            }
-            return nil
+            return validateMarketData(securityId: a.securityId, scope: scope, refs: &refs)
         case .price(let p):
-            guard securityMarket(p.securityId, scope) != nil else {
-                return FieldError("securityId", "unknown security \(p.securityId)")
-            }
-            return nil
+            return validateMarketData(securityId: p.securityId, scope: scope, refs: &refs)
         case .fxRate:
             return nil
         case .security(let s):
@@ -115,6 +115,50 @@ extension EngineState {
         case .counterparty:
             return nil
         }
+    }
+
+    private func validateMarketData(securityId: String, scope: BatchScope, refs: inout ResolvedRefs) -> FieldError? {
+        if refs.security < 0, let index = securityIds.lookup(securityId) { refs.security = index }
+        guard refs.security >= 0 || (!scope.securities.isEmpty && scope.securities[securityId] != nil) else {
+            return FieldError("securityId", "unknown security \(securityId)")
+        }
+        return nil
+    }
+
+    static func securityChange(_ tradeId: String, booked: String) -> String {
+        "trade \(tradeId) is booked in security \(booked); a new version cannot change its security (cancel it and book a new trade)"
+    }
+
+    /// New trades of one batch (ascending event indices, all validated) that repeat an earlier one's id with
+    /// another security: the validation against the state cannot see them, as neither is booked yet.
+    func tradeConflicts(_ events: [Event], newTrades: [Int], refs: UnsafeBufferPointer<ResolvedRefs>) -> [(index: Int, error: FieldError)] {
+        guard newTrades.count > 1 else { return [] }
+        var seen = ProbeTable(minimumCapacity: newTrades.count)
+        var conflicts: [(index: Int, error: FieldError)] = []
+        for i in newTrades {
+            guard case .trade(let t) = events[i] else { continue }
+            let first = seen.find(hash: refs[i].tradeHash) { j in
+                if case .trade(let earlier) = events[Int(j)] { return earlier.tradeId == t.tradeId }
+                return false
+            }
+            if let j = first {
+                guard case .trade(let earlier) = events[Int(j)], earlier.securityId != t.securityId else { continue }
+                conflicts.append((i, FieldError("securityId", Self.securityChange(t.tradeId, booked: earlier.securityId) + "; both are in this batch")))
+            } else {
+                seen.insert(hash: refs[i].tradeHash, payload: UInt64(i))
+            }
+        }
+        return conflicts
+    }
+
+    /// The security an existing trade of today was booked in, looking first in the partition of `security`.
+    func bookedSecurity(ofTrade id: String, hash: UInt64, near security: Int32?) -> Int32? {
+        let first = security.map { partition(ofSecurity: $0) } ?? 0
+        for step in partitions.indices {
+            let k = (first + step) & (partitions.count - 1)
+            if let (m, i) = partitions[k].tradeLocation(id, hash: hash) { return partitions[k].trades[m].records[Int(i)].security }
+        }
+        return nil
     }
 
     private func validateSecurity(_ s: Security, scope: inout BatchScope) -> Result<Security, FieldError> {

@@ -90,20 +90,20 @@ extension EngineState {
         return view(position: p)
     }
 
-    /// A page of the positions matching `filter`, in book then security order of creation.
+    /// A page of the positions matching `filter`, in position id order (creation order within a partition).
     public func positions(matching filter: PositionFilter, offset: Int = 0, limit: Int = 100) -> Page<PositionView> {
         var candidates: [Int32]
         if let bookId = filter.bookId {
             guard let book = bookIds.lookup(bookId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
-            candidates = positionsByBook[Int(book)]
+            candidates = mergedPositionIds(partitions.map { $0.positionsByBook[Int(book)] })
         } else if let securityId = filter.securityId {
             guard let security = securityIds.lookup(securityId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
-            candidates = positionsBySecurity[Int(security)]
+            candidates = positionIds(security: security)
         } else if let marketId = filter.marketId {
             guard let market = marketIds.lookup(marketId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
-            candidates = securitiesByMarket[Int(market)].flatMap { positionsBySecurity[Int($0)] }
+            candidates = positionIndices(market: market)
         } else {
-            candidates = Array(0..<Int32(positions.count))
+            candidates = mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
         }
         let market = filter.marketId.flatMap { marketIds.lookup($0) }
         var matched: [Int32] = []
@@ -112,8 +112,14 @@ extension EngineState {
         return Page(items: page, total: matched.count, offset: offset, limit: limit)
     }
 
+    /// The ids of a security's positions, in creation order.
+    func positionIds(security: Int32) -> [Int32] {
+        let k = partition(ofSecurity: security)
+        return partitions[k].positionsBySecurity[Int(security)].map { positionId(partition: k, local: $0) }
+    }
+
     func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
-        let record = positions[Int(p)]
+        let record = record(position: p)
         let book = books[Int(record.book)]
         if let id = filter.bookId, book.bookId != id { return false }
         if let id = filter.securityId, securityIds.name(record.security) != id { return false }
@@ -135,7 +141,8 @@ extension EngineState {
     }
 
     func view(position p: Int32) -> PositionView {
-        let r = positions[Int(p)]
+        let (k, local) = locate(position: p)
+        let r = partitions[k].positions[Int(local)]
         let book = books[Int(r.book)]
         let security = securities[Int(r.security)]
         let market = markets[Int(security.market)]
@@ -146,7 +153,7 @@ extension EngineState {
             let date = k < market.ladder.count ? market.ladder[k] : BusinessDate(dayNumber: 0)
             rows.append(.init(date: date, receipt: r.receipt[k], deliver: r.deliver[k], projectedSettled: projected))
         }
-        let entries = (later[p] ?? []).map { PositionView.LaterBucket.Entry(date: $0.date, receipt: $0.receipt, deliver: $0.deliver) }
+        let entries = (partitions[k].later[local] ?? []).map { PositionView.LaterBucket.Entry(date: $0.date, receipt: $0.receipt, deliver: $0.deliver) }
         return PositionView(
             bookId: book.bookId, securityId: securityIds.name(r.security), marketId: security.record.marketId,
             businessDate: market.businessDate, contractualQty: r.contractualQty, settledQty: r.sodSettled,

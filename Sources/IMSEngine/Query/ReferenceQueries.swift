@@ -74,9 +74,10 @@ extension EngineState {
     }
 
     private func securityView(_ index: Int32) -> SecurityView {
-        let price = prices[index]
+        let owner = partitions[partition(ofSecurity: index)]
+        let price = owner.prices[index]
         return SecurityView(security: securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
-                            positions: positionsBySecurity[Int(index)].count)
+                            positions: owner.positionsBySecurity[Int(index)].count)
     }
 
     public func book(_ id: String) -> Book? { bookIds.lookup(id).map { books[Int($0)] } }
@@ -90,7 +91,7 @@ extension EngineState {
     }
     public func availability(securityId: String) -> [Availability] {
         guard let index = securityIds.lookup(securityId) else { return [] }
-        return availability.filter { $0.key.security == index }.map(\.value).sorted { $0.sourceId < $1.sourceId }
+        return partitions[partition(ofSecurity: index)].availability.filter { $0.key.security == index }.map(\.value).sorted { $0.sourceId < $1.sourceId }
     }
     public func allFXRates() -> [FXRate] { fxRates.values.sorted { $0.currency < $1.currency } }
 

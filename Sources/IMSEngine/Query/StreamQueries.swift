@@ -46,12 +46,12 @@ extension EngineState {
 
     /// Every position held in a market (after its day roll all of them changed).
     public func positionIndices(market: Int32) -> [Int32] {
-        securitiesByMarket[Int(market)].flatMap { positionsBySecurity[Int($0)] }
+        securitiesByMarket[Int(market)].flatMap { positionIds(security: $0) }
     }
 
     /// The last tick of the security at `index`, if any.
     public func priceView(security index: Int32) -> MarketDataView? {
-        guard let p = prices[index] else { return nil }
+        guard let p = partitions[partition(ofSecurity: index)].prices[index] else { return nil }
         let entry = securities[Int(index)]
         return MarketDataView(kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
                               currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
@@ -75,7 +75,7 @@ extension EngineState {
     /// Everything matching `filter` now: the snapshot a market-data subscriber starts from.
     public func marketDataSnapshot(_ filter: MarketDataFilter, limit: Int) -> [MarketDataView] {
         var out: [MarketDataView] = []
-        for index in prices.keys.sorted() {
+        for index in partitions.flatMap(\.prices.keys).sorted() {
             guard out.count < limit, let v = priceView(security: index), marketData(v, matches: filter) else { continue }
             out.append(v)
         }
@@ -88,6 +88,6 @@ extension EngineState {
 
     /// Index lists of every position matching `filter`, for a stream snapshot.
     public func positionIndices(matching filter: PositionFilter) -> [Int32] {
-        (0..<Int32(positions.count)).filter { position($0, matches: filter) }
+        mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) }).filter { position($0, matches: filter) }
     }
 }

@@ -5,7 +5,7 @@ import IMSDomain
 /// Collected only while a listener is set, so a server without subscribers pays nothing.
 /// Indices are the engine's interned ones; a listener resolves them with `EngineState` reads.
 public struct ChangeSet: Sendable {
-    /// Positions whose figures changed (indices; may repeat).
+    /// Positions whose figures changed (ids; may repeat).
     public var positions: [Int32] = []
     /// Markets that rolled to a new business date: every position in them changed.
     public var markets: [Int32] = []
@@ -25,15 +25,11 @@ public struct ChangeSet: Sendable {
     }
 }
 
-/// Marks collected by `apply` while change capture is on.
+/// Marks collected by `apply` while change capture is on (positions and prices are marked by their partitions).
 struct ChangeLog: Sendable {
     var isOn = false
-    var positions: [Int32] = []
     var markets: [Int32] = []
-    var prices: [Int32] = []
     var currencies: [String] = []
-
-    @inline(__always) mutating func position(_ p: Int32) { if isOn { positions.append(p) } }
 }
 
 extension EngineState {
@@ -41,14 +37,23 @@ extension EngineState {
     mutating func captureChanges(_ on: Bool) {
         changeLog = ChangeLog()
         changeLog.isOn = on
+        for k in partitions.indices {
+            partitions[k].capturing = on
+            partitions[k].changedPositions = []
+            partitions[k].changedPrices = []
+        }
     }
 
     /// The changes marked since the last call, with the exceptions raised after `exceptionsFrom`.
     mutating func takeChanges(exceptionsFrom: Int64, earliest: Timestamp) -> ChangeSet {
         var set = ChangeSet()
-        swap(&set.positions, &changeLog.positions)
+        for k in partitions.indices {
+            for p in partitions[k].changedPositions { set.positions.append(positionId(partition: k, local: p)) }
+            set.prices.append(contentsOf: partitions[k].changedPrices)
+            partitions[k].changedPositions.removeAll(keepingCapacity: true)
+            partitions[k].changedPrices.removeAll(keepingCapacity: true)
+        }
         swap(&set.markets, &changeLog.markets)
-        swap(&set.prices, &changeLog.prices)
         swap(&set.currencies, &changeLog.currencies)
         set.exceptionIds = exceptionsFrom..<nextExceptionId
         set.lastSequence = lastSequence

@@ -7,12 +7,13 @@ import IMSDomain
 
 extension EngineState {
     /// The format version written at the head of every snapshot image.
-    public static let snapshotFormatVersion: UInt32 = 1
+    public static let snapshotFormatVersion: UInt32 = 2
 
     /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks.
     public func snapshotImage() -> [UInt8] {
-        var w = BinaryWriter(capacity: 1 << 20 + positions.count * 120)
+        var w = BinaryWriter(capacity: 1 << 20 + positionCount * 120)
         w.write(Self.snapshotFormatVersion)
+        w.writeCount(partitions.count)
         w.writeVarint(lastSequence)
         w.write(appliedRecord)
         w.write(lastEntryAt)
@@ -25,7 +26,7 @@ extension EngineState {
         w.writeCount(securities.count)
         for s in securities { s.record.encode(to: &w); w.write(s.market) }
         w.writeCount(securitiesByMarket.count)
-        for list in securitiesByMarket { writeIndexes(list, &w) }
+        for list in securitiesByMarket { Self.writeIndexes(list, &w) }
         let identifiers = identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
         w.writeCount(identifiers.count)
         for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
@@ -37,41 +38,9 @@ extension EngineState {
         writeSorted(aggregationUnitNames, &w) { $0.write($1) }
         writeSorted(providerVersions, &w) { $0.writeVarint($1) }
 
-        w.writeCount(positions.count)
-        for p in positions { p.encode(to: &w) }
-        w.writeCount(positionsBySecurity.count)
-        for list in positionsBySecurity { writeIndexes(list, &w) }
-        w.writeCount(positionsByBook.count)
-        for list in positionsByBook { writeIndexes(list, &w) }
-        let laterEntries = later.sorted { $0.key < $1.key }
-        w.writeCount(laterEntries.count)
-        for (p, entries) in laterEntries {
-            w.write(p)
-            w.writeCount(entries.count)
-            for e in entries { w.write(e.date); w.writeVarint(e.receipt); w.writeVarint(e.deliver) }
-        }
-        let pending = pendingSOD.sorted { $0.key < $1.key }
-        w.writeCount(pending.count)
-        for (m, byKey) in pending {
-            w.write(m)
-            let sorted = byKey.sorted { $0.key < $1.key }
-            w.writeCount(sorted.count)
-            for (key, s) in sorted { w.write(key); s.encode(to: &w) }
-        }
-
-        w.writeCount(trades.count)
-        for t in trades {
-            w.writeCount(t.records.count)
-            for (r, id) in zip(t.records, t.ids) { w.write(id); r.encode(to: &w) }
-        }
+        for part in partitions { part.encode(to: &w) }
 
         writeSorted(contracts, &w) { $1.encode(to: &$0) }
-        let lenders = availability.sorted { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }
-        w.writeCount(lenders.count)
-        for (_, a) in lenders { a.encode(to: &w) }
-        let ticks = prices.sorted { $0.key < $1.key }
-        w.writeCount(ticks.count)
-        for (_, p) in ticks { p.tick.encode(to: &w); w.writeVarint(p.tickCount) }
         writeSorted(fxRates, &w) { $1.encode(to: &$0) }
 
         writeSorted(feeds, &w) { w, feed in
@@ -86,11 +55,14 @@ extension EngineState {
     }
 
     /// Rebuilds a state from `snapshotImage()` bytes, over the given markets.
+    /// The partition count is the image's own.
     public init(snapshotImage bytes: UnsafeRawBufferPointer, catalog: MarketCatalog = .embedded) throws(BinaryFormatError) {
-        self.init(catalog: catalog)
         var r = BinaryReader(bytes)
         let version = try r.readUInt32()
         guard version == Self.snapshotFormatVersion else { throw BinaryFormatError("snapshot format \(version) is not \(Self.snapshotFormatVersion)") }
+        let partitionCount = try r.readCount()
+        guard [1, 2, 4, 8].contains(partitionCount) else { throw BinaryFormatError("snapshot has \(partitionCount) partitions; 1, 2, 4 or 8 expected") }
+        self.init(catalog: catalog, partitions: partitionCount)
         lastSequence = try r.readVarInt()
         appliedRecord = try r.readUInt64()
         lastEntryAt = try r.readTimestamp()
@@ -112,7 +84,6 @@ extension EngineState {
             guard let id = record.securityId, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
             _ = securityIds.intern(id)
             securities.append(SecurityEntry(record: record, market: market))
-            positionsBySecurity.append([])
         }
         securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
         for _ in 0..<(try r.readCount()) {
@@ -124,62 +95,17 @@ extension EngineState {
             let b = try Book(from: &r)
             _ = bookIds.intern(b.bookId)
             books.append(b)
-            positionsByBook.append([])
         }
         counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
         aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
         aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
         providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
 
-        let positionCount = try r.readCount()
-        positions.reserveCapacity(positionCount)
-        for i in 0..<positionCount {
-            let p = try PositionRecord(from: &r)
-            positions.append(p)
-            positionTable.insert(hash: Self.hash(positionKey: Self.positionKey(book: p.book, security: p.security)), payload: UInt64(i))
-        }
-        positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
-        positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
-        for _ in 0..<(try r.readCount()) {
-            let p = try r.readInt32()
-            var entries: [LaterEntry] = []
-            for _ in 0..<(try r.readCount()) {
-                entries.append(LaterEntry(date: try r.readDate(), receipt: try r.readVarInt(), deliver: try r.readVarInt()))
-            }
-            later[p] = entries
-        }
-        for _ in 0..<(try r.readCount()) {
-            let m = try r.readInt32()
-            var byKey: [UInt64: SODPosition] = [:]
-            for _ in 0..<(try r.readCount()) { byKey[try r.readUInt64()] = try SODPosition(from: &r) }
-            pendingSOD[m] = byKey
-        }
-
-        let tradeMarkets = try r.readCount()
-        guard tradeMarkets == trades.count else { throw BinaryFormatError("snapshot has trades for \(tradeMarkets) markets, the catalog \(trades.count)") }
-        for m in 0..<tradeMarkets {
-            let n = try r.readCount()
-            trades[m].records.reserveCapacity(n)
-            trades[m].ids.reserveCapacity(n)
-            for i in 0..<n {
-                let id = try r.readString()
-                trades[m].ids.append(id)
-                trades[m].records.append(try TradeRecord(from: &r))
-                indexTrade(hash: ProbeTable.hash(of: id), market: m, index: Int32(i))
-            }
+        for k in partitions.indices {
+            try partitions[k].decode(from: &r, securities: securities.count, books: books.count)
         }
 
         contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
-        for _ in 0..<(try r.readCount()) {
-            let a = try Availability(from: &r)
-            guard let s = securityIds.lookup(a.securityId) else { throw BinaryFormatError("snapshot availability for unknown security \(a.securityId)") }
-            availability[AvailabilityKey(sourceId: a.sourceId, security: s)] = a
-        }
-        for _ in 0..<(try r.readCount()) {
-            let tick = try PriceTick(from: &r)
-            guard let s = securityIds.lookup(tick.securityId) else { throw BinaryFormatError("snapshot price for unknown security \(tick.securityId)") }
-            prices[s] = PriceState(tick: tick, tickCount: try r.readVarInt())
-        }
         fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
 
         feeds = try Self.readSorted(&r) { r throws(BinaryFormatError) in
@@ -196,12 +122,12 @@ extension EngineState {
         guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
     }
 
-    private func writeIndexes(_ list: [Int32], _ w: inout BinaryWriter) {
+    fileprivate static func writeIndexes(_ list: [Int32], _ w: inout BinaryWriter) {
         w.writeCount(list.count)
         for i in list { w.writeVarint(Int64(i)) }
     }
 
-    private static func readIndexes(_ r: inout BinaryReader) throws(BinaryFormatError) -> [Int32] {
+    fileprivate static func readIndexes(_ r: inout BinaryReader) throws(BinaryFormatError) -> [Int32] {
         let n = try r.readCount()
         var out: [Int32] = []
         out.reserveCapacity(n)
@@ -224,6 +150,98 @@ extension EngineState {
             out[key] = try body(&r)
         }
         return out
+    }
+}
+
+extension Partition {
+    func encode(to w: inout BinaryWriter) {
+        w.writeCount(positions.count)
+        for p in positions { p.encode(to: &w) }
+        w.writeCount(positionsBySecurity.count)
+        for list in positionsBySecurity { EngineState.writeIndexes(list, &w) }
+        w.writeCount(positionsByBook.count)
+        for list in positionsByBook { EngineState.writeIndexes(list, &w) }
+        let laterEntries = later.sorted { $0.key < $1.key }
+        w.writeCount(laterEntries.count)
+        for (p, entries) in laterEntries {
+            w.write(p)
+            w.writeCount(entries.count)
+            for e in entries { w.write(e.date); w.writeVarint(e.receipt); w.writeVarint(e.deliver) }
+        }
+        let pending = pendingSOD.sorted { $0.key < $1.key }
+        w.writeCount(pending.count)
+        for (m, byKey) in pending {
+            w.write(m)
+            let sorted = byKey.sorted { $0.key < $1.key }
+            w.writeCount(sorted.count)
+            for (key, s) in sorted { w.write(key); s.encode(to: &w) }
+        }
+        w.writeCount(trades.count)
+        for t in trades {
+            w.writeCount(t.records.count)
+            for (r, id) in zip(t.records, t.ids) { w.write(id); r.encode(to: &w) }
+        }
+        let lenders = availability.sorted { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }
+        w.writeCount(lenders.count)
+        for (key, a) in lenders { w.write(key.security); a.encode(to: &w) }
+        let ticks = prices.sorted { $0.key < $1.key }
+        w.writeCount(ticks.count)
+        for (security, p) in ticks { w.write(security); p.tick.encode(to: &w); w.writeVarint(p.tickCount) }
+    }
+
+    mutating func decode(from r: inout BinaryReader, securities: Int, books: Int) throws(BinaryFormatError) {
+        let positionCount = try r.readCount()
+        positions.reserveCapacity(positionCount)
+        for i in 0..<positionCount {
+            let p = try PositionRecord(from: &r)
+            guard p.book >= 0, Int(p.book) < books, p.security >= 0, Int(p.security) < securities else {
+                throw BinaryFormatError("snapshot position \(i) names book \(p.book) or security \(p.security), which do not exist")
+            }
+            positions.append(p)
+            positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: p.book, security: p.security)), payload: UInt64(i))
+        }
+        positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
+        positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
+        guard positionsBySecurity.count == securities, positionsByBook.count == books else {
+            throw BinaryFormatError("snapshot position lists cover \(positionsBySecurity.count) securities and \(positionsByBook.count) books, not \(securities) and \(books)")
+        }
+        for _ in 0..<(try r.readCount()) {
+            let p = try r.readInt32()
+            var entries: [LaterEntry] = []
+            for _ in 0..<(try r.readCount()) {
+                entries.append(LaterEntry(date: try r.readDate(), receipt: try r.readVarInt(), deliver: try r.readVarInt()))
+            }
+            later[p] = entries
+        }
+        for _ in 0..<(try r.readCount()) {
+            let m = try r.readInt32()
+            var byKey: [UInt64: SODPosition] = [:]
+            for _ in 0..<(try r.readCount()) { byKey[try r.readUInt64()] = try SODPosition(from: &r) }
+            pendingSOD[m] = byKey
+        }
+        let tradeMarkets = try r.readCount()
+        guard tradeMarkets == trades.count else { throw BinaryFormatError("snapshot has trades for \(tradeMarkets) markets, the catalog \(trades.count)") }
+        for m in 0..<tradeMarkets {
+            let n = try r.readCount()
+            trades[m].records.reserveCapacity(n)
+            trades[m].ids.reserveCapacity(n)
+            for i in 0..<n {
+                let id = try r.readString()
+                trades[m].ids.append(id)
+                trades[m].records.append(try TradeRecord(from: &r))
+                indexTrade(hash: ProbeTable.hash(of: id), market: m, index: Int32(i))
+            }
+        }
+        for _ in 0..<(try r.readCount()) {
+            let security = try r.readInt32()
+            let a = try Availability(from: &r)
+            availability[AvailabilityKey(sourceId: a.sourceId, security: security)] = a
+        }
+        for _ in 0..<(try r.readCount()) {
+            let security = try r.readInt32()
+            let tick = try PriceTick(from: &r)
+            prices[security] = PriceState(tick: tick, tickCount: try r.readVarInt())
+        }
     }
 }
 
@@ -251,16 +269,16 @@ extension PositionRecord {
 
 extension TradeRecord {
     func encode(to w: inout BinaryWriter) {
-        w.writeVarint(version); w.writeVarint(quantity); w.write(position); w.write(nextInPosition); w.write(previousInPosition)
+        w.writeVarint(version); w.writeVarint(quantity); w.write(security); w.write(position); w.write(nextInPosition); w.write(previousInPosition)
         w.write(tradeDate); w.write(settleDate); w.write(UInt8(bitPattern: slot)); w.write(side); w.write(status)
     }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        let version = try r.readVarInt(), quantity = try r.readVarInt()
+        let version = try r.readVarInt(), quantity = try r.readVarInt(), security = try r.readInt32()
         let position = try r.readInt32(), next = try r.readInt32(), previous = try r.readInt32()
         let tradeDate = try r.readDate(), settleDate = try r.readDate()
         let slot = Int8(bitPattern: try r.readUInt8())
-        self.init(version: version, quantity: quantity, position: position, nextInPosition: next, previousInPosition: previous,
+        self.init(version: version, quantity: quantity, security: security, position: position, nextInPosition: next, previousInPosition: previous,
                   tradeDate: tradeDate, settleDate: settleDate, slot: slot, side: try r.readCase(), status: try r.readCase())
     }
 }

@@ -28,26 +28,13 @@ public struct EngineState: Sendable {
     /// (provider, securityId) → last applied version, for per-provider versioning.
     var providerVersions: [String: Int64] = [:]
 
-    // Positions.
-    var positions: ContiguousArray<PositionRecord> = []
-    /// (book, security) → index in `positions`; keys compared through the records themselves.
-    var positionTable = ProbeTable()
-    var positionsBySecurity: [[Int32]] = []
-    var positionsByBook: [[Int32]] = []
-    /// Settlements beyond SD4, by position.
-    var later: [Int32: [LaterEntry]] = [:]
-    /// SOD snapshots for a business date the market has not reached yet, by market then position key.
-    var pendingSOD: [Int32: [UInt64: SODPosition]] = [:]
-
-    // Trades of each market's current business date.
-    var trades: [MarketTrades] = []
-    /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
-    var tradeIndex = ProbeTable()
+    // Positions, trades, prices and availability, by the partition that owns their security.
+    var partitions: [Partition]
+    /// log2 of the partition count.
+    let partitionBits: Int
 
     // Financing, availability, market data.
     var contracts: [String: Contract] = [:]
-    var availability: [AvailabilityKey: Availability] = [:]
-    var prices: [Int32: PriceState] = [:]
     var fxRates: [String: FXRate] = [:]
 
     /// Changes marked for the streams while a listener is set; not part of the state proper.
@@ -69,15 +56,23 @@ public struct EngineState: Sendable {
     /// Counts of what has been applied, for metrics and health.
     public internal(set) var counters = Counters()
 
+    /// The number of partitions a state has unless told otherwise: one per core of the reference machine.
+    public static let defaultPartitionCount = 2
+
     /// A state with the given markets and nothing else.
-    public init(catalog: MarketCatalog = .embedded) {
+    ///
+    /// - Parameter partitions: how many partitions securities are hashed to (1, 2, 4 or 8); each applies
+    ///   its share of a batch on its own core. Results do not depend on it; the snapshot image does.
+    public init(catalog: MarketCatalog = .embedded, partitions: Int = EngineState.defaultPartitionCount) {
+        precondition([1, 2, 4, 8].contains(partitions), "partitions must be 1, 2, 4 or 8")
         self.catalog = catalog
         for id in catalog.marketIds {
             let (index, _) = marketIds.intern(id)
             markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
             securitiesByMarket.append([])
-            trades.append(MarketTrades())
         }
+        self.partitions = Array(repeating: Partition(markets: catalog.marketIds.count), count: partitions)
+        self.partitionBits = partitions.trailingZeroBitCount
     }
 
     /// What has been applied so far.
@@ -88,7 +83,9 @@ public struct EngineState: Sendable {
     }
 
     /// Number of positions held.
-    public var positionCount: Int { positions.count }
+    public var positionCount: Int { partitions.reduce(0) { $0 + $1.positionCount } }
+    /// Number of partitions securities are hashed to.
+    public var partitionCount: Int { partitions.count }
     /// Number of securities known.
     public var securityCount: Int { securities.count }
 }
@@ -169,22 +166,52 @@ extension EngineState {
         return h == 0 ? mix(UInt64.max) : h
     }
 
-    /// The index of the position of `book` in `security`, if it exists.
-    @inline(__always)
-    func existingPosition(book: Int32, security: Int32) -> Int32? {
-        let hash = Self.hash(positionKey: Self.positionKey(book: book, security: security))
-        return positionTable.find(hash: hash) { _ in true }.map { Int32(truncatingIfNeeded: $0) }
+    /// The partition that owns a security.
+    @inline(__always) func partition(ofSecurity security: Int32) -> Int { Int(security) & (partitions.count - 1) }
+
+    /// The engine-wide id of a partition's position.
+    @inline(__always) func positionId(partition k: Int, local: Int32) -> Int32 { local << Int32(partitionBits) | Int32(k) }
+
+    /// The partition and local index of a position id.
+    @inline(__always) func locate(position id: Int32) -> (partition: Int, local: Int32) {
+        (Int(id) & (partitions.count - 1), id >> Int32(partitionBits))
     }
 
-    /// The index of the position of `book` in `security`, creating it if needed.
-    mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
-        if let index = existingPosition(book: book, security: security) { return index }
-        let index = Int32(positions.count)
-        positions.append(PositionRecord(book: book, security: security))
-        positionTable.insert(hash: Self.hash(positionKey: Self.positionKey(book: book, security: security)), payload: UInt64(index))
-        positionsBySecurity[Int(security)].append(index)
-        positionsByBook[Int(book)].append(index)
-        return index
+    /// The id of the position of `book` in `security`, if it exists.
+    func existingPosition(book: Int32, security: Int32) -> Int32? {
+        let k = partition(ofSecurity: security)
+        return partitions[k].existingPosition(book: book, security: security).map { positionId(partition: k, local: $0) }
+    }
+
+    /// The record of a position, by id.
+    func record(position id: Int32) -> PositionRecord {
+        let (k, local) = locate(position: id)
+        return partitions[k].positions[Int(local)]
+    }
+
+    /// Ids of the positions listed per partition (local indices, each list ascending), merged in id order.
+    func mergedPositionIds(_ lists: [[Int32]]) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+        var cursors = Array(repeating: 0, count: lists.count)
+        while true {
+            var best = -1
+            for k in lists.indices where cursors[k] < lists[k].count {
+                if best < 0 || lists[k][cursors[k]] < lists[best][cursors[best]] { best = k }
+            }
+            if best < 0 { return out }
+            out.append(positionId(partition: best, local: lists[best][cursors[best]]))
+            cursors[best] += 1
+        }
+    }
+
+    /// Takes the exceptions a partition raised into the list, numbering them.
+    @inline(__always) mutating func takeRaised(partition k: Int) {
+        guard !partitions[k].raised.isEmpty else { return }
+        for e in partitions[k].raised {
+            raise(e.kind, sequence: e.sequence, message: e.message, subject: e.subject, at: e.receivedAt)
+        }
+        partitions[k].raised.removeAll(keepingCapacity: true)
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,

@@ -4,7 +4,9 @@ import IMSDomain
 struct TradeRecord: Sendable {
     var version: Int64
     var quantity: Int64
-    /// The position its effect is applied to, or -1 when it has none (cancelled, or of an earlier date).
+    /// The security it was booked in; later versions cannot change it.
+    var security: Int32
+    /// The (partition-local) position its effect is applied to, or -1 when it has none (cancelled, or of an earlier date).
     var position: Int32 = -1
     /// Next and previous trade in the same position's list, or -1.
     var nextInPosition: Int32 = -1

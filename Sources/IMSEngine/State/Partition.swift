@@ -1,0 +1,119 @@
+import IMSDomain
+
+/// The share of the state one writer owns: the positions, settlement ladders, today's trades, prices and
+/// lender availability of the securities hashed to it.
+///
+/// Security `s` belongs to partition `s & (count − 1)`; interned security indices are dense, so each
+/// partition gets an equal share of the securities. A partition is only ever touched by one thread at a
+/// time, and its apply methods read the rest of the state (markets, securities) without changing it, so
+/// the partitions of a batch apply in parallel. Indices in here are local; a position's engine-wide id is
+/// `local << partitionBits | partition` (see `EngineState.positionId`).
+struct Partition: Sendable {
+    var positions: ContiguousArray<PositionRecord> = []
+    /// (book, security) → local index in `positions`.
+    var positionTable = ProbeTable()
+    /// Local position indices by (global) security index and by book index; only owned securities have any.
+    var positionsBySecurity: [[Int32]] = []
+    var positionsByBook: [[Int32]] = []
+    /// Settlements beyond SD4, by local position index.
+    var later: [Int32: [LaterEntry]] = [:]
+    /// SOD snapshots for a business date the market has not reached yet, by market then position key.
+    var pendingSOD: [Int32: [UInt64: SODPosition]] = [:]
+    /// Trades of each market's current business date, in owned securities.
+    var trades: [MarketTrades]
+    /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
+    var tradeIndex = ProbeTable()
+    var availability: [AvailabilityKey: Availability] = [:]
+    var prices: [Int32: PriceState] = [:]
+
+    /// Whether changes are being marked for the streams, and the marks (local positions, securities).
+    var capturing = false
+    var changedPositions: [Int32] = []
+    var changedPrices: [Int32] = []
+    /// Exceptions raised while applying, numbered when the state takes them into its list.
+    var raised: [ExceptionRecord] = []
+
+    init(markets: Int) {
+        trades = Array(repeating: MarketTrades(), count: markets)
+    }
+
+    /// Number of positions held.
+    var positionCount: Int { positions.count }
+
+    // MARK: Positions
+
+    /// The local index of the position of `book` in `security`, if it exists.
+    @inline(__always)
+    func existingPosition(book: Int32, security: Int32) -> Int32? {
+        let hash = EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security))
+        return positionTable.find(hash: hash) { _ in true }.map { Int32(truncatingIfNeeded: $0) }
+    }
+
+    /// The local index of the position of `book` in `security`, creating it if needed.
+    mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
+        if let index = existingPosition(book: book, security: security) { return index }
+        let index = Int32(positions.count)
+        positions.append(PositionRecord(book: book, security: security))
+        positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security)), payload: UInt64(index))
+        positionsBySecurity[Int(security)].append(index)
+        positionsByBook[Int(book)].append(index)
+        return index
+    }
+
+    @inline(__always) mutating func markPosition(_ p: Int32) {
+        if capturing { changedPositions.append(p) }
+    }
+
+    mutating func raise(_ kind: ExceptionKind, sequence: Int64, message: String, subject: String?, at time: Timestamp) {
+        raised.append(ExceptionRecord(exceptionId: 0, kind: kind, sequence: sequence, line: nil, field: nil,
+                                      message: message, subject: subject, raw: nil, receivedAt: time))
+    }
+
+    // MARK: Trades of the day
+
+    /// Where today's trade `id` lives: its market and its index in that market's trade table.
+    @inline(__always)
+    func tradeLocation(_ id: String, hash: UInt64) -> (market: Int, index: Int32)? {
+        tradeIndex.find(hash: hash) { packed in
+            trades[Int(packed >> 32)].ids[Int(UInt32(truncatingIfNeeded: packed))] == id
+        }.map { (Int($0 >> 32), Int32(truncatingIfNeeded: UInt32(truncatingIfNeeded: $0))) }
+    }
+
+    mutating func indexTrade(hash: UInt64, market: Int, index: Int32) {
+        tradeIndex.insert(hash: hash, payload: UInt64(market) << 32 | UInt64(UInt32(index)))
+    }
+
+    /// Forgets every trade of market `m` (its business date has rolled).
+    mutating func dropTrades(market m: Int) {
+        let ids = trades[m].ids
+        if ids.count == tradeIndex.count {
+            tradeIndex.removeAll()
+        } else {
+            for (i, id) in ids.enumerated() {
+                let packed = UInt64(m) << 32 | UInt64(UInt32(i))
+                tradeIndex.remove(hash: ProbeTable.hash(of: id)) { $0 == packed }
+            }
+        }
+        trades[m] = MarketTrades()
+    }
+
+    // MARK: Market data and availability
+
+    mutating func applyAvailability(_ a: Availability, security: Int32) -> Bool {
+        let key = AvailabilityKey(sourceId: a.sourceId, security: security)
+        if availability[key] == a { return false }
+        availability[key] = a
+        return true
+    }
+
+    mutating func applyPrice(_ p: PriceTick, security: Int32) -> Bool {
+        if capturing { changedPrices.append(security) }
+        if let old = prices[security] {
+            if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
+            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1)
+        } else {
+            prices[security] = PriceState(tick: p, tickCount: 1)
+        }
+        return true
+    }
+}
