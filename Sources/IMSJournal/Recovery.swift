@@ -62,9 +62,8 @@ public struct DataDirectory: Sendable {
         let journalDirectory = journalDirectory(path)
         let replayStart = Date()
         let eventsBefore = state.counters.events + state.counters.ignored
-        let scan = try JournalReader.scan(directory: journalDirectory, from: state.appliedRecord + 1, repair: true) { number, entry in
+        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true) { number, entry in
             state.apply(entry, record: number)
-            return true
         }
         report.replaySeconds = Date().timeIntervalSince(replayStart)
         report.replayedRecords = scan.recordsRead

@@ -7,4 +7,14 @@ struct IMSCommand: AsyncParsableCommand {
         commandName: "ims",
         abstract: "IMS: real-time inventory management for prime brokers.",
         subcommands: [Serve.self, Demo.self, Load.self, ReplayCommand.self, Bench.self])
+
+    static func main() async {
+        AllocatorTuning.apply()
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

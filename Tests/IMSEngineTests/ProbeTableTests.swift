@@ -3,9 +3,9 @@ import Testing
 
 struct ProbeTableTests {
     /// Random inserts and removals, with deliberately colliding hashes, agree with a Dictionary.
-    @Test(arguments: [1, 2, 3, 4])
-    func agreesWithADictionaryUnderInsertAndRemove(seed: UInt64) {
-        var table = ProbeTable()
+    @Test(arguments: [1, 2, 3, 4], [false, true])
+    func agreesWithADictionaryUnderInsertAndRemove(seed: UInt64, summarized: Bool) {
+        var table = ProbeTable(summarized: summarized)
         var reference: [UInt64: UInt64] = [:]
         var state = seed
         func next() -> UInt64 {
@@ -29,7 +29,18 @@ struct ProbeTableTests {
         #expect(table.count == reference.count)
         for key in 0..<UInt64(3_000) {
             #expect(table.find(hash: hash(key)) { $0 == key } == reference[key])
+            if reference[key] != nil { #expect(table.mayContain(hash: hash(key))) }
         }
+    }
+
+    /// The summary of a table says "absent" for most hashes never inserted, and never for one that was.
+    @Test func theSummaryAnswersMostMissesWithoutProbing() {
+        var table = ProbeTable(summarized: true)
+        for i in 0..<50_000 { table.insert(hash: ProbeTable.hash(of: "T\(i)"), payload: UInt64(i)) }
+        #expect((0..<50_000).allSatisfy { table.mayContain(hash: ProbeTable.hash(of: "T\($0)")) })
+        let falseMaybes = (0..<50_000).filter { table.mayContain(hash: ProbeTable.hash(of: "U\($0)")) }.count
+        #expect(falseMaybes < 50_000 / 5, "\(falseMaybes) of 50000 absent hashes answered maybe")
+        #expect(!ProbeTable().mayContain(hash: 1) == false, "an unsummarized table always says maybe")
     }
 
     @Test func stringHashIsStableAcrossProcessesAndNeverZero() {

@@ -41,6 +41,8 @@ public final class Engine: Sendable {
     private let changeListener = Mutex<(@Sendable (ChangeSet) -> Void)?>(nil)
     /// The most events allowed to wait for the writer.
     public let maxPendingEvents: Int
+    /// The most events one group commit takes, so that the writer applies one group while the next is written.
+    static let maxGroupCommitEvents = 50_000
 
     /// - Parameters:
     ///   - journal: where batches are made durable before they are applied; nil for a memory-only engine.
@@ -125,7 +127,7 @@ public final class Engine: Sendable {
 
     private func runJournal() {
         guard let journal else { return }
-        while let work = inbox.takeAll() {
+        while let work = inbox.takeAll(maxEvents: Self.maxGroupCommitEvents) {
             var entries: [JournalEntry] = []
             entries.reserveCapacity(work.count + 1)
             let notice = journalHealth.withLock { $0.pendingNotice }
@@ -287,15 +289,20 @@ private final class Inbox: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Everything queued, waiting until there is something; nil once closed and drained.
-    func takeAll() -> [Item]? {
+    /// Everything queued, or the oldest items up to `maxEvents` events (at least one item), waiting until
+    /// there is something; nil once closed and drained.
+    func takeAll(maxEvents: Int = .max) -> [Item]? {
         condition.lock(); defer { condition.unlock() }
         while items.isEmpty && !closed { condition.wait() }
         if items.isEmpty { return nil }
-        let work = Array(items)
-        items.removeAll(keepingCapacity: true)
-        inFlightEvents += queuedEvents
-        queuedEvents = 0
+        var work: [Item] = []
+        var events = 0
+        while let first = items.first, work.isEmpty || events + first.batch.lineCount <= maxEvents {
+            events += first.batch.lineCount
+            work.append(items.removeFirst())
+        }
+        inFlightEvents += events
+        queuedEvents -= events
         return work
     }
 

@@ -22,7 +22,7 @@ struct Partition: Sendable {
     /// Trades of each market's current business date, in owned securities.
     var trades: [MarketTrades]
     /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
-    var tradeIndex = ProbeTable()
+    var tradeIndex = ProbeTable(summarized: true)
     var availability: [AvailabilityKey: Availability] = [:]
     var prices: [Int32: PriceState] = [:]
 

@@ -2,89 +2,116 @@
 ///
 /// The engine's string-keyed indexes (interned ids, trade ids) keep their keys
 /// in arrays they already own; this table keeps only each entry's hash and
-/// payload, so growing it never re-hashes a string and a probe touches one
-/// cache line. Linear probing, load factor at most one half, deletion by
+/// payload side by side, so growing it never re-hashes a string and a probe
+/// touches one cache line. Linear probing, load factor at most one half, deletion by
 /// backward shift (no tombstones). Callers decide equality with a closure
 /// that compares the key behind a payload.
 struct ProbeTable: Sendable {
-    /// Hash of each slot's entry; 0 marks an empty slot (`hash(of:)` never returns 0).
-    private var hashes: [UInt64]
-    private var payloads: [UInt64]
+    /// One entry: its hash (0 marks an empty slot; `hash(of:)` never returns 0) and payload.
+    private struct Slot {
+        var hash: UInt64
+        var payload: UInt64
+    }
+
+    private var slots: [Slot]
     private var mask: Int
     private(set) var count = 0
+    /// With `summarized`, one bit per hash (4 bits per slot): a clear bit answers "absent" without touching
+    /// the slots, so a miss in a table far larger than the cache costs a cache hit, not a memory read.
+    /// Removal leaves bits set (a false "maybe", never a false "no"); growth rebuilds it.
+    private var summary: [UInt64] = []
+    private var summaryMask = 0
 
-    init(minimumCapacity: Int = 16) {
+    init(minimumCapacity: Int = 16, summarized: Bool = false) {
         var size = 16
         while size < minimumCapacity * 2 { size <<= 1 }
-        hashes = Array(repeating: 0, count: size)
-        payloads = Array(repeating: 0, count: size)
+        slots = Array(repeating: Slot(hash: 0, payload: 0), count: size)
         mask = size - 1
+        if summarized { resetSummary() }
+    }
+
+    private mutating func resetSummary() {
+        summary = Array(repeating: 0, count: max(1, slots.count * 4 / 64))
+        summaryMask = summary.count * 64 - 1
+    }
+
+    /// The summary bit of a hash: from its high bits, as the slot comes from the low ones.
+    @inline(__always) private func summaryBit(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 32) & summaryMask }
+
+    /// False when no entry has `hash`; true when one may.
+    @inline(__always) func mayContain(hash: UInt64) -> Bool {
+        guard summaryMask != 0 else { return true }
+        let bit = summaryBit(hash)
+        return summary[bit >> 6] & (1 << UInt64(bit & 63)) != 0
     }
 
     /// The payload of the entry with `hash` for which `matches` holds.
     @inline(__always)
     func find(hash: UInt64, where matches: (UInt64) -> Bool) -> UInt64? {
+        if !mayContain(hash: hash) { return nil }
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let h = hashes[i]
-            if h == 0 { return nil }
-            if h == hash && matches(payloads[i]) { return payloads[i] }
+            let slot = slots[i]
+            if slot.hash == 0 { return nil }
+            if slot.hash == hash && matches(slot.payload) { return slot.payload }
             i = (i + 1) & mask
         }
     }
 
     /// Adds an entry the caller knows is absent.
     mutating func insert(hash: UInt64, payload: UInt64) {
-        if (count + 1) * 2 > hashes.count { grow() }
+        if (count + 1) * 2 > slots.count { grow() }
         var i = Int(truncatingIfNeeded: hash) & mask
-        while hashes[i] != 0 { i = (i + 1) & mask }
-        hashes[i] = hash
-        payloads[i] = payload
+        while slots[i].hash != 0 { i = (i + 1) & mask }
+        slots[i] = Slot(hash: hash, payload: payload)
         count += 1
+        if summaryMask != 0 {
+            let bit = summaryBit(hash)
+            summary[bit >> 6] |= 1 << UInt64(bit & 63)
+        }
     }
 
     /// Removes the entry with `hash` for which `matches` holds, if present.
     mutating func remove(hash: UInt64, where matches: (UInt64) -> Bool) {
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let h = hashes[i]
-            if h == 0 { return }
-            if h == hash && matches(payloads[i]) { break }
+            let slot = slots[i]
+            if slot.hash == 0 { return }
+            if slot.hash == hash && matches(slot.payload) { break }
             i = (i + 1) & mask
         }
         // Backward-shift: pull later entries of the same run into the hole when their home allows it.
         var hole = i
         var j = (i + 1) & mask
-        while hashes[j] != 0 {
-            let home = Int(truncatingIfNeeded: hashes[j]) & mask
+        while slots[j].hash != 0 {
+            let home = Int(truncatingIfNeeded: slots[j].hash) & mask
             let distanceToJ = (j - home) & mask
             let distanceToHole = (hole - home) & mask
             if distanceToHole < distanceToJ {
-                hashes[hole] = hashes[j]
-                payloads[hole] = payloads[j]
+                slots[hole] = slots[j]
                 hole = j
             }
             j = (j + 1) & mask
         }
-        hashes[hole] = 0
-        payloads[hole] = 0
+        slots[hole] = Slot(hash: 0, payload: 0)
         count -= 1
     }
 
     /// Empties the table, keeping its capacity.
     mutating func removeAll() {
-        for i in hashes.indices { hashes[i] = 0 }
+        for i in slots.indices { slots[i] = Slot(hash: 0, payload: 0) }
         count = 0
+        if summaryMask != 0 { for i in summary.indices { summary[i] = 0 } }
     }
 
     private mutating func grow() {
-        let oldHashes = hashes, oldPayloads = payloads
-        hashes = Array(repeating: 0, count: oldHashes.count * 2)
-        payloads = Array(repeating: 0, count: oldHashes.count * 2)
-        mask = hashes.count - 1
+        let old = slots
+        slots = Array(repeating: Slot(hash: 0, payload: 0), count: old.count * 2)
+        mask = slots.count - 1
         count = 0
-        for i in oldHashes.indices where oldHashes[i] != 0 {
-            insert(hash: oldHashes[i], payload: oldPayloads[i])
+        if summaryMask != 0 { resetSummary() }
+        for slot in old where slot.hash != 0 {
+            insert(hash: slot.hash, payload: slot.payload)
         }
     }
 
