@@ -77,29 +77,12 @@ extension EngineState {
         var unchanged = [Int](repeating: 0, count: count)
         partitions.withUnsafeMutableBufferPointer { parts in
             unchanged.withUnsafeMutableBufferPointer { unchanged in
-                let target = SharedPartitions(parts: parts, unchanged: unchanged)
-                DispatchQueue.concurrentPerform(iterations: count) { k in
-                    var same = 0
-                    for i in 0..<n where applyAt[i] != 0 && ownerOf[i] == k {
-                        let r = resolved[i]
-                        let changed: Bool
-                        switch batch.events[i] {
-                        case .trade(let t):
-                            changed = target.parts[k].applyTrade(t, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                                                 tradeHash: r.tradeHash, sequence: applyAt[i], at: batch.receivedAt, markets: markets)
-                        case .sodPosition(let s):
-                            changed = target.parts[k].applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                                               sequence: applyAt[i], at: batch.receivedAt, markets: markets)
-                        case .price(let p):
-                            changed = target.parts[k].applyPrice(p, security: r.security)
-                        case .availability(let a):
-                            changed = target.parts[k].applyAvailability(a, security: r.security)
-                        default:
-                            changed = false
-                        }
-                        if !changed { same += 1 }
+                batch.events.withUnsafeBufferPointer { events in
+                    let target = SharedPartitions(parts: parts, unchanged: unchanged, events: events)
+                    DispatchQueue.concurrentPerform(iterations: count) { k in
+                        target.unchanged[k] = target.apply(partition: k, sequences: applyAt, owners: ownerOf, refs: resolved,
+                                                           at: batch.receivedAt, markets: markets, securities: securities)
                     }
-                    target.unchanged[k] = same
                 }
             }
         }
@@ -141,29 +124,67 @@ extension EngineState {
     /// Validates `events` against this state, which nobody changes meanwhile, one slice per partition's
     /// thread, noting which partition owns each event.
     private func validateInSlices(_ events: [Event], into slots: ValidationSlots) {
-        let count = partitions.count
-        DispatchQueue.concurrentPerform(iterations: count) { k in
-            var scope = BatchScope()
-            var errors: [(index: Int, error: FieldError)] = []
-            var newTrades: [Int] = []
-            for i in (events.count * k / count)..<(events.count * (k + 1) / count) {
-                var completed: Event?
-                if let f = validate(events[i], scope: &scope, completed: &completed, refs: &slots.refs[i]) {
-                    errors.append((i, f))
-                    continue
-                }
-                slots.owners[i] = UInt8(partition(ofSecurity: slots.refs[i].security))
-                if slots.refs[i].isNewTrade { newTrades.append(i) }
-            }
-            slots.found[k] = errors
-            slots.newTrades[k] = newTrades
-            slots.needs[k] = !scope.marketDates.isEmpty
+        events.withUnsafeBufferPointer { buffer in
+            let events = ReadOnlyEvents(buffer: buffer)
+            DispatchQueue.concurrentPerform(iterations: partitions.count) { k in validateSlice(k, of: events, into: slots) }
         }
     }
+
+    private func validateSlice(_ k: Int, of events: ReadOnlyEvents, into slots: ValidationSlots) {
+        let count = partitions.count
+        var scope = BatchScope()
+        var errors: [(index: Int, error: FieldError)] = []
+        var newTrades: [Int] = []
+        for i in (events.buffer.count * k / count)..<(events.buffer.count * (k + 1) / count) {
+            var completed: Event?
+            if let f = validate(events.buffer[i], scope: &scope, completed: &completed, refs: &slots.refs[i]) {
+                errors.append((i, f))
+                continue
+            }
+            slots.owners[i] = UInt8(partition(ofSecurity: slots.refs[i].security))
+            if slots.refs[i].isNewTrade { newTrades.append(i) }
+        }
+        slots.found[k] = errors
+        slots.newTrades[k] = newTrades
+        slots.needs[k] = !scope.marketDates.isEmpty
+    }
+}
+
+/// A batch's events, read in place by every validating thread.
+private struct ReadOnlyEvents: @unchecked Sendable {
+    let buffer: UnsafeBufferPointer<Event>
 }
 
 /// The partitions, each written by its own thread, and one result slot per partition.
 private struct SharedPartitions: @unchecked Sendable {
     let parts: UnsafeMutableBufferPointer<Partition>
     let unchanged: UnsafeMutableBufferPointer<Int>
+    /// The batch's events, read in place (an array subscript would copy each one).
+    let events: UnsafeBufferPointer<Event>
+
+    /// Applies partition `k`'s accepted events in order; returns how many changed nothing.
+    func apply(partition k: Int, sequences: [Int64], owners: [UInt8], refs: [ResolvedRefs], at time: Timestamp,
+               markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
+        var same = 0
+        for i in events.indices where sequences[i] != 0 && owners[i] == k {
+            let r = refs[i]
+            let changed: Bool
+            switch events[i] {
+            case .trade(let t):
+                changed = parts[k].applyTrade(t, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
+                                              tradeHash: r.tradeHash, sequence: sequences[i], at: time, markets: markets)
+            case .sodPosition(let s):
+                changed = parts[k].applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
+                                            sequence: sequences[i], at: time, markets: markets)
+            case .price(let p):
+                changed = parts[k].applyPrice(p, security: r.security)
+            case .availability(let a):
+                changed = parts[k].applyAvailability(a, security: r.security)
+            default:
+                changed = false
+            }
+            if !changed { same += 1 }
+        }
+        return same
+    }
 }
