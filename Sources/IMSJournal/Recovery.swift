@@ -34,12 +34,13 @@ public struct DataDirectory: Sendable {
 
     /// Recovers the state held in `path` (creating it if new) and opens its journal for appending.
     /// `now` stamps the notices of any repair; `log` receives one line per step.
-    public static func open(_ path: String, catalog: MarketCatalog, policy: SyncPolicy = .everyBatch,
+    /// A new directory's state has `partitions` partitions; a loaded snapshot keeps its own.
+    public static func open(_ path: String, catalog: MarketCatalog, partitions: Int = EngineState.defaultPartitionCount, policy: SyncPolicy = .everyBatch,
                             segmentBytes: Int = 64 << 20, now: Timestamp, log: (String) -> Void = { _ in }) throws -> DataDirectory {
         try FileIO.makeDirectory(path)
         let store = try SnapshotStore(directory: snapshotDirectory(path))
         var report = RecoveryReport()
-        var state = EngineState(catalog: catalog)
+        var state = EngineState(catalog: catalog, partitions: partitions)
         let snapshotStart = Date()
         for (file, reason) in store.damaged() {
             report.notices.append(Notice(kind: .snapshotCorrupt, message: "snapshot \(file) is unreadable and was skipped: \(reason)", at: now))
@@ -120,8 +121,8 @@ public enum ReplayTarget: Sendable, Hashable, CustomStringConvertible {
 public enum Replay {
     /// The state as it was at `target`: the newest snapshot not past it, then the journal up to it.
     public static func state(dataDirectory path: String, catalog: MarketCatalog, until target: ReplayTarget,
-                             ignoringSnapshots: Bool = false) throws -> EngineState {
-        var state = EngineState(catalog: catalog)
+                             partitions: Int = EngineState.defaultPartitionCount, ignoringSnapshots: Bool = false) throws -> EngineState {
+        var state = EngineState(catalog: catalog, partitions: partitions)
         if !ignoringSnapshots, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(path)) {
             let usable = store.list().filter { info in
                 switch target {

@@ -28,9 +28,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Positions to hold for the memory benchmark.") var positions = 1_000_000
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
+    @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
     @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
+
+    func validate() throws {
+        guard [1, 2, 4, 8].contains(partitions) else { throw ValidationError("--partitions must be 1, 2, 4 or 8") }
+    }
 
     func run() async throws {
         switch kind {
@@ -116,10 +121,10 @@ struct Bench: AsyncParsableCommand {
         var journal: SegmentedJournal?
         let engine: Engine
         if noJournal {
-            engine = Engine(maxPendingEvents: Self.engineWindow)
+            engine = Engine(state: EngineState(partitions: partitions), maxPendingEvents: Self.engineWindow)
         } else {
             try? FileManager.default.removeItem(atPath: directory.path)
-            let opened = try DataDirectory.open(directory.path, catalog: .embedded, policy: try syncPolicy(), now: Timestamp(micros: 0))
+            let opened = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, policy: try syncPolicy(), now: Timestamp(micros: 0))
             journal = opened.journal
             engine = Engine(state: opened.state, journal: opened.journal, maxPendingEvents: Self.engineWindow)
             print("journal in \(directory.path), fsync \(try syncPolicy())")
@@ -155,7 +160,7 @@ struct Bench: AsyncParsableCommand {
         let positions = engine.read { $0.positionCount }
         let h = histogram.withLock { $0 }
         Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
-                    extra: ["positions": "\(positions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
+                    extra: ["positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
                             "ndjsonDecodeEventsPerSecond": String(Int(Double(events) / (Double(decodeNanos) / 1e9))),
                             "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
                             "journal": noJournal ? "false" : "\"\(try syncPolicy())\"",
@@ -208,7 +213,7 @@ struct Bench: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: directory.path)
         print("journaling \(events) events into \(directory.path)...")
         do {
-            let opened = try DataDirectory.open(directory.path, catalog: .embedded, policy: try syncPolicy(), now: Timestamp(micros: 0))
+            let opened = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, policy: try syncPolicy(), now: Timestamp(micros: 0))
             let engine = Engine(state: opened.state, journal: opened.journal)
             _ = try engine.submitAndWait(Self.securitiesBatch())
             var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 7)
@@ -222,16 +227,16 @@ struct Bench: AsyncParsableCommand {
             engine.stop()
         }
         let journalBytes = Self.directorySize(directory.path + "/journal")
-        let cold = try DataDirectory.open(directory.path, catalog: .embedded, now: Timestamp(micros: 0))
+        let cold = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, now: Timestamp(micros: 0))
         let replayed = cold.report.replayedEvents
         print("restart from the journal alone: \(String(format: "%.3f", cold.report.totalSeconds)) s for \(replayed) events")
         let snapshotStart = DispatchTime.now().uptimeNanoseconds
         try cold.snapshots.write(cold.state)
         let snapshotSeconds = Double(DispatchTime.now().uptimeNanoseconds - snapshotStart) / 1e9
-        let warm = try DataDirectory.open(directory.path, catalog: .embedded, now: Timestamp(micros: 0))
+        let warm = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, now: Timestamp(micros: 0))
         print("restart from a snapshot: \(String(format: "%.3f", warm.report.totalSeconds)) s")
         let fields = [
-            "\"kind\":\"recovery\"", "\"events\":\(replayed)",
+            "\"kind\":\"recovery\"", "\"events\":\(replayed)", "\"partitions\":\(partitions)",
             "\"eventsPerSecond\":\(Int(Double(replayed) / cold.report.replaySeconds))",
             "\"journalBytes\":\(journalBytes)", "\"journalBytesPerEvent\":\(String(format: "%.1f", Double(journalBytes) / Double(max(replayed, 1))))",
             "\"restartSecondsWithoutSnapshot\":\(String(format: "%.3f", cold.report.totalSeconds))",

@@ -16,7 +16,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
 
     func run() async throws {
-        let engine = Engine(state: EngineState(catalog: try server.catalog()))
+        let engine = Engine(state: EngineState(catalog: try server.catalog(), partitions: server.partitions))
         let today = WallClockDate.today()
         var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
         let securities = MarketSimulator.securitiesCSV.utf8CString.withUnsafeBytes {

@@ -36,7 +36,7 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("no journal in \(dataDir)/journal")
         }
         let start = Date()
-        let state = try Replay.state(dataDirectory: dataDir, catalog: try server.catalog(), until: target, ignoringSnapshots: fromStart)
+        let state = try Replay.state(dataDirectory: dataDir, catalog: try server.catalog(), until: target, partitions: server.partitions, ignoringSnapshots: fromStart)
         let seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -15,6 +15,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = 64 << 20
     @Option(help: "WebSocket heartbeat after this many milliseconds of silence.") var streamHeartbeatMs = 5_000
     @Option(help: "Changed items a WebSocket subscriber may have waiting before it is told it lags.") var streamMaxPending = 100_000
+    @Option(help: "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")
+    var partitions = EngineState.defaultPartitionCount
+
+    func validate() throws {
+        guard [1, 2, 4, 8].contains(partitions) else { throw ValidationError("--partitions must be 1, 2, 4 or 8") }
+    }
 
     func catalog() throws -> MarketCatalog {
         guard let dir = marketsDir else { return .embedded }
@@ -48,8 +54,8 @@ struct StorageOptions: ParsableArguments {
     }
 
     /// Recovers the data directory and starts an engine on it.
-    func openEngine(catalog: MarketCatalog) throws -> Engine {
-        let opened = try DataDirectory.open(dataDir, catalog: catalog, policy: try policy(), now: WallClockDate.now()) { line in
+    func openEngine(catalog: MarketCatalog, partitions: Int) throws -> Engine {
+        let opened = try DataDirectory.open(dataDir, catalog: catalog, partitions: partitions, policy: try policy(), now: WallClockDate.now()) { line in
             Console.line("ims: \(line)")
         }
         return Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
@@ -63,7 +69,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let engine = try storage.openEngine(catalog: try server.catalog())
+        let engine = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions)
         var configuration = server.configuration
         configuration.dataDirectory = storage.dataDir
         let app = IMSApplication.application(engine: engine, configuration: configuration) { port in
