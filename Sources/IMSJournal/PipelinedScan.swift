@@ -3,10 +3,11 @@ import IMSEngine
 
 extension JournalReader {
     /// `scan`, with reading, checking and decoding on a thread of its own: `body` gets every entry numbered
-    /// `from` or later, in order, on the calling thread, while the next records are decoded. Used by
-    /// recovery, whose apply and decode then run on different cores.
+    /// `from` or later, in order, on the calling thread, while the next records are decoded, until it
+    /// returns false. Used by recovery and replay, whose apply and decode then run on different cores.
+    @discardableResult
     public static func scanPipelined(directory: String, from: UInt64 = 1, repair: Bool = false,
-                                     _ body: (UInt64, JournalEntry) -> Void) throws -> JournalScan {
+                                     _ body: (UInt64, JournalEntry) -> Bool) throws -> JournalScan {
         let channel = EntryChannel()
         let reader = Thread {
             let outcome = Result { () throws -> JournalScan in
@@ -15,22 +16,25 @@ extension JournalReader {
                 let scan = try scan(directory: directory, from: from, repair: repair) { number, entry in
                     chunk.append((number, entry))
                     if chunk.count == EntryChannel.chunkSize {
-                        channel.put(chunk)
+                        guard channel.put(chunk) else { return false }
                         chunk.removeAll(keepingCapacity: true)
                     }
                     return true
                 }
-                if !chunk.isEmpty { channel.put(chunk) }
+                if !chunk.isEmpty { _ = channel.put(chunk) }
                 return scan
             }
             channel.finish(outcome)
         }
         reader.name = "ims-journal-reader"
         reader.start()
-        while let chunk = channel.take() {
-            for (number, entry) in chunk { body(number, entry) }
+        reading: while let chunk = channel.take() {
+            for (number, entry) in chunk where !body(number, entry) {
+                channel.cancel()
+                break reading
+            }
         }
-        return try channel.outcome!.get()
+        return try channel.waitForOutcome().get()
     }
 }
 
@@ -43,14 +47,33 @@ private final class EntryChannel: @unchecked Sendable {
     private let condition = NSCondition()
     private var chunks: [[(UInt64, JournalEntry)]] = []
     private var finished = false
-    private(set) var outcome: Result<JournalScan, any Error>?
+    private var cancelled = false
+    private var outcome: Result<JournalScan, any Error>?
 
-    func put(_ chunk: [(UInt64, JournalEntry)]) {
-        condition.lock()
-        while chunks.count >= Self.maxChunks { condition.wait() }
+    /// Hands a chunk over, waiting for room; false once the consumer has stopped.
+    func put(_ chunk: [(UInt64, JournalEntry)]) -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        while chunks.count >= Self.maxChunks && !cancelled { condition.wait() }
+        if cancelled { return false }
         chunks.append(chunk)
         condition.broadcast()
+        return true
+    }
+
+    /// The consumer wants nothing more.
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        chunks.removeAll()
+        condition.broadcast()
         condition.unlock()
+    }
+
+    /// How the reader's scan ended, once it has.
+    func waitForOutcome() -> Result<JournalScan, any Error> {
+        condition.lock(); defer { condition.unlock() }
+        while !finished { condition.wait() }
+        return outcome!
     }
 
     func finish(_ result: Result<JournalScan, any Error>) {
@@ -64,8 +87,8 @@ private final class EntryChannel: @unchecked Sendable {
     /// The next chunk, waiting for one; nil once the reader has finished and everything was taken.
     func take() -> [(UInt64, JournalEntry)]? {
         condition.lock(); defer { condition.unlock() }
-        while chunks.isEmpty && !finished { condition.wait() }
-        if chunks.isEmpty { return nil }
+        while chunks.isEmpty && !finished && !cancelled { condition.wait() }
+        if chunks.isEmpty || cancelled { return nil }
         let chunk = chunks.removeFirst()
         condition.broadcast()
         return chunk

@@ -65,6 +65,7 @@ public struct DataDirectory: Sendable {
         let eventsBefore = state.counters.events + state.counters.ignored
         let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true) { number, entry in
             state.apply(entry, record: number)
+            return true
         }
         report.replaySeconds = Date().timeIntervalSince(replayStart)
         report.replayedRecords = scan.recordsRead
@@ -134,7 +135,7 @@ public enum Replay {
                 if let loaded = try? store.load(info, catalog: catalog) { state = loaded; break }
             }
         }
-        try JournalReader.scan(directory: DataDirectory.journalDirectory(path), from: state.appliedRecord + 1) { number, entry in
+        try JournalReader.scanPipelined(directory: DataDirectory.journalDirectory(path), from: state.appliedRecord + 1) { number, entry in
             switch target {
             case .sequence(let n):
                 if state.lastSequence >= n { return false }
