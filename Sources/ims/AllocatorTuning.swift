@@ -8,7 +8,7 @@ import Glibc
 /// arena per thread, the blocks the partition threads free go back to the OS or sit in another
 /// thread's arena, so every growth faults in fresh pages the kernel must zero: a third of the writers'
 /// time in `ims bench engine`. One arena lets freed blocks be reused by whichever thread grows next
-/// (measured: 1.3-1.9M → 2.3-2.6M events/s on two cores; see docs/benchmarks.md). The environment
+/// (measured with one binary: 1.8–2.2M events/s with `MALLOC_ARENA_MAX=8`, 2.4–2.5M with one arena). The environment
 /// still wins: `MALLOC_ARENA_MAX` set by the operator is left alone.
 enum AllocatorTuning {
     static func apply() {
