@@ -9,11 +9,11 @@ import IMSDomain
 import Synchronization
 
 /// The running engine: a journal stage that makes batches durable, then one writer thread that
-/// owns `EngineState` and applies them in journal order.
+/// owns `EngineState` and applies them in journal order (its partitions working in parallel within a batch).
 ///
 /// Producers (HTTP handlers, the simulator, file loads) hand decoded batches
-/// to `submit`. With a journal, a journal thread drains everything queued,
-/// appends it in one group commit and passes it on; the writer applies it
+/// to `submit`. With a journal, a journal thread drains what is queued (up to
+/// `maxGroupCommitEvents`), appends it in one group commit and passes it on; the writer applies it
 /// under one lock acquisition and answers each producer, so an answer means
 /// durable and applied. Without a journal (benchmarks, tests) the writer takes
 /// batches directly. Readers take the state lock briefly through `read`. The

@@ -6,8 +6,9 @@ import IMSDomain
 /// contracts, availability, market data and exceptions.
 ///
 /// A pure function of the events applied to it, in order: no clock, no
-/// randomness, no I/O. Owned by one writer (`Engine`); every mutation is
-/// O(1) per event except the day roll, which walks its market once.
+/// randomness, no I/O. Owned by one writer (`Engine`), whose partitions
+/// (`Partition`: the securities hashed to each) apply a batch in parallel;
+/// every mutation is O(1) per event except the day roll, which walks its market once.
 public struct EngineState: Sendable {
     /// Markets and their calendars.
     public let catalog: MarketCatalog
