@@ -47,17 +47,26 @@ extension EngineState {
         var cut = false
         for i in batch.events.indices where refused.isEmpty || !refused[i] {
             if lastSequence >= untilSequence { cut = true; break }
-            lastSequence += 1
             accepted += 1
-            if !batch.feedStamps.isEmpty, let stamp = batch.feedStamps[i], !admit(stamp, sequence: lastSequence, at: batch.receivedAt) {
+            guard let sequence = nextSequence(for: batch, event: i) else {
                 ignored += 1
                 continue
             }
-            let changed = if let e = completed[i] { apply(e, sequence: lastSequence, at: batch.receivedAt) }
-                          else { apply(batch.events[i], sequence: lastSequence, at: batch.receivedAt, refs: resolved[i]) }
+            let changed = if let e = completed[i] { apply(e, sequence: sequence, at: batch.receivedAt) }
+                          else { apply(batch.events[i], sequence: sequence, at: batch.receivedAt, refs: resolved[i]) }
             if !changed { ignored += 1 }
         }
         return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
+    }
+
+    /// Gives accepted event `i` the next sequence number; nil when its feed stamp was seen before, so there
+    /// is nothing to apply.
+    mutating func nextSequence(for batch: IngestBatch, event i: Int) -> Int64? {
+        lastSequence += 1
+        if !batch.feedStamps.isEmpty, let stamp = batch.feedStamps[i], !admit(stamp, sequence: lastSequence, at: batch.receivedAt) {
+            return nil
+        }
+        return lastSequence
     }
 
     /// A validation failure as the answer reports it (with the input kept for the exceptions list in partial mode).

@@ -21,33 +21,24 @@ extension EngineState {
             default: return nil
             }
         }
-        let n = batch.events.count
-        let count = partitions.count
-        var owners = [UInt8](repeating: 0, count: n)
-        var refs = [ResolvedRefs](repeating: ResolvedRefs(), count: n)
-        var found = [[(index: Int, error: FieldError)]](repeating: [], count: count)
-        var newTrades = [[Int]](repeating: [], count: count)
-        var needsSequential = [Bool](repeating: false, count: count)
+        return batch.events.withUnsafeBufferPointer { events in
+            processPartitioned(batch, events: events, untilSequence: untilSequence)
+        }
+    }
+
+    /// `processPartitioned`, with the batch's events in place (an array subscript would copy each one out).
+    private mutating func processPartitioned(_ batch: IngestBatch, events: UnsafeBufferPointer<Event>, untilSequence: Int64) -> BatchOutcome? {
+        let work = BatchWork(events: events, partitions: partitions.count)
 
         // 1. Validation, read-only: each partition's thread takes a slice of the batch.
-        owners.withUnsafeMutableBufferPointer { owners in
-            refs.withUnsafeMutableBufferPointer { refs in
-                found.withUnsafeMutableBufferPointer { found in
-                    newTrades.withUnsafeMutableBufferPointer { newTrades in
-                        needsSequential.withUnsafeMutableBufferPointer { needs in
-                            validateInSlices(batch.events, into: ValidationSlots(owners: owners, refs: refs, found: found, newTrades: newTrades, needs: needs))
-                        }
-                    }
-                }
-            }
-        }
-        if needsSequential.contains(true) { return nil }
-        let conflicts = refs.withUnsafeBufferPointer { tradeConflicts(batch.events, newTrades: newTrades.flatMap { $0 }, refs: $0) }
+        validateInSlices(work)
+        if work.slices.contains(where: \.needsSequential) { return nil }
+        let conflicts = tradeConflicts(batch.events, newTrades: work.slices.flatMap(\.newTrades), refs: UnsafeBufferPointer(work.refs))
 
         // 2. The batch's fate, in input order.
-        var refused = [Bool](repeating: false, count: n)
+        var refused = [Bool](repeating: false, count: batch.events.count)
         var errors = batch.rejected
-        for list in found + [conflicts] {
+        for list in work.slices.map(\.errors) + [conflicts] {
             for (i, f) in list {
                 refused[i] = true
                 errors.append(lineError(batch, index: i, f))
@@ -58,35 +49,22 @@ extension EngineState {
             return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false)
         }
         let exceptionMark = nextExceptionId
-        var sequences = [Int64](repeating: 0, count: n)
         var accepted = 0, ignored = 0, cut = false
-        for i in 0..<n where !refused[i] {
+        for i in batch.events.indices where !refused[i] {
             if lastSequence >= untilSequence { cut = true; break }
-            lastSequence += 1
             accepted += 1
-            if !batch.feedStamps.isEmpty, let stamp = batch.feedStamps[i], !admit(stamp, sequence: lastSequence, at: batch.receivedAt) {
-                ignored += 1
-                continue
-            }
-            sequences[i] = lastSequence
+            if let sequence = nextSequence(for: batch, event: i) { work.sequences[i] = sequence } else { ignored += 1 }
         }
 
         // 3. Apply, every partition its own events.
         let markets = self.markets, securities = self.securities
-        let applyAt = sequences, ownerOf = owners, resolved = refs
-        var unchanged = [Int](repeating: 0, count: count)
         partitions.withUnsafeMutableBufferPointer { parts in
-            unchanged.withUnsafeMutableBufferPointer { unchanged in
-                batch.events.withUnsafeBufferPointer { events in
-                    let target = SharedPartitions(parts: parts, unchanged: unchanged, events: events)
-                    DispatchQueue.concurrentPerform(iterations: count) { k in
-                        target.unchanged[k] = target.apply(partition: k, sequences: applyAt, owners: ownerOf, refs: resolved,
-                                                           at: batch.receivedAt, markets: markets, securities: securities)
-                    }
-                }
+            let parts = SharedPartitions(parts: parts)
+            DispatchQueue.concurrentPerform(iterations: parts.parts.count) { k in
+                work.slices[k].unchanged = parts.apply(partition: k, of: work, at: batch.receivedAt, markets: markets, securities: securities)
             }
         }
-        ignored += unchanged.reduce(0, +)
+        ignored += work.slices.reduce(0) { $0 + $1.unchanged }
         mergeRaisedExceptions(since: exceptionMark)
         return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
     }
@@ -110,72 +88,90 @@ extension EngineState {
     }
 }
 
-/// Where the validating partitions write: one slot per event (each written by its owner) or per partition.
-private struct ValidationSlots: @unchecked Sendable {
+/// The working memory of one partitioned batch, shared by the threads that work on it: per event its
+/// owner, resolved ids and sequence number, per slice what its validation found. Each slot is written by
+/// one thread, and read by others only after the phase that wrote it.
+private final class BatchWork: @unchecked Sendable {
+    /// The batch's events, valid while the batch is processed.
+    let events: UnsafeBufferPointer<Event>
     let owners: UnsafeMutableBufferPointer<UInt8>
     let refs: UnsafeMutableBufferPointer<ResolvedRefs>
-    let found: UnsafeMutableBufferPointer<[(index: Int, error: FieldError)]>
-    let newTrades: UnsafeMutableBufferPointer<[Int]>
-    let needs: UnsafeMutableBufferPointer<Bool>
+    /// 0 for an event not applied (refused, a duplicate feed stamp, or past the target sequence).
+    let sequences: UnsafeMutableBufferPointer<Int64>
+    let slices: UnsafeMutableBufferPointer<SliceResult>
 
+    struct SliceResult {
+        var errors: [(index: Int, error: FieldError)] = []
+        var newTrades: [Int] = []
+        /// Its validation gave a market its first business date: the batch takes the sequential path.
+        var needsSequential = false
+        /// Events of this partition that changed nothing.
+        var unchanged = 0
+    }
+
+    init(events: UnsafeBufferPointer<Event>, partitions: Int) {
+        self.events = events
+        owners = .allocate(capacity: events.count)
+        owners.initialize(repeating: 0)
+        refs = .allocate(capacity: events.count)
+        refs.initialize(repeating: ResolvedRefs())
+        sequences = .allocate(capacity: events.count)
+        sequences.initialize(repeating: 0)
+        slices = .allocate(capacity: partitions)
+        slices.initialize(repeating: SliceResult())
+    }
+
+    deinit {
+        owners.deallocate()
+        refs.deallocate()
+        sequences.deallocate()
+        slices.deinitialize().deallocate()
+    }
 }
 
 extension EngineState {
-    /// Validates `events` against this state, which nobody changes meanwhile, one slice per partition's
-    /// thread, noting which partition owns each event.
-    private func validateInSlices(_ events: [Event], into slots: ValidationSlots) {
-        events.withUnsafeBufferPointer { buffer in
-            let events = ReadOnlyEvents(buffer: buffer)
-            DispatchQueue.concurrentPerform(iterations: partitions.count) { k in validateSlice(k, of: events, into: slots) }
-        }
+    /// Validates the batch, a slice per partition's thread (a non-mutating method: the threads share `self`).
+    private func validateInSlices(_ work: BatchWork) {
+        DispatchQueue.concurrentPerform(iterations: partitions.count) { k in validateSlice(k, of: work) }
     }
 
-    private func validateSlice(_ k: Int, of events: ReadOnlyEvents, into slots: ValidationSlots) {
-        let count = partitions.count
+    /// Validates slice `k` of the batch against this state, which nobody changes meanwhile, noting which
+    /// partition owns each event.
+    private func validateSlice(_ k: Int, of work: BatchWork) {
+        let count = partitions.count, n = work.events.count
         var scope = BatchScope()
-        var errors: [(index: Int, error: FieldError)] = []
-        var newTrades: [Int] = []
-        for i in (events.buffer.count * k / count)..<(events.buffer.count * (k + 1) / count) {
+        var result = BatchWork.SliceResult()
+        for i in (n * k / count)..<(n * (k + 1) / count) {
             var completed: Event?
-            if let f = validate(events.buffer[i], scope: &scope, completed: &completed, refs: &slots.refs[i]) {
-                errors.append((i, f))
+            if let f = validate(work.events[i], scope: &scope, completed: &completed, refs: &work.refs[i]) {
+                result.errors.append((i, f))
                 continue
             }
-            slots.owners[i] = UInt8(partition(ofSecurity: slots.refs[i].security))
-            if slots.refs[i].isNewTrade { newTrades.append(i) }
+            work.owners[i] = UInt8(partition(ofSecurity: work.refs[i].security))
+            if work.refs[i].isNewTrade { result.newTrades.append(i) }
         }
-        slots.found[k] = errors
-        slots.newTrades[k] = newTrades
-        slots.needs[k] = !scope.marketDates.isEmpty
+        result.needsSequential = !scope.marketDates.isEmpty
+        work.slices[k] = result
     }
 }
 
-/// A batch's events, read in place by every validating thread.
-private struct ReadOnlyEvents: @unchecked Sendable {
-    let buffer: UnsafeBufferPointer<Event>
-}
-
-/// The partitions, each written by its own thread, and one result slot per partition.
+/// The partitions, each written by its own thread.
 private struct SharedPartitions: @unchecked Sendable {
     let parts: UnsafeMutableBufferPointer<Partition>
-    let unchanged: UnsafeMutableBufferPointer<Int>
-    /// The batch's events, read in place (an array subscript would copy each one).
-    let events: UnsafeBufferPointer<Event>
 
-    /// Applies partition `k`'s accepted events in order; returns how many changed nothing.
-    func apply(partition k: Int, sequences: [Int64], owners: [UInt8], refs: [ResolvedRefs], at time: Timestamp,
-               markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
+    /// Applies partition `k`'s events that got a sequence number, in order; returns how many changed nothing.
+    func apply(partition k: Int, of work: BatchWork, at time: Timestamp, markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
         var same = 0
-        for i in events.indices where sequences[i] != 0 && owners[i] == k {
-            let r = refs[i]
+        for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k {
+            let r = work.refs[i], sequence = work.sequences[i]
             let changed: Bool
-            switch events[i] {
+            switch work.events[i] {
             case .trade(let t):
                 changed = parts[k].applyTrade(t, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                              tradeHash: r.tradeHash, sequence: sequences[i], at: time, markets: markets)
+                                              tradeHash: r.tradeHash, sequence: sequence, at: time, markets: markets)
             case .sodPosition(let s):
                 changed = parts[k].applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                            sequence: sequences[i], at: time, markets: markets)
+                                            sequence: sequence, at: time, markets: markets)
             case .price(let p):
                 changed = parts[k].applyPrice(p, security: r.security)
             case .availability(let a):

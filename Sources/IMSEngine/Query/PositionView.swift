@@ -103,7 +103,7 @@ extension EngineState {
             guard let market = marketIds.lookup(marketId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = positionIndices(market: market)
         } else {
-            candidates = mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
+            candidates = allPositionIds()
         }
         let market = filter.marketId.flatMap { marketIds.lookup($0) }
         var matched: [Int32] = []

@@ -88,6 +88,6 @@ extension EngineState {
 
     /// Index lists of every position matching `filter`, for a stream snapshot.
     public func positionIndices(matching filter: PositionFilter) -> [Int32] {
-        mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) }).filter { position($0, matches: filter) }
+        allPositionIds().filter { position($0, matches: filter) }
     }
 }

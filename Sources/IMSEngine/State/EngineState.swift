@@ -206,6 +206,11 @@ extension EngineState {
         }
     }
 
+    /// The id of every position, in id order.
+    func allPositionIds() -> [Int32] {
+        mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
+    }
+
     /// Takes the exceptions a partition raised into the list, numbering them.
     @inline(__always) mutating func takeRaised(partition k: Int) {
         guard !partitions[k].raised.isEmpty else { return }
