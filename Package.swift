@@ -27,10 +27,12 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
-        .target(name: "IMSDomain", swiftSettings: swiftSettings),
+        // CPU instructions Swift cannot spell (cache prefetch, CRC32C), in C.
+        .target(name: "CIMSIntrinsics"),
+        .target(name: "IMSDomain", dependencies: ["CIMSIntrinsics"], swiftSettings: swiftSettings),
         .target(
             name: "IMSEngine",
-            dependencies: ["IMSDomain", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["IMSDomain", "CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),

@@ -162,4 +162,50 @@ struct PartitionTests {
         }
         #expect(state.process(Workload.decode(trade(3, "S0"), at: 5)).applied)
     }
+
+    /// Within one parallel batch, each version of a trade finds the record the earlier ones made: a trade new,
+    /// amended and cancelled in the batch; one booked before it, amended twice and then sent a stale version;
+    /// one whose first line is refused; one repeated at the same version.
+    @Test func versionsOfATradeWithinOneParallelBatch() {
+        var reference = """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM"}
+        """
+        for s in 0..<4 { reference += "\n" + #"{"type":"security","securityId":"S\#(s)","marketId":"US","currency":"USD"}"# }
+        func trade(_ id: String, _ v: Int, _ status: String, book: String = "FIRM2", _ security: String, _ quantity: Int) -> String {
+            #"{"type":"trade","tradeId":"\#(id)","version":\#(v),"status":"\#(status)","bookId":"\#(book)","securityId":"\#(security)","side":"BUY","quantity":\#(quantity),"price":1,"tradeDate":"2026-11-25"}"#
+        }
+        var lines = (0..<400).map { trade("F\($0)", 1, "NEW", book: "FIRM1", "S\($0 % 4)", 1) }
+        let versions = [
+            trade("N1", 1, "NEW", "S0", 5), trade("N1", 2, "AMEND", "S0", 7), trade("N1", 3, "CANCEL", "S0", 7),
+            trade("B1", 2, "AMEND", "S1", 20), trade("B1", 3, "AMEND", "S1", 30), trade("B1", 2, "AMEND", "S1", 25),
+            trade("R1", 1, "NEW", book: "NOBOOK", "S2", 3), trade("R1", 2, "AMEND", "S2", 9),
+            trade("N2", 1, "NEW", "S3", 4), trade("N2", 1, "NEW", "S3", 4),
+        ]
+        for (n, line) in versions.enumerated() { lines.insert(line, at: 20 + n * 37) }
+        let batch = Workload.decode(lines.joined(separator: "\n"), mode: .partial, at: 3)
+
+        var states = [EngineState(partitions: 1), EngineState(partitions: 2), EngineState(partitions: 4)]
+        var outcomes: [BatchOutcome] = []
+        for k in states.indices {
+            #expect(states[k].process(Workload.decode(reference, at: 1)).rejected.isEmpty)
+            #expect(states[k].process(Workload.decode(trade("B1", 1, "NEW", "S1", 10), at: 2)).applied)
+            var probe = states[k]
+            #expect(probe.processPartitioned(batch, untilSequence: .max) != nil, "the batch can take the parallel path")
+            outcomes.append(k == 0 ? states[k].process(batch, parallel: false) : states[k].process(batch))
+        }
+        #expect(outcomes[0].rejected.map(\.field) == ["bookId"])
+        #expect(outcomes[0].ignored == 2, "B1's stale version and N2's repeat")
+        #expect(outcomes[1] == outcomes[0])
+        #expect(outcomes[2] == outcomes[0])
+        for state in states {
+            #expect(state.position(bookId: "FIRM2", securityId: "S0")?.contractualQty == 0)
+            #expect(state.position(bookId: "FIRM2", securityId: "S1")?.contractualQty == 30)
+            #expect(state.position(bookId: "FIRM2", securityId: "S2")?.contractualQty == 9)
+            #expect(state.position(bookId: "FIRM2", securityId: "S3")?.contractualQty == 4)
+            #expect(state.position(bookId: "FIRM1", securityId: "S2")?.contractualQty == 100)
+            #expect(Visible(state) == Visible(states[0]))
+        }
+    }
 }

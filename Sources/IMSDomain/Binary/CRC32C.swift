@@ -1,7 +1,11 @@
+import CIMSIntrinsics
+
 /// CRC-32C (Castagnoli), the checksum of journal records and snapshots.
 ///
-/// Table-driven, eight bytes per step ("slicing by 8"); about 1.5 GB/s on
-/// one core here, far above what the journal writes.
+/// With the CPU's CRC32C instruction where it has one (SSE 4.2 on x86-64, the
+/// CRC extension on ARMv8): about 8 GB/s on one core here, so that checking
+/// every record costs recovery little. Otherwise table-driven, eight bytes per
+/// step ("slicing by 8"), about 1.5 GB/s. Both give the same checksums.
 ///
 /// ```swift
 /// CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283
@@ -21,8 +25,17 @@ public enum CRC32C {
     }()
     private static let flat: [UInt32] = tables.flatMap { $0 }
 
+    /// Whether `update` uses the CPU's instruction rather than the tables.
+    public static let usesInstruction = cims_crc32c_has_instruction() != 0
+
     /// Continues a checksum over more bytes; start with 0.
     public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        if usesInstruction, let base = bytes.baseAddress { return cims_crc32c_update(crc, base, bytes.count) }
+        return tableUpdate(crc, bytes)
+    }
+
+    /// `update` with the tables, whatever the CPU.
+    static func tableUpdate(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var c = ~crc
         flat.withUnsafeBufferPointer { t in
             var i = 0

@@ -33,7 +33,7 @@ extension EngineState {
                 newTrades.append(i)
             }
         }
-        for (i, f) in resolved.withUnsafeBufferPointer({ tradeConflicts(batch.events, newTrades: newTrades, refs: $0) }) {
+        for (i, f) in resolved.withUnsafeMutableBufferPointer({ tradeConflicts(batch.events, newTrades: newTrades, refs: $0) }) {
             if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
             refused[i] = true
             errors.append(lineError(batch, index: i, f))

@@ -1,3 +1,4 @@
+import CIMSIntrinsics
 import Dispatch
 import IMSDomain
 
@@ -33,7 +34,7 @@ extension EngineState {
         // 1. Validation, read-only: each partition's thread takes a slice of the batch.
         validateInSlices(work)
         if work.slices.contains(where: \.needsSequential) { return nil }
-        let conflicts = tradeConflicts(batch.events, newTrades: work.slices.flatMap(\.newTrades), refs: UnsafeBufferPointer(work.refs))
+        let conflicts = tradeConflicts(batch.events, newTrades: work.slices.flatMap(\.newTrades), refs: work.refs)
 
         // 2. The batch's fate, in input order.
         var refused = [Bool](repeating: false, count: batch.events.count)
@@ -96,6 +97,8 @@ private final class BatchWork: @unchecked Sendable {
     let events: UnsafeBufferPointer<Event>
     let owners: UnsafeMutableBufferPointer<UInt8>
     let refs: UnsafeMutableBufferPointer<ResolvedRefs>
+    /// Each trade's id, kept apart so that `ResolvedRefs` stays a plain value (cheap to copy).
+    let tradeIds: UnsafeMutableBufferPointer<String>
     /// 0 for an event not applied (refused, a duplicate feed stamp, or past the target sequence).
     let sequences: UnsafeMutableBufferPointer<Int64>
     let slices: UnsafeMutableBufferPointer<SliceResult>
@@ -115,6 +118,8 @@ private final class BatchWork: @unchecked Sendable {
         owners.initialize(repeating: 0)
         refs = .allocate(capacity: events.count)
         refs.initialize(repeating: ResolvedRefs())
+        tradeIds = .allocate(capacity: events.count)
+        tradeIds.initialize(repeating: "")
         sequences = .allocate(capacity: events.count)
         sequences.initialize(repeating: 0)
         slices = .allocate(capacity: partitions)
@@ -124,6 +129,7 @@ private final class BatchWork: @unchecked Sendable {
     deinit {
         owners.deallocate()
         refs.deallocate()
+        tradeIds.deinitialize().deallocate()
         sequences.deallocate()
         slices.deinitialize().deallocate()
     }
@@ -141,7 +147,18 @@ extension EngineState {
         let count = partitions.count, n = work.events.count
         var scope = BatchScope()
         var result = BatchWork.SliceResult()
-        for i in (n * k / count)..<(n * (k + 1) / count) {
+        let slice = (n * k / count)..<(n * (k + 1) / count)
+        // The trade index is far larger than the caches: hash the slice's trade ids and prefetch where each
+        // look-up starts first, so those memory reads overlap (a slice's lines fit in this core's L2).
+        let tradeIndexes = partitions.map(\.tradeIndex.prefetcher)
+        for i in slice {
+            guard case .trade(let t) = work.events[i] else { continue }
+            let hash = ProbeTable.hash(of: t.tradeId)
+            work.refs[i].tradeHash = hash
+            work.tradeIds[i] = t.tradeId
+            for index in tradeIndexes { index.prefetchFind(hash: hash) }
+        }
+        for i in slice {
             var completed: Event?
             if let f = validate(work.events[i], scope: &scope, completed: &completed, refs: &work.refs[i]) {
                 result.errors.append((i, f))
@@ -161,14 +178,26 @@ private struct SharedPartitions: @unchecked Sendable {
 
     /// Applies partition `k`'s events that got a sequence number, in order; returns how many changed nothing.
     func apply(partition k: Int, of work: BatchWork, at time: Timestamp, markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
+        parts[k].prefetchTrades(partition: k, of: work)
         var same = 0
         for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k {
-            let r = work.refs[i], sequence = work.sequences[i]
+            let sequence = work.sequences[i]
+            if work.refs[i].tradeHash != 0 {
+                // A trade, applied from what its validation resolved: no copy of the event.
+                let r = work.refs[i]
+                let m = Int(securities[Int(r.security)].market)
+                switch parts[k].applyTrade(r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
+                                           tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets) {
+                case .stale: same += 1
+                case .applied: break
+                case .arrivedAfterSnapshot:
+                    if case .trade(let t) = work.events[i] { parts[k].raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time) }
+                }
+                continue
+            }
+            let r = work.refs[i]
             let changed: Bool
             switch work.events[i] {
-            case .trade(let t):
-                changed = parts[k].applyTrade(t, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                              tradeHash: r.tradeHash, sequence: sequence, at: time, markets: markets)
             case .sodPosition(let s):
                 changed = parts[k].applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
                                             sequence: sequence, at: time, markets: markets)
@@ -182,5 +211,29 @@ private struct SharedPartitions: @unchecked Sendable {
             if !changed { same += 1 }
         }
         return same
+    }
+}
+
+extension Partition {
+    /// Prefetches what applying this partition's trades of a batch will touch, far larger than the caches
+    /// and read at random: first the position table and trade index slots, then (those in cache) the
+    /// position records, noting each trade's existing position in its refs. The memory reads of the whole
+    /// batch then overlap instead of stalling the apply one by one.
+    fileprivate mutating func prefetchTrades(partition k: Int, of work: BatchWork) {
+        @inline(__always) func isTrade(_ i: Int) -> Bool { work.sequences[i] != 0 && work.owners[i] == k && work.refs[i].tradeHash != 0 }
+        let table = positionTable.prefetcher, index = tradeIndex.prefetcher
+        for i in work.events.indices where isTrade(i) {
+            let r = work.refs[i]
+            table.prefetchFind(hash: EngineState.hash(positionKey: EngineState.positionKey(book: r.book, security: r.security)))
+            if case .new = r.tradeRecord { index.prefetchInsert(hash: r.tradeHash) }
+        }
+        // Only prefetched through, so that it may outlive the closure (the positions do not move meanwhile).
+        guard let records = positions.withUnsafeBytes({ $0.baseAddress }) else { return }
+        for i in work.events.indices where isTrade(i) {
+            guard let p = existingPosition(book: work.refs[i].book, security: work.refs[i].security) else { continue }
+            work.refs[i].position = p
+            let record = records + Int(p) * MemoryLayout<PositionRecord>.stride
+            for line in stride(from: 0, to: MemoryLayout<PositionRecord>.size, by: 64) { cims_prefetch_for_write(record + line) }
+        }
     }
 }

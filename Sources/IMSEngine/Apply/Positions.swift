@@ -16,10 +16,13 @@ extension EngineState {
         let (book, security, m) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate, refs: refs)
         let k = partition(ofSecurity: security)
         let hash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
-        let changed = partitions[k].applyTrade(t, book: book, security: security, market: m, tradeHash: hash,
-                                               sequence: sequence, at: time, markets: markets)
-        takeRaised(partition: k)
-        return changed
+        let outcome = partitions[k].applyTrade(TradeFacts(t), id: t.tradeId, book: book, security: security, market: m, tradeHash: hash,
+                                               record: .lookUp, position: -1, markets: markets)
+        if outcome == .arrivedAfterSnapshot {
+            partitions[k].raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time)
+            takeRaised(partition: k)
+        }
+        return outcome != .stale
     }
 
     mutating func applySOD(_ s: SODPosition, sequence: Int64, at time: Timestamp, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
@@ -51,18 +54,36 @@ extension EngineState {
 extension Partition {
     // MARK: Trades
 
-    mutating func applyTrade(_ t: Trade, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
-                             sequence: Int64, at time: Timestamp, markets: [MarketState]) -> Bool {
+    /// What applying a trade did.
+    enum TradeOutcome {
+        /// Nothing: a version no newer than the one booked.
+        case stale
+        case applied
+        /// Booked, but dated before the market's business date and arrived after the position's SOD snapshot,
+        /// so it is not reflected: the caller raises `LATE_TRADE`.
+        case arrivedAfterSnapshot
+    }
+
+    /// Books a validated trade version and applies its effect to its position. `record` says where its record
+    /// is, and `position` (when not -1) its position's index, when they are already known.
+    mutating func applyTrade(_ t: TradeFacts, id: String, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
+                             record: TradeRecordLookup, position: Int32, markets: [MarketState]) -> TradeOutcome {
         let today = markets[m].businessDate!
+        let booked: Int32?
+        switch record {
+        case .lookUp: booked = tradeLocation(id, hash: hash)?.index
+        case .new: booked = nil
+        case .booked(_, let index): booked = index
+        }
         let index: Int32
-        if let (_, existing) = tradeLocation(t.tradeId, hash: hash) {
-            index = existing
-            if t.version <= trades[m].records[Int(index)].version { return false }
+        if let booked {
+            index = booked
+            if t.version <= trades[m].records[Int(index)].version { return .stale }
             removeTradeEffect(market: m, trade: index)
         } else {
             index = Int32(trades[m].records.count)
             trades[m].records.append(TradeRecord(version: t.version, quantity: 0, security: security, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
-            trades[m].ids.append(t.tradeId)
+            trades[m].ids.append(id)
             indexTrade(hash: hash, market: m, index: index)
         }
         let (settle, slot) = markets[m].settlement(tradeDate: t.tradeDate, explicit: t.settleDate)
@@ -73,18 +94,20 @@ extension Partition {
         trades[m].records[Int(index)].tradeDate = t.tradeDate
         trades[m].records[Int(index)].settleDate = settle
 
-        if t.status == .cancel { return true }
+        if t.status == .cancel { return .applied }
         if t.tradeDate < today {
             // Inside the SOD snapshot: ignored, but an exception if the snapshot was already taken.
-            if let p = existingPosition(book: book, security: security), positions[Int(p)].hasSOD {
-                raise(.lateTrade, sequence: sequence, message: "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
-                      subject: t.tradeId, at: time)
-            }
-            return true
+            if let p = existingPosition(book: book, security: security), positions[Int(p)].hasSOD { return .arrivedAfterSnapshot }
+            return .applied
         }
-        let p = positionIndex(book: book, security: security)
+        let p = position >= 0 ? position : positionIndex(book: book, security: security)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
-        return true
+        return .applied
+    }
+
+    mutating func raiseLateTrade(_ t: Trade, today: BusinessDate, sequence: Int64, at time: Timestamp) {
+        raise(.lateTrade, sequence: sequence, message: "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
+              subject: t.tradeId, at: time)
     }
 
     private mutating func addTradeEffect(market m: Int, trade index: Int32, position p: Int32, slot: Int8) {

@@ -1,13 +1,60 @@
 import IMSDomain
 
-/// Interned ids a trade's validation found in the state, so applying it need not look them up again
-/// (-1 when the book or security was defined earlier in the same batch and is not interned yet).
+/// What an event's validation found in the state, so applying it need not look it up again: interned ids
+/// (-1 when the book or security was defined earlier in the same batch and is not interned yet) and, for a
+/// trade, the facts applying it needs and where it is booked.
 struct ResolvedRefs {
     var book: Int32 = -1
     var security: Int32 = -1
     var tradeHash: UInt64 = 0
     /// A trade not booked before this batch: checked against the batch's other new trades (`tradeConflicts`).
     var isNewTrade = false
+    /// A new trade whose id an earlier new trade of the same batch also has.
+    var repeatsNewTrade = false
+    /// The record of a trade booked before this batch: its market and index in that market's table (-1: none).
+    var bookedMarket: Int32 = -1
+    var bookedIndex: Int32 = -1
+    /// The trade's position (partition-local index) if it existed before the batch, found while prefetching; -1 if not known.
+    var position: Int32 = -1
+    var trade = TradeFacts()
+
+    /// How the partitioned apply finds this trade's record: validated against the state before the batch,
+    /// which nothing in a partitioned batch removes trades from.
+    var tradeRecord: TradeRecordLookup {
+        if bookedIndex >= 0 { return .booked(market: Int(bookedMarket), index: bookedIndex) }
+        return isNewTrade && !repeatsNewTrade ? .new : .lookUp
+    }
+}
+
+/// The fields of a trade that applying it reads: copying them is cheaper than copying the `Trade` (five strings) out of its event.
+struct TradeFacts {
+    var version: Int64 = 0
+    var quantity: Int64 = 0
+    var tradeDate = BusinessDate(dayNumber: 0)
+    var settleDate: BusinessDate?
+    var side = TradeSide.buy
+    var status = TradeStatus.new
+
+    init() {}
+
+    init(_ t: Trade) {
+        version = t.version
+        quantity = t.quantity
+        tradeDate = t.tradeDate
+        settleDate = t.settleDate
+        side = t.side
+        status = t.status
+    }
+}
+
+/// Where applying a trade finds its record.
+enum TradeRecordLookup {
+    /// Look its id up in the trade index.
+    case lookUp
+    /// Not booked: append a record.
+    case new
+    /// Booked at this index of this market's table.
+    case booked(market: Int, index: Int32)
 }
 
 /// What earlier events of the same batch have defined, so later ones may refer to them.
@@ -42,11 +89,13 @@ extension EngineState {
             if let settle = t.settleDate, settle < t.tradeDate {
                 return FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)")
             }
-            let tradeHash = ProbeTable.hash(of: t.tradeId)
-            let booked = bookedSecurity(ofTrade: t.tradeId, hash: tradeHash, near: security)
-            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil)
-            if let booked, booked != security {
-                return FieldError("securityId", Self.securityChange(t.tradeId, booked: securityIds.name(booked)))
+            let tradeHash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
+            let booked = bookedTrade(t.tradeId, hash: tradeHash, near: security)
+            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil,
+                                bookedMarket: booked.map { Int32($0.market) } ?? -1, bookedIndex: booked?.index ?? -1,
+                                trade: TradeFacts(t))
+            if let booked, booked.security != security {
+                return FieldError("securityId", Self.securityChange(t.tradeId, booked: securityIds.name(booked.security)))
             }
             if let today = businessDate(market, scope) {
                 if t.tradeDate > today {
@@ -130,33 +179,37 @@ extension EngineState {
     }
 
     /// New trades of one batch (ascending event indices, all validated) that repeat an earlier one's id with
-    /// another security: the validation against the state cannot see them, as neither is booked yet.
-    func tradeConflicts(_ events: [Event], newTrades: [Int], refs: UnsafeBufferPointer<ResolvedRefs>) -> [(index: Int, error: FieldError)] {
+    /// another security: the validation against the state cannot see them, as neither is booked yet. Marks
+    /// every repeat in `refs`, so that applying it looks up the record the earlier one made.
+    func tradeConflicts(_ events: [Event], newTrades: [Int], refs: UnsafeMutableBufferPointer<ResolvedRefs>) -> [(index: Int, error: FieldError)] {
         guard newTrades.count > 1 else { return [] }
         var seen = ProbeTable(minimumCapacity: newTrades.count)
         var conflicts: [(index: Int, error: FieldError)] = []
         for i in newTrades {
-            guard case .trade(let t) = events[i] else { continue }
-            let first = seen.find(hash: refs[i].tradeHash) { j in
-                if case .trade(let earlier) = events[Int(j)] { return earlier.tradeId == t.tradeId }
-                return false
+            // Trade ids are compared only when hashes match: a repeat, or rarely a collision.
+            let earlier = seen.find(hash: refs[i].tradeHash) { j in
+                guard case .trade(let a) = events[Int(j)], case .trade(let b) = events[i] else { return false }
+                return a.tradeId == b.tradeId
             }
-            if let j = first {
-                guard case .trade(let earlier) = events[Int(j)], earlier.securityId != t.securityId else { continue }
-                conflicts.append((i, FieldError("securityId", Self.securityChange(t.tradeId, booked: earlier.securityId) + "; both are in this batch")))
-            } else {
+            guard let j = earlier.map({ Int($0) }) else {
                 seen.insert(hash: refs[i].tradeHash, payload: UInt64(i))
+                continue
             }
+            refs[i].repeatsNewTrade = true
+            if refs[i].security >= 0 && refs[i].security == refs[j].security { continue }
+            guard case .trade(let t) = events[i], case .trade(let first) = events[j], first.securityId != t.securityId else { continue }
+            conflicts.append((i, FieldError("securityId", Self.securityChange(t.tradeId, booked: first.securityId) + "; both are in this batch")))
         }
         return conflicts
     }
 
-    /// The security an existing trade of today was booked in, looking first in the partition of `security`.
-    func bookedSecurity(ofTrade id: String, hash: UInt64, near security: Int32?) -> Int32? {
+    /// Where an existing trade of today is booked (its security, market and index in that market's table), looking
+    /// first in the partition of `security`.
+    func bookedTrade(_ id: String, hash: UInt64, near security: Int32?) -> (security: Int32, market: Int, index: Int32)? {
         let first = security.map { partition(ofSecurity: $0) } ?? 0
         for step in partitions.indices {
             let k = (first + step) & (partitions.count - 1)
-            if let (m, i) = partitions[k].tradeLocation(id, hash: hash) { return partitions[k].trades[m].records[Int(i)].security }
+            if let (m, i) = partitions[k].tradeLocation(id, hash: hash) { return (partitions[k].trades[m].records[Int(i)].security, m, i) }
         }
         return nil
     }

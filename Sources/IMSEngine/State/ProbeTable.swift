@@ -1,3 +1,5 @@
+import CIMSIntrinsics
+
 /// An open-addressing hash index from a stored 64-bit hash to a 64-bit payload, the keys living elsewhere.
 ///
 /// The engine's string-keyed indexes (interned ids, trade ids) keep their keys
@@ -56,6 +58,36 @@ struct ProbeTable: Sendable {
             if slot.hash == hash && matches(slot.payload) { return slot.payload }
             i = (i + 1) & mask
         }
+    }
+
+    /// Where the table's look-ups and inserts start, as raw addresses, so that a batch's can be prefetched
+    /// ahead (their memory reads then overlap instead of waiting one by one). Valid until the table next
+    /// changes; a prefetch through a stale one is merely useless, never an error.
+    struct Prefetcher {
+        fileprivate let slots: UnsafeRawPointer?
+        fileprivate let mask: Int
+        fileprivate let summary: UnsafePointer<UInt64>?
+        fileprivate let summaryMask: Int
+
+        /// Starts loading the cache line a `find` of `hash` reads first: its summary word, or its home slot.
+        @inline(__always) func prefetchFind(hash: UInt64) {
+            if let summary {
+                cims_prefetch(summary + ((Int(truncatingIfNeeded: hash >> 32) & summaryMask) >> 6))
+            } else if let slots {
+                cims_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
+            }
+        }
+
+        /// Starts loading the cache lines an `insert` of `hash` writes: its home slot and summary word.
+        @inline(__always) func prefetchInsert(hash: UInt64) {
+            if let slots { cims_prefetch_for_write(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride) }
+            if let summary { cims_prefetch_for_write(summary + ((Int(truncatingIfNeeded: hash >> 32) & summaryMask) >> 6)) }
+        }
+    }
+
+    var prefetcher: Prefetcher {
+        Prefetcher(slots: slots.withUnsafeBytes { $0.baseAddress }, mask: mask,
+                   summary: summaryMask == 0 ? nil : summary.withUnsafeBufferPointer { $0.baseAddress }, summaryMask: summaryMask)
     }
 
     /// Adds an entry the caller knows is absent.
