@@ -143,22 +143,32 @@ extension EngineState {
 
     /// Validates slice `k` of the batch against this state, which nobody changes meanwhile, noting which
     /// partition owns each event.
+    ///
+    /// The trade index is far larger than the caches, so its reads are prefetched ahead of the validation:
+    /// `far` events ahead a trade's id is hashed and the summary words of its look-ups are prefetched, `near`
+    /// events ahead the slots of those a summary may hold. Many trades' memory reads then overlap.
     private func validateSlice(_ k: Int, of work: BatchWork) {
         let count = partitions.count, n = work.events.count
         var scope = BatchScope()
         var result = BatchWork.SliceResult()
         let slice = (n * k / count)..<(n * (k + 1) / count)
-        // The trade index is far larger than the caches: hash the slice's trade ids and prefetch where each
-        // look-up starts first, so those memory reads overlap (a slice's lines fit in this core's L2).
-        let tradeIndexes = partitions.map(\.tradeIndex.prefetcher)
-        for i in slice {
-            guard case .trade(let t) = work.events[i] else { continue }
+        let tradeIndexes = partitions.map(\.tradeIndex.prefetcher)  // valid throughout: validation changes nothing
+        func hashAhead(_ i: Int) {
+            guard i < slice.upperBound, case .trade(let t) = work.events[i] else { return }
             let hash = ProbeTable.hash(of: t.tradeId)
             work.refs[i].tradeHash = hash
             work.tradeIds[i] = t.tradeId
             for index in tradeIndexes { index.prefetchFind(hash: hash) }
         }
+        func probeAhead(_ i: Int) {
+            guard i < slice.upperBound, work.refs[i].tradeHash != 0 else { return }
+            for index in tradeIndexes { index.prefetchSlot(ifSummaryMayHold: work.refs[i].tradeHash) }
+        }
+        for i in slice.prefix(Self.prefetchFar) { hashAhead(i) }
+        for i in slice.prefix(Self.prefetchNear) { probeAhead(i) }
         for i in slice {
+            hashAhead(i + Self.prefetchFar)
+            probeAhead(i + Self.prefetchNear)
             var completed: Event?
             if let f = validate(work.events[i], scope: &scope, completed: &completed, refs: &work.refs[i]) {
                 result.errors.append((i, f))
@@ -170,6 +180,11 @@ extension EngineState {
         result.needsSequential = !scope.marketDates.isEmpty
         work.slices[k] = result
     }
+
+    /// How many events ahead the first and second prefetch of a pipelined loop run: far enough that memory
+    /// answers in time, near enough that the lines are still in cache when used.
+    static let prefetchFar = 24
+    static let prefetchNear = 12
 }
 
 /// The partitions, each written by its own thread.
@@ -178,20 +193,39 @@ private struct SharedPartitions: @unchecked Sendable {
 
     /// Applies partition `k`'s events that got a sequence number, in order; returns how many changed nothing.
     func apply(partition k: Int, of work: BatchWork, at time: Timestamp, markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
-        parts[k].prefetchTrades(partition: k, of: work)
+        var share: [Int] = []
+        share.reserveCapacity(work.events.count / parts.count * 2)
+        for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k { share.append(i) }
+        return parts[k].apply(share, of: work, at: time, markets: markets, securities: securities)
+    }
+}
+
+extension Partition {
+    /// Applies the events `share` of a batch (this partition's, in order); returns how many changed nothing.
+    ///
+    /// What a trade touches is far larger than the caches and read at random, so it is prefetched ahead:
+    /// `far` trades ahead its position-table slot and (for a new trade) its trade-index slot, `near` trades
+    /// ahead (those slots now in cache) its position record, whose index it notes in the trade's refs.
+    fileprivate mutating func apply(_ share: [Int], of work: BatchWork, at time: Timestamp, markets: [MarketState],
+                                     securities: ContiguousArray<SecurityEntry>) -> Int {
+        let far = EngineState.prefetchFar, near = EngineState.prefetchNear
+        for j in share.indices.prefix(far) { prefetchIndexes(work.refs[share[j]]) }
+        for j in share.indices.prefix(near) { prefetchPosition(&work.refs[share[j]]) }
         var same = 0
-        for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k {
+        for (j, i) in share.enumerated() {
+            if j + far < share.count { prefetchIndexes(work.refs[share[j + far]]) }
+            if j + near < share.count { prefetchPosition(&work.refs[share[j + near]]) }
             let sequence = work.sequences[i]
             if work.refs[i].tradeHash != 0 {
                 // A trade, applied from what its validation resolved: no copy of the event.
                 let r = work.refs[i]
                 let m = Int(securities[Int(r.security)].market)
-                switch parts[k].applyTrade(r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
-                                           tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets) {
+                switch applyTrade(r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
+                                  tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets) {
                 case .stale: same += 1
                 case .applied: break
                 case .arrivedAfterSnapshot:
-                    if case .trade(let t) = work.events[i] { parts[k].raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time) }
+                    if case .trade(let t) = work.events[i] { raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time) }
                 }
                 continue
             }
@@ -199,12 +233,12 @@ private struct SharedPartitions: @unchecked Sendable {
             let changed: Bool
             switch work.events[i] {
             case .sodPosition(let s):
-                changed = parts[k].applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                            sequence: sequence, at: time, markets: markets)
+                changed = applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
+                                   sequence: sequence, at: time, markets: markets)
             case .price(let p):
-                changed = parts[k].applyPrice(p, security: r.security)
+                changed = applyPrice(p, security: r.security)
             case .availability(let a):
-                changed = parts[k].applyAvailability(a, security: r.security)
+                changed = applyAvailability(a, security: r.security)
             default:
                 changed = false
             }
@@ -212,27 +246,20 @@ private struct SharedPartitions: @unchecked Sendable {
         }
         return same
     }
-}
 
-extension Partition {
-    /// Prefetches what applying this partition's trades of a batch will touch, far larger than the caches
-    /// and read at random: first the position table and trade index slots, then (those in cache) the
-    /// position records, noting each trade's existing position in its refs. The memory reads of the whole
-    /// batch then overlap instead of stalling the apply one by one.
-    fileprivate mutating func prefetchTrades(partition k: Int, of work: BatchWork) {
-        @inline(__always) func isTrade(_ i: Int) -> Bool { work.sequences[i] != 0 && work.owners[i] == k && work.refs[i].tradeHash != 0 }
-        let table = positionTable.prefetcher, index = tradeIndex.prefetcher
-        for i in work.events.indices where isTrade(i) {
-            let r = work.refs[i]
-            table.prefetchFind(hash: EngineState.hash(positionKey: EngineState.positionKey(book: r.book, security: r.security)))
-            if case .new = r.tradeRecord { index.prefetchInsert(hash: r.tradeHash) }
-        }
-        // Only prefetched through, so that it may outlive the closure (the positions do not move meanwhile).
-        guard let records = positions.withUnsafeBytes({ $0.baseAddress }) else { return }
-        for i in work.events.indices where isTrade(i) {
-            guard let p = existingPosition(book: work.refs[i].book, security: work.refs[i].security) else { continue }
-            work.refs[i].position = p
-            let record = records + Int(p) * MemoryLayout<PositionRecord>.stride
+    /// Prefetches a trade's position-table slot and, if it is new, the trade-index slot it will take.
+    @inline(__always) private func prefetchIndexes(_ r: ResolvedRefs) {
+        guard r.tradeHash != 0 else { return }
+        positionTable.prefetcher.prefetchFind(hash: EngineState.hash(positionKey: EngineState.positionKey(book: r.book, security: r.security)))
+        if case .new = r.tradeRecord { tradeIndex.prefetcher.prefetchInsert(hash: r.tradeHash) }
+    }
+
+    /// Finds a trade's position if it exists (noting it in `r`) and prefetches its record.
+    @inline(__always) private func prefetchPosition(_ r: inout ResolvedRefs) {
+        guard r.tradeHash != 0, let p = existingPosition(book: r.book, security: r.security) else { return }
+        r.position = p
+        positions.withUnsafeBytes { records in
+            let record = records.baseAddress! + Int(p) * MemoryLayout<PositionRecord>.stride
             for line in stride(from: 0, to: MemoryLayout<PositionRecord>.size, by: 64) { cims_prefetch_for_write(record + line) }
         }
     }

@@ -27,13 +27,13 @@ struct ProbeTable: Sendable {
     init(minimumCapacity: Int = 16, summarized: Bool = false) {
         var size = 16
         while size < minimumCapacity * 2 { size <<= 1 }
-        slots = Array(repeating: Slot(hash: 0, payload: 0), count: size)
+        slots = Self.zeroed(count: size)
         mask = size - 1
         if summarized { resetSummary() }
     }
 
     private mutating func resetSummary() {
-        summary = Array(repeating: 0, count: max(1, slots.count * 4 / 64))
+        summary = Self.zeroed(count: max(1, slots.count * 4 / 64))
         summaryMask = summary.count * 64 - 1
     }
 
@@ -76,6 +76,17 @@ struct ProbeTable: Sendable {
             } else if let slots {
                 cims_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
             }
+        }
+
+        /// Starts loading the home slot of `hash` if the summary says an entry may have it (its summary
+        /// word, prefetched before, being in cache by now), or always when the table has no summary.
+        @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
+            guard let slots else { return }
+            if let summary {
+                let bit = Int(truncatingIfNeeded: hash >> 32) & summaryMask
+                guard summary[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { return }
+            }
+            cims_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
         }
 
         /// Starts loading the cache lines an `insert` of `hash` writes: its home slot and summary word.
@@ -136,9 +147,20 @@ struct ProbeTable: Sendable {
         if summaryMask != 0 { for i in summary.indices { summary[i] = 0 } }
     }
 
+    /// An array of `count` zeroed elements; a large one is backed by huge pages where the system allows it,
+    /// so that reads at random across it do not each miss the TLB.
+    private static func zeroed<T: BitwiseCopyable>(count: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            HugePages.advise(raw)
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            initialized = count
+        }
+    }
+
     private mutating func grow() {
         let old = slots
-        slots = Array(repeating: Slot(hash: 0, payload: 0), count: old.count * 2)
+        slots = Self.zeroed(count: old.count * 2)
         mask = slots.count - 1
         count = 0
         if summaryMask != 0 { resetSummary() }
