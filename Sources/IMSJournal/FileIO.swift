@@ -44,16 +44,17 @@ enum FileIO {
         if fsync(fd) != 0 { throw Failure(operation: "fsync", path: path, code: errno) }
     }
 
+    /// The whole content of the file at `path`.
     static func readAll(_ path: String) throws(Failure) -> [UInt8] {
-        let fd = try open(path, flags: O_RDONLY)
-        defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw Failure(operation: "stat", path: path, code: errno) }
-        let size = Int(st.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
+        let buffer = ReadBuffer()
+        return Array(try buffer.read(path))
+    }
+
+    /// Reads the whole file open as `fd` into `destination` (at least `size` bytes); returns the bytes read.
+    fileprivate static func read(_ fd: Int32, size: Int, into destination: UnsafeMutableRawPointer, path: String) throws(Failure) -> Int {
         var done = 0
         while done < size {
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+            let n = pread(fd, destination + done, size - done, off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Failure(operation: "read", path: path, code: errno)
@@ -61,8 +62,7 @@ enum FileIO {
             if n == 0 { break }
             done += n
         }
-        if done < size { bytes.removeLast(size - done) }
-        return bytes
+        return done
     }
 
     static func makeDirectory(_ path: String) throws(Failure) {
@@ -109,5 +109,29 @@ enum FileIO {
             do throws(Failure) { try write(fd, raw, at: offset, path: path) } catch { failure = error }
         }
         if let failure { throw failure }
+    }
+}
+
+/// Memory for reading whole files one after another, reused so that each read neither faults in nor
+/// zeroes fresh pages (the journal's segments are 64 MiB each).
+final class ReadBuffer {
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    deinit { storage.deallocate() }
+
+    /// The content of the file at `path`; valid until the next `read`.
+    func read(_ path: String) throws(FileIO.Failure) -> UnsafeRawBufferPointer {
+        let fd = try FileIO.open(path, flags: O_RDONLY)
+        defer { FileIO.close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw FileIO.Failure(operation: "stat", path: path, code: errno) }
+        let size = Int(st.st_size)
+        if size > storage.count {
+            storage.deallocate()
+            storage = .allocate(byteCount: size, alignment: 64)
+        }
+        guard let base = storage.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let read = try FileIO.read(fd, size: size, into: base, path: path)
+        return UnsafeRawBufferPointer(start: base, count: read)
     }
 }

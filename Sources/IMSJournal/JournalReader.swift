@@ -32,6 +32,7 @@ public enum JournalReader {
         }
         var expected: UInt64? = nil
         var stopped = false
+        let buffer = ReadBuffer()
         for (index, (name, first)) in names.enumerated() {
             let path = directory + "/" + name
             if stopped {
@@ -51,9 +52,9 @@ public enum JournalReader {
                 result.lastRecord = names[index + 1].1 - 1
                 continue
             }
-            let bytes = try FileIO.readAll(path)
+            let raw = try buffer.read(path)
             var keepGoing = true
-            let (validEnd, reason): (Int, String?) = try bytes.withUnsafeBytes { raw in
+            let (validEnd, reason): (Int, String?) = try {
                 var scanner = SegmentScanner(bytes: raw, expected: first)
                 while keepGoing, let record = scanner.next() {
                     result.lastRecord = record.number
@@ -71,14 +72,14 @@ public enum JournalReader {
                     keepGoing = try body(record.number, entry)
                 }
                 return (scanner.offset, scanner.stopReason)
-            }
+            }()
             if !keepGoing { return result }
             result.tailSegment = name
             result.tailSize = validEnd
             expected = result.lastRecord + 1
             if let reason {
                 stopped = true
-                result.truncation = "\(name): \(reason); cut \(bytes.count - validEnd) bytes"
+                result.truncation = "\(name): \(reason); cut \(raw.count - validEnd) bytes"
                 if repair {
                     if validEnd < JournalFormat.segmentHeaderSize {
                         FileIO.remove(path)

@@ -12,12 +12,14 @@ extension JournalReader {
         let reader = Thread {
             let outcome = Result { () throws -> JournalScan in
                 var chunk: [(UInt64, JournalEntry)] = []
-                chunk.reserveCapacity(EntryChannel.chunkSize)
+                var events = 0
                 let scan = try scan(directory: directory, from: from, repair: repair) { number, entry in
                     chunk.append((number, entry))
-                    if chunk.count == EntryChannel.chunkSize {
+                    if case .batch(let b) = entry { events += b.lineCount } else { events += 1 }
+                    if chunk.count == EntryChannel.chunkEntries || events >= EntryChannel.chunkEvents {
                         guard channel.put(chunk) else { return false }
-                        chunk.removeAll(keepingCapacity: true)
+                        chunk = []
+                        events = 0
                     }
                     return true
                 }
@@ -33,6 +35,7 @@ extension JournalReader {
                 channel.cancel()
                 break reading
             }
+            channel.recycle(chunk)
         }
         return try channel.waitForOutcome().get()
     }
@@ -41,23 +44,41 @@ extension JournalReader {
 /// Decoded journal entries on their way from the reader thread to the applying one: bounded, so the
 /// reader stays at most a few chunks ahead.
 private final class EntryChannel: @unchecked Sendable {
-    static let chunkSize = 16
-    static let maxChunks = 8
+    /// A chunk is handed over once it holds this many entries or events: small enough that the applying
+    /// thread never waits long for the next, large enough that the hand-over costs nothing per entry.
+    static let chunkEntries = 16
+    static let chunkEvents = 4_096
+    /// How many chunks the reader may be ahead.
+    static let maxChunks = 16
 
     private let condition = NSCondition()
     private var chunks: [[(UInt64, JournalEntry)]] = []
+    /// Chunks the consumer is done with, freed by the reader: freeing a batch's events costs the applying thread otherwise.
+    private var spent: [[(UInt64, JournalEntry)]] = []
     private var finished = false
     private var cancelled = false
     private var outcome: Result<JournalScan, any Error>?
 
-    /// Hands a chunk over, waiting for room; false once the consumer has stopped.
+    /// Hands a chunk over, waiting for room; false once the consumer has stopped. Frees the chunks the
+    /// consumer has recycled meanwhile.
     func put(_ chunk: [(UInt64, JournalEntry)]) -> Bool {
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
         while chunks.count >= Self.maxChunks && !cancelled { condition.wait() }
-        if cancelled { return false }
+        if cancelled { condition.unlock(); return false }
         chunks.append(chunk)
         condition.broadcast()
+        let garbage = spent
+        spent = []
+        condition.unlock()
+        withExtendedLifetime(garbage) {}
         return true
+    }
+
+    /// Takes back a chunk the consumer has applied, for the reader to free.
+    func recycle(_ chunk: consuming [(UInt64, JournalEntry)]) {
+        condition.lock()
+        spent.append(chunk)
+        condition.unlock()
     }
 
     /// The consumer wants nothing more.

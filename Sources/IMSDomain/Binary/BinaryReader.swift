@@ -47,7 +47,17 @@ public struct BinaryReader {
         Int64(littleEndian: base.loadUnaligned(fromByteOffset: try take(8), as: Int64.self))
     }
 
+    @inline(__always)
     public mutating func readVarUInt() throws(BinaryFormatError) -> UInt64 {
+        // Most varints (lengths, small quantities, flags) are one byte.
+        if offset < base.count, base[offset] < 0x80 {
+            offset += 1
+            return UInt64(base[offset - 1])
+        }
+        return try readLongVarUInt()
+    }
+
+    private mutating func readLongVarUInt() throws(BinaryFormatError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {

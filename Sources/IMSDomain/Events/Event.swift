@@ -31,6 +31,14 @@ public enum Event: Sendable, Hashable {
         }
     }
 
+    /// Whether the event concerns one security's state only: a trade, SOD position, price or lender availability.
+    @inlinable public var concernsOneSecurity: Bool {
+        switch self {
+        case .trade, .sodPosition, .price, .availability: true
+        default: false
+        }
+    }
+
     /// Every event type name, as accepted in the `type` field.
     public static let typeNames = ["security", "counterparty", "aggregationUnit", "book", "sodPosition", "trade",
                                    "contract", "availability", "price", "fxRate", "marketDayRoll"]

@@ -16,19 +16,14 @@ extension EngineState {
     /// one the sequential path gives. Returns nil, having changed nothing, when the batch needs that path:
     /// it holds other kinds of event, or gives a market its first business date.
     mutating func processPartitioned(_ batch: IngestBatch, untilSequence: Int64) -> BatchOutcome? {
-        for event in batch.events {
-            switch event {
-            case .trade, .sodPosition, .price, .availability: continue
-            default: return nil
-            }
-        }
-        return batch.events.withUnsafeBufferPointer { events in
+        batch.events.withUnsafeBufferPointer { events in
             processPartitioned(batch, events: events, untilSequence: untilSequence)
         }
     }
 
     /// `processPartitioned`, with the batch's events in place (an array subscript would copy each one out).
     private mutating func processPartitioned(_ batch: IngestBatch, events: UnsafeBufferPointer<Event>, untilSequence: Int64) -> BatchOutcome? {
+        for i in events.indices where !events[i].concernsOneSecurity { return nil }
         let work = BatchWork(events: events, partitions: partitions.count)
 
         // 1. Validation, read-only: each partition's thread takes a slice of the batch.
