@@ -82,6 +82,27 @@ struct RecoveryTests {
         }
     }
 
+    /// A state loaded from its snapshot rebuilds its position tables and trade indexes: re-sending the last
+    /// batches (duplicates, amends of trades booked before the snapshot) does to it exactly what it does to
+    /// the state that wrote the snapshot.
+    @Test(arguments: [1, 2, 4])
+    func aLoadedSnapshotFindsEveryTradeAndPosition(partitions: Int) throws {
+        var state = EngineState(partitions: partitions)
+        let batches = Self.workload(seed: 41, batches: 90)
+        for b in batches { _ = state.process(b) }
+        var loaded = try state.snapshotImage().withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        var ignored = 0
+        for b in batches.suffix(30) {
+            let expected = state.process(b)
+            #expect(loaded.process(b) == expected)
+            ignored += expected.ignored
+        }
+        #expect(ignored > 100, "re-sent trades are found and ignored")
+        #expect(loaded.positions(matching: PositionFilter(), offset: 0, limit: .max).items
+                == state.positions(matching: PositionFilter(), offset: 0, limit: .max).items)
+        #expect(loaded.snapshotImage().digest == state.snapshotImage().digest)
+    }
+
     @Test func restartFromSnapshotPlusTailEqualsFullReplay() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

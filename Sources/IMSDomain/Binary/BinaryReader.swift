@@ -111,6 +111,9 @@ public struct BinaryReader {
         try readBool() ? try readTimestamp() : nil
     }
 
+    /// A case of a closed enumeration, by its position in `allCases`. Inlinable, so that it is specialized
+    /// where it is called: unspecialized, each call looks the type's metadata up.
+    @inlinable
     public mutating func readCase<E: CaseIterable>(_: E.Type = E.self) throws(BinaryFormatError) -> E {
         let i = Int(try readUInt8())
         guard i < E.allCases.count else { throw BinaryFormatError("no case \(i) of \(E.self) at offset \(offset - 1)") }

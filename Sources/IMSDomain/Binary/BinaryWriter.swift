@@ -69,7 +69,8 @@ public struct BinaryWriter: Sendable {
         if let t { write(true); write(t) } else { write(false) }
     }
 
-    /// A case of a closed enumeration, as its position in `allCases`.
+    /// A case of a closed enumeration, as its position in `allCases` (inlinable, to be specialized where called).
+    @inlinable
     public mutating func write<E: CaseIterable & Equatable>(_ e: E) {
         let index = E.allCases.firstIndex(of: e)!
         write(UInt8(E.allCases.distance(from: E.allCases.startIndex, to: index)))

@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 import IMSDomain
 
 // The binary image of an `EngineState`: every field that is not derived, dictionaries in key order,
@@ -104,6 +105,7 @@ extension EngineState {
         for k in partitions.indices {
             try partitions[k].decode(from: &r, securities: securities.count, books: books.count)
         }
+        rebuildPartitionIndexes()
 
         contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
         fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
@@ -198,7 +200,6 @@ extension Partition {
                 throw BinaryFormatError("snapshot position \(i) names book \(p.book) or security \(p.security), which do not exist")
             }
             positions.append(p)
-            positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: p.book, security: p.security)), payload: UInt64(i))
         }
         positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
         positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
@@ -225,11 +226,9 @@ extension Partition {
             let n = try r.readCount()
             trades[m].records.reserveCapacity(n)
             trades[m].ids.reserveCapacity(n)
-            for i in 0..<n {
-                let id = try r.readString()
-                trades[m].ids.append(id)
+            for _ in 0..<n {
+                trades[m].ids.append(try r.readString())
                 trades[m].records.append(try TradeRecord(from: &r))
-                indexTrade(hash: ProbeTable.hash(of: id), market: m, index: Int32(i))
             }
         }
         for _ in 0..<(try r.readCount()) {
@@ -243,6 +242,37 @@ extension Partition {
             prices[security] = PriceState(tick: tick, tickCount: try r.readVarInt())
         }
     }
+}
+
+extension EngineState {
+    /// Rebuilds every partition's position table and trade index from its records, the partitions in parallel.
+    private mutating func rebuildPartitionIndexes() {
+        partitions.withUnsafeMutableBufferPointer { parts in
+            let shared = UnsafeSendable(parts)
+            DispatchQueue.concurrentPerform(iterations: parts.count) { k in shared.value[k].rebuildIndexes() }
+        }
+    }
+}
+
+extension Partition {
+    /// Builds the position table and the trade index from the positions and trades, each table sized once
+    /// for its entries and filled with a prefetch pipeline (the entries land at random in tables far larger
+    /// than the caches).
+    mutating func rebuildIndexes() {
+        positionTable = ProbeTable(minimumCapacity: positions.count)
+        let positionHashes = positions.map { EngineState.hash(positionKey: EngineState.positionKey(book: $0.book, security: $0.security)) }
+        positionTable.insertAll(hashes: positionHashes) { UInt64($0) }
+        tradeIndex = ProbeTable(minimumCapacity: trades.reduce(0) { $0 + $1.ids.count }, summarized: true)
+        for m in trades.indices where !trades[m].ids.isEmpty {
+            tradeIndex.insertAll(hashes: trades[m].ids.map(ProbeTable.hash(of:))) { UInt64(m) << 32 | UInt64($0) }
+        }
+    }
+}
+
+/// A value handed to the threads of `concurrentPerform`, each touching its own part of it.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 extension PositionRecord {

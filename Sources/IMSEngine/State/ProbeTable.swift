@@ -114,6 +114,16 @@ struct ProbeTable: Sendable {
         }
     }
 
+    /// Adds entries the caller knows are absent: `hashes[i]` with payload `payload(i)`, prefetching the
+    /// slots of later ones while inserting, so that filling a large table does not wait on memory for each.
+    mutating func insertAll(hashes: [UInt64], payload: (Int) -> UInt64) {
+        let ahead = 16
+        for i in hashes.indices {
+            if i + ahead < hashes.count { prefetcher.prefetchInsert(hash: hashes[i + ahead]) }
+            insert(hash: hashes[i], payload: payload(i))
+        }
+    }
+
     /// Removes the entry with `hash` for which `matches` holds, if present.
     mutating func remove(hash: UInt64, where matches: (UInt64) -> Bool) {
         var i = Int(truncatingIfNeeded: hash) & mask
