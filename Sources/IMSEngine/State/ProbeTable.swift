@@ -38,7 +38,9 @@ struct ProbeTable: Sendable {
     }
 
     /// The summary bit of a hash: from its high bits, as the slot comes from the low ones.
-    @inline(__always) private func summaryBit(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 32) & summaryMask }
+    @inline(__always) private func summaryBit(_ hash: UInt64) -> Int { Self.summaryBit(hash, mask: summaryMask) }
+
+    @inline(__always) fileprivate static func summaryBit(_ hash: UInt64, mask: Int) -> Int { Int(truncatingIfNeeded: hash >> 32) & mask }
 
     /// False when no entry has `hash`; true when one may.
     @inline(__always) func mayContain(hash: UInt64) -> Bool {
@@ -69,30 +71,35 @@ struct ProbeTable: Sendable {
         fileprivate let summary: UnsafePointer<UInt64>?
         fileprivate let summaryMask: Int
 
-        /// Starts loading the cache line a `find` of `hash` reads first: its summary word, or its home slot.
-        @inline(__always) func prefetchFind(hash: UInt64) {
-            if let summary {
-                cims_prefetch(summary + ((Int(truncatingIfNeeded: hash >> 32) & summaryMask) >> 6))
-            } else if let slots {
-                cims_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
+        @inline(__always) private func slot(_ hash: UInt64) -> UnsafeRawPointer? {
+            slots.map { $0 + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride }
+        }
+
+        @inline(__always) private func summaryWord(_ hash: UInt64) -> (word: UnsafePointer<UInt64>, bit: Int)? {
+            summary.map { summary in
+                let bit = ProbeTable.summaryBit(hash, mask: summaryMask)
+                return (summary + (bit >> 6), bit & 63)
             }
         }
 
-        /// Starts loading the home slot of `hash` if the summary says an entry may have it (its summary
-        /// word, prefetched before, being in cache by now), or always when the table has no summary.
+        /// Starts loading the cache line a `find` of `hash` reads first: its summary word, or its home slot.
+        @inline(__always) func prefetchFind(hash: UInt64) {
+            if let (word, _) = summaryWord(hash) { cims_prefetch(word) } else if let slot = slot(hash) { cims_prefetch(slot) }
+        }
+
+        /// Starts loading the home slot of `hash` if the summary says an entry may have it, or always when the
+        /// table has no summary. It reads the summary word (best prefetched before with `prefetchFind`), so
+        /// unlike the others it needs a prefetcher taken since the table last changed.
         @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
-            guard let slots else { return }
-            if let summary {
-                let bit = Int(truncatingIfNeeded: hash >> 32) & summaryMask
-                guard summary[bit >> 6] & (1 << UInt64(bit & 63)) != 0 else { return }
-            }
-            cims_prefetch(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
+            guard let slot = slot(hash) else { return }
+            if let (word, bit) = summaryWord(hash), word.pointee & (1 << UInt64(bit)) == 0 { return }
+            cims_prefetch(slot)
         }
 
         /// Starts loading the cache lines an `insert` of `hash` writes: its home slot and summary word.
         @inline(__always) func prefetchInsert(hash: UInt64) {
-            if let slots { cims_prefetch_for_write(slots + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride) }
-            if let summary { cims_prefetch_for_write(summary + ((Int(truncatingIfNeeded: hash >> 32) & summaryMask) >> 6)) }
+            if let slot = slot(hash) { cims_prefetch_for_write(slot) }
+            if let (word, _) = summaryWord(hash) { cims_prefetch_for_write(word) }
         }
     }
 
