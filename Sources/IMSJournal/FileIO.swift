@@ -46,8 +46,23 @@ enum FileIO {
 
     /// The whole content of the file at `path`.
     static func readAll(_ path: String) throws(Failure) -> [UInt8] {
-        let buffer = ReadBuffer()
-        return Array(try buffer.read(path))
+        let fd = try open(path, flags: O_RDONLY)
+        defer { close(fd) }
+        let size = try size(of: fd, path: path)
+        var failure: Failure?
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            guard let base = buffer.baseAddress else { count = 0; return }
+            do throws(Failure) { count = try read(fd, size: size, into: base, path: path) } catch { failure = error; count = 0 }
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// The size in bytes of the file open as `fd`.
+    fileprivate static func size(of fd: Int32, path: String) throws(Failure) -> Int {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw Failure(operation: "stat", path: path, code: errno) }
+        return Int(st.st_size)
     }
 
     /// Reads the whole file open as `fd` into `destination` (at least `size` bytes); returns the bytes read.
@@ -123,9 +138,7 @@ final class ReadBuffer {
     func read(_ path: String) throws(FileIO.Failure) -> UnsafeRawBufferPointer {
         let fd = try FileIO.open(path, flags: O_RDONLY)
         defer { FileIO.close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw FileIO.Failure(operation: "stat", path: path, code: errno) }
-        let size = Int(st.st_size)
+        let size = try FileIO.size(of: fd, path: path)
         if size > storage.count {
             storage.deallocate()
             storage = .allocate(byteCount: size, alignment: 64)
