@@ -53,12 +53,12 @@ extension EngineState {
         }
 
         // 3. Apply, every partition its own events.
-        let markets = self.markets, securities = self.securities
-        partitions.withUnsafeMutableBufferPointer { parts in
-            let parts = SharedPartitions(parts: parts)
-            DispatchQueue.concurrentPerform(iterations: parts.parts.count) { k in
-                work.slices[k].unchanged = parts.apply(partition: k, of: work, at: batch.receivedAt, markets: markets, securities: securities)
-            }
+        let markets = self.markets, securities = self.securities, time = batch.receivedAt, count = partitions.count
+        forEachPartitionInParallel { k, partition in
+            var share: [Int] = []
+            share.reserveCapacity(work.events.count / count * 2)
+            for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k { share.append(i) }
+            work.slices[k].unchanged = partition.apply(share, of: work, at: time, markets: markets, securities: securities)
         }
         ignored += work.slices.reduce(0) { $0 + $1.unchanged }
         mergeRaisedExceptions(since: exceptionMark)
@@ -180,19 +180,6 @@ extension EngineState {
     /// answers in time, near enough that the lines are still in cache when used.
     static let prefetchFar = 24
     static let prefetchNear = 12
-}
-
-/// The partitions, each written by its own thread.
-private struct SharedPartitions: @unchecked Sendable {
-    let parts: UnsafeMutableBufferPointer<Partition>
-
-    /// Applies partition `k`'s events that got a sequence number, in order; returns how many changed nothing.
-    func apply(partition k: Int, of work: BatchWork, at time: Timestamp, markets: [MarketState], securities: ContiguousArray<SecurityEntry>) -> Int {
-        var share: [Int] = []
-        share.reserveCapacity(work.events.count / parts.count * 2)
-        for i in work.events.indices where work.sequences[i] != 0 && work.owners[i] == k { share.append(i) }
-        return parts[k].apply(share, of: work, at: time, markets: markets, securities: securities)
-    }
 }
 
 extension Partition {

@@ -1,5 +1,4 @@
 import DequeModule
-import Dispatch
 import IMSDomain
 
 // The binary image of an `EngineState`: every field that is not derived, dictionaries in key order,
@@ -247,10 +246,7 @@ extension Partition {
 extension EngineState {
     /// Rebuilds every partition's position table and trade index from its records, the partitions in parallel.
     private mutating func rebuildPartitionIndexes() {
-        partitions.withUnsafeMutableBufferPointer { parts in
-            let shared = UnsafeSendable(parts)
-            DispatchQueue.concurrentPerform(iterations: parts.count) { k in shared.value[k].rebuildIndexes() }
-        }
+        forEachPartitionInParallel { _, partition in partition.rebuildIndexes() }
     }
 }
 
@@ -267,12 +263,6 @@ extension Partition {
             tradeIndex.insertAll(hashes: trades[m].ids.map(ProbeTable.hash(of:))) { UInt64(m) << 32 | UInt64($0) }
         }
     }
-}
-
-/// A value handed to the threads of `concurrentPerform`, each touching its own part of it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 extension PositionRecord {

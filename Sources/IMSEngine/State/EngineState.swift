@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 import IMSDomain
 
 /// The whole in-memory state IMS computes from its events: reference data,
@@ -211,6 +212,18 @@ extension EngineState {
         mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
     }
 
+    /// Runs `body` for every partition at once, each on its own thread with its partition alone
+    /// (`body` must touch nothing else that another partition's call writes).
+    mutating func forEachPartitionInParallel(_ body: (Int, inout Partition) -> Void) {
+        partitions.withUnsafeMutableBufferPointer { parts in
+            let shared = UncheckedSendable(parts)
+            withoutActuallyEscaping(body) { body in
+                let work = UncheckedSendable(body)
+                DispatchQueue.concurrentPerform(iterations: parts.count) { k in work.value(k, &shared.value[k]) }
+            }
+        }
+    }
+
     /// Takes the exceptions a partition raised into the list, numbering them.
     @inline(__always) mutating func takeRaised(partition k: Int) {
         guard !partitions[k].raised.isEmpty else { return }
@@ -228,4 +241,10 @@ extension EngineState {
         nextExceptionId += 1
         if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
     }
+}
+
+/// The partitions and the closure handed to the threads of `concurrentPerform`, each working on its own partition.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
