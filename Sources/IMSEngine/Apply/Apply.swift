@@ -33,7 +33,19 @@ extension EngineState {
                 newTrades.append(i)
             }
         }
-        for (i, f) in resolved.withUnsafeMutableBufferPointer({ tradeConflicts(batch.events, newTrades: newTrades, refs: $0) }) {
+        var late = resolved.withUnsafeMutableBufferPointer({ tradeConflicts(batch.events, newTrades: newTrades, refs: $0) })
+        late += feedStampErrors(batch)
+        for (i, f) in late {
+            if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
+            refused[i] = true
+            errors.append(lineError(batch, index: i, f))
+        }
+        var growth = MassGrowth(markets: markets.count)
+        for i in batch.events.indices where refused.isEmpty || !refused[i] {
+            let security = resolved[i].security >= 0 ? resolved[i].security : nil
+            growth.note(batch.events[i], market: security.map { securities[Int($0)].market })
+        }
+        for (i, f) in resolved.withUnsafeBufferPointer({ positionBoundErrors(batch, growth: growth, refused: refused, refs: $0) }) {
             if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
             refused[i] = true
             errors.append(lineError(batch, index: i, f))

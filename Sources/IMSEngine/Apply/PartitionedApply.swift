@@ -34,11 +34,17 @@ extension EngineState {
         // 2. The batch's fate, in input order.
         var refused = [Bool](repeating: false, count: batch.events.count)
         var errors = batch.rejected
-        for list in work.slices.map(\.errors) + [conflicts] {
+        for list in work.slices.map(\.errors) + [conflicts, feedStampErrors(batch)] {
             for (i, f) in list {
                 refused[i] = true
                 errors.append(lineError(batch, index: i, f))
             }
+        }
+        var growth = MassGrowth(markets: markets.count)
+        for k in 0..<work.slices.count { growth.merge(work.slices[k].growth) }
+        for (i, f) in positionBoundErrors(batch, growth: growth, refused: refused, refs: UnsafeBufferPointer(work.refs)) {
+            refused[i] = true
+            errors.append(lineError(batch, index: i, f))
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }
         if batch.mode == .atomic && !errors.isEmpty {
@@ -103,6 +109,8 @@ private final class BatchWork: @unchecked Sendable {
         var newTrades: [Int] = []
         /// Its validation gave a market its first business date: the batch takes the sequential path.
         var needsSequential = false
+        /// How much its events could raise position masses, by market.
+        var growth = MassGrowth(markets: 0)
         /// Events of this partition that changed nothing.
         var unchanged = 0
     }
@@ -146,6 +154,7 @@ extension EngineState {
         let count = partitions.count, n = work.events.count
         var scope = BatchScope()
         var result = BatchWork.SliceResult()
+        result.growth = MassGrowth(markets: markets.count)
         let slice = (n * k / count)..<(n * (k + 1) / count)
         let tradeIndexes = partitions.map(\.tradeIndex.prefetcher)  // valid throughout: validation changes nothing
         func hashAhead(_ i: Int) {
@@ -170,6 +179,12 @@ extension EngineState {
                 continue
             }
             work.owners[i] = UInt8(partition(ofSecurity: work.refs[i].security))
+            let market = securities[Int(work.refs[i].security)].market
+            if work.refs[i].tradeHash != 0 {
+                result.growth.note(tradeQuantity: work.refs[i].trade.quantity, market: market)
+            } else {
+                result.growth.note(work.events[i], market: market)
+            }
             if work.refs[i].isNewTrade { result.newTrades.append(i) }
         }
         result.needsSequential = !scope.marketDates.isEmpty

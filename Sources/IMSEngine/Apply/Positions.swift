@@ -47,6 +47,7 @@ extension EngineState {
             partitions[k].rollMarket(m, oldLadder: oldLadder, securities: securitiesByMarket[m], markets: markets, sequence: sequence, at: time)
             takeRaised(partition: k)
         }
+        massCeilings[m] = exactMassCeiling(market: m)
         return true
     }
 }

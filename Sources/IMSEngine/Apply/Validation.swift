@@ -86,6 +86,7 @@ extension EngineState {
             guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
                 return FieldError("securityId", "unknown security \(t.securityId)")
             }
+            if let problem = tradeBoundsError(t, market: market) { return problem }
             if let settle = t.settleDate, settle < t.tradeDate {
                 return FieldError("settleDate", "settleDate \(settle) is before tradeDate \(t.tradeDate)")
             }
@@ -112,6 +113,7 @@ extension EngineState {
             guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId]) else {
                 return FieldError("securityId", "unknown security \(s.securityId)")
             }
+            if let problem = sodBoundsError(s, market: market) { return problem }
             refs = ResolvedRefs(book: book ?? -1, security: security ?? -1)
             if businessDate(market, scope) == nil { scope.marketDates[market] = s.businessDate }
             return nil
@@ -119,6 +121,7 @@ extension EngineState {
             guard let market = marketIds.lookup(r.marketId) else {
                 return FieldError("marketId", "unknown market \(r.marketId)")
             }
+            if let problem = dayRollBoundsError(r, market: market) { return problem }
             if let today = businessDate(market, scope), r.businessDate < today {
                 return FieldError("businessDate", "businessDate \(r.businessDate) is before market \(r.marketId)'s business date \(today)")
             }
@@ -126,20 +129,25 @@ extension EngineState {
             return nil
         case .contract(let c):
             guard bookExists(c.bookId, scope) else { return FieldError("bookId", "unknown book \(c.bookId)") }
-            guard securityMarket(c.securityId, scope) != nil else {
+            guard let market = securityMarket(c.securityId, scope) else {
                 return FieldError("securityId", "unknown security \(c.securityId)")
             }
+            if let problem = contractBoundsError(c, market: market) { return problem }
             if c.returnedQty > c.quantity { return FieldError("returnedQty", "returnedQty \(c.returnedQty) exceeds quantity \(c.quantity)") }
             if c.recalledQty > c.quantity { return FieldError("recalledQty", "recalledQty \(c.recalledQty) exceeds quantity \(c.quantity)") }
             if let end = c.endDate, end < c.startDate { return FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)") }
             return nil
         case .availability(let a):
-            return validateMarketData(securityId: a.securityId, scope: scope, refs: &refs)
+            if let problem = validateMarketData(securityId: a.securityId, scope: scope, refs: &refs) { return problem }
+            guard let market = refs.security >= 0 ? securities[Int(refs.security)].market : scope.securities[a.securityId] else { return nil }
+            return availabilityBoundsError(a, market: market)
         case .price(let p):
+            if let problem = priceBoundsError(p) { return problem }
             return validateMarketData(securityId: p.securityId, scope: scope, refs: &refs)
         case .fxRate:
-            return nil
+            return referenceBoundsError(event)
         case .security(let s):
+            if let problem = referenceBoundsError(event) { return problem }
             switch validateSecurity(s, scope: &scope) {
             case .success(let record):
                 completed = .security(record)
@@ -148,12 +156,14 @@ extension EngineState {
                 return error
             }
         case .book(let b):
+            if let problem = referenceBoundsError(event) { return problem }
             for (marketId, _) in b.aggregationUnits where marketIds.lookup(marketId) == nil {
                 return FieldError("aggregationUnits", "unknown market \(marketId)")
             }
             scope.books.insert(b.bookId)
             return nil
         case .aggregationUnit(let u):
+            if let problem = referenceBoundsError(event) { return problem }
             guard marketIds.lookup(u.marketId) != nil else { return FieldError("marketId", "unknown market \(u.marketId)") }
             let nameKey = u.marketId + "|" + u.name
             if let owner = scope.aggregationUnitNames[nameKey] ?? aggregationUnitNames[nameKey], owner != u.aggregationUnitId {
@@ -162,7 +172,7 @@ extension EngineState {
             scope.aggregationUnitNames[nameKey] = u.aggregationUnitId
             return nil
         case .counterparty:
-            return nil
+            return referenceBoundsError(event)
         }
     }
 

@@ -105,6 +105,7 @@ extension EngineState {
             try partitions[k].decode(from: &r, securities: securities.count, books: books.count)
         }
         rebuildPartitionIndexes()
+        recomputeMassCeilings()
 
         contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
         fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }

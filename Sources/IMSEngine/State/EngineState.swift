@@ -43,6 +43,10 @@ public struct EngineState: Sendable {
     var changeLog = ChangeLog()
     /// Sequence numbers seen per source feed, for de-duplication of stamped events.
     var feeds: [String: FeedState] = [:]
+    /// Per market, a mass no position of it exceeds (see `PositionBound.swift`); derived, not in snapshots.
+    var massCeilings: [Int64] = []
+    /// The mass no position may exceed: `InputBounds.maxPositionMass`, lowered only by tests.
+    var positionMassBound = InputBounds.maxPositionMass
 
     // Exceptions and counters.
     var exceptions: Deque<ExceptionRecord> = []
@@ -73,6 +77,7 @@ public struct EngineState: Sendable {
             markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
             securitiesByMarket.append([])
         }
+        massCeilings = Array(repeating: 0, count: markets.count)
         self.partitions = Array(repeating: Partition(markets: catalog.marketIds.count), count: partitions)
         self.partitionBits = partitions.trailingZeroBitCount
     }

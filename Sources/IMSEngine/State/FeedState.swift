@@ -21,8 +21,10 @@ struct FeedState: Sendable, Hashable {
     }
 
     /// Records the arrival of `sequence` and says what it was.
+    /// Safe for any `Int64` (validation bounds stamps to `InputBounds.maxFeedSequence`, but a snapshot written
+    /// before that bound may hold a higher `high`).
     mutating func receive(_ sequence: Int64) -> Arrival {
-        if sequence == high + 1 {
+        if sequence > high && sequence - 1 == high {
             high = sequence
             return .next
         }
