@@ -6,96 +6,184 @@ import IMSEngine
 public struct JournalScan: Sendable, Hashable {
     /// The number of the last valid record (0 if none).
     public var lastRecord: UInt64 = 0
+    /// The first record of the first segment (nil when there is no segment).
+    public var firstRecord: UInt64?
     /// The file name of the last segment, and its valid size in bytes.
     public var tailSegment: String?
     public var tailSize = 0
     /// Records read (from the requested start).
     public var recordsRead = 0
     public var bytesRead = 0
-    /// What was cut from a torn or corrupt tail, if anything; nil when the journal was clean.
+    /// Segments in the journal directory.
+    public var segments = 0
+    /// Damage found, if any: a torn tail (cut when repairing) or corruption (never touched).
+    public var damage: JournalDamage?
+    /// What was cut from a torn tail, if anything; nil when the journal was clean or was not repaired.
     public var truncation: String?
 }
 
-/// Reads journal records in order, checking every checksum; optionally repairs a torn tail.
+/// Damage found in the journal, and whether it may be cut automatically.
+///
+/// Only a **torn tail** may be: damage with no valid record anywhere after it, which is what a crash in
+/// the middle of a write leaves (nothing after it was ever acknowledged). Anything else is **corruption**:
+/// a bad record or segment header followed by valid records, a gap in record numbers, a record whose
+/// checksum holds but does not decode. Corruption is never repaired at start: IMS refuses to start and
+/// names the place; `ims journal repair` moves the damaged data aside on an operator's word.
+public struct JournalDamage: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        case tornTail = "torn tail"
+        case corrupt = "corruption"
+    }
+
+    public var kind: Kind
+    /// The segment file the damage is in.
+    public var segment: String
+    /// Its byte offset in that segment (where the valid data ends).
+    public var offset: Int
+    /// The last valid record before the damage (0 if none).
+    public var lastGoodRecord: UInt64
+    /// What is wrong.
+    public var reason: String
+    /// Valid data found after the damage (for corruption), e.g. "record 1234 at offset 88 and 2 later segments".
+    public var validAfter: String?
+
+    public var description: String {
+        var text = "\(kind.rawValue) in segment \(segment) at offset \(offset), after record \(lastGoodRecord): \(reason)"
+        if let validAfter { text += "; valid data follows: \(validAfter)" }
+        return text
+    }
+}
+
+/// Reads journal records in order, checking every checksum; optionally cuts a torn tail.
 public enum JournalReader {
     /// Calls `body` with each entry numbered `from` or later, in order, until `body` returns false.
     ///
-    /// With `repair`, a torn or corrupt tail is cut back to the last valid record and any
-    /// later segment is removed, so the journal can be appended to again. Without it the
-    /// files are left as they are and the scan stops at the bad record.
+    /// Every segment is read and its checksums checked, also those before `from` (a snapshot's records),
+    /// so damage anywhere is found. With `repair`, a torn tail (see `JournalDamage`) is cut back to the last
+    /// valid record and empty later segments removed, so the journal can be appended to again; corruption
+    /// is left as it is, reported in `damage`, and the scan stops there. `mustReach` is a record the valid
+    /// journal must reach (a loaded snapshot's): a tail torn before it is corruption too, never cut.
     @discardableResult
-    public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false,
+    public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0,
                             _ body: (UInt64, JournalEntry) throws -> Bool = { _, _ in true }) throws -> JournalScan {
         var result = JournalScan()
-        let names = ((try? FileIO.list(directory)) ?? []).compactMap { name in
-            JournalFormat.firstRecord(ofSegmentNamed: name).map { (name, $0) }
-        }
+        let names = segmentNames(directory)
+        result.segments = names.count
+        result.firstRecord = names.first?.first
         var expected: UInt64? = nil
-        var stopped = false
         let buffer = ReadBuffer()
         for (index, (name, first)) in names.enumerated() {
             let path = directory + "/" + name
-            if stopped {
-                if repair { FileIO.remove(path) }
-                result.truncation = (result.truncation ?? "") + "; removed later segment \(name)"
-                continue
-            }
             if let e = expected, first != e {
-                stopped = true
-                result.truncation = "segment \(name) starts at record \(first), expected \(e)"
-                if repair { FileIO.remove(path) }
-                continue
-            }
-            // Segments that end before `from` need not be read, except to learn where the tail is.
-            if index + 1 < names.count, names[index + 1].1 <= from {
-                expected = names[index + 1].1
-                result.lastRecord = names[index + 1].1 - 1
-                continue
+                result.damage = JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: result.lastRecord,
+                                              reason: first > e ? "segment starts at record \(first) but the one before ends at record \(e - 1): records \(e)…\(first - 1) are missing"
+                                                                : "segment starts at record \(first) but the one before already reached record \(e - 1)",
+                                              validAfter: "segment \(name) and \(names.count - index - 1) later segments")
+                return result
             }
             let raw = try buffer.read(path)
             var keepGoing = true
-            let (validEnd, reason): (Int, String?) = try {
-                var scanner = SegmentScanner(bytes: raw, expected: first)
-                while keepGoing, let record = scanner.next() {
-                    result.lastRecord = record.number
-                    guard record.number >= from else { continue }
-                    var reader = BinaryReader(UnsafeRawBufferPointer(rebasing: raw[record.payload]))
-                    let entry: JournalEntry
-                    do {
-                        entry = try JournalEntry(from: &reader)
-                    } catch {
-                        result.lastRecord = record.number - 1
-                        return (record.offset, "record \(record.number) at offset \(record.offset) does not decode: \(error)")
-                    }
-                    result.recordsRead += 1
-                    result.bytesRead += record.end - record.offset
-                    keepGoing = try body(record.number, entry)
+            var undecodable: (RawRecord, String)?
+            var scanner = SegmentScanner(bytes: raw, expected: first)
+            var sawRecord = false
+            while keepGoing, let record = scanner.next() {
+                sawRecord = true
+                guard record.number >= from else { result.lastRecord = record.number; continue }
+                var reader = BinaryReader(UnsafeRawBufferPointer(rebasing: raw[record.payload]))
+                let entry: JournalEntry
+                do {
+                    entry = try JournalEntry(from: &reader)
+                } catch {
+                    undecodable = (record, "\(error)")
+                    break
                 }
-                return (scanner.offset, scanner.stopReason)
-            }()
-            if !keepGoing { return result }
-            result.tailSegment = name
-            result.tailSize = validEnd
-            expected = result.lastRecord + 1
-            if let reason {
-                stopped = true
-                result.truncation = "\(name): \(reason); cut \(raw.count - validEnd) bytes"
-                if repair {
-                    if validEnd < JournalFormat.segmentHeaderSize {
-                        FileIO.remove(path)
-                        result.tailSegment = nil
-                        result.tailSize = 0
-                    } else {
-                        let fd = try FileIO.open(path, flags: O_WRONLY)
-                        defer { FileIO.close(fd) }
-                        try FileIO.truncate(fd, to: validEnd, path: path)
-                        try FileIO.syncData(fd, path: path)
-                    }
-                }
+                result.lastRecord = record.number
+                result.recordsRead += 1
+                result.bytesRead += record.end - record.offset
+                keepGoing = try body(record.number, entry)
             }
+            if !keepGoing { return result }
+            if let (record, error) = undecodable {
+                result.damage = JournalDamage(kind: .corrupt, segment: name, offset: record.offset, lastGoodRecord: result.lastRecord,
+                                              reason: "record \(record.number) passes its checksum but does not decode: \(error)", validAfter: "record \(record.number)")
+                return result
+            }
+            result.tailSegment = name
+            result.tailSize = scanner.offset
+            expected = sawRecord ? result.lastRecord + 1 : first
+            guard let reason = scanner.stopReason else { continue }
+
+            // Damage: a torn tail only if nothing valid follows it, here or in a later segment.
+            var after: [String] = []
+            if let found = findValidRecord(in: raw, after: scanner.offset, above: result.lastRecord) {
+                after.append("record \(found.number) at offset \(found.offset)")
+            }
+            let cut = raw.count - scanner.offset
+            let laterBuffer = ReadBuffer()
+            let later = names[(index + 1)...].filter { segmentHoldsRecords(directory + "/" + $0.name, buffer: laterBuffer) }
+            if !later.isEmpty { after.append("\(later.count) later segment\(later.count == 1 ? "" : "s") with records (\(later.map(\.name).joined(separator: ", ")))") }
+            var damage = JournalDamage(kind: .tornTail, segment: name, offset: scanner.offset, lastGoodRecord: result.lastRecord,
+                                       reason: reason, validAfter: after.isEmpty ? nil : after.joined(separator: " and "))
+            if !after.isEmpty {
+                damage.kind = .corrupt
+            } else if result.lastRecord < mustReach {
+                damage.kind = .corrupt
+                damage.reason += " (the snapshot loaded covers record \(mustReach), so this is not the tail)"
+            }
+            result.damage = damage
+            guard damage.kind == .tornTail else { return result }
+            result.truncation = "\(name): \(reason); cut \(cut) bytes"
+            if repair {
+                if scanner.offset < JournalFormat.segmentHeaderSize {
+                    FileIO.remove(path)
+                    result.tailSegment = nil
+                    result.tailSize = 0
+                } else {
+                    let fd = try FileIO.open(path, flags: O_WRONLY)
+                    defer { FileIO.close(fd) }
+                    try FileIO.truncate(fd, to: scanner.offset, path: path)
+                    try FileIO.syncData(fd, path: path)
+                }
+                // Later segments hold no record (checked above): a header written before the tail tore.
+                for (laterName, _) in names[(index + 1)...] {
+                    FileIO.remove(directory + "/" + laterName)
+                    result.truncation! += "; removed empty later segment \(laterName)"
+                }
+                try FileIO.syncDirectory(directory)
+            }
+            return result
         }
-        if repair && result.truncation != nil { try FileIO.syncDirectory(directory) }
         return result
     }
 
+    /// The journal's segment files, in record order.
+    static func segmentNames(_ directory: String) -> [(name: String, first: UInt64)] {
+        ((try? FileIO.list(directory)) ?? []).compactMap { name in
+            JournalFormat.firstRecord(ofSegmentNamed: name).map { (name, $0) }
+        }.sorted { $0.first < $1.first }
+    }
+
+    /// The first well-formed record (length in bounds, checksum holding, number above `above`) starting
+    /// after `offset`, if any: evidence that the damage at `offset` is not a torn tail.
+    static func findValidRecord(in raw: UnsafeRawBufferPointer, after offset: Int, above: UInt64) -> (number: UInt64, offset: Int)? {
+        var o = offset + 1
+        while o + JournalFormat.recordHeaderSize <= raw.count {
+            defer { o += 1 }
+            let number = raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self).littleEndian
+            guard number > above, number - above < 1 << 40 else { continue }
+            let length = Int(raw.loadUnaligned(fromByteOffset: o, as: UInt32.self).littleEndian)
+            guard length <= JournalFormat.maximumPayload, o + JournalFormat.recordHeaderSize + length <= raw.count else { continue }
+            let crc = raw.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self).littleEndian
+            if CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(o + 8)..<(o + JournalFormat.recordHeaderSize + length)])) == crc {
+                return (number, o)
+            }
+        }
+        return nil
+    }
+
+    /// Whether a segment file holds at least one well-formed record (whatever its header says).
+    static func segmentHoldsRecords(_ path: String, buffer: ReadBuffer) -> Bool {
+        guard let raw = try? buffer.read(path) else { return false }
+        return findValidRecord(in: raw, after: JournalFormat.segmentHeaderSize - 1, above: 0) != nil
+    }
 }

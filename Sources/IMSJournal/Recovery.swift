@@ -39,6 +39,7 @@ public struct DataDirectory: Sendable {
                             segmentBytes: Int = 64 << 20, now: Timestamp, log: (String) -> Void = { _ in }) throws -> DataDirectory {
         try FileIO.makeDirectory(path)
         let store = try SnapshotStore(directory: snapshotDirectory(path))
+        for stale in store.removeUnfinished() { log("removed \(stale), a snapshot a crash left unfinished") }
         var report = RecoveryReport()
         var state = EngineState(catalog: catalog, partitions: partitions)
         let snapshotStart = Date()
@@ -61,11 +62,21 @@ public struct DataDirectory: Sendable {
         }
 
         let journalDirectory = journalDirectory(path)
+        // Checked before anything is read or cut: a journal whose start is gone cannot rebuild the state.
+        if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
+            throw RecoveryFailure(corruption: "the journal in \(journalDirectory) starts at record \(first): segments holding records 1…\(first - 1) are missing" +
+                                  (report.snapshotRecord.map { " and the newest snapshot covers only record \($0)" } ?? " and no snapshot covers them"),
+                                  dataDirectory: path)
+        }
         let replayStart = Date()
         let eventsBefore = state.counters.events + state.counters.ignored
-        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true) { number, entry in
+        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true,
+                                                   mustReach: state.appliedRecord) { number, entry in
             state.apply(entry, record: number)
             return true
+        }
+        if let damage = scan.damage, damage.kind == .corrupt {
+            throw RecoveryFailure(corruption: "the journal in \(journalDirectory) is damaged: \(damage)", dataDirectory: path)
         }
         report.replaySeconds = Date().timeIntervalSince(replayStart)
         report.replayedRecords = scan.recordsRead
@@ -92,6 +103,19 @@ public struct DataDirectory: Sendable {
 
 /// Why a data directory could not be opened.
 public struct RecoveryFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+
+    /// Corruption found at start: nothing was changed, and the operator is told what to run.
+    init(corruption: String, dataDirectory path: String) {
+        description = corruption + ". No file was changed. Run `ims journal verify --data-dir \(path)` for a full report; " +
+            "restore the damaged files from a copy, or run `ims journal repair --data-dir \(path)` to move the damaged data aside " +
+            "(it is kept, not deleted) and start from what precedes it, losing the events after the damage"
+    }
+}
+
+/// Why a replay (`asOf`, `ims replay`) could not rebuild the state asked for.
+public struct ReplayFailure: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
@@ -135,16 +159,25 @@ public enum Replay {
                 if let loaded = try? store.load(info, catalog: catalog) { state = loaded; break }
             }
         }
-        try JournalReader.scanPipelined(directory: DataDirectory.journalDirectory(path), from: state.appliedRecord + 1) { number, entry in
+        let journalDirectory = DataDirectory.journalDirectory(path)
+        if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
+            throw ReplayFailure("cannot rebuild the state at \(target): journal records 1…\(first - 1) are missing and no snapshot before \(target) covers them")
+        }
+        var reached = false
+        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1) { number, entry in
             switch target {
             case .sequence(let n):
-                if state.lastSequence >= n { return false }
+                if state.lastSequence >= n { reached = true; return false }
                 state.apply(entry, record: number, untilSequence: n)
             case .time(let t):
-                if entry.receivedAt > t { return false }
+                if entry.receivedAt > t { reached = true; return false }
                 state.apply(entry, record: number)
             }
             return true
+        }
+        // A torn tail is the journal's end; corruption before the target means the state asked for cannot be known.
+        if !reached, let damage = scan.damage, damage.kind == .corrupt {
+            throw ReplayFailure("cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)")
         }
         return state
     }

@@ -88,6 +88,17 @@ public final class SnapshotStore: SnapshotSink {
         lastWritten.withLock { $0 = (state.appliedRecord, Date().timeIntervalSince(start), body.count + Self.headerSize) }
     }
 
+    /// Removes the temporary files of snapshots a crash interrupted (never complete, never read); returns their paths.
+    @discardableResult
+    public func removeUnfinished() -> [String] {
+        var removed: [String] = []
+        for name in (try? FileIO.list(directory)) ?? [] where name.hasPrefix(".writing-") {
+            FileIO.remove(directory + "/" + name)
+            removed.append(directory + "/" + name)
+        }
+        return removed
+    }
+
     /// The snapshots on disk with readable headers, newest first. Files whose header is damaged are listed in `damaged`.
     public func list() -> [Info] { scan().good }
 

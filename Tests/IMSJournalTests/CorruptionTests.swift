@@ -1,0 +1,166 @@
+import Foundation
+import IMSDomain
+import IMSEngine
+import IMSIngest
+@testable import IMSJournal
+import Testing
+
+/// Damage that is not a torn tail is never "repaired" by deleting acknowledged data: start refuses, touches
+/// no file and names the place; `JournalMaintenance.repair` moves the damage aside on request.
+struct CorruptionTests {
+    /// A data directory with several small segments (and optionally a snapshot at its end).
+    static func journal(snapshot: Bool = false) throws -> (dir: TemporaryDirectory, segments: [String], state: EngineState) {
+        let dir = TemporaryDirectory()
+        let batches = RecoveryTests.workload(seed: 77, batches: 60)
+        // Small batches last, so the newest segment holds several records.
+        let small = (1...6).map { i in
+            var line = #"{"type":"fxRate","currency":"EUR","usdRate":1.0\#(i)}"#
+            return line.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 1_000 + Int64(i))) }
+        }
+        let (state, _) = try RecoveryTests.runDurably(batches + small, in: dir.path, finalSnapshot: snapshot, segmentBytes: 32 << 10)
+        let segments = JournalReader.segmentNames(dir.path + "/journal").map { dir.path + "/journal/" + $0.name }
+        return (dir, segments, state)
+    }
+
+    /// Every file of a directory tree with its bytes.
+    static func files(_ root: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: root)! {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory)
+            if !isDirectory.boolValue { out[path] = FileManager.default.contents(atPath: root + "/" + path) }
+        }
+        return out
+    }
+
+    static func flip(_ path: String, at offset: Int) throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[offset] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Opening refuses with a message containing each of `words`, and changes no file.
+    static func expectRefusal(_ dir: TemporaryDirectory, mentioning words: [String]) {
+        let before = files(dir.path)
+        #expect(throws: RecoveryFailure.self) { _ = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5)) }
+        do {
+            _ = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
+        } catch {
+            for word in words { #expect("\(error)".contains(word), "\(error) should mention \(word)") }
+            #expect("\(error)".contains("ims journal repair"))
+        }
+        #expect(files(dir.path) == before, "refusing to start changes no file")
+    }
+
+    @Test func aBitFlippedMidSegmentWithValidRecordsAfterItRefusesToStart() throws {
+        let (dir, segments, _) = try Self.journal()
+        defer { dir.remove() }
+        #expect(segments.count >= 4)
+        let newest = segments.last!
+        try Self.flip(newest, at: JournalFormat.segmentHeaderSize + 40)
+        Self.expectRefusal(dir, mentioning: ["corruption", (newest as NSString).lastPathComponent, "offset \(JournalFormat.segmentHeaderSize)", "valid data follows"])
+        #expect(try JournalMaintenance.verify(dataDirectory: dir.path).verdict == .corrupt)
+    }
+
+    @Test func aBitFlippedInTheOldestSegmentRefusesToStartAndDeletesNothing() throws {
+        let (dir, segments, _) = try Self.journal()
+        defer { dir.remove() }
+        try Self.flip(segments[0], at: 2_000)
+        Self.expectRefusal(dir, mentioning: ["corruption", (segments[0] as NSString).lastPathComponent, "later segments"])
+        #expect(JournalReader.segmentNames(dir.path + "/journal").count == segments.count)
+    }
+
+    @Test func aBadSegmentHeaderRefusesToStart() throws {
+        let (dir, segments, _) = try Self.journal()
+        defer { dir.remove() }
+        try Self.flip(segments[1], at: 3)
+        Self.expectRefusal(dir, mentioning: ["segment header is corrupt", (segments[1] as NSString).lastPathComponent])
+    }
+
+    @Test func aGapInRecordNumbersRefusesToStart() throws {
+        let (dir, segments, _) = try Self.journal()
+        defer { dir.remove() }
+        try FileManager.default.removeItem(atPath: segments[2])
+        Self.expectRefusal(dir, mentioning: ["are missing", (segments[3] as NSString).lastPathComponent])
+    }
+
+    @Test func aMissingFirstSegmentWithoutASnapshotRefusesToStart() throws {
+        let (dir, segments, _) = try Self.journal()
+        defer { dir.remove() }
+        try FileManager.default.removeItem(atPath: segments[0])
+        Self.expectRefusal(dir, mentioning: ["starts at record", "no snapshot covers them"])
+        #expect(throws: RecoveryFailure.self) { _ = try JournalMaintenance.repair(dataDirectory: dir.path, at: Timestamp(micros: 9)) }
+    }
+
+    @Test func aMissingFirstSegmentCoveredByASnapshotStarts() throws {
+        let (dir, segments, state) = try Self.journal(snapshot: true)
+        defer { dir.remove() }
+        try FileManager.default.removeItem(atPath: segments[0])
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
+        #expect(opened.state.lastSequence == state.lastSequence)
+    }
+
+    @Test func damageOlderThanTheSnapshotStillRefusesToStart() throws {
+        let (dir, segments, _) = try Self.journal(snapshot: true)
+        defer { dir.remove() }
+        try Self.flip(segments[1], at: 1_000)
+        Self.expectRefusal(dir, mentioning: ["corruption", (segments[1] as NSString).lastPathComponent])
+    }
+
+    @Test func aTornTailWithNothingValidAfterItIsStillCutAutomatically() throws {
+        let (dir, segments, state) = try Self.journal()
+        defer { dir.remove() }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: segments.last!))
+        handle.seekToEndOfFile()
+        handle.write(Data((0..<3_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
+        try handle.close()
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
+        #expect(opened.state.lastSequence == state.lastSequence)
+        #expect(opened.report.notices.map(\.kind) == [.journalTruncated])
+    }
+
+    @Test func replayOverDamageAnswersAnErrorNotAnEarlierState() throws {
+        let (dir, segments, state) = try Self.journal()
+        defer { dir.remove() }
+        try Self.flip(segments[2], at: 5_000)
+        // Before the damage: fine.
+        let early = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .sequence(10))
+        #expect(early.lastSequence == 10)
+        // At the end: an error naming the record, not the state at the damage.
+        #expect(throws: ReplayFailure.self) { _ = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .sequence(state.lastSequence)) }
+        do {
+            _ = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .sequence(.max))
+        } catch {
+            #expect("\(error)".contains("after record"))
+        }
+    }
+
+    @Test func repairMovesTheDamageAsideAndTheDirectoryThenStarts() throws {
+        let (dir, segments, _) = try Self.journal(snapshot: true)
+        defer { dir.remove() }
+        let totalBefore = Self.files(dir.path + "/journal").values.reduce(0) { $0 + $1.count }
+        try Self.flip(segments[2], at: 5_000)
+        let repair = try JournalMaintenance.repair(dataDirectory: dir.path, at: Timestamp(micros: 9))
+        let quarantine = try #require(repair.quarantine)
+        #expect(repair.actions.contains { $0.contains("moved segment") })
+        #expect(repair.actions.contains { $0.contains("moved snapshot") }, "the snapshot is past the repaired end")
+        // Nothing deleted: what is left plus what was moved aside holds every byte.
+        let kept = Self.files(dir.path + "/journal").values.reduce(0) { $0 + $1.count }
+        let moved = Self.files(quarantine).filter { $0.key.hasSuffix(".log") || $0.key.contains(".from-") }.values.reduce(0) { $0 + $1.count }
+        #expect(kept + moved == totalBefore)
+        #expect(FileManager.default.fileExists(atPath: quarantine + "/REPAIR.txt"))
+        #expect(try JournalMaintenance.verify(dataDirectory: dir.path).verdict == .ok)
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
+        #expect(opened.state.appliedRecord == repair.lastRecord)
+    }
+
+    @Test func unfinishedSnapshotFilesAreRemovedAtStart() throws {
+        let (dir, _, state) = try Self.journal()
+        defer { dir.remove() }
+        let stale = dir.path + "/snapshots/.writing-00000000000000000007.snap"
+        FileManager.default.createFile(atPath: stale, contents: Data("half a snapshot".utf8))
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
+        #expect(opened.state.lastSequence == state.lastSequence)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+}
