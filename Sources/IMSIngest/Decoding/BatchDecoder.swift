@@ -18,6 +18,7 @@ public enum BatchDecoder {
     public static func decodeNDJSON(_ body: UnsafeRawBufferPointer, mode: IngestBatch.Mode = .atomic,
                                     receivedAt: Timestamp) -> IngestBatch {
         var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
+        if refuseByteOrderMark(body, into: &batch) { return batch }
         batch.events.reserveCapacity(body.count / 160)
         batch.lines.reserveCapacity(body.count / 160)
         var fields: [ScannedField] = []
@@ -53,6 +54,7 @@ public enum BatchDecoder {
     public static func decodeCSV(_ body: UnsafeRawBufferPointer, type defaultType: String?, mode: IngestBatch.Mode = .atomic,
                                  receivedAt: Timestamp) -> IngestBatch {
         var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
+        if refuseByteOrderMark(body, into: &batch) { return batch }
         var header: [String]?
         var typeColumn: Int?
         var lineNumber = 0
@@ -85,6 +87,15 @@ public enum BatchDecoder {
             }
         }
         return batch
+    }
+
+    /// A body starting with a UTF-8 byte-order mark is refused whole, with one clear error on line 1: the
+    /// mark is not JSON, and in CSV it would silently rename the first column.
+    static func refuseByteOrderMark(_ body: UnsafeRawBufferPointer, into batch: inout IngestBatch) -> Bool {
+        guard body.count >= 3, body[0] == 0xEF, body[1] == 0xBB, body[2] == 0xBF else { return false }
+        batch.rejected.append(LineError(line: 1, field: "body", error: "the body starts with a UTF-8 byte-order mark (EF BB BF); save the file as UTF-8 without BOM and send it again",
+                                        raw: rawText(UnsafeRawBufferPointer(rebasing: body.prefix(64)))))
+        return true
     }
 
     static func rawText(_ line: UnsafeRawBufferPointer) -> String {

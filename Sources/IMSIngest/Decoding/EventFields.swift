@@ -19,27 +19,27 @@ enum EventFields {
             guard rate.units > 0 else { throw FieldError("usdRate", "must be positive") }
             event = .fxRate(FXRate(currency: currency, usdRate: rate, ts: try s.timestamp("ts")))
         case "marketDayRoll":
-            event = .marketDayRoll(MarketDayRoll(marketId: try s.requiredString("marketId"), businessDate: try s.requiredDate("businessDate")))
+            event = .marketDayRoll(MarketDayRoll(marketId: try s.requiredIdentifier("marketId"), businessDate: try s.requiredDate("businessDate")))
         case "security": event = .security(try security(&s))
         case "counterparty":
             event = .counterparty(Counterparty(
-                counterpartyId: try s.requiredString("counterpartyId"), name: try s.requiredString("name"), lei: try s.string("lei"),
-                kind: try s.requiredEnumeration("kind", CounterpartyKind.self), parentId: try s.string("parentId"),
+                counterpartyId: try s.requiredIdentifier("counterpartyId"), name: try s.requiredString("name"), lei: try s.string("lei"),
+                kind: try s.requiredEnumeration("kind", CounterpartyKind.self), parentId: try s.identifier("parentId"),
                 kycStatus: try s.string("kycStatus"), status: try s.string("status"), version: try s.int64("version")))
         case "aggregationUnit":
             event = .aggregationUnit(AggregationUnit(
-                aggregationUnitId: try s.requiredString("aggregationUnitId"), name: try s.requiredString("name"),
-                marketId: try s.requiredString("marketId"), legalEntity: try s.requiredString("legalEntity"),
+                aggregationUnitId: try s.requiredIdentifier("aggregationUnitId"), name: try s.requiredString("name"),
+                marketId: try s.requiredIdentifier("marketId"), legalEntity: try s.requiredIdentifier("legalEntity"),
                 type: try s.requiredEnumeration("unitType", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
                 version: try s.int64("version")))
         case "book":
             let positionType = try s.requiredEnumeration("positionType", PositionType.self)
-            let clientId = try s.string("clientId")
+            let clientId = try s.identifier("clientId")
             if clientId == nil && (positionType == .clientFree || positionType == .clientSegregated) {
                 throw FieldError("clientId", "is required for \(positionType.rawValue) books")
             }
             event = .book(Book(
-                bookId: try s.requiredString("bookId"), name: try s.string("name"), legalEntity: try s.requiredString("legalEntity"),
+                bookId: try s.requiredIdentifier("bookId"), name: try s.string("name"), legalEntity: try s.requiredIdentifier("legalEntity"),
                 positionType: positionType, clientId: clientId, aggregationUnits: try s.stringMap("aggregationUnits") ?? [:],
                 version: try s.int64("version")))
         default:
@@ -51,7 +51,7 @@ enum EventFields {
     }
 
     static func feedStamp<S: FieldSource>(_ s: inout S) throws(FieldError) -> FeedStamp? {
-        let feedId = try s.string("feedId"), feedSeq = try s.int64("feedSeq")
+        let feedId = try s.identifier("feedId"), feedSeq = try s.int64("feedSeq")
         switch (feedId, feedSeq) {
         case (nil, nil): return nil
         case (nil, _): throw FieldError("feedId", "is required with feedSeq")
@@ -71,14 +71,14 @@ enum EventFields {
         guard let price = try s.decimal("price") else { throw FieldError("price", "is required") }
         if price.units < 0 { throw FieldError("price", "must not be negative") }
         return Trade(
-            tradeId: try s.requiredString("tradeId"), version: version, status: try s.requiredEnumeration("status", TradeStatus.self),
-            orderId: try s.string("orderId"), bookId: try s.requiredString("bookId"), securityId: try s.requiredString("securityId"),
+            tradeId: try s.requiredIdentifier("tradeId"), version: version, status: try s.requiredEnumeration("status", TradeStatus.self),
+            orderId: try s.identifier("orderId"), bookId: try s.requiredIdentifier("bookId"), securityId: try s.requiredIdentifier("securityId"),
             side: try s.requiredEnumeration("side", TradeSide.self), quantity: quantity, price: price,
-            tradeDate: try s.requiredDate("tradeDate"), settleDate: try s.date("settleDate"), counterpartyId: try s.string("counterpartyId"))
+            tradeDate: try s.requiredDate("tradeDate"), settleDate: try s.date("settleDate"), counterpartyId: try s.identifier("counterpartyId"))
     }
 
     static func price<S: FieldSource>(_ s: inout S) throws(FieldError) -> PriceTick {
-        let id = try s.requiredString("securityId")
+        let id = try s.requiredIdentifier("securityId")
         guard let last = try s.decimal("last") else { throw FieldError("last", "is required") }
         if last.units < 0 { throw FieldError("last", "must not be negative") }
         let bid = try s.decimal("bid"), ask = try s.decimal("ask")
@@ -98,14 +98,14 @@ enum EventFields {
             delivers[k] = try s.quantity(d, required: false)
         }
         return SODPosition(
-            businessDate: try s.requiredDate("businessDate"), bookId: try s.requiredString("bookId"), securityId: try s.requiredString("securityId"),
+            businessDate: try s.requiredDate("businessDate"), bookId: try s.requiredIdentifier("bookId"), securityId: try s.requiredIdentifier("securityId"),
             contractualQty: try s.requiredInt64("contractualQty"), settledQty: try s.requiredInt64("settledQty"),
             receipts: receipts, delivers: delivers)
     }
 
     static func availability<S: FieldSource>(_ s: inout S) throws(FieldError) -> Availability {
         Availability(
-            sourceId: try s.requiredString("sourceId"), securityId: try s.requiredString("securityId"), quantity: try s.quantity("quantity"),
+            sourceId: try s.requiredIdentifier("sourceId"), securityId: try s.requiredIdentifier("securityId"), quantity: try s.quantity("quantity"),
             availabilityType: try s.requiredEnumeration("availabilityType", AvailabilityType.self), rateBps: try s.decimal("rateBps"),
             effectiveDate: try s.requiredDate("effectiveDate"))
     }
@@ -114,9 +114,9 @@ enum EventFields {
         let version = try s.requiredInt64("version")
         if version < 0 { throw FieldError("version", "must not be negative") }
         return Contract(
-            contractId: try s.requiredString("contractId"), version: version, kind: try s.requiredEnumeration("kind", ContractKind.self),
-            status: try s.requiredEnumeration("status", ContractStatus.self), bookId: try s.requiredString("bookId"),
-            counterpartyId: try s.requiredString("counterpartyId"), securityId: try s.requiredString("securityId"),
+            contractId: try s.requiredIdentifier("contractId"), version: version, kind: try s.requiredEnumeration("kind", ContractKind.self),
+            status: try s.requiredEnumeration("status", ContractStatus.self), bookId: try s.requiredIdentifier("bookId"),
+            counterpartyId: try s.requiredIdentifier("counterpartyId"), securityId: try s.requiredIdentifier("securityId"),
             quantity: try s.quantity("quantity"), returnedQty: try s.quantity("returnedQty", required: false),
             recalledQty: try s.quantity("recalledQty", required: false), rateBps: try s.decimal("rateBps") ?? .zero,
             collateralType: try s.string("collateralType"), startDate: try s.requiredDate("startDate"), endDate: try s.date("endDate"))
@@ -124,11 +124,11 @@ enum EventFields {
 
     static func security<S: FieldSource>(_ s: inout S) throws(FieldError) -> Security {
         let record = Security(
-            securityId: try s.string("securityId"), isin: try s.string("isin"), cusip: try s.string("cusip"), sedol: try s.string("sedol"),
-            ticker: try s.string("ticker"), ric: try s.string("ric"), bloombergId: try s.string("bloombergId"), name: try s.string("name"),
-            marketId: try s.requiredString("marketId"), currency: try s.string("currency"),
+            securityId: try s.identifier("securityId"), isin: try s.identifier("isin"), cusip: try s.identifier("cusip"), sedol: try s.identifier("sedol"),
+            ticker: try s.identifier("ticker"), ric: try s.identifier("ric"), bloombergId: try s.identifier("bloombergId"), name: try s.string("name"),
+            marketId: try s.requiredIdentifier("marketId"), currency: try s.string("currency"),
             assetType: try s.enumeration("assetType", AssetType.self) ?? .equity, version: try s.int64("version"),
-            provider: try s.string("provider"), temperature: try s.enumeration("temperature", Temperature.self) ?? .gc,
+            provider: try s.identifier("provider"), temperature: try s.enumeration("temperature", Temperature.self) ?? .gc,
             easyToBorrow: try s.bool("easyToBorrow") ?? false, thresholdList: try s.bool("thresholdList") ?? false,
             restricted: try s.bool("restricted") ?? false, shortSellEligible: try s.bool("shortSellEligible") ?? true,
             constituents: try s.constituents("constituents"))

@@ -90,6 +90,11 @@ enum JSONScanner {
                 var j = i
                 while j < b.count, isNumberByte(b[j]) { j += 1 }
                 guard j > i else { throw Failure(message: "unexpected character '\(Character(UnicodeScalar(b[i])))' at byte \(i + 1)") }
+                let digits = b[i] == UInt8(ascii: "-") ? i + 1 : i
+                if digits + 1 < j, b[digits] == UInt8(ascii: "0"), b[digits + 1] &- 48 < 10 {
+                    throw Failure(message: "a number must not start with 0 (JSON has no leading zeros)",
+                                  field: String(decoding: UnsafeRawBufferPointer(rebasing: b[keyStart..<keyEnd]), as: UTF8.self))
+                }
                 field.valueEnd = Int32(j)
                 field.kind = .number
                 i = j
@@ -210,7 +215,10 @@ enum JSONScanner {
             default: throw FieldError("\(field)", "invalid escape \\\(Character(UnicodeScalar(e)))")
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        guard let text = String(validating: out, as: UTF8.self) else {
+            throw FieldError("\(field)", "is not valid UTF-8 (bytes are never replaced, so that two different ids cannot become one)")
+        }
+        return text
     }
 
     /// Parses a whole JSON value (for nested fields).
@@ -231,7 +239,7 @@ enum JSONScanner {
             guard let (end, escaped) = try? scanString(b, start) else { throw FieldError("\(field)", "unterminated string") }
             i = end + 1
             let bytes = UnsafeRawBufferPointer(rebasing: b[start..<end])
-            return .string(escaped ? try unescape(bytes, field: field) : String(decoding: bytes, as: UTF8.self))
+            return .string(escaped ? try unescape(bytes, field: field) : try validUTF8(bytes, field: field))
         case UInt8(ascii: "{"):
             i += 1
             var pairs: [(String, JSONValue)] = []

@@ -35,20 +35,36 @@ protocol FieldSource {
 }
 
 extension FieldSource {
-    mutating func string(_ name: StaticString) throws(FieldError) -> String? {
+    /// A string field: valid UTF-8 (refused otherwise, never repaired: two different byte strings must not
+    /// become one id) of at most `limit` bytes.
+    mutating func string(_ name: StaticString, limit: Int = InputBounds.maxTextBytes) throws(FieldError) -> String? {
+        let value: String
         switch raw(name) {
         case nil, .null: return nil
         case .string(let b, let escaped):
             if b.isEmpty { return nil }
-            return escaped ? try JSONScanner.unescape(b, field: name) : String(decoding: b, as: UTF8.self)
-        case .text(let b): return b.isEmpty ? nil : String(decoding: b, as: UTF8.self)
+            value = escaped ? try JSONScanner.unescape(b, field: name) : try validUTF8(b, field: name)
+        case .text(let b):
+            if b.isEmpty { return nil }
+            value = try validUTF8(b, field: name)
         default: throw FieldError("\(name)", "must be a string")
         }
+        if value.utf8.count > limit { throw FieldError("\(name)", "is \(value.utf8.count) bytes long; at most \(limit) are accepted") }
+        return value
     }
 
-    mutating func requiredString(_ name: StaticString) throws(FieldError) -> String {
-        guard let s = try string(name) else { throw FieldError("\(name)", "is required") }
+    mutating func requiredString(_ name: StaticString, limit: Int = InputBounds.maxTextBytes) throws(FieldError) -> String {
+        guard let s = try string(name, limit: limit) else { throw FieldError("\(name)", "is required") }
         return s
+    }
+
+    /// An identifier: a string of at most `InputBounds.maxIdentifierBytes`.
+    mutating func identifier(_ name: StaticString) throws(FieldError) -> String? {
+        try string(name, limit: InputBounds.maxIdentifierBytes)
+    }
+
+    mutating func requiredIdentifier(_ name: StaticString) throws(FieldError) -> String {
+        try requiredString(name, limit: InputBounds.maxIdentifierBytes)
     }
 
     mutating func int64(_ name: StaticString) throws(FieldError) -> Int64? {
@@ -201,6 +217,17 @@ extension FieldSource {
         default: throw FieldError("\(name)", "must be an array")
         }
     }
+}
+
+/// The bytes as a `String` if they are valid UTF-8; an error naming the field if not.
+@inline(__always) func validUTF8(_ b: UnsafeRawBufferPointer, field: StaticString) throws(FieldError) -> String {
+    var ascii = true
+    for c in b where c >= 0x80 { ascii = false; break }
+    if ascii { return String(decoding: b, as: UTF8.self) }
+    guard let s = String(validating: b, as: UTF8.self) else {
+        throw FieldError("\(field)", "is not valid UTF-8 (bytes are never replaced, so that two different ids cannot become one)")
+    }
+    return s
 }
 
 @inline(__always) func parseInt64(_ b: UnsafeRawBufferPointer, field: StaticString) throws(FieldError) -> Int64 {

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
@@ -22,6 +23,10 @@ struct EventRoutes {
         case "partial": mode = .partial
         default: return JSONResponse.failure(.badRequest, "mode must be atomic or partial", field: "mode")
         }
+        // A declared length over the limit is refused before a byte of the body is read.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
+            return JSONResponse.failure(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches", field: "body")
+        }
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maxBodyBytes)
@@ -29,7 +34,8 @@ struct EventRoutes {
             return JSONResponse.failure(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes; split it into smaller batches", field: "body")
         }
         let receivedAt = WallClock.now()
-        let isCSV = request.headers[.contentType].map { $0.hasPrefix("text/csv") } ?? false
+        // Media types are case-insensitive (RFC 9110 8.3.1).
+        let isCSV = request.headers[.contentType].map { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("text/csv") } ?? false
         let type = query.string("type")
         let batch = body.withUnsafeReadableBytes { bytes in
             isCSV ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)
