@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import IMSEngine
-import IMSServer
+@testable import IMSServer
 import Testing
 
 /// GraphQL over the same read model as REST, through the real router.
@@ -107,5 +107,52 @@ struct GraphQLTests {
             try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: "not json")) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/graphql", method: .get) { #expect($0.status == .badRequest) }
         }
+    }
+}
+
+/// GraphQL cannot be used to kill the process or to make it scan the universe thousands of times.
+struct GraphQLAbuseTests {
+    static func expectRefused(_ query: String, variables: String = "{}", mentioning word: String) async throws {
+        try await GraphQLTests().withApp { client in
+            let (status, json) = try await GraphQLTests.post(client, query, variables: variables)
+            #expect(status == .badRequest)
+            let message = ((json["errors"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
+            #expect(message.contains(word), "\(message)")
+            // The process is still here and answers.
+            let (after, _) = try await GraphQLTests.post(client, "{ markets { marketId } }")
+            #expect(after == .ok)
+        }
+    }
+
+    @Test func selectionsNested3500DeepAreRefusedBeforeParsing() async throws {
+        let query = String(repeating: "{a", count: 3_500) + String(repeating: "}", count: 3_500)
+        try await Self.expectRefused(query, mentioning: "nested more than")
+    }
+
+    @Test func listsNested30000DeepInAnArgumentAreRefused() async throws {
+        let query = "{ positions(bookId: " + String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000) + ") { total } }"
+        try await Self.expectRefused(query, mentioning: "nested more than")
+    }
+
+    @Test func deepVariablesAreRefused() async throws {
+        let variables = String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000)
+        try await Self.expectRefused("query Q($x: String) { markets { marketId } }", variables: #"{"x":\#(variables)}"#, mentioning: "nested more than")
+    }
+
+    @Test func nestingHiddenAfterAStringOrComment() async throws {
+        let deep = String(repeating: "{a", count: 500) + String(repeating: "}", count: 500)
+        try await Self.expectRefused(#"{ positions(bookId: """ " \""" """) { total } } "# + deep, mentioning: "nested more than")
+        try await Self.expectRefused("# a comment with an unbalanced \" quote\n" + deep, mentioning: "nested more than")
+    }
+
+    @Test func manyAliasesOfAScanningListCostTheirScans() throws {
+        let limits = QueryLimits()
+        let aliases = (0..<2_000).map { "p\($0):positions(limit:1){total}" }.joined(separator: " ")
+        let query = "{ \(aliases) }"
+        // On an empty engine they are cheap; over 100,000 positions each one scans them all.
+        #expect(throws: Never.self) { try limits.check(query: query, scans: .init()) }
+        #expect(throws: QueryLimits.Refusal.self) { try limits.check(query: query, scans: .init(positions: 100_000)) }
+        // One page of a large book stays allowed.
+        #expect(throws: Never.self) { try limits.check(query: "{ positions(limit: 100) { total items { bookId } } }", scans: .init(positions: 1_000_000)) }
     }
 }

@@ -34,6 +34,12 @@ struct GraphQLRoute: Sendable {
             } catch {
                 return Self.errors(["the request body is larger than \(limits.maxQueryBytes + 1 << 16) bytes"], status: .contentTooLarge)
             }
+            // The variables are JSON decoded recursively too: their nesting is bounded before decoding.
+            do throws(QueryLimits.Refusal) {
+                try limits.checkNesting(String(decoding: buffer.readableBytesView, as: UTF8.self), what: "the request body", comments: false)
+            } catch {
+                return Self.errors([error.message], status: .badRequest)
+            }
             guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
                 return Self.errors(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"], status: .badRequest)
             }
@@ -48,17 +54,9 @@ struct GraphQLRoute: Sendable {
     }
 
     func run(_ body: Body) async -> Response {
-        guard body.query.utf8.count <= limits.maxQueryBytes else {
-            return Self.errors(["the query is longer than \(limits.maxQueryBytes) bytes"], status: .badRequest)
-        }
-        let document: Document
-        do {
-            document = try parse(source: body.query)
-        } catch {
-            return Self.errors(["\(error)"], status: .badRequest)
-        }
-        do {
-            try limits.check(document)
+        do throws(QueryLimits.Refusal) {
+            let scans = engine.read { QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount) }
+            try limits.check(query: body.query, scans: scans)
         } catch {
             return Self.errors([error.message], status: .badRequest)
         }

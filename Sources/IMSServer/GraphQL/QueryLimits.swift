@@ -18,20 +18,91 @@ struct QueryLimits: Sendable {
         "items": 1,
     ]
 
+    /// The deepest nesting of `{`, `[` and `(` the text of a query (or of its JSON variables) may have. Checked on
+    /// the text before any parser sees it: the parser recurses once per level, and a few thousand levels
+    /// (a few kilobytes of `{a{a{…`) overflow its thread's stack.
+    var maxNesting = 64
+
+    /// What list fields read besides the items they return: a `positions` or `securities` field filters the
+    /// whole universe (its `total` counts every match), so each costs a share of that scan however small its page.
+    struct ScanSizes: Sendable {
+        var positions = 0
+        var securities = 0
+        var exceptions = 0
+
+        /// Items returned that cost as much as scanning this many: a scan is far cheaper per element than an item written out.
+        static let scanPerItem = 100
+
+        func cost(of field: String) -> Int {
+            switch field {
+            case "positions": positions / Self.scanPerItem
+            case "securities": securities / Self.scanPerItem
+            case "exceptions": exceptions / Self.scanPerItem
+            default: 0
+            }
+        }
+    }
+
     struct Refusal: Error { var message: String }
 
-    func check(_ document: Document) throws(Refusal) {
+    /// Refuses text nested deeper than `maxNesting`, ignoring brackets inside strings and comments (`#` to the
+    /// end of the line, for a query). Runs in one pass over the bytes, with no recursion.
+    func checkNesting(_ text: String, what: String, comments: Bool) throws(Refusal) {
+        let b = Array(text.utf8)
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        func tripleQuote(at i: Int) -> Bool { i + 2 < b.count && b[i] == quote && b[i + 1] == quote && b[i + 2] == quote }
+        var depth = 0, i = 0
+        while i < b.count {
+            let c = b[i]
+            if comments && c == UInt8(ascii: "#") {
+                while i < b.count && b[i] != 0x0A && b[i] != 0x0D { i += 1 }
+                continue
+            }
+            if c == quote {
+                if comments && tripleQuote(at: i) {
+                    // A GraphQL block string: up to the next unescaped triple quote.
+                    i += 3
+                    while i < b.count && !tripleQuote(at: i) { i += b[i] == backslash && tripleQuote(at: i + 1) ? 4 : 1 }
+                    i += 3
+                    continue
+                }
+                i += 1
+                while i < b.count && b[i] != quote { i += b[i] == backslash ? 2 : 1 }
+                i += 1
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "("):
+                depth += 1
+                if depth > maxNesting { throw Refusal(message: "\(what) is nested more than \(maxNesting) levels deep") }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ")"): depth = max(0, depth - 1)
+            default: break
+            }
+            i += 1
+        }
+    }
+
+    /// Checks a query's text: its size and nesting, then (parsed) its depth and cost.
+    func check(query: String, scans: ScanSizes) throws(Refusal) {
+        guard query.utf8.count <= maxQueryBytes else { throw Refusal(message: "the query is longer than \(maxQueryBytes) bytes") }
+        try checkNesting(query, what: "the query", comments: true)
+        let document: Document
+        do { document = try parse(source: query) } catch { throw Refusal(message: "\(error)") }
+        try check(document, scans: scans)
+    }
+
+    func check(_ document: Document, scans: ScanSizes = ScanSizes()) throws(Refusal) {
         var fragments: [String: SelectionSet] = [:]
         for case let fragment as FragmentDefinition in document.definitions { fragments[fragment.name.value] = fragment.selectionSet }
         for case let operation as OperationDefinition in document.definitions {
-            let (depth, cost) = try measure(operation.selectionSet, fragments: fragments, depth: 1, seen: [])
+            let (depth, cost) = try measure(operation.selectionSet, fragments: fragments, depth: 1, seen: [], scans: scans)
             if depth > maxDepth { throw Refusal(message: "query depth \(depth) exceeds the limit of \(maxDepth)") }
             if cost > maxCost { throw Refusal(message: "query could return about \(cost) items, more than the limit of \(maxCost); ask for smaller pages or fewer nested lists") }
         }
     }
 
     /// Depth and cost of a selection set at `depth`.
-    private func measure(_ set: SelectionSet, fragments: [String: SelectionSet], depth: Int, seen: Set<String>) throws(Refusal) -> (Int, Int) {
+    private func measure(_ set: SelectionSet, fragments: [String: SelectionSet], depth: Int, seen: Set<String>, scans: ScanSizes) throws(Refusal) -> (Int, Int) {
         if depth > maxDepth { return (depth, 0) }
         var deepest = depth, cost = 0
         for selection in set.selections {
@@ -44,20 +115,20 @@ struct QueryLimits: Sendable {
                         multiplier = max(1, n)
                     }
                 }
-                cost += multiplier
+                cost += multiplier + scans.cost(of: field.name.value)
                 if let inner = field.selectionSet {
-                    let (d, c) = try measure(inner, fragments: fragments, depth: depth + 1, seen: seen)
+                    let (d, c) = try measure(inner, fragments: fragments, depth: depth + 1, seen: seen, scans: scans)
                     deepest = max(deepest, d)
                     cost += multiplier * c
                 }
             case let spread as FragmentSpread:
                 let name = spread.name.value
                 guard !seen.contains(name), let inner = fragments[name] else { continue }
-                let (d, c) = try measure(inner, fragments: fragments, depth: depth, seen: seen.union([name]))
+                let (d, c) = try measure(inner, fragments: fragments, depth: depth, seen: seen.union([name]), scans: scans)
                 deepest = max(deepest, d)
                 cost += c
             case let inline as InlineFragment:
-                let (d, c) = try measure(inline.selectionSet, fragments: fragments, depth: depth, seen: seen)
+                let (d, c) = try measure(inline.selectionSet, fragments: fragments, depth: depth, seen: seen, scans: scans)
                 deepest = max(deepest, d)
                 cost += c
             default:
