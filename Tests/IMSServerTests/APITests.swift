@@ -126,3 +126,39 @@ struct APITests {
         }
     }
 }
+
+/// Ids with spaces, `/` and non-ASCII characters can be read back through the paths that name them.
+struct PathDecodingTests {
+    @Test func percentEncodedIdsAreDecodedInEveryPath() async throws {
+        let setup = """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"BRK/B ü","marketId":"US"}
+        {"type":"book","bookId":"Desk 1/Zürich","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"counterparty","counterpartyId":"Lender #1/α","name":"L","kind":"LENDER"}
+        {"type":"counterparty","counterpartyId":"5%+","name":"L","kind":"LENDER"}
+        {"type":"aggregationUnit","aggregationUnitId":"AU 1/é","name":"n","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
+        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"Desk 1/Zürich","securityId":"BRK/B ü","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}
+        """
+        let book = "Desk%201%2FZ%C3%BCrich", security = "BRK%2FB%20%C3%BC"
+        try await APITests().withApp { client in
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: setup)) { #expect($0.status == .ok) }
+            for (uri, key, value) in [("/api/v1/positions/\(book)/\(security)", "bookId", "Desk 1/Zürich"),
+                                      ("/api/v1/securities/\(security)", "security.securityId", "BRK/B ü"),
+                                      ("/api/v1/books/\(book)", "bookId", "Desk 1/Zürich"),
+                                      ("/api/v1/counterparties/Lender%20%231%2F%CE%B1", "counterpartyId", "Lender #1/α"),
+                                      ("/api/v1/counterparties/5%25+", "counterpartyId", "5%+"),
+                                      ("/api/v1/aggregation-units/AU%201%2F%C3%A9", "aggregationUnitId", "AU 1/é")] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .ok, "\(uri)")
+                    var body = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    let path = key.split(separator: ".").map(String.init)
+                    for step in path.dropLast() { body = body?[step] as? [String: Any] }
+                    #expect(body?[path.last!] as? String == value, "\(uri)")
+                }
+            }
+            try await client.execute(uri: "/api/v1/securities/\(security)/availability", method: .get) { #expect($0.status == .ok) }
+            // A bad escape finds nothing, clearly.
+            try await client.execute(uri: "/api/v1/books/%FF", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+}

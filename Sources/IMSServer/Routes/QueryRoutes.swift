@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
@@ -10,7 +11,7 @@ struct QueryRoutes {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/api/v1/positions/:bookId/:securityId") { request, context in
-            let bookId = context.parameters.get("bookId") ?? "", securityId = context.parameters.get("securityId") ?? ""
+            let bookId = context.pathParameter("bookId"), securityId = context.pathParameter("securityId")
             if let asOf = QueryParameters(request).string("asOf") {
                 guard let target = ReplayTarget(parsing: asOf) else {
                     return JSONResponse.failure(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
@@ -39,12 +40,12 @@ struct QueryRoutes {
 
         router.get("/api/v1/markets") { _, _ in JSONResponse.ok(engine.read { $0.marketViews() }) }
         router.get("/api/v1/markets/:marketId") { _, context in
-            let id = context.parameters.get("marketId") ?? ""
+            let id = context.pathParameter("marketId")
             guard let view = engine.read({ $0.market(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
             return JSONResponse.ok(view)
         }
         router.get("/api/v1/markets/:marketId/calendar") { request, context in
-            let id = context.parameters.get("marketId") ?? ""
+            let id = context.pathParameter("marketId")
             guard let calendar = engine.read({ $0.calendar(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
             do {
                 let q = QueryParameters(request)
@@ -68,29 +69,29 @@ struct QueryRoutes {
             }
         }
         router.get("/api/v1/securities/:securityId") { _, context in
-            let id = context.parameters.get("securityId") ?? ""
+            let id = context.pathParameter("securityId")
             guard let view = engine.read({ $0.security(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
             return JSONResponse.ok(view)
         }
         router.get("/api/v1/securities/:securityId/availability") { _, context in
-            let id = context.parameters.get("securityId") ?? ""
+            let id = context.pathParameter("securityId")
             return JSONResponse.ok(engine.read { $0.availability(securityId: id) })
         }
         router.get("/api/v1/books") { _, _ in JSONResponse.ok(engine.read { $0.allBooks() }) }
         router.get("/api/v1/books/:bookId") { _, context in
-            let id = context.parameters.get("bookId") ?? ""
+            let id = context.pathParameter("bookId")
             guard let book = engine.read({ $0.book(id) }) else { return JSONResponse.failure(.notFound, "unknown book \(id)", field: "bookId") }
             return JSONResponse.ok(book)
         }
         router.get("/api/v1/counterparties") { _, _ in JSONResponse.ok(engine.read { $0.allCounterparties() }) }
         router.get("/api/v1/counterparties/:counterpartyId") { _, context in
-            let id = context.parameters.get("counterpartyId") ?? ""
+            let id = context.pathParameter("counterpartyId")
             guard let c = engine.read({ $0.counterparty(id) }) else { return JSONResponse.failure(.notFound, "unknown counterparty \(id)", field: "counterpartyId") }
             return JSONResponse.ok(c)
         }
         router.get("/api/v1/aggregation-units") { _, _ in JSONResponse.ok(engine.read { $0.allAggregationUnits() }) }
         router.get("/api/v1/aggregation-units/:aggregationUnitId") { _, context in
-            let id = context.parameters.get("aggregationUnitId") ?? ""
+            let id = context.pathParameter("aggregationUnitId")
             guard let u = engine.read({ $0.aggregationUnit(id) }) else { return JSONResponse.failure(.notFound, "unknown aggregation unit \(id)", field: "aggregationUnitId") }
             return JSONResponse.ok(u)
         }
@@ -159,5 +160,15 @@ extension QueryRoutes {
         if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)\(when)", field: "bookId") }
         if state.security(securityId) == nil { return JSONResponse.failure(.notFound, "unknown security \(securityId)\(when)", field: "securityId") }
         return JSONResponse.failure(.notFound, "book \(bookId) has no position in \(securityId)\(when)")
+    }
+}
+
+extension RequestContext {
+    /// A path parameter, percent-decoded, so that ids with spaces, `/` or non-ASCII characters (sent as
+    /// `%20`, `%2F`, UTF-8 escapes) are read back through the paths that name them. Empty if absent or if
+    /// its escapes are not valid UTF-8 (no id is empty, so the look-up then finds nothing).
+    func pathParameter(_ name: String) -> String {
+        guard let raw = parameters.get(name) else { return "" }
+        return raw.removingPercentEncoding ?? ""
     }
 }
