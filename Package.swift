@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Graphiti", package: "Graphiti"),

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import IMSEngine
 import Logging
@@ -13,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String?
     /// Backlog and snapshot limits and the heartbeat of the WebSocket streams.
     public var streams = StreamLimits()
+    /// Time-outs, head size and connection count limits of every connection.
+    public var connections = ConnectionLimits()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
@@ -63,6 +66,22 @@ public enum IMSApplication {
         return router
     }
 
+    /// HTTP/1.1 with the WebSocket upgrade, every connection behind a `ConnectionGuard`: heads must arrive in
+    /// time and within size, idle connections close, the connection count is capped, client frames must be masked.
+    static func server(webSocketRouter: Router<BasicWebSocketRequestContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let counter = ConnectionCounter()
+        let http1 = HTTP1Channel.Configuration(
+            idleTimeout: limits.idleTimeout,
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeadBytes, maxHeaderListSize: limits.maxHeadBytes, maxHeaderFieldCount: 200))
+        return HTTPServerBuilder { responder in
+            GuardedChildChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                    configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 20))),
+                limits: limits, counter: counter)
+        }
+    }
+
     /// The application, ready to `runService()`.
     public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
@@ -71,8 +90,7 @@ public enum IMSApplication {
         let hub = StreamHub(engine: engine, limits: configuration.streams)
         return Application(
             router: router(engine: engine, configuration: configuration),
-            server: .http1WebSocketUpgrade(webSocketRouter: streamRouter(hub: hub),
-                                           configuration: .init(ws: .init(maxFrameSize: 1 << 20))),
+            server: server(webSocketRouter: streamRouter(hub: hub), limits: configuration.connections),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)

@@ -17,9 +17,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Changed items a WebSocket subscriber may have waiting before it is told it lags.") var streamMaxPending = 100_000
     @Option(help: "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")
     var partitions = EngineState.defaultPartitionCount
+    @Option(help: "Milliseconds a client may take nothing of what is written to it before its connection is closed.") var writeStallMs = 30_000
+    @Option(help: "Open connections at most; more are closed when accepted.") var maxConnections = 10_000
+    @Option(help: "Seconds a request's line and headers may take to arrive.") var headTimeoutSeconds = 10
+    @Option(help: "Seconds an HTTP connection may stay idle between requests.") var idleTimeoutSeconds = 60
 
     func validate() throws {
         guard [1, 2, 4, 8].contains(partitions) else { throw ValidationError("--partitions must be 1, 2, 4 or 8") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard headTimeoutSeconds > 0, idleTimeoutSeconds > 0 else { throw ValidationError("--head-timeout-seconds and --idle-timeout-seconds must be positive") }
     }
 
     func catalog() throws -> MarketCatalog {
@@ -37,6 +43,10 @@ struct ServerOptions: ParsableArguments {
     var configuration: ServerConfiguration {
         var c = ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes)
         c.streams = StreamLimits(maxPendingItems: streamMaxPending, heartbeat: .milliseconds(streamHeartbeatMs))
+        c.connections.maxWriteStall = .milliseconds(Int64(writeStallMs))
+        c.connections.maxConnections = maxConnections
+        c.connections.headTimeout = .seconds(Int64(headTimeoutSeconds))
+        c.connections.idleTimeout = .seconds(Int64(idleTimeoutSeconds))
         return c
     }
 }

@@ -24,8 +24,15 @@ enum IMSProcess {
             process.waitUntilExit()
         }
 
-        func stop() {
+        /// SIGTERM, then waits for a clean exit: a server that does not stop within `seconds` is a failure (and is killed).
+        func stop(within seconds: Double = 30) {
             process.terminate()
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning {
+                Issue.record("the server did not stop within \(seconds) s of SIGTERM")
+                kill(process.processIdentifier, SIGKILL)
+            }
             process.waitUntilExit()
         }
     }

@@ -72,6 +72,11 @@ extension EngineState {
         return true
     }
 
+    /// The keys of every market-data item, in snapshot order: securities with a price, then currencies with a rate.
+    public func marketDataKeys() -> (prices: [Int32], currencies: [String]) {
+        (partitions.flatMap(\.prices.keys).sorted(), fxRates.keys.sorted())
+    }
+
     /// Everything matching `filter` now: the snapshot a market-data subscriber starts from.
     public func marketDataSnapshot(_ filter: MarketDataFilter, limit: Int) -> [MarketDataView] {
         var out: [MarketDataView] = []

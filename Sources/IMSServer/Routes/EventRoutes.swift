@@ -25,7 +25,9 @@ struct EventRoutes {
         }
         // A declared length over the limit is refused before a byte of the body is read.
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            return JSONResponse.failure(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches", field: "body")
+            var response = JSONResponse.failure(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches", field: "body")
+            response.headers[.connection] = "close"  // the body the client may still be sending is not read
+            return response
         }
         let body: ByteBuffer
         do {

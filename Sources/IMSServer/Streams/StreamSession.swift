@@ -163,12 +163,15 @@ struct StreamSession {
                 messages.append(stamped(#"{"type":"lagging","pending":\#(lagging),"error":"this connection fell more than \#(hub.limits.maxPendingItems) changed items behind; deltas stopped; send subscribe again for a fresh snapshot"}"#))
             }
             if let filter = turn.snapshot {
-                messages += snapshot(filter)
+                for m in messages { try await outbound.write(.text(m)) }
+                messages = []
+                try await sendSnapshot(filter, to: outbound)
+                lastSent = clock.now
             } else if turn.lagging == nil {
                 messages += deltas(turn)
             }
             if messages.isEmpty {
-                guard clock.now - lastSent >= hub.limits.heartbeat else { continue }
+                guard turn.snapshot == nil, clock.now - lastSent >= hub.limits.heartbeat else { continue }
                 let engineSequence = hub.engine.read { $0.lastSequence }
                 messages.append(stamped(#"{"type":"heartbeat","engineSequence":\#(engineSequence)}"#))
             }
@@ -231,29 +234,63 @@ struct StreamSession {
         (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
-    private mutating func snapshot(_ filter: StreamFilter) -> [String] {
+    /// Items rendered and written per chunk of a snapshot. A snapshot is written a chunk at a time, each
+    /// write awaited, so a client that reads slowly (or never) holds at most one chunk of JSON and the list of
+    /// its items' keys, not the whole snapshot; changes made meanwhile reach it as deltas.
+    static let snapshotChunk = 256
+
+    private mutating func sendSnapshot(_ filter: StreamFilter, to outbound: WebSocketOutboundWriter) async throws {
         let limit = hub.limits.maxSnapshotItems
-        var items: [String] = []
-        var engineSequence: Int64 = 0
+        // The keys of what matches, taken at once; each chunk is rendered from the state as it is then.
+        var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
+        var exceptionItems: [String] = []
         var lastExceptionId: Int64?
         hub.engine.read { state in
-            engineSequence = state.lastSequence
             switch filter {
             case .position(let f):
-                for p in state.positionIndices(matching: f).prefix(limit) { items.append(state.positionView(at: p).json) }
-            case .marketData(let f):
-                for v in state.marketDataSnapshot(f, limit: limit) { items.append(json(v)) }
+                positions = Array(state.positionIndices(matching: f).prefix(limit))
+            case .marketData:
+                (prices, currencies) = state.marketDataKeys()
             case .exceptions(let kind):
                 let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
-                for e in recent { items.append(json(e)) }
+                for e in recent { exceptionItems.append(json(e)) }
                 lastExceptionId = state.nextExceptionIdentifier - 1
             }
         }
         if let lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
-        var out = [stamped(#"{"type":"subscribed","stream":"\#(subscriber.kind.rawValue)","filter":\#(filterJSON(filter))}"#)]
-        for item in items { out.append(stamped(#"{"type":"snapshot","engineSequence":\#(engineSequence),"data":\#(item)}"#)) }
-        out.append(stamped(#"{"type":"snapshotComplete","engineSequence":\#(engineSequence),"count":\#(items.count)}"#))
-        return out
+        try await outbound.write(.text(stamped(#"{"type":"subscribed","stream":"\#(subscriber.kind.rawValue)","filter":\#(filterJSON(filter))}"#)))
+        var count = 0
+        var engineSequence = hub.engine.read { $0.lastSequence }
+        func write(_ items: [String], at sequence: Int64) async throws {
+            for item in items { try await outbound.write(.text(stamped(#"{"type":"snapshot","engineSequence":\#(sequence),"data":\#(item)}"#))) }
+            count += items.count
+        }
+        try await write(exceptionItems, at: engineSequence)
+        for start in stride(from: 0, to: positions.count, by: Self.snapshotChunk) {
+            let chunk = positions[start..<min(start + Self.snapshotChunk, positions.count)]
+            let items = hub.engine.read { state in
+                engineSequence = state.lastSequence
+                return chunk.map { state.positionView(at: $0).json }
+            }
+            try await write(items, at: engineSequence)
+        }
+        if case .marketData(let f) = filter {
+            var next = 0
+            while next < prices.count + currencies.count && count < limit {
+                let upper = min(next + Self.snapshotChunk, prices.count + currencies.count)
+                let items: [String] = hub.engine.read { state in
+                    engineSequence = state.lastSequence
+                    return (next..<upper).compactMap { i in
+                        let view = i < prices.count ? state.priceView(security: prices[i]) : state.fxView(currency: currencies[i - prices.count])
+                        guard let view, state.marketData(view, matches: f) else { return nil }
+                        return json(view)
+                    }
+                }
+                try await write(Array(items.prefix(limit - count)), at: engineSequence)
+                next = upper
+            }
+        }
+        try await outbound.write(.text(stamped(#"{"type":"snapshotComplete","engineSequence":\#(engineSequence),"count":\#(count)}"#)))
     }
 
     private mutating func deltas(_ turn: Turn) -> [String] {
@@ -300,3 +337,4 @@ struct StreamSession {
         return "{" + fields.map { "\"\($0.0)\":" + EventRoutes.jsonString($0.1) }.joined(separator: ",") + "}"
     }
 }
+
