@@ -164,3 +164,35 @@ struct CorruptionTests {
         #expect(!FileManager.default.fileExists(atPath: stale))
     }
 }
+
+/// A journal that already holds a batch that used to trap the process (it was journaled before it was
+/// applied) still starts: validation, run again on replay, refuses it.
+struct OverflowReplayTests {
+    @Test func aJournalHoldingOverflowingBatchesStarts() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let lines = [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"security","securityId":"AAPL","marketId":"US"}"#,
+            #"{"type":"book","bookId":"B","legalEntity":"PB-US","positionType":"FIRM"}"#,
+        ]
+        let bad = [
+            #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"B","securityId":"AAPL","side":"BUY","quantity":5000000000000000000,"price":1,"tradeDate":"2026-11-25"}"#,
+            #"{"type":"trade","tradeId":"X2","version":1,"status":"NEW","bookId":"B","securityId":"AAPL","side":"BUY","quantity":5000000000000000000,"price":1,"tradeDate":"2026-11-25"}"#,
+            #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"B","securityId":"AAPL","contractualQty":1,"settledQty":9000000000000000000,"sd0Receipt":9000000000000000000}"#,
+            #"{"type":"price","securityId":"AAPL","last":1,"feedId":"F","feedSeq":9223372036854775807}"#,
+            #"{"type":"price","securityId":"AAPL","last":2,"feedId":"F","feedSeq":1}"#,
+        ]
+        func batch(_ text: [String], mode: IngestBatch.Mode) -> IngestBatch {
+            var body = text.joined(separator: "\n")
+            return body.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: mode, receivedAt: Timestamp(micros: 5)) }
+        }
+        let (live, outcomes) = try RecoveryTests.runDurably([batch(lines, mode: .atomic), batch(bad, mode: .partial)], in: dir.path)
+        #expect(outcomes[1].rejected.count == 4)
+        let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
+        #expect(reopened.state.snapshotImage() == live.snapshotImage())
+        #expect(reopened.state.position(bookId: "B", securityId: "AAPL") == nil)
+        let replayed = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .sequence(.max))
+        #expect(replayed.lastSequence == live.lastSequence)
+    }
+}

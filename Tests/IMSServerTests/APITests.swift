@@ -162,3 +162,17 @@ struct PathDecodingTests {
         }
     }
 }
+
+struct ContentTypeTests {
+    @Test(arguments: ["text/csv", "TEXT/CSV; charset=utf-8", " Text/Csv"])
+    func csvIsRecognisedInAnyLetterCase(contentType: String) async throws {
+        try await APITests().withApp { client in
+            let body = "type,marketId,businessDate\nmarketDayRoll,US,2026-11-25\n"
+            try await client.execute(uri: "/api/v1/events", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)) { r in
+                #expect(r.status == .ok)
+                let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                #expect(json?["accepted"] as? Int == 1)
+            }
+        }
+    }
+}
