@@ -60,6 +60,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer target over the decoders and the engine (scripts/fuzz.sh); built normally it replays inputs.
+        .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),

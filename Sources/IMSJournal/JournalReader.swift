@@ -64,7 +64,10 @@ public enum JournalReader {
     /// is left as it is, reported in `damage`, and the scan stops there. `mustReach` is a record the valid
     /// journal must reach (a loaded snapshot's): a tail torn before it is corruption too, never cut.
     @discardableResult
-    public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0,
+    ///
+    /// `verifiedThrough` says that `verifyCovered` already checked the segments holding records up to it
+    /// (those a snapshot covers, checked while the snapshot loaded): they are not read again.
+    public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
                             _ body: (UInt64, JournalEntry) throws -> Bool = { _, _ in true }) throws -> JournalScan {
         var result = JournalScan()
         let names = segmentNames(directory)
@@ -80,6 +83,11 @@ public enum JournalReader {
                                                                 : "segment starts at record \(first) but the one before already reached record \(e - 1)",
                                               validAfter: "segment \(name) and \(names.count - index - 1) later segments")
                 return result
+            }
+            if index + 1 < names.count, names[index + 1].first - 1 <= verifiedThrough, names[index + 1].first <= from {
+                expected = names[index + 1].first
+                result.lastRecord = names[index + 1].first - 1
+                continue
             }
             let raw = try buffer.read(path)
             var keepGoing = true
@@ -155,6 +163,42 @@ public enum JournalReader {
         }
         return result
     }
+
+    /// Checks every record's checksum and number in the segments that hold only records up to `through`
+    /// (those a snapshot covers), without decoding them. Any damage there is corruption: later records
+    /// exist. Returns the damage, if any, and the last record checked.
+    public static func verifyCovered(directory: String, through: UInt64) throws -> (damage: JournalDamage?, verifiedThrough: UInt64) {
+        let names = segmentNames(directory)
+        let buffer = ReadBuffer()
+        var expected: UInt64?
+        var last: UInt64 = 0
+        for (index, (name, first)) in names.enumerated() {
+            guard index + 1 < names.count, names[index + 1].first - 1 <= through else { break }
+            let next = names[index + 1].first
+            if let e = expected, first != e {
+                return (JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: last,
+                                      reason: "segment starts at record \(first), expected \(e)", validAfter: "later segments"), last)
+            }
+            let raw = try buffer.read(path(directory, name))
+            var scanner = SegmentScanner(bytes: raw, expected: first)
+            var segmentLast = first - 1
+            while let record = scanner.next() { segmentLast = record.number }
+            if let reason = scanner.stopReason {
+                return (JournalDamage(kind: .corrupt, segment: name, offset: scanner.offset, lastGoodRecord: max(last, segmentLast),
+                                      reason: reason, validAfter: "segment \(names[index + 1].name) and later"), last)
+            }
+            if segmentLast != next - 1 {
+                return (JournalDamage(kind: .corrupt, segment: names[index + 1].name, offset: 0, lastGoodRecord: segmentLast,
+                                      reason: "segment starts at record \(next) but the one before ends at record \(segmentLast)",
+                                      validAfter: "segment \(names[index + 1].name) and later"), last)
+            }
+            last = segmentLast
+            expected = next
+        }
+        return (nil, last)
+    }
+
+    private static func path(_ directory: String, _ name: String) -> String { directory + "/" + name }
 
     /// The journal's segment files, in record order.
     static func segmentNames(_ directory: String) -> [(name: String, first: UInt64)] {

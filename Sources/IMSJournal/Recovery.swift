@@ -42,6 +42,10 @@ public struct DataDirectory: Sendable {
         for stale in store.removeUnfinished() { log("removed \(stale), a snapshot a crash left unfinished") }
         var report = RecoveryReport()
         var state = EngineState(catalog: catalog, partitions: partitions)
+        // The journal segments the newest snapshot covers are checked on another thread while it loads.
+        let journalDirectory = journalDirectory(path)
+        let predicted = store.list().first?.appliedRecord ?? 0
+        let verification = BackgroundResult { try JournalReader.verifyCovered(directory: journalDirectory, through: predicted) }
         let snapshotStart = Date()
         for (file, reason) in store.damaged() {
             report.notices.append(Notice(kind: .snapshotCorrupt, message: "snapshot \(file) is unreadable and was skipped: \(reason)", at: now))
@@ -61,7 +65,10 @@ public struct DataDirectory: Sendable {
             log("loaded snapshot at record \(record) (sequence \(state.lastSequence)) in \(String(format: "%.3f", report.snapshotSeconds)) s")
         }
 
-        let journalDirectory = journalDirectory(path)
+        let covered = try verification.wait()
+        if let damage = covered.damage {
+            throw RecoveryFailure(corruption: "the journal in \(journalDirectory) is damaged: \(damage)", dataDirectory: path)
+        }
         // Checked before anything is read or cut: a journal whose start is gone cannot rebuild the state.
         if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
             throw RecoveryFailure(corruption: "the journal in \(journalDirectory) starts at record \(first): segments holding records 1…\(first - 1) are missing" +
@@ -71,7 +78,8 @@ public struct DataDirectory: Sendable {
         let replayStart = Date()
         let eventsBefore = state.counters.events + state.counters.ignored
         let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true,
-                                                   mustReach: state.appliedRecord) { number, entry in
+                                                   mustReach: state.appliedRecord,
+                                                   verifiedThrough: min(covered.verifiedThrough, state.appliedRecord)) { number, entry in
             state.apply(entry, record: number)
             return true
         }
@@ -180,5 +188,25 @@ public enum Replay {
             throw ReplayFailure("cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)")
         }
         return state
+    }
+}
+
+/// A value computed on a thread of its own while the caller does something else.
+final class BackgroundResult<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, any Error>?
+
+    init(_ work: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [self] in
+            result = Result { try work() }
+            done.signal()
+        }
+        thread.name = "ims-journal-verify"
+        thread.start()
+    }
+
+    func wait() throws -> T {
+        done.wait()
+        return try result!.get()
     }
 }

@@ -41,18 +41,8 @@ struct MutationFuzzTests {
         Array(String(repeating: "a", count: 300).utf8),
     ]
 
-    /// SplitMix64: a small, seedable generator, so any failing run can be replayed exactly.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
-    }
+    /// Seedable (SplitMix64), so any failing run can be replayed exactly.
+    typealias Random = SimulationRandom
 
     static func mutate(_ input: [UInt8], _ r: inout Random) -> [UInt8] {
         var b = input
@@ -60,7 +50,7 @@ struct MutationFuzzTests {
             let at = r.below(b.count + 1)
             switch r.below(7) {
             case 0 where !b.isEmpty: b[min(at, b.count - 1)] ^= UInt8(1 << r.below(8))
-            case 1: b.insert(UInt8(truncatingIfNeeded: r.next()), at: at)
+            case 1: b.insert(UInt8(truncatingIfNeeded: r.next() as UInt64), at: at)
             case 2 where !b.isEmpty: b.remove(at: min(at, b.count - 1))
             case 3: b.insert(contentsOf: tokens[r.below(tokens.count)], at: at)
             case 4:
@@ -125,7 +115,7 @@ struct MutationFuzzTests {
         let seconds = Double(environment["IMS_FUZZ_SECONDS"] ?? "") ?? 20
         let seed = UInt64(environment["IMS_FUZZ_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970 * 1000)
         print("mutation fuzz: seed \(seed) (replay with IMS_FUZZ_SEED=\(seed)), \(seconds) s")
-        var r = Random(state: seed)
+        var r = Random(seed: seed)
         let deadline = Date().addingTimeInterval(seconds)
         var rounds = 0, rejectedLines = 0, acceptedLines = 0
         var state = Self.reference()
