@@ -11,7 +11,7 @@ extension EngineState {
         }
         if t.price.units < 0 || t.price.units > InputBounds.maxPrice.units { return bounds(InputBounds.decimal(t.price, limit: InputBounds.maxPrice, field: "price")) }
         if t.version < 0 || t.version > InputBounds.maxVersion { return bounds(InputBounds.version(t.version)) }
-        let range = markets[Int(market)].calendar.range
+        let range = calendarRanges[Int(market)]
         if !range.contains(t.tradeDate) { return dateOutside("tradeDate", t.tradeDate, market: market) }
         if let settle = t.settleDate, !range.contains(settle) { return dateOutside("settleDate", settle, market: market) }
         return nil

@@ -179,11 +179,10 @@ extension EngineState {
                 continue
             }
             work.owners[i] = UInt8(partition(ofSecurity: work.refs[i].security))
-            let market = securities[Int(work.refs[i].security)].market
             if work.refs[i].tradeHash != 0 {
-                result.growth.note(tradeQuantity: work.refs[i].trade.quantity, market: market)
-            } else {
-                result.growth.note(work.events[i], market: market)
+                result.growth.note(tradeQuantity: work.refs[i].trade.quantity, market: work.refs[i].market)
+            } else if work.refs[i].market >= 0 {
+                result.growth.note(work.events[i], market: work.refs[i].market)
             }
             if work.refs[i].isNewTrade { result.newTrades.append(i) }
         }

@@ -6,6 +6,8 @@ import IMSDomain
 struct ResolvedRefs {
     var book: Int32 = -1
     var security: Int32 = -1
+    /// The security's market (-1 when the security is defined in the same batch).
+    var market: Int32 = -1
     var tradeHash: UInt64 = 0
     /// A trade not booked before this batch: checked against the batch's other new trades (`tradeConflicts`).
     var isNewTrade = false
@@ -95,6 +97,7 @@ extension EngineState {
             refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil,
                                 bookedMarket: booked.map { Int32($0.market) } ?? -1, bookedIndex: booked?.index ?? -1,
                                 trade: TradeFacts(t))
+            refs.market = security == nil ? -1 : market
             if let booked, booked.security != security {
                 return FieldError("securityId", Self.securityChange(t.tradeId, booked: securityIds.name(booked.security)))
             }
@@ -114,7 +117,7 @@ extension EngineState {
                 return FieldError("securityId", "unknown security \(s.securityId)")
             }
             if let problem = sodBoundsError(s, market: market) { return problem }
-            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1)
+            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, market: security == nil ? -1 : market)
             if businessDate(market, scope) == nil { scope.marketDates[market] = s.businessDate }
             return nil
         case .marketDayRoll(let r):

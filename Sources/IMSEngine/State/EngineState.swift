@@ -15,6 +15,8 @@ public struct EngineState: Sendable {
     public let catalog: MarketCatalog
     var markets: [MarketState] = []
     var marketIds = Interner()
+    /// Each market's calendar range, by market index: read per trade, kept flat.
+    var calendarRanges: [ClosedRange<BusinessDate>] = []
 
     // Reference data.
     var securities: ContiguousArray<SecurityEntry> = []
@@ -78,6 +80,7 @@ public struct EngineState: Sendable {
             securitiesByMarket.append([])
         }
         massCeilings = Array(repeating: 0, count: markets.count)
+        calendarRanges = markets.map(\.calendar.range)
         self.partitions = Array(repeating: Partition(markets: catalog.marketIds.count), count: partitions)
         self.partitionBits = partitions.trailingZeroBitCount
     }
