@@ -12,3 +12,5 @@ test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }
 swift test --skip-build
 # The OpenAPI document, validated, and schemathesis against the live binary.
 ./scripts/api-conformance.sh
+# Coverage-guided fuzzing (libFuzzer) of the decoders and the engine, bounded in time; any trap fails the run.
+./scripts/fuzz.sh "${IMS_FUZZ_SECONDS:-30}"

@@ -6,7 +6,7 @@ import IMSIngest
 // A libFuzzer target over the NDJSON and CSV decoders and the engine behind them.
 //
 // Built with the fuzzer runtime (`scripts/fuzz.sh`, which passes `-sanitize=fuzzer` and `-D FUZZING`),
-// libFuzzer supplies `main` and calls `LLVMFuzzerTestOneInput` with inputs it mutates by coverage.
+// `main` hands over to libFuzzer's driver, which calls `fuzzOne` with inputs it mutates by coverage.
 // Built normally, `IMSFuzz FILE…` replays inputs (a crash found by the fuzzer, say) through the same code.
 
 /// One input: its first byte picks NDJSON or CSV and atomic or partial; the rest is the body. Decoding
@@ -43,15 +43,30 @@ enum FuzzState {
 }
 
 #if FUZZING
+/// The entry libFuzzer's runtime names (its own `main`, unused here, refers to it).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
-#else
+
+/// libFuzzer's driver (from the fuzzer runtime that `-sanitize=fuzzer` links): runs the fuzzing loop, calling `callback` per input.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+#endif
+
 @main
-struct FuzzReplay {
+struct FuzzMain {
     static func main() throws {
+        #if FUZZING
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        })
+        #else
         let files = CommandLine.arguments.dropFirst()
         if files.isEmpty { print("usage: IMSFuzz FILE… (replays fuzzer inputs; build with scripts/fuzz.sh to fuzz)") }
         for file in files {
@@ -59,6 +74,6 @@ struct FuzzReplay {
             bytes.withUnsafeBytes { fuzzOne($0) }
             print("\(file): ok")
         }
+        #endif
     }
 }
-#endif
