@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import IMSDomain
 import IMSEngine
@@ -49,6 +50,10 @@ public final class SegmentedJournal: EngineJournal {
         /// Set when a failed write could not be cut back; the next append cuts it first.
         var dirtyFrom: Int?
         var bytesWritten: Int64 = 0
+        /// Written but not yet synced (under `.intervalMillis`).
+        var unsynced = false
+        /// The journal is closed: the sync timer stops.
+        var closed = false
     }
 
     public let directory: String
@@ -73,11 +78,41 @@ public final class SegmentedJournal: EngineJournal {
             t = try Self.createSegment(directory: directory, firstRecord: next)
         }
         tail = Mutex(t)
+        if case .intervalMillis(let ms) = policy { startSyncTimer(every: ms) }
     }
 
     deinit {
-        tail.withLock { _ = close($0.fd) }
+        tail.withLock { t in
+            t.closed = true
+            _ = close(t.fd)
+        }
     }
+
+    /// Under `.intervalMillis`, syncs what was written and not yet synced at least every `ms` even when no
+    /// further append comes to do it: the loss window is bounded when traffic stops, as documented.
+    private func startSyncTimer(every ms: Int) {
+        let thread = Thread { [weak self] in
+            while true {
+                usleep(useconds_t(ms * 1_000))
+                guard let self else { return }
+                let stop = self.tail.withLock { t -> Bool in
+                    if t.closed { return true }
+                    guard t.unsynced, Self.nowNanos() - t.lastSync >= UInt64(ms) * 1_000_000 else { return false }
+                    if (try? FileIO.syncData(t.fd, path: t.path)) != nil {
+                        t.unsynced = false
+                        t.lastSync = Self.nowNanos()
+                    }
+                    return false
+                }
+                if stop { return }
+            }
+        }
+        thread.name = "ims-journal-sync"
+        thread.start()
+    }
+
+    /// Whether everything appended has been synced to disk.
+    public var isSynced: Bool { tail.withLock { !$0.unsynced } }
 
     /// The number the next record will get.
     public var nextRecord: UInt64 { tail.withLock { $0.nextRecord } }
@@ -124,9 +159,12 @@ public final class SegmentedJournal: EngineJournal {
                 if now - t.lastSync >= UInt64(ms) * 1_000_000 {
                     try FileIO.syncData(t.fd, path: t.path)
                     t.lastSync = now
+                    t.unsynced = false
+                } else {
+                    t.unsynced = true
                 }
             case .never:
-                break
+                t.unsynced = true
             }
         } catch {
             // Nothing of this append may be read back: cut the file to where it was.

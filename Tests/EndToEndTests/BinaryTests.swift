@@ -41,31 +41,78 @@ enum IMSProcess {
         FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
     }
 
+    /// Starts `ims serve` on a port the kernel picks (`--port 0`) and waits for the line in which the server
+    /// reports it, then for `/health`. Its output is drained on a thread of its own (into `log` if given).
     static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil) throws -> Server {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
-        let port = 20_000 + Int.random(in: 0..<20_000)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--port", "\(port)", "--data-dir", dataDir.path] + arguments
-        if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path] + arguments
+        let output = Pipe()
+        p.standardOutput = output
+        p.standardError = output
+        let logHandle: FileHandle? = try log.map { log in
+            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
-            p.standardOutput = handle
-            p.standardError = handle
-        } else {
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+            return handle
+        }
+        let announced = PortAnnouncement()
+        let reader = output.fileHandleForReading
+        let drain = Thread {
+            var pending = ""
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                logHandle?.write(data)
+                pending += String(decoding: data, as: UTF8.self)
+                while let newline = pending.firstIndex(of: "\n") {
+                    let line = pending[..<newline]
+                    if let range = line.range(of: "ims serving on http://") {
+                        let port = line[range.upperBound...].split(separator: ":").last.flatMap { Int($0) }
+                        if let port { announced.set(port) }
+                    }
+                    pending = String(pending[pending.index(after: newline)...])
+                }
+            }
+            try? logHandle?.close()
         }
         try p.run()
+        drain.start()
+        // Recovery of a large journal can take a while on a loaded machine.
+        guard let port = announced.wait(seconds: 120, while: { p.isRunning }) else {
+            p.terminate()
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not report its port (exit \(p.isRunning ? "none" : String(p.terminationStatus)))"])
+        }
         let server = Server(process: p, port: port, dataDir: dataDir)
-        for _ in 0..<400 {
+        for _ in 0..<1_200 {
             if (try? request(server, "GET", "/health"))?.status == 200 { return server }
             if !p.isRunning { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         p.terminate()
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not become healthy"])
+    }
+
+    /// The port a starting server reports, handed from the output-draining thread to the test.
+    final class PortAnnouncement: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var port: Int?
+
+        func set(_ value: Int) {
+            condition.lock()
+            port = value
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func wait(seconds: Double, while alive: () -> Bool) -> Int? {
+            let deadline = Date().addingTimeInterval(seconds)
+            condition.lock()
+            defer { condition.unlock() }
+            while port == nil && Date() < deadline && alive() { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
+            return port
+        }
     }
 
     static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10) throws -> (status: Int, json: Any?) {
