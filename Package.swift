@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(
             name: "IMSServerTests",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSIngest", "IMSServer",
+                "IMSDomain", "IMSEngine", "IMSIngest", "IMSJournal", "IMSServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -112,6 +112,9 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Whether a change listener is set (changes are being captured).
+    public var hasChangeListener: Bool { changeListener.withLock { $0 != nil } }
+
     /// Stops taking batches, applies what is queued, then returns.
     public func stop() {
         inbox.close()

@@ -105,7 +105,8 @@ enum OpenAPIDocument {
                              query("asOf", string, "A journal sequence number or an ISO-8601 timestamp")],
                 responses: ["200": response("The position", ref("Position")), "400": badParameter,
                             "404": response("Unknown book or security, or no position", ref("Error")),
-                            "500": response("The journal could not be replayed to that point", ref("Error"))]),
+                            "500": response("The journal could not be replayed to that point (damaged before it)", ref("Error")),
+                            "503": response("Too many as-of replays are waiting; retry shortly", ref("Error"))]),
             "/api/v1/positions": get(
                 "Positions matching filters, paged", tag: "positions",
                 parameters: [query("bookId", string, "Book"), query("securityId", string, "Security"), query("marketId", string, "Market"),

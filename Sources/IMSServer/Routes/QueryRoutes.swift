@@ -22,6 +22,8 @@ struct QueryRoutes {
                 do {
                     let state = try await history.state(at: target)
                     return Self.position(in: state, bookId: bookId, securityId: securityId, asOf: target)
+                } catch let busy as HistoryBusy {
+                    return JSONResponse.failure(.serviceUnavailable, busy.description, field: "asOf")
                 } catch {
                     return JSONResponse.failure(.internalServerError, "could not rebuild the state at \(target): \(error)")
                 }

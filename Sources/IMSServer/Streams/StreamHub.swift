@@ -54,22 +54,22 @@ final class StreamHub: Sendable {
     /// Subscribers connected now.
     var subscriberCount: Int { subscribers.withLock { $0.count } }
 
+    /// The engine's change listener is set and cleared under the same lock as the subscriber list, so that a
+    /// registration racing the last unregistration can never be left live with no listener.
     func register(kind: StreamKind) -> Subscriber {
         let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind)
-        let first = subscribers.withLock { s -> Bool in
+        subscribers.withLock { s in
             s[subscriber.id] = subscriber
-            return s.count == 1
+            if s.count == 1 { engine.setChangeListener { [weak self] in self?.enqueue($0) } }
         }
-        if first { engine.setChangeListener { [weak self] in self?.enqueue($0) } }
         return subscriber
     }
 
     func unregister(_ subscriber: Subscriber) {
-        let last = subscribers.withLock { s -> Bool in
+        subscribers.withLock { s in
             s[subscriber.id] = nil
-            return s.isEmpty
+            if s.isEmpty { engine.setChangeListener(nil) }
         }
-        if last { engine.setChangeListener(nil) }
         subscriber.finish()
     }
 
