@@ -104,7 +104,7 @@ struct SegmentScanner {
             return nil
         }
         guard length <= JournalFormat.maximumPayload, length <= left - JournalFormat.recordHeaderSize else {
-            stopReason = "record at offset \(offset) is torn (length \(length), \(left - JournalFormat.recordHeaderSize) bytes left)"
+            stopReason = "record at offset \(offset) claims \(length) bytes but \(left - JournalFormat.recordHeaderSize) are left (torn, or its length is damaged)"
             return nil
         }
         let end = offset + JournalFormat.recordHeaderSize + length
