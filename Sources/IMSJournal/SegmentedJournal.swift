@@ -193,9 +193,5 @@ public final class SegmentedJournal: EngineJournal {
         return Tail(fd: fd, path: path, size: JournalFormat.segmentHeaderSize, nextRecord: firstRecord, lastSync: nowNanos())
     }
 
-    private static func nowNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    private static func nowNanos() -> UInt64 { SystemClock.monotonicNanos() }
 }

@@ -89,8 +89,6 @@ struct BadParameter: Error {
 /// The wall clock, read only at the edge (the engine sees time as event fields).
 enum WallClock {
     static func now() -> Timestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Timestamp(micros: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000)
+        Timestamp(micros: SystemClock.wallMicros())
     }
 }

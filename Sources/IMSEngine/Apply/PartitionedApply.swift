@@ -166,7 +166,7 @@ extension EngineState {
         }
         func probeAhead(_ i: Int) {
             guard i < slice.upperBound, work.refs[i].tradeHash != 0 else { return }
-            for index in tradeIndexes { index.prefetchSlot(ifSummaryMayHold: work.refs[i].tradeHash) }
+            for k in partitions.indices { partitions[k].tradeIndex.prefetchSlot(ifSummaryMayHold: work.refs[i].tradeHash) }
         }
         for i in slice.prefix(Self.prefetchFar) { hashAhead(i) }
         for i in slice.prefix(Self.prefetchNear) { probeAhead(i) }

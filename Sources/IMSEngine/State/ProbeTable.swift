@@ -63,8 +63,9 @@ struct ProbeTable: Sendable {
     }
 
     /// Where the table's look-ups and inserts start, as raw addresses, so that a batch's can be prefetched
-    /// ahead (their memory reads then overlap instead of waiting one by one). Valid until the table next
-    /// changes; a prefetch through a stale one is merely useless, never an error.
+    /// ahead (their memory reads then overlap instead of waiting one by one). The addresses are only ever
+    /// prefetched, never read through: a prefetch of a stale address (the table changed since) is merely
+    /// useless, never an error, as a prefetch instruction does not fault.
     struct Prefetcher {
         fileprivate let slots: UnsafeRawPointer?
         fileprivate let mask: Int
@@ -87,19 +88,23 @@ struct ProbeTable: Sendable {
             if let (word, _) = summaryWord(hash) { cims_prefetch(word) } else if let slot = slot(hash) { cims_prefetch(slot) }
         }
 
-        /// Starts loading the home slot of `hash` if the summary says an entry may have it, or always when the
-        /// table has no summary. It reads the summary word (best prefetched before with `prefetchFind`), so
-        /// unlike the others it needs a prefetcher taken since the table last changed.
-        @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
-            guard let slot = slot(hash) else { return }
-            if let (word, bit) = summaryWord(hash), word.pointee & (1 << UInt64(bit)) == 0 { return }
-            cims_prefetch(slot)
-        }
-
         /// Starts loading the cache lines an `insert` of `hash` writes: its home slot and summary word.
         @inline(__always) func prefetchInsert(hash: UInt64) {
             if let slot = slot(hash) { cims_prefetch_for_write(slot) }
             if let (word, _) = summaryWord(hash) { cims_prefetch_for_write(word) }
+        }
+    }
+
+    /// Starts loading the home slot of `hash` if the summary says an entry may have it, or always when the
+    /// table has no summary. It reads the summary word (best prefetched before with the prefetcher's
+    /// `prefetchFind`) through the table itself, not through a saved address.
+    @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
+        if summaryMask != 0 {
+            let bit = Self.summaryBit(hash, mask: summaryMask)
+            if summary[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return }
+        }
+        slots.withUnsafeBytes { raw in
+            cims_prefetch(raw.baseAddress! + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
         }
     }
 
