@@ -52,7 +52,7 @@ enum IMSProcess {
         p.standardOutput = output
         p.standardError = output
         let logHandle: FileHandle? = try log.map { log in
-            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
             let handle = try FileHandle(forWritingTo: log)
             handle.seekToEndOfFile()
             return handle

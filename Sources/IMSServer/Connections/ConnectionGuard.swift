@@ -131,7 +131,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
+        let buffer = unwrapInboundIn(data)
         var offset = 0
         let bytes = buffer.readableBytesView
         scanning: while offset < bytes.count {
@@ -184,8 +184,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 state = framing(of: head)
             }
         }
-        _ = buffer  // the bytes go on unchanged
-        context.fireChannelRead(wrapInboundOut(buffer))
+        context.fireChannelRead(data)  // the bytes go on unchanged
     }
 
     /// What follows a complete head: its body, the next head, or bytes this guard no longer follows.

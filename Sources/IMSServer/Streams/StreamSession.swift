@@ -267,6 +267,7 @@ struct StreamSession {
         }
         try await write(exceptionItems, at: engineSequence)
         for start in stride(from: 0, to: positions.count, by: Self.snapshotChunk) {
+            try Task.checkCancellation()
             let chunk = positions[start..<min(start + Self.snapshotChunk, positions.count)]
             let items = hub.engine.read { state in
                 engineSequence = state.lastSequence
