@@ -156,7 +156,7 @@ extension EngineState {
         var result = BatchWork.SliceResult()
         result.growth = MassGrowth(markets: markets.count)
         let slice = (n * k / count)..<(n * (k + 1) / count)
-        let tradeIndexes = partitions.map(\.tradeIndex.prefetcher)  // valid throughout: validation changes nothing
+        let tradeIndexes = partitions.map(\.tradeIndex.checkingPrefetcher)  // valid throughout: validation changes nothing
         func hashAhead(_ i: Int) {
             guard i < slice.upperBound, case .trade(let t) = work.events[i] else { return }
             let hash = ProbeTable.hash(of: t.tradeId)
@@ -166,7 +166,7 @@ extension EngineState {
         }
         func probeAhead(_ i: Int) {
             guard i < slice.upperBound, work.refs[i].tradeHash != 0 else { return }
-            for k in partitions.indices { partitions[k].tradeIndex.prefetchSlot(ifSummaryMayHold: work.refs[i].tradeHash) }
+            for index in tradeIndexes { index.prefetchSlot(ifSummaryMayHold: work.refs[i].tradeHash) }
         }
         for i in slice.prefix(Self.prefetchFar) { hashAhead(i) }
         for i in slice.prefix(Self.prefetchNear) { probeAhead(i) }

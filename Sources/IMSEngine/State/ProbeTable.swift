@@ -71,6 +71,9 @@ struct ProbeTable: Sendable {
         fileprivate let mask: Int
         fileprivate let summary: UnsafePointer<UInt64>?
         fileprivate let summaryMask: Int
+        /// The summary itself (shared, not copied), for the one check that reads it; nil in a prefetcher made
+        /// for prefetching only (no reference to retain per use).
+        fileprivate let summaryWords: [UInt64]?
 
         @inline(__always) private func slot(_ hash: UInt64) -> UnsafeRawPointer? {
             slots.map { $0 + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride }
@@ -88,6 +91,18 @@ struct ProbeTable: Sendable {
             if let (word, _) = summaryWord(hash) { cims_prefetch(word) } else if let slot = slot(hash) { cims_prefetch(slot) }
         }
 
+        /// Starts loading the home slot of `hash` if the summary says an entry may have it, or always when the
+        /// table has no summary. The summary is read through the table's own array (kept alive by this
+        /// prefetcher), never through a saved address; best prefetched before with `prefetchFind`.
+        @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
+            guard let slot = slot(hash) else { return }
+            if let words = summaryWords, summaryMask != 0 {
+                let bit = ProbeTable.summaryBit(hash, mask: summaryMask)
+                if words[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return }
+            }
+            cims_prefetch(slot)
+        }
+
         /// Starts loading the cache lines an `insert` of `hash` writes: its home slot and summary word.
         @inline(__always) func prefetchInsert(hash: UInt64) {
             if let slot = slot(hash) { cims_prefetch_for_write(slot) }
@@ -95,22 +110,17 @@ struct ProbeTable: Sendable {
         }
     }
 
-    /// Starts loading the home slot of `hash` if the summary says an entry may have it, or always when the
-    /// table has no summary. It reads the summary word (best prefetched before with the prefetcher's
-    /// `prefetchFind`) through the table itself, not through a saved address.
-    @inline(__always) func prefetchSlot(ifSummaryMayHold hash: UInt64) {
-        if summaryMask != 0 {
-            let bit = Self.summaryBit(hash, mask: summaryMask)
-            if summary[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return }
-        }
-        slots.withUnsafeBytes { raw in
-            cims_prefetch(raw.baseAddress! + (Int(truncatingIfNeeded: hash) & mask) * MemoryLayout<Slot>.stride)
-        }
-    }
+    /// A prefetcher that can also check the summary (`prefetchSlot`): it keeps the summary alive, so take it
+    /// once per batch, not per event.
+    var checkingPrefetcher: Prefetcher { makePrefetcher(summaryWords: summary) }
 
-    var prefetcher: Prefetcher {
+    /// A prefetcher for prefetching only; cheap to take per event.
+    var prefetcher: Prefetcher { makePrefetcher(summaryWords: nil) }
+
+    private func makePrefetcher(summaryWords: [UInt64]?) -> Prefetcher {
         Prefetcher(slots: slots.withUnsafeBytes { $0.baseAddress }, mask: mask,
-                   summary: summaryMask == 0 ? nil : summary.withUnsafeBufferPointer { $0.baseAddress }, summaryMask: summaryMask)
+                   summary: summaryMask == 0 ? nil : summary.withUnsafeBufferPointer { $0.baseAddress }, summaryMask: summaryMask,
+                   summaryWords: summaryWords)
     }
 
     /// Adds an entry the caller knows is absent.
