@@ -196,3 +196,40 @@ struct OverflowReplayTests {
         #expect(replayed.lastSequence == live.lastSequence)
     }
 }
+
+/// A line refused by validation in a partial batch is listed as it was received, also after a restart.
+struct RawLineTests {
+    @Test func aRefusedLineKeepsItsTextThroughTheJournal() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let bad = #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+        var body = [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"security","securityId":"AAPL","marketId":"US"}"#,
+            bad,
+        ].joined(separator: "\n")
+        let batch = body.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: .partial, receivedAt: Timestamp(micros: 5)) }
+        #expect(batch.rawLines.count == 3)
+        let (live, outcomes) = try RecoveryTests.runDurably([batch], in: dir.path)
+        #expect(outcomes.first?.rejected.map(\.field) == ["bookId"])
+        let listed = live.exceptions(afterId: 0, kind: .rejectedInput, limit: 10)
+        #expect(listed.map(\.raw) == [bad], "the line as received, not the decoded event's description")
+        let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
+        #expect(reopened.state.exceptions(afterId: 0, kind: .rejectedInput, limit: 10).map(\.raw) == [bad])
+    }
+
+    @Test func aBatchJournaledWithoutRawLinesStillDecodes() throws {
+        var w = BinaryWriter()
+        var batch = IngestBatch(mode: .partial, receivedAt: Timestamp(micros: 1), events: [.fxRate(FXRate(currency: "EUR", usdRate: Decimal8(1), ts: nil))])
+        batch.rawLines = []
+        batch.encode(to: &w)
+        // The old format ended after the feed stamps: drop the raw-line count (one zero byte).
+        #expect(w.bytes.last == 0)
+        let old = Array(w.bytes.dropLast())
+        let decoded = try old.withUnsafeBytes { raw in
+            var r = BinaryReader(raw)
+            return try IngestBatch(from: &r)
+        }
+        #expect(decoded.events == batch.events && decoded.rawLines.isEmpty)
+    }
+}

@@ -83,7 +83,8 @@ extension EngineState {
 
     /// A validation failure as the answer reports it (with the input kept for the exceptions list in partial mode).
     func lineError(_ batch: IngestBatch, index i: Int, _ f: FieldError) -> LineError {
-        let raw = batch.mode == .partial ? String(String(describing: batch.events[i]).prefix(1024)) : nil
+        // The line as received (journals from before raw lines were kept say so instead).
+        let raw = batch.mode == .partial ? (i < batch.rawLines.count ? batch.rawLines[i] : "(the line's text was not kept by this journal's version)") : nil
         return LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw)
     }
 

@@ -20,6 +20,9 @@ public struct IngestBatch: Sendable {
     public var rejected: [LineError]
     /// The feed stamp of each event, parallel to `events`; empty when no event has one.
     public var feedStamps: [FeedStamp?] = []
+    /// The input text of each event (at most 1 KiB), parallel to `events`: kept in partial mode, so that a
+    /// line refused by validation is listed in the exceptions as it was received; empty otherwise.
+    public var rawLines: [String] = []
 
     public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
         self.mode = mode
@@ -106,6 +109,9 @@ extension IngestBatch: BinaryCodable {
             w.write(stamp?.feedId)
             if let stamp { w.writeVarint(stamp.sequence) }
         }
+        // Last, so that batches journaled before it existed (which end here) still decode.
+        w.writeCount(rawLines.count)
+        for line in rawLines { w.write(line) }
     }
 
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
@@ -128,8 +134,14 @@ extension IngestBatch: BinaryCodable {
             if let id = try r.readOptionalString() { stamps.append(FeedStamp(feedId: id, sequence: try r.readVarInt())) } else { stamps.append(nil) }
         }
         guard stamps.isEmpty || stamps.count == events.count else { throw BinaryFormatError("batch has \(stamps.count) feed stamps for \(events.count) events") }
+        var raws: [String] = []
+        if !r.isAtEnd {
+            for _ in 0..<(try r.readCount()) { raws.append(try r.readString()) }
+            guard raws.isEmpty || raws.count == events.count else { throw BinaryFormatError("batch has \(raws.count) raw lines for \(events.count) events") }
+        }
         self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
         if events.isEmpty { self.lines = [] }
         feedStamps = stamps
+        rawLines = raws
     }
 }

@@ -41,7 +41,7 @@ public enum BatchDecoder {
                 default: throw FieldError("type", "must be a string")
                 }
                 let (event, stamp) = try EventFields.decode(type: type, &source)
-                batch.append(event, line: lineNumber, stamp: stamp)
+                batch.append(event, line: lineNumber, stamp: stamp, text: line)
             } catch {
                 batch.reject(error, line: lineNumber, text: line)
             }
@@ -81,7 +81,7 @@ public enum BatchDecoder {
                     _ = source.raw("type")
                 }
                 let (event, stamp) = try EventFields.decode(type: type, &source)
-                batch.append(event, line: lineNumber, stamp: stamp)
+                batch.append(event, line: lineNumber, stamp: stamp, text: line)
             } catch {
                 batch.reject(error, line: lineNumber, text: line)
             }
@@ -119,7 +119,8 @@ public enum BatchDecoder {
 }
 
 extension IngestBatch {
-    mutating func append(_ event: Event, line: Int, stamp: FeedStamp?) {
+    mutating func append(_ event: Event, line: Int, stamp: FeedStamp?, text: UnsafeRawBufferPointer) {
+        if mode == .partial { rawLines.append(BatchDecoder.rawText(text)) }
         if let stamp {
             if feedStamps.isEmpty { feedStamps = Array(repeating: nil, count: events.count) }
             feedStamps.append(stamp)
