@@ -66,3 +66,12 @@ struct BadBytesTests {
         #expect(decode(Array(#"{"type":"price","securityId":"S","last":\#(number)}"#.utf8)).rejected.isEmpty)
     }
 }
+
+/// Found by the mutation fuzzer (seed 1795965673483): a field with an empty name was rejected with an empty `field`.
+struct EmptyFieldNameTests {
+    @Test(arguments: [#"{"type":"price","securityId":"S","last":1,"":2}"#, #"{"type":"price","securityId":"S","last":1,"":0100}"#])
+    func aFieldWithAnEmptyNameIsNamedAsWritten(line: String) {
+        let batch = Array(line.utf8).withUnsafeBytes { BatchDecoder.decodeNDJSON($0, receivedAt: Timestamp(micros: 0)) }
+        #expect(batch.rejected.map(\.field) == [#""""#])
+    }
+}

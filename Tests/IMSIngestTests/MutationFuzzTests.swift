@@ -92,7 +92,7 @@ struct MutationFuzzTests {
         let lines = body.split(separator: 0x0A, omittingEmptySubsequences: false).count
         for e in batch.rejected {
             #expect(e.line >= 1 && e.line <= lines, "rejected line \(e.line) of \(lines)")
-            #expect(!e.field.isEmpty && !e.error.isEmpty)
+            #expect(!e.field.isEmpty && !e.error.isEmpty, "\(e) in \(String(decoding: body.prefix(300), as: UTF8.self))")
         }
         #expect(batch.lines.allSatisfy { $0 >= 1 && Int($0) <= lines })
         let again = decode(.atomic)

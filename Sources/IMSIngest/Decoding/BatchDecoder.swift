@@ -132,7 +132,9 @@ extension IngestBatch {
     }
 
     mutating func reject(_ error: FieldError, line: Int, text: UnsafeRawBufferPointer) {
-        rejected.append(LineError(line: line, field: error.field, error: error.message, raw: BatchDecoder.rawText(text)))
+        // A field whose name is empty (`"":1`) is named as written, so the error still names something.
+        let field = error.field.isEmpty ? "\"\"" : error.field
+        rejected.append(LineError(line: line, field: field, error: error.message, raw: BatchDecoder.rawText(text)))
     }
 }
 
