@@ -73,15 +73,20 @@ struct ConnectionLimitTests {
         #expect(try IMSProcess.request(server, "GET", "/health").status == 200)
     }
 
-    @Test func connectionsOverTheCapAreClosedAndHealthAnswersOnceTheIdleOnesAreGone() throws {
-        let server = try IMSProcess.start(["--max-connections", "40", "--head-timeout-seconds", "2"])
+    @Test func connectionsOverTheCapAreClosedAtOnceAndTheCapFreesWithThem() throws {
+        // A long head time-out, so that only the cap closes anything here.
+        let server = try IMSProcess.start(["--max-connections", "40", "--head-timeout-seconds", "60"])
         defer { server.stop() }
-        let idle = (0..<60).map { _ in RawConnection(port: server.port) }
-        let outcomes = idle.map { $0.readUntilClosed(seconds: 0.3).closed }
-        #expect(outcomes.filter { $0 }.count >= 20, "the connections over the cap are closed at once")
-        Thread.sleep(forTimeInterval: 2.5)
+        var idle: [RawConnection]? = (0..<60).map { _ in RawConnection(port: server.port) }
+        // Give the server time to accept all 60, then see which it closed.
+        Thread.sleep(forTimeInterval: 1.5)
+        let closed = idle!.filter { $0.readUntilClosed(seconds: 0.05).closed }.count
+        // 20 over the cap of 40, plus one or two if the test's HTTP client still keeps a connection from start-up.
+        #expect((20...22).contains(closed), "the connections over the cap of 40 are closed at once (closed: \(closed))")
+        // The cap is full of idle connections: once they go, a new client is served.
+        idle = nil
+        Thread.sleep(forTimeInterval: 0.5)
         #expect(try IMSProcess.request(server, "GET", "/health").status == 200)
-        withExtendedLifetime(idle) {}
     }
 
     @Test func overLongRequestLinesAndHeadersGet431() throws {
