@@ -77,18 +77,11 @@ extension EngineState {
         (partitions.flatMap(\.prices.keys).sorted(), fxRates.keys.sorted())
     }
 
-    /// Everything matching `filter` now: the snapshot a market-data subscriber starts from.
+    /// Everything matching `filter` now, in the order of `marketDataKeys` (the one place that order is decided).
     public func marketDataSnapshot(_ filter: MarketDataFilter, limit: Int) -> [MarketDataView] {
-        var out: [MarketDataView] = []
-        for index in partitions.flatMap(\.prices.keys).sorted() {
-            guard out.count < limit, let v = priceView(security: index), marketData(v, matches: filter) else { continue }
-            out.append(v)
-        }
-        for currency in fxRates.keys.sorted() {
-            guard out.count < limit, let v = fxView(currency: currency), marketData(v, matches: filter) else { continue }
-            out.append(v)
-        }
-        return out
+        let (prices, currencies) = marketDataKeys()
+        let views = prices.lazy.compactMap { priceView(security: $0) } + currencies.lazy.compactMap { fxView(currency: $0) }
+        return Array(views.lazy.filter { marketData($0, matches: filter) }.prefix(limit))
     }
 
     /// Index lists of every position matching `filter`, for a stream snapshot.
