@@ -43,7 +43,7 @@ extension EngineState {
         var growth = MassGrowth(markets: markets.count)
         for i in batch.events.indices where refused.isEmpty || !refused[i] {
             let security = resolved[i].security >= 0 ? resolved[i].security : nil
-            growth.note(batch.events[i], market: security.map { securities[Int($0)].market })
+            growth.note(batch.events[i], market: security.map { reference.securities[Int($0)].market })
         }
         for (i, f) in resolved.withUnsafeBufferPointer({ positionBoundErrors(batch, growth: growth, refused: refused, refs: $0) }) {
             if refused.isEmpty { refused = Array(repeating: false, count: batch.events.count) }
@@ -114,14 +114,20 @@ extension EngineState {
             fxRates[f.currency] = f
             if changeLog.isOn { changeLog.currencies.append(f.currency) }
             return true
-        case .security(let s): return applySecurity(s)
-        case .book(let b): return applyBook(b)
+        case .security(let s): return referenceChanged(applySecurity(s))
+        case .book(let b): return referenceChanged(applyBook(b))
         case .counterparty(let c):
-            if let old = counterparties[c.counterpartyId], !isNewer(c.version, than: old.version) || old == c { return false }
-            counterparties[c.counterpartyId] = c
-            return true
-        case .aggregationUnit(let u): return applyAggregationUnit(u)
+            if let old = reference.counterparties[c.counterpartyId], !isNewer(c.version, than: old.version) || old == c { return false }
+            reference.counterparties[c.counterpartyId] = c
+            return referenceChanged(true)
+        case .aggregationUnit(let u): return referenceChanged(applyAggregationUnit(u))
         }
+    }
+
+    /// Bumps the reference data's version when it changed, so the change feed publishes it.
+    private mutating func referenceChanged(_ changed: Bool) -> Bool {
+        if changed { reference.version &+= 1 }
+        return changed
     }
 
     /// Versioned upsert: an absent version is last-write-wins; otherwise only a newer version applies.

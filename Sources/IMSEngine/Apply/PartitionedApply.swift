@@ -59,7 +59,7 @@ extension EngineState {
         }
 
         // 3. Apply, every partition its own events.
-        let markets = self.markets, securities = self.securities, time = batch.receivedAt, count = partitions.count
+        let markets = self.markets, securities = reference.securities, time = batch.receivedAt, count = partitions.count
         forEachPartitionInParallel { k, partition in
             var share: [Int] = []
             share.reserveCapacity(work.events.count / count * 2)

@@ -85,7 +85,7 @@ extension EngineState {
     /// The largest mass of any position in market `m`, walked exactly.
     func exactMassCeiling(market m: Int) -> Int64 {
         var ceiling = Int64(0)
-        for security in securitiesByMarket[m] {
+        for security in reference.securitiesByMarket[m] {
             let k = partition(ofSecurity: security)
             for p in partitions[k].positionsBySecurity[Int(security)] { ceiling = max(ceiling, partitions[k].positions[Int(p)].mass) }
         }
@@ -133,15 +133,15 @@ extension EngineState {
             case .sodPosition(let s): (bookId, securityId, delta, field) = (s.bookId, s.securityId, s.mass, "contractualQty")
             default: continue
             }
-            let security = refs[i].security >= 0 ? refs[i].security : securityIds.lookup(securityId)
+            let security = refs[i].security >= 0 ? refs[i].security : reference.securityIds.lookup(securityId)
             // A security defined in this batch has no positions yet; its market is checked as a whole.
-            let market = security.map { Int(securities[Int($0)].market) }
+            let market = security.map { Int(reference.securities[Int($0)].market) }
             if let market, !slow[market] { continue }
             let key = bookId + "\u{1}" + securityId
             var current = added[key] ?? -1
             if current < 0 {
                 current = 0
-                if let security, let book = bookIds.lookup(bookId),
+                if let security, let book = reference.bookIds.lookup(bookId),
                    let p = partitions[partition(ofSecurity: security)].existingPosition(book: book, security: security) {
                     current = partitions[partition(ofSecurity: security)].positions[Int(p)].mass
                 }

@@ -5,9 +5,9 @@ extension EngineState {
     /// (set to `date` if the market has none yet).
     private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate, refs: ResolvedRefs = ResolvedRefs())
         -> (book: Int32, security: Int32, market: Int) {
-        let security = refs.security >= 0 ? refs.security : securityIds.lookup(securityId)!
-        let book = refs.book >= 0 ? refs.book : bookIds.lookup(bookId)!
-        let m = Int(securities[Int(security)].market)
+        let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(securityId)!
+        let book = refs.book >= 0 ? refs.book : reference.bookIds.lookup(bookId)!
+        let m = Int(reference.securities[Int(security)].market)
         if markets[m].businessDate == nil { markets[m].setBusinessDate(date) }
         return (book, security, m)
     }
@@ -44,7 +44,7 @@ extension EngineState {
         let oldLadder = markets[m].ladder
         markets[m].setBusinessDate(r.businessDate)
         for k in partitions.indices {
-            partitions[k].rollMarket(m, oldLadder: oldLadder, securities: securitiesByMarket[m], markets: markets, sequence: sequence, at: time)
+            partitions[k].rollMarket(m, oldLadder: oldLadder, securities: reference.securitiesByMarket[m], markets: markets, sequence: sequence, at: time)
             takeRaised(partition: k)
         }
         massCeilings[m] = exactMassCeiling(market: m)

@@ -5,13 +5,13 @@ extension EngineState {
         let id = s.securityId!
         let providerKey = (s.provider ?? "") + "|" + id
         if let v = s.version {
-            if let old = providerVersions[providerKey], v <= old { return false }
-            providerVersions[providerKey] = v
+            if let old = reference.providerVersions[providerKey], v <= old { return false }
+            reference.providerVersions[providerKey] = v
         }
         let market = marketIds.lookup(s.marketId)!
-        if let index = securityIds.lookup(id) {
+        if let index = reference.securityIds.lookup(id) {
             var merged = s
-            let old = securities[Int(index)].record
+            let old = reference.securities[Int(index)].record
             // Identifiers and descriptive fields a provider does not send are kept from others.
             merged.isin = s.isin ?? old.isin
             merged.cusip = s.cusip ?? old.cusip
@@ -22,43 +22,43 @@ extension EngineState {
             merged.name = s.name ?? old.name
             merged.currency = s.currency ?? old.currency
             if merged == old { return false }
-            for (kind, value) in old.identifiers { identifierIndex.removeValue(forKey: IdentifierKey(kind: kind, value: value)) }
-            securities[Int(index)].record = merged
+            for (kind, value) in old.identifiers { reference.identifierIndex.removeValue(forKey: IdentifierKey(kind: kind, value: value)) }
+            reference.securities[Int(index)].record = merged
             indexIdentifiers(of: merged, security: index)
             return true
         }
-        let (index, _) = securityIds.intern(id)
-        securities.append(SecurityEntry(record: s, market: market))
-        securitiesByMarket[Int(market)].append(index)
+        let (index, _) = reference.securityIds.intern(id)
+        reference.securities.append(SecurityEntry(record: s, market: market))
+        reference.securitiesByMarket[Int(market)].append(index)
         for k in partitions.indices { partitions[k].positionsBySecurity.append([]) }
         indexIdentifiers(of: s, security: index)
         return true
     }
 
     private mutating func indexIdentifiers(of s: Security, security index: Int32) {
-        for (kind, value) in s.identifiers { identifierIndex[IdentifierKey(kind: kind, value: value)] = index }
+        for (kind, value) in s.identifiers { reference.identifierIndex[IdentifierKey(kind: kind, value: value)] = index }
     }
 
     mutating func applyBook(_ b: Book) -> Bool {
-        if let index = bookIds.lookup(b.bookId) {
-            let old = books[Int(index)]
+        if let index = reference.bookIds.lookup(b.bookId) {
+            let old = reference.books[Int(index)]
             if !isNewer(b.version, than: old.version) || old == b { return false }
-            books[Int(index)] = b
+            reference.books[Int(index)] = b
             return true
         }
-        _ = bookIds.intern(b.bookId)
-        books.append(b)
+        _ = reference.bookIds.intern(b.bookId)
+        reference.books.append(b)
         for k in partitions.indices { partitions[k].positionsByBook.append([]) }
         return true
     }
 
     mutating func applyAggregationUnit(_ u: AggregationUnit) -> Bool {
-        if let old = aggregationUnits[u.aggregationUnitId] {
+        if let old = reference.aggregationUnits[u.aggregationUnitId] {
             if !isNewer(u.version, than: old.version) || old == u { return false }
-            aggregationUnitNames.removeValue(forKey: old.marketId + "|" + old.name)
+            reference.aggregationUnitNames.removeValue(forKey: old.marketId + "|" + old.name)
         }
-        aggregationUnits[u.aggregationUnitId] = u
-        aggregationUnitNames[u.marketId + "|" + u.name] = u.aggregationUnitId
+        reference.aggregationUnits[u.aggregationUnitId] = u
+        reference.aggregationUnitNames[u.marketId + "|" + u.name] = u.aggregationUnitId
         return true
     }
 
@@ -71,12 +71,12 @@ extension EngineState {
     }
 
     mutating func applyAvailability(_ a: Availability, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
-        let security = refs.security >= 0 ? refs.security : securityIds.lookup(a.securityId)!
+        let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(a.securityId)!
         return partitions[partition(ofSecurity: security)].applyAvailability(a, security: security)
     }
 
     mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
-        let security = refs.security >= 0 ? refs.security : securityIds.lookup(p.securityId)!
+        let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(p.securityId)!
         return partitions[partition(ofSecurity: security)].applyPrice(p, security: security)
     }
 }

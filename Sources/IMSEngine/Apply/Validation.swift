@@ -80,12 +80,12 @@ extension EngineState {
     func validate(_ event: Event, scope: inout BatchScope, completed: inout Event?, refs: inout ResolvedRefs) -> FieldError? {
         switch event {
         case .trade(let t):
-            let book = bookIds.lookup(t.bookId)
+            let book = reference.bookIds.lookup(t.bookId)
             guard book != nil || (!scope.books.isEmpty && scope.books.contains(t.bookId)) else {
                 return FieldError("bookId", "unknown book \(t.bookId)")
             }
-            let security = refs.security >= 0 ? refs.security : securityIds.lookup(t.securityId)
-            guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
+            let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(t.securityId)
+            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
                 return FieldError("securityId", "unknown security \(t.securityId)")
             }
             if let problem = tradeBoundsError(t, market: market) { return problem }
@@ -99,7 +99,7 @@ extension EngineState {
                                 trade: TradeFacts(t))
             refs.market = security == nil ? -1 : market
             if let booked, booked.security != security {
-                return FieldError("securityId", Self.securityChange(t.tradeId, booked: securityIds.name(booked.security)))
+                return FieldError("securityId", Self.securityChange(t.tradeId, booked: reference.securityIds.name(booked.security)))
             }
             if let today = businessDate(market, scope) {
                 if t.tradeDate > today {
@@ -110,10 +110,10 @@ extension EngineState {
             }
             return nil
         case .sodPosition(let s):
-            let book = bookIds.lookup(s.bookId)
+            let book = reference.bookIds.lookup(s.bookId)
             guard book != nil || (!scope.books.isEmpty && scope.books.contains(s.bookId)) else { return FieldError("bookId", "unknown book \(s.bookId)") }
-            let security = refs.security >= 0 ? refs.security : securityIds.lookup(s.securityId)
-            guard let market = security.map({ securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId]) else {
+            let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(s.securityId)
+            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId]) else {
                 return FieldError("securityId", "unknown security \(s.securityId)")
             }
             if let problem = sodBoundsError(s, market: market) { return problem }
@@ -142,7 +142,7 @@ extension EngineState {
             return nil
         case .availability(let a):
             if let problem = validateMarketData(securityId: a.securityId, scope: scope, refs: &refs) { return problem }
-            guard let market = refs.security >= 0 ? securities[Int(refs.security)].market : scope.securities[a.securityId] else { return nil }
+            guard let market = refs.security >= 0 ? reference.securities[Int(refs.security)].market : scope.securities[a.securityId] else { return nil }
             return availabilityBoundsError(a, market: market)
         case .price(let p):
             if let problem = priceBoundsError(p) { return problem }
@@ -169,7 +169,7 @@ extension EngineState {
             if let problem = referenceBoundsError(event) { return problem }
             guard marketIds.lookup(u.marketId) != nil else { return FieldError("marketId", "unknown market \(u.marketId)") }
             let nameKey = u.marketId + "|" + u.name
-            if let owner = scope.aggregationUnitNames[nameKey] ?? aggregationUnitNames[nameKey], owner != u.aggregationUnitId {
+            if let owner = scope.aggregationUnitNames[nameKey] ?? reference.aggregationUnitNames[nameKey], owner != u.aggregationUnitId {
                 return FieldError("name", "aggregation unit name \(u.name) is already used in market \(u.marketId) by \(owner)")
             }
             scope.aggregationUnitNames[nameKey] = u.aggregationUnitId
@@ -180,7 +180,7 @@ extension EngineState {
     }
 
     private func validateMarketData(securityId: String, scope: BatchScope, refs: inout ResolvedRefs) -> FieldError? {
-        if refs.security < 0, let index = securityIds.lookup(securityId) { refs.security = index }
+        if refs.security < 0, let index = reference.securityIds.lookup(securityId) { refs.security = index }
         guard refs.security >= 0 || (!scope.securities.isEmpty && scope.securities[securityId] != nil) else {
             return FieldError("securityId", "unknown security \(securityId)")
         }
@@ -253,8 +253,8 @@ extension EngineState {
                 return .failure(FieldError(key.kind.rawValue, "\(key.kind.rawValue) \(key.value) already identifies security \(owner); resolve the conflict before updating \(id)"))
             }
         }
-        if let existing = securityIds.lookup(id), securities[Int(existing)].market != market {
-            return .failure(FieldError("marketId", "security \(id) belongs to market \(securities[Int(existing)].record.marketId); its market cannot change"))
+        if let existing = reference.securityIds.lookup(id), reference.securities[Int(existing)].market != market {
+            return .failure(FieldError("marketId", "security \(id) belongs to market \(reference.securities[Int(existing)].record.marketId); its market cannot change"))
         }
         if let inScope = scope.securities[id], inScope != market {
             return .failure(FieldError("marketId", "security \(id) was given another market earlier in this batch"))
@@ -272,7 +272,7 @@ extension EngineState {
         guard let first = s.identifiers.first(where: { $0.0.isGloballyUnique }) else { return nil }
         var candidate = "S-" + first.1
         var n = 2
-        while securityIds.lookup(candidate) != nil || scope.securities[candidate] != nil {
+        while reference.securityIds.lookup(candidate) != nil || scope.securities[candidate] != nil {
             candidate = "S-\(first.1)-\(n)"
             n += 1
         }
@@ -281,15 +281,15 @@ extension EngineState {
 
     func identifierOwner(_ key: IdentifierKey, _ scope: BatchScope) -> String? {
         if let owner = scope.identifierClaims[key] { return owner }
-        return identifierIndex[key].map { securityIds.name($0) }
+        return reference.identifierIndex[key].map { reference.securityIds.name($0) }
     }
 
     @inline(__always) func bookExists(_ id: String, _ scope: BatchScope) -> Bool {
-        bookIds.lookup(id) != nil || (!scope.books.isEmpty && scope.books.contains(id))
+        reference.bookIds.lookup(id) != nil || (!scope.books.isEmpty && scope.books.contains(id))
     }
 
     @inline(__always) func securityMarket(_ id: String, _ scope: BatchScope) -> Int32? {
-        if let index = securityIds.lookup(id) { return securities[Int(index)].market }
+        if let index = reference.securityIds.lookup(id) { return reference.securities[Int(index)].market }
         return scope.securities.isEmpty ? nil : scope.securities[id]
     }
 

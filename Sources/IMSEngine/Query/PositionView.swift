@@ -85,7 +85,7 @@ public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Cod
 extension EngineState {
     /// The position of a book in a security, or nil if either is unknown or it has never had one.
     public func position(bookId: String, securityId: String) -> PositionView? {
-        guard let book = bookIds.lookup(bookId), let security = securityIds.lookup(securityId),
+        guard let book = reference.bookIds.lookup(bookId), let security = reference.securityIds.lookup(securityId),
               let p = existingPosition(book: book, security: security) else { return nil }
         return view(position: p)
     }
@@ -94,10 +94,10 @@ extension EngineState {
     public func positions(matching filter: PositionFilter, offset: Int = 0, limit: Int = 100) -> Page<PositionView> {
         var candidates: [Int32]
         if let bookId = filter.bookId {
-            guard let book = bookIds.lookup(bookId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
+            guard let book = reference.bookIds.lookup(bookId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = mergedPositionIds(partitions.map { $0.positionsByBook[Int(book)] })
         } else if let securityId = filter.securityId {
-            guard let security = securityIds.lookup(securityId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
+            guard let security = reference.securityIds.lookup(securityId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = positionIds(security: security)
         } else if let marketId = filter.marketId {
             guard let market = marketIds.lookup(marketId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
@@ -120,22 +120,22 @@ extension EngineState {
 
     func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
         let record = record(position: p)
-        let book = books[Int(record.book)]
+        let book = reference.books[Int(record.book)]
         if let id = filter.bookId, book.bookId != id { return false }
-        if let id = filter.securityId, securityIds.name(record.security) != id { return false }
-        if let market, securities[Int(record.security)].market != market { return false }
+        if let id = filter.securityId, reference.securityIds.name(record.security) != id { return false }
+        if let market, reference.securities[Int(record.security)].market != market { return false }
         if let type = filter.positionType, book.positionType != type { return false }
         if let le = filter.legalEntity, book.legalEntity != le { return false }
         if let client = filter.clientId, book.clientId != client { return false }
         if let unit = filter.aggregationUnitId,
-           aggregationUnitId(book: book, marketId: securities[Int(record.security)].record.marketId) != unit { return false }
+           aggregationUnitId(book: book, marketId: reference.securities[Int(record.security)].record.marketId) != unit { return false }
         return true
     }
 
     /// The aggregation unit of a book's positions in a market: the book's own mapping, else the legal entity's default.
     public func aggregationUnitId(book: Book, marketId: String) -> String? {
         if let unit = book.aggregationUnits[marketId] { return unit }
-        return aggregationUnits.values
+        return reference.aggregationUnits.values
             .filter { $0.isDefault && $0.legalEntity == book.legalEntity && $0.marketId == marketId }
             .map(\.aggregationUnitId).min()
     }
@@ -143,8 +143,8 @@ extension EngineState {
     func view(position p: Int32) -> PositionView {
         let (k, local) = locate(position: p)
         let r = partitions[k].positions[Int(local)]
-        let book = books[Int(r.book)]
-        let security = securities[Int(r.security)]
+        let book = reference.books[Int(r.book)]
+        let security = reference.securities[Int(r.security)]
         let market = markets[Int(security.market)]
         var rows: [PositionView.LadderRow] = []
         var projected = r.sodSettled
@@ -155,7 +155,7 @@ extension EngineState {
         }
         let entries = (partitions[k].later[local] ?? []).map { PositionView.LaterBucket.Entry(date: $0.date, receipt: $0.receipt, deliver: $0.deliver) }
         return PositionView(
-            bookId: book.bookId, securityId: securityIds.name(r.security), marketId: security.record.marketId,
+            bookId: book.bookId, securityId: reference.securityIds.name(r.security), marketId: security.record.marketId,
             businessDate: market.businessDate, contractualQty: r.contractualQty, settledQty: r.sodSettled,
             intradayBuys: r.intradayBuys, intradaySells: r.intradaySells, intradayShortSells: r.intradayShortSells,
             ladder: market.ladder.isEmpty ? [] : rows, projectedNetPosition: projected,

@@ -33,25 +33,25 @@ extension EngineState {
     private func marketView(_ m: MarketState) -> MarketView {
         MarketView(market: m.market, businessDate: m.businessDate, settlementLadder: m.ladder, calendarRange: m.calendar.range,
                    holidaysPublishedThrough: m.calendar.holidaysPublishedThrough, calendarSource: m.calendar.source,
-                   securities: securitiesByMarket[Int(m.index)].count)
+                   securities: reference.securitiesByMarket[Int(m.index)].count)
     }
 
     /// A security by its internal id, or by any of its identifiers.
     public func security(_ idOrIdentifier: String) -> SecurityView? {
-        if let index = securityIds.lookup(idOrIdentifier) { return securityView(index) }
+        if let index = reference.securityIds.lookup(idOrIdentifier) { return securityView(index) }
         return securities(identifier: idOrIdentifier).first
     }
 
     /// The securities one identifier (of any kind, tickers included) names.
     public func securities(identifier: String) -> [SecurityView] {
         var found: [Int32] = []
-        if let index = securityIds.lookup(identifier) { found.append(index) }
+        if let index = reference.securityIds.lookup(identifier) { found.append(index) }
         for kind in IdentifierKind.allCases {
-            if let index = identifierIndex[IdentifierKey(kind: kind, value: identifier)], !found.contains(index) { found.append(index) }
+            if let index = reference.identifierIndex[IdentifierKey(kind: kind, value: identifier)], !found.contains(index) { found.append(index) }
         }
         if found.isEmpty {
             // Tickers repeat across markets; the index keeps the last, so scan for the rest.
-            for (i, s) in securities.enumerated() where s.record.ticker == identifier { found.append(Int32(i)) }
+            for (i, s) in reference.securities.enumerated() where s.record.ticker == identifier { found.append(Int32(i)) }
         }
         return found.map(securityView)
     }
@@ -62,10 +62,10 @@ extension EngineState {
         let market = marketId.flatMap { marketIds.lookup($0) }
         if marketId != nil && market == nil { return Page(items: [], total: 0, offset: offset, limit: limit) }
         var matched: [Int32] = []
-        for (i, s) in securities.enumerated() {
+        for (i, s) in reference.securities.enumerated() {
             if let market, s.market != market { continue }
             if let needle, !needle.isEmpty {
-                let fields = [securityIds.name(Int32(i)), s.record.name ?? ""] + s.record.identifiers.map(\.1)
+                let fields = [reference.securityIds.name(Int32(i)), s.record.name ?? ""] + s.record.identifiers.map(\.1)
                 guard fields.contains(where: { $0.lowercased().contains(needle) }) else { continue }
             }
             matched.append(Int32(i))
@@ -76,21 +76,21 @@ extension EngineState {
     private func securityView(_ index: Int32) -> SecurityView {
         let owner = partitions[partition(ofSecurity: index)]
         let price = owner.prices[index]
-        return SecurityView(security: securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
+        return SecurityView(security: reference.securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
                             positions: owner.positionsBySecurity[Int(index)].count)
     }
 
-    public func book(_ id: String) -> Book? { bookIds.lookup(id).map { books[Int($0)] } }
-    public func allBooks() -> [Book] { Array(books) }
-    public func counterparty(_ id: String) -> Counterparty? { counterparties[id] }
-    public func allCounterparties() -> [Counterparty] { counterparties.values.sorted { $0.counterpartyId < $1.counterpartyId } }
-    public func aggregationUnit(_ id: String) -> AggregationUnit? { aggregationUnits[id] }
-    public func allAggregationUnits() -> [AggregationUnit] { aggregationUnits.values.sorted { $0.aggregationUnitId < $1.aggregationUnitId } }
+    public func book(_ id: String) -> Book? { reference.bookIds.lookup(id).map { reference.books[Int($0)] } }
+    public func allBooks() -> [Book] { Array(reference.books) }
+    public func counterparty(_ id: String) -> Counterparty? { reference.counterparties[id] }
+    public func allCounterparties() -> [Counterparty] { reference.counterparties.values.sorted { $0.counterpartyId < $1.counterpartyId } }
+    public func aggregationUnit(_ id: String) -> AggregationUnit? { reference.aggregationUnits[id] }
+    public func allAggregationUnits() -> [AggregationUnit] { reference.aggregationUnits.values.sorted { $0.aggregationUnitId < $1.aggregationUnitId } }
     public func contracts(securityId: String?) -> [Contract] {
         contracts.values.filter { securityId == nil || $0.securityId == securityId }.sorted { $0.contractId < $1.contractId }
     }
     public func availability(securityId: String) -> [Availability] {
-        guard let index = securityIds.lookup(securityId) else { return [] }
+        guard let index = reference.securityIds.lookup(securityId) else { return [] }
         return partitions[partition(ofSecurity: index)].availability.filter { $0.key.security == index }.map(\.value).sorted { $0.sourceId < $1.sourceId }
     }
     public func allFXRates() -> [FXRate] { fxRates.values.sorted { $0.currency < $1.currency } }

@@ -46,13 +46,13 @@ extension EngineState {
 
     /// Every position held in a market (after its day roll all of them changed).
     public func positionIndices(market: Int32) -> [Int32] {
-        securitiesByMarket[Int(market)].flatMap { positionIds(security: $0) }
+        reference.securitiesByMarket[Int(market)].flatMap { positionIds(security: $0) }
     }
 
     /// The last tick of the security at `index`, if any.
     public func priceView(security index: Int32) -> MarketDataView? {
         guard let p = partitions[partition(ofSecurity: index)].prices[index] else { return nil }
-        let entry = securities[Int(index)]
+        let entry = reference.securities[Int(index)]
         return MarketDataView(kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
                               currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
                               previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount)

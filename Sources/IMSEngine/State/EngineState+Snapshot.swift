@@ -23,20 +23,20 @@ extension EngineState {
         w.writeCount(markets.count)
         for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
 
-        w.writeCount(securities.count)
-        for s in securities { s.record.encode(to: &w); w.write(s.market) }
-        w.writeCount(securitiesByMarket.count)
-        for list in securitiesByMarket { Self.writeIndexes(list, &w) }
-        let identifiers = identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
+        w.writeCount(reference.securities.count)
+        for s in reference.securities { s.record.encode(to: &w); w.write(s.market) }
+        w.writeCount(reference.securitiesByMarket.count)
+        for list in reference.securitiesByMarket { Self.writeIndexes(list, &w) }
+        let identifiers = reference.identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
         w.writeCount(identifiers.count)
         for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
 
-        w.writeCount(books.count)
-        for b in books { b.encode(to: &w) }
-        writeSorted(counterparties, &w) { $1.encode(to: &$0) }
-        writeSorted(aggregationUnits, &w) { $1.encode(to: &$0) }
-        writeSorted(aggregationUnitNames, &w) { $0.write($1) }
-        writeSorted(providerVersions, &w) { $0.writeVarint($1) }
+        w.writeCount(reference.books.count)
+        for b in reference.books { b.encode(to: &w) }
+        writeSorted(reference.counterparties, &w) { $1.encode(to: &$0) }
+        writeSorted(reference.aggregationUnits, &w) { $1.encode(to: &$0) }
+        writeSorted(reference.aggregationUnitNames, &w) { $0.write($1) }
+        writeSorted(reference.providerVersions, &w) { $0.writeVarint($1) }
 
         for part in partitions { part.encode(to: &w) }
 
@@ -82,27 +82,27 @@ extension EngineState {
             let record = try Security(from: &r)
             let market = try r.readInt32()
             guard let id = record.securityId, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
-            _ = securityIds.intern(id)
-            securities.append(SecurityEntry(record: record, market: market))
+            _ = reference.securityIds.intern(id)
+            reference.securities.append(SecurityEntry(record: record, market: market))
         }
-        securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
+        reference.securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
         for _ in 0..<(try r.readCount()) {
             let kind: IdentifierKind = try r.readCase()
-            identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
+            reference.identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
         }
 
         for _ in 0..<(try r.readCount()) {
             let b = try Book(from: &r)
-            _ = bookIds.intern(b.bookId)
-            books.append(b)
+            _ = reference.bookIds.intern(b.bookId)
+            reference.books.append(b)
         }
-        counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
-        aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
-        aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
-        providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
+        reference.counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
+        reference.aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
+        reference.aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
+        reference.providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
 
         for k in partitions.indices {
-            try partitions[k].decode(from: &r, securities: securities.count, books: books.count)
+            try partitions[k].decode(from: &r, securities: reference.securities.count, books: reference.books.count)
         }
         rebuildPartitionIndexes()
         recomputeMassCeilings()

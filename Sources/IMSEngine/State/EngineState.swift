@@ -18,19 +18,8 @@ public struct EngineState: Sendable {
     /// Each market's calendar range, by market index: read per trade, kept flat.
     var calendarRanges: [ClosedRange<BusinessDate>] = []
 
-    // Reference data.
-    var securities: ContiguousArray<SecurityEntry> = []
-    var securityIds = Interner()
-    var identifierIndex: [IdentifierKey: Int32] = [:]
-    var securitiesByMarket: [[Int32]] = []
-    var books: ContiguousArray<Book> = []
-    var bookIds = Interner()
-    var counterparties: [String: Counterparty] = [:]
-    var aggregationUnits: [String: AggregationUnit] = [:]
-    /// "marketId|name" → aggregationUnitId, names being unique in a market.
-    var aggregationUnitNames: [String: String] = [:]
-    /// (provider, securityId) → last applied version, for per-provider versioning.
-    var providerVersions: [String: Int64] = [:]
+    /// Securities, books, counterparties and aggregation units.
+    var reference = ReferenceData()
 
     // Positions, trades, prices and availability, by the partition that owns their security.
     var partitions: [Partition]
@@ -77,7 +66,7 @@ public struct EngineState: Sendable {
         for id in catalog.marketIds {
             let (index, _) = marketIds.intern(id)
             markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
-            securitiesByMarket.append([])
+            reference.securitiesByMarket.append([])
         }
         massCeilings = Array(repeating: 0, count: markets.count)
         calendarRanges = markets.map(\.calendar.range)
@@ -97,7 +86,29 @@ public struct EngineState: Sendable {
     /// Number of partitions securities are hashed to.
     public var partitionCount: Int { partitions.count }
     /// Number of securities known.
-    public var securityCount: Int { securities.count }
+    public var securityCount: Int { reference.securities.count }
+}
+
+/// The reference data: securities (with their identifiers), books, counterparties and aggregation units.
+///
+/// One part of `EngineState`, changed only on the sequential path (never by partitions), and shared with
+/// the read model by copy-on-write: each change bumps `version`, and the change feed carries the new value
+/// only when it differs from the one last published.
+public struct ReferenceData: Sendable {
+    var securities: ContiguousArray<SecurityEntry> = []
+    var securityIds = Interner()
+    var identifierIndex: [IdentifierKey: Int32] = [:]
+    var securitiesByMarket: [[Int32]] = []
+    var books: ContiguousArray<Book> = []
+    var bookIds = Interner()
+    var counterparties: [String: Counterparty] = [:]
+    var aggregationUnits: [String: AggregationUnit] = [:]
+    /// "marketId|name" → aggregationUnitId, names being unique in a market.
+    var aggregationUnitNames: [String: String] = [:]
+    /// (provider, securityId) → last applied version, for per-provider versioning.
+    var providerVersions: [String: Int64] = [:]
+    /// Bumped by every change, so that a publisher can tell whether it changed.
+    var version: UInt64 = 0
 }
 
 /// A market's live business date and its settlement ladder.
