@@ -24,7 +24,7 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     if mode == .atomic && !outcome.applied && state.snapshotImage() != before {
         fatalError("a refused atomic batch changed the state")
     }
-    for view in state.positions(matching: PositionFilter(), offset: 0, limit: 100).items { _ = view.json }
+    for view in state.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100).items { _ = view.json }
 }
 
 /// A small state with a market, a security and books, so that trades and snapshots reach the engine.

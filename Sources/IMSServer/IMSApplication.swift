@@ -31,7 +31,7 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/health") { _, _ in
-            let (events, positions, record) = engine.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
+            let (events, positions, record) = engine.readModel.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
             let journal = engine.journalStatus
             var body = "{\"status\":\"\(journal.failing ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
             body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
@@ -45,7 +45,7 @@ public enum IMSApplication {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
         }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
-        let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.read { $0.catalog }) }
+        let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)

@@ -41,7 +41,7 @@ struct ReplayCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var out = Data()
-        let page = state.positions(matching: PositionFilter(), offset: 0, limit: Int.max)
+        let page = state.readModel.positions(matching: PositionFilter(), offset: 0, limit: Int.max)
         for view in page.items {
             out.append(try encoder.encode(view))
             out.append(0x0A)

@@ -20,7 +20,7 @@ struct BatchTests {
         let o = h.ingest([Harness.trade("T1"), Harness.trade("T2", book: "NOPE")].joined(separator: "\n"), mode: .partial)
         #expect(o.applied && o.accepted == 1)
         #expect(h.position()!.intradayBuys == 100)
-        let e = h.state.exceptions()
+        let e = h.state.readModel.exceptions()
         #expect(e.count == 1 && e[0].kind == .rejectedInput && e[0].line == 2 && e[0].field == "bookId")
         #expect(e[0].raw?.contains("NOPE") == true)
     }
@@ -49,23 +49,23 @@ struct ReferenceDataTests {
         var h = Harness()
         h.ingest(#"{"type":"security","securityId":"VOD","isin":"GB00BH4HKS39","sedol":"BH4HKS3","ticker":"VOD","ric":"VOD.L","marketId":"UK"}"#)
         for id in ["VOD", "GB00BH4HKS39", "BH4HKS3", "VOD.L"] {
-            #expect(h.state.security(id)?.security.securityId == "VOD", "\(id)")
+            #expect(h.state.readModel.security(id)?.security.securityId == "VOD", "\(id)")
         }
-        #expect(h.state.searchSecurities(query: "vod", marketId: "UK", offset: 0, limit: 10).total == 1)
+        #expect(h.state.readModel.searchSecurities(query: "vod", marketId: "UK", offset: 0, limit: 10).total == 1)
     }
 
     @Test func aProviderRecordWithoutAnIdIsMatchedByIdentifier() {
         var h = Harness()
         h.ingest(#"{"type":"security","isin":"US0378331005","name":"Apple Inc","marketId":"US","provider":"P2","version":1}"#)
         #expect(h.state.securityCount == 2)
-        #expect(h.state.security("AAPL")?.security.name == "Apple Inc")
+        #expect(h.state.readModel.security("AAPL")?.security.name == "Apple Inc")
     }
 
     @Test func aConflictingIdentifierIsRejectedNeverMerged() {
         var h = Harness()
         let o = h.ingest(#"{"type":"security","securityId":"OTHER","isin":"US0378331005","marketId":"US"}"#)
         #expect(o.rejected.map(\.field) == ["isin"])
-        #expect(h.state.security("OTHER") == nil)
+        #expect(h.state.readModel.security("OTHER") == nil)
     }
 
     @Test func olderProviderVersionsDoNotOverwrite() {
@@ -73,7 +73,7 @@ struct ReferenceDataTests {
         h.ingest(#"{"type":"security","securityId":"AAPL","marketId":"US","name":"v5","version":5,"provider":"P"}"#)
         let o = h.ingest(#"{"type":"security","securityId":"AAPL","marketId":"US","name":"v4","version":4,"provider":"P"}"#)
         #expect(o.ignored == 1)
-        #expect(h.state.security("AAPL")?.security.name == "v5")
+        #expect(h.state.readModel.security("AAPL")?.security.name == "v5")
     }
 
     @Test func aggregationUnitNamesAreUniqueInAMarket() {
@@ -83,6 +83,6 @@ struct ReferenceDataTests {
         #expect(o.rejected.map(\.field) == ["name"])
         h.ingest(Harness.trade("T1"))
         #expect(h.position()?.aggregationUnitId == "AU1")
-        #expect(h.state.positions(matching: PositionFilter(aggregationUnitId: "AU1")).total == 1)
+        #expect(h.state.readModel.positions(matching: PositionFilter(aggregationUnitId: "AU1")).total == 1)
     }
 }

@@ -67,7 +67,7 @@ struct BoundsTests {
         var fresh = Harness(reference: #"{"type":"security","securityId":"AAPL","marketId":"US"}"# + "\n" + #"{"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}"#)
         let far = fresh.ingest(Harness.trade("T1", date: "2062-01-02"))
         #expect(far.rejected.map(\.field) == ["tradeDate"])
-        #expect(fresh.state.market("US")?.businessDate == nil)
+        #expect(fresh.state.readModel.market("US")?.businessDate == nil)
     }
 
     @Test func pricesRatesAndVersionsHaveBounds() {

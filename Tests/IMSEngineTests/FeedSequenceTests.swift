@@ -31,7 +31,7 @@ struct FeedSequenceTests {
         h.ingest(Self.price(1, last: "100"))
         let jump = h.ingest(Self.price(5, last: "105"))
         #expect(jump.ignored == 0)
-        let gaps = h.state.exceptions(afterId: 0, kind: .feedGap, limit: 10)
+        let gaps = h.state.readModel.exceptions(afterId: 0, kind: .feedGap, limit: 10)
         #expect(gaps.count == 1)
         #expect(gaps.first?.message.contains("2…4") == true)
         #expect(gaps.first?.subject == "BBG")
@@ -41,7 +41,7 @@ struct FeedSequenceTests {
         #expect(h.ingest(Self.price(5, last: "105")).ignored == 1)
         #expect(h.state.feeds["BBG"]?.gaps == [2...2, 4...4])
         #expect(h.ingest(Self.price(6, last: "106")).ignored == 0)
-        #expect(h.state.exceptions(afterId: 0, kind: .feedGap, limit: 10).count == 1)
+        #expect(h.state.readModel.exceptions(afterId: 0, kind: .feedGap, limit: 10).count == 1)
     }
 
     @Test(arguments: [

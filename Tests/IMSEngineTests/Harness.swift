@@ -28,7 +28,7 @@ struct Harness {
     }
 
     func position(_ book: String = "FIRM1", _ security: String = "AAPL") -> PositionView? {
-        state.position(bookId: book, securityId: security)
+        state.readModel.position(bookId: book, securityId: security)
     }
 
     static func trade(_ id: String, v: Int = 1, status: String = "NEW", book: String = "FIRM1", security: String = "AAPL",

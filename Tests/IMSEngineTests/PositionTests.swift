@@ -101,11 +101,11 @@ struct PositionTests {
         var h = Harness()
         h.ingest(Harness.trade("OLD1", date: "2026-11-23"))
         #expect(h.position() == nil)
-        #expect(h.state.exceptions().isEmpty)
+        #expect(h.state.readModel.exceptions().isEmpty)
         h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":5,"settledQty":5}"#)
         h.ingest(Harness.trade("OLD2", date: "2026-11-23"))
         #expect(h.position()!.contractualQty == 5)
-        #expect(h.state.exceptions().map(\.kind) == [.lateTrade])
+        #expect(h.state.readModel.exceptions().map(\.kind) == [.lateTrade])
     }
 
     @Test func aTradeDatedAfterTheBusinessDateIsRejected() {
@@ -179,7 +179,7 @@ struct PositionJSONTests {
         h.ingest(Harness.trade("J3", book: "CL1", qty: 5, date: "2026-11-24"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let views = h.state.positions(matching: PositionFilter(), offset: 0, limit: 100).items
+        let views = h.state.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100).items
         #expect(views.count == 2)
         #expect(views.contains { !$0.later.entries.isEmpty })
         for view in views {

@@ -105,7 +105,7 @@ struct MutationFuzzTests {
         }
         _ = state.process(decode(.partial))
         // Every position can be read (its figures summed) without trapping.
-        for view in state.positions(matching: PositionFilter(), offset: 0, limit: 1_000).items {
+        for view in state.readModel.positions(matching: PositionFilter(), offset: 0, limit: 1_000).items {
             _ = view.json
         }
     }

@@ -191,7 +191,7 @@ struct OverflowReplayTests {
         #expect(outcomes[1].rejected.count == 4)
         let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
         #expect(reopened.state.snapshotImage() == live.snapshotImage())
-        #expect(reopened.state.position(bookId: "B", securityId: "AAPL") == nil)
+        #expect(reopened.state.readModel.position(bookId: "B", securityId: "AAPL") == nil)
         let replayed = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .sequence(.max))
         #expect(replayed.lastSequence == live.lastSequence)
     }
@@ -212,10 +212,10 @@ struct RawLineTests {
         #expect(batch.rawLines.count == 3)
         let (live, outcomes) = try RecoveryTests.runDurably([batch], in: dir.path)
         #expect(outcomes.first?.rejected.map(\.field) == ["bookId"])
-        let listed = live.exceptions(afterId: 0, kind: .rejectedInput, limit: 10)
+        let listed = live.readModel.exceptions(afterId: 0, kind: .rejectedInput, limit: 10)
         #expect(listed.map(\.raw) == [bad], "the line as received, not the decoded event's description")
         let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
-        #expect(reopened.state.exceptions(afterId: 0, kind: .rejectedInput, limit: 10).map(\.raw) == [bad])
+        #expect(reopened.state.readModel.exceptions(afterId: 0, kind: .rejectedInput, limit: 10).map(\.raw) == [bad])
     }
 
     @Test func aBatchJournaledWithoutRawLinesStillDecodes() throws {

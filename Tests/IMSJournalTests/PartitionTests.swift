@@ -14,10 +14,10 @@ struct PartitionTests {
         var counters: EngineState.Counters
 
         init(_ s: EngineState) {
-            positions = s.positions(matching: PositionFilter(), offset: 0, limit: .max).items
+            positions = s.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items
                 .sorted { ($0.bookId, $0.securityId) < ($1.bookId, $1.securityId) }
-            exceptions = s.exceptions(afterId: 0, limit: .max)
-            marketData = s.marketDataSnapshot(MarketDataFilter(), limit: .max)
+            exceptions = s.readModel.exceptions(afterId: 0, limit: .max)
+            marketData = s.readModel.marketDataSnapshot(MarketDataFilter(), limit: .max)
             lastSequence = s.lastSequence
             counters = s.counters
         }
@@ -89,11 +89,11 @@ struct PartitionTests {
         }
         var probe = states[1]
         #expect(probe.processPartitioned(Workload.decode(lines.joined(separator: "\n"), mode: .partial, at: 3), untilSequence: .max) != nil)
-        let expected = states[0].exceptions(limit: .max)
+        let expected = states[0].readModel.exceptions(limit: .max)
         #expect(Set(expected.map(\.kind)) == [.lateTrade, .feedGap, .staleSOD])
         #expect(expected.map(\.sequence) == expected.map(\.sequence).sorted())
-        #expect(states[1].exceptions(limit: .max) == expected)
-        #expect(states[2].exceptions(limit: .max) == expected)
+        #expect(states[1].readModel.exceptions(limit: .max) == expected)
+        #expect(states[2].readModel.exceptions(limit: .max) == expected)
     }
 
     /// A batch that gives a market its first business date, or defines what it uses, takes the sequential path.
@@ -114,7 +114,7 @@ struct PartitionTests {
         #expect(probe.processPartitioned(firstDate, untilSequence: .max) == nil, "US has no business date yet")
         let outcome = state.process(firstDate)
         #expect(outcome.accepted == 300)
-        #expect(state.position(bookId: "FIRM1", securityId: "S1")?.contractualQty == 750)
+        #expect(state.readModel.position(bookId: "FIRM1", securityId: "S1")?.contractualQty == 750)
     }
 
     /// A trade keeps the security it was booked in, wherever the new one's partition is.
@@ -138,8 +138,8 @@ struct PartitionTests {
             #expect(outcome.rejected.first?.field == "securityId")
             #expect(outcome.rejected.first?.error.contains("booked in security S0") == true)
         }
-        #expect(state.position(bookId: "FIRM1", securityId: "S0")?.contractualQty == 10)
-        #expect(state.position(bookId: "FIRM1", securityId: "S1") == nil)
+        #expect(state.readModel.position(bookId: "FIRM1", securityId: "S0")?.contractualQty == 10)
+        #expect(state.readModel.position(bookId: "FIRM1", securityId: "S1") == nil)
 
         // Both versions new in one batch, short (sequential) or long (parallel): the later one is refused.
         func newTrade(_ id: String, _ v: Int, _ security: String) -> String {
@@ -200,11 +200,11 @@ struct PartitionTests {
         #expect(outcomes[1] == outcomes[0])
         #expect(outcomes[2] == outcomes[0])
         for state in states {
-            #expect(state.position(bookId: "FIRM2", securityId: "S0")?.contractualQty == 0)
-            #expect(state.position(bookId: "FIRM2", securityId: "S1")?.contractualQty == 30)
-            #expect(state.position(bookId: "FIRM2", securityId: "S2")?.contractualQty == 9)
-            #expect(state.position(bookId: "FIRM2", securityId: "S3")?.contractualQty == 4)
-            #expect(state.position(bookId: "FIRM1", securityId: "S2")?.contractualQty == 100)
+            #expect(state.readModel.position(bookId: "FIRM2", securityId: "S0")?.contractualQty == 0)
+            #expect(state.readModel.position(bookId: "FIRM2", securityId: "S1")?.contractualQty == 30)
+            #expect(state.readModel.position(bookId: "FIRM2", securityId: "S2")?.contractualQty == 9)
+            #expect(state.readModel.position(bookId: "FIRM2", securityId: "S3")?.contractualQty == 4)
+            #expect(state.readModel.position(bookId: "FIRM1", securityId: "S2")?.contractualQty == 100)
             #expect(Visible(state) == Visible(states[0]))
         }
     }

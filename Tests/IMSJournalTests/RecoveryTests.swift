@@ -74,8 +74,8 @@ struct RecoveryTests {
         let image = state.snapshotImage()
         let loaded = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(loaded.snapshotImage().digest == image.digest)
-        #expect(loaded.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items
-                == state.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items)
+        #expect(loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items
+                == state.readModel.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items)
         // Truncated images are refused with an error, not a crash.
         for cut in [1, 17, image.count / 2, image.count - 1] {
             #expect(throws: BinaryFormatError.self) { try Array(image.prefix(cut)).withUnsafeBytes { try EngineState(snapshotImage: $0) } }
@@ -98,8 +98,8 @@ struct RecoveryTests {
             ignored += expected.ignored
         }
         #expect(ignored > 100, "re-sent trades are found and ignored")
-        #expect(loaded.positions(matching: PositionFilter(), offset: 0, limit: .max).items
-                == state.positions(matching: PositionFilter(), offset: 0, limit: .max).items)
+        #expect(loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items
+                == state.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items)
         #expect(loaded.snapshotImage().digest == state.snapshotImage().digest)
     }
 
@@ -138,7 +138,7 @@ struct RecoveryTests {
         try Data(bytes).write(to: URL(fileURLWithPath: segment))
 
         let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 99))
-        let exceptions = reopened.state.exceptions(afterId: 0, kind: .journalTruncated, limit: 10)
+        let exceptions = reopened.state.readModel.exceptions(afterId: 0, kind: .journalTruncated, limit: 10)
         #expect(exceptions.count == 1)
         if damage == "garbage" || damage == "zeroes" {
             // The last whole record survives; only the junk after it goes.
@@ -153,7 +153,7 @@ struct RecoveryTests {
         #expect(next == reopened.state.appliedRecord + 1)
         let third = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 100))
         #expect(third.report.notices.isEmpty)
-        #expect(third.state.exceptions(afterId: 0, kind: .journalTruncated, limit: 10).count == 1)
+        #expect(third.state.readModel.exceptions(afterId: 0, kind: .journalTruncated, limit: 10).count == 1)
     }
 
     @Test func corruptSnapshotFallsBackToAnOlderOneOrTheJournal() throws {
@@ -172,7 +172,7 @@ struct RecoveryTests {
         let first = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
         #expect(first.report.snapshotRecord == snapshots[1].appliedRecord)
         #expect(first.state.lastSequence == live.lastSequence)
-        #expect(first.state.exceptions(afterId: 0, kind: .snapshotCorrupt, limit: 10).count == 1)
+        #expect(first.state.readModel.exceptions(afterId: 0, kind: .snapshotCorrupt, limit: 10).count == 1)
         // Damage the other one's header too: a full replay of the journal.
         var older = try [UInt8](Data(contentsOf: URL(fileURLWithPath: snapshots[1].path)))
         older[10] ^= 0x01
@@ -181,7 +181,7 @@ struct RecoveryTests {
         #expect(second.report.snapshotRecord == nil)
         #expect(second.state.lastSequence == live.lastSequence)
         #expect(second.state.positionCount == live.positionCount)
-        #expect(second.state.exceptions(afterId: 0, kind: .snapshotCorrupt, limit: 10).count == 3)
+        #expect(second.state.readModel.exceptions(afterId: 0, kind: .snapshotCorrupt, limit: 10).count == 3)
     }
 
     @Test func resendingAfterARestartChangesNothing() throws {
@@ -189,10 +189,10 @@ struct RecoveryTests {
         defer { dir.remove() }
         let batches = Self.workload(seed: 61, batches: 30)
         let (live, _) = try Self.runDurably(batches, in: dir.path)
-        let positionsBefore = live.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items
+        let positionsBefore = live.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items
         // Everything again, after a restart: trades, SOD snapshots, reference versions, day rolls.
         let (after, outcomes) = try Self.runDurably(batches.filter { $0.mode == .atomic || $0.rejected.isEmpty }, in: dir.path)
-        #expect(after.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items == positionsBefore)
+        #expect(after.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items == positionsBefore)
         let applied = outcomes.filter(\.applied)
         #expect(applied.reduce(0) { $0 + $1.ignored } > 0)
     }
@@ -215,8 +215,8 @@ struct RecoveryTests {
             #expect(bySequence.lastSequence == sequence)
             let byTime = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .time(time))
             #expect(byTime.lastSequence == sequence)
-            #expect(byTime.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count
-                    == bySequence.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count)
+            #expect(byTime.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count
+                    == bySequence.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count)
         }
         // A sequence inside a batch stops inside it.
         let middle = checkpoints[30].sequence - 3
@@ -241,10 +241,10 @@ struct FeedStampRecoveryTests {
                 .joined(separator: "\n"), at: micros)
         }
         let (before, _) = try RecoveryTests.runDurably(setup + [prices([1, 2, 3], at: 5)], in: dir.path)
-        #expect(before.security(security)?.lastPrice?.last.description == "103")
+        #expect(before.readModel.security(security)?.lastPrice?.last.description == "103")
         let (after, outcomes) = try RecoveryTests.runDurably([prices([2, 3], at: 6), prices([4], at: 7)], in: dir.path)
         #expect(outcomes[0].ignored == 2, "already seen before the restart")
         #expect(outcomes[1].ignored == 0)
-        #expect(after.security(security)?.lastPrice?.last.description == "104")
+        #expect(after.readModel.security(security)?.lastPrice?.last.description == "104")
     }
 }

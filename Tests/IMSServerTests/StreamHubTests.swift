@@ -8,26 +8,6 @@ import IMSEngine
 import Synchronization
 import Testing
 
-/// The hub's subscriber list and the engine's change listener change together.
-struct StreamHubTests {
-    @Test func aRegistrationRacingTheLastUnregistrationKeepsItsListener() {
-        let engine = Engine()
-        defer { engine.stop() }
-        let hub = StreamHub(engine: engine)
-        let orphaned = Atomic<Int>(0)
-        // Threads register and unregister in a loop; while one is registered, changes must be captured.
-        DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            for _ in 0..<3_000 {
-                let subscriber = hub.register(kind: .position)
-                if !engine.hasChangeListener { orphaned.add(1, ordering: .relaxed) }
-                hub.unregister(subscriber)
-            }
-        }
-        #expect(orphaned.load(ordering: .relaxed) == 0, "a live subscriber had no change listener")
-        #expect(!engine.hasChangeListener, "the last one out clears it")
-    }
-}
-
 /// `asOf` replays run on a bounded pool, not a thread each.
 struct HistoryPoolTests {
     @Test func manyConcurrentAsOfQueriesRunAtMostTwoReplaysAtOnce() async throws {

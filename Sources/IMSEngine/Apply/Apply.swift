@@ -112,7 +112,7 @@ extension EngineState {
         case .fxRate(let f):
             if fxRates[f.currency] == f { return false }
             fxRates[f.currency] = f
-            if changeLog.isOn { changeLog.currencies.append(f.currency) }
+            changeLog.currencies.insert(f.currency)
             return true
         case .security(let s): return referenceChanged(applySecurity(s))
         case .book(let b): return referenceChanged(applyBook(b))

@@ -40,7 +40,7 @@ extension EngineState {
             return true
         }
         if r.businessDate == today { return false }
-        if changeLog.isOn { changeLog.markets.append(Int32(m)) }
+        changeLog.markets.append(Int32(m))
         let oldLadder = markets[m].ladder
         markets[m].setBusinessDate(r.businessDate)
         for k in partitions.indices {
@@ -232,6 +232,7 @@ extension Partition {
         var pending = pendingSOD.removeValue(forKey: Int32(m)) ?? [:]
         for security in securities {
             for p in positionsBySecurity[Int(security)] {
+                markPosition(p)
                 let key = EngineState.positionKey(book: positions[Int(p)].book, security: security)
                 if let s = pending[key], s.businessDate == newDate {
                     pending.removeValue(forKey: key)

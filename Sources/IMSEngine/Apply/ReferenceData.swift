@@ -67,6 +67,7 @@ extension EngineState {
     mutating func applyContract(_ c: Contract) -> Bool {
         if let old = contracts[c.contractId], c.version <= old.version { return false }
         contracts[c.contractId] = c
+        changeLog.contracts.insert(c.contractId)
         return true
     }
 

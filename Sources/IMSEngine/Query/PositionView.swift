@@ -82,12 +82,15 @@ public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Cod
     }
 }
 
-extension EngineState {
+extension ReadModel {
     /// The position of a book in a security, or nil if either is unknown or it has never had one.
     public func position(bookId: String, securityId: String) -> PositionView? {
-        guard let book = reference.bookIds.lookup(bookId), let security = reference.securityIds.lookup(securityId),
-              let p = existingPosition(book: book, security: security) else { return nil }
-        return view(position: p)
+        guard let book = reference.bookIds.lookup(bookId), let security = reference.securityIds.lookup(securityId) else { return nil }
+        let k = partition(ofSecurity: security)
+        // A security's positions are one per book holding it: a short list.
+        guard let local = partitions[k].positionsBySecurity[Int(security)].first(where: { partitions[k].positions[Int($0)].book == book })
+        else { return nil }
+        return view(position: positionId(partition: k, local: local))
     }
 
     /// A page of the positions matching `filter`, in position id order (creation order within a partition).

@@ -21,7 +21,7 @@ public struct SecurityView: Sendable, Hashable, Codable {
     public var positions: Int
 }
 
-extension EngineState {
+extension ReadModel {
     public func marketViews() -> [MarketView] { markets.map(marketView) }
 
     public func market(_ id: String) -> MarketView? { marketIds.lookup(id).map { marketView(markets[Int($0)]) } }

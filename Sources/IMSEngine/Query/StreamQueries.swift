@@ -30,7 +30,7 @@ public struct MarketDataFilter: Sendable, Hashable {
     }
 }
 
-extension EngineState {
+extension ReadModel {
     /// The position at an engine index, as the API shows it.
     public func positionView(at index: Int32) -> PositionView { view(position: index) }
 

@@ -38,7 +38,10 @@ public final class Engine: Sendable {
     private let busyNanos = Atomic<UInt64>(0)
     private let journalHealth = Mutex(JournalHealth())
     private let stopped = DispatchSemaphore(value: 0)
-    private let changeListener = Mutex<(@Sendable (ChangeSet) -> Void)?>(nil)
+    /// Every drain's changes, with their values (see `ChangeFeed`).
+    public let feed: ChangeFeed
+    /// What queries read: kept up to date from the feed on its own thread, never under the writer's lock.
+    public let readModel: ReadModelStore
     /// The most events allowed to wait for the writer.
     public let maxPendingEvents: Int
     /// The most events one group commit takes, so that the writer applies one group while the next is written.
@@ -49,7 +52,11 @@ public final class Engine: Sendable {
     ///   - snapshots: where copies of the state go every `snapshotEveryEvents` events and at `shutdown`.
     public init(state: consuming EngineState = EngineState(), journal: (any EngineJournal)? = nil,
                 snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000) {
-        self.state = Mutex(state)
+        var initial = state
+        initial.discardChanges()
+        feed = ChangeFeed()
+        readModel = ReadModelStore(ReadModel(initial))
+        self.state = Mutex(initial)
         self.journal = journal
         self.snapshots = snapshots
         self.snapshotEveryEvents = snapshotEveryEvents
@@ -59,6 +66,7 @@ public final class Engine: Sendable {
             journalThread.name = "ims-journal"
             journalThread.start()
         }
+        readModel.follow(feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } })
         let thread = Thread { [self] in self.runWriter() }
         thread.name = "ims-engine-writer"
         thread.stackSize = 8 << 20
@@ -103,23 +111,12 @@ public final class Engine: Sendable {
     /// Whether the journal is taking writes, and the last failure if not.
     public var journalStatus: JournalHealth { journalHealth.withLock { $0 } }
 
-    /// Calls `listener` (on the writer thread, after each drain) with what changed; it must return at once.
-    /// Pass nil to stop; change capture costs nothing while no listener is set.
-    public func setChangeListener(_ listener: (@Sendable (ChangeSet) -> Void)?) {
-        state.withLock { state in
-            changeListener.withLock { $0 = listener }
-            state.captureChanges(listener != nil)
-        }
-    }
-
-    /// Whether a change listener is set (changes are being captured).
-    public var hasChangeListener: Bool { changeListener.withLock { $0 != nil } }
-
     /// Stops taking batches, applies what is queued, then returns.
     public func stop() {
         inbox.close()
         stopped.wait()
         stopped.signal()
+        feed.close()
     }
 
     /// Stops, then writes a final snapshot so the next start replays nothing.
@@ -168,15 +165,15 @@ public final class Engine: Sendable {
             outcomes.reserveCapacity(work.count)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var snapshot: EngineState?
-            var changes: ChangeSet?
             state.withLock { state in
                 let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
-                if state.changeLog.isOn {
-                    let earliest = work.map(\.entry.receivedAt).min() ?? Timestamp(micros: 0)
-                    let set = state.takeChanges(exceptionsFrom: exceptionsFrom, earliest: earliest)
-                    if !set.isEmpty { changes = set }
-                }
+                let earliest = work.map(\.entry.receivedAt).min() ?? Timestamp(micros: 0)
+                let records = (work.first?.record ?? 0)...(work.last?.record ?? 0)
+                // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
+                // records published so far (what a consumer that fell off the feed resynchronises from).
+                feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
+                                                    results: outcomes.compactMap { $0 }))
                 if snapshots != nil {
                     eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
                     if eventsSinceSnapshot >= snapshotEveryEvents {
@@ -186,7 +183,6 @@ public final class Engine: Sendable {
                 }
             }
             busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
-            if let changes, let listener = changeListener.withLock({ $0 }) { listener(changes) }
             let events = work.reduce(0) { $0 + $1.batch.lineCount }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
             inbox.finished(events: events)

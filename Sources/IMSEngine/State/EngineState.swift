@@ -30,7 +30,7 @@ public struct EngineState: Sendable {
     var contracts: [String: Contract] = [:]
     var fxRates: [String: FXRate] = [:]
 
-    /// Changes marked for the streams while a listener is set; not part of the state proper.
+    /// Changes marked for the next change record (always on); not part of the state proper, never in snapshots.
     var changeLog = ChangeLog()
     /// Sequence numbers seen per source feed, for de-duplication of stamped events.
     var feeds: [String: FeedState] = [:]
@@ -187,48 +187,11 @@ extension EngineState {
         return h == 0 ? mix(UInt64.max) : h
     }
 
-    /// The partition that owns a security.
-    @inline(__always) func partition(ofSecurity security: Int32) -> Int { Int(security) & (partitions.count - 1) }
-
-    /// The engine-wide id of a partition's position.
-    @inline(__always) func positionId(partition k: Int, local: Int32) -> Int32 { local << Int32(partitionBits) | Int32(k) }
-
-    /// The partition and local index of a position id.
-    @inline(__always) func locate(position id: Int32) -> (partition: Int, local: Int32) {
-        (Int(id) & (partitions.count - 1), id >> Int32(partitionBits))
-    }
 
     /// The id of the position of `book` in `security`, if it exists.
     func existingPosition(book: Int32, security: Int32) -> Int32? {
         let k = partition(ofSecurity: security)
         return partitions[k].existingPosition(book: book, security: security).map { positionId(partition: k, local: $0) }
-    }
-
-    /// The record of a position, by id.
-    func record(position id: Int32) -> PositionRecord {
-        let (k, local) = locate(position: id)
-        return partitions[k].positions[Int(local)]
-    }
-
-    /// Ids of the positions listed per partition (local indices, each list ascending), merged in id order.
-    func mergedPositionIds(_ lists: [[Int32]]) -> [Int32] {
-        var out: [Int32] = []
-        out.reserveCapacity(lists.reduce(0) { $0 + $1.count })
-        var cursors = Array(repeating: 0, count: lists.count)
-        while true {
-            var best = -1
-            for k in lists.indices where cursors[k] < lists[k].count {
-                if best < 0 || lists[k][cursors[k]] < lists[best][cursors[best]] { best = k }
-            }
-            if best < 0 { return out }
-            out.append(positionId(partition: best, local: lists[best][cursors[best]]))
-            cursors[best] += 1
-        }
-    }
-
-    /// The id of every position, in id order.
-    func allPositionIds() -> [Int32] {
-        mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
     }
 
     /// Runs `body` for every partition at once, each on its own thread with its partition alone
@@ -261,6 +224,27 @@ extension EngineState {
         if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
     }
 }
+
+/// How securities and positions map to partitions: shared by the state and its read model.
+protocol PartitionLayout {
+    /// log2 of the partition count.
+    var partitionBits: Int { get }
+}
+
+extension PartitionLayout {
+    /// The partition that owns a security.
+    @inline(__always) func partition(ofSecurity security: Int32) -> Int { Int(security) & ((1 << partitionBits) - 1) }
+
+    /// The engine-wide id of a partition's position.
+    @inline(__always) func positionId(partition k: Int, local: Int32) -> Int32 { local << Int32(partitionBits) | Int32(k) }
+
+    /// The partition and local index of a position id.
+    @inline(__always) func locate(position id: Int32) -> (partition: Int, local: Int32) {
+        (Int(id) & ((1 << partitionBits) - 1), id >> Int32(partitionBits))
+    }
+}
+
+extension EngineState: PartitionLayout {}
 
 /// The partitions and the closure handed to the threads of `concurrentPerform`, each working on its own partition.
 private struct UncheckedSendable<T>: @unchecked Sendable {

@@ -26,10 +26,13 @@ struct Partition: Sendable {
     var availability: [AvailabilityKey: Availability] = [:]
     var prices: [Int32: PriceState] = [:]
 
-    /// Whether changes are being marked for the streams, and the marks (local positions, securities).
-    var capturing = false
+    /// Changes marked for the next change record (see `ChangeRecord.swift`): local positions and securities,
+    /// each listed once per drain (a bit per position and per security says whether it is listed).
     var changedPositions: [Int32] = []
+    var changedMarks: [UInt64] = []
     var changedPrices: [Int32] = []
+    var priceMarks: [UInt64] = []
+    var changedAvailability = Set<AvailabilityKey>()
     /// Exceptions raised while applying, numbered when the state takes them into its list.
     var raised: [ExceptionRecord] = []
 
@@ -57,11 +60,8 @@ struct Partition: Sendable {
         positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security)), payload: UInt64(index))
         positionsBySecurity[Int(security)].append(index)
         positionsByBook[Int(book)].append(index)
+        markPosition(index)
         return index
-    }
-
-    @inline(__always) mutating func markPosition(_ p: Int32) {
-        if capturing { changedPositions.append(p) }
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, message: String, subject: String?, at time: Timestamp) {
@@ -103,11 +103,12 @@ struct Partition: Sendable {
         let key = AvailabilityKey(sourceId: a.sourceId, security: security)
         if availability[key] == a { return false }
         availability[key] = a
+        changedAvailability.insert(key)
         return true
     }
 
     mutating func applyPrice(_ p: PriceTick, security: Int32) -> Bool {
-        if capturing { changedPrices.append(security) }
+        markPrice(security)
         if let old = prices[security] {
             if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
             prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1)

@@ -55,7 +55,7 @@ struct GraphQLRoute: Sendable {
 
     func run(_ body: Body) async -> Response {
         do throws(QueryLimits.Refusal) {
-            let scans = engine.read { QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount) }
+            let scans = engine.readModel.read { QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount) }
             try limits.check(query: body.query, scans: scans)
         } catch {
             return Self.errors([error.message], status: .badRequest)

@@ -52,26 +52,26 @@ struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: Str
 
 /// The root resolver: one function per query field.
 struct GraphQLResolver: Sendable {
-    func markets(context: Engine, arguments: NoArguments) -> [MarketView] { context.read { $0.marketViews() } }
-    func market(context: Engine, arguments: IdArguments) -> MarketView? { context.read { $0.market(arguments.id) } }
-    func security(context: Engine, arguments: IdArguments) -> SecurityView? { context.read { $0.security(arguments.id) } }
-    func counterparties(context: Engine, arguments: NoArguments) -> [Counterparty] { context.read { $0.allCounterparties() } }
-    func counterparty(context: Engine, arguments: IdArguments) -> Counterparty? { context.read { $0.counterparty(arguments.id) } }
-    func books(context: Engine, arguments: NoArguments) -> [Book] { context.read { $0.allBooks() } }
-    func book(context: Engine, arguments: IdArguments) -> Book? { context.read { $0.book(arguments.id) } }
-    func aggregationUnits(context: Engine, arguments: NoArguments) -> [AggregationUnit] { context.read { $0.allAggregationUnits() } }
-    func aggregationUnit(context: Engine, arguments: IdArguments) -> AggregationUnit? { context.read { $0.aggregationUnit(arguments.id) } }
+    func markets(context: Engine, arguments: NoArguments) -> [MarketView] { context.readModel.read { $0.marketViews() } }
+    func market(context: Engine, arguments: IdArguments) -> MarketView? { context.readModel.read { $0.market(arguments.id) } }
+    func security(context: Engine, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id) } }
+    func counterparties(context: Engine, arguments: NoArguments) -> [Counterparty] { context.readModel.read { $0.allCounterparties() } }
+    func counterparty(context: Engine, arguments: IdArguments) -> Counterparty? { context.readModel.read { $0.counterparty(arguments.id) } }
+    func books(context: Engine, arguments: NoArguments) -> [Book] { context.readModel.read { $0.allBooks() } }
+    func book(context: Engine, arguments: IdArguments) -> Book? { context.readModel.read { $0.book(arguments.id) } }
+    func aggregationUnits(context: Engine, arguments: NoArguments) -> [AggregationUnit] { context.readModel.read { $0.allAggregationUnits() } }
+    func aggregationUnit(context: Engine, arguments: IdArguments) -> AggregationUnit? { context.readModel.read { $0.aggregationUnit(arguments.id) } }
     func position(context: Engine, arguments: PositionArguments) -> PositionView? {
-        context.read { $0.position(bookId: arguments.bookId, securityId: arguments.securityId) }
+        context.readModel.read { $0.position(bookId: arguments.bookId, securityId: arguments.securityId) }
     }
 
     func securities(context: Engine, arguments: SecuritiesArguments) throws -> SecurityPage {
         let (offset, limit) = try PageArguments(offset: arguments.offset, limit: arguments.limit).checked()
         if let identifier = arguments.identifier {
-            let found = context.read { $0.securities(identifier: identifier) }
+            let found = context.readModel.read { $0.securities(identifier: identifier) }
             return SecurityPage(items: found, total: found.count, offset: 0, limit: found.count)
         }
-        let page = context.read { $0.searchSecurities(query: arguments.query, marketId: arguments.marketId, offset: offset, limit: limit) }
+        let page = context.readModel.read { $0.searchSecurities(query: arguments.query, marketId: arguments.marketId, offset: offset, limit: limit) }
         return SecurityPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }
 
@@ -86,7 +86,7 @@ struct GraphQLResolver: Sendable {
         }
         let filter = PositionFilter(bookId: a.bookId, securityId: a.securityId, marketId: a.marketId, aggregationUnitId: a.aggregationUnitId,
                                     positionType: type, legalEntity: a.legalEntity, clientId: a.clientId)
-        let page = context.read { $0.positions(matching: filter, offset: offset, limit: limit) }
+        let page = context.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }
         return PositionPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }
 
@@ -100,14 +100,14 @@ struct GraphQLResolver: Sendable {
             }
             kind = parsed
         }
-        return context.read { $0.exceptions(afterId: Int64(max(0, a.afterId ?? 0)), kind: kind, limit: limit) }
+        return context.readModel.read { $0.exceptions(afterId: Int64(max(0, a.afterId ?? 0)), kind: kind, limit: limit) }
     }
 }
 
 // Nested fields that need the engine.
 extension PositionView {
-    func book(context: Engine, arguments: NoArguments) -> Book? { context.read { $0.book(bookId) } }
-    func security(context: Engine, arguments: NoArguments) -> SecurityView? { context.read { $0.security(securityId) } }
+    func book(context: Engine, arguments: NoArguments) -> Book? { context.readModel.read { $0.book(bookId) } }
+    func security(context: Engine, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId) } }
     var positionTypeName: String { positionType.rawValue }
 }
 

@@ -21,14 +21,14 @@ struct QueryRoutes {
                 }
                 do {
                     let state = try await history.state(at: target)
-                    return Self.position(in: state, bookId: bookId, securityId: securityId, asOf: target)
+                    return Self.position(in: state.readModel, bookId: bookId, securityId: securityId, asOf: target)
                 } catch let busy as HistoryBusy {
                     return JSONResponse.failure(.serviceUnavailable, busy.description, field: "asOf")
                 } catch {
                     return JSONResponse.failure(.internalServerError, "could not rebuild the state at \(target): \(error)")
                 }
             }
-            return engine.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
+            return engine.readModel.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
         }
         router.get("/api/v1/positions") { request, _ in
             try paged(request) { q, offset, limit in
@@ -36,19 +36,19 @@ struct QueryRoutes {
                     bookId: q.string("bookId"), securityId: q.string("securityId"), marketId: q.string("marketId"),
                     aggregationUnitId: q.string("aggregationUnitId"), positionType: try q.enumeration("positionType", PositionType.self),
                     legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
-                return JSONResponse.ok(engine.read { $0.positions(matching: filter, offset: offset, limit: limit) })
+                return JSONResponse.ok(engine.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) })
             }
         }
 
-        router.get("/api/v1/markets") { _, _ in JSONResponse.ok(engine.read { $0.marketViews() }) }
+        router.get("/api/v1/markets") { _, _ in JSONResponse.ok(engine.readModel.read { $0.marketViews() }) }
         router.get("/api/v1/markets/:marketId") { _, context in
             let id = context.pathParameter("marketId")
-            guard let view = engine.read({ $0.market(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
+            guard let view = engine.readModel.read({ $0.market(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
             return JSONResponse.ok(view)
         }
         router.get("/api/v1/markets/:marketId/calendar") { request, context in
             let id = context.pathParameter("marketId")
-            guard let calendar = engine.read({ $0.calendar(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
+            guard let calendar = engine.readModel.read({ $0.calendar(id) }) else { return JSONResponse.failure(.notFound, "unknown market \(id)", field: "marketId") }
             do {
                 let q = QueryParameters(request)
                 let from = try q.date("from") ?? calendar.range.lowerBound
@@ -64,51 +64,51 @@ struct QueryRoutes {
         router.get("/api/v1/securities") { request, _ in
             try paged(request) { q, offset, limit in
                 if let identifier = q.string("identifier") {
-                    let found = engine.read { $0.securities(identifier: identifier) }
+                    let found = engine.readModel.read { $0.securities(identifier: identifier) }
                     return JSONResponse.ok(Page(items: found, total: found.count, offset: 0, limit: found.count))
                 }
-                return JSONResponse.ok(engine.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
+                return JSONResponse.ok(engine.readModel.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
             }
         }
         router.get("/api/v1/securities/:securityId") { _, context in
             let id = context.pathParameter("securityId")
-            guard let view = engine.read({ $0.security(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
+            guard let view = engine.readModel.read({ $0.security(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
             return JSONResponse.ok(view)
         }
         router.get("/api/v1/securities/:securityId/availability") { _, context in
             let id = context.pathParameter("securityId")
-            return JSONResponse.ok(engine.read { $0.availability(securityId: id) })
+            return JSONResponse.ok(engine.readModel.read { $0.availability(securityId: id) })
         }
-        router.get("/api/v1/books") { _, _ in JSONResponse.ok(engine.read { $0.allBooks() }) }
+        router.get("/api/v1/books") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allBooks() }) }
         router.get("/api/v1/books/:bookId") { _, context in
             let id = context.pathParameter("bookId")
-            guard let book = engine.read({ $0.book(id) }) else { return JSONResponse.failure(.notFound, "unknown book \(id)", field: "bookId") }
+            guard let book = engine.readModel.read({ $0.book(id) }) else { return JSONResponse.failure(.notFound, "unknown book \(id)", field: "bookId") }
             return JSONResponse.ok(book)
         }
-        router.get("/api/v1/counterparties") { _, _ in JSONResponse.ok(engine.read { $0.allCounterparties() }) }
+        router.get("/api/v1/counterparties") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allCounterparties() }) }
         router.get("/api/v1/counterparties/:counterpartyId") { _, context in
             let id = context.pathParameter("counterpartyId")
-            guard let c = engine.read({ $0.counterparty(id) }) else { return JSONResponse.failure(.notFound, "unknown counterparty \(id)", field: "counterpartyId") }
+            guard let c = engine.readModel.read({ $0.counterparty(id) }) else { return JSONResponse.failure(.notFound, "unknown counterparty \(id)", field: "counterpartyId") }
             return JSONResponse.ok(c)
         }
-        router.get("/api/v1/aggregation-units") { _, _ in JSONResponse.ok(engine.read { $0.allAggregationUnits() }) }
+        router.get("/api/v1/aggregation-units") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allAggregationUnits() }) }
         router.get("/api/v1/aggregation-units/:aggregationUnitId") { _, context in
             let id = context.pathParameter("aggregationUnitId")
-            guard let u = engine.read({ $0.aggregationUnit(id) }) else { return JSONResponse.failure(.notFound, "unknown aggregation unit \(id)", field: "aggregationUnitId") }
+            guard let u = engine.readModel.read({ $0.aggregationUnit(id) }) else { return JSONResponse.failure(.notFound, "unknown aggregation unit \(id)", field: "aggregationUnitId") }
             return JSONResponse.ok(u)
         }
         router.get("/api/v1/contracts") { request, _ in
             let securityId = QueryParameters(request).string("securityId")
-            return JSONResponse.ok(engine.read { $0.contracts(securityId: securityId) })
+            return JSONResponse.ok(engine.readModel.read { $0.contracts(securityId: securityId) })
         }
-        router.get("/api/v1/fx-rates") { _, _ in JSONResponse.ok(engine.read { $0.allFXRates() }) }
+        router.get("/api/v1/fx-rates") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allFXRates() }) }
         router.get("/api/v1/exceptions") { request, _ in
             do {
                 let q = QueryParameters(request)
                 let after = try q.int("afterId", default: 0, range: 0...Int.max)
                 let limit = try q.int("limit", default: 100, range: 1...10_000)
                 let kind = try q.enumeration("kind", ExceptionKind.self)
-                return JSONResponse.ok(engine.read { $0.exceptions(afterId: Int64(after), kind: kind, limit: limit) })
+                return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, limit: limit) })
             } catch let error as BadParameter {
                 return error.response
             }
@@ -156,7 +156,7 @@ struct CalendarView: Codable {
 }
 
 extension QueryRoutes {
-    static func position(in state: borrowing EngineState, bookId: String, securityId: String, asOf: ReplayTarget?) -> Response {
+    static func position(in state: borrowing ReadModel, bookId: String, securityId: String, asOf: ReplayTarget?) -> Response {
         if let view = state.position(bookId: bookId, securityId: securityId) { return JSONResponse.raw(view.json) }
         let when = asOf.map { " as of \($0)" } ?? ""
         if state.book(bookId) == nil { return JSONResponse.failure(.notFound, "unknown book \(bookId)\(when)", field: "bookId") }

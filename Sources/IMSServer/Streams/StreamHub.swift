@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import IMSDomain
 import IMSEngine
@@ -22,29 +21,39 @@ public struct StreamLimits: Sendable {
 
 /// Fans the engine's changes out to WebSocket subscribers, coalescing per subscriber.
 ///
-/// The engine's writer hands each drain's `ChangeSet` to `enqueue`, which only
-/// appends to a queue: the writer never waits for a subscriber. The hub's own
-/// thread turns change sets into per-subscriber sets of changed keys (a
-/// position, a security, a currency): a key changed ten times while a client
-/// was slow is sent once, with its latest figures. So a subscriber's backlog is
-/// bounded by the number of distinct items it watches, and past
-/// `maxPendingItems` it is told it lags and must resubscribe.
+/// A consumer of the change feed that follows the read model's cursor: it is only given a record once the
+/// read model has applied it, so what it routes can be read there. Its own thread turns records into
+/// per-subscriber sets of changed keys (a position, a security, a currency): a key changed ten times while
+/// a client was slow is sent once, with its latest figures, read from the read model when the client's
+/// turn comes. So a subscriber's backlog is bounded by the number of distinct items it watches, and past
+/// `maxPendingItems` it is told it lags and must resubscribe. Neither the writer nor the read model ever
+/// waits for the hub; if the hub itself fell off the feed, every subscriber is told it lags.
 final class StreamHub: Sendable {
     let engine: Engine
     let limits: StreamLimits
     private let subscribers = Mutex<[Int: Subscriber]>([:])
     private let nextId = Atomic<Int>(1)
-    private let queue = ChangeQueue()
 
     init(engine: Engine, limits: StreamLimits = StreamLimits()) {
         self.engine = engine
         self.limits = limits
+        let cursor = engine.feed.cursor(named: "stream-hub", after: engine.readModel.cursor)
         // The thread holds the hub weakly and ends within a second of the hub going away.
-        let thread = Thread { [weak self, queue] in
+        let thread = Thread { [weak self] in
             while true {
-                let sets = queue.takeAll(waitingAtMost: 1)
+                let read = cursor.next(timeout: 1)
                 guard let hub = self else { return }
-                if !sets.isEmpty { hub.route(sets) }
+                switch read {
+                case .records(let records):
+                    hub.route(records)
+                    cursor.finish()
+                case .lagged(let missed):
+                    hub.lagAll(missed: missed)
+                case .timedOut:
+                    continue
+                case .closed:
+                    return
+                }
             }
         }
         thread.name = "ims-stream-hub"
@@ -54,73 +63,44 @@ final class StreamHub: Sendable {
     /// Subscribers connected now.
     var subscriberCount: Int { subscribers.withLock { $0.count } }
 
-    /// The engine's change listener is set and cleared under the same lock as the subscriber list, so that a
-    /// registration racing the last unregistration can never be left live with no listener.
     func register(kind: StreamKind) -> Subscriber {
         let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind)
-        subscribers.withLock { s in
-            s[subscriber.id] = subscriber
-            if s.count == 1 { engine.setChangeListener { [weak self] in self?.enqueue($0) } }
-        }
+        subscribers.withLock { $0[subscriber.id] = subscriber }
         return subscriber
     }
 
     func unregister(_ subscriber: Subscriber) {
-        subscribers.withLock { s in
-            s[subscriber.id] = nil
-            if s.isEmpty { engine.setChangeListener(nil) }
-        }
+        subscribers.withLock { $0[subscriber.id] = nil }
         subscriber.finish()
     }
 
-    /// Called on the engine's writer thread: queue and return.
-    private func enqueue(_ changes: ChangeSet) { queue.append(changes) }
-
-    /// Marks every subscriber's pending keys for the changes, under one read of the engine state.
-    private func route(_ sets: [ChangeSet]) {
+    /// Marks every subscriber's pending keys for the records, under one read of the read model.
+    private func route(_ records: [ChangeRecord]) {
         let targets = subscribers.withLock { Array($0.values) }.filter { $0.isActive }
         guard !targets.isEmpty else { return }
         var positions = Set<Int32>(), prices = Set<Int32>(), currencies = Set<String>()
         var exceptions = false
         var earliest = Timestamp(micros: .max)
         var lastSequence: Int64 = 0
-        engine.read { state in
-            for set in sets {
-                positions.formUnion(set.positions)
-                for m in set.markets { positions.formUnion(state.positionIndices(market: m)) }
-                prices.formUnion(set.prices)
-                currencies.formUnion(set.currencies)
-                if !set.exceptionIds.isEmpty { exceptions = true }
-                earliest = min(earliest, set.earliestReceivedAt)
-                lastSequence = max(lastSequence, set.lastSequence)
-            }
+        for r in records {
+            positions.formUnion(r.positionIds)
+            prices.formUnion(r.priceSecurities)
+            currencies.formUnion(r.fxRates.map(\.currency))
+            if !r.exceptions.isEmpty { exceptions = true }
+            earliest = min(earliest, r.earliestReceivedAt)
+            lastSequence = max(lastSequence, r.lastSequence)
+        }
+        engine.readModel.read { model in
             for subscriber in targets {
                 subscriber.mark(positions: positions, prices: prices, currencies: currencies, exceptions: exceptions,
-                                earliest: earliest, lastSequence: lastSequence, in: state, limit: limits.maxPendingItems)
+                                earliest: earliest, lastSequence: lastSequence, in: model, limit: limits.maxPendingItems)
             }
         }
     }
-}
 
-/// The writer's change sets waiting for the hub's thread.
-private final class ChangeQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var sets: Deque<ChangeSet> = []
-
-    func append(_ set: ChangeSet) {
-        condition.lock()
-        sets.append(set)
-        condition.signal()
-        condition.unlock()
-    }
-
-    /// Everything queued; waits up to `seconds` for something to arrive.
-    func takeAll(waitingAtMost seconds: Double) -> [ChangeSet] {
-        condition.lock(); defer { condition.unlock() }
-        if sets.isEmpty { _ = condition.wait(until: Date().addingTimeInterval(seconds)) }
-        let all = Array(sets)
-        sets.removeAll(keepingCapacity: true)
-        return all
+    /// The hub fell off the feed: every subscriber may have missed changes, so each is told it lags.
+    private func lagAll(missed: ClosedRange<UInt64>) {
+        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.markLagging(pending: missed.count) }
     }
 }
 
@@ -194,9 +174,20 @@ final class Subscriber: Sendable {
         signal()
     }
 
-    /// Adds the changed keys this subscriber's filter passes. Called by the hub under the engine's read lock.
+    /// Stops deltas: the client is told it lags and must resubscribe.
+    func markLagging(pending: Int) {
+        let changed = state.withLock { s -> Bool in
+            guard s.active, s.lagging == nil else { return false }
+            s.lagging = pending
+            s.positions = []; s.prices = []; s.currencies = []
+            return true
+        }
+        if changed { signal() }
+    }
+
+    /// Adds the changed keys this subscriber's filter passes. Called by the hub under the read model's read lock.
     func mark(positions: Set<Int32>, prices: Set<Int32>, currencies: Set<String>, exceptions: Bool,
-              earliest: Timestamp, lastSequence: Int64, in engine: borrowing EngineState, limit: Int) {
+              earliest: Timestamp, lastSequence: Int64, in engine: borrowing ReadModel, limit: Int) {
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil, let filter = s.filter else { return false }
             let before = s.pendingCount + (s.exceptionsPending ? 1 : 0)

@@ -172,7 +172,7 @@ struct StreamSession {
             }
             if messages.isEmpty {
                 guard turn.snapshot == nil, clock.now - lastSent >= hub.limits.heartbeat else { continue }
-                let engineSequence = hub.engine.read { $0.lastSequence }
+                let engineSequence = hub.engine.readModel.read { $0.lastSequence }
                 messages.append(stamped(#"{"type":"heartbeat","engineSequence":\#(engineSequence)}"#))
             }
             for m in messages { try await outbound.write(.text(m)) }
@@ -245,7 +245,7 @@ struct StreamSession {
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
-        hub.engine.read { state in
+        hub.engine.readModel.read { state in
             switch filter {
             case .position(let f):
                 positions = Array(state.positionIndices(matching: f).prefix(limit))
@@ -260,7 +260,7 @@ struct StreamSession {
         if let lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
         try await outbound.write(.text(stamped(#"{"type":"subscribed","stream":"\#(subscriber.kind.rawValue)","filter":\#(filterJSON(filter))}"#)))
         var count = 0
-        var engineSequence = hub.engine.read { $0.lastSequence }
+        var engineSequence = hub.engine.readModel.read { $0.lastSequence }
         func write(_ items: [String], at sequence: Int64) async throws {
             for item in items { try await outbound.write(.text(stamped(#"{"type":"snapshot","engineSequence":\#(sequence),"data":\#(item)}"#))) }
             count += items.count
@@ -269,7 +269,7 @@ struct StreamSession {
         for start in stride(from: 0, to: positions.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = positions[start..<min(start + Self.snapshotChunk, positions.count)]
-            let items = hub.engine.read { state in
+            let items = hub.engine.readModel.read { state in
                 engineSequence = state.lastSequence
                 return chunk.map { state.positionView(at: $0).json }
             }
@@ -279,7 +279,7 @@ struct StreamSession {
             var next = 0
             while next < prices.count + currencies.count && count < limit {
                 let upper = min(next + Self.snapshotChunk, prices.count + currencies.count)
-                let items: [String] = hub.engine.read { state in
+                let items: [String] = hub.engine.readModel.read { state in
                     engineSequence = state.lastSequence
                     return (next..<upper).compactMap { i in
                         let view = i < prices.count ? state.priceView(security: prices[i]) : state.fxView(currency: currencies[i - prices.count])
@@ -300,7 +300,7 @@ struct StreamSession {
         var engineSequence: Int64 = 0
         var lastExceptionId: Int64?
         var lostExceptions = false
-        hub.engine.read { state in
+        hub.engine.readModel.read { state in
             engineSequence = state.lastSequence
             for p in turn.positions.sorted() { items.append(state.positionView(at: p).json) }
             for s in turn.prices.sorted() { if let v = state.priceView(security: s) { items.append(json(v)) } }

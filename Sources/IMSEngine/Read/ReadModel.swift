@@ -1,0 +1,186 @@
+import DequeModule
+import IMSDomain
+
+/// What REST, GraphQL and the streams read: the engine's output, kept apart from the writer's state.
+///
+/// The query side of the engine. It holds only what queries need (reference data, market dates, positions
+/// with their figures and ladders, market data, availability, contracts, exceptions, feeds) and is kept up
+/// to date by applying the `ChangeRecord`s of the change feed in order, so readers never take the writer's
+/// lock: a `ReadModelStore` applies records on its own thread and lets any number of readers in at once.
+///
+/// `ReadModel(state)` builds one from a state directly (sharing its storage copy-on-write, so it is cheap);
+/// that is how the store starts, how it resynchronises if it ever falls off the feed, and how `asOf`
+/// replays and `ims replay` answer queries. Built either way from the same history, two read models are
+/// equal (`canonicalText`, tested after random streams with 1, 2 and 4 partitions).
+public struct ReadModel: Sendable, PartitionLayout {
+    public let catalog: MarketCatalog
+    var markets: [MarketState]
+    var marketIds: Interner
+    var reference: ReferenceData
+    var partitions: [PositionStore]
+    let partitionBits: Int
+    var contracts: [String: Contract]
+    var fxRates: [String: FXRate]
+    var feeds: [String: FeedState]
+    var exceptions: Deque<ExceptionRecord>
+    var exceptionCapacity: Int
+    var nextExceptionId: Int64
+    /// The sequence number of the last accepted event reflected.
+    public internal(set) var lastSequence: Int64
+    /// The journal record number of the last entry reflected.
+    public internal(set) var appliedRecord: UInt64
+    /// When the last entry reflected was received.
+    public internal(set) var lastEntryAt: Timestamp
+    /// Counts of what has been applied.
+    public internal(set) var counters: EngineState.Counters
+    /// The last change record applied (0: built from a state).
+    public internal(set) var feedSequence: UInt64 = 0
+
+    /// The read model of `state` now.
+    public init(_ state: EngineState) {
+        catalog = state.catalog
+        markets = state.markets
+        marketIds = state.marketIds
+        reference = state.reference
+        partitions = state.partitions.map {
+            PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
+                          positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability)
+        }
+        partitionBits = state.partitionBits
+        contracts = state.contracts
+        fxRates = state.fxRates
+        feeds = state.feeds
+        exceptions = state.exceptions
+        exceptionCapacity = state.exceptionCapacity
+        nextExceptionId = state.nextExceptionId
+        lastSequence = state.lastSequence
+        appliedRecord = state.appliedRecord
+        lastEntryAt = state.lastEntryAt
+        counters = state.counters
+    }
+
+    /// Applies the next change record of the feed.
+    public mutating func apply(_ r: ChangeRecord) {
+        if let changed = r.reference {
+            reference = changed
+            for k in partitions.indices {
+                partitions[k].grow(securities: reference.securities.count, books: reference.books.count)
+            }
+        }
+        markets = r.markets
+        feeds = r.feeds
+        for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
+        for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
+        for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
+        for f in r.fxRates { fxRates[f.currency] = f }
+        for c in r.contracts { contracts[c.contractId] = c }
+        for e in r.exceptions where e.exceptionId >= nextExceptionId {
+            exceptions.append(e)
+            nextExceptionId = e.exceptionId + 1
+        }
+        if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
+        lastSequence = r.lastSequence
+        if r.lastRecord != 0 { appliedRecord = r.lastRecord }
+        if r.lastEntryAt.micros != 0 { lastEntryAt = r.lastEntryAt }
+        counters = r.counters
+        feedSequence = r.feedSequence
+    }
+
+    /// Number of positions held.
+    public var positionCount: Int { partitions.reduce(0) { $0 + $1.positions.count } }
+    /// Number of securities known.
+    public var securityCount: Int { reference.securities.count }
+    /// Number of partitions.
+    public var partitionCount: Int { partitions.count }
+    /// The id the next exception will get: those below it are in `exceptions(afterId:)` (unless dropped).
+    public var nextExceptionIdentifier: Int64 { nextExceptionId }
+
+    /// Everything a query can see, as text in a fixed order: equal read models give equal texts.
+    public func canonicalText() -> String {
+        var lines: [String] = []
+        lines.append("sequence \(lastSequence) record \(appliedRecord) at \(lastEntryAt.micros) counters \(counters) next exception \(nextExceptionId)")
+        for m in marketViews() { lines.append("market \(m.market.marketId) \(m.businessDate.map { "\($0)" } ?? "-") \(m.securities)") }
+        for id in allPositionIds() { lines.append("position \(id) " + positionView(at: id).json) }
+        for v in marketDataSnapshot(MarketDataFilter(), limit: .max) { lines.append("market data \(v)") }
+        for s in searchSecurities(query: nil, marketId: nil, offset: 0, limit: .max).items { lines.append("security \(s)") }
+        for b in allBooks() { lines.append("book \(b)") }
+        for c in allCounterparties() { lines.append("counterparty \(c)") }
+        for u in allAggregationUnits() { lines.append("unit \(u)") }
+        for c in contracts(securityId: nil) { lines.append("contract \(c)") }
+        for p in partitions { for (key, a) in p.availability.sorted(by: { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }) { lines.append("availability \(key.security) \(a)") } }
+        for e in exceptions { lines.append("exception \(e)") }
+        for (id, f) in feeds.sorted(by: { $0.key < $1.key }) { lines.append("feed \(id) \(f.high) \(f.gaps)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One partition's positions and market data, as the read model keeps them (engine-local indices).
+struct PositionStore: Sendable {
+    var positions: ContiguousArray<PositionRecord>
+    var later: [Int32: [LaterEntry]]
+    var positionsBySecurity: [[Int32]]
+    var positionsByBook: [[Int32]]
+    var prices: [Int32: PriceState]
+    var availability: [AvailabilityKey: Availability]
+
+    mutating func grow(securities: Int, books: Int) {
+        if positionsBySecurity.count < securities { positionsBySecurity += Array(repeating: [], count: securities - positionsBySecurity.count) }
+        if positionsByBook.count < books { positionsByBook += Array(repeating: [], count: books - positionsByBook.count) }
+    }
+
+    /// Takes a drain's changed positions: new ones (local index past the end) are created in index order.
+    mutating func apply(_ changes: [PositionChange]) {
+        var created: [PositionChange] = []
+        for c in changes {
+            if Int(c.local) < positions.count {
+                positions[Int(c.local)] = c.record
+                later[c.local] = c.later
+            } else {
+                created.append(c)
+            }
+        }
+        guard !created.isEmpty else { return }
+        created.sort { $0.local < $1.local }
+        for c in created {
+            precondition(Int(c.local) == positions.count, "the change feed skipped position \(positions.count) (got \(c.local))")
+            positions.append(c.record)
+            later[c.local] = c.later
+            positionsBySecurity[Int(c.record.security)].append(c.local)
+            positionsByBook[Int(c.record.book)].append(c.local)
+        }
+    }
+}
+
+extension ReadModel {
+    /// The record of a position, by id.
+    func record(position id: Int32) -> PositionRecord {
+        let (k, local) = locate(position: id)
+        return partitions[k].positions[Int(local)]
+    }
+
+    /// Ids of the positions listed per partition (local indices, each list ascending), merged in id order.
+    func mergedPositionIds(_ lists: [[Int32]]) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(lists.reduce(0) { $0 + $1.count })
+        var cursors = Array(repeating: 0, count: lists.count)
+        while true {
+            var best = -1
+            for k in lists.indices where cursors[k] < lists[k].count {
+                if best < 0 || lists[k][cursors[k]] < lists[best][cursors[best]] { best = k }
+            }
+            if best < 0 { return out }
+            out.append(positionId(partition: best, local: lists[best][cursors[best]]))
+            cursors[best] += 1
+        }
+    }
+
+    /// The id of every position, in id order.
+    func allPositionIds() -> [Int32] {
+        mergedPositionIds(partitions.map { Array(0..<Int32($0.positions.count)) })
+    }
+}
+
+extension EngineState {
+    /// The read model of this state now (cheap: it shares the state's storage until either changes).
+    public var readModel: ReadModel { ReadModel(self) }
+}

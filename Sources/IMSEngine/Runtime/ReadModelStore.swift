@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+/// The read model that REST, GraphQL and the streams share, kept up to date from the change feed.
+///
+/// One thread (`ims-read-model`) applies the feed's records as they come, holding the write side of a
+/// reader-writer lock only while it applies them; any number of readers hold the read side at once. Neither
+/// ever touches the engine writer's lock, so a query cannot slow ingest, and ingest slows a query only by the
+/// time one group of records takes to apply. The lock prefers the writer, so a stream of readers cannot
+/// starve it (readers coming after a waiting writer wait for it).
+///
+/// If the thread ever falls off the feed (it was dropped records: `ChangeFeed.Read.lagged`), it rebuilds the
+/// model from the engine state, under the writer's lock once, and carries on from there.
+public final class ReadModelStore: @unchecked Sendable {
+    private var model: ReadModel
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// The feed cursor the store reads with; a consumer that must see only what the store has applied
+    /// follows it (`ChangeFeed.cursor(named:after:)`).
+    public private(set) var cursor: ChangeFeed.Cursor?
+    private let resyncCount = Atomic<Int>(0)
+    private let applied = NSCondition()
+    private var appliedSequence: UInt64 = 0
+
+    public init(_ model: ReadModel) {
+        self.model = model
+        lock = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        #if canImport(Glibc)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        #endif
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    /// Runs `body` with the read model as it is now; many readers may run at once.
+    public func read<T>(_ body: (borrowing ReadModel) throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body(model)
+    }
+
+    /// Times the store fell off the feed and rebuilt from the state.
+    public var resynchronisations: Int { resyncCount.load(ordering: .relaxed) }
+
+    /// Waits until the store has applied feed record `sequence` (or `timeout` seconds pass); true if it has.
+    public func wait(untilApplied sequence: UInt64, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        applied.lock(); defer { applied.unlock() }
+        while appliedSequence < sequence {
+            if !applied.wait(until: deadline) { return appliedSequence >= sequence }
+        }
+        return true
+    }
+
+    /// Starts the thread that applies `feed`'s records; `resynchronise` gives a fresh model and the feed
+    /// sequence it reflects.
+    func follow(_ feed: ChangeFeed, resynchronise: @escaping @Sendable () -> (ReadModel, UInt64)) {
+        let cursor = feed.cursor(named: "read-model")
+        self.cursor = cursor
+        let thread = Thread { [self] in
+            while true {
+                switch cursor.next(timeout: 1) {
+                case .records(let records):
+                    write { model in for r in records { model.apply(r) } }
+                    cursor.finish()
+                    markApplied(records.last!.feedSequence)
+                case .lagged:
+                    let (fresh, sequence) = resynchronise()
+                    write { $0 = fresh }
+                    cursor.reset(after: sequence)
+                    resyncCount.add(1, ordering: .relaxed)
+                    markApplied(sequence)
+                case .timedOut:
+                    continue
+                case .closed:
+                    return
+                }
+            }
+        }
+        thread.name = "ims-read-model"
+        thread.start()
+    }
+
+    private func write(_ body: (inout ReadModel) -> Void) {
+        pthread_rwlock_wrlock(lock)
+        body(&model)
+        pthread_rwlock_unlock(lock)
+    }
+
+    private func markApplied(_ sequence: UInt64) {
+        applied.lock()
+        appliedSequence = sequence
+        applied.broadcast()
+        applied.unlock()
+    }
+}

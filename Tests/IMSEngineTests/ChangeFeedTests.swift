@@ -1,0 +1,107 @@
+import Foundation
+import IMSDomain
+@testable import IMSEngine
+import Testing
+
+/// The change feed as a pure state machine: cursors, bounds, lag notices, dependencies.
+struct ChangeFeedTests {
+    /// A record with `items` changed exceptions (the cheapest item to make).
+    static func record(items: Int = 1, sequence: Int64 = 0) -> ChangeRecord {
+        var r = ChangeRecord()
+        r.lastSequence = sequence
+        r.exceptions = (0..<items).map {
+            ExceptionRecord(exceptionId: Int64($0), kind: .feedGap, sequence: sequence, message: "", receivedAt: Timestamp(micros: 0))
+        }
+        return r
+    }
+
+    static func sequences(_ read: ChangeFeed.Read) -> [UInt64] {
+        if case .records(let rs) = read { return rs.map(\.feedSequence) }
+        return []
+    }
+
+    @Test func aCursorReadsEveryRecordInOrderFromWhereItJoined() {
+        let feed = ChangeFeed(capacity: 16)
+        feed.publish(Self.record())
+        let cursor = feed.cursor(named: "a")
+        for n in 1...5 { feed.publish(Self.record(sequence: Int64(n))) }
+        #expect(Self.sequences(cursor.next(max: 3, timeout: 0)) == [2, 3, 4])
+        #expect(Self.sequences(cursor.next(timeout: 0)) == [5, 6])
+        guard case .timedOut = cursor.next(timeout: 0.01) else { Issue.record("nothing new should time out"); return }
+        #expect(feed.lastPublished == 6)
+    }
+
+    @Test func theWriterNeverWaitsAndASlowConsumerIsToldWhatItMissed() {
+        let feed = ChangeFeed(capacity: 4)
+        let slow = feed.cursor(named: "slow")
+        let fast = feed.cursor(named: "fast")
+        for _ in 1...3 { feed.publish(Self.record()) }
+        #expect(Self.sequences(fast.next(timeout: 0)) == [1, 2, 3])
+        fast.finish()
+        for _ in 4...10 { feed.publish(Self.record()) }   // the slow one never reads: publishing goes on
+        guard case .lagged(let missed) = slow.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
+        #expect(missed == 1...6)
+        #expect(Self.sequences(slow.next(timeout: 0)) == [7, 8, 9, 10])
+        // The fast consumer was not held back, and lost nothing it could still read.
+        guard case .lagged(let fastMissed) = fast.next(timeout: 0) else { Issue.record("the fast one also fell 3 behind the 4 kept"); return }
+        #expect(fastMissed == 4...6)
+        let lags = Dictionary(uniqueKeysWithValues: feed.consumers().map { ($0.name, $0.lag) })
+        #expect(lags["slow"] == 4 && lags["fast"] == 4)
+    }
+
+    @Test func theFeedKeepsAtMostItsItemsBoundButAlwaysTheNewestRecord() {
+        let feed = ChangeFeed(capacity: 100, maxItems: 10)
+        let cursor = feed.cursor(named: "c")
+        feed.publish(Self.record(items: 4))
+        feed.publish(Self.record(items: 4))
+        feed.publish(Self.record(items: 4))   // 12 > 10: the first goes
+        guard case .lagged(let missed) = cursor.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
+        #expect(missed == 1...1)
+        feed.publish(Self.record(items: 50))  // larger than the bound on its own: kept alone
+        guard case .lagged(let more) = cursor.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
+        #expect(more == 2...3)
+        #expect(Self.sequences(cursor.next(timeout: 0)) == [4])
+    }
+
+    @Test func aDependentCursorOnlySeesWhatItsUpstreamFinished() {
+        let feed = ChangeFeed()
+        let upstream = feed.cursor(named: "read-model")
+        let downstream = feed.cursor(named: "stream-hub", after: upstream)
+        for _ in 1...3 { feed.publish(Self.record()) }
+        guard case .timedOut = downstream.next(timeout: 0.01) else { Issue.record("nothing is finished upstream yet"); return }
+        #expect(Self.sequences(upstream.next(max: 2, timeout: 0)) == [1, 2])
+        guard case .timedOut = downstream.next(timeout: 0.01) else { Issue.record("handed out is not finished"); return }
+        upstream.finish()
+        #expect(Self.sequences(downstream.next(timeout: 0)) == [1, 2])
+        // A downstream consumer waiting for its upstream wakes when the upstream finishes.
+        let woke = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var got: [UInt64] = []
+        Thread {
+            got = Self.sequences(downstream.next(timeout: 10))
+            woke.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.05)
+        _ = upstream.next(timeout: 0)
+        upstream.finish()
+        #expect(woke.wait(timeout: .now() + 10) == .success)
+        #expect(got == [3])
+    }
+
+    @Test func closingLetsConsumersDrainThenEnds() {
+        let feed = ChangeFeed()
+        let cursor = feed.cursor(named: "c")
+        feed.publish(Self.record())
+        feed.close()
+        #expect(Self.sequences(cursor.next(timeout: 0)) == [1])
+        guard case .closed = cursor.next(timeout: 0) else { Issue.record("expected closed"); return }
+    }
+
+    @Test func aResetCursorCarriesOnAfterTheStateItResynchronisedFrom() {
+        let feed = ChangeFeed(capacity: 2)
+        let cursor = feed.cursor(named: "c")
+        for _ in 1...5 { feed.publish(Self.record()) }
+        cursor.reset(after: feed.lastPublished)
+        feed.publish(Self.record())
+        #expect(Self.sequences(cursor.next(timeout: 0)) == [6])
+    }
+}

@@ -1,0 +1,46 @@
+import IMSDomain
+@testable import IMSEngine
+import IMSIngest
+import Testing
+
+/// The read model that follows the change feed shows exactly what the state holds.
+struct ReadModelTests {
+    /// Random streams (trades with amends and cancels, SOD, day rolls, prices, reference data, feed gaps,
+    /// refused and partial batches), records taken after random groups of batches as the writer's drains
+    /// would: the model built from the records equals the model built from the final state.
+    @Test(arguments: [(1, 41), (2, 42), (4, 43), (2, 44)] as [(Int, UInt64)])
+    func theModelFollowingTheFeedEqualsTheState(partitions: Int, seed: UInt64) {
+        var workload = Workload(seed: seed, maxBatch: 1_500, stampFeed: seed % 2 == 0)
+        var batches = workload.setup()
+        for _ in 0..<80 { batches.append(workload.next()) }
+        var state = EngineState(partitions: partitions)
+        state.exceptionCapacity = 40
+        state.discardChanges()
+        var model = ReadModel(state)
+        var random = SimulationRandom(seed: seed)
+        var published: UInt64 = 0
+        var drainStart = 1
+        for (i, batch) in batches.enumerated() {
+            _ = state.apply(.batch(batch), record: UInt64(i + 1))
+            if random.next() % 3 == 0 || i == batches.count - 1 {
+                var record = state.takeChangeRecord(exceptionsFrom: model.nextExceptionIdentifier, earliest: batch.receivedAt,
+                                                    records: UInt64(drainStart)...UInt64(i + 1), results: [])
+                published += 1
+                record.feedSequence = published
+                model.apply(record)
+                drainStart = i + 2
+                #expect(model.lastSequence == state.lastSequence)
+            }
+        }
+        #expect(model.positionCount > 100, "the stream builds positions")
+        #expect(model.exceptions(limit: .max).count > 0, "and raises exceptions")
+        let expected = state.readModel.canonicalText()
+        let got = model.canonicalText()
+        let equal = got == expected
+        #expect(equal, "the model built from the feed differs from the state's")
+        if !equal {
+            let a = got.split(separator: "\n"), b = expected.split(separator: "\n")
+            if let i = a.indices.first(where: { $0 >= b.count || a[$0] != b[$0] }) { Issue.record("first difference:\n\(a[i])\n\(i < b.count ? b[i] : "(end)")") }
+        }
+    }
+}
