@@ -16,11 +16,16 @@ struct Bench: AsyncParsableCommand {
         recovery: journals --events events, then times a restart from the journal alone and from a snapshot.
         ingest: the same mix POSTed to a running server (--url) from this separate process.
         memory: bytes of memory per position with --positions positions held.
+        latency: trades POSTed at --rate to a running server (--url) while a WebSocket subscriber (--filter) measures \
+        server receive → delivery.
+        read: latency, plus --readers clients looping on GET /api/v1/positions?limit=100 and a second subscriber to every \
+        position ({}) reading as fast as it can: the ingest rate, the one-market subscriber's and the {} subscriber's \
+        latencies, and the readers' request rate are reported.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read }
 
-    @Argument(help: "engine | ingest | memory | recovery | latency") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency | read") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
@@ -31,6 +36,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
+    @Option(help: "Clients looping on GET /api/v1/positions?limit=100 in the read benchmark.") var readers = 8
     @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
 
     func validate() throws {
@@ -39,8 +45,10 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         switch kind {
-        case .latency:
+        case .latency, .read:
             var latency = LatencyBench()
+            latency.readers = kind == .read ? readers : 0
+            latency.watchAll = kind == .read
             latency.url = url
             latency.rate = rate
             latency.events = events

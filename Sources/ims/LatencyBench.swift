@@ -26,6 +26,8 @@ struct LatencyBench: AsyncParsableCommand {
     @Option(help: "Events per HTTP request.") var batch = 1_000
     @Option(help: "Parallel publishing connections.") var connections = 2
     @Option(help: "The subscriber's filter (JSON); {} watches every position.") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
+    @Option(help: "Clients looping on GET /api/v1/positions?limit=100 meanwhile (the read load).") var readers = 0
+    @Flag(help: "Add a second subscriber to every position ({}), reading as fast as it can; its latency is reported apart.") var watchAll = false
 
     func run() async throws {
         let prefix = "L\(getpid())-"
@@ -33,26 +35,30 @@ struct LatencyBench: AsyncParsableCommand {
         let (setup, chunks) = Bench.generate(events: events, batch: batch, prefix: prefix)
         try Bench.postSetup(setup, to: try BlockingHTTPClient(url: url))
 
-        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
-        let deltas = Atomic<Int>(0)
-        let ready = Atomic<Bool>(false)
         let wsURL = url.replacingOccurrences(of: "http://", with: "ws://") + "/ws/position"
-        let subscriber = Task {
-            try await WebSocketClient.connect(url: wsURL, configuration: .init(maxFrameSize: 1 << 24), logger: Logger(label: "bench")) { inbound, outbound, _ in
-                try await outbound.write(.text(#"{"action":"subscribe","filter":\#(filter)}"#))
-                for try await message in inbound.messages(maxSize: 1 << 24) {
-                    guard case .text(let text) = message else { continue }
-                    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
-                    if text.contains("\"snapshotComplete\"") { ready.store(true, ordering: .releasing); continue }
-                    guard text.contains("\"delta\""), let received = Self.receivedAt(text) else { continue }
-                    deltas.add(1, ordering: .relaxed)
-                    histogram.withLock { _ = $0.record(UInt64(max(0, now - received))) }
+        let measured = Subscription(url: wsURL, filter: filter)
+        let global = watchAll ? Subscription(url: wsURL, filter: "{}") : nil
+        while !measured.isReady || !(global?.isReady ?? true) { try await Task.sleep(for: .milliseconds(10)) }
+        let finished = Atomic<Bool>(false)
+        let readerLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let readerRequests = Atomic<Int>(0)
+        let readerThreads = (0..<readers).map { _ in
+            let done = DispatchSemaphore(value: 0)
+            Thread { [url] in
+                defer { done.signal() }
+                guard let client = try? BlockingHTTPClient(url: url) else { return }
+                while !finished.load(ordering: .relaxed) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    guard let r = try? client.get("/api/v1/positions?limit=100"), r.status == 200 else { continue }
+                    let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1_000
+                    readerLatency.withLock { _ = $0.record(micros) }
+                    readerRequests.add(1, ordering: .relaxed)
                 }
-            }
+            }.start()
+            return done
         }
-        while !ready.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(10)) }
-        print("subscribed; publishing \(chunks.count) batches of \(batch) at \(rate) events/s over \(connections) connections")
-
+        if readers > 0 { print("\(readers) readers looping on GET /api/v1/positions?limit=100") }
+        if watchAll { print("a {} subscriber reads every position change as fast as it can") }
         let next = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         let start = DispatchTime.now().uptimeNanoseconds
@@ -79,14 +85,59 @@ struct LatencyBench: AsyncParsableCommand {
         }
         for done in threads { done.wait() }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let readerCount = readerRequests.load(ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(500))
-        subscriber.cancel()
-        let h = histogram.withLock { $0 }
-        Bench.report(kind: "latency", events: events, seconds: seconds, histogram: h,
-                     extra: ["targetRate": "\(rate)", "deltas": "\(deltas.load(ordering: .relaxed))",
-                             "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)",
-                             "latencyOf": "\"server receive to WebSocket delivery\"", "filter": JSONText.quoted(filter)])
+        finished.store(true, ordering: .relaxed)
+        for done in readerThreads { done.wait() }
+        measured.stop()
+        global?.stop()
+        var extra = ["targetRate": "\(rate)", "deltas": "\(measured.deltas.load(ordering: .relaxed))",
+                     "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)",
+                     "latencyOf": "\"server receive to WebSocket delivery\"", "filter": JSONText.quoted(filter)]
+        if readers > 0 {
+            let h = readerLatency.withLock { $0 }
+            extra["readers"] = "\(readers)"
+            extra["readerRequestsPerSecond"] = "\(Int(Double(readerCount) / seconds))"
+            extra["readerP50Micros"] = "\(h.valueAtPercentile(50))"
+            extra["readerP99Micros"] = "\(h.valueAtPercentile(99))"
+        }
+        if let global {
+            let h = global.histogram.withLock { $0 }
+            extra["allDeltas"] = "\(global.deltas.load(ordering: .relaxed))"
+            extra["allP50Micros"] = "\(h.valueAtPercentile(50))"
+            extra["allP99Micros"] = "\(h.valueAtPercentile(99))"
+        }
+        Bench.report(kind: readers > 0 || watchAll ? "read" : "latency", events: events, seconds: seconds,
+                     histogram: measured.histogram.withLock { $0 }, extra: extra)
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
+    }
+
+    /// A WebSocket subscriber that records, for each delta, arrival time − the server's receive time.
+    final class Subscription: Sendable {
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let deltas = Atomic<Int>(0)
+        private let ready = Atomic<Bool>(false)
+        private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
+
+        init(url: String, filter: String) {
+            let task = Task { [self] () async throws -> Void in
+                _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 24), logger: Logger(label: "bench")) { inbound, outbound, _ in
+                    try await outbound.write(.text(#"{"action":"subscribe","filter":\#(filter)}"#))
+                    for try await message in inbound.messages(maxSize: 1 << 24) {
+                        guard case .text(let text) = message else { continue }
+                        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                        if text.contains("\"snapshotComplete\"") { self.ready.store(true, ordering: .releasing); continue }
+                        guard text.contains("\"delta\""), let received = LatencyBench.receivedAt(text) else { continue }
+                        self.deltas.add(1, ordering: .relaxed)
+                        self.histogram.withLock { _ = $0.record(UInt64(max(0, now - received))) }
+                    }
+                }
+            }
+            self.task.withLock { $0 = task }
+        }
+
+        var isReady: Bool { ready.load(ordering: .acquiring) }
+        func stop() { task.withLock { $0?.cancel() } }
     }
 
     /// The `receivedAt` field of a delta message, read without parsing the whole message.

@@ -185,5 +185,8 @@ struct PositionJSONTests {
         for view in views {
             #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self))
         }
+        let page = h.state.readModel.positions(matching: PositionFilter(), offset: 1, limit: 5)
+        #expect(page.items.count == 1 && page.total == 2)
+        #expect(page.json == String(decoding: try encoder.encode(page), as: UTF8.self))
     }
 }

@@ -34,6 +34,18 @@ struct ReadModelTests {
         }
         #expect(model.positionCount > 100, "the stream builds positions")
         #expect(model.exceptions(limit: .max).count > 0, "and raises exceptions")
+        // Pages: the indexed answer without a residual filter equals the scan's.
+        for filter in [PositionFilter(), PositionFilter(marketId: "JP"), PositionFilter(bookId: model.allBooks()[0].bookId)] {
+            for (offset, limit) in [(0, 7), (3, 50), (model.positionCount - 2, 10)] {
+                let page = model.positions(matching: filter, offset: offset, limit: limit)
+                let all = model.allPositionIds().filter { model.position($0, matches: filter) }
+                // Listed in id order, except by market (security by security).
+                let ordered = filter.marketId != nil ? nil : all
+                #expect(page.total == all.count)
+                if let ordered { #expect(page.items == ordered.dropFirst(offset).prefix(limit).map { model.positionView(at: $0) }) }
+                #expect(page.items.count == min(limit, max(0, all.count - offset)))
+            }
+        }
         let expected = state.readModel.canonicalText()
         let got = model.canonicalText()
         let equal = got == expected

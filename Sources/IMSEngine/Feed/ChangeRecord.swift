@@ -149,7 +149,8 @@ extension EngineState {
         record.counters = counters
         record.results = results
         var taken = Array(repeating: PartitionChanges(), count: partitions.count)
-        if partitions.count > 1 && partitions.reduce(0, { $0 + $1.changedPositions.count }) >= Self.parallelBatchThreshold {
+        // Copying a position is cheap next to waking the other cores: only large drains are taken in parallel.
+        if partitions.count > 1 && partitions.reduce(0, { $0 + $1.changedPositions.count }) >= 32_768 {
             taken.withUnsafeMutableBufferPointer { out in
                 let shared = UnsafeSendable(out)
                 forEachPartitionInParallel { k, partition in shared.value[k] = partition.takeChanges() }

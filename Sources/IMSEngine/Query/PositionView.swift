@@ -58,6 +58,9 @@ public struct PositionFilter: Sendable, Hashable {
     public var legalEntity: String?
     public var clientId: String?
 
+    /// True when it matches everything.
+    public var isEmpty: Bool { self == PositionFilter() }
+
     public init(bookId: String? = nil, securityId: String? = nil, marketId: String? = nil, aggregationUnitId: String? = nil,
                 positionType: PositionType? = nil, legalEntity: String? = nil, clientId: String? = nil) {
         self.bookId = bookId; self.securityId = securityId; self.marketId = marketId
@@ -95,24 +98,50 @@ extension ReadModel {
 
     /// A page of the positions matching `filter`, in position id order (creation order within a partition).
     public func positions(matching filter: PositionFilter, offset: Int = 0, limit: Int = 100) -> Page<PositionView> {
-        var candidates: [Int32]
+        // Candidates from the most selective index the filter names; the rest of the filter (the residual) is
+        // checked per candidate. With no residual the page costs O(offset + limit), not a scan.
+        var residual = filter
+        var candidates: [Int32]?
         if let bookId = filter.bookId {
             guard let book = reference.bookIds.lookup(bookId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = mergedPositionIds(partitions.map { $0.positionsByBook[Int(book)] })
+            residual.bookId = nil
         } else if let securityId = filter.securityId {
             guard let security = reference.securityIds.lookup(securityId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = positionIds(security: security)
+            residual.securityId = nil
         } else if let marketId = filter.marketId {
             guard let market = marketIds.lookup(marketId) else { return Page(items: [], total: 0, offset: offset, limit: limit) }
             candidates = positionIndices(market: market)
-        } else {
-            candidates = allPositionIds()
+            residual.marketId = nil
+        }
+        if residual == PositionFilter() {
+            let ids = candidates.map { Array($0.dropFirst(offset).prefix(limit)) } ?? positionIds(inIdOrderFrom: offset, count: limit)
+            return Page(items: ids.map { view(position: $0) }, total: candidates?.count ?? positionCount, offset: offset, limit: limit)
         }
         let market = filter.marketId.flatMap { marketIds.lookup($0) }
         var matched: [Int32] = []
-        for p in candidates where matches(position: p, filter: filter, market: market) { matched.append(p) }
+        for p in candidates ?? allPositionIds() where matches(position: p, filter: filter, market: market) { matched.append(p) }
         let page = matched.dropFirst(offset).prefix(limit).map { view(position: $0) }
         return Page(items: page, total: matched.count, offset: offset, limit: limit)
+    }
+
+    /// `count` position ids in id order, skipping the first `offset`: O(offset + count).
+    func positionIds(inIdOrderFrom offset: Int, count: Int) -> [Int32] {
+        var out: [Int32] = []
+        var skipped = 0
+        var id: Int32 = 0
+        let total = positionCount
+        var seen = 0
+        while out.count < count && seen < total {
+            let (k, local) = locate(position: id)
+            if Int(local) < partitions[k].positions.count {
+                seen += 1
+                if skipped < offset { skipped += 1 } else { out.append(id) }
+            }
+            id += 1
+        }
+        return out
     }
 
     /// The ids of a security's positions, in creation order.
@@ -123,16 +152,38 @@ extension ReadModel {
 
     func matches(position p: Int32, filter: PositionFilter, market: Int32?) -> Bool {
         let record = record(position: p)
-        let book = reference.books[Int(record.book)]
+        return matches(book: record.book, security: record.security, filter: filter, market: market)
+    }
+
+    /// Whether the position of `book` in `security` passes `filter`, whose market (if any) is already resolved.
+    func matches(book b: Int32, security: Int32, filter: PositionFilter, market: Int32?) -> Bool {
+        if filter.isEmpty { return true }
+        let book = reference.books[Int(b)]
         if let id = filter.bookId, book.bookId != id { return false }
-        if let id = filter.securityId, reference.securityIds.name(record.security) != id { return false }
-        if let market, reference.securities[Int(record.security)].market != market { return false }
+        if let id = filter.securityId, reference.securityIds.name(security) != id { return false }
+        if let market, reference.securities[Int(security)].market != market { return false }
         if let type = filter.positionType, book.positionType != type { return false }
         if let le = filter.legalEntity, book.legalEntity != le { return false }
         if let client = filter.clientId, book.clientId != client { return false }
         if let unit = filter.aggregationUnitId,
-           aggregationUnitId(book: book, marketId: reference.securities[Int(record.security)].record.marketId) != unit { return false }
+           aggregationUnitId(book: book, marketId: reference.securities[Int(security)].record.marketId) != unit { return false }
         return true
+    }
+
+    /// The engine-wide ids of the positions a change record changed that pass `filter` (resolved once).
+    public func positions(changedIn record: ChangeRecord, matching filter: PositionFilter) -> [Int32] {
+        var market: Int32?
+        if let id = filter.marketId {
+            guard let m = marketIds.lookup(id) else { return [] }
+            market = m
+        }
+        var out: [Int32] = []
+        for (k, changes) in record.positions.enumerated() {
+            for c in changes where matches(book: c.record.book, security: c.record.security, filter: filter, market: market) {
+                out.append(positionId(partition: k, local: c.local))
+            }
+        }
+        return out
     }
 
     /// The aggregation unit of a book's positions in a market: the book's own mapping, else the legal entity's default.
@@ -173,6 +224,12 @@ extension PositionView {
     /// The JSON of this view, written directly; identical to `JSONEncoder` with sorted keys.
     public var json: String {
         var j = JSONText(capacity: 900)
+        write(to: &j)
+        return j.text
+    }
+
+    /// Writes this view's JSON into `j`.
+    public func write(to j: inout JSONText) {
         j.object { j in
             j.field("aggregationUnitId", aggregationUnitId)
             j.field("bookId", bookId)
@@ -216,6 +273,20 @@ extension PositionView {
             j.field("sodContractualQty", sodContractualQty)
             j.field("sodReceived", sodReceived)
             j.field("sodSettledQty", sodSettledQty)
+        }
+    }
+}
+
+extension Page where Item == PositionView {
+    /// The JSON of this page, written directly; identical to `JSONEncoder` with sorted keys.
+    public var json: String {
+        var j = JSONText(capacity: 200 + items.count * 900)
+        j.object { j in
+            j.key("items")
+            j.array { j in for item in items { item.write(to: &j) } }
+            j.field("limit", Int64(limit))
+            j.field("offset", Int64(offset))
+            j.field("total", Int64(total))
         }
         return j.text
     }

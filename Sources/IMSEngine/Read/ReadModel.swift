@@ -134,7 +134,7 @@ struct PositionStore: Sendable {
         for c in changes {
             if Int(c.local) < positions.count {
                 positions[Int(c.local)] = c.record
-                later[c.local] = c.later
+                if let entries = c.later { later[c.local] = entries } else if !later.isEmpty { later.removeValue(forKey: c.local) }
             } else {
                 created.append(c)
             }
@@ -144,7 +144,7 @@ struct PositionStore: Sendable {
         for c in created {
             precondition(Int(c.local) == positions.count, "the change feed skipped position \(positions.count) (got \(c.local))")
             positions.append(c.record)
-            later[c.local] = c.later
+            if let entries = c.later { later[c.local] = entries }
             positionsBySecurity[Int(c.record.security)].append(c.local)
             positionsByBook[Int(c.record.book)].append(c.local)
         }

@@ -38,6 +38,7 @@ public final class Engine: Sendable {
     private let busyNanos = Atomic<UInt64>(0)
     private let journalHealth = Mutex(JournalHealth())
     private let stopped = DispatchSemaphore(value: 0)
+    private let answers = Answers()
     /// Every drain's changes, with their values (see `ChangeFeed`).
     public let feed: ChangeFeed
     /// What queries read: kept up to date from the feed on its own thread, never under the writer's lock.
@@ -66,7 +67,8 @@ public final class Engine: Sendable {
             journalThread.name = "ims-journal"
             journalThread.start()
         }
-        readModel.follow(feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } })
+        readModel.follow(feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } },
+                         applied: { [answers] in answers.answer(through: $0) })
         let thread = Thread { [self] in self.runWriter() }
         thread.name = "ims-engine-writer"
         thread.stackSize = 8 << 20
@@ -117,6 +119,8 @@ public final class Engine: Sendable {
         stopped.wait()
         stopped.signal()
         feed.close()
+        readModel.waitUntilStopped()
+        answers.answer(through: .max)
     }
 
     /// Stops, then writes a final snapshot so the next start replays nothing.
@@ -165,6 +169,7 @@ public final class Engine: Sendable {
             outcomes.reserveCapacity(work.count)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var snapshot: EngineState?
+            var published: UInt64 = 0
             state.withLock { state in
                 let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
@@ -172,8 +177,8 @@ public final class Engine: Sendable {
                 let records = (work.first?.record ?? 0)...(work.last?.record ?? 0)
                 // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
                 // records published so far (what a consumer that fell off the feed resynchronises from).
-                feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
-                                                    results: outcomes.compactMap { $0 }))
+                published = feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
+                                                                results: outcomes.compactMap { $0 }))
                 if snapshots != nil {
                     eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
                     if eventsSinceSnapshot >= snapshotEveryEvents {
@@ -186,7 +191,11 @@ public final class Engine: Sendable {
             let events = work.reduce(0) { $0 + $1.batch.lineCount }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
             inbox.finished(events: events)
-            for (item, outcome) in zip(work, outcomes) { item.completion(outcome.map { .success($0) } ?? .failure(.stopped)) }
+            // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
+            // client that reads after its answer sees what it wrote.
+            answers.add(after: published) { [outcomes] in
+                for (item, outcome) in zip(work, outcomes) { item.completion(outcome.map { .success($0) } ?? .failure(.stopped)) }
+            }
             if let snapshot, let snapshots { snapshots.offer(snapshot) }
         }
         stopped.signal()
@@ -318,6 +327,38 @@ private final class Inbox: @unchecked Sendable {
         closed = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// Answers to batches, each waiting for the read model to apply the feed record of its drain.
+private final class Answers: Sendable {
+    private struct Queue {
+        var waiting: Deque<(sequence: UInt64, run: @Sendable () -> Void)> = []
+        /// The highest sequence the read model has applied.
+        var applied: UInt64 = 0
+    }
+    private let queue = Mutex(Queue())
+
+    /// Queues the answers of a drain published as `sequence`; runs them at once if the read model already
+    /// shows it (it may apply the record before the writer gets here).
+    func add(after sequence: UInt64, _ run: @escaping @Sendable () -> Void) {
+        let now = queue.withLock { q -> Bool in
+            if sequence <= q.applied && q.waiting.isEmpty { return true }
+            q.waiting.append((sequence, run))
+            return false
+        }
+        if now { run() } else { answer(through: 0) }
+    }
+
+    /// Runs the answers of every record up to `sequence` (and of any the model had already passed), in order.
+    func answer(through sequence: UInt64) {
+        let due = queue.withLock { q -> [@Sendable () -> Void] in
+            q.applied = max(q.applied, sequence)
+            var out: [@Sendable () -> Void] = []
+            while let first = q.waiting.first, first.sequence <= q.applied { out.append(q.waiting.removeFirst().run) }
+            return out
+        }
+        for run in due { run() }
     }
 }
 

@@ -17,17 +17,21 @@ import Synchronization
 /// If the thread ever falls off the feed (it was dropped records: `ChangeFeed.Read.lagged`), it rebuilds the
 /// model from the engine state, under the writer's lock once, and carries on from there.
 public final class ReadModelStore: @unchecked Sendable {
-    private var model: ReadModel
+    /// The model, at a fixed address: readers borrow it in place (a stored property would be copied out,
+    /// retaining every one of its arrays, on each read).
+    private let model: UnsafeMutablePointer<ReadModel>
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
     /// The feed cursor the store reads with; a consumer that must see only what the store has applied
     /// follows it (`ChangeFeed.cursor(named:after:)`).
     public private(set) var cursor: ChangeFeed.Cursor?
     private let resyncCount = Atomic<Int>(0)
     private let applied = NSCondition()
+    private let stopped = DispatchSemaphore(value: 0)
     private var appliedSequence: UInt64 = 0
 
     public init(_ model: ReadModel) {
-        self.model = model
+        self.model = .allocate(capacity: 1)
+        self.model.initialize(to: model)
         lock = .allocate(capacity: 1)
         var attributes = pthread_rwlockattr_t()
         pthread_rwlockattr_init(&attributes)
@@ -41,13 +45,15 @@ public final class ReadModelStore: @unchecked Sendable {
     deinit {
         pthread_rwlock_destroy(lock)
         lock.deallocate()
+        model.deinitialize(count: 1)
+        model.deallocate()
     }
 
     /// Runs `body` with the read model as it is now; many readers may run at once.
     public func read<T>(_ body: (borrowing ReadModel) throws -> T) rethrows -> T {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
-        return try body(model)
+        return try body(model.pointee)
     }
 
     /// Times the store fell off the feed and rebuilt from the state.
@@ -65,7 +71,9 @@ public final class ReadModelStore: @unchecked Sendable {
 
     /// Starts the thread that applies `feed`'s records; `resynchronise` gives a fresh model and the feed
     /// sequence it reflects.
-    func follow(_ feed: ChangeFeed, resynchronise: @escaping @Sendable () -> (ReadModel, UInt64)) {
+    /// `applied` is called with each feed sequence once the model shows it.
+    func follow(_ feed: ChangeFeed, resynchronise: @escaping @Sendable () -> (ReadModel, UInt64),
+                applied: @escaping @Sendable (UInt64) -> Void) {
         let cursor = feed.cursor(named: "read-model")
         self.cursor = cursor
         let thread = Thread { [self] in
@@ -75,15 +83,18 @@ public final class ReadModelStore: @unchecked Sendable {
                     write { model in for r in records { model.apply(r) } }
                     cursor.finish()
                     markApplied(records.last!.feedSequence)
+                    applied(records.last!.feedSequence)
                 case .lagged:
                     let (fresh, sequence) = resynchronise()
                     write { $0 = fresh }
                     cursor.reset(after: sequence)
                     resyncCount.add(1, ordering: .relaxed)
                     markApplied(sequence)
+                    applied(sequence)
                 case .timedOut:
                     continue
                 case .closed:
+                    stopped.signal()
                     return
                 }
             }
@@ -92,9 +103,15 @@ public final class ReadModelStore: @unchecked Sendable {
         thread.start()
     }
 
+    /// Waits for the thread to end (after the feed is closed and drained).
+    func waitUntilStopped() {
+        stopped.wait()
+        stopped.signal()
+    }
+
     private func write(_ body: (inout ReadModel) -> Void) {
         pthread_rwlock_wrlock(lock)
-        body(&model)
+        body(&model.pointee)
         pthread_rwlock_unlock(lock)
     }
 

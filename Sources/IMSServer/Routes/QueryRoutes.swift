@@ -36,7 +36,7 @@ struct QueryRoutes {
                     bookId: q.string("bookId"), securityId: q.string("securityId"), marketId: q.string("marketId"),
                     aggregationUnitId: q.string("aggregationUnitId"), positionType: try q.enumeration("positionType", PositionType.self),
                     legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
-                return JSONResponse.ok(engine.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) })
+                return JSONResponse.raw(engine.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }.json)
             }
         }
 

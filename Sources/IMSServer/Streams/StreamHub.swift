@@ -78,23 +78,8 @@ final class StreamHub: Sendable {
     private func route(_ records: [ChangeRecord]) {
         let targets = subscribers.withLock { Array($0.values) }.filter { $0.isActive }
         guard !targets.isEmpty else { return }
-        var positions = Set<Int32>(), prices = Set<Int32>(), currencies = Set<String>()
-        var exceptions = false
-        var earliest = Timestamp(micros: .max)
-        var lastSequence: Int64 = 0
-        for r in records {
-            positions.formUnion(r.positionIds)
-            prices.formUnion(r.priceSecurities)
-            currencies.formUnion(r.fxRates.map(\.currency))
-            if !r.exceptions.isEmpty { exceptions = true }
-            earliest = min(earliest, r.earliestReceivedAt)
-            lastSequence = max(lastSequence, r.lastSequence)
-        }
         engine.readModel.read { model in
-            for subscriber in targets {
-                subscriber.mark(positions: positions, prices: prices, currencies: currencies, exceptions: exceptions,
-                                earliest: earliest, lastSequence: lastSequence, in: model, limit: limits.maxPendingItems)
-            }
+            for subscriber in targets { subscriber.mark(records, in: model, limit: limits.maxPendingItems) }
         }
     }
 
@@ -185,27 +170,37 @@ final class Subscriber: Sendable {
         if changed { signal() }
     }
 
-    /// Adds the changed keys this subscriber's filter passes. Called by the hub under the read model's read lock.
-    func mark(positions: Set<Int32>, prices: Set<Int32>, currencies: Set<String>, exceptions: Bool,
-              earliest: Timestamp, lastSequence: Int64, in engine: borrowing ReadModel, limit: Int) {
-        let changed = state.withLock { s -> Bool in
-            guard s.active, s.lagging == nil, let filter = s.filter else { return false }
-            let before = s.pendingCount + (s.exceptionsPending ? 1 : 0)
+    /// Adds the changed keys of `records` this subscriber's filter passes. Called by the hub under the read
+    /// model's read lock.
+    func mark(_ records: [ChangeRecord], in model: borrowing ReadModel, limit: Int) {
+        guard let filter = state.withLock({ $0.active && $0.lagging == nil ? $0.filter : nil }) else { return }
+        // Matched outside the subscriber's lock, so the sender is never held up by the matching.
+        var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
+        var exceptions = false
+        for r in records {
             switch filter {
             case .position(let f):
-                for p in positions where engine.position(p, matches: f) { s.positions.insert(p) }
+                positions += model.positions(changedIn: r, matching: f)
             case .marketData(let f):
-                for i in prices {
-                    if let v = engine.priceView(security: i), engine.marketData(v, matches: f) { s.prices.insert(i) }
+                for i in r.priceSecurities {
+                    if let v = model.priceView(security: i), model.marketData(v, matches: f) { prices.append(i) }
                 }
-                for c in currencies {
-                    if let v = engine.fxView(currency: c), engine.marketData(v, matches: f) { s.currencies.insert(c) }
+                for rate in r.fxRates {
+                    if let v = model.fxView(currency: rate.currency), model.marketData(v, matches: f) { currencies.append(rate.currency) }
                 }
             case .exceptions:
-                if exceptions { s.exceptionsPending = true }
+                if !r.exceptions.isEmpty { exceptions = true }
             }
-            let after = s.pendingCount + (s.exceptionsPending ? 1 : 0)
-            guard after > before else { return false }
+        }
+        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions else { return }
+        let earliest = records.map(\.earliestReceivedAt).min()!
+        let lastSequence = records.last!.lastSequence
+        let changed = state.withLock { s -> Bool in
+            guard s.active, s.lagging == nil, s.filter == filter else { return false }
+            s.positions.formUnion(positions)
+            s.prices.formUnion(prices)
+            s.currencies.formUnion(currencies)
+            if exceptions { s.exceptionsPending = true }
             s.earliest = min(s.earliest ?? earliest, earliest)
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {
