@@ -151,6 +151,8 @@ struct Bench: AsyncParsableCommand {
         let done = DispatchSemaphore(value: 0)
         let start = DispatchTime.now().uptimeNanoseconds
         let busyBefore = engine.writerBusyNanoseconds
+        let captureBefore = engine.captureNanoseconds
+        let readModelBefore = engine.readModel.applyNanoseconds
         let journalBefore = journal?.bytesWritten ?? 0
         for (i, decoded) in batches.enumerated() {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -171,6 +173,8 @@ struct Bench: AsyncParsableCommand {
                     extra: ["positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
                             "ndjsonDecodeEventsPerSecond": String(Int(Double(events) / (Double(decodeNanos) / 1e9))),
                             "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
+                            "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),
+                            "readModelSeconds": String(format: "%.3f", Double(engine.readModel.applyNanoseconds - readModelBefore) / 1e9),
                             "journal": noJournal ? "false" : "\"\(try syncPolicy())\"",
                             "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events))])
         engine.stop()

@@ -42,7 +42,7 @@ public final class ChangeFeed: @unchecked Sendable {
     private var isClosed = false
     private var cursors: [ObjectIdentifier: WeakCursor] = [:]
 
-    public init(capacity: Int = 4_096, maxItems: Int = 2_000_000, startingAfter sequence: UInt64 = 0) {
+    public init(capacity: Int = 4_096, maxItems: Int = 262_144, startingAfter sequence: UInt64 = 0) {
         precondition(capacity > 0 && maxItems > 0)
         self.capacity = capacity
         self.maxItems = maxItems

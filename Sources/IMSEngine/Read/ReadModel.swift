@@ -131,13 +131,18 @@ struct PositionStore: Sendable {
     /// Takes a drain's changed positions: new ones (local index past the end) are created in index order.
     mutating func apply(_ changes: [PositionChange]) {
         var created: [PositionChange] = []
-        for c in changes {
-            if Int(c.local) < positions.count {
-                positions[Int(c.local)] = c.record
-                if let entries = c.later { later[c.local] = entries } else if !later.isEmpty { later.removeValue(forKey: c.local) }
-            } else {
-                created.append(c)
+        let existing = positions.count
+        positions.withUnsafeMutableBufferPointer { stored in
+            for c in changes {
+                if Int(c.local) < existing {
+                    stored[Int(c.local)] = c.record
+                } else {
+                    created.append(c)
+                }
             }
+        }
+        for c in changes where Int(c.local) < existing {
+            if let entries = c.later { later[c.local] = entries } else if !later.isEmpty { later.removeValue(forKey: c.local) }
         }
         guard !created.isEmpty else { return }
         created.sort { $0.local < $1.local }

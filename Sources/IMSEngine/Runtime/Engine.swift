@@ -36,6 +36,7 @@ public final class Engine: Sendable {
     private let snapshots: (any SnapshotSink)?
     private let snapshotEveryEvents: Int
     private let busyNanos = Atomic<UInt64>(0)
+    private let captureNanos = Atomic<UInt64>(0)
     private let journalHealth = Mutex(JournalHealth())
     private let stopped = DispatchSemaphore(value: 0)
     private let answers = Answers()
@@ -110,6 +111,9 @@ public final class Engine: Sendable {
     /// Total time the writer has spent applying batches, in nanoseconds.
     public var writerBusyNanoseconds: UInt64 { busyNanos.load(ordering: .relaxed) }
 
+    /// Of `writerBusyNanoseconds`, the time spent taking each drain's change record for the feed.
+    public var captureNanoseconds: UInt64 { captureNanos.load(ordering: .relaxed) }
+
     /// Whether the journal is taking writes, and the last failure if not.
     public var journalStatus: JournalHealth { journalHealth.withLock { $0 } }
 
@@ -177,8 +181,10 @@ public final class Engine: Sendable {
                 let records = (work.first?.record ?? 0)...(work.last?.record ?? 0)
                 // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
                 // records published so far (what a consumer that fell off the feed resynchronises from).
+                let c0 = DispatchTime.now().uptimeNanoseconds
                 published = feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
                                                                 results: outcomes.compactMap { $0 }))
+                captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
                 if snapshots != nil {
                     eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
                     if eventsSinceSnapshot >= snapshotEveryEvents {

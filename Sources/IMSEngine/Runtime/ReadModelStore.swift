@@ -25,6 +25,7 @@ public final class ReadModelStore: @unchecked Sendable {
     /// follows it (`ChangeFeed.cursor(named:after:)`).
     public private(set) var cursor: ChangeFeed.Cursor?
     private let resyncCount = Atomic<Int>(0)
+    private let applyNanos = Atomic<UInt64>(0)
     private let applied = NSCondition()
     private let stopped = DispatchSemaphore(value: 0)
     private var appliedSequence: UInt64 = 0
@@ -56,6 +57,9 @@ public final class ReadModelStore: @unchecked Sendable {
         return try body(model.pointee)
     }
 
+    /// Time spent applying records (holding the write lock), in nanoseconds.
+    public var applyNanoseconds: UInt64 { applyNanos.load(ordering: .relaxed) }
+
     /// Times the store fell off the feed and rebuilt from the state.
     public var resynchronisations: Int { resyncCount.load(ordering: .relaxed) }
 
@@ -80,7 +84,9 @@ public final class ReadModelStore: @unchecked Sendable {
             while true {
                 switch cursor.next(timeout: 1) {
                 case .records(let records):
+                    let t0 = DispatchTime.now().uptimeNanoseconds
                     write { model in for r in records { model.apply(r) } }
+                    applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
                     cursor.finish()
                     markApplied(records.last!.feedSequence)
                     applied(records.last!.feedSequence)
