@@ -37,6 +37,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
     @Option(help: "Clients looping on GET /api/v1/positions?limit=100 in the read benchmark.") var readers = 8
+    @Flag(inversion: .prefixedNo, help: "In the read benchmark, add the {} subscriber.") var watchAll = true
     @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
 
     func validate() throws {
@@ -48,7 +49,7 @@ struct Bench: AsyncParsableCommand {
         case .latency, .read:
             var latency = LatencyBench()
             latency.readers = kind == .read ? readers : 0
-            latency.watchAll = kind == .read
+            latency.watchAll = kind == .read && watchAll
             latency.url = url
             latency.rate = rate
             latency.events = events

@@ -31,12 +31,24 @@ struct QueryRoutes {
             return engine.readModel.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
         }
         router.get("/api/v1/positions") { request, _ in
-            try paged(request) { q, offset, limit in
+            var query: (filter: PositionFilter, offset: Int, limit: Int)?
+            let refused = try paged(request) { q, offset, limit in
                 let filter = PositionFilter(
                     bookId: q.string("bookId"), securityId: q.string("securityId"), marketId: q.string("marketId"),
                     aggregationUnitId: q.string("aggregationUnitId"), positionType: try q.enumeration("positionType", PositionType.self),
                     legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
-                return JSONResponse.raw(engine.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }.json)
+                query = (filter, offset, limit)
+                return JSONResponse.raw("")
+            }
+            guard let query else { return refused }
+            // The page is found and written on the read pool, below ingest's priority.
+            do {
+                let json = try await ReadPool.shared.run {
+                    engine.readModel.read { $0.positions(matching: query.filter, offset: query.offset, limit: query.limit) }.json
+                }
+                return JSONResponse.raw(json)
+            } catch {
+                return JSONResponse.failure(.serviceUnavailable, "\(error)")
             }
         }
 

@@ -137,7 +137,7 @@ struct StreamSession {
     // MARK: Sending
 
     /// What the sender takes from the subscriber's state in one turn.
-    private struct Turn {
+    private struct Turn: Sendable {
         var notices: [String] = []
         var snapshot: StreamFilter?
         var positions: [Int32] = []
@@ -168,7 +168,7 @@ struct StreamSession {
                 try await sendSnapshot(filter, to: outbound)
                 lastSent = clock.now
             } else if turn.lagging == nil {
-                messages += deltas(turn)
+                messages += try await deltas(turn)
             }
             if messages.isEmpty {
                 guard turn.snapshot == nil, clock.now - lastSent >= hub.limits.heartbeat else { continue }
@@ -269,10 +269,11 @@ struct StreamSession {
         for start in stride(from: 0, to: positions.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = positions[start..<min(start + Self.snapshotChunk, positions.count)]
-            let items = hub.engine.readModel.read { state in
-                engineSequence = state.lastSequence
-                return chunk.map { state.positionView(at: $0).json }
+            let store = hub.engine.readModel
+            let (sequence, items) = try await ReadPool.shared.run(.stream) {
+                store.read { state in (state.lastSequence, chunk.map { state.positionView(at: $0).json }) }
             }
+            engineSequence = sequence
             try await write(items, at: engineSequence)
         }
         if case .marketData(let f) = filter {
@@ -294,33 +295,52 @@ struct StreamSession {
         try await outbound.write(.text(stamped(#"{"type":"snapshotComplete","engineSequence":\#(engineSequence),"count":\#(count)}"#)))
     }
 
-    private mutating func deltas(_ turn: Turn) -> [String] {
-        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || turn.exceptions != nil else { return [] }
+    /// What a turn's deltas read from the read model, built on the read pool.
+    private struct Rendered: Sendable {
         var items: [String] = []
         var engineSequence: Int64 = 0
         var lastExceptionId: Int64?
         var lostExceptions = false
-        hub.engine.readModel.read { state in
-            engineSequence = state.lastSequence
-            for p in turn.positions.sorted() { items.append(state.positionView(at: p).json) }
-            for s in turn.prices.sorted() { if let v = state.priceView(security: s) { items.append(json(v)) } }
-            for c in turn.currencies.sorted() { if let v = state.fxView(currency: c) { items.append(json(v)) } }
+    }
+
+    private mutating func deltas(_ turn: Turn) async throws -> [String] {
+        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || turn.exceptions != nil else { return [] }
+        let store = hub.engine.readModel
+        let rendered = try await ReadPool.shared.run(.stream) { Self.render(turn, from: store) }
+        if let lastExceptionId = rendered.lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
+        let received = turn.earliest.map { #","receivedAt":\#($0.micros)"# } ?? ""
+        var out: [String] = []
+        if rendered.lostExceptions {
+            out.append(stamped(#"{"type":"lagging","pending":0,"error":"exceptions were dropped from the list before they could be sent; resubscribe for the current list"}"#))
+        }
+        let head = #"{"type":"delta","engineSequence":\#(rendered.engineSequence)\#(received),"data":"#
+        for item in rendered.items { out.append(stamped(head + item + "}")) }
+        return out
+    }
+
+    private static func render(_ turn: Turn, from store: ReadModelStore) -> Rendered {
+        var r = Rendered()
+        store.read { state in
+            r.engineSequence = state.lastSequence
+            r.items.reserveCapacity(turn.positions.count + turn.prices.count + turn.currencies.count)
+            for p in turn.positions.sorted() { r.items.append(state.positionView(at: p).json) }
+            for s in turn.prices.sorted() { if let v = state.priceView(security: s) { r.items.append(encode(v)) } }
+            for c in turn.currencies.sorted() { if let v = state.fxView(currency: c) { r.items.append(encode(v)) } }
             if let (kind, after) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
-                if let first = all.first, first.exceptionId > after + 1 { lostExceptions = true }
-                for e in all where kind == nil || e.kind == kind { items.append(json(e)) }
-                lastExceptionId = next - 1
+                if let first = all.first, first.exceptionId > after + 1 { r.lostExceptions = true }
+                for e in all where kind == nil || e.kind == kind { r.items.append(encode(e)) }
+                r.lastExceptionId = next - 1
             }
         }
-        if let lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
-        let received = turn.earliest.map { #","receivedAt":\#($0.micros)"# } ?? ""
-        var out: [String] = []
-        if lostExceptions {
-            out.append(stamped(#"{"type":"lagging","pending":0,"error":"exceptions were dropped from the list before they could be sent; resubscribe for the current list"}"#))
-        }
-        for item in items { out.append(stamped(#"{"type":"delta","engineSequence":\#(engineSequence)\#(received),"data":\#(item)}"#)) }
-        return out
+        return r
+    }
+
+    private static func encode<T: Encodable>(_ value: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
     private func filterJSON(_ filter: StreamFilter) -> String {
