@@ -37,7 +37,11 @@ public enum IMSApplication {
             body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
             body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing)"
             if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
-            body += "}}"
+            body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
+            body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
+            body += engine.feed.consumers().map { "{\"name\":" + EventRoutes.jsonString($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
+                .joined(separator: ",")
+            body += "]}}"
             return JSONResponse.raw(body)
         }
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }

@@ -122,7 +122,15 @@ struct APITests {
                 let columbus = days.first { $0["date"] as? String == "2026-10-12" }!
                 #expect(columbus["trading"] as? Bool == true && columbus["settlement"] as? Bool == false)
             }
-            try await client.execute(uri: "/health", method: .get) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/health", method: .get) { r in
+                #expect(r.status == .ok)
+                // The change feed's consumers and where they are: the read model has applied every record.
+                let feed = try json(r.body)["feed"] as! [String: Any]
+                let published = feed["published"] as! Int
+                let consumers = feed["consumers"] as! [[String: Any]]
+                let readModel = consumers.first { $0["name"] as? String == "read-model" }
+                #expect(readModel?["position"] as? Int == published && readModel?["lag"] as? Int == 0)
+            }
         }
     }
 }

@@ -26,12 +26,10 @@ struct Partition: Sendable {
     var availability: [AvailabilityKey: Availability] = [:]
     var prices: [Int32: PriceState] = [:]
 
-    /// Changes marked for the next change record (see `ChangeRecord.swift`): local positions and securities,
-    /// each listed once per drain (a bit per position and per security says whether it is listed).
-    var changedPositions: [Int32] = []
-    var changedMarks: [UInt64] = []
-    var changedPrices: [Int32] = []
-    var priceMarks: [UInt64] = []
+    /// Changes marked for the next change record (see `ChangeRecord.swift`): local positions and securities
+    /// (a price), each once per drain.
+    var changedPositions = ChangeMarks()
+    var changedPrices = ChangeMarks()
     var changedAvailability = Set<AvailabilityKey>()
     /// Exceptions raised while applying, numbered when the state takes them into its list.
     var raised: [ExceptionRecord] = []

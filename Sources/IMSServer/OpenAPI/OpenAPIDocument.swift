@@ -112,7 +112,8 @@ enum OpenAPIDocument {
                 parameters: [query("bookId", string, "Book"), query("securityId", string, "Security"), query("marketId", string, "Market"),
                              query("aggregationUnitId", string, "Aggregation unit"), query("positionType", enumeration(positionTypes), "Position type"),
                              query("legalEntity", string, "Legal entity"), query("clientId", string, "Client"), offset, limit],
-                responses: ["200": response("A page of positions", page("Position")), "400": badParameter]),
+                responses: ["200": response("A page of positions", page("Position")), "400": badParameter,
+                            "503": response("Too many reads are waiting; retry shortly", ref("Error"))]),
             "/api/v1/markets": get("Markets with business date and ladder dates", tag: "markets",
                                    responses: ["200": response("Every market", array(ref("MarketView")))]),
             "/api/v1/markets/{marketId}": get("One market", tag: "markets", parameters: [path("marketId", "Market code such as US")],
@@ -227,6 +228,11 @@ enum OpenAPIDocument {
             "Health": object([
                 "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
                 "journal": object(["durable": boolean, "appliedRecord": integer, "failing": boolean], optional: ["lastError": string]),
+                "feed": object([
+                    "published": integer, "readModelResynchronisations": integer,
+                    "consumers": array(object(["name": string, "position": integer, "lag": integer],
+                                              description: "A consumer of the change feed: the last record it finished and how many it has not")),
+                ], description: "The change feed: records published and each consumer's place"),
             ]),
         ]
     }
