@@ -65,7 +65,8 @@ let package = Package(
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
+                    swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",
             dependencies: [

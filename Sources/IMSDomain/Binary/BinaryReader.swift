@@ -27,6 +27,8 @@ public struct BinaryReader {
     }
 
     public mutating func readUInt8() throws(BinaryFormatError) -> UInt8 { base[try take(1)] }
+    /// Moves past `n` bytes.
+    public mutating func skip(_ n: Int) throws(BinaryFormatError) { _ = try take(n) }
     public mutating func readBool() throws(BinaryFormatError) -> Bool {
         switch try readUInt8() {
         case 0: return false

@@ -29,6 +29,7 @@ extension EngineState {
         }
         let (index, _) = reference.securityIds.intern(id)
         reference.securities.append(SecurityEntry(record: s, market: market))
+        reference.securityPartitions.append(UInt8(Self.partition(ofSecurityId: id, partitions: partitions.count)))
         reference.securitiesByMarket[Int(market)].append(index)
         for k in partitions.indices { partitions[k].positionsBySecurity.append([]) }
         indexIdentifiers(of: s, security: index)

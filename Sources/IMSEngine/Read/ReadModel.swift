@@ -124,8 +124,8 @@ struct PositionStore: Sendable {
     var availability: [AvailabilityKey: Availability]
 
     mutating func grow(securities: Int, books: Int) {
-        if positionsBySecurity.count < securities { positionsBySecurity += Array(repeating: [], count: securities - positionsBySecurity.count) }
-        if positionsByBook.count < books { positionsByBook += Array(repeating: [], count: books - positionsByBook.count) }
+        positionsBySecurity.grow(to: securities)
+        positionsByBook.grow(to: books)
     }
 
     /// Takes a drain's changed positions: new ones (local index past the end) are created in index order.

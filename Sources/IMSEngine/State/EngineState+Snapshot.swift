@@ -6,122 +6,189 @@ import IMSDomain
 // hash tables, market ladders) are rebuilt on load.
 
 extension EngineState {
-    /// The format version written at the head of every snapshot image.
-    public static let snapshotFormatVersion: UInt32 = 2
+    /// The format version written at the head of every snapshot image. Format 3 is a list of tagged sections
+    /// (each part of the state writes its own); format 2, one fixed sequence, still loads.
+    public static let snapshotFormatVersion: UInt32 = 3
+
+    /// The sections of a format-3 image, each written by the part of the state it holds. A section the
+    /// image lacks leaves its part empty (so an image written before a part existed still loads); a section
+    /// this version does not know is refused, naming its tag (an image from a newer version).
+    enum SnapshotSection: UInt32, CaseIterable {
+        case counters = 1, markets, reference, partitions, financing, feeds, exceptions
+    }
 
     /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks.
-    public func snapshotImage() -> [UInt8] {
+    public func snapshotImage() -> [UInt8] { snapshotImage(sections: SnapshotSection.allCases) }
+
+    /// An image with only `sections` (tests write images as an older version would have).
+    func snapshotImage(sections: [SnapshotSection]) -> [UInt8] {
         var w = BinaryWriter(capacity: 1 << 20 + positionCount * 120)
         w.write(Self.snapshotFormatVersion)
         w.writeCount(partitions.count)
-        w.writeVarint(lastSequence)
-        w.write(appliedRecord)
-        w.write(lastEntryAt)
-        w.writeVarint(nextExceptionId)
-        w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
-
-        w.writeCount(markets.count)
-        for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
-
-        w.writeCount(reference.securities.count)
-        for s in reference.securities { s.record.encode(to: &w); w.write(s.market) }
-        w.writeCount(reference.securitiesByMarket.count)
-        for list in reference.securitiesByMarket { Self.writeIndexes(list, &w) }
-        let identifiers = reference.identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
-        w.writeCount(identifiers.count)
-        for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
-
-        w.writeCount(reference.books.count)
-        for b in reference.books { b.encode(to: &w) }
-        writeSorted(reference.counterparties, &w) { $1.encode(to: &$0) }
-        writeSorted(reference.aggregationUnits, &w) { $1.encode(to: &$0) }
-        writeSorted(reference.aggregationUnitNames, &w) { $0.write($1) }
-        writeSorted(reference.providerVersions, &w) { $0.writeVarint($1) }
-
-        for part in partitions { part.encode(to: &w) }
-
-        writeSorted(contracts, &w) { $1.encode(to: &$0) }
-        writeSorted(fxRates, &w) { $1.encode(to: &$0) }
-
-        writeSorted(feeds, &w) { w, feed in
-            w.writeVarint(feed.high)
-            w.writeCount(feed.gaps.count)
-            for g in feed.gaps { w.writeVarint(g.lowerBound); w.writeVarint(g.upperBound) }
+        for section in sections {
+            w.write(section.rawValue)
+            let lengthAt = w.bytes.count
+            w.write(UInt64(0))
+            let start = w.bytes.count
+            write(section, to: &w)
+            withUnsafeBytes(of: UInt64(w.bytes.count - start).littleEndian) { length in
+                for k in 0..<8 { w.bytes[lengthAt + k] = length[k] }
+            }
         }
-
-        w.writeCount(exceptions.count)
-        for e in exceptions { e.encode(to: &w) }
         return w.bytes
     }
 
-    /// Rebuilds a state from `snapshotImage()` bytes, over the given markets.
-    /// The partition count is the image's own.
+    private func write(_ section: SnapshotSection, to w: inout BinaryWriter) {
+        switch section {
+        case .counters:
+            w.writeVarint(lastSequence)
+            w.write(appliedRecord)
+            w.write(lastEntryAt)
+            w.writeVarint(nextExceptionId)
+            w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
+        case .markets:
+            w.writeCount(markets.count)
+            for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
+        case .reference:
+            w.writeCount(reference.securities.count)
+            for s in reference.securities { s.record.encode(to: &w); w.write(s.market) }
+            w.writeCount(reference.securitiesByMarket.count)
+            for list in reference.securitiesByMarket { Self.writeIndexes(list, &w) }
+            let identifiers = reference.identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
+            w.writeCount(identifiers.count)
+            for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
+            w.writeCount(reference.books.count)
+            for b in reference.books { b.encode(to: &w) }
+            writeSorted(reference.counterparties, &w) { $1.encode(to: &$0) }
+            writeSorted(reference.aggregationUnits, &w) { $1.encode(to: &$0) }
+            writeSorted(reference.aggregationUnitNames, &w) { $0.write($1) }
+            writeSorted(reference.providerVersions, &w) { $0.writeVarint($1) }
+            // Format 3: the partition of every security (format 2 placed security s in s & (count − 1)).
+            w.writeCount(reference.securityPartitions.count)
+            for k in reference.securityPartitions { w.write(k) }
+        case .partitions:
+            for part in partitions { part.encode(to: &w) }
+        case .financing:
+            writeSorted(contracts, &w) { $1.encode(to: &$0) }
+            writeSorted(fxRates, &w) { $1.encode(to: &$0) }
+        case .feeds:
+            writeSorted(feeds, &w) { w, feed in
+                w.writeVarint(feed.high)
+                w.writeCount(feed.gaps.count)
+                for g in feed.gaps { w.writeVarint(g.lowerBound); w.writeVarint(g.upperBound) }
+            }
+        case .exceptions:
+            w.writeCount(exceptions.count)
+            for e in exceptions { e.encode(to: &w) }
+        }
+    }
+
+    /// Rebuilds a state from `snapshotImage()` bytes (format 3, or format 2 of earlier versions), over the
+    /// given markets. The partition count is the image's own.
     public init(snapshotImage bytes: UnsafeRawBufferPointer, catalog: MarketCatalog = .embedded) throws(BinaryFormatError) {
         var r = BinaryReader(bytes)
         let version = try r.readUInt32()
-        guard version == Self.snapshotFormatVersion else { throw BinaryFormatError("snapshot format \(version) is not \(Self.snapshotFormatVersion)") }
+        guard version == 2 || version == 3 else {
+            throw BinaryFormatError("snapshot format \(version) is not one this version reads (2 or \(Self.snapshotFormatVersion))")
+        }
         let partitionCount = try r.readCount()
         guard [1, 2, 4, 8].contains(partitionCount) else { throw BinaryFormatError("snapshot has \(partitionCount) partitions; 1, 2, 4 or 8 expected") }
         self.init(catalog: catalog, partitions: partitionCount)
-        lastSequence = try r.readVarInt()
-        appliedRecord = try r.readUInt64()
-        lastEntryAt = try r.readTimestamp()
-        nextExceptionId = try r.readVarInt()
-        counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
-
-        let marketCount = try r.readCount()
-        for _ in 0..<marketCount {
-            let id = try r.readString()
-            let date = try r.readOptionalDate()
-            guard let m = marketIds.lookup(id) else { throw BinaryFormatError("snapshot names market \(id), which the catalog lacks") }
-            if let date { markets[Int(m)].setBusinessDate(date) }
+        if version == 2 {
+            // One fixed sequence, no tags; securities were placed by their index.
+            for section in SnapshotSection.allCases { try read(section, from: &r, format: 2) }
+            guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
+        } else {
+            var seen = Set<SnapshotSection>()
+            while !r.isAtEnd {
+                let tag = try r.readUInt32()
+                let length = try r.readUInt64()
+                guard length <= UInt64(r.remaining) else { throw BinaryFormatError("snapshot section \(tag) claims \(length) bytes; \(r.remaining) left") }
+                guard let section = SnapshotSection(rawValue: tag) else {
+                    throw BinaryFormatError("snapshot has a section (tag \(tag)) this version does not know: it was written by a newer version")
+                }
+                guard seen.insert(section).inserted else { throw BinaryFormatError("snapshot has section \(section) twice") }
+                var body = BinaryReader(UnsafeRawBufferPointer(rebasing: r.base[r.offset..<(r.offset + Int(length))]))
+                try read(section, from: &body, format: 3)
+                guard body.isAtEnd else { throw BinaryFormatError("snapshot section \(section) has \(body.remaining) bytes after its end") }
+                try r.skip(Int(length))
+            }
         }
-
-        let securityCount = try r.readCount()
-        for _ in 0..<securityCount {
-            let record = try Security(from: &r)
-            let market = try r.readInt32()
-            guard let id = record.securityId, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
-            _ = reference.securityIds.intern(id)
-            reference.securities.append(SecurityEntry(record: record, market: market))
+        if reference.securityPartitions.count != reference.securities.count {
+            throw BinaryFormatError("snapshot places \(reference.securityPartitions.count) securities in partitions, not \(reference.securities.count)")
         }
-        reference.securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
-        for _ in 0..<(try r.readCount()) {
-            let kind: IdentifierKind = try r.readCase()
-            reference.identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
-        }
-
-        for _ in 0..<(try r.readCount()) {
-            let b = try Book(from: &r)
-            _ = reference.bookIds.intern(b.bookId)
-            reference.books.append(b)
-        }
-        reference.counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
-        reference.aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
-        reference.aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
-        reference.providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
-
-        for k in partitions.indices {
-            try partitions[k].decode(from: &r, securities: reference.securities.count, books: reference.books.count)
-        }
+        for k in partitions.indices { partitions[k].grow(securities: reference.securities.count, books: reference.books.count) }
         rebuildPartitionIndexes()
         recomputeMassCeilings()
+    }
 
-        contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
-        fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
-
-        feeds = try Self.readSorted(&r) { r throws(BinaryFormatError) in
-            var feed = FeedState(high: try r.readVarInt())
+    private mutating func read(_ section: SnapshotSection, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {
+        switch section {
+        case .counters:
+            lastSequence = try r.readVarInt()
+            appliedRecord = try r.readUInt64()
+            lastEntryAt = try r.readTimestamp()
+            nextExceptionId = try r.readVarInt()
+            counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
+        case .markets:
             for _ in 0..<(try r.readCount()) {
-                let low = try r.readVarInt(), high = try r.readVarInt()
-                guard low <= high else { throw BinaryFormatError("snapshot feed gap \(low)…\(high) is inverted") }
-                feed.gaps.append(low...high)
+                let id = try r.readString()
+                let date = try r.readOptionalDate()
+                guard let m = marketIds.lookup(id) else { throw BinaryFormatError("snapshot names market \(id), which the catalog lacks") }
+                if let date { markets[Int(m)].setBusinessDate(date) }
             }
-            return feed
+        case .reference:
+            for _ in 0..<(try r.readCount()) {
+                let record = try Security(from: &r)
+                let market = try r.readInt32()
+                guard let id = record.securityId, market >= 0, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
+                _ = reference.securityIds.intern(id)
+                reference.securities.append(SecurityEntry(record: record, market: market))
+            }
+            reference.securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
+            for _ in 0..<(try r.readCount()) {
+                let kind: IdentifierKind = try r.readCase()
+                reference.identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
+            }
+            for _ in 0..<(try r.readCount()) {
+                let b = try Book(from: &r)
+                _ = reference.bookIds.intern(b.bookId)
+                reference.books.append(b)
+            }
+            reference.counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
+            reference.aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
+            reference.aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
+            reference.providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
+            if format == 2 {
+                reference.securityPartitions = reference.securities.indices.map { UInt8($0 & (partitions.count - 1)) }
+            } else {
+                reference.securityPartitions = []
+                for _ in 0..<(try r.readCount()) {
+                    let k = try r.readUInt8()
+                    guard Int(k) < partitions.count else { throw BinaryFormatError("snapshot places a security in partition \(k) of \(partitions.count)") }
+                    reference.securityPartitions.append(k)
+                }
+            }
+        case .partitions:
+            for k in partitions.indices {
+                try partitions[k].decode(from: &r, securities: reference.securities.count, books: reference.books.count)
+            }
+        case .financing:
+            contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
+            fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
+        case .feeds:
+            feeds = try Self.readSorted(&r) { r throws(BinaryFormatError) in
+                var feed = FeedState(high: try r.readVarInt())
+                for _ in 0..<(try r.readCount()) {
+                    let low = try r.readVarInt(), high = try r.readVarInt()
+                    guard low <= high else { throw BinaryFormatError("snapshot feed gap \(low)…\(high) is inverted") }
+                    feed.gaps.append(low...high)
+                }
+                return feed
+            }
+        case .exceptions:
+            for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
         }
-
-        for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
-        guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
     }
 
     fileprivate static func writeIndexes(_ list: [Int32], _ w: inout BinaryWriter) {

@@ -107,6 +107,9 @@ public struct ReferenceData: Sendable {
     var aggregationUnitNames: [String: String] = [:]
     /// (provider, securityId) → last applied version, for per-provider versioning.
     var providerVersions: [String: Int64] = [:]
+    /// The partition of each security, by index: a stable hash of its id (`EngineState.partition(ofSecurityId:partitions:)`),
+    /// or, for securities loaded from a format-2 snapshot, its index modulo the partition count.
+    var securityPartitions: [UInt8] = []
     /// Bumped by every change, so that a publisher can tell whether it changed.
     var version: UInt64 = 0
 }
@@ -229,11 +232,12 @@ extension EngineState {
 protocol PartitionLayout {
     /// log2 of the partition count.
     var partitionBits: Int { get }
+    var reference: ReferenceData { get }
 }
 
 extension PartitionLayout {
     /// The partition that owns a security.
-    @inline(__always) func partition(ofSecurity security: Int32) -> Int { Int(security) & ((1 << partitionBits) - 1) }
+    @inline(__always) func partition(ofSecurity security: Int32) -> Int { Int(reference.securityPartitions[Int(security)]) }
 
     /// The engine-wide id of a partition's position.
     @inline(__always) func positionId(partition k: Int, local: Int32) -> Int32 { local << Int32(partitionBits) | Int32(k) }
@@ -244,7 +248,22 @@ extension PartitionLayout {
     }
 }
 
-extension EngineState: PartitionLayout {}
+extension EngineState: PartitionLayout {
+    /// The partition a security with this id goes to among `partitions` (1, 2, 4 or 8): the top bits of
+    /// FNV-1a-64 of its UTF-8 bytes multiplied by 0x9E3779B97F4A7C15. Stable across processes and versions,
+    /// so an ingest edge or a Kafka producer can route by it without asking IMS.
+    public static func partition(ofSecurityId id: String, partitions: Int) -> Int {
+        guard partitions > 1 else { return 0 }
+        // Written out here (not the hash tables' own, which may change): the function is part of the interface.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in id.utf8 {
+            h ^= UInt64(b)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        let mixed = h &* 0x9E37_79B9_7F4A_7C15
+        return Int(mixed >> UInt64(64 - partitions.trailingZeroBitCount))
+    }
+}
 
 /// The partitions and the closure handed to the threads of `concurrentPerform`, each working on its own partition.
 private struct UncheckedSendable<T>: @unchecked Sendable {

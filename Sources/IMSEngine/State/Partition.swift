@@ -3,8 +3,8 @@ import IMSDomain
 /// The share of the state one writer owns: the positions, settlement ladders, today's trades, prices and
 /// lender availability of the securities hashed to it.
 ///
-/// Security `s` belongs to partition `s & (count − 1)`; interned security indices are dense, so each
-/// partition gets an equal share of the securities. A partition is only ever touched by one thread at a
+/// A security belongs to the partition a stable hash of its id picks (`EngineState.partition(ofSecurityId:partitions:)`),
+/// so any producer can route by it; securities loaded from a format-2 snapshot keep `index & (count − 1)`. A partition is only ever touched by one thread at a
 /// time, and its apply methods read the rest of the state (markets, securities) without changing it, so
 /// the partitions of a batch apply in parallel. Indices in here are local; a position's engine-wide id is
 /// `local << partitionBits | partition` (see `EngineState.positionId`).
@@ -40,6 +40,12 @@ struct Partition: Sendable {
 
     /// Number of positions held.
     var positionCount: Int { positions.count }
+
+    /// Makes room in the per-security and per-book lists (a snapshot without a partitions section has none).
+    mutating func grow(securities: Int, books: Int) {
+        positionsBySecurity.grow(to: securities)
+        positionsByBook.grow(to: books)
+    }
 
     // MARK: Positions
 
@@ -114,5 +120,12 @@ struct Partition: Sendable {
             prices[security] = PriceState(tick: p, tickCount: 1)
         }
         return true
+    }
+}
+
+extension Array where Element == [Int32] {
+    /// Appends empty lists until there are `count`.
+    mutating func grow(to count: Int) {
+        if self.count < count { self += Array(repeating: [], count: count - self.count) }
     }
 }

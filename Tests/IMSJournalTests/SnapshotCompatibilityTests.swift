@@ -1,0 +1,101 @@
+import Foundation
+import IMSDomain
+@testable import IMSEngine
+import IMSIngest
+import IMSJournal
+import Testing
+
+/// Snapshots are lists of tagged sections: older images still load, newer ones are refused clearly.
+struct SnapshotCompatibilityTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format2").path
+
+    /// A data directory written by the session-5 version (format 2, securities placed by index) starts, and
+    /// answers exactly what that version answered; new securities then go where the stable hash says.
+    @Test func aFormat2DirectoryFromAnEarlierVersionStartsAndAnswersTheSame() throws {
+        let dir = TemporaryDirectory("ims-format2")
+        defer { dir.remove() }
+        try FileManager.default.removeItem(atPath: dir.path)
+        try FileManager.default.copyItem(atPath: Self.fixture + "/data", toPath: dir.path)
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 1))
+        var state = opened.state
+        #expect(state.lastSequence == 14)
+        for (book, security, file) in [("FX-B1", "FXS0", "pos-B1-S0.json"), ("FX-B2", "FXS3", "pos-B2-S3.json")] {
+            let expected = try String(contentsOfFile: Self.fixture + "/" + file, encoding: .utf8)
+            #expect(state.readModel.position(bookId: book, securityId: security)?.json == expected)
+        }
+        #expect(state.readModel.exceptions(limit: 10).map(\.kind) == [.feedGap, .rejectedInput])
+        #expect(state.readModel.marketDataSnapshot(MarketDataFilter(), limit: 10).count == 2)
+        #expect(state.reference.securityPartitions == [0, 1, 0, 1], "format 2 placed security s in s & 1")
+        // A trade on an old security and a new security, then the image round-trips in format 3.
+        let more = Workload.decode("""
+            {"type":"security","securityId":"FXNEW","marketId":"US"}
+            {"type":"trade","tradeId":"T9","version":1,"status":"NEW","bookId":"FX-B1","securityId":"FXNEW","side":"BUY","quantity":3,"price":"1","tradeDate":"2026-11-25"}
+            {"type":"trade","tradeId":"T10","version":1,"status":"NEW","bookId":"FX-B1","securityId":"FXS0","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}
+            """, at: 2)
+        #expect(state.process(more).rejected.isEmpty)
+        #expect(Int(state.reference.securityPartitions[4]) == EngineState.partition(ofSecurityId: "FXNEW", partitions: 2))
+        #expect(state.readModel.position(bookId: "FX-B1", securityId: "FXS0")?.intradayBuys == 106)
+        let image = state.snapshotImage()
+        let reloaded = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(reloaded.snapshotImage() == image)
+        #expect(reloaded.readModel.canonicalText() == state.readModel.canonicalText())
+    }
+
+    static func state(seed: UInt64) -> EngineState {
+        var workload = Workload(seed: seed, maxBatch: 400, stampFeed: true)
+        var state = EngineState()
+        for batch in workload.setup() { _ = state.process(batch) }
+        for _ in 0..<20 { _ = state.process(workload.next()) }
+        return state
+    }
+
+    /// An image written before a part existed (here: without the feeds section) loads, with that part
+    /// empty and every other part as it was.
+    @Test func anImageWithoutASectionLoadsWithThatPartEmpty() throws {
+        let state = Self.state(seed: 61)
+        #expect(!state.feeds.isEmpty)
+        let without = state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .feeds })
+        let loaded = try without.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(loaded.feeds.isEmpty)
+        var expected = state
+        expected.feeds = [:]
+        #expect(loaded.snapshotImage() == expected.snapshotImage())
+    }
+
+    /// A section this version does not know (a newer version's) is refused, naming its tag; so is damage.
+    @Test func anUnknownSectionOrABadLengthIsRefusedClearly() throws {
+        let image = Self.state(seed: 62).snapshotImage()
+        var unknown = image
+        var w = BinaryWriter()
+        w.write(UInt32(99)); w.write(UInt64(3)); w.write(UInt8(1)); w.write(UInt8(2)); w.write(UInt8(3))
+        unknown += w.bytes
+        #expect(throws: BinaryFormatError.self) { _ = try unknown.withUnsafeBytes { try EngineState(snapshotImage: $0) } }
+        do {
+            _ = try unknown.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        } catch {
+            #expect("\(error)".contains("tag 99") && "\(error)".contains("newer version"))
+        }
+        var truncated = image
+        truncated.removeLast(5)
+        #expect(throws: BinaryFormatError.self) { _ = try truncated.withUnsafeBytes { try EngineState(snapshotImage: $0) } }
+    }
+
+    /// The partition of a security id is a fixed function anyone can compute (values pinned here).
+    @Test func thePartitionOfASecurityIdIsStable() {
+        let pinned = ["AAPL", "S-BE0003565737", "FXS0", "7203.T"].map { id in
+            [1, 2, 4, 8].map { EngineState.partition(ofSecurityId: id, partitions: $0) }
+        }
+        #expect(pinned.allSatisfy { $0[0] == 0 })
+        for (row, id) in zip(pinned, ["AAPL", "S-BE0003565737", "FXS0", "7203.T"]) {
+            // Each count takes the top bits of one mixed hash: 2 partitions is the top bit of 4's choice.
+            #expect(row[1] == row[2] >> 1 && row[2] == row[3] >> 1, "\(id)")
+        }
+        #expect(pinned.map { $0[3] } == Self.pinnedEight)
+        // Spread: 1,000 ids over 2 partitions land within 45–55% each.
+        let ones = (0..<1_000).filter { EngineState.partition(ofSecurityId: "SEC\($0)", partitions: 2) == 1 }.count
+        #expect((450...550).contains(ones))
+    }
+
+    /// Computed apart, in Python: `(fnv1a64(id) * 0x9E3779B97F4A7C15 mod 2^64) >> 61`.
+    static let pinnedEight = [0, 7, 1, 4]
+}
