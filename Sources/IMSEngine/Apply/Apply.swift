@@ -10,7 +10,7 @@ extension EngineState {
     /// With more than one partition, a long batch of per-security events is validated and applied by
     /// its partitions in parallel (`parallel: false` forces the sequential path; the results are equal).
     public mutating func process(_ batch: IngestBatch, untilSequence: Int64 = .max, parallel: Bool = true) -> BatchOutcome {
-        if parallel && partitions.count > 1 && batch.events.count >= Self.parallelBatchThreshold,
+        if parallel && !batch.wantsResults && partitions.count > 1 && batch.events.count >= Self.parallelBatchThreshold,
            let outcome = processPartitioned(batch, untilSequence: untilSequence) {
             return outcome
         }
@@ -51,8 +51,16 @@ extension EngineState {
             errors.append(lineError(batch, index: i, f))
         }
         if !errors.isEmpty { errors.sort { $0.line < $1.line } }
+        // Per-line results, when asked: every line starts not applied; refused lines are rejected.
+        var results: [EventResult] = []
+        if batch.wantsResults {
+            results = batch.events.indices.map { EventResult(line: Int(batch.lines[$0]), status: .notApplied) }
+            for i in batch.events.indices where !refused.isEmpty && refused[i] { results[i].status = .rejected }
+            results += batch.rejected.map { EventResult(line: $0.line, status: .rejected) }
+        }
         if batch.mode == .atomic && !errors.isEmpty {
-            return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false)
+            return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false,
+                                results: Self.inLineOrder(results))
         }
         var ignored = 0
         var accepted = 0
@@ -62,13 +70,22 @@ extension EngineState {
             accepted += 1
             guard let sequence = nextSequence(for: batch, event: i) else {
                 ignored += 1
+                if !results.isEmpty { results[i] = EventResult(line: results[i].line, status: .unchanged, sequence: lastSequence) }
                 continue
             }
             let changed = if let e = completed[i] { apply(e, sequence: sequence, at: batch.receivedAt) }
                           else { apply(batch.events[i], sequence: sequence, at: batch.receivedAt, refs: resolved[i]) }
             if !changed { ignored += 1 }
+            if !results.isEmpty { results[i] = EventResult(line: results[i].line, status: changed ? .applied : .unchanged, sequence: sequence) }
         }
-        return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
+        var outcome = finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
+        outcome.results = Self.inLineOrder(results)
+        return outcome
+    }
+
+    /// Results sorted by input line (decode failures were appended after the events).
+    private static func inLineOrder(_ results: [EventResult]) -> [EventResult] {
+        results.sorted { $0.line < $1.line }
     }
 
     /// Gives accepted event `i` the next sequence number; nil when its feed stamp was seen before, so there

@@ -23,6 +23,10 @@ public struct IngestBatch: Sendable {
     /// The input text of each event (at most 1 KiB), parallel to `events`: kept in partial mode, so that a
     /// line refused by validation is listed in the exceptions as it was received; empty otherwise.
     public var rawLines: [String] = []
+    /// Whether the outcome should carry a result per event (`BatchOutcome.results`): commands ask for it,
+    /// so they can be answered with what each did. Such a batch takes the sequential path. Not journaled:
+    /// it changes the answer, never the state.
+    public var wantsResults = false
 
     public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
         self.mode = mode
@@ -89,6 +93,34 @@ public struct BatchOutcome: Sendable, Hashable {
     public var lastSequence: Int64
     /// False if an atomic batch was refused as a whole.
     public var applied: Bool
+    /// What each line did, in input order, when the batch asked (`IngestBatch.wantsResults`); else empty.
+    public var results: [EventResult] = []
+}
+
+/// What one line of a batch did.
+public struct EventResult: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, Codable {
+        /// Applied: it changed the state.
+        case applied = "APPLIED"
+        /// Accepted but changed nothing (a duplicate, a stale version, a feed stamp seen before).
+        case unchanged = "UNCHANGED"
+        /// Refused: the batch's `rejected` names its field and why.
+        case rejected = "REJECTED"
+        /// Valid but not applied: its atomic batch was refused, or a replay stopped before it.
+        case notApplied = "NOT_APPLIED"
+    }
+
+    /// The input line.
+    public var line: Int
+    public var status: Status
+    /// The sequence number it was given (applied or unchanged), else nil.
+    public var sequence: Int64?
+
+    public init(line: Int, status: Status, sequence: Int64? = nil) {
+        self.line = line
+        self.status = status
+        self.sequence = sequence
+    }
 }
 
 extension IngestBatch: BinaryCodable {
