@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import IMSDomain
 import IMSEngine
 @testable import IMSServer
 import Testing
@@ -154,5 +155,27 @@ struct GraphQLAbuseTests {
         #expect(throws: QueryLimits.Refusal.self) { try limits.check(query: query, scans: .init(positions: 100_000)) }
         // One page of a large book stays allowed.
         #expect(throws: Never.self) { try limits.check(query: "{ positions(limit: 100) { total items { bookId } } }", scans: .init(positions: 1_000_000)) }
+    }
+}
+
+/// The filters every interface shares are defined once (`PositionFilter.fields`, `MarketDataFilter.fields`).
+struct SharedFilterTests {
+    @Test func graphQLStreamsAndOpenAPINameTheSameFilterFields() throws {
+        let names = PositionFilter.fields.map(\.name)
+        #expect(Set(PositionsArguments().filterValues.keys) == Set(names))
+        #expect(StreamSession.filterKeys[.position] == names)
+        #expect(StreamSession.filterKeys[.marketData] == MarketDataFilter.fields.map(\.name))
+        let document = try JSONSerialization.jsonObject(with: OpenAPIDocument.json) as! [String: Any]
+        let paths = document["paths"] as! [String: Any]
+        let listing = (paths["/api/v1/positions"] as! [String: Any])["get"] as! [String: Any]
+        let parameters = (listing["parameters"] as! [[String: Any]]).compactMap { $0["name"] as? String }
+        #expect(parameters == names + ["offset", "limit"])
+        // One parser: a bad enumeration value is named the same way everywhere.
+        #expect(throws: FilterError(field: "positionType", message: "must be one of \(PositionType.allCases.map(\.rawValue).joined(separator: ", "))")) {
+            _ = try PositionFilter(values: { $0 == "positionType" ? "NOPE" : nil })
+        }
+        let parsed = try PositionFilter(values: { ["bookId": "B1", "positionType": "FIRM", "clientId": ""][$0] })
+        #expect(parsed == PositionFilter(bookId: "B1", positionType: .firm))
+        #expect(parsed.values.map(\.name) == ["bookId", "positionType"])
     }
 }

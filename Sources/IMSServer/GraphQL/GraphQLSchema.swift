@@ -42,10 +42,17 @@ struct GraphQLArgumentError: Error, CustomStringConvertible {
 
 struct IdArguments: Codable, Sendable { var id: String }
 struct PositionArguments: Codable, Sendable { var bookId: String; var securityId: String }
+/// The position filter's arguments: the names of `PositionFilter.fields` (a test keeps the two equal).
 struct PositionsArguments: Codable, Sendable {
     var bookId: String?, securityId: String?, marketId: String?, aggregationUnitId: String?
     var positionType: String?, legalEntity: String?, clientId: String?
     var offset: Int?, limit: Int?
+
+    /// The filter arguments by their field names.
+    var filterValues: [String: String?] {
+        ["bookId": bookId, "securityId": securityId, "marketId": marketId, "aggregationUnitId": aggregationUnitId,
+         "positionType": positionType, "legalEntity": legalEntity, "clientId": clientId]
+    }
 }
 struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
 struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var limit: Int? }
@@ -77,15 +84,12 @@ struct GraphQLResolver: Sendable {
 
     func positions(context: Engine, arguments a: PositionsArguments) throws -> PositionPage {
         let (offset, limit) = try PageArguments(offset: a.offset, limit: a.limit).checked()
-        var type: PositionType?
-        if let t = a.positionType {
-            guard let parsed = PositionType(rawValue: t) else {
-                throw GraphQLArgumentError("positionType must be one of \(PositionType.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            type = parsed
+        let filter: PositionFilter
+        do {
+            filter = try PositionFilter(values: { a.filterValues[$0] ?? nil })
+        } catch {
+            throw GraphQLArgumentError(error.description)
         }
-        let filter = PositionFilter(bookId: a.bookId, securityId: a.securityId, marketId: a.marketId, aggregationUnitId: a.aggregationUnitId,
-                                    positionType: type, legalEntity: a.legalEntity, clientId: a.clientId)
         let page = context.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }
         return PositionPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }

@@ -109,9 +109,7 @@ enum OpenAPIDocument {
                             "503": response("Too many as-of replays are waiting; retry shortly", ref("Error"))]),
             "/api/v1/positions": get(
                 "Positions matching filters, paged", tag: "positions",
-                parameters: [query("bookId", string, "Book"), query("securityId", string, "Security"), query("marketId", string, "Market"),
-                             query("aggregationUnitId", string, "Aggregation unit"), query("positionType", enumeration(positionTypes), "Position type"),
-                             query("legalEntity", string, "Legal entity"), query("clientId", string, "Client"), offset, limit],
+                parameters: PositionFilter.fields.map { query($0.name, $0.values.map(enumeration) ?? string, $0.description) } + [offset, limit],
                 responses: ["200": response("A page of positions", page("Position")), "400": badParameter,
                             "503": response("Too many reads are waiting; retry shortly", ref("Error"))]),
             "/api/v1/markets": get("Markets with business date and ladder dates", tag: "markets",

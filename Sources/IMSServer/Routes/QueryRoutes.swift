@@ -33,10 +33,12 @@ struct QueryRoutes {
         router.get("/api/v1/positions") { request, _ in
             var query: (filter: PositionFilter, offset: Int, limit: Int)?
             let refused = try paged(request) { q, offset, limit in
-                let filter = PositionFilter(
-                    bookId: q.string("bookId"), securityId: q.string("securityId"), marketId: q.string("marketId"),
-                    aggregationUnitId: q.string("aggregationUnitId"), positionType: try q.enumeration("positionType", PositionType.self),
-                    legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
+                let filter: PositionFilter
+                do {
+                    filter = try PositionFilter(values: { q.string($0) })
+                } catch let error as FilterError {
+                    throw BadParameter(name: error.field, message: error.message)
+                }
                 query = (filter, offset, limit)
                 return JSONResponse.raw("")
             }

@@ -89,8 +89,8 @@ struct StreamSession {
     }
 
     static let filterKeys: [StreamKind: [String]] = [
-        .position: ["securityId", "bookId", "marketId", "aggregationUnitId", "positionType", "legalEntity", "clientId"],
-        .marketData: ["securityId", "marketId", "currency"],
+        .position: PositionFilter.fields.map(\.name),
+        .marketData: MarketDataFilter.fields.map(\.name),
         .exceptions: ["kind"],
     ]
 
@@ -109,18 +109,13 @@ struct StreamSession {
         }
         switch kind {
         case .position:
-            var positionType: PositionType?
-            if let t = fields["positionType"] {
-                guard let parsed = PositionType(rawValue: t) else {
-                    throw BadFilter(message: "unknown position type \(t)", field: "filter.positionType")
-                }
-                positionType = parsed
+            do {
+                return .position(try PositionFilter(values: { fields[$0] }))
+            } catch {
+                throw BadFilter(message: error.message, field: "filter.\(error.field)")
             }
-            return .position(PositionFilter(bookId: fields["bookId"], securityId: fields["securityId"], marketId: fields["marketId"],
-                                            aggregationUnitId: fields["aggregationUnitId"], positionType: positionType,
-                                            legalEntity: fields["legalEntity"], clientId: fields["clientId"]))
         case .marketData:
-            return .marketData(MarketDataFilter(securityId: fields["securityId"], marketId: fields["marketId"], currency: fields["currency"]))
+            return .marketData(MarketDataFilter(values: { fields[$0] }))
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
@@ -347,11 +342,9 @@ struct StreamSession {
         var fields: [(String, String)] = []
         switch filter {
         case .position(let f):
-            fields = [("bookId", f.bookId), ("securityId", f.securityId), ("marketId", f.marketId), ("aggregationUnitId", f.aggregationUnitId),
-                      ("positionType", f.positionType?.rawValue), ("legalEntity", f.legalEntity), ("clientId", f.clientId)]
-                .compactMap { k, v in v.map { (k, $0) } }
+            fields = f.values.map { ($0.name, $0.value) }
         case .marketData(let f):
-            fields = [("securityId", f.securityId), ("marketId", f.marketId), ("currency", f.currency)].compactMap { k, v in v.map { (k, $0) } }
+            fields = f.values.map { ($0.name, $0.value) }
         case .exceptions(let kind):
             if let kind { fields = [("kind", kind.rawValue)] }
         }
