@@ -36,7 +36,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
-        .target(name: "IMSIngest", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
+        .target(name: "IMSIngest", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .target(
             name: "IMSServer",
             dependencies: [

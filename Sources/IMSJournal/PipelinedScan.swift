@@ -1,3 +1,4 @@
+import IMSDomain
 import Foundation
 import IMSEngine
 

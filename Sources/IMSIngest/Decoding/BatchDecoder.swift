@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import IMSDomain
-import IMSEngine
 
 /// Turns a request body (NDJSON or CSV) into an `IngestBatch` of typed events and per-line errors.
 ///

@@ -1,4 +1,4 @@
-import IMSEngine
+import IMSDomain
 
 /// Splits one CSV line into cell ranges (RFC 4180 quoting: `"a, b"` and `""` for a quote).
 enum CSVRow {

@@ -1,5 +1,4 @@
 import IMSDomain
-import IMSEngine
 
 /// Decodes each event type from its fields (SPEC 2), written once for JSON and CSV.
 enum EventFields {

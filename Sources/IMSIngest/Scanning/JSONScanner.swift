@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import IMSEngine
+import IMSDomain
 
 /// One `"key": value` of a flat JSON object, as byte offsets into the line.
 struct ScannedField {

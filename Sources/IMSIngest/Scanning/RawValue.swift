@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import IMSDomain
-import IMSEngine
 
 /// A field's value as found in the input, before it is typed: bytes borrowed from the batch body.
 enum RawValue {

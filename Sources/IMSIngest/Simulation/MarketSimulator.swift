@@ -1,5 +1,4 @@
 import IMSDomain
-import IMSEngine
 
 /// A realistic multi-market flow of IMS events, as NDJSON lines.
 ///

@@ -1,0 +1,136 @@
+
+/// A decoded batch of input, as handed to the engine: the valid events and the lines that did not decode.
+public struct IngestBatch: Sendable {
+    /// How a batch with bad lines is treated.
+    public enum Mode: String, Sendable, Codable {
+        /// All lines valid or none applied (the default).
+        case atomic
+        /// Good lines applied; bad ones kept in the exceptions list.
+        case partial
+    }
+
+    public var mode: Mode
+    /// When the batch arrived; the only time the engine sees.
+    public var receivedAt: Timestamp
+    public var events: [Event]
+    /// The input line number of each event, parallel to `events`.
+    public var lines: [Int32]
+    /// Lines that failed to decode.
+    public var rejected: [LineError]
+    /// The feed stamp of each event, parallel to `events`; empty when no event has one.
+    public var feedStamps: [FeedStamp?] = []
+    /// The input text of each event (at most 1 KiB), parallel to `events`: kept in partial mode, so that a
+    /// line refused by validation is listed in the exceptions as it was received; empty otherwise.
+    public var rawLines: [String] = []
+    /// Whether the outcome should carry a result per event (`BatchOutcome.results`): commands ask for it,
+    /// so they can be answered with what each did. Such a batch takes the sequential path. Not journaled:
+    /// it changes the answer, never the state.
+    public var wantsResults = false
+
+    public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
+        self.mode = mode
+        self.receivedAt = receivedAt
+        self.events = events
+        self.lines = lines.isEmpty ? (0..<events.count).map { Int32($0 + 1) } : lines
+        self.rejected = rejected
+    }
+
+    public var lineCount: Int { events.count + rejected.count }
+}
+
+/// Where an event sits in its source feed: re-sending the same stamp changes nothing.
+public struct FeedStamp: Sendable, Hashable {
+    public var feedId: String
+    public var sequence: Int64
+
+    public init(feedId: String, sequence: Int64) {
+        self.feedId = feedId
+        self.sequence = sequence
+    }
+}
+
+/// Why one input line was rejected: its line number, the field at fault, and what is wrong.
+public struct LineError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    public var line: Int
+    public var field: String
+    public var error: String
+    /// The offending input, truncated, kept for the exceptions list.
+    public var raw: String?
+
+    public init(line: Int, field: String, error: String, raw: String? = nil) {
+        self.line = line
+        self.field = field
+        self.error = error
+        self.raw = raw
+    }
+
+    public var description: String { "line \(line): \(field): \(error)" }
+
+    enum CodingKeys: String, CodingKey { case line, field, error }
+}
+
+/// A field-level problem found while validating one event against the state.
+public struct FieldError: Error, Sendable, Hashable {
+    public var field: String
+    public var message: String
+
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
+extension IngestBatch: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(mode == .atomic ? UInt8(0) : UInt8(1))
+        w.write(receivedAt)
+        w.writeCount(events.count)
+        for (event, line) in zip(events, lines) {
+            w.writeVarint(Int64(line))
+            event.encode(to: &w)
+        }
+        w.writeCount(rejected.count)
+        for e in rejected {
+            w.writeVarint(Int64(e.line)); w.write(e.field); w.write(e.error); w.write(e.raw)
+        }
+        w.writeCount(feedStamps.count)
+        for stamp in feedStamps {
+            w.write(stamp?.feedId)
+            if let stamp { w.writeVarint(stamp.sequence) }
+        }
+        // Last, so that batches journaled before it existed (which end here) still decode.
+        w.writeCount(rawLines.count)
+        for line in rawLines { w.write(line) }
+    }
+
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        let modeByte = try r.readUInt8()
+        guard modeByte <= 1 else { throw BinaryFormatError("bad batch mode \(modeByte)") }
+        let receivedAt = try r.readTimestamp()
+        let n = try r.readCount()
+        var events: [Event] = [], lines: [Int32] = []
+        events.reserveCapacity(n); lines.reserveCapacity(n)
+        for _ in 0..<n {
+            lines.append(Int32(truncatingIfNeeded: try r.readVarInt()))
+            events.append(try Event(from: &r))
+        }
+        var rejected: [LineError] = []
+        for _ in 0..<(try r.readCount()) {
+            rejected.append(LineError(line: Int(try r.readVarInt()), field: try r.readString(), error: try r.readString(), raw: try r.readOptionalString()))
+        }
+        var stamps: [FeedStamp?] = []
+        for _ in 0..<(try r.readCount()) {
+            if let id = try r.readOptionalString() { stamps.append(FeedStamp(feedId: id, sequence: try r.readVarInt())) } else { stamps.append(nil) }
+        }
+        guard stamps.isEmpty || stamps.count == events.count else { throw BinaryFormatError("batch has \(stamps.count) feed stamps for \(events.count) events") }
+        var raws: [String] = []
+        if !r.isAtEnd {
+            for _ in 0..<(try r.readCount()) { raws.append(try r.readString()) }
+            guard raws.isEmpty || raws.count == events.count else { throw BinaryFormatError("batch has \(raws.count) raw lines for \(events.count) events") }
+        }
+        self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
+        if events.isEmpty { self.lines = [] }
+        feedStamps = stamps
+        rawLines = raws
+    }
+}
