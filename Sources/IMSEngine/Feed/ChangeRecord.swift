@@ -55,18 +55,8 @@ public struct ChangeRecord: Sendable {
             + exceptions.count + (reference == nil ? 0 : 1)
     }
 
-    /// Engine-wide ids of the changed positions.
-    public var positionIds: [Int32] {
-        var out: [Int32] = []
-        let bits = Int32(positions.count.trailingZeroBitCount)
-        for (k, list) in positions.enumerated() { for c in list { out.append(c.local << bits | Int32(k)) } }
-        return out
-    }
-
     /// Securities whose last price changed.
     public var priceSecurities: [Int32] { prices.map(\.security) }
-    /// Whether the reference data changed.
-    public var referenceChanged: Bool { reference != nil }
 }
 
 /// A position's latest figures, as the read model stores them.

@@ -26,9 +26,7 @@ public final class ReadModelStore: @unchecked Sendable {
     public private(set) var cursor: ChangeFeed.Cursor?
     private let resyncCount = Atomic<Int>(0)
     private let applyNanos = Atomic<UInt64>(0)
-    private let applied = NSCondition()
     private let stopped = DispatchSemaphore(value: 0)
-    private var appliedSequence: UInt64 = 0
 
     public init(_ model: ReadModel) {
         self.model = .allocate(capacity: 1)
@@ -63,16 +61,6 @@ public final class ReadModelStore: @unchecked Sendable {
     /// Times the store fell off the feed and rebuilt from the state.
     public var resynchronisations: Int { resyncCount.load(ordering: .relaxed) }
 
-    /// Waits until the store has applied feed record `sequence` (or `timeout` seconds pass); true if it has.
-    public func wait(untilApplied sequence: UInt64, timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        applied.lock(); defer { applied.unlock() }
-        while appliedSequence < sequence {
-            if !applied.wait(until: deadline) { return appliedSequence >= sequence }
-        }
-        return true
-    }
-
     /// Starts the thread that applies `feed`'s records; `resynchronise` gives a fresh model and the feed
     /// sequence it reflects.
     /// `applied` is called with each feed sequence once the model shows it.
@@ -88,14 +76,12 @@ public final class ReadModelStore: @unchecked Sendable {
                     write { model in for r in records { model.apply(r) } }
                     applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
                     cursor.finish()
-                    markApplied(records.last!.feedSequence)
                     applied(records.last!.feedSequence)
                 case .lagged:
                     let (fresh, sequence) = resynchronise()
                     write { $0 = fresh }
                     cursor.reset(after: sequence)
                     resyncCount.add(1, ordering: .relaxed)
-                    markApplied(sequence)
                     applied(sequence)
                 case .timedOut:
                     continue
@@ -121,10 +107,4 @@ public final class ReadModelStore: @unchecked Sendable {
         pthread_rwlock_unlock(lock)
     }
 
-    private func markApplied(_ sequence: UInt64) {
-        applied.lock()
-        appliedSequence = sequence
-        applied.broadcast()
-        applied.unlock()
-    }
 }

@@ -31,18 +31,15 @@ struct QueryRoutes {
             return engine.readModel.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
         }
         router.get("/api/v1/positions") { request, _ in
-            var query: (filter: PositionFilter, offset: Int, limit: Int)?
-            let refused = try paged(request) { q, offset, limit in
-                let filter: PositionFilter
-                do {
-                    filter = try PositionFilter(values: { q.string($0) })
-                } catch let error as FilterError {
-                    throw BadParameter(name: error.field, message: error.message)
-                }
-                query = (filter, offset, limit)
-                return JSONResponse.raw("")
+            let query: (filter: PositionFilter, offset: Int, limit: Int)
+            do {
+                let (q, offset, limit) = try pageParameters(request)
+                query = (try PositionFilter(values: { q.string($0) }), offset, limit)
+            } catch let error as BadParameter {
+                return error.response
+            } catch let error as FilterError {
+                return BadParameter(name: error.field, message: error.message).response
             }
-            guard let query else { return refused }
             // The page is found and written on the read pool, below ingest's priority.
             do {
                 let json = try await ReadPool.shared.run {
@@ -131,13 +128,17 @@ struct QueryRoutes {
 
     private func paged(_ request: Request, _ body: (QueryParameters, Int, Int) throws -> Response) throws -> Response {
         do {
-            let q = QueryParameters(request)
-            let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
-            let limit = try q.int("limit", default: 100, range: 1...10_000)
+            let (q, offset, limit) = try pageParameters(request)
             return try body(q, offset, limit)
         } catch let error as BadParameter {
             return error.response
         }
+    }
+
+    /// A request's query parameters with its checked `offset` and `limit`.
+    private func pageParameters(_ request: Request) throws -> (QueryParameters, Int, Int) {
+        let q = QueryParameters(request)
+        return (q, try q.int("offset", default: 0, range: 0...Int(Int32.max)), try q.int("limit", default: 100, range: 1...10_000))
     }
 }
 
