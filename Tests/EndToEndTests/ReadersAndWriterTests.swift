@@ -11,18 +11,11 @@ struct ReadersAndWriterTests {
     static let securities = 300
     static let rounds = 30
 
-    static var setup: String {
-        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"book","bookId":"RW","legalEntity":"PB-US","positionType":"FIRM"}"#]
-        for s in 0..<securities { lines.append(#"{"type":"security","securityId":"RW\#(s)","marketId":"US"}"#) }
-        return lines.joined(separator: "\n")
-    }
+    static var setup: String { TradeFlow.setup(book: "RW", prefix: "RW", count: securities) }
 
     /// Round `r` buys `r + 1` shares of every security.
     static func round(_ r: Int) -> String {
-        (0..<securities).map {
-            #"{"type":"trade","tradeId":"RW\#(r)-\#($0)","version":1,"status":"NEW","bookId":"RW","securityId":"RW\#($0)","side":"BUY","quantity":\#(r + 1),"price":"1","tradeDate":"2026-11-25"}"#
-        }.joined(separator: "\n")
+        TradeFlow.buys(round: r, book: "RW", prefix: "RW", tradePrefix: "RW", count: securities, quantity: r + 1)
     }
 
     @Test func everyAcknowledgedChangeReachesTheWholeViewWhileReadersQuery() throws {

@@ -8,18 +8,11 @@ import Testing
 struct SlowConsumerTests {
     static let securities = 2_000
 
-    static var setup: String {
-        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"book","bookId":"SB","legalEntity":"PB-US","positionType":"FIRM"}"#]
-        for s in 0..<securities { lines.append(#"{"type":"security","securityId":"SLOW\#(s)","marketId":"US"}"#) }
-        return lines.joined(separator: "\n")
-    }
+    static var setup: String { TradeFlow.setup(book: "SB", prefix: "SLOW", count: securities) }
 
     /// One trade in every security: every position changes.
     static func round(_ r: Int) -> String {
-        (0..<securities).map {
-            #"{"type":"trade","tradeId":"R\#(r)-\#($0)","version":1,"status":"NEW","bookId":"SB","securityId":"SLOW\#($0)","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}"#
-        }.joined(separator: "\n")
+        TradeFlow.buys(round: r, book: "SB", prefix: "SLOW", tradePrefix: "R", count: securities, quantity: 1)
     }
 
     static func residentKiB(_ pid: Int32) -> Int {
