@@ -209,13 +209,40 @@ struct RawLineTests {
             bad,
         ].joined(separator: "\n")
         let batch = body.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: .partial, receivedAt: Timestamp(micros: 5)) }
-        #expect(batch.rawLines.count == 3)
+        #expect(batch.lineTexts?.count == 3)
         let (live, outcomes) = try RecoveryTests.runDurably([batch], in: dir.path)
         #expect(outcomes.first?.rejected.map(\.field) == ["bookId"])
         let listed = live.readModel.exceptions(afterId: 0, kind: .rejectedInput, limit: 10)
         #expect(listed.map(\.raw) == [bad], "the line as received, not the decoded event's description")
+        // The journal holds the batch without its lines' texts, then the refused line's text alone.
+        var entries: [JournalEntry] = []
+        try JournalReader.scan(directory: DataDirectory.journalDirectory(dir.path)) { _, entry in entries.append(entry); return true }
+        #expect(entries.count == 2)
+        if case .batch(let journaled) = entries.first { #expect(journaled.rawLines.isEmpty && journaled.lineTexts == nil) }
+        else { Issue.record("the first entry is not the batch") }
+        if case .lineTexts(let texts) = entries.last { #expect(texts.texts == [bad] && texts.exceptionIds == listed.map(\.exceptionId)) }
+        else { Issue.record("the refused line's text was not journaled") }
+        // Replayed from the journal alone (no snapshot was written), the exception has its text again.
         let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
+        #expect(reopened.report.snapshotRecord == nil)
         #expect(reopened.state.readModel.exceptions(afterId: 0, kind: .rejectedInput, limit: 10).map(\.raw) == [bad])
+        #expect(reopened.state.snapshotImage() == live.snapshotImage())
+    }
+
+    @Test func aJournalThatKeptEveryLinesTextStillReplaysIt() throws {
+        var body = #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+        var batch = body.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: .partial, receivedAt: Timestamp(micros: 5)) }
+        batch.lineTexts = nil
+        batch.rawLines = ["the line as an older version journaled it"]
+        var w = BinaryWriter()
+        JournalEntry.batch(batch).encode(to: &w)
+        let decoded = try w.bytes.withUnsafeBytes { raw in
+            var r = BinaryReader(raw)
+            return try JournalEntry(from: &r)
+        }
+        var state = EngineState(catalog: .embedded)
+        state.apply(decoded, record: 1)
+        #expect(state.readModel.exceptions(afterId: 0, kind: .rejectedInput, limit: 10).map(\.raw) == ["the line as an older version journaled it"])
     }
 
     @Test func aBatchJournaledWithoutRawLinesStillDecodes() throws {

@@ -19,8 +19,13 @@ public struct IngestBatch: Sendable {
     public var rejected: [LineError]
     /// The feed stamp of each event, parallel to `events`; empty when no event has one.
     public var feedStamps: [FeedStamp?] = []
-    /// The input text of each event (at most 1 KiB), parallel to `events`: kept in partial mode, so that a
-    /// line refused by validation is listed in the exceptions as it was received; empty otherwise.
+    /// The input text of each event (at most 1 KiB each), parallel to `events`, kept in partial mode so that
+    /// a line refused by validation is listed in the exceptions as it was received. In memory only: the
+    /// journal does not carry it (it would quadruple the journal), the engine journals the texts of the lines
+    /// it refused afterwards instead (`JournalEntry.lineTexts`).
+    public var lineTexts: LineTexts?
+    /// Each event's text as journaled by the versions that kept it in the journal (read back, never written
+    /// by this version: new batches journal an empty list).
     public var rawLines: [String] = []
     /// Whether the outcome should carry a result per event (`BatchOutcome.results`): commands ask for it,
     /// so they can be answered with what each did. Such a batch takes the sequential path. Not journaled:
@@ -36,6 +41,30 @@ public struct IngestBatch: Sendable {
     }
 
     public var lineCount: Int { events.count + rejected.count }
+}
+
+/// The text of a batch's lines, one after another in one buffer (one allocation per batch, not per line).
+public struct LineTexts: Sendable {
+    /// Longest text kept for a line, in bytes.
+    public static let limit = 1024
+    private var bytes: [UInt8] = []
+    private var ends: [UInt32] = []
+
+    public init() {}
+
+    /// Adds the next line's text (cut at `limit` bytes).
+    public mutating func append(_ text: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: text.prefix(Self.limit))
+        ends.append(UInt32(bytes.count))
+    }
+
+    public var count: Int { ends.count }
+
+    /// The text of line `i` (the `i`th appended).
+    public subscript(i: Int) -> String {
+        let start = i == 0 ? 0 : Int(ends[i - 1])
+        return String(decoding: bytes[start..<Int(ends[i])], as: UTF8.self)
+    }
 }
 
 /// Where an event sits in its source feed: re-sending the same stamp changes nothing.

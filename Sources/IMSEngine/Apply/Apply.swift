@@ -100,14 +100,26 @@ extension EngineState {
 
     /// A validation failure as the answer reports it (with the input kept for the exceptions list in partial mode).
     func lineError(_ batch: IngestBatch, index i: Int, _ f: FieldError) -> LineError {
-        // The line as received (journals from before raw lines were kept say so instead).
-        let raw = batch.mode == .partial ? (i < batch.rawLines.count ? batch.rawLines[i] : "(the line's text was not kept by this journal's version)") : nil
+        // The line as received: in memory when live, from the journal for batches of versions that journaled
+        // every line's text, and otherwise (a replay) filled in by the `lineTexts` entry that follows.
+        var raw: String?
+        if batch.mode == .partial {
+            if i < batch.rawLines.count { raw = batch.rawLines[i] } else if let texts = batch.lineTexts, i < texts.count { raw = texts[i] }
+        }
         return LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw)
     }
 
     /// Records a processed batch's rejected lines and counts, and makes its outcome.
     mutating func finish(_ batch: IngestBatch, errors: [LineError], accepted: Int, ignored: Int, cut: Bool) -> BatchOutcome {
+        // Texts held only in memory (lines refused by validation, not by decoding) are journaled afterwards.
+        let unjournaled = batch.lineTexts != nil && batch.rawLines.isEmpty && !cut && errors.count > batch.rejected.count
+        let decodeRefused = unjournaled && !batch.rejected.isEmpty ? Set(batch.rejected.map(\.line)) : []
         for e in errors where !cut {
+            if unjournaled, let raw = e.raw, !decodeRefused.contains(e.line) {
+                if textsToJournal == nil { textsToJournal = ExceptionTexts(at: batch.receivedAt) }
+                textsToJournal!.exceptionIds.append(nextExceptionId)
+                textsToJournal!.texts.append(raw)
+            }
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
         }
         counters.events += Int64(accepted)

@@ -1,3 +1,4 @@
+import DequeModule
 import IMSDomain
 
 /// What one drain of the writer changed, with the values: the unit of the change feed.
@@ -72,6 +73,8 @@ struct ChangeLog: Sendable {
     var markets: [Int32] = []
     var currencies = Set<String>()
     var contracts = Set<String>()
+    /// Exceptions given their line's text afterwards (`EngineState.fillTexts`).
+    var filledExceptions: [Int64] = []
     /// The reference data's version last published.
     var publishedReference: UInt64 = .max
 }
@@ -176,10 +179,16 @@ extension EngineState {
         for c in changeLog.contracts.sorted() { if let v = contracts[c] { record.contracts.append(v) } }
         changeLog.contracts.removeAll()
         swap(&record.rolledMarkets, &changeLog.markets)
+        let firstKept = exceptions.first?.exceptionId ?? nextExceptionId
+        if !changeLog.filledExceptions.isEmpty {
+            for id in Set(changeLog.filledExceptions).sorted() where id >= firstKept && id < exceptionsFrom {
+                record.exceptions.append(exceptions[Int(id - firstKept)])
+            }
+            changeLog.filledExceptions.removeAll()
+        }
         if nextExceptionId > exceptionsFrom {
-            let firstKept = exceptions.first?.exceptionId ?? nextExceptionId
             let from = max(exceptionsFrom, firstKept)
-            record.exceptions = Array(exceptions.suffix(Int(nextExceptionId - from)))
+            record.exceptions += exceptions.suffix(Int(nextExceptionId - from))
         }
         if changeLog.publishedReference != reference.version {
             record.reference = reference

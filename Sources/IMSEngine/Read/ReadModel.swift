@@ -74,9 +74,13 @@ public struct ReadModel: Sendable, PartitionLayout {
         for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
-        for e in r.exceptions where e.exceptionId >= nextExceptionId {
-            exceptions.append(e)
-            nextExceptionId = e.exceptionId + 1
+        for e in r.exceptions {
+            if e.exceptionId >= nextExceptionId {
+                exceptions.append(e)
+                nextExceptionId = e.exceptionId + 1
+            } else if let first = exceptions.first?.exceptionId, e.exceptionId >= first {
+                exceptions[Int(e.exceptionId - first)] = e  // given its line's text afterwards
+            }
         }
         if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
         lastSequence = r.lastSequence

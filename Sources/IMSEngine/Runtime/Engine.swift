@@ -140,7 +140,7 @@ public final class Engine: Sendable {
             entries.reserveCapacity(work.count + 1)
             let notice = journalHealth.withLock { $0.pendingNotice }
             if let notice { entries.append(.notice(notice)) }
-            for item in work { entries.append(.batch(item.batch)) }
+            for item in work { entries.append(item.entry) }
             do {
                 let first = try journal.append(entries)
                 journalHealth.withLock { $0.succeeded() }
@@ -174,6 +174,7 @@ public final class Engine: Sendable {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var snapshot: EngineState?
             var published: UInt64 = 0
+            var texts: ExceptionTexts?
             state.withLock { state in
                 let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
@@ -185,6 +186,7 @@ public final class Engine: Sendable {
                 published = feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
                                                                 results: outcomes.compactMap { $0 }))
                 captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
+                texts = state.takeTextsToJournal()
                 if snapshots != nil {
                     eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
                     if eventsSinceSnapshot >= snapshotEveryEvents {
@@ -194,6 +196,9 @@ public final class Engine: Sendable {
                 }
             }
             busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+            // The texts of lines refused in this drain follow their batches into the journal (before the
+            // answers go, so a client that has its answer finds them journaled or queued to be).
+            if let texts, journal != nil { inbox.enqueue(entry: .lineTexts(texts)) }
             let events = work.reduce(0) { $0 + $1.batch.lineCount }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
             inbox.finished(events: events)
@@ -293,6 +298,15 @@ private final class Inbox: @unchecked Sendable {
         queuedEvents += batch.lineCount
         condition.broadcast()
         return true
+    }
+
+    /// Queues an entry that is not a producer's batch (no events, nobody waiting): never waits or refuses,
+    /// since the writer calls it; dropped once the inbox is closed.
+    func enqueue(entry: JournalEntry) {
+        condition.lock(); defer { condition.unlock() }
+        if closed { return }
+        items.append(Item(entry: entry, record: 0, completion: { _ in }))
+        condition.broadcast()
     }
 
     /// Hands over items from the previous stage, unbounded (the previous stage is bounded).

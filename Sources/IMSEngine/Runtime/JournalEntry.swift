@@ -10,6 +10,21 @@ public enum JournalEntry: Sendable {
     /// Something the operator must know that did not come from a feed (a truncated journal tail,
     /// a corrupt snapshot, a period of failed writes); applying it adds an exception.
     case notice(Notice)
+    /// The texts of lines refused by validation, journaled after their batch (which carries no line texts,
+    /// to keep the journal small): applying it fills in the text of those exceptions when missing, as it is
+    /// on replay. Live, the exceptions already have it.
+    case lineTexts(ExceptionTexts)
+}
+
+/// Texts of rejected-input exceptions, by exception id (ids are given in journal order, so replay gives
+/// the same ones).
+public struct ExceptionTexts: Sendable, Hashable {
+    /// When the batch these lines came from was received.
+    public var at: Timestamp
+    public var exceptionIds: [Int64] = []
+    public var texts: [String] = []
+
+    public init(at: Timestamp) { self.at = at }
 }
 
 /// An operational event recorded in the journal so that it reaches the exceptions list and survives restarts.
@@ -30,6 +45,9 @@ extension JournalEntry: BinaryCodable {
         switch self {
         case .batch(let b): w.write(UInt8(1)); b.encode(to: &w)
         case .notice(let n): w.write(UInt8(2)); w.write(n.kind); w.write(n.message); w.write(n.at)
+        case .lineTexts(let t):
+            w.write(UInt8(3)); w.write(t.at); w.writeCount(t.texts.count)
+            for (id, text) in zip(t.exceptionIds, t.texts) { w.writeVarint(id); w.write(text) }
         }
     }
 
@@ -37,6 +55,13 @@ extension JournalEntry: BinaryCodable {
         switch try r.readUInt8() {
         case 1: self = .batch(try IngestBatch(from: &r))
         case 2: self = .notice(Notice(kind: try r.readCase(), message: try r.readString(), at: try r.readTimestamp()))
+        case 3:
+            var t = ExceptionTexts(at: try r.readTimestamp())
+            for _ in 0..<(try r.readCount()) {
+                t.exceptionIds.append(try r.readVarInt())
+                t.texts.append(try r.readString())
+            }
+            self = .lineTexts(t)
         case let k: throw BinaryFormatError("unknown journal entry kind \(k)")
         }
     }
@@ -71,6 +96,7 @@ extension JournalEntry {
         switch self {
         case .batch(let b): b.receivedAt
         case .notice(let n): n.at
+        case .lineTexts(let t): t.at
         }
     }
 }
@@ -87,6 +113,9 @@ extension EngineState {
         case .notice(let n):
             lastEntryAt = n.at
             raise(n.kind, sequence: lastSequence, message: n.message, at: n.at)
+            return nil
+        case .lineTexts(let t):
+            fillTexts(t)
             return nil
         }
     }

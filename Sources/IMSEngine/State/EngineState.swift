@@ -42,6 +42,9 @@ public struct EngineState: Sendable {
     // Exceptions and counters.
     var exceptions: Deque<ExceptionRecord> = []
     var nextExceptionId: Int64 = 1
+    /// Texts of lines refused since the engine last took them, known only in memory (`takeTextsToJournal`);
+    /// not part of the state proper, never in snapshots.
+    var textsToJournal: ExceptionTexts?
     /// The maximum number of exceptions kept; the oldest are dropped first.
     public var exceptionCapacity = 100_000
     /// The sequence number of the last accepted event.
@@ -216,6 +219,25 @@ extension EngineState {
             raise(e.kind, sequence: e.sequence, message: e.message, subject: e.subject, at: e.receivedAt)
         }
         partitions[k].raised.removeAll(keepingCapacity: true)
+    }
+
+    /// The texts of refused lines that the journal does not have yet, to journal after their batches
+    /// (`JournalEntry.lineTexts`); nil when there are none.
+    public mutating func takeTextsToJournal() -> ExceptionTexts? {
+        defer { textsToJournal = nil }
+        return textsToJournal
+    }
+
+    /// Gives rejected-input exceptions their line's text where it is missing (a replay of a batch whose
+    /// texts were journaled after it). Exceptions already dropped from the list are skipped.
+    mutating func fillTexts(_ t: ExceptionTexts) {
+        guard let first = exceptions.first?.exceptionId else { return }
+        for (id, text) in zip(t.exceptionIds, t.texts) {
+            let index = Int(id - first)
+            guard index >= 0, index < exceptions.count, exceptions[index].exceptionId == id, exceptions[index].raw == nil else { continue }
+            exceptions[index].raw = text
+            changeLog.filledExceptions.append(id)
+        }
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,

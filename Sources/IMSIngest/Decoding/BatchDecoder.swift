@@ -11,7 +11,7 @@ import IMSDomain
 /// so an error's line number is the one a person sees in their file.
 public enum BatchDecoder {
     /// The longest line kept verbatim in an exception.
-    static let rawLimit = 1024
+    static let rawLimit = LineTexts.limit
 
     /// Decodes newline-delimited JSON, one event object per line.
     public static func decodeNDJSON(_ body: UnsafeRawBufferPointer, mode: IngestBatch.Mode = .atomic,
@@ -119,7 +119,10 @@ public enum BatchDecoder {
 
 extension IngestBatch {
     mutating func append(_ event: Event, line: Int, stamp: FeedStamp?, text: UnsafeRawBufferPointer) {
-        if mode == .partial { rawLines.append(BatchDecoder.rawText(text)) }
+        if mode == .partial {
+            if lineTexts == nil { lineTexts = LineTexts() }
+            lineTexts!.append(text)
+        }
         if let stamp {
             if feedStamps.isEmpty { feedStamps = Array(repeating: nil, count: events.count) }
             feedStamps.append(stamp)
