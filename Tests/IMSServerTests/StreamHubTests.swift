@@ -33,3 +33,37 @@ struct HistoryPoolTests {
         await #expect(throws: HistoryBusy.self) { _ = try await full.state(at: .sequence(300)) }
     }
 }
+
+/// A subscriber's pending keys: coalesced, oldest first, each with the time of its earliest unsent change.
+struct PendingKeysTests {
+    @Test func keysLeaveInTheOrderTheyFirstChangedWithTheirFirstTime() {
+        var pending = PendingKeys<Int32>()
+        pending.mark(7, at: Timestamp(micros: 10))
+        pending.mark(3, at: Timestamp(micros: 20))
+        pending.mark(7, at: Timestamp(micros: 30))  // changed again while waiting: keeps its place and time
+        pending.mark(5, at: Timestamp(micros: 40))
+        #expect(pending.count == 3)
+        let first = pending.take(2)
+        #expect(first.map(\.key) == [7, 3] && first.map(\.since.micros) == [10, 20])
+        pending.mark(7, at: Timestamp(micros: 50))  // sent, so it waits again, behind 5, with the new time
+        #expect(pending.take(10).map { [$0.key, Int32($0.since.micros)] } == [[5, 40], [7, 50]])
+        #expect(pending.isEmpty)
+    }
+
+    @Test func underASteadyBacklogNoKeyStarves() {
+        // 5,000 keys keep changing; each turn sends 1,000. Every key is sent within five turns of changing.
+        var pending = PendingKeys<Int32>()
+        var lastSent = [Int32: Int](), turn = 0
+        var rng = SystemRandomNumberGenerator()
+        for k in 0..<5_000 { pending.mark(Int32(k), at: Timestamp(micros: 0)) }
+        while turn < 60 {
+            for _ in 0..<2_000 { pending.mark(Int32.random(in: 0..<5_000, using: &rng), at: Timestamp(micros: Int64(turn))) }
+            for (key, since) in pending.take(1_000) {
+                #expect(turn - Int(since.micros) <= 5, "key \(key) waited \(turn - Int(since.micros)) turns")
+                lastSent[key] = turn
+            }
+            turn += 1
+        }
+        #expect(lastSent.count == 5_000)
+    }
+}

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import IMSDomain
 import IMSEngine
@@ -110,12 +111,12 @@ final class Subscriber: Sendable {
         /// Set by a subscribe: the sender must (re)send a snapshot before any delta.
         var snapshotRequested = false
         var active = false
-        var positions = Set<Int32>()
-        var prices = Set<Int32>()
-        var currencies = Set<String>()
-        var exceptionsPending = false
+        var positions = PendingKeys<Int32>()
+        var prices = PendingKeys<Int32>()
+        var currencies = PendingKeys<String>()
+        /// Receive time of the earliest exception not yet sent, when there is one.
+        var exceptionsSince: Timestamp?
         var lastExceptionId: Int64 = 0
-        var earliest: Timestamp?
         var lastSequence: Int64 = 0
         /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
         var lagging: Int?
@@ -164,7 +165,7 @@ final class Subscriber: Sendable {
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil else { return false }
             s.lagging = pending
-            s.positions = []; s.prices = []; s.currencies = []
+            s.positions.removeAll(); s.prices.removeAll(); s.currencies.removeAll()
             return true
         }
         if changed { signal() }
@@ -174,41 +175,74 @@ final class Subscriber: Sendable {
     /// model's read lock.
     func mark(_ records: [ChangeRecord], in model: borrowing ReadModel, limit: Int) {
         guard let filter = state.withLock({ $0.active && $0.lagging == nil ? $0.filter : nil }) else { return }
-        // Matched outside the subscriber's lock, so the sender is never held up by the matching.
-        var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
-        var exceptions = false
+        // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
+        // carries the receive time of the earliest event of the record that changed it.
+        var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
+        var exceptions: Timestamp?
         for r in records {
+            let at = r.earliestReceivedAt
             switch filter {
             case .position(let f):
-                positions += model.positions(changedIn: r, matching: f)
+                for p in model.positions(changedIn: r, matching: f) { positions.append((p, at)) }
             case .marketData(let f):
                 for i in r.priceSecurities {
-                    if let v = model.priceView(security: i), model.marketData(v, matches: f) { prices.append(i) }
+                    if let v = model.priceView(security: i), model.marketData(v, matches: f) { prices.append((i, at)) }
                 }
                 for rate in r.fxRates {
-                    if let v = model.fxView(currency: rate.currency), model.marketData(v, matches: f) { currencies.append(rate.currency) }
+                    if let v = model.fxView(currency: rate.currency), model.marketData(v, matches: f) { currencies.append((rate.currency, at)) }
                 }
             case .exceptions:
-                if !r.exceptions.isEmpty { exceptions = true }
+                if !r.exceptions.isEmpty, exceptions == nil { exceptions = at }
             }
         }
-        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions else { return }
-        let earliest = records.map(\.earliestReceivedAt).min()!
+        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions != nil else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil, s.filter == filter else { return false }
-            s.positions.formUnion(positions)
-            s.prices.formUnion(prices)
-            s.currencies.formUnion(currencies)
-            if exceptions { s.exceptionsPending = true }
-            s.earliest = min(s.earliest ?? earliest, earliest)
+            for (key, at) in positions { s.positions.mark(key, at: at) }
+            for (key, at) in prices { s.prices.mark(key, at: at) }
+            for (key, at) in currencies { s.currencies.mark(key, at: at) }
+            if let exceptions, s.exceptionsSince == nil { s.exceptionsSince = exceptions }
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {
                 s.lagging = s.pendingCount
-                s.positions = []; s.prices = []; s.currencies = []
+                s.positions.removeAll(); s.prices.removeAll(); s.currencies.removeAll()
             }
             return true
         }
         if changed { signal() }
+    }
+}
+
+/// Keys waiting to be sent to one subscriber: each at most once however often it changed (coalescing), in
+/// the order they first changed (so under a steady backlog every key still waits at most one pass through
+/// it, none starves), each with the receive time of the earliest change not yet sent.
+struct PendingKeys<Key: Hashable & Sendable>: Sendable {
+    private var order = Deque<Key>()
+    private var since: [Key: Timestamp] = [:]
+
+    var count: Int { order.count }
+    var isEmpty: Bool { order.isEmpty }
+
+    /// Notes that `key` changed by an event received at `time`; a key already waiting keeps its place and time.
+    mutating func mark(_ key: Key, at time: Timestamp) {
+        guard since[key] == nil else { return }
+        since[key] = time
+        order.append(key)
+    }
+
+    /// Takes up to `n` keys, oldest first.
+    mutating func take(_ n: Int) -> [(key: Key, since: Timestamp)] {
+        var out: [(key: Key, since: Timestamp)] = []
+        out.reserveCapacity(min(n, order.count))
+        while out.count < n, let key = order.popFirst() {
+            out.append((key, since.removeValue(forKey: key)!))
+        }
+        return out
+    }
+
+    mutating func removeAll() {
+        order.removeAll()
+        since.removeAll()
     }
 }

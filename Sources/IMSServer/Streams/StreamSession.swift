@@ -135,11 +135,10 @@ struct StreamSession {
     private struct Turn: Sendable {
         var notices: [String] = []
         var snapshot: StreamFilter?
-        var positions: [Int32] = []
-        var prices: [Int32] = []
-        var currencies: [String] = []
-        var exceptions: (filter: ExceptionKind?, after: Int64)?
-        var earliest: Timestamp?
+        var positions: [(key: Int32, since: Timestamp)] = []
+        var prices: [(key: Int32, since: Timestamp)] = []
+        var currencies: [(key: String, since: Timestamp)] = []
+        var exceptions: (filter: ExceptionKind?, after: Int64, since: Timestamp)?
         var lagging: Int?
         /// Items are left for another turn.
         var more = false
@@ -192,29 +191,16 @@ struct StreamSession {
                 s.active = false
                 return turn
             }
-            // At most `turnItems` items per turn, so one turn's messages stay small; the rest wait for the next.
-            var budget = Self.turnItems
-            func takeSome<T: Hashable>(_ set: inout Set<T>) -> [T] {
-                guard set.count > budget else {
-                    budget -= set.count
-                    defer { set = [] }
-                    return Array(set)
-                }
-                var out: [T] = []
-                out.reserveCapacity(budget)
-                while budget > 0, let item = set.popFirst() { out.append(item); budget -= 1 }
-                return out
-            }
-            turn.positions = takeSome(&s.positions)
-            turn.prices = takeSome(&s.prices)
-            turn.currencies = takeSome(&s.currencies)
+            // At most `turnItems` items per turn, oldest first, so one turn's messages stay small; the rest
+            // wait for the next.
+            turn.positions = s.positions.take(Self.turnItems)
+            turn.prices = s.prices.take(Self.turnItems - turn.positions.count)
+            turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
             turn.more = s.pendingCount > 0
-            if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
-                turn.exceptions = (kind, s.lastExceptionId)
-                s.exceptionsPending = false
+            if let since = s.exceptionsSince, case .exceptions(let kind)? = s.filter {
+                turn.exceptions = (kind, s.lastExceptionId, since)
+                s.exceptionsSince = nil
             }
-            turn.earliest = s.earliest
-            if !turn.more { s.earliest = nil }
             return turn
         }
     }
@@ -292,7 +278,8 @@ struct StreamSession {
 
     /// What a turn's deltas read from the read model, built on the read pool.
     private struct Rendered: Sendable {
-        var items: [String] = []
+        /// Each item's JSON and the receive time of the earliest change it shows that was not sent before.
+        var items: [(json: String, since: Timestamp)] = []
         var engineSequence: Int64 = 0
         var lastExceptionId: Int64?
         var lostExceptions = false
@@ -303,13 +290,13 @@ struct StreamSession {
         let store = hub.engine.readModel
         let rendered = try await ReadPool.shared.run(.stream) { Self.render(turn, from: store) }
         if let lastExceptionId = rendered.lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
-        let received = turn.earliest.map { #","receivedAt":\#($0.micros)"# } ?? ""
         var out: [String] = []
+        out.reserveCapacity(rendered.items.count + 1)
         if rendered.lostExceptions {
             out.append(stamped(#"{"type":"lagging","pending":0,"error":"exceptions were dropped from the list before they could be sent; resubscribe for the current list"}"#))
         }
-        let head = #"{"type":"delta","engineSequence":\#(rendered.engineSequence)\#(received),"data":"#
-        for item in rendered.items { out.append(stamped(head + item + "}")) }
+        let head = #"{"type":"delta","engineSequence":\#(rendered.engineSequence),"receivedAt":"#
+        for item in rendered.items { out.append(stamped(head + String(item.since.micros) + #","data":"# + item.json + "}")) }
         return out
     }
 
@@ -318,14 +305,14 @@ struct StreamSession {
         store.read { state in
             r.engineSequence = state.lastSequence
             r.items.reserveCapacity(turn.positions.count + turn.prices.count + turn.currencies.count)
-            for p in turn.positions.sorted() { r.items.append(state.positionView(at: p).json) }
-            for s in turn.prices.sorted() { if let v = state.priceView(security: s) { r.items.append(encode(v)) } }
-            for c in turn.currencies.sorted() { if let v = state.fxView(currency: c) { r.items.append(encode(v)) } }
-            if let (kind, after) = turn.exceptions {
+            for (p, since) in turn.positions { r.items.append((state.positionView(at: p).json, since)) }
+            for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
+            for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
+            if let (kind, after, _) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
                 if let first = all.first, first.exceptionId > after + 1 { r.lostExceptions = true }
-                for e in all where kind == nil || e.kind == kind { r.items.append(encode(e)) }
+                for e in all where kind == nil || e.kind == kind { r.items.append((encode(e), e.receivedAt)) }
                 r.lastExceptionId = next - 1
             }
         }
