@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "ims", targets: ["ims"]),
         .library(name: "IMSDomain", targets: ["IMSDomain"]),
         .library(name: "IMSEngine", targets: ["IMSEngine"]),
+        .library(name: "IMSRuntime", targets: ["IMSRuntime"]),
         .library(name: "IMSJournal", targets: ["IMSJournal"]),
         .library(name: "IMSIngest", targets: ["IMSIngest"]),
         .library(name: "IMSServer", targets: ["IMSServer"]),
@@ -35,12 +36,18 @@ let package = Package(
             dependencies: ["IMSDomain", "CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
+        // Threads and queues: the engine's journal and writer threads, the change feed, the read model's store.
+        .target(
+            name: "IMSRuntime",
+            dependencies: ["IMSDomain", "IMSEngine", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
         .target(name: "IMSIngest", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .target(
             name: "IMSServer",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest",
+                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -52,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest", "IMSServer",
+                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -64,13 +71,13 @@ let package = Package(
         .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
+        .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSIngest", "IMSJournal", "IMSServer",
+                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest", "IMSJournal", "IMSServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import IMSEngine
+import IMSRuntime
 import Logging
 
 /// How the HTTP server listens and what it accepts.

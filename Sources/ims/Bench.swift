@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import IMSIngest
 import IMSJournal
 import Synchronization

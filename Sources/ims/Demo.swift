@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import IMSIngest
 import IMSServer
 

@@ -1,6 +1,7 @@
 import Foundation
 import IMSDomain
 @testable import IMSEngine
+import IMSRuntime
 import Testing
 
 /// The change feed as a pure state machine: cursors, bounds, lag notices, dependencies.

@@ -1,6 +1,7 @@
 import Foundation
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import IMSIngest
 @testable import IMSJournal
 import Testing

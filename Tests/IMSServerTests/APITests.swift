@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import IMSEngine
+import IMSRuntime
 import IMSServer
 import Testing
 

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 @testable import IMSServer
 import Testing
 

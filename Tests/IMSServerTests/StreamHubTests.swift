@@ -4,6 +4,7 @@ import IMSDomain
 import IMSIngest
 import IMSJournal
 import IMSEngine
+import IMSRuntime
 @testable import IMSServer
 import Synchronization
 import Testing

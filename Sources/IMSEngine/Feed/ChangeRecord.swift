@@ -15,7 +15,7 @@ import IMSDomain
 /// stored and skip what it has seen.
 public struct ChangeRecord: Sendable {
     /// The record's place on the feed: 1, 2, 3… with no gaps (set by `ChangeFeed.publish`).
-    public internal(set) var feedSequence: UInt64 = 0
+    public var feedSequence: UInt64 = 0
     /// The journal records applied in this drain (0…0 without a journal).
     public var firstRecord: UInt64 = 0
     public var lastRecord: UInt64 = 0
@@ -149,7 +149,7 @@ extension EngineState {
     /// - Parameters:
     ///   - exceptionsFrom: the next exception id before the drain (`nextExceptionIdentifier`).
     ///   - records: the journal records the drain applied.
-    mutating func takeChangeRecord(exceptionsFrom: Int64, earliest: Timestamp, records: ClosedRange<UInt64>,
+    public mutating func takeChangeRecord(exceptionsFrom: Int64, earliest: Timestamp, records: ClosedRange<UInt64>,
                                    results: [BatchOutcome]) -> ChangeRecord {
         var record = ChangeRecord()
         record.firstRecord = records.lowerBound
@@ -200,7 +200,7 @@ extension EngineState {
     }
 
     /// Drops the marks made so far (a state recovered by replay starts its feed from here).
-    mutating func discardChanges() {
+    public mutating func discardChanges() {
         _ = takeChangeRecord(exceptionsFrom: nextExceptionId, earliest: Timestamp(micros: 0), records: 0...0, results: [])
     }
 

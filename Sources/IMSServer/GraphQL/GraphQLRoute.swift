@@ -4,6 +4,7 @@ import Graphiti
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 
 /// `POST /graphql` (JSON `{"query","variables","operationName"}`) and `GET /graphql?query=…`.
 ///

@@ -1,6 +1,7 @@
 import Graphiti
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 
 // GraphQL over the same read model as REST: every resolver reads the engine state under its lock,
 // briefly, through the same query functions the REST routes use. Quantities are `Long` (64-bit;

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import IMSIngest
 import NIOCore
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import IMSJournal
 
 /// Read endpoints: positions, reference data, markets and calendars, market data, exceptions.

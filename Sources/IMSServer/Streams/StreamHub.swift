@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import Synchronization
 
 /// The limits that keep streams from hurting the engine or each other.

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWebSocket
 import IMSDomain
 import IMSEngine
+import IMSRuntime
 import Synchronization
 
 /// One WebSocket connection to a stream: reads subscribe commands, writes snapshot, deltas and heartbeats.

@@ -6,6 +6,7 @@ import Darwin
 import DequeModule
 import Foundation
 import IMSDomain
+import IMSEngine
 import Synchronization
 
 /// The running engine: a journal stage that makes batches durable, then one writer thread that

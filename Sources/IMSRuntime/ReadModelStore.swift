@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import IMSDomain
+import IMSEngine
 import Synchronization
 
 /// The read model that REST, GraphQL and the streams share, kept up to date from the change feed.

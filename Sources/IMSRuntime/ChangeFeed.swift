@@ -1,5 +1,7 @@
 import DequeModule
 import Foundation
+import IMSDomain
+import IMSEngine
 
 /// The engine's output: a bounded in-process bus of `ChangeRecord`s with one cursor per consumer.
 ///
