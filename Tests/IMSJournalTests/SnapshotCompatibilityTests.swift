@@ -58,7 +58,7 @@ struct SnapshotCompatibilityTests {
         let loaded = try without.withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(loaded.feeds.isEmpty)
         var expected = state
-        expected.feeds = [:]
+        expected.feeds = SourceFeeds()
         #expect(loaded.snapshotImage() == expected.snapshotImage())
     }
 

@@ -117,7 +117,7 @@ extension EngineState {
         for e in errors where !cut {
             if unjournaled, let raw = e.raw, !decodeRefused.contains(e.line) {
                 if textsToJournal == nil { textsToJournal = ExceptionTexts(at: batch.receivedAt) }
-                textsToJournal!.exceptionIds.append(nextExceptionId)
+                textsToJournal!.exceptionIds.append(exceptionLog.nextId)
                 textsToJournal!.texts.append(raw)
             }
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)

@@ -50,7 +50,7 @@ extension EngineState {
         if batch.mode == .atomic && !errors.isEmpty {
             return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false)
         }
-        let exceptionMark = nextExceptionId
+        let exceptionMark = exceptionLog.nextId
         var accepted = 0, ignored = 0, cut = false
         for i in batch.events.indices where !refused[i] {
             if lastSequence >= untilSequence { cut = true; break }
@@ -75,10 +75,7 @@ extension EngineState {
     /// on this thread since `mark` (feed gaps), as the sequential path would have.
     private mutating func mergeRaisedExceptions(since mark: Int64) {
         guard partitions.contains(where: { !$0.raised.isEmpty }) else { return }
-        var merged: [ExceptionRecord] = []
-        while let last = exceptions.last, last.exceptionId >= mark { merged.append(exceptions.removeLast()) }
-        merged.reverse()
-        nextExceptionId = mark
+        var merged = exceptionLog.removeAll(from: mark)
         for k in partitions.indices {
             merged.append(contentsOf: partitions[k].raised)
             partitions[k].raised.removeAll(keepingCapacity: true)

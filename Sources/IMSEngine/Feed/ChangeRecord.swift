@@ -1,4 +1,3 @@
-import DequeModule
 import IMSDomain
 
 /// What one drain of the writer changed, with the values: the unit of the change feed.
@@ -46,7 +45,7 @@ public struct ChangeRecord: Sendable {
     /// The markets' business dates and ladders (shared, so always carried).
     var markets: [MarketState] = []
     /// Source feeds' sequence state (shared, so always carried).
-    var feeds: [String: FeedState] = [:]
+    var feeds = SourceFeeds()
     /// The outcome of each batch of the drain, in journal order: what each command did.
     public internal(set) var results: [BatchOutcome] = []
 
@@ -179,17 +178,8 @@ extension EngineState {
         for c in changeLog.contracts.sorted() { if let v = contracts[c] { record.contracts.append(v) } }
         changeLog.contracts.removeAll()
         swap(&record.rolledMarkets, &changeLog.markets)
-        let firstKept = exceptions.first?.exceptionId ?? nextExceptionId
-        if !changeLog.filledExceptions.isEmpty {
-            for id in Set(changeLog.filledExceptions).sorted() where id >= firstKept && id < exceptionsFrom {
-                record.exceptions.append(exceptions[Int(id - firstKept)])
-            }
-            changeLog.filledExceptions.removeAll()
-        }
-        if nextExceptionId > exceptionsFrom {
-            let from = max(exceptionsFrom, firstKept)
-            record.exceptions += exceptions.suffix(Int(nextExceptionId - from))
-        }
+        record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
+        changeLog.filledExceptions.removeAll()
         if changeLog.publishedReference != reference.version {
             record.reference = reference
             changeLog.publishedReference = reference.version
@@ -201,11 +191,11 @@ extension EngineState {
 
     /// Drops the marks made so far (a state recovered by replay starts its feed from here).
     public mutating func discardChanges() {
-        _ = takeChangeRecord(exceptionsFrom: nextExceptionId, earliest: Timestamp(micros: 0), records: 0...0, results: [])
+        _ = takeChangeRecord(exceptionsFrom: exceptionLog.nextId, earliest: Timestamp(micros: 0), records: 0...0, results: [])
     }
 
     /// The next exception id to be given, so a caller can tell which exceptions are new.
-    public var nextExceptionIdentifier: Int64 { nextExceptionId }
+    public var nextExceptionIdentifier: Int64 { exceptionLog.nextId }
 }
 
 /// A buffer handed to the threads of `concurrentPerform`, each writing its own element.

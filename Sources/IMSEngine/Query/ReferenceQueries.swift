@@ -97,14 +97,9 @@ extension ReadModel {
 
     /// Exceptions after `afterId` (oldest first), optionally of one kind.
     public func exceptions(afterId: Int64 = 0, kind: ExceptionKind? = nil, limit: Int = 100) -> [ExceptionRecord] {
-        var out: [ExceptionRecord] = []
-        for e in exceptions where e.exceptionId > afterId && (kind == nil || e.kind == kind) {
-            out.append(e)
-            if out.count >= limit { break }
-        }
-        return out
+        exceptionLog.list(afterId: afterId, kind: kind, limit: limit)
     }
 
     /// The number of exceptions held.
-    public var exceptionCount: Int { exceptions.count }
+    public var exceptionCount: Int { exceptionLog.count }
 }

@@ -21,10 +21,8 @@ public struct ReadModel: Sendable, PartitionLayout {
     let partitionBits: Int
     var contracts: [String: Contract]
     var fxRates: [String: FXRate]
-    var feeds: [String: FeedState]
-    var exceptions: Deque<ExceptionRecord>
-    var exceptionCapacity: Int
-    var nextExceptionId: Int64
+    var feeds: SourceFeeds
+    var exceptionLog: ExceptionLog
     /// The sequence number of the last accepted event reflected.
     public internal(set) var lastSequence: Int64
     /// The journal record number of the last entry reflected.
@@ -50,9 +48,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         contracts = state.contracts
         fxRates = state.fxRates
         feeds = state.feeds
-        exceptions = state.exceptions
-        exceptionCapacity = state.exceptionCapacity
-        nextExceptionId = state.nextExceptionId
+        exceptionLog = state.exceptionLog
         lastSequence = state.lastSequence
         appliedRecord = state.appliedRecord
         lastEntryAt = state.lastEntryAt
@@ -74,15 +70,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
-        for e in r.exceptions {
-            if e.exceptionId >= nextExceptionId {
-                exceptions.append(e)
-                nextExceptionId = e.exceptionId + 1
-            } else if let first = exceptions.first?.exceptionId, e.exceptionId >= first {
-                exceptions[Int(e.exceptionId - first)] = e  // given its line's text afterwards
-            }
-        }
-        if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
+        exceptionLog.take(r.exceptions)
         lastSequence = r.lastSequence
         if r.lastRecord != 0 { appliedRecord = r.lastRecord }
         if r.lastEntryAt.micros != 0 { lastEntryAt = r.lastEntryAt }
@@ -97,12 +85,12 @@ public struct ReadModel: Sendable, PartitionLayout {
     /// Number of partitions.
     public var partitionCount: Int { partitions.count }
     /// The id the next exception will get: those below it are in `exceptions(afterId:)` (unless dropped).
-    public var nextExceptionIdentifier: Int64 { nextExceptionId }
+    public var nextExceptionIdentifier: Int64 { exceptionLog.nextId }
 
     /// Everything a query can see, as text in a fixed order: equal read models give equal texts.
     public func canonicalText() -> String {
         var lines: [String] = []
-        lines.append("sequence \(lastSequence) record \(appliedRecord) at \(lastEntryAt.micros) counters \(counters) next exception \(nextExceptionId)")
+        lines.append("sequence \(lastSequence) record \(appliedRecord) at \(lastEntryAt.micros) counters \(counters) next exception \(exceptionLog.nextId)")
         for m in marketViews() { lines.append("market \(m.market.marketId) \(m.businessDate.map { "\($0)" } ?? "-") \(m.securities)") }
         for id in allPositionIds() { lines.append("position \(id) " + positionView(at: id).json) }
         for v in marketDataSnapshot(MarketDataFilter(), limit: .max) { lines.append("market data \(v)") }
@@ -112,8 +100,8 @@ public struct ReadModel: Sendable, PartitionLayout {
         for u in allAggregationUnits() { lines.append("unit \(u)") }
         for c in contracts(securityId: nil) { lines.append("contract \(c)") }
         for p in partitions { for (key, a) in p.availability.sorted(by: { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }) { lines.append("availability \(key.security) \(a)") } }
-        for e in exceptions { lines.append("exception \(e)") }
-        for (id, f) in feeds.sorted(by: { $0.key < $1.key }) { lines.append("feed \(id) \(f.high) \(f.gaps)") }
+        for e in exceptionLog.entries { lines.append("exception \(e)") }
+        for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")
     }
 }

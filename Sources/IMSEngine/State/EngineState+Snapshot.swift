@@ -44,7 +44,7 @@ extension EngineState {
             w.writeVarint(lastSequence)
             w.write(appliedRecord)
             w.write(lastEntryAt)
-            w.writeVarint(nextExceptionId)
+            w.writeVarint(exceptionLog.nextId)
             w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
         case .markets:
             w.writeCount(markets.count)
@@ -72,14 +72,9 @@ extension EngineState {
             writeSorted(contracts, &w) { $1.encode(to: &$0) }
             writeSorted(fxRates, &w) { $1.encode(to: &$0) }
         case .feeds:
-            writeSorted(feeds, &w) { w, feed in
-                w.writeVarint(feed.high)
-                w.writeCount(feed.gaps.count)
-                for g in feed.gaps { w.writeVarint(g.lowerBound); w.writeVarint(g.upperBound) }
-            }
+            feeds.encode(to: &w)
         case .exceptions:
-            w.writeCount(exceptions.count)
-            for e in exceptions { e.encode(to: &w) }
+            exceptionLog.encode(to: &w)
         }
     }
 
@@ -128,7 +123,7 @@ extension EngineState {
             lastSequence = try r.readVarInt()
             appliedRecord = try r.readUInt64()
             lastEntryAt = try r.readTimestamp()
-            nextExceptionId = try r.readVarInt()
+            exceptionLog.nextId = try r.readVarInt()
             counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
         case .markets:
             for _ in 0..<(try r.readCount()) {
@@ -177,17 +172,9 @@ extension EngineState {
             contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
             fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
         case .feeds:
-            feeds = try Self.readSorted(&r) { r throws(BinaryFormatError) in
-                var feed = FeedState(high: try r.readVarInt())
-                for _ in 0..<(try r.readCount()) {
-                    let low = try r.readVarInt(), high = try r.readVarInt()
-                    guard low <= high else { throw BinaryFormatError("snapshot feed gap \(low)…\(high) is inverted") }
-                    feed.gaps.append(low...high)
-                }
-                return feed
-            }
+            try feeds.decode(from: &r)
         case .exceptions:
-            for _ in 0..<(try r.readCount()) { exceptions.append(try ExceptionRecord(from: &r)) }
+            try exceptionLog.decode(from: &r)
         }
     }
 

@@ -33,20 +33,22 @@ public struct EngineState: Sendable {
     /// Changes marked for the next change record (always on); not part of the state proper, never in snapshots.
     var changeLog = ChangeLog()
     /// Sequence numbers seen per source feed, for de-duplication of stamped events.
-    var feeds: [String: FeedState] = [:]
+    var feeds = SourceFeeds()
     /// Per market, a mass no position of it exceeds (see `PositionBound.swift`); derived, not in snapshots.
     var massCeilings: [Int64] = []
     /// The mass no position may exceed: `InputBounds.maxPositionMass`, lowered only by tests.
     var positionMassBound = InputBounds.maxPositionMass
 
     // Exceptions and counters.
-    var exceptions: Deque<ExceptionRecord> = []
-    var nextExceptionId: Int64 = 1
+    var exceptionLog = ExceptionLog()
     /// Texts of lines refused since the engine last took them, known only in memory (`takeTextsToJournal`);
     /// not part of the state proper, never in snapshots.
     var textsToJournal: ExceptionTexts?
     /// The maximum number of exceptions kept; the oldest are dropped first.
-    public var exceptionCapacity = 100_000
+    public var exceptionCapacity: Int {
+        get { exceptionLog.capacity }
+        set { exceptionLog.capacity = newValue }
+    }
     /// The sequence number of the last accepted event.
     public internal(set) var lastSequence: Int64 = 0
     /// The journal record number of the last entry applied (0 when none, or without a journal).
@@ -231,22 +233,13 @@ extension EngineState {
     /// Gives rejected-input exceptions their line's text where it is missing (a replay of a batch whose
     /// texts were journaled after it). Exceptions already dropped from the list are skipped.
     mutating func fillTexts(_ t: ExceptionTexts) {
-        guard let first = exceptions.first?.exceptionId else { return }
-        for (id, text) in zip(t.exceptionIds, t.texts) {
-            let index = Int(id - first)
-            guard index >= 0, index < exceptions.count, exceptions[index].exceptionId == id, exceptions[index].raw == nil else { continue }
-            exceptions[index].raw = text
-            changeLog.filledExceptions.append(id)
-        }
+        changeLog.filledExceptions += exceptionLog.fill(t)
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,
                         message: String, subject: String? = nil, raw: String? = nil, at time: Timestamp) {
-        exceptions.append(ExceptionRecord(
-            exceptionId: nextExceptionId, kind: kind, sequence: sequence, line: line, field: field,
-            message: message, subject: subject, raw: raw, receivedAt: time))
-        nextExceptionId += 1
-        if exceptions.count > exceptionCapacity { exceptions.removeFirst(exceptions.count - exceptionCapacity) }
+        exceptionLog.append(ExceptionRecord(exceptionId: 0, kind: kind, sequence: sequence, line: line, field: field,
+                                            message: message, subject: subject, raw: raw, receivedAt: time))
     }
 }
 

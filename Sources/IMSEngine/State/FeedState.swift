@@ -45,10 +45,54 @@ struct FeedState: Sendable, Hashable {
     }
 }
 
+/// The source feeds IMS has seen, one part of the state: what each feed's sequence numbers say about an
+/// arriving event (next, a gap, a late one filling a hole, a duplicate), and its own snapshot section. The
+/// state and the read model each hold one.
+struct SourceFeeds: Sendable, Hashable {
+    private(set) var byId: [String: FeedState] = [:]
+
+    var isEmpty: Bool { byId.isEmpty }
+    subscript(id: String) -> FeedState? { byId[id] }
+
+    /// Records `stamp`'s arrival on its feed and says what it was.
+    mutating func receive(_ stamp: FeedStamp) -> FeedState.Arrival {
+        byId[stamp.feedId, default: FeedState()].receive(stamp.sequence)
+    }
+
+    /// The feeds in id order.
+    var sorted: [(id: String, state: FeedState)] { byId.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+    // MARK: Snapshot section
+
+    func encode(to w: inout BinaryWriter) {
+        let feeds = sorted
+        w.writeCount(feeds.count)
+        for (id, feed) in feeds {
+            w.write(id)
+            w.writeVarint(feed.high)
+            w.writeCount(feed.gaps.count)
+            for g in feed.gaps { w.writeVarint(g.lowerBound); w.writeVarint(g.upperBound) }
+        }
+    }
+
+    mutating func decode(from r: inout BinaryReader) throws(BinaryFormatError) {
+        for _ in 0..<(try r.readCount()) {
+            let id = try r.readString()
+            var feed = FeedState(high: try r.readVarInt())
+            for _ in 0..<(try r.readCount()) {
+                let low = try r.readVarInt(), high = try r.readVarInt()
+                guard low <= high else { throw BinaryFormatError("snapshot feed gap \(low)…\(high) is inverted") }
+                feed.gaps.append(low...high)
+            }
+            byId[id] = feed
+        }
+    }
+}
+
 extension EngineState {
     /// Checks a stamped event against its feed; false for a duplicate, which must not be applied.
     mutating func admit(_ stamp: FeedStamp, sequence: Int64, at time: Timestamp) -> Bool {
-        switch feeds[stamp.feedId, default: FeedState()].receive(stamp.sequence) {
+        switch feeds.receive(stamp) {
         case .next, .late:
             return true
         case .duplicate:

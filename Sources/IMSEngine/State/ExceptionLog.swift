@@ -1,0 +1,107 @@
+import DequeModule
+import IMSDomain
+
+/// The exceptions list, one part of the state: it numbers what it is given (ids rise by one in journal
+/// order, so a replay gives the same ids), keeps the newest `capacity`, gives a refused line its text
+/// when that text is journaled after its batch, and reads and writes its own snapshot section. The state
+/// and the read model each hold one.
+struct ExceptionLog: Sendable {
+    private(set) var entries: Deque<ExceptionRecord> = []
+    /// The id the next exception gets.
+    var nextId: Int64 = 1
+    /// The most kept; the oldest are dropped first.
+    var capacity = 100_000
+
+    var count: Int { entries.count }
+    /// The id of the oldest exception kept (`nextId` when there is none).
+    var firstId: Int64 { entries.first?.exceptionId ?? nextId }
+
+    /// Adds `e` under the next id.
+    mutating func append(_ e: ExceptionRecord) {
+        var e = e
+        e.exceptionId = nextId
+        nextId += 1
+        entries.append(e)
+        if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+    }
+
+    /// The exception with id `id`, when still kept.
+    func entry(_ id: Int64) -> ExceptionRecord? {
+        let index = Int(id - firstId)
+        return index >= 0 && index < entries.count ? entries[index] : nil
+    }
+
+    /// Gives each listed exception its line's text where it has none; returns the ids it changed.
+    mutating func fill(_ t: ExceptionTexts) -> [Int64] {
+        var filled: [Int64] = []
+        for (id, text) in zip(t.exceptionIds, t.texts) {
+            let index = Int(id - firstId)
+            guard index >= 0, index < entries.count, entries[index].raw == nil else { continue }
+            entries[index].raw = text
+            filled.append(id)
+        }
+        return filled
+    }
+
+    /// Removes and returns the exceptions with ids from `mark` on, giving their ids back (they are renumbered
+    /// when appended again).
+    mutating func removeAll(from mark: Int64) -> [ExceptionRecord] {
+        var removed: [ExceptionRecord] = []
+        while let last = entries.last, last.exceptionId >= mark { removed.append(entries.removeLast()) }
+        nextId = min(nextId, mark)
+        return removed.reversed()
+    }
+
+    /// What a change record carries: those filled in (`filled`, below `from`), then those added from `from`.
+    func changes(from: Int64, filled: [Int64]) -> [ExceptionRecord] {
+        var out: [ExceptionRecord] = []
+        for id in Set(filled).sorted() where id < from { if let e = entry(id) { out.append(e) } }
+        if nextId > from { out += entries.suffix(Int(nextId - max(from, firstId))) }
+        return out
+    }
+
+    /// Takes a change record's exceptions, as the state made them: new ones appended with their own ids,
+    /// known ones replaced (given their text afterwards).
+    mutating func take(_ changed: [ExceptionRecord]) {
+        for e in changed {
+            if e.exceptionId >= nextId {
+                entries.append(e)
+                nextId = e.exceptionId + 1
+            } else {
+                let index = Int(e.exceptionId - firstId)
+                if index >= 0 && index < entries.count { entries[index] = e }
+            }
+        }
+        if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+    }
+
+    /// Those after `afterId`, oldest first, optionally of one kind, at most `limit`.
+    func list(afterId: Int64, kind: ExceptionKind?, limit: Int) -> [ExceptionRecord] {
+        var out: [ExceptionRecord] = []
+        let start = max(0, Int(afterId + 1 - firstId))
+        guard start < entries.count else { return out }
+        for e in entries[start...] where kind == nil || e.kind == kind {
+            out.append(e)
+            if out.count >= limit { break }
+        }
+        return out
+    }
+
+    // MARK: Snapshot section
+
+    func encode(to w: inout BinaryWriter) {
+        w.writeCount(entries.count)
+        for e in entries { e.encode(to: &w) }
+    }
+
+    /// Reads the section's entries (the next id is in the counters section, read before or after).
+    mutating func decode(from r: inout BinaryReader) throws(BinaryFormatError) {
+        for _ in 0..<(try r.readCount()) {
+            let e = try ExceptionRecord(from: &r)
+            if let last = entries.last, e.exceptionId != last.exceptionId + 1 {
+                throw BinaryFormatError("snapshot exception \(e.exceptionId) follows \(last.exceptionId): ids must rise by one")
+            }
+            entries.append(e)
+        }
+    }
+}
