@@ -42,8 +42,8 @@ public struct ChangeRecord: Sendable {
     public internal(set) var rolledMarkets: [Int32] = []
     /// The reference data, when it changed in this drain.
     var reference: ReferenceData?
-    /// The markets' business dates and ladders (shared, so always carried).
-    var markets: [MarketState] = []
+    /// The markets' clock: business dates and ladders (shared, so always carried).
+    var clock: MarketClock?
     /// Source feeds' sequence state (shared, so always carried).
     var feeds = SourceFeeds()
     /// The outcome of each batch of the drain, in journal order: what each command did.
@@ -184,7 +184,7 @@ extension EngineState {
             record.reference = reference
             changeLog.publishedReference = reference.version
         }
-        record.markets = markets
+        record.clock = clock
         record.feeds = feeds
         return record
     }

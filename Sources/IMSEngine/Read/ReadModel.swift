@@ -13,9 +13,10 @@ import IMSDomain
 /// replays and `ims replay` answer queries. Built either way from the same history, two read models are
 /// equal (`canonicalText`, tested after random streams with 1, 2 and 4 partitions).
 public struct ReadModel: Sendable, PartitionLayout {
-    public let catalog: MarketCatalog
-    var markets: [MarketState]
-    var marketIds: Interner
+    var clock: MarketClock
+    public var catalog: MarketCatalog { clock.catalog }
+    var markets: [MarketState] { clock.markets }
+    var marketIds: Interner { clock.ids }
     var reference: ReferenceData
     var partitions: [PositionStore]
     let partitionBits: Int
@@ -36,9 +37,7 @@ public struct ReadModel: Sendable, PartitionLayout {
 
     /// The read model of `state` now.
     public init(_ state: EngineState) {
-        catalog = state.catalog
-        markets = state.markets
-        marketIds = state.marketIds
+        clock = state.clock
         reference = state.reference
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
@@ -63,7 +62,7 @@ public struct ReadModel: Sendable, PartitionLayout {
                 partitions[k].grow(securities: reference.securities.count, books: reference.books.count)
             }
         }
-        markets = r.markets
+        if let changed = r.clock { clock = changed }
         feeds = r.feeds
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }

@@ -47,8 +47,7 @@ extension EngineState {
             w.writeVarint(exceptionLog.nextId)
             w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
         case .markets:
-            w.writeCount(markets.count)
-            for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
+            clock.encode(to: &w)
         case .reference:
             w.writeCount(reference.securities.count)
             for s in reference.securities { s.record.encode(to: &w); w.write(s.market) }
@@ -126,12 +125,7 @@ extension EngineState {
             exceptionLog.nextId = try r.readVarInt()
             counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
         case .markets:
-            for _ in 0..<(try r.readCount()) {
-                let id = try r.readString()
-                let date = try r.readOptionalDate()
-                guard let m = marketIds.lookup(id) else { throw BinaryFormatError("snapshot names market \(id), which the catalog lacks") }
-                if let date { markets[Int(m)].setBusinessDate(date) }
-            }
+            try clock.decode(from: &r)
         case .reference:
             for _ in 0..<(try r.readCount()) {
                 let record = try Security(from: &r)

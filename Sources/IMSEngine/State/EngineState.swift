@@ -11,12 +11,17 @@ import IMSDomain
 /// (`Partition`: the securities hashed to each) apply a batch in parallel;
 /// every mutation is O(1) per event except the day roll, which walks its market once.
 public struct EngineState: Sendable {
+    /// Markets, their calendars and business dates.
+    var clock: MarketClock
     /// Markets and their calendars.
-    public let catalog: MarketCatalog
-    var markets: [MarketState] = []
-    var marketIds = Interner()
+    public var catalog: MarketCatalog { clock.catalog }
+    var markets: [MarketState] {
+        get { clock.markets }
+        _modify { yield &clock.markets }
+    }
+    var marketIds: Interner { clock.ids }
     /// Each market's calendar range, by market index: read per trade, kept flat.
-    var calendarRanges: [ClosedRange<BusinessDate>] = []
+    var calendarRanges: [ClosedRange<BusinessDate>] { clock.calendarRanges }
 
     /// Securities, books, counterparties and aggregation units.
     var reference = ReferenceData()
@@ -67,14 +72,9 @@ public struct EngineState: Sendable {
     ///   its share of a batch on its own core. Results do not depend on it; the snapshot image does.
     public init(catalog: MarketCatalog = .embedded, partitions: Int = EngineState.defaultPartitionCount) {
         precondition([1, 2, 4, 8].contains(partitions), "partitions must be 1, 2, 4 or 8")
-        self.catalog = catalog
-        for id in catalog.marketIds {
-            let (index, _) = marketIds.intern(id)
-            markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
-            reference.securitiesByMarket.append([])
-        }
-        massCeilings = Array(repeating: 0, count: markets.count)
-        calendarRanges = markets.map(\.calendar.range)
+        clock = MarketClock(catalog: catalog)
+        reference.securitiesByMarket = Array(repeating: [], count: clock.markets.count)
+        massCeilings = Array(repeating: 0, count: clock.markets.count)
         self.partitions = Array(repeating: Partition(markets: catalog.marketIds.count), count: partitions)
         self.partitionBits = partitions.trailingZeroBitCount
     }
@@ -117,6 +117,42 @@ public struct ReferenceData: Sendable {
     var securityPartitions: [UInt8] = []
     /// Bumped by every change, so that a publisher can tell whether it changed.
     var version: UInt64 = 0
+}
+
+/// The markets' clock and calendars, one part of the state: the catalog (markets and their calendars),
+/// each market's business date and settlement ladder, and the markets' interned ids; it reads and writes
+/// its own snapshot section. Day rolls move it. Shared with the read model by copy-on-write.
+public struct MarketClock: Sendable {
+    public let catalog: MarketCatalog
+    var markets: [MarketState] = []
+    var ids = Interner()
+    /// Each market's calendar range, by market index: read per trade, kept flat.
+    private(set) var calendarRanges: [ClosedRange<BusinessDate>] = []
+
+    init(catalog: MarketCatalog) {
+        self.catalog = catalog
+        for id in catalog.marketIds {
+            let (index, _) = ids.intern(id)
+            markets.append(MarketState(index: index, market: catalog.markets[id]!, calendar: catalog.calendars[id]!))
+        }
+        calendarRanges = markets.map(\.calendar.range)
+    }
+
+    // MARK: Snapshot section
+
+    func encode(to w: inout BinaryWriter) {
+        w.writeCount(markets.count)
+        for m in markets { w.write(m.market.marketId); w.write(m.businessDate) }
+    }
+
+    mutating func decode(from r: inout BinaryReader) throws(BinaryFormatError) {
+        for _ in 0..<(try r.readCount()) {
+            let id = try r.readString()
+            let date = try r.readOptionalDate()
+            guard let m = ids.lookup(id) else { throw BinaryFormatError("snapshot names market \(id), which the catalog lacks") }
+            if let date { markets[Int(m)].setBusinessDate(date) }
+        }
+    }
 }
 
 /// A market's live business date and its settlement ladder.
