@@ -71,11 +71,6 @@ public final class ReadModelStore: @unchecked Sendable {
         let cursor = feed.cursor(named: "read-model")
         self.cursor = cursor
         let thread = Thread { [self] in
-            #if canImport(Glibc)
-            if let n = ProcessInfo.processInfo.environment["IMS_RM_NICE"].flatMap(Int32.init) {
-                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, n)
-            }
-            #endif
             while true {
                 switch cursor.next(timeout: 1) {
                 case .records(let records):
