@@ -34,7 +34,7 @@ public final class SnapshotStore: SnapshotSink {
     /// How many snapshots to keep; older ones are removed after a new one is written.
     public let keep: Int
     private let busy = Atomic<Bool>(false)
-    private let lastWritten = Mutex<(record: UInt64, seconds: Double, bytes: Int)?>(nil)
+    private let lastWritten = Mutex<(record: UInt64, seconds: Double, bytes: Int, at: Date)?>(nil)
 
     public init(directory: String, keep: Int = 2) throws {
         self.directory = directory
@@ -42,8 +42,8 @@ public final class SnapshotStore: SnapshotSink {
         try FileIO.makeDirectory(directory)
     }
 
-    /// The record, duration and size of the last snapshot written by this process.
-    public var lastSnapshot: (record: UInt64, seconds: Double, bytes: Int)? { lastWritten.withLock { $0 } }
+    /// The record, duration, size and completion time of the last snapshot written by this process.
+    public var lastSnapshot: (record: UInt64, seconds: Double, bytes: Int, at: Date)? { lastWritten.withLock { $0 } }
 
     public func offer(_ state: EngineState) {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
@@ -85,7 +85,8 @@ public final class SnapshotStore: SnapshotSink {
         try FileIO.rename(temporary, path)
         try FileIO.syncDirectory(directory)
         for old in list().dropFirst(keep) { FileIO.remove(old.path) }
-        lastWritten.withLock { $0 = (state.appliedRecord, Date().timeIntervalSince(start), body.count + Self.headerSize) }
+        let end = Date()
+        lastWritten.withLock { $0 = (state.appliedRecord, end.timeIntervalSince(start), body.count + Self.headerSize, end) }
     }
 
     /// Removes the temporary files of snapshots a crash interrupted (never complete, never read); returns their paths.

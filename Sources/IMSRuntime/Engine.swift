@@ -41,6 +41,8 @@ public final class Engine: Sendable {
     private let journalHealth = Mutex(JournalHealth())
     private let stopped = DispatchSemaphore(value: 0)
     private let answers = Answers()
+    private let observer = Mutex<(any EngineObserver)?>(nil)
+    private let journaled = Atomic<UInt64>(0)
     /// Every drain's changes, with their values (see `ChangeFeed`).
     public let feed: ChangeFeed
     /// What queries read: kept up to date from the feed on its own thread, never under the writer's lock.
@@ -115,6 +117,12 @@ public final class Engine: Sendable {
     /// Of `writerBusyNanoseconds`, the time spent taking each drain's change record for the feed.
     public var captureNanoseconds: UInt64 { captureNanos.load(ordering: .relaxed) }
 
+    /// The last journal record made durable (0 before any, or without a journal).
+    public var journaledRecord: UInt64 { journaled.load(ordering: .relaxed) }
+
+    /// Sets what is told of each group commit and drain (metrics).
+    public func observe(with observer: any EngineObserver) { self.observer.withLock { $0 = observer } }
+
     /// Whether the journal is taking writes, and the last failure if not.
     public var journalStatus: JournalHealth { journalHealth.withLock { $0 } }
 
@@ -143,7 +151,11 @@ public final class Engine: Sendable {
             if let notice { entries.append(.notice(notice)) }
             for item in work { entries.append(item.entry) }
             do {
+                let j0 = DispatchTime.now().uptimeNanoseconds
                 let first = try journal.append(entries)
+                let nanoseconds = DispatchTime.now().uptimeNanoseconds - j0
+                journaled.store(first + UInt64(entries.count) - 1, ordering: .relaxed)
+                observer.withLock { $0 }?.journaled(entries: entries.count, events: work.reduce(0) { $0 + $1.batch.lineCount }, nanoseconds: nanoseconds)
                 journalHealth.withLock { $0.succeeded() }
                 var record = first
                 var stamped: [Inbox.Item] = []
@@ -196,7 +208,9 @@ public final class Engine: Sendable {
                     }
                 }
             }
-            busyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+            let busy = DispatchTime.now().uptimeNanoseconds - t0
+            busyNanos.add(busy, ordering: .relaxed)
+            observer.withLock { $0 }?.applied(events: work.reduce(0) { $0 + $1.batch.lineCount }, nanoseconds: busy)
             // The texts of lines refused in this drain follow their batches into the journal (before the
             // answers go, so a client that has its answer finds them journaled or queued to be).
             if let texts, journal != nil { inbox.enqueue(entry: .lineTexts(texts)) }
@@ -243,6 +257,16 @@ public struct JournalHealth: Sendable, Hashable {
         pendingNotice = nil
         refusedBatches = 0
     }
+}
+
+/// Told what the engine's threads did, a group or a drain at a time (never per event): how metrics see
+/// the journal and the writer without touching the hot path. Called on those threads: return quickly.
+public protocol EngineObserver: AnyObject, Sendable {
+    /// The journal thread made `entries` entries (`events` events) durable in one group commit, taking
+    /// `nanoseconds` to encode, write and sync them.
+    func journaled(entries: Int, events: Int, nanoseconds: UInt64)
+    /// The writer applied a drain of `events` events in `nanoseconds` (validation, apply and capture).
+    func applied(events: Int, nanoseconds: UInt64)
 }
 
 /// Why the engine did not take a batch.

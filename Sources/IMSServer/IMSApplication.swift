@@ -17,6 +17,8 @@ public struct ServerConfiguration: Sendable {
     public var streams = StreamLimits()
     /// Time-outs, head size and connection count limits of every connection.
     public var connections = ConnectionLimits()
+    /// The journal and snapshots of a durable engine, for `/metrics`.
+    public var storage: StorageStatus?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
@@ -31,20 +33,9 @@ public enum IMSApplication {
     /// The router with every route, for serving or for in-process tests.
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.get("/health") { _, _ in
-            let (events, positions, record) = engine.readModel.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
-            let journal = engine.journalStatus
-            var body = "{\"status\":\"\(journal.failing ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
-            body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
-            body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing)"
-            if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
-            body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
-            body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
-            body += engine.feed.consumers().map { "{\"name\":" + EventRoutes.jsonString($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
-                .joined(separator: ",")
-            body += "]}}"
-            return JSONResponse.raw(body)
-        }
+        router.add(middleware: HTTPMetricsMiddleware())
+        IMSMetrics.shared.attach(engine)
+        OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
@@ -93,8 +84,10 @@ public enum IMSApplication {
         var log = logger ?? Logger(label: "ims")
         if logger == nil { log.logLevel = .info }
         let hub = StreamHub(engine: engine, limits: configuration.streams)
+        let router = router(engine: engine, configuration: configuration)
+        OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: router, hub: hub)
         return Application(
-            router: router(engine: engine, configuration: configuration),
+            router: router,
             server: server(webSocketRouter: streamRouter(hub: hub), limits: configuration.connections),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

@@ -65,11 +65,12 @@ struct StorageOptions: ParsableArguments {
     }
 
     /// Recovers the data directory and starts an engine on it.
-    func openEngine(catalog: MarketCatalog, partitions: Int) throws -> Engine {
+    func openEngine(catalog: MarketCatalog, partitions: Int) throws -> (engine: Engine, storage: StorageStatus, report: RecoveryReport) {
         let opened = try DataDirectory.open(dataDir, catalog: catalog, partitions: partitions, policy: try policy(), now: WallClockDate.now()) { line in
             Console.line("ims: \(line)")
         }
-        return Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
+        let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
+        return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots), opened.report)
     }
 }
 
@@ -80,9 +81,11 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let engine = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions)
+        let (engine, status, report) = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions)
         var configuration = server.configuration
         configuration.dataDirectory = storage.dataDir
+        configuration.storage = status
+        IMSMetrics.shared.recovered(seconds: report.totalSeconds)
         let app = IMSApplication.application(engine: engine, configuration: configuration) { port in
             Console.line("ims serving on http://\(server.host):\(port)")
         }

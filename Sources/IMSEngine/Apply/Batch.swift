@@ -14,6 +14,8 @@ public struct BatchOutcome: Sendable, Hashable {
     public var applied: Bool
     /// What each line did, in input order, when the batch asked (`IngestBatch.wantsResults`); else empty.
     public var results: [EventResult] = []
+    /// Of `rejected`, the lines the decoder refused (the rest failed validation against the state).
+    public var decodeRejected = 0
 }
 
 /// What one line of a batch did.

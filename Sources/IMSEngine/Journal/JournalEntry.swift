@@ -109,7 +109,9 @@ extension EngineState {
         switch entry {
         case .batch(let b):
             lastEntryAt = b.receivedAt
-            return process(b, untilSequence: untilSequence)
+            var outcome = process(b, untilSequence: untilSequence)
+            outcome.decodeRejected = b.rejected.count
+            return outcome
         case .notice(let n):
             lastEntryAt = n.at
             raise(n.kind, sequence: lastSequence, message: n.message, at: n.at)

@@ -5,6 +5,7 @@ import IMSEngine
 import IMSRuntime
 import IMSIngest
 import NIOCore
+import Prometheus
 
 /// `POST /api/v1/events`: NDJSON (or CSV) batches into the engine.
 struct EventRoutes {
@@ -47,12 +48,17 @@ struct EventRoutes {
         if batch.lineCount == 0 {
             return JSONResponse.failure(.badRequest, "the body holds no events", field: "body")
         }
+        let metrics = IMSMetrics.shared
+        metrics.received.increment(by: Int64(batch.lineCount))
         let outcome: BatchOutcome
+        let clock = ContinuousClock()
+        let start = clock.now
         do {
             outcome = try await engine.submit(batch)
         } catch {
             return JSONResponse.failure(.serviceUnavailable, error.description)
         }
+        metrics.ingestSeconds.record(clock.now - start)
         return JSONResponse.raw(Self.encode(outcome), status: outcome.applied ? .ok : .unprocessableContent)
     }
 

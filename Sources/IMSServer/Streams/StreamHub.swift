@@ -65,6 +65,17 @@ final class StreamHub: Sendable {
     /// Subscribers connected now.
     var subscriberCount: Int { subscribers.withLock { $0.count } }
 
+    /// Per stream: subscribers connected, and the most changed items one of them has waiting.
+    func subscriberStats() -> [StreamKind: (count: Int, maxPending: Int)] {
+        var out: [StreamKind: (count: Int, maxPending: Int)] = [:]
+        for s in subscribers.withLock({ Array($0.values) }) {
+            let pending = s.state.withLock { $0.pendingCount }
+            let old = out[s.kind] ?? (0, 0)
+            out[s.kind] = (old.count + 1, max(old.maxPending, pending))
+        }
+        return out
+    }
+
     func register(kind: StreamKind) -> Subscriber {
         let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind)
         subscribers.withLock { $0[subscriber.id] = subscriber }
@@ -92,7 +103,7 @@ final class StreamHub: Sendable {
 }
 
 /// Which stream a connection is on.
-enum StreamKind: String, Sendable {
+enum StreamKind: String, Sendable, CaseIterable {
     case position
     case marketData = "market-data"
     case exceptions

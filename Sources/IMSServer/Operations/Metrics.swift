@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import IMSEngine
+import IMSJournal
+import IMSRuntime
+import Metrics
+import Prometheus
+import Synchronization
+
+/// IMS's metrics, exposed at `GET /metrics` in the Prometheus text format (docs/operations.md).
+///
+/// One registry per process: swift-metrics is bootstrapped to it once (Hummingbird's HTTP metrics and any
+/// library using swift-metrics land there), and IMS's own metrics are made on it directly, with help text.
+/// Nothing is counted per event on the hot path: the engine tells an `EngineObserver` once per group commit
+/// and per drain; a change-feed consumer counts each drain's outcomes; gauges (queues, lags, snapshot,
+/// memory, subscribers) are read when scraped.
+public final class IMSMetrics: Sendable {
+    /// The process's metrics (the first use bootstraps swift-metrics).
+    public static let shared = IMSMetrics()
+
+    public let registry: PrometheusCollectorRegistry
+    let received: Prometheus.Counter
+    let accepted: Prometheus.Counter
+    let ignored: Prometheus.Counter
+    let rejectedDecode: Prometheus.Counter
+    let rejectedValidation: Prometheus.Counter
+    let batchesApplied: Prometheus.Counter
+    let batchesRefused: Prometheus.Counter
+    let ingestSeconds: Prometheus.DurationHistogram
+    let applySeconds: Prometheus.DurationHistogram
+    let journalSeconds: Prometheus.DurationHistogram
+    let journalGroupEvents: Prometheus.ValueHistogram
+    let recoverySeconds: Prometheus.Gauge
+    let startedAt: Prometheus.Gauge
+    private let attached = Mutex<Set<ObjectIdentifier>>([])
+
+    private init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // swift-metrics labels such as Hummingbird's `http.server.request.duration` are not Prometheus names.
+        factory.nameAndLabelSanitizer = { name, labels in (Self.sanitized(name), labels.map { (Self.sanitized($0.0), $0.1) }) }
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+        MetricsSystem.bootstrap(factory)
+        received = registry.makeCounter(name: "ims_events_received_total", help: "Lines received by POST /api/v1/events (events and lines that did not decode).")
+        accepted = registry.makeCounter(name: "ims_events_accepted_total", help: "Events accepted and applied (including those that changed nothing).")
+        ignored = registry.makeCounter(name: "ims_events_ignored_total", help: "Accepted events that changed nothing: duplicates and stale versions.")
+        rejectedDecode = registry.makeCounter(name: "ims_events_rejected_total", labels: [("reason", "decode")],
+                                              help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
+        rejectedValidation = registry.makeCounter(name: "ims_events_rejected_total", labels: [("reason", "validation")],
+                                                  help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
+        batchesApplied = registry.makeCounter(name: "ims_batches_total", labels: [("result", "applied")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
+        batchesRefused = registry.makeCounter(name: "ims_batches_total", labels: [("result", "refused")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
+        ingestSeconds = registry.makeDurationHistogram(name: "ims_ingest_batch_seconds", buckets: Self.latencyBuckets,
+                                                       help: "POST /api/v1/events: body received to answer (durable, applied and visible).")
+        applySeconds = registry.makeDurationHistogram(name: "ims_apply_seconds", buckets: Self.latencyBuckets,
+                                                      help: "Writer time per drain: validation, apply and change capture.")
+        journalSeconds = registry.makeDurationHistogram(name: "ims_journal_append_seconds", buckets: Self.latencyBuckets,
+                                                        help: "Journal group commit: encode, write and sync (the fsync policy's).")
+        journalGroupEvents = registry.makeValueHistogram(name: "ims_journal_group_events", buckets: [1, 10, 100, 1_000, 5_000, 10_000, 50_000],
+                                                         help: "Events per journal group commit.")
+        recoverySeconds = registry.makeGauge(name: "ims_recovery_seconds", help: "How long the last start took to recover the state (snapshot load and journal replay).")
+        startedAt = registry.makeGauge(name: "ims_start_time_seconds", help: "When this process started serving, seconds since 1970.")
+    }
+
+    /// Notes how long this start's recovery took, and that serving starts now.
+    public func recovered(seconds: Double) {
+        recoverySeconds.set(seconds)
+        startedAt.set(Date().timeIntervalSince1970)
+    }
+
+    static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    static func sanitized(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+    }
+
+    /// Starts counting `engine`'s drains (once per engine): a consumer of its change feed, and its observer.
+    func attach(_ engine: Engine) {
+        guard attached.withLock({ $0.insert(ObjectIdentifier(engine)).inserted }) else { return }
+        engine.observe(with: EngineMetrics(metrics: self))
+        let cursor = engine.feed.cursor(named: "metrics")
+        let thread = Thread { [self] in
+            while true {
+                switch cursor.next(timeout: 1) {
+                case .records(let records):
+                    for r in records { count(r) }
+                    cursor.finish()
+                case .lagged:
+                    continue  // counts of the records missed are lost; the gauges are read from the model
+                case .timedOut:
+                    continue
+                case .closed:
+                    return
+                }
+            }
+        }
+        thread.name = "ims-metrics"
+        thread.start()
+    }
+
+    private func count(_ r: ChangeRecord) {
+        for o in r.results {
+            if o.applied {
+                batchesApplied.increment()
+                accepted.increment(by: Int64(o.accepted))
+                ignored.increment(by: Int64(o.ignored))
+            } else {
+                batchesRefused.increment()
+            }
+            rejectedDecode.increment(by: Int64(o.decodeRejected))
+            rejectedValidation.increment(by: Int64(o.rejected.count - o.decodeRejected))
+        }
+    }
+
+    /// The scrape: gauges read now, then every metric in the text format.
+    func scrape(engine: Engine, hub: StreamHub, storage: StorageStatus?) -> [UInt8] {
+        let (lastSequence, appliedRecord, positions) = engine.readModel.read { ($0.lastSequence, $0.appliedRecord, $0.positionCount) }
+        gauge("ims_pending_events", "Events queued in the engine and not yet applied.").set(Int64(engine.pendingEvents))
+        gauge("ims_last_sequence", "Sequence number of the last event applied and visible.").set(lastSequence)
+        gauge("ims_positions", "Positions held.").set(Int64(positions))
+        if storage != nil {
+            let journaled = engine.journaledRecord
+            gauge("ims_journal_lag_records", "Journal records written but not yet applied and visible.")
+                .set(Int64(journaled > appliedRecord ? journaled - appliedRecord : 0))
+        }
+        gauge("ims_journal_failing", "1 while journal writes fail (ingest answers 503).").set(Int64(engine.journalStatus.failing ? 1 : 0))
+        for c in engine.feed.consumers() {
+            registry.makeGauge(name: "ims_feed_consumer_lag_records", labels: [("consumer", c.name)],
+                               help: "Change records published and not yet taken by a consumer of the change feed.").set(Int64(c.lag))
+        }
+        gauge("ims_read_model_resynchronisations", "Times the read model fell off the change feed and was rebuilt.").set(Int64(engine.readModel.resynchronisations))
+        let stats = hub.subscriberStats()
+        for kind in StreamKind.allCases {
+            let s = stats[kind] ?? (0, 0)
+            registry.makeGauge(name: "ims_stream_subscribers", labels: [("stream", kind.rawValue)], help: "WebSocket subscribers connected, per stream.").set(Int64(s.count))
+            registry.makeGauge(name: "ims_stream_max_pending_items", labels: [("stream", kind.rawValue)],
+                               help: "The most changed items one subscriber of the stream has waiting (its lag).").set(Int64(s.maxPending))
+        }
+        if let snapshot = storage?.snapshots.lastSnapshot {
+            gauge("ims_snapshot_age_seconds", "Seconds since the last snapshot this process wrote.").set(Date().timeIntervalSince(snapshot.at))
+            gauge("ims_snapshot_bytes", "Size of the last snapshot this process wrote.").set(Int64(snapshot.bytes))
+            gauge("ims_snapshot_duration_seconds", "How long the last snapshot took to encode, write and sync.").set(snapshot.seconds)
+            gauge("ims_snapshot_record", "Journal record the last snapshot covers.").set(Int64(snapshot.record))
+        }
+        if let bytes = storage?.journal.bytesWritten {
+            gauge("ims_journal_written_bytes", "Bytes this process has written to the journal.").set(bytes)
+        }
+        gauge("process_resident_memory_bytes", "Resident memory of the process.").set(Int64(Self.residentBytes()))
+        return registry.emitToBuffer()
+    }
+
+    private func gauge(_ name: String, _ help: String) -> Prometheus.Gauge { registry.makeGauge(name: name, help: help) }
+
+    /// Resident set size, from /proc/self/statm (0 where there is none).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        #if canImport(Glibc)
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        #else
+        return pages * 4096
+        #endif
+    }
+}
+
+/// The journal and snapshots a serving engine writes, for the scrape.
+public struct StorageStatus: Sendable {
+    public var journal: SegmentedJournal
+    public var snapshots: SnapshotStore
+
+    public init(journal: SegmentedJournal, snapshots: SnapshotStore) {
+        self.journal = journal
+        self.snapshots = snapshots
+    }
+}
+
+/// Records the engine's group commits and drains (never per event).
+private final class EngineMetrics: EngineObserver {
+    let metrics: IMSMetrics
+    init(metrics: IMSMetrics) { self.metrics = metrics }
+
+    func journaled(entries: Int, events: Int, nanoseconds: UInt64) {
+        metrics.journalSeconds.recordNanoseconds(Int64(nanoseconds))
+        metrics.journalGroupEvents.record(Int64(events))
+    }
+
+    func applied(events: Int, nanoseconds: UInt64) {
+        metrics.applySeconds.recordNanoseconds(Int64(nanoseconds))
+    }
+}

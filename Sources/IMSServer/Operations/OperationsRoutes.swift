@@ -1,0 +1,51 @@
+import Hummingbird
+import IMSEngine
+import IMSRuntime
+
+/// Health for orchestrators and people: `/health/live`, `/health/ready`, `/health`; and `/metrics`.
+struct OperationsRoutes {
+    let engine: Engine
+    let configuration: ServerConfiguration
+
+    func register(on router: Router<BasicRequestContext>) {
+        // The process answers: nothing else is checked, so a slow engine never gets the process restarted.
+        router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
+        // Ready to take traffic: recovered (the server listens only once recovery is done) and the journal
+        // writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
+        router.get("/health/ready") { _, _ in
+            let journal = engine.journalStatus
+            if journal.failing {
+                var body = #"{"status":"unavailable","reason":"the journal cannot write"#
+                if let error = journal.lastError { body += ": " + String(EventRoutes.jsonString(error).dropFirst().dropLast()) }
+                return JSONResponse.raw(body + #""}"#, status: .serviceUnavailable)
+            }
+            return JSONResponse.raw(#"{"status":"ready"}"#)
+        }
+        router.get("/health") { _, _ in JSONResponse.raw(health()) }
+    }
+
+    /// `/metrics`, which reads the stream hub too.
+    func registerMetrics(on router: Router<BasicRequestContext>, hub: StreamHub) {
+        let metrics = IMSMetrics.shared
+        router.get("/metrics") { [configuration] _, _ in
+            let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    private func health() -> String {
+        let (events, positions, record) = engine.readModel.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
+        let journal = engine.journalStatus
+        var body = "{\"status\":\"\(journal.failing ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
+        body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
+        body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing)"
+        if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
+        body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
+        body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
+        body += engine.feed.consumers().map { "{\"name\":" + EventRoutes.jsonString($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
+            .joined(separator: ",")
+        body += "]}}"
+        return body
+    }
+}
