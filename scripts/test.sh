@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
-# Needs the Swift toolchain; the API conformance step installs schemathesis from PyPI into
+# Needs the Swift toolchain; installs promtool with apt-get when missing; the API conformance step installs schemathesis from PyPI into
 # .build/venv-api (and python3-venv with apt-get if it is missing). The full-disk test mounts a
 # tmpfs, so the tests run as root (as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# promtool (Debian's prometheus package) lints the /metrics scrapes of the end-to-end metrics tests.
+if ! command -v promtool >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 swift build --build-tests
 export IMS_BINARY="$(swift build --show-bin-path)/ims"
 test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }

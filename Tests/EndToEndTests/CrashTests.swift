@@ -144,6 +144,11 @@ struct CrashTests {
         #expect(message.contains("No space left"), "the 503 says why: \(message)")
         let health = try IMSProcess.request(server, "GET", "/health")
         #expect((health.json as? [String: Any])?["status"] as? String == "degraded")
+        // Not ready (a balancer sends writes elsewhere), still live (nobody restarts it for a full disk).
+        let ready = try IMSProcess.request(server, "GET", "/health/ready")
+        #expect(ready.status == 503)
+        #expect(((ready.json as? [String: Any])?["reason"] as? String ?? "").contains("No space left"), "the 503 says why")
+        #expect(try IMSProcess.request(server, "GET", "/health/live").status == 200)
         #expect(try Self.intradayBuys(server) == Self.batch(1).effect, "reads still served, the refused batch not applied")
 
         // Space returns: ingest resumes by itself.
@@ -152,6 +157,7 @@ struct CrashTests {
         let expected = Self.adding(Self.batch(1).effect, Self.batch(3).effect)
         #expect(try Self.intradayBuys(server) == expected)
         #expect((try IMSProcess.request(server, "GET", "/health").json as? [String: Any])?["status"] as? String == "ok")
+        #expect(try IMSProcess.request(server, "GET", "/health/ready").status == 200)
 
         // Nothing acknowledged was lost, and the outage is in the exceptions list, across a crash.
         server.crash()

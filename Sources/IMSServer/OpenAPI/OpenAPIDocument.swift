@@ -153,8 +153,15 @@ enum OpenAPIDocument {
                              query("kind", enumeration(ExceptionKind.allCases.map(\.rawValue)), "Only this kind"),
                              query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
                 responses: ["200": response("Exceptions, oldest first", array(ref("Exception"))), "400": badParameter]),
-            "/health": get("Liveness, engine and journal status", tag: "operations",
+            "/health": get("Engine, journal and change-feed status", tag: "operations",
                            responses: ["200": response("Serving (status degraded while the journal cannot write)", ref("Health"))]),
+            "/health/live": get("Liveness: the process answers", tag: "operations",
+                                responses: ["200": response("Live", object(["status": enumeration(["live"])]))]),
+            "/health/ready": get("Readiness: recovered and the journal writable", tag: "operations",
+                                 responses: ["200": response("Ready for traffic", object(["status": enumeration(["ready"])])),
+                                             "503": response("Not ready, and why", object(["status": enumeration(["unavailable"]), "reason": string]))]),
+            "/metrics": ["get": ["summary": "Metrics in the Prometheus text format (docs/operations.md)", "tags": ["operations"], "parameters": [JSON](),
+                                 "responses": ["200": ["description": "Every metric", "content": ["text/plain": ["schema": string]]]]]],
         ]
     }
 
