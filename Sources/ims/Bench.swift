@@ -4,6 +4,7 @@ import Histogram
 import IMSDomain
 import IMSEngine
 import IMSRuntime
+import IMSServer
 import IMSIngest
 import IMSJournal
 import Synchronization
@@ -139,6 +140,8 @@ struct Bench: AsyncParsableCommand {
             engine = Engine(state: opened.state, journal: opened.journal, maxPendingEvents: Self.engineWindow)
             print("journal in \(directory.path), fsync \(try syncPolicy())")
         }
+        // As served: the metrics observe every group commit and drain, and count every drain's outcomes.
+        IMSMetrics.shared.attach(engine)
         _ = try engine.submitAndWait(Self.securitiesBatch())
         let setupOutcome = try engine.submitAndWait(Self.decode(setup))
         guard setupOutcome.applied else { throw ValidationError("setup rejected: \(setupOutcome.rejected.prefix(3))") }
