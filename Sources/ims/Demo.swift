@@ -6,6 +6,7 @@ import IMSEngine
 import IMSRuntime
 import IMSIngest
 import IMSServer
+import Logging
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
 
     func run() async throws {
+        let logger = server.startLogging()
         let engine = Engine(state: EngineState(catalog: try server.catalog(), partitions: server.partitions))
         let today = WallClockDate.today()
         var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
@@ -32,7 +34,8 @@ struct Demo: AsyncParsableCommand {
         print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
         feed.start()
-        let app = IMSApplication.application(engine: engine, configuration: server.configuration) { port in
+        let app = IMSApplication.application(engine: engine, configuration: server.configuration, logger: logger) { port in
+            logger.info("serving", metadata: ["url": "http://\(server.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
             print("ims demo serving on http://\(server.host):\(port)  (\(rate) events/s)")
         }
         try await app.runService()

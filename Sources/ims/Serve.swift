@@ -6,6 +6,7 @@ import IMSEngine
 import IMSRuntime
 import IMSJournal
 import IMSServer
+import Logging
 
 /// Options shared by the commands that run a server.
 struct ServerOptions: ParsableArguments {
@@ -22,6 +23,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Open connections at most; more are closed when accepted.") var maxConnections = 10_000
     @Option(help: "Seconds a request's line and headers may take to arrive.") var headTimeoutSeconds = 10
     @Option(help: "Seconds an HTTP connection may stay idle between requests.") var idleTimeoutSeconds = 60
+    @Option(help: "Log lines on standard error: json (one object per line) or text (for a terminal).")
+    var logFormat: IMSLogHandler.Format = .json
+    @Option(help: "Least level logged: trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
+
+    /// Sends every log line of the process through IMS's handler; returns IMS's logger.
+    func startLogging() -> Logger {
+        IMSLogHandler.bootstrap(format: logFormat, level: logLevel)
+        return Logger(label: "ims")
+    }
 
     func validate() throws {
         guard [1, 2, 4, 8].contains(partitions) else { throw ValidationError("--partitions must be 1, 2, 4 or 8") }
@@ -65,10 +75,18 @@ struct StorageOptions: ParsableArguments {
     }
 
     /// Recovers the data directory and starts an engine on it.
-    func openEngine(catalog: MarketCatalog, partitions: Int) throws -> (engine: Engine, storage: StorageStatus, report: RecoveryReport) {
+    func openEngine(catalog: MarketCatalog, partitions: Int, logger: Logger) throws -> (engine: Engine, storage: StorageStatus, report: RecoveryReport) {
         let opened = try DataDirectory.open(dataDir, catalog: catalog, partitions: partitions, policy: try policy(), now: WallClockDate.now()) { line in
-            Console.line("ims: \(line)")
+            logger.info("\(line)", metadata: ["dataDir": "\(dataDir)"])
         }
+        let r = opened.report
+        logger.info("recovered", metadata: [
+            "dataDir": "\(dataDir)", "snapshotRecord": "\(r.snapshotRecord.map(String.init) ?? "none")",
+            "snapshotSeconds": "\(String(format: "%.3f", r.snapshotSeconds))", "replayedRecords": "\(r.replayedRecords)",
+            "replayedEvents": "\(r.replayedEvents)", "replaySeconds": "\(String(format: "%.3f", r.replaySeconds))",
+            "seconds": "\(String(format: "%.3f", r.totalSeconds))", "lastSequence": "\(opened.state.lastSequence)",
+            "appliedRecord": "\(opened.state.appliedRecord)", "notices": "\(r.notices.count)",
+        ])
         let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
         return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots), opened.report)
     }
@@ -81,17 +99,22 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let (engine, status, report) = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions)
+        let logger = server.startLogging()
+        let (engine, status, report) = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions, logger: logger)
         var configuration = server.configuration
         configuration.dataDirectory = storage.dataDir
         configuration.storage = status
         IMSMetrics.shared.recovered(seconds: report.totalSeconds)
-        let app = IMSApplication.application(engine: engine, configuration: configuration) { port in
+        let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
+            logger.info("serving", metadata: ["url": "http://\(server.host):\(port)"])
             Console.line("ims serving on http://\(server.host):\(port)")
         }
         try await app.runService()
+        logger.info("stopping: applying what is queued, then writing a snapshot")
         try engine.shutdown()
-        Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
+        let record = engine.read { $0.appliedRecord }
+        logger.info("stopped", metadata: ["snapshotRecord": "\(record)"])
+        Console.line("ims: stopped; snapshot written at record \(record)")
     }
 }
 
@@ -101,3 +124,6 @@ enum Console {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }
+
+extension IMSLogHandler.Format: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}

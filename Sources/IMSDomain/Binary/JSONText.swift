@@ -46,6 +46,13 @@ public struct JSONText: Sendable {
         needsComma = false
     }
 
+    /// A key known only at run time (escaped as a string is).
+    public mutating func key(dynamic name: String) {
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
     public mutating func field(_ name: StaticString, _ value: Int64) { key(name); number(value) }
     public mutating func field(_ name: StaticString, _ value: String) { key(name); string(value) }
     /// An optional field is left out when nil, as `JSONEncoder` does.

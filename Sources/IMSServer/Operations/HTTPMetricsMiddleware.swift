@@ -1,5 +1,6 @@
 import Dispatch
 import Hummingbird
+import Logging
 import Prometheus
 import Synchronization
 
@@ -37,16 +38,25 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             let response = try await next(request, context)
             // Timed to the answer being ready (its body is written after; IMS builds bodies whole).
-            record(Key(route: context.endpointPath ?? "unmatched", method: request.method, status: response.status.code), since: start)
+            record(Key(route: context.endpointPath ?? "unmatched", method: request.method, status: response.status.code), since: start, context: context)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            record(Key(route: context.endpointPath ?? "unmatched", method: request.method, status: status), since: start)
+            record(Key(route: context.endpointPath ?? "unmatched", method: request.method, status: status), since: start, context: context)
             throw error
         }
     }
 
-    private func record(_ key: Key, since start: UInt64) {
+    private func record(_ key: Key, since start: UInt64, context: Context) {
+        let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+        // A line per request at debug (`--log-level debug`); server errors always.
+        let level: Logger.Level = key.status >= 500 ? .warning : .debug
+        if context.logger.logLevel <= level {
+            context.logger.log(level: level, "request", metadata: [
+                "route": "\(key.route)", "method": "\(key.method.rawValue)", "status": "\(key.status)",
+                "durationMicros": "\(nanoseconds / 1_000)",
+            ])
+        }
         let s = cache.series.withLock { map in
             if let s = map[key] { return s }
             let s = Series(key, registry: registry)
@@ -54,6 +64,6 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             return s
         }
         s.requests.increment()
-        s.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+        s.duration.recordNanoseconds(Int64(nanoseconds))
     }
 }
