@@ -7,6 +7,7 @@ import IMSRuntime
 import IMSIngest
 import IMSServer
 import Logging
+import ServiceLifecycle
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,20 +34,19 @@ struct Demo: AsyncParsableCommand {
         let result = try engine.submitAndWait(outcome)
         print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
-        feed.start()
         let app = IMSApplication.application(engine: engine, configuration: server.configuration, logger: logger) { port in
             logger.info("serving", metadata: ["url": "http://\(server.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
             print("ims demo serving on http://\(server.host):\(port)  (\(rate) events/s)")
         }
-        try await app.runService()
-        engine.stop()
+        // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
+        try await IMSServices.run([EngineService(engine: engine, durable: false, logger: logger), feed, app], logger: logger)
     }
 }
 
-/// Runs the simulator on its own thread, feeding the engine at a steady rate.
-final class SimulatorFeed: @unchecked Sendable {
+/// The simulator as a service: it feeds the engine at a steady rate until graceful shutdown reaches it.
+struct SimulatorFeed: Service {
     let engine: Engine
-    var simulator: MarketSimulator
+    let simulator: MarketSimulator
     let rate: Int
     let daySeconds: Int
 
@@ -57,17 +57,17 @@ final class SimulatorFeed: @unchecked Sendable {
         self.daySeconds = max(10, daySeconds)
     }
 
-    func start() {
-        let thread = Thread { self.run() }
-        thread.name = "ims-simulator"
-        thread.start()
+    func run() async throws {
+        // Ends at graceful shutdown (or cancellation); what it queued before is applied by the engine.
+        try? await cancelWhenGracefulShutdown { try await feed() }
     }
 
-    private func run() {
+    private func feed() async throws {
+        var simulator = self.simulator
         let tick = 0.05
         let perTick = max(1, Int(Double(rate) * tick))
         var nextRoll = Date().addingTimeInterval(TimeInterval(daySeconds))
-        while true {
+        while !Task.isCancelled {
             let started = Date()
             var lines: [String] = []
             lines.reserveCapacity(perTick + 20)
@@ -82,7 +82,7 @@ final class SimulatorFeed: @unchecked Sendable {
             }
             do { try engine.enqueue(batch) } catch { return }
             let elapsed = Date().timeIntervalSince(started)
-            if elapsed < tick { Thread.sleep(forTimeInterval: tick - elapsed) }
+            if elapsed < tick { try await Task.sleep(for: .milliseconds(Int((tick - elapsed) * 1_000))) }
         }
     }
 }

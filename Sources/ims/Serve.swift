@@ -109,12 +109,9 @@ struct Serve: AsyncParsableCommand {
             logger.info("serving", metadata: ["url": "http://\(server.host):\(port)"])
             Console.line("ims serving on http://\(server.host):\(port)")
         }
-        try await app.runService()
-        logger.info("stopping: applying what is queued, then writing a snapshot")
-        try engine.shutdown()
-        let record = engine.read { $0.appliedRecord }
-        logger.info("stopped", metadata: ["snapshotRecord": "\(record)"])
-        Console.line("ims: stopped; snapshot written at record \(record)")
+        // The engine is listed first, so it stops last: after the HTTP server has answered what it took.
+        try await IMSServices.run([EngineService(engine: engine, durable: true, logger: logger), app], logger: logger)
+        Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 import Testing
 
 /// Runs the real `ims` binary and talks to it over a TCP socket.
@@ -37,8 +38,12 @@ enum IMSProcess {
         }
     }
 
+    /// A data directory no test used before, removed when the test process exits (a test may restart a
+    /// server on the same directory, so none is removed when its server stops).
     static func freshDirectory() -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ims-e2e-\(UUID().uuidString)")
+        TemporaryDirectories.shared.add(url)
+        return url
     }
 
     /// Starts `ims serve` on a port the kernel picks (`--port 0`) and waits for the line in which the server
@@ -163,5 +168,22 @@ struct BinaryTests {
         #expect(bad.status == 422)
         let again = try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM1/IBM")
         #expect((again.json as? [String: Any])?["contractualQty"] as? Int == -300)
+    }
+}
+
+/// The data directories the end-to-end tests made, removed at exit.
+final class TemporaryDirectories: Sendable {
+    static let shared: TemporaryDirectories = {
+        let d = TemporaryDirectories()
+        atexit { TemporaryDirectories.shared.removeAll() }
+        return d
+    }()
+
+    private let paths = Mutex<[URL]>([])
+
+    func add(_ url: URL) { paths.withLock { $0.append(url) } }
+
+    func removeAll() {
+        for url in paths.withLock({ $0 }) { try? FileManager.default.removeItem(at: url) }
     }
 }

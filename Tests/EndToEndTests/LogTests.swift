@@ -11,7 +11,7 @@ struct LogTests {
     @Test func jsonLinesSayWhatWasRecoveredAndEveryRequestAtDebug() throws {
         let dataDir = IMSProcess.freshDirectory()
         let log = dataDir.deletingLastPathComponent().appendingPathComponent("ims-log-\(UUID().uuidString).txt")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         var server = try IMSProcess.start(dataDir: dataDir, log: log)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: TradeFlow.setup(book: "GB", prefix: "G", count: 3)).status == 200)
@@ -44,7 +44,7 @@ struct LogTests {
     @Test func textForATerminal() throws {
         let dataDir = IMSProcess.freshDirectory()
         let log = dataDir.deletingLastPathComponent().appendingPathComponent("ims-log-\(UUID().uuidString).txt")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let server = try IMSProcess.start(["--log-format", "text"], dataDir: dataDir, log: log)
         server.stop()

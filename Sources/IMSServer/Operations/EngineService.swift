@@ -1,0 +1,44 @@
+import IMSEngine
+import IMSRuntime
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// The engine as a service of the process's service group (`IMSServices`).
+///
+/// It runs until graceful shutdown reaches it. Services stop in the reverse of their order, and the engine
+/// is listed first, so by then the HTTP server has stopped taking requests and finished those in flight, and
+/// the simulator has stopped. The engine then applies what is queued, answers it, writes a snapshot (when
+/// it has a data directory) and returns.
+public struct EngineService: Service {
+    let engine: Engine
+    let durable: Bool
+    let logger: Logger
+
+    public init(engine: Engine, durable: Bool, logger: Logger) {
+        self.engine = engine
+        self.durable = durable
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Returns at graceful shutdown; throws if the group is cancelled instead (a service failed): either
+        // way the engine stops cleanly.
+        try? await gracefulShutdown()
+        logger.info("stopping: applying what is queued\(durable ? ", then writing a snapshot" : "")")
+        if durable { try engine.shutdown() } else { engine.stop() }
+        logger.info("stopped", metadata: ["appliedRecord": "\(engine.read { $0.appliedRecord })", "lastSequence": "\(engine.read { $0.lastSequence })"])
+    }
+}
+
+/// The process's services, started together and stopped in reverse order on SIGTERM or SIGINT.
+public enum IMSServices {
+    /// Runs `services` (first stopped last) until SIGTERM or SIGINT, then shuts them down in order.
+    public static func run(_ services: [any Service], logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
