@@ -8,6 +8,9 @@ import Testing
 /// under load, that `promtool check metrics` (Debian's prometheus package; the test command installs it)
 /// accepts.
 @Suite(.serialized) struct MetricsTests {
+    /// The repository's root (this file is Tests/EndToEndTests/MetricsTests.swift).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     static func scrape(_ server: IMSProcess.Server) throws -> String {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var text: String?
@@ -97,7 +100,8 @@ import Testing
     }
 
     @Test func scrapesTakenUnderLoadPassPromtool() throws {
-        let server = try IMSProcess.start()
+        // Frequent snapshots, so that the snapshot gauges are in the scrape too.
+        let server = try IMSProcess.start(["--snapshot-every", "2000"])
         defer { server.stop() }
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: TradeFlow.setup(book: "LB", prefix: "L", count: 200)).status == 200)
         let stop = DispatchSemaphore(value: 0)
@@ -124,6 +128,12 @@ import Testing
         }
         let loaded = try Self.scrape(server)
         #expect(Self.value(loaded, #"ims_stream_subscribers{stream="position"}"#) == 1)
+        // Every metric the Grafana dashboard plots is one the server exposes.
+        let dashboard = try String(contentsOf: Self.repository.appendingPathComponent("deploy/grafana/ims.json"), encoding: .utf8)
+        let names = Set(dashboard.matches(of: /\b(?:ims|process)_[a-z_]+/).map { String($0.output) }
+            .map { $0.replacing(/_(bucket|count|sum)$/, with: "") })
+        #expect(names.count > 15)
+        for name in names.sorted() { #expect(loaded.contains("# TYPE \(name) "), "the dashboard plots \(name), which /metrics does not expose") }
         stop.signal()
         finished.wait()
         #expect(Self.value(loaded, "ims_events_accepted_total") ?? 0 > 0)
