@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import IMSEngine
 import IMSRuntime
 import Logging
+import Synchronization
 
 /// How the HTTP server listens and what it accepts.
 public struct ServerConfiguration: Sendable {
@@ -65,7 +66,10 @@ public enum IMSApplication {
     /// HTTP/1.1 with the WebSocket upgrade, every connection behind a `ConnectionGuard`: heads must arrive in
     /// time and within size, idle connections close, the connection count is capped, client frames must be masked.
     static func server(webSocketRouter: Router<BasicWebSocketRequestContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
-        let webSocketResponder = webSocketRouter.buildResponder()
+        server(webSocketResponder: webSocketRouter.buildResponder(), limits: limits)
+    }
+
+    static func server(webSocketResponder: some HTTPResponder<BasicWebSocketRequestContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
         let counter = ConnectionCounter()
         let http1 = HTTP1Channel.Configuration(
             idleTimeout: limits.idleTimeout,
@@ -92,5 +96,66 @@ public enum IMSApplication {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)
+    }
+
+    /// An application that listens at once and serves the engine once `gate.open` is given it: until then
+    /// (recovery) it answers `/health/live` 200, `/health/ready` and `/health` 503 "recovering", and 503 to
+    /// everything else. So an orchestrator sees a live, not-ready process during a long recovery.
+    public static func application(gate: ServingGate, configuration: ServerConfiguration, logger: Logger,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            responder: GateResponder(gate: gate),
+            server: server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connections),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+    }
+}
+
+/// What the server answers with: nothing but health while the engine recovers, then the engine's routes.
+public final class ServingGate: Sendable {
+    private let routes = Mutex<(http: RouterResponder<BasicRequestContext>, ws: RouterResponder<BasicWebSocketRequestContext>)?>(nil)
+    let recovering: RouterResponder<BasicRequestContext>
+
+    public init() {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: HTTPMetricsMiddleware())
+        router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
+        for path in ["/health/ready", "/health"] {
+            router.get(RouterPath(path)) { _, _ in
+                JSONResponse.raw(#"{"status":"unavailable","reason":"recovering: loading the snapshot and replaying the journal"}"#, status: .serviceUnavailable)
+            }
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
+            router.on("**", method: method) { _, _ in JSONResponse.failure(.serviceUnavailable, "IMS is recovering its state; retry shortly") }
+        }
+        recovering = router.buildResponder()
+    }
+
+    /// Starts serving `engine` (after its recovery).
+    public func open(engine: Engine, configuration: ServerConfiguration) {
+        let hub = StreamHub(engine: engine, limits: configuration.streams)
+        let router = IMSApplication.router(engine: engine, configuration: configuration)
+        OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: router, hub: hub)
+        let ws = IMSApplication.streamRouter(hub: hub).buildResponder()
+        routes.withLock { $0 = (router.buildResponder(), ws) }
+    }
+
+    var http: RouterResponder<BasicRequestContext>? { routes.withLock { $0?.http } }
+    var ws: RouterResponder<BasicWebSocketRequestContext>? { routes.withLock { $0?.ws } }
+}
+
+struct GateResponder: HTTPResponder {
+    let gate: ServingGate
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        try await (gate.http ?? gate.recovering).respond(to: request, context: context)
+    }
+}
+
+struct GateWebSocketResponder: HTTPResponder {
+    let gate: ServingGate
+    func respond(to request: Request, context: BasicWebSocketRequestContext) async throws -> Response {
+        guard let ws = gate.ws else { return Response(status: .serviceUnavailable) }  // no upgrade; the HTTP answer says why
+        return try await ws.respond(to: request, context: context)
     }
 }

@@ -39,7 +39,7 @@ struct Demo: AsyncParsableCommand {
             print("ims demo serving on http://\(server.host):\(port)  (\(rate) events/s)")
         }
         // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
-        try await IMSServices.run([EngineService(engine: engine, durable: false, logger: logger), feed, app], logger: logger)
+        try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)
     }
 }
 

@@ -100,18 +100,44 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = server.startLogging()
-        let (engine, status, report) = try storage.openEngine(catalog: try server.catalog(), partitions: server.partitions, logger: logger)
+        let catalog = try server.catalog()
         var configuration = server.configuration
         configuration.dataDirectory = storage.dataDir
-        configuration.storage = status
-        IMSMetrics.shared.recovered(seconds: report.totalSeconds)
-        let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
-            logger.info("serving", metadata: ["url": "http://\(server.host):\(port)"])
+        // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
+        let gate = ServingGate()
+        let slot = EngineSlot()
+        let app = IMSApplication.application(gate: gate, configuration: configuration, logger: logger) { port in
+            logger.info("listening", metadata: ["url": "http://\(server.host):\(port)"])
             Console.line("ims serving on http://\(server.host):\(port)")
         }
-        // The engine is listed first, so it stops last: after the HTTP server has answered what it took.
-        try await IMSServices.run([EngineService(engine: engine, durable: true, logger: logger), app], logger: logger)
-        Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The engine is listed first, so it stops last: after the HTTP server has answered what it took.
+            group.addTask { try await IMSServices.run([EngineService(slot: slot, durable: true, logger: logger), app], logger: logger) }
+            let (engine, status, report) = try await Self.offThePool { [storage, server] in
+                try storage.openEngine(catalog: catalog, partitions: server.partitions, logger: logger)
+            }
+            guard slot.fill(engine) else {
+                engine.stop()  // SIGTERM during recovery: nothing was served, nothing to snapshot
+                try await group.waitForAll()
+                return
+            }
+            configuration.storage = status
+            IMSMetrics.shared.recovered(seconds: report.totalSeconds)
+            gate.open(engine: engine, configuration: configuration)
+            logger.info("ready")
+            try await group.waitForAll()
+            Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")
+        }
+    }
+
+    /// Runs blocking work (recovery reads the whole journal) on a thread of its own, not on one of the few
+    /// threads that run the server's tasks.
+    static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.name = "ims-recovery"
+            thread.start()
+        }
     }
 }
 

@@ -47,8 +47,9 @@ enum IMSProcess {
     }
 
     /// Starts `ims serve` on a port the kernel picks (`--port 0`) and waits for the line in which the server
-    /// reports it, then for `/health`. Its output is drained on a thread of its own (into `log` if given).
-    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil) throws -> Server {
+    /// reports it (it listens before it recovers), then, unless told not to, for `/health` to answer 200
+    /// (recovered). Its output is drained on a thread of its own (into `log` if given).
+    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil, waitUntilReady: Bool = true) throws -> Server {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
@@ -90,7 +91,9 @@ enum IMSProcess {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not report its port (exit \(p.isRunning ? "none" : String(p.terminationStatus)))"])
         }
         let server = Server(process: p, port: port, dataDir: dataDir)
-        for _ in 0..<1_200 {
+        if !waitUntilReady { return server }
+        // Recovery of a large journal can take a while on a loaded machine.
+        for _ in 0..<2_400 {
             if (try? request(server, "GET", "/health"))?.status == 200 { return server }
             if !p.isRunning { break }
             Thread.sleep(forTimeInterval: 0.05)

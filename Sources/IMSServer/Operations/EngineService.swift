@@ -2,21 +2,42 @@ import IMSEngine
 import IMSRuntime
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
+
+/// Where a serving process keeps its engine once recovery has made it; closed when shutdown begins.
+public final class EngineSlot: Sendable {
+    private let state = Mutex<(engine: Engine?, closed: Bool)>((nil, false))
+
+    public init(_ engine: Engine? = nil) { state.withLock { $0.engine = engine } }
+
+    /// Puts the recovered engine in; false when shutdown has already begun (the caller then stops it).
+    public func fill(_ engine: Engine) -> Bool {
+        state.withLock { s in
+            guard !s.closed else { return false }
+            s.engine = engine
+            return true
+        }
+    }
+
+    /// Closes the slot and returns its engine, if recovery had finished.
+    func close() -> Engine? { state.withLock { s in s.closed = true; return s.engine } }
+}
 
 /// The engine as a service of the process's service group (`IMSServices`).
 ///
 /// It runs until graceful shutdown reaches it. Services stop in the reverse of their order, and the engine
 /// is listed first, so by then the HTTP server has stopped taking requests and finished those in flight, and
 /// the simulator has stopped. The engine then applies what is queued, answers it, writes a snapshot (when
-/// it has a data directory) and returns.
+/// it has a data directory) and returns. A shutdown during recovery finds no engine yet: the recovery's
+/// caller stops it when it is done (`EngineSlot.fill` says so).
 public struct EngineService: Service {
-    let engine: Engine
+    let slot: EngineSlot
     let durable: Bool
     let logger: Logger
 
-    public init(engine: Engine, durable: Bool, logger: Logger) {
-        self.engine = engine
+    public init(slot: EngineSlot, durable: Bool, logger: Logger) {
+        self.slot = slot
         self.durable = durable
         self.logger = logger
     }
@@ -25,6 +46,10 @@ public struct EngineService: Service {
         // Returns at graceful shutdown; throws if the group is cancelled instead (a service failed): either
         // way the engine stops cleanly.
         try? await gracefulShutdown()
+        guard let engine = slot.close() else {
+            logger.info("stopping during recovery")
+            return
+        }
         logger.info("stopping: applying what is queued\(durable ? ", then writing a snapshot" : "")")
         if durable { try engine.shutdown() } else { engine.stop() }
         logger.info("stopped", metadata: ["appliedRecord": "\(engine.read { $0.appliedRecord })", "lastSequence": "\(engine.read { $0.lastSequence })"])

@@ -49,8 +49,9 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func record(_ key: Key, since start: UInt64, context: Context) {
         let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
-        // A line per request at debug (`--log-level debug`); server errors always.
-        let level: Logger.Level = key.status >= 500 ? .warning : .debug
+        // A line per request at debug (`--log-level debug`); server errors always, but for 503s, which IMS gives
+        // on purpose (recovering, inbox full, journal failing) and which readiness probes would repeat.
+        let level: Logger.Level = key.status >= 500 && key.status != 503 ? .warning : .debug  // 503: by design (recovering, busy, disk full)
         if context.logger.logLevel <= level {
             context.logger.log(level: level, "request", metadata: [
                 "route": "\(key.route)", "method": "\(key.method.rawValue)", "status": "\(key.status)",
