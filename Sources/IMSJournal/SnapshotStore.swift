@@ -35,6 +35,16 @@ public final class SnapshotStore: SnapshotSink {
     public let keep: Int
     private let busy = Atomic<Bool>(false)
     private let lastWritten = Mutex<(record: UInt64, seconds: Double, bytes: Int, at: Date)?>(nil)
+    private let reporter = Mutex<(@Sendable (Report) -> Void)?>(nil)
+
+    /// What became of a snapshot taken in the background.
+    public enum Report: Sendable {
+        case written(record: UInt64, bytes: Int, seconds: Double)
+        case failed(record: UInt64, error: String)
+    }
+
+    /// Sets who is told of each background snapshot (the server logs them); unset, failures go to stderr.
+    public func report(to handler: @escaping @Sendable (Report) -> Void) { reporter.withLock { $0 = handler } }
 
     public init(directory: String, keep: Int = 2) throws {
         self.directory = directory
@@ -49,8 +59,14 @@ public final class SnapshotStore: SnapshotSink {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         let thread = Thread { [self] in
             defer { busy.store(false, ordering: .releasing) }
-            do { try write(state) } catch {
-                FileHandle.standardError.write(Data("ims: snapshot at record \(state.appliedRecord) failed: \(error)\n".utf8))
+            let handler = reporter.withLock { $0 }
+            do {
+                try write(state)
+                if let handler, let last = lastSnapshot { handler(.written(record: last.record, bytes: last.bytes, seconds: last.seconds)) }
+            } catch {
+                if let handler { handler(.failed(record: state.appliedRecord, error: "\(error)")) } else {
+                    FileHandle.standardError.write(Data("ims: snapshot at record \(state.appliedRecord) failed: \(error)\n".utf8))
+                }
             }
         }
         thread.name = "ims-snapshot"

@@ -156,7 +156,11 @@ public final class Engine: Sendable {
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - j0
                 journaled.store(first + UInt64(entries.count) - 1, ordering: .relaxed)
                 observer.withLock { $0 }?.journaled(entries: entries.count, events: work.reduce(0) { $0 + $1.batch.lineCount }, nanoseconds: nanoseconds)
-                journalHealth.withLock { $0.succeeded() }
+                let wasFailing = journalHealth.withLock { h in
+                    defer { h.succeeded() }
+                    return h.failing
+                }
+                if wasFailing { observer.withLock { $0 }?.journalRecovered() }
                 var record = first
                 var stamped: [Inbox.Item] = []
                 stamped.reserveCapacity(work.count + 1)
@@ -171,6 +175,7 @@ public final class Engine: Sendable {
                 applyQueue.pass(stamped)
             } catch {
                 journalHealth.withLock { $0.failed(error.message, batches: work.count, at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))) }
+                observer.withLock { $0 }?.journalFailed(error.message, batches: work.count)
                 inbox.finished(events: work.reduce(0) { $0 + $1.batch.lineCount })
                 for item in work { item.completion(.failure(.journalUnavailable(error.message))) }
             }
@@ -267,6 +272,10 @@ public protocol EngineObserver: AnyObject, Sendable {
     func journaled(entries: Int, events: Int, nanoseconds: UInt64)
     /// The writer applied a drain of `events` events in `nanoseconds` (validation, apply and capture).
     func applied(events: Int, nanoseconds: UInt64)
+    /// A group commit failed (disk full, I/O error): its `batches` were answered 503, nothing applied.
+    func journalFailed(_ message: String, batches: Int)
+    /// The journal wrote again after failures.
+    func journalRecovered()
 }
 
 /// Why the engine did not take a batch.

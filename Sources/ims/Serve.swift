@@ -87,6 +87,14 @@ struct StorageOptions: ParsableArguments {
             "seconds": "\(String(format: "%.3f", r.totalSeconds))", "lastSequence": "\(opened.state.lastSequence)",
             "appliedRecord": "\(opened.state.appliedRecord)", "notices": "\(r.notices.count)",
         ])
+        opened.snapshots.report { report in
+            switch report {
+            case .written(let record, let bytes, let seconds):
+                logger.info("snapshot written", metadata: ["record": "\(record)", "bytes": "\(bytes)", "seconds": "\(String(format: "%.3f", seconds))"])
+            case .failed(let record, let error):
+                logger.error("snapshot failed; the journal still holds everything", metadata: ["record": "\(record)", "error": "\(error)"])
+            }
+        }
         let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
         return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots), opened.report)
     }

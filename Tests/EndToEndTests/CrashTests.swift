@@ -126,7 +126,11 @@ struct CrashTests {
             try? FileManager.default.removeItem(at: dir)
         }
         let dataDir = dir.appendingPathComponent("data")
-        var server = try IMSProcess.start(dataDir: dataDir)
+        // The server's log, outside the full tmpfs.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ims-log-\(UUID().uuidString).txt")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        var server = try IMSProcess.start(dataDir: dataDir, log: log)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: Self.setup).status == 200)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: Self.batch(1).body).status == 200)
 
@@ -158,6 +162,11 @@ struct CrashTests {
         #expect(try Self.intradayBuys(server) == expected)
         #expect((try IMSProcess.request(server, "GET", "/health").json as? [String: Any])?["status"] as? String == "ok")
         #expect(try IMSProcess.request(server, "GET", "/health/ready").status == 200)
+        // The log says when writes failed, why, and when they came back.
+        Thread.sleep(forTimeInterval: 0.3)
+        let logged = String(decoding: try Data(contentsOf: log), as: UTF8.self)
+        #expect(logged.contains(#""level":"error","logger":"ims","message":"journal write failed"#) && logged.contains("No space left"), "\(logged)")
+        #expect(logged.contains(#""message":"journal writes again""#))
 
         // Nothing acknowledged was lost, and the outage is in the exceptions list, across a crash.
         server.crash()

@@ -5,6 +5,7 @@ import Foundation
 import IMSEngine
 import IMSJournal
 import IMSRuntime
+import Logging
 import Metrics
 import Prometheus
 import Synchronization
@@ -84,7 +85,7 @@ public final class IMSMetrics: Sendable {
     /// Starts counting `engine`'s drains (once per engine): a consumer of its change feed, and its observer.
     public func attach(_ engine: Engine) {
         guard attached.withLock({ $0.insert(ObjectIdentifier(engine)).inserted }) else { return }
-        engine.observe(with: EngineMetrics(metrics: self))
+        engine.observe(with: EngineReports(metrics: self))
         let cursor = engine.feed.cursor(named: "metrics")
         let thread = Thread { [self] in
             while true {
@@ -184,9 +185,10 @@ public struct StorageStatus: Sendable {
     }
 }
 
-/// Records the engine's group commits and drains (never per event).
-private final class EngineMetrics: EngineObserver {
+/// Records the engine's group commits and drains (never per event) and logs its journal failures.
+private final class EngineReports: EngineObserver {
     let metrics: IMSMetrics
+    let logger = Logger(label: "ims")
     init(metrics: IMSMetrics) { self.metrics = metrics }
 
     func journaled(entries: Int, events: Int, nanoseconds: UInt64) {
@@ -196,5 +198,13 @@ private final class EngineMetrics: EngineObserver {
 
     func applied(events: Int, nanoseconds: UInt64) {
         metrics.applySeconds.recordNanoseconds(Int64(nanoseconds))
+    }
+
+    func journalFailed(_ message: String, batches: Int) {
+        logger.error("journal write failed; batches refused with 503, none applied", metadata: ["error": "\(message)", "batches": "\(batches)"])
+    }
+
+    func journalRecovered() {
+        logger.notice("journal writes again")
     }
 }
