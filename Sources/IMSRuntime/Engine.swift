@@ -150,12 +150,13 @@ public final class Engine: Sendable {
             let notice = journalHealth.withLock { $0.pendingNotice }
             if let notice { entries.append(.notice(notice)) }
             for item in work { entries.append(item.entry) }
+            let events = work.reduce(0) { $0 + $1.lineCount }
             do {
                 let j0 = DispatchTime.now().uptimeNanoseconds
                 let first = try journal.append(entries)
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - j0
                 journaled.store(first + UInt64(entries.count) - 1, ordering: .relaxed)
-                observer.withLock { $0 }?.journaled(entries: entries.count, events: work.reduce(0) { $0 + $1.batch.lineCount }, nanoseconds: nanoseconds)
+                observer.withLock { $0 }?.journaled(entries: entries.count, events: events, nanoseconds: nanoseconds)
                 let wasFailing = journalHealth.withLock { h in
                     defer { h.succeeded() }
                     return h.failing
@@ -176,7 +177,7 @@ public final class Engine: Sendable {
             } catch {
                 journalHealth.withLock { $0.failed(error.message, batches: work.count, at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))) }
                 observer.withLock { $0 }?.journalFailed(error.message, batches: work.count)
-                inbox.finished(events: work.reduce(0) { $0 + $1.batch.lineCount })
+                inbox.finished(events: events)
                 for item in work { item.completion(.failure(.journalUnavailable(error.message))) }
             }
         }
@@ -193,6 +194,7 @@ public final class Engine: Sendable {
             var snapshot: EngineState?
             var published: UInt64 = 0
             var texts: ExceptionTexts?
+            let events = work.reduce(0) { $0 + $1.lineCount }
             state.withLock { state in
                 let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
@@ -206,7 +208,7 @@ public final class Engine: Sendable {
                 captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
                 texts = state.takeTextsToJournal()
                 if snapshots != nil {
-                    eventsSinceSnapshot += work.reduce(0) { $0 + $1.batch.lineCount }
+                    eventsSinceSnapshot += events
                     if eventsSinceSnapshot >= snapshotEveryEvents {
                         eventsSinceSnapshot = 0
                         snapshot = state
@@ -215,11 +217,10 @@ public final class Engine: Sendable {
             }
             let busy = DispatchTime.now().uptimeNanoseconds - t0
             busyNanos.add(busy, ordering: .relaxed)
-            observer.withLock { $0 }?.applied(events: work.reduce(0) { $0 + $1.batch.lineCount }, nanoseconds: busy)
+            observer.withLock { $0 }?.applied(events: events, nanoseconds: busy)
             // The texts of lines refused in this drain follow their batches into the journal (before the
             // answers go, so a client that has its answer finds them journaled or queued to be).
             if let texts, journal != nil { inbox.enqueue(entry: .lineTexts(texts)) }
-            let events = work.reduce(0) { $0 + $1.batch.lineCount }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
             inbox.finished(events: events)
             // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
@@ -304,9 +305,10 @@ private final class Inbox: @unchecked Sendable {
         var record: UInt64
         var completion: Engine.Completion
 
-        var batch: IngestBatch {
-            if case .batch(let b) = entry { return b }
-            return IngestBatch(receivedAt: Timestamp(micros: 0))
+        /// Events the entry carries (0 for notices and line texts).
+        var lineCount: Int {
+            if case .batch(let b) = entry { return b.lineCount }
+            return 0
         }
     }
 
@@ -359,8 +361,8 @@ private final class Inbox: @unchecked Sendable {
         if items.isEmpty { return nil }
         var work: [Item] = []
         var events = 0
-        while let first = items.first, work.isEmpty || events + first.batch.lineCount <= maxEvents {
-            events += first.batch.lineCount
+        while let first = items.first, work.isEmpty || events + first.lineCount <= maxEvents {
+            events += first.lineCount
             work.append(items.removeFirst())
         }
         inFlightEvents += events

@@ -35,7 +35,6 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
-        IMSMetrics.shared.attach(engine)
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
@@ -82,17 +81,26 @@ public enum IMSApplication {
         }
     }
 
+    /// Everything a served engine needs: its metrics counting, the HTTP routes with `/metrics`, and the
+    /// streams over a hub of their own.
+    static func serving(_ engine: Engine, configuration: ServerConfiguration)
+        -> (http: Router<BasicRequestContext>, webSocket: Router<BasicWebSocketRequestContext>) {
+        IMSMetrics.shared.attach(engine)
+        let hub = StreamHub(engine: engine, limits: configuration.streams)
+        let http = router(engine: engine, configuration: configuration)
+        OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: http, hub: hub)
+        return (http, streamRouter(hub: hub))
+    }
+
     /// The application, ready to `runService()`.
     public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         var log = logger ?? Logger(label: "ims")
         if logger == nil { log.logLevel = .info }
-        let hub = StreamHub(engine: engine, limits: configuration.streams)
-        let router = router(engine: engine, configuration: configuration)
-        OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: router, hub: hub)
+        let (router, webSocketRouter) = serving(engine, configuration: configuration)
         return Application(
             router: router,
-            server: server(webSocketRouter: streamRouter(hub: hub), limits: configuration.connections),
+            server: server(webSocketRouter: webSocketRouter, limits: configuration.connections),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)
@@ -120,7 +128,7 @@ public final class ServingGate: Sendable {
     public init() {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
-        router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
+        OperationsRoutes.registerLiveness(on: router)
         for path in ["/health/ready", "/health"] {
             router.get(RouterPath(path)) { _, _ in
                 JSONResponse.raw(#"{"status":"unavailable","reason":"recovering: loading the snapshot and replaying the journal"}"#, status: .serviceUnavailable)
@@ -134,11 +142,8 @@ public final class ServingGate: Sendable {
 
     /// Starts serving `engine` (after its recovery).
     public func open(engine: Engine, configuration: ServerConfiguration) {
-        let hub = StreamHub(engine: engine, limits: configuration.streams)
-        let router = IMSApplication.router(engine: engine, configuration: configuration)
-        OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: router, hub: hub)
-        let ws = IMSApplication.streamRouter(hub: hub).buildResponder()
-        routes.withLock { $0 = (router.buildResponder(), ws) }
+        let (http, webSocket) = IMSApplication.serving(engine, configuration: configuration)
+        routes.withLock { $0 = (http.buildResponder(), webSocket.buildResponder()) }
     }
 
     var http: RouterResponder<BasicRequestContext>? { routes.withLock { $0?.http } }

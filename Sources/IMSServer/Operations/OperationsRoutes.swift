@@ -8,8 +8,7 @@ struct OperationsRoutes {
     let configuration: ServerConfiguration
 
     func register(on router: Router<BasicRequestContext>) {
-        // The process answers: nothing else is checked, so a slow engine never gets the process restarted.
-        router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
+        Self.registerLiveness(on: router)
         // Ready to take traffic: recovered (the server listens only once recovery is done) and the journal
         // writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
         router.get("/health/ready") { _, _ in
@@ -22,6 +21,12 @@ struct OperationsRoutes {
             return JSONResponse.raw(#"{"status":"ready"}"#)
         }
         router.get("/health") { _, _ in JSONResponse.raw(health()) }
+    }
+
+    /// `/health/live`: the process answers. Nothing else is checked, so a slow or recovering engine never
+    /// gets the process restarted; the recovering server (`ServingGate`) answers it too.
+    static func registerLiveness(on router: Router<BasicRequestContext>) {
+        router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
     }
 
     /// `/metrics`, which reads the stream hub too.

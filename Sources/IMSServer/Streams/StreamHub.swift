@@ -126,8 +126,8 @@ final class Subscriber: Sendable {
         var positions = PendingKeys<Int32>()
         var prices = PendingKeys<Int32>()
         var currencies = PendingKeys<String>()
-        /// Receive time of the earliest exception not yet sent, when there is one.
-        var exceptionsSince: Timestamp?
+        /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
+        var exceptionsPending = false
         var lastExceptionId: Int64 = 0
         var lastSequence: Int64 = 0
         /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
@@ -190,7 +190,7 @@ final class Subscriber: Sendable {
         // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
         // carries the receive time of the earliest event of the record that changed it.
         var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
-        var exceptions: Timestamp?
+        var exceptions = false
         for r in records {
             let at = r.earliestReceivedAt
             switch filter {
@@ -204,17 +204,17 @@ final class Subscriber: Sendable {
                     if let v = model.fxView(currency: rate.currency), model.marketData(v, matches: f) { currencies.append((rate.currency, at)) }
                 }
             case .exceptions:
-                if !r.exceptions.isEmpty, exceptions == nil { exceptions = at }
+                if !r.exceptions.isEmpty { exceptions = true }
             }
         }
-        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions != nil else { return }
+        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil, s.filter == filter else { return false }
             for (key, at) in positions { s.positions.mark(key, at: at) }
             for (key, at) in prices { s.prices.mark(key, at: at) }
             for (key, at) in currencies { s.currencies.mark(key, at: at) }
-            if let exceptions, s.exceptionsSince == nil { s.exceptionsSince = exceptions }
+            if exceptions { s.exceptionsPending = true }
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {
                 s.lagging = s.pendingCount

@@ -139,7 +139,7 @@ struct StreamSession {
         var positions: [(key: Int32, since: Timestamp)] = []
         var prices: [(key: Int32, since: Timestamp)] = []
         var currencies: [(key: String, since: Timestamp)] = []
-        var exceptions: (filter: ExceptionKind?, after: Int64, since: Timestamp)?
+        var exceptions: (filter: ExceptionKind?, after: Int64)?
         var lagging: Int?
         /// Items are left for another turn.
         var more = false
@@ -198,9 +198,9 @@ struct StreamSession {
             turn.prices = s.prices.take(Self.turnItems - turn.positions.count)
             turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
             turn.more = s.pendingCount > 0
-            if let since = s.exceptionsSince, case .exceptions(let kind)? = s.filter {
-                turn.exceptions = (kind, s.lastExceptionId, since)
-                s.exceptionsSince = nil
+            if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
+                turn.exceptions = (kind, s.lastExceptionId)
+                s.exceptionsPending = false
             }
             return turn
         }
@@ -309,7 +309,7 @@ struct StreamSession {
             for (p, since) in turn.positions { r.items.append((state.positionView(at: p).json, since)) }
             for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
             for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
-            if let (kind, after, _) = turn.exceptions {
+            if let (kind, after) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
                 if let first = all.first, first.exceptionId > after + 1 { r.lostExceptions = true }
