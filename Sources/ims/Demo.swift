@@ -19,8 +19,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
 
     func run() async throws {
-        let logger = server.startLogging()
-        let engine = Engine(state: EngineState(catalog: try server.catalog(), partitions: server.partitions))
+        let settings = try await server.resolve()
+        let logger = settings.startLogging()
+        let engine = Engine(state: EngineState(catalog: try settings.catalog(), partitions: settings.partitions))
         let today = WallClockDate.today()
         var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
         let securities = MarketSimulator.securitiesCSV.utf8CString.withUnsafeBytes {
@@ -34,9 +35,9 @@ struct Demo: AsyncParsableCommand {
         let result = try engine.submitAndWait(outcome)
         print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
-        let app = IMSApplication.application(engine: engine, configuration: server.configuration, logger: logger) { port in
-            logger.info("serving", metadata: ["url": "http://\(server.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
-            print("ims demo serving on http://\(server.host):\(port)  (\(rate) events/s)")
+        let app = IMSApplication.application(engine: engine, configuration: settings.configuration, logger: logger) { port in
+            logger.info("serving", metadata: ["url": "http://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
+            print("ims demo serving on http://\(settings.host):\(port)  (\(rate) events/s)")
         }
         // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
         try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)

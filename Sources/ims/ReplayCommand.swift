@@ -4,7 +4,7 @@ import IMSDomain
 import IMSEngine
 import IMSJournal
 
-struct ReplayCommand: ParsableCommand {
+struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Rebuild the state of a data directory as it was at a journal sequence or a time, and print or export it.",
@@ -15,14 +15,16 @@ struct ReplayCommand: ParsableCommand {
         to the same point print the same digest.
         """)
 
-    @Option(help: "The data directory of `ims serve`.") var dataDir = "./ims-data"
+    @Option(help: ArgumentHelp(Settings.help("dataDir", "The data directory of `ims serve`."))) var dataDir: String?
     @Option(help: "A journal sequence number, or an ISO-8601 timestamp (2026-11-25T14:30:00Z). Default: the end.")
     var until: String?
     @Option(help: "Write the positions to this file instead of standard output.") var output: String?
     @Flag(help: "Ignore snapshots and replay the whole journal.") var fromStart = false
     @OptionGroup var server: ServerOptions
 
-    func run() throws {
+    func run() async throws {
+        let settings = try await server.resolve(with: dataDir.map { ["dataDir": .string($0)] } ?? [:])
+        let dataDir = settings.dataDir
         let target: ReplayTarget
         if let until {
             guard let t = ReplayTarget(parsing: until) else {
@@ -36,7 +38,7 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("no journal in \(dataDir)/journal")
         }
         let start = Date()
-        let state = try Replay.state(dataDirectory: dataDir, catalog: try server.catalog(), until: target, partitions: server.partitions, ignoringSnapshots: fromStart)
+        let state = try Replay.state(dataDirectory: dataDir, catalog: try settings.catalog(), until: target, partitions: settings.partitions, ignoringSnapshots: fromStart)
         let seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

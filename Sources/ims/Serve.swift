@@ -8,39 +8,100 @@ import IMSJournal
 import IMSServer
 import Logging
 
-/// Options shared by the commands that run a server.
+/// The flags of the settings shared by the commands that run a server. Each flag is optional: unset, the
+/// value comes from the environment, the configuration file or the default (`Settings.resolve`).
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
-    @Option(help: "Folder with markets.json and calendars/<MARKET>.json replacing the shipped market data.")
+    @Option(help: "Configuration file (.json, .yaml or .yml) of settings keyed as the flags are, in camelCase (environment IMS_CONFIG).")
+    var config: String?
+    @Option(help: ArgumentHelp(Settings.help("host", "Address to listen on."))) var host: String?
+    @Option(help: ArgumentHelp(Settings.help("port", "Port to listen on (0 picks a free one)."))) var port: Int?
+    @Option(help: ArgumentHelp(Settings.help("marketsDir", "Folder with markets.json and calendars/<MARKET>.json replacing the shipped market data.")))
     var marketsDir: String?
-    @Option(help: "Largest accepted request body, in bytes.") var maxBodyBytes = 64 << 20
-    @Option(help: "WebSocket heartbeat after this many milliseconds of silence.") var streamHeartbeatMs = 5_000
-    @Option(help: "Changed items a WebSocket subscriber may have waiting before it is told it lags.") var streamMaxPending = 100_000
-    @Option(help: "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")
-    var partitions = EngineState.defaultPartitionCount
-    @Option(help: "Milliseconds a client may take nothing of what is written to it before its connection is closed.") var writeStallMs = 30_000
-    @Option(help: "Open connections at most; more are closed when accepted.") var maxConnections = 10_000
-    @Option(help: "Seconds a request's line and headers may take to arrive.") var headTimeoutSeconds = 10
-    @Option(help: "Seconds an HTTP connection may stay idle between requests.") var idleTimeoutSeconds = 60
-    @Option(help: "Log lines on standard error: json (one object per line) or text (for a terminal).")
-    var logFormat: IMSLogHandler.Format = .json
-    @Option(help: "Least level logged: trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp(Settings.help("partitions", "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")))
+    var partitions: Int?
+    @Option(help: ArgumentHelp(Settings.help("maxBodyBytes", "Largest accepted request body, in bytes."))) var maxBodyBytes: Int?
+    @Option(help: ArgumentHelp(Settings.help("streamHeartbeatMs", "WebSocket heartbeat after this many milliseconds of silence.")))
+    var streamHeartbeatMs: Int?
+    @Option(help: ArgumentHelp(Settings.help("streamMaxPending", "Changed items a WebSocket subscriber may have waiting before it is told it lags.")))
+    var streamMaxPending: Int?
+    @Option(help: ArgumentHelp(Settings.help("writeStallMs", "Milliseconds a client may take nothing of what is written to it before its connection is closed.")))
+    var writeStallMs: Int?
+    @Option(help: ArgumentHelp(Settings.help("maxConnections", "Open connections at most; more are closed when accepted."))) var maxConnections: Int?
+    @Option(help: ArgumentHelp(Settings.help("headTimeoutSeconds", "Seconds a request's line and headers may take to arrive.")))
+    var headTimeoutSeconds: Int?
+    @Option(help: ArgumentHelp(Settings.help("idleTimeoutSeconds", "Seconds an HTTP connection may stay idle between requests.")))
+    var idleTimeoutSeconds: Int?
+    @Option(help: ArgumentHelp(Settings.help("logFormat", "Log lines on standard error: json (one object per line) or text (for a terminal).")))
+    var logFormat: String?
+    @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
+    var logLevel: String?
 
-    /// Sends every log line of the process through IMS's handler; returns IMS's logger.
-    func startLogging() -> Logger {
-        IMSLogHandler.bootstrap(format: logFormat, level: logLevel)
-        return Logger(label: "ims")
+    var flagValues: [String: SettingValue] {
+        var values: [String: SettingValue] = [:]
+        values["host"] = host.map(SettingValue.string)
+        values["port"] = port.map(SettingValue.int)
+        values["marketsDir"] = marketsDir.map(SettingValue.string)
+        values["partitions"] = partitions.map(SettingValue.int)
+        values["maxBodyBytes"] = maxBodyBytes.map(SettingValue.int)
+        values["streamHeartbeatMs"] = streamHeartbeatMs.map(SettingValue.int)
+        values["streamMaxPending"] = streamMaxPending.map(SettingValue.int)
+        values["writeStallMs"] = writeStallMs.map(SettingValue.int)
+        values["maxConnections"] = maxConnections.map(SettingValue.int)
+        values["headTimeoutSeconds"] = headTimeoutSeconds.map(SettingValue.int)
+        values["idleTimeoutSeconds"] = idleTimeoutSeconds.map(SettingValue.int)
+        values["logFormat"] = logFormat.map(SettingValue.string)
+        values["logLevel"] = logLevel.map(SettingValue.string)
+        return values
     }
 
-    func validate() throws {
-        guard [1, 2, 4, 8].contains(partitions) else { throw ValidationError("--partitions must be 1, 2, 4 or 8") }
-        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
-        guard headTimeoutSeconds > 0, idleTimeoutSeconds > 0 else { throw ValidationError("--head-timeout-seconds and --idle-timeout-seconds must be positive") }
+    /// Resolves every setting, with these flags (and `extra`, another group's) winning; `--config`, else
+    /// `IMS_CONFIG`, names the file.
+    func resolve(with extra: [String: SettingValue] = [:]) async throws -> ResolvedSettings {
+        let environment = ProcessInfo.processInfo.environment
+        return try await Settings.resolve(flags: flagValues.merging(extra) { a, _ in a },
+                                          configFile: config ?? environment["IMS_CONFIG"], environment: environment)
+    }
+}
+
+/// The flags of the durable data directory's settings.
+struct StorageOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(Settings.help("dataDir", "Folder for IMS's journal and snapshots (created if missing)."))) var dataDir: String?
+    @Option(help: ArgumentHelp(Settings.help("fsync", "When the journal syncs to disk: batch (before every answer), <N>ms, or never.")))
+    var fsync: String?
+    @Option(help: ArgumentHelp(Settings.help("snapshotEvery", "Take a snapshot after this many events (and always on a clean shutdown).")))
+    var snapshotEvery: Int?
+
+    var flagValues: [String: SettingValue] {
+        var values: [String: SettingValue] = [:]
+        values["dataDir"] = dataDir.map(SettingValue.string)
+        values["fsync"] = fsync.map(SettingValue.string)
+        values["snapshotEvery"] = snapshotEvery.map(SettingValue.int)
+        return values
+    }
+}
+
+/// What the settings mean to a server.
+extension ResolvedSettings {
+    var host: String { string("host") }
+    var partitions: Int { int("partitions") }
+    var dataDir: String { string("dataDir") }
+
+    /// Sends every log line of the process through IMS's handler; returns IMS's logger, having logged the
+    /// settings that are not defaults and where they came from.
+    func startLogging() -> Logger {
+        IMSLogHandler.bootstrap(format: IMSLogHandler.Format(rawValue: string("logFormat")) ?? .json,
+                                level: Logger.Level(rawValue: string("logLevel")) ?? .info)
+        let logger = Logger(label: "ims")
+        var metadata: Logger.Metadata = [:]
+        for entry in entries where entry.source != "default" {
+            metadata[entry.setting.key] = "\(entry.value.map(String.init(describing:)) ?? "") (\(entry.source))"
+        }
+        logger.info("configuration", metadata: metadata)
+        return logger
     }
 
     func catalog() throws -> MarketCatalog {
-        guard let dir = marketsDir else { return .embedded }
+        guard let dir = optionalString("marketsDir") else { return .embedded }
         let url = URL(fileURLWithPath: dir)
         let markets = try Data(contentsOf: url.appendingPathComponent("markets.json"))
         var calendars: [String: [UInt8]] = [:]
@@ -52,31 +113,20 @@ struct ServerOptions: ParsableArguments {
     }
 
     var configuration: ServerConfiguration {
-        var c = ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes)
-        c.streams = StreamLimits(maxPendingItems: streamMaxPending, heartbeat: .milliseconds(streamHeartbeatMs))
-        c.connections.maxWriteStall = .milliseconds(Int64(writeStallMs))
-        c.connections.maxConnections = maxConnections
-        c.connections.headTimeout = .seconds(Int64(headTimeoutSeconds))
-        c.connections.idleTimeout = .seconds(Int64(idleTimeoutSeconds))
+        var c = ServerConfiguration(host: host, port: int("port"), maxBodyBytes: int("maxBodyBytes"))
+        c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")))
+        c.connections.maxWriteStall = .milliseconds(Int64(int("writeStallMs")))
+        c.connections.maxConnections = int("maxConnections")
+        c.connections.headTimeout = .seconds(Int64(int("headTimeoutSeconds")))
+        c.connections.idleTimeout = .seconds(Int64(int("idleTimeoutSeconds")))
         return c
-    }
-}
-
-/// Options of the durable data directory.
-struct StorageOptions: ParsableArguments {
-    @Option(help: "Folder for IMS's journal and snapshots (created if missing).") var dataDir = "./ims-data"
-    @Option(help: "When the journal syncs to disk: batch (before every answer; the default), <N>ms, or never.")
-    var fsync = "batch"
-    @Option(help: "Take a snapshot after this many events (and always on a clean shutdown).") var snapshotEvery = 5_000_000
-
-    func policy() throws -> SyncPolicy {
-        guard let policy = SyncPolicy(argument: fsync) else { throw ValidationError("--fsync must be batch, <N>ms or never, not \(fsync)") }
-        return policy
     }
 
     /// Recovers the data directory and starts an engine on it.
-    func openEngine(catalog: MarketCatalog, partitions: Int, logger: Logger) throws -> (engine: Engine, storage: StorageStatus, report: RecoveryReport) {
-        let opened = try DataDirectory.open(dataDir, catalog: catalog, partitions: partitions, policy: try policy(), now: WallClockDate.now()) { line in
+    func openEngine(catalog: MarketCatalog, logger: Logger) throws -> (engine: Engine, storage: StorageStatus, report: RecoveryReport) {
+        let dataDir = self.dataDir
+        guard let policy = SyncPolicy(argument: string("fsync")) else { preconditionFailure("fsync was checked when resolved") }
+        let opened = try DataDirectory.open(dataDir, catalog: catalog, partitions: partitions, policy: policy, now: WallClockDate.now()) { line in
             logger.info("\(line)", metadata: ["dataDir": "\(dataDir)"])
         }
         let r = opened.report
@@ -95,7 +145,7 @@ struct StorageOptions: ParsableArguments {
                 logger.error("snapshot failed; the journal still holds everything", metadata: ["record": "\(record)", "error": "\(error)"])
             }
         }
-        let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
+        let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: int("snapshotEvery"))
         return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots), opened.report)
     }
 }
@@ -107,22 +157,23 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let logger = server.startLogging()
-        let catalog = try server.catalog()
-        var configuration = server.configuration
-        configuration.dataDirectory = storage.dataDir
+        let settings = try await server.resolve(with: storage.flagValues)
+        let logger = settings.startLogging()
+        let catalog = try settings.catalog()
+        var configuration = settings.configuration
+        configuration.dataDirectory = settings.dataDir
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()
         let app = IMSApplication.application(gate: gate, configuration: configuration, logger: logger) { port in
-            logger.info("listening", metadata: ["url": "http://\(server.host):\(port)"])
-            Console.line("ims serving on http://\(server.host):\(port)")
+            logger.info("listening", metadata: ["url": "http://\(settings.host):\(port)"])
+            Console.line("ims serving on http://\(settings.host):\(port)")
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The engine is listed first, so it stops last: after the HTTP server has answered what it took.
             group.addTask { try await IMSServices.run([EngineService(slot: slot, durable: true, logger: logger), app], logger: logger) }
-            let (engine, status, report) = try await Self.offThePool { [storage, server] in
-                try storage.openEngine(catalog: catalog, partitions: server.partitions, logger: logger)
+            let (engine, status, report) = try await Self.offThePool {
+                try settings.openEngine(catalog: catalog, logger: logger)
             }
             guard slot.fill(engine) else {
                 engine.stop()  // SIGTERM during recovery: nothing was served, nothing to snapshot
@@ -155,6 +206,3 @@ enum Console {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }
-
-extension IMSLogHandler.Format: ExpressibleByArgument {}
-extension Logger.Level: @retroactive ExpressibleByArgument {}

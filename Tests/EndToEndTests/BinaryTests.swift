@@ -49,11 +49,15 @@ enum IMSProcess {
     /// Starts `ims serve` on a port the kernel picks (`--port 0`) and waits for the line in which the server
     /// reports it (it listens before it recovers), then, unless told not to, for `/health` to answer 200
     /// (recovered). Its output is drained on a thread of its own (into `log` if given).
-    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil, waitUntilReady: Bool = true) throws -> Server {
+    /// `environment` is added to the test's own; with `dataDirFlag` false the data directory is not passed as a
+    /// flag (the test sets it in a configuration file or the environment).
+    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil, waitUntilReady: Bool = true,
+                      environment: [String: String] = [:], dataDirFlag: Bool = true) throws -> Server {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path] + arguments
+        p.arguments = ["serve", "--port", "0"] + (dataDirFlag ? ["--data-dir", dataDir.path] : []) + arguments
+        p.environment = childEnvironment(environment)
         let output = Pipe()
         p.standardOutput = output
         p.standardError = output
@@ -121,6 +125,31 @@ enum IMSProcess {
             while port == nil && Date() < deadline && alive() { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
             return port
         }
+    }
+
+    /// The test's environment without IMS settings of its own (a test sets the ones it means), plus `extra`.
+    static func childEnvironment(_ extra: [String: String]) -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("IMS_") || $0.key == "IMS_BINARY" }.merging(extra) { _, new in new }
+    }
+
+    /// Runs `ims` with `arguments` to its end: its exit status, standard output and standard error.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.environment = childEnvironment(environment)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both to their ends before waiting, so a full pipe cannot block the child.
+        let errDone = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var errData = Data()
+        Thread { errData = err.fileHandleForReading.readDataToEndOfFile(); errDone.signal() }.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        errDone.wait()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
     static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10) throws -> (status: Int, json: Any?) {

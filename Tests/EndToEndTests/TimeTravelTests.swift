@@ -7,16 +7,8 @@ import Testing
 /// `asOf` over HTTP and `ims replay` against the real binary and its journal.
 struct TimeTravelTests {
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: IMSProcess.binary)
-        p.arguments = arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try IMSProcess.run(arguments)
+        return (r.status, r.out + r.err)
     }
 
     static func trade(_ id: String, _ quantity: Int) -> String {

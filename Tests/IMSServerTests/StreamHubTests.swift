@@ -35,6 +35,39 @@ struct HistoryPoolTests {
     }
 }
 
+/// The read pool starts threads when work comes, never more than it may, and holds none when idle.
+struct ReadPoolTests {
+    @Test func threadsStartOnDemandStayBoundedAndEndWhenIdle() async throws {
+        let pool = ReadPool(threads: 2, niceness: 0, maxQueued: 64, idleSeconds: 0.2)
+        #expect(pool.liveThreads == 0)
+        final class Gauge: Sendable { let running = Atomic<Int>(0), peak = Atomic<Int>(0) }
+        let gauge = Gauge()
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    try await pool.run(n.isMultiple(of: 2) ? .stream : .query) {
+                        let now = gauge.running.add(1, ordering: .relaxed).newValue
+                        gauge.peak.max(now, ordering: .relaxed)
+                        Thread.sleep(forTimeInterval: 0.002)
+                        gauge.running.subtract(1, ordering: .relaxed)
+                        return n
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(results.sorted() == Array(0..<40))
+        #expect(gauge.peak.load(ordering: .relaxed) <= 2)
+        #expect(pool.liveThreads <= 2)
+        // Idle for longer than idleSeconds: every thread has ended.
+        var waited = 0.0
+        while pool.liveThreads > 0 && waited < 10 { try await Task.sleep(for: .milliseconds(50)); waited += 0.05 }
+        #expect(pool.liveThreads == 0)
+        // And work still runs after.
+        #expect(try await pool.run { 7 } == 7)
+    }
+}
+
 /// A subscriber's pending keys: coalesced, oldest first, each with the time of its earliest unsent change.
 struct PendingKeysTests {
     @Test func keysLeaveInTheOrderTheyFirstChangedWithTheirFirstTime() {
