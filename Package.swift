@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "ims", targets: ["ims"]),
         .library(name: "IMSDomain", targets: ["IMSDomain"]),
+        .library(name: "IMSRules", targets: ["IMSRules"]),
         .library(name: "IMSEngine", targets: ["IMSEngine"]),
         .library(name: "IMSRuntime", targets: ["IMSRuntime"]),
         .library(name: "IMSJournal", targets: ["IMSJournal"]),
@@ -39,9 +40,11 @@ let package = Package(
         // CPU instructions Swift cannot spell (cache prefetch, CRC32C), in C.
         .target(name: "CIMSIntrinsics"),
         .target(name: "IMSDomain", dependencies: ["CIMSIntrinsics"], swiftSettings: swiftSettings),
+        // Inventory rules: the rule document, its formulas, validation and compilation (SPEC 4.2–4.3).
+        .target(name: "IMSRules", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .target(
             name: "IMSEngine",
-            dependencies: ["IMSDomain", "CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["IMSDomain", "IMSRules", "CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         // Threads and queues: the engine's journal and writer threads, the change feed, the read model's store.
@@ -88,6 +91,7 @@ let package = Package(
         // libFuzzer target over the decoders and the engine (scripts/fuzz.sh); built normally it replays inputs.
         .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],

@@ -1,0 +1,382 @@
+import Foundation
+import IMSDomain
+
+/// The calculations of SPEC 4.2 a rule set defines, in the order they are evaluated: a formula may use the
+/// calculations before its own.
+public enum Calculation: Int, CaseIterable, Sendable {
+    case forLoan, forPledge, overborrow, locateAvailable
+
+    public var name: String {
+        switch self {
+        case .forLoan: "forLoan"
+        case .forPledge: "forPledge"
+        case .overborrow: "overborrow"
+        case .locateAvailable: "locateAvailable"
+        }
+    }
+
+    public static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+}
+
+/// What a rule's condition is tested against: one security's reference data.
+public struct SecurityTraits: Sendable {
+    public var marketId: String
+    public var temperature: Temperature
+    public var assetType: AssetType
+    public var easyToBorrow: Bool
+    public var thresholdList: Bool
+    public var restricted: Bool
+    public var shortSellEligible: Bool
+    /// Ids of the index and ETF securities it is a constituent of.
+    public var indexMemberships: Set<String>
+
+    public init(marketId: String, temperature: Temperature = .gc, assetType: AssetType = .equity, easyToBorrow: Bool = false,
+                thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true, indexMemberships: Set<String> = []) {
+        self.marketId = marketId; self.temperature = temperature; self.assetType = assetType; self.easyToBorrow = easyToBorrow
+        self.thresholdList = thresholdList; self.restricted = restricted; self.shortSellEligible = shortSellEligible
+        self.indexMemberships = indexMemberships
+    }
+}
+
+/// A bad rule document: which rule (or pack, or parameter) and which field, and why.
+public struct RuleError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `rule TW.forLoan`, `pack TW`, `parameter haircut` or `document`.
+    public var subject: String
+    public var field: String
+    public var message: String
+
+    public init(subject: String, field: String, message: String) {
+        self.subject = subject; self.field = field; self.message = message
+    }
+
+    public var description: String { "\(subject), field \(field): \(message)" }
+}
+
+/// A formula compiled against bucket indices: evaluation does no look-up by name.
+indirect enum Node: Sendable {
+    case quantity(Int64)
+    case bucket(Int)
+    case calculation(Int)
+    case sum([(node: Node, sign: Int64)])
+    /// `node` × `units` / 10⁸, rounded down to a whole unit.
+    case scaled(Node, units: Int64)
+    case maximum([Node])
+    case minimum([Node])
+}
+
+/// One compiled rule.
+public struct CompiledRule: Sendable {
+    public let id: String
+    public let pack: String
+    public let calculation: Calculation
+    public let formula: String
+    let condition: RuleCondition?
+    let node: Node
+}
+
+/// Which rule each calculation of one security uses (indices into `CompiledRuleSet.rules`); chosen once per
+/// security when a rule set is activated or the security's reference data changes.
+public struct RuleChoice: Sendable, Hashable {
+    public var rules: (UInt16, UInt16, UInt16, UInt16)
+
+    public static func == (a: RuleChoice, b: RuleChoice) -> Bool { a.rules == b.rules }
+    public func hash(into h: inout Hasher) { h.combine(rules.0); h.combine(rules.1); h.combine(rules.2); h.combine(rules.3) }
+
+    public subscript(_ c: Calculation) -> Int {
+        switch c {
+        case .forLoan: Int(rules.0)
+        case .forPledge: Int(rules.1)
+        case .overborrow: Int(rules.2)
+        case .locateAvailable: Int(rules.3)
+        }
+    }
+}
+
+/// The value of every calculation for one security.
+public struct CalculationValues: Sendable, Hashable, Codable {
+    public var forLoan: Int64 = 0
+    public var forPledge: Int64 = 0
+    public var overborrow: Int64 = 0
+    public var locateAvailable: Int64 = 0
+
+    public init() {}
+
+    public subscript(_ c: Calculation) -> Int64 {
+        get {
+            switch c {
+            case .forLoan: forLoan
+            case .forPledge: forPledge
+            case .overborrow: overborrow
+            case .locateAvailable: locateAvailable
+            }
+        }
+        set {
+            switch c {
+            case .forLoan: forLoan = newValue
+            case .forPledge: forPledge = newValue
+            case .overborrow: overborrow = newValue
+            case .locateAvailable: locateAvailable = newValue
+            }
+        }
+    }
+}
+
+/// A validated rule set, compiled: what the engine evaluates.
+public struct CompiledRuleSet: Sendable {
+    public let document: RuleSetDocument
+    public let rules: [CompiledRule]
+    /// Market packs' rule indices by market id, then the default pack's, each in document order.
+    private let marketRules: [String: [Int]]
+    private let defaultRules: [Int]
+
+    /// Validates and compiles `document`; throws the first problem, naming the rule and field.
+    public init(_ document: RuleSetDocument) throws(RuleError) {
+        self.document = document
+        guard !document.name.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw RuleError(subject: "document", field: "name", message: "must not be empty")
+        }
+        var parameters: [String: Decimal8] = [:]
+        for (name, value) in document.parameters ?? [:] {
+            guard name.first?.isLetter == true, Bucket.byName[name] == nil, Calculation.byName[name] == nil, name != "max", name != "min" else {
+                throw RuleError(subject: "parameter \(name)", field: "parameters", message: "a parameter's name must start with a letter and not be a bucket, calculation or function")
+            }
+            parameters[name] = value.value
+        }
+        var rules: [CompiledRule] = []
+        var ids = Set<String>()
+        var marketRules: [String: [Int]] = [:]
+        var defaultRules: [Int] = []
+        var packNames = Set<String>()
+        var defaultPacks = 0
+        for pack in document.packs {
+            guard !pack.pack.isEmpty else { throw RuleError(subject: "document", field: "packs[].pack", message: "a pack needs a name") }
+            guard packNames.insert(pack.pack).inserted else {
+                throw RuleError(subject: "pack \(pack.pack)", field: "pack", message: "the name is used by another pack")
+            }
+            if let markets = pack.markets {
+                guard !markets.isEmpty else { throw RuleError(subject: "pack \(pack.pack)", field: "markets", message: "list at least one market, or leave markets out for the default pack") }
+            } else {
+                defaultPacks += 1
+            }
+            for rule in pack.rules {
+                let subject = "rule \(rule.id)"
+                guard !rule.id.isEmpty else { throw RuleError(subject: "pack \(pack.pack)", field: "rules[].id", message: "a rule needs an id") }
+                guard ids.insert(rule.id).inserted else { throw RuleError(subject: subject, field: "id", message: "another rule has this id") }
+                guard let calculation = Calculation.byName[rule.calculation] else {
+                    throw RuleError(subject: subject, field: "calculation", message: "\(rule.calculation) is not a calculation (\(Calculation.allCases.map(\.name).joined(separator: ", ")))")
+                }
+                try Self.check(rule.when, subject: subject)
+                let formula: Formula
+                do { formula = try FormulaParser.parse(rule.formula) } catch {
+                    throw RuleError(subject: subject, field: "formula", message: "\(error.message) at character \(error.position)")
+                }
+                let node = try Self.compile(formula, for: calculation, parameters: parameters, subject: subject)
+                let index = rules.count
+                rules.append(CompiledRule(id: rule.id, pack: pack.pack, calculation: calculation, formula: rule.formula, condition: rule.when, node: node))
+                if let markets = pack.markets {
+                    for m in markets { marketRules[m, default: []].append(index) }
+                } else {
+                    defaultRules.append(index)
+                }
+            }
+        }
+        guard defaultPacks == 1 else {
+            throw RuleError(subject: "document", field: "packs", message: "exactly one pack must have no markets (the default pack); \(defaultPacks) do")
+        }
+        // Every calculation must have a rule that applies to any security: one without a condition in the default pack.
+        for c in Calculation.allCases where !defaultRules.contains(where: { rules[$0].calculation == c && rules[$0].condition == nil }) {
+            throw RuleError(subject: "document", field: "packs", message: "the default pack needs a rule for \(c.name) without a condition")
+        }
+        guard rules.count < Int(UInt16.max) else { throw RuleError(subject: "document", field: "packs", message: "too many rules") }
+        self.rules = rules
+        self.marketRules = marketRules
+        self.defaultRules = defaultRules
+    }
+
+    /// The rule each calculation uses for a security: the first matching rule of its market's packs, else of
+    /// the default pack.
+    public func choose(for traits: SecurityTraits) -> RuleChoice {
+        var chosen: [UInt16] = [0, 0, 0, 0]
+        for c in Calculation.allCases {
+            let candidates = (marketRules[traits.marketId] ?? []) + defaultRules
+            let index = candidates.first { rules[$0].calculation == c && Self.matches(rules[$0].condition, traits) }!
+            chosen[c.rawValue] = UInt16(index)
+        }
+        return RuleChoice(rules: (chosen[0], chosen[1], chosen[2], chosen[3]))
+    }
+
+    /// Every calculation of one security, from its buckets.
+    public func evaluate(_ choice: RuleChoice, _ buckets: BucketVector) -> CalculationValues {
+        var values = CalculationValues()
+        for c in Calculation.allCases {
+            values[c] = Self.value(rules[choice[c]].node, buckets, values)
+        }
+        return values
+    }
+
+    // MARK: Compiling
+
+    private static let temperatures = Set(Temperature.allCases.map(\.rawValue))
+    private static let assetTypes = Set(AssetType.allCases.map(\.rawValue))
+
+    private static func check(_ condition: RuleCondition?, subject: String) throws(RuleError) {
+        guard let condition else { return }
+        if let t = condition.temperature, !temperatures.contains(t) {
+            throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not GC or HTB")
+        }
+        for a in condition.assetType ?? [] where !assetTypes.contains(a) {
+            throw RuleError(subject: subject, field: "when.assetType", message: "\(a) is not an asset type (\(AssetType.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if condition.assetType?.isEmpty == true { throw RuleError(subject: subject, field: "when.assetType", message: "list at least one asset type") }
+        if condition.indexMember?.isEmpty == true { throw RuleError(subject: subject, field: "when.indexMember", message: "list at least one index") }
+    }
+
+    static func matches(_ condition: RuleCondition?, _ s: SecurityTraits) -> Bool {
+        guard let c = condition else { return true }
+        if let t = c.temperature, t != s.temperature.rawValue { return false }
+        if let a = c.assetType, !a.contains(s.assetType.rawValue) { return false }
+        if let i = c.indexMember, s.indexMemberships.isDisjoint(with: i) { return false }
+        if let v = c.easyToBorrow, v != s.easyToBorrow { return false }
+        if let v = c.thresholdList, v != s.thresholdList { return false }
+        if let v = c.restricted, v != s.restricted { return false }
+        if let v = c.shortSellEligible, v != s.shortSellEligible { return false }
+        return true
+    }
+
+    /// A compiled sub-formula, or a constant factor (a number or parameter, foldable into a product).
+    private enum Compiled {
+        case node(Node)
+        case constant(Decimal8)
+    }
+
+    private static func compile(_ f: Formula, for calculation: Calculation, parameters: [String: Decimal8], subject: String) throws(RuleError) -> Node {
+        func fail(_ message: String) -> RuleError { RuleError(subject: subject, field: "formula", message: message) }
+        func walk(_ f: Formula) throws(RuleError) -> Compiled {
+            switch f {
+            case .number(let d): return .constant(d)
+            case .name(let name):
+                if let p = parameters[name] { return .constant(p) }
+                if let indices = Bucket.byName[name] {
+                    return .node(indices.count == 1 ? .bucket(indices[0]) : .sum(indices.map { (node: Node.bucket($0), sign: Int64(1)) }))
+                }
+                if let c = Calculation.byName[name] {
+                    guard c.rawValue < calculation.rawValue else {
+                        throw fail("\(calculation.name) may use only the calculations before it (\(Calculation.allCases.prefix(calculation.rawValue).map(\.name).joined(separator: ", ")))")
+                    }
+                    return .node(.calculation(c.rawValue))
+                }
+                throw fail("\(name) is not a bucket, calculation or parameter")
+            case .add(let a, let b): return .node(sum(terms(try quantity(a), 1) + terms(try quantity(b), 1)))
+            case .subtract(let a, let b): return .node(sum(terms(try quantity(a), 1) + terms(try quantity(b), -1)))
+            case .negate(let a):
+                if case .constant(let d) = try walk(a) { return .constant(Decimal8(units: -d.units)) }
+                return .node(sum(terms(try quantity(a), -1)))
+            case .multiply(let a, let b):
+                switch (try walk(a), try walk(b)) {
+                case (.constant(let x), .constant(let y)):
+                    let (product, overflow) = x.units.multipliedReportingOverflow(by: y.units)
+                    guard !overflow else { throw fail("a product of numbers is too large") }
+                    return .constant(Decimal8(units: product / Decimal8.scale))
+                case (.constant(let x), .node(let n)), (.node(let n), .constant(let x)):
+                    return .node(.scaled(n, units: x.units))
+                case (.node, .node):
+                    throw fail("a product needs a number or parameter on one side (formulas are linear in the buckets)")
+                }
+            case .maximum(let args): return .node(.maximum(try args.map { (a) throws(RuleError) in try quantity(a) }))
+            case .minimum(let args): return .node(.minimum(try args.map { (a) throws(RuleError) in try quantity(a) }))
+            }
+        }
+        // A sum of sums is one flat sum.
+        func terms(_ n: Node, _ sign: Int64) -> [(node: Node, sign: Int64)] {
+            if case .sum(let inner) = n { return inner.map { ($0.node, $0.sign * sign) } }
+            return [(n, sign)]
+        }
+        func sum(_ terms: [(node: Node, sign: Int64)]) -> Node { .sum(terms) }
+        func quantity(_ f: Formula) throws(RuleError) -> Node {
+            switch try walk(f) {
+            case .node(let n): return n
+            case .constant(let d):
+                guard d.units % Decimal8.scale == 0 else { throw fail("\(d) stands alone as a quantity but is not whole (multiply a bucket by it)") }
+                return .quantity(d.units / Decimal8.scale)
+            }
+        }
+        return try quantity(f)
+    }
+
+    // MARK: Evaluating
+
+    static func value(_ node: Node, _ b: BucketVector, _ calculations: CalculationValues) -> Int64 {
+        switch node {
+        case .quantity(let q): return q
+        case .bucket(let i): return b[i]
+        case .calculation(let c): return calculations[Calculation(rawValue: c)!]
+        case .sum(let terms):
+            var total: Int64 = 0
+            for t in terms { total &+= t.sign &* value(t.node, b, calculations) }
+            return total
+        case .scaled(let n, let units): return scale(value(n, b, calculations), units)
+        case .maximum(let args): return args.map { value($0, b, calculations) }.max()!
+        case .minimum(let args): return args.map { value($0, b, calculations) }.min()!
+        }
+    }
+
+    /// `q` × `units` / 10⁸, rounded down, in 128 bits (a quantity times a factor cannot overflow in between).
+    @inline(__always)
+    static func scale(_ q: Int64, _ units: Int64) -> Int64 {
+        let product = Int128(q) * Int128(units)
+        let scale = Int128(Decimal8.scale)
+        var quotient = product / scale
+        if product % scale != 0 && product < 0 { quotient -= 1 }
+        return Int64(clamping: quotient)
+    }
+}
+
+extension CompiledRuleSet {
+    /// The rule set shipped with IMS (`data/rules/default.json`).
+    public static let shipped: CompiledRuleSet = {
+        do { return try CompiledRuleSet(json: Array(EmbeddedRules.defaultRuleSet.utf8)) } catch {
+            preconditionFailure("the shipped rule set does not compile: \(error)")
+        }
+    }()
+
+    /// Decodes and compiles a rule set document; a field that is missing or of the wrong type is named.
+    public init(json: [UInt8]) throws(RuleError) {
+        try self.init(RuleSetDocument.decode(json: json))
+    }
+}
+
+extension RuleSetDocument {
+    public static func decode(json: [UInt8]) throws(RuleError) -> RuleSetDocument {
+        do {
+            return try JSONDecoder().decode(RuleSetDocument.self, from: Data(json))
+        } catch let error as DecodingError {
+            let (path, message): ([any CodingKey], String) = switch error {
+            case .keyNotFound(let key, let c): (c.codingPath + [key], "is missing")
+            case .typeMismatch(_, let c): (c.codingPath, "has the wrong type: \(c.debugDescription)")
+            case .valueNotFound(_, let c): (c.codingPath, "is null")
+            case .dataCorrupted(let c): (c.codingPath, c.debugDescription)
+            @unknown default: ([], "\(error)")
+            }
+            throw RuleError(subject: "document", field: path.isEmpty ? "(document)" : Self.describe(path), message: message)
+        } catch {
+            throw RuleError(subject: "document", field: "(document)", message: "\(error)")
+        }
+    }
+
+    /// `packs[1].rules[0].formula`.
+    static func describe(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        }
+        return text
+    }
+
+    /// The document as JSON, keys sorted and pretty-printed: what `ims rules export` writes, byte for byte the
+    /// same for the same document.
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import IMSDomain
+@testable import IMSRules
+import Testing
+
+/// The calculations of SPEC 4.2 as the shipped rules compute them, with figures worked by hand.
+struct DefaultPackTests {
+    /// LONG.FIRM 1,000; client free long 200 (also HYPOTHECATABLE); repo 50; borrowed 300; exclusive lines 100;
+    /// loaned 400; pay-to-hold 30; pledged out 70; shorts 500 + 100; firm lines 80; indicative lines 101;
+    /// today's locates 10.
+    static func sample() -> BucketVector {
+        var b = BucketVector()
+        b[Bucket.long(.firm)] = 1_000
+        b[Bucket.long(.clientFree)] = 200
+        b[Bucket.hypothecatable] = 200
+        b[Bucket.repoPledged] = 50
+        b[Bucket.borrowed] = 300
+        b[Bucket.external(.exclusive)] = 100
+        b[Bucket.loaned] = 400
+        b[Bucket.long(.payToHold)] = 30
+        b[Bucket.payToHold] = 30
+        b[Bucket.pledgedOut] = 70
+        b[Bucket.short(.firm)] = 500
+        b[Bucket.short(.clientSegregated)] = 100
+        b[Bucket.external(.firm)] = 80
+        b[Bucket.external(.indicative)] = 101
+        b[Bucket.locateDecrement] = 10
+        return b
+    }
+
+    static let rules = CompiledRuleSet.shipped
+
+    static func values(_ b: BucketVector, _ traits: SecurityTraits) -> CalculationValues {
+        rules.evaluate(rules.choose(for: traits), b)
+    }
+
+    @Test func theDefaultFormulas() {
+        let v = Self.values(Self.sample(), SecurityTraits(marketId: "US"))
+        // 1,000 + 200 + 50 + 300 + 100 − 400 − 30 − 0
+        #expect(v.forLoan == 1_220)
+        // 1,220 − 70
+        #expect(v.forPledge == 1_150)
+        // shorts 600 + loaned 400 − long 1,000 = 0 needed; 300 − 0 − 30
+        #expect(v.overborrow == 270)
+        // 1,220 + 80 + ⌊0.5 × 101⌋ − 10
+        #expect(v.locateAvailable == 1_340)
+    }
+
+    @Test func overborrowIsZeroWhenTheBorrowsAreNeeded() {
+        var b = Self.sample()
+        b[Bucket.short(.firm)] = 1_400  // shorts 1,500 + loaned 400 − long 1,000 = 900 needed > 300 borrowed
+        #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 0)
+        b[Bucket.short(.firm)] = 800  // 900 + 400 − 1,000 = 300 needed: 300 − 300 − 30 < 0
+        #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 0)
+        b[Bucket.short(.firm)] = 700  // 200 needed: 300 − 200 − 30
+        #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 70)
+    }
+
+    @Test func locateAvailableIsNeverNegative() {
+        var b = Self.sample()
+        b[Bucket.locateDecrement] = 5_000
+        #expect(Self.values(b, SecurityTraits(marketId: "US")).locateAvailable == 0)
+    }
+
+    @Test func taiwanLeavesBorrowedSharesOutOfForLoanAndLocatesOnlyPreBorrowedShares() {
+        let v = Self.values(Self.sample(), SecurityTraits(marketId: "TW"))
+        #expect(v.forLoan == 920)  // 1,220 − 300 borrowed
+        #expect(v.forPledge == 850)
+        #expect(v.overborrow == 270)  // the default rule
+        #expect(v.locateAvailable == 290)  // 300 borrowed − 10 located
+    }
+
+    @Test func koreaLocatesOnlyPreBorrowedShares() {
+        let v = Self.values(Self.sample(), SecurityTraits(marketId: "KR"))
+        #expect(v.forLoan == 1_220)
+        #expect(v.locateAvailable == 290)
+    }
+
+    @Test(arguments: ["HK", "IN"])
+    func onlyDesignatedSecuritiesCanBeLocated(market: String) {
+        #expect(Self.values(Self.sample(), SecurityTraits(marketId: market, shortSellEligible: false)).locateAvailable == 0)
+        #expect(Self.values(Self.sample(), SecurityTraits(marketId: market, shortSellEligible: true)).locateAvailable == 1_340)
+    }
+
+    @Test func aFactorRoundsDownToAWholeUnit() {
+        #expect(CompiledRuleSet.scale(101, 50_000_000) == 50)
+        #expect(CompiledRuleSet.scale(-101, 50_000_000) == -51)
+        #expect(CompiledRuleSet.scale(Int64.max, 200_000_000) == Int64.max)  // clamped, never wrapped
+        #expect(CompiledRuleSet.scale(3, 33_333_333) == 0)
+        #expect(CompiledRuleSet.scale(1_000_000_000, 12_345_678) == 123_456_780)
+    }
+
+    @Test func theShippedFileAndTheEmbeddedCopyAreTheSame() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("data/rules/default.json")
+        #expect(try String(contentsOf: file, encoding: .utf8) == EmbeddedRules.defaultRuleSet + "\n", "run scripts/generate_rules.py")
+    }
+}
+
+/// Rule documents that must be refused, each naming its rule and field.
+struct RuleValidationTests {
+    static func document(_ rules: [RuleDocument], packs extra: [RulePackDocument] = [], parameters: [String: Decimal8Text]? = nil) -> RuleSetDocument {
+        let base = [
+            RuleDocument(id: "forLoan", calculation: "forLoan", formula: "LONG.FIRM"),
+            RuleDocument(id: "forPledge", calculation: "forPledge", formula: "forLoan"),
+            RuleDocument(id: "overborrow", calculation: "overborrow", formula: "0"),
+            RuleDocument(id: "locateAvailable", calculation: "locateAvailable", formula: "forLoan"),
+        ]
+        return RuleSetDocument(name: "test", parameters: parameters, packs: [RulePackDocument(pack: "default", rules: base + rules)] + extra)
+    }
+
+    static func error(_ doc: RuleSetDocument) -> RuleError? {
+        do { _ = try CompiledRuleSet(doc); return nil } catch { return error }
+    }
+
+    @Test func aMinimalDocumentCompiles() {
+        #expect(Self.error(Self.document([])) == nil)
+    }
+
+    @Test(arguments: [
+        ("LONG.FIRM + NOPE", "NOPE is not a bucket, calculation or parameter"),
+        ("LONG.FIRM * BORROWED", "a product needs a number or parameter on one side"),
+        ("LONG.FIRM + 0.5", "stands alone as a quantity but is not whole"),
+        ("max(LONG.FIRM)", "needs at least two values"),
+        ("LONG.FIRM +", "the formula ends where a value was expected at character 12"),
+        ("(LONG.FIRM", "expected ')' at character 11"),
+        ("LONG.FIRM $ 2", "unexpected '$' at character 11"),
+        ("locateAvailable", "may use only the calculations before it"),
+        ("1.123456789 * LONG.FIRM", "is not a number with at most 8 decimals"),
+    ])
+    func aBadFormulaNamesTheRuleAndField(formula: String, message: String) {
+        let e = Self.error(Self.document([RuleDocument(id: "bad", calculation: "forPledge", formula: formula, when: RuleCondition(temperature: "HTB"))]))
+        #expect(e?.subject == "rule bad")
+        #expect(e?.field == "formula")
+        #expect(e?.message.contains(message) == true, "\(String(describing: e))")
+    }
+
+    @Test func badRulesAndPacksAreNamed() {
+        let cases: [(RuleSetDocument, String, String, String)] = [
+            (Self.document([RuleDocument(id: "forLoan", calculation: "forLoan", formula: "0")]), "rule forLoan", "id", "another rule"),
+            (Self.document([RuleDocument(id: "x", calculation: "forLending", formula: "0")]), "rule x", "calculation", "not a calculation"),
+            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(temperature: "WARM"))]), "rule x", "when.temperature", "not GC or HTB"),
+            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(assetType: ["STOCK"]))]), "rule x", "when.assetType", "not an asset type"),
+            (Self.document([], packs: [RulePackDocument(pack: "TW", markets: [], rules: [])]), "pack TW", "markets", "at least one market"),
+            (Self.document([], packs: [RulePackDocument(pack: "default", markets: ["TW"], rules: [])]), "pack default", "pack", "used by another pack"),
+            (Self.document([], packs: [RulePackDocument(pack: "other", rules: [])]), "document", "packs", "exactly one pack"),
+            (Self.document([], parameters: ["BORROWED": Decimal8Text(Decimal8(1))]), "parameter BORROWED", "parameters", "must start with a letter and not be a bucket"),
+            (RuleSetDocument(name: "t", packs: [RulePackDocument(pack: "default", rules: [RuleDocument(id: "f", calculation: "forLoan", formula: "0")])]),
+             "document", "packs", "needs a rule for forPledge"),
+        ]
+        for (doc, subject, field, message) in cases {
+            let e = Self.error(doc)
+            #expect(e?.subject == subject, "\(String(describing: e))")
+            #expect(e?.field == field, "\(String(describing: e))")
+            #expect(e?.message.contains(message) == true, "\(String(describing: e))")
+        }
+    }
+
+    @Test func aDocumentWithAMissingOrMistypedFieldNamesIt() {
+        let missing = #"{"name":"x","packs":[{"pack":"default","rules":[{"id":"a","calculation":"forLoan"}]}]}"#
+        #expect(throws: RuleError(subject: "document", field: "packs[0].rules[0].formula", message: "is missing")) {
+            try CompiledRuleSet(json: Array(missing.utf8))
+        }
+        let mistyped = #"{"name":"x","packs":[{"pack":"default","markets":"TW","rules":[]}]}"#
+        do { _ = try CompiledRuleSet(json: Array(mistyped.utf8)); Issue.record("accepted") } catch {
+            #expect(error.field == "packs[0].markets")
+        }
+    }
+
+    @Test func parametersAndConditionsChooseTheRule() throws {
+        let doc = Self.document([
+            RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB")),
+        ], parameters: ["h": Decimal8Text(Decimal8("0.25")!)])
+        let rules = try CompiledRuleSet(doc)
+        var b = BucketVector()
+        b[Bucket.long(.firm)] = 1_000
+        // The default pack's rules are tried in order: the first that matches wins, so put specific ones first.
+        #expect(rules.evaluate(rules.choose(for: SecurityTraits(marketId: "US", temperature: .htb)), b).locateAvailable == 1_000)
+        let ordered = RuleSetDocument(name: "t", parameters: ["h": Decimal8Text(Decimal8("0.25")!)], packs: [RulePackDocument(pack: "default", rules: [
+            RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB")),
+        ] + doc.packs[0].rules.filter { $0.id != "htb" })])
+        let rules2 = try CompiledRuleSet(ordered)
+        #expect(rules2.evaluate(rules2.choose(for: SecurityTraits(marketId: "US", temperature: .htb)), b).locateAvailable == 250)
+        #expect(rules2.evaluate(rules2.choose(for: SecurityTraits(marketId: "US", temperature: .gc)), b).locateAvailable == 1_000)
+    }
+
+    @Test func exportIsStable() throws {
+        let doc = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+        let once = doc.encoded()
+        let twice = try RuleSetDocument.decode(json: once).encoded()
+        #expect(once == twice)
+    }
+}
