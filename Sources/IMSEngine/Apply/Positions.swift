@@ -116,6 +116,8 @@ extension Partition {
         let record = trades[m].records[Int(index)]
         let q = record.quantity
         let pi = Int(p)
+        let before = positions[pi].contractualQty
+        defer { accountInventory(position: pi, from: before) }
         if slot == TradeRecord.laterSlot {
             addLater(position: p, date: record.settleDate, receipt: record.side.receives ? q : 0, deliver: record.side.receives ? 0 : q)
         } else if record.side.receives {
@@ -143,6 +145,8 @@ extension Partition {
         markPosition(record.position)
         let pi = Int(record.position)
         let q = record.quantity
+        let before = positions[pi].contractualQty
+        defer { accountInventory(position: pi, from: before) }
         if record.slot == TradeRecord.laterSlot {
             addLater(position: record.position, date: record.settleDate, receipt: record.side.receives ? -q : 0, deliver: record.side.receives ? 0 : -q)
         } else if record.side.receives {
@@ -167,6 +171,14 @@ extension Partition {
         trades[m].records[Int(index)].slot = -1
         trades[m].records[Int(index)].nextInPosition = -1
         trades[m].records[Int(index)].previousInPosition = -1
+    }
+
+    /// Moves the position's inventory contribution from its contractual quantity `before` a change to its
+    /// quantity now.
+    @inline(__always)
+    private mutating func accountInventory(position pi: Int, from before: Int64) {
+        let r = positions[pi]
+        inventory.movePosition(security: r.security, type: r.positionType, from: before, to: r.contractualQty)
     }
 
     private mutating func addLater(position p: Int32, date: BusinessDate, receipt: Int64, deliver: Int64) {
@@ -207,6 +219,8 @@ extension Partition {
     private mutating func rebase(position p: Int32, on s: SODPosition, market m: Int) {
         markPosition(p)
         let pi = Int(p)
+        let before = positions[pi].contractualQty
+        defer { accountInventory(position: pi, from: before) }
         positions[pi].sodContractual = s.contractualQty
         positions[pi].sodSettled = s.settledQty
         positions[pi].receipt = Ladder5(s.receipts)

@@ -1,4 +1,5 @@
 import IMSDomain
+import IMSRules
 
 extension EngineState {
     mutating func applySecurity(_ s: Security) -> Bool {
@@ -45,11 +46,17 @@ extension EngineState {
             let old = reference.books[Int(index)]
             if !isNewer(b.version, than: old.version) || old == b { return false }
             reference.books[Int(index)] = b
+            if old.positionType != b.positionType {
+                for k in partitions.indices { partitions[k].retype(book: index, to: b.positionType) }
+            }
             return true
         }
         _ = reference.bookIds.intern(b.bookId)
         reference.books.append(b)
-        for k in partitions.indices { partitions[k].positionsByBook.append([]) }
+        for k in partitions.indices {
+            partitions[k].positionsByBook.append([])
+            partitions[k].bookTypes.append(b.positionType)
+        }
         return true
     }
 
@@ -66,10 +73,19 @@ extension EngineState {
     // MARK: Financing, availability and market data
 
     mutating func applyContract(_ c: Contract) -> Bool {
-        if let old = contracts[c.contractId], c.version <= old.version { return false }
+        let old = contracts[c.contractId]
+        if let old, c.version <= old.version { return false }
+        if let old { addToInventory(old, sign: -1) }
+        addToInventory(c, sign: 1)
         contracts[c.contractId] = c
         changeLog.contracts.insert(c.contractId)
         return true
+    }
+
+    /// Adds (or, with sign −1, takes away) what a contract puts in its security's buckets.
+    private mutating func addToInventory(_ c: Contract, sign: Int64) {
+        guard let security = reference.securityIds.lookup(c.securityId) else { return }
+        partitions[partition(ofSecurity: security)].inventory.add(security: security, bucket: Bucket.contract(c.kind), sign * c.openQuantity)
     }
 
     mutating func applyAvailability(_ a: Availability, refs: ResolvedRefs = ResolvedRefs()) -> Bool {

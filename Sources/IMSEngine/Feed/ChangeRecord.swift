@@ -1,4 +1,5 @@
 import IMSDomain
+import IMSRules
 
 /// What one drain of the writer changed, with the values: the unit of the change feed.
 ///
@@ -32,6 +33,8 @@ public struct ChangeRecord: Sendable {
     var prices: [(security: Int32, price: PriceState)] = []
     /// Lender availability that changed.
     var availability: [(key: AvailabilityKey, value: Availability)] = []
+    /// Securities whose inventory buckets changed, with the buckets.
+    var inventory: [(security: Int32, buckets: BucketVector)] = []
     /// FX rates that changed.
     public internal(set) var fxRates: [FXRate] = []
     /// Contracts that changed.
@@ -51,7 +54,7 @@ public struct ChangeRecord: Sendable {
 
     /// Changed items carried, for the feed's memory bound.
     public var itemCount: Int {
-        positions.reduce(0) { $0 + $1.count } + prices.count + availability.count + fxRates.count + contracts.count
+        positions.reduce(0) { $0 + $1.count } + prices.count + availability.count + inventory.count + fxRates.count + contracts.count
             + exceptions.count + (reference == nil ? 0 : 1)
     }
 
@@ -131,6 +134,7 @@ extension Partition {
         }
         for key in changedAvailability { if let a = availability[key] { out.availability.append((key, a)) } }
         changedAvailability.removeAll()
+        out.inventory = inventory.takeChanges()
         return out
     }
 }
@@ -140,6 +144,7 @@ struct PartitionChanges {
     var positions: [PositionChange] = []
     var prices: [(security: Int32, price: PriceState)] = []
     var availability: [(key: AvailabilityKey, value: Availability)] = []
+    var inventory: [(security: Int32, buckets: BucketVector)] = []
 }
 
 extension EngineState {
@@ -172,6 +177,7 @@ extension EngineState {
         for t in taken {
             record.prices += t.prices
             record.availability += t.availability
+            record.inventory += t.inventory
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }
         changeLog.currencies.removeAll()

@@ -1,5 +1,6 @@
 import DequeModule
 import IMSDomain
+import IMSRules
 
 /// What REST, GraphQL and the streams read: the engine's output, kept apart from the writer's state.
 ///
@@ -41,7 +42,8 @@ public struct ReadModel: Sendable, PartitionLayout {
         reference = state.reference
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
-                          positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability)
+                          positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
+                          inventory: Dictionary(uniqueKeysWithValues: $0.inventory.all().map { ($0.security, $0.buckets) }))
         }
         partitionBits = state.partitionBits
         contracts = state.contracts
@@ -67,6 +69,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
         for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
+        for (security, buckets) in r.inventory { partitions[partition(ofSecurity: security)].inventory[security] = buckets }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
         exceptionLog.take(r.exceptions)
@@ -99,6 +102,9 @@ public struct ReadModel: Sendable, PartitionLayout {
         for u in allAggregationUnits() { lines.append("unit \(u)") }
         for c in contracts(securityId: nil) { lines.append("contract \(c)") }
         for p in partitions { for (key, a) in p.availability.sorted(by: { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }) { lines.append("availability \(key.security) \(a)") } }
+        for p in partitions {
+            for (security, b) in p.inventory.sorted(by: { $0.key < $1.key }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
+        }
         for e in exceptionLog.entries { lines.append("exception \(e)") }
         for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")
@@ -113,6 +119,8 @@ struct PositionStore: Sendable {
     var positionsByBook: [[Int32]]
     var prices: [Int32: PriceState]
     var availability: [AvailabilityKey: Availability]
+    /// Inventory buckets by security (securities with none are absent).
+    var inventory: [Int32: BucketVector]
 
     mutating func grow(securities: Int, books: Int) {
         positionsBySecurity.grow(to: securities)

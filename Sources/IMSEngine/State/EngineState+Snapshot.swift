@@ -114,6 +114,8 @@ extension EngineState {
         for k in partitions.indices { partitions[k].grow(securities: reference.securities.count, books: reference.books.count) }
         rebuildPartitionIndexes()
         recomputeMassCeilings()
+        rebuildInventory()
+        for k in partitions.indices { partitions[k].inventory.changed = ChangeMarks() }
     }
 
     private mutating func read(_ section: SnapshotSection, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {

@@ -1,4 +1,5 @@
 import IMSDomain
+import IMSRules
 
 /// The share of the state one writer owns: the positions, settlement ladders, today's trades, prices and
 /// lender availability of the securities hashed to it.
@@ -25,6 +26,10 @@ struct Partition: Sendable {
     var tradeIndex = ProbeTable(summarized: true)
     var availability: [AvailabilityKey: Availability] = [:]
     var prices: [Int32: PriceState] = [:]
+    /// The inventory buckets of the securities owned here, kept up to date by every change.
+    var inventory = InventoryBuckets()
+    /// Each book's position type, by book index (a copy per partition, kept by the sequential path).
+    var bookTypes: [PositionType] = []
 
     /// Changes marked for the next change record (see `ChangeRecord.swift`): local positions and securities
     /// (a price), each once per drain.
@@ -60,7 +65,9 @@ struct Partition: Sendable {
     mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
         if let index = existingPosition(book: book, security: security) { return index }
         let index = Int32(positions.count)
-        positions.append(PositionRecord(book: book, security: security))
+        var record = PositionRecord(book: book, security: security)
+        record.positionType = bookTypes[Int(book)]
+        positions.append(record)
         positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security)), payload: UInt64(index))
         positionsBySecurity[Int(security)].append(index)
         positionsByBook[Int(book)].append(index)
@@ -105,7 +112,10 @@ struct Partition: Sendable {
 
     mutating func applyAvailability(_ a: Availability, security: Int32) -> Bool {
         let key = AvailabilityKey(sourceId: a.sourceId, security: security)
-        if availability[key] == a { return false }
+        let old = availability[key]
+        if old == a { return false }
+        if let old { inventory.add(security: security, bucket: Bucket.external(old.availabilityType), -old.quantity) }
+        inventory.add(security: security, bucket: Bucket.external(a.availabilityType), a.quantity)
         availability[key] = a
         changedAvailability.insert(key)
         return true

@@ -14,6 +14,8 @@ struct PositionRecord: Sendable {
     var firstTrade: Int32 = -1
     /// True once an SOD snapshot for the market's current business date has been applied.
     var hasSOD = false
+    /// Its book's position type: which inventory buckets its quantity goes to.
+    var positionType: PositionType = .firm
     var sodContractual: Int64 = 0
     var sodSettled: Int64 = 0
     var receipt = Ladder5.zero

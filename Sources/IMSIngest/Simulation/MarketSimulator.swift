@@ -35,7 +35,25 @@ public struct MarketSimulator: Sendable {
         var price: Int64
     }
 
+    /// A lending contract the flow later returns in part, recalls or closes.
+    struct ContractState: Sendable {
+        var contractId: String
+        var version: Int64
+        var kind: String
+        var bookId: String
+        var counterpartyId: String
+        var security: Int
+        var quantity: Int64
+        var returnedQty: Int64 = 0
+        var recalledQty: Int64 = 0
+        var status = "OPEN"
+        var rateBps: Int
+        var startDate: BusinessDate
+    }
+
     public private(set) var securities: [SecurityInfo] = []
+    var contracts: [ContractState] = []
+    var contractCounter = 0
     var books: [BookInfo] = []
     var tradingBooks: [Int] = []
     public private(set) var businessDates: [String: BusinessDate] = [:]
@@ -118,7 +136,11 @@ public struct MarketSimulator: Sendable {
             }
             if i % 3 == 0 {
                 let kinds = ["BORROW", "LOAN", "PLEDGE_OUT", "REPO"]
-                out.append(#"{"type":"contract","contractId":"\#(prefix)C-\#(i)","version":1,"kind":"\#(kinds[i % 4])","status":"OPEN","bookId":"\#(books[0].bookId)","counterpartyId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(1000 * (1 + random.below(50))),"rateBps":\#(25 + random.below(300)),"startDate":"\#(date)"}"#)
+                let c = ContractState(contractId: "\(prefix)C-\(i)", version: 1, kind: kinds[i % 4], bookId: books[0].bookId,
+                                      counterpartyId: "LENDER\(1 + i % 6)", security: i, quantity: Int64(1000 * (1 + random.below(50))),
+                                      rateBps: 25 + random.below(300), startDate: date)
+                contracts.append(c)
+                out.append(contractText(c))
             }
             let kinds = ["INDICATIVE", "FIRM", "EXCLUSIVE"]
             out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(10_000 * (1 + random.below(100))),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(20 + random.below(200)),"effectiveDate":"\#(date)"}"#)
@@ -157,6 +179,7 @@ public struct MarketSimulator: Sendable {
             if cancel { recent.swapAt(k, recent.count - 1); recent.removeLast() }
             return tradeText(id: t.tradeId, version: t.version, status: cancel ? "CANCEL" : "AMEND", t.line)
         }
+        if roll == 99 { return contractLine() }
         let security = random.skewed(securities.count)
         let sides: [TradeSide] = [.buy, .buy, .sell, .sell, .sellShort, .buyCover]
         let line = TradeLine(bookId: books[tradingBooks[random.below(tradingBooks.count)]].bookId, security: security,
@@ -166,6 +189,41 @@ public struct MarketSimulator: Sendable {
         let id = "\(prefix)T\(tradeCounter)"
         if recent.count < 4096 { recent.append(RecentTrade(tradeId: id, version: 1, line: line)) } else { recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line) }
         return tradeText(id: id, version: 1, status: "NEW", line)
+    }
+
+    func contractText(_ c: ContractState) -> String {
+        #"{"type":"contract","contractId":"\#(c.contractId)","version":\#(c.version),"kind":"\#(c.kind)","status":"\#(c.status)","bookId":"\#(c.bookId)","counterpartyId":"\#(c.counterpartyId)","securityId":"\#(securities[c.security].securityId)","quantity":\#(c.quantity),"returnedQty":\#(c.returnedQty),"recalledQty":\#(c.recalledQty),"rateBps":\#(c.rateBps),"startDate":"\#(c.startDate)"}"#
+    }
+
+    /// A contract's next version (a partial return, a recall, a full return) or a new borrow or loan.
+    mutating func contractLine() -> String {
+        let action = random.below(4)
+        if action == 0 || contracts.isEmpty {
+            let i = random.skewed(securities.count)
+            contractCounter += 1
+            let c = ContractState(contractId: "\(prefix)CN-\(contractCounter)", version: 1, kind: random.below(2) == 0 ? "BORROW" : "LOAN",
+                                  bookId: books[0].bookId, counterpartyId: "LENDER\(1 + random.below(6))", security: i,
+                                  quantity: Int64(1000 * (1 + random.below(50))), rateBps: 25 + random.below(300),
+                                  startDate: businessDates[securities[i].marketId]!)
+            contracts.append(c)
+            return contractText(c)
+        }
+        let k = random.below(contracts.count)
+        var c = contracts[k]
+        c.version += 1
+        let open = c.quantity - c.returnedQty
+        switch action {
+        case 1 where c.kind == "LOAN" && c.status == "OPEN":
+            c.status = "RECALLED"
+            c.recalledQty = open
+        case 1, 2:
+            c.returnedQty += max(1, open / Int64(2 + random.below(4)))
+        default:
+            c.returnedQty = c.quantity
+        }
+        if c.returnedQty >= c.quantity { c.returnedQty = c.quantity; c.status = "RETURNED" }
+        if c.status == "RETURNED" { contracts.swapAt(k, contracts.count - 1); contracts.removeLast() } else { contracts[k] = c }
+        return contractText(c)
     }
 
     func tradeText(id: String, version: Int64, status: String, _ t: TradeLine) -> String {

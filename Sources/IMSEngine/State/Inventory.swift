@@ -1,0 +1,155 @@
+import IMSDomain
+import IMSRules
+
+/// The inventory buckets (SPEC 4.1) of the securities one partition owns, kept up to date by every change
+/// that moves them: a position's contractual quantity (by its book's position type), a contract's open
+/// quantity (by its kind), a lender's availability (by its type). Each change adds its difference to its
+/// own security's buckets only: O(1) per event, no rescan.
+///
+/// Derived state: snapshots do not carry it; it is rebuilt from positions, contracts and availability when
+/// a state is loaded (`EngineState.rebuildInventory`), the same function the tests compare the running
+/// figures against.
+struct InventoryBuckets: Sendable, Equatable {
+    /// Slot of each security by global index (-1: none yet).
+    private(set) var slotOfSecurity: [Int32] = []
+    private(set) var securityOfSlot: [Int32] = []
+    /// `Bucket.count` values per slot.
+    private(set) var values: ContiguousArray<Int64> = []
+    /// Slots changed since the last change record.
+    var changed = ChangeMarks()
+
+    @inline(__always)
+    private mutating func slot(_ security: Int32) -> Int {
+        let s = Int(security)
+        if s >= slotOfSecurity.count { slotOfSecurity.append(contentsOf: repeatElement(-1, count: s + 1 - slotOfSecurity.count + 64)) }
+        let existing = slotOfSecurity[s]
+        if existing >= 0 { return Int(existing) }
+        let new = securityOfSlot.count
+        slotOfSecurity[s] = Int32(new)
+        securityOfSlot.append(security)
+        values.append(contentsOf: repeatElement(0, count: Bucket.count))
+        return new
+    }
+
+    /// Adds `delta` to one bucket of `security`.
+    @inline(__always)
+    mutating func add(security: Int32, bucket: Int, _ delta: Int64) {
+        guard delta != 0 else { return }
+        let s = slot(security)
+        values[s * Bucket.count + bucket] &+= delta
+        changed.mark(Int32(s))
+    }
+
+    /// Moves a position's contribution from `old` to `new` contractual quantity (`type`: its book's).
+    @inline(__always)
+    mutating func movePosition(security: Int32, type: PositionType, from old: Int64, to new: Int64) {
+        guard old != new else { return }
+        Bucket.positionContribution(type: type, quantity: old) { add(security: security, bucket: $0, -$1) }
+        Bucket.positionContribution(type: type, quantity: new) { add(security: security, bucket: $0, $1) }
+    }
+
+    /// The buckets of `security` (all zero if it has none).
+    func vector(security: Int32) -> BucketVector {
+        var v = BucketVector()
+        let s = Int(security)
+        guard s < slotOfSecurity.count, slotOfSecurity[s] >= 0 else { return v }
+        let base = Int(slotOfSecurity[s]) * Bucket.count
+        for b in 0..<Bucket.count { v[b] = values[base + b] }
+        return v
+    }
+
+    /// Every security with buckets, and them.
+    func all() -> [(security: Int32, buckets: BucketVector)] {
+        securityOfSlot.map { ($0, vector(security: $0)) }
+    }
+
+    /// The securities changed since the last call, with their buckets; clears the marks.
+    mutating func takeChanges() -> [(security: Int32, buckets: BucketVector)] {
+        var out: [(security: Int32, buckets: BucketVector)] = []
+        out.reserveCapacity(changed.count)
+        var marks = ChangeMarks()
+        swap(&marks, &changed)
+        defer { swap(&marks, &changed) }  // keeps the marks' storage (cleared by `take`)
+        marks.take { slot in
+            let base = Int(slot) * Bucket.count
+            var v = BucketVector()
+            for b in 0..<Bucket.count { v[b] = values[base + b] }
+            out.append((securityOfSlot[Int(slot)], v))
+        }
+        return out
+    }
+
+    /// Whether both hold the same figures (slots may be numbered differently).
+    func sameFigures(as other: InventoryBuckets) -> Bool {
+        let mine = Dictionary(uniqueKeysWithValues: all().filter { !$0.buckets.isZero }.map { ($0.security, $0.buckets) })
+        let theirs = Dictionary(uniqueKeysWithValues: other.all().filter { !$0.buckets.isZero }.map { ($0.security, $0.buckets) })
+        return mine == theirs
+    }
+
+    static func == (a: InventoryBuckets, b: InventoryBuckets) -> Bool { a.sameFigures(as: b) }
+}
+
+extension Contract {
+    /// What the contract puts in its kind's bucket: the open quantity net of returns, while it is open or recalled.
+    var openQuantity: Int64 {
+        switch status {
+        case .open, .recalled: max(0, quantity - returnedQty)
+        case .returned, .cancelled: 0
+        }
+    }
+}
+
+extension Partition {
+    /// A book's position type changed: its positions' quantities move to the new type's buckets.
+    mutating func retype(book: Int32, to type: PositionType) {
+        bookTypes[Int(book)] = type
+        guard Int(book) < positionsByBook.count else { return }
+        for p in positionsByBook[Int(book)] {
+            let r = positions[Int(p)]
+            inventory.movePosition(security: r.security, type: r.positionType, from: r.contractualQty, to: 0)
+            positions[Int(p)].positionType = type
+            inventory.movePosition(security: r.security, type: type, from: 0, to: r.contractualQty)
+            markPosition(p)
+        }
+    }
+}
+
+extension EngineState {
+    /// Recomputes every security's buckets from scratch: positions by their book's type, open contracts,
+    /// lender availability. A loaded snapshot calls it (the buckets are derived, not stored); the tests
+    /// compare it with the buckets kept up to date event by event.
+    mutating func rebuildInventory() {
+        let types = reference.books.map(\.positionType)
+        for k in partitions.indices {
+            partitions[k].bookTypes = types
+            partitions[k].inventory = InventoryBuckets()
+            for p in partitions[k].positions.indices {
+                let book = Int(partitions[k].positions[p].book)
+                partitions[k].positions[p].positionType = types[book]
+                let r = partitions[k].positions[p]
+                partitions[k].inventory.movePosition(security: r.security, type: r.positionType, from: 0, to: r.contractualQty)
+            }
+            for (key, a) in partitions[k].availability {
+                partitions[k].inventory.add(security: key.security, bucket: Bucket.external(a.availabilityType), a.quantity)
+            }
+        }
+        for c in contracts.values {
+            guard let security = reference.securityIds.lookup(c.securityId) else { continue }
+            partitions[partition(ofSecurity: security)].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+        }
+    }
+
+    /// The buckets of every security, as kept event by event (for tests and the from-scratch comparison).
+    func inventoryFigures() -> [Int32: BucketVector] {
+        var out: [Int32: BucketVector] = [:]
+        for p in partitions { for (s, v) in p.inventory.all() where !v.isZero { out[s] = v } }
+        return out
+    }
+
+    /// The buckets recomputed from scratch now.
+    func inventoryFromScratch() -> [Int32: BucketVector] {
+        var copy = self
+        copy.rebuildInventory()
+        return copy.inventoryFigures()
+    }
+}
