@@ -71,6 +71,15 @@ struct QueryParameters {
         return v
     }
 
+    func bool(_ name: String, default value: Bool) throws -> Bool {
+        guard let text = string(name) else { return value }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw BadParameter(name: name, message: "must be true or false")
+        }
+    }
+
     func date(_ name: String) throws -> BusinessDate? {
         guard let text = string(name) else { return nil }
         guard let d = BusinessDate(parsing: text) else { throw BadParameter(name: name, message: "must be a date yyyy-MM-dd") }

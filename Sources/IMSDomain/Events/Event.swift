@@ -31,10 +31,11 @@ public enum Event: Sendable, Hashable {
         }
     }
 
-    /// Whether the event concerns one security's state only: a trade, SOD position, price or lender availability.
+    /// Whether the event concerns one security's state only: a trade, SOD position, price, lender availability
+    /// or lending contract.
     @inlinable public var concernsOneSecurity: Bool {
         switch self {
-        case .trade, .sodPosition, .price, .availability: true
+        case .trade, .sodPosition, .price, .availability, .contract: true
         default: false
         }
     }

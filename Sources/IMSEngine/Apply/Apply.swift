@@ -136,7 +136,7 @@ extension EngineState {
         case .price(let p): return applyPrice(p, refs: refs)
         case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time, refs: refs)
         case .marketDayRoll(let r): return applyDayRoll(r, sequence: sequence, at: time)
-        case .contract(let c): return applyContract(c)
+        case .contract(let c): return applyContract(c, refs: refs)
         case .availability(let a): return applyAvailability(a, refs: refs)
         case .fxRate(let f):
             if fxRates[f.currency] == f { return false }

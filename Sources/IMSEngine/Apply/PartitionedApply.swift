@@ -28,7 +28,7 @@ extension EngineState {
 
         // 1. Validation, read-only: each partition's thread takes a slice of the batch.
         validateInSlices(work)
-        if work.slices.contains(where: \.needsSequential) { return nil }
+        if work.slices.contains(where: \.needsSequential) || contractsCrossPartitions(events, work: work) { return nil }
         let conflicts = tradeConflicts(batch.events, newTrades: work.slices.flatMap(\.newTrades), refs: work.refs)
 
         // 2. The batch's fate, in input order.
@@ -69,6 +69,23 @@ extension EngineState {
         ignored += work.slices.reduce(0) { $0 + $1.unchanged }
         mergeRaisedExceptions(since: exceptionMark)
         return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
+    }
+
+    /// Whether a contract of the batch belongs to a partition other than the one that keeps it (or keeps
+    /// another of its versions in this batch): a move between partitions takes the sequential path.
+    private func contractsCrossPartitions(_ events: UnsafeBufferPointer<Event>, work: BatchWork) -> Bool {
+        var owners: [String: UInt8] = [:]
+        for i in events.indices {
+            guard case .contract(let c) = events[i], work.refs[i].security >= 0 else { continue }
+            let owner = work.owners[i]
+            if let seen = owners[c.contractId] {
+                if seen != owner { return true }
+            } else {
+                owners[c.contractId] = owner
+                if let k = contractPartition(c.contractId), k != Int(owner) { return true }
+            }
+        }
+        return false
     }
 
     /// Numbers the exceptions the partitions raised, merging them in sequence order with those raised
@@ -232,6 +249,8 @@ extension Partition {
                 changed = applyPrice(p, security: r.security)
             case .availability(let a):
                 changed = applyAvailability(a, security: r.security)
+            case .contract(let c):
+                changed = applyContract(c, security: r.security)
             default:
                 changed = false
             }

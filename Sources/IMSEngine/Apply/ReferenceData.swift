@@ -72,20 +72,32 @@ extension EngineState {
 
     // MARK: Financing, availability and market data
 
-    mutating func applyContract(_ c: Contract) -> Bool {
-        let old = contracts[c.contractId]
-        if let old, c.version <= old.version { return false }
-        if let old { addToInventory(old, sign: -1) }
-        addToInventory(c, sign: 1)
-        contracts[c.contractId] = c
-        changeLog.contracts.insert(c.contractId)
-        return true
+    /// A contract's new version; one that moves to a security of another partition moves between partitions.
+    mutating func applyContract(_ c: Contract, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
+        let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(c.securityId)!
+        let k = partition(ofSecurity: security)
+        if let old = contract(c.contractId), let from = contractPartition(c.contractId), from != k {
+            guard c.version > old.version else { return false }
+            partitions[from].removeContract(old, security: reference.securityIds.lookup(old.securityId)!)
+        }
+        return partitions[k].applyContract(c, security: security)
     }
 
-    /// Adds (or, with sign −1, takes away) what a contract puts in its security's buckets.
-    private mutating func addToInventory(_ c: Contract, sign: Int64) {
-        guard let security = reference.securityIds.lookup(c.securityId) else { return }
-        partitions[partition(ofSecurity: security)].inventory.add(security: security, bucket: Bucket.contract(c.kind), sign * c.openQuantity)
+    /// Every contract, whichever partition keeps it.
+    var contracts: [String: Contract] {
+        var all: [String: Contract] = [:]
+        for p in partitions { all.merge(p.contracts) { a, _ in a } }
+        return all
+    }
+
+    func contract(_ id: String) -> Contract? {
+        for p in partitions { if let c = p.contracts[id] { return c } }
+        return nil
+    }
+
+    /// The partition that keeps contract `id`, if any does.
+    func contractPartition(_ id: String) -> Int? {
+        partitions.firstIndex { $0.contracts[id] != nil }
     }
 
     mutating func applyAvailability(_ a: Availability, refs: ResolvedRefs = ResolvedRefs()) -> Bool {

@@ -139,6 +139,8 @@ extension EngineState {
             if c.returnedQty > c.quantity { return FieldError("returnedQty", "returnedQty \(c.returnedQty) exceeds quantity \(c.quantity)") }
             if c.recalledQty > c.quantity { return FieldError("recalledQty", "recalledQty \(c.recalledQty) exceeds quantity \(c.quantity)") }
             if let end = c.endDate, end < c.startDate { return FieldError("endDate", "endDate \(end) is before startDate \(c.startDate)") }
+            let security = reference.securityIds.lookup(c.securityId)
+            refs = ResolvedRefs(book: reference.bookIds.lookup(c.bookId) ?? -1, security: security ?? -1, market: security == nil ? -1 : market)
             return nil
         case .availability(let a):
             if let problem = validateMarketData(securityId: a.securityId, scope: scope, refs: &refs) { return problem }

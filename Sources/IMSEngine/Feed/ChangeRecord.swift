@@ -74,7 +74,6 @@ struct PositionChange: Sendable {
 struct ChangeLog: Sendable {
     var markets: [Int32] = []
     var currencies = Set<String>()
-    var contracts = Set<String>()
     /// Exceptions given their line's text afterwards (`EngineState.fillTexts`).
     var filledExceptions: [Int64] = []
     /// The reference data's version last published.
@@ -135,6 +134,8 @@ extension Partition {
         for key in changedAvailability { if let a = availability[key] { out.availability.append((key, a)) } }
         changedAvailability.removeAll()
         out.inventory = inventory.takeChanges()
+        for id in changedContracts { if let c = contracts[id] { out.contracts.append(c) } }
+        changedContracts.removeAll(keepingCapacity: true)
         return out
     }
 }
@@ -145,6 +146,7 @@ struct PartitionChanges {
     var prices: [(security: Int32, price: PriceState)] = []
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     var inventory: [(security: Int32, buckets: BucketVector)] = []
+    var contracts: [Contract] = []
 }
 
 extension EngineState {
@@ -178,11 +180,11 @@ extension EngineState {
             record.prices += t.prices
             record.availability += t.availability
             record.inventory += t.inventory
+            record.contracts += t.contracts
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }
         changeLog.currencies.removeAll()
-        for c in changeLog.contracts.sorted() { if let v = contracts[c] { record.contracts.append(v) } }
-        changeLog.contracts.removeAll()
+        record.contracts.sort { $0.contractId < $1.contractId }
         swap(&record.rolledMarkets, &changeLog.markets)
         record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
         changeLog.filledExceptions.removeAll()

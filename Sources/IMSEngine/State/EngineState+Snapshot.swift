@@ -165,7 +165,13 @@ extension EngineState {
                 try partitions[k].decode(from: &r, securities: reference.securities.count, books: reference.books.count)
             }
         case .financing:
-            contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
+            let contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
+            for c in contracts.values {
+                guard let security = reference.securityIds.lookup(c.securityId) else {
+                    throw BinaryFormatError("snapshot has contract \(c.contractId) of security \(c.securityId), which it does not list")
+                }
+                partitions[partition(ofSecurity: security)].contracts[c.contractId] = c
+            }
             fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
         case .feeds:
             try feeds.decode(from: &r)

@@ -31,8 +31,7 @@ public struct EngineState: Sendable {
     /// log2 of the partition count.
     let partitionBits: Int
 
-    // Financing, availability, market data.
-    var contracts: [String: Contract] = [:]
+    // Market data (contracts are kept by the partition of their security).
     var fxRates: [String: FXRate] = [:]
 
     /// Changes marked for the next change record (always on); not part of the state proper, never in snapshots.

@@ -114,6 +114,27 @@ extension Partition {
     }
 }
 
+extension Partition {
+    /// Takes a contract's new version (the highest version wins), moving its open quantity in the buckets.
+    mutating func applyContract(_ c: Contract, security: Int32) -> Bool {
+        if let old = contracts[c.contractId] {
+            if c.version <= old.version { return false }
+            inventory.add(security: security, bucket: Bucket.contract(old.kind), -old.openQuantity)
+        }
+        inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+        contracts[c.contractId] = c
+        changedContracts.insert(c.contractId)
+        return true
+    }
+
+    /// Forgets a contract whose new version belongs to a security of another partition.
+    mutating func removeContract(_ c: Contract, security: Int32) {
+        inventory.add(security: security, bucket: Bucket.contract(c.kind), -c.openQuantity)
+        contracts.removeValue(forKey: c.contractId)
+        changedContracts.remove(c.contractId)
+    }
+}
+
 extension EngineState {
     /// Recomputes every security's buckets from scratch: positions by their book's type, open contracts,
     /// lender availability. A loaded snapshot calls it (the buckets are derived, not stored); the tests
@@ -132,10 +153,10 @@ extension EngineState {
             for (key, a) in partitions[k].availability {
                 partitions[k].inventory.add(security: key.security, bucket: Bucket.external(a.availabilityType), a.quantity)
             }
-        }
-        for c in contracts.values {
-            guard let security = reference.securityIds.lookup(c.securityId) else { continue }
-            partitions[partition(ofSecurity: security)].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+            for c in partitions[k].contracts.values {
+                guard let security = reference.securityIds.lookup(c.securityId) else { continue }
+                partitions[k].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+            }
         }
     }
 

@@ -26,6 +26,9 @@ struct Partition: Sendable {
     var tradeIndex = ProbeTable(summarized: true)
     var availability: [AvailabilityKey: Availability] = [:]
     var prices: [Int32: PriceState] = [:]
+    /// Lending contracts of the securities owned here, by contract id.
+    var contracts: [String: Contract] = [:]
+    var changedContracts = Set<String>()
     /// The inventory buckets of the securities owned here, kept up to date by every change.
     var inventory = InventoryBuckets()
     /// Each book's position type, by book index (a copy per partition, kept by the sequential path).

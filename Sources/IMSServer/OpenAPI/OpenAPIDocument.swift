@@ -131,6 +131,12 @@ enum OpenAPIDocument {
             "/api/v1/securities/{securityId}/availability": get(
                 "Lenders' availability of a security", tag: "reference data", parameters: [path("securityId", "Security")],
                 responses: ["200": response("Availability by lender", array(ref("Availability")))]),
+            "/api/v1/inventory/{securityId}": get(
+                "A security's inventory: its buckets and each calculation under the active rules, with explain=true how each number is made",
+                tag: "inventory",
+                parameters: [path("securityId", "Internal id or any identifier"),
+                             query("explain", ["type": "boolean", "default": false], "Add the breakdown: calculations into buckets, buckets into books, contracts and lenders")],
+                responses: ["200": response("The inventory", ref("Inventory")), "400": badParameter, "404": error]),
             "/api/v1/books": get("Books", tag: "reference data", responses: ["200": response("Every book", array(ref("Book")))]),
             "/api/v1/books/{bookId}": get("One book", tag: "reference data", parameters: [path("bookId", "Book")],
                                           responses: ["200": response("The book", ref("Book")), "404": error]),
@@ -225,6 +231,23 @@ enum OpenAPIDocument {
                 "securityId": string, "quantity": integer, "returnedQty": integer, "recalledQty": integer, "rateBps": number,
                 "startDate": date,
             ], optional: ["collateralType": string, "endDate": date]),
+            "Inventory": object([
+                "securityId": string, "marketId": string,
+                "buckets": ["type": "object", "additionalProperties": integer, "description": "Every bucket of SPEC 4.1 by name"],
+                "calculations": object(["forLoan": integer, "forPledge": integer, "overborrow": integer, "locateAvailable": integer]),
+                "ruleVersion": integer, "ruleSet": string,
+            ], optional: ["businessDate": date, "explain": object([
+                "calculations": array(object([
+                    "calculation": string, "value": integer, "ruleId": string, "pack": string, "formula": string, "parts": array(ref("ExplainPart")),
+                ])),
+                "buckets": ["type": "object", "additionalProperties": array(object(["kind": enumeration(["position", "contract", "availability"]), "quantity": integer], optional: [
+                    "bookId": string, "positionType": string, "contractId": string, "contractKind": string, "status": string,
+                    "counterpartyId": string, "sourceId": string, "availabilityType": string,
+                ]))],
+            ])]),
+            "ExplainPart": object(["kind": enumeration(["bucket", "calculation", "number", "scaled", "max", "min"]), "contribution": integer], optional: [
+                "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
+            ], description: "A part of a value; the parts of a value sum exactly to it"),
             "FXRate": object(["currency": string, "usdRate": number], optional: ["ts": timestamp]),
             "Exception": object([
                 "exceptionId": integer, "kind": enumeration(ExceptionKind.allCases.map(\.rawValue)), "sequence": integer,

@@ -91,6 +91,15 @@ struct QueryRoutes {
             let id = context.pathParameter("securityId")
             return JSONResponse.ok(engine.readModel.read { $0.availability(securityId: id) })
         }
+        router.get("/api/v1/inventory/:securityId") { request, context in
+            let id = context.pathParameter("securityId")
+            let explain: Bool
+            do { explain = try QueryParameters(request).bool("explain", default: false) } catch let bad as BadParameter { return bad.response }
+            guard let view = engine.readModel.read({ $0.inventory(id, explain: explain) }) else {
+                return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId")
+            }
+            return JSONResponse.ok(view)
+        }
         router.get("/api/v1/books") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allBooks() }) }
         router.get("/api/v1/books/:bookId") { _, context in
             let id = context.pathParameter("bookId")

@@ -1,0 +1,110 @@
+import IMSDomain
+import IMSRules
+
+/// `GET /api/v1/inventory/{securityId}` (SPEC 6): a security's buckets, its calculations under the active
+/// rules, and, on request, how each number is made.
+public struct InventoryView: Codable, Sendable, Equatable {
+    public var securityId: String
+    public var marketId: String
+    public var businessDate: BusinessDate?
+    /// Every bucket of SPEC 4.1 by name (zero included).
+    public var buckets: [String: Int64]
+    public var calculations: CalculationValues
+    /// The active rule set's version, and its name.
+    public var ruleVersion: Int
+    public var ruleSet: String
+    public var explain: InventoryExplanation?
+}
+
+/// The breakdown of `?explain=true`: each calculation into buckets (its parts sum to it), and each bucket
+/// into the books, contracts and lenders behind it (their quantities sum to it).
+public struct InventoryExplanation: Codable, Sendable, Equatable {
+    public var calculations: [CalculationExplanation]
+    public var buckets: [String: [BucketSource]]
+}
+
+/// One book, contract or lender's share of a bucket.
+public struct BucketSource: Codable, Sendable, Equatable {
+    /// `position`, `contract` or `availability`.
+    public var kind: String
+    public var bookId: String?
+    public var positionType: String?
+    public var contractId: String?
+    public var contractKind: String?
+    public var status: String?
+    public var counterpartyId: String?
+    public var sourceId: String?
+    public var availabilityType: String?
+    public var quantity: Int64
+}
+
+/// The rule set the engine calculates with, and its version.
+public struct ActiveRules: Sendable {
+    public let version: Int
+    public let rules: CompiledRuleSet
+
+    public init(version: Int, rules: CompiledRuleSet) {
+        self.version = version
+        self.rules = rules
+    }
+
+    /// The rules shipped with IMS, version 1.
+    public static let shipped = ActiveRules(version: 1, rules: .shipped)
+}
+
+extension ReadModel {
+    /// What a rule's condition is tested against, for one security.
+    func traits(_ index: Int32) -> SecurityTraits {
+        let s = reference.securities[Int(index)].record
+        return SecurityTraits(marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
+                              thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible)
+    }
+
+    /// A security's buckets as the change feed last brought them.
+    func buckets(_ index: Int32) -> BucketVector {
+        partitions[partition(ofSecurity: index)].inventory[index] ?? BucketVector()
+    }
+
+    /// The inventory of a security (by id or identifier) under `active`; nil if it is unknown.
+    public func inventory(_ idOrIdentifier: String, rules active: ActiveRules = .shipped, explain: Bool = false) -> InventoryView? {
+        guard let index = reference.securityIds.lookup(idOrIdentifier)
+            ?? security(idOrIdentifier).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return nil }
+        let entry = reference.securities[Int(index)]
+        let b = buckets(index)
+        let choice = active.rules.choose(for: traits(index))
+        var view = InventoryView(
+            securityId: entry.record.securityId ?? idOrIdentifier, marketId: entry.record.marketId,
+            businessDate: markets[Int(entry.market)].businessDate,
+            buckets: Dictionary(uniqueKeysWithValues: Bucket.names.enumerated().map { ($1, b[$0]) }),
+            calculations: active.rules.evaluate(choice, b), ruleVersion: active.version, ruleSet: active.rules.document.name)
+        if explain {
+            view.explain = InventoryExplanation(calculations: active.rules.explain(choice, b), buckets: bucketSources(index))
+        }
+        return view
+    }
+
+    /// The books, contracts and lenders behind each non-zero bucket of a security.
+    func bucketSources(_ index: Int32) -> [String: [BucketSource]] {
+        var out: [String: [BucketSource]] = [:]
+        let store = partitions[partition(ofSecurity: index)]
+        for p in store.positionsBySecurity[Int(index)] {
+            let r = store.positions[Int(p)]
+            let book = reference.books[Int(r.book)]
+            Bucket.positionContribution(type: book.positionType, quantity: r.contractualQty) { bucket, q in
+                out[Bucket.names[bucket], default: []].append(BucketSource(kind: "position", bookId: book.bookId, positionType: book.positionType.rawValue, quantity: q))
+            }
+        }
+        let securityId = reference.securities[Int(index)].record.securityId
+        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0 {
+            out[Bucket.names[Bucket.contract(c.kind)], default: []].append(BucketSource(
+                kind: "contract", bookId: c.bookId, contractId: c.contractId, contractKind: c.kind.rawValue, status: c.status.rawValue,
+                counterpartyId: c.counterpartyId, quantity: c.openQuantity))
+        }
+        for (key, a) in store.availability where key.security == index && a.quantity != 0 {
+            out[Bucket.names[Bucket.external(a.availabilityType)], default: []].append(BucketSource(
+                kind: "availability", sourceId: a.sourceId, availabilityType: a.availabilityType.rawValue, quantity: a.quantity))
+        }
+        for k in out.keys { out[k]!.sort { ($0.kind, $0.bookId ?? "", $0.contractId ?? "", $0.sourceId ?? "") < ($1.kind, $1.bookId ?? "", $1.contractId ?? "", $1.sourceId ?? "") } }
+        return out
+    }
+}
