@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IMSEngine
+import IMSRuntime
+import IMSServer
+import Testing
+
+/// `GET /api/v1/inventory/{securityId}`: SPEC 6's fields, the default and Taiwan's formulas, and an explain
+/// whose parts sum to every number.
+struct InventoryAPITests {
+    /// The same book of a US and a Taiwanese security: firm long 1,000, client free long 200, a borrow of 300
+    /// (of 500, 200 returned), a loan of 400, lender lines firm 80, indicative 101, exclusive 100.
+    static func setup(_ securityId: String) -> String {
+        """
+        {"type":"contract","contractId":"B-\(securityId)","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM1","counterpartyId":"L1","securityId":"\(securityId)","quantity":500,"returnedQty":200,"rateBps":"25","startDate":"2026-11-25"}
+        {"type":"contract","contractId":"L-\(securityId)","version":1,"kind":"LOAN","status":"OPEN","bookId":"FIRM1","counterpartyId":"L2","securityId":"\(securityId)","quantity":400,"rateBps":"40","startDate":"2026-11-25"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"\(securityId)","contractualQty":1000,"settledQty":1000}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FREE1","securityId":"\(securityId)","contractualQty":200,"settledQty":200}
+        {"type":"availability","sourceId":"L1","securityId":"\(securityId)","quantity":80,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+        {"type":"availability","sourceId":"L2","securityId":"\(securityId)","quantity":101,"availabilityType":"INDICATIVE","effectiveDate":"2026-11-25"}
+        {"type":"availability","sourceId":"L3","securityId":"\(securityId)","quantity":100,"availabilityType":"EXCLUSIVE","effectiveDate":"2026-11-25"}
+        """
+    }
+
+    static let reference = """
+    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+    {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
+    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
+    {"type":"security","securityId":"2330","isin":"TW0002330008","marketId":"TW"}
+    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+    {"type":"book","bookId":"FREE1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+    """
+
+    func inventory(_ client: any TestClientProtocol, _ uri: String) async throws -> [String: Any] {
+        try await client.execute(uri: uri, method: .get) { r in
+            #expect(r.status == .ok, "\(uri)")
+            return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [String: Any]
+        }
+    }
+
+    @Test func theBucketsAndCalculationsOfSpec42WorkedByHand() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            let body = Self.reference + "\n" + Self.setup("AAPL") + "\n" + Self.setup("2330")
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
+
+            let us = try await inventory(client, "/api/v1/inventory/AAPL")
+            for key in ["securityId", "marketId", "businessDate", "buckets", "calculations", "ruleVersion"] { #expect(us[key] != nil, "missing \(key)") }
+            #expect(us["marketId"] as? String == "US")
+            #expect(us["ruleVersion"] as? Int == 1)
+            let buckets = try #require(us["buckets"] as? [String: Int])
+            #expect(buckets["LONG.FIRM"] == 1_000 && buckets["HYPOTHECATABLE"] == 200 && buckets["LONG.CLIENT_FREE"] == 200)
+            #expect(buckets["BORROWED"] == 300 && buckets["LOANED"] == 400)
+            #expect(buckets["EXTERNAL.FIRM"] == 80 && buckets["EXTERNAL.INDICATIVE"] == 101 && buckets["EXTERNAL.EXCLUSIVE"] == 100)
+            let c = try #require(us["calculations"] as? [String: Int])
+            #expect(c["forLoan"] == 1_200)  // 1,000 + 200 + 300 + 100 − 400
+            #expect(c["forPledge"] == 1_200)
+            #expect(c["overborrow"] == 300)  // no short to cover: 400 lent − 1,000 long < 0
+            #expect(c["locateAvailable"] == 1_330)  // 1,200 + 80 + ⌊0.5 × 101⌋
+
+            // By ISIN too; Taiwan's pack leaves the borrow out of for-loan and locates only borrowed shares.
+            let tw = try await inventory(client, "/api/v1/inventory/TW0002330008")
+            let t = try #require(tw["calculations"] as? [String: Int])
+            #expect(t["forLoan"] == 900 && t["forPledge"] == 900 && t["locateAvailable"] == 300)
+
+            // Explain: each calculation's parts sum to it, each bucket's sources to the bucket.
+            let explained = try await inventory(client, "/api/v1/inventory/AAPL?explain=true")
+            let explain = try #require(explained["explain"] as? [String: Any])
+            let calculations = try #require(explain["calculations"] as? [[String: Any]])
+            #expect(calculations.map { $0["calculation"] as? String } == ["forLoan", "forPledge", "overborrow", "locateAvailable"])
+            for calculation in calculations {
+                let value = try #require(calculation["value"] as? Int)
+                #expect(value == c[calculation["calculation"] as! String])
+                #expect(Self.checkParts(calculation["parts"] as! [[String: Any]], sumTo: value), "\(calculation)")
+                #expect(calculation["ruleId"] as? String == calculation["calculation"] as? String)
+            }
+            let sources = try #require(explain["buckets"] as? [String: [[String: Any]]])
+            for (bucket, list) in sources { #expect(list.reduce(0) { $0 + ($1["quantity"] as! Int) } == buckets[bucket], "\(bucket)") }
+            #expect(sources["BORROWED"]?.first?["contractId"] as? String == "B-AAPL")
+            #expect(sources["LONG.FIRM"]?.first?["bookId"] as? String == "FIRM1")
+            #expect(sources["EXTERNAL.INDICATIVE"]?.first?["sourceId"] as? String == "L2")
+            let twExplained = try await inventory(client, "/api/v1/inventory/2330?explain=true")
+            let twRules = ((twExplained["explain"] as! [String: Any])["calculations"] as! [[String: Any]]).map { $0["ruleId"] as! String }
+            #expect(twRules == ["TW.forLoan", "forPledge", "overborrow", "TW.locateAvailable"])
+
+            try await client.execute(uri: "/api/v1/inventory/NOPE", method: .get) { r in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/api/v1/inventory/AAPL?explain=maybe", method: .get) { r in #expect(r.status == .badRequest) }
+        }
+    }
+
+    /// Whether `parts` sum to `value`, and each composite part's own parts to what it says they do.
+    static func checkParts(_ parts: [[String: Any]], sumTo value: Int) -> Bool {
+        guard parts.reduce(0, { $0 + ($1["contribution"] as! Int) }) == value else { return false }
+        for part in parts {
+            guard let inner = part["parts"] as? [[String: Any]] else { continue }
+            let quantity = part["quantity"] as! Int
+            guard checkParts(inner, sumTo: quantity) else { return false }
+        }
+        return true
+    }
+}
