@@ -7,25 +7,32 @@ public enum Bucket {
     public static let positionTypes = PositionType.allCases
     public static let availabilityTypes = AvailabilityType.allCases
 
-    public static func long(_ t: PositionType) -> Int { positionTypes.firstIndex(of: t)! }
-    public static func short(_ t: PositionType) -> Int { positionTypes.count + positionTypes.firstIndex(of: t)! }
-    public static let hypothecatable = 2 * positionTypes.count
-    public static let borrowed = hypothecatable + 1
-    public static let loaned = borrowed + 1
-    public static let repoPledged = loaned + 1
-    public static let pledgedOut = repoPledged + 1
-    public static let receivedIn = pledgedOut + 1
-    public static let payToHold = receivedIn + 1
-    public static func external(_ t: AvailabilityType) -> Int { payToHold + 1 + availabilityTypes.firstIndex(of: t)! }
-    public static let locateDecrement = payToHold + 1 + availabilityTypes.count
-    public static let sellApprovedLong = locateDecrement + 1
-    public static let sellApprovedShort = sellApprovedLong + 1
+    // Indices are literals (checked against the names in the tests), so the hot path reads no global.
+    @inlinable public static func long(_ t: PositionType) -> Int { t.ordinal }
+    @inlinable public static func short(_ t: PositionType) -> Int { 8 + t.ordinal }
+    @inlinable public static var hypothecatable: Int { 16 }
+    @inlinable public static var borrowed: Int { 17 }
+    @inlinable public static var loaned: Int { 18 }
+    @inlinable public static var repoPledged: Int { 19 }
+    @inlinable public static var pledgedOut: Int { 20 }
+    @inlinable public static var receivedIn: Int { 21 }
+    @inlinable public static var payToHold: Int { 22 }
+    @inlinable public static func external(_ t: AvailabilityType) -> Int {
+        switch t {
+        case .indicative: 23
+        case .firm: 24
+        case .exclusive: 25
+        }
+    }
+    @inlinable public static var locateDecrement: Int { 26 }
+    @inlinable public static var sellApprovedLong: Int { 27 }
+    @inlinable public static var sellApprovedShort: Int { 28 }
     /// Quantity the desk holds back from lending (no event sets it yet: 0).
-    public static let reserved = sellApprovedShort + 1
-    public static let count = reserved + 1
+    @inlinable public static var reserved: Int { 29 }
+    @inlinable public static var count: Int { 30 }
 
     /// The contract kind's bucket: open quantity net of returns.
-    public static func contract(_ kind: ContractKind) -> Int {
+    @inlinable public static func contract(_ kind: ContractKind) -> Int {
         switch kind {
         case .borrow: borrowed
         case .loan: loaned
@@ -54,7 +61,8 @@ public enum Bucket {
         return table
     }()
 
-    /// What a position of `type` with contractual quantity `qty` puts in each bucket it touches.
+    /// What a position of `type` with contractual quantity `qty` puts in each bucket it touches (the same rule
+    /// `InventoryBuckets.movePosition` applies inline).
     @inlinable
     public static func positionContribution(type: PositionType, quantity qty: Int64, into add: (Int, Int64) -> Void) {
         if qty > 0 {
@@ -79,4 +87,20 @@ public struct BucketVector: Sendable, Hashable {
     }
 
     public var isZero: Bool { values.allSatisfy { $0 == 0 } }
+}
+
+extension PositionType {
+    /// The type's place in `PositionType.allCases`, by a switch (no search).
+    @inlinable public var ordinal: Int {
+        switch self {
+        case .firm: 0
+        case .clientFree: 1
+        case .clientSegregated: 2
+        case .synthetic: 3
+        case .repoPledge: 4
+        case .repoReceived: 5
+        case .payToHold: 6
+        case .depot: 7
+        }
+    }
 }

@@ -35,6 +35,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Positions to hold for the memory benchmark.") var positions = 1_000_000
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
+    @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
@@ -132,12 +133,16 @@ struct Bench: AsyncParsableCommand {
         var journal: SegmentedJournal?
         let engine: Engine
         if noJournal {
-            engine = Engine(state: EngineState(partitions: partitions), maxPendingEvents: Self.engineWindow)
+            var state = EngineState(partitions: partitions)
+            state.keepsInventory = !noInventory
+            engine = Engine(state: state, maxPendingEvents: Self.engineWindow)
         } else {
             try? FileManager.default.removeItem(atPath: directory.path)
             let opened = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, policy: try syncPolicy(), now: Timestamp(micros: 0))
             journal = opened.journal
-            engine = Engine(state: opened.state, journal: opened.journal, maxPendingEvents: Self.engineWindow)
+            var state = opened.state
+            state.keepsInventory = !noInventory
+            engine = Engine(state: state, journal: opened.journal, maxPendingEvents: Self.engineWindow)
             print("journal in \(directory.path), fsync \(try syncPolicy())")
         }
         // As served: the metrics observe every group commit and drain, and count every drain's outcomes.
@@ -180,7 +185,7 @@ struct Bench: AsyncParsableCommand {
                             "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
                             "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),
                             "readModelSeconds": String(format: "%.3f", Double(engine.readModel.applyNanoseconds - readModelBefore) / 1e9),
-                            "journal": noJournal ? "false" : "\"\(try syncPolicy())\"",
+                            "journal": noJournal ? "false" : "\"\(try syncPolicy())\"", "inventory": noInventory ? "false" : "true",
                             "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events))])
         engine.stop()
     }

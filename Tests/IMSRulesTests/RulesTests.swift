@@ -90,6 +90,23 @@ struct DefaultPackTests {
         #expect(CompiledRuleSet.scale(1_000_000_000, 12_345_678) == 123_456_780)
     }
 
+    @Test func bucketIndicesMatchTheirNames() {
+        for t in PositionType.allCases {
+            #expect(Bucket.names[Bucket.long(t)] == "LONG.\(t.rawValue)")
+            #expect(Bucket.names[Bucket.short(t)] == "SHORT.\(t.rawValue)")
+            #expect(PositionType.allCases[t.ordinal] == t)
+        }
+        for t in AvailabilityType.allCases { #expect(Bucket.names[Bucket.external(t)] == "EXTERNAL.\(t.rawValue)") }
+        let named: [(Int, String)] = [
+            (Bucket.hypothecatable, "HYPOTHECATABLE"), (Bucket.borrowed, "BORROWED"), (Bucket.loaned, "LOANED"),
+            (Bucket.repoPledged, "REPO_PLEDGED"), (Bucket.pledgedOut, "PLEDGED_OUT"), (Bucket.receivedIn, "RECEIVED_IN"),
+            (Bucket.payToHold, "PAY_TO_HOLD"), (Bucket.locateDecrement, "LOCATE_DECREMENT"), (Bucket.sellApprovedLong, "SELL_APPROVED.LONG"),
+            (Bucket.sellApprovedShort, "SELL_APPROVED.SHORT"), (Bucket.reserved, "RESERVED"),
+        ]
+        for (i, name) in named { #expect(Bucket.names[i] == name) }
+        #expect(Bucket.names.count == Bucket.count && Set(Bucket.names).count == Bucket.count)
+    }
+
     @Test func theShippedFileAndTheEmbeddedCopyAreTheSame() throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("data/rules/default.json")
