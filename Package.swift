@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "IMSServer",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "IMSServerTests",
             dependencies: [
-                "IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest", "IMSJournal", "IMSServer",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest", "IMSJournal", "IMSServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -43,6 +43,7 @@ public enum IMSApplication {
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
+        RuleRoutes(engine: engine).register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)
         } catch {

@@ -146,10 +146,21 @@ extension Book: BinaryCodable {
     }
 }
 
+extension RuleCommand: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.write(version); w.write(user); w.write(comment); w.write(document)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(action: try r.readCase(), version: try r.readInt64(), user: try r.readString(), comment: try r.readOptionalString(),
+                  document: try r.readOptionalString())
+    }
+}
+
 extension Event: BinaryCodable {
     /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
     private enum Tag: UInt8 {
         case security = 1, counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
+        case ruleCommand
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -165,6 +176,7 @@ extension Event: BinaryCodable {
         case .price(let v): w.write(Tag.price.rawValue); v.encode(to: &w)
         case .fxRate(let v): w.write(Tag.fxRate.rawValue); v.encode(to: &w)
         case .marketDayRoll(let v): w.write(Tag.marketDayRoll.rawValue); v.encode(to: &w)
+        case .ruleCommand(let v): w.write(Tag.ruleCommand.rawValue); v.encode(to: &w)
         }
     }
 
@@ -183,6 +195,7 @@ extension Event: BinaryCodable {
         case .price: self = .price(try r.read())
         case .fxRate: self = .fxRate(try r.read())
         case .marketDayRoll: self = .marketDayRoll(try r.read())
+        case .ruleCommand: self = .ruleCommand(try r.read())
         }
     }
 }

@@ -13,6 +13,8 @@ public enum Event: Sendable, Hashable {
     case price(PriceTick)
     case fxRate(FXRate)
     case marketDayRoll(MarketDayRoll)
+    /// A rule lifecycle command (from the rules endpoints, never from files or feeds).
+    indirect case ruleCommand(RuleCommand)
 
     /// The `type` field that names this event in NDJSON.
     public var typeName: String {
@@ -28,6 +30,7 @@ public enum Event: Sendable, Hashable {
         case .price: "price"
         case .fxRate: "fxRate"
         case .marketDayRoll: "marketDayRoll"
+        case .ruleCommand: "ruleCommand"
         }
     }
 

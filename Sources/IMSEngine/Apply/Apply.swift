@@ -150,6 +150,9 @@ extension EngineState {
             reference.counterparties[c.counterpartyId] = c
             return referenceChanged(true)
         case .aggregationUnit(let u): return referenceChanged(applyAggregationUnit(u))
+        case .ruleCommand(let c):
+            rules.apply(c, sequence: sequence, at: time)
+            return true
         }
     }
 

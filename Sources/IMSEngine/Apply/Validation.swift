@@ -130,6 +130,8 @@ extension EngineState {
             }
             scope.marketDates[market] = r.businessDate
             return nil
+        case .ruleCommand(let c):
+            return rules.problem(with: c)
         case .contract(let c):
             guard bookExists(c.bookId, scope) else { return FieldError("bookId", "unknown book \(c.bookId)") }
             guard let market = securityMarket(c.securityId, scope) else {

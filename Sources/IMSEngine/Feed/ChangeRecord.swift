@@ -45,6 +45,8 @@ public struct ChangeRecord: Sendable {
     public internal(set) var rolledMarkets: [Int32] = []
     /// The reference data, when it changed in this drain.
     var reference: ReferenceData?
+    /// The rule book, when it changed in this drain.
+    var rules: RuleBook?
     /// The markets' clock: business dates and ladders (shared, so always carried).
     var clock: MarketClock?
     /// Source feeds' sequence state (shared, so always carried).
@@ -78,6 +80,8 @@ struct ChangeLog: Sendable {
     var filledExceptions: [Int64] = []
     /// The reference data's version last published.
     var publishedReference: UInt64 = .max
+    /// The rule book's change count last published.
+    var publishedRules: UInt64 = .max
 }
 
 /// Indices marked as changed, each once: a bit set, walked in ascending order when taken.
@@ -188,6 +192,10 @@ extension EngineState {
         swap(&record.rolledMarkets, &changeLog.markets)
         record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
         changeLog.filledExceptions.removeAll()
+        if changeLog.publishedRules != rules.changeCount {
+            record.rules = rules
+            changeLog.publishedRules = rules.changeCount
+        }
         if changeLog.publishedReference != reference.version {
             record.reference = reference
             changeLog.publishedReference = reference.version

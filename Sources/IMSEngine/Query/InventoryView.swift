@@ -66,7 +66,12 @@ extension ReadModel {
     }
 
     /// The inventory of a security (by id or identifier) under `active`; nil if it is unknown.
-    public func inventory(_ idOrIdentifier: String, rules active: ActiveRules = .shipped, explain: Bool = false) -> InventoryView? {
+    public func inventory(_ idOrIdentifier: String, explain: Bool = false) -> InventoryView? {
+        inventory(idOrIdentifier, rules: rules.active, explain: explain)
+    }
+
+    /// The inventory of a security under the rules `active` (a draft's, for a preview).
+    public func inventory(_ idOrIdentifier: String, rules active: ActiveRules, explain: Bool = false) -> InventoryView? {
         guard let index = reference.securityIds.lookup(idOrIdentifier)
             ?? security(idOrIdentifier).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return nil }
         let entry = reference.securities[Int(index)]
@@ -106,5 +111,60 @@ extension ReadModel {
         }
         for k in out.keys { out[k]!.sort { ($0.kind, $0.bookId ?? "", $0.contractId ?? "", $0.sourceId ?? "") < ($1.kind, $1.bookId ?? "", $1.contractId ?? "", $1.sourceId ?? "") } }
         return out
+    }
+}
+
+/// What a rule set version would change against the rules in force, security by security (a what-if over
+/// the live buckets; nothing is changed).
+public struct RulePreview: Codable, Sendable, Equatable {
+    public struct Difference: Codable, Sendable, Equatable {
+        public var securityId: String
+        public var marketId: String
+        public var active: CalculationValues
+        public var proposed: CalculationValues
+        /// The largest absolute change of any calculation: what the list is sorted by.
+        public var largestChange: Int64
+    }
+
+    public var version: Int
+    public var activeVersion: Int
+    public var securities: Int
+    public var changed: Int
+    /// The sum of each calculation's changes over every security.
+    public var totalChange: CalculationValues
+    /// The securities that change, largest change first, at most `limit`.
+    public var differences: [Difference]
+    public var seconds: Double
+}
+
+extension ReadModel {
+    /// Every security's calculations under `proposed` against the rules in force; the `limit` largest changes.
+    public func preview(_ proposed: ActiveRules, limit: Int = 100) -> RulePreview {
+        let started = ContinuousClock.now
+        let active = rules.active
+        var differences: [RulePreview.Difference] = []
+        var total = CalculationValues()
+        for index in reference.securities.indices {
+            let i = Int32(index)
+            let traits = traits(i)
+            let b = buckets(i)
+            let now = active.rules.evaluate(active.rules.choose(for: traits), b)
+            let then = proposed.rules.evaluate(proposed.rules.choose(for: traits), b)
+            guard now != then else { continue }
+            var largest: Int64 = 0
+            for c in Calculation.allCases {
+                let change = then[c] &- now[c]
+                total[c] &+= change
+                largest = max(largest, change.magnitude > UInt64(Int64.max) ? .max : Int64(change.magnitude))
+            }
+            let record = reference.securities[index].record
+            differences.append(.init(securityId: record.securityId ?? "", marketId: record.marketId, active: now, proposed: then, largestChange: largest))
+        }
+        let changed = differences.count
+        differences.sort { ($0.largestChange, $1.securityId) > ($1.largestChange, $0.securityId) }
+        let elapsed = ContinuousClock.now - started
+        return RulePreview(version: proposed.version, activeVersion: active.version, securities: reference.securities.count, changed: changed,
+                           totalChange: total, differences: Array(differences.prefix(limit)),
+                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }

@@ -19,6 +19,8 @@ public struct ReadModel: Sendable, PartitionLayout {
     var markets: [MarketState] { clock.markets }
     var marketIds: Interner { clock.ids }
     var reference: ReferenceData
+    /// The rule sets and the one in force.
+    public internal(set) var rules: RuleBook
     var partitions: [PositionStore]
     let partitionBits: Int
     var contracts: [String: Contract]
@@ -40,6 +42,7 @@ public struct ReadModel: Sendable, PartitionLayout {
     public init(_ state: EngineState) {
         clock = state.clock
         reference = state.reference
+        rules = state.rules
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
                           positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
@@ -65,6 +68,7 @@ public struct ReadModel: Sendable, PartitionLayout {
             }
         }
         if let changed = r.clock { clock = changed }
+        if let changed = r.rules { rules = changed }
         feeds = r.feeds
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
@@ -105,6 +109,8 @@ public struct ReadModel: Sendable, PartitionLayout {
         for p in partitions {
             for (security, b) in p.inventory.sorted(by: { $0.key < $1.key }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
         }
+        lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
+        for e in rules.audit { lines.append("rule audit \(e)") }
         for e in exceptionLog.entries { lines.append("exception \(e)") }
         for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")

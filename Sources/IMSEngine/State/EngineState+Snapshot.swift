@@ -15,6 +15,11 @@ extension EngineState {
     /// this version does not know is refused, naming its tag (an image from a newer version).
     enum SnapshotSection: UInt32, CaseIterable {
         case counters = 1, markets, reference, partitions, financing, feeds, exceptions
+        /// The rule sets and their audit trail (issue 13); a snapshot without it has only the shipped set.
+        case rules
+
+        /// The sections of format 2, in its fixed order.
+        static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
     }
 
     /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks.
@@ -74,6 +79,8 @@ extension EngineState {
             feeds.encode(to: &w)
         case .exceptions:
             exceptionLog.encode(to: &w)
+        case .rules:
+            rules.encode(to: &w)
         }
     }
 
@@ -90,7 +97,7 @@ extension EngineState {
         self.init(catalog: catalog, partitions: partitionCount)
         if version == 2 {
             // One fixed sequence, no tags; securities were placed by their index.
-            for section in SnapshotSection.allCases { try read(section, from: &r, format: 2) }
+            for section in SnapshotSection.format2 { try read(section, from: &r, format: 2) }
             guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
         } else {
             var seen = Set<SnapshotSection>()
@@ -177,6 +184,8 @@ extension EngineState {
             try feeds.decode(from: &r)
         case .exceptions:
             try exceptionLog.decode(from: &r)
+        case .rules:
+            rules = try RuleBook(from: &r)
         }
     }
 

@@ -31,6 +31,9 @@ public struct EngineState: Sendable {
     /// log2 of the partition count.
     let partitionBits: Int
 
+    /// The rule sets and the one in force.
+    public internal(set) var rules = RuleBook()
+
     // Market data (contracts are kept by the partition of their security).
     var fxRates: [String: FXRate] = [:]
 

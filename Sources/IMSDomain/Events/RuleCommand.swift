@@ -1,0 +1,31 @@
+/// A step of the rule lifecycle (SPEC 4.3), issued by a person through the API: a command, journaled and
+/// replayed like any event, so the rules in force survive restarts and every step is audited.
+///
+/// Not accepted in NDJSON files or feeds: the rules endpoints build it.
+public struct RuleCommand: Sendable, Hashable, Codable {
+    public enum Action: String, Sendable, Hashable, Codable, CaseIterable {
+        /// A new version from a rule set document (which must compile).
+        case draft = "DRAFT"
+        /// The author or anyone looked at what the version would change (required before approval).
+        case preview = "PREVIEW"
+        /// A second person, not the author, approves a previewed version.
+        case approve = "APPROVE"
+        /// The version will not be used.
+        case reject = "REJECT"
+        /// An approved version becomes the rules in force; the one before is superseded.
+        case activate = "ACTIVATE"
+    }
+
+    public var action: Action
+    /// The version acted on; for a draft, 0 (the next number is given).
+    public var version: Int64
+    /// Who issued it.
+    public var user: String
+    public var comment: String?
+    /// The rule set document as JSON, for a draft.
+    public var document: String?
+
+    public init(action: Action, version: Int64, user: String, comment: String? = nil, document: String? = nil) {
+        self.action = action; self.version = version; self.user = user; self.comment = comment; self.document = document
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSRules
+import IMSRuntime
+
+/// The rule lifecycle (SPEC 4.3, docs/inventory.md): read the versions, draft (or import) a rule set,
+/// preview what it would change, approve it as a second person, activate it, or reject it. Every step is
+/// a `RuleCommand`, journaled like an event; until authentication (issue 15) the person is the body's `user`.
+struct RuleRoutes {
+    let engine: Engine
+
+    /// A version as listed: its lifecycle and people, and with `document` the rule set itself.
+    struct VersionView: Codable {
+        var version: Int64
+        var status: String
+        var name: String
+        var author: String
+        var createdAt: Timestamp
+        var sequence: Int64
+        var approvedBy: String?
+        var activatedBy: String?
+        var rules: Int
+        var document: RuleSetDocument?
+
+        init(_ v: RuleVersion, document: Bool) {
+            version = v.version; status = v.status.rawValue; name = v.document.name; author = v.author; createdAt = v.createdAt
+            sequence = v.sequence; approvedBy = v.approvedBy; activatedBy = v.activatedBy
+            rules = v.document.packs.reduce(0) { $0 + $1.rules.count }
+            self.document = document ? v.document : nil
+        }
+    }
+
+    struct Listing: Codable {
+        var activeVersion: Int
+        var versions: [VersionView]
+    }
+
+    /// The body of a lifecycle step.
+    struct Step: Codable {
+        var user: String?
+        var comment: String?
+    }
+
+    /// The body of a draft: who, why, and the rule set.
+    struct Draft: Codable {
+        var user: String?
+        var comment: String?
+        var document: RuleSetDocument?
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/api/v1/rules") { _, _ in
+            JSONResponse.ok(engine.readModel.read { m in
+                Listing(activeVersion: m.rules.active.version, versions: m.rules.versions.map { VersionView($0, document: false) })
+            })
+        }
+        router.get("/api/v1/rules/audit") { _, _ in JSONResponse.ok(engine.readModel.read { $0.rules.audit }) }
+        router.get("/api/v1/rules/:version") { _, context in
+            try version(context) { v in JSONResponse.ok(VersionView(v, document: true)) }
+        }
+        router.get("/api/v1/rules/:version/export") { _, context in
+            try version(context) { v in JSONResponse.raw(Data(v.document.encoded())) }
+        }
+        router.get("/api/v1/rules/:version/preview") { request, context in
+            let limit: Int
+            do { limit = try QueryParameters(request).int("limit", default: 100, range: 1...10_000) } catch let bad as BadParameter { return bad.response }
+            return try version(context) { v in
+                JSONResponse.ok(engine.readModel.read { $0.preview(ActiveRules(version: Int(v.version), rules: v.compiled), limit: limit) })
+            }
+        }
+        router.post("/api/v1/rules/drafts") { request, _ in
+            let draft: Draft
+            do { draft = try JSONDecoder().decode(Draft.self, from: try await body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\", \"document\"}: \(Self.reason(error))", field: "body")
+            }
+            guard let document = draft.document else { return JSONResponse.failure(.unprocessableContent, "a draft needs a rule set document", field: "document") }
+            return await submit(RuleCommand(action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
+                                            document: String(decoding: document.encoded(), as: UTF8.self)), created: true)
+        }
+        // An exported document, as is: `ims rules import` posts the file `ims rules export` wrote.
+        router.post("/api/v1/rules/import") { request, _ in
+            let query = QueryParameters(request)
+            let bytes = try await body(request)
+            do { _ = try RuleSetDocument.decode(json: Array(bytes)) } catch let error as RuleError {
+                return JSONResponse.failure(.unprocessableContent, error.description, field: error.field)
+            }
+            return await submit(RuleCommand(action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
+                                            document: String(decoding: bytes, as: UTF8.self)), created: true)
+        }
+        for action in [RuleCommand.Action.preview, .approve, .reject, .activate] {
+            router.post("/api/v1/rules/:version/\(action.rawValue.lowercased())") { request, context in
+                guard let number = Int64(context.pathParameter("version")) else {
+                    return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version")
+                }
+                let step: Step
+                do { step = try JSONDecoder().decode(Step.self, from: try await body(request)) } catch {
+                    return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\"}: \(Self.reason(error))", field: "body")
+                }
+                let response = await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false)
+                guard action == .preview, response.status == .ok else { return response }
+                // The step is recorded; the answer is the what-if itself.
+                return engine.readModel.read { m in
+                    guard let v = m.rules.version(number) else { return response }
+                    return JSONResponse.ok(m.preview(ActiveRules(version: Int(v.version), rules: v.compiled)))
+                }
+            }
+        }
+    }
+
+    private func version(_ context: BasicRequestContext, _ body: (RuleVersion) -> Response) throws -> Response {
+        let text = context.pathParameter("version")
+        guard let n = Int64(text) else { return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version") }
+        guard let v = engine.readModel.read({ $0.rules.version(n) }) else { return JSONResponse.failure(.notFound, "no rule set version \(n)", field: "version") }
+        return body(v)
+    }
+
+    private func body(_ request: Request) async throws -> Data {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 16 << 20)
+        return Data(buffer.readableBytesView)
+    }
+
+    /// Journals one command and answers with the version it made or moved (201 for a new draft), or 422
+    /// naming the field when the command is refused.
+    private func submit(_ command: RuleCommand, created: Bool) async -> Response {
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.ruleCommand(command)], lines: [1])
+        batch.wantsResults = true
+        let outcome: BatchOutcome
+        do { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+        if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
+        let sequence = outcome.results.first?.sequence
+        return engine.readModel.read { m in
+            let v = command.action == .draft ? m.rules.versions.last { $0.sequence == sequence } : m.rules.version(command.version)
+            guard let v else { return JSONResponse.failure(.internalServerError, "the command was applied but its version is not visible") }
+            return JSONResponse.ok(VersionView(v, document: false), status: created ? .created : .ok)
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? DecodingError, case .dataCorrupted(let c) = e { return c.debugDescription }
+        return "\(error)"
+    }
+}
