@@ -26,7 +26,9 @@ enum OpenAPIDocument {
     static func enumeration(_ values: [String]) -> JSON { ["type": "string", "enum": values] }
 
     static func object(_ required: [String: JSON], optional: [String: JSON] = [:], description: String? = nil) -> JSON {
-        var o: JSON = ["type": "object", "properties": required.merging(optional) { a, _ in a }, "required": required.keys.sorted()]
+        var o: JSON = ["type": "object", "properties": required.merging(optional) { a, _ in a }]
+        // OpenAPI 3.0 wants at least one name in `required` when it is given.
+        if !required.isEmpty { o["required"] = required.keys.sorted() }
         if let description { o["description"] = description }
         return o
     }
@@ -50,6 +52,57 @@ enum OpenAPIDocument {
         ["get": ["summary": summary, "tags": [tag], "parameters": parameters, "responses": responses]]
     }
 
+    static func post(_ summary: String, tag: String, parameters: [JSON] = [], body: JSON, responses: [String: JSON]) -> JSON {
+        ["post": ["summary": summary, "tags": [tag], "parameters": parameters,
+                  "requestBody": ["required": true, "content": ["application/json": ["schema": body]]], "responses": responses]]
+    }
+
+    /// The rule lifecycle's paths: one per step.
+    static var rulePaths: [String: JSON] {
+        let version: JSON = ["name": "version", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1, "maximum": 1_000_000],
+                             "description": "A rule set version number"]
+        let step = object([:], optional: ["user": string, "comment": string], description: "Who takes the step (until authentication, named here), and why")
+        let refused = response("Refused: the field at fault is named (a document that does not compile, the wrong status, the author approving)", ref("Error"))
+        var paths: [String: JSON] = [
+            "/api/v1/rules": get("The rule set versions and the one in force", tag: "rules",
+                                 responses: ["200": response("Every version", object(["activeVersion": integer, "versions": array(ref("RuleVersion"))]))]),
+            "/api/v1/rules/audit": get("Every lifecycle step: who, when, what, and what a draft changed", tag: "rules",
+                                       responses: ["200": response("The audit trail, oldest first", array(ref("RuleAudit")))]),
+            "/api/v1/rules/{version}": get("One version with its document", tag: "rules", parameters: [version],
+                                           responses: ["200": response("The version", ref("RuleVersion")), "400": badParameter, "404": error]),
+            "/api/v1/rules/{version}/export": get("A version's document, keys sorted: the same version always gives the same bytes", tag: "rules",
+                                                  parameters: [version],
+                                                  responses: ["200": response("The rule set document", ref("RuleSet")), "400": badParameter, "404": error]),
+            "/api/v1/rules/{version}/preview": get(
+                "What-if: every security's calculations under this version against the rules in force, largest changes first; changes nothing",
+                tag: "rules", parameters: [version, query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "Differences to list at most")],
+                responses: ["200": response("The differences", ref("RulePreview")), "400": badParameter, "404": error]),
+            "/api/v1/rules/drafts": post("Draft a new version from a rule set document (it must compile)", tag: "rules",
+                                         body: object([:], optional: ["user": string, "comment": string, "document": ref("RuleSet")]),
+                                         responses: ["201": response("The new draft", ref("RuleVersion")), "400": error, "422": refused, "503": error]),
+            "/api/v1/rules/import": post("Import an exported document as a new draft", tag: "rules",
+                                         parameters: [query("user", string, "Who imports it"), query("comment", string, "Why")],
+                                         body: ref("RuleSet"),
+                                         responses: ["201": response("The new draft", ref("RuleVersion")), "422": refused, "503": error]),
+        ]
+        let steps: [(String, String)] = [
+            ("preview", "Record that the version was previewed (required before approval) and answer the what-if"),
+            ("approve", "Approve a previewed version: the approver must not be its author"),
+            ("reject", "Reject a version that is not in force"),
+            ("activate", "Put an approved version in force, at once (the one before is superseded)"),
+        ]
+        for (name, summary) in steps {
+            let ok = name == "preview" ? response("The what-if", ref("RulePreview")) : response("The version after the step", ref("RuleVersion"))
+            paths["/api/v1/rules/{version}/\(name)"] = post(summary, tag: "rules", parameters: [version], body: step,
+                                                             responses: ["200": ok, "400": error, "422": refused, "503": error])
+        }
+        // GET and POST share the preview path.
+        paths["/api/v1/rules/{version}/preview"] = (paths["/api/v1/rules/{version}/preview"] as! JSON).merging(
+            post(steps[0].1, tag: "rules", parameters: [version], body: step,
+                 responses: ["200": response("The what-if", ref("RulePreview")), "400": error, "422": refused, "503": error])) { a, _ in a }
+        return paths
+    }
+
     static var offset: JSON { query("offset", ["type": "integer", "minimum": 0, "maximum": 2_147_483_647, "default": 0], "Items to skip") }
     static var limit: JSON { query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "Items to return at most") }
 
@@ -67,7 +120,7 @@ enum OpenAPIDocument {
                 "version": "1.0.0",
                 "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
             ],
-            "paths": paths,
+            "paths": paths.merging(rulePaths) { a, _ in a },
             "components": ["schemas": schemas],
         ]
     }
@@ -248,6 +301,28 @@ enum OpenAPIDocument {
             "ExplainPart": object(["kind": enumeration(["bucket", "calculation", "number", "scaled", "max", "min"]), "contribution": integer], optional: [
                 "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
             ], description: "A part of a value; the parts of a value sum exactly to it"),
+            "RuleSet": object(["name": string, "packs": array(object(["pack": string, "rules": array(object(
+                ["id": string, "calculation": enumeration(["forLoan", "forPledge", "overborrow", "locateAvailable"]), "formula": string],
+                optional: ["description": string, "when": object([:], optional: [
+                    "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
+                    "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean,
+                ])]))], optional: ["markets": array(string), "description": string]))],
+                optional: ["parameters": ["type": "object", "additionalProperties": string]], description: "A rule set document (docs/inventory.md)"),
+            "RuleVersion": object([
+                "version": integer, "status": enumeration(["DRAFT", "PREVIEWED", "APPROVED", "ACTIVE", "SUPERSEDED", "REJECTED"]),
+                "name": string, "author": string, "createdAt": timestamp, "sequence": integer, "rules": integer,
+            ], optional: ["approvedBy": string, "activatedBy": string, "document": ref("RuleSet")]),
+            "RuleAudit": object([
+                "sequence": integer, "at": timestamp, "user": string,
+                "action": enumeration(["DRAFT", "PREVIEW", "APPROVE", "REJECT", "ACTIVATE"]), "version": integer, "changes": array(string),
+            ], optional: ["comment": string]),
+            "RulePreview": object([
+                "version": integer, "activeVersion": integer, "securities": integer, "changed": integer, "seconds": number,
+                "totalChange": ref("Calculations"),
+                "differences": array(object(["securityId": string, "marketId": string, "active": ref("Calculations"),
+                                             "proposed": ref("Calculations"), "largestChange": integer])),
+            ]),
+            "Calculations": object(["forLoan": integer, "forPledge": integer, "overborrow": integer, "locateAvailable": integer]),
             "FXRate": object(["currency": string, "usdRate": number], optional: ["ts": timestamp]),
             "Exception": object([
                 "exceptionId": integer, "kind": enumeration(ExceptionKind.allCases.map(\.rawValue)), "sequence": integer,
