@@ -125,9 +125,10 @@ public struct CalculationValues: Sendable, Hashable, Codable {
 public struct CompiledRuleSet: Sendable {
     public let document: RuleSetDocument
     public let rules: [CompiledRule]
-    /// Market packs' rule indices by market id, then the default pack's, each in document order.
-    private let marketRules: [String: [Int]]
-    private let defaultRules: [Int]
+    /// For each market with a pack, then for the others: each calculation's candidate rules in the order
+    /// they are tried (the market's packs', then the default pack's).
+    private let marketCandidates: [String: [[Int]]]
+    private let defaultCandidates: [[Int]]
 
     /// Validates and compiles `document`; throws the first problem, naming the rule and field.
     public init(_ document: RuleSetDocument) throws(RuleError) {
@@ -189,20 +190,20 @@ public struct CompiledRuleSet: Sendable {
         }
         guard rules.count < Int(UInt16.max) else { throw RuleError(subject: "document", field: "packs", message: "too many rules") }
         self.rules = rules
-        self.marketRules = marketRules
-        self.defaultRules = defaultRules
+        func candidates(_ indices: [Int]) -> [[Int]] { Calculation.allCases.map { c in indices.filter { rules[$0].calculation == c } } }
+        marketCandidates = marketRules.mapValues { candidates($0 + defaultRules) }
+        defaultCandidates = candidates(defaultRules)
     }
 
     /// The rule each calculation uses for a security: the first matching rule of its market's packs, else of
     /// the default pack.
     public func choose(for traits: SecurityTraits) -> RuleChoice {
-        var chosen: [UInt16] = [0, 0, 0, 0]
-        for c in Calculation.allCases {
-            let candidates = (marketRules[traits.marketId] ?? []) + defaultRules
-            let index = candidates.first { rules[$0].calculation == c && Self.matches(rules[$0].condition, traits) }!
-            chosen[c.rawValue] = UInt16(index)
+        let lists = marketCandidates[traits.marketId] ?? defaultCandidates
+        func pick(_ c: Calculation) -> UInt16 {
+            // The default pack ends with an unconditional rule for every calculation (checked when compiled).
+            UInt16(lists[c.rawValue].first { Self.matches(rules[$0].condition, traits) }!)
         }
-        return RuleChoice(rules: (chosen[0], chosen[1], chosen[2], chosen[3]))
+        return RuleChoice(rules: (pick(.forLoan), pick(.forPledge), pick(.overborrow), pick(.locateAvailable)))
     }
 
     /// Every calculation of one security, from its buckets.

@@ -23,16 +23,20 @@ struct Bench: AsyncParsableCommand {
         read: latency, plus --readers clients looping on GET /api/v1/positions?limit=100 and a second subscriber to every \
         position ({}) reading as fast as it can: the ingest rate, the one-market subscriber's and the {} subscriber's \
         latencies, and the readers' request rate are reported.
+        rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
+        changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
+        recalculation of every security under it, and reports the inventory's memory per security.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules }
 
-    @Argument(help: "engine | ingest | memory | recovery | latency | read") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
     @Option(help: "Parallel connections for the ingest benchmark.") var connections = 2
     @Option(help: "Positions to hold for the memory benchmark.") var positions = 1_000_000
+    @Option(help: "Securities for the rules benchmark.") var securities = 100_000
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
@@ -63,6 +67,7 @@ struct Bench: AsyncParsableCommand {
         case .engine: try engineBench()
         case .ingest: try ingestBench()
         case .memory: memoryBench()
+        case .rules: try await rulesBench()
         case .recovery: try recoveryBench()
         }
     }

@@ -168,3 +168,31 @@ extension ReadModel {
                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }
+
+extension ReadModel {
+    /// Every security's calculations under the rules in force (what a full listing costs); returns how many.
+    public func recalculateAll() -> Int {
+        let active = rules.active
+        var count = 0
+        var check: Int64 = 0
+        for index in reference.securities.indices {
+            let i = Int32(index)
+            let v = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i))
+            check &+= v.locateAvailable
+            count += 1
+        }
+        return check == .min ? 0 : count
+    }
+}
+
+extension EngineState {
+    /// The inventory buckets' memory in the writer's state: bytes per security that has buckets.
+    public func inventoryMemory() -> (securities: Int, bytesPerSecurity: Int) {
+        var bytes = 0, securities = 0
+        for p in partitions {
+            bytes += p.inventory.memoryBytes
+            securities += p.inventory.securityCount
+        }
+        return (securities, securities == 0 ? 0 : bytes / securities)
+    }
+}

@@ -69,6 +69,10 @@ struct InventoryBuckets: Sendable, Equatable {
         return v
     }
 
+    /// Bytes held: the buckets and the slot tables.
+    var memoryBytes: Int { values.capacity * 8 + slotOfSecurity.capacity * 4 + securityOfSlot.capacity * 4 }
+    var securityCount: Int { securityOfSlot.count }
+
     /// Every security with buckets, and them.
     func all() -> [(security: Int32, buckets: BucketVector)] {
         securityOfSlot.map { ($0, vector(security: $0)) }
