@@ -91,6 +91,55 @@ struct InventoryAPITests {
         }
     }
 
+    @Test func listingAggregatesAndTopListsWithUSDValues() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            let extra = """
+            {"type":"security","securityId":"HTB1","isin":"US5949181045","marketId":"US","temperature":"HTB"}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"HTB1","contractualQty":-800,"settledQty":-800}
+            {"type":"availability","sourceId":"L1","securityId":"HTB1","quantity":100,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+            {"type":"price","securityId":"AAPL","last":"200","currency":"USD"}
+            {"type":"price","securityId":"2330","last":"1000","currency":"TWD"}
+            {"type":"fxRate","currency":"TWD","usdRate":"0.031"}
+            """
+            let body = Self.reference + "\n" + Self.setup("AAPL") + "\n" + Self.setup("2330") + "\n" + extra
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
+            func get(_ uri: String) async throws -> Any {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .ok, "\(uri)")
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView))
+                }
+            }
+            let page = try #require(try await get("/api/v1/inventory?sort=forLoan") as? [String: Any])
+            let rows = try #require(page["items"] as? [[String: Any]])
+            #expect(page["total"] as? Int == 3)
+            #expect(rows.map { $0["securityId"] as? String } == ["AAPL", "2330", "HTB1"])
+            #expect((rows[0]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 240_000)  // 1,200 × 200
+            #expect((rows[1]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 27_900)  // 900 × 1,000 TWD × 0.031
+            #expect(rows[2]["usdValues"] == nil, "HTB1 has no price")
+            let apac = try #require(try await get("/api/v1/inventory?region=APAC") as? [String: Any])
+            #expect((apac["items"] as? [[String: Any]])?.map { $0["securityId"] as? String } == ["2330"])
+            #expect((try await get("/api/v1/inventory?marketId=US") as? [String: Any])?["total"] as? Int == 2)
+
+            let regions = try #require(try await get("/api/v1/inventory/aggregates?by=region") as? [[String: Any]])
+            #expect(regions.map { $0["key"] as? String } == ["AMERICAS", "APAC"])
+            #expect((regions[0]["calculations"] as? [String: Any])?["forLoan"] as? Int == 1_200)
+            #expect((regions[0]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 240_000)
+            #expect(regions[0]["unpriced"] as? Int == 1 && regions[0]["securities"] as? Int == 2)
+            #expect((regions[1]["usdValues"] as? [String: Any])?["overborrow"] as? Double == 9_300)  // 300 × 1,000 × 0.031
+
+            let overborrows = try #require(try await get("/api/v1/inventory/top?list=overborrow") as? [[String: Any]])
+            #expect(overborrows.map { $0["securityId"] as? String } == ["AAPL", "2330"])  // $60,000, then $9,300
+            let constrained = try #require(try await get("/api/v1/inventory/top?list=constrained") as? [[String: Any]])
+            #expect(constrained.map { $0["securityId"] as? String } == ["HTB1"])
+            #expect((constrained[0]["calculations"] as? [String: Any])?["locateAvailable"] as? Int == 100)
+            try await client.execute(uri: "/api/v1/inventory/aggregates?by=desk", method: .get) { r in #expect(r.status == .badRequest) }
+            try await client.execute(uri: "/api/v1/inventory?sort=price", method: .get) { r in #expect(r.status == .badRequest) }
+        }
+    }
+
     /// Whether `parts` sum to `value`, and each composite part's own parts to what it says they do.
     static func checkParts(_ parts: [[String: Any]], sumTo value: Int) -> Bool {
         guard parts.reduce(0, { $0 + ($1["contribution"] as! Int) }) == value else { return false }

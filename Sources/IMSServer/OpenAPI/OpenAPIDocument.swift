@@ -184,6 +184,21 @@ enum OpenAPIDocument {
             "/api/v1/securities/{securityId}/availability": get(
                 "Lenders' availability of a security", tag: "reference data", parameters: [path("securityId", "Security")],
                 responses: ["200": response("Availability by lender", array(ref("Availability")))]),
+            "/api/v1/inventory": get(
+                "Every security's calculations under the active rules, with USD values where priced; filtered, sorted, paged", tag: "inventory",
+                parameters: [query("marketId", string, "Market"), query("region", enumeration(Region.allCases.map(\.rawValue)), "Region"),
+                             query("sort", enumeration(InventorySort.allCases.map(\.rawValue)), "securityId (default), or a calculation, largest first"),
+                             offset, limit],
+                responses: ["200": response("A page of rows", page("InventoryRow")), "400": badParameter]),
+            "/api/v1/inventory/aggregates": get(
+                "Calculations summed by market or region: quantities, and USD values of the priced securities", tag: "inventory",
+                parameters: [query("by", enumeration(["market", "region"]), "market (default) or region")],
+                responses: ["200": response("One row per group", array(ref("InventoryAggregate"))), "400": badParameter]),
+            "/api/v1/inventory/top": get(
+                "Top lists: hard-to-borrow names whose shorts most exceed what can be located, or the largest overborrows", tag: "inventory",
+                parameters: [query("list", enumeration(["constrained", "overborrow"]), "constrained (default) or overborrow"),
+                             query("limit", ["type": "integer", "minimum": 1, "maximum": 1_000, "default": 20], "Rows at most")],
+                responses: ["200": response("The list", array(ref("InventoryRow"))), "400": badParameter]),
             "/api/v1/inventory/{securityId}": get(
                 "A security's inventory: its buckets and each calculation under the active rules, with explain=true how each number is made",
                 tag: "inventory",
@@ -321,6 +336,15 @@ enum OpenAPIDocument {
                 "totalChange": ref("Calculations"),
                 "differences": array(object(["securityId": string, "marketId": string, "active": ref("Calculations"),
                                              "proposed": ref("Calculations"), "largestChange": integer])),
+            ]),
+            "USDValues": object(["forLoan": number, "forPledge": number, "overborrow": number, "locateAvailable": number]),
+            "InventoryRow": object([
+                "securityId": string, "marketId": string, "region": enumeration(Region.allCases.map(\.rawValue)),
+                "temperature": enumeration(Temperature.allCases.map(\.rawValue)), "currency": string,
+                "calculations": ref("Calculations"), "shortQuantity": integer,
+            ], optional: ["lastPrice": number, "usdRate": number, "usdValues": ref("USDValues")]),
+            "InventoryAggregate": object([
+                "key": string, "securities": integer, "calculations": ref("Calculations"), "usdValues": ref("USDValues"), "unpriced": integer,
             ]),
             "Calculations": object(["forLoan": integer, "forPledge": integer, "overborrow": integer, "locateAvailable": integer]),
             "FXRate": object(["currency": string, "usdRate": number], optional: ["ts": timestamp]),

@@ -91,6 +91,33 @@ struct QueryRoutes {
             let id = context.pathParameter("securityId")
             return JSONResponse.ok(engine.readModel.read { $0.availability(securityId: id) })
         }
+        router.get("/api/v1/inventory") { request, _ in
+            let q = QueryParameters(request)
+            do {
+                let region = try q.enumeration("region", Region.self)
+                let sort = try q.enumeration("sort", InventorySort.self) ?? .securityId
+                let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
+                let marketId = q.string("marketId")
+                return JSONResponse.ok(engine.readModel.read { $0.inventoryRows(marketId: marketId, region: region, sort: sort, offset: offset, limit: limit) })
+            } catch let bad as BadParameter { return bad.response }
+        }
+        router.get("/api/v1/inventory/aggregates") { request, _ in
+            let by = QueryParameters(request).string("by") ?? "market"
+            guard by == "market" || by == "region" else {
+                return JSONResponse.failure(.badRequest, "by must be market or region (legal entity and aggregation unit come with their buckets)", field: "by")
+            }
+            return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byRegion: by == "region") })
+        }
+        router.get("/api/v1/inventory/top") { request, _ in
+            let q = QueryParameters(request)
+            let list = q.string("list") ?? "constrained"
+            guard list == "constrained" || list == "overborrow" else {
+                return JSONResponse.failure(.badRequest, "list must be constrained or overborrow", field: "list")
+            }
+            let limit: Int
+            do { limit = try q.int("limit", default: 20, range: 1...1_000) } catch let bad as BadParameter { return bad.response }
+            return JSONResponse.ok(engine.readModel.read { $0.inventoryTop(list, limit: limit) })
+        }
         router.get("/api/v1/inventory/:securityId") { request, context in
             let id = context.pathParameter("securityId")
             let explain: Bool

@@ -1,0 +1,158 @@
+import IMSDomain
+import IMSRules
+
+/// Which region a market is in, for aggregation (a choice: docs/inventory.md).
+public enum Region: String, Sendable, Codable, CaseIterable {
+    case americas = "AMERICAS", emea = "EMEA", apac = "APAC"
+
+    public static func of(marketId: String) -> Region {
+        switch marketId {
+        case "US", "CA", "BR", "MX": .americas
+        case "HK", "JP", "KR", "TW", "AU", "SG", "IN", "CN", "NZ": .apac
+        default: .emea
+        }
+    }
+}
+
+/// One security's line in the inventory listing: its calculations and, when it has a price (and its
+/// currency an FX rate), their value in USD.
+public struct InventoryRow: Codable, Sendable, Hashable {
+    public var securityId: String
+    public var marketId: String
+    public var region: Region
+    public var temperature: Temperature
+    public var currency: String
+    public var lastPrice: Decimal8?
+    /// USD per unit of `currency` (1 for USD); nil without an FX rate.
+    public var usdRate: Decimal8?
+    public var calculations: CalculationValues
+    /// Each calculation times price times rate; nil without a price or rate.
+    public var usdValues: USDValues?
+    /// SHORT.* (every position type), for the constrained-names list.
+    public var shortQuantity: Int64
+}
+
+/// Values in US dollars, rounded to the cent.
+public struct USDValues: Codable, Sendable, Hashable {
+    public var forLoan: Double = 0
+    public var forPledge: Double = 0
+    public var overborrow: Double = 0
+    public var locateAvailable: Double = 0
+
+    public init() {}
+
+    mutating func add(_ other: USDValues) {
+        forLoan += other.forLoan; forPledge += other.forPledge; overborrow += other.overborrow; locateAvailable += other.locateAvailable
+    }
+
+    func rounded() -> USDValues {
+        var r = self
+        r.forLoan = (forLoan * 100).rounded() / 100; r.forPledge = (forPledge * 100).rounded() / 100
+        r.overborrow = (overborrow * 100).rounded() / 100; r.locateAvailable = (locateAvailable * 100).rounded() / 100
+        return r
+    }
+}
+
+/// One group of an aggregation: how many securities, what they sum to (quantities and USD), and how many
+/// had no price or rate (left out of the USD sums).
+public struct InventoryAggregate: Codable, Sendable, Hashable {
+    public var key: String
+    public var securities: Int
+    public var calculations: CalculationValues
+    public var usdValues: USDValues
+    public var unpriced: Int
+}
+
+/// How the listing can be sorted: by security id, or by a calculation (largest first).
+public enum InventorySort: String, Sendable, CaseIterable {
+    case securityId, forLoan, forPledge, overborrow, locateAvailable
+}
+
+extension ReadModel {
+    /// The row of one security under the rules in force.
+    func inventoryRow(_ index: Int32, rules active: ActiveRules) -> InventoryRow {
+        let record = reference.securities[Int(index)].record
+        let b = buckets(index)
+        let values = active.rules.evaluate(active.rules.choose(for: traits(index)), b)
+        let market = record.marketId
+        let tick = partitions[partition(ofSecurity: index)].prices[index]?.tick
+        let currency = tick?.currency ?? record.currency ?? catalog.markets[market]?.currency ?? "USD"
+        let rate: Decimal8? = currency == "USD" ? Decimal8(1) : fxRates[currency]?.usdRate
+        var usd: USDValues?
+        if let price = tick?.last, let rate {
+            let unit = Double(price.units) / 1e8 * Double(rate.units) / 1e8
+            var v = USDValues()
+            v.forLoan = Double(values.forLoan) * unit; v.forPledge = Double(values.forPledge) * unit
+            v.overborrow = Double(values.overborrow) * unit; v.locateAvailable = Double(values.locateAvailable) * unit
+            usd = v.rounded()
+        }
+        let short = Bucket.positionTypes.reduce(Int64(0)) { $0 &+ b[Bucket.short($1)] }
+        return InventoryRow(securityId: record.securityId ?? "", marketId: market, region: Region.of(marketId: market), temperature: record.temperature,
+                            currency: currency, lastPrice: tick?.last, usdRate: rate, calculations: values, usdValues: usd, shortQuantity: short)
+    }
+
+    /// The securities of a market (or all), optionally of a region.
+    func inventorySecurities(marketId: String?, region: Region?) -> [Int32] {
+        let all: [Int32]
+        if let marketId {
+            guard let m = marketIds.lookup(marketId) else { return [] }
+            all = reference.securitiesByMarket[Int(m)]
+        } else {
+            all = reference.securities.indices.map { Int32($0) }
+        }
+        guard let region else { return all }
+        return all.filter { Region.of(marketId: reference.securities[Int($0)].record.marketId) == region }
+    }
+
+    /// `GET /api/v1/inventory`: every security's calculations, filtered, sorted and paged.
+    public func inventoryRows(marketId: String?, region: Region?, sort: InventorySort, offset: Int, limit: Int) -> Page<InventoryRow> {
+        let active = rules.active
+        let indices = inventorySecurities(marketId: marketId, region: region)
+        if sort == .securityId {
+            let ordered = indices.sorted { (reference.securities[Int($0)].record.securityId ?? "") < (reference.securities[Int($1)].record.securityId ?? "") }
+            let page = ordered.dropFirst(offset).prefix(limit).map { inventoryRow($0, rules: active) }
+            return Page(items: Array(page), total: indices.count, offset: offset, limit: limit)
+        }
+        let calculation = Calculation.byName[sort.rawValue]!
+        let rows = indices.map { inventoryRow($0, rules: active) }
+            .sorted { ($0.calculations[calculation], $1.securityId) > ($1.calculations[calculation], $0.securityId) }
+        return Page(items: Array(rows.dropFirst(offset).prefix(limit)), total: rows.count, offset: offset, limit: limit)
+    }
+
+    /// `GET /api/v1/inventory/aggregates`: sums by market or region (quantities, and USD where priced).
+    public func inventoryAggregates(byRegion: Bool) -> [InventoryAggregate] {
+        let active = rules.active
+        var groups: [String: InventoryAggregate] = [:]
+        for index in reference.securities.indices {
+            let row = inventoryRow(Int32(index), rules: active)
+            let key = byRegion ? row.region.rawValue : row.marketId
+            var g = groups[key] ?? InventoryAggregate(key: key, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
+            g.securities += 1
+            for c in Calculation.allCases { g.calculations[c] &+= row.calculations[c] }
+            if let usd = row.usdValues { g.usdValues.add(usd) } else { g.unpriced += 1 }
+            groups[key] = g
+        }
+        return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
+    }
+
+    /// `GET /api/v1/inventory/top`: hard-to-borrow names whose shorts most exceed what can still be located
+    /// (`constrained`), or the largest overborrows (`overborrow`, by USD value where priced, else quantity).
+    public func inventoryTop(_ list: String, limit: Int) -> [InventoryRow] {
+        let active = rules.active
+        var rows: [InventoryRow] = []
+        for index in reference.securities.indices {
+            let row = inventoryRow(Int32(index), rules: active)
+            switch list {
+            case "constrained": if row.temperature == .htb && row.shortQuantity > 0 { rows.append(row) }
+            default: if row.calculations.overborrow > 0 { rows.append(row) }
+            }
+        }
+        if list == "constrained" {
+            rows.sort { ($0.shortQuantity &- $0.calculations.locateAvailable, $1.securityId) > ($1.shortQuantity &- $1.calculations.locateAvailable, $0.securityId) }
+        } else {
+            func size(_ r: InventoryRow) -> Double { r.usdValues?.overborrow ?? Double(r.calculations.overborrow) }
+            rows.sort { (size($0), $1.securityId) > (size($1), $0.securityId) }
+        }
+        return Array(rows.prefix(limit))
+    }
+}
