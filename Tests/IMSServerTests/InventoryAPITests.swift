@@ -140,6 +140,37 @@ struct InventoryAPITests {
         }
     }
 
+    @Test func financingViewsByContractAndLender() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            let recall = #"{"type":"contract","contractId":"L-AAPL","version":2,"kind":"LOAN","status":"RECALLED","bookId":"FIRM1","counterpartyId":"L2","securityId":"AAPL","quantity":400,"recalledQty":400,"rateBps":"40","startDate":"2026-11-25"}"#
+            let body = Self.reference + "\n" + Self.setup("AAPL") + "\n" + Self.setup("2330") + "\n" + recall
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
+            func get(_ uri: String) async throws -> [String: Any] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .ok, "\(uri)")
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [String: Any]
+                }
+            }
+            let aapl = try await get("/api/v1/financing/contracts?securityId=AAPL")
+            #expect((aapl["contracts"] as? [[String: Any]])?.map { $0["openQuantity"] as? Int } == [300, 400])
+            #expect(aapl["openByKind"] as? [String: Int] == ["BORROW": 300, "LOAN": 400])
+            #expect(aapl["returnedQuantity"] as? Int == 200 && aapl["recalledQuantity"] as? Int == 400)
+            let recalled = try await get("/api/v1/financing/contracts?status=RECALLED")
+            #expect((recalled["contracts"] as? [[String: Any]])?.count == 1)
+            let borrows = try await get("/api/v1/financing/contracts?kind=BORROW&counterpartyId=L1")
+            #expect(borrows["openByKind"] as? [String: Int] == ["BORROW": 600])  // 300 in each security
+            let lender = try await get("/api/v1/financing/availability?sourceId=L1")
+            #expect((lender["lines"] as? [[String: Any]])?.count == 2)
+            #expect(lender["totalByLender"] as? [String: Int] == ["L1": 160])
+            let lines = try await get("/api/v1/financing/availability?securityId=AAPL")
+            #expect(lines["totalByType"] as? [String: Int] == ["FIRM": 80, "INDICATIVE": 101, "EXCLUSIVE": 100])
+            try await client.execute(uri: "/api/v1/financing/contracts?kind=SWAP", method: .get) { r in #expect(r.status == .badRequest) }
+        }
+    }
+
     /// Whether `parts` sum to `value`, and each composite part's own parts to what it says they do.
     static func checkParts(_ parts: [[String: Any]], sumTo value: Int) -> Bool {
         guard parts.reduce(0, { $0 + ($1["contribution"] as! Int) }) == value else { return false }

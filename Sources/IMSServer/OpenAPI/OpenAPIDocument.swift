@@ -184,6 +184,23 @@ enum OpenAPIDocument {
             "/api/v1/securities/{securityId}/availability": get(
                 "Lenders' availability of a security", tag: "reference data", parameters: [path("securityId", "Security")],
                 responses: ["200": response("Availability by lender", array(ref("Availability")))]),
+            "/api/v1/financing/contracts": get(
+                "Stock borrow/loan view: contracts with their open quantity, and totals by kind", tag: "financing",
+                parameters: [query("securityId", string, "Security"), query("counterpartyId", string, "Counterparty"), query("bookId", string, "Book"),
+                             query("kind", enumeration(ContractKind.allCases.map(\.rawValue)), "Contract kind"),
+                             query("status", enumeration(ContractStatus.allCases.map(\.rawValue)), "Contract status")],
+                responses: ["200": response("The matching contracts", object([
+                    "contracts": array(object(["contract": ref("Contract"), "openQuantity": integer])),
+                    "openByKind": ["type": "object", "additionalProperties": integer], "recalledQuantity": integer, "returnedQuantity": integer,
+                ])), "400": badParameter]),
+            "/api/v1/financing/availability": get(
+                "Lender availability by lender, security and type, with totals", tag: "financing",
+                parameters: [query("securityId", string, "Security"), query("sourceId", string, "Lender"),
+                             query("availabilityType", enumeration(AvailabilityType.allCases.map(\.rawValue)), "Type")],
+                responses: ["200": response("The matching lines", object([
+                    "lines": array(ref("Availability")), "totalByType": ["type": "object", "additionalProperties": integer],
+                    "totalByLender": ["type": "object", "additionalProperties": integer],
+                ])), "400": badParameter]),
             "/api/v1/inventory": get(
                 "Every security's calculations under the active rules, with USD values where priced; filtered, sorted, paged", tag: "inventory",
                 parameters: [query("marketId", string, "Market"), query("region", enumeration(Region.allCases.map(\.rawValue)), "Region"),

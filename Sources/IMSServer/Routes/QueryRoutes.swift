@@ -91,6 +91,24 @@ struct QueryRoutes {
             let id = context.pathParameter("securityId")
             return JSONResponse.ok(engine.readModel.read { $0.availability(securityId: id) })
         }
+        router.get("/api/v1/financing/contracts") { request, _ in
+            let q = QueryParameters(request)
+            do {
+                let kind = try q.enumeration("kind", ContractKind.self), status = try q.enumeration("status", ContractStatus.self)
+                let (security, counterparty, book) = (q.string("securityId"), q.string("counterpartyId"), q.string("bookId"))
+                return JSONResponse.ok(engine.readModel.read {
+                    $0.financingContracts(securityId: security, counterpartyId: counterparty, bookId: book, kind: kind, status: status)
+                })
+            } catch let bad as BadParameter { return bad.response }
+        }
+        router.get("/api/v1/financing/availability") { request, _ in
+            let q = QueryParameters(request)
+            do {
+                let type = try q.enumeration("availabilityType", AvailabilityType.self)
+                let (security, source) = (q.string("securityId"), q.string("sourceId"))
+                return JSONResponse.ok(engine.readModel.read { $0.financingAvailability(securityId: security, sourceId: source, type: type) })
+            } catch let bad as BadParameter { return bad.response }
+        }
         router.get("/api/v1/inventory") { request, _ in
             let q = QueryParameters(request)
             do {
