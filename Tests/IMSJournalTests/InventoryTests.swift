@@ -16,8 +16,27 @@ struct InventoryTests {
         for _ in 0..<120 { batches.append(workload.next()) }
         var state = EngineState(partitions: partitions)
         var contractVersions = 0
-        for (i, batch) in batches.enumerated() {
-            _ = state.apply(.batch(batch), record: UInt64(i + 1))
+        // Rule changes now and then: a draft with another haircut, previewed, approved and activated.
+        var haircut = 50
+        var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+        for (i, original) in batches.enumerated() {
+            var batch = original
+            if i > 2 && i % 30 == 0 {
+                haircut -= 10
+                document.parameters = ["haircut": Decimal8Text(Decimal8("0.\(haircut)")!)]
+                let next = Int64(state.rules.versions.count + 1)
+                batch = IngestBatch(receivedAt: original.receivedAt, events: [
+                    .ruleCommand(RuleCommand(action: .draft, version: 0, user: "alice", document: String(decoding: document.encoded(), as: UTF8.self))),
+                    .ruleCommand(RuleCommand(action: .preview, version: next, user: "alice")),
+                    .ruleCommand(RuleCommand(action: .approve, version: next, user: "bob")),
+                    .ruleCommand(RuleCommand(action: .activate, version: next, user: "bob")),
+                ], lines: [1, 2, 3, 4])
+                _ = state.apply(.batch(batch), record: UInt64(i + 1))
+                #expect(state.rules.active.version == Int(next), "the rule change of batch \(i) was not applied")
+                _ = state.apply(.batch(original), record: UInt64(i + 1))
+            } else {
+                _ = state.apply(.batch(batch), record: UInt64(i + 1))
+            }
             contractVersions += batch.events.filter { if case .contract(let c) = $0 { c.version > 1 } else { false } }.count
             if i % 17 == 0 || i == batches.count - 1 {
                 let running = state.inventoryFigures(), scratch = state.inventoryFromScratch()
@@ -31,6 +50,14 @@ struct InventoryTests {
         #expect(contractVersions > 10, "the stream returns and recalls contracts")
         let figures = state.inventoryFigures()
         #expect(figures.count > 100)
+        #expect(state.rules.active.version == 5, "four rule changes")
+        // The calculations the read model shows are the active rules over the from-scratch buckets.
+        let model = state.readModel, scratch = state.inventoryFromScratch()
+        for (security, buckets) in scratch.prefix(200) {
+            let id = state.reference.securityIds.name(security)
+            let expected = state.rules.active.rules.evaluate(state.rules.active.rules.choose(for: model.traits(security)), buckets)
+            #expect(model.inventory(id)?.calculations == expected, "\(id)")
+        }
         #expect(figures.values.contains { $0[Bucket.borrowed] > 0 } && figures.values.contains { $0[Bucket.loaned] > 0 })
         #expect(figures.values.contains { $0[Bucket.short(.firm)] > 0 } && figures.values.contains { $0[Bucket.hypothecatable] > 0 })
         // A snapshot does not carry the buckets: they are rebuilt when it is loaded, to the same figures.

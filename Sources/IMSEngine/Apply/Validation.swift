@@ -66,9 +66,11 @@ struct BatchScope {
     var marketDates: [Int32: BusinessDate] = [:]
     var identifierClaims: [IdentifierKey: String] = [:]
     var aggregationUnitNames: [String: String] = [:]
+    /// The rule book after the batch's earlier rule commands (nil: none yet).
+    var rules: RuleBook?
 
     var isEmpty: Bool {
-        books.isEmpty && securities.isEmpty && marketDates.isEmpty && identifierClaims.isEmpty && aggregationUnitNames.isEmpty
+        books.isEmpty && securities.isEmpty && marketDates.isEmpty && identifierClaims.isEmpty && aggregationUnitNames.isEmpty && rules == nil
     }
 }
 
@@ -131,7 +133,12 @@ extension EngineState {
             scope.marketDates[market] = r.businessDate
             return nil
         case .ruleCommand(let c):
-            return rules.problem(with: c)
+            // Checked against the rules as the batch's earlier commands leave them (a draft, then its preview…).
+            var book = scope.rules ?? rules
+            if let problem = book.problem(with: c) { return problem }
+            book.apply(c, sequence: 0, at: Timestamp(micros: 0))
+            scope.rules = book
+            return nil
         case .contract(let c):
             guard bookExists(c.bookId, scope) else { return FieldError("bookId", "unknown book \(c.bookId)") }
             guard let market = securityMarket(c.securityId, scope) else {
