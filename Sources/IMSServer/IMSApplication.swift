@@ -52,10 +52,10 @@ public enum IMSApplication {
         return router
     }
 
-    /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`.
+    /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
     static func streamRouter(hub: StreamHub) -> Router<BasicWebSocketRequestContext> {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        for kind in [StreamKind.position, .marketData, .exceptions] {
+        for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
                 try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
             }

@@ -92,6 +92,46 @@ struct StreamTests {
         #expect(rejected.first?["line"] as? Int == 3)
     }
 
+    /// `/ws/inventory`: a snapshot of the subscribed securities, a delta when a trade, contract or lender
+    /// line moves their buckets, and every matching security again when a new rule set comes into force.
+    @Test func inventoryStreamFollowsBucketsAndRuleActivations() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        try Self.post(server, Self.setup + "\n" + #"{"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}"#)
+        let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/inventory")
+        defer { probe.close() }
+        probe.send(#"{"action":"subscribe","filter":{"securityId":"WA"}}"#)
+        let snapshot = probe.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").data
+        #expect(snapshot.count == 1)
+        #expect(((snapshot.first?["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int) == 30)
+        #expect(((snapshot.first?["calculations"] as? [String: Any])?["forLoan"] as? Int) == 30)
+
+        // A borrow in WA reaches the subscriber; a trade in WB does not.
+        try Self.post(server, Self.trade("W9", book: "WB1", security: "WB", qty: 5) + "\n"
+            + #"{"type":"contract","contractId":"C1","version":1,"kind":"BORROW","status":"OPEN","bookId":"WB1","counterpartyId":"L1","securityId":"WA","quantity":70,"rateBps":"20","startDate":"2026-11-25"}"#)
+        let deltas = probe.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
+        #expect(deltas.count == 1)
+        #expect(deltas.first?["securityId"] as? String == "WA")
+        #expect(((deltas.first?["calculations"] as? [String: Any])?["forLoan"] as? Int) == 100)  // 30 long + 70 borrowed
+
+        // A rule change in force: WA is sent again with the new version, though none of its buckets moved.
+        var document = try #require(try IMSProcess.request(server, "GET", "/api/v1/rules/1").json as? [String: Any])["document"] as! [String: Any]
+        var packs = document["packs"] as! [[String: Any]]
+        var rules = packs[0]["rules"] as! [[String: Any]]
+        rules[0]["formula"] = "LONG.FIRM"
+        packs[0]["rules"] = rules
+        document["packs"] = packs
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["user": "alice", "document": document]), as: UTF8.self)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/drafts", body: body).status == 201)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/2/preview", body: #"{"user":"alice"}"#).status == 200)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/2/approve", body: #"{"user":"bob"}"#).status == 200)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/2/activate", body: #"{"user":"bob"}"#).status == 200)
+        let after = probe.wait { $0.ofType("delta").data.contains { $0["ruleVersion"] as? Int == 2 } }.ofType("delta").data
+        let last = try #require(after.last)
+        #expect(((last["calculations"] as? [String: Any])?["forLoan"] as? Int) == 30)  // the borrow no longer counts
+        #expect(Self.sequencesAreContiguous(probe.wait { _ in true }))
+    }
+
     @Test func badCommandsGetErrorsNamingTheField() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }

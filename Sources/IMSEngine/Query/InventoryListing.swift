@@ -1,3 +1,4 @@
+import Foundation
 import IMSDomain
 import IMSRules
 
@@ -154,5 +155,53 @@ extension ReadModel {
             rows.sort { (size($0), $1.securityId) > (size($1), $0.securityId) }
         }
         return Array(rows.prefix(limit))
+    }
+}
+
+/// A `/ws/inventory` subscription's filter: a security (id or identifier), a market, or both; empty is all.
+public struct InventoryFilter: Sendable, Hashable {
+    public var securityId: String?
+    public var marketId: String?
+
+    public static let fieldNames = ["securityId", "marketId"]
+
+    public init(securityId: String? = nil, marketId: String? = nil) {
+        self.securityId = securityId
+        self.marketId = marketId
+    }
+
+    public var values: [(name: String, value: String)] {
+        [("securityId", securityId), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
+    }
+}
+
+extension ChangeRecord {
+    /// Securities whose inventory buckets changed in the drain.
+    public var inventorySecurities: [Int32] { inventory.map(\.security) }
+    /// Whether the rules changed in the drain (a new version in force changes every calculation).
+    public var rulesChanged: Bool { rules != nil }
+}
+
+extension ReadModel {
+    /// Whether security `index` passes `filter`.
+    public func inventory(_ index: Int32, matches filter: InventoryFilter) -> Bool {
+        let record = reference.securities[Int(index)].record
+        if let m = filter.marketId, record.marketId != m { return false }
+        if let s = filter.securityId, record.securityId != s, record.isin != s, record.ticker != s, record.cusip != s, record.sedol != s { return false }
+        return true
+    }
+
+    /// The securities `filter` passes, in index order.
+    public func inventoryIndices(matching filter: InventoryFilter) -> [Int32] {
+        if let s = filter.securityId, let i = reference.securityIds.lookup(s) { return inventory(i, matches: filter) ? [i] : [] }
+        return inventorySecurities(marketId: filter.marketId, region: nil).filter { inventory($0, matches: filter) }
+    }
+
+    /// The REST resource of security `index`, as JSON (the stream's `data`).
+    public func inventoryJSON(_ index: Int32) -> String? {
+        guard let view = inventory(reference.securityIds.name(index)) else { return nil }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(view)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -107,6 +107,7 @@ enum StreamKind: String, Sendable, CaseIterable {
     case position
     case marketData = "market-data"
     case exceptions
+    case inventory
 }
 
 /// What a subscriber asked for.
@@ -114,6 +115,7 @@ enum StreamFilter: Sendable, Hashable {
     case position(PositionFilter)
     case marketData(MarketDataFilter)
     case exceptions(ExceptionKind?)
+    case inventory(InventoryFilter)
 }
 
 /// One connection's subscription: its filter and the keys changed since it last sent.
@@ -126,6 +128,7 @@ final class Subscriber: Sendable {
         var positions = PendingKeys<Int32>()
         var prices = PendingKeys<Int32>()
         var currencies = PendingKeys<String>()
+        var inventory = PendingKeys<Int32>()
         /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
         var exceptionsPending = false
         var lastExceptionId: Int64 = 0
@@ -135,7 +138,11 @@ final class Subscriber: Sendable {
         /// Messages for the client that are not data (errors, acknowledgements).
         var notices: [String] = []
 
-        var pendingCount: Int { positions.count + prices.count + currencies.count }
+        var pendingCount: Int { positions.count + prices.count + currencies.count + inventory.count }
+
+        mutating func dropPending() {
+            positions.removeAll(); prices.removeAll(); currencies.removeAll(); inventory.removeAll()
+        }
     }
 
     let id: Int
@@ -177,7 +184,7 @@ final class Subscriber: Sendable {
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil else { return false }
             s.lagging = pending
-            s.positions.removeAll(); s.prices.removeAll(); s.currencies.removeAll()
+            s.dropPending()
             return true
         }
         if changed { signal() }
@@ -190,6 +197,7 @@ final class Subscriber: Sendable {
         // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
         // carries the receive time of the earliest event of the record that changed it.
         var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
+        var inventory: [(Int32, Timestamp)] = []
         var exceptions = false
         for r in records {
             let at = r.earliestReceivedAt
@@ -205,20 +213,25 @@ final class Subscriber: Sendable {
                 }
             case .exceptions:
                 if !r.exceptions.isEmpty { exceptions = true }
+            case .inventory(let f):
+                // A new rule set in force changes every calculation: every matching security is sent again.
+                let changed = r.rulesChanged ? model.inventoryIndices(matching: f) : r.inventorySecurities.filter { model.inventory($0, matches: f) }
+                for s in changed { inventory.append((s, at)) }
             }
         }
-        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || exceptions else { return }
+        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || !inventory.isEmpty || exceptions else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil, s.filter == filter else { return false }
             for (key, at) in positions { s.positions.mark(key, at: at) }
             for (key, at) in prices { s.prices.mark(key, at: at) }
             for (key, at) in currencies { s.currencies.mark(key, at: at) }
+            for (key, at) in inventory { s.inventory.mark(key, at: at) }
             if exceptions { s.exceptionsPending = true }
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {
                 s.lagging = s.pendingCount
-                s.positions.removeAll(); s.prices.removeAll(); s.currencies.removeAll()
+                s.dropPending()
             }
             return true
         }

@@ -93,6 +93,7 @@ struct StreamSession {
         .position: PositionFilter.fields.map(\.name),
         .marketData: MarketDataFilter.fields.map(\.name),
         .exceptions: ["kind"],
+        .inventory: InventoryFilter.fieldNames,
     ]
 
     static func filter(_ kind: StreamKind, _ value: Any?) throws -> StreamFilter {
@@ -117,6 +118,8 @@ struct StreamSession {
             }
         case .marketData:
             return .marketData(MarketDataFilter(values: { fields[$0] }))
+        case .inventory:
+            return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"]))
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
@@ -139,6 +142,7 @@ struct StreamSession {
         var positions: [(key: Int32, since: Timestamp)] = []
         var prices: [(key: Int32, since: Timestamp)] = []
         var currencies: [(key: String, since: Timestamp)] = []
+        var inventory: [(key: Int32, since: Timestamp)] = []
         var exceptions: (filter: ExceptionKind?, after: Int64)?
         var lagging: Int?
         /// Items are left for another turn.
@@ -197,6 +201,7 @@ struct StreamSession {
             turn.positions = s.positions.take(Self.turnItems)
             turn.prices = s.prices.take(Self.turnItems - turn.positions.count)
             turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
+            turn.inventory = s.inventory.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count)
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
                 turn.exceptions = (kind, s.lastExceptionId)
@@ -225,6 +230,7 @@ struct StreamSession {
         let limit = hub.limits.maxSnapshotItems
         // The keys of what matches, taken at once; each chunk is rendered from the state as it is then.
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
+        var securities: [Int32] = []
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
         hub.engine.readModel.read { state in
@@ -233,6 +239,8 @@ struct StreamSession {
                 positions = Array(state.positionIndices(matching: f).prefix(limit))
             case .marketData:
                 (prices, currencies) = state.marketDataKeys()
+            case .inventory(let f):
+                securities = Array(state.inventoryIndices(matching: f).prefix(limit))
             case .exceptions(let kind):
                 let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
                 for e in recent { exceptionItems.append(json(e)) }
@@ -254,6 +262,16 @@ struct StreamSession {
             let store = hub.engine.readModel
             let (sequence, items) = try await ReadPool.shared.run(.stream) {
                 store.read { state in (state.lastSequence, chunk.map { state.positionView(at: $0).json }) }
+            }
+            engineSequence = sequence
+            try await write(items, at: engineSequence)
+        }
+        for start in stride(from: 0, to: securities.count, by: Self.snapshotChunk) {
+            try Task.checkCancellation()
+            let chunk = securities[start..<min(start + Self.snapshotChunk, securities.count)]
+            let store = hub.engine.readModel
+            let (sequence, items) = try await ReadPool.shared.run(.stream) {
+                store.read { state in (state.lastSequence, chunk.compactMap { state.inventoryJSON($0) }) }
             }
             engineSequence = sequence
             try await write(items, at: engineSequence)
@@ -287,7 +305,7 @@ struct StreamSession {
     }
 
     private mutating func deltas(_ turn: Turn) async throws -> [String] {
-        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || turn.exceptions != nil else { return [] }
+        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || !turn.inventory.isEmpty || turn.exceptions != nil else { return [] }
         let store = hub.engine.readModel
         let rendered = try await ReadPool.shared.run(.stream) { Self.render(turn, from: store) }
         if let lastExceptionId = rendered.lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
@@ -309,6 +327,7 @@ struct StreamSession {
             for (p, since) in turn.positions { r.items.append((state.positionView(at: p).json, since)) }
             for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
             for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
+            for (s, since) in turn.inventory { if let json = state.inventoryJSON(s) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
@@ -335,6 +354,8 @@ struct StreamSession {
             fields = f.values.map { ($0.name, $0.value) }
         case .exceptions(let kind):
             if let kind { fields = [("kind", kind.rawValue)] }
+        case .inventory(let f):
+            fields = f.values.map { ($0.name, $0.value) }
         }
         return "{" + fields.map { "\"\($0.0)\":" + EventRoutes.jsonString($0.1) }.joined(separator: ",") + "}"
     }
