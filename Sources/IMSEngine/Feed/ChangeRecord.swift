@@ -34,7 +34,7 @@ public struct ChangeRecord: Sendable {
     /// Lender availability that changed.
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     /// Securities whose inventory buckets changed, with the buckets.
-    var inventory: [(security: Int32, buckets: BucketVector)] = []
+    var inventory = InventoryChanges()
     /// FX rates that changed.
     public internal(set) var fxRates: [FXRate] = []
     /// Contracts that changed.
@@ -149,7 +149,7 @@ struct PartitionChanges {
     var positions: [PositionChange] = []
     var prices: [(security: Int32, price: PriceState)] = []
     var availability: [(key: AvailabilityKey, value: Availability)] = []
-    var inventory: [(security: Int32, buckets: BucketVector)] = []
+    var inventory = InventoryChanges()
     var contracts: [Contract] = []
 }
 
@@ -183,7 +183,7 @@ extension EngineState {
         for t in taken {
             record.prices += t.prices
             record.availability += t.availability
-            record.inventory += t.inventory
+            record.inventory.append(t.inventory)
             record.contracts += t.contracts
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }

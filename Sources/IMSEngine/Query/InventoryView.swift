@@ -62,7 +62,7 @@ extension ReadModel {
 
     /// A security's buckets as the change feed last brought them.
     func buckets(_ index: Int32) -> BucketVector {
-        partitions[partition(ofSecurity: index)].inventory[index] ?? BucketVector()
+        partitions[partition(ofSecurity: index)].inventory.vector(security: index)
     }
 
     /// The inventory of a security (by id or identifier) under `active`; nil if it is unknown.

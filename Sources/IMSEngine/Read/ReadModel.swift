@@ -46,7 +46,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
                           positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
-                          inventory: Dictionary(uniqueKeysWithValues: $0.inventory.all().map { ($0.security, $0.buckets) }))
+                          inventory: $0.inventory)
         }
         partitionBits = state.partitionBits
         contracts = state.contracts
@@ -73,7 +73,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
         for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
-        for (security, buckets) in r.inventory { partitions[partition(ofSecurity: security)].inventory[security] = buckets }
+        for k in r.inventory.securities.indices { partitions[partition(ofSecurity: r.inventory.securities[k])].inventory.take(r.inventory, from: k) }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
         exceptionLog.take(r.exceptions)
@@ -107,7 +107,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for c in contracts(securityId: nil) { lines.append("contract \(c)") }
         for p in partitions { for (key, a) in p.availability.sorted(by: { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }) { lines.append("availability \(key.security) \(a)") } }
         for p in partitions {
-            for (security, b) in p.inventory.sorted(by: { $0.key < $1.key }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
+            for (security, b) in p.inventory.all().sorted(by: { $0.security < $1.security }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
         }
         lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
         for e in rules.audit { lines.append("rule audit \(e)") }
@@ -125,8 +125,8 @@ struct PositionStore: Sendable {
     var positionsByBook: [[Int32]]
     var prices: [Int32: PriceState]
     var availability: [AvailabilityKey: Availability]
-    /// Inventory buckets by security (securities with none are absent).
-    var inventory: [Int32: BucketVector]
+    /// Inventory buckets of the partition's securities, as the change feed brings them.
+    var inventory: InventoryBuckets
 
     mutating func grow(securities: Int, books: Int) {
         positionsBySecurity.grow(to: securities)

@@ -78,20 +78,29 @@ struct InventoryBuckets: Sendable, Equatable {
         securityOfSlot.map { ($0, vector(security: $0)) }
     }
 
-    /// The securities changed since the last call, with their buckets; clears the marks.
-    mutating func takeChanges() -> [(security: Int32, buckets: BucketVector)] {
-        var out: [(security: Int32, buckets: BucketVector)] = []
-        out.reserveCapacity(changed.count)
+    /// The securities changed since the last call, with their buckets (flat, no array per security); clears
+    /// the marks.
+    mutating func takeChanges() -> InventoryChanges {
+        var out = InventoryChanges()
+        out.securities.reserveCapacity(changed.count)
+        out.values.reserveCapacity(changed.count * Bucket.count)
         var marks = ChangeMarks()
         swap(&marks, &changed)
         defer { swap(&marks, &changed) }  // keeps the marks' storage (cleared by `take`)
         marks.take { slot in
             let base = Int(slot) * Bucket.count
-            var v = BucketVector()
-            for b in 0..<Bucket.count { v[b] = values[base + b] }
-            out.append((securityOfSlot[Int(slot)], v))
+            out.securities.append(securityOfSlot[Int(slot)])
+            out.values.append(contentsOf: values[base..<(base + Bucket.count)])
         }
         return out
+    }
+
+    /// Sets the buckets of the securities in `changes` (the read model following the change feed).
+    mutating func take(_ changes: InventoryChanges, from k: Int) {
+        let base = k * Bucket.count, s = slot(changes.securities[k])
+        values.withUnsafeMutableBufferPointer { v in
+            for b in 0..<Bucket.count { v[s * Bucket.count + b] = changes.values[base + b] }
+        }
     }
 
     /// Whether both hold the same figures (slots may be numbered differently).
@@ -102,6 +111,19 @@ struct InventoryBuckets: Sendable, Equatable {
     }
 
     static func == (a: InventoryBuckets, b: InventoryBuckets) -> Bool { a.sameFigures(as: b) }
+}
+
+/// The inventory buckets a drain changed: securities, and `Bucket.count` values for each, in one array.
+struct InventoryChanges: Sendable {
+    var securities: [Int32] = []
+    var values: [Int64] = []
+
+    var count: Int { securities.count }
+
+    mutating func append(_ other: InventoryChanges) {
+        securities += other.securities
+        values += other.values
+    }
 }
 
 extension Contract {
