@@ -39,6 +39,8 @@ struct InventoryTests {
             }
             contractVersions += batch.events.filter { if case .contract(let c) = $0 { c.version > 1 } else { false } }.count
             if i % 17 == 0 || i == batches.count - 1 {
+                let scoped = state.scopedFigures(), scopedScratch = state.scopedFromScratch()
+                #expect(scoped.units == scopedScratch.units && scoped.entities == scopedScratch.entities, "scoped buckets after batch \(i)")
                 let running = state.inventoryFigures(), scratch = state.inventoryFromScratch()
                 if running != scratch {
                     let security = Set(running.keys).union(scratch.keys).sorted().first { running[$0] != scratch[$0] }!
@@ -50,6 +52,21 @@ struct InventoryTests {
         #expect(contractVersions > 10, "the stream returns and recalls contracts")
         let figures = state.inventoryFigures()
         #expect(figures.count > 100)
+        let scoped = state.scopedFigures()
+        #expect(scoped.units.count > 100 && scoped.entities.count > 100, "positions count in units and legal entities")
+        // Each security's buckets are the sum of its legal entities' (every book has one), but for lender lines.
+        var byEntity: [String: BucketVector] = [:]
+        for (key, v) in scoped.entities {
+            let security = String(key.split(separator: "|").last!)
+            var sum = byEntity[security] ?? BucketVector()
+            for b in 0..<Bucket.count { sum[b] += v[b] }
+            byEntity[security] = sum
+        }
+        for (s, v) in figures {
+            var expected = v
+            for t in AvailabilityType.allCases { expected[Bucket.external(t)] = 0 }
+            #expect(byEntity[state.reference.securityIds.name(s)] ?? BucketVector() == expected)
+        }
         #expect(state.rules.active.version == 5, "four rule changes")
         // The calculations the read model shows are the active rules over the from-scratch buckets.
         let model = state.readModel, scratch = state.inventoryFromScratch()

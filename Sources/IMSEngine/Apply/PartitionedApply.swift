@@ -250,7 +250,7 @@ extension Partition {
             case .availability(let a):
                 changed = applyAvailability(a, security: r.security)
             case .contract(let c):
-                changed = applyContract(c, security: r.security)
+                changed = applyContract(c, security: r.security, book: r.book, market: Int(securities[Int(r.security)].market))
             default:
                 changed = false
             }

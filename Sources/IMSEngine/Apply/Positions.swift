@@ -101,7 +101,7 @@ extension Partition {
             if let p = existingPosition(book: book, security: security), positions[Int(p)].hasSOD { return .arrivedAfterSnapshot }
             return .applied
         }
-        let p = position >= 0 ? position : positionIndex(book: book, security: security)
+        let p = position >= 0 ? position : positionIndex(book: book, security: security, market: m)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
         return .applied
     }
@@ -178,7 +178,11 @@ extension Partition {
     @inline(__always)
     private mutating func accountInventory(position pi: Int, from before: Int64) {
         let r = positions[pi]
-        inventory.movePosition(security: r.security, type: r.positionType, from: before, to: r.contractualQty)
+        let after = r.contractualQty
+        guard after != before else { return }
+        inventory.movePosition(security: r.security, type: r.positionType, from: before, to: after)
+        unitInventory.movePosition(slot: r.unitSlot, type: r.positionType, from: before, to: after)
+        entityInventory.movePosition(slot: r.entitySlot, type: r.positionType, from: before, to: after)
     }
 
     private mutating func addLater(position p: Int32, date: BusinessDate, receipt: Int64, deliver: Int64) {
@@ -210,7 +214,7 @@ extension Partition {
             pendingSOD[Int32(m), default: [:]][EngineState.positionKey(book: book, security: security)] = s
             return true
         }
-        let p = positionIndex(book: book, security: security)
+        let p = positionIndex(book: book, security: security, market: m)
         rebase(position: p, on: s, market: m)
         return true
     }
@@ -261,7 +265,7 @@ extension Partition {
         // In key order, so that replays raise the same exceptions in the same order.
         for (key, s) in pending.sorted(by: { $0.key < $1.key }) {
             if s.businessDate == newDate {
-                let p = positionIndex(book: Int32(truncatingIfNeeded: key >> 32), security: Int32(truncatingIfNeeded: key))
+                let p = positionIndex(book: Int32(truncatingIfNeeded: key >> 32), security: Int32(truncatingIfNeeded: key), market: m)
                 rebase(position: p, on: s, market: m)
             } else if s.businessDate > newDate {
                 pendingSOD[Int32(m), default: [:]][key] = s

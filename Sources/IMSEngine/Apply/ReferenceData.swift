@@ -46,16 +46,19 @@ extension EngineState {
             let old = reference.books[Int(index)]
             if !isNewer(b.version, than: old.version) || old == b { return false }
             reference.books[Int(index)] = b
-            if old.positionType != b.positionType {
-                for k in partitions.indices { partitions[k].retype(book: index, to: b.positionType) }
-            }
+            _ = reference.entityIds.intern(b.legalEntity)
+            // A book whose type, legal entity or units change moves its positions' and contracts' quantities:
+            // rebuilt from scratch (reference data, rare).
+            if bookScope(index) != partitions[0].bookScopes[Int(index)] { refreshBookScopes() }
             return true
         }
-        _ = reference.bookIds.intern(b.bookId)
+        let (index, _) = reference.bookIds.intern(b.bookId)
         reference.books.append(b)
+        _ = reference.entityIds.intern(b.legalEntity)
+        let scope = bookScope(index)
         for k in partitions.indices {
             partitions[k].positionsByBook.append([])
-            partitions[k].bookTypes.append(b.positionType)
+            partitions[k].bookScopes.append(scope)
         }
         return true
     }
@@ -65,8 +68,12 @@ extension EngineState {
             if !isNewer(u.version, than: old.version) || old == u { return false }
             reference.aggregationUnitNames.removeValue(forKey: old.marketId + "|" + old.name)
         }
+        let replaced = reference.aggregationUnits[u.aggregationUnitId] != nil
         reference.aggregationUnits[u.aggregationUnitId] = u
         reference.aggregationUnitNames[u.marketId + "|" + u.name] = u.aggregationUnitId
+        if replaced { reference.rebuildScopeIndexes() } else { reference.note(u) }
+        // A new default unit can change where existing books' positions count.
+        refreshBookScopes()
         return true
     }
 
@@ -76,11 +83,13 @@ extension EngineState {
     mutating func applyContract(_ c: Contract, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(c.securityId)!
         let k = partition(ofSecurity: security)
+        let market = Int(reference.securities[Int(security)].market)
+        let book = refs.book >= 0 ? refs.book : reference.bookIds.lookup(c.bookId) ?? -1
         if let old = contract(c.contractId), let from = contractPartition(c.contractId), from != k {
             guard c.version > old.version else { return false }
-            partitions[from].removeContract(old, security: reference.securityIds.lookup(old.securityId)!)
+            partitions[from].removeContract(old)
         }
-        return partitions[k].applyContract(c, security: security)
+        return partitions[k].applyContract(c, security: security, book: book, market: market)
     }
 
     /// Every contract, whichever partition keeps it.

@@ -119,6 +119,28 @@ public struct ReferenceData: Sendable {
     var securityPartitions: [UInt8] = []
     /// Bumped by every change, so that a publisher can tell whether it changed.
     var version: UInt64 = 0
+    /// Derived (rebuilt on load): legal entities and aggregation units as dense ids, and each legal entity's
+    /// default unit per market ("entity|market" → unit id; the smallest id if several claim it).
+    var entityIds = Interner()
+    var unitIds = Interner()
+    var defaultUnits: [String: String] = [:]
+
+    /// Rebuilds the derived scope indexes from the books and units.
+    mutating func rebuildScopeIndexes() {
+        entityIds = Interner()
+        unitIds = Interner()
+        defaultUnits = [:]
+        for b in books { _ = entityIds.intern(b.legalEntity) }
+        for u in aggregationUnits.values.sorted(by: { $0.aggregationUnitId < $1.aggregationUnitId }) { note(u) }
+    }
+
+    /// Takes a unit into the scope indexes.
+    mutating func note(_ u: AggregationUnit) {
+        _ = unitIds.intern(u.aggregationUnitId)
+        _ = entityIds.intern(u.legalEntity)
+        let key = u.legalEntity + "|" + u.marketId
+        if u.isDefault, defaultUnits[key].map({ u.aggregationUnitId < $0 }) ?? true { defaultUnits[key] = u.aggregationUnitId }
+    }
 }
 
 /// The markets' clock and calendars, one part of the state: the catalog (markets and their calendars),

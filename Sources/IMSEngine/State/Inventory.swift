@@ -49,14 +49,20 @@ struct InventoryBuckets: Sendable, Equatable {
     mutating func movePosition(security: Int32, type: PositionType, from old: Int64, to new: Int64) {
         guard old != new, enabled else { return }
         let s = slot(security)
-        let base = s * Bucket.count, t = type.ordinal
+        Self.movePosition(&values, base: s * Bucket.count, type: type, from: old, to: new)
+        changed.mark(Int32(s))
+    }
+
+    /// The buckets a position's move changes, at `base` in `values` (shared with `ScopedBuckets`).
+    @inline(__always)
+    static func movePosition(_ values: inout ContiguousArray<Int64>, base: Int, type: PositionType, from old: Int64, to new: Int64) {
+        let t = type.ordinal
         let long = max(new, 0) &- max(old, 0), short = max(0 &- new, 0) &- max(0 &- old, 0)
         values.withUnsafeMutableBufferPointer { v in
             v[base + t] &+= long
             v[base + 8 + t] &+= short
             if type == .clientFree { v[base + Bucket.hypothecatable] &+= long } else if type == .payToHold { v[base + Bucket.payToHold] &+= long }
         }
-        changed.mark(Int32(s))
     }
 
     /// The buckets of `security` (all zero if it has none).
@@ -113,6 +119,13 @@ struct InventoryBuckets: Sendable, Equatable {
     static func == (a: InventoryBuckets, b: InventoryBuckets) -> Bool { a.sameFigures(as: b) }
 }
 
+/// Where a contract's version counts.
+struct ContractPlace: Sendable, Hashable {
+    var book: Int32
+    var security: Int32
+    var market: Int
+}
+
 /// The inventory buckets a drain changed: securities, and `Bucket.count` values for each, in one array.
 struct InventoryChanges: Sendable {
     var securities: [Int32] = []
@@ -137,36 +150,40 @@ extension Contract {
 }
 
 extension Partition {
-    /// A book's position type changed: its positions' quantities move to the new type's buckets.
-    mutating func retype(book: Int32, to type: PositionType) {
-        bookTypes[Int(book)] = type
-        guard Int(book) < positionsByBook.count else { return }
-        for p in positionsByBook[Int(book)] {
-            let r = positions[Int(p)]
-            inventory.movePosition(security: r.security, type: r.positionType, from: r.contractualQty, to: 0)
-            positions[Int(p)].positionType = type
-            inventory.movePosition(security: r.security, type: type, from: 0, to: r.contractualQty)
-            markPosition(p)
-        }
+    /// What a contract of `book` puts in its scopes' buckets (sign −1 takes it away).
+    mutating func addScoped(_ c: Contract, book: Int32, security: Int32, market: Int, sign: Int64) {
+        guard book >= 0, Int(book) < bookScopes.count else { return }
+        let scope = bookScopes[Int(book)]
+        let q = sign * c.openQuantity, bucket = Bucket.contract(c.kind)
+        unitInventory.add(slot: unitInventory.slot(scope: scope.units[market], security: security), bucket: bucket, q)
+        entityInventory.add(slot: entityInventory.slot(scope: scope.entity, security: security), bucket: bucket, q)
     }
 }
 
 extension Partition {
-    /// Takes a contract's new version (the highest version wins), moving its open quantity in the buckets.
-    mutating func applyContract(_ c: Contract, security: Int32) -> Bool {
+    /// Takes a contract's new version (the highest version wins), moving its open quantity in the buckets
+    /// (`book` is the new version's book; the old version's place is remembered in `contractPlaces`).
+    mutating func applyContract(_ c: Contract, security: Int32, book: Int32, market: Int) -> Bool {
         if let old = contracts[c.contractId] {
             if c.version <= old.version { return false }
-            inventory.add(security: security, bucket: Bucket.contract(old.kind), -old.openQuantity)
+            // The old version may have been in another book or security (of this partition).
+            let place = contractPlaces[c.contractId]!
+            inventory.add(security: place.security, bucket: Bucket.contract(old.kind), -old.openQuantity)
+            addScoped(old, book: place.book, security: place.security, market: place.market, sign: -1)
         }
+        contractPlaces[c.contractId] = ContractPlace(book: book, security: security, market: market)
         inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+        addScoped(c, book: book, security: security, market: market, sign: 1)
         contracts[c.contractId] = c
         changedContracts.insert(c.contractId)
         return true
     }
 
     /// Forgets a contract whose new version belongs to a security of another partition.
-    mutating func removeContract(_ c: Contract, security: Int32) {
-        inventory.add(security: security, bucket: Bucket.contract(c.kind), -c.openQuantity)
+    mutating func removeContract(_ c: Contract) {
+        guard let place = contractPlaces.removeValue(forKey: c.contractId) else { return }
+        inventory.add(security: place.security, bucket: Bucket.contract(c.kind), -c.openQuantity)
+        addScoped(c, book: place.book, security: place.security, market: place.market, sign: -1)
         contracts.removeValue(forKey: c.contractId)
         changedContracts.remove(c.contractId)
     }
@@ -176,29 +193,52 @@ extension EngineState {
     /// Whether the partitions keep inventory buckets (always, but for `ims bench engine --no-inventory`).
     public var keepsInventory: Bool {
         get { partitions.allSatisfy(\.inventory.enabled) }
-        set { for k in partitions.indices { partitions[k].inventory.enabled = newValue } }
+        set {
+            for k in partitions.indices {
+                partitions[k].inventory.enabled = newValue
+                partitions[k].unitInventory.enabled = newValue
+                partitions[k].entityInventory.enabled = newValue
+            }
+        }
     }
 
     /// Recomputes every security's buckets from scratch: positions by their book's type, open contracts,
     /// lender availability. A loaded snapshot calls it (the buckets are derived, not stored); the tests
     /// compare it with the buckets kept up to date event by event.
     mutating func rebuildInventory() {
-        let types = reference.books.map(\.positionType)
+        reference.rebuildScopeIndexes()
+        let scopes = reference.books.indices.map { bookScope(Int32($0)) }
         for k in partitions.indices {
-            partitions[k].bookTypes = types
+            let enabled = partitions[k].inventory.enabled
+            partitions[k].bookScopes = scopes
             partitions[k].inventory = InventoryBuckets()
+            partitions[k].unitInventory = ScopedBuckets()
+            partitions[k].entityInventory = ScopedBuckets()
+            partitions[k].inventory.enabled = enabled
+            partitions[k].unitInventory.enabled = enabled
+            partitions[k].entityInventory.enabled = enabled
             for p in partitions[k].positions.indices {
-                let book = Int(partitions[k].positions[p].book)
-                partitions[k].positions[p].positionType = types[book]
+                let record = partitions[k].positions[p]
+                let scope = scopes[Int(record.book)], market = Int(reference.securities[Int(record.security)].market)
+                partitions[k].positions[p].positionType = scope.type
+                partitions[k].positions[p].unitSlot = partitions[k].unitInventory.slot(scope: scope.units[market], security: record.security)
+                partitions[k].positions[p].entitySlot = partitions[k].entityInventory.slot(scope: scope.entity, security: record.security)
                 let r = partitions[k].positions[p]
                 partitions[k].inventory.movePosition(security: r.security, type: r.positionType, from: 0, to: r.contractualQty)
+                partitions[k].unitInventory.movePosition(slot: r.unitSlot, type: r.positionType, from: 0, to: r.contractualQty)
+                partitions[k].entityInventory.movePosition(slot: r.entitySlot, type: r.positionType, from: 0, to: r.contractualQty)
             }
             for (key, a) in partitions[k].availability {
                 partitions[k].inventory.add(security: key.security, bucket: Bucket.external(a.availabilityType), a.quantity)
             }
+            partitions[k].contractPlaces = [:]
             for c in partitions[k].contracts.values {
                 guard let security = reference.securityIds.lookup(c.securityId) else { continue }
+                let place = ContractPlace(book: reference.bookIds.lookup(c.bookId) ?? -1, security: security,
+                                          market: Int(reference.securities[Int(security)].market))
+                partitions[k].contractPlaces[c.contractId] = place
                 partitions[k].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
+                partitions[k].addScoped(c, book: place.book, security: security, market: place.market, sign: 1)
             }
         }
     }
@@ -215,5 +255,25 @@ extension EngineState {
         var copy = self
         copy.rebuildInventory()
         return copy.inventoryFigures()
+    }
+
+    /// The aggregation-unit and legal-entity buckets as kept, by (scope name, security).
+    func scopedFigures() -> (units: [String: BucketVector], entities: [String: BucketVector]) {
+        var units: [String: BucketVector] = [:], entities: [String: BucketVector] = [:]
+        func name(_ key: UInt64, _ interner: Interner) -> String {
+            interner.name(Int32(bitPattern: UInt32(key >> 32))) + "|" + reference.securityIds.name(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
+        }
+        for p in partitions {
+            for (key, v) in p.unitInventory.all() { units[name(key, reference.unitIds)] = v }
+            for (key, v) in p.entityInventory.all() { entities[name(key, reference.entityIds)] = v }
+        }
+        return (units, entities)
+    }
+
+    /// The same recomputed from scratch.
+    func scopedFromScratch() -> (units: [String: BucketVector], entities: [String: BucketVector]) {
+        var copy = self
+        copy.rebuildInventory()
+        return copy.scopedFigures()
     }
 }

@@ -28,11 +28,17 @@ struct Partition: Sendable {
     var prices: [Int32: PriceState] = [:]
     /// Lending contracts of the securities owned here, by contract id.
     var contracts: [String: Contract] = [:]
+    /// Where each contract's current version counts: its book, security and market (derived: rebuilt on load).
+    var contractPlaces: [String: ContractPlace] = [:]
     var changedContracts = Set<String>()
     /// The inventory buckets of the securities owned here, kept up to date by every change.
     var inventory = InventoryBuckets()
-    /// Each book's position type, by book index (a copy per partition, kept by the sequential path).
-    var bookTypes: [PositionType] = []
+    /// The same buckets per aggregation unit and per legal entity.
+    var unitInventory = ScopedBuckets()
+    var entityInventory = ScopedBuckets()
+    /// Each book's position type, legal entity and units, by book index (a copy per partition, kept by the
+    /// sequential path).
+    var bookScopes: [BookScope] = []
 
     /// Changes marked for the next change record (see `ChangeRecord.swift`): local positions and securities
     /// (a price), each once per drain.
@@ -65,11 +71,14 @@ struct Partition: Sendable {
     }
 
     /// The local index of the position of `book` in `security`, creating it if needed.
-    mutating func positionIndex(book: Int32, security: Int32) -> Int32 {
+    mutating func positionIndex(book: Int32, security: Int32, market: Int) -> Int32 {
         if let index = existingPosition(book: book, security: security) { return index }
         let index = Int32(positions.count)
         var record = PositionRecord(book: book, security: security)
-        record.positionType = bookTypes[Int(book)]
+        let scope = bookScopes[Int(book)]
+        record.positionType = scope.type
+        record.unitSlot = unitInventory.slot(scope: scope.units[market], security: security)
+        record.entitySlot = entityInventory.slot(scope: scope.entity, security: security)
         positions.append(record)
         positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security)), payload: UInt64(index))
         positionsBySecurity[Int(security)].append(index)

@@ -1,0 +1,127 @@
+import IMSDomain
+import IMSRules
+
+/// Inventory buckets per security within a scope: an aggregation unit, or a legal entity (SPEC 4.1).
+///
+/// Positions and contracts count in the scope of their book (its legal entity, and its aggregation unit in
+/// the security's market); lender availability has no book and stays at the security's level. A position
+/// keeps its two slots (`PositionRecord.unitSlot`, `entitySlot`), found once when it is created, so a trade
+/// moves them without a look-up. Derived like `InventoryBuckets`: rebuilt from scratch when a state loads.
+struct ScopedBuckets: Sendable {
+    /// (scope << 32 | security) → slot.
+    private var slots: [UInt64: Int32] = [:]
+    private(set) var keys: [UInt64] = []
+    private(set) var values: ContiguousArray<Int64> = []
+    var changed = ChangeMarks()
+    var enabled = true
+
+    static func key(scope: Int32, security: Int32) -> UInt64 { UInt64(UInt32(bitPattern: scope)) << 32 | UInt64(UInt32(bitPattern: security)) }
+
+    /// The slot of (scope, security), made if new; -1 when there is no scope.
+    mutating func slot(scope: Int32, security: Int32) -> Int32 {
+        guard scope >= 0 else { return -1 }
+        let key = Self.key(scope: scope, security: security)
+        if let s = slots[key] { return s }
+        let s = Int32(keys.count)
+        slots[key] = s
+        keys.append(key)
+        values.append(contentsOf: repeatElement(0, count: Bucket.count))
+        return s
+    }
+
+    @inline(__always)
+    mutating func movePosition(slot: Int32, type: PositionType, from old: Int64, to new: Int64) {
+        guard slot >= 0, old != new, enabled else { return }
+        InventoryBuckets.movePosition(&values, base: Int(slot) * Bucket.count, type: type, from: old, to: new)
+        changed.mark(slot)
+    }
+
+    mutating func add(slot: Int32, bucket: Int, _ delta: Int64) {
+        guard slot >= 0, delta != 0, enabled else { return }
+        values[Int(slot) * Bucket.count + bucket] &+= delta
+        changed.mark(slot)
+    }
+
+    func vector(scope: Int32, security: Int32) -> BucketVector {
+        var v = BucketVector()
+        guard let s = slots[Self.key(scope: scope, security: security)] else { return v }
+        for b in 0..<Bucket.count { v[b] = values[Int(s) * Bucket.count + b] }
+        return v
+    }
+
+    /// Every (scope, security) with non-zero buckets.
+    func all() -> [UInt64: BucketVector] {
+        var out: [UInt64: BucketVector] = [:]
+        for (i, key) in keys.enumerated() {
+            var v = BucketVector()
+            for b in 0..<Bucket.count { v[b] = values[i * Bucket.count + b] }
+            if !v.isZero { out[key] = v }
+        }
+        return out
+    }
+
+    /// The slots changed since the last call, flat; clears the marks.
+    mutating func takeChanges() -> ScopedChanges {
+        var out = ScopedChanges()
+        var marks = ChangeMarks()
+        swap(&marks, &changed)
+        defer { swap(&marks, &changed) }
+        marks.take { slot in
+            let base = Int(slot) * Bucket.count
+            out.keys.append(keys[Int(slot)])
+            out.values.append(contentsOf: values[base..<(base + Bucket.count)])
+        }
+        return out
+    }
+
+    /// Sets entry `k` of `changes` (the read model following the change feed).
+    mutating func take(_ changes: ScopedChanges, from k: Int) {
+        let key = changes.keys[k]
+        let s = Int(slot(scope: Int32(bitPattern: UInt32(key >> 32)), security: Int32(bitPattern: UInt32(truncatingIfNeeded: key))))
+        for b in 0..<Bucket.count { values[s * Bucket.count + b] = changes.values[k * Bucket.count + b] }
+    }
+}
+
+/// Scoped buckets a drain changed: keys (scope << 32 | security) and `Bucket.count` values each.
+struct ScopedChanges: Sendable {
+    var keys: [UInt64] = []
+    var values: [Int64] = []
+
+    var count: Int { keys.count }
+
+    mutating func append(_ other: ScopedChanges) {
+        keys += other.keys
+        values += other.values
+    }
+}
+
+/// Where a book's positions and contracts count: its position type, legal entity, and aggregation unit in
+/// each market (by market index; -1: none).
+struct BookScope: Sendable, Equatable {
+    var type: PositionType
+    var entity: Int32
+    var units: [Int32]
+}
+
+extension EngineState {
+    /// The scope of book `index` as the reference data now says: its own unit for a market, else its legal
+    /// entity's default unit there.
+    func bookScope(_ index: Int32) -> BookScope {
+        let b = reference.books[Int(index)]
+        let entity = reference.entityIds.lookup(b.legalEntity) ?? -1
+        let units: [Int32] = clock.markets.map { m in
+            let marketId = m.market.marketId
+            let id = b.aggregationUnits[marketId] ?? reference.defaultUnits[b.legalEntity + "|" + marketId]
+            return id.flatMap { reference.unitIds.lookup($0) } ?? -1
+        }
+        return BookScope(type: b.positionType, entity: entity, units: units)
+    }
+
+    /// Recomputes every book's scope; if any existing book's changed, rebuilds the buckets (rare: reference data).
+    mutating func refreshBookScopes() {
+        let scopes = reference.books.indices.map { bookScope(Int32($0)) }
+        let changed = partitions.first.map { $0.bookScopes != scopes } ?? false
+        for k in partitions.indices { partitions[k].bookScopes = scopes }
+        if changed { rebuildInventory() }
+    }
+}
