@@ -171,6 +171,67 @@ struct InventoryAPITests {
         }
     }
 
+    /// Each aggregation unit's and legal entity's share, and a book that changes legal entity moving its share.
+    @Test func aggregationUnitAndLegalEntityShares() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            let body = """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US"}
+            {"type":"aggregationUnit","aggregationUnitId":"AU-US-1","name":"US one","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+            {"type":"aggregationUnit","aggregationUnitId":"AU-US-2","name":"US two","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
+            {"type":"aggregationUnit","aggregationUnitId":"AU-UK","name":"UK in US","marketId":"US","legalEntity":"PB-UK","unitType":"NET","isDefault":true}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM","aggregationUnits":{"US":"AU-US-2"}}
+            {"type":"book","bookId":"FIRM3","legalEntity":"PB-UK","positionType":"FIRM"}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":1000}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM2","securityId":"AAPL","contractualQty":300,"settledQty":300}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM3","securityId":"AAPL","contractualQty":200,"settledQty":200}
+            {"type":"contract","contractId":"B1","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM3","counterpartyId":"L1","securityId":"AAPL","quantity":500,"rateBps":"25","startDate":"2026-11-25"}
+            {"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":80,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+            """
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
+            func calculations(_ query: String) async throws -> [String: Int] {
+                try await client.execute(uri: "/api/v1/inventory/AAPL?\(query)", method: .get) { r in
+                    #expect(r.status == .ok, "\(query)")
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [String: Any]
+                    return json["calculations"] as! [String: Int]
+                }
+            }
+            #expect(try await calculations("")["forLoan"] == 2_000)  // 1,500 long + 500 borrowed
+            #expect(try await calculations("aggregationUnitId=AU-US-1") == ["forLoan": 1_000, "forPledge": 1_000, "overborrow": 0, "locateAvailable": 1_080])
+            #expect(try await calculations("aggregationUnitId=AU-US-2")["forLoan"] == 300)
+            #expect(try await calculations("legalEntity=PB-US")["forLoan"] == 1_300)
+            // PB-UK: 200 long and the 500 borrow; nothing short, so all of the borrow is overborrowed.
+            #expect(try await calculations("legalEntity=PB-UK") == ["forLoan": 700, "forPledge": 700, "overborrow": 500, "locateAvailable": 780])
+            let explained = try await client.execute(uri: "/api/v1/inventory/AAPL?legalEntity=PB-UK&explain=true", method: .get) { r in
+                try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [String: Any]
+            }
+            let sources = (explained["explain"] as! [String: Any])["buckets"] as! [String: [[String: Any]]]
+            #expect(sources["LONG.FIRM"]?.map { $0["bookId"] as? String } == ["FIRM3"])
+            #expect(sources["BORROWED"]?.map { $0["contractId"] as? String } == ["B1"])
+
+            func aggregates(_ by: String) async throws -> [String: Int] {
+                try await client.execute(uri: "/api/v1/inventory/aggregates?by=\(by)", method: .get) { r in
+                    let rows = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [[String: Any]]
+                    return Dictionary(uniqueKeysWithValues: rows.map { ($0["key"] as! String, ($0["calculations"] as! [String: Int])["forLoan"]!) })
+                }
+            }
+            #expect(try await aggregates("legalEntity") == ["PB-US": 1_300, "PB-UK": 700])
+            #expect(try await aggregates("aggregationUnit") == ["AU-US-1": 1_000, "AU-US-2": 300, "AU-UK": 700])
+
+            // FIRM2 moves to PB-UK (and so to PB-UK's default unit in the US): its 300 go with it.
+            let move = #"{"type":"book","bookId":"FIRM2","legalEntity":"PB-UK","positionType":"FIRM","version":2}"#
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: move)) { r in #expect(r.status == .ok) }
+            #expect(try await aggregates("legalEntity") == ["PB-US": 1_000, "PB-UK": 1_000])
+            #expect(try await aggregates("aggregationUnit") == ["AU-US-1": 1_000, "AU-UK": 1_000])
+            #expect(try await calculations("aggregationUnitId=AU-US-2")["forLoan"] == 0)
+            try await client.execute(uri: "/api/v1/inventory/AAPL?legalEntity=A&aggregationUnitId=B", method: .get) { r in #expect(r.status == .badRequest) }
+        }
+    }
+
     /// Whether `parts` sum to `value`, and each composite part's own parts to what it says they do.
     static func checkParts(_ parts: [[String: Any]], sumTo value: Int) -> Bool {
         guard parts.reduce(0, { $0 + ($1["contribution"] as! Int) }) == value else { return false }

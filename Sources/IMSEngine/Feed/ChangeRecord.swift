@@ -35,6 +35,11 @@ public struct ChangeRecord: Sendable {
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     /// Securities whose inventory buckets changed, with the buckets.
     var inventory = InventoryChanges()
+    /// Aggregation-unit and legal-entity buckets that changed.
+    var units = ScopedChanges()
+    var entities = ScopedChanges()
+    /// Every partition's buckets whole, when they were rebuilt in this drain.
+    var rebuiltInventory: [(securities: InventoryBuckets, units: ScopedBuckets, entities: ScopedBuckets)]?
     /// FX rates that changed.
     public internal(set) var fxRates: [FXRate] = []
     /// Contracts that changed.
@@ -82,6 +87,9 @@ struct ChangeLog: Sendable {
     var publishedReference: UInt64 = .max
     /// The rule book's change count last published.
     var publishedRules: UInt64 = .max
+    /// The inventory buckets were rebuilt from scratch (a book or unit moved scopes): the next record
+    /// carries them whole, since buckets that vanished would not be sent as changes.
+    var inventoryRebuilt = false
 }
 
 /// Indices marked as changed, each once: a bit set, walked in ascending order when taken.
@@ -138,6 +146,8 @@ extension Partition {
         for key in changedAvailability { if let a = availability[key] { out.availability.append((key, a)) } }
         changedAvailability.removeAll()
         out.inventory = inventory.takeChanges()
+        out.units = unitInventory.takeChanges()
+        out.entities = entityInventory.takeChanges()
         for id in changedContracts { if let c = contracts[id] { out.contracts.append(c) } }
         changedContracts.removeAll(keepingCapacity: true)
         return out
@@ -150,6 +160,8 @@ struct PartitionChanges {
     var prices: [(security: Int32, price: PriceState)] = []
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     var inventory = InventoryChanges()
+    var units = ScopedChanges()
+    var entities = ScopedChanges()
     var contracts: [Contract] = []
 }
 
@@ -184,6 +196,8 @@ extension EngineState {
             record.prices += t.prices
             record.availability += t.availability
             record.inventory.append(t.inventory)
+            record.units.append(t.units)
+            record.entities.append(t.entities)
             record.contracts += t.contracts
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }
@@ -192,6 +206,10 @@ extension EngineState {
         swap(&record.rolledMarkets, &changeLog.markets)
         record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
         changeLog.filledExceptions.removeAll()
+        if changeLog.inventoryRebuilt {
+            record.rebuiltInventory = partitions.map { ($0.inventory, $0.unitInventory, $0.entityInventory) }
+            changeLog.inventoryRebuilt = false
+        }
         if changeLog.publishedRules != rules.changeCount {
             record.rules = rules
             changeLog.publishedRules = rules.changeCount

@@ -136,6 +136,44 @@ extension ReadModel {
         return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
     }
 
+    /// `GET /api/v1/inventory/aggregates?by=legalEntity|aggregationUnit`: each scope's share summed over its
+    /// securities (quantities, and USD where priced), with the firm's lender lines in every scope.
+    public func inventoryAggregates(byUnit: Bool) -> [InventoryAggregate] {
+        let active = rules.active
+        var groups: [String: InventoryAggregate] = [:]
+        for p in partitions {
+            let table = byUnit ? p.unitInventory : p.entityInventory
+            for key in table.keys {
+                let scopeName = (byUnit ? reference.unitIds : reference.entityIds).name(Int32(bitPattern: UInt32(key >> 32)))
+                let security = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
+                let b = buckets(security, scope: byUnit ? .aggregationUnit(scopeName) : .legalEntity(scopeName))
+                let values = active.rules.evaluate(active.rules.choose(for: traits(security)), b)
+                var g = groups[scopeName] ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
+                g.securities += 1
+                for c in Calculation.allCases { g.calculations[c] &+= values[c] }
+                if let unit = usdPerUnit(security) {
+                    var v = USDValues()
+                    v.forLoan = Double(values.forLoan) * unit; v.forPledge = Double(values.forPledge) * unit
+                    v.overborrow = Double(values.overborrow) * unit; v.locateAvailable = Double(values.locateAvailable) * unit
+                    g.usdValues.add(v)
+                } else {
+                    g.unpriced += 1
+                }
+                groups[scopeName] = g
+            }
+        }
+        return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
+    }
+
+    /// USD per unit of a security: its last price times its currency's rate (nil without either).
+    func usdPerUnit(_ index: Int32) -> Double? {
+        let record = reference.securities[Int(index)].record
+        guard let tick = partitions[partition(ofSecurity: index)].prices[index]?.tick else { return nil }
+        let currency = tick.currency ?? record.currency ?? catalog.markets[record.marketId]?.currency ?? "USD"
+        guard let rate = currency == "USD" ? Decimal8(1) : fxRates[currency]?.usdRate else { return nil }
+        return Double(tick.last.units) / 1e8 * Double(rate.units) / 1e8
+    }
+
     /// `GET /api/v1/inventory/top`: hard-to-borrow names whose shorts most exceed what can still be located
     /// (`constrained`), or the largest overborrows (`overborrow`, by USD value where priced, else quantity).
     public func inventoryTop(_ list: String, limit: Int) -> [InventoryRow] {

@@ -13,7 +13,17 @@ public struct InventoryView: Codable, Sendable, Equatable {
     /// The active rule set's version, and its name.
     public var ruleVersion: Int
     public var ruleSet: String
+    /// Set when the view is of one aggregation unit's or legal entity's share.
+    public var aggregationUnitId: String?
+    public var legalEntity: String?
     public var explain: InventoryExplanation?
+}
+
+/// Whose share of a security's inventory: an aggregation unit's or a legal entity's. Positions and contracts
+/// count in their book's scope; lender availability is the firm's, the same in every scope.
+public enum InventoryScope: Sendable, Hashable {
+    case aggregationUnit(String)
+    case legalEntity(String)
 }
 
 /// The breakdown of `?explain=true`: each calculation into buckets (its parts sum to it), and each bucket
@@ -66,41 +76,70 @@ extension ReadModel {
     }
 
     /// The inventory of a security (by id or identifier) under `active`; nil if it is unknown.
-    public func inventory(_ idOrIdentifier: String, explain: Bool = false) -> InventoryView? {
-        inventory(idOrIdentifier, rules: rules.active, explain: explain)
+    public func inventory(_ idOrIdentifier: String, explain: Bool = false, scope: InventoryScope? = nil) -> InventoryView? {
+        inventory(idOrIdentifier, rules: rules.active, explain: explain, scope: scope)
+    }
+
+    /// A scope's buckets of a security: its positions' and contracts' share, and the firm's lender lines.
+    func buckets(_ index: Int32, scope: InventoryScope) -> BucketVector {
+        var v: BucketVector
+        let store = partitions[partition(ofSecurity: index)]
+        switch scope {
+        case .aggregationUnit(let id):
+            v = reference.unitIds.lookup(id).map { store.unitInventory.vector(scope: $0, security: index) } ?? BucketVector()
+        case .legalEntity(let id):
+            v = reference.entityIds.lookup(id).map { store.entityInventory.vector(scope: $0, security: index) } ?? BucketVector()
+        }
+        let firm = buckets(index)
+        for t in AvailabilityType.allCases { v[Bucket.external(t)] = firm[Bucket.external(t)] }
+        return v
+    }
+
+    /// Whether book `book`'s positions in a security of `marketId` count in `scope`.
+    func book(_ book: Book, marketId: String, isIn scope: InventoryScope) -> Bool {
+        switch scope {
+        case .aggregationUnit(let id): aggregationUnitId(book: book, marketId: marketId) == id
+        case .legalEntity(let id): book.legalEntity == id
+        }
     }
 
     /// The inventory of a security under the rules `active` (a draft's, for a preview).
-    public func inventory(_ idOrIdentifier: String, rules active: ActiveRules, explain: Bool = false) -> InventoryView? {
+    public func inventory(_ idOrIdentifier: String, rules active: ActiveRules, explain: Bool = false, scope: InventoryScope? = nil) -> InventoryView? {
         guard let index = reference.securityIds.lookup(idOrIdentifier)
             ?? security(idOrIdentifier).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return nil }
         let entry = reference.securities[Int(index)]
-        let b = buckets(index)
+        let b = scope.map { buckets(index, scope: $0) } ?? buckets(index)
         let choice = active.rules.choose(for: traits(index))
         var view = InventoryView(
             securityId: entry.record.securityId ?? idOrIdentifier, marketId: entry.record.marketId,
             businessDate: markets[Int(entry.market)].businessDate,
             buckets: Dictionary(uniqueKeysWithValues: Bucket.names.enumerated().map { ($1, b[$0]) }),
             calculations: active.rules.evaluate(choice, b), ruleVersion: active.version, ruleSet: active.rules.document.name)
+        if case .aggregationUnit(let id) = scope { view.aggregationUnitId = id }
+        if case .legalEntity(let id) = scope { view.legalEntity = id }
         if explain {
-            view.explain = InventoryExplanation(calculations: active.rules.explain(choice, b), buckets: bucketSources(index))
+            view.explain = InventoryExplanation(calculations: active.rules.explain(choice, b), buckets: bucketSources(index, scope: scope))
         }
         return view
     }
 
     /// The books, contracts and lenders behind each non-zero bucket of a security.
-    func bucketSources(_ index: Int32) -> [String: [BucketSource]] {
+    func bucketSources(_ index: Int32, scope: InventoryScope? = nil) -> [String: [BucketSource]] {
         var out: [String: [BucketSource]] = [:]
         let store = partitions[partition(ofSecurity: index)]
+        let marketId = reference.securities[Int(index)].record.marketId
+        func counts(_ book: Book) -> Bool { scope.map { self.book(book, marketId: marketId, isIn: $0) } ?? true }
         for p in store.positionsBySecurity[Int(index)] {
             let r = store.positions[Int(p)]
             let book = reference.books[Int(r.book)]
+            guard counts(book) else { continue }
             Bucket.positionContribution(type: book.positionType, quantity: r.contractualQty) { bucket, q in
                 out[Bucket.names[bucket], default: []].append(BucketSource(kind: "position", bookId: book.bookId, positionType: book.positionType.rawValue, quantity: q))
             }
         }
         let securityId = reference.securities[Int(index)].record.securityId
-        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0 {
+        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0
+            && (scope == nil || reference.bookIds.lookup(c.bookId).map { counts(reference.books[Int($0)]) } == true) {
             out[Bucket.names[Bucket.contract(c.kind)], default: []].append(BucketSource(
                 kind: "contract", bookId: c.bookId, contractId: c.contractId, contractKind: c.kind.rawValue, status: c.status.rawValue,
                 counterpartyId: c.counterpartyId, quantity: c.openQuantity))

@@ -125,10 +125,9 @@ public struct ReferenceData: Sendable {
     var unitIds = Interner()
     var defaultUnits: [String: String] = [:]
 
-    /// Rebuilds the derived scope indexes from the books and units.
+    /// Rebuilds the derived scope indexes from the books and units. Ids already given are kept (the buckets
+    /// and the read model know scopes by them); new names get the next ones.
     mutating func rebuildScopeIndexes() {
-        entityIds = Interner()
-        unitIds = Interner()
         defaultUnits = [:]
         for b in books { _ = entityIds.intern(b.legalEntity) }
         for u in aggregationUnits.values.sorted(by: { $0.aggregationUnitId < $1.aggregationUnitId }) { note(u) }

@@ -206,6 +206,7 @@ extension EngineState {
     /// lender availability. A loaded snapshot calls it (the buckets are derived, not stored); the tests
     /// compare it with the buckets kept up to date event by event.
     mutating func rebuildInventory() {
+        changeLog.inventoryRebuilt = true
         reference.rebuildScopeIndexes()
         let scopes = reference.books.indices.map { bookScope(Int32($0)) }
         for k in partitions.indices {

@@ -209,7 +209,7 @@ enum OpenAPIDocument {
                 responses: ["200": response("A page of rows", page("InventoryRow")), "400": badParameter]),
             "/api/v1/inventory/aggregates": get(
                 "Calculations summed by market or region: quantities, and USD values of the priced securities", tag: "inventory",
-                parameters: [query("by", enumeration(["market", "region"]), "market (default) or region")],
+                parameters: [query("by", enumeration(["market", "region", "legalEntity", "aggregationUnit"]), "market (default), region, legalEntity or aggregationUnit")],
                 responses: ["200": response("One row per group", array(ref("InventoryAggregate"))), "400": badParameter]),
             "/api/v1/inventory/top": get(
                 "Top lists: hard-to-borrow names whose shorts most exceed what can be located, or the largest overborrows", tag: "inventory",
@@ -220,7 +220,9 @@ enum OpenAPIDocument {
                 "A security's inventory: its buckets and each calculation under the active rules, with explain=true how each number is made",
                 tag: "inventory",
                 parameters: [path("securityId", "Internal id or any identifier"),
-                             query("explain", ["type": "boolean", "default": false], "Add the breakdown: calculations into buckets, buckets into books, contracts and lenders")],
+                             query("explain", ["type": "boolean", "default": false], "Add the breakdown: calculations into buckets, buckets into books, contracts and lenders"),
+                             query("aggregationUnitId", string, "Only this aggregation unit's share (positions and contracts of its books; the firm's lender lines)"),
+                             query("legalEntity", string, "Only this legal entity's share (not with aggregationUnitId)")],
                 responses: ["200": response("The inventory", ref("Inventory")), "400": badParameter, "404": error]),
             "/api/v1/books": get("Books", tag: "reference data", responses: ["200": response("Every book", array(ref("Book")))]),
             "/api/v1/books/{bookId}": get("One book", tag: "reference data", parameters: [path("bookId", "Book")],
@@ -321,7 +323,7 @@ enum OpenAPIDocument {
                 "buckets": ["type": "object", "additionalProperties": integer, "description": "Every bucket of SPEC 4.1 by name"],
                 "calculations": object(["forLoan": integer, "forPledge": integer, "overborrow": integer, "locateAvailable": integer]),
                 "ruleVersion": integer, "ruleSet": string,
-            ], optional: ["businessDate": date, "explain": object([
+            ], optional: ["businessDate": date, "aggregationUnitId": string, "legalEntity": string, "explain": object([
                 "calculations": array(object([
                     "calculation": string, "value": integer, "ruleId": string, "pack": string, "formula": string, "parts": array(ref("ExplainPart")),
                 ])),

@@ -121,10 +121,11 @@ struct QueryRoutes {
         }
         router.get("/api/v1/inventory/aggregates") { request, _ in
             let by = QueryParameters(request).string("by") ?? "market"
-            guard by == "market" || by == "region" else {
-                return JSONResponse.failure(.badRequest, "by must be market or region (legal entity and aggregation unit come with their buckets)", field: "by")
+            switch by {
+            case "market", "region": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byRegion: by == "region") })
+            case "legalEntity", "aggregationUnit": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byUnit: by == "aggregationUnit") })
+            default: return JSONResponse.failure(.badRequest, "by must be market, region, legalEntity or aggregationUnit", field: "by")
             }
-            return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byRegion: by == "region") })
         }
         router.get("/api/v1/inventory/top") { request, _ in
             let q = QueryParameters(request)
@@ -138,9 +139,17 @@ struct QueryRoutes {
         }
         router.get("/api/v1/inventory/:securityId") { request, context in
             let id = context.pathParameter("securityId")
+            let q = QueryParameters(request)
             let explain: Bool
-            do { explain = try QueryParameters(request).bool("explain", default: false) } catch let bad as BadParameter { return bad.response }
-            guard let view = engine.readModel.read({ $0.inventory(id, explain: explain) }) else {
+            do { explain = try q.bool("explain", default: false) } catch let bad as BadParameter { return bad.response }
+            var scope: InventoryScope?
+            switch (q.string("aggregationUnitId"), q.string("legalEntity")) {
+            case (let unit?, nil): scope = .aggregationUnit(unit)
+            case (nil, let entity?): scope = .legalEntity(entity)
+            case (nil, nil): scope = nil
+            default: return JSONResponse.failure(.badRequest, "give aggregationUnitId or legalEntity, not both", field: "legalEntity")
+            }
+            guard let view = engine.readModel.read({ $0.inventory(id, explain: explain, scope: scope) }) else {
                 return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId")
             }
             return JSONResponse.ok(view)
