@@ -63,6 +63,32 @@ struct GraphQLTests {
         }
     }
 
+    /// Inventory and rules over GraphQL: the same figures as REST, per security, scope and nested.
+    @Test func inventoryAndRuleVersions() async throws {
+        try await withApp { client in
+            // AAPL: FIRM1 long 3,000,000,000, CL1 short 40; for-loan is the firm's long, nothing else.
+            let (status, body) = try await Self.post(client, """
+            { inventory(securityId: "AAPL") { securityId ruleVersion calculations { forLoan overborrow locateAvailable } buckets { name quantity } }
+              byEntity: inventory(securityId: "US0378331005", legalEntity: "PB-US") { legalEntity calculations { forLoan } }
+              security(id: "AAPL") { inventory { calculations { forPledge } } }
+              activeRuleVersion ruleVersions { version status author name } }
+            """)
+            #expect(status == .ok, "\(body)")
+            let data = try #require(body["data"] as? [String: Any])
+            let inventory = try #require(data["inventory"] as? [String: Any])
+            #expect((inventory["calculations"] as? [String: Any])?["forLoan"] as? Int == 3_000_000_000)
+            let buckets = try #require(inventory["buckets"] as? [[String: Any]])
+            #expect(buckets.count == 30)
+            #expect(buckets.first { $0["name"] as? String == "SHORT.CLIENT_FREE" }?["quantity"] as? Int == 40)
+            #expect(((data["byEntity"] as? [String: Any])?["calculations"] as? [String: Any])?["forLoan"] as? Int == 3_000_000_000)
+            #expect((((data["security"] as? [String: Any])?["inventory"] as? [String: Any])?["calculations"] as? [String: Any])?["forPledge"] as? Int == 3_000_000_000)
+            #expect(data["activeRuleVersion"] as? Int == 1)
+            #expect((data["ruleVersions"] as? [[String: Any]])?.first?["status"] as? String == "ACTIVE")
+            let both = try await Self.post(client, #"{ inventory(securityId: "AAPL", legalEntity: "A", aggregationUnitId: "B") { securityId } }"#).1
+            #expect((both["errors"] as? [[String: Any]])?.first?["message"] as? String == "give aggregationUnitId or legalEntity, not both")
+        }
+    }
+
     @Test func securitiesByAnyIdentifierMarketsBooksCounterpartiesAndVariables() async throws {
         try await withApp { client in
             let (_, body) = try await Self.post(client, """

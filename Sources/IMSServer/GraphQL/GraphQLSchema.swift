@@ -1,6 +1,7 @@
 import Graphiti
 import IMSDomain
 import IMSEngine
+import IMSRules
 import IMSRuntime
 
 // GraphQL over the same read model as REST: every resolver reads the engine state under its lock,
@@ -57,6 +58,13 @@ struct PositionsArguments: Codable, Sendable {
 }
 struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
 struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var limit: Int? }
+struct InventoryArguments: Codable, Sendable { var securityId: String; var aggregationUnitId: String?; var legalEntity: String? }
+
+/// One bucket and its quantity (GraphQL has no maps).
+struct BucketQuantity: Codable, Sendable {
+    var name: String
+    var quantity: Int64
+}
 
 /// The root resolver: one function per query field.
 struct GraphQLResolver: Sendable {
@@ -94,6 +102,20 @@ struct GraphQLResolver: Sendable {
         let page = context.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }
         return PositionPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }
+
+    func inventory(context: Engine, arguments a: InventoryArguments) throws -> InventoryView? {
+        let scope: InventoryScope?
+        switch (a.aggregationUnitId, a.legalEntity) {
+        case (let unit?, nil): scope = .aggregationUnit(unit)
+        case (nil, let entity?): scope = .legalEntity(entity)
+        case (nil, nil): scope = nil
+        default: throw GraphQLArgumentError("give aggregationUnitId or legalEntity, not both")
+        }
+        return context.readModel.read { $0.inventory(a.securityId, scope: scope) }
+    }
+
+    func ruleVersions(context: Engine, arguments: NoArguments) -> [RuleVersion] { context.readModel.read { $0.rules.versions } }
+    func activeRuleVersion(context: Engine, arguments: NoArguments) -> Int { context.readModel.read { $0.rules.active.version } }
 
     func exceptions(context: Engine, arguments a: ExceptionsArguments) throws -> [ExceptionRecord] {
         let limit = a.limit ?? 100
@@ -143,6 +165,20 @@ extension SecurityView {
     var thresholdList: Bool { security.thresholdList }
     var restricted: Bool { security.restricted }
     var shortSellEligible: Bool { security.shortSellEligible }
+}
+
+extension SecurityView {
+    func inventory(context: Engine, arguments: NoArguments) -> InventoryView? { context.readModel.read { $0.inventory(securityId) } }
+}
+
+extension InventoryView {
+    /// Every bucket with its quantity, in the catalogue's order.
+    var bucketList: [BucketQuantity] { Bucket.names.map { BucketQuantity(name: $0, quantity: buckets[$0] ?? 0) } }
+}
+
+extension RuleVersion {
+    var statusName: String { status.rawValue }
+    var name: String { document.name }
 }
 
 extension MarketView {
@@ -213,6 +249,37 @@ struct IMSGraphQL: API {
                     Argument("offset", at: \.offset)
                     Argument("limit", at: \.limit)
                 }
+                Field("inventory", at: SecurityView.inventory)
+            }
+            Type(CalculationValues.self, as: "Calculations") {
+                Field("forLoan", at: \.forLoan)
+                Field("forPledge", at: \.forPledge)
+                Field("overborrow", at: \.overborrow)
+                Field("locateAvailable", at: \.locateAvailable)
+            }
+            Type(BucketQuantity.self) {
+                Field("name", at: \.name)
+                Field("quantity", at: \.quantity)
+            }
+            Type(InventoryView.self, as: "Inventory") {
+                Field("securityId", at: \.securityId)
+                Field("marketId", at: \.marketId)
+                Field("businessDate", at: \.businessDate)
+                Field("buckets", at: \.bucketList)
+                Field("calculations", at: \.calculations)
+                Field("ruleVersion", at: \.ruleVersion)
+                Field("ruleSet", at: \.ruleSet)
+                Field("aggregationUnitId", at: \.aggregationUnitId)
+                Field("legalEntity", at: \.legalEntity)
+            }
+            Type(RuleVersion.self) {
+                Field("version", at: \.version)
+                Field("status", at: \.statusName)
+                Field("name", at: \.name)
+                Field("author", at: \.author)
+                Field("createdAt", at: \.createdAt)
+                Field("approvedBy", at: \.approvedBy)
+                Field("activatedBy", at: \.activatedBy)
             }
             Type(Counterparty.self) {
                 Field("counterpartyId", at: \.counterpartyId)
@@ -337,6 +404,13 @@ struct IMSGraphQL: API {
                     Argument("bookId", at: \.bookId)
                     Argument("securityId", at: \.securityId)
                 }
+                Field("inventory", at: GraphQLResolver.inventory) {
+                    Argument("securityId", at: \.securityId)
+                    Argument("aggregationUnitId", at: \.aggregationUnitId)
+                    Argument("legalEntity", at: \.legalEntity)
+                }
+                Field("ruleVersions", at: GraphQLResolver.ruleVersions)
+                Field("activeRuleVersion", at: GraphQLResolver.activeRuleVersion)
                 Field("exceptions", at: GraphQLResolver.exceptions) {
                     Argument("afterId", at: \.afterId)
                     Argument("kind", at: \.kind)
