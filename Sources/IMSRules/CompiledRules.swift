@@ -5,6 +5,8 @@ import IMSDomain
 /// calculations before its own.
 public enum Calculation: Int, CaseIterable, Sendable {
     case forLoan, forPledge, overborrow, locateAvailable
+    /// An aggregation unit's sell limits (SPEC 4.2), evaluated on the unit's buckets.
+    case unitLongSellLimit, unitShortSellLimit
 
     public var name: String {
         switch self {
@@ -12,8 +14,13 @@ public enum Calculation: Int, CaseIterable, Sendable {
         case .forPledge: "forPledge"
         case .overborrow: "overborrow"
         case .locateAvailable: "locateAvailable"
+        case .unitLongSellLimit: "unitLongSellLimit"
+        case .unitShortSellLimit: "unitShortSellLimit"
         }
     }
+
+    /// The calculations of a security's inventory (SPEC 6's `calculations`).
+    public static let inventory: [Calculation] = [.forLoan, .forPledge, .overborrow, .locateAvailable]
 
     public static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
 }
@@ -77,29 +84,24 @@ public struct CompiledRule: Sendable {
 /// Which rule each calculation of one security uses (indices into `CompiledRuleSet.rules`); chosen once per
 /// security when a rule set is activated or the security's reference data changes.
 public struct RuleChoice: Sendable, Hashable {
-    public var rules: (UInt16, UInt16, UInt16, UInt16)
+    public var rules: SIMD8<UInt16>
 
-    public static func == (a: RuleChoice, b: RuleChoice) -> Bool { a.rules == b.rules }
-    public func hash(into h: inout Hasher) { h.combine(rules.0); h.combine(rules.1); h.combine(rules.2); h.combine(rules.3) }
-
-    public subscript(_ c: Calculation) -> Int {
-        switch c {
-        case .forLoan: Int(rules.0)
-        case .forPledge: Int(rules.1)
-        case .overborrow: Int(rules.2)
-        case .locateAvailable: Int(rules.3)
-        }
-    }
+    public subscript(_ c: Calculation) -> Int { Int(rules[c.rawValue]) }
 }
 
-/// The value of every calculation for one security.
+/// The value of every calculation for one security (or one scope's share of it). Encoded as SPEC 6's
+/// `calculations`: the four inventory figures (the unit limits have views of their own).
 public struct CalculationValues: Sendable, Hashable, Codable {
     public var forLoan: Int64 = 0
     public var forPledge: Int64 = 0
     public var overborrow: Int64 = 0
     public var locateAvailable: Int64 = 0
+    public var unitLongSellLimit: Int64 = 0
+    public var unitShortSellLimit: Int64 = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case forLoan, forPledge, overborrow, locateAvailable }
 
     public subscript(_ c: Calculation) -> Int64 {
         get {
@@ -108,6 +110,8 @@ public struct CalculationValues: Sendable, Hashable, Codable {
             case .forPledge: forPledge
             case .overborrow: overborrow
             case .locateAvailable: locateAvailable
+            case .unitLongSellLimit: unitLongSellLimit
+            case .unitShortSellLimit: unitShortSellLimit
             }
         }
         set {
@@ -116,8 +120,15 @@ public struct CalculationValues: Sendable, Hashable, Codable {
             case .forPledge: forPledge = newValue
             case .overborrow: overborrow = newValue
             case .locateAvailable: locateAvailable = newValue
+            case .unitLongSellLimit: unitLongSellLimit = newValue
+            case .unitShortSellLimit: unitShortSellLimit = newValue
             }
         }
+    }
+
+    /// Whether the four inventory figures are the same.
+    public func sameInventory(as other: CalculationValues) -> Bool {
+        Calculation.inventory.allSatisfy { self[$0] == other[$0] }
     }
 }
 
@@ -199,11 +210,12 @@ public struct CompiledRuleSet: Sendable {
     /// the default pack.
     public func choose(for traits: SecurityTraits) -> RuleChoice {
         let lists = marketCandidates[traits.marketId] ?? defaultCandidates
-        func pick(_ c: Calculation) -> UInt16 {
-            // The default pack ends with an unconditional rule for every calculation (checked when compiled).
-            UInt16(lists[c.rawValue].first { Self.matches(rules[$0].condition, traits) }!)
+        var chosen = SIMD8<UInt16>()
+        for c in Calculation.allCases {
+            // The default pack has an unconditional rule for every calculation (checked when compiled).
+            chosen[c.rawValue] = UInt16(lists[c.rawValue].first { Self.matches(rules[$0].condition, traits) }!)
         }
-        return RuleChoice(rules: (pick(.forLoan), pick(.forPledge), pick(.overborrow), pick(.locateAvailable)))
+        return RuleChoice(rules: chosen)
     }
 
     /// Every calculation of one security, from its buckets.

@@ -29,7 +29,7 @@ extension CompiledRuleSet {
     /// Every calculation of one security with its parts (which sum to its value).
     public func explain(_ choice: RuleChoice, _ buckets: BucketVector) -> [CalculationExplanation] {
         let values = evaluate(choice, buckets)
-        return Calculation.allCases.map { c in
+        return Calculation.inventory.map { c in
             let rule = rules[choice[c]]
             return CalculationExplanation(calculation: c.name, value: values[c], ruleId: rule.id, pack: rule.pack, formula: rule.formula,
                                           parts: Self.parts(rule.node, sign: 1, buckets, values))

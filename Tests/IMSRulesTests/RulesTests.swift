@@ -46,6 +46,18 @@ struct DefaultPackTests {
         #expect(v.locateAvailable == 1_340)
     }
 
+    @Test func unitSellLimits() {
+        // Long 1,000 + 200 + 30 against shorts 600: 630; borrowed 300 − loaned 400 + lines 80 + 101 + 100 = 181.
+        let v = Self.values(Self.sample(), SecurityTraits(marketId: "US"))
+        #expect(v.unitLongSellLimit == 630)
+        #expect(v.unitShortSellLimit == 181)
+        // Taiwan and Korea: pre-borrow, lender offers do not count: 300 − 400 < 0.
+        #expect(Self.values(Self.sample(), SecurityTraits(marketId: "TW")).unitShortSellLimit == 0)
+        var b = Self.sample()
+        b[Bucket.loaned] = 100
+        #expect(Self.values(b, SecurityTraits(marketId: "KR")).unitShortSellLimit == 200)
+    }
+
     @Test func overborrowIsZeroWhenTheBorrowsAreNeeded() {
         var b = Self.sample()
         b[Bucket.short(.firm)] = 1_400  // shorts 1,500 + loaned 400 − long 1,000 = 900 needed > 300 borrowed
@@ -122,6 +134,8 @@ struct RuleValidationTests {
             RuleDocument(id: "forPledge", calculation: "forPledge", formula: "forLoan"),
             RuleDocument(id: "overborrow", calculation: "overborrow", formula: "0"),
             RuleDocument(id: "locateAvailable", calculation: "locateAvailable", formula: "forLoan"),
+            RuleDocument(id: "unitLongSellLimit", calculation: "unitLongSellLimit", formula: "LONG.*"),
+            RuleDocument(id: "unitShortSellLimit", calculation: "unitShortSellLimit", formula: "BORROWED"),
         ]
         return RuleSetDocument(name: "test", parameters: parameters, packs: [RulePackDocument(pack: "default", rules: base + rules)] + extra)
     }

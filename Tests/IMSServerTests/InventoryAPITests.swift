@@ -229,6 +229,19 @@ struct InventoryAPITests {
             #expect(try await aggregates("aggregationUnit") == ["AU-US-1": 1_000, "AU-UK": 1_000])
             #expect(try await calculations("aggregationUnitId=AU-US-2")["forLoan"] == 0)
             try await client.execute(uri: "/api/v1/inventory/AAPL?legalEntity=A&aggregationUnitId=B", method: .get) { r in #expect(r.status == .badRequest) }
+
+            // Unit limits: net long, and borrowed − loaned + the firm's lender lines (80).
+            func limits(_ unit: String) async throws -> [[String: Any]] {
+                try await client.execute(uri: "/api/v1/limits/units/\(unit)", method: .get) { r in
+                    #expect(r.status == .ok)
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [[String: Any]]
+                }
+            }
+            let us = try await limits("AU-US-1")
+            #expect(us.count == 1 && us[0]["longSellLimit"] as? Int == 1_000 && us[0]["shortSellLimit"] as? Int == 80)
+            let uk = try await limits("AU-UK")  // 200 + 300 long (FIRM2 moved in); borrowed 500
+            #expect(uk.first?["longSellLimit"] as? Int == 500 && uk.first?["shortSellLimit"] as? Int == 580)
+            try await client.execute(uri: "/api/v1/limits/units/NOPE", method: .get) { r in #expect(r.status == .notFound) }
         }
     }
 

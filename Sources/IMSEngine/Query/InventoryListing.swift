@@ -243,3 +243,40 @@ extension ReadModel {
         return (try? e.encode(view)).map { String(decoding: $0, as: UTF8.self) }
     }
 }
+
+/// An aggregation unit's sell limits in one security (SPEC 4.2): what the unit may still sell long (its net
+/// long position) and short (borrowed − loaned + lenders' lines, where the market lets lines count).
+public struct UnitLimitView: Codable, Sendable, Hashable {
+    public var aggregationUnitId: String
+    public var securityId: String
+    public var marketId: String
+    public var longSellLimit: Int64
+    public var shortSellLimit: Int64
+    public var ruleVersion: Int
+}
+
+extension ReadModel {
+    /// The unit's limits in every security it holds anything of (or in one), by security id; nil for an
+    /// unknown unit.
+    public func unitLimits(_ unitId: String, securityId: String? = nil) -> [UnitLimitView]? {
+        guard reference.aggregationUnits[unitId] != nil else { return nil }
+        let active = rules.active
+        var indices: [Int32] = []
+        if let securityId {
+            guard let i = reference.securityIds.lookup(securityId) ?? security(securityId).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return [] }
+            indices = [i]
+        } else if let unit = reference.unitIds.lookup(unitId) {
+            for p in partitions {
+                for key in p.unitInventory.keys where Int32(bitPattern: UInt32(key >> 32)) == unit {
+                    indices.append(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
+                }
+            }
+        }
+        return indices.map { i in
+            let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: .aggregationUnit(unitId)))
+            let record = reference.securities[Int(i)].record
+            return UnitLimitView(aggregationUnitId: unitId, securityId: record.securityId ?? "", marketId: record.marketId,
+                                 longSellLimit: values.unitLongSellLimit, shortSellLimit: values.unitShortSellLimit, ruleVersion: active.version)
+        }.sorted { $0.securityId < $1.securityId }
+    }
+}

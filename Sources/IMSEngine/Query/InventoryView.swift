@@ -189,9 +189,9 @@ extension ReadModel {
             let b = buckets(i)
             let now = active.rules.evaluate(active.rules.choose(for: traits), b)
             let then = proposed.rules.evaluate(proposed.rules.choose(for: traits), b)
-            guard now != then else { continue }
+            guard !now.sameInventory(as: then) else { continue }
             var largest: Int64 = 0
-            for c in Calculation.allCases {
+            for c in Calculation.inventory {
                 let change = then[c] &- now[c]
                 total[c] &+= change
                 largest = max(largest, change.magnitude > UInt64(Int64.max) ? .max : Int64(change.magnitude))

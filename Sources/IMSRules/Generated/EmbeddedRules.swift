@@ -36,6 +36,18 @@ public enum EmbeddedRules {
           "calculation": "locateAvailable",
           "formula": "max(0, forLoan + EXTERNAL.FIRM + haircut * EXTERNAL.INDICATIVE - LOCATE_DECREMENT)",
           "description": "What can be promised to clients' locates: for-loan, firm lender lines and indicative lines at the haircut, less today's approved locates."
+        },
+        {
+          "id": "unitLongSellLimit",
+          "calculation": "unitLongSellLimit",
+          "formula": "max(0, LONG.* - SHORT.*)",
+          "description": "An aggregation unit may sell long up to its net long position."
+        },
+        {
+          "id": "unitShortSellLimit",
+          "calculation": "unitShortSellLimit",
+          "formula": "max(0, BORROWED - LOANED + EXTERNAL.*)",
+          "description": "An aggregation unit may sell short what it has borrowed and not lent, and what lenders offer."
         }
       ]
     },
@@ -55,6 +67,12 @@ public enum EmbeddedRules {
           "calculation": "locateAvailable",
           "formula": "max(0, BORROWED - LOCATE_DECREMENT)",
           "description": "Pre-borrow: a short sale needs shares already borrowed."
+        },
+        {
+          "id": "TW.unitShortSellLimit",
+          "calculation": "unitShortSellLimit",
+          "formula": "max(0, BORROWED - LOANED)",
+          "description": "Pre-borrow: lender offers do not count; only shares already borrowed."
         }
       ]
     },
@@ -68,6 +86,12 @@ public enum EmbeddedRules {
           "calculation": "locateAvailable",
           "formula": "max(0, BORROWED - LOCATE_DECREMENT)",
           "description": "Pre-borrow: the locate pool is borrowed shares only."
+        },
+        {
+          "id": "KR.unitShortSellLimit",
+          "calculation": "unitShortSellLimit",
+          "formula": "max(0, BORROWED - LOANED)",
+          "description": "Pre-borrow: lender offers do not count; only shares already borrowed."
         }
       ]
     },

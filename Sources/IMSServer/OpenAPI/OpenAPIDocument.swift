@@ -201,6 +201,13 @@ enum OpenAPIDocument {
                     "lines": array(ref("Availability")), "totalByType": ["type": "object", "additionalProperties": integer],
                     "totalByLender": ["type": "object", "additionalProperties": integer],
                 ])), "400": badParameter]),
+            "/api/v1/limits/units/{aggregationUnitId}": get(
+                "An aggregation unit's long and short sell limits, in every security it holds or in one", tag: "limits",
+                parameters: [path("aggregationUnitId", "Aggregation unit"), query("securityId", string, "Only this security (id or identifier)")],
+                responses: ["200": response("The limits, by security", array(object([
+                    "aggregationUnitId": string, "securityId": string, "marketId": string, "longSellLimit": integer,
+                    "shortSellLimit": integer, "ruleVersion": integer,
+                ]))), "404": error]),
             "/api/v1/inventory": get(
                 "Every security's calculations under the active rules, with USD values where priced; filtered, sorted, paged", tag: "inventory",
                 parameters: [query("marketId", string, "Market"), query("region", enumeration(Region.allCases.map(\.rawValue)), "Region"),
@@ -336,7 +343,7 @@ enum OpenAPIDocument {
                 "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
             ], description: "A part of a value; the parts of a value sum exactly to it"),
             "RuleSet": object(["name": string, "packs": array(object(["pack": string, "rules": array(object(
-                ["id": string, "calculation": enumeration(["forLoan", "forPledge", "overborrow", "locateAvailable"]), "formula": string],
+                ["id": string, "calculation": enumeration(["forLoan", "forPledge", "overborrow", "locateAvailable", "unitLongSellLimit", "unitShortSellLimit"]), "formula": string],
                 optional: ["description": string, "when": object([:], optional: [
                     "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
                     "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean,

@@ -109,6 +109,14 @@ struct QueryRoutes {
                 return JSONResponse.ok(engine.readModel.read { $0.financingAvailability(securityId: security, sourceId: source, type: type) })
             } catch let bad as BadParameter { return bad.response }
         }
+        router.get("/api/v1/limits/units/:aggregationUnitId") { request, context in
+            let unit = context.pathParameter("aggregationUnitId")
+            let security = QueryParameters(request).string("securityId")
+            guard let limits = engine.readModel.read({ $0.unitLimits(unit, securityId: security) }) else {
+                return JSONResponse.failure(.notFound, "unknown aggregation unit \(unit)", field: "aggregationUnitId")
+            }
+            return JSONResponse.ok(limits)
+        }
         router.get("/api/v1/inventory") { request, _ in
             let q = QueryParameters(request)
             do {
