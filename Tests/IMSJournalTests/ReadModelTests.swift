@@ -13,6 +13,10 @@ struct ReadModelTests {
         var workload = Workload(seed: seed, maxBatch: 1_500, stampFeed: seed % 2 == 0)
         var batches = workload.setup()
         for _ in 0..<80 { batches.append(workload.next()) }
+        // A client book moves to the other legal entity mid-stream: its positions' and contracts' shares move
+        // (the buckets are rebuilt, and the feed carries them whole).
+        batches.insert(Workload.decode(#"{"type":"book","bookId":"BK-CL1-FREE","legalEntity":"PB-UK-LTD","positionType":"CLIENT_FREE","clientId":"CL1","version":2}"#,
+                                       at: 1_795_000_000_500_000), at: 40)
         var state = EngineState(partitions: partitions)
         state.exceptionCapacity = 40
         state.discardChanges()
@@ -33,6 +37,7 @@ struct ReadModelTests {
             }
         }
         #expect(model.positionCount > 100, "the stream builds positions")
+        #expect(state.reference.books.first { $0.bookId == "BK-CL1-FREE" }?.legalEntity == "PB-UK-LTD", "the book moved")
         #expect(model.exceptions(limit: .max).count > 0, "and raises exceptions")
         // Pages: the indexed answer without a residual filter equals the scan's.
         for filter in [PositionFilter(), PositionFilter(marketId: "JP"), PositionFilter(bookId: model.allBooks()[0].bookId)] {
