@@ -145,8 +145,18 @@ public struct MarketSimulator: Sendable {
             let kinds = ["INDICATIVE", "FIRM", "EXCLUSIVE"]
             out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(10_000 * (1 + random.below(100))),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(20 + random.below(200)),"effectiveDate":"\#(date)"}"#)
         }
+        // USD per unit of each market currency (round figures of late 2026, for the simulation only), so
+        // every security's inventory has a USD value.
+        for (currency, rate) in Self.usdRates where Set(securities.map(\.currency)).contains(currency) {
+            out.append(#"{"type":"fxRate","currency":"\#(currency)","usdRate":"\#(rate)"}"#)
+        }
         return out
     }
+
+    static let usdRates: [(String, String)] = [
+        ("AUD", "0.66"), ("CAD", "0.73"), ("CHF", "1.13"), ("EUR", "1.08"), ("GBP", "1.27"), ("HKD", "0.128"), ("INR", "0.012"),
+        ("JPY", "0.0067"), ("KRW", "0.00072"), ("SEK", "0.095"), ("SGD", "0.74"), ("TWD", "0.031"),
+    ]
 
     func priceText(_ cents: Int64) -> String {
         let c = cents % 100
