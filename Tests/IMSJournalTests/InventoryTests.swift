@@ -89,6 +89,29 @@ struct InventoryTests {
         #expect(batch.rejected.isEmpty && outcome?.rejected.isEmpty == true && outcome?.applied == true, "\(String(describing: outcome)) \(batch.rejected)")
     }
 
+    /// A rule conditioned on index membership applies to the index's constituents, following its changes.
+    @Test func indexMemberConditionsFollowTheConstituents() throws {
+        var state = EngineState(partitions: 2)
+        Self.apply(&state, [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US"}"#,
+            #"{"type":"security","securityId":"MSFT","isin":"US5949181045","marketId":"US"}"#,
+            #"{"type":"security","securityId":"SPX","marketId":"US","assetType":"INDEX","constituents":[{"securityId":"AAPL","weight":1}]}"#,
+            #"{"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}"#,
+            #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"AAPL","contractualQty":100,"settledQty":100}"#,
+            #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"MSFT","contractualQty":100,"settledQty":100}"#,
+        ], record: 1)
+        var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+        document.packs[0].rules.insert(RuleDocument(id: "spx", calculation: "locateAvailable", formula: "0", when: RuleCondition(indexMember: ["SPX"])), at: 0)
+        let rules = ActiveRules(version: 2, rules: try CompiledRuleSet(document))
+        func locate(_ id: String, _ s: EngineState) -> Int64? { s.readModel.inventory(id, rules: rules)?.calculations.locateAvailable }
+        #expect(locate("AAPL", state) == 0 && locate("MSFT", state) == 100)
+        Self.apply(&state, [#"{"type":"security","securityId":"SPX","marketId":"US","assetType":"INDEX","constituents":[{"securityId":"MSFT","weight":1}]}"#], record: 2)
+        #expect(locate("AAPL", state) == 100 && locate("MSFT", state) == 0)
+        let loaded = try state.snapshotImage().withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(locate("AAPL", loaded) == 100 && locate("MSFT", loaded) == 0)
+    }
+
     /// Every bucket a hand-made day moves, figure by figure.
     @Test func eachEventMovesItsBuckets() throws {
         var state = EngineState(partitions: 2)

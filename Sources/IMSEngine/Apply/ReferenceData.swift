@@ -26,6 +26,7 @@ extension EngineState {
             for (kind, value) in old.identifiers { reference.identifierIndex.removeValue(forKey: IdentifierKey(kind: kind, value: value)) }
             reference.securities[Int(index)].record = merged
             indexIdentifiers(of: merged, security: index)
+            reference.noteConstituents(of: merged, replacing: old)
             return true
         }
         let (index, _) = reference.securityIds.intern(id)
@@ -34,6 +35,7 @@ extension EngineState {
         reference.securitiesByMarket[Int(market)].append(index)
         for k in partitions.indices { partitions[k].positionsBySecurity.append([]) }
         indexIdentifiers(of: s, security: index)
+        reference.noteConstituents(of: s, replacing: nil)
         return true
     }
 

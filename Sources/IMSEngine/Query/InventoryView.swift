@@ -67,7 +67,8 @@ extension ReadModel {
     func traits(_ index: Int32) -> SecurityTraits {
         let s = reference.securities[Int(index)].record
         return SecurityTraits(marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
-                              thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible)
+                              thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible,
+                              indexMemberships: s.securityId.flatMap { reference.memberships[$0] } ?? [])
     }
 
     /// A security's buckets as the change feed last brought them.

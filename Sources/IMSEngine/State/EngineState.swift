@@ -124,11 +124,26 @@ public struct ReferenceData: Sendable {
     var entityIds = Interner()
     var unitIds = Interner()
     var defaultUnits: [String: String] = [:]
+    /// Derived: the index and ETF securities each security is a constituent of (by security id), for rules'
+    /// `indexMember` conditions.
+    var memberships: [String: Set<String>] = [:]
+
+    /// Notes a security's constituents in `memberships`, replacing those of its previous record.
+    mutating func noteConstituents(of new: Security, replacing old: Security?) {
+        guard let id = new.securityId ?? old?.securityId else { return }
+        for c in old?.constituents ?? [] {
+            memberships[c.securityId]?.remove(id)
+            if memberships[c.securityId]?.isEmpty == true { memberships.removeValue(forKey: c.securityId) }
+        }
+        for c in new.constituents { memberships[c.securityId, default: []].insert(id) }
+    }
 
     /// Rebuilds the derived scope indexes from the books and units. Ids already given are kept (the buckets
     /// and the read model know scopes by them); new names get the next ones.
     mutating func rebuildScopeIndexes() {
         defaultUnits = [:]
+        memberships = [:]
+        for s in securities where !s.record.constituents.isEmpty { noteConstituents(of: s.record, replacing: nil) }
         for b in books { _ = entityIds.intern(b.legalEntity) }
         for u in aggregationUnits.values.sorted(by: { $0.aggregationUnitId < $1.aggregationUnitId }) { note(u) }
     }
