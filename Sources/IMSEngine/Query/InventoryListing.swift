@@ -42,6 +42,12 @@ public struct USDValues: Codable, Sendable, Hashable {
 
     public init() {}
 
+    /// Each inventory calculation times `unit` dollars.
+    init(_ values: CalculationValues, unit: Double) {
+        forLoan = Double(values.forLoan) * unit; forPledge = Double(values.forPledge) * unit
+        overborrow = Double(values.overborrow) * unit; locateAvailable = Double(values.locateAvailable) * unit
+    }
+
     mutating func add(_ other: USDValues) {
         forLoan += other.forLoan; forPledge += other.forPledge; overborrow += other.overborrow; locateAvailable += other.locateAvailable
     }
@@ -76,20 +82,11 @@ extension ReadModel {
         let b = buckets(index)
         let values = active.rules.evaluate(active.rules.choose(for: traits(index)), b)
         let market = record.marketId
-        let tick = partitions[partition(ofSecurity: index)].prices[index]?.tick
-        let currency = tick?.currency ?? record.currency ?? catalog.markets[market]?.currency ?? "USD"
-        let rate: Decimal8? = currency == "USD" ? Decimal8(1) : fxRates[currency]?.usdRate
-        var usd: USDValues?
-        if let price = tick?.last, let rate {
-            let unit = Double(price.units) / 1e8 * Double(rate.units) / 1e8
-            var v = USDValues()
-            v.forLoan = Double(values.forLoan) * unit; v.forPledge = Double(values.forPledge) * unit
-            v.overborrow = Double(values.overborrow) * unit; v.locateAvailable = Double(values.locateAvailable) * unit
-            usd = v.rounded()
-        }
+        let pricing = self.pricing(index)
         let short = Bucket.positionTypes.reduce(Int64(0)) { $0 &+ b[Bucket.short($1)] }
         return InventoryRow(securityId: record.securityId ?? "", marketId: market, region: Region.of(marketId: market), temperature: record.temperature,
-                            currency: currency, lastPrice: tick?.last, usdRate: rate, calculations: values, usdValues: usd, shortQuantity: short)
+                            currency: pricing.currency, lastPrice: pricing.price, usdRate: pricing.rate, calculations: values,
+                            usdValues: pricing.usdPerUnit.map { USDValues(values, unit: $0).rounded() }, shortQuantity: short)
     }
 
     /// The securities of a market (or all), optionally of a region.
@@ -151,11 +148,8 @@ extension ReadModel {
                 var g = groups[scopeName] ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
                 g.securities += 1
                 for c in Calculation.allCases { g.calculations[c] &+= values[c] }
-                if let unit = usdPerUnit(security) {
-                    var v = USDValues()
-                    v.forLoan = Double(values.forLoan) * unit; v.forPledge = Double(values.forPledge) * unit
-                    v.overborrow = Double(values.overborrow) * unit; v.locateAvailable = Double(values.locateAvailable) * unit
-                    g.usdValues.add(v)
+                if let unit = pricing(security).usdPerUnit {
+                    g.usdValues.add(USDValues(values, unit: unit))
                 } else {
                     g.unpriced += 1
                 }
@@ -165,13 +159,15 @@ extension ReadModel {
         return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
     }
 
-    /// USD per unit of a security: its last price times its currency's rate (nil without either).
-    func usdPerUnit(_ index: Int32) -> Double? {
+    /// A security's pricing: its currency (the last tick's, else its own, else its market's), last price,
+    /// USD rate of that currency (1 for USD), and USD per unit (nil without a price or a rate).
+    func pricing(_ index: Int32) -> (currency: String, price: Decimal8?, rate: Decimal8?, usdPerUnit: Double?) {
         let record = reference.securities[Int(index)].record
-        guard let tick = partitions[partition(ofSecurity: index)].prices[index]?.tick else { return nil }
-        let currency = tick.currency ?? record.currency ?? catalog.markets[record.marketId]?.currency ?? "USD"
-        guard let rate = currency == "USD" ? Decimal8(1) : fxRates[currency]?.usdRate else { return nil }
-        return Double(tick.last.units) / 1e8 * Double(rate.units) / 1e8
+        let tick = partitions[partition(ofSecurity: index)].prices[index]?.tick
+        let currency = tick?.currency ?? record.currency ?? catalog.markets[record.marketId]?.currency ?? "USD"
+        let rate: Decimal8? = currency == "USD" ? Decimal8(1) : fxRates[currency]?.usdRate
+        guard let price = tick?.last, let rate else { return (currency, tick?.last, rate, nil) }
+        return (currency, price, rate, Double(price.units) / 1e8 * Double(rate.units) / 1e8)
     }
 
     /// `GET /api/v1/inventory/top`: hard-to-borrow names whose shorts most exceed what can still be located
