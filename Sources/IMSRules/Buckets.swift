@@ -42,6 +42,15 @@ public enum Bucket {
         }
     }
 
+    /// Whether bucket `i` has a date, and so a value per settlement-ladder day (SPEC 4.1): positions (by their
+    /// projected settled quantity), contracts (by start and end date) and lenders' lines (by effective date).
+    /// The locate, approved-sell and reserved buckets are the day's and have none.
+    @inlinable public static func isDated(_ i: Int) -> Bool { i < locateDecrement }
+
+    /// The settlement-ladder days a dated bucket has: SD0…SD4.
+    public static let ladderDays = 5
+    public static let ladderDayNames = (0..<ladderDays).map { "SD\($0)" }
+
     /// Every bucket's name, by index.
     public static let names: [String] = {
         var names = positionTypes.map { "LONG.\($0.rawValue)" } + positionTypes.map { "SHORT.\($0.rawValue)" }
@@ -75,15 +84,46 @@ public enum Bucket {
     }
 }
 
-/// One value per bucket.
+/// One value per bucket, and optionally one per dated bucket and settlement-ladder day.
+///
+/// `values` holds `Bucket.count` values (the basis: what calculations read by default), then, when the vector
+/// has a ladder, `Bucket.ladderDays` more blocks of `Bucket.count`, one per day SD0…SD4 (an undated bucket's
+/// place in them is unused: a day reads the basis for it). A security's vector has a ladder; a scope's share
+/// has none.
 public struct BucketVector: Sendable, Hashable {
     public var values: [Int64]
+    /// The ladder day the basis is (`onDay`), or -1: the buckets as they stand (contractual positions, every
+    /// contract and lender line).
+    public private(set) var basisDay = -1
 
-    public init() { values = Array(repeating: 0, count: Bucket.count) }
+    public init(ladder: Bool = false) { values = Array(repeating: 0, count: Bucket.count * (ladder ? 1 + Bucket.ladderDays : 1)) }
 
     @inlinable public subscript(_ i: Int) -> Int64 {
         get { values[i] }
         set { values[i] = newValue }
+    }
+
+    public var hasLadder: Bool { values.count > Bucket.count }
+
+    /// Bucket `i` as it stands on ladder day `day`, or on the basis's own day when that is later (a rule's
+    /// `LONG.FIRM@SD0` reads today's settled row for the buckets as they stand, and day k's row on day k). An
+    /// undated bucket, and a vector without a ladder (a scope's share), give the basis.
+    @inlinable public subscript(day day: Int, _ i: Int) -> Int64 {
+        get {
+            guard values.count > Bucket.count && Bucket.isDated(i) else { return values[i] }
+            return values[Bucket.count * (max(day, basisDay) + 1) + i]
+        }
+        set { values[Bucket.count * (day + 1) + i] = newValue }
+    }
+
+    /// The vector as of ladder day `day`: the day's dated buckets as the basis, the undated ones as they are,
+    /// and the same ladder (so `X@SDk` still reads day k).
+    public func onDay(_ day: Int) -> BucketVector {
+        var v = self
+        guard hasLadder else { return v }
+        for i in 0..<Bucket.count where Bucket.isDated(i) { v.values[i] = values[Bucket.count * (day + 1) + i] }
+        v.basisDay = day
+        return v
     }
 
     public var isZero: Bool { values.allSatisfy { $0 == 0 } }

@@ -36,12 +36,15 @@ public struct SecurityTraits: Sendable {
     public var shortSellEligible: Bool
     /// Ids of the index and ETF securities it is a constituent of.
     public var indexMemberships: Set<String>
+    /// It trades in a currency other than its market's (a quanto listing).
+    public var quanto: Bool
 
     public init(marketId: String, temperature: Temperature = .gc, assetType: AssetType = .equity, easyToBorrow: Bool = false,
-                thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true, indexMemberships: Set<String> = []) {
+                thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true, indexMemberships: Set<String> = [],
+                quanto: Bool = false) {
         self.marketId = marketId; self.temperature = temperature; self.assetType = assetType; self.easyToBorrow = easyToBorrow
         self.thresholdList = thresholdList; self.restricted = restricted; self.shortSellEligible = shortSellEligible
-        self.indexMemberships = indexMemberships
+        self.indexMemberships = indexMemberships; self.quanto = quanto
     }
 }
 
@@ -63,6 +66,8 @@ public struct RuleError: Error, Equatable, Sendable, CustomStringConvertible {
 indirect enum Node: Sendable {
     case quantity(Int64)
     case bucket(Int)
+    /// A dated bucket on settlement-ladder day `day` (`LONG.FIRM@SD2`).
+    case dayBucket(day: Int, index: Int)
     case calculation(Int)
     case sum([(node: Node, sign: Int64)])
     /// `node` × `units` / 10⁸, rounded down to a whole unit.
@@ -218,6 +223,11 @@ public struct CompiledRuleSet: Sendable {
         return RuleChoice(rules: chosen)
     }
 
+    /// Every calculation of one security on each settlement-ladder day (its vector must have a ladder).
+    public func evaluateLadder(_ choice: RuleChoice, _ buckets: BucketVector) -> [CalculationValues] {
+        (0..<Bucket.ladderDays).map { evaluate(choice, buckets.onDay($0)) }
+    }
+
     /// Every calculation of one security, from its buckets.
     public func evaluate(_ choice: RuleChoice, _ buckets: BucketVector) -> CalculationValues {
         var values = CalculationValues()
@@ -253,6 +263,7 @@ public struct CompiledRuleSet: Sendable {
         if let v = c.thresholdList, v != s.thresholdList { return false }
         if let v = c.restricted, v != s.restricted { return false }
         if let v = c.shortSellEligible, v != s.shortSellEligible { return false }
+        if let v = c.quanto, v != s.quanto { return false }
         return true
     }
 
@@ -267,6 +278,14 @@ public struct CompiledRuleSet: Sendable {
         func walk(_ f: Formula) throws(RuleError) -> Compiled {
             switch f {
             case .number(let d): return .constant(d)
+            case .name(let name) where name.contains("@"):
+                let parts = name.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+                let base = String(parts[0]), day = String(parts[1])
+                guard let indices = Bucket.byName[base] else { throw fail("\(name): only a bucket has ladder days, and \(base) is not a bucket") }
+                guard let k = Bucket.ladderDayNames.firstIndex(of: day) else { throw fail("\(name): the ladder day must be one of \(Bucket.ladderDayNames.joined(separator: ", "))") }
+                guard indices.allSatisfy(Bucket.isDated) else { throw fail("\(name): \(base) is the day's, with no ladder days") }
+                let nodes = indices.map { Node.dayBucket(day: k, index: $0) }
+                return .node(nodes.count == 1 ? nodes[0] : .sum(nodes.map { (node: $0, sign: Int64(1)) }))
             case .name(let name):
                 if let p = parameters[name] { return .constant(p) }
                 if let indices = Bucket.byName[name] {
@@ -322,6 +341,7 @@ public struct CompiledRuleSet: Sendable {
         switch node {
         case .quantity(let q): return q
         case .bucket(let i): return b[i]
+        case .dayBucket(let day, let i): return b[day: day, i]
         case .calculation(let c): return calculations[Calculation(rawValue: c)!]
         case .sum(let terms):
             var total: Int64 = 0

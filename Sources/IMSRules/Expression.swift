@@ -5,7 +5,7 @@ import IMSDomain
 ///
 /// `max(0, LONG.FIRM + 0.5 * EXTERNAL.INDICATIVE - forPledge)`: names are buckets (`Bucket.byName`, with
 /// `LONG.*`, `SHORT.*`, `EXTERNAL.*` summing a family), calculations (`forLoan`) or the pack's parameters
-/// (`haircut`). Numbers have at most 8 decimal places; a number standing alone is a quantity and must be
+/// (`haircut`); a bucket may name a settlement-ladder day (`LONG.FIRM@SD2`). Numbers have at most 8 decimal places; a number standing alone is a quantity and must be
 /// whole, a number (or parameter) multiplying something is a factor.
 indirect enum Formula: Equatable, Sendable {
     case number(Decimal8)
@@ -82,6 +82,11 @@ struct FormulaParser {
         while i < chars.count, chars[i].isLetter || chars[i].isNumber || chars[i] == "_" || chars[i] == "." { i += 1 }
         // A family: `SHORT.*` (a '*' right after a '.' is part of the name, not a product).
         if i < chars.count, chars[i] == "*", chars[i - 1] == "." { i += 1 }
+        // A ladder day: `LONG.FIRM@SD2`.
+        if i < chars.count, chars[i] == "@" {
+            i += 1
+            while i < chars.count, chars[i].isLetter || chars[i].isNumber { i += 1 }
+        }
         let name = String(chars[start..<i])
         if name == "max" || name == "min" {
             guard take("(") else { throw FormulaError(message: "expected '(' after \(name)", position: i + 1) }

@@ -53,11 +53,14 @@ public struct RuleCondition: Codable, Sendable, Equatable {
     public var thresholdList: Bool?
     public var restricted: Bool?
     public var shortSellEligible: Bool?
+    /// The security trades in a currency other than its market's.
+    public var quanto: Bool?
 
     public init(temperature: String? = nil, assetType: [String]? = nil, indexMember: [String]? = nil, easyToBorrow: Bool? = nil,
-                thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil) {
+                thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil, quanto: Bool? = nil) {
         self.temperature = temperature; self.assetType = assetType; self.indexMember = indexMember; self.easyToBorrow = easyToBorrow
         self.thresholdList = thresholdList; self.restricted = restricted; self.shortSellEligible = shortSellEligible
+        self.quanto = quanto
     }
 }
 

@@ -63,7 +63,8 @@ struct InventoryTests {
             byEntity[security] = sum
         }
         for (s, v) in figures {
-            var expected = v
+            var expected = BucketVector()  // the basis (legal entities have no ladder days)
+            for b in 0..<Bucket.count { expected[b] = v[b] }
             for t in AvailabilityType.allCases { expected[Bucket.external(t)] = 0 }
             #expect(byEntity[state.reference.securityIds.name(s)] ?? BucketVector() == expected)
         }
@@ -86,7 +87,8 @@ struct InventoryTests {
     static func apply(_ state: inout EngineState, _ lines: [String], record: UInt64) {
         let batch = Workload.decode(lines.joined(separator: "\n"), at: 1_795_000_000_000_000 + Int64(record))
         let outcome = state.apply(.batch(batch), record: record)
-        #expect(batch.rejected.isEmpty && outcome?.rejected.isEmpty == true && outcome?.applied == true, "\(String(describing: outcome)) \(batch.rejected)")
+        #expect(batch.rejected.isEmpty && outcome?.rejected.isEmpty == true && outcome?.applied == true,
+                "\(batch.rejected) \(outcome.map { "\($0.rejected)" } ?? "no outcome")")
     }
 
     /// A rule conditioned on index membership applies to the index's constituents, following its changes.

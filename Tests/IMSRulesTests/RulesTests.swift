@@ -158,6 +158,11 @@ struct RuleValidationTests {
         ("LONG.FIRM $ 2", "unexpected '$' at character 11"),
         ("locateAvailable", "may use only the calculations before it"),
         ("1.123456789 * LONG.FIRM", "is not a number with at most 8 decimals"),
+        ("LONG.FIRM@SD5", "LONG.FIRM@SD5: the ladder day must be one of SD0, SD1, SD2, SD3, SD4"),
+        ("LONG.FIRM@T2", "the ladder day must be one of"),
+        ("forLoan@SD1", "only a bucket has ladder days, and forLoan is not a bucket"),
+        ("LOCATE_DECREMENT@SD1", "LOCATE_DECREMENT is the day's, with no ladder days"),
+        ("max(0, SHORT.*@SD9)", "SHORT.*@SD9: the ladder day must be one of"),
     ])
     func aBadFormulaNamesTheRuleAndField(formula: String, message: String) {
         let e = Self.error(Self.document([RuleDocument(id: "bad", calculation: "forPledge", formula: formula, when: RuleCondition(temperature: "HTB"))]))
@@ -220,5 +225,65 @@ struct RuleValidationTests {
         let once = doc.encoded()
         let twice = try RuleSetDocument.decode(json: once).encoded()
         #expect(once == twice)
+    }
+}
+
+/// Buckets of a settlement-ladder day in formulas (`LONG.FIRM@SD2`).
+struct LadderDayFormulaTests {
+    /// A security's vector with a ladder: LONG.FIRM 10 as it stands, 1, 2, 3, 4, 5 on SD0…SD4; BORROWED 7 as
+    /// it stands, 70 on every day; LOCATE_DECREMENT 9 (the day's: the same on every day).
+    static func vector() -> BucketVector {
+        var v = BucketVector(ladder: true)
+        v[Bucket.long(.firm)] = 10
+        v[Bucket.borrowed] = 7
+        v[Bucket.locateDecrement] = 9
+        for k in 0..<Bucket.ladderDays {
+            v[day: k, Bucket.long(.firm)] = Int64(k + 1)
+            v[day: k, Bucket.borrowed] = 70
+        }
+        return v
+    }
+
+    static func rules(_ formula: String) throws -> CompiledRuleSet {
+        var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+        document.packs[0].rules.insert(RuleDocument(id: "test", calculation: "forLoan", formula: formula), at: 0)
+        return try CompiledRuleSet(document)
+    }
+
+    @Test func aDayReadsItsOwnRowOrTheNamedDayIfLater() throws {
+        let v = Self.vector()
+        let rules = try Self.rules("LONG.FIRM@SD2 + BORROWED - LOCATE_DECREMENT")
+        let choice = rules.choose(for: SecurityTraits(marketId: "US"))
+        // As it stands: SD2's 3, BORROWED as it stands 7, LOCATE_DECREMENT 9.
+        #expect(rules.evaluate(choice, v).forLoan == 3 + 7 - 9)
+        // On each day: LONG.FIRM of SD2 or of the day if later; BORROWED of the day; LOCATE_DECREMENT the day's.
+        #expect(rules.evaluateLadder(choice, v).map(\.forLoan) == [3, 3, 3, 4, 5].map { $0 + 70 - 9 })
+        // A scope's share has no ladder: the day-qualified bucket reads the share's own.
+        var share = BucketVector()
+        share[Bucket.long(.firm)] = 10
+        #expect(rules.evaluate(choice, share).forLoan == 10)
+        // Explained under the day it read.
+        let parts = rules.explain(choice, v.onDay(4)).first!.parts
+        #expect(parts.map(\.name) == ["LONG.FIRM@SD4", "BORROWED", "LOCATE_DECREMENT"] && parts.map(\.contribution) == [5, 70, -9])
+    }
+
+    @Test func aFamilyOnADaySumsItsMembersThatDay() throws {
+        var v = Self.vector()
+        v[day: 1, Bucket.long(.clientFree)] = 100
+        let rules = try Self.rules("LONG.*@SD1")
+        #expect(rules.evaluate(rules.choose(for: SecurityTraits(marketId: "US")), v).forLoan == 2 + 100)
+    }
+
+    @Test func theQuantoConditionChoosesJapansRule() throws {
+        let rules = CompiledRuleSet.shipped
+        var v = BucketVector(ladder: true)
+        v[Bucket.short(.firm)] = 200   // contractual: sold 1,500 against 1,300
+        v[day: 0, Bucket.long(.firm)] = 800
+        let quanto = rules.choose(for: SecurityTraits(marketId: "JP", quanto: true))
+        let plain = rules.choose(for: SecurityTraits(marketId: "JP"))
+        #expect(rules.rules[quanto[.forLoan]].id == "JP.forLoan.quanto" && rules.rules[plain[.forLoan]].id == "forLoan")
+        #expect(rules.rules[rules.choose(for: SecurityTraits(marketId: "US", quanto: true))[.forLoan]].id == "forLoan", "JP's pack only")
+        #expect(rules.evaluate(quanto, v).forLoan == 800 && rules.evaluate(plain, v).forLoan == 0)
+        #expect(rules.evaluate(quanto, v).overborrow == 0 && rules.evaluate(plain, v).overborrow == 0)
     }
 }

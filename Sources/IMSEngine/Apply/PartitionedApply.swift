@@ -248,9 +248,9 @@ extension Partition {
             case .price(let p):
                 changed = applyPrice(p, security: r.security)
             case .availability(let a):
-                changed = applyAvailability(a, security: r.security)
+                changed = applyAvailability(a, security: r.security, ladder: markets[Int(securities[Int(r.security)].market)].ladder)
             case .contract(let c):
-                changed = applyContract(c, security: r.security, book: r.book, market: Int(securities[Int(r.security)].market))
+                changed = applyContract(c, security: r.security, book: r.book, market: Int(securities[Int(r.security)].market), markets: markets)
             default:
                 changed = false
             }

@@ -8,7 +8,10 @@ extension EngineState {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(securityId)!
         let book = refs.book >= 0 ? refs.book : reference.bookIds.lookup(bookId)!
         let m = Int(reference.securities[Int(security)].market)
-        if markets[m].businessDate == nil { markets[m].setBusinessDate(date) }
+        if markets[m].businessDate == nil {
+            markets[m].setBusinessDate(date)
+            rebuildLadder(market: m)  // contracts and lenders' lines already held now have days
+        }
         return (book, security, m)
     }
 
@@ -37,6 +40,7 @@ extension EngineState {
         let m = Int(marketIds.lookup(r.marketId)!)
         guard let today = markets[m].businessDate else {
             markets[m].setBusinessDate(r.businessDate)
+            rebuildLadder(market: m)
             return true
         }
         if r.businessDate == today { return false }
@@ -48,6 +52,7 @@ extension EngineState {
             takeRaised(partition: k)
         }
         massCeilings[m] = exactMassCeiling(market: m)
+        rebuildLadder(market: m)
         return true
     }
 }
@@ -116,8 +121,8 @@ extension Partition {
         let record = trades[m].records[Int(index)]
         let q = record.quantity
         let pi = Int(p)
-        let before = positions[pi].contractualQty
-        defer { accountInventory(position: pi, from: before) }
+        let before = positions[pi].contractualQty, rows = positions[pi].ladderRows
+        defer { accountInventory(position: pi, from: before, rows: rows) }
         if slot == TradeRecord.laterSlot {
             addLater(position: p, date: record.settleDate, receipt: record.side.receives ? q : 0, deliver: record.side.receives ? 0 : q)
         } else if record.side.receives {
@@ -145,8 +150,8 @@ extension Partition {
         markPosition(record.position)
         let pi = Int(record.position)
         let q = record.quantity
-        let before = positions[pi].contractualQty
-        defer { accountInventory(position: pi, from: before) }
+        let before = positions[pi].contractualQty, rows = positions[pi].ladderRows
+        defer { accountInventory(position: pi, from: before, rows: rows) }
         if record.slot == TradeRecord.laterSlot {
             addLater(position: record.position, date: record.settleDate, receipt: record.side.receives ? -q : 0, deliver: record.side.receives ? 0 : -q)
         } else if record.side.receives {
@@ -173,11 +178,12 @@ extension Partition {
         trades[m].records[Int(index)].previousInPosition = -1
     }
 
-    /// Moves the position's inventory contribution from its contractual quantity `before` a change to its
-    /// quantity now.
+    /// Moves the position's inventory contribution from its contractual quantity `before` a change, and its
+    /// projected settled `rows`, to its figures now.
     @inline(__always)
-    private mutating func accountInventory(position pi: Int, from before: Int64) {
+    private mutating func accountInventory(position pi: Int, from before: Int64, rows: Ladder5) {
         let r = positions[pi]
+        inventory.moveLadder(security: r.security, type: r.positionType, from: rows, to: r.ladderRows)
         let after = r.contractualQty
         guard after != before else { return }
         inventory.movePosition(security: r.security, type: r.positionType, from: before, to: after)
@@ -223,8 +229,8 @@ extension Partition {
     private mutating func rebase(position p: Int32, on s: SODPosition, market m: Int) {
         markPosition(p)
         let pi = Int(p)
-        let before = positions[pi].contractualQty
-        defer { accountInventory(position: pi, from: before) }
+        let before = positions[pi].contractualQty, rows = positions[pi].ladderRows
+        defer { accountInventory(position: pi, from: before, rows: rows) }
         positions[pi].sodContractual = s.contractualQty
         positions[pi].sodSettled = s.settledQty
         positions[pi].receipt = Ladder5(s.receipts)

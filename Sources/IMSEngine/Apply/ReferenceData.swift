@@ -89,9 +89,9 @@ extension EngineState {
         let book = refs.book >= 0 ? refs.book : reference.bookIds.lookup(c.bookId) ?? -1
         if let old = contract(c.contractId), let from = contractPartition(c.contractId), from != k {
             guard c.version > old.version else { return false }
-            partitions[from].removeContract(old)
+            partitions[from].removeContract(old, markets: markets)
         }
-        return partitions[k].applyContract(c, security: security, book: book, market: market)
+        return partitions[k].applyContract(c, security: security, book: book, market: market, markets: markets)
     }
 
     /// Every contract, whichever partition keeps it.
@@ -113,7 +113,8 @@ extension EngineState {
 
     mutating func applyAvailability(_ a: Availability, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(a.securityId)!
-        return partitions[partition(ofSecurity: security)].applyAvailability(a, security: security)
+        let ladder = markets[Int(reference.securities[Int(security)].market)].ladder
+        return partitions[partition(ofSecurity: security)].applyAvailability(a, security: security, ladder: ladder)
     }
 
     mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs()) -> Bool {

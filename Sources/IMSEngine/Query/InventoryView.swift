@@ -17,6 +17,20 @@ public struct InventoryView: Codable, Sendable, Equatable {
     public var aggregationUnitId: String?
     public var legalEntity: String?
     public var explain: InventoryExplanation?
+    /// The dated buckets and the calculations on each settlement-ladder day SD0…SD4 (SPEC 4.1, 4.2); absent in
+    /// a scope's share, which has no ladder days, and before the market has a business date.
+    public var ladder: [InventoryLadderDay]?
+}
+
+/// A security's inventory on one settlement-ladder day: its positions as projected settled that day, the
+/// contracts in force and the lenders' lines effective by then, and the calculations over them.
+public struct InventoryLadderDay: Codable, Sendable, Equatable {
+    public var day: String
+    public var date: BusinessDate
+    /// The dated buckets that are not zero on that day.
+    public var buckets: [String: Int64]
+    public var calculations: CalculationValues
+    public var explain: InventoryExplanation?
 }
 
 /// Whose share of a security's inventory: an aggregation unit's or a legal entity's. Positions and contracts
@@ -65,10 +79,12 @@ public struct ActiveRules: Sendable {
 extension ReadModel {
     /// What a rule's condition is tested against, for one security.
     func traits(_ index: Int32) -> SecurityTraits {
-        let s = reference.securities[Int(index)].record
+        let entry = reference.securities[Int(index)], s = entry.record
+        let marketCurrency = markets[Int(entry.market)].market.currency
         return SecurityTraits(marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
                               thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible,
-                              indexMemberships: s.securityId.flatMap { reference.memberships[$0] } ?? [])
+                              indexMemberships: s.securityId.flatMap { reference.memberships[$0] } ?? [],
+                              quanto: s.currency.map { $0 != marketCurrency } ?? false)
     }
 
     /// A security's buckets as the change feed last brought them.
@@ -118,34 +134,72 @@ extension ReadModel {
             calculations: active.rules.evaluate(choice, b), ruleVersion: active.version, ruleSet: active.rules.document.name)
         if case .aggregationUnit(let id) = scope { view.aggregationUnitId = id }
         if case .legalEntity(let id) = scope { view.legalEntity = id }
-        if explain {
-            view.explain = InventoryExplanation(calculations: active.rules.explain(choice, b), buckets: bucketSources(index, scope: scope))
+        if explain { view.explain = explanation(index, active.rules, choice, b, scope: scope, day: nil) }
+        let ladder = markets[Int(entry.market)].ladder
+        if scope == nil, b.hasLadder, ladder.count == Bucket.ladderDays {
+            view.ladder = ladder.indices.map { k in
+                let day = b.onDay(k)
+                var buckets: [String: Int64] = [:]
+                for i in 0..<Bucket.count where Bucket.isDated(i) && day[i] != 0 { buckets[Bucket.names[i]] = day[i] }
+                return InventoryLadderDay(day: Bucket.ladderDayNames[k], date: ladder[k], buckets: buckets,
+                                          calculations: active.rules.evaluate(choice, day),
+                                          explain: explain ? explanation(index, active.rules, choice, day, scope: nil, day: k) : nil)
+            }
         }
         return view
     }
 
-    /// The books, contracts and lenders behind each non-zero bucket of a security.
-    func bucketSources(_ index: Int32, scope: InventoryScope? = nil) -> [String: [BucketSource]] {
+    /// The breakdown of a security's calculations (as of ladder day `day`, or as it stands): each calculation
+    /// into its parts, each bucket (and each ladder-day bucket a rule names, `LONG.FIRM@SD2`) into its sources.
+    func explanation(_ index: Int32, _ rules: CompiledRuleSet, _ choice: RuleChoice, _ b: BucketVector, scope: InventoryScope?, day: Int?)
+        -> InventoryExplanation {
+        let calculations = rules.explain(choice, b)
+        var buckets = bucketSources(index, scope: scope, day: day)
+        // Buckets of other ladder days that a rule names: their sources on that day (in a scope's share, which
+        // has no ladder days, the share's own).
+        var named: [Int: Set<String>] = [:]
+        func collect(_ parts: [ExplainPart]) {
+            for p in parts {
+                if p.kind == "bucket", let name = p.name, let at = name.firstIndex(of: "@"),
+                   let k = Bucket.ladderDayNames.firstIndex(of: String(name[name.index(after: at)...])) {
+                    named[k, default: []].insert(String(name[..<at]))
+                }
+                collect(p.parts ?? [])
+            }
+        }
+        for c in calculations { collect(c.parts) }
+        for (k, names) in named {
+            let sources = bucketSources(index, scope: scope, day: b.hasLadder ? k : nil)
+            for name in names { buckets[name + "@" + Bucket.ladderDayNames[k]] = sources[name] }
+        }
+        return InventoryExplanation(calculations: calculations, buckets: buckets)
+    }
+
+    /// The books, contracts and lenders behind each non-zero bucket of a security, as it stands or on ladder
+    /// day `day` (positions by their projected settled row, contracts in force, lenders' lines effective).
+    func bucketSources(_ index: Int32, scope: InventoryScope? = nil, day: Int? = nil) -> [String: [BucketSource]] {
         var out: [String: [BucketSource]] = [:]
         let store = partitions[partition(ofSecurity: index)]
-        let marketId = reference.securities[Int(index)].record.marketId
+        let entry = reference.securities[Int(index)]
+        let marketId = entry.record.marketId
+        let date = day.map { markets[Int(entry.market)].ladder[$0] }
         func counts(_ book: Book) -> Bool { scope.map { self.book(book, marketId: marketId, isIn: $0) } ?? true }
         for p in store.positionsBySecurity[Int(index)] {
             let r = store.positions[Int(p)]
             let book = reference.books[Int(r.book)]
             guard counts(book) else { continue }
-            Bucket.positionContribution(type: book.positionType, quantity: r.contractualQty) { bucket, q in
+            Bucket.positionContribution(type: book.positionType, quantity: day.map { r.ladderRows[$0] } ?? r.contractualQty) { bucket, q in
                 out[Bucket.names[bucket], default: []].append(BucketSource(kind: "position", bookId: book.bookId, positionType: book.positionType.rawValue, quantity: q))
             }
         }
-        let securityId = reference.securities[Int(index)].record.securityId
-        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0
+        let securityId = entry.record.securityId
+        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0 && (date.map { c.isInForce(on: $0) } ?? true)
             && (scope == nil || reference.bookIds.lookup(c.bookId).map { counts(reference.books[Int($0)]) } == true) {
             out[Bucket.names[Bucket.contract(c.kind)], default: []].append(BucketSource(
                 kind: "contract", bookId: c.bookId, contractId: c.contractId, contractKind: c.kind.rawValue, status: c.status.rawValue,
                 counterpartyId: c.counterpartyId, quantity: c.openQuantity))
         }
-        for (key, a) in store.availability where key.security == index && a.quantity != 0 {
+        for (key, a) in store.availability where key.security == index && a.quantity != 0 && (date.map { a.counts(on: $0) } ?? true) {
             out[Bucket.names[Bucket.external(a.availabilityType)], default: []].append(BucketSource(
                 kind: "availability", sourceId: a.sourceId, availabilityType: a.availabilityType.rawValue, quantity: a.quantity))
         }

@@ -15,6 +15,12 @@ struct InventoryBuckets: Sendable, Equatable {
     private(set) var securityOfSlot: [Int32] = []
     /// `Bucket.count` values per slot.
     private(set) var values: ContiguousArray<Int64> = []
+    /// `Bucket.count` values per settlement-ladder day per slot (`InventoryBuckets.ladderStride`): the dated
+    /// buckets as they stand on SD0…SD4 (positions by projected settled quantity, contracts by their dates,
+    /// lenders' lines by effective date). Undated buckets' places are unused.
+    private(set) var ladder: ContiguousArray<Int64> = []
+
+    static let ladderStride = Bucket.count * Bucket.ladderDays
     /// Slots changed since the last change record.
     var changed = ChangeMarks()
     /// Off only to measure what the buckets cost (`ims bench engine --no-inventory`).
@@ -30,7 +36,38 @@ struct InventoryBuckets: Sendable, Equatable {
         slotOfSecurity[s] = Int32(new)
         securityOfSlot.append(security)
         values.append(contentsOf: repeatElement(0, count: Bucket.count))
+        ladder.append(contentsOf: repeatElement(0, count: Self.ladderStride))
         return new
+    }
+
+    /// Adds `delta` to one dated bucket of `security` on ladder day `day`.
+    @inline(__always)
+    mutating func add(security: Int32, day: Int, bucket: Int, _ delta: Int64) {
+        guard delta != 0, enabled else { return }
+        let s = slot(security)
+        ladder[s * Self.ladderStride + day * Bucket.count + bucket] &+= delta
+        changed.mark(Int32(s))
+    }
+
+    /// Moves a position's ladder-day contributions from its projected settled rows `old` to `new` (only the
+    /// days that differ: a trade settling on SDk moves days k…4).
+    @inline(__always)
+    mutating func moveLadder(security: Int32, type: PositionType, from old: Ladder5, to new: Ladder5) {
+        guard old != new, enabled else { return }
+        let s = slot(security)
+        for k in 0..<Bucket.ladderDays where old[k] != new[k] {
+            Self.movePosition(&ladder, base: s * Self.ladderStride + k * Bucket.count, type: type, from: old[k], to: new[k])
+        }
+        changed.mark(Int32(s))
+    }
+
+    /// Sets every ladder day of `security` to zero (before its days are recomputed: a day roll).
+    mutating func clearLadder(security: Int32) {
+        let s = Int(security)
+        guard s < slotOfSecurity.count, slotOfSecurity[s] >= 0 else { return }
+        let slot = Int(slotOfSecurity[s])
+        for i in 0..<Self.ladderStride { ladder[slot * Self.ladderStride + i] = 0 }
+        changed.mark(Int32(slot))
     }
 
     /// Adds `delta` to one bucket of `security`.
@@ -65,18 +102,21 @@ struct InventoryBuckets: Sendable, Equatable {
         }
     }
 
-    /// The buckets of `security` (all zero if it has none).
+    /// The buckets of `security`, with its ladder days (all zero if it has none).
     func vector(security: Int32) -> BucketVector {
-        var v = BucketVector()
+        var v = BucketVector(ladder: true)
         let s = Int(security)
         guard s < slotOfSecurity.count, slotOfSecurity[s] >= 0 else { return v }
-        let base = Int(slotOfSecurity[s]) * Bucket.count
-        for b in 0..<Bucket.count { v[b] = values[base + b] }
+        let slot = Int(slotOfSecurity[s])
+        v.values.withUnsafeMutableBufferPointer { out in
+            for b in 0..<Bucket.count { out[b] = values[slot * Bucket.count + b] }
+            for i in 0..<Self.ladderStride { out[Bucket.count + i] = ladder[slot * Self.ladderStride + i] }
+        }
         return v
     }
 
-    /// Bytes held: the buckets and the slot tables.
-    var memoryBytes: Int { values.capacity * 8 + slotOfSecurity.capacity * 4 + securityOfSlot.capacity * 4 }
+    /// Bytes held: the buckets, their ladder days and the slot tables.
+    var memoryBytes: Int { values.capacity * 8 + ladder.capacity * 8 + slotOfSecurity.capacity * 4 + securityOfSlot.capacity * 4 }
     var securityCount: Int { securityOfSlot.count }
 
     /// Every security with buckets, and them.
@@ -90,13 +130,15 @@ struct InventoryBuckets: Sendable, Equatable {
         var out = InventoryChanges()
         out.securities.reserveCapacity(changed.count)
         out.values.reserveCapacity(changed.count * Bucket.count)
+        out.ladder.reserveCapacity(changed.count * Self.ladderStride)
         var marks = ChangeMarks()
         swap(&marks, &changed)
         defer { swap(&marks, &changed) }  // keeps the marks' storage (cleared by `take`)
         marks.take { slot in
-            let base = Int(slot) * Bucket.count
+            let base = Int(slot) * Bucket.count, ladderBase = Int(slot) * Self.ladderStride
             out.securities.append(securityOfSlot[Int(slot)])
             out.values.append(contentsOf: values[base..<(base + Bucket.count)])
+            out.ladder.append(contentsOf: ladder[ladderBase..<(ladderBase + Self.ladderStride)])
         }
         return out
     }
@@ -106,6 +148,10 @@ struct InventoryBuckets: Sendable, Equatable {
         let base = k * Bucket.count, s = slot(changes.securities[k])
         values.withUnsafeMutableBufferPointer { v in
             for b in 0..<Bucket.count { v[s * Bucket.count + b] = changes.values[base + b] }
+        }
+        let ladderBase = k * Self.ladderStride
+        ladder.withUnsafeMutableBufferPointer { v in
+            for i in 0..<Self.ladderStride { v[s * Self.ladderStride + i] = changes.ladder[ladderBase + i] }
         }
     }
 
@@ -126,16 +172,19 @@ struct ContractPlace: Sendable, Hashable {
     var market: Int
 }
 
-/// The inventory buckets a drain changed: securities, and `Bucket.count` values for each, in one array.
+/// The inventory buckets a drain changed: securities, `Bucket.count` values for each in one array, and
+/// `InventoryBuckets.ladderStride` ladder-day values for each in another.
 struct InventoryChanges: Sendable {
     var securities: [Int32] = []
     var values: [Int64] = []
+    var ladder: [Int64] = []
 
     var count: Int { securities.count }
 
     mutating func append(_ other: InventoryChanges) {
         securities += other.securities
         values += other.values
+        ladder += other.ladder
     }
 }
 
@@ -146,6 +195,32 @@ extension Contract {
         case .open, .recalled: max(0, quantity - returnedQty)
         case .returned, .cancelled: 0
         }
+    }
+
+    /// Whether the contract is in force on `date`: started, and not past its end date (it ends on that day).
+    func isInForce(on date: BusinessDate) -> Bool {
+        startDate <= date && (endDate.map { date < $0 } ?? true)
+    }
+}
+
+extension Availability {
+    /// Whether the lender's line counts on `date`: from its effective date.
+    func counts(on date: BusinessDate) -> Bool { effectiveDate <= date }
+}
+
+extension PositionRecord {
+    /// The projected settled quantity on each ladder day SD0…SD4 (SPEC 3): what the position puts in the
+    /// ladder-day buckets.
+    @inline(__always)
+    var ladderRows: Ladder5 {
+        var rows = Ladder5.zero
+        var total = sodSettled
+        total &+= receipt.q0 &- deliver.q0; rows.q0 = total
+        total &+= receipt.q1 &- deliver.q1; rows.q1 = total
+        total &+= receipt.q2 &- deliver.q2; rows.q2 = total
+        total &+= receipt.q3 &- deliver.q3; rows.q3 = total
+        total &+= receipt.q4 &- deliver.q4; rows.q4 = total
+        return rows
     }
 }
 
@@ -163,29 +238,50 @@ extension Partition {
 extension Partition {
     /// Takes a contract's new version (the highest version wins), moving its open quantity in the buckets
     /// (`book` is the new version's book; the old version's place is remembered in `contractPlaces`).
-    mutating func applyContract(_ c: Contract, security: Int32, book: Int32, market: Int) -> Bool {
+    mutating func applyContract(_ c: Contract, security: Int32, book: Int32, market: Int, markets: [MarketState]) -> Bool {
         if let old = contracts[c.contractId] {
             if c.version <= old.version { return false }
             // The old version may have been in another book or security (of this partition).
             let place = contractPlaces[c.contractId]!
-            inventory.add(security: place.security, bucket: Bucket.contract(old.kind), -old.openQuantity)
-            addScoped(old, book: place.book, security: place.security, market: place.market, sign: -1)
+            addContract(old, at: place, sign: -1, ladder: markets[place.market].ladder)
         }
-        contractPlaces[c.contractId] = ContractPlace(book: book, security: security, market: market)
-        inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
-        addScoped(c, book: book, security: security, market: market, sign: 1)
+        let place = ContractPlace(book: book, security: security, market: market)
+        contractPlaces[c.contractId] = place
+        addContract(c, at: place, sign: 1, ladder: markets[market].ladder)
         contracts[c.contractId] = c
         changedContracts.insert(c.contractId)
         return true
     }
 
     /// Forgets a contract whose new version belongs to a security of another partition.
-    mutating func removeContract(_ c: Contract) {
+    mutating func removeContract(_ c: Contract, markets: [MarketState]) {
         guard let place = contractPlaces.removeValue(forKey: c.contractId) else { return }
-        inventory.add(security: place.security, bucket: Bucket.contract(c.kind), -c.openQuantity)
-        addScoped(c, book: place.book, security: place.security, market: place.market, sign: -1)
+        addContract(c, at: place, sign: -1, ladder: markets[place.market].ladder)
         contracts.removeValue(forKey: c.contractId)
         changedContracts.remove(c.contractId)
+    }
+
+    /// What a contract puts in its security's buckets, its ladder days (`ladder`: its market's SD0…SD4) and its
+    /// book's scopes (sign −1 takes it away).
+    mutating func addContract(_ c: Contract, at place: ContractPlace, sign: Int64, ladder: [BusinessDate]) {
+        let q = sign * c.openQuantity, bucket = Bucket.contract(c.kind)
+        inventory.add(security: place.security, bucket: bucket, q)
+        addContractDays(c, security: place.security, sign: sign, ladder: ladder)
+        addScoped(c, book: place.book, security: place.security, market: place.market, sign: sign)
+    }
+
+    /// A contract's open quantity on the ladder days it is in force.
+    mutating func addContractDays(_ c: Contract, security: Int32, sign: Int64, ladder: [BusinessDate]) {
+        let q = sign * c.openQuantity, bucket = Bucket.contract(c.kind)
+        guard q != 0 else { return }
+        for k in ladder.indices where c.isInForce(on: ladder[k]) { inventory.add(security: security, day: k, bucket: bucket, q) }
+    }
+
+    /// A lender's line on the ladder days it counts.
+    mutating func addAvailabilityDays(_ a: Availability, security: Int32, sign: Int64, ladder: [BusinessDate]) {
+        let q = sign * a.quantity, bucket = Bucket.external(a.availabilityType)
+        guard q != 0 else { return }
+        for k in ladder.indices where a.counts(on: ladder[k]) { inventory.add(security: security, day: k, bucket: bucket, q) }
     }
 }
 
@@ -240,6 +336,31 @@ extension EngineState {
                 partitions[k].contractPlaces[c.contractId] = place
                 partitions[k].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
                 partitions[k].addScoped(c, book: place.book, security: security, market: place.market, sign: 1)
+            }
+        }
+        for m in markets.indices { rebuildLadder(market: m) }
+    }
+
+    /// Recomputes the ladder-day buckets of market `m`'s securities from scratch: after a day roll (the days
+    /// moved, so contracts and lenders' lines enter or leave days, and positions' rows shift), when the market
+    /// gets its first business date, and when a state loads.
+    mutating func rebuildLadder(market m: Int) {
+        let ladder = markets[m].ladder
+        let securities = reference.securitiesByMarket[m]
+        for k in partitions.indices {
+            for s in securities where partition(ofSecurity: s) == k {
+                partitions[k].inventory.clearLadder(security: s)
+                for p in partitions[k].positionsBySecurity[Int(s)] {
+                    let r = partitions[k].positions[Int(p)]
+                    partitions[k].inventory.moveLadder(security: s, type: r.positionType, from: .zero, to: r.ladderRows)
+                }
+            }
+            guard !ladder.isEmpty else { continue }
+            for (key, a) in partitions[k].availability where reference.securities[Int(key.security)].market == Int32(m) {
+                partitions[k].addAvailabilityDays(a, security: key.security, sign: 1, ladder: ladder)
+            }
+            for (id, place) in partitions[k].contractPlaces where place.market == m {
+                partitions[k].addContractDays(partitions[k].contracts[id]!, security: place.security, sign: 1, ladder: ladder)
             }
         }
     }

@@ -122,12 +122,17 @@ struct Partition: Sendable {
 
     // MARK: Market data and availability
 
-    mutating func applyAvailability(_ a: Availability, security: Int32) -> Bool {
+    /// A lender's new figure (`ladder`: the security's market's SD0…SD4).
+    mutating func applyAvailability(_ a: Availability, security: Int32, ladder: [BusinessDate]) -> Bool {
         let key = AvailabilityKey(sourceId: a.sourceId, security: security)
         let old = availability[key]
         if old == a { return false }
-        if let old { inventory.add(security: security, bucket: Bucket.external(old.availabilityType), -old.quantity) }
+        if let old {
+            inventory.add(security: security, bucket: Bucket.external(old.availabilityType), -old.quantity)
+            addAvailabilityDays(old, security: security, sign: -1, ladder: ladder)
+        }
         inventory.add(security: security, bucket: Bucket.external(a.availabilityType), a.quantity)
+        addAvailabilityDays(a, security: security, sign: 1, ladder: ladder)
         availability[key] = a
         changedAvailability.insert(key)
         return true

@@ -96,6 +96,27 @@ public enum EmbeddedRules {
       ]
     },
     {
+      "pack": "JP",
+      "markets": ["JP"],
+      "description": "Japan: quanto trades count only from T+2, so a quanto listing's positions count as projected settled on each day, not by trade date.",
+      "rules": [
+        {
+          "id": "JP.forLoan.quanto",
+          "calculation": "forLoan",
+          "when": {"quanto": true},
+          "formula": "LONG.FIRM@SD0 + HYPOTHECATABLE@SD0 + REPO_PLEDGED + BORROWED + EXTERNAL.EXCLUSIVE - LOANED - PAY_TO_HOLD@SD0 - RESERVED",
+          "description": "Positions of a quanto listing count once settled (T+2): today's settled row, and each ladder day's own row on that day."
+        },
+        {
+          "id": "JP.overborrow.quanto",
+          "calculation": "overborrow",
+          "when": {"quanto": true},
+          "formula": "max(0, BORROWED - max(0, SHORT.*@SD0 + LOANED - LONG.FIRM@SD0) - PAY_TO_HOLD@SD0)",
+          "description": "The same settled positions decide which borrows are no longer needed."
+        }
+      ]
+    },
+    {
       "pack": "HK",
       "markets": ["HK"],
       "description": "Hong Kong: short sales only in designated securities (shortSellEligible).",

@@ -174,6 +174,15 @@ extension SecurityView {
 extension InventoryView {
     /// Every bucket with its quantity, in the catalogue's order.
     var bucketList: [BucketQuantity] { Bucket.names.map { BucketQuantity(name: $0, quantity: buckets[$0] ?? 0) } }
+    /// The settlement-ladder days (empty for a scope's share).
+    var ladderDays: [InventoryLadderDay] { ladder ?? [] }
+}
+
+extension InventoryLadderDay {
+    /// Every dated bucket with its quantity that day, in the catalogue's order.
+    var bucketList: [BucketQuantity] {
+        Bucket.names.indices.filter(Bucket.isDated).map { BucketQuantity(name: Bucket.names[$0], quantity: buckets[Bucket.names[$0]] ?? 0) }
+    }
 }
 
 extension RuleVersion {
@@ -271,6 +280,13 @@ struct IMSGraphQL: API {
                 Field("ruleSet", at: \.ruleSet)
                 Field("aggregationUnitId", at: \.aggregationUnitId)
                 Field("legalEntity", at: \.legalEntity)
+                Field("ladder", at: \.ladderDays)
+            }
+            Type(InventoryLadderDay.self, as: "InventoryLadderDay") {
+                Field("day", at: \.day)
+                Field("date", at: \.date)
+                Field("buckets", at: \.bucketList)
+                Field("calculations", at: \.calculations)
             }
             Type(RuleVersion.self) {
                 Field("version", at: \.version)

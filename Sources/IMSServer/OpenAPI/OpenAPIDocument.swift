@@ -1,6 +1,7 @@
 import Foundation
 import IMSDomain
 import IMSEngine
+import IMSRules
 
 /// The OpenAPI 3 description of every REST endpoint, served at `/openapi.json`.
 ///
@@ -126,8 +127,7 @@ enum OpenAPIDocument {
     }
 
     static var paths: JSON {
-        let positionTypes = PositionType.allCases.map(\.rawValue)
-        return [
+        [
             "/api/v1/events": [
                 "post": [
                     "summary": "Ingest a batch of events (NDJSON, or CSV with a header row)",
@@ -328,9 +328,16 @@ enum OpenAPIDocument {
             "Inventory": object([
                 "securityId": string, "marketId": string,
                 "buckets": ["type": "object", "additionalProperties": integer, "description": "Every bucket of SPEC 4.1 by name"],
-                "calculations": object(["forLoan": integer, "forPledge": integer, "overborrow": integer, "locateAvailable": integer]),
+                "calculations": ref("Calculations"),
                 "ruleVersion": integer, "ruleSet": string,
-            ], optional: ["businessDate": date, "aggregationUnitId": string, "legalEntity": string, "explain": object([
+            ], optional: ["businessDate": date, "aggregationUnitId": string, "legalEntity": string, "explain": ref("InventoryExplanation"),
+                          "ladder": array(object([
+                              "day": enumeration(Bucket.ladderDayNames), "date": date,
+                              "buckets": ["type": "object", "additionalProperties": integer, "description": "The dated buckets that are not zero that day"],
+                              "calculations": ref("Calculations"),
+                          ], optional: ["explain": ref("InventoryExplanation")],
+                          description: "The security on one settlement-ladder day: positions as projected settled, contracts in force, lenders' lines effective"))]),
+            "InventoryExplanation": object([
                 "calculations": array(object([
                     "calculation": string, "value": integer, "ruleId": string, "pack": string, "formula": string, "parts": array(ref("ExplainPart")),
                 ])),
@@ -338,7 +345,7 @@ enum OpenAPIDocument {
                     "bookId": string, "positionType": string, "contractId": string, "contractKind": string, "status": string,
                     "counterpartyId": string, "sourceId": string, "availabilityType": string,
                 ]))],
-            ])]),
+            ]),
             "ExplainPart": object(["kind": enumeration(["bucket", "calculation", "number", "scaled", "max", "min"]), "contribution": integer], optional: [
                 "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
             ], description: "A part of a value; the parts of a value sum exactly to it"),
@@ -346,7 +353,7 @@ enum OpenAPIDocument {
                 ["id": string, "calculation": enumeration(["forLoan", "forPledge", "overborrow", "locateAvailable", "unitLongSellLimit", "unitShortSellLimit"]), "formula": string],
                 optional: ["description": string, "when": object([:], optional: [
                     "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
-                    "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean,
+                    "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean, "quanto": boolean,
                 ])]))], optional: ["markets": array(string), "description": string]))],
                 optional: ["parameters": ["type": "object", "additionalProperties": string]], description: "A rule set document (docs/inventory.md)"),
             "RuleVersion": object([
