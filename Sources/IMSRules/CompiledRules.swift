@@ -66,8 +66,9 @@ public struct RuleError: Error, Equatable, Sendable, CustomStringConvertible {
 indirect enum Node: Sendable {
     case quantity(Int64)
     case bucket(Int)
-    /// A dated bucket on settlement-ladder day `day` (`LONG.FIRM@SD2`).
-    case dayBucket(day: Int, index: Int)
+    /// A dated bucket on a settlement-ladder day (`LONG.FIRM@SD2`): day × `Bucket.count` + the bucket's index, in
+    /// one word so that the node stays as small as the other leaves (evaluation walks these trees per security).
+    case dayBucket(Int)
     case calculation(Int)
     case sum([(node: Node, sign: Int64)])
     /// `node` × `units` / 10⁸, rounded down to a whole unit.
@@ -84,6 +85,8 @@ public struct CompiledRule: Sendable {
     public let formula: String
     let condition: RuleCondition?
     let node: Node
+    /// Whether the formula names a ladder day (`LONG.FIRM@SD0`), so needs the security's ladder.
+    let usesLadderDays: Bool
 }
 
 /// Which rule each calculation of one security uses (indices into `CompiledRuleSet.rules`); chosen once per
@@ -189,7 +192,8 @@ public struct CompiledRuleSet: Sendable {
                 }
                 let node = try Self.compile(formula, for: calculation, parameters: parameters, subject: subject)
                 let index = rules.count
-                rules.append(CompiledRule(id: rule.id, pack: pack.pack, calculation: calculation, formula: rule.formula, condition: rule.when, node: node))
+                rules.append(CompiledRule(id: rule.id, pack: pack.pack, calculation: calculation, formula: rule.formula, condition: rule.when,
+                                          node: node, usesLadderDays: Self.namesADay(node)))
                 if let markets = pack.markets {
                     for m in markets { marketRules[m, default: []].append(index) }
                 } else {
@@ -221,6 +225,21 @@ public struct CompiledRuleSet: Sendable {
             chosen[c.rawValue] = UInt16(lists[c.rawValue].first { Self.matches(rules[$0].condition, traits) }!)
         }
         return RuleChoice(rules: chosen)
+    }
+
+    /// Whether any rule of `choice` names a ladder day: only then does evaluating it need the security's ladder.
+    public func usesLadderDays(_ choice: RuleChoice) -> Bool {
+        Calculation.allCases.contains { rules[choice[$0]].usesLadderDays }
+    }
+
+    private static func namesADay(_ node: Node) -> Bool {
+        switch node {
+        case .dayBucket: true
+        case .quantity, .bucket, .calculation: false
+        case .sum(let terms): terms.contains { namesADay($0.node) }
+        case .scaled(let n, _): namesADay(n)
+        case .maximum(let args), .minimum(let args): args.contains(where: namesADay)
+        }
     }
 
     /// Every calculation of one security on each settlement-ladder day (its vector must have a ladder).
@@ -284,7 +303,7 @@ public struct CompiledRuleSet: Sendable {
                 guard let indices = Bucket.byName[base] else { throw fail("\(name): only a bucket has ladder days, and \(base) is not a bucket") }
                 guard let k = Bucket.ladderDayNames.firstIndex(of: day) else { throw fail("\(name): the ladder day must be one of \(Bucket.ladderDayNames.joined(separator: ", "))") }
                 guard indices.allSatisfy(Bucket.isDated) else { throw fail("\(name): \(base) is the day's, with no ladder days") }
-                let nodes = indices.map { Node.dayBucket(day: k, index: $0) }
+                let nodes = indices.map { Node.dayBucket(k * Bucket.count + $0) }
                 return .node(nodes.count == 1 ? nodes[0] : .sum(nodes.map { (node: $0, sign: Int64(1)) }))
             case .name(let name):
                 if let p = parameters[name] { return .constant(p) }
@@ -341,7 +360,7 @@ public struct CompiledRuleSet: Sendable {
         switch node {
         case .quantity(let q): return q
         case .bucket(let i): return b[i]
-        case .dayBucket(let day, let i): return b[day: day, i]
+        case .dayBucket(let code): return b[day: code / Bucket.count, code % Bucket.count]
         case .calculation(let c): return calculations[Calculation(rawValue: c)!]
         case .sum(let terms):
             var total: Int64 = 0

@@ -42,7 +42,8 @@ extension CompiledRuleSet {
             return [ExplainPart(kind: "number", quantity: q, contribution: sign * q)]
         case .bucket(let i):
             return [ExplainPart(kind: "bucket", name: Bucket.names[i], factor: sign < 0 ? "-1" : "1", quantity: b[i], contribution: sign * b[i])]
-        case .dayBucket(let day, let i):
+        case .dayBucket(let code):
+            let day = code / Bucket.count, i = code % Bucket.count
             let q = b[day: day, i]
             // Named by the day it read: the rule's day, or the basis's own when that is later.
             let read = Bucket.ladderDayNames[max(day, b.basisDay)]

@@ -79,8 +79,9 @@ extension ReadModel {
     /// The row of one security under the rules in force.
     func inventoryRow(_ index: Int32, rules active: ActiveRules) -> InventoryRow {
         let record = reference.securities[Int(index)].record
-        let b = buckets(index)
-        let values = active.rules.evaluate(active.rules.choose(for: traits(index)), b)
+        let choice = active.rules.choose(for: traits(index))
+        let b = buckets(index, ladder: active.rules.usesLadderDays(choice))
+        let values = active.rules.evaluate(choice, b)
         let market = record.marketId
         let pricing = self.pricing(index)
         let short = Bucket.positionTypes.reduce(Int64(0)) { $0 &+ b[Bucket.short($1)] }

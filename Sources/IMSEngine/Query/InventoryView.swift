@@ -87,9 +87,10 @@ extension ReadModel {
                               quanto: s.currency.map { $0 != marketCurrency } ?? false)
     }
 
-    /// A security's buckets as the change feed last brought them.
-    func buckets(_ index: Int32) -> BucketVector {
-        partitions[partition(ofSecurity: index)].inventory.vector(security: index)
+    /// A security's buckets as the change feed last brought them, with its ladder days unless `ladder` is false
+    /// (a calculation whose rules name no ladder day does not need them: listings and previews skip the copy).
+    func buckets(_ index: Int32, ladder: Bool = true) -> BucketVector {
+        partitions[partition(ofSecurity: index)].inventory.vector(security: index, ladder: ladder)
     }
 
     /// The inventory of a security (by id or identifier) under `active`; nil if it is unknown.
@@ -107,7 +108,7 @@ extension ReadModel {
         case .legalEntity(let id):
             v = reference.entityIds.lookup(id).map { store.entityInventory.vector(scope: $0, security: index) } ?? BucketVector()
         }
-        let firm = buckets(index)
+        let firm = buckets(index, ladder: false)
         for t in AvailabilityType.allCases { v[Bucket.external(t)] = firm[Bucket.external(t)] }
         return v
     }
@@ -241,9 +242,10 @@ extension ReadModel {
         for index in reference.securities.indices {
             let i = Int32(index)
             let traits = traits(i)
-            let b = buckets(i)
-            let now = active.rules.evaluate(active.rules.choose(for: traits), b)
-            let then = proposed.rules.evaluate(proposed.rules.choose(for: traits), b)
+            let activeChoice = active.rules.choose(for: traits), proposedChoice = proposed.rules.choose(for: traits)
+            let b = buckets(i, ladder: active.rules.usesLadderDays(activeChoice) || proposed.rules.usesLadderDays(proposedChoice))
+            let now = active.rules.evaluate(activeChoice, b)
+            let then = proposed.rules.evaluate(proposedChoice, b)
             guard !now.sameInventory(as: then) else { continue }
             var largest: Int64 = 0
             for c in Calculation.inventory {
@@ -271,7 +273,8 @@ extension ReadModel {
         var check: Int64 = 0
         for index in reference.securities.indices {
             let i = Int32(index)
-            let v = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i))
+            let choice = active.rules.choose(for: traits(i))
+            let v = active.rules.evaluate(choice, buckets(i, ladder: active.rules.usesLadderDays(choice)))
             check &+= v.locateAvailable
             count += 1
         }

@@ -102,14 +102,15 @@ struct InventoryBuckets: Sendable, Equatable {
         }
     }
 
-    /// The buckets of `security`, with its ladder days (all zero if it has none).
-    func vector(security: Int32) -> BucketVector {
-        var v = BucketVector(ladder: true)
+    /// The buckets of `security`, with its ladder days unless `ladder` is false (all zero if it has none).
+    func vector(security: Int32, ladder withLadder: Bool = true) -> BucketVector {
+        var v = BucketVector(ladder: withLadder)
         let s = Int(security)
         guard s < slotOfSecurity.count, slotOfSecurity[s] >= 0 else { return v }
         let slot = Int(slotOfSecurity[s])
         v.values.withUnsafeMutableBufferPointer { out in
             for b in 0..<Bucket.count { out[b] = values[slot * Bucket.count + b] }
+            guard withLadder else { return }
             for i in 0..<Self.ladderStride { out[Bucket.count + i] = ladder[slot * Self.ladderStride + i] }
         }
         return v
