@@ -132,6 +132,41 @@ struct StreamTests {
         #expect(Self.sequencesAreContiguous(probe.wait { _ in true }))
     }
 
+    /// `/ws/inventory` by legal entity or aggregation unit: the scope's share of each security it holds.
+    @Test func inventoryStreamByScope() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        try Self.post(server, Self.setup + "\n" + """
+        {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
+        {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
+        """ + "\n" + Self.trade("WE-1", book: "WE1", qty: 7))
+        for filter in [#"{"legalEntity":"PB-EU"}"#, #"{"aggregationUnitId":"AU-EU-US","marketId":"US"}"#] {
+            let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/inventory")
+            defer { probe.close() }
+            probe.send(#"{"action":"subscribe","filter":\#(filter)}"#)
+            let snapshot = probe.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").data
+            // Only WA: the scope holds nothing of WB; its share is its own 7, not the firm's 37.
+            #expect(snapshot.map { $0["securityId"] as? String } == ["WA"], "\(filter)")
+            #expect(((snapshot.first?["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int) == 7, "\(filter)")
+            #expect(snapshot.first?["legalEntity"] as? String == (filter.contains("legalEntity") ? "PB-EU" : nil))
+            #expect(snapshot.first?["aggregationUnitId"] as? String == (filter.contains("AU-EU") ? "AU-EU-US" : nil))
+            #expect(snapshot.first?["ladder"] == nil, "a scope's share has no ladder days")
+            probe.close()
+        }
+        let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/inventory")
+        defer { probe.close() }
+        probe.send(#"{"action":"subscribe","filter":{"legalEntity":"PB-EU"}}"#)
+        _ = probe.wait { !$0.ofType("snapshotComplete").isEmpty }
+        // The scope's first trade in WB brings WB, with its share.
+        try Self.post(server, Self.trade("WE-2", book: "WE1", security: "WB", qty: 3))
+        let delta = probe.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
+        #expect(delta.first?["securityId"] as? String == "WB")
+        #expect(((delta.first?["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int) == 3)
+        probe.send(#"{"action":"subscribe","filter":{"legalEntity":"PB-EU","aggregationUnitId":"AU-EU-US"}}"#)
+        let error = probe.wait { !$0.ofType("error").isEmpty }.ofType("error").first
+        #expect(error?["field"] as? String == "filter.aggregationUnitId")
+    }
+
     @Test func badCommandsGetErrorsNamingTheField() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }

@@ -193,20 +193,34 @@ extension ReadModel {
     }
 }
 
-/// A `/ws/inventory` subscription's filter: a security (id or identifier), a market, or both; empty is all.
+/// A `/ws/inventory` subscription's filter: a security (id or identifier), a market, and a legal entity or an
+/// aggregation unit, in any combination; empty is all. With a legal entity or unit, the stream carries that
+/// scope's share of each security it holds anything of (the REST view with `?legalEntity=` or
+/// `?aggregationUnitId=`).
 public struct InventoryFilter: Sendable, Hashable {
     public var securityId: String?
     public var marketId: String?
+    public var legalEntity: String?
+    public var aggregationUnitId: String?
 
-    public static let fieldNames = ["securityId", "marketId"]
+    public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId"]
 
-    public init(securityId: String? = nil, marketId: String? = nil) {
+    public init(securityId: String? = nil, marketId: String? = nil, legalEntity: String? = nil, aggregationUnitId: String? = nil) {
         self.securityId = securityId
         self.marketId = marketId
+        self.legalEntity = legalEntity
+        self.aggregationUnitId = aggregationUnitId
+    }
+
+    /// The scope whose share the stream shows, if any (a filter names at most one).
+    public var scope: InventoryScope? {
+        if let u = aggregationUnitId { return .aggregationUnit(u) }
+        return legalEntity.map { .legalEntity($0) }
     }
 
     public var values: [(name: String, value: String)] {
-        [("securityId", securityId), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
+        [("securityId", securityId), ("marketId", marketId), ("legalEntity", legalEntity), ("aggregationUnitId", aggregationUnitId)]
+            .compactMap { n, v in v.map { (n, $0) } }
     }
 }
 
@@ -223,7 +237,17 @@ extension ReadModel {
         let record = reference.securities[Int(index)].record
         if let m = filter.marketId, record.marketId != m { return false }
         if let s = filter.securityId, record.securityId != s, record.isin != s, record.ticker != s, record.cusip != s, record.sedol != s { return false }
+        if let scope = filter.scope, !holds(scope, index) { return false }
         return true
+    }
+
+    /// Whether a legal entity or unit holds anything of security `index` (has buckets for it).
+    func holds(_ scope: InventoryScope, _ index: Int32) -> Bool {
+        let store = partitions[partition(ofSecurity: index)]
+        switch scope {
+        case .aggregationUnit(let id): return reference.unitIds.lookup(id).map { store.unitInventory.has(scope: $0, security: index) } ?? false
+        case .legalEntity(let id): return reference.entityIds.lookup(id).map { store.entityInventory.has(scope: $0, security: index) } ?? false
+        }
     }
 
     /// The securities `filter` passes, in index order.
@@ -232,9 +256,9 @@ extension ReadModel {
         return inventorySecurities(marketId: filter.marketId, region: nil).filter { inventory($0, matches: filter) }
     }
 
-    /// The REST resource of security `index`, as JSON (the stream's `data`).
-    public func inventoryJSON(_ index: Int32) -> String? {
-        guard let view = inventory(reference.securityIds.name(index)) else { return nil }
+    /// The REST resource of security `index` (or of `scope`'s share of it), as JSON (the stream's `data`).
+    public func inventoryJSON(_ index: Int32, scope: InventoryScope? = nil) -> String? {
+        guard let view = inventory(reference.securityIds.name(index), scope: scope) else { return nil }
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return (try? e.encode(view)).map { String(decoding: $0, as: UTF8.self) }

@@ -42,6 +42,9 @@ struct ScopedBuckets: Sendable {
         changed.mark(slot)
     }
 
+    /// Whether (scope, security) has buckets: a position or contract of the scope's books has touched it.
+    func has(scope: Int32, security: Int32) -> Bool { slots[Self.key(scope: scope, security: security)] != nil }
+
     func vector(scope: Int32, security: Int32) -> BucketVector {
         var v = BucketVector()
         guard let s = slots[Self.key(scope: scope, security: security)] else { return v }

@@ -119,7 +119,11 @@ struct StreamSession {
         case .marketData:
             return .marketData(MarketDataFilter(values: { fields[$0] }))
         case .inventory:
-            return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"]))
+            if fields["legalEntity"] != nil && fields["aggregationUnitId"] != nil {
+                throw BadFilter(message: "name a legal entity or an aggregation unit, not both: the stream shows one scope's share", field: "filter.aggregationUnitId")
+            }
+            return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"],
+                                              legalEntity: fields["legalEntity"], aggregationUnitId: fields["aggregationUnitId"]))
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
@@ -143,6 +147,8 @@ struct StreamSession {
         var prices: [(key: Int32, since: Timestamp)] = []
         var currencies: [(key: String, since: Timestamp)] = []
         var inventory: [(key: Int32, since: Timestamp)] = []
+        /// The scope whose share inventory items show (the filter's legal entity or unit).
+        var inventoryScope: InventoryScope?
         var exceptions: (filter: ExceptionKind?, after: Int64)?
         var lagging: Int?
         /// Items are left for another turn.
@@ -202,6 +208,7 @@ struct StreamSession {
             turn.prices = s.prices.take(Self.turnItems - turn.positions.count)
             turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
             turn.inventory = s.inventory.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count)
+            if case .inventory(let f)? = s.filter { turn.inventoryScope = f.scope }
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
                 turn.exceptions = (kind, s.lastExceptionId)
@@ -231,6 +238,7 @@ struct StreamSession {
         // The keys of what matches, taken at once; each chunk is rendered from the state as it is then.
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
         var securities: [Int32] = []
+        var inventoryScope: InventoryScope?
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
         hub.engine.readModel.read { state in
@@ -241,6 +249,7 @@ struct StreamSession {
                 (prices, currencies) = state.marketDataKeys()
             case .inventory(let f):
                 securities = Array(state.inventoryIndices(matching: f).prefix(limit))
+                inventoryScope = f.scope
             case .exceptions(let kind):
                 let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
                 for e in recent { exceptionItems.append(json(e)) }
@@ -269,9 +278,9 @@ struct StreamSession {
         for start in stride(from: 0, to: securities.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = securities[start..<min(start + Self.snapshotChunk, securities.count)]
-            let store = hub.engine.readModel
+            let store = hub.engine.readModel, scope = inventoryScope
             let (sequence, items) = try await ReadPool.shared.run(.stream) {
-                store.read { state in (state.lastSequence, chunk.compactMap { state.inventoryJSON($0) }) }
+                store.read { state in (state.lastSequence, chunk.compactMap { state.inventoryJSON($0, scope: scope) }) }
             }
             engineSequence = sequence
             try await write(items, at: engineSequence)
@@ -327,7 +336,7 @@ struct StreamSession {
             for (p, since) in turn.positions { r.items.append((state.positionView(at: p).json, since)) }
             for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
             for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
-            for (s, since) in turn.inventory { if let json = state.inventoryJSON(s) { r.items.append((json, since)) } }
+            for (s, since) in turn.inventory { if let json = state.inventoryJSON(s, scope: turn.inventoryScope) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
