@@ -40,7 +40,8 @@ struct InventoryTests {
             contractVersions += batch.events.filter { if case .contract(let c) = $0 { c.version > 1 } else { false } }.count
             if i % 17 == 0 || i == batches.count - 1 {
                 let scoped = state.scopedFigures(), scopedScratch = state.scopedFromScratch()
-                #expect(scoped.units == scopedScratch.units && scoped.entities == scopedScratch.entities, "scoped buckets after batch \(i)")
+                #expect(scoped.units == scopedScratch.units && scoped.entities == scopedScratch.entities && scoped.clients == scopedScratch.clients,
+                        "scoped buckets after batch \(i)")
                 let running = state.inventoryFigures(), scratch = state.inventoryFromScratch()
                 if running != scratch {
                     let security = Set(running.keys).union(scratch.keys).sorted().first { running[$0] != scratch[$0] }!
@@ -53,7 +54,7 @@ struct InventoryTests {
         let figures = state.inventoryFigures()
         #expect(figures.count > 100)
         let scoped = state.scopedFigures()
-        #expect(scoped.units.count > 100 && scoped.entities.count > 100, "positions count in units and legal entities")
+        #expect(scoped.units.count > 100 && scoped.entities.count > 100 && scoped.clients.count > 10, "positions count in units, legal entities and clients")
         // Each security's buckets are the sum of its legal entities' (every book has one), but for lender lines.
         var byEntity: [String: BucketVector] = [:]
         for (key, v) in scoped.entities {

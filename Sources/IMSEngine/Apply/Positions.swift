@@ -187,8 +187,7 @@ extension Partition {
         let after = r.contractualQty
         guard after != before else { return }
         inventory.movePosition(security: r.security, type: r.positionType, from: before, to: after)
-        unitInventory.movePosition(slot: r.unitSlot, type: r.positionType, from: before, to: after)
-        entityInventory.movePosition(slot: r.entitySlot, type: r.positionType, from: before, to: after)
+        scoped.movePosition(r.scopeSlots, type: r.positionType, from: before, to: after)
     }
 
     private mutating func addLater(position p: Int32, date: BusinessDate, receipt: Int64, deliver: Int64) {

@@ -48,7 +48,7 @@ extension EngineState {
             let old = reference.books[Int(index)]
             if !isNewer(b.version, than: old.version) || old == b { return false }
             reference.books[Int(index)] = b
-            _ = reference.entityIds.intern(b.legalEntity)
+            reference.note(b)
             // A book whose type, legal entity or units change moves its positions' and contracts' quantities:
             // rebuilt from scratch (reference data, rare).
             if bookScope(index) != partitions[0].bookScopes[Int(index)] { refreshBookScopes() }
@@ -56,7 +56,7 @@ extension EngineState {
         }
         let (index, _) = reference.bookIds.intern(b.bookId)
         reference.books.append(b)
-        _ = reference.entityIds.intern(b.legalEntity)
+        reference.note(b)
         let scope = bookScope(index)
         for k in partitions.indices {
             partitions[k].positionsByBook.append([])

@@ -35,11 +35,10 @@ public struct ChangeRecord: Sendable {
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     /// Securities whose inventory buckets changed, with the buckets.
     var inventory = InventoryChanges()
-    /// Aggregation-unit and legal-entity buckets that changed.
-    var units = ScopedChanges()
-    var entities = ScopedChanges()
+    /// Aggregation-unit, legal-entity and client buckets that changed.
+    var scoped = ScopedInventoryChanges()
     /// Every partition's buckets whole, when they were rebuilt in this drain.
-    var rebuiltInventory: [(securities: InventoryBuckets, units: ScopedBuckets, entities: ScopedBuckets)]?
+    var rebuiltInventory: [(securities: InventoryBuckets, scoped: ScopedInventory)]?
     /// FX rates that changed.
     public internal(set) var fxRates: [FXRate] = []
     /// Contracts that changed.
@@ -146,8 +145,7 @@ extension Partition {
         for key in changedAvailability { if let a = availability[key] { out.availability.append((key, a)) } }
         changedAvailability.removeAll()
         out.inventory = inventory.takeChanges()
-        out.units = unitInventory.takeChanges()
-        out.entities = entityInventory.takeChanges()
+        out.scoped = scoped.takeChanges()
         for id in changedContracts { if let c = contracts[id] { out.contracts.append(c) } }
         changedContracts.removeAll(keepingCapacity: true)
         return out
@@ -160,8 +158,7 @@ struct PartitionChanges {
     var prices: [(security: Int32, price: PriceState)] = []
     var availability: [(key: AvailabilityKey, value: Availability)] = []
     var inventory = InventoryChanges()
-    var units = ScopedChanges()
-    var entities = ScopedChanges()
+    var scoped = ScopedInventoryChanges()
     var contracts: [Contract] = []
 }
 
@@ -196,8 +193,7 @@ extension EngineState {
             record.prices += t.prices
             record.availability += t.availability
             record.inventory.append(t.inventory)
-            record.units.append(t.units)
-            record.entities.append(t.entities)
+            record.scoped.append(t.scoped)
             record.contracts += t.contracts
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }
@@ -207,7 +203,7 @@ extension EngineState {
         record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
         changeLog.filledExceptions.removeAll()
         if changeLog.inventoryRebuilt {
-            record.rebuiltInventory = partitions.map { ($0.inventory, $0.unitInventory, $0.entityInventory) }
+            record.rebuiltInventory = partitions.map { ($0.inventory, $0.scoped) }
             changeLog.inventoryRebuilt = false
         }
         if changeLog.publishedRules != rules.changeCount {

@@ -136,15 +136,14 @@ extension ReadModel {
 
     /// `GET /api/v1/inventory/aggregates?by=legalEntity|aggregationUnit`: each scope's share summed over its
     /// securities (quantities, and USD where priced), with the firm's lender lines in every scope.
-    public func inventoryAggregates(byUnit: Bool) -> [InventoryAggregate] {
+    public func inventoryAggregates(by kind: ScopeKind) -> [InventoryAggregate] {
         let active = rules.active
         var groups: [String: InventoryAggregate] = [:]
         for p in partitions {
-            let table = byUnit ? p.unitInventory : p.entityInventory
-            for key in table.keys {
-                let scopeName = (byUnit ? reference.unitIds : reference.entityIds).name(Int32(bitPattern: UInt32(key >> 32)))
+            for key in p.scoped[kind].keys {
+                let scopeName = reference.scopeIds(kind).name(Int32(bitPattern: UInt32(key >> 32)))
                 let security = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
-                let b = buckets(security, scope: byUnit ? .aggregationUnit(scopeName) : .legalEntity(scopeName))
+                let b = buckets(security, scope: InventoryScope(kind, scopeName))
                 let values = active.rules.evaluate(active.rules.choose(for: traits(security)), b)
                 var g = groups[scopeName] ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
                 g.securities += 1
@@ -244,10 +243,7 @@ extension ReadModel {
     /// Whether a legal entity or unit holds anything of security `index` (has buckets for it).
     func holds(_ scope: InventoryScope, _ index: Int32) -> Bool {
         let store = partitions[partition(ofSecurity: index)]
-        switch scope {
-        case .aggregationUnit(let id): return reference.unitIds.lookup(id).map { store.unitInventory.has(scope: $0, security: index) } ?? false
-        case .legalEntity(let id): return reference.entityIds.lookup(id).map { store.entityInventory.has(scope: $0, security: index) } ?? false
-        }
+        return reference.scopeIds(scope.kind).lookup(scope.id).map { store.scoped[scope.kind].has(scope: $0, security: index) } ?? false
     }
 
     /// The securities `filter` passes, in index order.
@@ -288,7 +284,7 @@ extension ReadModel {
             indices = [i]
         } else if let unit = reference.unitIds.lookup(unitId) {
             for p in partitions {
-                for key in p.unitInventory.keys where Int32(bitPattern: UInt32(key >> 32)) == unit {
+                for key in p.scoped.unit.keys where Int32(bitPattern: UInt32(key >> 32)) == unit {
                     indices.append(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
                 }
             }

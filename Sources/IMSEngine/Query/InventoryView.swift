@@ -16,6 +16,7 @@ public struct InventoryView: Codable, Sendable, Equatable {
     /// Set when the view is of one aggregation unit's or legal entity's share.
     public var aggregationUnitId: String?
     public var legalEntity: String?
+    public var clientId: String?
     public var explain: InventoryExplanation?
     /// The dated buckets and the calculations on each settlement-ladder day SD0…SD4 (SPEC 4.1, 4.2); absent in
     /// a scope's share, which has no ladder days, and before the market has a business date.
@@ -38,6 +39,29 @@ public struct InventoryLadderDay: Codable, Sendable, Equatable {
 public enum InventoryScope: Sendable, Hashable {
     case aggregationUnit(String)
     case legalEntity(String)
+    case client(String)
+
+    var kind: ScopeKind {
+        switch self {
+        case .aggregationUnit: .aggregationUnit
+        case .legalEntity: .legalEntity
+        case .client: .client
+        }
+    }
+
+    var id: String {
+        switch self {
+        case .aggregationUnit(let id), .legalEntity(let id), .client(let id): id
+        }
+    }
+
+    init(_ kind: ScopeKind, _ id: String) {
+        switch kind {
+        case .aggregationUnit: self = .aggregationUnit(id)
+        case .legalEntity: self = .legalEntity(id)
+        case .client: self = .client(id)
+        }
+    }
 }
 
 /// The breakdown of `?explain=true`: each calculation into buckets (its parts sum to it), and each bucket
@@ -100,14 +124,8 @@ extension ReadModel {
 
     /// A scope's buckets of a security: its positions' and contracts' share, and the firm's lender lines.
     func buckets(_ index: Int32, scope: InventoryScope) -> BucketVector {
-        var v: BucketVector
         let store = partitions[partition(ofSecurity: index)]
-        switch scope {
-        case .aggregationUnit(let id):
-            v = reference.unitIds.lookup(id).map { store.unitInventory.vector(scope: $0, security: index) } ?? BucketVector()
-        case .legalEntity(let id):
-            v = reference.entityIds.lookup(id).map { store.entityInventory.vector(scope: $0, security: index) } ?? BucketVector()
-        }
+        var v = reference.scopeIds(scope.kind).lookup(scope.id).map { store.scoped[scope.kind].vector(scope: $0, security: index) } ?? BucketVector()
         let firm = buckets(index, ladder: false)
         for t in AvailabilityType.allCases { v[Bucket.external(t)] = firm[Bucket.external(t)] }
         return v
@@ -118,6 +136,7 @@ extension ReadModel {
         switch scope {
         case .aggregationUnit(let id): aggregationUnitId(book: book, marketId: marketId) == id
         case .legalEntity(let id): book.legalEntity == id
+        case .client(let id): book.clientId == id
         }
     }
 
@@ -135,6 +154,7 @@ extension ReadModel {
             calculations: active.rules.evaluate(choice, b), ruleVersion: active.version, ruleSet: active.rules.document.name)
         if case .aggregationUnit(let id) = scope { view.aggregationUnitId = id }
         if case .legalEntity(let id) = scope { view.legalEntity = id }
+        if case .client(let id) = scope { view.clientId = id }
         if explain { view.explain = explanation(index, active.rules, choice, b, scope: scope, day: nil) }
         let ladder = markets[Int(entry.market)].ladder
         if scope == nil, b.hasLadder, ladder.count == Bucket.ladderDays {

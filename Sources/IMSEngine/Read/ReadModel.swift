@@ -46,7 +46,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
                           positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
-                          inventory: $0.inventory, unitInventory: $0.unitInventory, entityInventory: $0.entityInventory)
+                          inventory: $0.inventory, scoped: $0.scoped)
         }
         partitionBits = state.partitionBits
         contracts = state.contracts
@@ -74,11 +74,15 @@ public struct ReadModel: Sendable, PartitionLayout {
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
         for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
         if let whole = r.rebuiltInventory {
-            for k in partitions.indices { (partitions[k].inventory, partitions[k].unitInventory, partitions[k].entityInventory) = whole[k] }
+            for k in partitions.indices { (partitions[k].inventory, partitions[k].scoped) = whole[k] }
         }
         for k in r.inventory.securities.indices { partitions[partition(ofSecurity: r.inventory.securities[k])].inventory.take(r.inventory, from: k) }
-        for k in r.units.keys.indices { partitions[partition(ofSecurity: Int32(bitPattern: UInt32(truncatingIfNeeded: r.units.keys[k])))].unitInventory.take(r.units, from: k) }
-        for k in r.entities.keys.indices { partitions[partition(ofSecurity: Int32(bitPattern: UInt32(truncatingIfNeeded: r.entities.keys[k])))].entityInventory.take(r.entities, from: k) }
+        for kind in ScopeKind.allCases {
+            let changes = r.scoped.tables[kind.rawValue]
+            for k in changes.keys.indices {
+                partitions[partition(ofSecurity: Int32(bitPattern: UInt32(truncatingIfNeeded: changes.keys[k])))].scoped[kind].take(changes, from: k)
+            }
+        }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
         exceptionLog.take(r.exceptions)
@@ -115,11 +119,9 @@ public struct ReadModel: Sendable, PartitionLayout {
         for p in partitions {
             for (security, b) in p.inventory.all().sorted(by: { $0.security < $1.security }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
             // By name: ids depend on the order names arrived in, which a state loaded from a snapshot does not keep.
-            func name(_ key: UInt64, _ ids: Interner) -> String {
-                ids.name(Int32(bitPattern: UInt32(key >> 32))) + "|" + reference.securityIds.name(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
+            for kind in ScopeKind.allCases {
+                for (key, b) in p.scoped[kind].all() { scoped.append("\(kind) inventory \(reference.scopeName(kind, key: key)) \(b.values)") }
             }
-            for (key, b) in p.unitInventory.all() { scoped.append("unit inventory \(name(key, reference.unitIds)) \(b.values)") }
-            for (key, b) in p.entityInventory.all() { scoped.append("entity inventory \(name(key, reference.entityIds)) \(b.values)") }
         }
         lines += scoped.sorted()
         lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
@@ -140,8 +142,7 @@ struct PositionStore: Sendable {
     var availability: [AvailabilityKey: Availability]
     /// Inventory buckets of the partition's securities, as the change feed brings them; and per unit and entity.
     var inventory: InventoryBuckets
-    var unitInventory: ScopedBuckets
-    var entityInventory: ScopedBuckets
+    var scoped: ScopedInventory
 
     mutating func grow(securities: Int, books: Int) {
         positionsBySecurity.grow(to: securities)

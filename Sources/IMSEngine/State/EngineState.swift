@@ -123,6 +123,8 @@ public struct ReferenceData: Sendable {
     /// default unit per market ("entity|market" → unit id; the smallest id if several claim it).
     var entityIds = Interner()
     var unitIds = Interner()
+    /// Derived: the clients of client books, as dense ids.
+    var clientIds = Interner()
     var defaultUnits: [String: String] = [:]
     /// Derived: the index and ETF securities each security is a constituent of (by security id), for rules'
     /// `indexMember` conditions.
@@ -144,8 +146,28 @@ public struct ReferenceData: Sendable {
         defaultUnits = [:]
         memberships = [:]
         for s in securities where !s.record.constituents.isEmpty { noteConstituents(of: s.record, replacing: nil) }
-        for b in books { _ = entityIds.intern(b.legalEntity) }
+        for b in books { note(b) }
         for u in aggregationUnits.values.sorted(by: { $0.aggregationUnitId < $1.aggregationUnitId }) { note(u) }
+    }
+
+    /// Takes a book's legal entity and client into the scope indexes.
+    mutating func note(_ b: Book) {
+        _ = entityIds.intern(b.legalEntity)
+        if let c = b.clientId { _ = clientIds.intern(c) }
+    }
+
+    /// The ids of a scope kind.
+    func scopeIds(_ kind: ScopeKind) -> Interner {
+        switch kind {
+        case .aggregationUnit: unitIds
+        case .legalEntity: entityIds
+        case .client: clientIds
+        }
+    }
+
+    /// "scope|security" for a scoped-buckets key (by name: ids depend on the order names arrived in).
+    func scopeName(_ kind: ScopeKind, key: UInt64) -> String {
+        scopeIds(kind).name(Int32(bitPattern: UInt32(key >> 32))) + "|" + securityIds.name(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
     }
 
     /// Takes a unit into the scope indexes.

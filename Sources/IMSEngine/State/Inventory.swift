@@ -229,10 +229,7 @@ extension Partition {
     /// What a contract of `book` puts in its scopes' buckets (sign −1 takes it away).
     mutating func addScoped(_ c: Contract, book: Int32, security: Int32, market: Int, sign: Int64) {
         guard book >= 0, Int(book) < bookScopes.count else { return }
-        let scope = bookScopes[Int(book)]
-        let q = sign * c.openQuantity, bucket = Bucket.contract(c.kind)
-        unitInventory.add(slot: unitInventory.slot(scope: scope.units[market], security: security), bucket: bucket, q)
-        entityInventory.add(slot: entityInventory.slot(scope: scope.entity, security: security), bucket: bucket, q)
+        scoped.add(bookScopes[Int(book)], market: market, security: security, bucket: Bucket.contract(c.kind), sign * c.openQuantity)
     }
 }
 
@@ -293,8 +290,7 @@ extension EngineState {
         set {
             for k in partitions.indices {
                 partitions[k].inventory.enabled = newValue
-                partitions[k].unitInventory.enabled = newValue
-                partitions[k].entityInventory.enabled = newValue
+                partitions[k].scoped.enabled = newValue
             }
         }
     }
@@ -310,21 +306,17 @@ extension EngineState {
             let enabled = partitions[k].inventory.enabled
             partitions[k].bookScopes = scopes
             partitions[k].inventory = InventoryBuckets()
-            partitions[k].unitInventory = ScopedBuckets()
-            partitions[k].entityInventory = ScopedBuckets()
+            partitions[k].scoped = ScopedInventory()
             partitions[k].inventory.enabled = enabled
-            partitions[k].unitInventory.enabled = enabled
-            partitions[k].entityInventory.enabled = enabled
+            partitions[k].scoped.enabled = enabled
             for p in partitions[k].positions.indices {
                 let record = partitions[k].positions[p]
                 let scope = scopes[Int(record.book)], market = Int(reference.securities[Int(record.security)].market)
                 partitions[k].positions[p].positionType = scope.type
-                partitions[k].positions[p].unitSlot = partitions[k].unitInventory.slot(scope: scope.units[market], security: record.security)
-                partitions[k].positions[p].entitySlot = partitions[k].entityInventory.slot(scope: scope.entity, security: record.security)
+                partitions[k].positions[p].scopeSlots = partitions[k].scoped.slots(scope, market: market, security: record.security)
                 let r = partitions[k].positions[p]
                 partitions[k].inventory.movePosition(security: r.security, type: r.positionType, from: 0, to: r.contractualQty)
-                partitions[k].unitInventory.movePosition(slot: r.unitSlot, type: r.positionType, from: 0, to: r.contractualQty)
-                partitions[k].entityInventory.movePosition(slot: r.entitySlot, type: r.positionType, from: 0, to: r.contractualQty)
+                partitions[k].scoped.movePosition(r.scopeSlots, type: r.positionType, from: 0, to: r.contractualQty)
             }
             for (key, a) in partitions[k].availability {
                 partitions[k].inventory.add(security: key.security, bucket: Bucket.external(a.availabilityType), a.quantity)
@@ -380,21 +372,19 @@ extension EngineState {
         return copy.inventoryFigures()
     }
 
-    /// The aggregation-unit and legal-entity buckets as kept, by (scope name, security).
-    func scopedFigures() -> (units: [String: BucketVector], entities: [String: BucketVector]) {
-        var units: [String: BucketVector] = [:], entities: [String: BucketVector] = [:]
-        func name(_ key: UInt64, _ interner: Interner) -> String {
-            interner.name(Int32(bitPattern: UInt32(key >> 32))) + "|" + reference.securityIds.name(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
-        }
+    /// The aggregation-unit, legal-entity and client buckets as kept, by (scope name, security).
+    func scopedFigures() -> (units: [String: BucketVector], entities: [String: BucketVector], clients: [String: BucketVector]) {
+        var tables = Array(repeating: [String: BucketVector](), count: ScopeKind.allCases.count)
         for p in partitions {
-            for (key, v) in p.unitInventory.all() { units[name(key, reference.unitIds)] = v }
-            for (key, v) in p.entityInventory.all() { entities[name(key, reference.entityIds)] = v }
+            for kind in ScopeKind.allCases {
+                for (key, v) in p.scoped[kind].all() { tables[kind.rawValue][reference.scopeName(kind, key: key)] = v }
+            }
         }
-        return (units, entities)
+        return (tables[0], tables[1], tables[2])
     }
 
     /// The same recomputed from scratch.
-    func scopedFromScratch() -> (units: [String: BucketVector], entities: [String: BucketVector]) {
+    func scopedFromScratch() -> (units: [String: BucketVector], entities: [String: BucketVector], clients: [String: BucketVector]) {
         var copy = self
         copy.rebuildInventory()
         return copy.scopedFigures()

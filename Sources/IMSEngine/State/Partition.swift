@@ -33,9 +33,8 @@ struct Partition: Sendable {
     var changedContracts = Set<String>()
     /// The inventory buckets of the securities owned here, kept up to date by every change.
     var inventory = InventoryBuckets()
-    /// The same buckets per aggregation unit and per legal entity.
-    var unitInventory = ScopedBuckets()
-    var entityInventory = ScopedBuckets()
+    /// The same buckets per aggregation unit, legal entity and client.
+    var scoped = ScopedInventory()
     /// Each book's position type, legal entity and units, by book index (a copy per partition, kept by the
     /// sequential path).
     var bookScopes: [BookScope] = []
@@ -77,8 +76,7 @@ struct Partition: Sendable {
         var record = PositionRecord(book: book, security: security)
         let scope = bookScopes[Int(book)]
         record.positionType = scope.type
-        record.unitSlot = unitInventory.slot(scope: scope.units[market], security: security)
-        record.entitySlot = entityInventory.slot(scope: scope.entity, security: security)
+        record.scopeSlots = scoped.slots(scope, market: market, security: security)
         positions.append(record)
         positionTable.insert(hash: EngineState.hash(positionKey: EngineState.positionKey(book: book, security: security)), payload: UInt64(index))
         positionsBySecurity[Int(security)].append(index)

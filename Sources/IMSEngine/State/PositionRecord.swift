@@ -16,9 +16,8 @@ struct PositionRecord: Sendable {
     var hasSOD = false
     /// Its book's position type: which inventory buckets its quantity goes to.
     var positionType: PositionType = .firm
-    /// Its slots in the partition's aggregation-unit and legal-entity buckets (-1: none), found when created.
-    var unitSlot: Int32 = -1
-    var entitySlot: Int32 = -1
+    /// Its slots in the partition's aggregation-unit, legal-entity and client buckets (-1: none), found when created.
+    var scopeSlots = ScopeSlots()
     var sodContractual: Int64 = 0
     var sodSettled: Int64 = 0
     var receipt = Ladder5.zero

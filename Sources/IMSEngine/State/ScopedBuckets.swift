@@ -98,11 +98,90 @@ struct ScopedChanges: Sendable {
     }
 }
 
-/// Where a book's positions and contracts count: its position type, legal entity, and aggregation unit in
-/// each market (by market index; -1: none).
+/// The scopes inventory is kept by, beside the security itself (SPEC 4.1, 4.2): a book's aggregation unit in
+/// the security's market, its legal entity, and its client (client books only).
+public enum ScopeKind: Int, CaseIterable, Sendable {
+    case aggregationUnit, legalEntity, client
+}
+
+/// A position's slot in each scope's table (-1: the book has none of that scope), found once when it is made.
+struct ScopeSlots: Sendable, Equatable {
+    var unit: Int32 = -1
+    var entity: Int32 = -1
+    var client: Int32 = -1
+}
+
+/// The buckets per (scope, security) of every scope kind, in one place: what a position or contract moves,
+/// what a drain takes, what a rebuild resets, all by kind rather than once per table.
+struct ScopedInventory: Sendable {
+    var unit = ScopedBuckets()
+    var entity = ScopedBuckets()
+    var client = ScopedBuckets()
+
+    subscript(_ kind: ScopeKind) -> ScopedBuckets {
+        get {
+            switch kind {
+            case .aggregationUnit: unit
+            case .legalEntity: entity
+            case .client: client
+            }
+        }
+        set {
+            switch kind {
+            case .aggregationUnit: unit = newValue
+            case .legalEntity: entity = newValue
+            case .client: client = newValue
+            }
+        }
+    }
+
+    var enabled: Bool {
+        get { unit.enabled }
+        set { unit.enabled = newValue; entity.enabled = newValue; client.enabled = newValue }
+    }
+
+    /// The slots of a position of a book of `scope` in `security` of market `market`, made if new.
+    mutating func slots(_ scope: BookScope, market: Int, security: Int32) -> ScopeSlots {
+        ScopeSlots(unit: unit.slot(scope: scope.units[market], security: security),
+                   entity: entity.slot(scope: scope.entity, security: security),
+                   client: client.slot(scope: scope.client, security: security))
+    }
+
+    @inline(__always)
+    mutating func movePosition(_ slots: ScopeSlots, type: PositionType, from old: Int64, to new: Int64) {
+        unit.movePosition(slot: slots.unit, type: type, from: old, to: new)
+        entity.movePosition(slot: slots.entity, type: type, from: old, to: new)
+        client.movePosition(slot: slots.client, type: type, from: old, to: new)
+    }
+
+    /// Adds `delta` to one bucket of `security` in each of a book's scopes.
+    mutating func add(_ scope: BookScope, market: Int, security: Int32, bucket: Int, _ delta: Int64) {
+        let slots = slots(scope, market: market, security: security)
+        unit.add(slot: slots.unit, bucket: bucket, delta)
+        entity.add(slot: slots.entity, bucket: bucket, delta)
+        client.add(slot: slots.client, bucket: bucket, delta)
+    }
+
+    mutating func takeChanges() -> ScopedInventoryChanges {
+        ScopedInventoryChanges(tables: [unit.takeChanges(), entity.takeChanges(), client.takeChanges()])
+    }
+}
+
+/// The scoped buckets a drain changed, by scope kind (`ScopeKind.rawValue`).
+struct ScopedInventoryChanges: Sendable {
+    var tables = Array(repeating: ScopedChanges(), count: ScopeKind.allCases.count)
+
+    mutating func append(_ other: ScopedInventoryChanges) {
+        for k in tables.indices { tables[k].append(other.tables[k]) }
+    }
+}
+
+/// Where a book's positions and contracts count: its position type, legal entity, client (-1: not a client
+/// book), and aggregation unit in each market (by market index; -1: none).
 struct BookScope: Sendable, Equatable {
     var type: PositionType
     var entity: Int32
+    var client: Int32 = -1
     var units: [Int32]
 }
 
@@ -117,7 +196,7 @@ extension EngineState {
             let id = b.aggregationUnits[marketId] ?? reference.defaultUnits[b.legalEntity + "|" + marketId]
             return id.flatMap { reference.unitIds.lookup($0) } ?? -1
         }
-        return BookScope(type: b.positionType, entity: entity, units: units)
+        return BookScope(type: b.positionType, entity: entity, client: b.clientId.flatMap { reference.clientIds.lookup($0) } ?? -1, units: units)
     }
 
     /// Recomputes every book's scope; if any existing book's changed, rebuilds the buckets (rare: reference data).

@@ -131,7 +131,7 @@ struct QueryRoutes {
             let by = QueryParameters(request).string("by") ?? "market"
             switch by {
             case "market", "region": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byRegion: by == "region") })
-            case "legalEntity", "aggregationUnit": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byUnit: by == "aggregationUnit") })
+            case "legalEntity", "aggregationUnit": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(by: by == "aggregationUnit" ? .aggregationUnit : .legalEntity) })
             default: return JSONResponse.failure(.badRequest, "by must be market, region, legalEntity or aggregationUnit", field: "by")
             }
         }
