@@ -29,7 +29,11 @@ public enum Bucket {
     @inlinable public static var sellApprovedShort: Int { 28 }
     /// Quantity the desk holds back from lending (no event sets it yet: 0).
     @inlinable public static var reserved: Int { 29 }
-    @inlinable public static var count: Int { 30 }
+    /// A client's approved locates of the day, for long sales and for short sales (issue 14 sets them; 0 until
+    /// then). Client limits read them from the client's share.
+    @inlinable public static var locateApprovedLong: Int { 30 }
+    @inlinable public static var locateApprovedShort: Int { 31 }
+    @inlinable public static var count: Int { 32 }
 
     /// The contract kind's bucket: open quantity net of returns.
     @inlinable public static func contract(_ kind: ContractKind) -> Int {
@@ -44,7 +48,7 @@ public enum Bucket {
 
     /// Whether bucket `i` has a date, and so a value per settlement-ladder day (SPEC 4.1): positions (by their
     /// projected settled quantity), contracts (by start and end date) and lenders' lines (by effective date).
-    /// The locate, approved-sell and reserved buckets are the day's and have none.
+    /// The locate, approved-sell and reserved buckets (26 and up) are the day's and have none.
     @inlinable public static func isDated(_ i: Int) -> Bool { i < locateDecrement }
 
     /// The settlement-ladder days a dated bucket has: SD0…SD4.
@@ -56,7 +60,7 @@ public enum Bucket {
         var names = positionTypes.map { "LONG.\($0.rawValue)" } + positionTypes.map { "SHORT.\($0.rawValue)" }
         names += ["HYPOTHECATABLE", "BORROWED", "LOANED", "REPO_PLEDGED", "PLEDGED_OUT", "RECEIVED_IN", "PAY_TO_HOLD"]
         names += availabilityTypes.map { "EXTERNAL.\($0.rawValue)" }
-        names += ["LOCATE_DECREMENT", "SELL_APPROVED.LONG", "SELL_APPROVED.SHORT", "RESERVED"]
+        names += ["LOCATE_DECREMENT", "SELL_APPROVED.LONG", "SELL_APPROVED.SHORT", "RESERVED", "LOCATE_APPROVED.LONG", "LOCATE_APPROVED.SHORT"]
         precondition(names.count == count)
         return names
     }()

@@ -7,6 +7,9 @@ public enum Calculation: Int, CaseIterable, Sendable {
     case forLoan, forPledge, overborrow, locateAvailable
     /// An aggregation unit's sell limits (SPEC 4.2), evaluated on the unit's buckets.
     case unitLongSellLimit, unitShortSellLimit
+    /// A client's sell limits in a security (SPEC 4.2), evaluated on the client's share: its books' positions,
+    /// its approved locates and its approved sells.
+    case clientLongSellLimit, clientShortSellLimit
 
     public var name: String {
         switch self {
@@ -16,6 +19,8 @@ public enum Calculation: Int, CaseIterable, Sendable {
         case .locateAvailable: "locateAvailable"
         case .unitLongSellLimit: "unitLongSellLimit"
         case .unitShortSellLimit: "unitShortSellLimit"
+        case .clientLongSellLimit: "clientLongSellLimit"
+        case .clientShortSellLimit: "clientShortSellLimit"
         }
     }
 
@@ -106,6 +111,8 @@ public struct CalculationValues: Sendable, Hashable, Codable {
     public var locateAvailable: Int64 = 0
     public var unitLongSellLimit: Int64 = 0
     public var unitShortSellLimit: Int64 = 0
+    public var clientLongSellLimit: Int64 = 0
+    public var clientShortSellLimit: Int64 = 0
 
     public init() {}
 
@@ -120,6 +127,8 @@ public struct CalculationValues: Sendable, Hashable, Codable {
             case .locateAvailable: locateAvailable
             case .unitLongSellLimit: unitLongSellLimit
             case .unitShortSellLimit: unitShortSellLimit
+            case .clientLongSellLimit: clientLongSellLimit
+            case .clientShortSellLimit: clientShortSellLimit
             }
         }
         set {
@@ -130,6 +139,8 @@ public struct CalculationValues: Sendable, Hashable, Codable {
             case .locateAvailable: locateAvailable = newValue
             case .unitLongSellLimit: unitLongSellLimit = newValue
             case .unitShortSellLimit: unitShortSellLimit = newValue
+            case .clientLongSellLimit: clientLongSellLimit = newValue
+            case .clientShortSellLimit: clientShortSellLimit = newValue
             }
         }
     }

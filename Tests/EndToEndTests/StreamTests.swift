@@ -164,7 +164,7 @@ struct StreamTests {
         #expect(((delta.first?["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int) == 3)
         probe.send(#"{"action":"subscribe","filter":{"legalEntity":"PB-EU","aggregationUnitId":"AU-EU-US"}}"#)
         let error = probe.wait { !$0.ofType("error").isEmpty }.ofType("error").first
-        #expect(error?["field"] as? String == "filter.aggregationUnitId")
+        #expect(error?["field"] as? String == "filter.legalEntity")
     }
 
     @Test func badCommandsGetErrorsNamingTheField() throws {

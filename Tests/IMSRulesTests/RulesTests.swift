@@ -58,6 +58,22 @@ struct DefaultPackTests {
         #expect(Self.values(b, SecurityTraits(marketId: "KR")).unitShortSellLimit == 200)
     }
 
+    @Test func clientSellLimits() {
+        // A client's share: its long positions 1,000 + 200 + 30, approved long-sell locates 50, long sales
+        // approved today 300; approved short locates 400, pay-to-hold 30, short sales approved today 120.
+        var b = Self.sample()
+        b[Bucket.locateApprovedLong] = 50
+        b[Bucket.sellApprovedLong] = 300
+        b[Bucket.locateApprovedShort] = 400
+        b[Bucket.sellApprovedShort] = 120
+        let v = Self.values(b, SecurityTraits(marketId: "US"))
+        #expect(v.clientLongSellLimit == 1_230 + 50 - 300)
+        #expect(v.clientShortSellLimit == 400 + 30 - 120)
+        // Sales beyond what it has: nothing left, never negative.
+        b[Bucket.sellApprovedShort] = 1_000
+        #expect(Self.values(b, SecurityTraits(marketId: "US")).clientShortSellLimit == 0)
+    }
+
     @Test func overborrowIsZeroWhenTheBorrowsAreNeeded() {
         var b = Self.sample()
         b[Bucket.short(.firm)] = 1_400  // shorts 1,500 + loaned 400 − long 1,000 = 900 needed > 300 borrowed

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IMSDomain
 import IMSEngine
 import IMSRuntime
+import IMSRules
 @testable import IMSServer
 import Testing
 
@@ -78,14 +79,15 @@ struct GraphQLTests {
             let inventory = try #require(data["inventory"] as? [String: Any])
             #expect((inventory["calculations"] as? [String: Any])?["forLoan"] as? Int == 3_000_000_000)
             let buckets = try #require(inventory["buckets"] as? [[String: Any]])
-            #expect(buckets.count == 30)
+            #expect(buckets.count == Bucket.count && buckets.count == 32)
             #expect(buckets.first { $0["name"] as? String == "SHORT.CLIENT_FREE" }?["quantity"] as? Int == 40)
             #expect(((data["byEntity"] as? [String: Any])?["calculations"] as? [String: Any])?["forLoan"] as? Int == 3_000_000_000)
             #expect((((data["security"] as? [String: Any])?["inventory"] as? [String: Any])?["calculations"] as? [String: Any])?["forPledge"] as? Int == 3_000_000_000)
             #expect(data["activeRuleVersion"] as? Int == 1)
             #expect((data["ruleVersions"] as? [[String: Any]])?.first?["status"] as? String == "ACTIVE")
             let both = try await Self.post(client, #"{ inventory(securityId: "AAPL", legalEntity: "A", aggregationUnitId: "B") { securityId } }"#).1
-            #expect((both["errors"] as? [[String: Any]])?.first?["message"] as? String == "give aggregationUnitId or legalEntity, not both")
+            #expect((both["errors"] as? [[String: Any]])?.first?["message"] as? String
+                    == "legalEntity: name one of aggregationUnitId, legalEntity or clientId, not several: a view shows one scope's share")
         }
     }
 

@@ -242,6 +242,39 @@ struct InventoryAPITests {
             let uk = try await limits("AU-UK")  // 200 + 300 long (FIRM2 moved in); borrowed 500
             #expect(uk.first?["longSellLimit"] as? Int == 500 && uk.first?["shortSellLimit"] as? Int == 580)
             try await client.execute(uri: "/api/v1/limits/units/NOPE", method: .get) { r in #expect(r.status == .notFound) }
+
+            // A client's share and limits: its books' positions (C1: 250 free, 40 held to pay; C2: 90 short).
+            let clients = """
+            {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+            {"type":"book","bookId":"C1-P2H","legalEntity":"PB-US","positionType":"PAY_TO_HOLD","clientId":"C1"}
+            {"type":"book","bookId":"C2-SEG","legalEntity":"PB-US","positionType":"CLIENT_SEGREGATED","clientId":"C2"}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"AAPL","contractualQty":250,"settledQty":250}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-P2H","securityId":"AAPL","contractualQty":40,"settledQty":40}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C2-SEG","securityId":"AAPL","contractualQty":-90,"settledQty":-90}
+            """
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: clients)) { r in #expect(r.status == .ok) }
+            func clientLimits(_ id: String) async throws -> [[String: Any]] {
+                try await client.execute(uri: "/api/v1/limits/clients/\(id)", method: .get) { r in
+                    #expect(r.status == .ok)
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [[String: Any]]
+                }
+            }
+            // C1 may sell long its 290 long; short its pay-to-hold 40 (no approved locates yet).
+            let c1 = try await clientLimits("C1")
+            #expect(c1.count == 1 && c1[0]["clientId"] as? String == "C1" && c1[0]["securityId"] as? String == "AAPL")
+            #expect(c1[0]["longSellLimit"] as? Int == 290 && c1[0]["shortSellLimit"] as? Int == 40)
+            let c2 = try await clientLimits("C2")
+            #expect(c2.first?["longSellLimit"] as? Int == 0 && c2.first?["shortSellLimit"] as? Int == 0)
+            try await client.execute(uri: "/api/v1/limits/clients/NOPE", method: .get) { r in #expect(r.status == .notFound) }
+            let share = try await client.execute(uri: "/api/v1/inventory/AAPL?clientId=C1", method: .get) { r in
+                try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as! [String: Any]
+            }
+            #expect(share["clientId"] as? String == "C1")
+            #expect((share["buckets"] as? [String: Int])?["HYPOTHECATABLE"] == 250 && (share["buckets"] as? [String: Int])?["PAY_TO_HOLD"] == 40)
+            try await client.execute(uri: "/api/v1/inventory/AAPL?clientId=C1&legalEntity=PB-US", method: .get) { r in
+                #expect(r.status == .badRequest)
+                #expect(String(buffer: r.body).contains("clientId"))
+            }
         }
     }
 

@@ -199,27 +199,21 @@ extension ReadModel {
 public struct InventoryFilter: Sendable, Hashable {
     public var securityId: String?
     public var marketId: String?
-    public var legalEntity: String?
-    public var aggregationUnitId: String?
+    /// The scope whose share the stream shows, if any (`InventoryScope.named`: at most one).
+    public var scope: InventoryScope?
 
-    public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId"]
+    public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId", "clientId"]
 
-    public init(securityId: String? = nil, marketId: String? = nil, legalEntity: String? = nil, aggregationUnitId: String? = nil) {
+    public init(securityId: String? = nil, marketId: String? = nil, scope: InventoryScope? = nil) {
         self.securityId = securityId
         self.marketId = marketId
-        self.legalEntity = legalEntity
-        self.aggregationUnitId = aggregationUnitId
-    }
-
-    /// The scope whose share the stream shows, if any (a filter names at most one).
-    public var scope: InventoryScope? {
-        if let u = aggregationUnitId { return .aggregationUnit(u) }
-        return legalEntity.map { .legalEntity($0) }
+        self.scope = scope
     }
 
     public var values: [(name: String, value: String)] {
-        [("securityId", securityId), ("marketId", marketId), ("legalEntity", legalEntity), ("aggregationUnitId", aggregationUnitId)]
-            .compactMap { n, v in v.map { (n, $0) } }
+        var out = [("securityId", securityId), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
+        if let scope { out.append((scope.fieldName, scope.id)) }
+        return out
     }
 }
 
@@ -261,10 +255,13 @@ extension ReadModel {
     }
 }
 
-/// An aggregation unit's sell limits in one security (SPEC 4.2): what the unit may still sell long (its net
-/// long position) and short (borrowed − loaned + lenders' lines, where the market lets lines count).
-public struct UnitLimitView: Codable, Sendable, Hashable {
-    public var aggregationUnitId: String
+/// An aggregation unit's or a client's sell limits in one security (SPEC 4.2). A unit may still sell long its
+/// net long position and short what it borrowed and did not lend, with lenders' lines where the market lets
+/// them count; a client its long positions and approved long-sell locates, and its approved locates and
+/// pay-to-holds, less the sales already approved.
+public struct SellLimitView: Codable, Sendable, Hashable {
+    public var aggregationUnitId: String?
+    public var clientId: String?
     public var securityId: String
     public var marketId: String
     public var longSellLimit: Int64
@@ -273,27 +270,34 @@ public struct UnitLimitView: Codable, Sendable, Hashable {
 }
 
 extension ReadModel {
-    /// The unit's limits in every security it holds anything of (or in one), by security id; nil for an
-    /// unknown unit.
-    public func unitLimits(_ unitId: String, securityId: String? = nil) -> [UnitLimitView]? {
-        guard reference.aggregationUnits[unitId] != nil else { return nil }
+    /// A unit's or client's limits in every security it holds anything of (or in one), by security id; nil for
+    /// an unknown unit or client.
+    public func sellLimits(_ scope: InventoryScope, securityId: String? = nil) -> [SellLimitView]? {
+        switch scope {
+        case .aggregationUnit(let id): guard reference.aggregationUnits[id] != nil else { return nil }
+        case .client(let id): guard reference.clientIds.lookup(id) != nil else { return nil }
+        case .legalEntity: return nil
+        }
         let active = rules.active
         var indices: [Int32] = []
         if let securityId {
             guard let i = reference.securityIds.lookup(securityId) ?? security(securityId).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return [] }
             indices = [i]
-        } else if let unit = reference.unitIds.lookup(unitId) {
+        } else if let scopeIndex = reference.scopeIds(scope.kind).lookup(scope.id) {
             for p in partitions {
-                for key in p.scoped.unit.keys where Int32(bitPattern: UInt32(key >> 32)) == unit {
+                for key in p.scoped[scope.kind].keys where Int32(bitPattern: UInt32(key >> 32)) == scopeIndex {
                     indices.append(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
                 }
             }
         }
+        let isClient = scope.kind == .client
         return indices.map { i in
-            let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: .aggregationUnit(unitId)))
+            let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: scope))
             let record = reference.securities[Int(i)].record
-            return UnitLimitView(aggregationUnitId: unitId, securityId: record.securityId ?? "", marketId: record.marketId,
-                                 longSellLimit: values.unitLongSellLimit, shortSellLimit: values.unitShortSellLimit, ruleVersion: active.version)
+            return SellLimitView(aggregationUnitId: isClient ? nil : scope.id, clientId: isClient ? scope.id : nil,
+                                 securityId: record.securityId ?? "", marketId: record.marketId,
+                                 longSellLimit: isClient ? values.clientLongSellLimit : values.unitLongSellLimit,
+                                 shortSellLimit: isClient ? values.clientShortSellLimit : values.unitShortSellLimit, ruleVersion: active.version)
         }.sorted { $0.securityId < $1.securityId }
     }
 }

@@ -49,10 +49,30 @@ public enum InventoryScope: Sendable, Hashable {
         }
     }
 
+    /// The request field that names it.
+    var fieldName: String {
+        switch self {
+        case .aggregationUnit: "aggregationUnitId"
+        case .legalEntity: "legalEntity"
+        case .client: "clientId"
+        }
+    }
+
     var id: String {
         switch self {
         case .aggregationUnit(let id), .legalEntity(let id), .client(let id): id
         }
+    }
+
+    /// The scope a request names by `aggregationUnitId`, `legalEntity` or `clientId` (nil: none); naming more
+    /// than one is refused, naming the second field.
+    public static func named(aggregationUnitId: String?, legalEntity: String?, clientId: String?) throws(ScopeChoiceError) -> InventoryScope? {
+        let given = [("aggregationUnitId", aggregationUnitId), ("legalEntity", legalEntity), ("clientId", clientId)].filter { $0.1 != nil }
+        guard given.count <= 1 else {
+            throw ScopeChoiceError(field: given[1].0, message: "name one of aggregationUnitId, legalEntity or clientId, not several: a view shows one scope's share")
+        }
+        guard let (field, id) = given.first, let id else { return nil }
+        return field == "aggregationUnitId" ? .aggregationUnit(id) : field == "legalEntity" ? .legalEntity(id) : .client(id)
     }
 
     init(_ kind: ScopeKind, _ id: String) {
@@ -62,6 +82,12 @@ public enum InventoryScope: Sendable, Hashable {
         case .client: self = .client(id)
         }
     }
+}
+
+/// A request that names more than one scope.
+public struct ScopeChoiceError: Error, Sendable {
+    public var field: String
+    public var message: String
 }
 
 /// The breakdown of `?explain=true`: each calculation into buckets (its parts sum to it), and each bucket

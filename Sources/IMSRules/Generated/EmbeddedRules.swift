@@ -48,6 +48,18 @@ public enum EmbeddedRules {
           "calculation": "unitShortSellLimit",
           "formula": "max(0, BORROWED - LOANED + EXTERNAL.*)",
           "description": "An aggregation unit may sell short what it has borrowed and not lent, and what lenders offer."
+        },
+        {
+          "id": "clientLongSellLimit",
+          "calculation": "clientLongSellLimit",
+          "formula": "max(0, LONG.* + LOCATE_APPROVED.LONG - SELL_APPROVED.LONG)",
+          "description": "A client may sell long its long positions and its approved long-sell locates, less the long sales already approved today."
+        },
+        {
+          "id": "clientShortSellLimit",
+          "calculation": "clientShortSellLimit",
+          "formula": "max(0, LOCATE_APPROVED.SHORT + PAY_TO_HOLD - SELL_APPROVED.SHORT)",
+          "description": "A client may sell short its approved locates and approved pay-to-holds, less the short sales already approved today."
         }
       ]
     },

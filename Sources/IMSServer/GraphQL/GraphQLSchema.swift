@@ -58,7 +58,7 @@ struct PositionsArguments: Codable, Sendable {
 }
 struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
 struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var limit: Int? }
-struct InventoryArguments: Codable, Sendable { var securityId: String; var aggregationUnitId: String?; var legalEntity: String? }
+struct InventoryArguments: Codable, Sendable { var securityId: String; var aggregationUnitId: String?; var legalEntity: String?; var clientId: String? }
 
 /// One bucket and its quantity (GraphQL has no maps).
 struct BucketQuantity: Codable, Sendable {
@@ -105,11 +105,10 @@ struct GraphQLResolver: Sendable {
 
     func inventory(context: Engine, arguments a: InventoryArguments) throws -> InventoryView? {
         let scope: InventoryScope?
-        switch (a.aggregationUnitId, a.legalEntity) {
-        case (let unit?, nil): scope = .aggregationUnit(unit)
-        case (nil, let entity?): scope = .legalEntity(entity)
-        case (nil, nil): scope = nil
-        default: throw GraphQLArgumentError("give aggregationUnitId or legalEntity, not both")
+        do {
+            scope = try InventoryScope.named(aggregationUnitId: a.aggregationUnitId, legalEntity: a.legalEntity, clientId: a.clientId)
+        } catch {
+            throw GraphQLArgumentError("\(error.field): \(error.message)")
         }
         return context.readModel.read { $0.inventory(a.securityId, scope: scope) }
     }
@@ -280,6 +279,7 @@ struct IMSGraphQL: API {
                 Field("ruleSet", at: \.ruleSet)
                 Field("aggregationUnitId", at: \.aggregationUnitId)
                 Field("legalEntity", at: \.legalEntity)
+                Field("clientId", at: \.clientId)
                 Field("ladder", at: \.ladderDays)
             }
             Type(InventoryLadderDay.self, as: "InventoryLadderDay") {
@@ -424,6 +424,7 @@ struct IMSGraphQL: API {
                     Argument("securityId", at: \.securityId)
                     Argument("aggregationUnitId", at: \.aggregationUnitId)
                     Argument("legalEntity", at: \.legalEntity)
+                    Argument("clientId", at: \.clientId)
                 }
                 Field("ruleVersions", at: GraphQLResolver.ruleVersions)
                 Field("activeRuleVersion", at: GraphQLResolver.activeRuleVersion)

@@ -208,6 +208,13 @@ enum OpenAPIDocument {
                     "aggregationUnitId": string, "securityId": string, "marketId": string, "longSellLimit": integer,
                     "shortSellLimit": integer, "ruleVersion": integer,
                 ]))), "404": error]),
+            "/api/v1/limits/clients/{clientId}": get(
+                "A client's long and short sell limits, in every security its books hold or in one", tag: "limits",
+                parameters: [path("clientId", "Client (a book's clientId)"), query("securityId", string, "Only this security (id or identifier)")],
+                responses: ["200": response("The limits, by security", array(object([
+                    "clientId": string, "securityId": string, "marketId": string, "longSellLimit": integer,
+                    "shortSellLimit": integer, "ruleVersion": integer,
+                ]))), "404": error]),
             "/api/v1/inventory": get(
                 "Every security's calculations under the active rules, with USD values where priced; filtered, sorted, paged", tag: "inventory",
                 parameters: [query("marketId", string, "Market"), query("region", enumeration(Region.allCases.map(\.rawValue)), "Region"),
@@ -229,7 +236,8 @@ enum OpenAPIDocument {
                 parameters: [path("securityId", "Internal id or any identifier"),
                              query("explain", ["type": "boolean", "default": false], "Add the breakdown: calculations into buckets, buckets into books, contracts and lenders"),
                              query("aggregationUnitId", string, "Only this aggregation unit's share (positions and contracts of its books; the firm's lender lines)"),
-                             query("legalEntity", string, "Only this legal entity's share (not with aggregationUnitId)")],
+                             query("legalEntity", string, "Only this legal entity's share (not with aggregationUnitId or clientId)"),
+                             query("clientId", string, "Only this client's share: the positions and contracts of its books, its approved locates and sells (not with the other two)")],
                 responses: ["200": response("The inventory", ref("Inventory")), "400": badParameter, "404": error]),
             "/api/v1/books": get("Books", tag: "reference data", responses: ["200": response("Every book", array(ref("Book")))]),
             "/api/v1/books/{bookId}": get("One book", tag: "reference data", parameters: [path("bookId", "Book")],
@@ -330,7 +338,7 @@ enum OpenAPIDocument {
                 "buckets": ["type": "object", "additionalProperties": integer, "description": "Every bucket of SPEC 4.1 by name"],
                 "calculations": ref("Calculations"),
                 "ruleVersion": integer, "ruleSet": string,
-            ], optional: ["businessDate": date, "aggregationUnitId": string, "legalEntity": string, "explain": ref("InventoryExplanation"),
+            ], optional: ["businessDate": date, "aggregationUnitId": string, "legalEntity": string, "clientId": string, "explain": ref("InventoryExplanation"),
                           "ladder": array(object([
                               "day": enumeration(Bucket.ladderDayNames), "date": date,
                               "buckets": ["type": "object", "additionalProperties": integer, "description": "The dated buckets that are not zero that day"],
@@ -350,7 +358,7 @@ enum OpenAPIDocument {
                 "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
             ], description: "A part of a value; the parts of a value sum exactly to it"),
             "RuleSet": object(["name": string, "packs": array(object(["pack": string, "rules": array(object(
-                ["id": string, "calculation": enumeration(["forLoan", "forPledge", "overborrow", "locateAvailable", "unitLongSellLimit", "unitShortSellLimit"]), "formula": string],
+                ["id": string, "calculation": enumeration(Calculation.allCases.map(\.name)), "formula": string],
                 optional: ["description": string, "when": object([:], optional: [
                     "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
                     "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean, "quanto": boolean,

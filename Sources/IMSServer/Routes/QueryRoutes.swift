@@ -112,8 +112,16 @@ struct QueryRoutes {
         router.get("/api/v1/limits/units/:aggregationUnitId") { request, context in
             let unit = context.pathParameter("aggregationUnitId")
             let security = QueryParameters(request).string("securityId")
-            guard let limits = engine.readModel.read({ $0.unitLimits(unit, securityId: security) }) else {
+            guard let limits = engine.readModel.read({ $0.sellLimits(.aggregationUnit(unit), securityId: security) }) else {
                 return JSONResponse.failure(.notFound, "unknown aggregation unit \(unit)", field: "aggregationUnitId")
+            }
+            return JSONResponse.ok(limits)
+        }
+        router.get("/api/v1/limits/clients/:clientId") { request, context in
+            let client = context.pathParameter("clientId")
+            let security = QueryParameters(request).string("securityId")
+            guard let limits = engine.readModel.read({ $0.sellLimits(.client(client), securityId: security) }) else {
+                return JSONResponse.failure(.notFound, "unknown client \(client): no book has it as clientId", field: "clientId")
             }
             return JSONResponse.ok(limits)
         }
@@ -150,12 +158,11 @@ struct QueryRoutes {
             let q = QueryParameters(request)
             let explain: Bool
             do { explain = try q.bool("explain", default: false) } catch let bad as BadParameter { return bad.response }
-            var scope: InventoryScope?
-            switch (q.string("aggregationUnitId"), q.string("legalEntity")) {
-            case (let unit?, nil): scope = .aggregationUnit(unit)
-            case (nil, let entity?): scope = .legalEntity(entity)
-            case (nil, nil): scope = nil
-            default: return JSONResponse.failure(.badRequest, "give aggregationUnitId or legalEntity, not both", field: "legalEntity")
+            let scope: InventoryScope?
+            do throws(ScopeChoiceError) {
+                scope = try InventoryScope.named(aggregationUnitId: q.string("aggregationUnitId"), legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
+            } catch {
+                return JSONResponse.failure(.badRequest, error.message, field: error.field)
             }
             guard let view = engine.readModel.read({ $0.inventory(id, explain: explain, scope: scope) }) else {
                 return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId")

@@ -119,11 +119,12 @@ struct StreamSession {
         case .marketData:
             return .marketData(MarketDataFilter(values: { fields[$0] }))
         case .inventory:
-            if fields["legalEntity"] != nil && fields["aggregationUnitId"] != nil {
-                throw BadFilter(message: "name a legal entity or an aggregation unit, not both: the stream shows one scope's share", field: "filter.aggregationUnitId")
+            do {
+                let scope = try InventoryScope.named(aggregationUnitId: fields["aggregationUnitId"], legalEntity: fields["legalEntity"], clientId: fields["clientId"])
+                return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"], scope: scope))
+            } catch {
+                throw BadFilter(message: error.message, field: "filter.\(error.field)")
             }
-            return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"],
-                                              legalEntity: fields["legalEntity"], aggregationUnitId: fields["aggregationUnitId"]))
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
