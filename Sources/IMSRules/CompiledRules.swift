@@ -28,6 +28,10 @@ public enum Calculation: Int, CaseIterable, Sendable {
     public static let inventory: [Calculation] = [.forLoan, .forPledge, .overborrow, .locateAvailable]
 
     public static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+
+    /// Calculations added after rule documents were first written (and kept in journals and snapshots): a
+    /// document without a rule for one gets the shipped default pack's, so that it still compiles.
+    public static let addedLater: [Calculation] = [.clientLongSellLimit, .clientShortSellLimit]
 }
 
 /// What a rule's condition is tested against: one security's reference data.
@@ -215,9 +219,18 @@ public struct CompiledRuleSet: Sendable {
         guard defaultPacks == 1 else {
             throw RuleError(subject: "document", field: "packs", message: "exactly one pack must have no markets (the default pack); \(defaultPacks) do")
         }
-        // Every calculation must have a rule that applies to any security: one without a condition in the default pack.
+        // Every calculation must have a rule that applies to any security: one without a condition in the default
+        // pack. A calculation added later takes the shipped rule when the document (an older one) has none.
         for c in Calculation.allCases where !defaultRules.contains(where: { rules[$0].calculation == c && rules[$0].condition == nil }) {
-            throw RuleError(subject: "document", field: "packs", message: "the default pack needs a rule for \(c.name) without a condition")
+            guard Calculation.addedLater.contains(c), defaultRules.allSatisfy({ rules[$0].calculation != c }),
+                  let shipped = Self.shippedDefaultRule(c), ids.insert(shipped.id).inserted else {
+                throw RuleError(subject: "document", field: "packs", message: "the default pack needs a rule for \(c.name) without a condition")
+            }
+            guard let formula = try? FormulaParser.parse(shipped.formula) else { preconditionFailure("the shipped rule \(shipped.id) does not parse") }
+            let node = try Self.compile(formula, for: c, parameters: parameters, subject: "rule \(shipped.id)")
+            defaultRules.append(rules.count)
+            rules.append(CompiledRule(id: shipped.id, pack: "default", calculation: c, formula: shipped.formula, condition: nil,
+                                      node: node, usesLadderDays: Self.namesADay(node)))
         }
         guard rules.count < Int(UInt16.max) else { throw RuleError(subject: "document", field: "packs", message: "too many rules") }
         self.rules = rules
@@ -236,6 +249,12 @@ public struct CompiledRuleSet: Sendable {
             chosen[c.rawValue] = UInt16(lists[c.rawValue].first { Self.matches(rules[$0].condition, traits) }!)
         }
         return RuleChoice(rules: chosen)
+    }
+
+    /// The shipped default pack's unconditional rule for `c` (for documents older than `c`).
+    private static func shippedDefaultRule(_ c: Calculation) -> RuleDocument? {
+        let document = try? RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+        return document?.packs.first { $0.markets == nil }?.rules.first { $0.calculation == c.name && $0.when == nil }
     }
 
     /// Whether any rule of `choice` names a ladder day: only then does evaluating it need the security's ladder.

@@ -130,6 +130,7 @@ struct DefaultPackTests {
             (Bucket.repoPledged, "REPO_PLEDGED"), (Bucket.pledgedOut, "PLEDGED_OUT"), (Bucket.receivedIn, "RECEIVED_IN"),
             (Bucket.payToHold, "PAY_TO_HOLD"), (Bucket.locateDecrement, "LOCATE_DECREMENT"), (Bucket.sellApprovedLong, "SELL_APPROVED.LONG"),
             (Bucket.sellApprovedShort, "SELL_APPROVED.SHORT"), (Bucket.reserved, "RESERVED"),
+            (Bucket.locateApprovedLong, "LOCATE_APPROVED.LONG"), (Bucket.locateApprovedShort, "LOCATE_APPROVED.SHORT"),
         ]
         for (i, name) in named { #expect(Bucket.names[i] == name) }
         #expect(Bucket.names.count == Bucket.count && Set(Bucket.names).count == Bucket.count)
@@ -162,6 +163,19 @@ struct RuleValidationTests {
 
     @Test func aMinimalDocumentCompiles() {
         #expect(Self.error(Self.document([])) == nil)
+    }
+
+    /// A document written before the client limits existed (in a journal or snapshot) still compiles: it
+    /// gets the shipped rules for them. One that has a conditional rule for them but no general one does not.
+    @Test func anOlderDocumentGetsTheShippedRulesForCalculationsAddedLater() throws {
+        let older = try CompiledRuleSet(Self.document([]))
+        let rule = try #require(older.rules.first { $0.calculation == .clientShortSellLimit })
+        #expect(rule.id == "clientShortSellLimit" && rule.pack == "default" && rule.formula.contains("LOCATE_APPROVED.SHORT"))
+        var b = BucketVector()
+        b[Bucket.locateApprovedShort] = 70
+        #expect(older.evaluate(older.choose(for: SecurityTraits(marketId: "US")), b).clientShortSellLimit == 70)
+        let partial = Self.document([RuleDocument(id: "c", calculation: "clientLongSellLimit", formula: "0", when: RuleCondition(temperature: "HTB"))])
+        #expect(Self.error(partial)?.message.contains("needs a rule for clientLongSellLimit") == true)
     }
 
     @Test(arguments: [
