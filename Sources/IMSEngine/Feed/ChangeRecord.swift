@@ -36,7 +36,8 @@ public struct ChangeRecord: Sendable {
     /// Securities whose inventory buckets changed, with the buckets.
     var inventory = InventoryChanges()
     /// Aggregation-unit, legal-entity and client buckets that changed.
-    var scoped = ScopedInventoryChanges()
+    /// What each partition's scoped tables changed (by partition: slots are numbered per partition).
+    var scoped: [ScopedInventoryChanges] = []
     /// Every partition's buckets whole, when they were rebuilt in this drain.
     var rebuiltInventory: [(securities: InventoryBuckets, scoped: ScopedInventory)]?
     /// FX rates that changed.
@@ -193,7 +194,7 @@ extension EngineState {
             record.prices += t.prices
             record.availability += t.availability
             record.inventory.append(t.inventory)
-            record.scoped.append(t.scoped)
+            record.scoped.append(t.scoped)  // one per partition, in partition order
             record.contracts += t.contracts
         }
         for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }

@@ -77,12 +77,7 @@ public struct ReadModel: Sendable, PartitionLayout {
             for k in partitions.indices { (partitions[k].inventory, partitions[k].scoped) = whole[k] }
         }
         for k in r.inventory.securities.indices { partitions[partition(ofSecurity: r.inventory.securities[k])].inventory.take(r.inventory, from: k) }
-        for kind in ScopeKind.allCases {
-            let changes = r.scoped.tables[kind.rawValue]
-            for k in changes.keys.indices {
-                partitions[partition(ofSecurity: Int32(bitPattern: UInt32(truncatingIfNeeded: changes.keys[k])))].scoped[kind].take(changes, from: k)
-            }
-        }
+        for (k, changes) in r.scoped.enumerated() { partitions[k].scoped.take(changes) }
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
         exceptionLog.take(r.exceptions)

@@ -1,17 +1,26 @@
 import IMSDomain
 import IMSRules
 
-/// Inventory buckets per security within a scope: an aggregation unit, or a legal entity (SPEC 4.1).
+/// Inventory buckets per security within a scope: an aggregation unit, a legal entity or a client (SPEC 4.1).
 ///
-/// Positions and contracts count in the scope of their book (its legal entity, and its aggregation unit in
-/// the security's market); lender availability has no book and stays at the security's level. A position
-/// keeps its two slots (`PositionRecord.unitSlot`, `entitySlot`), found once when it is created, so a trade
-/// moves them without a look-up. Derived like `InventoryBuckets`: rebuilt from scratch when a state loads.
+/// Positions and contracts count in the scopes of their book (its legal entity, its aggregation unit in the
+/// security's market, its client); lender availability has no book and stays at the security's level. A
+/// position keeps its slots (`PositionRecord.scopeSlots`), found once when it is created, so a trade moves
+/// them without a look-up. Derived like `InventoryBuckets`: rebuilt from scratch when a state loads.
+///
+/// A drain takes only the buckets that changed in each changed slot (`dirty`, a bit per bucket): a trade
+/// moves two or three of a slot's buckets, and copying all of them for every scope doubled the change
+/// capture's cost when the client scope came (measured).
 struct ScopedBuckets: Sendable {
     /// (scope << 32 | security) → slot.
     private var slots: [UInt64: Int32] = [:]
     private(set) var keys: [UInt64] = []
     private(set) var values: ContiguousArray<Int64> = []
+    /// Per slot, the buckets changed since the last drain (bit b: bucket b).
+    private var dirty: ContiguousArray<UInt64> = []
+    /// Slots whose keys a drain has already published: the read model numbers slots as the writer does, so
+    /// a change names its slot and the read model needs no look-up by key.
+    private var publishedSlots = 0
     var changed = ChangeMarks()
     var enabled = true
 
@@ -26,20 +35,31 @@ struct ScopedBuckets: Sendable {
         slots[key] = s
         keys.append(key)
         values.append(contentsOf: repeatElement(0, count: Bucket.count))
+        dirty.append(0)
         return s
+    }
+
+    @inline(__always)
+    private mutating func markDirty(_ slot: Int32, _ bits: UInt64) {
+        let old = dirty[Int(slot)]
+        if old == 0 { changed.mark(slot) }
+        dirty[Int(slot)] = old | bits
     }
 
     @inline(__always)
     mutating func movePosition(slot: Int32, type: PositionType, from old: Int64, to new: Int64) {
         guard slot >= 0, old != new, enabled else { return }
         InventoryBuckets.movePosition(&values, base: Int(slot) * Bucket.count, type: type, from: old, to: new)
-        changed.mark(slot)
+        let t = UInt64(type.ordinal)
+        var bits = UInt64(1) << t | UInt64(1) << (8 + t)
+        if type == .clientFree { bits |= UInt64(1) << UInt64(Bucket.hypothecatable) } else if type == .payToHold { bits |= UInt64(1) << UInt64(Bucket.payToHold) }
+        markDirty(slot, bits)
     }
 
     mutating func add(slot: Int32, bucket: Int, _ delta: Int64) {
         guard slot >= 0, delta != 0, enabled else { return }
         values[Int(slot) * Bucket.count + bucket] &+= delta
-        changed.mark(slot)
+        markDirty(slot, UInt64(1) << UInt64(bucket))
     }
 
     /// Whether (scope, security) has buckets: a position or contract of the scope's books has touched it.
@@ -63,39 +83,65 @@ struct ScopedBuckets: Sendable {
         return out
     }
 
-    /// The slots changed since the last call, flat; clears the marks.
+    /// The slots made and the buckets changed since the last call (only the changed buckets' values); clears
+    /// the marks.
     mutating func takeChanges() -> ScopedChanges {
         var out = ScopedChanges()
+        out.firstNewSlot = publishedSlots
+        out.newKeys = Array(keys[publishedSlots...])
+        publishedSlots = keys.count
         var marks = ChangeMarks()
         swap(&marks, &changed)
         defer { swap(&marks, &changed) }
+        out.slots.reserveCapacity(marks.count)
+        out.masks.reserveCapacity(marks.count)
         marks.take { slot in
             let base = Int(slot) * Bucket.count
-            out.keys.append(keys[Int(slot)])
-            out.values.append(contentsOf: values[base..<(base + Bucket.count)])
+            var mask = dirty[Int(slot)]
+            dirty[Int(slot)] = 0
+            out.slots.append(slot)
+            out.masks.append(mask)
+            while mask != 0 {
+                out.values.append(values[base + mask.trailingZeroBitCount])
+                mask &= mask &- 1
+            }
         }
         return out
     }
 
-    /// Sets entry `k` of `changes` (the read model following the change feed).
-    mutating func take(_ changes: ScopedChanges, from k: Int) {
-        let key = changes.keys[k]
-        let s = Int(slot(scope: Int32(bitPattern: UInt32(key >> 32)), security: Int32(bitPattern: UInt32(truncatingIfNeeded: key))))
-        for b in 0..<Bucket.count { values[s * Bucket.count + b] = changes.values[k * Bucket.count + b] }
+    /// Takes a drain's changes of the same table in the writer (the read model following the change feed):
+    /// the slots it made, in its order (those this copy already has, from a whole copy, are skipped), then
+    /// each changed slot's changed buckets.
+    mutating func take(_ changes: ScopedChanges) {
+        for (i, key) in changes.newKeys.enumerated() where changes.firstNewSlot + i >= keys.count {
+            _ = slot(scope: Int32(bitPattern: UInt32(key >> 32)), security: Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
+        }
+        values.withUnsafeMutableBufferPointer { v in
+            changes.values.withUnsafeBufferPointer { c in
+                var i = 0
+                for k in changes.slots.indices {
+                    let base = Int(changes.slots[k]) * Bucket.count
+                    var m = changes.masks[k]
+                    while m != 0 {
+                        v[base + m.trailingZeroBitCount] = c[i]
+                        i += 1
+                        m &= m &- 1
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Scoped buckets a drain changed: keys (scope << 32 | security) and `Bucket.count` values each.
+/// What one partition's scoped table changed in a drain: the keys (scope << 32 | security) of the slots it
+/// made, from slot `firstNewSlot` on; the changed slots, each with a mask of its changed buckets; and those
+/// buckets' values one after another (as many per slot as its mask has bits).
 struct ScopedChanges: Sendable {
-    var keys: [UInt64] = []
+    var firstNewSlot = 0
+    var newKeys: [UInt64] = []
+    var slots: [Int32] = []
+    var masks: [UInt64] = []
     var values: [Int64] = []
-
-    var count: Int { keys.count }
-
-    mutating func append(_ other: ScopedChanges) {
-        keys += other.keys
-        values += other.values
-    }
 }
 
 /// The scopes inventory is kept by, beside the security itself (SPEC 4.1, 4.2): a book's aggregation unit in
@@ -126,11 +172,12 @@ struct ScopedInventory: Sendable {
             case .client: client
             }
         }
-        set {
+        // In place: a getter-then-setter would copy the whole table on every change the read model takes.
+        _modify {
             switch kind {
-            case .aggregationUnit: unit = newValue
-            case .legalEntity: entity = newValue
-            case .client: client = newValue
+            case .aggregationUnit: yield &unit
+            case .legalEntity: yield &entity
+            case .client: yield &client
             }
         }
     }
@@ -165,15 +212,18 @@ struct ScopedInventory: Sendable {
     mutating func takeChanges() -> ScopedInventoryChanges {
         ScopedInventoryChanges(tables: [unit.takeChanges(), entity.takeChanges(), client.takeChanges()])
     }
+
+    /// Takes a drain's changes of the writer's tables of the same partition.
+    mutating func take(_ changes: ScopedInventoryChanges) {
+        unit.take(changes.tables[ScopeKind.aggregationUnit.rawValue])
+        entity.take(changes.tables[ScopeKind.legalEntity.rawValue])
+        client.take(changes.tables[ScopeKind.client.rawValue])
+    }
 }
 
-/// The scoped buckets a drain changed, by scope kind (`ScopeKind.rawValue`).
+/// What one partition's scoped tables changed in a drain, by scope kind (`ScopeKind.rawValue`).
 struct ScopedInventoryChanges: Sendable {
     var tables = Array(repeating: ScopedChanges(), count: ScopeKind.allCases.count)
-
-    mutating func append(_ other: ScopedInventoryChanges) {
-        for k in tables.indices { tables[k].append(other.tables[k]) }
-    }
 }
 
 /// Where a book's positions and contracts count: its position type, legal entity, client (-1: not a client
