@@ -159,6 +159,8 @@ public struct CalculationValues: Sendable, Hashable, Codable {
 public struct CompiledRuleSet: Sendable {
     public let document: RuleSetDocument
     public let rules: [CompiledRule]
+    /// The locate policy (the document's, or the shipped one for a document without one).
+    public let locatePolicy: CompiledLocatePolicy
     /// For each market with a pack, then for the others: each calculation's candidate rules in the order
     /// they are tried (the market's packs', then the default pack's).
     private let marketCandidates: [String: [[Int]]]
@@ -234,6 +236,13 @@ public struct CompiledRuleSet: Sendable {
         }
         guard rules.count < Int(UInt16.max) else { throw RuleError(subject: "document", field: "packs", message: "too many rules") }
         self.rules = rules
+        if let policy = document.locatePolicy {
+            locatePolicy = try CompiledLocatePolicy(policy)
+        } else {
+            guard let shipped = try? RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8)).locatePolicy,
+                  let compiled = try? CompiledLocatePolicy(shipped) else { preconditionFailure("the shipped locate policy does not compile") }
+            locatePolicy = compiled
+        }
         func candidates(_ indices: [Int]) -> [[Int]] { Calculation.allCases.map { c in indices.filter { rules[$0].calculation == c } } }
         marketCandidates = marketRules.mapValues { candidates($0 + defaultRules) }
         defaultCandidates = candidates(defaultRules)

@@ -12,9 +12,12 @@ public struct RuleSetDocument: Codable, Sendable, Equatable {
     public var name: String
     public var parameters: [String: Decimal8Text]?
     public var packs: [RulePackDocument]
+    /// How locate requests are answered and what approvals take from the pool (SPEC 4.4); a document without
+    /// one (written before it existed) uses the shipped policy.
+    public var locatePolicy: LocatePolicyDocument?
 
-    public init(name: String, parameters: [String: Decimal8Text]? = nil, packs: [RulePackDocument]) {
-        self.name = name; self.parameters = parameters; self.packs = packs
+    public init(name: String, parameters: [String: Decimal8Text]? = nil, packs: [RulePackDocument], locatePolicy: LocatePolicyDocument? = nil) {
+        self.name = name; self.parameters = parameters; self.packs = packs; self.locatePolicy = locatePolicy
     }
 }
 

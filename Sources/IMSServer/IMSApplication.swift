@@ -44,6 +44,7 @@ public enum IMSApplication {
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
         RuleRoutes(engine: engine).register(on: router)
+        LocateRoutes(engine: engine).register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)
         } catch {

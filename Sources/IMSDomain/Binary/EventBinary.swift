@@ -156,11 +156,30 @@ extension RuleCommand: BinaryCodable {
     }
 }
 
+extension LocateCommand: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.write(requestId); w.write(clientId); w.write(securityId); w.write(quantity)
+        w.write(side?.rawValue); w.write(settlement?.rawValue); w.write(user); w.write(locateId); w.write(decision?.rawValue); w.write(reason)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        func optionalCase<T: RawRepresentable<String>>(_ r: inout BinaryReader, _: T.Type) throws(BinaryFormatError) -> T? {
+            guard let text = try r.readOptionalString() else { return nil }
+            guard let value = T(rawValue: text) else { throw BinaryFormatError("unknown \(T.self) \(text)") }
+            return value
+        }
+        self.init(action: try r.readCase(), requestId: try r.readOptionalString(), clientId: try r.readOptionalString(),
+                  securityId: try r.readOptionalString(), quantity: try r.readOptionalInt64(),
+                  side: try optionalCase(&r, Side.self), settlement: try optionalCase(&r, Settlement.self), user: try r.readOptionalString(),
+                  locateId: try r.readOptionalString(), decision: try optionalCase(&r, Decision.self), reason: try r.readOptionalString())
+    }
+}
+
 extension Event: BinaryCodable {
     /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
     private enum Tag: UInt8 {
         case security = 1, counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
         case ruleCommand
+        case locateCommand
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -177,6 +196,7 @@ extension Event: BinaryCodable {
         case .fxRate(let v): w.write(Tag.fxRate.rawValue); v.encode(to: &w)
         case .marketDayRoll(let v): w.write(Tag.marketDayRoll.rawValue); v.encode(to: &w)
         case .ruleCommand(let v): w.write(Tag.ruleCommand.rawValue); v.encode(to: &w)
+        case .locateCommand(let v): w.write(Tag.locateCommand.rawValue); v.encode(to: &w)
         }
     }
 
@@ -196,6 +216,7 @@ extension Event: BinaryCodable {
         case .fxRate: self = .fxRate(try r.read())
         case .marketDayRoll: self = .marketDayRoll(try r.read())
         case .ruleCommand: self = .ruleCommand(try r.read())
+        case .locateCommand: self = .locateCommand(try r.read())
         }
     }
 }

@@ -15,6 +15,8 @@ public enum Event: Sendable, Hashable {
     case marketDayRoll(MarketDayRoll)
     /// A rule lifecycle command (from the rules endpoints, never from files or feeds).
     indirect case ruleCommand(RuleCommand)
+    /// A locate workflow command (from the locate endpoints, never from files or feeds).
+    indirect case locateCommand(LocateCommand)
 
     /// The `type` field that names this event in NDJSON.
     public var typeName: String {
@@ -31,6 +33,7 @@ public enum Event: Sendable, Hashable {
         case .fxRate: "fxRate"
         case .marketDayRoll: "marketDayRoll"
         case .ruleCommand: "ruleCommand"
+        case .locateCommand: "locateCommand"
         }
     }
 

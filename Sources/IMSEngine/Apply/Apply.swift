@@ -153,6 +153,8 @@ extension EngineState {
         case .ruleCommand(let c):
             rules.apply(c, sequence: sequence, at: time)
             return true
+        case .locateCommand(let c):
+            return applyLocate(c, sequence: sequence, at: time)
         }
     }
 

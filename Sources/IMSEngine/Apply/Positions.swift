@@ -53,6 +53,7 @@ extension EngineState {
         }
         massCeilings[m] = exactMassCeiling(market: m)
         rebuildLadder(market: m)
+        expireLocates(market: m, sequence: sequence, at: time)
         return true
     }
 }

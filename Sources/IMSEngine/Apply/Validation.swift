@@ -132,6 +132,8 @@ extension EngineState {
             }
             scope.marketDates[market] = r.businessDate
             return nil
+        case .locateCommand(let c):
+            return locateProblem(c)
         case .ruleCommand(let c):
             // Checked against the rules as the batch's earlier commands leave them (a draft, then its preview…).
             var book = scope.rules ?? rules

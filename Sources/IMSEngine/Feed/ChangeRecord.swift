@@ -52,6 +52,8 @@ public struct ChangeRecord: Sendable {
     var reference: ReferenceData?
     /// The rule book, when it changed in this drain.
     var rules: RuleBook?
+    /// Locates that changed, as they are now.
+    var locates: [LocateRecord] = []
     /// The markets' clock: business dates and ladders (shared, so always carried).
     var clock: MarketClock?
     /// Source feeds' sequence state (shared, so always carried).
@@ -207,6 +209,7 @@ extension EngineState {
             record.rebuiltInventory = partitions.map { ($0.inventory, $0.scoped) }
             changeLog.inventoryRebuilt = false
         }
+        record.locates = locates.takeChanges()
         if changeLog.publishedRules != rules.changeCount {
             record.rules = rules
             changeLog.publishedRules = rules.changeCount

@@ -129,12 +129,7 @@ public struct ActiveRules: Sendable {
 extension ReadModel {
     /// What a rule's condition is tested against, for one security.
     func traits(_ index: Int32) -> SecurityTraits {
-        let entry = reference.securities[Int(index)], s = entry.record
-        let marketCurrency = markets[Int(entry.market)].market.currency
-        return SecurityTraits(marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
-                              thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible,
-                              indexMemberships: s.securityId.flatMap { reference.memberships[$0] } ?? [],
-                              quanto: s.currency.map { $0 != marketCurrency } ?? false)
+        reference.traits(index, markets: markets)
     }
 
     /// A security's buckets as the change feed last brought them, with its ladder days unless `ladder` is false

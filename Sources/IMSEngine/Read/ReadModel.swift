@@ -21,6 +21,7 @@ public struct ReadModel: Sendable, PartitionLayout {
     var reference: ReferenceData
     /// The rule sets and the one in force.
     public internal(set) var rules: RuleBook
+    public internal(set) var locates: LocateBook
     var partitions: [PositionStore]
     let partitionBits: Int
     var contracts: [String: Contract]
@@ -43,6 +44,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         clock = state.clock
         reference = state.reference
         rules = state.rules
+        locates = state.locates
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
                           positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
@@ -69,6 +71,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         }
         if let changed = r.clock { clock = changed }
         if let changed = r.rules { rules = changed }
+        for l in r.locates { locates.take(l) }
         feeds = r.feeds
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
@@ -121,6 +124,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         lines += scoped.sorted()
         lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
         for e in rules.audit { lines.append("rule audit \(e)") }
+        for l in locates.records { lines.append("locate \(l)") }
         for e in exceptionLog.entries { lines.append("exception \(e)") }
         for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")

@@ -17,6 +17,8 @@ extension EngineState {
         case counters = 1, markets, reference, partitions, financing, feeds, exceptions
         /// The rule sets and their audit trail (issue 13); a snapshot without it has only the shipped set.
         case rules
+        /// The locates of the day and their history (issue 14); a snapshot without it has none.
+        case locates
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -81,6 +83,8 @@ extension EngineState {
             exceptionLog.encode(to: &w)
         case .rules:
             rules.encode(to: &w)
+        case .locates:
+            locates.encode(to: &w)
         }
     }
 
@@ -186,6 +190,8 @@ extension EngineState {
             try exceptionLog.decode(from: &r)
         case .rules:
             rules = try RuleBook(from: &r)
+        case .locates:
+            locates = try LocateBook(from: &r)
         }
     }
 

@@ -34,6 +34,9 @@ public struct EngineState: Sendable {
     /// The rule sets and the one in force.
     public internal(set) var rules = RuleBook()
 
+    /// The locates of the day and their history.
+    public internal(set) var locates = LocateBook()
+
     // Market data (contracts are kept by the partition of their security).
     var fxRates: [String: FXRate] = [:]
 

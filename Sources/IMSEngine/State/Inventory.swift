@@ -318,8 +318,10 @@ extension EngineState {
                 partitions[k].inventory.movePosition(security: r.security, type: r.positionType, from: 0, to: r.contractualQty)
                 partitions[k].scoped.movePosition(r.scopeSlots, type: r.positionType, from: 0, to: r.contractualQty)
             }
+            partitions[k].availabilitySources = [:]
             for (key, a) in partitions[k].availability {
                 partitions[k].inventory.add(security: key.security, bucket: Bucket.external(a.availabilityType), a.quantity)
+                partitions[k].availabilitySources[key.security, default: []].append(key.sourceId)
             }
             partitions[k].contractPlaces = [:]
             for c in partitions[k].contracts.values {
@@ -332,6 +334,8 @@ extension EngineState {
             }
         }
         for m in markets.indices { rebuildLadder(market: m) }
+        // What live locates hold (their clients get ids here too: they may have no book).
+        for i in locates.live.sorted() { countLocate(locates.records[i], sign: 1) }
     }
 
     /// Recomputes the ladder-day buckets of market `m`'s securities from scratch: after a day roll (the days

@@ -25,6 +25,8 @@ struct Partition: Sendable {
     /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
     var tradeIndex = ProbeTable(summarized: true)
     var availability: [AvailabilityKey: Availability] = [:]
+    /// The lenders with a line in each security (derived: rebuilt on load), for its indicative rate.
+    var availabilitySources: [Int32: [String]] = [:]
     var prices: [Int32: PriceState] = [:]
     /// Lending contracts of the securities owned here, by contract id.
     var contracts: [String: Contract] = [:]
@@ -125,6 +127,7 @@ struct Partition: Sendable {
         let key = AvailabilityKey(sourceId: a.sourceId, security: security)
         let old = availability[key]
         if old == a { return false }
+        if old == nil { availabilitySources[security, default: []].append(a.sourceId) }
         if let old {
             inventory.add(security: security, bucket: Bucket.external(old.availabilityType), -old.quantity)
             addAvailabilityDays(old, security: security, sign: -1, ladder: ladder)

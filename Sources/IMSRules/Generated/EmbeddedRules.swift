@@ -156,7 +156,28 @@ public enum EmbeddedRules {
         }
       ]
     }
-  ]
+  ],
+  "locatePolicy": {
+    "rules": [
+      {"id": "restricted", "when": {"restricted": true}, "outcome": "REJECT", "reason": "RESTRICTED",
+       "description": "A restricted security is never located."},
+      {"id": "notShortable", "when": {"shortSellEligible": false}, "outcome": "REJECT", "reason": "NOT_SHORTABLE",
+       "description": "Not shortable in its market (HK not designated, IN outside F&O, or flagged)."},
+      {"id": "usEasyToBorrow", "when": {"markets": ["US"], "easyToBorrow": true}, "outcome": "APPROVE",
+       "description": "Reg SHO: an easy-to-borrow name is reasonable grounds; approved in full, with no decrement."},
+      {"id": "thresholdList", "when": {"thresholdList": true}, "outcome": "PENDING", "reason": "THRESHOLD_LIST",
+       "description": "Reg SHO 203(c)(6): threshold-list securities are never approved automatically."},
+      {"id": "autoApproveCap", "when": {"quantityAbove": 1000000}, "outcome": "PENDING", "reason": "ABOVE_AUTO_APPROVE_CAP",
+       "description": "Above the automatic cap, an operator decides."},
+      {"id": "availability", "outcome": "AVAILABILITY",
+       "description": "Approved if the locate pool covers the decrement, partly if it covers some, else rejected INSUFFICIENT_AVAILABILITY."}
+    ],
+    "decrements": [
+      {"id": "usEasyToBorrowDecrement", "when": {"markets": ["US"], "easyToBorrow": true}, "factor": "0",
+       "description": "US easy-to-borrow names take nothing from the pool."},
+      {"id": "fullDecrement", "factor": "1", "description": "Every other approval takes its whole quantity."}
+    ]
+  }
 }
 """#
 }

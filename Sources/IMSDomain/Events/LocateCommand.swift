@@ -1,0 +1,53 @@
+/// A step of the locate workflow (SPEC 4.4): a client's request, an operator's decision, or a cancellation.
+/// A command, journaled and replayed like any event: the decision of an automatic request is made when the
+/// command is applied, from the state at that point, so a replay reaches the same answers.
+///
+/// Not accepted in NDJSON event files or feeds: the locate endpoints build it.
+public struct LocateCommand: Sendable, Hashable, Codable {
+    public enum Action: String, Sendable, Hashable, Codable, CaseIterable {
+        /// A client asks to locate shares; the locate policy answers at once (or leaves it PENDING).
+        case request = "REQUEST"
+        /// An operator approves (all or part) or rejects a PENDING locate.
+        case decide = "DECIDE"
+        /// The client withdraws its locate; what it held is given back.
+        case cancel = "CANCEL"
+    }
+
+    /// What the shares are for: a short sale, or a long sale of shares not yet in hand.
+    public enum Side: String, Sendable, Hashable, Codable, CaseIterable {
+        case short = "SHORT", long = "LONG"
+    }
+
+    /// How the client trades: cash equities or a swap.
+    public enum Settlement: String, Sendable, Hashable, Codable, CaseIterable {
+        case cash = "CASH", swap = "SWAP"
+    }
+
+    public enum Decision: String, Sendable, Hashable, Codable, CaseIterable {
+        case approve = "APPROVE", reject = "REJECT"
+    }
+
+    public var action: Action
+    /// REQUEST: the client's idempotency key (a re-sent request with the same key gets the first answer).
+    public var requestId: String?
+    public var clientId: String?
+    public var securityId: String?
+    public var quantity: Int64?
+    public var side: Side?
+    public var settlement: Settlement?
+    /// Who asked, decided or cancelled: the requestor, the operator, the client's user.
+    public var user: String?
+    /// DECIDE, CANCEL: the locate acted on.
+    public var locateId: String?
+    public var decision: Decision?
+    /// DECIDE: the operator's reason (a rejection's code or words).
+    public var reason: String?
+
+    public init(action: Action, requestId: String? = nil, clientId: String? = nil, securityId: String? = nil, quantity: Int64? = nil,
+                side: Side? = nil, settlement: Settlement? = nil, user: String? = nil, locateId: String? = nil,
+                decision: Decision? = nil, reason: String? = nil) {
+        self.action = action; self.requestId = requestId; self.clientId = clientId; self.securityId = securityId
+        self.quantity = quantity; self.side = side; self.settlement = settlement; self.user = user; self.locateId = locateId
+        self.decision = decision; self.reason = reason
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import IMSDomain
+import IMSRules
+
+/// One locate: what a client asked for, what it got, and every step since (SPEC 4.4).
+public struct LocateRecord: Sendable, Codable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case pending = "PENDING", approved = "APPROVED", partial = "PARTIAL", rejected = "REJECTED"
+        case expired = "EXPIRED", cancelled = "CANCELLED"
+
+        /// Whether the locate still holds (or may still get) shares: it counts until the day roll.
+        public var isLive: Bool { self == .pending || self == .approved || self == .partial }
+    }
+
+    /// One state change: when, what it became, who or what decided, and why.
+    public struct Step: Sendable, Codable, Equatable {
+        public var sequence: Int64
+        public var at: Timestamp
+        public var status: Status
+        public var approvedQuantity: Int64
+        /// The person (`user`), or `policy:<rule id>` for the locate policy, or `dayRoll`.
+        public var by: String
+        public var reason: String?
+    }
+
+    public var locateId: String
+    public var requestId: String
+    public var clientId: String
+    public var securityId: String
+    public var marketId: String?
+    public var side: LocateCommand.Side
+    public var settlement: LocateCommand.Settlement
+    public var quantity: Int64
+    public var approvedQuantity: Int64
+    /// What the approval takes from the security's locate pool (`LOCATE_DECREMENT`).
+    public var decrementQuantity: Int64
+    public var status: Status
+    /// The reason code of a rejection or of a pending locate.
+    public var reason: String?
+    /// The indicative borrow rate from the lenders' lines, in basis points.
+    public var rateBps: Decimal8?
+    /// The market's business date when it was asked: it holds until the market rolls past it.
+    public var businessDate: BusinessDate?
+    public var requestedAt: Timestamp
+    public var requestedBy: String?
+    public var history: [Step]
+}
+
+/// The locates of the day and their history: a part of the state, changed only by `LocateCommand`s and day
+/// rolls (which expire them), so a replay reaches the same answers.
+///
+/// The shares a locate holds count in the buckets: its decrement in the security's `LOCATE_DECREMENT`, its
+/// approved quantity in the client's `LOCATE_APPROVED.SHORT|LONG`. Those are derived (rebuilt from the live
+/// locates when a state loads).
+public struct LocateBook: Sendable {
+    public private(set) var records: [LocateRecord] = []
+    private var byId: [String: Int] = [:]
+    /// "clientId|requestId" → index: a re-sent request gets the first answer.
+    private var byRequest: [String: Int] = [:]
+    /// Indices of live locates (PENDING, APPROVED, PARTIAL): what a day roll expires.
+    private(set) var live: Set<Int> = []
+    /// Approved quantity of live locates per security id, and per "clientId|securityId".
+    private(set) var approvedBySecurity: [String: Int64] = [:]
+    private(set) var approvedByClient: [String: Int64] = [:]
+    /// Indices changed since the last change record.
+    var changed: Set<Int> = []
+
+    public init() {}
+
+    public var count: Int { records.count }
+
+    public func locate(_ id: String) -> LocateRecord? { byId[id].map { records[$0] } }
+
+    public func locate(clientId: String, requestId: String) -> LocateRecord? { byRequest[clientId + "|" + requestId].map { records[$0] } }
+
+    func index(_ id: String) -> Int? { byId[id] }
+
+    /// Adds a new locate (its id is unique: the command's sequence).
+    mutating func add(_ record: LocateRecord) -> Int {
+        let i = records.count
+        records.append(record)
+        byId[record.locateId] = i
+        byRequest[record.clientId + "|" + record.requestId] = i
+        if record.status.isLive { live.insert(i) }
+        count(record, sign: 1)
+        changed.insert(i)
+        return i
+    }
+
+    /// Changes locate `i` (its counted quantities follow).
+    mutating func update(_ i: Int, _ body: (inout LocateRecord) -> Void) {
+        count(records[i], sign: -1)
+        body(&records[i])
+        count(records[i], sign: 1)
+        if records[i].status.isLive { live.insert(i) } else { live.remove(i) }
+        changed.insert(i)
+    }
+
+    private mutating func count(_ r: LocateRecord, sign: Int64) {
+        guard r.status == .approved || r.status == .partial, r.approvedQuantity != 0 else { return }
+        approvedBySecurity[r.securityId, default: 0] += sign * r.approvedQuantity
+        approvedByClient[r.clientId + "|" + r.securityId, default: 0] += sign * r.approvedQuantity
+        if approvedBySecurity[r.securityId] == 0 { approvedBySecurity.removeValue(forKey: r.securityId) }
+        if approvedByClient[r.clientId + "|" + r.securityId] == 0 { approvedByClient.removeValue(forKey: r.clientId + "|" + r.securityId) }
+    }
+
+    /// Takes a locate as the change feed brings it (the read model).
+    mutating func take(_ record: LocateRecord) {
+        if let i = byId[record.locateId] { update(i) { $0 = record } } else { _ = add(record) }
+    }
+
+    /// The locates changed since the last call.
+    mutating func takeChanges() -> [LocateRecord] {
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed.sorted().map { records[$0] }
+    }
+
+    // MARK: Snapshot
+
+    func encode(to w: inout BinaryWriter) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        w.write(String(decoding: (try? encoder.encode(records)) ?? Data("[]".utf8), as: UTF8.self))
+    }
+
+    init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init()
+        let text = try r.readString()
+        let decoded: [LocateRecord]
+        do { decoded = try JSONDecoder().decode([LocateRecord].self, from: Data(text.utf8)) } catch {
+            throw BinaryFormatError("snapshot's locates do not decode: \(error)")
+        }
+        for record in decoded { _ = add(record) }
+        changed.removeAll()
+    }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSRuntime
+
+/// The locate workflow (SPEC 4.4, 6): requests one by one or in bulk, the operator's decisions,
+/// cancellations, and the listing. Every step is a `LocateCommand`, journaled before it is answered.
+/// Until authentication (issue 15), people are named in the body (`requestor`, `user`).
+struct LocateRoutes {
+    let engine: Engine
+
+    /// `POST /api/v1/locates`, and one line of a bulk file.
+    struct RequestBody: Codable {
+        var requestId: String?
+        var clientId: String?
+        var securityId: String?
+        var quantity: Int64?
+        var side: String?
+        var settlement: String?
+        var requestor: String?
+    }
+
+    struct Decision: Codable {
+        var action: String?
+        var quantity: Int64?
+        var user: String?
+        var reason: String?
+    }
+
+    struct Cancel: Codable {
+        var clientId: String?
+        var user: String?
+        var reason: String?
+    }
+
+    /// One line's answer in a bulk request.
+    struct BulkLine: Codable {
+        var line: Int
+        var locate: LocateView?
+        var field: String?
+        var error: String?
+    }
+
+    struct BulkAnswer: Codable {
+        var accepted: Int
+        var rejected: Int
+        var results: [BulkLine]
+    }
+
+    static let maxBulkLines = 10_000
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/locates") { request, _ in
+            let body: RequestBody
+            do { body = try JSONDecoder().decode(RequestBody.self, from: try await Self.body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"requestId\",\"clientId\",\"securityId\",\"quantity\",\"side\"}: \(RuleRoutes.reason(error))", field: "body")
+            }
+            let command: LocateCommand
+            switch Self.command(body) {
+            case .failure(let bad): return JSONResponse.failure(.unprocessableContent, bad.message, field: bad.field)
+            case .success(let c): command = c
+            }
+            // A re-sent request gets its first answer, without a new journal entry.
+            if let first = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) {
+                return JSONResponse.ok(first)
+            }
+            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+            batch.wantsResults = true
+            let outcome: BatchOutcome
+            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+            if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
+            guard let answer = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) else {
+                return JSONResponse.failure(.internalServerError, "the request was journaled but its locate is not visible")
+            }
+            // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
+            return JSONResponse.ok(answer, status: outcome.results.first?.status == .applied ? .created : .ok)
+        }
+        router.post("/api/v1/locates/bulk") { request, _ in
+            let data = try await Self.body(request)
+            let text = String(decoding: data, as: UTF8.self)
+            let parsed = Self.parseBulk(text, csv: request.headers[.contentType]?.contains("csv") == true)
+            if parsed.count > Self.maxBulkLines {
+                return JSONResponse.failure(.contentTooLarge, "at most \(Self.maxBulkLines) requests per file", field: "body")
+            }
+            var results: [BulkLine] = []
+            var commands: [(line: Int, command: LocateCommand)] = []
+            for (line, item) in parsed {
+                switch item {
+                case .failure(let bad): results.append(BulkLine(line: line, field: bad.field, error: bad.message))
+                case .success(let c): commands.append((line, c))
+                }
+            }
+            if !commands.isEmpty {
+                var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { .locateCommand($0.command) }, lines: commands.map { Int32($0.line) })
+                batch.mode = .partial
+                batch.wantsResults = true
+                let outcome: BatchOutcome
+                do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+                let refused = Dictionary(outcome.rejected.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
+                engine.readModel.read { m in
+                    for (line, c) in commands {
+                        if let r = refused[line] {
+                            results.append(BulkLine(line: line, field: r.field, error: r.error))
+                        } else if let l = m.locate(clientId: c.clientId!, requestId: c.requestId!) {
+                            results.append(BulkLine(line: line, locate: l))
+                        }
+                    }
+                }
+            }
+            results.sort { $0.line < $1.line }
+            let accepted = results.filter { $0.locate != nil }.count
+            return JSONResponse.ok(BulkAnswer(accepted: accepted, rejected: results.count - accepted, results: results))
+        }
+        router.get("/api/v1/locates") { request, _ in
+            let q = QueryParameters(request)
+            do {
+                let status = try q.enumeration("status", LocateRecord.Status.self)
+                var date: BusinessDate?
+                if let text = q.string("date") {
+                    guard let d = BusinessDate(parsing: text) else { return JSONResponse.failure(.badRequest, "date must be yyyy-MM-dd", field: "date") }
+                    date = d
+                }
+                let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
+                let filter = LocateFilter(clientId: q.string("clientId"), securityId: q.string("securityId"), status: status,
+                                          marketId: q.string("marketId"), businessDate: date)
+                return JSONResponse.ok(engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) })
+            } catch let bad as BadParameter { return bad.response }
+        }
+        router.get("/api/v1/locates/:locateId") { _, context in
+            let id = context.pathParameter("locateId")
+            guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
+            return JSONResponse.ok(view)
+        }
+        router.post("/api/v1/locates/:locateId/decision") { request, context in
+            let id = context.pathParameter("locateId")
+            let body: Decision
+            do { body = try JSONDecoder().decode(Decision.self, from: try await Self.body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"action\":\"APPROVE\"|\"REJECT\",\"quantity\",\"user\",\"reason\"}: \(RuleRoutes.reason(error))", field: "body")
+            }
+            guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
+                return JSONResponse.failure(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
+            }
+            return await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id)
+        }
+        router.post("/api/v1/locates/:locateId/cancel") { request, context in
+            let id = context.pathParameter("locateId")
+            let body: Cancel
+            do { body = try JSONDecoder().decode(Cancel.self, from: try await Self.body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"clientId\",\"user\",\"reason\"}: \(RuleRoutes.reason(error))", field: "body")
+            }
+            return await submit(LocateCommand(action: .cancel, clientId: body.clientId, user: body.user, locateId: id, reason: body.reason), id: id)
+        }
+    }
+
+    /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
+    /// locate, 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
+    private func submit(_ command: LocateCommand, id: String) async -> Response {
+        guard engine.readModel.read({ $0.locate(id) }) != nil else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+        batch.wantsResults = true
+        let outcome: BatchOutcome
+        do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+        if let refused = outcome.rejected.first {
+            return JSONResponse.failure(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
+        }
+        guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.internalServerError, "locate \(id) vanished") }
+        return JSONResponse.ok(view)
+    }
+
+    struct Bad: Error {
+        var field: String
+        var message: String
+    }
+
+    /// A request body as a command, or what is wrong with it.
+    static func command(_ r: RequestBody) -> Result<LocateCommand, Bad> {
+        for (field, value) in [("requestId", r.requestId), ("clientId", r.clientId), ("securityId", r.securityId)] where value?.isEmpty ?? true {
+            return .failure(Bad(field: field, message: "\(field) is required"))
+        }
+        guard let quantity = r.quantity else { return .failure(Bad(field: "quantity", message: "quantity is required")) }
+        guard let sideText = r.side, let side = LocateCommand.Side(rawValue: sideText) else {
+            return .failure(Bad(field: "side", message: "side must be SHORT or LONG"))
+        }
+        var settlement = LocateCommand.Settlement.cash
+        if let s = r.settlement {
+            guard let v = LocateCommand.Settlement(rawValue: s) else { return .failure(Bad(field: "settlement", message: "settlement must be CASH or SWAP")) }
+            settlement = v
+        }
+        return .success(LocateCommand(action: .request, requestId: r.requestId, clientId: r.clientId, securityId: r.securityId, quantity: quantity,
+                                      side: side, settlement: settlement, user: r.requestor))
+    }
+
+    /// The lines of a bulk file (NDJSON, or CSV with a header row naming the fields), numbered from 1 (a CSV's
+    /// header is line 1). Blank lines are skipped. CSV cells are split at commas (identifiers hold none).
+    static func parseBulk(_ text: String, csv: Bool) -> [(Int, Result<LocateCommand, Bad>)] {
+        var out: [(Int, Result<LocateCommand, Bad>)] = []
+        var header: [String]?
+        let rows = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // The format is the content type's, else the first line's: a JSON object, or a CSV header.
+        let first = rows.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.trimmingCharacters(in: .whitespaces) ?? ""
+        let isCSV = csv || !first.hasPrefix("{")
+        for (n, raw) in rows.enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
+            if isCSV {
+                let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard let names = header else { header = cells; continue }
+                guard cells.count == names.count else {
+                    out.append((n + 1, .failure(Bad(field: "line", message: "\(cells.count) cells where the header has \(names.count)"))))
+                    continue
+                }
+                let fields = Dictionary(zip(names, cells), uniquingKeysWith: { a, _ in a })
+                var q: Int64?
+                if let text = fields["quantity"], !text.isEmpty {
+                    guard let v = Int64(text) else { out.append((n + 1, .failure(Bad(field: "quantity", message: "quantity must be a whole number")))); continue }
+                    q = v
+                }
+                let r = RequestBody(requestId: fields["requestId"], clientId: fields["clientId"], securityId: fields["securityId"], quantity: q,
+                                side: fields["side"], settlement: fields["settlement"].flatMap { $0.isEmpty ? nil : $0 }, requestor: fields["requestor"])
+                out.append((n + 1, command(r)))
+            } else {
+                do {
+                    out.append((n + 1, command(try JSONDecoder().decode(RequestBody.self, from: Data(line.utf8)))))
+                } catch {
+                    out.append((n + 1, .failure(Bad(field: "line", message: "not a JSON object of a locate request: \(RuleRoutes.reason(error))"))))
+                }
+            }
+        }
+        return out
+    }
+
+    static func body(_ request: Request) async throws -> Data {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 16 << 20)
+        return Data(buffer.readableBytesView)
+    }
+}
+
