@@ -121,8 +121,8 @@ enum OpenAPIDocument {
                 "version": "1.0.0",
                 "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
             ],
-            "paths": paths.merging(rulePaths) { a, _ in a },
-            "components": ["schemas": schemas],
+            "paths": paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a },
+            "components": ["schemas": schemas.merging(locateSchemas) { a, _ in a }],
         ]
     }
 
@@ -363,7 +363,12 @@ enum OpenAPIDocument {
                     "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
                     "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean, "quanto": boolean,
                 ])]))], optional: ["markets": array(string), "description": string]))],
-                optional: ["parameters": ["type": "object", "additionalProperties": string]], description: "A rule set document (docs/inventory.md)"),
+                optional: ["parameters": ["type": "object", "additionalProperties": string],
+                           "locatePolicy": object(["rules": array(object(["id": string, "outcome": enumeration(["APPROVE", "PENDING", "REJECT", "AVAILABILITY"])],
+                                                                         optional: ["when": ["type": "object"], "reason": string, "description": string])),
+                                                   "decrements": array(object(["id": string, "factor": string], optional: ["when": ["type": "object"], "description": string]))],
+                                                  description: "How locate requests are answered (docs/locates.md)")],
+                description: "A rule set document (docs/inventory.md)"),
             "RuleVersion": object([
                 "version": integer, "status": enumeration(["DRAFT", "PREVIEWED", "APPROVED", "ACTIVE", "SUPERSEDED", "REJECTED"]),
                 "name": string, "author": string, "createdAt": timestamp, "sequence": integer, "rules": integer,
