@@ -167,6 +167,32 @@ struct StreamTests {
         #expect(error?["field"] as? String == "filter.legalEntity")
     }
 
+    /// `/ws/locate`: the operator's queue. A snapshot of the PENDING locates, a delta for each new one, and one
+    /// more for a locate that is decided (it leaves the queue).
+    @Test func locateStreamIsTheOperatorsQueue() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        try Self.post(server, Self.setup + "\n" + #"{"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}"#)
+        func request(_ id: String, _ security: String) throws -> String {
+            let r = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5,"side":"SHORT"}"#)
+            return (r.json as? [String: Any])?["locateId"] as? String ?? ""
+        }
+        let first = try request("q1", "THR")
+        _ = try request("q2", "WA")  // approved at once: not in the queue
+        let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/locate")
+        defer { probe.close() }
+        probe.send(#"{"action":"subscribe","filter":{"status":"PENDING"}}"#)
+        let snapshot = probe.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").data
+        #expect(snapshot.map { $0["locateId"] as? String } == [first])
+        let second = try request("q3", "THR")
+        #expect(probe.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data.first?["locateId"] as? String == second)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/locates/\(first)/decision", body: #"{"action":"REJECT","user":"op"}"#).status == 200)
+        let deltas = probe.wait { $0.ofType("delta").count >= 2 }.ofType("delta").data
+        #expect(deltas.last?["locateId"] as? String == first && deltas.last?["status"] as? String == "REJECTED")
+        probe.send(#"{"action":"subscribe","filter":{"status":"MAYBE"}}"#)
+        #expect(probe.wait { !$0.ofType("error").isEmpty }.ofType("error").first?["field"] as? String == "filter.status")
+    }
+
     @Test func badCommandsGetErrorsNamingTheField() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }

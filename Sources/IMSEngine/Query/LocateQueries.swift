@@ -39,7 +39,13 @@ public struct LocateFilter: Sendable, Hashable {
         self.clientId = clientId; self.securityId = securityId; self.status = status; self.marketId = marketId; self.businessDate = businessDate
     }
 
-    func matches(_ r: LocateRecord) -> Bool {
+    public static let fieldNames = ["clientId", "securityId", "status", "marketId"]
+
+    public var values: [(name: String, value: String)] {
+        [("clientId", clientId), ("securityId", securityId), ("status", status?.rawValue), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
+    }
+
+    public func matches(_ r: LocateRecord) -> Bool {
         if let v = clientId, r.clientId != v { return false }
         if let v = securityId, r.securityId != v { return false }
         if let v = status, r.status != v { return false }
@@ -79,6 +85,36 @@ extension ReadModel {
 
     public func locate(clientId: String, requestId: String) -> LocateView? {
         locates.locate(clientId: clientId, requestId: requestId).map(locateView)
+    }
+
+    /// The indices of the locates `filter` passes: PENDING first, then the newest first.
+    public func locateIndices(matching filter: LocateFilter) -> [Int32] {
+        var matching = locates.records.indices.filter { filter.matches(locates.records[$0]) }
+        matching.sort { a, b in
+            let pa = locates.records[a].status == .pending, pb = locates.records[b].status == .pending
+            return pa != pb ? pa : a > b
+        }
+        return matching.map { Int32($0) }
+    }
+
+    /// The locates a change record changed that `filter` passes, by index. With a status, a locate that just
+    /// left it is passed too (once), so a queue of PENDING locates learns that one was decided.
+    public func locates(changedIn r: ChangeRecord, matching filter: LocateFilter) -> [Int32] {
+        r.locates.compactMap { l in
+            var others = filter
+            others.status = nil
+            guard others.matches(l) else { return nil }
+            if let status = filter.status, l.status != status, !(l.history.count >= 2 && l.history[l.history.count - 2].status == status) { return nil }
+            return locates.index(l.locateId).map { Int32($0) }
+        }
+    }
+
+    /// Locate `index` as the REST resource's JSON (a stream's `data`).
+    public func locateJSON(_ index: Int32) -> String? {
+        guard Int(index) < locates.records.count else { return nil }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(locateView(locates.records[Int(index)]))).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The locates `filter` passes: PENDING first, then the newest first.

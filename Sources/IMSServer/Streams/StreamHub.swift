@@ -108,6 +108,7 @@ enum StreamKind: String, Sendable, CaseIterable {
     case marketData = "market-data"
     case exceptions
     case inventory
+    case locate
 }
 
 /// What a subscriber asked for.
@@ -116,6 +117,7 @@ enum StreamFilter: Sendable, Hashable {
     case marketData(MarketDataFilter)
     case exceptions(ExceptionKind?)
     case inventory(InventoryFilter)
+    case locate(LocateFilter)
 }
 
 /// One connection's subscription: its filter and the keys changed since it last sent.
@@ -129,6 +131,7 @@ final class Subscriber: Sendable {
         var prices = PendingKeys<Int32>()
         var currencies = PendingKeys<String>()
         var inventory = PendingKeys<Int32>()
+        var locates = PendingKeys<Int32>()
         /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
         var exceptionsPending = false
         var lastExceptionId: Int64 = 0
@@ -138,10 +141,10 @@ final class Subscriber: Sendable {
         /// Messages for the client that are not data (errors, acknowledgements).
         var notices: [String] = []
 
-        var pendingCount: Int { positions.count + prices.count + currencies.count + inventory.count }
+        var pendingCount: Int { positions.count + prices.count + currencies.count + inventory.count + locates.count }
 
         mutating func dropPending() {
-            positions.removeAll(); prices.removeAll(); currencies.removeAll(); inventory.removeAll()
+            positions.removeAll(); prices.removeAll(); currencies.removeAll(); inventory.removeAll(); locates.removeAll()
         }
     }
 
@@ -197,7 +200,7 @@ final class Subscriber: Sendable {
         // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
         // carries the receive time of the earliest event of the record that changed it.
         var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
-        var inventory: [(Int32, Timestamp)] = []
+        var inventory: [(Int32, Timestamp)] = [], locates: [(Int32, Timestamp)] = []
         var exceptions = false
         for r in records {
             let at = r.earliestReceivedAt
@@ -217,9 +220,11 @@ final class Subscriber: Sendable {
                 // A new rule set in force changes every calculation: every matching security is sent again.
                 let changed = r.rulesChanged ? model.inventoryIndices(matching: f) : r.inventorySecurities.filter { model.inventory($0, matches: f) }
                 for s in changed { inventory.append((s, at)) }
+            case .locate(let f):
+                for i in model.locates(changedIn: r, matching: f) { locates.append((i, at)) }
             }
         }
-        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || !inventory.isEmpty || exceptions else { return }
+        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || !inventory.isEmpty || !locates.isEmpty || exceptions else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in
             guard s.active, s.lagging == nil, s.filter == filter else { return false }
@@ -227,6 +232,7 @@ final class Subscriber: Sendable {
             for (key, at) in prices { s.prices.mark(key, at: at) }
             for (key, at) in currencies { s.currencies.mark(key, at: at) }
             for (key, at) in inventory { s.inventory.mark(key, at: at) }
+            for (key, at) in locates { s.locates.mark(key, at: at) }
             if exceptions { s.exceptionsPending = true }
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {

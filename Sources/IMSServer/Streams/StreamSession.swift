@@ -94,6 +94,7 @@ struct StreamSession {
         .marketData: MarketDataFilter.fields.map(\.name),
         .exceptions: ["kind"],
         .inventory: InventoryFilter.fieldNames,
+        .locate: LocateFilter.fieldNames,
     ]
 
     static func filter(_ kind: StreamKind, _ value: Any?) throws -> StreamFilter {
@@ -125,6 +126,15 @@ struct StreamSession {
             } catch {
                 throw BadFilter(message: error.message, field: "filter.\(error.field)")
             }
+        case .locate:
+            var status: LocateRecord.Status?
+            if let s = fields["status"] {
+                guard let v = LocateRecord.Status(rawValue: s) else {
+                    throw BadFilter(message: "unknown status \(s); use \(LocateRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))", field: "filter.status")
+                }
+                status = v
+            }
+            return .locate(LocateFilter(clientId: fields["clientId"], securityId: fields["securityId"], status: status, marketId: fields["marketId"]))
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
@@ -148,6 +158,7 @@ struct StreamSession {
         var prices: [(key: Int32, since: Timestamp)] = []
         var currencies: [(key: String, since: Timestamp)] = []
         var inventory: [(key: Int32, since: Timestamp)] = []
+        var locates: [(key: Int32, since: Timestamp)] = []
         /// The scope whose share inventory items show (the filter's legal entity or unit).
         var inventoryScope: InventoryScope?
         var exceptions: (filter: ExceptionKind?, after: Int64)?
@@ -209,6 +220,7 @@ struct StreamSession {
             turn.prices = s.prices.take(Self.turnItems - turn.positions.count)
             turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
             turn.inventory = s.inventory.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count)
+            turn.locates = s.locates.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count - turn.inventory.count)
             if case .inventory(let f)? = s.filter { turn.inventoryScope = f.scope }
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
@@ -238,7 +250,7 @@ struct StreamSession {
         let limit = hub.limits.maxSnapshotItems
         // The keys of what matches, taken at once; each chunk is rendered from the state as it is then.
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
-        var securities: [Int32] = []
+        var securities: [Int32] = [], locateItems: [Int32] = []
         var inventoryScope: InventoryScope?
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
@@ -251,6 +263,8 @@ struct StreamSession {
             case .inventory(let f):
                 securities = Array(state.inventoryIndices(matching: f).prefix(limit))
                 inventoryScope = f.scope
+            case .locate(let f):
+                locateItems = Array(state.locateIndices(matching: f).prefix(limit))
             case .exceptions(let kind):
                 let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
                 for e in recent { exceptionItems.append(json(e)) }
@@ -286,6 +300,16 @@ struct StreamSession {
             engineSequence = sequence
             try await write(items, at: engineSequence)
         }
+        for start in stride(from: 0, to: locateItems.count, by: Self.snapshotChunk) {
+            try Task.checkCancellation()
+            let chunk = locateItems[start..<min(start + Self.snapshotChunk, locateItems.count)]
+            let store = hub.engine.readModel
+            let (sequence, items) = try await ReadPool.shared.run(.stream) {
+                store.read { state in (state.lastSequence, chunk.compactMap { state.locateJSON($0) }) }
+            }
+            engineSequence = sequence
+            try await write(items, at: engineSequence)
+        }
         if case .marketData(let f) = filter {
             var next = 0
             while next < prices.count + currencies.count && count < limit {
@@ -315,7 +339,8 @@ struct StreamSession {
     }
 
     private mutating func deltas(_ turn: Turn) async throws -> [String] {
-        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || !turn.inventory.isEmpty || turn.exceptions != nil else { return [] }
+        guard !turn.positions.isEmpty || !turn.prices.isEmpty || !turn.currencies.isEmpty || !turn.inventory.isEmpty || !turn.locates.isEmpty
+            || turn.exceptions != nil else { return [] }
         let store = hub.engine.readModel
         let rendered = try await ReadPool.shared.run(.stream) { Self.render(turn, from: store) }
         if let lastExceptionId = rendered.lastExceptionId { subscriber.state.withLock { $0.lastExceptionId = lastExceptionId } }
@@ -338,6 +363,7 @@ struct StreamSession {
             for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
             for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
             for (s, since) in turn.inventory { if let json = state.inventoryJSON(s, scope: turn.inventoryScope) { r.items.append((json, since)) } }
+            for (l, since) in turn.locates { if let json = state.locateJSON(l) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
@@ -365,6 +391,8 @@ struct StreamSession {
         case .exceptions(let kind):
             if let kind { fields = [("kind", kind.rawValue)] }
         case .inventory(let f):
+            fields = f.values.map { ($0.name, $0.value) }
+        case .locate(let f):
             fields = f.values.map { ($0.name, $0.value) }
         }
         return "{" + fields.map { "\"\($0.0)\":" + EventRoutes.jsonString($0.1) }.joined(separator: ",") + "}"
