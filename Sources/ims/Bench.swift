@@ -26,11 +26,12 @@ struct Bench: AsyncParsableCommand {
         rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
         changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
         recalculation of every security under it, and reports the inventory's memory per security.
+        decisions: --events locate requests POSTed one by one to a running server (--url) at --rate over --connections         connections (default 32 when not given); each answer comes after its journal sync. Reports decisionsPerSecond and         the latency percentiles from when each request was due to its answer.
         """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions }
 
-    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules | decisions") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
@@ -68,6 +69,9 @@ struct Bench: AsyncParsableCommand {
         case .ingest: try ingestBench()
         case .memory: memoryBench()
         case .rules: try await rulesBench()
+        case .decisions:
+            try DecisionsBench(url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
+                               connections: connections == 2 ? 32 : connections).run()
         case .recovery: try recoveryBench()
         }
     }

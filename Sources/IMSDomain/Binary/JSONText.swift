@@ -99,6 +99,14 @@ public struct JSONText: Sendable {
         needsComma = true
     }
 
+    /// A value already written as JSON (a number's text).
+    public mutating func raw(_ json: String) {
+        separate()
+        var json = json
+        json.withUTF8 { bytes.append(contentsOf: $0) }
+        needsComma = true
+    }
+
     public mutating func null() {
         separate()
         append("null")

@@ -63,7 +63,7 @@ struct LocateRoutes {
             }
             // A re-sent request gets its first answer, without a new journal entry.
             if let first = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) {
-                return JSONResponse.ok(first)
+                return JSONResponse.raw(first.json)
             }
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
             batch.wantsResults = true
@@ -74,7 +74,7 @@ struct LocateRoutes {
                 return JSONResponse.failure(.internalServerError, "the request was journaled but its locate is not visible")
             }
             // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
-            return JSONResponse.ok(answer, status: outcome.results.first?.status == .applied ? .created : .ok)
+            return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
         }
         router.post("/api/v1/locates/bulk") { request, _ in
             let data = try await Self.body(request)
@@ -130,7 +130,7 @@ struct LocateRoutes {
         router.get("/api/v1/locates/:locateId") { _, context in
             let id = context.pathParameter("locateId")
             guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
-            return JSONResponse.ok(view)
+            return JSONResponse.raw(view.json)
         }
         router.post("/api/v1/locates/:locateId/decision") { request, context in
             let id = context.pathParameter("locateId")
@@ -165,7 +165,7 @@ struct LocateRoutes {
             return JSONResponse.failure(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
         }
         guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.internalServerError, "locate \(id) vanished") }
-        return JSONResponse.ok(view)
+        return JSONResponse.raw(view.json)
     }
 
     struct Bad: Error {
