@@ -68,6 +68,9 @@ struct SimulatorFeed: Service {
         let tick = 0.05
         let perTick = max(1, Int(Double(rate) * tick))
         var nextRoll = Date().addingTimeInterval(TimeInterval(daySeconds))
+        // Locates: a pre-open bulk file each simulated day, then a steady flow (about 1% of the events).
+        var locates = simulator.openingLocates()
+        var locateCredit = 0.0
         while !Task.isCancelled {
             let started = Date()
             var lines: [String] = []
@@ -75,12 +78,20 @@ struct SimulatorFeed: Service {
             if started >= nextRoll {
                 lines += simulator.dayRollLines()
                 nextRoll = started.addingTimeInterval(TimeInterval(daySeconds))
+                locates += simulator.openingLocates()
             }
             for _ in 0..<perTick { lines.append(simulator.nextLine()) }
             let body = lines.joined(separator: "\n")
-            let batch = body.utf8CString.withUnsafeBytes {
+            var batch = body.utf8CString.withUnsafeBytes {
                 BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer(rebasing: $0.dropLast()), mode: .partial, receivedAt: WallClockDate.now())
             }
+            locateCredit += Double(perTick) / 100
+            while locateCredit >= 1 { locates.append(simulator.locateRequest()); locateCredit -= 1 }
+            for (k, command) in locates.enumerated() {  // numbered after the NDJSON lines
+                batch.events.append(.locateCommand(command))
+                batch.lines.append(Int32(lines.count + k + 1))
+            }
+            locates.removeAll()
             do { try engine.enqueue(batch) } catch { return }
             let elapsed = Date().timeIntervalSince(started)
             if elapsed < tick { try await Task.sleep(for: .milliseconds(Int((tick - elapsed) * 1_000))) }

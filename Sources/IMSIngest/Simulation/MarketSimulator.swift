@@ -60,6 +60,7 @@ public struct MarketSimulator: Sendable {
     let catalog: MarketCatalog
     var random: SimulationRandom
     var tradeCounter = 0
+    var locateCounter = 0
     var recent: [RecentTrade] = []
     let prefix: String
     let clients: Int
@@ -97,6 +98,23 @@ public struct MarketSimulator: Sendable {
             if c % 3 == 0 { books.append(BookInfo(bookId: "\(prefix)BK-\(client)-SEG", positionType: .clientSegregated, clientId: client)) }
         }
         tradingBooks = books.indices.filter { [.firm, .clientFree, .clientSegregated, .synthetic].contains(books[$0].positionType) }
+    }
+
+    /// A client's locate request: mostly short and modest, now and then above the automatic cap (an operator
+    /// decides it), sometimes long or on a swap.
+    public mutating func locateRequest() -> LocateCommand {
+        locateCounter += 1
+        let s = securities[random.skewed(securities.count)]
+        let big = random.below(40) == 0
+        let quantity = big ? Int64(1_000_000 + 100_000 * (1 + random.below(20))) : Int64(100 * (1 + random.below(300)))
+        return LocateCommand(action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: "\(prefix)CL\(1 + random.below(clients))",
+                             securityId: s.securityId, quantity: quantity, side: random.below(10) == 0 ? .long : .short,
+                             settlement: random.below(3) == 0 ? .swap : .cash, user: "simulator")
+    }
+
+    /// The clients' pre-open bulk file: `count` requests at once, before the day's trading.
+    public mutating func openingLocates(_ count: Int = 200) -> [LocateCommand] {
+        (0..<count).map { _ in locateRequest() }
     }
 
     /// The embedded securities as a CSV body (`type=security`).
