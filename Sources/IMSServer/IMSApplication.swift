@@ -45,6 +45,7 @@ public enum IMSApplication {
         QueryRoutes(engine: engine, history: history).register(on: router)
         RuleRoutes(engine: engine).register(on: router)
         LocateRoutes(engine: engine).register(on: router)
+        OrderRoutes(engine: engine).register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)
         } catch {

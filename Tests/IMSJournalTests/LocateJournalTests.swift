@@ -7,7 +7,7 @@ import IMSRules
 import IMSRuntime
 import Testing
 
-/// Locates are journaled commands: answered from the state when applied, so a restart (from the snapshot or
+/// Locates and orders are journaled commands: answered from the state when applied, so a restart (from the snapshot or
 /// from the journal alone) reaches the same locates, the same answers and the same buckets.
 struct LocateJournalTests {
     static func command(_ c: LocateCommand, at micros: Int64) -> IngestBatch {
@@ -35,11 +35,14 @@ struct LocateJournalTests {
         var outcomes = try engine.run(steps.enumerated().map { Self.command($1, at: 1_795_000_100_000_000 + Int64($0)) })
         #expect(outcomes.allSatisfy { $0.applied })
         #expect(outcomes[12].results.isEmpty || outcomes[12].results.first?.status != .applied)
+        let bookId: String = engine.read { s in s.reference.books.first { $0.positionType == .firm }!.bookId }
         let pending = try #require(engine.read { s in s.locates.records.first { $0.status == .pending }?.locateId })
         let live = try #require(engine.read { s in s.locates.records.first { $0.status == .approved && $0.decrementQuantity > 0 } })
         outcomes = try engine.run([
             Self.command(LocateCommand(action: .decide, user: "op", locateId: pending, decision: .reject, reason: "TOO_BIG"), at: 1_795_000_200_000_000),
             Self.command(LocateCommand(action: .cancel, clientId: live.clientId, user: "trader", locateId: live.locateId), at: 1_795_000_200_000_001),
+            IngestBatch(receivedAt: Timestamp(micros: 1_795_000_200_000_002), events: [.orderCommand(OrderCommand(
+                orderId: "O1", clientId: "C2", bookId: bookId, securityId: securities[1], side: .sellShort, quantity: 100, price: Decimal8(10)))], lines: [1]),
         ])
         #expect(outcomes.allSatisfy { $0.applied })
         _ = try engine.run((0..<10).map { _ in workload.next() })
@@ -47,6 +50,7 @@ struct LocateJournalTests {
         #expect(kept == scratch, "the buckets the locates hold are kept like every other")
         #expect(engine.read { $0.scopedFigures().clients == $0.scopedFromScratch().clients })
         #expect(before.contains("locate ") && engine.read { $0.locates.count } == 13)
+        #expect(before.contains("order ") && engine.read { $0.orders.count } == 1)
         #expect(engine.read { s in kept.values.contains { $0[Bucket.locateDecrement] > 0 } })
         try engine.shutdown()
 

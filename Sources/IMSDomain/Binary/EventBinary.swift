@@ -174,12 +174,23 @@ extension LocateCommand: BinaryCodable {
     }
 }
 
+extension OrderCommand: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(orderId); w.write(clientId); w.write(bookId); w.write(securityId); w.write(side); w.write(quantity); w.write(price); w.write(user)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(orderId: try r.readString(), clientId: try r.readString(), bookId: try r.readString(), securityId: try r.readString(),
+                  side: try r.readCase(), quantity: try r.readInt64(), price: try r.readDecimal(), user: try r.readOptionalString())
+    }
+}
+
 extension Event: BinaryCodable {
     /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
     private enum Tag: UInt8 {
         case security = 1, counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
         case ruleCommand
         case locateCommand
+        case orderCommand
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -197,6 +208,7 @@ extension Event: BinaryCodable {
         case .marketDayRoll(let v): w.write(Tag.marketDayRoll.rawValue); v.encode(to: &w)
         case .ruleCommand(let v): w.write(Tag.ruleCommand.rawValue); v.encode(to: &w)
         case .locateCommand(let v): w.write(Tag.locateCommand.rawValue); v.encode(to: &w)
+        case .orderCommand(let v): w.write(Tag.orderCommand.rawValue); v.encode(to: &w)
         }
     }
 
@@ -217,6 +229,7 @@ extension Event: BinaryCodable {
         case .marketDayRoll: self = .marketDayRoll(try r.read())
         case .ruleCommand: self = .ruleCommand(try r.read())
         case .locateCommand: self = .locateCommand(try r.read())
+        case .orderCommand: self = .orderCommand(try r.read())
         }
     }
 }

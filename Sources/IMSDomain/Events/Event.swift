@@ -17,6 +17,8 @@ public enum Event: Sendable, Hashable {
     indirect case ruleCommand(RuleCommand)
     /// A locate workflow command (from the locate endpoints, never from files or feeds).
     indirect case locateCommand(LocateCommand)
+    /// A sell order to validate (from the order validation endpoint, never from files or feeds).
+    indirect case orderCommand(OrderCommand)
 
     /// The `type` field that names this event in NDJSON.
     public var typeName: String {
@@ -34,6 +36,7 @@ public enum Event: Sendable, Hashable {
         case .marketDayRoll: "marketDayRoll"
         case .ruleCommand: "ruleCommand"
         case .locateCommand: "locateCommand"
+        case .orderCommand: "orderCommand"
         }
     }
 

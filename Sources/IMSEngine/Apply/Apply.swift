@@ -155,6 +155,8 @@ extension EngineState {
             return true
         case .locateCommand(let c):
             return applyLocate(c, sequence: sequence, at: time)
+        case .orderCommand(let o):
+            return applyOrder(o, sequence: sequence, at: time)
         }
     }
 

@@ -54,6 +54,7 @@ extension EngineState {
         massCeilings[m] = exactMassCeiling(market: m)
         rebuildLadder(market: m)
         expireLocates(market: m, sequence: sequence, at: time)
+        expireOrders(market: m)
         return true
     }
 }

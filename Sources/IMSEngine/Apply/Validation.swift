@@ -134,6 +134,8 @@ extension EngineState {
             return nil
         case .locateCommand(let c):
             return locateProblem(c)
+        case .orderCommand(let o):
+            return orderProblem(o)
         case .ruleCommand(let c):
             // Checked against the rules as the batch's earlier commands leave them (a draft, then its preview…).
             var book = scope.rules ?? rules

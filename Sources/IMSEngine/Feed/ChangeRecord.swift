@@ -54,6 +54,8 @@ public struct ChangeRecord: Sendable {
     var rules: RuleBook?
     /// Locates that changed, as they are now.
     var locates: [LocateRecord] = []
+    /// Orders validated (or expired) in the drain.
+    var orders: [OrderRecord] = []
     /// The markets' clock: business dates and ladders (shared, so always carried).
     var clock: MarketClock?
     /// Source feeds' sequence state (shared, so always carried).
@@ -210,6 +212,7 @@ extension EngineState {
             changeLog.inventoryRebuilt = false
         }
         record.locates = locates.takeChanges()
+        record.orders = orders.takeChanges()
         if changeLog.publishedRules != rules.changeCount {
             record.rules = rules
             changeLog.publishedRules = rules.changeCount

@@ -175,3 +175,34 @@ extension ReadModel {
         return LocatePage(items: Array(page), total: matching.count, offset: offset, limit: limit)
     }
 }
+
+/// `POST /api/v1/orders/validate`'s answer (SPEC 6's fields first): the decision, the failed checks as
+/// reasons, and every check made with the limit it was checked against.
+public struct OrderView: Codable, Sendable, Equatable {
+    public var orderId: String
+    public var decision: String
+    public var reasons: [OrderCheck]
+    public var checks: [OrderCheck]
+    public var clientId: String
+    public var bookId: String
+    public var securityId: String
+    public var marketId: String?
+    public var aggregationUnitId: String?
+    public var side: String
+    public var quantity: Int64
+    public var price: Decimal8
+    public var sequence: Int64
+    public var decidedAt: Timestamp
+    public var businessDate: BusinessDate?
+
+    init(_ r: OrderRecord) {
+        orderId = r.orderId; decision = r.decision.rawValue; reasons = r.reasons; checks = r.checks; clientId = r.clientId
+        bookId = r.bookId; securityId = r.securityId; marketId = r.marketId; aggregationUnitId = r.aggregationUnitId
+        side = r.side.rawValue; quantity = r.quantity; price = r.price; sequence = r.sequence; decidedAt = r.decidedAt
+        businessDate = r.businessDate
+    }
+}
+
+extension ReadModel {
+    public func order(_ id: String) -> OrderView? { orders.order(id).map(OrderView.init) }
+}

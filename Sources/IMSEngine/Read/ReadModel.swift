@@ -22,6 +22,7 @@ public struct ReadModel: Sendable, PartitionLayout {
     /// The rule sets and the one in force.
     public internal(set) var rules: RuleBook
     public internal(set) var locates: LocateBook
+    public internal(set) var orders: OrderBook
     var partitions: [PositionStore]
     let partitionBits: Int
     var contracts: [String: Contract]
@@ -45,6 +46,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         reference = state.reference
         rules = state.rules
         locates = state.locates
+        orders = state.orders
         partitions = state.partitions.map {
             PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
                           positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
@@ -72,6 +74,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         if let changed = r.clock { clock = changed }
         if let changed = r.rules { rules = changed }
         for l in r.locates { locates.take(l) }
+        for o in r.orders { orders.take(o) }
         feeds = r.feeds
         for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
         for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
@@ -125,6 +128,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
         for e in rules.audit { lines.append("rule audit \(e)") }
         for l in locates.records { lines.append("locate \(l)") }
+        for o in orders.records { lines.append("order \(o)") }
         for e in exceptionLog.entries { lines.append("exception \(e)") }
         for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")

@@ -19,6 +19,8 @@ extension EngineState {
         case rules
         /// The locates of the day and their history (issue 14); a snapshot without it has none.
         case locates
+        /// The orders validated today (issue 14); a snapshot without it has none.
+        case orders
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -85,6 +87,8 @@ extension EngineState {
             rules.encode(to: &w)
         case .locates:
             locates.encode(to: &w)
+        case .orders:
+            orders.encode(to: &w)
         }
     }
 
@@ -192,6 +196,8 @@ extension EngineState {
             rules = try RuleBook(from: &r)
         case .locates:
             locates = try LocateBook(from: &r)
+        case .orders:
+            orders = try OrderBook(from: &r)
         }
     }
 

@@ -37,6 +37,9 @@ public struct EngineState: Sendable {
     /// The locates of the day and their history.
     public internal(set) var locates = LocateBook()
 
+    /// The orders validated today.
+    public internal(set) var orders = OrderBook()
+
     // Market data (contracts are kept by the partition of their security).
     var fxRates: [String: FXRate] = [:]
 

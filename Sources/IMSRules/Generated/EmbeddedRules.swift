@@ -40,13 +40,13 @@ public enum EmbeddedRules {
         {
           "id": "unitLongSellLimit",
           "calculation": "unitLongSellLimit",
-          "formula": "max(0, LONG.* - SHORT.*)",
-          "description": "An aggregation unit may sell long up to its net long position."
+          "formula": "max(0, LONG.* - SHORT.* - SELL_APPROVED.LONG)",
+          "description": "An aggregation unit may sell long up to its net long position, less the long sales it already had approved today."
         },
         {
           "id": "unitShortSellLimit",
           "calculation": "unitShortSellLimit",
-          "formula": "max(0, BORROWED - LOANED + EXTERNAL.*)",
+          "formula": "max(0, BORROWED - LOANED + EXTERNAL.* - SELL_APPROVED.SHORT)",
           "description": "An aggregation unit may sell short what it has borrowed and not lent, and what lenders offer."
         },
         {
@@ -83,7 +83,7 @@ public enum EmbeddedRules {
         {
           "id": "TW.unitShortSellLimit",
           "calculation": "unitShortSellLimit",
-          "formula": "max(0, BORROWED - LOANED)",
+          "formula": "max(0, BORROWED - LOANED - SELL_APPROVED.SHORT)",
           "description": "Pre-borrow: lender offers do not count; only shares already borrowed."
         }
       ]
@@ -102,7 +102,7 @@ public enum EmbeddedRules {
         {
           "id": "KR.unitShortSellLimit",
           "calculation": "unitShortSellLimit",
-          "formula": "max(0, BORROWED - LOANED)",
+          "formula": "max(0, BORROWED - LOANED - SELL_APPROVED.SHORT)",
           "description": "Pre-borrow: lender offers do not count; only shares already borrowed."
         }
       ]

@@ -10,7 +10,18 @@ extension OpenAPIDocument {
                              optional: ["settlement": enumeration(LocateCommand.Settlement.allCases.map(\.rawValue)), "requestor": string],
                              description: "A locate request; requestId is the client's idempotency key")
         let refused = response("Refused, naming the field (nothing is applied)", ref("Error"))
+        let orderId = path("orderId", "The order's id")
         return [
+            "/api/v1/orders/validate": post(
+                "Validate a sell order: stage 1 the client's limit, stage 2 its aggregation unit's, then the market's short-sale rules; an approval takes the quantity from both limits; a rejection lists every failed check",
+                tag: "orders",
+                body: object(["orderId": string, "clientId": string, "bookId": string, "securityId": string,
+                              "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)), "quantity": integer],
+                             optional: ["price": string, "user": string]),
+                responses: ["200": response("The decision (the first one for an order id seen before)", ref("OrderDecision")),
+                            "400": error, "422": refused, "503": error]),
+            "/api/v1/orders/{orderId}": get("An order's decision", tag: "orders", parameters: [orderId],
+                                            responses: ["200": response("The decision", ref("OrderDecision")), "404": error]),
             "/api/v1/locates": [
                 "post": post("Ask to locate shares: answered at once by the locate policy (APPROVED, PARTIAL, REJECTED with a reason, or PENDING for an operator), once journaled",
                              tag: "locates", body: request,
@@ -46,7 +57,14 @@ extension OpenAPIDocument {
     }
 
     static var locateSchemas: [String: JSON] {
-        [
+        let check = object(["stage": enumeration(["ORDER", "CLIENT", "UNIT", "MARKET"]), "code": string, "passed": boolean, "message": string],
+                           optional: ["available": integer, "required": integer])
+        return [
+            "OrderDecision": object([
+                "orderId": string, "decision": enumeration(OrderRecord.Decision.allCases.map(\.rawValue)), "reasons": array(check), "checks": array(check),
+                "clientId": string, "bookId": string, "securityId": string, "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)),
+                "quantity": integer, "price": number, "sequence": integer, "decidedAt": timestamp,
+            ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date]),
             "Locate": object([
                 "locateId": string, "status": enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "approvedQuantity": integer,
                 "decrementQuantity": integer, "requestId": string, "clientId": string, "securityId": string,

@@ -1,0 +1,25 @@
+/// A sell order to validate before it goes to the market (SPEC 5): stage 1 the client's limit, stage 2 the
+/// aggregation unit's, and the market's short-sale rules. A command, journaled and replayed like any event;
+/// an approval takes the quantity from both limits at once.
+///
+/// Not accepted in NDJSON event files or feeds: `POST /api/v1/orders/validate` builds it.
+public struct OrderCommand: Sendable, Hashable, Codable {
+    public enum Side: String, Sendable, Hashable, Codable, CaseIterable {
+        case sell = "SELL", sellShort = "SELL_SHORT"
+    }
+
+    public var orderId: String
+    public var clientId: String
+    public var bookId: String
+    public var securityId: String
+    public var side: Side
+    public var quantity: Int64
+    /// The order's limit price (0 for a market order).
+    public var price: Decimal8
+    public var user: String?
+
+    public init(orderId: String, clientId: String, bookId: String, securityId: String, side: Side, quantity: Int64, price: Decimal8, user: String? = nil) {
+        self.orderId = orderId; self.clientId = clientId; self.bookId = bookId; self.securityId = securityId
+        self.side = side; self.quantity = quantity; self.price = price; self.user = user
+    }
+}

@@ -1,0 +1,148 @@
+import IMSDomain
+import IMSRules
+
+/// Markets where a short sale needs a locate first (SPEC 4.3: US Reg SHO, EU/UK SSR, JP, HK, CA, AU, SG, IN).
+let locateRequiredMarkets: Set<String> = ["US", "UK", "DE", "FR", "NL", "JP", "HK", "CA", "AU", "SG", "IN"]
+/// Markets where a short sale needs shares already borrowed (KR, TW).
+let preBorrowMarkets: Set<String> = ["KR", "TW"]
+
+extension EngineState {
+    /// Why an order cannot be validated at all (a malformed command), or nil.
+    func orderProblem(_ o: OrderCommand) -> FieldError? {
+        for (field, value) in [("orderId", o.orderId), ("clientId", o.clientId), ("bookId", o.bookId), ("securityId", o.securityId)] {
+            if value.isEmpty { return FieldError(field, "\(field) is required") }
+            if value.utf8.count > 128 { return FieldError(field, "\(field) is longer than 128 bytes") }
+        }
+        guard o.quantity > 0, o.quantity <= maxLocateQuantity else { return FieldError("quantity", "quantity must be between 1 and \(maxLocateQuantity)") }
+        guard o.price.units >= 0 else { return FieldError("price", "price must not be negative") }
+        return nil
+    }
+
+    /// Validates an order: stage 1 the client's limit, stage 2 its aggregation unit's, and the market's rules.
+    /// An approval takes the quantity from both limits (and the security's approved sells) at once. An order
+    /// id seen before keeps its first answer.
+    mutating func applyOrder(_ o: OrderCommand, sequence: Int64, at time: Timestamp) -> Bool {
+        if orders.order(o.orderId) != nil { return false }
+        var record = OrderRecord(orderId: o.orderId, clientId: o.clientId, bookId: o.bookId, securityId: o.securityId, marketId: nil,
+                                 aggregationUnitId: nil, side: o.side, quantity: o.quantity, price: o.price, decision: .rejected,
+                                 checks: [], sequence: sequence, decidedAt: time, businessDate: nil, user: o.user)
+        func check(_ stage: String, _ code: String, _ passed: Bool, _ message: String, available: Int64? = nil, required: Int64? = nil) {
+            record.checks.append(OrderCheck(stage: stage, code: code, passed: passed, message: message, available: available, required: required))
+        }
+        let short = o.side == .sellShort
+        guard let security = reference.securityIndex(o.securityId) else {
+            check("ORDER", "UNKNOWN_SECURITY", false, "unknown security \(o.securityId)")
+            _ = orders.add(record)
+            return true
+        }
+        guard let book = reference.bookIds.lookup(o.bookId) else {
+            check("ORDER", "UNKNOWN_BOOK", false, "unknown book \(o.bookId)")
+            _ = orders.add(record)
+            return true
+        }
+        let entry = reference.securities[Int(security)], m = Int(entry.market)
+        let marketId = entry.record.marketId
+        record.securityId = entry.record.securityId ?? o.securityId
+        record.marketId = marketId
+        record.businessDate = markets[m].businessDate
+        let k = partition(ofSecurity: security)
+        let scope = partitions[k].bookScopes[Int(book)]
+        let bookRecord = reference.books[Int(book)]
+        if let owner = bookRecord.clientId, owner != o.clientId {
+            check("ORDER", "BOOK_NOT_CLIENTS", false, "book \(o.bookId) belongs to client \(owner), not \(o.clientId)")
+        }
+        let unit = scope.units[m]
+        if unit >= 0 { record.aggregationUnitId = reference.unitIds.name(unit) }
+        let active = rules.active.rules
+        let choice = active.choose(for: reference.traits(security, markets: markets))
+
+        // Stage 1: the client's limit in the security.
+        let clientLimit: Int64
+        if let client = reference.clientIds.lookup(o.clientId) {
+            let values = active.evaluate(choice, partitions[k].scoped.client.vector(scope: client, security: security))
+            clientLimit = short ? values.clientShortSellLimit : values.clientLongSellLimit
+        } else {
+            clientLimit = 0
+        }
+        check("CLIENT", short ? "CLIENT_SHORT_SELL_LIMIT" : "CLIENT_LONG_SELL_LIMIT", clientLimit >= o.quantity,
+              "the client's \(short ? "short" : "long")-sell limit is \(clientLimit)", available: clientLimit, required: o.quantity)
+
+        // Stage 2: the aggregation unit's limit.
+        if unit < 0 {
+            check("UNIT", "NO_AGGREGATION_UNIT", false, "book \(o.bookId) has no aggregation unit in \(marketId)")
+        } else {
+            var b = partitions[k].scoped.unit.vector(scope: unit, security: security)
+            let firm = partitions[k].inventory.vector(security: security, ladder: false)
+            for t in AvailabilityType.allCases { b[Bucket.external(t)] = firm[Bucket.external(t)] }
+            let values = active.evaluate(choice, b)
+            let unitLimit = short ? values.unitShortSellLimit : values.unitLongSellLimit
+            check("UNIT", short ? "UNIT_SHORT_SELL_LIMIT" : "UNIT_LONG_SELL_LIMIT", unitLimit >= o.quantity,
+                  "aggregation unit \(record.aggregationUnitId!)'s \(short ? "short" : "long")-sell limit is \(unitLimit)",
+                  available: unitLimit, required: o.quantity)
+        }
+
+        // The market's short-sale rules (SPEC 4.3).
+        if short {
+            let traits = reference.traits(security, markets: markets)
+            if traits.restricted { check("MARKET", "RESTRICTED", false, "the security is restricted") }
+            if !traits.shortSellEligible {
+                check("MARKET", "NOT_SHORTABLE", false, "\(marketId) does not allow short sales in this security (not designated / not F&O-eligible)")
+            }
+            if locateRequiredMarkets.contains(marketId) {
+                var located: Int64 = 0
+                if let c = reference.clientIds.lookup(o.clientId) {
+                    let v = partitions[k].scoped.client.vector(scope: c, security: security)
+                    located = v[Bucket.locateApprovedShort] + v[Bucket.payToHold]
+                }
+                check("MARKET", "LOCATE_REQUIRED", located > 0, "a short sale in \(marketId) needs a locate first", available: located, required: o.quantity)
+            }
+            if preBorrowMarkets.contains(marketId) {
+                var preBorrowed: Int64 = 0
+                if unit >= 0 {
+                    let v = partitions[k].scoped.unit.vector(scope: unit, security: security)
+                    preBorrowed = v[Bucket.borrowed] - v[Bucket.loaned] - v[Bucket.sellApprovedShort]
+                }
+                check("MARKET", "PRE_BORROW_REQUIRED", preBorrowed >= o.quantity, "a short sale in \(marketId) needs the shares borrowed first",
+                      available: preBorrowed, required: o.quantity)
+            }
+            let tick = partitions[k].prices[security]?.tick
+            if marketId == "HK", let ask = tick?.ask, o.price.units < ask.units {
+                check("MARKET", "PRICE_BELOW_ASK", false, "a short sale in HK may not be priced below the best ask \(ask)")
+            }
+            if marketId == "TW", let close = tick?.previousClose, o.price.units < close.units {
+                check("MARKET", "PRICE_BELOW_PREVIOUS_CLOSE", false, "a short sale in TW may not be priced below the previous close \(close)")
+            }
+        }
+        if record.checks.allSatisfy(\.passed) {
+            record.decision = .approved
+        }
+        let i = orders.add(record)
+        countOrder(orders.records[i], sign: 1)
+        return true
+    }
+
+    /// What an approved order holds: its quantity in `SELL_APPROVED.LONG|SHORT` of its security, its client
+    /// and its unit (sign −1 gives it back).
+    mutating func countOrder(_ r: OrderRecord, sign: Int64) {
+        guard r.decision == .approved, let security = reference.securityIndex(r.securityId) else { return }
+        let k = partition(ofSecurity: security)
+        let bucket = r.side == .sellShort ? Bucket.sellApprovedShort : Bucket.sellApprovedLong
+        let q = sign * r.quantity
+        partitions[k].inventory.add(security: security, bucket: bucket, q)
+        let (client, isNew) = reference.clientIds.intern(r.clientId)
+        if isNew { reference.version &+= 1 }
+        partitions[k].scoped.client.add(slot: partitions[k].scoped.client.slot(scope: client, security: security), bucket: bucket, q)
+        if let unitId = r.aggregationUnitId, let unit = reference.unitIds.lookup(unitId) {
+            partitions[k].scoped.unit.add(slot: partitions[k].scoped.unit.slot(scope: unit, security: security), bucket: bucket, q)
+        }
+    }
+
+    /// Expires the day's approved orders of market `m` (its business date has rolled).
+    mutating func expireOrders(market m: Int) {
+        let marketId = markets[m].market.marketId
+        for i in orders.live.sorted() where orders.records[i].marketId == marketId {
+            countOrder(orders.records[i], sign: -1)
+            orders.update(i) { $0.decision = .expired }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSRuntime
+
+/// Order validation (SPEC 5, 6): `POST /api/v1/orders/validate` journals an `OrderCommand` and answers with
+/// the decision once it is durable; `GET /api/v1/orders/{orderId}` shows it again.
+struct OrderRoutes {
+    let engine: Engine
+
+    struct Body: Codable {
+        var orderId: String?
+        var clientId: String?
+        var bookId: String?
+        var securityId: String?
+        var side: String?
+        var quantity: Int64?
+        var price: Decimal8Text?
+        var user: String?
+    }
+
+    /// A price as a JSON number or string.
+    struct Decimal8Text: Codable {
+        var value: Decimal8
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            let text: String
+            if let s = try? c.decode(String.self) { text = s } else { text = "\(try c.decode(Double.self))" }
+            guard let d = Decimal8(text) else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "\(text) is not a decimal with at most 8 places") }
+            value = d
+        }
+        func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(value.description) }
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/v1/orders/validate") { request, _ in
+            let body: Body
+            do { body = try JSONDecoder().decode(Body.self, from: try await LocateRoutes.body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"orderId\",\"clientId\",\"bookId\",\"securityId\",\"side\",\"quantity\",\"price\"}: \(RuleRoutes.reason(error))", field: "body")
+            }
+            for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] where value?.isEmpty ?? true {
+                return JSONResponse.failure(.unprocessableContent, "\(field) is required", field: field)
+            }
+            guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
+                return JSONResponse.failure(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")
+            }
+            guard let quantity = body.quantity else { return JSONResponse.failure(.unprocessableContent, "quantity is required", field: "quantity") }
+            let orderId = body.orderId!
+            if let first = engine.readModel.read({ $0.order(orderId) }) { return JSONResponse.ok(first) }
+            let command = OrderCommand(orderId: orderId, clientId: body.clientId!, bookId: body.bookId!, securityId: body.securityId!, side: side,
+                                       quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
+            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
+            batch.wantsResults = true
+            let outcome: BatchOutcome
+            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+            if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
+            guard let view = engine.readModel.read({ $0.order(orderId) }) else {
+                return JSONResponse.failure(.internalServerError, "the order was journaled but its decision is not visible")
+            }
+            return JSONResponse.ok(view)
+        }
+        router.get("/api/v1/orders/:orderId") { _, context in
+            let id = context.pathParameter("orderId")
+            guard let view = engine.readModel.read({ $0.order(id) }) else { return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId") }
+            return JSONResponse.ok(view)
+        }
+    }
+}
