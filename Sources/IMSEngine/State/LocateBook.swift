@@ -117,20 +117,28 @@ public struct LocateBook: Sendable {
 
     // MARK: Snapshot
 
-    func encode(to w: inout BinaryWriter) {
+    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
+
+    init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init()
+        for record in try JSONSection.read([LocateRecord].self, from: &r, what: "locates") { _ = add(record) }
+        changed.removeAll()
+    }
+}
+
+/// A snapshot section of records as JSON (keys sorted): the day's locates and orders, whose fields grow
+/// with the product, so a new optional field never breaks an older snapshot.
+enum JSONSection {
+    static func write<T: Encodable>(_ records: [T], to w: inout BinaryWriter) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         w.write(String(decoding: (try? encoder.encode(records)) ?? Data("[]".utf8), as: UTF8.self))
     }
 
-    init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init()
+    static func read<T: Decodable>(_ type: [T].Type, from r: inout BinaryReader, what: String) throws(BinaryFormatError) -> [T] {
         let text = try r.readString()
-        let decoded: [LocateRecord]
-        do { decoded = try JSONDecoder().decode([LocateRecord].self, from: Data(text.utf8)) } catch {
-            throw BinaryFormatError("snapshot's locates do not decode: \(error)")
+        do { return try JSONDecoder().decode(type, from: Data(text.utf8)) } catch {
+            throw BinaryFormatError("snapshot's \(what) do not decode: \(error)")
         }
-        for record in decoded { _ = add(record) }
-        changed.removeAll()
     }
 }

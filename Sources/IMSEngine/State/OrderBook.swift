@@ -82,20 +82,11 @@ public struct OrderBook: Sendable {
         return changed.sorted().map { records[$0] }
     }
 
-    func encode(to w: inout BinaryWriter) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        w.write(String(decoding: (try? encoder.encode(records)) ?? Data("[]".utf8), as: UTF8.self))
-    }
+    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
         self.init()
-        let text = try r.readString()
-        let decoded: [OrderRecord]
-        do { decoded = try JSONDecoder().decode([OrderRecord].self, from: Data(text.utf8)) } catch {
-            throw BinaryFormatError("snapshot's orders do not decode: \(error)")
-        }
-        for record in decoded { _ = add(record) }
+        for record in try JSONSection.read([OrderRecord].self, from: &r, what: "orders") { _ = add(record) }
         changed.removeAll()
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSRules
 import IMSRuntime
 
 /// Order validation (SPEC 5, 6): `POST /api/v1/orders/validate` journals an `OrderCommand` and answers with
@@ -18,19 +19,6 @@ struct OrderRoutes {
         var quantity: Int64?
         var price: Decimal8Text?
         var user: String?
-    }
-
-    /// A price as a JSON number or string.
-    struct Decimal8Text: Codable {
-        var value: Decimal8
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            let text: String
-            if let s = try? c.decode(String.self) { text = s } else { text = "\(try c.decode(Double.self))" }
-            guard let d = Decimal8(text) else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "\(text) is not a decimal with at most 8 places") }
-            value = d
-        }
-        func encode(to encoder: any Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(value.description) }
     }
 
     func register(on router: Router<BasicRequestContext>) {
