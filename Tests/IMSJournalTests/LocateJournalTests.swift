@@ -66,4 +66,22 @@ struct LocateJournalTests {
         #expect(replayed.snapshotImage() == image)
         #expect(replayed.readModel.canonicalText() == before)
     }
+
+    /// A short-sale price test in force survives a snapshot: it is state, not derived (the tick that set it
+    /// is gone once a newer one arrives).
+    @Test func priceTestRestrictionsAreInTheSnapshot() throws {
+        var state = EngineState(partitions: 2)
+        InventoryTests.apply(&state, [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}"#,
+            #"{"type":"price","securityId":"IBM","last":"89","bid":"88","previousClose":"100","ts":"2026-11-25T15:00:00Z"}"#,
+            #"{"type":"price","securityId":"IBM","last":"91","bid":"90","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#,
+        ], record: 1)
+        let ibm = try #require(state.reference.securityIds.lookup("IBM"))
+        #expect(state.partitions[state.partition(ofSecurity: ibm)].shortSaleRestrictions[ibm]?.description == "2026-11-27")
+        let image = state.snapshotImage()
+        let loaded = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(loaded.partitions[loaded.partition(ofSecurity: ibm)].shortSaleRestrictions[ibm]?.description == "2026-11-27")
+        #expect(loaded.snapshotImage() == image)
+    }
 }

@@ -128,4 +128,55 @@ struct OrderAPITests {
             try await client.execute(uri: "/api/v1/orders/bad", method: .get) { r in #expect(r.status == .notFound) }
         }
     }
+
+    /// US Rule 201 and JP: after a fall of 10% or more from the previous close, short sales are restricted for
+    /// the rest of the day and the next business day, not the day after (2026-11-25 is a Wednesday; the US
+    /// closes on Thanksgiving, 26 November, so its next business day is Friday 27th; Tokyo's is the 26th).
+    @Test func aTenPercentFallRestrictsShortSalesThroughTheNextBusinessDay() async throws {
+        try await withServer { client in
+            let setup = """
+            {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"TOYOTA","marketId":"JP","currency":"JPY"}
+            {"type":"aggregationUnit","aggregationUnitId":"AU-JP","name":"JP","marketId":"JP","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"TOYOTA","contractualQty":100000,"settledQty":100000}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"TOYOTA","contractualQty":10,"settledQty":10}
+            {"type":"availability","sourceId":"L1","securityId":"TOYOTA","quantity":50000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+            {"type":"price","securityId":"IBM","last":"95","bid":"94.9","ask":"95.1","previousClose":"100","ts":"2026-11-25T15:00:00Z"}
+            {"type":"price","securityId":"TOYOTA","last":"2000","previousClose":"2100","ts":"2026-11-25T02:00:00Z"}
+            """
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: setup)) { r in #expect(r.status == .ok, "\(String(buffer: r.body))") }
+            for (id, security) in [("l1", "IBM"), ("l2", "TOYOTA")] {
+                try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5000,"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+            }
+            // A 5% fall: no restriction; a short at the bid passes.
+            #expect(try await Self.validate(client, Self.order("u0", side: "SELL_SHORT", quantity: 10, price: "94.9"))["decision"] as? String == "APPROVED")
+            // IBM falls to 89 (11%): at or below the bid is refused, above it passes.
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
+                #"{"type":"price","securityId":"IBM","last":"89","bid":"88.9","ask":"89.1","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#)) { _ in }
+            #expect(Self.codes(try await Self.validate(client, Self.order("u1", side: "SELL_SHORT", quantity: 10, price: "88.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"])
+            #expect(try await Self.validate(client, Self.order("u2", side: "SELL_SHORT", quantity: 10, price: "89"))["decision"] as? String == "APPROVED")
+            // A long sale is not restricted.
+            #expect(try await Self.validate(client, Self.order("u3", side: "SELL", quantity: 10, price: "80"))["decision"] as? String == "APPROVED")
+            // Tokyo: 2,100 → 1,880 is a 10.5% fall: a short must be above the last trade.
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
+                #"{"type":"price","securityId":"TOYOTA","last":"1880","previousClose":"2100","ts":"2026-11-25T03:00:00Z"}"#)) { _ in }
+            #expect(Self.codes(try await Self.validate(client, Self.order("j1", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1880"))) == ["PRICE_TEST_NOT_ABOVE_LAST"])
+            #expect(try await Self.validate(client, Self.order("j2", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1881"))["decision"] as? String == "APPROVED")
+            // The next business day (US: Friday 27th, after Thanksgiving): still restricted, with a new close.
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
+                {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}
+                {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"89","ts":"2026-11-27T15:00:00Z"}
+                """)) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l3","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
+            #expect(Self.codes(try await Self.validate(client, Self.order("u4", side: "SELL_SHORT", quantity: 10, price: "89.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"])
+            // The day after that (Monday 30th): no longer.
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
+                {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-30"}
+                {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"90","ts":"2026-11-30T15:00:00Z"}
+                """)) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l4","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
+            let monday = try await Self.validate(client, Self.order("u5", side: "SELL_SHORT", quantity: 10, price: "89.9"))
+            #expect(monday["decision"] as? String == "APPROVED", "\(monday)")
+        }
+    }
 }

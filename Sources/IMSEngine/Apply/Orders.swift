@@ -5,6 +5,8 @@ import IMSRules
 let locateRequiredMarkets: Set<String> = ["US", "UK", "DE", "FR", "NL", "JP", "HK", "CA", "AU", "SG", "IN"]
 /// Markets where a short sale needs shares already borrowed (KR, TW).
 let preBorrowMarkets: Set<String> = ["KR", "TW"]
+/// Markets whose price test restricts short sales after a 10% fall from the previous close (US Rule 201, JP).
+let priceTestMarkets: Set<String> = ["US", "JP"]
 
 extension EngineState {
     /// Why an order cannot be validated at all (a malformed command), or nil.
@@ -111,6 +113,17 @@ extension EngineState {
             }
             if marketId == "TW", let close = tick?.previousClose, o.price.units < close.units {
                 check("MARKET", "PRICE_BELOW_PREVIOUS_CLOSE", false, "a short sale in TW may not be priced below the previous close \(close)")
+            }
+            // After a 10% fall: US Rule 201 (not at or below the best bid), JP (above the last trade).
+            if let through = partitions[k].shortSaleRestrictions[security], let today = markets[m].businessDate, today <= through {
+                if marketId == "US", let bid = tick?.bid, o.price.units <= bid.units {
+                    check("MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
+                          "Rule 201 applies through \(through) (a 10% fall): a short sale may not be priced at or below the best bid \(bid)")
+                }
+                if marketId == "JP", let last = tick?.last, o.price.units <= last.units {
+                    check("MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
+                          "the price restriction applies through \(through) (a 10% fall): a short sale must be priced above the last trade \(last)")
+                }
             }
         }
         if record.checks.allSatisfy(\.passed) {

@@ -119,6 +119,7 @@ extension EngineState {
 
     mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(p.securityId)!
-        return partitions[partition(ofSecurity: security)].applyPrice(p, security: security)
+        let market = markets[Int(reference.securities[Int(security)].market)]
+        return partitions[partition(ofSecurity: security)].applyPrice(p, security: security, market: market)
     }
 }

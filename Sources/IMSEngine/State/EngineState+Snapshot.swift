@@ -21,6 +21,8 @@ extension EngineState {
         case locates
         /// The orders validated today (issue 14); a snapshot without it has none.
         case orders
+        /// Securities under a short-sale price test, and through which business date (issue 14).
+        case restrictions
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -89,6 +91,12 @@ extension EngineState {
             locates.encode(to: &w)
         case .orders:
             orders.encode(to: &w)
+        case .restrictions:
+            var all: [(String, BusinessDate)] = []
+            for p in partitions { for (s, d) in p.shortSaleRestrictions { all.append((reference.securityIds.name(s), d)) } }
+            all.sort { $0.0 < $1.0 }
+            w.writeCount(all.count)
+            for (id, d) in all { w.write(id); w.write(d) }
         }
     }
 
@@ -198,6 +206,12 @@ extension EngineState {
             locates = try LocateBook(from: &r)
         case .orders:
             orders = try OrderBook(from: &r)
+        case .restrictions:
+            for _ in 0..<(try r.readCount()) {
+                let id = try r.readString(), date = try r.readDate()
+                guard let s = reference.securityIds.lookup(id) else { throw BinaryFormatError("snapshot restricts unknown security \(id)") }
+                partitions[partition(ofSecurity: s)].shortSaleRestrictions[s] = date
+            }
         }
     }
 

@@ -25,6 +25,8 @@ struct Partition: Sendable {
     /// tradeId → (market << 32 | index in that market's table); keys compared through `trades[m].ids`.
     var tradeIndex = ProbeTable(summarized: true)
     var availability: [AvailabilityKey: Availability] = [:]
+    /// Securities whose short sales are restricted after a 10% fall, and the last business date it holds.
+    var shortSaleRestrictions: [Int32: BusinessDate] = [:]
     /// The lenders with a line in each security (derived: rebuilt on load), for its indicative rate.
     var availabilitySources: [Int32: [String]] = [:]
     var prices: [Int32: PriceState] = [:]
@@ -139,7 +141,15 @@ struct Partition: Sendable {
         return true
     }
 
-    mutating func applyPrice(_ p: PriceTick, security: Int32) -> Bool {
+    /// A tick; in a market with a price test (US Rule 201, JP), a last price 10% or more below the previous
+    /// close restricts short sales for the rest of the day and the next business day (`market`: the
+    /// security's market, for its date and calendar).
+    mutating func applyPrice(_ p: PriceTick, security: Int32, market: MarketState) -> Bool {
+        if priceTestMarkets.contains(market.market.marketId), let close = p.previousClose, close.units > 0,
+           Int128(p.last.units) * 10 <= Int128(close.units) * 9, let today = market.businessDate {
+            let through = market.calendar.nextTradingDay(after: today)
+            if (shortSaleRestrictions[security].map { $0 < through } ?? true) { shortSaleRestrictions[security] = through }
+        }
         markPrice(security)
         if let old = prices[security] {
             if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
