@@ -49,6 +49,42 @@ struct LocateConcurrencyTests {
     }
 }
 
+/// Hundreds of simultaneous sell orders never take the same limit twice (SPEC 5: "an approval consumes both
+/// limits atomically").
+struct OrderConcurrencyTests {
+    @Test func concurrentOrdersNeverOverConsumeALimit() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        let setup = """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"IBM","contractualQty":1205,"settledQty":1205}
+        """
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: setup).status == 200)
+        // 40 threads × 10 long sales of 10 against the client's 1,205: 120 approved, the rest rejected.
+        let answers = ConcurrentResults()
+        let threads = (0..<40).map { t in
+            Thread {
+                for i in 0..<10 {
+                    let body = #"{"orderId":"o\#(t)-\#(i)","clientId":"C1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":"100"}"#
+                    let r = try? IMSProcess.request(server, "POST", "/api/v1/orders/validate", body: body, timeout: 30)
+                    let decision = (r?.json as? [String: Any])?["decision"] as? String ?? ""
+                    answers.add(r?.status ?? 0, decision == "APPROVED" ? 10 : 0, decision)
+                }
+            }
+        }
+        for t in threads { t.start() }
+        #expect(answers.wait(for: 400, seconds: 120))
+        let all = answers.all
+        #expect(all.allSatisfy { $0.status == 200 })
+        #expect(all.filter { $0.answer == "APPROVED" }.count == 120 && all.filter { $0.answer == "REJECTED" }.count == 280)
+        let limits = try IMSProcess.request(server, "GET", "/api/v1/limits/clients/C1?securityId=IBM").json as? [[String: Any]]
+        #expect(limits?.first?["longSellLimit"] as? Int == 5)
+    }
+}
+
 /// Answers gathered from many threads.
 final class ConcurrentResults: @unchecked Sendable {
     struct Answer { var status: Int; var approved: Int; var answer: String }
