@@ -75,7 +75,7 @@ public enum InventoryScope: Sendable, Hashable {
         return field == "aggregationUnitId" ? .aggregationUnit(id) : field == "legalEntity" ? .legalEntity(id) : .client(id)
     }
 
-    init(_ kind: ScopeKind, _ id: String) {
+    public init(_ kind: ScopeKind, _ id: String) {
         switch kind {
         case .aggregationUnit: self = .aggregationUnit(id)
         case .legalEntity: self = .legalEntity(id)

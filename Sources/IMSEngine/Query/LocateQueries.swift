@@ -166,12 +166,8 @@ extension ReadModel {
 
     /// The locates `filter` passes: PENDING first, then the newest first.
     public func locates(matching filter: LocateFilter, offset: Int, limit: Int) -> LocatePage {
-        var matching = locates.records.indices.filter { filter.matches(locates.records[$0]) }
-        matching.sort { a, b in
-            let pa = locates.records[a].status == .pending, pb = locates.records[b].status == .pending
-            return pa != pb ? pa : a > b
-        }
-        let page = matching.dropFirst(offset).prefix(limit).map { locateView(locates.records[$0]) }
+        let matching = locateIndices(matching: filter)
+        let page = matching.dropFirst(offset).prefix(limit).map { locateView(locates.records[Int($0)]) }
         return LocatePage(items: Array(page), total: matching.count, offset: offset, limit: limit)
     }
 }

@@ -109,21 +109,18 @@ struct QueryRoutes {
                 return JSONResponse.ok(engine.readModel.read { $0.financingAvailability(securityId: security, sourceId: source, type: type) })
             } catch let bad as BadParameter { return bad.response }
         }
-        router.get("/api/v1/limits/units/:aggregationUnitId") { request, context in
-            let unit = context.pathParameter("aggregationUnitId")
-            let security = QueryParameters(request).string("securityId")
-            guard let limits = engine.readModel.read({ $0.sellLimits(.aggregationUnit(unit), securityId: security) }) else {
-                return JSONResponse.failure(.notFound, "unknown aggregation unit \(unit)", field: "aggregationUnitId")
+        // A unit's or a client's sell limits: one route per scope kind.
+        for (path, kind, unknown) in [("units", ScopeKind.aggregationUnit, "unknown aggregation unit"),
+                                      ("clients", ScopeKind.client, "no book or locate has this client")] {
+            let parameter = kind == .client ? "clientId" : "aggregationUnitId"
+            router.get("/api/v1/limits/\(path)/:\(parameter)") { request, context in
+                let id = context.pathParameter(parameter)
+                let security = QueryParameters(request).string("securityId")
+                guard let limits = engine.readModel.read({ $0.sellLimits(InventoryScope(kind, id), securityId: security) }) else {
+                    return JSONResponse.failure(.notFound, "\(unknown) \(id)", field: parameter)
+                }
+                return JSONResponse.ok(limits)
             }
-            return JSONResponse.ok(limits)
-        }
-        router.get("/api/v1/limits/clients/:clientId") { request, context in
-            let client = context.pathParameter("clientId")
-            let security = QueryParameters(request).string("securityId")
-            guard let limits = engine.readModel.read({ $0.sellLimits(.client(client), securityId: security) }) else {
-                return JSONResponse.failure(.notFound, "unknown client \(client): no book has it as clientId", field: "clientId")
-            }
-            return JSONResponse.ok(limits)
         }
         router.get("/api/v1/inventory") { request, _ in
             let q = QueryParameters(request)
