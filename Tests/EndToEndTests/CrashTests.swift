@@ -91,7 +91,6 @@ struct CrashTests {
                 #expect(actual == expected, "round \(round)")
                 nextBatch = (acked.last ?? first - 1) + 1
             }
-            #expect(actual.values.reduce(0, +) > 0 || round == 0)
         }
         // Re-sending an acknowledged batch after all those restarts changes nothing.
         let resent = try #require(lastApplied, "some batch was acknowledged")
