@@ -13,7 +13,11 @@ struct InventoryTests {
     func incrementalBucketsEqualAFromScratchRecomputation(partitions: Int, seed: UInt64) throws {
         var workload = Workload(seed: seed, maxBatch: 1_500)
         var batches = workload.setup()
-        for _ in 0..<120 { batches.append(workload.next()) }
+        for i in 0..<120 {
+            batches.append(workload.next())
+            // Locates, sell orders and the trades that execute them, now and then.
+            if i % 3 == 0 { batches += workload.desk() }
+        }
         var state = EngineState(partitions: partitions)
         var contractVersions = 0
         // Rule changes now and then: a draft with another haircut, previewed, approved and activated.
@@ -21,7 +25,7 @@ struct InventoryTests {
         var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
         for (i, original) in batches.enumerated() {
             var batch = original
-            if i > 2 && i % 30 == 0 {
+            if i > 2 && i % 50 == 0 {
                 haircut -= 10
                 document.parameters = ["haircut": Decimal8Text(Decimal8("0.\(haircut)")!)]
                 let next = Int64(state.rules.versions.count + 1)
@@ -51,11 +55,15 @@ struct InventoryTests {
             }
         }
         #expect(contractVersions > 10, "the stream returns and recalls contracts")
+        #expect(state.orders.records.contains { $0.filledQuantity > 0 } && state.orders.records.contains { $0.decision == .approved },
+                "trades executed approved orders")
+        #expect(state.locates.records.contains { $0.status == .approved }, "locates were approved")
         let figures = state.inventoryFigures()
         #expect(figures.count > 100)
         let scoped = state.scopedFigures()
         #expect(scoped.units.count > 100 && scoped.entities.count > 100 && scoped.clients.count > 10, "positions count in units, legal entities and clients")
-        // Each security's buckets are the sum of its legal entities' (every book has one), but for lender lines.
+        // Each security's buckets are the sum of its legal entities' (every book has one), but for lender lines
+        // and the desk's buckets.
         var byEntity: [String: BucketVector] = [:]
         for (key, v) in scoped.entities {
             let security = String(key.split(separator: "|").last!)
@@ -67,6 +75,8 @@ struct InventoryTests {
             var expected = BucketVector()  // the basis (legal entities have no ladder days)
             for b in 0..<Bucket.count { expected[b] = v[b] }
             for t in AvailabilityType.allCases { expected[Bucket.external(t)] = 0 }
+            // The desk's buckets of the day (locates, approved sells) count per security, client and unit only.
+            for b in Bucket.locateDecrement..<Bucket.count { expected[b] = 0 }
             #expect(byEntity[state.reference.securityIds.name(s)] ?? BucketVector() == expected)
         }
         #expect(state.rules.active.version == 5, "four rule changes")

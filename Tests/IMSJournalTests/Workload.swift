@@ -39,6 +39,22 @@ struct Workload {
         return [securities, Self.decode(simulator.setupLines().joined(separator: "\n"), at: clock)]
     }
 
+    /// The desk's work: clients' locate requests and sell orders (commands), then the trades that execute
+    /// the orders, carrying their ids.
+    mutating func desk(locates: Int = 6, orders: Int = 6) -> [IngestBatch] {
+        clock += 1_000
+        var events: [Event] = (0..<locates).map { _ in .locateCommand(simulator.locateRequest()) }
+        var trades: [String] = []
+        for _ in 0..<orders {
+            let (order, trade) = simulator.sellOrder()
+            events.append(.orderCommand(order))
+            trades.append(trade)
+        }
+        let commands = IngestBatch(receivedAt: Timestamp(micros: clock), events: events, lines: (1...Int32(events.count)).map { $0 })
+        clock += 1_000
+        return [commands, Self.decode(trades.joined(separator: "\n"), mode: .partial, at: clock)]
+    }
+
     /// The next batch of the flow.
     mutating func next() -> IngestBatch {
         clock += Int64(random.next() % 5_000) + 1

@@ -15,6 +15,7 @@ struct OrderAPITests {
     {"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-25"}
     {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
     {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+    {"type":"security","securityId":"ETB","marketId":"US","currency":"USD","easyToBorrow":true}
     {"type":"security","securityId":"SAMSUNG","marketId":"KR","currency":"KRW"}
     {"type":"security","securityId":"0005","marketId":"HK","currency":"HKD","shortSellEligible":false}
     {"type":"security","securityId":"2330","marketId":"TW","currency":"TWD"}
@@ -177,6 +178,100 @@ struct OrderAPITests {
             try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l4","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
             let monday = try await Self.validate(client, Self.order("u5", side: "SELL_SHORT", quantity: 10, price: "89.9"))
             #expect(monday["decision"] as? String == "APPROVED", "\(monday)")
+        }
+    }
+
+    func get(_ client: any TestClientProtocol, _ path: String) async throws -> Any? {
+        try await client.execute(uri: path, method: .get) { r -> Any? in try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) }
+    }
+
+    func post(_ client: any TestClientProtocol, _ events: String) async throws {
+        try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: events)) { r in #expect(r.status == .ok, "\(String(buffer: r.body))") }
+    }
+
+    static func sale(_ id: String, version: Int = 1, status: String = "NEW", order: String?, side: String = "SELL", quantity: Int, security: String = "IBM") -> String {
+        let orderField = order.map { #","orderId":"\#($0)""# } ?? ""
+        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(orderField),"bookId":"C1-FREE","securityId":"\#(security)","side":"\#(side)","quantity":\#(quantity),"price":"100","tradeDate":"2026-11-25"}"#
+    }
+
+    /// A trade carrying an approved order's id turns what the order held into position: the limits count the
+    /// sale once, through every version of the trade; a trade naming an order that holds nothing for it, or
+    /// selling beyond it, is an `UNMATCHED_ORDER` exception.
+    @Test func aTradeCarryingTheOrderIdTurnsTheReservationIntoPosition() async throws {
+        try await withServer { client in
+            let clientLimits = "/api/v1/limits/clients/C1?securityId=IBM", unitLimits = "/api/v1/limits/units/AU-US?securityId=IBM"
+            #expect(try await Self.validate(client, Self.order("o1", side: "SELL", quantity: 200))["decision"] as? String == "APPROVED")
+            #expect(try await limits(client, clientLimits).long == 300)
+            #expect(try await limits(client, unitLimits).long == 2_300)
+            func filled() async throws -> (Int?, [String]) {
+                let o = try await get(client, "/api/v1/orders/o1") as? [String: Any] ?? [:]
+                return (o["filledQuantity"] as? Int, (o["fills"] as? [[String: Any]] ?? []).map { "\($0["tradeId"] ?? "")=\($0["quantity"] ?? "")" })
+            }
+            // The sale executes: the position falls 200, the reservation leaves, the limits stay.
+            try await post(client, Self.sale("T1", order: "o1", quantity: 200))
+            #expect(try await limits(client, clientLimits).long == 300)
+            #expect(try await limits(client, unitLimits).long == 2_300)
+            #expect(try await filled() == (200, ["T1=200"]))
+            // Amended to 150: 50 still held.
+            try await post(client, Self.sale("T1", version: 2, status: "AMEND", order: "o1", quantity: 150))
+            #expect(try await limits(client, clientLimits).long == 300)
+            #expect(try await filled() == (150, ["T1=150"]))
+            // Cancelled: the order holds its 200 again.
+            try await post(client, Self.sale("T1", version: 3, status: "CANCEL", order: "o1", quantity: 150))
+            #expect(try await limits(client, clientLimits).long == 300)
+            #expect(try await filled() == (0, []))
+            // A sale of 250 against it: 200 fill it, 50 were never approved (an exception), and the limit shows
+            // what the position really is.
+            try await post(client, Self.sale("T2", order: "o1", quantity: 250))
+            #expect(try await filled() == (200, ["T2=200"]))
+            #expect(try await limits(client, clientLimits).long == 250)
+            // A trade naming an order that does not exist fills nothing.
+            try await post(client, Self.sale("T3", order: "nope", quantity: 5))
+            #expect(try await limits(client, clientLimits).long == 245)
+            let exceptions = try await get(client, "/api/v1/exceptions?kind=UNMATCHED_ORDER") as? [[String: Any]] ?? []
+            #expect(exceptions.map { $0["subject"] as? String } == ["T2", "T3"])
+            #expect((exceptions.first?["message"] as? String ?? "").contains("50 were never approved"))
+        }
+    }
+
+    /// A short sale uses the client's locate: once its order has executed the short-sell limit does not count
+    /// it again; and a locate decremented at less than 100% (US easy-to-borrow, 0%) decrements what the
+    /// client actually sells short against it (SPEC 4.4, "adjusted intraday as the client trades").
+    @Test func shortSalesUseTheLocateAndAdjustTheDecrement() async throws {
+        try await withServer { client in
+            func locate(_ id: String, _ security: String, _ quantity: Int) async throws {
+                try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":\#(quantity),"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+            }
+            func decrement(_ security: String) async throws -> Int? {
+                ((try await get(client, "/api/v1/inventory/\(security)") as? [String: Any])?["buckets"] as? [String: Any])?["LOCATE_DECREMENT"] as? Int ?? 0
+            }
+            try await locate("l1", "IBM", 1_000)
+            #expect(try await decrement("IBM") == 1_000)
+            #expect(try await Self.validate(client, Self.order("s1", side: "SELL_SHORT", quantity: 600))["decision"] as? String == "APPROVED")
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 400)
+            try await post(client, Self.sale("S1", order: "s1", side: "SELL_SHORT", quantity: 600))
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 400)
+            #expect(try await decrement("IBM") == 1_000, "a 100% decrement already covers the sale")
+            #expect(Self.codes(try await Self.validate(client, Self.order("s2", side: "SELL_SHORT", quantity: 500))) == ["CLIENT_SHORT_SELL_LIMIT"])
+
+            // ETB: the locate decrements nothing until the client sells short against it.
+            try await locate("l2", "ETB", 1_000)
+            #expect(try await decrement("ETB") == 0)
+            try await post(client, Self.sale("S2", order: nil, side: "SELL_SHORT", quantity: 300, security: "ETB"))
+            #expect(try await decrement("ETB") == 300)
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=ETB").short == 700)
+            // Short sales beyond the locate decrement only what was located.
+            try await post(client, Self.sale("S3", order: nil, side: "SELL_SHORT", quantity: 900, security: "ETB"))
+            #expect(try await decrement("ETB") == 1_000)
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=ETB").short == 0)
+            // Cancelling a sale gives its use back.
+            try await post(client, Self.sale("S3", version: 2, status: "CANCEL", order: nil, side: "SELL_SHORT", quantity: 900, security: "ETB"))
+            #expect(try await decrement("ETB") == 300)
+            // The day roll ends it all: locates expire, the day's short sales are yesterday's.
+            try await post(client, #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)
+            #expect(try await decrement("ETB") == 0)
+            #expect(try await decrement("IBM") == 0)
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 0)
         }
     }
 }

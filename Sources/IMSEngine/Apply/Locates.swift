@@ -169,16 +169,23 @@ extension EngineState {
     }
 
     /// What a locate holds: its decrement in the security's `LOCATE_DECREMENT`, its approved quantity in its
-    /// client's `LOCATE_APPROVED.SHORT` or `.LONG` (sign −1 takes it back).
+    /// client's `LOCATE_APPROVED.SHORT` or `.LONG` (sign −1 takes it back). A short locate counts through
+    /// its client's `LocateUse`, which the client's short sales of the day use up.
     mutating func countLocate(_ r: LocateRecord, sign: Int64) {
         guard r.status == .approved || r.status == .partial, let security = reference.securityIndex(r.securityId) else { return }
         let k = partition(ofSecurity: security)
-        partitions[k].inventory.add(security: security, bucket: Bucket.locateDecrement, sign * r.decrementQuantity)
         let (client, isNew) = reference.clientIds.intern(r.clientId)
         if isNew { reference.version &+= 1 }  // the read model needs the client's id for its limits
         let slot = partitions[k].scoped.client.slot(scope: client, security: security)
-        partitions[k].scoped.client.add(slot: slot, bucket: r.side == .short ? Bucket.locateApprovedShort : Bucket.locateApprovedLong,
-                                        sign * r.approvedQuantity)
+        if r.side == .short {
+            partitions[k].changeLocateUse(slot: slot, security: security) {
+                $0.located += sign * r.approvedQuantity
+                $0.decrement += sign * r.decrementQuantity
+            }
+        } else {
+            partitions[k].inventory.add(security: security, bucket: Bucket.locateDecrement, sign * r.decrementQuantity)
+            partitions[k].scoped.client.add(slot: slot, bucket: Bucket.locateApprovedLong, sign * r.approvedQuantity)
+        }
     }
 
     /// Expires the live locates of market `m`'s securities (its business date has rolled).
@@ -232,5 +239,42 @@ extension EngineState {
             remaining -= q
         }
         return Decimal8(units: Int64(weighted / Int128(max(taken, 1))))
+    }
+}
+
+/// A client's short locates in one security and its short sales of the day, which use them up (SPEC 4.4:
+/// the decrement "is adjusted intraday as the client trades").
+///
+/// The client's `LOCATE_APPROVED.SHORT` is what its locates still cover, `max(0, located − shortSold)`: a
+/// short sale uses its locate, so the short-sell limit does not count it again once the sale's order has
+/// turned into position. The security's `LOCATE_DECREMENT` counts `max(decrement, min(shortSold, located))`:
+/// a locate decremented at less than 100% (GC, US easy-to-borrow at 0%) decrements what the client has
+/// actually sold short against it, since those shares are now needed.
+struct LocateUse: Sendable, Equatable {
+    var located: Int64 = 0
+    var decrement: Int64 = 0
+    var shortSold: Int64 = 0
+
+    var approvedShort: Int64 { max(0, located - shortSold) }
+    var effectiveDecrement: Int64 { max(decrement, min(shortSold, located)) }
+}
+
+extension Partition {
+    /// Changes the locate use of client slot `slot` (in `security`), moving its client's
+    /// `LOCATE_APPROVED.SHORT` and the security's `LOCATE_DECREMENT` by what the change makes of them.
+    mutating func changeLocateUse(slot: Int32, security: Int32, _ body: (inout LocateUse) -> Void) {
+        var use = locateUse[slot] ?? LocateUse()
+        let before = use
+        body(&use)
+        locateUse[slot] = use == LocateUse() ? nil : use
+        let approved = use.approvedShort - before.approvedShort, decrement = use.effectiveDecrement - before.effectiveDecrement
+        if approved != 0 { scoped.client.add(slot: slot, bucket: Bucket.locateApprovedShort, approved) }
+        if decrement != 0 { inventory.add(security: security, bucket: Bucket.locateDecrement, decrement) }
+    }
+
+    /// Position `pi` (of a client's book) sold `q` more short today (negative: less).
+    mutating func noteShortSale(position pi: Int, _ q: Int64) {
+        let r = positions[pi]
+        changeLocateUse(slot: r.scopeSlots.client, security: r.security) { $0.shortSold += q }
     }
 }

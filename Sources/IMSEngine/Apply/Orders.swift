@@ -134,28 +134,16 @@ extension EngineState {
         return true
     }
 
-    /// What an approved order holds: its quantity in `SELL_APPROVED.LONG|SHORT` of its security, its client
-    /// and its unit (sign −1 gives it back).
-    mutating func countOrder(_ r: OrderRecord, sign: Int64) {
-        guard r.decision == .approved, let security = reference.securityIndex(r.securityId) else { return }
-        let k = partition(ofSecurity: security)
-        let bucket = r.side == .sellShort ? Bucket.sellApprovedShort : Bucket.sellApprovedLong
-        let q = sign * r.quantity
-        partitions[k].inventory.add(security: security, bucket: bucket, q)
-        let (client, isNew) = reference.clientIds.intern(r.clientId)
-        if isNew { reference.version &+= 1 }
-        partitions[k].scoped.client.add(slot: partitions[k].scoped.client.slot(scope: client, security: security), bucket: bucket, q)
-        if let unitId = r.aggregationUnitId, let unit = reference.unitIds.lookup(unitId) {
-            partitions[k].scoped.unit.add(slot: partitions[k].scoped.unit.slot(scope: unit, security: security), bucket: bucket, q)
-        }
-    }
-
     /// Expires the day's approved orders of market `m` (its business date has rolled).
     mutating func expireOrders(market m: Int) {
         let marketId = markets[m].market.marketId
         for i in orders.live.sorted() where orders.records[i].marketId == marketId {
             countOrder(orders.records[i], sign: -1)
             orders.update(i) { $0.decision = .expired }
+        }
+        // The market's trades of the day are gone with its roll, and so is what they filled.
+        for k in partitions.indices where !partitions[k].orderHolds.byTrade.isEmpty {
+            partitions[k].orderHolds.byTrade = partitions[k].orderHolds.byTrade.filter { Int($0.key >> 32) != m }
         }
     }
 }

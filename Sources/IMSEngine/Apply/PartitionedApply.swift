@@ -67,6 +67,7 @@ extension EngineState {
             work.slices[k].unchanged = partition.apply(share, of: work, at: time, markets: markets, securities: securities)
         }
         ignored += work.slices.reduce(0) { $0 + $1.unchanged }
+        for k in partitions.indices { takeOrderFills(partition: k) }
         mergeRaisedExceptions(since: exceptionMark)
         return finish(batch, errors: errors, accepted: accepted, ignored: ignored, cut: cut)
     }
@@ -230,8 +231,11 @@ extension Partition {
                 // A trade, applied from what its validation resolved: no copy of the event.
                 let r = work.refs[i]
                 let m = Int(securities[Int(r.security)].market)
+                var orderId: String?
+                if r.trade.hasOrder, case .trade(let t) = work.events[i] { orderId = t.orderId }
                 switch applyTrade(r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
-                                  tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets) {
+                                  tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets,
+                                  orderId: orderId, sequence: sequence, at: time) {
                 case .stale: same += 1
                 case .applied: break
                 case .arrivedAfterSnapshot:

@@ -20,11 +20,12 @@ extension EngineState {
         let k = partition(ofSecurity: security)
         let hash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
         let outcome = partitions[k].applyTrade(TradeFacts(t), id: t.tradeId, book: book, security: security, market: m, tradeHash: hash,
-                                               record: .lookUp, position: -1, markets: markets)
+                                               record: .lookUp, position: -1, markets: markets, orderId: t.orderId, sequence: sequence, at: time)
+        takeOrderFills(partition: k)
         if outcome == .arrivedAfterSnapshot {
             partitions[k].raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time)
-            takeRaised(partition: k)
         }
+        takeRaised(partition: k)  // late trades, unmatched orders
         return outcome != .stale
     }
 
@@ -74,8 +75,12 @@ extension Partition {
 
     /// Books a validated trade version and applies its effect to its position. `record` says where its record
     /// is, and `position` (when not -1) its position's index, when they are already known.
+    ///
+    /// A trade carrying an `orderId` turns what that approved order holds into position (`fillOrder`); a
+    /// newer version first gives back what the older one filled.
     mutating func applyTrade(_ t: TradeFacts, id: String, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
-                             record: TradeRecordLookup, position: Int32, markets: [MarketState]) -> TradeOutcome {
+                             record: TradeRecordLookup, position: Int32, markets: [MarketState],
+                             orderId: String?, sequence: Int64, at time: Timestamp) -> TradeOutcome {
         let today = markets[m].businessDate!
         let booked: Int32?
         switch record {
@@ -87,6 +92,7 @@ extension Partition {
         if let booked {
             index = booked
             if t.version <= trades[m].records[Int(index)].version { return .stale }
+            if !orderHolds.byTrade.isEmpty { releaseFill(market: m, trade: index, tradeId: id) }
             removeTradeEffect(market: m, trade: index)
         } else {
             index = Int32(trades[m].records.count)
@@ -110,6 +116,9 @@ extension Partition {
         }
         let p = position >= 0 ? position : positionIndex(book: book, security: security, market: m)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
+        if let orderId {
+            fillOrder(orderId, market: m, trade: index, tradeId: id, security: security, side: t.side, quantity: t.quantity, sequence: sequence, at: time)
+        }
         return .applied
     }
 
@@ -135,7 +144,9 @@ extension Partition {
         switch record.side {
         case .buy, .buyCover: positions[pi].intradayBuys += q
         case .sell: positions[pi].intradaySells += q
-        case .sellShort: positions[pi].intradayShortSells += q
+        case .sellShort:
+            positions[pi].intradayShortSells += q
+            if positions[pi].scopeSlots.client >= 0 { noteShortSale(position: pi, q) }
         }
         let head = positions[pi].firstTrade
         if head >= 0 { trades[m].records[Int(head)].previousInPosition = index }
@@ -164,7 +175,9 @@ extension Partition {
         switch record.side {
         case .buy, .buyCover: positions[pi].intradayBuys -= q
         case .sell: positions[pi].intradaySells -= q
-        case .sellShort: positions[pi].intradayShortSells -= q
+        case .sellShort:
+            positions[pi].intradayShortSells -= q
+            if positions[pi].scopeSlots.client >= 0 { noteShortSale(position: pi, -q) }
         }
         if record.previousInPosition >= 0 {
             trades[m].records[Int(record.previousInPosition)].nextInPosition = record.nextInPosition
@@ -287,6 +300,9 @@ extension Partition {
     private mutating func resetForNewDay(position p: Int32, contractual: Int64) {
         let pi = Int(p)
         positions[pi].sodContractual = contractual
+        if positions[pi].intradayShortSells != 0 && positions[pi].scopeSlots.client >= 0 {
+            noteShortSale(position: pi, -positions[pi].intradayShortSells)
+        }
         positions[pi].intradayBuys = 0
         positions[pi].intradaySells = 0
         positions[pi].intradayShortSells = 0

@@ -36,6 +36,8 @@ struct TradeFacts {
     var settleDate: BusinessDate?
     var side = TradeSide.buy
     var status = TradeStatus.new
+    /// It carries an `orderId` (read from the event only then).
+    var hasOrder = false
 
     init() {}
 
@@ -46,6 +48,7 @@ struct TradeFacts {
         settleDate = t.settleDate
         side = t.side
         status = t.status
+        hasOrder = t.orderId != nil
     }
 }
 

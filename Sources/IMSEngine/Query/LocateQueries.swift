@@ -190,12 +190,16 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var sequence: Int64
     public var decidedAt: Timestamp
     public var businessDate: BusinessDate?
+    /// What trades carrying this order's id have filled, and which trades.
+    public var filledQuantity: Int64
+    public var fills: [OrderFill]
 
     init(_ r: OrderRecord) {
         orderId = r.orderId; decision = r.decision.rawValue; reasons = r.reasons; checks = r.checks; clientId = r.clientId
         bookId = r.bookId; securityId = r.securityId; marketId = r.marketId; aggregationUnitId = r.aggregationUnitId
         side = r.side.rawValue; quantity = r.quantity; price = r.price; sequence = r.sequence; decidedAt = r.decidedAt
         businessDate = r.businessDate
+        filledQuantity = r.filledQuantity; fills = r.fills ?? []
     }
 }
 

@@ -36,4 +36,7 @@ public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
     case snapshotCorrupt = "SNAPSHOT_CORRUPT"
     /// The journal could not be written for a while; ingest answered 503 and nothing was applied.
     case journalWriteFailed = "JOURNAL_WRITE_FAILED"
+    /// A trade carried an `orderId` that holds nothing for it (unknown, rejected or expired, another security
+    /// or side), or sold more than the order still held: what it sold beyond the approval was never approved.
+    case unmatchedOrder = "UNMATCHED_ORDER"
 }

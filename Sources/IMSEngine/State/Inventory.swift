@@ -307,6 +307,8 @@ extension EngineState {
             partitions[k].bookScopes = scopes
             partitions[k].inventory = InventoryBuckets()
             partitions[k].scoped = ScopedInventory()
+            partitions[k].orderHolds = OrderHolds()
+            partitions[k].locateUse = [:]
             partitions[k].inventory.enabled = enabled
             partitions[k].scoped.enabled = enabled
             for p in partitions[k].positions.indices {
@@ -317,6 +319,7 @@ extension EngineState {
                 let r = partitions[k].positions[p]
                 partitions[k].inventory.movePosition(security: r.security, type: r.positionType, from: 0, to: r.contractualQty)
                 partitions[k].scoped.movePosition(r.scopeSlots, type: r.positionType, from: 0, to: r.contractualQty)
+                if r.intradayShortSells != 0 && r.scopeSlots.client >= 0 { partitions[k].noteShortSale(position: p, r.intradayShortSells) }
             }
             partitions[k].availabilitySources = [:]
             for (key, a) in partitions[k].availability {

@@ -38,7 +38,29 @@ public struct OrderRecord: Sendable, Codable, Equatable {
     public var businessDate: BusinessDate?
     public var user: String?
 
+    /// The trades that carried this order's id and took their quantity from what it holds (nil: none; older
+    /// snapshots have no such field).
+    public var fills: [OrderFill]?
+
     public var reasons: [OrderCheck] { checks.filter { !$0.passed } }
+    /// What its trades have turned into position.
+    public var filledQuantity: Int64 { fills?.reduce(0) { $0 + $1.quantity } ?? 0 }
+    /// What it still holds in the sell limits: its quantity less what its trades filled.
+    public var heldQuantity: Int64 { decision == .approved ? max(0, quantity - filledQuantity) : 0 }
+
+    /// Records that trade `tradeId` now fills `quantity` of it (0: no longer fills it).
+    mutating func setFill(tradeId: String, quantity: Int64) {
+        var list = fills ?? []
+        list.removeAll { $0.tradeId == tradeId }
+        if quantity > 0 { list.append(OrderFill(tradeId: tradeId, quantity: quantity)) }
+        fills = list.isEmpty ? nil : list
+    }
+}
+
+/// A trade that filled (part of) an approved order: the reservation became position.
+public struct OrderFill: Sendable, Codable, Equatable {
+    public var tradeId: String
+    public var quantity: Int64
 }
 
 /// The orders validated today: a part of the state, changed only by `OrderCommand`s and day rolls.
@@ -70,6 +92,10 @@ public struct OrderBook: Sendable {
         body(&records[i])
         if records[i].decision == .approved { live.insert(i) } else { live.remove(i) }
         changed.insert(i)
+    }
+
+    mutating func update(_ orderId: String, _ body: (inout OrderRecord) -> Void) {
+        if let i = byId[orderId] { update(i, body) }
     }
 
     /// Takes an order as the change feed brings it (the read model).

@@ -39,6 +39,10 @@ struct Partition: Sendable {
     var inventory = InventoryBuckets()
     /// The same buckets per aggregation unit, legal entity and client.
     var scoped = ScopedInventory()
+    /// Clients' short locates and short sales of the day, by client slot (see `LocateUse`).
+    var locateUse: [Int32: LocateUse] = [:]
+    /// What the approved orders of these securities still hold, and the trades that filled them.
+    var orderHolds = OrderHolds()
     /// Each book's position type, legal entity and units, by book index (a copy per partition, kept by the
     /// sequential path).
     var bookScopes: [BookScope] = []

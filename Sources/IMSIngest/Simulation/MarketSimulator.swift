@@ -33,6 +33,8 @@ public struct MarketSimulator: Sendable {
         var side: TradeSide
         var quantity: Int64
         var price: Int64
+        /// The validated order it executes, if any.
+        var orderId: String? = nil
     }
 
     /// A lending contract the flow later returns in part, recalls or closes.
@@ -61,6 +63,7 @@ public struct MarketSimulator: Sendable {
     var random: SimulationRandom
     var tradeCounter = 0
     var locateCounter = 0
+    var orderCounter = 0
     var recent: [RecentTrade] = []
     let prefix: String
     let clients: Int
@@ -110,6 +113,45 @@ public struct MarketSimulator: Sendable {
         return LocateCommand(action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: "\(prefix)CL\(1 + random.below(clients))",
                              securityId: s.securityId, quantity: quantity, side: random.below(10) == 0 ? .long : .short,
                              settlement: random.below(3) == 0 ? .swap : .cash, user: "simulator")
+    }
+
+    /// A client's sell order, validated before it goes to the market, and the trade that executes it (carrying
+    /// the order's id; now and then for less than the order): mostly short sales, priced at the ask so that
+    /// a price test after a fall lets it through.
+    public mutating func sellOrder() -> (order: OrderCommand, trade: String) {
+        orderCounter += 1
+        let clientBooks = books.filter { $0.clientId != nil }
+        let book = clientBooks[random.below(clientBooks.count)]
+        let security = random.skewed(securities.count)
+        let side: TradeSide = random.below(5) < 3 ? .sellShort : .sell
+        let quantity = Int64(100 * (1 + random.below(20)))
+        let price = securities[security].price + 1
+        let orderId = "\(prefix)OR\(orderCounter)"
+        let order = OrderCommand(orderId: orderId, clientId: book.clientId!, bookId: book.bookId, securityId: securities[security].securityId,
+                                 side: side == .sellShort ? .sellShort : .sell, quantity: quantity,
+                                 price: Decimal8(units: price * 1_000_000), user: "simulator")
+        let executed = random.below(4) == 0 ? quantity / 2 : quantity
+        let line = TradeLine(bookId: book.bookId, security: security, side: side, quantity: executed, price: price, orderId: orderId)
+        tradeCounter += 1
+        let id = "\(prefix)T\(tradeCounter)"
+        if recent.count < 4096 { recent.append(RecentTrade(tradeId: id, version: 1, line: line)) } else { recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line) }
+        return (order, tradeText(id: id, version: 1, status: "NEW", line))
+    }
+
+    /// A fall of 12% from the previous close in `count` securities of each of `markets` (the most traded
+    /// first): in the US and Japan it restricts short sales for the rest of the day and the next business day.
+    public mutating func tenPercentFalls(markets: [String] = ["US", "JP"], count: Int = 3) -> [String] {
+        var out: [String] = []
+        for m in markets {
+            for i in securities.indices.filter({ securities[$0].marketId == m }).prefix(count) {
+                let close = securities[i].price
+                let p = close * 88 / 100
+                securities[i].price = p
+                let s = securities[i]
+                out.append(#"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"previousClose":\#(priceText(close)),"currency":"\#(s.currency)"}"#)
+            }
+        }
+        return out
     }
 
     /// The clients' pre-open bulk file: `count` requests at once, before the day's trading.
@@ -256,7 +298,8 @@ public struct MarketSimulator: Sendable {
 
     func tradeText(id: String, version: Int64, status: String, _ t: TradeLine) -> String {
         let s = securities[t.security]
-        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)","bookId":"\#(t.bookId)","securityId":"\#(s.securityId)","side":"\#(t.side.rawValue)","quantity":\#(t.quantity),"price":\#(priceText(t.price)),"tradeDate":"\#(businessDates[s.marketId]!)","counterpartyId":"\#(t.bookId.contains("CL") ? "EXCH" : "LENDER1")"}"#
+        let order = t.orderId.map { #","orderId":"\#($0)""# } ?? ""
+        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(order),"bookId":"\#(t.bookId)","securityId":"\#(s.securityId)","side":"\#(t.side.rawValue)","quantity":\#(t.quantity),"price":\#(priceText(t.price)),"tradeDate":"\#(businessDates[s.marketId]!)","counterpartyId":"\#(t.bookId.contains("CL") ? "EXCH" : "LENDER1")"}"#
     }
 
     /// Rolls every market to its next trading day, as day-roll events.

@@ -64,6 +64,7 @@ extension OpenAPIDocument {
                 "orderId": string, "decision": enumeration(OrderRecord.Decision.allCases.map(\.rawValue)), "reasons": array(check), "checks": array(check),
                 "clientId": string, "bookId": string, "securityId": string, "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)),
                 "quantity": integer, "price": number, "sequence": integer, "decidedAt": timestamp,
+                "filledQuantity": integer, "fills": array(object(["tradeId": string, "quantity": integer])),
             ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date]),
             "Locate": object([
                 "locateId": string, "status": enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "approvedQuantity": integer,
