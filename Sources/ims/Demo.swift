@@ -71,14 +71,27 @@ struct SimulatorFeed: Service {
         // Locates: a pre-open bulk file each simulated day, then a steady flow (about 1% of the events).
         var locates = simulator.openingLocates()
         var locateCredit = 0.0
+        // Sell orders (about 0.5% of the events), validated a tick before the trades that execute them.
+        var orders: [OrderCommand] = []
+        var executions: [String] = []
+        var orderCredit = 0.0
+        // A 12% fall in a few US and Japanese names a little into each simulated day: the price tests apply.
+        let fallOffset = TimeInterval(min(30, daySeconds / 4))
+        var nextFall = Date().addingTimeInterval(fallOffset)
         while !Task.isCancelled {
             let started = Date()
-            var lines: [String] = []
+            var lines: [String] = executions
+            executions.removeAll()
             lines.reserveCapacity(perTick + 20)
             if started >= nextRoll {
                 lines += simulator.dayRollLines()
                 nextRoll = started.addingTimeInterval(TimeInterval(daySeconds))
+                nextFall = started.addingTimeInterval(fallOffset)
                 locates += simulator.openingLocates()
+            }
+            if started >= nextFall {
+                lines += simulator.tenPercentFalls()
+                nextFall = nextRoll.addingTimeInterval(fallOffset)
             }
             for _ in 0..<perTick { lines.append(simulator.nextLine()) }
             let body = lines.joined(separator: "\n")
@@ -92,6 +105,20 @@ struct SimulatorFeed: Service {
                 batch.lines.append(Int32(lines.count + k + 1))
             }
             locates.removeAll()
+            orderCredit += Double(perTick) / 200
+            while orderCredit >= 1 {
+                let (order, trade) = simulator.sellOrder()
+                orders.append(order)
+                executions.append(trade)
+                orderCredit -= 1
+            }
+            var line = Int32(lines.count) + (batch.lines.last.map { max(0, $0 - Int32(lines.count)) } ?? 0)
+            for command in orders {  // numbered after the locates
+                line += 1
+                batch.events.append(.orderCommand(command))
+                batch.lines.append(line)
+            }
+            orders.removeAll()
             do { try engine.enqueue(batch) } catch { return }
             let elapsed = Date().timeIntervalSince(started)
             if elapsed < tick { try await Task.sleep(for: .milliseconds(Int((tick - elapsed) * 1_000))) }
