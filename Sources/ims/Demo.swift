@@ -71,17 +71,24 @@ struct SimulatorFeed: Service {
         // Locates: a pre-open bulk file each simulated day, then a steady flow (about 1% of the events).
         var locates = simulator.openingLocates()
         var locateCredit = 0.0
-        // Sell orders (about 0.5% of the events), validated a tick before the trades that execute them.
+        // Sell orders (about 0.5% of the events), validated a tick before the trades that execute them; a
+        // rejected order never reaches the market, so its trade is dropped.
         var orders: [OrderCommand] = []
-        var executions: [String] = []
+        var executions: [(orderId: String, trade: String)] = []
         var orderCredit = 0.0
         // A 12% fall in a few US and Japanese names a little into each simulated day: the price tests apply.
         let fallOffset = TimeInterval(min(30, daySeconds / 4))
         var nextFall = Date().addingTimeInterval(fallOffset)
         while !Task.isCancelled {
             let started = Date()
-            var lines: [String] = executions
-            executions.removeAll()
+            var lines: [String] = []
+            executions.removeAll { execution in
+                switch engine.readModel.read({ $0.order(execution.orderId)?.decision }) {
+                case "APPROVED": lines.append(execution.trade); return true
+                case nil: return false  // not decided yet: next tick
+                default: return true
+                }
+            }
             lines.reserveCapacity(perTick + 20)
             if started >= nextRoll {
                 lines += simulator.dayRollLines()
@@ -109,7 +116,7 @@ struct SimulatorFeed: Service {
             while orderCredit >= 1 {
                 let (order, trade) = simulator.sellOrder()
                 orders.append(order)
-                executions.append(trade)
+                executions.append((order.orderId, trade))
                 orderCredit -= 1
             }
             var line = Int32(lines.count) + (batch.lines.last.map { max(0, $0 - Int32(lines.count)) } ?? 0)

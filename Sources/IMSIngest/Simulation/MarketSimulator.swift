@@ -37,6 +37,12 @@ public struct MarketSimulator: Sendable {
         var orderId: String? = nil
     }
 
+    struct LocatedShares: Sendable {
+        var client: String
+        var security: Int
+        var quantity: Int64
+    }
+
     /// A lending contract the flow later returns in part, recalls or closes.
     struct ContractState: Sendable {
         var contractId: String
@@ -64,6 +70,8 @@ public struct MarketSimulator: Sendable {
     var tradeCounter = 0
     var locateCounter = 0
     var orderCounter = 0
+    /// Recent short locate requests, which sell orders follow.
+    var locatedShares: [LocatedShares] = []
     var recent: [RecentTrade] = []
     let prefix: String
     let clients: Int
@@ -107,11 +115,16 @@ public struct MarketSimulator: Sendable {
     /// decides it), sometimes long or on a swap.
     public mutating func locateRequest() -> LocateCommand {
         locateCounter += 1
-        let s = securities[random.skewed(securities.count)]
+        let i = random.skewed(securities.count)
         let big = random.below(40) == 0
         let quantity = big ? Int64(1_000_000 + 100_000 * (1 + random.below(20))) : Int64(100 * (1 + random.below(300)))
-        return LocateCommand(action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: "\(prefix)CL\(1 + random.below(clients))",
-                             securityId: s.securityId, quantity: quantity, side: random.below(10) == 0 ? .long : .short,
+        let client = "\(prefix)CL\(1 + random.below(clients))", side: LocateCommand.Side = random.below(10) == 0 ? .long : .short
+        if side == .short && !big {
+            let located = LocatedShares(client: client, security: i, quantity: quantity)
+            if locatedShares.count < 512 { locatedShares.append(located) } else { locatedShares[random.below(512)] = located }
+        }
+        return LocateCommand(action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: client,
+                             securityId: securities[i].securityId, quantity: quantity, side: side,
                              settlement: random.below(3) == 0 ? .swap : .cash, user: "simulator")
     }
 
@@ -121,10 +134,17 @@ public struct MarketSimulator: Sendable {
     public mutating func sellOrder() -> (order: OrderCommand, trade: String) {
         orderCounter += 1
         let clientBooks = books.filter { $0.clientId != nil }
-        let book = clientBooks[random.below(clientBooks.count)]
-        let security = random.skewed(securities.count)
+        var book = clientBooks[random.below(clientBooks.count)]
+        var security = random.skewed(securities.count)
         let side: TradeSide = random.below(5) < 3 ? .sellShort : .sell
-        let quantity = Int64(100 * (1 + random.below(20)))
+        var quantity = Int64(100 * (1 + random.below(20)))
+        // Most short sales follow a locate the client asked for (the policy may have refused it).
+        if side == .sellShort, !locatedShares.isEmpty, random.below(5) != 0 {
+            let l = locatedShares[random.below(locatedShares.count)]
+            book = books.first { $0.bookId == "\(prefix)BK-\(l.client)-FREE" } ?? book
+            security = l.security
+            quantity = max(1, min(quantity, l.quantity / 2))
+        }
         let price = securities[security].price + 1
         let orderId = "\(prefix)OR\(orderCounter)"
         let order = OrderCommand(orderId: orderId, clientId: book.clientId!, bookId: book.bookId, securityId: securities[security].securityId,
@@ -133,9 +153,8 @@ public struct MarketSimulator: Sendable {
         let executed = random.below(4) == 0 ? quantity / 2 : quantity
         let line = TradeLine(bookId: book.bookId, security: security, side: side, quantity: executed, price: price, orderId: orderId)
         tradeCounter += 1
-        let id = "\(prefix)T\(tradeCounter)"
-        if recent.count < 4096 { recent.append(RecentTrade(tradeId: id, version: 1, line: line)) } else { recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line) }
-        return (order, tradeText(id: id, version: 1, status: "NEW", line))
+        // Not among the trades the flow amends: whoever sends it may drop it (a rejected order never trades).
+        return (order, tradeText(id: "\(prefix)T\(tradeCounter)", version: 1, status: "NEW", line))
     }
 
     /// A fall of 12% from the previous close in `count` securities of each of `markets` (the most traded
@@ -304,6 +323,7 @@ public struct MarketSimulator: Sendable {
 
     /// Rolls every market to its next trading day, as day-roll events.
     public mutating func dayRollLines() -> [String] {
+        recent.removeAll()  // the day's trades are not amended once their market has rolled
         var out: [String] = []
         for (id, date) in businessDates.sorted(by: { $0.key < $1.key }) {
             guard let calendar = catalog.calendars[id] else { continue }
