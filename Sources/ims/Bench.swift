@@ -41,6 +41,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
+    @Option(help: "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch.") var desk = 0
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
@@ -108,16 +109,39 @@ struct Bench: AsyncParsableCommand {
 
     /// The simulated flow as NDJSON bodies of `batch` lines, after the setup.
     static func generate(events: Int, batch: Int, prefix: String) -> (setup: [UInt8], chunks: [[UInt8]]) {
+        let g = generate(events: events, batch: batch, prefix: prefix, desk: 0)
+        return (g.setup, g.chunks)
+    }
+
+    /// The setup, the flow in chunks of `batch` events, and before each chunk `desk` commands of the desk
+    /// (locate requests and sell orders, half each); the trades executing a chunk's orders (carrying their
+    /// ids) open the next chunk, within its `batch` events.
+    static func generate(events: Int, batch: Int, prefix: String, desk: Int) -> (setup: [UInt8], chunks: [[UInt8]], desk: [[Event]]) {
         var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 7, prefix: prefix)
         let setup = Array(simulator.setupLines().joined(separator: "\n").utf8)
-        var chunks: [[UInt8]] = []
+        var chunks: [[UInt8]] = [], commands: [[Event]] = []
+        var executions: [String] = []
         var left = events
         while left > 0 {
             let n = min(batch, left)
-            chunks.append(Self.nextBody(&simulator, lines: n))
+            var these: [Event] = (0..<desk / 2).map { _ in .locateCommand(simulator.locateRequest()) }
+            let carried = executions.prefix(n)
+            executions.removeAll()
+            for _ in 0..<(desk - desk / 2) {
+                let (order, trade) = simulator.sellOrder()
+                these.append(.orderCommand(order))
+                executions.append(trade)
+            }
+            var body = Array(carried.joined(separator: "\n").utf8)
+            if n > carried.count {
+                if !body.isEmpty { body.append(0x0A) }
+                body += Self.nextBody(&simulator, lines: n - carried.count)
+            }
+            chunks.append(body)
+            commands.append(these)
             left -= n
         }
-        return (setup, chunks)
+        return (setup, chunks, commands)
     }
 
     static func decode(_ body: [UInt8], mode: IngestBatch.Mode = .atomic) -> IngestBatch {
@@ -135,8 +159,8 @@ struct Bench: AsyncParsableCommand {
     static let engineWindow = 100_000
 
     func engineBench() throws {
-        print("generating \(events) events...")
-        let (setup, chunks) = Self.generate(events: events, batch: batch, prefix: "")
+        print("generating \(events) events\(desk > 0 ? ", \(desk) desk commands per batch" : "")...")
+        let (setup, chunks, deskCommands) = Self.generate(events: events, batch: batch, prefix: "", desk: desk)
         let directory = benchDirectory()
         defer { if directory.temporary { try? FileManager.default.removeItem(atPath: directory.path) } }
         var journal: SegmentedJournal?
@@ -173,7 +197,14 @@ struct Bench: AsyncParsableCommand {
         let captureBefore = engine.captureNanoseconds
         let readModelBefore = engine.readModel.applyNanoseconds
         let journalBefore = journal?.bytesWritten ?? 0
+        let deskFailures = Atomic<Int>(0)
         for (i, decoded) in batches.enumerated() {
+            // The desk's commands, each its own batch as HTTP requests bring them.
+            for command in deskCommands[i] {
+                try engine.enqueue(IngestBatch(receivedAt: Timestamp(micros: 0), events: [command], lines: [1])) { result in
+                    if (try? result.get())?.rejected.isEmpty != true { deskFailures.add(1, ordering: .relaxed) }
+                }
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let count = UInt64(decoded.lineCount)
             let last = i == batches.count - 1
@@ -190,6 +221,9 @@ struct Bench: AsyncParsableCommand {
         let h = histogram.withLock { $0 }
         Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
                     extra: ["positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
+                            "deskCommands": "\(deskCommands.reduce(0) { $0 + $1.count })", "deskCommandsRefused": "\(deskFailures.load(ordering: .relaxed))",
+                            "locatesApproved": "\(engine.read { s in s.locates.records.filter { $0.status == .approved || $0.status == .partial }.count })",
+                            "ordersApproved": "\(engine.read { s in s.orders.records.filter { $0.decision == .approved }.count })",
                             "ndjsonDecodeEventsPerSecond": String(Int(Double(events) / (Double(decodeNanos) / 1e9))),
                             "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
                             "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),

@@ -163,6 +163,18 @@ struct OrderAPITests {
                 #"{"type":"price","securityId":"TOYOTA","last":"1880","previousClose":"2100","ts":"2026-11-25T03:00:00Z"}"#)) { _ in }
             #expect(Self.codes(try await Self.validate(client, Self.order("j1", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1880"))) == ["PRICE_TEST_NOT_ABOVE_LAST"])
             #expect(try await Self.validate(client, Self.order("j2", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1881"))["decision"] as? String == "APPROVED")
+            // At the last trade only after an uptick: 1,880 → 1,890 (up), then 1,890 again (zero-plus: still up).
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
+                {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:01:00Z"}
+                {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:02:00Z"}
+                """)) { _ in }
+            #expect(try await Self.validate(client, Self.order("j3", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1890"))["decision"] as? String == "APPROVED")
+            // Down to 1,885: at the last is refused (a minus tick), and the security shows the restriction.
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
+                #"{"type":"price","securityId":"TOYOTA","last":"1885","previousClose":"2100","ts":"2026-11-25T03:03:00Z"}"#)) { _ in }
+            #expect(Self.codes(try await Self.validate(client, Self.order("j4", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1885"))) == ["PRICE_TEST_NOT_ABOVE_LAST"])
+            let toyota = try await client.execute(uri: "/api/v1/securities/TOYOTA", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:] }
+            #expect(toyota["tickDirection"] as? String == "DOWN" && toyota["shortSaleRestrictedThrough"] as? String == "2026-11-26", "\(toyota)")
             // The next business day (US: Friday 27th, after Thanksgiving): still restricted, with a new close.
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
                 {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}
@@ -178,6 +190,8 @@ struct OrderAPITests {
             try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l4","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
             let monday = try await Self.validate(client, Self.order("u5", side: "SELL_SHORT", quantity: 10, price: "89.9"))
             #expect(monday["decision"] as? String == "APPROVED", "\(monday)")
+            let ibm = try await client.execute(uri: "/api/v1/securities/IBM", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:] }
+            #expect(ibm["shortSaleRestrictedThrough"] == nil, "no longer in force: \(ibm)")
         }
     }
 

@@ -120,9 +120,11 @@ extension EngineState {
                     check("MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
                           "Rule 201 applies through \(through) (a 10% fall): a short sale may not be priced at or below the best bid \(bid)")
                 }
-                if marketId == "JP", let last = tick?.last, o.price.units <= last.units {
+                // JP: above the last trade, or at it when the last change was up.
+                let uptick = partitions[k].prices[security]?.direction == 1
+                if marketId == "JP", let last = tick?.last, o.price.units < last.units || (o.price.units == last.units && !uptick) {
                     check("MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
-                          "the price restriction applies through \(through) (a 10% fall): a short sale must be priced above the last trade \(last)")
+                          "the price restriction applies through \(through) (a 10% fall): a short sale must be priced above the last trade \(last), or at it after an uptick")
                 }
             }
         }

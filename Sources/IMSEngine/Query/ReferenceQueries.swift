@@ -19,6 +19,11 @@ public struct SecurityView: Sendable, Hashable, Codable {
     public var lastPrice: PriceTick?
     public var priceTicks: Int64
     public var positions: Int
+    /// `UP` or `DOWN`: the direction of the last change of the last price (a tick at the same price keeps it).
+    public var tickDirection: String?
+    /// After a 10% fall from the previous close, short sales are under the price test (US Rule 201, JP)
+    /// through this business date.
+    public var shortSaleRestrictedThrough: BusinessDate?
 }
 
 extension ReadModel {
@@ -77,7 +82,9 @@ extension ReadModel {
         let owner = partitions[partition(ofSecurity: index)]
         let price = owner.prices[index]
         return SecurityView(security: reference.securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
-                            positions: owner.positionsBySecurity[Int(index)].count)
+                            positions: owner.positionsBySecurity[Int(index)].count,
+                            tickDirection: price.flatMap { $0.direction > 0 ? "UP" : $0.direction < 0 ? "DOWN" : nil },
+                            shortSaleRestrictedThrough: price.flatMap { restriction($0, market: reference.securities[Int(index)].market) })
     }
 
     public func book(_ id: String) -> Book? { reference.bookIds.lookup(id).map { reference.books[Int($0)] } }

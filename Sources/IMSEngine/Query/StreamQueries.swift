@@ -16,6 +16,10 @@ public struct MarketDataView: Sendable, Hashable, Codable {
     public var ts: Timestamp?
     /// Ticks received for the security so far.
     public var tickCount: Int64?
+    /// `UP` or `DOWN`: the direction of the last change of `last` (a tick at the same price keeps it).
+    public var tickDirection: String?
+    /// Short sales are under the price test (US Rule 201, JP) through this business date, after a 10% fall.
+    public var shortSaleRestrictedThrough: BusinessDate?
 }
 
 /// Which market data a stream subscriber wants; nil fields match everything.
@@ -55,7 +59,16 @@ extension ReadModel {
         let entry = reference.securities[Int(index)]
         return MarketDataView(kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
                               currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
-                              previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount)
+                              previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount,
+                              tickDirection: p.direction > 0 ? "UP" : p.direction < 0 ? "DOWN" : nil,
+                              shortSaleRestrictedThrough: restriction(p, market: entry.market))
+    }
+
+    /// The last business date the price test holds through, while it is in force (the market's business date
+    /// not past it).
+    func restriction(_ p: PriceState, market: Int32) -> BusinessDate? {
+        guard let through = p.restrictedThrough, let today = markets[Int(market)].businessDate, today <= through else { return nil }
+        return through
     }
 
     /// The FX rate of a currency, if any.

@@ -23,6 +23,9 @@ extension EngineState {
         case orders
         /// Securities under a short-sale price test, and through which business date (issue 14).
         case restrictions
+        /// The direction of each security's last price change (JP's price restriction reads it); a snapshot
+        /// without it knows none until the next ticks.
+        case tickDirections
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -97,6 +100,12 @@ extension EngineState {
             all.sort { $0.0 < $1.0 }
             w.writeCount(all.count)
             for (id, d) in all { w.write(id); w.write(d) }
+        case .tickDirections:
+            var all: [(String, Int8)] = []
+            for p in partitions { for (s, price) in p.prices where price.direction != 0 { all.append((reference.securityIds.name(s), price.direction)) } }
+            all.sort { $0.0 < $1.0 }
+            w.writeCount(all.count)
+            for (id, d) in all { w.write(id); w.writeVarint(Int64(d)) }
         }
     }
 
@@ -211,6 +220,13 @@ extension EngineState {
                 let id = try r.readString(), date = try r.readDate()
                 guard let s = reference.securityIds.lookup(id) else { throw BinaryFormatError("snapshot restricts unknown security \(id)") }
                 partitions[partition(ofSecurity: s)].shortSaleRestrictions[s] = date
+                partitions[partition(ofSecurity: s)].prices[s]?.restrictedThrough = date
+            }
+        case .tickDirections:
+            for _ in 0..<(try r.readCount()) {
+                let id = try r.readString(), d = try r.readVarInt()
+                guard let s = reference.securityIds.lookup(id), d == 1 || d == -1 else { throw BinaryFormatError("snapshot has a bad tick direction for \(id)") }
+                partitions[partition(ofSecurity: s)].prices[s]?.direction = Int8(d)
             }
         }
     }

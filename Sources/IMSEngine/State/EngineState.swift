@@ -278,6 +278,12 @@ struct AvailabilityKey: Hashable, Sendable {
 struct PriceState: Sendable {
     var tick: PriceTick
     var tickCount: Int64
+    /// The direction of the last change of `last`: 1 up, −1 down, 0 none seen yet. A tick at the same price
+    /// keeps it (a zero-plus tick is still up), as JP's price restriction reads it.
+    var direction: Int8 = 0
+    /// The last business date a short-sale price test holds through (a copy of the partition's
+    /// `shortSaleRestrictions`, for the read model).
+    var restrictedThrough: BusinessDate? = nil
 }
 
 extension EngineState {

@@ -156,10 +156,14 @@ struct Partition: Sendable {
         }
         markPrice(security)
         if let old = prices[security] {
-            if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs { return false }
-            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1)
+            if let ts = p.ts, let oldTs = old.tick.ts, ts < oldTs {
+                prices[security]!.restrictedThrough = shortSaleRestrictions[security]
+                return false
+            }
+            let direction: Int8 = p.last.units > old.tick.last.units ? 1 : p.last.units < old.tick.last.units ? -1 : old.direction
+            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1, direction: direction, restrictedThrough: shortSaleRestrictions[security])
         } else {
-            prices[security] = PriceState(tick: p, tickCount: 1)
+            prices[security] = PriceState(tick: p, tickCount: 1, restrictedThrough: shortSaleRestrictions[security])
         }
         return true
     }

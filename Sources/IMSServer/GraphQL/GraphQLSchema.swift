@@ -253,6 +253,8 @@ struct IMSGraphQL: API {
                 Field("shortSellEligible", at: \.shortSellEligible)
                 Field("lastPrice", at: \.lastPrice)
                 Field("priceTicks", at: \.priceTicks)
+                Field("tickDirection", at: \.tickDirection)
+                Field("shortSaleRestrictedThrough", at: \.shortSaleRestrictedThrough)
                 Field("positions", at: SecurityView.positions) {
                     Argument("offset", at: \.offset)
                     Argument("limit", at: \.limit)

@@ -312,7 +312,8 @@ enum OpenAPIDocument {
             "PriceTick": object(["securityId": string, "last": number], optional: [
                 "bid": number, "ask": number, "previousClose": number, "currency": string, "source": string, "ts": timestamp]),
             "SecurityView": object(["security": ref("Security"), "priceTicks": integer, "positions": integer],
-                                   optional: ["lastPrice": ref("PriceTick")]),
+                                   optional: ["lastPrice": ref("PriceTick"), "tickDirection": enumeration(["UP", "DOWN"]),
+                                              "shortSaleRestrictedThrough": date]),
             "Availability": object([
                 "sourceId": string, "securityId": string, "quantity": integer,
                 "availabilityType": enumeration(AvailabilityType.allCases.map(\.rawValue)), "effectiveDate": date,
