@@ -20,7 +20,7 @@ struct DecisionsBench {
         let prefix = "D\(getpid())-"
         let setup = try BlockingHTTPClient(url: url)
         var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"aggregationUnit","aggregationUnitId":"\#(prefix)AU-US","name":"US","marketId":"US","legalEntity":"\#(prefix)PB","unitType":"NET","isDefault":true}"#,
+                     #"{"type":"aggregationUnit","aggregationUnitId":"\#(prefix)AU-US","name":"\#(prefix)US","marketId":"US","legalEntity":"\#(prefix)PB","unitType":"NET","isDefault":true}"#,
                      #"{"type":"book","bookId":"\#(prefix)FIRM","legalEntity":"\#(prefix)PB","positionType":"FIRM"}"#]
         for c in 0..<Self.clients {
             lines.append(#"{"type":"book","bookId":"\#(prefix)C\#(c)","legalEntity":"\#(prefix)PB","positionType":"CLIENT_FREE","clientId":"\#(prefix)C\#(c)"}"#)

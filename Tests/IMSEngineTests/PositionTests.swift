@@ -190,3 +190,32 @@ struct PositionJSONTests {
         #expect(page.json == String(decoding: try encoder.encode(page), as: UTF8.self))
     }
 }
+
+struct DecisionJSONTests {
+    /// The hand-written JSON of locate and order answers (on the decision path) is what `JSONEncoder` with
+    /// sorted keys writes, byte for byte: with and without optional fields, checks, fills and history.
+    @Test func handWrittenDecisionJSONEqualsTheEncoder() throws {
+        var h = Harness()
+        h.ingest(#"{"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}"#)
+        h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"CL1","securityId":"AAPL","contractualQty":500,"settledQty":500}"#)
+        h.ingest(#"{"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":900,"availabilityType":"FIRM","rateBps":"35.5","effectiveDate":"2026-11-24"}"#)
+        func run(_ event: Event) {
+            _ = h.state.process(IngestBatch(receivedAt: Timestamp(micros: 1_795_000_000_123_456), events: [event], lines: [1]))
+        }
+        run(.locateCommand(LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 300, side: .short, settlement: .cash, user: "u")))
+        run(.locateCommand(LocateCommand(action: .request, requestId: "r2", clientId: "C1", securityId: "NOPE", quantity: 5, side: .short, settlement: .swap)))
+        run(.orderCommand(OrderCommand(orderId: "o1", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sell, quantity: 200, price: Decimal8("10.25")!)))
+        run(.orderCommand(OrderCommand(orderId: "o2", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sellShort, quantity: 5_000, price: Decimal8(0))))
+        run(.orderCommand(OrderCommand(orderId: "o3", clientId: "C1", bookId: "NOBOOK", securityId: "AAPL", side: .sell, quantity: 1, price: Decimal8(1))))
+        h.ingest(#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":150,"price":10.5,"tradeDate":"2026-11-24"}"#)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let model = h.state.readModel
+        let orders = ["o1", "o2", "o3"].compactMap { model.order($0) }
+        #expect(orders.count == 3 && orders[0].fills.count == 1 && !orders[1].reasons.isEmpty)
+        for view in orders { #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self)) }
+        let locates = model.locates(matching: LocateFilter(), offset: 0, limit: 10).items
+        #expect(locates.count == 2 && locates.contains { $0.rateBps != nil })
+        for view in locates { #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self)) }
+    }
+}

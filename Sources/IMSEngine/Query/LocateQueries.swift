@@ -201,6 +201,51 @@ public struct OrderView: Codable, Sendable, Equatable {
         businessDate = r.businessDate
         filledQuantity = r.filledQuantity; fills = r.fills ?? []
     }
+
+    /// The JSON of the answer, written directly (keys sorted, as the encoder would): it is on the decision
+    /// path, where `JSONEncoder` took a tenth of the server's time (measured).
+    public var json: String {
+        func checkList(_ j: inout JSONText, _ list: [OrderCheck]) {
+            j.array { j in
+                for c in list {
+                    j.object { j in
+                        if let available = c.available { j.field("available", available) }
+                        j.field("code", c.code)
+                        j.field("message", c.message)
+                        j.field("passed", c.passed)
+                        if let required = c.required { j.field("required", required) }
+                        j.field("stage", c.stage)
+                    }
+                }
+            }
+        }
+        var j = JSONText(capacity: 700 + checks.count * 200)
+        j.object { j in
+            j.field("aggregationUnitId", aggregationUnitId)
+            j.field("bookId", bookId)
+            j.field("businessDate", businessDate)
+            j.key("checks")
+            checkList(&j, checks)
+            j.field("clientId", clientId)
+            j.field("decidedAt", decidedAt.description)
+            j.field("decision", decision)
+            j.field("filledQuantity", filledQuantity)
+            j.key("fills")
+            j.array { j in
+                for f in fills { j.object { j in j.field("quantity", f.quantity); j.field("tradeId", f.tradeId) } }
+            }
+            j.field("marketId", marketId)
+            j.field("orderId", orderId)
+            j.key("price"); j.raw(price.description)
+            j.field("quantity", quantity)
+            j.key("reasons")
+            checkList(&j, reasons)
+            j.field("securityId", securityId)
+            j.field("sequence", sequence)
+            j.field("side", side)
+        }
+        return j.text
+    }
 }
 
 extension ReadModel {

@@ -189,20 +189,62 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What follows a complete head: its body, the next head, or bytes this guard no longer follows.
     private func framing(of head: [UInt8]) -> State {
-        let text = String(decoding: head, as: UTF8.self).lowercased()
+        Self.framing(of: head)
+    }
+
+    /// `framing(of:)` over the head's bytes: header names compared without case, values trimmed of spaces
+    /// and tabs (no strings made: it runs for every request).
+    private static func framing(of head: [UInt8]) -> State {
         var length = 0
-        for line in text.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            switch name {
-            case "upgrade": return value.contains("websocket") ? .upgradeRequested : .passThrough
-            case "transfer-encoding" where value.contains("chunked"): return .passThrough
-            case "content-length": length = Int(value) ?? 0
-            default: continue
+        var i = 0, n = head.count
+        // Skip the request line.
+        while i + 1 < n, !(head[i] == 0x0D && head[i + 1] == 0x0A) { i += 1 }
+        i += 2
+        while i < n {
+            var end = i
+            while end + 1 < n, !(head[end] == 0x0D && head[end + 1] == 0x0A) { end += 1 }
+            if end + 1 >= n { end = n }
+            if let colon = head[i..<end].firstIndex(of: 0x3A) {
+                let name = trimmed(head, i, colon), value = trimmed(head, colon + 1, end)
+                if equalsIgnoringCase(head, name, "upgrade") {
+                    return containsIgnoringCase(head, value, "websocket") ? .upgradeRequested : .passThrough
+                } else if equalsIgnoringCase(head, name, "transfer-encoding") {
+                    if containsIgnoringCase(head, value, "chunked") { return .passThrough }
+                } else if equalsIgnoringCase(head, name, "content-length") {
+                    var v = 0, digits = 0
+                    for k in value where digits < 19 {
+                        guard head[k] >= 0x30 && head[k] <= 0x39 else { v = 0; break }
+                        v = v * 10 + Int(head[k] - 0x30)
+                        digits += 1
+                    }
+                    length = v
+                }
             }
+            i = end + 2
         }
         return length > 0 ? .body(length) : .idle
+    }
+
+    private static func trimmed(_ b: [UInt8], _ from: Int, _ to: Int) -> Range<Int> {
+        var lo = from, hi = to
+        while lo < hi, b[lo] == 0x20 || b[lo] == 0x09 { lo += 1 }
+        while hi > lo, b[hi - 1] == 0x20 || b[hi - 1] == 0x09 { hi -= 1 }
+        return lo..<hi
+    }
+
+    private static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+
+    private static func equalsIgnoringCase(_ b: [UInt8], _ r: Range<Int>, _ word: StaticString) -> Bool {
+        guard r.count == word.utf8CodeUnitCount else { return false }
+        return word.withUTF8Buffer { w in r.allSatisfy { lower(b[$0]) == w[$0 - r.lowerBound] } }
+    }
+
+    private static func containsIgnoringCase(_ b: [UInt8], _ r: Range<Int>, _ word: StaticString) -> Bool {
+        word.withUTF8Buffer { w in
+            guard r.count >= w.count else { return false }
+            for start in r.lowerBound...(r.upperBound - w.count) where (0..<w.count).allSatisfy({ lower(b[start + $0]) == w[$0] }) { return true }
+            return false
+        }
     }
 
     /// Whether a complete client frame header is masked, and its payload length; nil while incomplete.

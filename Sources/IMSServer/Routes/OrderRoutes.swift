@@ -35,7 +35,7 @@ struct OrderRoutes {
             }
             guard let quantity = body.quantity else { return JSONResponse.failure(.unprocessableContent, "quantity is required", field: "quantity") }
             let orderId = body.orderId!
-            if let first = engine.readModel.read({ $0.order(orderId) }) { return JSONResponse.ok(first) }
+            if let first = engine.readModel.read({ $0.order(orderId) }) { return JSONResponse.raw(first.json) }
             let command = OrderCommand(orderId: orderId, clientId: body.clientId!, bookId: body.bookId!, securityId: body.securityId!, side: side,
                                        quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
@@ -46,12 +46,12 @@ struct OrderRoutes {
             guard let view = engine.readModel.read({ $0.order(orderId) }) else {
                 return JSONResponse.failure(.internalServerError, "the order was journaled but its decision is not visible")
             }
-            return JSONResponse.ok(view)
+            return JSONResponse.raw(view.json)
         }
         router.get("/api/v1/orders/:orderId") { _, context in
             let id = context.pathParameter("orderId")
             guard let view = engine.readModel.read({ $0.order(id) }) else { return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId") }
-            return JSONResponse.ok(view)
+            return JSONResponse.raw(view.json)
         }
     }
 }
