@@ -41,6 +41,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
+    @Flag(help: "In the decisions benchmark, send GET /health/live instead: the server's HTTP floor on this machine, the same way.") var httpFloor = false
     @Option(help: "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch.") var desk = 0
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
@@ -72,7 +73,7 @@ struct Bench: AsyncParsableCommand {
         case .rules: try await rulesBench()
         case .decisions:
             try DecisionsBench(url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
-                               connections: connections == 2 ? 32 : connections).run()
+                               connections: connections == 2 ? 32 : connections, floor: httpFloor).run()
         case .recovery: try recoveryBench()
         }
     }

@@ -13,6 +13,8 @@ struct DecisionsBench {
     var rate: Int
     var decisions: Int
     var connections: Int
+    /// Send `GET /health/live` instead of decisions: what HTTP alone costs, measured the same way.
+    var floor = false
     var securities = 1_000
     static let clients = 97
 
@@ -56,6 +58,12 @@ struct DecisionsBench {
                     let (path, body, expected) = isOrder
                         ? ("/api/v1/orders/validate", #"{"orderId":"\#(prefix)O\#(pair)","clientId":"\#(prefix)C\#(c)","bookId":"\#(prefix)C\#(c)","securityId":"\#(security)","side":"SELL_SHORT","quantity":\#(50 + pair % 50),"price":"100"}"#, 200)
                         : ("/api/v1/locates", #"{"requestId":"\#(prefix)\#(pair)","clientId":"\#(prefix)C\#(c)","securityId":"\#(security)","quantity":\#(100 + pair % 900),"side":"SHORT"}"#, 201)
+                    if floor {
+                        guard let answer = try? client.get("/health/live"), answer.status == 200 else { failures.add(1, ordering: .relaxed); continue }
+                        _ = answer
+                        _ = local.record((DispatchTime.now().uptimeNanoseconds - due) / 1_000)
+                        continue
+                    }
                     guard let answer = try? client.post(path, body: Array(body.utf8), contentType: "application/json"), answer.status == expected else {
                         failures.add(1, ordering: .relaxed)
                         continue
@@ -78,7 +86,7 @@ struct DecisionsBench {
               #""targetRate":\#(rate),"connections":\#(connections),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"# +
               #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(approved.load(ordering: .relaxed)),"# +
               #""ordersApproved":\#(ordersApproved.load(ordering: .relaxed)),"# +
-              #""failedRequests":\#(failures.load(ordering: .relaxed)),"latencyOf":"request due to answer (locate requests and order validations, each journaled and synced)"}"#)
+              #""failedRequests":\#(failures.load(ordering: .relaxed)),"latencyOf":"\#(floor ? "request due to answer (GET /health/live: the HTTP floor)" : "request due to answer (locate requests and order validations, each journaled and synced)")"}"#)
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
     }
 }
