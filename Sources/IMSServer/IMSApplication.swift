@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var connections = ConnectionLimits()
     /// The journal and snapshots of a durable engine, for `/metrics`.
     public var storage: StorageStatus?
+    /// The API keys every request must present (SPEC 10), or nil: no authentication (`--insecure-no-auth`).
+    public var apiKeys: APIKeyStore?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
@@ -35,6 +37,7 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
+        if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware<BasicRequestContext>(keys: keys)) }
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
@@ -55,8 +58,9 @@ public enum IMSApplication {
     }
 
     /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
-    static func streamRouter(hub: StreamHub) -> Router<BasicWebSocketRequestContext> {
+    static func streamRouter(hub: StreamHub, apiKeys: APIKeyStore? = nil) -> Router<BasicWebSocketRequestContext> {
         let router = Router(context: BasicWebSocketRequestContext.self)
+        if let apiKeys { router.add(middleware: AuthMiddleware<BasicWebSocketRequestContext>(keys: apiKeys)) }
         for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
                 try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
@@ -92,7 +96,7 @@ public enum IMSApplication {
         let hub = StreamHub(engine: engine, limits: configuration.streams)
         let http = router(engine: engine, configuration: configuration)
         OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: http, hub: hub)
-        return (http, streamRouter(hub: hub))
+        return (http, streamRouter(hub: hub, apiKeys: configuration.apiKeys))
     }
 
     /// The application, ready to `runService()`.

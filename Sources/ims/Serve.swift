@@ -33,6 +33,8 @@ struct ServerOptions: ParsableArguments {
     var idleTimeoutSeconds: Int?
     @Option(help: ArgumentHelp(Settings.help("logFormat", "Log lines on standard error: json (one object per line) or text (for a terminal).")))
     var logFormat: String?
+    @Option(help: ArgumentHelp(Settings.help("apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")))
+    var apiKeys: String?
     @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
     var logLevel: String?
 
@@ -51,6 +53,7 @@ struct ServerOptions: ParsableArguments {
         values["idleTimeoutSeconds"] = idleTimeoutSeconds.map(SettingValue.int)
         values["logFormat"] = logFormat.map(SettingValue.string)
         values["logLevel"] = logLevel.map(SettingValue.string)
+        values["apiKeys"] = apiKeys.map(SettingValue.string)
         return values
     }
 
@@ -112,6 +115,18 @@ extension ResolvedSettings {
         return try MarketCatalog(marketsJSON: Array(markets), calendarJSON: calendars)
     }
 
+    /// The API keys every request must present, from `--api-keys`; nil (and a warning) without.
+    func apiKeyStore(logger: Logger) throws -> APIKeyStore? {
+        guard let path = optionalString("apiKeys") else {
+            logger.warning("authentication is off: no --api-keys, so every request is accepted without credentials")
+            return nil
+        }
+        let store = try APIKeyStore(file: URL(fileURLWithPath: path))
+        guard store.hasActiveKeys else { throw ValidationError("\(path) holds no active API key: make one with `ims keys create --file \(path) --role admin`") }
+        logger.info("authentication: API keys", metadata: ["file": "\(path)", "activeKeys": "\(store.list().filter(\.isActive).count)"])
+        return store
+    }
+
     var configuration: ServerConfiguration {
         var c = ServerConfiguration(host: host, port: int("port"), maxBodyBytes: int("maxBodyBytes"))
         c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")))
@@ -162,6 +177,7 @@ struct Serve: AsyncParsableCommand {
         let catalog = try settings.catalog()
         var configuration = settings.configuration
         configuration.dataDirectory = settings.dataDir
+        configuration.apiKeys = try settings.apiKeyStore(logger: logger)
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()

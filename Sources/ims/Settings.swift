@@ -120,6 +120,7 @@ enum Settings {
         Setting(key: "idleTimeoutSeconds", rule: .int(1...86_400), defaultValue: .int(60)),
         Setting(key: "logFormat", rule: .oneOf(["json", "text"]), defaultValue: .string("json")),
         Setting(key: "logLevel", rule: .oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"]), defaultValue: .string("info")),
+        Setting(key: "apiKeys", rule: .text, defaultValue: nil),
         Setting(key: "dataDir", rule: .text, defaultValue: .string("./ims-data")),
         Setting(key: "fsync", rule: .textMatching(expected: "batch, <N>ms or never", check: { SyncPolicy(argument: $0) != nil }),
                 defaultValue: .string("batch")),

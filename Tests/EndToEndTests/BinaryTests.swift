@@ -152,9 +152,11 @@ enum IMSProcess {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
-    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10) throws -> (status: Int, json: Any?) {
+    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10,
+                        headers: [String: String] = [:]) throws -> (status: Int, json: Any?) {
         var req = URLRequest(url: URL(string: server.base + path)!)
         req.httpMethod = method
+        for (name, value) in headers { req.setValue(value, forHTTPHeaderField: name) }
         req.httpBody = body.map { Data($0.utf8) }
         req.timeoutInterval = timeout
         let done = DispatchSemaphore(value: 0)

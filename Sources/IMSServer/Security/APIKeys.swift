@@ -1,0 +1,176 @@
+import Crypto
+import Foundation
+import IMSDomain
+import Synchronization
+
+/// What a person or system may do (SPEC 10).
+public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Its own locates, orders, limits and positions only.
+    case client
+    /// Locate decisions; all inventory.
+    case `operator`
+    /// Rule approvals.
+    case approver
+    /// Rules, reference data, keys.
+    case admin
+    /// Ingest.
+    case feed
+
+    public static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Who is calling: the subject a credential names, its roles and, for a client, which client it is.
+public struct Identity: Sendable, Hashable {
+    public var subject: String
+    public var roles: Set<Role>
+    public var clientId: String?
+
+    public init(subject: String, roles: Set<Role>, clientId: String? = nil) {
+        self.subject = subject; self.roles = roles; self.clientId = clientId
+    }
+}
+
+/// An API key as stored: never the key itself, only a salted SHA-256 of its secret.
+public struct APIKeyRecord: Sendable, Codable, Equatable {
+    public var keyId: String
+    public var name: String
+    public var roles: [Role]
+    public var clientId: String?
+    public var salt: String
+    public var secretHash: String
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+
+    public var isActive: Bool { revokedAt == nil }
+}
+
+/// Why a key operation failed, in words for the command line.
+public struct APIKeyError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The API keys of an installation: created, listed, revoked (a rotation is a new key, then revoking the
+/// old), and checked on every request. A key reads `ims_<keyId>_<secret>`; the store keeps the id, the
+/// roles and a salted hash of the secret, in a JSON file (written whole, then renamed into place) or, for
+/// `ims demo`, in memory only. Keys are never logged; a check compares hashes in constant time.
+public final class APIKeyStore: Sendable {
+    private let file: URL?
+    private let records: Mutex<[APIKeyRecord]>
+    /// When the file was last looked at, and its modification date then: a running server sees keys that
+    /// `ims keys` made or revoked within a second.
+    private let watched = Mutex<(checked: Date, modified: Date?)>((Date(), nil))
+
+    /// Keys kept in `file` (read now if it exists), or in memory when nil.
+    public init(file: URL?) throws {
+        self.file = file
+        var loaded: [APIKeyRecord] = []
+        if let file, FileManager.default.fileExists(atPath: file.path) {
+            do {
+                loaded = try JSONDecoder().decode([APIKeyRecord].self, from: Data(contentsOf: file))
+            } catch {
+                throw APIKeyError("cannot read the API keys in \(file.path): \(error)")
+            }
+        }
+        records = Mutex(loaded)
+        watched.withLock { $0.modified = file.flatMap { Self.modification($0) } }
+    }
+
+    private static func modification(_ file: URL) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date
+    }
+
+    /// Re-reads the file if another process changed it (at most once a second).
+    private func refresh() {
+        guard let file else { return }
+        let now = Date()
+        let changed: Bool = watched.withLock { w in
+            guard now.timeIntervalSince(w.checked) >= 1 else { return false }
+            w.checked = now
+            let m = Self.modification(file)
+            if m == w.modified { return false }
+            w.modified = m
+            return true
+        }
+        guard changed, let data = try? Data(contentsOf: file), let list = try? JSONDecoder().decode([APIKeyRecord].self, from: data) else { return }
+        records.withLock { $0 = list }
+    }
+
+    /// The keys, revoked ones included, oldest first.
+    public func list() -> [APIKeyRecord] { records.withLock { $0 } }
+
+    /// Whether any key is active (`ims serve` needs one, or `--insecure-no-auth`).
+    public var hasActiveKeys: Bool { records.withLock { $0.contains(where: \.isActive) } }
+
+    /// Creates a key; the returned text is the only time the key is ever shown.
+    public func create(name: String, roles: Set<Role>, clientId: String? = nil, at time: Timestamp) throws -> (record: APIKeyRecord, key: String) {
+        guard !roles.isEmpty else { throw APIKeyError("a key needs at least one role: \(Role.allCases.map(\.rawValue).joined(separator: ", "))") }
+        if roles.contains(.client) && (clientId ?? "").isEmpty { throw APIKeyError("a client key needs its clientId") }
+        if !roles.contains(.client) && clientId != nil { throw APIKeyError("clientId is only for client keys") }
+        let keyId = Self.randomHex(6), secret = Self.randomHex(24), salt = Self.randomHex(8)
+        let record = APIKeyRecord(keyId: keyId, name: name, roles: roles.sorted(), clientId: clientId, salt: salt,
+                                  secretHash: Self.hash(secret, salt: salt), createdAt: time, revokedAt: nil)
+        try records.withLock { list in
+            var next = list
+            next.append(record)
+            try save(next)
+            list = next
+        }
+        return (record, "ims_\(keyId)_\(secret)")
+    }
+
+    /// Revokes key `keyId` (from now on it is refused); an unknown or already revoked key is an error.
+    public func revoke(_ keyId: String, at time: Timestamp) throws {
+        try records.withLock { list in
+            guard let i = list.firstIndex(where: { $0.keyId == keyId }) else { throw APIKeyError("no key \(keyId)") }
+            guard list[i].isActive else { throw APIKeyError("key \(keyId) was already revoked at \(list[i].revokedAt!)") }
+            var next = list
+            next[i].revokedAt = time
+            try save(next)
+            list = next
+        }
+    }
+
+    /// The identity of a presented key, or nil when it is malformed, unknown, revoked or wrong.
+    public func identity(forKey presented: String) -> Identity? {
+        refresh()
+        let parts = presented.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "ims" else { return nil }
+        let keyId = String(parts[1]), secret = String(parts[2])
+        guard let record = records.withLock({ $0.first { $0.keyId == keyId } }), record.isActive else { return nil }
+        guard Self.constantTimeEqual(Self.hash(secret, salt: record.salt), record.secretHash) else { return nil }
+        return Identity(subject: "key:\(record.keyId):\(record.name)", roles: Set(record.roles), clientId: record.clientId)
+    }
+
+    private func save(_ list: [APIKeyRecord]) throws {
+        guard let file else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // Written to a temporary file and renamed into place; only the owner reads the hashes.
+            try encoder.encode(list).write(to: file, options: [.atomic])
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            watched.withLock { $0.modified = Self.modification(file) }
+        } catch {
+            throw APIKeyError("cannot write the API keys to \(file.path): \(error)")
+        }
+    }
+
+    static func hash(_ secret: String, salt: String) -> String {
+        SHA256.hash(data: Data((salt + ":" + secret).utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in x.indices { difference |= x[i] ^ y[i] }
+        return difference == 0
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+/// API keys end to end: `ims keys` makes them, `ims serve --api-keys` demands them, and a key revoked by
+/// `ims keys revoke` is refused by the running server within a couple of seconds.
+@Suite(.serialized)
+struct KeysTests {
+    @Test func keysMadeByTheCommandGuardTheServer() throws {
+        let dir = IMSProcess.freshDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("keys.json").path
+        // No key yet: serve refuses the file.
+        let empty = try IMSProcess.run(["keys", "list", "--file", file])
+        #expect(empty.status == 0 && empty.out.isEmpty)
+        let bad = try IMSProcess.run(["keys", "create", "--file", file, "--name", "x", "--role", "wizard"])
+        #expect(bad.status != 0 && bad.err.contains("unknown role wizard"))
+        let made = try IMSProcess.run(["keys", "create", "--file", file, "--name", "desk", "--role", "operator", "--role", "feed"])
+        #expect(made.status == 0, "\(made.err)")
+        let key = made.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("ims_"))
+        let listed = try IMSProcess.run(["keys", "list", "--file", file])
+        #expect(listed.out.contains("desk") && listed.out.contains("feed,operator") && !listed.out.contains(key))
+
+        let server = try IMSProcess.start(["--api-keys", file], dataDir: dir.appendingPathComponent("data"))
+        defer { server.stop() }
+        #expect(try IMSProcess.request(server, "GET", "/health/ready").status == 200, "health stays open")
+        #expect(try IMSProcess.request(server, "GET", "/api/v1/positions").status == 401)
+        #expect(try IMSProcess.request(server, "GET", "/api/v1/positions", headers: ["Authorization": "Bearer \(key)"]).status == 200)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/1/approve", headers: ["Authorization": "Bearer \(key)"]).status == 403)
+        let keyId = String(key.split(separator: "_")[1])
+        #expect(try IMSProcess.run(["keys", "revoke", "--file", file, keyId]).status == 0)
+        var status = 0
+        for _ in 0..<30 {
+            status = try IMSProcess.request(server, "GET", "/api/v1/positions", headers: ["Authorization": "Bearer \(key)"]).status
+            if status == 401 { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(status == 401, "the revoked key is refused by the running server")
+    }
+}

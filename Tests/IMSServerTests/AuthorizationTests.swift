@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import IMSDomain
+import IMSEngine
+import IMSRuntime
+@testable import IMSServer
+import Testing
+
+/// SPEC 10: every route of the OpenAPI document, plus GraphQL and the streams, against every role and against
+/// no, bad and revoked credentials. The route list comes from the served OpenAPI document, so a new route
+/// without a rule in `AccessPolicy` fails here.
+struct AuthorizationTests {
+    /// Every (method, path) the API serves, parameters filled in.
+    static func operations() throws -> [(method: HTTPRequest.Method, path: String)] {
+        let document = try JSONSerialization.jsonObject(with: OpenAPIDocument.json) as! [String: Any]
+        var out: [(HTTPRequest.Method, String)] = []
+        for (path, item) in (document["paths"] as! [String: Any]).sorted(by: { $0.key < $1.key }) {
+            let filled = path.replacingOccurrences(of: #"\{[^}]+\}"#, with: "X1", options: .regularExpression)
+            for method in (item as! [String: Any]).keys.sorted() {
+                guard let m = HTTPRequest.Method(method.uppercased()) else { continue }
+                out.append((m, filled))
+            }
+        }
+        out += [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs")] + StreamKind.allCases.map { (.get, "/ws/\($0.rawValue)") }
+        return out
+    }
+
+    @Test func everyRouteHasARule() throws {
+        let operations = try Self.operations()
+        #expect(operations.count > 50)
+        for (method, path) in operations {
+            #expect(AccessPolicy.rule(method: method, path: path) != nil, "\(method) \(path) has no access rule")
+        }
+        // And every rule names something served.
+        for rule in AccessPolicy.rules {
+            #expect(operations.contains { rule.matches(method: $0.method, segments: $0.path.split(separator: "/")) }, "rule \(rule.template) matches no route")
+        }
+    }
+
+    @Test func theMatrix() async throws {
+        let keys = try APIKeyStore(file: nil)
+        var made: [Role: String] = [:]
+        for role in Role.allCases {
+            made[role] = try keys.create(name: role.rawValue, roles: [role], clientId: role == .client ? "C1" : nil, at: Timestamp(micros: 0)).key
+        }
+        let byRole = made
+        let revoked = try keys.create(name: "old", roles: Set(Role.allCases.filter { $0 != .client }), at: Timestamp(micros: 0))
+        try keys.revoke(revoked.record.keyId, at: Timestamp(micros: 1))
+        let engine = Engine()
+        defer { engine.stop() }
+        var configuration = ServerConfiguration()
+        configuration.apiKeys = keys
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
+        let operations = try Self.operations().filter { !$0.path.hasPrefix("/ws/") }  // streams: over a socket below
+        try await app.test(.router) { client in
+            func call(_ method: HTTPRequest.Method, _ path: String, key: String?, body: String = "{}") async throws -> HTTPResponse.Status {
+                var headers = HTTPFields()
+                if let key { headers[.authorization] = "Bearer \(key)" }
+                return try await client.execute(uri: path, method: method, headers: headers, body: ByteBuffer(string: body)) { $0.status }
+            }
+            let sequence = engine.readModel.read { $0.lastSequence }
+            var refused = 0
+            for (method, path) in operations {
+                let rule = try #require(AccessPolicy.rule(method: method, path: path))
+                if rule.access == .open {
+                    #expect(try await call(method, path, key: nil) != .unauthorized, "\(method) \(path) is open")
+                    continue
+                }
+                for key in [nil, "ims_nope_nope", "garbage", revoked.key] {
+                    #expect(try await call(method, path, key: key) == .unauthorized, "\(method) \(path) with \(key ?? "no key")")
+                    refused += 1
+                }
+                guard case .roles(let allowed, let ownership) = rule.access else { continue }
+                for role in Role.allCases where !allowed.contains(role) {
+                    #expect(try await call(method, path, key: byRole[role]) == .forbidden, "\(method) \(path) as \(role)")
+                    refused += 1
+                }
+                // A client acting for another client is refused too.
+                if allowed.contains(.client), ownership != nil {
+                    #expect(try await call(method, path, key: byRole[.client], body: #"{"clientId":"C2"}"#) == .forbidden, "\(method) \(path) for another client")
+                }
+            }
+            #expect(refused > 250)
+            #expect(engine.readModel.read { $0.lastSequence } == sequence, "nothing was applied on a 401 or 403")
+            // The allowed ones get through (whatever the route then says of the empty body).
+            for (method, path) in operations {
+                guard case .roles(let allowed, let ownership)? = AccessPolicy.rule(method: method, path: path)?.access else { continue }
+                for role in allowed {
+                    let body = role == .client && ownership != nil ? #"{"clientId":"C1"}"# : "{}"
+                    let status = try await call(method, path == "/api/v1/limits/clients/X1" && role == .client ? "/api/v1/limits/clients/C1" : path,
+                                                key: byRole[role], body: body)
+                    #expect(status != .unauthorized && status != .forbidden, "\(method) \(path) as \(role): \(status)")
+                }
+            }
+            // The refusals say why.
+            try await client.execute(uri: "/api/v1/locates/L1/decision", method: .post, headers: [.authorization: "Bearer \(byRole[.client]!)"]) { r in
+                let body = String(buffer: r.body)
+                #expect(r.status == .forbidden && body.contains("needs the role operator") && body.contains(#""field":"role""#), "\(body)")
+            }
+            try await client.execute(uri: "/api/v1/positions", method: .get) { r in
+                #expect(r.status == .unauthorized && r.headers[.wwwAuthenticate] != nil && String(buffer: r.body).contains("missing credentials"))
+            }
+            // X-API-Key works as well as the bearer header.
+            try await client.execute(uri: "/api/v1/positions", method: .get, headers: [HTTPField.Name("X-API-Key")!: byRole[.operator]!]) { r in
+                #expect(r.status == .ok)
+            }
+        }
+    }
+
+    @Test func keysAreStoredHashedAndSurviveARestart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ims-keys-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("api-keys.json")
+        let store = try APIKeyStore(file: file)
+        let made = try store.create(name: "desk", roles: [.operator, .approver], at: Timestamp(micros: 5))
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let secret = String(made.key.split(separator: "_")[2])
+        #expect(!text.contains(secret) && text.contains(made.record.keyId), "the file holds the id and a hash, never the secret")
+        let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let reopened = try APIKeyStore(file: file)
+        #expect(reopened.identity(forKey: made.key)?.roles == [.operator, .approver])
+        #expect(reopened.identity(forKey: made.key.dropLast() + (made.key.last == "0" ? "1" : "0")) == nil, "a mistyped secret is refused")
+        try reopened.revoke(made.record.keyId, at: Timestamp(micros: 6))
+        #expect(try APIKeyStore(file: file).identity(forKey: made.key) == nil, "revoked, also after a restart")
+        #expect(throws: APIKeyError.self) { try reopened.revoke(made.record.keyId, at: Timestamp(micros: 7)) }
+        #expect(throws: APIKeyError.self) { try reopened.create(name: "c", roles: [.client], at: Timestamp(micros: 8)) }
+        #expect(throws: APIKeyError.self) { try reopened.create(name: "none", roles: [], at: Timestamp(micros: 8)) }
+    }
+}
