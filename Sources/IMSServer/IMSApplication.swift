@@ -20,8 +20,15 @@ public struct ServerConfiguration: Sendable {
     public var connections = ConnectionLimits()
     /// The journal and snapshots of a durable engine, for `/metrics`.
     public var storage: StorageStatus?
-    /// The API keys every request must present (SPEC 10), or nil: no authentication (`--insecure-no-auth`).
+    /// The API keys every request must present (SPEC 10), or nil: no authentication.
     public var apiKeys: APIKeyStore?
+
+    /// The connection limits, with the API keys that WebSocket upgrades are checked against.
+    var connectionPolicy: ConnectionLimits {
+        var limits = connections
+        limits.apiKeys = apiKeys
+        return limits
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
@@ -107,7 +114,7 @@ public enum IMSApplication {
         let (router, webSocketRouter) = serving(engine, configuration: configuration)
         return Application(
             router: router,
-            server: server(webSocketRouter: webSocketRouter, limits: configuration.connections),
+            server: server(webSocketRouter: webSocketRouter, limits: configuration.connectionPolicy),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)
@@ -120,7 +127,7 @@ public enum IMSApplication {
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             responder: GateResponder(gate: gate),
-            server: server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connections),
+            server: server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connectionPolicy),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

@@ -28,6 +28,15 @@ struct KeysTests {
         #expect(try IMSProcess.request(server, "GET", "/api/v1/positions").status == 401)
         #expect(try IMSProcess.request(server, "GET", "/api/v1/positions", headers: ["Authorization": "Bearer \(key)"]).status == 200)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/1/approve", headers: ["Authorization": "Bearer \(key)"]).status == 403)
+        // The streams too: the WebSocket upgrade needs the key.
+        func upgrade(_ authorization: String?) -> String {
+            let connection = RawConnection(port: server.port)
+            let auth = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+            connection.send("GET /ws/position HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(auth)\r\n")
+            return String(connection.readUntilClosed(seconds: 1).text.prefix(40))
+        }
+        #expect(upgrade(nil).hasPrefix("HTTP/1.1 401"), "\(upgrade(nil))")
+        #expect(upgrade("Bearer \(key)").hasPrefix("HTTP/1.1 101"), "\(upgrade("Bearer \(key)"))")
         let keyId = String(key.split(separator: "_")[1])
         #expect(try IMSProcess.run(["keys", "revoke", "--file", file, keyId]).status == 0)
         var status = 0

@@ -11,6 +11,9 @@ public struct ConnectionLimits: Sendable {
     public var headTimeout: TimeAmount = .seconds(10)
     /// An HTTP connection with no request in progress is closed after this long (a WebSocket is kept alive by its heartbeats).
     public var idleTimeout: TimeAmount = .seconds(60)
+    /// When set, a WebSocket upgrade without the credential or role its stream needs is answered 401 or 403
+    /// here (see `AuthMiddleware.upgradeRefusal`); taken from `ServerConfiguration.apiKeys`.
+    var apiKeys: APIKeyStore?
     /// The longest request head, in bytes; a longer one is answered 431.
     public var maxHeadBytes = 32 << 10
     /// Open connections at most; one more is closed as soon as it is accepted (so `/health` keeps its descriptor).
@@ -182,6 +185,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 deadline?.cancel()
                 deadline = nil
                 state = framing(of: head)
+                if case .upgradeRequested = state, let keys = limits.apiKeys, let refusal = AccessPolicy.upgradeRefusal(head: head, keys: keys) {
+                    state = .passThrough
+                    let channel = context.channel
+                    context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: refusal))).whenComplete { _ in channel.close(promise: nil) }
+                    return
+                }
             }
         }
         context.fireChannelRead(data)  // the bytes go on unchanged

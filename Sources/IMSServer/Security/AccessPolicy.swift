@@ -93,18 +93,12 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     public init(keys: APIKeyStore) { self.keys = keys }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let rule = AccessPolicy.rule(method: request.method, path: request.uri.path)
-        if rule?.access == .open { return try await next(request, context) }
-        guard let presented = Self.credential(request) else {
-            return Self.refusal(.unauthorized, "missing credentials: send Authorization: Bearer <API key> (or X-API-Key)", field: "Authorization")
+        let identity: Identity?, ownership: AccessPolicy.ClientOwnership?
+        switch AccessPolicy.decide(method: request.method, path: request.uri.path, credential: Self.credential(request), keys: keys) {
+        case .refuse(let status, let message, let field): return Self.refusal(status, message, field: field)
+        case .allow(let who, let owned): (identity, ownership) = (who, owned)
         }
-        guard let identity = keys.identity(forKey: presented) else {
-            return Self.refusal(.unauthorized, "the API key is not valid (unknown, revoked or mistyped)", field: "Authorization")
-        }
-        guard case .roles(let allowed, let ownership)? = rule?.access else { return try await next(request, context) }
-        guard !identity.roles.isDisjoint(with: allowed) else {
-            return Self.refusal(.forbidden, "\(request.method.rawValue) \(request.uri.path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))", field: "role")
-        }
+        guard let identity else { return try await next(request, context) }
         // A client key with no staff role acts for its own client only.
         var request = request
         if identity.roles.isDisjoint(with: AccessPolicy.staff), let ownership, let own = identity.clientId {
@@ -139,5 +133,55 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         var response = JSONResponse.failure(status, message, field: field)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="ims""# }
         return response
+    }
+}
+
+extension AccessPolicy {
+    /// What the policy says of a call, before any body is read.
+    enum Decision {
+        case allow(Identity?, AccessPolicy.ClientOwnership?)
+        case refuse(HTTPResponse.Status, String, field: String)
+    }
+
+    static func decide(method: HTTPRequest.Method, path: String, credential: String?, keys: APIKeyStore) -> Decision {
+        let rule = AccessPolicy.rule(method: method, path: path)
+        if rule?.access == .open { return .allow(nil, nil) }
+        guard let credential else {
+            return .refuse(.unauthorized, "missing credentials: send Authorization: Bearer <API key> (or X-API-Key)", field: "Authorization")
+        }
+        guard let identity = keys.identity(forKey: credential) else {
+            return .refuse(.unauthorized, "the API key is not valid (unknown, revoked or mistyped)", field: "Authorization")
+        }
+        guard case .roles(let allowed, let ownership)? = rule?.access else { return .allow(identity, nil) }
+        guard !identity.roles.isDisjoint(with: allowed) else {
+            return .refuse(.forbidden, "\(method.rawValue) \(path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))", field: "role")
+        }
+        return .allow(identity, ownership)
+    }
+
+    /// The refusal of a WebSocket upgrade whose head (request line and headers, raw) lacks the credential or
+    /// role its stream needs, as a whole HTTP response; nil to let it through. The WebSocket library answers
+    /// any upgrade a router declines with an empty 400, so the connection guard answers these itself.
+    static func upgradeRefusal(head: [UInt8], keys: APIKeyStore) -> String? {
+        let text = String(decoding: head, as: UTF8.self)
+        let lines = text.split(separator: "\r\n")
+        guard let requestLine = lines.first?.split(separator: " "), requestLine.count >= 2 else { return nil }
+        var credential: String?
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if name == "authorization" {
+                let parts = value.split(separator: " ", maxSplits: 1)
+                credential = parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
+            } else if name == "x-api-key", credential == nil {
+                credential = value
+            }
+        }
+        let path = String(requestLine[1].split(separator: "?", maxSplits: 1).first ?? "")
+        guard case .refuse(let status, let message, let field) = decide(method: .get, path: path, credential: credential, keys: keys) else { return nil }
+        let body = #"{"error":"\#(message)","field":"\#(field)"}"#
+        return "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            + (status == .unauthorized ? "WWW-Authenticate: Bearer realm=\"ims\"\r\n" : "") + "Connection: close\r\n\r\n" + body
     }
 }
