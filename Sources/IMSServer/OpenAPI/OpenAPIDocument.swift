@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import IMSDomain
 import IMSEngine
 import IMSRules
@@ -121,9 +122,37 @@ enum OpenAPIDocument {
                 "version": "1.0.0",
                 "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
             ],
-            "paths": paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a },
-            "components": ["schemas": schemas.merging(locateSchemas) { a, _ in a }],
+            "paths": secured(paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a }),
+            "components": [
+                "schemas": schemas.merging(locateSchemas) { a, _ in a },
+                "securitySchemes": [
+                    "bearer": ["type": "http", "scheme": "bearer", "description": "An API key (`ims keys create`) as a bearer token"],
+                    "apiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key in its own header"],
+                ],
+            ],
         ]
+    }
+
+    /// Every operation the access policy guards names the security schemes and its 401 and 403 answers
+    /// (docs/security.md); the roles it needs are in its description. The open ones are left as they are.
+    static func secured(_ paths: JSON) -> JSON {
+        var out = paths
+        for (path, item) in paths {
+            guard var operations = item as? JSON else { continue }
+            let concrete = path.replacingOccurrences(of: #"\{[^}]+\}"#, with: "X", options: .regularExpression)
+            for (method, value) in operations {
+                guard var operation = value as? JSON, let m = HTTPRequest.Method(method.uppercased()),
+                      case .roles(let roles, _)? = AccessPolicy.rule(method: m, path: concrete)?.access else { continue }
+                operation["security"] = [["bearer": [String]()], ["apiKey": [String]()]]
+                var responses = operation["responses"] as? JSON ?? [:]
+                responses["401"] = responses["401"] ?? response("No credential, or not a valid one (when the server runs with API keys)", ref("Error"))
+                responses["403"] = responses["403"] ?? response("The key lacks the role: \(roles.sorted().map(\.rawValue).joined(separator: " or "))", ref("Error"))
+                operation["responses"] = responses
+                operations[method] = operation
+            }
+            out[path] = operations
+        }
+        return out
     }
 
     static var paths: JSON {
