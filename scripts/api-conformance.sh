@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Validates the OpenAPI document of the real binary and runs schemathesis (from PyPI) against a live
 # `ims demo` (embedded data and the simulator): no 5xx, every status code, content type and response
-# body as documented. Called by scripts/test.sh after the Swift tests; needs IMS_BINARY.
+# body as documented. It signs in with the demo's `desk` key (every staff role), and checks first that a
+# call without it is refused. Called by scripts/test.sh after the Swift tests; needs IMS_BINARY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${IMS_BINARY:?set IMS_BINARY to the ims binary}"
@@ -18,9 +19,13 @@ for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
+KEY=$(sed -n 's/^  desk  *\(ims_[0-9a-f_]*\).*/\1/p' .build/api-conformance-server.log | head -1)
+[ -n "$KEY" ] || { echo "the demo printed no desk key" >&2; cat .build/api-conformance-server.log >&2; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/positions")" = 401 ] || { echo "a call without a key was not refused" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$PORT/openapi.json" -o .build/openapi.json
 "$VENV/bin/openapi-spec-validator" .build/openapi.json
 curl -fsS "http://127.0.0.1:$PORT/docs" | grep -q "/openapi.json"
 "$VENV/bin/st" run "http://127.0.0.1:$PORT/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --header "Authorization: Bearer $KEY" \
   --max-examples 40 --generation-deterministic

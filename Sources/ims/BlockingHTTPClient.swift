@@ -47,6 +47,10 @@ final class BlockingHTTPClient {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// The API key the client commands (`ims load`, `ims rules`, `ims bench`) sign in with: `IMS_API_KEY`
+    /// (docs/security.md). Never logged.
+    static let apiKey: String? = ProcessInfo.processInfo.environment["IMS_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+
     func get(_ path: String) throws -> Response { try request("GET", path, body: [], contentType: nil) }
 
     func post(_ path: String, body: [UInt8], contentType: String = "application/x-ndjson") throws -> Response {
@@ -57,6 +61,7 @@ final class BlockingHTTPClient {
         if fd < 0 { try connect() }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: \(body.count)\r\n"
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        if let key = Self.apiKey { head += "Authorization: Bearer \(key)\r\n" }
         head += "\r\n"
         try writeAll(Array(head.utf8))
         if !body.isEmpty { try writeAll(body) }

@@ -17,6 +17,24 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Simulated events per second.") var rate = 2_000
     @Option(help: "Seconds of wall time per simulated business day (every market rolls).") var daySeconds = 600
     @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
+    @Flag(help: "Accept every request without credentials instead of making keys.") var insecureNoAuth = false
+
+    /// A key per role, made for this run and printed once (kept in memory, or added to `--api-keys FILE`):
+    /// the demo works as a secured server would, and anyone at the terminal can sign in.
+    static func demoKeys(file: String?) throws -> APIKeyStore {
+        let store = try APIKeyStore(file: file.map { URL(fileURLWithPath: $0) })
+        let now = WallClockDate.now()
+        let keys: [(String, Set<Role>, String?)] = [
+            ("desk", [.admin, .operator, .approver, .feed], nil), ("admin", [.admin], nil), ("operator", [.operator], nil),
+            ("approver", [.approver], nil), ("feed", [.feed], nil), ("client CL1", [.client], "CL1"),
+        ]
+        Console.line("demo API keys (send as Authorization: Bearer <key>; shown once):")
+        for (name, roles, client) in keys {
+            let made = try store.create(name: "demo \(name)", roles: roles, clientId: client, at: now)
+            Console.line("  \(name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(made.key)   (\(roles.sorted().map(\.rawValue).joined(separator: ", ")))")
+        }
+        return store
+    }
 
     func run() async throws {
         let settings = try await server.resolve()
@@ -35,7 +53,13 @@ struct Demo: AsyncParsableCommand {
         let result = try engine.submitAndWait(outcome)
         print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
-        let app = IMSApplication.application(engine: engine, configuration: settings.configuration, logger: logger) { port in
+        var configuration = settings.configuration
+        if insecureNoAuth {
+            logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials")
+        } else {
+            configuration.apiKeys = try Self.demoKeys(file: settings.optionalString("apiKeys"))
+        }
+        let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
             logger.info("serving", metadata: ["url": "http://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
             print("ims demo serving on http://\(settings.host):\(port)  (\(rate) events/s)")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Histogram
+import HTTPTypes
 import HummingbirdWSClient
 import IMSDomain
 import IMSIngest
@@ -121,7 +122,7 @@ struct LatencyBench: AsyncParsableCommand {
 
         init(url: String, filter: String) {
             let task = Task { [self] () async throws -> Void in
-                _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 24), logger: Logger(label: "bench")) { inbound, outbound, _ in
+                _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: BlockingHTTPClient.apiKey.map { [.authorization: "Bearer \($0)"] } ?? [:]), logger: Logger(label: "bench")) { inbound, outbound, _ in
                     try await outbound.write(.text(#"{"action":"subscribe","filter":\#(filter)}"#))
                     for try await message in inbound.messages(maxSize: 1 << 24) {
                         guard case .text(let text) = message else { continue }

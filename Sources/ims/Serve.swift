@@ -115,10 +115,14 @@ extension ResolvedSettings {
         return try MarketCatalog(marketsJSON: Array(markets), calendarJSON: calendars)
     }
 
-    /// The API keys every request must present, from `--api-keys`; nil (and a warning) without.
-    func apiKeyStore(logger: Logger) throws -> APIKeyStore? {
+    /// The API keys every request must present, from `--api-keys`. Without them the server refuses to start,
+    /// unless `insecure` (`--insecure-no-auth`): then nil, and the log says every request is accepted.
+    func apiKeyStore(insecure: Bool, logger: Logger) throws -> APIKeyStore? {
         guard let path = optionalString("apiKeys") else {
-            logger.warning("authentication is off: no --api-keys, so every request is accepted without credentials")
+            guard insecure else {
+                throw ValidationError("ims serve needs credentials: --api-keys FILE (make keys with `ims keys create --file FILE --name NAME --role admin`), or --insecure-no-auth to accept every request without them")
+            }
+            logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials")
             return nil
         }
         let store = try APIKeyStore(file: URL(fileURLWithPath: path))
@@ -170,6 +174,7 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var storage: StorageOptions
+    @Flag(help: "Accept every request without credentials (no --api-keys); the log says so.") var insecureNoAuth = false
 
     func run() async throws {
         let settings = try await server.resolve(with: storage.flagValues)
@@ -177,7 +182,7 @@ struct Serve: AsyncParsableCommand {
         let catalog = try settings.catalog()
         var configuration = settings.configuration
         configuration.dataDirectory = settings.dataDir
-        configuration.apiKeys = try settings.apiKeyStore(logger: logger)
+        configuration.apiKeys = try settings.apiKeyStore(insecure: insecureNoAuth, logger: logger)
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()

@@ -56,7 +56,9 @@ enum IMSProcess {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["serve", "--port", "0"] + (dataDirFlag ? ["--data-dir", dataDir.path] : []) + arguments
+        // Without keys of its own, a test server runs open (and says so in its log).
+        let auth = arguments.contains("--api-keys") ? [] : ["--insecure-no-auth"]
+        p.arguments = ["serve", "--port", "0"] + (dataDirFlag ? ["--data-dir", dataDir.path] : []) + auth + arguments
         p.environment = childEnvironment(environment)
         let output = Pipe()
         p.standardOutput = output

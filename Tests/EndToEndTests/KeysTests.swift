@@ -28,6 +28,12 @@ struct KeysTests {
         #expect(try IMSProcess.request(server, "GET", "/api/v1/positions").status == 401)
         #expect(try IMSProcess.request(server, "GET", "/api/v1/positions", headers: ["Authorization": "Bearer \(key)"]).status == 200)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/1/approve", headers: ["Authorization": "Bearer \(key)"]).status == 403)
+        // The client commands sign in with IMS_API_KEY.
+        let export = ["rules", "export", "--url", server.base]
+        let anonymous = try IMSProcess.run(export)
+        #expect(anonymous.status != 0 && anonymous.err.contains("HTTP 401"), "\(anonymous.err)")
+        let signedIn = try IMSProcess.run(export, environment: ["IMS_API_KEY": key])
+        #expect(signedIn.status == 0 && signedIn.out.contains("\"rules\""), "\(signedIn.err)")
         // The streams too: the WebSocket upgrade needs the key.
         func upgrade(_ authorization: String?) -> String {
             let connection = RawConnection(port: server.port)
@@ -46,5 +52,25 @@ struct KeysTests {
             Thread.sleep(forTimeInterval: 0.2)
         }
         #expect(status == 401, "the revoked key is refused by the running server")
+    }
+
+    /// Without keys `ims serve` does not start, unless told to run open, which its log says.
+    @Test func serveRefusesToRunWithoutCredentialsUnlessToldTo() throws {
+        let dir = IMSProcess.freshDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let refused = try IMSProcess.run(["serve", "--port", "0", "--data-dir", dir.path])
+        #expect(refused.status != 0 && refused.err.contains("ims serve needs credentials: --api-keys FILE"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path))
+        let empty = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + "-keys.json")
+        defer { try? FileManager.default.removeItem(at: empty) }
+        try Data("[]".utf8).write(to: empty)
+        let noKey = try IMSProcess.run(["serve", "--port", "0", "--data-dir", dir.path, "--api-keys", empty.path])
+        #expect(noKey.status != 0 && noKey.err.contains("holds no active API key"), "\(noKey.err)")
+        let log = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + ".log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let open = try IMSProcess.start(dataDir: dir, log: log)  // the harness passes --insecure-no-auth
+        #expect(try IMSProcess.request(open, "GET", "/api/v1/positions").status == 200)
+        open.stop()
+        #expect(String(decoding: try Data(contentsOf: log), as: UTF8.self).contains("authentication is off (--insecure-no-auth)"))
     }
 }
