@@ -20,13 +20,18 @@ public struct ServerConfiguration: Sendable {
     public var connections = ConnectionLimits()
     /// The journal and snapshots of a durable engine, for `/metrics`.
     public var storage: StorageStatus?
-    /// The API keys every request must present (SPEC 10), or nil: no authentication.
+    /// The API keys every request may present (SPEC 10).
     public var apiKeys: APIKeyStore?
+    /// The JWT bearer tokens every request may present instead.
+    public var jwt: JWTVerifier?
 
-    /// The connection limits, with the API keys that WebSocket upgrades are checked against.
+    /// What requests must present, or nil when neither keys nor tokens are configured (no authentication).
+    var credentials: Credentials? { apiKeys == nil && jwt == nil ? nil : Credentials(keys: apiKeys, jwt: jwt) }
+
+    /// The connection limits, with the credentials that WebSocket upgrades are checked against.
     var connectionPolicy: ConnectionLimits {
         var limits = connections
-        limits.apiKeys = apiKeys
+        limits.credentials = credentials
         return limits
     }
 
@@ -44,7 +49,7 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
-        if let keys = configuration.apiKeys { router.add(middleware: AuthMiddleware<BasicRequestContext>(keys: keys)) }
+        if let credentials = configuration.credentials { router.add(middleware: AuthMiddleware<BasicRequestContext>(credentials: credentials)) }
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
@@ -65,9 +70,9 @@ public enum IMSApplication {
     }
 
     /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
-    static func streamRouter(hub: StreamHub, apiKeys: APIKeyStore? = nil) -> Router<BasicWebSocketRequestContext> {
+    static func streamRouter(hub: StreamHub, credentials: Credentials? = nil) -> Router<BasicWebSocketRequestContext> {
         let router = Router(context: BasicWebSocketRequestContext.self)
-        if let apiKeys { router.add(middleware: AuthMiddleware<BasicWebSocketRequestContext>(keys: apiKeys)) }
+        if let credentials { router.add(middleware: AuthMiddleware<BasicWebSocketRequestContext>(credentials: credentials)) }
         for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
                 try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
@@ -103,7 +108,7 @@ public enum IMSApplication {
         let hub = StreamHub(engine: engine, limits: configuration.streams)
         let http = router(engine: engine, configuration: configuration)
         OperationsRoutes(engine: engine, configuration: configuration).registerMetrics(on: http, hub: hub)
-        return (http, streamRouter(hub: hub, apiKeys: configuration.apiKeys))
+        return (http, streamRouter(hub: hub, credentials: configuration.credentials))
     }
 
     /// The application, ready to `runService()`.

@@ -33,6 +33,12 @@ struct ServerOptions: ParsableArguments {
     var idleTimeoutSeconds: Int?
     @Option(help: ArgumentHelp(Settings.help("logFormat", "Log lines on standard error: json (one object per line) or text (for a terminal).")))
     var logFormat: String?
+    @Option(help: ArgumentHelp(Settings.help("jwtSecretFile", "File holding the HS256 secret (32 bytes or more) of accepted JWT bearer tokens.")))
+    var jwtSecretFile: String?
+    @Option(help: ArgumentHelp(Settings.help("jwtPublicKeyFile", "PEM file of the RSA (RS256) or P-256 (ES256) public key of accepted JWT bearer tokens.")))
+    var jwtPublicKeyFile: String?
+    @Option(help: ArgumentHelp(Settings.help("jwtIssuer", "The issuer (iss) a JWT must name."))) var jwtIssuer: String?
+    @Option(help: ArgumentHelp(Settings.help("jwtAudience", "The audience (aud) a JWT must be for."))) var jwtAudience: String?
     @Option(help: ArgumentHelp(Settings.help("apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")))
     var apiKeys: String?
     @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
@@ -54,6 +60,10 @@ struct ServerOptions: ParsableArguments {
         values["logFormat"] = logFormat.map(SettingValue.string)
         values["logLevel"] = logLevel.map(SettingValue.string)
         values["apiKeys"] = apiKeys.map(SettingValue.string)
+        values["jwtSecretFile"] = jwtSecretFile.map(SettingValue.string)
+        values["jwtPublicKeyFile"] = jwtPublicKeyFile.map(SettingValue.string)
+        values["jwtIssuer"] = jwtIssuer.map(SettingValue.string)
+        values["jwtAudience"] = jwtAudience.map(SettingValue.string)
         return values
     }
 
@@ -119,16 +129,36 @@ extension ResolvedSettings {
     /// unless `insecure` (`--insecure-no-auth`): then nil, and the log says every request is accepted.
     func apiKeyStore(insecure: Bool, logger: Logger) throws -> APIKeyStore? {
         guard let path = optionalString("apiKeys") else {
-            guard insecure else {
-                throw ValidationError("ims serve needs credentials: --api-keys FILE (make keys with `ims keys create --file FILE --name NAME --role admin`), or --insecure-no-auth to accept every request without them")
+            guard insecure || optionalString("jwtSecretFile") != nil || optionalString("jwtPublicKeyFile") != nil else {
+                throw ValidationError("ims serve needs credentials: --api-keys FILE (make keys with `ims keys create --file FILE --name NAME --role admin`) and/or --jwt-secret-file or --jwt-public-key-file, or --insecure-no-auth to accept every request without them")
             }
-            logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials")
+            if insecure { logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials") }
             return nil
         }
         let store = try APIKeyStore(file: URL(fileURLWithPath: path))
         guard store.hasActiveKeys else { throw ValidationError("\(path) holds no active API key: make one with `ims keys create --file \(path) --role admin`") }
         logger.info("authentication: API keys", metadata: ["file": "\(path)", "activeKeys": "\(store.list().filter(\.isActive).count)"])
         return store
+    }
+
+    /// The JWT verifier, when a secret or public key file is configured.
+    func jwtVerifier(logger: Logger) async throws -> JWTVerifier? {
+        let secretFile = optionalString("jwtSecretFile"), keyFile = optionalString("jwtPublicKeyFile")
+        guard secretFile != nil || keyFile != nil else { return nil }
+        func read(_ path: String?) throws -> String? {
+            guard let path else { return nil }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        do {
+            let verifier = try await JWTVerifier(hs256Secret: try read(secretFile), publicKeyPEM: try read(keyFile),
+                                                 issuer: string("jwtIssuer"), audience: string("jwtAudience"))
+            logger.info("authentication: JWT bearer tokens", metadata: ["issuer": "\(string("jwtIssuer"))", "audience": "\(string("jwtAudience"))",
+                                                                       "hs256": "\(secretFile != nil)", "publicKey": "\(keyFile ?? "none")"])
+            return verifier
+        } catch let error as APIKeyError {
+            throw ValidationError(error.description)
+        }
     }
 
     var configuration: ServerConfiguration {
@@ -183,6 +213,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = settings.configuration
         configuration.dataDirectory = settings.dataDir
         configuration.apiKeys = try settings.apiKeyStore(insecure: insecureNoAuth, logger: logger)
+        configuration.jwt = try await settings.jwtVerifier(logger: logger)
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()

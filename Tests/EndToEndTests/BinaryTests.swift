@@ -57,7 +57,7 @@ enum IMSProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         // Without keys of its own, a test server runs open (and says so in its log).
-        let auth = arguments.contains("--api-keys") ? [] : ["--insecure-no-auth"]
+        let auth = arguments.contains { ["--api-keys", "--jwt-secret-file", "--jwt-public-key-file"].contains($0) } ? [] : ["--insecure-no-auth"]
         p.arguments = ["serve", "--port", "0"] + (dataDirFlag ? ["--data-dir", dataDir.path] : []) + auth + arguments
         p.environment = childEnvironment(environment)
         let output = Pipe()

@@ -73,4 +73,24 @@ struct KeysTests {
         open.stop()
         #expect(String(decoding: try Data(contentsOf: log), as: UTF8.self).contains("authentication is off (--insecure-no-auth)"))
     }
+
+    /// JWT alone is enough credentials to start; a token that does not verify is refused (the tokens
+    /// themselves are checked in `AuthorizationTests.jwtBearerTokens`).
+    @Test func serveStartsWithJWTAlone() throws {
+        let dir = IMSProcess.freshDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let secret = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + ".secret")
+        defer { try? FileManager.default.removeItem(at: secret) }
+        try Data("short".utf8).write(to: secret)
+        let weak = try IMSProcess.run(["serve", "--port", "0", "--data-dir", dir.path, "--jwt-secret-file", secret.path])
+        #expect(weak.status != 0 && weak.err.contains("at least 32 bytes"), "\(weak.err)")
+        try Data(String(repeating: "s", count: 48).utf8).write(to: secret)
+        let log = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + ".log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let server = try IMSProcess.start(["--jwt-secret-file", secret.path, "--jwt-issuer", "desk-idp"], dataDir: dir, log: log)
+        #expect(try IMSProcess.request(server, "GET", "/api/v1/positions").status == 401)
+        #expect(try IMSProcess.request(server, "GET", "/api/v1/positions", headers: ["Authorization": "Bearer a.b.c"]).status == 401)
+        server.stop()
+        #expect(String(decoding: try Data(contentsOf: log), as: UTF8.self).contains("authentication: JWT bearer tokens"))
+    }
 }

@@ -6,6 +6,7 @@ import IMSDomain
 import IMSEngine
 import IMSRuntime
 @testable import IMSServer
+import JWTKit
 import Testing
 
 /// SPEC 10: every route of the OpenAPI document, plus GraphQL and the streams, against every role and against
@@ -128,5 +129,57 @@ struct AuthorizationTests {
         #expect(throws: APIKeyError.self) { try reopened.revoke(made.record.keyId, at: Timestamp(micros: 7)) }
         #expect(throws: APIKeyError.self) { try reopened.create(name: "c", roles: [.client], at: Timestamp(micros: 8)) }
         #expect(throws: APIKeyError.self) { try reopened.create(name: "none", roles: [], at: Timestamp(micros: 8)) }
+    }
+
+    /// JWT bearer tokens (jwt-kit): HS256 with a shared secret, ES256 with a public key; signature, expiry,
+    /// issuer and audience checked; the token's roles and client decide as a key's would.
+    @Test func jwtBearerTokens() async throws {
+        let secret = String(repeating: "k", count: 40)
+        let ecKey = ES256PrivateKey()
+        let verifier = try await JWTVerifier(hs256Secret: secret, publicKeyPEM: ecKey.publicKey.pemRepresentation, issuer: "desk-idp", audience: "ims")
+        let hs = JWTKeyCollection(), es = JWTKeyCollection(), other = JWTKeyCollection()
+        await hs.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        await es.add(ecdsa: ecKey)
+        await other.add(hmac: HMACKey(from: String(repeating: "x", count: 40)), digestAlgorithm: .sha256)
+        func claims(_ roles: [String], client: String? = nil, expires: TimeInterval = 600, issuer: String = "desk-idp", audience: String = "ims") -> IMSClaims {
+            IMSClaims(sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: issuer),
+                      aud: AudienceClaim(value: [audience]), roles: roles, clientId: client)
+        }
+        let cases: [(String, String, String, HTTPResponse.Status?)] = [
+            ("operator HS256", try await hs.sign(claims(["operator"])), "/api/v1/positions", .ok),
+            ("approver ES256", try await es.sign(claims(["approver"])), "/api/v1/positions", .ok),
+            ("expired", try await hs.sign(claims(["operator"], expires: -60)), "/api/v1/positions", .unauthorized),
+            ("another issuer", try await hs.sign(claims(["operator"], issuer: "elsewhere")), "/api/v1/positions", .unauthorized),
+            ("another audience", try await hs.sign(claims(["operator"], audience: "billing")), "/api/v1/positions", .unauthorized),
+            ("another secret", try await other.sign(claims(["operator"])), "/api/v1/positions", .unauthorized),
+            ("an unknown role", try await hs.sign(claims(["wizard"])), "/api/v1/positions", .unauthorized),
+            ("not a token", "abc.def.ghi", "/api/v1/positions", .unauthorized),
+            ("feed reading", try await hs.sign(claims(["feed"])), "/api/v1/positions", .forbidden),
+            ("client's own limits", try await es.sign(claims(["client"], client: "CL1")), "/api/v1/limits/clients/CL1", nil),
+            ("another client's limits", try await es.sign(claims(["client"], client: "CL1")), "/api/v1/limits/clients/CL2", .forbidden),
+        ]
+        let keys = try APIKeyStore(file: nil)
+        let key = try keys.create(name: "ops", roles: [.operator], at: Timestamp(micros: 0)).key
+        let engine = Engine()
+        defer { engine.stop() }
+        var configuration = ServerConfiguration()
+        configuration.apiKeys = keys
+        configuration.jwt = verifier
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
+        try await app.test(.router) { client in
+            for (name, token, path, expected) in cases {
+                try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"]) { r in
+                    if let expected {
+                        #expect(r.status == expected, "\(name): \(String(buffer: r.body))")
+                    } else {
+                        #expect(r.status != .unauthorized && r.status != .forbidden, "\(name): \(String(buffer: r.body))")
+                    }
+                    if name == "expired" { #expect(String(buffer: r.body).contains("expired")) }
+                }
+            }
+            // Keys still work beside tokens.
+            try await client.execute(uri: "/api/v1/positions", method: .get, headers: [.authorization: "Bearer \(key)"]) { r in #expect(r.status == .ok) }
+        }
+        await #expect(throws: APIKeyError.self) { _ = try await JWTVerifier(hs256Secret: "short", publicKeyPEM: nil, issuer: "i", audience: "a") }
     }
 }

@@ -12,8 +12,8 @@ public struct ConnectionLimits: Sendable {
     /// An HTTP connection with no request in progress is closed after this long (a WebSocket is kept alive by its heartbeats).
     public var idleTimeout: TimeAmount = .seconds(60)
     /// When set, a WebSocket upgrade without the credential or role its stream needs is answered 401 or 403
-    /// here (see `AuthMiddleware.upgradeRefusal`); taken from `ServerConfiguration.apiKeys`.
-    var apiKeys: APIKeyStore?
+    /// here (see `AccessPolicy.upgradeRefusal`); taken from `ServerConfiguration.credentials`.
+    var credentials: Credentials?
     /// The longest request head, in bytes; a longer one is answered 431.
     public var maxHeadBytes = 32 << 10
     /// Open connections at most; one more is closed as soon as it is accepted (so `/health` keeps its descriptor).
@@ -185,7 +185,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 deadline?.cancel()
                 deadline = nil
                 state = framing(of: head)
-                if case .upgradeRequested = state, let keys = limits.apiKeys, let refusal = AccessPolicy.upgradeRefusal(head: head, keys: keys) {
+                if case .upgradeRequested = state, let credentials = limits.credentials, let refusal = AccessPolicy.upgradeRefusal(head: head, credentials: credentials) {
                     state = .passThrough
                     let channel = context.channel
                     context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: refusal))).whenComplete { _ in channel.close(promise: nil) }

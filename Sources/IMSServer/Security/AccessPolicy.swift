@@ -88,17 +88,22 @@ public struct AccessPolicy: Sendable {
 /// <key>` or `X-API-Key: <key>`. Missing or bad credentials: 401; a valid identity without the role, or a
 /// client acting for another client: 403 naming what is missing. Nothing is applied on either.
 public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let keys: APIKeyStore
+    let credentials: Credentials
 
-    public init(keys: APIKeyStore) { self.keys = keys }
+    public init(credentials: Credentials) { self.credentials = credentials }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let identity: Identity?, ownership: AccessPolicy.ClientOwnership?
-        switch AccessPolicy.decide(method: request.method, path: request.uri.path, credential: Self.credential(request), keys: keys) {
-        case .refuse(let status, let message, let field): return Self.refusal(status, message, field: field)
-        case .allow(let who, let owned): (identity, ownership) = (who, owned)
+        let method = request.method, path = request.uri.path
+        if AccessPolicy.rule(method: method, path: path)?.access == .open { return try await next(request, context) }
+        let identity: Identity, ownership: AccessPolicy.ClientOwnership?
+        switch await credentials.identity(presented: Self.credential(request)) {
+        case .failure(let why): return Self.refusal(.unauthorized, why.description, field: "Authorization")
+        case .success(let who): identity = who
         }
-        guard let identity else { return try await next(request, context) }
+        switch AccessPolicy.authorize(identity, method: method, path: path) {
+        case .refuse(let status, let message, let field): return Self.refusal(status, message, field: field)
+        case .allow(_, let owned): ownership = owned
+        }
         // A client key with no staff role acts for its own client only.
         var request = request
         if identity.roles.isDisjoint(with: AccessPolicy.staff), let ownership, let own = identity.clientId {
@@ -143,16 +148,9 @@ extension AccessPolicy {
         case refuse(HTTPResponse.Status, String, field: String)
     }
 
-    static func decide(method: HTTPRequest.Method, path: String, credential: String?, keys: APIKeyStore) -> Decision {
-        let rule = AccessPolicy.rule(method: method, path: path)
-        if rule?.access == .open { return .allow(nil, nil) }
-        guard let credential else {
-            return .refuse(.unauthorized, "missing credentials: send Authorization: Bearer <API key> (or X-API-Key)", field: "Authorization")
-        }
-        guard let identity = keys.identity(forKey: credential) else {
-            return .refuse(.unauthorized, "the API key is not valid (unknown, revoked or mistyped)", field: "Authorization")
-        }
-        guard case .roles(let allowed, let ownership)? = rule?.access else { return .allow(identity, nil) }
+    /// Whether `identity` may make the call (before any body is read).
+    static func authorize(_ identity: Identity, method: HTTPRequest.Method, path: String) -> Decision {
+        guard case .roles(let allowed, let ownership)? = rule(method: method, path: path)?.access else { return .allow(identity, nil) }
         guard !identity.roles.isDisjoint(with: allowed) else {
             return .refuse(.forbidden, "\(method.rawValue) \(path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))", field: "role")
         }
@@ -162,7 +160,7 @@ extension AccessPolicy {
     /// The refusal of a WebSocket upgrade whose head (request line and headers, raw) lacks the credential or
     /// role its stream needs, as a whole HTTP response; nil to let it through. The WebSocket library answers
     /// any upgrade a router declines with an empty 400, so the connection guard answers these itself.
-    static func upgradeRefusal(head: [UInt8], keys: APIKeyStore) -> String? {
+    static func upgradeRefusal(head: [UInt8], credentials: Credentials) -> String? {
         let text = String(decoding: head, as: UTF8.self)
         let lines = text.split(separator: "\r\n")
         guard let requestLine = lines.first?.split(separator: " "), requestLine.count >= 2 else { return nil }
@@ -179,9 +177,44 @@ extension AccessPolicy {
             }
         }
         let path = String(requestLine[1].split(separator: "?", maxSplits: 1).first ?? "")
-        guard case .refuse(let status, let message, let field) = decide(method: .get, path: path, credential: credential, keys: keys) else { return nil }
+        if rule(method: .get, path: path)?.access == .open { return nil }
+        let status: HTTPResponse.Status, message: String, field: String
+        switch credentials.keyIdentity(presented: credential) {
+        case nil: return nil  // a bearer token: the streams' router checks it (a refusal is then an empty 400)
+        case .failure(let why)?: (status, message, field) = (.unauthorized, why.description, "Authorization")
+        case .success(let identity)?:
+            guard case .refuse(let s, let m, let f) = authorize(identity, method: .get, path: path) else { return nil }
+            (status, message, field) = (s, m, f)
+        }
         let body = #"{"error":"\#(message)","field":"\#(field)"}"#
         return "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
             + (status == .unauthorized ? "WWW-Authenticate: Bearer realm=\"ims\"\r\n" : "") + "Connection: close\r\n\r\n" + body
+    }
+}
+
+/// What a call may prove who it is with: API keys and, when configured, JWT bearer tokens.
+public struct Credentials: Sendable {
+    public var keys: APIKeyStore?
+    public var jwt: JWTVerifier?
+
+    public init(keys: APIKeyStore?, jwt: JWTVerifier?) { self.keys = keys; self.jwt = jwt }
+
+    static let missing = APIKeyError("missing credentials: send Authorization: Bearer <API key or token> (or X-API-Key)")
+    static let badKey = APIKeyError("the API key is not valid (unknown, revoked or mistyped)")
+
+    /// The identity a presented credential proves, or why it proves none.
+    func identity(presented: String?) async -> Result<Identity, APIKeyError> {
+        if let result = keyIdentity(presented: presented) { return result }
+        return await jwt!.identity(forToken: presented!)
+    }
+
+    /// The same, without waiting, for what needs no JWT check; nil: a token for the JWT verifier.
+    func keyIdentity(presented: String?) -> Result<Identity, APIKeyError>? {
+        guard let presented else { return .failure(Self.missing) }
+        if presented.hasPrefix("ims_") || jwt == nil {
+            guard let identity = keys?.identity(forKey: presented) else { return .failure(Self.badKey) }
+            return .success(identity)
+        }
+        return nil
     }
 }
