@@ -26,7 +26,10 @@ public struct ServerConfiguration: Sendable {
     public var jwt: JWTVerifier?
 
     /// What requests must present, or nil when neither keys nor tokens are configured (no authentication).
-    var credentials: Credentials? { apiKeys == nil && jwt == nil ? nil : Credentials(keys: apiKeys, jwt: jwt) }
+    /// Requests a second each identity may make (429 with `Retry-After` beyond), when authentication is on.
+    public var rateLimiter: RateLimiter?
+
+    var credentials: Credentials? { apiKeys == nil && jwt == nil ? nil : Credentials(keys: apiKeys, jwt: jwt, limiter: rateLimiter) }
 
     /// The connection limits, with the credentials that WebSocket upgrades are checked against.
     var connectionPolicy: ConnectionLimits {

@@ -39,6 +39,8 @@ struct ServerOptions: ParsableArguments {
     var jwtPublicKeyFile: String?
     @Option(help: ArgumentHelp(Settings.help("jwtIssuer", "The issuer (iss) a JWT must name."))) var jwtIssuer: String?
     @Option(help: ArgumentHelp(Settings.help("jwtAudience", "The audience (aud) a JWT must be for."))) var jwtAudience: String?
+    @Option(help: ArgumentHelp(Settings.help("rateLimit", "Requests a second each identity may make (twice that in a burst; 429 with Retry-After beyond); 0: no limit.")))
+    var rateLimit: Int?
     @Option(help: ArgumentHelp(Settings.help("apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")))
     var apiKeys: String?
     @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
@@ -64,6 +66,7 @@ struct ServerOptions: ParsableArguments {
         values["jwtPublicKeyFile"] = jwtPublicKeyFile.map(SettingValue.string)
         values["jwtIssuer"] = jwtIssuer.map(SettingValue.string)
         values["jwtAudience"] = jwtAudience.map(SettingValue.string)
+        values["rateLimit"] = rateLimit.map(SettingValue.int)
         return values
     }
 
@@ -168,6 +171,7 @@ extension ResolvedSettings {
         c.connections.maxConnections = int("maxConnections")
         c.connections.headTimeout = .seconds(Int64(int("headTimeoutSeconds")))
         c.connections.idleTimeout = .seconds(Int64(int("idleTimeoutSeconds")))
+        if int("rateLimit") > 0 { c.rateLimiter = RateLimiter(rate: int("rateLimit")) }
         return c
     }
 

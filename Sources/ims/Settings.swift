@@ -125,6 +125,7 @@ enum Settings {
         Setting(key: "jwtPublicKeyFile", rule: .text, defaultValue: nil),
         Setting(key: "jwtIssuer", rule: .text, defaultValue: .string("ims")),
         Setting(key: "jwtAudience", rule: .text, defaultValue: .string("ims")),
+        Setting(key: "rateLimit", rule: .int(0...Int.max), defaultValue: .int(20_000)),
         Setting(key: "dataDir", rule: .text, defaultValue: .string("./ims-data")),
         Setting(key: "fsync", rule: .textMatching(expected: "batch, <N>ms or never", check: { SyncPolicy(argument: $0) != nil }),
                 defaultValue: .string("batch")),

@@ -182,4 +182,38 @@ struct AuthorizationTests {
         }
         await #expect(throws: APIKeyError.self) { _ = try await JWTVerifier(hs256Secret: "short", publicKeyPEM: nil, issuer: "i", audience: "a") }
     }
+
+    /// Each identity has its own rate: beyond it, 429 with `Retry-After`, and the others are unaffected.
+    @Test func perIdentityRateLimits() async throws {
+        let limiter = RateLimiter(rate: 2, burst: 3)
+        #expect(limiter.take("a", now: 0) == nil && limiter.take("a", now: 0) == nil && limiter.take("a", now: 0) == nil)
+        #expect(limiter.take("a", now: 0) == 1, "the burst is spent: one more in half a second, said as 1 s")
+        #expect(limiter.take("b", now: 0) == nil, "another identity has its own bucket")
+        #expect(limiter.take("a", now: 500_000_000) == nil, "refilled at 2 a second")
+
+        let keys = try APIKeyStore(file: nil)
+        let busy = try keys.create(name: "busy", roles: [.operator], at: Timestamp(micros: 0)).key
+        let calm = try keys.create(name: "calm", roles: [.operator], at: Timestamp(micros: 0)).key
+        let engine = Engine()
+        defer { engine.stop() }
+        var configuration = ServerConfiguration()
+        configuration.apiKeys = keys
+        configuration.rateLimiter = RateLimiter(rate: 1, burst: 5)
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
+        try await app.test(.router) { client in
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<7 {
+                try await client.execute(uri: "/api/v1/positions", method: .get, headers: [.authorization: "Bearer \(busy)"]) { r in
+                    statuses.append(r.status)
+                    if r.status == .tooManyRequests {
+                        #expect(r.headers[.retryAfter] == "1" && String(buffer: r.body).contains(#""field":"rate""#))
+                    }
+                }
+            }
+            #expect(statuses.prefix(5).allSatisfy { $0 == .ok } && statuses.suffix(2).allSatisfy { $0 == .tooManyRequests }, "\(statuses)")
+            try await client.execute(uri: "/api/v1/positions", method: .get, headers: [.authorization: "Bearer \(calm)"]) { r in #expect(r.status == .ok) }
+            // Health stays open, unlimited.
+            for _ in 0..<10 { try await client.execute(uri: "/health/live", method: .get) { r in #expect(r.status == .ok) } }
+        }
+    }
 }

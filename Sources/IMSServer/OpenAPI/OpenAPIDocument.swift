@@ -147,6 +147,7 @@ enum OpenAPIDocument {
                 var responses = operation["responses"] as? JSON ?? [:]
                 responses["401"] = responses["401"] ?? response("No credential, or not a valid one (when the server runs with API keys)", ref("Error"))
                 responses["403"] = responses["403"] ?? response("The key lacks the role: \(roles.sorted().map(\.rawValue).joined(separator: " or "))", ref("Error"))
+                responses["429"] = responses["429"] ?? response("Over the identity's requests a second (see Retry-After)", ref("Error"))
                 operation["responses"] = responses
                 operations[method] = operation
             }

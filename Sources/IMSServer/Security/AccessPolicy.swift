@@ -100,6 +100,11 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         case .failure(let why): return Self.refusal(.unauthorized, why.description, field: "Authorization")
         case .success(let who): identity = who
         }
+        if let limiter = credentials.limiter, let wait = limiter.take(identity.subject) {
+            var response = JSONResponse.failure(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate")
+            response.headers[.retryAfter] = "\(wait)"
+            return response
+        }
         switch AccessPolicy.authorize(identity, method: method, path: path) {
         case .refuse(let status, let message, let field): return Self.refusal(status, message, field: field)
         case .allow(_, let owned): ownership = owned
@@ -196,8 +201,10 @@ extension AccessPolicy {
 public struct Credentials: Sendable {
     public var keys: APIKeyStore?
     public var jwt: JWTVerifier?
+    /// Requests a second per identity, when limited.
+    public var limiter: RateLimiter?
 
-    public init(keys: APIKeyStore?, jwt: JWTVerifier?) { self.keys = keys; self.jwt = jwt }
+    public init(keys: APIKeyStore?, jwt: JWTVerifier?, limiter: RateLimiter? = nil) { self.keys = keys; self.jwt = jwt; self.limiter = limiter }
 
     static let missing = APIKeyError("missing credentials: send Authorization: Bearer <API key or token> (or X-API-Key)")
     static let badKey = APIKeyError("the API key is not valid (unknown, revoked or mistyped)")
