@@ -198,7 +198,7 @@ struct AuthorizationTests {
         defer { engine.stop() }
         var configuration = ServerConfiguration()
         configuration.apiKeys = keys
-        configuration.rateLimiter = RateLimiter(rate: 1, burst: 5)
+        configuration.rateLimiter = RateLimiter(rate: 1, burst: 5, clock: { 0 })  // time stands still: no refill
         let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
         try await app.test(.router) { client in
             var statuses: [HTTPResponse.Status] = []
