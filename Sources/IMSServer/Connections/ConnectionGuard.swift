@@ -184,7 +184,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 offset = end
                 deadline?.cancel()
                 deadline = nil
-                state = framing(of: head)
+                state = Self.framing(of: head)
                 if case .upgradeRequested = state, let credentials = limits.credentials, let refusal = AccessPolicy.upgradeRefusal(head: head, credentials: credentials) {
                     state = .passThrough
                     let channel = context.channel
@@ -197,10 +197,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// What follows a complete head: its body, the next head, or bytes this guard no longer follows.
-    private func framing(of head: [UInt8]) -> State {
-        Self.framing(of: head)
-    }
-
     /// `framing(of:)` over the head's bytes: header names compared without case, values trimmed of spaces
     /// and tabs (no strings made: it runs for every request).
     private static func framing(of head: [UInt8]) -> State {

@@ -130,13 +130,7 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func credential(_ request: Request) -> String? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
-            return nil
-        }
-        if let name = HTTPField.Name("X-API-Key"), let key = request.headers[name] { return key }
-        return nil
+        AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: HTTPField.Name("X-API-Key").flatMap { request.headers[$0] })
     }
 
     static func refusal(_ status: HTTPResponse.Status, _ message: String, field: String) -> Response {
@@ -147,6 +141,16 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension AccessPolicy {
+    /// The credential a call presents: `Authorization: Bearer <it>`, else `X-API-Key: <it>` (one place for
+    /// requests and for WebSocket upgrade heads).
+    static func credential(authorization: String?, apiKey: String?) -> String? {
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]).trimmingCharacters(in: .whitespaces) : nil
+        }
+        return apiKey
+    }
+
     /// What the policy says of a call, before any body is read.
     enum Decision {
         case allow(Identity?, AccessPolicy.ClientOwnership?)
@@ -169,18 +173,14 @@ extension AccessPolicy {
         let text = String(decoding: head, as: UTF8.self)
         let lines = text.split(separator: "\r\n")
         guard let requestLine = lines.first?.split(separator: " "), requestLine.count >= 2 else { return nil }
-        var credential: String?
+        var authorization: String?, apiKey: String?
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            if name == "authorization" {
-                let parts = value.split(separator: " ", maxSplits: 1)
-                credential = parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
-            } else if name == "x-api-key", credential == nil {
-                credential = value
-            }
+            if name == "authorization" { authorization = value } else if name == "x-api-key" { apiKey = value }
         }
+        let credential = credential(authorization: authorization, apiKey: apiKey)
         let path = String(requestLine[1].split(separator: "?", maxSplits: 1).first ?? "")
         if rule(method: .get, path: path)?.access == .open { return nil }
         let status: HTTPResponse.Status, message: String, field: String
