@@ -152,9 +152,15 @@ public enum ReplayTarget: Sendable, Hashable, CustomStringConvertible {
 
 /// Rebuilds the state at an earlier point from snapshots and the journal, read-only.
 public enum Replay {
+    /// Whether the journal of a data directory still starts at record 1 (no segment was removed).
+    public static func journalStartsAtFirstRecord(dataDirectory path: String) -> Bool {
+        (JournalReader.segmentNames(DataDirectory.journalDirectory(path)).first?.first ?? 1) <= 1
+    }
+
     /// The state as it was at `target`: the newest snapshot not past it, then the journal up to it.
     public static func state(dataDirectory path: String, catalog: MarketCatalog, until target: ReplayTarget,
-                             partitions: Int = EngineState.defaultPartitionCount, ignoringSnapshots: Bool = false) throws -> EngineState {
+                             partitions: Int = EngineState.defaultPartitionCount, ignoringSnapshots: Bool = false,
+                             auditCapacity: Int? = nil) throws -> EngineState {
         var state = EngineState(catalog: catalog, partitions: partitions)
         if !ignoringSnapshots, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(path)) {
             let usable = store.list().filter { info in
@@ -167,6 +173,7 @@ public enum Replay {
                 if let loaded = try? store.load(info, catalog: catalog) { state = loaded; break }
             }
         }
+        if let auditCapacity { state.auditCapacity = auditCapacity }
         let journalDirectory = DataDirectory.journalDirectory(path)
         if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
             throw ReplayFailure("cannot rebuild the state at \(target): journal records 1…\(first - 1) are missing and no snapshot before \(target) covers them")

@@ -49,10 +49,10 @@ public struct ServerConfiguration: Sendable {
 /// Builds IMS's HTTP application over a running engine.
 public enum IMSApplication {
     /// The router with every route, for serving or for in-process tests.
-    public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<IMSRequestContext> {
+        let router = Router(context: IMSRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
-        if let credentials = configuration.credentials { router.add(middleware: AuthMiddleware<BasicRequestContext>(credentials: credentials)) }
+        if let credentials = configuration.credentials { router.add(middleware: AuthMiddleware<IMSRequestContext>(credentials: credentials)) }
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
@@ -64,6 +64,7 @@ public enum IMSApplication {
         RuleRoutes(engine: engine).register(on: router)
         LocateRoutes(engine: engine).register(on: router)
         OrderRoutes(engine: engine).register(on: router)
+        AuditRoutes(engine: engine).register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)
         } catch {
@@ -73,9 +74,9 @@ public enum IMSApplication {
     }
 
     /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
-    static func streamRouter(hub: StreamHub, credentials: Credentials? = nil) -> Router<BasicWebSocketRequestContext> {
-        let router = Router(context: BasicWebSocketRequestContext.self)
-        if let credentials { router.add(middleware: AuthMiddleware<BasicWebSocketRequestContext>(credentials: credentials)) }
+    static func streamRouter(hub: StreamHub, credentials: Credentials? = nil) -> Router<IMSWebSocketContext> {
+        let router = Router(context: IMSWebSocketContext.self)
+        if let credentials { router.add(middleware: AuthMiddleware<IMSWebSocketContext>(credentials: credentials)) }
         for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
                 try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
@@ -86,11 +87,11 @@ public enum IMSApplication {
 
     /// HTTP/1.1 with the WebSocket upgrade, every connection behind a `ConnectionGuard`: heads must arrive in
     /// time and within size, idle connections close, the connection count is capped, client frames must be masked.
-    static func server(webSocketRouter: Router<BasicWebSocketRequestContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
+    static func server(webSocketRouter: Router<IMSWebSocketContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
         server(webSocketResponder: webSocketRouter.buildResponder(), limits: limits)
     }
 
-    static func server(webSocketResponder: some HTTPResponder<BasicWebSocketRequestContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
+    static func server(webSocketResponder: some HTTPResponder<IMSWebSocketContext>, limits: ConnectionLimits) -> HTTPServerBuilder {
         let counter = ConnectionCounter()
         let http1 = HTTP1Channel.Configuration(
             idleTimeout: limits.idleTimeout,
@@ -106,7 +107,7 @@ public enum IMSApplication {
     /// Everything a served engine needs: its metrics counting, the HTTP routes with `/metrics`, and the
     /// streams over a hub of their own.
     static func serving(_ engine: Engine, configuration: ServerConfiguration)
-        -> (http: Router<BasicRequestContext>, webSocket: Router<BasicWebSocketRequestContext>) {
+        -> (http: Router<IMSRequestContext>, webSocket: Router<IMSWebSocketContext>) {
         IMSMetrics.shared.attach(engine)
         let hub = StreamHub(engine: engine, limits: configuration.streams)
         let http = router(engine: engine, configuration: configuration)
@@ -144,11 +145,11 @@ public enum IMSApplication {
 
 /// What the server answers with: nothing but health while the engine recovers, then the engine's routes.
 public final class ServingGate: Sendable {
-    private let routes = Mutex<(http: RouterResponder<BasicRequestContext>, ws: RouterResponder<BasicWebSocketRequestContext>)?>(nil)
-    let recovering: RouterResponder<BasicRequestContext>
+    private let routes = Mutex<(http: RouterResponder<IMSRequestContext>, ws: RouterResponder<IMSWebSocketContext>)?>(nil)
+    let recovering: RouterResponder<IMSRequestContext>
 
     public init() {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: IMSRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
         OperationsRoutes.registerLiveness(on: router)
         for path in ["/health/ready", "/health"] {
@@ -168,20 +169,20 @@ public final class ServingGate: Sendable {
         routes.withLock { $0 = (http.buildResponder(), webSocket.buildResponder()) }
     }
 
-    var http: RouterResponder<BasicRequestContext>? { routes.withLock { $0?.http } }
-    var ws: RouterResponder<BasicWebSocketRequestContext>? { routes.withLock { $0?.ws } }
+    var http: RouterResponder<IMSRequestContext>? { routes.withLock { $0?.http } }
+    var ws: RouterResponder<IMSWebSocketContext>? { routes.withLock { $0?.ws } }
 }
 
 struct GateResponder: HTTPResponder {
     let gate: ServingGate
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    func respond(to request: Request, context: IMSRequestContext) async throws -> Response {
         try await (gate.http ?? gate.recovering).respond(to: request, context: context)
     }
 }
 
 struct GateWebSocketResponder: HTTPResponder {
     let gate: ServingGate
-    func respond(to request: Request, context: BasicWebSocketRequestContext) async throws -> Response {
+    func respond(to request: Request, context: IMSWebSocketContext) async throws -> Response {
         guard let ws = gate.ws else { return Response(status: .serviceUnavailable) }  // no upgrade; the HTTP answer says why
         return try await ws.respond(to: request, context: context)
     }

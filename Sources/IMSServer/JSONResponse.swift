@@ -80,6 +80,12 @@ struct QueryParameters {
         }
     }
 
+    func timestamp(_ name: String) throws -> Timestamp? {
+        guard let text = string(name) else { return nil }
+        guard let t = Timestamp(parsing: text) else { throw BadParameter(name: name, message: "must be an ISO-8601 time such as 2026-11-30T14:30:00Z") }
+        return t
+    }
+
     func date(_ name: String) throws -> BusinessDate? {
         guard let text = string(name) else { return nil }
         guard let d = BusinessDate(parsing: text) else { throw BadParameter(name: name, message: "must be a date yyyy-MM-dd") }

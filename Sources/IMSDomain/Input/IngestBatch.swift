@@ -31,6 +31,10 @@ public struct IngestBatch: Sendable {
     /// so they can be answered with what each did. Such a batch takes the sequential path. Not journaled:
     /// it changes the answer, never the state.
     public var wantsResults = false
+    /// Who submitted it through the API: the identity an API key or token proved (`key:<id>:<name>`,
+    /// `jwt:<subject>`), or the person a body named when the server runs without authentication. Journaled,
+    /// so the audit trail it makes survives restarts and replays; nil for a feed or file loaded in-process.
+    public var issuer: String?
 
     public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
         self.mode = mode
@@ -130,6 +134,8 @@ extension IngestBatch: BinaryCodable {
         // Last, so that batches journaled before it existed (which end here) still decode.
         w.writeCount(rawLines.count)
         for line in rawLines { w.write(line) }
+        // After it, for the same reason: batches journaled before the audit trail end before this.
+        w.write(issuer)
     }
 
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
@@ -157,9 +163,11 @@ extension IngestBatch: BinaryCodable {
             for _ in 0..<(try r.readCount()) { raws.append(try r.readString()) }
             guard raws.isEmpty || raws.count == events.count else { throw BinaryFormatError("batch has \(raws.count) raw lines for \(events.count) events") }
         }
+        let issuer = r.isAtEnd ? nil : try r.readOptionalString()
         self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
         if events.isEmpty { self.lines = [] }
         feedStamps = stamps
         rawLines = raws
+        self.issuer = issuer
     }
 }

@@ -56,6 +56,8 @@ public struct ChangeRecord: Sendable {
     var locates: [LocateRecord] = []
     /// Orders validated (or expired) in the drain.
     var orders: [OrderRecord] = []
+    /// Audit entries made in the drain.
+    public internal(set) var audit: [AuditEntry] = []
     /// The markets' clock: business dates and ladders (shared, so always carried).
     var clock: MarketClock?
     /// Source feeds' sequence state (shared, so always carried).
@@ -213,6 +215,7 @@ extension EngineState {
         }
         record.locates = locates.takeChanges()
         record.orders = orders.takeChanges()
+        record.audit = auditLog.takeChanges()
         if changeLog.publishedRules != rules.changeCount {
             record.rules = rules
             changeLog.publishedRules = rules.changeCount

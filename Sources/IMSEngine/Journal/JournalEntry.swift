@@ -111,6 +111,7 @@ extension EngineState {
             lastEntryAt = b.receivedAt
             var outcome = process(b, untilSequence: untilSequence)
             outcome.decodeRejected = b.rejected.count
+            if let issuer = b.issuer { recordAudit(of: b, issuer: issuer, outcome: outcome, record: record) }
             return outcome
         case .notice(let n):
             lastEntryAt = n.at

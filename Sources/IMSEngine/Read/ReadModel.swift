@@ -29,6 +29,7 @@ public struct ReadModel: Sendable, PartitionLayout {
     var fxRates: [String: FXRate]
     var feeds: SourceFeeds
     var exceptionLog: ExceptionLog
+    var auditLog: AuditLog
     /// The sequence number of the last accepted event reflected.
     public internal(set) var lastSequence: Int64
     /// The journal record number of the last entry reflected.
@@ -57,6 +58,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         fxRates = state.fxRates
         feeds = state.feeds
         exceptionLog = state.exceptionLog
+        auditLog = state.auditLog
         lastSequence = state.lastSequence
         appliedRecord = state.appliedRecord
         lastEntryAt = state.lastEntryAt
@@ -87,6 +89,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for f in r.fxRates { fxRates[f.currency] = f }
         for c in r.contracts { contracts[c.contractId] = c }
         exceptionLog.take(r.exceptions)
+        auditLog.take(r.audit)
         lastSequence = r.lastSequence
         if r.lastRecord != 0 { appliedRecord = r.lastRecord }
         if r.lastEntryAt.micros != 0 { lastEntryAt = r.lastEntryAt }
@@ -102,6 +105,11 @@ public struct ReadModel: Sendable, PartitionLayout {
     public var partitionCount: Int { partitions.count }
     /// The id the next exception will get: those below it are in `exceptions(afterId:)` (unless dropped).
     public var nextExceptionIdentifier: Int64 { exceptionLog.nextId }
+
+    /// The audit entries matching `filter`, oldest first, at most `limit`; and the id of the oldest kept.
+    public func auditEntries(_ filter: AuditFilter, limit: Int) -> (entries: [AuditEntry], firstKept: Int64) {
+        (auditLog.list(filter, limit: limit), auditLog.firstId)
+    }
 
     /// Everything a query can see, as text in a fixed order: equal read models give equal texts.
     public func canonicalText() -> String {
@@ -130,6 +138,7 @@ public struct ReadModel: Sendable, PartitionLayout {
         for l in locates.records { lines.append("locate \(l)") }
         for o in orders.records { lines.append("order \(o)") }
         for e in exceptionLog.entries { lines.append("exception \(e)") }
+        for e in auditLog.entries { lines.append("audit \(e)") }
         for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
         return lines.joined(separator: "\n")
     }

@@ -26,6 +26,8 @@ extension EngineState {
         /// The direction of each security's last price change (JP's price restriction reads it); a snapshot
         /// without it knows none until the next ticks.
         case tickDirections
+        /// The audit trail kept in memory (issue 15); a snapshot without it starts an empty trail.
+        case audit
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -106,6 +108,8 @@ extension EngineState {
             all.sort { $0.0 < $1.0 }
             w.writeCount(all.count)
             for (id, d) in all { w.write(id); w.writeVarint(Int64(d)) }
+        case .audit:
+            auditLog.encode(to: &w)
         }
     }
 
@@ -228,6 +232,8 @@ extension EngineState {
                 guard let s = reference.securityIds.lookup(id), d == 1 || d == -1 else { throw BinaryFormatError("snapshot has a bad tick direction for \(id)") }
                 partitions[partition(ofSecurity: s)].prices[s]?.direction = Int8(d)
             }
+        case .audit:
+            auditLog = try AuditLog(from: &r)
         }
     }
 

@@ -54,10 +54,18 @@ public struct EngineState: Sendable {
 
     // Exceptions and counters.
     var exceptionLog = ExceptionLog()
+    /// Who changed what through the API (issue 15), from the issuers batches carry.
+    var auditLog = AuditLog()
     /// Texts of lines refused since the engine last took them, known only in memory (`takeTextsToJournal`);
     /// not part of the state proper, never in snapshots.
     var textsToJournal: ExceptionTexts?
     /// The maximum number of exceptions kept; the oldest are dropped first.
+    /// How many audit entries are kept in memory (the journal keeps them all).
+    public var auditCapacity: Int {
+        get { auditLog.capacity }
+        set { auditLog.capacity = newValue }
+    }
+
     public var exceptionCapacity: Int {
         get { exceptionLog.capacity }
         set { exceptionLog.capacity = newValue }

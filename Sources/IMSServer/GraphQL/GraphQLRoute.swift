@@ -27,7 +27,7 @@ struct GraphQLRoute: Sendable {
         var operationName: String?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<IMSRequestContext>) {
         router.post("/graphql") { request, _ -> Response in
             let buffer: ByteBuffer
             do {

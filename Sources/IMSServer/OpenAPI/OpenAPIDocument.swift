@@ -291,6 +291,16 @@ enum OpenAPIDocument {
                              query("kind", enumeration(ExceptionKind.allCases.map(\.rawValue)), "Only this kind"),
                              query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
                 responses: ["200": response("Exceptions, oldest first", array(ref("Exception"))), "400": badParameter]),
+            "/api/v1/audit": get(
+                "The audit trail: every change made through the API, who made it and what came of it (from the journal: it survives restarts)",
+                tag: "operations",
+                parameters: [query("user", string, "Only this identity (key:<id>:<name>, jwt:<subject>)"),
+                             query("action", string, "Only this action: RULE_DRAFT, RULE_APPROVE, LOCATE_DECIDE, ORDER_VALIDATE, EVENTS…"),
+                             query("subject", string, "Only entries whose subject contains this (L12, v3, TRADE)"),
+                             query("from", timestamp, "At or after this time"), query("to", timestamp, "At or before this time"),
+                             query("afterId", ["type": "integer", "minimum": 0], "Only entries after this id (the last page's nextAfterId)"),
+                             query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
+                responses: ["200": response("Entries, oldest first", ref("AuditPage")), "400": badParameter]),
             "/health": get("Engine, journal and change-feed status", tag: "operations",
                            responses: ["200": response("Serving (status degraded while the journal cannot write)", ref("Health"))]),
             "/health/live": get("Liveness: the process answers", tag: "operations",
@@ -429,6 +439,11 @@ enum OpenAPIDocument {
                 "exceptionId": integer, "kind": enumeration(ExceptionKind.allCases.map(\.rawValue)), "sequence": integer,
                 "message": string, "receivedAt": timestamp,
             ], optional: ["line": integer, "field": string, "subject": string, "raw": string]),
+            "AuditEntry": object([
+                "auditId": integer, "at": timestamp, "user": string, "action": string, "subject": string,
+                "outcome": enumeration(["APPLIED", "PARTIAL", "REJECTED", "NOT_APPLIED"]), "journalRecord": integer, "sequence": integer,
+            ], optional: ["detail": string, "reason": string]),
+            "AuditPage": object(["items": array(ref("AuditEntry")), "oldestKept": integer], optional: ["nextAfterId": integer]),
             "Health": object([
                 "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
                 "journal": object(["durable": boolean, "appliedRecord": integer, "failing": boolean], optional: ["lastError": string]),

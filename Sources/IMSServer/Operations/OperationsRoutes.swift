@@ -7,7 +7,7 @@ struct OperationsRoutes {
     let engine: Engine
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<IMSRequestContext>) {
         Self.registerLiveness(on: router)
         // Ready to take traffic: recovered (the server listens only once recovery is done) and the journal
         // writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
@@ -25,12 +25,12 @@ struct OperationsRoutes {
 
     /// `/health/live`: the process answers. Nothing else is checked, so a slow or recovering engine never
     /// gets the process restarted; the recovering server (`ServingGate`) answers it too.
-    static func registerLiveness(on router: Router<BasicRequestContext>) {
+    static func registerLiveness(on router: Router<IMSRequestContext>) {
         router.get("/health/live") { _, _ in JSONResponse.raw(#"{"status":"live"}"#) }
     }
 
     /// `/metrics`, which reads the stream hub too.
-    func registerMetrics(on router: Router<BasicRequestContext>, hub: StreamHub) {
+    func registerMetrics(on router: Router<IMSRequestContext>, hub: StreamHub) {
         let metrics = IMSMetrics.shared
         router.get("/metrics") { [configuration] _, _ in
             let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage)

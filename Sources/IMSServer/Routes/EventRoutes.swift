@@ -12,11 +12,11 @@ struct EventRoutes {
     let engine: Engine
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/api/v1/events") { request, _ in try await ingest(request) }
+    func register(on router: Router<IMSRequestContext>) {
+        router.post("/api/v1/events") { request, context in try await ingest(request, issuer: context.issuer(named: nil)) }
     }
 
-    func ingest(_ request: Request) async throws -> Response {
+    func ingest(_ request: Request, issuer: String) async throws -> Response {
         var request = request
         let query = QueryParameters(request)
         let mode: IngestBatch.Mode
@@ -41,13 +41,14 @@ struct EventRoutes {
         // Media types are case-insensitive (RFC 9110 8.3.1).
         let isCSV = request.headers[.contentType].map { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("text/csv") } ?? false
         let type = query.string("type")
-        let batch = body.withUnsafeReadableBytes { bytes in
+        var batch = body.withUnsafeReadableBytes { bytes in
             isCSV ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)
                   : BatchDecoder.decodeNDJSON(bytes, mode: mode, receivedAt: receivedAt)
         }
         if batch.lineCount == 0 {
             return JSONResponse.failure(.badRequest, "the body holds no events", field: "body")
         }
+        batch.issuer = issuer
         let metrics = IMSMetrics.shared
         metrics.received.increment(by: Int64(batch.lineCount))
         let outcome: BatchOutcome

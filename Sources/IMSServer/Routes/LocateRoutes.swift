@@ -59,8 +59,8 @@ struct LocateRoutes {
                            settlement: settlement, requestor: requestor)
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/api/v1/locates") { request, _ in
+    func register(on router: Router<IMSRequestContext>) {
+        router.post("/api/v1/locates") { request, context in
             let body: RequestBody
             let data = try await Self.body(request)
             if let fast = Self.fastBody(data) { body = fast } else {
@@ -79,6 +79,7 @@ struct LocateRoutes {
             }
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
             batch.wantsResults = true
+            batch.issuer = context.issuer(named: command.user)
             let outcome: BatchOutcome
             do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
             if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
@@ -88,7 +89,7 @@ struct LocateRoutes {
             // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
             return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
         }
-        router.post("/api/v1/locates/bulk") { request, _ in
+        router.post("/api/v1/locates/bulk") { request, context in
             let data = try await Self.body(request)
             let text = String(decoding: data, as: UTF8.self)
             let parsed = Self.parseBulk(text, csv: request.headers[.contentType]?.contains("csv") == true)
@@ -107,6 +108,7 @@ struct LocateRoutes {
                 var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { .locateCommand($0.command) }, lines: commands.map { Int32($0.line) })
                 batch.mode = .partial
                 batch.wantsResults = true
+                batch.issuer = context.issuer(named: nil)
                 let outcome: BatchOutcome
                 do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
                 let refused = Dictionary(outcome.rejected.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
@@ -153,7 +155,7 @@ struct LocateRoutes {
             guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
                 return JSONResponse.failure(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
             }
-            return await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id)
+            return await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id, context: context)
         }
         router.post("/api/v1/locates/:locateId/cancel") { request, context in
             let id = context.pathParameter("locateId")
@@ -161,15 +163,19 @@ struct LocateRoutes {
             do { body = try JSONDecoder().decode(Cancel.self, from: try await Self.body(request)) } catch {
                 return JSONResponse.failure(.badRequest, "the body must be {\"clientId\",\"user\",\"reason\"}: \(RuleRoutes.reason(error))", field: "body")
             }
-            return await submit(LocateCommand(action: .cancel, clientId: body.clientId, user: body.user, locateId: id, reason: body.reason), id: id)
+            return await submit(LocateCommand(action: .cancel, clientId: body.clientId, user: body.user, locateId: id, reason: body.reason), id: id, context: context)
         }
     }
 
     /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
     /// locate, 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
-    private func submit(_ command: LocateCommand, id: String) async -> Response {
+    private func submit(_ command: LocateCommand, id: String, context: IMSRequestContext) async -> Response {
         guard engine.readModel.read({ $0.locate(id) }) != nil else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
+        // Signed in, who decided or cancelled is the identity.
+        var command = command
+        if let who = context.identity?.subject { command.user = who }
         var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+        batch.issuer = context.issuer(named: command.user)
         batch.wantsResults = true
         let outcome: BatchOutcome
         do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }

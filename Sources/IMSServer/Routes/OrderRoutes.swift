@@ -29,8 +29,8 @@ struct OrderRoutes {
         return Body(orderId: orderId, clientId: clientId, bookId: bookId, securityId: securityId, side: side, quantity: quantity, price: price, user: user)
     }
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("/api/v1/orders/validate") { request, _ in
+    func register(on router: Router<IMSRequestContext>) {
+        router.post("/api/v1/orders/validate") { request, context in
             let body: Body
             let data = try await LocateRoutes.body(request)
             if let fast = Self.fastBody(data) { body = fast } else { do { body = try JSONDecoder().decode(Body.self, from: data) } catch {
@@ -49,6 +49,7 @@ struct OrderRoutes {
                                        quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
             batch.wantsResults = true
+            batch.issuer = context.issuer(named: command.user)
             let outcome: BatchOutcome
             do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
             if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }

@@ -10,7 +10,7 @@ struct QueryRoutes {
     let engine: Engine
     let history: History?
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<IMSRequestContext>) {
         router.get("/api/v1/positions/:bookId/:securityId") { request, context in
             let bookId = context.pathParameter("bookId"), securityId = context.pathParameter("securityId")
             if let asOf = QueryParameters(request).string("asOf") {

@@ -50,7 +50,7 @@ struct RuleRoutes {
         var document: RuleSetDocument?
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<IMSRequestContext>) {
         router.get("/api/v1/rules") { _, _ in
             JSONResponse.ok(engine.readModel.read { m in
                 Listing(activeVersion: m.rules.active.version, versions: m.rules.versions.map { VersionView($0, document: false) })
@@ -70,24 +70,24 @@ struct RuleRoutes {
                 JSONResponse.ok(engine.readModel.read { $0.preview(ActiveRules(version: Int(v.version), rules: v.compiled), limit: limit) })
             }
         }
-        router.post("/api/v1/rules/drafts") { request, _ in
+        router.post("/api/v1/rules/drafts") { request, context in
             let draft: Draft
             do { draft = try JSONDecoder().decode(Draft.self, from: try await body(request)) } catch {
                 return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\", \"document\"}: \(Self.reason(error))", field: "body")
             }
             guard let document = draft.document else { return JSONResponse.failure(.unprocessableContent, "a draft needs a rule set document", field: "document") }
             return await submit(RuleCommand(action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
-                                            document: String(decoding: document.encoded(), as: UTF8.self)), created: true)
+                                            document: String(decoding: document.encoded(), as: UTF8.self)), created: true, context: context)
         }
         // An exported document, as is: `ims rules import` posts the file `ims rules export` wrote.
-        router.post("/api/v1/rules/import") { request, _ in
+        router.post("/api/v1/rules/import") { request, context in
             let query = QueryParameters(request)
             let bytes = try await body(request)
             do { _ = try RuleSetDocument.decode(json: Array(bytes)) } catch let error as RuleError {
                 return JSONResponse.failure(.unprocessableContent, error.description, field: error.field)
             }
             return await submit(RuleCommand(action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
-                                            document: String(decoding: bytes, as: UTF8.self)), created: true)
+                                            document: String(decoding: bytes, as: UTF8.self)), created: true, context: context)
         }
         for action in [RuleCommand.Action.preview, .approve, .reject, .activate] {
             router.post("/api/v1/rules/:version/\(action.rawValue.lowercased())") { request, context in
@@ -98,7 +98,7 @@ struct RuleRoutes {
                 do { step = try JSONDecoder().decode(Step.self, from: try await body(request)) } catch {
                     return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\"}: \(Self.reason(error))", field: "body")
                 }
-                let response = await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false)
+                let response = await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false, context: context)
                 guard action == .preview, response.status == .ok else { return response }
                 // The step is recorded; the answer is the what-if itself.
                 return engine.readModel.read { m in
@@ -109,7 +109,7 @@ struct RuleRoutes {
         }
     }
 
-    private func version(_ context: BasicRequestContext, _ body: (RuleVersion) -> Response) throws -> Response {
+    private func version(_ context: IMSRequestContext, _ body: (RuleVersion) -> Response) throws -> Response {
         let text = context.pathParameter("version")
         guard let n = Int64(text) else { return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version") }
         guard let v = engine.readModel.read({ $0.rules.version(n) }) else { return JSONResponse.failure(.notFound, "no rule set version \(n)", field: "version") }
@@ -124,8 +124,13 @@ struct RuleRoutes {
 
     /// Journals one command and answers with the version it made or moved (201 for a new draft), or 422
     /// naming the field when the command is refused.
-    private func submit(_ command: RuleCommand, created: Bool) async -> Response {
+    private func submit(_ command: RuleCommand, created: Bool, context: IMSRequestContext) async -> Response {
+        // Signed in, the person is the identity (maker/checker compares identities); without authentication,
+        // the body's `user`.
+        var command = command
+        if let who = context.identity?.subject { command.user = who }
         var batch = IngestBatch(receivedAt: WallClock.now(), events: [.ruleCommand(command)], lines: [1])
+        batch.issuer = context.issuer(named: command.user)
         batch.wantsResults = true
         let outcome: BatchOutcome
         do { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }

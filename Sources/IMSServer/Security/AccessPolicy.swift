@@ -87,7 +87,7 @@ public struct AccessPolicy: Sendable {
 /// Checks every request's credential and role against the `AccessPolicy` (SPEC 10): `Authorization: Bearer
 /// <key>` or `X-API-Key: <key>`. Missing or bad credentials: 401; a valid identity without the role, or a
 /// client acting for another client: 403 naming what is missing. Nothing is applied on either.
-public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct AuthMiddleware<Context: IdentifiedContext>: RouterMiddleware {
     let credentials: Credentials
 
     public init(credentials: Credentials) { self.credentials = credentials }
@@ -126,6 +126,8 @@ public struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
                 return Self.refusal(.forbidden, "a client key acts for its own client (\(own)) only, not \(named ?? "none")", field: "clientId")
             }
         }
+        var context = context
+        context.identity = identity
         return try await next(request, context)
     }
 
