@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
-# Needs the Swift toolchain; installs promtool with apt-get when missing; the API conformance step installs schemathesis from PyPI into
+# Needs the Swift toolchain; installs promtool, openssl and curl with apt-get when missing; the API conformance step installs schemathesis from PyPI into
 # .build/venv-api (and python3-venv with apt-get if it is missing). The full-disk test mounts a
 # tmpfs, so the tests run as root (as CI does).
 set -euo pipefail
@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 if ! command -v promtool >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# openssl makes the certificate of the TLS test, and its s_client speaks WSS to the server; curl speaks HTTPS.
+if ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl curl ca-certificates >/dev/null
 fi
 swift build --build-tests
 export IMS_BINARY="$(swift build --show-bin-path)/ims"

@@ -1,6 +1,8 @@
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
+import NIOSSL
 import IMSEngine
 import IMSRuntime
 import Logging
@@ -28,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     /// What requests must present, or nil when neither keys nor tokens are configured (no authentication).
     /// Requests a second each identity may make (429 with `Retry-After` beyond), when authentication is on.
     public var rateLimiter: RateLimiter?
+    /// HTTPS and WSS with this certificate and key, when set (`TLSFiles`); plain HTTP otherwise.
+    public var tls: TLSConfiguration?
 
     var credentials: Credentials? { apiKeys == nil && jwt == nil ? nil : Credentials(keys: apiKeys, jwt: jwt, limiter: rateLimiter) }
 
@@ -78,8 +82,8 @@ public enum IMSApplication {
         let router = Router(context: IMSWebSocketContext.self)
         if let credentials { router.add(middleware: AuthMiddleware<IMSWebSocketContext>(credentials: credentials)) }
         for kind in StreamKind.allCases {
-            router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, _ in
-                try await StreamSession.run(kind, hub: hub, inbound: inbound, outbound: outbound)
+            router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, context in
+                try await StreamSession.run(kind, hub: hub, identity: context.requestContext.identity, inbound: inbound, outbound: outbound)
             }
         }
         return router
@@ -115,6 +119,15 @@ public enum IMSApplication {
         return (http, streamRouter(hub: hub, credentials: configuration.credentials))
     }
 
+    /// The server, behind TLS when configured: the TLS handler comes first on each connection, so the
+    /// connection guard, HTTP and the WebSocket upgrade see the decrypted bytes as they would plain ones.
+    static func secured(_ builder: HTTPServerBuilder, _ tls: TLSConfiguration?) -> HTTPServerBuilder {
+        guard let tls else { return builder }
+        // `tls` only wraps the builder (the SSL context is made per connection, and `TLSFiles` made one at
+        // start to check the files): it does not throw.
+        do { return try .tls(builder, tlsConfiguration: tls) } catch { preconditionFailure("TLS server builder: \(error)") }
+    }
+
     /// The application, ready to `runService()`.
     public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
@@ -123,7 +136,7 @@ public enum IMSApplication {
         let (router, webSocketRouter) = serving(engine, configuration: configuration)
         return Application(
             router: router,
-            server: server(webSocketRouter: webSocketRouter, limits: configuration.connectionPolicy),
+            server: secured(server(webSocketRouter: webSocketRouter, limits: configuration.connectionPolicy), configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: log)
@@ -136,7 +149,7 @@ public enum IMSApplication {
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             responder: GateResponder(gate: gate),
-            server: server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connectionPolicy),
+            server: secured(server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connectionPolicy), configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ims"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

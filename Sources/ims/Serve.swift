@@ -41,6 +41,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(Settings.help("jwtAudience", "The audience (aud) a JWT must be for."))) var jwtAudience: String?
     @Option(help: ArgumentHelp(Settings.help("rateLimit", "Requests a second each identity may make (twice that in a burst; 429 with Retry-After beyond); 0: no limit.")))
     var rateLimit: Int?
+    @Option(help: ArgumentHelp(Settings.help("streamsPerIdentity", "WebSocket streams one identity may have open at once; more are refused.")))
+    var streamsPerIdentity: Int?
+    @Option(help: ArgumentHelp(Settings.help("tlsCertificateFile", "PEM certificate chain: serve HTTPS and WSS (with tlsKeyFile).")))
+    var tlsCertificateFile: String?
+    @Option(help: ArgumentHelp(Settings.help("tlsKeyFile", "PEM private key of tlsCertificateFile.")))
+    var tlsKeyFile: String?
     @Option(help: ArgumentHelp(Settings.help("apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")))
     var apiKeys: String?
     @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
@@ -67,6 +73,9 @@ struct ServerOptions: ParsableArguments {
         values["jwtIssuer"] = jwtIssuer.map(SettingValue.string)
         values["jwtAudience"] = jwtAudience.map(SettingValue.string)
         values["rateLimit"] = rateLimit.map(SettingValue.int)
+        values["streamsPerIdentity"] = streamsPerIdentity.map(SettingValue.int)
+        values["tlsCertificateFile"] = tlsCertificateFile.map(SettingValue.string)
+        values["tlsKeyFile"] = tlsKeyFile.map(SettingValue.string)
         return values
     }
 
@@ -164,9 +173,23 @@ extension ResolvedSettings {
         }
     }
 
+    /// HTTPS and WSS when both TLS files are set; one without the other stops the start.
+    func enableTLS(_ configuration: inout ServerConfiguration, logger: Logger) throws {
+        let certificate = optionalString("tlsCertificateFile"), key = optionalString("tlsKeyFile")
+        switch (certificate, key) {
+        case (nil, nil): return
+        case (let c?, let k?):
+            do { try configuration.enableTLS(certificateFile: c, keyFile: k) } catch { throw ValidationError(error.description) }
+            logger.info("TLS: serving HTTPS and WSS", metadata: ["certificate": "\(c)"])
+        default:
+            throw ValidationError("TLS needs both tlsCertificateFile and tlsKeyFile")
+        }
+    }
+
     var configuration: ServerConfiguration {
         var c = ServerConfiguration(host: host, port: int("port"), maxBodyBytes: int("maxBodyBytes"))
-        c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")))
+        c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")),
+                                 maxPerIdentity: int("streamsPerIdentity"))
         c.connections.maxWriteStall = .milliseconds(Int64(int("writeStallMs")))
         c.connections.maxConnections = int("maxConnections")
         c.connections.headTimeout = .seconds(Int64(int("headTimeoutSeconds")))
@@ -218,12 +241,14 @@ struct Serve: AsyncParsableCommand {
         configuration.dataDirectory = settings.dataDir
         configuration.apiKeys = try settings.apiKeyStore(insecure: insecureNoAuth, logger: logger)
         configuration.jwt = try await settings.jwtVerifier(logger: logger)
+        try settings.enableTLS(&configuration, logger: logger)
+        let scheme = configuration.scheme
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()
         let app = IMSApplication.application(gate: gate, configuration: configuration, logger: logger) { port in
-            logger.info("listening", metadata: ["url": "http://\(settings.host):\(port)"])
-            Console.line("ims serving on http://\(settings.host):\(port)")
+            logger.info("listening", metadata: ["url": "\(scheme)://\(settings.host):\(port)"])
+            Console.line("ims serving on \(scheme)://\(settings.host):\(port)")
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The engine is listed first, so it stops last: after the HTTP server has answered what it took.

@@ -80,7 +80,7 @@ enum IMSProcess {
                 pending += String(decoding: data, as: UTF8.self)
                 while let newline = pending.firstIndex(of: "\n") {
                     let line = pending[..<newline]
-                    if let range = line.range(of: "ims serving on http://") {
+                    if let range = line.range(of: "ims serving on http") {  // http:// or https://
                         let port = line[range.upperBound...].split(separator: ":").last.flatMap { Int($0) }
                         if let port { announced.set(port) }
                     }

@@ -16,7 +16,7 @@ final class StreamProbe: Sendable {
 
     /// Connects to `ws://127.0.0.1:PORT/PATH`. With `reading: false` the probe does not read until
     /// `startReading()`: a stalled client, with a small receive buffer so the server soon cannot write to it.
-    init(_ url: String, reading: Bool = true) {
+    init(_ url: String, reading: Bool = true, key: String? = nil) {
         let rest = url.dropFirst("ws://".count)
         let hostPort = rest.prefix { $0 != "/" }
         let path = String(rest.dropFirst(hostPort.count))
@@ -36,7 +36,8 @@ final class StreamProbe: Sendable {
         }
         precondition(connected == 0, "cannot connect to \(url)")
         let request = "GET \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + (key.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n"
         Self.writeAll(fd, Array(request.utf8))
         var header: [UInt8] = []
         var byte: UInt8 = 0

@@ -49,10 +49,23 @@ struct AuthorizationTests {
         let byRole = made
         let revoked = try keys.create(name: "old", roles: Set(Role.allCases.filter { $0 != .client }), at: Timestamp(micros: 0))
         try keys.revoke(revoked.record.keyId, at: Timestamp(micros: 1))
+        // Tokens too: each role's, valid, and an expired one (API keys do not expire; tokens do).
+        let secret = String(repeating: "m", count: 40)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        func token(_ roles: [Role], expires: TimeInterval = 600) async throws -> String {
+            try await signer.sign(IMSClaims(sub: "matrix", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: "ims"),
+                                            aud: AudienceClaim(value: ["ims"]), roles: roles.map(\.rawValue), clientId: roles == [.client] ? "C1" : nil))
+        }
+        var tokens: [Role: String] = [:]
+        for role in Role.allCases { tokens[role] = try await token([role]) }
+        let byToken = tokens
+        let expired = try await token(Role.allCases, expires: -60)
         let engine = Engine()
         defer { engine.stop() }
         var configuration = ServerConfiguration()
         configuration.apiKeys = keys
+        configuration.jwt = try await JWTVerifier(hs256Secret: secret, publicKeyPEM: nil, issuer: "ims", audience: "ims")
         let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
         let operations = try Self.operations().filter { !$0.path.hasPrefix("/ws/") }  // streams: over a socket below
         try await app.test(.router) { client in
@@ -69,14 +82,15 @@ struct AuthorizationTests {
                     #expect(try await call(method, path, key: nil) != .unauthorized, "\(method) \(path) is open")
                     continue
                 }
-                for key in [nil, "ims_nope_nope", "garbage", revoked.key] {
+                for key in [nil, "ims_nope_nope", "garbage", revoked.key, expired] {
                     #expect(try await call(method, path, key: key) == .unauthorized, "\(method) \(path) with \(key ?? "no key")")
                     refused += 1
                 }
                 guard case .roles(let allowed, let ownership) = rule.access else { continue }
                 for role in Role.allCases where !allowed.contains(role) {
                     #expect(try await call(method, path, key: byRole[role]) == .forbidden, "\(method) \(path) as \(role)")
-                    refused += 1
+                    #expect(try await call(method, path, key: byToken[role]) == .forbidden, "\(method) \(path) as \(role) with a token")
+                    refused += 2
                 }
                 // A client acting for another client is refused too.
                 if allowed.contains(.client), ownership != nil {
@@ -90,9 +104,11 @@ struct AuthorizationTests {
                 guard case .roles(let allowed, let ownership)? = AccessPolicy.rule(method: method, path: path)?.access else { continue }
                 for role in allowed {
                     let body = role == .client && ownership != nil ? #"{"clientId":"C1"}"# : "{}"
-                    let status = try await call(method, path == "/api/v1/limits/clients/X1" && role == .client ? "/api/v1/limits/clients/C1" : path,
-                                                key: byRole[role], body: body)
-                    #expect(status != .unauthorized && status != .forbidden, "\(method) \(path) as \(role): \(status)")
+                    let target = path == "/api/v1/limits/clients/X1" && role == .client ? "/api/v1/limits/clients/C1" : path
+                    for credential in [byRole[role], byToken[role]] {
+                        let status = try await call(method, target, key: credential, body: body)
+                        #expect(status != .unauthorized && status != .forbidden, "\(method) \(path) as \(role): \(status)")
+                    }
                 }
             }
             // The refusals say why.

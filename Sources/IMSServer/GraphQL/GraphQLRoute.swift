@@ -28,7 +28,7 @@ struct GraphQLRoute: Sendable {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.post("/graphql") { request, _ -> Response in
+        router.post("/graphql") { request, context -> Response in
             let buffer: ByteBuffer
             do {
                 buffer = try await request.body.collect(upTo: limits.maxQueryBytes + 1 << 16)
@@ -44,17 +44,17 @@ struct GraphQLRoute: Sendable {
             guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
                 return Self.errors(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"], status: .badRequest)
             }
-            return await run(body)
+            return await run(body, clientScope: context.clientScope)
         }
-        router.get("/graphql") { request, _ -> Response in
+        router.get("/graphql") { request, context -> Response in
             guard let query = request.uri.queryParameters.get("query") else {
                 return Self.errors(["pass the query as ?query=… or POST it as JSON"], status: .badRequest)
             }
-            return await run(Body(query: query, variables: nil, operationName: request.uri.queryParameters.get("operationName")))
+            return await run(Body(query: query, variables: nil, operationName: request.uri.queryParameters.get("operationName")), clientScope: context.clientScope)
         }
     }
 
-    func run(_ body: Body) async -> Response {
+    func run(_ body: Body, clientScope: String? = nil) async -> Response {
         do throws(QueryLimits.Refusal) {
             let scans = engine.readModel.read { QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount) }
             try limits.check(query: body.query, scans: scans)
@@ -62,7 +62,7 @@ struct GraphQLRoute: Sendable {
             return Self.errors([error.message], status: .badRequest)
         }
         do {
-            let result = try await api.execute(request: body.query, context: engine, variables: body.variables ?? [:],
+            let result = try await api.execute(request: body.query, context: GraphQLContext(engine: engine, clientScope: clientScope), variables: body.variables ?? [:],
                                                operationName: body.operationName)
             let data = try JSONEncoder().encode(result)
             let failedValidation = result.data == nil && !result.errors.isEmpty

@@ -66,22 +66,69 @@ struct BucketQuantity: Codable, Sendable {
     var quantity: Int64
 }
 
-/// The root resolver: one function per query field.
-struct GraphQLResolver: Sendable {
-    func markets(context: Engine, arguments: NoArguments) -> [MarketView] { context.readModel.read { $0.marketViews() } }
-    func market(context: Engine, arguments: IdArguments) -> MarketView? { context.readModel.read { $0.market(arguments.id) } }
-    func security(context: Engine, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id) } }
-    func counterparties(context: Engine, arguments: NoArguments) -> [Counterparty] { context.readModel.read { $0.allCounterparties() } }
-    func counterparty(context: Engine, arguments: IdArguments) -> Counterparty? { context.readModel.read { $0.counterparty(arguments.id) } }
-    func books(context: Engine, arguments: NoArguments) -> [Book] { context.readModel.read { $0.allBooks() } }
-    func book(context: Engine, arguments: IdArguments) -> Book? { context.readModel.read { $0.book(arguments.id) } }
-    func aggregationUnits(context: Engine, arguments: NoArguments) -> [AggregationUnit] { context.readModel.read { $0.allAggregationUnits() } }
-    func aggregationUnit(context: Engine, arguments: IdArguments) -> AggregationUnit? { context.readModel.read { $0.aggregationUnit(arguments.id) } }
-    func position(context: Engine, arguments: PositionArguments) -> PositionView? {
-        context.readModel.read { $0.position(bookId: arguments.bookId, securityId: arguments.securityId) }
+/// What a query runs against: the engine, and the client a client key is limited to (nil: staff).
+///
+/// A client (SPEC 10) sees reference data (markets, securities) and its own positions: `positions` is
+/// narrowed to its client (naming another is an error), `position` and `book` answer null for another
+/// client's book, and a security's nested `positions` are its own. Every other field (inventory, rules,
+/// exceptions, counterparties, aggregation units, the book list) is for staff and answers an error.
+final class GraphQLContext: Sendable {
+    let engine: Engine
+    let clientScope: String?
+
+    init(engine: Engine, clientScope: String? = nil) {
+        self.engine = engine
+        self.clientScope = clientScope
     }
 
-    func securities(context: Engine, arguments: SecuritiesArguments) throws -> SecurityPage {
+    var readModel: ReadModelStore { engine.readModel }
+
+    /// Throws for a client asking for a field that is for staff.
+    func requireStaff(_ field: String) throws {
+        if clientScope != nil { throw GraphQLArgumentError("\(field) is for staff (operator, approver, admin); a client key sees reference data and its own positions") }
+    }
+
+    /// Whether the caller may see `book` (staff: every book; a client: its own).
+    func maySee(_ book: Book?) -> Bool {
+        guard let own = clientScope else { return true }
+        return book?.clientId == own
+    }
+}
+
+/// The root resolver: one function per query field.
+struct GraphQLResolver: Sendable {
+    func markets(context: GraphQLContext, arguments: NoArguments) -> [MarketView] { context.readModel.read { $0.marketViews() } }
+    func market(context: GraphQLContext, arguments: IdArguments) -> MarketView? { context.readModel.read { $0.market(arguments.id) } }
+    func security(context: GraphQLContext, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id) } }
+    func counterparties(context: GraphQLContext, arguments: NoArguments) throws -> [Counterparty] {
+        try context.requireStaff("counterparties")
+        return context.readModel.read { $0.allCounterparties() }
+    }
+    func counterparty(context: GraphQLContext, arguments: IdArguments) throws -> Counterparty? {
+        try context.requireStaff("counterparty")
+        return context.readModel.read { $0.counterparty(arguments.id) }
+    }
+    func books(context: GraphQLContext, arguments: NoArguments) throws -> [Book] {
+        try context.requireStaff("books")
+        return context.readModel.read { $0.allBooks() }
+    }
+    func book(context: GraphQLContext, arguments: IdArguments) -> Book? {
+        context.readModel.read { $0.book(arguments.id) }.flatMap { context.maySee($0) ? $0 : nil }
+    }
+    func aggregationUnits(context: GraphQLContext, arguments: NoArguments) throws -> [AggregationUnit] {
+        try context.requireStaff("aggregationUnits")
+        return context.readModel.read { $0.allAggregationUnits() }
+    }
+    func aggregationUnit(context: GraphQLContext, arguments: IdArguments) throws -> AggregationUnit? {
+        try context.requireStaff("aggregationUnit")
+        return context.readModel.read { $0.aggregationUnit(arguments.id) }
+    }
+    func position(context: GraphQLContext, arguments: PositionArguments) -> PositionView? {
+        guard context.maySee(context.readModel.read({ $0.book(arguments.bookId) })) else { return nil }
+        return context.readModel.read { $0.position(bookId: arguments.bookId, securityId: arguments.securityId) }
+    }
+
+    func securities(context: GraphQLContext, arguments: SecuritiesArguments) throws -> SecurityPage {
         let (offset, limit) = try PageArguments(offset: arguments.offset, limit: arguments.limit).checked()
         if let identifier = arguments.identifier {
             let found = context.readModel.read { $0.securities(identifier: identifier) }
@@ -91,19 +138,24 @@ struct GraphQLResolver: Sendable {
         return SecurityPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }
 
-    func positions(context: Engine, arguments a: PositionsArguments) throws -> PositionPage {
+    func positions(context: GraphQLContext, arguments a: PositionsArguments) throws -> PositionPage {
         let (offset, limit) = try PageArguments(offset: a.offset, limit: a.limit).checked()
-        let filter: PositionFilter
+        var filter: PositionFilter
         do {
             filter = try PositionFilter(values: { a.filterValues[$0] ?? nil })
         } catch {
             throw GraphQLArgumentError(error.description)
         }
+        if let own = context.clientScope {
+            if let named = filter.clientId, named != own { throw GraphQLArgumentError("clientId: a client key sees its own client (\(own)) only, not \(named)") }
+            filter.clientId = own
+        }
         let page = context.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }
         return PositionPage(items: page.items, total: page.total, offset: offset, limit: limit)
     }
 
-    func inventory(context: Engine, arguments a: InventoryArguments) throws -> InventoryView? {
+    func inventory(context: GraphQLContext, arguments a: InventoryArguments) throws -> InventoryView? {
+        try context.requireStaff("inventory")
         let scope: InventoryScope?
         do {
             scope = try InventoryScope.named(aggregationUnitId: a.aggregationUnitId, legalEntity: a.legalEntity, clientId: a.clientId)
@@ -113,10 +165,17 @@ struct GraphQLResolver: Sendable {
         return context.readModel.read { $0.inventory(a.securityId, scope: scope) }
     }
 
-    func ruleVersions(context: Engine, arguments: NoArguments) -> [RuleVersion] { context.readModel.read { $0.rules.versions } }
-    func activeRuleVersion(context: Engine, arguments: NoArguments) -> Int { context.readModel.read { $0.rules.active.version } }
+    func ruleVersions(context: GraphQLContext, arguments: NoArguments) throws -> [RuleVersion] {
+        try context.requireStaff("ruleVersions")
+        return context.readModel.read { $0.rules.versions }
+    }
+    func activeRuleVersion(context: GraphQLContext, arguments: NoArguments) throws -> Int {
+        try context.requireStaff("activeRuleVersion")
+        return context.readModel.read { $0.rules.active.version }
+    }
 
-    func exceptions(context: Engine, arguments a: ExceptionsArguments) throws -> [ExceptionRecord] {
+    func exceptions(context: GraphQLContext, arguments a: ExceptionsArguments) throws -> [ExceptionRecord] {
+        try context.requireStaff("exceptions")
         let limit = a.limit ?? 100
         guard (1...1_000).contains(limit) else { throw GraphQLArgumentError("limit must be between 1 and 1000") }
         var kind: ExceptionKind?
@@ -132,20 +191,20 @@ struct GraphQLResolver: Sendable {
 
 // Nested fields that need the engine.
 extension PositionView {
-    func book(context: Engine, arguments: NoArguments) -> Book? { context.readModel.read { $0.book(bookId) } }
-    func security(context: Engine, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId) } }
+    func book(context: GraphQLContext, arguments: NoArguments) -> Book? { context.readModel.read { $0.book(bookId) } }
+    func security(context: GraphQLContext, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId) } }
     var positionTypeName: String { positionType.rawValue }
 }
 
 extension Book {
-    func positions(context: Engine, arguments: PageArguments) throws -> PositionPage {
+    func positions(context: GraphQLContext, arguments: PageArguments) throws -> PositionPage {
         try GraphQLResolver().positions(context: context, arguments: PositionsArguments(bookId: bookId, offset: arguments.offset, limit: arguments.limit))
     }
     var positionTypeName: String { positionType.rawValue }
 }
 
 extension SecurityView {
-    func positions(context: Engine, arguments: PageArguments) throws -> PositionPage {
+    func positions(context: GraphQLContext, arguments: PageArguments) throws -> PositionPage {
         try GraphQLResolver().positions(context: context, arguments: PositionsArguments(securityId: security.securityId ?? "", offset: arguments.offset, limit: arguments.limit))
     }
     var securityId: String { security.securityId ?? "" }
@@ -167,7 +226,10 @@ extension SecurityView {
 }
 
 extension SecurityView {
-    func inventory(context: Engine, arguments: NoArguments) -> InventoryView? { context.readModel.read { $0.inventory(securityId) } }
+    func inventory(context: GraphQLContext, arguments: NoArguments) throws -> InventoryView? {
+        try context.requireStaff("inventory")
+        return context.readModel.read { $0.inventory(securityId) }
+    }
 }
 
 extension InventoryView {
@@ -204,10 +266,10 @@ extension ExceptionRecord { var kindName: String { kind.rawValue } }
 /// The GraphQL API: schema and resolver.
 struct IMSGraphQL: API {
     let resolver = GraphQLResolver()
-    let schema: Schema<GraphQLResolver, Engine>
+    let schema: Schema<GraphQLResolver, GraphQLContext>
 
     init() throws {
-        schema = try Schema<GraphQLResolver, Engine> {
+        schema = try Schema<GraphQLResolver, GraphQLContext> {
             Scalar(Int64.self, as: "Long").description("A 64-bit signed integer (quantities, sequences).")
             Scalar(BusinessDate.self, as: "Date").description("A calendar date, yyyy-MM-dd.")
             Scalar(Decimal8.self, as: "Decimal").description("A decimal number with up to 8 fraction digits.")

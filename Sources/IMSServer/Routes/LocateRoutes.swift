@@ -126,9 +126,10 @@ struct LocateRoutes {
             let accepted = results.filter { $0.locate != nil }.count
             return JSONResponse.ok(BulkAnswer(accepted: accepted, rejected: results.count - accepted, results: results))
         }
-        router.get("/api/v1/locates") { request, _ in
+        router.get("/api/v1/locates") { request, context in
             let q = QueryParameters(request)
             do {
+                let client = try context.scopedClient(q.string("clientId"))
                 let status = try q.enumeration("status", LocateRecord.Status.self)
                 var date: BusinessDate?
                 if let text = q.string("date") {
@@ -136,14 +137,15 @@ struct LocateRoutes {
                     date = d
                 }
                 let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
-                let filter = LocateFilter(clientId: q.string("clientId"), securityId: q.string("securityId"), status: status,
+                let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
                                           marketId: q.string("marketId"), businessDate: date)
                 return JSONResponse.ok(engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) })
-            } catch let bad as BadParameter { return bad.response }
+            } catch let bad as BadParameter { return bad.response } catch let refused as ClientScopeRefusal { return refused.response }
         }
         router.get("/api/v1/locates/:locateId") { _, context in
             let id = context.pathParameter("locateId")
-            guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
+            // Another client's locate is unknown to a client.
+            guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
             return JSONResponse.raw(view.json)
         }
         router.post("/api/v1/locates/:locateId/decision") { request, context in

@@ -60,7 +60,10 @@ struct OrderRoutes {
         }
         router.get("/api/v1/orders/:orderId") { _, context in
             let id = context.pathParameter("orderId")
-            guard let view = engine.readModel.read({ $0.order(id) }) else { return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId") }
+            // Another client's order is unknown to a client.
+            guard let view = engine.readModel.read({ $0.order(id) }), context.maySee(client: view.clientId) else {
+                return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId")
+            }
             return JSONResponse.raw(view.json)
         }
     }

@@ -13,6 +13,10 @@ struct QueryRoutes {
     func register(on router: Router<IMSRequestContext>) {
         router.get("/api/v1/positions/:bookId/:securityId") { request, context in
             let bookId = context.pathParameter("bookId"), securityId = context.pathParameter("securityId")
+            // A client sees the positions of its own books only; another's book is unknown to it.
+            if context.clientScope != nil, !context.maySee(client: engine.readModel.read({ $0.book(bookId) })?.clientId) {
+                return JSONResponse.failure(.notFound, "no position for book \(bookId) in \(securityId)", field: "bookId")
+            }
             if let asOf = QueryParameters(request).string("asOf") {
                 guard let target = ReplayTarget(parsing: asOf) else {
                     return JSONResponse.failure(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
@@ -31,11 +35,15 @@ struct QueryRoutes {
             }
             return engine.readModel.read { Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
         }
-        router.get("/api/v1/positions") { request, _ in
+        router.get("/api/v1/positions") { request, context in
             let query: (filter: PositionFilter, offset: Int, limit: Int)
             do {
                 let (q, offset, limit) = try pageParameters(request)
-                query = (try PositionFilter(values: { q.string($0) }), offset, limit)
+                var filter = try PositionFilter(values: { q.string($0) })
+                filter.clientId = try context.scopedClient(filter.clientId)
+                query = (filter, offset, limit)
+            } catch let refused as ClientScopeRefusal {
+                return refused.response
             } catch let error as BadParameter {
                 return error.response
             } catch let error as FilterError {

@@ -28,6 +28,12 @@ public struct Identity: Sendable, Hashable {
     public init(subject: String, roles: Set<Role>, clientId: String? = nil) {
         self.subject = subject; self.roles = roles; self.clientId = clientId
     }
+
+    /// What a caller without a staff role may see: its own client's data only (a client identity without a
+    /// client id sees nothing: "" names no client). Nil: staff, who see everything.
+    public var clientScope: String? {
+        roles.isDisjoint(with: [.operator, .approver, .admin]) ? (clientId ?? "") : nil
+    }
 }
 
 /// An API key as stored: never the key itself, only a salted SHA-256 of its secret.

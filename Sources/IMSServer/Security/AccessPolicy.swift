@@ -70,10 +70,17 @@ public struct AccessPolicy: Sendable {
         Rule(.post, "/api/v1/rules/drafts", .roles([.admin])), Rule(.post, "/api/v1/rules/import", .roles([.admin])),
         Rule(.post, "/api/v1/rules/:version/approve", .roles([.approver])),
         Rule(.post, "/api/v1/rules/:version/:action", .roles([.admin])),
-        // Everything else the desk reads (inventory, positions, financing, exceptions, locates, orders, rules),
-        // GraphQL and the streams: staff, until client scoping.
+        // A client's own positions, locates and orders: the routes narrow a client to its own client
+        // (listings filtered, another client's item unknown), as the position, locate and inventory streams do.
+        Rule(.get, "/api/v1/positions", .roles(everyone)), Rule(.get, "/api/v1/positions/:bookId/:securityId", .roles(everyone)),
+        Rule(.get, "/api/v1/locates", .roles(everyone)), Rule(.get, "/api/v1/locates/:locateId", .roles(everyone)),
+        Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
+        Rule(nil, "/graphql", .roles(everyone)),
+        Rule(.get, "/ws/position", .roles(everyone)), Rule(.get, "/ws/inventory", .roles(everyone)),
+        Rule(.get, "/ws/locate", .roles(everyone)), Rule(.get, "/ws/market-data", .roles(everyone)),
+        // Everything else the desk reads (inventory, financing, exceptions, rules, the audit trail) and the
+        // exceptions stream: staff.
         Rule(.get, "/api/v1/**", .roles(staff)),
-        Rule(nil, "/graphql", .roles(staff)),
         Rule(.get, "/ws/:stream", .roles(staff)),
     ]
 

@@ -38,4 +38,31 @@ extension IMSRequestContext: IdentifiedContext {
         identity?.subject ?? (named.flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous")
     }
 }
+
+extension IdentifiedContext {
+    /// The client a caller without a staff role is limited to (nil: staff, or a server without authentication).
+    var clientScope: String? { identity?.clientScope }
+
+    /// The client a listing is filtered by: the one the query names, narrowed to the caller's own. A client
+    /// naming another client is refused (403 naming `clientId`), as on the routes that act for a client.
+    func scopedClient(_ named: String?) throws(ClientScopeRefusal) -> String? {
+        guard let own = clientScope else { return named }
+        if let named, named != own { throw ClientScopeRefusal(own: own, named: named) }
+        return own
+    }
+
+    /// Whether the caller may see something that belongs to `client` (staff see everything).
+    func maySee(client: String?) -> Bool {
+        guard let own = clientScope else { return true }
+        return client == own
+    }
+}
+
+/// A client asking for another client's data.
+struct ClientScopeRefusal: Error {
+    var own: String
+    var named: String
+    var message: String { "a client key sees its own client (\(own)) only, not \(named)" }
+    var response: Response { JSONResponse.failure(.forbidden, message, field: "clientId") }
+}
 extension IMSWebSocketContext: IdentifiedContext {}

@@ -13,11 +13,14 @@ public struct StreamLimits: Sendable {
     public var maxSnapshotItems = 100_000
     /// A heartbeat is sent after this long without any other message.
     public var heartbeat: Duration = .seconds(5)
+    /// Streams one identity (an API key, a token's subject) may have open at once; more are refused.
+    public var maxPerIdentity = 32
 
-    public init(maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5)) {
+    public init(maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5), maxPerIdentity: Int = 32) {
         self.maxPendingItems = maxPendingItems
         self.maxSnapshotItems = maxSnapshotItems
         self.heartbeat = heartbeat
+        self.maxPerIdentity = maxPerIdentity
     }
 }
 
@@ -35,6 +38,8 @@ final class StreamHub: Sendable {
     let limits: StreamLimits
     private let subscribers = Mutex<[Int: Subscriber]>([:])
     private let nextId = Atomic<Int>(1)
+    /// Streams open per identity.
+    private let openByOwner = Mutex<[String: Int]>([:])
 
     init(engine: Engine, limits: StreamLimits = StreamLimits()) {
         self.engine = engine
@@ -76,14 +81,28 @@ final class StreamHub: Sendable {
         return out
     }
 
-    func register(kind: StreamKind) -> Subscriber {
-        let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind)
+    func register(kind: StreamKind, owner: String? = nil) -> Subscriber? {
+        if let owner {
+            let admitted = openByOwner.withLock { open in
+                guard open[owner, default: 0] < limits.maxPerIdentity else { return false }
+                open[owner, default: 0] += 1
+                return true
+            }
+            guard admitted else { return nil }
+        }
+        let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind, owner: owner)
         subscribers.withLock { $0[subscriber.id] = subscriber }
         return subscriber
     }
 
     func unregister(_ subscriber: Subscriber) {
         subscribers.withLock { $0[subscriber.id] = nil }
+        if let owner = subscriber.owner {
+            openByOwner.withLock { open in
+                open[owner, default: 1] -= 1
+                if open[owner] == 0 { open[owner] = nil }
+            }
+        }
         subscriber.finish()
     }
 
@@ -150,13 +169,16 @@ final class Subscriber: Sendable {
 
     let id: Int
     let kind: StreamKind
+    /// The identity whose stream this is (counted against `maxPerIdentity`), when signed in.
+    let owner: String?
     let state = Mutex(State())
     let signals: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
 
-    init(id: Int, kind: StreamKind) {
+    init(id: Int, kind: StreamKind, owner: String? = nil) {
         self.id = id
         self.kind = kind
+        self.owner = owner
         (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 

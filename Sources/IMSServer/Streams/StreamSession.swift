@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdWebSocket
+import NIOWebSocket
 import IMSDomain
 import IMSEngine
 import IMSRuntime
@@ -33,9 +34,16 @@ struct StreamSession {
         return e
     }()
 
-    static func run(_ kind: StreamKind, hub: StreamHub, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let subscriber = hub.register(kind: kind)
+    static func run(_ kind: StreamKind, hub: StreamHub, identity: Identity? = nil, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        guard let subscriber = hub.register(kind: kind, owner: identity?.subject) else {
+            // Over the cap: said once, then the connection closes (policy violation).
+            let message = errorMessage("\(identity?.subject ?? "") already has \(hub.limits.maxPerIdentity) streams open, the most one identity may; close one first", field: "streams")
+            try await outbound.write(.text(#"{"sequence":1,"# + message.dropFirst()))
+            try await outbound.close(.policyViolation, reason: "too many streams")
+            return
+        }
         defer { hub.unregister(subscriber) }
+        let scope = identity?.clientScope
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in inbound.messages(maxSize: 1 << 16) {
@@ -43,7 +51,7 @@ struct StreamSession {
                         subscriber.notify(Self.errorMessage("send commands as text frames of JSON", field: nil))
                         continue
                     }
-                    Self.handle(command: text, kind: kind, subscriber: subscriber)
+                    Self.handle(command: text, kind: kind, subscriber: subscriber, clientScope: scope)
                 }
             }
             group.addTask {
@@ -63,7 +71,7 @@ struct StreamSession {
 
     // MARK: Commands
 
-    static func handle(command text: String, kind: StreamKind, subscriber: Subscriber) {
+    static func handle(command text: String, kind: StreamKind, subscriber: Subscriber, clientScope: String? = nil) {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
             subscriber.notify(errorMessage("a command is a JSON object such as {\"action\":\"subscribe\",\"filter\":{}}", field: nil))
             return
@@ -71,7 +79,7 @@ struct StreamSession {
         switch object["action"] as? String {
         case "subscribe":
             do {
-                subscriber.subscribe(try filter(kind, object["filter"]))
+                subscriber.subscribe(try filter(kind, object["filter"], clientScope: clientScope))
             } catch let error as BadFilter {
                 subscriber.notify(errorMessage(error.message, field: error.field))
             } catch {
@@ -97,11 +105,13 @@ struct StreamSession {
         .locate: LocateFilter.fieldNames,
     ]
 
-    static func filter(_ kind: StreamKind, _ value: Any?) throws -> StreamFilter {
+    /// The filter a subscribe command asks for. For a client (`clientScope`), streams with a `clientId` key
+    /// are narrowed to its own client: `{}` means its own data, and naming another client is refused.
+    static func filter(_ kind: StreamKind, _ value: Any?, clientScope: String? = nil) throws -> StreamFilter {
         var fields: [String: String] = [:]
+        let allowed = filterKeys[kind] ?? []
         if let value, !(value is NSNull) {
             guard let dict = value as? [String: Any] else { throw BadFilter(message: "filter must be an object", field: "filter") }
-            let allowed = filterKeys[kind] ?? []
             for (key, v) in dict {
                 guard allowed.contains(key) else {
                     throw BadFilter(message: "unknown filter key \(key) for the \(kind.rawValue) stream; use \(allowed.joined(separator: ", "))", field: "filter.\(key)")
@@ -109,6 +119,12 @@ struct StreamSession {
                 guard let s = v as? String else { throw BadFilter(message: "must be a string", field: "filter.\(key)") }
                 fields[key] = s
             }
+        }
+        if let own = clientScope, allowed.contains("clientId") {
+            if let named = fields["clientId"], !named.isEmpty, named != own {
+                throw BadFilter(message: "a client key sees its own client (\(own)) only, not \(named)", field: "filter.clientId")
+            }
+            fields["clientId"] = own
         }
         switch kind {
         case .position:

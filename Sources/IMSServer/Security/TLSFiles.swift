@@ -1,0 +1,35 @@
+import Foundation
+import NIOSSL
+
+/// HTTPS and WSS from a certificate chain and a private key in PEM files (issue 15): read once at start; a
+/// file that cannot be read or parsed stops `ims serve` with its name and why.
+extension ServerConfiguration {
+    /// Serves HTTPS and WSS with the certificate chain and key of these PEM files.
+    public mutating func enableTLS(certificateFile: String, keyFile: String) throws(APIKeyError) {
+        tls = try TLSFiles.configuration(certificateFile: certificateFile, keyFile: keyFile)
+    }
+
+    /// `https` with TLS, else `http`.
+    public var scheme: String { tls == nil ? "http" : "https" }
+}
+
+public enum TLSFiles {
+    public static func configuration(certificateFile: String, keyFile: String) throws(APIKeyError) -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificateFile) } catch {
+            throw APIKeyError("tlsCertificateFile \(certificateFile): not a readable PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else { throw APIKeyError("tlsCertificateFile \(certificateFile) holds no certificate") }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: keyFile, format: .pem) } catch {
+            throw APIKeyError("tlsKeyFile \(keyFile): not a readable PEM private key (\(error))")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        // Made once now, so a key that does not match its certificate stops the start, not the first connection.
+        do { _ = try NIOSSLContext(configuration: configuration) } catch {
+            throw APIKeyError("tlsCertificateFile and tlsKeyFile do not make a TLS context (does the key match the certificate?): \(error)")
+        }
+        return configuration
+    }
+}
