@@ -56,7 +56,10 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<IMSRequestContext> {
         let router = Router(context: IMSRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
-        if let credentials = configuration.credentials { router.add(middleware: AuthMiddleware<IMSRequestContext>(credentials: credentials)) }
+        if let credentials = configuration.credentials {
+            router.add(middleware: CredentialAuthenticator<IMSRequestContext>(credentials: credentials))
+            router.add(middleware: AccessPolicyMiddleware<IMSRequestContext>(limiter: credentials.limiter))
+        }
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
@@ -80,7 +83,10 @@ public enum IMSApplication {
     /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
     static func streamRouter(hub: StreamHub, credentials: Credentials? = nil) -> Router<IMSWebSocketContext> {
         let router = Router(context: IMSWebSocketContext.self)
-        if let credentials { router.add(middleware: AuthMiddleware<IMSWebSocketContext>(credentials: credentials)) }
+        if let credentials {
+            router.add(middleware: CredentialAuthenticator<IMSWebSocketContext>(credentials: credentials))
+            router.add(middleware: AccessPolicyMiddleware<IMSWebSocketContext>(limiter: credentials.limiter))
+        }
         for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, context in
                 try await StreamSession.run(kind, hub: hub, identity: context.requestContext.identity, inbound: inbound, outbound: outbound)

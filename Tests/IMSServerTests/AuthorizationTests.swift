@@ -173,6 +173,8 @@ struct AuthorizationTests {
             ("feed reading", try await hs.sign(claims(["feed"])), "/api/v1/positions", .forbidden),
             ("client's own limits", try await es.sign(claims(["client"], client: "CL1")), "/api/v1/limits/clients/CL1", nil),
             ("another client's limits", try await es.sign(claims(["client"], client: "CL1")), "/api/v1/limits/clients/CL2", .forbidden),
+            // A client token must name its client (a client without one would act for no client anyway).
+            ("a client without a client id", try await es.sign(claims(["client"])), "/api/v1/limits/clients/CL1", .unauthorized),
         ]
         let keys = try APIKeyStore(file: nil)
         let key = try keys.create(name: "ops", roles: [.operator], at: Timestamp(micros: 0)).key

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 
 /// Who may call what (SPEC 10): every route of the REST API, GraphQL and the streams, with the roles it
 /// needs, in one table, first match wins. A test holds the table to the OpenAPI document and the stream
@@ -91,34 +92,52 @@ public struct AccessPolicy: Sendable {
     }
 }
 
-/// Checks every request's credential and role against the `AccessPolicy` (SPEC 10): `Authorization: Bearer
-/// <key>` or `X-API-Key: <key>`. Missing or bad credentials: 401; a valid identity without the role, or a
-/// client acting for another client: 403 naming what is missing. Nothing is applied on either.
-public struct AuthMiddleware<Context: IdentifiedContext>: RouterMiddleware {
+/// Who is calling, for hummingbird-auth's authenticator protocol: the credential a call presents
+/// (`Authorization: Bearer <key or token>`, or `X-API-Key: <key>`) resolved to an `Identity`, set on the
+/// request context. Open routes are not authenticated (a stale key does not stop a health probe); on every
+/// other route a missing or bad credential is refused with 401 naming `Authorization` and why.
+public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: AuthenticatorMiddleware {
     let credentials: Credentials
 
     public init(credentials: Credentials) { self.credentials = credentials }
 
+    public func authenticate(request: Request, context: Context) async throws -> Identity? {
+        if AccessPolicy.rule(method: request.method, path: request.uri.path)?.access == .open { return nil }
+        switch await credentials.identity(presented: Self.credential(request)) {
+        case .failure(let why): throw AccessRefusal(.unauthorized, why.description, field: "Authorization")
+        case .success(let who): return who
+        }
+    }
+
+    static func credential(_ request: Request) -> String? {
+        AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: HTTPField.Name("X-API-Key").flatMap { request.headers[$0] })
+    }
+}
+
+/// What the authenticated identity may do, by the `AccessPolicy` (SPEC 10): its rate (429 with `Retry-After`
+/// beyond), the route's roles (403 naming the missing role), and for a client acting for a client, that the
+/// client is its own (403 naming `clientId`). Runs after `CredentialAuthenticator`; nothing is applied on
+/// any refusal.
+public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: RouterMiddleware {
+    let limiter: RateLimiter?
+
+    public init(limiter: RateLimiter?) { self.limiter = limiter }
+
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let method = request.method, path = request.uri.path
         if AccessPolicy.rule(method: method, path: path)?.access == .open { return try await next(request, context) }
-        let identity: Identity, ownership: AccessPolicy.ClientOwnership?
-        switch await credentials.identity(presented: Self.credential(request)) {
-        case .failure(let why): return Self.refusal(.unauthorized, why.description, field: "Authorization")
-        case .success(let who): identity = who
+        guard let identity = context.identity else { throw AccessRefusal(.unauthorized, Credentials.missing.description, field: "Authorization") }
+        if let limiter, let wait = limiter.take(identity.subject) {
+            throw AccessRefusal(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
         }
-        if let limiter = credentials.limiter, let wait = limiter.take(identity.subject) {
-            var response = JSONResponse.failure(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate")
-            response.headers[.retryAfter] = "\(wait)"
-            return response
-        }
+        let ownership: AccessPolicy.ClientOwnership?
         switch AccessPolicy.authorize(identity, method: method, path: path) {
-        case .refuse(let status, let message, let field): return Self.refusal(status, message, field: field)
+        case .refuse(let status, let message, let field): throw AccessRefusal(status, message, field: field)
         case .allow(_, let owned): ownership = owned
         }
-        // A client key with no staff role acts for its own client only.
+        // A client without a staff role acts for its own client only (one without a client id, for none).
         var request = request
-        if identity.roles.isDisjoint(with: AccessPolicy.staff), let ownership, let own = identity.clientId {
+        if let own = identity.clientScope, let ownership {
             let named: String?
             switch ownership {
             case .pathParameter(let index):
@@ -129,22 +148,30 @@ public struct AuthMiddleware<Context: IdentifiedContext>: RouterMiddleware {
                 let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
                 named = object?["clientId"] as? String
             }
-            guard named == own else {
-                return Self.refusal(.forbidden, "a client key acts for its own client (\(own)) only, not \(named ?? "none")", field: "clientId")
+            guard named == own, !own.isEmpty else {
+                throw AccessRefusal(.forbidden, "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")", field: "clientId")
             }
         }
-        var context = context
-        context.identity = identity
         return try await next(request, context)
     }
+}
 
-    static func credential(_ request: Request) -> String? {
-        AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: HTTPField.Name("X-API-Key").flatMap { request.headers[$0] })
+/// A refusal by the access policy, answered as IMS answers every error: a JSON body naming the field at
+/// fault (with `WWW-Authenticate` on a 401 and `Retry-After` on a 429).
+struct AccessRefusal: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var message: String
+    var field: String
+    var retryAfter: Int?
+
+    init(_ status: HTTPResponse.Status, _ message: String, field: String, retryAfter: Int? = nil) {
+        self.status = status; self.message = message; self.field = field; self.retryAfter = retryAfter
     }
 
-    static func refusal(_ status: HTTPResponse.Status, _ message: String, field: String) -> Response {
+    func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = JSONResponse.failure(status, message, field: field)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="ims""# }
+        if let retryAfter { response.headers[.retryAfter] = "\(retryAfter)" }
         return response
     }
 }

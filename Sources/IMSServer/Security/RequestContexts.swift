@@ -1,10 +1,11 @@
 import Hummingbird
+import HummingbirdAuth
 import HummingbirdWebSocket
 
 /// The request context of every HTTP route: Hummingbird's core storage and who is calling, as the
-/// `AuthMiddleware` proved it (nil when the server runs with `--insecure-no-auth`, or on an open route).
+/// `CredentialAuthenticator` proved it (nil when the server runs with `--insecure-no-auth`, or on an open route).
 /// Routes read `identity` to record who issued a command and to scope what a client sees.
-public struct IMSRequestContext: RequestContext {
+public struct IMSRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
 
@@ -15,7 +16,7 @@ public struct IMSRequestContext: RequestContext {
 
 /// The same for the WebSocket streams: the identity proved on the upgrade stays with the stream, so a
 /// client's subscriptions are scoped to it and its subscriptions are counted.
-public struct IMSWebSocketContext: RequestContext, WebSocketRequestContext {
+public struct IMSWebSocketContext: AuthRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
     public var identity: Identity?
@@ -26,12 +27,7 @@ public struct IMSWebSocketContext: RequestContext, WebSocketRequestContext {
     }
 }
 
-/// A context that carries the caller's identity, for the one middleware that sets it.
-public protocol IdentifiedContext: RequestContext {
-    var identity: Identity? { get set }
-}
-
-extension IMSRequestContext: IdentifiedContext {
+extension IMSRequestContext {
     /// Who a command or batch is recorded as issued by: the proved identity; without authentication, the
     /// person the body names, else `anonymous`.
     func issuer(named: String?) -> String {
@@ -39,7 +35,7 @@ extension IMSRequestContext: IdentifiedContext {
     }
 }
 
-extension IdentifiedContext {
+extension AuthRequestContext where Identity == IMSServer.Identity {
     /// The client a caller without a staff role is limited to (nil: staff, or a server without authentication).
     var clientScope: String? { identity?.clientScope }
 
@@ -65,4 +61,3 @@ struct ClientScopeRefusal: Error {
     var message: String { "a client key sees its own client (\(own)) only, not \(named)" }
     var response: Response { JSONResponse.failure(.forbidden, message, field: "clientId") }
 }
-extension IMSWebSocketContext: IdentifiedContext {}
