@@ -121,7 +121,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: swiftSettings),
+        // The binary over sockets; jwt-kit signs the tokens the stream matrix presents.
+        .testTarget(name: "EndToEndTests", dependencies: [.product(name: "JWTKit", package: "jwt-kit")], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,6 +36,20 @@ final class RawConnection {
 
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
+    /// What the server sends until its answer's head is complete (a blank line), it closes, or `seconds` pass.
+    func readHead(seconds: Double) -> String {
+        var out: [UInt8] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        var byte: UInt8 = 0
+        while Date() < deadline, !out.suffix(4).elementsEqual([13, 10, 13, 10]) {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000))) <= 0 { continue }
+            if recv(fd, &byte, 1, 0) <= 0 { break }
+            out.append(byte)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// What the server sends until it closes the connection or `seconds` pass; `closed` says which.
     func readUntilClosed(seconds: Double) -> (text: String, closed: Bool) {
         var out: [UInt8] = []

@@ -12,7 +12,7 @@ public struct ConnectionLimits: Sendable {
     /// An HTTP connection with no request in progress is closed after this long (a WebSocket is kept alive by its heartbeats).
     public var idleTimeout: TimeAmount = .seconds(60)
     /// When set, a WebSocket upgrade without the credential or role its stream needs is answered 401 or 403
-    /// here (see `AccessPolicy.upgradeRefusal`); taken from `ServerConfiguration.credentials`.
+    /// here (see `AccessPolicy.upgradeCheck`); taken from `ServerConfiguration.credentials`.
     var credentials: Credentials?
     /// The longest request head, in bytes; a longer one is answered 431.
     public var maxHeadBytes = 32 << 10
@@ -70,6 +70,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var deadline: Scheduled<Void>?
     private var stall: Scheduled<Void>?
     private var counted = false
+    /// Reads held while an upgrade's bearer token is checked (nil: none held).
+    private var held: [NIOAny]?
 
     init(limits: ConnectionLimits, counter: ConnectionCounter) {
         self.limits = limits
@@ -134,6 +136,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if held != nil {
+            held!.append(data)
+            return
+        }
         let buffer = unwrapInboundIn(data)
         var offset = 0
         let bytes = buffer.readableBytesView
@@ -185,15 +191,45 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 deadline?.cancel()
                 deadline = nil
                 state = Self.framing(of: head)
-                if case .upgradeRequested = state, let credentials = limits.credentials, let refusal = AccessPolicy.upgradeRefusal(head: head, credentials: credentials) {
-                    state = .passThrough
-                    let channel = context.channel
-                    context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: refusal))).whenComplete { _ in channel.close(promise: nil) }
-                    return
+                if case .upgradeRequested = state, let credentials = limits.credentials {
+                    switch AccessPolicy.upgradeCheck(head: head, credentials: credentials) {
+                    case .pass: break
+                    case .refuse(let refusal):
+                        refuse(refusal, context: context)
+                        return
+                    case .checkToken(let token, let path):
+                        // Hold this read and every later one until the token is checked, then refuse or let
+                        // them all through in order.
+                        held = [data]
+                        let loop = context.eventLoop
+                        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+                        Task {
+                            let refusal = await AccessPolicy.tokenUpgradeRefusal(token, path: path, credentials: credentials)
+                            loop.execute {
+                                let (handler, context) = bound.value
+                                let reads = handler.held ?? []
+                                handler.held = nil
+                                if let refusal {
+                                    handler.refuse(refusal, context: context)
+                                } else {
+                                    for read in reads { context.fireChannelRead(read) }
+                                    context.fireChannelReadComplete()
+                                }
+                            }
+                        }
+                        return
+                    }
                 }
             }
         }
         context.fireChannelRead(data)  // the bytes go on unchanged
+    }
+
+    /// Answers a refused upgrade with `response` (a whole HTTP response) and closes.
+    private func refuse(_ response: String, context: ChannelHandlerContext) {
+        state = .passThrough
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: response))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// What follows a complete head: its body, the next head, or bytes this guard no longer follows.

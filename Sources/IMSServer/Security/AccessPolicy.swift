@@ -202,13 +202,20 @@ extension AccessPolicy {
         return .allow(identity, ownership)
     }
 
-    /// The refusal of a WebSocket upgrade whose head (request line and headers, raw) lacks the credential or
-    /// role its stream needs, as a whole HTTP response; nil to let it through. The WebSocket library answers
-    /// any upgrade a router declines with an empty 400, so the connection guard answers these itself.
-    static func upgradeRefusal(head: [UInt8], credentials: Credentials) -> String? {
+    /// What the connection guard does with a WebSocket upgrade head (request line and headers, raw): let it
+    /// through, refuse it with a whole HTTP response, or hold it while a bearer token is checked (the JWT
+    /// check is asynchronous). The WebSocket library answers any upgrade a router declines with an empty
+    /// 400, so the guard answers these itself, with the same bodies as every other route.
+    enum UpgradeCheck {
+        case pass
+        case refuse(String)
+        case checkToken(String, path: String)
+    }
+
+    static func upgradeCheck(head: [UInt8], credentials: Credentials) -> UpgradeCheck {
         let text = String(decoding: head, as: UTF8.self)
         let lines = text.split(separator: "\r\n")
-        guard let requestLine = lines.first?.split(separator: " "), requestLine.count >= 2 else { return nil }
+        guard let requestLine = lines.first?.split(separator: " "), requestLine.count >= 2 else { return .pass }
         var authorization: String?, apiKey: String?
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -216,14 +223,24 @@ extension AccessPolicy {
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             if name == "authorization" { authorization = value } else if name == "x-api-key" { apiKey = value }
         }
-        let credential = credential(authorization: authorization, apiKey: apiKey)
+        let presented = credential(authorization: authorization, apiKey: apiKey)
         let path = String(requestLine[1].split(separator: "?", maxSplits: 1).first ?? "")
-        if rule(method: .get, path: path)?.access == .open { return nil }
+        if rule(method: .get, path: path)?.access == .open { return .pass }
+        guard let result = credentials.keyIdentity(presented: presented) else { return .checkToken(presented ?? "", path: path) }
+        return refusal(of: result, path: path).map(UpgradeCheck.refuse) ?? .pass
+    }
+
+    /// The refusal of an upgrade presenting a bearer token, once the token is checked; nil to let it through.
+    static func tokenUpgradeRefusal(_ token: String, path: String, credentials: Credentials) async -> String? {
+        refusal(of: await credentials.identity(presented: token), path: path)
+    }
+
+    /// The whole HTTP refusal of an upgrade to `path` by what a credential proved; nil when it may go on.
+    private static func refusal(of result: Result<Identity, APIKeyError>, path: String) -> String? {
         let status: HTTPResponse.Status, message: String, field: String
-        switch credentials.keyIdentity(presented: credential) {
-        case nil: return nil  // a bearer token: the streams' router checks it (a refusal is then an empty 400)
-        case .failure(let why)?: (status, message, field) = (.unauthorized, why.description, "Authorization")
-        case .success(let identity)?:
+        switch result {
+        case .failure(let why): (status, message, field) = (.unauthorized, why.description, "Authorization")
+        case .success(let identity):
             guard case .refuse(let s, let m, let f) = authorize(identity, method: .get, path: path) else { return nil }
             (status, message, field) = (s, m, f)
         }

@@ -1,0 +1,89 @@
+import Foundation
+import JWTKit
+import Testing
+
+/// The streams' part of the authorization matrix (issue 15), over real sockets to the real binary: every
+/// stream × every role × no, bad, revoked and expired credentials, with API keys and with JWT bearer
+/// tokens. Each upgrade must be answered 101, 401 or 403 with IMS's JSON body, tokens as keys.
+@Suite(.serialized)
+struct StreamAuthorizationTests {
+    struct Claims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim
+        var iss: IssuerClaim
+        var aud: AudienceClaim
+        var roles: [String]
+        var clientId: String?
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// Who may open each stream: a client to its own data on all but the exceptions; staff everywhere; feed nowhere.
+    static let allowed: [String: Set<String>] = [
+        "position": ["client", "operator", "approver", "admin"], "market-data": ["client", "operator", "approver", "admin"],
+        "inventory": ["client", "operator", "approver", "admin"], "locate": ["client", "operator", "approver", "admin"],
+        "exceptions": ["operator", "approver", "admin"],
+    ]
+    static let roles = ["client", "operator", "approver", "admin", "feed"]
+
+    @Test func everyStreamEveryRoleEveryCredential() async throws {
+        let dir = IMSProcess.freshDirectory()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("keys.json").path
+        func key(_ name: String, _ role: String) throws -> String {
+            let made = try IMSProcess.run(["keys", "create", "--file", file, "--name", name, "--role", role] + (role == "client" ? ["--client-id", "CL1"] : []))
+            #expect(made.status == 0, "\(made.err)")
+            return made.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var keys: [String: String] = [:]
+        for role in Self.roles { keys[role] = try key(role, role) }
+        let revoked = try key("old", "admin")
+        #expect(try IMSProcess.run(["keys", "revoke", "--file", file, String(revoked.split(separator: "_")[1])]).status == 0)
+        let secret = String(repeating: "s", count: 48)
+        let secretFile = dir.appendingPathComponent("jwt.secret")
+        try secret.write(to: secretFile, atomically: true, encoding: .utf8)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        func token(_ roles: [String], expires: TimeInterval = 600) async throws -> String {
+            try await signer.sign(Claims(sub: SubjectClaim(value: "matrix"), exp: ExpirationClaim(value: Date().addingTimeInterval(expires)),
+                                         iss: IssuerClaim(value: "ims"), aud: AudienceClaim(value: ["ims"]), roles: roles,
+                                         clientId: roles == ["client"] ? "CL1" : nil))
+        }
+        var tokens: [String: String] = [:]
+        for role in Self.roles { tokens[role] = try await token([role]) }
+        let expired = try await token(["admin"], expires: -60)
+
+        let server = try IMSProcess.start(["--api-keys", file, "--jwt-secret-file", secretFile.path], dataDir: dir.appendingPathComponent("data"))
+        defer { server.stop() }
+        func upgrade(_ stream: String, _ credential: String?) -> String {
+            let connection = RawConnection(port: server.port)
+            connection.send("GET /ws/\(stream) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + (credential.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
+            let head = connection.readHead(seconds: 5)
+            if !head.hasPrefix("HTTP/1.1 101") { return head + connection.readUntilClosed(seconds: 2).text }
+            return head
+        }
+        var answered = 0
+        for stream in Self.allowed.keys.sorted() {
+            for (name, credential) in [("none", nil), ("garbage", "garbage"), ("unknown key", "ims_nope_nope"), ("revoked key", revoked),
+                                       ("expired token", expired), ("bad token", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA")] as [(String, String?)] {
+                let answer = upgrade(stream, credential)
+                #expect(answer.hasPrefix("HTTP/1.1 401") && answer.contains(#""field":"Authorization""#), "\(stream) with \(name): \(answer)")
+                answered += 1
+            }
+            for role in Self.roles {
+                for (kind, credential) in [("key", keys[role]!), ("token", tokens[role]!)] {
+                    let answer = upgrade(stream, credential)
+                    if Self.allowed[stream]!.contains(role) {
+                        #expect(answer.hasPrefix("HTTP/1.1 101"), "\(stream) as \(role) with a \(kind): \(answer)")
+                    } else {
+                        #expect(answer.hasPrefix("HTTP/1.1 403") && answer.contains("needs the role"), "\(stream) as \(role) with a \(kind): \(answer)")
+                    }
+                    answered += 1
+                }
+            }
+        }
+        #expect(answered == 5 * (6 + 10))
+        #expect(upgrade("position", expired).contains("expired"), "the refusal says why")
+    }
+}
