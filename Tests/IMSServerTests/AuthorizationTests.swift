@@ -126,6 +126,20 @@ struct AuthorizationTests {
         }
     }
 
+    /// The presented credential and the stored hash, read the fast way, agree with the plain definitions.
+    @Test func credentialsAndHashesReadExactly() {
+        #expect(AccessPolicy.credential(authorization: "Bearer ims_a_b", apiKey: nil) == "ims_a_b")
+        #expect(AccessPolicy.credential(authorization: "bearer \tims_a_b  ", apiKey: "other") == "ims_a_b", "the scheme in any case, spaces trimmed")
+        #expect(AccessPolicy.credential(authorization: "BEARER x", apiKey: nil) == "x")
+        #expect(AccessPolicy.credential(authorization: "Basic dXNlcjpwdw==", apiKey: "k") == nil, "another scheme is not a key")
+        #expect(AccessPolicy.credential(authorization: "Bearer", apiKey: nil) == nil)
+        #expect(AccessPolicy.credential(authorization: "Bearer   ", apiKey: nil) == nil)
+        #expect(AccessPolicy.credential(authorization: "Bearerx abc", apiKey: nil) == nil)
+        #expect(AccessPolicy.credential(authorization: nil, apiKey: "ims_k") == "ims_k")
+        // SHA-256 of "salt:secret" in lowercase hex (as the keys file has always kept it).
+        #expect(APIKeyStore.hash("abc", salt: "00ff") == "ac344de95e93d9e95bf95791f9a0859ee5d4a027b43660024e22781d91da056a")
+    }
+
     @Test func keysAreStoredHashedAndSurviveARestart() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ims-keys-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

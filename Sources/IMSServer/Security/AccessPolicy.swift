@@ -85,6 +85,8 @@ public struct AccessPolicy: Sendable {
         Rule(.get, "/ws/:stream", .roles(staff)),
     ]
 
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")!
+
     /// The rule for a request, or nil when no rule names it (the caller still needs a valid credential).
     public static func rule(method: HTTPRequest.Method, path: String) -> Rule? {
         let segments = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []
@@ -110,7 +112,7 @@ public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: Au
     }
 
     static func credential(_ request: Request) -> String? {
-        AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: HTTPField.Name("X-API-Key").flatMap { request.headers[$0] })
+        AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: request.headers[AccessPolicy.apiKeyHeader])
     }
 }
 
@@ -125,13 +127,14 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let method = request.method, path = request.uri.path
-        if AccessPolicy.rule(method: method, path: path)?.access == .open { return try await next(request, context) }
+        let rule = AccessPolicy.rule(method: method, path: path)
+        if rule?.access == .open { return try await next(request, context) }
         guard let identity = context.identity else { throw AccessRefusal(.unauthorized, Credentials.missing.description, field: "Authorization") }
         if let limiter, let wait = limiter.take(identity.subject) {
             throw AccessRefusal(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
         }
         let ownership: AccessPolicy.ClientOwnership?
-        switch AccessPolicy.authorize(identity, method: method, path: path) {
+        switch AccessPolicy.authorize(identity, rule: rule, method: method, path: path) {
         case .refuse(let status, let message, let field): throw AccessRefusal(status, message, field: field)
         case .allow(_, let owned): ownership = owned
         }
@@ -181,8 +184,13 @@ extension AccessPolicy {
     /// requests and for WebSocket upgrade heads).
     static func credential(authorization: String?, apiKey: String?) -> String? {
         if let authorization {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]).trimmingCharacters(in: .whitespaces) : nil
+            // "Bearer <credential>", the scheme in any case (RFC 9110 11.1), without making strings for it.
+            let utf8 = authorization.utf8
+            guard utf8.count > 7, utf8.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == 0x20 else { return nil }
+            let rest = authorization.dropFirst(7)
+            let trimmed = rest.drop { $0 == " " || $0 == "\t" }
+            let end = trimmed.lastIndex { $0 != " " && $0 != "\t" }
+            return end.map { String(trimmed[...$0]) } ?? nil
         }
         return apiKey
     }
@@ -195,7 +203,12 @@ extension AccessPolicy {
 
     /// Whether `identity` may make the call (before any body is read).
     static func authorize(_ identity: Identity, method: HTTPRequest.Method, path: String) -> Decision {
-        guard case .roles(let allowed, let ownership)? = rule(method: method, path: path)?.access else { return .allow(identity, nil) }
+        authorize(identity, rule: rule(method: method, path: path), method: method, path: path)
+    }
+
+    /// The same with the call's rule already found (it is found once per request).
+    static func authorize(_ identity: Identity, rule: Rule?, method: HTTPRequest.Method, path: String) -> Decision {
+        guard case .roles(let allowed, let ownership)? = rule?.access else { return .allow(identity, nil) }
         guard !identity.roles.isDisjoint(with: allowed) else {
             return .refuse(.forbidden, "\(method.rawValue) \(path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))", field: "role")
         }
