@@ -5,12 +5,8 @@ import Testing
 /// it, in `GET /api/v1/audit`, after a restart, and in `ims audit`'s export; maker/checker compares identities.
 @Suite(.serialized)
 struct AuditTests {
-    static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"IBM","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}
-    {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"CL1-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL1"}
+    /// The client-scoping fixture (two clients' books, a threshold-list security), the firm's THR and a trade.
+    static let setup = ClientScopingTests.setup + "\n" + """
     {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"THR","contractualQty":5000,"settledQty":5000}
     {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM","securityId":"IBM","side":"BUY","quantity":100,"price":"10","tradeDate":"2026-11-25"}
     """
@@ -20,10 +16,7 @@ struct AuditTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("keys.json").path
         func key(_ name: String, _ roles: [String], client: String? = nil) throws -> (key: String, user: String) {
-            let made = try IMSProcess.run(["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))
-            #expect(made.status == 0, "\(made.err)")
-            let key = made.out.trimmingCharacters(in: .whitespacesAndNewlines)
-            return (key, "key:\(key.split(separator: "_")[1]):\(name)")
+            try IMSProcess.makeKey(file: file, name: name, roles: roles, client: client)
         }
         let feed = try key("loader", ["feed"]), ada = try key("ada", ["admin"]), bob = try key("bob", ["approver"])
         let olga = try key("olga", ["operator"]), fund = try key("fund1", ["client"], client: "CL1"), both = try key("solo", ["admin", "approver"])
@@ -79,7 +72,7 @@ struct AuditTests {
         #expect(summary(live) == expected)
         let byId = Dictionary(live.map { ($0["subject"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byId["locate \(locateId)"] != nil, "the request names the locate it made: \(live.map { $0["subject"] ?? "" })")
-        #expect(live.first?["subject"] as? String == "2 book, 1 marketDayRoll, 2 security, 1 sodPosition, 1 trade")
+        #expect(live.first?["subject"] as? String == "3 book, 1 marketDayRoll, 2 security, 5 sodPosition, 1 trade")
         #expect((live.last?["reason"] as? String)?.contains("line 1") == true, "\(String(describing: live.last))")
         // Filters.
         #expect(summary(try trail("?user=\(bob.user)")) == ["\(bob.user) RULE_APPROVE APPLIED"])

@@ -154,6 +154,14 @@ enum IMSProcess {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
+    /// Makes an API key with `ims keys create` in `file`: the key, and the identity the audit trail names it by.
+    static func makeKey(file: String, name: String, roles: [String], client: String? = nil) throws -> (key: String, user: String) {
+        let made = try run(["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))
+        #expect(made.status == 0, "\(made.err)")
+        let key = made.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (key, "key:\(key.split(separator: "_").dropFirst().first ?? ""):\(name)")
+    }
+
     static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10,
                         headers: [String: String] = [:]) throws -> (status: Int, json: Any?) {
         var req = URLRequest(url: URL(string: server.base + path)!)

@@ -28,9 +28,7 @@ struct ClientScopingTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("keys.json").path
         func key(_ name: String, _ roles: [String], client: String? = nil) throws -> String {
-            let made = try IMSProcess.run(["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))
-            #expect(made.status == 0, "\(made.err)")
-            return made.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            try IMSProcess.makeKey(file: file, name: name, roles: roles, client: client).key
         }
         return Keys(file: file, feed: try key("loader", ["feed"]), desk: try key("desk", ["operator"]),
                     fund1: try key("fund1", ["client"], client: "CL1"), fund2: try key("fund2", ["client"], client: "CL2"))

@@ -30,9 +30,7 @@ struct StreamAuthorizationTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("keys.json").path
         func key(_ name: String, _ role: String) throws -> String {
-            let made = try IMSProcess.run(["keys", "create", "--file", file, "--name", name, "--role", role] + (role == "client" ? ["--client-id", "CL1"] : []))
-            #expect(made.status == 0, "\(made.err)")
-            return made.out.trimmingCharacters(in: .whitespacesAndNewlines)
+            try IMSProcess.makeKey(file: file, name: name, roles: [role], client: role == "client" ? "CL1" : nil).key
         }
         var keys: [String: String] = [:]
         for role in Self.roles { keys[role] = try key(role, role) }
