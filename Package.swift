@@ -84,6 +84,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            // The dashboard's files; scripts/generate_dashboard.py embeds them (DashboardAssets.swift).
+            exclude: ["Dashboard/www"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -2,7 +2,8 @@
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
 # Needs the Swift toolchain; installs promtool, openssl and curl with apt-get when missing; the API conformance step installs schemathesis from PyPI into
-# .build/venv-api (and python3-venv with apt-get if it is missing). The full-disk test mounts a
+# .build/venv-api (and python3-venv with apt-get if it is missing); the browser step installs chromium and
+# chromium-driver with apt-get and selenium from PyPI into .build/venv-browser. The full-disk test mounts a
 # tmpfs, so the tests run as root (as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,7 @@ test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }
 swift test --skip-build
 # The OpenAPI document, validated, and schemathesis against the live binary.
 ./scripts/api-conformance.sh
+# The dashboard in headless Chromium (selenium), against `ims demo`; screenshots to docs/screenshots/.
+./scripts/browser-tests.sh
 # Coverage-guided fuzzing (libFuzzer) of the decoders and the engine, bounded in time; any trap fails the run.
 ./scripts/fuzz.sh "${IMS_FUZZ_SECONDS:-30}"

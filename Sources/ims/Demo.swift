@@ -51,7 +51,7 @@ struct Demo: AsyncParsableCommand {
             BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer(rebasing: $0.dropLast()), receivedAt: WallClockDate.now())
         }
         let result = try engine.submitAndWait(outcome)
-        print("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
+        Console.line("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
         var configuration = settings.configuration
         if insecureNoAuth {
@@ -61,7 +61,7 @@ struct Demo: AsyncParsableCommand {
         }
         let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
             logger.info("serving", metadata: ["url": "http://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
-            print("ims demo serving on http://\(settings.host):\(port)  (\(rate) events/s)")
+            Console.line("ims demo serving on http://\(settings.host):\(port)  (\(rate) events/s); the dashboard: http://\(settings.host):\(port)/ (sign in with the desk key)")
         }
         // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
         try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)

@@ -82,6 +82,17 @@ struct StreamAuthorizationTests {
             }
         }
         #expect(answered == 5 * (6 + 10))
+        // A browser cannot set headers on a WebSocket: the key may come as ?access_token= on a stream.
+        func upgrade(query: String) -> String {
+            let connection = RawConnection(port: server.port)
+            connection.send("GET /ws/position?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            return connection.readHead(seconds: 5)
+        }
+        #expect(upgrade(query: "access_token=\(keys["operator"]!)").hasPrefix("HTTP/1.1 101"))
+        #expect(upgrade(query: "access_token=\(tokens["operator"]!)").hasPrefix("HTTP/1.1 101"))
+        #expect(upgrade(query: "access_token=\(keys["feed"]!)").hasPrefix("HTTP/1.1 403"))
+        #expect(upgrade(query: "access_token=\(expired)").hasPrefix("HTTP/1.1 401"))
         #expect(upgrade("position", expired).contains("expired"), "the refusal says why")
     }
 }

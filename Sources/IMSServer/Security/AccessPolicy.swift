@@ -54,6 +54,8 @@ public struct AccessPolicy: Sendable {
     public static let rules: [Rule] = [
         Rule(.get, "/health", .open), Rule(.get, "/health/live", .open), Rule(.get, "/health/ready", .open),
         Rule(.get, "/metrics", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
+        // The dashboard's page and files: no data in them; the calls they make sign in.
+        Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
         Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
         // Reference data: not confidential.
         Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
@@ -113,6 +115,7 @@ public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: Au
 
     static func credential(_ request: Request) -> String? {
         AccessPolicy.credential(authorization: request.headers[.authorization], apiKey: request.headers[AccessPolicy.apiKeyHeader])
+            ?? AccessPolicy.streamToken(path: request.uri.path, query: request.uri.query)
     }
 }
 
@@ -195,6 +198,16 @@ extension AccessPolicy {
         return apiKey
     }
 
+    /// A stream's credential given as `?access_token=` (browsers cannot set headers on a WebSocket), read on
+    /// `/ws/` paths only: elsewhere a key in a URL would end up in logs and histories.
+    static func streamToken(path: String, query: String?) -> String? {
+        guard path.hasPrefix("/ws/"), let query else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("access_token=") {
+            return String(pair.dropFirst("access_token=".count)).removingPercentEncoding
+        }
+        return nil
+    }
+
     /// What the policy says of a call, before any body is read.
     enum Decision {
         case allow(Identity?, AccessPolicy.ClientOwnership?)
@@ -236,8 +249,9 @@ extension AccessPolicy {
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             if name == "authorization" { authorization = value } else if name == "x-api-key" { apiKey = value }
         }
-        let presented = credential(authorization: authorization, apiKey: apiKey)
-        let path = String(requestLine[1].split(separator: "?", maxSplits: 1).first ?? "")
+        let target = requestLine[1].split(separator: "?", maxSplits: 1)
+        let path = String(target.first ?? "")
+        let presented = credential(authorization: authorization, apiKey: apiKey) ?? streamToken(path: path, query: target.count > 1 ? String(target[1]) : nil)
         if rule(method: .get, path: path)?.access == .open { return .pass }
         guard let result = credentials.keyIdentity(presented: presented) else { return .checkToken(presented ?? "", path: path) }
         return refusal(of: result, path: path).map(UpgradeCheck.refuse) ?? .pass

@@ -1,0 +1,24 @@
+import Hummingbird
+
+/// The desk's dashboard (issue 16, docs/dashboard.md): `/` is its page, `/dashboard/<file>` its modules and
+/// style sheet, embedded in the binary (`DashboardAssets`). Open routes: the files hold no data; every
+/// call the page makes needs the key the user signs in with.
+struct DashboardRoutes {
+    func register(on router: Router<IMSRequestContext>) {
+        router.get("/") { _, _ in Self.asset("index.html") }
+        router.get("/dashboard/:file") { _, context in Self.asset(context.parameters.get("file") ?? "") }
+    }
+
+    static func asset(_ name: String) -> Response {
+        guard let (type, body) = DashboardAssets.files[name] else {
+            return JSONResponse.failure(.notFound, "no dashboard file \(name)", field: "file")
+        }
+        var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: body)))
+        response.headers[.contentType] = type
+        response.headers[.cacheControl] = "no-cache"
+        response.headers[.xContentTypeOptions] = "nosniff"
+        // Only this origin's scripts, styles and connections (the API and its WebSocket streams).
+        response.headers[.contentSecurityPolicy] = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
+        return response
+    }
+}

@@ -1,0 +1,141 @@
+// A virtual grid: only the rows in view (plus a margin) exist in the page, so 10,000 rows scroll and
+// re-render as fast as 50. Columns sort by a click or Enter on their header; rows are filtered and
+// grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
+// animation frame, so any number of updates between two frames costs one render.
+
+export class VirtualGrid {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {} } = {}) {
+    this.columns = columns;
+    this.rowHeight = rowHeight;
+    this.key = key;
+    this.onSort = onSort;
+    this.rows = [];          // every row, as given
+    this.view = [];          // rows after filter, sort and grouping: { row } or { group, total, count }
+    this.sort = { column: null, descending: false };
+    this.filter = null;
+    this.groupBy = null;     // a column id, or null
+    this.flashes = new Map(); // key -> Map(column id -> "up" | "down")
+    this.pending = false;
+
+    container.classList.add("grid");
+    container.style.setProperty("--cols", columns.map((c) => c.width || "1fr").join(" "));
+    container.setAttribute("role", "grid");
+    this.head = document.createElement("div");
+    this.head.className = "head";
+    this.head.setAttribute("role", "row");
+    for (const column of columns) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = column.title;
+      button.title = column.description || column.title;
+      button.dataset.column = column.id;
+      button.setAttribute("role", "columnheader");
+      if (column.numeric) button.classList.add("num");
+      button.addEventListener("click", () => this.sortBy(column.id));
+      this.head.append(button);
+    }
+    this.scroller = document.createElement("div");
+    this.scroller.className = "scroller";
+    this.scroller.tabIndex = 0;
+    this.spacer = document.createElement("div");
+    this.spacer.className = "spacer";
+    this.scroller.append(this.spacer);
+    container.replaceChildren(this.head, this.scroller);
+    this.scroller.addEventListener("scroll", () => this.schedule());
+    new ResizeObserver(() => this.schedule()).observe(this.scroller);
+  }
+
+  setRows(rows) { this.rows = rows; this.refresh(); }
+  setFilter(predicate) { this.filter = predicate; this.refresh(); }
+  setGroupBy(columnId) { this.groupBy = columnId || null; this.refresh(); }
+
+  sortBy(columnId) {
+    this.sort = this.sort.column === columnId ? { column: columnId, descending: !this.sort.descending } : { column: columnId, descending: false };
+    for (const b of this.head.querySelectorAll("button")) {
+      b.setAttribute("aria-sort", b.dataset.column === this.sort.column ? (this.sort.descending ? "descending" : "ascending") : "none");
+      b.textContent = this.columns.find((c) => c.id === b.dataset.column).title + (b.dataset.column === this.sort.column ? (this.sort.descending ? " ▼" : " ▲") : "");
+    }
+    this.onSort(this.sort);
+    this.refresh();
+  }
+
+  /// Marks cells of a row as changed (they flash at the next render).
+  flash(key, columnId, direction) {
+    if (!this.flashes.has(key)) this.flashes.set(key, new Map());
+    this.flashes.get(key).set(columnId, direction);
+  }
+
+  /// Re-derives the view (filter, sort, groups) and renders at the next frame.
+  refresh() { this.dirty = true; this.schedule(); }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.render(); });
+  }
+
+  derive() {
+    let rows = this.filter ? this.rows.filter(this.filter) : this.rows.slice();
+    const column = this.columns.find((c) => c.id === this.sort.column);
+    if (column) {
+      const value = column.value, sign = this.sort.descending ? -1 : 1;
+      rows.sort((a, b) => {
+        const x = value(a), y = value(b);
+        return (x < y ? -1 : x > y ? 1 : 0) * sign;
+      });
+    }
+    if (!this.groupBy) { this.view = rows.map((row) => ({ row })); return; }
+    const by = this.columns.find((c) => c.id === this.groupBy).value;
+    const groups = new Map();
+    for (const row of rows) {
+      const g = by(row);
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(row);
+    }
+    this.view = [];
+    for (const g of [...groups.keys()].sort()) {
+      const members = groups.get(g), total = {};
+      for (const c of this.columns) if (c.total) total[c.id] = members.reduce((s, r) => s + (c.value(r) || 0), 0);
+      this.view.push({ group: g, total, count: members.length });
+      for (const row of members) this.view.push({ row });
+    }
+  }
+
+  get visibleCount() { return this.view.filter((v) => v.row).length; }
+
+  render() {
+    if (this.dirty) { this.derive(); this.dirty = false; }
+    const h = this.rowHeight, height = this.view.length * h;
+    this.spacer.style.height = height + "px";
+    const top = this.scroller.scrollTop, bottom = top + this.scroller.clientHeight;
+    const first = Math.max(0, Math.floor(top / h) - 10), last = Math.min(this.view.length, Math.ceil(bottom / h) + 10);
+    const fragment = document.createDocumentFragment();
+    for (let i = first; i < last; i++) {
+      const item = this.view[i];
+      const line = document.createElement("div");
+      line.className = item.row ? "row" : "row group";
+      line.setAttribute("role", "row");
+      line.style.top = i * h + "px";
+      const flashes = item.row ? this.flashes.get(this.key(item.row)) : null;
+      for (const c of this.columns) {
+        const cell = document.createElement("div");
+        cell.className = "cell" + (c.numeric ? " num" : "");
+        cell.setAttribute("role", "gridcell");
+        if (item.row) {
+          cell.textContent = c.format ? c.format(c.value(item.row)) : (c.value(item.row) ?? "");
+          const f = flashes && flashes.get(c.id);
+          if (f) cell.classList.add(f === "up" ? "flash-up" : "flash-down");
+        } else if (c.id === this.groupBy) {
+          cell.textContent = `${item.group} (${item.count})`;
+        } else if (c.total) {
+          cell.textContent = c.format ? c.format(item.total[c.id]) : item.total[c.id];
+        }
+        line.append(cell);
+      }
+      if (item.row) line.dataset.key = this.key(item.row);
+      fragment.append(line);
+    }
+    this.spacer.replaceChildren(fragment);
+    this.flashes.clear();
+  }
+}

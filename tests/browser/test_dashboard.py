@@ -1,0 +1,156 @@
+"""The desk's dashboard in headless Chromium, against the real binary (`ims demo`, keys per role).
+
+Each check raises on failure (the script exits non-zero, failing the test command). Screenshots of each
+view are written to docs/screenshots/.
+"""
+import json
+import os
+import pathlib
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+SHOTS = ROOT / "docs/screenshots"
+
+
+def start_demo():
+    port = 30000 + random.randrange(20000)
+    log = open("/tmp/ims-browser-demo.log", "w")
+    process = subprocess.Popen([os.environ["IMS_BINARY"], "demo", "--port", str(port), "--rate", "2000"],
+                               stdout=subprocess.PIPE, stderr=log, text=True)
+    keys = {}
+    deadline = time.time() + 120
+    for line in process.stdout:
+        match = re.match(r"\s+(desk|admin|operator|approver|feed|client CL1)\s+(ims_\S+)", line)
+        if match:
+            keys[match.group(1)] = match.group(2)
+        if "serving on" in line:
+            break
+        if time.time() > deadline:
+            raise SystemExit("the demo did not start")
+    return process, port, keys
+
+
+def wait(driver, condition, what, seconds=20):
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)
+    except Exception as error:
+        driver.save_screenshot("/tmp/ims-browser-failure.png")
+        raise AssertionError(f"timed out waiting for {what} (screenshot /tmp/ims-browser-failure.png)") from error
+
+
+def cells(driver, column_index):
+    """One column's texts, top to bottom, read in one script (the live grid re-renders between calls)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#inventory-grid .row:not(.group)')]"
+        ".sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))"
+        ".map(r => r.children[arguments[0]].textContent)", column_index)
+
+
+def number(text):
+    return float(text.replace(",", "") or 0)
+
+
+def post(port, key, path, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body.encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def main():
+    process, port, keys = start_demo()
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        # Sign in: a bad key is refused with the server's reason; the desk key gets the grid.
+        driver.get(base)
+        wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form")
+        driver.save_screenshot(str(SHOTS / "sign-in.png"))
+        driver.find_element(By.ID, "key").send_keys("ims_nope_nope", Keys.ENTER)
+        wait(driver, lambda d: "not valid" in d.find_element(By.ID, "signin-error").text, "the refusal")
+        key_field = driver.find_element(By.ID, "key")
+        key_field.clear()
+        key_field.send_keys(keys["desk"], Keys.ENTER)
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row")) > 10, "inventory rows")
+        wait(driver, lambda d: d.execute_script("return window.imsFirstRender"), "the first render mark")
+        first = driver.execute_script("return window.imsFirstRender")
+        total = int(re.search(r"of ([\d,]+) securities", driver.find_element(By.ID, "count").text).group(1).replace(",", ""))
+        assert total > 1000, f"the demo has over a thousand securities, the grid says {total}"
+        rendered = len(driver.find_elements(By.CSS_SELECTOR, "#inventory-grid .row"))
+        assert rendered < 200, f"virtual scrolling keeps the page small: {rendered} rows in the page for {total}"
+        wait(driver, lambda d: "Live" in d.find_element(By.ID, "status").text, "the live stream")
+        print(f"first render: {first['sinceNavigation']:.0f} ms since navigation, {first['sinceRequest']:.0f} ms since the data request, {first['rows']} rows")
+        # Sort by for-loan, descending: the column's values fall.
+        header = driver.find_element(By.CSS_SELECTOR, "#inventory-grid .head button[data-column='forLoan']")
+        header.click()
+        header.click()
+        wait(driver, lambda d: header.get_attribute("aria-sort") == "descending", "descending sort")
+        time.sleep(0.2)
+        values = [number(v) for v in cells(driver, 5)][:20]
+        assert values == sorted(values, reverse=True), f"for loan sorted descending: {values}"
+        driver.save_screenshot(str(SHOTS / "inventory.png"))
+        # Filter by text.
+        some_id = cells(driver, 0)[0]
+        driver.find_element(By.ID, "search").send_keys(some_id)
+        wait(driver, lambda d: cells(d, 0) == [some_id], f"only {some_id}")
+        driver.find_element(By.ID, "search").send_keys(Keys.CONTROL, "a")
+        driver.find_element(By.ID, "search").send_keys(Keys.DELETE)
+        wait(driver, lambda d: len(cells(d, 0)) > 10, "every row back")
+        # Group by market, with subtotals.
+        Select(driver.find_element(By.ID, "group")).select_by_value("marketId")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group")) >= 2, "market groups")
+        group = driver.execute_script("return document.querySelector('#inventory-grid .row.group').textContent")
+        assert re.search(r"\(\d+\)", group), f"a group row names its market and count: {group}"
+        driver.save_screenshot(str(SHOTS / "inventory-by-market.png"))
+        Select(driver.find_element(By.ID, "group")).select_by_value("")
+        # A trade posted over HTTP reaches the grid: a firm buy of 1,000,000 raises for-loan.
+        driver.find_element(By.ID, "search").send_keys(some_id)
+        wait(driver, lambda d: cells(d, 0) == [some_id], f"only {some_id}")
+        before = number(cells(driver, 5)[0])
+        security = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/securities/{some_id}", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
+        books = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/books", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
+        firm = next(b["bookId"] for b in books if b["positionType"] == "FIRM")
+        market = security.get("marketId") or security["security"]["marketId"]
+        date = next(m["businessDate"] for m in json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/markets", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
+            if m["market"]["marketId"] == market)
+        trade = {"type": "trade", "tradeId": f"BROWSER-{time.time_ns()}", "version": 1, "status": "NEW", "bookId": firm,
+                 "securityId": some_id, "side": "BUY", "quantity": 1000000, "price": "1", "tradeDate": date}
+        outcome = post(port, keys["desk"], "/api/v1/events", json.dumps(trade))
+        assert outcome["accepted"] == 1, outcome
+        wait(driver, lambda d: number(cells(d, 5)[0]) != before, "the trade in the grid")
+        print(f"{some_id}: for loan {before:,.0f} -> {number(cells(driver, 5)[0]):,.0f} after a trade posted over HTTP")
+        # A client key cannot see the firm's inventory: the page says so instead of showing an empty grid.
+        driver.find_element(By.ID, "signout").click()
+        wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form again")
+        driver.find_element(By.ID, "key").send_keys(keys["client CL1"], Keys.ENTER)
+        wait(driver, lambda d: "for staff" in d.find_element(By.ID, "status").text or "needs the role" in d.find_element(By.ID, "status").text,
+             "the client's refusal")
+        print("browser checks passed")
+    finally:
+        driver.quit()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
