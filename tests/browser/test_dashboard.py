@@ -139,7 +139,40 @@ def main():
         assert outcome["accepted"] == 1, outcome
         wait(driver, lambda d: number(cells(d, 5)[0]) != before, "the trade in the grid")
         print(f"{some_id}: for loan {before:,.0f} -> {number(cells(driver, 5)[0]):,.0f} after a trade posted over HTTP")
+        # The locate queue: a request above the auto-approve cap waits for the desk; approved in part from
+        # the queue, its status changes there.
+        request_id = f"BROWSER-{time.time_ns()}"
+        asked = post(port, keys["desk"], "/api/v1/locates", json.dumps(
+            {"requestId": request_id, "clientId": "CL1", "securityId": some_id, "quantity": 1500000, "side": "SHORT"}))
+        assert asked["status"] == "PENDING", asked
+        locate_id = asked["locateId"]
+        driver.get(base + "#/locates")
+        row = f"tr[data-locate='{locate_id}']"
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the pending locate in the queue")
+        first_row = driver.execute_script("return document.querySelector('tbody#locate-rows tr').dataset.locate")
+        first_status = driver.execute_script("return document.querySelector('tbody#locate-rows tr td:nth-child(7)').textContent")
+        assert first_status == "PENDING", f"pending first: the first row is {first_row} {first_status}"
+        driver.save_screenshot(str(SHOTS / "locates.png"))
+        quantity = driver.find_element(By.CSS_SELECTOR, f"{row} .qty")
+        quantity.send_keys(Keys.CONTROL, "a")
+        quantity.send_keys("100")
+        driver.find_element(By.CSS_SELECTOR, f"{row} button[data-action='APPROVE']").click()
+        wait(driver, lambda d: d.execute_script(f"return document.querySelector(\"{row} td:nth-child(7)\")?.textContent") in ("APPROVED", "PARTIAL"),
+             "the locate approved from the queue")
+        decided = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/locates/{locate_id}", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
+        assert decided["approvedQuantity"] == 100 and decided["status"] in ("APPROVED", "PARTIAL"), decided
+        print(f"{locate_id}: PENDING -> {decided['status']} {decided['approvedQuantity']} from the queue")
+        # A bulk file: one good line, one bad, each answered on its line.
+        bulk = pathlib.Path("/tmp/ims-browser-bulk.ndjson")
+        bulk.write_text(json.dumps({"requestId": request_id + "-B1", "clientId": "CL1", "securityId": some_id, "quantity": 100, "side": "SHORT"}) + "\n"
+                        + json.dumps({"requestId": request_id + "-B2", "clientId": "CL1", "securityId": some_id, "side": "SHORT"}) + "\n")
+        driver.find_element(By.ID, "bulk").send_keys(str(bulk))
+        wait(driver, lambda d: "1 accepted, 1 refused" in d.find_element(By.ID, "bulk-results").text, "the bulk file's results")
+        assert "quantity" in driver.find_element(By.CSS_SELECTOR, "#bulk-results tr.refused").text
+        driver.save_screenshot(str(SHOTS / "locates-bulk.png"))
         # A client key cannot see the firm's inventory: the page says so instead of showing an empty grid.
+        driver.get(base + "#/inventory")
         driver.find_element(By.ID, "signout").click()
         wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form again")
         driver.find_element(By.ID, "key").send_keys(keys["client CL1"], Keys.ENTER)

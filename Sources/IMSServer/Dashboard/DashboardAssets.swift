@@ -130,12 +130,15 @@ async function showInventory() {
   const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, { key: (r) => r.securityId });
   const count = () => { document.getElementById("count").textContent = `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`; };
   let matching = null;  // security ids an identifier search found
+  let searches = 0;     // the latest search: an older lookup answering late is ignored
   document.getElementById("search").addEventListener("input", async (e) => {
     const text = e.target.value.trim().toUpperCase();
+    const search = ++searches;
     matching = null;
     if (text.length >= 4) {
       // Any identifier (ISIN, CUSIP, SEDOL, ticker, RIC…): the server resolves it.
       const found = await api(`/api/v1/securities?identifier=${encodeURIComponent(text)}`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+      if (search !== searches) return;
       const items = Array.isArray(found) ? found : found?.items;
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
@@ -175,6 +178,125 @@ async function showInventory() {
   });
 }
 
+// MARK: Locate queue
+
+const STATUS_ORDER = { PENDING: 0, PARTIAL: 1, APPROVED: 2, REJECTED: 3, CANCELLED: 4, EXPIRED: 5 };
+
+async function showLocates() {
+  view.innerHTML = `
+    <div class="toolbar">
+      <label>Status <select id="locate-status"><option value="">all</option><option>PENDING</option><option>APPROVED</option><option>PARTIAL</option><option>REJECTED</option><option>CANCELLED</option><option>EXPIRED</option></select></label>
+      <label>Bulk file (NDJSON or CSV) <input id="bulk" type="file" accept=".ndjson,.json,.csv,.txt"></label>
+      <span class="count" id="locate-count"></span>
+    </div>
+    <div id="bulk-results"></div>
+    <div class="table-wrap"><table class="locates" aria-label="Locates, pending first">
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Decide</th></tr></thead>
+      <tbody id="locate-rows"></tbody>
+    </table></div>`;
+  const locates = new Map();
+  const rowsById = new Map();
+  const body = document.getElementById("locate-rows");
+  let pending = false;
+  const render = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      const only = document.getElementById("locate-status").value;
+      const list = [...locates.values()].filter((l) => !only || l.status === only)
+        .sort((a, b) => (STATUS_ORDER[a.status] - STATUS_ORDER[b.status]) || (b.requestedAt > a.requestedAt ? 1 : -1)).slice(0, 500);
+      // Rows are kept per locate and rebuilt only when the locate changed, and moved only where the order
+      // changed: a row being decided keeps its inputs, and focus, while the queue updates around it.
+      const wanted = list.map((l) => {
+        const version = `${l.status}/${l.approvedQuantity}/${l.reason ?? ""}`;
+        let tr = rowsById.get(l.locateId);
+        if (!tr || tr.dataset.version !== version) {
+          const fresh = locateRow(l);
+          fresh.dataset.version = version;
+          if (tr) tr.replaceWith(fresh);
+          tr = fresh;
+          rowsById.set(l.locateId, tr);
+        }
+        return tr;
+      });
+      const keep = new Set(wanted);
+      for (const tr of [...body.children]) if (!keep.has(tr)) tr.remove();
+      wanted.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null); });
+      document.getElementById("locate-count").textContent =
+        `${[...locates.values()].filter((l) => l.status === "PENDING").length} pending of ${locates.size}`;
+    });
+  };
+  const locateRow = (l) => {
+    const tr = document.createElement("tr");
+    tr.dataset.locate = l.locateId;
+    const cellsText = [l.locateId, l.clientId, l.securityId, l.side, number.format(l.quantity), number.format(l.approvedQuantity), l.status, l.reason ?? ""];
+    cellsText.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 4 || i === 5) td.className = "num";
+      if (i === 6) td.className = "status-" + l.status.toLowerCase();
+      tr.append(td);
+    });
+    const decide = document.createElement("td");
+    if (l.status === "PENDING") {
+      decide.innerHTML = `<input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
+        <button type="button" data-action="APPROVE">Approve</button>
+        <input type="text" placeholder="reason" aria-label="Reason for ${l.locateId}" class="why">
+        <button type="button" data-action="REJECT">Reject</button>`;
+      decide.addEventListener("click", async (e) => {
+        const action = e.target.dataset?.action;
+        if (!action) return;
+        const quantity = Number(decide.querySelector(".qty").value);
+        const reason = decide.querySelector(".why").value || undefined;
+        const payload = action === "APPROVE" ? { action, quantity, reason } : { action, reason: reason || "REJECTED_BY_DESK" };
+        const response = await api(`/api/v1/locates/${encodeURIComponent(l.locateId)}/decision`,
+          { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) { say(`${l.locateId}: ${answer.error || response.status}`, "error"); return; }
+        locates.set(answer.locateId, answer);
+        say(`${l.locateId}: ${answer.status} ${number.format(answer.approvedQuantity)}`, "live");
+        render();
+      });
+    }
+    tr.append(decide);
+    return tr;
+  };
+  document.getElementById("locate-status").addEventListener("change", render);
+  document.getElementById("bulk").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    const text = await file.text();
+    const response = await api("/api/v1/locates/bulk", { method: "POST", headers: { "Content-Type": file.name.endsWith(".csv") ? "text/csv" : "application/x-ndjson" }, body: text });
+    const answer = await response.json().catch(() => ({}));
+    const out = document.getElementById("bulk-results");
+    if (!response.ok) { out.textContent = answer.error || `HTTP ${response.status}`; return; }
+    out.innerHTML = `<p>${answer.accepted} accepted, ${answer.rejected} refused</p><table class="bulk"><thead><tr><th>Line</th><th>Result</th></tr></thead><tbody></tbody></table>`;
+    const tbody = out.querySelector("tbody");
+    for (const r of answer.results) {
+      const tr = document.createElement("tr");
+      const result = r.locate ? `${r.locate.locateId} ${r.locate.status} ${number.format(r.locate.approvedQuantity)}` : `${r.field}: ${r.error}`;
+      tr.innerHTML = `<td class="num"></td><td></td>`;
+      tr.children[0].textContent = r.line;
+      tr.children[1].textContent = result;
+      if (!r.locate) tr.className = "refused";
+      tbody.append(tr);
+      if (r.locate) locates.set(r.locate.locateId, r.locate);
+    }
+    render();
+  });
+  const response = await api("/api/v1/locates?limit=10000");
+  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+  for (const l of (await response.json()).items) locates.set(l.locateId, l);
+  render();
+  stream("/ws/locate", {}, (message) => {
+    if ((message.type === "snapshot" || message.type === "delta") && message.data) {
+      locates.set(message.data.locateId, message.data);
+      render();
+    }
+  });
+}
+
 // MARK: Streams
 
 /// Opens a stream signed in with the session's key (browsers cannot set headers on a WebSocket, so the
@@ -199,7 +321,7 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory };
+const VIEWS = { inventory: showInventory, locates: showLocates };
 
 function route() {
   if (!state.key) { showSignIn(); return; }
@@ -373,6 +495,7 @@ export class VirtualGrid {
   <h1>IMS</h1>
   <nav id="nav" aria-label="Views" hidden>
     <a href="#/inventory" data-view="inventory">Inventory</a>
+    <a href="#/locates" data-view="locates">Locates</a>
   </nav>
   <span id="who" class="who"></span>
   <button id="signout" type="button" hidden>Sign out</button>
@@ -427,6 +550,19 @@ main { flex: 1; min-height: 0; display: flex; flex-direction: column; padding: 0
 @keyframes flashUp { from { background: rgba(61, 220, 132, .45); } to { background: transparent; } }
 @keyframes flashDown { from { background: rgba(255, 107, 107, .45); } to { background: transparent; } }
 .muted { color: var(--muted); }
+.table-wrap { flex: 1; min-height: 0; overflow: auto; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); }
+table { border-collapse: collapse; width: 100%; }
+th, td { padding: .3rem .5rem; border-bottom: 1px solid #1e2631; text-align: left; white-space: nowrap; font-variant-numeric: tabular-nums; }
+th { position: sticky; top: 0; background: #1b2330; }
+th.num, td.num { text-align: right; }
+td .qty { width: 7rem; }
+td .why { width: 9rem; }
+.status-pending { color: var(--warn); font-weight: 600; }
+.status-approved { color: var(--up); }
+.status-partial { color: var(--accent); }
+.status-rejected, .status-cancelled, .status-expired { color: var(--muted); }
+tr.refused td { color: var(--down); }
+#bulk-results table { margin-bottom: .5rem; }
 """####),
     ]
 }
