@@ -171,13 +171,72 @@ def main():
         wait(driver, lambda d: "1 accepted, 1 refused" in d.find_element(By.ID, "bulk-results").text, "the bulk file's results")
         assert "quantity" in driver.find_element(By.CSS_SELECTOR, "#bulk-results tr.refused").text
         driver.save_screenshot(str(SHOTS / "locates-bulk.png"))
+        # Rules: the desk drafts a lower haircut and previews it; it cannot approve its own draft; the
+        # approver (another key) approves; the desk activates; the history names each.
+        driver.get(base + "#/rules")
+        wait(driver, lambda d: d.find_element(By.ID, "rule-document").get_attribute("value").startswith("{"), "the rule document")
+        driver.execute_script("""
+            const area = document.getElementById('rule-document');
+            const d = JSON.parse(area.value); d.parameters = { ...d.parameters, haircut: '0.25' };
+            area.value = JSON.stringify(d, null, 2);""")
+        driver.find_element(By.ID, "rule-comment").send_keys("haircut 0.25 from the browser")
+        versions_before = len(driver.find_elements(By.CSS_SELECTOR, "#rule-versions tr"))
+        driver.find_element(By.ID, "rule-draft").click()
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rule-versions tr")) == versions_before + 1, "the new draft")
+        draft = driver.execute_script("return document.querySelector('#rule-versions tr').dataset.version")
+
+        def step(name):
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#rule-versions tr[data-version='{draft}'] button[data-step='{name}']"), f"the {name} button")
+            driver.find_element(By.CSS_SELECTOR, f"#rule-versions tr[data-version='{draft}'] button[data-step='{name}']").click()
+
+        def status():
+            return driver.execute_script(f"return document.querySelector(\"#rule-versions tr[data-version='{draft}'] td:nth-child(2)\")?.textContent")
+
+        step("preview")
+        wait(driver, lambda d: d.find_elements(By.ID, "preview-summary"), "the what-if")
+        summary = driver.find_element(By.ID, "preview-summary").text
+        changed = int(summary.split(" of ")[0].replace(",", ""))
+        assert changed > 0, f"a lower haircut changes for-loan somewhere: {summary}"
+        assert status() == "PREVIEWED", status()
+        driver.save_screenshot(str(SHOTS / "rules-preview.png"))
+        step("approve")
+        wait(driver, lambda d: "refused" in d.find_element(By.ID, "status").text, "the author's approval refused")
+        print(f"rules v{draft}: previewed ({summary}); the author's own approval: {driver.find_element(By.ID, 'status').text}")
+
+        def sign_in_as(who):
+            driver.find_element(By.ID, "signout").click()
+            wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form")
+            driver.find_element(By.ID, "key").send_keys(keys[who], Keys.ENTER)
+            wait(driver, lambda d: not d.find_element(By.ID, "nav").get_attribute("hidden"), f"{who} signed in")
+            driver.get(base + "#/rules")
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#rule-versions tr[data-version='{draft}']"), "the versions")
+
+        sign_in_as("approver")
+        step("approve")
+        wait(driver, lambda d: status() == "APPROVED", "approved by the approver")
+        sign_in_as("desk")
+        step("activate")
+        wait(driver, lambda d: status() == "ACTIVE", "activated")
+        history = driver.find_element(By.ID, "rule-history").text
+        lines = history.split("\n")
+        approve = next(line for line in lines if " APPROVE " in line)
+        activate = next(line for line in lines if " ACTIVATE " in line)
+        assert "approver" in approve and "desk" in activate, history
+        driver.save_screenshot(str(SHOTS / "rules.png"))
+        print(f"rules v{draft}: approved by the approver key, activated by the desk")
         # A client key cannot see the firm's inventory: the page says so instead of showing an empty grid.
-        driver.get(base + "#/inventory")
         driver.find_element(By.ID, "signout").click()
         wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form again")
+        driver.get(base + "#/inventory")
         driver.find_element(By.ID, "key").send_keys(keys["client CL1"], Keys.ENTER)
         wait(driver, lambda d: "for staff" in d.find_element(By.ID, "status").text or "needs the role" in d.find_element(By.ID, "status").text,
              "the client's refusal")
+        # …and sees its own locates only.
+        driver.get(base + "#/locates")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{locate_id}']"), "the client's own locate")
+        clients = set(driver.execute_script("return [...document.querySelectorAll('#locate-rows tr td:nth-child(2)')].map(td => td.textContent)"))
+        assert clients == {"CL1"}, f"a client key sees its own locates only: {clients}"
+        driver.save_screenshot(str(SHOTS / "client-locates.png"))
         print("browser checks passed")
     finally:
         driver.quit()

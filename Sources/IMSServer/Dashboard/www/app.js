@@ -2,7 +2,11 @@
 // WebSocket streams. No build step, no third-party code: plain modules the server embeds.
 import { VirtualGrid } from "/dashboard/grid.js";
 
-const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), socket: null, retry: 0 };
+const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), socket: null, retry: 0, shown: 0 };
+
+/// Views load asynchronously; one left (another view, or signed out) before its data came must not draw.
+/// Each view takes a number when shown and checks it is still the one shown after every wait.
+function stillShown(number) { return number === state.shown; }
 const view = document.getElementById("view");
 const status = document.getElementById("status");
 
@@ -28,6 +32,7 @@ async function api(path, options = {}) {
 }
 
 function signOut(message) {
+  state.shown++;
   sessionStorage.removeItem("ims.key");
   sessionStorage.removeItem("ims.who");
   state.key = null;
@@ -141,6 +146,7 @@ async function showInventory() {
   });
   document.getElementById("group").addEventListener("change", (e) => { grid.setGroupBy(e.target.value); count(); });
 
+  const shown = state.shown;
   const started = performance.now();
   // Every security, 10,000 a page (the API's largest).
   for (let offset = 0, total = 1; offset < total; offset += 10_000) {
@@ -150,6 +156,7 @@ async function showInventory() {
     total = page.total;
     for (const item of page.items) rows.set(item.securityId, item);
   }
+  if (!stillShown(shown)) return;
   grid.setRows([...rows.values()]);
   requestAnimationFrame(() => {
     // First render, measured in the page: from navigation start, and from the data request.
@@ -279,9 +286,12 @@ async function showLocates() {
     }
     render();
   });
+  const shown = state.shown;
   const response = await api("/api/v1/locates?limit=10000");
   if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-  for (const l of (await response.json()).items) locates.set(l.locateId, l);
+  const items = (await response.json()).items;
+  if (!stillShown(shown)) return;
+  for (const l of items) locates.set(l.locateId, l);
   render();
   stream("/ws/locate", {}, (message) => {
     if ((message.type === "snapshot" || message.type === "delta") && message.data) {
@@ -289,6 +299,108 @@ async function showLocates() {
       render();
     }
   });
+}
+
+// MARK: Rules
+
+/// The rule lifecycle (SPEC 4.3): versions and their people, a draft edited from any version's document,
+/// its what-if preview, approval by another person, activation, and the history of every step.
+async function showRules() {
+  view.innerHTML = `
+    <div class="rules">
+      <section>
+        <h2>Versions</h2>
+        <div class="table-wrap short"><table aria-label="Rule set versions">
+          <thead><tr><th>Version</th><th>Status</th><th>Name</th><th>Author</th><th>Approved by</th><th>Activated by</th><th>Steps</th></tr></thead>
+          <tbody id="rule-versions"></tbody></table></div>
+        <h2>History</h2>
+        <div class="table-wrap short"><table aria-label="Rule history"><thead><tr><th>When</th><th>Who</th><th>Step</th><th>Version</th><th>Comment</th></tr></thead>
+          <tbody id="rule-history"></tbody></table></div>
+      </section>
+      <section>
+        <h2>Draft</h2>
+        <label for="rule-document">Rule set document (JSON), from version <select id="rule-base"></select></label>
+        <textarea id="rule-document" spellcheck="false" rows="18"></textarea>
+        <label>Comment <input id="rule-comment" type="text" value="" size="40"></label>
+        <button type="button" id="rule-draft">Save as a new draft</button>
+        <div id="rule-preview"></div>
+      </section>
+    </div>`;
+  const shown = state.shown;
+  const listing = await (await api("/api/v1/rules")).json();
+  const history = await (await api("/api/v1/rules/audit")).json();
+  if (!stillShown(shown)) return;
+  const versions = document.getElementById("rule-versions");
+  for (const v of [...listing.versions].reverse()) {
+    const tr = document.createElement("tr");
+    tr.dataset.version = v.version;
+    for (const text of [v.version + (v.version === listing.activeVersion ? " (in force)" : ""), v.status, v.name, v.author, v.approvedBy ?? "", v.activatedBy ?? ""]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const steps = document.createElement("td");
+    const next = { DRAFT: ["preview", "reject"], PREVIEWED: ["approve", "reject", "preview"], APPROVED: ["activate", "reject"] }[v.status] || [];
+    for (const step of next) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.step = step;
+      button.textContent = step[0].toUpperCase() + step.slice(1);
+      button.addEventListener("click", () => ruleStep(v.version, step));
+      steps.append(button, " ");
+    }
+    tr.append(steps);
+    versions.append(tr);
+  }
+  const historyRows = document.getElementById("rule-history");
+  for (const h of [...history].reverse()) {
+    const tr = document.createElement("tr");
+    for (const text of [h.at, h.user, h.action, h.version, h.comment ?? ""]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    historyRows.append(tr);
+  }
+  const base = document.getElementById("rule-base");
+  for (const v of [...listing.versions].reverse()) base.add(new Option(`${v.version} ${v.status}`, v.version, false, v.version === listing.activeVersion));
+  const load = async () => {
+    const v = await (await api(`/api/v1/rules/${base.value}`)).json();
+    document.getElementById("rule-document").value = JSON.stringify(v.document, null, 2);
+  };
+  base.addEventListener("change", load);
+  await load();
+  document.getElementById("rule-draft").addEventListener("click", async () => {
+    let document_;
+    try { document_ = JSON.parse(document.getElementById("rule-document").value); } catch (e) { say(`The document is not JSON: ${e.message}`, "error"); return; }
+    const response = await api("/api/v1/rules/drafts", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ comment: document.getElementById("rule-comment").value, document: document_ }) });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say(`Draft refused: ${answer.field ? answer.field + ": " : ""}${answer.error}`, "error"); return; }
+    say(`Draft ${answer.version} saved; preview it next.`, "live");
+    await showRules();
+  });
+}
+
+async function ruleStep(version, step) {
+  const response = await api(`/api/v1/rules/${version}/${step}`, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ comment: `${step} from the dashboard` }) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) { say(`${step} of version ${version} refused: ${answer.error || response.status}`, "error"); return; }
+  await showRules();
+  if (step === "preview") showPreview(answer);
+  say(step === "preview" ? `Version ${version} previewed: ${answer.changed} of ${answer.securities} securities change.` : `Version ${version}: ${step} done.`, "live");
+}
+
+function showPreview(p) {
+  const out = document.getElementById("rule-preview");
+  const rows = p.differences.slice(0, 50).map((d) => `<tr><td></td><td></td><td class="num">${number.format(d.active.forLoan)}</td><td class="num">${number.format(d.proposed.forLoan)}</td>
+    <td class="num">${number.format(d.active.locateAvailable)}</td><td class="num">${number.format(d.proposed.locateAvailable)}</td></tr>`).join("");
+  out.innerHTML = `<h2>What-if of version ${p.version} against ${p.activeVersion}</h2>
+    <p id="preview-summary">${number.format(p.changed)} of ${number.format(p.securities)} securities change; in all, for-loan ${number.format(p.totalChange.forLoan)}, locate available ${number.format(p.totalChange.locateAvailable)}.</p>
+    <div class="table-wrap short"><table aria-label="What-if differences"><thead><tr><th>Security</th><th>Market</th><th class="num">For loan now</th><th class="num">Proposed</th><th class="num">Locate now</th><th class="num">Proposed</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  const trs = out.querySelectorAll("tbody tr");
+  p.differences.slice(0, 50).forEach((d, i) => { trs[i].children[0].textContent = d.securityId; trs[i].children[1].textContent = d.marketId; });
 }
 
 // MARK: Streams
@@ -315,13 +427,16 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory, locates: showLocates };
+const VIEWS = { inventory: showInventory, locates: showLocates, rules: showRules };
 
 function route() {
   if (!state.key) { showSignIn(); return; }
   document.getElementById("nav").hidden = false;
   document.getElementById("signout").hidden = false;
   document.getElementById("who").textContent = `Signed in: ${state.who}`;
+  state.shown++;
+  // One stream at a time: the view being left stops receiving.
+  if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
   const name = (location.hash.replace("#/", "") || "inventory").split("/")[0];
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
   (VIEWS[name] || showInventory)().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
