@@ -139,6 +139,26 @@ def main():
         assert outcome["accepted"] == 1, outcome
         wait(driver, lambda d: number(cells(d, 5)[0]) != before, "the trade in the grid")
         print(f"{some_id}: for loan {before:,.0f} -> {number(cells(driver, 5)[0]):,.0f} after a trade posted over HTTP")
+        # The security's drill-down, opened from its row: the ladder chart (a bar per day and calculation,
+        # each with its tooltip), every calculation with its explain parts, positions by book, the price chart.
+        driver.execute_script("document.querySelector('#inventory-grid .row[data-key]').click()")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ladder-chart svg rect.bar"), "the ladder chart")
+        bars = driver.find_elements(By.CSS_SELECTOR, "#ladder-chart svg rect.bar")
+        assert len(bars) == 10, f"five ladder days, two calculations: {len(bars)} bars"
+        tip = driver.execute_script("return document.querySelector('#ladder-chart svg rect.bar title').textContent")
+        assert re.match(r"SD0 \d\d-\d\d For loan: [-\d,]+ shares", tip), tip
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#explain details")) >= 4, "every calculation explained"
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#positions tbody tr"), "positions by book")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#price-chart svg circle.point"), "the price chart")
+        driver.execute_script("document.querySelector('#explain details').open = true")
+        parts = driver.execute_script("return [...document.querySelectorAll('#explain details:first-of-type tbody tr td:last-child')].map(t => t.textContent)")
+        total = driver.execute_script("return document.querySelector('#explain details summary').textContent")
+        assert sum(number(p) for p in parts) == number(total.split("=")[1]), f"the parts sum to the figure: {parts} vs {total}"
+        time.sleep(1.5)  # a few live ticks on the price chart
+        driver.save_screenshot(str(SHOTS / "security.png"))
+        print(f"drill-down: {total.strip()} from {len(parts)} parts; {len(bars)} ladder bars")
+        driver.get(base + "#/inventory")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row")) > 10, "the grid again")
         # The locate queue: a request above the auto-approve cap waits for the desk; approved in part from
         # the queue, its status changes there.
         request_id = f"BROWSER-{time.time_ns()}"

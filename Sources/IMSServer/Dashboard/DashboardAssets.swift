@@ -7,6 +7,7 @@ enum DashboardAssets {
 // The desk's dashboard: sign in with an API key or token, then live views over the REST API and the
 // WebSocket streams. No build step, no third-party code: plain modules the server embeds.
 import { VirtualGrid } from "/dashboard/grid.js";
+import { barChart, lineChart } from "/dashboard/chart.js";
 
 const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), socket: null, retry: 0, shown: 0 };
 
@@ -132,7 +133,8 @@ async function showInventory() {
     chooser.append(label, document.createElement("br"));
   }
   const rows = new Map();
-  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, { key: (r) => r.securityId });
+  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns,
+    { key: (r) => r.securityId, onOpen: (id) => { location.hash = `#/security/${encodeURIComponent(id)}`; } });
   const count = () => { document.getElementById("count").textContent = `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`; };
   let matching = null;  // security ids an identifier search found
   let searches = 0;     // the latest search: an older lookup answering late is ignored
@@ -409,6 +411,93 @@ function showPreview(p) {
   p.differences.slice(0, 50).forEach((d, i) => { trs[i].children[0].textContent = d.securityId; trs[i].children[1].textContent = d.marketId; });
 }
 
+// MARK: Security drill-down
+
+async function showSecurity(id) {
+  const shown = state.shown;
+  const get = async (path) => { const r = await api(path); return r.ok ? r.json() : null; };
+  const [security, inventory, positions, contracts, availability] = await Promise.all([
+    get(`/api/v1/securities/${encodeURIComponent(id)}`), get(`/api/v1/inventory/${encodeURIComponent(id)}?explain=true`),
+    get(`/api/v1/positions?securityId=${encodeURIComponent(id)}&limit=1000`), get(`/api/v1/contracts?securityId=${encodeURIComponent(id)}`),
+    get(`/api/v1/securities/${encodeURIComponent(id)}/availability`)]);
+  if (!stillShown(shown)) return;
+  if (!security) { view.innerHTML = `<p>No security ${id}.</p>`; return; }
+  const s = security.security, price = security.lastPrice ?? {};
+  view.innerHTML = `
+    <p><a href="#/inventory">← Inventory</a></p>
+    <h2 id="security-title"></h2>
+    <p class="facts" id="security-facts"></p>
+    <div class="security">
+      <section><h2>Settlement ladder</h2><div id="ladder-chart"></div>
+        <h2>Calculations</h2><div id="explain"></div></section>
+      <section><h2>Price</h2><div id="price-chart"></div>
+        <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
+        <h2>Contracts</h2><div class="table-wrap short"><table id="contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Quantity</th><th>Status</th></tr></thead><tbody></tbody></table></div>
+        <h2>Lender availability</h2><div class="table-wrap short"><table id="availability"><thead><tr><th>Lender</th><th>Type</th><th class="num">Quantity</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
+      </section>
+    </div>`;
+  document.getElementById("security-title").textContent = `${s.securityId} ${s.name ?? ""}`;
+  document.getElementById("security-facts").textContent = [s.marketId, s.currency, s.isin && `ISIN ${s.isin}`, s.ticker && `ticker ${s.ticker}`,
+    s.temperature, s.easyToBorrow && "easy to borrow", s.thresholdList && "threshold list", s.restricted && "restricted",
+    security.shortSaleRestrictedThrough && `short-sale price test through ${security.shortSaleRestrictedThrough}`].filter(Boolean).join(" · ");
+  const fill = (tableId, rows) => {
+    const body = document.querySelector(`#${tableId} tbody`);
+    for (const cells of rows) {
+      const tr = document.createElement("tr");
+      cells.forEach((c) => {
+        const td = document.createElement("td");
+        td.textContent = typeof c === "number" ? number.format(c) : (c ?? "");
+        if (typeof c === "number") td.className = "num";
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+  };
+  fill("positions", (positions?.items ?? []).map((p) => [p.bookId, p.positionType, p.contractualQty, p.settledQty, p.projectedNetPosition]));
+  fill("contracts", (contracts ?? []).map((c) => [c.contractId, c.kind, c.counterpartyId, c.quantity, c.status]));
+  fill("availability", (availability ?? []).map((a) => [a.sourceId, a.availabilityType, a.quantity, a.rateBps != null ? Number(a.rateBps) : null]));
+  if (inventory) {
+    const days = inventory.ladder ?? [];
+    barChart(document.getElementById("ladder-chart"), {
+      title: "For loan and locate available by settlement day", unit: "shares", labels: days.map((d) => `${d.day} ${d.date.slice(5)}`),
+      series: [{ name: "For loan", values: days.map((d) => d.calculations.forLoan) }, { name: "Locate available", values: days.map((d) => d.calculations.locateAvailable) }] });
+    const explain = document.getElementById("explain");
+    for (const c of inventory.explain?.calculations ?? []) {
+      const box = document.createElement("details");
+      box.className = "explain";
+      box.innerHTML = `<summary></summary><p class="muted"></p><table><thead><tr><th>Part</th><th class="num">Factor</th><th class="num">Quantity</th><th class="num">Contribution</th></tr></thead><tbody></tbody></table>`;
+      box.querySelector("summary").textContent = `${c.calculation} = ${number.format(inventory.calculations[c.calculation] ?? c.parts.reduce((t, p) => t + p.contribution, 0))}`;
+      box.querySelector("p").textContent = `${c.pack}: ${c.formula}`;
+      for (const p of c.parts) {
+        const tr = document.createElement("tr");
+        for (const [i, v] of [p.name ?? p.kind, p.factor ?? "", p.quantity ?? "", p.contribution].entries()) {
+          const td = document.createElement("td");
+          td.textContent = typeof v === "number" ? number.format(v) : v;
+          if (i) td.className = "num";
+          tr.append(td);
+        }
+        box.querySelector("tbody").append(tr);
+      }
+      explain.append(box);
+    }
+  }
+  // The price, live: ticks from the market-data stream while the page is open, against the previous close.
+  const points = price.last != null ? [{ t: Date.now(), y: price.last }] : [];
+  const previousClose = price.previousClose;
+  const drawPrice = () => lineChart(document.getElementById("price-chart"), {
+    title: `Last price (${price.currency ?? s.currency ?? ""})`, unit: price.currency ?? "", points,
+    references: previousClose != null ? [{ y: previousClose, label: "previous close" }] : [],
+    note: security.shortSaleRestrictedThrough ? `short-sale price test through ${security.shortSaleRestrictedThrough}` : undefined });
+  drawPrice();
+  stream("/ws/market-data", { securityId: s.securityId }, (message) => {
+    if (message.type !== "delta" || message.data?.kind !== "price" || message.data.last == null) return;
+    points.push({ t: Date.now(), y: message.data.last });
+    if (points.length > 300) points.shift();
+    if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
+    drawPrice();
+  });
+}
+
 // MARK: Streams
 
 /// Opens a stream signed in with the session's key (browsers cannot set headers on a WebSocket, so the
@@ -445,12 +534,104 @@ function route() {
   if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
   const name = (location.hash.replace("#/", "") || "inventory").split("/")[0];
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
-  (VIEWS[name] || showInventory)().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
+  const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
+  const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || showInventory);
+  show().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
 }
 
 document.getElementById("signout").addEventListener("click", () => signOut(""));
 window.addEventListener("hashchange", route);
 route();
+"""####),
+        "chart.js": ("text/javascript; charset=utf-8", ####"""
+// The dashboard's own small chart module: SVG bar and line charts with axes, units, a legend, and a
+// tooltip on every bar and point (an SVG <title>, read by browsers and screen readers alike).
+
+const NS = "http://www.w3.org/2000/svg";
+const COLORS = ["#5ab0ff", "#3ddc84", "#ffb020", "#c792ea", "#ff6b6b"];
+const format = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+
+function element(name, attributes = {}, text) {
+  const e = document.createElementNS(NS, name);
+  for (const [k, v] of Object.entries(attributes)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/// Round axis steps: 1, 2 or 5 times a power of ten, about `count` of them over [low, high].
+export function ticks(low, high, count = 5) {
+  if (low === high) { low -= 1; high += 1; }
+  const raw = (high - low) / count, power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.floor(low / step) * step; v <= high + step * 1e-9; v += step) out.push(Math.round(v / step) * step);
+  return out;
+}
+
+function frame(container, { width = 560, height = 240, title, unit, yLow, yHigh }) {
+  const margin = { left: 72, right: 16, top: 28, bottom: 40 };
+  const svg = element("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", "aria-label": title || "chart" });
+  if (title) svg.append(element("text", { x: margin.left, y: 16, class: "chart-title" }, title));
+  const values = ticks(yLow, yHigh);
+  const low = Math.min(values[0], yLow), high = Math.max(values[values.length - 1], yHigh);
+  const y = (v) => margin.top + (height - margin.top - margin.bottom) * (1 - (v - low) / (high - low || 1));
+  for (const v of values) {
+    svg.append(element("line", { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: "grid-line" }));
+    svg.append(element("text", { x: margin.left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, format.format(v)));
+  }
+  if (unit) svg.append(element("text", { x: 12, y: height / 2, transform: `rotate(-90 12 ${height / 2})`, "text-anchor": "middle", class: "axis" }, unit));
+  container.replaceChildren(svg);
+  return { svg, y, margin, width, height };
+}
+
+function legend(svg, series, x, y) {
+  series.forEach((s, i) => {
+    svg.append(element("rect", { x: x + i * 140, y: y - 9, width: 10, height: 10, fill: s.color || COLORS[i] }));
+    svg.append(element("text", { x: x + i * 140 + 14, y, class: "axis" }, s.name));
+  });
+}
+
+/// Grouped bars: one group per label, one bar per series.
+export function barChart(container, { labels, series, title, unit }) {
+  const all = series.flatMap((s) => s.values);
+  const f = frame(container, { title, unit, yLow: Math.min(0, ...all), yHigh: Math.max(0, ...all) });
+  const plot = f.width - f.margin.left - f.margin.right, group = plot / labels.length, bar = (group * 0.7) / series.length;
+  labels.forEach((label, i) => {
+    const x0 = f.margin.left + i * group + group * 0.15;
+    series.forEach((s, k) => {
+      const v = s.values[i], top = f.y(Math.max(v, 0)), bottom = f.y(Math.min(v, 0));
+      const rect = element("rect", { x: x0 + k * bar, y: top, width: Math.max(1, bar - 2), height: Math.max(1, bottom - top), fill: s.color || COLORS[k], class: "bar" });
+      rect.append(element("title", {}, `${label} ${s.name}: ${format.format(v)}${unit ? " " + unit : ""}`));
+      f.svg.append(rect);
+    });
+    f.svg.append(element("text", { x: x0 + (bar * series.length) / 2, y: f.height - f.margin.bottom + 16, "text-anchor": "middle", class: "axis" }, label));
+  });
+  legend(f.svg, series, f.margin.left, f.height - 6);
+}
+
+/// A line over time, with optional horizontal reference lines (a previous close) and a shaded note.
+export function lineChart(container, { points, title, unit, references = [], note }) {
+  const ys = points.map((p) => p.y).concat(references.map((r) => r.y));
+  const f = frame(container, { title, unit, yLow: Math.min(...ys), yHigh: Math.max(...ys) });
+  const t0 = points[0]?.t ?? 0, t1 = points[points.length - 1]?.t ?? 1;
+  const x = (t) => f.margin.left + (f.width - f.margin.left - f.margin.right) * ((t - t0) / (t1 - t0 || 1));
+  for (const r of references) {
+    f.svg.append(element("line", { x1: f.margin.left, x2: f.width - f.margin.right, y1: f.y(r.y), y2: f.y(r.y), class: "reference" }));
+    f.svg.append(element("text", { x: f.width - f.margin.right, y: f.y(r.y) - 4, "text-anchor": "end", class: "axis" }, `${r.label} ${format.format(r.y)}`));
+  }
+  if (points.length > 1) {
+    f.svg.append(element("polyline", { points: points.map((p) => `${x(p.t)},${f.y(p.y)}`).join(" "), class: "line" }));
+  }
+  for (const p of points) {
+    const dot = element("circle", { cx: x(p.t), cy: f.y(p.y), r: 3, class: "point" });
+    dot.append(element("title", {}, `${new Date(p.t).toLocaleTimeString()}: ${format.format(p.y)}${unit ? " " + unit : ""}`));
+    f.svg.append(dot);
+  }
+  for (const [i, t] of (t1 > t0 ? [t0, t1] : [t0]).entries()) {
+    if (points.length) f.svg.append(element("text", { x: x(t), y: f.height - f.margin.bottom + 16, "text-anchor": i ? "end" : "start", class: "axis" }, new Date(t).toLocaleTimeString()));
+  }
+  if (note) f.svg.append(element("text", { x: f.margin.left + 4, y: f.margin.top + 12, class: "chart-note" }, note));
+}
 """####),
         "grid.js": ("text/javascript; charset=utf-8", ####"""
 // A virtual grid: only the rows in view (plus a margin) exist in the page, so 10,000 rows scroll and
@@ -459,7 +640,8 @@ route();
 // animation frame, so any number of updates between two frames costs one render.
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {} } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null } = {}) {
+    this.onOpen = onOpen;
     this.columns = columns;
     this.rowHeight = rowHeight;
     this.key = key;
@@ -497,6 +679,13 @@ export class VirtualGrid {
     this.scroller.append(this.spacer);
     container.replaceChildren(this.head, this.scroller);
     this.scroller.addEventListener("scroll", () => this.schedule());
+    // A row opens (its drill-down) on a click, or on Enter when it has the focus.
+    const open = (e) => {
+      const line = e.target.closest(".row[data-key]");
+      if (line && this.onOpen) this.onOpen(line.dataset.key);
+    };
+    this.scroller.addEventListener("click", open);
+    this.scroller.addEventListener("keydown", (e) => { if (e.key === "Enter") open(e); });
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
@@ -587,7 +776,7 @@ export class VirtualGrid {
         }
         line.append(cell);
       }
-      if (item.row) line.dataset.key = this.key(item.row);
+      if (item.row) { line.dataset.key = this.key(item.row); line.tabIndex = 0; }
       fragment.append(line);
     }
     this.spacer.replaceChildren(fragment);
@@ -685,6 +874,22 @@ tr.refused td { color: var(--down); }
 .rules h2 { font-size: 1rem; margin: .75rem 0 .4rem; }
 .rules textarea { width: 100%; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; color: var(--text); background: #0b0f14; border: 1px solid var(--line); border-radius: 4px; padding: .5rem; margin: .4rem 0; }
 .table-wrap.short { max-height: 18rem; flex: none; }
+.chart { width: 100%; max-width: 640px; background: #0b0f14; border: 1px solid var(--line); border-radius: 4px; }
+.chart .axis { fill: var(--muted); font-size: 11px; }
+.chart .chart-title { fill: var(--text); font-size: 13px; font-weight: 600; }
+.chart .chart-note { fill: var(--down); font-size: 12px; font-weight: 600; }
+.chart .grid-line { stroke: #232c38; }
+.chart .reference { stroke: var(--warn); stroke-dasharray: 4 3; }
+.chart .line { fill: none; stroke: var(--accent); stroke-width: 2; }
+.chart .point { fill: var(--accent); }
+.chart .bar:hover, .chart .point:hover { opacity: .75; }
+.security { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; overflow: auto; }
+.security section { min-width: 0; }
+.security h2 { font-size: 1rem; margin: .75rem 0 .4rem; }
+.security .facts { color: var(--muted); }
+.explain summary { cursor: pointer; padding: .2rem 0; }
+.explain table { margin: .3rem 0 .6rem; }
+.grid .row { cursor: pointer; }
 """####),
     ]
 }

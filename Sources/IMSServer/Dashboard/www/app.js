@@ -1,6 +1,7 @@
 // The desk's dashboard: sign in with an API key or token, then live views over the REST API and the
 // WebSocket streams. No build step, no third-party code: plain modules the server embeds.
 import { VirtualGrid } from "/dashboard/grid.js";
+import { barChart, lineChart } from "/dashboard/chart.js";
 
 const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), socket: null, retry: 0, shown: 0 };
 
@@ -126,7 +127,8 @@ async function showInventory() {
     chooser.append(label, document.createElement("br"));
   }
   const rows = new Map();
-  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, { key: (r) => r.securityId });
+  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns,
+    { key: (r) => r.securityId, onOpen: (id) => { location.hash = `#/security/${encodeURIComponent(id)}`; } });
   const count = () => { document.getElementById("count").textContent = `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`; };
   let matching = null;  // security ids an identifier search found
   let searches = 0;     // the latest search: an older lookup answering late is ignored
@@ -403,6 +405,93 @@ function showPreview(p) {
   p.differences.slice(0, 50).forEach((d, i) => { trs[i].children[0].textContent = d.securityId; trs[i].children[1].textContent = d.marketId; });
 }
 
+// MARK: Security drill-down
+
+async function showSecurity(id) {
+  const shown = state.shown;
+  const get = async (path) => { const r = await api(path); return r.ok ? r.json() : null; };
+  const [security, inventory, positions, contracts, availability] = await Promise.all([
+    get(`/api/v1/securities/${encodeURIComponent(id)}`), get(`/api/v1/inventory/${encodeURIComponent(id)}?explain=true`),
+    get(`/api/v1/positions?securityId=${encodeURIComponent(id)}&limit=1000`), get(`/api/v1/contracts?securityId=${encodeURIComponent(id)}`),
+    get(`/api/v1/securities/${encodeURIComponent(id)}/availability`)]);
+  if (!stillShown(shown)) return;
+  if (!security) { view.innerHTML = `<p>No security ${id}.</p>`; return; }
+  const s = security.security, price = security.lastPrice ?? {};
+  view.innerHTML = `
+    <p><a href="#/inventory">← Inventory</a></p>
+    <h2 id="security-title"></h2>
+    <p class="facts" id="security-facts"></p>
+    <div class="security">
+      <section><h2>Settlement ladder</h2><div id="ladder-chart"></div>
+        <h2>Calculations</h2><div id="explain"></div></section>
+      <section><h2>Price</h2><div id="price-chart"></div>
+        <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
+        <h2>Contracts</h2><div class="table-wrap short"><table id="contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Quantity</th><th>Status</th></tr></thead><tbody></tbody></table></div>
+        <h2>Lender availability</h2><div class="table-wrap short"><table id="availability"><thead><tr><th>Lender</th><th>Type</th><th class="num">Quantity</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
+      </section>
+    </div>`;
+  document.getElementById("security-title").textContent = `${s.securityId} ${s.name ?? ""}`;
+  document.getElementById("security-facts").textContent = [s.marketId, s.currency, s.isin && `ISIN ${s.isin}`, s.ticker && `ticker ${s.ticker}`,
+    s.temperature, s.easyToBorrow && "easy to borrow", s.thresholdList && "threshold list", s.restricted && "restricted",
+    security.shortSaleRestrictedThrough && `short-sale price test through ${security.shortSaleRestrictedThrough}`].filter(Boolean).join(" · ");
+  const fill = (tableId, rows) => {
+    const body = document.querySelector(`#${tableId} tbody`);
+    for (const cells of rows) {
+      const tr = document.createElement("tr");
+      cells.forEach((c) => {
+        const td = document.createElement("td");
+        td.textContent = typeof c === "number" ? number.format(c) : (c ?? "");
+        if (typeof c === "number") td.className = "num";
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+  };
+  fill("positions", (positions?.items ?? []).map((p) => [p.bookId, p.positionType, p.contractualQty, p.settledQty, p.projectedNetPosition]));
+  fill("contracts", (contracts ?? []).map((c) => [c.contractId, c.kind, c.counterpartyId, c.quantity, c.status]));
+  fill("availability", (availability ?? []).map((a) => [a.sourceId, a.availabilityType, a.quantity, a.rateBps != null ? Number(a.rateBps) : null]));
+  if (inventory) {
+    const days = inventory.ladder ?? [];
+    barChart(document.getElementById("ladder-chart"), {
+      title: "For loan and locate available by settlement day", unit: "shares", labels: days.map((d) => `${d.day} ${d.date.slice(5)}`),
+      series: [{ name: "For loan", values: days.map((d) => d.calculations.forLoan) }, { name: "Locate available", values: days.map((d) => d.calculations.locateAvailable) }] });
+    const explain = document.getElementById("explain");
+    for (const c of inventory.explain?.calculations ?? []) {
+      const box = document.createElement("details");
+      box.className = "explain";
+      box.innerHTML = `<summary></summary><p class="muted"></p><table><thead><tr><th>Part</th><th class="num">Factor</th><th class="num">Quantity</th><th class="num">Contribution</th></tr></thead><tbody></tbody></table>`;
+      box.querySelector("summary").textContent = `${c.calculation} = ${number.format(inventory.calculations[c.calculation] ?? c.parts.reduce((t, p) => t + p.contribution, 0))}`;
+      box.querySelector("p").textContent = `${c.pack}: ${c.formula}`;
+      for (const p of c.parts) {
+        const tr = document.createElement("tr");
+        for (const [i, v] of [p.name ?? p.kind, p.factor ?? "", p.quantity ?? "", p.contribution].entries()) {
+          const td = document.createElement("td");
+          td.textContent = typeof v === "number" ? number.format(v) : v;
+          if (i) td.className = "num";
+          tr.append(td);
+        }
+        box.querySelector("tbody").append(tr);
+      }
+      explain.append(box);
+    }
+  }
+  // The price, live: ticks from the market-data stream while the page is open, against the previous close.
+  const points = price.last != null ? [{ t: Date.now(), y: price.last }] : [];
+  const previousClose = price.previousClose;
+  const drawPrice = () => lineChart(document.getElementById("price-chart"), {
+    title: `Last price (${price.currency ?? s.currency ?? ""})`, unit: price.currency ?? "", points,
+    references: previousClose != null ? [{ y: previousClose, label: "previous close" }] : [],
+    note: security.shortSaleRestrictedThrough ? `short-sale price test through ${security.shortSaleRestrictedThrough}` : undefined });
+  drawPrice();
+  stream("/ws/market-data", { securityId: s.securityId }, (message) => {
+    if (message.type !== "delta" || message.data?.kind !== "price" || message.data.last == null) return;
+    points.push({ t: Date.now(), y: message.data.last });
+    if (points.length > 300) points.shift();
+    if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
+    drawPrice();
+  });
+}
+
 // MARK: Streams
 
 /// Opens a stream signed in with the session's key (browsers cannot set headers on a WebSocket, so the
@@ -439,7 +528,9 @@ function route() {
   if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
   const name = (location.hash.replace("#/", "") || "inventory").split("/")[0];
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
-  (VIEWS[name] || showInventory)().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
+  const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
+  const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || showInventory);
+  show().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
 }
 
 document.getElementById("signout").addEventListener("click", () => signOut(""));

@@ -4,7 +4,8 @@
 // animation frame, so any number of updates between two frames costs one render.
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {} } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null } = {}) {
+    this.onOpen = onOpen;
     this.columns = columns;
     this.rowHeight = rowHeight;
     this.key = key;
@@ -42,6 +43,13 @@ export class VirtualGrid {
     this.scroller.append(this.spacer);
     container.replaceChildren(this.head, this.scroller);
     this.scroller.addEventListener("scroll", () => this.schedule());
+    // A row opens (its drill-down) on a click, or on Enter when it has the focus.
+    const open = (e) => {
+      const line = e.target.closest(".row[data-key]");
+      if (line && this.onOpen) this.onOpen(line.dataset.key);
+    };
+    this.scroller.addEventListener("click", open);
+    this.scroller.addEventListener("keydown", (e) => { if (e.key === "Enter") open(e); });
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
@@ -132,7 +140,7 @@ export class VirtualGrid {
         }
         line.append(cell);
       }
-      if (item.row) line.dataset.key = this.key(item.row);
+      if (item.row) { line.dataset.key = this.key(item.row); line.tabIndex = 0; }
       fragment.append(line);
     }
     this.spacer.replaceChildren(fragment);
