@@ -159,6 +159,22 @@ def main():
         print(f"drill-down: {total.strip()} from {len(parts)} parts; {len(bars)} ladder bars")
         driver.get(base + "#/inventory")
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row")) > 10, "the grid again")
+        # The order tester: a short sale with no locate is refused, and every stage's check is listed.
+        driver.get(base + "#/orders")
+        wait(driver, lambda d: d.find_elements(By.ID, "order-form"), "the order form")
+        driver.find_element(By.NAME, "securityId").send_keys(some_id)
+        quantity_field = driver.find_element(By.NAME, "quantity")
+        quantity_field.send_keys(Keys.CONTROL, "a")
+        quantity_field.send_keys("900000000")
+        driver.find_element(By.CSS_SELECTOR, "#order-form button[type='submit']").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "order-decision"), "the order's decision")
+        decision = driver.find_element(By.ID, "order-decision").text
+        stages = set(driver.execute_script("return [...document.querySelectorAll('#order-result tbody tr td:first-child')].map(t => t.textContent)"))
+        failed = driver.execute_script("return [...document.querySelectorAll('#order-result tbody tr')].filter(r => r.children[2].textContent === 'failed').map(r => r.children[1].textContent)")
+        assert decision.endswith("REJECTED") and failed, f"a short sale of 900,000,000 is refused: {decision} {failed}"
+        assert {"CLIENT", "UNIT"} <= stages, f"both stages are listed: {stages}"
+        driver.save_screenshot(str(SHOTS / "order-tester.png"))
+        print(f"order tester: {decision}; failed {failed}; stages {sorted(stages)}")
         # The locate queue: a request above the auto-approve cap waits for the desk; approved in part from
         # the queue, its status changes there.
         request_id = f"BROWSER-{time.time_ns()}"

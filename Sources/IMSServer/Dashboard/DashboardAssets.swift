@@ -411,6 +411,50 @@ function showPreview(p) {
   p.differences.slice(0, 50).forEach((d, i) => { trs[i].children[0].textContent = d.securityId; trs[i].children[1].textContent = d.marketId; });
 }
 
+// MARK: Order validation tester
+
+/// Validates a sell order as the order system would (`POST /api/v1/orders/validate`) and shows each stage's
+/// checks: the client's limit, the aggregation unit's, the market's short-sale rules.
+async function showOrders() {
+  view.innerHTML = `
+    <form class="order-form" id="order-form">
+      <label>Client <input name="clientId" required value="CL1"></label>
+      <label>Book <input name="bookId" required value="BK-CL1-FREE"></label>
+      <label>Security <input name="securityId" required></label>
+      <label>Side <select name="side"><option>SELL_SHORT</option><option>SELL</option></select></label>
+      <label>Quantity <input name="quantity" type="number" min="1" required value="100"></label>
+      <label>Price <input name="price" required value="10"></label>
+      <button type="submit">Validate</button>
+    </form>
+    <p class="muted">Each validation is a real decision: an approval reserves the client's and the unit's limits until the day roll, and is on the audit trail.</p>
+    <div id="order-result"></div>`;
+  document.getElementById("order-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const body = { orderId: `UI-${Date.now()}`, clientId: f.get("clientId"), bookId: f.get("bookId"), securityId: f.get("securityId"),
+      side: f.get("side"), quantity: Number(f.get("quantity")), price: f.get("price") };
+    const response = await api("/api/v1/orders/validate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const answer = await response.json().catch(() => ({}));
+    const out = document.getElementById("order-result");
+    if (!response.ok) { out.innerHTML = `<p class="status error"></p>`; out.firstChild.textContent = `${answer.field ? answer.field + ": " : ""}${answer.error}`; return; }
+    out.innerHTML = `<h2 id="order-decision"></h2><div class="table-wrap short"><table aria-label="Checks"><thead><tr><th>Stage</th><th>Check</th><th>Result</th><th class="num">Available</th><th class="num">Required</th><th>Why</th></tr></thead><tbody></tbody></table></div>`;
+    document.getElementById("order-decision").textContent = `${answer.orderId}: ${answer.decision}`;
+    document.getElementById("order-decision").className = "status-" + answer.decision.toLowerCase();
+    const tbody = out.querySelector("tbody");
+    for (const c of answer.checks) {
+      const tr = document.createElement("tr");
+      for (const [i, v] of [c.stage, c.code, c.passed ? "passed" : "failed", c.available, c.required, c.message].entries()) {
+        const td = document.createElement("td");
+        td.textContent = typeof v === "number" ? number.format(v) : (v ?? "");
+        if (i === 3 || i === 4) td.className = "num";
+        if (i === 2) td.className = c.passed ? "status-approved" : "status-rejected-strong";
+        tr.append(td);
+      }
+      tbody.append(tr);
+    }
+  });
+}
+
 // MARK: Security drill-down
 
 async function showSecurity(id) {
@@ -522,7 +566,7 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory, locates: showLocates, rules: showRules };
+const VIEWS = { inventory: showInventory, locates: showLocates, orders: showOrders, rules: showRules };
 
 function route() {
   if (!state.key) { showSignIn(); return; }
@@ -800,6 +844,7 @@ export class VirtualGrid {
   <nav id="nav" aria-label="Views" hidden>
     <a href="#/inventory" data-view="inventory">Inventory</a>
     <a href="#/locates" data-view="locates">Locates</a>
+    <a href="#/orders" data-view="orders">Order tester</a>
     <a href="#/rules" data-view="rules">Rules</a>
   </nav>
   <span id="who" class="who"></span>
@@ -890,6 +935,11 @@ tr.refused td { color: var(--down); }
 .explain summary { cursor: pointer; padding: .2rem 0; }
 .explain table { margin: .3rem 0 .6rem; }
 .grid .row { cursor: pointer; }
+.order-form { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; padding: .75rem 0; }
+.order-form label { display: flex; flex-direction: column; gap: .2rem; color: var(--muted); }
+.status-rejected-strong { color: var(--down); font-weight: 600; }
+h2.status-approved { color: var(--up); }
+h2.status-rejected { color: var(--down); }
 """####),
     ]
 }
