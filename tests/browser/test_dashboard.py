@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -260,6 +261,25 @@ def main():
         assert "approver" in approve and "desk" in activate, history
         driver.save_screenshot(str(SHOTS / "rules.png"))
         print(f"rules v{draft}: approved by the approver key, activated by the desk")
+        # Exceptions: the refused line posted above is listed, and a new refusal arrives live.
+        driver.get(base + "#/exceptions")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#exception-rows tr") or d.find_element(By.ID, "exception-count").text, "the exceptions")
+        before_count = len(driver.find_elements(By.CSS_SELECTOR, "#exception-rows tr"))
+        wait(driver, lambda d: "Live" in d.find_element(By.ID, "status").text, "the exceptions stream")
+        refused = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events?mode=partial", data=b'{"type":"trade","tradeId":"BROWSER-BAD"}', method="POST",
+                                         headers={"Authorization": f"Bearer {keys['desk']}"})
+        try:
+            urllib.request.urlopen(refused, timeout=10)
+        except urllib.error.HTTPError:
+            pass
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#exception-rows tr")) > before_count, "the new exception, live")
+        assert "REJECTED_INPUT" in driver.find_element(By.CSS_SELECTOR, "#exception-rows tr").text or "line" in driver.find_element(By.CSS_SELECTOR, "#exception-rows tr").text
+        driver.save_screenshot(str(SHOTS / "exceptions.png"))
+        # Operations: events per second, apply time and feed lag from /metrics and /health, live.
+        driver.get(base + "#/operations")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ops-rate svg circle.point")) >= 3, "three seconds of events per second", seconds=30)
+        assert "last sequence" in driver.find_element(By.ID, "ops-health").text
+        driver.save_screenshot(str(SHOTS / "operations.png"))
         # A client key cannot see the firm's inventory: the page says so instead of showing an empty grid.
         driver.find_element(By.ID, "signout").click()
         wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form again")

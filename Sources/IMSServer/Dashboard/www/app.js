@@ -449,6 +449,132 @@ async function showOrders() {
   });
 }
 
+// MARK: Exceptions
+
+async function showExceptions() {
+  view.innerHTML = `
+    <div class="toolbar">
+      <label>Kind <select id="exception-kind"><option value="">all</option></select></label>
+      <span class="count" id="exception-count"></span>
+    </div>
+    <div class="table-wrap"><table aria-label="Exceptions, newest first"><thead><tr><th>Id</th><th>Kind</th><th>Received</th><th>Line</th><th>Field</th><th>Message</th></tr></thead>
+      <tbody id="exception-rows"></tbody></table></div>`;
+  const shown = state.shown;
+  const kinds = document.getElementById("exception-kind");
+  const load = async () => {
+    const kind = kinds.value;
+    const response = await api(`/api/v1/exceptions?limit=1000${kind ? "&kind=" + kind : ""}`);
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+    return response.json();
+  };
+  const render = (list) => {
+    const body = document.getElementById("exception-rows");
+    body.replaceChildren(...[...list].reverse().slice(0, 1000).map((e) => {
+      const tr = document.createElement("tr");
+      for (const v of [e.exceptionId, e.kind, e.receivedAt, e.line ?? "", e.field ?? "", e.message]) {
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.append(td);
+      }
+      tr.title = e.raw ?? "";
+      return tr;
+    }));
+    document.getElementById("exception-count").textContent = `${list.length} shown`;
+  };
+  let list = await load();
+  if (!stillShown(shown)) return;
+  for (const k of [...new Set(list.map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
+  render(list);
+  kinds.addEventListener("change", async () => { list = await load(); render(list); openStream(); });
+  const openStream = () => stream("/ws/exceptions", kinds.value ? { kind: kinds.value } : {}, (message) => {
+    if (message.type !== "delta" || !message.data) return;
+    list.push(message.data);
+    render(list);
+  });
+  openStream();
+}
+
+// MARK: Operations
+
+/// Numbers from the Prometheus text of `/metrics`: name (with labels) to value.
+function parseMetrics(text) {
+  const out = new Map();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+/// A quantile of a histogram's growth between two scrapes (the upper bound of the bucket it falls in).
+function quantile(before, after, name, q) {
+  const buckets = [];
+  for (const [key, value] of after) {
+    const m = key.match(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`));
+    if (m) buckets.push({ le: m[1] === "+Inf" ? Infinity : Number(m[1]), count: value - (before.get(key) ?? 0) });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.length ? buckets[buckets.length - 1].count : 0;
+  if (!total) return null;
+  return buckets.find((b) => b.count >= q * total)?.le ?? null;
+}
+
+async function showOperations() {
+  view.innerHTML = `
+    <div class="security">
+      <section><div id="ops-rate"></div><div id="ops-latency"></div></section>
+      <section><div id="ops-lag"></div><h2>Journal and feed</h2><div id="ops-health"></div></section>
+    </div>`;
+  const shown = state.shown;
+  const rate = [], latency50 = [], latency99 = [], lag = [];
+  let previous = null, previousAt = 0;
+  const tick = async () => {
+    if (!stillShown(shown)) return;
+    let text, health;
+    try {
+      [text, health] = await Promise.all([fetch("/metrics").then((r) => r.text()), fetch("/health").then((r) => r.json())]);
+    } catch {
+      say("The server is unreachable; retrying…", "error");
+      setTimeout(tick, 2000);
+      return;
+    }
+    if (!stillShown(shown)) return;
+    const now = Date.now(), metrics = parseMetrics(text);
+    if (previous) {
+      const seconds = (now - previousAt) / 1000;
+      rate.push({ t: now, y: Math.max(0, (metrics.get("ims_events_accepted_total") - previous.get("ims_events_accepted_total")) / seconds) });
+      const p50 = quantile(previous, metrics, "ims_apply_seconds", 0.5), p99 = quantile(previous, metrics, "ims_apply_seconds", 0.99);
+      if (p50 !== null && isFinite(p99)) { latency50.push({ t: now, y: p50 * 1000 }); latency99.push({ t: now, y: p99 * 1000 }); }
+      lag.push({ t: now, y: Math.max(0, ...health.feed.consumers.map((c) => c.lag)) });
+      for (const series of [rate, latency50, latency99, lag]) if (series.length > 120) series.shift();
+      lineChart(document.getElementById("ops-rate"), { title: "Events applied per second", unit: "events/s", points: rate });
+      if (latency99.length) lineChart(document.getElementById("ops-latency"), { title: "Apply time per drain, p99 (p50 below)", unit: "ms", points: latency99,
+        references: latency50.length ? [{ y: latency50[latency50.length - 1].y, label: "p50 now" }] : [] });
+      lineChart(document.getElementById("ops-lag"), { title: "Change-feed lag (records behind, the slowest consumer)", unit: "records", points: lag });
+    }
+    const box = document.getElementById("ops-health");
+    box.innerHTML = `<table><tbody></tbody></table>`;
+    const rows = [["status", health.status], ["last sequence", number.format(health.lastSequence)], ["positions", number.format(health.positions)],
+      ["pending events", number.format(health.pendingEvents)], ["journal", health.journal.durable ? `durable, record ${number.format(health.journal.appliedRecord)}` : "in memory"],
+      ["journal failing", health.journal.failing ? `yes: ${health.journal.lastError ?? ""}` : "no"],
+      ...health.feed.consumers.map((c) => [`feed consumer ${c.name}`, `at ${number.format(c.position)}, ${number.format(c.lag)} behind`]),
+      ["stream subscribers", number.format(metrics.get("ims_stream_subscribers") ?? 0)]];
+    for (const [k, v] of rows) {
+      const tr = document.createElement("tr");
+      tr.innerHTML = "<th></th><td></td>";
+      tr.children[0].textContent = k;
+      tr.children[1].textContent = v;
+      box.querySelector("tbody").append(tr);
+    }
+    say(health.status === "ok" ? "Live" : `Degraded: ${health.journal.lastError ?? health.status}`, health.status === "ok" ? "live" : "error");
+    previous = metrics;
+    previousAt = now;
+    setTimeout(tick, 1000);
+  };
+  await tick();
+}
+
 // MARK: Security drill-down
 
 async function showSecurity(id) {
@@ -560,7 +686,7 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory, locates: showLocates, orders: showOrders, rules: showRules };
+const VIEWS = { inventory: showInventory, locates: showLocates, orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
 
 function route() {
   if (!state.key) { showSignIn(); return; }
