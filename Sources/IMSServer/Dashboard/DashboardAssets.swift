@@ -156,12 +156,16 @@ async function showInventory() {
 
   const shown = state.shown;
   const started = performance.now();
-  // Every security, 10,000 a page (the API's largest).
-  for (let offset = 0, total = 1; offset < total; offset += 10_000) {
+  // Every security, 10,000 a page (the API's largest): the first page says how many, the rest come at once.
+  const fetchPage = async (offset) => {
     const response = await api(`/api/v1/inventory?limit=10000&offset=${offset}`);
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-    const page = await response.json();
-    total = page.total;
+    return response.json();
+  };
+  const first = await fetchPage(0);
+  const offsets = [];
+  for (let offset = 10_000; offset < first.total; offset += 10_000) offsets.push(offset);
+  for (const page of [first, ...(await Promise.all(offsets.map(fetchPage)))]) {
     for (const item of page.items) rows.set(item.securityId, item);
   }
   if (!stillShown(shown)) return;
