@@ -53,7 +53,9 @@ export class VirtualGrid {
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
-  setRows(rows) { this.rows = rows; this.refresh(); }
+  setRows(rows) { this.rows = rows; this.source = null; this.refresh(); }
+  /// Rows read from `source()` when the next frame renders: many updates between two frames cost one read.
+  setSource(source) { this.source = source; this.refresh(); }
   setFilter(predicate) { this.filter = predicate; this.refresh(); }
   setGroupBy(columnId) { this.groupBy = columnId || null; this.refresh(); }
 
@@ -83,6 +85,7 @@ export class VirtualGrid {
   }
 
   derive() {
+    if (this.source) this.rows = this.source();
     let rows = this.filter ? this.rows.filter(this.filter) : this.rows.slice();
     const column = this.columns.find((c) => c.id === this.sort.column);
     if (column) {
