@@ -147,7 +147,7 @@ struct GraphQLResolver: Sendable {
             throw GraphQLArgumentError(error.description)
         }
         if let own = context.clientScope {
-            if let named = filter.clientId, named != own { throw GraphQLArgumentError("clientId: a client key sees its own client (\(own)) only, not \(named)") }
+            if let named = filter.clientId, named != own { throw GraphQLArgumentError("clientId: " + AccessPolicy.notOwnClient(own: own, named: named)) }
             filter.clientId = own
         }
         let page = context.readModel.read { $0.positions(matching: filter, offset: offset, limit: limit) }

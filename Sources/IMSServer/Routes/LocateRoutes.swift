@@ -140,7 +140,7 @@ struct LocateRoutes {
                 let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
                                           marketId: q.string("marketId"), businessDate: date)
                 return JSONResponse.ok(engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) })
-            } catch let bad as BadParameter { return bad.response } catch let refused as ClientScopeRefusal { return refused.response }
+            } catch let bad as BadParameter { return bad.response }
         }
         router.get("/api/v1/locates/:locateId") { _, context in
             let id = context.pathParameter("locateId")

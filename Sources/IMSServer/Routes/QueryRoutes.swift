@@ -42,8 +42,6 @@ struct QueryRoutes {
                 var filter = try PositionFilter(values: { q.string($0) })
                 filter.clientId = try context.scopedClient(filter.clientId)
                 query = (filter, offset, limit)
-            } catch let refused as ClientScopeRefusal {
-                return refused.response
             } catch let error as BadParameter {
                 return error.response
             } catch let error as FilterError {

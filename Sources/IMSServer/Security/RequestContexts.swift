@@ -40,10 +40,11 @@ extension AuthRequestContext where Identity == IMSServer.Identity {
     var clientScope: String? { identity?.clientScope }
 
     /// The client a listing is filtered by: the one the query names, narrowed to the caller's own. A client
-    /// naming another client is refused (403 naming `clientId`), as on the routes that act for a client.
-    func scopedClient(_ named: String?) throws(ClientScopeRefusal) -> String? {
+    /// naming another client is refused (403 naming `clientId`, answered by Hummingbird from the thrown
+    /// `AccessRefusal`), as on the routes that act for a client.
+    func scopedClient(_ named: String?) throws(AccessRefusal) -> String? {
         guard let own = clientScope else { return named }
-        if let named, named != own { throw ClientScopeRefusal(own: own, named: named) }
+        if let named, named != own { throw AccessRefusal(.forbidden, AccessPolicy.notOwnClient(own: own, named: named), field: "clientId") }
         return own
     }
 
@@ -54,10 +55,7 @@ extension AuthRequestContext where Identity == IMSServer.Identity {
     }
 }
 
-/// A client asking for another client's data.
-struct ClientScopeRefusal: Error {
-    var own: String
-    var named: String
-    var message: String { "a client key sees its own client (\(own)) only, not \(named)" }
-    var response: Response { JSONResponse.failure(.forbidden, message, field: "clientId") }
+extension AccessPolicy {
+    /// Why a client may not see what it named: one wording for REST, GraphQL and the streams.
+    static func notOwnClient(own: String, named: String) -> String { "a client key sees its own client (\(own)) only, not \(named)" }
 }

@@ -122,7 +122,7 @@ struct StreamSession {
         }
         if let own = clientScope, allowed.contains("clientId") {
             if let named = fields["clientId"], !named.isEmpty, named != own {
-                throw BadFilter(message: "a client key sees its own client (\(own)) only, not \(named)", field: "filter.clientId")
+                throw BadFilter(message: AccessPolicy.notOwnClient(own: own, named: named), field: "filter.clientId")
             }
             fields["clientId"] = own
         }
