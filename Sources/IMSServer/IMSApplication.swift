@@ -72,6 +72,7 @@ public enum IMSApplication {
         LocateRoutes(engine: engine).register(on: router)
         OrderRoutes(engine: engine).register(on: router)
         AuditRoutes(engine: engine).register(on: router)
+        ExceptionRoutes(engine: engine).register(on: router)
         DashboardRoutes().register(on: router)
         do {
             try GraphQLRoute(engine: engine).register(on: router)

@@ -62,6 +62,46 @@ struct SnapshotCompatibilityTests {
         #expect(loaded.snapshotImage() == expected.snapshotImage())
     }
 
+    /// Acknowledgements are a section of their own (issue 16): an image from before them loads with none
+    /// acknowledged, the full image round-trips, and a section naming an exception the image lacks is refused.
+    @Test func acknowledgementsHaveTheirOwnSection() throws {
+        var state = Self.state(seed: 63)
+        var bad = Workload.decode("""
+            {"type":"trade","tradeId":"BAD1","quantity":-1}
+            {"type":"trade","tradeId":"BAD2"}
+            """, at: 3)
+        bad.mode = .partial
+        _ = state.process(bad)
+        let all = state.readModel.exceptions(kind: .rejectedInput, limit: 100).map(\.exceptionId)
+        let ids = Array(all.suffix(2))
+        #expect(ids.count == 2)
+        let ack = state.process(IngestBatch(receivedAt: Timestamp(micros: 4), events: [.exceptionCommand(ExceptionCommand(exceptionIds: [ids[1]], note: "seen", user: "olga"))], lines: [1]))
+        #expect(ack.applied && ack.rejected.isEmpty)
+        #expect(state.readModel.exception(ids[1])?.acknowledgedBy == "olga" && state.readModel.exception(ids[0])?.acknowledgedBy == nil)
+        let image = state.snapshotImage()
+        let reloaded = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(reloaded.snapshotImage() == image)
+        #expect(reloaded.readModel.exception(ids[1])?.acknowledgeNote == "seen")
+        #expect(reloaded.readModel.exception(ids[1])?.acknowledgedAt == Timestamp(micros: 4))
+        let older = try state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .acknowledgements })
+            .withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(older.readModel.exceptions(acknowledged: true, limit: 10).isEmpty)
+        #expect(older.readModel.exceptions(kind: .rejectedInput, limit: 100).map(\.exceptionId) == all)
+        // An acknowledgement of an exception the image does not hold.
+        var forged = state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .acknowledgements })
+        var w = BinaryWriter()
+        w.writeCount(1); w.writeVarint(Int64(9_999)); w.write("x" as String?); w.write(Timestamp(micros: 5) as Timestamp?); w.write(nil as String?)
+        var head = BinaryWriter()
+        head.write(EngineState.SnapshotSection.acknowledgements.rawValue); head.write(UInt64(w.bytes.count))
+        forged += head.bytes + w.bytes
+        do {
+            _ = try forged.withUnsafeBytes { try EngineState(snapshotImage: $0) }
+            Issue.record("a forged acknowledgement loaded")
+        } catch {
+            #expect("\(error)".contains("exception 9999"))
+        }
+    }
+
     /// A section this version does not know (a newer version's) is refused, naming its tag; so is damage.
     @Test func anUnknownSectionOrABadLengthIsRefusedClearly() throws {
         let image = Self.state(seed: 62).snapshotImage()

@@ -184,6 +184,20 @@ extension OrderCommand: BinaryCodable {
     }
 }
 
+extension ExceptionCommand: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.writeCount(exceptionIds.count)
+        for id in exceptionIds { w.writeVarint(id) }
+        w.write(note); w.write(user)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        let action: Action = try r.readCase()
+        var ids: [Int64] = []
+        for _ in 0..<(try r.readCount()) { ids.append(try r.readVarInt()) }
+        self.init(action: action, exceptionIds: ids, note: try r.readOptionalString(), user: try r.readOptionalString())
+    }
+}
+
 extension Event: BinaryCodable {
     /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
     private enum Tag: UInt8 {
@@ -191,6 +205,7 @@ extension Event: BinaryCodable {
         case ruleCommand
         case locateCommand
         case orderCommand
+        case exceptionCommand
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -209,6 +224,7 @@ extension Event: BinaryCodable {
         case .ruleCommand(let v): w.write(Tag.ruleCommand.rawValue); v.encode(to: &w)
         case .locateCommand(let v): w.write(Tag.locateCommand.rawValue); v.encode(to: &w)
         case .orderCommand(let v): w.write(Tag.orderCommand.rawValue); v.encode(to: &w)
+        case .exceptionCommand(let v): w.write(Tag.exceptionCommand.rawValue); v.encode(to: &w)
         }
     }
 
@@ -230,6 +246,7 @@ extension Event: BinaryCodable {
         case .ruleCommand: self = .ruleCommand(try r.read())
         case .locateCommand: self = .locateCommand(try r.read())
         case .orderCommand: self = .orderCommand(try r.read())
+        case .exceptionCommand: self = .exceptionCommand(try r.read())
         }
     }
 }

@@ -19,6 +19,8 @@ public enum Event: Sendable, Hashable {
     indirect case locateCommand(LocateCommand)
     /// A sell order to validate (from the order validation endpoint, never from files or feeds).
     indirect case orderCommand(OrderCommand)
+    /// A person acknowledges exceptions (journaled; only `POST /api/v1/exceptions/acknowledge` makes one).
+    indirect case exceptionCommand(ExceptionCommand)
 
     /// The `type` field that names this event in NDJSON.
     public var typeName: String {
@@ -37,6 +39,7 @@ public enum Event: Sendable, Hashable {
         case .ruleCommand: "ruleCommand"
         case .locateCommand: "locateCommand"
         case .orderCommand: "orderCommand"
+        case .exceptionCommand: "exceptionCommand"
         }
     }
 

@@ -157,6 +157,8 @@ extension EngineState {
             return applyLocate(c, sequence: sequence, at: time)
         case .orderCommand(let o):
             return applyOrder(o, sequence: sequence, at: time)
+        case .exceptionCommand(let c):
+            return applyExceptionCommand(c, at: time)
         }
     }
 

@@ -139,6 +139,8 @@ extension EngineState {
             return locateProblem(c)
         case .orderCommand(let o):
             return orderProblem(o)
+        case .exceptionCommand(let c):
+            return exceptionCommandProblem(c)
         case .ruleCommand(let c):
             // Checked against the rules as the batch's earlier commands leave them (a draft, then its preview…).
             var book = scope.rules ?? rules

@@ -87,8 +87,8 @@ struct PositionChange: Sendable {
 struct ChangeLog: Sendable {
     var markets: [Int32] = []
     var currencies = Set<String>()
-    /// Exceptions given their line's text afterwards (`EngineState.fillTexts`).
-    var filledExceptions: [Int64] = []
+    /// Exceptions changed after they were raised: given their line's text (`EngineState.fillTexts`) or acknowledged.
+    var updatedExceptions: [Int64] = []
     /// The reference data's version last published.
     var publishedReference: UInt64 = .max
     /// The rule book's change count last published.
@@ -207,8 +207,8 @@ extension EngineState {
         changeLog.currencies.removeAll()
         record.contracts.sort { $0.contractId < $1.contractId }
         swap(&record.rolledMarkets, &changeLog.markets)
-        record.exceptions = exceptionLog.changes(from: exceptionsFrom, filled: changeLog.filledExceptions)
-        changeLog.filledExceptions.removeAll()
+        record.exceptions = exceptionLog.changes(from: exceptionsFrom, updated: changeLog.updatedExceptions)
+        changeLog.updatedExceptions.removeAll()
         if changeLog.inventoryRebuilt {
             record.rebuiltInventory = partitions.map { ($0.inventory, $0.scoped) }
             changeLog.inventoryRebuilt = false

@@ -102,10 +102,13 @@ extension ReadModel {
     }
     public func allFXRates() -> [FXRate] { fxRates.values.sorted { $0.currency < $1.currency } }
 
-    /// Exceptions after `afterId` (oldest first), optionally of one kind.
-    public func exceptions(afterId: Int64 = 0, kind: ExceptionKind? = nil, limit: Int = 100) -> [ExceptionRecord] {
-        exceptionLog.list(afterId: afterId, kind: kind, limit: limit)
+    /// Exceptions after `afterId` (oldest first), optionally of one kind, and acknowledged or not.
+    public func exceptions(afterId: Int64 = 0, kind: ExceptionKind? = nil, acknowledged: Bool? = nil, limit: Int = 100) -> [ExceptionRecord] {
+        exceptionLog.list(afterId: afterId, kind: kind, acknowledged: acknowledged, limit: limit)
     }
+
+    /// The exception with id `id`, when it is still kept.
+    public func exception(_ id: Int64) -> ExceptionRecord? { exceptionLog.entry(id) }
 
     /// The number of exceptions held.
     public var exceptionCount: Int { exceptionLog.count }

@@ -165,6 +165,10 @@ extension EngineState {
                 let decided = orders.order(c.orderId).map { ": \($0.decision.rawValue)" } ?? ""
                 auditLog.append(entry("ORDER_VALIDATE", "order \(c.orderId)",
                                       "\(c.clientId) sells \(c.quantity) \(c.securityId) \(c.side.rawValue) at \(c.price)\(decided)", line: line))
+            case .exceptionCommand(let c):
+                let ids = c.exceptionIds.prefix(20).map(String.init).joined(separator: ", ") + (c.exceptionIds.count > 20 ? " …" : "")
+                auditLog.append(entry("EXCEPTION_\(c.action.rawValue)", c.exceptionIds.count == 1 ? "exception \(ids)" : "exceptions \(ids)",
+                                      "\(c.exceptionIds.count) exception\(c.exceptionIds.count == 1 ? "" : "s")" + (c.note.map { ": \($0)" } ?? ""), line: line))
             default:
                 counts[event.typeName, default: 0] += 1
                 dataLines += 1

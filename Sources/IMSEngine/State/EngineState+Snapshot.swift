@@ -28,6 +28,9 @@ extension EngineState {
         case tickDirections
         /// The audit trail kept in memory (issue 15); a snapshot without it starts an empty trail.
         case audit
+        /// Who acknowledged which exception (issue 16); a snapshot without it has none acknowledged. Written
+        /// after `exceptions`, whose entries it marks.
+        case acknowledgements
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -110,6 +113,8 @@ extension EngineState {
             for (id, d) in all { w.write(id); w.writeVarint(Int64(d)) }
         case .audit:
             auditLog.encode(to: &w)
+        case .acknowledgements:
+            exceptionLog.encodeAcknowledgements(to: &w)
         }
     }
 
@@ -234,6 +239,8 @@ extension EngineState {
             }
         case .audit:
             auditLog = try AuditLog(from: &r)
+        case .acknowledgements:
+            try exceptionLog.decodeAcknowledgements(from: &r)
         }
     }
 

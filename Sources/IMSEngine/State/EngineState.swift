@@ -349,7 +349,7 @@ extension EngineState {
     /// Gives rejected-input exceptions their line's text where it is missing (a replay of a batch whose
     /// texts were journaled after it). Exceptions already dropped from the list are skipped.
     mutating func fillTexts(_ t: ExceptionTexts) {
-        changeLog.filledExceptions += exceptionLog.fill(t)
+        changeLog.updatedExceptions += exceptionLog.fill(t)
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,

@@ -43,6 +43,21 @@ struct ExceptionLog: Sendable {
         return filled
     }
 
+    /// Marks the kept exceptions among `ids` acknowledged by `user` at `time` with `note`, leaving those
+    /// already acknowledged as they are; returns the ids it changed.
+    mutating func acknowledge(_ ids: [Int64], by user: String, at time: Timestamp, note: String?) -> [Int64] {
+        var changed: [Int64] = []
+        for id in ids {
+            let index = Int(id - firstId)
+            guard index >= 0, index < entries.count, entries[index].acknowledgedBy == nil else { continue }
+            entries[index].acknowledgedBy = user
+            entries[index].acknowledgedAt = time
+            entries[index].acknowledgeNote = note
+            changed.append(id)
+        }
+        return changed
+    }
+
     /// Removes and returns the exceptions with ids from `mark` on, giving their ids back (they are renumbered
     /// when appended again).
     mutating func removeAll(from mark: Int64) -> [ExceptionRecord] {
@@ -52,10 +67,10 @@ struct ExceptionLog: Sendable {
         return removed.reversed()
     }
 
-    /// What a change record carries: those filled in (`filled`, below `from`), then those added from `from`.
-    func changes(from: Int64, filled: [Int64]) -> [ExceptionRecord] {
+    /// What a change record carries: those filled in or acknowledged (`updated`, below `from`), then those added from `from`.
+    func changes(from: Int64, updated: [Int64]) -> [ExceptionRecord] {
         var out: [ExceptionRecord] = []
-        for id in Set(filled).sorted() where id < from { if let e = entry(id) { out.append(e) } }
+        for id in Set(updated).sorted() where id < from { if let e = entry(id) { out.append(e) } }
         if nextId > from { out += entries.suffix(Int(nextId - max(from, firstId))) }
         return out
     }
@@ -75,19 +90,44 @@ struct ExceptionLog: Sendable {
         if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
     }
 
-    /// Those after `afterId`, oldest first, optionally of one kind, at most `limit`.
-    func list(afterId: Int64, kind: ExceptionKind?, limit: Int) -> [ExceptionRecord] {
+    /// Those after `afterId`, oldest first, optionally of one kind and acknowledged or not, at most `limit`.
+    func list(afterId: Int64, kind: ExceptionKind?, acknowledged: Bool? = nil, limit: Int) -> [ExceptionRecord] {
         var out: [ExceptionRecord] = []
         let start = max(0, Int(afterId + 1 - firstId))
         guard start < entries.count else { return out }
-        for e in entries[start...] where kind == nil || e.kind == kind {
+        for e in entries[start...] where (kind == nil || e.kind == kind) && (acknowledged == nil || e.isAcknowledged == acknowledged) {
             out.append(e)
             if out.count >= limit { break }
         }
         return out
     }
 
-    // MARK: Snapshot section
+    // MARK: Snapshot sections
+
+    /// The acknowledgements section: each acknowledged entry's id, who, when and note. Kept apart from the
+    /// entries' own section, so an image written before acknowledgements existed still loads.
+    func encodeAcknowledgements(to w: inout BinaryWriter) {
+        let acknowledged = entries.filter(\.isAcknowledged)
+        w.writeCount(acknowledged.count)
+        for e in acknowledged {
+            w.writeVarint(e.exceptionId); w.write(e.acknowledgedBy); w.write(e.acknowledgedAt); w.write(e.acknowledgeNote)
+        }
+    }
+
+    /// Reads the acknowledgements section onto the entries (read after the entries' section).
+    mutating func decodeAcknowledgements(from r: inout BinaryReader) throws(BinaryFormatError) {
+        for _ in 0..<(try r.readCount()) {
+            let id = try r.readVarInt()
+            let by = try r.readOptionalString(), at = try r.readOptionalTimestamp(), note = try r.readOptionalString()
+            let index = Int(id - firstId)
+            guard index >= 0, index < entries.count, by != nil else {
+                throw BinaryFormatError("snapshot acknowledges exception \(id), which it does not hold")
+            }
+            entries[index].acknowledgedBy = by
+            entries[index].acknowledgedAt = at
+            entries[index].acknowledgeNote = note
+        }
+    }
 
     func encode(to w: inout BinaryWriter) {
         w.writeCount(entries.count)

@@ -16,6 +16,14 @@ public struct ExceptionRecord: Sendable, Hashable, Codable {
     public var raw: String?
     /// When the batch that raised it arrived.
     public var receivedAt: Timestamp
+    /// Who acknowledged it (an identity such as `key:3:desk`, or the body's user), when someone has.
+    public var acknowledgedBy: String? = nil
+    /// When it was acknowledged (the acknowledging command's arrival).
+    public var acknowledgedAt: Timestamp? = nil
+    /// What the person who acknowledged it wrote.
+    public var acknowledgeNote: String? = nil
+
+    public var isAcknowledged: Bool { acknowledgedBy != nil }
 }
 
 /// The kinds of exception IMS raises.

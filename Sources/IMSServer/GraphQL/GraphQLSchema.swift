@@ -57,7 +57,7 @@ struct PositionsArguments: Codable, Sendable {
     }
 }
 struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
-struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var limit: Int? }
+struct ExceptionsArguments: Codable, Sendable { var afterId: Int?; var kind: String?; var acknowledged: Bool?; var limit: Int? }
 struct InventoryArguments: Codable, Sendable { var securityId: String; var aggregationUnitId: String?; var legalEntity: String?; var clientId: String? }
 
 /// One bucket and its quantity (GraphQL has no maps).
@@ -185,7 +185,7 @@ struct GraphQLResolver: Sendable {
             }
             kind = parsed
         }
-        return context.readModel.read { $0.exceptions(afterId: Int64(max(0, a.afterId ?? 0)), kind: kind, limit: limit) }
+        return context.readModel.read { $0.exceptions(afterId: Int64(max(0, a.afterId ?? 0)), kind: kind, acknowledged: a.acknowledged, limit: limit) }
     }
 }
 
@@ -451,6 +451,9 @@ struct IMSGraphQL: API {
                 Field("message", at: \.message)
                 Field("subject", at: \.subject)
                 Field("receivedAt", at: \.receivedAt)
+                Field("acknowledgedBy", at: \.acknowledgedBy)
+                Field("acknowledgedAt", at: \.acknowledgedAt)
+                Field("acknowledgeNote", at: \.acknowledgeNote)
             }
             Query {
                 Field("markets", at: GraphQLResolver.markets)
@@ -495,6 +498,7 @@ struct IMSGraphQL: API {
                 Field("exceptions", at: GraphQLResolver.exceptions) {
                     Argument("afterId", at: \.afterId)
                     Argument("kind", at: \.kind)
+                    Argument("acknowledged", at: \.acknowledged)
                     Argument("limit", at: \.limit)
                 }
             }

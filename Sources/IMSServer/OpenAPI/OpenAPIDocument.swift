@@ -289,8 +289,17 @@ enum OpenAPIDocument {
                 "Exceptions: rejected input, late trades, stale snapshots, feed gaps, journal repairs and outages", tag: "operations",
                 parameters: [query("afterId", ["type": "integer", "minimum": 0], "Only exceptions after this id"),
                              query("kind", enumeration(ExceptionKind.allCases.map(\.rawValue)), "Only this kind"),
+                             query("acknowledged", boolean, "Only those acknowledged (true) or not yet (false)"),
                              query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
                 responses: ["200": response("Exceptions, oldest first", array(ref("Exception"))), "400": badParameter]),
+            "/api/v1/exceptions/acknowledge": post(
+                "Acknowledge exceptions the desk has dealt with: journaled and audited; who acknowledged is the identity signed in (else the body's user); those acknowledged before keep their first acknowledgement",
+                tag: "operations",
+                body: object(["exceptionIds": ["type": "array", "minItems": 1, "maxItems": ExceptionCommand.maxExceptions, "items": ["type": "integer", "minimum": 1]]],
+                             optional: ["note": ["type": "string", "maxLength": ExceptionCommand.maxNoteBytes], "user": string]),
+                responses: ["200": response("The exceptions as they now are", object(["acknowledged": integer, "exceptions": array(ref("Exception"))])),
+                            "400": error, "404": response("An exception named is unknown or no longer kept", ref("Error")),
+                            "422": response("Refused, naming the field (nothing is applied)", ref("Error")), "503": error]),
             "/api/v1/audit": get(
                 "The audit trail: every change made through the API, who made it and what came of it (from the journal: it survives restarts)",
                 tag: "operations",
@@ -438,7 +447,8 @@ enum OpenAPIDocument {
             "Exception": object([
                 "exceptionId": integer, "kind": enumeration(ExceptionKind.allCases.map(\.rawValue)), "sequence": integer,
                 "message": string, "receivedAt": timestamp,
-            ], optional: ["line": integer, "field": string, "subject": string, "raw": string]),
+            ], optional: ["line": integer, "field": string, "subject": string, "raw": string,
+                          "acknowledgedBy": string, "acknowledgedAt": timestamp, "acknowledgeNote": string]),
             "AuditEntry": object([
                 "auditId": integer, "at": timestamp, "user": string, "action": string, "subject": string,
                 "outcome": enumeration(["APPLIED", "PARTIAL", "REJECTED", "NOT_APPLIED"]), "journalRecord": integer, "sequence": integer,

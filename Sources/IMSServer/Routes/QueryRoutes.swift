@@ -5,7 +5,7 @@ import IMSEngine
 import IMSRuntime
 import IMSJournal
 
-/// Read endpoints: positions, reference data, markets and calendars, market data, exceptions.
+/// Read endpoints: positions, reference data, markets and calendars, market data (exceptions: `ExceptionRoutes`).
 struct QueryRoutes {
     let engine: Engine
     let history: History?
@@ -195,17 +195,6 @@ struct QueryRoutes {
             return JSONResponse.ok(engine.readModel.read { $0.contracts(securityId: securityId) })
         }
         router.get("/api/v1/fx-rates") { _, _ in JSONResponse.ok(engine.readModel.read { $0.allFXRates() }) }
-        router.get("/api/v1/exceptions") { request, _ in
-            do {
-                let q = QueryParameters(request)
-                let after = try q.int("afterId", default: 0, range: 0...Int.max)
-                let limit = try q.int("limit", default: 100, range: 1...10_000)
-                let kind = try q.enumeration("kind", ExceptionKind.self)
-                return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, limit: limit) })
-            } catch let error as BadParameter {
-                return error.response
-            }
-        }
     }
 
     private func paged(_ request: Request, _ body: (QueryParameters, Int, Int) throws -> Response) throws -> Response {

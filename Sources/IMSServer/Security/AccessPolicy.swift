@@ -69,6 +69,8 @@ public struct AccessPolicy: Sendable {
         Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
         Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator], clientOwned: .bodyField)),
         Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator], clientOwned: .bodyField)),
+        // Exceptions: the desk acknowledges what it has dealt with.
+        Rule(.post, "/api/v1/exceptions/acknowledge", .roles([.operator, .admin])),
         // Rules: the desk reads them, an admin drafts, imports and activates, an approver approves.
         Rule(.post, "/api/v1/rules/drafts", .roles([.admin])), Rule(.post, "/api/v1/rules/import", .roles([.admin])),
         Rule(.post, "/api/v1/rules/:version/approve", .roles([.approver])),

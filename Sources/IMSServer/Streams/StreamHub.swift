@@ -154,6 +154,9 @@ final class Subscriber: Sendable {
         /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
         var exceptionsPending = false
         var lastExceptionId: Int64 = 0
+        /// Exceptions changed since they were raised: those already sent (ids up to `lastExceptionId` when the
+        /// sender takes them) are sent again, as they now are.
+        var updatedExceptions = Set<Int64>()
         var lastSequence: Int64 = 0
         /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
         var lagging: Int?
@@ -224,6 +227,7 @@ final class Subscriber: Sendable {
         var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
         var inventory: [(Int32, Timestamp)] = [], locates: [(Int32, Timestamp)] = []
         var exceptions = false
+        var exceptionIds: [Int64] = []
         for r in records {
             let at = r.earliestReceivedAt
             switch filter {
@@ -238,6 +242,7 @@ final class Subscriber: Sendable {
                 }
             case .exceptions:
                 if !r.exceptions.isEmpty { exceptions = true }
+                for e in r.exceptions { exceptionIds.append(e.exceptionId) }
             case .inventory(let f):
                 // A new rule set in force changes every calculation: every matching security is sent again.
                 let changed = r.rulesChanged ? model.inventoryIndices(matching: f) : r.inventorySecurities.filter { model.inventory($0, matches: f) }
@@ -255,7 +260,12 @@ final class Subscriber: Sendable {
             for (key, at) in currencies { s.currencies.mark(key, at: at) }
             for (key, at) in inventory { s.inventory.mark(key, at: at) }
             for (key, at) in locates { s.locates.mark(key, at: at) }
-            if exceptions { s.exceptionsPending = true }
+            if exceptions {
+                s.exceptionsPending = true
+                // Sent again as they now are when they were sent already (the sender keeps those up to the last
+                // it sent; newer ones go out as new).
+                s.updatedExceptions.formUnion(exceptionIds)
+            }
             s.lastSequence = max(s.lastSequence, lastSequence)
             if s.pendingCount > limit {
                 s.lagging = s.pendingCount

@@ -178,6 +178,8 @@ struct StreamSession {
         /// The scope whose share inventory items show (the filter's legal entity or unit).
         var inventoryScope: InventoryScope?
         var exceptions: (filter: ExceptionKind?, after: Int64)?
+        /// Exceptions already sent that changed since (acknowledged, or given their line's text).
+        var updatedExceptions: [Int64] = []
         var lagging: Int?
         /// Items are left for another turn.
         var more = false
@@ -241,6 +243,8 @@ struct StreamSession {
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
                 turn.exceptions = (kind, s.lastExceptionId)
+                turn.updatedExceptions = s.updatedExceptions.sorted()
+                s.updatedExceptions.removeAll()
                 s.exceptionsPending = false
             }
             return turn
@@ -381,6 +385,9 @@ struct StreamSession {
             for (s, since) in turn.inventory { if let json = state.inventoryJSON(s, scope: turn.inventoryScope) { r.items.append((json, since)) } }
             for (l, since) in turn.locates { if let json = state.locateJSON(l) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
+                for id in turn.updatedExceptions where id <= after {
+                    if let e = state.exception(id), kind == nil || e.kind == kind { r.items.append((encode(e), e.receivedAt)) }
+                }
                 let next = state.nextExceptionIdentifier
                 let all = state.exceptions(afterId: after, kind: nil, limit: Int(min(next - after, 100_000)))
                 if let first = all.first, first.exceptionId > after + 1 { r.lostExceptions = true }

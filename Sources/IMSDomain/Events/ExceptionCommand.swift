@@ -1,0 +1,27 @@
+/// A person's step on the exceptions list: acknowledging that they have seen (and dealt with) some exceptions.
+/// A command, journaled and replayed like any event, so who acknowledged what, and when, survives restarts
+/// and is on the audit trail.
+///
+/// Not accepted in NDJSON event files or feeds: `POST /api/v1/exceptions/acknowledge` builds it.
+public struct ExceptionCommand: Sendable, Hashable, Codable {
+    public enum Action: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Marks the listed exceptions acknowledged (those already acknowledged keep their first acknowledgement).
+        case acknowledge = "ACKNOWLEDGE"
+    }
+
+    /// The most exceptions one command may name.
+    public static let maxExceptions = 1_000
+    /// The longest note, in UTF-8 bytes.
+    public static let maxNoteBytes = 512
+
+    public var action: Action
+    public var exceptionIds: [Int64]
+    /// What the person did about them (free text).
+    public var note: String?
+    /// Who acknowledged: the identity when signed in, else the body's `user`.
+    public var user: String?
+
+    public init(action: Action = .acknowledge, exceptionIds: [Int64], note: String? = nil, user: String? = nil) {
+        self.action = action; self.exceptionIds = exceptionIds; self.note = note; self.user = user
+    }
+}

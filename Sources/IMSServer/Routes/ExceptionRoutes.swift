@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+import IMSDomain
+import IMSEngine
+import IMSRuntime
+
+/// The exceptions list (SPEC 6): `GET /api/v1/exceptions` lists them, filtered by kind and by whether they
+/// are acknowledged; `POST /api/v1/exceptions/acknowledge` journals an `ExceptionCommand` and answers with the
+/// exceptions as they are once it is durable. Who acknowledged is the identity when signed in.
+struct ExceptionRoutes {
+    let engine: Engine
+
+    struct AcknowledgeBody: Codable {
+        var exceptionIds: [Int64]?
+        var note: String?
+        var user: String?
+    }
+
+    struct AcknowledgeAnswer: Codable {
+        /// How many this request acknowledged (those acknowledged before keep their first acknowledgement).
+        var acknowledged: Int
+        var exceptions: [ExceptionRecord]
+    }
+
+    func register(on router: Router<IMSRequestContext>) {
+        router.get("/api/v1/exceptions") { request, _ in
+            do {
+                let q = QueryParameters(request)
+                let after = try q.int("afterId", default: 0, range: 0...Int.max)
+                let limit = try q.int("limit", default: 100, range: 1...10_000)
+                let kind = try q.enumeration("kind", ExceptionKind.self)
+                let acknowledged: Bool? = q.string("acknowledged") == nil ? nil : try q.bool("acknowledged", default: false)
+                return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, acknowledged: acknowledged, limit: limit) })
+            } catch let error as BadParameter {
+                return error.response
+            }
+        }
+        router.post("/api/v1/exceptions/acknowledge") { request, context in
+            let body: AcknowledgeBody
+            do { body = try JSONDecoder().decode(AcknowledgeBody.self, from: try await LocateRoutes.body(request)) } catch {
+                return JSONResponse.failure(.badRequest, "the body must be {\"exceptionIds\":[…],\"note\",\"user\"}: \(RuleRoutes.reason(error))", field: "body")
+            }
+            guard let ids = body.exceptionIds, !ids.isEmpty else {
+                return JSONResponse.failure(.unprocessableContent, "exceptionIds must name at least one exception", field: "exceptionIds")
+            }
+            if let missing = engine.readModel.read({ state in ids.first { state.exception($0) == nil } }) {
+                return JSONResponse.failure(.notFound, "unknown exception \(missing) (or no longer kept)", field: "exceptionIds")
+            }
+            var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
+            command.user = context.issuer(named: body.user)
+            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.exceptionCommand(command)], lines: [1])
+            batch.issuer = command.user
+            let outcome: BatchOutcome
+            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+            if let refused = outcome.rejected.first {
+                return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field)
+            }
+            let answer = engine.readModel.read { state in
+                AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })
+            }
+            var counted = answer
+            counted.acknowledged = outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
+            return JSONResponse.ok(counted)
+        }
+    }
+}
