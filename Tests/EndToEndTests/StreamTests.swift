@@ -167,6 +167,46 @@ struct StreamTests {
         #expect(error?["field"] as? String == "filter.legalEntity")
     }
 
+    /// `/ws/inventory` with `by`: every legal entity's (or unit's) share of each security, one item per scope
+    /// and security, the desk's breakdown; a change sends every holding scope's share again.
+    @Test func inventoryStreamByEveryScope() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        try Self.post(server, Self.setup + "\n" + """
+        {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
+        {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
+        """ + "\n" + Self.trade("WE-1", book: "WE1", qty: 7))
+        func share(_ item: [String: Any]) -> String {
+            let long = (item["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int ?? -1
+            return "\(item["legalEntity"] as? String ?? item["aggregationUnitId"] as? String ?? "firm") \(item["securityId"] as? String ?? "?") \(long)"
+        }
+        let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/inventory")
+        defer { probe.close() }
+        probe.send(#"{"action":"subscribe","filter":{"by":"legalEntity"}}"#)
+        var m = probe.wait { !$0.ofType("snapshotComplete").isEmpty }
+        #expect(m.ofType("snapshot").data.map(share).sorted() == ["PB-EU WA 7", "PB-US WA 30"])
+        #expect(m.ofType("subscribed").first.flatMap { ($0["filter"] as? [String: Any])?["by"] as? String } == "legalEntity")
+        // A trade of PB-US in WA sends both entities' shares of WA again; PB-EU's first WB brings WB.
+        try Self.post(server, Self.trade("W5", book: "WB1", qty: 5))
+        m = probe.wait { $0.ofType("delta").count >= 2 }
+        #expect(m.ofType("delta").data.map(share).sorted() == ["PB-EU WA 7", "PB-US WA 35"])
+        try Self.post(server, Self.trade("WE-2", book: "WE1", security: "WB", qty: 3))
+        m = probe.wait { $0.ofType("delta").count >= 3 }
+        #expect(m.ofType("delta").data.dropFirst(2).map(share) == ["PB-EU WB 3"])
+        // By unit: the unit's share, named by aggregationUnitId.
+        let before = m.count
+        probe.send(#"{"action":"subscribe","filter":{"by":"aggregationUnit","securityId":"WB"}}"#)
+        m = probe.wait { $0.dropFirst(before).contains { $0["type"] as? String == "snapshotComplete" } }
+        #expect(Array(m.dropFirst(before)).ofType("snapshot").data.map(share) == ["AU-EU-US WB 3"])
+        // Refused, naming the field.
+        for (filter, field) in [(#"{"by":"desk"}"#, "filter.by"), (#"{"by":"legalEntity","legalEntity":"PB-EU"}"#, "filter.by")] {
+            let count = probe.wait { _ in true }.ofType("error").count
+            probe.send(#"{"action":"subscribe","filter":\#(filter)}"#)
+            let errors = probe.wait { $0.ofType("error").count > count }.ofType("error")
+            #expect(errors.last?["field"] as? String == field, "\(filter): \(String(describing: errors.last))")
+        }
+    }
+
     /// `/ws/locate`: the operator's queue. A snapshot of the PENDING locates, a delta for each new one, and one
     /// more for a locate that is decided (it leaves the queue).
     @Test func locateStreamIsTheOperatorsQueue() throws {

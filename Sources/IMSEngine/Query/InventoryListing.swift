@@ -195,24 +195,29 @@ extension ReadModel {
 /// A `/ws/inventory` subscription's filter: a security (id or identifier), a market, and a legal entity or an
 /// aggregation unit, in any combination; empty is all. With a legal entity or unit, the stream carries that
 /// scope's share of each security it holds anything of (the REST view with `?legalEntity=` or
-/// `?aggregationUnitId=`).
+/// `?aggregationUnitId=`). With `by` (every legal entity, or every unit), it carries every such scope's
+/// share of each security: one item per scope and security, for the desk's breakdowns.
 public struct InventoryFilter: Sendable, Hashable {
     public var securityId: String?
     public var marketId: String?
     /// The scope whose share the stream shows, if any (`InventoryScope.named`: at most one).
     public var scope: InventoryScope?
+    /// Every scope of this kind (legal entity or aggregation unit): each one's share, as its own item.
+    public var by: ScopeKind?
 
-    public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId", "clientId"]
+    public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId", "clientId", "by"]
 
-    public init(securityId: String? = nil, marketId: String? = nil, scope: InventoryScope? = nil) {
+    public init(securityId: String? = nil, marketId: String? = nil, scope: InventoryScope? = nil, by: ScopeKind? = nil) {
         self.securityId = securityId
         self.marketId = marketId
         self.scope = scope
+        self.by = by
     }
 
     public var values: [(name: String, value: String)] {
         var out = [("securityId", securityId), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
         if let scope { out.append((scope.fieldName, scope.id)) }
+        if let by { out.append(("by", by == .legalEntity ? "legalEntity" : "aggregationUnit")) }
         return out
     }
 }
@@ -231,7 +236,15 @@ extension ReadModel {
         if let m = filter.marketId, record.marketId != m { return false }
         if let s = filter.securityId, record.securityId != s, record.isin != s, record.ticker != s, record.cusip != s, record.sedol != s { return false }
         if let scope = filter.scope, !holds(scope, index) { return false }
+        if let kind = filter.by, scopes(kind, holding: index).isEmpty { return false }
         return true
+    }
+
+    /// The scopes of `kind` that hold anything of security `index`, by name.
+    public func scopes(_ kind: ScopeKind, holding index: Int32) -> [InventoryScope] {
+        let store = partitions[partition(ofSecurity: index)].scoped[kind]
+        let ids = reference.scopeIds(kind)
+        return (0..<Int32(ids.count)).filter { store.has(scope: $0, security: index) }.map { InventoryScope(kind, ids.name($0)) }
     }
 
     /// Whether a legal entity or unit holds anything of security `index` (has buckets for it).
@@ -244,6 +257,13 @@ extension ReadModel {
     public func inventoryIndices(matching filter: InventoryFilter) -> [Int32] {
         if let s = filter.securityId, let i = reference.securityIds.lookup(s) { return inventory(i, matches: filter) ? [i] : [] }
         return inventorySecurities(marketId: filter.marketId, region: nil).filter { inventory($0, matches: filter) }
+    }
+
+    /// The stream items of security `index` under `filter`: its firm-wide resource, one scope's share, or
+    /// (with `by`) each holding scope's share.
+    public func inventoryItems(_ index: Int32, filter: InventoryFilter) -> [String] {
+        if let kind = filter.by { return scopes(kind, holding: index).compactMap { inventoryJSON(index, scope: $0) } }
+        return inventoryJSON(index, scope: filter.scope).map { [$0] } ?? []
     }
 
     /// The REST resource of security `index` (or of `scope`'s share of it), as JSON (the stream's `data`).

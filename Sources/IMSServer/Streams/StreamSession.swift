@@ -136,12 +136,24 @@ struct StreamSession {
         case .marketData:
             return .marketData(MarketDataFilter(values: { fields[$0] }))
         case .inventory:
-            do {
-                let scope = try InventoryScope.named(aggregationUnitId: fields["aggregationUnitId"], legalEntity: fields["legalEntity"], clientId: fields["clientId"])
-                return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"], scope: scope))
+            let scope: InventoryScope?
+            do throws(ScopeChoiceError) {
+                scope = try InventoryScope.named(aggregationUnitId: fields["aggregationUnitId"], legalEntity: fields["legalEntity"], clientId: fields["clientId"])
             } catch {
                 throw BadFilter(message: error.message, field: "filter.\(error.field)")
             }
+            var by: ScopeKind?
+            if let b = fields["by"] {
+                switch b {
+                case "legalEntity": by = .legalEntity
+                case "aggregationUnit": by = .aggregationUnit
+                default: throw BadFilter(message: "by must be legalEntity or aggregationUnit", field: "filter.by")
+                }
+                if scope != nil {
+                    throw BadFilter(message: "by shows every \(b)'s share; it cannot be combined with a legalEntity, aggregationUnitId or clientId", field: "filter.by")
+                }
+            }
+            return .inventory(InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"], scope: scope, by: by))
         case .locate:
             var status: LocateRecord.Status?
             if let s = fields["status"] {
@@ -175,8 +187,8 @@ struct StreamSession {
         var currencies: [(key: String, since: Timestamp)] = []
         var inventory: [(key: Int32, since: Timestamp)] = []
         var locates: [(key: Int32, since: Timestamp)] = []
-        /// The scope whose share inventory items show (the filter's legal entity or unit).
-        var inventoryScope: InventoryScope?
+        /// The inventory filter, whose scope (or `by`) says whose share items show.
+        var inventoryFilter: InventoryFilter?
         var exceptions: (filter: ExceptionKind?, after: Int64)?
         /// Exceptions already sent that changed since (acknowledged, or given their line's text).
         var updatedExceptions: [Int64] = []
@@ -239,7 +251,7 @@ struct StreamSession {
             turn.currencies = s.currencies.take(Self.turnItems - turn.positions.count - turn.prices.count)
             turn.inventory = s.inventory.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count)
             turn.locates = s.locates.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count - turn.inventory.count)
-            if case .inventory(let f)? = s.filter { turn.inventoryScope = f.scope }
+            if case .inventory(let f)? = s.filter { turn.inventoryFilter = f }
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
                 turn.exceptions = (kind, s.lastExceptionId)
@@ -271,7 +283,7 @@ struct StreamSession {
         // The keys of what matches, taken at once; each chunk is rendered from the state as it is then.
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
         var securities: [Int32] = [], locateItems: [Int32] = []
-        var inventoryScope: InventoryScope?
+        var inventoryFilter = InventoryFilter()
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
         hub.engine.readModel.read { state in
@@ -282,7 +294,7 @@ struct StreamSession {
                 (prices, currencies) = state.marketDataKeys()
             case .inventory(let f):
                 securities = Array(state.inventoryIndices(matching: f).prefix(limit))
-                inventoryScope = f.scope
+                inventoryFilter = f
             case .locate(let f):
                 locateItems = Array(state.locateIndices(matching: f).prefix(limit))
             case .exceptions(let kind):
@@ -313,9 +325,9 @@ struct StreamSession {
         for start in stride(from: 0, to: securities.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = securities[start..<min(start + Self.snapshotChunk, securities.count)]
-            let store = hub.engine.readModel, scope = inventoryScope
+            let store = hub.engine.readModel, filter = inventoryFilter
             let (sequence, items) = try await ReadPool.shared.run(.stream) {
-                store.read { state in (state.lastSequence, chunk.compactMap { state.inventoryJSON($0, scope: scope) }) }
+                store.read { state in (state.lastSequence, chunk.flatMap { state.inventoryItems($0, filter: filter) }) }
             }
             engineSequence = sequence
             try await write(items, at: engineSequence)
@@ -382,7 +394,9 @@ struct StreamSession {
             for (p, since) in turn.positions { r.items.append((state.positionView(at: p).json, since)) }
             for (s, since) in turn.prices { if let v = state.priceView(security: s) { r.items.append((encode(v), since)) } }
             for (c, since) in turn.currencies { if let v = state.fxView(currency: c) { r.items.append((encode(v), since)) } }
-            for (s, since) in turn.inventory { if let json = state.inventoryJSON(s, scope: turn.inventoryScope) { r.items.append((json, since)) } }
+            if let f = turn.inventoryFilter {
+                for (s, since) in turn.inventory { for json in state.inventoryItems(s, filter: f) { r.items.append((json, since)) } }
+            }
             for (l, since) in turn.locates { if let json = state.locateJSON(l) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
                 for id in turn.updatedExceptions where id <= after {
