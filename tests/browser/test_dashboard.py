@@ -17,6 +17,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -25,8 +26,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 SHOTS = ROOT / "docs/screenshots"
 
 
-def start_demo():
-    port = 30000 + random.randrange(20000)
+def start_demo(port=None):
+    port = port or 30000 + random.randrange(20000)
     log = open("/tmp/ims-browser-demo.log", "w")
     process = subprocess.Popen([os.environ["IMS_BINARY"], "demo", "--port", str(port), "--rate", "2000"],
                                stdout=subprocess.PIPE, stderr=log, text=True)
@@ -59,8 +60,39 @@ def cells(driver, column_index):
         ".map(r => r.children[arguments[0]].textContent)", column_index)
 
 
+CONTRAST = """
+    // WCAG contrast of an element's text against the first opaque background behind it.
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3); } return [255, 255, 255]; };
+    const out = {};
+    for (const selector of arguments[0]) {
+      const el = document.querySelector(selector);
+      if (!el) { out[selector] = null; continue; }
+      const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+      out[selector] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    }
+    return out;
+"""
+
+
+def contrast(driver, selectors):
+    """Each selector's text contrast; every one must be at least 4.5:1 (WCAG AA for body text)."""
+    ratios = driver.execute_script(CONTRAST, selectors)
+    low = {k: v for k, v in ratios.items() if v is None or v < 4.5}
+    assert not low, f"text below 4.5:1 contrast (or missing): {low}"
+    return ratios
+
+
 def number(text):
     return float(text.replace(",", "") or 0)
+
+
+def get(port, key, path):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def post(port, key, path, body):
@@ -106,6 +138,7 @@ def main():
         books = json.loads(urllib.request.urlopen(urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/books", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
         firm = next(b["bookId"] for b in books if b["positionType"] == "FIRM")
+        firm_entity = next(b["legalEntity"] for b in books if b["bookId"] == firm)
         us_date = next(m["businessDate"] for m in json.loads(urllib.request.urlopen(urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/markets", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
             if m["market"]["marketId"] == "US")
@@ -135,6 +168,26 @@ def main():
         values = [number(v) for v in cells(driver, 5)][:20]
         assert values == sorted(values, reverse=True), f"for loan sorted descending: {values}"
         driver.save_screenshot(str(SHOTS / "inventory.png"))
+        # By keyboard: Enter on a header sorts; arrows, End and Home move between rows (scrolling the virtual
+        # grid as they go); Enter on a row opens it (checked with the drill-down below).
+        header.send_keys(Keys.ENTER)
+        wait(driver, lambda d: header.get_attribute("aria-sort") == "ascending", "ascending sort by Enter")
+        driver.execute_script("document.querySelector('#inventory-grid .row[data-index=\"0\"]').focus()")
+        focused = lambda d: d.execute_script("return Number(document.activeElement?.dataset?.index ?? -1)")
+        # Keys go to whatever has the focus (the live grid draws its rows afresh each frame, keeping the focus).
+        press = lambda key: ActionChains(driver).send_keys(key).perform()
+        for _ in range(3):
+            press(Keys.ARROW_DOWN)
+        wait(driver, lambda d: focused(d) == 3, "the fourth row focused by arrows")
+        press(Keys.END)
+        last_index = driver.execute_script("return Number(document.getElementById('inventory-grid').getAttribute('aria-rowcount')) - 2")
+        wait(driver, lambda d: focused(d) == last_index, f"End reaches the last row ({last_index})")
+        press(Keys.HOME)
+        wait(driver, lambda d: focused(d) == 0, "Home returns to the first row")
+        ratios = contrast(driver, ["#inventory-grid .row .cell", "#inventory-grid .head button", "#count", "#status", ".top nav a",
+                                   ".top nav a[aria-current='page']", "#who", "label", "select", "button#signout"])
+        print("keyboard: Enter sorts, arrows/End/Home move through 10,000+ rows; contrast "
+              + ", ".join(f"{k} {v:.1f}" for k, v in sorted(ratios.items(), key=lambda kv: kv[1])[:4]) + " (lowest four)")
         # Filter by text.
         some_id = cells(driver, 0)[0]
         driver.find_element(By.ID, "search").send_keys(some_id)
@@ -148,7 +201,46 @@ def main():
         group = driver.execute_script("return document.querySelector('#inventory-grid .row.group').textContent")
         assert re.search(r"\(\d+\)", group), f"a group row names its market and count: {group}"
         driver.save_screenshot(str(SHOTS / "inventory-by-market.png"))
+        # Group by legal entity, then by aggregation unit: each scope's share of each security, from the
+        # stream's "by" filter, grouped with subtotals; the entities' for-loan subtotals add up to the firm's
+        # total over the securities they hold.
+        for by, shot in [("legalEntity", "inventory-by-legal-entity.png"), ("aggregationUnit", None)]:
+            Select(driver.find_element(By.ID, "group")).select_by_value(by)
+            wait(driver, lambda d: "shares" in d.find_element(By.ID, "count").text
+                 and int(d.find_element(By.ID, "count").text.split(" of ")[1].split(" ")[0].replace(",", "")) > 100, f"the shares by {by}")
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group"), f"a group by {by}")
+            title = driver.execute_script("return document.querySelector('#inventory-grid .head button[data-column=\"scope\"]').textContent")
+            assert title == ("Legal entity" if by == "legalEntity" else "Agg. unit"), title
+            # Every group is there: the last rows belong to another scope than the first group.
+            first_group = driver.execute_script("return document.querySelector('#inventory-grid .row.group').children[1].textContent")
+            driver.execute_script("const s = document.querySelector('#inventory-grid .scroller'); s.scrollTop = s.scrollHeight")
+            time.sleep(0.3)
+            last_scope = driver.execute_script("const rows = [...document.querySelectorAll('#inventory-grid .row:not(.group)')]"
+                                               ".sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)); return rows[rows.length - 1].children[1].textContent")
+            assert not first_group.startswith(last_scope + " "), f"the last rows are another {by}'s: {first_group} / {last_scope}"
+            if shot:
+                driver.execute_script("document.querySelector('#inventory-grid .scroller').scrollTop = 0")
+                time.sleep(0.3)
+                driver.save_screenshot(str(SHOTS / shot))
+            # The test's own securities (X-…, which the simulator never trades): the 5,000 bought in the firm
+            # book under load hold 400 each, all in the firm book's legal entity and its US unit. Searched, they
+            # are one group of 5,000 whose for-loan subtotal is 2,000,000.
+            search = driver.find_element(By.ID, "search")
+            search.send_keys("X-")
+            expected_scope = firm_entity if by == "legalEntity" else f"AU-{firm_entity}-US"
+            wait(driver, lambda d: d.find_element(By.ID, "count").text.startswith("5,000 of"), f"the 5,000 loaded securities' shares by {by}")
+            driver.execute_script("document.querySelector('#inventory-grid .scroller').scrollTop = 0")
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group"), "the group row at the top")
+            group_row = driver.execute_script("return [...document.querySelector('#inventory-grid .row.group').children].map(c => c.textContent)")
+            assert group_row[1] == f"{expected_scope} (5000)", f"one group, {expected_scope}, of 5,000: {group_row}"
+            assert number(group_row[6]) == 2000000, f"for-loan subtotal of {expected_scope}: {group_row[6]}"
+            search.send_keys(Keys.CONTROL, "a")
+            search.send_keys(Keys.DELETE)
+            print(f"grouped by {by}: {driver.find_element(By.ID, 'count').text}; first group {first_group}, last rows {last_scope}; "
+                  f"the 5,000 loaded: {group_row[1]}, for loan {group_row[6]}")
         Select(driver.find_element(By.ID, "group")).select_by_value("")
+        wait(driver, lambda d: "securities" in d.find_element(By.ID, "count").text, "the firm-wide grid again")
+        wait(driver, lambda d: len(cells(d, 0)) > 10, "rows again")
         # A trade posted over HTTP reaches the grid: a firm buy of 1,000,000 raises for-loan.
         driver.find_element(By.ID, "search").send_keys(some_id)
         wait(driver, lambda d: cells(d, 0) == [some_id], f"only {some_id}")
@@ -170,14 +262,19 @@ def main():
         print(f"{some_id}: for loan {before:,.0f} -> {number(cells(driver, 5)[0]):,.0f} after a trade posted over HTTP")
         # The security's drill-down, opened from its row: the ladder chart (a bar per day and calculation,
         # each with its tooltip), every calculation with its explain parts, positions by book, the price chart.
-        driver.execute_script("document.querySelector('#inventory-grid .row[data-key]').click()")
-        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ladder-chart svg rect.bar"), "the ladder chart")
+        driver.execute_script("document.querySelector('#inventory-grid .row[data-key]').focus()")
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ladder-chart svg rect.bar"), "the ladder chart (the row opened by Enter)")
         bars = driver.find_elements(By.CSS_SELECTOR, "#ladder-chart svg rect.bar")
         assert len(bars) == 10, f"five ladder days, two calculations: {len(bars)} bars"
         tip = driver.execute_script("return document.querySelector('#ladder-chart svg rect.bar title').textContent")
         assert re.match(r"SD0 \d\d-\d\d For loan: [-\d,]+ shares", tip), tip
         assert len(driver.find_elements(By.CSS_SELECTOR, "#explain details")) >= 4, "every calculation explained"
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#positions tbody tr"), "positions by book")
+        # The trade posted over HTTP is in the drill-down too: the firm book's position holds its 1,000,000.
+        position_rows = driver.execute_script("return [...document.querySelectorAll('#positions tbody tr')].map(r => [...r.children].map(c => c.textContent))")
+        firm_row = next((r for r in position_rows if r[0] == firm), None)
+        assert firm_row and number(firm_row[2]) >= 1000000, f"the firm book's position shows the trade: {position_rows}"
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#price-chart svg circle.point"), "the price chart")
         driver.execute_script("document.querySelector('#explain details').open = true")
         parts = driver.execute_script("return [...document.querySelectorAll('#explain details:first-of-type tbody tr td:last-child')].map(t => t.textContent)")
@@ -301,8 +398,25 @@ def main():
         except urllib.error.HTTPError:
             pass
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#exception-rows tr")) > before_count, "the new exception, live")
-        assert "REJECTED_INPUT" in driver.find_element(By.CSS_SELECTOR, "#exception-rows tr").text or "line" in driver.find_element(By.CSS_SELECTOR, "#exception-rows tr").text
+        newest = driver.find_element(By.CSS_SELECTOR, "#exception-rows tr")
+        assert "REJECTED_INPUT" in newest.text, newest.text
+        exception_id = newest.get_attribute("data-exception")
+        # Acknowledged from the page, with a note: it leaves the list to deal with, and shows who and why.
+        driver.find_element(By.CSS_SELECTOR, f"#exception-rows tr[data-exception='{exception_id}'] input[type='checkbox']").click()
+        driver.find_element(By.ID, "exception-note").send_keys("resent by the feed team")
+        driver.find_element(By.ID, "exception-ack").click()
+        wait(driver, lambda d: "1 acknowledged" in d.find_element(By.ID, "status").text, "the acknowledgement")
+        wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, f"#exception-rows tr[data-exception='{exception_id}']"), "the row leaves the list to deal with")
+        Select(driver.find_element(By.ID, "exception-show")).select_by_value("all")
+        row = driver.find_element(By.CSS_SELECTOR, f"#exception-rows tr[data-exception='{exception_id}']")
+        assert "resent by the feed team" in row.text and "desk" in row.text, row.text
+        stored = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/exceptions?acknowledged=true&afterId={int(exception_id) - 1}&limit=1",
+            headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
+        assert stored and stored[0]["acknowledgeNote"] == "resent by the feed team" and stored[0]["acknowledgedBy"].endswith("desk"), stored
+        contrast(driver, ["#exception-rows tr td:nth-child(3)", "#exception-rows tr.acknowledged td:nth-child(3)", "th"])
         driver.save_screenshot(str(SHOTS / "exceptions.png"))
+        print(f"exception {exception_id}: acknowledged from the page by {stored[0]['acknowledgedBy']}")
         # Operations: events per second, apply time and feed lag from /metrics and /health, live.
         driver.get(base + "#/operations")
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ops-rate svg circle.point")) >= 3, "three seconds of events per second", seconds=30)
@@ -321,6 +435,19 @@ def main():
         clients = set(driver.execute_script("return [...document.querySelectorAll('#locate-rows tr td:nth-child(2)')].map(td => td.textContent)"))
         assert clients == {"CL1"}, f"a client key sees its own locates only: {clients}"
         driver.save_screenshot(str(SHOTS / "client-locates.png"))
+        # The server goes away: the page says so and retries by itself. It comes back (a new demo on the
+        # same port, with new keys): the page reconnects, its key is refused, and it asks to sign in again.
+        process.terminate()
+        process.wait(timeout=30)
+        wait(driver, lambda d: "reconnecting" in d.find_element(By.ID, "status").text or "unreachable" in d.find_element(By.ID, "status").text,
+             "the disconnection message")
+        print(f"server stopped: the page says \"{driver.find_element(By.ID, 'status').text}\"")
+        process, port, keys = start_demo(port)
+        wait(driver, lambda d: d.find_elements(By.ID, "signin-error") and "sign in again" in d.find_element(By.ID, "signin-error").text,
+             "the page back by itself, asking to sign in again", seconds=40)
+        print(f"server back: \"{driver.find_element(By.ID, 'signin-error').text}\"")
+        driver.find_element(By.ID, "key").send_keys(keys["desk"], Keys.ENTER)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#locate-rows") and "Live" in d.find_element(By.ID, "status").text, "signed in again, live")
         print("browser checks passed")
     finally:
         driver.quit()

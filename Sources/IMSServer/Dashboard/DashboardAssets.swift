@@ -92,18 +92,18 @@ const price = new Intl.NumberFormat("en-US", { maximumFractionDigits: 4 });
 const calc = (name) => (r) => r.calculations?.[name] ?? 0;
 const usd = (name) => (r) => r.usdValues?.[name] ?? Math.round((r.calculations?.[name] ?? 0) * (r.lastPrice ?? 0) * (r.usdRate ?? 0));
 const COLUMNS = [
-  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(9rem, 1.4fr)" },
+  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
   { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "4rem" },
   { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "5rem" },
   { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? 0, numeric: true, format: (v) => price.format(v) },
-  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v) },
+  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.1fr)" },
+  { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
+  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
 ];
 
 function chosenColumns() {
@@ -111,16 +111,26 @@ function chosenColumns() {
   return saved ? COLUMNS.filter((c) => saved.includes(c.id)) : COLUMNS;
 }
 
+/// Groupings by whose share: the grid then shows each legal entity's (or unit's) share of each security, from
+/// `/ws/inventory` with `by`, one row per scope and security, grouped with subtotals.
+const SCOPE_GROUPS = { legalEntity: "Legal entity", aggregationUnit: "Agg. unit" };
+const FIRM_FIELDS = ["currency", "lastPrice", "usdRate", "temperature", "region"];
+
 async function showInventory() {
+  const groupChoice = sessionStorage.getItem("ims.group") || "";
+  const scoped = SCOPE_GROUPS[groupChoice] ? groupChoice : null;
   view.innerHTML = `
     <div class="toolbar">
       <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
-      <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option></select></label>
+      <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
-      <span class="count" id="count"></span>
+      <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
-  const columns = chosenColumns();
+  const group = document.getElementById("group");
+  group.value = groupChoice;
+  let columns = chosenColumns();
+  if (scoped) columns = [columns[0], { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(1)];
   const chooser = document.getElementById("columns");
   for (const c of COLUMNS) {
     const label = document.createElement("label");
@@ -132,10 +142,19 @@ async function showInventory() {
     });
     chooser.append(label, document.createElement("br"));
   }
-  const rows = new Map();
-  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns,
-    { key: (r) => r.securityId, onOpen: (id) => { location.hash = `#/security/${encodeURIComponent(id)}`; } });
-  const count = () => { document.getElementById("count").textContent = `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`; };
+  const rows = new Map();    // firm-wide, by security id
+  const shares = new Map();  // scoped: by "scope|security"
+  const listed = scoped ? shares : rows;
+  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, {
+    key: scoped ? (r) => r.key : (r) => r.securityId,
+    label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
+    onRender: () => count(),
+    onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+  const count = () => {
+    document.getElementById("count").textContent = scoped
+      ? `${number.format(grid.visibleCount)} of ${number.format(shares.size)} shares (${SCOPE_GROUPS[scoped].toLowerCase()} × security)`
+      : `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`;
+  };
   let matching = null;  // security ids an identifier search found
   let searches = 0;     // the latest search: an older lookup answering late is ignored
   document.getElementById("search").addEventListener("input", async (e) => {
@@ -149,10 +168,17 @@ async function showInventory() {
       const items = Array.isArray(found) ? found : found?.items;
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
-    grid.setFilter(text ? (r) => r.securityId.toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false) : null);
+    grid.setFilter(text ? (r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false) : null);
     count();
   });
-  document.getElementById("group").addEventListener("change", (e) => { grid.setGroupBy(e.target.value); count(); });
+  group.addEventListener("change", () => {
+    const next = group.value;
+    sessionStorage.setItem("ims.group", next);
+    // A grouping by whose share needs other rows (each scope's share): the view is built again.
+    if (SCOPE_GROUPS[next] || scoped) { route(); return; }
+    grid.setGroupBy(next);
+    count();
+  });
 
   const shown = state.shown;
   const started = performance.now();
@@ -169,24 +195,42 @@ async function showInventory() {
     for (const item of page.items) rows.set(item.securityId, item);
   }
   if (!stillShown(shown)) return;
-  grid.setSource(() => [...rows.values()]);
+  grid.setSource(() => [...listed.values()]);
+  if (scoped) grid.setGroupBy("scope"); else if (groupChoice) grid.setGroupBy(groupChoice);
   requestAnimationFrame(() => {
     // First render, measured in the page: from navigation start, and from the data request.
     window.imsFirstRender = { sinceNavigation: performance.now(), sinceRequest: performance.now() - started, rows: rows.size };
     performance.mark("ims-first-render");
     count();
   });
+  const changed = (key, old, next) => {
+    if (!old) return;
+    for (const c of columns) {
+      const a = c.value(old), b = c.value(next);
+      if (c.numeric && a !== b) grid.flash(key, c.id, b > a ? "up" : "down");
+    }
+  };
+  if (scoped) {
+    // Each scope's share: its buckets and calculations; price, currency and temperature are the security's.
+    stream("/ws/inventory", { by: scoped }, (message) => {
+      if (message.type !== "delta" && message.type !== "snapshot") return;
+      const d = message.data, scope = d[scoped === "legalEntity" ? "legalEntity" : "aggregationUnitId"];
+      const key = `${scope}|${d.securityId}`, firm = rows.get(d.securityId) || {};
+      const next = { ...d, scope, key };
+      for (const f of FIRM_FIELDS) if (firm[f] != null) next[f] = firm[f];
+      next.shortQuantity = Object.entries(d.buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
+      changed(key, shares.get(key), next);
+      shares.set(key, next);
+      grid.refresh();
+    });
+    return;
+  }
   stream("/ws/inventory", {}, (message) => {
     if (message.type !== "delta" && message.type !== "snapshot") return;
     window.imsInventoryUpdates = (window.imsInventoryUpdates || 0) + 1;  // for the browser test's load figure
     const d = message.data, old = rows.get(d.securityId);
     const next = { ...(old || {}), ...d };
-    if (old) {
-      for (const c of columns) {
-        const a = c.value(old), b = c.value(next);
-        if (c.numeric && a !== b) grid.flash(d.securityId, c.id, b > a ? "up" : "down");
-      }
-    }
+    changed(d.securityId, old, next);
     rows.set(d.securityId, next);
     grid.refresh();  // re-derived and drawn once at the next frame, however many updates come before it
   });
@@ -466,23 +510,50 @@ async function showExceptions() {
   view.innerHTML = `
     <div class="toolbar">
       <label>Kind <select id="exception-kind"><option value="">all</option></select></label>
-      <span class="count" id="exception-count"></span>
+      <label>Show <select id="exception-show"><option value="open">to deal with</option><option value="done">acknowledged</option><option value="all">all</option></select></label>
+      <label>Note <input id="exception-note" type="text" maxlength="512" placeholder="what was done" aria-label="Note for the acknowledgement"></label>
+      <button type="button" id="exception-ack" disabled>Acknowledge selected</button>
+      <span class="count" id="exception-count" aria-live="polite"></span>
     </div>
-    <div class="table-wrap"><table aria-label="Exceptions, newest first"><thead><tr><th>Id</th><th>Kind</th><th>Received</th><th>Line</th><th>Field</th><th>Message</th></tr></thead>
+    <div class="table-wrap"><table aria-label="Exceptions, newest first"><thead><tr>
+      <th><input type="checkbox" id="exception-all" aria-label="Select every exception shown"></th>
+      <th>Id</th><th>Kind</th><th>Received</th><th>Line</th><th>Field</th><th>Message</th><th>Acknowledged</th></tr></thead>
       <tbody id="exception-rows"></tbody></table></div>`;
   const shown = state.shown;
-  const kinds = document.getElementById("exception-kind");
+  const kinds = document.getElementById("exception-kind"), show = document.getElementById("exception-show");
+  const button = document.getElementById("exception-ack"), all = document.getElementById("exception-all");
+  const exceptions = new Map();  // by id; a re-sent exception (acknowledged since) replaces its row
+  const selected = new Set();
   const load = async () => {
     const kind = kinds.value;
-    const response = await api(`/api/v1/exceptions?limit=1000${kind ? "&kind=" + kind : ""}`);
+    const response = await api(`/api/v1/exceptions?limit=10000${kind ? "&kind=" + kind : ""}`);
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-    return response.json();
+    exceptions.clear();
+    for (const e of await response.json()) exceptions.set(e.exceptionId, e);
   };
-  const render = (list) => {
-    const body = document.getElementById("exception-rows");
-    body.replaceChildren(...[...list].reverse().slice(0, 1000).map((e) => {
+  const acknowledgement = (e) => e.acknowledgedBy
+    ? `${e.acknowledgedBy.split(":").pop()} ${e.acknowledgedAt?.slice(11, 19) ?? ""}${e.acknowledgeNote ? ": " + e.acknowledgeNote : ""}` : "";
+  const listed = () => [...exceptions.values()]
+    .filter((e) => show.value === "all" || (show.value === "open") === !e.acknowledgedBy)
+    .sort((a, b) => b.exceptionId - a.exceptionId).slice(0, 1000);
+  const render = () => {
+    const list = listed();
+    for (const id of [...selected]) if (!list.some((e) => e.exceptionId === id)) selected.delete(id);
+    document.getElementById("exception-rows").replaceChildren(...list.map((e) => {
       const tr = document.createElement("tr");
-      for (const v of [e.exceptionId, e.kind, e.receivedAt, e.line ?? "", e.field ?? "", e.message]) {
+      tr.dataset.exception = e.exceptionId;
+      if (e.acknowledgedBy) tr.className = "acknowledged";
+      const pick = document.createElement("td");
+      if (!e.acknowledgedBy) {
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.checked = selected.has(e.exceptionId);
+        box.setAttribute("aria-label", `Select exception ${e.exceptionId}`);
+        box.addEventListener("change", () => { if (box.checked) selected.add(e.exceptionId); else selected.delete(e.exceptionId); update(); });
+        pick.append(box);
+      }
+      tr.append(pick);
+      for (const v of [e.exceptionId, e.kind, e.receivedAt, e.line ?? "", e.field ?? "", e.message, acknowledgement(e)]) {
         const td = document.createElement("td");
         td.textContent = v;
         tr.append(td);
@@ -490,17 +561,40 @@ async function showExceptions() {
       tr.title = e.raw ?? "";
       return tr;
     }));
-    document.getElementById("exception-count").textContent = `${list.length} shown`;
+    update();
   };
-  let list = await load();
+  const update = () => {
+    const open = [...exceptions.values()].filter((e) => !e.acknowledgedBy).length;
+    document.getElementById("exception-count").textContent = `${open} to deal with of ${exceptions.size}` + (selected.size ? `; ${selected.size} selected` : "");
+    button.disabled = selected.size === 0;
+    all.checked = selected.size > 0 && listed().filter((e) => !e.acknowledgedBy).every((e) => selected.has(e.exceptionId));
+  };
+  all.addEventListener("change", () => {
+    for (const e of listed()) if (!e.acknowledgedBy) { if (all.checked) selected.add(e.exceptionId); else selected.delete(e.exceptionId); }
+    render();
+  });
+  button.addEventListener("click", async () => {
+    const ids = [...selected].slice(0, 1000);
+    const note = document.getElementById("exception-note").value.trim() || undefined;
+    const response = await api("/api/v1/exceptions/acknowledge",
+      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ exceptionIds: ids, note }) });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say(`Not acknowledged: ${answer.field ? answer.field + ": " : ""}${answer.error || response.status}`, "error"); return; }
+    for (const e of answer.exceptions) exceptions.set(e.exceptionId, e);
+    selected.clear();
+    say(`${answer.acknowledged} acknowledged` + (answer.acknowledged < ids.length ? ` (${ids.length - answer.acknowledged} were already)` : ""), "live");
+    render();
+  });
+  await load();
   if (!stillShown(shown)) return;
-  for (const k of [...new Set(list.map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
-  render(list);
-  kinds.addEventListener("change", async () => { list = await load(); render(list); openStream(); });
+  for (const k of [...new Set([...exceptions.values()].map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
+  render();
+  show.addEventListener("change", render);
+  kinds.addEventListener("change", async () => { selected.clear(); await load(); render(); openStream(); });
   const openStream = () => stream("/ws/exceptions", kinds.value ? { kind: kinds.value } : {}, (message) => {
-    if (message.type !== "delta" || !message.data) return;
-    list.push(message.data);
-    render(list);
+    if ((message.type !== "delta" && message.type !== "snapshot") || !message.data) return;
+    exceptions.set(message.data.exceptionId, message.data);
+    render();
   });
   openStream();
 }
@@ -687,11 +781,23 @@ function stream(path, filter, onMessage) {
     socket.send(JSON.stringify({ action: "subscribe", filter }));
     say("Live", "live");
   };
-  socket.onmessage = (e) => onMessage(JSON.parse(e.data));
+  socket.onmessage = (e) => {
+    const message = JSON.parse(e.data);
+    // Too far behind (the server stopped its deltas): subscribe again for a fresh snapshot, which the views
+    // merge by key like any update.
+    if (message.type === "lagging") {
+      say("Catching up after falling behind…", "error");
+      socket.send(JSON.stringify({ action: "subscribe", filter }));
+      return;
+    }
+    if (message.type === "snapshotComplete") say("Live", "live");
+    onMessage(message);
+  };
+  const shownNow = state.shown;
   socket.onclose = () => {
     const wait = Math.min(10_000, 500 * 2 ** state.retry++);
-    say(`Disconnected from the server; reconnecting in ${Math.round(wait / 1000)} s…`, "error");
-    setTimeout(() => { if (state.key) route(); }, wait);
+    say(`Disconnected from the server; reconnecting in ${Math.max(1, Math.round(wait / 1000))} s…`, "error");
+    setTimeout(() => { if (state.key && state.shown === shownNow) route(); }, wait);
   };
 }
 
@@ -711,7 +817,20 @@ function route() {
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
   const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
   const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || showInventory);
-  show().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
+  const shownNow = state.shown;
+  show().catch((e) => {
+    if (e.message === "unauthorized") return;
+    if (e.message === "unreachable") { retryLater(shownNow); return; }
+    say(`Could not load: ${e.message}`, "error");
+  });
+}
+
+/// The server could not be reached (or a stream dropped): says so, and shows the view again after a pause
+/// that grows with each failure (0.5 s, 1 s, 2 s… at most 10 s), unless the user has moved on.
+function retryLater(shownNow) {
+  const wait = Math.min(10_000, 500 * 2 ** state.retry++);
+  say(`The server is unreachable; reconnecting in ${Math.max(1, Math.round(wait / 1000))} s…`, "error");
+  setTimeout(() => { if (state.key && state.shown === shownNow) route(); }, wait);
 }
 
 document.getElementById("signout").addEventListener("click", () => signOut(""));
@@ -812,11 +931,15 @@ export function lineChart(container, { points, title, unit, references = [], not
 // A virtual grid: only the rows in view (plus a margin) exist in the page, so 10,000 rows scroll and
 // re-render as fast as 50. Columns sort by a click or Enter on their header; rows are filtered and
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
-// animation frame, so any number of updates between two frames costs one render.
+// animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
+// the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
+// as they go; Enter opens a row.
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
     this.onOpen = onOpen;
+    this.onRender = onRender;
+    this.focusIndex = null;  // the view index of the row to focus once it is drawn
     this.columns = columns;
     this.rowHeight = rowHeight;
     this.key = key;
@@ -829,9 +952,11 @@ export class VirtualGrid {
     this.flashes = new Map(); // key -> Map(column id -> "up" | "down")
     this.pending = false;
 
+    this.container = container;
     container.classList.add("grid");
     container.style.setProperty("--cols", columns.map((c) => c.width || "1fr").join(" "));
     container.setAttribute("role", "grid");
+    if (label) container.setAttribute("aria-label", label);
     this.head = document.createElement("div");
     this.head.className = "head";
     this.head.setAttribute("role", "row");
@@ -842,13 +967,14 @@ export class VirtualGrid {
       button.title = column.description || column.title;
       button.dataset.column = column.id;
       button.setAttribute("role", "columnheader");
+      button.setAttribute("aria-sort", "none");
       if (column.numeric) button.classList.add("num");
       button.addEventListener("click", () => this.sortBy(column.id));
       this.head.append(button);
     }
     this.scroller = document.createElement("div");
     this.scroller.className = "scroller";
-    this.scroller.tabIndex = 0;
+    this.scroller.tabIndex = -1;  // the rows are the tab stops
     this.spacer = document.createElement("div");
     this.spacer.className = "spacer";
     this.scroller.append(this.spacer);
@@ -860,8 +986,31 @@ export class VirtualGrid {
       if (line && this.onOpen) this.onOpen(line.dataset.key);
     };
     this.scroller.addEventListener("click", open);
-    this.scroller.addEventListener("keydown", (e) => { if (e.key === "Enter") open(e); });
+    this.scroller.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { open(e); return; }
+      const line = e.target.closest(".row");
+      const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowHeight) - 1);
+      const step = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page }[e.key];
+      let target = null;
+      if (e.key === "Home") target = 0;
+      else if (e.key === "End") target = this.view.length - 1;
+      else if (step !== undefined) target = (this.focusIndex ?? (line ? Number(line.dataset.index) : -1)) + step;
+      if (target === null) return;
+      e.preventDefault();
+      this.moveFocus(Math.max(0, Math.min(this.view.length - 1, target)));
+    });
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
+  }
+
+  /// Focuses row `index` of the view, scrolling it into sight (it is drawn, then focused).
+  moveFocus(index) {
+    const h = this.rowHeight, top = index * h;
+    if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
+    else if (top + h > this.scroller.scrollTop + this.scroller.clientHeight) this.scroller.scrollTop = top + h - this.scroller.clientHeight;
+    // Focused now when the row is drawn (the margin above and below the view), else once it is.
+    const line = this.spacer.querySelector(`.row[data-index="${index}"]`);
+    if (line) { line.focus({ preventScroll: true }); this.focusIndex = null; } else this.focusIndex = index;
+    this.schedule();
   }
 
   setRows(rows) { this.rows = rows; this.source = null; this.refresh(); }
@@ -937,6 +1086,9 @@ export class VirtualGrid {
       const line = document.createElement("div");
       line.className = item.row ? "row" : "row group";
       line.setAttribute("role", "row");
+      line.setAttribute("aria-rowindex", i + 2);  // the header is row 1
+      line.dataset.index = i;
+      line.tabIndex = -1;
       line.style.top = i * h + "px";
       const flashes = item.row ? this.flashes.get(this.key(item.row)) : null;
       for (const c of this.columns) {
@@ -951,14 +1103,28 @@ export class VirtualGrid {
           cell.textContent = `${item.group} (${item.count})`;
         } else if (c.total) {
           cell.textContent = c.format ? c.format(item.total[c.id]) : item.total[c.id];
+          cell.title = `${c.title}, ${item.group}: ${cell.textContent}`;  // in full, should the column be narrow
         }
         line.append(cell);
       }
-      if (item.row) { line.dataset.key = this.key(item.row); line.tabIndex = 0; }
+      if (item.row) line.dataset.key = this.key(item.row);
       fragment.append(line);
     }
+    // The row that had the focus keeps it across a redraw (rows are drawn afresh each frame).
+    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
     this.spacer.replaceChildren(fragment);
     this.flashes.clear();
+    const wanted = this.focusIndex ?? focused;
+    this.focusIndex = null;
+    if (wanted !== null) {
+      const line = this.spacer.querySelector(`.row[data-index="${wanted}"]`);
+      if (line) line.focus({ preventScroll: true });
+    }
+    // One row is reachable by Tab: the focused one, else the first drawn.
+    const tabStop = this.spacer.querySelector(".row:focus") || this.spacer.querySelector(".row");
+    if (tabStop) tabStop.tabIndex = 0;
+    this.container?.setAttribute("aria-rowcount", this.view.length + 1);
+    if (this.onRender) this.onRender();
   }
 }
 """####),
@@ -1024,7 +1190,8 @@ main { flex: 1; min-height: 0; display: flex; flex-direction: column; padding: 0
 .grid .head { border-bottom: 1px solid var(--line); font-weight: 600; background: #1b2330; }
 .grid .head button { all: unset; cursor: pointer; padding: 0 .5rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .grid .head button:focus-visible { outline: 2px solid var(--accent); }
-.grid .head .num, .grid .cell.num { text-align: right; justify-self: end; }
+.grid .head .num, .grid .cell.num { text-align: right; }
+.grid .row.group .cell:not(.num) { overflow: visible; }
 .grid .scroller { flex: 1; overflow-y: auto; position: relative; }
 .grid .spacer { position: relative; }
 .grid .row { position: absolute; left: 0; right: 0; border-bottom: 1px solid #1e2631; }
@@ -1076,6 +1243,9 @@ tr.refused td { color: var(--down); }
 .status-rejected-strong { color: var(--down); font-weight: 600; }
 h2.status-approved { color: var(--up); }
 h2.status-rejected { color: var(--down); }
+tr.acknowledged td { color: var(--muted); }
+button:disabled { opacity: .55; cursor: default; border-color: var(--line); }
+.grid .row:focus { background: #243247; outline: 2px solid var(--accent); outline-offset: -2px; }
 """####),
     ]
 }

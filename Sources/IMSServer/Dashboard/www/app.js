@@ -86,18 +86,18 @@ const price = new Intl.NumberFormat("en-US", { maximumFractionDigits: 4 });
 const calc = (name) => (r) => r.calculations?.[name] ?? 0;
 const usd = (name) => (r) => r.usdValues?.[name] ?? Math.round((r.calculations?.[name] ?? 0) * (r.lastPrice ?? 0) * (r.usdRate ?? 0));
 const COLUMNS = [
-  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(9rem, 1.4fr)" },
+  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
   { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "4rem" },
   { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "5rem" },
   { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? 0, numeric: true, format: (v) => price.format(v) },
-  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v) },
-  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v) },
+  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.1fr)" },
+  { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
+  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
+  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
 ];
 
 function chosenColumns() {
@@ -105,16 +105,26 @@ function chosenColumns() {
   return saved ? COLUMNS.filter((c) => saved.includes(c.id)) : COLUMNS;
 }
 
+/// Groupings by whose share: the grid then shows each legal entity's (or unit's) share of each security, from
+/// `/ws/inventory` with `by`, one row per scope and security, grouped with subtotals.
+const SCOPE_GROUPS = { legalEntity: "Legal entity", aggregationUnit: "Agg. unit" };
+const FIRM_FIELDS = ["currency", "lastPrice", "usdRate", "temperature", "region"];
+
 async function showInventory() {
+  const groupChoice = sessionStorage.getItem("ims.group") || "";
+  const scoped = SCOPE_GROUPS[groupChoice] ? groupChoice : null;
   view.innerHTML = `
     <div class="toolbar">
       <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
-      <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option></select></label>
+      <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
-      <span class="count" id="count"></span>
+      <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
-  const columns = chosenColumns();
+  const group = document.getElementById("group");
+  group.value = groupChoice;
+  let columns = chosenColumns();
+  if (scoped) columns = [columns[0], { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(1)];
   const chooser = document.getElementById("columns");
   for (const c of COLUMNS) {
     const label = document.createElement("label");
@@ -126,10 +136,19 @@ async function showInventory() {
     });
     chooser.append(label, document.createElement("br"));
   }
-  const rows = new Map();
-  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns,
-    { key: (r) => r.securityId, onOpen: (id) => { location.hash = `#/security/${encodeURIComponent(id)}`; } });
-  const count = () => { document.getElementById("count").textContent = `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`; };
+  const rows = new Map();    // firm-wide, by security id
+  const shares = new Map();  // scoped: by "scope|security"
+  const listed = scoped ? shares : rows;
+  const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, {
+    key: scoped ? (r) => r.key : (r) => r.securityId,
+    label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
+    onRender: () => count(),
+    onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+  const count = () => {
+    document.getElementById("count").textContent = scoped
+      ? `${number.format(grid.visibleCount)} of ${number.format(shares.size)} shares (${SCOPE_GROUPS[scoped].toLowerCase()} × security)`
+      : `${number.format(grid.visibleCount)} of ${number.format(rows.size)} securities`;
+  };
   let matching = null;  // security ids an identifier search found
   let searches = 0;     // the latest search: an older lookup answering late is ignored
   document.getElementById("search").addEventListener("input", async (e) => {
@@ -143,10 +162,17 @@ async function showInventory() {
       const items = Array.isArray(found) ? found : found?.items;
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
-    grid.setFilter(text ? (r) => r.securityId.toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false) : null);
+    grid.setFilter(text ? (r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false) : null);
     count();
   });
-  document.getElementById("group").addEventListener("change", (e) => { grid.setGroupBy(e.target.value); count(); });
+  group.addEventListener("change", () => {
+    const next = group.value;
+    sessionStorage.setItem("ims.group", next);
+    // A grouping by whose share needs other rows (each scope's share): the view is built again.
+    if (SCOPE_GROUPS[next] || scoped) { route(); return; }
+    grid.setGroupBy(next);
+    count();
+  });
 
   const shown = state.shown;
   const started = performance.now();
@@ -163,24 +189,42 @@ async function showInventory() {
     for (const item of page.items) rows.set(item.securityId, item);
   }
   if (!stillShown(shown)) return;
-  grid.setSource(() => [...rows.values()]);
+  grid.setSource(() => [...listed.values()]);
+  if (scoped) grid.setGroupBy("scope"); else if (groupChoice) grid.setGroupBy(groupChoice);
   requestAnimationFrame(() => {
     // First render, measured in the page: from navigation start, and from the data request.
     window.imsFirstRender = { sinceNavigation: performance.now(), sinceRequest: performance.now() - started, rows: rows.size };
     performance.mark("ims-first-render");
     count();
   });
+  const changed = (key, old, next) => {
+    if (!old) return;
+    for (const c of columns) {
+      const a = c.value(old), b = c.value(next);
+      if (c.numeric && a !== b) grid.flash(key, c.id, b > a ? "up" : "down");
+    }
+  };
+  if (scoped) {
+    // Each scope's share: its buckets and calculations; price, currency and temperature are the security's.
+    stream("/ws/inventory", { by: scoped }, (message) => {
+      if (message.type !== "delta" && message.type !== "snapshot") return;
+      const d = message.data, scope = d[scoped === "legalEntity" ? "legalEntity" : "aggregationUnitId"];
+      const key = `${scope}|${d.securityId}`, firm = rows.get(d.securityId) || {};
+      const next = { ...d, scope, key };
+      for (const f of FIRM_FIELDS) if (firm[f] != null) next[f] = firm[f];
+      next.shortQuantity = Object.entries(d.buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
+      changed(key, shares.get(key), next);
+      shares.set(key, next);
+      grid.refresh();
+    });
+    return;
+  }
   stream("/ws/inventory", {}, (message) => {
     if (message.type !== "delta" && message.type !== "snapshot") return;
     window.imsInventoryUpdates = (window.imsInventoryUpdates || 0) + 1;  // for the browser test's load figure
     const d = message.data, old = rows.get(d.securityId);
     const next = { ...(old || {}), ...d };
-    if (old) {
-      for (const c of columns) {
-        const a = c.value(old), b = c.value(next);
-        if (c.numeric && a !== b) grid.flash(d.securityId, c.id, b > a ? "up" : "down");
-      }
-    }
+    changed(d.securityId, old, next);
     rows.set(d.securityId, next);
     grid.refresh();  // re-derived and drawn once at the next frame, however many updates come before it
   });
@@ -460,23 +504,50 @@ async function showExceptions() {
   view.innerHTML = `
     <div class="toolbar">
       <label>Kind <select id="exception-kind"><option value="">all</option></select></label>
-      <span class="count" id="exception-count"></span>
+      <label>Show <select id="exception-show"><option value="open">to deal with</option><option value="done">acknowledged</option><option value="all">all</option></select></label>
+      <label>Note <input id="exception-note" type="text" maxlength="512" placeholder="what was done" aria-label="Note for the acknowledgement"></label>
+      <button type="button" id="exception-ack" disabled>Acknowledge selected</button>
+      <span class="count" id="exception-count" aria-live="polite"></span>
     </div>
-    <div class="table-wrap"><table aria-label="Exceptions, newest first"><thead><tr><th>Id</th><th>Kind</th><th>Received</th><th>Line</th><th>Field</th><th>Message</th></tr></thead>
+    <div class="table-wrap"><table aria-label="Exceptions, newest first"><thead><tr>
+      <th><input type="checkbox" id="exception-all" aria-label="Select every exception shown"></th>
+      <th>Id</th><th>Kind</th><th>Received</th><th>Line</th><th>Field</th><th>Message</th><th>Acknowledged</th></tr></thead>
       <tbody id="exception-rows"></tbody></table></div>`;
   const shown = state.shown;
-  const kinds = document.getElementById("exception-kind");
+  const kinds = document.getElementById("exception-kind"), show = document.getElementById("exception-show");
+  const button = document.getElementById("exception-ack"), all = document.getElementById("exception-all");
+  const exceptions = new Map();  // by id; a re-sent exception (acknowledged since) replaces its row
+  const selected = new Set();
   const load = async () => {
     const kind = kinds.value;
-    const response = await api(`/api/v1/exceptions?limit=1000${kind ? "&kind=" + kind : ""}`);
+    const response = await api(`/api/v1/exceptions?limit=10000${kind ? "&kind=" + kind : ""}`);
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-    return response.json();
+    exceptions.clear();
+    for (const e of await response.json()) exceptions.set(e.exceptionId, e);
   };
-  const render = (list) => {
-    const body = document.getElementById("exception-rows");
-    body.replaceChildren(...[...list].reverse().slice(0, 1000).map((e) => {
+  const acknowledgement = (e) => e.acknowledgedBy
+    ? `${e.acknowledgedBy.split(":").pop()} ${e.acknowledgedAt?.slice(11, 19) ?? ""}${e.acknowledgeNote ? ": " + e.acknowledgeNote : ""}` : "";
+  const listed = () => [...exceptions.values()]
+    .filter((e) => show.value === "all" || (show.value === "open") === !e.acknowledgedBy)
+    .sort((a, b) => b.exceptionId - a.exceptionId).slice(0, 1000);
+  const render = () => {
+    const list = listed();
+    for (const id of [...selected]) if (!list.some((e) => e.exceptionId === id)) selected.delete(id);
+    document.getElementById("exception-rows").replaceChildren(...list.map((e) => {
       const tr = document.createElement("tr");
-      for (const v of [e.exceptionId, e.kind, e.receivedAt, e.line ?? "", e.field ?? "", e.message]) {
+      tr.dataset.exception = e.exceptionId;
+      if (e.acknowledgedBy) tr.className = "acknowledged";
+      const pick = document.createElement("td");
+      if (!e.acknowledgedBy) {
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.checked = selected.has(e.exceptionId);
+        box.setAttribute("aria-label", `Select exception ${e.exceptionId}`);
+        box.addEventListener("change", () => { if (box.checked) selected.add(e.exceptionId); else selected.delete(e.exceptionId); update(); });
+        pick.append(box);
+      }
+      tr.append(pick);
+      for (const v of [e.exceptionId, e.kind, e.receivedAt, e.line ?? "", e.field ?? "", e.message, acknowledgement(e)]) {
         const td = document.createElement("td");
         td.textContent = v;
         tr.append(td);
@@ -484,17 +555,40 @@ async function showExceptions() {
       tr.title = e.raw ?? "";
       return tr;
     }));
-    document.getElementById("exception-count").textContent = `${list.length} shown`;
+    update();
   };
-  let list = await load();
+  const update = () => {
+    const open = [...exceptions.values()].filter((e) => !e.acknowledgedBy).length;
+    document.getElementById("exception-count").textContent = `${open} to deal with of ${exceptions.size}` + (selected.size ? `; ${selected.size} selected` : "");
+    button.disabled = selected.size === 0;
+    all.checked = selected.size > 0 && listed().filter((e) => !e.acknowledgedBy).every((e) => selected.has(e.exceptionId));
+  };
+  all.addEventListener("change", () => {
+    for (const e of listed()) if (!e.acknowledgedBy) { if (all.checked) selected.add(e.exceptionId); else selected.delete(e.exceptionId); }
+    render();
+  });
+  button.addEventListener("click", async () => {
+    const ids = [...selected].slice(0, 1000);
+    const note = document.getElementById("exception-note").value.trim() || undefined;
+    const response = await api("/api/v1/exceptions/acknowledge",
+      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ exceptionIds: ids, note }) });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say(`Not acknowledged: ${answer.field ? answer.field + ": " : ""}${answer.error || response.status}`, "error"); return; }
+    for (const e of answer.exceptions) exceptions.set(e.exceptionId, e);
+    selected.clear();
+    say(`${answer.acknowledged} acknowledged` + (answer.acknowledged < ids.length ? ` (${ids.length - answer.acknowledged} were already)` : ""), "live");
+    render();
+  });
+  await load();
   if (!stillShown(shown)) return;
-  for (const k of [...new Set(list.map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
-  render(list);
-  kinds.addEventListener("change", async () => { list = await load(); render(list); openStream(); });
+  for (const k of [...new Set([...exceptions.values()].map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
+  render();
+  show.addEventListener("change", render);
+  kinds.addEventListener("change", async () => { selected.clear(); await load(); render(); openStream(); });
   const openStream = () => stream("/ws/exceptions", kinds.value ? { kind: kinds.value } : {}, (message) => {
-    if (message.type !== "delta" || !message.data) return;
-    list.push(message.data);
-    render(list);
+    if ((message.type !== "delta" && message.type !== "snapshot") || !message.data) return;
+    exceptions.set(message.data.exceptionId, message.data);
+    render();
   });
   openStream();
 }
@@ -681,11 +775,23 @@ function stream(path, filter, onMessage) {
     socket.send(JSON.stringify({ action: "subscribe", filter }));
     say("Live", "live");
   };
-  socket.onmessage = (e) => onMessage(JSON.parse(e.data));
+  socket.onmessage = (e) => {
+    const message = JSON.parse(e.data);
+    // Too far behind (the server stopped its deltas): subscribe again for a fresh snapshot, which the views
+    // merge by key like any update.
+    if (message.type === "lagging") {
+      say("Catching up after falling behind…", "error");
+      socket.send(JSON.stringify({ action: "subscribe", filter }));
+      return;
+    }
+    if (message.type === "snapshotComplete") say("Live", "live");
+    onMessage(message);
+  };
+  const shownNow = state.shown;
   socket.onclose = () => {
     const wait = Math.min(10_000, 500 * 2 ** state.retry++);
-    say(`Disconnected from the server; reconnecting in ${Math.round(wait / 1000)} s…`, "error");
-    setTimeout(() => { if (state.key) route(); }, wait);
+    say(`Disconnected from the server; reconnecting in ${Math.max(1, Math.round(wait / 1000))} s…`, "error");
+    setTimeout(() => { if (state.key && state.shown === shownNow) route(); }, wait);
   };
 }
 
@@ -705,7 +811,20 @@ function route() {
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
   const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
   const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || showInventory);
-  show().catch((e) => { if (e.message !== "unauthorized") say(`Could not load: ${e.message}`, "error"); });
+  const shownNow = state.shown;
+  show().catch((e) => {
+    if (e.message === "unauthorized") return;
+    if (e.message === "unreachable") { retryLater(shownNow); return; }
+    say(`Could not load: ${e.message}`, "error");
+  });
+}
+
+/// The server could not be reached (or a stream dropped): says so, and shows the view again after a pause
+/// that grows with each failure (0.5 s, 1 s, 2 s… at most 10 s), unless the user has moved on.
+function retryLater(shownNow) {
+  const wait = Math.min(10_000, 500 * 2 ** state.retry++);
+  say(`The server is unreachable; reconnecting in ${Math.max(1, Math.round(wait / 1000))} s…`, "error");
+  setTimeout(() => { if (state.key && state.shown === shownNow) route(); }, wait);
 }
 
 document.getElementById("signout").addEventListener("click", () => signOut(""));

@@ -1,11 +1,15 @@
 // A virtual grid: only the rows in view (plus a margin) exist in the page, so 10,000 rows scroll and
 // re-render as fast as 50. Columns sort by a click or Enter on their header; rows are filtered and
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
-// animation frame, so any number of updates between two frames costs one render.
+// animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
+// the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
+// as they go; Enter opens a row.
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
     this.onOpen = onOpen;
+    this.onRender = onRender;
+    this.focusIndex = null;  // the view index of the row to focus once it is drawn
     this.columns = columns;
     this.rowHeight = rowHeight;
     this.key = key;
@@ -18,9 +22,11 @@ export class VirtualGrid {
     this.flashes = new Map(); // key -> Map(column id -> "up" | "down")
     this.pending = false;
 
+    this.container = container;
     container.classList.add("grid");
     container.style.setProperty("--cols", columns.map((c) => c.width || "1fr").join(" "));
     container.setAttribute("role", "grid");
+    if (label) container.setAttribute("aria-label", label);
     this.head = document.createElement("div");
     this.head.className = "head";
     this.head.setAttribute("role", "row");
@@ -31,13 +37,14 @@ export class VirtualGrid {
       button.title = column.description || column.title;
       button.dataset.column = column.id;
       button.setAttribute("role", "columnheader");
+      button.setAttribute("aria-sort", "none");
       if (column.numeric) button.classList.add("num");
       button.addEventListener("click", () => this.sortBy(column.id));
       this.head.append(button);
     }
     this.scroller = document.createElement("div");
     this.scroller.className = "scroller";
-    this.scroller.tabIndex = 0;
+    this.scroller.tabIndex = -1;  // the rows are the tab stops
     this.spacer = document.createElement("div");
     this.spacer.className = "spacer";
     this.scroller.append(this.spacer);
@@ -49,8 +56,31 @@ export class VirtualGrid {
       if (line && this.onOpen) this.onOpen(line.dataset.key);
     };
     this.scroller.addEventListener("click", open);
-    this.scroller.addEventListener("keydown", (e) => { if (e.key === "Enter") open(e); });
+    this.scroller.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { open(e); return; }
+      const line = e.target.closest(".row");
+      const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowHeight) - 1);
+      const step = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page }[e.key];
+      let target = null;
+      if (e.key === "Home") target = 0;
+      else if (e.key === "End") target = this.view.length - 1;
+      else if (step !== undefined) target = (this.focusIndex ?? (line ? Number(line.dataset.index) : -1)) + step;
+      if (target === null) return;
+      e.preventDefault();
+      this.moveFocus(Math.max(0, Math.min(this.view.length - 1, target)));
+    });
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
+  }
+
+  /// Focuses row `index` of the view, scrolling it into sight (it is drawn, then focused).
+  moveFocus(index) {
+    const h = this.rowHeight, top = index * h;
+    if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
+    else if (top + h > this.scroller.scrollTop + this.scroller.clientHeight) this.scroller.scrollTop = top + h - this.scroller.clientHeight;
+    // Focused now when the row is drawn (the margin above and below the view), else once it is.
+    const line = this.spacer.querySelector(`.row[data-index="${index}"]`);
+    if (line) { line.focus({ preventScroll: true }); this.focusIndex = null; } else this.focusIndex = index;
+    this.schedule();
   }
 
   setRows(rows) { this.rows = rows; this.source = null; this.refresh(); }
@@ -126,6 +156,9 @@ export class VirtualGrid {
       const line = document.createElement("div");
       line.className = item.row ? "row" : "row group";
       line.setAttribute("role", "row");
+      line.setAttribute("aria-rowindex", i + 2);  // the header is row 1
+      line.dataset.index = i;
+      line.tabIndex = -1;
       line.style.top = i * h + "px";
       const flashes = item.row ? this.flashes.get(this.key(item.row)) : null;
       for (const c of this.columns) {
@@ -140,13 +173,27 @@ export class VirtualGrid {
           cell.textContent = `${item.group} (${item.count})`;
         } else if (c.total) {
           cell.textContent = c.format ? c.format(item.total[c.id]) : item.total[c.id];
+          cell.title = `${c.title}, ${item.group}: ${cell.textContent}`;  // in full, should the column be narrow
         }
         line.append(cell);
       }
-      if (item.row) { line.dataset.key = this.key(item.row); line.tabIndex = 0; }
+      if (item.row) line.dataset.key = this.key(item.row);
       fragment.append(line);
     }
+    // The row that had the focus keeps it across a redraw (rows are drawn afresh each frame).
+    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
     this.spacer.replaceChildren(fragment);
     this.flashes.clear();
+    const wanted = this.focusIndex ?? focused;
+    this.focusIndex = null;
+    if (wanted !== null) {
+      const line = this.spacer.querySelector(`.row[data-index="${wanted}"]`);
+      if (line) line.focus({ preventScroll: true });
+    }
+    // One row is reachable by Tab: the focused one, else the first drawn.
+    const tabStop = this.spacer.querySelector(".row:focus") || this.spacer.querySelector(".row");
+    if (tabStop) tabStop.tabIndex = 0;
+    this.container?.setAttribute("aria-rowcount", this.view.length + 1);
+    if (this.onRender) this.onRender();
   }
 }
