@@ -58,10 +58,15 @@ struct Demo: AsyncParsableCommand {
             logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials")
         } else {
             configuration.apiKeys = try Self.demoKeys(file: settings.optionalString("apiKeys"))
+            // Tokens and TLS as `ims serve` takes them: a demo can be signed into with an identity provider's
+            // tokens, over HTTPS.
+            configuration.jwt = try await settings.jwtVerifier(logger: logger)
         }
+        try settings.enableTLS(&configuration, logger: logger)
+        let scheme = configuration.scheme
         let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
-            logger.info("serving", metadata: ["url": "http://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
-            Console.line("ims demo serving on http://\(settings.host):\(port)  (\(rate) events/s); the dashboard: http://\(settings.host):\(port)/ (sign in with the desk key)")
+            logger.info("serving", metadata: ["url": "\(scheme)://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
+            Console.line("ims demo serving on \(scheme)://\(settings.host):\(port)  (\(rate) events/s); the dashboard: \(scheme)://\(settings.host):\(port)/ (sign in with the desk key)")
         }
         // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
         try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)

@@ -94,5 +94,22 @@ struct StreamAuthorizationTests {
         #expect(upgrade(query: "access_token=\(keys["feed"]!)").hasPrefix("HTTP/1.1 403"))
         #expect(upgrade(query: "access_token=\(expired)").hasPrefix("HTTP/1.1 401"))
         #expect(upgrade("position", expired).contains("expired"), "the refusal says why")
+
+        // A stream opened with a token ends when the token does: an error naming the token, then close code
+        // 1008; a stream opened with a key (valid until revoked) stays open.
+        let shortLived = try await token(["operator"], expires: 2)
+        let onToken = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position", key: shortLived)
+        let onKey = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position", key: keys["operator"]!)
+        defer { onToken.close(); onKey.close() }
+        for probe in [onToken, onKey] {
+            probe.send(#"{"action":"subscribe","filter":{}}"#)
+            #expect(!probe.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshotComplete").isEmpty)
+        }
+        let ended = onToken.wait(seconds: 8) { !$0.ofType("error").isEmpty }.ofType("error").first
+        #expect(ended?["field"] as? String == "token" && (ended?["error"] as? String)?.contains("expired") == true, "\(String(describing: ended))")
+        let deadline = Date().addingTimeInterval(3)
+        while onToken.closeCode == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(onToken.closeCode == 1008)
+        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty)
     }
 }

@@ -9,6 +9,8 @@ import Glibc
 final class StreamProbe: Sendable {
     private final class Received: Sendable {
         let texts = Mutex<[String]>([])
+        /// The code of the server's close frame, once one came.
+        let closeCode = Mutex<Int?>(nil)
     }
 
     private let received = Received()
@@ -49,7 +51,9 @@ final class StreamProbe: Sendable {
     func startReading() {
         let received = self.received, fd = self.fd
         let thread = Thread {
-            while let text = Self.readFrame(fd) { received.texts.withLock { $0.append(text) } }
+            while let text = Self.readFrame(fd, onClose: { code in received.closeCode.withLock { $0 = code } }) {
+                received.texts.withLock { $0.append(text) }
+            }
         }
         thread.start()
     }
@@ -96,7 +100,10 @@ final class StreamProbe: Sendable {
     }
 
     /// The next text message (control frames skipped, fragments joined), or nil when the connection ends.
-    private static func readFrame(_ fd: Int32) -> String? {
+    /// The close code the server sent, if it closed the connection.
+    var closeCode: Int? { received.closeCode.withLock { $0 } }
+
+    private static func readFrame(_ fd: Int32, onClose: (Int) -> Void) -> String? {
         var message: [UInt8] = []
         while true {
             guard let head = readExactly(fd, 2) else { return nil }
@@ -110,7 +117,10 @@ final class StreamProbe: Sendable {
             }
             guard let payload = readExactly(fd, length) else { return nil }
             let opcode = head[0] & 0x0F
-            if opcode == 0x8 { return nil }
+            if opcode == 0x8 {
+                onClose(payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : 1005)
+                return nil
+            }
             if opcode >= 0x8 { continue }
             message += payload
             if head[0] & 0x80 != 0 { return String(decoding: message, as: UTF8.self) }

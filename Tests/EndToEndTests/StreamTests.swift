@@ -132,14 +132,18 @@ struct StreamTests {
         #expect(Self.sequencesAreContiguous(probe.wait { _ in true }))
     }
 
+    /// `setup` (PB-US's books WB1, WB2) and a second legal entity, PB-EU, with its unit in US and a book that
+    /// bought 7 WA.
+    static let twoEntities = setup + "\n" + """
+    {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
+    {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
+    """ + "\n" + trade("WE-1", book: "WE1", qty: 7)
+
     /// `/ws/inventory` by legal entity or aggregation unit: the scope's share of each security it holds.
     @Test func inventoryStreamByScope() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        try Self.post(server, Self.setup + "\n" + """
-        {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
-        {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
-        """ + "\n" + Self.trade("WE-1", book: "WE1", qty: 7))
+        try Self.post(server, Self.twoEntities)
         for filter in [#"{"legalEntity":"PB-EU"}"#, #"{"aggregationUnitId":"AU-EU-US","marketId":"US"}"#] {
             let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/inventory")
             defer { probe.close() }
@@ -172,10 +176,7 @@ struct StreamTests {
     @Test func inventoryStreamByEveryScope() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        try Self.post(server, Self.setup + "\n" + """
-        {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
-        {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
-        """ + "\n" + Self.trade("WE-1", book: "WE1", qty: 7))
+        try Self.post(server, Self.twoEntities)
         func share(_ item: [String: Any]) -> String {
             let long = (item["buckets"] as? [String: Any])?["LONG.FIRM"] as? Int ?? -1
             return "\(item["legalEntity"] as? String ?? item["aggregationUnitId"] as? String ?? "firm") \(item["securityId"] as? String ?? "?") \(long)"

@@ -3,6 +3,9 @@
 Each check raises on failure (the script exits non-zero, failing the test command). Screenshots of each
 view are written to docs/screenshots/.
 """
+import base64
+import hashlib
+import hmac
 import json
 import os
 import pathlib
@@ -26,10 +29,26 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 SHOTS = ROOT / "docs/screenshots"
 
 
+JWT_SECRET = "dashboard-browser-test-secret-" + "x" * 32
+JWT_SECRET_FILE = pathlib.Path("/tmp/ims-browser-jwt.secret")
+
+
+def jwt(roles, seconds):
+    """An HS256 bearer token for the demo (issuer and audience "ims"), valid for `seconds`."""
+    encode = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = encode(json.dumps({"sub": "browser-" + "-".join(roles), "exp": int(time.time() + seconds), "iss": "ims", "aud": ["ims"],
+                              "roles": roles}).encode())
+    signature = encode(hmac.new(JWT_SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{signature}"
+
+
 def start_demo(port=None):
     port = port or 30000 + random.randrange(20000)
     log = open("/tmp/ims-browser-demo.log", "w")
-    process = subprocess.Popen([os.environ["IMS_BINARY"], "demo", "--port", str(port), "--rate", "2000"],
+    JWT_SECRET_FILE.write_text(JWT_SECRET)
+    process = subprocess.Popen([os.environ["IMS_BINARY"], "demo", "--port", str(port), "--rate", "2000",
+                                "--jwt-secret-file", str(JWT_SECRET_FILE)],
                                stdout=subprocess.PIPE, stderr=log, text=True)
     keys = {}
     deadline = time.time() + 120
@@ -448,6 +467,16 @@ def main():
         print(f"server back: \"{driver.find_element(By.ID, 'signin-error').text}\"")
         driver.find_element(By.ID, "key").send_keys(keys["desk"], Keys.ENTER)
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#locate-rows") and "Live" in d.find_element(By.ID, "status").text, "signed in again, live")
+        # Signed in with a bearer token (an operator's, valid for 8 s) instead of a key: the queue is live;
+        # when the token expires the server closes its stream, and the page asks to sign in again, saying why.
+        driver.find_element(By.ID, "signout").click()
+        wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form")
+        driver.find_element(By.ID, "key").send_keys(jwt(["operator"], 8), Keys.ENTER)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#locate-rows") and "Live" in d.find_element(By.ID, "status").text, "signed in with a token, live")
+        signed_in = time.time()
+        wait(driver, lambda d: d.find_elements(By.ID, "signin-error") and "expired" in d.find_element(By.ID, "signin-error").text,
+             "the token's session ended", seconds=30)
+        print(f"signed in with a JWT: live, then {time.time() - signed_in:.1f} s later: \"{driver.find_element(By.ID, 'signin-error').text}\"")
         print("browser checks passed")
     finally:
         driver.quit()

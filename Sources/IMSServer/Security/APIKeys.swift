@@ -24,9 +24,12 @@ public struct Identity: Sendable, Hashable {
     public var subject: String
     public var roles: Set<Role>
     public var clientId: String?
+    /// When the credential stops being valid (a token's `exp`); nil for an API key (valid until revoked).
+    /// An open stream is closed then.
+    public var expiresAt: Date?
 
-    public init(subject: String, roles: Set<Role>, clientId: String? = nil) {
-        self.subject = subject; self.roles = roles; self.clientId = clientId
+    public init(subject: String, roles: Set<Role>, clientId: String? = nil, expiresAt: Date? = nil) {
+        self.subject = subject; self.roles = roles; self.clientId = clientId; self.expiresAt = expiresAt
     }
 
     /// What a caller without a staff role may see: its own client's data only (a client identity without a

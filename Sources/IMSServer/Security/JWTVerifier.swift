@@ -84,7 +84,7 @@ public final class JWTVerifier: Sendable {
             roles.insert(role)
         }
         if roles.contains(.client) && (claims.clientId ?? "").isEmpty { return .failure(APIKeyError("a client's bearer token needs its clientId")) }
-        return .success(Identity(subject: "jwt:\(claims.sub.value)", roles: roles, clientId: claims.clientId))
+        return .success(Identity(subject: "jwt:\(claims.sub.value)", roles: roles, clientId: claims.clientId, expiresAt: claims.exp.value))
     }
 
     static func reason(_ error: any Error) -> String {

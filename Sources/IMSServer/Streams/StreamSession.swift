@@ -64,6 +64,17 @@ struct StreamSession {
                 var session = StreamSession(hub: hub, subscriber: subscriber)
                 try await session.send(to: outbound)
             }
+            if let expiry = identity?.expiresAt {
+                // A token's stream ends when the token does: said, then closed (policy violation), so the
+                // client signs in again instead of watching data it may no longer see.
+                group.addTask {
+                    let left = expiry.timeIntervalSinceNow
+                    if left > 0 { try await Task.sleep(for: .milliseconds(Int64(left * 1000) + 1)) }
+                    subscriber.notify(Self.errorMessage("the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token"))
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await outbound.close(.policyViolation, reason: "token expired")
+                }
+            }
             _ = try await group.next()
             group.cancelAll()
         }
