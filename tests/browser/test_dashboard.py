@@ -250,9 +250,11 @@ def main():
             wait(driver, lambda d: d.find_element(By.ID, "count").text.startswith("5,000 of"), f"the 5,000 loaded securities' shares by {by}")
             driver.execute_script("document.querySelector('#inventory-grid .scroller').scrollTop = 0")
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group"), "the group row at the top")
-            group_row = driver.execute_script("return [...document.querySelector('#inventory-grid .row.group').children].map(c => c.textContent)")
+            group_row = driver.execute_script("return [...document.querySelector('#inventory-grid .row.group').children].map(c => c.dataset.value ?? c.textContent)")
             assert group_row[1] == f"{expected_scope} (5000)", f"one group, {expected_scope}, of 5,000: {group_row}"
-            assert number(group_row[6]) == 2000000, f"for-loan subtotal of {expected_scope}: {group_row[6]}"
+            assert number(group_row[6]) == 2000000, f"for-loan subtotal of {expected_scope} (exact, as data-value): {group_row[6]}"
+            shown = driver.execute_script("return document.querySelector('#inventory-grid .row.group').children[6].textContent")
+            assert shown == "2M", f"the subtotal is shown compact: {shown}"
             search.send_keys(Keys.CONTROL, "a")
             search.send_keys(Keys.DELETE)
             print(f"grouped by {by}: {driver.find_element(By.ID, 'count').text}; first group {first_group}, last rows {last_scope}; "

@@ -94,16 +94,16 @@ const usd = (name) => (r) => r.usdValues?.[name] ?? Math.round((r.calculations?.
 const COLUMNS = [
   { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
-  { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "4rem" },
-  { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "5rem" },
+  { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "3.5rem" },
+  { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "4.5rem" },
   { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? 0, numeric: true, format: (v) => price.format(v) },
-  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.1fr)" },
+  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7.5rem, 1fr)" },
   { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
-  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
-  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
+  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
+  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
 ];
 
 function chosenColumns() {
@@ -935,6 +935,8 @@ export function lineChart(container, { points, title, unit, references = [], not
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
 // as they go; Enter opens a row.
 
+const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+
 export class VirtualGrid {
   constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
     this.onOpen = onOpen;
@@ -1102,8 +1104,12 @@ export class VirtualGrid {
         } else if (c.id === this.groupBy) {
           cell.textContent = `${item.group} (${item.count})`;
         } else if (c.total) {
-          cell.textContent = c.format ? c.format(item.total[c.id]) : item.total[c.id];
-          cell.title = `${c.title}, ${item.group}: ${cell.textContent}`;  // in full, should the column be narrow
+          // Subtotals grow past what a row's column holds: shown compact (1.23M, 4.5B), exact in the tooltip
+          // and in data-value.
+          const exact = c.format ? c.format(item.total[c.id]) : String(item.total[c.id]);
+          cell.textContent = compact.format(item.total[c.id]);
+          cell.title = `${c.title}, ${item.group}: ${exact}`;
+          cell.dataset.value = item.total[c.id];
         }
         line.append(cell);
       }

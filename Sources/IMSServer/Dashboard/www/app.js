@@ -88,16 +88,16 @@ const usd = (name) => (r) => r.usdValues?.[name] ?? Math.round((r.calculations?.
 const COLUMNS = [
   { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
-  { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "4rem" },
-  { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "5rem" },
+  { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "3.5rem" },
+  { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "4.5rem" },
   { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? 0, numeric: true, format: (v) => price.format(v) },
-  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.1fr)" },
+  { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7.5rem, 1fr)" },
   { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
-  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(6.5rem, 1fr)" },
-  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
-  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(10.5rem, 1.4fr)" },
+  { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
+  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
+  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
 ];
 
 function chosenColumns() {

@@ -5,6 +5,8 @@
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
 // as they go; Enter opens a row.
 
+const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+
 export class VirtualGrid {
   constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
     this.onOpen = onOpen;
@@ -172,8 +174,12 @@ export class VirtualGrid {
         } else if (c.id === this.groupBy) {
           cell.textContent = `${item.group} (${item.count})`;
         } else if (c.total) {
-          cell.textContent = c.format ? c.format(item.total[c.id]) : item.total[c.id];
-          cell.title = `${c.title}, ${item.group}: ${cell.textContent}`;  // in full, should the column be narrow
+          // Subtotals grow past what a row's column holds: shown compact (1.23M, 4.5B), exact in the tooltip
+          // and in data-value.
+          const exact = c.format ? c.format(item.total[c.id]) : String(item.total[c.id]);
+          cell.textContent = compact.format(item.total[c.id]);
+          cell.title = `${c.title}, ${item.group}: ${exact}`;
+          cell.dataset.value = item.total[c.id];
         }
         line.append(cell);
       }
