@@ -214,6 +214,17 @@ def main():
         driver.find_element(By.ID, "search").send_keys(Keys.CONTROL, "a")
         driver.find_element(By.ID, "search").send_keys(Keys.DELETE)
         wait(driver, lambda d: len(cells(d, 0)) > 10, "every row back")
+        # Filters: a market and short positions only; every row shown is that market's and short.
+        Select(driver.find_element(By.ID, "filter-market")).select_by_value("JP")
+        driver.find_element(By.ID, "filter-short").click()
+        wait(driver, lambda d: cells(d, 1) and set(cells(d, 1)) == {"JP"}, "only JP")
+        shorts = [number(v) for v in cells(driver, 9)]
+        assert shorts and min(shorts) > 0, f"short only: {shorts[:10]}"
+        filtered = driver.find_element(By.ID, "count").text
+        Select(driver.find_element(By.ID, "filter-market")).select_by_value("")
+        driver.find_element(By.ID, "filter-short").click()
+        wait(driver, lambda d: "10,133 of 10,133" in d.find_element(By.ID, "count").text, "every row back after the filters")
+        print(f"filters: JP, short only: {filtered}")
         # Group by market, with subtotals.
         Select(driver.find_element(By.ID, "group")).select_by_value("marketId")
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group")) >= 2, "market groups")

@@ -116,6 +116,9 @@ async function showInventory() {
   view.innerHTML = `
     <div class="toolbar">
       <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
+      <label>Market <select id="filter-market"><option value="">all</option></select></label>
+      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>WARM</option><option>HTB</option></select></label>
+      <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
       <span class="count" id="count" aria-live="polite"></span>
@@ -151,8 +154,23 @@ async function showInventory() {
   };
   let matching = null;  // security ids an identifier search found
   let searches = 0;     // the latest search: an older lookup answering late is ignored
+  let text = "";
+  const market = document.getElementById("filter-market"), temperature = document.getElementById("filter-temperature");
+  const shortOnly = document.getElementById("filter-short");
+  // The search and the filters together: every one that is set must hold.
+  const applyFilter = () => {
+    const m = market.value, t = temperature.value, s = shortOnly.checked;
+    const tests = [];
+    if (text) tests.push((r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false));
+    if (m) tests.push((r) => r.marketId === m);
+    if (t) tests.push((r) => r.temperature === t);
+    if (s) tests.push((r) => (r.shortQuantity ?? 0) > 0);
+    grid.setFilter(tests.length ? (r) => tests.every((test) => test(r)) : null);
+    count();
+  };
+  for (const control of [market, temperature, shortOnly]) control.addEventListener("change", applyFilter);
   document.getElementById("search").addEventListener("input", async (e) => {
-    const text = e.target.value.trim().toUpperCase();
+    text = e.target.value.trim().toUpperCase();
     const search = ++searches;
     matching = null;
     if (text.length >= 4) {
@@ -162,8 +180,7 @@ async function showInventory() {
       const items = Array.isArray(found) ? found : found?.items;
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
-    grid.setFilter(text ? (r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false) : null);
-    count();
+    applyFilter();
   });
   group.addEventListener("change", () => {
     const next = group.value;
@@ -189,6 +206,7 @@ async function showInventory() {
     for (const item of page.items) rows.set(item.securityId, item);
   }
   if (!stillShown(shown)) return;
+  for (const m of [...new Set([...rows.values()].map((r) => r.marketId))].sort()) market.add(new Option(m, m));
   grid.setSource(() => [...listed.values()]);
   if (scoped) grid.setGroupBy("scope"); else if (groupChoice) grid.setGroupBy(groupChoice);
   requestAnimationFrame(() => {
