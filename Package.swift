@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import IMSDomain
 import IMSEngine
+import IMSRules
 import IMSIngest
 import Testing
 
@@ -187,6 +188,29 @@ struct PositionJSONTests {
         }
         let page = h.state.readModel.positions(matching: PositionFilter(), offset: 1, limit: 5)
         #expect(page.items.count == 1 && page.total == 2)
+        #expect(page.json == String(decoding: try encoder.encode(page), as: UTF8.self))
+    }
+}
+
+struct InventoryJSONTests {
+    /// The hand-written JSON of an inventory listing page (the dashboard's first request) is what
+    /// `JSONEncoder` with sorted keys writes, byte for byte: priced and unpriced rows, other currencies,
+    /// negative figures.
+    @Test func handWrittenInventoryJSONEqualsTheEncoder() throws {
+        var h = Harness()
+        h.ingest(#"{"type":"security","securityId":"EURX","marketId":"DE","currency":"EUR"}"#)
+        h.ingest(#"{"type":"fxRate","currency":"EUR","usdRate":"1.0834"}"#)
+        h.ingest(#"{"type":"price","securityId":"EURX","last":"187.123"}"#)
+        h.ingest(#"{"type":"price","securityId":"AAPL","last":"231.07"}"#)
+        h.ingest(Harness.trade("I1", qty: 300, date: "2026-11-24"))
+        h.ingest(Harness.trade("I2", side: "SELL_SHORT", qty: 1_200, date: "2026-11-24"))
+        h.ingest(#"{"type":"availability","sourceId":"L1","securityId":"EURX","quantity":70000,"availabilityType":"INDICATIVE","rateBps":"12","effectiveDate":"2026-11-24"}"#)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let page = h.state.readModel.inventoryRows(marketId: nil, region: nil, sort: .securityId, offset: 0, limit: 100)
+        #expect(page.items.count >= 2)
+        #expect(page.items.contains { $0.usdValues != nil } && page.items.contains { $0.usdValues == nil || $0.lastPrice == nil })
+        #expect(page.items.contains { $0.calculations.forLoan < 0 || $0.shortQuantity > 0 })
         #expect(page.json == String(decoding: try encoder.encode(page), as: UTF8.self))
     }
 }

@@ -82,6 +82,15 @@ public struct JSONText: Sendable {
         needsComma = true
     }
 
+    /// A double as `JSONEncoder` writes one: its shortest round-tripping digits, without a trailing `.0`
+    /// (`2411688`, `3914824564.8`, `1e+16`). Not finite values are not JSON and are written as `null`.
+    public mutating func number(_ value: Double) {
+        guard value.isFinite else { null(); return }
+        var text = value.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        raw(text)
+    }
+
     /// A date as `"YYYY-MM-DD"` (years 0…9999, as `BusinessDate.description`).
     public mutating func date(_ value: BusinessDate) {
         separate()

@@ -33,6 +33,54 @@ public struct InventoryRow: Codable, Sendable, Hashable {
     public var shortQuantity: Int64
 }
 
+extension InventoryRow {
+    /// This row as JSON, written directly; identical to `JSONEncoder` with sorted keys (tested). A listing
+    /// page of 10,000 rows took about 140 ms through `JSONEncoder` (release; several times that in debug).
+    public func write(to j: inout JSONText) {
+        func calculations(_ c: CalculationValues, _ j: inout JSONText) {
+            j.object { j in
+                j.field("forLoan", c.forLoan); j.field("forPledge", c.forPledge)
+                j.field("locateAvailable", c.locateAvailable); j.field("overborrow", c.overborrow)
+            }
+        }
+        j.object { j in
+            j.key("calculations"); calculations(self.calculations, &j)
+            j.field("currency", currency)
+            if let lastPrice { j.key("lastPrice"); j.number(Double(lastPrice.description)!) }
+            j.field("marketId", marketId)
+            j.field("region", region.rawValue)
+            j.field("securityId", securityId)
+            j.field("shortQuantity", shortQuantity)
+            j.field("temperature", temperature.rawValue)
+            if let usdRate { j.key("usdRate"); j.number(Double(usdRate.description)!) }
+            if let usd = usdValues {
+                j.key("usdValues")
+                j.object { j in
+                    j.key("forLoan"); j.number(usd.forLoan)
+                    j.key("forPledge"); j.number(usd.forPledge)
+                    j.key("locateAvailable"); j.number(usd.locateAvailable)
+                    j.key("overborrow"); j.number(usd.overborrow)
+                }
+            }
+        }
+    }
+}
+
+extension Page where Item == InventoryRow {
+    /// The JSON of this page, written directly; identical to `JSONEncoder` with sorted keys.
+    public var json: String {
+        var j = JSONText(capacity: 200 + items.count * 260)
+        j.object { j in
+            j.key("items")
+            j.array { j in for item in items { item.write(to: &j) } }
+            j.field("limit", Int64(limit))
+            j.field("offset", Int64(offset))
+            j.field("total", Int64(total))
+        }
+        return j.text
+    }
+}
+
 /// Values in US dollars, rounded to the cent.
 public struct USDValues: Codable, Sendable, Hashable {
     public var forLoan: Double = 0

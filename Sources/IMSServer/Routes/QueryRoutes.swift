@@ -135,7 +135,8 @@ struct QueryRoutes {
                 let sort = try q.enumeration("sort", InventorySort.self) ?? .securityId
                 let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
                 let marketId = q.string("marketId")
-                return JSONResponse.ok(engine.readModel.read { $0.inventoryRows(marketId: marketId, region: region, sort: sort, offset: offset, limit: limit) })
+                let page = engine.readModel.read { $0.inventoryRows(marketId: marketId, region: region, sort: sort, offset: offset, limit: limit) }
+                return JSONResponse.raw(page.json)
             } catch let bad as BadParameter { return bad.response }
         }
         router.get("/api/v1/inventory/aggregates") { request, _ in

@@ -117,7 +117,7 @@ async function showInventory() {
     <div class="toolbar">
       <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
       <label>Market <select id="filter-market"><option value="">all</option></select></label>
-      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>WARM</option><option>HTB</option></select></label>
+      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>HTB</option></select></label>
       <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
