@@ -127,6 +127,7 @@ export class VirtualGrid {
         return (x < y ? -1 : x > y ? 1 : 0) * sign;
       });
     }
+    this.rowCount = rows.length;
     if (!this.groupBy) { this.view = rows.map((row) => ({ row })); return; }
     const by = this.columns.find((c) => c.id === this.groupBy).value;
     const groups = new Map();
@@ -144,7 +145,22 @@ export class VirtualGrid {
     }
   }
 
-  get visibleCount() { return this.view.filter((v) => v.row).length; }
+  get visibleCount() { return this.rowCount; }
+
+  /// A row element with a cell per column, made once and reused while the grid scrolls and updates.
+  makeLine() {
+    const line = document.createElement("div");
+    line.setAttribute("role", "row");
+    line.tabIndex = -1;
+    line.cells = this.columns.map((c) => {
+      const cell = document.createElement("div");
+      cell.className = "cell" + (c.numeric ? " num" : "");
+      cell.setAttribute("role", "gridcell");
+      line.append(cell);
+      return cell;
+    });
+    return line;
+  }
 
   render() {
     if (this.dirty) { this.derive(); this.dirty = false; }
@@ -152,50 +168,54 @@ export class VirtualGrid {
     this.spacer.style.height = height + "px";
     const top = this.scroller.scrollTop, bottom = top + this.scroller.clientHeight;
     const first = Math.max(0, Math.floor(top / h) - 10), last = Math.min(this.view.length, Math.ceil(bottom / h) + 10);
-    const fragment = document.createDocumentFragment();
+    // The row that has the focus keeps it across a redraw: the focus follows its index, not its element.
+    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
+    // Row elements are kept and reused (a text is written only where it changed): a frame of live updates
+    // touches the cells that changed, not every cell in view, which kept the browser busy restyling.
+    this.lines = this.lines || [];
+    while (this.lines.length < last - first) { const line = this.makeLine(); this.lines.push(line); this.spacer.append(line); }
+    while (this.lines.length > last - first) this.lines.pop().remove();
+    const set = (el, name, value) => { if (el.getAttribute(name) !== value) el.setAttribute(name, value); };
     for (let i = first; i < last; i++) {
-      const item = this.view[i];
-      const line = document.createElement("div");
-      line.className = item.row ? "row" : "row group";
-      line.setAttribute("role", "row");
-      line.setAttribute("aria-rowindex", i + 2);  // the header is row 1
-      line.dataset.index = i;
-      line.tabIndex = -1;
-      line.style.top = i * h + "px";
+      const item = this.view[i], line = this.lines[i - first];
+      const className = item.row ? "row" : "row group";
+      if (line.className !== className) line.className = className;
+      set(line, "aria-rowindex", String(i + 2));  // the header is row 1
+      set(line, "data-index", String(i));
+      const y = i * h + "px";
+      if (line.style.top !== y) line.style.top = y;
+      if (item.row) set(line, "data-key", String(this.key(item.row))); else line.removeAttribute("data-key");
       const flashes = item.row ? this.flashes.get(this.key(item.row)) : null;
-      for (const c of this.columns) {
-        const cell = document.createElement("div");
-        cell.className = "cell" + (c.numeric ? " num" : "");
-        cell.setAttribute("role", "gridcell");
+      this.columns.forEach((c, k) => {
+        const cell = line.cells[k];
+        let text = "", title = null, value = null;
         if (item.row) {
-          cell.textContent = c.format ? c.format(c.value(item.row)) : (c.value(item.row) ?? "");
+          text = String(c.format ? c.format(c.value(item.row)) : (c.value(item.row) ?? ""));
           const f = flashes && flashes.get(c.id);
-          if (f) cell.classList.add(f === "up" ? "flash-up" : "flash-down");
+          if (f) cell.animate([{ backgroundColor: f === "up" ? "rgba(61, 220, 132, .45)" : "rgba(255, 107, 107, .45)" }, { backgroundColor: "transparent" }],
+            { duration: 1000, easing: "ease-out" });
         } else if (c.id === this.groupBy) {
-          cell.textContent = `${item.group} (${item.count})`;
+          text = `${item.group} (${item.count})`;
         } else if (c.total) {
           // Subtotals grow past what a row's column holds: shown compact (1.23M, 4.5B), exact in the tooltip
           // and in data-value.
-          const exact = c.format ? c.format(item.total[c.id]) : String(item.total[c.id]);
-          cell.textContent = compact.format(item.total[c.id]);
-          cell.title = `${c.title}, ${item.group}: ${exact}`;
-          cell.dataset.value = item.total[c.id];
+          text = compact.format(item.total[c.id]);
+          title = `${c.title}, ${item.group}: ${c.format ? c.format(item.total[c.id]) : item.total[c.id]}`;
+          value = String(item.total[c.id]);
         }
-        line.append(cell);
-      }
-      if (item.row) line.dataset.key = this.key(item.row);
-      fragment.append(line);
+        if (cell.textContent !== text) cell.textContent = text;
+        if (title === null) { if (cell.hasAttribute("title")) cell.removeAttribute("title"); } else set(cell, "title", title);
+        if (value === null) { if (cell.hasAttribute("data-value")) cell.removeAttribute("data-value"); } else set(cell, "data-value", value);
+      });
     }
-    // The row that had the focus keeps it across a redraw (rows are drawn afresh each frame).
-    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
-    this.spacer.replaceChildren(fragment);
     this.flashes.clear();
     const wanted = this.focusIndex ?? focused;
     this.focusIndex = null;
     if (wanted !== null) {
       const line = this.spacer.querySelector(`.row[data-index="${wanted}"]`);
-      if (line) line.focus({ preventScroll: true });
+      if (line && document.activeElement !== line) line.focus({ preventScroll: true });
     }
+    for (const line of this.lines) if (line !== document.activeElement && line.tabIndex !== -1) line.tabIndex = -1;
     // One row is reachable by Tab: the focused one, else the first drawn.
     const tabStop = this.spacer.querySelector(".row:focus") || this.spacer.querySelector(".row");
     if (tabStop) tabStop.tabIndex = 0;
