@@ -91,7 +91,8 @@ public enum IMSApplication {
         }
         for kind in StreamKind.allCases {
             router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, context in
-                try await StreamSession.run(kind, hub: hub, identity: context.requestContext.identity, inbound: inbound, outbound: outbound)
+                try await StreamSession.run(kind, hub: hub, identity: context.requestContext.identity, keys: credentials?.keys,
+                                            inbound: inbound, outbound: outbound)
             }
         }
         return router

@@ -50,7 +50,9 @@ struct StreamAuthorizationTests {
         for role in Self.roles { tokens[role] = try await token([role]) }
         let expired = try await token(["admin"], expires: -60)
 
-        let server = try IMSProcess.start(["--api-keys", file, "--jwt-secret-file", secretFile.path], dataDir: dir.appendingPathComponent("data"))
+        let temporary = try IMSProcess.makeKey(file: file, name: "temp", roles: ["operator"])
+        let server = try IMSProcess.start(["--api-keys", file, "--jwt-secret-file", secretFile.path, "--stream-heartbeat-ms", "500"],
+                                          dataDir: dir.appendingPathComponent("data"))
         defer { server.stop() }
         func upgrade(_ stream: String, _ credential: String?) -> String {
             let connection = RawConnection(port: server.port)
@@ -110,6 +112,21 @@ struct StreamAuthorizationTests {
         let deadline = Date().addingTimeInterval(3)
         while onToken.closeCode == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(onToken.closeCode == 1008)
+        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty)
+
+        // A key revoked while its stream is open: the stream is told and closed (1008) within a few heartbeats;
+        // another key's stream stays open.
+        let onTemporary = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position", key: temporary.key)
+        defer { onTemporary.close() }
+        onTemporary.send(#"{"action":"subscribe","filter":{}}"#)
+        #expect(!onTemporary.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshotComplete").isEmpty)
+        #expect(try IMSProcess.run(["keys", "revoke", "--file", file, String(temporary.key.split(separator: "_")[1])]).status == 0)
+        let revokedNotice = onTemporary.wait(seconds: 8) { !$0.ofType("error").isEmpty }.ofType("error").first
+        #expect(revokedNotice?["field"] as? String == "Authorization" && (revokedNotice?["error"] as? String)?.contains("revoked") == true,
+                "\(String(describing: revokedNotice))")
+        let closing = Date().addingTimeInterval(3)
+        while onTemporary.closeCode == nil && Date() < closing { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(onTemporary.closeCode == 1008)
         #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty)
     }
 }

@@ -27,9 +27,11 @@ public struct Identity: Sendable, Hashable {
     /// When the credential stops being valid (a token's `exp`); nil for an API key (valid until revoked).
     /// An open stream is closed then.
     public var expiresAt: Date?
+    /// The API key's id, when the identity is a key's: an open stream is closed once the key is revoked.
+    public var keyId: String?
 
-    public init(subject: String, roles: Set<Role>, clientId: String? = nil, expiresAt: Date? = nil) {
-        self.subject = subject; self.roles = roles; self.clientId = clientId; self.expiresAt = expiresAt
+    public init(subject: String, roles: Set<Role>, clientId: String? = nil, expiresAt: Date? = nil, keyId: String? = nil) {
+        self.subject = subject; self.roles = roles; self.clientId = clientId; self.expiresAt = expiresAt; self.keyId = keyId
     }
 
     /// What a caller without a staff role may see: its own client's data only (a client identity without a
@@ -148,7 +150,13 @@ public final class APIKeyStore: Sendable {
         let keyId = String(parts[1]), secret = String(parts[2])
         guard let record = records.withLock({ $0.first { $0.keyId == keyId } }), record.isActive else { return nil }
         guard Self.constantTimeEqual(Self.hash(secret, salt: record.salt), record.secretHash) else { return nil }
-        return Identity(subject: "key:\(record.keyId):\(record.name)", roles: Set(record.roles), clientId: record.clientId)
+        return Identity(subject: "key:\(record.keyId):\(record.name)", roles: Set(record.roles), clientId: record.clientId, keyId: record.keyId)
+    }
+
+    /// Whether key `keyId` is still active (the file re-read if it changed): false once revoked or gone.
+    public func isActive(keyId: String) -> Bool {
+        refresh()
+        return records.withLock { $0.first { $0.keyId == keyId }?.isActive ?? false }
     }
 
     private func save(_ list: [APIKeyRecord]) throws {

@@ -34,7 +34,8 @@ struct StreamSession {
         return e
     }()
 
-    static func run(_ kind: StreamKind, hub: StreamHub, identity: Identity? = nil, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    static func run(_ kind: StreamKind, hub: StreamHub, identity: Identity? = nil, keys: APIKeyStore? = nil,
+                    inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         guard let subscriber = hub.register(kind: kind, owner: identity?.subject) else {
             // Over the cap: said once, then the connection closes (policy violation).
             let message = errorMessage("\(identity?.subject ?? "") already has \(hub.limits.maxPerIdentity) streams open, the most one identity may; close one first", field: "streams")
@@ -57,6 +58,14 @@ struct StreamSession {
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: hub.limits.heartbeat)
+                    // A key revoked while its stream is open: said, then closed (policy violation), at the next
+                    // heartbeat after the server sees the keys file change.
+                    if let keyId = identity?.keyId, let keys, !keys.isActive(keyId: keyId) {
+                        subscriber.notify(Self.errorMessage("the API key \(keyId) was revoked; sign in again", field: "Authorization"))
+                        try await Task.sleep(for: .milliseconds(200))
+                        try await outbound.close(.policyViolation, reason: "key revoked")
+                        return
+                    }
                     subscriber.signal()
                 }
             }
