@@ -44,8 +44,11 @@ public struct ChangeRecord: Sendable {
     public internal(set) var fxRates: [FXRate] = []
     /// Contracts that changed.
     public internal(set) var contracts: [Contract] = []
-    /// Exceptions raised in this drain, oldest first.
+    /// Exceptions changed in this drain (given their line's text, or acknowledged), then those raised in it,
+    /// oldest first.
     public internal(set) var exceptions: [ExceptionRecord] = []
+    /// The first id raised in this drain: those in `exceptions` below it were raised before and changed since.
+    public internal(set) var firstNewException: Int64 = 0
     /// Markets that rolled to a new business date (all their positions are in `positions`).
     public internal(set) var rolledMarkets: [Int32] = []
     /// The reference data, when it changed in this drain.
@@ -208,6 +211,7 @@ extension EngineState {
         record.contracts.sort { $0.contractId < $1.contractId }
         swap(&record.rolledMarkets, &changeLog.markets)
         record.exceptions = exceptionLog.changes(from: exceptionsFrom, updated: changeLog.updatedExceptions)
+        record.firstNewException = exceptionsFrom
         changeLog.updatedExceptions.removeAll()
         if changeLog.inventoryRebuilt {
             record.rebuiltInventory = partitions.map { ($0.inventory, $0.scoped) }

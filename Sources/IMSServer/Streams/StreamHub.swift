@@ -154,8 +154,8 @@ final class Subscriber: Sendable {
         /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
         var exceptionsPending = false
         var lastExceptionId: Int64 = 0
-        /// Exceptions changed since they were raised: those already sent (ids up to `lastExceptionId` when the
-        /// sender takes them) are sent again, as they now are.
+        /// Exceptions changed after the drain that raised them: those already sent (ids up to `lastExceptionId`
+        /// when the sender takes them) are sent again, as they now are.
         var updatedExceptions = Set<Int64>()
         var lastSequence: Int64 = 0
         /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
@@ -242,7 +242,7 @@ final class Subscriber: Sendable {
                 }
             case .exceptions:
                 if !r.exceptions.isEmpty { exceptions = true }
-                for e in r.exceptions { exceptionIds.append(e.exceptionId) }
+                for e in r.exceptions where e.exceptionId < r.firstNewException { exceptionIds.append(e.exceptionId) }
             case .inventory(let f):
                 // A new rule set in force changes every calculation: every matching security is sent again.
                 let changed = r.rulesChanged ? model.inventoryIndices(matching: f) : r.inventorySecurities.filter { model.inventory($0, matches: f) }
@@ -262,8 +262,8 @@ final class Subscriber: Sendable {
             for (key, at) in locates { s.locates.mark(key, at: at) }
             if exceptions {
                 s.exceptionsPending = true
-                // Sent again as they now are when they were sent already (the sender keeps those up to the last
-                // it sent; newer ones go out as new).
+                // Exceptions raised before this drain and changed in it: sent again as they now are when they were
+                // sent already (the sender keeps those up to the last it sent; newer ones go out as new).
                 s.updatedExceptions.formUnion(exceptionIds)
             }
             s.lastSequence = max(s.lastSequence, lastSequence)
