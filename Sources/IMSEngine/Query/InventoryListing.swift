@@ -33,7 +33,9 @@ public struct InventoryRow: Codable, Sendable, Hashable {
     public var shortQuantity: Int64
 }
 
-extension InventoryRow {
+extension InventoryRow: JSONWritable {
+    public static var typicalJSONBytes: Int { 260 }
+
     /// This row as JSON, written directly; identical to `JSONEncoder` with sorted keys (tested). A listing
     /// page of 10,000 rows took about 140 ms through `JSONEncoder` (release; several times that in debug).
     public func write(to j: inout JSONText) {
@@ -66,20 +68,6 @@ extension InventoryRow {
     }
 }
 
-extension Page where Item == InventoryRow {
-    /// The JSON of this page, written directly; identical to `JSONEncoder` with sorted keys.
-    public var json: String {
-        var j = JSONText(capacity: 200 + items.count * 260)
-        j.object { j in
-            j.key("items")
-            j.array { j in for item in items { item.write(to: &j) } }
-            j.field("limit", Int64(limit))
-            j.field("offset", Int64(offset))
-            j.field("total", Int64(total))
-        }
-        return j.text
-    }
-}
 
 /// Values in US dollars, rounded to the cent.
 public struct USDValues: Codable, Sendable, Hashable {

@@ -69,6 +69,14 @@ public struct PositionFilter: Sendable, Hashable {
     }
 }
 
+/// A resource that writes its own JSON (byte-equal to `JSONEncoder` with sorted keys, each tested), for the
+/// listings a dashboard or client reads in bulk.
+public protocol JSONWritable {
+    /// The JSON text a row of a page takes, about: to size the buffer.
+    static var typicalJSONBytes: Int { get }
+    func write(to j: inout JSONText)
+}
+
 /// One page of a listing.
 public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Codable {
     public var items: [Item]
@@ -220,7 +228,9 @@ extension ReadModel {
     }
 }
 
-extension PositionView {
+extension PositionView: JSONWritable {
+    public static var typicalJSONBytes: Int { 900 }
+
     /// The JSON of this view, written directly; identical to `JSONEncoder` with sorted keys.
     public var json: String {
         var j = JSONText(capacity: 900)
@@ -277,10 +287,10 @@ extension PositionView {
     }
 }
 
-extension Page where Item == PositionView {
+extension Page where Item: JSONWritable {
     /// The JSON of this page, written directly; identical to `JSONEncoder` with sorted keys.
     public var json: String {
-        var j = JSONText(capacity: 200 + items.count * 900)
+        var j = JSONText(capacity: 200 + items.count * Item.typicalJSONBytes)
         j.object { j in
             j.key("items")
             j.array { j in for item in items { item.write(to: &j) } }
