@@ -12,14 +12,10 @@ struct AuditTests {
     """
 
     @Test func everyChangeIsOnRecordWithWhoMadeIt() throws {
-        let dir = IMSProcess.freshDirectory()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let file = dir.appendingPathComponent("keys.json").path
-        func key(_ name: String, _ roles: [String], client: String? = nil) throws -> (key: String, user: String) {
-            try IMSProcess.makeKey(file: file, name: name, roles: roles, client: client)
-        }
-        let feed = try key("loader", ["feed"]), ada = try key("ada", ["admin"]), bob = try key("bob", ["approver"])
-        let olga = try key("olga", ["operator"]), fund = try key("fund1", ["client"], client: "CL1"), both = try key("solo", ["admin", "approver"])
+        let keys = try IMSProcess.keyFile()
+        let dir = keys.dir, file = keys.path
+        let feed = try keys.make("loader", ["feed"]), ada = try keys.make("ada", ["admin"]), bob = try keys.make("bob", ["approver"])
+        let olga = try keys.make("olga", ["operator"]), fund = try keys.make("fund1", ["client"], client: "CL1"), both = try keys.make("solo", ["admin", "approver"])
         let data = dir.appendingPathComponent("data")
         var server = try IMSProcess.start(["--api-keys", file], dataDir: data)
         func call(_ method: String, _ path: String, _ who: (key: String, user: String), _ body: String? = nil) throws -> (status: Int, json: Any?) {

@@ -154,6 +154,20 @@ enum IMSProcess {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
+    /// A keys file in a fresh directory: `make` adds a key to it with `ims keys create`.
+    struct KeyFile {
+        let dir: URL
+        let path: String
+        func make(_ name: String, _ roles: [String], client: String? = nil) throws -> (key: String, user: String) {
+            try IMSProcess.makeKey(file: path, name: name, roles: roles, client: client)
+        }
+    }
+
+    static func keyFile(in dir: URL = freshDirectory()) throws -> KeyFile {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return KeyFile(dir: dir, path: dir.appendingPathComponent("keys.json").path)
+    }
+
     /// Makes an API key with `ims keys create` in `file`: the key, and the identity the audit trail names it by.
     static func makeKey(file: String, name: String, roles: [String], client: String? = nil) throws -> (key: String, user: String) {
         let made = try run(["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))

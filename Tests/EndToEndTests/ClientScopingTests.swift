@@ -25,11 +25,8 @@ struct ClientScopingTests {
     }
 
     static func keys(in dir: URL) throws -> Keys {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let file = dir.appendingPathComponent("keys.json").path
-        func key(_ name: String, _ roles: [String], client: String? = nil) throws -> String {
-            try IMSProcess.makeKey(file: file, name: name, roles: roles, client: client).key
-        }
+        let keyFile = try IMSProcess.keyFile(in: dir), file = keyFile.path
+        func key(_ name: String, _ roles: [String], client: String? = nil) throws -> String { try keyFile.make(name, roles, client: client).key }
         return Keys(file: file, feed: try key("loader", ["feed"]), desk: try key("desk", ["operator"]),
                     fund1: try key("fund1", ["client"], client: "CL1"), fund2: try key("fund2", ["client"], client: "CL2"))
     }

@@ -8,14 +8,10 @@ import Testing
 @Suite(.serialized)
 struct ExceptionAcknowledgementTests {
     @Test func acknowledgementsAreJournaledAuditedStreamedAndFiltered() throws {
-        let dir = IMSProcess.freshDirectory()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let file = dir.appendingPathComponent("keys.json").path
-        func key(_ name: String, _ roles: [String], client: String? = nil) throws -> (key: String, user: String) {
-            try IMSProcess.makeKey(file: file, name: name, roles: roles, client: client)
-        }
-        let feed = try key("loader", ["feed"]), olga = try key("olga", ["operator"]), pat = try key("pat", ["operator"])
-        let fund = try key("fund1", ["client"], client: "CL1"), bob = try key("bob", ["approver"])
+        let keys = try IMSProcess.keyFile()
+        let dir = keys.dir, file = keys.path
+        let feed = try keys.make("loader", ["feed"]), olga = try keys.make("olga", ["operator"]), pat = try keys.make("pat", ["operator"])
+        let fund = try keys.make("fund1", ["client"], client: "CL1"), bob = try keys.make("bob", ["approver"])
         let data = dir.appendingPathComponent("data")
         var server = try IMSProcess.start(["--api-keys", file], dataDir: data)
         defer { server.stop() }

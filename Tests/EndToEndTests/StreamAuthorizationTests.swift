@@ -26,12 +26,9 @@ struct StreamAuthorizationTests {
     static let roles = ["client", "operator", "approver", "admin", "feed"]
 
     @Test func everyStreamEveryRoleEveryCredential() async throws {
-        let dir = IMSProcess.freshDirectory()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let file = dir.appendingPathComponent("keys.json").path
-        func key(_ name: String, _ role: String) throws -> String {
-            try IMSProcess.makeKey(file: file, name: name, roles: [role], client: role == "client" ? "CL1" : nil).key
-        }
+        let keyFile = try IMSProcess.keyFile()
+        let dir = keyFile.dir, file = keyFile.path
+        func key(_ name: String, _ role: String) throws -> String { try keyFile.make(name, [role], client: role == "client" ? "CL1" : nil).key }
         var keys: [String: String] = [:]
         for role in Self.roles { keys[role] = try key(role, role) }
         let revoked = try key("old", "admin")
@@ -50,7 +47,7 @@ struct StreamAuthorizationTests {
         for role in Self.roles { tokens[role] = try await token([role]) }
         let expired = try await token(["admin"], expires: -60)
 
-        let temporary = try IMSProcess.makeKey(file: file, name: "temp", roles: ["operator"])
+        let temporary = try keyFile.make("temp", ["operator"])
         let server = try IMSProcess.start(["--api-keys", file, "--jwt-secret-file", secretFile.path, "--stream-heartbeat-ms", "500"],
                                           dataDir: dir.appendingPathComponent("data"))
         defer { server.stop() }

@@ -242,6 +242,8 @@ public struct InventoryFilter: Sendable, Hashable {
     public var by: ScopeKind?
 
     public static let fieldNames = ["securityId", "marketId", "legalEntity", "aggregationUnitId", "clientId", "by"]
+    /// The scope kinds `by` takes, by the name a filter gives.
+    public static let byNames: [(name: String, kind: ScopeKind)] = [("legalEntity", .legalEntity), ("aggregationUnit", .aggregationUnit)]
 
     public init(securityId: String? = nil, marketId: String? = nil, scope: InventoryScope? = nil, by: ScopeKind? = nil) {
         self.securityId = securityId
@@ -253,7 +255,7 @@ public struct InventoryFilter: Sendable, Hashable {
     public var values: [(name: String, value: String)] {
         var out = [("securityId", securityId), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
         if let scope { out.append((scope.fieldName, scope.id)) }
-        if let by { out.append(("by", by == .legalEntity ? "legalEntity" : "aggregationUnit")) }
+        if let by, let name = Self.byNames.first(where: { $0.kind == by })?.name { out.append(("by", name)) }
         return out
     }
 }

@@ -61,9 +61,7 @@ struct StreamSession {
                     // A key revoked while its stream is open: said, then closed (policy violation), at the next
                     // heartbeat after the server sees the keys file change.
                     if let keyId = identity?.keyId, let keys, !keys.isActive(keyId: keyId) {
-                        subscriber.notify(Self.errorMessage("the API key \(keyId) was revoked; sign in again", field: "Authorization"))
-                        try await Task.sleep(for: .milliseconds(200))
-                        try await outbound.close(.policyViolation, reason: "key revoked")
+                        try await end(subscriber, outbound, "the API key \(keyId) was revoked; sign in again", field: "Authorization", reason: "key revoked")
                         return
                     }
                     subscriber.signal()
@@ -79,14 +77,20 @@ struct StreamSession {
                 group.addTask {
                     let left = expiry.timeIntervalSinceNow
                     if left > 0 { try await Task.sleep(for: .milliseconds(Int64(left * 1000) + 1)) }
-                    subscriber.notify(Self.errorMessage("the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token"))
-                    try await Task.sleep(for: .milliseconds(200))
-                    try await outbound.close(.policyViolation, reason: "token expired")
+                    try await end(subscriber, outbound, "the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token", reason: "token expired")
                 }
             }
             _ = try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Ends a stream whose credential no longer holds: the client is told why (through the sender, in order
+    /// with the rest), then the connection is closed as a policy violation (1008).
+    private static func end(_ subscriber: Subscriber, _ outbound: WebSocketOutboundWriter, _ message: String, field: String, reason: String) async throws {
+        subscriber.notify(errorMessage(message, field: field))
+        try await Task.sleep(for: .milliseconds(200))
+        try await outbound.close(.policyViolation, reason: reason)
     }
 
     // MARK: Commands
@@ -164,11 +168,10 @@ struct StreamSession {
             }
             var by: ScopeKind?
             if let b = fields["by"] {
-                switch b {
-                case "legalEntity": by = .legalEntity
-                case "aggregationUnit": by = .aggregationUnit
-                default: throw BadFilter(message: "by must be legalEntity or aggregationUnit", field: "filter.by")
+                guard let kind = InventoryFilter.byNames.first(where: { $0.name == b })?.kind else {
+                    throw BadFilter(message: "by must be \(InventoryFilter.byNames.map(\.name).joined(separator: " or "))", field: "filter.by")
                 }
+                by = kind
                 if scope != nil {
                     throw BadFilter(message: "by shows every \(b)'s share; it cannot be combined with a legalEntity, aggregationUnitId or clientId", field: "filter.by")
                 }
