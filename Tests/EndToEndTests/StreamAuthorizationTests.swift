@@ -109,7 +109,8 @@ struct StreamAuthorizationTests {
         let deadline = Date().addingTimeInterval(3)
         while onToken.closeCode == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(onToken.closeCode == 1008)
-        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty)
+        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
+                "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
 
         // A key revoked while its stream is open: the stream is told and closed (1008) within a few heartbeats;
         // another key's stream stays open.
@@ -124,6 +125,7 @@ struct StreamAuthorizationTests {
         let closing = Date().addingTimeInterval(3)
         while onTemporary.closeCode == nil && Date() < closing { try await Task.sleep(for: .milliseconds(50)) }
         #expect(onTemporary.closeCode == 1008)
-        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty)
+        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
+                "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
     }
 }

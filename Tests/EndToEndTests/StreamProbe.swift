@@ -14,6 +14,8 @@ final class StreamProbe: Sendable {
     }
 
     private let received = Received()
+    /// Frames are written by the test (text) and by the reader (pongs): one at a time.
+    private let writing = Mutex(())
     let fd: Int32
 
     /// Connects to `ws://127.0.0.1:PORT/PATH`. With `reading: false` the probe does not read until
@@ -50,8 +52,11 @@ final class StreamProbe: Sendable {
 
     func startReading() {
         let received = self.received, fd = self.fd
-        let thread = Thread {
-            while let text = Self.readFrame(fd, onClose: { code in received.closeCode.withLock { $0 = code } }) {
+        let thread = Thread { [self] in
+            // A ping is answered with a pong, as RFC 6455 asks of a client: the server closes a connection that
+            // leaves its pings unanswered (every 30 s), which a slow run of a test can outlast.
+            while let text = Self.readFrame(fd, onPing: { self.sendFrame(opcode: 0xA, Array($0)) },
+                                            onClose: { code in received.closeCode.withLock { $0 = code } }) {
                 received.texts.withLock { $0.append(text) }
             }
         }
@@ -62,9 +67,11 @@ final class StreamProbe: Sendable {
 
     func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 
-    func send(_ text: String) {
-        let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
+    func send(_ text: String) { sendFrame(opcode: 0x1, Array(text.utf8)) }
+
+    /// A final, masked frame.
+    private func sendFrame(opcode: UInt8, _ payload: [UInt8]) {
+        var frame: [UInt8] = [0x80 | opcode]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
         } else if payload.count < 65_536 {
@@ -76,7 +83,7 @@ final class StreamProbe: Sendable {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame += mask
         for (i, b) in payload.enumerated() { frame.append(b ^ mask[i % 4]) }
-        Self.writeAll(fd, frame)
+        writing.withLock { _ in Self.writeAll(fd, frame) }
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
@@ -103,7 +110,7 @@ final class StreamProbe: Sendable {
     /// The close code the server sent, if it closed the connection.
     var closeCode: Int? { received.closeCode.withLock { $0 } }
 
-    private static func readFrame(_ fd: Int32, onClose: (Int) -> Void) -> String? {
+    private static func readFrame(_ fd: Int32, onPing: ([UInt8]) -> Void, onClose: (Int) -> Void) -> String? {
         var message: [UInt8] = []
         while true {
             guard let head = readExactly(fd, 2) else { return nil }
@@ -121,6 +128,7 @@ final class StreamProbe: Sendable {
                 onClose(payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : 1005)
                 return nil
             }
+            if opcode == 0x9 { onPing(payload) }
             if opcode >= 0x8 { continue }
             message += payload
             if head[0] & 0x80 != 0 { return String(decoding: message, as: UTF8.self) }
