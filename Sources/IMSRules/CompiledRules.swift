@@ -368,6 +368,7 @@ public struct CompiledRuleSet: Sendable {
                     guard !overflow else { throw fail("a product of numbers is too large") }
                     return .constant(Decimal8(units: product / Decimal8.scale))
                 case (.constant(let x), .node(let n)), (.node(let n), .constant(let x)):
+                    guard x.units.magnitude <= maxFactor.units.magnitude else { throw fail("the factor \(x) is outside ±\(maxFactor)") }
                     return .node(.scaled(n, units: x.units))
                 case (.node, .node):
                     throw fail("a product needs a number or parameter on one side (formulas are linear in the buckets)")
@@ -390,12 +391,27 @@ public struct CompiledRuleSet: Sendable {
                 return .quantity(d.units / Decimal8.scale)
             }
         }
-        return try quantity(f)
+        let node = try quantity(f)
+        // Every step of evaluating it must fit in 128 bits (`value128` is then exact).
+        guard provedBound(node) < 0x1p120 else { throw fail("its factors are too large to evaluate exactly (keep each factor within ±\(maxFactor))") }
+        return node
     }
+
+    /// The largest constant factor a formula may multiply by (a haircut, a share, a scale): ±10⁶.
+    static let maxFactor = Decimal8(units: 1_000_000 * Decimal8.scale)
 
     // MARK: Evaluating
 
+    /// A formula's value: exact, then held to the 64-bit range (`Int64(clamping:)`, the one place a figure can
+    /// saturate; a compiled formula is proved to evaluate exactly in 128 bits, `provedBound`). The common case
+    /// runs in 64 bits and stops at the first overflow, which then evaluates the whole formula in 128.
     static func value(_ node: Node, _ b: BucketVector, _ calculations: CalculationValues) -> Int64 {
+        if let v = value64(node, b, calculations) { return v }
+        return Int64(clamping: value128(node, b, calculations))
+    }
+
+    /// The value in 64 bits, or nil if any step overflows.
+    static func value64(_ node: Node, _ b: BucketVector, _ calculations: CalculationValues) -> Int64? {
         switch node {
         case .quantity(let q): return q
         case .bucket(let i): return b[i]
@@ -403,22 +419,69 @@ public struct CompiledRuleSet: Sendable {
         case .calculation(let c): return calculations[Calculation(rawValue: c)!]
         case .sum(let terms):
             var total: Int64 = 0
-            for t in terms { total &+= t.sign &* value(t.node, b, calculations) }
+            for t in terms {
+                guard let v = value64(t.node, b, calculations) else { return nil }
+                let (term, o1) = v.multipliedReportingOverflow(by: t.sign)
+                let (next, o2) = total.addingReportingOverflow(term)
+                if o1 || o2 { return nil }
+                total = next
+            }
             return total
-        case .scaled(let n, let units): return scale(value(n, b, calculations), units)
-        case .maximum(let args): return args.map { value($0, b, calculations) }.max()!
-        case .minimum(let args): return args.map { value($0, b, calculations) }.min()!
+        case .scaled(let n, let units):
+            guard let v = value64(n, b, calculations) else { return nil }
+            let exact = scale128(Int128(v), units)
+            guard let fits = Int64(exactly: exact) else { return nil }
+            return fits
+        case .maximum(let args), .minimum(let args):
+            var best: Int64?
+            let isMax = if case .maximum = node { true } else { false }
+            for a in args {
+                guard let v = value64(a, b, calculations) else { return nil }
+                if let x = best { best = isMax ? max(x, v) : min(x, v) } else { best = v }
+            }
+            return best
         }
     }
 
-    /// `q` × `units` / 10⁸, rounded down, in 128 bits (a quantity times a factor cannot overflow in between).
+    /// The value in 128 bits: exact for a compiled formula (`provedBound`).
+    static func value128(_ node: Node, _ b: BucketVector, _ calculations: CalculationValues) -> Int128 {
+        switch node {
+        case .quantity(let q): return Int128(q)
+        case .bucket(let i): return Int128(b[i])
+        case .dayBucket(let code): return Int128(b[day: code / Bucket.count, code % Bucket.count])
+        case .calculation(let c): return Int128(calculations[Calculation(rawValue: c)!])
+        case .sum(let terms):
+            var total: Int128 = 0
+            for t in terms { total += Int128(t.sign) * value128(t.node, b, calculations) }
+            return total
+        case .scaled(let n, let units): return scale128(value128(n, b, calculations), units)
+        case .maximum(let args): return args.map { value128($0, b, calculations) }.max()!
+        case .minimum(let args): return args.map { value128($0, b, calculations) }.min()!
+        }
+    }
+
+    /// `q` × `units` / 10⁸, rounded down (toward −∞), in 128 bits.
     @inline(__always)
-    static func scale(_ q: Int64, _ units: Int64) -> Int64 {
-        let product = Int128(q) * Int128(units)
+    static func scale128(_ q: Int128, _ units: Int64) -> Int128 {
+        let product = q * Int128(units)
         let scale = Int128(Decimal8.scale)
         var quotient = product / scale
         if product % scale != 0 && product < 0 { quotient -= 1 }
-        return Int64(clamping: quotient)
+        return quotient
+    }
+
+    /// The largest magnitude a compiled formula can reach in any step of `value128`, taking every bucket and
+    /// calculation at the 64-bit limit (in `Double`, rounded up generously). Compiling refuses a formula whose
+    /// bound is not below 2¹²⁰, so that evaluating it in 128 bits is exact.
+    static func provedBound(_ node: Node) -> Double {
+        let limit = Double(Int64.max) * 1.000001
+        switch node {
+        case .quantity(let q): return Double(q.magnitude) + 1
+        case .bucket, .dayBucket, .calculation: return limit
+        case .sum(let terms): return terms.reduce(0) { $0 + Double($1.sign.magnitude) * provedBound($1.node) } + 1
+        case .scaled(let n, let units): return provedBound(n) * max(1, Double(units.magnitude)) + 1
+        case .maximum(let args), .minimum(let args): return args.map(provedBound).max() ?? 0
+        }
     }
 }
 
@@ -437,30 +500,22 @@ extension CompiledRuleSet {
 }
 
 extension RuleSetDocument {
+    /// Reads a rule document strictly (`StrictJSON`): a repeated key, a key no field knows (a misspelt
+    /// condition would otherwise be dropped and the rule apply to everything), nesting, a document over
+    /// `InputBounds.maxRuleDocumentBytes` or a string over `maxFormulaBytes` is refused, naming the field.
     public static func decode(json: [UInt8]) throws(RuleError) -> RuleSetDocument {
-        do {
-            return try JSONDecoder().decode(RuleSetDocument.self, from: Data(json))
-        } catch let error as DecodingError {
-            let (path, message): ([any CodingKey], String) = switch error {
-            case .keyNotFound(let key, let c): (c.codingPath + [key], "is missing")
-            case .typeMismatch(_, let c): (c.codingPath, "has the wrong type: \(c.debugDescription)")
-            case .valueNotFound(_, let c): (c.codingPath, "is null")
-            case .dataCorrupted(let c): (c.codingPath, c.debugDescription)
-            @unknown default: ([], "\(error)")
-            }
-            throw RuleError(subject: "document", field: path.isEmpty ? "(document)" : Self.describe(path), message: message)
-        } catch {
-            throw RuleError(subject: "document", field: "(document)", message: "\(error)")
+        guard json.count <= InputBounds.maxRuleDocumentBytes else {
+            throw RuleError(subject: "document", field: "(document)", message: "is \(json.count) bytes; a rule document may have at most \(InputBounds.maxRuleDocumentBytes)")
         }
-    }
-
-    /// `packs[1].rules[0].formula`.
-    static func describe(_ path: [any CodingKey]) -> String {
-        var text = ""
-        for key in path {
-            if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        let document: RuleSetDocument
+        do { document = try StrictJSON.decode(RuleSetDocument.self, from: json, limits: .ruleDocument) } catch {
+            throw RuleError(subject: "document", field: error.field == "body" ? "(document)" : error.field, message: error.message)
         }
-        return text
+        let rules = document.packs.reduce(0) { $0 + $1.rules.count } + (document.locatePolicy.map { $0.rules.count + $0.decrements.count } ?? 0)
+        guard rules <= InputBounds.maxRulesPerDocument else {
+            throw RuleError(subject: "document", field: "packs", message: "holds \(rules) rules; a rule document may have at most \(InputBounds.maxRulesPerDocument)")
+        }
+        return document
     }
 
     /// The document as JSON, keys sorted and pretty-printed: what `ims rules export` writes, byte for byte the

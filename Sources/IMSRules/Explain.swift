@@ -36,36 +36,39 @@ extension CompiledRuleSet {
         }
     }
 
+    /// `v` with `sign` (±1), held in range (−Int64.min is Int64.max).
+    private static func signed(_ v: Int64, _ sign: Int64) -> Int64 { sign < 0 ? (v == .min ? .max : -v) : v }
+
     private static func parts(_ node: Node, sign: Int64, _ b: BucketVector, _ values: CalculationValues) -> [ExplainPart] {
         switch node {
         case .quantity(let q):
-            return [ExplainPart(kind: "number", quantity: q, contribution: sign * q)]
+            return [ExplainPart(kind: "number", quantity: q, contribution: Self.signed(q, sign))]
         case .bucket(let i):
-            return [ExplainPart(kind: "bucket", name: Bucket.names[i], factor: sign < 0 ? "-1" : "1", quantity: b[i], contribution: sign * b[i])]
+            return [ExplainPart(kind: "bucket", name: Bucket.names[i], factor: sign < 0 ? "-1" : "1", quantity: b[i], contribution: Self.signed(b[i], sign))]
         case .dayBucket(let code):
             let day = code / Bucket.count, i = code % Bucket.count
             let q = b[day: day, i]
             // Named by the day it read: the rule's day, or the basis's own when that is later.
             let read = Bucket.ladderDayNames[max(day, b.basisDay)]
             return [ExplainPart(kind: "bucket", name: Bucket.names[i] + "@" + read, factor: sign < 0 ? "-1" : "1",
-                                quantity: q, contribution: sign * q)]
+                                quantity: q, contribution: Self.signed(q, sign))]
         case .calculation(let c):
             let calculation = Calculation(rawValue: c)!
             return [ExplainPart(kind: "calculation", name: calculation.name, factor: sign < 0 ? "-1" : "1", quantity: values[calculation],
-                                contribution: sign * values[calculation])]
+                                contribution: Self.signed(values[calculation], sign))]
         case .sum(let terms):
             return terms.flatMap { parts($0.node, sign: sign * $0.sign, b, values) }
         case .scaled(let n, let units):
             let inner = value(n, b, values)
             let factor = Decimal8(units: sign * units)
-            return [ExplainPart(kind: "scaled", factor: factor.description, quantity: inner, contribution: scale(inner, sign * units),
+            return [ExplainPart(kind: "scaled", factor: factor.description, quantity: inner, contribution: Int64(clamping: scale128(Int128(inner), sign * units)),
                                 parts: parts(n, sign: 1, b, values))]
         case .maximum(let args), .minimum(let args):
             let isMax: Bool
             if case .maximum = node { isMax = true } else { isMax = false }
             let all = args.map { value($0, b, values) }
             let chosen = isMax ? all.indices.max { all[$0] < all[$1] }! : all.indices.min { all[$0] < all[$1] }!
-            return [ExplainPart(kind: isMax ? "max" : "min", factor: sign < 0 ? "-1" : "1", quantity: all[chosen], contribution: sign * all[chosen],
+            return [ExplainPart(kind: isMax ? "max" : "min", factor: sign < 0 ? "-1" : "1", quantity: all[chosen], contribution: Self.signed(all[chosen], sign),
                                 parts: parts(args[chosen], sign: 1, b, values),
                                 alternatives: all.indices.filter { $0 != chosen }.map { all[$0] })]
         }

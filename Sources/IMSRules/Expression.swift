@@ -25,11 +25,26 @@ struct FormulaError: Error, Equatable {
 }
 
 /// A recursive-descent parser of `Formula`.
+///
+/// Its recursion, and that of everything that walks a formula (compiling, evaluating, freeing), is bounded:
+/// a formula is at most `InputBounds.maxFormulaBytes` long, nests at most `maxDepth` levels (parentheses,
+/// signs, `max`/`min`) and has at most `maxNodes` parts. A document breaking one is refused with the
+/// rule named, so no formula can exhaust a thread's stack.
 struct FormulaParser {
     private let chars: [Character]
     private var i = 0
+    private var depth = 0
+    private var nodes = 0
+
+    /// The deepest nesting of parentheses, signs and functions.
+    static let maxDepth = 32
+    /// The most numbers, names and operators in one formula.
+    static let maxNodes = 512
 
     static func parse(_ text: String) throws(FormulaError) -> Formula {
+        guard text.utf8.count <= InputBounds.maxFormulaBytes else {
+            throw FormulaError(message: "the formula is longer than \(InputBounds.maxFormulaBytes) bytes", position: 1)
+        }
         var p = FormulaParser(chars: Array(text))
         let f = try p.expression()
         p.skipSpaces()
@@ -48,20 +63,30 @@ struct FormulaParser {
         return true
     }
 
+    /// Counts one more part of the formula, refusing past `maxNodes`.
+    private mutating func count() throws(FormulaError) {
+        nodes += 1
+        guard nodes <= Self.maxNodes else { throw FormulaError(message: "the formula has more than \(Self.maxNodes) parts", position: i + 1) }
+    }
+
     private mutating func expression() throws(FormulaError) -> Formula {
         var f = try term()
         while true {
-            if take("+") { f = .add(f, try term()) } else if take("-") { f = .subtract(f, try term()) } else { return f }
+            if take("+") { try count(); f = .add(f, try term()) } else if take("-") { try count(); f = .subtract(f, try term()) } else { return f }
         }
     }
 
     private mutating func term() throws(FormulaError) -> Formula {
         var f = try factor()
-        while take("*") { f = .multiply(f, try factor()) }
+        while take("*") { try count(); f = .multiply(f, try factor()) }
         return f
     }
 
     private mutating func factor() throws(FormulaError) -> Formula {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw FormulaError(message: "the formula nests deeper than \(Self.maxDepth) levels", position: i + 1) }
+        try count()
         skipSpaces()
         guard i < chars.count else { throw FormulaError(message: "the formula ends where a value was expected", position: i + 1) }
         if take("-") { return .negate(try factor()) }

@@ -112,7 +112,7 @@ struct SimulatorFeed: Service {
             let started = Date()
             var lines: [String] = []
             executions.removeAll { execution in
-                switch engine.readModel.read({ $0.order(execution.orderId)?.decision }) {
+                switch engine.readModel.read({ $0.orders(withId: execution.orderId).first?.decision }) {
                 case "APPROVED": lines.append(execution.trade); return true
                 case nil: return false  // not decided yet: next tick
                 default: return true

@@ -235,7 +235,7 @@ struct DecisionJSONTests {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let model = h.state.readModel
-        let orders = ["o1", "o2", "o3"].compactMap { model.order($0) }
+        let orders = ["o1", "o2", "o3"].compactMap { model.order(clientId: "C1", orderId: $0) }
         #expect(orders.count == 3 && orders[0].fills.count == 1 && !orders[1].reasons.isEmpty)
         for view in orders { #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self)) }
         let locates = model.locates(matching: LocateFilter(), offset: 0, limit: 10).items

@@ -45,14 +45,14 @@ struct LocateJournalTests {
                 orderId: "O1", clientId: "C2", bookId: bookId, securityId: securities[1], side: .sellShort, quantity: 100, price: Decimal8(10)))], lines: [1]),
         ])
         #expect(outcomes.allSatisfy { $0.applied })
-        #expect(engine.read { $0.orders.order("O1")?.decision } == .approved, "C2 located the shares")
+        #expect(engine.read { $0.orders.order(clientId: "C2", orderId: "O1")?.decision } == .approved, "C2 located the shares")
         // The sale executes in part: a trade carrying the order's id (the fill is state, and survives).
         let date: String = engine.read { s in
             let index = s.reference.securityIds.lookup(securities[1])!
             return s.markets[Int(s.reference.securities[Int(index)].market)].businessDate!.description
         }
         _ = try engine.run([Workload.decode(#"{"type":"trade","tradeId":"X-O1","version":1,"status":"NEW","orderId":"O1","bookId":"\#(bookId)","securityId":"\#(securities[1])","side":"SELL_SHORT","quantity":60,"price":"10","tradeDate":"\#(date)"}"#, at: 1_795_000_200_000_003)])
-        #expect(engine.read { $0.orders.order("O1")?.filledQuantity } == 60)
+        #expect(engine.read { $0.orders.order(clientId: "C2", orderId: "O1")?.filledQuantity } == 60)
         _ = try engine.run((0..<10).map { _ in workload.next() })
         let (before, image, scratch, kept) = engine.read { s in (s.readModel.canonicalText(), s.snapshotImage(), s.inventoryFromScratch(), s.inventoryFigures()) }
         #expect(kept == scratch, "the buckets the locates hold are kept like every other")

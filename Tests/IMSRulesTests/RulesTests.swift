@@ -111,11 +111,11 @@ struct DefaultPackTests {
     }
 
     @Test func aFactorRoundsDownToAWholeUnit() {
-        #expect(CompiledRuleSet.scale(101, 50_000_000) == 50)
-        #expect(CompiledRuleSet.scale(-101, 50_000_000) == -51)
-        #expect(CompiledRuleSet.scale(Int64.max, 200_000_000) == Int64.max)  // clamped, never wrapped
-        #expect(CompiledRuleSet.scale(3, 33_333_333) == 0)
-        #expect(CompiledRuleSet.scale(1_000_000_000, 12_345_678) == 123_456_780)
+        #expect(CompiledRuleSet.scale128(101, 50_000_000) == 50)
+        #expect(CompiledRuleSet.scale128(-101, 50_000_000) == -51)
+        #expect(CompiledRuleSet.scale128(Int128(Int64.max), 200_000_000) == Int128(Int64.max) * 2)  // exact in 128 bits
+        #expect(CompiledRuleSet.scale128(3, 33_333_333) == 0)
+        #expect(CompiledRuleSet.scale128(1_000_000_000, 12_345_678) == 123_456_780)
     }
 
     @Test func bucketIndicesMatchTheirNames() {

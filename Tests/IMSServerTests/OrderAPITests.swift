@@ -100,7 +100,9 @@ struct OrderAPITests {
             #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 4_400)
             // The market roll expires the day's approvals: the limits come back (the locate expires too).
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)) { _ in }
-            #expect(try await client.execute(uri: "/api/v1/orders/s2", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] }?["decision"] as? String == "EXPIRED")
+            // Its answer stays APPROVED (SPEC 6), marked expired.
+            let expired = try await client.execute(uri: "/api/v1/orders/s2", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] }
+            #expect(expired?["decision"] as? String == "APPROVED" && expired?["expired"] as? Bool == true)
             #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 5_000)
         }
     }
@@ -242,9 +244,12 @@ struct OrderAPITests {
             // A trade naming an order that does not exist fills nothing.
             try await post(client, Self.sale("T3", order: "nope", quantity: 5))
             #expect(try await limits(client, clientLimits).long == 245)
+            // A long sale needs no approval: neither raises an exception. A short sale does: one naming an
+            // order that holds no approved short sale is UNMATCHED_ORDER.
+            try await post(client, Self.sale("T4", order: "nope", side: "SELL_SHORT", quantity: 5))
             let exceptions = try await get(client, "/api/v1/exceptions?kind=UNMATCHED_ORDER") as? [[String: Any]] ?? []
-            #expect(exceptions.map { $0["subject"] as? String } == ["T2", "T3"])
-            #expect((exceptions.first?["message"] as? String ?? "").contains("50 were never approved"))
+            #expect(exceptions.map { $0["subject"] as? String } == ["T4"])
+            #expect((exceptions.first?["message"] as? String ?? "").contains("holds no approved short sale"))
         }
     }
 
@@ -263,8 +268,12 @@ struct OrderAPITests {
             #expect(try await decrement("IBM") == 1_000)
             #expect(try await Self.validate(client, Self.order("s1", side: "SELL_SHORT", quantity: 600))["decision"] as? String == "APPROVED")
             #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 400)
+            #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 4_400)
             try await post(client, Self.sale("S1", order: "s1", side: "SELL_SHORT", quantity: 600))
             #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 400)
+            // The unit's short limit keeps the filled sale (borrows and lender lines did not change): it does not
+            // come back to be approved again.
+            #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 4_400)
             #expect(try await decrement("IBM") == 1_000, "a 100% decrement already covers the sale")
             #expect(Self.codes(try await Self.validate(client, Self.order("s2", side: "SELL_SHORT", quantity: 500))) == ["CLIENT_SHORT_SELL_LIMIT"])
 

@@ -30,6 +30,15 @@ public enum InputBounds {
     public static let maxIdentifierBytes = 128
     /// The longest free text (names, messages) in UTF-8 bytes.
     public static let maxTextBytes = 1_024
+    /// The longest formula of a rule, in UTF-8 bytes.
+    public static let maxFormulaBytes = 4_096
+    /// The largest request body of the API that is one command (a locate, a decision, an order, an
+    /// acknowledgement, a rule step): 64 KiB. Bulk files and rule documents have limits of their own.
+    public static let maxCommandBodyBytes = 64 << 10
+    /// The largest rule document (a draft or an import): 4 MiB.
+    public static let maxRuleDocumentBytes = 4 << 20
+    /// The most rules one rule document may hold (calculation rules and locate rules together).
+    public static let maxRulesPerDocument = 10_000
 
     /// A problem with a quantity that must be 0…`maxQuantity`.
     public static func quantity(_ q: Int64, field: String) -> (field: String, message: String)? {
@@ -56,5 +65,14 @@ public enum InputBounds {
         guard let v else { return nil }
         if v < 0 || v > maxVersion { return (field, "\(v) is outside 0…\(maxVersion)") }
         return nil
+    }
+}
+
+extension Int64 {
+    /// `self + other`, held at `Int64.min` or `Int64.max` instead of wrapping: how totals over many
+    /// securities (aggregates, what-if sums) add, so a total can saturate but never change sign.
+    @inlinable public func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
     }
 }

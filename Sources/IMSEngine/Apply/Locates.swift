@@ -112,7 +112,11 @@ extension EngineState {
     private mutating func requestLocate(_ c: LocateCommand, sequence: Int64, at time: Timestamp) -> Bool {
         let clientId = c.clientId ?? "", requestId = c.requestId ?? "", q = c.quantity ?? 0
         // A re-sent request: the first answer stands.
-        if locates.locate(clientId: clientId, requestId: requestId) != nil { return false }
+        // A re-sent request on the same business day: the first answer stands (a request id used again after
+        // its market rolled is a new request).
+        if let first = locates.locate(clientId: clientId, requestId: requestId), !clock.hasRolled(past: first.businessDate, marketId: first.marketId) {
+            return false
+        }
         var record = LocateRecord(locateId: "L\(sequence)", requestId: requestId, clientId: clientId, securityId: c.securityId ?? "", marketId: nil,
                                   side: c.side ?? .short, settlement: c.settlement ?? .cash, quantity: q, approvedQuantity: 0, decrementQuantity: 0,
                                   status: .rejected, reason: nil, rateBps: nil, businessDate: nil, requestedAt: time, requestedBy: c.user, history: [])

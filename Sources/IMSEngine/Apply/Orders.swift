@@ -22,9 +22,12 @@ extension EngineState {
 
     /// Validates an order: stage 1 the client's limit, stage 2 its aggregation unit's, and the market's rules.
     /// An approval takes the quantity from both limits (and the security's approved sells) at once. An order
-    /// id seen before keeps its first answer.
+    /// id belongs to its client: one the client used before on the same business day keeps its first answer;
+    /// used again after its market rolled, it is a new order.
     mutating func applyOrder(_ o: OrderCommand, sequence: Int64, at time: Timestamp) -> Bool {
-        if orders.order(o.orderId) != nil { return false }
+        if let first = orders.order(clientId: o.clientId, orderId: o.orderId), !clock.hasRolled(past: first.businessDate, marketId: first.marketId) {
+            return false
+        }
         var record = OrderRecord(orderId: o.orderId, clientId: o.clientId, bookId: o.bookId, securityId: o.securityId, marketId: nil,
                                  aggregationUnitId: nil, side: o.side, quantity: o.quantity, price: o.price, decision: .rejected,
                                  checks: [], sequence: sequence, decidedAt: time, businessDate: nil, user: o.user)

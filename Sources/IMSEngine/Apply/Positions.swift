@@ -117,7 +117,7 @@ extension Partition {
         let p = position >= 0 ? position : positionIndex(book: book, security: security, market: m)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
         if let orderId {
-            fillOrder(orderId, market: m, trade: index, tradeId: id, security: security, side: t.side, quantity: t.quantity, sequence: sequence, at: time)
+            fillOrder(orderId, book: book, market: m, trade: index, tradeId: id, security: security, side: t.side, quantity: t.quantity, sequence: sequence, at: time)
         }
         return .applied
     }

@@ -163,7 +163,7 @@ extension ReadModel {
             let key = byRegion ? row.region.rawValue : row.marketId
             var g = groups[key] ?? InventoryAggregate(key: key, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
             g.securities += 1
-            for c in Calculation.allCases { g.calculations[c] &+= row.calculations[c] }
+            for c in Calculation.allCases { g.calculations[c] = g.calculations[c].addingSaturating(row.calculations[c]) }
             if let usd = row.usdValues { g.usdValues.add(usd) } else { g.unpriced += 1 }
             groups[key] = g
         }
@@ -183,7 +183,7 @@ extension ReadModel {
                 let values = active.rules.evaluate(active.rules.choose(for: traits(security)), b)
                 var g = groups[scopeName] ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
                 g.securities += 1
-                for c in Calculation.allCases { g.calculations[c] &+= values[c] }
+                for c in Calculation.allCases { g.calculations[c] = g.calculations[c].addingSaturating(values[c]) }
                 if let unit = pricing(security).usdPerUnit {
                     g.usdValues.add(USDValues(values, unit: unit))
                 } else {

@@ -290,8 +290,8 @@ extension ReadModel {
             guard !now.sameInventory(as: then) else { continue }
             var largest: Int64 = 0
             for c in Calculation.inventory {
-                let change = then[c] &- now[c]
-                total[c] &+= change
+                let change = then[c].addingSaturating(now[c] == .min ? .max : -now[c])
+                total[c] = total[c].addingSaturating(change)
                 largest = max(largest, change.magnitude > UInt64(Int64.max) ? .max : Int64(change.magnitude))
             }
             let record = reference.securities[index].record
@@ -316,7 +316,7 @@ extension ReadModel {
             let i = Int32(index)
             let choice = active.rules.choose(for: traits(i))
             let v = active.rules.evaluate(choice, buckets(i, ladder: active.rules.usesLadderDays(choice)))
-            check &+= v.locateAvailable
+            check = check.addingSaturating(v.locateAvailable)
             count += 1
         }
         return check == .min ? 0 : count

@@ -194,8 +194,14 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var filledQuantity: Int64
     public var fills: [OrderFill]
 
+    /// An approval whose market rolled (what it held was given back). Its decision stays APPROVED (SPEC 6: an
+    /// order's answer is APPROVED or REJECTED).
+    public var expired: Bool
+
     init(_ r: OrderRecord) {
-        orderId = r.orderId; decision = r.decision.rawValue; reasons = r.reasons; checks = r.checks; clientId = r.clientId
+        orderId = r.orderId; decision = r.decision == .expired ? OrderRecord.Decision.approved.rawValue : r.decision.rawValue
+        expired = r.decision == .expired
+        reasons = r.reasons; checks = r.checks; clientId = r.clientId
         bookId = r.bookId; securityId = r.securityId; marketId = r.marketId; aggregationUnitId = r.aggregationUnitId
         side = r.side.rawValue; quantity = r.quantity; price = r.price; sequence = r.sequence; decidedAt = r.decidedAt
         businessDate = r.businessDate
@@ -229,6 +235,7 @@ public struct OrderView: Codable, Sendable, Equatable {
             j.field("clientId", clientId)
             j.field("decidedAt", decidedAt.description)
             j.field("decision", decision)
+            j.field("expired", expired)
             j.field("filledQuantity", filledQuantity)
             j.key("fills")
             j.array { j in
@@ -248,6 +255,44 @@ public struct OrderView: Codable, Sendable, Equatable {
     }
 }
 
+extension OrderView {
+    /// The answer as a client sees it: its own figures only. The aggregation unit's checks (stage 2, and the
+    /// pre-borrow check, which reads the unit's borrows) say whether they passed, not the firm's figures.
+    public func forClient() -> OrderView {
+        var v = self
+        func redact(_ c: OrderCheck) -> OrderCheck {
+            guard c.stage == "UNIT" || c.code == "PRE_BORROW_REQUIRED" else { return c }
+            var c = c
+            c.available = nil
+            c.message = c.passed ? "the firm's limit covers the order" : "the firm's limit does not cover the order"
+            return c
+        }
+        v.checks = checks.map(redact)
+        v.reasons = reasons.map(redact)
+        v.aggregationUnitId = nil
+        return v
+    }
+}
+
 extension ReadModel {
-    public func order(_ id: String) -> OrderView? { orders.order(id).map(OrderView.init) }
+    /// Order `orderId` of client `clientId` (its latest, if the id was used again on a later day).
+    public func order(clientId: String, orderId: String) -> OrderView? {
+        orders.order(clientId: clientId, orderId: orderId).map(OrderView.init)
+    }
+
+    /// The same, only if it was asked on its market's current business day: what a re-sent request is answered
+    /// with (after the market rolls, the id starts a new order).
+    public func orderOfToday(clientId: String, orderId: String) -> OrderView? {
+        guard let r = orders.order(clientId: clientId, orderId: orderId), !clock.hasRolled(past: r.businessDate, marketId: r.marketId) else { return nil }
+        return OrderView(r)
+    }
+
+    /// Every client's latest order with id `orderId`, newest first (staff look it up by id alone).
+    public func orders(withId orderId: String) -> [OrderView] { orders.orders(withId: orderId).map(OrderView.init) }
+
+    /// Locate request `requestId` of client `clientId`, only if asked on its market's current business day.
+    public func locateOfToday(clientId: String, requestId: String) -> LocateView? {
+        guard let r = locates.locate(clientId: clientId, requestId: requestId), !clock.hasRolled(past: r.businessDate, marketId: r.marketId) else { return nil }
+        return locateView(r)
+    }
 }

@@ -162,7 +162,7 @@ extension EngineState {
                 }
                 auditLog.append(entry("LOCATE_\(c.action.rawValue)", subject, detail, line: line))
             case .orderCommand(let c):
-                let decided = orders.order(c.orderId).map { ": \($0.decision.rawValue)" } ?? ""
+                let decided = orders.order(clientId: c.clientId, orderId: c.orderId).map { ": \($0.decision.rawValue)" } ?? ""
                 auditLog.append(entry("ORDER_VALIDATE", "order \(c.orderId)",
                                       "\(c.clientId) sells \(c.quantity) \(c.securityId) \(c.side.rawValue) at \(c.price)\(decided)", line: line))
             case .exceptionCommand(let c):

@@ -212,6 +212,13 @@ public struct MarketClock: Sendable {
         calendarRanges = markets.map(\.calendar.range)
     }
 
+    /// Whether `date` is a business date market `marketId` has rolled past: a locate or order asked then is
+    /// of an earlier day, so its id may be used again (a new request, not yesterday's answer).
+    public func hasRolled(past date: BusinessDate?, marketId: String?) -> Bool {
+        guard let date, let marketId, let m = ids.lookup(marketId), let today = markets[Int(m)].businessDate else { return false }
+        return today > date
+    }
+
     // MARK: Snapshot section
 
     func encode(to w: inout BinaryWriter) {

@@ -45,8 +45,26 @@ public struct OrderRecord: Sendable, Codable, Equatable {
     public var reasons: [OrderCheck] { checks.filter { !$0.passed } }
     /// What its trades have turned into position.
     public var filledQuantity: Int64 { fills?.reduce(0) { $0 + $1.quantity } ?? 0 }
-    /// What it still holds in the sell limits: its quantity less what its trades filled.
+    /// What it still holds in the security's and client's sell limits: its quantity less what its trades
+    /// filled.
     public var heldQuantity: Int64 { decision == .approved ? max(0, quantity - filledQuantity) : 0 }
+    /// What it holds in its aggregation unit's limits until the day roll: a long sale as `heldQuantity`, a
+    /// short sale all of it (`OrderHolds`).
+    public var unitHeldQuantity: Int64 {
+        guard decision == .approved else { return 0 }
+        return side == .sellShort ? quantity : heldQuantity
+    }
+
+    /// How a trade names the order it executes: its book and the order id (`bookId|orderId`); the order's
+    /// client is the one that asked, the book the one the trade is booked to.
+    public var holdKey: String { OrderRecord.holdKey(bookId: bookId, orderId: orderId) }
+
+    public static func holdKey(bookId: String, orderId: String) -> String { bookId + "\u{1F}" + orderId }
+
+    /// How an order is known: by its client and id (`clientId`, `orderId`), as a locate by client and request id.
+    public var key: String { OrderRecord.key(clientId: clientId, orderId: orderId) }
+
+    public static func key(clientId: String, orderId: String) -> String { clientId + "\u{1F}" + orderId }
 
     /// Records that trade `tradeId` now fills `quantity` of it (0: no longer fills it).
     mutating func setFill(tradeId: String, quantity: Int64) {
@@ -68,7 +86,12 @@ public struct OrderFill: Sendable, Codable, Equatable {
 /// rebuilt on load.
 public struct OrderBook: Sendable {
     public private(set) var records: [OrderRecord] = []
+    /// `clientId␟orderId` → index of its latest record: an order id belongs to its client.
     private var byId: [String: Int] = [:]
+    /// Order id → the keys (`key`) of the clients that used it.
+    private var byOrderId: [String: [String]] = [:]
+    /// `bookId␟orderId` → index: what a trade carrying the order id on that book fills.
+    private var byHoldKey: [String: Int] = [:]
     /// Approved orders that still hold their quantity.
     private(set) var live: Set<Int> = []
     var changed: Set<Int> = []
@@ -77,12 +100,23 @@ public struct OrderBook: Sendable {
 
     public var count: Int { records.count }
 
-    public func order(_ id: String) -> OrderRecord? { byId[id].map { records[$0] } }
+    /// The latest order `orderId` of client `clientId`.
+    public func order(clientId: String, orderId: String) -> OrderRecord? { byId[OrderRecord.key(clientId: clientId, orderId: orderId)].map { records[$0] } }
+
+    /// The latest order with id `orderId` of each client that used it, newest first (staff look-ups by id).
+    public func orders(withId orderId: String) -> [OrderRecord] {
+        (byOrderId[orderId] ?? []).compactMap { byId[$0].map { records[$0] } }.sorted { $0.sequence > $1.sequence }
+    }
+
+    /// Which hold keys (`holdKey`) a fill may name: the latest order of each (book, order id).
+    func index(holdKey: String) -> Int? { byHoldKey[holdKey] }
 
     mutating func add(_ r: OrderRecord) -> Int {
         let i = records.count
         records.append(r)
-        byId[r.orderId] = i
+        if byId[r.key] == nil { byOrderId[r.orderId, default: []].append(r.key) }
+        byId[r.key] = i
+        byHoldKey[r.holdKey] = i
         if r.decision == .approved { live.insert(i) }
         changed.insert(i)
         return i
@@ -94,13 +128,14 @@ public struct OrderBook: Sendable {
         changed.insert(i)
     }
 
-    mutating func update(_ orderId: String, _ body: (inout OrderRecord) -> Void) {
-        if let i = byId[orderId] { update(i, body) }
+    mutating func update(holdKey: String, _ body: (inout OrderRecord) -> Void) {
+        if let i = byHoldKey[holdKey] { update(i, body) }
     }
 
-    /// Takes an order as the change feed brings it (the read model).
+    /// Takes an order as the change feed brings it (the read model): the same record (client, id and
+    /// sequence) is updated; a newer one (the id reused on a later day) is added.
     mutating func take(_ r: OrderRecord) {
-        if let i = byId[r.orderId] { update(i) { $0 = r } } else { _ = add(r) }
+        if let i = byId[r.key], records[i].sequence == r.sequence { update(i) { $0 = r } } else { _ = add(r) }
     }
 
     mutating func takeChanges() -> [OrderRecord] {

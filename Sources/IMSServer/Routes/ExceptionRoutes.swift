@@ -36,16 +36,11 @@ struct ExceptionRoutes {
             }
         }
         router.post("/api/v1/exceptions/acknowledge") { request, context in
-            let body: AcknowledgeBody
-            do { body = try JSONDecoder().decode(AcknowledgeBody.self, from: try await LocateRoutes.body(request)) } catch {
-                return JSONResponse.failure(.badRequest, "the body must be {\"exceptionIds\":[…],\"note\",\"user\"}: \(RuleRoutes.reason(error))", field: "body")
-            }
-            guard let ids = body.exceptionIds, !ids.isEmpty else {
-                return JSONResponse.failure(.unprocessableContent, "exceptionIds must name at least one exception", field: "exceptionIds")
-            }
-            if let missing = engine.readModel.read({ state in ids.first { state.exception($0) == nil } }) {
-                return JSONResponse.failure(.notFound, "unknown exception \(missing) (or no longer kept)", field: "exceptionIds")
-            }
+            let body = try await JSONBody.decode(AcknowledgeBody.self, from: request, shape: #"{"exceptionIds":[…],"note","user"}"#)
+            // The same id twice counts once. Every other check is the engine's, after journaling, so that a
+            // refused acknowledgement is on the audit trail too (docs/events.md).
+            var seen = Set<Int64>()
+            let ids = (body.exceptionIds ?? []).filter { seen.insert($0).inserted }
             var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
             command.user = context.issuer(named: body.user)
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.exceptionCommand(command)], lines: [1])
@@ -53,7 +48,8 @@ struct ExceptionRoutes {
             let outcome: BatchOutcome
             do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
             if let refused = outcome.rejected.first {
-                return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field)
+                let unknown = refused.field == "exceptionIds" && (refused.error.hasPrefix("unknown") || refused.error.contains("no longer kept"))
+                return JSONResponse.failure(unknown ? .notFound : .unprocessableContent, refused.error, field: refused.field)
             }
             let answer = engine.readModel.read { state in
                 AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })

@@ -49,10 +49,12 @@ struct LocateRoutes {
     }
 
     static let maxBulkLines = 10_000
+    static let requestShape = #"{"requestId","clientId","securityId","quantity","side","settlement","requestor"}"#
+    static let requestFields: Set<String> = ["requestId", "clientId", "securityId", "quantity", "side", "settlement", "requestor"]
 
-    /// The body read by `FlatJSON` when it can, exactly as `JSONDecoder` would; nil: decode it with that.
+    /// The body read by `FlatJSON` when it can, exactly as `JSONBody.decode` would; nil: decode it with that.
     static func fastBody(_ data: Data) -> RequestBody? {
-        guard let o = FlatJSON(data), let requestId = o.string("requestId"), let clientId = o.string("clientId"),
+        guard let o = FlatJSON(data), o.hasOnly(requestFields), let requestId = o.string("requestId"), let clientId = o.string("clientId"),
               let securityId = o.string("securityId"), let quantity = o.int64("quantity"), let side = o.string("side"),
               let settlement = o.string("settlement"), let requestor = o.string("requestor") else { return nil }
         return RequestBody(requestId: requestId, clientId: clientId, securityId: securityId, quantity: quantity, side: side,
@@ -61,20 +63,17 @@ struct LocateRoutes {
 
     func register(on router: Router<IMSRequestContext>) {
         router.post("/api/v1/locates") { request, context in
-            let body: RequestBody
-            let data = try await Self.body(request)
-            if let fast = Self.fastBody(data) { body = fast } else {
-                do { body = try JSONDecoder().decode(RequestBody.self, from: data) } catch {
-                    return JSONResponse.failure(.badRequest, "the body must be {\"requestId\",\"clientId\",\"securityId\",\"quantity\",\"side\"}: \(RuleRoutes.reason(error))", field: "body")
-                }
-            }
+            let data = try await JSONBody.bytes(request)
+            let body = try Self.fastBody(data) ?? JSONBody.decode(RequestBody.self, from: data, shape: Self.requestShape)
+            // A client acts for its own client, as the decoded body says (the one reading the handler acts on).
+            try context.requireOwnClient(body.clientId)
             let command: LocateCommand
             switch Self.command(body) {
             case .failure(let bad): return JSONResponse.failure(.unprocessableContent, bad.message, field: bad.field)
             case .success(let c): command = c
             }
-            // A re-sent request gets its first answer, without a new journal entry.
-            if let first = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) {
+            // A re-sent request gets its first answer, without a new journal entry (on the same business day).
+            if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
                 return JSONResponse.raw(first.json)
             }
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
@@ -90,7 +89,7 @@ struct LocateRoutes {
             return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
         }
         router.post("/api/v1/locates/bulk") { request, context in
-            let data = try await Self.body(request)
+            let data = try await JSONBody.bytes(request, limit: 16 << 20)
             let text = String(decoding: data, as: UTF8.self)
             let parsed = Self.parseBulk(text, csv: request.headers[.contentType]?.contains("csv") == true)
             if parsed.count > Self.maxBulkLines {
@@ -150,10 +149,7 @@ struct LocateRoutes {
         }
         router.post("/api/v1/locates/:locateId/decision") { request, context in
             let id = context.pathParameter("locateId")
-            let body: Decision
-            do { body = try JSONDecoder().decode(Decision.self, from: try await Self.body(request)) } catch {
-                return JSONResponse.failure(.badRequest, "the body must be {\"action\":\"APPROVE\"|\"REJECT\",\"quantity\",\"user\",\"reason\"}: \(RuleRoutes.reason(error))", field: "body")
-            }
+            let body = try await JSONBody.decode(Decision.self, from: request, shape: #"{"action":"APPROVE"|"REJECT","quantity","user","reason"}"#)
             guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
                 return JSONResponse.failure(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
             }
@@ -161,18 +157,21 @@ struct LocateRoutes {
         }
         router.post("/api/v1/locates/:locateId/cancel") { request, context in
             let id = context.pathParameter("locateId")
-            let body: Cancel
-            do { body = try JSONDecoder().decode(Cancel.self, from: try await Self.body(request)) } catch {
-                return JSONResponse.failure(.badRequest, "the body must be {\"clientId\",\"user\",\"reason\"}: \(RuleRoutes.reason(error))", field: "body")
-            }
-            return await submit(LocateCommand(action: .cancel, clientId: body.clientId, user: body.user, locateId: id, reason: body.reason), id: id, context: context)
+            let body = try await JSONBody.decode(Cancel.self, from: request, shape: #"{"clientId","user","reason"}"#)
+            // A client cancels its own locates: the body may name its client (no other); another client's
+            // locate is unknown to it, as on GET.
+            try context.requireOwnClient(body.clientId ?? context.clientScope)
+            return await submit(LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
+                                id: id, context: context)
         }
     }
 
     /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
     /// locate, 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
     private func submit(_ command: LocateCommand, id: String, context: IMSRequestContext) async -> Response {
-        guard engine.readModel.read({ $0.locate(id) }) != nil else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
+        guard let current = engine.readModel.read({ $0.locate(id) }), context.maySee(client: current.clientId) else {
+            return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId")
+        }
         // Signed in, who decided or cancelled is the identity.
         var command = command
         if let who = context.identity?.subject { command.user = who }
@@ -195,8 +194,12 @@ struct LocateRoutes {
 
     /// A request body as a command, or what is wrong with it.
     static func command(_ r: RequestBody) -> Result<LocateCommand, Bad> {
-        for (field, value) in [("requestId", r.requestId), ("clientId", r.clientId), ("securityId", r.securityId)] where value?.isEmpty ?? true {
-            return .failure(Bad(field: field, message: "\(field) is required"))
+        for (field, value) in [("requestId", r.requestId), ("clientId", r.clientId), ("securityId", r.securityId)] {
+            guard let value, !value.isEmpty else { return .failure(Bad(field: field, message: "\(field) is required")) }
+            if value.utf8.count > InputBounds.maxIdentifierBytes { return .failure(Bad(field: field, message: "\(field) is longer than \(InputBounds.maxIdentifierBytes) bytes")) }
+        }
+        if let who = r.requestor, who.utf8.count > InputBounds.maxTextBytes {
+            return .failure(Bad(field: "requestor", message: "requestor is longer than \(InputBounds.maxTextBytes) bytes"))
         }
         guard let quantity = r.quantity else { return .failure(Bad(field: "quantity", message: "quantity is required")) }
         guard let sideText = r.side, let side = LocateCommand.Side(rawValue: sideText) else {
@@ -225,7 +228,13 @@ struct LocateRoutes {
             if line.isEmpty { continue }
             if isCSV {
                 let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard let names = header else { header = cells; continue }
+                guard let names = header else {
+                    if let twice = cells.first(where: { c in cells.filter { $0 == c }.count > 1 }) {
+                        return [(n + 1, .failure(Bad(field: twice, message: "the header names \(twice) more than once")))]
+                    }
+                    header = cells
+                    continue
+                }
                 guard cells.count == names.count else {
                     out.append((n + 1, .failure(Bad(field: "line", message: "\(cells.count) cells where the header has \(names.count)"))))
                     continue
@@ -240,20 +249,14 @@ struct LocateRoutes {
                                 side: fields["side"], settlement: fields["settlement"].flatMap { $0.isEmpty ? nil : $0 }, requestor: fields["requestor"])
                 out.append((n + 1, command(r)))
             } else {
-                do {
-                    out.append((n + 1, command(try JSONDecoder().decode(RequestBody.self, from: Data(line.utf8)))))
+                do throws(BodyRefusal) {
+                    out.append((n + 1, command(try JSONBody.decode(RequestBody.self, from: Data(line.utf8), shape: requestShape))))
                 } catch {
-                    out.append((n + 1, .failure(Bad(field: "line", message: "not a JSON object of a locate request: \(RuleRoutes.reason(error))"))))
+                    out.append((n + 1, .failure(Bad(field: error.field == "body" ? "line" : error.field, message: error.message))))
                 }
             }
         }
         return out
-    }
-
-    static func body(_ request: Request) async throws -> Data {
-        var request = request
-        let buffer = try await request.collectBody(upTo: 16 << 20)
-        return Data(buffer.readableBytesView)
     }
 }
 

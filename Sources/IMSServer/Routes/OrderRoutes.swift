@@ -21,9 +21,12 @@ struct OrderRoutes {
         var user: String?
     }
 
-    /// The body read by `FlatJSON` when it can, exactly as `JSONDecoder` would; nil: decode it with that.
+    static let shape = #"{"orderId","clientId","bookId","securityId","side","quantity","price","user"}"#
+    static let fields: Set<String> = ["orderId", "clientId", "bookId", "securityId", "side", "quantity", "price", "user"]
+
+    /// The body read by `FlatJSON` when it can, exactly as `JSONBody.decode` would; nil: decode it with that.
     static func fastBody(_ data: Data) -> Body? {
-        guard let o = FlatJSON(data), let orderId = o.string("orderId"), let clientId = o.string("clientId"), let bookId = o.string("bookId"),
+        guard let o = FlatJSON(data), o.hasOnly(fields), let orderId = o.string("orderId"), let clientId = o.string("clientId"), let bookId = o.string("bookId"),
               let securityId = o.string("securityId"), let side = o.string("side"), let quantity = o.int64("quantity"),
               let price = o.decimal("price"), let user = o.string("user") else { return nil }
         return Body(orderId: orderId, clientId: clientId, bookId: bookId, securityId: securityId, side: side, quantity: quantity, price: price, user: user)
@@ -31,21 +34,31 @@ struct OrderRoutes {
 
     func register(on router: Router<IMSRequestContext>) {
         router.post("/api/v1/orders/validate") { request, context in
-            let body: Body
-            let data = try await LocateRoutes.body(request)
-            if let fast = Self.fastBody(data) { body = fast } else { do { body = try JSONDecoder().decode(Body.self, from: data) } catch {
-                return JSONResponse.failure(.badRequest, "the body must be {\"orderId\",\"clientId\",\"bookId\",\"securityId\",\"side\",\"quantity\",\"price\"}: \(RuleRoutes.reason(error))", field: "body")
-            } }
-            for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] where value?.isEmpty ?? true {
-                return JSONResponse.failure(.unprocessableContent, "\(field) is required", field: field)
+            let data = try await JSONBody.bytes(request)
+            let body = try Self.fastBody(data) ?? JSONBody.decode(Body.self, from: data, shape: Self.shape)
+            // A client validates its own orders (the decoded body's client), on its own books only.
+            try context.requireOwnClient(body.clientId)
+            for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] {
+                guard let value, !value.isEmpty else { return JSONResponse.failure(.unprocessableContent, "\(field) is required", field: field) }
+                if value.utf8.count > InputBounds.maxIdentifierBytes {
+                    return JSONResponse.failure(.unprocessableContent, "\(field) is longer than \(InputBounds.maxIdentifierBytes) bytes", field: field)
+                }
             }
             guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
                 return JSONResponse.failure(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")
             }
             guard let quantity = body.quantity else { return JSONResponse.failure(.unprocessableContent, "quantity is required", field: "quantity") }
-            let orderId = body.orderId!
-            if let first = engine.readModel.read({ $0.order(orderId) }) { return JSONResponse.raw(first.json) }
-            let command = OrderCommand(orderId: orderId, clientId: body.clientId!, bookId: body.bookId!, securityId: body.securityId!, side: side,
+            if let price = body.price?.value, let bad = InputBounds.decimal(price, limit: InputBounds.maxPrice, field: "price") {
+                return JSONResponse.failure(.unprocessableContent, "price \(bad.message)", field: "price")
+            }
+            let orderId = body.orderId!, clientId = body.clientId!
+            if let own = context.clientScope, engine.readModel.read({ $0.book(body.bookId!)?.clientId }) != own {
+                // Another client's book, or the firm's, is unknown to a client (the same answer as no book).
+                return JSONResponse.failure(.notFound, "unknown book \(body.bookId!)", field: "bookId")
+            }
+            let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
+            if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
+            let command = OrderCommand(orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
                                        quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
             batch.wantsResults = true
@@ -53,18 +66,19 @@ struct OrderRoutes {
             let outcome: BatchOutcome
             do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
             if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
-            guard let view = engine.readModel.read({ $0.order(orderId) }) else {
+            guard let view = engine.readModel.read({ $0.order(clientId: clientId, orderId: orderId) }) else {
                 return JSONResponse.failure(.internalServerError, "the order was journaled but its decision is not visible")
             }
-            return JSONResponse.raw(view.json)
+            return JSONResponse.raw(render(view))
         }
-        router.get("/api/v1/orders/:orderId") { _, context in
+        router.get("/api/v1/orders/:orderId") { request, context in
             let id = context.pathParameter("orderId")
-            // Another client's order is unknown to a client.
-            guard let view = engine.readModel.read({ $0.order(id) }), context.maySee(client: view.clientId) else {
-                return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId")
-            }
-            return JSONResponse.raw(view.json)
+            // A client sees its own orders only (another client's is unknown to it); staff name the client, or get
+            // the newest order with this id.
+            let named = try context.scopedClient(QueryParameters(request).string("clientId"))
+            let view = engine.readModel.read { m in named.map { m.order(clientId: $0, orderId: id) } ?? m.orders(withId: id).first }
+            guard let view else { return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId") }
+            return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
         }
     }
 }

@@ -71,19 +71,25 @@ struct RuleRoutes {
             }
         }
         router.post("/api/v1/rules/drafts") { request, context in
-            let draft: Draft
-            do { draft = try JSONDecoder().decode(Draft.self, from: try await body(request)) } catch {
-                return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\", \"document\"}: \(Self.reason(error))", field: "body")
-            }
+            let draft = try await JSONBody.decode(Draft.self, from: request, shape: #"{"user","comment","document"}"#,
+                                                  limit: InputBounds.maxRuleDocumentBytes, limits: .ruleDocument)
             guard let document = draft.document else { return JSONResponse.failure(.unprocessableContent, "a draft needs a rule set document", field: "document") }
+            if let long = Self.overlong(user: draft.user, comment: draft.comment) { return long }
+            // Validated completely (read, limits, every formula compiled and bounded) before it is journaled.
+            let text = document.encoded()
+            do throws(RuleError) { _ = try CompiledRuleSet(json: text) } catch {
+                return JSONResponse.failure(.unprocessableContent, error.description, field: "document")
+            }
             return await submit(RuleCommand(action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
-                                            document: String(decoding: document.encoded(), as: UTF8.self)), created: true, context: context)
+                                            document: String(decoding: text, as: UTF8.self)), created: true, context: context)
         }
         // An exported document, as is: `ims rules import` posts the file `ims rules export` wrote.
         router.post("/api/v1/rules/import") { request, context in
             let query = QueryParameters(request)
-            let bytes = try await body(request)
-            do { _ = try RuleSetDocument.decode(json: Array(bytes)) } catch let error as RuleError {
+            let bytes = try await JSONBody.bytes(request, limit: InputBounds.maxRuleDocumentBytes)
+            if let long = Self.overlong(user: query.string("user"), comment: query.string("comment")) { return long }
+            // Validated completely (read strictly, limits, every formula compiled and bounded) before it is journaled.
+            do throws(RuleError) { _ = try CompiledRuleSet(json: Array(bytes)) } catch {
                 return JSONResponse.failure(.unprocessableContent, error.description, field: error.field)
             }
             return await submit(RuleCommand(action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
@@ -94,10 +100,7 @@ struct RuleRoutes {
                 guard let number = Int64(context.pathParameter("version")) else {
                     return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version")
                 }
-                let step: Step
-                do { step = try JSONDecoder().decode(Step.self, from: try await body(request)) } catch {
-                    return JSONResponse.failure(.badRequest, "the body must be {\"user\", \"comment\"}: \(Self.reason(error))", field: "body")
-                }
+                let step = try await JSONBody.decode(Step.self, from: request, shape: #"{"user","comment"}"#)
                 let response = await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false, context: context)
                 guard action == .preview, response.status == .ok else { return response }
                 // The step is recorded; the answer is the what-if itself.
@@ -116,10 +119,12 @@ struct RuleRoutes {
         return body(v)
     }
 
-    private func body(_ request: Request) async throws -> Data {
-        var request = request
-        let buffer = try await request.collectBody(upTo: 16 << 20)
-        return Data(buffer.readableBytesView)
+    /// A 422 naming `user` or `comment` when one is longer than free text may be.
+    static func overlong(user: String?, comment: String?) -> Response? {
+        for (field, value) in [("user", user), ("comment", comment)] where (value?.utf8.count ?? 0) > InputBounds.maxTextBytes {
+            return JSONResponse.failure(.unprocessableContent, "\(field) is longer than \(InputBounds.maxTextBytes) bytes", field: field)
+        }
+        return nil
     }
 
     /// Journals one command and answers with the version it made or moved (201 for a new draft), or 422
@@ -141,10 +146,5 @@ struct RuleRoutes {
             guard let v else { return JSONResponse.failure(.internalServerError, "the command was applied but its version is not visible") }
             return JSONResponse.ok(VersionView(v, document: false), status: created ? .created : .ok)
         }
-    }
-
-    static func reason(_ error: any Error) -> String {
-        if let e = error as? DecodingError, case .dataCorrupted(let c) = e { return c.debugDescription }
-        return "\(error)"
     }
 }

@@ -7,9 +7,10 @@ import HummingbirdAuth
 /// needs, in one table, first match wins. A test holds the table to the OpenAPI document and the stream
 /// list, so a new route without a rule fails the build's tests.
 ///
-/// Until client scoping is in place (issue 15, next step), a `client` key reaches only what is its own by
-/// construction: its limits (`/limits/clients/{clientId}` with its own id), its locate requests and order
-/// validations (the body's `clientId` must be its own), its cancellations, and reference data.
+/// A `client` key reaches only what is its own: its limits (`/limits/clients/{clientId}` with its own id,
+/// checked here from the path), and, checked by the handlers on the body they decoded (one reading of the
+/// bytes, the one acted on), its locate requests, cancellations and order validations; listings and look-ups
+/// are narrowed to its own client by the routes.
 public struct AccessPolicy: Sendable {
     public enum Access: Sendable, Equatable {
         /// No credentials needed.
@@ -18,10 +19,10 @@ public struct AccessPolicy: Sendable {
         case roles(Set<Role>, clientOwned: ClientOwnership? = nil)
     }
 
-    /// Where a client key's own `clientId` must be for the call to be its own.
+    /// Where a client key's own `clientId` must be for the call to be its own, when the policy checks it
+    /// (a body's `clientId` is checked by the handler, on the decoded body: `requireOwnClient`).
     public enum ClientOwnership: Sendable, Equatable {
         case pathParameter(Int)
-        case bodyField
     }
 
     public struct Rule: Sendable {
@@ -64,11 +65,11 @@ public struct AccessPolicy: Sendable {
         // A client's own limits.
         Rule(.get, "/api/v1/limits/clients/:clientId", .roles(everyone, clientOwned: .pathParameter(4))),
         // Locates and orders: a client asks for its own; an operator decides.
-        Rule(.post, "/api/v1/locates", .roles([.client, .operator], clientOwned: .bodyField)),
+        Rule(.post, "/api/v1/locates", .roles([.client, .operator])),
         Rule(.post, "/api/v1/locates/bulk", .roles([.operator])),
         Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
-        Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator], clientOwned: .bodyField)),
-        Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator], clientOwned: .bodyField)),
+        Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator])),
+        Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator])),
         // Exceptions: the desk acknowledges what it has dealt with.
         Rule(.post, "/api/v1/exceptions/acknowledge", .roles([.operator, .admin])),
         // Rules: the desk reads them, an admin drafts, imports and activates, an approver approves.
@@ -144,18 +145,9 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
         case .allow(_, let owned): ownership = owned
         }
         // A client without a staff role acts for its own client only (one without a client id, for none).
-        var request = request
-        if let own = identity.clientScope, let ownership {
-            let named: String?
-            switch ownership {
-            case .pathParameter(let index):
-                let segments = request.uri.path.split(separator: "/")
-                named = index < segments.count ? String(segments[index]).removingPercentEncoding : nil
-            case .bodyField:
-                let body = try await request.collectBody(upTo: 1 << 20)
-                let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-                named = object?["clientId"] as? String
-            }
+        if let own = identity.clientScope, case .pathParameter(let index)? = ownership {
+            let segments = request.uri.path.split(separator: "/")
+            let named = index < segments.count ? String(segments[index]).removingPercentEncoding : nil
             guard named == own, !own.isEmpty else {
                 throw AccessRefusal(.forbidden, "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")", field: "clientId")
             }
