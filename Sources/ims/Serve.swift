@@ -39,6 +39,8 @@ struct ServerOptions: ParsableArguments {
     var jwtPublicKeyFile: String?
     @Option(help: ArgumentHelp(Settings.help("jwtIssuer", "The issuer (iss) a JWT must name."))) var jwtIssuer: String?
     @Option(help: ArgumentHelp(Settings.help("jwtAudience", "The audience (aud) a JWT must be for."))) var jwtAudience: String?
+    @Option(help: ArgumentHelp(Settings.help("jwtMaxLifetimeSeconds", "The longest a JWT may live, from now and from its iat; longer tokens are refused.")))
+    var jwtMaxLifetimeSeconds: Int?
     @Option(help: ArgumentHelp(Settings.help("rateLimit", "Requests a second each identity may make (twice that in a burst; 429 with Retry-After beyond); 0: no limit.")))
     var rateLimit: Int?
     @Option(help: ArgumentHelp(Settings.help("streamsPerIdentity", "WebSocket streams one identity may have open at once; more are refused.")))
@@ -72,6 +74,7 @@ struct ServerOptions: ParsableArguments {
         values["jwtPublicKeyFile"] = jwtPublicKeyFile.map(SettingValue.string)
         values["jwtIssuer"] = jwtIssuer.map(SettingValue.string)
         values["jwtAudience"] = jwtAudience.map(SettingValue.string)
+        values["jwtMaxLifetimeSeconds"] = jwtMaxLifetimeSeconds.map(SettingValue.int)
         values["rateLimit"] = rateLimit.map(SettingValue.int)
         values["streamsPerIdentity"] = streamsPerIdentity.map(SettingValue.int)
         values["tlsCertificateFile"] = tlsCertificateFile.map(SettingValue.string)
@@ -162,9 +165,14 @@ extension ResolvedSettings {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        // A shared secret others can read is a secret others have.
+        if let secretFile, let mode = (try? FileManager.default.attributesOfItem(atPath: secretFile))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            logger.warning("the JWT secret file is readable by others: chmod 600 it", metadata: ["file": "\(secretFile)", "mode": "\(String(mode, radix: 8))"])
+        }
         do {
             let verifier = try await JWTVerifier(hs256Secret: try read(secretFile), publicKeyPEM: try read(keyFile),
-                                                 issuer: string("jwtIssuer"), audience: string("jwtAudience"))
+                                                 issuer: string("jwtIssuer"), audience: string("jwtAudience"),
+                                                 maxLifetime: TimeInterval(int("jwtMaxLifetimeSeconds")))
             logger.info("authentication: JWT bearer tokens", metadata: ["issuer": "\(string("jwtIssuer"))", "audience": "\(string("jwtAudience"))",
                                                                        "hs256": "\(secretFile != nil)", "publicKey": "\(keyFile ?? "none")"])
             return verifier

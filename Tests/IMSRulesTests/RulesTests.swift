@@ -317,3 +317,68 @@ struct LadderDayFormulaTests {
         #expect(rules.evaluate(quanto, v).overborrow == 0 && rules.evaluate(plain, v).overborrow == 0)
     }
 }
+
+/// No rule document can crash IMS or make a figure wrap (issue 25): every limit is checked when the document
+/// is read and compiled, before it is journaled.
+struct RuleDocumentLimitTests {
+    /// The shipped document with `formula` added to the default forLoan rule.
+    static func document(formula: String) -> String {
+        EmbeddedRules.defaultRuleSet.replacingOccurrences(of: #""formula": "LONG.FIRM + HYPOTHECATABLE"#, with: #""formula": "\#(formula) + LONG.FIRM + HYPOTHECATABLE"#)
+    }
+
+    static func error(_ json: String) -> RuleError? {
+        do { _ = try CompiledRuleSet(json: Array(json.utf8)); return nil } catch { return error }
+    }
+
+    @Test func theShippedDocumentStillCompiles() throws {
+        #expect(Self.error(EmbeddedRules.defaultRuleSet) == nil)
+    }
+
+    @Test func aFormulaNested10000LevelsIsRefusedNotFollowed() {
+        // 10,000 levels (the 287 KB draft that crashed the server) is refused by its length before any parse.
+        let deep = String(repeating: "(", count: 10_000) + "LONG.FIRM" + String(repeating: ")", count: 10_000)
+        #expect(FormulaParserProbe.parse(deep)?.contains("longer than 4096") == true)
+        #expect(Self.error(Self.document(formula: deep))?.message.contains("longer than 4096") == true)
+        // Within the length, nesting and size are bounded too.
+        let nested = String(repeating: "(", count: 1_000) + "LONG.FIRM" + String(repeating: ")", count: 1_000)
+        #expect(FormulaParserProbe.parse(nested)?.contains("nests deeper than 32") == true)
+        #expect(FormulaParserProbe.parse(String(repeating: "-", count: 1_000) + "LONG.FIRM")?.contains("deeper") == true)
+        #expect(FormulaParserProbe.parse(Array(repeating: "a", count: 600).joined(separator: "+"))?.contains("more than 512 parts") == true)
+        #expect(FormulaParserProbe.parse(String(repeating: "(", count: 30) + "LONG.FIRM" + String(repeating: ")", count: 30)) == nil)
+    }
+
+    @Test func aMisspeltConditionIsRefusedNotDropped() throws {
+        // Dropped, it would make the locate rule apply to every request.
+        let json = try #require(String(data: Data(EmbeddedRules.defaultRuleSet.utf8), encoding: .utf8))
+        let misspelt = json.replacingOccurrences(of: #""thresholdList": true"#, with: #""thresholdlist": true"#)
+        #expect(misspelt != json)
+        let e = Self.error(misspelt)
+        #expect(e?.field.hasSuffix(".when.thresholdlist") == true, "\(String(describing: e))")
+    }
+
+    @Test func factorsAreBoundedAndFiguresNeverWrap() {
+        #expect(Self.document(formula: "x") != EmbeddedRules.defaultRuleSet)
+        #expect(Self.error(Self.document(formula: "LONG.FIRM * 1000001"))?.message.contains("outside ±1000000") == true)
+        #expect(Self.error(Self.document(formula: "LONG.FIRM * 1000000")) == nil)
+        // Within bounds, a sum beyond 64 bits saturates at the limit with its sign; it never wraps negative.
+        let rules = CompiledRuleSet.shipped
+        var b = BucketVector()
+        b[Bucket.long(.firm)] = Int64.max / 2 + 1
+        b[Bucket.hypothecatable] = Int64.max / 2 + 1
+        b[Bucket.external(.firm)] = Int64.max / 2
+        let v = rules.evaluate(rules.choose(for: SecurityTraits(marketId: "US")), b)
+        #expect(v.forLoan == Int64.max)
+        #expect(v.locateAvailable == Int64.max)
+        var short = BucketVector()
+        short[Bucket.loaned] = Int64.max
+        short[Bucket.payToHold] = Int64.max
+        #expect(rules.evaluate(rules.choose(for: SecurityTraits(marketId: "US")), short).forLoan == Int64.min)
+    }
+}
+
+/// Parses a formula the way compiling a rule does, giving the message of a refusal.
+enum FormulaParserProbe {
+    static func parse(_ text: String) -> String? {
+        do { _ = try FormulaParser.parse(text); return nil } catch { return error.message }
+    }
+}

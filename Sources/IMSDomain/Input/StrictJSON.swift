@@ -279,6 +279,11 @@ extension StrictJSON {
         do {
             value = try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
+            // Foundation reports a number its field cannot hold (1.5 or 10²⁰ for a whole number) as invalid JSON,
+            // without a path; the document is valid JSON, so find the number that fails.
+            if case .dataCorrupted(let c) = error, c.codingPath.isEmpty, let culprit = failingNumber(in: tree, decoding: T.self) {
+                throw StrictJSONError(field: culprit, message: "must be a whole number within ±9223372036854775807")
+            }
             throw described(error)
         } catch {
             throw StrictJSONError(field: "body", message: "\(error)")
@@ -290,6 +295,70 @@ extension StrictJSON {
             throw StrictJSONError(field: unknown, message: "is not a field IMS knows here (misspelt?)")
         }
         return value
+    }
+
+    /// The path of the number (not a whole number, or too large for 64 bits) without which `tree` decodes
+    /// further: each such number is taken out in turn and the rest decoded again.
+    static func failingNumber<T: Decodable>(in tree: JSONTree, decoding type: T.Type) -> String? {
+        var candidates: [String] = []
+        func collect(_ t: JSONTree, _ path: String) {
+            switch t {
+            case .object(let members): for m in members { collect(m.value, join(path, m.key)) }
+            case .array(let items): for (i, item) in items.enumerated() { collect(item, "\(path)[\(i)]") }
+            case .number(let text) where Int64(text) == nil: candidates.append(path)
+            default: break
+            }
+        }
+        collect(tree, "")
+        for path in candidates {
+            let without = removing(path, from: tree, at: "")
+            do { _ = try JSONDecoder().decode(T.self, from: Data(text(without).utf8)); return path } catch let error as DecodingError {
+                if case .dataCorrupted(let c) = error, c.codingPath.isEmpty { continue }
+                return path
+            } catch { continue }
+        }
+        return candidates.first
+    }
+
+    private static func removing(_ target: String, from t: JSONTree, at path: String) -> JSONTree {
+        switch t {
+        case .object(let members):
+            return .object(members.compactMap { m in
+                let p = join(path, m.key)
+                return p == target ? nil : JSONMember(key: m.key, value: removing(target, from: m.value, at: p))
+            })
+        case .array(let items):
+            return .array(items.enumerated().map { i, item in
+                let p = "\(path)[\(i)]"
+                return p == target ? .null : removing(target, from: item, at: p)
+            })
+        default: return t
+        }
+    }
+
+    /// The tree as JSON text.
+    static func text(_ t: JSONTree) -> String {
+        switch t {
+        case .object(let members): return "{" + members.map { quoted($0.key) + ":" + text($0.value) }.joined(separator: ",") + "}"
+        case .array(let items): return "[" + items.map(text).joined(separator: ",") + "]"
+        case .string(let s): return quoted(s)
+        case .number(let n): return n
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        }
+    }
+
+    private static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where u.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
     }
 
     /// A decoding error as the key path at fault and why.

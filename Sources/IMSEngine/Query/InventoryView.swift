@@ -34,8 +34,9 @@ public struct InventoryLadderDay: Codable, Sendable, Equatable {
     public var explain: InventoryExplanation?
 }
 
-/// Whose share of a security's inventory: an aggregation unit's or a legal entity's. Positions and contracts
-/// count in their book's scope; lender availability is the firm's, the same in every scope.
+/// Whose share of a security's inventory: an aggregation unit's, a legal entity's or a client's. Positions and
+/// contracts count in their book's scope; lender availability is the firm's, the same in every unit's and
+/// legal entity's share, and in no client's.
 public enum InventoryScope: Sendable, Hashable {
     case aggregationUnit(String)
     case legalEntity(String)
@@ -147,6 +148,9 @@ extension ReadModel {
     func buckets(_ index: Int32, scope: InventoryScope) -> BucketVector {
         let store = partitions[partition(ofSecurity: index)]
         var v = reference.scopeIds(scope.kind).lookup(scope.id).map { store.scoped[scope.kind].vector(scope: $0, security: index) } ?? BucketVector()
+        // Lenders' lines are the firm's: a unit's or legal entity's share counts them, a client's does not (a
+        // client sees its own positions, locates and sells, never what lenders offer the firm).
+        if case .client = scope { return v }
         let firm = buckets(index, ladder: false)
         for t in AvailabilityType.allCases { v[Bucket.external(t)] = firm[Bucket.external(t)] }
         return v

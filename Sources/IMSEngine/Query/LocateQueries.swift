@@ -76,6 +76,8 @@ public struct LocateFilter: Sendable, Hashable {
     public var status: LocateRecord.Status?
     public var marketId: String?
     public var businessDate: BusinessDate?
+    /// Whether the locates are shown as their client sees them (`LocateView.forClient`): a client's stream.
+    public var clientView = false
 
     public init(clientId: String? = nil, securityId: String? = nil, status: LocateRecord.Status? = nil, marketId: String? = nil,
                 businessDate: BusinessDate? = nil) {
@@ -158,10 +160,11 @@ extension ReadModel {
         }
     }
 
-    /// Locate `index` as the REST resource's JSON (a stream's `data`).
-    public func locateJSON(_ index: Int32) -> String? {
+    /// Locate `index` as the REST resource's JSON (a stream's `data`), as its client sees it when `forClient`.
+    public func locateJSON(_ index: Int32, forClient: Bool = false) -> String? {
         guard Int(index) < locates.records.count else { return nil }
-        return locateView(locates.records[Int(index)]).json
+        let view = locateView(locates.records[Int(index)])
+        return forClient ? view.forClient().json : view.json
     }
 
     /// The locates `filter` passes: PENDING first, then the newest first.
@@ -252,6 +255,20 @@ public struct OrderView: Codable, Sendable, Equatable {
             j.field("side", side)
         }
         return j.text
+    }
+}
+
+extension LocateView {
+    /// The locate as its client sees it: who decided each step is the policy, the day roll, the client's own
+    /// requestor, or "desk" for a person of the prime broker (whose key ids and names stay in-house).
+    public func forClient() -> LocateView {
+        var v = self
+        v.history = history.map { step in
+            var s = step
+            if !(s.by.hasPrefix("policy") || s.by == "dayRoll" || s.by == requestedBy) { s.by = "desk" }
+            return s
+        }
+        return v
     }
 }
 

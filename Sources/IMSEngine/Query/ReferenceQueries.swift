@@ -29,6 +29,14 @@ public struct SecurityView: Sendable, Hashable, Codable {
 extension ReadModel {
     public func marketViews() -> [MarketView] { markets.map(marketView) }
 
+    /// A security as `client` may see it (nil: staff, everything): its count of positions is the client's own,
+    /// so a client cannot tell from it whether others hold the security.
+    public func security(_ id: String, visibleTo client: String?) -> SecurityView? {
+        guard var view = security(id) else { return nil }
+        if let client { view.positions = positions(matching: PositionFilter(securityId: view.security.securityId, clientId: client), offset: 0, limit: 1).total }
+        return view
+    }
+
     public func market(_ id: String) -> MarketView? { marketIds.lookup(id).map { marketView(markets[Int($0)]) } }
 
     public func calendar(_ marketId: String) -> MarketCalendar? {

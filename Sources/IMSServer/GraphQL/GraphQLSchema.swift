@@ -99,7 +99,7 @@ final class GraphQLContext: Sendable {
 struct GraphQLResolver: Sendable {
     func markets(context: GraphQLContext, arguments: NoArguments) -> [MarketView] { context.readModel.read { $0.marketViews() } }
     func market(context: GraphQLContext, arguments: IdArguments) -> MarketView? { context.readModel.read { $0.market(arguments.id) } }
-    func security(context: GraphQLContext, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id) } }
+    func security(context: GraphQLContext, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id, visibleTo: context.clientScope) } }
     func counterparties(context: GraphQLContext, arguments: NoArguments) throws -> [Counterparty] {
         try context.requireStaff("counterparties")
         return context.readModel.read { $0.allCounterparties() }
@@ -192,7 +192,7 @@ struct GraphQLResolver: Sendable {
 // Nested fields that need the engine.
 extension PositionView {
     func book(context: GraphQLContext, arguments: NoArguments) -> Book? { context.readModel.read { $0.book(bookId) } }
-    func security(context: GraphQLContext, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId) } }
+    func security(context: GraphQLContext, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId, visibleTo: context.clientScope) } }
     var positionTypeName: String { positionType.rawValue }
 }
 

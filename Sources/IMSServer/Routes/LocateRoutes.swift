@@ -138,14 +138,16 @@ struct LocateRoutes {
                 let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
                 let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
                                           marketId: q.string("marketId"), businessDate: date)
-                return JSONResponse.ok(engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) })
+                var page = engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) }
+                if context.clientScope != nil { page.items = page.items.map { $0.forClient() } }
+                return JSONResponse.ok(page)
             } catch let bad as BadParameter { return bad.response }
         }
         router.get("/api/v1/locates/:locateId") { _, context in
             let id = context.pathParameter("locateId")
             // Another client's locate is unknown to a client.
             guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
-            return JSONResponse.raw(view.json)
+            return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
         }
         router.post("/api/v1/locates/:locateId/decision") { request, context in
             let id = context.pathParameter("locateId")
@@ -184,7 +186,7 @@ struct LocateRoutes {
             return JSONResponse.failure(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
         }
         guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.internalServerError, "locate \(id) vanished") }
-        return JSONResponse.raw(view.json)
+        return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
     }
 
     struct Bad: Error {

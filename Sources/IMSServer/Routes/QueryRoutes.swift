@@ -90,7 +90,7 @@ struct QueryRoutes {
         }
         router.get("/api/v1/securities/:securityId") { _, context in
             let id = context.pathParameter("securityId")
-            guard let view = engine.readModel.read({ $0.security(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
+            guard let view = engine.readModel.read({ $0.security(id, visibleTo: context.clientScope) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
             return JSONResponse.ok(view)
         }
         router.get("/api/v1/securities/:securityId/availability") { _, context in

@@ -8,6 +8,8 @@ struct IMSClaims: JWTPayload {
     var exp: ExpirationClaim
     var iss: IssuerClaim?
     var aud: AudienceClaim?
+    var nbf: NotBeforeClaim?
+    var iat: IssuedAtClaim?
     var roles: [String]
     var clientId: String?
 
@@ -24,13 +26,22 @@ public final class JWTVerifier: Sendable {
     /// collection holding both would try its default key on a token without `kid`).
     let hmac: JWTKeyCollection?
     let publicKey: JWTKeyCollection?
+    /// The algorithm of the public key: `RS256` for an RSA key, `ES256` for a P-256 key. A token's `alg` must
+    /// be this (or HS256 with the secret): a token cannot choose how it is checked.
+    let publicKeyAlgorithm: String?
     let issuer: String
     let audience: String
+    /// The longest a token may live (`exp` from now, and from its `iat`): a token signed to last for ever is
+    /// refused, so a leaked one cannot be used for years, and no timer has to hold an absurd date.
+    let maxLifetime: TimeInterval
+    /// Clock skew allowed between the issuer and IMS, for `nbf` and `iat`.
+    static let leeway: TimeInterval = 60
 
     /// - Parameters:
     ///   - hs256Secret: a shared secret for HS256, if any.
     ///   - publicKeyPEM: an RSA (RS256) or P-256 (ES256) public key, if any.
-    public init(hs256Secret: String?, publicKeyPEM: String?, issuer: String, audience: String) async throws {
+    ///   - maxLifetime: the longest lifetime a token may have, in seconds (default a day).
+    public init(hs256Secret: String?, publicKeyPEM: String?, issuer: String, audience: String, maxLifetime: TimeInterval = 86_400) async throws {
         guard hs256Secret != nil || publicKeyPEM != nil else { throw APIKeyError("JWT needs an HS256 secret or a public key") }
         if let hs256Secret {
             guard hs256Secret.utf8.count >= 32 else { throw APIKeyError("the JWT HS256 secret must be at least 32 bytes") }
@@ -44,15 +55,20 @@ public final class JWTVerifier: Sendable {
             let keys = JWTKeyCollection()
             if let rsa = try? Insecure.RSA.PublicKey(pem: pem) {
                 await keys.add(rsa: rsa, digestAlgorithm: .sha256)
+                publicKeyAlgorithm = "RS256"
             } else if let ec = try? ES256PublicKey(pem: pem) {
                 await keys.add(ecdsa: ec)
+                publicKeyAlgorithm = "ES256"
             } else {
                 throw APIKeyError("the JWT public key is neither an RSA nor a P-256 public key in PEM")
             }
             publicKey = keys
         } else {
             publicKey = nil
+            publicKeyAlgorithm = nil
         }
+        guard maxLifetime > 0, maxLifetime <= 366 * 86_400 else { throw APIKeyError("the JWT maximum lifetime must be between 1 s and a year") }
+        self.maxLifetime = maxLifetime
         self.issuer = issuer
         self.audience = audience
     }
@@ -69,12 +85,26 @@ public final class JWTVerifier: Sendable {
     /// The identity a token proves, or why it proves none.
     func identity(forToken token: String) async -> Result<Identity, APIKeyError> {
         guard let alg = Self.algorithm(token) else { return .failure(APIKeyError("the bearer token is not valid: malformed")) }
-        guard let keys = alg == "HS256" ? hmac : ["RS256", "ES256"].contains(alg) ? publicKey : nil else {
+        guard let keys = alg == "HS256" ? hmac : alg == publicKeyAlgorithm ? publicKey : nil else {
             return .failure(APIKeyError("the bearer token is not valid: \(alg) tokens are not accepted here"))
         }
         let claims: IMSClaims
         do { claims = try await keys.verify(token, as: IMSClaims.self) } catch {
             return .failure(APIKeyError("the bearer token is not valid: \(Self.reason(error))"))
+        }
+        let now = Date()
+        guard !claims.sub.value.trimmingCharacters(in: .whitespaces).isEmpty else { return .failure(APIKeyError("the bearer token has an empty subject (sub)")) }
+        guard claims.exp.value.timeIntervalSince(now) <= maxLifetime else {
+            return .failure(APIKeyError("the bearer token lives longer than the \(Int(maxLifetime)) s allowed (exp is too far ahead)"))
+        }
+        if let nbf = claims.nbf?.value, nbf.timeIntervalSince(now) > Self.leeway {
+            return .failure(APIKeyError("the bearer token is not valid yet (nbf is in the future)"))
+        }
+        if let iat = claims.iat?.value {
+            guard iat.timeIntervalSince(now) <= Self.leeway else { return .failure(APIKeyError("the bearer token was issued in the future (iat)")) }
+            guard claims.exp.value.timeIntervalSince(iat) <= maxLifetime else {
+                return .failure(APIKeyError("the bearer token lives longer than the \(Int(maxLifetime)) s allowed (from iat to exp)"))
+            }
         }
         guard claims.iss?.value == issuer else { return .failure(APIKeyError("the bearer token's issuer is not \(issuer)")) }
         guard claims.aud?.value.contains(audience) == true else { return .failure(APIKeyError("the bearer token is not for audience \(audience)")) }

@@ -75,7 +75,9 @@ struct StreamSession {
                 // A token's stream ends when the token does: said, then closed (policy violation), so the
                 // client signs in again instead of watching data it may no longer see.
                 group.addTask {
-                    let left = expiry.timeIntervalSinceNow
+                    // Bounded, whatever the date: verifiers refuse tokens beyond their maximum lifetime, and a
+                    // date too far for the timer must never trap.
+                    let left = min(expiry.timeIntervalSinceNow, 366 * 86_400)
                     if left > 0 { try await Task.sleep(for: .milliseconds(Int64(left * 1000) + 1)) }
                     try await end(subscriber, outbound, "the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token", reason: "token expired")
                 }
@@ -185,7 +187,9 @@ struct StreamSession {
                 }
                 status = v
             }
-            return .locate(LocateFilter(clientId: fields["clientId"], securityId: fields["securityId"], status: status, marketId: fields["marketId"]))
+            var locateFilter = LocateFilter(clientId: fields["clientId"], securityId: fields["securityId"], status: status, marketId: fields["marketId"])
+            locateFilter.clientView = clientScope != nil
+            return .locate(locateFilter)
         case .exceptions:
             guard let k = fields["kind"] else { return .exceptions(nil) }
             guard let kind = ExceptionKind(rawValue: k) else { throw BadFilter(message: "unknown exception kind \(k)", field: "filter.kind") }
@@ -212,6 +216,8 @@ struct StreamSession {
         var locates: [(key: Int32, since: Timestamp)] = []
         /// The inventory filter, whose scope (or `by`) says whose share items show.
         var inventoryFilter: InventoryFilter?
+        /// Locates are shown as their client sees them (a client's stream).
+        var locateClientView = false
         var exceptions: (filter: ExceptionKind?, after: Int64)?
         /// Exceptions already sent that changed since (acknowledged, or given their line's text).
         var updatedExceptions: [Int64] = []
@@ -275,6 +281,7 @@ struct StreamSession {
             turn.inventory = s.inventory.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count)
             turn.locates = s.locates.take(Self.turnItems - turn.positions.count - turn.prices.count - turn.currencies.count - turn.inventory.count)
             if case .inventory(let f)? = s.filter { turn.inventoryFilter = f }
+            if case .locate(let f)? = s.filter { turn.locateClientView = f.clientView }
             turn.more = s.pendingCount > 0
             if s.exceptionsPending, case .exceptions(let kind)? = s.filter {
                 turn.exceptions = (kind, s.lastExceptionId)
@@ -307,6 +314,7 @@ struct StreamSession {
         var positions: [Int32] = [], prices: [Int32] = [], currencies: [String] = []
         var securities: [Int32] = [], locateItems: [Int32] = []
         var inventoryFilter = InventoryFilter()
+        var locateClientView = false
         var exceptionItems: [String] = []
         var lastExceptionId: Int64?
         hub.engine.readModel.read { state in
@@ -320,6 +328,7 @@ struct StreamSession {
                 inventoryFilter = f
             case .locate(let f):
                 locateItems = Array(state.locateIndices(matching: f).prefix(limit))
+                locateClientView = f.clientView
             case .exceptions(let kind):
                 let recent = state.exceptions(afterId: max(0, state.nextExceptionIdentifier - 1 - 100), kind: kind, limit: 100)
                 for e in recent { exceptionItems.append(json(e)) }
@@ -358,9 +367,9 @@ struct StreamSession {
         for start in stride(from: 0, to: locateItems.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = locateItems[start..<min(start + Self.snapshotChunk, locateItems.count)]
-            let store = hub.engine.readModel
+            let store = hub.engine.readModel, forClient = locateClientView
             let (sequence, items) = try await ReadPool.shared.run(.stream) {
-                store.read { state in (state.lastSequence, chunk.compactMap { state.locateJSON($0) }) }
+                store.read { state in (state.lastSequence, chunk.compactMap { state.locateJSON($0, forClient: forClient) }) }
             }
             engineSequence = sequence
             try await write(items, at: engineSequence)
@@ -420,7 +429,7 @@ struct StreamSession {
             if let f = turn.inventoryFilter {
                 for (s, since) in turn.inventory { for json in state.inventoryItems(s, filter: f) { r.items.append((json, since)) } }
             }
-            for (l, since) in turn.locates { if let json = state.locateJSON(l) { r.items.append((json, since)) } }
+            for (l, since) in turn.locates { if let json = state.locateJSON(l, forClient: turn.locateClientView) { r.items.append((json, since)) } }
             if let (kind, after) = turn.exceptions {
                 for id in turn.updatedExceptions where id <= after {
                     if let e = state.exception(id), kind == nil || e.kind == kind { r.items.append((encode(e), e.receivedAt)) }
