@@ -167,6 +167,33 @@ struct AuthorizationTests {
         #expect(throws: APIKeyError.self) { try reopened.create(name: "none", roles: [], at: Timestamp(micros: 8)) }
     }
 
+    func with(_ c: IMSClaims, _ change: (inout IMSClaims) -> Void) -> IMSClaims {
+        var c = c
+        change(&c)
+        return c
+    }
+
+    /// A token cannot choose how it is checked: with only an ES256 public key configured, an HS256 token (signed
+    /// with the public key's text as its secret, the classic confusion) and an RS256 header are refused.
+    @Test func aTokensAlgorithmMustBeTheConfiguredKeys() async throws {
+        let ecKey = ES256PrivateKey()
+        let pem = ecKey.publicKey.pemRepresentation
+        let verifier = try await JWTVerifier(hs256Secret: nil, publicKeyPEM: pem, issuer: "ims", audience: "ims")
+        let claims = IMSClaims(sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(600)), iss: IssuerClaim(value: "ims"),
+                               aud: AudienceClaim(value: ["ims"]), roles: ["operator"])
+        let es = JWTKeyCollection(), hs = JWTKeyCollection()
+        await es.add(ecdsa: ecKey)
+        await hs.add(hmac: HMACKey(from: pem), digestAlgorithm: .sha256)
+        guard case .success = await verifier.identity(forToken: try await es.sign(claims)) else { Issue.record("ES256 refused"); return }
+        guard case .failure(let why) = await verifier.identity(forToken: try await hs.sign(claims)) else { Issue.record("HS256 accepted"); return }
+        #expect(why.description.contains("HS256 tokens are not accepted"))
+        let signed = try await es.sign(claims).split(separator: ".")
+        let rsHeader = Data(#"{"alg":"RS256","typ":"JWT"}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        guard case .failure(let rs) = await verifier.identity(forToken: rsHeader + "." + signed[1] + "." + signed[2]) else { Issue.record("RS256 accepted"); return }
+        #expect(rs.description.contains("RS256 tokens are not accepted"))
+        await #expect(throws: APIKeyError.self) { _ = try await JWTVerifier(hs256Secret: nil, publicKeyPEM: pem, issuer: "i", audience: "a", maxLifetime: 0) }
+    }
+
     /// JWT bearer tokens (jwt-kit): HS256 with a shared secret, ES256 with a public key; signature, expiry,
     /// issuer and audience checked; the token's roles and client decide as a key's would.
     @Test func jwtBearerTokens() async throws {
@@ -195,6 +222,14 @@ struct AuthorizationTests {
             ("another client's limits", try await es.sign(claims(["client"], client: "CL1")), "/api/v1/limits/clients/CL2", .forbidden),
             // A client token must name its client (a client without one would act for no client anyway).
             ("a client without a client id", try await es.sign(claims(["client"])), "/api/v1/limits/clients/CL1", .unauthorized),
+            // Lifetimes and dates (issue 25): exp 1e16 killed the server when it opened a stream.
+            ("exp 1e16", try await hs.sign(claims(["operator"], expires: 1e16)), "/api/v1/positions", .unauthorized),
+            ("two days", try await hs.sign(claims(["operator"], expires: 2 * 86_400)), "/api/v1/positions", .unauthorized),
+            ("nbf in an hour", try await hs.sign(with(claims(["operator"])) { $0.nbf = NotBeforeClaim(value: Date().addingTimeInterval(3_600)) }), "/api/v1/positions", .unauthorized),
+            ("iat in an hour", try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(3_600)) }), "/api/v1/positions", .unauthorized),
+            ("iat two days before exp", try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(-2 * 86_400)) }), "/api/v1/positions", .unauthorized),
+            ("nbf and iat now", try await hs.sign(with(claims(["operator"])) { $0.nbf = NotBeforeClaim(value: Date()); $0.iat = IssuedAtClaim(value: Date()) }), "/api/v1/positions", .ok),
+            ("an empty sub", try await hs.sign(with(claims(["operator"])) { $0.sub = SubjectClaim(value: " ") }), "/api/v1/positions", .unauthorized),
         ]
         let keys = try APIKeyStore(file: nil)
         let key = try keys.create(name: "ops", roles: [.operator], at: Timestamp(micros: 0)).key
