@@ -56,6 +56,7 @@ public enum IMSApplication {
     public static func router(engine: Engine, configuration: ServerConfiguration) -> Router<IMSRequestContext> {
         let router = Router(context: IMSRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
+        if configuration.tls != nil { router.add(middleware: StrictTransportMiddleware()) }
         if let credentials = configuration.credentials {
             router.add(middleware: CredentialAuthenticator<IMSRequestContext>(credentials: credentials))
             router.add(middleware: AccessPolicyMiddleware<IMSRequestContext>(limiter: credentials.limiter))
@@ -63,7 +64,8 @@ public enum IMSApplication {
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: SecurityHeaders.docsPolicy, .xContentTypeOptions: "nosniff"],
+                     body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
         }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }

@@ -23,6 +23,14 @@ struct DashboardTests {
         }
     }
 
+    /// The streams' origin is the server's own, as the browser named it; a Host that is not a host name adds none.
+    @Test func thePolicyNamesTheServersOwnOrigin() {
+        #expect(SecurityHeaders.dashboardPolicy(host: "desk.example:8443").contains("connect-src 'self' ws://desk.example:8443 wss://desk.example:8443;"))
+        #expect(SecurityHeaders.dashboardPolicy(host: "[::1]:8080").contains("ws://[::1]:8080"))
+        #expect(!SecurityHeaders.dashboardPolicy(host: "evil.example; script-src *").contains("evil"))
+        #expect(SecurityHeaders.dashboardPolicy(host: nil).contains("connect-src 'self';"))
+    }
+
     @Test func servedOpenWithTheirTypes() async throws {
         let keys = try APIKeyStore(file: nil)
         _ = try keys.create(name: "desk", roles: [.operator], at: .init(micros: 0))
@@ -35,7 +43,16 @@ struct DashboardTests {
             try await client.execute(uri: "/", method: .get) { r in
                 #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/html") == true)
                 #expect(String(buffer: r.body).contains(#"<script type="module" src="/dashboard/app.js">"#))
-                #expect(r.headers[.contentSecurityPolicy]?.contains("default-src 'self'") == true)
+                let policy = r.headers[.contentSecurityPolicy] ?? ""
+                for part in ["default-src 'self'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"] {
+                    #expect(policy.contains(part), "\(part) in \(policy)")
+                }
+                #expect(!policy.contains("ws: ") && !policy.contains("wss: "), "not every WebSocket origin")
+            }
+            // The API's readable page has a policy of its own: its one inline style and script, by hash.
+            try await client.execute(uri: "/docs", method: .get) { r in
+                let policy = r.headers[.contentSecurityPolicy] ?? ""
+                #expect(policy.contains("script-src 'sha256-") && policy.contains("style-src 'sha256-") && policy.contains("default-src 'none'"), "\(policy)")
             }
             for (file, type) in [("app.js", "text/javascript"), ("grid.js", "text/javascript"), ("style.css", "text/css")] {
                 try await client.execute(uri: "/dashboard/\(file)", method: .get) { r in

@@ -5,11 +5,11 @@ import Hummingbird
 /// call the page makes needs the key the user signs in with.
 struct DashboardRoutes {
     func register(on router: Router<IMSRequestContext>) {
-        router.get("/") { _, _ in Self.asset("index.html") }
-        router.get("/dashboard/:file") { _, context in Self.asset(context.parameters.get("file") ?? "") }
+        router.get("/") { request, _ in Self.asset("index.html", host: request.head.authority) }
+        router.get("/dashboard/:file") { request, context in Self.asset(context.parameters.get("file") ?? "", host: request.head.authority) }
     }
 
-    static func asset(_ name: String) -> Response {
+    static func asset(_ name: String, host: String? = nil) -> Response {
         guard let (type, body) = DashboardAssets.files[name] else {
             return JSONResponse.failure(.notFound, "no dashboard file \(name)", field: "file")
         }
@@ -18,7 +18,7 @@ struct DashboardRoutes {
         response.headers[.cacheControl] = "no-cache"
         response.headers[.xContentTypeOptions] = "nosniff"
         // Only this origin's scripts, styles and connections (the API and its WebSocket streams).
-        response.headers[.contentSecurityPolicy] = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
+        response.headers[.contentSecurityPolicy] = SecurityHeaders.dashboardPolicy(host: host)
         return response
     }
 }

@@ -76,13 +76,7 @@ public final class APIKeyStore: Sendable {
     public init(file: URL?) throws {
         self.file = file
         var loaded: [APIKeyRecord] = []
-        if let file, FileManager.default.fileExists(atPath: file.path) {
-            do {
-                loaded = try JSONDecoder().decode([APIKeyRecord].self, from: Data(contentsOf: file))
-            } catch {
-                throw APIKeyError("cannot read the API keys in \(file.path): \(error)")
-            }
-        }
+        if let file, let list = try Self.read(file) { loaded = list }
         records = Mutex(loaded)
         watched.withLock { $0.modified = file.flatMap { Self.modification($0) } }
     }
@@ -103,8 +97,16 @@ public final class APIKeyStore: Sendable {
             w.modified = m
             return true
         }
-        guard changed, let data = try? Data(contentsOf: file), let list = try? JSONDecoder().decode([APIKeyRecord].self, from: data) else { return }
-        records.withLock { $0 = list }
+        guard changed else { return }
+        do {
+            guard let list = try Self.read(file) else { return }
+            records.withLock { $0 = list }
+        } catch {
+            // Loudly, and the keys in force stay as they were: a half-written or hand-broken file must not open
+            // or close the server's door.
+            let message = "ims: \(error); the keys read before stay in force until the file parses again\n"
+            FileHandle.standardError.write(Data(message.utf8))
+        }
     }
 
     /// The keys, revoked ones included, oldest first.
@@ -121,24 +123,49 @@ public final class APIKeyStore: Sendable {
         let keyId = Self.randomHex(6), secret = Self.randomHex(24), salt = Self.randomHex(8)
         let record = APIKeyRecord(keyId: keyId, name: name, roles: roles.sorted(), clientId: clientId, salt: salt,
                                   secretHash: Self.hash(secret, salt: salt), createdAt: time, revokedAt: nil)
-        try records.withLock { list in
-            var next = list
-            next.append(record)
-            try save(next)
-            list = next
-        }
+        try update { $0.append(record) }
         return (record, "ims_\(keyId)_\(secret)")
     }
 
     /// Revokes key `keyId` (from now on it is refused); an unknown or already revoked key is an error.
     public func revoke(_ keyId: String, at time: Timestamp) throws {
-        try records.withLock { list in
+        try update { list in
             guard let i = list.firstIndex(where: { $0.keyId == keyId }) else { throw APIKeyError("no key \(keyId)") }
             guard list[i].isActive else { throw APIKeyError("key \(keyId) was already revoked at \(list[i].revokedAt!)") }
-            var next = list
-            next[i].revokedAt = time
+            list[i].revokedAt = time
+        }
+    }
+
+    /// Changes the keys as one step against every other process: under an exclusive lock on `<file>.lock`,
+    /// the file is read again (another `ims keys` may have changed it since), changed, written and renamed
+    /// into place. Without the lock a revocation racing a creation could be lost (both read, both wrote).
+    private func update(_ change: (inout [APIKeyRecord]) throws -> Void) throws {
+        try records.withLock { list in
+            guard let file else {
+                try change(&list)
+                return
+            }
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let lock = open(file.path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            guard lock >= 0 else { throw APIKeyError("cannot open the lock file \(file.path).lock: \(String(cString: strerror(errno)))") }
+            defer { close(lock) }
+            guard flock(lock, LOCK_EX) == 0 else { throw APIKeyError("cannot lock \(file.path).lock: \(String(cString: strerror(errno)))") }
+            defer { flock(lock, LOCK_UN) }
+            var next = try Self.read(file) ?? []
+            try change(&next)
             try save(next)
             list = next
+        }
+    }
+
+    /// The keys in `file`, nil when there is no file; a file that does not parse is an error naming it.
+    static func read(_ file: URL) throws -> [APIKeyRecord]? {
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        do {
+            return try JSONDecoder().decode([APIKeyRecord].self, from: Data(contentsOf: file))
+        } catch {
+            throw APIKeyError("cannot read the API keys in \(file.path): \(error)")
         }
     }
 

@@ -26,6 +26,12 @@ public enum TLSFiles {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        // TLS 1.2 with forward secrecy and AEAD only: no CBC, no SHA-1 MACs (TLS 1.3's suites are all AEAD).
+        configuration.cipherSuiteValues = [
+            .TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, .TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            .TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, .TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            .TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, .TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ]
         // Made once now, so a key that does not match its certificate stops the start, not the first connection.
         do { _ = try NIOSSLContext(configuration: configuration) } catch {
             throw APIKeyError("tlsCertificateFile and tlsKeyFile do not make a TLS context (does the key match the certificate?): \(error)")

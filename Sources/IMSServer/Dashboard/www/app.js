@@ -702,7 +702,8 @@ async function showSecurity(id) {
     get(`/api/v1/positions?securityId=${encodeURIComponent(id)}&limit=1000`), get(`/api/v1/contracts?securityId=${encodeURIComponent(id)}`),
     get(`/api/v1/securities/${encodeURIComponent(id)}/availability`)]);
   if (!stillShown(shown)) return;
-  if (!security) { view.innerHTML = `<p>No security ${id}.</p>`; return; }
+  // The id comes from the address (an attacker's link): written as text, never as HTML.
+  if (!security) { const p = document.createElement("p"); p.textContent = `No security ${id}.`; view.replaceChildren(p); return; }
   const s = security.security, price = security.lastPrice ?? {};
   view.innerHTML = `
     <p><a href="#/inventory">← Inventory</a></p>
