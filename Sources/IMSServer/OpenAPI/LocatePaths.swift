@@ -18,15 +18,17 @@ extension OpenAPIDocument {
                 body: object(["orderId": string, "clientId": string, "bookId": string, "securityId": string,
                               "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)), "quantity": integer],
                              optional: ["price": string, "user": string]),
-                responses: ["200": response("The decision (the first one for an order id seen before)", ref("OrderDecision")),
-                            "400": error, "422": refused, "503": error]),
-            "/api/v1/orders/{orderId}": get("An order's decision", tag: "orders", parameters: [orderId],
-                                            responses: ["200": response("The decision", ref("OrderDecision")), "404": error]),
+                responses: ["200": response("The decision (the first one for an order id the client used before on the same business day)", ref("OrderDecision")),
+                            "400": error, "403": error, "404": response("For a client key: a book that is not its own, named as unknown", ref("Error")),
+                            "413": error, "422": refused, "503": error]),
+            "/api/v1/orders/{orderId}": get("An order's decision: a client's own; staff name the client, or get the newest order with this id", tag: "orders",
+                                            parameters: [orderId, query("clientId", string, "The client whose order it is (a client key: its own)")],
+                                            responses: ["200": response("The decision", ref("OrderDecision")), "403": error, "404": error]),
             "/api/v1/locates": [
                 "post": post("Ask to locate shares: answered at once by the locate policy (APPROVED, PARTIAL, REJECTED with a reason, or PENDING for an operator), once journaled",
                              tag: "locates", body: request,
                              responses: ["201": response("The new locate", ref("Locate")), "200": response("The first answer to a re-sent request", ref("Locate")),
-                                         "400": error, "422": refused, "503": error])["post"]!,
+                                         "400": error, "403": error, "413": error, "422": refused, "503": error])["post"]!,
                 "get": get("Locates, PENDING first then newest first; filtered by client, security, status, market and business date", tag: "locates",
                            parameters: [query("clientId", string, "Client"), query("securityId", string, "Security"),
                                         query("status", enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "Status"),
@@ -46,13 +48,13 @@ extension OpenAPIDocument {
                 "An operator approves (all or part, re-checking availability now) or rejects a PENDING locate", tag: "locates", parameters: [locateId],
                 body: object(["action": enumeration(LocateCommand.Decision.allCases.map(\.rawValue))],
                              optional: ["quantity": integer, "user": string, "reason": string]),
-                responses: ["200": response("The locate after the decision", ref("Locate")), "400": error, "404": error,
+                responses: ["200": response("The locate after the decision", ref("Locate")), "400": error, "404": error, "413": error,
                             "409": response("The locate is no longer PENDING", ref("Error")), "422": refused, "503": error]),
             "/api/v1/locates/{locateId}/cancel": post(
                 "The client withdraws its locate; what it held goes back to the pool", tag: "locates", parameters: [locateId],
                 body: object([:], optional: ["clientId": string, "user": string, "reason": string]),
-                responses: ["200": response("The cancelled locate", ref("Locate")), "400": error, "404": error,
-                            "409": response("The locate is no longer live", ref("Error")), "422": refused, "503": error]),
+                responses: ["200": response("The cancelled locate", ref("Locate")), "400": error, "403": error, "404": error,
+                            "409": response("The locate is no longer live", ref("Error")), "413": error, "422": refused, "503": error]),
         ]
     }
 
@@ -65,6 +67,7 @@ extension OpenAPIDocument {
                 "clientId": string, "bookId": string, "securityId": string, "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)),
                 "quantity": integer, "price": number, "sequence": integer, "decidedAt": timestamp,
                 "filledQuantity": integer, "fills": array(object(["tradeId": string, "quantity": integer])),
+                "expired": boolean,
             ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date]),
             "Locate": object([
                 "locateId": string, "status": enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "approvedQuantity": integer,

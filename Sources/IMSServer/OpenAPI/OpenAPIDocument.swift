@@ -81,11 +81,11 @@ enum OpenAPIDocument {
                 responses: ["200": response("The differences", ref("RulePreview")), "400": badParameter, "404": error]),
             "/api/v1/rules/drafts": post("Draft a new version from a rule set document (it must compile)", tag: "rules",
                                          body: object([:], optional: ["user": string, "comment": string, "document": ref("RuleSet")]),
-                                         responses: ["201": response("The new draft", ref("RuleVersion")), "400": error, "422": refused, "503": error]),
+                                         responses: ["201": response("The new draft", ref("RuleVersion")), "400": error, "413": error, "422": refused, "503": error]),
             "/api/v1/rules/import": post("Import an exported document as a new draft", tag: "rules",
                                          parameters: [query("user", string, "Who imports it"), query("comment", string, "Why")],
                                          body: ref("RuleSet"),
-                                         responses: ["201": response("The new draft", ref("RuleVersion")), "422": refused, "503": error]),
+                                         responses: ["201": response("The new draft", ref("RuleVersion")), "413": error, "422": refused, "503": error]),
         ]
         let steps: [(String, String)] = [
             ("preview", "Record that the version was previewed (required before approval) and answer the what-if"),
@@ -298,8 +298,8 @@ enum OpenAPIDocument {
                 body: object(["exceptionIds": ["type": "array", "minItems": 1, "maxItems": ExceptionCommand.maxExceptions, "items": ["type": "integer", "minimum": 1]]],
                              optional: ["note": ["type": "string", "maxLength": ExceptionCommand.maxNoteBytes], "user": string]),
                 responses: ["200": response("The exceptions as they now are", object(["acknowledged": integer, "exceptions": array(ref("Exception"))])),
-                            "400": error, "404": response("An exception named is unknown or no longer kept", ref("Error")),
-                            "422": response("Refused, naming the field (nothing is applied)", ref("Error")), "503": error]),
+                            "400": error, "404": response("An exception named is unknown or no longer kept", ref("Error")), "413": error,
+                            "422": response("Refused, naming the field (nothing is applied; journaled and on the audit trail)", ref("Error")), "503": error]),
             "/api/v1/audit": get(
                 "The audit trail: every change made through the API, who made it and what came of it (from the journal: it survives restarts)",
                 tag: "operations",
