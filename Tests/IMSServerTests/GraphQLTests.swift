@@ -136,6 +136,10 @@ struct GraphQLTests {
             }
             try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: "not json")) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/graphql", method: .get) { #expect($0.status == .badRequest) }
+            // A key repeated (here through an escape) is refused, naming it.
+            try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: #"{"query":"{ markets { marketId } }","qu\u0065ry":"{ books { bookId } }"}"#)) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("query"), "\(String(buffer: r.body))")
+            }
         }
     }
 }

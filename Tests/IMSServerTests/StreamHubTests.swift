@@ -101,3 +101,17 @@ struct PendingKeysTests {
         #expect(lastSent.count == 5_000)
     }
 }
+
+/// A stream's commands are read strictly too: a filter naming `clientId` twice is refused, naming it, and
+/// subscribes to nothing.
+struct StreamCommandTests {
+    @Test func aRepeatedKeyInACommandIsRefused() {
+        let subscriber = Subscriber(id: 1, kind: .position)
+        StreamSession.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1","clientId":"C2"}}"#, kind: .position, subscriber: subscriber)
+        let state = subscriber.state.withLock { ($0.filter, $0.notices) }
+        #expect(state.0 == nil)
+        #expect(state.1.count == 1 && state.1[0].contains(#""field":"filter.clientId""#), "\(state.1)")
+        StreamSession.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1"}}"#, kind: .position, subscriber: subscriber)
+        #expect(subscriber.state.withLock { $0.filter } != nil)
+    }
+}

@@ -41,6 +41,13 @@ struct GraphQLRoute: Sendable {
             } catch {
                 return Self.errors([error.message], status: .badRequest)
             }
+            // Read strictly first: a key repeated (`query` twice, or in the variables) is refused, not resolved one
+            // way here and another elsewhere.
+            do throws(StrictJSONError) {
+                _ = try StrictJSON.parse(Array(buffer.readableBytesView), limits: StrictJSON.Limits(depth: limits.maxNesting + 1, stringBytes: limits.maxQueryBytes))
+            } catch {
+                return Self.errors(["\(error.field): \(error.message)"], status: .badRequest)
+            }
             guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
                 return Self.errors(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"], status: .badRequest)
             }

@@ -98,6 +98,11 @@ struct StreamSession {
     // MARK: Commands
 
     static func handle(command text: String, kind: StreamKind, subscriber: Subscriber, clientScope: String? = nil) {
+        // Read strictly first (a repeated key, such as two clientIds in a filter, is refused naming it).
+        do throws(StrictJSONError) { _ = try StrictJSON.parse(Array(text.utf8), limits: .requestBody) } catch {
+            subscriber.notify(errorMessage(error.message, field: error.field))
+            return
+        }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
             subscriber.notify(errorMessage("a command is a JSON object such as {\"action\":\"subscribe\",\"filter\":{}}", field: nil))
             return
