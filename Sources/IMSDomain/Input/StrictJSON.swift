@@ -339,26 +339,13 @@ extension StrictJSON {
     /// The tree as JSON text.
     static func text(_ t: JSONTree) -> String {
         switch t {
-        case .object(let members): return "{" + members.map { quoted($0.key) + ":" + text($0.value) }.joined(separator: ",") + "}"
+        case .object(let members): return "{" + members.map { JSONText.quoted($0.key) + ":" + text($0.value) }.joined(separator: ",") + "}"
         case .array(let items): return "[" + items.map(text).joined(separator: ",") + "]"
-        case .string(let s): return quoted(s)
+        case .string(let s): return JSONText.quoted(s)
         case .number(let n): return n
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         }
-    }
-
-    private static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 
     /// A decoding error as the key path at fault and why.

@@ -40,6 +40,13 @@ public enum InputBounds {
     /// The most rules one rule document may hold (calculation rules and locate rules together).
     public static let maxRulesPerDocument = 10_000
 
+    /// A problem with a required identifier: missing, empty, or longer than `maxIdentifierBytes`.
+    public static func identifier(_ value: String?, field: String) -> (field: String, message: String)? {
+        guard let value, !value.isEmpty else { return (field, "\(field) is required") }
+        if value.utf8.count > maxIdentifierBytes { return (field, "\(field) is longer than \(maxIdentifierBytes) bytes") }
+        return nil
+    }
+
     /// A problem with a quantity that must be 0…`maxQuantity`.
     public static func quantity(_ q: Int64, field: String) -> (field: String, message: String)? {
         if q < 0 { return (field, "must not be negative (got \(q))") }

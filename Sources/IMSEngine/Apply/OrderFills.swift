@@ -43,11 +43,11 @@ struct OrderHolds: Sendable {
 }
 
 extension Partition {
-    /// Adds `q` to what order `h` holds in its buckets (the unit's too unless `unit` is false).
-    mutating func addHeld(_ h: OrderHolds.Held, _ q: Int64, unit: Bool = true) {
+    /// Adds `q` to what order `h` holds in the security's and client's buckets, and `unitQ` in its unit's.
+    mutating func addHeld(_ h: OrderHolds.Held, _ q: Int64, unit unitQ: Int64) {
         inventory.add(security: h.security, bucket: h.bucket, q)
         if h.client >= 0 { scoped.client.add(slot: h.client, bucket: h.bucket, q) }
-        if unit && h.unit >= 0 { scoped.unit.add(slot: h.unit, bucket: h.bucket, q) }
+        if h.unit >= 0 { scoped.unit.add(slot: h.unit, bucket: h.bucket, unitQ) }
     }
 
     /// Gives back what trade (`m`, `index`) filled, if it filled an order that still holds.
@@ -57,7 +57,7 @@ extension Partition {
         guard var h = orderHolds.held[fill.order] else { return }
         h.remaining += fill.quantity
         orderHolds.held[fill.order] = h
-        addHeld(h, fill.quantity, unit: h.unitReleasesOnFill)
+        addHeld(h, fill.quantity, unit: h.unitReleasesOnFill ? fill.quantity : 0)
     }
 
     /// Turns what order `orderId` of book `book` holds into the position trade (`m`, `index`) just entered, up
@@ -93,7 +93,7 @@ extension Partition {
         guard fill > 0 else { return }
         h.remaining -= fill
         orderHolds.held[key] = h
-        addHeld(h, -fill, unit: h.unitReleasesOnFill)
+        addHeld(h, -fill, unit: h.unitReleasesOnFill ? -fill : 0)
         orderHolds.byTrade[OrderHolds.key(market: m, trade: index)] = (key, fill)
         orderHolds.changes.append((key, tradeId, fill))
     }
@@ -104,8 +104,7 @@ extension EngineState {
     mutating func takeOrderFills(partition k: Int) {
         guard !partitions[k].orderHolds.changes.isEmpty else { return }
         for (order, tradeId, quantity) in partitions[k].orderHolds.changes {
-            let holdKey = OrderRecord.holdKey(bookId: reference.bookIds.name(order.book), orderId: order.orderId)
-            orders.update(holdKey: holdKey) { $0.setFill(tradeId: tradeId, quantity: quantity) }
+            orders.update(holdKey: OrderRecord.Key(reference.bookIds.name(order.book), order.orderId)) { $0.setFill(tradeId: tradeId, quantity: quantity) }
         }
         partitions[k].orderHolds.changes.removeAll(keepingCapacity: true)
     }
@@ -119,8 +118,7 @@ extension EngineState {
         let key = OrderHolds.Key(book: book, orderId: r.orderId)
         if sign < 0 {
             guard let h = partitions[k].orderHolds.held.removeValue(forKey: key) else { return }
-            partitions[k].addHeld(h, -r.heldQuantity, unit: false)
-            if h.unit >= 0 { partitions[k].scoped.unit.add(slot: h.unit, bucket: h.bucket, -r.unitHeldQuantity) }
+            partitions[k].addHeld(h, -r.heldQuantity, unit: -r.unitHeldQuantity)
             return
         }
         let (client, isNew) = reference.clientIds.intern(r.clientId)
@@ -133,8 +131,7 @@ extension EngineState {
                                 side: r.side, client: partitions[k].scoped.client.slot(scope: client, security: security),
                                 unit: unitSlot, remaining: max(0, r.quantity - r.filledQuantity))
         partitions[k].orderHolds.held[key] = h
-        partitions[k].addHeld(h, r.heldQuantity, unit: false)
-        if h.unit >= 0 { partitions[k].scoped.unit.add(slot: h.unit, bucket: h.bucket, r.unitHeldQuantity) }
+        partitions[k].addHeld(h, r.heldQuantity, unit: r.unitHeldQuantity)
         for f in r.fills ?? [] {
             if let (m, index) = partitions[k].tradeLocation(f.tradeId, hash: ProbeTable.hash(of: f.tradeId)) {
                 partitions[k].orderHolds.byTrade[OrderHolds.key(market: m, trade: index)] = (key, f.quantity)

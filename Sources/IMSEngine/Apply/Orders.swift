@@ -12,8 +12,7 @@ extension EngineState {
     /// Why an order cannot be validated at all (a malformed command), or nil.
     func orderProblem(_ o: OrderCommand) -> FieldError? {
         for (field, value) in [("orderId", o.orderId), ("clientId", o.clientId), ("bookId", o.bookId), ("securityId", o.securityId)] {
-            if value.isEmpty { return FieldError(field, "\(field) is required") }
-            if value.utf8.count > 128 { return FieldError(field, "\(field) is longer than 128 bytes") }
+            if let bad = InputBounds.identifier(value, field: field) { return FieldError(bad.field, bad.message) }
         }
         guard o.quantity > 0, o.quantity <= maxLocateQuantity else { return FieldError("quantity", "quantity must be between 1 and \(maxLocateQuantity)") }
         guard o.price.units >= 0 else { return FieldError("price", "price must not be negative") }

@@ -55,16 +55,19 @@ public struct OrderRecord: Sendable, Codable, Equatable {
         return side == .sellShort ? quantity : heldQuantity
     }
 
-    /// How a trade names the order it executes: its book and the order id (`bookId|orderId`); the order's
-    /// client is the one that asked, the book the one the trade is booked to.
-    public var holdKey: String { OrderRecord.holdKey(bookId: bookId, orderId: orderId) }
+    /// An order id in the namespace of its owner: a client (how an order is known, as a locate by client and
+    /// request id) or a book (how a trade names the order it executes).
+    public struct Key: Hashable, Sendable {
+        public var owner: String
+        public var orderId: String
 
-    public static func holdKey(bookId: String, orderId: String) -> String { bookId + "\u{1F}" + orderId }
+        public init(_ owner: String, _ orderId: String) { self.owner = owner; self.orderId = orderId }
+    }
 
-    /// How an order is known: by its client and id (`clientId`, `orderId`), as a locate by client and request id.
-    public var key: String { OrderRecord.key(clientId: clientId, orderId: orderId) }
-
-    public static func key(clientId: String, orderId: String) -> String { clientId + "\u{1F}" + orderId }
+    /// How an order is known: by its client and id.
+    public var key: Key { Key(clientId, orderId) }
+    /// How a trade names it: by the book the trade is booked to and the order id.
+    public var holdKey: Key { Key(bookId, orderId) }
 
     /// Records that trade `tradeId` now fills `quantity` of it (0: no longer fills it).
     mutating func setFill(tradeId: String, quantity: Int64) {
@@ -86,12 +89,12 @@ public struct OrderFill: Sendable, Codable, Equatable {
 /// rebuilt on load.
 public struct OrderBook: Sendable {
     public private(set) var records: [OrderRecord] = []
-    /// `clientId␟orderId` → index of its latest record: an order id belongs to its client.
-    private var byId: [String: Int] = [:]
+    /// (client, order id) → index of its latest record: an order id belongs to its client.
+    private var byId: [OrderRecord.Key: Int] = [:]
     /// Order id → the keys (`key`) of the clients that used it.
-    private var byOrderId: [String: [String]] = [:]
-    /// `bookId␟orderId` → index: what a trade carrying the order id on that book fills.
-    private var byHoldKey: [String: Int] = [:]
+    private var byOrderId: [String: [OrderRecord.Key]] = [:]
+    /// (book, order id) → index: what a trade carrying the order id on that book fills.
+    private var byHoldKey: [OrderRecord.Key: Int] = [:]
     /// Approved orders that still hold their quantity.
     private(set) var live: Set<Int> = []
     var changed: Set<Int> = []
@@ -101,15 +104,12 @@ public struct OrderBook: Sendable {
     public var count: Int { records.count }
 
     /// The latest order `orderId` of client `clientId`.
-    public func order(clientId: String, orderId: String) -> OrderRecord? { byId[OrderRecord.key(clientId: clientId, orderId: orderId)].map { records[$0] } }
+    public func order(clientId: String, orderId: String) -> OrderRecord? { byId[OrderRecord.Key(clientId, orderId)].map { records[$0] } }
 
     /// The latest order with id `orderId` of each client that used it, newest first (staff look-ups by id).
     public func orders(withId orderId: String) -> [OrderRecord] {
         (byOrderId[orderId] ?? []).compactMap { byId[$0].map { records[$0] } }.sorted { $0.sequence > $1.sequence }
     }
-
-    /// Which hold keys (`holdKey`) a fill may name: the latest order of each (book, order id).
-    func index(holdKey: String) -> Int? { byHoldKey[holdKey] }
 
     mutating func add(_ r: OrderRecord) -> Int {
         let i = records.count
@@ -128,7 +128,7 @@ public struct OrderBook: Sendable {
         changed.insert(i)
     }
 
-    mutating func update(holdKey: String, _ body: (inout OrderRecord) -> Void) {
+    mutating func update(holdKey: OrderRecord.Key, _ body: (inout OrderRecord) -> Void) {
         if let i = byHoldKey[holdKey] { update(i, body) }
     }
 

@@ -61,7 +61,7 @@ extension IMSRequestContext {
     func requireOwnClient(_ named: String?) throws(AccessRefusal) {
         guard let own = clientScope else { return }
         guard let named, named == own, !own.isEmpty else {
-            throw AccessRefusal(.forbidden, "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")", field: "clientId")
+            throw AccessRefusal(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
         }
     }
 }

@@ -197,8 +197,7 @@ struct LocateRoutes {
     /// A request body as a command, or what is wrong with it.
     static func command(_ r: RequestBody) -> Result<LocateCommand, Bad> {
         for (field, value) in [("requestId", r.requestId), ("clientId", r.clientId), ("securityId", r.securityId)] {
-            guard let value, !value.isEmpty else { return .failure(Bad(field: field, message: "\(field) is required")) }
-            if value.utf8.count > InputBounds.maxIdentifierBytes { return .failure(Bad(field: field, message: "\(field) is longer than \(InputBounds.maxIdentifierBytes) bytes")) }
+            if let bad = InputBounds.identifier(value, field: field) { return .failure(Bad(field: bad.field, message: bad.message)) }
         }
         if let who = r.requestor, who.utf8.count > InputBounds.maxTextBytes {
             return .failure(Bad(field: "requestor", message: "requestor is longer than \(InputBounds.maxTextBytes) bytes"))

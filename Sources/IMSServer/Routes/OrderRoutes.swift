@@ -39,10 +39,7 @@ struct OrderRoutes {
             // A client validates its own orders (the decoded body's client), on its own books only.
             try context.requireOwnClient(body.clientId)
             for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] {
-                guard let value, !value.isEmpty else { return JSONResponse.failure(.unprocessableContent, "\(field) is required", field: field) }
-                if value.utf8.count > InputBounds.maxIdentifierBytes {
-                    return JSONResponse.failure(.unprocessableContent, "\(field) is longer than \(InputBounds.maxIdentifierBytes) bytes", field: field)
-                }
+                if let bad = InputBounds.identifier(value, field: field) { return JSONResponse.failure(.unprocessableContent, bad.message, field: bad.field) }
             }
             guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
                 return JSONResponse.failure(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")

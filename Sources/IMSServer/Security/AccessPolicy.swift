@@ -149,7 +149,7 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
             let segments = request.uri.path.split(separator: "/")
             let named = index < segments.count ? String(segments[index]).removingPercentEncoding : nil
             guard named == own, !own.isEmpty else {
-                throw AccessRefusal(.forbidden, "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")", field: "clientId")
+                throw AccessRefusal(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
             }
         }
         return try await next(request, context)

@@ -58,4 +58,9 @@ extension AuthRequestContext where Identity == IMSServer.Identity {
 extension AccessPolicy {
     /// Why a client may not see what it named: one wording for REST, GraphQL and the streams.
     static func notOwnClient(own: String, named: String) -> String { "a client key sees its own client (\(own)) only, not \(named)" }
+
+    /// Why a client may not act for the client it named: one wording for the path and the body.
+    static func actsForOwnOnly(own: String, named: String?) -> String {
+        "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")"
+    }
 }

@@ -99,12 +99,14 @@ struct StreamSession {
 
     static func handle(command text: String, kind: StreamKind, subscriber: Subscriber, clientScope: String? = nil) {
         // Read strictly first (a repeated key, such as two clientIds in a filter, is refused naming it).
+        let notACommand = "a command is a JSON object such as {\"action\":\"subscribe\",\"filter\":{}}"
         do throws(StrictJSONError) { _ = try StrictJSON.parse(Array(text.utf8), limits: .requestBody) } catch {
-            subscriber.notify(errorMessage(error.message, field: error.field))
+            // A key at fault is named; a text that is not JSON at all is told what a command is.
+            subscriber.notify(error.field == "body" ? errorMessage(notACommand, field: nil) : errorMessage(error.message, field: error.field))
             return
         }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
-            subscriber.notify(errorMessage("a command is a JSON object such as {\"action\":\"subscribe\",\"filter\":{}}", field: nil))
+            subscriber.notify(errorMessage(notACommand, field: nil))
             return
         }
         switch object["action"] as? String {
