@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -315,6 +316,12 @@ def main():
         time.sleep(1.5)  # a few live ticks on the price chart
         driver.save_screenshot(str(SHOTS / "security.png"))
         print(f"drill-down: {total.strip()} from {len(parts)} parts; {len(bars)} ladder bars")
+        # An attacker's link (issue 25): the address's id is written as text, never as HTML.
+        driver.get(base + "#/security/" + urllib.parse.quote('<img src=x onerror="window.__xss=1"><form id=fake>NOPE'))
+        wait(driver, lambda d: "No security" in d.find_element(By.ID, "view").text, "the unknown security's message")
+        assert not driver.find_elements(By.CSS_SELECTOR, "#view img, #view form"), "no element made from the address"
+        assert driver.execute_script("return window.__xss") is None, "no script ran from the address"
+        print("drill-down of an id that is markup: shown as text")
         driver.get(base + "#/inventory")
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row")) > 10, "the grid again")
         # The order tester: a short sale with no locate is refused, and every stage's check is listed.

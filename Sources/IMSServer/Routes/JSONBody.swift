@@ -29,7 +29,7 @@ enum JSONBody {
             throw BodyRefusal(.badRequest, "the body must be a JSON object \(shape)", field: "body")
         }
         do { return try StrictJSON.decode(T.self, from: Array(data), limits: limits) } catch {
-            throw BodyRefusal(.badRequest, "\(error.field == "body" ? "the body" : error.field) \(error.message) (the body must be \(shape))", field: error.field)
+            throw BodyRefusal(.badRequest, "\(error.field == "body" ? "the body" : error.field): \(error.message) (the body must be \(shape))", field: error.field)
         }
     }
 
