@@ -14,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// The largest request body accepted (HTTP 413 beyond).
     public var maxBodyBytes: Int
+    /// How far ahead of the server's clock a price or FX tick's `ts` may be (refused beyond, naming `ts`):
+    /// a tick dated in 2100 would otherwise hold a security's price and price-test state for good.
+    public var maxFutureSkew: Duration = .seconds(300)
     /// The data directory whose journal answers `asOf` queries; nil for a memory-only engine.
     public var dataDirectory: String?
     /// Backlog and snapshot limits and the heartbeat of the WebSocket streams.
@@ -67,7 +70,7 @@ public enum IMSApplication {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: SecurityHeaders.docsPolicy, .xContentTypeOptions: "nosniff"],
                      body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
         }
-        EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: router)
+        EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes, maxFutureSkew: configuration.maxFutureSkew).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
         RuleRoutes(engine: engine).register(on: router)

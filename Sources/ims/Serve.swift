@@ -20,6 +20,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(Settings.help("partitions", "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")))
     var partitions: Int?
     @Option(help: ArgumentHelp(Settings.help("maxBodyBytes", "Largest accepted request body, in bytes."))) var maxBodyBytes: Int?
+    @Option(help: ArgumentHelp(Settings.help("maxFutureSeconds", "How far ahead of the server's clock a price or FX tick's ts may be; later ones are refused naming ts.")))
+    var maxFutureSeconds: Int?
     @Option(help: ArgumentHelp(Settings.help("streamHeartbeatMs", "WebSocket heartbeat after this many milliseconds of silence.")))
     var streamHeartbeatMs: Int?
     @Option(help: ArgumentHelp(Settings.help("streamMaxPending", "Changed items a WebSocket subscriber may have waiting before it is told it lags.")))
@@ -61,6 +63,7 @@ struct ServerOptions: ParsableArguments {
         values["marketsDir"] = marketsDir.map(SettingValue.string)
         values["partitions"] = partitions.map(SettingValue.int)
         values["maxBodyBytes"] = maxBodyBytes.map(SettingValue.int)
+        values["maxFutureSeconds"] = maxFutureSeconds.map(SettingValue.int)
         values["streamHeartbeatMs"] = streamHeartbeatMs.map(SettingValue.int)
         values["streamMaxPending"] = streamMaxPending.map(SettingValue.int)
         values["writeStallMs"] = writeStallMs.map(SettingValue.int)
@@ -196,6 +199,7 @@ extension ResolvedSettings {
 
     var configuration: ServerConfiguration {
         var c = ServerConfiguration(host: host, port: int("port"), maxBodyBytes: int("maxBodyBytes"))
+        c.maxFutureSkew = .seconds(int("maxFutureSeconds"))
         c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")),
                                  maxPerIdentity: int("streamsPerIdentity"))
         c.connections.maxWriteStall = .milliseconds(Int64(int("writeStallMs")))

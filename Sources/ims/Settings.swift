@@ -112,6 +112,7 @@ enum Settings {
         Setting(key: "marketsDir", rule: .text, defaultValue: nil),
         Setting(key: "partitions", rule: .intOneOf([1, 2, 4, 8]), defaultValue: .int(EngineState.defaultPartitionCount)),
         Setting(key: "maxBodyBytes", rule: .int(1...(1 << 40)), defaultValue: .int(64 << 20)),
+        Setting(key: "maxFutureSeconds", rule: .int(0...31_622_400), defaultValue: .int(300)),
         Setting(key: "streamHeartbeatMs", rule: .int(10...3_600_000), defaultValue: .int(5_000)),
         Setting(key: "streamMaxPending", rule: .int(1...Int.max), defaultValue: .int(100_000)),
         Setting(key: "writeStallMs", rule: .int(1...Int.max), defaultValue: .int(30_000)),

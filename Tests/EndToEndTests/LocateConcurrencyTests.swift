@@ -12,7 +12,7 @@ struct LocateConcurrencyTests {
         {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
         {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
         {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1205,"settledQty":1205}
-        """
+        """ + "\n" + (0..<7).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n")
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: setup).status == 200)
         // 40 threads × 10 requests of 10 shares against a pool of 1,205: 120 approved, one partial of 5, the rest rejected.
         let answers = ConcurrentResults()

@@ -213,7 +213,8 @@ struct StreamTests {
     @Test func locateStreamIsTheOperatorsQueue() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        try Self.post(server, Self.setup + "\n" + #"{"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}"#)
+        try Self.post(server, Self.setup + "\n" + #"{"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}"#
+                      + "\n" + #"{"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}"#)
         func request(_ id: String, _ security: String) throws -> String {
             let r = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5,"side":"SHORT"}"#)
             return (r.json as? [String: Any])?["locateId"] as? String ?? ""

@@ -23,6 +23,8 @@ struct LocateJournalTests {
         _ = try engine.run(workload.setup() + (0..<20).map { _ in workload.next() })
         let securities: [String] = engine.read { s in s.reference.securities.prefix(6).compactMap(\.record.securityId) }
         #expect(securities.count == 6)
+        // The clients the locates name (a locate for an unknown client is refused).
+        _ = try engine.run([Workload.decode((1...3).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n"), at: 1_795_000_000_000_000)])
         var steps: [LocateCommand] = []
         for (i, security) in securities.enumerated() {
             for client in ["C1", "C2"] {

@@ -24,6 +24,10 @@ struct LocateAPITests {
     {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1000,"settledQty":1000}
     {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"BIG","contractualQty":5000000,"settledQty":5000000}
     {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
+    {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
+    {"type":"counterparty","counterpartyId":"C2","name":"Fund two","kind":"CLIENT"}
+    {"type":"counterparty","counterpartyId":"C3","name":"Fund three","kind":"CLIENT"}
+    {"type":"counterparty","counterpartyId":"C4","name":"Fund four","kind":"CLIENT_AGENT"}
     {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":400,"availabilityType":"INDICATIVE","rateBps":"35","effectiveDate":"2026-11-25"}
     """
 
@@ -192,6 +196,9 @@ struct LocateAPITests {
             #expect((second["results"] as? [[String: Any]])?.map { $0["line"] as? Int } == [1, 2, 3] && second["accepted"] as? Int == 2)
             // 100 + 10 + 20 taken from IBM's 1,200.
             #expect(try await Self.locateAvailable(client, "IBM") == 1_070)
+            // A client IMS does not know (no book, no client counterparty) is refused, naming clientId.
+            let unknown = try await Self.request(client, Self.locate("u1", client: "NOBODY", security: "IBM", quantity: 10), status: .unprocessableContent)
+            #expect(unknown["field"] as? String == "clientId" && (unknown["error"] as? String)?.contains("unknown client NOBODY") == true)
         }
     }
 

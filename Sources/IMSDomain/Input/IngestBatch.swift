@@ -45,6 +45,34 @@ public struct IngestBatch: Sendable {
     }
 
     public var lineCount: Int { events.count + rejected.count }
+
+    /// Moves each event `problem` finds fault with from `events` to `rejected`, naming its field, before the
+    /// batch is journaled (checks that belong to the edge, such as a time too far ahead of the server's
+    /// clock). Returns how many it moved.
+    @discardableResult
+    public mutating func refuse(where problem: (Event) -> FieldError?) -> Int {
+        var keep: [Int] = []
+        var refused: [LineError] = []
+        for (i, event) in events.enumerated() {
+            if let bad = problem(event) {
+                refused.append(LineError(line: Int(lines[i]), field: bad.field, error: bad.message, raw: lineTexts.map { $0[i] }))
+            } else {
+                keep.append(i)
+            }
+        }
+        guard !refused.isEmpty else { return 0 }
+        events = keep.map { events[$0] }
+        lines = keep.map { lines[$0] }
+        if !feedStamps.isEmpty { feedStamps = keep.map { feedStamps[$0] } }
+        if !rawLines.isEmpty { rawLines = keep.map { rawLines[$0] } }
+        if let texts = lineTexts {
+            var kept = LineTexts()
+            for i in keep { Array(texts[i].utf8).withUnsafeBytes { kept.append($0) } }
+            lineTexts = kept
+        }
+        rejected = (rejected + refused).sorted { $0.line < $1.line }
+        return refused.count
+    }
 }
 
 /// The text of a batch's lines, one after another in one buffer (one allocation per batch, not per line).

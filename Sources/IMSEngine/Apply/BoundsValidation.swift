@@ -68,6 +68,11 @@ extension EngineState {
         guard calendar.range.contains(r.businessDate), calendar.range.contains(r.businessDate.adding(days: 14)) else {
             return FieldError("businessDate", "businessDate \(r.businessDate) is outside market \(marketIds.name(market))'s calendar (\(calendar.range.lowerBound)…\(calendar.range.upperBound.adding(days: -14)) for a business date); extend the calendar first")
         }
+        // A business date is a day the market trades: a roll to a weekend or holiday would expire the day's
+        // locates and approvals for a day that never opens.
+        guard calendar.isTradingDay(r.businessDate) else {
+            return FieldError("businessDate", "businessDate \(r.businessDate) is not a trading day of market \(marketIds.name(market)) (a weekend or holiday of its calendar)")
+        }
         return nil
     }
 

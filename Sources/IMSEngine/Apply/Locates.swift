@@ -39,6 +39,9 @@ extension EngineState {
             guard requestId.utf8.count <= 128 else { return FieldError("requestId", "requestId is longer than 128 bytes") }
             guard let clientId = c.clientId, !clientId.isEmpty else { return missing("clientId") }
             guard clientId.utf8.count <= 128 else { return FieldError("clientId", "clientId is longer than 128 bytes") }
+            guard reference.knowsClient(clientId) else {
+                return FieldError("clientId", "unknown client \(clientId): no book or client counterparty names it")
+            }
             guard let securityId = c.securityId, !securityId.isEmpty else { return missing("securityId") }
             guard securityId.utf8.count <= 128 else { return FieldError("securityId", "securityId is longer than 128 bytes") }
             guard let q = c.quantity else { return missing("quantity") }

@@ -137,8 +137,10 @@ public struct ReferenceData: Sendable {
     /// default unit per market ("entity|market" → unit id; the smallest id if several claim it).
     var entityIds = Interner()
     var unitIds = Interner()
-    /// Derived: the clients of client books, as dense ids.
+    /// Derived: the clients of client books, as dense ids (locates and orders add the clients they name).
     var clientIds = Interner()
+    /// Derived: the clients some book names (rebuilt on load with the scope indexes).
+    var bookClients: Set<String> = []
     var defaultUnits: [String: String] = [:]
     /// Derived: the index and ETF securities each security is a constituent of (by security id), for rules'
     /// `indexMember` conditions.
@@ -167,7 +169,15 @@ public struct ReferenceData: Sendable {
     /// Takes a book's legal entity and client into the scope indexes.
     mutating func note(_ b: Book) {
         _ = entityIds.intern(b.legalEntity)
-        if let c = b.clientId { _ = clientIds.intern(c) }
+        if let c = b.clientId { _ = clientIds.intern(c); bookClients.insert(c) }
+    }
+
+    /// Whether `clientId` is a client IMS knows: a book's client, or a counterparty of kind CLIENT or
+    /// CLIENT_AGENT.
+    func knowsClient(_ clientId: String) -> Bool {
+        if bookClients.contains(clientId) { return true }
+        guard let c = counterparties[clientId] else { return false }
+        return c.kind == .client || c.kind == .clientAgent
     }
 
     /// The ids of a scope kind.

@@ -11,6 +11,7 @@ import Prometheus
 struct EventRoutes {
     let engine: Engine
     let maxBodyBytes: Int
+    var maxFutureSkew: Duration = .seconds(300)
 
     func register(on router: Router<IMSRequestContext>) {
         router.post("/api/v1/events") { request, context in try await ingest(request, issuer: context.issuer(named: nil)) }
@@ -48,6 +49,7 @@ struct EventRoutes {
         if batch.lineCount == 0 {
             return JSONResponse.failure(.badRequest, "the body holds no events", field: "body")
         }
+        Self.refuseFutureTimes(&batch, skew: maxFutureSkew)
         batch.issuer = issuer
         let metrics = IMSMetrics.shared
         metrics.received.increment(by: Int64(batch.lineCount))
@@ -61,6 +63,22 @@ struct EventRoutes {
         }
         metrics.ingestSeconds.record(clock.now - start)
         return JSONResponse.raw(Self.encode(outcome), status: outcome.applied ? .ok : .unprocessableContent)
+    }
+
+    /// Refuses ticks dated more than `skew` after the batch arrived (the server's clock), naming `ts`; before
+    /// the journal, so the engine (which sees no clock) and its replays never meet them.
+    static func refuseFutureTimes(_ batch: inout IngestBatch, skew: Duration) {
+        let received = batch.receivedAt, latest = received.micros + skew.components.seconds * 1_000_000
+        batch.refuse { event in
+            let ts: Timestamp?
+            switch event {
+            case .price(let p): ts = p.ts
+            case .fxRate(let f): ts = f.ts
+            default: return nil
+            }
+            guard let ts, ts.micros > latest else { return nil }
+            return FieldError("ts", "\(ts) is more than \(skew.components.seconds) s after the server's clock (\(received)); fix the feed's clock")
+        }
     }
 
     /// `{"accepted":n,"ignored":n,"rejected":[{"line":k,"field":"…","error":"…"}],"lastSequence":s}`, written directly.
