@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `ims` command line.
 @main
@@ -10,6 +11,9 @@ struct IMSCommand: AsyncParsableCommand {
 
     static func main() async {
         AllocatorTuning.apply()
+        // Everything IMS writes (journal segments, snapshots, keys, exports, the data directory) is the
+        // owner's alone: files 0600, directories 0700. The journal holds every client's positions and orders.
+        umask(0o077)
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }

@@ -37,6 +37,12 @@ struct TrustTests {
         let refusedToo = try IMSProcess.request(server, "POST", "/api/v1/rules/drafts", body: nested)
         #expect(refusedToo.status == 422 && ((refusedToo.json as? [String: Any])?["error"] as? String)?.contains("nests deeper") == true)
         #expect(try #require(try IMSProcess.request(server, "GET", "/health").json as? [String: Any])["lastSequence"] as? Int == before, "nothing journaled")
+        // What IMS writes is its owner's alone: the data directory 0700, its files 0600.
+        func mode(_ path: String) throws -> Int { try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) }
+        #expect(try mode(dir.path) & 0o077 == 0)
+        let files = try #require(FileManager.default.enumerator(atPath: dir.path)?.allObjects as? [String])
+        #expect(!files.isEmpty)
+        for f in files { #expect(try mode(dir.appendingPathComponent(f).path) & 0o077 == 0, "\(f)") }
         server.stop()
         let again = try IMSProcess.start(dataDir: dir)
         defer { again.stop() }

@@ -107,3 +107,29 @@ struct RuleLifecycleTests {
         }
     }
 }
+
+/// Maker/checker compares people, not credentials: a second key made under the author's name cannot approve
+/// the author's draft; another person's key can.
+struct MakerCheckerTests {
+    @Test func twoKeysOfOneNameAreOnePerson() async throws {
+        let keys = try APIKeyStore(file: nil)
+        let maker = try keys.create(name: "alice", roles: [.admin], at: Timestamp(micros: 0)).key
+        let alias = try keys.create(name: "alice", roles: [.approver], at: Timestamp(micros: 0)).key
+        let checker = try keys.create(name: "bob", roles: [.approver], at: Timestamp(micros: 0)).key
+        let engine = Engine()
+        defer { engine.stop() }
+        var configuration = ServerConfiguration()
+        configuration.apiKeys = keys
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
+        try await app.test(.router) { client in
+            func call(_ key: String, _ uri: String, _ body: String) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(uri: uri, method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(string: body)) { ($0.status, String(buffer: $0.body)) }
+            }
+            #expect(try await call(maker, "/api/v1/rules/drafts", try RuleLifecycleTests.draftBody(user: "alice")).0 == .created)
+            #expect(try await call(maker, "/api/v1/rules/2/preview", "{}").0 == .ok)
+            let refused = try await call(alias, "/api/v1/rules/2/approve", "{}")
+            #expect(refused.0 == .unprocessableContent && refused.1.contains("a second person must approve it"), "\(refused.1)")
+            #expect(try await call(checker, "/api/v1/rules/2/approve", "{}").0 == .ok)
+        }
+    }
+}

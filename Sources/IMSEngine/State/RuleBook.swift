@@ -75,7 +75,10 @@ public struct RuleBook: Sendable {
             guard v.status == .previewed else {
                 return FieldError("version", "version \(c.version) is \(v.status.rawValue); a version is approved once it has been previewed")
             }
-            guard c.user != v.author else { return FieldError("user", "\(c.user) wrote version \(c.version); a second person must approve it") }
+            // The person, not the credential: two keys of one name are one person (`person(of:)`).
+            guard Self.person(of: c.user) != Self.person(of: v.author) else {
+                return FieldError("user", "\(c.user) wrote version \(c.version) (as \(v.author)); a second person must approve it")
+            }
         case .reject:
             guard [.draft, .previewed, .approved].contains(v.status) else { return FieldError("version", "version \(c.version) is \(v.status.rawValue) and cannot be rejected") }
         case .activate:
@@ -111,6 +114,18 @@ public struct RuleBook: Sendable {
         }
         audit.append(RuleAuditEntry(sequence: sequence, at: time, user: c.user, action: c.action, version: number, comment: c.comment, changes: changes))
         changeCount &+= 1
+    }
+
+    /// Who a command's issuer is as a person: an API key's name (`key:<id>:<name>` → `<name>`), a token's
+    /// subject (`jwt:<sub>` → `<sub>`), else the name given. Maker/checker compares persons, so a second key
+    /// made under the same name cannot approve its own draft.
+    static func person(of issuer: String) -> String {
+        if issuer.hasPrefix("key:") {
+            let rest = issuer.dropFirst(4)
+            return rest.firstIndex(of: ":").map { String(rest[rest.index(after: $0)...]) } ?? String(rest)
+        }
+        if issuer.hasPrefix("jwt:") { return String(issuer.dropFirst(4)) }
+        return issuer
     }
 
     /// What a document changes against another: parameters and rules (by id) added, removed or changed.
