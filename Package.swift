@@ -104,11 +104,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // libFuzzer target over the decoders and the engine (scripts/fuzz.sh); built normally it replays inputs.
-        .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
+        // libFuzzer target over the decoders, rule documents, command bodies and the engine (scripts/fuzz.sh); built normally it replays inputs.
+        .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
                     swiftSettings: swiftSettings),

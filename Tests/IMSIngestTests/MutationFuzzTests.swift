@@ -2,6 +2,7 @@ import Foundation
 import IMSDomain
 import IMSEngine
 import IMSIngest
+import IMSRules
 import Testing
 
 /// A seeded random-mutation fuzzer over the NDJSON and CSV decoders and the engine behind them, run for a
@@ -142,5 +143,67 @@ struct MutationFuzzTests {
         print("mutation fuzz: \(rounds) bodies, \(acceptedLines) lines decoded, \(rejectedLines) refused")
         #expect(rounds > 100)
         #expect(rejectedLines > 0 && acceptedLines > 0, "the mutations reach both outcomes")
+    }
+
+    static let bodies: [String] = [
+        #"{"requestId":"r1","clientId":"C1","securityId":"AAPL","quantity":100,"side":"SHORT","requestor":"t"}"#,
+        #"{"orderId":"o1","clientId":"C1","bookId":"B2","securityId":"AAPL","side":"SELL_SHORT","quantity":10,"price":"1.5"}"#,
+    ]
+
+    struct LocateBody: Codable { var requestId, clientId, securityId, side, settlement, requestor: String?; var quantity: Int64? }
+    struct OrderBody: Codable { var orderId, clientId, bookId, securityId, side, user: String?; var quantity: Int64?; var price: Decimal8Text? }
+
+    /// Rule documents and command bodies, mutated the same way (issue 25): reading (strictly), compiling and
+    /// evaluating a document never traps, and a document that compiles evaluates buckets at the 64-bit limits
+    /// without wrapping; a body that reads becomes a command the engine applies or refuses, and a refused one
+    /// changes nothing.
+    @Test func mutatedRuleDocumentsAndBodiesNeverTrap() {
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = (Double(environment["IMS_FUZZ_SECONDS"] ?? "") ?? 20) / 2
+        let seed = UInt64(environment["IMS_FUZZ_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970 * 1000)
+        print("rule and body fuzz: seed \(seed), \(seconds) s")
+        var r = Random(seed: seed)
+        let document = Array(EmbeddedRules.defaultRuleSet.utf8)
+        let deadline = Date().addingTimeInterval(seconds)
+        var compiled = 0, refusedDocuments = 0, commands = 0
+        var state = Self.reference()
+        _ = Array(#"{"type":"book","bookId":"B2","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}"#.utf8).withUnsafeBytes {
+            state.process(BatchDecoder.decodeNDJSON($0, receivedAt: Timestamp(micros: 0)))
+        }
+        while Date() < deadline {
+            if r.below(2) == 0 {
+                var bytes = document
+                for _ in 0..<(1 + r.below(3)) { bytes = Self.mutate(bytes, &r) }
+                guard let rules = try? CompiledRuleSet(json: bytes) else { refusedDocuments += 1; continue }
+                compiled += 1
+                var b = BucketVector(ladder: true)
+                let fill: Int64 = [Int64.max, Int64.min, -1, 1 << 40][r.below(4)]
+                for i in b.values.indices { b.values[i] = i % 2 == 0 ? fill : -(fill / 3) }
+                let choice = rules.choose(for: SecurityTraits(marketId: ["US", "TW", "HK", "JP"][r.below(4)]))
+                _ = rules.evaluate(choice, b)
+                _ = rules.explain(choice, b)
+            } else {
+                let order = r.below(2) == 0
+                let bytes = Self.mutate(Array(Self.bodies[order ? 1 : 0].utf8), &r)
+                let event: Event
+                if order {
+                    guard let o = try? StrictJSON.decode(OrderBody.self, from: bytes, limits: .requestBody),
+                          let side = o.side.flatMap(OrderCommand.Side.init(rawValue:)) else { continue }
+                    event = .orderCommand(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "",
+                                                       securityId: o.securityId ?? "", side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero))
+                } else {
+                    guard let l = try? StrictJSON.decode(LocateBody.self, from: bytes, limits: .requestBody) else { continue }
+                    event = .locateCommand(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId,
+                                                         quantity: l.quantity, side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), user: l.requestor))
+                }
+                var batch = IngestBatch(receivedAt: Timestamp(micros: 2), events: [event], lines: [1])
+                batch.wantsResults = true
+                let before = state.snapshotImage()
+                if !state.process(batch).applied { #expect(state.snapshotImage() == before, "a refused command changes nothing") }
+                commands += 1
+            }
+        }
+        print("rule and body fuzz: \(compiled) documents compiled, \(refusedDocuments) refused, \(commands) commands")
+        #expect(compiled > 0 && refusedDocuments > 0 && commands > 0, "the mutations reach every outcome")
     }
 }
