@@ -133,3 +133,31 @@ struct MakerCheckerTests {
         }
     }
 }
+
+/// The what-if shows what the draft's locate policy would answer otherwise, not only the calculations.
+struct LocatePolicyPreviewTests {
+    @Test func todaysRequestsAreDecidedAgainUnderTheDraft() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            #expect(try await RuleLifecycleTests.call(client, .post, "/api/v1/events", LocateAPITests.setup).status == .ok)
+            let pending = try await LocateAPITests.request(client, LocateAPITests.locate("p1", client: "C1", security: "THR", quantity: 10))
+            #expect(pending["status"] as? String == "PENDING")
+            _ = try await LocateAPITests.request(client, LocateAPITests.locate("a1", client: "C1", security: "IBM", quantity: 10))
+            // The draft rejects threshold-list requests instead of sending them to the desk.
+            var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
+            let i = try #require(document.locatePolicy?.rules.firstIndex { $0.id == "thresholdList" })
+            document.locatePolicy!.rules[i].outcome = "REJECT"
+            let body = #"{"user":"alice","document":\#(String(decoding: document.encoded(), as: UTF8.self))}"#
+            #expect(try await RuleLifecycleTests.call(client, .post, "/api/v1/rules/drafts", body).status == .created)
+            let preview = try await RuleLifecycleTests.call(client, .post, "/api/v1/rules/2/preview", #"{"user":"alice"}"#)
+            let policy = try #require((preview.json as? [String: Any])?["locatePolicy"] as? [String: Any])
+            let differences = policy["differences"] as? [[String: Any]] ?? []
+            #expect(policy["requests"] as? Int == 2 && policy["changed"] as? Int == 1, "\(policy)")
+            #expect(differences.first?["locateId"] as? String == pending["locateId"] as? String)
+            #expect((differences.first?["active"] as? String)?.hasPrefix("PENDING:THRESHOLD_LIST by thresholdList") == true)
+            #expect((differences.first?["proposed"] as? String)?.hasPrefix("REJECT:THRESHOLD_LIST by thresholdList") == true)
+        }
+    }
+}

@@ -266,10 +266,32 @@ public struct RulePreview: Codable, Sendable, Equatable {
         public var largestChange: Int64
     }
 
+    /// One of today's locate requests that the draft's locate policy would answer otherwise.
+    public struct LocateDifference: Codable, Sendable, Equatable {
+        public var locateId: String
+        public var clientId: String
+        public var securityId: String
+        public var quantity: Int64
+        /// The rule and outcome (`APPROVE`, `AVAILABILITY`, `PENDING:<reason>`, `REJECT:<reason>`) and the decrement
+        /// factor, under the rules in force and under the draft.
+        public var active: String
+        public var proposed: String
+    }
+
+    /// Today's locate requests put again to both locate policies (with today's approvals and the request's
+    /// indicative rate as facts): how many were tried, how many the draft answers otherwise, the first 100.
+    public struct LocatePolicyPreview: Codable, Sendable, Equatable {
+        public var requests: Int
+        public var changed: Int
+        public var differences: [LocateDifference]
+    }
+
     public var version: Int
     public var activeVersion: Int
     public var securities: Int
     public var changed: Int
+    /// What the draft's locate policy would answer otherwise (the calculations' what-if is `differences`).
+    public var locatePolicy: LocatePolicyPreview
     /// The sum of each calculation's changes over every security.
     public var totalChange: CalculationValues
     /// The securities that change, largest change first, at most `limit`.
@@ -305,12 +327,43 @@ extension ReadModel {
         differences.sort { ($0.largestChange, $1.securityId) > ($1.largestChange, $0.securityId) }
         let elapsed = ContinuousClock.now - started
         return RulePreview(version: proposed.version, activeVersion: active.version, securities: reference.securities.count, changed: changed,
+                           locatePolicy: locatePolicyPreview(active: active.rules.locatePolicy, proposed: proposed.rules.locatePolicy),
                            totalChange: total, differences: Array(differences.prefix(limit)),
                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }
 
 extension ReadModel {
+    /// Today's locate requests (asked on their market's current business day) decided again by both policies.
+    func locatePolicyPreview(active: CompiledLocatePolicy, proposed: CompiledLocatePolicy) -> RulePreview.LocatePolicyPreview {
+        func describe(_ policy: CompiledLocatePolicy, _ facts: LocateFacts) -> String {
+            let rule = policy.decide(facts)
+            let outcome = switch rule.outcome {
+            case .approve: "APPROVE"
+            case .availability: "AVAILABILITY"
+            case .pending(let reason): "PENDING:\(reason)"
+            case .reject(let reason): "REJECT:\(reason)"
+            }
+            return "\(outcome) by \(rule.id), decrement \(policy.decrement(facts).factor)"
+        }
+        var requests = 0
+        var differences: [RulePreview.LocateDifference] = []
+        for r in locates.records where !clock.hasRolled(past: r.businessDate, marketId: r.marketId) {
+            guard let security = reference.securityIds.lookup(r.securityId), r.businessDate != nil else { continue }
+            requests += 1
+            let entry = reference.securities[Int(security)]
+            let facts = LocateFacts(traits: traits(security), country: markets[Int(entry.market)].market.country, side: r.side, settlement: r.settlement,
+                                    clientId: r.clientId, quantity: r.quantity, rateBps: r.rateBps,
+                                    clientApproved: locates.approvedByClient[r.clientId + "|" + r.securityId] ?? 0,
+                                    securityApproved: locates.approvedBySecurity[r.securityId] ?? 0)
+            let now = describe(active, facts), then = describe(proposed, facts)
+            if now != then {
+                differences.append(.init(locateId: r.locateId, clientId: r.clientId, securityId: r.securityId, quantity: r.quantity, active: now, proposed: then))
+            }
+        }
+        return .init(requests: requests, changed: differences.count, differences: Array(differences.prefix(100)))
+    }
+
     /// Every security's calculations under the rules in force (what a full listing costs); returns how many.
     public func recalculateAll() -> Int {
         let active = rules.active

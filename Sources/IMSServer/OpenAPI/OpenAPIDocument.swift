@@ -432,6 +432,9 @@ enum OpenAPIDocument {
                 "totalChange": ref("Calculations"),
                 "differences": array(object(["securityId": string, "marketId": string, "active": ref("Calculations"),
                                              "proposed": ref("Calculations"), "largestChange": integer])),
+                "locatePolicy": object(["requests": integer, "changed": integer,
+                                        "differences": array(object(["locateId": string, "clientId": string, "securityId": string, "quantity": integer,
+                                                                     "active": string, "proposed": string]))]),
             ]),
             "USDValues": object(["forLoan": number, "forPledge": number, "overborrow": number, "locateAvailable": number]),
             "InventoryRow": object([
