@@ -89,6 +89,14 @@ struct SegmentScanner {
         }
     }
 
+    /// Reads on from `offset` of a segment whose header is not checked (salvaging the records after damage),
+    /// expecting record `expected` first.
+    init(bytes: UnsafeRawBufferPointer, from offset: Int, expected: UInt64) {
+        self.bytes = bytes
+        self.expected = expected
+        self.offset = offset
+    }
+
     mutating func next() -> RawRecord? {
         guard stopReason == nil, offset < bytes.count else { return nil }
         let left = bytes.count - offset

@@ -20,6 +20,10 @@ public struct JournalScan: Sendable, Hashable {
     public var damage: JournalDamage?
     /// What was cut from a torn tail, if anything; nil when the journal was clean or was not repaired.
     public var truncation: String?
+    /// Runs of record numbers missing between segments that the snapshot loaded covers (`coveredThrough`):
+    /// what `ims journal repair` leaves when it keeps a snapshot over damaged records. Not damage for a
+    /// start from that snapshot; the state before their end cannot be rebuilt from this journal.
+    public var gaps: [ClosedRange<UInt64>] = []
 }
 
 /// Damage found in the journal, and whether it may be cut automatically.
@@ -67,7 +71,10 @@ public enum JournalReader {
     ///
     /// `verifiedThrough` says that `verifyCovered` already checked the segments holding records up to it
     /// (those a snapshot covers, checked while the snapshot loaded): they are not read again.
+    /// `coveredThrough` is the record a loaded snapshot covers: a run of record numbers missing between two
+    /// segments that ends at or before it is a gap (listed in `gaps`), not damage.
     public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
+                            coveredThrough: UInt64 = 0,
                             _ body: (UInt64, JournalEntry) throws -> Bool = { _, _ in true }) throws -> JournalScan {
         var result = JournalScan()
         let names = segmentNames(directory)
@@ -77,7 +84,15 @@ public enum JournalReader {
         let buffer = ReadBuffer()
         for (index, (name, first)) in names.enumerated() {
             let path = directory + "/" + name
-            if let e = expected, first != e {
+            if expected == nil, first > 1, first - 1 <= coveredThrough {
+                // The journal starts after records a snapshot covers (moved away by a repair, or never kept).
+                result.gaps.append(1...(first - 1))
+                result.lastRecord = first - 1
+            }
+            if let e = expected, first > e, first - 1 <= coveredThrough {
+                result.gaps.append(e...(first - 1))
+                result.lastRecord = first - 1
+            } else if let e = expected, first != e {
                 result.damage = JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: result.lastRecord,
                                               reason: first > e ? "segment starts at record \(first) but the one before ends at record \(e - 1): records \(e)…\(first - 1) are missing"
                                                                 : "segment starts at record \(first) but the one before already reached record \(e - 1)",
@@ -175,7 +190,8 @@ public enum JournalReader {
         for (index, (name, first)) in names.enumerated() {
             guard index + 1 < names.count, names[index + 1].first - 1 <= through else { break }
             let next = names[index + 1].first
-            if let e = expected, first != e {
+            // A run missing before a segment that starts at or before `through` is a gap the snapshot covers.
+            if let e = expected, first < e {
                 return (JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: last,
                                       reason: "segment starts at record \(first), expected \(e)", validAfter: "later segments"), last)
             }
@@ -187,12 +203,12 @@ public enum JournalReader {
                 return (JournalDamage(kind: .corrupt, segment: name, offset: scanner.offset, lastGoodRecord: max(last, segmentLast),
                                       reason: reason, validAfter: "segment \(names[index + 1].name) and later"), last)
             }
-            if segmentLast != next - 1 {
+            if segmentLast > next - 1 {
                 return (JournalDamage(kind: .corrupt, segment: names[index + 1].name, offset: 0, lastGoodRecord: segmentLast,
-                                      reason: "segment starts at record \(next) but the one before ends at record \(segmentLast)",
+                                      reason: "segment starts at record \(next) but the one before already reached record \(segmentLast)",
                                       validAfter: "segment \(names[index + 1].name) and later"), last)
             }
-            last = segmentLast
+            last = next - 1
             expected = next
         }
         return (nil, last)

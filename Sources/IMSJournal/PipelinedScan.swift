@@ -8,13 +8,13 @@ extension JournalReader {
     /// returns false. Used by recovery and replay, whose apply and decode then run on different cores.
     @discardableResult
     public static func scanPipelined(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
-                                     _ body: (UInt64, JournalEntry) -> Bool) throws -> JournalScan {
+                                     coveredThrough: UInt64 = 0, _ body: (UInt64, JournalEntry) -> Bool) throws -> JournalScan {
         let channel = EntryChannel()
         let reader = Thread {
             let outcome = Result { () throws -> JournalScan in
                 var chunk: [(UInt64, JournalEntry)] = []
                 var events = 0
-                let scan = try scan(directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough) { number, entry in
+                let scan = try scan(directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough, coveredThrough: coveredThrough) { number, entry in
                     chunk.append((number, entry))
                     if case .batch(let b) = entry { events += b.lineCount } else { events += 1 }
                     if chunk.count == EntryChannel.chunkEntries || events >= EntryChannel.chunkEvents {

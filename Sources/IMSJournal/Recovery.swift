@@ -79,7 +79,8 @@ public struct DataDirectory: Sendable {
         let eventsBefore = state.counters.events + state.counters.ignored
         let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true,
                                                    mustReach: state.appliedRecord,
-                                                   verifiedThrough: min(covered.verifiedThrough, state.appliedRecord)) { number, entry in
+                                                   verifiedThrough: min(covered.verifiedThrough, state.appliedRecord),
+                                                   coveredThrough: state.appliedRecord) { number, entry in
             state.apply(entry, record: number)
             return true
         }
@@ -96,6 +97,13 @@ public struct DataDirectory: Sendable {
         if let cut = scan.truncation {
             report.notices.append(Notice(kind: .journalTruncated, message: "journal tail was torn or corrupt and was cut back to record \(scan.lastRecord): \(cut)", at: now))
         }
+        for gap in scan.gaps {
+            log("journal records \(gap.lowerBound)…\(gap.upperBound) are not in \(journalDirectory); the snapshot at record \(state.appliedRecord) covers them (time travel before record \(gap.upperBound + 1) stops at record \(gap.lowerBound - 1))")
+        }
+        let pendingRepair = JournalMaintenance.pendingRepairNote(dataDirectory: path)
+        if let note = pendingRepair {
+            report.notices.append(Notice(kind: .journalRepaired, message: note, at: now))
+        }
         log("replayed \(report.replayedRecords) journal records (\(report.replayedEvents) events) in \(String(format: "%.3f", report.replaySeconds)) s; next record \(scan.lastRecord + 1), sequence \(state.lastSequence)")
 
         let journal = try SegmentedJournal(directory: journalDirectory, after: scan, policy: policy, segmentBytes: segmentBytes)
@@ -105,6 +113,8 @@ public struct DataDirectory: Sendable {
             for (i, entry) in entries.enumerated() { state.apply(entry, record: first + UInt64(i)) }
             for n in report.notices { log("\(n.kind.rawValue): \(n.message)") }
         }
+        // Reported once: the notice is journaled (and synced under the default policy) before the note goes.
+        if pendingRepair != nil { try JournalMaintenance.clearPendingRepairNote(dataDirectory: path) }
         return DataDirectory(state: state, journal: journal, snapshots: store, report: report)
     }
 }
@@ -179,7 +189,7 @@ public enum Replay {
             throw ReplayFailure("cannot rebuild the state at \(target): journal records 1…\(first - 1) are missing and no snapshot before \(target) covers them")
         }
         var reached = false
-        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1) { number, entry in
+        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, coveredThrough: state.appliedRecord) { number, entry in
             switch target {
             case .sequence(let n):
                 if state.lastSequence >= n { reached = true; return false }
@@ -190,6 +200,8 @@ public enum Replay {
             }
             return true
         }
+        // A sequence the state already reached is reached, whatever follows.
+        if case .sequence(let n) = target, state.lastSequence >= n { reached = true }
         // A torn tail is the journal's end; corruption before the target means the state asked for cannot be known.
         if !reached, let damage = scan.damage, damage.kind == .corrupt {
             throw ReplayFailure("cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)")

@@ -136,14 +136,15 @@ struct CorruptionTests {
     }
 
     @Test func repairMovesTheDamageAsideAndTheDirectoryThenStarts() throws {
-        let (dir, segments, _) = try Self.journal(snapshot: true)
+        let (dir, segments, state) = try Self.journal(snapshot: true)
         defer { dir.remove() }
         let totalBefore = Self.files(dir.path + "/journal").values.reduce(0) { $0 + $1.count }
         try Self.flip(segments[2], at: 5_000)
         let repair = try JournalMaintenance.repair(dataDirectory: dir.path, at: Timestamp(micros: 9))
         let quarantine = try #require(repair.quarantine)
         #expect(repair.actions.contains { $0.contains("moved segment") })
-        #expect(repair.actions.contains { $0.contains("moved snapshot") }, "the snapshot is past the repaired end")
+        #expect(!repair.actions.contains { $0.contains("moved snapshot") }, "the snapshot covers the damage and is kept")
+        #expect(repair.snapshotRecord == state.appliedRecord)
         // Nothing deleted: what is left plus what was moved aside holds every byte.
         let kept = Self.files(dir.path + "/journal").values.reduce(0) { $0 + $1.count }
         let moved = Self.files(quarantine).filter { $0.key.hasSuffix(".log") || $0.key.contains(".from-") }.values.reduce(0) { $0 + $1.count }
@@ -151,7 +152,9 @@ struct CorruptionTests {
         #expect(FileManager.default.fileExists(atPath: quarantine + "/REPAIR.txt"))
         #expect(try JournalMaintenance.verify(dataDirectory: dir.path).verdict == .ok)
         let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 5))
-        #expect(opened.state.appliedRecord == repair.lastRecord)
+        #expect(opened.state.lastSequence == state.lastSequence, "no event lost")
+        #expect(opened.state.appliedRecord == repair.lastRecord + 1, "and the repair's notice")
+        #expect(opened.report.notices.map(\.kind) == [.journalRepaired])
     }
 
     @Test func unfinishedSnapshotFilesAreRemovedAtStart() throws {

@@ -47,4 +47,8 @@ public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// A trade carried an `orderId` that holds nothing for it (unknown, rejected or expired, another security
     /// or side), or sold more than the order still held: what it sold beyond the approval was never approved.
     case unmatchedOrder = "UNMATCHED_ORDER"
+    // New kinds go last: journals and snapshots store a kind by its position.
+    /// `ims journal repair` moved damaged journal data or snapshots aside: what was moved, where, and which
+    /// records the state no longer holds. Raised by the first start after the repair.
+    case journalRepaired = "JOURNAL_REPAIRED"
 }

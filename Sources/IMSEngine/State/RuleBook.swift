@@ -62,9 +62,8 @@ public struct RuleBook: Sendable {
     func problem(with c: RuleCommand) -> FieldError? {
         if c.user.trimmingCharacters(in: .whitespaces).isEmpty { return FieldError("user", "who issues the command must be named") }
         if c.action == .draft {
-            guard let text = c.document else { return FieldError("document", "a draft needs a rule set document") }
-            do { _ = try CompiledRuleSet(json: Array(text.utf8)) } catch { return FieldError("document", error.description) }
-            return nil
+            guard c.document != nil else { return FieldError("document", "a draft needs a rule set document") }
+            return c.documentProblem
         }
         guard let v = version(c.version) else { return FieldError("version", "no rule set version \(c.version)") }
         switch c.action {
@@ -196,5 +195,24 @@ extension RuleBook {
             for _ in 0..<(try r.readCount()) { e.changes.append(try r.readString()) }
             audit.append(e)
         }
+    }
+}
+
+extension RuleCommand {
+    /// Why a draft's document does not compile under today's limits (size, depth, keys, bounds), or nil.
+    public var documentProblem: FieldError? {
+        guard action == .draft, let text = document else { return nil }
+        do { _ = try CompiledRuleSet(json: Array(text.utf8)) } catch { return FieldError("document", error.description) }
+        return nil
+    }
+}
+
+extension Event {
+    /// Why today's limits refuse this event whatever the state holds, or nil: a rule draft journaled by an
+    /// earlier version whose document no longer compiles. `ims journal verify` lists such records; replay
+    /// refuses them as the route would.
+    public var problemUnderTodaysLimits: FieldError? {
+        guard case .ruleCommand(let c) = self else { return nil }
+        return c.documentProblem
     }
 }
