@@ -234,7 +234,8 @@ extension ResolvedSettings {
             }
         }
         let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: int("snapshotEvery"))
-        return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots), opened.report)
+        let repaired = r.notices.contains { $0.kind == .journalRepaired }
+        return (engine, StorageStatus(journal: opened.journal, snapshots: opened.snapshots, repairedAtStart: repaired), opened.report)
     }
 }
 

@@ -51,6 +51,56 @@ struct TrustTests {
         #expect(verify.status == 0, "\(verify.out) \(verify.err)")
     }
 
+    /// One flipped byte in the only segment's header made `repair --yes` quarantine the whole journal and a
+    /// valid snapshot of all of it, and the server then started empty with health "ok". Now the snapshot is
+    /// kept, the state comes back whole, and the desk sees a JOURNAL_REPAIRED exception (health "degraded"
+    /// until someone acknowledges it).
+    @Test func repairUnderAValidSnapshotKeepsTheStateAndSaysSo() throws {
+        let dir = IMSProcess.freshDirectory()
+        let server = try IMSProcess.start(dataDir: dir)
+        #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: ClientScopingTests.setup).status == 200)
+        let before = try #require(try IMSProcess.request(server, "GET", "/health").json as? [String: Any])
+        let position = try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM/IBM")
+        server.stop()  // writes a snapshot of every record
+        let journal = dir.appendingPathComponent("journal")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: journal.path).filter { $0.hasSuffix(".log") }
+        #expect(segments.count == 1)
+        let segment = journal.appendingPathComponent(segments[0])
+        var bytes = try Data(contentsOf: segment)
+        bytes[3] ^= 0x10
+        try bytes.write(to: segment)
+
+        let verify = try IMSProcess.run(["journal", "verify", "--data-dir", dir.path])
+        #expect(verify.status == 1)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(verify.out.utf8)) as? [String: Any])
+        #expect(report["snapshotRecord"] as? Int != nil, "\(verify.out)")
+        let repair = try IMSProcess.run(["journal", "repair", "--yes", "--data-dir", dir.path])
+        #expect(repair.status == 0, "\(repair.out) \(repair.err)")
+        #expect(!repair.out.contains("moved snapshot"), "\(repair.out)")
+        #expect(try IMSProcess.run(["journal", "verify", "--data-dir", dir.path]).status == 0)
+
+        let again = try IMSProcess.start(dataDir: dir)
+        defer { again.stop() }
+        let health = try #require(try IMSProcess.request(again, "GET", "/health").json as? [String: Any])
+        #expect(health["lastSequence"] as? Int == before["lastSequence"] as? Int)
+        #expect(health["positions"] as? Int == before["positions"] as? Int)
+        #expect(health["status"] as? String == "degraded")
+        #expect((health["journal"] as? [String: Any])?["repairUnacknowledged"] as? Bool == true)
+        let restored = try IMSProcess.request(again, "GET", "/api/v1/positions/FIRM/IBM")
+        func canonical(_ json: Any?) throws -> String {
+            String(decoding: try JSONSerialization.data(withJSONObject: json ?? [:], options: [.sortedKeys]), as: UTF8.self)
+        }
+        #expect(restored.status == 200)
+        #expect(try canonical(restored.json) == canonical(position.json))
+        let items = try #require(try IMSProcess.request(again, "GET", "/api/v1/exceptions?kind=JOURNAL_REPAIRED").json as? [[String: Any]])
+        #expect(items.count == 1)
+        #expect((items.first?["message"] as? String)?.contains("quarantine") == true)
+        let id = try #require(items.first?["exceptionId"] as? Int)
+        #expect(try IMSProcess.request(again, "POST", "/api/v1/exceptions/acknowledge", body: #"{"exceptionIds":[\#(id)],"note":"restored from the snapshot"}"#).status == 200)
+        let after = try #require(try IMSProcess.request(again, "GET", "/health").json as? [String: Any])
+        #expect(after["status"] as? String == "ok")
+    }
+
     /// A client key posting `{"clientId":"CL2",…,"clientId":"CL1"}` acted for CL2: the access check read one
     /// clientId, the handler another.
     @Test func aRepeatedClientIdActsForNobody() throws {

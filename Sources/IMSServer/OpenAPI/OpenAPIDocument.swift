@@ -311,7 +311,7 @@ enum OpenAPIDocument {
                              query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "At most")],
                 responses: ["200": response("Entries, oldest first", ref("AuditPage")), "400": badParameter]),
             "/health": get("Engine, journal and change-feed status", tag: "operations",
-                           responses: ["200": response("Serving (status degraded while the journal cannot write)", ref("Health"))]),
+                           responses: ["200": response("Serving (status degraded while the journal cannot write, or after `ims journal repair` until its JOURNAL_REPAIRED exception is acknowledged)", ref("Health"))]),
             "/health/live": get("Liveness: the process answers", tag: "operations",
                                 responses: ["200": response("Live", object(["status": enumeration(["live"])]))]),
             "/health/ready": get("Readiness: recovered and the journal writable", tag: "operations",
@@ -459,7 +459,7 @@ enum OpenAPIDocument {
             "AuditPage": object(["items": array(ref("AuditEntry")), "oldestKept": integer], optional: ["nextAfterId": integer]),
             "Health": object([
                 "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
-                "journal": object(["durable": boolean, "appliedRecord": integer, "failing": boolean], optional: ["lastError": string]),
+                "journal": object(["durable": boolean, "appliedRecord": integer, "failing": boolean, "repairUnacknowledged": boolean], optional: ["lastError": string]),
                 "feed": object([
                     "published": integer, "readModelResynchronisations": integer,
                     "consumers": array(object(["name": string, "position": integer, "lag": integer],

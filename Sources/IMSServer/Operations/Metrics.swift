@@ -178,10 +178,14 @@ public final class IMSMetrics: Sendable {
 public struct StorageStatus: Sendable {
     public var journal: SegmentedJournal
     public var snapshots: SnapshotStore
+    /// Whether this start followed an `ims journal repair` (it raised `JOURNAL_REPAIRED`): `/health` says
+    /// "degraded" until someone acknowledges that exception.
+    public var repairedAtStart: Bool
 
-    public init(journal: SegmentedJournal, snapshots: SnapshotStore) {
+    public init(journal: SegmentedJournal, snapshots: SnapshotStore, repairedAtStart: Bool = false) {
         self.journal = journal
         self.snapshots = snapshots
+        self.repairedAtStart = repairedAtStart
     }
 }
 

@@ -42,9 +42,13 @@ struct OperationsRoutes {
     private func health() -> String {
         let (events, positions, record) = engine.readModel.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
         let journal = engine.journalStatus
-        var body = "{\"status\":\"\(journal.failing ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
+        // After a repair, until a person acknowledges the JOURNAL_REPAIRED exception (looked for only then).
+        let repairUnacknowledged = configuration.storage?.repairedAtStart == true
+            && !engine.readModel.read { $0.exceptions(kind: .journalRepaired, acknowledged: false, limit: 1).isEmpty }
+        let degraded = journal.failing || repairUnacknowledged
+        var body = "{\"status\":\"\(degraded ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
         body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
-        body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing)"
+        body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing),\"repairUnacknowledged\":\(repairUnacknowledged)"
         if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
         body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
         body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
