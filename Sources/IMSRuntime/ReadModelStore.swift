@@ -57,6 +57,13 @@ public final class ReadModelStore: @unchecked Sendable {
         return try body(model.pointee)
     }
 
+    /// A copy of the read model as it is now, for a long read: the lock is held only while it is copied
+    /// (copy-on-write: every table is shared until this store next changes it, and is then copied once).
+    /// So a long read never holds up the thread that applies the feed, nor the readers queued behind it.
+    public func current() -> ReadModel {
+        read { model in copy model }
+    }
+
     /// Time spent applying records (holding the write lock), in nanoseconds.
     public var applyNanoseconds: UInt64 { applyNanos.load(ordering: .relaxed) }
 

@@ -3,6 +3,10 @@ import Glibc
 #endif
 import DequeModule
 import Foundation
+import HTTPTypes
+import Hummingbird
+import IMSEngine
+import IMSRuntime
 
 /// Where reads do their work: query pages and stream messages are built on a few threads that run at a
 /// lower scheduling priority than ingest.
@@ -14,11 +18,21 @@ import Foundation
 ///
 /// Threads start when work comes, at most `threads`, and each ends after `idleSeconds` without work: a pool
 /// with nothing to do holds no thread, so nothing of it outlives the server that used it.
+///
+/// **Long reads** (rule previews, aggregates over every security: seconds, not microseconds) have a lane of
+/// their own: at most `maxLongRunning` run at once, so the other threads stay free for stream deliveries
+/// and pages, and at most `maxLongQueued` wait (503 beyond). They compute on a copy of the read model
+/// taken in an instant (`ReadModelStore.current()`), never holding its lock, so the read model's thread
+/// (and every answer waiting for it, ingest's included) never waits for them.
 final class ReadPool: @unchecked Sendable {
     private let condition = NSCondition()
     /// Stream deliveries go first: a subscriber waiting for its next delta is what "latency" means to a desk.
     private var streamJobs: Deque<() -> Void> = []
     private var queryJobs: Deque<() -> Void> = []
+    private var longJobs: Deque<() -> Void> = []
+    private var longRunning = 0
+    let maxLongRunning: Int
+    let maxLongQueued: Int
     private var workers = 0
     private var idleWorkers = 0
     let maxQueued: Int
@@ -29,11 +43,19 @@ final class ReadPool: @unchecked Sendable {
     /// The pool every route and stream of the process shares.
     static let shared = ReadPool()
 
-    init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, idleSeconds: Double = 5) {
+    init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8, idleSeconds: Double = 5) {
         self.maxQueued = maxQueued
+        self.maxLongRunning = maxLongRunning
+        self.maxLongQueued = maxLongQueued
         self.threads = threads
         self.niceness = niceness
         self.idleSeconds = idleSeconds
+    }
+
+    /// Long reads waiting for their lane (for tests).
+    var waitingLongReads: Int {
+        condition.lock(); defer { condition.unlock() }
+        return longJobs.count
     }
 
     /// The threads running now (for tests).
@@ -45,7 +67,7 @@ final class ReadPool: @unchecked Sendable {
     /// Called with the lock held, after a job was queued: starts a thread if more jobs wait than threads idle and fewer than
     /// `threads` run.
     private func startWorkerIfNeeded() {
-        guard streamJobs.count + queryJobs.count > idleWorkers, workers < threads else { return }
+        guard runnable > idleWorkers, workers < threads else { return }
         workers += 1
         let thread = Thread { [self] in
             #if canImport(Glibc)
@@ -58,35 +80,56 @@ final class ReadPool: @unchecked Sendable {
         thread.start()
     }
 
+    /// Jobs a thread may take now (with the lock held): long reads count only while their lane has room.
+    private var runnable: Int {
+        streamJobs.count + queryJobs.count + (longRunning < maxLongRunning ? min(longJobs.count, maxLongRunning - longRunning) : 0)
+    }
+
     /// The next job, or nil (and the calling thread ends) when none came for `idleSeconds`.
     private func next() -> (() -> Void)? {
         condition.lock(); defer { condition.unlock() }
-        while streamJobs.isEmpty && queryJobs.isEmpty {
+        while runnable == 0 {
             idleWorkers += 1
             let signalled = condition.wait(until: Date().addingTimeInterval(idleSeconds))
             idleWorkers -= 1
-            if !signalled && streamJobs.isEmpty && queryJobs.isEmpty {
+            if !signalled && runnable == 0 {
                 workers -= 1
                 return nil
             }
         }
-        return streamJobs.isEmpty ? queryJobs.removeFirst() : streamJobs.removeFirst()
+        if !streamJobs.isEmpty { return streamJobs.removeFirst() }
+        if !queryJobs.isEmpty { return queryJobs.removeFirst() }
+        longRunning += 1
+        let job = longJobs.removeFirst()
+        return { [self] in
+            job()
+            condition.lock()
+            longRunning -= 1
+            startWorkerIfNeeded()
+            condition.broadcast()
+            condition.unlock()
+        }
     }
 
     /// Runs `body` on the pool and returns its result; throws `ReadPoolBusy` when too many jobs wait.
     /// What a job is for: stream messages run before queries.
-    enum Lane { case stream, query }
+    enum Lane { case stream, query, long }
 
     func run<T: Sendable>(_ lane: Lane = .query, _ body: @escaping @Sendable () -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             condition.lock()
-            guard streamJobs.count + queryJobs.count < maxQueued else {
+            let full = lane == .long ? longJobs.count >= maxLongQueued : streamJobs.count + queryJobs.count >= maxQueued
+            guard !full else {
                 condition.unlock()
-                continuation.resume(throwing: ReadPoolBusy())
+                continuation.resume(throwing: ReadPoolBusy(long: lane == .long))
                 return
             }
             let job = { continuation.resume(returning: body()) }
-            if lane == .stream { streamJobs.append(job) } else { queryJobs.append(job) }
+            switch lane {
+            case .stream: streamJobs.append(job)
+            case .query: queryJobs.append(job)
+            case .long: longJobs.append(job)
+            }
             startWorkerIfNeeded()
             condition.signal()
             condition.unlock()
@@ -96,5 +139,29 @@ final class ReadPool: @unchecked Sendable {
 
 /// Too many reads are waiting: answered 503, retry shortly.
 struct ReadPoolBusy: Error, CustomStringConvertible {
-    var description: String { "too many reads are waiting; retry shortly" }
+    var long = false
+    var description: String {
+        long ? "too many long reads (rule previews, aggregates) are waiting; retry shortly" : "too many reads are waiting; retry shortly"
+    }
+
+    /// 503 with `Retry-After`.
+    var response: Response {
+        var r = JSONResponse.failure(.serviceUnavailable, description)
+        r.headers[.retryAfter] = long ? "5" : "1"
+        return r
+    }
+}
+
+extension ReadPool {
+    /// Runs a long read on a copy of the read model taken now, in the long-read lane; answers 503 when
+    /// that lane is full.
+    func long(_ store: ReadModelStore, _ body: @escaping @Sendable (ReadModel) -> Response) async -> Response {
+        do {
+            return try await run(.long) { body(store.current()) }
+        } catch let busy as ReadPoolBusy {
+            return busy.response
+        } catch {
+            return JSONResponse.failure(.serviceUnavailable, "\(error)")
+        }
+    }
 }

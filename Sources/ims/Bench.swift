@@ -22,7 +22,8 @@ struct Bench: AsyncParsableCommand {
         server receive → delivery.
         read: latency, plus --readers clients looping on GET /api/v1/positions?limit=100 and a second subscriber to every \
         position ({}) reading as fast as it can: the ingest rate, the one-market subscriber's and the {} subscriber's \
-        latencies, and the readers' request rate are reported.
+        latencies, and the readers' request rate are reported. With --heavy-readers N, N more clients loop on the long reads \
+        (rule previews, aggregates by aggregation unit); /health/ready is probed every 20 ms in both and its latency reported.
         rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
         changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
         recalculation of every security under it, and reports the inventory's memory per security.
@@ -48,6 +49,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
     @Option(help: "Clients looping on GET /api/v1/positions?limit=100 in the read benchmark.") var readers = 8
     @Flag(inversion: .prefixedNo, help: "In the read benchmark, add the {} subscriber.") var watchAll = true
+    @Option(help: "In the read and latency benchmarks, clients looping on rule previews and aggregates by aggregation unit (the long reads).") var heavyReaders = 0
     @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
 
     func validate() throws {
@@ -60,6 +62,7 @@ struct Bench: AsyncParsableCommand {
             var latency = LatencyBench()
             latency.readers = kind == .read ? readers : 0
             latency.watchAll = kind == .read && watchAll
+            latency.heavyReaders = heavyReaders
             latency.url = url
             latency.rate = rate
             latency.events = events

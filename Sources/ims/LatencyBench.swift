@@ -29,6 +29,9 @@ struct LatencyBench: AsyncParsableCommand {
     @Option(help: "The subscriber's filter (JSON); {} watches every position.") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
     @Option(help: "Clients looping on GET /api/v1/positions?limit=100 meanwhile (the read load).") var readers = 0
     @Flag(help: "Add a second subscriber to every position ({}), reading as fast as it can; its latency is reported apart.") var watchAll = false
+    @Option(help: "Clients looping on the long reads meanwhile: the active rule set's preview and aggregates by aggregation unit, in turn.")
+    var heavyReaders = 0
+    @Option(help: "Probe GET /health/ready every so many milliseconds meanwhile and report its latency (0: no probe).") var readyProbeMs = 20
 
     func run() async throws {
         let prefix = "L\(getpid())-"
@@ -59,6 +62,44 @@ struct LatencyBench: AsyncParsableCommand {
             return done
         }
         if readers > 0 { print("\(readers) readers looping on GET /api/v1/positions?limit=100") }
+        let heavyLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000))
+        let heavyAnswers = Atomic<Int>(0), heavyBusy = Atomic<Int>(0)
+        let heavyThreads = (0..<heavyReaders).map { n in
+            let done = DispatchSemaphore(value: 0)
+            Thread { [url] in
+                defer { done.signal() }
+                guard let client = try? BlockingHTTPClient(url: url) else { return }
+                var i = n
+                while !finished.load(ordering: .relaxed) {
+                    let path = i % 2 == 0 ? "/api/v1/rules/1/preview?limit=100" : "/api/v1/inventory/aggregates?by=aggregationUnit"
+                    i += 1
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    guard let r = try? client.get(path) else { continue }
+                    if r.status == 503 { heavyBusy.add(1, ordering: .relaxed); usleep(50_000); continue }
+                    guard r.status == 200 else { continue }
+                    heavyLatency.withLock { _ = $0.record((DispatchTime.now().uptimeNanoseconds - t0) / 1_000) }
+                    heavyAnswers.add(1, ordering: .relaxed)
+                }
+            }.start()
+            return done
+        }
+        if heavyReaders > 0 { print("\(heavyReaders) clients looping on rule previews and aggregates by aggregation unit") }
+        let readyLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000))
+        let probe: DispatchSemaphore? = readyProbeMs > 0 ? {
+            let done = DispatchSemaphore(value: 0)
+            Thread { [url, readyProbeMs] in
+                defer { done.signal() }
+                guard let client = try? BlockingHTTPClient(url: url) else { return }
+                while !finished.load(ordering: .relaxed) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    if let r = try? client.get("/health/ready"), r.status == 200 {
+                        readyLatency.withLock { _ = $0.record((DispatchTime.now().uptimeNanoseconds - t0) / 1_000) }
+                    }
+                    usleep(UInt32(readyProbeMs * 1_000))
+                }
+            }.start()
+            return done
+        }() : nil
         if watchAll { print("a {} subscriber reads every position change as fast as it can") }
         let next = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
@@ -89,7 +130,8 @@ struct LatencyBench: AsyncParsableCommand {
         let readerCount = readerRequests.load(ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(500))
         finished.store(true, ordering: .relaxed)
-        for done in readerThreads { done.wait() }
+        for done in readerThreads + heavyThreads { done.wait() }
+        probe?.wait()
         measured.stop()
         global?.stop()
         var extra = ["targetRate": "\(rate)", "deltas": "\(measured.deltas.load(ordering: .relaxed))",
@@ -102,13 +144,28 @@ struct LatencyBench: AsyncParsableCommand {
             extra["readerP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["readerP99Micros"] = "\(h.valueAtPercentile(99))"
         }
+        if heavyReaders > 0 {
+            let h = heavyLatency.withLock { $0 }
+            extra["heavyReaders"] = "\(heavyReaders)"
+            extra["heavyAnswers"] = "\(heavyAnswers.load(ordering: .relaxed))"
+            extra["heavyBusy"] = "\(heavyBusy.load(ordering: .relaxed))"
+            extra["heavyP50Micros"] = "\(h.valueAtPercentile(50))"
+            extra["heavyP99Micros"] = "\(h.valueAtPercentile(99))"
+        }
+        if readyProbeMs > 0 {
+            let h = readyLatency.withLock { $0 }
+            extra["readyProbes"] = "\(h.totalCount)"
+            extra["readyP50Micros"] = "\(h.valueAtPercentile(50))"
+            extra["readyP99Micros"] = "\(h.valueAtPercentile(99))"
+            extra["readyMaxMicros"] = "\(h.max)"
+        }
         if let global {
             let h = global.histogram.withLock { $0 }
             extra["allDeltas"] = "\(global.deltas.load(ordering: .relaxed))"
             extra["allP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["allP99Micros"] = "\(h.valueAtPercentile(99))"
         }
-        Bench.report(kind: readers > 0 || watchAll ? "read" : "latency", events: events, seconds: seconds,
+        Bench.report(kind: readers > 0 || watchAll || heavyReaders > 0 ? "read" : "latency", events: events, seconds: seconds,
                      histogram: measured.histogram.withLock { $0 }, extra: extra)
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
     }

@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import HTTPTypes
+import HummingbirdCore
 import IMSDomain
 import IMSIngest
 import IMSJournal
@@ -65,6 +67,82 @@ struct ReadPoolTests {
         #expect(pool.liveThreads == 0)
         // And work still runs after.
         #expect(try await pool.run { 7 } == 7)
+    }
+}
+
+/// Long reads (rule previews, aggregates) have a lane of their own and compute on a copy of the read model.
+@Suite(.serialized)
+struct LongReadTests {
+    final class Gauge: Sendable { let running = Atomic<Int>(0), peak = Atomic<Int>(0) }
+
+    static func waitFor(_ condition: () -> Bool) async throws {
+        var waited = 0
+        while !condition() && waited < 1_000 { try await Task.sleep(for: .milliseconds(10)); waited += 1 }
+    }
+
+    @Test func atMostOneLongReadRunsFewWaitAndQueriesGoOnMeanwhile() async throws {
+        let pool = ReadPool(threads: 2, niceness: 0, maxQueued: 64, maxLongRunning: 1, maxLongQueued: 2, idleSeconds: 0.5)
+        let gate = DispatchSemaphore(value: 0)
+        let gauge = Gauge()
+        var released = false
+        defer { if !released { for _ in 0..<3 { gate.signal() } } }
+        var long: [Task<Int, any Error>] = []
+        for n in 0..<3 {
+            long.append(Task {
+                try await pool.run(.long) { () -> Int in
+                    gauge.peak.max(gauge.running.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+                    gate.wait()
+                    gauge.running.subtract(1, ordering: .relaxed)
+                    return n
+                }
+            })
+            // One at a time: the first runs, the next ones wait in the lane.
+            try await Self.waitFor { gauge.running.load(ordering: .relaxed) == 1 && pool.waitingLongReads == n }
+        }
+        #expect(gauge.running.load(ordering: .relaxed) == 1)
+        #expect(pool.waitingLongReads == 2)
+        // The second thread serves pages while the long read runs and the others wait.
+        #expect(try await pool.run(.query) { 5 } == 5)
+        // The lane is full: refused at once, 503 with Retry-After.
+        await #expect(throws: ReadPoolBusy.self) { _ = try await pool.run(.long) { 0 } }
+        for _ in 0..<3 { gate.signal() }
+        released = true
+        var done: [Int] = []
+        for task in long { done.append(try await task.value) }
+        #expect(done.sorted() == [0, 1, 2])
+        #expect(gauge.peak.load(ordering: .relaxed) == 1)
+        let retry = ReadPoolBusy(long: true).response.headers[values: .retryAfter]
+        #expect(retry == ["5"])
+    }
+
+    /// A long read holds no lock: while one is stuck, ingest is still answered (answers wait until the read
+    /// model shows them, so a long read holding the read model's lock would hold every answer).
+    @Test func aLongReadNeverHoldsTheReadModel() async throws {
+        let engine = Engine(state: EngineState(catalog: .embedded))
+        defer { engine.stop() }
+        let pool = ReadPool(threads: 2, niceness: 0, maxQueued: 64, idleSeconds: 0.5)
+        let gate = DispatchSemaphore(value: 0)
+        let started = Atomic<Bool>(false)
+        let long = Task {
+            await pool.long(engine.readModel) { m in
+                started.store(true, ordering: .relaxed)
+                gate.wait()
+                return JSONResponse.raw("{\"sequence\":\(m.lastSequence)}")
+            }
+        }
+        defer { gate.signal() }
+        try await Self.waitFor { started.load(ordering: .relaxed) }
+        var text = #"{"type":"fxRate","currency":"EUR","usdRate":1.1}"#
+        let batch = text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) }
+        let answered = Atomic<Bool>(false)
+        let ingest = Task { _ = try await engine.submit(batch); answered.store(true, ordering: .relaxed) }
+        try await Self.waitFor { answered.load(ordering: .relaxed) }
+        let wasAnswered = answered.load(ordering: .relaxed)
+        #expect(wasAnswered, "ingest was answered while the long read ran")
+        #expect(engine.readModel.read { $0.lastSequence } == 1)
+        gate.signal()
+        _ = await long.value
+        try await ingest.value
     }
 }
 

@@ -139,11 +139,14 @@ struct QueryRoutes {
                 return JSONResponse.raw(page.json)
             } catch let bad as BadParameter { return bad.response }
         }
+        // Sums over every security: a long read (its own lane of the read pool, on a copy of the read model).
         router.get("/api/v1/inventory/aggregates") { request, _ in
             let by = QueryParameters(request).string("by") ?? "market"
             switch by {
-            case "market", "region": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(byRegion: by == "region") })
-            case "legalEntity", "aggregationUnit": return JSONResponse.ok(engine.readModel.read { $0.inventoryAggregates(by: by == "aggregationUnit" ? .aggregationUnit : .legalEntity) })
+            case "market", "region":
+                return await ReadPool.shared.long(engine.readModel) { JSONResponse.ok($0.inventoryAggregates(byRegion: by == "region")) }
+            case "legalEntity", "aggregationUnit":
+                return await ReadPool.shared.long(engine.readModel) { JSONResponse.ok($0.inventoryAggregates(by: by == "aggregationUnit" ? .aggregationUnit : .legalEntity)) }
             default: return JSONResponse.failure(.badRequest, "by must be market, region, legalEntity or aggregationUnit", field: "by")
             }
         }

@@ -66,8 +66,12 @@ struct RuleRoutes {
         router.get("/api/v1/rules/:version/preview") { request, context in
             let limit: Int
             do { limit = try QueryParameters(request).int("limit", default: 100, range: 1...10_000) } catch let bad as BadParameter { return bad.response }
-            return try version(context) { v in
-                JSONResponse.ok(engine.readModel.read { $0.preview(ActiveRules(version: Int(v.version), rules: v.compiled), limit: limit) })
+            let text = context.pathParameter("version")
+            guard let n = Int64(text) else { return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version") }
+            // Every security under two rule sets, and today's locates decided again: a long read.
+            return await ReadPool.shared.long(engine.readModel) { m in
+                guard let v = m.rules.version(n) else { return JSONResponse.failure(.notFound, "no rule set version \(n)", field: "version") }
+                return JSONResponse.ok(m.preview(ActiveRules(version: Int(v.version), rules: v.compiled), limit: limit))
             }
         }
         router.post("/api/v1/rules/drafts") { request, context in
@@ -77,9 +81,7 @@ struct RuleRoutes {
             if let long = Self.overlong(user: draft.user, comment: draft.comment) { return long }
             // Validated completely (read, limits, every formula compiled and bounded) before it is journaled.
             let text = document.encoded()
-            do throws(RuleError) { _ = try CompiledRuleSet(json: text) } catch {
-                return JSONResponse.failure(.unprocessableContent, error.description, field: "document")
-            }
+            if let refused = await Self.compileProblem(text, field: { _ in "document" }) { return refused }
             return await submit(RuleCommand(action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
                                             document: String(decoding: text, as: UTF8.self)), created: true, context: context)
         }
@@ -89,9 +91,7 @@ struct RuleRoutes {
             let bytes = try await JSONBody.bytes(request, limit: InputBounds.maxRuleDocumentBytes)
             if let long = Self.overlong(user: query.string("user"), comment: query.string("comment")) { return long }
             // Validated completely (read strictly, limits, every formula compiled and bounded) before it is journaled.
-            do throws(RuleError) { _ = try CompiledRuleSet(json: Array(bytes)) } catch {
-                return JSONResponse.failure(.unprocessableContent, error.description, field: error.field)
-            }
+            if let refused = await Self.compileProblem(Array(bytes), field: { $0.field }) { return refused }
             return await submit(RuleCommand(action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
                                             document: String(decoding: bytes, as: UTF8.self)), created: true, context: context)
         }
@@ -103,8 +103,9 @@ struct RuleRoutes {
                 let step = try await JSONBody.decode(Step.self, from: request, shape: #"{"user","comment"}"#)
                 let response = await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false, context: context)
                 guard action == .preview, response.status == .ok else { return response }
-                // The step is recorded; the answer is the what-if itself.
-                return engine.readModel.read { m in
+                // The step is recorded; the answer is the what-if itself (a long read). Should the long-read lane
+                // be full, the step stands and the answer says to fetch the what-if with GET …/preview.
+                return await ReadPool.shared.long(engine.readModel) { m in
                     guard let v = m.rules.version(number) else { return response }
                     return JSONResponse.ok(m.preview(ActiveRules(version: Int(v.version), rules: v.compiled)))
                 }
@@ -117,6 +118,23 @@ struct RuleRoutes {
         guard let n = Int64(text) else { return JSONResponse.failure(.badRequest, "the version must be a whole number", field: "version") }
         guard let v = engine.readModel.read({ $0.rules.version(n) }) else { return JSONResponse.failure(.notFound, "no rule set version \(n)", field: "version") }
         return body(v)
+    }
+
+    /// Compiles a rule document on the read pool's long lane (a document of thousands of rules takes a while:
+    /// never on an event loop); a 422 naming the field when it does not compile, 503 when the lane is full.
+    static func compileProblem(_ text: [UInt8], field: @escaping @Sendable (RuleError) -> String?) async -> Response? {
+        do {
+            return try await ReadPool.shared.run(.long) { () -> Response? in
+                do throws(RuleError) { _ = try CompiledRuleSet(json: text) } catch {
+                    return JSONResponse.failure(.unprocessableContent, error.description, field: field(error))
+                }
+                return nil
+            }
+        } catch let busy as ReadPoolBusy {
+            return busy.response
+        } catch {
+            return JSONResponse.failure(.serviceUnavailable, "\(error)")
+        }
     }
 
     /// A 422 naming `user` or `comment` when one is longer than free text may be.
