@@ -21,7 +21,8 @@ import IMSRuntime
 ///
 /// **Long reads** (rule previews, aggregates over every security: seconds, not microseconds) have a lane of
 /// their own: at most `maxLongRunning` run at once, so the other threads stay free for stream deliveries
-/// and pages, and at most `maxLongQueued` wait (503 beyond). They compute on a copy of the read model
+/// and pages; after each the lane rests so that long reads take at most `longShare` of one thread's time
+/// (a tenth: measured, docs/benchmarks.md); and at most `maxLongQueued` wait (503 beyond). They compute on a copy of the read model
 /// taken in an instant (`ReadModelStore.current()`), never holding its lock, so the read model's thread
 /// (and every answer waiting for it, ingest's included) never waits for them.
 final class ReadPool: @unchecked Sendable {
@@ -31,6 +32,10 @@ final class ReadPool: @unchecked Sendable {
     private var queryJobs: Deque<() -> Void> = []
     private var longJobs: Deque<() -> Void> = []
     private var longRunning = 0
+    /// When the next long read may start (monotonic nanoseconds): after one that took `d`, the lane rests
+    /// `d × (1 / longShare − 1)`, so long reads take at most `longShare` of one thread's time.
+    private var longNotBefore: UInt64 = 0
+    let longShare: Double
     let maxLongRunning: Int
     let maxLongQueued: Int
     private var workers = 0
@@ -43,8 +48,10 @@ final class ReadPool: @unchecked Sendable {
     /// The pool every route and stream of the process shares.
     static let shared = ReadPool()
 
-    init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8, idleSeconds: Double = 5) {
+    init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8,
+         longShare: Double = 0.1, idleSeconds: Double = 5) {
         self.maxQueued = maxQueued
+        self.longShare = min(1, max(0.01, longShare))
         self.maxLongRunning = maxLongRunning
         self.maxLongQueued = maxLongQueued
         self.threads = threads
@@ -67,7 +74,8 @@ final class ReadPool: @unchecked Sendable {
     /// Called with the lock held, after a job was queued: starts a thread if more jobs wait than threads idle and fewer than
     /// `threads` run.
     private func startWorkerIfNeeded() {
-        guard runnable > idleWorkers, workers < threads else { return }
+        // A long read resting for its share still needs a thread to wait for it.
+        guard runnable > idleWorkers || (workers == 0 && !longJobs.isEmpty), workers < threads else { return }
         workers += 1
         let thread = Thread { [self] in
             #if canImport(Glibc)
@@ -82,7 +90,11 @@ final class ReadPool: @unchecked Sendable {
 
     /// Jobs a thread may take now (with the lock held): long reads count only while their lane has room.
     private var runnable: Int {
-        streamJobs.count + queryJobs.count + (longRunning < maxLongRunning ? min(longJobs.count, maxLongRunning - longRunning) : 0)
+        streamJobs.count + queryJobs.count + (longReadMayStart ? min(longJobs.count, maxLongRunning - longRunning) : 0)
+    }
+
+    private var longReadMayStart: Bool {
+        longRunning < maxLongRunning && DispatchTime.now().uptimeNanoseconds >= longNotBefore
     }
 
     /// The next job, or nil (and the calling thread ends) when none came for `idleSeconds`.
@@ -90,9 +102,12 @@ final class ReadPool: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         while runnable == 0 {
             idleWorkers += 1
-            let signalled = condition.wait(until: Date().addingTimeInterval(idleSeconds))
+            // A long read waiting for its lane's rest: wake when the rest ends.
+            let resting = !longJobs.isEmpty && longRunning < maxLongRunning
+            let wait = resting ? max(0.001, Double(longNotBefore &- min(longNotBefore, DispatchTime.now().uptimeNanoseconds)) / 1e9) : idleSeconds
+            let signalled = condition.wait(until: Date().addingTimeInterval(wait))
             idleWorkers -= 1
-            if !signalled && runnable == 0 {
+            if !signalled && runnable == 0 && longJobs.isEmpty {
                 workers -= 1
                 return nil
             }
@@ -102,9 +117,12 @@ final class ReadPool: @unchecked Sendable {
         longRunning += 1
         let job = longJobs.removeFirst()
         return { [self] in
+            let start = DispatchTime.now().uptimeNanoseconds
             job()
+            let end = DispatchTime.now().uptimeNanoseconds
             condition.lock()
             longRunning -= 1
+            longNotBefore = end + UInt64(Double(end - start) * (1 / longShare - 1))
             startWorkerIfNeeded()
             condition.broadcast()
             condition.unlock()

@@ -63,6 +63,7 @@ struct Bench: AsyncParsableCommand {
             latency.readers = kind == .read ? readers : 0
             latency.watchAll = kind == .read && watchAll
             latency.heavyReaders = heavyReaders
+            latency.readyProbeMs = 20
             latency.url = url
             latency.rate = rate
             latency.events = events

@@ -115,6 +115,17 @@ struct LongReadTests {
         #expect(retry == ["5"])
     }
 
+    /// Long reads take at most their share of a thread: after one that took d, the lane rests d × (1/share − 1).
+    @Test func theLongLaneRestsInProportionToWhatItRan() async throws {
+        let pool = ReadPool(threads: 2, niceness: 0, maxQueued: 64, longShare: 0.5, idleSeconds: 0.5)
+        let firstEnded = try await pool.run(.long) { () -> UInt64 in
+            Thread.sleep(forTimeInterval: 0.1)
+            return DispatchTime.now().uptimeNanoseconds
+        }
+        let secondStarted = try await pool.run(.long) { DispatchTime.now().uptimeNanoseconds }
+        #expect(secondStarted >= firstEnded + 90_000_000, "rested \((secondStarted - firstEnded) / 1_000_000) ms after a 100 ms read at a half share")
+    }
+
     /// A long read holds no lock: while one is stuck, ingest is still answered (answers wait until the read
     /// model shows them, so a long read holding the read model's lock would hold every answer).
     @Test func aLongReadNeverHoldsTheReadModel() async throws {

@@ -78,7 +78,8 @@ enum OpenAPIDocument {
             "/api/v1/rules/{version}/preview": get(
                 "What-if: every security's calculations under this version against the rules in force, largest changes first; changes nothing",
                 tag: "rules", parameters: [version, query("limit", ["type": "integer", "minimum": 1, "maximum": 10_000, "default": 100], "Differences to list at most")],
-                responses: ["200": response("The differences", ref("RulePreview")), "400": badParameter, "404": error]),
+                responses: ["200": response("The differences", ref("RulePreview")), "400": badParameter, "404": error,
+                            "503": response("Too many long reads (previews, aggregates) are waiting; retry after `Retry-After` seconds", ref("Error"))]),
             "/api/v1/rules/drafts": post("Draft a new version from a rule set document (it must compile)", tag: "rules",
                                          body: object([:], optional: ["user": string, "comment": string, "document": ref("RuleSet")]),
                                          responses: ["201": response("The new draft", ref("RuleVersion")), "400": error, "413": error, "422": refused, "503": error]),
@@ -254,7 +255,8 @@ enum OpenAPIDocument {
             "/api/v1/inventory/aggregates": get(
                 "Calculations summed by market or region: quantities, and USD values of the priced securities", tag: "inventory",
                 parameters: [query("by", enumeration(["market", "region", "legalEntity", "aggregationUnit"]), "market (default), region, legalEntity or aggregationUnit")],
-                responses: ["200": response("One row per group", array(ref("InventoryAggregate"))), "400": badParameter]),
+                responses: ["200": response("One row per group", array(ref("InventoryAggregate"))), "400": badParameter,
+                            "503": response("Too many long reads (previews, aggregates) are waiting; retry after `Retry-After` seconds", ref("Error"))]),
             "/api/v1/inventory/top": get(
                 "Top lists: hard-to-borrow names whose shorts most exceed what can be located, or the largest overborrows", tag: "inventory",
                 parameters: [query("list", enumeration(["constrained", "overborrow"]), "constrained (default) or overborrow"),
