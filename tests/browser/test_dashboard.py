@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import pathlib
 import random
@@ -122,6 +123,62 @@ def post(port, key, path, body):
         return json.loads(response.read())
 
 
+GRID_ROWS = """
+    const head = [...document.querySelectorAll('#inventory-grid .head button')].map((b) => b.dataset.column);
+    return [...document.querySelectorAll('#inventory-grid .row:not(.group)')]
+      .map((r) => Object.fromEntries([...r.children].map((c, i) => [head[i], c.textContent])));
+"""
+
+
+def half_away(value):
+    """Rounds as the page's Intl format does (half away from zero)."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def grid_against_rest(driver, port, key, when):
+    """Issue 26, 1: every visible cell of the test's own securities (X-000…, which the simulator never trades
+    or prices) equals the REST listing's figure, after live updates. Waits up to 15 s for the two to agree
+    (an update may be in flight); fails naming each cell that differs."""
+    search = driver.find_element(By.ID, "search")
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.DELETE)
+    search.send_keys("X-000")
+    wait(driver, lambda d: cells(d, 0) and all(v.startswith("X-000") for v in cells(d, 0)), "only the test's securities")
+    deadline = time.time() + 15
+    while True:
+        shown = driver.execute_script(GRID_ROWS)
+        rest = {r["securityId"]: r for r in get(port, key, "/api/v1/inventory?limit=10000")["items"]}
+        differences = []
+        for row in shown:
+            r = rest[row["securityId"]]
+            for column, text in row.items():
+                if column in ("forLoan", "forPledge", "locateAvailable", "overborrow"):
+                    expected = f"{r['calculations'][column]:,}"
+                elif column == "shortQuantity":
+                    expected = f"{r['shortQuantity']:,}"
+                elif column in ("usdForLoan", "usdLocate"):
+                    name = "forLoan" if column == "usdForLoan" else "locateAvailable"
+                    expected = f"{half_away(r['usdValues'][name]):,}" if r.get("usdValues") else ""
+                elif column == "lastPrice":
+                    expected = "" if r.get("lastPrice") is None else f"{r['lastPrice']:,.4f}".rstrip("0").rstrip(".")
+                elif column in ("securityId", "marketId", "currency", "temperature"):
+                    expected = str(r.get(column) or "")
+                else:
+                    continue
+                if text != expected:
+                    differences.append(f"{row['securityId']} {column}: page {text!r}, API {expected!r}")
+        if not differences and shown:
+            print(f"{when}: {len(shown)} rows x {len(shown[0])} cells equal the API's")
+            break
+        if time.time() > deadline:
+            driver.save_screenshot("/tmp/ims-browser-failure.png")
+            raise AssertionError(f"{when}: cells differ from the API: {differences[:12]}")
+        time.sleep(0.3)
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.DELETE)
+    wait(driver, lambda d: len(cells(d, 0)) > 10, "every row back")
+
+
 def main():
     process, port, keys = start_demo()
     options = Options()
@@ -179,6 +236,18 @@ def main():
         print(f"under load: {updates} inventory updates applied in about 5 s; {len(frames)} frames, median {frames[len(frames) // 2]:.0f} ms, "
               f"p95 {p95:.0f} ms, longest {frames[-1]:.0f} ms")
         assert updates >= 5000, f"the grid applied the burst's updates: {updates}"
+        # Prices for the test's own securities, live: the Last and USD columns follow them.
+        ticks = "\n".join(json.dumps({"type": "price", "securityId": f"X-{n:05d}", "last": f"{1 + n / 100:.2f}"}) for n in range(100))
+        assert post(port, keys["feed"], "/api/v1/events", ticks)["accepted"] == 100
+        grid_against_rest(driver, port, keys["desk"], "after the burst and 100 price ticks")
+        more = "\n".join(json.dumps({"type": "trade", "tradeId": f"SELL-{n}", "version": 1, "status": "NEW", "bookId": firm,
+                                     "securityId": f"X-{n:05d}", "side": "SELL", "quantity": 650, "price": "1", "tradeDate": us_date}) for n in range(0, 100, 3))
+        assert post(port, keys["desk"], "/api/v1/events", more)["accepted"] == 34
+        ticks = "\n".join(json.dumps({"type": "price", "securityId": f"X-{n:05d}", "last": f"{2.5 + n * 0.37:.2f}"}) for n in range(0, 100, 2))
+        assert post(port, keys["feed"], "/api/v1/events", ticks)["accepted"] == 50
+        grid_against_rest(driver, port, keys["desk"], "after sells past zero and new prices")
+        back = more.replace('"side": "SELL"', '"side": "BUY"').replace('"SELL-', '"BUYBACK-')
+        assert post(port, keys["desk"], "/api/v1/events", back)["accepted"] == 34  # each X- security holds 400 again
         # Sort by for-loan, descending: the column's values fall.
         header = driver.find_element(By.CSS_SELECTOR, "#inventory-grid .head button[data-column='forLoan']")
         header.click()
@@ -425,6 +494,9 @@ def main():
         assert "approver" in approve and "desk" in activate, history
         driver.save_screenshot(str(SHOTS / "rules.png"))
         print(f"rules v{draft}: approved by the approver key, activated by the desk")
+        driver.get(base + "#/inventory")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row")) > 10, "inventory rows after the activation")
+        grid_against_rest(driver, port, keys["desk"], "after the rule activation")
         # Exceptions: the refused line posted above is listed, and a new refusal arrives live.
         driver.get(base + "#/exceptions")
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#exception-rows tr") or d.find_element(By.ID, "exception-count").text, "the exceptions")

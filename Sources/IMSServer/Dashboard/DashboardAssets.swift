@@ -9,7 +9,13 @@ enum DashboardAssets {
 import { VirtualGrid } from "/dashboard/grid.js";
 import { barChart, lineChart } from "/dashboard/chart.js";
 
-const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), socket: null, retry: 0, shown: 0 };
+const state = { key: sessionStorage.getItem("ims.key"), who: sessionStorage.getItem("ims.who"), sockets: [], retry: 0, shown: 0 };
+
+/// Closes the view's streams (a view may hold several: the inventory follows inventory and market data).
+function closeStreams() {
+  for (const socket of state.sockets) { socket.onclose = null; socket.close(); }
+  state.sockets = [];
+}
 
 /// Views load asynchronously; one left (another view, or signed out) before its data came must not draw.
 /// Each view takes a number when shown and checks it is still the one shown after every wait.
@@ -43,7 +49,7 @@ function signOut(message) {
   sessionStorage.removeItem("ims.key");
   sessionStorage.removeItem("ims.who");
   state.key = null;
-  if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  closeStreams();
   showSignIn(message);
 }
 
@@ -90,20 +96,30 @@ function showSignIn(message = "") {
 const number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const price = new Intl.NumberFormat("en-US", { maximumFractionDigits: 4 });
 const calc = (name) => (r) => r.calculations?.[name] ?? 0;
-const usd = (name) => (r) => r.usdValues?.[name] ?? Math.round((r.calculations?.[name] ?? 0) * (r.lastPrice ?? 0) * (r.usdRate ?? 0));
+/// A calculation's USD value as the server computes it (InventoryRow.usdValues): quantity × (price × rate),
+/// the rate as its 8-decimal units, rounded to cents half away from zero; null without a price or rate (the
+/// API then leaves usdValues out). Derived on every update, never kept from an older row: a live update
+/// changes the quantity, a price tick the price, an FX tick the rate.
+const usdOf = (quantity, r) => {
+  if (r.lastPrice == null || r.usdRate == null) return null;
+  const value = quantity * ((r.lastPrice * Math.round(r.usdRate * 1e8)) / 1e8);
+  return (Math.sign(value) * Math.round(Math.abs(value * 100))) / 100;
+};
+const usd = (name) => (r) => usdOf(r.calculations?.[name] ?? 0, r);
+const money = (v) => (v == null ? "" : number.format(v));
 const COLUMNS = [
   { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
   { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "3.5rem" },
   { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "4.5rem" },
-  { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? 0, numeric: true, format: (v) => price.format(v) },
+  { id: "lastPrice", title: "Last", value: (r) => r.lastPrice ?? null, numeric: true, format: (v) => (v == null ? "" : price.format(v)) },
   { id: "forLoan", title: "For loan", value: calc("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
   { id: "forPledge", title: "For pledge", value: calc("forPledge"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
   { id: "locateAvailable", title: "Locate avail.", value: calc("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7.5rem, 1fr)" },
   { id: "overborrow", title: "Overborrow", value: calc("overborrow"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
   { id: "shortQuantity", title: "Short", value: (r) => r.shortQuantity ?? 0, numeric: true, total: true, format: (v) => number.format(v), width: "minmax(7rem, 1fr)" },
-  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
-  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: (v) => number.format(v), width: "minmax(8rem, 1.2fr)" },
+  { id: "usdForLoan", title: "For loan USD", value: usd("forLoan"), numeric: true, total: true, format: money, width: "minmax(8rem, 1.2fr)" },
+  { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: money, width: "minmax(8rem, 1.2fr)" },
 ];
 
 function chosenColumns() {
@@ -115,6 +131,8 @@ function chosenColumns() {
 /// `/ws/inventory` with `by`, one row per scope and security, grouped with subtotals.
 const SCOPE_GROUPS = { legalEntity: "Legal entity", aggregationUnit: "Agg. unit" };
 const FIRM_FIELDS = ["currency", "lastPrice", "usdRate", "temperature", "region"];
+/// SHORT.* of every position type, as the listing's `shortQuantity`.
+const shortOf = (buckets) => Object.entries(buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
 
 async function showInventory() {
   const groupChoice = sessionStorage.getItem("ims.group") || "";
@@ -148,6 +166,36 @@ async function showInventory() {
   const rows = new Map();    // firm-wide, by security id
   const shares = new Map();  // scoped: by "scope|security"
   const listed = scoped ? shares : rows;
+  const sharesOf = new Map();  // scoped: security id → its share keys, for price and FX ticks
+  // Prices and FX rates, live: each tick moves the Last column and every USD figure it prices.
+  const followMarketData = () => stream("/ws/market-data", {}, (message) => {
+    if (message.type !== "delta" && message.type !== "snapshot") return;
+    const d = message.data;
+    const touched = [];
+    if (d.kind === "price" && d.last != null) {
+      const r = rows.get(d.securityId);
+      if (!r) return;
+      touched.push([d.securityId, r]);
+      for (const key of sharesOf.get(d.securityId) || []) touched.push([key, shares.get(key)]);
+      for (const [key, row] of touched) {
+        if (!row) continue;
+        const before = { ...row };
+        row.lastPrice = d.last;
+        if (d.currency) row.currency = d.currency;
+        if (d.currency === "USD") row.usdRate = 1;
+        changed(key, before, row);
+      }
+    } else if (d.kind === "fxRate" && d.currency && d.usdRate != null) {
+      // The firm's rows, and with a grouping by whose share the shares too (new shares copy the firm's).
+      for (const map of scoped ? [rows, shares] : [rows]) {
+        for (const [key, row] of map) if (row.currency === d.currency && row.usdRate !== d.usdRate) { row.usdRate = d.usdRate; touched.push(key); }
+      }
+      if (!touched.length) return;
+    } else {
+      return;
+    }
+    grid.refresh();
+  });
   const grid = new VirtualGrid(document.getElementById("inventory-grid"), columns, {
     key: scoped ? (r) => r.key : (r) => r.securityId,
     label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
@@ -236,22 +284,29 @@ async function showInventory() {
       const key = `${scope}|${d.securityId}`, firm = rows.get(d.securityId) || {};
       const next = { ...d, scope, key };
       for (const f of FIRM_FIELDS) if (firm[f] != null) next[f] = firm[f];
-      next.shortQuantity = Object.entries(d.buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
+      next.shortQuantity = shortOf(d.buckets);
       changed(key, shares.get(key), next);
       shares.set(key, next);
+      if (!sharesOf.has(d.securityId)) sharesOf.set(d.securityId, new Set());
+      sharesOf.get(d.securityId).add(key);
       grid.refresh();
     });
+    followMarketData();
     return;
   }
   stream("/ws/inventory", {}, (message) => {
     if (message.type !== "delta" && message.type !== "snapshot") return;
     window.imsInventoryUpdates = (window.imsInventoryUpdates || 0) + 1;  // for the browser test's load figure
     const d = message.data, old = rows.get(d.securityId);
-    const next = { ...(old || {}), ...d };
+    // The stream's item is the inventory resource: buckets and calculations, no price; the listing's other
+    // figures are derived again from it (short) or kept (price, rate: the market-data stream moves them).
+    const next = { ...(old || {}), ...d, shortQuantity: shortOf(d.buckets) };
+    delete next.usdValues;
     changed(d.securityId, old, next);
     rows.set(d.securityId, next);
     grid.refresh();  // re-derived and drawn once at the next frame, however many updates come before it
   });
+  followMarketData();
 }
 
 // MARK: Locate queue
@@ -608,7 +663,7 @@ async function showExceptions() {
   for (const k of [...new Set([...exceptions.values()].map((e) => e.kind))].sort()) kinds.add(new Option(k, k));
   render();
   show.addEventListener("change", render);
-  kinds.addEventListener("change", async () => { selected.clear(); await load(); render(); openStream(); });
+  kinds.addEventListener("change", async () => { selected.clear(); await load(); render(); closeStreams(); openStream(); });
   const openStream = () => stream("/ws/exceptions", kinds.value ? { kind: kinds.value } : {}, (message) => {
     if ((message.type !== "delta" && message.type !== "snapshot") || !message.data) return;
     exceptions.set(message.data.exceptionId, message.data);
@@ -791,10 +846,9 @@ async function showSecurity(id) {
 /// Opens a stream signed in with the session's key (browsers cannot set headers on a WebSocket, so the
 /// key goes as `access_token`), subscribes, and reconnects with a growing pause when it drops.
 function stream(path, filter, onMessage) {
-  if (state.socket) { state.socket.onclose = null; state.socket.close(); }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}${path}?access_token=${encodeURIComponent(state.key)}`);
-  state.socket = socket;
+  state.sockets.push(socket);
   socket.onopen = () => {
     state.retry = 0;
     socket.send(JSON.stringify({ action: "subscribe", filter }));
@@ -830,8 +884,8 @@ function route() {
   document.getElementById("signout").hidden = false;
   document.getElementById("who").textContent = `Signed in: ${state.who}`;
   state.shown++;
-  // One stream at a time: the view being left stops receiving.
-  if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  // The view being left stops receiving.
+  closeStreams();
   const name = (location.hash.replace("#/", "") || "inventory").split("/")[0];
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
   const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
