@@ -129,6 +129,15 @@ struct AuthorizationTests {
             try await client.execute(uri: "/api/v1/positions", method: .get, headers: [HTTPField.Name("X-API-Key")!: byRole[.operator]!]) { r in
                 #expect(r.status == .ok)
             }
+            // Who am I: the dashboard offers only what these roles may do.
+            try await client.execute(uri: "/api/v1/me", method: .get, headers: [.authorization: "Bearer \(byRole[.client]!)"]) { r in
+                let me = try JSONSerialization.jsonObject(with: Data(String(buffer: r.body).utf8)) as? [String: Any]
+                #expect(me?["roles"] as? [String] == ["client"] && me?["clientId"] as? String == "C1" && me?["authenticated"] as? Bool == true, "\(String(describing: me))")
+            }
+            try await client.execute(uri: "/api/v1/me", method: .get, headers: [.authorization: "Bearer \(byToken[.approver]!)"]) { r in
+                let me = try JSONSerialization.jsonObject(with: Data(String(buffer: r.body).utf8)) as? [String: Any]
+                #expect(me?["roles"] as? [String] == ["approver"] && me?["clientId"] == nil && (me?["subject"] as? String)?.contains("matrix") == true, "\(String(describing: me))")
+            }
         }
     }
 

@@ -538,13 +538,41 @@ def main():
         wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form again")
         driver.get(base + "#/inventory")
         driver.find_element(By.ID, "key").send_keys(keys["client CL1"], Keys.ENTER)
-        wait(driver, lambda d: "for staff" in d.find_element(By.ID, "status").text or "needs the role" in d.find_element(By.ID, "status").text,
-             "the client's refusal")
-        # …and sees its own locates only.
-        driver.get(base + "#/locates")
+        # Issue 26, 2: asked for the firm's inventory, a client lands on its own locates instead; the firm's
+        # views are not offered, nor any decision, and it sees its own locates only.
+        wait(driver, lambda d: d.find_elements(By.ID, "locate-form"), "the client's locate form")
+        nav = driver.execute_script("return [...document.querySelectorAll('#nav a')].filter((a) => !a.hidden).map((a) => a.dataset.view)")
+        assert nav == ["locates", "orders"], f"a client is offered its own views only: {nav}"
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{locate_id}']"), "the client's own locate")
         clients = set(driver.execute_script("return [...document.querySelectorAll('#locate-rows tr td:nth-child(2)')].map(td => td.textContent)"))
         assert clients == {"CL1"}, f"a client key sees its own locates only: {clients}"
+        assert not driver.find_elements(By.CSS_SELECTOR, "#locate-rows button[data-action='APPROVE'], #locate-rows button[data-action='REJECT']"), \
+            "no decision is offered to a client"
+        status = driver.find_element(By.ID, "status").text
+        assert "for staff" not in status and "needs the role" not in status and "NaN" not in driver.find_element(By.ID, "view").text, status
+        # It requests a locate from the form (its client fixed), then cancels it.
+        form = driver.find_element(By.ID, "locate-form")
+        assert form.find_element(By.NAME, "clientId").get_attribute("value") == "CL1"
+        assert form.find_element(By.NAME, "clientId").get_attribute("readonly") is not None
+        form.find_element(By.NAME, "securityId").send_keys(some_id)
+        quantity = form.find_element(By.NAME, "quantity")
+        quantity.clear()
+        quantity.send_keys("1500000")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(driver, lambda d: re.match(r"^(\S+): (PENDING|APPROVED|PARTIAL) ", d.find_element(By.ID, "status").text), "the client's new locate")
+        mine = re.match(r"^(\S+): ", driver.find_element(By.ID, "status").text).group(1)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{mine}'] button[data-action='CANCEL']"), "its Cancel button")
+        driver.find_element(By.CSS_SELECTOR, f"tr[data-locate='{mine}'] button[data-action='CANCEL']").click()
+        wait(driver, lambda d: d.execute_script(f"return document.querySelector(\"tr[data-locate='{mine}'] td:nth-child(7)\")?.textContent") == "CANCELLED",
+             "the client's locate cancelled")
+        assert get(port, keys["desk"], f"/api/v1/locates/{mine}")["status"] == "CANCELLED"
+        # A bulk file, each line requested on its own (the bulk route is the desk's): one accepted, one refused.
+        mine_bulk = pathlib.Path("/tmp/ims-browser-client-bulk.ndjson")
+        mine_bulk.write_text(json.dumps({"requestId": f"CLIENT-{int(time.time())}-1", "clientId": "CL1", "securityId": some_id, "quantity": 100, "side": "SHORT"}) + "\n"
+                             + json.dumps({"requestId": f"CLIENT-{int(time.time())}-2", "clientId": "CL1", "securityId": some_id, "side": "SHORT"}) + "\n")
+        driver.find_element(By.ID, "bulk").send_keys(str(mine_bulk))
+        wait(driver, lambda d: "1 accepted, 1 refused" in d.find_element(By.ID, "bulk-results").text, "the client's bulk file's results")
+        print(f"client CL1: offered {nav}, requested and cancelled {mine}, a bulk file of two lines: 1 accepted, 1 refused")
         driver.save_screenshot(str(SHOTS / "client-locates.png"))
         # The server goes away: the page says so and retries by itself. It comes back (a new demo on the
         # same port, with new keys): the page reconnects, its key is refused, and it asks to sign in again.

@@ -49,6 +49,7 @@ function signOut(message) {
   sessionStorage.removeItem("ims.key");
   sessionStorage.removeItem("ims.who");
   state.key = null;
+  state.me = null;
   closeStreams();
   showSignIn(message);
 }
@@ -89,6 +90,26 @@ function showSignIn(message = "") {
     sessionStorage.setItem("ims.who", state.who);
     route();
   });
+}
+
+// MARK: Roles
+
+/// The views each role may open, and the first one it lands on. A client sees its own locates and its order
+/// checks, nothing of the firm's; a view is offered only to roles whose requests the server accepts.
+const STAFF = ["operator", "approver", "admin"];
+const VIEW_ROLES = {
+  inventory: STAFF, locates: ["client", ...STAFF], orders: ["client", "operator"],
+  rules: STAFF, exceptions: STAFF, operations: STAFF,
+};
+const can = (role) => (state.me?.roles ?? []).includes(role);
+const mayOpen = (name) => (VIEW_ROLES[name] ?? STAFF).some(can);
+const isClient = () => can("client") && !STAFF.some(can);
+
+/// Asks the server who the key is (`GET /api/v1/me`): roles and client.
+async function whoAmI() {
+  const response = await api("/api/v1/me");
+  state.me = await response.json();
+  return state.me;
 }
 
 // MARK: Inventory
@@ -313,18 +334,52 @@ async function showInventory() {
 
 const STATUS_ORDER = { PENDING: 0, PARTIAL: 1, APPROVED: 2, REJECTED: 3, CANCELLED: 4, EXPIRED: 5 };
 
+/// A client's bulk file: each line (NDJSON, or CSV with a header row) requested on its own with
+/// `POST /api/v1/locates` (the bulk route is the desk's), answered in the bulk route's shape.
+async function requestEach(text, csv) {
+  const lines = text.split(/\r?\n/).map((line, i) => [i + 1, line.trim()]).filter(([, line]) => line);
+  let header = null;
+  const results = [];
+  for (const [line, raw] of lines) {
+    let body;
+    if (csv) {
+      const fields = raw.split(",").map((v) => v.trim());
+      if (!header) { header = fields; continue; }
+      body = Object.fromEntries(header.map((name, i) => [name, name === "quantity" && fields[i] !== "" ? Number(fields[i]) : fields[i]]).filter(([, v]) => v !== "" && v !== undefined));
+      body = JSON.stringify(body);
+    } else {
+      body = raw;
+    }
+    const response = await api("/api/v1/locates", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    const answer = await response.json().catch(() => ({}));
+    results.push(response.ok ? { line, locate: answer } : { line, field: answer.field ?? "", error: answer.error ?? `HTTP ${response.status}` });
+  }
+  return { accepted: results.filter((r) => r.locate).length, rejected: results.filter((r) => !r.locate).length, results };
+}
+
 async function showLocates() {
+  // What this key may do here: request and cancel (client, operator), decide and bulk-request (operator).
+  const decides = can("operator"), requests = can("client") || can("operator"), client = isClient();
+  const ownClient = client ? state.me.clientId ?? "" : "";
   view.innerHTML = `
+    ${requests ? `<form class="order-form" id="locate-form" aria-label="Request a locate">
+      <label>Client <input name="clientId" required value="${client ? "" : "CL1"}" ${client ? "readonly" : ""}></label>
+      <label>Security <input name="securityId" required></label>
+      <label>Side <select name="side"><option>SHORT</option><option>LONG</option></select></label>
+      <label>Quantity <input name="quantity" type="number" min="1" required value="1000"></label>
+      <button type="submit">Request</button>
+    </form>` : ""}
     <div class="toolbar">
       <label>Status <select id="locate-status"><option value="">all</option><option>PENDING</option><option>APPROVED</option><option>PARTIAL</option><option>REJECTED</option><option>CANCELLED</option><option>EXPIRED</option></select></label>
-      <label>Bulk file (NDJSON or CSV) <input id="bulk" type="file" accept=".ndjson,.json,.csv,.txt"></label>
+      ${requests ? `<label>Bulk file (NDJSON or CSV) <input id="bulk" type="file" accept=".ndjson,.json,.csv,.txt"></label>` : ""}
       <span class="count" id="locate-count"></span>
     </div>
     <div id="bulk-results"></div>
-    <div class="table-wrap"><table class="locates" aria-label="Locates, pending first">
-      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Decide</th></tr></thead>
+    <div class="table-wrap"><table class="locates" aria-label="${client ? "My locates" : "Locates, pending first"}">
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>${decides ? "Decide" : "Action"}</th></tr></thead>
       <tbody id="locate-rows"></tbody>
     </table></div>`;
+  if (client) document.querySelector("#locate-form [name=clientId]").value = ownClient;
   const locates = new Map();
   const rowsById = new Map();
   const body = document.getElementById("locate-rows");
@@ -370,7 +425,23 @@ async function showLocates() {
       tr.append(td);
     });
     const decide = document.createElement("td");
-    if (l.status === "PENDING") {
+    const live = ["PENDING", "APPROVED", "PARTIAL"].includes(l.status);
+    if (requests && !decides && live) {
+      // A client's (or a requester's) own locate: cancelled on request, its quantity given back.
+      decide.innerHTML = `<button type="button" data-action="CANCEL">Cancel</button>`;
+      decide.firstChild.setAttribute("aria-label", `Cancel ${l.locateId}`);
+      decide.addEventListener("click", async (e) => {
+        if (e.target.dataset?.action !== "CANCEL") return;
+        const response = await api(`/api/v1/locates/${encodeURIComponent(l.locateId)}/cancel`,
+          { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: "cancelled from the dashboard" }) });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) { say(`${l.locateId}: ${answer.error || response.status}`, "error"); return; }
+        locates.set(answer.locateId, answer);
+        say(`${l.locateId}: ${answer.status}`, "live");
+        render();
+      });
+    }
+    if (decides && l.status === "PENDING") {
       decide.innerHTML = `<input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
         <button type="button" data-action="APPROVE">Approve</button>
         <input type="text" placeholder="reason" aria-label="Reason for ${l.locateId}" class="why">
@@ -394,14 +465,31 @@ async function showLocates() {
     return tr;
   };
   document.getElementById("locate-status").addEventListener("change", render);
-  document.getElementById("bulk").addEventListener("change", async (e) => {
+  document.getElementById("locate-form")?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const body = { requestId: `UI-${Date.now()}-${Math.floor(Math.random() * 1e6)}`, clientId: f.get("clientId"), securityId: f.get("securityId"),
+      side: f.get("side"), quantity: Number(f.get("quantity")) };
+    const response = await api("/api/v1/locates", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say(`${answer.field ? answer.field + ": " : ""}${answer.error || response.status}`, "error"); return; }
+    locates.set(answer.locateId, answer);
+    say(`${answer.locateId}: ${answer.status} ${number.format(answer.approvedQuantity)} of ${number.format(answer.quantity)}`, "live");
+    render();
+  });
+  document.getElementById("bulk")?.addEventListener("change", async (e) => {
     const file = e.target.files[0];
     if (!file) return;
     const text = await file.text();
-    const response = await api("/api/v1/locates/bulk", { method: "POST", headers: { "Content-Type": file.name.endsWith(".csv") ? "text/csv" : "application/x-ndjson" }, body: text });
-    const answer = await response.json().catch(() => ({}));
     const out = document.getElementById("bulk-results");
-    if (!response.ok) { out.textContent = answer.error || `HTTP ${response.status}`; return; }
+    let answer;
+    if (decides) {
+      const response = await api("/api/v1/locates/bulk", { method: "POST", headers: { "Content-Type": file.name.endsWith(".csv") ? "text/csv" : "application/x-ndjson" }, body: text });
+      answer = await response.json().catch(() => ({}));
+      if (!response.ok) { out.textContent = answer.error || `HTTP ${response.status}`; return; }
+    } else {
+      answer = await requestEach(text, file.name.endsWith(".csv"));
+    }
     out.innerHTML = `<p>${answer.accepted} accepted, ${answer.rejected} refused</p><table class="bulk"><thead><tr><th>Line</th><th>Result</th></tr></thead><tbody></tbody></table>`;
     const tbody = out.querySelector("tbody");
     for (const r of answer.results) {
@@ -540,7 +628,7 @@ function showPreview(p) {
 async function showOrders() {
   view.innerHTML = `
     <form class="order-form" id="order-form">
-      <label>Client <input name="clientId" required value="CL1"></label>
+      <label>Client <input name="clientId" required value="${isClient() ? "" : "CL1"}" ${isClient() ? "readonly" : ""}></label>
       <label>Book <input name="bookId" required value="BK-CL1-FREE"></label>
       <label>Security <input name="securityId" required></label>
       <label>Side <select name="side"><option>SELL_SHORT</option><option>SELL</option></select></label>
@@ -550,6 +638,7 @@ async function showOrders() {
     </form>
     <p class="muted">Each validation is a real decision: an approval reserves the client's and the unit's limits until the day roll, and is on the audit trail.</p>
     <div id="order-result"></div>`;
+  if (isClient()) document.querySelector("#order-form [name=clientId]").value = state.me.clientId ?? "";
   document.getElementById("order-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
@@ -878,18 +967,31 @@ function stream(path, filter, onMessage) {
 
 const VIEWS = { inventory: showInventory, locates: showLocates, orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
 
-function route() {
+async function route() {
   if (!state.key) { showSignIn(); return; }
+  if (!state.me) {
+    try { await whoAmI(); } catch (e) {
+      if (e.message !== "unauthorized") retryLater(state.shown);
+      return;
+    }
+  }
   document.getElementById("nav").hidden = false;
   document.getElementById("signout").hidden = false;
-  document.getElementById("who").textContent = `Signed in: ${state.who}`;
+  document.getElementById("who").textContent = `Signed in: ${state.who}` + (state.me.clientId ? ` (client ${state.me.clientId})` : "");
+  for (const a of document.querySelectorAll("#nav a")) a.hidden = !mayOpen(a.dataset.view);
   state.shown++;
   // The view being left stops receiving.
   closeStreams();
-  const name = (location.hash.replace("#/", "") || "inventory").split("/")[0];
+  const landing = mayOpen("inventory") ? "inventory" : "locates";
+  let name = (location.hash.replace("#/", "") || landing).split("/")[0];
+  // A view the roles may not open is not shown (the server would refuse its requests): the landing view instead.
+  if (name !== "security" && !mayOpen(name)) name = landing;
+  if (name === "security" && !mayOpen("inventory")) name = landing;
+  // The address names the view shown (without a hashchange of its own).
+  if (!location.hash.startsWith(`#/${name}`)) history.replaceState(null, "", `#/${name}`);
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false");
   const argument = decodeURIComponent(location.hash.replace("#/", "").split("/").slice(1).join("/"));
-  const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || showInventory);
+  const show = name === "security" ? () => showSecurity(argument) : (VIEWS[name] || VIEWS[landing]);
   const shownNow = state.shown;
   show().catch((e) => {
     if (e.message === "unauthorized") return;

@@ -21,6 +21,21 @@ struct OperationsRoutes {
             return JSONResponse.raw(#"{"status":"ready"}"#)
         }
         router.get("/health") { _, _ in JSONResponse.raw(health()) }
+        // Who the caller is, for the dashboard to offer only what the roles may do. Without authentication
+        // (`--insecure-no-auth`) every caller acts with every role.
+        router.get("/api/v1/me") { _, context in
+            let who = context.identity
+            return JSONResponse.ok(Me(subject: who?.subject ?? "anonymous", roles: (who?.roles ?? Set(Role.allCases)).map(\.rawValue).sorted(),
+                                      clientId: who?.clientId, authenticated: who != nil))
+        }
+    }
+
+    /// `GET /api/v1/me`.
+    struct Me: Codable {
+        var subject: String
+        var roles: [String]
+        var clientId: String?
+        var authenticated: Bool
     }
 
     /// `/health/live`: the process answers. Nothing else is checked, so a slow or recovering engine never

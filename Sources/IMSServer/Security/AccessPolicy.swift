@@ -59,6 +59,7 @@ public struct AccessPolicy: Sendable {
         Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
         Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
         // Reference data: not confidential.
+        Rule(.get, "/api/v1/me", .roles(Set(Role.allCases))),
         Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
         Rule(.get, "/api/v1/markets/:marketId/calendar", .roles(everyone)),
         Rule(.get, "/api/v1/securities", .roles(everyone)), Rule(.get, "/api/v1/securities/:securityId", .roles(everyone)),
