@@ -248,6 +248,26 @@ def main():
         grid_against_rest(driver, port, keys["desk"], "after sells past zero and new prices")
         back = more.replace('"side": "SELL"', '"side": "BUY"').replace('"SELL-', '"BUYBACK-')
         assert post(port, keys["desk"], "/api/v1/events", back)["accepted"] == 34  # each X- security holds 400 again
+        # Flashing is a short fade on the changed cell only, and can be turned off (kept per browser).
+        flash_box = driver.find_element(By.ID, "flash")
+        assert flash_box.is_selected(), "flashing is on by default"
+        grid_animations = "return document.getAnimations().filter((a) => a.effect?.target?.closest?.('#inventory-grid')).map((a) => a.effect.getTiming().duration)"
+        flash_box.click()
+        driver.execute_script("const s = document.querySelector('#inventory-grid .scroller'); s.scrollTop = 0")
+        ticks = "\n".join(json.dumps({"type": "price", "securityId": f"X-{n:05d}", "last": f"{3 + n / 100:.2f}"}) for n in range(100))
+        assert post(port, keys["feed"], "/api/v1/events", ticks)["accepted"] == 100
+        time.sleep(0.5)
+        assert driver.execute_script(grid_animations) == [], "no flash once turned off"
+        assert driver.execute_script("return localStorage.getItem('ims.flash')") == "off"
+        flash_box.click()
+        ticks = "\n".join(json.dumps({"type": "price", "securityId": f"X-{n:05d}", "last": f"{4 + n / 100:.2f}"}) for n in range(100))
+        assert post(port, keys["feed"], "/api/v1/events", ticks)["accepted"] == 100
+        search = driver.find_element(By.ID, "search")
+        search.send_keys("X-000")
+        wait(driver, lambda d: driver.execute_script(grid_animations), "a flash once on again")
+        assert max(driver.execute_script(grid_animations)) <= 400, "a short fade"
+        search.send_keys(Keys.CONTROL, "a")
+        search.send_keys(Keys.DELETE)
         # Sort by for-loan, descending: the column's values fall.
         header = driver.find_element(By.CSS_SELECTOR, "#inventory-grid .head button[data-column='forLoan']")
         header.click()
@@ -307,7 +327,8 @@ def main():
         for by, shot in [("legalEntity", "inventory-by-legal-entity.png"), ("aggregationUnit", None)]:
             Select(driver.find_element(By.ID, "group")).select_by_value(by)
             wait(driver, lambda d: "shares" in d.find_element(By.ID, "count").text
-                 and int(d.find_element(By.ID, "count").text.split(" of ")[1].split(" ")[0].replace(",", "")) > 100, f"the shares by {by}")
+                 and int(d.find_element(By.ID, "count").text.split(" of ")[1].split(" ")[0].replace(",", "")) > 100
+                 and d.execute_script("return window.imsInventoryComplete === true"), f"the shares by {by}")
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#inventory-grid .row.group"), f"a group by {by}")
             title = driver.execute_script("return document.querySelector('#inventory-grid .head button[data-column=\"scope\"]').textContent")
             assert title == ("Legal entity" if by == "legalEntity" else "Agg. unit"), title

@@ -166,6 +166,7 @@ async function showInventory() {
       <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
+      <label><input type="checkbox" id="flash"> Flash changes</label>
       <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
@@ -222,6 +223,12 @@ async function showInventory() {
     label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
     onRender: () => count(),
     onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+  // Flashing changed cells: on unless the user turned it off (kept per browser) or asks for reduced motion.
+  const flash = document.getElementById("flash");
+  const reduced = window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
+  flash.checked = (localStorage.getItem("ims.flash") ?? (reduced ? "off" : "on")) === "on";
+  grid.flashing = flash.checked;
+  flash.addEventListener("change", () => { grid.flashing = flash.checked; localStorage.setItem("ims.flash", flash.checked ? "on" : "off"); });
   const count = () => {
     document.getElementById("count").textContent = scoped
       ? `${number.format(grid.visibleCount)} of ${number.format(shares.size)} shares (${SCOPE_GROUPS[scoped].toLowerCase()} × security)`
@@ -299,7 +306,9 @@ async function showInventory() {
   };
   if (scoped) {
     // Each scope's share: its buckets and calculations; price, currency and temperature are the security's.
+    window.imsInventoryComplete = false;  // for the browser test: every share has arrived
     stream("/ws/inventory", { by: scoped }, (message) => {
+      if (message.type === "snapshotComplete") { window.imsInventoryComplete = true; return; }
       if (message.type !== "delta" && message.type !== "snapshot") return;
       const d = message.data, scope = d[scoped === "legalEntity" ? "legalEntity" : "aggregationUnitId"];
       const key = `${scope}|${d.securityId}`, firm = rows.get(d.securityId) || {};
@@ -1127,6 +1136,7 @@ export class VirtualGrid {
     this.filter = null;
     this.groupBy = null;     // a column id, or null
     this.flashes = new Map(); // key -> Map(column id -> "up" | "down")
+    this.flashing = true;     // off: changed cells do not flash (the user's choice, or reduced motion)
     this.pending = false;
 
     this.container = container;
@@ -1297,8 +1307,9 @@ export class VirtualGrid {
         if (item.row) {
           text = String(c.format ? c.format(c.value(item.row)) : (c.value(item.row) ?? ""));
           const f = flashes && flashes.get(c.id);
-          if (f) cell.animate([{ backgroundColor: f === "up" ? "rgba(61, 220, 132, .45)" : "rgba(255, 107, 107, .45)" }, { backgroundColor: "transparent" }],
-            { duration: 1000, easing: "ease-out" });
+          // A short, soft fade on the changed cell only: calm at thousands of updates a second.
+          if (f && this.flashing) cell.animate([{ backgroundColor: f === "up" ? "rgba(61, 220, 132, .3)" : "rgba(255, 107, 107, .3)" }, { backgroundColor: "transparent" }],
+            { duration: 400, easing: "ease-out" });
         } else if (c.id === this.groupBy) {
           text = `${item.group} (${item.count})`;
         } else if (c.total) {

@@ -160,6 +160,7 @@ async function showInventory() {
       <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
+      <label><input type="checkbox" id="flash"> Flash changes</label>
       <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
@@ -216,6 +217,12 @@ async function showInventory() {
     label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
     onRender: () => count(),
     onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+  // Flashing changed cells: on unless the user turned it off (kept per browser) or asks for reduced motion.
+  const flash = document.getElementById("flash");
+  const reduced = window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
+  flash.checked = (localStorage.getItem("ims.flash") ?? (reduced ? "off" : "on")) === "on";
+  grid.flashing = flash.checked;
+  flash.addEventListener("change", () => { grid.flashing = flash.checked; localStorage.setItem("ims.flash", flash.checked ? "on" : "off"); });
   const count = () => {
     document.getElementById("count").textContent = scoped
       ? `${number.format(grid.visibleCount)} of ${number.format(shares.size)} shares (${SCOPE_GROUPS[scoped].toLowerCase()} × security)`
@@ -293,7 +300,9 @@ async function showInventory() {
   };
   if (scoped) {
     // Each scope's share: its buckets and calculations; price, currency and temperature are the security's.
+    window.imsInventoryComplete = false;  // for the browser test: every share has arrived
     stream("/ws/inventory", { by: scoped }, (message) => {
+      if (message.type === "snapshotComplete") { window.imsInventoryComplete = true; return; }
       if (message.type !== "delta" && message.type !== "snapshot") return;
       const d = message.data, scope = d[scoped === "legalEntity" ? "legalEntity" : "aggregationUnitId"];
       const key = `${scope}|${d.securityId}`, firm = rows.get(d.securityId) || {};

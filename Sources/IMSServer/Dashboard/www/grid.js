@@ -22,6 +22,7 @@ export class VirtualGrid {
     this.filter = null;
     this.groupBy = null;     // a column id, or null
     this.flashes = new Map(); // key -> Map(column id -> "up" | "down")
+    this.flashing = true;     // off: changed cells do not flash (the user's choice, or reduced motion)
     this.pending = false;
 
     this.container = container;
@@ -192,8 +193,9 @@ export class VirtualGrid {
         if (item.row) {
           text = String(c.format ? c.format(c.value(item.row)) : (c.value(item.row) ?? ""));
           const f = flashes && flashes.get(c.id);
-          if (f) cell.animate([{ backgroundColor: f === "up" ? "rgba(61, 220, 132, .45)" : "rgba(255, 107, 107, .45)" }, { backgroundColor: "transparent" }],
-            { duration: 1000, easing: "ease-out" });
+          // A short, soft fade on the changed cell only: calm at thousands of updates a second.
+          if (f && this.flashing) cell.animate([{ backgroundColor: f === "up" ? "rgba(61, 220, 132, .3)" : "rgba(255, 107, 107, .3)" }, { backgroundColor: "transparent" }],
+            { duration: 400, easing: "ease-out" });
         } else if (c.id === this.groupBy) {
           text = `${item.group} (${item.count})`;
         } else if (c.total) {
