@@ -453,6 +453,34 @@ def main():
         decided = json.loads(urllib.request.urlopen(urllib.request.Request(
             f"http://127.0.0.1:{port}/api/v1/locates/{locate_id}", headers={"Authorization": f"Bearer {keys['desk']}"}), timeout=10).read())
         assert decided["approvedQuantity"] == 100 and decided["status"] in ("APPROVED", "PARTIAL"), decided
+        # Issue 26, 3: the queue at volume. Two more requests wait; the queue narrowed to them (status and
+        # security), both selected and rejected in one action, each its own journaled decision; ages are shown;
+        # a locate's id opens its history.
+        more_ids = [post(port, keys["desk"], "/api/v1/locates", json.dumps(
+            {"requestId": f"{request_id}-M{n}", "clientId": "CL1", "securityId": some_id, "quantity": 1500000 + n, "side": "SHORT"}))["locateId"]
+            for n in range(2)]
+        Select(driver.find_element(By.ID, "locate-status")).select_by_visible_text("PENDING")
+        driver.find_element(By.ID, "locate-security").send_keys(some_id)
+        wait(driver, lambda d: all(d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{i}'] input.pick") for i in more_ids), "the new pending locates, selectable")
+        shown_rows = driver.execute_script("return [...document.querySelectorAll('#locate-rows tr')].map((tr) => [tr.children[2].textContent, tr.children[6].textContent])")
+        assert shown_rows and all(row == [some_id, "PENDING"] for row in shown_rows), f"only pending locates of {some_id}: {shown_rows[:5]}"
+        ages = driver.execute_script("return [...document.querySelectorAll('#locate-rows td.age')].map((td) => td.textContent)")
+        assert ages and all(re.match(r"^\d+(s|m|h|d)", a) for a in ages), f"ages: {ages[:5]}"
+        for i in more_ids:
+            driver.find_element(By.CSS_SELECTOR, f"tr[data-locate='{i}'] input.pick").click()
+        driver.find_element(By.ID, "reject-selected").click()
+        wait(driver, lambda d: "2 rejected" in d.find_element(By.ID, "status").text, "two rejected in one action")
+        for i in more_ids:
+            assert get(port, keys["desk"], f"/api/v1/locates/{i}")["status"] == "REJECTED"
+        Select(driver.find_element(By.ID, "locate-status")).select_by_value("")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{more_ids[0]}'] button.link"), "the rejected locate listed")
+        driver.find_element(By.CSS_SELECTOR, f"tr[data-locate='{more_ids[0]}'] button.link").click()
+        wait(driver, lambda d: more_ids[0] in d.find_element(By.ID, "locate-history").text, "its history")
+        steps = driver.execute_script("return [...document.querySelectorAll('#locate-history tbody tr')].map((tr) => tr.children[1].textContent)")
+        assert steps[0] == "PENDING" and steps[-1] == "REJECTED", f"history: {steps}"
+        driver.save_screenshot(str(SHOTS / "locates-workstation.png"))
+        driver.find_element(By.ID, "locate-security").clear()
+        print(f"locate queue: two pending of {some_id} rejected in one action; history {steps}")
         print(f"{locate_id}: PENDING -> {decided['status']} {decided['approvedQuantity']} from the queue")
         # A bulk file: one good line, one bad, each answered on its line.
         bulk = pathlib.Path("/tmp/ims-browser-bulk.ndjson")

@@ -337,6 +337,29 @@ async function showInventory() {
 
 const STATUS_ORDER = { PENDING: 0, PARTIAL: 1, APPROVED: 2, REJECTED: 3, CANCELLED: 4, EXPIRED: 5 };
 
+/// How many locates the queue draws at once (the filters narrow what is beyond).
+const SHOWN_LOCATES = 2_000;
+
+/// A duration as a desk reads it: 45s, 12m, 3h 05m, 2d 4h.
+function span(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+/// Fills a locate row's age and time-to-expiry cells from their timestamps, now.
+function timeCells(tr) {
+  const age = tr.querySelector("td.age"), expires = tr.querySelector("td.expires");
+  if (age?.dataset.at) age.textContent = span(Date.now() - Date.parse(age.dataset.at));
+  if (expires?.dataset.at) {
+    const left = Date.parse(expires.dataset.at) - Date.now();
+    // Past due by this clock (the market's day has not rolled yet): the time itself, not a countdown.
+    expires.textContent = left > 0 ? span(left) : `due ${expires.dataset.at.slice(0, 16).replace("T", " ")}`;
+  }
+}
+
 /// A client's bulk file: each line (NDJSON, or CSV with a header row) requested on its own with
 /// `POST /api/v1/locates` (the bulk route is the desk's), answered in the bulk route's shape.
 async function requestEach(text, csv) {
@@ -374,12 +397,21 @@ async function showLocates() {
     </form>` : ""}
     <div class="toolbar">
       <label>Status <select id="locate-status"><option value="">all</option><option>PENDING</option><option>APPROVED</option><option>PARTIAL</option><option>REJECTED</option><option>CANCELLED</option><option>EXPIRED</option></select></label>
+      ${client ? "" : `<label>Client <input id="locate-client" size="8" aria-label="Client filter"></label>`}
+      <label>Security <input id="locate-security" size="12" aria-label="Security filter"></label>
+      <label>Market <select id="locate-market" aria-label="Market filter"><option value="">all</option></select></label>
       ${requests ? `<label>Bulk file (NDJSON or CSV) <input id="bulk" type="file" accept=".ndjson,.json,.csv,.txt"></label>` : ""}
       <span class="count" id="locate-count"></span>
     </div>
+    ${decides ? `<div class="toolbar" aria-label="Decide many">
+      <label><input type="checkbox" id="select-all"> Select every pending locate shown</label>
+      <button type="button" id="approve-selected">Approve selected in full</button>
+      <button type="button" id="reject-selected">Reject selected</button>
+    </div>` : ""}
     <div id="bulk-results"></div>
+    <div id="locate-history"></div>
     <div class="table-wrap"><table class="locates" aria-label="${client ? "My locates" : "Locates, pending first"}">
-      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>${decides ? "Decide" : "Action"}</th></tr></thead>
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th><th>${decides ? "Decide" : "Action"}</th></tr></thead>
       <tbody id="locate-rows"></tbody>
     </table></div>`;
   if (client) document.querySelector("#locate-form [name=clientId]").value = ownClient;
@@ -393,8 +425,15 @@ async function showLocates() {
     requestAnimationFrame(() => {
       pending = false;
       const only = document.getElementById("locate-status").value;
-      const list = [...locates.values()].filter((l) => !only || l.status === only)
-        .sort((a, b) => (STATUS_ORDER[a.status] - STATUS_ORDER[b.status]) || (b.requestedAt > a.requestedAt ? 1 : -1)).slice(0, 500);
+      const clientText = (document.getElementById("locate-client")?.value ?? "").trim().toUpperCase();
+      const securityText = document.getElementById("locate-security").value.trim().toUpperCase();
+      const market = document.getElementById("locate-market").value;
+      const matching = [...locates.values()].filter((l) => (!only || l.status === only)
+          && (!clientText || l.clientId.toUpperCase().includes(clientText))
+          && (!securityText || l.securityId.toUpperCase().includes(securityText))
+          && (!market || l.marketId === market))
+        .sort((a, b) => (STATUS_ORDER[a.status] - STATUS_ORDER[b.status]) || (b.requestedAt > a.requestedAt ? 1 : -1));
+      const list = matching.slice(0, SHOWN_LOCATES);
       // Rows are kept per locate and rebuilt only when the locate changed, and moved only where the order
       // changed: a row being decided keeps its inputs, and focus, while the queue updates around it.
       const wanted = list.map((l) => {
@@ -413,20 +452,37 @@ async function showLocates() {
       for (const tr of [...body.children]) if (!keep.has(tr)) tr.remove();
       wanted.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null); });
       document.getElementById("locate-count").textContent =
-        `${[...locates.values()].filter((l) => l.status === "PENDING").length} pending of ${locates.size}`;
+        `${[...locates.values()].filter((l) => l.status === "PENDING").length} pending of ${locates.size}` +
+        (matching.length > list.length ? `; the first ${number.format(list.length)} of ${number.format(matching.length)} shown (narrow the filters)` : `; ${number.format(list.length)} shown`);
+      const markets = document.getElementById("locate-market");
+      for (const m of new Set([...locates.values()].map((l) => l.marketId).filter(Boolean))) {
+        if (![...markets.options].some((o) => o.value === m)) markets.add(new Option(m, m));
+      }
     });
   };
   const locateRow = (l) => {
     const tr = document.createElement("tr");
     tr.dataset.locate = l.locateId;
-    const cellsText = [l.locateId, l.clientId, l.securityId, l.side, number.format(l.quantity), number.format(l.approvedQuantity), l.status, l.reason ?? ""];
+    const cellsText = [l.locateId, l.clientId, l.securityId, l.side, number.format(l.quantity), number.format(l.approvedQuantity), l.status, l.reason ?? "",
+      l.marketId ?? "", l.rateBps != null ? price.format(l.rateBps) : "", "", ""];
     cellsText.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
-      if (i === 4 || i === 5) td.className = "num";
+      if (i === 4 || i === 5 || i === 9) td.className = "num";
       if (i === 6) td.className = "status-" + l.status.toLowerCase();
+      if (i === 10) { td.className = "age"; td.dataset.at = l.requestedAt; }
+      if (i === 11) { td.className = "expires"; if (l.expiresAt && ["PENDING", "APPROVED", "PARTIAL"].includes(l.status)) td.dataset.at = l.expiresAt; }
       tr.append(td);
     });
+    // The locate's id opens its history (every step: when, what, who, why).
+    const opener = document.createElement("button");
+    opener.type = "button";
+    opener.className = "link";
+    opener.textContent = l.locateId;
+    opener.setAttribute("aria-label", `History of ${l.locateId}`);
+    opener.addEventListener("click", () => showLocateHistory(l.locateId));
+    tr.children[0].replaceChildren(opener);
+    timeCells(tr);
     const decide = document.createElement("td");
     const live = ["PENDING", "APPROVED", "PARTIAL"].includes(l.status);
     if (requests && !decides && live) {
@@ -445,7 +501,8 @@ async function showLocates() {
       });
     }
     if (decides && l.status === "PENDING") {
-      decide.innerHTML = `<input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
+      decide.innerHTML = `<input type="checkbox" class="pick" aria-label="Select ${l.locateId}">
+        <input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
         <button type="button" data-action="APPROVE">Approve</button>
         <input type="text" placeholder="reason" aria-label="Reason for ${l.locateId}" class="why">
         <button type="button" data-action="REJECT">Reject</button>`;
@@ -462,12 +519,55 @@ async function showLocates() {
         locates.set(answer.locateId, answer);
         say(`${l.locateId}: ${answer.status} ${number.format(answer.approvedQuantity)}`, "live");
         render();
+        // The focus stays in the queue: on the next pending locate's Approve.
+        requestAnimationFrame(() => requestAnimationFrame(() => body.querySelector("button[data-action='APPROVE']")?.focus()));
       });
     }
     tr.append(decide);
     return tr;
   };
-  document.getElementById("locate-status").addEventListener("change", render);
+  for (const id of ["locate-status", "locate-market"]) document.getElementById(id).addEventListener("change", render);
+  for (const id of ["locate-client", "locate-security"]) document.getElementById(id)?.addEventListener("input", render);
+  // Age and time to expiry move with the clock, not only with the locate.
+  const clock = setInterval(() => { if (!stillShown(shownHere)) { clearInterval(clock); return; } for (const tr of rowsById.values()) timeCells(tr); }, 15_000);
+  const shownHere = state.shown;
+  const showLocateHistory = (id) => {
+    const l = locates.get(id);
+    const box = document.getElementById("locate-history");
+    if (!l) return;
+    box.innerHTML = `<h2></h2><div class="table-wrap short"><table aria-label="History"><thead><tr><th>When</th><th>Status</th><th class="num">Approved</th><th>By</th><th>Why</th></tr></thead><tbody></tbody></table></div>`;
+    box.querySelector("h2").textContent = `${l.locateId}: ${l.clientId} ${l.side} ${number.format(l.quantity)} ${l.securityId}`;
+    const tbody = box.querySelector("tbody");
+    for (const step of l.history ?? []) {
+      const tr = document.createElement("tr");
+      for (const text of [step.at, step.status, step.approvedQuantity != null ? number.format(step.approvedQuantity) : "", step.by ?? "", step.reason ?? ""]) {
+        const td = document.createElement("td");
+        td.textContent = text ?? "";
+        tr.append(td);
+      }
+      tbody.append(tr);
+    }
+  };
+  // Many at once: each decision is its own journaled, audited command, sent one after another.
+  const decideSelected = async (action) => {
+    const ids = [...body.querySelectorAll("input.pick:checked")].map((box) => box.closest("tr").dataset.locate);
+    if (!ids.length) { say("Select pending locates first.", "error"); return; }
+    let done = 0, refused = 0;
+    for (const id of ids) {
+      const l = locates.get(id);
+      const payload = action === "APPROVE" ? { action, quantity: l.quantity } : { action, reason: "REJECTED_BY_DESK" };
+      const response = await api(`/api/v1/locates/${encodeURIComponent(id)}/decision`,
+        { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok) { locates.set(answer.locateId, answer); done++; } else { refused++; }
+    }
+    document.getElementById("select-all").checked = false;
+    say(`${done} ${action === "APPROVE" ? "approved" : "rejected"}` + (refused ? `, ${refused} refused (decided meanwhile, or no longer available)` : ""), refused ? "error" : "live");
+    render();
+  };
+  document.getElementById("approve-selected")?.addEventListener("click", () => decideSelected("APPROVE"));
+  document.getElementById("reject-selected")?.addEventListener("click", () => decideSelected("REJECT"));
+  document.getElementById("select-all")?.addEventListener("change", (e) => { for (const box of body.querySelectorAll("input.pick")) box.checked = e.target.checked; });
   document.getElementById("locate-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
