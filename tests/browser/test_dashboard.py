@@ -591,7 +591,7 @@ def main():
         # views are not offered, nor any decision, and it sees its own locates only.
         wait(driver, lambda d: d.find_elements(By.ID, "locate-form"), "the client's locate form")
         nav = driver.execute_script("return [...document.querySelectorAll('#nav a')].filter((a) => !a.hidden).map((a) => a.dataset.view)")
-        assert nav == ["locates", "orders"], f"a client is offered its own views only: {nav}"
+        assert nav == ["positions", "locates", "orders"], f"a client is offered its own views only: {nav}"
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-locate='{locate_id}']"), "the client's own locate")
         clients = set(driver.execute_script("return [...document.querySelectorAll('#locate-rows tr td:nth-child(2)')].map(td => td.textContent)"))
         assert clients == {"CL1"}, f"a client key sees its own locates only: {clients}"
@@ -623,6 +623,30 @@ def main():
         wait(driver, lambda d: "1 accepted, 1 refused" in d.find_element(By.ID, "bulk-results").text, "the client's bulk file's results")
         print(f"client CL1: offered {nav}, requested and cancelled {mine}, a bulk file of two lines: 1 accepted, 1 refused")
         driver.save_screenshot(str(SHOTS / "client-locates.png"))
+        # Its positions and limits: each row the API's (positions of CL1's books, limits in each security).
+        driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='positions']").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#position-rows tr"), "the client's positions")
+        page_rows = driver.execute_script("return [...document.querySelectorAll('#position-rows tr')].map((tr) => [...tr.children].map((td) => td.textContent))")
+        rest_positions = get(port, keys["desk"], "/api/v1/positions?clientId=CL1&limit=10000")["items"]
+        rest_limits = {l["securityId"]: l for l in get(port, keys["desk"], "/api/v1/limits/clients/CL1")}
+        by_key = {(p["bookId"], p["securityId"]): p for p in rest_positions}
+        # The demo trades on meanwhile (the view is read once, not live): every position shown is CL1's, and
+        # nearly every figure still equals the API's read just after.
+        held = [r for r in page_rows if r[0]]
+        assert held and all((r[0], r[1]) in by_key for r in held), "only positions of CL1's books"
+        assert len(rest_positions) - 50 <= len(held) <= len(rest_positions), f"CL1's positions: {len(held)} on the page, {len(rest_positions)} in the API"
+        same = 0
+        for book, security, market, settled, contractual, projected, long_limit, short_limit in page_rows:
+            l = rest_limits.get(security)
+            limits_equal = (long_limit, short_limit) == ((f"{l['longSellLimit']:,}", f"{l['shortSellLimit']:,}") if l else ("", ""))
+            p = by_key.get((book, security))
+            position_equal = not book or (p and (number(settled), number(contractual), number(projected)) == (p["settledQty"], p["contractualQty"], p["projectedNetPosition"]))
+            same += bool(limits_equal and position_equal)
+        assert same >= 0.95 * len(page_rows), f"the figures are the API's: {same} of {len(page_rows)} rows equal"
+        print(f"client CL1's positions: {len(held)} positions and {len(rest_limits)} securities' limits; {same} of {len(page_rows)} rows equal the API's read after")
+        driver.save_screenshot(str(SHOTS / "client-positions.png"))
+        driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='locates']").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "locate-form") and "Live" in d.find_element(By.ID, "status").text, "the client's live locates again")
         # The server goes away: the page says so and retries by itself. It comes back (a new demo on the
         # same port, with new keys): the page reconnects, its key is refused, and it asks to sign in again.
         process.terminate()

@@ -98,7 +98,7 @@ function showSignIn(message = "") {
 /// checks, nothing of the firm's; a view is offered only to roles whose requests the server accepts.
 const STAFF = ["operator", "approver", "admin"];
 const VIEW_ROLES = {
-  inventory: STAFF, locates: ["client", ...STAFF], orders: ["client", "operator"],
+  inventory: STAFF, positions: ["client"], locates: ["client", ...STAFF], orders: ["client", "operator"],
   rules: STAFF, exceptions: STAFF, operations: STAFF,
 };
 const can = (role) => (state.me?.roles ?? []).includes(role);
@@ -337,6 +337,45 @@ async function showInventory() {
     grid.refresh();  // re-derived and drawn once at the next frame, however many updates come before it
   });
   followMarketData();
+}
+
+// MARK: A client's positions and limits
+
+/// A client's own book: each of its positions (`GET /api/v1/positions`, narrowed by the server to its client)
+/// beside what it may still sell in that security (`GET /api/v1/limits/clients/{clientId}`), and the
+/// securities it has limits in without a position (its approved locates).
+async function showMyPositions() {
+  const clientId = state.me?.clientId ?? "";
+  view.innerHTML = `
+    <div class="toolbar"><span class="count" id="position-count"></span></div>
+    <div class="table-wrap"><table aria-label="My positions and limits">
+      <thead><tr><th>Book</th><th>Security</th><th>Market</th><th class="num">Settled</th><th class="num">Contractual</th><th class="num">Projected net</th><th class="num">May sell long</th><th class="num">May sell short</th></tr></thead>
+      <tbody id="position-rows"></tbody></table></div>`;
+  const shown = state.shown;
+  const [positions, limits] = await Promise.all([
+    api("/api/v1/positions?limit=10000").then((r) => (r.ok ? r.json() : Promise.reject(new Error(`positions: HTTP ${r.status}`)))),
+    api(`/api/v1/limits/clients/${encodeURIComponent(clientId)}`).then((r) => (r.ok ? r.json() : [])),
+  ]);
+  if (!stillShown(shown)) return;
+  const bySecurity = new Map((Array.isArray(limits) ? limits : []).map((l) => [l.securityId, l]));
+  const rows = (positions.items ?? []).map((p) => [p.bookId, p.securityId, p.marketId, p.settledQty, p.contractualQty, p.projectedNetPosition, bySecurity.get(p.securityId)]);
+  const held = new Set(rows.map((r) => r[1]));
+  for (const [securityId, l] of bySecurity) if (!held.has(securityId)) rows.push(["", securityId, l.marketId, null, null, null, l]);
+  rows.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[0] < b[0] ? -1 : 1));
+  const body = document.getElementById("position-rows");
+  for (const [book, security, market, settled, contractual, projected, limit] of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.security = security;
+    const texts = [book, security, market ?? "", settled, contractual, projected, limit?.longSellLimit, limit?.shortSellLimit];
+    texts.forEach((v, i) => {
+      const td = document.createElement("td");
+      td.textContent = i >= 3 ? (v == null ? "" : number.format(v)) : v;
+      if (i >= 3) td.className = "num";
+      tr.append(td);
+    });
+    body.append(tr);
+  }
+  document.getElementById("position-count").textContent = `${number.format(positions.items?.length ?? 0)} positions, limits in ${number.format(bySecurity.size)} securities (client ${clientId})`;
 }
 
 // MARK: Locate queue
@@ -1074,7 +1113,7 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory, locates: showLocates, orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
+const VIEWS = { inventory: showInventory, positions: showMyPositions, locates: showLocates, orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
 
 async function route() {
   if (!state.key) { showSignIn(); return; }
@@ -1455,6 +1494,7 @@ export class VirtualGrid {
   <h1>IMS</h1>
   <nav id="nav" aria-label="Views" hidden>
     <a href="#/inventory" data-view="inventory">Inventory</a>
+    <a href="#/positions" data-view="positions" hidden>My positions</a>
     <a href="#/locates" data-view="locates">Locates</a>
     <a href="#/orders" data-view="orders">Order tester</a>
     <a href="#/rules" data-view="rules">Rules</a>
