@@ -626,6 +626,7 @@ def main():
         # Its positions and limits: each row the API's (positions of CL1's books, limits in each security).
         driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='positions']").click()
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#position-rows tr"), "the client's positions")
+        assert driver.find_element(By.ID, "status").text == "", "the status line is the view's: the locates’ message is gone"
         page_rows = driver.execute_script("return [...document.querySelectorAll('#position-rows tr')].map((tr) => [...tr.children].map((td) => td.textContent))")
         rest_positions = get(port, keys["desk"], "/api/v1/positions?clientId=CL1&limit=10000")["items"]
         rest_limits = {l["securityId"]: l for l in get(port, keys["desk"], "/api/v1/limits/clients/CL1")}

@@ -1122,8 +1122,9 @@ async function route() {
   document.getElementById("who").textContent = `Signed in: ${state.who}` + (state.me.clientId ? ` (client ${state.me.clientId})` : "");
   for (const a of document.querySelectorAll("#nav a")) a.hidden = !mayOpen(a.dataset.view);
   state.shown++;
-  // The view being left stops receiving.
+  // The view being left stops receiving, and what the status line said was about it.
   closeStreams();
+  say("");
   const landing = mayOpen("inventory") ? "inventory" : "locates";
   let name = (location.hash.replace("#/", "") || landing).split("/")[0];
   // A view the roles may not open is not shown (the server would refuse its requests): the landing view instead.
