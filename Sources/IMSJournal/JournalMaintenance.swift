@@ -66,6 +66,12 @@ public enum JournalMaintenance {
     /// Reads every segment, checks every record's checksum and decoding, loads the snapshots as start
     /// would, and says whether IMS would start. Changes nothing.
     public static func verify(dataDirectory path: String, catalog: MarketCatalog = .embedded) throws -> Report {
+        try check(path, catalog: catalog).report
+    }
+
+    /// `verify`, with the snapshot choice it made (loading snapshots is the slow part: `repair` uses it too).
+    private static func check(_ path: String, catalog: MarketCatalog) throws
+        -> (report: Report, snapshot: (info: SnapshotStore.Info?, skipped: [(path: String, reason: String)])) {
         let journal = DataDirectory.journalDirectory(path)
         let snapshot = usableSnapshot(path, catalog: catalog)
         let covered = snapshot.info?.appliedRecord ?? 0
@@ -99,7 +105,7 @@ public enum JournalMaintenance {
             report.verdict = .corrupt
             report.problem = "the journal ends at record \(scan.lastRecord) but the snapshot start would load covers record \(covered): later segments are missing"
         }
-        return report
+        return (report, snapshot)
     }
 
     /// What a repair did.
@@ -131,7 +137,7 @@ public enum JournalMaintenance {
     /// snapshot covers it (nothing can be rebuilt without it).
     public static func repair(dataDirectory path: String, catalog: MarketCatalog = .embedded, at now: Timestamp) throws -> Repair {
         let journal = DataDirectory.journalDirectory(path)
-        let report = try verify(dataDirectory: path, catalog: catalog)
+        let (report, snapshot) = try check(path, catalog: catalog)
         guard report.verdict == .corrupt else {
             var said = report.verdict == .ok ? "the journal is sound; nothing to repair"
                                              : "only a torn tail, which `ims serve` cuts by itself at start; nothing to repair"
@@ -143,7 +149,6 @@ public enum JournalMaintenance {
         if let first = report.firstRecord, first > 1, (report.snapshotRecord ?? 0) < first - 1 {
             throw RecoveryFailure("cannot repair: \(report.problem ?? ""). Restore the missing segments or a snapshot covering record \(first - 1); to start empty instead, move \(journal) and the snapshots away yourself")
         }
-        let snapshot = usableSnapshot(path, catalog: catalog)
         let covered = snapshot.info?.appliedRecord ?? 0
         let stamp = now.description.replacingOccurrences(of: ":", with: "-")
         let quarantine = path + "/quarantine/" + stamp

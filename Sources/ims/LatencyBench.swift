@@ -43,63 +43,16 @@ struct LatencyBench: AsyncParsableCommand {
         let measured = Subscription(url: wsURL, filter: filter)
         let global = watchAll ? Subscription(url: wsURL, filter: "{}") : nil
         while !measured.isReady || !(global?.isReady ?? true) { try await Task.sleep(for: .milliseconds(10)) }
-        let finished = Atomic<Bool>(false)
-        let readerLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
-        let readerRequests = Atomic<Int>(0)
-        let readerThreads = (0..<readers).map { _ in
-            let done = DispatchSemaphore(value: 0)
-            Thread { [url] in
-                defer { done.signal() }
-                guard let client = try? BlockingHTTPClient(url: url) else { return }
-                while !finished.load(ordering: .relaxed) {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    guard let r = try? client.get("/api/v1/positions?limit=100"), r.status == 200 else { continue }
-                    let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1_000
-                    readerLatency.withLock { _ = $0.record(micros) }
-                    readerRequests.add(1, ordering: .relaxed)
-                }
-            }.start()
-            return done
-        }
+        let readerLoops = RequestLoops()
+        readerLoops.start(readers, url: url) { _, _ in "/api/v1/positions?limit=100" }
         if readers > 0 { print("\(readers) readers looping on GET /api/v1/positions?limit=100") }
-        let heavyLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000))
-        let heavyAnswers = Atomic<Int>(0), heavyBusy = Atomic<Int>(0)
-        let heavyThreads = (0..<heavyReaders).map { n in
-            let done = DispatchSemaphore(value: 0)
-            Thread { [url] in
-                defer { done.signal() }
-                guard let client = try? BlockingHTTPClient(url: url) else { return }
-                var i = n
-                while !finished.load(ordering: .relaxed) {
-                    let path = i % 2 == 0 ? "/api/v1/rules/1/preview?limit=100" : "/api/v1/inventory/aggregates?by=aggregationUnit"
-                    i += 1
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    guard let r = try? client.get(path) else { continue }
-                    if r.status == 503 { heavyBusy.add(1, ordering: .relaxed); usleep(50_000); continue }
-                    guard r.status == 200 else { continue }
-                    heavyLatency.withLock { _ = $0.record((DispatchTime.now().uptimeNanoseconds - t0) / 1_000) }
-                    heavyAnswers.add(1, ordering: .relaxed)
-                }
-            }.start()
-            return done
+        let heavyLoops = RequestLoops()
+        heavyLoops.start(heavyReaders, url: url) { client, request in
+            (client + request) % 2 == 0 ? "/api/v1/rules/1/preview?limit=100" : "/api/v1/inventory/aggregates?by=aggregationUnit"
         }
         if heavyReaders > 0 { print("\(heavyReaders) clients looping on rule previews and aggregates by aggregation unit") }
-        let readyLatency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000))
-        let probe: DispatchSemaphore? = readyProbeMs > 0 ? {
-            let done = DispatchSemaphore(value: 0)
-            Thread { [url, readyProbeMs] in
-                defer { done.signal() }
-                guard let client = try? BlockingHTTPClient(url: url) else { return }
-                while !finished.load(ordering: .relaxed) {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    if let r = try? client.get("/health/ready"), r.status == 200 {
-                        readyLatency.withLock { _ = $0.record((DispatchTime.now().uptimeNanoseconds - t0) / 1_000) }
-                    }
-                    usleep(UInt32(readyProbeMs * 1_000))
-                }
-            }.start()
-            return done
-        }() : nil
+        let readyProbe = RequestLoops()
+        readyProbe.start(readyProbeMs > 0 ? 1 : 0, url: url, pauseMicros: UInt32(max(0, readyProbeMs) * 1_000)) { _, _ in "/health/ready" }
         if watchAll { print("a {} subscriber reads every position change as fast as it can") }
         let next = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
@@ -127,33 +80,31 @@ struct LatencyBench: AsyncParsableCommand {
         }
         for done in threads { done.wait() }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let readerCount = readerRequests.load(ordering: .relaxed)
+        let readerCount = readerLoops.answers.load(ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(500))
-        finished.store(true, ordering: .relaxed)
-        for done in readerThreads + heavyThreads { done.wait() }
-        probe?.wait()
+        for loops in [readerLoops, heavyLoops, readyProbe] { loops.stop() }
         measured.stop()
         global?.stop()
         var extra = ["targetRate": "\(rate)", "deltas": "\(measured.deltas.load(ordering: .relaxed))",
                      "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)",
                      "latencyOf": "\"server receive to WebSocket delivery\"", "filter": JSONText.quoted(filter)]
         if readers > 0 {
-            let h = readerLatency.withLock { $0 }
+            let h = readerLoops.latency.withLock { $0 }
             extra["readers"] = "\(readers)"
             extra["readerRequestsPerSecond"] = "\(Int(Double(readerCount) / seconds))"
             extra["readerP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["readerP99Micros"] = "\(h.valueAtPercentile(99))"
         }
         if heavyReaders > 0 {
-            let h = heavyLatency.withLock { $0 }
+            let h = heavyLoops.latency.withLock { $0 }
             extra["heavyReaders"] = "\(heavyReaders)"
-            extra["heavyAnswers"] = "\(heavyAnswers.load(ordering: .relaxed))"
-            extra["heavyBusy"] = "\(heavyBusy.load(ordering: .relaxed))"
+            extra["heavyAnswers"] = "\(heavyLoops.answers.load(ordering: .relaxed))"
+            extra["heavyBusy"] = "\(heavyLoops.busy.load(ordering: .relaxed))"
             extra["heavyP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["heavyP99Micros"] = "\(h.valueAtPercentile(99))"
         }
         if readyProbeMs > 0 {
-            let h = readyLatency.withLock { $0 }
+            let h = readyProbe.latency.withLock { $0 }
             extra["readyProbes"] = "\(h.totalCount)"
             extra["readyP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["readyP99Micros"] = "\(h.valueAtPercentile(99))"
@@ -202,5 +153,46 @@ struct LatencyBench: AsyncParsableCommand {
     static func receivedAt(_ text: String) -> Int64? {
         guard let range = text.range(of: "\"receivedAt\":") else { return nil }
         return Int64(text[range.upperBound...].prefix { $0.isNumber })
+    }
+}
+
+/// Clients looping on GET requests, each on a thread of its own, until `stop`: the latency of every 200
+/// answer, how many there were, and how many were 503 (a client then waits 50 ms before asking again).
+final class RequestLoops: Sendable {
+    let latency = Mutex(Histogram<UInt64>(highestTrackableValue: 600_000_000))
+    let answers = Atomic<Int>(0)
+    let busy = Atomic<Int>(0)
+    private let finished = Atomic<Bool>(false)
+    private let threads = Mutex<[DispatchSemaphore]>([])
+
+    /// Starts `clients` loops; `path(client, request)` is the path of a client's n-th request; each waits
+    /// `pauseMicros` after an answer.
+    func start(_ clients: Int, url: String, pauseMicros: UInt32 = 0, path: @escaping @Sendable (_ client: Int, _ request: Int) -> String) {
+        for client in 0..<clients {
+            let done = DispatchSemaphore(value: 0)
+            threads.withLock { $0.append(done) }
+            Thread { [self] in
+                defer { done.signal() }
+                guard let http = try? BlockingHTTPClient(url: url) else { return }
+                var request = 0
+                while !finished.load(ordering: .relaxed) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let r = try? http.get(path(client, request))
+                    request += 1
+                    if r?.status == 503 { busy.add(1, ordering: .relaxed); usleep(50_000); continue }
+                    if r?.status == 200 {
+                        latency.withLock { _ = $0.record((DispatchTime.now().uptimeNanoseconds - t0) / 1_000) }
+                        answers.add(1, ordering: .relaxed)
+                    }
+                    if pauseMicros > 0 { usleep(pauseMicros) }
+                }
+            }.start()
+        }
+    }
+
+    /// Ends the loops and waits for their threads.
+    func stop() {
+        finished.store(true, ordering: .relaxed)
+        for done in threads.withLock({ $0 }) { done.wait() }
     }
 }
