@@ -395,7 +395,7 @@ function timeCells(tr) {
   if (expires?.dataset.at) {
     const left = Date.parse(expires.dataset.at) - Date.now();
     // Past due by this clock (the market's day has not rolled yet): the time itself, not a countdown.
-    expires.textContent = left > 0 ? span(left) : `due ${expires.dataset.at.slice(0, 16).replace("T", " ")}`;
+    expires.textContent = left > 0 ? span(left) : `due ${expires.dataset.at.slice(5, 16).replace("T", " ")}`;
   }
 }
 
