@@ -303,7 +303,7 @@ public struct CompiledRuleSet: Sendable {
     private static func check(_ condition: RuleCondition?, subject: String) throws(RuleError) {
         guard let condition else { return }
         if let t = condition.temperature, !temperatures.contains(t) {
-            throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not GC or HTB")
+            throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not \(Temperature.names)")
         }
         for a in condition.assetType ?? [] where !assetTypes.contains(a) {
             throw RuleError(subject: subject, field: "when.assetType", message: "\(a) is not an asset type (\(AssetType.allCases.map(\.rawValue).joined(separator: ", ")))")

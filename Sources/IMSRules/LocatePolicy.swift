@@ -174,7 +174,7 @@ public struct CompiledLocatePolicy: Sendable {
     private static func check(_ c: LocateCondition?, subject: String) throws(RuleError) {
         guard let c else { return }
         if let t = c.temperature, !Temperature.allCases.map(\.rawValue).contains(t) {
-            throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not GC or HTB")
+            throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not \(Temperature.names)")
         }
         for a in c.assetType ?? [] where !AssetType.allCases.map(\.rawValue).contains(a) {
             throw RuleError(subject: subject, field: "when.assetType", message: "\(a) is not an asset type")

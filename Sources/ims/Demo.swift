@@ -42,7 +42,7 @@ struct Demo: AsyncParsableCommand {
         let engine = Engine(state: EngineState(catalog: try settings.catalog(), partitions: settings.partitions))
         let today = WallClockDate.today()
         var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
-        let securities = MarketSimulator.securitiesCSV.utf8CString.withUnsafeBytes {
+        let securities = MarketSimulator.demoSecuritiesCSV.utf8CString.withUnsafeBytes {
             BatchDecoder.decodeCSV(UnsafeRawBufferPointer(rebasing: $0.dropLast()), type: "security", receivedAt: WallClockDate.now())
         }
         _ = try engine.submitAndWait(securities)

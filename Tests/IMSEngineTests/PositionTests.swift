@@ -198,7 +198,7 @@ struct InventoryJSONTests {
     /// negative figures.
     @Test func handWrittenInventoryJSONEqualsTheEncoder() throws {
         var h = Harness()
-        h.ingest(#"{"type":"security","securityId":"EURX","marketId":"DE","currency":"EUR"}"#)
+        h.ingest(#"{"type":"security","securityId":"EURX","ticker":"EUX","name":"Euro \"X\" AG","marketId":"DE","currency":"EUR","temperature":"WARM"}"#)
         h.ingest(#"{"type":"fxRate","currency":"EUR","usdRate":"1.0834"}"#)
         h.ingest(#"{"type":"price","securityId":"EURX","last":"187.123"}"#)
         h.ingest(#"{"type":"price","securityId":"AAPL","last":"231.07"}"#)
@@ -210,6 +210,9 @@ struct InventoryJSONTests {
         let page = h.state.readModel.inventoryRows(marketId: nil, region: nil, sort: .securityId, offset: 0, limit: 100)
         #expect(page.items.count >= 2)
         #expect(page.items.contains { $0.usdValues != nil } && page.items.contains { $0.usdValues == nil || $0.lastPrice == nil })
+        // The ticker and name (with a quote in it) are the reference data's; a row without them leaves them out.
+        #expect(page.items.contains { $0.ticker == "EUX" && $0.name == "Euro \"X\" AG" && $0.temperature == .warm })
+        #expect(page.items.contains { $0.ticker == nil && $0.name == nil })
         #expect(page.items.contains { $0.calculations.forLoan < 0 || $0.shortQuantity > 0 })
         #expect(page.json == String(decoding: try encoder.encode(page), as: UTF8.self))
     }

@@ -86,6 +86,29 @@ struct DecodingTests {
         #expect(batch.events.count > 1000)
     }
 
+    /// The demo's universe carries a desk's mix of borrow traits, so every view has work in it (issue 26, 5).
+    @Test func theDemoUniverseHasEveryTemperatureAndFlag() {
+        let batch = MarketSimulator.demoSecuritiesCSV.utf8CString.withUnsafeBytes {
+            BatchDecoder.decodeCSV(UnsafeRawBufferPointer(rebasing: $0.dropLast()), type: "security", receivedAt: Timestamp(micros: 0))
+        }
+        #expect(batch.rejected.isEmpty, "\(batch.rejected.prefix(3))")
+        let securities = batch.events.compactMap { event -> Security? in if case .security(let s) = event { s } else { nil } }
+        #expect(securities.count > 1000)
+        let count = { (test: (Security) -> Bool) in securities.filter(test).count }
+        let htb = count { $0.temperature == .htb }, warm = count { $0.temperature == .warm }, gc = count { $0.temperature == .gc }
+        #expect(htb > 30 && htb < gc / 5, "HTB \(htb), GC \(gc)")
+        #expect(warm > htb && warm < gc / 2, "warm \(warm)")
+        #expect(count { $0.easyToBorrow && $0.marketId == "US" && $0.temperature == .gc } > 100)
+        #expect(count { $0.easyToBorrow && ($0.marketId != "US" || $0.temperature != .gc) } == 0)
+        #expect(count { $0.thresholdList } > 0 && count { $0.thresholdList && $0.temperature != .htb } == 0)
+        #expect(count { $0.restricted } > 0)
+        // Each security's traits are the ones `DemoTraits` names for it (a quoted name with commas included).
+        for s in securities {
+            let t = MarketSimulator.DemoTraits(securityId: s.securityId!, marketId: s.marketId)
+            #expect(t.temperature == s.temperature && t.easyToBorrow == s.easyToBorrow && t.restricted == s.restricted, "\(s.securityId!)")
+        }
+    }
+
     @Test func identifierCheckDigits() {
         #expect(IdentifierChecks.isValidISIN("US0378331005"))
         #expect(!IdentifierChecks.isValidISIN("US0378331004"))

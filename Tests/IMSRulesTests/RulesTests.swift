@@ -205,7 +205,7 @@ struct RuleValidationTests {
         let cases: [(RuleSetDocument, String, String, String)] = [
             (Self.document([RuleDocument(id: "forLoan", calculation: "forLoan", formula: "0")]), "rule forLoan", "id", "another rule"),
             (Self.document([RuleDocument(id: "x", calculation: "forLending", formula: "0")]), "rule x", "calculation", "not a calculation"),
-            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(temperature: "WARM"))]), "rule x", "when.temperature", "not GC or HTB"),
+            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(temperature: "TEPID"))]), "rule x", "when.temperature", "not GC, HTB or WARM"),
             (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(assetType: ["STOCK"]))]), "rule x", "when.assetType", "not an asset type"),
             (Self.document([], packs: [RulePackDocument(pack: "TW", markets: [], rules: [])]), "pack TW", "markets", "at least one market"),
             (Self.document([], packs: [RulePackDocument(pack: "default", markets: ["TW"], rules: [])]), "pack default", "pack", "used by another pack"),

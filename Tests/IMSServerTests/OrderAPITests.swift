@@ -88,6 +88,44 @@ struct OrderAPITests {
         }
     }
 
+    /// `?dryRun=true` answers what the order would get, with every check, and changes nothing: no limit is
+    /// reserved, no order is kept, the same id can then be validated for real (issue 26, 7).
+    @Test func aDryRunAnswersAndChangesNothing() async throws {
+        try await withServer { client in
+            let path = "/api/v1/orders/validate?dryRun=true"
+            let dry = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: Self.order("d1", side: "SELL", quantity: 200))) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
+            #expect(dry["decision"] as? String == "APPROVED" && dry["dryRun"] as? Bool == true, "\(dry)")
+            #expect((dry["checks"] as? [[String: Any]])?.first?["available"] as? Int == 500)
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").long == 500)
+            #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").long == 2_500)
+            try await client.execute(uri: "/api/v1/orders/d1?clientId=C1", method: .get) { r in #expect(r.status == .notFound) }
+            // Beyond the limit: rejected with the failed check, still nothing kept.
+            let over = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: Self.order("d2", side: "SELL", quantity: 600))) { r in
+                try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
+            #expect(over["decision"] as? String == "REJECTED" && Self.codes(over) == ["CLIENT_LONG_SELL_LIMIT"])
+            // The same id for real: decided now, and it reserves.
+            let real = try await Self.validate(client, Self.order("d1", side: "SELL", quantity: 200))
+            #expect(real["decision"] as? String == "APPROVED" && real["dryRun"] == nil)
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").long == 300)
+            // A dry run of an id already decided today answers that decision (as the real call would).
+            let again = try await client.execute(uri: path, method: .post, body: ByteBuffer(string: Self.order("d1", side: "SELL", quantity: 9_999))) { r in
+                try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
+            #expect(again["quantity"] as? Int == 200 && again["dryRun"] == nil)
+            // Bad input: the flag's value and the order's fields are named.
+            try await client.execute(uri: "/api/v1/orders/validate?dryRun=maybe", method: .post, body: ByteBuffer(string: Self.order("d3", side: "SELL", quantity: 1))) { r in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("dryRun"))
+            }
+            try await client.execute(uri: path, method: .post, body: ByteBuffer(string: Self.order("d4", side: "SELL", quantity: 0))) { r in
+                #expect(r.status == .unprocessableContent && String(buffer: r.body).contains("quantity"), "\(String(buffer: r.body))")
+            }
+        }
+    }
+
     @Test func shortSalesNeedALocateAndEveryFailedCheckIsListed() async throws {
         try await withServer { client in
             let naked = try await Self.validate(client, Self.order("s1", side: "SELL_SHORT", quantity: 600))

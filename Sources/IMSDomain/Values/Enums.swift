@@ -56,7 +56,14 @@ public enum AssetType: String, Sendable, Codable, CaseIterable {
     case equity = "EQUITY", etf = "ETF", index = "INDEX", bond = "BOND", adr = "ADR", fund = "FUND", warrant = "WARRANT"
 }
 
-/// Borrow difficulty: general collateral or hard to borrow.
+/// Borrow difficulty: general collateral, warm (harder and dearer than GC, not yet special) or hard to
+/// borrow. Stored by position in the journal: a new case goes last.
 public enum Temperature: String, Sendable, Codable, CaseIterable {
-    case gc = "GC", htb = "HTB"
+    case gc = "GC", htb = "HTB", warm = "WARM"
+
+    /// The values, for messages: "GC, HTB or WARM".
+    public static var names: String {
+        let all = allCases.map(\.rawValue)
+        return all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
 }

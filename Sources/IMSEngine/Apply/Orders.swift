@@ -27,6 +27,16 @@ extension EngineState {
         if let first = orders.order(clientId: o.clientId, orderId: o.orderId), !clock.hasRolled(past: first.businessDate, marketId: first.marketId) {
             return false
         }
+        let (record, counted) = decideOrder(o, sequence: sequence, at: time)
+        let i = orders.add(record)
+        if counted { countOrder(orders.records[i], sign: 1) }
+        return true
+    }
+
+    /// An order's decision on the state as it is, changing nothing (the dry run's answer, and the first half
+    /// of `applyOrder`). `counted`: whether applying it counts it against the limits (an order on an unknown
+    /// security or book does not).
+    func decideOrder(_ o: OrderCommand, sequence: Int64, at time: Timestamp) -> (record: OrderRecord, counted: Bool) {
         var record = OrderRecord(orderId: o.orderId, clientId: o.clientId, bookId: o.bookId, securityId: o.securityId, marketId: nil,
                                  aggregationUnitId: nil, side: o.side, quantity: o.quantity, price: o.price, decision: .rejected,
                                  checks: [], sequence: sequence, decidedAt: time, businessDate: nil, user: o.user)
@@ -36,13 +46,11 @@ extension EngineState {
         let short = o.side == .sellShort
         guard let security = reference.securityIndex(o.securityId) else {
             check("ORDER", "UNKNOWN_SECURITY", false, "unknown security \(o.securityId)")
-            _ = orders.add(record)
-            return true
+            return (record, false)
         }
         guard let book = reference.bookIds.lookup(o.bookId) else {
             check("ORDER", "UNKNOWN_BOOK", false, "unknown book \(o.bookId)")
-            _ = orders.add(record)
-            return true
+            return (record, false)
         }
         let entry = reference.securities[Int(security)], m = Int(entry.market)
         let marketId = entry.record.marketId
@@ -133,9 +141,20 @@ extension EngineState {
         if record.checks.allSatisfy(\.passed) {
             record.decision = .approved
         }
-        let i = orders.add(record)
-        countOrder(orders.records[i], sign: 1)
-        return true
+        return (record, true)
+    }
+
+    /// `POST /api/v1/orders/validate?dryRun=true`: what the order would be answered now, with every check,
+    /// journaling, reserving and auditing nothing. An order id the client already used today answers with
+    /// that order's decision, as the real call would.
+    public func dryRunOrder(_ o: OrderCommand, at time: Timestamp) throws(FieldError) -> OrderView {
+        if let problem = orderProblem(o) { throw problem }
+        if let first = orders.order(clientId: o.clientId, orderId: o.orderId), !clock.hasRolled(past: first.businessDate, marketId: first.marketId) {
+            return OrderView(first)
+        }
+        var view = OrderView(decideOrder(o, sequence: 0, at: time).record)
+        view.dryRun = true
+        return view
     }
 
     /// Expires the day's approved orders of market `m` (its business date has rolled).

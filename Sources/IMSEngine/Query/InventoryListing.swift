@@ -19,6 +19,9 @@ public enum Region: String, Sendable, Codable, CaseIterable {
 /// currency an FX rate), their value in USD.
 public struct InventoryRow: Codable, Sendable, Hashable {
     public var securityId: String
+    /// The security's ticker and name, as its reference data gives them (for the desk's grid and search).
+    public var ticker: String?
+    public var name: String?
     public var marketId: String
     public var region: Region
     public var temperature: Temperature
@@ -50,10 +53,12 @@ extension InventoryRow: JSONWritable {
             j.field("currency", currency)
             if let lastPrice { j.key("lastPrice"); j.number(Double(lastPrice.description)!) }
             j.field("marketId", marketId)
+            if let name { j.field("name", name) }
             j.field("region", region.rawValue)
             j.field("securityId", securityId)
             j.field("shortQuantity", shortQuantity)
             j.field("temperature", temperature.rawValue)
+            if let ticker { j.field("ticker", ticker) }
             if let usdRate { j.key("usdRate"); j.number(Double(usdRate.description)!) }
             if let usd = usdValues {
                 j.key("usdValues")
@@ -121,7 +126,7 @@ extension ReadModel {
         let market = record.marketId
         let pricing = self.pricing(index)
         let short = Bucket.positionTypes.reduce(Int64(0)) { $0 &+ b[Bucket.short($1)] }
-        return InventoryRow(securityId: record.securityId ?? "", marketId: market, region: Region.of(marketId: market), temperature: record.temperature,
+        return InventoryRow(securityId: record.securityId ?? "", ticker: record.ticker, name: record.name, marketId: market, region: Region.of(marketId: market), temperature: record.temperature,
                             currency: pricing.currency, lastPrice: pricing.price, usdRate: pricing.rate, calculations: values,
                             usdValues: pricing.usdPerUnit.map { USDValues(values, unit: $0).rounded() }, shortQuantity: short)
     }

@@ -200,6 +200,8 @@ public struct OrderView: Codable, Sendable, Equatable {
     /// An approval whose market rolled (what it held was given back). Its decision stays APPROVED (SPEC 6: an
     /// order's answer is APPROVED or REJECTED).
     public var expired: Bool
+    /// A dry run's answer (nothing journaled, reserved or audited); absent on a real decision.
+    public var dryRun: Bool?
 
     init(_ r: OrderRecord) {
         orderId = r.orderId; decision = r.decision == .expired ? OrderRecord.Decision.approved.rawValue : r.decision.rawValue
@@ -238,6 +240,7 @@ public struct OrderView: Codable, Sendable, Equatable {
             j.field("clientId", clientId)
             j.field("decidedAt", decidedAt.description)
             j.field("decision", decision)
+            if let dryRun { j.field("dryRun", dryRun) }
             j.field("expired", expired)
             j.field("filledQuantity", filledQuantity)
             j.key("fills")

@@ -178,8 +178,48 @@ public struct MarketSimulator: Sendable {
         (0..<count).map { _ in locateRequest() }
     }
 
-    /// The embedded securities as a CSV body (`type=security`).
+    /// The embedded securities as a CSV body (`type=security`), every one general collateral with no flags.
     public static var securitiesCSV: String { EmbeddedSecurities.csv }
+
+    /// A security's borrow traits in the demo: a desk's realistic mix, fixed by its id (the same every run).
+    /// About 78% general collateral, 15% warm and 7% hard to borrow; in the US the GC names of the larger
+    /// half are on the easy-to-borrow list and a few HTB names on the threshold list; about one in a hundred
+    /// names is restricted; a few HTB names are over-lent (the firm lent more than it holds).
+    public struct DemoTraits: Sendable, Equatable {
+        public var temperature: Temperature
+        public var easyToBorrow: Bool
+        public var thresholdList: Bool
+        public var restricted: Bool
+        public var overLent: Bool
+
+        public init(securityId: String, marketId: String) {
+            // FNV-1a of the id: a stable spread over the universe.
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in securityId.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            let bucket = Int(h % 100), detail = Int((h / 100) % 100)
+            temperature = bucket < 7 ? .htb : bucket < 22 ? .warm : .gc
+            easyToBorrow = marketId == "US" && temperature == .gc && detail >= 50
+            thresholdList = marketId == "US" && temperature == .htb && detail < 40
+            restricted = bucket == 50 && detail < 50
+            overLent = temperature == .htb && detail >= 60
+        }
+    }
+
+    /// The embedded securities with the demo's borrow traits (`DemoTraits`) as columns, for `ims demo`.
+    public static var demoSecuritiesCSV: String {
+        var out: [Substring] = []
+        var header = true
+        for line in EmbeddedSecurities.csv.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("#") || line.isEmpty { out.append(line); continue }
+            if header { out.append(line + ",temperature,easyToBorrow,thresholdList,restricted"); header = false; continue }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count >= 12 else { out.append(line); continue }
+            // securityId is the first column; marketId the fourth from the end (a quoted name may hold commas).
+            let t = DemoTraits(securityId: String(fields[0]), marketId: String(fields[fields.count - 4]))
+            out.append(line + ",\(t.temperature.rawValue),\(t.easyToBorrow),\(t.thresholdList),\(t.restricted)")
+        }
+        return out.joined(separator: "\n")
+    }
 
     static func legalEntity(_ bookId: String) -> String { bookId.hasSuffix("-UK") ? "PB-UK-LTD" : "PB-US-LLC" }
 
@@ -222,7 +262,28 @@ public struct MarketSimulator: Sendable {
                 out.append(contractText(c))
             }
             let kinds = ["INDICATIVE", "FIRM", "EXCLUSIVE"]
-            out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(10_000 * (1 + random.below(100))),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(20 + random.below(200)),"effectiveDate":"\#(date)"}"#)
+            // Lenders offer by temperature: GC plenty and cheap, warm less and dearer, HTB little and dear.
+            let traits = DemoTraits(securityId: s.securityId, marketId: s.marketId)
+            let (offered, rate): (Int, Int) = switch traits.temperature {
+            case .gc: (10_000 * (1 + random.below(100)), 20 + random.below(200))
+            case .warm: (5_000 * (1 + random.below(40)), 250 + random.below(500))
+            case .htb: (1_000 * random.below(20), 800 + random.below(2_500))
+            }
+            out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(offered),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(rate),"effectiveDate":"\#(date)"}"#)
+            if traits.temperature == .htb {
+                // Clients short the name (more than the street lends), and some of it the firm over-lent.
+                let client = books.filter { $0.positionType == .clientFree }
+                let b = client[random.below(client.count)]
+                let short = Int64(10_000 * (2 + random.below(20)))
+                out.append(#"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":-\#(short),"settledQty":-\#(short)}"#)
+                if traits.overLent {
+                    let c = ContractState(contractId: "\(prefix)C-OL-\(i)", version: 1, kind: "LOAN", bookId: books[0].bookId,
+                                          counterpartyId: "LENDER\(1 + random.below(6))", security: i, quantity: Int64(100_000 * (3 + random.below(10))),
+                                          rateBps: 800 + random.below(2_500), startDate: date)
+                    contracts.append(c)
+                    out.append(contractText(c))
+                }
+            }
         }
         // USD per unit of each market currency (round figures of late 2026, for the simulation only), so
         // every security's inventory has a USD value.

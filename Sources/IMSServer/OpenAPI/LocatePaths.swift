@@ -15,6 +15,7 @@ extension OpenAPIDocument {
             "/api/v1/orders/validate": post(
                 "Validate a sell order: stage 1 the client's limit, stage 2 its aggregation unit's, then the market's short-sale rules; an approval takes the quantity from both limits; a rejection lists every failed check",
                 tag: "orders",
+                parameters: [query("dryRun", boolean, "true: answer the decision the order would get now, with every check, and change nothing (nothing journaled, reserved or audited; the answer carries dryRun: true)")],
                 body: object(["orderId": string, "clientId": string, "bookId": string, "securityId": string,
                               "side": enumeration(OrderCommand.Side.allCases.map(\.rawValue)), "quantity": integer],
                              optional: ["price": string, "user": string]),
@@ -68,7 +69,7 @@ extension OpenAPIDocument {
                 "quantity": integer, "price": number, "sequence": integer, "decidedAt": timestamp,
                 "filledQuantity": integer, "fills": array(object(["tradeId": string, "quantity": integer])),
                 "expired": boolean,
-            ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date]),
+            ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date, "dryRun": boolean]),
             "Locate": object([
                 "locateId": string, "status": enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "approvedQuantity": integer,
                 "decrementQuantity": integer, "requestId": string, "clientId": string, "securityId": string,

@@ -415,7 +415,7 @@ enum OpenAPIDocument {
             "RuleSet": object(["name": string, "packs": array(object(["pack": string, "rules": array(object(
                 ["id": string, "calculation": enumeration(Calculation.allCases.map(\.name)), "formula": string],
                 optional: ["description": string, "when": object([:], optional: [
-                    "temperature": enumeration(["GC", "HTB"]), "assetType": array(string), "indexMember": array(string),
+                    "temperature": enumeration(Temperature.allCases.map(\.rawValue)), "assetType": array(string), "indexMember": array(string),
                     "easyToBorrow": boolean, "thresholdList": boolean, "restricted": boolean, "shortSellEligible": boolean, "quanto": boolean,
                 ])]))], optional: ["markets": array(string), "description": string]))],
                 optional: ["parameters": ["type": "object", "additionalProperties": string],
@@ -446,7 +446,7 @@ enum OpenAPIDocument {
                 "securityId": string, "marketId": string, "region": enumeration(Region.allCases.map(\.rawValue)),
                 "temperature": enumeration(Temperature.allCases.map(\.rawValue)), "currency": string,
                 "calculations": ref("Calculations"), "shortQuantity": integer,
-            ], optional: ["lastPrice": number, "usdRate": number, "usdValues": ref("USDValues")]),
+            ], optional: ["ticker": string, "name": string, "lastPrice": number, "usdRate": number, "usdValues": ref("USDValues")]),
             "InventoryAggregate": object([
                 "key": string, "securities": integer, "calculations": ref("Calculations"), "usdValues": ref("USDValues"), "unpriced": integer,
             ]),

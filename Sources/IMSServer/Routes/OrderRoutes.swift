@@ -6,7 +6,7 @@ import IMSRules
 import IMSRuntime
 
 /// Order validation (SPEC 5, 6): `POST /api/v1/orders/validate` journals an `OrderCommand` and answers with
-/// the decision once it is durable; `GET /api/v1/orders/{orderId}` shows it again.
+/// the decision once it is durable (with `?dryRun=true`, the decision it would get, changing nothing); `GET /api/v1/orders/{orderId}` shows it again.
 struct OrderRoutes {
     let engine: Engine
 
@@ -54,9 +54,20 @@ struct OrderRoutes {
                 return JSONResponse.failure(.notFound, "unknown book \(body.bookId!)", field: "bookId")
             }
             let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
-            if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
             let command = OrderCommand(orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
                                        quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
+            let dryRun: Bool
+            do { dryRun = try QueryParameters(request).bool("dryRun", default: false) } catch let bad as BadParameter { return bad.response }
+            if dryRun {
+                // The decision the order would get now, on the writer's state (a short read under its lock):
+                // nothing journaled, reserved or audited.
+                let now = WallClock.now()
+                switch engine.read({ state in Result { () throws(FieldError) in try state.dryRunOrder(command, at: now) } }) {
+                case .success(let view): return JSONResponse.raw(render(view))
+                case .failure(let error): return JSONResponse.failure(.unprocessableContent, error.message, field: error.field)
+                }
+            }
+            if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
             var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
             batch.wantsResults = true
             batch.issuer = context.issuer(named: command.user)
