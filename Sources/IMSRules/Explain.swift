@@ -4,7 +4,8 @@ import IMSDomain
 ///
 /// A bucket (`name` `LONG.FIRM`, `factor` +1 or −1, `quantity` the bucket, `contribution` factor × quantity),
 /// another calculation, a number, or a composite: `scaled` (⌊factor × the sum of its parts⌋), `max` / `min`
-/// (the argument chosen, whose parts are given; `alternatives` the values of the others).
+/// (the argument chosen, whose parts are given; `alternatives` the values of the others; `branches` every
+/// argument in the formula's order, each with its value and parts, the chosen one marked).
 public struct ExplainPart: Codable, Sendable, Equatable {
     public var kind: String
     public var name: String?
@@ -13,6 +14,14 @@ public struct ExplainPart: Codable, Sendable, Equatable {
     public var contribution: Int64
     public var parts: [ExplainPart]?
     public var alternatives: [Int64]?
+    public var branches: [ExplainBranch]?
+}
+
+/// One argument of a `max` or `min`: its value, its parts, and whether it is the one chosen.
+public struct ExplainBranch: Codable, Sendable, Equatable {
+    public var value: Int64
+    public var chosen: Bool
+    public var parts: [ExplainPart]
 }
 
 /// How one calculation of one security got its value.
@@ -70,7 +79,8 @@ extension CompiledRuleSet {
             let chosen = isMax ? all.indices.max { all[$0] < all[$1] }! : all.indices.min { all[$0] < all[$1] }!
             return [ExplainPart(kind: isMax ? "max" : "min", factor: sign < 0 ? "-1" : "1", quantity: all[chosen], contribution: Self.signed(all[chosen], sign),
                                 parts: parts(args[chosen], sign: 1, b, values),
-                                alternatives: all.indices.filter { $0 != chosen }.map { all[$0] })]
+                                alternatives: all.indices.filter { $0 != chosen }.map { all[$0] },
+                                branches: args.indices.map { ExplainBranch(value: all[$0], chosen: $0 == chosen, parts: parts(args[$0], sign: 1, b, values)) })]
         }
     }
 }

@@ -285,6 +285,17 @@ struct InventoryAPITests {
             guard let inner = part["parts"] as? [[String: Any]] else { continue }
             let quantity = part["quantity"] as! Int
             guard checkParts(inner, sumTo: quantity) else { return false }
+            // A max or min lists every branch: each one's parts sum to its value, exactly one is chosen and
+            // it is the one whose value the part takes, the others' values are the alternatives.
+            if let kind = part["kind"] as? String, kind == "max" || kind == "min" {
+                guard let branches = part["branches"] as? [[String: Any]], branches.count >= 2 else { return false }
+                let chosen = branches.filter { $0["chosen"] as? Bool == true }
+                guard chosen.count == 1, chosen[0]["value"] as? Int == quantity else { return false }
+                let values = branches.map { $0["value"] as! Int }
+                guard kind == "max" ? values.max() == quantity : values.min() == quantity else { return false }
+                guard (part["alternatives"] as? [Int])?.sorted() == branches.filter({ $0["chosen"] as? Bool != true }).map({ $0["value"] as! Int }).sorted() else { return false }
+                for branch in branches where !checkParts(branch["parts"] as! [[String: Any]], sumTo: branch["value"] as! Int) { return false }
+            }
         }
         return true
     }

@@ -411,6 +411,7 @@ enum OpenAPIDocument {
             ]),
             "ExplainPart": object(["kind": enumeration(["bucket", "calculation", "number", "scaled", "max", "min"]), "contribution": integer], optional: [
                 "name": string, "factor": string, "quantity": integer, "parts": array(ref("ExplainPart")), "alternatives": array(integer),
+                "branches": array(object(["value": integer, "chosen": boolean, "parts": array(ref("ExplainPart"))])),
             ], description: "A part of a value; the parts of a value sum exactly to it"),
             "RuleSet": object(["name": string, "packs": array(object(["pack": string, "rules": array(object(
                 ["id": string, "calculation": enumeration(Calculation.allCases.map(\.name)), "formula": string],

@@ -123,7 +123,9 @@ const usdOf = (quantity, r) => {
 const usd = (name) => (r) => usdOf(r.calculations?.[name] ?? 0, r);
 const money = (v) => (v == null ? "" : number.format(v));
 const COLUMNS = [
-  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
+  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "9.5rem", pinned: true },
+  { id: "ticker", title: "Ticker", value: (r) => r.ticker ?? "", width: "5.5rem", pinned: true },
+  { id: "name", title: "Name", value: (r) => r.name ?? "", width: "minmax(10rem, 1.6fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
   { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "3.5rem" },
   { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "4.5rem" },
@@ -137,10 +139,50 @@ const COLUMNS = [
   { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: money, width: "minmax(8rem, 1.2fr)" },
 ];
 
-function chosenColumns() {
-  const saved = JSON.parse(localStorage.getItem(`ims.columns.${state.who}`) || "null");
-  return saved ? COLUMNS.filter((c) => saved.includes(c.id)) : COLUMNS;
+function chosenColumns(layout) {
+  const saved = layout.columns;
+  return saved ? COLUMNS.filter((c) => saved.includes(c.id) || c.id === "securityId") : COLUMNS;
 }
+
+/// The inventory's layout (columns, sort, column filters, search, filters, group), kept per user in this
+/// browser and restored when the view is shown again (after a drill-down, or another day). Named layouts
+/// are kept beside it.
+const layoutKey = () => `ims.layout.${state.who}`;
+const namedLayoutsKey = () => `ims.layouts.${state.who}`;
+function loadLayout() {
+  const saved = JSON.parse(localStorage.getItem(layoutKey()) || "null");
+  if (saved) return saved;
+  // An older browser's column choice.
+  const columns = JSON.parse(localStorage.getItem(`ims.columns.${state.who}`) || "null");
+  return columns ? { columns } : {};
+}
+function saveLayout(layout) { localStorage.setItem(layoutKey(), JSON.stringify(layout)); }
+function namedLayouts() { return JSON.parse(localStorage.getItem(namedLayoutsKey()) || "{}"); }
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break; a leading =, +, - or @ of text is
+/// kept from being read as a formula by a spreadsheet.
+function csvField(v) {
+  if (v == null) return "";
+  let text = String(v);
+  if (typeof v !== "number" && /^[=+\-@]/.test(text)) text = "'" + text;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/// Downloads rows as CSV: a header of the columns' titles, then each row's values as numbers (not formatted).
+function downloadCSV(name, columns, rows) {
+  const lines = [columns.map((c) => csvField(c.title)).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => csvField(c.value(r))).join(","));
+  const text = lines.join("\r\n") + "\r\n";
+  window.imsLastExport = { name, text, rows: rows.length };  // for the browser test
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+const stamp = () => new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
 
 /// Groupings by whose share: the grid then shows each legal entity's (or unit's) share of each security, from
 /// `/ws/inventory` with `by`, one row per scope and security, grouped with subtotals.
@@ -150,35 +192,59 @@ const FIRM_FIELDS = ["currency", "lastPrice", "usdRate", "temperature", "region"
 const shortOf = (buckets) => Object.entries(buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
 
 async function showInventory() {
-  const groupChoice = sessionStorage.getItem("ims.group") || "";
+  const layout = loadLayout();
+  const groupChoice = layout.group || "";
   const scoped = SCOPE_GROUPS[groupChoice] ? groupChoice : null;
   view.innerHTML = `
     <div class="toolbar">
-      <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
+      <label>Search <input id="search" type="search" placeholder="id, ticker, name, ISIN…" aria-label="Search securities"></label>
       <label>Market <select id="filter-market"><option value="">all</option></select></label>
-      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>HTB</option></select></label>
+      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>WARM</option><option>HTB</option></select></label>
       <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
+      <details><summary>Layouts</summary><div class="layouts">
+        <label>Open <select id="layout-open" aria-label="Saved layout"><option value="">choose…</option></select></label>
+        <label>Save as <input id="layout-name" size="10" aria-label="Layout name"></label> <button type="button" id="layout-save">Save</button>
+        <button type="button" id="layout-reset">Reset</button></div></details>
+      <button type="button" id="export-csv">Export CSV</button>
       <label><input type="checkbox" id="flash"> Flash changes</label>
       <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
   const group = document.getElementById("group");
   group.value = groupChoice;
-  let columns = chosenColumns();
-  if (scoped) columns = [columns[0], { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(1)];
+  let columns = chosenColumns(layout);
+  if (scoped) {
+    // The scope's column right after the pinned ones.
+    const at = columns.filter((c) => c.pinned).length;
+    columns = [...columns.slice(0, at), { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(at)];
+  }
+  const remember = (change) => { Object.assign(layout, change); saveLayout(layout); };
   const chooser = document.getElementById("columns");
   for (const c of COLUMNS) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" ${columns.includes(c) ? "checked" : ""}> ${c.title}`;
+    label.innerHTML = `<input type="checkbox" ${columns.includes(c) ? "checked" : ""} ${c.id === "securityId" ? "disabled" : ""}> ${c.title}`;
     label.firstChild.addEventListener("change", () => {
-      const chosen = [...chooser.querySelectorAll("input")].map((box, i) => (box.checked ? COLUMNS[i].id : null)).filter(Boolean);
-      localStorage.setItem(`ims.columns.${state.who}`, JSON.stringify(chosen));
+      remember({ columns: [...chooser.querySelectorAll("input")].map((box, i) => (box.checked ? COLUMNS[i].id : null)).filter(Boolean) });
       showInventory();
     });
     chooser.append(label, document.createElement("br"));
   }
+  const opener = document.getElementById("layout-open");
+  for (const name of Object.keys(namedLayouts()).sort()) opener.add(new Option(name, name));
+  opener.addEventListener("change", () => {
+    const chosen = namedLayouts()[opener.value];
+    if (chosen) { saveLayout(chosen); route(); }
+  });
+  document.getElementById("layout-save").addEventListener("click", () => {
+    const name = document.getElementById("layout-name").value.trim();
+    if (!name) { say("Name the layout first.", "error"); return; }
+    localStorage.setItem(namedLayoutsKey(), JSON.stringify({ ...namedLayouts(), [name]: layout }));
+    if (![...opener.options].some((o) => o.value === name)) opener.add(new Option(name, name));
+    say(`Layout "${name}" saved.`, "live");
+  });
+  document.getElementById("layout-reset").addEventListener("click", () => { saveLayout({}); route(); });
   const rows = new Map();    // firm-wide, by security id
   const shares = new Map();  // scoped: by "scope|security"
   const listed = scoped ? shares : rows;
@@ -216,7 +282,20 @@ async function showInventory() {
     key: scoped ? (r) => r.key : (r) => r.securityId,
     label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
     onRender: () => count(),
-    onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+    onSort: (sort) => remember({ sort }),
+    onFilterChange: (filters) => { remember({ columnFilters: { ...filters } }); count(); },
+    onOpen: (key) => {
+      const r = listed.get(key);
+      if (!r) return;
+      // Coming back from the drill-down returns to this row, scrolled as it was.
+      sessionStorage.setItem("ims.inventory.position", JSON.stringify({ ...grid.position(), key }));
+      location.hash = `#/security/${encodeURIComponent(r.securityId)}`;
+    } });
+  document.getElementById("export-csv").addEventListener("click", () => {
+    const rows = grid.visibleRows();
+    downloadCSV(`ims-inventory-${stamp()}.csv`, columns, rows);
+    say(`Exported ${number.format(rows.length)} rows as shown (filters and sort applied).`, "live");
+  });
   // Flashing changed cells: on unless the user turned it off (kept per browser) or asks for reduced motion.
   const flash = document.getElementById("flash");
   const reduced = window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
@@ -236,8 +315,11 @@ async function showInventory() {
   // The search and the filters together: every one that is set must hold.
   const applyFilter = () => {
     const m = market.value, t = temperature.value, s = shortOnly.checked;
+    remember({ search: document.getElementById("search").value, market: m, temperature: t, shortOnly: s });
     const tests = [];
-    if (text) tests.push((r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false));
+    // Id, ticker, name or scope in any case, or any identifier the server resolved.
+    if (text) tests.push((r) => r.securityId.toUpperCase().includes(text) || (r.ticker ?? "").toUpperCase().includes(text)
+      || (r.name ?? "").toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false));
     if (m) tests.push((r) => r.marketId === m);
     if (t) tests.push((r) => r.temperature === t);
     if (s) tests.push((r) => (r.shortQuantity ?? 0) > 0);
@@ -245,8 +327,8 @@ async function showInventory() {
     count();
   };
   for (const control of [market, temperature, shortOnly]) control.addEventListener("change", applyFilter);
-  document.getElementById("search").addEventListener("input", async (e) => {
-    text = e.target.value.trim().toUpperCase();
+  const search = async (value) => {
+    text = value.trim().toUpperCase();
     const search = ++searches;
     matching = null;
     if (text.length >= 4) {
@@ -257,10 +339,11 @@ async function showInventory() {
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
     applyFilter();
-  });
+  };
+  document.getElementById("search").addEventListener("input", (e) => search(e.target.value));
   group.addEventListener("change", () => {
     const next = group.value;
-    sessionStorage.setItem("ims.group", next);
+    remember({ group: next });
     // A grouping by whose share needs other rows (each scope's share): the view is built again.
     if (SCOPE_GROUPS[next] || scoped) { route(); return; }
     grid.setGroupBy(next);
@@ -285,7 +368,19 @@ async function showInventory() {
   for (const m of [...new Set([...rows.values()].map((r) => r.marketId))].sort()) market.add(new Option(m, m));
   grid.setSource(() => [...listed.values()]);
   if (scoped) grid.setGroupBy("scope"); else if (groupChoice) grid.setGroupBy(groupChoice);
+  // The layout as it was left: sort, column filters, search and filters.
+  grid.setSort(layout.sort);
+  grid.setColumnFilters(layout.columnFilters);
+  market.value = layout.market ?? "";
+  temperature.value = layout.temperature ?? "";
+  shortOnly.checked = !!layout.shortOnly;
+  document.getElementById("search").value = layout.search ?? "";
+  await search(layout.search ?? "");
+  if (!stillShown(shown)) return;
+  const back = JSON.parse(sessionStorage.getItem("ims.inventory.position") || "null");
+  sessionStorage.removeItem("ims.inventory.position");
   requestAnimationFrame(() => {
+    if (back) grid.restore(back);
     // First render, measured in the page: from navigation start, and from the data request.
     window.imsFirstRender = { sinceNavigation: performance.now(), sinceRequest: performance.now() - started, rows: rows.size };
     performance.mark("ims-first-render");

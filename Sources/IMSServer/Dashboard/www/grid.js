@@ -3,13 +3,18 @@
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
 // animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
-// as they go; Enter opens a row.
+// as they go; Enter opens a row. Each column has a filter under its header (text: contains, any case;
+// numbers: 500, >0, <=-1000, !=0 or 10..20); columns marked `pinned` stay at the left while the grid scrolls
+// sideways.
 
 const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "",
+    onFilterChange = () => {} } = {}) {
     this.onOpen = onOpen;
+    this.onFilterChange = onFilterChange;
+    this.columnFilters = {};  // column id -> the text typed under its header
     this.onRender = onRender;
     this.focusIndex = null;  // the view index of the row to focus once it is drawn
     this.columns = columns;
@@ -27,7 +32,9 @@ export class VirtualGrid {
 
     this.container = container;
     container.classList.add("grid");
-    container.style.setProperty("--cols", columns.map((c) => c.width || "1fr").join(" "));
+    container.style.setProperty("--cols", columns.map((c) => c.width || "minmax(6rem, 1fr)").join(" "));
+    // Wider than the window: the grid scrolls sideways, pinned columns staying at the left.
+    container.style.setProperty("--grid-min", `calc(${columns.map((c) => minimum(c.width)).join(" + ")})`);
     container.setAttribute("role", "grid");
     if (label) container.setAttribute("aria-label", label);
     this.head = document.createElement("div");
@@ -45,14 +52,47 @@ export class VirtualGrid {
       button.addEventListener("click", () => this.sortBy(column.id));
       this.head.append(button);
     }
+    // A filter per column, under its header.
+    this.filterRow = document.createElement("div");
+    this.filterRow.className = "head filters";
+    this.filterRow.setAttribute("role", "row");
+    for (const column of columns) {
+      const input = document.createElement("input");
+      input.type = "search";
+      input.dataset.column = column.id;
+      input.placeholder = column.numeric ? ">0, <=-100, 10..20" : "contains";
+      input.setAttribute("aria-label", `Filter ${column.title}`);
+      input.addEventListener("input", () => {
+        if (input.value.trim()) this.columnFilters[column.id] = input.value.trim(); else delete this.columnFilters[column.id];
+        this.onFilterChange(this.columnFilters);
+        this.refresh();
+      });
+      this.filterRow.append(input);
+    }
+    // Pinned columns: each stays at the left, after the pinned ones before it.
+    let offset = [];
+    columns.forEach((column, k) => {
+      if (!column.pinned) return;
+      const left = offset.length ? `calc(${offset.join(" + ")})` : "0px";
+      for (const row of [this.head, this.filterRow]) { row.children[k].classList.add("pinned"); row.children[k].style.left = left; }
+      offset.push(column.width);
+    });
+    this.pinnedLefts = columns.map((column, k) => (column.pinned ? this.head.children[k].style.left : null));
     this.scroller = document.createElement("div");
     this.scroller.className = "scroller";
     this.scroller.tabIndex = -1;  // the rows are the tab stops
     this.spacer = document.createElement("div");
     this.spacer.className = "spacer";
     this.scroller.append(this.spacer);
-    container.replaceChildren(this.head, this.scroller);
-    this.scroller.addEventListener("scroll", () => this.schedule());
+    this.top = document.createElement("div");
+    this.top.className = "grid-top";
+    this.top.append(this.head, this.filterRow);
+    container.replaceChildren(this.top, this.scroller);
+    this.scroller.addEventListener("scroll", () => {
+      // The headers and filters follow the rows sideways.
+      if (this.top.scrollLeft !== this.scroller.scrollLeft) this.top.scrollLeft = this.scroller.scrollLeft;
+      this.schedule();
+    });
     // A row opens (its drill-down) on a click, or on Enter when it has the focus.
     const open = (e) => {
       const line = e.target.closest(".row[data-key]");
@@ -92,6 +132,47 @@ export class VirtualGrid {
   setFilter(predicate) { this.filter = predicate; this.refresh(); }
   setGroupBy(columnId) { this.groupBy = columnId || null; this.refresh(); }
 
+  /// Sets the per-column filters (a saved layout's), writing them into their inputs.
+  setColumnFilters(filters) {
+    this.columnFilters = {};
+    for (const input of this.filterRow.querySelectorAll("input")) {
+      const text = filters?.[input.dataset.column] ?? "";
+      input.value = text;
+      if (text) this.columnFilters[input.dataset.column] = text;
+    }
+    this.refresh();
+  }
+
+  /// Sorts by a column in a direction (a saved layout's), as clicks on its header would.
+  setSort(sort) {
+    if (!sort?.column || !this.columns.some((c) => c.id === sort.column)) return;
+    this.sort = { column: null, descending: false };
+    this.sortBy(sort.column);
+    if (sort.descending) this.sortBy(sort.column);
+  }
+
+  /// The rows as the view shows them (filters and sort applied, without group lines): for an export.
+  visibleRows() {
+    if (this.dirty) { this.derive(); this.dirty = false; }
+    return this.view.filter((item) => item.row).map((item) => item.row);
+  }
+
+  /// Where the view is (scroll, focused row's key), to come back to it after a drill-down.
+  position() {
+    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    return { top: this.scroller.scrollTop, left: this.scroller.scrollLeft, key: focused ?? null };
+  }
+
+  /// Returns to a position: the scroll, and the focus on the row with that key if it is still in the view.
+  restore(position) {
+    if (!position) return;
+    if (this.dirty) { this.derive(); this.dirty = false; }
+    this.scroller.scrollTop = position.top ?? 0;
+    this.scroller.scrollLeft = position.left ?? 0;
+    const index = position.key == null ? -1 : this.view.findIndex((item) => item.row && String(this.key(item.row)) === position.key);
+    if (index >= 0) this.moveFocus(index); else this.schedule();
+  }
+
   sortBy(columnId) {
     this.sort = this.sort.column === columnId ? { column: columnId, descending: !this.sort.descending } : { column: columnId, descending: false };
     for (const b of this.head.querySelectorAll("button")) {
@@ -119,7 +200,9 @@ export class VirtualGrid {
 
   derive() {
     if (this.source) this.rows = this.source();
-    let rows = this.filter ? this.rows.filter(this.filter) : this.rows.slice();
+    const tests = Object.entries(this.columnFilters).map(([id, text]) => columnTest(this.columns.find((c) => c.id === id), text)).filter(Boolean);
+    const filter = this.filter;
+    let rows = filter || tests.length ? this.rows.filter((r) => (!filter || filter(r)) && tests.every((test) => test(r))) : this.rows.slice();
     const column = this.columns.find((c) => c.id === this.sort.column);
     if (column) {
       const value = column.value, sign = this.sort.descending ? -1 : 1;
@@ -153,9 +236,10 @@ export class VirtualGrid {
     const line = document.createElement("div");
     line.setAttribute("role", "row");
     line.tabIndex = -1;
-    line.cells = this.columns.map((c) => {
+    line.cells = this.columns.map((c, k) => {
       const cell = document.createElement("div");
-      cell.className = "cell" + (c.numeric ? " num" : "");
+      cell.className = "cell" + (c.numeric ? " num" : "") + (c.pinned ? " pinned" : "");
+      if (c.pinned) cell.style.left = this.pinnedLefts[k];
       cell.setAttribute("role", "gridcell");
       line.append(cell);
       return cell;
@@ -224,4 +308,35 @@ export class VirtualGrid {
     this.container?.setAttribute("aria-rowcount", this.view.length + 1);
     if (this.onRender) this.onRender();
   }
+}
+
+/// A column width's least size: the first part of minmax(), a fixed width, or 6rem for a flexible one.
+function minimum(width) {
+  if (!width) return "6rem";
+  const m = width.match(/^minmax\(([^,]+),/);
+  if (m) return m[1].trim();
+  return width.endsWith("fr") ? "6rem" : width;
+}
+
+/// A column filter's test, from what was typed: for numbers a comparison (500, >0, >=1e6, <-100, !=0) or a
+/// range (10..20); for text, contains, any case. Nothing typed (or a number that does not parse): no test.
+export function columnTest(column, text) {
+  if (!column || !text) return null;
+  if (column.numeric) {
+    const range = text.match(/^(-?[\d.,e]+)\s*\.\.\s*(-?[\d.,e]+)$/i);
+    const parse = (t) => Number(t.replaceAll(",", ""));
+    if (range) {
+      const low = parse(range[1]), high = parse(range[2]);
+      if (Number.isNaN(low) || Number.isNaN(high)) return null;
+      return (r) => { const v = column.value(r); return v != null && v >= low && v <= high; };
+    }
+    const m = text.match(/^(>=|<=|!=|>|<|=)?\s*(-?[\d.,e]+)$/i);
+    if (!m) return null;
+    const n = parse(m[2]);
+    if (Number.isNaN(n)) return null;
+    const compare = { ">": (v) => v > n, ">=": (v) => v >= n, "<": (v) => v < n, "<=": (v) => v <= n, "!=": (v) => v !== n, "=": (v) => v === n }[m[1] || "="];
+    return (r) => { const v = column.value(r); return v != null && compare(v); };
+  }
+  const needle = text.toUpperCase();
+  return (r) => String(column.value(r) ?? "").toUpperCase().includes(needle);
 }
