@@ -129,7 +129,9 @@ const usdOf = (quantity, r) => {
 const usd = (name) => (r) => usdOf(r.calculations?.[name] ?? 0, r);
 const money = (v) => (v == null ? "" : number.format(v));
 const COLUMNS = [
-  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "minmax(8.5rem, 1.4fr)" },
+  { id: "securityId", title: "Security", value: (r) => r.securityId, width: "9.5rem", pinned: true },
+  { id: "ticker", title: "Ticker", value: (r) => r.ticker ?? "", width: "5.5rem", pinned: true },
+  { id: "name", title: "Name", value: (r) => r.name ?? "", width: "minmax(10rem, 1.6fr)" },
   { id: "marketId", title: "Market", value: (r) => r.marketId, width: "5rem" },
   { id: "currency", title: "Ccy", value: (r) => r.currency ?? "", width: "3.5rem" },
   { id: "temperature", title: "Temp", value: (r) => r.temperature ?? "", width: "4.5rem" },
@@ -143,10 +145,50 @@ const COLUMNS = [
   { id: "usdLocate", title: "Locate USD", value: usd("locateAvailable"), numeric: true, total: true, format: money, width: "minmax(8rem, 1.2fr)" },
 ];
 
-function chosenColumns() {
-  const saved = JSON.parse(localStorage.getItem(`ims.columns.${state.who}`) || "null");
-  return saved ? COLUMNS.filter((c) => saved.includes(c.id)) : COLUMNS;
+function chosenColumns(layout) {
+  const saved = layout.columns;
+  return saved ? COLUMNS.filter((c) => saved.includes(c.id) || c.id === "securityId") : COLUMNS;
 }
+
+/// The inventory's layout (columns, sort, column filters, search, filters, group), kept per user in this
+/// browser and restored when the view is shown again (after a drill-down, or another day). Named layouts
+/// are kept beside it.
+const layoutKey = () => `ims.layout.${state.who}`;
+const namedLayoutsKey = () => `ims.layouts.${state.who}`;
+function loadLayout() {
+  const saved = JSON.parse(localStorage.getItem(layoutKey()) || "null");
+  if (saved) return saved;
+  // An older browser's column choice.
+  const columns = JSON.parse(localStorage.getItem(`ims.columns.${state.who}`) || "null");
+  return columns ? { columns } : {};
+}
+function saveLayout(layout) { localStorage.setItem(layoutKey(), JSON.stringify(layout)); }
+function namedLayouts() { return JSON.parse(localStorage.getItem(namedLayoutsKey()) || "{}"); }
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break; a leading =, +, - or @ of text is
+/// kept from being read as a formula by a spreadsheet.
+function csvField(v) {
+  if (v == null) return "";
+  let text = String(v);
+  if (typeof v !== "number" && /^[=+\-@]/.test(text)) text = "'" + text;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/// Downloads rows as CSV: a header of the columns' titles, then each row's values as numbers (not formatted).
+function downloadCSV(name, columns, rows) {
+  const lines = [columns.map((c) => csvField(c.title)).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => csvField(c.value(r))).join(","));
+  const text = lines.join("\r\n") + "\r\n";
+  window.imsLastExport = { name, text, rows: rows.length };  // for the browser test
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+const stamp = () => new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
 
 /// Groupings by whose share: the grid then shows each legal entity's (or unit's) share of each security, from
 /// `/ws/inventory` with `by`, one row per scope and security, grouped with subtotals.
@@ -156,35 +198,59 @@ const FIRM_FIELDS = ["currency", "lastPrice", "usdRate", "temperature", "region"
 const shortOf = (buckets) => Object.entries(buckets || {}).reduce((sum, [name, q]) => sum + (name.startsWith("SHORT.") ? q : 0), 0);
 
 async function showInventory() {
-  const groupChoice = sessionStorage.getItem("ims.group") || "";
+  const layout = loadLayout();
+  const groupChoice = layout.group || "";
   const scoped = SCOPE_GROUPS[groupChoice] ? groupChoice : null;
   view.innerHTML = `
     <div class="toolbar">
-      <label>Search <input id="search" type="search" placeholder="id, ISIN, ticker…" aria-label="Search securities"></label>
+      <label>Search <input id="search" type="search" placeholder="id, ticker, name, ISIN…" aria-label="Search securities"></label>
       <label>Market <select id="filter-market"><option value="">all</option></select></label>
-      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>HTB</option></select></label>
+      <label>Temp <select id="filter-temperature" aria-label="Temperature"><option value="">all</option><option>GC</option><option>WARM</option><option>HTB</option></select></label>
       <label><input type="checkbox" id="filter-short"> Short only</label>
       <label>Group by <select id="group"><option value="">none</option><option value="marketId">market</option><option value="currency">currency</option><option value="temperature">temperature</option><option value="legalEntity">legal entity</option><option value="aggregationUnit">aggregation unit</option></select></label>
       <details><summary>Columns</summary><div id="columns"></div></details>
+      <details><summary>Layouts</summary><div class="layouts">
+        <label>Open <select id="layout-open" aria-label="Saved layout"><option value="">choose…</option></select></label>
+        <label>Save as <input id="layout-name" size="10" aria-label="Layout name"></label> <button type="button" id="layout-save">Save</button>
+        <button type="button" id="layout-reset">Reset</button></div></details>
+      <button type="button" id="export-csv">Export CSV</button>
       <label><input type="checkbox" id="flash"> Flash changes</label>
       <span class="count" id="count" aria-live="polite"></span>
     </div>
     <div id="inventory-grid"></div>`;
   const group = document.getElementById("group");
   group.value = groupChoice;
-  let columns = chosenColumns();
-  if (scoped) columns = [columns[0], { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(1)];
+  let columns = chosenColumns(layout);
+  if (scoped) {
+    // The scope's column right after the pinned ones.
+    const at = columns.filter((c) => c.pinned).length;
+    columns = [...columns.slice(0, at), { id: "scope", title: SCOPE_GROUPS[scoped], value: (r) => r.scope, width: "minmax(8rem, 1fr)" }, ...columns.slice(at)];
+  }
+  const remember = (change) => { Object.assign(layout, change); saveLayout(layout); };
   const chooser = document.getElementById("columns");
   for (const c of COLUMNS) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" ${columns.includes(c) ? "checked" : ""}> ${c.title}`;
+    label.innerHTML = `<input type="checkbox" ${columns.includes(c) ? "checked" : ""} ${c.id === "securityId" ? "disabled" : ""}> ${c.title}`;
     label.firstChild.addEventListener("change", () => {
-      const chosen = [...chooser.querySelectorAll("input")].map((box, i) => (box.checked ? COLUMNS[i].id : null)).filter(Boolean);
-      localStorage.setItem(`ims.columns.${state.who}`, JSON.stringify(chosen));
+      remember({ columns: [...chooser.querySelectorAll("input")].map((box, i) => (box.checked ? COLUMNS[i].id : null)).filter(Boolean) });
       showInventory();
     });
     chooser.append(label, document.createElement("br"));
   }
+  const opener = document.getElementById("layout-open");
+  for (const name of Object.keys(namedLayouts()).sort()) opener.add(new Option(name, name));
+  opener.addEventListener("change", () => {
+    const chosen = namedLayouts()[opener.value];
+    if (chosen) { saveLayout(chosen); route(); }
+  });
+  document.getElementById("layout-save").addEventListener("click", () => {
+    const name = document.getElementById("layout-name").value.trim();
+    if (!name) { say("Name the layout first.", "error"); return; }
+    localStorage.setItem(namedLayoutsKey(), JSON.stringify({ ...namedLayouts(), [name]: layout }));
+    if (![...opener.options].some((o) => o.value === name)) opener.add(new Option(name, name));
+    say(`Layout "${name}" saved.`, "live");
+  });
+  document.getElementById("layout-reset").addEventListener("click", () => { saveLayout({}); route(); });
   const rows = new Map();    // firm-wide, by security id
   const shares = new Map();  // scoped: by "scope|security"
   const listed = scoped ? shares : rows;
@@ -222,7 +288,20 @@ async function showInventory() {
     key: scoped ? (r) => r.key : (r) => r.securityId,
     label: scoped ? `Inventory by ${SCOPE_GROUPS[scoped].toLowerCase()}` : "Inventory",
     onRender: () => count(),
-    onOpen: (key) => { const r = listed.get(key); if (r) location.hash = `#/security/${encodeURIComponent(r.securityId)}`; } });
+    onSort: (sort) => remember({ sort }),
+    onFilterChange: (filters) => { remember({ columnFilters: { ...filters } }); count(); },
+    onOpen: (key) => {
+      const r = listed.get(key);
+      if (!r) return;
+      // Coming back from the drill-down returns to this row, scrolled as it was.
+      sessionStorage.setItem("ims.inventory.position", JSON.stringify({ ...grid.position(), key }));
+      location.hash = `#/security/${encodeURIComponent(r.securityId)}`;
+    } });
+  document.getElementById("export-csv").addEventListener("click", () => {
+    const rows = grid.visibleRows();
+    downloadCSV(`ims-inventory-${stamp()}.csv`, columns, rows);
+    say(`Exported ${number.format(rows.length)} rows as shown (filters and sort applied).`, "live");
+  });
   // Flashing changed cells: on unless the user turned it off (kept per browser) or asks for reduced motion.
   const flash = document.getElementById("flash");
   const reduced = window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
@@ -242,8 +321,11 @@ async function showInventory() {
   // The search and the filters together: every one that is set must hold.
   const applyFilter = () => {
     const m = market.value, t = temperature.value, s = shortOnly.checked;
+    remember({ search: document.getElementById("search").value, market: m, temperature: t, shortOnly: s });
     const tests = [];
-    if (text) tests.push((r) => r.securityId.toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false));
+    // Id, ticker, name or scope in any case, or any identifier the server resolved.
+    if (text) tests.push((r) => r.securityId.toUpperCase().includes(text) || (r.ticker ?? "").toUpperCase().includes(text)
+      || (r.name ?? "").toUpperCase().includes(text) || (r.scope ?? "").toUpperCase().includes(text) || (matching?.has(r.securityId) ?? false));
     if (m) tests.push((r) => r.marketId === m);
     if (t) tests.push((r) => r.temperature === t);
     if (s) tests.push((r) => (r.shortQuantity ?? 0) > 0);
@@ -251,8 +333,8 @@ async function showInventory() {
     count();
   };
   for (const control of [market, temperature, shortOnly]) control.addEventListener("change", applyFilter);
-  document.getElementById("search").addEventListener("input", async (e) => {
-    text = e.target.value.trim().toUpperCase();
+  const search = async (value) => {
+    text = value.trim().toUpperCase();
     const search = ++searches;
     matching = null;
     if (text.length >= 4) {
@@ -263,10 +345,11 @@ async function showInventory() {
       if (items?.length) matching = new Set(items.map((s) => s.securityId ?? s.security?.securityId));
     }
     applyFilter();
-  });
+  };
+  document.getElementById("search").addEventListener("input", (e) => search(e.target.value));
   group.addEventListener("change", () => {
     const next = group.value;
-    sessionStorage.setItem("ims.group", next);
+    remember({ group: next });
     // A grouping by whose share needs other rows (each scope's share): the view is built again.
     if (SCOPE_GROUPS[next] || scoped) { route(); return; }
     grid.setGroupBy(next);
@@ -291,7 +374,19 @@ async function showInventory() {
   for (const m of [...new Set([...rows.values()].map((r) => r.marketId))].sort()) market.add(new Option(m, m));
   grid.setSource(() => [...listed.values()]);
   if (scoped) grid.setGroupBy("scope"); else if (groupChoice) grid.setGroupBy(groupChoice);
+  // The layout as it was left: sort, column filters, search and filters.
+  grid.setSort(layout.sort);
+  grid.setColumnFilters(layout.columnFilters);
+  market.value = layout.market ?? "";
+  temperature.value = layout.temperature ?? "";
+  shortOnly.checked = !!layout.shortOnly;
+  document.getElementById("search").value = layout.search ?? "";
+  await search(layout.search ?? "");
+  if (!stillShown(shown)) return;
+  const back = JSON.parse(sessionStorage.getItem("ims.inventory.position") || "null");
+  sessionStorage.removeItem("ims.inventory.position");
   requestAnimationFrame(() => {
+    if (back) grid.restore(back);
     // First render, measured in the page: from navigation start, and from the data request.
     window.imsFirstRender = { sinceNavigation: performance.now(), sinceRequest: performance.now() - started, rows: rows.size };
     performance.mark("ims-first-render");
@@ -1257,13 +1352,18 @@ export function lineChart(container, { points, title, unit, references = [], not
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
 // animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
-// as they go; Enter opens a row.
+// as they go; Enter opens a row. Each column has a filter under its header (text: contains, any case;
+// numbers: 500, >0, <=-1000, !=0 or 10..20); columns marked `pinned` stay at the left while the grid scrolls
+// sideways.
 
 const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
 
 export class VirtualGrid {
-  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "" } = {}) {
+  constructor(container, columns, { rowHeight = 26, key = (r) => r.id, onSort = () => {}, onOpen = null, onRender = null, label = "",
+    onFilterChange = () => {} } = {}) {
     this.onOpen = onOpen;
+    this.onFilterChange = onFilterChange;
+    this.columnFilters = {};  // column id -> the text typed under its header
     this.onRender = onRender;
     this.focusIndex = null;  // the view index of the row to focus once it is drawn
     this.columns = columns;
@@ -1281,7 +1381,9 @@ export class VirtualGrid {
 
     this.container = container;
     container.classList.add("grid");
-    container.style.setProperty("--cols", columns.map((c) => c.width || "1fr").join(" "));
+    container.style.setProperty("--cols", columns.map((c) => c.width || "minmax(6rem, 1fr)").join(" "));
+    // Wider than the window: the grid scrolls sideways, pinned columns staying at the left.
+    container.style.setProperty("--grid-min", `calc(${columns.map((c) => minimum(c.width)).join(" + ")})`);
     container.setAttribute("role", "grid");
     if (label) container.setAttribute("aria-label", label);
     this.head = document.createElement("div");
@@ -1299,14 +1401,47 @@ export class VirtualGrid {
       button.addEventListener("click", () => this.sortBy(column.id));
       this.head.append(button);
     }
+    // A filter per column, under its header.
+    this.filterRow = document.createElement("div");
+    this.filterRow.className = "head filters";
+    this.filterRow.setAttribute("role", "row");
+    for (const column of columns) {
+      const input = document.createElement("input");
+      input.type = "search";
+      input.dataset.column = column.id;
+      input.placeholder = column.numeric ? ">0, <=-100, 10..20" : "contains";
+      input.setAttribute("aria-label", `Filter ${column.title}`);
+      input.addEventListener("input", () => {
+        if (input.value.trim()) this.columnFilters[column.id] = input.value.trim(); else delete this.columnFilters[column.id];
+        this.onFilterChange(this.columnFilters);
+        this.refresh();
+      });
+      this.filterRow.append(input);
+    }
+    // Pinned columns: each stays at the left, after the pinned ones before it.
+    let offset = [];
+    columns.forEach((column, k) => {
+      if (!column.pinned) return;
+      const left = offset.length ? `calc(${offset.join(" + ")})` : "0px";
+      for (const row of [this.head, this.filterRow]) { row.children[k].classList.add("pinned"); row.children[k].style.left = left; }
+      offset.push(column.width);
+    });
+    this.pinnedLefts = columns.map((column, k) => (column.pinned ? this.head.children[k].style.left : null));
     this.scroller = document.createElement("div");
     this.scroller.className = "scroller";
     this.scroller.tabIndex = -1;  // the rows are the tab stops
     this.spacer = document.createElement("div");
     this.spacer.className = "spacer";
     this.scroller.append(this.spacer);
-    container.replaceChildren(this.head, this.scroller);
-    this.scroller.addEventListener("scroll", () => this.schedule());
+    this.top = document.createElement("div");
+    this.top.className = "grid-top";
+    this.top.append(this.head, this.filterRow);
+    container.replaceChildren(this.top, this.scroller);
+    this.scroller.addEventListener("scroll", () => {
+      // The headers and filters follow the rows sideways.
+      if (this.top.scrollLeft !== this.scroller.scrollLeft) this.top.scrollLeft = this.scroller.scrollLeft;
+      this.schedule();
+    });
     // A row opens (its drill-down) on a click, or on Enter when it has the focus.
     const open = (e) => {
       const line = e.target.closest(".row[data-key]");
@@ -1346,6 +1481,47 @@ export class VirtualGrid {
   setFilter(predicate) { this.filter = predicate; this.refresh(); }
   setGroupBy(columnId) { this.groupBy = columnId || null; this.refresh(); }
 
+  /// Sets the per-column filters (a saved layout's), writing them into their inputs.
+  setColumnFilters(filters) {
+    this.columnFilters = {};
+    for (const input of this.filterRow.querySelectorAll("input")) {
+      const text = filters?.[input.dataset.column] ?? "";
+      input.value = text;
+      if (text) this.columnFilters[input.dataset.column] = text;
+    }
+    this.refresh();
+  }
+
+  /// Sorts by a column in a direction (a saved layout's), as clicks on its header would.
+  setSort(sort) {
+    if (!sort?.column || !this.columns.some((c) => c.id === sort.column)) return;
+    this.sort = { column: null, descending: false };
+    this.sortBy(sort.column);
+    if (sort.descending) this.sortBy(sort.column);
+  }
+
+  /// The rows as the view shows them (filters and sort applied, without group lines): for an export.
+  visibleRows() {
+    if (this.dirty) { this.derive(); this.dirty = false; }
+    return this.view.filter((item) => item.row).map((item) => item.row);
+  }
+
+  /// Where the view is (scroll, focused row's key), to come back to it after a drill-down.
+  position() {
+    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    return { top: this.scroller.scrollTop, left: this.scroller.scrollLeft, key: focused ?? null };
+  }
+
+  /// Returns to a position: the scroll, and the focus on the row with that key if it is still in the view.
+  restore(position) {
+    if (!position) return;
+    if (this.dirty) { this.derive(); this.dirty = false; }
+    this.scroller.scrollTop = position.top ?? 0;
+    this.scroller.scrollLeft = position.left ?? 0;
+    const index = position.key == null ? -1 : this.view.findIndex((item) => item.row && String(this.key(item.row)) === position.key);
+    if (index >= 0) this.moveFocus(index); else this.schedule();
+  }
+
   sortBy(columnId) {
     this.sort = this.sort.column === columnId ? { column: columnId, descending: !this.sort.descending } : { column: columnId, descending: false };
     for (const b of this.head.querySelectorAll("button")) {
@@ -1373,7 +1549,9 @@ export class VirtualGrid {
 
   derive() {
     if (this.source) this.rows = this.source();
-    let rows = this.filter ? this.rows.filter(this.filter) : this.rows.slice();
+    const tests = Object.entries(this.columnFilters).map(([id, text]) => columnTest(this.columns.find((c) => c.id === id), text)).filter(Boolean);
+    const filter = this.filter;
+    let rows = filter || tests.length ? this.rows.filter((r) => (!filter || filter(r)) && tests.every((test) => test(r))) : this.rows.slice();
     const column = this.columns.find((c) => c.id === this.sort.column);
     if (column) {
       const value = column.value, sign = this.sort.descending ? -1 : 1;
@@ -1407,9 +1585,10 @@ export class VirtualGrid {
     const line = document.createElement("div");
     line.setAttribute("role", "row");
     line.tabIndex = -1;
-    line.cells = this.columns.map((c) => {
+    line.cells = this.columns.map((c, k) => {
       const cell = document.createElement("div");
-      cell.className = "cell" + (c.numeric ? " num" : "");
+      cell.className = "cell" + (c.numeric ? " num" : "") + (c.pinned ? " pinned" : "");
+      if (c.pinned) cell.style.left = this.pinnedLefts[k];
       cell.setAttribute("role", "gridcell");
       line.append(cell);
       return cell;
@@ -1479,6 +1658,37 @@ export class VirtualGrid {
     if (this.onRender) this.onRender();
   }
 }
+
+/// A column width's least size: the first part of minmax(), a fixed width, or 6rem for a flexible one.
+function minimum(width) {
+  if (!width) return "6rem";
+  const m = width.match(/^minmax\(([^,]+),/);
+  if (m) return m[1].trim();
+  return width.endsWith("fr") ? "6rem" : width;
+}
+
+/// A column filter's test, from what was typed: for numbers a comparison (500, >0, >=1e6, <-100, !=0) or a
+/// range (10..20); for text, contains, any case. Nothing typed (or a number that does not parse): no test.
+export function columnTest(column, text) {
+  if (!column || !text) return null;
+  if (column.numeric) {
+    const range = text.match(/^(-?[\d.,e]+)\s*\.\.\s*(-?[\d.,e]+)$/i);
+    const parse = (t) => Number(t.replaceAll(",", ""));
+    if (range) {
+      const low = parse(range[1]), high = parse(range[2]);
+      if (Number.isNaN(low) || Number.isNaN(high)) return null;
+      return (r) => { const v = column.value(r); return v != null && v >= low && v <= high; };
+    }
+    const m = text.match(/^(>=|<=|!=|>|<|=)?\s*(-?[\d.,e]+)$/i);
+    if (!m) return null;
+    const n = parse(m[2]);
+    if (Number.isNaN(n)) return null;
+    const compare = { ">": (v) => v > n, ">=": (v) => v >= n, "<": (v) => v < n, "<=": (v) => v <= n, "!=": (v) => v !== n, "=": (v) => v === n }[m[1] || "="];
+    return (r) => { const v = column.value(r); return v != null && compare(v); };
+  }
+  const needle = text.toUpperCase();
+  return (r) => String(column.value(r) ?? "").toUpperCase().includes(needle);
+}
 """####),
         "index.html": ("text/html; charset=utf-8", ####"""
 <!doctype html>
@@ -1538,15 +1748,24 @@ main { flex: 1; min-height: 0; display: flex; flex-direction: column; padding: 0
 .signin .error { color: var(--down); min-height: 1.4rem; }
 .toolbar { display: flex; gap: .75rem; align-items: center; padding: .5rem 0; flex-wrap: wrap; }
 .toolbar .count { color: var(--muted); margin-left: auto; }
-.grid { flex: 1; min-height: 0; border: 1px solid var(--line); border-radius: 4px; display: flex; flex-direction: column; background: var(--panel); }
-.grid .head, .grid .row { display: grid; grid-template-columns: var(--cols); height: var(--row); align-items: center; }
+.grid { flex: 1; min-height: 0; border: 1px solid var(--line); border-radius: 4px; display: flex; flex-direction: column; background: var(--panel); overflow: hidden; }
+.grid .grid-top { flex: none; overflow: hidden; }
+.grid .head, .grid .row { display: grid; grid-template-columns: var(--cols); height: var(--row); align-items: center; min-width: var(--grid-min); }
+.grid .head.filters { height: 28px; border-bottom: 1px solid var(--line); background: #18202b; font-weight: 400; }
+.grid .head.filters input { min-width: 0; margin: 0 .2rem; padding: 0 .3rem; height: 22px; font-size: .8rem; }
+.grid .pinned { position: sticky; z-index: 1; background: var(--panel); }
+.grid .head .pinned { background: #1b2330; }
+.grid .head.filters .pinned { background: #18202b; }
+.grid .row:hover .pinned { background: #1c2633; }
+.grid .row:focus .pinned { background: #243247; }
+.grid .row.group .pinned { background: #202a37; }
 .grid .head { border-bottom: 1px solid var(--line); font-weight: 600; background: #1b2330; }
 .grid .head button { all: unset; cursor: pointer; padding: 0 .5rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .grid .head button:focus-visible { outline: 2px solid var(--accent); }
 .grid .head .num, .grid .cell.num { text-align: right; }
 .grid .row.group .cell:not(.num) { overflow: visible; }
-.grid .scroller { flex: 1; overflow-y: auto; position: relative; }
-.grid .spacer { position: relative; }
+.grid .scroller { flex: 1; overflow: auto; position: relative; }
+.grid .spacer { position: relative; min-width: var(--grid-min); }
 .grid .row { position: absolute; left: 0; right: 0; border-bottom: 1px solid #1e2631; contain: strict; }
 .grid .row:hover { background: #1c2633; }
 .grid .row.group { background: #202a37; font-weight: 600; }
@@ -1597,6 +1816,9 @@ button:disabled { opacity: .55; cursor: default; border-color: var(--line); }
 .grid .row:focus { background: #243247; outline: 2px solid var(--accent); outline-offset: -2px; }
 button.link { background: none; border: none; padding: 0; color: var(--accent); text-decoration: underline; font: inherit; }
 #locate-history h2 { font-size: 1rem; margin: .5rem 0; }
+.skip { position: absolute; left: -999px; top: .25rem; z-index: 10; background: var(--panel); padding: .3rem .6rem; }
+.skip:focus { left: .5rem; }
+.hint { color: var(--muted); font-size: .85rem; }
 """####),
     ]
 }
