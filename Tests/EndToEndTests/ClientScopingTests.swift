@@ -62,6 +62,10 @@ struct ClientScopingTests {
         #expect(try call("GET", "/api/v1/locates/\(l2)", keys.fund2).status == 200)
         #expect(try call("GET", "/api/v1/orders/O1", keys.fund1).status == 200)
         #expect(try call("GET", "/api/v1/orders/O1", keys.fund2).status == 404)
+        #expect(items(try call("GET", "/api/v1/orders", keys.fund1)).map { $0["orderId"] as? String } == ["O1"])
+        #expect(items(try call("GET", "/api/v1/orders", keys.fund2)).isEmpty)
+        #expect(try call("GET", "/api/v1/orders?clientId=CL1", keys.fund2).status == 403)
+        #expect(items(try call("GET", "/api/v1/orders?clientId=CL1", keys.desk)).count == 1)
         #expect(try call("GET", "/api/v1/inventory", keys.fund1).status == 403)
         #expect(try call("GET", "/api/v1/audit", keys.fund1).status == 403)
 

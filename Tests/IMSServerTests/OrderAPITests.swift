@@ -126,6 +126,31 @@ struct OrderAPITests {
         }
     }
 
+    /// `GET /api/v1/orders`: today's orders newest first, filtered by client, security and decision, paged;
+    /// a dry run is not among them (issue 26, 2: a client's own orders).
+    @Test func ordersAreListedNewestFirstAndFiltered() async throws {
+        try await withServer { client in
+            _ = try await Self.validate(client, Self.order("a1", side: "SELL", quantity: 100))
+            _ = try await Self.validate(client, Self.order("a2", side: "SELL", quantity: 9_000))
+            _ = try await Self.validate(client, Self.order("a3", security: "ETB", side: "SELL", quantity: 1))
+            try await client.execute(uri: "/api/v1/orders/validate?dryRun=true", method: .post, body: ByteBuffer(string: Self.order("a4", side: "SELL", quantity: 1))) { _ in }
+            func list(_ query: String) async throws -> (ids: [String], total: Int?) {
+                try await client.execute(uri: "/api/v1/orders\(query)", method: .get) { r in
+                    #expect(r.status == .ok, "\(query): \(String(buffer: r.body))")
+                    let page = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+                    return ((page["items"] as? [[String: Any]] ?? []).compactMap { $0["orderId"] as? String }, page["total"] as? Int)
+                }
+            }
+            #expect(try await list("").ids == ["a3", "a2", "a1"])
+            #expect(try await list("?decision=REJECTED").ids == ["a3", "a2"])
+            #expect(try await list("?decision=APPROVED&clientId=C1").ids == ["a1"])
+            #expect(try await list("?securityId=IBM&limit=1&offset=1") == (["a1"], 2))
+            #expect(try await list("?clientId=C2").ids.isEmpty)
+            try await client.execute(uri: "/api/v1/orders?decision=EXPIRED", method: .get) { r in #expect(r.status == .badRequest) }
+            try await client.execute(uri: "/api/v1/orders?limit=0", method: .get) { r in #expect(r.status == .badRequest) }
+        }
+    }
+
     @Test func shortSalesNeedALocateAndEveryFailedCheckIsListed() async throws {
         try await withServer { client in
             let naked = try await Self.validate(client, Self.order("s1", side: "SELL_SHORT", quantity: 600))

@@ -307,6 +307,17 @@ extension ReadModel {
         return OrderView(r)
     }
 
+    /// `GET /api/v1/orders`: the orders of the order book (each client's latest with each id), newest first,
+    /// of a client, a security (its internal id) and a decision (`APPROVED` counts the expired approvals too,
+    /// as their answer stays APPROVED), paged.
+    public func orderPage(clientId: String?, securityId: String?, decision: OrderRecord.Decision?, offset: Int, limit: Int) -> (items: [OrderView], total: Int) {
+        let matching = orders.latest { r in
+            (clientId == nil || r.clientId == clientId) && (securityId == nil || r.securityId == securityId)
+                && (decision == nil || r.decision == decision || (decision == .approved && r.decision == .expired))
+        }
+        return (matching.dropFirst(offset).prefix(limit).map(OrderView.init), matching.count)
+    }
+
     /// Every client's latest order with id `orderId`, newest first (staff look it up by id alone).
     public func orders(withId orderId: String) -> [OrderView] { orders.orders(withId: orderId).map(OrderView.init) }
 

@@ -111,6 +111,14 @@ public struct OrderBook: Sendable {
         (byOrderId[orderId] ?? []).compactMap { byId[$0].map { records[$0] } }.sorted { $0.sequence > $1.sequence }
     }
 
+    /// The latest record of each (client, order id) that passes `include`, newest first.
+    public func latest(where include: (OrderRecord) -> Bool) -> [OrderRecord] {
+        records.indices.reversed().compactMap { i in
+            let r = records[i]
+            return byId[r.key] == i && include(r) ? r : nil
+        }
+    }
+
     mutating func add(_ r: OrderRecord) -> Int {
         let i = records.count
         records.append(r)

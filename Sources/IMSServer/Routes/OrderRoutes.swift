@@ -10,6 +10,9 @@ import IMSRuntime
 struct OrderRoutes {
     let engine: Engine
 
+    /// The decisions an order listing is filtered by (an expired approval's answer stays APPROVED).
+    enum OrderDecisionFilter: String, CaseIterable { case approved = "APPROVED", rejected = "REJECTED" }
+
     struct Body: Codable, Equatable {
         var orderId: String?
         var clientId: String?
@@ -78,6 +81,35 @@ struct OrderRoutes {
                 return JSONResponse.failure(.internalServerError, "the order was journaled but its decision is not visible")
             }
             return JSONResponse.raw(render(view))
+        }
+        router.get("/api/v1/orders") { request, context in
+            // A client lists its own orders (naming another is refused); staff any client's, or all.
+            let q = QueryParameters(request)
+            let clientId = try context.scopedClient(q.string("clientId"))
+            let offset: Int, limit: Int, decision: OrderRecord.Decision?
+            do {
+                offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
+                limit = try q.int("limit", default: 100, range: 1...10_000)
+                decision = try q.enumeration("decision", OrderDecisionFilter.self).map { $0 == .approved ? .approved : .rejected }
+            } catch let bad as BadParameter { return bad.response }
+            let securityId = q.string("securityId")
+            let page: (items: [OrderView], total: Int)
+            do {
+                page = try await ReadPool.shared.run {
+                    engine.readModel.read { $0.orderPage(clientId: clientId, securityId: securityId, decision: decision, offset: offset, limit: limit) }
+                }
+            } catch {
+                return JSONResponse.failure(.serviceUnavailable, "\(error)")
+            }
+            var j = JSONText(capacity: 64 + page.items.count * 800)
+            j.object { j in
+                j.key("items")
+                j.array { j in for view in page.items { j.raw(context.clientScope == nil ? view.json : view.forClient().json) } }
+                j.field("limit", Int64(limit))
+                j.field("offset", Int64(offset))
+                j.field("total", Int64(page.total))
+            }
+            return JSONResponse.raw(j.text)
         }
         router.get("/api/v1/orders/:orderId") { request, context in
             let id = context.pathParameter("orderId")

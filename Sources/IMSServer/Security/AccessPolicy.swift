@@ -81,6 +81,7 @@ public struct AccessPolicy: Sendable {
         // (listings filtered, another client's item unknown), as the position, locate and inventory streams do.
         Rule(.get, "/api/v1/positions", .roles(everyone)), Rule(.get, "/api/v1/positions/:bookId/:securityId", .roles(everyone)),
         Rule(.get, "/api/v1/locates", .roles(everyone)), Rule(.get, "/api/v1/locates/:locateId", .roles(everyone)),
+        Rule(.get, "/api/v1/orders", .roles(everyone)),
         Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
         Rule(nil, "/graphql", .roles(everyone)),
         Rule(.get, "/ws/position", .roles(everyone)), Rule(.get, "/ws/inventory", .roles(everyone)),
