@@ -98,8 +98,8 @@ function showSignIn(message = "") {
 /// checks, nothing of the firm's; a view is offered only to roles whose requests the server accepts.
 const STAFF = ["operator", "approver", "admin"];
 const VIEW_ROLES = {
-  inventory: STAFF, positions: ["client"], locates: ["client", ...STAFF], orders: ["client", "operator"],
-  rules: STAFF, exceptions: STAFF, operations: STAFF,
+  inventory: STAFF, constrained: STAFF, positions: ["client"], locates: ["client", ...STAFF], limits: ["client", ...STAFF],
+  orders: ["client", ...STAFF], rules: STAFF, exceptions: STAFF, operations: STAFF,
 };
 const can = (role) => (state.me?.roles ?? []).includes(role);
 const mayOpen = (name) => (VIEW_ROLES[name] ?? STAFF).some(can);
@@ -358,18 +358,7 @@ async function showInventory() {
 
   const shown = state.shown;
   const started = performance.now();
-  // Every security, 10,000 a page (the API's largest): the first page says how many, the rest come at once.
-  const fetchPage = async (offset) => {
-    const response = await api(`/api/v1/inventory?limit=10000&offset=${offset}`);
-    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
-    return response.json();
-  };
-  const first = await fetchPage(0);
-  const offsets = [];
-  for (let offset = 10_000; offset < first.total; offset += 10_000) offsets.push(offset);
-  for (const page of [first, ...(await Promise.all(offsets.map(fetchPage)))]) {
-    for (const item of page.items) rows.set(item.securityId, item);
-  }
+  await loadListing(rows);
   if (!stillShown(shown)) return;
   for (const m of [...new Set([...rows.values()].map((r) => r.marketId))].sort()) market.add(new Option(m, m));
   grid.setSource(() => [...listed.values()]);
@@ -432,6 +421,245 @@ async function showInventory() {
     grid.refresh();  // re-derived and drawn once at the next frame, however many updates come before it
   });
   followMarketData();
+}
+
+/// Every security's inventory row into `rows` (by id), 10,000 a page (the API's largest): the first page
+/// says how many, the rest come at once.
+async function loadListing(rows) {
+  const fetchPage = async (offset) => {
+    const response = await api(`/api/v1/inventory?limit=10000&offset=${offset}`);
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `HTTP ${response.status}`);
+    return response.json();
+  };
+  const first = await fetchPage(0);
+  const offsets = [];
+  for (let offset = 10_000; offset < first.total; offset += 10_000) offsets.push(offset);
+  for (const page of [first, ...(await Promise.all(offsets.map(fetchPage)))]) {
+    for (const item of page.items) rows.set(item.securityId, item);
+  }
+}
+
+/// A number cell's text, empty for none.
+const figure = (v) => (v == null ? "" : number.format(v));
+
+/// A table row of texts; `numeric` the indices of number cells. The first cell may be a node (a link).
+function tableRow(cells, numeric = []) {
+  const tr = document.createElement("tr");
+  cells.forEach((v, i) => {
+    const td = document.createElement("td");
+    if (v instanceof Node) td.append(v); else td.textContent = numeric.includes(i) ? figure(v) : (v ?? "");
+    if (numeric.includes(i)) td.className = "num";
+    tr.append(td);
+  });
+  return tr;
+}
+
+/// A link to a security's drill-down.
+function securityLink(id) {
+  const a = document.createElement("a");
+  a.href = `#/security/${encodeURIComponent(id)}`;
+  a.textContent = id;
+  return a;
+}
+
+// MARK: Hard to borrow
+
+/// The names that need the desk: hard-to-borrow securities that clients are short of beyond what can still be
+/// located, over-lent names (negative for-loan) and overborrows, sorted by what is at stake in USD. Live from
+/// the inventory stream; each row opens the security.
+async function showConstrained() {
+  view.innerHTML = `
+    <div class="toolbar">
+      <label>Market <select id="htb-market" aria-label="Market filter"><option value="">all</option></select></label>
+      <label>Show <select id="htb-kind" aria-label="Which work"><option value="">all the work</option><option value="short">HTB shorts beyond locate availability</option>
+        <option value="overlent">over-lent (negative for-loan)</option><option value="overborrow">overborrows</option></select></label>
+      <button type="button" id="htb-export">Export CSV</button>
+      <span class="count" id="htb-count" aria-live="polite"></span>
+    </div>
+    <p class="hint">At stake (USD, at the last price): the HTB short not covered by what can still be located, plus the
+      over-lent shares, plus the overborrowed shares. Short sells approved today are the limits in use.</p>
+    <div class="table-wrap"><table aria-label="Hard-to-borrow work, most at stake first"><thead><tr>
+      <th>Security</th><th>Ticker</th><th>Name</th><th>Market</th><th>Temp</th><th class="num">Short</th><th class="num">Locate avail.</th>
+      <th class="num">Located (clients)</th><th class="num">Short sells approved</th><th class="num">For loan</th><th class="num">Overborrow</th>
+      <th class="num">At stake USD</th><th>Why</th></tr></thead><tbody id="htb-rows"></tbody></table></div>`;
+  const shown = state.shown;
+  const rows = new Map();
+  await loadListing(rows);
+  if (!stillShown(shown)) return;
+  const market = document.getElementById("htb-market"), kind = document.getElementById("htb-kind");
+  for (const m of [...new Set([...rows.values()].map((r) => r.marketId))].sort()) market.add(new Option(m, m));
+  const bucket = (r, name) => r.buckets?.[name] ?? null;
+  const work = (r) => {
+    const c = r.calculations ?? {}, short = r.shortQuantity ?? 0;
+    const uncovered = r.temperature === "HTB" ? Math.max(0, short - (c.locateAvailable ?? 0)) : 0;
+    const overlent = Math.max(0, -(c.forLoan ?? 0)), overborrow = Math.max(0, c.overborrow ?? 0);
+    const why = [];
+    if (uncovered > 0) why.push(`short ${number.format(uncovered)} beyond locate availability`);
+    if (overlent > 0) why.push(`over-lent ${number.format(overlent)}`);
+    if (overborrow > 0) why.push(`overborrow ${number.format(overborrow)}`);
+    return { uncovered, overlent, overborrow, why, stake: usdOf(uncovered + overlent + overborrow, r) };
+  };
+  const columns = [
+    { title: "Security", value: (r) => r.securityId }, { title: "Ticker", value: (r) => r.ticker ?? "" }, { title: "Name", value: (r) => r.name ?? "" },
+    { title: "Market", value: (r) => r.marketId }, { title: "Temp", value: (r) => r.temperature }, { title: "Short", value: (r) => r.shortQuantity ?? 0 },
+    { title: "Locate avail.", value: (r) => r.calculations?.locateAvailable ?? 0 }, { title: "Located (clients)", value: (r) => bucket(r, "LOCATE_APPROVED.SHORT") },
+    { title: "Short sells approved", value: (r) => bucket(r, "SELL_APPROVED.SHORT") }, { title: "For loan", value: (r) => r.calculations?.forLoan ?? 0 },
+    { title: "Overborrow", value: (r) => r.calculations?.overborrow ?? 0 }, { title: "At stake USD", value: (r) => r.work.stake },
+    { title: "Why", value: (r) => r.work.why.join("; ") },
+  ];
+  const listed = () => {
+    const m = market.value, k = kind.value;
+    const out = [];
+    for (const r of rows.values()) {
+      if (m && r.marketId !== m) continue;
+      const w = work(r);
+      if (!(k === "short" ? w.uncovered : k === "overlent" ? w.overlent : k === "overborrow" ? w.overborrow : w.uncovered + w.overlent + w.overborrow)) continue;
+      out.push({ ...r, work: w });
+    }
+    // Most at stake first (USD where priced, else shares), then by id.
+    return out.sort((a, b) => ((b.work.stake ?? 0) - (a.work.stake ?? 0)) || (a.securityId < b.securityId ? -1 : 1));
+  };
+  let pending = false;
+  const render = () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => {
+      pending = false;
+      if (!stillShown(shown)) return;
+      const list = listed();
+      const body = document.getElementById("htb-rows");
+      body.replaceChildren(...list.slice(0, 500).map((r) => {
+        const tr = tableRow([securityLink(r.securityId), ...columns.slice(1).map((c) => c.value(r))], [5, 6, 7, 8, 9, 10, 11]);
+        tr.dataset.security = r.securityId;
+        return tr;
+      }));
+      document.getElementById("htb-count").textContent = `${number.format(list.length)} names to work` + (list.length > 500 ? `; the first 500 shown` : "");
+    }, 250);  // redrawn at most four times a second, however fast the stream runs
+  };
+  market.addEventListener("change", render);
+  kind.addEventListener("change", render);
+  document.getElementById("htb-export").addEventListener("click", () => downloadCSV(`ims-hard-to-borrow-${stamp()}.csv`, columns, listed()));
+  window.imsInventoryComplete = false;
+  stream("/ws/inventory", {}, (message) => {
+    if (message.type === "snapshotComplete") { window.imsInventoryComplete = true; render(); return; }
+    if (message.type !== "delta" && message.type !== "snapshot") return;
+    const d = message.data, old = rows.get(d.securityId) || {};
+    const next = { ...old, ...d, shortQuantity: shortOf(d.buckets) };
+    delete next.usdValues;
+    rows.set(d.securityId, next);
+    render();
+  });
+  render();
+}
+
+// MARK: Limits
+
+/// A client's or an aggregation unit's sell limits in each security, beside what they are made of and what
+/// used them today: locates and pay-to-hold, short and long sells approved, positions (fills). The limits are
+/// the API's; the parts are the scope's buckets from the inventory stream.
+const LIMIT_PARTS = {
+  clients: [["Located short", "LOCATE_APPROVED.SHORT"], ["Pay to hold", "PAY_TO_HOLD"], ["Short sells approved", "SELL_APPROVED.SHORT"],
+    ["Located long", "LOCATE_APPROVED.LONG"], ["Long sells approved", "SELL_APPROVED.LONG"]],
+  units: [["Borrowed", "BORROWED"], ["Loaned", "LOANED"], ["Lender lines", "EXTERNAL.*"], ["Short sells approved", "SELL_APPROVED.SHORT"],
+    ["Long sells approved", "SELL_APPROVED.LONG"]],
+};
+
+async function showLimits(preset = {}) {
+  const client = isClient();
+  view.innerHTML = `
+    <form class="order-form" id="limits-form" aria-label="Whose limits">
+      <label>Whose <select name="kind" ${client ? "disabled" : ""}><option value="clients">client</option><option value="units">aggregation unit</option></select></label>
+      <label>Id <input name="id" list="limit-ids" required ${client ? "readonly" : ""}></label><datalist id="limit-ids"></datalist>
+      <label>Security <input name="securityId" placeholder="all"></label>
+      <button type="submit">Show</button>
+    </form>
+    <div class="toolbar"><span class="hint" id="limits-hint"></span><span class="count" id="limits-count" aria-live="polite"></span></div>
+    <div class="table-wrap"><table aria-label="Limits and their use"><thead><tr id="limits-head"></tr></thead><tbody id="limits-rows"></tbody></table></div>`;
+  const form = document.getElementById("limits-form");
+  const saved = JSON.parse(sessionStorage.getItem("ims.limits") || "{}");
+  form.kind.value = preset.kind ?? saved.kind ?? "clients";
+  form.id.value = client ? state.me.clientId ?? "" : preset.id ?? saved.id ?? "";
+  form.securityId.value = preset.securityId ?? saved.securityId ?? "";
+  const shown = state.shown;
+  const fillIds = async () => {
+    const list = document.getElementById("limit-ids");
+    if (client) return;
+    const path = form.kind.value === "units" ? "/api/v1/aggregation-units" : "/api/v1/counterparties?kind=CLIENT";
+    const answer = await api(path).then((r) => (r.ok ? r.json() : [])).catch(() => []);
+    const items = Array.isArray(answer) ? answer : answer.items ?? [];
+    list.replaceChildren(...items.map((x) => new Option(x.aggregationUnitId ?? x.counterpartyId)));
+  };
+  form.kind.addEventListener("change", fillIds);
+  await fillIds();
+  const load = async () => {
+    closeStreams();
+    const kind = form.kind.value, id = form.id.value.trim(), securityId = form.securityId.value.trim();
+    sessionStorage.setItem("ims.limits", JSON.stringify({ kind, id, securityId }));
+    const parts = LIMIT_PARTS[kind];
+    const head = document.getElementById("limits-head");
+    head.replaceChildren(...["Security", "Market", "Long sell limit", "Short sell limit", ...parts.map((p) => p[0]), "Short used", "Long position", "Short position"].map((t, i) => {
+      const th = document.createElement("th");
+      th.textContent = t;
+      if (i >= 2) th.className = "num";
+      return th;
+    }));
+    if (!id) return;
+    const shownNow = state.shown;
+    const limitsPath = `/api/v1/limits/${kind}/${encodeURIComponent(id)}` + (securityId ? `?securityId=${encodeURIComponent(securityId)}` : "");
+    const buckets = new Map();
+    let limits = [];
+    const fetchLimits = async () => {
+      const response = await api(limitsPath);
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) { say(`${answer.field ? answer.field + ": " : ""}${answer.error || response.status}`, "error"); return false; }
+      limits = answer;
+      return true;
+    };
+    if (!(await fetchLimits()) || !stillShown(shownNow)) return;
+    const sum = (b, name) => (name.endsWith(".*") ? Object.entries(b ?? {}).reduce((t, [k, v]) => t + (k.startsWith(name.slice(0, -1)) ? v : 0), 0) : b?.[name] ?? 0);
+    // Drawn at most four times a second, however many stream messages come (a snapshot is one per security).
+    let drawing = false;
+    const render = () => {
+      if (drawing) return;
+      drawing = true;
+      setTimeout(() => { drawing = false; if (stillShown(shownNow)) draw(); }, 250);
+    };
+    const draw = () => {
+      const body = document.getElementById("limits-rows");
+      body.replaceChildren(...limits.map((l) => {
+        const b = buckets.get(l.securityId);
+        const values = parts.map((p) => (b ? sum(b, p[1]) : null));
+        // Short used: the short sells approved against what allowed them (locates and pay-to-hold for a
+        // client; borrowed less loaned plus lender lines for a unit).
+        const base = b ? (kind === "clients" ? sum(b, "LOCATE_APPROVED.SHORT") + sum(b, "PAY_TO_HOLD") : sum(b, "BORROWED") - sum(b, "LOANED") + sum(b, "EXTERNAL.*")) : 0;
+        const used = b && base > 0 ? `${Math.round((100 * sum(b, "SELL_APPROVED.SHORT")) / base)}%` : "";
+        const tr = tableRow([securityLink(l.securityId), l.marketId, l.longSellLimit, l.shortSellLimit, ...values, used,
+          b ? sum(b, "LONG.*") : null, b ? sum(b, "SHORT.*") : null], [2, 3, ...parts.map((_, i) => 4 + i), 5 + parts.length, 6 + parts.length]);
+        tr.dataset.security = l.securityId;
+        return tr;
+      }));
+      document.getElementById("limits-count").textContent = `${number.format(limits.length)} securities`;
+    };
+    document.getElementById("limits-hint").textContent = kind === "clients"
+      ? `Client ${id}: a short sale needs its located shares (or pay-to-hold) not yet used by approved short sells; a long sale its long position and long locates.`
+      : `Unit ${id}: shorts up to what it borrowed and did not lend plus the lenders' lines; longs up to its net long.`;
+    render();
+    // Live: each change of the scope's share moves its parts at once, and its limits within a second.
+    let refetch = null;
+    const filter = kind === "clients" ? { clientId: id } : { aggregationUnitId: id };
+    if (securityId) filter.securityId = securityId;
+    stream("/ws/inventory", filter, (message) => {
+      if (message.type !== "delta" && message.type !== "snapshot") return;
+      buckets.set(message.data.securityId, message.data.buckets);
+      render();
+      if (message.type === "delta" && !refetch) {
+        refetch = setTimeout(async () => { refetch = null; if (stillShown(shownNow) && (await fetchLimits())) render(); }, 1000);
+      }
+    });
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  if (form.id.value) await load();
+  if (!stillShown(shown)) return;
 }
 
 // MARK: A client's positions and limits
@@ -864,48 +1092,101 @@ function showPreview(p) {
   p.differences.slice(0, 50).forEach((d, i) => { trs[i].children[0].textContent = d.securityId; trs[i].children[1].textContent = d.marketId; });
 }
 
-// MARK: Order validation tester
+// MARK: Orders
 
-/// Validates a sell order as the order system would (`POST /api/v1/orders/validate`) and shows each stage's
-/// checks: the client's limit, the aggregation unit's, the market's short-sale rules.
+/// Sell orders: a tester that validates one as the order system would (`POST /api/v1/orders/validate`),
+/// by default as a dry run that changes nothing, and the day's orders (a client's own), newest first.
 async function showOrders() {
+  const client = isClient(), validates = can("client") || can("operator");
   view.innerHTML = `
-    <form class="order-form" id="order-form">
-      <label>Client <input name="clientId" required value="${isClient() ? "" : "CL1"}" ${isClient() ? "readonly" : ""}></label>
-      <label>Book <input name="bookId" required value="BK-CL1-FREE"></label>
+    ${validates ? `<form class="order-form" id="order-form" aria-label="Validate a sell order">
+      <label>Client <input name="clientId" required value="${client ? "" : "CL1"}" ${client ? "readonly" : ""}></label>
+      <label>Book <input name="bookId" required value="${client ? "" : "BK-CL1-FREE"}"></label>
       <label>Security <input name="securityId" required></label>
       <label>Side <select name="side"><option>SELL_SHORT</option><option>SELL</option></select></label>
       <label>Quantity <input name="quantity" type="number" min="1" required value="100"></label>
-      <label>Price <input name="price" required value="10"></label>
-      <button type="submit">Validate</button>
+      <label>Price <input name="price" required placeholder="last price"></label>
+      <label class="check"><span><input type="checkbox" name="dryRun" checked> Dry run</span></label>
+      <button type="submit" id="order-submit">Check (changes nothing)</button>
     </form>
-    <p class="muted">Each validation is a real decision: an approval reserves the client's and the unit's limits until the day roll, and is on the audit trail.</p>
-    <div id="order-result"></div>`;
-  if (isClient()) document.querySelector("#order-form [name=clientId]").value = state.me.clientId ?? "";
-  document.getElementById("order-form").addEventListener("submit", async (e) => {
+    <p class="hint" id="order-mode"></p>
+    <div id="order-result"></div>` : ""}
+    <div class="toolbar">
+      ${client ? "" : `<label>Client <input id="orders-client" size="8" aria-label="Client filter"></label>`}
+      <label>Decision <select id="orders-decision" aria-label="Decision filter"><option value="">all</option><option>APPROVED</option><option>REJECTED</option></select></label>
+      <button type="button" id="orders-refresh">Refresh</button>
+      <span class="count" id="orders-count" aria-live="polite"></span>
+    </div>
+    <div class="table-wrap"><table aria-label="${client ? "My orders" : "Orders"}, newest first"><thead><tr><th>Order</th><th>Client</th><th>Book</th><th>Security</th><th>Side</th>
+      <th class="num">Quantity</th><th class="num">Price</th><th>Decision</th><th>Failed checks</th><th class="num">Filled</th><th>Decided</th></tr></thead>
+      <tbody id="order-rows"></tbody></table></div>`;
+  const shown = state.shown;
+  const listOrders = async () => {
+    const clientFilter = client ? "" : (document.getElementById("orders-client").value.trim());
+    const decision = document.getElementById("orders-decision").value;
+    const query = new URLSearchParams({ limit: "500" });
+    if (clientFilter) query.set("clientId", clientFilter);
+    if (decision) query.set("decision", decision);
+    const response = await api(`/api/v1/orders?${query}`);
+    const answer = await response.json().catch(() => ({}));
+    if (!stillShown(shown)) return;
+    if (!response.ok) { say(`${answer.field ? answer.field + ": " : ""}${answer.error || response.status}`, "error"); return; }
+    document.getElementById("order-rows").replaceChildren(...answer.items.map((o) => {
+      const tr = tableRow([o.orderId, o.clientId, o.bookId, o.securityId, o.side, o.quantity, null, o.expired ? "APPROVED (expired)" : o.decision,
+        o.reasons.map((r) => r.code).join(", "), o.filledQuantity, o.decidedAt?.slice(0, 19).replace("T", " ")], [5, 6, 9]);
+      tr.children[6].textContent = String(o.price);
+      tr.children[7].className = "status-" + o.decision.toLowerCase();
+      tr.dataset.order = o.orderId;
+      return tr;
+    }));
+    document.getElementById("orders-count").textContent = `${number.format(answer.total)} orders today` + (answer.total > answer.items.length ? `; the newest ${answer.items.length} shown` : "");
+  };
+  document.getElementById("orders-refresh").addEventListener("click", listOrders);
+  document.getElementById("orders-decision").addEventListener("change", listOrders);
+  document.getElementById("orders-client")?.addEventListener("change", listOrders);
+  await listOrders();
+  if (!validates || !stillShown(shown)) return;
+  const form = document.getElementById("order-form");
+  if (client) form.clientId.value = state.me.clientId ?? "";
+  // Says what the button will do: a dry run changes nothing; a real validation reserves the limits.
+  const mode = () => {
+    const dry = form.dryRun.checked;
+    document.getElementById("order-submit").textContent = dry ? "Check (changes nothing)" : "Validate (reserves limits)";
+    document.getElementById("order-mode").textContent = dry
+      ? "Dry run: the decision the order would get now, with every check. Nothing is journaled, reserved or audited."
+      : "A real validation: an approval reserves the client's and the unit's limits until the day roll (or until filled), and is on the audit trail.";
+  };
+  form.dryRun.addEventListener("change", mode);
+  mode();
+  // The price defaults to the security's last price (until one is typed).
+  let priceTyped = false;
+  form.price.addEventListener("input", () => { priceTyped = true; });
+  form.securityId.addEventListener("change", async () => {
+    const id = form.securityId.value.trim();
+    if (!id || priceTyped) return;
+    const security = await api(`/api/v1/securities/${encodeURIComponent(id)}`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    if (security?.lastPrice?.last != null && !priceTyped) form.price.value = String(security.lastPrice.last);
+  });
+  form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const f = new FormData(e.target);
-    const body = { orderId: `UI-${Date.now()}`, clientId: f.get("clientId"), bookId: f.get("bookId"), securityId: f.get("securityId"),
+    const f = new FormData(form);
+    const dry = form.dryRun.checked;
+    const body = { orderId: `UI-${Date.now()}`, clientId: form.clientId.value, bookId: f.get("bookId"), securityId: f.get("securityId"),
       side: f.get("side"), quantity: Number(f.get("quantity")), price: f.get("price") };
-    const response = await api("/api/v1/orders/validate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const response = await api(`/api/v1/orders/validate${dry ? "?dryRun=true" : ""}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const answer = await response.json().catch(() => ({}));
     const out = document.getElementById("order-result");
     if (!response.ok) { out.innerHTML = `<p class="status error"></p>`; out.firstChild.textContent = `${answer.field ? answer.field + ": " : ""}${answer.error}`; return; }
     out.innerHTML = `<h2 id="order-decision"></h2><div class="table-wrap short"><table aria-label="Checks"><thead><tr><th>Stage</th><th>Check</th><th>Result</th><th class="num">Available</th><th class="num">Required</th><th>Why</th></tr></thead><tbody></tbody></table></div>`;
-    document.getElementById("order-decision").textContent = `${answer.orderId}: ${answer.decision}`;
+    document.getElementById("order-decision").textContent = `${answer.orderId}: ${answer.decision}` + (answer.dryRun ? " (dry run: nothing reserved)" : answer.decision === "APPROVED" ? " (the limits are reserved)" : "");
     document.getElementById("order-decision").className = "status-" + answer.decision.toLowerCase();
     const tbody = out.querySelector("tbody");
     for (const c of answer.checks) {
-      const tr = document.createElement("tr");
-      for (const [i, v] of [c.stage, c.code, c.passed ? "passed" : "failed", c.available, c.required, c.message].entries()) {
-        const td = document.createElement("td");
-        td.textContent = typeof v === "number" ? number.format(v) : (v ?? "");
-        if (i === 3 || i === 4) td.className = "num";
-        if (i === 2) td.className = c.passed ? "status-approved" : "status-rejected-strong";
-        tr.append(td);
-      }
+      const tr = tableRow([c.stage, c.code, c.passed ? "passed" : "failed", c.available, c.required, c.message], [3, 4]);
+      tr.children[2].className = c.passed ? "status-approved" : "status-rejected-strong";
       tbody.append(tr);
     }
+    if (!answer.dryRun) await listOrders();
   });
 }
 
@@ -1103,11 +1384,14 @@ async function showSecurity(id) {
     <h2 id="security-title"></h2>
     <p class="facts" id="security-facts"></p>
     <div class="security">
-      <section><h2>Settlement ladder</h2><div id="ladder-chart"></div>
-        <h2>Calculations</h2><div id="explain"></div></section>
+      <section><h2>Figures by settlement day</h2><div class="table-wrap short"><table id="figures" aria-label="Figures as they stand and by settlement day"><thead></thead><tbody></tbody></table></div>
+        <p class="hint" id="figures-note"></p>
+        <div id="ladder-chart"></div>
+        <h2>How each figure is made</h2><div id="explain"></div></section>
       <section><h2>Price</h2><div id="price-chart"></div>
         <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
-        <h2>Contracts</h2><div class="table-wrap short"><table id="contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Quantity</th><th>Status</th></tr></thead><tbody></tbody></table></div>
+        <h2>Contracts</h2><div class="table-wrap short"><table id="contracts" aria-label="Contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Original</th><th class="num">Returned</th><th class="num">Recalled</th><th class="num">Open</th><th>Status</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
+        <h2>Unit limits in this security</h2><div class="table-wrap short"><table id="unit-limits" aria-label="Aggregation units' limits"><thead><tr><th>Aggregation unit</th><th class="num">Long sell limit</th><th class="num">Short sell limit</th></tr></thead><tbody></tbody></table></div>
         <h2>Lender availability</h2><div class="table-wrap short"><table id="availability"><thead><tr><th>Lender</th><th>Type</th><th class="num">Quantity</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
       </section>
     </div>`;
@@ -1129,30 +1413,50 @@ async function showSecurity(id) {
     }
   };
   fill("positions", (positions?.items ?? []).map((p) => [p.bookId, p.positionType, p.contractualQty, p.settledQty, p.projectedNetPosition]));
-  fill("contracts", (contracts ?? []).map((c) => [c.contractId, c.kind, c.counterpartyId, c.quantity, c.status]));
+  // Original, returned, recalled and open (what is still out: original less returned).
+  fill("contracts", (contracts ?? []).map((c) => [c.contractId, c.kind, c.counterpartyId, c.quantity, c.returnedQty ?? 0, c.recalledQty ?? 0,
+    c.quantity - (c.returnedQty ?? 0), c.status, c.rateBps != null ? Number(c.rateBps) : null]));
+  // Each aggregation unit of the security's market: its limits here.
+  get("/api/v1/aggregation-units").then(async (units) => {
+    const mine = (Array.isArray(units) ? units : units?.items ?? []).filter((u) => u.marketId === s.marketId);
+    const limits = await Promise.all(mine.map((u) => get(`/api/v1/limits/units/${encodeURIComponent(u.aggregationUnitId)}?securityId=${encodeURIComponent(s.securityId)}`)));
+    if (!stillShown(shown)) return;
+    fill("unit-limits", mine.map((u, i) => [u.aggregationUnitId, limits[i]?.[0]?.longSellLimit ?? null, limits[i]?.[0]?.shortSellLimit ?? null]));
+  });
   fill("availability", (availability ?? []).map((a) => [a.sourceId, a.availabilityType, a.quantity, a.rateBps != null ? Number(a.rateBps) : null]));
   if (inventory) {
     const days = inventory.ladder ?? [];
+    // The headline figures are "as they stand": contractual positions, every open contract and line. Each
+    // settlement day's figures are beside them, and the chart shows the same numbers.
+    const names = ["forLoan", "forPledge", "locateAvailable", "overborrow"];
+    const titles = { forLoan: "For loan", forPledge: "For pledge", locateAvailable: "Locate available", overborrow: "Overborrow" };
+    const figures = document.getElementById("figures");
+    const header = document.createElement("tr");
+    for (const text of ["", "As they stand", ...days.map((d) => `${d.day} ${d.date.slice(5)}`)]) {
+      const th = document.createElement("th");
+      th.textContent = text;
+      if (text) th.className = "num";
+      header.append(th);
+    }
+    figures.querySelector("thead").replaceChildren(header);
+    for (const name of names) figures.querySelector("tbody").append(tableRow([titles[name], inventory.calculations[name], ...days.map((d) => d.calculations[name])], [1, ...days.map((_, i) => 2 + i)]));
+    const same = days.filter((d) => names.every((n) => d.calculations[n] === inventory.calculations[n])).map((d) => d.day);
+    document.getElementById("figures-note").textContent = `Business date ${inventory.businessDate ?? ""}. As they stand: contractual positions with every open contract and lender line`
+      + (same.length ? `; equal to ${same.join(", ")} (once today's trades settle).` : "; no settlement day equals them yet.");
     barChart(document.getElementById("ladder-chart"), {
-      title: "For loan and locate available by settlement day", unit: "shares", labels: days.map((d) => `${d.day} ${d.date.slice(5)}`),
-      series: [{ name: "For loan", values: days.map((d) => d.calculations.forLoan) }, { name: "Locate available", values: days.map((d) => d.calculations.locateAvailable) }] });
+      title: "For loan and locate available: as they stand, then by settlement day", unit: "shares",
+      labels: ["now", ...days.map((d) => `${d.day} ${d.date.slice(5)}`)],
+      series: [{ name: "For loan", values: [inventory.calculations.forLoan, ...days.map((d) => d.calculations.forLoan)] },
+        { name: "Locate available", values: [inventory.calculations.locateAvailable, ...days.map((d) => d.calculations.locateAvailable)] }] });
     const explain = document.getElementById("explain");
     for (const c of inventory.explain?.calculations ?? []) {
       const box = document.createElement("details");
       box.className = "explain";
+      box.dataset.calculation = c.calculation;
       box.innerHTML = `<summary></summary><p class="muted"></p><table><thead><tr><th>Part</th><th class="num">Factor</th><th class="num">Quantity</th><th class="num">Contribution</th></tr></thead><tbody></tbody></table>`;
-      box.querySelector("summary").textContent = `${c.calculation} = ${number.format(inventory.calculations[c.calculation] ?? c.parts.reduce((t, p) => t + p.contribution, 0))}`;
+      box.querySelector("summary").textContent = `${c.calculation} = ${number.format(inventory.calculations[c.calculation] ?? c.parts.reduce((t, p) => t + p.contribution, 0))} (as they stand)`;
       box.querySelector("p").textContent = `${c.pack}: ${c.formula}`;
-      for (const p of c.parts) {
-        const tr = document.createElement("tr");
-        for (const [i, v] of [p.name ?? p.kind, p.factor ?? "", p.quantity ?? "", p.contribution].entries()) {
-          const td = document.createElement("td");
-          td.textContent = typeof v === "number" ? number.format(v) : v;
-          if (i) td.className = "num";
-          tr.append(td);
-        }
-        box.querySelector("tbody").append(tr);
-      }
+      explainRows(box.querySelector("tbody"), c.parts, 0);
       explain.append(box);
     }
   }
@@ -1171,6 +1475,34 @@ async function showSecurity(id) {
     if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
     drawPrice();
   });
+}
+
+/// The rows of a calculation's parts, nested: a scaled part's own parts under it, and for a max or min every
+/// branch with its value and parts, the chosen one marked (the API's `branches`).
+function explainRows(tbody, parts, depth) {
+  for (const p of parts) {
+    const label = p.kind === "max" || p.kind === "min" ? `${p.kind} of ${p.branches?.length ?? 1 + (p.alternatives?.length ?? 0)}` : p.name ?? p.kind;
+    const tr = tableRow([label, p.factor ?? "", p.quantity ?? "", p.contribution], [2, 3]);
+    tr.children[1].className = "num";
+    tr.children[0].style.paddingLeft = `${0.5 + depth * 1.2}rem`;
+    tr.className = depth ? "nested" : "";
+    tr.dataset.depth = depth;
+    tr.dataset.kind = p.kind;
+    tbody.append(tr);
+    if (p.branches) {
+      p.branches.forEach((b, k) => {
+        const branch = tableRow([`branch ${k + 1}${b.chosen ? " (chosen)" : ""}`, "", b.value, ""], [2]);
+        branch.children[0].style.paddingLeft = `${0.5 + (depth + 1) * 1.2}rem`;
+        branch.className = b.chosen ? "branch chosen" : "branch";
+        branch.dataset.depth = depth + 1;
+        branch.dataset.kind = "branch";
+        tbody.append(branch);
+        explainRows(tbody, b.parts, depth + 2);
+      });
+    } else if (p.parts) {
+      explainRows(tbody, p.parts, depth + 1);
+    }
+  }
 }
 
 // MARK: Streams
@@ -1208,7 +1540,8 @@ function stream(path, filter, onMessage) {
 
 // MARK: Routing
 
-const VIEWS = { inventory: showInventory, positions: showMyPositions, locates: showLocates, orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
+const VIEWS = { inventory: showInventory, constrained: showConstrained, positions: showMyPositions, locates: showLocates, limits: showLimits,
+  orders: showOrders, rules: showRules, exceptions: showExceptions, operations: showOperations };
 
 async function route() {
   if (!state.key) { showSignIn(); return; }
@@ -1253,6 +1586,12 @@ function retryLater(shownNow) {
 }
 
 document.getElementById("signout").addEventListener("click", () => signOut(""));
+// The skip link: past the header to the view's work: the grid's row, else the view's first control.
+document.getElementById("skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  const target = view.querySelector(".grid .row[tabindex='0']") || view.querySelector("input, select, button, textarea, a[href], [tabindex='0']");
+  (target || view).focus();
+});
 window.addEventListener("hashchange", route);
 route();
 """####),
@@ -1352,7 +1691,7 @@ export function lineChart(container, { points, title, unit, references = [], not
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
 // animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
-// as they go; Enter opens a row. Each column has a filter under its header (text: contains, any case;
+// as they go; Right and Left move between a row's cells; Enter opens a row. Each column has a filter under its header (text: contains, any case;
 // numbers: 500, >0, <=-1000, !=0 or 10..20); columns marked `pinned` stay at the left while the grid scrolls
 // sideways.
 
@@ -1443,6 +1782,7 @@ export class VirtualGrid {
       this.schedule();
     });
     // A row opens (its drill-down) on a click, or on Enter when it has the focus.
+    this.focusColumn = null;  // the column of the focused cell, when Right/Left moved into the row
     const open = (e) => {
       const line = e.target.closest(".row[data-key]");
       if (line && this.onOpen) this.onOpen(line.dataset.key);
@@ -1451,6 +1791,15 @@ export class VirtualGrid {
     this.scroller.addEventListener("keydown", (e) => {
       if (e.key === "Enter") { open(e); return; }
       const line = e.target.closest(".row");
+      // Right and Left move between the cells of the focused row (a screen reader reads each cell).
+      if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && line?.cells) {
+        e.preventDefault();
+        const at = line.cells.indexOf(e.target);
+        const next = Math.max(-1, Math.min(this.columns.length - 1, at + (e.key === "ArrowRight" ? 1 : -1)));
+        this.focusColumn = next >= 0 ? next : null;
+        this.focusIn(line);
+        return;
+      }
       const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowHeight) - 1);
       const step = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page }[e.key];
       let target = null;
@@ -1464,6 +1813,15 @@ export class VirtualGrid {
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
+  /// Focuses a drawn row, or its cell in the focused column when one is.
+  focusIn(line) {
+    const cell = this.focusColumn != null ? line.cells?.[this.focusColumn] : null;
+    const target = cell || line;
+    if (cell) cell.tabIndex = -1;
+    if (document.activeElement !== target) target.focus({ preventScroll: true });
+    if (cell) cell.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+
   /// Focuses row `index` of the view, scrolling it into sight (it is drawn, then focused).
   moveFocus(index) {
     const h = this.rowHeight, top = index * h;
@@ -1471,7 +1829,7 @@ export class VirtualGrid {
     else if (top + h > this.scroller.scrollTop + this.scroller.clientHeight) this.scroller.scrollTop = top + h - this.scroller.clientHeight;
     // Focused now when the row is drawn (the margin above and below the view), else once it is.
     const line = this.spacer.querySelector(`.row[data-index="${index}"]`);
-    if (line) { line.focus({ preventScroll: true }); this.focusIndex = null; } else this.focusIndex = index;
+    if (line) { this.focusIn(line); this.focusIndex = null; } else this.focusIndex = index;
     this.schedule();
   }
 
@@ -1508,7 +1866,7 @@ export class VirtualGrid {
 
   /// Where the view is (scroll, focused row's key), to come back to it after a drill-down.
   position() {
-    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.closest(".row")?.dataset.key : null;
     return { top: this.scroller.scrollTop, left: this.scroller.scrollLeft, key: focused ?? null };
   }
 
@@ -1597,13 +1955,20 @@ export class VirtualGrid {
   }
 
   render() {
+    // A grid whose view was left (another view, a resize after it) draws nothing more.
+    if (!this.container.isConnected) return;
     if (this.dirty) { this.derive(); this.dirty = false; }
+    // The headers are as wide as the rows beside the vertical scrollbar, so their columns line up and they
+    // scroll sideways as far as the rows do.
+    const gutter = `${this.scroller.offsetWidth - this.scroller.clientWidth}px`;
+    if (this.top.style.paddingRight !== gutter) this.top.style.paddingRight = gutter;
     const h = this.rowHeight, height = this.view.length * h;
     this.spacer.style.height = height + "px";
     const top = this.scroller.scrollTop, bottom = top + this.scroller.clientHeight;
-    const first = Math.max(0, Math.floor(top / h) - 10), last = Math.min(this.view.length, Math.ceil(bottom / h) + 10);
+    // (scrolled past the end of a view that shrank: first may pass last until the scroll is clamped)
+    const last = Math.min(this.view.length, Math.ceil(bottom / h) + 10), first = Math.min(last, Math.max(0, Math.floor(top / h) - 10));
     // The row that has the focus keeps it across a redraw: the focus follows its index, not its element.
-    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
+    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.closest(".row")?.dataset.index) : null;
     // Row elements are kept and reused (a text is written only where it changed): a frame of live updates
     // touches the cells that changed, not every cell in view, which kept the browser busy restyling.
     this.lines = this.lines || [];
@@ -1646,13 +2011,13 @@ export class VirtualGrid {
     this.flashes.clear();
     const wanted = this.focusIndex ?? focused;
     this.focusIndex = null;
-    if (wanted !== null) {
+    if (wanted !== null && !Number.isNaN(wanted)) {
       const line = this.spacer.querySelector(`.row[data-index="${wanted}"]`);
-      if (line && document.activeElement !== line) line.focus({ preventScroll: true });
+      if (line) this.focusIn(line);
     }
-    for (const line of this.lines) if (line !== document.activeElement && line.tabIndex !== -1) line.tabIndex = -1;
+    for (const line of this.lines) if (!line.contains(document.activeElement) && line.tabIndex !== -1) line.tabIndex = -1;
     // One row is reachable by Tab: the focused one, else the first drawn.
-    const tabStop = this.spacer.querySelector(".row:focus") || this.spacer.querySelector(".row");
+    const tabStop = this.spacer.querySelector(".row:focus-within") || this.spacer.querySelector(".row");
     if (tabStop) tabStop.tabIndex = 0;
     this.container?.setAttribute("aria-rowcount", this.view.length + 1);
     if (this.onRender) this.onRender();
@@ -1697,17 +2062,21 @@ export function columnTest(column, text) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>IMS desk</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/style.css">
 <script type="module" src="/dashboard/app.js"></script>
 </head>
 <body>
+<a class="skip" href="#view" id="skip">Skip to the view</a>
 <header class="top">
   <h1>IMS</h1>
   <nav id="nav" aria-label="Views" hidden>
     <a href="#/inventory" data-view="inventory">Inventory</a>
+    <a href="#/constrained" data-view="constrained">Hard to borrow</a>
     <a href="#/positions" data-view="positions" hidden>My positions</a>
     <a href="#/locates" data-view="locates">Locates</a>
-    <a href="#/orders" data-view="orders">Order tester</a>
+    <a href="#/limits" data-view="limits">Limits</a>
+    <a href="#/orders" data-view="orders">Orders</a>
     <a href="#/rules" data-view="rules">Rules</a>
     <a href="#/exceptions" data-view="exceptions">Exceptions</a>
     <a href="#/operations" data-view="operations">Operations</a>
@@ -1716,7 +2085,7 @@ export function columnTest(column, text) {
   <button id="signout" type="button" hidden>Sign out</button>
 </header>
 <div id="status" class="status" role="status" aria-live="polite"></div>
-<main id="view"></main>
+<main id="view" tabindex="-1"></main>
 </body>
 </html>
 """####),
@@ -1819,6 +2188,11 @@ button.link { background: none; border: none; padding: 0; color: var(--accent); 
 .skip { position: absolute; left: -999px; top: .25rem; z-index: 10; background: var(--panel); padding: .3rem .6rem; }
 .skip:focus { left: .5rem; }
 .hint { color: var(--muted); font-size: .85rem; }
+.explain tr.nested td { color: var(--muted); }
+.explain tr.branch td { font-style: italic; color: var(--muted); }
+.explain tr.branch.chosen td { color: var(--text); font-weight: 600; }
+.order-form label.check { flex-direction: row; align-items: center; }
+.grid .cell:focus { outline: 2px solid var(--warn); outline-offset: -2px; }
 """####),
     ]
 }

@@ -3,7 +3,7 @@
 // grouped (with subtotals) by the caller's functions; changed cells flash. Rendering waits for the next
 // animation frame, so any number of updates between two frames costs one render. By keyboard: Tab reaches
 // the headers (Enter sorts) and the rows; arrows, Page Up/Down, Home and End move between rows, scrolling
-// as they go; Enter opens a row. Each column has a filter under its header (text: contains, any case;
+// as they go; Right and Left move between a row's cells; Enter opens a row. Each column has a filter under its header (text: contains, any case;
 // numbers: 500, >0, <=-1000, !=0 or 10..20); columns marked `pinned` stay at the left while the grid scrolls
 // sideways.
 
@@ -94,6 +94,7 @@ export class VirtualGrid {
       this.schedule();
     });
     // A row opens (its drill-down) on a click, or on Enter when it has the focus.
+    this.focusColumn = null;  // the column of the focused cell, when Right/Left moved into the row
     const open = (e) => {
       const line = e.target.closest(".row[data-key]");
       if (line && this.onOpen) this.onOpen(line.dataset.key);
@@ -102,6 +103,15 @@ export class VirtualGrid {
     this.scroller.addEventListener("keydown", (e) => {
       if (e.key === "Enter") { open(e); return; }
       const line = e.target.closest(".row");
+      // Right and Left move between the cells of the focused row (a screen reader reads each cell).
+      if ((e.key === "ArrowRight" || e.key === "ArrowLeft") && line?.cells) {
+        e.preventDefault();
+        const at = line.cells.indexOf(e.target);
+        const next = Math.max(-1, Math.min(this.columns.length - 1, at + (e.key === "ArrowRight" ? 1 : -1)));
+        this.focusColumn = next >= 0 ? next : null;
+        this.focusIn(line);
+        return;
+      }
       const page = Math.max(1, Math.floor(this.scroller.clientHeight / this.rowHeight) - 1);
       const step = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page }[e.key];
       let target = null;
@@ -115,6 +125,15 @@ export class VirtualGrid {
     new ResizeObserver(() => this.schedule()).observe(this.scroller);
   }
 
+  /// Focuses a drawn row, or its cell in the focused column when one is.
+  focusIn(line) {
+    const cell = this.focusColumn != null ? line.cells?.[this.focusColumn] : null;
+    const target = cell || line;
+    if (cell) cell.tabIndex = -1;
+    if (document.activeElement !== target) target.focus({ preventScroll: true });
+    if (cell) cell.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+
   /// Focuses row `index` of the view, scrolling it into sight (it is drawn, then focused).
   moveFocus(index) {
     const h = this.rowHeight, top = index * h;
@@ -122,7 +141,7 @@ export class VirtualGrid {
     else if (top + h > this.scroller.scrollTop + this.scroller.clientHeight) this.scroller.scrollTop = top + h - this.scroller.clientHeight;
     // Focused now when the row is drawn (the margin above and below the view), else once it is.
     const line = this.spacer.querySelector(`.row[data-index="${index}"]`);
-    if (line) { line.focus({ preventScroll: true }); this.focusIndex = null; } else this.focusIndex = index;
+    if (line) { this.focusIn(line); this.focusIndex = null; } else this.focusIndex = index;
     this.schedule();
   }
 
@@ -159,7 +178,7 @@ export class VirtualGrid {
 
   /// Where the view is (scroll, focused row's key), to come back to it after a drill-down.
   position() {
-    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const focused = this.spacer.contains(document.activeElement) ? document.activeElement.closest(".row")?.dataset.key : null;
     return { top: this.scroller.scrollTop, left: this.scroller.scrollLeft, key: focused ?? null };
   }
 
@@ -248,13 +267,20 @@ export class VirtualGrid {
   }
 
   render() {
+    // A grid whose view was left (another view, a resize after it) draws nothing more.
+    if (!this.container.isConnected) return;
     if (this.dirty) { this.derive(); this.dirty = false; }
+    // The headers are as wide as the rows beside the vertical scrollbar, so their columns line up and they
+    // scroll sideways as far as the rows do.
+    const gutter = `${this.scroller.offsetWidth - this.scroller.clientWidth}px`;
+    if (this.top.style.paddingRight !== gutter) this.top.style.paddingRight = gutter;
     const h = this.rowHeight, height = this.view.length * h;
     this.spacer.style.height = height + "px";
     const top = this.scroller.scrollTop, bottom = top + this.scroller.clientHeight;
-    const first = Math.max(0, Math.floor(top / h) - 10), last = Math.min(this.view.length, Math.ceil(bottom / h) + 10);
+    // (scrolled past the end of a view that shrank: first may pass last until the scroll is clamped)
+    const last = Math.min(this.view.length, Math.ceil(bottom / h) + 10), first = Math.min(last, Math.max(0, Math.floor(top / h) - 10));
     // The row that has the focus keeps it across a redraw: the focus follows its index, not its element.
-    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.dataset.index) : null;
+    const focused = this.spacer.contains(document.activeElement) ? Number(document.activeElement.closest(".row")?.dataset.index) : null;
     // Row elements are kept and reused (a text is written only where it changed): a frame of live updates
     // touches the cells that changed, not every cell in view, which kept the browser busy restyling.
     this.lines = this.lines || [];
@@ -297,13 +323,13 @@ export class VirtualGrid {
     this.flashes.clear();
     const wanted = this.focusIndex ?? focused;
     this.focusIndex = null;
-    if (wanted !== null) {
+    if (wanted !== null && !Number.isNaN(wanted)) {
       const line = this.spacer.querySelector(`.row[data-index="${wanted}"]`);
-      if (line && document.activeElement !== line) line.focus({ preventScroll: true });
+      if (line) this.focusIn(line);
     }
-    for (const line of this.lines) if (line !== document.activeElement && line.tabIndex !== -1) line.tabIndex = -1;
+    for (const line of this.lines) if (!line.contains(document.activeElement) && line.tabIndex !== -1) line.tabIndex = -1;
     // One row is reachable by Tab: the focused one, else the first drawn.
-    const tabStop = this.spacer.querySelector(".row:focus") || this.spacer.querySelector(".row");
+    const tabStop = this.spacer.querySelector(".row:focus-within") || this.spacer.querySelector(".row");
     if (tabStop) tabStop.tabIndex = 0;
     this.container?.setAttribute("aria-rowcount", this.view.length + 1);
     if (this.onRender) this.onRender();
