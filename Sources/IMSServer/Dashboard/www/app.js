@@ -780,12 +780,14 @@ async function showLocates() {
   const locates = new Map();
   const rowsById = new Map();
   const body = document.getElementById("locate-rows");
+  const viewShown = state.shown;
   let pending = false;
   const render = () => {
     if (pending) return;
     pending = true;
     requestAnimationFrame(() => {
       pending = false;
+      if (!stillShown(viewShown)) return;  // left before this frame (a message already on its way)
       const only = document.getElementById("locate-status").value;
       const clientText = (document.getElementById("locate-client")?.value ?? "").trim().toUpperCase();
       const securityText = document.getElementById("locate-security").value.trim().toUpperCase();
@@ -1217,6 +1219,7 @@ async function showExceptions() {
     .filter((e) => show.value === "all" || (show.value === "open") === !e.acknowledgedBy)
     .sort((a, b) => b.exceptionId - a.exceptionId).slice(0, 1000);
   const render = () => {
+    if (!stillShown(shown)) return;  // left (a stream message already on its way)
     const list = listed();
     for (const id of [...selected]) if (!list.some((e) => e.exceptionId === id)) selected.delete(id);
     document.getElementById("exception-rows").replaceChildren(...list.map((e) => {
