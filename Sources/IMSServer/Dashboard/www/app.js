@@ -473,9 +473,9 @@ async function showConstrained() {
     <p class="hint">At stake (USD, at the last price): the HTB short not covered by what can still be located, plus the
       over-lent shares, plus the overborrowed shares. Short sells approved today are the limits in use.</p>
     <div class="table-wrap"><table aria-label="Hard-to-borrow work, most at stake first"><thead><tr>
-      <th>Security</th><th>Ticker</th><th>Name</th><th>Market</th><th>Temp</th><th class="num">Short</th><th class="num">Locate avail.</th>
-      <th class="num">Located (clients)</th><th class="num">Short sells approved</th><th class="num">For loan</th><th class="num">Overborrow</th>
-      <th class="num">At stake USD</th><th>Why</th></tr></thead><tbody id="htb-rows"></tbody></table></div>`;
+      <th>Security</th><th>Ticker</th><th>Name</th><th>Market</th><th>Temp</th><th class="num">At stake USD</th><th>Why</th>
+      <th class="num">Short</th><th class="num">Locate avail.</th><th class="num">Located today</th><th class="num">Short sells approved</th>
+      <th class="num">For loan</th><th class="num">Overborrow</th></tr></thead><tbody id="htb-rows"></tbody></table></div>`;
   const shown = state.shown;
   const rows = new Map();
   await loadListing(rows);
@@ -493,13 +493,14 @@ async function showConstrained() {
     if (overborrow > 0) why.push(`overborrow ${number.format(overborrow)}`);
     return { uncovered, overlent, overborrow, why, stake: usdOf(uncovered + overlent + overborrow, r) };
   };
+  // "Located today": what the day's approved locates took from the pool (LOCATE_DECREMENT).
   const columns = [
     { title: "Security", value: (r) => r.securityId }, { title: "Ticker", value: (r) => r.ticker ?? "" }, { title: "Name", value: (r) => r.name ?? "" },
-    { title: "Market", value: (r) => r.marketId }, { title: "Temp", value: (r) => r.temperature }, { title: "Short", value: (r) => r.shortQuantity ?? 0 },
-    { title: "Locate avail.", value: (r) => r.calculations?.locateAvailable ?? 0 }, { title: "Located (clients)", value: (r) => bucket(r, "LOCATE_APPROVED.SHORT") },
+    { title: "Market", value: (r) => r.marketId }, { title: "Temp", value: (r) => r.temperature }, { title: "At stake USD", value: (r) => r.work.stake },
+    { title: "Why", value: (r) => r.work.why.join("; ") }, { title: "Short", value: (r) => r.shortQuantity ?? 0 },
+    { title: "Locate avail.", value: (r) => r.calculations?.locateAvailable ?? 0 }, { title: "Located today", value: (r) => bucket(r, "LOCATE_DECREMENT") },
     { title: "Short sells approved", value: (r) => bucket(r, "SELL_APPROVED.SHORT") }, { title: "For loan", value: (r) => r.calculations?.forLoan ?? 0 },
-    { title: "Overborrow", value: (r) => r.calculations?.overborrow ?? 0 }, { title: "At stake USD", value: (r) => r.work.stake },
-    { title: "Why", value: (r) => r.work.why.join("; ") },
+    { title: "Overborrow", value: (r) => r.calculations?.overborrow ?? 0 },
   ];
   const listed = () => {
     const m = market.value, k = kind.value;
@@ -523,7 +524,7 @@ async function showConstrained() {
       const list = listed();
       const body = document.getElementById("htb-rows");
       body.replaceChildren(...list.slice(0, 500).map((r) => {
-        const tr = tableRow([securityLink(r.securityId), ...columns.slice(1).map((c) => c.value(r))], [5, 6, 7, 8, 9, 10, 11]);
+        const tr = tableRow([securityLink(r.securityId), ...columns.slice(1).map((c) => c.value(r))], [5, 7, 8, 9, 10, 11, 12]);
         tr.dataset.security = r.securityId;
         return tr;
       }));
@@ -551,11 +552,15 @@ async function showConstrained() {
 /// A client's or an aggregation unit's sell limits in each security, beside what they are made of and what
 /// used them today: locates and pay-to-hold, short and long sells approved, positions (fills). The limits are
 /// the API's; the parts are the scope's buckets from the inventory stream.
-const LIMIT_PARTS = {
-  clients: [["Located short", "LOCATE_APPROVED.SHORT"], ["Pay to hold", "PAY_TO_HOLD"], ["Short sells approved", "SELL_APPROVED.SHORT"],
-    ["Located long", "LOCATE_APPROVED.LONG"], ["Long sells approved", "SELL_APPROVED.LONG"]],
-  units: [["Borrowed", "BORROWED"], ["Loaned", "LOANED"], ["Lender lines", "EXTERNAL.*"], ["Short sells approved", "SELL_APPROVED.SHORT"],
-    ["Long sells approved", "SELL_APPROVED.LONG"]],
+/// Each kind's columns after the security and market: a limit, or a part (a bucket, or a family `X.*`), in
+/// the order a desk reads them: the short limit and what makes and uses it, then the long.
+const LIMIT_COLUMNS = {
+  clients: [["Short sell limit", "shortSellLimit"], ["Located short", "LOCATE_APPROVED.SHORT"], ["Pay to hold", "PAY_TO_HOLD"],
+    ["Short sells approved", "SELL_APPROVED.SHORT"], ["Short used", "used"], ["Short position", "SHORT.*"],
+    ["Long sell limit", "longSellLimit"], ["Long position", "LONG.*"], ["Located long", "LOCATE_APPROVED.LONG"], ["Long sells approved", "SELL_APPROVED.LONG"]],
+  units: [["Short sell limit", "shortSellLimit"], ["Borrowed", "BORROWED"], ["Loaned", "LOANED"], ["Lender lines", "EXTERNAL.*"],
+    ["Short sells approved", "SELL_APPROVED.SHORT"], ["Short used", "used"], ["Short position", "SHORT.*"],
+    ["Long sell limit", "longSellLimit"], ["Long position", "LONG.*"], ["Long sells approved", "SELL_APPROVED.LONG"]],
 };
 
 async function showLimits(preset = {}) {
@@ -567,7 +572,8 @@ async function showLimits(preset = {}) {
       <label>Security <input name="securityId" placeholder="all"></label>
       <button type="submit">Show</button>
     </form>
-    <div class="toolbar"><span class="hint" id="limits-hint"></span><span class="count" id="limits-count" aria-live="polite"></span></div>
+    <div class="toolbar"><label><input type="checkbox" id="limits-used" checked> Only securities with a limit, a use or a position</label>
+      <span class="hint" id="limits-hint"></span><span class="count" id="limits-count" aria-live="polite"></span></div>
     <div class="table-wrap"><table aria-label="Limits and their use"><thead><tr id="limits-head"></tr></thead><tbody id="limits-rows"></tbody></table></div>`;
   const form = document.getElementById("limits-form");
   const saved = JSON.parse(sessionStorage.getItem("ims.limits") || "{}");
@@ -589,9 +595,10 @@ async function showLimits(preset = {}) {
     closeStreams();
     const kind = form.kind.value, id = form.id.value.trim(), securityId = form.securityId.value.trim();
     sessionStorage.setItem("ims.limits", JSON.stringify({ kind, id, securityId }));
-    const parts = LIMIT_PARTS[kind];
+    const columns = LIMIT_COLUMNS[kind];
     const head = document.getElementById("limits-head");
-    head.replaceChildren(...["Security", "Market", "Long sell limit", "Short sell limit", ...parts.map((p) => p[0]), "Short used", "Long position", "Short position"].map((t, i) => {
+    if (!head) return;
+    head.replaceChildren(...["Security", "Market", ...columns.map((c) => c[0])].map((t, i) => {
       const th = document.createElement("th");
       th.textContent = t;
       if (i >= 2) th.className = "num";
@@ -620,19 +627,22 @@ async function showLimits(preset = {}) {
     };
     const draw = () => {
       const body = document.getElementById("limits-rows");
-      body.replaceChildren(...limits.map((l) => {
+      const onlyUsed = document.getElementById("limits-used").checked;
+      const rows = [];
+      for (const l of limits) {
         const b = buckets.get(l.securityId);
-        const values = parts.map((p) => (b ? sum(b, p[1]) : null));
         // Short used: the short sells approved against what allowed them (locates and pay-to-hold for a
         // client; borrowed less loaned plus lender lines for a unit).
         const base = b ? (kind === "clients" ? sum(b, "LOCATE_APPROVED.SHORT") + sum(b, "PAY_TO_HOLD") : sum(b, "BORROWED") - sum(b, "LOANED") + sum(b, "EXTERNAL.*")) : 0;
-        const used = b && base > 0 ? `${Math.round((100 * sum(b, "SELL_APPROVED.SHORT")) / base)}%` : "";
-        const tr = tableRow([securityLink(l.securityId), l.marketId, l.longSellLimit, l.shortSellLimit, ...values, used,
-          b ? sum(b, "LONG.*") : null, b ? sum(b, "SHORT.*") : null], [2, 3, ...parts.map((_, i) => 4 + i), 5 + parts.length, 6 + parts.length]);
+        const values = columns.map(([, name]) => name === "used" ? (b && base > 0 ? `${Math.round((100 * sum(b, "SELL_APPROVED.SHORT")) / base)}%` : "")
+          : name.endsWith("Limit") ? l[name] : (b ? sum(b, name) : null));
+        if (onlyUsed && values.every((v) => !v || v === "0%")) continue;
+        const tr = tableRow([securityLink(l.securityId), l.marketId, ...values], columns.map((c, i) => (c[1] === "used" ? -1 : 2 + i)));
         tr.dataset.security = l.securityId;
-        return tr;
-      }));
-      document.getElementById("limits-count").textContent = `${number.format(limits.length)} securities`;
+        rows.push(tr);
+      }
+      body.replaceChildren(...rows);
+      document.getElementById("limits-count").textContent = `${number.format(rows.length)} of ${number.format(limits.length)} securities`;
     };
     document.getElementById("limits-hint").textContent = kind === "clients"
       ? `Client ${id}: a short sale needs its located shares (or pay-to-hold) not yet used by approved short sells; a long sale its long position and long locates.`
@@ -652,6 +662,7 @@ async function showLimits(preset = {}) {
     });
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  document.getElementById("limits-used").addEventListener("change", () => form.requestSubmit());
   if (form.id.value) await load();
   if (!stillShown(shown)) return;
 }
@@ -1429,9 +1440,10 @@ async function showSecurity(id) {
     const titles = { forLoan: "For loan", forPledge: "For pledge", locateAvailable: "Locate available", overborrow: "Overborrow" };
     const figures = document.getElementById("figures");
     const header = document.createElement("tr");
-    for (const text of ["", "As they stand", ...days.map((d) => `${d.day} ${d.date.slice(5)}`)]) {
+    for (const [text, date] of [["", ""], ["As they stand", ""], ...days.map((d) => [d.day, d.date.slice(5)])]) {
       const th = document.createElement("th");
       th.textContent = text;
+      if (date) { th.append(document.createElement("br")); th.append(date); th.title = `${text}: ${date}`; }
       if (text) th.className = "num";
       header.append(th);
     }
