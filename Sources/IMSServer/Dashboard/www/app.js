@@ -758,7 +758,7 @@ async function requestEach(text, csv) {
 
 async function showLocates() {
   // What this key may do here: request and cancel (client, operator), decide and bulk-request (operator).
-  const decides = can("operator"), requests = can("client") || can("operator"), client = isClient();
+  const decides = can("operator"), requests = can("client") || can("operator"), client = isClient(), staff = STAFF.some(can);
   const ownClient = client ? state.me.clientId ?? "" : "";
   view.innerHTML = `
     ${requests ? `<form class="order-form" id="locate-form" aria-label="Request a locate">
@@ -781,10 +781,11 @@ async function showLocates() {
       <button type="button" id="approve-selected">Approve selected in full</button>
       <button type="button" id="reject-selected">Reject selected</button>
     </div>` : ""}
+    <p class="status error" id="expiry-warning" role="alert" hidden></p>
     <div id="bulk-results"></div>
     <div id="locate-history"></div>
     <div class="table-wrap"><table class="locates" aria-label="${client ? "My locates" : "Locates, pending first"}">
-      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th><th>${decides ? "Decide" : "Action"}</th></tr></thead>
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th>${staff ? `<th class="num" title="The security's locate available now">Avail. now</th>` : ""}<th>${decides ? "Decide" : "Action"}</th></tr></thead>
       <tbody id="locate-rows"></tbody>
     </table></div>`;
   if (client) document.querySelector("#locate-form [name=clientId]").value = ownClient;
@@ -833,6 +834,7 @@ async function showLocates() {
       for (const m of new Set([...locates.values()].map((l) => l.marketId).filter(Boolean))) {
         if (![...markets.options].some((o) => o.value === m)) markets.add(new Option(m, m));
       }
+      warnExpiry();
     });
   };
   const locateRow = (l) => {
@@ -840,10 +842,13 @@ async function showLocates() {
     tr.dataset.locate = l.locateId;
     const cellsText = [l.locateId, l.clientId, l.securityId, l.side, number.format(l.quantity), number.format(l.approvedQuantity), l.status, l.reason ?? "",
       l.marketId ?? "", l.rateBps != null ? price.format(l.rateBps) : "", "", ""];
+    if (staff) cellsText.push(availability.has(l.securityId) ? number.format(availability.get(l.securityId)) : "");
+    tr.dataset.security = l.securityId;
     cellsText.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
       if (i === 4 || i === 5 || i === 9) td.className = "num";
+      if (i === 12) td.className = "num avail";
       if (i === 6) td.className = "status-" + l.status.toLowerCase();
       if (i === 10) { td.className = "age"; td.dataset.at = l.requestedAt; }
       if (i === 11) { td.className = "expires"; if (l.expiresAt && ["PENDING", "APPROVED", "PARTIAL"].includes(l.status)) td.dataset.at = l.expiresAt; }
@@ -876,11 +881,12 @@ async function showLocates() {
       });
     }
     if (decides && l.status === "PENDING") {
+      decide.className = "decide";
       decide.innerHTML = `<input type="checkbox" class="pick" aria-label="Select ${l.locateId}">
         <input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
-        <button type="button" data-action="APPROVE">Approve</button>
+        <button type="button" data-action="APPROVE" aria-label="Approve ${l.locateId}">Approve</button>
         <input type="text" placeholder="reason" aria-label="Reason for ${l.locateId}" class="why">
-        <button type="button" data-action="REJECT">Reject</button>`;
+        <button type="button" data-action="REJECT" aria-label="Reject ${l.locateId}">Reject</button>`;
       decide.addEventListener("click", async (e) => {
         const action = e.target.dataset?.action;
         if (!action) return;
@@ -904,7 +910,57 @@ async function showLocates() {
   for (const id of ["locate-status", "locate-market"]) document.getElementById(id).addEventListener("change", render);
   for (const id of ["locate-client", "locate-security"]) document.getElementById(id)?.addEventListener("input", render);
   // Age and time to expiry move with the clock, not only with the locate.
-  const clock = setInterval(() => { if (!stillShown(shownHere)) { clearInterval(clock); return; } for (const tr of rowsById.values()) timeCells(tr); }, 15_000);
+  const clock = setInterval(() => {
+    if (!stillShown(shownHere)) { clearInterval(clock); return; }
+    for (const tr of rowsById.values()) timeCells(tr);
+    warnExpiry();
+  }, 15_000);
+  // Before the day roll: pending locates that expire within 15 minutes (their market's roll), or are past
+  // their time by this clock and go at the next roll, are named above the queue.
+  const warnExpiry = () => {
+    const box = document.getElementById("expiry-warning");
+    if (!box) return;
+    const now = Date.now(), soon = [], due = [];
+    for (const l of locates.values()) {
+      if (l.status !== "PENDING" || !l.expiresAt) continue;
+      const left = Date.parse(l.expiresAt) - now;
+      if (left <= 0) due.push(l); else if (left <= 15 * 60_000) soon.push(l);
+    }
+    const first = soon.map((l) => l.expiresAt).sort()[0];
+    const parts = [];
+    if (soon.length) parts.push(`${soon.length} pending locate${soon.length === 1 ? "" : "s"} expire within 15 minutes (the first at ${first.slice(11, 16)} UTC, ${[...new Set(soon.map((l) => l.marketId))].sort().join(", ")})`);
+    if (due.length) parts.push(`${due.length} pending locate${due.length === 1 ? " is" : "s are"} past ${due.length === 1 ? "its" : "their"} expiry time and go${due.length === 1 ? "es" : ""} at the next day roll of ${[...new Set(due.map((l) => l.marketId))].sort().join(", ")}`);
+    box.hidden = !parts.length;
+    box.textContent = parts.length ? `Decide before the day roll: ${parts.join("; ")}.` : "";
+  };
+  // The desk's view of each security's locate available now, beside the locates asking for it (staff only:
+  // the firm's inventory), from the inventory stream; the cells are written at most twice a second.
+  const availability = new Map();
+  const changedSecurities = new Set();
+  let availabilityPending = false;
+  if (staff) {
+    stream("/ws/inventory", {}, (message) => {
+      if (message.type !== "delta" && message.type !== "snapshot") return;
+      const d = message.data;
+      const value = d.calculations?.locateAvailable;
+      if (value == null || availability.get(d.securityId) === value) return;
+      availability.set(d.securityId, value);
+      changedSecurities.add(d.securityId);
+      if (availabilityPending) return;
+      availabilityPending = true;
+      setTimeout(() => {
+        availabilityPending = false;
+        if (!stillShown(shownHere)) return;
+        for (const tr of rowsById.values()) {
+          if (!changedSecurities.has(tr.dataset.security)) continue;
+          const cell = tr.querySelector("td.avail");
+          const text = number.format(availability.get(tr.dataset.security));
+          if (cell && cell.textContent !== text) cell.textContent = text;
+        }
+        changedSecurities.clear();
+      }, 500);
+    });
+  }
   const shownHere = state.shown;
   const showLocateHistory = (id) => {
     const l = locates.get(id);
