@@ -764,7 +764,7 @@ async function requestEach(text, csv) {
 
 async function showLocates() {
   // What this key may do here: request and cancel (client, operator), decide and bulk-request (operator).
-  const decides = can("operator"), requests = can("client") || can("operator"), client = isClient();
+  const decides = can("operator"), requests = can("client") || can("operator"), client = isClient(), staff = STAFF.some(can);
   const ownClient = client ? state.me.clientId ?? "" : "";
   view.innerHTML = `
     ${requests ? `<form class="order-form" id="locate-form" aria-label="Request a locate">
@@ -787,10 +787,11 @@ async function showLocates() {
       <button type="button" id="approve-selected">Approve selected in full</button>
       <button type="button" id="reject-selected">Reject selected</button>
     </div>` : ""}
+    <p class="status error" id="expiry-warning" role="alert" hidden></p>
     <div id="bulk-results"></div>
     <div id="locate-history"></div>
     <div class="table-wrap"><table class="locates" aria-label="${client ? "My locates" : "Locates, pending first"}">
-      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th><th>${decides ? "Decide" : "Action"}</th></tr></thead>
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th>${staff ? `<th class="num" title="The security's locate available now">Avail. now</th>` : ""}<th>${decides ? "Decide" : "Action"}</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th></tr></thead>
       <tbody id="locate-rows"></tbody>
     </table></div>`;
   if (client) document.querySelector("#locate-form [name=clientId]").value = ownClient;
@@ -839,6 +840,7 @@ async function showLocates() {
       for (const m of new Set([...locates.values()].map((l) => l.marketId).filter(Boolean))) {
         if (![...markets.options].some((o) => o.value === m)) markets.add(new Option(m, m));
       }
+      warnExpiry();
     });
   };
   const locateRow = (l) => {
@@ -846,10 +848,14 @@ async function showLocates() {
     tr.dataset.locate = l.locateId;
     const cellsText = [l.locateId, l.clientId, l.securityId, l.side, number.format(l.quantity), number.format(l.approvedQuantity), l.status, l.reason ?? "",
       l.marketId ?? "", l.rateBps != null ? price.format(l.rateBps) : "", "", ""];
+    if (staff) cellsText.push(availability.has(l.securityId) ? number.format(availability.get(l.securityId)) : "");
+    tr.dataset.security = l.securityId;
     cellsText.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
       if (i === 4 || i === 5 || i === 9) td.className = "num";
+      if (i === 12) td.className = "num avail";
+      if (i === 7) { td.className = "reason"; td.title = text; }
       if (i === 6) td.className = "status-" + l.status.toLowerCase();
       if (i === 10) { td.className = "age"; td.dataset.at = l.requestedAt; }
       if (i === 11) { td.className = "expires"; if (l.expiresAt && ["PENDING", "APPROVED", "PARTIAL"].includes(l.status)) td.dataset.at = l.expiresAt; }
@@ -882,11 +888,12 @@ async function showLocates() {
       });
     }
     if (decides && l.status === "PENDING") {
+      decide.className = "decide";
       decide.innerHTML = `<input type="checkbox" class="pick" aria-label="Select ${l.locateId}">
         <input type="number" min="1" max="${l.quantity}" value="${l.quantity}" aria-label="Quantity to approve for ${l.locateId}" class="qty">
-        <button type="button" data-action="APPROVE">Approve</button>
+        <button type="button" data-action="APPROVE" aria-label="Approve ${l.locateId}">Approve</button>
         <input type="text" placeholder="reason" aria-label="Reason for ${l.locateId}" class="why">
-        <button type="button" data-action="REJECT">Reject</button>`;
+        <button type="button" data-action="REJECT" aria-label="Reject ${l.locateId}">Reject</button>`;
       decide.addEventListener("click", async (e) => {
         const action = e.target.dataset?.action;
         if (!action) return;
@@ -904,13 +911,68 @@ async function showLocates() {
         requestAnimationFrame(() => requestAnimationFrame(() => body.querySelector("button[data-action='APPROVE']")?.focus()));
       });
     }
-    tr.append(decide);
+    // The decision beside the status (and the availability it is decided on), so that it is in view at
+    // 1,280 px; the reason, market, rate and times follow.
+    const status = tr.children[6];
+    const avail = tr.querySelector("td.avail");
+    if (avail) status.after(avail);
+    (avail ?? status).after(decide);
     return tr;
   };
   for (const id of ["locate-status", "locate-market"]) document.getElementById(id).addEventListener("change", render);
   for (const id of ["locate-client", "locate-security"]) document.getElementById(id)?.addEventListener("input", render);
   // Age and time to expiry move with the clock, not only with the locate.
-  const clock = setInterval(() => { if (!stillShown(shownHere)) { clearInterval(clock); return; } for (const tr of rowsById.values()) timeCells(tr); }, 15_000);
+  const clock = setInterval(() => {
+    if (!stillShown(shownHere)) { clearInterval(clock); return; }
+    for (const tr of rowsById.values()) timeCells(tr);
+    warnExpiry();
+  }, 15_000);
+  // Before the day roll: pending locates that expire within 15 minutes (their market's roll), or are past
+  // their time by this clock and go at the next roll, are named above the queue.
+  const warnExpiry = () => {
+    const box = document.getElementById("expiry-warning");
+    if (!box) return;
+    const now = Date.now(), soon = [], due = [];
+    for (const l of locates.values()) {
+      if (l.status !== "PENDING" || !l.expiresAt) continue;
+      const left = Date.parse(l.expiresAt) - now;
+      if (left <= 0) due.push(l); else if (left <= 15 * 60_000) soon.push(l);
+    }
+    const first = soon.map((l) => l.expiresAt).sort()[0];
+    const parts = [];
+    if (soon.length) parts.push(`${soon.length} pending locate${soon.length === 1 ? "" : "s"} expire within 15 minutes (the first at ${first.slice(11, 16)} UTC, ${[...new Set(soon.map((l) => l.marketId))].sort().join(", ")})`);
+    if (due.length) parts.push(`${due.length} pending locate${due.length === 1 ? " is" : "s are"} past ${due.length === 1 ? "its" : "their"} expiry time and go${due.length === 1 ? "es" : ""} at the next day roll of ${[...new Set(due.map((l) => l.marketId))].sort().join(", ")}`);
+    box.hidden = !parts.length;
+    box.textContent = parts.length ? `Decide before the day roll: ${parts.join("; ")}.` : "";
+  };
+  // The desk's view of each security's locate available now, beside the locates asking for it (staff only:
+  // the firm's inventory), from the inventory stream; the cells are written at most twice a second.
+  const availability = new Map();
+  const changedSecurities = new Set();
+  let availabilityPending = false;
+  if (staff) {
+    stream("/ws/inventory", {}, (message) => {
+      if (message.type !== "delta" && message.type !== "snapshot") return;
+      const d = message.data;
+      const value = d.calculations?.locateAvailable;
+      if (value == null || availability.get(d.securityId) === value) return;
+      availability.set(d.securityId, value);
+      changedSecurities.add(d.securityId);
+      if (availabilityPending) return;
+      availabilityPending = true;
+      setTimeout(() => {
+        availabilityPending = false;
+        if (!stillShown(shownHere)) return;
+        for (const tr of rowsById.values()) {
+          if (!changedSecurities.has(tr.dataset.security)) continue;
+          const cell = tr.querySelector("td.avail");
+          const text = number.format(availability.get(tr.dataset.security));
+          if (cell && cell.textContent !== text) cell.textContent = text;
+        }
+        changedSecurities.clear();
+      }, 500);
+    });
+  }
   const shownHere = state.shown;
   const showLocateHistory = (id) => {
     const l = locates.get(id);
@@ -2160,8 +2222,11 @@ table { border-collapse: collapse; width: 100%; }
 th, td { padding: .3rem .5rem; border-bottom: 1px solid #1e2631; text-align: left; white-space: nowrap; font-variant-numeric: tabular-nums; }
 th { position: sticky; top: 0; background: #1b2330; }
 th.num, td.num { text-align: right; }
-td .qty { width: 7rem; }
-td .why { width: 9rem; }
+td .qty { width: 6.5rem; }
+td .why { width: 6rem; }
+td.decide { white-space: nowrap; }
+td.decide button, td.decide input { padding: .15rem .35rem; }
+table.locates th, table.locates td { padding: .3rem .35rem; }
 .status-pending { color: var(--warn); font-weight: 600; }
 .status-approved { color: var(--up); }
 .status-partial { color: var(--accent); }
@@ -2208,6 +2273,7 @@ button.link { background: none; border: none; padding: 0; color: var(--accent); 
 .explain tr.branch.chosen td { color: var(--text); font-weight: 600; }
 .order-form label.check { flex-direction: row; align-items: center; }
 .grid .cell:focus { outline: 2px solid var(--warn); outline-offset: -2px; }
+table.locates td.reason { max-width: 10rem; overflow: hidden; text-overflow: ellipsis; }
 """####),
     ]
 }

@@ -785,7 +785,7 @@ async function showLocates() {
     <div id="bulk-results"></div>
     <div id="locate-history"></div>
     <div class="table-wrap"><table class="locates" aria-label="${client ? "My locates" : "Locates, pending first"}">
-      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th>${staff ? `<th class="num" title="The security's locate available now">Avail. now</th>` : ""}<th>${decides ? "Decide" : "Action"}</th></tr></thead>
+      <thead><tr><th>Locate</th><th>Client</th><th>Security</th><th>Side</th><th class="num">Asked</th><th class="num">Approved</th><th>Status</th>${staff ? `<th class="num" title="The security's locate available now">Avail. now</th>` : ""}<th>${decides ? "Decide" : "Action"}</th><th>Reason</th><th>Market</th><th class="num">Rate (bps)</th><th>Age</th><th>Expires in</th></tr></thead>
       <tbody id="locate-rows"></tbody>
     </table></div>`;
   if (client) document.querySelector("#locate-form [name=clientId]").value = ownClient;
@@ -849,6 +849,7 @@ async function showLocates() {
       td.textContent = text;
       if (i === 4 || i === 5 || i === 9) td.className = "num";
       if (i === 12) td.className = "num avail";
+      if (i === 7) { td.className = "reason"; td.title = text; }
       if (i === 6) td.className = "status-" + l.status.toLowerCase();
       if (i === 10) { td.className = "age"; td.dataset.at = l.requestedAt; }
       if (i === 11) { td.className = "expires"; if (l.expiresAt && ["PENDING", "APPROVED", "PARTIAL"].includes(l.status)) td.dataset.at = l.expiresAt; }
@@ -904,7 +905,12 @@ async function showLocates() {
         requestAnimationFrame(() => requestAnimationFrame(() => body.querySelector("button[data-action='APPROVE']")?.focus()));
       });
     }
-    tr.append(decide);
+    // The decision beside the status (and the availability it is decided on), so that it is in view at
+    // 1,280 px; the reason, market, rate and times follow.
+    const status = tr.children[6];
+    const avail = tr.querySelector("td.avail");
+    if (avail) status.after(avail);
+    (avail ?? status).after(decide);
     return tr;
   };
   for (const id of ["locate-status", "locate-market"]) document.getElementById(id).addEventListener("change", render);
