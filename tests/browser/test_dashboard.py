@@ -752,12 +752,25 @@ def main():
         # approver (another key) approves; the desk activates; the history names each.
         driver.get(base + "#/rules")
         wait(driver, lambda d: d.find_element(By.ID, "rule-document").get_attribute("value").startswith("{"), "the rule document")
-        driver.execute_script("""
-            const area = document.getElementById('rule-document');
-            const d = JSON.parse(area.value); d.parameters = { ...d.parameters, haircut: '0.25' };
-            area.value = JSON.stringify(d, null, 2);""")
-        driver.find_element(By.ID, "rule-comment").send_keys("haircut 0.25 from the browser")
         versions_before = len(driver.find_elements(By.CSS_SELECTOR, "#rule-versions tr"))
+        # Issue 26, 8: the rules in force, saved or imported unchanged, are said to change nothing (no draft).
+        driver.find_element(By.ID, "rule-draft").click()
+        wait(driver, lambda d: "nothing to draft" in d.find_element(By.ID, "status").text, "the unchanged document refused by the page")
+        active_file = pathlib.Path("/tmp/ims-browser-rules-active.json")
+        active_file.write_text(driver.find_element(By.ID, "rule-document").get_attribute("value"))
+        driver.find_element(By.ID, "rule-import").send_keys(str(active_file))
+        wait(driver, lambda d: "is the rules in force" in d.find_element(By.ID, "status").text, "the imported copy of the rules in force")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#rule-versions tr")) == versions_before
+        # The form edits the document: the haircut parameter typed in its field is in the JSON.
+        haircut = driver.find_element(By.CSS_SELECTOR, "#rule-form input[aria-label='haircut']")
+        haircut.clear()
+        haircut.send_keys("0.25", Keys.TAB)
+        wait(driver, lambda d: json.loads(d.find_element(By.ID, "rule-document").get_attribute("value"))["parameters"]["haircut"] == "0.25", "the form's edit in the JSON")
+        formulas = len(driver.find_elements(By.CSS_SELECTOR, "#rule-form .field.wide input"))
+        outcomes = len(driver.find_elements(By.CSS_SELECTOR, "#rule-form select[aria-label$='outcome']"))
+        assert formulas >= 8 and outcomes >= 5, f"every formula and every locate rule's outcome has a field: {formulas}, {outcomes}"
+        print(f"rules form: {formulas} formulas, {outcomes} locate outcomes; the unchanged document and its import said to change nothing")
+        driver.find_element(By.ID, "rule-comment").send_keys("haircut 0.25 from the browser")
         driver.find_element(By.ID, "rule-draft").click()
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rule-versions tr")) == versions_before + 1, "the new draft")
         draft = driver.execute_script("return document.querySelector('#rule-versions tr').dataset.version")
@@ -775,6 +788,13 @@ def main():
         changed = int(summary.split(" of ")[0].replace(",", ""))
         assert changed > 0, f"a lower haircut changes for-loan somewhere: {summary}"
         assert status() == "PREVIEWED", status()
+        # Beside the what-if, the changes against the rules in force: the haircut, 0.5 → 0.25, and nothing else.
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#rule-diff tbody tr"), "the changes against the rules in force")
+        diff = driver.execute_script("return [...document.querySelectorAll('#rule-diff tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent))")
+        assert diff == [["parameters.haircut", "0.5", "0.25"]], diff
+        # Every step's button is in the window at 1,280 px, without scrolling sideways.
+        right = driver.execute_script(f"return Math.max(...[...document.querySelectorAll(\"#rule-versions tr[data-version='{draft}'] button\")].map((b) => b.getBoundingClientRect().right))")
+        assert right <= driver.execute_script("return document.documentElement.clientWidth"), f"the steps are reachable at 1,280 px: right edge {right}"
         driver.save_screenshot(str(SHOTS / "rules-preview.png"))
         step("approve")
         wait(driver, lambda d: "refused" in d.find_element(By.ID, "status").text, "the author's approval refused")

@@ -1067,42 +1067,53 @@ async function showLocates() {
 
 // MARK: Rules
 
-/// The rule lifecycle (SPEC 4.3): versions and their people, a draft edited from any version's document,
-/// its what-if preview, approval by another person, activation, and the history of every step.
+/// The rule lifecycle (SPEC 4.3): versions and their people, a draft edited as a form over the document's
+/// parameters, packs, formulas, conditions and locate policy (the JSON beside it, kept in step), the changes
+/// of any version against the rules in force beside its what-if, approval by another person, activation,
+/// and the history of every step.
 async function showRules() {
   view.innerHTML = `
     <div class="rules">
       <section>
         <h2>Versions</h2>
         <div class="table-wrap short"><table aria-label="Rule set versions">
-          <thead><tr><th>Version</th><th>Status</th><th>Name</th><th>Author</th><th>Approved by</th><th>Activated by</th><th>Steps</th></tr></thead>
+          <thead><tr><th>Version</th><th>Status</th><th>Steps</th><th>Name</th><th>Author</th><th>Approved by</th><th>Activated by</th></tr></thead>
           <tbody id="rule-versions"></tbody></table></div>
+        <div id="rule-review"></div>
+        <div id="rule-preview"></div>
         <h2>History</h2>
         <div class="table-wrap short"><table aria-label="Rule history"><thead><tr><th>When</th><th>Who</th><th>Step</th><th>Version</th><th>Comment</th></tr></thead>
           <tbody id="rule-history"></tbody></table></div>
       </section>
       <section>
         <h2>Draft</h2>
-        <label for="rule-document">Rule set document (JSON), from version <select id="rule-base"></select></label>
-        <textarea id="rule-document" spellcheck="false" rows="18"></textarea>
-        <label>Comment <input id="rule-comment" type="text" value="" size="40"></label>
-        <button type="button" id="rule-draft">Save as a new draft</button>
-        <div id="rule-preview"></div>
+        <div class="toolbar">
+          <label>From version <select id="rule-base" aria-label="The version the draft starts from"></select></label>
+          <label>Import a file <input id="rule-import" type="file" accept=".json,application/json"></label>
+        </div>
+        <div class="toolbar">
+          <label>Comment <input id="rule-comment" type="text" value="" size="30"></label>
+          <button type="button" id="rule-draft">Save as a new draft</button>
+        </div>
+        <div id="rule-form" class="rule-form"></div>
+        <details id="rule-json"><summary>The document as JSON</summary>
+          <label for="rule-document" class="hint">Edits here update the form above (when the text is valid JSON).</label>
+          <textarea id="rule-document" spellcheck="false" rows="18"></textarea></details>
       </section>
     </div>`;
   const shown = state.shown;
   const listing = await (await api("/api/v1/rules")).json();
   const history = await (await api("/api/v1/rules/audit")).json();
   if (!stillShown(shown)) return;
+  const documents = new Map();  // version → its document, fetched once
+  const documentOf = async (version) => {
+    if (!documents.has(version)) documents.set(version, (await (await api(`/api/v1/rules/${version}`)).json()).document);
+    return documents.get(version);
+  };
   const versions = document.getElementById("rule-versions");
   for (const v of [...listing.versions].reverse()) {
     const tr = document.createElement("tr");
     tr.dataset.version = v.version;
-    for (const text of [v.version + (v.version === listing.activeVersion ? " (in force)" : ""), v.status, v.name, v.author, v.approvedBy ?? "", v.activatedBy ?? ""]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
     const steps = document.createElement("td");
     const next = { DRAFT: ["preview", "reject"], PREVIEWED: ["approve", "reject", "preview"], APPROVED: ["activate", "reject"] }[v.status] || [];
     for (const step of next) {
@@ -1110,33 +1121,79 @@ async function showRules() {
       button.type = "button";
       button.dataset.step = step;
       button.textContent = step[0].toUpperCase() + step.slice(1);
+      button.setAttribute("aria-label", `${button.textContent} version ${v.version}`);
       button.addEventListener("click", () => ruleStep(v.version, step));
       steps.append(button, " ");
     }
-    tr.append(steps);
+    if (v.version !== listing.activeVersion) {
+      // The changes against the rules in force, with the what-if: what an approver reads before approving.
+      const review = document.createElement("button");
+      review.type = "button";
+      review.dataset.step = "review";
+      review.textContent = "Changes";
+      review.setAttribute("aria-label", `Changes of version ${v.version} against the rules in force`);
+      review.addEventListener("click", () => reviewVersion(v.version));
+      steps.append(review);
+    }
+    const cells = [v.version + (v.version === listing.activeVersion ? " (in force)" : ""), v.status, steps, v.name, v.author, v.approvedBy ?? "", v.activatedBy ?? ""];
+    for (const c of cells) {
+      const td = c instanceof Node ? c : document.createElement("td");
+      if (!(c instanceof Node)) td.textContent = c;
+      tr.append(td);
+    }
     versions.append(tr);
   }
   const historyRows = document.getElementById("rule-history");
-  for (const h of [...history].reverse()) {
-    const tr = document.createElement("tr");
-    for (const text of [h.at, h.user, h.action, h.version, h.comment ?? ""]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    historyRows.append(tr);
-  }
+  for (const h of [...history].reverse()) historyRows.append(tableRow([h.at, h.user, h.action, h.version, h.comment ?? ""]));
+
+  // The changes of a version against the rules in force, with its what-if.
+  const reviewVersion = async (version, preview = null) => {
+    const [proposed, active] = await Promise.all([documentOf(version), documentOf(listing.activeVersion)]);
+    if (!stillShown(shown)) return;
+    showDiff(document.getElementById("rule-review"), version, listing.activeVersion, active, proposed);
+    if (preview) { showPreview(preview); return; }
+    const response = await api(`/api/v1/rules/${version}/preview`);
+    if (response.ok && stillShown(shown)) showPreview(await response.json());
+  };
+  window.imsReviewVersion = reviewVersion;
+
+  // The draft: the document is the truth; the form and the JSON are two views of it.
+  let draft = null;
+  const area = document.getElementById("rule-document");
+  const writeJSON = () => { area.value = JSON.stringify(draft, null, 2); };
+  const form = document.getElementById("rule-form");
+  const redraw = () => ruleForm(form, draft, writeJSON);
+  area.addEventListener("input", () => {
+    try { draft = JSON.parse(area.value); redraw(); } catch { /* half-typed: the form waits for valid JSON */ }
+  });
   const base = document.getElementById("rule-base");
   for (const v of [...listing.versions].reverse()) base.add(new Option(`${v.version} ${v.status}`, v.version, false, v.version === listing.activeVersion));
   const load = async () => {
-    const v = await (await api(`/api/v1/rules/${base.value}`)).json();
-    document.getElementById("rule-document").value = JSON.stringify(v.document, null, 2);
+    draft = structuredClone(await documentOf(Number(base.value)));
+    writeJSON();
+    redraw();
   };
   base.addEventListener("change", load);
   await load();
+  const sameAsActive = async (candidate) => canonical(candidate) === canonical(await documentOf(listing.activeVersion));
+  document.getElementById("rule-import").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    let imported;
+    try { imported = JSON.parse(await file.text()); } catch (error) { say(`${file.name} is not JSON: ${error.message}`, "error"); return; }
+    draft = imported;
+    writeJSON();
+    redraw();
+    say(await sameAsActive(imported) ? `${file.name} is the rules in force (version ${listing.activeVersion}): a draft of it would change nothing.`
+      : `${file.name} imported into the draft; review it, then save it as a new draft.`, "live");
+  });
   document.getElementById("rule-draft").addEventListener("click", async () => {
     let document_;
-    try { document_ = JSON.parse(document.getElementById("rule-document").value); } catch (e) { say(`The document is not JSON: ${e.message}`, "error"); return; }
+    try { document_ = JSON.parse(area.value); } catch (e) { say(`The document is not JSON: ${e.message}`, "error"); return; }
+    if (await sameAsActive(document_)) {
+      say(`This document is the rules in force (version ${listing.activeVersion}): nothing to draft.`, "error");
+      return;
+    }
     const response = await api("/api/v1/rules/drafts", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ comment: document.getElementById("rule-comment").value, document: document_ }) });
     const answer = await response.json().catch(() => ({}));
@@ -1146,14 +1203,141 @@ async function showRules() {
   });
 }
 
+/// A JSON value with its keys sorted, as text: two documents are equal when these are.
+function canonical(value) {
+  const sort = (v) => (Array.isArray(v) ? v.map(sort) : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])])) : v);
+  return JSON.stringify(sort(value));
+}
+
+/// Where two documents differ, by path: rules and decrements by their id, packs by their name, other lists
+/// by position. Each difference has the path, the value in force and the proposed one (absent: undefined).
+function documentDiff(before, after, path = "") {
+  const out = [];
+  const keyOf = (item) => (item && typeof item === "object" ? item.id ?? item.pack : undefined);
+  if (Array.isArray(before) && Array.isArray(after) && [...before, ...after].every((x) => keyOf(x) !== undefined)) {
+    const a = new Map(before.map((x) => [keyOf(x), x])), b = new Map(after.map((x) => [keyOf(x), x]));
+    for (const k of new Set([...a.keys(), ...b.keys()])) out.push(...documentDiff(a.get(k), b.get(k), `${path}[${k}]`));
+    return out;
+  }
+  const objects = before && after && typeof before === "object" && typeof after === "object" && Array.isArray(before) === Array.isArray(after);
+  if (objects) {
+    for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) out.push(...documentDiff(before[k], after[k], Array.isArray(before) ? `${path}[${k}]` : `${path}${path ? "." : ""}${k}`));
+    return out;
+  }
+  if (canonical(before) !== canonical(after)) out.push({ path, before, after });
+  return out;
+}
+
+function showDiff(box, version, activeVersion, active, proposed) {
+  const differences = documentDiff(active, proposed);
+  const text = (v) => (v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v));
+  box.innerHTML = `<h2></h2><div class="table-wrap short"><table aria-label="Changes against the rules in force" id="rule-diff"><thead><tr><th>Where</th><th>In force</th><th>Proposed</th></tr></thead><tbody></tbody></table></div>`;
+  box.querySelector("h2").textContent = differences.length
+    ? `Version ${version} against version ${activeVersion} in force: ${differences.length} change${differences.length === 1 ? "" : "s"}`
+    : `Version ${version} is the same as version ${activeVersion} in force`;
+  box.querySelector("tbody").append(...differences.map((d) => tableRow([d.path, text(d.before), text(d.after)])));
+}
+
+/// The draft as a form: parameters, each pack's markets and rules (formula, conditions), and the locate
+/// policy's rules (conditions, outcome, reason) and decrements (conditions, factor). Each field writes into
+/// the document (`doc`, edited in place, so fields the form does not show are kept) and calls `changed`.
+function ruleForm(box, doc, changed) {
+  box.replaceChildren();
+  const section = (title) => {
+    const set = document.createElement("fieldset");
+    const legend = document.createElement("legend");
+    legend.textContent = title;
+    set.append(legend);
+    box.append(set);
+    return set;
+  };
+  // A labelled input for one value; `kind` is how it is read back: text, number, list (comma-separated), bool.
+  const input = (parent, label, value, kind, write, { wide = false, options = null } = {}) => {
+    const wrap = document.createElement("label");
+    wrap.className = wide ? "field wide" : "field";
+    const name = document.createElement("span");
+    name.textContent = label;
+    let control;
+    if (options || kind === "bool") {
+      control = document.createElement("select");
+      for (const o of options ?? ["true", "false"]) control.add(new Option(o, o));
+      control.value = String(value);
+    } else {
+      control = document.createElement("input");
+      control.type = kind === "number" ? "number" : "text";
+      control.value = kind === "list" ? (value ?? []).join(", ") : value ?? "";
+    }
+    control.setAttribute("aria-label", label);
+    control.addEventListener("change", () => {
+      const v = control.value.trim();
+      write(kind === "number" ? Number(v) : kind === "bool" ? v === "true" : kind === "list" ? v.split(",").map((x) => x.trim()).filter(Boolean) : v);
+      changed();
+    });
+    wrap.append(name, control);
+    parent.append(wrap);
+    return control;
+  };
+  const conditions = (parent, owner, what) => {
+    for (const [key, value] of Object.entries(owner.when ?? {})) {
+      const kind = Array.isArray(value) ? "list" : typeof value === "boolean" ? "bool" : typeof value === "number" ? "number" : "text";
+      input(parent, `${what} when ${key}`, value, kind, (v) => { owner.when[key] = v; });
+    }
+  };
+  const row = (parent) => { const div = document.createElement("div"); div.className = "form-row"; parent.append(div); return div; };
+
+  const parameters = section("Parameters");
+  for (const [name, value] of Object.entries(doc.parameters ?? {})) {
+    input(row(parameters), name, value, typeof value === "number" ? "number" : "text", (v) => { doc.parameters[name] = v; });
+  }
+  for (const pack of doc.packs ?? []) {
+    const set = section(`Pack ${pack.pack}`);
+    if (pack.description) { const p = document.createElement("p"); p.className = "hint"; p.textContent = pack.description; set.append(p); }
+    if (pack.markets) input(row(set), `${pack.pack} markets`, pack.markets, "list", (v) => { pack.markets = v; });
+    for (const rule of pack.rules ?? []) {
+      const r = row(set);
+      const title = document.createElement("span");
+      title.className = "rule-id";
+      title.textContent = `${rule.id} (${rule.calculation})`;
+      r.append(title);
+      input(r, `${rule.id} formula`, rule.formula, "text", (v) => { rule.formula = v; }, { wide: true });
+      conditions(r, rule, rule.id);
+    }
+  }
+  const policy = doc.locatePolicy;
+  if (policy) {
+    const set = section("Locate policy");
+    for (const rule of policy.rules ?? []) {
+      const r = row(set);
+      const title = document.createElement("span");
+      title.className = "rule-id";
+      title.textContent = rule.id;
+      r.append(title);
+      conditions(r, rule, rule.id);
+      input(r, `${rule.id} outcome`, rule.outcome, "text", (v) => { rule.outcome = v; }, { options: ["APPROVE", "PENDING", "REJECT", "AVAILABILITY"] });
+      if (rule.reason !== undefined || rule.outcome === "PENDING" || rule.outcome === "REJECT") input(r, `${rule.id} reason`, rule.reason, "text", (v) => { rule.reason = v || undefined; });
+    }
+    for (const d of policy.decrements ?? []) {
+      const r = row(set);
+      const title = document.createElement("span");
+      title.className = "rule-id";
+      title.textContent = `decrement ${d.id}`;
+      r.append(title);
+      conditions(r, d, d.id);
+      input(r, `${d.id} factor`, d.factor, "text", (v) => { d.factor = v; });
+    }
+  }
+}
+
 async function ruleStep(version, step) {
   const response = await api(`/api/v1/rules/${version}/${step}`, { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ comment: `${step} from the dashboard` }) });
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) { say(`${step} of version ${version} refused: ${answer.error || response.status}`, "error"); return; }
   await showRules();
-  if (step === "preview") showPreview(answer);
+  if (step === "preview") await window.imsReviewVersion?.(version, answer);
   say(step === "preview" ? `Version ${version} previewed: ${answer.changed} of ${answer.securities} securities change.` : `Version ${version}: ${step} done.`, "live");
+  // The focus stays with the version just stepped: on its next step, else its row's first button.
+  document.querySelector(`#rule-versions tr[data-version='${version}'] button`)?.focus();
 }
 
 function showPreview(p) {
@@ -2274,6 +2458,14 @@ button.link { background: none; border: none; padding: 0; color: var(--accent); 
 .order-form label.check { flex-direction: row; align-items: center; }
 .grid .cell:focus { outline: 2px solid var(--warn); outline-offset: -2px; }
 table.locates td.reason { max-width: 10rem; overflow: hidden; text-overflow: ellipsis; }
+.rule-form fieldset { border: 1px solid var(--line); border-radius: 4px; margin: 0 0 .6rem; padding: .3rem .6rem .5rem; }
+.rule-form legend { color: var(--text); font-weight: 600; padding: 0 .3rem; }
+.rule-form .form-row { display: flex; flex-wrap: wrap; gap: .3rem .75rem; align-items: end; padding: .25rem 0; border-bottom: 1px solid #1e2631; }
+.rule-form .field { display: flex; flex-direction: column; gap: .1rem; color: var(--muted); font-size: .8rem; }
+.rule-form .field input { width: 9rem; }
+.rule-form .field.wide input { width: 30rem; max-width: 100%; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .8rem; }
+.rule-form .rule-id { min-width: 12rem; color: var(--text); font-size: .85rem; }
+#rule-review h2 { font-size: 1rem; margin: .75rem 0 .4rem; }
 """####),
     ]
 }
