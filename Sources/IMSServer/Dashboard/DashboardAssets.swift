@@ -1580,6 +1580,26 @@ async function showOperations() {
   const shown = state.shown;
   const rate = [], latency50 = [], latency99 = [], lag = [];
   let previous = null, previousAt = 0;
+  const draw = () => {
+    lineChart(document.getElementById("ops-rate"), { title: "Events applied per second", unit: "events/s", points: rate });
+    if (latency99.length) lineChart(document.getElementById("ops-latency"), { title: "Apply time per drain, p99 (p50 below)", unit: "ms", points: latency99,
+      references: latency50.length ? [{ y: latency50[latency50.length - 1].y, label: "p50 now" }] : [] });
+    lineChart(document.getElementById("ops-lag"), { title: "Change-feed lag (records behind, the slowest consumer)", unit: "records", points: lag });
+  };
+  // The last hour first (the server keeps a point every 10 s: GET /metrics/history), then a point a second.
+  try {
+    const past = await fetch("/metrics/history").then((r) => r.json());
+    for (const p of past.points) {
+      const t = p.time * 1000;
+      rate.push({ t, y: p.eventsPerSecond });
+      if (p.applyP50Milliseconds != null && p.applyP99Milliseconds != null) { latency50.push({ t, y: p.applyP50Milliseconds }); latency99.push({ t, y: p.applyP99Milliseconds }); }
+      lag.push({ t, y: p.feedLag });
+    }
+    window.imsOperationsHistory = past.points.length;  // for the browser test
+  } catch { /* the live figures still come */ }
+  if (!stillShown(shown)) return;
+  if (rate.length) draw();
+  const keep = rate.length + 120;  // the hour, and two minutes of live seconds
   const tick = async () => {
     if (!stillShown(shown)) return;
     let text, health;
@@ -1598,11 +1618,8 @@ async function showOperations() {
       const p50 = quantile(previous, metrics, "ims_apply_seconds", 0.5), p99 = quantile(previous, metrics, "ims_apply_seconds", 0.99);
       if (p50 !== null && isFinite(p99)) { latency50.push({ t: now, y: p50 * 1000 }); latency99.push({ t: now, y: p99 * 1000 }); }
       lag.push({ t: now, y: Math.max(0, ...health.feed.consumers.map((c) => c.lag)) });
-      for (const series of [rate, latency50, latency99, lag]) if (series.length > 120) series.shift();
-      lineChart(document.getElementById("ops-rate"), { title: "Events applied per second", unit: "events/s", points: rate });
-      if (latency99.length) lineChart(document.getElementById("ops-latency"), { title: "Apply time per drain, p99 (p50 below)", unit: "ms", points: latency99,
-        references: latency50.length ? [{ y: latency50[latency50.length - 1].y, label: "p50 now" }] : [] });
-      lineChart(document.getElementById("ops-lag"), { title: "Change-feed lag (records behind, the slowest consumer)", unit: "records", points: lag });
+      for (const series of [rate, latency50, latency99, lag]) if (series.length > keep) series.shift();
+      draw();
     }
     const box = document.getElementById("ops-health");
     box.innerHTML = `<table><tbody></tbody></table>`;

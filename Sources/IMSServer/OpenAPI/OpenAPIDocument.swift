@@ -322,6 +322,13 @@ enum OpenAPIDocument {
             "/health/ready": get("Readiness: recovered and the journal writable", tag: "operations",
                                  responses: ["200": response("Ready for traffic", object(["status": enumeration(["ready"])])),
                                              "503": response("Not ready, and why", object(["status": enumeration(["unavailable"]), "reason": string]))]),
+            "/metrics/history": get("The operations view's figures over the last hour, every 10 s: events applied per second, the writer's time per drain (p50, p99) and the change feed's lag; in memory (a restart starts a new hour)",
+                                    tag: "operations",
+                                    responses: ["200": response("The points, oldest first", object([
+                                        "intervalSeconds": number,
+                                        "points": array(object(["time": number, "eventsPerSecond": number, "feedLag": integer],
+                                                               optional: ["applyP50Milliseconds": number, "applyP99Milliseconds": number])),
+                                    ]))]),
             "/metrics": ["get": ["summary": "Metrics in the Prometheus text format (docs/operations.md)", "tags": ["operations"], "parameters": [JSON](),
                                  "responses": ["200": ["description": "Every metric", "content": ["text/plain": ["schema": string]]]]]],
         ]

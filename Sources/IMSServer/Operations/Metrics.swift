@@ -35,6 +35,8 @@ public final class IMSMetrics: Sendable {
     let journalGroupEvents: Prometheus.ValueHistogram
     let recoverySeconds: Prometheus.Gauge
     let startedAt: Prometheus.Gauge
+    /// The last hour's figures for the operations view (`GET /metrics/history`).
+    public let history = OperationsHistory()
     private let attached = Mutex<Set<ObjectIdentifier>>([])
 
     private init() {
@@ -86,6 +88,7 @@ public final class IMSMetrics: Sendable {
     public func attach(_ engine: Engine) {
         guard attached.withLock({ $0.insert(ObjectIdentifier(engine)).inserted }) else { return }
         engine.observe(with: EngineReports(metrics: self))
+        history.start(sampling: engine)
         let cursor = engine.feed.cursor(named: "metrics")
         let thread = Thread { [self] in
             while true {
@@ -113,6 +116,7 @@ public final class IMSMetrics: Sendable {
             if o.applied {
                 batchesApplied.increment()
                 accepted.increment(by: Int64(o.accepted))
+                history.accepted(o.accepted)
                 ignored.increment(by: Int64(o.ignored))
             } else {
                 batchesRefused.increment()
@@ -202,6 +206,7 @@ private final class EngineReports: EngineObserver {
 
     func applied(events: Int, nanoseconds: UInt64) {
         metrics.applySeconds.recordNanoseconds(Int64(nanoseconds))
+        metrics.history.drained(nanoseconds: nanoseconds)
     }
 
     func journalFailed(_ message: String, batches: Int) {

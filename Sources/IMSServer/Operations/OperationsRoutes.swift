@@ -52,6 +52,7 @@ struct OperationsRoutes {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
+        router.get("/metrics/history") { _, _ in JSONResponse.raw(metrics.history.json) }
     }
 
     private func health() -> String {

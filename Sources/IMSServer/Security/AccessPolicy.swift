@@ -54,7 +54,7 @@ public struct AccessPolicy: Sendable {
     /// The table, most specific first.
     public static let rules: [Rule] = [
         Rule(.get, "/health", .open), Rule(.get, "/health/live", .open), Rule(.get, "/health/ready", .open),
-        Rule(.get, "/metrics", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
+        Rule(.get, "/metrics", .open), Rule(.get, "/metrics/history", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
         // The dashboard's page and files: no data in them; the calls they make sign in.
         Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
         Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
