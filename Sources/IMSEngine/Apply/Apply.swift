@@ -133,7 +133,7 @@ extension EngineState {
     mutating func apply(_ event: Event, sequence: Int64, at time: Timestamp, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
         switch event {
         case .trade(let t): return applyTrade(t, sequence: sequence, at: time, refs: refs)
-        case .price(let p): return applyPrice(p, refs: refs)
+        case .price(let p): return applyPrice(p, refs: refs, at: time)
         case .sodPosition(let s): return applySOD(s, sequence: sequence, at: time, refs: refs)
         case .marketDayRoll(let r): return applyDayRoll(r, sequence: sequence, at: time)
         case .contract(let c): return applyContract(c, refs: refs)

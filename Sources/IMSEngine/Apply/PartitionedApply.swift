@@ -250,7 +250,7 @@ extension Partition {
                 changed = applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
                                    sequence: sequence, at: time, markets: markets)
             case .price(let p):
-                changed = applyPrice(p, security: r.security, market: markets[Int(securities[Int(r.security)].market)])
+                changed = applyPrice(p, security: r.security, market: markets[Int(securities[Int(r.security)].market)], at: time)
             case .availability(let a):
                 changed = applyAvailability(a, security: r.security, ladder: markets[Int(securities[Int(r.security)].market)].ladder)
             case .contract(let c):

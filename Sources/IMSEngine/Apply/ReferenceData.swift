@@ -117,9 +117,9 @@ extension EngineState {
         return partitions[partition(ofSecurity: security)].applyAvailability(a, security: security, ladder: ladder)
     }
 
-    mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs()) -> Bool {
+    mutating func applyPrice(_ p: PriceTick, refs: ResolvedRefs = ResolvedRefs(), at time: Timestamp) -> Bool {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(p.securityId)!
         let market = markets[Int(reference.securities[Int(security)].market)]
-        return partitions[partition(ofSecurity: security)].applyPrice(p, security: security, market: market)
+        return partitions[partition(ofSecurity: security)].applyPrice(p, security: security, market: market, at: time)
     }
 }

@@ -86,6 +86,17 @@ extension ReadModel {
         return Page(items: matched.dropFirst(offset).prefix(limit).map(securityView), total: matched.count, offset: offset, limit: limit)
     }
 
+    /// `GET /api/v1/securities/{id}/bars`: a security's intraday price bars of its market's business day
+    /// (none once the market has rolled past their date, until the new day's first tick).
+    public func intradayBars(_ idOrIdentifier: String) -> IntradayBarsView? {
+        guard let id = security(idOrIdentifier)?.security.securityId, let index = reference.securityIds.lookup(id) else { return nil }
+        let market = markets[Int(reference.securities[Int(index)].market)]
+        let bars = partitions[partition(ofSecurity: index)].prices[index]?.bars
+        let today = bars.flatMap { $0.date == market.businessDate ? $0.all : nil } ?? []
+        return IntradayBarsView(securityId: id, marketId: market.market.marketId, businessDate: market.businessDate,
+                                intervalMinutes: IntradayBars.minutes, bars: today)
+    }
+
     private func securityView(_ index: Int32) -> SecurityView {
         let owner = partitions[partition(ofSecurity: index)]
         let price = owner.prices[index]
@@ -120,4 +131,14 @@ extension ReadModel {
 
     /// The number of exceptions held.
     public var exceptionCount: Int { exceptionLog.count }
+}
+
+/// A security's intraday bars (`GET /api/v1/securities/{id}/bars`).
+public struct IntradayBarsView: Sendable, Equatable, Codable {
+    public var securityId: String
+    public var marketId: String
+    public var businessDate: BusinessDate?
+    public var intervalMinutes: Int64
+    /// Oldest first; the last is the interval still open.
+    public var bars: [PriceBar]
 }

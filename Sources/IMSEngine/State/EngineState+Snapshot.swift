@@ -31,6 +31,9 @@ extension EngineState {
         /// Who acknowledged which exception (issue 16); a snapshot without it has none acknowledged. Written
         /// after `exceptions`, whose entries it marks.
         case acknowledgements
+        /// Each security's intraday price bars of its market's day (issue 26); a snapshot without it starts
+        /// the day's charts from the next ticks. Written after `partitions`, whose prices it completes.
+        case intradayBars
 
         /// The sections of format 2, in its fixed order.
         static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
@@ -115,6 +118,12 @@ extension EngineState {
             auditLog.encode(to: &w)
         case .acknowledgements:
             exceptionLog.encodeAcknowledgements(to: &w)
+        case .intradayBars:
+            var all: [(String, IntradayBars)] = []
+            for p in partitions { for (s, price) in p.prices where price.bars.date != nil && price.bars.current != nil { all.append((reference.securityIds.name(s), price.bars)) } }
+            all.sort { $0.0 < $1.0 }
+            w.writeCount(all.count)
+            for (id, bars) in all { w.write(id); bars.encode(to: &w) }
         }
     }
 
@@ -241,6 +250,15 @@ extension EngineState {
             auditLog = try AuditLog(from: &r)
         case .acknowledgements:
             try exceptionLog.decodeAcknowledgements(from: &r)
+        case .intradayBars:
+            for _ in 0..<(try r.readCount()) {
+                let id = try r.readString()
+                let bars = try IntradayBars(from: &r)
+                guard let s = reference.securityIds.lookup(id), partitions[partition(ofSecurity: s)].prices[s] != nil else {
+                    throw BinaryFormatError("snapshot has intraday bars for \(id), which has no price")
+                }
+                partitions[partition(ofSecurity: s)].prices[s]!.bars = bars
+            }
         }
     }
 

@@ -303,6 +303,8 @@ struct AvailabilityKey: Hashable, Sendable {
 struct PriceState: Sendable {
     var tick: PriceTick
     var tickCount: Int64
+    /// Today's ticks as bars (issue 26, 9): the drill-down's price chart starts with the day so far.
+    var bars = IntradayBars()
     /// The direction of the last change of `last`: 1 up, −1 down, 0 none seen yet. A tick at the same price
     /// keeps it (a zero-plus tick is still up), as JP's price restriction reads it.
     var direction: Int8 = 0

@@ -148,7 +148,7 @@ struct Partition: Sendable {
     /// A tick; in a market with a price test (US Rule 201, JP), a last price 10% or more below the previous
     /// close restricts short sales for the rest of the day and the next business day (`market`: the
     /// security's market, for its date and calendar).
-    mutating func applyPrice(_ p: PriceTick, security: Int32, market: MarketState) -> Bool {
+    mutating func applyPrice(_ p: PriceTick, security: Int32, market: MarketState, at time: Timestamp) -> Bool {
         if priceTestMarkets.contains(market.market.marketId), let close = p.previousClose, close.units > 0,
            Int128(p.last.units) * 10 <= Int128(close.units) * 9, let today = market.businessDate {
             let through = market.calendar.nextTradingDay(after: today)
@@ -161,9 +161,13 @@ struct Partition: Sendable {
                 return false
             }
             let direction: Int8 = p.last.units > old.tick.last.units ? 1 : p.last.units < old.tick.last.units ? -1 : old.direction
-            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1, direction: direction, restrictedThrough: shortSaleRestrictions[security])
+            var bars = old.bars
+            bars.add(p.last, at: p.ts ?? time, date: market.businessDate)
+            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1, bars: bars, direction: direction, restrictedThrough: shortSaleRestrictions[security])
         } else {
-            prices[security] = PriceState(tick: p, tickCount: 1, restrictedThrough: shortSaleRestrictions[security])
+            var bars = IntradayBars()
+            bars.add(p.last, at: p.ts ?? time, date: market.businessDate)
+            prices[security] = PriceState(tick: p, tickCount: 1, bars: bars, restrictedThrough: shortSaleRestrictions[security])
         }
         return true
     }

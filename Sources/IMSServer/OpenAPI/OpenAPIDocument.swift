@@ -215,6 +215,13 @@ enum OpenAPIDocument {
             "/api/v1/securities/{securityId}": get(
                 "One security with its last price", tag: "reference data", parameters: [path("securityId", "Internal id or any identifier")],
                 responses: ["200": response("The security", ref("SecurityView")), "404": error]),
+            "/api/v1/securities/{securityId}/bars": get(
+                "A security's intraday price bars of its market's business day (5 minutes each, at most a day's; kept in the snapshot): the open, high, low and last price of the ticks in each interval, oldest first, the last still open",
+                tag: "reference data", parameters: [path("securityId", "Internal id or any identifier")],
+                responses: ["200": response("The day's bars", object([
+                    "securityId": string, "marketId": string, "intervalMinutes": integer,
+                    "bars": array(object(["start": timestamp, "open": number, "high": number, "low": number, "close": number, "ticks": integer])),
+                ], optional: ["businessDate": date])), "404": error]),
             "/api/v1/securities/{securityId}/availability": get(
                 "Lenders' availability of a security", tag: "reference data", parameters: [path("securityId", "Security")],
                 responses: ["200": response("Availability by lender", array(ref("Availability")))]),

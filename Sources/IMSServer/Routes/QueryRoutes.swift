@@ -93,6 +93,11 @@ struct QueryRoutes {
             guard let view = engine.readModel.read({ $0.security(id, visibleTo: context.clientScope) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
             return JSONResponse.ok(view)
         }
+        router.get("/api/v1/securities/:securityId/bars") { _, context in
+            let id = context.pathParameter("securityId")
+            guard let view = engine.readModel.read({ $0.intradayBars(id) }) else { return JSONResponse.failure(.notFound, "unknown security \(id)", field: "securityId") }
+            return JSONResponse.ok(view)
+        }
         router.get("/api/v1/securities/:securityId/availability") { _, context in
             let id = context.pathParameter("securityId")
             return JSONResponse.ok(engine.readModel.read { $0.availability(securityId: id) })

@@ -63,6 +63,7 @@ public struct AccessPolicy: Sendable {
         Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
         Rule(.get, "/api/v1/markets/:marketId/calendar", .roles(everyone)),
         Rule(.get, "/api/v1/securities", .roles(everyone)), Rule(.get, "/api/v1/securities/:securityId", .roles(everyone)),
+        Rule(.get, "/api/v1/securities/:securityId/bars", .roles(everyone)),
         // A client's own limits.
         Rule(.get, "/api/v1/limits/clients/:clientId", .roles(everyone, clientOwned: .pathParameter(4))),
         // Locates and orders: a client asks for its own; an operator decides.
