@@ -452,6 +452,12 @@ def main():
         assert firm_row and abs(number(firm_row[2]) - rest_firm["contractualQty"]) <= 10000 and rest_firm["contractualQty"] >= 1000000 + number(before_firm) - 10000, \
             f"the firm book's position shows the trade: page {firm_row}, API {rest_firm['contractualQty']}, before {before_firm}"
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#price-chart svg circle.point"), "the price chart")
+        # Issue 26, 9: the chart starts with the day so far: every intraday bar the API has (a new one may open
+        # between the two reads).
+        day_bars = get(port, keys["desk"], f"/api/v1/securities/{some_id}/bars")["bars"]
+        drawn_bars = driver.execute_script("return window.imsPriceBars")
+        assert day_bars and abs(drawn_bars - len(day_bars)) <= 1, f"the day's bars drawn: {drawn_bars} of {len(day_bars)}"
+        print(f"price chart: started with {drawn_bars} intraday bars (the API has {len(day_bars)})")
         driver.execute_script("document.querySelector('#explain details').open = true")
         parts = driver.execute_script("return [...document.querySelectorAll('#explain details:first-of-type tbody tr td:last-child')].map(t => t.textContent)")
         total = driver.execute_script("return document.querySelector('#explain details summary').textContent")

@@ -1716,7 +1716,7 @@ async function showSecurity(id) {
     document.getElementById("figures-note").textContent = `Business date ${inventory.businessDate ?? ""}. As they stand: contractual positions with every open contract and lender line`
       + (same.length ? `; equal to ${same.join(", ")} (once today's trades settle).` : "; no settlement day equals them yet.");
     barChart(document.getElementById("ladder-chart"), {
-      title: "For loan and locate available: as they stand, then by settlement day", unit: "shares",
+      title: "For loan and locate available, now and by day", unit: "shares",
       labels: ["now", ...days.map((d) => `${d.day} ${d.date.slice(5)}`)],
       series: [{ name: "For loan", values: [inventory.calculations.forLoan, ...days.map((d) => d.calculations.forLoan)] },
         { name: "Locate available", values: [inventory.calculations.locateAvailable, ...days.map((d) => d.calculations.locateAvailable)] }] });
@@ -1732,18 +1732,23 @@ async function showSecurity(id) {
       explain.append(box);
     }
   }
-  // The price, live: ticks from the market-data stream while the page is open, against the previous close.
-  const points = price.last != null ? [{ t: Date.now(), y: price.last }] : [];
+  // The price: the day so far (the server's intraday bars, each drawn at its close), then live ticks from the
+  // market-data stream while the page is open, against the previous close.
+  const bars = await get(`/api/v1/securities/${encodeURIComponent(id)}/bars`);
+  if (!stillShown(shown)) return;
+  const points = (bars?.bars ?? []).map((b) => ({ t: Date.parse(b.start) + (bars.intervalMinutes * 60_000), y: b.close }));
+  window.imsPriceBars = points.length;  // for the browser test
+  if (!points.length && price.last != null) points.push({ t: Date.now(), y: price.last });
   const previousClose = price.previousClose;
   const drawPrice = () => lineChart(document.getElementById("price-chart"), {
-    title: `Last price (${price.currency ?? s.currency ?? ""})`, unit: price.currency ?? "", points,
+    title: `Last price (${price.currency ?? s.currency ?? ""}): the day in ${bars?.intervalMinutes ?? 5}-minute bars, then live`, unit: price.currency ?? "", points,
     references: previousClose != null ? [{ y: previousClose, label: "previous close" }] : [],
     note: security.shortSaleRestrictedThrough ? `short-sale price test through ${security.shortSaleRestrictedThrough}` : undefined });
   drawPrice();
   stream("/ws/market-data", { securityId: s.securityId }, (message) => {
     if (message.type !== "delta" || message.data?.kind !== "price" || message.data.last == null) return;
     points.push({ t: Date.now(), y: message.data.last });
-    if (points.length > 300) points.shift();
+    if (points.length > 600) points.shift();  // a day of bars and the live ticks since
     if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
     drawPrice();
   });
