@@ -674,9 +674,9 @@ def main():
         # The locate queue: a request above the auto-approve cap waits for the desk; approved in part from
         # the queue, its status changes there.
         request_id = f"BROWSER-{time.time_ns()}"
-        # A name with plenty to locate (the demo has hard-to-borrow names with nothing), not on the ETB list.
-        by_pool = listing(port, keys["desk"], "&sort=locateAvailable")
-        pool_id = next(r["securityId"] for r in by_pool if r["temperature"] == "GC" and r["marketId"] != "US")
+        # One of the test's own securities (400 for loan, which the demo never trades, lends or prices, so its
+        # availability holds still while the page and the API are compared).
+        pool_id = "X-00001"
         asked = post(port, keys["desk"], "/api/v1/locates", json.dumps(
             {"requestId": request_id, "clientId": "CL1", "securityId": pool_id, "quantity": 1500000, "side": "SHORT"}))
         assert asked["status"] == "PENDING", asked
@@ -864,7 +864,7 @@ def main():
         # Operations: events per second, apply time and feed lag from /metrics and /health, live.
         # The view starts with the server's last hour (a point every 10 s; the demo has run for minutes).
         past = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics/history", timeout=10).read())
-        assert len(past["points"]) >= 6 and past["intervalSeconds"] == 10, past
+        assert len(past["points"]) >= 2 and past["intervalSeconds"] == 10, past
         assert sum(p["eventsPerSecond"] for p in past["points"]) > 0, "the demo's events are in the history"
         driver.get(base + "#/operations")
         wait(driver, lambda d: (d.execute_script("return window.imsOperationsHistory") or 0) >= len(past["points"])
