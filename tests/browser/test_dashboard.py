@@ -163,6 +163,110 @@ GRID_ROWS = """
 """
 
 
+def serve_checks(driver):
+    """Issue 26: the client's views against `ims serve` (a data directory, a keys file made by `ims keys
+    create`), not the demo: a client key lands on its locates, is offered its own views only, requests a
+    locate, and sees its position, limit and order as the API has them; the desk's grid shows the security."""
+    binary = os.environ["IMS_BINARY"]
+    data = pathlib.Path(f"/tmp/ims-browser-serve-{os.getpid()}")
+    subprocess.run(["rm", "-rf", str(data)], check=True)
+    data.mkdir(parents=True)
+    keys_file = data / "api-keys.json"
+
+    def make_key(name, roles, client=None):
+        args = [binary, "keys", "create", "--file", str(keys_file), "--name", name] + [a for r in roles for a in ("--role", r)]
+        if client:
+            args += ["--client-id", client]
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        return re.search(r"(ims_\S+)", out).group(1)
+
+    desk = make_key("serve desk", ["admin", "operator", "approver", "feed"])
+    fund = make_key("serve fund", ["client"], "CL7")
+    port = 30000 + random.randrange(20000)
+    log = open("/tmp/ims-browser-serve.log", "w")
+    server = subprocess.Popen([binary, "serve", "--port", str(port), "--data-dir", str(data), "--api-keys", str(keys_file)], stdout=log, stderr=log)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2).status == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.time() > deadline:
+                raise AssertionError("ims serve did not become ready")
+            time.sleep(0.3)
+        setup = "\n".join(json.dumps(e) for e in [
+            {"type": "marketDayRoll", "marketId": "US", "businessDate": "2026-12-04"},
+            {"type": "security", "securityId": "SRV1", "ticker": "SRVA", "name": "Served Alpha Inc", "isin": "US0378331005", "marketId": "US", "currency": "USD"},
+            {"type": "counterparty", "counterpartyId": "CL7", "name": "Fund Seven", "kind": "CLIENT", "kycStatus": "APPROVED", "status": "ACTIVE"},
+            {"type": "counterparty", "counterpartyId": "L1", "name": "Lender", "kind": "LENDER", "status": "ACTIVE"},
+            {"type": "aggregationUnit", "aggregationUnitId": "AU-US", "name": "US", "marketId": "US", "legalEntity": "PB-US", "unitType": "NET", "isDefault": True},
+            {"type": "book", "bookId": "BK-FIRM", "legalEntity": "PB-US", "positionType": "FIRM"},
+            {"type": "book", "bookId": "BK-CL7", "legalEntity": "PB-US", "positionType": "CLIENT_FREE", "clientId": "CL7"},
+            {"type": "sodPosition", "businessDate": "2026-12-04", "bookId": "BK-FIRM", "securityId": "SRV1", "contractualQty": 20000, "settledQty": 20000},
+            {"type": "sodPosition", "businessDate": "2026-12-04", "bookId": "BK-CL7", "securityId": "SRV1", "contractualQty": 5000, "settledQty": 5000},
+            {"type": "availability", "sourceId": "L1", "securityId": "SRV1", "quantity": 10000, "availabilityType": "FIRM", "effectiveDate": "2026-12-04"},
+            {"type": "price", "securityId": "SRV1", "last": "42.5"},
+        ])
+        outcome = post(port, desk, "/api/v1/events", setup)
+        assert outcome["accepted"] == 11, outcome
+        base = f"http://127.0.0.1:{port}/"
+        driver.get(base)
+        wait(driver, lambda d: d.find_element(By.ID, "key"), "the served sign-in form")
+        driver.get_log("browser")  # the demo stopped on purpose before: its refused reconnections were asked for
+        driver.find_element(By.ID, "key").send_keys(fund, Keys.ENTER)
+        wait(driver, lambda d: d.find_elements(By.ID, "locate-form"), "the client's locates on ims serve")
+        nav = driver.execute_script("return [...document.querySelectorAll('#nav a')].filter((a) => !a.hidden).map((a) => a.dataset.view)")
+        assert nav == ["positions", "locates", "limits", "orders"], nav
+        form = driver.find_element(By.ID, "locate-form")
+        form.find_element(By.NAME, "securityId").send_keys("SRV1")
+        quantity = form.find_element(By.NAME, "quantity")
+        quantity.clear()
+        quantity.send_keys("500")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(driver, lambda d: re.match(r"^\S+: APPROVED 500 of 500", d.find_element(By.ID, "status").text), "the client's locate approved")
+        driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='positions']").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#position-rows tr[data-security='SRV1']"), "the client's position")
+        row = driver.execute_script("return [...document.querySelector(\"#position-rows tr[data-security='SRV1']\").children].map((td) => td.textContent)")
+        rest = get(port, desk, "/api/v1/positions/BK-CL7/SRV1")
+        limit = get(port, desk, "/api/v1/limits/clients/CL7?securityId=SRV1")[0]
+        assert row[0] == "BK-CL7" and number(row[3]) == rest["settledQty"] and number(row[7]) == limit["shortSellLimit"] == 500, (row, rest, limit)
+        driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='limits']").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#limits-rows tr[data-security='SRV1']"), "the client's limits")
+        time.sleep(0.5)
+        limits_row = driver.execute_script("return [...document.querySelector(\"#limits-rows tr[data-security='SRV1']\").children].map((td) => td.textContent)")
+        assert number(limits_row[2]) == 500 and number(limits_row[3]) == 500 and number(limits_row[8]) == limit["longSellLimit"], limits_row
+        driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='orders']").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "order-form"), "the client's order form")
+        order = driver.find_element(By.ID, "order-form")
+        order.find_element(By.NAME, "bookId").send_keys("BK-CL7")
+        order.find_element(By.NAME, "securityId").send_keys("SRV1", Keys.TAB)
+        wait(driver, lambda d: d.find_element(By.NAME, "price").get_attribute("value") == "42.5", "the last price")
+        order.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "order-decision"), "the client's dry run")
+        decision = driver.find_element(By.ID, "order-decision").text
+        assert "APPROVED" in decision and "dry run" in decision, decision
+        assert get(port, desk, "/api/v1/limits/clients/CL7?securityId=SRV1")[0]["shortSellLimit"] == 500, "the dry run reserved nothing"
+        console_errors(driver, "the client's views on ims serve")
+        # The desk on the same server: the security in the grid with its ticker and name, its figures the API's.
+        driver.find_element(By.ID, "signout").click()
+        wait(driver, lambda d: d.find_element(By.ID, "key"), "the sign-in form")
+        driver.find_element(By.ID, "key").send_keys(desk, Keys.ENTER)
+        wait(driver, lambda d: not d.find_element(By.ID, "nav").get_attribute("hidden"), "the desk signed in")
+        driver.get(base + "#/inventory")  # (signed in on the client's last address, the orders)
+        wait(driver, lambda d: cells(d, "securityId") == ["SRV1"], "the desk's grid on ims serve")
+        shown = driver.execute_script(GRID_ROWS)[0]
+        api = get(port, desk, "/api/v1/inventory/SRV1")
+        assert (shown["ticker"], shown["name"]) == ("SRVA", "Served Alpha Inc") and number(shown["locateAvailable"]) == api["calculations"]["locateAvailable"], (shown, api["calculations"])
+        console_errors(driver, "the desk's grid on ims serve")
+        print(f"ims serve: client CL7 offered {nav}, located 500, position and limits the API's, a dry run approved; the desk's grid shows SRV1")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        subprocess.run(["rm", "-rf", str(data)])
+
+
 def console_errors(driver, where):
     """Fails on any error the page logged since the last call: a script error, or a 4xx/5xx it did not ask
     for (the browser logs each failed request as an error). The client's bulk file's refused line is asked
@@ -1000,6 +1104,7 @@ def main():
         wait(driver, lambda d: d.find_elements(By.ID, "signin-error") and "expired" in d.find_element(By.ID, "signin-error").text,
              "the token's session ended", seconds=30)
         print(f"signed in with a JWT: live, then {time.time() - signed_in:.1f} s later: \"{driver.find_element(By.ID, 'signin-error').text}\"")
+        serve_checks(driver)
         print("browser checks passed")
     finally:
         driver.quit()
