@@ -677,7 +677,9 @@ async function showLimits(preset = {}) {
 
 /// A client's own book: each of its positions (`GET /api/v1/positions`, narrowed by the server to its client)
 /// beside what it may still sell in that security (`GET /api/v1/limits/clients/{clientId}`), and the
-/// securities it has limits in without a position (its approved locates).
+/// securities it has limits in without a position (its approved locates). Live: the position stream (the
+/// server narrows it to the client too) moves the positions at once, and the limits are read again within
+/// a second of a change.
 async function showMyPositions() {
   const clientId = state.me?.clientId ?? "";
   view.innerHTML = `
@@ -686,30 +688,44 @@ async function showMyPositions() {
       <thead><tr><th>Book</th><th>Security</th><th>Market</th><th class="num">Settled</th><th class="num">Contractual</th><th class="num">Projected net</th><th class="num">May sell long</th><th class="num">May sell short</th></tr></thead>
       <tbody id="position-rows"></tbody></table></div>`;
   const shown = state.shown;
+  const fetchLimits = () => api(`/api/v1/limits/clients/${encodeURIComponent(clientId)}`).then((r) => (r.ok ? r.json() : [])).catch(() => []);
   const [positions, limits] = await Promise.all([
     api("/api/v1/positions?limit=10000").then((r) => (r.ok ? r.json() : Promise.reject(new Error(`positions: HTTP ${r.status}`)))),
-    api(`/api/v1/limits/clients/${encodeURIComponent(clientId)}`).then((r) => (r.ok ? r.json() : [])),
+    fetchLimits(),
   ]);
   if (!stillShown(shown)) return;
-  const bySecurity = new Map((Array.isArray(limits) ? limits : []).map((l) => [l.securityId, l]));
-  const rows = (positions.items ?? []).map((p) => [p.bookId, p.securityId, p.marketId, p.settledQty, p.contractualQty, p.projectedNetPosition, bySecurity.get(p.securityId)]);
-  const held = new Set(rows.map((r) => r[1]));
-  for (const [securityId, l] of bySecurity) if (!held.has(securityId)) rows.push(["", securityId, l.marketId, null, null, null, l]);
-  rows.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[0] < b[0] ? -1 : 1));
-  const body = document.getElementById("position-rows");
-  for (const [book, security, market, settled, contractual, projected, limit] of rows) {
-    const tr = document.createElement("tr");
-    tr.dataset.security = security;
-    const texts = [book, security, market ?? "", settled, contractual, projected, limit?.longSellLimit, limit?.shortSellLimit];
-    texts.forEach((v, i) => {
-      const td = document.createElement("td");
-      td.textContent = i >= 3 ? (v == null ? "" : number.format(v)) : v;
-      if (i >= 3) td.className = "num";
-      tr.append(td);
-    });
-    body.append(tr);
-  }
-  document.getElementById("position-count").textContent = `${number.format(positions.items?.length ?? 0)} positions, limits in ${number.format(bySecurity.size)} securities (client ${clientId})`;
+  const held = new Map((positions.items ?? []).map((p) => [`${p.bookId}|${p.securityId}`, p]));
+  let bySecurity = new Map((Array.isArray(limits) ? limits : []).map((l) => [l.securityId, l]));
+  const draw = () => {
+    const rows = [...held.values()].map((p) => [p.bookId, p.securityId, p.marketId, p.settledQty, p.contractualQty, p.projectedNetPosition, bySecurity.get(p.securityId)]);
+    const securities = new Set(rows.map((r) => r[1]));
+    for (const [securityId, l] of bySecurity) if (!securities.has(securityId)) rows.push(["", securityId, l.marketId, null, null, null, l]);
+    rows.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[0] < b[0] ? -1 : 1));
+    document.getElementById("position-rows").replaceChildren(...rows.map(([book, security, market, settled, contractual, projected, limit]) => {
+      const tr = tableRow([book, security, market ?? "", settled, contractual, projected, limit?.longSellLimit, limit?.shortSellLimit], [3, 4, 5, 6, 7]);
+      tr.dataset.security = security;
+      return tr;
+    }));
+    document.getElementById("position-count").textContent = `${number.format(held.size)} positions, limits in ${number.format(bySecurity.size)} securities (client ${clientId})`;
+  };
+  draw();
+  let pending = false, refetch = null;
+  stream("/ws/position", {}, (message) => {
+    if ((message.type !== "delta" && message.type !== "snapshot") || !message.data?.bookId) return;
+    held.set(`${message.data.bookId}|${message.data.securityId}`, message.data);
+    if (!refetch && message.type === "delta") {
+      refetch = setTimeout(async () => {
+        const next = await fetchLimits();
+        refetch = null;
+        if (!stillShown(shown)) return;
+        bySecurity = new Map((Array.isArray(next) ? next : []).map((l) => [l.securityId, l]));
+        draw();
+      }, 1000);
+    }
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; if (stillShown(shown)) draw(); }, 250);  // at most four times a second
+  });
 }
 
 // MARK: Locate queue
@@ -1669,6 +1685,7 @@ async function showSecurity(id) {
         <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
         <h2>Contracts</h2><div class="table-wrap short"><table id="contracts" aria-label="Contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Original</th><th class="num">Returned</th><th class="num">Recalled</th><th class="num">Open</th><th>Status</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
         <h2>Unit limits in this security</h2><div class="table-wrap short"><table id="unit-limits" aria-label="Aggregation units' limits"><thead><tr><th>Aggregation unit</th><th class="num">Long sell limit</th><th class="num">Short sell limit</th></tr></thead><tbody></tbody></table></div>
+        <h2>Client limits in this security</h2><div class="table-wrap short"><table id="client-limits" aria-label="Clients' limits"><thead><tr><th>Client</th><th class="num">Long sell limit</th><th class="num">Short sell limit</th></tr></thead><tbody></tbody></table></div>
         <h2>Lender availability</h2><div class="table-wrap short"><table id="availability"><thead><tr><th>Lender</th><th>Type</th><th class="num">Quantity</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
       </section>
     </div>`;
@@ -1699,6 +1716,14 @@ async function showSecurity(id) {
     const limits = await Promise.all(mine.map((u) => get(`/api/v1/limits/units/${encodeURIComponent(u.aggregationUnitId)}?securityId=${encodeURIComponent(s.securityId)}`)));
     if (!stillShown(shown)) return;
     fill("unit-limits", mine.map((u, i) => [u.aggregationUnitId, limits[i]?.[0]?.longSellLimit ?? null, limits[i]?.[0]?.shortSellLimit ?? null]));
+  });
+  // Each client with a position here (its books'): its limits in this security.
+  get("/api/v1/books").then(async (books) => {
+    const owner = new Map((Array.isArray(books) ? books : books?.items ?? []).map((b) => [b.bookId, b.clientId]));
+    const clients = [...new Set((positions?.items ?? []).map((p) => owner.get(p.bookId)).filter(Boolean))].sort();
+    const limits = await Promise.all(clients.map((c) => get(`/api/v1/limits/clients/${encodeURIComponent(c)}?securityId=${encodeURIComponent(s.securityId)}`)));
+    if (!stillShown(shown)) return;
+    fill("client-limits", clients.map((c, i) => [c, limits[i]?.[0]?.longSellLimit ?? null, limits[i]?.[0]?.shortSellLimit ?? null]));
   });
   fill("availability", (availability ?? []).map((a) => [a.sourceId, a.availabilityType, a.quantity, a.rateBps != null ? Number(a.rateBps) : null]));
   if (inventory) {
