@@ -1084,6 +1084,14 @@ def main():
         assert driver.find_element(By.CSS_SELECTOR, "#limits-form [name=id]").get_attribute("value") == "CL1"
         driver.save_screenshot(str(SHOTS / "client-limits.png"))
         print(f"client CL1: {len(order_clients)} client in its orders list; limits in {driver.find_element(By.ID, 'limits-count').text}")
+        # The client's views at 1,920 px too.
+        driver.set_window_size(1920, 1080)
+        for name, ready in [("positions", "#position-rows tr"), ("locates", "#locate-rows tr"), ("limits", "#limits-rows tr"), ("orders", "#order-rows tr")]:
+            driver.get(base + f"#/{name}")
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ready), f"the client's {name} at 1920 px")
+            time.sleep(0.5)
+            driver.save_screenshot(str(SHOTS / f"client-{name}-1920.png"))
+        driver.set_window_size(1280, 900)
         driver.find_element(By.CSS_SELECTOR, "#nav a[data-view='locates']").click()
         wait(driver, lambda d: d.find_elements(By.ID, "locate-form") and "Live" in d.find_element(By.ID, "status").text, "the client's live locates again")
         console_errors(driver, "the client's views")
