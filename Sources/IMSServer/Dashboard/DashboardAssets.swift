@@ -20,6 +20,18 @@ function closeStreams() {
 /// Views load asynchronously; one left (another view, or signed out) before its data came must not draw.
 /// Each view takes a number when shown and checks it is still the one shown after every wait.
 function stillShown(number) { return number === state.shown; }
+
+/// `draw`, at most once per `ms` milliseconds (once per animation frame with 0), however many updates ask
+/// for it; never once the view shown as `shown` was left (a stream message may already be on its way).
+function throttled(shown, ms, draw) {
+  let pending = false;
+  const run = () => { pending = false; if (stillShown(shown)) draw(); };
+  return () => {
+    if (pending) return;
+    pending = true;
+    if (ms) setTimeout(run, ms); else requestAnimationFrame(run);
+  };
+}
 const view = document.getElementById("view");
 const status = document.getElementById("status");
 
@@ -520,23 +532,17 @@ async function showConstrained() {
     // Most at stake first (USD where priced, else shares), then by id.
     return out.sort((a, b) => ((b.work.stake ?? 0) - (a.work.stake ?? 0)) || (a.securityId < b.securityId ? -1 : 1));
   };
-  let pending = false;
-  const render = () => {
-    if (pending) return;
-    pending = true;
-    setTimeout(() => {
-      pending = false;
-      if (!stillShown(shown)) return;
-      const list = listed();
-      const body = document.getElementById("htb-rows");
-      body.replaceChildren(...list.slice(0, 500).map((r) => {
-        const tr = tableRow([securityLink(r.securityId), ...columns.slice(1).map((c) => c.value(r))], [5, 7, 8, 9, 10, 11, 12]);
-        tr.dataset.security = r.securityId;
-        return tr;
-      }));
-      document.getElementById("htb-count").textContent = `${number.format(list.length)} names to work` + (list.length > 500 ? `; the first 500 shown` : "");
-    }, 250);  // redrawn at most four times a second, however fast the stream runs
-  };
+  // Redrawn at most four times a second, however fast the stream runs.
+  const render = throttled(shown, 250, () => {
+    const list = listed();
+    const body = document.getElementById("htb-rows");
+    body.replaceChildren(...list.slice(0, 500).map((r) => {
+      const tr = tableRow([securityLink(r.securityId), ...columns.slice(1).map((c) => c.value(r))], [5, 7, 8, 9, 10, 11, 12]);
+      tr.dataset.security = r.securityId;
+      return tr;
+    }));
+    document.getElementById("htb-count").textContent = `${number.format(list.length)} names to work` + (list.length > 500 ? `; the first 500 shown` : "");
+  });
   market.addEventListener("change", render);
   kind.addEventListener("change", render);
   document.getElementById("htb-export").addEventListener("click", () => downloadCSV(`ims-hard-to-borrow-${stamp()}.csv`, columns, listed()));
@@ -625,12 +631,7 @@ async function showLimits(preset = {}) {
     if (!(await fetchLimits()) || !stillShown(shownNow)) return;
     const sum = (b, name) => (name.endsWith(".*") ? Object.entries(b ?? {}).reduce((t, [k, v]) => t + (k.startsWith(name.slice(0, -1)) ? v : 0), 0) : b?.[name] ?? 0);
     // Drawn at most four times a second, however many stream messages come (a snapshot is one per security).
-    let drawing = false;
-    const render = () => {
-      if (drawing) return;
-      drawing = true;
-      setTimeout(() => { drawing = false; if (stillShown(shownNow)) draw(); }, 250);
-    };
+    const render = throttled(shownNow, 250, () => draw());
     const draw = () => {
       const body = document.getElementById("limits-rows");
       const onlyUsed = document.getElementById("limits-used").checked;
@@ -709,7 +710,8 @@ async function showMyPositions() {
     document.getElementById("position-count").textContent = `${number.format(held.size)} positions, limits in ${number.format(bySecurity.size)} securities (client ${clientId})`;
   };
   draw();
-  let pending = false, refetch = null;
+  const redraw = throttled(shown, 250, draw);  // at most four times a second
+  let refetch = null;
   stream("/ws/position", {}, (message) => {
     if ((message.type !== "delta" && message.type !== "snapshot") || !message.data?.bookId) return;
     held.set(`${message.data.bookId}|${message.data.securityId}`, message.data);
@@ -722,9 +724,7 @@ async function showMyPositions() {
         draw();
       }, 1000);
     }
-    if (pending) return;
-    pending = true;
-    setTimeout(() => { pending = false; if (stillShown(shown)) draw(); }, 250);  // at most four times a second
+    redraw();
   });
 }
 
@@ -815,50 +815,43 @@ async function showLocates() {
   const rowsById = new Map();
   const body = document.getElementById("locate-rows");
   const viewShown = state.shown;
-  let pending = false;
-  const render = () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      if (!stillShown(viewShown)) return;  // left before this frame (a message already on its way)
-      const only = document.getElementById("locate-status").value;
-      const clientText = (document.getElementById("locate-client")?.value ?? "").trim().toUpperCase();
-      const securityText = document.getElementById("locate-security").value.trim().toUpperCase();
-      const market = document.getElementById("locate-market").value;
-      const matching = [...locates.values()].filter((l) => (!only || l.status === only)
-          && (!clientText || l.clientId.toUpperCase().includes(clientText))
-          && (!securityText || l.securityId.toUpperCase().includes(securityText))
-          && (!market || l.marketId === market))
-        .sort((a, b) => (STATUS_ORDER[a.status] - STATUS_ORDER[b.status]) || (b.requestedAt > a.requestedAt ? 1 : -1));
-      const list = matching.slice(0, SHOWN_LOCATES);
-      // Rows are kept per locate and rebuilt only when the locate changed, and moved only where the order
-      // changed: a row being decided keeps its inputs, and focus, while the queue updates around it.
-      const wanted = list.map((l) => {
-        const version = `${l.status}/${l.approvedQuantity}/${l.reason ?? ""}`;
-        let tr = rowsById.get(l.locateId);
-        if (!tr || tr.dataset.version !== version) {
-          const fresh = locateRow(l);
-          fresh.dataset.version = version;
-          if (tr) tr.replaceWith(fresh);
-          tr = fresh;
-          rowsById.set(l.locateId, tr);
-        }
-        return tr;
-      });
-      const keep = new Set(wanted);
-      for (const tr of [...body.children]) if (!keep.has(tr)) tr.remove();
-      wanted.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null); });
-      document.getElementById("locate-count").textContent =
-        `${[...locates.values()].filter((l) => l.status === "PENDING").length} pending of ${locates.size}` +
-        (matching.length > list.length ? `; the first ${number.format(list.length)} of ${number.format(matching.length)} shown (narrow the filters)` : `; ${number.format(list.length)} shown`);
-      const markets = document.getElementById("locate-market");
-      for (const m of new Set([...locates.values()].map((l) => l.marketId).filter(Boolean))) {
-        if (![...markets.options].some((o) => o.value === m)) markets.add(new Option(m, m));
+  const render = throttled(viewShown, 0, () => {
+    const only = document.getElementById("locate-status").value;
+    const clientText = (document.getElementById("locate-client")?.value ?? "").trim().toUpperCase();
+    const securityText = document.getElementById("locate-security").value.trim().toUpperCase();
+    const market = document.getElementById("locate-market").value;
+    const matching = [...locates.values()].filter((l) => (!only || l.status === only)
+        && (!clientText || l.clientId.toUpperCase().includes(clientText))
+        && (!securityText || l.securityId.toUpperCase().includes(securityText))
+        && (!market || l.marketId === market))
+      .sort((a, b) => (STATUS_ORDER[a.status] - STATUS_ORDER[b.status]) || (b.requestedAt > a.requestedAt ? 1 : -1));
+    const list = matching.slice(0, SHOWN_LOCATES);
+    // Rows are kept per locate and rebuilt only when the locate changed, and moved only where the order
+    // changed: a row being decided keeps its inputs, and focus, while the queue updates around it.
+    const wanted = list.map((l) => {
+      const version = `${l.status}/${l.approvedQuantity}/${l.reason ?? ""}`;
+      let tr = rowsById.get(l.locateId);
+      if (!tr || tr.dataset.version !== version) {
+        const fresh = locateRow(l);
+        fresh.dataset.version = version;
+        if (tr) tr.replaceWith(fresh);
+        tr = fresh;
+        rowsById.set(l.locateId, tr);
       }
-      warnExpiry();
+      return tr;
     });
-  };
+    const keep = new Set(wanted);
+    for (const tr of [...body.children]) if (!keep.has(tr)) tr.remove();
+    wanted.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null); });
+    document.getElementById("locate-count").textContent =
+      `${[...locates.values()].filter((l) => l.status === "PENDING").length} pending of ${locates.size}` +
+      (matching.length > list.length ? `; the first ${number.format(list.length)} of ${number.format(matching.length)} shown (narrow the filters)` : `; ${number.format(list.length)} shown`);
+    const markets = document.getElementById("locate-market");
+    for (const m of new Set([...locates.values()].map((l) => l.marketId).filter(Boolean))) {
+      if (![...markets.options].some((o) => o.value === m)) markets.add(new Option(m, m));
+    }
+    warnExpiry();
+  });
   const locateRow = (l) => {
     const tr = document.createElement("tr");
     tr.dataset.locate = l.locateId;
