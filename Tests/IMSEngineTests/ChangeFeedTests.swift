@@ -10,6 +10,7 @@ struct ChangeFeedTests {
     static func record(items: Int = 1, sequence: Int64 = 0) -> ChangeRecord {
         var r = ChangeRecord()
         r.lastSequence = sequence
+        r.itemCount = items  // counted once when a record is taken; set by hand for a record made here
         r.exceptions = (0..<items).map {
             ExceptionRecord(exceptionId: Int64($0), kind: .feedGap, sequence: sequence, message: "", receivedAt: Timestamp(micros: 0))
         }

@@ -37,7 +37,7 @@ struct IntradayBarsTests {
         #expect(restored.readModel.intradayBars("AAPL") == untimed)
         #expect(restored.snapshotImage() == image)
         // An image written before the section existed loads with no bars (the next tick starts them).
-        let old = h.state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .intradayBars })
+        let old = h.state.snapshotImage(leavingOut: IntradayBarsPart.self)
         let older = try old.withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(older.readModel.intradayBars("AAPL")?.bars == [])
         // The market rolls: yesterday's bars are no longer answered; the new day's first tick starts afresh.

@@ -54,7 +54,7 @@ struct SnapshotCompatibilityTests {
     @Test func anImageWithoutASectionLoadsWithThatPartEmpty() throws {
         let state = Self.state(seed: 61)
         #expect(!state.feeds.isEmpty)
-        let without = state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .feeds })
+        let without = state.snapshotImage(leavingOut: FeedsPart.self)
         let loaded = try without.withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(loaded.feeds.isEmpty)
         var expected = state
@@ -83,16 +83,16 @@ struct SnapshotCompatibilityTests {
         #expect(reloaded.snapshotImage() == image)
         #expect(reloaded.readModel.exception(ids[1])?.acknowledgeNote == "seen")
         #expect(reloaded.readModel.exception(ids[1])?.acknowledgedAt == Timestamp(micros: 4))
-        let older = try state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .acknowledgements })
+        let older = try state.snapshotImage(leavingOut: AcknowledgementsPart.self)
             .withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(older.readModel.exceptions(acknowledged: true, limit: 10).isEmpty)
         #expect(older.readModel.exceptions(kind: .rejectedInput, limit: 100).map(\.exceptionId) == all)
         // An acknowledgement of an exception the image does not hold.
-        var forged = state.snapshotImage(sections: EngineState.SnapshotSection.allCases.filter { $0 != .acknowledgements })
+        var forged = state.snapshotImage(leavingOut: AcknowledgementsPart.self)
         var w = BinaryWriter()
         w.writeCount(1); w.writeVarint(Int64(9_999)); w.write("x" as String?); w.write(Timestamp(micros: 5) as Timestamp?); w.write(nil as String?)
         var head = BinaryWriter()
-        head.write(EngineState.SnapshotSection.acknowledgements.rawValue); head.write(UInt64(w.bytes.count))
+        head.write(AcknowledgementsPart.sectionTag); head.write(UInt64(w.bytes.count))
         forged += head.bytes + w.bytes
         do {
             _ = try forged.withUnsafeBytes { try EngineState(snapshotImage: $0) }

@@ -27,55 +27,17 @@ public struct ChangeRecord: Sendable {
     public var lastEntryAt = Timestamp(micros: 0)
     public var counters = EngineState.Counters()
 
-    /// Changed positions, by partition (each position once, with its latest figures).
-    var positions: [[PositionChange]] = []
-    /// Securities with a new last price, and their price state.
-    var prices: [(security: Int32, price: PriceState)] = []
-    /// Lender availability that changed.
-    var availability: [(key: AvailabilityKey, value: Availability)] = []
-    /// Securities whose inventory buckets changed, with the buckets.
-    var inventory = InventoryChanges()
-    /// Aggregation-unit, legal-entity and client buckets that changed.
-    /// What each partition's scoped tables changed (by partition: slots are numbered per partition).
-    var scoped: [ScopedInventoryChanges] = []
-    /// Every partition's buckets whole, when they were rebuilt in this drain.
-    var rebuiltInventory: [(securities: InventoryBuckets, scoped: ScopedInventory)]?
-    /// FX rates that changed.
-    public internal(set) var fxRates: [FXRate] = []
-    /// Contracts that changed.
-    public internal(set) var contracts: [Contract] = []
-    /// Exceptions changed in this drain (given their line's text, or acknowledged), then those raised in it,
-    /// oldest first.
-    public internal(set) var exceptions: [ExceptionRecord] = []
-    /// The first id raised in this drain: those in `exceptions` below it were raised before and changed since.
+    /// The first exception id raised in this drain: those in `exceptions` below it were raised before and
+    /// changed since.
     public internal(set) var firstNewException: Int64 = 0
-    /// Markets that rolled to a new business date (all their positions are in `positions`).
-    public internal(set) var rolledMarkets: [Int32] = []
-    /// The reference data, when it changed in this drain.
-    var reference: ReferenceData?
-    /// The rule book, when it changed in this drain.
-    var rules: RuleBook?
-    /// Locates that changed, as they are now.
-    var locates: [LocateRecord] = []
-    /// Orders validated (or expired) in the drain.
-    var orders: [OrderRecord] = []
-    /// Audit entries made in the drain.
-    public internal(set) var audit: [AuditEntry] = []
-    /// The markets' clock: business dates and ladders (shared, so always carried).
-    var clock: MarketClock?
-    /// Source feeds' sequence state (shared, so always carried).
-    var feeds = SourceFeeds()
     /// The outcome of each batch of the drain, in journal order: what each command did.
     public internal(set) var results: [BatchOutcome] = []
-
-    /// Changed items carried, for the feed's memory bound.
-    public var itemCount: Int {
-        positions.reduce(0) { $0 + $1.count } + prices.count + availability.count + inventory.count + fxRates.count + contracts.count
-            + exceptions.count + (reference == nil ? 0 : 1)
-    }
-
-    /// Securities whose last price changed.
-    public var priceSecurities: [Int32] { prices.map(\.security) }
+    /// Each registered part's change, by its place in `EngineState.parts` (nil: unchanged); read and
+    /// written through `record[Part.self]`.
+    var changes: [(any Sendable)?] = Array(repeating: nil, count: EngineState.parts.count)
+    /// Changed items carried, for the feed's memory bound: the sum of every part's count, taken once when
+    /// the record is made.
+    public internal(set) var itemCount = 0
 }
 
 /// A position's latest figures, as the read model stores them.
@@ -188,48 +150,11 @@ extension EngineState {
         record.lastEntryAt = lastEntryAt
         record.counters = counters
         record.results = results
-        var taken = Array(repeating: PartitionChanges(), count: partitions.count)
-        // Copying a position is cheap next to waking the other cores: only large drains are taken in parallel.
-        if partitions.count > 1 && partitions.reduce(0, { $0 + $1.changedPositions.count }) >= 8_192 {
-            taken.withUnsafeMutableBufferPointer { out in
-                let shared = UnsafeSendable(out)
-                forEachPartitionInParallel { k, partition in shared.value[k] = partition.takeChanges() }
-            }
-        } else {
-            for k in partitions.indices { taken[k] = partitions[k].takeChanges() }
-        }
-        record.positions = taken.map(\.positions)
-        for t in taken {
-            record.prices += t.prices
-            record.availability += t.availability
-            record.inventory.append(t.inventory)
-            record.scoped.append(t.scoped)  // one per partition, in partition order
-            record.contracts += t.contracts
-        }
-        for c in changeLog.currencies.sorted() { if let f = fxRates[c] { record.fxRates.append(f) } }
-        changeLog.currencies.removeAll()
-        record.contracts.sort { $0.contractId < $1.contractId }
-        swap(&record.rolledMarkets, &changeLog.markets)
-        record.exceptions = exceptionLog.changes(from: exceptionsFrom, updated: changeLog.updatedExceptions)
         record.firstNewException = exceptionsFrom
-        changeLog.updatedExceptions.removeAll()
-        if changeLog.inventoryRebuilt {
-            record.rebuiltInventory = partitions.map { ($0.inventory, $0.scoped) }
-            changeLog.inventoryRebuilt = false
+        for part in Self.parts {
+            part.capture(from: &self, into: &record)
+            record.itemCount += part.itemCount(in: record)
         }
-        record.locates = locates.takeChanges()
-        record.orders = orders.takeChanges()
-        record.audit = auditLog.takeChanges()
-        if changeLog.publishedRules != rules.changeCount {
-            record.rules = rules
-            changeLog.publishedRules = rules.changeCount
-        }
-        if changeLog.publishedReference != reference.version {
-            record.reference = reference
-            changeLog.publishedReference = reference.version
-        }
-        record.clock = clock
-        record.feeds = feeds
         return record
     }
 
@@ -242,8 +167,3 @@ extension EngineState {
     public var nextExceptionIdentifier: Int64 { exceptionLog.nextId }
 }
 
-/// A buffer handed to the threads of `concurrentPerform`, each writing its own element.
-private struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

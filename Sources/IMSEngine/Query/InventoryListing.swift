@@ -265,13 +265,6 @@ public struct InventoryFilter: Sendable, Hashable {
     }
 }
 
-extension ChangeRecord {
-    /// Securities whose inventory buckets changed in the drain.
-    public var inventorySecurities: [Int32] { inventory.securities }
-    /// Whether the rules changed in the drain (a new version in force changes every calculation).
-    public var rulesChanged: Bool { rules != nil }
-}
-
 extension ReadModel {
     /// Whether security `index` passes `filter`.
     public func inventory(_ index: Int32, matches filter: InventoryFilter) -> Bool {

@@ -65,31 +65,10 @@ public struct ReadModel: Sendable, PartitionLayout {
         counters = state.counters
     }
 
-    /// Applies the next change record of the feed.
+    /// Applies the next change record of the feed: each registered part takes its change, in registry order
+    /// (the reference data before the partitions it sizes), then the record's envelope.
     public mutating func apply(_ r: ChangeRecord) {
-        if let changed = r.reference {
-            reference = changed
-            for k in partitions.indices {
-                partitions[k].grow(securities: reference.securities.count, books: reference.books.count)
-            }
-        }
-        if let changed = r.clock { clock = changed }
-        if let changed = r.rules { rules = changed }
-        for l in r.locates { locates.take(l) }
-        for o in r.orders { orders.take(o) }
-        feeds = r.feeds
-        for (k, changes) in r.positions.enumerated() where !changes.isEmpty { partitions[k].apply(changes) }
-        for (security, price) in r.prices { partitions[partition(ofSecurity: security)].prices[security] = price }
-        for (key, value) in r.availability { partitions[partition(ofSecurity: key.security)].availability[key] = value }
-        if let whole = r.rebuiltInventory {
-            for k in partitions.indices { (partitions[k].inventory, partitions[k].scoped) = whole[k] }
-        }
-        for k in r.inventory.securities.indices { partitions[partition(ofSecurity: r.inventory.securities[k])].inventory.take(r.inventory, from: k) }
-        for (k, changes) in r.scoped.enumerated() { partitions[k].scoped.take(changes) }
-        for f in r.fxRates { fxRates[f.currency] = f }
-        for c in r.contracts { contracts[c.contractId] = c }
-        exceptionLog.take(r.exceptions)
-        auditLog.take(r.audit)
+        for part in EngineState.parts { part.apply(r, to: &self) }
         lastSequence = r.lastSequence
         if r.lastRecord != 0 { appliedRecord = r.lastRecord }
         if r.lastEntryAt.micros != 0 { lastEntryAt = r.lastEntryAt }
@@ -111,35 +90,11 @@ public struct ReadModel: Sendable, PartitionLayout {
         (auditLog.list(filter, limit: limit), auditLog.firstId)
     }
 
-    /// Everything a query can see, as text in a fixed order: equal read models give equal texts.
+    /// Everything a query can see, as text in a fixed order: equal read models give equal texts. Each
+    /// registered part writes its own lines.
     public func canonicalText() -> String {
         var lines: [String] = []
-        lines.append("sequence \(lastSequence) record \(appliedRecord) at \(lastEntryAt.micros) counters \(counters) next exception \(exceptionLog.nextId)")
-        for m in marketViews() { lines.append("market \(m.market.marketId) \(m.businessDate.map { "\($0)" } ?? "-") \(m.securities)") }
-        for id in allPositionIds() { lines.append("position \(id) " + positionView(at: id).json) }
-        for v in marketDataSnapshot(MarketDataFilter(), limit: .max) { lines.append("market data \(v)") }
-        for s in searchSecurities(query: nil, marketId: nil, offset: 0, limit: .max).items { lines.append("security \(s)") }
-        for b in allBooks() { lines.append("book \(b)") }
-        for c in allCounterparties() { lines.append("counterparty \(c)") }
-        for u in allAggregationUnits() { lines.append("unit \(u)") }
-        for c in contracts(securityId: nil) { lines.append("contract \(c)") }
-        for p in partitions { for (key, a) in p.availability.sorted(by: { ($0.key.security, $0.key.sourceId) < ($1.key.security, $1.key.sourceId) }) { lines.append("availability \(key.security) \(a)") } }
-        var scoped: [String] = []
-        for p in partitions {
-            for (security, b) in p.inventory.all().sorted(by: { $0.security < $1.security }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
-            // By name: ids depend on the order names arrived in, which a state loaded from a snapshot does not keep.
-            for kind in ScopeKind.allCases {
-                for (key, b) in p.scoped[kind].all() { scoped.append("\(kind) inventory \(reference.scopeName(kind, key: key)) \(b.values)") }
-            }
-        }
-        lines += scoped.sorted()
-        lines.append("rules active \(rules.active.version) of \(rules.versions.map { "\($0.version) \($0.status.rawValue) \($0.author)" })")
-        for e in rules.audit { lines.append("rule audit \(e)") }
-        for l in locates.records { lines.append("locate \(l)") }
-        for o in orders.records { lines.append("order \(o)") }
-        for e in exceptionLog.entries { lines.append("exception \(e)") }
-        for e in auditLog.entries { lines.append("audit \(e)") }
-        for (id, f) in feeds.sorted { lines.append("feed \(id) \(f.high) \(f.gaps)") }
+        for part in EngineState.parts { part.canonicalLines(self, into: &lines) }
         return lines.joined(separator: "\n")
     }
 }

@@ -10,49 +10,21 @@ extension EngineState {
     /// (each part of the state writes its own); format 2, one fixed sequence, still loads.
     public static let snapshotFormatVersion: UInt32 = 3
 
-    /// The sections of a format-3 image, each written by the part of the state it holds. A section the
-    /// image lacks leaves its part empty (so an image written before a part existed still loads); a section
-    /// this version does not know is refused, naming its tag (an image from a newer version).
-    enum SnapshotSection: UInt32, CaseIterable {
-        case counters = 1, markets, reference, partitions, financing, feeds, exceptions
-        /// The rule sets and their audit trail (issue 13); a snapshot without it has only the shipped set.
-        case rules
-        /// The locates of the day and their history (issue 14); a snapshot without it has none.
-        case locates
-        /// The orders validated today (issue 14); a snapshot without it has none.
-        case orders
-        /// Securities under a short-sale price test, and through which business date (issue 14).
-        case restrictions
-        /// The direction of each security's last price change (JP's price restriction reads it); a snapshot
-        /// without it knows none until the next ticks.
-        case tickDirections
-        /// The audit trail kept in memory (issue 15); a snapshot without it starts an empty trail.
-        case audit
-        /// Who acknowledged which exception (issue 16); a snapshot without it has none acknowledged. Written
-        /// after `exceptions`, whose entries it marks.
-        case acknowledgements
-        /// Each security's intraday price bars of its market's day (issue 26); a snapshot without it starts
-        /// the day's charts from the next ticks. Written after `partitions`, whose prices it completes.
-        case intradayBars
+    /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks. Each
+    /// registered part (`EngineState.parts`) writes its own tagged section, in registry order.
+    public func snapshotImage() -> [UInt8] { snapshotImage(parts: Self.parts) }
 
-        /// The sections of format 2, in its fixed order.
-        static let format2: [SnapshotSection] = [.counters, .markets, .reference, .partitions, .financing, .feeds, .exceptions]
-    }
-
-    /// The state as bytes: the snapshot body, and the basis of "two replays are identical" checks.
-    public func snapshotImage() -> [UInt8] { snapshotImage(sections: SnapshotSection.allCases) }
-
-    /// An image with only `sections` (tests write images as an older version would have).
-    func snapshotImage(sections: [SnapshotSection]) -> [UInt8] {
+    /// An image with only `parts` (tests write images as an older version would have).
+    func snapshotImage(parts: [any StatePart.Type]) -> [UInt8] {
         var w = BinaryWriter(capacity: 1 << 20 + positionCount * 120)
         w.write(Self.snapshotFormatVersion)
         w.writeCount(partitions.count)
-        for section in sections {
-            w.write(section.rawValue)
+        for part in parts {
+            w.write(part.sectionTag)
             let lengthAt = w.bytes.count
             w.write(UInt64(0))
             let start = w.bytes.count
-            write(section, to: &w)
+            part.write(self, to: &w)
             withUnsafeBytes(of: UInt64(w.bytes.count - start).littleEndian) { length in
                 for k in 0..<8 { w.bytes[lengthAt + k] = length[k] }
             }
@@ -60,71 +32,9 @@ extension EngineState {
         return w.bytes
     }
 
-    private func write(_ section: SnapshotSection, to w: inout BinaryWriter) {
-        switch section {
-        case .counters:
-            w.writeVarint(lastSequence)
-            w.write(appliedRecord)
-            w.write(lastEntryAt)
-            w.writeVarint(exceptionLog.nextId)
-            w.writeVarint(counters.events); w.writeVarint(counters.ignored); w.writeVarint(counters.rejected)
-        case .markets:
-            clock.encode(to: &w)
-        case .reference:
-            w.writeCount(reference.securities.count)
-            for s in reference.securities { s.record.encode(to: &w); w.write(s.market) }
-            w.writeCount(reference.securitiesByMarket.count)
-            for list in reference.securitiesByMarket { Self.writeIndexes(list, &w) }
-            let identifiers = reference.identifierIndex.sorted { ($0.key.kind.rawValue, $0.key.value) < ($1.key.kind.rawValue, $1.key.value) }
-            w.writeCount(identifiers.count)
-            for (key, index) in identifiers { w.write(key.kind); w.write(key.value); w.write(index) }
-            w.writeCount(reference.books.count)
-            for b in reference.books { b.encode(to: &w) }
-            writeSorted(reference.counterparties, &w) { $1.encode(to: &$0) }
-            writeSorted(reference.aggregationUnits, &w) { $1.encode(to: &$0) }
-            writeSorted(reference.aggregationUnitNames, &w) { $0.write($1) }
-            writeSorted(reference.providerVersions, &w) { $0.writeVarint($1) }
-            // Format 3: the partition of every security (format 2 placed security s in s & (count − 1)).
-            w.writeCount(reference.securityPartitions.count)
-            for k in reference.securityPartitions { w.write(k) }
-        case .partitions:
-            for part in partitions { part.encode(to: &w) }
-        case .financing:
-            writeSorted(contracts, &w) { $1.encode(to: &$0) }
-            writeSorted(fxRates, &w) { $1.encode(to: &$0) }
-        case .feeds:
-            feeds.encode(to: &w)
-        case .exceptions:
-            exceptionLog.encode(to: &w)
-        case .rules:
-            rules.encode(to: &w)
-        case .locates:
-            locates.encode(to: &w)
-        case .orders:
-            orders.encode(to: &w)
-        case .restrictions:
-            var all: [(String, BusinessDate)] = []
-            for p in partitions { for (s, d) in p.shortSaleRestrictions { all.append((reference.securityIds.name(s), d)) } }
-            all.sort { $0.0 < $1.0 }
-            w.writeCount(all.count)
-            for (id, d) in all { w.write(id); w.write(d) }
-        case .tickDirections:
-            var all: [(String, Int8)] = []
-            for p in partitions { for (s, price) in p.prices where price.direction != 0 { all.append((reference.securityIds.name(s), price.direction)) } }
-            all.sort { $0.0 < $1.0 }
-            w.writeCount(all.count)
-            for (id, d) in all { w.write(id); w.writeVarint(Int64(d)) }
-        case .audit:
-            auditLog.encode(to: &w)
-        case .acknowledgements:
-            exceptionLog.encodeAcknowledgements(to: &w)
-        case .intradayBars:
-            var all: [(String, IntradayBars)] = []
-            for p in partitions { for (s, price) in p.prices where price.bars.date != nil && price.bars.current != nil { all.append((reference.securityIds.name(s), price.bars)) } }
-            all.sort { $0.0 < $1.0 }
-            w.writeCount(all.count)
-            for (id, bars) in all { w.write(id); bars.encode(to: &w) }
-        }
+    /// An image without `part`'s section, as written before the part existed.
+    func snapshotImage<P: StatePart>(leavingOut part: P.Type) -> [UInt8] {
+        snapshotImage(parts: Self.parts.filter { ObjectIdentifier($0) != ObjectIdentifier(part) })
     }
 
     /// Rebuilds a state from `snapshotImage()` bytes (format 3, or format 2 of earlier versions), over the
@@ -140,21 +50,21 @@ extension EngineState {
         self.init(catalog: catalog, partitions: partitionCount)
         if version == 2 {
             // One fixed sequence, no tags; securities were placed by their index.
-            for section in SnapshotSection.format2 { try read(section, from: &r, format: 2) }
+            for part in Self.format2Parts { try part.read(into: &self, from: &r, format: 2) }
             guard r.isAtEnd else { throw BinaryFormatError("snapshot has \(r.remaining) bytes after its end") }
         } else {
-            var seen = Set<SnapshotSection>()
+            var seen = Set<UInt32>()
             while !r.isAtEnd {
                 let tag = try r.readUInt32()
                 let length = try r.readUInt64()
                 guard length <= UInt64(r.remaining) else { throw BinaryFormatError("snapshot section \(tag) claims \(length) bytes; \(r.remaining) left") }
-                guard let section = SnapshotSection(rawValue: tag) else {
+                guard let part = Self.part(sectionTag: tag) else {
                     throw BinaryFormatError("snapshot has a section (tag \(tag)) this version does not know: it was written by a newer version")
                 }
-                guard seen.insert(section).inserted else { throw BinaryFormatError("snapshot has section \(section) twice") }
+                guard seen.insert(tag).inserted else { throw BinaryFormatError("snapshot has section \(part.name) twice") }
                 var body = BinaryReader(UnsafeRawBufferPointer(rebasing: r.base[r.offset..<(r.offset + Int(length))]))
-                try read(section, from: &body, format: 3)
-                guard body.isAtEnd else { throw BinaryFormatError("snapshot section \(section) has \(body.remaining) bytes after its end") }
+                try part.read(into: &self, from: &body, format: 3)
+                guard body.isAtEnd else { throw BinaryFormatError("snapshot section \(part.name) has \(body.remaining) bytes after its end") }
                 try r.skip(Int(length))
             }
         }
@@ -168,129 +78,6 @@ extension EngineState {
         for k in partitions.indices { partitions[k].inventory.changed = ChangeMarks() }
     }
 
-    private mutating func read(_ section: SnapshotSection, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {
-        switch section {
-        case .counters:
-            lastSequence = try r.readVarInt()
-            appliedRecord = try r.readUInt64()
-            lastEntryAt = try r.readTimestamp()
-            exceptionLog.nextId = try r.readVarInt()
-            counters.events = try r.readVarInt(); counters.ignored = try r.readVarInt(); counters.rejected = try r.readVarInt()
-        case .markets:
-            try clock.decode(from: &r)
-        case .reference:
-            for _ in 0..<(try r.readCount()) {
-                let record = try Security(from: &r)
-                let market = try r.readInt32()
-                guard let id = record.securityId, market >= 0, Int(market) < markets.count else { throw BinaryFormatError("snapshot security without id or market") }
-                _ = reference.securityIds.intern(id)
-                reference.securities.append(SecurityEntry(record: record, market: market))
-            }
-            reference.securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try Self.readIndexes(&r) }
-            for _ in 0..<(try r.readCount()) {
-                let kind: IdentifierKind = try r.readCase()
-                reference.identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()
-            }
-            for _ in 0..<(try r.readCount()) {
-                let b = try Book(from: &r)
-                _ = reference.bookIds.intern(b.bookId)
-                reference.books.append(b)
-            }
-            reference.counterparties = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Counterparty(from: &r) }
-            reference.aggregationUnits = try Self.readSorted(&r) { r throws(BinaryFormatError) in try AggregationUnit(from: &r) }
-            reference.aggregationUnitNames = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readString() }
-            reference.providerVersions = try Self.readSorted(&r) { r throws(BinaryFormatError) in try r.readVarInt() }
-            if format == 2 {
-                reference.securityPartitions = reference.securities.indices.map { UInt8($0 & (partitions.count - 1)) }
-            } else {
-                reference.securityPartitions = []
-                for _ in 0..<(try r.readCount()) {
-                    let k = try r.readUInt8()
-                    guard Int(k) < partitions.count else { throw BinaryFormatError("snapshot places a security in partition \(k) of \(partitions.count)") }
-                    reference.securityPartitions.append(k)
-                }
-            }
-        case .partitions:
-            for k in partitions.indices {
-                try partitions[k].decode(from: &r, securities: reference.securities.count, books: reference.books.count)
-            }
-        case .financing:
-            let contracts = try Self.readSorted(&r) { r throws(BinaryFormatError) in try Contract(from: &r) }
-            for c in contracts.values {
-                guard let security = reference.securityIds.lookup(c.securityId) else {
-                    throw BinaryFormatError("snapshot has contract \(c.contractId) of security \(c.securityId), which it does not list")
-                }
-                partitions[partition(ofSecurity: security)].contracts[c.contractId] = c
-            }
-            fxRates = try Self.readSorted(&r) { r throws(BinaryFormatError) in try FXRate(from: &r) }
-        case .feeds:
-            try feeds.decode(from: &r)
-        case .exceptions:
-            try exceptionLog.decode(from: &r)
-        case .rules:
-            rules = try RuleBook(from: &r)
-        case .locates:
-            locates = try LocateBook(from: &r)
-        case .orders:
-            orders = try OrderBook(from: &r)
-        case .restrictions:
-            for _ in 0..<(try r.readCount()) {
-                let id = try r.readString(), date = try r.readDate()
-                guard let s = reference.securityIds.lookup(id) else { throw BinaryFormatError("snapshot restricts unknown security \(id)") }
-                partitions[partition(ofSecurity: s)].shortSaleRestrictions[s] = date
-                partitions[partition(ofSecurity: s)].prices[s]?.restrictedThrough = date
-            }
-        case .tickDirections:
-            for _ in 0..<(try r.readCount()) {
-                let id = try r.readString(), d = try r.readVarInt()
-                guard let s = reference.securityIds.lookup(id), d == 1 || d == -1 else { throw BinaryFormatError("snapshot has a bad tick direction for \(id)") }
-                partitions[partition(ofSecurity: s)].prices[s]?.direction = Int8(d)
-            }
-        case .audit:
-            auditLog = try AuditLog(from: &r)
-        case .acknowledgements:
-            try exceptionLog.decodeAcknowledgements(from: &r)
-        case .intradayBars:
-            for _ in 0..<(try r.readCount()) {
-                let id = try r.readString()
-                let bars = try IntradayBars(from: &r)
-                guard let s = reference.securityIds.lookup(id), partitions[partition(ofSecurity: s)].prices[s] != nil else {
-                    throw BinaryFormatError("snapshot has intraday bars for \(id), which has no price")
-                }
-                partitions[partition(ofSecurity: s)].prices[s]!.bars = bars
-            }
-        }
-    }
-
-    fileprivate static func writeIndexes(_ list: [Int32], _ w: inout BinaryWriter) {
-        w.writeCount(list.count)
-        for i in list { w.writeVarint(Int64(i)) }
-    }
-
-    fileprivate static func readIndexes(_ r: inout BinaryReader) throws(BinaryFormatError) -> [Int32] {
-        let n = try r.readCount()
-        var out: [Int32] = []
-        out.reserveCapacity(n)
-        for _ in 0..<n { out.append(Int32(truncatingIfNeeded: try r.readVarInt())) }
-        return out
-    }
-
-    private func writeSorted<V>(_ d: [String: V], _ w: inout BinaryWriter, _ body: (inout BinaryWriter, V) -> Void) {
-        w.writeCount(d.count)
-        for key in d.keys.sorted() {
-            w.write(key)
-            body(&w, d[key]!)
-        }
-    }
-
-    private static func readSorted<V>(_ r: inout BinaryReader, _ body: (inout BinaryReader) throws(BinaryFormatError) -> V) throws(BinaryFormatError) -> [String: V] {
-        var out: [String: V] = [:]
-        for _ in 0..<(try r.readCount()) {
-            let key = try r.readString()
-            out[key] = try body(&r)
-        }
-        return out
-    }
 }
 
 extension Partition {
@@ -298,9 +85,9 @@ extension Partition {
         w.writeCount(positions.count)
         for p in positions { p.encode(to: &w) }
         w.writeCount(positionsBySecurity.count)
-        for list in positionsBySecurity { EngineState.writeIndexes(list, &w) }
+        for list in positionsBySecurity { w.writeIndexes(list) }
         w.writeCount(positionsByBook.count)
-        for list in positionsByBook { EngineState.writeIndexes(list, &w) }
+        for list in positionsByBook { w.writeIndexes(list) }
         let laterEntries = later.sorted { $0.key < $1.key }
         w.writeCount(laterEntries.count)
         for (p, entries) in laterEntries {
@@ -339,8 +126,8 @@ extension Partition {
             }
             positions.append(p)
         }
-        positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
-        positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try EngineState.readIndexes(&r) }
+        positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try r.readIndexes() }
+        positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try r.readIndexes() }
         guard positionsBySecurity.count == securities, positionsByBook.count == books else {
             throw BinaryFormatError("snapshot position lists cover \(positionsBySecurity.count) securities and \(positionsByBook.count) books, not \(securities) and \(books)")
         }

@@ -415,8 +415,10 @@ extension EngineState: PartitionLayout {
     }
 }
 
-/// The partitions and the closure handed to the threads of `concurrentPerform`, each working on its own partition.
-private struct UncheckedSendable<T>: @unchecked Sendable {
+/// A value handed to the threads of `concurrentPerform`, each working on its own element of it (a partition,
+/// a slot of an output buffer): the compiler cannot see that the threads' writes are disjoint, the callers
+/// guarantee it.
+struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }

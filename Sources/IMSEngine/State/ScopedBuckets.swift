@@ -182,6 +182,9 @@ struct ScopedInventory: Sendable {
         }
     }
 
+    /// Slots held in every scope kind.
+    var count: Int { unit.keys.count + entity.keys.count + client.keys.count }
+
     var enabled: Bool {
         get { unit.enabled }
         set { unit.enabled = newValue; entity.enabled = newValue; client.enabled = newValue }
@@ -224,6 +227,9 @@ struct ScopedInventory: Sendable {
 /// What one partition's scoped tables changed in a drain, by scope kind (`ScopeKind.rawValue`).
 struct ScopedInventoryChanges: Sendable {
     var tables = Array(repeating: ScopedChanges(), count: ScopeKind.allCases.count)
+
+    /// Slots made and slots changed, for the change feed's memory bound.
+    var count: Int { tables.reduce(0) { $0 + $1.newKeys.count + $1.slots.count } }
 }
 
 /// Where a book's positions and contracts count: its position type, legal entity, client (-1: not a client

@@ -1,0 +1,58 @@
+import IMSDomain
+@testable import IMSEngine
+import IMSIngest
+import Testing
+
+/// The state's parts are registered once (`EngineState.parts`); the snapshot codec, the change record, the
+/// read model and its canonical text iterate the registry.
+struct StatePartTests {
+    @Test func sectionTagsAndNamesAreUniqueAndTheFormat2PartsComeFirst() {
+        let tags = EngineState.parts.map { $0.sectionTag }
+        #expect(Set(tags).count == tags.count, "two parts share a section tag: \(tags)")
+        let names = EngineState.parts.map { $0.name }
+        #expect(Set(names).count == names.count)
+        // Format 2 was one fixed sequence: counters, markets, reference, partitions, financing, feeds, exceptions.
+        #expect(EngineState.format2Parts.map { $0.name } == ["counters", "markets", "reference", "partitions", "financing", "feeds", "exceptions"])
+        #expect(EngineState.format2Parts.map { $0.sectionTag } == [1, 2, 3, 4, 5, 6, 7])
+        for part in EngineState.parts { #expect(EngineState.part(sectionTag: part.sectionTag).map { $0.name } == part.name) }
+    }
+
+    /// A record counts every part's items: here an acknowledgement changes two exceptions and writes one
+    /// audit entry. (The count before the registry left the audit entry out, as it did locates, orders,
+    /// scoped buckets and rebuilt inventory.)
+    @Test func aRecordCountsTheItemsOfEveryPart() {
+        var h = Harness()
+        h.ingest(#"{"type":"trade","tradeId":"BAD1","quantity":-1}"# + "\n" + #"{"type":"trade","tradeId":"BAD2"}"#, mode: .partial)
+        let ids = h.state.readModel.exceptions(kind: .rejectedInput, limit: 10).map(\.exceptionId)
+        #expect(ids.count == 2)
+        h.state.discardChanges()
+        let from = h.state.nextExceptionIdentifier
+        var batch = IngestBatch(receivedAt: Timestamp(micros: 9), events: [.exceptionCommand(ExceptionCommand(exceptionIds: ids, note: "seen", user: "olga"))], lines: [1])
+        batch.issuer = "key:1:desk"
+        let outcome = h.state.apply(.batch(batch), record: 1)!
+        #expect(outcome.applied && outcome.rejected.isEmpty)
+        let record = h.state.takeChangeRecord(exceptionsFrom: from, earliest: Timestamp(micros: 9), records: 1...1, results: [outcome])
+        #expect(record.exceptions.count == 2)
+        #expect(record.audit.count == 1)
+        #expect(record.itemCount == 3)
+    }
+
+    /// Each part's change reaches the read model through the registry: taking a record after every batch
+    /// and applying it gives the read model of the final state (the property `ReadModelTests` checks at
+    /// scale), here with locates and an audit trail, which the registry now counts and carries.
+    @Test func everyPartsChangeReachesTheReadModel() {
+        var h = Harness()
+        var model = h.state.readModel
+        h.state.discardChanges()
+        var text = Harness.trade("T1")
+        var batch = text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: .atomic, receivedAt: Timestamp(micros: 5)) }
+        batch.issuer = "key:1:desk"
+        let from = h.state.nextExceptionIdentifier
+        let outcome = h.state.apply(.batch(batch), record: 1)!
+        #expect(outcome.applied)
+        model.apply(h.state.takeChangeRecord(exceptionsFrom: from, earliest: Timestamp(micros: 5), records: 1...1, results: [outcome]))
+        #expect(model.canonicalText() == h.state.readModel.canonicalText())
+        #expect(model.canonicalText().contains("audit "), "the audit part's lines are in the canonical text")
+        #expect(model.position(bookId: "FIRM1", securityId: "AAPL")?.intradayBuys == 100)
+    }
+}
