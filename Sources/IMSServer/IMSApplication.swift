@@ -87,17 +87,17 @@ public enum IMSApplication {
         return router
     }
 
-    /// The WebSocket streams (SPEC 6): `/ws/position`, `/ws/market-data`, `/ws/exceptions`, `/ws/inventory`.
+    /// The WebSocket streams (SPEC 6): `/ws/<name>` for every stream of `StreamRegistry`.
     static func streamRouter(hub: StreamHub, credentials: Credentials? = nil) -> Router<IMSWebSocketContext> {
         let router = Router(context: IMSWebSocketContext.self)
         if let credentials {
             router.add(middleware: CredentialAuthenticator<IMSWebSocketContext>(credentials: credentials))
             router.add(middleware: AccessPolicyMiddleware<IMSWebSocketContext>(limiter: credentials.limiter))
         }
-        for kind in StreamKind.allCases {
-            router.ws(RouterPath("/ws/\(kind.rawValue)")) { inbound, outbound, context in
-                try await StreamSession.run(kind, hub: hub, identity: context.requestContext.identity, keys: credentials?.keys,
-                                            inbound: inbound, outbound: outbound)
+        for stream in StreamRegistry.streams {
+            router.ws(RouterPath("/ws/\(stream.name)")) { inbound, outbound, context in
+                try await stream.serve(hub: hub, identity: context.requestContext.identity, keys: credentials?.keys,
+                                       inbound: inbound, outbound: outbound)
             }
         }
         return router

@@ -103,6 +103,14 @@ struct ClientScopingTests {
         locates.send(#"{"action":"subscribe","filter":{}}"#)
         let queue = locates.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").data
         #expect(!queue.isEmpty && queue.allSatisfy { $0["clientId"] as? String == "CL1" }, "\(queue)")
+        // The limits stream: {} is the client's own limits; a unit's are not a client's to watch.
+        let limits = StreamProbe("ws://127.0.0.1:\(server.port)/ws/limits", key: keys.fund1)
+        defer { limits.close() }
+        limits.send(#"{"action":"subscribe","filter":{}}"#)
+        let own = limits.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").data
+        #expect(!own.isEmpty && own.allSatisfy { $0["clientId"] as? String == "CL1" }, "\(own)")
+        limits.send(#"{"action":"subscribe","filter":{"aggregationUnitId":"US-PB"}}"#)
+        #expect(limits.wait { !$0.ofType("error").isEmpty }.ofType("error").first?["field"] as? String == "filter.aggregationUnitId")
         let exceptions = RawConnection(port: server.port)
         exceptions.send("GET /ws/exceptions HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(keys.fund1)\r\n\r\n")
         #expect(exceptions.readUntilClosed(seconds: 2).text.hasPrefix("HTTP/1.1 403"))

@@ -235,6 +235,53 @@ struct StreamTests {
         #expect(probe.wait { !$0.ofType("error").isEmpty }.ofType("error").first?["field"] as? String == "filter.status")
     }
 
+    /// `/ws/limits` (added through the stream registry): a client's limits per security, as
+    /// `GET /api/v1/limits/clients/{clientId}` reads them, first as a snapshot, then each change as a delta.
+    @Test func limitsStreamFollowsAClientsLimits() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        try Self.post(server, Self.setup + "\n" + """
+        {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
+        {"type":"book","bookId":"CB1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+        """ + "\n" + Self.trade("C0", book: "CB1", qty: 40))
+        func rest() throws -> [[String: Any]] {
+            try IMSProcess.request(server, "GET", "/api/v1/limits/clients/C1").json as? [[String: Any]] ?? []
+        }
+        let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/limits")
+        defer { probe.close() }
+        probe.send(#"{"action":"subscribe","filter":{"clientId":"C1"}}"#)
+        var m = probe.wait { !$0.ofType("snapshotComplete").isEmpty }
+        #expect((m.ofType("subscribed").first?["filter"] as? [String: Any])?["clientId"] as? String == "C1")
+        let snapshot = m.ofType("snapshot").data
+        #expect(snapshot.map { $0["securityId"] as? String } == ["WA"])
+        #expect(snapshot.first?["longSellLimit"] as? Int == (try rest()).first?["longSellLimit"] as? Int)
+        #expect(snapshot.first?["longSellLimit"] as? Int == 40)
+
+        // A buy in the client's book raises its long-sell limit: one delta, the REST figure.
+        try Self.post(server, Self.trade("C1", book: "CB1", qty: 25))
+        m = probe.wait { $0.ofType("delta").data.contains { $0["longSellLimit"] as? Int == 65 } }
+        #expect(m.ofType("delta").data.last?["securityId"] as? String == "WA")
+        #expect((try rest()).first?["longSellLimit"] as? Int == 65)
+        // A trade in a firm book does not move the client's limits: no delta for it.
+        let before = probe.messages.ofType("delta").count
+        try Self.post(server, Self.trade("F1", book: "WB1", security: "WB", qty: 5))
+        // An approved short locate raises its short-sell limit.
+        let locate = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"c1","clientId":"C1","securityId":"WA","quantity":10,"side":"SHORT"}"#)
+        let approved = (locate.json as? [String: Any])?["approvedQuantity"] as? Int ?? -1
+        m = probe.wait { $0.ofType("delta").count > before }
+        let after = Array(m.ofType("delta").dropFirst(before)).data
+        #expect(after.allSatisfy { $0["securityId"] as? String == "WA" }, "\(after)")
+        #expect(after.last?["shortSellLimit"] as? Int == (try rest()).first?["shortSellLimit"] as? Int)
+        #expect(approved >= 0)
+        #expect(Self.sequencesAreContiguous(m))
+
+        // A filter must name whose limits: a unit or a client, not both, not neither.
+        probe.send(#"{"action":"subscribe","filter":{}}"#)
+        probe.send(#"{"action":"subscribe","filter":{"clientId":"C1","aggregationUnitId":"U"}}"#)
+        let errors = probe.wait { $0.ofType("error").count >= 2 }.ofType("error")
+        #expect(errors.map { $0["field"] as? String } == ["filter.aggregationUnitId", "filter.aggregationUnitId"])
+    }
+
     @Test func badCommandsGetErrorsNamingTheField() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }

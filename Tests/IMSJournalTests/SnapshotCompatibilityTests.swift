@@ -41,6 +41,68 @@ struct SnapshotCompatibilityTests {
         #expect(reloaded.readModel.canonicalText() == state.readModel.canonicalText())
     }
 
+    static let fixture1e3c732 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1e3c732").path
+
+    /// Parsed JSON, to compare answers whatever the key order and escaping.
+    static func parsed(_ text: String) throws -> NSObject {
+        try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) as! NSObject
+    }
+
+    static func encoded<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+
+    /// A data directory written by `1e3c732` (the version before the state's parts were registered once: a
+    /// snapshot without the `intradayBars` section, then journal records after it) opens, and answers what
+    /// that version answered; its snapshot re-encodes to the same bytes; and the whole journal replayed
+    /// from nothing gives the same state as the snapshot and its tail.
+    @Test func aDirectoryWrittenBy1e3c732OpensAndAnswersTheSame() throws {
+        let dir = TemporaryDirectory("ims-1e3c732")
+        defer { dir.remove() }
+        try FileManager.default.removeItem(atPath: dir.path)
+        try FileManager.default.copyItem(atPath: Self.fixture1e3c732 + "/data", toPath: dir.path)
+        let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 1))
+        #expect(opened.report.snapshotRecord == 6)
+        #expect(opened.report.replayedRecords > 0, "the journal's tail after the snapshot is replayed")
+        let model = opened.state.readModel
+        func expected(_ name: String) throws -> NSObject {
+            try Self.parsed(String(contentsOfFile: Self.fixture1e3c732 + "/expected-\(name).json", encoding: .utf8))
+        }
+        #expect(try Self.parsed(#require(model.position(bookId: "FIRM", securityId: "IBM")).json) == expected("positions_FIRM_IBM"))
+        #expect(try Self.parsed(#require(model.position(bookId: "CL1", securityId: "TOY")).json) == expected("positions_CL1_TOY"))
+        for id in ["IBM", "TOY"] {
+            let index = try #require(model.securityIndex(id))
+            #expect(try Self.parsed(#require(model.inventoryJSON(index))) == expected("inventory_\(id)"))
+        }
+        #expect(try Self.parsed(Self.encoded(model.locates(matching: LocateFilter(), offset: 0, limit: 100))) == expected("locates"))
+        #expect(try Self.parsed(Self.encoded(model.exceptions(limit: 100))) == expected("exceptions"))
+        #expect(try Self.parsed(Self.encoded(#require(model.sellLimits(.client("C1"))))) == expected("limits_clients_C1"))
+        let audit = try #require(try expected("audit") as? NSDictionary)
+        let entries = model.auditEntries(AuditFilter(), limit: 100).entries
+        #expect(try Self.parsed(Self.encoded(entries)) == audit["items"] as? NSObject)
+
+        // The snapshot alone re-encodes to its bytes, less the section added since (intraday bars).
+        let store = try SnapshotStore(directory: DataDirectory.snapshotDirectory(dir.path))
+        let info = try #require(store.list().first)
+        let file = try Data(contentsOf: URL(fileURLWithPath: info.path))
+        let body = Array(file[SnapshotStore.headerSize...])
+        let loaded = try store.load(info, catalog: .embedded)
+        #expect(loaded.snapshotImage(leavingOut: IntradayBarsPart.self) == body)
+
+        // The whole journal from nothing: the same state.
+        let scratch = TemporaryDirectory("ims-1e3c732-replay")
+        defer { scratch.remove() }
+        try FileManager.default.removeItem(atPath: scratch.path)
+        try FileManager.default.createDirectory(atPath: scratch.path, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixture1e3c732 + "/data/journal", toPath: scratch.path + "/journal")
+        let replayed = try DataDirectory.open(scratch.path, catalog: .embedded, now: Timestamp(micros: 1))
+        #expect(replayed.report.snapshotRecord == nil)
+        #expect(replayed.state.readModel.canonicalText() == model.canonicalText())
+    }
+
     static func state(seed: UInt64) -> EngineState {
         var workload = Workload(seed: seed, maxBatch: 400, stampFeed: true)
         var state = EngineState()

@@ -29,7 +29,7 @@ struct AuthorizationTests {
                 out.append((m, filled))
             }
         }
-        out += [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs"), (.get, "/"), (.get, "/dashboard/app.js")] + StreamKind.allCases.map { (.get, "/ws/\($0.rawValue)") }
+        out += [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs"), (.get, "/"), (.get, "/dashboard/app.js")] + StreamRegistry.names.map { (.get, "/ws/\($0)") }
         return out
     }
 

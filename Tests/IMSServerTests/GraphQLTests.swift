@@ -196,8 +196,8 @@ struct SharedFilterTests {
     @Test func graphQLStreamsAndOpenAPINameTheSameFilterFields() throws {
         let names = PositionFilter.fields.map(\.name)
         #expect(Set(PositionsArguments().filterValues.keys) == Set(names))
-        #expect(StreamSession.filterKeys[.position] == names)
-        #expect(StreamSession.filterKeys[.marketData] == MarketDataFilter.fields.map(\.name))
+        #expect(PositionStream.filterKeys == names)
+        #expect(MarketDataStream.filterKeys == MarketDataFilter.fields.map(\.name))
         let document = try JSONSerialization.jsonObject(with: OpenAPIDocument.json) as! [String: Any]
         let paths = document["paths"] as! [String: Any]
         let listing = (paths["/api/v1/positions"] as! [String: Any])["get"] as! [String: Any]

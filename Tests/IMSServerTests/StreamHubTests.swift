@@ -195,12 +195,72 @@ struct PendingKeysTests {
 /// subscribes to nothing.
 struct StreamCommandTests {
     @Test func aRepeatedKeyInACommandIsRefused() {
-        let subscriber = Subscriber(id: 1, kind: .position)
-        StreamSession.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1","clientId":"C2"}}"#, kind: .position, subscriber: subscriber)
-        let state = subscriber.state.withLock { ($0.filter, $0.notices) }
-        #expect(state.0 == nil)
+        let subscriber = Subscription<PositionStream>(id: 1)
+        StreamSession<PositionStream>.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1","clientId":"C2"}}"#, subscriber: subscriber)
+        let state = subscriber.state.withLock { ($0.phase, $0.notices) }
+        #expect(state.0 == .idle)
         #expect(state.1.count == 1 && state.1[0].contains(#""field":"filter.clientId""#), "\(state.1)")
-        StreamSession.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1"}}"#, kind: .position, subscriber: subscriber)
-        #expect(subscriber.state.withLock { $0.filter } != nil)
+        StreamSession<PositionStream>.handle(command: #"{"action":"subscribe","filter":{"clientId":"C1"}}"#, subscriber: subscriber)
+        #expect(subscriber.state.withLock { $0.phase } != .idle)
+    }
+}
+
+/// A subscription's life as a state machine (`SubscriptionPhase`): each transition and what it tells the sender.
+struct SubscriptionPhaseTests {
+    typealias Phase = SubscriptionPhase<String>
+
+    @Test func aSubscribeIsASnapshotThenDeltas() {
+        var p = Phase.idle
+        do { let t = p.takeTurn(); #expect(t == .nothing) }
+        #expect(p.activeFilter == nil, "nothing is marked before a subscribe")
+        p.subscribe("a")
+        #expect(p.activeFilter == nil, "nothing is marked until the snapshot starts")
+        do { let t = p.takeTurn(); #expect(t == .snapshot("a")) }
+        #expect(p.activeFilter == "a")
+        do { let t = p.takeTurn(); #expect(t == .deltas("a")) }
+        do { let t = p.takeTurn(); #expect(t == .deltas("a")) }
+    }
+
+    @Test func aLagIsToldOnceAndStopsDeltasUntilTheNextSubscribe() {
+        var p = Phase.idle
+        do { let lagged = p.fallBehind(pending: 5); #expect(!lagged, "only an active subscription can lag") }
+        p.subscribe("a")
+        do { let lagged = p.fallBehind(pending: 5); #expect(!lagged, "a snapshot not yet sent cannot lag") }
+        _ = p.takeTurn()
+        do { let lagged = p.fallBehind(pending: 7); #expect(lagged) }
+        do { let lagged = p.fallBehind(pending: 9); #expect(!lagged, "already lagging: the first count stays") }
+        #expect(p.activeFilter == nil)
+        do { let t = p.takeTurn(); #expect(t == .laggingNotice(pending: 7)) }
+        #expect(p == .stopped)
+        do { let t = p.takeTurn(); #expect(t == .nothing, "told once") }
+        p.subscribe("b")
+        do { let t = p.takeTurn(); #expect(t == .snapshot("b")) }
+    }
+
+    @Test func unsubscribeAndResubscribeFromAnyState() {
+        for start: Phase in [.idle, .snapshotDue("a"), .active("a"), .lagging("a", pending: 1), .stopped] {
+            var p = start
+            p.unsubscribe()
+            #expect(p == .idle)
+            p = start
+            p.subscribe("z")
+            #expect(p == .snapshotDue("z"))
+        }
+    }
+
+    /// The subscription drops its pending keys when it lags past the limit, and marks nothing until the
+    /// client subscribes again.
+    @Test func aSubscriptionPastItsLimitDropsItsKeys() {
+        let s = Subscription<PositionStream>(id: 1)
+        s.subscribe(PositionFilter())
+        s.state.withLock { state in
+            _ = state.phase.takeTurn()
+            for k in 0..<3 { state.pending.mark(Int32(k), at: Timestamp(micros: 1)) }
+        }
+        s.markLagging(pending: 3)
+        #expect(s.pendingCount == 0)
+        #expect(!s.isActive)
+        let turn = s.state.withLock { $0.phase.takeTurn() }
+        #expect(turn == .laggingNotice(pending: 3))
     }
 }

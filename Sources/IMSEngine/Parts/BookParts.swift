@@ -122,6 +122,8 @@ extension ChangeRecord {
     public var rulesChanged: Bool { self[RulesPart.self] != nil }
     /// Locates that changed in the drain, as they are now.
     var locates: [LocateRecord] { self[LocatesPart.self] ?? [] }
+    /// Orders validated or expired in the drain.
+    var orders: [OrderRecord] { self[OrdersPart.self] ?? [] }
     /// Audit entries made in the drain.
     public var audit: [AuditEntry] { self[AuditPart.self] ?? [] }
 }

@@ -329,31 +329,62 @@ extension ReadModel {
     /// A unit's or client's limits in every security it holds anything of (or in one), by security id; nil for
     /// an unknown unit or client.
     public func sellLimits(_ scope: InventoryScope, securityId: String? = nil) -> [SellLimitView]? {
-        switch scope {
-        case .aggregationUnit(let id): guard reference.aggregationUnits[id] != nil else { return nil }
-        case .client(let id): guard reference.clientIds.lookup(id) != nil else { return nil }
-        case .legalEntity: return nil
-        }
-        let active = rules.active
+        guard knowsLimitScope(scope) else { return nil }
         var indices: [Int32] = []
         if let securityId {
             guard let i = reference.securityIds.lookup(securityId) ?? security(securityId).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return [] }
             indices = [i]
-        } else if let scopeIndex = reference.scopeIds(scope.kind).lookup(scope.id) {
-            for p in partitions {
-                for key in p.scoped[scope.kind].keys where Int32(bitPattern: UInt32(key >> 32)) == scopeIndex {
-                    indices.append(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
-                }
+        } else {
+            indices = securities(heldBy: scope)
+        }
+        return indices.compactMap { sellLimit(scope, security: $0) }.sorted { $0.securityId < $1.securityId }
+    }
+
+    /// Whether `scope` is a unit or a client IMS knows (limits are kept for those two kinds).
+    public func knowsLimitScope(_ scope: InventoryScope) -> Bool {
+        switch scope {
+        case .aggregationUnit(let id): reference.aggregationUnits[id] != nil
+        case .client(let id): reference.clientIds.lookup(id) != nil
+        case .legalEntity: false
+        }
+    }
+
+    /// The securities `scope` holds anything of (has buckets for), in index order per partition.
+    public func securities(heldBy scope: InventoryScope) -> [Int32] {
+        guard let scopeIndex = reference.scopeIds(scope.kind).lookup(scope.id) else { return [] }
+        var indices: [Int32] = []
+        for p in partitions {
+            for key in p.scoped[scope.kind].keys where Int32(bitPattern: UInt32(key >> 32)) == scopeIndex {
+                indices.append(Int32(bitPattern: UInt32(truncatingIfNeeded: key)))
             }
         }
+        return indices
+    }
+
+    /// A unit's or client's limits in security `index` under the rules in force; nil for an unknown scope.
+    public func sellLimit(_ scope: InventoryScope, security i: Int32) -> SellLimitView? {
+        guard knowsLimitScope(scope), Int(i) < reference.securities.count else { return nil }
+        let active = rules.active
+        let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: scope))
+        let record = reference.securities[Int(i)].record
         let isClient = scope.kind == .client
-        return indices.map { i in
-            let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: scope))
-            let record = reference.securities[Int(i)].record
-            return SellLimitView(aggregationUnitId: isClient ? nil : scope.id, clientId: isClient ? scope.id : nil,
-                                 securityId: record.securityId ?? "", marketId: record.marketId,
-                                 longSellLimit: isClient ? values.clientLongSellLimit : values.unitLongSellLimit,
-                                 shortSellLimit: isClient ? values.clientShortSellLimit : values.unitShortSellLimit, ruleVersion: active.version)
-        }.sorted { $0.securityId < $1.securityId }
+        return SellLimitView(aggregationUnitId: isClient ? nil : scope.id, clientId: isClient ? scope.id : nil,
+                             securityId: record.securityId ?? "", marketId: record.marketId,
+                             longSellLimit: isClient ? values.clientLongSellLimit : values.unitLongSellLimit,
+                             shortSellLimit: isClient ? values.clientShortSellLimit : values.unitShortSellLimit, ruleVersion: active.version)
+    }
+
+    /// The securities whose limits for `scope` a change record may have moved: those whose inventory changed
+    /// and the scope holds, those of the scope's locates and orders that changed, and, when the rules in force
+    /// changed, every security it holds.
+    public func limitSecurities(changedIn record: ChangeRecord, scope: InventoryScope) -> [Int32] {
+        if record.rulesChanged { return securities(heldBy: scope) }
+        var out = Set<Int32>()
+        for s in record.inventorySecurities where holds(scope, s) { out.insert(s) }
+        if case .client(let id) = scope {
+            for l in record.locates where l.clientId == id { if let s = reference.securityIds.lookup(l.securityId) { out.insert(s) } }
+            for o in record.orders where o.clientId == id { if let s = reference.securityIds.lookup(o.securityId) { out.insert(s) } }
+        }
+        return out.sorted()
     }
 }

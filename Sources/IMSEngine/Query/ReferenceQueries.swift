@@ -55,6 +55,12 @@ extension ReadModel {
         return securities(identifier: idOrIdentifier).first
     }
 
+    /// The index of a security by its internal id, or by any of its identifiers (the first it names).
+    public func securityIndex(_ idOrIdentifier: String) -> Int32? {
+        if let index = reference.securityIds.lookup(idOrIdentifier) { return index }
+        return security(idOrIdentifier).flatMap { $0.security.securityId }.flatMap { reference.securityIds.lookup($0) }
+    }
+
     /// The securities one identifier (of any kind, tickers included) names.
     public func securities(identifier: String) -> [SecurityView] {
         var found: [Int32] = []

@@ -124,7 +124,7 @@ enum OpenAPIDocument {
             "info": [
                 "title": "IMS — inventory management for prime brokers",
                 "version": "1.0.0",
-                "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
+                "description": "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory, /ws/locate, /ws/limits) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
             ],
             "paths": secured(paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a }),
             "components": [

@@ -144,10 +144,10 @@ public final class IMSMetrics: Sendable {
         }
         gauge("ims_read_model_resynchronisations", "Times the read model fell off the change feed and was rebuilt.").set(Int64(engine.readModel.resynchronisations))
         let stats = hub.subscriberStats()
-        for kind in StreamKind.allCases {
-            let s = stats[kind] ?? (0, 0)
-            registry.makeGauge(name: "ims_stream_subscribers", labels: [("stream", kind.rawValue)], help: "WebSocket subscribers connected, per stream.").set(Int64(s.count))
-            registry.makeGauge(name: "ims_stream_max_pending_items", labels: [("stream", kind.rawValue)],
+        for name in StreamRegistry.names {
+            let s = stats[name] ?? (0, 0)
+            registry.makeGauge(name: "ims_stream_subscribers", labels: [("stream", name)], help: "WebSocket subscribers connected, per stream.").set(Int64(s.count))
+            registry.makeGauge(name: "ims_stream_max_pending_items", labels: [("stream", name)],
                                help: "The most changed items one subscriber of the stream has waiting (its lag).").set(Int64(s.maxPending))
         }
         if let snapshot = storage?.snapshots.lastSnapshot {

@@ -85,8 +85,7 @@ public struct AccessPolicy: Sendable {
         Rule(.get, "/api/v1/orders", .roles(everyone)),
         Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
         Rule(nil, "/graphql", .roles(everyone)),
-        Rule(.get, "/ws/position", .roles(everyone)), Rule(.get, "/ws/inventory", .roles(everyone)),
-        Rule(.get, "/ws/locate", .roles(everyone)), Rule(.get, "/ws/market-data", .roles(everyone)),
+    ] + StreamRegistry.streams.filter { $0.openToClients }.map { Rule(.get, "/ws/\($0.name)", .roles(everyone)) } + [
         // Everything else the desk reads (inventory, financing, exceptions, rules, the audit trail) and the
         // exceptions stream: staff.
         Rule(.get, "/api/v1/**", .roles(staff)),

@@ -36,7 +36,7 @@ public struct StreamLimits: Sendable {
 final class StreamHub: Sendable {
     let engine: Engine
     let limits: StreamLimits
-    private let subscribers = Mutex<[Int: Subscriber]>([:])
+    private let subscribers = Mutex<[Int: any HubSubscriber]>([:])
     private let nextId = Atomic<Int>(1)
     /// Streams open per identity.
     private let openByOwner = Mutex<[String: Int]>([:])
@@ -70,18 +70,18 @@ final class StreamHub: Sendable {
     /// Subscribers connected now.
     var subscriberCount: Int { subscribers.withLock { $0.count } }
 
-    /// Per stream: subscribers connected, and the most changed items one of them has waiting.
-    func subscriberStats() -> [StreamKind: (count: Int, maxPending: Int)] {
-        var out: [StreamKind: (count: Int, maxPending: Int)] = [:]
+    /// Per stream (by name): subscribers connected, and the most changed items one of them has waiting.
+    func subscriberStats() -> [String: (count: Int, maxPending: Int)] {
+        var out: [String: (count: Int, maxPending: Int)] = [:]
         for s in subscribers.withLock({ Array($0.values) }) {
-            let pending = s.state.withLock { $0.pendingCount }
-            let old = out[s.kind] ?? (0, 0)
-            out[s.kind] = (old.count + 1, max(old.maxPending, pending))
+            let old = out[s.streamName] ?? (0, 0)
+            out[s.streamName] = (old.count + 1, max(old.maxPending, s.pendingCount))
         }
         return out
     }
 
-    func register(kind: StreamKind, owner: String? = nil) -> Subscriber? {
+    /// A new subscriber of stream `S`; nil when `owner` already has `maxPerIdentity` streams open.
+    func register<S: StreamDefinition>(_ stream: S.Type, owner: String? = nil) -> Subscription<S>? {
         if let owner {
             let admitted = openByOwner.withLock { open in
                 guard open[owner, default: 0] < limits.maxPerIdentity else { return false }
@@ -90,12 +90,12 @@ final class StreamHub: Sendable {
             }
             guard admitted else { return nil }
         }
-        let subscriber = Subscriber(id: nextId.add(1, ordering: .relaxed).oldValue, kind: kind, owner: owner)
+        let subscriber = Subscription<S>(id: nextId.add(1, ordering: .relaxed).oldValue, owner: owner)
         subscribers.withLock { $0[subscriber.id] = subscriber }
         return subscriber
     }
 
-    func unregister(_ subscriber: Subscriber) {
+    func unregister(_ subscriber: some HubSubscriber) {
         subscribers.withLock { $0[subscriber.id] = nil }
         if let owner = subscriber.owner {
             openByOwner.withLock { open in
@@ -121,84 +121,134 @@ final class StreamHub: Sendable {
     }
 }
 
-/// Which stream a connection is on.
-enum StreamKind: String, Sendable, CaseIterable {
-    case position
-    case marketData = "market-data"
-    case exceptions
-    case inventory
-    case locate
+/// What the hub needs of a subscriber, whatever its stream.
+protocol HubSubscriber: AnyObject, Sendable {
+    var id: Int { get }
+    /// The stream's name (`StreamDefinition.name`).
+    var streamName: String { get }
+    /// The identity whose stream this is (counted against `maxPerIdentity`), when signed in.
+    var owner: String? { get }
+    /// Whether it takes deltas now (subscribed, snapshot started, not lagging).
+    var isActive: Bool { get }
+    /// Changed items waiting to be sent.
+    var pendingCount: Int { get }
+    /// Adds the changed keys of `records` its filter passes (the hub's thread, under the read lock).
+    func mark(_ records: [ChangeRecord], in model: borrowing ReadModel, limit: Int)
+    /// Stops deltas: the client is told it lags and must resubscribe.
+    func markLagging(pending: Int)
+    /// Ends its signals (the connection closed).
+    func finish()
 }
 
-/// What a subscriber asked for.
-enum StreamFilter: Sendable, Hashable {
-    case position(PositionFilter)
-    case marketData(MarketDataFilter)
-    case exceptions(ExceptionKind?)
-    case inventory(InventoryFilter)
-    case locate(LocateFilter)
-}
+/// Where a subscription is in its life, with the filter of each state that has one. Transitions return
+/// what the caller must do, so the rules are in one place and tested alone (`SubscriptionPhaseTests`).
+///
+/// ```text
+/// idle ──subscribe──▶ snapshotDue ──sender takes──▶ active ──backlog past the limit / hub lagged──▶ lagging
+///   ▲                     ▲                                                            │ sender takes
+///   └──unsubscribe (any)  └──subscribe (any) ◀───────────── stopped ◀──────────────────┘ (told once)
+/// ```
+enum SubscriptionPhase<Filter: Sendable & Hashable>: Sendable, Equatable {
+    /// No filter: before the first subscribe, or after an unsubscribe.
+    case idle
+    /// Subscribed: the sender must send a snapshot before any delta.
+    case snapshotDue(Filter)
+    /// Taking deltas.
+    case active(Filter)
+    /// Fell too far behind (`pending` items); the sender has not told the client yet.
+    case lagging(Filter, pending: Int)
+    /// Told it lags; no deltas until it subscribes again.
+    case stopped
 
-/// One connection's subscription: its filter and the keys changed since it last sent.
-final class Subscriber: Sendable {
-    struct State {
-        var filter: StreamFilter?
-        /// Set by a subscribe: the sender must (re)send a snapshot before any delta.
-        var snapshotRequested = false
-        var active = false
-        var positions = PendingKeys<Int32>()
-        var prices = PendingKeys<Int32>()
-        var currencies = PendingKeys<String>()
-        var inventory = PendingKeys<Int32>()
-        var locates = PendingKeys<Int32>()
-        /// Exceptions were raised that are not sent yet (each delta carries its exception's own time).
-        var exceptionsPending = false
-        var lastExceptionId: Int64 = 0
-        /// Exceptions changed after the drain that raised them: those already sent (ids up to `lastExceptionId`
-        /// when the sender takes them) are sent again, as they now are.
-        var updatedExceptions = Set<Int64>()
-        var lastSequence: Int64 = 0
-        /// Set when the backlog passed the limit; deltas stop until the client resubscribes.
-        var lagging: Int?
-        /// Messages for the client that are not data (errors, acknowledgements).
-        var notices: [String] = []
+    /// What the sender does on its turn.
+    enum Turn: Equatable, Sendable {
+        case snapshot(Filter)
+        case laggingNotice(pending: Int)
+        case deltas(Filter)
+        case nothing
+    }
 
-        var pendingCount: Int { positions.count + prices.count + currencies.count + inventory.count + locates.count }
+    /// A subscribe command: from any state, a fresh snapshot of `filter`.
+    mutating func subscribe(_ filter: Filter) { self = .snapshotDue(filter) }
 
-        mutating func dropPending() {
-            positions.removeAll(); prices.removeAll(); currencies.removeAll(); inventory.removeAll(); locates.removeAll()
+    /// An unsubscribe command: back to idle from any state.
+    mutating func unsubscribe() { self = .idle }
+
+    /// The sender's turn: a due snapshot starts deltas; a lag is told once and stops them.
+    mutating func takeTurn() -> Turn {
+        switch self {
+        case .snapshotDue(let f):
+            self = .active(f)
+            return .snapshot(f)
+        case .lagging(_, let pending):
+            self = .stopped
+            return .laggingNotice(pending: pending)
+        case .active(let f):
+            return .deltas(f)
+        case .idle, .stopped:
+            return .nothing
         }
     }
 
+    /// The backlog passed the limit, or the hub fell off the feed: an active subscription lags (its pending
+    /// keys must be dropped). Returns whether it changed.
+    mutating func fallBehind(pending: Int) -> Bool {
+        guard case .active(let f) = self else { return false }
+        self = .lagging(f, pending: pending)
+        return true
+    }
+
+    /// The filter whose changes are marked now: only an active subscription takes deltas.
+    var activeFilter: Filter? {
+        if case .active(let f) = self { return f }
+        return nil
+    }
+}
+
+/// One connection's subscription to stream `S`: where it is (`SubscriptionPhase`) and the keys changed since
+/// it last sent.
+final class Subscription<S: StreamDefinition>: HubSubscriber {
+    struct State {
+        var phase = SubscriptionPhase<S.Filter>.idle
+        var pending = PendingKeys<S.Key>()
+        var lastSequence: Int64 = 0
+        /// Messages for the client that are not data (errors, acknowledgements).
+        var notices: [String] = []
+    }
+
     let id: Int
-    let kind: StreamKind
-    /// The identity whose stream this is (counted against `maxPerIdentity`), when signed in.
     let owner: String?
     let state = Mutex(State())
     let signals: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
 
-    init(id: Int, kind: StreamKind, owner: String? = nil) {
+    init(id: Int, owner: String? = nil) {
         self.id = id
-        self.kind = kind
         self.owner = owner
         (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    var isActive: Bool { state.withLock { $0.active && $0.lagging == nil } }
+    var streamName: String { S.name }
+    var isActive: Bool { state.withLock { $0.phase.activeFilter != nil } }
+    var pendingCount: Int { state.withLock { $0.pending.count } }
 
     func signal() { continuation.yield() }
     func finish() { continuation.finish() }
 
-    func subscribe(_ filter: StreamFilter) {
+    func subscribe(_ filter: S.Filter) {
         state.withLock { s in
-            s = State(filter: filter, snapshotRequested: true, notices: s.notices)
+            s.phase.subscribe(filter)
+            s.pending.removeAll()
         }
         signal()
     }
 
     func unsubscribe() {
-        state.withLock { s in s = State(notices: s.notices + [#"{"type":"unsubscribed"}"#]) }
+        state.withLock { s in
+            s.phase.unsubscribe()
+            s.pending.removeAll()
+            s.notices.append(#"{"type":"unsubscribed"}"#)
+        }
         signal()
     }
 
@@ -207,70 +257,28 @@ final class Subscriber: Sendable {
         signal()
     }
 
-    /// Stops deltas: the client is told it lags and must resubscribe.
     func markLagging(pending: Int) {
         let changed = state.withLock { s -> Bool in
-            guard s.active, s.lagging == nil else { return false }
-            s.lagging = pending
-            s.dropPending()
+            guard s.phase.fallBehind(pending: pending) else { return false }
+            s.pending.removeAll()
             return true
         }
         if changed { signal() }
     }
 
-    /// Adds the changed keys of `records` this subscriber's filter passes. Called by the hub under the read
-    /// model's read lock.
     func mark(_ records: [ChangeRecord], in model: borrowing ReadModel, limit: Int) {
-        guard let filter = state.withLock({ $0.active && $0.lagging == nil ? $0.filter : nil }) else { return }
+        guard let filter = state.withLock({ $0.phase.activeFilter }) else { return }
         // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
-        // carries the receive time of the earliest event of the record that changed it.
-        var positions: [(Int32, Timestamp)] = [], prices: [(Int32, Timestamp)] = [], currencies: [(String, Timestamp)] = []
-        var inventory: [(Int32, Timestamp)] = [], locates: [(Int32, Timestamp)] = []
-        var exceptions = false
-        var exceptionIds: [Int64] = []
-        for r in records {
-            let at = r.earliestReceivedAt
-            switch filter {
-            case .position(let f):
-                for p in model.positions(changedIn: r, matching: f) { positions.append((p, at)) }
-            case .marketData(let f):
-                for i in r.priceSecurities {
-                    if let v = model.priceView(security: i), model.marketData(v, matches: f) { prices.append((i, at)) }
-                }
-                for rate in r.fxRates {
-                    if let v = model.fxView(currency: rate.currency), model.marketData(v, matches: f) { currencies.append((rate.currency, at)) }
-                }
-            case .exceptions:
-                if !r.exceptions.isEmpty { exceptions = true }
-                for e in r.exceptions where e.exceptionId < r.firstNewException { exceptionIds.append(e.exceptionId) }
-            case .inventory(let f):
-                // A new rule set in force changes every calculation: every matching security is sent again.
-                let changed = r.rulesChanged ? model.inventoryIndices(matching: f) : r.inventorySecurities.filter { model.inventory($0, matches: f) }
-                for s in changed { inventory.append((s, at)) }
-            case .locate(let f):
-                for i in model.locates(changedIn: r, matching: f) { locates.append((i, at)) }
-            }
-        }
-        guard !positions.isEmpty || !prices.isEmpty || !currencies.isEmpty || !inventory.isEmpty || !locates.isEmpty || exceptions else { return }
+        // carries the receive time of the earliest event of the record that changed it (or its own).
+        var keys: [(S.Key, Timestamp)] = []
+        for r in records { S.changedKeys(in: r, filter: filter, model: model, at: r.earliestReceivedAt, into: &keys) }
+        guard !keys.isEmpty else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in
-            guard s.active, s.lagging == nil, s.filter == filter else { return false }
-            for (key, at) in positions { s.positions.mark(key, at: at) }
-            for (key, at) in prices { s.prices.mark(key, at: at) }
-            for (key, at) in currencies { s.currencies.mark(key, at: at) }
-            for (key, at) in inventory { s.inventory.mark(key, at: at) }
-            for (key, at) in locates { s.locates.mark(key, at: at) }
-            if exceptions {
-                s.exceptionsPending = true
-                // Exceptions raised before this drain and changed in it: sent again as they now are when they were
-                // sent already (the sender keeps those up to the last it sent; newer ones go out as new).
-                s.updatedExceptions.formUnion(exceptionIds)
-            }
+            guard s.phase.activeFilter == filter else { return false }
+            for (key, at) in keys { s.pending.mark(key, at: at) }
             s.lastSequence = max(s.lastSequence, lastSequence)
-            if s.pendingCount > limit {
-                s.lagging = s.pendingCount
-                s.dropPending()
-            }
+            if s.pending.count > limit, s.phase.fallBehind(pending: s.pending.count) { s.pending.removeAll() }
             return true
         }
         if changed { signal() }
