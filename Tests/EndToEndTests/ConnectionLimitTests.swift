@@ -116,6 +116,23 @@ struct ConnectionLimitTests {
         #expect(try IMSProcess.request(server, "GET", "/health").status == 200)
     }
 
+    /// Malformed or ambiguous heads are answered 400 at once, naming why, and closed (a header line without
+    /// a colon once went unanswered for seconds); the server goes on serving.
+    @Test func malformedHeadsGet400AtOnce() throws {
+        let server = try IMSProcess.start()
+        defer { server.stop() }
+        for (head, reason) in [("GET /health HTTP/1.1\r\nHost x\r\n\r\n", "no colon"),
+                               ("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding")] {
+            let client = RawConnection(port: server.port)
+            let started = Date()
+            client.send(head)
+            let answer = client.readUntilClosed(seconds: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400") && answer.text.contains(reason), "\(answer.text.prefix(200))")
+            #expect(answer.closed && Date().timeIntervalSince(started) < 2)
+        }
+        #expect(try IMSProcess.request(server, "GET", "/health").status == 200)
+    }
+
     @Test func aDeclaredBodyOverTheLimitIsRefusedBeforeItIsSent() throws {
         let server = try IMSProcess.start(["--max-body-bytes", "1000"])
         defer { server.stop() }
