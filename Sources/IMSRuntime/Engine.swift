@@ -38,7 +38,7 @@ public final class Engine: Sendable {
     private let snapshotEveryEvents: Int
     private let busyNanos = Atomic<UInt64>(0)
     private let captureNanos = Atomic<UInt64>(0)
-    private let journalHealth = Mutex(JournalHealth())
+    private let journalHealth = Mutex(JournalHealth.healthy)
     private let stopped = DispatchSemaphore(value: 0)
     private let answers = Answers()
     private let observer = Mutex<(any EngineObserver)?>(nil)
@@ -157,11 +157,7 @@ public final class Engine: Sendable {
                 let nanoseconds = DispatchTime.now().uptimeNanoseconds - j0
                 journaled.store(first + UInt64(entries.count) - 1, ordering: .relaxed)
                 observer.withLock { $0 }?.journaled(entries: entries.count, events: events, nanoseconds: nanoseconds)
-                let wasFailing = journalHealth.withLock { h in
-                    defer { h.succeeded() }
-                    return h.failing
-                }
-                if wasFailing { observer.withLock { $0 }?.journalRecovered() }
+                if journalHealth.withLock({ $0.succeeded() }) { observer.withLock { $0 }?.journalRecovered() }
                 var record = first
                 var stamped: [Inbox.Item] = []
                 stamped.reserveCapacity(work.count + 1)
@@ -234,34 +230,49 @@ public final class Engine: Sendable {
     }
 }
 
-/// The journal's health as the engine sees it: failing or not, since when, and why.
-public struct JournalHealth: Sendable, Hashable {
-    /// True while appends fail; ingest answers 503 meanwhile.
-    public var failing = false
-    public var lastError: String?
-    public var failingSince: Timestamp?
-    /// Batches refused since the failures began.
-    public var refusedBatches = 0
-    /// A notice to journal once writes succeed again.
-    var pendingNotice: Notice?
+/// The journal's health as the engine sees it: a state machine whose transitions say what the journal
+/// thread must do (`JournalHealthTests`).
+///
+/// ```text
+/// healthy ─append fails─▶ failing(since, lastError, refused) ─append fails─▶ failing(same since, refused + n)
+///    ▲                                                              │
+///    └──────────── append succeeds: the outage's notice is journaled first, then `recovered` ◀──┘
+/// ```
+public enum JournalHealth: Sendable, Hashable {
+    case healthy
+    /// Appends fail: ingest answers 503 meanwhile, and nothing is applied.
+    case failing(since: Timestamp, lastError: String, refusedBatches: Int)
 
-    mutating func failed(_ message: String, batches: Int, at time: Timestamp) {
-        if !failing {
-            failing = true
-            failingSince = time
-            refusedBatches = 0
-        }
-        lastError = message
-        refusedBatches += batches
-        pendingNotice = Notice(kind: .journalWriteFailed,
-                               message: "journal writes failed from \(failingSince!) (\(refusedBatches) batches refused with 503, none applied): \(message)",
-                               at: failingSince!)
+    /// True while appends fail.
+    public var failing: Bool { if case .failing = self { true } else { false } }
+    /// The last append's error while failing.
+    public var lastError: String? { if case .failing(_, let error, _) = self { error } else { nil } }
+    /// When the failures began.
+    public var failingSince: Timestamp? { if case .failing(let since, _, _) = self { since } else { nil } }
+    /// Batches refused since the failures began.
+    public var refusedBatches: Int { if case .failing(_, _, let n) = self { n } else { 0 } }
+
+    /// The notice to journal ahead of the next append while failing: when it succeeds, the journal says
+    /// what the outage refused.
+    var pendingNotice: Notice? {
+        guard case .failing(let since, let error, let refused) = self else { return nil }
+        return Notice(kind: .journalWriteFailed,
+                      message: "journal writes failed from \(since) (\(refused) batches refused with 503, none applied): \(error)", at: since)
     }
 
-    mutating func succeeded() {
-        failing = false
-        pendingNotice = nil
-        refusedBatches = 0
+    /// An append of `batches` batches failed with `message` at `time`.
+    mutating func failed(_ message: String, batches: Int, at time: Timestamp) {
+        switch self {
+        case .healthy: self = .failing(since: time, lastError: message, refusedBatches: batches)
+        case .failing(let since, _, let refused): self = .failing(since: since, lastError: message, refusedBatches: refused + batches)
+        }
+    }
+
+    /// An append succeeded (with the pending notice in it, if any). Returns whether the journal recovered
+    /// (was failing): the observer is told.
+    mutating func succeeded() -> Bool {
+        defer { self = .healthy }
+        return failing
     }
 }
 
