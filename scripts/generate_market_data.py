@@ -13,15 +13,21 @@ Writes data/markets.json, data/calendars/<MARKET>.json and the embedded copy
 Sources/IMSDomain/Generated/EmbeddedMarketData.swift (so the binary needs no
 files at run time). Run:  python3 scripts/generate_market_data.py
 Requires: pip install exchange_calendars holidays
+
+`python3 scripts/generate_market_data.py --regimes` rewrites only the markets'
+short-sale regimes (SHORT_SALE below) into data/markets.json and the embedded
+copy, keeping the calendars in data/ as they are (no PyPI packages needed).
 """
 import datetime as dt
 import json
 import os
+import sys
 import warnings
 
-import exchange_calendars as xc
-import holidays
-import pandas as pd
+if "--regimes" not in sys.argv:
+    import exchange_calendars as xc
+    import holidays
+    import pandas as pd
 
 warnings.filterwarnings("ignore")
 
@@ -51,6 +57,25 @@ MARKETS = {
     "SE": ("Sweden", "XSTO", ["XSTO"], "SE", "SEK", [("2020-01-01", 2), (EU_T1, 1)], None),
     "FI": ("Finland", "XHEL", ["XHEL"], "FI", "EUR", [("2020-01-01", 2), (EU_T1, 1)], "ECB"),
 }
+# Each market's short-sale regime (SPEC 4.3; ShortSaleRegime in Sources/IMSDomain/Markets/Market.swift):
+# what a short sale needs first, a standing price floor, and the price test a fall triggers.
+LOCATE = ["US", "UK", "DE", "FR", "NL", "JP", "HK", "CA", "AU", "SG", "IN"]
+PRE_BORROW = ["KR", "TW"]
+PRICE_FLOOR = {"HK": "NOT_BELOW_ASK", "TW": "NOT_BELOW_PREVIOUS_CLOSE"}
+PRICE_TEST = {"US": "ABOVE_BID", "JP": "ABOVE_LAST_OR_AT_UPTICK"}
+DESIGNATED_LIST = ["HK", "IN"]
+
+
+def short_sale(mid):
+    return {
+        "requirement": "LOCATE" if mid in LOCATE else "PRE_BORROW" if mid in PRE_BORROW else "NONE",
+        "priceFloor": PRICE_FLOOR.get(mid, "NONE"),
+        "priceTest": PRICE_TEST.get(mid, "NONE"),
+        "priceTestTriggerPercent": 10,
+        "designatedList": mid in DESIGNATED_LIST,
+    }
+
+
 # Public-holiday calendars used to estimate years the exchange has not published.
 ESTIMATE_WITH = {"XSES": "XSES", "XBOM": "XBOM"}
 
@@ -126,6 +151,7 @@ def main():
             "currency": ccy,
             "settlementCycles": [{"effectiveFrom": f, "days": n} for f, n in cycles],
             "calendarSource": code,
+            "shortSale": short_sale(mid),
         })
         with open(os.path.join(ROOT, "data", "calendars", mid + ".json"), "w") as f:
             json.dump(entry, f, indent=1)
@@ -160,5 +186,19 @@ def write_embedded(markets, calendars):
         f.write("\n".join(lines))
 
 
+def regimes_only():
+    with open(os.path.join(ROOT, "data", "markets.json")) as f:
+        markets = json.load(f)
+    for m in markets:
+        m["shortSale"] = short_sale(m["marketId"])
+    calendars = {}
+    for m in markets:
+        with open(os.path.join(ROOT, "data", "calendars", m["marketId"] + ".json")) as f:
+            calendars[m["marketId"]] = json.load(f)
+    with open(os.path.join(ROOT, "data", "markets.json"), "w") as f:
+        json.dump(markets, f, indent=1)
+    write_embedded(markets, calendars)
+
+
 if __name__ == "__main__":
-    main()
+    regimes_only() if "--regimes" in sys.argv else main()

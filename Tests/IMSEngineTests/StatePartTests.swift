@@ -56,3 +56,32 @@ struct StatePartTests {
         #expect(model.position(bookId: "FIRM1", securityId: "AAPL")?.intradayBuys == 100)
     }
 }
+
+/// Markets' short-sale regimes are data in the market catalogue: the order checks follow whatever regime a
+/// catalogue gives a market, and no market id is tested in code.
+struct ShortSaleRegimeTests {
+    static func checks(_ catalog: MarketCatalog) -> [String] {
+        var h = Harness()
+        h.state = EngineState(catalog: catalog)
+        h.ingest(Harness.reference)
+        let order = OrderCommand(orderId: "O1", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sellShort, quantity: 10, price: Decimal8(units: 0))
+        let view = try? h.state.dryRunOrder(order, at: Timestamp(micros: 1))
+        return view?.checks.filter { $0.stage == "MARKET" }.map(\.code) ?? ["no answer"]
+    }
+
+    static func catalog(us regime: ShortSaleRegime) -> MarketCatalog {
+        let embedded = MarketCatalog.embedded
+        var markets = Array(embedded.markets.values)
+        for i in markets.indices where markets[i].marketId == "US" { markets[i].shortSale = regime }
+        return MarketCatalog(markets: markets, calendars: Array(embedded.calendars.values))
+    }
+
+    @Test func theOrderChecksFollowTheCataloguesRegime() {
+        #expect(MarketCatalog.embedded.markets["US"]?.shortSale == ShortSaleRegime(requirement: .locate, priceTest: .aboveBid))
+        #expect(MarketCatalog.embedded.markets["HK"]?.shortSale == ShortSaleRegime(requirement: .locate, priceFloor: .notBelowAsk, designatedList: true))
+        #expect(MarketCatalog.embedded.markets["KR"]?.shortSale.requirement == .preBorrow)
+        #expect(Self.checks(.embedded) == ["LOCATE_REQUIRED"])
+        #expect(Self.checks(Self.catalog(us: ShortSaleRegime())) == [], "no regime: no market checks")
+        #expect(Self.checks(Self.catalog(us: ShortSaleRegime(requirement: .preBorrow))) == ["PRE_BORROW_REQUIRED"])
+    }
+}

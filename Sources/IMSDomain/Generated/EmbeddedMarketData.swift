@@ -28,7 +28,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XNYS"
+  "calendarSource": "XNYS",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "ABOVE_BID",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "CA",
@@ -50,7 +57,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XTSE"
+  "calendarSource": "XTSE",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "UK",
@@ -71,7 +85,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XLON"
+  "calendarSource": "XLON",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "DE",
@@ -93,7 +114,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XETR"
+  "calendarSource": "XETR",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "FR",
@@ -114,7 +142,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XPAR"
+  "calendarSource": "XPAR",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "NL",
@@ -135,7 +170,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XAMS"
+  "calendarSource": "XAMS",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "CH",
@@ -156,7 +198,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XSWX"
+  "calendarSource": "XSWX",
+  "shortSale": {
+   "requirement": "NONE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "HK",
@@ -173,7 +222,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XHKG"
+  "calendarSource": "XHKG",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NOT_BELOW_ASK",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": true
+  }
  },
  {
   "marketId": "JP",
@@ -191,7 +247,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XTKS"
+  "calendarSource": "XTKS",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "ABOVE_LAST_OR_AT_UPTICK",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "KR",
@@ -209,7 +272,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XKRX"
+  "calendarSource": "XKRX",
+  "shortSale": {
+   "requirement": "PRE_BORROW",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "TW",
@@ -226,7 +296,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XTAI"
+  "calendarSource": "XTAI",
+  "shortSale": {
+   "requirement": "PRE_BORROW",
+   "priceFloor": "NOT_BELOW_PREVIOUS_CLOSE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "AU",
@@ -243,7 +320,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XASX"
+  "calendarSource": "XASX",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "SG",
@@ -260,7 +344,14 @@ public enum EmbeddedMarketData {
     "days": 2
    }
   ],
-  "calendarSource": "XSES"
+  "calendarSource": "XSES",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "IN",
@@ -282,7 +373,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XBOM"
+  "calendarSource": "XBOM",
+  "shortSale": {
+   "requirement": "LOCATE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": true
+  }
  },
  {
   "marketId": "ES",
@@ -303,7 +401,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XMAD"
+  "calendarSource": "XMAD",
+  "shortSale": {
+   "requirement": "NONE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "BE",
@@ -324,7 +429,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XBRU"
+  "calendarSource": "XBRU",
+  "shortSale": {
+   "requirement": "NONE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "SE",
@@ -345,7 +457,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XSTO"
+  "calendarSource": "XSTO",
+  "shortSale": {
+   "requirement": "NONE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  },
  {
   "marketId": "FI",
@@ -366,7 +485,14 @@ public enum EmbeddedMarketData {
     "days": 1
    }
   ],
-  "calendarSource": "XHEL"
+  "calendarSource": "XHEL",
+  "shortSale": {
+   "requirement": "NONE",
+   "priceFloor": "NONE",
+   "priceTest": "NONE",
+   "priceTestTriggerPercent": 10,
+   "designatedList": false
+  }
  }
 ]
 """#

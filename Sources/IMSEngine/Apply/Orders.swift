@@ -1,13 +1,6 @@
 import IMSDomain
 import IMSRules
 
-/// Markets where a short sale needs a locate first (SPEC 4.3: US Reg SHO, EU/UK SSR, JP, HK, CA, AU, SG, IN).
-let locateRequiredMarkets: Set<String> = ["US", "UK", "DE", "FR", "NL", "JP", "HK", "CA", "AU", "SG", "IN"]
-/// Markets where a short sale needs shares already borrowed (KR, TW).
-let preBorrowMarkets: Set<String> = ["KR", "TW"]
-/// Markets whose price test restricts short sales after a 10% fall from the previous close (US Rule 201, JP).
-let priceTestMarkets: Set<String> = ["US", "JP"]
-
 extension EngineState {
     /// Why an order cannot be validated at all (a malformed command), or nil.
     func orderProblem(_ o: OrderCommand) -> FieldError? {
@@ -97,18 +90,22 @@ extension EngineState {
         if short {
             let traits = reference.traits(security, markets: markets)
             if traits.restricted { check("MARKET", "RESTRICTED", false, "the security is restricted") }
+            // The market's regime, from the market catalogue (`ShortSaleRegime`).
+            let regime = markets[m].market.shortSale
             if !traits.shortSellEligible {
-                check("MARKET", "NOT_SHORTABLE", false, "\(marketId) does not allow short sales in this security (not designated / not F&O-eligible)")
+                check("MARKET", "NOT_SHORTABLE", false, regime.designatedList
+                      ? "\(marketId) allows short sales only in designated securities, and this one is not designated"
+                      : "\(marketId) does not allow short sales in this security (not designated / not F&O-eligible)")
             }
-            if locateRequiredMarkets.contains(marketId) {
+            switch regime.requirement {
+            case .locate:
                 var located: Int64 = 0
                 if let c = reference.clientIds.lookup(o.clientId) {
                     let v = partitions[k].scoped.client.vector(scope: c, security: security)
                     located = v[Bucket.locateApprovedShort] + v[Bucket.payToHold]
                 }
                 check("MARKET", "LOCATE_REQUIRED", located > 0, "a short sale in \(marketId) needs a locate first", available: located, required: o.quantity)
-            }
-            if preBorrowMarkets.contains(marketId) {
+            case .preBorrow:
                 var preBorrowed: Int64 = 0
                 if unit >= 0 {
                     let v = partitions[k].scoped.unit.vector(scope: unit, security: security)
@@ -116,25 +113,39 @@ extension EngineState {
                 }
                 check("MARKET", "PRE_BORROW_REQUIRED", preBorrowed >= o.quantity, "a short sale in \(marketId) needs the shares borrowed first",
                       available: preBorrowed, required: o.quantity)
+            case .none:
+                break
             }
             let tick = partitions[k].prices[security]?.tick
-            if marketId == "HK", let ask = tick?.ask, o.price.units < ask.units {
-                check("MARKET", "PRICE_BELOW_ASK", false, "a short sale in HK may not be priced below the best ask \(ask)")
-            }
-            if marketId == "TW", let close = tick?.previousClose, o.price.units < close.units {
-                check("MARKET", "PRICE_BELOW_PREVIOUS_CLOSE", false, "a short sale in TW may not be priced below the previous close \(close)")
-            }
-            // After a 10% fall: US Rule 201 (not at or below the best bid), JP (above the last trade).
-            if let through = partitions[k].shortSaleRestrictions[security], let today = markets[m].businessDate, today <= through {
-                if marketId == "US", let bid = tick?.bid, o.price.units <= bid.units {
-                    check("MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
-                          "Rule 201 applies through \(through) (a 10% fall): a short sale may not be priced at or below the best bid \(bid)")
+            switch regime.priceFloor {
+            case .notBelowAsk:
+                if let ask = tick?.ask, o.price.units < ask.units {
+                    check("MARKET", "PRICE_BELOW_ASK", false, "a short sale in \(marketId) may not be priced below the best ask \(ask)")
                 }
-                // JP: above the last trade, or at it when the last change was up.
-                let uptick = partitions[k].prices[security]?.direction == 1
-                if marketId == "JP", let last = tick?.last, o.price.units < last.units || (o.price.units == last.units && !uptick) {
-                    check("MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
-                          "the price restriction applies through \(through) (a 10% fall): a short sale must be priced above the last trade \(last), or at it after an uptick")
+            case .notBelowPreviousClose:
+                if let close = tick?.previousClose, o.price.units < close.units {
+                    check("MARKET", "PRICE_BELOW_PREVIOUS_CLOSE", false, "a short sale in \(marketId) may not be priced below the previous close \(close)")
+                }
+            case .none:
+                break
+            }
+            // After a fall of the regime's trigger from the previous close: US Rule 201 (not at or below the
+            // best bid), JP (above the last trade, or at it after an uptick).
+            if let through = partitions[k].shortSaleRestrictions[security], let today = markets[m].businessDate, today <= through {
+                switch regime.priceTest {
+                case .aboveBid:
+                    if let bid = tick?.bid, o.price.units <= bid.units {
+                        check("MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
+                              "Rule 201 applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale may not be priced at or below the best bid \(bid)")
+                    }
+                case .aboveLastOrAtUptick:
+                    let uptick = partitions[k].prices[security]?.direction == 1
+                    if let last = tick?.last, o.price.units < last.units || (o.price.units == last.units && !uptick) {
+                        check("MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
+                              "the price restriction applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale must be priced above the last trade \(last), or at it after an uptick")
+                    }
+                case .none:
+                    break
                 }
             }
         }

@@ -145,12 +145,13 @@ struct Partition: Sendable {
         return true
     }
 
-    /// A tick; in a market with a price test (US Rule 201, JP), a last price 10% or more below the previous
+    /// A tick; in a market whose regime has a price test (US Rule 201, JP), a last price its trigger (10%) or more below the previous
     /// close restricts short sales for the rest of the day and the next business day (`market`: the
     /// security's market, for its date and calendar).
     mutating func applyPrice(_ p: PriceTick, security: Int32, market: MarketState, at time: Timestamp) -> Bool {
-        if priceTestMarkets.contains(market.market.marketId), let close = p.previousClose, close.units > 0,
-           Int128(p.last.units) * 10 <= Int128(close.units) * 9, let today = market.businessDate {
+        let regime = market.market.shortSale
+        if regime.priceTest != .none, let close = p.previousClose, close.units > 0,
+           Int128(p.last.units) * 100 <= Int128(close.units) * Int128(100 - regime.priceTestTriggerPercent), let today = market.businessDate {
             let through = market.calendar.nextTradingDay(after: today)
             if (shortSaleRestrictions[security].map { $0 < through } ?? true) { shortSaleRestrictions[security] = through }
         }

@@ -362,6 +362,12 @@ enum OpenAPIDocument {
             "Market": object([
                 "marketId": string, "name": string, "mics": array(string), "country": string, "timeZone": string, "currency": string,
                 "settlementCycles": array(object(["days": integer, "effectiveFrom": date])),
+                "shortSale": object([
+                    "requirement": enumeration(ShortSaleRegime.Requirement.allCases.map(\.rawValue)),
+                    "priceFloor": enumeration(ShortSaleRegime.PriceFloor.allCases.map(\.rawValue)),
+                    "priceTest": enumeration(ShortSaleRegime.PriceTest.allCases.map(\.rawValue)),
+                    "priceTestTriggerPercent": integer, "designatedList": boolean,
+                ], description: "What a short sale in the market needs first, the floor on its price, and the price test a fall from the previous close starts (SPEC 4.3); the order checks read it"),
             ], optional: ["calendarSource": string]),
             "MarketView": object([
                 "market": ref("Market"), "settlementLadder": array(date), "calendarRange": array(date),
