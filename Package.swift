@@ -47,7 +47,7 @@ let package = Package(
     targets: [
         // CPU instructions Swift cannot spell (cache prefetch, CRC32C), in C.
         .target(name: "CIMSIntrinsics"),
-        .target(name: "IMSDomain", dependencies: ["CIMSIntrinsics"], swiftSettings: swiftSettings),
+        .target(name: "IMSDomain", dependencies: ["CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
         // Inventory rules: the rule document, its formulas, validation and compilation (SPEC 4.2–4.3).
         .target(name: "IMSRules", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .target(

@@ -1,6 +1,7 @@
-import IMSDomain
 import Foundation
+import IMSDomain
 import IMSEngine
+import Synchronization
 
 extension JournalReader {
     /// `scan`, with reading, checking and decoding on a thread of its own: `body` gets every entry numbered
@@ -9,110 +10,51 @@ extension JournalReader {
     @discardableResult
     public static func scanPipelined(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
                                      coveredThrough: UInt64 = 0, _ body: (UInt64, JournalEntry) -> Bool) throws -> JournalScan {
-        let channel = EntryChannel()
-        let reader = Thread {
-            let outcome = Result { () throws -> JournalScan in
-                var chunk: [(UInt64, JournalEntry)] = []
-                var events = 0
-                let scan = try scan(directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough, coveredThrough: coveredThrough) { number, entry in
-                    chunk.append((number, entry))
-                    if case .batch(let b) = entry { events += b.lineCount } else { events += 1 }
-                    if chunk.count == EntryChannel.chunkEntries || events >= EntryChannel.chunkEvents {
-                        guard channel.put(chunk) else { return false }
-                        chunk = []
-                        events = 0
-                    }
-                    return true
-                }
-                if !chunk.isEmpty { _ = channel.put(chunk) }
-                return scan
+        // Decoded entries on their way from the reader thread to this one, a chunk at a time: bounded, so the
+        // reader stays at most `maxChunks` chunks ahead.
+        let chunks = BlockingQueue<[(UInt64, JournalEntry)]>(capacity: maxChunks)
+        // Chunks applied, freed by the reader: freeing a batch's events would cost the applying thread otherwise.
+        let spent = Mutex<[[(UInt64, JournalEntry)]]>([])
+        let outcome = BlockingFuture<Result<JournalScan, any Error>>.run(on: "ims-journal-reader") { () throws -> JournalScan in
+            // However the scan ends (done, stopped by the consumer, or thrown), the consumer is told.
+            defer { chunks.close() }
+            var chunk: [(UInt64, JournalEntry)] = []
+            var events = 0
+            func hand(_ c: [(UInt64, JournalEntry)]) -> Bool {
+                let garbage = spent.withLock { s in defer { s = [] }; return s }
+                withExtendedLifetime(garbage) {}
+                return chunks.put(c)
             }
-            channel.finish(outcome)
+            let scan = try scan(directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough, coveredThrough: coveredThrough) { number, entry in
+                chunk.append((number, entry))
+                if case .batch(let b) = entry { events += b.lineCount } else { events += 1 }
+                if chunk.count == chunkEntries || events >= chunkEvents {
+                    guard hand(chunk) else { return false }
+                    chunk = []
+                    events = 0
+                }
+                return true
+            }
+            if !chunk.isEmpty { _ = hand(chunk) }
+            return scan
         }
-        reader.name = "ims-journal-reader"
-        reader.start()
-        reading: while let chunk = channel.take() {
+        reading: while let taken = chunks.take(maxCost: 1), let chunk = taken.first {
+            chunks.done(cost: 1)
             for (number, entry) in chunk where !body(number, entry) {
-                channel.cancel()
+                chunks.cancel()
                 break reading
             }
-            channel.recycle(chunk)
+            spent.withLock { $0.append(chunk) }
         }
-        return try channel.waitForOutcome().get()
+        let result = outcome.wait()
+        chunks.cancel()
+        return try result.get()
     }
-}
 
-/// Decoded journal entries on their way from the reader thread to the applying one: bounded, so the
-/// reader stays at most a few chunks ahead.
-private final class EntryChannel: @unchecked Sendable {
     /// A chunk is handed over once it holds this many entries or events: small enough that the applying
     /// thread never waits long for the next, large enough that the hand-over costs nothing per entry.
     static let chunkEntries = 16
     static let chunkEvents = 4_096
     /// How many chunks the reader may be ahead.
     static let maxChunks = 16
-
-    private let condition = NSCondition()
-    private var chunks: [[(UInt64, JournalEntry)]] = []
-    /// Chunks the consumer is done with, freed by the reader: freeing a batch's events costs the applying thread otherwise.
-    private var spent: [[(UInt64, JournalEntry)]] = []
-    private var finished = false
-    private var cancelled = false
-    private var outcome: Result<JournalScan, any Error>?
-
-    /// Hands a chunk over, waiting for room; false once the consumer has stopped. Frees the chunks the
-    /// consumer has recycled meanwhile.
-    func put(_ chunk: [(UInt64, JournalEntry)]) -> Bool {
-        condition.lock()
-        while chunks.count >= Self.maxChunks && !cancelled { condition.wait() }
-        if cancelled { condition.unlock(); return false }
-        chunks.append(chunk)
-        condition.broadcast()
-        let garbage = spent
-        spent = []
-        condition.unlock()
-        withExtendedLifetime(garbage) {}
-        return true
-    }
-
-    /// Takes back a chunk the consumer has applied, for the reader to free.
-    func recycle(_ chunk: consuming [(UInt64, JournalEntry)]) {
-        condition.lock()
-        spent.append(chunk)
-        condition.unlock()
-    }
-
-    /// The consumer wants nothing more.
-    func cancel() {
-        condition.lock()
-        cancelled = true
-        chunks.removeAll()
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// How the reader's scan ended, once it has.
-    func waitForOutcome() -> Result<JournalScan, any Error> {
-        condition.lock(); defer { condition.unlock() }
-        while !finished { condition.wait() }
-        return outcome!
-    }
-
-    func finish(_ result: Result<JournalScan, any Error>) {
-        condition.lock()
-        outcome = result
-        finished = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next chunk, waiting for one; nil once the reader has finished and everything was taken.
-    func take() -> [(UInt64, JournalEntry)]? {
-        condition.lock(); defer { condition.unlock() }
-        while chunks.isEmpty && !finished && !cancelled { condition.wait() }
-        if chunks.isEmpty || cancelled { return nil }
-        let chunk = chunks.removeFirst()
-        condition.broadcast()
-        return chunk
-    }
 }

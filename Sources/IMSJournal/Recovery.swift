@@ -45,7 +45,7 @@ public struct DataDirectory: Sendable {
         // The journal segments the newest snapshot covers are checked on another thread while it loads.
         let journalDirectory = journalDirectory(path)
         let predicted = store.list().first?.appliedRecord ?? 0
-        let verification = BackgroundResult { try JournalReader.verifyCovered(directory: journalDirectory, through: predicted) }
+        let verification = BlockingFuture.run(on: "ims-journal-verify") { try JournalReader.verifyCovered(directory: journalDirectory, through: predicted) }
         let snapshotStart = Date()
         for (file, reason) in store.damaged() {
             report.notices.append(Notice(kind: .snapshotCorrupt, message: "snapshot \(file) is unreadable and was skipped: \(reason)", at: now))
@@ -65,7 +65,7 @@ public struct DataDirectory: Sendable {
             log("loaded snapshot at record \(record) (sequence \(state.lastSequence)) in \(String(format: "%.3f", report.snapshotSeconds)) s")
         }
 
-        let covered = try verification.wait()
+        let covered = try verification.wait().get()
         if let damage = covered.damage {
             throw RecoveryFailure(corruption: "the journal in \(journalDirectory) is damaged: \(damage)", dataDirectory: path)
         }
@@ -207,25 +207,5 @@ public enum Replay {
             throw ReplayFailure("cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)")
         }
         return state
-    }
-}
-
-/// A value computed on a thread of its own while the caller does something else.
-final class BackgroundResult<T: Sendable>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, any Error>?
-
-    init(_ work: @escaping @Sendable () throws -> T) {
-        let thread = Thread { [self] in
-            result = Result { try work() }
-            done.signal()
-        }
-        thread.name = "ims-journal-verify"
-        thread.start()
-    }
-
-    func wait() throws -> T {
-        done.wait()
-        return try result!.get()
     }
 }

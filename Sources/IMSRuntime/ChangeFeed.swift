@@ -16,6 +16,10 @@ import IMSEngine
 /// A cursor may follow another (`after:`): it is only given records the upstream cursor has finished with,
 /// the Disruptor's dependency barrier. The stream hub follows the read model, so what it routes is already
 /// readable there.
+///
+/// `@unchecked Sendable` (the feed and its cursors): every stored `var` is read and written with the feed's
+/// `condition` held. It stays a condition variable of its own, not a `BlockingQueue`: it is a ring read by
+/// many cursors, each at its own place, not a queue with one consumer.
 public final class ChangeFeed: @unchecked Sendable {
     /// What a consumer's `next` gave.
     public enum Read: Sendable {
@@ -163,6 +167,27 @@ public final class ChangeFeed: @unchecked Sendable {
                 if feed.isClosed && (upstream == nil || limit == feed.nextSequence - 1) { return .closed }
                 if !feed.condition.wait(until: deadline) { return .timedOut }
             }
+        }
+
+        /// Runs this consumer on a thread of its own, the one loop every consumer of the feed shares: `body`
+        /// gets each read (records, a lag notice, or `.timedOut` after a second of quiet, for a consumer that
+        /// must look around) and returns whether to go on; records are marked finished once `body` returns,
+        /// so dependent cursors see them only then. `closed` runs once the feed has closed and this consumer
+        /// has read everything.
+        public func consume(on threadName: String, _ body: @escaping @Sendable (Read) -> Bool, closed: @escaping @Sendable () -> Void = {}) {
+            let thread = Thread { [self] in
+                while true {
+                    let read = next(timeout: 1)
+                    if case .closed = read {
+                        closed()
+                        return
+                    }
+                    guard body(read) else { return }
+                    if case .records = read { finish() }
+                }
+            }
+            thread.name = threadName
+            thread.start()
         }
 
         /// Marks everything handed out as finished, so that cursors after this one may read it.

@@ -31,8 +31,13 @@ public final class Engine: Sendable {
     public typealias Completion = @Sendable (Result<BatchOutcome, EngineError>) -> Void
 
     private let state: Mutex<EngineState>
-    private let inbox = Inbox()
-    private let applyQueue = Inbox()
+    /// Batches waiting for the journal (or, without one, the writer), bounded by the events they carry:
+    /// their cost stays held until the writer has applied them (`done`), so `maxPendingEvents` bounds
+    /// everything between a producer and the state.
+    private let inbox: BlockingQueue<Work>
+    /// Journaled entries on their way to the writer: unbounded and costless (the inbox already counts their
+    /// events until they are applied).
+    private let applyQueue = BlockingQueue<Work>(cost: { _ in 0 })
     private let journal: (any EngineJournal)?
     private let snapshots: (any SnapshotSink)?
     private let snapshotEveryEvents: Int
@@ -59,6 +64,7 @@ public final class Engine: Sendable {
                 snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000) {
         var initial = state
         initial.discardChanges()
+        inbox = BlockingQueue(capacity: maxPendingEvents) { $0.lineCount }
         feed = ChangeFeed()
         readModel = ReadModelStore(ReadModel(initial))
         self.state = Mutex(initial)
@@ -82,7 +88,7 @@ public final class Engine: Sendable {
     /// Applies a batch; answers once it is durable and applied.
     public func submit(_ batch: IngestBatch) async throws(EngineError) -> BatchOutcome {
         let result: Result<BatchOutcome, EngineError> = await withCheckedContinuation { continuation in
-            if !inbox.enqueue(batch, limit: maxPendingEvents, wait: false, completion: { continuation.resume(returning: $0) }) {
+            if !inbox.put(Work(batch, completion: { continuation.resume(returning: $0) }), wait: false) {
                 continuation.resume(returning: .failure(.overloaded))
             }
         }
@@ -91,8 +97,8 @@ public final class Engine: Sendable {
 
     /// Applies a batch from a thread that may block, waiting for room in the inbox.
     public func submitAndWait(_ batch: IngestBatch) throws(EngineError) -> BatchOutcome {
-        let done = Awaited()
-        guard inbox.enqueue(batch, limit: maxPendingEvents, wait: true, completion: { done.fulfil($0) }) else {
+        let done = BlockingFuture<Result<BatchOutcome, EngineError>>()
+        guard inbox.put(Work(batch, completion: { done.fulfil($0) })) else {
             throw .stopped
         }
         return try done.wait().get()
@@ -100,7 +106,7 @@ public final class Engine: Sendable {
 
     /// Queues a batch without waiting for its outcome (the simulator's fire-and-forget feed).
     public func enqueue(_ batch: IngestBatch, completion: @escaping Completion = { _ in }) throws(EngineError) {
-        guard inbox.enqueue(batch, limit: maxPendingEvents, wait: true, completion: completion) else { throw .stopped }
+        guard inbox.put(Work(batch, completion: completion)) else { throw .stopped }
     }
 
     /// Runs `body` with the current state, holding the writer off while it runs.
@@ -109,7 +115,7 @@ public final class Engine: Sendable {
     }
 
     /// Events queued and not yet applied.
-    public var pendingEvents: Int { inbox.pendingEvents + applyQueue.pendingEvents }
+    public var pendingEvents: Int { inbox.pendingCost }
 
     /// Total time the writer has spent applying batches, in nanoseconds.
     public var writerBusyNanoseconds: UInt64 { busyNanos.load(ordering: .relaxed) }
@@ -144,7 +150,7 @@ public final class Engine: Sendable {
 
     private func runJournal() {
         guard let journal else { return }
-        while let work = inbox.takeAll(maxEvents: Self.maxGroupCommitEvents) {
+        while let work = inbox.take(maxCost: Self.maxGroupCommitEvents) {
             var entries: [JournalEntry] = []
             entries.reserveCapacity(work.count + 1)
             let notice = journalHealth.withLock { $0.pendingNotice }
@@ -159,21 +165,21 @@ public final class Engine: Sendable {
                 observer.withLock { $0 }?.journaled(entries: entries.count, events: events, nanoseconds: nanoseconds)
                 if journalHealth.withLock({ $0.succeeded() }) { observer.withLock { $0 }?.journalRecovered() }
                 var record = first
-                var stamped: [Inbox.Item] = []
+                var stamped: [Work] = []
                 stamped.reserveCapacity(work.count + 1)
                 if let notice {
-                    stamped.append(Inbox.Item(entry: .notice(notice), record: record, completion: { _ in }))
+                    stamped.append(Work(entry: .notice(notice), record: record, completion: { _ in }))
                     record += 1
                 }
                 for item in work {
-                    stamped.append(Inbox.Item(entry: item.entry, record: record, completion: item.completion))
+                    stamped.append(Work(entry: item.entry, record: record, completion: item.completion))
                     record += 1
                 }
                 applyQueue.pass(stamped)
             } catch {
                 journalHealth.withLock { $0.failed(error.message, batches: work.count, at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))) }
                 observer.withLock { $0 }?.journalFailed(error.message, batches: work.count)
-                inbox.finished(events: events)
+                inbox.done(cost: events)
                 for item in work { item.completion(.failure(.journalUnavailable(error.message))) }
             }
         }
@@ -183,7 +189,7 @@ public final class Engine: Sendable {
     private func runWriter() {
         let source = journal == nil ? inbox : applyQueue
         var eventsSinceSnapshot = 0
-        while let work = source.takeAll() {
+        while let work = source.take() {
             var outcomes: [BatchOutcome?] = []
             outcomes.reserveCapacity(work.count)
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -216,9 +222,9 @@ public final class Engine: Sendable {
             observer.withLock { $0 }?.applied(events: events, nanoseconds: busy)
             // The texts of lines refused in this drain follow their batches into the journal (before the
             // answers go, so a client that has its answer finds them journaled or queued to be).
-            if let texts, journal != nil { inbox.enqueue(entry: .lineTexts(texts)) }
+            if let texts, journal != nil { inbox.pass([Work(entry: .lineTexts(texts), record: 0, completion: { _ in })]) }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
-            inbox.finished(events: events)
+            inbox.done(cost: events)
             // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
             // client that reads after its answer sees what it wrote.
             answers.add(after: published) { [outcomes] in
@@ -308,92 +314,28 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A bounded queue of journal entries between stages, with a condition variable to wake the consumer.
-private final class Inbox: @unchecked Sendable {
-    struct Item {
-        var entry: JournalEntry
-        /// The journal record number, once journaled.
-        var record: UInt64
-        var completion: Engine.Completion
+/// An entry on its way through the engine's stages: its journal record number once journaled, and who is
+/// waiting for its outcome.
+private struct Work {
+    var entry: JournalEntry
+    /// The journal record number, once journaled.
+    var record: UInt64
+    var completion: Engine.Completion
 
-        /// Events the entry carries (0 for notices and line texts).
-        var lineCount: Int {
-            if case .batch(let b) = entry { return b.lineCount }
-            return 0
-        }
+    init(entry: JournalEntry, record: UInt64, completion: @escaping Engine.Completion) {
+        self.entry = entry
+        self.record = record
+        self.completion = completion
     }
 
-    private let condition = NSCondition()
-    private var items: Deque<Item> = []
-    private var queuedEvents = 0
-    private var inFlightEvents = 0
-    private var closed = false
-
-    var pendingEvents: Int {
-        condition.lock(); defer { condition.unlock() }
-        return queuedEvents + inFlightEvents
+    init(_ batch: IngestBatch, completion: @escaping Engine.Completion) {
+        self.init(entry: .batch(batch), record: 0, completion: completion)
     }
 
-    func enqueue(_ batch: IngestBatch, limit: Int, wait: Bool, completion: @escaping Engine.Completion) -> Bool {
-        condition.lock(); defer { condition.unlock() }
-        while !closed && queuedEvents + inFlightEvents > 0 && queuedEvents + inFlightEvents + batch.lineCount > limit {
-            if !wait { return false }
-            condition.wait()
-        }
-        if closed { return false }
-        items.append(Item(entry: .batch(batch), record: 0, completion: completion))
-        queuedEvents += batch.lineCount
-        condition.broadcast()
-        return true
-    }
-
-    /// Queues an entry that is not a producer's batch (no events, nobody waiting): never waits or refuses,
-    /// since the writer calls it; dropped once the inbox is closed.
-    func enqueue(entry: JournalEntry) {
-        condition.lock(); defer { condition.unlock() }
-        if closed { return }
-        items.append(Item(entry: entry, record: 0, completion: { _ in }))
-        condition.broadcast()
-    }
-
-    /// Hands over items from the previous stage, unbounded (the previous stage is bounded).
-    func pass(_ work: [Item]) {
-        condition.lock()
-        items.append(contentsOf: work)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Everything queued, or the oldest items up to `maxEvents` events (at least one item), waiting until
-    /// there is something; nil once closed and drained.
-    func takeAll(maxEvents: Int = .max) -> [Item]? {
-        condition.lock(); defer { condition.unlock() }
-        while items.isEmpty && !closed { condition.wait() }
-        if items.isEmpty { return nil }
-        var work: [Item] = []
-        var events = 0
-        while let first = items.first, work.isEmpty || events + first.lineCount <= maxEvents {
-            events += first.lineCount
-            work.append(items.removeFirst())
-        }
-        inFlightEvents += events
-        queuedEvents -= events
-        return work
-    }
-
-    func finished(events: Int) {
-        guard events != 0 else { return }
-        condition.lock()
-        inFlightEvents -= events
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
+    /// Events the entry carries (0 for notices and line texts).
+    var lineCount: Int {
+        if case .batch(let b) = entry { return b.lineCount }
+        return 0
     }
 }
 
@@ -426,24 +368,5 @@ private final class Answers: Sendable {
             return out
         }
         for run in due { run() }
-    }
-}
-
-/// A one-shot result a blocked thread waits for.
-private final class Awaited: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var outcome: Result<BatchOutcome, EngineError>?
-
-    func fulfil(_ value: Result<BatchOutcome, EngineError>) {
-        condition.lock()
-        outcome = value
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() -> Result<BatchOutcome, EngineError> {
-        condition.lock(); defer { condition.unlock() }
-        while outcome == nil { condition.wait() }
-        return outcome!
     }
 }

@@ -18,6 +18,9 @@ import Synchronization
 ///
 /// If the thread ever falls off the feed (it was dropped records: `ChangeFeed.Read.lagged`), it rebuilds the
 /// model from the engine state, under the writer's lock once, and carries on from there.
+///
+/// `@unchecked Sendable`: the model is read and written only under the `pthread_rwlock` (which the
+/// compiler cannot see); the counters are atomics.
 public final class ReadModelStore: @unchecked Sendable {
     /// The model, at a fixed address: readers borrow it in place (a stored property would be copied out,
     /// retaining every one of its arrays, on each read).
@@ -77,31 +80,26 @@ public final class ReadModelStore: @unchecked Sendable {
                 applied: @escaping @Sendable (UInt64) -> Void) {
         let cursor = feed.cursor(named: "read-model")
         self.cursor = cursor
-        let thread = Thread { [self] in
-            while true {
-                switch cursor.next(timeout: 1) {
-                case .records(let records):
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    write { model in for r in records { model.apply(r) } }
-                    applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
-                    cursor.finish()
-                    applied(records.last!.feedSequence)
-                case .lagged:
-                    let (fresh, sequence) = resynchronise()
-                    write { $0 = fresh }
-                    cursor.reset(after: sequence)
-                    resyncCount.add(1, ordering: .relaxed)
-                    applied(sequence)
-                case .timedOut:
-                    continue
-                case .closed:
-                    stopped.signal()
-                    return
-                }
+        cursor.consume(on: "ims-read-model", { [self] read in
+            switch read {
+            case .records(let records):
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                write { model in for r in records { model.apply(r) } }
+                applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+                // Answers wait for this: the records are finished first, so the hub sees them no later.
+                cursor.finish()
+                applied(records.last!.feedSequence)
+            case .lagged:
+                let (fresh, sequence) = resynchronise()
+                write { $0 = fresh }
+                cursor.reset(after: sequence)
+                resyncCount.add(1, ordering: .relaxed)
+                applied(sequence)
+            case .timedOut, .closed:
+                break
             }
-        }
-        thread.name = "ims-read-model"
-        thread.start()
+            return true
+        }, closed: { [self] in stopped.signal() })
     }
 
     /// Waits for the thread to end (after the feed is closed and drained).

@@ -18,7 +18,11 @@ final class History: Sendable {
     let workers: Int
     let maxQueued: Int
     private let cached = Mutex<(target: ReplayTarget, state: EngineState)?>(nil)
-    private let queue: JobQueue
+    /// The replays queued or running, by target: a request for one of them waits for it.
+    private let inFlight = Mutex<[ReplayTarget: Task<EngineState, any Error>]>([:])
+    /// The threads replays run on: a pool of their own (at normal priority, with room for deep stacks),
+    /// so replays never take the read pool's threads from pages and streams.
+    private let pool: ReadPool
     /// The most replays that ran at once (for tests and metrics).
     let peakConcurrentReplays = Atomic<Int>(0)
     private let running = Atomic<Int>(0)
@@ -28,35 +32,42 @@ final class History: Sendable {
         self.catalog = catalog
         self.workers = workers
         self.maxQueued = maxQueued
-        queue = JobQueue()
+        pool = ReadPool(threads: workers, niceness: 0, maxQueued: maxQueued, name: "ims-history", stackSize: 8 << 20)
     }
 
     /// The state at `target`, replayed by one of the pool's threads.
     func state(at target: ReplayTarget) async throws -> EngineState {
         if let hit = cached.withLock({ $0?.target == target ? $0?.state : nil }) { return hit }
-        let result: Result<EngineState, any Error> = await withCheckedContinuation { continuation in
-            let accepted = queue.add(target, continuation, limit: maxQueued) { [self] in startWorkerIfNeeded() }
-            if !accepted { continuation.resume(returning: .failure(HistoryBusy(queued: maxQueued))) }
+        let task = inFlight.withLock { tasks in
+            if let running = tasks[target] { return running }
+            let task = Task { [self] in try await replay(target) }
+            tasks[target] = task
+            return task
         }
-        let state = try result.get()
-        cached.withLock { $0 = (target, state) }
-        return state
+        do {
+            let state = try await task.value
+            cached.withLock { $0 = (target, state) }
+            inFlight.withLock { if $0[target] == task { $0[target] = nil } }
+            return state
+        } catch {
+            inFlight.withLock { if $0[target] == task { $0[target] = nil } }
+            throw error
+        }
     }
 
-    private func startWorkerIfNeeded() {
-        guard queue.claimWorker(limit: workers) else { return }
-        let thread = Thread { [self] in
-            while let (target, waiters) = queue.next() {
+    private func replay(_ target: ReplayTarget) async throws -> EngineState {
+        let result: Result<EngineState, any Error>
+        do {
+            result = try await pool.run(.query) { [self] in
                 let now = running.add(1, ordering: .relaxed).newValue
                 peakConcurrentReplays.max(now, ordering: .relaxed)
-                let result = Result { try Replay.state(dataDirectory: dataDirectory, catalog: catalog, until: target) }
-                running.subtract(1, ordering: .relaxed)
-                for waiter in waiters { waiter.resume(returning: result) }
+                defer { running.subtract(1, ordering: .relaxed) }
+                return Result { try Replay.state(dataDirectory: dataDirectory, catalog: catalog, until: target) }
             }
+        } catch is ReadPoolBusy {
+            throw HistoryBusy(queued: maxQueued)
         }
-        thread.name = "ims-history"
-        thread.stackSize = 8 << 20
-        thread.start()
+        return try result.get()
     }
 }
 
@@ -64,48 +75,4 @@ final class History: Sendable {
 struct HistoryBusy: Error, CustomStringConvertible {
     var queued: Int
     var description: String { "\(queued) as-of replays are already waiting; try again shortly" }
-}
-
-/// Replay jobs by target (requests for one target share a job), and how many workers run.
-private final class JobQueue: @unchecked Sendable {
-    typealias Waiter = CheckedContinuation<Result<EngineState, any Error>, Never>
-    private let condition = NSCondition()
-    private var jobs: Deque<(ReplayTarget, [Waiter])> = []
-    private var workers = 0
-
-    /// Queues a request; false when `limit` jobs already wait. `wake` runs after the job is queued.
-    func add(_ target: ReplayTarget, _ waiter: Waiter, limit: Int, wake: () -> Void) -> Bool {
-        condition.lock()
-        if let i = jobs.firstIndex(where: { $0.0 == target }) {
-            jobs[i].1.append(waiter)
-        } else {
-            guard jobs.count < limit else { condition.unlock(); return false }
-            jobs.append((target, [waiter]))
-        }
-        condition.signal()
-        condition.unlock()
-        wake()
-        return true
-    }
-
-    /// Whether a new worker may start (fewer than `limit` run and work waits).
-    func claimWorker(limit: Int) -> Bool {
-        condition.lock(); defer { condition.unlock() }
-        guard workers < limit, !jobs.isEmpty else { return false }
-        workers += 1
-        return true
-    }
-
-    /// The next job; nil (and the worker ends) when none has come for a few seconds.
-    func next() -> (ReplayTarget, [Waiter])? {
-        condition.lock(); defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(5)
-        while jobs.isEmpty {
-            if !condition.wait(until: deadline) && jobs.isEmpty {
-                workers -= 1
-                return nil
-            }
-        }
-        return jobs.removeFirst()
-    }
 }

@@ -25,6 +25,9 @@ import IMSRuntime
 /// (a tenth: measured, docs/benchmarks.md); and at most `maxLongQueued` wait (503 beyond). They compute on a copy of the read model
 /// taken in an instant (`ReadModelStore.current()`), never holding its lock, so the read model's thread
 /// (and every answer waiting for it, ingest's included) never waits for them.
+///
+/// The one worker pool of the server: `asOf` replays (`History`) run on a pool of their own made by the
+/// same type. `@unchecked Sendable`: every stored `var` is read and written with `condition` held.
 final class ReadPool: @unchecked Sendable {
     private let condition = NSCondition()
     /// Stream deliveries go first: a subscriber waiting for its next delta is what "latency" means to a desk.
@@ -44,12 +47,17 @@ final class ReadPool: @unchecked Sendable {
     let threads: Int
     let niceness: Int32
     let idleSeconds: Double
+    /// Its threads' name (`<name>-<n>`) and stack size (nil: the platform's).
+    let name: String
+    let stackSize: Int?
 
     /// The pool every route and stream of the process shares.
     static let shared = ReadPool()
 
     init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8,
-         longShare: Double = 0.1, idleSeconds: Double = 5) {
+         longShare: Double = 0.1, idleSeconds: Double = 5, name: String = "ims-read", stackSize: Int? = nil) {
+        self.name = name
+        self.stackSize = stackSize
         self.maxQueued = maxQueued
         self.longShare = min(1, max(0.01, longShare))
         self.maxLongRunning = maxLongRunning
@@ -84,7 +92,8 @@ final class ReadPool: @unchecked Sendable {
             #endif
             while let job = next() { job() }
         }
-        thread.name = "ims-read-\(workers)"
+        thread.name = "\(name)-\(workers)"
+        if let stackSize { thread.stackSize = stackSize }
         thread.start()
     }
 

@@ -299,7 +299,8 @@ struct ConfigFile {
     }
 }
 
-/// Keeps the access event of the one lookup in progress.
+/// Keeps the access event of the one lookup in progress. `@unchecked Sendable`: swift-configuration
+/// calls it synchronously, on the thread of the lookup that the settings make one at a time at start.
 private final class AccessRecorder: AccessReporter, @unchecked Sendable {
     private let lock = NSLock()
     private var last: AccessEvent?

@@ -107,7 +107,8 @@ extension EngineState {
 
 /// The working memory of one partitioned batch, shared by the threads that work on it: per event its
 /// owner, resolved ids and sequence number, per slice what its validation found. Each slot is written by
-/// one thread, and read by others only after the phase that wrote it.
+/// one thread, and read by others only after the phase that wrote it. `@unchecked Sendable` for that reason:
+/// the phases are separated by `concurrentPerform`'s barrier, which the compiler cannot see.
 private final class BatchWork: @unchecked Sendable {
     /// The batch's events, valid while the batch is processed.
     let events: UnsafeBufferPointer<Event>

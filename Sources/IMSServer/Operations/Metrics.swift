@@ -90,25 +90,15 @@ public final class IMSMetrics: Sendable {
         engine.observe(with: EngineReports(metrics: self))
         history.start(sampling: engine)
         let cursor = engine.feed.cursor(named: "metrics")
-        let thread = Thread { [self] in
-            while true {
-                switch cursor.next(timeout: 1) {
-                case .records(let records):
-                    for r in records { count(r) }
-                    cursor.finish()
-                    // Counted in bunches: a wake-up per drain would cost the writer's cores more than the counting.
-                    Thread.sleep(forTimeInterval: 0.02)
-                case .lagged:
-                    continue  // counts of the records missed are lost; the gauges are read from the model
-                case .timedOut:
-                    continue
-                case .closed:
-                    return
-                }
+        cursor.consume(on: "ims-metrics") { [self] read in
+            if case .records(let records) = read {
+                for r in records { count(r) }
+                // Counted in bunches: a wake-up per drain would cost the writer's cores more than the counting.
+                Thread.sleep(forTimeInterval: 0.02)
             }
+            // A lag loses the counts of the records missed; the gauges are read from the model.
+            return true
         }
-        thread.name = "ims-metrics"
-        thread.start()
     }
 
     private func count(_ r: ChangeRecord) {

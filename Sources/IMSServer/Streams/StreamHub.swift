@@ -46,25 +46,15 @@ final class StreamHub: Sendable {
         self.limits = limits
         let cursor = engine.feed.cursor(named: "stream-hub", after: engine.readModel.cursor)
         // The thread holds the hub weakly and ends within a second of the hub going away.
-        let thread = Thread { [weak self] in
-            while true {
-                let read = cursor.next(timeout: 1)
-                guard let hub = self else { return }
-                switch read {
-                case .records(let records):
-                    hub.route(records)
-                    cursor.finish()
-                case .lagged(let missed):
-                    hub.lagAll(missed: missed)
-                case .timedOut:
-                    continue
-                case .closed:
-                    return
-                }
+        cursor.consume(on: "ims-stream-hub") { [weak self] read in
+            guard let hub = self else { return false }
+            switch read {
+            case .records(let records): hub.route(records)
+            case .lagged(let missed): hub.lagAll(missed: missed)
+            case .timedOut, .closed: break
             }
+            return true
         }
-        thread.name = "ims-stream-hub"
-        thread.start()
     }
 
     /// Subscribers connected now.

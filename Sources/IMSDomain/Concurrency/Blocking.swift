@@ -1,0 +1,148 @@
+import DequeModule
+import Foundation
+
+// The blocking hand-overs between IMS's own threads (the journal, the writer, the journal reader, the read
+// pool), written once. IMS keeps these threads out of Swift concurrency on purpose: the writer and the
+// journal must never wait behind the cooperative pool's tasks, and a blocked `fdatasync` must not hold one
+// of its threads (docs/architecture.md, "Threads"). Async code reaches them through continuations.
+
+/// A queue between threads: producers `put`, one consumer `take`s everything queued at once (a drain),
+/// waiting when there is nothing. It is bounded by a cost (the events a batch carries, or one per item):
+/// a producer waits (or is refused) while what is queued and what was taken but not yet `done` would pass
+/// the capacity, and is always admitted when nothing is held, however large its item.
+///
+/// `@unchecked Sendable`: every stored property is read and written with `condition` held, which the
+/// compiler cannot see; nothing escapes the lock.
+public final class BlockingQueue<Element>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items = Deque<Element>()
+    private var queuedCost = 0
+    private var inFlightCost = 0
+    private var closed = false
+    private let capacity: Int
+    private let cost: (Element) -> Int
+
+    /// A queue holding at most `capacity` of `cost` (queued, plus taken and not yet `done`).
+    public init(capacity: Int = .max, cost: @escaping (Element) -> Int = { _ in 1 }) {
+        self.capacity = capacity
+        self.cost = cost
+    }
+
+    /// The cost queued and in flight (taken, not yet `done`).
+    public var pendingCost: Int {
+        condition.lock(); defer { condition.unlock() }
+        return queuedCost + inFlightCost
+    }
+
+    /// Queues `item`, waiting for room when `wait` (else refusing at once). False once the queue is closed.
+    @discardableResult
+    public func put(_ item: Element, wait: Bool = true) -> Bool {
+        let c = cost(item)
+        condition.lock(); defer { condition.unlock() }
+        while !closed && queuedCost + inFlightCost > 0 && queuedCost + inFlightCost + c > capacity {
+            if !wait { return false }
+            condition.wait()
+        }
+        if closed { return false }
+        items.append(item)
+        queuedCost += c
+        condition.broadcast()
+        return true
+    }
+
+    /// Queues items a bounded stage before this one already admitted: never waits, and is taken even after
+    /// `close` (the consumer drains them before it is told the queue ended).
+    public func pass(_ more: some Sequence<Element>) {
+        condition.lock()
+        for item in more {
+            items.append(item)
+            queuedCost += cost(item)
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The oldest items up to `maxCost` (at least one), waiting until there is one; nil once the queue is
+    /// closed and empty. Their cost stays held until `done(cost:)`.
+    public func take(maxCost: Int = .max) -> [Element]? {
+        condition.lock(); defer { condition.unlock() }
+        while items.isEmpty && !closed { condition.wait() }
+        if items.isEmpty { return nil }
+        var out: [Element] = []
+        var taken = 0
+        while let first = items.first {
+            let c = cost(first)
+            guard out.isEmpty || taken + c <= maxCost else { break }
+            taken += c
+            out.append(items.removeFirst())
+        }
+        queuedCost -= taken
+        inFlightCost += taken
+        return out
+    }
+
+    /// Releases `cost` of what was taken (the consumer, or a later stage, is done with it): producers waiting
+    /// for room may go on.
+    public func done(cost: Int) {
+        guard cost != 0 else { return }
+        condition.lock()
+        inFlightCost -= cost
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Ends the queue: producers are refused from now on; the consumer takes what is queued, then nil.
+    public func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Ends the queue and drops what is queued (the consumer wants nothing more).
+    public func cancel() {
+        condition.lock()
+        closed = true
+        items.removeAll()
+        queuedCost = 0
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// A value one thread sets once and others wait for (a blocked thread's answer; a result computed on a
+/// thread of its own while the caller does something else).
+///
+/// `@unchecked Sendable`: `value` is written once and read with `condition` held.
+public final class BlockingFuture<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: Value?
+
+    public init() {}
+
+    /// Runs `work` on a thread named `name` and holds its result.
+    public static func run<T>(on name: String, stackSize: Int? = nil, _ work: @escaping @Sendable () throws -> T) -> BlockingFuture<Result<T, any Error>>
+    where Value == Result<T, any Error> {
+        let future = BlockingFuture<Result<T, any Error>>()
+        let thread = Thread { future.fulfil(Result { try work() }) }
+        thread.name = name
+        if let stackSize { thread.stackSize = stackSize }
+        thread.start()
+        return future
+    }
+
+    /// Sets the value (the first call wins) and wakes the waiters.
+    public func fulfil(_ v: Value) {
+        condition.lock()
+        if value == nil { value = v }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The value, waiting for it.
+    public func wait() -> Value {
+        condition.lock(); defer { condition.unlock() }
+        while value == nil { condition.wait() }
+        return value!
+    }
+}
