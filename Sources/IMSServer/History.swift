@@ -1,5 +1,6 @@
 import DequeModule
 import Foundation
+import Hummingbird
 import IMSDomain
 import IMSEngine
 import IMSJournal
@@ -72,7 +73,12 @@ final class History: Sendable {
 }
 
 /// Too many `asOf` replays are waiting: the request is refused rather than queued without bound.
-struct HistoryBusy: Error, CustomStringConvertible {
+struct HistoryBusy: HTTPResponseError, CustomStringConvertible {
     var queued: Int
     var description: String { "\(queued) as-of replays are already waiting; try again shortly" }
+    var status: HTTPResponse.Status { .serviceUnavailable }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        APIError(status, description, field: "asOf", retryAfter: 1).response
+    }
 }

@@ -185,7 +185,7 @@ public final class ServingGate: Sendable {
             }
         }
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
-            router.on("**", method: method) { _, _ in JSONResponse.failure(.serviceUnavailable, "IMS is recovering its state; retry shortly") }
+            router.on("**", method: method) { _, _ -> Response in throw APIError(.serviceUnavailable, "IMS is recovering its state; retry shortly", retryAfter: 1) }
         }
         recovering = router.buildResponder()
     }

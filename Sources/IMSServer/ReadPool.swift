@@ -165,18 +165,18 @@ final class ReadPool: @unchecked Sendable {
 }
 
 /// Too many reads are waiting: answered 503, retry shortly.
-struct ReadPoolBusy: Error, CustomStringConvertible {
+struct ReadPoolBusy: HTTPResponseError, CustomStringConvertible {
     var long = false
     var description: String {
         long ? "too many long reads (rule previews, aggregates) are waiting; retry shortly" : "too many reads are waiting; retry shortly"
     }
 
+    var status: HTTPResponse.Status { .serviceUnavailable }
+
     /// 503 with `Retry-After`.
-    var response: Response {
-        var r = JSONResponse.failure(.serviceUnavailable, description)
-        r.headers[.retryAfter] = long ? "5" : "1"
-        return r
-    }
+    var response: Response { APIError(status, description, retryAfter: long ? 5 : 1).response }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response { response }
 }
 
 extension ReadPool {
@@ -188,7 +188,7 @@ extension ReadPool {
         } catch let busy as ReadPoolBusy {
             return busy.response
         } catch {
-            return JSONResponse.failure(.serviceUnavailable, "\(error)")
+            return APIError(.serviceUnavailable, "\(error)", retryAfter: 1).response
         }
     }
 }

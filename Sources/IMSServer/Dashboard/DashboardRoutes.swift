@@ -5,13 +5,21 @@ import Hummingbird
 /// call the page makes needs the key the user signs in with.
 struct DashboardRoutes {
     func register(on router: Router<IMSRequestContext>) {
-        router.get("/") { request, _ in Self.asset("index.html", host: request.head.authority) }
-        router.get("/dashboard/:file") { request, context in Self.asset(context.parameters.get("file") ?? "", host: request.head.authority) }
+        router.get("/", use: page)
+        router.get("/dashboard/:file", use: file)
     }
 
-    static func asset(_ name: String, host: String? = nil) -> Response {
+    @Sendable func page(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        try Self.asset("index.html", host: request.head.authority)
+    }
+
+    @Sendable func file(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        try Self.asset(context.parameters.get("file") ?? "", host: request.head.authority)
+    }
+
+    static func asset(_ name: String, host: String? = nil) throws(APIError) -> Response {
         guard let (type, body) = DashboardAssets.files[name] else {
-            return JSONResponse.failure(.notFound, "no dashboard file \(name)", field: "file")
+            throw APIError(.notFound, "no dashboard file \(name)", field: "file")
         }
         var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: body)))
         response.headers[.contentType] = type

@@ -28,37 +28,52 @@ struct GraphQLRoute: Sendable {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.post("/graphql") { request, context -> Response in
-            let buffer: ByteBuffer
-            do {
-                buffer = try await request.body.collect(upTo: limits.maxQueryBytes + 1 << 16)
-            } catch {
-                return Self.errors(["the request body is larger than \(limits.maxQueryBytes + 1 << 16) bytes"], status: .contentTooLarge)
-            }
-            // The variables are JSON decoded recursively too: their nesting is bounded before decoding.
-            do throws(QueryLimits.Refusal) {
-                try limits.checkNesting(String(decoding: buffer.readableBytesView, as: UTF8.self), what: "the request body", comments: false)
-            } catch {
-                return Self.errors([error.message], status: .badRequest)
-            }
-            // Read strictly first: a key repeated (`query` twice, or in the variables) is refused, not resolved one
-            // way here and another elsewhere.
-            do throws(StrictJSONError) {
-                _ = try StrictJSON.parse(Array(buffer.readableBytesView), limits: StrictJSON.Limits(depth: limits.maxNesting + 1, stringBytes: limits.maxQueryBytes))
-            } catch {
-                return Self.errors(["\(error.field): \(error.message)"], status: .badRequest)
-            }
-            guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
-                return Self.errors(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"], status: .badRequest)
-            }
-            return await run(body, clientScope: context.clientScope)
+        router.post("/graphql", use: post)
+        router.get("/graphql", use: get)
+    }
+
+    @Sendable func post(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limits.maxQueryBytes + 1 << 16)
+        } catch {
+            throw Refusal(["the request body is larger than \(limits.maxQueryBytes + 1 << 16) bytes"], status: .contentTooLarge)
         }
-        router.get("/graphql") { request, context -> Response in
-            guard let query = request.uri.queryParameters.get("query") else {
-                return Self.errors(["pass the query as ?query=… or POST it as JSON"], status: .badRequest)
-            }
-            return await run(Body(query: query, variables: nil, operationName: request.uri.queryParameters.get("operationName")), clientScope: context.clientScope)
+        // The variables are JSON decoded recursively too: their nesting is bounded before decoding.
+        do throws(QueryLimits.Refusal) {
+            try limits.checkNesting(String(decoding: buffer.readableBytesView, as: UTF8.self), what: "the request body", comments: false)
+        } catch {
+            throw Refusal([error.message])
         }
+        // Read strictly first: a key repeated (`query` twice, or in the variables) is refused, not resolved one
+        // way here and another elsewhere.
+        do throws(StrictJSONError) {
+            _ = try StrictJSON.parse(Array(buffer.readableBytesView), limits: StrictJSON.Limits(depth: limits.maxNesting + 1, stringBytes: limits.maxQueryBytes))
+        } catch {
+            throw Refusal(["\(error.field): \(error.message)"])
+        }
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
+            throw Refusal(["the body must be JSON: {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}"])
+        }
+        return await run(body, clientScope: context.clientScope)
+    }
+
+    @Sendable func get(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        guard let query = request.uri.queryParameters.get("query") else { throw Refusal(["pass the query as ?query=… or POST it as JSON"]) }
+        return await run(Body(query: query, variables: nil, operationName: request.uri.queryParameters.get("operationName")), clientScope: context.clientScope)
+    }
+
+    /// A request GraphQL over HTTP refuses before running it, in its own error shape (`{"errors":[{"message"}]}`).
+    struct Refusal: HTTPResponseError {
+        var messages: [String]
+        var status: HTTPResponse.Status
+
+        init(_ messages: [String], status: HTTPResponse.Status = .badRequest) {
+            self.messages = messages
+            self.status = status
+        }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response { GraphQLRoute.errors(messages, status: status) }
     }
 
     func run(_ body: Body, clientScope: String? = nil) async -> Response {

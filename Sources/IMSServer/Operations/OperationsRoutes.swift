@@ -1,3 +1,4 @@
+import IMSDomain
 import Hummingbird
 import IMSEngine
 import IMSRuntime
@@ -9,25 +10,38 @@ struct OperationsRoutes {
 
     func register(on router: Router<IMSRequestContext>) {
         Self.registerLiveness(on: router)
-        // Ready to take traffic: recovered (the server listens only once recovery is done) and the journal
-        // writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
-        router.get("/health/ready") { _, _ in
-            let journal = engine.journalStatus
-            if journal.failing {
-                var body = #"{"status":"unavailable","reason":"the journal cannot write"#
-                if let error = journal.lastError { body += ": " + String(EventRoutes.jsonString(error).dropFirst().dropLast()) }
-                return JSONResponse.raw(body + #""}"#, status: .serviceUnavailable)
-            }
-            return JSONResponse.raw(#"{"status":"ready"}"#)
+        router.get("/health/ready", use: ready)
+        router.get("/health", use: healthRoute)
+        router.get("/api/v1/me", use: me)
+        router.get("/metrics/history", use: metricsHistory)
+    }
+
+    /// Ready to take traffic: recovered (the server listens only once recovery is done) and the journal
+    /// writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
+    @Sendable func ready(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let journal = engine.journalStatus
+        if journal.failing {
+            var body = #"{"status":"unavailable","reason":"the journal cannot write"#
+            if let error = journal.lastError { body += ": " + String(JSONText.quoted(error).dropFirst().dropLast()) }
+            return JSONResponse.raw(body + #""}"#, status: .serviceUnavailable)
         }
-        router.get("/health") { _, _ in JSONResponse.raw(health()) }
-        // Who the caller is, for the dashboard to offer only what the roles may do. Without authentication
-        // (`--insecure-no-auth`) every caller acts with every role.
-        router.get("/api/v1/me") { _, context in
-            let who = context.identity
-            return JSONResponse.ok(Me(subject: who?.subject ?? "anonymous", roles: (who?.roles ?? Set(Role.allCases)).map(\.rawValue).sorted(),
-                                      clientId: who?.clientId, authenticated: who != nil))
-        }
+        return JSONResponse.raw(#"{"status":"ready"}"#)
+    }
+
+    @Sendable func healthRoute(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        JSONResponse.raw(health())
+    }
+
+    /// Who the caller is, for the dashboard to offer only what the roles may do. Without authentication
+    /// (`--insecure-no-auth`) every caller acts with every role.
+    @Sendable func me(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let who = context.identity
+        return JSONResponse.ok(Me(subject: who?.subject ?? "anonymous", roles: (who?.roles ?? Set(Role.allCases)).map(\.rawValue).sorted(),
+                                  clientId: who?.clientId, authenticated: who != nil))
+    }
+
+    @Sendable func metricsHistory(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        JSONResponse.raw(IMSMetrics.shared.history.json)
     }
 
     /// `GET /api/v1/me`.
@@ -52,7 +66,6 @@ struct OperationsRoutes {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
-        router.get("/metrics/history") { _, _ in JSONResponse.raw(metrics.history.json) }
     }
 
     private func health() -> String {
@@ -65,10 +78,10 @@ struct OperationsRoutes {
         var body = "{\"status\":\"\(degraded ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
         body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
         body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing),\"repairUnacknowledged\":\(repairUnacknowledged)"
-        if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + EventRoutes.jsonString(error) }
+        if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + JSONText.quoted(error) }
         body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
         body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
-        body += engine.feed.consumers().map { "{\"name\":" + EventRoutes.jsonString($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
+        body += engine.feed.consumers().map { "{\"name\":" + JSONText.quoted($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
             .joined(separator: ",")
         body += "]}}"
         return body

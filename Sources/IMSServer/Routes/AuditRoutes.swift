@@ -19,18 +19,16 @@ struct AuditRoutes {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.get("/api/v1/audit") { request, _ in
-            do {
-                let q = QueryParameters(request)
-                let filter = AuditFilter(user: q.string("user"), action: q.string("action"), subject: q.string("subject"),
-                                         from: try q.timestamp("from"), to: try q.timestamp("to"),
-                                         afterId: Int64(try q.int("afterId", default: 0, range: 0...Int.max)))
-                let limit = try q.int("limit", default: 100, range: 1...10_000)
-                let (items, oldest) = engine.readModel.read { $0.auditEntries(filter, limit: limit) }
-                return JSONResponse.ok(Page(items: items, oldestKept: oldest, nextAfterId: items.count == limit ? items.last?.auditId : nil))
-            } catch let error as BadParameter {
-                return error.response
-            }
-        }
+        router.get("/api/v1/audit", use: list)
+    }
+
+    @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let q = QueryParameters(request)
+        let filter = AuditFilter(user: q.string("user"), action: q.string("action"), subject: q.string("subject"),
+                                 from: try q.timestamp("from"), to: try q.timestamp("to"),
+                                 afterId: Int64(try q.int("afterId", default: 0, range: 0...Int.max)))
+        let limit = try q.int("limit", default: 100, range: 1...10_000)
+        let (items, oldest) = engine.readModel.read { $0.auditEntries(filter, limit: limit) }
+        return JSONResponse.ok(Page(items: items, oldestKept: oldest, nextAfterId: items.count == limit ? items.last?.auditId : nil))
     }
 }

@@ -14,7 +14,11 @@ struct EventRoutes {
     var maxFutureSkew: Duration = .seconds(300)
 
     func register(on router: Router<IMSRequestContext>) {
-        router.post("/api/v1/events") { request, context in try await ingest(request, issuer: context.issuer(named: nil)) }
+        router.post("/api/v1/events", use: events)
+    }
+
+    @Sendable func events(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        try await ingest(request, issuer: context.issuer(named: nil))
     }
 
     func ingest(_ request: Request, issuer: String) async throws -> Response {
@@ -24,19 +28,18 @@ struct EventRoutes {
         switch query.string("mode") ?? "atomic" {
         case "atomic": mode = .atomic
         case "partial": mode = .partial
-        default: return JSONResponse.failure(.badRequest, "mode must be atomic or partial", field: "mode")
+        default: throw APIError(.badRequest, "mode must be atomic or partial", field: "mode")
         }
         // A declared length over the limit is refused before a byte of the body is read.
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            var response = JSONResponse.failure(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches", field: "body")
-            response.headers[.connection] = "close"  // the body the client may still be sending is not read
-            return response
+            throw APIError(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches",
+                           field: "body", closesConnection: true)
         }
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
-            return JSONResponse.failure(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes; split it into smaller batches", field: "body")
+            throw APIError(.contentTooLarge, "the body is larger than \(maxBodyBytes) bytes; split it into smaller batches", field: "body")
         }
         let receivedAt = WallClock.now()
         // Media types are case-insensitive (RFC 9110 8.3.1).
@@ -47,20 +50,15 @@ struct EventRoutes {
                   : BatchDecoder.decodeNDJSON(bytes, mode: mode, receivedAt: receivedAt)
         }
         if batch.lineCount == 0 {
-            return JSONResponse.failure(.badRequest, "the body holds no events", field: "body")
+            throw APIError(.badRequest, "the body holds no events", field: "body")
         }
         Self.refuseFutureTimes(&batch, skew: maxFutureSkew)
         batch.issuer = issuer
         let metrics = IMSMetrics.shared
         metrics.received.increment(by: Int64(batch.lineCount))
-        let outcome: BatchOutcome
         let clock = ContinuousClock()
         let start = clock.now
-        do {
-            outcome = try await engine.submit(batch)
-        } catch {
-            return JSONResponse.failure(.serviceUnavailable, error.description)
-        }
+        let outcome = try await engine.submitting(batch)
         metrics.ingestSeconds.record(clock.now - start)
         return JSONResponse.raw(Self.encode(outcome), status: outcome.applied ? .ok : .unprocessableContent)
     }
@@ -86,11 +84,10 @@ struct EventRoutes {
         var s = "{\"accepted\":\(o.accepted),\"ignored\":\(o.ignored),\"rejected\":["
         for (i, r) in o.rejected.enumerated() {
             if i > 0 { s += "," }
-            s += "{\"line\":\(r.line),\"field\":\(jsonString(r.field)),\"error\":\(jsonString(r.error))}"
+            s += "{\"line\":\(r.line),\"field\":\(JSONText.quoted(r.field)),\"error\":\(JSONText.quoted(r.error))}"
         }
         s += "],\"lastSequence\":\(o.lastSequence)}"
         return s
     }
 
-    static func jsonString(_ text: String) -> String { JSONText.quoted(text) }
 }

@@ -23,40 +23,39 @@ struct ExceptionRoutes {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.get("/api/v1/exceptions") { request, _ in
-            do {
-                let q = QueryParameters(request)
-                let after = try q.int("afterId", default: 0, range: 0...Int.max)
-                let limit = try q.int("limit", default: 100, range: 1...10_000)
-                let kind = try q.enumeration("kind", ExceptionKind.self)
-                let acknowledged: Bool? = q.string("acknowledged") == nil ? nil : try q.bool("acknowledged", default: false)
-                return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, acknowledged: acknowledged, limit: limit) })
-            } catch let error as BadParameter {
-                return error.response
-            }
+        router.get("/api/v1/exceptions", use: list)
+        router.post("/api/v1/exceptions/acknowledge", use: acknowledge)
+    }
+
+    @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let q = QueryParameters(request)
+        let after = try q.int("afterId", default: 0, range: 0...Int.max)
+        let limit = try q.int("limit", default: 100, range: 1...10_000)
+        let kind = try q.enumeration("kind", ExceptionKind.self)
+        let acknowledged: Bool? = q.string("acknowledged") == nil ? nil : try q.bool("acknowledged", default: false)
+        return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, acknowledged: acknowledged, limit: limit) })
+    }
+
+    @Sendable func acknowledge(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let body = try await JSONBody.decode(AcknowledgeBody.self, from: request, shape: #"{"exceptionIds":[…],"note","user"}"#)
+        // The same id twice counts once. Every other check is the engine's, after journaling, so that a
+        // refused acknowledgement is on the audit trail too (docs/events.md).
+        var seen = Set<Int64>()
+        let ids = (body.exceptionIds ?? []).filter { seen.insert($0).inserted }
+        var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
+        command.user = context.issuer(named: body.user)
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.exceptionCommand(command)], lines: [1])
+        batch.issuer = command.user
+        let outcome = try await engine.submitting(batch)
+        if let refused = outcome.rejected.first {
+            let unknown = refused.field == "exceptionIds" && (refused.error.hasPrefix("unknown") || refused.error.contains("no longer kept"))
+            throw APIError(unknown ? .notFound : .unprocessableContent, refused.error, field: refused.field)
         }
-        router.post("/api/v1/exceptions/acknowledge") { request, context in
-            let body = try await JSONBody.decode(AcknowledgeBody.self, from: request, shape: #"{"exceptionIds":[…],"note","user"}"#)
-            // The same id twice counts once. Every other check is the engine's, after journaling, so that a
-            // refused acknowledgement is on the audit trail too (docs/events.md).
-            var seen = Set<Int64>()
-            let ids = (body.exceptionIds ?? []).filter { seen.insert($0).inserted }
-            var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
-            command.user = context.issuer(named: body.user)
-            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.exceptionCommand(command)], lines: [1])
-            batch.issuer = command.user
-            let outcome: BatchOutcome
-            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
-            if let refused = outcome.rejected.first {
-                let unknown = refused.field == "exceptionIds" && (refused.error.hasPrefix("unknown") || refused.error.contains("no longer kept"))
-                return JSONResponse.failure(unknown ? .notFound : .unprocessableContent, refused.error, field: refused.field)
-            }
-            let answer = engine.readModel.read { state in
-                AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })
-            }
-            var counted = answer
-            counted.acknowledged = outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
-            return JSONResponse.ok(counted)
+        let answer = engine.readModel.read { state in
+            AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })
         }
+        var counted = answer
+        counted.acknowledged = outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
+        return JSONResponse.ok(counted)
     }
 }

@@ -6,7 +6,8 @@ import IMSRuntime
 
 /// The locate workflow (SPEC 4.4, 6): requests one by one or in bulk, the operator's decisions,
 /// cancellations, and the listing. Every step is a `LocateCommand`, journaled before it is answered.
-/// Until authentication (issue 15), people are named in the body (`requestor`, `user`).
+/// Signed in, the person is the identity; without authentication (`--insecure-no-auth`), the body's
+/// `requestor` or `user`.
 struct LocateRoutes {
     let engine: Engine
 
@@ -62,117 +63,127 @@ struct LocateRoutes {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.post("/api/v1/locates") { request, context in
-            let data = try await JSONBody.bytes(request)
-            let body = try Self.fastBody(data) ?? JSONBody.decode(RequestBody.self, from: data, shape: Self.requestShape)
-            // A client acts for its own client, as the decoded body says (the one reading the handler acts on).
-            try context.requireOwnClient(body.clientId)
-            let command: LocateCommand
-            switch Self.command(body) {
-            case .failure(let bad): return JSONResponse.failure(.unprocessableContent, bad.message, field: bad.field)
-            case .success(let c): command = c
-            }
-            // A re-sent request gets its first answer, without a new journal entry (on the same business day).
-            if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
-                return JSONResponse.raw(first.json)
-            }
-            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
-            batch.wantsResults = true
-            batch.issuer = context.issuer(named: command.user)
-            let outcome: BatchOutcome
-            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
-            if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
-            guard let answer = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) else {
-                return JSONResponse.failure(.internalServerError, "the request was journaled but its locate is not visible")
-            }
-            // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
-            return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
+        router.post("/api/v1/locates", use: requestLocate)
+        router.post("/api/v1/locates/bulk", use: bulk)
+        router.get("/api/v1/locates", use: list)
+        router.get("/api/v1/locates/:locateId", use: locate)
+        router.post("/api/v1/locates/:locateId/decision", use: decide)
+        router.post("/api/v1/locates/:locateId/cancel", use: cancel)
+    }
+
+    @Sendable func requestLocate(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let data = try await JSONBody.bytes(request)
+        let body = try Self.fastBody(data) ?? JSONBody.decode(RequestBody.self, from: data, shape: Self.requestShape)
+        // A client acts for its own client, as the decoded body says (the one reading the handler acts on).
+        try context.requireOwnClient(body.clientId)
+        let command: LocateCommand
+        switch Self.command(body) {
+        case .failure(let bad): throw APIError(.unprocessableContent, bad.message, field: bad.field)
+        case .success(let c): command = c
         }
-        router.post("/api/v1/locates/bulk") { request, context in
-            let data = try await JSONBody.bytes(request, limit: 16 << 20)
-            let text = String(decoding: data, as: UTF8.self)
-            let parsed = Self.parseBulk(text, csv: request.headers[.contentType]?.contains("csv") == true)
-            if parsed.count > Self.maxBulkLines {
-                return JSONResponse.failure(.contentTooLarge, "at most \(Self.maxBulkLines) requests per file", field: "body")
+        // A re-sent request gets its first answer, without a new journal entry (on the same business day).
+        if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
+            return JSONResponse.raw(first.json)
+        }
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+        batch.wantsResults = true
+        batch.issuer = context.issuer(named: command.user)
+        let outcome: BatchOutcome
+        outcome = try await engine.submitting(batch)
+        if let refused = outcome.rejected.first { throw APIError(.unprocessableContent, refused.error, field: refused.field) }
+        guard let answer = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) else {
+            throw APIError(.internalServerError, "the request was journaled but its locate is not visible")
+        }
+        // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
+        return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
+    }
+
+    @Sendable func bulk(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let data = try await JSONBody.bytes(request, limit: 16 << 20)
+        let text = String(decoding: data, as: UTF8.self)
+        let parsed = Self.parseBulk(text, csv: request.headers[.contentType]?.contains("csv") == true)
+        if parsed.count > Self.maxBulkLines {
+            throw APIError(.contentTooLarge, "at most \(Self.maxBulkLines) requests per file", field: "body")
+        }
+        var results: [BulkLine] = []
+        var commands: [(line: Int, command: LocateCommand)] = []
+        for (line, item) in parsed {
+            switch item {
+            case .failure(let bad): results.append(BulkLine(line: line, field: bad.field, error: bad.message))
+            case .success(let c): commands.append((line, c))
             }
-            var results: [BulkLine] = []
-            var commands: [(line: Int, command: LocateCommand)] = []
-            for (line, item) in parsed {
-                switch item {
-                case .failure(let bad): results.append(BulkLine(line: line, field: bad.field, error: bad.message))
-                case .success(let c): commands.append((line, c))
-                }
-            }
-            if !commands.isEmpty {
-                var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { .locateCommand($0.command) }, lines: commands.map { Int32($0.line) })
-                batch.mode = .partial
-                batch.wantsResults = true
-                batch.issuer = context.issuer(named: nil)
-                let outcome: BatchOutcome
-                do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
-                let refused = Dictionary(outcome.rejected.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
-                engine.readModel.read { m in
-                    for (line, c) in commands {
-                        if let r = refused[line] {
-                            results.append(BulkLine(line: line, field: r.field, error: r.error))
-                        } else if let l = m.locate(clientId: c.clientId!, requestId: c.requestId!) {
-                            results.append(BulkLine(line: line, locate: l))
-                        }
+        }
+        if !commands.isEmpty {
+            var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { .locateCommand($0.command) }, lines: commands.map { Int32($0.line) })
+            batch.mode = .partial
+            batch.wantsResults = true
+            batch.issuer = context.issuer(named: nil)
+            let outcome: BatchOutcome
+            outcome = try await engine.submitting(batch)
+            let refused = Dictionary(outcome.rejected.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
+            engine.readModel.read { m in
+                for (line, c) in commands {
+                    if let r = refused[line] {
+                        results.append(BulkLine(line: line, field: r.field, error: r.error))
+                    } else if let l = m.locate(clientId: c.clientId!, requestId: c.requestId!) {
+                        results.append(BulkLine(line: line, locate: l))
                     }
                 }
             }
-            results.sort { $0.line < $1.line }
-            let accepted = results.filter { $0.locate != nil }.count
-            return JSONResponse.ok(BulkAnswer(accepted: accepted, rejected: results.count - accepted, results: results))
         }
-        router.get("/api/v1/locates") { request, context in
-            let q = QueryParameters(request)
-            do {
-                let client = try context.scopedClient(q.string("clientId"))
-                let status = try q.enumeration("status", LocateRecord.Status.self)
-                var date: BusinessDate?
-                if let text = q.string("date") {
-                    guard let d = BusinessDate(parsing: text) else { return JSONResponse.failure(.badRequest, "date must be yyyy-MM-dd", field: "date") }
-                    date = d
-                }
-                let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
-                let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
-                                          marketId: q.string("marketId"), businessDate: date)
-                var page = engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) }
-                if context.clientScope != nil { page.items = page.items.map { $0.forClient() } }
-                return JSONResponse.ok(page)
-            } catch let bad as BadParameter { return bad.response }
+        results.sort { $0.line < $1.line }
+        let accepted = results.filter { $0.locate != nil }.count
+        return JSONResponse.ok(BulkAnswer(accepted: accepted, rejected: results.count - accepted, results: results))
+    }
+
+    @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let q = QueryParameters(request)
+        let client = try context.scopedClient(q.string("clientId"))
+        let status = try q.enumeration("status", LocateRecord.Status.self)
+        var date: BusinessDate?
+        if let text = q.string("date") {
+            guard let d = BusinessDate(parsing: text) else { throw APIError(.badRequest, "date must be yyyy-MM-dd", field: "date") }
+            date = d
         }
-        router.get("/api/v1/locates/:locateId") { _, context in
-            let id = context.pathParameter("locateId")
-            // Another client's locate is unknown to a client.
-            guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else { return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId") }
-            return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
+        let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
+        let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
+                                  marketId: q.string("marketId"), businessDate: date)
+        var page = engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) }
+        if context.clientScope != nil { page.items = page.items.map { $0.forClient() } }
+        return JSONResponse.ok(page)
+    }
+
+    @Sendable func locate(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let id = context.pathParameter("locateId")
+        // Another client's locate is unknown to a client.
+        guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else { throw APIError(.notFound, "unknown locate \(id)", field: "locateId") }
+        return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
+    }
+
+    @Sendable func decide(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let id = context.pathParameter("locateId")
+        let body = try await JSONBody.decode(Decision.self, from: request, shape: #"{"action":"APPROVE"|"REJECT","quantity","user","reason"}"#)
+        guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
+            throw APIError(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
         }
-        router.post("/api/v1/locates/:locateId/decision") { request, context in
-            let id = context.pathParameter("locateId")
-            let body = try await JSONBody.decode(Decision.self, from: request, shape: #"{"action":"APPROVE"|"REJECT","quantity","user","reason"}"#)
-            guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
-                return JSONResponse.failure(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
-            }
-            return await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id, context: context)
-        }
-        router.post("/api/v1/locates/:locateId/cancel") { request, context in
-            let id = context.pathParameter("locateId")
-            let body = try await JSONBody.decode(Cancel.self, from: request, shape: #"{"clientId","user","reason"}"#)
-            // A client cancels its own locates: the body may name its client (no other); another client's
-            // locate is unknown to it, as on GET.
-            try context.requireOwnClient(body.clientId ?? context.clientScope)
-            return await submit(LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
-                                id: id, context: context)
-        }
+        return try await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id, context: context)
+    }
+
+    @Sendable func cancel(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let id = context.pathParameter("locateId")
+        let body = try await JSONBody.decode(Cancel.self, from: request, shape: #"{"clientId","user","reason"}"#)
+        // A client cancels its own locates: the body may name its client (no other); another client's
+        // locate is unknown to it, as on GET.
+        try context.requireOwnClient(body.clientId ?? context.clientScope)
+        return try await submit(LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
+                            id: id, context: context)
     }
 
     /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
     /// locate, 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
-    private func submit(_ command: LocateCommand, id: String, context: IMSRequestContext) async -> Response {
+    private func submit(_ command: LocateCommand, id: String, context: IMSRequestContext) async throws(APIError) -> Response {
         guard let current = engine.readModel.read({ $0.locate(id) }), context.maySee(client: current.clientId) else {
-            return JSONResponse.failure(.notFound, "unknown locate \(id)", field: "locateId")
+            throw APIError(.notFound, "unknown locate \(id)", field: "locateId")
         }
         // Signed in, who decided or cancelled is the identity.
         var command = command
@@ -181,11 +192,11 @@ struct LocateRoutes {
         batch.issuer = context.issuer(named: command.user)
         batch.wantsResults = true
         let outcome: BatchOutcome
-        do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
+        outcome = try await engine.submitting(batch)
         if let refused = outcome.rejected.first {
-            return JSONResponse.failure(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
+            throw APIError(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
         }
-        guard let view = engine.readModel.read({ $0.locate(id) }) else { return JSONResponse.failure(.internalServerError, "locate \(id) vanished") }
+        guard let view = engine.readModel.read({ $0.locate(id) }) else { throw APIError(.internalServerError, "locate \(id) vanished") }
         return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
     }
 
@@ -250,10 +261,10 @@ struct LocateRoutes {
                                 side: fields["side"], settlement: fields["settlement"].flatMap { $0.isEmpty ? nil : $0 }, requestor: fields["requestor"])
                 out.append((n + 1, command(r)))
             } else {
-                do throws(BodyRefusal) {
+                do throws(APIError) {
                     out.append((n + 1, command(try JSONBody.decode(RequestBody.self, from: Data(line.utf8), shape: requestShape))))
                 } catch {
-                    out.append((n + 1, .failure(Bad(field: error.field == "body" ? "line" : error.field, message: error.message))))
+                    out.append((n + 1, .failure(Bad(field: error.field.map { $0 == "body" ? "line" : $0 } ?? "line", message: error.message))))
                 }
             }
         }

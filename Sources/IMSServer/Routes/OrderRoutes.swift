@@ -36,89 +36,90 @@ struct OrderRoutes {
     }
 
     func register(on router: Router<IMSRequestContext>) {
-        router.post("/api/v1/orders/validate") { request, context in
-            let data = try await JSONBody.bytes(request)
-            let body = try Self.fastBody(data) ?? JSONBody.decode(Body.self, from: data, shape: Self.shape)
-            // A client validates its own orders (the decoded body's client), on its own books only.
-            try context.requireOwnClient(body.clientId)
-            for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] {
-                if let bad = InputBounds.identifier(value, field: field) { return JSONResponse.failure(.unprocessableContent, bad.message, field: bad.field) }
-            }
-            guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
-                return JSONResponse.failure(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")
-            }
-            guard let quantity = body.quantity else { return JSONResponse.failure(.unprocessableContent, "quantity is required", field: "quantity") }
-            if let price = body.price?.value, let bad = InputBounds.decimal(price, limit: InputBounds.maxPrice, field: "price") {
-                return JSONResponse.failure(.unprocessableContent, "price \(bad.message)", field: "price")
-            }
-            let orderId = body.orderId!, clientId = body.clientId!
-            if let own = context.clientScope, engine.readModel.read({ $0.book(body.bookId!)?.clientId }) != own {
-                // Another client's book, or the firm's, is unknown to a client (the same answer as no book).
-                return JSONResponse.failure(.notFound, "unknown book \(body.bookId!)", field: "bookId")
-            }
-            let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
-            let command = OrderCommand(orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
-                                       quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
-            let dryRun: Bool
-            do { dryRun = try QueryParameters(request).bool("dryRun", default: false) } catch let bad as BadParameter { return bad.response }
-            if dryRun {
-                // The decision the order would get now, on the writer's state (a short read under its lock):
-                // nothing journaled, reserved or audited.
-                let now = WallClock.now()
-                switch engine.read({ state in Result { () throws(FieldError) in try state.dryRunOrder(command, at: now) } }) {
-                case .success(let view): return JSONResponse.raw(render(view))
-                case .failure(let error): return JSONResponse.failure(.unprocessableContent, error.message, field: error.field)
-                }
-            }
-            if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
-            var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
-            batch.wantsResults = true
-            batch.issuer = context.issuer(named: command.user)
-            let outcome: BatchOutcome
-            do throws(EngineError) { outcome = try await engine.submit(batch) } catch { return JSONResponse.failure(.serviceUnavailable, error.description) }
-            if let refused = outcome.rejected.first { return JSONResponse.failure(.unprocessableContent, refused.error, field: refused.field) }
-            guard let view = engine.readModel.read({ $0.order(clientId: clientId, orderId: orderId) }) else {
-                return JSONResponse.failure(.internalServerError, "the order was journaled but its decision is not visible")
-            }
-            return JSONResponse.raw(render(view))
-        }
-        router.get("/api/v1/orders") { request, context in
-            // A client lists its own orders (naming another is refused); staff any client's, or all.
-            let q = QueryParameters(request)
-            let clientId = try context.scopedClient(q.string("clientId"))
-            let offset: Int, limit: Int, decision: OrderRecord.Decision?
-            do {
-                offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
-                limit = try q.int("limit", default: 100, range: 1...10_000)
-                decision = try q.enumeration("decision", OrderDecisionFilter.self).map { $0 == .approved ? .approved : .rejected }
-            } catch let bad as BadParameter { return bad.response }
-            let securityId = q.string("securityId")
-            let page: (items: [OrderView], total: Int)
-            do {
-                page = try await ReadPool.shared.run {
-                    engine.readModel.read { $0.orderPage(clientId: clientId, securityId: securityId, decision: decision, offset: offset, limit: limit) }
-                }
-            } catch {
-                return JSONResponse.failure(.serviceUnavailable, "\(error)")
-            }
-            var j = JSONText(capacity: 64 + page.items.count * 800)
-            j.object { j in
-                j.key("items")
-                j.array { j in for view in page.items { j.raw(context.clientScope == nil ? view.json : view.forClient().json) } }
-                j.field("limit", Int64(limit))
-                j.field("offset", Int64(offset))
-                j.field("total", Int64(page.total))
-            }
-            return JSONResponse.raw(j.text)
-        }
-        router.get("/api/v1/orders/:orderId") { request, context in
-            let id = context.pathParameter("orderId")
-            // A client sees its own orders only (another client's is unknown to it); staff name the client, or get
-            // the newest order with this id.
-            let named = try context.scopedClient(QueryParameters(request).string("clientId"))
-            let view = engine.readModel.read { m in named.map { m.order(clientId: $0, orderId: id) } ?? m.orders(withId: id).first }
-            guard let view else { return JSONResponse.failure(.notFound, "unknown order \(id)", field: "orderId") }
-            return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
-        }
+        router.post("/api/v1/orders/validate", use: validate)
+        router.get("/api/v1/orders", use: list)
+        router.get("/api/v1/orders/:orderId", use: order)
     }
+
+    @Sendable func validate(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let data = try await JSONBody.bytes(request)
+        let body = try Self.fastBody(data) ?? JSONBody.decode(Body.self, from: data, shape: Self.shape)
+        // A client validates its own orders (the decoded body's client), on its own books only.
+        try context.requireOwnClient(body.clientId)
+        for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] {
+            if let bad = InputBounds.identifier(value, field: field) { throw APIError(.unprocessableContent, bad.message, field: bad.field) }
+        }
+        guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
+            throw APIError(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")
+        }
+        guard let quantity = body.quantity else { throw APIError(.unprocessableContent, "quantity is required", field: "quantity") }
+        if let price = body.price?.value, let bad = InputBounds.decimal(price, limit: InputBounds.maxPrice, field: "price") {
+            throw APIError(.unprocessableContent, "price \(bad.message)", field: "price")
+        }
+        let orderId = body.orderId!, clientId = body.clientId!
+        if let own = context.clientScope, engine.readModel.read({ $0.book(body.bookId!)?.clientId }) != own {
+            // Another client's book, or the firm's, is unknown to a client (the same answer as no book).
+            throw APIError(.notFound, "unknown book \(body.bookId!)", field: "bookId")
+        }
+        let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
+        let command = OrderCommand(orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
+                                   quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
+        let dryRun: Bool
+        dryRun = try QueryParameters(request).bool("dryRun", default: false)
+        if dryRun {
+            // The decision the order would get now, on the writer's state (a short read under its lock):
+            // nothing journaled, reserved or audited.
+            let now = WallClock.now()
+            switch engine.read({ state in Result { () throws(FieldError) in try state.dryRunOrder(command, at: now) } }) {
+            case .success(let view): return JSONResponse.raw(render(view))
+            case .failure(let error): throw APIError(.unprocessableContent, error.message, field: error.field)
+            }
+        }
+        if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
+        batch.wantsResults = true
+        batch.issuer = context.issuer(named: command.user)
+        let outcome: BatchOutcome
+        outcome = try await engine.submitting(batch)
+        if let refused = outcome.rejected.first { throw APIError(.unprocessableContent, refused.error, field: refused.field) }
+        guard let view = engine.readModel.read({ $0.order(clientId: clientId, orderId: orderId) }) else {
+            throw APIError(.internalServerError, "the order was journaled but its decision is not visible")
+        }
+        return JSONResponse.raw(render(view))
+    }
+
+    @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        // A client lists its own orders (naming another is refused); staff any client's, or all.
+        let q = QueryParameters(request)
+        let clientId = try context.scopedClient(q.string("clientId"))
+        let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
+        let limit = try q.int("limit", default: 100, range: 1...10_000)
+        let decision: OrderRecord.Decision? = try q.enumeration("decision", OrderDecisionFilter.self).map { $0 == .approved ? .approved : .rejected }
+        let securityId = q.string("securityId")
+        let engine = engine
+        let page = try await ReadPool.shared.run {
+            engine.readModel.read { $0.orderPage(clientId: clientId, securityId: securityId, decision: decision, offset: offset, limit: limit) }
+        }
+        var j = JSONText(capacity: 64 + page.items.count * 800)
+        j.object { j in
+            j.key("items")
+            j.array { j in for view in page.items { j.raw(context.clientScope == nil ? view.json : view.forClient().json) } }
+            j.field("limit", Int64(limit))
+            j.field("offset", Int64(offset))
+            j.field("total", Int64(page.total))
+        }
+        return JSONResponse.raw(j.text)
+    }
+
+    @Sendable func order(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let id = context.pathParameter("orderId")
+        // A client sees its own orders only (another client's is unknown to it); staff name the client, or get
+        // the newest order with this id.
+        let named = try context.scopedClient(QueryParameters(request).string("clientId"))
+        let view = engine.readModel.read { m in named.map { m.order(clientId: $0, orderId: id) } ?? m.orders(withId: id).first }
+        guard let view else { throw APIError(.notFound, "unknown order \(id)", field: "orderId") }
+        return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
+    }
+
+
 }

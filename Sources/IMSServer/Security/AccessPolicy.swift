@@ -113,7 +113,7 @@ public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: Au
     public func authenticate(request: Request, context: Context) async throws -> Identity? {
         if AccessPolicy.rule(method: request.method, path: request.uri.path)?.access == .open { return nil }
         switch await credentials.identity(presented: Self.credential(request)) {
-        case .failure(let why): throw AccessRefusal(.unauthorized, why.description, field: "Authorization")
+        case .failure(let why): throw APIError(.unauthorized, why.description, field: "Authorization")
         case .success(let who): return who
         }
     }
@@ -137,13 +137,13 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
         let method = request.method, path = request.uri.path
         let rule = AccessPolicy.rule(method: method, path: path)
         if rule?.access == .open { return try await next(request, context) }
-        guard let identity = context.identity else { throw AccessRefusal(.unauthorized, Credentials.missing.description, field: "Authorization") }
+        guard let identity = context.identity else { throw APIError(.unauthorized, Credentials.missing.description, field: "Authorization") }
         if let limiter, let wait = limiter.take(identity.subject) {
-            throw AccessRefusal(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
+            throw APIError(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
         }
         let ownership: AccessPolicy.ClientOwnership?
         switch AccessPolicy.authorize(identity, rule: rule, method: method, path: path) {
-        case .refuse(let status, let message, let field): throw AccessRefusal(status, message, field: field)
+        case .refuse(let status, let message, let field): throw APIError(status, message, field: field)
         case .allow(_, let owned): ownership = owned
         }
         // A client without a staff role acts for its own client only (one without a client id, for none).
@@ -151,7 +151,7 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
             let segments = request.uri.path.split(separator: "/")
             let named = index < segments.count ? String(segments[index]).removingPercentEncoding : nil
             guard named == own, !own.isEmpty else {
-                throw AccessRefusal(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
+                throw APIError(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
             }
         }
         return try await next(request, context)
@@ -160,24 +160,6 @@ public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: Rou
 
 /// A refusal by the access policy, answered as IMS answers every error: a JSON body naming the field at
 /// fault (with `WWW-Authenticate` on a 401 and `Retry-After` on a 429).
-struct AccessRefusal: HTTPResponseError {
-    var status: HTTPResponse.Status
-    var message: String
-    var field: String
-    var retryAfter: Int?
-
-    init(_ status: HTTPResponse.Status, _ message: String, field: String, retryAfter: Int? = nil) {
-        self.status = status; self.message = message; self.field = field; self.retryAfter = retryAfter
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = JSONResponse.failure(status, message, field: field)
-        if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="ims""# }
-        if let retryAfter { response.headers[.retryAfter] = "\(retryAfter)" }
-        return response
-    }
-}
-
 extension AccessPolicy {
     /// The credential a call presents: `Authorization: Bearer <it>`, else `X-API-Key: <it>` (one place for
     /// requests and for WebSocket upgrade heads).

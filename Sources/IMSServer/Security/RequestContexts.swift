@@ -41,10 +41,10 @@ extension AuthRequestContext where Identity == IMSServer.Identity {
 
     /// The client a listing is filtered by: the one the query names, narrowed to the caller's own. A client
     /// naming another client is refused (403 naming `clientId`, answered by Hummingbird from the thrown
-    /// `AccessRefusal`), as on the routes that act for a client.
-    func scopedClient(_ named: String?) throws(AccessRefusal) -> String? {
+    /// `APIError`), as on the routes that act for a client.
+    func scopedClient(_ named: String?) throws(APIError) -> String? {
         guard let own = clientScope else { return named }
-        if let named, named != own { throw AccessRefusal(.forbidden, AccessPolicy.notOwnClient(own: own, named: named), field: "clientId") }
+        if let named, named != own { throw APIError(.forbidden, AccessPolicy.notOwnClient(own: own, named: named), field: "clientId") }
         return own
     }
 
@@ -62,5 +62,16 @@ extension AccessPolicy {
     /// Why a client may not act for the client it named: one wording for the path and the body.
     static func actsForOwnOnly(own: String, named: String?) -> String {
         "a client key acts for its own client (\(own.isEmpty ? "none" : own)) only, not \(named ?? "none")"
+    }
+}
+
+extension IMSRequestContext {
+    /// Refuses a client acting for another client: the body's (decoded) `clientId` must be the caller's own.
+    /// Staff, and a server without authentication, act for any client.
+    func requireOwnClient(_ named: String?) throws(APIError) {
+        guard let own = clientScope else { return }
+        guard let named, named == own, !own.isEmpty else {
+            throw APIError(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
+        }
     }
 }

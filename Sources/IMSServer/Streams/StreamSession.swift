@@ -149,8 +149,8 @@ struct StreamSession<S: StreamDefinition> {
     }
 
     static func errorMessage(_ message: String, field: String?) -> String {
-        var s = #"{"type":"error","error":"# + EventRoutes.jsonString(message)
-        if let field { s += #","field":"# + EventRoutes.jsonString(field) }
+        var s = #"{"type":"error","error":"# + JSONText.quoted(message)
+        if let field { s += #","field":"# + JSONText.quoted(field) }
         return s + "}"
     }
 
@@ -231,7 +231,7 @@ struct StreamSession<S: StreamDefinition> {
         let limit = hub.limits.maxSnapshotItems
         let store = hub.engine.readModel
         var (engineSequence, keys) = store.read { model in (model.lastSequence, S.snapshotKeys(filter: filter, model: model, limit: limit)) }
-        let fields = S.fields(of: filter).map { "\"\($0.name)\":" + EventRoutes.jsonString($0.value) }.joined(separator: ",")
+        let fields = S.fields(of: filter).map { "\"\($0.name)\":" + JSONText.quoted($0.value) }.joined(separator: ",")
         try await outbound.write(.text(stamped(#"{"type":"subscribed","stream":"\#(S.name)","filter":{\#(fields)}}"#)))
         var count = 0
         for start in stride(from: 0, to: keys.count, by: Self.snapshotChunk) {
@@ -281,7 +281,7 @@ struct StreamSession<S: StreamDefinition> {
         var out: [String] = []
         out.reserveCapacity(rendered.items.count + 1)
         if rendered.gone, let notice = S.goneNotice {
-            out.append(stamped(#"{"type":"lagging","pending":0,"error":"# + EventRoutes.jsonString(notice) + "}"))
+            out.append(stamped(#"{"type":"lagging","pending":0,"error":"# + JSONText.quoted(notice) + "}"))
         }
         let head = #"{"type":"delta","engineSequence":\#(rendered.engineSequence),"receivedAt":"#
         for item in rendered.items { out.append(stamped(head + String(item.since.micros) + #","data":"# + item.json + "}")) }

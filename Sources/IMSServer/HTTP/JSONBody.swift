@@ -19,17 +19,17 @@ enum JSONBody {
             let buffer = try await request.collectBody(upTo: limit)
             return Data(buffer.readableBytesView)
         } catch is NIOTooManyBytesError {
-            throw BodyRefusal(.contentTooLarge, "the body is larger than \(limit) bytes", field: "body")
+            throw APIError(.contentTooLarge, "the body is larger than \(limit) bytes", field: "body")
         }
     }
 
     /// `T` decoded strictly from `data`; `shape` says what the body should look like, for the error.
-    static func decode<T: Codable>(_ type: T.Type, from data: Data, shape: String, limits: StrictJSON.Limits = .requestBody) throws(BodyRefusal) -> T {
+    static func decode<T: Codable>(_ type: T.Type, from data: Data, shape: String, limits: StrictJSON.Limits = .requestBody) throws(APIError) -> T {
         guard let first = data.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), first == UInt8(ascii: "{") else {
-            throw BodyRefusal(.badRequest, "the body must be a JSON object \(shape)", field: "body")
+            throw APIError(.badRequest, "the body must be a JSON object \(shape)", field: "body")
         }
         do { return try StrictJSON.decode(T.self, from: Array(data), limits: limits) } catch {
-            throw BodyRefusal(.badRequest, "\(error.field == "body" ? "the body" : error.field): \(error.message) (the body must be \(shape))", field: error.field)
+            throw APIError(.badRequest, "\(error.field == "body" ? "the body" : error.field): \(error.message) (the body must be \(shape))", field: error.field)
         }
     }
 
@@ -37,31 +37,5 @@ enum JSONBody {
     static func decode<T: Codable>(_ type: T.Type, from request: Request, shape: String, limit: Int = InputBounds.maxCommandBodyBytes,
                                    limits: StrictJSON.Limits = .requestBody) async throws -> T {
         try decode(type, from: try await bytes(request, limit: limit), shape: shape, limits: limits)
-    }
-}
-
-/// A request body refused before anything is journaled: answered as every IMS error is, naming the field.
-struct BodyRefusal: HTTPResponseError {
-    var status: HTTPResponse.Status
-    var message: String
-    var field: String
-
-    init(_ status: HTTPResponse.Status, _ message: String, field: String) {
-        self.status = status; self.message = message; self.field = field
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.failure(status, message, field: field)
-    }
-}
-
-extension IMSRequestContext {
-    /// Refuses a client acting for another client: the body's (decoded) `clientId` must be the caller's own.
-    /// Staff, and a server without authentication, act for any client.
-    func requireOwnClient(_ named: String?) throws(AccessRefusal) {
-        guard let own = clientScope else { return }
-        guard let named, named == own, !own.isEmpty else {
-            throw AccessRefusal(.forbidden, AccessPolicy.actsForOwnOnly(own: own, named: named), field: "clientId")
-        }
     }
 }
