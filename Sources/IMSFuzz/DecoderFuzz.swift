@@ -59,11 +59,11 @@ func fuzzCommandBody(_ bytes: [UInt8], order: Bool) {
     if order {
         guard let o = try? StrictJSON.decode(OrderBody.self, from: bytes, limits: .requestBody),
               let side = o.side.flatMap(OrderCommand.Side.init(rawValue:)) else { return }
-        event = .orderCommand(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "", securityId: o.securityId ?? "",
+        event = Event(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "", securityId: o.securityId ?? "",
                                            side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero, user: o.user))
     } else {
         guard let l = try? StrictJSON.decode(LocateBody.self, from: bytes, limits: .requestBody) else { return }
-        event = .locateCommand(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId, quantity: l.quantity,
+        event = Event(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId, quantity: l.quantity,
                                              side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), settlement: .cash, user: l.requestor))
     }
     var state = FuzzState.reference

@@ -137,7 +137,7 @@ struct SimulatorFeed: Service {
             locateCredit += Double(perTick) / 100
             while locateCredit >= 1 { locates.append(simulator.locateRequest()); locateCredit -= 1 }
             for (k, command) in locates.enumerated() {  // numbered after the NDJSON lines
-                batch.events.append(.locateCommand(command))
+                batch.events.append(Event(command))
                 batch.lines.append(Int32(lines.count + k + 1))
             }
             locates.removeAll()
@@ -151,7 +151,7 @@ struct SimulatorFeed: Service {
             var line = Int32(lines.count) + (batch.lines.last.map { max(0, $0 - Int32(lines.count)) } ?? 0)
             for command in orders {  // numbered after the locates
                 line += 1
-                batch.events.append(.orderCommand(command))
+                batch.events.append(Event(command))
                 batch.lines.append(line)
             }
             orders.removeAll()

@@ -38,7 +38,7 @@ extension Bench {
         document.parameters = ["haircut": Decimal8Text(Decimal8("0.25")!)]
         document.packs[1].rules.removeFirst()  // Taiwan's for-loan falls back to the default
         func command(_ action: RuleCommand.Action, _ version: Int64, _ user: String, document: String? = nil) throws -> BatchOutcome {
-            try engine.submitAndWait(IngestBatch(receivedAt: Timestamp(micros: 1), events: [.ruleCommand(RuleCommand(action: action, version: version, user: user, document: document))], lines: [1]))
+            try engine.submitAndWait(IngestBatch(receivedAt: Timestamp(micros: 1), events: [Event(RuleCommand(action: action, version: version, user: user, document: document))], lines: [1]))
         }
         let clock = ContinuousClock()
         var t = clock.now

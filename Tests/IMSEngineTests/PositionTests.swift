@@ -229,11 +229,11 @@ struct DecisionJSONTests {
         func run(_ event: Event) {
             _ = h.state.process(IngestBatch(receivedAt: Timestamp(micros: 1_795_000_000_123_456), events: [event], lines: [1]))
         }
-        run(.locateCommand(LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 300, side: .short, settlement: .cash, user: "u")))
-        run(.locateCommand(LocateCommand(action: .request, requestId: "r2", clientId: "C1", securityId: "NOPE", quantity: 5, side: .short, settlement: .swap)))
-        run(.orderCommand(OrderCommand(orderId: "o1", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sell, quantity: 200, price: Decimal8("10.25")!)))
-        run(.orderCommand(OrderCommand(orderId: "o2", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sellShort, quantity: 5_000, price: Decimal8(0))))
-        run(.orderCommand(OrderCommand(orderId: "o3", clientId: "C1", bookId: "NOBOOK", securityId: "AAPL", side: .sell, quantity: 1, price: Decimal8(1))))
+        run(Event(LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 300, side: .short, settlement: .cash, user: "u")))
+        run(Event(LocateCommand(action: .request, requestId: "r2", clientId: "C1", securityId: "NOPE", quantity: 5, side: .short, settlement: .swap)))
+        run(Event(OrderCommand(orderId: "o1", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sell, quantity: 200, price: Decimal8("10.25")!)))
+        run(Event(OrderCommand(orderId: "o2", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sellShort, quantity: 5_000, price: Decimal8(0))))
+        run(Event(OrderCommand(orderId: "o3", clientId: "C1", bookId: "NOBOOK", securityId: "AAPL", side: .sell, quantity: 1, price: Decimal8(1))))
         h.ingest(#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":150,"price":10.5,"tradeDate":"2026-11-24"}"#)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -27,7 +27,7 @@ struct StatePartTests {
         #expect(ids.count == 2)
         h.state.discardChanges()
         let from = h.state.nextExceptionIdentifier
-        var batch = IngestBatch(receivedAt: Timestamp(micros: 9), events: [.exceptionCommand(ExceptionCommand(exceptionIds: ids, note: "seen", user: "olga"))], lines: [1])
+        var batch = IngestBatch(receivedAt: Timestamp(micros: 9), events: [Event(ExceptionCommand(exceptionIds: ids, note: "seen", user: "olga"))], lines: [1])
         batch.issuer = "key:1:desk"
         let outcome = h.state.apply(.batch(batch), record: 1)!
         #expect(outcome.applied && outcome.rejected.isEmpty)
@@ -83,5 +83,33 @@ struct ShortSaleRegimeTests {
         #expect(Self.checks(.embedded) == ["LOCATE_REQUIRED"])
         #expect(Self.checks(Self.catalog(us: ShortSaleRegime())) == [], "no regime: no market checks")
         #expect(Self.checks(Self.catalog(us: ShortSaleRegime(requirement: .preBorrow))) == ["PRE_BORROW_REQUIRED"])
+    }
+}
+
+/// Desk commands are registered once (`DeskCommands.kinds`): each kind's journal tag is its own, and the
+/// engine has a conformance for each (its validation, apply and audit entry).
+struct DeskCommandTests {
+    @Test func everyKindHasItsOwnTagAndTheEnginesSide() throws {
+        let tags = DeskCommands.kinds.map { $0.binaryTag }
+        #expect(Set(tags).count == tags.count)
+        #expect(tags.allSatisfy { $0 >= 12 }, "1…11 are the data events' tags")
+        #expect(DeskCommands.kinds.map { $0.typeName } == ["ruleCommand", "locateCommand", "orderCommand", "exceptionCommand"])
+        for kind in DeskCommands.kinds { #expect(kind is any EngineCommand.Type, "\(kind.typeName) has no EngineCommand conformance") }
+    }
+
+    /// A command round-trips through the journal's encoding under its tag, and decodes as the same event.
+    @Test func aCommandRoundTripsThroughTheJournalEncoding() throws {
+        let event = Event(LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 10, side: .short))
+        var w = BinaryWriter(capacity: 64)
+        event.encode(to: &w)
+        #expect(w.bytes.first == LocateCommand.binaryTag)
+        let decoded = try w.bytes.withUnsafeBytes { raw throws(BinaryFormatError) -> Event in
+            var r = BinaryReader(raw)
+            return try Event(from: &r)
+        }
+        #expect(decoded == event)
+        #expect(decoded.command(LocateCommand.self)?.requestId == "r1")
+        #expect(decoded.command(OrderCommand.self) == nil)
+        #expect(decoded.typeName == "locateCommand")
     }
 }

@@ -189,11 +189,11 @@ struct MutationFuzzTests {
                 if order {
                     guard let o = try? StrictJSON.decode(OrderBody.self, from: bytes, limits: .requestBody),
                           let side = o.side.flatMap(OrderCommand.Side.init(rawValue:)) else { continue }
-                    event = .orderCommand(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "",
+                    event = Event(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "",
                                                        securityId: o.securityId ?? "", side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero))
                 } else {
                     guard let l = try? StrictJSON.decode(LocateBody.self, from: bytes, limits: .requestBody) else { continue }
-                    event = .locateCommand(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId,
+                    event = Event(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId,
                                                          quantity: l.quantity, side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), user: l.requestor))
                 }
                 var batch = IngestBatch(receivedAt: Timestamp(micros: 2), events: [event], lines: [1])

@@ -30,10 +30,10 @@ struct InventoryTests {
                 document.parameters = ["haircut": Decimal8Text(Decimal8("0.\(haircut)")!)]
                 let next = Int64(state.rules.versions.count + 1)
                 batch = IngestBatch(receivedAt: original.receivedAt, events: [
-                    .ruleCommand(RuleCommand(action: .draft, version: 0, user: "alice", document: String(decoding: document.encoded(), as: UTF8.self))),
-                    .ruleCommand(RuleCommand(action: .preview, version: next, user: "alice")),
-                    .ruleCommand(RuleCommand(action: .approve, version: next, user: "bob")),
-                    .ruleCommand(RuleCommand(action: .activate, version: next, user: "bob")),
+                    Event(RuleCommand(action: .draft, version: 0, user: "alice", document: String(decoding: document.encoded(), as: UTF8.self))),
+                    Event(RuleCommand(action: .preview, version: next, user: "alice")),
+                    Event(RuleCommand(action: .approve, version: next, user: "bob")),
+                    Event(RuleCommand(action: .activate, version: next, user: "bob")),
                 ], lines: [1, 2, 3, 4])
                 _ = state.apply(.batch(batch), record: UInt64(i + 1))
                 #expect(state.rules.active.version == Int(next), "the rule change of batch \(i) was not applied")

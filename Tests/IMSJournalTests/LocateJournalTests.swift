@@ -11,7 +11,7 @@ import Testing
 /// from the journal alone) reaches the same locates, the same answers and the same buckets.
 struct LocateJournalTests {
     static func command(_ c: LocateCommand, at micros: Int64) -> IngestBatch {
-        IngestBatch(receivedAt: Timestamp(micros: micros), events: [.locateCommand(c)], lines: [1])
+        IngestBatch(receivedAt: Timestamp(micros: micros), events: [Event(c)], lines: [1])
     }
 
     @Test func locatesSurviveARestartAndReplayToIdenticalState() throws {
@@ -43,7 +43,7 @@ struct LocateJournalTests {
         outcomes = try engine.run([
             Self.command(LocateCommand(action: .decide, user: "op", locateId: pending, decision: .reject, reason: "TOO_BIG"), at: 1_795_000_200_000_000),
             Self.command(LocateCommand(action: .cancel, clientId: live.clientId, user: "trader", locateId: live.locateId), at: 1_795_000_200_000_001),
-            IngestBatch(receivedAt: Timestamp(micros: 1_795_000_200_000_002), events: [.orderCommand(OrderCommand(
+            IngestBatch(receivedAt: Timestamp(micros: 1_795_000_200_000_002), events: [Event(OrderCommand(
                 orderId: "O1", clientId: "C2", bookId: bookId, securityId: securities[1], side: .sellShort, quantity: 100, price: Decimal8(10)))], lines: [1]),
         ])
         #expect(outcomes.allSatisfy { $0.applied })

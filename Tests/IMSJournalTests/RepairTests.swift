@@ -174,7 +174,7 @@ struct RepairTests {
         let draft = RuleCommand(action: .draft, version: 0, user: "old-version", document: document)
         #expect(draft.documentProblem != nil)
         let opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 1))
-        var batch = IngestBatch(receivedAt: Timestamp(micros: 2), events: [.ruleCommand(draft)], lines: [1])
+        var batch = IngestBatch(receivedAt: Timestamp(micros: 2), events: [Event(draft)], lines: [1])
         batch.issuer = "key:1:desk"
         _ = try opened.journal.append([.batch(batch)])
 

@@ -11,7 +11,7 @@ import Testing
 /// and replay to the same state.
 struct RuleJournalTests {
     static func command(_ c: RuleCommand, at micros: Int64) -> IngestBatch {
-        IngestBatch(receivedAt: Timestamp(micros: micros), events: [.ruleCommand(c)], lines: [1])
+        IngestBatch(receivedAt: Timestamp(micros: micros), events: [Event(c)], lines: [1])
     }
 
     @Test func ruleChangesSurviveARestartAndReplayToIdenticalState() throws {

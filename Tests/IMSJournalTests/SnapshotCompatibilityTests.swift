@@ -137,7 +137,7 @@ struct SnapshotCompatibilityTests {
         let all = state.readModel.exceptions(kind: .rejectedInput, limit: 100).map(\.exceptionId)
         let ids = Array(all.suffix(2))
         #expect(ids.count == 2)
-        let ack = state.process(IngestBatch(receivedAt: Timestamp(micros: 4), events: [.exceptionCommand(ExceptionCommand(exceptionIds: [ids[1]], note: "seen", user: "olga"))], lines: [1]))
+        let ack = state.process(IngestBatch(receivedAt: Timestamp(micros: 4), events: [Event(ExceptionCommand(exceptionIds: [ids[1]], note: "seen", user: "olga"))], lines: [1]))
         #expect(ack.applied && ack.rejected.isEmpty)
         #expect(state.readModel.exception(ids[1])?.acknowledgedBy == "olga" && state.readModel.exception(ids[0])?.acknowledgedBy == nil)
         let image = state.snapshotImage()

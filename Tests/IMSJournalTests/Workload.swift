@@ -43,11 +43,11 @@ struct Workload {
     /// the orders, carrying their ids.
     mutating func desk(locates: Int = 6, orders: Int = 6) -> [IngestBatch] {
         clock += 1_000
-        var events: [Event] = (0..<locates).map { _ in .locateCommand(simulator.locateRequest()) }
+        var events: [Event] = (0..<locates).map { _ in Event(simulator.locateRequest()) }
         var trades: [String] = []
         for _ in 0..<orders {
             let (order, trade) = simulator.sellOrder()
-            events.append(.orderCommand(order))
+            events.append(Event(order))
             trades.append(trade)
         }
         let commands = IngestBatch(receivedAt: Timestamp(micros: clock), events: events, lines: (1...Int32(events.count)).map { $0 })

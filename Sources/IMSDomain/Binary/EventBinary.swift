@@ -146,66 +146,15 @@ extension Book: BinaryCodable {
     }
 }
 
-extension RuleCommand: BinaryCodable {
-    public func encode(to w: inout BinaryWriter) {
-        w.write(action); w.write(version); w.write(user); w.write(comment); w.write(document)
-    }
-    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init(action: try r.readCase(), version: try r.readInt64(), user: try r.readString(), comment: try r.readOptionalString(),
-                  document: try r.readOptionalString())
-    }
-}
 
-extension LocateCommand: BinaryCodable {
-    public func encode(to w: inout BinaryWriter) {
-        w.write(action); w.write(requestId); w.write(clientId); w.write(securityId); w.write(quantity)
-        w.write(side?.rawValue); w.write(settlement?.rawValue); w.write(user); w.write(locateId); w.write(decision?.rawValue); w.write(reason)
-    }
-    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        func optionalCase<T: RawRepresentable<String>>(_ r: inout BinaryReader, _: T.Type) throws(BinaryFormatError) -> T? {
-            guard let text = try r.readOptionalString() else { return nil }
-            guard let value = T(rawValue: text) else { throw BinaryFormatError("unknown \(T.self) \(text)") }
-            return value
-        }
-        self.init(action: try r.readCase(), requestId: try r.readOptionalString(), clientId: try r.readOptionalString(),
-                  securityId: try r.readOptionalString(), quantity: try r.readOptionalInt64(),
-                  side: try optionalCase(&r, Side.self), settlement: try optionalCase(&r, Settlement.self), user: try r.readOptionalString(),
-                  locateId: try r.readOptionalString(), decision: try optionalCase(&r, Decision.self), reason: try r.readOptionalString())
-    }
-}
 
-extension OrderCommand: BinaryCodable {
-    public func encode(to w: inout BinaryWriter) {
-        w.write(orderId); w.write(clientId); w.write(bookId); w.write(securityId); w.write(side); w.write(quantity); w.write(price); w.write(user)
-    }
-    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init(orderId: try r.readString(), clientId: try r.readString(), bookId: try r.readString(), securityId: try r.readString(),
-                  side: try r.readCase(), quantity: try r.readInt64(), price: try r.readDecimal(), user: try r.readOptionalString())
-    }
-}
 
-extension ExceptionCommand: BinaryCodable {
-    public func encode(to w: inout BinaryWriter) {
-        w.write(action); w.writeCount(exceptionIds.count)
-        for id in exceptionIds { w.writeVarint(id) }
-        w.write(note); w.write(user)
-    }
-    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        let action: Action = try r.readCase()
-        var ids: [Int64] = []
-        for _ in 0..<(try r.readCount()) { ids.append(try r.readVarInt()) }
-        self.init(action: action, exceptionIds: ids, note: try r.readOptionalString(), user: try r.readOptionalString())
-    }
-}
 
 extension Event: BinaryCodable {
     /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
     private enum Tag: UInt8 {
         case security = 1, counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
-        case ruleCommand
-        case locateCommand
-        case orderCommand
-        case exceptionCommand
+        // 12 and on: desk commands, each under its own `DeskCommand.binaryTag`.
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -221,16 +170,17 @@ extension Event: BinaryCodable {
         case .price(let v): w.write(Tag.price.rawValue); v.encode(to: &w)
         case .fxRate(let v): w.write(Tag.fxRate.rawValue); v.encode(to: &w)
         case .marketDayRoll(let v): w.write(Tag.marketDayRoll.rawValue); v.encode(to: &w)
-        case .ruleCommand(let v): w.write(Tag.ruleCommand.rawValue); v.encode(to: &w)
-        case .locateCommand(let v): w.write(Tag.locateCommand.rawValue); v.encode(to: &w)
-        case .orderCommand(let v): w.write(Tag.orderCommand.rawValue); v.encode(to: &w)
-        case .exceptionCommand(let v): w.write(Tag.exceptionCommand.rawValue); v.encode(to: &w)
+        case .command(let c): w.write(type(of: c.base).binaryTag); c.base.encode(to: &w)
         }
     }
 
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         let byte = try r.readUInt8()
-        guard let tag = Tag(rawValue: byte) else { throw BinaryFormatError("unknown event tag \(byte) at offset \(r.offset - 1)") }
+        guard let tag = Tag(rawValue: byte) else {
+            guard let kind = DeskCommands.kind(tag: byte) else { throw BinaryFormatError("unknown event tag \(byte) at offset \(r.offset - 1)") }
+            self = .command(try DeskCommands.decode(kind, from: &r))
+            return
+        }
         switch tag {
         case .security: self = .security(try r.read())
         case .counterparty: self = .counterparty(try r.read())
@@ -243,10 +193,6 @@ extension Event: BinaryCodable {
         case .price: self = .price(try r.read())
         case .fxRate: self = .fxRate(try r.read())
         case .marketDayRoll: self = .marketDayRoll(try r.read())
-        case .ruleCommand: self = .ruleCommand(try r.read())
-        case .locateCommand: self = .locateCommand(try r.read())
-        case .orderCommand: self = .orderCommand(try r.read())
-        case .exceptionCommand: self = .exceptionCommand(try r.read())
         }
     }
 }

@@ -13,14 +13,9 @@ public enum Event: Sendable, Hashable {
     case price(PriceTick)
     case fxRate(FXRate)
     case marketDayRoll(MarketDayRoll)
-    /// A rule lifecycle command (from the rules endpoints, never from files or feeds).
-    indirect case ruleCommand(RuleCommand)
-    /// A locate workflow command (from the locate endpoints, never from files or feeds).
-    indirect case locateCommand(LocateCommand)
-    /// A sell order to validate (from the order validation endpoint, never from files or feeds).
-    indirect case orderCommand(OrderCommand)
-    /// A person acknowledges exceptions (journaled; only `POST /api/v1/exceptions/acknowledge` makes one).
-    indirect case exceptionCommand(ExceptionCommand)
+    /// A desk command (a rule step, a locate, an order to validate, an acknowledgement: from the API, never
+    /// from files or feeds), of any kind registered in `DeskCommands`.
+    indirect case command(AnyDeskCommand)
 
     /// The `type` field that names this event in NDJSON.
     public var typeName: String {
@@ -36,10 +31,7 @@ public enum Event: Sendable, Hashable {
         case .price: "price"
         case .fxRate: "fxRate"
         case .marketDayRoll: "marketDayRoll"
-        case .ruleCommand: "ruleCommand"
-        case .locateCommand: "locateCommand"
-        case .orderCommand: "orderCommand"
-        case .exceptionCommand: "exceptionCommand"
+        case .command(let c): c.typeName
         }
     }
 

@@ -25,3 +25,22 @@ public struct ExceptionCommand: Sendable, Hashable, Codable {
         self.action = action; self.exceptionIds = exceptionIds; self.note = note; self.user = user
     }
 }
+
+// MARK: Journal encoding
+
+extension ExceptionCommand: DeskCommand {
+    public static let typeName = "exceptionCommand"
+    public static let binaryTag: UInt8 = 15
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.writeCount(exceptionIds.count)
+        for id in exceptionIds { w.writeVarint(id) }
+        w.write(note); w.write(user)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        let action: Action = try r.readCase()
+        var ids: [Int64] = []
+        for _ in 0..<(try r.readCount()) { ids.append(try r.readVarInt()) }
+        self.init(action: action, exceptionIds: ids, note: try r.readOptionalString(), user: try r.readOptionalString())
+    }
+}

@@ -51,3 +51,26 @@ public struct LocateCommand: Sendable, Hashable, Codable {
         self.decision = decision; self.reason = reason
     }
 }
+
+// MARK: Journal encoding
+
+extension LocateCommand: DeskCommand {
+    public static let typeName = "locateCommand"
+    public static let binaryTag: UInt8 = 13
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.write(requestId); w.write(clientId); w.write(securityId); w.write(quantity)
+        w.write(side?.rawValue); w.write(settlement?.rawValue); w.write(user); w.write(locateId); w.write(decision?.rawValue); w.write(reason)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        func optionalCase<T: RawRepresentable<String>>(_ r: inout BinaryReader, _: T.Type) throws(BinaryFormatError) -> T? {
+            guard let text = try r.readOptionalString() else { return nil }
+            guard let value = T(rawValue: text) else { throw BinaryFormatError("unknown \(T.self) \(text)") }
+            return value
+        }
+        self.init(action: try r.readCase(), requestId: try r.readOptionalString(), clientId: try r.readOptionalString(),
+                  securityId: try r.readOptionalString(), quantity: try r.readOptionalInt64(),
+                  side: try optionalCase(&r, Side.self), settlement: try optionalCase(&r, Settlement.self), user: try r.readOptionalString(),
+                  locateId: try r.readOptionalString(), decision: try optionalCase(&r, Decision.self), reason: try r.readOptionalString())
+    }
+}

@@ -23,3 +23,18 @@ public struct OrderCommand: Sendable, Hashable, Codable {
         self.side = side; self.quantity = quantity; self.price = price; self.user = user
     }
 }
+
+// MARK: Journal encoding
+
+extension OrderCommand: DeskCommand {
+    public static let typeName = "orderCommand"
+    public static let binaryTag: UInt8 = 14
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(orderId); w.write(clientId); w.write(bookId); w.write(securityId); w.write(side); w.write(quantity); w.write(price); w.write(user)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(orderId: try r.readString(), clientId: try r.readString(), bookId: try r.readString(), securityId: try r.readString(),
+                  side: try r.readCase(), quantity: try r.readInt64(), price: try r.readDecimal(), user: try r.readOptionalString())
+    }
+}

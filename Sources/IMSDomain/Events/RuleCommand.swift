@@ -29,3 +29,18 @@ public struct RuleCommand: Sendable, Hashable, Codable {
         self.action = action; self.version = version; self.user = user; self.comment = comment; self.document = document
     }
 }
+
+// MARK: Journal encoding
+
+extension RuleCommand: DeskCommand {
+    public static let typeName = "ruleCommand"
+    public static let binaryTag: UInt8 = 12
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(action); w.write(version); w.write(user); w.write(comment); w.write(document)
+    }
+    public init(from r: inout BinaryReader) throws(BinaryFormatError) {
+        self.init(action: try r.readCase(), version: try r.readInt64(), user: try r.readString(), comment: try r.readOptionalString(),
+                  document: try r.readOptionalString())
+    }
+}

@@ -150,15 +150,8 @@ extension EngineState {
             reference.counterparties[c.counterpartyId] = c
             return referenceChanged(true)
         case .aggregationUnit(let u): return referenceChanged(applyAggregationUnit(u))
-        case .ruleCommand(let c):
-            rules.apply(c, sequence: sequence, at: time)
-            return true
-        case .locateCommand(let c):
-            return applyLocate(c, sequence: sequence, at: time)
-        case .orderCommand(let o):
-            return applyOrder(o, sequence: sequence, at: time)
-        case .exceptionCommand(let c):
-            return applyExceptionCommand(c, at: time)
+        case .command(let c):
+            return c.engine.apply(to: &self, sequence: sequence, at: time)
         }
     }
 

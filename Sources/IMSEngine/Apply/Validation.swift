@@ -135,19 +135,8 @@ extension EngineState {
             }
             scope.marketDates[market] = r.businessDate
             return nil
-        case .locateCommand(let c):
-            return locateProblem(c)
-        case .orderCommand(let o):
-            return orderProblem(o)
-        case .exceptionCommand(let c):
-            return exceptionCommandProblem(c)
-        case .ruleCommand(let c):
-            // Checked against the rules as the batch's earlier commands leave them (a draft, then its preview…).
-            var book = scope.rules ?? rules
-            if let problem = book.problem(with: c) { return problem }
-            book.apply(c, sequence: 0, at: Timestamp(micros: 0))
-            scope.rules = book
-            return nil
+        case .command(let c):
+            return c.engine.problem(in: self, scope: &scope)
         case .contract(let c):
             guard bookExists(c.bookId, scope) else { return FieldError("bookId", "unknown book \(c.bookId)") }
             guard let market = securityMarket(c.securityId, scope) else {

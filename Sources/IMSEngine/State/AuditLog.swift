@@ -140,35 +140,9 @@ extension EngineState {
         for (event, line) in zip(b.events, b.lines) {
             let line = Int(line)
             switch event {
-            case .ruleCommand(let c):
-                var version = c.version
-                if c.action == .draft, refused[line] == nil, outcome.applied, let last = rules.versions.last { version = last.version }
-                auditLog.append(entry("RULE_\(c.action.rawValue)", c.action == .draft && version == 0 ? "rules draft" : "rules v\(version)",
-                                      c.comment, line: line))
-            case .locateCommand(let c):
-                let subject: String, detail: String
-                switch c.action {
-                case .request:
-                    let made = c.clientId.flatMap { client in c.requestId.flatMap { locates.locate(clientId: client, requestId: $0) } }
-                    subject = made.map { "locate \($0.locateId)" } ?? "request \(c.requestId ?? "?")"
-                    detail = "\(c.clientId ?? "?") asks \(c.quantity.map(String.init) ?? "?") \(c.securityId ?? "?") \(c.side?.rawValue ?? "")"
-                        + (made.map { ": \($0.status.rawValue) \($0.approvedQuantity)" } ?? "")
-                case .decide:
-                    subject = "locate \(c.locateId ?? "?")"
-                    detail = "\(c.decision?.rawValue ?? "?")" + (c.quantity.map { " \($0)" } ?? "") + (c.reason.map { ": \($0)" } ?? "")
-                case .cancel:
-                    subject = "locate \(c.locateId ?? "?")"
-                    detail = "cancel" + (c.reason.map { ": \($0)" } ?? "")
-                }
-                auditLog.append(entry("LOCATE_\(c.action.rawValue)", subject, detail, line: line))
-            case .orderCommand(let c):
-                let decided = orders.order(clientId: c.clientId, orderId: c.orderId).map { ": \($0.decision.rawValue)" } ?? ""
-                auditLog.append(entry("ORDER_VALIDATE", "order \(c.orderId)",
-                                      "\(c.clientId) sells \(c.quantity) \(c.securityId) \(c.side.rawValue) at \(c.price)\(decided)", line: line))
-            case .exceptionCommand(let c):
-                let ids = c.exceptionIds.prefix(20).map(String.init).joined(separator: ", ") + (c.exceptionIds.count > 20 ? " …" : "")
-                auditLog.append(entry("EXCEPTION_\(c.action.rawValue)", c.exceptionIds.count == 1 ? "exception \(ids)" : "exceptions \(ids)",
-                                      "\(c.exceptionIds.count) exception\(c.exceptionIds.count == 1 ? "" : "s")" + (c.note.map { ": \($0)" } ?? ""), line: line))
+            case .command(let c):
+                let (action, subject, detail) = c.engine.audit(in: self, refused: refused[line] != nil, applied: outcome.applied)
+                auditLog.append(entry(action, subject, detail, line: line))
             default:
                 counts[event.typeName, default: 0] += 1
                 dataLines += 1

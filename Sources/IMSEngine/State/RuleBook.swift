@@ -212,7 +212,7 @@ extension Event {
     /// earlier version whose document no longer compiles. `ims journal verify` lists such records; replay
     /// refuses them as the route would.
     public var problemUnderTodaysLimits: FieldError? {
-        guard case .ruleCommand(let c) = self else { return nil }
+        guard let c = command(RuleCommand.self) else { return nil }
         return c.documentProblem
     }
 }

@@ -44,7 +44,7 @@ struct ExceptionRoutes {
         let ids = (body.exceptionIds ?? []).filter { seen.insert($0).inserted }
         var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
         command.user = context.issuer(named: body.user)
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.exceptionCommand(command)], lines: [1])
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
         batch.issuer = command.user
         let outcome = try await engine.submitting(batch)
         if let refused = outcome.rejected.first {

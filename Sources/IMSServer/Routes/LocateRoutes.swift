@@ -85,7 +85,7 @@ struct LocateRoutes {
         if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
             return JSONResponse.raw(first.json)
         }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
         batch.wantsResults = true
         batch.issuer = context.issuer(named: command.user)
         let outcome: BatchOutcome
@@ -114,7 +114,7 @@ struct LocateRoutes {
             }
         }
         if !commands.isEmpty {
-            var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { .locateCommand($0.command) }, lines: commands.map { Int32($0.line) })
+            var batch = IngestBatch(receivedAt: WallClock.now(), events: commands.map { Event($0.command) }, lines: commands.map { Int32($0.line) })
             batch.mode = .partial
             batch.wantsResults = true
             batch.issuer = context.issuer(named: nil)
@@ -188,7 +188,7 @@ struct LocateRoutes {
         // Signed in, who decided or cancelled is the identity.
         var command = command
         if let who = context.identity?.subject { command.user = who }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.locateCommand(command)], lines: [1])
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
         batch.issuer = context.issuer(named: command.user)
         batch.wantsResults = true
         let outcome: BatchOutcome

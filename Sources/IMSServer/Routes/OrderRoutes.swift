@@ -76,7 +76,7 @@ struct OrderRoutes {
             }
         }
         if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.orderCommand(command)], lines: [1])
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
         batch.wantsResults = true
         batch.issuer = context.issuer(named: command.user)
         let outcome: BatchOutcome

@@ -170,7 +170,7 @@ struct RuleRoutes {
         // the body's `user`.
         var command = command
         if let who = context.identity?.subject { command.user = who }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [.ruleCommand(command)], lines: [1])
+        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
         batch.issuer = context.issuer(named: command.user)
         batch.wantsResults = true
         let outcome = try await engine.submitting(batch)
