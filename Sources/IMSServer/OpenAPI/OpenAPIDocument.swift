@@ -97,15 +97,13 @@ enum OpenAPIDocument {
             ("reject", "Reject a version that is not in force"),
             ("activate", "Put an approved version in force, at once (the one before is superseded)"),
         ]
+        // GET and POST share the preview path: each step's POST is merged into what the path has.
         for (name, summary) in steps {
             let ok = name == "preview" ? response("The what-if", ref("RulePreview")) : response("The version after the step", ref("RuleVersion"))
-            paths["/api/v1/rules/{version}/\(name)"] = post(summary, tag: "rules", parameters: [version], body: step,
-                                                             responses: ["200": ok, "400": error, "422": refused, "503": error])
+            let path = "/api/v1/rules/{version}/\(name)"
+            paths[path] = (paths[path] as? JSON ?? [:]).merging(post(summary, tag: "rules", parameters: [version], body: step,
+                                                                     responses: ["200": ok, "400": error, "422": refused, "503": error])) { a, _ in a }
         }
-        // GET and POST share the preview path.
-        paths["/api/v1/rules/{version}/preview"] = (paths["/api/v1/rules/{version}/preview"] as! JSON).merging(
-            post(steps[0].1, tag: "rules", parameters: [version], body: step,
-                 responses: ["200": response("The what-if", ref("RulePreview")), "400": error, "422": refused, "503": error])) { a, _ in a }
         return paths
     }
 
