@@ -47,7 +47,8 @@ let package = Package(
     targets: [
         // CPU instructions Swift cannot spell (cache prefetch, CRC32C), in C.
         .target(name: "CIMSIntrinsics"),
-        .target(name: "IMSDomain", dependencies: ["CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
+        .target(
+            name: "IMSDomain", dependencies: ["CIMSIntrinsics", .product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
         // Inventory rules: the rule document, its formulas, validation and compilation (SPEC 4.2–4.3).
         .target(name: "IMSRules", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
         .target(
@@ -110,8 +111,9 @@ let package = Package(
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
-                    swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",
             dependencies: [

@@ -17,6 +17,9 @@ if ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl curl ca-certificates >/dev/null
 fi
+# The code is formatted to .swift-format (swift-format ships with the toolchain): any deviation fails the
+# run, naming the file and line. `swift format --in-place --recursive Sources Tests Package.swift` fixes it.
+swift format lint --strict --recursive Sources Tests Package.swift
 swift build --build-tests
 export IMS_BINARY="$(swift build --show-bin-path)/ims"
 test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }

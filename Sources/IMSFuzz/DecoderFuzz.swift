@@ -22,7 +22,8 @@ func fuzzOne(_ data: UnsafeRawBufferPointer) {
     default: break
     }
     let mode: IngestBatch.Mode = selector & 1 == 0 ? .atomic : .partial
-    let batch = selector & 2 == 0
+    let batch =
+        selector & 2 == 0
         ? BatchDecoder.decodeNDJSON(body, mode: mode, receivedAt: Timestamp(micros: 1))
         : BatchDecoder.decodeCSV(body, type: selector & 4 == 0 ? nil : "trade", mode: mode, receivedAt: Timestamp(micros: 1))
     var state = FuzzState.reference
@@ -58,13 +59,18 @@ func fuzzCommandBody(_ bytes: [UInt8], order: Bool) {
     let event: Event
     if order {
         guard let o = try? StrictJSON.decode(OrderBody.self, from: bytes, limits: .requestBody),
-              let side = o.side.flatMap(OrderCommand.Side.init(rawValue:)) else { return }
-        event = Event(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "", securityId: o.securityId ?? "",
-                                           side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero, user: o.user))
+            let side = o.side.flatMap(OrderCommand.Side.init(rawValue:))
+        else { return }
+        event = Event(
+            OrderCommand(
+                orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "", securityId: o.securityId ?? "",
+                side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero, user: o.user))
     } else {
         guard let l = try? StrictJSON.decode(LocateBody.self, from: bytes, limits: .requestBody) else { return }
-        event = Event(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId, quantity: l.quantity,
-                                             side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), settlement: .cash, user: l.requestor))
+        event = Event(
+            LocateCommand(
+                action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId, quantity: l.quantity,
+                side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), settlement: .cash, user: l.requestor))
     }
     var state = FuzzState.reference
     let before = state.snapshotImage()
@@ -79,48 +85,51 @@ enum FuzzState {
     nonisolated(unsafe) static let reference: EngineState = {
         var state = EngineState()
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-24"}
-        {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US","currency":"USD"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"book","bookId":"CL1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-24"}
+            {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US","currency":"USD"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"book","bookId":"CL1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+            """
         _ = Array(setup.utf8).withUnsafeBytes { state.process(BatchDecoder.decodeNDJSON($0, receivedAt: Timestamp(micros: 0))) }
         return state
     }()
 }
 
 #if FUZZING
-/// The entry libFuzzer's runtime names (its own `main`, unused here, refers to it).
-@_cdecl("LLVMFuzzerTestOneInput")
-public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
+    /// The entry libFuzzer's runtime names (its own `main`, unused here, refers to it).
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
 
-/// libFuzzer's driver (from the fuzzer runtime that `-sanitize=fuzzer` links): runs the fuzzing loop, calling `callback` per input.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    /// libFuzzer's driver (from the fuzzer runtime that `-sanitize=fuzzer` links): runs the fuzzing loop, calling `callback` per input.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 #endif
 
 @main
 struct FuzzMain {
     static func main() throws {
         #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
-        })
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(
+                LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+                    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+                    return 0
+                })
         #else
-        let files = CommandLine.arguments.dropFirst()
-        if files.isEmpty { print("usage: IMSFuzz FILE… (replays fuzzer inputs; build with scripts/fuzz.sh to fuzz)") }
-        for file in files {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-            bytes.withUnsafeBytes { fuzzOne($0) }
-            print("\(file): ok")
-        }
+            let files = CommandLine.arguments.dropFirst()
+            if files.isEmpty { print("usage: IMSFuzz FILE… (replays fuzzer inputs; build with scripts/fuzz.sh to fuzz)") }
+            for file in files {
+                let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+                bytes.withUnsafeBytes { fuzzOne($0) }
+                print("\(file): ok")
+            }
         #endif
     }
 }

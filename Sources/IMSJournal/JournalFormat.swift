@@ -19,6 +19,7 @@ public enum JournalFormat {
     /// Records larger than this are refused on write and treated as corruption on read.
     public static let maximumPayload = 256 << 20
 
+    /// The file name of the segment whose first record is `firstRecord`.
     public static func segmentName(firstRecord: UInt64) -> String {
         let digits = String(firstRecord)
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
@@ -80,7 +81,8 @@ struct SegmentScanner {
             offset = 0
             return
         }
-        let headerOK = bytes.prefix(8).elementsEqual(JournalFormat.magic)
+        let headerOK =
+            bytes.prefix(8).elementsEqual(JournalFormat.magic)
             && bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian == expected
             && bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self).littleEndian == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<16]))
         if !headerOK {
@@ -112,7 +114,8 @@ struct SegmentScanner {
             return nil
         }
         guard length <= JournalFormat.maximumPayload, length <= left - JournalFormat.recordHeaderSize else {
-            stopReason = "record at offset \(offset) claims \(length) bytes but \(left - JournalFormat.recordHeaderSize) are left (torn, or its length is damaged)"
+            stopReason =
+                "record at offset \(offset) claims \(length) bytes but \(left - JournalFormat.recordHeaderSize) are left (torn, or its length is damaged)"
             return nil
         }
         let end = offset + JournalFormat.recordHeaderSize + length

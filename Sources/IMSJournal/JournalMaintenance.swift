@@ -71,7 +71,8 @@ public enum JournalMaintenance {
 
     /// `verify`, with the snapshot choice it made (loading snapshots is the slow part: `repair` uses it too).
     private static func check(_ path: String, catalog: MarketCatalog) throws
-        -> (report: Report, snapshot: (info: SnapshotStore.Info?, skipped: [(path: String, reason: String)])) {
+        -> (report: Report, snapshot: (info: SnapshotStore.Info?, skipped: [(path: String, reason: String)]))
+    {
         let journal = DataDirectory.journalDirectory(path)
         let snapshot = usableSnapshot(path, catalog: catalog)
         let covered = snapshot.info?.appliedRecord ?? 0
@@ -89,8 +90,9 @@ public enum JournalMaintenance {
             }
             return true
         }
-        var report = Report(verdict: .ok, segments: scan.segments, firstRecord: scan.firstRecord, lastValidRecord: scan.lastRecord,
-                            records: scan.recordsRead, snapshotRecord: snapshot.info?.appliedRecord, problem: nil)
+        var report = Report(
+            verdict: .ok, segments: scan.segments, firstRecord: scan.firstRecord, lastValidRecord: scan.lastRecord,
+            records: scan.recordsRead, snapshotRecord: snapshot.info?.appliedRecord, problem: nil)
         report.skippedSnapshots = snapshot.skipped.map { "\($0.path): \($0.reason)" }
         report.gaps = scan.gaps.map { "records \($0.lowerBound)…\($0.upperBound) are not in the journal; the snapshot at record \(covered) covers them" }
         report.refusedOnReplay = refused
@@ -103,7 +105,8 @@ public enum JournalMaintenance {
             report.problem = damage.description
         } else if snapshot.info != nil, scan.lastRecord < covered {
             report.verdict = .corrupt
-            report.problem = "the journal ends at record \(scan.lastRecord) but the snapshot start would load covers record \(covered): later segments are missing"
+            report.problem =
+                "the journal ends at record \(scan.lastRecord) but the snapshot start would load covers record \(covered): later segments are missing"
         }
         return (report, snapshot)
     }
@@ -139,15 +142,20 @@ public enum JournalMaintenance {
         let journal = DataDirectory.journalDirectory(path)
         let (report, snapshot) = try check(path, catalog: catalog)
         guard report.verdict == .corrupt else {
-            var said = report.verdict == .ok ? "the journal is sound; nothing to repair"
-                                             : "only a torn tail, which `ims serve` cuts by itself at start; nothing to repair"
+            var said =
+                report.verdict == .ok
+                ? "the journal is sound; nothing to repair"
+                : "only a torn tail, which `ims serve` cuts by itself at start; nothing to repair"
             if report.refusedOnReplayCount > 0 {
-                said += " (\(report.refusedOnReplayCount) journaled command\(report.refusedOnReplayCount == 1 ? "" : "s") that today's limits refuse: start refuses them again as it replays, changing nothing)"
+                said +=
+                    " (\(report.refusedOnReplayCount) journaled command\(report.refusedOnReplayCount == 1 ? "" : "s") that today's limits refuse: start refuses them again as it replays, changing nothing)"
             }
             return Repair(quarantine: nil, actions: [said], lastRecord: report.lastValidRecord, snapshotRecord: report.snapshotRecord)
         }
         if let first = report.firstRecord, first > 1, (report.snapshotRecord ?? 0) < first - 1 {
-            throw RecoveryFailure("cannot repair: \(report.problem ?? ""). Restore the missing segments or a snapshot covering record \(first - 1); to start empty instead, move \(journal) and the snapshots away yourself")
+            throw RecoveryFailure(
+                "cannot repair: \(report.problem ?? ""). Restore the missing segments or a snapshot covering record \(first - 1); to start empty instead, move \(journal) and the snapshots away yourself"
+            )
         }
         let covered = snapshot.info?.appliedRecord ?? 0
         let stamp = now.description.replacingOccurrences(of: ":", with: "-")
@@ -169,8 +177,9 @@ public enum JournalMaintenance {
             for (i, segment) in names.enumerated() where segment.first > prefixEnd + 1 {
                 let next = i + 1 < names.count ? names[i + 1].first : nil
                 if let next, next <= covered + 1 {
-                    try moveAside(segment.name, journal: journal, quarantine: quarantine, actions: &actions,
-                                  why: "records \(segment.first)…\(next - 1), all in the snapshot at record \(covered), after the damage")
+                    try moveAside(
+                        segment.name, journal: journal, quarantine: quarantine, actions: &actions,
+                        why: "records \(segment.first)…\(next - 1), all in the snapshot at record \(covered), after the damage")
                 }
             }
         }
@@ -217,8 +226,9 @@ public enum JournalMaintenance {
         try FileIO.syncDirectory(quarantine)
         // Said at the next start, as an exception the desk sees (`DataDirectory.open`).
         let pending = pendingRepairNote(dataDirectory: path).map { $0 + "\n" } ?? ""
-        let summary = "ims journal repair at \(now) found \(report.problem ?? "damage"); \(holds). " +
-            "Moved: \(actions.joined(separator: "; ")). Details in \(quarantine)/REPAIR.txt"
+        let summary =
+            "ims journal repair at \(now) found \(report.problem ?? "damage"); \(holds). "
+            + "Moved: \(actions.joined(separator: "; ")). Details in \(quarantine)/REPAIR.txt"
         try writeFile(pendingPath(path), Array((pending + summary).utf8))
         try FileIO.syncDirectory(path)
         return Repair(quarantine: quarantine, actions: actions, lastRecord: after.lastRecord, snapshotRecord: keepSnapshot ? covered : nil)
@@ -229,8 +239,10 @@ public enum JournalMaintenance {
     /// `salvagingFrom`, every later segment is moved aside too. With it (a snapshot covers the records
     /// before it), the records from that one on that follow the damage in this segment are written to a
     /// segment of their own, and later segments are left to the caller.
-    private static func cut(at damage: JournalDamage, journal: String, quarantine: String, salvagingFrom salvageStart: UInt64?,
-                            actions: inout [String]) throws {
+    private static func cut(
+        at damage: JournalDamage, journal: String, quarantine: String, salvagingFrom salvageStart: UInt64?,
+        actions: inout [String]
+    ) throws {
         let names = JournalReader.segmentNames(journal)
         guard let index = names.firstIndex(where: { $0.name == damage.segment }) else { return }
         let segmentPath = journal + "/" + damage.segment

@@ -73,9 +73,11 @@ public enum JournalReader {
     /// (those a snapshot covers, checked while the snapshot loaded): they are not read again.
     /// `coveredThrough` is the record a loaded snapshot covers: a run of record numbers missing between two
     /// segments that ends at or before it is a gap (listed in `gaps`), not damage.
-    public static func scan(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
-                            coveredThrough: UInt64 = 0,
-                            _ body: (UInt64, JournalEntry) throws -> Bool = { _, _ in true }) throws -> JournalScan {
+    public static func scan(
+        directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
+        coveredThrough: UInt64 = 0,
+        _ body: (UInt64, JournalEntry) throws -> Bool = { _, _ in true }
+    ) throws -> JournalScan {
         var result = JournalScan()
         let names = segmentNames(directory)
         result.segments = names.count
@@ -93,10 +95,12 @@ public enum JournalReader {
                 result.gaps.append(e...(first - 1))
                 result.lastRecord = first - 1
             } else if let e = expected, first != e {
-                result.damage = JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: result.lastRecord,
-                                              reason: first > e ? "segment starts at record \(first) but the one before ends at record \(e - 1): records \(e)…\(first - 1) are missing"
-                                                                : "segment starts at record \(first) but the one before already reached record \(e - 1)",
-                                              validAfter: "segment \(name) and \(names.count - index - 1) later segments")
+                result.damage = JournalDamage(
+                    kind: .corrupt, segment: name, offset: 0, lastGoodRecord: result.lastRecord,
+                    reason: first > e
+                        ? "segment starts at record \(first) but the one before ends at record \(e - 1): records \(e)…\(first - 1) are missing"
+                        : "segment starts at record \(first) but the one before already reached record \(e - 1)",
+                    validAfter: "segment \(name) and \(names.count - index - 1) later segments")
                 return result
             }
             if index + 1 < names.count, names[index + 1].first - 1 <= verifiedThrough, names[index + 1].first <= from {
@@ -127,8 +131,9 @@ public enum JournalReader {
             }
             if !keepGoing { return result }
             if let (record, error) = undecodable {
-                result.damage = JournalDamage(kind: .corrupt, segment: name, offset: record.offset, lastGoodRecord: result.lastRecord,
-                                              reason: "record \(record.number) passes its checksum but does not decode: \(error)", validAfter: "record \(record.number)")
+                result.damage = JournalDamage(
+                    kind: .corrupt, segment: name, offset: record.offset, lastGoodRecord: result.lastRecord,
+                    reason: "record \(record.number) passes its checksum but does not decode: \(error)", validAfter: "record \(record.number)")
                 return result
             }
             result.tailSegment = name
@@ -144,9 +149,12 @@ public enum JournalReader {
             let cut = raw.count - scanner.offset
             let laterBuffer = ReadBuffer()
             let later = names[(index + 1)...].filter { segmentHoldsRecords(directory + "/" + $0.name, buffer: laterBuffer) }
-            if !later.isEmpty { after.append("\(later.count) later segment\(later.count == 1 ? "" : "s") with records (\(later.map(\.name).joined(separator: ", ")))") }
-            var damage = JournalDamage(kind: .tornTail, segment: name, offset: scanner.offset, lastGoodRecord: result.lastRecord,
-                                       reason: reason, validAfter: after.isEmpty ? nil : after.joined(separator: " and "))
+            if !later.isEmpty {
+                after.append("\(later.count) later segment\(later.count == 1 ? "" : "s") with records (\(later.map(\.name).joined(separator: ", ")))")
+            }
+            var damage = JournalDamage(
+                kind: .tornTail, segment: name, offset: scanner.offset, lastGoodRecord: result.lastRecord,
+                reason: reason, validAfter: after.isEmpty ? nil : after.joined(separator: " and "))
             if !after.isEmpty {
                 damage.kind = .corrupt
             } else if result.lastRecord < mustReach {
@@ -192,21 +200,30 @@ public enum JournalReader {
             let next = names[index + 1].first
             // A run missing before a segment that starts at or before `through` is a gap the snapshot covers.
             if let e = expected, first < e {
-                return (JournalDamage(kind: .corrupt, segment: name, offset: 0, lastGoodRecord: last,
-                                      reason: "segment starts at record \(first), expected \(e)", validAfter: "later segments"), last)
+                return (
+                    JournalDamage(
+                        kind: .corrupt, segment: name, offset: 0, lastGoodRecord: last,
+                        reason: "segment starts at record \(first), expected \(e)", validAfter: "later segments"), last
+                )
             }
             let raw = try buffer.read(path(directory, name))
             var scanner = SegmentScanner(bytes: raw, expected: first)
             var segmentLast = first - 1
             while let record = scanner.next() { segmentLast = record.number }
             if let reason = scanner.stopReason {
-                return (JournalDamage(kind: .corrupt, segment: name, offset: scanner.offset, lastGoodRecord: max(last, segmentLast),
-                                      reason: reason, validAfter: "segment \(names[index + 1].name) and later"), last)
+                return (
+                    JournalDamage(
+                        kind: .corrupt, segment: name, offset: scanner.offset, lastGoodRecord: max(last, segmentLast),
+                        reason: reason, validAfter: "segment \(names[index + 1].name) and later"), last
+                )
             }
             if segmentLast > next - 1 {
-                return (JournalDamage(kind: .corrupt, segment: names[index + 1].name, offset: 0, lastGoodRecord: segmentLast,
-                                      reason: "segment starts at record \(next) but the one before already reached record \(segmentLast)",
-                                      validAfter: "segment \(names[index + 1].name) and later"), last)
+                return (
+                    JournalDamage(
+                        kind: .corrupt, segment: names[index + 1].name, offset: 0, lastGoodRecord: segmentLast,
+                        reason: "segment starts at record \(next) but the one before already reached record \(segmentLast)",
+                        validAfter: "segment \(names[index + 1].name) and later"), last
+                )
             }
             last = next - 1
             expected = next

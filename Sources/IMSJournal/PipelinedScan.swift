@@ -8,8 +8,10 @@ extension JournalReader {
     /// `from` or later, in order, on the calling thread, while the next records are decoded, until it
     /// returns false. Used by recovery and replay, whose apply and decode then run on different cores.
     @discardableResult
-    public static func scanPipelined(directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
-                                     coveredThrough: UInt64 = 0, _ body: (UInt64, JournalEntry) -> Bool) throws -> JournalScan {
+    public static func scanPipelined(
+        directory: String, from: UInt64 = 1, repair: Bool = false, mustReach: UInt64 = 0, verifiedThrough: UInt64 = 0,
+        coveredThrough: UInt64 = 0, _ body: (UInt64, JournalEntry) -> Bool
+    ) throws -> JournalScan {
         // Decoded entries on their way from the reader thread to this one, a chunk at a time: bounded, so the
         // reader stays at most `maxChunks` chunks ahead.
         let chunks = BlockingQueue<[(UInt64, JournalEntry)]>(capacity: maxChunks)
@@ -21,11 +23,15 @@ extension JournalReader {
             var chunk: [(UInt64, JournalEntry)] = []
             var events = 0
             func hand(_ c: [(UInt64, JournalEntry)]) -> Bool {
-                let garbage = spent.withLock { s in defer { s = [] }; return s }
+                let garbage = spent.withLock { s in
+                    defer { s = [] }; return s
+                }
                 withExtendedLifetime(garbage) {}
                 return chunks.put(c)
             }
-            let scan = try scan(directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough, coveredThrough: coveredThrough) { number, entry in
+            let scan = try scan(
+                directory: directory, from: from, repair: repair, mustReach: mustReach, verifiedThrough: verifiedThrough, coveredThrough: coveredThrough
+            ) { number, entry in
                 chunk.append((number, entry))
                 if case .batch(let b) = entry { events += b.lineCount } else { events += 1 }
                 if chunk.count == chunkEntries || events >= chunkEvents {

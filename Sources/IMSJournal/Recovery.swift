@@ -29,14 +29,18 @@ public struct DataDirectory: Sendable {
     public var snapshots: SnapshotStore
     public var report: RecoveryReport
 
+    /// The journal's folder in a data directory.
     public static func journalDirectory(_ path: String) -> String { path + "/journal" }
+    /// The snapshots' folder in a data directory.
     public static func snapshotDirectory(_ path: String) -> String { path + "/snapshots" }
 
     /// Recovers the state held in `path` (creating it if new) and opens its journal for appending.
     /// `now` stamps the notices of any repair; `log` receives one line per step.
     /// A new directory's state has `partitions` partitions; a loaded snapshot keeps its own.
-    public static func open(_ path: String, catalog: MarketCatalog, partitions: Int = EngineState.defaultPartitionCount, policy: SyncPolicy = .everyBatch,
-                            segmentBytes: Int = 64 << 20, now: Timestamp, log: (String) -> Void = { _ in }) throws -> DataDirectory {
+    public static func open(
+        _ path: String, catalog: MarketCatalog, partitions: Int = EngineState.defaultPartitionCount, policy: SyncPolicy = .everyBatch,
+        segmentBytes: Int = 64 << 20, now: Timestamp, log: (String) -> Void = { _ in }
+    ) throws -> DataDirectory {
         try FileIO.makeDirectory(path)
         let store = try SnapshotStore(directory: snapshotDirectory(path))
         for stale in store.removeUnfinished() { log("removed \(stale), a snapshot a crash left unfinished") }
@@ -56,8 +60,11 @@ public struct DataDirectory: Sendable {
                 report.snapshotRecord = info.appliedRecord
                 break
             } catch {
-                report.notices.append(Notice(kind: .snapshotCorrupt,
-                    message: "snapshot \(info.path) is corrupt and was skipped (\(error)); recovering from an older snapshot or the whole journal", at: now))
+                report.notices.append(
+                    Notice(
+                        kind: .snapshotCorrupt,
+                        message: "snapshot \(info.path) is corrupt and was skipped (\(error)); recovering from an older snapshot or the whole journal", at: now)
+                )
             }
         }
         report.snapshotSeconds = Date().timeIntervalSince(snapshotStart)
@@ -71,16 +78,19 @@ public struct DataDirectory: Sendable {
         }
         // Checked before anything is read or cut: a journal whose start is gone cannot rebuild the state.
         if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
-            throw RecoveryFailure(corruption: "the journal in \(journalDirectory) starts at record \(first): segments holding records 1…\(first - 1) are missing" +
-                                  (report.snapshotRecord.map { " and the newest snapshot covers only record \($0)" } ?? " and no snapshot covers them"),
-                                  dataDirectory: path)
+            throw RecoveryFailure(
+                corruption: "the journal in \(journalDirectory) starts at record \(first): segments holding records 1…\(first - 1) are missing"
+                    + (report.snapshotRecord.map { " and the newest snapshot covers only record \($0)" } ?? " and no snapshot covers them"),
+                dataDirectory: path)
         }
         let replayStart = Date()
         let eventsBefore = state.counters.events + state.counters.ignored
-        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, repair: true,
-                                                   mustReach: state.appliedRecord,
-                                                   verifiedThrough: min(covered.verifiedThrough, state.appliedRecord),
-                                                   coveredThrough: state.appliedRecord) { number, entry in
+        let scan = try JournalReader.scanPipelined(
+            directory: journalDirectory, from: state.appliedRecord + 1, repair: true,
+            mustReach: state.appliedRecord,
+            verifiedThrough: min(covered.verifiedThrough, state.appliedRecord),
+            coveredThrough: state.appliedRecord
+        ) { number, entry in
             state.apply(entry, record: number)
             return true
         }
@@ -92,19 +102,26 @@ public struct DataDirectory: Sendable {
         report.replayedEvents = Int(state.counters.events + state.counters.ignored - eventsBefore)
         report.journalBytesRead = scan.bytesRead
         if scan.lastRecord < state.appliedRecord {
-            throw RecoveryFailure("the journal in \(journalDirectory) ends at record \(scan.lastRecord) but the snapshot covers record \(state.appliedRecord): journal segments are missing; restore them or move the snapshots away to start from the journal alone")
+            throw RecoveryFailure(
+                "the journal in \(journalDirectory) ends at record \(scan.lastRecord) but the snapshot covers record \(state.appliedRecord): journal segments are missing; restore them or move the snapshots away to start from the journal alone"
+            )
         }
         if let cut = scan.truncation {
-            report.notices.append(Notice(kind: .journalTruncated, message: "journal tail was torn or corrupt and was cut back to record \(scan.lastRecord): \(cut)", at: now))
+            report.notices.append(
+                Notice(kind: .journalTruncated, message: "journal tail was torn or corrupt and was cut back to record \(scan.lastRecord): \(cut)", at: now))
         }
         for gap in scan.gaps {
-            log("journal records \(gap.lowerBound)…\(gap.upperBound) are not in \(journalDirectory); the snapshot at record \(state.appliedRecord) covers them (time travel before record \(gap.upperBound + 1) stops at record \(gap.lowerBound - 1))")
+            log(
+                "journal records \(gap.lowerBound)…\(gap.upperBound) are not in \(journalDirectory); the snapshot at record \(state.appliedRecord) covers them (time travel before record \(gap.upperBound + 1) stops at record \(gap.lowerBound - 1))"
+            )
         }
         let pendingRepair = JournalMaintenance.pendingRepairNote(dataDirectory: path)
         if let note = pendingRepair {
             report.notices.append(Notice(kind: .journalRepaired, message: note, at: now))
         }
-        log("replayed \(report.replayedRecords) journal records (\(report.replayedEvents) events) in \(String(format: "%.3f", report.replaySeconds)) s; next record \(scan.lastRecord + 1), sequence \(state.lastSequence)")
+        log(
+            "replayed \(report.replayedRecords) journal records (\(report.replayedEvents) events) in \(String(format: "%.3f", report.replaySeconds)) s; next record \(scan.lastRecord + 1), sequence \(state.lastSequence)"
+        )
 
         let journal = try SegmentedJournal(directory: journalDirectory, after: scan, policy: policy, segmentBytes: segmentBytes)
         if !report.notices.isEmpty {
@@ -122,19 +139,22 @@ public struct DataDirectory: Sendable {
 /// Why a data directory could not be opened.
 public struct RecoveryFailure: Error, CustomStringConvertible {
     public var description: String
+    /// A `RecoveryFailure` from its fields.
     public init(_ description: String) { self.description = description }
 
     /// Corruption found at start: nothing was changed, and the operator is told what to run.
     init(corruption: String, dataDirectory path: String) {
-        description = corruption + ". No file was changed. Run `ims journal verify --data-dir \(path)` for a full report; " +
-            "restore the damaged files from a copy, or run `ims journal repair --data-dir \(path)` to move the damaged data aside " +
-            "(it is kept, not deleted) and start from what precedes it, losing the events after the damage"
+        description =
+            corruption + ". No file was changed. Run `ims journal verify --data-dir \(path)` for a full report; "
+            + "restore the damaged files from a copy, or run `ims journal repair --data-dir \(path)` to move the damaged data aside "
+            + "(it is kept, not deleted) and start from what precedes it, losing the events after the damage"
     }
 }
 
 /// Why a replay (`asOf`, `ims replay`) could not rebuild the state asked for.
 public struct ReplayFailure: Error, CustomStringConvertible {
     public var description: String
+    /// A `ReplayFailure` from its fields.
     public init(_ description: String) { self.description = description }
 }
 
@@ -168,9 +188,11 @@ public enum Replay {
     }
 
     /// The state as it was at `target`: the newest snapshot not past it, then the journal up to it.
-    public static func state(dataDirectory path: String, catalog: MarketCatalog, until target: ReplayTarget,
-                             partitions: Int = EngineState.defaultPartitionCount, ignoringSnapshots: Bool = false,
-                             auditCapacity: Int? = nil) throws -> EngineState {
+    public static func state(
+        dataDirectory path: String, catalog: MarketCatalog, until target: ReplayTarget,
+        partitions: Int = EngineState.defaultPartitionCount, ignoringSnapshots: Bool = false,
+        auditCapacity: Int? = nil
+    ) throws -> EngineState {
         var state = EngineState(catalog: catalog, partitions: partitions)
         if !ignoringSnapshots, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(path)) {
             let usable = store.list().filter { info in
@@ -186,10 +208,12 @@ public enum Replay {
         if let auditCapacity { state.auditCapacity = auditCapacity }
         let journalDirectory = DataDirectory.journalDirectory(path)
         if let first = JournalReader.segmentNames(journalDirectory).first?.first, first > 1, state.appliedRecord < first - 1 {
-            throw ReplayFailure("cannot rebuild the state at \(target): journal records 1…\(first - 1) are missing and no snapshot before \(target) covers them")
+            throw ReplayFailure(
+                "cannot rebuild the state at \(target): journal records 1…\(first - 1) are missing and no snapshot before \(target) covers them")
         }
         var reached = false
-        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, coveredThrough: state.appliedRecord) { number, entry in
+        let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, coveredThrough: state.appliedRecord) {
+            number, entry in
             switch target {
             case .sequence(let n):
                 if state.lastSequence >= n { reached = true; return false }
@@ -204,7 +228,9 @@ public enum Replay {
         if case .sequence(let n) = target, state.lastSequence >= n { reached = true }
         // A torn tail is the journal's end; corruption before the target means the state asked for cannot be known.
         if !reached, let damage = scan.damage, damage.kind == .corrupt {
-            throw ReplayFailure("cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)")
+            throw ReplayFailure(
+                "cannot rebuild the state at \(target): the journal is damaged after record \(damage.lastGoodRecord) (\(damage)); the state is known only up to sequence \(state.lastSequence)"
+            )
         }
         return state
     }

@@ -14,6 +14,7 @@ public enum SyncPolicy: Sendable, Hashable, CustomStringConvertible {
     /// Never; the kernel writes back when it likes. For benchmarks and throwaway runs.
     case never
 
+    /// A policy from its command-line form (`batch`, `<N>ms`, `never`).
     public init?(argument: String) {
         switch argument {
         case "batch", "every-batch": self = .everyBatch
@@ -119,6 +120,7 @@ public final class SegmentedJournal: EngineJournal {
     /// Bytes of records written since this journal was opened.
     public var bytesWritten: Int64 { tail.withLock { $0.bytesWritten } }
 
+    /// Appends entries as one group commit (written, then synced per the policy); returns the first record number.
     public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
         let result: Result<UInt64, JournalFailure> = tail.withLock { t in
             do {

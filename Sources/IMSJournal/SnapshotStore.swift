@@ -46,6 +46,7 @@ public final class SnapshotStore: SnapshotSink {
     /// Sets who is told of each background snapshot (the server logs them); unset, failures go to stderr.
     public func report(to handler: @escaping @Sendable (Report) -> Void) { reporter.withLock { $0 = handler } }
 
+    /// A `SnapshotStore` from its fields.
     public init(directory: String, keep: Int = 2) throws {
         self.directory = directory
         self.keep = max(1, keep)
@@ -55,6 +56,7 @@ public final class SnapshotStore: SnapshotSink {
     /// The record, duration, size and completion time of the last snapshot written by this process.
     public var lastSnapshot: (record: UInt64, seconds: Double, bytes: Int, at: Date)? { lastWritten.withLock { $0 } }
 
+    /// Writes a snapshot of `state` on a background thread, unless one is being written.
     public func offer(_ state: EngineState) {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         let thread = Thread { [self] in
@@ -64,7 +66,9 @@ public final class SnapshotStore: SnapshotSink {
                 try write(state)
                 if let handler, let last = lastSnapshot { handler(.written(record: last.record, bytes: last.bytes, seconds: last.seconds)) }
             } catch {
-                if let handler { handler(.failed(record: state.appliedRecord, error: "\(error)")) } else {
+                if let handler {
+                    handler(.failed(record: state.appliedRecord, error: "\(error)"))
+                } else {
                     FileHandle.standardError.write(Data("ims: snapshot at record \(state.appliedRecord) failed: \(error)\n".utf8))
                 }
             }
@@ -73,6 +77,7 @@ public final class SnapshotStore: SnapshotSink {
         thread.start()
     }
 
+    /// Writes a snapshot of `state` now (at shutdown, or on the background thread of `offer`): to a temporary file, synced, renamed into place; the newest `keep` are kept.
     public func write(_ state: EngineState) throws {
         let start = Date()
         let body = state.snapshotImage()
@@ -145,8 +150,9 @@ public final class SnapshotStore: SnapshotSink {
             guard headerCRC == CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<44])) else {
                 throw BinaryFormatError("snapshot header of \(path) fails its checksum")
             }
-            return Info(path: path, appliedRecord: record, lastSequence: sequence, lastEntryAt: Timestamp(micros: at),
-                        bodyLength: Int(length), bodyChecksum: bodyCRC)
+            return Info(
+                path: path, appliedRecord: record, lastSequence: sequence, lastEntryAt: Timestamp(micros: at),
+                bodyLength: Int(length), bodyChecksum: bodyCRC)
         }
     }
 

@@ -8,6 +8,7 @@ public enum Bucket {
     public static let availabilityTypes = AvailabilityType.allCases
 
     // Indices are literals (checked against the names in the tests), so the hot path reads no global.
+    /// The long bucket of position type `t`.
     @inlinable public static func long(_ t: PositionType) -> Int { t.ordinal }
     @inlinable public static func short(_ t: PositionType) -> Int { 8 + t.ordinal }
     @inlinable public static var hypothecatable: Int { 16 }
@@ -100,6 +101,7 @@ public struct BucketVector: Sendable, Hashable {
     /// contract and lender line).
     public private(set) var basisDay = -1
 
+    /// A `BucketVector` from its fields.
     public init(ladder: Bool = false) { values = Array(repeating: 0, count: Bucket.count * (ladder ? 1 + Bucket.ladderDays : 1)) }
 
     @inlinable public subscript(_ i: Int) -> Int64 {

@@ -48,9 +48,12 @@ public struct SecurityTraits: Sendable {
     /// It trades in a currency other than its market's (a quanto listing).
     public var quanto: Bool
 
-    public init(marketId: String, temperature: Temperature = .gc, assetType: AssetType = .equity, easyToBorrow: Bool = false,
-                thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true, indexMemberships: Set<String> = [],
-                quanto: Bool = false) {
+    /// A `SecurityTraits` from its fields.
+    public init(
+        marketId: String, temperature: Temperature = .gc, assetType: AssetType = .equity, easyToBorrow: Bool = false,
+        thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true, indexMemberships: Set<String> = [],
+        quanto: Bool = false
+    ) {
         self.marketId = marketId; self.temperature = temperature; self.assetType = assetType; self.easyToBorrow = easyToBorrow
         self.thresholdList = thresholdList; self.restricted = restricted; self.shortSellEligible = shortSellEligible
         self.indexMemberships = indexMemberships; self.quanto = quanto
@@ -64,6 +67,7 @@ public struct RuleError: Error, Equatable, Sendable, CustomStringConvertible {
     public var field: String
     public var message: String
 
+    /// A `RuleError` from its fields.
     public init(subject: String, field: String, message: String) {
         self.subject = subject; self.field = field; self.message = message
     }
@@ -118,6 +122,7 @@ public struct CalculationValues: Sendable, Hashable, Codable {
     public var clientLongSellLimit: Int64 = 0
     public var clientShortSellLimit: Int64 = 0
 
+    /// A `CalculationValues` from its fields.
     public init() {}
 
     enum CodingKeys: String, CodingKey { case forLoan, forPledge, overborrow, locateAvailable }
@@ -175,7 +180,9 @@ public struct CompiledRuleSet: Sendable {
         var parameters: [String: Decimal8] = [:]
         for (name, value) in document.parameters ?? [:] {
             guard name.first?.isLetter == true, Bucket.byName[name] == nil, Calculation.byName[name] == nil, name != "max", name != "min" else {
-                throw RuleError(subject: "parameter \(name)", field: "parameters", message: "a parameter's name must start with a letter and not be a bucket, calculation or function")
+                throw RuleError(
+                    subject: "parameter \(name)", field: "parameters",
+                    message: "a parameter's name must start with a letter and not be a bucket, calculation or function")
             }
             parameters[name] = value.value
         }
@@ -191,7 +198,10 @@ public struct CompiledRuleSet: Sendable {
                 throw RuleError(subject: "pack \(pack.pack)", field: "pack", message: "the name is used by another pack")
             }
             if let markets = pack.markets {
-                guard !markets.isEmpty else { throw RuleError(subject: "pack \(pack.pack)", field: "markets", message: "list at least one market, or leave markets out for the default pack") }
+                guard !markets.isEmpty else {
+                    throw RuleError(
+                        subject: "pack \(pack.pack)", field: "markets", message: "list at least one market, or leave markets out for the default pack")
+                }
             } else {
                 defaultPacks += 1
             }
@@ -200,7 +210,9 @@ public struct CompiledRuleSet: Sendable {
                 guard !rule.id.isEmpty else { throw RuleError(subject: "pack \(pack.pack)", field: "rules[].id", message: "a rule needs an id") }
                 guard ids.insert(rule.id).inserted else { throw RuleError(subject: subject, field: "id", message: "another rule has this id") }
                 guard let calculation = Calculation.byName[rule.calculation] else {
-                    throw RuleError(subject: subject, field: "calculation", message: "\(rule.calculation) is not a calculation (\(Calculation.allCases.map(\.name).joined(separator: ", ")))")
+                    throw RuleError(
+                        subject: subject, field: "calculation",
+                        message: "\(rule.calculation) is not a calculation (\(Calculation.allCases.map(\.name).joined(separator: ", ")))")
                 }
                 try Self.check(rule.when, subject: subject)
                 let formula: Formula
@@ -209,8 +221,10 @@ public struct CompiledRuleSet: Sendable {
                 }
                 let node = try Self.compile(formula, for: calculation, parameters: parameters, subject: subject)
                 let index = rules.count
-                rules.append(CompiledRule(id: rule.id, pack: pack.pack, calculation: calculation, formula: rule.formula, condition: rule.when,
-                                          node: node, usesLadderDays: Self.namesADay(node)))
+                rules.append(
+                    CompiledRule(
+                        id: rule.id, pack: pack.pack, calculation: calculation, formula: rule.formula, condition: rule.when,
+                        node: node, usesLadderDays: Self.namesADay(node)))
                 if let markets = pack.markets {
                     for m in markets { marketRules[m, default: []].append(index) }
                 } else {
@@ -225,14 +239,17 @@ public struct CompiledRuleSet: Sendable {
         // pack. A calculation added later takes the shipped rule when the document (an older one) has none.
         for c in Calculation.allCases where !defaultRules.contains(where: { rules[$0].calculation == c && rules[$0].condition == nil }) {
             guard Calculation.addedLater.contains(c), defaultRules.allSatisfy({ rules[$0].calculation != c }),
-                  let shipped = Self.shippedDefaultRule(c), ids.insert(shipped.id).inserted else {
+                let shipped = Self.shippedDefaultRule(c), ids.insert(shipped.id).inserted
+            else {
                 throw RuleError(subject: "document", field: "packs", message: "the default pack needs a rule for \(c.name) without a condition")
             }
             guard let formula = try? FormulaParser.parse(shipped.formula) else { preconditionFailure("the shipped rule \(shipped.id) does not parse") }
             let node = try Self.compile(formula, for: c, parameters: parameters, subject: "rule \(shipped.id)")
             defaultRules.append(rules.count)
-            rules.append(CompiledRule(id: shipped.id, pack: "default", calculation: c, formula: shipped.formula, condition: nil,
-                                      node: node, usesLadderDays: Self.namesADay(node)))
+            rules.append(
+                CompiledRule(
+                    id: shipped.id, pack: "default", calculation: c, formula: shipped.formula, condition: nil,
+                    node: node, usesLadderDays: Self.namesADay(node)))
         }
         guard rules.count < Int(UInt16.max) else { throw RuleError(subject: "document", field: "packs", message: "too many rules") }
         self.rules = rules
@@ -240,7 +257,8 @@ public struct CompiledRuleSet: Sendable {
             locatePolicy = try CompiledLocatePolicy(policy)
         } else {
             guard let shipped = try? RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8)).locatePolicy,
-                  let compiled = try? CompiledLocatePolicy(shipped) else { preconditionFailure("the shipped locate policy does not compile") }
+                let compiled = try? CompiledLocatePolicy(shipped)
+            else { preconditionFailure("the shipped locate policy does not compile") }
             locatePolicy = compiled
         }
         func candidates(_ indices: [Int]) -> [[Int]] { Calculation.allCases.map { c in indices.filter { rules[$0].calculation == c } } }
@@ -306,7 +324,8 @@ public struct CompiledRuleSet: Sendable {
             throw RuleError(subject: subject, field: "when.temperature", message: "\(t) is not \(Temperature.names)")
         }
         for a in condition.assetType ?? [] where !assetTypes.contains(a) {
-            throw RuleError(subject: subject, field: "when.assetType", message: "\(a) is not an asset type (\(AssetType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw RuleError(
+                subject: subject, field: "when.assetType", message: "\(a) is not an asset type (\(AssetType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if condition.assetType?.isEmpty == true { throw RuleError(subject: subject, field: "when.assetType", message: "list at least one asset type") }
         if condition.indexMember?.isEmpty == true { throw RuleError(subject: subject, field: "when.indexMember", message: "list at least one index") }
@@ -340,7 +359,9 @@ public struct CompiledRuleSet: Sendable {
                 let parts = name.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
                 let base = String(parts[0]), day = String(parts[1])
                 guard let indices = Bucket.byName[base] else { throw fail("\(name): only a bucket has ladder days, and \(base) is not a bucket") }
-                guard let k = Bucket.ladderDayNames.firstIndex(of: day) else { throw fail("\(name): the ladder day must be one of \(Bucket.ladderDayNames.joined(separator: ", "))") }
+                guard let k = Bucket.ladderDayNames.firstIndex(of: day) else {
+                    throw fail("\(name): the ladder day must be one of \(Bucket.ladderDayNames.joined(separator: ", "))")
+                }
                 guard indices.allSatisfy(Bucket.isDated) else { throw fail("\(name): \(base) is the day's, with no ladder days") }
                 let nodes = indices.map { Node.dayBucket(k * Bucket.count + $0) }
                 return .node(nodes.count == 1 ? nodes[0] : .sum(nodes.map { (node: $0, sign: Int64(1)) }))
@@ -351,7 +372,9 @@ public struct CompiledRuleSet: Sendable {
                 }
                 if let c = Calculation.byName[name] {
                     guard c.rawValue < calculation.rawValue else {
-                        throw fail("\(calculation.name) may use only the calculations before it (\(Calculation.allCases.prefix(calculation.rawValue).map(\.name).joined(separator: ", ")))")
+                        throw fail(
+                            "\(calculation.name) may use only the calculations before it (\(Calculation.allCases.prefix(calculation.rawValue).map(\.name).joined(separator: ", ")))"
+                        )
                     }
                     return .node(.calculation(c.rawValue))
                 }
@@ -505,7 +528,9 @@ extension RuleSetDocument {
     /// `InputBounds.maxRuleDocumentBytes` or a string over `maxFormulaBytes` is refused, naming the field.
     public static func decode(json: [UInt8]) throws(RuleError) -> RuleSetDocument {
         guard json.count <= InputBounds.maxRuleDocumentBytes else {
-            throw RuleError(subject: "document", field: "(document)", message: "is \(json.count) bytes; a rule document may have at most \(InputBounds.maxRuleDocumentBytes)")
+            throw RuleError(
+                subject: "document", field: "(document)",
+                message: "is \(json.count) bytes; a rule document may have at most \(InputBounds.maxRuleDocumentBytes)")
         }
         let document: RuleSetDocument
         do { document = try StrictJSON.decode(RuleSetDocument.self, from: json, limits: .ruleDocument) } catch {
@@ -513,7 +538,8 @@ extension RuleSetDocument {
         }
         let rules = document.packs.reduce(0) { $0 + $1.rules.count } + (document.locatePolicy.map { $0.rules.count + $0.decrements.count } ?? 0)
         guard rules <= InputBounds.maxRulesPerDocument else {
-            throw RuleError(subject: "document", field: "packs", message: "holds \(rules) rules; a rule document may have at most \(InputBounds.maxRulesPerDocument)")
+            throw RuleError(
+                subject: "document", field: "packs", message: "holds \(rules) rules; a rule document may have at most \(InputBounds.maxRulesPerDocument)")
         }
         return document
     }

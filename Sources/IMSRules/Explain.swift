@@ -40,8 +40,9 @@ extension CompiledRuleSet {
         let values = evaluate(choice, buckets)
         return Calculation.inventory.map { c in
             let rule = rules[choice[c]]
-            return CalculationExplanation(calculation: c.name, value: values[c], ruleId: rule.id, pack: rule.pack, formula: rule.formula,
-                                          parts: Self.parts(rule.node, sign: 1, buckets, values))
+            return CalculationExplanation(
+                calculation: c.name, value: values[c], ruleId: rule.id, pack: rule.pack, formula: rule.formula,
+                parts: Self.parts(rule.node, sign: 1, buckets, values))
         }
     }
 
@@ -59,28 +60,40 @@ extension CompiledRuleSet {
             let q = b[day: day, i]
             // Named by the day it read: the rule's day, or the basis's own when that is later.
             let read = Bucket.ladderDayNames[max(day, b.basisDay)]
-            return [ExplainPart(kind: "bucket", name: Bucket.names[i] + "@" + read, factor: sign < 0 ? "-1" : "1",
-                                quantity: q, contribution: Self.signed(q, sign))]
+            return [
+                ExplainPart(
+                    kind: "bucket", name: Bucket.names[i] + "@" + read, factor: sign < 0 ? "-1" : "1",
+                    quantity: q, contribution: Self.signed(q, sign))
+            ]
         case .calculation(let c):
             let calculation = Calculation(rawValue: c)!
-            return [ExplainPart(kind: "calculation", name: calculation.name, factor: sign < 0 ? "-1" : "1", quantity: values[calculation],
-                                contribution: Self.signed(values[calculation], sign))]
+            return [
+                ExplainPart(
+                    kind: "calculation", name: calculation.name, factor: sign < 0 ? "-1" : "1", quantity: values[calculation],
+                    contribution: Self.signed(values[calculation], sign))
+            ]
         case .sum(let terms):
             return terms.flatMap { parts($0.node, sign: sign * $0.sign, b, values) }
         case .scaled(let n, let units):
             let inner = value(n, b, values)
             let factor = Decimal8(units: sign * units)
-            return [ExplainPart(kind: "scaled", factor: factor.description, quantity: inner, contribution: Int64(clamping: scale128(Int128(inner), sign * units)),
-                                parts: parts(n, sign: 1, b, values))]
+            return [
+                ExplainPart(
+                    kind: "scaled", factor: factor.description, quantity: inner, contribution: Int64(clamping: scale128(Int128(inner), sign * units)),
+                    parts: parts(n, sign: 1, b, values))
+            ]
         case .maximum(let args), .minimum(let args):
             let isMax: Bool
             if case .maximum = node { isMax = true } else { isMax = false }
             let all = args.map { value($0, b, values) }
             let chosen = isMax ? all.indices.max { all[$0] < all[$1] }! : all.indices.min { all[$0] < all[$1] }!
-            return [ExplainPart(kind: isMax ? "max" : "min", factor: sign < 0 ? "-1" : "1", quantity: all[chosen], contribution: Self.signed(all[chosen], sign),
-                                parts: parts(args[chosen], sign: 1, b, values),
-                                alternatives: all.indices.filter { $0 != chosen }.map { all[$0] },
-                                branches: args.indices.map { ExplainBranch(value: all[$0], chosen: $0 == chosen, parts: parts(args[$0], sign: 1, b, values)) })]
+            return [
+                ExplainPart(
+                    kind: isMax ? "max" : "min", factor: sign < 0 ? "-1" : "1", quantity: all[chosen], contribution: Self.signed(all[chosen], sign),
+                    parts: parts(args[chosen], sign: 1, b, values),
+                    alternatives: all.indices.filter { $0 != chosen }.map { all[$0] },
+                    branches: args.indices.map { ExplainBranch(value: all[$0], chosen: $0 == chosen, parts: parts(args[$0], sign: 1, b, values)) })
+            ]
         }
     }
 }

@@ -15,6 +15,7 @@ public struct LocatePolicyDocument: Codable, Sendable, Equatable {
     public var rules: [LocateRuleDocument]
     public var decrements: [LocateDecrementDocument]
 
+    /// A `LocatePolicyDocument` from its fields.
     public init(rules: [LocateRuleDocument], decrements: [LocateDecrementDocument]) {
         self.rules = rules; self.decrements = decrements
     }
@@ -31,6 +32,7 @@ public struct LocateRuleDocument: Codable, Sendable, Equatable {
     public var reason: String?
     public var description: String?
 
+    /// A `LocateRuleDocument` from its fields.
     public init(id: String, when: LocateCondition? = nil, outcome: String, reason: String? = nil, description: String? = nil) {
         self.id = id; self.when = when; self.outcome = outcome; self.reason = reason; self.description = description
     }
@@ -44,6 +46,7 @@ public struct LocateDecrementDocument: Codable, Sendable, Equatable {
     public var factor: Decimal8Text
     public var description: String?
 
+    /// A `LocateDecrementDocument` from its fields.
     public init(id: String, when: LocateCondition? = nil, factor: Decimal8Text, description: String? = nil) {
         self.id = id; self.when = when; self.factor = factor; self.description = description
     }
@@ -71,10 +74,13 @@ public struct LocateCondition: Codable, Sendable, Equatable {
     /// All locates already approved today in this security add up to more than this.
     public var securityApprovedAbove: Int64?
 
-    public init(markets: [String]? = nil, countries: [String]? = nil, temperature: String? = nil, assetType: [String]? = nil,
-                easyToBorrow: Bool? = nil, thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil,
-                side: String? = nil, settlement: String? = nil, clients: [String]? = nil, quantityAbove: Int64? = nil,
-                rateAboveBps: Decimal8Text? = nil, clientApprovedAbove: Int64? = nil, securityApprovedAbove: Int64? = nil) {
+    /// A `LocateCondition` from its fields.
+    public init(
+        markets: [String]? = nil, countries: [String]? = nil, temperature: String? = nil, assetType: [String]? = nil,
+        easyToBorrow: Bool? = nil, thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil,
+        side: String? = nil, settlement: String? = nil, clients: [String]? = nil, quantityAbove: Int64? = nil,
+        rateAboveBps: Decimal8Text? = nil, clientApprovedAbove: Int64? = nil, securityApprovedAbove: Int64? = nil
+    ) {
         self.markets = markets; self.countries = countries; self.temperature = temperature; self.assetType = assetType
         self.easyToBorrow = easyToBorrow; self.thresholdList = thresholdList; self.restricted = restricted
         self.shortSellEligible = shortSellEligible; self.side = side; self.settlement = settlement; self.clients = clients
@@ -95,8 +101,11 @@ public struct LocateFacts: Sendable {
     public var clientApproved: Int64
     public var securityApproved: Int64
 
-    public init(traits: SecurityTraits, country: String, side: LocateCommand.Side, settlement: LocateCommand.Settlement, clientId: String,
-                quantity: Int64, rateBps: Decimal8?, clientApproved: Int64, securityApproved: Int64) {
+    /// A `LocateFacts` from its fields.
+    public init(
+        traits: SecurityTraits, country: String, side: LocateCommand.Side, settlement: LocateCommand.Settlement, clientId: String,
+        quantity: Int64, rateBps: Decimal8?, clientApproved: Int64, securityApproved: Int64
+    ) {
         self.traits = traits; self.country = country; self.side = side; self.settlement = settlement; self.clientId = clientId
         self.quantity = quantity; self.rateBps = rateBps; self.clientApproved = clientApproved; self.securityApproved = securityApproved
     }
@@ -143,7 +152,9 @@ public struct CompiledLocatePolicy: Sendable {
             case "APPROVE": outcome = .approve
             case "AVAILABILITY": outcome = .availability
             case "PENDING", "REJECT":
-                guard let reason = r.reason, !reason.isEmpty else { throw RuleError(subject: subject, field: "reason", message: "\(r.outcome) needs a reason code") }
+                guard let reason = r.reason, !reason.isEmpty else {
+                    throw RuleError(subject: subject, field: "reason", message: "\(r.outcome) needs a reason code")
+                }
                 outcome = r.outcome == "PENDING" ? .pending(reason: reason) : .reject(reason: reason)
             default:
                 throw RuleError(subject: subject, field: "outcome", message: "\(r.outcome) is not an outcome (\(Self.outcomes.joined(separator: ", ")))")
@@ -151,7 +162,8 @@ public struct CompiledLocatePolicy: Sendable {
             rules.append(Rule(id: r.id, condition: r.when, outcome: outcome))
         }
         guard rules.contains(where: { $0.condition == nil }) else {
-            throw RuleError(subject: "locatePolicy", field: "rules", message: "the last word needs a rule without a condition (every request must get an outcome)")
+            throw RuleError(
+                subject: "locatePolicy", field: "rules", message: "the last word needs a rule without a condition (every request must get an outcome)")
         }
         var decrements: [Decrement] = []
         for d in document.decrements {
@@ -179,7 +191,9 @@ public struct CompiledLocatePolicy: Sendable {
         for a in c.assetType ?? [] where !AssetType.allCases.map(\.rawValue).contains(a) {
             throw RuleError(subject: subject, field: "when.assetType", message: "\(a) is not an asset type")
         }
-        if let s = c.side, LocateCommand.Side(rawValue: s) == nil { throw RuleError(subject: subject, field: "when.side", message: "\(s) is not SHORT or LONG") }
+        if let s = c.side, LocateCommand.Side(rawValue: s) == nil {
+            throw RuleError(subject: subject, field: "when.side", message: "\(s) is not SHORT or LONG")
+        }
         if let s = c.settlement, LocateCommand.Settlement(rawValue: s) == nil {
             throw RuleError(subject: subject, field: "when.settlement", message: "\(s) is not CASH or SWAP")
         }

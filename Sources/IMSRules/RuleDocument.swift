@@ -16,6 +16,7 @@ public struct RuleSetDocument: Codable, Sendable, Equatable {
     /// one (written before it existed) uses the shipped policy.
     public var locatePolicy: LocatePolicyDocument?
 
+    /// A `RuleSetDocument` from its fields.
     public init(name: String, parameters: [String: Decimal8Text]? = nil, packs: [RulePackDocument], locatePolicy: LocatePolicyDocument? = nil) {
         self.name = name; self.parameters = parameters; self.packs = packs; self.locatePolicy = locatePolicy
     }
@@ -28,6 +29,7 @@ public struct RulePackDocument: Codable, Sendable, Equatable {
     public var description: String?
     public var rules: [RuleDocument]
 
+    /// A `RulePackDocument` from its fields.
     public init(pack: String, markets: [String]? = nil, description: String? = nil, rules: [RuleDocument]) {
         self.pack = pack; self.markets = markets; self.description = description; self.rules = rules
     }
@@ -41,6 +43,7 @@ public struct RuleDocument: Codable, Sendable, Equatable {
     public var when: RuleCondition?
     public var description: String?
 
+    /// A `RuleDocument` from its fields.
     public init(id: String, calculation: String, formula: String, when: RuleCondition? = nil, description: String? = nil) {
         self.id = id; self.calculation = calculation; self.formula = formula; self.when = when; self.description = description
     }
@@ -59,8 +62,11 @@ public struct RuleCondition: Codable, Sendable, Equatable {
     /// The security trades in a currency other than its market's.
     public var quanto: Bool?
 
-    public init(temperature: String? = nil, assetType: [String]? = nil, indexMember: [String]? = nil, easyToBorrow: Bool? = nil,
-                thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil, quanto: Bool? = nil) {
+    /// A `RuleCondition` from its fields.
+    public init(
+        temperature: String? = nil, assetType: [String]? = nil, indexMember: [String]? = nil, easyToBorrow: Bool? = nil,
+        thresholdList: Bool? = nil, restricted: Bool? = nil, shortSellEligible: Bool? = nil, quanto: Bool? = nil
+    ) {
         self.temperature = temperature; self.assetType = assetType; self.indexMember = indexMember; self.easyToBorrow = easyToBorrow
         self.thresholdList = thresholdList; self.restricted = restricted; self.shortSellEligible = shortSellEligible
         self.quanto = quanto
@@ -71,8 +77,10 @@ public struct RuleCondition: Codable, Sendable, Equatable {
 public struct Decimal8Text: Codable, Sendable, Equatable {
     public var value: Decimal8
 
+    /// A `Decimal8Text` from its fields.
     public init(_ value: Decimal8) { self.value = value }
 
+    /// Decodes the value from its JSON form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         let text: String
@@ -83,6 +91,7 @@ public struct Decimal8Text: Codable, Sendable, Equatable {
         value = d
     }
 
+    /// Encodes the value as its JSON form.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(value.description)

@@ -48,6 +48,7 @@ public final class ChangeFeed: @unchecked Sendable {
     private var isClosed = false
     private var cursors: [ObjectIdentifier: WeakCursor] = [:]
 
+    /// A `ChangeFeed` from its fields.
     public init(capacity: Int = 4_096, maxItems: Int = 262_144, startingAfter sequence: UInt64 = 0) {
         precondition(capacity > 0 && maxItems > 0)
         self.capacity = capacity

@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import DequeModule
 import Foundation
 import IMSDomain
 import IMSEngine
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The running engine: a journal stage that makes batches durable, then one writer thread that
 /// owns `EngineState` and applies them in journal order (its partitions working in parallel within a batch).
@@ -60,8 +61,10 @@ public final class Engine: Sendable {
     /// - Parameters:
     ///   - journal: where batches are made durable before they are applied; nil for a memory-only engine.
     ///   - snapshots: where copies of the state go every `snapshotEveryEvents` events and at `shutdown`.
-    public init(state: consuming EngineState = EngineState(), journal: (any EngineJournal)? = nil,
-                snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000) {
+    public init(
+        state: consuming EngineState = EngineState(), journal: (any EngineJournal)? = nil,
+        snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000
+    ) {
         var initial = state
         initial.discardChanges()
         inbox = BlockingQueue(capacity: maxPendingEvents) { $0.lineCount }
@@ -77,8 +80,9 @@ public final class Engine: Sendable {
             journalThread.name = "ims-journal"
             journalThread.start()
         }
-        readModel.follow(feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } },
-                         applied: { [answers] in answers.answer(through: $0) })
+        readModel.follow(
+            feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } },
+            applied: { [answers] in answers.answer(through: $0) })
         let thread = Thread { [self] in self.runWriter() }
         thread.name = "ims-engine-writer"
         thread.stackSize = 8 << 20
@@ -205,8 +209,10 @@ public final class Engine: Sendable {
                 // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
                 // records published so far (what a consumer that fell off the feed resynchronises from).
                 let c0 = DispatchTime.now().uptimeNanoseconds
-                published = feed.publish(state.takeChangeRecord(exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
-                                                                results: outcomes.compactMap { $0 }))
+                published = feed.publish(
+                    state.takeChangeRecord(
+                        exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
+                        results: outcomes.compactMap { $0 }))
                 captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
                 texts = state.takeTextsToJournal()
                 if snapshots != nil {
@@ -262,8 +268,9 @@ public enum JournalHealth: Sendable, Hashable {
     /// what the outage refused.
     var pendingNotice: Notice? {
         guard case .failing(let since, let error, let refused) = self else { return nil }
-        return Notice(kind: .journalWriteFailed,
-                      message: "journal writes failed from \(since) (\(refused) batches refused with 503, none applied): \(error)", at: since)
+        return Notice(
+            kind: .journalWriteFailed,
+            message: "journal writes failed from \(since) (\(refused) batches refused with 503, none applied): \(error)", at: since)
     }
 
     /// An append of `batches` batches failed with `message` at `time`.

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import IMSDomain
 import IMSEngine
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The read model that REST, GraphQL and the streams share, kept up to date from the change feed.
 ///
@@ -33,6 +34,7 @@ public final class ReadModelStore: @unchecked Sendable {
     private let applyNanos = Atomic<UInt64>(0)
     private let stopped = DispatchSemaphore(value: 0)
 
+    /// A `ReadModelStore` from its fields.
     public init(_ model: ReadModel) {
         self.model = .allocate(capacity: 1)
         self.model.initialize(to: model)
@@ -40,7 +42,7 @@ public final class ReadModelStore: @unchecked Sendable {
         var attributes = pthread_rwlockattr_t()
         pthread_rwlockattr_init(&attributes)
         #if canImport(Glibc)
-        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+            pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
         #endif
         pthread_rwlock_init(lock, &attributes)
         pthread_rwlockattr_destroy(&attributes)
@@ -76,30 +78,34 @@ public final class ReadModelStore: @unchecked Sendable {
     /// Starts the thread that applies `feed`'s records; `resynchronise` gives a fresh model and the feed
     /// sequence it reflects.
     /// `applied` is called with each feed sequence once the model shows it.
-    func follow(_ feed: ChangeFeed, resynchronise: @escaping @Sendable () -> (ReadModel, UInt64),
-                applied: @escaping @Sendable (UInt64) -> Void) {
+    func follow(
+        _ feed: ChangeFeed, resynchronise: @escaping @Sendable () -> (ReadModel, UInt64),
+        applied: @escaping @Sendable (UInt64) -> Void
+    ) {
         let cursor = feed.cursor(named: "read-model")
         self.cursor = cursor
-        cursor.consume(on: "ims-read-model", { [self] read in
-            switch read {
-            case .records(let records):
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                write { model in for r in records { model.apply(r) } }
-                applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
-                // Answers wait for this: the records are finished first, so the hub sees them no later.
-                cursor.finish()
-                applied(records.last!.feedSequence)
-            case .lagged:
-                let (fresh, sequence) = resynchronise()
-                write { $0 = fresh }
-                cursor.reset(after: sequence)
-                resyncCount.add(1, ordering: .relaxed)
-                applied(sequence)
-            case .timedOut, .closed:
-                break
-            }
-            return true
-        }, closed: { [self] in stopped.signal() })
+        cursor.consume(
+            on: "ims-read-model",
+            { [self] read in
+                switch read {
+                case .records(let records):
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    write { model in for r in records { model.apply(r) } }
+                    applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+                    // Answers wait for this: the records are finished first, so the hub sees them no later.
+                    cursor.finish()
+                    applied(records.last!.feedSequence)
+                case .lagged:
+                    let (fresh, sequence) = resynchronise()
+                    write { $0 = fresh }
+                    cursor.reset(after: sequence)
+                    resyncCount.add(1, ordering: .relaxed)
+                    applied(sequence)
+                case .timedOut, .closed:
+                    break
+                }
+                return true
+            }, closed: { [self] in stopped.signal() })
     }
 
     /// Waits for the thread to end (after the feed is closed and drained).

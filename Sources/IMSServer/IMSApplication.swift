@@ -2,10 +2,10 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
-import NIOSSL
 import IMSEngine
 import IMSRuntime
 import Logging
+import NIOSSL
 import Synchronization
 
 /// How the HTTP server listens and what it accepts.
@@ -45,6 +45,7 @@ public struct ServerConfiguration: Sendable {
         return limits
     }
 
+    /// A `ServerConfiguration` from its fields.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 64 << 20, dataDirectory: String? = nil) {
         self.host = host
         self.port = port
@@ -67,8 +68,10 @@ public enum IMSApplication {
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: SecurityHeaders.docsPolicy, .xContentTypeOptions: "nosniff"],
-                     body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: SecurityHeaders.docsPolicy, .xContentTypeOptions: "nosniff"],
+                body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
         }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes, maxFutureSkew: configuration.maxFutureSkew).register(on: router)
         let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
@@ -96,8 +99,9 @@ public enum IMSApplication {
         }
         for stream in StreamRegistry.streams {
             router.ws(RouterPath("/ws/\(stream.name)")) { inbound, outbound, context in
-                try await stream.serve(hub: hub, identity: context.requestContext.identity, keys: credentials?.keys,
-                                       inbound: inbound, outbound: outbound)
+                try await stream.serve(
+                    hub: hub, identity: context.requestContext.identity, keys: credentials?.keys,
+                    inbound: inbound, outbound: outbound)
             }
         }
         return router
@@ -116,8 +120,9 @@ public enum IMSApplication {
             httpDecoderConfiguration: .init(maxHeaderFieldSize: limits.maxHeadBytes, maxHeaderListSize: limits.maxHeadBytes, maxHeaderFieldCount: 200))
         return HTTPServerBuilder { responder in
             GuardedChildChannel(
-                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
-                                                    configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 20))),
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder, webSocketResponder: webSocketResponder,
+                    configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 20))),
                 limits: limits, counter: counter)
         }
     }
@@ -125,7 +130,8 @@ public enum IMSApplication {
     /// Everything a served engine needs: its metrics counting, the HTTP routes with `/metrics`, and the
     /// streams over a hub of their own.
     static func serving(_ engine: Engine, configuration: ServerConfiguration)
-        -> (http: Router<IMSRequestContext>, webSocket: Router<IMSWebSocketContext>) {
+        -> (http: Router<IMSRequestContext>, webSocket: Router<IMSWebSocketContext>)
+    {
         IMSMetrics.shared.attach(engine)
         let hub = StreamHub(engine: engine, limits: configuration.streams)
         let http = router(engine: engine, configuration: configuration)
@@ -143,8 +149,10 @@ public enum IMSApplication {
     }
 
     /// The application, ready to `runService()`.
-    public static func application(engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
-                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public static func application(
+        engine: Engine, configuration: ServerConfiguration, logger: Logger? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         var log = logger ?? Logger(label: "ims")
         if logger == nil { log.logLevel = .info }
         let (router, webSocketRouter) = serving(engine, configuration: configuration)
@@ -159,8 +167,10 @@ public enum IMSApplication {
     /// An application that listens at once and serves the engine once `gate.open` is given it: until then
     /// (recovery) it answers `/health/live` 200, `/health/ready` and `/health` 503 "recovering", and 503 to
     /// everything else. So an orchestrator sees a live, not-ready process during a long recovery.
-    public static func application(gate: ServingGate, configuration: ServerConfiguration, logger: Logger,
-                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public static func application(
+        gate: ServingGate, configuration: ServerConfiguration, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         Application(
             responder: GateResponder(gate: gate),
             server: secured(server(webSocketResponder: GateWebSocketResponder(gate: gate), limits: configuration.connectionPolicy), configuration.tls),
@@ -175,17 +185,21 @@ public final class ServingGate: Sendable {
     private let routes = Mutex<(http: RouterResponder<IMSRequestContext>, ws: RouterResponder<IMSWebSocketContext>)?>(nil)
     let recovering: RouterResponder<IMSRequestContext>
 
+    /// A `ServingGate` from its fields.
     public init() {
         let router = Router(context: IMSRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware())
         OperationsRoutes.registerLiveness(on: router)
         for path in ["/health/ready", "/health"] {
             router.get(RouterPath(path)) { _, _ in
-                JSONResponse.raw(#"{"status":"unavailable","reason":"recovering: loading the snapshot and replaying the journal"}"#, status: .serviceUnavailable)
+                JSONResponse.raw(
+                    #"{"status":"unavailable","reason":"recovering: loading the snapshot and replaying the journal"}"#, status: .serviceUnavailable)
             }
         }
         for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
-            router.on("**", method: method) { _, _ -> Response in throw APIError(.serviceUnavailable, "IMS is recovering its state; retry shortly", retryAfter: 1) }
+            router.on("**", method: method) { _, _ -> Response in
+                throw APIError(.serviceUnavailable, "IMS is recovering its state; retry shortly", retryAfter: 1)
+            }
         }
         recovering = router.buildResponder()
     }
@@ -210,7 +224,7 @@ struct GateResponder: HTTPResponder {
 struct GateWebSocketResponder: HTTPResponder {
     let gate: ServingGate
     func respond(to request: Request, context: IMSWebSocketContext) async throws -> Response {
-        guard let ws = gate.ws else { return Response(status: .serviceUnavailable) }  // no upgrade; the HTTP answer says why
+        guard let ws = gate.ws else { return Response(status: .serviceUnavailable) } // no upgrade; the HTTP answer says why
         return try await ws.respond(to: request, context: context)
     }
 }

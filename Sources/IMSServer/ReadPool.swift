@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import DequeModule
 import Foundation
 import HTTPTypes
 import Hummingbird
 import IMSEngine
 import IMSRuntime
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where reads do their work: query pages and stream messages are built on a few threads that run at a
 /// lower scheduling priority than ingest.
@@ -54,8 +55,10 @@ final class ReadPool: @unchecked Sendable {
     /// The pool every route and stream of the process shares.
     static let shared = ReadPool()
 
-    init(threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8,
-         longShare: Double = 0.1, idleSeconds: Double = 5, name: String = "ims-read", stackSize: Int? = nil) {
+    init(
+        threads: Int = 2, niceness: Int32 = 10, maxQueued: Int = 512, maxLongRunning: Int = 1, maxLongQueued: Int = 8,
+        longShare: Double = 0.1, idleSeconds: Double = 5, name: String = "ims-read", stackSize: Int? = nil
+    ) {
         self.name = name
         self.stackSize = stackSize
         self.maxQueued = maxQueued
@@ -87,8 +90,8 @@ final class ReadPool: @unchecked Sendable {
         workers += 1
         let thread = Thread { [self] in
             #if canImport(Glibc)
-            // On Linux, who = 0 with PRIO_PROCESS names the calling thread only.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+                // On Linux, who = 0 with PRIO_PROCESS names the calling thread only.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
             #endif
             while let job = next() { job() }
         }

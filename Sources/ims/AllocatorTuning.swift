@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Process-wide settings of the C allocator, made before any thread starts.
@@ -13,16 +13,16 @@ import Glibc
 enum AllocatorTuning {
     static func apply() {
         #if canImport(Glibc)
-        if getenv("MALLOC_ARENA_MAX") == nil { _ = glibcMallopt(glibcArenaMax, 1) }
+            if getenv("MALLOC_ARENA_MAX") == nil { _ = glibcMallopt(glibcArenaMax, 1) }
         #endif
     }
 }
 
 #if canImport(Glibc)
-/// `M_ARENA_MAX` of glibc's <malloc.h>, which the Glibc module does not export.
-private let glibcArenaMax: Int32 = -8
+    /// `M_ARENA_MAX` of glibc's <malloc.h>, which the Glibc module does not export.
+    private let glibcArenaMax: Int32 = -8
 
-/// glibc's `int mallopt(int, int)`, declared here as the Glibc module does not export <malloc.h>.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    /// glibc's `int mallopt(int, int)`, declared here as the Glibc module does not export <malloc.h>.
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif

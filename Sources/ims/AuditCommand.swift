@@ -11,11 +11,11 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Export the audit trail of a data directory (who changed what through the API), rebuilt from its journal.",
         discussion: """
-        Read-only: a running server may keep using the data directory. Prints one JSON line per entry,
-        oldest first (the fields of GET /api/v1/audit), then a summary line. The whole journal is replayed,
-        so every entry since the first record is there; when the journal's first records were removed, the
-        trail starts at the oldest snapshot's, and the summary says so.
-        """)
+            Read-only: a running server may keep using the data directory. Prints one JSON line per entry,
+            oldest first (the fields of GET /api/v1/audit), then a summary line. The whole journal is replayed,
+            so every entry since the first record is there; when the journal's first records were removed, the
+            trail starts at the oldest snapshot's, and the summary says so.
+            """)
 
     @Option(help: ArgumentHelp(Settings.help("dataDir", "The data directory of `ims serve`."))) var dataDir: String?
     @Option(help: "Only this identity (key:<id>:<name>, jwt:<subject>).") var user: String?
@@ -36,8 +36,9 @@ struct AuditCommand: AsyncParsableCommand {
         let journal = DataDirectory.journalDirectory(settings.dataDir)
         guard FileManager.default.fileExists(atPath: journal) else { throw ValidationError("no journal in \(settings.dataDir)/journal") }
         let complete = Replay.journalStartsAtFirstRecord(dataDirectory: settings.dataDir)
-        let state = try Replay.state(dataDirectory: settings.dataDir, catalog: try settings.catalog(), until: .sequence(Int64.max),
-                                     partitions: settings.partitions, ignoringSnapshots: complete, auditCapacity: .max)
+        let state = try Replay.state(
+            dataDirectory: settings.dataDir, catalog: try settings.catalog(), until: .sequence(Int64.max),
+            partitions: settings.partitions, ignoringSnapshots: complete, auditCapacity: .max)
         let entries = state.auditEntries(filter, limit: .max)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

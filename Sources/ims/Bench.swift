@@ -3,32 +3,32 @@ import Foundation
 import Histogram
 import IMSDomain
 import IMSEngine
-import IMSRuntime
-import IMSServer
 import IMSIngest
 import IMSJournal
+import IMSRuntime
+import IMSServer
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure IMS. Prints progress, then one JSON object as the last line.",
         discussion: """
-        engine: a realistic generated mix, decoded beforehand (NDJSON decoding is timed and reported apart), through validation, \
-        the durable journal (group commit, --fsync) and the engine, in process.
-        recovery: journals --events events, then times a restart from the journal alone and from a snapshot.
-        ingest: the same mix POSTed to a running server (--url) from this separate process.
-        memory: bytes of memory per position with --positions positions held.
-        latency: trades POSTed at --rate to a running server (--url) while a WebSocket subscriber (--filter) measures \
-        server receive → delivery.
-        read: latency, plus --readers clients looping on GET /api/v1/positions?limit=100 and a second subscriber to every \
-        position ({}) reading as fast as it can: the ingest rate, the one-market subscriber's and the {} subscriber's \
-        latencies, and the readers' request rate are reported. With --heavy-readers N, N more clients loop on the long reads \
-        (rule previews, aggregates by aggregation unit); /health/ready is probed every 20 ms in both and its latency reported.
-        rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
-        changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
-        recalculation of every security under it, and reports the inventory's memory per security.
-        decisions: --events locate requests POSTed one by one to a running server (--url) at --rate over --connections         connections (default 32 when not given); each answer comes after its journal sync. Reports decisionsPerSecond and         the latency percentiles from when each request was due to its answer.
-        """)
+            engine: a realistic generated mix, decoded beforehand (NDJSON decoding is timed and reported apart), through validation, \
+            the durable journal (group commit, --fsync) and the engine, in process.
+            recovery: journals --events events, then times a restart from the journal alone and from a snapshot.
+            ingest: the same mix POSTed to a running server (--url) from this separate process.
+            memory: bytes of memory per position with --positions positions held.
+            latency: trades POSTed at --rate to a running server (--url) while a WebSocket subscriber (--filter) measures \
+            server receive → delivery.
+            read: latency, plus --readers clients looping on GET /api/v1/positions?limit=100 and a second subscriber to every \
+            position ({}) reading as fast as it can: the ingest rate, the one-market subscriber's and the {} subscriber's \
+            latencies, and the readers' request rate are reported. With --heavy-readers N, N more clients loop on the long reads \
+            (rule previews, aggregates by aggregation unit); /health/ready is probed every 20 ms in both and its latency reported.
+            rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
+            changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
+            recalculation of every security under it, and reports the inventory's memory per security.
+            decisions: --events locate requests POSTed one by one to a running server (--url) at --rate over --connections         connections (default 32 when not given); each answer comes after its journal sync. Reports decisionsPerSecond and         the latency percentiles from when each request was due to its answer.
+            """)
 
     enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions }
 
@@ -43,13 +43,17 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
     @Flag(help: "In the decisions benchmark, send GET /health/live instead: the server's HTTP floor on this machine, the same way.") var httpFloor = false
-    @Option(help: "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch.") var desk = 0
+    @Option(
+        help:
+            "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch."
+    ) var desk = 0
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
     @Option(help: "Clients looping on GET /api/v1/positions?limit=100 in the read benchmark.") var readers = 8
     @Flag(inversion: .prefixedNo, help: "In the read benchmark, add the {} subscriber.") var watchAll = true
-    @Option(help: "In the read and latency benchmarks, clients looping on rule previews and aggregates by aggregation unit (the long reads).") var heavyReaders = 0
+    @Option(help: "In the read and latency benchmarks, clients looping on rule previews and aggregates by aggregation unit (the long reads).")
+    var heavyReaders = 0
     @Option(help: "The latency benchmark subscriber's filter (JSON).") var filter = #"{"marketId":"JP","positionType":"FIRM"}"#
 
     func validate() throws {
@@ -76,8 +80,10 @@ struct Bench: AsyncParsableCommand {
         case .memory: memoryBench()
         case .rules: try await rulesBench()
         case .decisions:
-            try DecisionsBench(url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
-                               connections: connections == 2 ? 32 : connections, floor: httpFloor).run()
+            try DecisionsBench(
+                url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
+                connections: connections == 2 ? 32 : connections, floor: httpFloor
+            ).run()
         case .recovery: try recoveryBench()
         }
     }
@@ -227,19 +233,22 @@ struct Bench: AsyncParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let positions = engine.read { $0.positionCount }
         let h = histogram.withLock { $0 }
-        Self.report(kind: "engine", events: events, seconds: seconds, histogram: h,
-                    extra: ["positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
-                            "deskCommands": "\(deskCommands.reduce(0) { $0 + $1.count })", "deskCommandsRefused": "\(deskFailures.load(ordering: .relaxed))",
-                            "locatesApproved": "\(engine.read { s in s.locates.records.filter { $0.status == .approved || $0.status == .partial }.count })",
-                            "ordersApproved": "\(engine.read { s in s.orders.records.filter { $0.decision == .approved }.count })",
-                            "ndjsonDecodeEventsPerSecond": String(Int(Double(events) / (Double(decodeNanos) / 1e9))),
-                            "scanFloorEventsPerSecond": "\(floor)",
-                            "ratioToScanFloor": String(format: "%.2f", Double(events) / seconds / Double(max(floor, 1))),
-                            "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
-                            "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),
-                            "readModelSeconds": String(format: "%.3f", Double(engine.readModel.applyNanoseconds - readModelBefore) / 1e9),
-                            "journal": noJournal ? "false" : "\"\(try syncPolicy())\"", "inventory": noInventory ? "false" : "true",
-                            "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events))])
+        Self.report(
+            kind: "engine", events: events, seconds: seconds, histogram: h,
+            extra: [
+                "positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
+                "deskCommands": "\(deskCommands.reduce(0) { $0 + $1.count })", "deskCommandsRefused": "\(deskFailures.load(ordering: .relaxed))",
+                "locatesApproved": "\(engine.read { s in s.locates.records.filter { $0.status == .approved || $0.status == .partial }.count })",
+                "ordersApproved": "\(engine.read { s in s.orders.records.filter { $0.decision == .approved }.count })",
+                "ndjsonDecodeEventsPerSecond": String(Int(Double(events) / (Double(decodeNanos) / 1e9))),
+                "scanFloorEventsPerSecond": "\(floor)",
+                "ratioToScanFloor": String(format: "%.2f", Double(events) / seconds / Double(max(floor, 1))),
+                "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
+                "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),
+                "readModelSeconds": String(format: "%.3f", Double(engine.readModel.applyNanoseconds - readModelBefore) / 1e9),
+                "journal": noJournal ? "false" : "\"\(try syncPolicy())\"", "inventory": noInventory ? "false" : "true",
+                "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events)),
+            ])
         engine.stop()
     }
 
@@ -276,9 +285,12 @@ struct Bench: AsyncParsableCommand {
         group.wait()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let h = histogram.withLock { $0 }
-        Self.report(kind: "ingest", events: events, seconds: seconds, histogram: h,
-                    extra: ["failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)", "connections": "\(connections)",
-                            "latencyOf": "\"request\""])
+        Self.report(
+            kind: "ingest", events: events, seconds: seconds, histogram: h,
+            extra: [
+                "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)", "connections": "\(connections)",
+                "latencyOf": "\"request\"",
+            ])
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
     }
 
@@ -352,7 +364,8 @@ struct Bench: AsyncParsableCommand {
         for b in 0..<books {
             var body = ""
             for s in 0..<securityCount {
-                body += "{\"type\":\"sodPosition\",\"businessDate\":\"2026-11-25\",\"bookId\":\"MB\(b)\",\"securityId\":\"M\(s)\",\"contractualQty\":\(s + 100),\"settledQty\":\(s),\"sd1Receipt\":100}\n"
+                body +=
+                    "{\"type\":\"sodPosition\",\"businessDate\":\"2026-11-25\",\"bookId\":\"MB\(b)\",\"securityId\":\"M\(s)\",\"contractualQty\":\(s + 100),\"settledQty\":\(s),\"sd1Receipt\":100}\n"
             }
             _ = state.process(Self.decode(Array(body.utf8)))
         }

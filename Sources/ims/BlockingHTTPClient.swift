@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A minimal HTTP/1.1 client over one keep-alive TCP connection, for `ims load` and the benchmarks:
 /// blocking, no allocation per request beyond the response, no event loop in the measurement.
@@ -22,7 +23,9 @@ final class BlockingHTTPClient {
 
     /// Parses `http://host:port` (the path, if any, is ignored).
     init(url: String) throws {
-        guard let u = URL(string: url), u.scheme == "http", let host = u.host else { throw Failure(description: "expected a URL like http://127.0.0.1:8080, got \(url)") }
+        guard let u = URL(string: url), u.scheme == "http", let host = u.host else {
+            throw Failure(description: "expected a URL like http://127.0.0.1:8080, got \(url)")
+        }
         self.host = host == "localhost" ? "127.0.0.1" : host
         self.port = u.port ?? 80
     }
@@ -89,7 +92,8 @@ final class BlockingHTTPClient {
         let head = String(decoding: data[0..<headerEnd], as: UTF8.self)
         let lines = head.split(separator: "\r\n")
         guard let statusLine = lines.first, statusLine.split(separator: " ").count >= 2,
-              let status = Int(statusLine.split(separator: " ")[1]) else { throw Failure(description: "bad response: \(head.prefix(80))") }
+            let status = Int(statusLine.split(separator: " ")[1])
+        else { throw Failure(description: "bad response: \(head.prefix(80))") }
         var length = 0
         for line in lines.dropFirst() {
             let parts = line.split(separator: ":", maxSplits: 1)

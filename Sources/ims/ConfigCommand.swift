@@ -14,11 +14,11 @@ struct PrintConfig: AsyncParsableCommand {
         commandName: "print",
         abstract: "Print every setting `ims serve` would use, and where each value came from.",
         discussion: """
-        A flag wins over an environment variable (IMS_PORT, IMS_DATA_DIR, …), which wins over the \
-        configuration file (--config or IMS_CONFIG), which wins over the default. Give the same flags, \
-        environment and file as the server to see what it will run with; a value IMS would refuse is \
-        refused here too, naming the key.
-        """)
+            A flag wins over an environment variable (IMS_PORT, IMS_DATA_DIR, …), which wins over the \
+            configuration file (--config or IMS_CONFIG), which wins over the default. Give the same flags, \
+            environment and file as the server to see what it will run with; a value IMS would refuse is \
+            refused here too, naming the key.
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
@@ -60,8 +60,9 @@ struct PrintConfig: AsyncParsableCommand {
             }
             object[entry.setting.key] = item
         }
-        let data = try JSONSerialization.data(withJSONObject: ["configFile": settings.configFile.map { $0 as Any } ?? NSNull(), "settings": object],
-                                              options: [.sortedKeys, .prettyPrinted])
+        let data = try JSONSerialization.data(
+            withJSONObject: ["configFile": settings.configFile.map { $0 as Any } ?? NSNull(), "settings": object],
+            options: [.sortedKeys, .prettyPrinted])
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -21,16 +21,23 @@ struct DecisionsBench {
     func run() throws {
         let prefix = "D\(getpid())-"
         let setup = try BlockingHTTPClient(url: url)
-        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"aggregationUnit","aggregationUnitId":"\#(prefix)AU-US","name":"\#(prefix)US","marketId":"US","legalEntity":"\#(prefix)PB","unitType":"NET","isDefault":true}"#,
-                     #"{"type":"book","bookId":"\#(prefix)FIRM","legalEntity":"\#(prefix)PB","positionType":"FIRM"}"#]
+        var lines = [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"aggregationUnit","aggregationUnitId":"\#(prefix)AU-US","name":"\#(prefix)US","marketId":"US","legalEntity":"\#(prefix)PB","unitType":"NET","isDefault":true}"#,
+            #"{"type":"book","bookId":"\#(prefix)FIRM","legalEntity":"\#(prefix)PB","positionType":"FIRM"}"#,
+        ]
         for c in 0..<Self.clients {
-            lines.append(#"{"type":"book","bookId":"\#(prefix)C\#(c)","legalEntity":"\#(prefix)PB","positionType":"CLIENT_FREE","clientId":"\#(prefix)C\#(c)"}"#)
+            lines.append(
+                #"{"type":"book","bookId":"\#(prefix)C\#(c)","legalEntity":"\#(prefix)PB","positionType":"CLIENT_FREE","clientId":"\#(prefix)C\#(c)"}"#)
         }
         for s in 0..<securities {
             lines.append(#"{"type":"security","securityId":"\#(prefix)S\#(s)","marketId":"US","currency":"USD"}"#)
-            lines.append(#"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"\#(prefix)FIRM","securityId":"\#(prefix)S\#(s)","contractualQty":1000000000,"settledQty":1000000000}"#)
-            lines.append(#"{"type":"availability","sourceId":"\#(prefix)L","securityId":"\#(prefix)S\#(s)","quantity":1000000000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}"#)
+            lines.append(
+                #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"\#(prefix)FIRM","securityId":"\#(prefix)S\#(s)","contractualQty":1000000000,"settledQty":1000000000}"#
+            )
+            lines.append(
+                #"{"type":"availability","sourceId":"\#(prefix)L","securityId":"\#(prefix)S\#(s)","quantity":1000000000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}"#
+            )
         }
         let r = try setup.post("/api/v1/events", body: Array(lines.joined(separator: "\n").utf8))
         guard r.status == 200 else { throw ValidationError("setup: HTTP \(r.status) \(r.text.prefix(300))") }
@@ -55,9 +62,18 @@ struct DecisionsBench {
                     // Pair i / 2: client c locates in security s, then sells short part of it.
                     let pair = i / 2, c = pair % Self.clients, security = "\(prefix)S\(pair % securities)"
                     let isOrder = i % 2 == 1
-                    let (path, body, expected) = isOrder
-                        ? ("/api/v1/orders/validate", #"{"orderId":"\#(prefix)O\#(pair)","clientId":"\#(prefix)C\#(c)","bookId":"\#(prefix)C\#(c)","securityId":"\#(security)","side":"SELL_SHORT","quantity":\#(50 + pair % 50),"price":"100"}"#, 200)
-                        : ("/api/v1/locates", #"{"requestId":"\#(prefix)\#(pair)","clientId":"\#(prefix)C\#(c)","securityId":"\#(security)","quantity":\#(100 + pair % 900),"side":"SHORT"}"#, 201)
+                    let (path, body, expected) =
+                        isOrder
+                        ? (
+                            "/api/v1/orders/validate",
+                            #"{"orderId":"\#(prefix)O\#(pair)","clientId":"\#(prefix)C\#(c)","bookId":"\#(prefix)C\#(c)","securityId":"\#(security)","side":"SELL_SHORT","quantity":\#(50 + pair % 50),"price":"100"}"#,
+                            200
+                        )
+                        : (
+                            "/api/v1/locates",
+                            #"{"requestId":"\#(prefix)\#(pair)","clientId":"\#(prefix)C\#(c)","securityId":"\#(security)","quantity":\#(100 + pair % 900),"side":"SHORT"}"#,
+                            201
+                        )
                     if floor {
                         guard let answer = try? client.get("/health/live"), answer.status == 200 else { failures.add(1, ordering: .relaxed); continue }
                         _ = answer
@@ -82,11 +98,13 @@ struct DecisionsBench {
         for done in threads { done.wait() }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let h = histogram.withLock { $0 }
-        print(#"{"kind":"decisions","decisions":\#(decisions),"seconds":\#(String(format: "%.3f", seconds)),"decisionsPerSecond":\#(Int(Double(decisions) / seconds)),"# +
-              #""targetRate":\#(rate),"connections":\#(connections),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"# +
-              #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(approved.load(ordering: .relaxed)),"# +
-              #""ordersApproved":\#(ordersApproved.load(ordering: .relaxed)),"# +
-              #""failedRequests":\#(failures.load(ordering: .relaxed)),"latencyOf":"\#(floor ? "request due to answer (GET /health/live: the HTTP floor)" : "request due to answer (locate requests and order validations, each journaled and synced)")"}"#)
+        print(
+            #"{"kind":"decisions","decisions":\#(decisions),"seconds":\#(String(format: "%.3f", seconds)),"decisionsPerSecond":\#(Int(Double(decisions) / seconds)),"#
+                + #""targetRate":\#(rate),"connections":\#(connections),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
+                + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(approved.load(ordering: .relaxed)),"#
+                + #""ordersApproved":\#(ordersApproved.load(ordering: .relaxed)),"#
+                + #""failedRequests":\#(failures.load(ordering: .relaxed)),"latencyOf":"\#(floor ? "request due to answer (GET /health/live: the HTTP floor)" : "request due to answer (locate requests and order validations, each journaled and synced)")"}"#
+        )
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
     }
 }

@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSIngest
+import IMSRuntime
 import IMSServer
 import Logging
 import ServiceLifecycle
@@ -31,7 +31,8 @@ struct Demo: AsyncParsableCommand {
         Console.line("demo API keys (send as Authorization: Bearer <key>; shown once):")
         for (name, roles, client) in keys {
             let made = try store.create(name: "demo \(name)", roles: roles, clientId: client, at: now)
-            Console.line("  \(name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(made.key)   (\(roles.sorted().map(\.rawValue).joined(separator: ", ")))")
+            Console.line(
+                "  \(name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(made.key)   (\(roles.sorted().map(\.rawValue).joined(separator: ", ")))")
         }
         return store
     }
@@ -66,7 +67,9 @@ struct Demo: AsyncParsableCommand {
         let scheme = configuration.scheme
         let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
             logger.info("serving", metadata: ["url": "\(scheme)://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])
-            Console.line("ims demo serving on \(scheme)://\(settings.host):\(port)  (\(rate) events/s); the dashboard: \(scheme)://\(settings.host):\(port)/ (sign in with the desk key)")
+            Console.line(
+                "ims demo serving on \(scheme)://\(settings.host):\(port)  (\(rate) events/s); the dashboard: \(scheme)://\(settings.host):\(port)/ (sign in with the desk key)"
+            )
         }
         // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
         try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)
@@ -114,7 +117,7 @@ struct SimulatorFeed: Service {
             executions.removeAll { execution in
                 switch engine.readModel.read({ $0.orders(withId: execution.orderId).first?.decision }) {
                 case "APPROVED": lines.append(execution.trade); return true
-                case nil: return false  // not decided yet: next tick
+                case nil: return false // not decided yet: next tick
                 default: return true
                 }
             }
@@ -136,7 +139,7 @@ struct SimulatorFeed: Service {
             }
             locateCredit += Double(perTick) / 100
             while locateCredit >= 1 { locates.append(simulator.locateRequest()); locateCredit -= 1 }
-            for (k, command) in locates.enumerated() {  // numbered after the NDJSON lines
+            for (k, command) in locates.enumerated() { // numbered after the NDJSON lines
                 batch.events.append(Event(command))
                 batch.lines.append(Int32(lines.count + k + 1))
             }
@@ -149,7 +152,7 @@ struct SimulatorFeed: Service {
                 orderCredit -= 1
             }
             var line = Int32(lines.count) + (batch.lines.last.map { max(0, $0 - Int32(lines.count)) } ?? 0)
-            for command in orders {  // numbered after the locates
+            for command in orders { // numbered after the locates
                 line += 1
                 batch.events.append(Event(command))
                 batch.lines.append(line)

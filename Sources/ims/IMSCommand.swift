@@ -7,7 +7,10 @@ struct IMSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ims",
         abstract: "IMS: real-time inventory management for prime brokers.",
-        subcommands: [Serve.self, Demo.self, Load.self, ReplayCommand.self, AuditCommand.self, JournalCommand.self, ConfigCommand.self, RulesCommand.self, KeysCommand.self, Bench.self])
+        subcommands: [
+            Serve.self, Demo.self, Load.self, ReplayCommand.self, AuditCommand.self, JournalCommand.self, ConfigCommand.self, RulesCommand.self,
+            KeysCommand.self, Bench.self,
+        ])
 
     static func main() async {
         AllocatorTuning.apply()

@@ -14,10 +14,10 @@ struct JournalCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Read every journal record and check its checksum and decoding; change nothing.",
             discussion: """
-            Prints a JSON report. Exits 0 when IMS would start (a torn tail is cut at start), 1 when it would refuse.
-            Snapshots are loaded in full, as start loads them: the report names the one start would use and those it would pass over.
-            It also lists journaled commands that today's limits refuse (start refuses them again as it replays).
-            """)
+                Prints a JSON report. Exits 0 when IMS would start (a torn tail is cut at start), 1 when it would refuse.
+                Snapshots are loaded in full, as start loads them: the report names the one start would use and those it would pass over.
+                It also lists journaled commands that today's limits refuse (start refuses them again as it replays).
+                """)
 
         @Option(help: ArgumentHelp(Settings.help("dataDir", "The data directory of `ims serve`."))) var dataDir: String?
         @OptionGroup var server: ServerOptions
@@ -36,11 +36,11 @@ struct JournalCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move the damaged part of the journal aside (kept under quarantine/, never deleted) so IMS starts from all that is still good.",
             discussion: """
-            Keeps the journal before the damage and every snapshot that loads; when a snapshot covers the damage, the state
-            is the snapshot's and the verified records after it are kept. Events that are then in no kept file leave the
-            state: restore the damaged files from a copy instead if you have one. The next start raises a JOURNAL_REPAIRED
-            exception saying what was moved. Asks for --yes, since acknowledged events may leave the state.
-            """)
+                Keeps the journal before the damage and every snapshot that loads; when a snapshot covers the damage, the state
+                is the snapshot's and the verified records after it are kept. Events that are then in no kept file leave the
+                state: restore the damaged files from a copy instead if you have one. The next start raises a JOURNAL_REPAIRED
+                exception saying what was moved. Asks for --yes, since acknowledged events may leave the state.
+                """)
 
         @Option(help: ArgumentHelp(Settings.help("dataDir", "The data directory of `ims serve` (stop the server first)."))) var dataDir: String?
         @Flag(help: "Confirm that events after the damage may leave the state.") var yes = false
@@ -53,7 +53,9 @@ struct JournalCommand: AsyncParsableCommand {
             guard yes else {
                 let report = try JournalMaintenance.verify(dataDirectory: dataDir, catalog: catalog)
                 print("\(report.verdict.rawValue): \(report.problem ?? "nothing to repair")")
-                if report.verdict == .corrupt { print("run again with --yes to move the damaged data aside (events after record \(report.lastValidRecord) leave the state)") }
+                if report.verdict == .corrupt {
+                    print("run again with --yes to move the damaged data aside (events after record \(report.lastValidRecord) leave the state)")
+                }
                 return
             }
             let repair = try JournalMaintenance.repair(dataDirectory: dataDir, catalog: catalog, at: WallClockDate.now())

@@ -26,13 +26,18 @@ struct KeysCommand: ParsableCommand {
         func run() throws {
             var parsed: Set<Role> = []
             for r in roles {
-                guard let role = Role(rawValue: r) else { throw ValidationError("unknown role \(r): one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))") }
+                guard let role = Role(rawValue: r) else {
+                    throw ValidationError("unknown role \(r): one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
                 parsed.insert(role)
             }
             do {
                 let made = try APIKeyStore(file: file.url).create(name: name, roles: parsed, clientId: clientId, at: WallClockDate.now())
                 print(made.key)
-                FileHandle.standardError.write(Data("key \(made.record.keyId) (\(made.record.roles.map(\.rawValue).joined(separator: ", "))) written to \(file.file); keep it: it is not shown again\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "key \(made.record.keyId) (\(made.record.roles.map(\.rawValue).joined(separator: ", "))) written to \(file.file); keep it: it is not shown again\n"
+                            .utf8))
             } catch let error as APIKeyError {
                 throw ValidationError(error.description)
             }
@@ -57,7 +62,9 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "The key's id (as `ims keys list` shows it).") var keyId: String
 
         func run() throws {
-            do { try APIKeyStore(file: file.url).revoke(keyId, at: WallClockDate.now()) } catch let error as APIKeyError { throw ValidationError(error.description) }
+            do { try APIKeyStore(file: file.url).revoke(keyId, at: WallClockDate.now()) } catch let error as APIKeyError {
+                throw ValidationError(error.description)
+            }
             print("key \(keyId) revoked")
         }
     }

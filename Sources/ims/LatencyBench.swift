@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import Histogram
 import HTTPTypes
+import Histogram
 import HummingbirdWSClient
 import IMSDomain
 import IMSIngest
@@ -14,12 +14,12 @@ struct LatencyBench: AsyncParsableCommand {
         commandName: "latency",
         abstract: "Publish trades at a target rate over HTTP while a WebSocket subscriber measures received → delivered.",
         discussion: """
-        The subscriber takes /ws/position with --filter (default: the firm's own positions in one market,
-        JP, as a desk's screen would; {"marketId":"JP"} or {} for heavier subscribers: every delta costs
-        server time, see docs/benchmarks.md). Each delta carries the
-        server's receive time of the earliest event it reflects; latency = arrival at the subscriber − that
-        time (one machine, one clock). Prints progress, then one JSON object as the last line.
-        """)
+            The subscriber takes /ws/position with --filter (default: the firm's own positions in one market,
+            JP, as a desk's screen would; {"marketId":"JP"} or {} for heavier subscribers: every delta costs
+            server time, see docs/benchmarks.md). Each delta carries the
+            server's receive time of the earliest event it reflects; latency = arrival at the subscriber − that
+            time (one machine, one clock). Prints progress, then one JSON object as the last line.
+            """)
 
     @Option(help: "The running server.") var url = "http://127.0.0.1:8080"
     @Option(help: "Target events per second.") var rate = 300_000
@@ -85,9 +85,11 @@ struct LatencyBench: AsyncParsableCommand {
         for loops in [readerLoops, heavyLoops, readyProbe] { loops.stop() }
         measured.stop()
         global?.stop()
-        var extra = ["targetRate": "\(rate)", "deltas": "\(measured.deltas.load(ordering: .relaxed))",
-                     "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)",
-                     "latencyOf": "\"server receive to WebSocket delivery\"", "filter": JSONText.quoted(filter)]
+        var extra = [
+            "targetRate": "\(rate)", "deltas": "\(measured.deltas.load(ordering: .relaxed))",
+            "failedRequests": "\(failures.load(ordering: .relaxed))", "batch": "\(batch)",
+            "latencyOf": "\"server receive to WebSocket delivery\"", "filter": JSONText.quoted(filter),
+        ]
         if readers > 0 {
             let h = readerLoops.latency.withLock { $0 }
             extra["readers"] = "\(readers)"
@@ -116,8 +118,9 @@ struct LatencyBench: AsyncParsableCommand {
             extra["allP50Micros"] = "\(h.valueAtPercentile(50))"
             extra["allP99Micros"] = "\(h.valueAtPercentile(99))"
         }
-        Bench.report(kind: readers > 0 || watchAll || heavyReaders > 0 ? "read" : "latency", events: events, seconds: seconds,
-                     histogram: measured.histogram.withLock { $0 }, extra: extra)
+        Bench.report(
+            kind: readers > 0 || watchAll || heavyReaders > 0 ? "read" : "latency", events: events, seconds: seconds,
+            histogram: measured.histogram.withLock { $0 }, extra: extra)
         if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
     }
 
@@ -130,7 +133,11 @@ struct LatencyBench: AsyncParsableCommand {
 
         init(url: String, filter: String) {
             let task = Task { [self] () async throws -> Void in
-                _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: BlockingHTTPClient.apiKey.map { [.authorization: "Bearer \($0)"] } ?? [:]), logger: Logger(label: "bench")) { inbound, outbound, _ in
+                _ = try await WebSocketClient.connect(
+                    url: url,
+                    configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: BlockingHTTPClient.apiKey.map { [.authorization: "Bearer \($0)"] } ?? [:]),
+                    logger: Logger(label: "bench")
+                ) { inbound, outbound, _ in
                     try await outbound.write(.text(#"{"action":"subscribe","filter":\#(filter)}"#))
                     for try await message in inbound.messages(maxSize: 1 << 24) {
                         guard case .text(let text) = message else { continue }

@@ -9,11 +9,11 @@ struct ReplayCommand: AsyncParsableCommand {
         commandName: "replay",
         abstract: "Rebuild the state of a data directory as it was at a journal sequence or a time, and print or export it.",
         discussion: """
-        Read-only: the data directory is not changed, and a running server may keep using it.
-        Prints one JSON line per position (the fields of GET /api/v1/positions/{bookId}/{securityId}),
-        then a summary line with the sequence reached and a digest of the whole state: two replays
-        to the same point print the same digest.
-        """)
+            Read-only: the data directory is not changed, and a running server may keep using it.
+            Prints one JSON line per position (the fields of GET /api/v1/positions/{bookId}/{securityId}),
+            then a summary line with the sequence reached and a digest of the whole state: two replays
+            to the same point print the same digest.
+            """)
 
     @Option(help: ArgumentHelp(Settings.help("dataDir", "The data directory of `ims serve`."))) var dataDir: String?
     @Option(help: "A journal sequence number, or an ISO-8601 timestamp (2026-11-25T14:30:00Z). Default: the end.")
@@ -38,7 +38,8 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ValidationError("no journal in \(dataDir)/journal")
         }
         let start = Date()
-        let state = try Replay.state(dataDirectory: dataDir, catalog: try settings.catalog(), until: target, partitions: settings.partitions, ignoringSnapshots: fromStart)
+        let state = try Replay.state(
+            dataDirectory: dataDir, catalog: try settings.catalog(), until: target, partitions: settings.partitions, ignoringSnapshots: fromStart)
         let seconds = Date().timeIntervalSince(start)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -54,8 +55,9 @@ struct ReplayCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(out)
         }
         let digest = String(CRC32C.checksum(state.snapshotImage()), radix: 16)
-        print("{\"until\":\"\(target)\",\"lastSequence\":\(state.lastSequence),\"journalRecord\":\(state.appliedRecord),"
-              + "\"lastEntryAt\":\"\(state.lastEntryAt)\",\"positions\":\(page.items.count),\"stateDigest\":\"\(digest)\","
-              + "\"seconds\":\(String(format: "%.3f", seconds))}")
+        print(
+            "{\"until\":\"\(target)\",\"lastSequence\":\(state.lastSequence),\"journalRecord\":\(state.appliedRecord),"
+                + "\"lastEntryAt\":\"\(state.lastEntryAt)\",\"positions\":\(page.items.count),\"stateDigest\":\"\(digest)\","
+                + "\"seconds\":\(String(format: "%.3f", seconds))}")
     }
 }

@@ -22,7 +22,8 @@ struct RulesCommand: ParsableCommand {
             if number == nil {
                 let listing = try client.get("/api/v1/rules")
                 guard listing.status == 200, let json = try? JSONSerialization.jsonObject(with: Data(listing.body)) as? [String: Any],
-                      let active = json["activeVersion"] as? Int else { throw ValidationError("\(url): HTTP \(listing.status) \(listing.text.prefix(300))") }
+                    let active = json["activeVersion"] as? Int
+                else { throw ValidationError("\(url): HTTP \(listing.status) \(listing.text.prefix(300))") }
                 number = active
             }
             let response = try client.get("/api/v1/rules/\(number!)/export")

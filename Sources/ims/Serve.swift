@@ -3,8 +3,8 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSJournal
+import IMSRuntime
 import IMSServer
 import Logging
 
@@ -17,16 +17,21 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(Settings.help("port", "Port to listen on (0 picks a free one)."))) var port: Int?
     @Option(help: ArgumentHelp(Settings.help("marketsDir", "Folder with markets.json and calendars/<MARKET>.json replacing the shipped market data.")))
     var marketsDir: String?
-    @Option(help: ArgumentHelp(Settings.help("partitions", "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")))
+    @Option(
+        help: ArgumentHelp(
+            Settings.help("partitions", "Partitions securities are hashed to, each applying on its own core: 1, 2, 4 or 8 (a loaded snapshot keeps its own).")))
     var partitions: Int?
     @Option(help: ArgumentHelp(Settings.help("maxBodyBytes", "Largest accepted request body, in bytes."))) var maxBodyBytes: Int?
-    @Option(help: ArgumentHelp(Settings.help("maxFutureSeconds", "How far ahead of the server's clock a price or FX tick's ts may be; later ones are refused naming ts.")))
+    @Option(
+        help: ArgumentHelp(
+            Settings.help("maxFutureSeconds", "How far ahead of the server's clock a price or FX tick's ts may be; later ones are refused naming ts.")))
     var maxFutureSeconds: Int?
     @Option(help: ArgumentHelp(Settings.help("streamHeartbeatMs", "WebSocket heartbeat after this many milliseconds of silence.")))
     var streamHeartbeatMs: Int?
     @Option(help: ArgumentHelp(Settings.help("streamMaxPending", "Changed items a WebSocket subscriber may have waiting before it is told it lags.")))
     var streamMaxPending: Int?
-    @Option(help: ArgumentHelp(Settings.help("writeStallMs", "Milliseconds a client may take nothing of what is written to it before its connection is closed.")))
+    @Option(
+        help: ArgumentHelp(Settings.help("writeStallMs", "Milliseconds a client may take nothing of what is written to it before its connection is closed.")))
     var writeStallMs: Int?
     @Option(help: ArgumentHelp(Settings.help("maxConnections", "Open connections at most; more are closed when accepted."))) var maxConnections: Int?
     @Option(help: ArgumentHelp(Settings.help("headTimeoutSeconds", "Seconds a request's line and headers may take to arrive.")))
@@ -43,7 +48,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(Settings.help("jwtAudience", "The audience (aud) a JWT must be for."))) var jwtAudience: String?
     @Option(help: ArgumentHelp(Settings.help("jwtMaxLifetimeSeconds", "The longest a JWT may live, from now and from its iat; longer tokens are refused.")))
     var jwtMaxLifetimeSeconds: Int?
-    @Option(help: ArgumentHelp(Settings.help("rateLimit", "Requests a second each identity may make (twice that in a burst; 429 with Retry-After beyond); 0: no limit.")))
+    @Option(
+        help: ArgumentHelp(
+            Settings.help("rateLimit", "Requests a second each identity may make (twice that in a burst; 429 with Retry-After beyond); 0: no limit.")))
     var rateLimit: Int?
     @Option(help: ArgumentHelp(Settings.help("streamsPerIdentity", "WebSocket streams one identity may have open at once; more are refused.")))
     var streamsPerIdentity: Int?
@@ -51,7 +58,11 @@ struct ServerOptions: ParsableArguments {
     var tlsCertificateFile: String?
     @Option(help: ArgumentHelp(Settings.help("tlsKeyFile", "PEM private key of tlsCertificateFile.")))
     var tlsKeyFile: String?
-    @Option(help: ArgumentHelp(Settings.help("apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")))
+    @Option(
+        help: ArgumentHelp(
+            Settings.help(
+                "apiKeys", "API keys file (made by `ims keys create`): every request must then present a key with the role its route needs (docs/security.md).")
+        ))
     var apiKeys: String?
     @Option(help: ArgumentHelp(Settings.help("logLevel", "Least level logged: trace, debug, info, notice, warning, error or critical.")))
     var logLevel: String?
@@ -89,8 +100,9 @@ struct ServerOptions: ParsableArguments {
     /// `IMS_CONFIG`, names the file.
     func resolve(with extra: [String: SettingValue] = [:]) async throws -> ResolvedSettings {
         let environment = ProcessInfo.processInfo.environment
-        return try await Settings.resolve(flags: flagValues.merging(extra) { a, _ in a },
-                                          configFile: config ?? environment["IMS_CONFIG"], environment: environment)
+        return try await Settings.resolve(
+            flags: flagValues.merging(extra) { a, _ in a },
+            configFile: config ?? environment["IMS_CONFIG"], environment: environment)
     }
 }
 
@@ -120,8 +132,9 @@ extension ResolvedSettings {
     /// Sends every log line of the process through IMS's handler; returns IMS's logger, having logged the
     /// settings that are not defaults and where they came from.
     func startLogging() -> Logger {
-        IMSLogHandler.bootstrap(format: IMSLogHandler.Format(rawValue: string("logFormat")) ?? .json,
-                                level: Logger.Level(rawValue: string("logLevel")) ?? .info)
+        IMSLogHandler.bootstrap(
+            format: IMSLogHandler.Format(rawValue: string("logFormat")) ?? .json,
+            level: Logger.Level(rawValue: string("logLevel")) ?? .info)
         let logger = Logger(label: "ims")
         var metadata: Logger.Metadata = [:]
         for entry in entries where entry.source != "default" {
@@ -148,7 +161,9 @@ extension ResolvedSettings {
     func apiKeyStore(insecure: Bool, logger: Logger) throws -> APIKeyStore? {
         guard let path = optionalString("apiKeys") else {
             guard insecure || optionalString("jwtSecretFile") != nil || optionalString("jwtPublicKeyFile") != nil else {
-                throw ValidationError("ims serve needs credentials: --api-keys FILE (make keys with `ims keys create --file FILE --name NAME --role admin`) and/or --jwt-secret-file or --jwt-public-key-file, or --insecure-no-auth to accept every request without them")
+                throw ValidationError(
+                    "ims serve needs credentials: --api-keys FILE (make keys with `ims keys create --file FILE --name NAME --role admin`) and/or --jwt-secret-file or --jwt-public-key-file, or --insecure-no-auth to accept every request without them"
+                )
             }
             if insecure { logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials") }
             return nil
@@ -173,11 +188,16 @@ extension ResolvedSettings {
             logger.warning("the JWT secret file is readable by others: chmod 600 it", metadata: ["file": "\(secretFile)", "mode": "\(String(mode, radix: 8))"])
         }
         do {
-            let verifier = try await JWTVerifier(hs256Secret: try read(secretFile), publicKeyPEM: try read(keyFile),
-                                                 issuer: string("jwtIssuer"), audience: string("jwtAudience"),
-                                                 maxLifetime: TimeInterval(int("jwtMaxLifetimeSeconds")))
-            logger.info("authentication: JWT bearer tokens", metadata: ["issuer": "\(string("jwtIssuer"))", "audience": "\(string("jwtAudience"))",
-                                                                       "hs256": "\(secretFile != nil)", "publicKey": "\(keyFile ?? "none")"])
+            let verifier = try await JWTVerifier(
+                hs256Secret: try read(secretFile), publicKeyPEM: try read(keyFile),
+                issuer: string("jwtIssuer"), audience: string("jwtAudience"),
+                maxLifetime: TimeInterval(int("jwtMaxLifetimeSeconds")))
+            logger.info(
+                "authentication: JWT bearer tokens",
+                metadata: [
+                    "issuer": "\(string("jwtIssuer"))", "audience": "\(string("jwtAudience"))",
+                    "hs256": "\(secretFile != nil)", "publicKey": "\(keyFile ?? "none")",
+                ])
             return verifier
         } catch let error as APIKeyError {
             throw ValidationError(error.description)
@@ -200,8 +220,9 @@ extension ResolvedSettings {
     var configuration: ServerConfiguration {
         var c = ServerConfiguration(host: host, port: int("port"), maxBodyBytes: int("maxBodyBytes"))
         c.maxFutureSkew = .seconds(int("maxFutureSeconds"))
-        c.streams = StreamLimits(maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")),
-                                 maxPerIdentity: int("streamsPerIdentity"))
+        c.streams = StreamLimits(
+            maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")),
+            maxPerIdentity: int("streamsPerIdentity"))
         c.connections.maxWriteStall = .milliseconds(Int64(int("writeStallMs")))
         c.connections.maxConnections = int("maxConnections")
         c.connections.headTimeout = .seconds(Int64(int("headTimeoutSeconds")))
@@ -218,13 +239,15 @@ extension ResolvedSettings {
             logger.info("\(line)", metadata: ["dataDir": "\(dataDir)"])
         }
         let r = opened.report
-        logger.info("recovered", metadata: [
-            "dataDir": "\(dataDir)", "snapshotRecord": "\(r.snapshotRecord.map(String.init) ?? "none")",
-            "snapshotSeconds": "\(String(format: "%.3f", r.snapshotSeconds))", "replayedRecords": "\(r.replayedRecords)",
-            "replayedEvents": "\(r.replayedEvents)", "replaySeconds": "\(String(format: "%.3f", r.replaySeconds))",
-            "seconds": "\(String(format: "%.3f", r.totalSeconds))", "lastSequence": "\(opened.state.lastSequence)",
-            "appliedRecord": "\(opened.state.appliedRecord)", "notices": "\(r.notices.count)",
-        ])
+        logger.info(
+            "recovered",
+            metadata: [
+                "dataDir": "\(dataDir)", "snapshotRecord": "\(r.snapshotRecord.map(String.init) ?? "none")",
+                "snapshotSeconds": "\(String(format: "%.3f", r.snapshotSeconds))", "replayedRecords": "\(r.replayedRecords)",
+                "replayedEvents": "\(r.replayedEvents)", "replaySeconds": "\(String(format: "%.3f", r.replaySeconds))",
+                "seconds": "\(String(format: "%.3f", r.totalSeconds))", "lastSequence": "\(opened.state.lastSequence)",
+                "appliedRecord": "\(opened.state.appliedRecord)", "notices": "\(r.notices.count)",
+            ])
         opened.snapshots.report { report in
             switch report {
             case .written(let record, let bytes, let seconds):
@@ -270,7 +293,7 @@ struct Serve: AsyncParsableCommand {
                 try settings.openEngine(catalog: catalog, logger: logger)
             }
             guard slot.fill(engine) else {
-                engine.stop()  // SIGTERM during recovery: nothing was served, nothing to snapshot
+                engine.stop() // SIGTERM during recovery: nothing was served, nothing to snapshot
                 try await group.waitForAll()
                 return
             }

@@ -132,8 +132,9 @@ enum Settings {
         Setting(key: "tlsCertificateFile", rule: .text, defaultValue: nil),
         Setting(key: "tlsKeyFile", rule: .text, defaultValue: nil),
         Setting(key: "dataDir", rule: .text, defaultValue: .string("./ims-data")),
-        Setting(key: "fsync", rule: .textMatching(expected: "batch, <N>ms or never", check: { SyncPolicy(argument: $0) != nil }),
-                defaultValue: .string("batch")),
+        Setting(
+            key: "fsync", rule: .textMatching(expected: "batch, <N>ms or never", check: { SyncPolicy(argument: $0) != nil }),
+            defaultValue: .string("batch")),
         Setting(key: "snapshotEvery", rule: .int(1...Int.max), defaultValue: .int(5_000_000)),
     ]
 
@@ -148,18 +149,25 @@ enum Settings {
     /// Resolves every setting: a flag wins over an environment variable, which wins over the configuration
     /// file, which wins over the default. Each value is checked against its rule; the first that breaks it
     /// is refused, naming the key, the value and where it came from.
-    static func resolve(flags: [String: SettingValue], configFile: String?,
-                        environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ResolvedSettings {
+    static func resolve(
+        flags: [String: SettingValue], configFile: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> ResolvedSettings {
         var file: ConfigFile?
         if let configFile { file = try await ConfigFile.load(configFile) }
         // Each source: how it is named in `ims config print` and errors, the text it holds for a key (to quote
         // in an error), and its provider.
         typealias Source = (label: (Setting) -> String, text: (Setting) -> String?, provider: any ConfigProvider)
         var sources: [Source] = [
-            ({ "flag \($0.flag)" }, { flags[$0.key].map(String.init(describing:)) },
-             InMemoryProvider(name: "flags", values: Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), $0.value.configValue) }))),
-            ({ "environment \($0.environmentVariable)" }, { environment[$0.environmentVariable] },
-             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "ims")),
+            (
+                { "flag \($0.flag)" }, { flags[$0.key].map(String.init(describing:)) },
+                InMemoryProvider(
+                    name: "flags", values: Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), $0.value.configValue) }))
+            ),
+            (
+                { "environment \($0.environmentVariable)" }, { environment[$0.environmentVariable] },
+                EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "ims")
+            ),
         ]
         if let file { sources.append(({ _ in "file \(file.path)" }, { file.texts[$0.key] }, file.provider)) }
         let defaults = Dictionary(uniqueKeysWithValues: all.compactMap { s in s.defaultValue.map { (AbsoluteConfigKey(ConfigKey(s.key)), $0.configValue) } })
@@ -274,7 +282,9 @@ struct ConfigFile {
         }
         let object: Any?
         do {
-            object = isYAML ? try Yams.load(yaml: String(decoding: data, as: UTF8.self))
+            object =
+                isYAML
+                ? try Yams.load(yaml: String(decoding: data, as: UTF8.self))
                 : try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
@@ -289,7 +299,8 @@ struct ConfigFile {
         }
         let texts = dictionary.mapValues { "\($0)" }
         do {
-            let provider: any ConfigProvider = isYAML
+            let provider: any ConfigProvider =
+                isYAML
                 ? try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
                 : try await FileProvider<JSONSnapshot>(filePath: FilePath(path))
             return ConfigFile(path: path, provider: provider, texts: texts)

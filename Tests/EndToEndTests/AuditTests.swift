@@ -6,16 +6,18 @@ import Testing
 @Suite(.serialized)
 struct AuditTests {
     /// The client-scoping fixture (two clients' books, a threshold-list security), the firm's THR and a trade.
-    static let setup = ClientScopingTests.setup + "\n" + """
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"THR","contractualQty":5000,"settledQty":5000}
-    {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM","securityId":"IBM","side":"BUY","quantity":100,"price":"10","tradeDate":"2026-11-25"}
-    """
+    static let setup =
+        ClientScopingTests.setup + "\n" + """
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"THR","contractualQty":5000,"settledQty":5000}
+            {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM","securityId":"IBM","side":"BUY","quantity":100,"price":"10","tradeDate":"2026-11-25"}
+            """
 
     @Test func everyChangeIsOnRecordWithWhoMadeIt() throws {
         let keys = try IMSProcess.keyFile()
         let dir = keys.dir, file = keys.path
         let feed = try keys.make("loader", ["feed"]), ada = try keys.make("ada", ["admin"]), bob = try keys.make("bob", ["approver"])
-        let olga = try keys.make("olga", ["operator"]), fund = try keys.make("fund1", ["client"], client: "CL1"), both = try keys.make("solo", ["admin", "approver"])
+        let olga = try keys.make("olga", ["operator"]), fund = try keys.make("fund1", ["client"], client: "CL1"),
+            both = try keys.make("solo", ["admin", "approver"])
         let data = dir.appendingPathComponent("data")
         var server = try IMSProcess.start(["--api-keys", file], dataDir: data)
         func call(_ method: String, _ path: String, _ who: (key: String, user: String), _ body: String? = nil) throws -> (status: Int, json: Any?) {
@@ -26,8 +28,9 @@ struct AuditTests {
         // not who is recorded: the identity is.
         let export = try IMSProcess.run(["rules", "export", "--url", server.base], environment: ["IMS_API_KEY": ada.key])
         #expect(export.status == 0, "\(export.err)")
-        let drafted = try IMSProcess.request(server, "POST", "/api/v1/rules/import?user=mallory&comment=same%20rules", body: export.out,
-                                             headers: ["Authorization": "Bearer \(ada.key)"])
+        let drafted = try IMSProcess.request(
+            server, "POST", "/api/v1/rules/import?user=mallory&comment=same%20rules", body: export.out,
+            headers: ["Authorization": "Bearer \(ada.key)"])
         #expect(drafted.status == 201, "\(String(describing: drafted.json))")
         let version = try #require((drafted.json as? [String: Any])?["version"] as? Int)
         #expect(try call("POST", "/api/v1/rules/\(version)/preview", ada, #"{"user":"mallory"}"#).status == 200)
@@ -40,12 +43,17 @@ struct AuditTests {
         let selfApproved = try call("POST", "/api/v1/rules/\(ownVersion)/approve", both, #"{"user":"someone-else"}"#)
         #expect(selfApproved.status == 422, "\(String(describing: selfApproved.json))")
         // A client's locate (PENDING: threshold list), the operator's decision, the client's order.
-        let locate = try call("POST", "/api/v1/locates", fund, #"{"requestId":"R1","clientId":"CL1","securityId":"THR","quantity":300,"side":"SHORT","requestor":"trader-7"}"#)
+        let locate = try call(
+            "POST", "/api/v1/locates", fund, #"{"requestId":"R1","clientId":"CL1","securityId":"THR","quantity":300,"side":"SHORT","requestor":"trader-7"}"#)
         #expect(locate.status == 201, "\(String(describing: locate.json))")
         let locateId = try #require((locate.json as? [String: Any])?["locateId"] as? String)
         #expect((locate.json as? [String: Any])?["status"] as? String == "PENDING")
         #expect(try call("POST", "/api/v1/locates/\(locateId)/decision", olga, #"{"action":"APPROVE","quantity":200,"reason":"partial"}"#).status == 200)
-        #expect(try call("POST", "/api/v1/orders/validate", fund, #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"THR","side":"SELL_SHORT","quantity":100,"price":"5"}"#).status == 200)
+        #expect(
+            try call(
+                "POST", "/api/v1/orders/validate", fund,
+                #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"THR","side":"SELL_SHORT","quantity":100,"price":"5"}"#
+            ).status == 200)
         // A refused batch is on record too, with why.
         #expect(try call("POST", "/api/v1/events", ada, #"{"type":"trade","tradeId":"T2"}"#).status == 422)
 

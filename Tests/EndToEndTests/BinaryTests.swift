@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Runs the real `ims` binary and talks to it over a TCP socket.
 enum IMSProcess {
@@ -51,8 +52,10 @@ enum IMSProcess {
     /// (recovered). Its output is drained on a thread of its own (into `log` if given).
     /// `environment` is added to the test's own; with `dataDirFlag` false the data directory is not passed as a
     /// flag (the test sets it in a configuration file or the environment).
-    static func start(_ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil, waitUntilReady: Bool = true,
-                      environment: [String: String] = [:], dataDirFlag: Bool = true) throws -> Server {
+    static func start(
+        _ arguments: [String] = [], dataDir: URL = freshDirectory(), log: URL? = nil, waitUntilReady: Bool = true,
+        environment: [String: String] = [:], dataDirFlag: Bool = true
+    ) throws -> Server {
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the binary first: \(binary)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
@@ -80,7 +83,7 @@ enum IMSProcess {
                 pending += String(decoding: data, as: UTF8.self)
                 while let newline = pending.firstIndex(of: "\n") {
                     let line = pending[..<newline]
-                    if let range = line.range(of: "ims serving on http") {  // http:// or https://
+                    if let range = line.range(of: "ims serving on http") { // http:// or https://
                         let port = line[range.upperBound...].split(separator: ":").last.flatMap { Int($0) }
                         if let port { announced.set(port) }
                     }
@@ -94,7 +97,9 @@ enum IMSProcess {
         // Recovery of a large journal can take a while on a loaded machine.
         guard let port = announced.wait(seconds: 120, while: { p.isRunning }) else {
             p.terminate()
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the server did not report its port (exit \(p.isRunning ? "none" : String(p.terminationStatus)))"])
+            throw CocoaError(
+                .fileReadUnknown,
+                userInfo: [NSLocalizedDescriptionKey: "the server did not report its port (exit \(p.isRunning ? "none" : String(p.terminationStatus)))"])
         }
         let server = Server(process: p, port: port, dataDir: dataDir)
         if !waitUntilReady { return server }
@@ -147,7 +152,9 @@ enum IMSProcess {
         // Read both to their ends before waiting, so a full pipe cannot block the child.
         let errDone = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var errData = Data()
-        Thread { errData = err.fileHandleForReading.readDataToEndOfFile(); errDone.signal() }.start()
+        Thread {
+            errData = err.fileHandleForReading.readDataToEndOfFile(); errDone.signal()
+        }.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         errDone.wait()
         p.waitUntilExit()
@@ -170,14 +177,17 @@ enum IMSProcess {
 
     /// Makes an API key with `ims keys create` in `file`: the key, and the identity the audit trail names it by.
     static func makeKey(file: String, name: String, roles: [String], client: String? = nil) throws -> (key: String, user: String) {
-        let made = try run(["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))
+        let made = try run(
+            ["keys", "create", "--file", file, "--name", name] + roles.flatMap { ["--role", $0] } + (client.map { ["--client-id", $0] } ?? []))
         #expect(made.status == 0, "\(made.err)")
         let key = made.out.trimmingCharacters(in: .whitespacesAndNewlines)
         return (key, "key:\(key.split(separator: "_").dropFirst().first ?? ""):\(name)")
     }
 
-    static func request(_ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10,
-                        headers: [String: String] = [:]) throws -> (status: Int, json: Any?) {
+    static func request(
+        _ server: Server, _ method: String, _ path: String, body: String? = nil, timeout: Double = 10,
+        headers: [String: String] = [:]
+    ) throws -> (status: Int, json: Any?) {
         var req = URLRequest(url: URL(string: server.base + path)!)
         req.httpMethod = method
         for (name, value) in headers { req.setValue(value, forHTTPHeaderField: name) }
@@ -203,12 +213,12 @@ struct BinaryTests {
         let server = try IMSProcess.start()
         defer { server.stop() }
         let ndjson = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-10-09"}
-        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"sodPosition","businessDate":"2026-10-09","bookId":"FIRM1","securityId":"IBM","contractualQty":500,"settledQty":500}
-        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"IBM","side":"SELL_SHORT","quantity":800,"price":250.5,"tradeDate":"2026-10-09"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-10-09"}
+            {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"sodPosition","businessDate":"2026-10-09","bookId":"FIRM1","securityId":"IBM","contractualQty":500,"settledQty":500}
+            {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"IBM","side":"SELL_SHORT","quantity":800,"price":250.5,"tradeDate":"2026-10-09"}
+            """
         let posted = try IMSProcess.request(server, "POST", "/api/v1/events", body: ndjson)
         #expect(posted.status == 200)
         #expect((posted.json as? [String: Any])?["accepted"] as? Int == 5)

@@ -7,17 +7,17 @@ import Testing
 @Suite(.serialized)
 struct ClientScopingTests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"IBM","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}
-    {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"CL1-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL1"}
-    {"type":"book","bookId":"CL2-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL2"}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":9000,"settledQty":9000}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL1-CASH","securityId":"IBM","contractualQty":100,"settledQty":100}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"IBM","contractualQty":200,"settledQty":200}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"THR","contractualQty":50,"settledQty":50}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"IBM","marketId":"US","currency":"USD"}
+        {"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}
+        {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"CL1-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL1"}
+        {"type":"book","bookId":"CL2-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL2"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":9000,"settledQty":9000}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL1-CASH","securityId":"IBM","contractualQty":100,"settledQty":100}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"IBM","contractualQty":200,"settledQty":200}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"THR","contractualQty":50,"settledQty":50}
+        """
 
     struct Keys {
         var file: String
@@ -27,8 +27,9 @@ struct ClientScopingTests {
     static func keys(in dir: URL) throws -> Keys {
         let keyFile = try IMSProcess.keyFile(in: dir), file = keyFile.path
         func key(_ name: String, _ roles: [String], client: String? = nil) throws -> String { try keyFile.make(name, roles, client: client).key }
-        return Keys(file: file, feed: try key("loader", ["feed"]), desk: try key("desk", ["operator"]),
-                    fund1: try key("fund1", ["client"], client: "CL1"), fund2: try key("fund2", ["client"], client: "CL2"))
+        return Keys(
+            file: file, feed: try key("loader", ["feed"]), desk: try key("desk", ["operator"]),
+            fund1: try key("fund1", ["client"], client: "CL1"), fund2: try key("fund2", ["client"], client: "CL2"))
     }
 
     @Test func aClientSeesItsOwnDataEverywhere() throws {
@@ -45,7 +46,11 @@ struct ClientScopingTests {
         let r2 = try call("POST", "/api/v1/locates", keys.fund2, #"{"requestId":"R2","clientId":"CL2","securityId":"THR","quantity":10,"side":"SHORT"}"#)
         #expect(r1.status == 201 && r2.status == 201)
         let l2 = try #require((r2.json as? [String: Any])?["locateId"] as? String)
-        #expect(try call("POST", "/api/v1/orders/validate", keys.fund1, #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#).status == 200)
+        #expect(
+            try call(
+                "POST", "/api/v1/orders/validate", keys.fund1,
+                #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#
+            ).status == 200)
 
         // REST: listings narrowed, another client's items unknown, another client named refused.
         #expect(items(try call("GET", "/api/v1/positions", keys.fund1)).map { $0["bookId"] as? String } == ["CL1-CASH"])
@@ -112,7 +117,9 @@ struct ClientScopingTests {
         limits.send(#"{"action":"subscribe","filter":{"aggregationUnitId":"US-PB"}}"#)
         #expect(limits.wait { !$0.ofType("error").isEmpty }.ofType("error").first?["field"] as? String == "filter.aggregationUnitId")
         let exceptions = RawConnection(port: server.port)
-        exceptions.send("GET /ws/exceptions HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(keys.fund1)\r\n\r\n")
+        exceptions.send(
+            "GET /ws/exceptions HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(keys.fund1)\r\n\r\n"
+        )
         #expect(exceptions.readUntilClosed(seconds: 2).text.hasPrefix("HTTP/1.1 403"))
     }
 
@@ -127,7 +134,8 @@ struct ClientScopingTests {
         #expect(!second.wait { !$0.ofType("subscribed").isEmpty }.ofType("subscribed").isEmpty)
         let third = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position", key: keys.fund1)
         let refusal = third.wait { !$0.ofType("error").isEmpty }.ofType("error").first
-        #expect(refusal?["field"] as? String == "streams" && (refusal?["error"] as? String)?.contains("2 streams open") == true, "\(String(describing: refusal))")
+        #expect(
+            refusal?["field"] as? String == "streams" && (refusal?["error"] as? String)?.contains("2 streams open") == true, "\(String(describing: refusal))")
         // Another identity is not affected; closing one stream frees its place.
         let desk = StreamProbe("ws://127.0.0.1:\(server.port)/ws/position", key: keys.desk)
         desk.send(#"{"action":"subscribe","filter":{}}"#)
@@ -152,20 +160,29 @@ struct ClientScopingTests {
         let dir = IMSProcess.freshDirectory()
         let keys = try Self.keys(in: dir)
         let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
-        let made = try Self.shell("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                                              "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        let made = try Self.shell(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
         #expect(made.status == 0, "\(made.out)")
         // A key that is not the certificate's stops the start, naming the files.
         let otherKey = dir.appendingPathComponent("other.pem").path
         _ = try Self.shell("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", otherKey])
-        let mismatched = try IMSProcess.run(["serve", "--port", "0", "--data-dir", dir.appendingPathComponent("bad").path, "--api-keys", keys.file,
-                                             "--tls-certificate-file", cert, "--tls-key-file", otherKey])
+        let mismatched = try IMSProcess.run([
+            "serve", "--port", "0", "--data-dir", dir.appendingPathComponent("bad").path, "--api-keys", keys.file,
+            "--tls-certificate-file", cert, "--tls-key-file", otherKey,
+        ])
         #expect(mismatched.status != 0 && mismatched.err.contains("tlsCertificateFile and tlsKeyFile"), "\(mismatched.err)")
-        let half = try IMSProcess.run(["serve", "--port", "0", "--data-dir", dir.appendingPathComponent("bad").path, "--api-keys", keys.file, "--tls-certificate-file", cert])
+        let half = try IMSProcess.run([
+            "serve", "--port", "0", "--data-dir", dir.appendingPathComponent("bad").path, "--api-keys", keys.file, "--tls-certificate-file", cert,
+        ])
         #expect(half.status != 0 && half.err.contains("TLS needs both"), "\(half.err)")
 
-        let server = try IMSProcess.start(["--api-keys", keys.file, "--tls-certificate-file", cert, "--tls-key-file", key],
-                                          dataDir: dir.appendingPathComponent("data"), waitUntilReady: false)
+        let server = try IMSProcess.start(
+            ["--api-keys", keys.file, "--tls-certificate-file", cert, "--tls-key-file", key],
+            dataDir: dir.appendingPathComponent("data"), waitUntilReady: false)
         defer { server.stop() }
         let base = "https://127.0.0.1:\(server.port)"
         func curl(_ path: String, _ extra: [String] = []) throws -> String {
@@ -190,10 +207,12 @@ struct ClientScopingTests {
         plain.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(!plain.readUntilClosed(seconds: 2).text.contains("HTTP/1.1 200"))
         // WSS: a WebSocket upgrade over TLS, signed in, then a subscription answered.
-        let upgrade = "GET /ws/position HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let upgrade =
+            "GET /ws/position HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(keys.desk)\r\n\r\n"
-        let wss = try Self.shell("openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", cert, "-verify_return_error", "-quiet"],
-                                 input: Array(upgrade.utf8) + Self.maskedText(#"{"action":"subscribe","filter":{}}"#), seconds: 3)
+        let wss = try Self.shell(
+            "openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", cert, "-verify_return_error", "-quiet"],
+            input: Array(upgrade.utf8) + Self.maskedText(#"{"action":"subscribe","filter":{}}"#), seconds: 3)
         #expect(wss.out.contains("HTTP/1.1 101"), "\(wss.out)")
         #expect(wss.out.contains(#""type":"subscribed""#) && wss.out.contains(#""bookId":"CL1-CASH""#), "\(wss.out)")
     }
@@ -217,7 +236,9 @@ struct ClientScopingTests {
         try p.run()
         nonisolated(unsafe) var data = Data()
         let done = DispatchSemaphore(value: 0)
-        Thread { data = out.fileHandleForReading.readDataToEndOfFile(); done.signal() }.start()
+        Thread {
+            data = out.fileHandleForReading.readDataToEndOfFile(); done.signal()
+        }.start()
         if !input.isEmpty { stdin.fileHandleForWriting.write(Data(input)) }
         if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
         try stdin.fileHandleForWriting.close()

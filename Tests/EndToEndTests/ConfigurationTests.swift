@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Settings from a file, the environment and flags, through the real binary.
 struct ConfigurationTests {
@@ -25,7 +26,8 @@ struct ConfigurationTests {
 
     @Test(arguments: ["json", "yaml"])
     func aFlagBeatsTheEnvironmentWhichBeatsTheFileWhichBeatsTheDefault(format: String) throws {
-        let file = format == "json"
+        let file =
+            format == "json"
             ? try Self.write(#"{"port": 9001, "dataDir": "/from/file", "fsync": "never", "logLevel": "debug"}"#, named: "ims.json")
             : try Self.write("port: 9001\ndataDir: /from/file\nfsync: never\nlogLevel: debug\n", named: "ims.yaml")
         let environment = ["IMS_PORT": "9002", "IMS_DATA_DIR": "/from/environment"]
@@ -65,7 +67,8 @@ struct ConfigurationTests {
         let example = IMSProcess.root.appendingPathComponent("deploy/ims.example.yaml").path
         let fromExample = try Self.effective(["--config", example])
         let defaults = try Self.effective([])
-        for (key, setting) in fromExample where !["marketsDir", "apiKeys", "jwtSecretFile", "jwtPublicKeyFile", "tlsCertificateFile", "tlsKeyFile"].contains(key) {
+        for (key, setting) in fromExample
+        where !["marketsDir", "apiKeys", "jwtSecretFile", "jwtPublicKeyFile", "tlsCertificateFile", "tlsKeyFile"].contains(key) {
             #expect(setting.source == "file \(example)", "\(key) is not in the example")
             #expect("\(setting.value)" == "\(defaults[key]?.value ?? "none")", "\(key): the example's value is not the default")
         }
@@ -102,10 +105,12 @@ struct ConfigurationTests {
         let file = try Self.write(#"{"dataDir": "\#(dataDir.path)", "fsync": "never"}"#, named: "ims.json")
         let log = IMSProcess.freshDirectory().appendingPathExtension("log")
         TemporaryDirectories.shared.add(log)
-        let server = try IMSProcess.start(["--config", file.path], dataDir: dataDir, log: log,
-                                          environment: ["IMS_MAX_BODY_BYTES": "1000"], dataDirFlag: false)
-        let small = try IMSProcess.request(server, "POST", "/api/v1/events",
-                                           body: #"{"type":"security","securityId":"CFG1","isin":"US4592001014","marketId":"US"}"#)
+        let server = try IMSProcess.start(
+            ["--config", file.path], dataDir: dataDir, log: log,
+            environment: ["IMS_MAX_BODY_BYTES": "1000"], dataDirFlag: false)
+        let small = try IMSProcess.request(
+            server, "POST", "/api/v1/events",
+            body: #"{"type":"security","securityId":"CFG1","isin":"US4592001014","marketId":"US"}"#)
         #expect(small.status == 200)
         let large = try IMSProcess.request(server, "POST", "/api/v1/events", body: String(repeating: " ", count: 2_000))
         #expect(large.status == 413)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A plain TCP client for the connection limits: raw bytes in and out, with time-outs.
@@ -121,8 +122,10 @@ struct ConnectionLimitTests {
     @Test func malformedHeadsGet400AtOnce() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        for (head, reason) in [("GET /health HTTP/1.1\r\nHost x\r\n\r\n", "no colon"),
-                               ("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding")] {
+        for (head, reason) in [
+            ("GET /health HTTP/1.1\r\nHost x\r\n\r\n", "no colon"),
+            ("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "Transfer-Encoding"),
+        ] {
             let client = RawConnection(port: server.port)
             let started = Date()
             client.send(head)
@@ -147,11 +150,12 @@ struct ConnectionLimitTests {
         let server = try IMSProcess.start()
         defer { server.stop() }
         let client = RawConnection(port: server.port)
-        client.send("GET /ws/position HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        client.send(
+            "GET /ws/position HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         Thread.sleep(forTimeInterval: 0.3)
         let text = Array(#"{"action":"subscribe","filter":{}}"#.utf8)
-        client.send([0x81, UInt8(text.count)] + text)  // FIN + text, no mask bit
+        client.send([0x81, UInt8(text.count)] + text) // FIN + text, no mask bit
         let answer = client.readUntilClosed(seconds: 5)
         #expect(answer.text.hasPrefix("HTTP/1.1 101"))
         #expect(answer.closed)
@@ -171,7 +175,9 @@ struct ConnectionLimitTests {
         var lines = (0..<4).map { #"{"type":"book","bookId":"MB\#($0)","legalEntity":"PB-US","positionType":"FIRM"}"# }
         for b in 0..<4 {
             for s in 0..<SlowConsumerTests.securities {
-                lines.append(#"{"type":"trade","tradeId":"M\#(b)-\#(s)","version":1,"status":"NEW","bookId":"MB\#(b)","securityId":"SLOW\#(s)","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}"#)
+                lines.append(
+                    #"{"type":"trade","tradeId":"M\#(b)-\#(s)","version":1,"status":"NEW","bookId":"MB\#(b)","securityId":"SLOW\#(s)","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}"#
+                )
             }
         }
         for start in stride(from: 0, to: lines.count, by: 2_000) {

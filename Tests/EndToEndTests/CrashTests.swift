@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Kills the real binary with SIGKILL while it ingests, restarts it, and checks that its state is
 /// exactly the fold of the acknowledged batches (the batch in flight applied wholly or not at all).
@@ -14,10 +15,10 @@ struct CrashTests {
     static var positions: [String] { books.flatMap { b in securities.map { "\(b)/\($0)" } } }
 
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    \(securities.map { #"{"type":"security","securityId":"\#($0)","marketId":"US"}"# }.joined(separator: "\n"))
-    \(books.map { #"{"type":"book","bookId":"\#($0)","legalEntity":"PB-US","positionType":"FIRM"}"# }.joined(separator: "\n"))
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        \(securities.map { #"{"type":"security","securityId":"\#($0)","marketId":"US"}"# }.joined(separator: "\n"))
+        \(books.map { #"{"type":"book","bookId":"\#($0)","legalEntity":"PB-US","positionType":"FIRM"}"# }.joined(separator: "\n"))
+        """
 
     /// Batch `id`: `size` buys spread round-robin over the 15 positions, quantities that differ per batch.
     static func batch(_ id: Int, size: Int = 300) -> (body: String, effect: [String: Int]) {
@@ -28,7 +29,9 @@ struct CrashTests {
             let parts = position.split(separator: "/")
             let quantity = 1 + (id * 7 + k) % 13
             effect[position, default: 0] += quantity
-            lines.append(#"{"type":"trade","tradeId":"X\#(id)-\#(k)","version":1,"status":"NEW","bookId":"\#(parts[0])","securityId":"\#(parts[1])","side":"BUY","quantity":\#(quantity),"price":"10","tradeDate":"2026-11-25"}"#)
+            lines.append(
+                #"{"type":"trade","tradeId":"X\#(id)-\#(k)","version":1,"status":"NEW","bookId":"\#(parts[0])","securityId":"\#(parts[1])","side":"BUY","quantity":\#(quantity),"price":"10","tradeDate":"2026-11-25"}"#
+            )
         }
         return (lines.joined(separator: "\n"), effect)
     }
@@ -65,7 +68,9 @@ struct CrashTests {
                 var id = first
                 while true {
                     inFlight.withLock { $0 = id }
-                    guard let r = try? IMSProcess.request(server, "POST", "/api/v1/events", body: Self.batch(id).body, timeout: 5), r.status == 200 else { return }
+                    guard let r = try? IMSProcess.request(server, "POST", "/api/v1/events", body: Self.batch(id).body, timeout: 5), r.status == 200 else {
+                        return
+                    }
                     acknowledged.withLock { $0.append(id) }
                     inFlight.withLock { $0 = nil }
                     id += 1

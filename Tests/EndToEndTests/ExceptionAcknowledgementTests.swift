@@ -28,12 +28,14 @@ struct ExceptionAcknowledgementTests {
             return r.json as? [[String: Any]] ?? []
         }
         // Three bad lines kept as exceptions (partial mode), one good line applied.
-        let posted = try IMSProcess.request(server, "POST", "/api/v1/events?mode=partial", body: """
-        {"type":"trade","tradeId":"BAD1","quantity":-1}
-        {"type":"security","securityId":"OK1","marketId":"US","currency":"USD"}
-        {"type":"trade","tradeId":"BAD2"}
-        {"type":"price","securityId":"NOPE","last":"1"}
-        """, headers: ["Authorization": "Bearer \(feed.key)"])
+        let posted = try IMSProcess.request(
+            server, "POST", "/api/v1/events?mode=partial",
+            body: """
+                {"type":"trade","tradeId":"BAD1","quantity":-1}
+                {"type":"security","securityId":"OK1","marketId":"US","currency":"USD"}
+                {"type":"trade","tradeId":"BAD2"}
+                {"type":"price","securityId":"NOPE","last":"1"}
+                """, headers: ["Authorization": "Bearer \(feed.key)"])
         #expect(posted.status == 200, "\(String(describing: posted.json))")
         let raised = try list()
         #expect(raised.count == 3 && raised.allSatisfy { $0["acknowledgedBy"] == nil })
@@ -46,7 +48,8 @@ struct ExceptionAcknowledgementTests {
         #expect(stream.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshot").count == 3)
 
         // olga acknowledges the first two, with a note; the body's user is not who is recorded.
-        let first = try call("POST", "/api/v1/exceptions/acknowledge", olga, #"{"exceptionIds":[\#(ids[0]),\#(ids[1])],"note":"feed fixed, resent","user":"mallory"}"#)
+        let first = try call(
+            "POST", "/api/v1/exceptions/acknowledge", olga, #"{"exceptionIds":[\#(ids[0]),\#(ids[1])],"note":"feed fixed, resent","user":"mallory"}"#)
         #expect(first.status == 200, "\(String(describing: first.json))")
         let answer = first.json as? [String: Any]
         #expect(answer?["acknowledged"] as? Int == 2)
@@ -72,12 +75,14 @@ struct ExceptionAcknowledgementTests {
 
         // Refusals, each naming the field, none changing anything.
         let before = try list()
-        for (body, status, field) in [(#"{"exceptionIds":[]}"#, 422, "exceptionIds"), (#"{}"#, 422, "exceptionIds"),
-                                      (#"{"exceptionIds":[999]}"#, 404, "exceptionIds"), (#"{"exceptionIds":[0]}"#, 404, "exceptionIds"),
-                                      (#"{"exceptionIds":[1],"note":"\#(String(repeating: "x", count: 600))"}"#, 422, "note"),
-                                      (#"{"exceptionIds":"1"}"#, 400, "exceptionIds"), ("not json", 400, "body"),
-                                      (#"{"exceptionIds":[1],"exceptionIds":[2]}"#, 400, "exceptionIds"),
-                                      (#"{"exceptionIds":[\#((1...1_001).map(String.init).joined(separator: ","))]}"#, 422, "exceptionIds")] {
+        for (body, status, field) in [
+            (#"{"exceptionIds":[]}"#, 422, "exceptionIds"), (#"{}"#, 422, "exceptionIds"),
+            (#"{"exceptionIds":[999]}"#, 404, "exceptionIds"), (#"{"exceptionIds":[0]}"#, 404, "exceptionIds"),
+            (#"{"exceptionIds":[1],"note":"\#(String(repeating: "x", count: 600))"}"#, 422, "note"),
+            (#"{"exceptionIds":"1"}"#, 400, "exceptionIds"), ("not json", 400, "body"),
+            (#"{"exceptionIds":[1],"exceptionIds":[2]}"#, 400, "exceptionIds"),
+            (#"{"exceptionIds":[\#((1...1_001).map(String.init).joined(separator: ","))]}"#, 422, "exceptionIds"),
+        ] {
             let r = try call("POST", "/api/v1/exceptions/acknowledge", olga, body)
             #expect(r.status == status, "\(body.prefix(40)): \(String(describing: r.json))")
             #expect((r.json as? [String: Any])?["field"] as? String == field, "\(body.prefix(40)): \(String(describing: r.json))")
@@ -96,7 +101,8 @@ struct ExceptionAcknowledgementTests {
         // unknown ids, a note too long: the engine refuses them after journaling) with why; unreadable bodies
         // never reach the journal.
         let trail = (try call("GET", "/api/v1/audit?action=EXCEPTION_ACKNOWLEDGE", olga).json as? [String: Any])?["items"] as? [[String: Any]] ?? []
-        #expect(trail.map { "\($0["user"] as? String ?? "") \($0["outcome"] as? String ?? "")" }
+        #expect(
+            trail.map { "\($0["user"] as? String ?? "") \($0["outcome"] as? String ?? "")" }
                 == ["\(olga.user) APPLIED", "\(pat.user) APPLIED"] + Array(repeating: "\(olga.user) REJECTED", count: 6))
         #expect((trail.last?["reason"] as? String)?.contains("at most 1000 at once") == true, "\(String(describing: trail.last))")
         #expect(trail.first?["detail"] as? String == "2 exceptions: feed fixed, resent")

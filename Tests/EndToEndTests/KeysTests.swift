@@ -38,7 +38,9 @@ struct KeysTests {
         func upgrade(_ authorization: String?) -> String {
             let connection = RawConnection(port: server.port)
             let auth = authorization.map { "Authorization: \($0)\r\n" } ?? ""
-            connection.send("GET /ws/position HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(auth)\r\n")
+            connection.send(
+                "GET /ws/position HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(auth)\r\n"
+            )
             return String(connection.readUntilClosed(seconds: 1).text.prefix(40))
         }
         #expect(upgrade(nil).hasPrefix("HTTP/1.1 401"), "\(upgrade(nil))")
@@ -68,7 +70,7 @@ struct KeysTests {
         #expect(noKey.status != 0 && noKey.err.contains("holds no active API key"), "\(noKey.err)")
         let log = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + ".log")
         defer { try? FileManager.default.removeItem(at: log) }
-        let open = try IMSProcess.start(dataDir: dir, log: log)  // the harness passes --insecure-no-auth
+        let open = try IMSProcess.start(dataDir: dir, log: log) // the harness passes --insecure-no-auth
         #expect(try IMSProcess.request(open, "GET", "/api/v1/positions").status == 200)
         open.stop()
         #expect(String(decoding: try Data(contentsOf: log), as: UTF8.self).contains("authentication is off (--insecure-no-auth)"))

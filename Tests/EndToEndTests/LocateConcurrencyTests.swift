@@ -8,11 +8,11 @@ struct LocateConcurrencyTests {
         let dataDir = IMSProcess.freshDirectory()
         var server = try IMSProcess.start(dataDir: dataDir)
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
-        {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1205,"settledQty":1205}
-        """ + "\n" + (0..<7).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n")
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+            {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1205,"settledQty":1205}
+            """ + "\n" + (0..<7).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n")
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: setup).status == 200)
         // 40 threads × 10 requests of 10 shares against a pool of 1,205: 120 approved, one partial of 5, the rest rejected.
         let answers = ConcurrentResults()
@@ -22,7 +22,8 @@ struct LocateConcurrencyTests {
                 for i in 0..<10 {
                     let body = #"{"requestId":"t\#(t)-\#(i)","clientId":"C\#(t % 7)","securityId":"IBM","quantity":10,"side":"SHORT"}"#
                     let r = try? IMSProcess.request(first, "POST", "/api/v1/locates", body: body, timeout: 30)
-                    answers.add(r?.status ?? 0, (r?.json as? [String: Any])?["approvedQuantity"] as? Int ?? -1, (r?.json as? [String: Any])?["status"] as? String ?? "")
+                    answers.add(
+                        r?.status ?? 0, (r?.json as? [String: Any])?["approvedQuantity"] as? Int ?? -1, (r?.json as? [String: Any])?["status"] as? String ?? "")
                 }
             }
         }
@@ -43,7 +44,8 @@ struct LocateConcurrencyTests {
         server = try IMSProcess.start(dataDir: dataDir)
         defer { server.stop() }
         #expect(try pool(server) == 0)
-        let again = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"t0-0","clientId":"C0","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
+        let again = try IMSProcess.request(
+            server, "POST", "/api/v1/locates", body: #"{"requestId":"t0-0","clientId":"C0","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
         #expect(again.status == 200 && (again.json as? [String: Any])?["locateId"] != nil)
         #expect((try IMSProcess.request(server, "GET", "/api/v1/locates?limit=1000").json as? [String: Any])?["total"] as? Int == 400)
     }
@@ -56,12 +58,12 @@ struct OrderConcurrencyTests {
         let server = try IMSProcess.start()
         defer { server.stop() }
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
-        {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-        {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"IBM","contractualQty":1205,"settledQty":1205}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+            {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+            {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"IBM","contractualQty":1205,"settledQty":1205}
+            """
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: setup).status == 200)
         // 40 threads × 10 long sales of 10 against the client's 1,205: 120 approved, the rest rejected.
         let answers = ConcurrentResults()

@@ -4,7 +4,7 @@ import Testing
 /// The log of the real binary: JSON objects, one per line, on standard error by default; text on request.
 struct LogTests {
     static func lines(of log: URL) throws -> [String] {
-        Thread.sleep(forTimeInterval: 0.5)  // the thread that copies the server's output into the file finishes
+        Thread.sleep(forTimeInterval: 0.5) // the thread that copies the server's output into the file finishes
         return String(decoding: try Data(contentsOf: log), as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
@@ -36,8 +36,9 @@ struct LogTests {
         #expect(recovered.last?["seconds"] != nil)
         let requests = objects.filter { $0["message"] as? String == "request" }
         #expect(requests.contains { $0["route"] as? String == "/health/ready" && $0["status"] as? String == "200" && $0["level"] as? String == "debug" })
-        #expect(!objects.contains { $0["message"] as? String == "request" && $0["route"] as? String == "/api/v1/events" },
-                "the first run logged at info: no line per request")
+        #expect(
+            !objects.contains { $0["message"] as? String == "request" && $0["route"] as? String == "/api/v1/events" },
+            "the first run logged at info: no line per request")
         #expect(objects.contains { $0["message"] as? String == "stopped" })
     }
 

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `GET /metrics` of the real binary: counters that move by exactly what was sent, and scrapes, taken
 /// under load, that `promtool check metrics` (Debian's prometheus package; the test command installs it)
@@ -58,12 +59,17 @@ import Testing
         // 20 good trades, 3 lines that do not decode, 2 that fail validation (unknown book): partial mode.
         var lines = TradeFlow.buys(round: 1, book: "MB", prefix: "M", tradePrefix: "MT", count: 20, quantity: 10).split(separator: "\n").map(String.init)
         lines += [#"{"type":"trade""#, #"{"type":"nope"}"#, #"not json"#]
-        lines += (0..<2).map { #"{"type":"trade","tradeId":"MX\#($0)","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"M0","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}"# }
+        lines += (0..<2).map {
+            #"{"type":"trade","tradeId":"MX\#($0)","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"M0","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}"#
+        }
         let before = try Self.settled(server, accepted: nil)
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events?mode=partial", body: lines.joined(separator: "\n")).status == 200)
         // The same trades again: accepted, but changing nothing (ignored).
-        #expect(try IMSProcess.request(server, "POST", "/api/v1/events?mode=partial",
-                                        body: TradeFlow.buys(round: 1, book: "MB", prefix: "M", tradePrefix: "MT", count: 20, quantity: 10)).status == 200)
+        #expect(
+            try IMSProcess.request(
+                server, "POST", "/api/v1/events?mode=partial",
+                body: TradeFlow.buys(round: 1, book: "MB", prefix: "M", tradePrefix: "MT", count: 20, quantity: 10)
+            ).status == 200)
         // An atomic batch with one bad line is refused whole.
         let refused = TradeFlow.buys(round: 2, book: "MB", prefix: "M", tradePrefix: "MT", count: 4, quantity: 10) + "\n" + lines.last!
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: refused).status == 422)
@@ -110,8 +116,9 @@ import Testing
             var round = 0
             while stop.wait(timeout: .now()) == .timedOut {
                 round += 1
-                _ = try? IMSProcess.request(server, "POST", "/api/v1/events?mode=partial",
-                                            body: TradeFlow.buys(round: round, book: "LB", prefix: "L", tradePrefix: "LT", count: 200, quantity: 1))
+                _ = try? IMSProcess.request(
+                    server, "POST", "/api/v1/events?mode=partial",
+                    body: TradeFlow.buys(round: round, book: "LB", prefix: "L", tradePrefix: "LT", count: 200, quantity: 1))
             }
             finished.signal()
         }
@@ -130,8 +137,9 @@ import Testing
         #expect(Self.value(loaded, #"ims_stream_subscribers{stream="position"}"#) == 1)
         // Every metric the Grafana dashboard plots is one the server exposes.
         let dashboard = try String(contentsOf: Self.repository.appendingPathComponent("deploy/grafana/ims.json"), encoding: .utf8)
-        let names = Set(dashboard.matches(of: /\b(?:ims|process)_[a-z_]+/).map { String($0.output) }
-            .map { $0.replacing(/_(bucket|count|sum)$/, with: "") })
+        let names = Set(
+            dashboard.matches(of: /\b(?:ims|process)_[a-z_]+/).map { String($0.output) }
+                .map { $0.replacing(/_(bucket|count|sum)$/, with: "") })
         #expect(names.count > 15)
         for name in names.sorted() { #expect(loaded.contains("# TYPE \(name) "), "the dashboard plots \(name), which /metrics does not expose") }
         stop.signal()

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Readers and a writer at once, through the real server: the read model serves queries while ingest runs,
 /// and every acknowledged change reaches a subscriber to everything.

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A stalled WebSocket client must not hold up the engine, other clients, or the server's memory.
 struct SlowConsumerTests {
@@ -67,6 +68,8 @@ struct SlowConsumerTests {
             m.ofType("snapshot").data.contains { $0["securityId"] as? String == "SLOW7" && $0["intradayBuys"] as? Int == 41 }
         }
         #expect(again.ofType("snapshot").data.contains { $0["securityId"] as? String == "SLOW7" && $0["intradayBuys"] as? Int == 41 })
-        print("slow consumer: 80,000 events ingested in \(String(format: "%.2f", ingestSeconds)) s; server RSS \(baseline) KiB before, \(after) KiB after 80,000 changes with a stalled client; live client got \(final.ofType("delta").count) deltas for its 40 changes")
+        print(
+            "slow consumer: 80,000 events ingested in \(String(format: "%.2f", ingestSeconds)) s; server RSS \(baseline) KiB before, \(after) KiB after 80,000 changes with a stalled client; live client got \(final.ofType("delta").count) deltas for its 40 changes"
+        )
     }
 }

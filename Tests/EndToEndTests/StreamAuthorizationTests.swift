@@ -39,31 +39,37 @@ struct StreamAuthorizationTests {
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         func token(_ roles: [String], expires: TimeInterval = 600) async throws -> String {
-            try await signer.sign(Claims(sub: SubjectClaim(value: "matrix"), exp: ExpirationClaim(value: Date().addingTimeInterval(expires)),
-                                         iss: IssuerClaim(value: "ims"), aud: AudienceClaim(value: ["ims"]), roles: roles,
-                                         clientId: roles == ["client"] ? "CL1" : nil))
+            try await signer.sign(
+                Claims(
+                    sub: SubjectClaim(value: "matrix"), exp: ExpirationClaim(value: Date().addingTimeInterval(expires)),
+                    iss: IssuerClaim(value: "ims"), aud: AudienceClaim(value: ["ims"]), roles: roles,
+                    clientId: roles == ["client"] ? "CL1" : nil))
         }
         var tokens: [String: String] = [:]
         for role in Self.roles { tokens[role] = try await token([role]) }
         let expired = try await token(["admin"], expires: -60)
 
         let temporary = try keyFile.make("temp", ["operator"])
-        let server = try IMSProcess.start(["--api-keys", file, "--jwt-secret-file", secretFile.path, "--stream-heartbeat-ms", "500"],
-                                          dataDir: dir.appendingPathComponent("data"))
+        let server = try IMSProcess.start(
+            ["--api-keys", file, "--jwt-secret-file", secretFile.path, "--stream-heartbeat-ms", "500"],
+            dataDir: dir.appendingPathComponent("data"))
         defer { server.stop() }
         func upgrade(_ stream: String, _ credential: String?) -> String {
             let connection = RawConnection(port: server.port)
-            connection.send("GET /ws/\(stream) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                + (credential.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
+            connection.send(
+                "GET /ws/\(stream) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    + (credential.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
             let head = connection.readHead(seconds: 5)
             if !head.hasPrefix("HTTP/1.1 101") { return head + connection.readUntilClosed(seconds: 2).text }
             return head
         }
         var answered = 0
         for stream in Self.allowed.keys.sorted() {
-            for (name, credential) in [("none", nil), ("garbage", "garbage"), ("unknown key", "ims_nope_nope"), ("revoked key", revoked),
-                                       ("expired token", expired), ("bad token", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA")] as [(String, String?)] {
+            for (name, credential) in [
+                ("none", nil), ("garbage", "garbage"), ("unknown key", "ims_nope_nope"), ("revoked key", revoked),
+                ("expired token", expired), ("bad token", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"),
+            ] as [(String, String?)] {
                 let answer = upgrade(stream, credential)
                 #expect(answer.hasPrefix("HTTP/1.1 401") && answer.contains(#""field":"Authorization""#), "\(stream) with \(name): \(answer)")
                 answered += 1
@@ -84,8 +90,9 @@ struct StreamAuthorizationTests {
         // A browser cannot set headers on a WebSocket: the key may come as ?access_token= on a stream.
         func upgrade(query: String) -> String {
             let connection = RawConnection(port: server.port)
-            connection.send("GET /ws/position?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            connection.send(
+                "GET /ws/position?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             return connection.readHead(seconds: 5)
         }
         #expect(upgrade(query: "access_token=\(keys["operator"]!)").hasPrefix("HTTP/1.1 101"))
@@ -109,8 +116,9 @@ struct StreamAuthorizationTests {
         let deadline = Date().addingTimeInterval(3)
         while onToken.closeCode == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(onToken.closeCode == 1008)
-        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
-                "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
+        #expect(
+            onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
+            "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
 
         // A key revoked while its stream is open: the stream is told and closed (1008) within a few heartbeats;
         // another key's stream stays open.
@@ -120,12 +128,14 @@ struct StreamAuthorizationTests {
         #expect(!onTemporary.wait { !$0.ofType("snapshotComplete").isEmpty }.ofType("snapshotComplete").isEmpty)
         #expect(try IMSProcess.run(["keys", "revoke", "--file", file, String(temporary.key.split(separator: "_")[1])]).status == 0)
         let revokedNotice = onTemporary.wait(seconds: 8) { !$0.ofType("error").isEmpty }.ofType("error").first
-        #expect(revokedNotice?["field"] as? String == "Authorization" && (revokedNotice?["error"] as? String)?.contains("revoked") == true,
-                "\(String(describing: revokedNotice))")
+        #expect(
+            revokedNotice?["field"] as? String == "Authorization" && (revokedNotice?["error"] as? String)?.contains("revoked") == true,
+            "\(String(describing: revokedNotice))")
         let closing = Date().addingTimeInterval(3)
         while onTemporary.closeCode == nil && Date() < closing { try await Task.sleep(for: .milliseconds(50)) }
         #expect(onTemporary.closeCode == 1008)
-        #expect(onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
-                "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
+        #expect(
+            onKey.closeCode == nil && onKey.messages.ofType("error").isEmpty,
+            "the key's stream: closed \(String(describing: onKey.closeCode)), \(onKey.messages.filter { $0["type"] as? String != "heartbeat" }.suffix(3))")
     }
 }

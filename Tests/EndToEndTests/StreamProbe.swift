@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A WebSocket client for tests over a plain socket and its own thread (RFC 6455: handshake, masked
@@ -39,7 +40,8 @@ final class StreamProbe: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         precondition(connected == 0, "cannot connect to \(url)")
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
             + (key.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n"
         Self.writeAll(fd, Array(request.utf8))
@@ -55,8 +57,10 @@ final class StreamProbe: Sendable {
         let thread = Thread { [self] in
             // A ping is answered with a pong, as RFC 6455 asks of a client: the server closes a connection that
             // leaves its pings unanswered (every 30 s), which a slow run of a test can outlast.
-            while let text = Self.readFrame(fd, onPing: { self.sendFrame(opcode: 0xA, Array($0)) },
-                                            onClose: { code in received.closeCode.withLock { $0 = code } }) {
+            while let text = Self.readFrame(
+                fd, onPing: { self.sendFrame(opcode: 0xA, Array($0)) },
+                onClose: { code in received.closeCode.withLock { $0 = code } })
+            {
                 received.texts.withLock { $0.append(text) }
             }
         }

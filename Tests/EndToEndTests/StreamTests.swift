@@ -1,20 +1,21 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The WebSocket streams of the real binary over real sockets.
 struct StreamTests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"WA","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"WB","marketId":"US","currency":"USD"}
-    {"type":"book","bookId":"WB1","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"WB2","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"trade","tradeId":"W0","version":1,"status":"NEW","bookId":"WB1","securityId":"WA","side":"BUY","quantity":10,"price":"1","tradeDate":"2026-11-25"}
-    {"type":"trade","tradeId":"W00","version":1,"status":"NEW","bookId":"WB2","securityId":"WA","side":"BUY","quantity":20,"price":"1","tradeDate":"2026-11-25"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"WA","marketId":"US","currency":"USD"}
+        {"type":"security","securityId":"WB","marketId":"US","currency":"USD"}
+        {"type":"book","bookId":"WB1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"WB2","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"trade","tradeId":"W0","version":1,"status":"NEW","bookId":"WB1","securityId":"WA","side":"BUY","quantity":10,"price":"1","tradeDate":"2026-11-25"}
+        {"type":"trade","tradeId":"W00","version":1,"status":"NEW","bookId":"WB2","securityId":"WA","side":"BUY","quantity":20,"price":"1","tradeDate":"2026-11-25"}
+        """
 
     static func trade(_ id: String, book: String, security: String = "WA", qty: Int) -> String {
         #"{"type":"trade","tradeId":"\#(id)","version":1,"status":"NEW","bookId":"\#(book)","securityId":"\#(security)","side":"BUY","quantity":\#(qty),"price":"1","tradeDate":"2026-11-25"}"#
@@ -78,11 +79,13 @@ struct StreamTests {
         market.wait { !$0.ofType("snapshotComplete").isEmpty }
         exceptions.wait { !$0.ofType("snapshotComplete").isEmpty }
 
-        try Self.post(server, """
-        {"type":"price","securityId":"WA","last":"10.5"}
-        {"type":"price","securityId":"WB","last":"20.25","bid":"20.2","ask":"20.3"}
-        {"type":"trade","tradeId":"BAD","quantity":-1}
-        """, mode: "partial")
+        try Self.post(
+            server,
+            """
+            {"type":"price","securityId":"WA","last":"10.5"}
+            {"type":"price","securityId":"WB","last":"20.25","bid":"20.2","ask":"20.3"}
+            {"type":"trade","tradeId":"BAD","quantity":-1}
+            """, mode: "partial")
         let prices = market.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
         #expect(prices.count == 1)
         #expect(prices.first?["securityId"] as? String == "WB")
@@ -107,12 +110,15 @@ struct StreamTests {
         #expect(((snapshot.first?["calculations"] as? [String: Any])?["forLoan"] as? Int) == 30)
 
         // A borrow in WA reaches the subscriber; a trade in WB does not.
-        try Self.post(server, Self.trade("W9", book: "WB1", security: "WB", qty: 5) + "\n"
-            + #"{"type":"contract","contractId":"C1","version":1,"kind":"BORROW","status":"OPEN","bookId":"WB1","counterpartyId":"L1","securityId":"WA","quantity":70,"rateBps":"20","startDate":"2026-11-25"}"#)
+        try Self.post(
+            server,
+            Self.trade("W9", book: "WB1", security: "WB", qty: 5) + "\n"
+                + #"{"type":"contract","contractId":"C1","version":1,"kind":"BORROW","status":"OPEN","bookId":"WB1","counterpartyId":"L1","securityId":"WA","quantity":70,"rateBps":"20","startDate":"2026-11-25"}"#
+        )
         let deltas = probe.wait { !$0.ofType("delta").isEmpty }.ofType("delta").data
         #expect(deltas.count == 1)
         #expect(deltas.first?["securityId"] as? String == "WA")
-        #expect(((deltas.first?["calculations"] as? [String: Any])?["forLoan"] as? Int) == 100)  // 30 long + 70 borrowed
+        #expect(((deltas.first?["calculations"] as? [String: Any])?["forLoan"] as? Int) == 100) // 30 long + 70 borrowed
 
         // A rule change in force: WA is sent again with the new version, though none of its buckets moved.
         var document = try #require(try IMSProcess.request(server, "GET", "/api/v1/rules/1").json as? [String: Any])["document"] as! [String: Any]
@@ -128,16 +134,17 @@ struct StreamTests {
         #expect(try IMSProcess.request(server, "POST", "/api/v1/rules/2/activate", body: #"{"user":"bob"}"#).status == 200)
         let after = probe.wait { $0.ofType("delta").data.contains { $0["ruleVersion"] as? Int == 2 } }.ofType("delta").data
         let last = try #require(after.last)
-        #expect(((last["calculations"] as? [String: Any])?["forLoan"] as? Int) == 30)  // the borrow no longer counts
+        #expect(((last["calculations"] as? [String: Any])?["forLoan"] as? Int) == 30) // the borrow no longer counts
         #expect(Self.sequencesAreContiguous(probe.wait { _ in true }))
     }
 
     /// `setup` (PB-US's books WB1, WB2) and a second legal entity, PB-EU, with its unit in US and a book that
     /// bought 7 WA.
-    static let twoEntities = setup + "\n" + """
-    {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
-    {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
-    """ + "\n" + trade("WE-1", book: "WE1", qty: 7)
+    static let twoEntities =
+        setup + "\n" + """
+            {"type":"aggregationUnit","aggregationUnitId":"AU-EU-US","name":"EU desk in US","marketId":"US","legalEntity":"PB-EU","unitType":"NET"}
+            {"type":"book","bookId":"WE1","legalEntity":"PB-EU","positionType":"FIRM","aggregationUnits":{"US":"AU-EU-US"}}
+            """ + "\n" + trade("WE-1", book: "WE1", qty: 7)
 
     /// `/ws/inventory` by legal entity or aggregation unit: the scope's share of each security it holds.
     @Test func inventoryStreamByScope() throws {
@@ -213,14 +220,17 @@ struct StreamTests {
     @Test func locateStreamIsTheOperatorsQueue() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        try Self.post(server, Self.setup + "\n" + #"{"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}"#
-                      + "\n" + #"{"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}"#)
+        try Self.post(
+            server,
+            Self.setup + "\n" + #"{"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}"#
+                + "\n" + #"{"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}"#)
         func request(_ id: String, _ security: String) throws -> String {
-            let r = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5,"side":"SHORT"}"#)
+            let r = try IMSProcess.request(
+                server, "POST", "/api/v1/locates", body: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5,"side":"SHORT"}"#)
             return (r.json as? [String: Any])?["locateId"] as? String ?? ""
         }
         let first = try request("q1", "THR")
-        _ = try request("q2", "WA")  // approved at once: not in the queue
+        _ = try request("q2", "WA") // approved at once: not in the queue
         let probe = StreamProbe("ws://127.0.0.1:\(server.port)/ws/locate")
         defer { probe.close() }
         probe.send(#"{"action":"subscribe","filter":{"status":"PENDING"}}"#)
@@ -240,10 +250,12 @@ struct StreamTests {
     @Test func limitsStreamFollowsAClientsLimits() throws {
         let server = try IMSProcess.start()
         defer { server.stop() }
-        try Self.post(server, Self.setup + "\n" + """
-        {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
-        {"type":"book","bookId":"CB1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-        """ + "\n" + Self.trade("C0", book: "CB1", qty: 40))
+        try Self.post(
+            server,
+            Self.setup + "\n" + """
+                {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
+                {"type":"book","bookId":"CB1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+                """ + "\n" + Self.trade("C0", book: "CB1", qty: 40))
         func rest() throws -> [[String: Any]] {
             try IMSProcess.request(server, "GET", "/api/v1/limits/clients/C1").json as? [[String: Any]] ?? []
         }
@@ -266,7 +278,8 @@ struct StreamTests {
         let before = probe.messages.ofType("delta").count
         try Self.post(server, Self.trade("F1", book: "WB1", security: "WB", qty: 5))
         // An approved short locate raises its short-sell limit.
-        let locate = try IMSProcess.request(server, "POST", "/api/v1/locates", body: #"{"requestId":"c1","clientId":"C1","securityId":"WA","quantity":10,"side":"SHORT"}"#)
+        let locate = try IMSProcess.request(
+            server, "POST", "/api/v1/locates", body: #"{"requestId":"c1","clientId":"C1","securityId":"WA","quantity":10,"side":"SHORT"}"#)
         let approved = (locate.json as? [String: Any])?["approvedQuantity"] as? Int ?? -1
         m = probe.wait { $0.ofType("delta").count > before }
         let after = Array(m.ofType("delta").dropFirst(before)).data

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `asOf` over HTTP and `ims replay` against the real binary and its journal.
 struct TimeTravelTests {
@@ -20,11 +21,11 @@ struct TimeTravelTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let server = try IMSProcess.start(dataDir: dir)
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"security","securityId":"TS","marketId":"US"}
-        {"type":"book","bookId":"TB","legalEntity":"PB-US","positionType":"FIRM"}
-        \(Self.trade("A", 100))
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"TS","marketId":"US"}
+            {"type":"book","bookId":"TB","legalEntity":"PB-US","positionType":"FIRM"}
+            \(Self.trade("A", 100))
+            """
         let first = try IMSProcess.request(server, "POST", "/api/v1/events", body: setup)
         let firstSequence = try #require((first.json as? [String: Any])?["lastSequence"] as? Int)
         // Whole seconds: the first batch is more than a second before `between`, the second after it.
@@ -76,9 +77,14 @@ struct LoadCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let securities = dir.appendingPathComponent("securities.csv")
         try "# a comment\nsecurityId,marketId,isin\nLD1,US,US0378331005\nLD2,US,\n".write(to: securities, atomically: true, encoding: .utf8)
-        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"book","bookId":"LB","legalEntity":"PB-US","positionType":"FIRM"}"#]
-        for i in 0..<25 { lines.append(TimeTravelTests.trade("L\(i)", 4).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\"")) }
+        var lines = [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"book","bookId":"LB","legalEntity":"PB-US","positionType":"FIRM"}"#,
+        ]
+        for i in 0..<25 {
+            lines.append(
+                TimeTravelTests.trade("L\(i)", 4).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\""))
+        }
         let events = dir.appendingPathComponent("events.ndjson")
         try lines.joined(separator: "\n").write(to: events, atomically: true, encoding: .utf8)
 
@@ -91,8 +97,9 @@ struct LoadCommandTests {
 
         // A bad line: the chunk holding it is refused, the command says where, and exits non-zero.
         let bad = dir.appendingPathComponent("bad.ndjson")
-        try (TimeTravelTests.trade("L99", 1).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\"")
-             + "\n" + #"{"type":"trade","tradeId":"L100"}"#).write(to: bad, atomically: true, encoding: .utf8)
+        try
+            (TimeTravelTests.trade("L99", 1).replacingOccurrences(of: "\"TB\"", with: "\"LB\"").replacingOccurrences(of: "\"TS\"", with: "\"LD2\"")
+            + "\n" + #"{"type":"trade","tradeId":"L100"}"#).write(to: bad, atomically: true, encoding: .utf8)
         let c = try TimeTravelTests.run(["load", bad.path, "--url", server.base])
         #expect(c.status != 0)
         #expect(c.output.contains("line 2"), "\(c.output)")

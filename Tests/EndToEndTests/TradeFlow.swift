@@ -2,8 +2,10 @@
 enum TradeFlow {
     /// The US business date, a book and `count` securities `prefix0`, `prefix1`…
     static func setup(book: String, prefix: String, count: Int) -> String {
-        var lines = [#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-                     #"{"type":"book","bookId":"\#(book)","legalEntity":"PB-US","positionType":"FIRM"}"#]
+        var lines = [
+            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+            #"{"type":"book","bookId":"\#(book)","legalEntity":"PB-US","positionType":"FIRM"}"#,
+        ]
         for s in 0..<count { lines.append(#"{"type":"security","securityId":"\#(prefix)\#(s)","marketId":"US"}"#) }
         return lines.joined(separator: "\n")
     }

@@ -27,7 +27,9 @@ struct TrustTests {
         #expect(body.utf8.count > 20_000)
         let before = try #require(try IMSProcess.request(server, "GET", "/health").json as? [String: Any])["lastSequence"] as? Int
         let refused = try IMSProcess.request(server, "POST", "/api/v1/rules/drafts", body: body)
-        #expect(refused.status == 400 && ((refused.json as? [String: Any])?["error"] as? String)?.contains("longer than 4096") == true, "\(String(describing: refused.json))")
+        #expect(
+            refused.status == 400 && ((refused.json as? [String: Any])?["error"] as? String)?.contains("longer than 4096") == true,
+            "\(String(describing: refused.json))")
         #expect((refused.json as? [String: Any])?["field"] as? String == "document.packs[0].rules[0].formula")
         // 30 levels deep within the length: refused too, by its nesting.
         rules[0]["formula"] = String(repeating: "(", count: 40) + "LONG.FIRM" + String(repeating: ")", count: 40)
@@ -61,7 +63,7 @@ struct TrustTests {
         #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: ClientScopingTests.setup).status == 200)
         let before = try #require(try IMSProcess.request(server, "GET", "/health").json as? [String: Any])
         let position = try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM/IBM")
-        server.stop()  // writes a snapshot of every record
+        server.stop() // writes a snapshot of every record
         let journal = dir.appendingPathComponent("journal")
         let segments = try FileManager.default.contentsOfDirectory(atPath: journal.path).filter { $0.hasSuffix(".log") }
         #expect(segments.count == 1)
@@ -96,7 +98,9 @@ struct TrustTests {
         #expect(items.count == 1)
         #expect((items.first?["message"] as? String)?.contains("quarantine") == true)
         let id = try #require(items.first?["exceptionId"] as? Int)
-        #expect(try IMSProcess.request(again, "POST", "/api/v1/exceptions/acknowledge", body: #"{"exceptionIds":[\#(id)],"note":"restored from the snapshot"}"#).status == 200)
+        #expect(
+            try IMSProcess.request(again, "POST", "/api/v1/exceptions/acknowledge", body: #"{"exceptionIds":[\#(id)],"note":"restored from the snapshot"}"#)
+                .status == 200)
         let after = try #require(try IMSProcess.request(again, "GET", "/health").json as? [String: Any])
         #expect(after["status"] as? String == "ok")
     }
@@ -112,8 +116,10 @@ struct TrustTests {
             try IMSProcess.request(server, method, path, body: body, headers: ["Authorization": "Bearer \(key)"])
         }
         #expect(try call("POST", "/api/v1/events", keys.feed, ClientScopingTests.setup).status == 200)
-        for body in [#"{"requestId":"R1","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT","clientId":"CL1"}"#,
-                     #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","client\u0049d":"CL2"}"#] {
+        for body in [
+            #"{"requestId":"R1","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT","clientId":"CL1"}"#,
+            #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","client\u0049d":"CL2"}"#,
+        ] {
             let r = try call("POST", "/api/v1/locates", keys.fund1, body)
             #expect(r.status == 400 && (r.json as? [String: Any])?["field"] as? String == "clientId", "\(body): \(String(describing: r.json))")
         }

@@ -1,5 +1,6 @@
-@testable import IMSDomain
 import Testing
+
+@testable import IMSDomain
 
 struct CRC32CTests {
     @Test func knownCheckValue() {
@@ -30,9 +31,9 @@ struct CRC32CTests {
     /// compares two paths; elsewhere the table is used. Either way this asserts something.
     @Test func usesTheInstructionWhereTheCPUHasIt() {
         #if arch(x86_64) || arch(arm64)
-        #expect(CRC32C.usesInstruction)
+            #expect(CRC32C.usesInstruction)
         #else
-        #expect(!CRC32C.usesInstruction)
+            #expect(!CRC32C.usesInstruction)
         #endif
     }
 }

@@ -11,20 +11,24 @@ struct CalendarTests {
         return c.addingSettlementDays(m.settlementDays(forTradeDate: d), to: d).description
     }
 
-    @Test("US T+1 skips Thanksgiving and the Fed's Columbus Day", arguments: [
-        ("2026-11-25", "2026-11-27"),  // Thanksgiving 11-26
-        ("2026-10-09", "2026-10-13"),  // Columbus Day 10-12 trades but does not settle
-        ("2026-11-10", "2026-11-12"),  // Veterans Day 11-11
-        ("2026-11-27", "2026-11-30"),
-        ("2024-05-24", "2024-05-29"),  // still T+2 before 2024-05-28
-    ])
+    @Test(
+        "US T+1 skips Thanksgiving and the Fed's Columbus Day",
+        arguments: [
+            ("2026-11-25", "2026-11-27"), // Thanksgiving 11-26
+            ("2026-10-09", "2026-10-13"), // Columbus Day 10-12 trades but does not settle
+            ("2026-11-10", "2026-11-12"), // Veterans Day 11-11
+            ("2026-11-27", "2026-11-30"),
+            ("2024-05-24", "2024-05-29"), // still T+2 before 2024-05-28
+        ])
     func usSettlement(trade: String, expected: String) {
         #expect(settle("US", trade) == expected)
     }
 
-    @Test("JP T+2 around Labour Thanksgiving Day 2026-11-23", arguments: [
-        ("2026-11-19", "2026-11-24"), ("2026-11-20", "2026-11-25"), ("2026-11-24", "2026-11-26"),
-    ])
+    @Test(
+        "JP T+2 around Labour Thanksgiving Day 2026-11-23",
+        arguments: [
+            ("2026-11-19", "2026-11-24"), ("2026-11-20", "2026-11-25"), ("2026-11-24", "2026-11-26"),
+        ])
     func jpSettlement(trade: String, expected: String) {
         #expect(settle("JP", trade) == expected)
     }
@@ -44,7 +48,7 @@ struct CalendarTests {
         let de = catalog.calendars["DE"]!
         let christmasEve = BusinessDate(parsing: "2026-12-24")!
         #expect(!de.isTradingDay(christmasEve))
-        #expect(de.isSettlementDay(christmasEve))  // T2S settles when Xetra is closed
+        #expect(de.isSettlementDay(christmasEve)) // T2S settles when Xetra is closed
     }
 
     @Test func everyRequiredMarketHasCalendarsFor2020Through2030() {

@@ -35,8 +35,10 @@ struct JSONTextTests {
     /// Doubles as the encoder writes them: integral values without `.0`, fractions in their shortest digits,
     /// exponents where the encoder uses them (prices, rates and USD values rounded to the cent, and extremes).
     @Test func doublesMatchTheEncoder() throws {
-        var values: [Double] = [0, -0.0, 1, -1, 0.5, 0.1, 131.07, 2411688, 3914824564.8, 1e15, 1e16, 1.5e17, 123456789012345.67,
-                                1e-4, 1e-5, 0.00012345, -987654.32, Double(Int64.max), 1.7976931348623157e308, 5e-324]
+        var values: [Double] = [
+            0, -0.0, 1, -1, 0.5, 0.1, 131.07, 2411688, 3914824564.8, 1e15, 1e16, 1.5e17, 123456789012345.67,
+            1e-4, 1e-5, 0.00012345, -987654.32, Double(Int64.max), 1.7976931348623157e308, 5e-324,
+        ]
         var random = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {
             let cents = Double(Int64.random(in: -10_000_000_000_000...10_000_000_000_000, using: &random)) / 100
@@ -55,7 +57,9 @@ struct JSONTextTests {
         for (y, m, d) in [(1970, 1, 1), (2026, 11, 29), (2000, 2, 29), (9999, 12, 31), (1, 1, 1)] {
             let date = BusinessDate(year: y, month: m, day: d)!
             var j = JSONText()
-            j.array { j in j.date(date); j.null() }
+            j.array { j in
+                j.date(date); j.null()
+            }
             #expect(j.text == "[\"\(date.description)\",null]")
         }
     }

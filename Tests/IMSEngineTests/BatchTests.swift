@@ -27,11 +27,12 @@ struct BatchTests {
 
     @Test func laterLinesMayUseWhatEarlierLinesDefine() {
         var h = Harness()
-        let o = h.ingest("""
-        {"type":"security","securityId":"NEW1","marketId":"US"}
-        {"type":"book","bookId":"B9","legalEntity":"PB-US","positionType":"FIRM"}
-        \(Harness.trade("T1", book: "B9", security: "NEW1"))
-        """)
+        let o = h.ingest(
+            """
+            {"type":"security","securityId":"NEW1","marketId":"US"}
+            {"type":"book","bookId":"B9","legalEntity":"PB-US","positionType":"FIRM"}
+            \(Harness.trade("T1", book: "B9", security: "NEW1"))
+            """)
         #expect(o.applied && o.rejected.isEmpty)
         #expect(h.position("B9", "NEW1")?.intradayBuys == 100)
     }

@@ -1,8 +1,9 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// No input can make a figure leave the 64-bit range: each reproduction of issue 10 (which trapped the
 /// process, at apply or at the first read) is now refused with its line and field, changing nothing.
@@ -10,12 +11,15 @@ struct BoundsTests {
     @Test func twoHugeTradesAreRefusedByTheQuantityBound() {
         var h = Harness()
         let before = h.state.snapshotImage()
-        let outcome = h.ingest([Harness.trade("T1", qty: 5_000_000_000_000_000_000 / 2), Harness.trade("T2", qty: 5_000_000_000_000_000_000 / 2)].joined(separator: "\n"))
+        let outcome = h.ingest(
+            [Harness.trade("T1", qty: 5_000_000_000_000_000_000 / 2), Harness.trade("T2", qty: 5_000_000_000_000_000_000 / 2)].joined(separator: "\n"))
         #expect(!outcome.applied)
         #expect(outcome.rejected.map(\.line) == [1, 2])
         #expect(outcome.rejected.allSatisfy { $0.field == "quantity" })
         #expect(h.state.snapshotImage() == before)
-        let sells = h.ingest([Harness.trade("S1", side: "SELL", qty: 9_000_000_000_000_000_000), Harness.trade("S2", side: "SELL", qty: 9_000_000_000_000_000_000)].joined(separator: "\n"), mode: .partial)
+        let sells = h.ingest(
+            [Harness.trade("S1", side: "SELL", qty: 9_000_000_000_000_000_000), Harness.trade("S2", side: "SELL", qty: 9_000_000_000_000_000_000)].joined(
+                separator: "\n"), mode: .partial)
         #expect(sells.accepted == 0 && sells.rejected.count == 2)
         #expect(h.position() == nil)
     }
@@ -31,7 +35,8 @@ struct BoundsTests {
     @Test(arguments: ["settledQty", "contractualQty", "sd0Receipt", "sd4Deliver"])
     func hugeSODFiguresAreRefused(field: String) {
         var h = Harness()
-        let sod = #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1,"settledQty":1,"\#(field)":9000000000000000000}"#
+        let sod =
+            #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1,"settledQty":1,"\#(field)":9000000000000000000}"#
             .replacingOccurrences(of: #""\#(field)":1,"#, with: "")
         let outcome = h.ingest(sod)
         #expect(outcome.rejected.map(\.field) == [field])
@@ -64,7 +69,9 @@ struct BoundsTests {
         #expect(h.state.snapshotImage() == before)
 
         // A market with no business date yet must not take one from a trade dated 2062.
-        var fresh = Harness(reference: #"{"type":"security","securityId":"AAPL","marketId":"US"}"# + "\n" + #"{"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}"#)
+        var fresh = Harness(
+            reference: #"{"type":"security","securityId":"AAPL","marketId":"US"}"# + "\n"
+                + #"{"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}"#)
         let far = fresh.ingest(Harness.trade("T1", date: "2062-01-02"))
         #expect(far.rejected.map(\.field) == ["tradeDate"])
         #expect(fresh.state.readModel.market("US")?.businessDate == nil)
@@ -90,11 +97,11 @@ struct BoundsTests {
 
     @Test func aTradeThatWouldTakeItsPositionOverTheBoundIsRefused() {
         var h = Self.harness(bound: 1_000)
-        #expect(h.ingest(Harness.trade("T1", qty: 400)).applied)  // mass 800
+        #expect(h.ingest(Harness.trade("T1", qty: 400)).applied) // mass 800
         let over = h.ingest(Harness.trade("T2", qty: 101))
         #expect(!over.applied && over.rejected.map(\.field) == ["quantity"])
         #expect(over.rejected.first?.error.contains("FIRM1") == true)
-        #expect(h.ingest(Harness.trade("T3", qty: 100)).applied)  // exactly 1,000
+        #expect(h.ingest(Harness.trade("T3", qty: 100)).applied) // exactly 1,000
         #expect(h.position()!.intradayBuys == 500)
         // Another position is unaffected.
         #expect(h.ingest(Harness.trade("T4", book: "CL1", qty: 400)).applied)
@@ -118,7 +125,7 @@ struct BoundsTests {
 
     @Test func anSODSnapshotCountsItsFiguresAgainstTheBound() {
         var h = Self.harness(bound: 1_000)
-        #expect(h.ingest(Harness.trade("T1", qty: 300)).applied)  // mass 600
+        #expect(h.ingest(Harness.trade("T1", qty: 300)).applied) // mass 600
         let sod = #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":300,"settledQty":200}"#
         #expect(h.ingest(sod).rejected.map(\.field) == ["contractualQty"])
         #expect(h.ingest(sod.replacingOccurrences(of: "300", with: "100")).applied)
@@ -131,9 +138,11 @@ struct BoundsTests {
         var lines: [String] = []
         for i in 0..<400 {
             let side = ["BUY", "SELL", "SELL_SHORT", "BUY_COVER"][i % 4]
-            lines.append(Harness.trade("T\(i % 150)", v: i / 150 + 1, status: i >= 150 ? (i % 7 == 0 ? "CANCEL" : "AMEND") : "NEW",
-                                       book: i % 3 == 0 ? "CL1" : "FIRM1", side: side, qty: 1 + (i * 37) % 1000,
-                                       settle: i % 5 == 0 ? "2026-12-\(10 + i % 15)" : nil))
+            lines.append(
+                Harness.trade(
+                    "T\(i % 150)", v: i / 150 + 1, status: i >= 150 ? (i % 7 == 0 ? "CANCEL" : "AMEND") : "NEW",
+                    book: i % 3 == 0 ? "CL1" : "FIRM1", side: side, qty: 1 + (i * 37) % 1000,
+                    settle: i % 5 == 0 ? "2026-12-\(10 + i % 15)" : nil))
         }
         h.ingest(lines.joined(separator: "\n"), mode: .partial)
         h.ingest(#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#)

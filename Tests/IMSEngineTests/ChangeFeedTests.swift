@@ -1,8 +1,9 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSRuntime
 import Testing
+
+@testable import IMSEngine
 
 /// The change feed as a pure state machine: cursors, bounds, lag notices, dependencies.
 struct ChangeFeedTests {
@@ -10,7 +11,7 @@ struct ChangeFeedTests {
     static func record(items: Int = 1, sequence: Int64 = 0) -> ChangeRecord {
         var r = ChangeRecord()
         r.lastSequence = sequence
-        r.itemCount = items  // counted once when a record is taken; set by hand for a record made here
+        r.itemCount = items // counted once when a record is taken; set by hand for a record made here
         r.exceptions = (0..<items).map {
             ExceptionRecord(exceptionId: Int64($0), kind: .feedGap, sequence: sequence, message: "", receivedAt: Timestamp(micros: 0))
         }
@@ -40,7 +41,7 @@ struct ChangeFeedTests {
         for _ in 1...3 { feed.publish(Self.record()) }
         #expect(Self.sequences(fast.next(timeout: 0)) == [1, 2, 3])
         fast.finish()
-        for _ in 4...10 { feed.publish(Self.record()) }   // the slow one never reads: publishing goes on
+        for _ in 4...10 { feed.publish(Self.record()) } // the slow one never reads: publishing goes on
         guard case .lagged(let missed) = slow.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
         #expect(missed == 1...6)
         #expect(Self.sequences(slow.next(timeout: 0)) == [7, 8, 9, 10])
@@ -56,10 +57,10 @@ struct ChangeFeedTests {
         let cursor = feed.cursor(named: "c")
         feed.publish(Self.record(items: 4))
         feed.publish(Self.record(items: 4))
-        feed.publish(Self.record(items: 4))   // 12 > 10: the first goes
+        feed.publish(Self.record(items: 4)) // 12 > 10: the first goes
         guard case .lagged(let missed) = cursor.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
         #expect(missed == 1...1)
-        feed.publish(Self.record(items: 50))  // larger than the bound on its own: kept alone
+        feed.publish(Self.record(items: 50)) // larger than the bound on its own: kept alone
         guard case .lagged(let more) = cursor.next(timeout: 0) else { Issue.record("expected a lag notice"); return }
         #expect(more == 2...3)
         #expect(Self.sequences(cursor.next(timeout: 0)) == [4])

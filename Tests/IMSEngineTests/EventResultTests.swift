@@ -15,13 +15,15 @@ struct EventResultTests {
     @Test func eachLineSaysWhatItDidInAPartialBatch() {
         var h = Harness()
         let before = h.state.lastSequence
-        let outcome = h.state.process(Self.batch([
-            Harness.trade("R1"),                                     // applied
-            Harness.trade("R1"),                                     // same version again: unchanged
-            #"{"type":"trade","tradeId":"BAD"}"#,                   // does not decode: rejected
-            Harness.trade("R2", security: "NOPE"),                   // unknown security: rejected
-            Harness.trade("R3", qty: 5),                             // applied
-        ], mode: .partial))
+        let outcome = h.state.process(
+            Self.batch(
+                [
+                    Harness.trade("R1"), // applied
+                    Harness.trade("R1"), // same version again: unchanged
+                    #"{"type":"trade","tradeId":"BAD"}"#, // does not decode: rejected
+                    Harness.trade("R2", security: "NOPE"), // unknown security: rejected
+                    Harness.trade("R3", qty: 5), // applied
+                ], mode: .partial))
         #expect(outcome.results.map(\.line) == [1, 2, 3, 4, 5])
         #expect(outcome.results.map(\.status) == [.applied, .unchanged, .rejected, .rejected, .applied])
         #expect(outcome.results.map(\.sequence) == [before + 1, before + 2, nil, nil, before + 3])

@@ -1,7 +1,8 @@
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// At-least-once delivery by feed sequence: `feedId` + `feedSeq` on any event.
 struct FeedSequenceTests {

@@ -1,8 +1,9 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// The day so far for the drill-down's price chart (issue 26, 9): ticks become 5-minute bars, bounded,
 /// timed by the tick's own time (else its record's), kept in the snapshot, and started afresh on the
@@ -14,9 +15,12 @@ struct IntradayBarsTests {
 
     @Test func ticksBecomeBarsThatTheSnapshotKeeps() throws {
         var h = Harness()
-        h.ingest([Self.price("100", "2026-11-24T14:30:05Z"), Self.price("103", "2026-11-24T14:31:00Z"), Self.price("99.5", "2026-11-24T14:34:59Z"),
-                  Self.price("101", "2026-11-24T14:35:00Z"), Self.price("102", "2026-11-24T14:52:10Z")].joined(separator: "\n"))
-        let view = try #require(h.state.readModel.intradayBars("US0378331005"))  // by ISIN too
+        h.ingest(
+            [
+                Self.price("100", "2026-11-24T14:30:05Z"), Self.price("103", "2026-11-24T14:31:00Z"), Self.price("99.5", "2026-11-24T14:34:59Z"),
+                Self.price("101", "2026-11-24T14:35:00Z"), Self.price("102", "2026-11-24T14:52:10Z"),
+            ].joined(separator: "\n"))
+        let view = try #require(h.state.readModel.intradayBars("US0378331005")) // by ISIN too
         #expect(view.securityId == "AAPL" && view.intervalMinutes == 5 && view.businessDate?.description == "2026-11-24")
         let d = { (text: String) in Decimal8(text)! }
         #expect(view.bars.map(\.start.description) == ["2026-11-24T14:30:00Z", "2026-11-24T14:35:00Z", "2026-11-24T14:50:00Z"])

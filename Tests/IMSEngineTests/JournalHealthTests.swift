@@ -1,7 +1,8 @@
 import IMSDomain
 import IMSEngine
-@testable import IMSRuntime
 import Testing
+
+@testable import IMSRuntime
 
 /// The journal's health as a state machine: failures accumulate under the first one's time, the outage's
 /// notice is pending while failing, a success recovers once.

@@ -1,15 +1,18 @@
 import Foundation
 import IMSDomain
 import IMSEngine
-import IMSRules
 import IMSIngest
+import IMSRules
 import Testing
 
 struct PositionTests {
     @Test func aTradeLandsOnItsSettlementDayAndIntradayFigures() {
         var h = Harness()
-        h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":800,"sd1Receipt":200}"#)
-        h.ingest([Harness.trade("T1", qty: 300), Harness.trade("T2", side: "SELL", qty: 50), Harness.trade("T3", side: "SELL_SHORT", qty: 70)].joined(separator: "\n"))
+        h.ingest(
+            #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":800,"sd1Receipt":200}"#)
+        h.ingest(
+            [Harness.trade("T1", qty: 300), Harness.trade("T2", side: "SELL", qty: 50), Harness.trade("T3", side: "SELL_SHORT", qty: 70)].joined(
+                separator: "\n"))
         let p = h.position()!
         #expect(p.businessDate?.description == "2026-11-24")
         #expect(p.ladder.map(\.date.description) == ["2026-11-24", "2026-11-25", "2026-11-27", "2026-11-30", "2026-12-01"])
@@ -25,8 +28,11 @@ struct PositionTests {
 
     @Test func settleDatesOffTheCalendarMoveToTheNextSettlementDayAndPastSD4GoLater() {
         var h = Harness()
-        h.ingest([Harness.trade("T1", qty: 10, settle: "2026-11-26"),  // Thanksgiving: next settlement day SD2 (11-27)
-                  Harness.trade("T2", qty: 20, settle: "2026-12-10")].joined(separator: "\n"))
+        h.ingest(
+            [
+                Harness.trade("T1", qty: 10, settle: "2026-11-26"), // Thanksgiving: next settlement day SD2 (11-27)
+                Harness.trade("T2", qty: 20, settle: "2026-12-10"),
+            ].joined(separator: "\n"))
         let p = h.position()!
         #expect(p.ladder[2].receipt == 10)
         #expect(p.later.receipt == 20)
@@ -69,8 +75,10 @@ struct PositionTests {
                 let status = v == 1 ? "NEW" : (rng.below(4) == 0 ? "CANCEL" : "AMEND")
                 let side = ["BUY", "SELL", "SELL_SHORT", "BUY_COVER"][rng.below(4)]
                 let settle = ["2026-11-24", "2026-11-25", "2026-12-15", "2026-11-27"][rng.below(4)]
-                lines.append(Harness.trade("T\(t)", v: v, status: status, book: rng.below(2) == 0 ? "FIRM1" : "CL1", side: side,
-                                           qty: 10 * (1 + rng.below(9)), settle: settle))
+                lines.append(
+                    Harness.trade(
+                        "T\(t)", v: v, status: status, book: rng.below(2) == 0 ? "FIRM1" : "CL1", side: side,
+                        qty: 10 * (1 + rng.below(9)), settle: settle))
             }
         }
         var inOrder = Harness()
@@ -87,7 +95,8 @@ struct PositionTests {
     @Test func aReplacementSODKeepsTheDaysTrades() {
         var h = Harness()
         h.ingest(Harness.trade("T1", qty: 100))
-        h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":500,"settledQty":500,"sd1Deliver":30}"#)
+        h.ingest(
+            #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":500,"settledQty":500,"sd1Deliver":30}"#)
         var p = h.position()!
         #expect(p.contractualQty == 600)
         #expect(p.ladder[1].receipt == 100 && p.ladder[1].deliver == 30)
@@ -118,17 +127,19 @@ struct PositionTests {
 
     @Test func dayRollWithoutSnapshotRollsSettledAndShiftsTheLadder() {
         var h = Harness()
-        h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":900,"sd0Receipt":100,"sd1Receipt":40,"sd2Deliver":25}"#)
+        h.ingest(
+            #"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":900,"sd0Receipt":100,"sd1Receipt":40,"sd2Deliver":25}"#
+        )
         h.ingest([Harness.trade("T1", qty: 300), Harness.trade("T2", qty: 7, settle: "2026-12-10")].joined(separator: "\n"))
         h.ingest(#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#)
         let p = h.position()!
         #expect(p.businessDate?.description == "2026-11-25")
-        #expect(p.settledQty == 1000)  // yesterday's SD0 row
+        #expect(p.settledQty == 1000) // yesterday's SD0 row
         #expect(p.contractualQty == 1307)
         #expect(p.intradayBuys == 0 && p.intradaySells == 0 && p.intradayShortSells == 0)
         #expect(p.ladder[0].date.description == "2026-11-25")
-        #expect(p.ladder[0].receipt == 340)  // old SD1 (11-25) incl. the T+1 trade
-        #expect(p.ladder[1].deliver == 25)   // old SD2 (11-27) is now SD1
+        #expect(p.ladder[0].receipt == 340) // old SD1 (11-25) incl. the T+1 trade
+        #expect(p.ladder[1].deliver == 25) // old SD2 (11-27) is now SD1
         #expect(!p.sodReceived)
         // The T+12 trade enters the ladder once its date is within SD4.
         h.ingest(#"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-12-04"}"#)
@@ -204,7 +215,9 @@ struct InventoryJSONTests {
         h.ingest(#"{"type":"price","securityId":"AAPL","last":"231.07"}"#)
         h.ingest(Harness.trade("I1", qty: 300, date: "2026-11-24"))
         h.ingest(Harness.trade("I2", side: "SELL_SHORT", qty: 1_200, date: "2026-11-24"))
-        h.ingest(#"{"type":"availability","sourceId":"L1","securityId":"EURX","quantity":70000,"availabilityType":"INDICATIVE","rateBps":"12","effectiveDate":"2026-11-24"}"#)
+        h.ingest(
+            #"{"type":"availability","sourceId":"L1","securityId":"EURX","quantity":70000,"availabilityType":"INDICATIVE","rateBps":"12","effectiveDate":"2026-11-24"}"#
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let page = h.state.readModel.inventoryRows(marketId: nil, region: nil, sort: .securityId, offset: 0, limit: 100)
@@ -225,16 +238,23 @@ struct DecisionJSONTests {
         var h = Harness()
         h.ingest(#"{"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}"#)
         h.ingest(#"{"type":"sodPosition","businessDate":"2026-11-24","bookId":"CL1","securityId":"AAPL","contractualQty":500,"settledQty":500}"#)
-        h.ingest(#"{"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":900,"availabilityType":"FIRM","rateBps":"35.5","effectiveDate":"2026-11-24"}"#)
+        h.ingest(
+            #"{"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":900,"availabilityType":"FIRM","rateBps":"35.5","effectiveDate":"2026-11-24"}"#
+        )
         func run(_ event: Event) {
             _ = h.state.process(IngestBatch(receivedAt: Timestamp(micros: 1_795_000_000_123_456), events: [event], lines: [1]))
         }
-        run(Event(LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 300, side: .short, settlement: .cash, user: "u")))
+        run(
+            Event(
+                LocateCommand(action: .request, requestId: "r1", clientId: "C1", securityId: "AAPL", quantity: 300, side: .short, settlement: .cash, user: "u"))
+        )
         run(Event(LocateCommand(action: .request, requestId: "r2", clientId: "C1", securityId: "NOPE", quantity: 5, side: .short, settlement: .swap)))
         run(Event(OrderCommand(orderId: "o1", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sell, quantity: 200, price: Decimal8("10.25")!)))
         run(Event(OrderCommand(orderId: "o2", clientId: "C1", bookId: "CL1", securityId: "AAPL", side: .sellShort, quantity: 5_000, price: Decimal8(0))))
         run(Event(OrderCommand(orderId: "o3", clientId: "C1", bookId: "NOBOOK", securityId: "AAPL", side: .sell, quantity: 1, price: Decimal8(1))))
-        h.ingest(#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":150,"price":10.5,"tradeDate":"2026-11-24"}"#)
+        h.ingest(
+            #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":150,"price":10.5,"tradeDate":"2026-11-24"}"#
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let model = h.state.readModel

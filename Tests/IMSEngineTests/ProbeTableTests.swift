@@ -1,5 +1,6 @@
-@testable import IMSEngine
 import Testing
+
+@testable import IMSEngine
 
 struct ProbeTableTests {
     /// Random inserts and removals, with deliberately colliding hashes, agree with a Dictionary.

@@ -1,7 +1,8 @@
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// The state's parts are registered once (`EngineState.parts`); the snapshot codec, the change record, the
 /// read model and its canonical text iterate the registry.

@@ -7,7 +7,8 @@ import Testing
 struct BadBytesTests {
     func decode(_ bytes: [UInt8], csv: Bool = false) -> IngestBatch {
         bytes.withUnsafeBytes { raw in
-            csv ? BatchDecoder.decodeCSV(raw, type: "price", receivedAt: Timestamp(micros: 0))
+            csv
+                ? BatchDecoder.decodeCSV(raw, type: "price", receivedAt: Timestamp(micros: 0))
                 : BatchDecoder.decodeNDJSON(raw, receivedAt: Timestamp(micros: 0))
         }
     }

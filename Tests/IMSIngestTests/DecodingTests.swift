@@ -9,7 +9,8 @@ struct DecodingTests {
         return text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 0)) }
     }
 
-    static let good = #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1.5,"tradeDate":"2026-11-25"}"#
+    static let good =
+        #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1.5,"tradeDate":"2026-11-25"}"#
 
     @Test func everyEventTypeDecodes() {
         let lines = [
@@ -27,33 +28,62 @@ struct DecodingTests {
         ]
         let batch = decode(lines.joined(separator: "\r\n"))
         #expect(batch.rejected.isEmpty, "\(batch.rejected)")
-        #expect(batch.events.map(\.typeName) == ["trade", "sodPosition", "contract", "availability", "price", "fxRate", "marketDayRoll",
-                                                 "security", "counterparty", "aggregationUnit", "book"])
+        #expect(
+            batch.events.map(\.typeName) == [
+                "trade", "sodPosition", "contract", "availability", "price", "fxRate", "marketDayRoll",
+                "security", "counterparty", "aggregationUnit", "book",
+            ])
         if case .counterparty(let c) = batch.events[8] { #expect(c.name == "Lender \"One\" é") }
         if case .book(let b) = batch.events[10] { #expect(b.aggregationUnits == ["US": "AU"]) }
         if case .sodPosition(let s) = batch.events[1] { #expect(s.delivers[4] == 3 && s.contractualQty == -5) }
     }
 
-    @Test("bad input names its line and field", arguments: [
-        ("{not json", "json"),
-        ("[1,2]", "json"),
-        (#"{"tradeId":"T1"}"#, "type"),
-        (#"{"type":"teleport"}"#, "type"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","price":1,"tradeDate":"2026-11-25"}"#, "quantity"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":"100","price":1,"tradeDate":"2026-11-25"}"#, "quantity"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":-100,"price":1,"tradeDate":"2026-11-25"}"#, "quantity"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":1.5,"price":1,"tradeDate":"2026-11-25"}"#, "quantity"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-02-30"}"#, "tradeDate"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"LEND","quantity":100,"price":1,"tradeDate":"2026-11-25"}"#, "side"),
-        (#"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-11-25","qty":3}"#, "qty"),
-        (#"{"type":"trade","type":"trade"}"#, "type"),
-        (#"{"type":"price","securityId":"S","last":1.123456789}"#, "last"),
-        (#"{"type":"price","securityId":"S","last":1,"bid":2,"ask":1}"#, "bid"),
-        (#"{"type":"fxRate","currency":"yen","usdRate":1}"#, "currency"),
-        (#"{"type":"security","securityId":"S","isin":"US0378331006","marketId":"US"}"#, "isin"),
-        (#"{"type":"book","bookId":"B","legalEntity":"LE","positionType":"CLIENT_FREE"}"#, "clientId"),
-        (#"{"type":"trade","tradeId":"T1","version":99999999999999999999,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":1,"price":1,"tradeDate":"2026-11-25"}"#, "version"),
-    ])
+    @Test(
+        "bad input names its line and field",
+        arguments: [
+            ("{not json", "json"),
+            ("[1,2]", "json"),
+            (#"{"tradeId":"T1"}"#, "type"),
+            (#"{"type":"teleport"}"#, "type"),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","price":1,"tradeDate":"2026-11-25"}"#,
+                "quantity"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":"100","price":1,"tradeDate":"2026-11-25"}"#,
+                "quantity"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":-100,"price":1,"tradeDate":"2026-11-25"}"#,
+                "quantity"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":1.5,"price":1,"tradeDate":"2026-11-25"}"#,
+                "quantity"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-02-30"}"#,
+                "tradeDate"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"LEND","quantity":100,"price":1,"tradeDate":"2026-11-25"}"#,
+                "side"
+            ),
+            (
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-11-25","qty":3}"#,
+                "qty"
+            ),
+            (#"{"type":"trade","type":"trade"}"#, "type"),
+            (#"{"type":"price","securityId":"S","last":1.123456789}"#, "last"),
+            (#"{"type":"price","securityId":"S","last":1,"bid":2,"ask":1}"#, "bid"),
+            (#"{"type":"fxRate","currency":"yen","usdRate":1}"#, "currency"),
+            (#"{"type":"security","securityId":"S","isin":"US0378331006","marketId":"US"}"#, "isin"),
+            (#"{"type":"book","bookId":"B","legalEntity":"LE","positionType":"CLIENT_FREE"}"#, "clientId"),
+            (
+                #"{"type":"trade","tradeId":"T1","version":99999999999999999999,"status":"NEW","bookId":"B","securityId":"S","side":"BUY","quantity":1,"price":1,"tradeDate":"2026-11-25"}"#,
+                "version"
+            ),
+        ])
     func badLines(line: String, field: String) {
         let batch = decode(Self.good + "\n\n" + line)
         #expect(batch.events.count == 1)
@@ -65,12 +95,12 @@ struct DecodingTests {
 
     @Test func csvReferenceDataAndSnapshots() {
         var csv = """
-        # comment
-        type,bookId,securityId,businessDate,contractualQty,settledQty,sd1Receipt
-        sodPosition,B1,S1,2026-11-25,100,90,10
-        sodPosition,B1,"S,2",2026-11-25,5,5,
-        sodPosition,B1,S3,2026-11-25,x,5,
-        """
+            # comment
+            type,bookId,securityId,businessDate,contractualQty,settledQty,sd1Receipt
+            sodPosition,B1,S1,2026-11-25,100,90,10
+            sodPosition,B1,"S,2",2026-11-25,5,5,
+            sodPosition,B1,S3,2026-11-25,x,5,
+            """
         let batch = csv.withUTF8 { BatchDecoder.decodeCSV(UnsafeRawBufferPointer($0), type: nil, receivedAt: Timestamp(micros: 0)) }
         #expect(batch.events.count == 2)
         if case .sodPosition(let s) = batch.events[1] { #expect(s.securityId == "S,2") }

@@ -73,11 +73,11 @@ struct MutationFuzzTests {
     static func reference() -> EngineState {
         var state = EngineState()
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-24"}
-        {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US","currency":"USD"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"counterparty","counterpartyId":"L","name":"L","kind":"LENDER"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-24"}
+            {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US","currency":"USD"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"counterparty","counterpartyId":"L","name":"L","kind":"LENDER"}
+            """
         _ = Array(setup.utf8).withUnsafeBytes { state.process(BatchDecoder.decodeNDJSON($0, receivedAt: Timestamp(micros: 0))) }
         return state
     }
@@ -85,7 +85,8 @@ struct MutationFuzzTests {
     static func check(_ body: [UInt8], csv: Bool, state: inout EngineState) {
         let decode = { (mode: IngestBatch.Mode) in
             body.withUnsafeBytes { raw in
-                csv ? BatchDecoder.decodeCSV(raw, type: nil, mode: mode, receivedAt: Timestamp(micros: 1))
+                csv
+                    ? BatchDecoder.decodeCSV(raw, type: nil, mode: mode, receivedAt: Timestamp(micros: 1))
                     : BatchDecoder.decodeNDJSON(raw, mode: mode, receivedAt: Timestamp(micros: 1))
             }
         }
@@ -188,13 +189,18 @@ struct MutationFuzzTests {
                 let event: Event
                 if order {
                     guard let o = try? StrictJSON.decode(OrderBody.self, from: bytes, limits: .requestBody),
-                          let side = o.side.flatMap(OrderCommand.Side.init(rawValue:)) else { continue }
-                    event = Event(OrderCommand(orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "",
-                                                       securityId: o.securityId ?? "", side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero))
+                        let side = o.side.flatMap(OrderCommand.Side.init(rawValue:))
+                    else { continue }
+                    event = Event(
+                        OrderCommand(
+                            orderId: o.orderId ?? "", clientId: o.clientId ?? "", bookId: o.bookId ?? "",
+                            securityId: o.securityId ?? "", side: side, quantity: o.quantity ?? 0, price: o.price?.value ?? .zero))
                 } else {
                     guard let l = try? StrictJSON.decode(LocateBody.self, from: bytes, limits: .requestBody) else { continue }
-                    event = Event(LocateCommand(action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId,
-                                                         quantity: l.quantity, side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), user: l.requestor))
+                    event = Event(
+                        LocateCommand(
+                            action: .request, requestId: l.requestId, clientId: l.clientId, securityId: l.securityId,
+                            quantity: l.quantity, side: l.side.flatMap(LocateCommand.Side.init(rawValue:)), user: l.requestor))
                 }
                 var batch = IngestBatch(receivedAt: Timestamp(micros: 2), events: [event], lines: [1])
                 batch.wantsResults = true

@@ -2,8 +2,9 @@ import Foundation
 import IMSDomain
 import IMSEngine
 import IMSIngest
-@testable import IMSJournal
 import Testing
+
+@testable import IMSJournal
 
 /// Damage that is not a torn tail is never "repaired" by deleting acknowledged data: start refuses, touches
 /// no file and names the place; `JournalMaintenance.repair` moves the damage aside on request.
@@ -58,7 +59,8 @@ struct CorruptionTests {
         #expect(segments.count >= 4)
         let newest = segments.last!
         try Self.flip(newest, at: JournalFormat.segmentHeaderSize + 40)
-        Self.expectRefusal(dir, mentioning: ["corruption", (newest as NSString).lastPathComponent, "offset \(JournalFormat.segmentHeaderSize)", "valid data follows"])
+        Self.expectRefusal(
+            dir, mentioning: ["corruption", (newest as NSString).lastPathComponent, "offset \(JournalFormat.segmentHeaderSize)", "valid data follows"])
         #expect(try JournalMaintenance.verify(dataDirectory: dir.path).verdict == .corrupt)
     }
 
@@ -205,7 +207,8 @@ struct RawLineTests {
     @Test func aRefusedLineKeepsItsTextThroughTheJournal() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let bad = #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+        let bad =
+            #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
         var body = [
             #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
             #"{"type":"security","securityId":"AAPL","marketId":"US"}"#,
@@ -219,12 +222,20 @@ struct RawLineTests {
         #expect(listed.map(\.raw) == [bad], "the line as received, not the decoded event's description")
         // The journal holds the batch without its lines' texts, then the refused line's text alone.
         var entries: [JournalEntry] = []
-        try JournalReader.scan(directory: DataDirectory.journalDirectory(dir.path)) { _, entry in entries.append(entry); return true }
+        try JournalReader.scan(directory: DataDirectory.journalDirectory(dir.path)) { _, entry in
+            entries.append(entry); return true
+        }
         #expect(entries.count == 2)
-        if case .batch(let journaled) = entries.first { #expect(journaled.rawLines.isEmpty && journaled.lineTexts == nil) }
-        else { Issue.record("the first entry is not the batch") }
-        if case .lineTexts(let texts) = entries.last { #expect(texts.texts == [bad] && texts.exceptionIds == listed.map(\.exceptionId)) }
-        else { Issue.record("the refused line's text was not journaled") }
+        if case .batch(let journaled) = entries.first {
+            #expect(journaled.rawLines.isEmpty && journaled.lineTexts == nil)
+        } else {
+            Issue.record("the first entry is not the batch")
+        }
+        if case .lineTexts(let texts) = entries.last {
+            #expect(texts.texts == [bad] && texts.exceptionIds == listed.map(\.exceptionId))
+        } else {
+            Issue.record("the refused line's text was not journaled")
+        }
         // Replayed from the journal alone (no snapshot was written), the exception has its text again.
         let reopened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 9))
         #expect(reopened.report.snapshotRecord == nil)
@@ -233,7 +244,8 @@ struct RawLineTests {
     }
 
     @Test func aJournalThatKeptEveryLinesTextStillReplaysIt() throws {
-        var body = #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+        var body =
+            #"{"type":"trade","tradeId":"X1","version":1,"status":"NEW","bookId":"NOBOOK","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
         var batch = body.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), mode: .partial, receivedAt: Timestamp(micros: 5)) }
         batch.lineTexts = nil
         batch.rawLines = ["the line as an older version journaled it"]

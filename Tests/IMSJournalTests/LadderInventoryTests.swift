@@ -1,9 +1,10 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import IMSRules
 import Testing
+
+@testable import IMSEngine
 
 /// Buckets per settlement-ladder day (SPEC 4.1), for-loan per day (SPEC 4.2) and JP's quanto rule (SPEC 4.3),
 /// figure by figure on a hand-made day in Tokyo (T+2; 2026-11-25 is a Wednesday).
@@ -50,8 +51,8 @@ struct LadderInventoryTests {
         #expect(ladder.map { $0.buckets["EXTERNAL.EXCLUSIVE"] ?? 0 } == [0, 0, 100, 100, 100])
         // As it stands (contractual, every open contract and line): −200, so 200 short; borrowed 500; line 100.
         #expect(view.buckets["LONG.FIRM"] == 0 && view.buckets["SHORT.FIRM"] == 200 && view.buckets["BORROWED"] == 500)
-        #expect(view.calculations.forLoan == 600)      // 0 + 500 + 100
-        #expect(view.calculations.overborrow == 300)   // 500 − max(0, 200 + 0 − 0)
+        #expect(view.calculations.forLoan == 600) // 0 + 500 + 100
+        #expect(view.calculations.overborrow == 300) // 500 − max(0, 200 + 0 − 0)
         // For-loan per day: LONG.FIRM + BORROWED + EXTERNAL.EXCLUSIVE of each day.
         #expect(ladder.map(\.calculations.forLoan) == [800, 1_500, 1_900, 1_400, 100])
         #expect(ladder.map(\.calculations.forPledge) == [800, 1_500, 1_900, 1_400, 100])
@@ -68,7 +69,7 @@ struct LadderInventoryTests {
         #expect(forLoan.ruleId == "JP.forLoan.quanto" && forLoan.pack == "JP")
         // Today: the settled 800, not the contractual −200; plus the borrow and the line.
         #expect(quanto.calculations.forLoan == 1_400)
-        #expect(quanto.calculations.overborrow == 500)  // 500 − max(0, 0 + 0 − 800)
+        #expect(quanto.calculations.overborrow == 500) // 500 − max(0, 0 + 0 − 800)
         let part = try #require(forLoan.parts.first { $0.name == "LONG.FIRM@SD0" })
         #expect(part.quantity == 800 && part.contribution == 800)
         #expect(quanto.explain?.buckets["LONG.FIRM@SD0"]?.map(\.quantity) == [800])

@@ -1,11 +1,12 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import IMSJournal
 import IMSRules
 import IMSRuntime
 import Testing
+
+@testable import IMSEngine
 
 /// Locates and orders are journaled commands: answered from the state when applied, so a restart (from the snapshot or
 /// from the journal alone) reaches the same locates, the same answers and the same buckets.
@@ -24,15 +25,21 @@ struct LocateJournalTests {
         let securities: [String] = engine.read { s in s.reference.securities.prefix(6).compactMap(\.record.securityId) }
         #expect(securities.count == 6)
         // The clients the locates name (a locate for an unknown client is refused).
-        _ = try engine.run([Workload.decode((1...3).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n"), at: 1_795_000_000_000_000)])
+        _ = try engine.run([
+            Workload.decode(
+                (1...3).map { #"{"type":"counterparty","counterpartyId":"C\#($0)","name":"Fund \#($0)","kind":"CLIENT"}"# }.joined(separator: "\n"),
+                at: 1_795_000_000_000_000)
+        ])
         var steps: [LocateCommand] = []
         for (i, security) in securities.enumerated() {
             for client in ["C1", "C2"] {
-                steps.append(LocateCommand(action: .request, requestId: "r\(i)", clientId: client, securityId: security,
-                                           quantity: Int64(500 * (i + 1)), side: i % 3 == 0 ? .long : .short, settlement: .swap, user: "trader"))
+                steps.append(
+                    LocateCommand(
+                        action: .request, requestId: "r\(i)", clientId: client, securityId: security,
+                        quantity: Int64(500 * (i + 1)), side: i % 3 == 0 ? .long : .short, settlement: .swap, user: "trader"))
             }
         }
-        steps.append(steps[0])  // a re-send: unchanged
+        steps.append(steps[0]) // a re-send: unchanged
         steps.append(LocateCommand(action: .request, requestId: "big", clientId: "C3", securityId: securities[1], quantity: 2_000_000, side: .short))
         var outcomes = try engine.run(steps.enumerated().map { Self.command($1, at: 1_795_000_100_000_000 + Int64($0)) })
         #expect(outcomes.allSatisfy { $0.applied })
@@ -43,8 +50,13 @@ struct LocateJournalTests {
         outcomes = try engine.run([
             Self.command(LocateCommand(action: .decide, user: "op", locateId: pending, decision: .reject, reason: "TOO_BIG"), at: 1_795_000_200_000_000),
             Self.command(LocateCommand(action: .cancel, clientId: live.clientId, user: "trader", locateId: live.locateId), at: 1_795_000_200_000_001),
-            IngestBatch(receivedAt: Timestamp(micros: 1_795_000_200_000_002), events: [Event(OrderCommand(
-                orderId: "O1", clientId: "C2", bookId: bookId, securityId: securities[1], side: .sellShort, quantity: 100, price: Decimal8(10)))], lines: [1]),
+            IngestBatch(
+                receivedAt: Timestamp(micros: 1_795_000_200_000_002),
+                events: [
+                    Event(
+                        OrderCommand(
+                            orderId: "O1", clientId: "C2", bookId: bookId, securityId: securities[1], side: .sellShort, quantity: 100, price: Decimal8(10)))
+                ], lines: [1]),
         ])
         #expect(outcomes.allSatisfy { $0.applied })
         #expect(engine.read { $0.orders.order(clientId: "C2", orderId: "O1")?.decision } == .approved, "C2 located the shares")
@@ -53,10 +65,15 @@ struct LocateJournalTests {
             let index = s.reference.securityIds.lookup(securities[1])!
             return s.markets[Int(s.reference.securities[Int(index)].market)].businessDate!.description
         }
-        _ = try engine.run([Workload.decode(#"{"type":"trade","tradeId":"X-O1","version":1,"status":"NEW","orderId":"O1","bookId":"\#(bookId)","securityId":"\#(securities[1])","side":"SELL_SHORT","quantity":60,"price":"10","tradeDate":"\#(date)"}"#, at: 1_795_000_200_000_003)])
+        _ = try engine.run([
+            Workload.decode(
+                #"{"type":"trade","tradeId":"X-O1","version":1,"status":"NEW","orderId":"O1","bookId":"\#(bookId)","securityId":"\#(securities[1])","side":"SELL_SHORT","quantity":60,"price":"10","tradeDate":"\#(date)"}"#,
+                at: 1_795_000_200_000_003)
+        ])
         #expect(engine.read { $0.orders.order(clientId: "C2", orderId: "O1")?.filledQuantity } == 60)
         _ = try engine.run((0..<10).map { _ in workload.next() })
-        let (before, image, scratch, kept) = engine.read { s in (s.readModel.canonicalText(), s.snapshotImage(), s.inventoryFromScratch(), s.inventoryFigures()) }
+        let (before, image, scratch, kept) = engine.read { s in (s.readModel.canonicalText(), s.snapshotImage(), s.inventoryFromScratch(), s.inventoryFigures())
+        }
         #expect(kept == scratch, "the buckets the locates hold are kept like every other")
         #expect(engine.read { $0.scopedFigures().clients == $0.scopedFromScratch().clients })
         #expect(before.contains("locate ") && engine.read { $0.locates.count } == 13)
@@ -81,12 +98,14 @@ struct LocateJournalTests {
     /// is gone once a newer one arrives).
     @Test func priceTestRestrictionsAreInTheSnapshot() throws {
         var state = EngineState(partitions: 2)
-        InventoryTests.apply(&state, [
-            #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
-            #"{"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}"#,
-            #"{"type":"price","securityId":"IBM","last":"89","bid":"88","previousClose":"100","ts":"2026-11-25T15:00:00Z"}"#,
-            #"{"type":"price","securityId":"IBM","last":"91","bid":"90","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#,
-        ], record: 1)
+        InventoryTests.apply(
+            &state,
+            [
+                #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
+                #"{"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}"#,
+                #"{"type":"price","securityId":"IBM","last":"89","bid":"88","previousClose":"100","ts":"2026-11-25T15:00:00Z"}"#,
+                #"{"type":"price","securityId":"IBM","last":"91","bid":"90","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#,
+            ], record: 1)
         let ibm = try #require(state.reference.securityIds.lookup("IBM"))
         #expect(state.partitions[state.partition(ofSecurity: ibm)].shortSaleRestrictions[ibm]?.description == "2026-11-27")
         let image = state.snapshotImage()

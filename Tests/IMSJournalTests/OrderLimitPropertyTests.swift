@@ -1,11 +1,12 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import IMSJournal
 import IMSRules
 import IMSRuntime
 import Testing
+
+@testable import IMSEngine
 
 /// Limits hold through the whole order life (issue 25): over random streams of locates, sell orders, the
 /// trades that fill them (in full or in part), the market's own flow and day rolls, what every approved order
@@ -35,7 +36,9 @@ struct OrderLimitPropertyTests {
         for (kind, expected, table) in [("unit", unit, ScopeKind.aggregationUnit), ("client", client, ScopeKind.client)] {
             for (k, want) in expected {
                 let held = s.partitions[s.partition(ofSecurity: k.security)].scoped[table].vector(scope: k.scope, security: k.security)[k.bucket]
-                if held != want { problems.append("\(kind) \(k.scope) security \(k.security) \(Bucket.names[k.bucket]): holds \(held), approved orders need \(want)") }
+                if held != want {
+                    problems.append("\(kind) \(k.scope) security \(k.security) \(Bucket.names[k.bucket]): holds \(held), approved orders need \(want)")
+                }
             }
         }
         return problems

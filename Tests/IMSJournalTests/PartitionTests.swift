@@ -1,7 +1,8 @@
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// Partitions apply a batch in parallel; nothing a client can see may depend on it.
 struct PartitionTests {
@@ -65,21 +66,25 @@ struct PartitionTests {
     /// numbered in sequence order, as one partition raises them.
     @Test func exceptionsFromEveryPartitionKeepSequenceOrder() {
         var reference = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            """
         for s in 0..<8 {
             reference += "\n" + #"{"type":"security","securityId":"S\#(s)","marketId":"US","currency":"USD"}"#
-            reference += "\n" + #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"S\#(s)","contractualQty":100,"settledQty":100}"#
+            reference +=
+                "\n" + #"{"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"S\#(s)","contractualQty":100,"settledQty":100}"#
         }
         var lines: [String] = []
         for i in 0..<400 {
             let security = "S\(i % 8)"
-            let date = i % 7 == 0 ? "2026-11-24" : "2026-11-25"  // earlier dates are late trades: an exception each
-            let seq = i % 50 == 49 ? i + 10 : i + 1                // a few jumps: feed gaps
-            lines.append(#"{"type":"trade","tradeId":"T\#(i)","version":1,"status":"NEW","bookId":"FIRM1","securityId":"\#(security)","side":"BUY","quantity":10,"price":1,"tradeDate":"\#(date)","feedId":"OMS","feedSeq":\#(seq)}"#)
+            let date = i % 7 == 0 ? "2026-11-24" : "2026-11-25" // earlier dates are late trades: an exception each
+            let seq = i % 50 == 49 ? i + 10 : i + 1 // a few jumps: feed gaps
+            lines.append(
+                #"{"type":"trade","tradeId":"T\#(i)","version":1,"status":"NEW","bookId":"FIRM1","securityId":"\#(security)","side":"BUY","quantity":10,"price":1,"tradeDate":"\#(date)","feedId":"OMS","feedSeq":\#(seq)}"#
+            )
             if i % 100 == 0 {
-                lines.append(#"{"type":"sodPosition","businessDate":"2026-11-20","bookId":"FIRM1","securityId":"\#(security)","contractualQty":1,"settledQty":1}"#)
+                lines.append(
+                    #"{"type":"sodPosition","businessDate":"2026-11-20","bookId":"FIRM1","securityId":"\#(security)","contractualQty":1,"settledQty":1}"#)
             }
         }
         var states = [EngineState(partitions: 1), EngineState(partitions: 2), EngineState(partitions: 8)]
@@ -103,7 +108,9 @@ struct PartitionTests {
         for s in 0..<4 { text += "\n" + #"{"type":"security","securityId":"S\#(s)","marketId":"US","currency":"USD"}"# }
         var trades: [String] = []
         for i in 0..<300 {
-            trades.append(#"{"type":"trade","tradeId":"T\#(i)","version":1,"status":"NEW","bookId":"FIRM1","securityId":"S\#(i % 4)","side":"BUY","quantity":10,"price":1,"tradeDate":"2026-11-25"}"#)
+            trades.append(
+                #"{"type":"trade","tradeId":"T\#(i)","version":1,"status":"NEW","bookId":"FIRM1","securityId":"S\#(i % 4)","side":"BUY","quantity":10,"price":1,"tradeDate":"2026-11-25"}"#
+            )
         }
         let mixed = Workload.decode(text + "\n" + trades.joined(separator: "\n"), at: 1)
         var probe = state
@@ -121,18 +128,18 @@ struct PartitionTests {
     @Test func aNewVersionCannotMoveATradeToAnotherSecurity() {
         var state = EngineState(partitions: 2)
         let reference = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"security","securityId":"S0","marketId":"US","currency":"USD"}
-        {"type":"security","securityId":"S1","marketId":"US","currency":"USD"}
-        {"type":"security","securityId":"S2","marketId":"US","currency":"USD"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"security","securityId":"S0","marketId":"US","currency":"USD"}
+            {"type":"security","securityId":"S1","marketId":"US","currency":"USD"}
+            {"type":"security","securityId":"S2","marketId":"US","currency":"USD"}
+            """
         #expect(state.process(Workload.decode(reference, at: 1)).applied)
         func trade(_ v: Int, _ security: String) -> String {
             #"{"type":"trade","tradeId":"T1","version":\#(v),"status":"\#(v == 1 ? "NEW" : "AMEND")","bookId":"FIRM1","securityId":"\#(security)","side":"BUY","quantity":10,"price":1,"tradeDate":"2026-11-25"}"#
         }
         #expect(state.process(Workload.decode(trade(1, "S0"), at: 2)).applied)
-        for other in ["S1", "S2"] {  // S1 is in the other partition, S2 in the same one
+        for other in ["S1", "S2"] { // S1 is in the other partition, S2 in the same one
             let outcome = state.process(Workload.decode(trade(2, other), at: 3))
             #expect(!outcome.applied)
             #expect(outcome.rejected.first?.field == "securityId")
@@ -168,10 +175,10 @@ struct PartitionTests {
     /// one whose first line is refused; one repeated at the same version.
     @Test func versionsOfATradeWithinOneParallelBatch() {
         var reference = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM"}
+            """
         for s in 0..<4 { reference += "\n" + #"{"type":"security","securityId":"S\#(s)","marketId":"US","currency":"USD"}"# }
         func trade(_ id: String, _ v: Int, _ status: String, book: String = "FIRM2", _ security: String, _ quantity: Int) -> String {
             #"{"type":"trade","tradeId":"\#(id)","version":\#(v),"status":"\#(status)","bookId":"\#(book)","securityId":"\#(security)","side":"BUY","quantity":\#(quantity),"price":1,"tradeDate":"2026-11-25"}"#

@@ -1,7 +1,8 @@
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import Testing
+
+@testable import IMSEngine
 
 /// The read model that follows the change feed shows exactly what the state holds.
 struct ReadModelTests {
@@ -15,8 +16,10 @@ struct ReadModelTests {
         for _ in 0..<80 { batches.append(workload.next()) }
         // A client book moves to the other legal entity mid-stream: its positions' and contracts' shares move
         // (the buckets are rebuilt, and the feed carries them whole).
-        batches.insert(Workload.decode(#"{"type":"book","bookId":"BK-CL1-FREE","legalEntity":"PB-UK-LTD","positionType":"CLIENT_FREE","clientId":"CL1","version":2}"#,
-                                       at: 1_795_000_000_500_000), at: 40)
+        batches.insert(
+            Workload.decode(
+                #"{"type":"book","bookId":"BK-CL1-FREE","legalEntity":"PB-UK-LTD","positionType":"CLIENT_FREE","clientId":"CL1","version":2}"#,
+                at: 1_795_000_000_500_000), at: 40)
         var state = EngineState(partitions: partitions)
         state.exceptionCapacity = 40
         state.discardChanges()
@@ -27,8 +30,9 @@ struct ReadModelTests {
         for (i, batch) in batches.enumerated() {
             _ = state.apply(.batch(batch), record: UInt64(i + 1))
             if random.next() % 3 == 0 || i == batches.count - 1 {
-                var record = state.takeChangeRecord(exceptionsFrom: model.nextExceptionIdentifier, earliest: batch.receivedAt,
-                                                    records: UInt64(drainStart)...UInt64(i + 1), results: [])
+                var record = state.takeChangeRecord(
+                    exceptionsFrom: model.nextExceptionIdentifier, earliest: batch.receivedAt,
+                    records: UInt64(drainStart)...UInt64(i + 1), results: [])
                 published += 1
                 record.feedSequence = published
                 model.apply(record)
@@ -57,7 +61,9 @@ struct ReadModelTests {
         #expect(equal, "the model built from the feed differs from the state's")
         if !equal {
             let a = got.split(separator: "\n"), b = expected.split(separator: "\n")
-            if let i = a.indices.first(where: { $0 >= b.count || a[$0] != b[$0] }) { Issue.record("first difference:\n\(a[i])\n\(i < b.count ? b[i] : "(end)")") }
+            if let i = a.indices.first(where: { $0 >= b.count || a[$0] != b[$0] }) {
+                Issue.record("first difference:\n\(a[i])\n\(i < b.count ? b[i] : "(end)")")
+            }
         }
     }
 }

@@ -1,15 +1,18 @@
 import Foundation
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSIngest
-@testable import IMSJournal
+import IMSRuntime
 import Testing
+
+@testable import IMSJournal
 
 struct RecoveryTests {
     /// Runs `batches` through an engine journaling into `dir`, then stops it (no final snapshot unless asked).
-    static func runDurably(_ batches: [IngestBatch], in dir: String, snapshotEvery: Int = .max, finalSnapshot: Bool = false,
-                           segmentBytes: Int = 64 << 20) throws -> (state: EngineState, outcomes: [BatchOutcome]) {
+    static func runDurably(
+        _ batches: [IngestBatch], in dir: String, snapshotEvery: Int = .max, finalSnapshot: Bool = false,
+        segmentBytes: Int = 64 << 20
+    ) throws -> (state: EngineState, outcomes: [BatchOutcome]) {
         let opened = try DataDirectory.open(dir, catalog: .embedded, segmentBytes: segmentBytes, now: Timestamp(micros: 1))
         let engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots, snapshotEveryEvents: snapshotEvery)
         let outcomes = try engine.run(batches)
@@ -75,7 +78,8 @@ struct RecoveryTests {
         let image = state.snapshotImage()
         let loaded = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
         #expect(loaded.snapshotImage().digest == image.digest)
-        #expect(loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items
+        #expect(
+            loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items
                 == state.readModel.positions(matching: PositionFilter(), offset: 0, limit: 10_000).items)
         // Truncated images are refused with an error, not a crash.
         for cut in [1, 17, image.count / 2, image.count - 1] {
@@ -99,7 +103,8 @@ struct RecoveryTests {
             ignored += expected.ignored
         }
         #expect(ignored > 100, "re-sent trades are found and ignored")
-        #expect(loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items
+        #expect(
+            loaded.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items
                 == state.readModel.positions(matching: PositionFilter(), offset: 0, limit: .max).items)
         #expect(loaded.snapshotImage().digest == state.snapshotImage().digest)
     }
@@ -218,7 +223,8 @@ struct RecoveryTests {
             #expect(bySequence.lastSequence == sequence)
             let byTime = try Replay.state(dataDirectory: dir.path, catalog: .embedded, until: .time(time))
             #expect(byTime.lastSequence == sequence)
-            #expect(byTime.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count
+            #expect(
+                byTime.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count
                     == bySequence.readModel.positions(matching: PositionFilter(), offset: 0, limit: 100_000).items.count)
         }
         // A sequence inside a batch stops inside it.
@@ -240,8 +246,9 @@ struct FeedStampRecoveryTests {
         let setup = w.setup()
         let security = "S-US0378331005"
         func prices(_ seqs: [Int], at micros: Int64) -> IngestBatch {
-            Workload.decode(seqs.map { #"{"type":"price","securityId":"\#(security)","last":"\#(100 + $0)","feedId":"BBG","feedSeq":\#($0)}"# }
-                .joined(separator: "\n"), at: micros)
+            Workload.decode(
+                seqs.map { #"{"type":"price","securityId":"\#(security)","last":"\#(100 + $0)","feedId":"BBG","feedSeq":\#($0)}"# }
+                    .joined(separator: "\n"), at: micros)
         }
         let (before, _) = try RecoveryTests.runDurably(setup + [prices([1, 2, 3], at: 5)], in: dir.path)
         #expect(before.readModel.security(security)?.lastPrice?.last.description == "103")

@@ -1,9 +1,10 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
-@testable import IMSJournal
 import Testing
+
+@testable import IMSEngine
+@testable import IMSJournal
 
 /// `ims journal repair` keeps every snapshot that loads and the longest verified journal: damage that a
 /// valid snapshot covers costs no state; the next start says what was moved in a `JOURNAL_REPAIRED`

@@ -1,11 +1,12 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import IMSJournal
 import IMSRules
 import IMSRuntime
 import Testing
+
+@testable import IMSEngine
 
 /// Rule changes are journaled commands: they survive a restart (from the snapshot or from the journal alone)
 /// and replay to the same state.
@@ -20,7 +21,7 @@ struct RuleJournalTests {
         var workload = Workload(seed: 61, maxBatch: 500)
         var document = try RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8))
         document.parameters = ["haircut": Decimal8Text(Decimal8("0.3")!)]
-        document.packs[1].rules.removeFirst()  // Taiwan's for-loan falls back to the default formula
+        document.packs[1].rules.removeFirst() // Taiwan's for-loan falls back to the default formula
         let text = String(decoding: document.encoded(), as: UTF8.self)
 
         var opened = try DataDirectory.open(dir.path, catalog: .embedded, now: Timestamp(micros: 1))
@@ -29,7 +30,7 @@ struct RuleJournalTests {
         let steps: [RuleCommand] = [
             RuleCommand(action: .draft, version: 0, user: "alice", document: text),
             RuleCommand(action: .preview, version: 2, user: "alice"),
-            RuleCommand(action: .approve, version: 2, user: "alice"),  // refused: the author
+            RuleCommand(action: .approve, version: 2, user: "alice"), // refused: the author
             RuleCommand(action: .approve, version: 2, user: "bob"),
             RuleCommand(action: .activate, version: 2, user: "bob"),
         ]

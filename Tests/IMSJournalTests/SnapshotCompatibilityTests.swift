@@ -1,9 +1,10 @@
 import Foundation
 import IMSDomain
-@testable import IMSEngine
 import IMSIngest
 import IMSJournal
 import Testing
+
+@testable import IMSEngine
 
 /// Snapshots are lists of tagged sections: older images still load, newer ones are refused clearly.
 struct SnapshotCompatibilityTests {
@@ -27,7 +28,8 @@ struct SnapshotCompatibilityTests {
         #expect(state.readModel.marketDataSnapshot(MarketDataFilter(), limit: 10).count == 2)
         #expect(state.reference.securityPartitions == [0, 1, 0, 1], "format 2 placed security s in s & 1")
         // A trade on an old security and a new security, then the image round-trips in format 3.
-        let more = Workload.decode("""
+        let more = Workload.decode(
+            """
             {"type":"security","securityId":"FXNEW","marketId":"US"}
             {"type":"trade","tradeId":"T9","version":1,"status":"NEW","bookId":"FX-B1","securityId":"FXNEW","side":"BUY","quantity":3,"price":"1","tradeDate":"2026-11-25"}
             {"type":"trade","tradeId":"T10","version":1,"status":"NEW","bookId":"FX-B1","securityId":"FXS0","side":"BUY","quantity":1,"price":"1","tradeDate":"2026-11-25"}
@@ -128,7 +130,8 @@ struct SnapshotCompatibilityTests {
     /// acknowledged, the full image round-trips, and a section naming an exception the image lacks is refused.
     @Test func acknowledgementsHaveTheirOwnSection() throws {
         var state = Self.state(seed: 63)
-        var bad = Workload.decode("""
+        var bad = Workload.decode(
+            """
             {"type":"trade","tradeId":"BAD1","quantity":-1}
             {"type":"trade","tradeId":"BAD2"}
             """, at: 3)
@@ -137,7 +140,8 @@ struct SnapshotCompatibilityTests {
         let all = state.readModel.exceptions(kind: .rejectedInput, limit: 100).map(\.exceptionId)
         let ids = Array(all.suffix(2))
         #expect(ids.count == 2)
-        let ack = state.process(IngestBatch(receivedAt: Timestamp(micros: 4), events: [Event(ExceptionCommand(exceptionIds: [ids[1]], note: "seen", user: "olga"))], lines: [1]))
+        let ack = state.process(
+            IngestBatch(receivedAt: Timestamp(micros: 4), events: [Event(ExceptionCommand(exceptionIds: [ids[1]], note: "seen", user: "olga"))], lines: [1]))
         #expect(ack.applied && ack.rejected.isEmpty)
         #expect(state.readModel.exception(ids[1])?.acknowledgedBy == "olga" && state.readModel.exception(ids[0])?.acknowledgedBy == nil)
         let image = state.snapshotImage()

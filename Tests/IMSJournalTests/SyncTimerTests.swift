@@ -1,8 +1,9 @@
 import Foundation
 import IMSDomain
 import IMSEngine
-@testable import IMSJournal
 import Testing
+
+@testable import IMSJournal
 
 /// `--fsync <N>ms` bounds the loss window also when traffic stops: a timer syncs the unsynced tail.
 struct SyncTimerTests {

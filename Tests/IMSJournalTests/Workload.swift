@@ -1,9 +1,9 @@
 import Foundation
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSIngest
 import IMSJournal
+import IMSRuntime
 
 /// A deterministic stream of realistic batches: reference data, SOD, trades with amends and cancels,
 /// prices, day rolls, and now and then a partial batch with a bad line or an atomic batch that is refused.

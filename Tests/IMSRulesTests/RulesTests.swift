@@ -1,7 +1,8 @@
 import Foundation
 import IMSDomain
-@testable import IMSRules
 import Testing
+
+@testable import IMSRules
 
 /// The calculations of SPEC 4.2 as the shipped rules compute them, with figures worked by hand.
 struct DefaultPackTests {
@@ -76,11 +77,11 @@ struct DefaultPackTests {
 
     @Test func overborrowIsZeroWhenTheBorrowsAreNeeded() {
         var b = Self.sample()
-        b[Bucket.short(.firm)] = 1_400  // shorts 1,500 + loaned 400 − long 1,000 = 900 needed > 300 borrowed
+        b[Bucket.short(.firm)] = 1_400 // shorts 1,500 + loaned 400 − long 1,000 = 900 needed > 300 borrowed
         #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 0)
-        b[Bucket.short(.firm)] = 800  // 900 + 400 − 1,000 = 300 needed: 300 − 300 − 30 < 0
+        b[Bucket.short(.firm)] = 800 // 900 + 400 − 1,000 = 300 needed: 300 − 300 − 30 < 0
         #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 0)
-        b[Bucket.short(.firm)] = 700  // 200 needed: 300 − 200 − 30
+        b[Bucket.short(.firm)] = 700 // 200 needed: 300 − 200 − 30
         #expect(Self.values(b, SecurityTraits(marketId: "US")).overborrow == 70)
     }
 
@@ -92,10 +93,10 @@ struct DefaultPackTests {
 
     @Test func taiwanLeavesBorrowedSharesOutOfForLoanAndLocatesOnlyPreBorrowedShares() {
         let v = Self.values(Self.sample(), SecurityTraits(marketId: "TW"))
-        #expect(v.forLoan == 920)  // 1,220 − 300 borrowed
+        #expect(v.forLoan == 920) // 1,220 − 300 borrowed
         #expect(v.forPledge == 850)
-        #expect(v.overborrow == 270)  // the default rule
-        #expect(v.locateAvailable == 290)  // 300 borrowed − 10 located
+        #expect(v.overborrow == 270) // the default rule
+        #expect(v.locateAvailable == 290) // 300 borrowed − 10 located
     }
 
     @Test func koreaLocatesOnlyPreBorrowedShares() {
@@ -113,7 +114,7 @@ struct DefaultPackTests {
     @Test func aFactorRoundsDownToAWholeUnit() {
         #expect(CompiledRuleSet.scale128(101, 50_000_000) == 50)
         #expect(CompiledRuleSet.scale128(-101, 50_000_000) == -51)
-        #expect(CompiledRuleSet.scale128(Int128(Int64.max), 200_000_000) == Int128(Int64.max) * 2)  // exact in 128 bits
+        #expect(CompiledRuleSet.scale128(Int128(Int64.max), 200_000_000) == Int128(Int64.max) * 2) // exact in 128 bits
         #expect(CompiledRuleSet.scale128(3, 33_333_333) == 0)
         #expect(CompiledRuleSet.scale128(1_000_000_000, 12_345_678) == 123_456_780)
     }
@@ -205,14 +206,25 @@ struct RuleValidationTests {
         let cases: [(RuleSetDocument, String, String, String)] = [
             (Self.document([RuleDocument(id: "forLoan", calculation: "forLoan", formula: "0")]), "rule forLoan", "id", "another rule"),
             (Self.document([RuleDocument(id: "x", calculation: "forLending", formula: "0")]), "rule x", "calculation", "not a calculation"),
-            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(temperature: "TEPID"))]), "rule x", "when.temperature", "not GC, HTB or WARM"),
-            (Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(assetType: ["STOCK"]))]), "rule x", "when.assetType", "not an asset type"),
+            (
+                Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(temperature: "TEPID"))]), "rule x",
+                "when.temperature", "not GC, HTB or WARM"
+            ),
+            (
+                Self.document([RuleDocument(id: "x", calculation: "forLoan", formula: "0", when: RuleCondition(assetType: ["STOCK"]))]), "rule x",
+                "when.assetType", "not an asset type"
+            ),
             (Self.document([], packs: [RulePackDocument(pack: "TW", markets: [], rules: [])]), "pack TW", "markets", "at least one market"),
             (Self.document([], packs: [RulePackDocument(pack: "default", markets: ["TW"], rules: [])]), "pack default", "pack", "used by another pack"),
             (Self.document([], packs: [RulePackDocument(pack: "other", rules: [])]), "document", "packs", "exactly one pack"),
-            (Self.document([], parameters: ["BORROWED": Decimal8Text(Decimal8(1))]), "parameter BORROWED", "parameters", "must start with a letter and not be a bucket"),
-            (RuleSetDocument(name: "t", packs: [RulePackDocument(pack: "default", rules: [RuleDocument(id: "f", calculation: "forLoan", formula: "0")])]),
-             "document", "packs", "needs a rule for forPledge"),
+            (
+                Self.document([], parameters: ["BORROWED": Decimal8Text(Decimal8(1))]), "parameter BORROWED", "parameters",
+                "must start with a letter and not be a bucket"
+            ),
+            (
+                RuleSetDocument(name: "t", packs: [RulePackDocument(pack: "default", rules: [RuleDocument(id: "f", calculation: "forLoan", formula: "0")])]),
+                "document", "packs", "needs a rule for forPledge"
+            ),
         ]
         for (doc, subject, field, message) in cases {
             let e = Self.error(doc)
@@ -234,17 +246,24 @@ struct RuleValidationTests {
     }
 
     @Test func parametersAndConditionsChooseTheRule() throws {
-        let doc = Self.document([
-            RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB")),
-        ], parameters: ["h": Decimal8Text(Decimal8("0.25")!)])
+        let doc = Self.document(
+            [
+                RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB"))
+            ], parameters: ["h": Decimal8Text(Decimal8("0.25")!)])
         let rules = try CompiledRuleSet(doc)
         var b = BucketVector()
         b[Bucket.long(.firm)] = 1_000
         // The default pack's rules are tried in order: the first that matches wins, so put specific ones first.
         #expect(rules.evaluate(rules.choose(for: SecurityTraits(marketId: "US", temperature: .htb)), b).locateAvailable == 1_000)
-        let ordered = RuleSetDocument(name: "t", parameters: ["h": Decimal8Text(Decimal8("0.25")!)], packs: [RulePackDocument(pack: "default", rules: [
-            RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB")),
-        ] + doc.packs[0].rules.filter { $0.id != "htb" })])
+        let ordered = RuleSetDocument(
+            name: "t", parameters: ["h": Decimal8Text(Decimal8("0.25")!)],
+            packs: [
+                RulePackDocument(
+                    pack: "default",
+                    rules: [
+                        RuleDocument(id: "htb", calculation: "locateAvailable", formula: "h * LONG.FIRM", when: RuleCondition(temperature: "HTB"))
+                    ] + doc.packs[0].rules.filter { $0.id != "htb" })
+            ])
         let rules2 = try CompiledRuleSet(ordered)
         #expect(rules2.evaluate(rules2.choose(for: SecurityTraits(marketId: "US", temperature: .htb)), b).locateAvailable == 250)
         #expect(rules2.evaluate(rules2.choose(for: SecurityTraits(marketId: "US", temperature: .gc)), b).locateAvailable == 1_000)
@@ -307,7 +326,7 @@ struct LadderDayFormulaTests {
     @Test func theQuantoConditionChoosesJapansRule() throws {
         let rules = CompiledRuleSet.shipped
         var v = BucketVector(ladder: true)
-        v[Bucket.short(.firm)] = 200   // contractual: sold 1,500 against 1,300
+        v[Bucket.short(.firm)] = 200 // contractual: sold 1,500 against 1,300
         v[day: 0, Bucket.long(.firm)] = 800
         let quanto = rules.choose(for: SecurityTraits(marketId: "JP", quanto: true))
         let plain = rules.choose(for: SecurityTraits(marketId: "JP"))
@@ -323,7 +342,8 @@ struct LadderDayFormulaTests {
 struct RuleDocumentLimitTests {
     /// The shipped document with `formula` added to the default forLoan rule.
     static func document(formula: String) -> String {
-        EmbeddedRules.defaultRuleSet.replacingOccurrences(of: #""formula": "LONG.FIRM + HYPOTHECATABLE"#, with: #""formula": "\#(formula) + LONG.FIRM + HYPOTHECATABLE"#)
+        EmbeddedRules.defaultRuleSet.replacingOccurrences(
+            of: #""formula": "LONG.FIRM + HYPOTHECATABLE"#, with: #""formula": "\#(formula) + LONG.FIRM + HYPOTHECATABLE"#)
     }
 
     static func error(_ json: String) -> RuleError? {

@@ -8,11 +8,11 @@ import Testing
 
 struct APITests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
-    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-11-25"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
+        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":100,"price":1,"tradeDate":"2026-11-25"}
+        """
 
     func withApp(maxBody: Int = 1 << 20, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let engine = Engine()
@@ -37,15 +37,17 @@ struct APITests {
             try await client.execute(uri: "/api/v1/positions/FIRM1/AAPL", method: .get) { r in
                 #expect(r.status == .ok)
                 let body = try json(r.body)
-                for key in ["bookId", "securityId", "businessDate", "contractualQty", "settledQty", "intradayBuys", "intradaySells",
-                            "intradayShortSells", "ladder", "projectedNetPosition"] {
+                for key in [
+                    "bookId", "securityId", "businessDate", "contractualQty", "settledQty", "intradayBuys", "intradaySells",
+                    "intradayShortSells", "ladder", "projectedNetPosition",
+                ] {
                     #expect(body[key] != nil, "missing \(key)")
                 }
                 #expect(body["contractualQty"] as? Int == 100)
                 let ladder = body["ladder"] as! [[String: Any]]
                 #expect(ladder.count == 5)
                 #expect(Set(ladder[0].keys).isSuperset(of: ["date", "receipt", "deliver", "projectedSettled"]))
-                #expect(ladder[1]["date"] as? String == "2026-11-27")  // Thanksgiving skipped
+                #expect(ladder[1]["date"] as? String == "2026-11-27") // Thanksgiving skipped
                 #expect(ladder[1]["receipt"] as? Int == 100)
             }
             try await client.execute(uri: "/api/v1/positions?marketId=US&positionType=FIRM", method: .get) { r in
@@ -140,23 +142,25 @@ struct APITests {
 struct PathDecodingTests {
     @Test func percentEncodedIdsAreDecodedInEveryPath() async throws {
         let setup = """
-        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-        {"type":"security","securityId":"BRK/B ü","marketId":"US"}
-        {"type":"book","bookId":"Desk 1/Zürich","legalEntity":"PB-US","positionType":"FIRM"}
-        {"type":"counterparty","counterpartyId":"Lender #1/α","name":"L","kind":"LENDER"}
-        {"type":"counterparty","counterpartyId":"5%+","name":"L","kind":"LENDER"}
-        {"type":"aggregationUnit","aggregationUnitId":"AU 1/é","name":"n","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
-        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"Desk 1/Zürich","securityId":"BRK/B ü","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}
-        """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"BRK/B ü","marketId":"US"}
+            {"type":"book","bookId":"Desk 1/Zürich","legalEntity":"PB-US","positionType":"FIRM"}
+            {"type":"counterparty","counterpartyId":"Lender #1/α","name":"L","kind":"LENDER"}
+            {"type":"counterparty","counterpartyId":"5%+","name":"L","kind":"LENDER"}
+            {"type":"aggregationUnit","aggregationUnitId":"AU 1/é","name":"n","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
+            {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"Desk 1/Zürich","securityId":"BRK/B ü","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}
+            """
         let book = "Desk%201%2FZ%C3%BCrich", security = "BRK%2FB%20%C3%BC"
         try await APITests().withApp { client in
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: setup)) { #expect($0.status == .ok) }
-            for (uri, key, value) in [("/api/v1/positions/\(book)/\(security)", "bookId", "Desk 1/Zürich"),
-                                      ("/api/v1/securities/\(security)", "security.securityId", "BRK/B ü"),
-                                      ("/api/v1/books/\(book)", "bookId", "Desk 1/Zürich"),
-                                      ("/api/v1/counterparties/Lender%20%231%2F%CE%B1", "counterpartyId", "Lender #1/α"),
-                                      ("/api/v1/counterparties/5%25+", "counterpartyId", "5%+"),
-                                      ("/api/v1/aggregation-units/AU%201%2F%C3%A9", "aggregationUnitId", "AU 1/é")] {
+            for (uri, key, value) in [
+                ("/api/v1/positions/\(book)/\(security)", "bookId", "Desk 1/Zürich"),
+                ("/api/v1/securities/\(security)", "security.securityId", "BRK/B ü"),
+                ("/api/v1/books/\(book)", "bookId", "Desk 1/Zürich"),
+                ("/api/v1/counterparties/Lender%20%231%2F%CE%B1", "counterpartyId", "Lender #1/α"),
+                ("/api/v1/counterparties/5%25+", "counterpartyId", "5%+"),
+                ("/api/v1/aggregation-units/AU%201%2F%C3%A9", "aggregationUnitId", "AU 1/é"),
+            ] {
                 try await client.execute(uri: uri, method: .get) { r in
                     #expect(r.status == .ok, "\(uri)")
                     var body = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]

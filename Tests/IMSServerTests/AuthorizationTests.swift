@@ -5,9 +5,10 @@ import HummingbirdTesting
 import IMSDomain
 import IMSEngine
 import IMSRuntime
-@testable import IMSServer
 import JWTKit
 import Testing
+
+@testable import IMSServer
 
 /// SPEC 10: every route of the OpenAPI document, plus GraphQL and the streams, against every role and against
 /// no, bad and revoked credentials. The route list comes from the served OpenAPI document, so a new route
@@ -29,7 +30,9 @@ struct AuthorizationTests {
                 out.append((m, filled))
             }
         }
-        out += [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs"), (.get, "/"), (.get, "/dashboard/app.js")] + StreamRegistry.names.map { (.get, "/ws/\($0)") }
+        out +=
+            [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs"), (.get, "/"), (.get, "/dashboard/app.js")]
+            + StreamRegistry.names.map { (.get, "/ws/\($0)") }
         return out
     }
 
@@ -39,7 +42,7 @@ struct AuthorizationTests {
         let engine = Engine()
         defer { engine.stop() }
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = "/nonexistent"  // asOf routes registered as a served engine's are
+        configuration.dataDirectory = "/nonexistent" // asOf routes registered as a served engine's are
         let router = IMSApplication.router(engine: engine, configuration: configuration)
         try router.validate()
         let documented = Set(try Self.operations().map { "\($0.method) \($0.path)" })
@@ -49,8 +52,9 @@ struct AuthorizationTests {
             let template = "\(route.path)"
             let filled = template.split(separator: "/").map { $0.hasPrefix(":") || $0.hasPrefix("{") ? "X1" : String($0) }.joined(separator: "/")
             let key = "\(route.method) /\(filled)"
-            #expect(documented.contains(key) || notOperations.contains(key),
-                    "\(route.method) \(template) is served but not in the OpenAPI document")
+            #expect(
+                documented.contains(key) || notOperations.contains(key),
+                "\(route.method) \(template) is served but not in the OpenAPI document")
             #expect(AccessPolicy.rule(method: route.method, path: "/" + filled) != nil, "\(route.method) \(template) has no access rule")
         }
     }
@@ -81,8 +85,10 @@ struct AuthorizationTests {
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         func token(_ roles: [Role], expires: TimeInterval = 600) async throws -> String {
-            try await signer.sign(IMSClaims(sub: "matrix", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: "ims"),
-                                            aud: AudienceClaim(value: ["ims"]), roles: roles.map(\.rawValue), clientId: roles == [.client] ? "C1" : nil))
+            try await signer.sign(
+                IMSClaims(
+                    sub: "matrix", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: "ims"),
+                    aud: AudienceClaim(value: ["ims"]), roles: roles.map(\.rawValue), clientId: roles == [.client] ? "C1" : nil))
         }
         var tokens: [Role: String] = [:]
         for role in Role.allCases { tokens[role] = try await token([role]) }
@@ -94,7 +100,7 @@ struct AuthorizationTests {
         configuration.apiKeys = keys
         configuration.jwt = try await JWTVerifier(hs256Secret: secret, publicKeyPEM: nil, issuer: "ims", audience: "ims")
         let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
-        let operations = try Self.operations().filter { !$0.path.hasPrefix("/ws/") }  // streams: over a socket below
+        let operations = try Self.operations().filter { !$0.path.hasPrefix("/ws/") } // streams: over a socket below
         try await app.test(.router) { client in
             func call(_ method: HTTPRequest.Method, _ path: String, key: String?, body: String = "{}") async throws -> HTTPResponse.Status {
                 var headers = HTTPFields()
@@ -122,7 +128,8 @@ struct AuthorizationTests {
                 // A client acting for another client is refused too (by the policy from the path, by the handler
                 // from the decoded body).
                 if allowed.contains(.client), ownership != nil || Self.bodyOwned(method, path) {
-                    #expect(try await call(method, path, key: byRole[.client], body: #"{"clientId":"C2"}"#) == .forbidden, "\(method) \(path) for another client")
+                    #expect(
+                        try await call(method, path, key: byRole[.client], body: #"{"clientId":"C2"}"#) == .forbidden, "\(method) \(path) for another client")
                 }
             }
             #expect(refused > 250)
@@ -154,11 +161,15 @@ struct AuthorizationTests {
             // Who am I: the dashboard offers only what these roles may do.
             try await client.execute(uri: "/api/v1/me", method: .get, headers: [.authorization: "Bearer \(byRole[.client]!)"]) { r in
                 let me = try JSONSerialization.jsonObject(with: Data(String(buffer: r.body).utf8)) as? [String: Any]
-                #expect(me?["roles"] as? [String] == ["client"] && me?["clientId"] as? String == "C1" && me?["authenticated"] as? Bool == true, "\(String(describing: me))")
+                #expect(
+                    me?["roles"] as? [String] == ["client"] && me?["clientId"] as? String == "C1" && me?["authenticated"] as? Bool == true,
+                    "\(String(describing: me))")
             }
             try await client.execute(uri: "/api/v1/me", method: .get, headers: [.authorization: "Bearer \(byToken[.approver]!)"]) { r in
                 let me = try JSONSerialization.jsonObject(with: Data(String(buffer: r.body).utf8)) as? [String: Any]
-                #expect(me?["roles"] as? [String] == ["approver"] && me?["clientId"] == nil && (me?["subject"] as? String)?.contains("matrix") == true, "\(String(describing: me))")
+                #expect(
+                    me?["roles"] as? [String] == ["approver"] && me?["clientId"] == nil && (me?["subject"] as? String)?.contains("matrix") == true,
+                    "\(String(describing: me))")
             }
         }
     }
@@ -210,8 +221,9 @@ struct AuthorizationTests {
         let ecKey = ES256PrivateKey()
         let pem = ecKey.publicKey.pemRepresentation
         let verifier = try await JWTVerifier(hs256Secret: nil, publicKeyPEM: pem, issuer: "ims", audience: "ims")
-        let claims = IMSClaims(sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(600)), iss: IssuerClaim(value: "ims"),
-                               aud: AudienceClaim(value: ["ims"]), roles: ["operator"])
+        let claims = IMSClaims(
+            sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(600)), iss: IssuerClaim(value: "ims"),
+            aud: AudienceClaim(value: ["ims"]), roles: ["operator"])
         let es = JWTKeyCollection(), hs = JWTKeyCollection()
         await es.add(ecdsa: ecKey)
         await hs.add(hmac: HMACKey(from: pem), digestAlgorithm: .sha256)
@@ -220,7 +232,9 @@ struct AuthorizationTests {
         #expect(why.description.contains("HS256 tokens are not accepted"))
         let signed = try await es.sign(claims).split(separator: ".")
         let rsHeader = Data(#"{"alg":"RS256","typ":"JWT"}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
-        guard case .failure(let rs) = await verifier.identity(forToken: rsHeader + "." + signed[1] + "." + signed[2]) else { Issue.record("RS256 accepted"); return }
+        guard case .failure(let rs) = await verifier.identity(forToken: rsHeader + "." + signed[1] + "." + signed[2]) else {
+            Issue.record("RS256 accepted"); return
+        }
         #expect(rs.description.contains("RS256 tokens are not accepted"))
         await #expect(throws: APIKeyError.self) { _ = try await JWTVerifier(hs256Secret: nil, publicKeyPEM: pem, issuer: "i", audience: "a", maxLifetime: 0) }
     }
@@ -236,8 +250,9 @@ struct AuthorizationTests {
         await es.add(ecdsa: ecKey)
         await other.add(hmac: HMACKey(from: String(repeating: "x", count: 40)), digestAlgorithm: .sha256)
         func claims(_ roles: [String], client: String? = nil, expires: TimeInterval = 600, issuer: String = "desk-idp", audience: String = "ims") -> IMSClaims {
-            IMSClaims(sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: issuer),
-                      aud: AudienceClaim(value: [audience]), roles: roles, clientId: client)
+            IMSClaims(
+                sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(expires)), iss: IssuerClaim(value: issuer),
+                aud: AudienceClaim(value: [audience]), roles: roles, clientId: client)
         }
         let cases: [(String, String, String, HTTPResponse.Status?)] = [
             ("operator HS256", try await hs.sign(claims(["operator"])), "/api/v1/positions", .ok),
@@ -256,10 +271,26 @@ struct AuthorizationTests {
             // Lifetimes and dates (issue 25): exp 1e16 killed the server when it opened a stream.
             ("exp 1e16", try await hs.sign(claims(["operator"], expires: 1e16)), "/api/v1/positions", .unauthorized),
             ("two days", try await hs.sign(claims(["operator"], expires: 2 * 86_400)), "/api/v1/positions", .unauthorized),
-            ("nbf in an hour", try await hs.sign(with(claims(["operator"])) { $0.nbf = NotBeforeClaim(value: Date().addingTimeInterval(3_600)) }), "/api/v1/positions", .unauthorized),
-            ("iat in an hour", try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(3_600)) }), "/api/v1/positions", .unauthorized),
-            ("iat two days before exp", try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(-2 * 86_400)) }), "/api/v1/positions", .unauthorized),
-            ("nbf and iat now", try await hs.sign(with(claims(["operator"])) { $0.nbf = NotBeforeClaim(value: Date()); $0.iat = IssuedAtClaim(value: Date()) }), "/api/v1/positions", .ok),
+            (
+                "nbf in an hour", try await hs.sign(with(claims(["operator"])) { $0.nbf = NotBeforeClaim(value: Date().addingTimeInterval(3_600)) }),
+                "/api/v1/positions", .unauthorized
+            ),
+            (
+                "iat in an hour", try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(3_600)) }),
+                "/api/v1/positions", .unauthorized
+            ),
+            (
+                "iat two days before exp",
+                try await hs.sign(with(claims(["operator"])) { $0.iat = IssuedAtClaim(value: Date().addingTimeInterval(-2 * 86_400)) }), "/api/v1/positions",
+                .unauthorized
+            ),
+            (
+                "nbf and iat now",
+                try await hs.sign(
+                    with(claims(["operator"])) {
+                        $0.nbf = NotBeforeClaim(value: Date()); $0.iat = IssuedAtClaim(value: Date())
+                    }), "/api/v1/positions", .ok
+            ),
             ("an empty sub", try await hs.sign(with(claims(["operator"])) { $0.sub = SubjectClaim(value: " ") }), "/api/v1/positions", .unauthorized),
         ]
         let keys = try APIKeyStore(file: nil)
@@ -302,7 +333,7 @@ struct AuthorizationTests {
         defer { engine.stop() }
         var configuration = ServerConfiguration()
         configuration.apiKeys = keys
-        configuration.rateLimiter = RateLimiter(rate: 1, burst: 5, clock: { 0 })  // time stands still: no refill
+        configuration.rateLimiter = RateLimiter(rate: 1, burst: 5, clock: { 0 }) // time stands still: no refill
         let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
         try await app.test(.router) { client in
             var statuses: [HTTPResponse.Status] = []

@@ -12,24 +12,26 @@ import Testing
 /// unknown ones (issue 25). Each case is a reproduction of what got through before.
 struct ClientTrustTests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"IBM","marketId":"US","currency":"USD"}
-    {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-    {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"CL1-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL1"}
-    {"type":"book","bookId":"CL2-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL2"}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":9000,"settledQty":9000}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL1-CASH","securityId":"IBM","contractualQty":100,"settledQty":100}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"IBM","contractualQty":200,"settledQty":200}
-    {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
-    {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":5000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"IBM","marketId":"US","currency":"USD"}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"CL1-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL1"}
+        {"type":"book","bookId":"CL2-CASH","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"CL2"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":9000,"settledQty":9000}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL1-CASH","securityId":"IBM","contractualQty":100,"settledQty":100}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"CL2-CASH","securityId":"IBM","contractualQty":200,"settledQty":200}
+        {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
+        {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":5000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+        """
 
     struct Caller: Sendable {
         let client: any TestClientProtocol
         let key: String
 
-        func call(_ method: HTTPRequest.Method, _ path: String, _ body: String? = nil) async throws -> (status: HTTPResponse.Status, json: [String: Any], text: String) {
+        func call(_ method: HTTPRequest.Method, _ path: String, _ body: String? = nil) async throws -> (
+            status: HTTPResponse.Status, json: [String: Any], text: String
+        ) {
             try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer \(key)"], body: body.map { ByteBuffer(string: $0) }) { r in
                 let text = String(buffer: r.body)
                 return (r.status, (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:], text)
@@ -56,7 +58,8 @@ struct ClientTrustTests {
 
     @Test func aRepeatedKeyIsRefusedOnEveryRouteThatActsForAClient() async throws {
         try await withServer { desk, fund1, fund2, engine in
-            let located = try await fund2.call(.post, "/api/v1/locates", #"{"requestId":"R0","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
+            let located = try await fund2.call(
+                .post, "/api/v1/locates", #"{"requestId":"R0","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
             #expect(located.status == .created)
             let l2 = try #require(located.json["locateId"] as? String)
             let before = engine.readModel.read { $0.lastSequence }
@@ -64,7 +67,10 @@ struct ClientTrustTests {
                 ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT","clientId":"CL1"}"#),
                 ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","client\u0049d":"CL2"}"#),
                 ("/api/v1/locates/\(l2)/cancel", #"{"clientId":"CL2","clientId":"CL1"}"#),
-                ("/api/v1/orders/validate", #"{"orderId":"O1","clientId":"CL2","bookId":"CL2-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"1","clientId":"CL1"}"#),
+                (
+                    "/api/v1/orders/validate",
+                    #"{"orderId":"O1","clientId":"CL2","bookId":"CL2-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"1","clientId":"CL1"}"#
+                ),
             ]
             for (path, body) in bodies {
                 let r = try await fund1.call(.post, path, body)
@@ -78,9 +84,13 @@ struct ClientTrustTests {
     @Test func orderIdsBelongToTheirClient() async throws {
         try await withServer { desk, fund1, fund2, _ in
             // CL1 claims O1 first, on its own book; CL2's later O1 is its own order, decided on its own figures.
-            let first = try await fund1.call(.post, "/api/v1/orders/validate", #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":50,"price":"1"}"#)
+            let first = try await fund1.call(
+                .post, "/api/v1/orders/validate",
+                #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":50,"price":"1"}"#)
             #expect(first.json["decision"] as? String == "APPROVED" && first.json["clientId"] as? String == "CL1")
-            let second = try await fund2.call(.post, "/api/v1/orders/validate", #"{"orderId":"O1","clientId":"CL2","bookId":"CL2-CASH","securityId":"IBM","side":"SELL","quantity":500,"price":"1"}"#)
+            let second = try await fund2.call(
+                .post, "/api/v1/orders/validate",
+                #"{"orderId":"O1","clientId":"CL2","bookId":"CL2-CASH","securityId":"IBM","side":"SELL","quantity":500,"price":"1"}"#)
             #expect(second.json["clientId"] as? String == "CL2" && second.json["bookId"] as? String == "CL2-CASH", "\(second.text)")
             #expect(second.json["decision"] as? String == "REJECTED", "CL2 holds 200, not 500: \(second.text)")
             // Each sees its own under the same id; another client's order is not there to see.
@@ -112,17 +122,20 @@ struct ClientTrustTests {
 
     @Test func anotherClientsThingsLookUnknown() async throws {
         try await withServer { desk, fund1, fund2, _ in
-            let located = try await fund2.call(.post, "/api/v1/locates", #"{"requestId":"R0","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
+            let located = try await fund2.call(
+                .post, "/api/v1/locates", #"{"requestId":"R0","clientId":"CL2","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
             let l2 = try #require(located.json["locateId"] as? String)
             let theirs = try await fund1.call(.post, "/api/v1/locates/\(l2)/cancel", #"{"clientId":"CL1"}"#)
             let nobody = try await fund1.call(.post, "/api/v1/locates/L999999/cancel", #"{"clientId":"CL1"}"#)
             #expect(theirs.status == .notFound && nobody.status == .notFound)
-            #expect((theirs.json["error"] as? String)?.hasPrefix("unknown locate") == true && theirs.json["field"] as? String == nobody.json["field"] as? String)
+            #expect(
+                (theirs.json["error"] as? String)?.hasPrefix("unknown locate") == true && theirs.json["field"] as? String == nobody.json["field"] as? String)
             // A security's position count is the client's own.
             #expect(try await fund1.call(.get, "/api/v1/securities/IBM").json["positions"] as? Int == 1)
             #expect(try await desk.call(.get, "/api/v1/securities/IBM").json["positions"] as? Int == 3)
             // Its locate's history names the desk, not the staff key that decided.
-            let pending = try await fund1.call(.post, "/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":2000000,"side":"SHORT"}"#)
+            let pending = try await fund1.call(
+                .post, "/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":2000000,"side":"SHORT"}"#)
             let l1 = try #require(pending.json["locateId"] as? String)
             #expect(pending.json["status"] as? String == "PENDING")
             #expect(try await desk.call(.post, "/api/v1/locates/\(l1)/decision", #"{"action":"APPROVE","quantity":100}"#).status == .ok)
@@ -139,11 +152,30 @@ struct ClientTrustTests {
             let cases: [(String, String, HTTPResponse.Status, String)] = [
                 ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","sied":"LONG"}"#, .badRequest, "sied"),
                 ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":1.5,"side":"SHORT"}"#, .badRequest, "quantity"),
-                ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":99999999999999999999,"side":"SHORT"}"#, .badRequest, "quantity"),
-                ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","requestor":""# + String(repeating: "x", count: 2_000) + #""}"#, .badRequest, "requestor"),
-                ("/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","requestor":""# + String(repeating: "x", count: 100_000) + #""}"#, .contentTooLarge, "body"),
-                ("/api/v1/orders/validate", #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"1","limit":5}"#, .badRequest, "limit"),
-                ("/api/v1/orders/validate", #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"2000000000"}"#, .unprocessableContent, "price"),
+                (
+                    "/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":99999999999999999999,"side":"SHORT"}"#, .badRequest,
+                    "quantity"
+                ),
+                (
+                    "/api/v1/locates",
+                    #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","requestor":""# + String(repeating: "x", count: 2_000)
+                        + #""}"#, .badRequest, "requestor"
+                ),
+                (
+                    "/api/v1/locates",
+                    #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT","requestor":""#
+                        + String(repeating: "x", count: 100_000) + #""}"#, .contentTooLarge, "body"
+                ),
+                (
+                    "/api/v1/orders/validate",
+                    #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"1","limit":5}"#, .badRequest,
+                    "limit"
+                ),
+                (
+                    "/api/v1/orders/validate",
+                    #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":1,"price":"2000000000"}"#,
+                    .unprocessableContent, "price"
+                ),
             ]
             for (path, body, status, field) in cases {
                 let r = try await fund1.call(.post, path, body)
@@ -159,15 +191,20 @@ struct ClientTrustTests {
             let order = #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#
             let l1 = try await fund1.call(.post, "/api/v1/locates", locate)
             let o1 = try await fund1.call(.post, "/api/v1/orders/validate", order)
-            #expect(try await fund1.call(.post, "/api/v1/locates", locate).json["locateId"] as? String == l1.json["locateId"] as? String, "same day: the first answer")
+            #expect(
+                try await fund1.call(.post, "/api/v1/locates", locate).json["locateId"] as? String == l1.json["locateId"] as? String,
+                "same day: the first answer")
             #expect(try await desk.call(.post, "/api/v1/events", #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#).status == .ok)
             let l2 = try await fund1.call(.post, "/api/v1/locates", locate)
-            #expect(l2.status == .created && l2.json["locateId"] as? String != l1.json["locateId"] as? String && l2.json["businessDate"] as? String == "2026-11-27")
+            #expect(
+                l2.status == .created && l2.json["locateId"] as? String != l1.json["locateId"] as? String && l2.json["businessDate"] as? String == "2026-11-27")
             // Yesterday's approval is expired, but its answer stays APPROVED; today's is a new decision.
             let yesterday = try await fund1.call(.get, "/api/v1/orders/O1")
             #expect(yesterday.json["decision"] as? String == "APPROVED" && yesterday.json["expired"] as? Bool == true)
             let o2 = try await fund1.call(.post, "/api/v1/orders/validate", order)
-            #expect(o2.json["sequence"] as? Int != o1.json["sequence"] as? Int && o2.json["businessDate"] as? String == "2026-11-27" && o2.json["expired"] as? Bool == false)
+            #expect(
+                o2.json["sequence"] as? Int != o1.json["sequence"] as? Int && o2.json["businessDate"] as? String == "2026-11-27"
+                    && o2.json["expired"] as? Bool == false)
         }
     }
 }

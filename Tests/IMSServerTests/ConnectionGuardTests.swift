@@ -1,7 +1,8 @@
 import NIOCore
 import NIOEmbedded
-@testable import IMSServer
 import Testing
+
+@testable import IMSServer
 
 /// The connection guard's framing as a pure state machine: heads split and pipelined, bodies skipped,
 /// malformed and ambiguous heads refused, WebSocket frames split and unmasked.

@@ -4,8 +4,9 @@ import Hummingbird
 import HummingbirdTesting
 import IMSDomain
 import IMSRuntime
-@testable import IMSServer
 import Testing
+
+@testable import IMSServer
 
 /// The dashboard's files (issue 16): served from the binary at `/` and `/dashboard/<file>`, open (they hold no
 /// data), with a content security policy; and the embedded copies are the files under www/.

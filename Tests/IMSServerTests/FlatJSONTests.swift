@@ -1,6 +1,7 @@
 import Foundation
-@testable import IMSServer
 import Testing
+
+@testable import IMSServer
 
 /// The decision path reads its small bodies with `FlatJSON`; whatever it reads must be exactly what
 /// `JSONBody.decode` reads, and whatever it cannot read exactly it must leave to it.

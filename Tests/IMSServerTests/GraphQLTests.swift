@@ -3,26 +3,27 @@ import Hummingbird
 import HummingbirdTesting
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSRules
-@testable import IMSServer
+import IMSRuntime
 import Testing
+
+@testable import IMSServer
 
 /// GraphQL over the same read model as REST, through the real router.
 struct GraphQLTests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"TOYOTA","isin":"JP3633400001","marketId":"JP","currency":"JPY"}
-    {"type":"counterparty","counterpartyId":"CP1","name":"Lender One","kind":"LENDER"}
-    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"CL1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-    {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":3000000000,"price":1,"tradeDate":"2026-11-25"}
-    {"type":"trade","tradeId":"T2","version":1,"status":"NEW","bookId":"CL1","securityId":"AAPL","side":"SELL_SHORT","quantity":40,"price":1,"tradeDate":"2026-11-25"}
-    {"type":"trade","tradeId":"T3","version":1,"status":"NEW","bookId":"FIRM1","securityId":"TOYOTA","side":"BUY","quantity":7,"price":1,"tradeDate":"2026-11-25"}
-    {"type":"price","securityId":"AAPL","last":"301.25"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US","currency":"USD"}
+        {"type":"security","securityId":"TOYOTA","isin":"JP3633400001","marketId":"JP","currency":"JPY"}
+        {"type":"counterparty","counterpartyId":"CP1","name":"Lender One","kind":"LENDER"}
+        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"CL1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+        {"type":"trade","tradeId":"T1","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":3000000000,"price":1,"tradeDate":"2026-11-25"}
+        {"type":"trade","tradeId":"T2","version":1,"status":"NEW","bookId":"CL1","securityId":"AAPL","side":"SELL_SHORT","quantity":40,"price":1,"tradeDate":"2026-11-25"}
+        {"type":"trade","tradeId":"T3","version":1,"status":"NEW","bookId":"FIRM1","securityId":"TOYOTA","side":"BUY","quantity":7,"price":1,"tradeDate":"2026-11-25"}
+        {"type":"price","securityId":"AAPL","last":"301.25"}
+        """
 
     func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let engine = Engine()
@@ -35,7 +36,8 @@ struct GraphQLTests {
     }
 
     static func post(_ client: any TestClientProtocol, _ query: String, variables: String = "{}") async throws -> (HTTPResponse.Status, [String: Any]) {
-        let body = #"{"query":\#(String(decoding: try JSONSerialization.data(withJSONObject: [query], options: .fragmentsAllowed), as: UTF8.self).dropFirst().dropLast()),"variables":\#(variables)}"#
+        let body =
+            #"{"query":\#(String(decoding: try JSONSerialization.data(withJSONObject: [query], options: .fragmentsAllowed), as: UTF8.self).dropFirst().dropLast()),"variables":\#(variables)}"#
         return try await client.execute(uri: "/graphql", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { r in
             (r.status, try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:])
         }
@@ -43,11 +45,13 @@ struct GraphQLTests {
 
     @Test func positionsWithFiltersPagingLaddersAndNestedReferenceData() async throws {
         try await withApp { client in
-            let (status, body) = try await Self.post(client, """
-            { positions(marketId: "US", limit: 1, offset: 0) { total limit
-                items { bookId contractualQty positionType ladder { date receipt deliver projectedSettled }
-                        book { legalEntity clientId } security { isin lastPrice { last } } } } }
-            """)
+            let (status, body) = try await Self.post(
+                client,
+                """
+                { positions(marketId: "US", limit: 1, offset: 0) { total limit
+                    items { bookId contractualQty positionType ladder { date receipt deliver projectedSettled }
+                            book { legalEntity clientId } security { isin lastPrice { last } } } } }
+                """)
             #expect(status == .ok)
             let page = try #require((body["data"] as? [String: Any])?["positions"] as? [String: Any])
             #expect(page["total"] as? Int == 2)
@@ -68,12 +72,14 @@ struct GraphQLTests {
     @Test func inventoryAndRuleVersions() async throws {
         try await withApp { client in
             // AAPL: FIRM1 long 3,000,000,000, CL1 short 40; for-loan is the firm's long, nothing else.
-            let (status, body) = try await Self.post(client, """
-            { inventory(securityId: "AAPL") { securityId ruleVersion calculations { forLoan overborrow locateAvailable } buckets { name quantity } }
-              byEntity: inventory(securityId: "US0378331005", legalEntity: "PB-US") { legalEntity calculations { forLoan } }
-              security(id: "AAPL") { inventory { calculations { forPledge } } }
-              activeRuleVersion ruleVersions { version status author name } }
-            """)
+            let (status, body) = try await Self.post(
+                client,
+                """
+                { inventory(securityId: "AAPL") { securityId ruleVersion calculations { forLoan overborrow locateAvailable } buckets { name quantity } }
+                  byEntity: inventory(securityId: "US0378331005", legalEntity: "PB-US") { legalEntity calculations { forLoan } }
+                  security(id: "AAPL") { inventory { calculations { forPledge } } }
+                  activeRuleVersion ruleVersions { version status author name } }
+                """)
             #expect(status == .ok, "\(body)")
             let data = try #require(body["data"] as? [String: Any])
             let inventory = try #require(data["inventory"] as? [String: Any])
@@ -82,30 +88,36 @@ struct GraphQLTests {
             #expect(buckets.count == Bucket.count && buckets.count == 32)
             #expect(buckets.first { $0["name"] as? String == "SHORT.CLIENT_FREE" }?["quantity"] as? Int == 40)
             #expect(((data["byEntity"] as? [String: Any])?["calculations"] as? [String: Any])?["forLoan"] as? Int == 3_000_000_000)
-            #expect((((data["security"] as? [String: Any])?["inventory"] as? [String: Any])?["calculations"] as? [String: Any])?["forPledge"] as? Int == 3_000_000_000)
+            #expect(
+                (((data["security"] as? [String: Any])?["inventory"] as? [String: Any])?["calculations"] as? [String: Any])?["forPledge"] as? Int
+                    == 3_000_000_000)
             #expect(data["activeRuleVersion"] as? Int == 1)
             #expect((data["ruleVersions"] as? [[String: Any]])?.first?["status"] as? String == "ACTIVE")
             let both = try await Self.post(client, #"{ inventory(securityId: "AAPL", legalEntity: "A", aggregationUnitId: "B") { securityId } }"#).1
-            #expect((both["errors"] as? [[String: Any]])?.first?["message"] as? String
+            #expect(
+                (both["errors"] as? [[String: Any]])?.first?["message"] as? String
                     == "legalEntity: name one of aggregationUnitId, legalEntity or clientId, not several: a view shows one scope's share")
         }
     }
 
     @Test func securitiesByAnyIdentifierMarketsBooksCounterpartiesAndVariables() async throws {
         try await withApp { client in
-            let (_, body) = try await Self.post(client, """
-            query Find($id: String!) {
-              bySearch: securities(identifier: $id) { total items { securityId ticker } }
-              security(id: $id) { securityId positions { total } }
-              market(id: "JP") { businessDate settlementLadder }
-              books { bookId positionType positions(limit: 5) { total } }
-              counterparties { counterpartyId kind }
-            }
-            """, variables: #"{"id":"US0378331005"}"#)
+            let (_, body) = try await Self.post(
+                client,
+                """
+                query Find($id: String!) {
+                  bySearch: securities(identifier: $id) { total items { securityId ticker } }
+                  security(id: $id) { securityId positions { total } }
+                  market(id: "JP") { businessDate settlementLadder }
+                  books { bookId positionType positions(limit: 5) { total } }
+                  counterparties { counterpartyId kind }
+                }
+                """, variables: #"{"id":"US0378331005"}"#)
             let data = try #require(body["data"] as? [String: Any])
             #expect(((data["bySearch"] as? [String: Any])?["items"] as? [[String: Any]])?.first?["securityId"] as? String == "AAPL")
             #expect(((data["security"] as? [String: Any])?["positions"] as? [String: Any])?["total"] as? Int == 2)
-            #expect((data["market"] as? [String: Any])?["settlementLadder"] as? [String] == ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01"])
+            #expect(
+                (data["market"] as? [String: Any])?["settlementLadder"] as? [String] == ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01"])
             #expect((data["books"] as? [Any])?.count == 2)
             #expect(((data["counterparties"] as? [[String: Any]])?.first)?["kind"] as? String == "LENDER")
         }
@@ -137,7 +149,9 @@ struct GraphQLTests {
             try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: "not json")) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/graphql", method: .get) { #expect($0.status == .badRequest) }
             // A key repeated (here through an escape) is refused, naming it.
-            try await client.execute(uri: "/graphql", method: .post, body: ByteBuffer(string: #"{"query":"{ markets { marketId } }","qu\u0065ry":"{ books { bookId } }"}"#)) { r in
+            try await client.execute(
+                uri: "/graphql", method: .post, body: ByteBuffer(string: #"{"query":"{ markets { marketId } }","qu\u0065ry":"{ books { bookId } }"}"#)
+            ) { r in
                 #expect(r.status == .badRequest && String(buffer: r.body).contains("query"), "\(String(buffer: r.body))")
             }
         }

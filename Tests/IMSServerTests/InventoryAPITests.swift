@@ -24,13 +24,13 @@ struct InventoryAPITests {
     }
 
     static let reference = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
-    {"type":"security","securityId":"2330","isin":"TW0002330008","marketId":"TW"}
-    {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"FREE1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"AAPL","isin":"US0378331005","ticker":"AAPL","marketId":"US"}
+        {"type":"security","securityId":"2330","isin":"TW0002330008","marketId":"TW"}
+        {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"FREE1","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+        """
 
     func inventory(_ client: any TestClientProtocol, _ uri: String) async throws -> [String: Any] {
         try await client.execute(uri: uri, method: .get) { r in
@@ -56,10 +56,10 @@ struct InventoryAPITests {
             #expect(buckets["BORROWED"] == 300 && buckets["LOANED"] == 400)
             #expect(buckets["EXTERNAL.FIRM"] == 80 && buckets["EXTERNAL.INDICATIVE"] == 101 && buckets["EXTERNAL.EXCLUSIVE"] == 100)
             let c = try #require(us["calculations"] as? [String: Int])
-            #expect(c["forLoan"] == 1_200)  // 1,000 + 200 + 300 + 100 − 400
+            #expect(c["forLoan"] == 1_200) // 1,000 + 200 + 300 + 100 − 400
             #expect(c["forPledge"] == 1_200)
-            #expect(c["overborrow"] == 300)  // no short to cover: 400 lent − 1,000 long < 0
-            #expect(c["locateAvailable"] == 1_330)  // 1,200 + 80 + ⌊0.5 × 101⌋
+            #expect(c["overborrow"] == 300) // no short to cover: 400 lent − 1,000 long < 0
+            #expect(c["locateAvailable"] == 1_330) // 1,200 + 80 + ⌊0.5 × 101⌋
 
             // By ISIN too; Taiwan's pack leaves the borrow out of for-loan and locates only borrowed shares.
             let tw = try await inventory(client, "/api/v1/inventory/TW0002330008")
@@ -97,13 +97,13 @@ struct InventoryAPITests {
         let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
         try await app.test(.router) { client in
             let extra = """
-            {"type":"security","securityId":"HTB1","isin":"US5949181045","marketId":"US","temperature":"HTB"}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"HTB1","contractualQty":-800,"settledQty":-800}
-            {"type":"availability","sourceId":"L1","securityId":"HTB1","quantity":100,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
-            {"type":"price","securityId":"AAPL","last":"200","currency":"USD"}
-            {"type":"price","securityId":"2330","last":"1000","currency":"TWD"}
-            {"type":"fxRate","currency":"TWD","usdRate":"0.031"}
-            """
+                {"type":"security","securityId":"HTB1","isin":"US5949181045","marketId":"US","temperature":"HTB"}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"HTB1","contractualQty":-800,"settledQty":-800}
+                {"type":"availability","sourceId":"L1","securityId":"HTB1","quantity":100,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+                {"type":"price","securityId":"AAPL","last":"200","currency":"USD"}
+                {"type":"price","securityId":"2330","last":"1000","currency":"TWD"}
+                {"type":"fxRate","currency":"TWD","usdRate":"0.031"}
+                """
             let body = Self.reference + "\n" + Self.setup("AAPL") + "\n" + Self.setup("2330") + "\n" + extra
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
             func get(_ uri: String) async throws -> Any {
@@ -116,8 +116,8 @@ struct InventoryAPITests {
             let rows = try #require(page["items"] as? [[String: Any]])
             #expect(page["total"] as? Int == 3)
             #expect(rows.map { $0["securityId"] as? String } == ["AAPL", "2330", "HTB1"])
-            #expect((rows[0]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 240_000)  // 1,200 × 200
-            #expect((rows[1]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 27_900)  // 900 × 1,000 TWD × 0.031
+            #expect((rows[0]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 240_000) // 1,200 × 200
+            #expect((rows[1]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 27_900) // 900 × 1,000 TWD × 0.031
             #expect(rows[2]["usdValues"] == nil, "HTB1 has no price")
             let apac = try #require(try await get("/api/v1/inventory?region=APAC") as? [String: Any])
             #expect((apac["items"] as? [[String: Any]])?.map { $0["securityId"] as? String } == ["2330"])
@@ -128,10 +128,10 @@ struct InventoryAPITests {
             #expect((regions[0]["calculations"] as? [String: Any])?["forLoan"] as? Int == 1_200)
             #expect((regions[0]["usdValues"] as? [String: Any])?["forLoan"] as? Double == 240_000)
             #expect(regions[0]["unpriced"] as? Int == 1 && regions[0]["securities"] as? Int == 2)
-            #expect((regions[1]["usdValues"] as? [String: Any])?["overborrow"] as? Double == 9_300)  // 300 × 1,000 × 0.031
+            #expect((regions[1]["usdValues"] as? [String: Any])?["overborrow"] as? Double == 9_300) // 300 × 1,000 × 0.031
 
             let overborrows = try #require(try await get("/api/v1/inventory/top?list=overborrow") as? [[String: Any]])
-            #expect(overborrows.map { $0["securityId"] as? String } == ["AAPL", "2330"])  // $60,000, then $9,300
+            #expect(overborrows.map { $0["securityId"] as? String } == ["AAPL", "2330"]) // $60,000, then $9,300
             let constrained = try #require(try await get("/api/v1/inventory/top?list=constrained") as? [[String: Any]])
             #expect(constrained.map { $0["securityId"] as? String } == ["HTB1"])
             #expect((constrained[0]["calculations"] as? [String: Any])?["locateAvailable"] as? Int == 100)
@@ -145,7 +145,8 @@ struct InventoryAPITests {
         defer { engine.stop() }
         let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
         try await app.test(.router) { client in
-            let recall = #"{"type":"contract","contractId":"L-AAPL","version":2,"kind":"LOAN","status":"RECALLED","bookId":"FIRM1","counterpartyId":"L2","securityId":"AAPL","quantity":400,"recalledQty":400,"rateBps":"40","startDate":"2026-11-25"}"#
+            let recall =
+                #"{"type":"contract","contractId":"L-AAPL","version":2,"kind":"LOAN","status":"RECALLED","bookId":"FIRM1","counterpartyId":"L2","securityId":"AAPL","quantity":400,"recalledQty":400,"rateBps":"40","startDate":"2026-11-25"}"#
             let body = Self.reference + "\n" + Self.setup("AAPL") + "\n" + Self.setup("2330") + "\n" + recall
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
             func get(_ uri: String) async throws -> [String: Any] {
@@ -161,7 +162,7 @@ struct InventoryAPITests {
             let recalled = try await get("/api/v1/financing/contracts?status=RECALLED")
             #expect((recalled["contracts"] as? [[String: Any]])?.count == 1)
             let borrows = try await get("/api/v1/financing/contracts?kind=BORROW&counterpartyId=L1")
-            #expect(borrows["openByKind"] as? [String: Int] == ["BORROW": 600])  // 300 in each security
+            #expect(borrows["openByKind"] as? [String: Int] == ["BORROW": 600]) // 300 in each security
             let lender = try await get("/api/v1/financing/availability?sourceId=L1")
             #expect((lender["lines"] as? [[String: Any]])?.count == 2)
             #expect(lender["totalByLender"] as? [String: Int] == ["L1": 160])
@@ -178,20 +179,20 @@ struct InventoryAPITests {
         let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
         try await app.test(.router) { client in
             let body = """
-            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-            {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US"}
-            {"type":"aggregationUnit","aggregationUnitId":"AU-US-1","name":"US one","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-            {"type":"aggregationUnit","aggregationUnitId":"AU-US-2","name":"US two","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
-            {"type":"aggregationUnit","aggregationUnitId":"AU-UK","name":"UK in US","marketId":"US","legalEntity":"PB-UK","unitType":"NET","isDefault":true}
-            {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
-            {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM","aggregationUnits":{"US":"AU-US-2"}}
-            {"type":"book","bookId":"FIRM3","legalEntity":"PB-UK","positionType":"FIRM"}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":1000}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM2","securityId":"AAPL","contractualQty":300,"settledQty":300}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM3","securityId":"AAPL","contractualQty":200,"settledQty":200}
-            {"type":"contract","contractId":"B1","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM3","counterpartyId":"L1","securityId":"AAPL","quantity":500,"rateBps":"25","startDate":"2026-11-25"}
-            {"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":80,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
-            """
+                {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+                {"type":"security","securityId":"AAPL","isin":"US0378331005","marketId":"US"}
+                {"type":"aggregationUnit","aggregationUnitId":"AU-US-1","name":"US one","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+                {"type":"aggregationUnit","aggregationUnitId":"AU-US-2","name":"US two","marketId":"US","legalEntity":"PB-US","unitType":"NET"}
+                {"type":"aggregationUnit","aggregationUnitId":"AU-UK","name":"UK in US","marketId":"US","legalEntity":"PB-UK","unitType":"NET","isDefault":true}
+                {"type":"book","bookId":"FIRM1","legalEntity":"PB-US","positionType":"FIRM"}
+                {"type":"book","bookId":"FIRM2","legalEntity":"PB-US","positionType":"FIRM","aggregationUnits":{"US":"AU-US-2"}}
+                {"type":"book","bookId":"FIRM3","legalEntity":"PB-UK","positionType":"FIRM"}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM1","securityId":"AAPL","contractualQty":1000,"settledQty":1000}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM2","securityId":"AAPL","contractualQty":300,"settledQty":300}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM3","securityId":"AAPL","contractualQty":200,"settledQty":200}
+                {"type":"contract","contractId":"B1","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM3","counterpartyId":"L1","securityId":"AAPL","quantity":500,"rateBps":"25","startDate":"2026-11-25"}
+                {"type":"availability","sourceId":"L1","securityId":"AAPL","quantity":80,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+                """
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: body)) { r in #expect(r.status == .ok) }
             func calculations(_ query: String) async throws -> [String: Int] {
                 try await client.execute(uri: "/api/v1/inventory/AAPL?\(query)", method: .get) { r in
@@ -200,7 +201,7 @@ struct InventoryAPITests {
                     return json["calculations"] as! [String: Int]
                 }
             }
-            #expect(try await calculations("")["forLoan"] == 2_000)  // 1,500 long + 500 borrowed
+            #expect(try await calculations("")["forLoan"] == 2_000) // 1,500 long + 500 borrowed
             #expect(try await calculations("aggregationUnitId=AU-US-1") == ["forLoan": 1_000, "forPledge": 1_000, "overborrow": 0, "locateAvailable": 1_080])
             #expect(try await calculations("aggregationUnitId=AU-US-2")["forLoan"] == 300)
             #expect(try await calculations("legalEntity=PB-US")["forLoan"] == 1_300)
@@ -239,19 +240,19 @@ struct InventoryAPITests {
             }
             let us = try await limits("AU-US-1")
             #expect(us.count == 1 && us[0]["longSellLimit"] as? Int == 1_000 && us[0]["shortSellLimit"] as? Int == 80)
-            let uk = try await limits("AU-UK")  // 200 + 300 long (FIRM2 moved in); borrowed 500
+            let uk = try await limits("AU-UK") // 200 + 300 long (FIRM2 moved in); borrowed 500
             #expect(uk.first?["longSellLimit"] as? Int == 500 && uk.first?["shortSellLimit"] as? Int == 580)
             try await client.execute(uri: "/api/v1/limits/units/NOPE", method: .get) { r in #expect(r.status == .notFound) }
 
             // A client's share and limits: its books' positions (C1: 250 free, 40 held to pay; C2: 90 short).
             let clients = """
-            {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-            {"type":"book","bookId":"C1-P2H","legalEntity":"PB-US","positionType":"PAY_TO_HOLD","clientId":"C1"}
-            {"type":"book","bookId":"C2-SEG","legalEntity":"PB-US","positionType":"CLIENT_SEGREGATED","clientId":"C2"}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"AAPL","contractualQty":250,"settledQty":250}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-P2H","securityId":"AAPL","contractualQty":40,"settledQty":40}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C2-SEG","securityId":"AAPL","contractualQty":-90,"settledQty":-90}
-            """
+                {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+                {"type":"book","bookId":"C1-P2H","legalEntity":"PB-US","positionType":"PAY_TO_HOLD","clientId":"C1"}
+                {"type":"book","bookId":"C2-SEG","legalEntity":"PB-US","positionType":"CLIENT_SEGREGATED","clientId":"C2"}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"AAPL","contractualQty":250,"settledQty":250}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-P2H","securityId":"AAPL","contractualQty":40,"settledQty":40}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C2-SEG","securityId":"AAPL","contractualQty":-90,"settledQty":-90}
+                """
             try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: clients)) { r in #expect(r.status == .ok) }
             func clientLimits(_ id: String) async throws -> [[String: Any]] {
                 try await client.execute(uri: "/api/v1/limits/clients/\(id)", method: .get) { r in
@@ -293,7 +294,8 @@ struct InventoryAPITests {
                 guard chosen.count == 1, chosen[0]["value"] as? Int == quantity else { return false }
                 let values = branches.map { $0["value"] as! Int }
                 guard kind == "max" ? values.max() == quantity : values.min() == quantity else { return false }
-                guard (part["alternatives"] as? [Int])?.sorted() == branches.filter({ $0["chosen"] as? Bool != true }).map({ $0["value"] as! Int }).sorted() else { return false }
+                guard (part["alternatives"] as? [Int])?.sorted() == branches.filter({ $0["chosen"] as? Bool != true }).map({ $0["value"] as! Int }).sorted()
+                else { return false }
                 for branch in branches where !checkParts(branch["parts"] as! [[String: Any]], sumTo: branch["value"] as! Int) { return false }
             }
         }

@@ -12,24 +12,24 @@ import Testing
 struct LocateAPITests {
     /// IBM: firm long 1,000 and an indicative line of 400 at 35 bp (haircut 0.5), so 1,200 can be located.
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"ETB","marketId":"US","currency":"USD","easyToBorrow":true}
-    {"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}
-    {"type":"security","securityId":"RES","marketId":"US","currency":"USD","restricted":true,"easyToBorrow":true}
-    {"type":"security","securityId":"0005","marketId":"HK","currency":"HKD","shortSellEligible":false}
-    {"type":"security","securityId":"BIG","marketId":"US","currency":"USD"}
-    {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1000,"settledQty":1000}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"BIG","contractualQty":5000000,"settledQty":5000000}
-    {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
-    {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
-    {"type":"counterparty","counterpartyId":"C2","name":"Fund two","kind":"CLIENT"}
-    {"type":"counterparty","counterpartyId":"C3","name":"Fund three","kind":"CLIENT"}
-    {"type":"counterparty","counterpartyId":"C4","name":"Fund four","kind":"CLIENT_AGENT"}
-    {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":400,"availabilityType":"INDICATIVE","rateBps":"35","effectiveDate":"2026-11-25"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+        {"type":"security","securityId":"ETB","marketId":"US","currency":"USD","easyToBorrow":true}
+        {"type":"security","securityId":"THR","marketId":"US","currency":"USD","thresholdList":true}
+        {"type":"security","securityId":"RES","marketId":"US","currency":"USD","restricted":true,"easyToBorrow":true}
+        {"type":"security","securityId":"0005","marketId":"HK","currency":"HKD","shortSellEligible":false}
+        {"type":"security","securityId":"BIG","marketId":"US","currency":"USD"}
+        {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":1000,"settledQty":1000}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"BIG","contractualQty":5000000,"settledQty":5000000}
+        {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
+        {"type":"counterparty","counterpartyId":"C1","name":"Fund one","kind":"CLIENT"}
+        {"type":"counterparty","counterpartyId":"C2","name":"Fund two","kind":"CLIENT"}
+        {"type":"counterparty","counterpartyId":"C3","name":"Fund three","kind":"CLIENT"}
+        {"type":"counterparty","counterpartyId":"C4","name":"Fund four","kind":"CLIENT_AGENT"}
+        {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":400,"availabilityType":"INDICATIVE","rateBps":"35","effectiveDate":"2026-11-25"}
+        """
 
     static func json(_ r: TestResponse) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
@@ -84,7 +84,11 @@ struct LocateAPITests {
             #expect(try await answer("a3", "IBM", 1) == ("REJECTED", 0, 0, "INSUFFICIENT_AVAILABILITY"))
             #expect(try await Self.locateAvailable(client, "IBM") == 0)
             // The answer carries the indicative rate, the expiry, and who decided.
-            let a1 = try await client.execute(uri: "/api/v1/locates/\(try await Self.request(client, Self.locate("a1", client: "C1", security: "IBM", quantity: 700), status: .ok)["locateId"] as! String)", method: .get) { try Self.json($0) }
+            let a1 = try await client.execute(
+                uri:
+                    "/api/v1/locates/\(try await Self.request(client, Self.locate("a1", client: "C1", security: "IBM", quantity: 700), status: .ok)["locateId"] as! String)",
+                method: .get
+            ) { try Self.json($0) }
             #expect(a1["rateBps"] as? Int == 35 && a1["expiresAt"] as? String == "2026-11-26T05:00:00Z")
             #expect(((a1["history"] as? [[String: Any]])?.first?["by"] as? String) == "policy:availability")
             // The client's short-sell limit counts its approved locates (700 + 500 in IBM).
@@ -106,10 +110,12 @@ struct LocateAPITests {
             let other = try await Self.request(client, Self.locate("same", client: "C2", security: "IBM", quantity: 100))
             #expect(other["locateId"] as? String != first["locateId"] as? String)
             // Bad requests are refused naming the field, and change nothing.
-            for (body, field) in [(#"{"clientId":"C1","securityId":"IBM","quantity":1,"side":"SHORT"}"#, "requestId"),
-                                  (Self.locate("z", client: "C1", security: "IBM", quantity: 0), "quantity"),
-                                  (#"{"requestId":"z","clientId":"C1","securityId":"IBM","quantity":1,"side":"SIDEWAYS"}"#, "side"),
-                                  (#"{"requestId":"z","clientId":"C1","securityId":"IBM","quantity":1,"side":"SHORT","settlement":"BARTER"}"#, "settlement")] {
+            for (body, field) in [
+                (#"{"clientId":"C1","securityId":"IBM","quantity":1,"side":"SHORT"}"#, "requestId"),
+                (Self.locate("z", client: "C1", security: "IBM", quantity: 0), "quantity"),
+                (#"{"requestId":"z","clientId":"C1","securityId":"IBM","quantity":1,"side":"SIDEWAYS"}"#, "side"),
+                (#"{"requestId":"z","clientId":"C1","securityId":"IBM","quantity":1,"side":"SHORT","settlement":"BARTER"}"#, "settlement"),
+            ] {
                 let refused = try await Self.request(client, body, status: .unprocessableContent)
                 #expect(refused["field"] as? String == field)
             }
@@ -122,14 +128,21 @@ struct LocateAPITests {
             let pending = try await Self.request(client, Self.locate("p", client: "C1", security: "THR", quantity: 10))
             let id = try #require(pending["locateId"] as? String)
             func decide(_ locate: String, _ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
-                try await client.execute(uri: "/api/v1/locates/\(locate)/decision", method: .post, body: ByteBuffer(string: body)) { ($0.status, try Self.json($0)) }
+                try await client.execute(uri: "/api/v1/locates/\(locate)/decision", method: .post, body: ByteBuffer(string: body)) {
+                    ($0.status, try Self.json($0))
+                }
             }
             // THR has no pool: the approval's re-check refuses it, naming the quantity; the locate stays PENDING.
             let refused = try await decide(id, #"{"action":"APPROVE","user":"op1"}"#)
             #expect(refused.0 == .unprocessableContent && refused.1["field"] as? String == "quantity")
             // IBM's threshold-listed twin: give THR a pool by a lender line, then approve part.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
-                #"{"type":"availability","sourceId":"L1","securityId":"THR","quantity":8,"availabilityType":"FIRM","rateBps":"50","effectiveDate":"2026-11-25"}"#)) { r in #expect(r.status == .ok) }
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string:
+                        #"{"type":"availability","sourceId":"L1","securityId":"THR","quantity":8,"availabilityType":"FIRM","rateBps":"50","effectiveDate":"2026-11-25"}"#
+                )
+            ) { r in #expect(r.status == .ok) }
             let approved = try await decide(id, #"{"action":"APPROVE","quantity":6,"user":"op1","reason":"checked with the desk"}"#)
             #expect(approved.0 == .ok && approved.1["status"] as? String == "PARTIAL" && approved.1["approvedQuantity"] as? Int == 6)
             let steps = approved.1["history"] as? [[String: Any]] ?? []
@@ -174,15 +187,17 @@ struct LocateAPITests {
     @Test func bulkFilesAnswerEveryLineAndNameTheBadOnes() async throws {
         try await withServer { client in
             let csv = """
-            requestId,clientId,securityId,quantity,side
-            b1,C3,IBM,100,SHORT
-            b2,C3,IBM,abc,SHORT
-            b3,C3,,5,SHORT
-            b4,C3,IBM,50,LONG,extra
-            b5,C3,IBM,0,SHORT
-            b6,C3,ETB,70,SHORT
-            """
-            let answer = try await client.execute(uri: "/api/v1/locates/bulk", method: .post, headers: [.contentType: "text/csv"], body: ByteBuffer(string: csv)) { r in
+                requestId,clientId,securityId,quantity,side
+                b1,C3,IBM,100,SHORT
+                b2,C3,IBM,abc,SHORT
+                b3,C3,,5,SHORT
+                b4,C3,IBM,50,LONG,extra
+                b5,C3,IBM,0,SHORT
+                b6,C3,ETB,70,SHORT
+                """
+            let answer = try await client.execute(
+                uri: "/api/v1/locates/bulk", method: .post, headers: [.contentType: "text/csv"], body: ByteBuffer(string: csv)
+            ) { r in
                 #expect(r.status == .ok)
                 return try Self.json(r)
             }
@@ -191,7 +206,8 @@ struct LocateAPITests {
             #expect(lines.map { $0["field"] as? String } == [nil, "quantity", "securityId", "line", "quantity", nil])
             #expect(answer["accepted"] as? Int == 2 && answer["rejected"] as? Int == 4)
             #expect(((lines[0]["locate"] as? [String: Any])?["status"] as? String) == "APPROVED")
-            let ndjson = Self.locate("n1", client: "C4", security: "IBM", quantity: 10) + "\nnot json\n" + Self.locate("n2", client: "C4", security: "IBM", quantity: 20)
+            let ndjson =
+                Self.locate("n1", client: "C4", security: "IBM", quantity: 10) + "\nnot json\n" + Self.locate("n2", client: "C4", security: "IBM", quantity: 20)
             let second = try await client.execute(uri: "/api/v1/locates/bulk", method: .post, body: ByteBuffer(string: ndjson)) { try Self.json($0) }
             #expect((second["results"] as? [[String: Any]])?.map { $0["line"] as? Int } == [1, 2, 3] && second["accepted"] as? Int == 2)
             // 100 + 10 + 20 taken from IBM's 1,200.
@@ -208,9 +224,15 @@ struct LocateAPITests {
             let pending = try await Self.request(client, Self.locate("d2", client: "C1", security: "THR", quantity: 5))
             #expect(try await Self.locateAvailable(client, "IBM") == 800)
             // Hong Kong rolls: US locates stay.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-26"}"#)) { _ in }
-            #expect(try await client.execute(uri: "/api/v1/locates/\(us["locateId"] as! String)", method: .get) { try Self.json($0)["status"] as? String } == "APPROVED")
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)) { _ in }
+            try await client.execute(
+                uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-26"}"#)
+            ) { _ in }
+            #expect(
+                try await client.execute(uri: "/api/v1/locates/\(us["locateId"] as! String)", method: .get) { try Self.json($0)["status"] as? String }
+                    == "APPROVED")
+            try await client.execute(
+                uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)
+            ) { _ in }
             for id in [us["locateId"], pending["locateId"]] {
                 let l = try await client.execute(uri: "/api/v1/locates/\(id as! String)", method: .get) { try Self.json($0) }
                 #expect(l["status"] as? String == "EXPIRED" && (l["history"] as? [[String: Any]])?.last?["by"] as? String == "dayRoll")

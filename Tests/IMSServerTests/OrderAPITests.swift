@@ -10,28 +10,28 @@ import Testing
 /// market's rules; an approval consumes both limits; a rejection lists every failed check.
 struct OrderAPITests {
     static let setup = """
-    {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"KR","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-25"}
-    {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
-    {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
-    {"type":"security","securityId":"ETB","marketId":"US","currency":"USD","easyToBorrow":true}
-    {"type":"security","securityId":"SAMSUNG","marketId":"KR","currency":"KRW"}
-    {"type":"security","securityId":"0005","marketId":"HK","currency":"HKD","shortSellEligible":false}
-    {"type":"security","securityId":"2330","marketId":"TW","currency":"TWD"}
-    {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-    {"type":"aggregationUnit","aggregationUnitId":"AU-KR","name":"KR","marketId":"KR","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-    {"type":"aggregationUnit","aggregationUnitId":"AU-HK","name":"HK","marketId":"HK","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-    {"type":"aggregationUnit","aggregationUnitId":"AU-TW","name":"TW","marketId":"TW","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-    {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
-    {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
-    {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":2000,"settledQty":2000}
-    {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"IBM","contractualQty":500,"settledQty":500}
-    {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":5000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
-    {"type":"contract","contractId":"KB1","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM","counterpartyId":"L1","securityId":"SAMSUNG","quantity":300,"rateBps":"20","startDate":"2026-11-25"}
-    {"type":"price","securityId":"2330","last":"590","previousClose":"600","ts":"2026-11-25T02:00:00Z"}
-    """
+        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"KR","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"HK","businessDate":"2026-11-25"}
+        {"type":"marketDayRoll","marketId":"TW","businessDate":"2026-11-25"}
+        {"type":"security","securityId":"IBM","isin":"US4592001014","marketId":"US","currency":"USD"}
+        {"type":"security","securityId":"ETB","marketId":"US","currency":"USD","easyToBorrow":true}
+        {"type":"security","securityId":"SAMSUNG","marketId":"KR","currency":"KRW"}
+        {"type":"security","securityId":"0005","marketId":"HK","currency":"HKD","shortSellEligible":false}
+        {"type":"security","securityId":"2330","marketId":"TW","currency":"TWD"}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-KR","name":"KR","marketId":"KR","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-HK","name":"HK","marketId":"HK","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"aggregationUnit","aggregationUnitId":"AU-TW","name":"TW","marketId":"TW","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+        {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
+        {"type":"book","bookId":"C1-FREE","legalEntity":"PB-US","positionType":"CLIENT_FREE","clientId":"C1"}
+        {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"IBM","contractualQty":2000,"settledQty":2000}
+        {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"IBM","contractualQty":500,"settledQty":500}
+        {"type":"availability","sourceId":"L1","securityId":"IBM","quantity":5000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+        {"type":"contract","contractId":"KB1","version":1,"kind":"BORROW","status":"OPEN","bookId":"FIRM","counterpartyId":"L1","securityId":"SAMSUNG","quantity":300,"rateBps":"20","startDate":"2026-11-25"}
+        {"type":"price","securityId":"2330","last":"590","previousClose":"600","ts":"2026-11-25T02:00:00Z"}
+        """
 
     static func validate(_ client: any TestClientProtocol, _ order: String, status: HTTPResponse.Status = .ok) async throws -> [String: Any] {
         try await client.execute(uri: "/api/v1/orders/validate", method: .post, body: ByteBuffer(string: order)) { r in
@@ -51,7 +51,9 @@ struct OrderAPITests {
         defer { engine.stop() }
         let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { r in #expect(r.status == .ok, "\(String(buffer: r.body))") }
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+            }
             try await body(client)
         }
     }
@@ -83,7 +85,8 @@ struct OrderAPITests {
             let again = try await Self.validate(client, Self.order("o1", side: "SELL", quantity: 9_999))
             #expect(again["decision"] as? String == "APPROVED" && again["quantity"] as? Int == 200)
             // A client book must be the order's client's.
-            let other = try await Self.validate(client, #"{"orderId":"o3","clientId":"C2","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#)
+            let other = try await Self.validate(
+                client, #"{"orderId":"o3","clientId":"C2","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#)
             #expect(Self.codes(other) == ["BOOK_NOT_CLIENTS", "CLIENT_LONG_SELL_LIMIT"])
         }
     }
@@ -117,7 +120,9 @@ struct OrderAPITests {
             }
             #expect(again["quantity"] as? Int == 200 && again["dryRun"] == nil)
             // Bad input: the flag's value and the order's fields are named.
-            try await client.execute(uri: "/api/v1/orders/validate?dryRun=maybe", method: .post, body: ByteBuffer(string: Self.order("d3", side: "SELL", quantity: 1))) { r in
+            try await client.execute(
+                uri: "/api/v1/orders/validate?dryRun=maybe", method: .post, body: ByteBuffer(string: Self.order("d3", side: "SELL", quantity: 1))
+            ) { r in
                 #expect(r.status == .badRequest && String(buffer: r.body).contains("dryRun"))
             }
             try await client.execute(uri: path, method: .post, body: ByteBuffer(string: Self.order("d4", side: "SELL", quantity: 0))) { r in
@@ -133,7 +138,9 @@ struct OrderAPITests {
             _ = try await Self.validate(client, Self.order("a1", side: "SELL", quantity: 100))
             _ = try await Self.validate(client, Self.order("a2", side: "SELL", quantity: 9_000))
             _ = try await Self.validate(client, Self.order("a3", security: "ETB", side: "SELL", quantity: 1))
-            try await client.execute(uri: "/api/v1/orders/validate?dryRun=true", method: .post, body: ByteBuffer(string: Self.order("a4", side: "SELL", quantity: 1))) { _ in }
+            try await client.execute(
+                uri: "/api/v1/orders/validate?dryRun=true", method: .post, body: ByteBuffer(string: Self.order("a4", side: "SELL", quantity: 1))
+            ) { _ in }
             func list(_ query: String) async throws -> (ids: [String], total: Int?) {
                 try await client.execute(uri: "/api/v1/orders\(query)", method: .get) { r in
                     #expect(r.status == .ok, "\(query): \(String(buffer: r.body))")
@@ -155,16 +162,23 @@ struct OrderAPITests {
         try await withServer { client in
             let naked = try await Self.validate(client, Self.order("s1", side: "SELL_SHORT", quantity: 600))
             #expect(naked["decision"] as? String == "REJECTED" && Self.codes(naked) == ["CLIENT_SHORT_SELL_LIMIT", "LOCATE_REQUIRED"])
-            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l1","clientId":"C1","securityId":"IBM","quantity":1000,"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+            try await client.execute(
+                uri: "/api/v1/locates", method: .post,
+                body: ByteBuffer(string: #"{"requestId":"l1","clientId":"C1","securityId":"IBM","quantity":1000,"side":"SHORT"}"#)
+            ) { r in #expect(r.status == .created) }
             let covered = try await Self.validate(client, Self.order("s2", side: "SELL_SHORT", quantity: 600))
             #expect(covered["decision"] as? String == "APPROVED", "\(covered)")
             #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").short == 400)
             // The unit's short limit: lender lines 5,000 less the 600 approved.
             #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 4_400)
             // The market roll expires the day's approvals: the limits come back (the locate expires too).
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)) { _ in }
+            try await client.execute(
+                uri: "/api/v1/events", method: .post, body: ByteBuffer(string: #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}"#)
+            ) { _ in }
             // Its answer stays APPROVED (SPEC 6), marked expired.
-            let expired = try await client.execute(uri: "/api/v1/orders/s2", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] }
+            let expired = try await client.execute(uri: "/api/v1/orders/s2", method: .get) {
+                try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any]
+            }
             #expect(expired?["decision"] as? String == "APPROVED" && expired?["expired"] as? Bool == true)
             #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").short == 5_000)
         }
@@ -173,7 +187,10 @@ struct OrderAPITests {
     @Test func marketRules() async throws {
         try await withServer { client in
             // Korea: pre-borrow. The unit has 300 borrowed; a locate (its pool is the pre-borrowed shares) of 250.
-            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"k1","clientId":"C1","securityId":"SAMSUNG","quantity":250,"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+            try await client.execute(
+                uri: "/api/v1/locates", method: .post,
+                body: ByteBuffer(string: #"{"requestId":"k1","clientId":"C1","securityId":"SAMSUNG","quantity":250,"side":"SHORT"}"#)
+            ) { r in #expect(r.status == .created) }
             let kr = try await Self.validate(client, Self.order("k-ok", book: "FIRM", security: "SAMSUNG", side: "SELL_SHORT", quantity: 200))
             #expect(kr["decision"] as? String == "APPROVED", "\(kr)")
             let krBig = try await Self.validate(client, Self.order("k-big", book: "FIRM", security: "SAMSUNG", side: "SELL_SHORT", quantity: 150))
@@ -185,9 +202,11 @@ struct OrderAPITests {
             let tw = try await Self.validate(client, Self.order("t1", book: "FIRM", security: "2330", side: "SELL_SHORT", quantity: 10, price: "599"))
             #expect(Self.codes(tw).contains("PRICE_BELOW_PREVIOUS_CLOSE"))
             // Malformed orders are refused naming the field, and recorded nowhere.
-            for (body, field) in [(#"{"clientId":"C1","bookId":"FIRM","securityId":"IBM","side":"SELL","quantity":1}"#, "orderId"),
-                                  (Self.order("bad", side: "BUY", quantity: 1), "side"),
-                                  (Self.order("bad", side: "SELL", quantity: 0), "quantity")] {
+            for (body, field) in [
+                (#"{"clientId":"C1","bookId":"FIRM","securityId":"IBM","side":"SELL","quantity":1}"#, "orderId"),
+                (Self.order("bad", side: "BUY", quantity: 1), "side"),
+                (Self.order("bad", side: "SELL", quantity: 0), "quantity"),
+            ] {
                 let refused = try await Self.validate(client, body, status: .unprocessableContent)
                 #expect(refused["field"] as? String == field)
             }
@@ -201,61 +220,114 @@ struct OrderAPITests {
     @Test func aTenPercentFallRestrictsShortSalesThroughTheNextBusinessDay() async throws {
         try await withServer { client in
             let setup = """
-            {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
-            {"type":"security","securityId":"TOYOTA","marketId":"JP","currency":"JPY"}
-            {"type":"aggregationUnit","aggregationUnitId":"AU-JP","name":"JP","marketId":"JP","legalEntity":"PB-US","unitType":"NET","isDefault":true}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"TOYOTA","contractualQty":100000,"settledQty":100000}
-            {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"TOYOTA","contractualQty":10,"settledQty":10}
-            {"type":"availability","sourceId":"L1","securityId":"TOYOTA","quantity":50000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
-            {"type":"price","securityId":"IBM","last":"95","bid":"94.9","ask":"95.1","previousClose":"100","ts":"2026-11-25T15:00:00Z"}
-            {"type":"price","securityId":"TOYOTA","last":"2000","previousClose":"2100","ts":"2026-11-25T02:00:00Z"}
-            """
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: setup)) { r in #expect(r.status == .ok, "\(String(buffer: r.body))") }
+                {"type":"marketDayRoll","marketId":"JP","businessDate":"2026-11-25"}
+                {"type":"security","securityId":"TOYOTA","marketId":"JP","currency":"JPY"}
+                {"type":"aggregationUnit","aggregationUnitId":"AU-JP","name":"JP","marketId":"JP","legalEntity":"PB-US","unitType":"NET","isDefault":true}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"FIRM","securityId":"TOYOTA","contractualQty":100000,"settledQty":100000}
+                {"type":"sodPosition","businessDate":"2026-11-25","bookId":"C1-FREE","securityId":"TOYOTA","contractualQty":10,"settledQty":10}
+                {"type":"availability","sourceId":"L1","securityId":"TOYOTA","quantity":50000,"availabilityType":"FIRM","effectiveDate":"2026-11-25"}
+                {"type":"price","securityId":"IBM","last":"95","bid":"94.9","ask":"95.1","previousClose":"100","ts":"2026-11-25T15:00:00Z"}
+                {"type":"price","securityId":"TOYOTA","last":"2000","previousClose":"2100","ts":"2026-11-25T02:00:00Z"}
+                """
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: setup)) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+            }
             for (id, security) in [("l1", "IBM"), ("l2", "TOYOTA")] {
-                try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5000,"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+                try await client.execute(
+                    uri: "/api/v1/locates", method: .post,
+                    body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":5000,"side":"SHORT"}"#)
+                ) { r in #expect(r.status == .created) }
             }
             // A 5% fall: no restriction; a short at the bid passes.
             #expect(try await Self.validate(client, Self.order("u0", side: "SELL_SHORT", quantity: 10, price: "94.9"))["decision"] as? String == "APPROVED")
             // IBM falls to 89 (11%): at or below the bid is refused, above it passes.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
-                #"{"type":"price","securityId":"IBM","last":"89","bid":"88.9","ask":"89.1","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#)) { _ in }
-            #expect(Self.codes(try await Self.validate(client, Self.order("u1", side: "SELL_SHORT", quantity: 10, price: "88.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"])
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string:
+                        #"{"type":"price","securityId":"IBM","last":"89","bid":"88.9","ask":"89.1","previousClose":"100","ts":"2026-11-25T16:00:00Z"}"#)
+            ) { _ in }
+            #expect(
+                Self.codes(try await Self.validate(client, Self.order("u1", side: "SELL_SHORT", quantity: 10, price: "88.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"]
+            )
             #expect(try await Self.validate(client, Self.order("u2", side: "SELL_SHORT", quantity: 10, price: "89"))["decision"] as? String == "APPROVED")
             // A long sale is not restricted.
             #expect(try await Self.validate(client, Self.order("u3", side: "SELL", quantity: 10, price: "80"))["decision"] as? String == "APPROVED")
             // Tokyo: 2,100 → 1,880 is a 10.5% fall: a short must be above the last trade.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
-                #"{"type":"price","securityId":"TOYOTA","last":"1880","previousClose":"2100","ts":"2026-11-25T03:00:00Z"}"#)) { _ in }
-            #expect(Self.codes(try await Self.validate(client, Self.order("j1", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1880"))) == ["PRICE_TEST_NOT_ABOVE_LAST"])
-            #expect(try await Self.validate(client, Self.order("j2", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1881"))["decision"] as? String == "APPROVED")
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string:
+                        #"{"type":"price","securityId":"TOYOTA","last":"1880","previousClose":"2100","ts":"2026-11-25T03:00:00Z"}"#)
+            ) { _ in }
+            #expect(
+                Self.codes(try await Self.validate(client, Self.order("j1", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1880"))) == [
+                    "PRICE_TEST_NOT_ABOVE_LAST"
+                ])
+            #expect(
+                try await Self.validate(client, Self.order("j2", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1881"))["decision"] as? String
+                    == "APPROVED")
             // At the last trade only after an uptick: 1,880 → 1,890 (up), then 1,890 again (zero-plus: still up).
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
-                {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:01:00Z"}
-                {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:02:00Z"}
-                """)) { _ in }
-            #expect(try await Self.validate(client, Self.order("j3", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1890"))["decision"] as? String == "APPROVED")
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string: """
+                        {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:01:00Z"}
+                        {"type":"price","securityId":"TOYOTA","last":"1890","previousClose":"2100","ts":"2026-11-25T03:02:00Z"}
+                        """)
+            ) { _ in }
+            #expect(
+                try await Self.validate(client, Self.order("j3", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1890"))["decision"] as? String
+                    == "APPROVED")
             // Down to 1,885: at the last is refused (a minus tick), and the security shows the restriction.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string:
-                #"{"type":"price","securityId":"TOYOTA","last":"1885","previousClose":"2100","ts":"2026-11-25T03:03:00Z"}"#)) { _ in }
-            #expect(Self.codes(try await Self.validate(client, Self.order("j4", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1885"))) == ["PRICE_TEST_NOT_ABOVE_LAST"])
-            let toyota = try await client.execute(uri: "/api/v1/securities/TOYOTA", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:] }
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string:
+                        #"{"type":"price","securityId":"TOYOTA","last":"1885","previousClose":"2100","ts":"2026-11-25T03:03:00Z"}"#)
+            ) { _ in }
+            #expect(
+                Self.codes(try await Self.validate(client, Self.order("j4", security: "TOYOTA", side: "SELL_SHORT", quantity: 10, price: "1885"))) == [
+                    "PRICE_TEST_NOT_ABOVE_LAST"
+                ])
+            let toyota = try await client.execute(uri: "/api/v1/securities/TOYOTA", method: .get) {
+                try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
             #expect(toyota["tickDirection"] as? String == "DOWN" && toyota["shortSaleRestrictedThrough"] as? String == "2026-11-26", "\(toyota)")
             // The next business day (US: Friday 27th, after Thanksgiving): still restricted, with a new close.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
-                {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}
-                {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"89","ts":"2026-11-27T15:00:00Z"}
-                """)) { r in #expect(r.status == .ok) }
-            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l3","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
-            #expect(Self.codes(try await Self.validate(client, Self.order("u4", side: "SELL_SHORT", quantity: 10, price: "89.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"])
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string: """
+                        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-27"}
+                        {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"89","ts":"2026-11-27T15:00:00Z"}
+                        """)
+            ) { r in #expect(r.status == .ok) }
+            try await client.execute(
+                uri: "/api/v1/locates", method: .post,
+                body: ByteBuffer(string: #"{"requestId":"l3","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)
+            ) { _ in }
+            #expect(
+                Self.codes(try await Self.validate(client, Self.order("u4", side: "SELL_SHORT", quantity: 10, price: "89.9"))) == ["PRICE_TEST_AT_OR_BELOW_BID"]
+            )
             // The day after that (Monday 30th): no longer.
-            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: """
-                {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-30"}
-                {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"90","ts":"2026-11-30T15:00:00Z"}
-                """)) { r in #expect(r.status == .ok) }
-            try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"l4","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)) { _ in }
+            try await client.execute(
+                uri: "/api/v1/events", method: .post,
+                body: ByteBuffer(
+                    string: """
+                        {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-30"}
+                        {"type":"price","securityId":"IBM","last":"90","bid":"89.9","ask":"90.1","previousClose":"90","ts":"2026-11-30T15:00:00Z"}
+                        """)
+            ) { r in #expect(r.status == .ok) }
+            try await client.execute(
+                uri: "/api/v1/locates", method: .post,
+                body: ByteBuffer(string: #"{"requestId":"l4","clientId":"C1","securityId":"IBM","quantity":5000,"side":"SHORT"}"#)
+            ) { _ in }
             let monday = try await Self.validate(client, Self.order("u5", side: "SELL_SHORT", quantity: 10, price: "89.9"))
             #expect(monday["decision"] as? String == "APPROVED", "\(monday)")
-            let ibm = try await client.execute(uri: "/api/v1/securities/IBM", method: .get) { try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:] }
+            let ibm = try await client.execute(uri: "/api/v1/securities/IBM", method: .get) {
+                try JSONSerialization.jsonObject(with: Data($0.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
             #expect(ibm["shortSaleRestrictedThrough"] == nil, "no longer in force: \(ibm)")
         }
     }
@@ -265,12 +337,17 @@ struct OrderAPITests {
     }
 
     func post(_ client: any TestClientProtocol, _ events: String) async throws {
-        try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: events)) { r in #expect(r.status == .ok, "\(String(buffer: r.body))") }
+        try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: events)) { r in
+            #expect(r.status == .ok, "\(String(buffer: r.body))")
+        }
     }
 
-    static func sale(_ id: String, version: Int = 1, status: String = "NEW", order: String?, side: String = "SELL", quantity: Int, security: String = "IBM") -> String {
+    static func sale(_ id: String, version: Int = 1, status: String = "NEW", order: String?, side: String = "SELL", quantity: Int, security: String = "IBM")
+        -> String
+    {
         let orderField = order.map { #","orderId":"\#($0)""# } ?? ""
-        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(orderField),"bookId":"C1-FREE","securityId":"\#(security)","side":"\#(side)","quantity":\#(quantity),"price":"100","tradeDate":"2026-11-25"}"#
+        return
+            #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(orderField),"bookId":"C1-FREE","securityId":"\#(security)","side":"\#(side)","quantity":\#(quantity),"price":"100","tradeDate":"2026-11-25"}"#
     }
 
     /// A trade carrying an approved order's id turns what the order held into position: the limits count the
@@ -322,7 +399,10 @@ struct OrderAPITests {
     @Test func shortSalesUseTheLocateAndAdjustTheDecrement() async throws {
         try await withServer { client in
             func locate(_ id: String, _ security: String, _ quantity: Int) async throws {
-                try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":\#(quantity),"side":"SHORT"}"#)) { r in #expect(r.status == .created) }
+                try await client.execute(
+                    uri: "/api/v1/locates", method: .post,
+                    body: ByteBuffer(string: #"{"requestId":"\#(id)","clientId":"C1","securityId":"\#(security)","quantity":\#(quantity),"side":"SHORT"}"#)
+                ) { r in #expect(r.status == .created) }
             }
             func decrement(_ security: String) async throws -> Int? {
                 ((try await get(client, "/api/v1/inventory/\(security)") as? [String: Any])?["buckets"] as? [String: Any])?["LOCATE_DECREMENT"] as? Int ?? 0

@@ -13,7 +13,9 @@ import Testing
 struct RuleLifecycleTests {
     typealias JSON = [String: Any]
 
-    static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> (status: HTTPResponse.Status, json: Any?, bytes: Data) {
+    static func call(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil) async throws -> (
+        status: HTTPResponse.Status, json: Any?, bytes: Data
+    ) {
         try await client.execute(uri: uri, method: method, body: body.map { ByteBuffer(string: $0) }) { r in
             let data = Data(r.body.readableBytesView)
             return (r.status, try? JSONSerialization.jsonObject(with: data), data)
@@ -43,7 +45,9 @@ struct RuleLifecycleTests {
             let bad = try await Self.call(client, .post, "/api/v1/rules/drafts", try Self.draftBody(user: "alice", formula: "LONG.FIRM + NOPE"))
             #expect(bad.status == .unprocessableContent)
             #expect((bad.json as? JSON)?["field"] as? String == "document")
-            #expect(((bad.json as? JSON)?["error"] as? String)?.contains("rule forLoan, field formula: NOPE is not a bucket") == true, "\(String(describing: bad.json))")
+            #expect(
+                ((bad.json as? JSON)?["error"] as? String)?.contains("rule forLoan, field formula: NOPE is not a bucket") == true,
+                "\(String(describing: bad.json))")
             let anonymous = try await Self.call(client, .post, "/api/v1/rules/drafts", try Self.draftBody(user: " "))
             #expect(anonymous.status == .unprocessableContent && (anonymous.json as? JSON)?["field"] as? String == "user")
 
@@ -56,11 +60,11 @@ struct RuleLifecycleTests {
             let early = try await Self.call(client, .post, "/api/v1/rules/\(v)/approve", #"{"user":"bob"}"#)
             #expect(early.status == .unprocessableContent && (early.json as? JSON)?["field"] as? String == "version")
             let preview = try #require(try await Self.call(client, .post, "/api/v1/rules/\(v)/preview", #"{"user":"alice"}"#).json as? JSON)
-            #expect(preview["changed"] as? Int == 1)  // only AAPL: Taiwan's locate rule does not use the haircut
+            #expect(preview["changed"] as? Int == 1) // only AAPL: Taiwan's locate rule does not use the haircut
             let difference = try #require((preview["differences"] as? [JSON])?.first)
             #expect(difference["securityId"] as? String == "AAPL")
             #expect((difference["active"] as? JSON)?["locateAvailable"] as? Int == 1_330)
-            #expect((difference["proposed"] as? JSON)?["locateAvailable"] as? Int == 1_305)  // 1,200 + 80 + ⌊0.25 × 101⌋
+            #expect((difference["proposed"] as? JSON)?["locateAvailable"] as? Int == 1_305) // 1,200 + 80 + ⌊0.25 × 101⌋
             #expect(difference["largestChange"] as? Int == 25)
             // A preview changes nothing live.
             let live = try #require(try await Self.call(client, .get, "/api/v1/inventory/AAPL").json as? JSON)
@@ -123,7 +127,9 @@ struct MakerCheckerTests {
         let app = Application(router: IMSApplication.router(engine: engine, configuration: configuration))
         try await app.test(.router) { client in
             func call(_ key: String, _ uri: String, _ body: String) async throws -> (HTTPResponse.Status, String) {
-                try await client.execute(uri: uri, method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(string: body)) { ($0.status, String(buffer: $0.body)) }
+                try await client.execute(uri: uri, method: .post, headers: [.authorization: "Bearer \(key)"], body: ByteBuffer(string: body)) {
+                    ($0.status, String(buffer: $0.body))
+                }
             }
             #expect(try await call(maker, "/api/v1/rules/drafts", try RuleLifecycleTests.draftBody(user: "alice")).0 == .created)
             #expect(try await call(maker, "/api/v1/rules/2/preview", "{}").0 == .ok)

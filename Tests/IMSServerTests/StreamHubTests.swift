@@ -3,13 +3,14 @@ import Foundation
 import HTTPTypes
 import HummingbirdCore
 import IMSDomain
+import IMSEngine
 import IMSIngest
 import IMSJournal
-import IMSEngine
 import IMSRuntime
-@testable import IMSServer
 import Synchronization
 import Testing
+
+@testable import IMSServer
 
 /// `asOf` replays run on a bounded pool, not a thread each.
 struct HistoryPoolTests {
@@ -88,14 +89,15 @@ struct LongReadTests {
         defer { if !released { for _ in 0..<3 { gate.signal() } } }
         var long: [Task<Int, any Error>] = []
         for n in 0..<3 {
-            long.append(Task {
-                try await pool.run(.long) { () -> Int in
-                    gauge.peak.max(gauge.running.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
-                    gate.wait()
-                    gauge.running.subtract(1, ordering: .relaxed)
-                    return n
-                }
-            })
+            long.append(
+                Task {
+                    try await pool.run(.long) { () -> Int in
+                        gauge.peak.max(gauge.running.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+                        gate.wait()
+                        gauge.running.subtract(1, ordering: .relaxed)
+                        return n
+                    }
+                })
             // One at a time: the first runs, the next ones wait in the lane.
             try await Self.waitFor { gauge.running.load(ordering: .relaxed) == 1 && pool.waitingLongReads == n }
         }
@@ -146,7 +148,9 @@ struct LongReadTests {
         var text = #"{"type":"fxRate","currency":"EUR","usdRate":1.1}"#
         let batch = text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) }
         let answered = Atomic<Bool>(false)
-        let ingest = Task { _ = try await engine.submit(batch); answered.store(true, ordering: .relaxed) }
+        let ingest = Task {
+            _ = try await engine.submit(batch); answered.store(true, ordering: .relaxed)
+        }
         try await Self.waitFor { answered.load(ordering: .relaxed) }
         let wasAnswered = answered.load(ordering: .relaxed)
         #expect(wasAnswered, "ingest was answered while the long read ran")
@@ -163,12 +167,12 @@ struct PendingKeysTests {
         var pending = PendingKeys<Int32>()
         pending.mark(7, at: Timestamp(micros: 10))
         pending.mark(3, at: Timestamp(micros: 20))
-        pending.mark(7, at: Timestamp(micros: 30))  // changed again while waiting: keeps its place and time
+        pending.mark(7, at: Timestamp(micros: 30)) // changed again while waiting: keeps its place and time
         pending.mark(5, at: Timestamp(micros: 40))
         #expect(pending.count == 3)
         let first = pending.take(2)
         #expect(first.map(\.key) == [7, 3] && first.map(\.since.micros) == [10, 20])
-        pending.mark(7, at: Timestamp(micros: 50))  // sent, so it waits again, behind 5, with the new time
+        pending.mark(7, at: Timestamp(micros: 50)) // sent, so it waits again, behind 5, with the new time
         #expect(pending.take(10).map { [$0.key, Int32($0.since.micros)] } == [[5, 40], [7, 50]])
         #expect(pending.isEmpty)
     }

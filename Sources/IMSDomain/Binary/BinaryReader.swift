@@ -1,6 +1,7 @@
 /// Why bytes could not be read back as IMS's binary format.
 public struct BinaryFormatError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
+    /// A `BinaryFormatError` from its fields.
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
@@ -26,9 +27,11 @@ public struct BinaryReader {
         return at
     }
 
+    /// Reads an u int8 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readUInt8() throws(BinaryFormatError) -> UInt8 { base[try take(1)] }
     /// Moves past `n` bytes.
     public mutating func skip(_ n: Int) throws(BinaryFormatError) { _ = try take(n) }
+    /// Reads a bool written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readBool() throws(BinaryFormatError) -> Bool {
         switch try readUInt8() {
         case 0: return false
@@ -36,19 +39,24 @@ public struct BinaryReader {
         case let b: throw BinaryFormatError("bad boolean byte \(b) at offset \(offset - 1)")
         }
     }
+    /// Reads an u int32 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readUInt32() throws(BinaryFormatError) -> UInt32 {
         UInt32(littleEndian: base.loadUnaligned(fromByteOffset: try take(4), as: UInt32.self))
     }
+    /// Reads an int32 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readInt32() throws(BinaryFormatError) -> Int32 {
         Int32(littleEndian: base.loadUnaligned(fromByteOffset: try take(4), as: Int32.self))
     }
+    /// Reads an u int64 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readUInt64() throws(BinaryFormatError) -> UInt64 {
         UInt64(littleEndian: base.loadUnaligned(fromByteOffset: try take(8), as: UInt64.self))
     }
+    /// Reads an int64 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readInt64() throws(BinaryFormatError) -> Int64 {
         Int64(littleEndian: base.loadUnaligned(fromByteOffset: try take(8), as: Int64.self))
     }
 
+    /// Reads a var u int written by the matching `BinaryWriter` call, or throws naming the offset.
     @inline(__always)
     public mutating func readVarUInt() throws(BinaryFormatError) -> UInt64 {
         // Most varints (lengths, small quantities, flags) are one byte.
@@ -71,6 +79,7 @@ public struct BinaryReader {
         }
     }
 
+    /// Reads a var int written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readVarInt() throws(BinaryFormatError) -> Int64 {
         let z = try readVarUInt()
         return Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
@@ -83,6 +92,7 @@ public struct BinaryReader {
         return Int(n)
     }
 
+    /// Reads a string written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readString() throws(BinaryFormatError) -> String {
         let n = try readCount()
         let at = try take(n)
@@ -90,25 +100,33 @@ public struct BinaryReader {
         return String(decoding: slice, as: UTF8.self)
     }
 
+    /// Reads an optional string written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readOptionalString() throws(BinaryFormatError) -> String? {
         try readBool() ? try readString() : nil
     }
+    /// Reads an optional int64 written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readOptionalInt64() throws(BinaryFormatError) -> Int64? {
         try readBool() ? try readVarInt() : nil
     }
+    /// Reads a date written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readDate() throws(BinaryFormatError) -> BusinessDate {
         let v = try readVarInt()
         guard let d = Int32(exactly: v) else { throw BinaryFormatError("date out of range at offset \(offset)") }
         return BusinessDate(dayNumber: d)
     }
+    /// Reads an optional date written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readOptionalDate() throws(BinaryFormatError) -> BusinessDate? {
         try readBool() ? try readDate() : nil
     }
+    /// Reads a decimal written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readDecimal() throws(BinaryFormatError) -> Decimal8 { Decimal8(units: try readVarInt()) }
+    /// Reads an optional decimal written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readOptionalDecimal() throws(BinaryFormatError) -> Decimal8? {
         try readBool() ? try readDecimal() : nil
     }
+    /// Reads a timestamp written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readTimestamp() throws(BinaryFormatError) -> Timestamp { Timestamp(micros: try readVarInt()) }
+    /// Reads an optional timestamp written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readOptionalTimestamp() throws(BinaryFormatError) -> Timestamp? {
         try readBool() ? try readTimestamp() : nil
     }
@@ -122,10 +140,12 @@ public struct BinaryReader {
         return E.allCases[E.allCases.index(E.allCases.startIndex, offsetBy: i)]
     }
 
+    /// Reads a value written by its `encode(to:)`.
     public mutating func read<T: BinaryCodable>(_: T.Type = T.self) throws(BinaryFormatError) -> T {
         try T(from: &self)
     }
 
+    /// Reads an array written by the matching `BinaryWriter` call, or throws naming the offset.
     public mutating func readArray<T: BinaryCodable>(_: T.Type = T.self) throws(BinaryFormatError) -> [T] {
         let n = try readCount()
         var out: [T] = []

@@ -11,11 +11,13 @@
 public struct BinaryWriter: Sendable {
     public var bytes: [UInt8]
 
+    /// A `BinaryWriter` from its fields.
     public init(capacity: Int = 256) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
+    /// Appends the value in IMS's binary encoding.
     @inlinable public mutating func write(_ v: UInt8) { bytes.append(v) }
     @inlinable public mutating func write(_ v: Bool) { bytes.append(v ? 1 : 0) }
     @inlinable public mutating func write(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -38,8 +40,10 @@ public struct BinaryWriter: Sendable {
         writeVarint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
     }
 
+    /// Appends the value in IMS's binary encoding.
     @inlinable public mutating func writeCount(_ n: Int) { writeVarint(UInt64(n)) }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
@@ -48,23 +52,31 @@ public struct BinaryWriter: Sendable {
         }
     }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ s: String?) {
         if let s { write(true); write(s) } else { write(false) }
     }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ v: Int64?) {
         if let v { write(true); writeVarint(v) } else { write(false) }
     }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ d: BusinessDate) { writeVarint(Int64(d.dayNumber)) }
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ d: BusinessDate?) {
         if let d { write(true); write(d) } else { write(false) }
     }
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ d: Decimal8) { writeVarint(d.units) }
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ d: Decimal8?) {
         if let d { write(true); write(d) } else { write(false) }
     }
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ t: Timestamp) { writeVarint(t.micros) }
+    /// Appends the value in IMS's binary encoding.
     public mutating func write(_ t: Timestamp?) {
         if let t { write(true); write(t) } else { write(false) }
     }
@@ -76,8 +88,10 @@ public struct BinaryWriter: Sendable {
         write(UInt8(E.allCases.distance(from: E.allCases.startIndex, to: index)))
     }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write<T: BinaryCodable>(_ value: T) { value.encode(to: &self) }
 
+    /// Appends the value in IMS's binary encoding.
     public mutating func write<T: BinaryCodable>(_ values: [T]) {
         writeCount(values.count)
         for v in values { v.encode(to: &self) }

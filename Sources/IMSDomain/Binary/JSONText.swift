@@ -13,11 +13,13 @@ public struct JSONText: Sendable {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
+    /// A `JSONText` from its fields.
     public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
 
     /// The JSON written so far.
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// Writes an object whose members `body` writes.
     public mutating func object(_ body: (inout JSONText) -> Void) {
         separate()
         bytes.append(UInt8(ascii: "{"))
@@ -27,6 +29,7 @@ public struct JSONText: Sendable {
         needsComma = true
     }
 
+    /// Writes an array whose elements `body` writes.
     public mutating func array(_ body: (inout JSONText) -> Void) {
         separate()
         bytes.append(UInt8(ascii: "["))
@@ -53,18 +56,24 @@ public struct JSONText: Sendable {
         needsComma = false
     }
 
+    /// Writes a member with a number.
     public mutating func field(_ name: StaticString, _ value: Int64) { key(name); number(value) }
+    /// Writes a member with a string.
     public mutating func field(_ name: StaticString, _ value: String) { key(name); string(value) }
     /// An optional field is left out when nil, as `JSONEncoder` does.
     public mutating func field(_ name: StaticString, _ value: String?) { if let value { key(name); string(value) } }
+    /// Writes a member with a boolean.
     public mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
         value ? append("true") : append("false")
         needsComma = true
     }
+    /// Writes a member with a date.
     public mutating func field(_ name: StaticString, _ value: BusinessDate) { key(name); date(value) }
+    /// Writes a member with a date, or nothing when there is none.
     public mutating func field(_ name: StaticString, _ value: BusinessDate?) { if let value { key(name); date(value) } }
 
+    /// Writes a number.
     public mutating func number(_ value: Int64) {
         separate()
         // Digits written backwards into a small buffer, then copied: no String is made.
@@ -116,12 +125,14 @@ public struct JSONText: Sendable {
         needsComma = true
     }
 
+    /// Writes `null`.
     public mutating func null() {
         separate()
         append("null")
         needsComma = true
     }
 
+    /// Writes a string, escaped.
     public mutating func string(_ value: String) {
         separate()
         var value = value

@@ -118,6 +118,7 @@ public final class BlockingFuture<Value>: @unchecked Sendable {
     private let condition = NSCondition()
     private var value: Value?
 
+    /// A `BlockingFuture` from its fields.
     public init() {}
 
     /// Runs `work` on a thread named `name` and holds its result.

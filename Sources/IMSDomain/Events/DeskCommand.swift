@@ -19,6 +19,7 @@ public protocol DeskCommand: Sendable, Hashable, BinaryCodable {
 public struct AnyDeskCommand: Sendable, Hashable {
     public let base: any DeskCommand
 
+    /// A `AnyDeskCommand` from its fields.
     public init(_ base: some DeskCommand) { self.base = base }
 
     /// The command if it is of kind `C`.
@@ -27,7 +28,9 @@ public struct AnyDeskCommand: Sendable, Hashable {
     /// The kind's type name.
     public var typeName: String { type(of: base).typeName }
 
+    /// Equal by value.
     public static func == (a: AnyDeskCommand, b: AnyDeskCommand) -> Bool { AnyHashable(a.base) == AnyHashable(b.base) }
+    /// Hashes the command by value.
     public func hash(into hasher: inout Hasher) { hasher.combine(AnyHashable(base)) }
 }
 

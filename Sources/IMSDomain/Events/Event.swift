@@ -45,8 +45,10 @@ public enum Event: Sendable, Hashable {
     }
 
     /// Every event type name, as accepted in the `type` field.
-    public static let typeNames = ["security", "counterparty", "aggregationUnit", "book", "sodPosition", "trade",
-                                   "contract", "availability", "price", "fxRate", "marketDayRoll"]
+    public static let typeNames = [
+        "security", "counterparty", "aggregationUnit", "book", "sodPosition", "trade",
+        "contract", "availability", "price", "fxRate", "marketDayRoll",
+    ]
 }
 
 /// A book's start-of-day snapshot of one security for a business date; it replaces the previous one.
@@ -61,8 +63,11 @@ public struct SODPosition: Sendable, Hashable, Codable {
     /// Expected deliveries on SD0…SD4.
     public var delivers: [Int64]
 
-    public init(businessDate: BusinessDate, bookId: String, securityId: String, contractualQty: Int64, settledQty: Int64,
-                receipts: [Int64] = [0, 0, 0, 0, 0], delivers: [Int64] = [0, 0, 0, 0, 0]) {
+    /// A `SODPosition` from its fields.
+    public init(
+        businessDate: BusinessDate, bookId: String, securityId: String, contractualQty: Int64, settledQty: Int64,
+        receipts: [Int64] = [0, 0, 0, 0, 0], delivers: [Int64] = [0, 0, 0, 0, 0]
+    ) {
         self.businessDate = businessDate; self.bookId = bookId; self.securityId = securityId
         self.contractualQty = contractualQty; self.settledQty = settledQty; self.receipts = receipts; self.delivers = delivers
     }
@@ -83,9 +88,12 @@ public struct Trade: Sendable, Hashable, Codable {
     public var settleDate: BusinessDate?
     public var counterpartyId: String?
 
-    public init(tradeId: String, version: Int64, status: TradeStatus, orderId: String? = nil, bookId: String, securityId: String,
-                side: TradeSide, quantity: Int64, price: Decimal8, tradeDate: BusinessDate, settleDate: BusinessDate? = nil,
-                counterpartyId: String? = nil) {
+    /// A `Trade` from its fields.
+    public init(
+        tradeId: String, version: Int64, status: TradeStatus, orderId: String? = nil, bookId: String, securityId: String,
+        side: TradeSide, quantity: Int64, price: Decimal8, tradeDate: BusinessDate, settleDate: BusinessDate? = nil,
+        counterpartyId: String? = nil
+    ) {
         self.tradeId = tradeId; self.version = version; self.status = status; self.orderId = orderId; self.bookId = bookId
         self.securityId = securityId; self.side = side; self.quantity = quantity; self.price = price
         self.tradeDate = tradeDate; self.settleDate = settleDate; self.counterpartyId = counterpartyId
@@ -110,9 +118,12 @@ public struct Contract: Sendable, Hashable, Codable {
     public var startDate: BusinessDate
     public var endDate: BusinessDate?
 
-    public init(contractId: String, version: Int64, kind: ContractKind, status: ContractStatus, bookId: String,
-                counterpartyId: String, securityId: String, quantity: Int64, returnedQty: Int64 = 0, recalledQty: Int64 = 0,
-                rateBps: Decimal8 = .zero, collateralType: String? = nil, startDate: BusinessDate, endDate: BusinessDate? = nil) {
+    /// A `Contract` from its fields.
+    public init(
+        contractId: String, version: Int64, kind: ContractKind, status: ContractStatus, bookId: String,
+        counterpartyId: String, securityId: String, quantity: Int64, returnedQty: Int64 = 0, recalledQty: Int64 = 0,
+        rateBps: Decimal8 = .zero, collateralType: String? = nil, startDate: BusinessDate, endDate: BusinessDate? = nil
+    ) {
         self.contractId = contractId; self.version = version; self.kind = kind; self.status = status; self.bookId = bookId
         self.counterpartyId = counterpartyId; self.securityId = securityId; self.quantity = quantity
         self.returnedQty = returnedQty; self.recalledQty = recalledQty; self.rateBps = rateBps
@@ -129,8 +140,11 @@ public struct Availability: Sendable, Hashable, Codable {
     public var rateBps: Decimal8?
     public var effectiveDate: BusinessDate
 
-    public init(sourceId: String, securityId: String, quantity: Int64, availabilityType: AvailabilityType,
-                rateBps: Decimal8? = nil, effectiveDate: BusinessDate) {
+    /// A `Availability` from its fields.
+    public init(
+        sourceId: String, securityId: String, quantity: Int64, availabilityType: AvailabilityType,
+        rateBps: Decimal8? = nil, effectiveDate: BusinessDate
+    ) {
         self.sourceId = sourceId; self.securityId = securityId; self.quantity = quantity
         self.availabilityType = availabilityType; self.rateBps = rateBps; self.effectiveDate = effectiveDate
     }
@@ -147,8 +161,11 @@ public struct PriceTick: Sendable, Hashable, Codable {
     public var source: String?
     public var ts: Timestamp?
 
-    public init(securityId: String, last: Decimal8, bid: Decimal8? = nil, ask: Decimal8? = nil, previousClose: Decimal8? = nil,
-                currency: String? = nil, source: String? = nil, ts: Timestamp? = nil) {
+    /// A `PriceTick` from its fields.
+    public init(
+        securityId: String, last: Decimal8, bid: Decimal8? = nil, ask: Decimal8? = nil, previousClose: Decimal8? = nil,
+        currency: String? = nil, source: String? = nil, ts: Timestamp? = nil
+    ) {
         self.securityId = securityId; self.last = last; self.bid = bid; self.ask = ask
         self.previousClose = previousClose; self.currency = currency; self.source = source; self.ts = ts
     }
@@ -160,6 +177,7 @@ public struct FXRate: Sendable, Hashable, Codable {
     public var usdRate: Decimal8
     public var ts: Timestamp?
 
+    /// A `FXRate` from its fields.
     public init(currency: String, usdRate: Decimal8, ts: Timestamp? = nil) {
         self.currency = currency; self.usdRate = usdRate; self.ts = ts
     }
@@ -170,6 +188,7 @@ public struct MarketDayRoll: Sendable, Hashable, Codable {
     public var marketId: String
     public var businessDate: BusinessDate
 
+    /// A `MarketDayRoll` from its fields.
     public init(marketId: String, businessDate: BusinessDate) {
         self.marketId = marketId
         self.businessDate = businessDate

@@ -21,6 +21,7 @@ public struct ExceptionCommand: Sendable, Hashable, Codable {
     /// Who acknowledged: the identity when signed in, else the body's `user`.
     public var user: String?
 
+    /// A `ExceptionCommand` from its fields.
     public init(action: Action = .acknowledge, exceptionIds: [Int64], note: String? = nil, user: String? = nil) {
         self.action = action; self.exceptionIds = exceptionIds; self.note = note; self.user = user
     }
@@ -32,11 +33,13 @@ extension ExceptionCommand: DeskCommand {
     public static let typeName = "exceptionCommand"
     public static let binaryTag: UInt8 = 15
 
+    /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
         w.write(action); w.writeCount(exceptionIds.count)
         for id in exceptionIds { w.writeVarint(id) }
         w.write(note); w.write(user)
     }
+    /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         let action: Action = try r.readCase()
         var ids: [Int64] = []

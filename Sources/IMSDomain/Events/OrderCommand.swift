@@ -5,7 +5,8 @@
 /// Not accepted in NDJSON event files or feeds: `POST /api/v1/orders/validate` builds it.
 public struct OrderCommand: Sendable, Hashable, Codable {
     public enum Side: String, Sendable, Hashable, Codable, CaseIterable {
-        case sell = "SELL", sellShort = "SELL_SHORT"
+        case sell = "SELL"
+        case sellShort = "SELL_SHORT"
     }
 
     public var orderId: String
@@ -18,6 +19,7 @@ public struct OrderCommand: Sendable, Hashable, Codable {
     public var price: Decimal8
     public var user: String?
 
+    /// A `OrderCommand` from its fields.
     public init(orderId: String, clientId: String, bookId: String, securityId: String, side: Side, quantity: Int64, price: Decimal8, user: String? = nil) {
         self.orderId = orderId; self.clientId = clientId; self.bookId = bookId; self.securityId = securityId
         self.side = side; self.quantity = quantity; self.price = price; self.user = user
@@ -30,11 +32,14 @@ extension OrderCommand: DeskCommand {
     public static let typeName = "orderCommand"
     public static let binaryTag: UInt8 = 14
 
+    /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
         w.write(orderId); w.write(clientId); w.write(bookId); w.write(securityId); w.write(side); w.write(quantity); w.write(price); w.write(user)
     }
+    /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init(orderId: try r.readString(), clientId: try r.readString(), bookId: try r.readString(), securityId: try r.readString(),
-                  side: try r.readCase(), quantity: try r.readInt64(), price: try r.readDecimal(), user: try r.readOptionalString())
+        self.init(
+            orderId: try r.readString(), clientId: try r.readString(), bookId: try r.readString(), securityId: try r.readString(),
+            side: try r.readCase(), quantity: try r.readInt64(), price: try r.readDecimal(), user: try r.readOptionalString())
     }
 }

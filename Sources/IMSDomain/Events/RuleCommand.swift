@@ -25,6 +25,7 @@ public struct RuleCommand: Sendable, Hashable, Codable {
     /// The rule set document as JSON, for a draft.
     public var document: String?
 
+    /// A `RuleCommand` from its fields.
     public init(action: Action, version: Int64, user: String, comment: String? = nil, document: String? = nil) {
         self.action = action; self.version = version; self.user = user; self.comment = comment; self.document = document
     }
@@ -36,11 +37,14 @@ extension RuleCommand: DeskCommand {
     public static let typeName = "ruleCommand"
     public static let binaryTag: UInt8 = 12
 
+    /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
         w.write(action); w.write(version); w.write(user); w.write(comment); w.write(document)
     }
+    /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init(action: try r.readCase(), version: try r.readInt64(), user: try r.readString(), comment: try r.readOptionalString(),
-                  document: try r.readOptionalString())
+        self.init(
+            action: try r.readCase(), version: try r.readInt64(), user: try r.readString(), comment: try r.readOptionalString(),
+            document: try r.readOptionalString())
     }
 }

@@ -1,4 +1,3 @@
-
 /// A decoded batch of input, as handed to the engine: the valid events and the lines that did not decode.
 public struct IngestBatch: Sendable {
     /// How a batch with bad lines is treated.
@@ -36,6 +35,7 @@ public struct IngestBatch: Sendable {
     /// so the audit trail it makes survives restarts and replays; nil for a feed or file loaded in-process.
     public var issuer: String?
 
+    /// A `IngestBatch` from its fields.
     public init(mode: Mode = .atomic, receivedAt: Timestamp, events: [Event] = [], lines: [Int32] = [], rejected: [LineError] = []) {
         self.mode = mode
         self.receivedAt = receivedAt
@@ -82,6 +82,7 @@ public struct LineTexts: Sendable {
     private var bytes: [UInt8] = []
     private var ends: [UInt32] = []
 
+    /// A `LineTexts` from its fields.
     public init() {}
 
     /// Adds the next line's text (cut at `limit` bytes).
@@ -104,6 +105,7 @@ public struct FeedStamp: Sendable, Hashable {
     public var feedId: String
     public var sequence: Int64
 
+    /// A `FeedStamp` from its fields.
     public init(feedId: String, sequence: Int64) {
         self.feedId = feedId
         self.sequence = sequence
@@ -118,6 +120,7 @@ public struct LineError: Error, Sendable, Hashable, Codable, CustomStringConvert
     /// The offending input, truncated, kept for the exceptions list.
     public var raw: String?
 
+    /// A `LineError` from its fields.
     public init(line: Int, field: String, error: String, raw: String? = nil) {
         self.line = line
         self.field = field
@@ -135,6 +138,7 @@ public struct FieldError: Error, Sendable, Hashable {
     public var field: String
     public var message: String
 
+    /// A `FieldError` from its fields.
     public init(_ field: String, _ message: String) {
         self.field = field
         self.message = message
@@ -142,6 +146,7 @@ public struct FieldError: Error, Sendable, Hashable {
 }
 
 extension IngestBatch: BinaryCodable {
+    /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
         w.write(mode == .atomic ? UInt8(0) : UInt8(1))
         w.write(receivedAt)
@@ -166,6 +171,7 @@ extension IngestBatch: BinaryCodable {
         w.write(issuer)
     }
 
+    /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         let modeByte = try r.readUInt8()
         guard modeByte <= 1 else { throw BinaryFormatError("bad batch mode \(modeByte)") }
@@ -185,7 +191,9 @@ extension IngestBatch: BinaryCodable {
         for _ in 0..<(try r.readCount()) {
             if let id = try r.readOptionalString() { stamps.append(FeedStamp(feedId: id, sequence: try r.readVarInt())) } else { stamps.append(nil) }
         }
-        guard stamps.isEmpty || stamps.count == events.count else { throw BinaryFormatError("batch has \(stamps.count) feed stamps for \(events.count) events") }
+        guard stamps.isEmpty || stamps.count == events.count else {
+            throw BinaryFormatError("batch has \(stamps.count) feed stamps for \(events.count) events")
+        }
         var raws: [String] = []
         if !r.isAtEnd {
             for _ in 0..<(try r.readCount()) { raws.append(try r.readString()) }

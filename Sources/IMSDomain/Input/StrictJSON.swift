@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON document read strictly: what a request body or rule document must be before anything decodes it.
 ///
 /// `JSONDecoder` and `JSONSerialization` accept an object that repeats a key (one keeps the first, the other
@@ -37,6 +39,7 @@ public struct StrictJSONError: Error, Sendable, Equatable, CustomStringConvertib
     public var field: String
     public var message: String
 
+    /// A `StrictJSONError` from its fields.
     public init(field: String, message: String) { self.field = field; self.message = message }
 
     public var description: String { "\(field): \(message)" }
@@ -50,6 +53,7 @@ public enum StrictJSON {
         /// UTF-8 bytes of one string (key or value).
         public var stringBytes: Int
 
+        /// A `Limits` from its fields.
         public init(depth: Int, stringBytes: Int) { self.depth = depth; self.stringBytes = stringBytes }
 
         /// A request body of the API (locates, decisions, orders, acknowledgements, rule steps): flat objects
@@ -267,8 +271,6 @@ public enum StrictJSON {
     }
 }
 
-import Foundation
-
 extension StrictJSON {
     /// Decodes a `T` from `bytes` read strictly: the document must pass `parse(_:limits:)`, decode as a `T`
     /// (a value of the wrong type is named by its key path, such as `quantity`), and hold no key that `T` does
@@ -290,8 +292,9 @@ extension StrictJSON {
         }
         let encoder = JSONEncoder()
         if let again = try? encoder.encode(value),
-           let known = try? parse(Array(again), limits: Limits(depth: limits.depth + 8, stringBytes: .max)),
-           let unknown = firstUnknownKey(in: tree, known: known) {
+            let known = try? parse(Array(again), limits: Limits(depth: limits.depth + 8, stringBytes: .max)),
+            let unknown = firstUnknownKey(in: tree, known: known)
+        {
             throw StrictJSONError(field: unknown, message: "is not a field IMS knows here (misspelt?)")
         }
         return value
@@ -323,15 +326,17 @@ extension StrictJSON {
     private static func removing(_ target: String, from t: JSONTree, at path: String) -> JSONTree {
         switch t {
         case .object(let members):
-            return .object(members.compactMap { m in
-                let p = join(path, m.key)
-                return p == target ? nil : JSONMember(key: m.key, value: removing(target, from: m.value, at: p))
-            })
+            return .object(
+                members.compactMap { m in
+                    let p = join(path, m.key)
+                    return p == target ? nil : JSONMember(key: m.key, value: removing(target, from: m.value, at: p))
+                })
         case .array(let items):
-            return .array(items.enumerated().map { i, item in
-                let p = "\(path)[\(i)]"
-                return p == target ? .null : removing(target, from: item, at: p)
-            })
+            return .array(
+                items.enumerated().map { i, item in
+                    let p = "\(path)[\(i)]"
+                    return p == target ? .null : removing(target, from: item, at: p)
+                })
         default: return t
         }
     }
@@ -363,7 +368,8 @@ extension StrictJSON {
         case .valueNotFound(let type, let c): return StrictJSONError(field: path(c.codingPath), message: "must be \(expected(type)), not null")
         case .dataCorrupted(let c):
             // JSONDecoder says "Number 1e30 is not representable in Swift" of a number too large for its field.
-            let message = c.debugDescription.contains("not representable") || c.debugDescription.contains("does not fit")
+            let message =
+                c.debugDescription.contains("not representable") || c.debugDescription.contains("does not fit")
                 ? "is not a whole number IMS can hold (\(c.debugDescription))" : c.debugDescription
             return StrictJSONError(field: path(c.codingPath), message: message)
         @unknown default: return StrictJSONError(field: "body", message: "\(error)")

@@ -20,9 +20,11 @@ public struct Market: Sendable, Hashable, Codable {
     public var shortSale: ShortSaleRegime
 
     /// A market; `shortSale` defaults to none of the market's own rules.
-    public init(marketId: String, name: String, mics: [String], country: String, timeZone: String,
-                currency: String, settlementCycles: [SettlementCycle], calendarSource: String? = nil,
-                shortSale: ShortSaleRegime = ShortSaleRegime()) {
+    public init(
+        marketId: String, name: String, mics: [String], country: String, timeZone: String,
+        currency: String, settlementCycles: [SettlementCycle], calendarSource: String? = nil,
+        shortSale: ShortSaleRegime = ShortSaleRegime()
+    ) {
         self.marketId = marketId; self.name = name; self.mics = mics; self.country = country
         self.timeZone = timeZone; self.currency = currency; self.settlementCycles = settlementCycles
         self.calendarSource = calendarSource; self.shortSale = shortSale
@@ -35,12 +37,13 @@ public struct Market: Sendable, Hashable, Codable {
     /// Decodes a market; a catalog written before short-sale regimes were data has none.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(marketId: try c.decode(String.self, forKey: .marketId), name: try c.decode(String.self, forKey: .name),
-                  mics: try c.decode([String].self, forKey: .mics), country: try c.decode(String.self, forKey: .country),
-                  timeZone: try c.decode(String.self, forKey: .timeZone), currency: try c.decode(String.self, forKey: .currency),
-                  settlementCycles: try c.decode([SettlementCycle].self, forKey: .settlementCycles),
-                  calendarSource: try c.decodeIfPresent(String.self, forKey: .calendarSource),
-                  shortSale: try c.decodeIfPresent(ShortSaleRegime.self, forKey: .shortSale) ?? ShortSaleRegime())
+        self.init(
+            marketId: try c.decode(String.self, forKey: .marketId), name: try c.decode(String.self, forKey: .name),
+            mics: try c.decode([String].self, forKey: .mics), country: try c.decode(String.self, forKey: .country),
+            timeZone: try c.decode(String.self, forKey: .timeZone), currency: try c.decode(String.self, forKey: .currency),
+            settlementCycles: try c.decode([SettlementCycle].self, forKey: .settlementCycles),
+            calendarSource: try c.decodeIfPresent(String.self, forKey: .calendarSource),
+            shortSale: try c.decodeIfPresent(ShortSaleRegime.self, forKey: .shortSale) ?? ShortSaleRegime())
     }
 
     /// The settlement cycle (in settlement days) for a trade dated `tradeDate`.
@@ -56,6 +59,7 @@ public struct SettlementCycle: Sendable, Hashable, Codable {
     public var effectiveFrom: BusinessDate
     public var days: Int
 
+    /// A `SettlementCycle` from its fields.
     public init(effectiveFrom: BusinessDate, days: Int) {
         self.effectiveFrom = effectiveFrom
         self.days = days
@@ -104,8 +108,11 @@ public struct ShortSaleRegime: Sendable, Hashable, Codable {
     /// security flagged `shortSellEligible: false` is refused with the list named.
     public var designatedList: Bool
 
-    public init(requirement: Requirement = .none, priceFloor: PriceFloor = .none, priceTest: PriceTest = .none,
-                priceTestTriggerPercent: Int = 10, designatedList: Bool = false) {
+    /// A `ShortSaleRegime` from its fields.
+    public init(
+        requirement: Requirement = .none, priceFloor: PriceFloor = .none, priceTest: PriceTest = .none,
+        priceTestTriggerPercent: Int = 10, designatedList: Bool = false
+    ) {
         self.requirement = requirement; self.priceFloor = priceFloor; self.priceTest = priceTest
         self.priceTestTriggerPercent = priceTestTriggerPercent; self.designatedList = designatedList
     }

@@ -24,8 +24,11 @@ public struct MarketCalendar: Sendable, Hashable {
     /// The settlement days in range, in order.
     private let settlementDays: [BusinessDate]
 
-    public init(marketId: String, range: ClosedRange<BusinessDate>, tradingHolidays: [BusinessDate],
-                settlementHolidays: [BusinessDate], holidaysPublishedThrough: BusinessDate? = nil, source: String = "") {
+    /// A `MarketCalendar` from its fields.
+    public init(
+        marketId: String, range: ClosedRange<BusinessDate>, tradingHolidays: [BusinessDate],
+        settlementHolidays: [BusinessDate], holidaysPublishedThrough: BusinessDate? = nil, source: String = ""
+    ) {
         self.marketId = marketId
         self.range = range
         self.source = source

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The markets IMS knows and their calendars, keyed by market id.
@@ -16,6 +16,7 @@ public struct MarketCatalog: Sendable {
     /// The market ids in a stable order.
     public var marketIds: [String] { markets.keys.sorted() }
 
+    /// A `MarketCatalog` from its fields.
     public init(markets: [Market], calendars: [MarketCalendar]) {
         self.markets = Dictionary(markets.map { ($0.marketId, $0) }, uniquingKeysWith: { _, b in b })
         self.calendars = Dictionary(calendars.map { ($0.marketId, $0) }, uniquingKeysWith: { _, b in b })
@@ -56,10 +57,11 @@ public struct MarketCatalog: Sendable {
                 guard file.marketId == market.marketId, file.from <= file.to else {
                     throw LoadError(description: "calendar file names market \(file.marketId) or has from > to")
                 }
-                calendars.append(MarketCalendar(
-                    marketId: market.marketId, range: file.from...file.to, tradingHolidays: file.tradingHolidays,
-                    settlementHolidays: file.settlementHolidays, holidaysPublishedThrough: file.holidaysPublishedThrough,
-                    source: file.source))
+                calendars.append(
+                    MarketCalendar(
+                        marketId: market.marketId, range: file.from...file.to, tradingHolidays: file.tradingHolidays,
+                        settlementHolidays: file.settlementHolidays, holidaysPublishedThrough: file.holidaysPublishedThrough,
+                        source: file.source))
             } catch let error as LoadError {
                 throw error
             } catch {

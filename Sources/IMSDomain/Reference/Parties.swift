@@ -9,8 +9,11 @@ public struct Counterparty: Sendable, Hashable, Codable {
     public var status: String?
     public var version: Int64?
 
-    public init(counterpartyId: String, name: String, lei: String? = nil, kind: CounterpartyKind, parentId: String? = nil,
-                kycStatus: String? = nil, status: String? = nil, version: Int64? = nil) {
+    /// A `Counterparty` from its fields.
+    public init(
+        counterpartyId: String, name: String, lei: String? = nil, kind: CounterpartyKind, parentId: String? = nil,
+        kycStatus: String? = nil, status: String? = nil, version: Int64? = nil
+    ) {
         self.counterpartyId = counterpartyId; self.name = name; self.lei = lei; self.kind = kind
         self.parentId = parentId; self.kycStatus = kycStatus; self.status = status; self.version = version
     }
@@ -28,8 +31,11 @@ public struct AggregationUnit: Sendable, Hashable, Codable {
     public var isDefault: Bool
     public var version: Int64?
 
-    public init(aggregationUnitId: String, name: String, marketId: String, legalEntity: String,
-                type: AggregationUnitType, isDefault: Bool = false, version: Int64? = nil) {
+    /// A `AggregationUnit` from its fields.
+    public init(
+        aggregationUnitId: String, name: String, marketId: String, legalEntity: String,
+        type: AggregationUnitType, isDefault: Bool = false, version: Int64? = nil
+    ) {
         self.aggregationUnitId = aggregationUnitId; self.name = name; self.marketId = marketId
         self.legalEntity = legalEntity; self.type = type; self.isDefault = isDefault; self.version = version
     }
@@ -46,8 +52,11 @@ public struct Book: Sendable, Hashable, Codable {
     public var aggregationUnits: [String: String]
     public var version: Int64?
 
-    public init(bookId: String, name: String? = nil, legalEntity: String, positionType: PositionType, clientId: String? = nil,
-                aggregationUnits: [String: String] = [:], version: Int64? = nil) {
+    /// A `Book` from its fields.
+    public init(
+        bookId: String, name: String? = nil, legalEntity: String, positionType: PositionType, clientId: String? = nil,
+        aggregationUnits: [String: String] = [:], version: Int64? = nil
+    ) {
         self.bookId = bookId; self.name = name; self.legalEntity = legalEntity; self.positionType = positionType
         self.clientId = clientId; self.aggregationUnits = aggregationUnits; self.version = version
     }

@@ -28,11 +28,14 @@ public struct Security: Sendable, Hashable, Codable {
     /// Basket constituents for ETFs and indexes.
     public var constituents: [Constituent]
 
-    public init(securityId: String?, isin: String? = nil, cusip: String? = nil, sedol: String? = nil, ticker: String? = nil,
-                ric: String? = nil, bloombergId: String? = nil, name: String? = nil, marketId: String, currency: String? = nil,
-                assetType: AssetType = .equity, version: Int64? = nil, provider: String? = nil, temperature: Temperature = .gc,
-                easyToBorrow: Bool = false, thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true,
-                constituents: [Constituent] = []) {
+    /// A `Security` from its fields.
+    public init(
+        securityId: String?, isin: String? = nil, cusip: String? = nil, sedol: String? = nil, ticker: String? = nil,
+        ric: String? = nil, bloombergId: String? = nil, name: String? = nil, marketId: String, currency: String? = nil,
+        assetType: AssetType = .equity, version: Int64? = nil, provider: String? = nil, temperature: Temperature = .gc,
+        easyToBorrow: Bool = false, thresholdList: Bool = false, restricted: Bool = false, shortSellEligible: Bool = true,
+        constituents: [Constituent] = []
+    ) {
         self.securityId = securityId; self.isin = isin; self.cusip = cusip; self.sedol = sedol; self.ticker = ticker
         self.ric = ric; self.bloombergId = bloombergId; self.name = name; self.marketId = marketId; self.currency = currency
         self.assetType = assetType; self.version = version; self.provider = provider; self.temperature = temperature
@@ -58,6 +61,7 @@ public struct Constituent: Sendable, Hashable, Codable {
     public var securityId: String
     public var weight: Decimal8
 
+    /// A `Constituent` from its fields.
     public init(securityId: String, weight: Decimal8) {
         self.securityId = securityId
         self.weight = weight

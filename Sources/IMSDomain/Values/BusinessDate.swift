@@ -18,7 +18,8 @@ public struct BusinessDate: Hashable, Comparable, Sendable, CustomStringConverti
     /// The date of a proleptic Gregorian year, month (1–12) and day (1–31); nil if no such date.
     @inlinable public init?(year: Int, month: Int, day: Int) {
         guard (1...12).contains(month), day >= 1, day <= BusinessDate.daysIn(month: month, year: year),
-              (1...9999).contains(year) else { return nil }
+            (1...9999).contains(year)
+        else { return nil }
         self.dayNumber = Int32(BusinessDate.daysFromCivil(year: year, month: month, day: day))
     }
 
@@ -47,6 +48,7 @@ public struct BusinessDate: Hashable, Comparable, Sendable, CustomStringConverti
         self.init(year: value[0], month: value[1], day: value[2])
     }
 
+    /// Orders by value.
     public static func < (a: BusinessDate, b: BusinessDate) -> Bool { a.dayNumber < b.dayNumber }
 
     /// The date `days` later (earlier if negative).
@@ -54,7 +56,7 @@ public struct BusinessDate: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// ISO weekday: Monday 1 … Sunday 7.
     @inlinable public var weekday: Int {
-        let w = (Int(dayNumber) + 3) % 7  // 1970-01-01 was a Thursday (ISO 4)
+        let w = (Int(dayNumber) + 3) % 7 // 1970-01-01 was a Thursday (ISO 4)
         return (w < 0 ? w + 7 : w) + 1
     }
 
@@ -108,6 +110,7 @@ public struct BusinessDate: Hashable, Comparable, Sendable, CustomStringConverti
 }
 
 extension BusinessDate: Codable {
+    /// Decodes the value from its JSON form.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let date = BusinessDate(parsing: text) else {
@@ -116,6 +119,7 @@ extension BusinessDate: Codable {
         self = date
     }
 
+    /// Encodes the value as its JSON form.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)

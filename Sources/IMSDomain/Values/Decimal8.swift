@@ -10,11 +10,13 @@ public struct Decimal8: Hashable, Comparable, Sendable, CustomStringConvertible 
     /// 10⁸, the number of units in 1.
     public static let scale: Int64 = 100_000_000
 
+    /// A `Decimal8` from its fields.
     @inlinable public init(units: Int64) { self.units = units }
 
     /// The whole number `value`.
     public init(_ value: Int) { self.units = Int64(value) * Decimal8.scale }
 
+    /// Orders by value.
     public static func < (a: Decimal8, b: Decimal8) -> Bool { a.units < b.units }
     public static let zero = Decimal8(units: 0)
 
@@ -53,12 +55,14 @@ public struct Decimal8: Hashable, Comparable, Sendable, CustomStringConvertible 
             var expNegative = false
             if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { expNegative = b[i] == UInt8(ascii: "-"); i += 1 }
             var digits = 0
-            while i < b.count, b[i] &- 48 < 10 { exponent = exponent * 10 + Int(b[i] - 48); digits += 1; i += 1; if exponent > 100 { return .failure(.outOfRange) } }
+            while i < b.count, b[i] &- 48 < 10 {
+                exponent = exponent * 10 + Int(b[i] - 48); digits += 1; i += 1; if exponent > 100 { return .failure(.outOfRange) }
+            }
             if digits == 0 { return .failure(.notANumber) }
             if expNegative { exponent = -exponent }
         }
         guard i == b.count else { return .failure(.notANumber) }
-        var places = fracDigits - exponent  // digits after the point in `units`
+        var places = fracDigits - exponent // digits after the point in `units`
         while places > 8 {
             // Trailing zeros beyond eight places are harmless; anything else is too precise.
             guard units % 10 == 0 else { return .failure(.tooManyFractionDigits) }
@@ -104,6 +108,7 @@ extension Decimal8: Codable {
         try c.encode(Double(description)!)
     }
 
+    /// Decodes the value from its JSON form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let s = try? c.decode(String.self), let v = Decimal8(s) { self = v; return }

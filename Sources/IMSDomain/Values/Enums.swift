@@ -1,6 +1,9 @@
 /// A trade's direction. BUY and BUY_COVER receive; SELL and SELL_SHORT deliver.
 public enum TradeSide: String, Sendable, Codable, CaseIterable {
-    case buy = "BUY", sell = "SELL", sellShort = "SELL_SHORT", buyCover = "BUY_COVER"
+    case buy = "BUY"
+    case sell = "SELL"
+    case sellShort = "SELL_SHORT"
+    case buyCover = "BUY_COVER"
 
     /// True for the sides that receive securities.
     @inlinable public var receives: Bool { self == .buy || self == .buyCover }
@@ -8,22 +11,33 @@ public enum TradeSide: String, Sendable, Codable, CaseIterable {
 
 /// A trade version's lifecycle status; CANCEL removes the trade's effect.
 public enum TradeStatus: String, Sendable, Codable, CaseIterable {
-    case new = "NEW", amend = "AMEND", cancel = "CANCEL"
+    case new = "NEW"
+    case amend = "AMEND"
+    case cancel = "CANCEL"
 }
 
 /// What a securities-financing contract is.
 public enum ContractKind: String, Sendable, Codable, CaseIterable {
-    case borrow = "BORROW", loan = "LOAN", repo = "REPO", pledgeOut = "PLEDGE_OUT", pledgeIn = "PLEDGE_IN"
+    case borrow = "BORROW"
+    case loan = "LOAN"
+    case repo = "REPO"
+    case pledgeOut = "PLEDGE_OUT"
+    case pledgeIn = "PLEDGE_IN"
 }
 
 /// Where a securities-financing contract stands.
 public enum ContractStatus: String, Sendable, Codable, CaseIterable {
-    case open = "OPEN", recalled = "RECALLED", returned = "RETURNED", cancelled = "CANCELLED"
+    case open = "OPEN"
+    case recalled = "RECALLED"
+    case returned = "RETURNED"
+    case cancelled = "CANCELLED"
 }
 
 /// How firm a lender's availability is.
 public enum AvailabilityType: String, Sendable, Codable, CaseIterable {
-    case indicative = "INDICATIVE", firm = "FIRM", exclusive = "EXCLUSIVE"
+    case indicative = "INDICATIVE"
+    case firm = "FIRM"
+    case exclusive = "EXCLUSIVE"
 }
 
 /// The economic nature of a book's positions.
@@ -42,24 +56,40 @@ public enum PositionType: String, Sendable, Codable, CaseIterable {
 
 /// The role a counterparty plays.
 public enum CounterpartyKind: String, Sendable, Codable, CaseIterable {
-    case `internal` = "INTERNAL", client = "CLIENT", clientAgent = "CLIENT_AGENT", broker = "BROKER"
-    case lender = "LENDER", custodian = "CUSTODIAN", exchange = "EXCHANGE", clearingHouse = "CLEARING_HOUSE"
+    case `internal` = "INTERNAL"
+    case client = "CLIENT"
+    case clientAgent = "CLIENT_AGENT"
+    case broker = "BROKER"
+    case lender = "LENDER"
+    case custodian = "CUSTODIAN"
+    case exchange = "EXCHANGE"
+    case clearingHouse = "CLEARING_HOUSE"
 }
 
 /// How an aggregation unit nets its books.
 public enum AggregationUnitType: String, Sendable, Codable, CaseIterable {
-    case long = "LONG", short = "SHORT", net = "NET"
+    case long = "LONG"
+    case short = "SHORT"
+    case net = "NET"
 }
 
 /// The instrument class of a security.
 public enum AssetType: String, Sendable, Codable, CaseIterable {
-    case equity = "EQUITY", etf = "ETF", index = "INDEX", bond = "BOND", adr = "ADR", fund = "FUND", warrant = "WARRANT"
+    case equity = "EQUITY"
+    case etf = "ETF"
+    case index = "INDEX"
+    case bond = "BOND"
+    case adr = "ADR"
+    case fund = "FUND"
+    case warrant = "WARRANT"
 }
 
 /// Borrow difficulty: general collateral, warm (harder and dearer than GC, not yet special) or hard to
 /// borrow. Stored by position in the journal: a new case goes last.
 public enum Temperature: String, Sendable, Codable, CaseIterable {
-    case gc = "GC", htb = "HTB", warm = "WARM"
+    case gc = "GC"
+    case htb = "HTB"
+    case warm = "WARM"
 
     /// The values, for messages: "GC, HTB or WARM".
     public static var names: String {

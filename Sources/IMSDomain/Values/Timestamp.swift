@@ -6,8 +6,10 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Microseconds since the Unix epoch.
     public var micros: Int64
 
+    /// A `Timestamp` from its fields.
     @inlinable public init(micros: Int64) { self.micros = micros }
 
+    /// Orders by value.
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.micros < b.micros }
 
     /// Parses an ISO-8601 timestamp; nil if it is not one.
@@ -20,13 +22,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses an ISO-8601 timestamp from UTF-8 bytes.
     public init?(utf8 b: UnsafeRawBufferPointer) {
         guard b.count >= 19, b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: " "),
-              let date = BusinessDate(utf8: UnsafeRawBufferPointer(rebasing: b[0..<10])) else { return nil }
+            let date = BusinessDate(utf8: UnsafeRawBufferPointer(rebasing: b[0..<10]))
+        else { return nil }
         func two(_ i: Int) -> Int? {
             let a = b[i] &- 48, c = b[i + 1] &- 48
             return a < 10 && c < 10 ? Int(a) * 10 + Int(c) : nil
         }
         guard b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
-              let hh = two(11), let mm = two(14), let ss = two(17), hh < 24, mm < 60, ss < 61 else { return nil }
+            let hh = two(11), let mm = two(14), let ss = two(17), hh < 24, mm < 60, ss < 61
+        else { return nil }
         var i = 19
         var fraction: Int64 = 0
         if i < b.count, b[i] == UInt8(ascii: ".") {
@@ -76,6 +80,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 }
 
 extension Timestamp: Codable {
+    /// Decodes the value from its JSON form.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let t = Timestamp(parsing: text) else {
@@ -84,6 +89,7 @@ extension Timestamp: Codable {
         self = t
     }
 
+    /// Encodes the value as its JSON form.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)

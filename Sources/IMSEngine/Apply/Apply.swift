@@ -11,7 +11,8 @@ extension EngineState {
     /// its partitions in parallel (`parallel: false` forces the sequential path; the results are equal).
     public mutating func process(_ batch: IngestBatch, untilSequence: Int64 = .max, parallel: Bool = true) -> BatchOutcome {
         if parallel && !batch.wantsResults && partitions.count > 1 && batch.events.count >= Self.parallelBatchThreshold,
-           let outcome = processPartitioned(batch, untilSequence: untilSequence) {
+            let outcome = processPartitioned(batch, untilSequence: untilSequence)
+        {
             return outcome
         }
         var scope = BatchScope()
@@ -59,8 +60,9 @@ extension EngineState {
             results += batch.rejected.map { EventResult(line: $0.line, status: .rejected) }
         }
         if batch.mode == .atomic && !errors.isEmpty {
-            return BatchOutcome(accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false,
-                                results: Self.inLineOrder(results))
+            return BatchOutcome(
+                accepted: 0, ignored: 0, rejected: errors, lastSequence: lastSequence, applied: false,
+                results: Self.inLineOrder(results))
         }
         var ignored = 0
         var accepted = 0
@@ -73,8 +75,10 @@ extension EngineState {
                 if !results.isEmpty { results[i] = EventResult(line: results[i].line, status: .unchanged, sequence: lastSequence) }
                 continue
             }
-            let changed = if let e = completed[i] { apply(e, sequence: sequence, at: batch.receivedAt) }
-                          else { apply(batch.events[i], sequence: sequence, at: batch.receivedAt, refs: resolved[i]) }
+            let changed =
+                if let e = completed[i] { apply(e, sequence: sequence, at: batch.receivedAt) } else {
+                    apply(batch.events[i], sequence: sequence, at: batch.receivedAt, refs: resolved[i])
+                }
             if !changed { ignored += 1 }
             if !results.isEmpty { results[i] = EventResult(line: results[i].line, status: changed ? .applied : .unchanged, sequence: sequence) }
         }

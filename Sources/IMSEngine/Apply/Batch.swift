@@ -37,6 +37,7 @@ public struct EventResult: Sendable, Hashable {
     /// The sequence number it was given (applied or unchanged), else nil.
     public var sequence: Int64?
 
+    /// A `EventResult` from its fields.
     public init(line: Int, status: Status, sequence: Int64? = nil) {
         self.line = line
         self.status = status

@@ -9,7 +9,9 @@ extension EngineState {
         if t.quantity <= 0 || t.quantity > InputBounds.maxQuantity {
             return FieldError("quantity", "\(t.quantity) is outside 1…\(InputBounds.maxQuantity), the quantities IMS accepts")
         }
-        if t.price.units < 0 || t.price.units > InputBounds.maxPrice.units { return bounds(InputBounds.decimal(t.price, limit: InputBounds.maxPrice, field: "price")) }
+        if t.price.units < 0 || t.price.units > InputBounds.maxPrice.units {
+            return bounds(InputBounds.decimal(t.price, limit: InputBounds.maxPrice, field: "price"))
+        }
         if t.version < 0 || t.version > InputBounds.maxVersion { return bounds(InputBounds.version(t.version)) }
         let range = calendarRanges[Int(market)]
         if !range.contains(t.tradeDate) { return dateOutside("tradeDate", t.tradeDate, market: market) }
@@ -66,12 +68,17 @@ extension EngineState {
         // The ladder of the new date needs four settlement days after it inside the calendar.
         let calendar = markets[Int(market)].calendar
         guard calendar.range.contains(r.businessDate), calendar.range.contains(r.businessDate.adding(days: 14)) else {
-            return FieldError("businessDate", "businessDate \(r.businessDate) is outside market \(marketIds.name(market))'s calendar (\(calendar.range.lowerBound)…\(calendar.range.upperBound.adding(days: -14)) for a business date); extend the calendar first")
+            return FieldError(
+                "businessDate",
+                "businessDate \(r.businessDate) is outside market \(marketIds.name(market))'s calendar (\(calendar.range.lowerBound)…\(calendar.range.upperBound.adding(days: -14)) for a business date); extend the calendar first"
+            )
         }
         // A business date is a day the market trades: a roll to a weekend or holiday would expire the day's
         // locates and approvals for a day that never opens.
         guard calendar.isTradingDay(r.businessDate) else {
-            return FieldError("businessDate", "businessDate \(r.businessDate) is not a trading day of market \(marketIds.name(market)) (a weekend or holiday of its calendar)")
+            return FieldError(
+                "businessDate", "businessDate \(r.businessDate) is not a trading day of market \(marketIds.name(market)) (a weekend or holiday of its calendar)"
+            )
         }
         return nil
     }

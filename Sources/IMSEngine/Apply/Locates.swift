@@ -6,10 +6,11 @@ extension ReferenceData {
     func traits(_ index: Int32, markets: [MarketState]) -> SecurityTraits {
         let entry = securities[Int(index)], s = entry.record
         let marketCurrency = markets[Int(entry.market)].market.currency
-        return SecurityTraits(marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
-                              thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible,
-                              indexMemberships: s.securityId.flatMap { memberships[$0] } ?? [],
-                              quanto: s.currency.map { $0 != marketCurrency } ?? false)
+        return SecurityTraits(
+            marketId: s.marketId, temperature: s.temperature, assetType: s.assetType, easyToBorrow: s.easyToBorrow,
+            thresholdList: s.thresholdList, restricted: s.restricted, shortSellEligible: s.shortSellEligible,
+            indexMemberships: s.securityId.flatMap { memberships[$0] } ?? [],
+            quanto: s.currency.map { $0 != marketCurrency } ?? false)
     }
 
     /// A security by internal id or any of its identifiers.
@@ -64,7 +65,10 @@ extension EngineState {
             let factor = rules.active.rules.locatePolicy.decrement(facts).factor
             let need = CompiledLocatePolicy.decrement(of: q, factor: factor), available = locateAvailable(security)
             guard need <= available else {
-                return FieldError("quantity", "approving \(q) takes \(need) from the pool, which has \(available) now; approve at most \(CompiledLocatePolicy.coverable(by: available, factor: factor, requested: q))")
+                return FieldError(
+                    "quantity",
+                    "approving \(q) takes \(need) from the pool, which has \(available) now; approve at most \(CompiledLocatePolicy.coverable(by: available, factor: factor, requested: q))"
+                )
             }
             return nil
         case .cancel:
@@ -106,7 +110,10 @@ extension EngineState {
             guard let i = locates.index(c.locateId ?? "") else { return false }
             changeLocate(i) {
                 $0.status = .cancelled
-                $0.history.append(.init(sequence: sequence, at: time, status: .cancelled, approvedQuantity: $0.approvedQuantity, by: c.user ?? c.clientId ?? "", reason: c.reason))
+                $0.history.append(
+                    .init(
+                        sequence: sequence, at: time, status: .cancelled, approvedQuantity: $0.approvedQuantity, by: c.user ?? c.clientId ?? "",
+                        reason: c.reason))
             }
             return true
         }
@@ -120,9 +127,10 @@ extension EngineState {
         if let first = locates.locate(clientId: clientId, requestId: requestId), !clock.hasRolled(past: first.businessDate, marketId: first.marketId) {
             return false
         }
-        var record = LocateRecord(locateId: "L\(sequence)", requestId: requestId, clientId: clientId, securityId: c.securityId ?? "", marketId: nil,
-                                  side: c.side ?? .short, settlement: c.settlement ?? .cash, quantity: q, approvedQuantity: 0, decrementQuantity: 0,
-                                  status: .rejected, reason: nil, rateBps: nil, businessDate: nil, requestedAt: time, requestedBy: c.user, history: [])
+        var record = LocateRecord(
+            locateId: "L\(sequence)", requestId: requestId, clientId: clientId, securityId: c.securityId ?? "", marketId: nil,
+            side: c.side ?? .short, settlement: c.settlement ?? .cash, quantity: q, approvedQuantity: 0, decrementQuantity: 0,
+            status: .rejected, reason: nil, rateBps: nil, businessDate: nil, requestedAt: time, requestedBy: c.user, history: [])
         var by = "policy"
         if let security = reference.securityIndex(record.securityId) {
             let entry = reference.securities[Int(security)]
@@ -162,7 +170,8 @@ extension EngineState {
         } else {
             record.reason = "UNKNOWN_SECURITY"
         }
-        record.history.append(.init(sequence: sequence, at: time, status: record.status, approvedQuantity: record.approvedQuantity, by: by, reason: record.reason))
+        record.history.append(
+            .init(sequence: sequence, at: time, status: record.status, approvedQuantity: record.approvedQuantity, by: by, reason: record.reason))
         let i = locates.add(record)
         countLocate(locates.records[i], sign: 1)
         return true
@@ -182,7 +191,7 @@ extension EngineState {
         guard r.status == .approved || r.status == .partial, let security = reference.securityIndex(r.securityId) else { return }
         let k = partition(ofSecurity: security)
         let (client, isNew) = reference.clientIds.intern(r.clientId)
-        if isNew { reference.version &+= 1 }  // the read model needs the client's id for its limits
+        if isNew { reference.version &+= 1 } // the read model needs the client's id for its limits
         let slot = partitions[k].scoped.client.slot(scope: client, security: security)
         if r.side == .short {
             partitions[k].changeLocateUse(slot: slot, security: security) {
@@ -211,11 +220,12 @@ extension EngineState {
     func locateFacts(security: Int32, clientId: String, side: LocateCommand.Side, settlement: LocateCommand.Settlement, quantity: Int64) -> LocateFacts {
         let entry = reference.securities[Int(security)]
         let securityId = entry.record.securityId ?? ""
-        return LocateFacts(traits: reference.traits(security, markets: markets), country: markets[Int(entry.market)].market.country,
-                           side: side, settlement: settlement, clientId: clientId, quantity: quantity,
-                           rateBps: indicativeRate(security, quantity: quantity),
-                           clientApproved: locates.approvedByClient[clientId + "|" + securityId] ?? 0,
-                           securityApproved: locates.approvedBySecurity[securityId] ?? 0)
+        return LocateFacts(
+            traits: reference.traits(security, markets: markets), country: markets[Int(entry.market)].market.country,
+            side: side, settlement: settlement, clientId: clientId, quantity: quantity,
+            rateBps: indicativeRate(security, quantity: quantity),
+            clientApproved: locates.approvedByClient[clientId + "|" + securityId] ?? 0,
+            securityApproved: locates.approvedBySecurity[securityId] ?? 0)
     }
 
     /// The security's `locateAvailable` under the rules in force, now.

@@ -65,30 +65,40 @@ extension Partition {
     /// none (unknown, rejected, expired, of another day, another security or side) or too little raises
     /// `UNMATCHED_ORDER`; a long sale or a buy that names an order it cannot fill raises nothing (no approval
     /// was required of it; docs/locates.md).
-    mutating func fillOrder(_ orderId: String, book: Int32, market m: Int, trade index: Int32, tradeId: String, security: Int32,
-                            side: TradeSide, quantity: Int64, sequence: Int64, at time: Timestamp) {
+    mutating func fillOrder(
+        _ orderId: String, book: Int32, market m: Int, trade index: Int32, tradeId: String, security: Int32,
+        side: TradeSide, quantity: Int64, sequence: Int64, at time: Timestamp
+    ) {
         guard side == .sell || side == .sellShort else { return }
         let key = OrderHolds.Key(book: book, orderId: orderId)
         let approvalRequired = side == .sellShort
         guard var h = orderHolds.held[key] else {
             if approvalRequired {
-                raise(.unmatchedOrder, sequence: sequence, message: "short sale \(tradeId) names order \(orderId), which holds no approved short sale on its book (unknown, rejected, expired or of another day)",
-                      subject: tradeId, at: time)
+                raise(
+                    .unmatchedOrder, sequence: sequence,
+                    message:
+                        "short sale \(tradeId) names order \(orderId), which holds no approved short sale on its book (unknown, rejected, expired or of another day)",
+                    subject: tradeId, at: time)
             }
             return
         }
         let matches = h.security == security && h.side.rawValue == side.rawValue
         guard matches else {
             if approvalRequired {
-                raise(.unmatchedOrder, sequence: sequence, message: "short sale \(tradeId) names order \(orderId), an approved \(h.side.rawValue) of another security or side; it fills nothing",
-                      subject: tradeId, at: time)
+                raise(
+                    .unmatchedOrder, sequence: sequence,
+                    message: "short sale \(tradeId) names order \(orderId), an approved \(h.side.rawValue) of another security or side; it fills nothing",
+                    subject: tradeId, at: time)
             }
             return
         }
         let fill = min(quantity, h.remaining)
         if quantity > h.remaining && approvalRequired {
-            raise(.unmatchedOrder, sequence: sequence, message: "short sale \(tradeId) sells \(quantity) against order \(orderId)'s \(h.remaining) still approved; \(quantity - h.remaining) were never approved",
-                  subject: tradeId, at: time)
+            raise(
+                .unmatchedOrder, sequence: sequence,
+                message:
+                    "short sale \(tradeId) sells \(quantity) against order \(orderId)'s \(h.remaining) still approved; \(quantity - h.remaining) were never approved",
+                subject: tradeId, at: time)
         }
         guard fill > 0 else { return }
         h.remaining -= fill
@@ -127,9 +137,10 @@ extension EngineState {
         if let unitId = r.aggregationUnitId, let unit = reference.unitIds.lookup(unitId) {
             unitSlot = partitions[k].scoped.unit.slot(scope: unit, security: security)
         }
-        let h = OrderHolds.Held(security: security, bucket: r.side == .sellShort ? Bucket.sellApprovedShort : Bucket.sellApprovedLong,
-                                side: r.side, client: partitions[k].scoped.client.slot(scope: client, security: security),
-                                unit: unitSlot, remaining: max(0, r.quantity - r.filledQuantity))
+        let h = OrderHolds.Held(
+            security: security, bucket: r.side == .sellShort ? Bucket.sellApprovedShort : Bucket.sellApprovedLong,
+            side: r.side, client: partitions[k].scoped.client.slot(scope: client, security: security),
+            unit: unitSlot, remaining: max(0, r.quantity - r.filledQuantity))
         partitions[k].orderHolds.held[key] = h
         partitions[k].addHeld(h, r.heldQuantity, unit: r.unitHeldQuantity)
         for f in r.fills ?? [] {

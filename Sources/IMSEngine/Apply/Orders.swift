@@ -30,9 +30,10 @@ extension EngineState {
     /// of `applyOrder`). `counted`: whether applying it counts it against the limits (an order on an unknown
     /// security or book does not).
     func decideOrder(_ o: OrderCommand, sequence: Int64, at time: Timestamp) -> (record: OrderRecord, counted: Bool) {
-        var record = OrderRecord(orderId: o.orderId, clientId: o.clientId, bookId: o.bookId, securityId: o.securityId, marketId: nil,
-                                 aggregationUnitId: nil, side: o.side, quantity: o.quantity, price: o.price, decision: .rejected,
-                                 checks: [], sequence: sequence, decidedAt: time, businessDate: nil, user: o.user)
+        var record = OrderRecord(
+            orderId: o.orderId, clientId: o.clientId, bookId: o.bookId, securityId: o.securityId, marketId: nil,
+            aggregationUnitId: nil, side: o.side, quantity: o.quantity, price: o.price, decision: .rejected,
+            checks: [], sequence: sequence, decidedAt: time, businessDate: nil, user: o.user)
         func check(_ stage: String, _ code: String, _ passed: Bool, _ message: String, available: Int64? = nil, required: Int64? = nil) {
             record.checks.append(OrderCheck(stage: stage, code: code, passed: passed, message: message, available: available, required: required))
         }
@@ -69,8 +70,9 @@ extension EngineState {
         } else {
             clientLimit = 0
         }
-        check("CLIENT", short ? "CLIENT_SHORT_SELL_LIMIT" : "CLIENT_LONG_SELL_LIMIT", clientLimit >= o.quantity,
-              "the client's \(short ? "short" : "long")-sell limit is \(clientLimit)", available: clientLimit, required: o.quantity)
+        check(
+            "CLIENT", short ? "CLIENT_SHORT_SELL_LIMIT" : "CLIENT_LONG_SELL_LIMIT", clientLimit >= o.quantity,
+            "the client's \(short ? "short" : "long")-sell limit is \(clientLimit)", available: clientLimit, required: o.quantity)
 
         // Stage 2: the aggregation unit's limit.
         if unit < 0 {
@@ -81,9 +83,10 @@ extension EngineState {
             for t in AvailabilityType.allCases { b[Bucket.external(t)] = firm[Bucket.external(t)] }
             let values = active.evaluate(choice, b)
             let unitLimit = short ? values.unitShortSellLimit : values.unitLongSellLimit
-            check("UNIT", short ? "UNIT_SHORT_SELL_LIMIT" : "UNIT_LONG_SELL_LIMIT", unitLimit >= o.quantity,
-                  "aggregation unit \(record.aggregationUnitId!)'s \(short ? "short" : "long")-sell limit is \(unitLimit)",
-                  available: unitLimit, required: o.quantity)
+            check(
+                "UNIT", short ? "UNIT_SHORT_SELL_LIMIT" : "UNIT_LONG_SELL_LIMIT", unitLimit >= o.quantity,
+                "aggregation unit \(record.aggregationUnitId!)'s \(short ? "short" : "long")-sell limit is \(unitLimit)",
+                available: unitLimit, required: o.quantity)
         }
 
         // The market's short-sale rules (SPEC 4.3).
@@ -93,9 +96,11 @@ extension EngineState {
             // The market's regime, from the market catalogue (`ShortSaleRegime`).
             let regime = markets[m].market.shortSale
             if !traits.shortSellEligible {
-                check("MARKET", "NOT_SHORTABLE", false, regime.designatedList
-                      ? "\(marketId) allows short sales only in designated securities, and this one is not designated"
-                      : "\(marketId) does not allow short sales in this security (not designated / not F&O-eligible)")
+                check(
+                    "MARKET", "NOT_SHORTABLE", false,
+                    regime.designatedList
+                        ? "\(marketId) allows short sales only in designated securities, and this one is not designated"
+                        : "\(marketId) does not allow short sales in this security (not designated / not F&O-eligible)")
             }
             switch regime.requirement {
             case .locate:
@@ -111,8 +116,9 @@ extension EngineState {
                     let v = partitions[k].scoped.unit.vector(scope: unit, security: security)
                     preBorrowed = v[Bucket.borrowed] - v[Bucket.loaned] - v[Bucket.sellApprovedShort]
                 }
-                check("MARKET", "PRE_BORROW_REQUIRED", preBorrowed >= o.quantity, "a short sale in \(marketId) needs the shares borrowed first",
-                      available: preBorrowed, required: o.quantity)
+                check(
+                    "MARKET", "PRE_BORROW_REQUIRED", preBorrowed >= o.quantity, "a short sale in \(marketId) needs the shares borrowed first",
+                    available: preBorrowed, required: o.quantity)
             case .none:
                 break
             }
@@ -135,14 +141,18 @@ extension EngineState {
                 switch regime.priceTest {
                 case .aboveBid:
                     if let bid = tick?.bid, o.price.units <= bid.units {
-                        check("MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
-                              "Rule 201 applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale may not be priced at or below the best bid \(bid)")
+                        check(
+                            "MARKET", "PRICE_TEST_AT_OR_BELOW_BID", false,
+                            "Rule 201 applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale may not be priced at or below the best bid \(bid)"
+                        )
                     }
                 case .aboveLastOrAtUptick:
                     let uptick = partitions[k].prices[security]?.direction == 1
                     if let last = tick?.last, o.price.units < last.units || (o.price.units == last.units && !uptick) {
-                        check("MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
-                              "the price restriction applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale must be priced above the last trade \(last), or at it after an uptick")
+                        check(
+                            "MARKET", "PRICE_TEST_NOT_ABOVE_LAST", false,
+                            "the price restriction applies through \(through) (a \(regime.priceTestTriggerPercent)% fall): a short sale must be priced above the last trade \(last), or at it after an uptick"
+                        )
                     }
                 case .none:
                     break

@@ -172,7 +172,7 @@ extension EngineState {
         var result = BatchWork.SliceResult()
         result.growth = MassGrowth(markets: markets.count)
         let slice = (n * k / count)..<(n * (k + 1) / count)
-        let tradeIndexes = partitions.map(\.tradeIndex.checkingPrefetcher)  // valid throughout: validation changes nothing
+        let tradeIndexes = partitions.map(\.tradeIndex.checkingPrefetcher) // valid throughout: validation changes nothing
         func hashAhead(_ i: Int) {
             guard i < slice.upperBound, case .trade(let t) = work.events[i] else { return }
             let hash = ProbeTable.hash(of: t.tradeId)
@@ -218,8 +218,10 @@ extension Partition {
     /// What a trade touches is far larger than the caches and read at random, so it is prefetched ahead:
     /// `far` trades ahead its position-table slot and (for a new trade) its trade-index slot, `near` trades
     /// ahead (those slots now in cache) its position record, whose index it notes in the trade's refs.
-    fileprivate mutating func apply(_ share: [Int], of work: BatchWork, at time: Timestamp, markets: [MarketState],
-                                     securities: ContiguousArray<SecurityEntry>) -> Int {
+    fileprivate mutating func apply(
+        _ share: [Int], of work: BatchWork, at time: Timestamp, markets: [MarketState],
+        securities: ContiguousArray<SecurityEntry>
+    ) -> Int {
         let far = EngineState.prefetchFar, near = EngineState.prefetchNear
         for j in share.indices.prefix(far) { prefetchIndexes(work.refs[share[j]]) }
         for j in share.indices.prefix(near) { prefetchPosition(&work.refs[share[j]]) }
@@ -234,9 +236,11 @@ extension Partition {
                 let m = Int(securities[Int(r.security)].market)
                 var orderId: String?
                 if r.trade.hasOrder, case .trade(let t) = work.events[i] { orderId = t.orderId }
-                switch applyTrade(r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
-                                  tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets,
-                                  orderId: orderId, sequence: sequence, at: time) {
+                switch applyTrade(
+                    r.trade, id: work.tradeIds[i], book: r.book, security: r.security, market: m,
+                    tradeHash: r.tradeHash, record: r.tradeRecord, position: r.position, markets: markets,
+                    orderId: orderId, sequence: sequence, at: time)
+                {
                 case .stale: same += 1
                 case .applied: break
                 case .arrivedAfterSnapshot:
@@ -248,8 +252,9 @@ extension Partition {
             let changed: Bool
             switch work.events[i] {
             case .sodPosition(let s):
-                changed = applySOD(s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
-                                   sequence: sequence, at: time, markets: markets)
+                changed = applySOD(
+                    s, book: r.book, security: r.security, market: Int(securities[Int(r.security)].market),
+                    sequence: sequence, at: time, markets: markets)
             case .price(let p):
                 changed = applyPrice(p, security: r.security, market: markets[Int(securities[Int(r.security)].market)], at: time)
             case .availability(let a):

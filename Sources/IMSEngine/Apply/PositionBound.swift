@@ -99,8 +99,10 @@ extension EngineState {
 
     /// The lines of a validated batch that could take a position's mass over `InputBounds.maxPositionMass`,
     /// by event index; raises the ceilings by the batch's growth. `refused` marks lines already refused.
-    mutating func positionBoundErrors(_ batch: IngestBatch, growth: MassGrowth, refused: [Bool],
-                                      refs: UnsafeBufferPointer<ResolvedRefs>) -> [(index: Int, error: FieldError)] {
+    mutating func positionBoundErrors(
+        _ batch: IngestBatch, growth: MassGrowth, refused: [Bool],
+        refs: UnsafeBufferPointer<ResolvedRefs>
+    ) -> [(index: Int, error: FieldError)] {
         let bound = positionMassBound
         var slow = [Bool](repeating: false, count: markets.count)
         var anySlow = false
@@ -142,13 +144,21 @@ extension EngineState {
             if current < 0 {
                 current = 0
                 if let security, let book = reference.bookIds.lookup(bookId),
-                   let p = partitions[partition(ofSecurity: security)].existingPosition(book: book, security: security) {
+                    let p = partitions[partition(ofSecurity: security)].existingPosition(book: book, security: security)
+                {
                     current = partitions[partition(ofSecurity: security)].positions[Int(p)].mass
                 }
             }
             let after = saturatingAdd(current, delta)
             if after > bound {
-                errors.append((i, FieldError(field, "position of book \(bookId) in \(securityId) would reach \(after == .max ? "beyond Int64" : String(after)) units in its figures' magnitudes, above the \(bound) IMS keeps a position within")))
+                errors.append(
+                    (
+                        i,
+                        FieldError(
+                            field,
+                            "position of book \(bookId) in \(securityId) would reach \(after == .max ? "beyond Int64" : String(after)) units in its figures' magnitudes, above the \(bound) IMS keeps a position within"
+                        )
+                    ))
                 continue
             }
             added[key] = after

@@ -4,13 +4,14 @@ extension EngineState {
     /// The interned book and security of a validated event, its market, and that market's business date
     /// (set to `date` if the market has none yet).
     private mutating func resolve(bookId: String, securityId: String, initialDate date: BusinessDate, refs: ResolvedRefs = ResolvedRefs())
-        -> (book: Int32, security: Int32, market: Int) {
+        -> (book: Int32, security: Int32, market: Int)
+    {
         let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(securityId)!
         let book = refs.book >= 0 ? refs.book : reference.bookIds.lookup(bookId)!
         let m = Int(reference.securities[Int(security)].market)
         if markets[m].businessDate == nil {
             markets[m].setBusinessDate(date)
-            rebuildLadder(market: m)  // contracts and lenders' lines already held now have days
+            rebuildLadder(market: m) // contracts and lenders' lines already held now have days
         }
         return (book, security, m)
     }
@@ -19,13 +20,14 @@ extension EngineState {
         let (book, security, m) = resolve(bookId: t.bookId, securityId: t.securityId, initialDate: t.tradeDate, refs: refs)
         let k = partition(ofSecurity: security)
         let hash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
-        let outcome = partitions[k].applyTrade(TradeFacts(t), id: t.tradeId, book: book, security: security, market: m, tradeHash: hash,
-                                               record: .lookUp, position: -1, markets: markets, orderId: t.orderId, sequence: sequence, at: time)
+        let outcome = partitions[k].applyTrade(
+            TradeFacts(t), id: t.tradeId, book: book, security: security, market: m, tradeHash: hash,
+            record: .lookUp, position: -1, markets: markets, orderId: t.orderId, sequence: sequence, at: time)
         takeOrderFills(partition: k)
         if outcome == .arrivedAfterSnapshot {
             partitions[k].raiseLateTrade(t, today: markets[m].businessDate!, sequence: sequence, at: time)
         }
-        takeRaised(partition: k)  // late trades, unmatched orders
+        takeRaised(partition: k) // late trades, unmatched orders
         return outcome != .stale
     }
 
@@ -78,9 +80,11 @@ extension Partition {
     ///
     /// A trade carrying an `orderId` turns what that approved order holds into position (`fillOrder`); a
     /// newer version first gives back what the older one filled.
-    mutating func applyTrade(_ t: TradeFacts, id: String, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
-                             record: TradeRecordLookup, position: Int32, markets: [MarketState],
-                             orderId: String?, sequence: Int64, at time: Timestamp) -> TradeOutcome {
+    mutating func applyTrade(
+        _ t: TradeFacts, id: String, book: Int32, security: Int32, market m: Int, tradeHash hash: UInt64,
+        record: TradeRecordLookup, position: Int32, markets: [MarketState],
+        orderId: String?, sequence: Int64, at time: Timestamp
+    ) -> TradeOutcome {
         let today = markets[m].businessDate!
         let booked: Int32?
         switch record {
@@ -96,7 +100,9 @@ extension Partition {
             removeTradeEffect(market: m, trade: index)
         } else {
             index = Int32(trades[m].records.count)
-            trades[m].records.append(TradeRecord(version: t.version, quantity: 0, security: security, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
+            trades[m].records.append(
+                TradeRecord(
+                    version: t.version, quantity: 0, security: security, tradeDate: t.tradeDate, settleDate: t.tradeDate, side: t.side, status: t.status))
             trades[m].ids.append(id)
             indexTrade(hash: hash, market: m, index: index)
         }
@@ -117,14 +123,18 @@ extension Partition {
         let p = position >= 0 ? position : positionIndex(book: book, security: security, market: m)
         addTradeEffect(market: m, trade: index, position: p, slot: slot)
         if let orderId {
-            fillOrder(orderId, book: book, market: m, trade: index, tradeId: id, security: security, side: t.side, quantity: t.quantity, sequence: sequence, at: time)
+            fillOrder(
+                orderId, book: book, market: m, trade: index, tradeId: id, security: security, side: t.side, quantity: t.quantity, sequence: sequence, at: time)
         }
         return .applied
     }
 
     mutating func raiseLateTrade(_ t: Trade, today: BusinessDate, sequence: Int64, at time: Timestamp) {
-        raise(.lateTrade, sequence: sequence, message: "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
-              subject: t.tradeId, at: time)
+        raise(
+            .lateTrade, sequence: sequence,
+            message:
+                "trade \(t.tradeId) dated \(t.tradeDate) arrived after the \(today) SOD snapshot of book \(t.bookId); it is not reflected until the next snapshot",
+            subject: t.tradeId, at: time)
     }
 
     private mutating func addTradeEffect(market m: Int, trade index: Int32, position p: Int32, slot: Int8) {
@@ -222,12 +232,17 @@ extension Partition {
 
     // MARK: SOD snapshots
 
-    mutating func applySOD(_ s: SODPosition, book: Int32, security: Int32, market m: Int,
-                           sequence: Int64, at time: Timestamp, markets: [MarketState]) -> Bool {
+    mutating func applySOD(
+        _ s: SODPosition, book: Int32, security: Int32, market m: Int,
+        sequence: Int64, at time: Timestamp, markets: [MarketState]
+    ) -> Bool {
         let today = markets[m].businessDate!
         if s.businessDate < today {
-            raise(.staleSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) arrived after market \(markets[m].market.marketId) moved to \(today); ignored",
-                  subject: s.bookId, at: time)
+            raise(
+                .staleSOD, sequence: sequence,
+                message:
+                    "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) arrived after market \(markets[m].market.marketId) moved to \(today); ignored",
+                subject: s.bookId, at: time)
             return false
         }
         if s.businessDate > today {
@@ -264,8 +279,10 @@ extension Partition {
 
     /// Moves this partition's positions in market `m` to the market's new business date (already set in
     /// `markets`), applying SOD snapshots held for that date, and forgets the market's trades.
-    mutating func rollMarket(_ m: Int, oldLadder: [BusinessDate], securities: [Int32], markets: [MarketState],
-                             sequence: Int64, at time: Timestamp) {
+    mutating func rollMarket(
+        _ m: Int, oldLadder: [BusinessDate], securities: [Int32], markets: [MarketState],
+        sequence: Int64, at time: Timestamp
+    ) {
         let newDate = markets[m].businessDate!
         var pending = pendingSOD.removeValue(forKey: Int32(m)) ?? [:]
         for security in securities {
@@ -290,8 +307,11 @@ extension Partition {
             } else if s.businessDate > newDate {
                 pendingSOD[Int32(m), default: [:]][key] = s
             } else {
-                raise(.droppedSOD, sequence: sequence, message: "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) was passed over by the roll of \(markets[m].market.marketId) to \(newDate)",
-                      subject: s.bookId, at: time)
+                raise(
+                    .droppedSOD, sequence: sequence,
+                    message:
+                        "SOD snapshot of book \(s.bookId) in \(s.securityId) for \(s.businessDate) was passed over by the roll of \(markets[m].market.marketId) to \(newDate)",
+                    subject: s.bookId, at: time)
             }
         }
         dropTrades(market: m)

@@ -90,7 +90,8 @@ extension EngineState {
                 return FieldError("bookId", "unknown book \(t.bookId)")
             }
             let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(t.securityId)
-            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId]) else {
+            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[t.securityId])
+            else {
                 return FieldError("securityId", "unknown security \(t.securityId)")
             }
             if let problem = tradeBoundsError(t, market: market) { return problem }
@@ -99,9 +100,10 @@ extension EngineState {
             }
             let tradeHash = refs.tradeHash != 0 ? refs.tradeHash : ProbeTable.hash(of: t.tradeId)
             let booked = bookedTrade(t.tradeId, hash: tradeHash, near: security)
-            refs = ResolvedRefs(book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil,
-                                bookedMarket: booked.map { Int32($0.market) } ?? -1, bookedIndex: booked?.index ?? -1,
-                                trade: TradeFacts(t))
+            refs = ResolvedRefs(
+                book: book ?? -1, security: security ?? -1, tradeHash: tradeHash, isNewTrade: booked == nil,
+                bookedMarket: booked.map { Int32($0.market) } ?? -1, bookedIndex: booked?.index ?? -1,
+                trade: TradeFacts(t))
             refs.market = security == nil ? -1 : market
             if let booked, booked.security != security {
                 return FieldError("securityId", Self.securityChange(t.tradeId, booked: reference.securityIds.name(booked.security)))
@@ -118,7 +120,8 @@ extension EngineState {
             let book = reference.bookIds.lookup(s.bookId)
             guard book != nil || (!scope.books.isEmpty && scope.books.contains(s.bookId)) else { return FieldError("bookId", "unknown book \(s.bookId)") }
             let security = refs.security >= 0 ? refs.security : reference.securityIds.lookup(s.securityId)
-            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId]) else {
+            guard let market = security.map({ reference.securities[Int($0)].market }) ?? (scope.securities.isEmpty ? nil : scope.securities[s.securityId])
+            else {
                 return FieldError("securityId", "unknown security \(s.securityId)")
             }
             if let problem = sodBoundsError(s, market: market) { return problem }
@@ -247,7 +250,10 @@ extension EngineState {
             for key in keys {
                 guard let owner = identifierOwner(key, scope) else { continue }
                 if let m = matched, m != owner {
-                    return .failure(FieldError(key.kind.rawValue, "\(key.kind.rawValue) \(key.value) identifies \(owner) but other identifiers identify \(m); resolve the conflict"))
+                    return .failure(
+                        FieldError(
+                            key.kind.rawValue, "\(key.kind.rawValue) \(key.value) identifies \(owner) but other identifiers identify \(m); resolve the conflict"
+                        ))
                 }
                 matched = owner
             }
@@ -259,11 +265,15 @@ extension EngineState {
         let id = record.securityId!
         for key in keys {
             if let owner = identifierOwner(key, scope), owner != id {
-                return .failure(FieldError(key.kind.rawValue, "\(key.kind.rawValue) \(key.value) already identifies security \(owner); resolve the conflict before updating \(id)"))
+                return .failure(
+                    FieldError(
+                        key.kind.rawValue, "\(key.kind.rawValue) \(key.value) already identifies security \(owner); resolve the conflict before updating \(id)")
+                )
             }
         }
         if let existing = reference.securityIds.lookup(id), reference.securities[Int(existing)].market != market {
-            return .failure(FieldError("marketId", "security \(id) belongs to market \(reference.securities[Int(existing)].record.marketId); its market cannot change"))
+            return .failure(
+                FieldError("marketId", "security \(id) belongs to market \(reference.securities[Int(existing)].record.marketId); its market cannot change"))
         }
         if let inScope = scope.securities[id], inScope != market {
             return .failure(FieldError("marketId", "security \(id) was given another market earlier in this batch"))

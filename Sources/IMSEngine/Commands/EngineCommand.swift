@@ -58,7 +58,8 @@ extension LocateCommand: EngineCommand {
         case .request:
             let made = clientId.flatMap { client in requestId.flatMap { state.locates.locate(clientId: client, requestId: $0) } }
             subject = made.map { "locate \($0.locateId)" } ?? "request \(requestId ?? "?")"
-            detail = "\(clientId ?? "?") asks \(quantity.map(String.init) ?? "?") \(securityId ?? "?") \(side?.rawValue ?? "")"
+            detail =
+                "\(clientId ?? "?") asks \(quantity.map(String.init) ?? "?") \(securityId ?? "?") \(side?.rawValue ?? "")"
                 + (made.map { ": \($0.status.rawValue) \($0.approvedQuantity)" } ?? "")
         case .decide:
             subject = "locate \(locateId ?? "?")"
@@ -89,7 +90,9 @@ extension ExceptionCommand: EngineCommand {
 
     func audit(in state: EngineState, refused: Bool, applied: Bool) -> (action: String, subject: String, detail: String?) {
         let ids = exceptionIds.prefix(20).map(String.init).joined(separator: ", ") + (exceptionIds.count > 20 ? " …" : "")
-        return ("EXCEPTION_\(action.rawValue)", exceptionIds.count == 1 ? "exception \(ids)" : "exceptions \(ids)",
-                "\(exceptionIds.count) exception\(exceptionIds.count == 1 ? "" : "s")" + (note.map { ": \($0)" } ?? ""))
+        return (
+            "EXCEPTION_\(action.rawValue)", exceptionIds.count == 1 ? "exception \(ids)" : "exceptions \(ids)",
+            "\(exceptionIds.count) exception\(exceptionIds.count == 1 ? "" : "s")" + (note.map { ": \($0)" } ?? "")
+        )
     }
 }

@@ -140,8 +140,10 @@ extension EngineState {
     /// - Parameters:
     ///   - exceptionsFrom: the next exception id before the drain (`nextExceptionIdentifier`).
     ///   - records: the journal records the drain applied.
-    public mutating func takeChangeRecord(exceptionsFrom: Int64, earliest: Timestamp, records: ClosedRange<UInt64>,
-                                   results: [BatchOutcome]) -> ChangeRecord {
+    public mutating func takeChangeRecord(
+        exceptionsFrom: Int64, earliest: Timestamp, records: ClosedRange<UInt64>,
+        results: [BatchOutcome]
+    ) -> ChangeRecord {
         var record = ChangeRecord()
         record.firstRecord = records.lowerBound
         record.lastRecord = records.upperBound
@@ -166,4 +168,3 @@ extension EngineState {
     /// The next exception id to be given, so a caller can tell which exceptions are new.
     public var nextExceptionIdentifier: Int64 { exceptionLog.nextId }
 }
-

@@ -24,6 +24,7 @@ public struct ExceptionTexts: Sendable, Hashable {
     public var exceptionIds: [Int64] = []
     public var texts: [String] = []
 
+    /// A `ExceptionTexts` from its fields.
     public init(at: Timestamp) { self.at = at }
 }
 
@@ -33,6 +34,7 @@ public struct Notice: Sendable, Hashable {
     public var message: String
     public var at: Timestamp
 
+    /// A `Notice` from its fields.
     public init(kind: ExceptionKind, message: String, at: Timestamp) {
         self.kind = kind
         self.message = message
@@ -41,6 +43,7 @@ public struct Notice: Sendable, Hashable {
 }
 
 extension JournalEntry: BinaryCodable {
+    /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
         switch self {
         case .batch(let b): w.write(UInt8(1)); b.encode(to: &w)
@@ -51,6 +54,7 @@ extension JournalEntry: BinaryCodable {
         }
     }
 
+    /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         switch try r.readUInt8() {
         case 1: self = .batch(try IngestBatch(from: &r))
@@ -78,6 +82,7 @@ public protocol EngineJournal: AnyObject, Sendable {
 /// Why the journal could not make entries durable (a full disk, an I/O error).
 public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
+    /// A `JournalFailure` from its fields.
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

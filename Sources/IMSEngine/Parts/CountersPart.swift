@@ -24,6 +24,8 @@ enum CountersPart: StatePart {
     }
 
     static func canonicalLines(_ model: ReadModel, into lines: inout [String]) {
-        lines.append("sequence \(model.lastSequence) record \(model.appliedRecord) at \(model.lastEntryAt.micros) counters \(model.counters) next exception \(model.exceptionLog.nextId)")
+        lines.append(
+            "sequence \(model.lastSequence) record \(model.appliedRecord) at \(model.lastEntryAt.micros) counters \(model.counters) next exception \(model.exceptionLog.nextId)"
+        )
     }
 }

@@ -53,7 +53,7 @@ enum PartitionsPart: StatePart {
             change.prices += t.prices
             change.availability += t.availability
             change.inventory.append(t.inventory)
-            change.scoped.append(t.scoped)  // one per partition, in partition order
+            change.scoped.append(t.scoped) // one per partition, in partition order
             change.contracts += t.contracts
         }
         change.contracts.sort { $0.contractId < $1.contractId }
@@ -96,7 +96,9 @@ enum PartitionsPart: StatePart {
         }
         var scoped: [String] = []
         for p in model.partitions {
-            for (security, b) in p.inventory.all().sorted(by: { $0.security < $1.security }) where !b.isZero { lines.append("inventory \(security) \(b.values)") }
+            for (security, b) in p.inventory.all().sorted(by: { $0.security < $1.security }) where !b.isZero {
+                lines.append("inventory \(security) \(b.values)")
+            }
             // By name: ids depend on the order names arrived in, which a state loaded from a snapshot does not keep.
             for kind in ScopeKind.allCases {
                 for (key, b) in p.scoped[kind].all() { scoped.append("\(kind) inventory \(model.reference.scopeName(kind, key: key)) \(b.values)") }

@@ -36,7 +36,9 @@ enum TickDirectionsPart: StatePart {
 
     static func write(_ state: EngineState, to w: inout BinaryWriter) {
         var all: [(String, Int8)] = []
-        for p in state.partitions { for (s, price) in p.prices where price.direction != 0 { all.append((state.reference.securityIds.name(s), price.direction)) } }
+        for p in state.partitions {
+            for (s, price) in p.prices where price.direction != 0 { all.append((state.reference.securityIds.name(s), price.direction)) }
+        }
         all.sort { $0.0 < $1.0 }
         w.writeCount(all.count)
         for (id, d) in all { w.write(id); w.writeVarint(Int64(d)) }
@@ -45,7 +47,9 @@ enum TickDirectionsPart: StatePart {
     static func read(into state: inout EngineState, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {
         for _ in 0..<(try r.readCount()) {
             let id = try r.readString(), d = try r.readVarInt()
-            guard let s = state.reference.securityIds.lookup(id), d == 1 || d == -1 else { throw BinaryFormatError("snapshot has a bad tick direction for \(id)") }
+            guard let s = state.reference.securityIds.lookup(id), d == 1 || d == -1 else {
+                throw BinaryFormatError("snapshot has a bad tick direction for \(id)")
+            }
             state.partitions[state.partition(ofSecurity: s)].prices[s]?.direction = Int8(d)
         }
     }
@@ -60,7 +64,9 @@ enum IntradayBarsPart: StatePart {
     static func write(_ state: EngineState, to w: inout BinaryWriter) {
         var all: [(String, IntradayBars)] = []
         for p in state.partitions {
-            for (s, price) in p.prices where price.bars.date != nil && price.bars.current != nil { all.append((state.reference.securityIds.name(s), price.bars)) }
+            for (s, price) in p.prices where price.bars.date != nil && price.bars.current != nil {
+                all.append((state.reference.securityIds.name(s), price.bars))
+            }
         }
         all.sort { $0.0 < $1.0 }
         w.writeCount(all.count)

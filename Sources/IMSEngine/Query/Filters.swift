@@ -15,6 +15,7 @@ public struct FilterError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     public var description: String { "\(field) \(message)" }
 
+    /// A `FilterError` from its fields.
     public init(field: String, message: String) {
         self.field = field
         self.message = message
@@ -43,16 +44,19 @@ extension PositionFilter {
             }
             type = parsed
         }
-        self.init(bookId: text("bookId"), securityId: text("securityId"), marketId: text("marketId"),
-                  aggregationUnitId: text("aggregationUnitId"), positionType: type, legalEntity: text("legalEntity"),
-                  clientId: text("clientId"))
+        self.init(
+            bookId: text("bookId"), securityId: text("securityId"), marketId: text("marketId"),
+            aggregationUnitId: text("aggregationUnitId"), positionType: type, legalEntity: text("legalEntity"),
+            clientId: text("clientId"))
     }
 
     /// The filter's set fields, by name (for echoing a subscription back).
     public var values: [(name: String, value: String)] {
-        [("bookId", bookId), ("securityId", securityId), ("marketId", marketId), ("aggregationUnitId", aggregationUnitId),
-         ("positionType", positionType?.rawValue), ("legalEntity", legalEntity), ("clientId", clientId)]
-            .compactMap { name, value in value.map { (name, $0) } }
+        [
+            ("bookId", bookId), ("securityId", securityId), ("marketId", marketId), ("aggregationUnitId", aggregationUnitId),
+            ("positionType", positionType?.rawValue), ("legalEntity", legalEntity), ("clientId", clientId),
+        ]
+        .compactMap { name, value in value.map { (name, $0) } }
     }
 }
 

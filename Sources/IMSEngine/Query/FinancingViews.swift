@@ -25,8 +25,10 @@ public struct FinancingAvailability: Codable, Sendable, Hashable {
 
 extension ReadModel {
     /// Contracts matching every given filter, by contract id.
-    public func financingContracts(securityId: String?, counterpartyId: String?, bookId: String?, kind: ContractKind?,
-                                   status: ContractStatus?) -> FinancingContracts {
+    public func financingContracts(
+        securityId: String?, counterpartyId: String?, bookId: String?, kind: ContractKind?,
+        status: ContractStatus?
+    ) -> FinancingContracts {
         let matching = contracts.values.filter {
             (securityId == nil || $0.securityId == securityId) && (counterpartyId == nil || $0.counterpartyId == counterpartyId)
                 && (bookId == nil || $0.bookId == bookId) && (kind == nil || $0.kind == kind) && (status == nil || $0.status == status)
@@ -38,8 +40,9 @@ extension ReadModel {
             if c.status == .recalled || c.status == .open { recalled += c.recalledQty }
             returned += c.returnedQty
         }
-        return FinancingContracts(contracts: matching.map { ContractView(contract: $0, openQuantity: $0.openQuantity) },
-                                  openByKind: open, recalledQuantity: recalled, returnedQuantity: returned)
+        return FinancingContracts(
+            contracts: matching.map { ContractView(contract: $0, openQuantity: $0.openQuantity) },
+            openByKind: open, recalledQuantity: recalled, returnedQuantity: returned)
     }
 
     /// Lenders' lines matching every given filter, by security then lender.
@@ -48,8 +51,10 @@ extension ReadModel {
         let only = securityId.flatMap { reference.securityIds.lookup($0) }
         if securityId != nil && only == nil { return FinancingAvailability(lines: [], totalByType: [:], totalByLender: [:]) }
         for p in partitions {
-            for (key, a) in p.availability where (only == nil || key.security == only) && (sourceId == nil || a.sourceId == sourceId)
-                && (type == nil || a.availabilityType == type) {
+            for (key, a) in p.availability
+            where (only == nil || key.security == only) && (sourceId == nil || a.sourceId == sourceId)
+                && (type == nil || a.availabilityType == type)
+            {
                 lines.append(a)
             }
         }

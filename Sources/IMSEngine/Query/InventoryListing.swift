@@ -4,8 +4,11 @@ import IMSRules
 
 /// Which region a market is in, for aggregation (a choice: docs/inventory.md).
 public enum Region: String, Sendable, Codable, CaseIterable {
-    case americas = "AMERICAS", emea = "EMEA", apac = "APAC"
+    case americas = "AMERICAS"
+    case emea = "EMEA"
+    case apac = "APAC"
 
+    /// The region a market's figures are summed in.
     public static func of(marketId: String) -> Region {
         switch marketId {
         case "US", "CA", "BR", "MX": .americas
@@ -73,7 +76,6 @@ extension InventoryRow: JSONWritable {
     }
 }
 
-
 /// Values in US dollars, rounded to the cent.
 public struct USDValues: Codable, Sendable, Hashable {
     public var forLoan: Double = 0
@@ -81,6 +83,7 @@ public struct USDValues: Codable, Sendable, Hashable {
     public var overborrow: Double = 0
     public var locateAvailable: Double = 0
 
+    /// A `USDValues` from its fields.
     public init() {}
 
     /// Each inventory calculation times `unit` dollars.
@@ -126,9 +129,11 @@ extension ReadModel {
         let market = record.marketId
         let pricing = self.pricing(index)
         let short = Bucket.positionTypes.reduce(Int64(0)) { $0 &+ b[Bucket.short($1)] }
-        return InventoryRow(securityId: record.securityId ?? "", ticker: record.ticker, name: record.name, marketId: market, region: Region.of(marketId: market), temperature: record.temperature,
-                            currency: pricing.currency, lastPrice: pricing.price, usdRate: pricing.rate, calculations: values,
-                            usdValues: pricing.usdPerUnit.map { USDValues(values, unit: $0).rounded() }, shortQuantity: short)
+        return InventoryRow(
+            securityId: record.securityId ?? "", ticker: record.ticker, name: record.name, marketId: market, region: Region.of(marketId: market),
+            temperature: record.temperature,
+            currency: pricing.currency, lastPrice: pricing.price, usdRate: pricing.rate, calculations: values,
+            usdValues: pricing.usdPerUnit.map { USDValues(values, unit: $0).rounded() }, shortQuantity: short)
     }
 
     /// The securities of a market (or all), optionally of a region.
@@ -172,7 +177,9 @@ extension ReadModel {
             if let usd = row.usdValues { g.usdValues.add(usd) } else { g.unpriced += 1 }
             groups[key] = g
         }
-        return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
+        return groups.values.map {
+            var g = $0; g.usdValues = g.usdValues.rounded(); return g
+        }.sorted { $0.key < $1.key }
     }
 
     /// `GET /api/v1/inventory/aggregates?by=legalEntity|aggregationUnit`: each scope's share summed over its
@@ -186,7 +193,9 @@ extension ReadModel {
                 let security = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
                 let b = buckets(security, scope: InventoryScope(kind, scopeName))
                 let values = active.rules.evaluate(active.rules.choose(for: traits(security)), b)
-                var g = groups[scopeName] ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
+                var g =
+                    groups[scopeName]
+                    ?? InventoryAggregate(key: scopeName, securities: 0, calculations: CalculationValues(), usdValues: USDValues(), unpriced: 0)
                 g.securities += 1
                 for c in Calculation.allCases { g.calculations[c] = g.calculations[c].addingSaturating(values[c]) }
                 if let unit = pricing(security).usdPerUnit {
@@ -197,7 +206,9 @@ extension ReadModel {
                 groups[scopeName] = g
             }
         }
-        return groups.values.map { var g = $0; g.usdValues = g.usdValues.rounded(); return g }.sorted { $0.key < $1.key }
+        return groups.values.map {
+            var g = $0; g.usdValues = g.usdValues.rounded(); return g
+        }.sorted { $0.key < $1.key }
     }
 
     /// A security's pricing: its currency (the last tick's, else its own, else its market's), last price,
@@ -224,7 +235,9 @@ extension ReadModel {
             }
         }
         if list == "constrained" {
-            rows.sort { ($0.shortQuantity &- $0.calculations.locateAvailable, $1.securityId) > ($1.shortQuantity &- $1.calculations.locateAvailable, $0.securityId) }
+            rows.sort {
+                ($0.shortQuantity &- $0.calculations.locateAvailable, $1.securityId) > ($1.shortQuantity &- $1.calculations.locateAvailable, $0.securityId)
+            }
         } else {
             func size(_ r: InventoryRow) -> Double { r.usdValues?.overborrow ?? Double(r.calculations.overborrow) }
             rows.sort { (size($0), $1.securityId) > (size($1), $0.securityId) }
@@ -250,6 +263,7 @@ public struct InventoryFilter: Sendable, Hashable {
     /// The scope kinds `by` takes, by the name a filter gives.
     public static let byNames: [(name: String, kind: ScopeKind)] = [("legalEntity", .legalEntity), ("aggregationUnit", .aggregationUnit)]
 
+    /// A `InventoryFilter` from its fields.
     public init(securityId: String? = nil, marketId: String? = nil, scope: InventoryScope? = nil, by: ScopeKind? = nil) {
         self.securityId = securityId
         self.marketId = marketId
@@ -332,7 +346,10 @@ extension ReadModel {
         guard knowsLimitScope(scope) else { return nil }
         var indices: [Int32] = []
         if let securityId {
-            guard let i = reference.securityIds.lookup(securityId) ?? security(securityId).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return [] }
+            guard
+                let i = reference.securityIds.lookup(securityId)
+                    ?? security(securityId).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) })
+            else { return [] }
             indices = [i]
         } else {
             indices = securities(heldBy: scope)
@@ -368,10 +385,11 @@ extension ReadModel {
         let values = active.rules.evaluate(active.rules.choose(for: traits(i)), buckets(i, scope: scope))
         let record = reference.securities[Int(i)].record
         let isClient = scope.kind == .client
-        return SellLimitView(aggregationUnitId: isClient ? nil : scope.id, clientId: isClient ? scope.id : nil,
-                             securityId: record.securityId ?? "", marketId: record.marketId,
-                             longSellLimit: isClient ? values.clientLongSellLimit : values.unitLongSellLimit,
-                             shortSellLimit: isClient ? values.clientShortSellLimit : values.unitShortSellLimit, ruleVersion: active.version)
+        return SellLimitView(
+            aggregationUnitId: isClient ? nil : scope.id, clientId: isClient ? scope.id : nil,
+            securityId: record.securityId ?? "", marketId: record.marketId,
+            longSellLimit: isClient ? values.clientLongSellLimit : values.unitLongSellLimit,
+            shortSellLimit: isClient ? values.clientShortSellLimit : values.unitShortSellLimit, ruleVersion: active.version)
     }
 
     /// The securities whose limits for `scope` a change record may have moved: those whose inventory changed

@@ -70,12 +70,14 @@ public enum InventoryScope: Sendable, Hashable {
     public static func named(aggregationUnitId: String?, legalEntity: String?, clientId: String?) throws(ScopeChoiceError) -> InventoryScope? {
         let given = [("aggregationUnitId", aggregationUnitId), ("legalEntity", legalEntity), ("clientId", clientId)].filter { $0.1 != nil }
         guard given.count <= 1 else {
-            throw ScopeChoiceError(field: given[1].0, message: "name one of aggregationUnitId, legalEntity or clientId, not several: a view shows one scope's share")
+            throw ScopeChoiceError(
+                field: given[1].0, message: "name one of aggregationUnitId, legalEntity or clientId, not several: a view shows one scope's share")
         }
         guard let (field, id) = given.first, let id else { return nil }
         return field == "aggregationUnitId" ? .aggregationUnit(id) : field == "legalEntity" ? .legalEntity(id) : .client(id)
     }
 
+    /// A `InventoryScope` from its fields.
     public init(_ kind: ScopeKind, _ id: String) {
         switch kind {
         case .aggregationUnit: self = .aggregationUnit(id)
@@ -118,6 +120,7 @@ public struct ActiveRules: Sendable {
     public let version: Int
     public let rules: CompiledRuleSet
 
+    /// A `ActiveRules` from its fields.
     public init(version: Int, rules: CompiledRuleSet) {
         self.version = version
         self.rules = rules
@@ -167,8 +170,10 @@ extension ReadModel {
 
     /// The inventory of a security under the rules `active` (a draft's, for a preview).
     public func inventory(_ idOrIdentifier: String, rules active: ActiveRules, explain: Bool = false, scope: InventoryScope? = nil) -> InventoryView? {
-        guard let index = reference.securityIds.lookup(idOrIdentifier)
-            ?? security(idOrIdentifier).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) }) else { return nil }
+        guard
+            let index = reference.securityIds.lookup(idOrIdentifier)
+                ?? security(idOrIdentifier).flatMap({ $0.security.securityId }).flatMap({ reference.securityIds.lookup($0) })
+        else { return nil }
         let entry = reference.securities[Int(index)]
         let b = scope.map { buckets(index, scope: $0) } ?? buckets(index)
         let choice = active.rules.choose(for: traits(index))
@@ -187,9 +192,10 @@ extension ReadModel {
                 let day = b.onDay(k)
                 var buckets: [String: Int64] = [:]
                 for i in 0..<Bucket.count where Bucket.isDated(i) && day[i] != 0 { buckets[Bucket.names[i]] = day[i] }
-                return InventoryLadderDay(day: Bucket.ladderDayNames[k], date: ladder[k], buckets: buckets,
-                                          calculations: active.rules.evaluate(choice, day),
-                                          explain: explain ? explanation(index, active.rules, choice, day, scope: nil, day: k) : nil)
+                return InventoryLadderDay(
+                    day: Bucket.ladderDayNames[k], date: ladder[k], buckets: buckets,
+                    calculations: active.rules.evaluate(choice, day),
+                    explain: explain ? explanation(index, active.rules, choice, day, scope: nil, day: k) : nil)
             }
         }
         return view
@@ -198,7 +204,8 @@ extension ReadModel {
     /// The breakdown of a security's calculations (as of ladder day `day`, or as it stands): each calculation
     /// into its parts, each bucket (and each ladder-day bucket a rule names, `LONG.FIRM@SD2`) into its sources.
     func explanation(_ index: Int32, _ rules: CompiledRuleSet, _ choice: RuleChoice, _ b: BucketVector, scope: InventoryScope?, day: Int?)
-        -> InventoryExplanation {
+        -> InventoryExplanation
+    {
         let calculations = rules.explain(choice, b)
         var buckets = bucketSources(index, scope: scope, day: day)
         // Buckets of other ladder days that a rule names: their sources on that day (in a scope's share, which
@@ -207,7 +214,8 @@ extension ReadModel {
         func collect(_ parts: [ExplainPart]) {
             for p in parts {
                 if p.kind == "bucket", let name = p.name, let at = name.firstIndex(of: "@"),
-                   let k = Bucket.ladderDayNames.firstIndex(of: String(name[name.index(after: at)...])) {
+                    let k = Bucket.ladderDayNames.firstIndex(of: String(name[name.index(after: at)...]))
+                {
                     named[k, default: []].insert(String(name[..<at]))
                 }
                 collect(p.parts ?? [])
@@ -235,21 +243,30 @@ extension ReadModel {
             let book = reference.books[Int(r.book)]
             guard counts(book) else { continue }
             Bucket.positionContribution(type: book.positionType, quantity: day.map { r.ladderRows[$0] } ?? r.contractualQty) { bucket, q in
-                out[Bucket.names[bucket], default: []].append(BucketSource(kind: "position", bookId: book.bookId, positionType: book.positionType.rawValue, quantity: q))
+                out[Bucket.names[bucket], default: []].append(
+                    BucketSource(kind: "position", bookId: book.bookId, positionType: book.positionType.rawValue, quantity: q))
             }
         }
         let securityId = entry.record.securityId
-        for c in contracts.values where c.securityId == securityId && c.openQuantity != 0 && (date.map { c.isInForce(on: $0) } ?? true)
-            && (scope == nil || reference.bookIds.lookup(c.bookId).map { counts(reference.books[Int($0)]) } == true) {
-            out[Bucket.names[Bucket.contract(c.kind)], default: []].append(BucketSource(
-                kind: "contract", bookId: c.bookId, contractId: c.contractId, contractKind: c.kind.rawValue, status: c.status.rawValue,
-                counterpartyId: c.counterpartyId, quantity: c.openQuantity))
+        for c in contracts.values
+        where c.securityId == securityId && c.openQuantity != 0 && (date.map { c.isInForce(on: $0) } ?? true)
+            && (scope == nil || reference.bookIds.lookup(c.bookId).map { counts(reference.books[Int($0)]) } == true)
+        {
+            out[Bucket.names[Bucket.contract(c.kind)], default: []].append(
+                BucketSource(
+                    kind: "contract", bookId: c.bookId, contractId: c.contractId, contractKind: c.kind.rawValue, status: c.status.rawValue,
+                    counterpartyId: c.counterpartyId, quantity: c.openQuantity))
         }
         for (key, a) in store.availability where key.security == index && a.quantity != 0 && (date.map { a.counts(on: $0) } ?? true) {
-            out[Bucket.names[Bucket.external(a.availabilityType)], default: []].append(BucketSource(
-                kind: "availability", sourceId: a.sourceId, availabilityType: a.availabilityType.rawValue, quantity: a.quantity))
+            out[Bucket.names[Bucket.external(a.availabilityType)], default: []].append(
+                BucketSource(
+                    kind: "availability", sourceId: a.sourceId, availabilityType: a.availabilityType.rawValue, quantity: a.quantity))
         }
-        for k in out.keys { out[k]!.sort { ($0.kind, $0.bookId ?? "", $0.contractId ?? "", $0.sourceId ?? "") < ($1.kind, $1.bookId ?? "", $1.contractId ?? "", $1.sourceId ?? "") } }
+        for k in out.keys {
+            out[k]!.sort {
+                ($0.kind, $0.bookId ?? "", $0.contractId ?? "", $0.sourceId ?? "") < ($1.kind, $1.bookId ?? "", $1.contractId ?? "", $1.sourceId ?? "")
+            }
+        }
         return out
     }
 }
@@ -326,10 +343,11 @@ extension ReadModel {
         let changed = differences.count
         differences.sort { ($0.largestChange, $1.securityId) > ($1.largestChange, $0.securityId) }
         let elapsed = ContinuousClock.now - started
-        return RulePreview(version: proposed.version, activeVersion: active.version, securities: reference.securities.count, changed: changed,
-                           locatePolicy: locatePolicyPreview(active: active.rules.locatePolicy, proposed: proposed.rules.locatePolicy),
-                           totalChange: total, differences: Array(differences.prefix(limit)),
-                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return RulePreview(
+            version: proposed.version, activeVersion: active.version, securities: reference.securities.count, changed: changed,
+            locatePolicy: locatePolicyPreview(active: active.rules.locatePolicy, proposed: proposed.rules.locatePolicy),
+            totalChange: total, differences: Array(differences.prefix(limit)),
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }
 
@@ -338,12 +356,13 @@ extension ReadModel {
     func locatePolicyPreview(active: CompiledLocatePolicy, proposed: CompiledLocatePolicy) -> RulePreview.LocatePolicyPreview {
         func describe(_ policy: CompiledLocatePolicy, _ facts: LocateFacts) -> String {
             let rule = policy.decide(facts)
-            let outcome = switch rule.outcome {
-            case .approve: "APPROVE"
-            case .availability: "AVAILABILITY"
-            case .pending(let reason): "PENDING:\(reason)"
-            case .reject(let reason): "REJECT:\(reason)"
-            }
+            let outcome =
+                switch rule.outcome {
+                case .approve: "APPROVE"
+                case .availability: "AVAILABILITY"
+                case .pending(let reason): "PENDING:\(reason)"
+                case .reject(let reason): "REJECT:\(reason)"
+                }
             return "\(outcome) by \(rule.id), decrement \(policy.decrement(facts).factor)"
         }
         var requests = 0
@@ -352,13 +371,15 @@ extension ReadModel {
             guard let security = reference.securityIds.lookup(r.securityId), r.businessDate != nil else { continue }
             requests += 1
             let entry = reference.securities[Int(security)]
-            let facts = LocateFacts(traits: traits(security), country: markets[Int(entry.market)].market.country, side: r.side, settlement: r.settlement,
-                                    clientId: r.clientId, quantity: r.quantity, rateBps: r.rateBps,
-                                    clientApproved: locates.approvedByClient[r.clientId + "|" + r.securityId] ?? 0,
-                                    securityApproved: locates.approvedBySecurity[r.securityId] ?? 0)
+            let facts = LocateFacts(
+                traits: traits(security), country: markets[Int(entry.market)].market.country, side: r.side, settlement: r.settlement,
+                clientId: r.clientId, quantity: r.quantity, rateBps: r.rateBps,
+                clientApproved: locates.approvedByClient[r.clientId + "|" + r.securityId] ?? 0,
+                securityApproved: locates.approvedBySecurity[r.securityId] ?? 0)
             let now = describe(active, facts), then = describe(proposed, facts)
             if now != then {
-                differences.append(.init(locateId: r.locateId, clientId: r.clientId, securityId: r.securityId, quantity: r.quantity, active: now, proposed: then))
+                differences.append(
+                    .init(locateId: r.locateId, clientId: r.clientId, securityId: r.securityId, quantity: r.quantity, active: now, proposed: then))
             }
         }
         return .init(requests: requests, changed: differences.count, differences: Array(differences.prefix(100)))

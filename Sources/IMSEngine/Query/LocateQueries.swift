@@ -79,8 +79,11 @@ public struct LocateFilter: Sendable, Hashable {
     /// Whether the locates are shown as their client sees them (`LocateView.forClient`): a client's stream.
     public var clientView = false
 
-    public init(clientId: String? = nil, securityId: String? = nil, status: LocateRecord.Status? = nil, marketId: String? = nil,
-                businessDate: BusinessDate? = nil) {
+    /// A `LocateFilter` from its fields.
+    public init(
+        clientId: String? = nil, securityId: String? = nil, status: LocateRecord.Status? = nil, marketId: String? = nil,
+        businessDate: BusinessDate? = nil
+    ) {
         self.clientId = clientId; self.securityId = securityId; self.status = status; self.marketId = marketId; self.businessDate = businessDate
     }
 
@@ -90,6 +93,7 @@ public struct LocateFilter: Sendable, Hashable {
         [("clientId", clientId), ("securityId", securityId), ("status", status?.rawValue), ("marketId", marketId)].compactMap { n, v in v.map { (n, $0) } }
     }
 
+    /// Whether a locate passes the filter.
     public func matches(_ r: LocateRecord) -> Bool {
         if let v = clientId, r.clientId != v { return false }
         if let v = securityId, r.securityId != v { return false }
@@ -109,6 +113,7 @@ public struct LocatePage: Codable, Sendable {
 }
 
 extension ReadModel {
+    /// A locate as the API shows it.
     public func locateView(_ r: LocateRecord) -> LocateView {
         var expires: Timestamp?
         if let date = r.businessDate, let marketId = r.marketId, let m = marketIds.lookup(marketId) {
@@ -126,14 +131,17 @@ extension ReadModel {
                 expires = Timestamp(micros: (utcMidnight - offset) * 1_000_000)
             }
         }
-        return LocateView(locateId: r.locateId, status: r.status.rawValue, approvedQuantity: r.approvedQuantity, decrementQuantity: r.decrementQuantity,
-                          reason: r.reason, requestId: r.requestId, clientId: r.clientId, securityId: r.securityId, marketId: r.marketId,
-                          side: r.side.rawValue, settlement: r.settlement.rawValue, quantity: r.quantity, rateBps: r.rateBps,
-                          businessDate: r.businessDate, expiresAt: expires, requestedAt: r.requestedAt, requestedBy: r.requestedBy, history: r.history)
+        return LocateView(
+            locateId: r.locateId, status: r.status.rawValue, approvedQuantity: r.approvedQuantity, decrementQuantity: r.decrementQuantity,
+            reason: r.reason, requestId: r.requestId, clientId: r.clientId, securityId: r.securityId, marketId: r.marketId,
+            side: r.side.rawValue, settlement: r.settlement.rawValue, quantity: r.quantity, rateBps: r.rateBps,
+            businessDate: r.businessDate, expiresAt: expires, requestedAt: r.requestedAt, requestedBy: r.requestedBy, history: r.history)
     }
 
+    /// A locate as the API shows it, by id.
     public func locate(_ id: String) -> LocateView? { locates.locate(id).map(locateView) }
 
+    /// The locate a client's request id made, as the API shows it.
     public func locate(clientId: String, requestId: String) -> LocateView? {
         locates.locate(clientId: clientId, requestId: requestId).map(locateView)
     }
@@ -245,7 +253,11 @@ public struct OrderView: Codable, Sendable, Equatable {
             j.field("filledQuantity", filledQuantity)
             j.key("fills")
             j.array { j in
-                for f in fills { j.object { j in j.field("quantity", f.quantity); j.field("tradeId", f.tradeId) } }
+                for f in fills {
+                    j.object { j in
+                        j.field("quantity", f.quantity); j.field("tradeId", f.tradeId)
+                    }
+                }
             }
             j.field("marketId", marketId)
             j.field("orderId", orderId)
@@ -310,7 +322,8 @@ extension ReadModel {
     /// `GET /api/v1/orders`: the orders of the order book (each client's latest with each id), newest first,
     /// of a client, a security (its internal id) and a decision (`APPROVED` counts the expired approvals too,
     /// as their answer stays APPROVED), paged.
-    public func orderPage(clientId: String?, securityId: String?, decision: OrderRecord.Decision?, offset: Int, limit: Int) -> (items: [OrderView], total: Int) {
+    public func orderPage(clientId: String?, securityId: String?, decision: OrderRecord.Decision?, offset: Int, limit: Int) -> (items: [OrderView], total: Int)
+    {
         let matching = orders.latest { r in
             (clientId == nil || r.clientId == clientId) && (securityId == nil || r.securityId == securityId)
                 && (decision == nil || r.decision == decision || (decision == .approved && r.decision == .expired))

@@ -61,8 +61,11 @@ public struct PositionFilter: Sendable, Hashable {
     /// True when it matches everything.
     public var isEmpty: Bool { self == PositionFilter() }
 
-    public init(bookId: String? = nil, securityId: String? = nil, marketId: String? = nil, aggregationUnitId: String? = nil,
-                positionType: PositionType? = nil, legalEntity: String? = nil, clientId: String? = nil) {
+    /// A `PositionFilter` from its fields.
+    public init(
+        bookId: String? = nil, securityId: String? = nil, marketId: String? = nil, aggregationUnitId: String? = nil,
+        positionType: PositionType? = nil, legalEntity: String? = nil, clientId: String? = nil
+    ) {
         self.bookId = bookId; self.securityId = securityId; self.marketId = marketId
         self.aggregationUnitId = aggregationUnitId; self.positionType = positionType
         self.legalEntity = legalEntity; self.clientId = clientId
@@ -85,6 +88,7 @@ public struct Page<Item: Sendable & Codable & Hashable>: Sendable, Hashable, Cod
     public var offset: Int
     public var limit: Int
 
+    /// A `Page` from its fields.
     public init(items: [Item], total: Int, offset: Int, limit: Int) {
         self.items = items
         self.total = total
@@ -174,7 +178,10 @@ extension ReadModel {
         if let le = filter.legalEntity, book.legalEntity != le { return false }
         if let client = filter.clientId, book.clientId != client { return false }
         if let unit = filter.aggregationUnitId,
-           aggregationUnitId(book: book, marketId: reference.securities[Int(security)].record.marketId) != unit { return false }
+            aggregationUnitId(book: book, marketId: reference.securities[Int(security)].record.marketId) != unit
+        {
+            return false
+        }
         return true
     }
 

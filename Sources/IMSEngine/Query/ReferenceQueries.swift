@@ -27,26 +27,32 @@ public struct SecurityView: Sendable, Hashable, Codable {
 }
 
 extension ReadModel {
+    /// Every market with its business date, ladder and calendar.
     public func marketViews() -> [MarketView] { markets.map(marketView) }
 
     /// A security as `client` may see it (nil: staff, everything): its count of positions is the client's own,
     /// so a client cannot tell from it whether others hold the security.
     public func security(_ id: String, visibleTo client: String?) -> SecurityView? {
         guard var view = security(id) else { return nil }
-        if let client { view.positions = positions(matching: PositionFilter(securityId: view.security.securityId, clientId: client), offset: 0, limit: 1).total }
+        if let client {
+            view.positions = positions(matching: PositionFilter(securityId: view.security.securityId, clientId: client), offset: 0, limit: 1).total
+        }
         return view
     }
 
+    /// One market, by id.
     public func market(_ id: String) -> MarketView? { marketIds.lookup(id).map { marketView(markets[Int($0)]) } }
 
+    /// A market's trading and settlement calendar.
     public func calendar(_ marketId: String) -> MarketCalendar? {
         marketIds.lookup(marketId).map { markets[Int($0)].calendar }
     }
 
     private func marketView(_ m: MarketState) -> MarketView {
-        MarketView(market: m.market, businessDate: m.businessDate, settlementLadder: m.ladder, calendarRange: m.calendar.range,
-                   holidaysPublishedThrough: m.calendar.holidaysPublishedThrough, calendarSource: m.calendar.source,
-                   securities: reference.securitiesByMarket[Int(m.index)].count)
+        MarketView(
+            market: m.market, businessDate: m.businessDate, settlementLadder: m.ladder, calendarRange: m.calendar.range,
+            holidaysPublishedThrough: m.calendar.holidaysPublishedThrough, calendarSource: m.calendar.source,
+            securities: reference.securitiesByMarket[Int(m.index)].count)
     }
 
     /// A security by its internal id, or by any of its identifiers.
@@ -99,32 +105,43 @@ extension ReadModel {
         let market = markets[Int(reference.securities[Int(index)].market)]
         let bars = partitions[partition(ofSecurity: index)].prices[index]?.bars
         let today = bars.flatMap { $0.date == market.businessDate ? $0.all : nil } ?? []
-        return IntradayBarsView(securityId: id, marketId: market.market.marketId, businessDate: market.businessDate,
-                                intervalMinutes: IntradayBars.minutes, bars: today)
+        return IntradayBarsView(
+            securityId: id, marketId: market.market.marketId, businessDate: market.businessDate,
+            intervalMinutes: IntradayBars.minutes, bars: today)
     }
 
     private func securityView(_ index: Int32) -> SecurityView {
         let owner = partitions[partition(ofSecurity: index)]
         let price = owner.prices[index]
-        return SecurityView(security: reference.securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
-                            positions: owner.positionsBySecurity[Int(index)].count,
-                            tickDirection: price.flatMap { $0.direction > 0 ? "UP" : $0.direction < 0 ? "DOWN" : nil },
-                            shortSaleRestrictedThrough: price.flatMap { restriction($0, market: reference.securities[Int(index)].market) })
+        return SecurityView(
+            security: reference.securities[Int(index)].record, lastPrice: price?.tick, priceTicks: price?.tickCount ?? 0,
+            positions: owner.positionsBySecurity[Int(index)].count,
+            tickDirection: price.flatMap { $0.direction > 0 ? "UP" : $0.direction < 0 ? "DOWN" : nil },
+            shortSaleRestrictedThrough: price.flatMap { restriction($0, market: reference.securities[Int(index)].market) })
     }
 
+    /// A book, by id.
     public func book(_ id: String) -> Book? { reference.bookIds.lookup(id).map { reference.books[Int($0)] } }
+    /// Every book, in the order they were first defined.
     public func allBooks() -> [Book] { Array(reference.books) }
+    /// A counterparty, by id.
     public func counterparty(_ id: String) -> Counterparty? { reference.counterparties[id] }
+    /// Every counterparty, by id.
     public func allCounterparties() -> [Counterparty] { reference.counterparties.values.sorted { $0.counterpartyId < $1.counterpartyId } }
+    /// An aggregation unit, by id.
     public func aggregationUnit(_ id: String) -> AggregationUnit? { reference.aggregationUnits[id] }
+    /// Every aggregation unit, by id.
     public func allAggregationUnits() -> [AggregationUnit] { reference.aggregationUnits.values.sorted { $0.aggregationUnitId < $1.aggregationUnitId } }
+    /// The lending contracts, of one security or of all, by contract id.
     public func contracts(securityId: String?) -> [Contract] {
         contracts.values.filter { securityId == nil || $0.securityId == securityId }.sorted { $0.contractId < $1.contractId }
     }
+    /// A security's lender lines, by lender.
     public func availability(securityId: String) -> [Availability] {
         guard let index = reference.securityIds.lookup(securityId) else { return [] }
         return partitions[partition(ofSecurity: index)].availability.filter { $0.key.security == index }.map(\.value).sorted { $0.sourceId < $1.sourceId }
     }
+    /// Every FX rate, by currency.
     public func allFXRates() -> [FXRate] { fxRates.values.sorted { $0.currency < $1.currency } }
 
     /// Exceptions after `afterId` (oldest first), optionally of one kind, and acknowledged or not.

@@ -29,6 +29,7 @@ public struct MarketDataFilter: Sendable, Hashable {
     /// A currency: its FX rate, and prices quoted in it.
     public var currency: String?
 
+    /// A `MarketDataFilter` from its fields.
     public init(securityId: String? = nil, marketId: String? = nil, currency: String? = nil) {
         self.securityId = securityId; self.marketId = marketId; self.currency = currency
     }
@@ -57,11 +58,12 @@ extension ReadModel {
     public func priceView(security index: Int32) -> MarketDataView? {
         guard let p = partitions[partition(ofSecurity: index)].prices[index] else { return nil }
         let entry = reference.securities[Int(index)]
-        return MarketDataView(kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
-                              currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
-                              previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount,
-                              tickDirection: p.direction > 0 ? "UP" : p.direction < 0 ? "DOWN" : nil,
-                              shortSaleRestrictedThrough: restriction(p, market: entry.market))
+        return MarketDataView(
+            kind: "price", securityId: entry.record.securityId, marketId: entry.record.marketId,
+            currency: p.tick.currency ?? entry.record.currency, last: p.tick.last, bid: p.tick.bid, ask: p.tick.ask,
+            previousClose: p.tick.previousClose, source: p.tick.source, ts: p.tick.ts, tickCount: p.tickCount,
+            tickDirection: p.direction > 0 ? "UP" : p.direction < 0 ? "DOWN" : nil,
+            shortSaleRestrictedThrough: restriction(p, market: entry.market))
     }
 
     /// The last business date the price test holds through, while it is in force (the market's business date
@@ -77,6 +79,7 @@ extension ReadModel {
         return MarketDataView(kind: "fxRate", currency: f.currency, usdRate: f.usdRate, ts: f.ts)
     }
 
+    /// Whether a price or rate passes a market-data filter.
     public func marketData(_ view: MarketDataView, matches filter: MarketDataFilter) -> Bool {
         if let id = filter.securityId, view.securityId != id { return false }
         if let id = filter.marketId, view.marketId != id { return false }

@@ -49,9 +49,10 @@ public struct ReadModel: Sendable, PartitionLayout {
         locates = state.locates
         orders = state.orders
         partitions = state.partitions.map {
-            PositionStore(positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
-                          positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
-                          inventory: $0.inventory, scoped: $0.scoped)
+            PositionStore(
+                positions: $0.positions, later: $0.later, positionsBySecurity: $0.positionsBySecurity,
+                positionsByBook: $0.positionsByBook, prices: $0.prices, availability: $0.availability,
+                inventory: $0.inventory, scoped: $0.scoped)
         }
         partitionBits = state.partitionBits
         contracts = state.contracts

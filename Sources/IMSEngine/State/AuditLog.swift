@@ -92,6 +92,7 @@ public struct AuditFilter: Sendable {
     /// Only entries with ids above this (to page forward).
     public var afterId: Int64 = 0
 
+    /// A `AuditFilter` from its fields.
     public init(user: String? = nil, action: String? = nil, subject: String? = nil, from: Timestamp? = nil, to: Timestamp? = nil, afterId: Int64 = 0) {
         self.user = user; self.action = action; self.subject = subject; self.from = from; self.to = to; self.afterId = afterId
     }
@@ -132,8 +133,9 @@ extension EngineState {
         }
         func entry(_ action: String, _ subject: String, _ detail: String?, line: Int) -> AuditEntry {
             let (status, reason) = result(line)
-            return AuditEntry(auditId: 0, at: b.receivedAt, user: issuer, action: action, subject: subject, detail: detail,
-                              outcome: status, reason: reason, journalRecord: record, sequence: lastSequence)
+            return AuditEntry(
+                auditId: 0, at: b.receivedAt, user: issuer, action: action, subject: subject, detail: detail,
+                outcome: status, reason: reason, journalRecord: record, sequence: lastSequence)
         }
         var counts: [String: Int] = [:]
         var dataLines = 0, dataRefused = 0
@@ -155,9 +157,11 @@ extension EngineState {
         let refusedLines = dataRefused + decodeRefused
         let status = !outcome.applied || refusedLines == dataLines + decodeRefused ? "REJECTED" : refusedLines > 0 ? "PARTIAL" : "APPLIED"
         let firstRefusal = outcome.rejected.first.map { "line \($0.line): \($0.field): \($0.error)" }
-        auditLog.append(AuditEntry(auditId: 0, at: b.receivedAt, user: issuer, action: "EVENTS", subject: subject.isEmpty ? "no valid line" : subject,
-                                   detail: "\(dataLines + decodeRefused) lines, \(refusedLines) refused, \(b.mode.rawValue)",
-                                   outcome: status, reason: status == "APPLIED" ? nil : firstRefusal, journalRecord: record, sequence: lastSequence))
+        auditLog.append(
+            AuditEntry(
+                auditId: 0, at: b.receivedAt, user: issuer, action: "EVENTS", subject: subject.isEmpty ? "no valid line" : subject,
+                detail: "\(dataLines + decodeRefused) lines, \(refusedLines) refused, \(b.mode.rawValue)",
+                outcome: status, reason: status == "APPLIED" ? nil : firstRefusal, journalRecord: record, sequence: lastSequence))
     }
 
     /// The audit entries matching `filter`, oldest first, at most `limit`.

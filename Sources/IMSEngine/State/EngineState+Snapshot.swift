@@ -129,7 +129,8 @@ extension Partition {
         positionsBySecurity = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try r.readIndexes() }
         positionsByBook = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try r.readIndexes() }
         guard positionsBySecurity.count == securities, positionsByBook.count == books else {
-            throw BinaryFormatError("snapshot position lists cover \(positionsBySecurity.count) securities and \(positionsByBook.count) books, not \(securities) and \(books)")
+            throw BinaryFormatError(
+                "snapshot position lists cover \(positionsBySecurity.count) securities and \(positionsByBook.count) books, not \(securities) and \(books)")
         }
         for _ in 0..<(try r.readCount()) {
             let p = try r.readInt32()
@@ -224,8 +225,9 @@ extension TradeRecord {
         let position = try r.readInt32(), next = try r.readInt32(), previous = try r.readInt32()
         let tradeDate = try r.readDate(), settleDate = try r.readDate()
         let slot = Int8(bitPattern: try r.readUInt8())
-        self.init(version: version, quantity: quantity, security: security, position: position, nextInPosition: next, previousInPosition: previous,
-                  tradeDate: tradeDate, settleDate: settleDate, slot: slot, side: try r.readCase(), status: try r.readCase())
+        self.init(
+            version: version, quantity: quantity, security: security, position: position, nextInPosition: next, previousInPosition: previous,
+            tradeDate: tradeDate, settleDate: settleDate, slot: slot, side: try r.readCase(), status: try r.readCase())
     }
 }
 
@@ -236,8 +238,9 @@ extension ExceptionRecord {
     }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
-        self.init(exceptionId: try r.readVarInt(), kind: try r.readCase(), sequence: try r.readVarInt(),
-                  line: try r.readOptionalInt64().map { Int($0) }, field: try r.readOptionalString(), message: try r.readString(),
-                  subject: try r.readOptionalString(), raw: try r.readOptionalString(), receivedAt: try r.readTimestamp())
+        self.init(
+            exceptionId: try r.readVarInt(), kind: try r.readCase(), sequence: try r.readVarInt(),
+            line: try r.readOptionalInt64().map { Int($0) }, field: try r.readOptionalString(), message: try r.readString(),
+            subject: try r.readOptionalString(), raw: try r.readOptionalString(), receivedAt: try r.readTimestamp())
     }
 }

@@ -330,7 +330,6 @@ extension EngineState {
         return h == 0 ? mix(UInt64.max) : h
     }
 
-
     /// The id of the position of `book` in `security`, if it exists.
     func existingPosition(book: Int32, security: Int32) -> Int32? {
         let k = partition(ofSecurity: security)
@@ -371,10 +370,14 @@ extension EngineState {
         changeLog.updatedExceptions += exceptionLog.fill(t)
     }
 
-    mutating func raise(_ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,
-                        message: String, subject: String? = nil, raw: String? = nil, at time: Timestamp) {
-        exceptionLog.append(ExceptionRecord(exceptionId: 0, kind: kind, sequence: sequence, line: line, field: field,
-                                            message: message, subject: subject, raw: raw, receivedAt: time))
+    mutating func raise(
+        _ kind: ExceptionKind, sequence: Int64, line: Int? = nil, field: String? = nil,
+        message: String, subject: String? = nil, raw: String? = nil, at time: Timestamp
+    ) {
+        exceptionLog.append(
+            ExceptionRecord(
+                exceptionId: 0, kind: kind, sequence: sequence, line: line, field: field,
+                message: message, subject: subject, raw: raw, receivedAt: time))
     }
 }
 

@@ -99,9 +99,11 @@ extension EngineState {
             return false
         case .gap(let skipped):
             let count = skipped.upperBound - skipped.lowerBound + 1
-            raise(.feedGap, sequence: sequence,
-                  message: "feed \(stamp.feedId) jumped to \(stamp.sequence): \(count) event\(count == 1 ? "" : "s") (\(skipped.lowerBound)…\(skipped.upperBound)) missing so far; they are applied if they arrive",
-                  subject: stamp.feedId, at: time)
+            raise(
+                .feedGap, sequence: sequence,
+                message:
+                    "feed \(stamp.feedId) jumped to \(stamp.sequence): \(count) event\(count == 1 ? "" : "s") (\(skipped.lowerBound)…\(skipped.upperBound)) missing so far; they are applied if they arrive",
+                subject: stamp.feedId, at: time)
             return true
         }
     }

@@ -69,8 +69,10 @@ struct IntradayBars: Sendable, Equatable {
         date = try r.readDate()
         var bars: [PriceBar] = []
         for _ in 0..<(try r.readCount()) {
-            bars.append(PriceBar(start: try r.readTimestamp(), open: try r.readDecimal(), high: try r.readDecimal(), low: try r.readDecimal(),
-                                 close: try r.readDecimal(), ticks: try r.readVarInt()))
+            bars.append(
+                PriceBar(
+                    start: try r.readTimestamp(), open: try r.readDecimal(), high: try r.readDecimal(), low: try r.readDecimal(),
+                    close: try r.readDecimal(), ticks: try r.readVarInt()))
         }
         guard bars.count <= Self.capacity else { throw BinaryFormatError("snapshot has \(bars.count) intraday bars for a security; at most \(Self.capacity)") }
         current = bars.popLast()

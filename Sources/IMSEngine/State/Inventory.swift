@@ -134,7 +134,7 @@ struct InventoryBuckets: Sendable, Equatable {
         out.ladder.reserveCapacity(changed.count * Self.ladderStride)
         var marks = ChangeMarks()
         swap(&marks, &changed)
-        defer { swap(&marks, &changed) }  // keeps the marks' storage (cleared by `take`)
+        defer { swap(&marks, &changed) } // keeps the marks' storage (cleared by `take`)
         marks.take { slot in
             let base = Int(slot) * Bucket.count, ladderBase = Int(slot) * Self.ladderStride
             out.securities.append(securityOfSlot[Int(slot)])
@@ -329,8 +329,9 @@ extension EngineState {
             partitions[k].contractPlaces = [:]
             for c in partitions[k].contracts.values {
                 guard let security = reference.securityIds.lookup(c.securityId) else { continue }
-                let place = ContractPlace(book: reference.bookIds.lookup(c.bookId) ?? -1, security: security,
-                                          market: Int(reference.securities[Int(security)].market))
+                let place = ContractPlace(
+                    book: reference.bookIds.lookup(c.bookId) ?? -1, security: security,
+                    market: Int(reference.securities[Int(security)].market))
                 partitions[k].contractPlaces[c.contractId] = place
                 partitions[k].inventory.add(security: security, bucket: Bucket.contract(c.kind), c.openQuantity)
                 partitions[k].addScoped(c, book: place.book, security: security, market: place.market, sign: 1)

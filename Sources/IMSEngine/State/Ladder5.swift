@@ -5,6 +5,7 @@ public struct Ladder5: Sendable, Hashable {
     public static let zero = Ladder5()
     public static let count = 5
 
+    /// A `Ladder5` from its fields.
     @inlinable public init() {}
 
     /// Builds a ladder from up to five values (missing ones are zero).

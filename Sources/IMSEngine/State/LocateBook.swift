@@ -5,8 +5,12 @@ import IMSRules
 /// One locate: what a client asked for, what it got, and every step since (SPEC 4.4).
 public struct LocateRecord: Sendable, Codable, Equatable {
     public enum Status: String, Sendable, Codable, CaseIterable {
-        case pending = "PENDING", approved = "APPROVED", partial = "PARTIAL", rejected = "REJECTED"
-        case expired = "EXPIRED", cancelled = "CANCELLED"
+        case pending = "PENDING"
+        case approved = "APPROVED"
+        case partial = "PARTIAL"
+        case rejected = "REJECTED"
+        case expired = "EXPIRED"
+        case cancelled = "CANCELLED"
 
         /// Whether the locate still holds (or may still get) shares: it counts until the day roll.
         public var isLive: Bool { self == .pending || self == .approved || self == .partial }
@@ -65,12 +69,15 @@ public struct LocateBook: Sendable {
     /// Indices changed since the last change record.
     var changed: Set<Int> = []
 
+    /// A `LocateBook` from its fields.
     public init() {}
 
     public var count: Int { records.count }
 
+    /// The locate with id `id`.
     public func locate(_ id: String) -> LocateRecord? { byId[id].map { records[$0] } }
 
+    /// The locate a client's request id made.
     public func locate(clientId: String, requestId: String) -> LocateRecord? { byRequest[clientId + "|" + requestId].map { records[$0] } }
 
     func index(_ id: String) -> Int? { byId[id] }

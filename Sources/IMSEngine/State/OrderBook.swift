@@ -16,7 +16,8 @@ public struct OrderCheck: Sendable, Codable, Equatable {
 /// An order's validation and what became of it (SPEC 5).
 public struct OrderRecord: Sendable, Codable, Equatable {
     public enum Decision: String, Sendable, Codable, CaseIterable {
-        case approved = "APPROVED", rejected = "REJECTED"
+        case approved = "APPROVED"
+        case rejected = "REJECTED"
         /// An approval whose market has rolled: what it held is given back.
         case expired = "EXPIRED"
     }
@@ -61,6 +62,7 @@ public struct OrderRecord: Sendable, Codable, Equatable {
         public var owner: String
         public var orderId: String
 
+        /// A `Key` from its fields.
         public init(_ owner: String, _ orderId: String) { self.owner = owner; self.orderId = orderId }
     }
 
@@ -99,6 +101,7 @@ public struct OrderBook: Sendable {
     private(set) var live: Set<Int> = []
     var changed: Set<Int> = []
 
+    /// A `OrderBook` from its fields.
     public init() {}
 
     public var count: Int { records.count }

@@ -94,8 +94,10 @@ struct Partition: Sendable {
     }
 
     mutating func raise(_ kind: ExceptionKind, sequence: Int64, message: String, subject: String?, at time: Timestamp) {
-        raised.append(ExceptionRecord(exceptionId: 0, kind: kind, sequence: sequence, line: nil, field: nil,
-                                      message: message, subject: subject, raw: nil, receivedAt: time))
+        raised.append(
+            ExceptionRecord(
+                exceptionId: 0, kind: kind, sequence: sequence, line: nil, field: nil,
+                message: message, subject: subject, raw: nil, receivedAt: time))
     }
 
     // MARK: Trades of the day
@@ -151,9 +153,10 @@ struct Partition: Sendable {
     mutating func applyPrice(_ p: PriceTick, security: Int32, market: MarketState, at time: Timestamp) -> Bool {
         let regime = market.market.shortSale
         if regime.priceTest != .none, let close = p.previousClose, close.units > 0,
-           Int128(p.last.units) * 100 <= Int128(close.units) * Int128(100 - regime.priceTestTriggerPercent), let today = market.businessDate {
+            Int128(p.last.units) * 100 <= Int128(close.units) * Int128(100 - regime.priceTestTriggerPercent), let today = market.businessDate
+        {
             let through = market.calendar.nextTradingDay(after: today)
-            if (shortSaleRestrictions[security].map { $0 < through } ?? true) { shortSaleRestrictions[security] = through }
+            if shortSaleRestrictions[security].map { $0 < through } ?? true { shortSaleRestrictions[security] = through }
         }
         markPrice(security)
         if let old = prices[security] {
@@ -164,7 +167,8 @@ struct Partition: Sendable {
             let direction: Int8 = p.last.units > old.tick.last.units ? 1 : p.last.units < old.tick.last.units ? -1 : old.direction
             var bars = old.bars
             bars.add(p.last, at: p.ts ?? time, date: market.businessDate)
-            prices[security] = PriceState(tick: p, tickCount: old.tickCount + 1, bars: bars, direction: direction, restrictedThrough: shortSaleRestrictions[security])
+            prices[security] = PriceState(
+                tick: p, tickCount: old.tickCount + 1, bars: bars, direction: direction, restrictedThrough: shortSaleRestrictions[security])
         } else {
             var bars = IntradayBars()
             bars.add(p.last, at: p.ts ?? time, date: market.businessDate)

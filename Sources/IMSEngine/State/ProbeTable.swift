@@ -118,9 +118,10 @@ struct ProbeTable: Sendable {
     var prefetcher: Prefetcher { makePrefetcher(summaryWords: nil) }
 
     private func makePrefetcher(summaryWords: [UInt64]?) -> Prefetcher {
-        Prefetcher(slots: slots.withUnsafeBytes { $0.baseAddress }, mask: mask,
-                   summary: summaryMask == 0 ? nil : summary.withUnsafeBufferPointer { $0.baseAddress }, summaryMask: summaryMask,
-                   summaryWords: summaryWords)
+        Prefetcher(
+            slots: slots.withUnsafeBytes { $0.baseAddress }, mask: mask,
+            summary: summaryMask == 0 ? nil : summary.withUnsafeBufferPointer { $0.baseAddress }, summaryMask: summaryMask,
+            summaryWords: summaryWords)
     }
 
     /// Adds an entry the caller knows is absent.

@@ -5,8 +5,12 @@ import IMSRules
 /// One version of the rule set and where it is in its lifecycle.
 public struct RuleVersion: Sendable {
     public enum Status: String, Sendable, Codable, CaseIterable {
-        case draft = "DRAFT", previewed = "PREVIEWED", approved = "APPROVED", active = "ACTIVE"
-        case superseded = "SUPERSEDED", rejected = "REJECTED"
+        case draft = "DRAFT"
+        case previewed = "PREVIEWED"
+        case approved = "APPROVED"
+        case active = "ACTIVE"
+        case superseded = "SUPERSEDED"
+        case rejected = "REJECTED"
     }
 
     public let version: Int64
@@ -53,6 +57,7 @@ public struct RuleBook: Sendable {
     /// The rules in force.
     public var active: ActiveRules { ActiveRules(version: Int(versions[activeIndex].version), rules: versions[activeIndex].compiled) }
 
+    /// Rule set version `n`, if it exists.
     public func version(_ n: Int64) -> RuleVersion? {
         guard n >= 1, n <= Int64(versions.count) else { return nil }
         return versions[Int(n - 1)]
@@ -69,7 +74,9 @@ public struct RuleBook: Sendable {
         switch c.action {
         case .draft: return nil
         case .preview:
-            guard v.status == .draft || v.status == .previewed else { return FieldError("version", "version \(c.version) is \(v.status.rawValue); only a draft is previewed") }
+            guard v.status == .draft || v.status == .previewed else {
+                return FieldError("version", "version \(c.version) is \(v.status.rawValue); only a draft is previewed")
+            }
         case .approve:
             guard v.status == .previewed else {
                 return FieldError("version", "version \(c.version) is \(v.status.rawValue); a version is approved once it has been previewed")
@@ -79,9 +86,13 @@ public struct RuleBook: Sendable {
                 return FieldError("user", "\(c.user) wrote version \(c.version) (as \(v.author)); a second person must approve it")
             }
         case .reject:
-            guard [.draft, .previewed, .approved].contains(v.status) else { return FieldError("version", "version \(c.version) is \(v.status.rawValue) and cannot be rejected") }
+            guard [.draft, .previewed, .approved].contains(v.status) else {
+                return FieldError("version", "version \(c.version) is \(v.status.rawValue) and cannot be rejected")
+            }
         case .activate:
-            guard v.status == .approved else { return FieldError("version", "version \(c.version) is \(v.status.rawValue); only an approved version is activated") }
+            guard v.status == .approved else {
+                return FieldError("version", "version \(c.version) is \(v.status.rawValue); only an approved version is activated")
+            }
         }
         return nil
     }
@@ -132,7 +143,9 @@ public struct RuleBook: Sendable {
         var out: [String] = []
         let oldParameters = old.parameters ?? [:], newParameters = new.parameters ?? [:]
         for name in Set(oldParameters.keys).union(newParameters.keys).sorted() where oldParameters[name] != newParameters[name] {
-            out.append("parameter \(name): \(oldParameters[name].map { $0.value.description } ?? "none") → \(newParameters[name].map { $0.value.description } ?? "none")")
+            out.append(
+                "parameter \(name): \(oldParameters[name].map { $0.value.description } ?? "none") → \(newParameters[name].map { $0.value.description } ?? "none")"
+            )
         }
         func rules(_ d: RuleSetDocument) -> [String: (pack: String, rule: RuleDocument)] {
             var table: [String: (String, RuleDocument)] = [:]
@@ -180,8 +193,9 @@ extension RuleBook {
             do { compiled = try CompiledRuleSet(json: Array(text.utf8)) } catch {
                 throw BinaryFormatError("snapshot has rule set version \(versions.count + 1), which does not compile: \(error)")
             }
-            var v = RuleVersion(version: Int64(versions.count + 1), compiled: compiled, status: try r.readCase(), author: try r.readString(),
-                                createdAt: try r.readTimestamp(), sequence: try r.readInt64())
+            var v = RuleVersion(
+                version: Int64(versions.count + 1), compiled: compiled, status: try r.readCase(), author: try r.readString(),
+                createdAt: try r.readTimestamp(), sequence: try r.readInt64())
             v.approvedBy = try r.readOptionalString()
             v.activatedBy = try r.readOptionalString()
             versions.append(v)
@@ -190,8 +204,9 @@ extension RuleBook {
         activeIndex = try r.readCount()
         guard activeIndex < versions.count else { throw BinaryFormatError("snapshot's active rule set \(activeIndex + 1) is not among its \(versions.count)") }
         for _ in 0..<(try r.readCount()) {
-            var e = RuleAuditEntry(sequence: try r.readInt64(), at: try r.readTimestamp(), user: try r.readString(), action: try r.readCase(),
-                                   version: try r.readInt64(), comment: try r.readOptionalString(), changes: [])
+            var e = RuleAuditEntry(
+                sequence: try r.readInt64(), at: try r.readTimestamp(), user: try r.readString(), action: try r.readCase(),
+                version: try r.readInt64(), comment: try r.readOptionalString(), changes: [])
             for _ in 0..<(try r.readCount()) { e.changes.append(try r.readString()) }
             audit.append(e)
         }

@@ -52,7 +52,11 @@ struct ScopedBuckets: Sendable {
         InventoryBuckets.movePosition(&values, base: Int(slot) * Bucket.count, type: type, from: old, to: new)
         let t = UInt64(type.ordinal)
         var bits = UInt64(1) << t | UInt64(1) << (8 + t)
-        if type == .clientFree { bits |= UInt64(1) << UInt64(Bucket.hypothecatable) } else if type == .payToHold { bits |= UInt64(1) << UInt64(Bucket.payToHold) }
+        if type == .clientFree {
+            bits |= UInt64(1) << UInt64(Bucket.hypothecatable)
+        } else if type == .payToHold {
+            bits |= UInt64(1) << UInt64(Bucket.payToHold)
+        }
         markDirty(slot, bits)
     }
 
@@ -192,9 +196,10 @@ struct ScopedInventory: Sendable {
 
     /// The slots of a position of a book of `scope` in `security` of market `market`, made if new.
     mutating func slots(_ scope: BookScope, market: Int, security: Int32) -> ScopeSlots {
-        ScopeSlots(unit: unit.slot(scope: scope.units[market], security: security),
-                   entity: entity.slot(scope: scope.entity, security: security),
-                   client: client.slot(scope: scope.client, security: security))
+        ScopeSlots(
+            unit: unit.slot(scope: scope.units[market], security: security),
+            entity: entity.slot(scope: scope.entity, security: security),
+            client: client.slot(scope: scope.client, security: security))
     }
 
     @inline(__always)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import IMSDomain
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Turns a request body (NDJSON or CSV) into an `IngestBatch` of typed events and per-line errors.
 ///
@@ -14,8 +15,10 @@ public enum BatchDecoder {
     static let rawLimit = LineTexts.limit
 
     /// Decodes newline-delimited JSON, one event object per line.
-    public static func decodeNDJSON(_ body: UnsafeRawBufferPointer, mode: IngestBatch.Mode = .atomic,
-                                    receivedAt: Timestamp) -> IngestBatch {
+    public static func decodeNDJSON(
+        _ body: UnsafeRawBufferPointer, mode: IngestBatch.Mode = .atomic,
+        receivedAt: Timestamp
+    ) -> IngestBatch {
         var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
         if refuseByteOrderMark(body, into: &batch) { return batch }
         batch.events.reserveCapacity(body.count / 160)
@@ -50,8 +53,10 @@ public enum BatchDecoder {
 
     /// Decodes CSV with a header row of field names. The event type comes from a `type` column or from `type`.
     /// Lines starting with `#` are comments.
-    public static func decodeCSV(_ body: UnsafeRawBufferPointer, type defaultType: String?, mode: IngestBatch.Mode = .atomic,
-                                 receivedAt: Timestamp) -> IngestBatch {
+    public static func decodeCSV(
+        _ body: UnsafeRawBufferPointer, type defaultType: String?, mode: IngestBatch.Mode = .atomic,
+        receivedAt: Timestamp
+    ) -> IngestBatch {
         var batch = IngestBatch(mode: mode, receivedAt: receivedAt)
         if refuseByteOrderMark(body, into: &batch) { return batch }
         var header: [String]?
@@ -92,8 +97,10 @@ public enum BatchDecoder {
     /// mark is not JSON, and in CSV it would silently rename the first column.
     static func refuseByteOrderMark(_ body: UnsafeRawBufferPointer, into batch: inout IngestBatch) -> Bool {
         guard body.count >= 3, body[0] == 0xEF, body[1] == 0xBB, body[2] == 0xBF else { return false }
-        batch.rejected.append(LineError(line: 1, field: "body", error: "the body starts with a UTF-8 byte-order mark (EF BB BF); save the file as UTF-8 without BOM and send it again",
-                                        raw: rawText(UnsafeRawBufferPointer(rebasing: body.prefix(64)))))
+        batch.rejected.append(
+            LineError(
+                line: 1, field: "body", error: "the body starts with a UTF-8 byte-order mark (EF BB BF); save the file as UTF-8 without BOM and send it again",
+                raw: rawText(UnsafeRawBufferPointer(rebasing: body.prefix(64)))))
         return true
     }
 

@@ -21,26 +21,29 @@ enum EventFields {
             event = .marketDayRoll(MarketDayRoll(marketId: try s.requiredIdentifier("marketId"), businessDate: try s.requiredDate("businessDate")))
         case "security": event = .security(try security(&s))
         case "counterparty":
-            event = .counterparty(Counterparty(
-                counterpartyId: try s.requiredIdentifier("counterpartyId"), name: try s.requiredString("name"), lei: try s.string("lei"),
-                kind: try s.requiredEnumeration("kind", CounterpartyKind.self), parentId: try s.identifier("parentId"),
-                kycStatus: try s.string("kycStatus"), status: try s.string("status"), version: try s.int64("version")))
+            event = .counterparty(
+                Counterparty(
+                    counterpartyId: try s.requiredIdentifier("counterpartyId"), name: try s.requiredString("name"), lei: try s.string("lei"),
+                    kind: try s.requiredEnumeration("kind", CounterpartyKind.self), parentId: try s.identifier("parentId"),
+                    kycStatus: try s.string("kycStatus"), status: try s.string("status"), version: try s.int64("version")))
         case "aggregationUnit":
-            event = .aggregationUnit(AggregationUnit(
-                aggregationUnitId: try s.requiredIdentifier("aggregationUnitId"), name: try s.requiredString("name"),
-                marketId: try s.requiredIdentifier("marketId"), legalEntity: try s.requiredIdentifier("legalEntity"),
-                type: try s.requiredEnumeration("unitType", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
-                version: try s.int64("version")))
+            event = .aggregationUnit(
+                AggregationUnit(
+                    aggregationUnitId: try s.requiredIdentifier("aggregationUnitId"), name: try s.requiredString("name"),
+                    marketId: try s.requiredIdentifier("marketId"), legalEntity: try s.requiredIdentifier("legalEntity"),
+                    type: try s.requiredEnumeration("unitType", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
+                    version: try s.int64("version")))
         case "book":
             let positionType = try s.requiredEnumeration("positionType", PositionType.self)
             let clientId = try s.identifier("clientId")
             if clientId == nil && (positionType == .clientFree || positionType == .clientSegregated) {
                 throw FieldError("clientId", "is required for \(positionType.rawValue) books")
             }
-            event = .book(Book(
-                bookId: try s.requiredIdentifier("bookId"), name: try s.string("name"), legalEntity: try s.requiredIdentifier("legalEntity"),
-                positionType: positionType, clientId: clientId, aggregationUnits: try s.stringMap("aggregationUnits") ?? [:],
-                version: try s.int64("version")))
+            event = .book(
+                Book(
+                    bookId: try s.requiredIdentifier("bookId"), name: try s.string("name"), legalEntity: try s.requiredIdentifier("legalEntity"),
+                    positionType: positionType, clientId: clientId, aggregationUnits: try s.stringMap("aggregationUnits") ?? [:],
+                    version: try s.int64("version")))
         default:
             throw FieldError("type", "unknown event type \"\(type.prefix(40))\"; expected one of \(Event.typeNames.joined(separator: ", "))")
         }
@@ -84,13 +87,16 @@ enum EventFields {
         if let bid, let ask, bid > ask { throw FieldError("bid", "bid \(bid) is above ask \(ask)") }
         let currency = try s.string("currency")
         if let currency { try checkCurrency(currency, field: "currency") }
-        return PriceTick(securityId: id, last: last, bid: bid, ask: ask, previousClose: try s.decimal("previousClose"),
-                         currency: currency, source: try s.string("source"), ts: try s.timestamp("ts"))
+        return PriceTick(
+            securityId: id, last: last, bid: bid, ask: ask, previousClose: try s.decimal("previousClose"),
+            currency: currency, source: try s.string("source"), ts: try s.timestamp("ts"))
     }
 
     static func sod<S: FieldSource>(_ s: inout S) throws(FieldError) -> SODPosition {
-        let names: [(StaticString, StaticString)] = [("sd0Receipt", "sd0Deliver"), ("sd1Receipt", "sd1Deliver"), ("sd2Receipt", "sd2Deliver"),
-                                                     ("sd3Receipt", "sd3Deliver"), ("sd4Receipt", "sd4Deliver")]
+        let names: [(StaticString, StaticString)] = [
+            ("sd0Receipt", "sd0Deliver"), ("sd1Receipt", "sd1Deliver"), ("sd2Receipt", "sd2Deliver"),
+            ("sd3Receipt", "sd3Deliver"), ("sd4Receipt", "sd4Deliver"),
+        ]
         var receipts = [Int64](repeating: 0, count: 5), delivers = [Int64](repeating: 0, count: 5)
         for (k, (r, d)) in names.enumerated() {
             receipts[k] = try s.quantity(r, required: false)
@@ -131,7 +137,9 @@ enum EventFields {
             easyToBorrow: try s.bool("easyToBorrow") ?? false, thresholdList: try s.bool("thresholdList") ?? false,
             restricted: try s.bool("restricted") ?? false, shortSellEligible: try s.bool("shortSellEligible") ?? true,
             constituents: try s.constituents("constituents"))
-        if let isin = record.isin, !IdentifierChecks.isValidISIN(isin) { throw FieldError("isin", "\(isin.prefix(20)) is not a valid ISIN (12 characters with a correct check digit)") }
+        if let isin = record.isin, !IdentifierChecks.isValidISIN(isin) {
+            throw FieldError("isin", "\(isin.prefix(20)) is not a valid ISIN (12 characters with a correct check digit)")
+        }
         if let cusip = record.cusip, !IdentifierChecks.isValidCUSIP(cusip) { throw FieldError("cusip", "\(cusip.prefix(20)) is not a valid CUSIP") }
         if let sedol = record.sedol, !IdentifierChecks.isValidSEDOL(sedol) { throw FieldError("sedol", "\(sedol.prefix(20)) is not a valid SEDOL") }
         if let currency = record.currency { try checkCurrency(currency, field: "currency") }

@@ -21,7 +21,19 @@ public enum IdentifierChecks {
         for i in 0..<8 {
             let c = u[i]
             var v: Int
-            if isDigit(c) { v = Int(c - 48) } else if isUpper(c) { v = Int(c) - 55 } else if c == UInt8(ascii: "*") { v = 36 } else if c == UInt8(ascii: "@") { v = 37 } else if c == UInt8(ascii: "#") { v = 38 } else { return false }
+            if isDigit(c) {
+                v = Int(c - 48)
+            } else if isUpper(c) {
+                v = Int(c) - 55
+            } else if c == UInt8(ascii: "*") {
+                v = 36
+            } else if c == UInt8(ascii: "@") {
+                v = 37
+            } else if c == UInt8(ascii: "#") {
+                v = 38
+            } else {
+                return false
+            }
             if i % 2 == 1 { v *= 2 }
             sum += v / 10 + v % 10
         }

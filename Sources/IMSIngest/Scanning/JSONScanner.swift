@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import IMSDomain
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One `"key": value` of a flat JSON object, as byte offsets into the line.
 struct ScannedField {
@@ -92,16 +93,19 @@ enum JSONScanner {
                 guard j > i else { throw Failure(message: "unexpected character '\(Character(UnicodeScalar(b[i])))' at byte \(i + 1)") }
                 let digits = b[i] == UInt8(ascii: "-") ? i + 1 : i
                 if digits + 1 < j, b[digits] == UInt8(ascii: "0"), b[digits + 1] &- 48 < 10 {
-                    throw Failure(message: "a number must not start with 0 (JSON has no leading zeros)",
-                                  field: String(decoding: UnsafeRawBufferPointer(rebasing: b[keyStart..<keyEnd]), as: UTF8.self))
+                    throw Failure(
+                        message: "a number must not start with 0 (JSON has no leading zeros)",
+                        field: String(decoding: UnsafeRawBufferPointer(rebasing: b[keyStart..<keyEnd]), as: UTF8.self))
                 }
                 field.valueEnd = Int32(j)
                 field.kind = .number
                 i = j
             }
             let key = UnsafeRawBufferPointer(rebasing: b[keyStart..<keyEnd])
-            for f in fields where f.keyEnd - f.keyStart == Int32(key.count)
-                && memcmp(b.baseAddress! + Int(f.keyStart), key.baseAddress!, key.count) == 0 {
+            for f in fields
+            where f.keyEnd - f.keyStart == Int32(key.count)
+                && memcmp(b.baseAddress! + Int(f.keyStart), key.baseAddress!, key.count) == 0
+            {
                 throw Failure(message: "field appears twice", field: String(decoding: key, as: UTF8.self))
             }
             fields.append(field)
@@ -204,7 +208,9 @@ enum JSONScanner {
                 var scalar = try hex4(i)
                 i += 4
                 if (0xD800..<0xDC00).contains(scalar) {
-                    guard i + 6 <= b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else { throw FieldError("\(field)", "unpaired surrogate in \\u escape") }
+                    guard i + 6 <= b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
+                        throw FieldError("\(field)", "unpaired surrogate in \\u escape")
+                    }
                     let low = try hex4(i + 2)
                     guard (0xDC00..<0xE000).contains(low) else { throw FieldError("\(field)", "unpaired surrogate in \\u escape") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
@@ -246,7 +252,9 @@ enum JSONScanner {
             i = skipSpace(b, i)
             if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
             while true {
-                guard case .string(let key) = try parse(b, &i, field: field, depth: depth + 1) else { throw FieldError("\(field)", "object keys must be strings") }
+                guard case .string(let key) = try parse(b, &i, field: field, depth: depth + 1) else {
+                    throw FieldError("\(field)", "object keys must be strings")
+                }
                 i = skipSpace(b, i)
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw FieldError("\(field)", "expected ':'") }
                 i += 1
@@ -292,8 +300,10 @@ struct JSONFieldSource: FieldSource {
 
     mutating func raw(_ name: StaticString) -> RawValue? {
         let n = name.utf8CodeUnitCount
-        for (i, f) in fields.enumerated() where Int(f.keyEnd - f.keyStart) == n
-            && memcmp(line.baseAddress! + Int(f.keyStart), name.utf8Start, n) == 0 {
+        for (i, f) in fields.enumerated()
+        where Int(f.keyEnd - f.keyStart) == n
+            && memcmp(line.baseAddress! + Int(f.keyStart), name.utf8Start, n) == 0
+        {
             if i < 64 { read |= 1 << UInt64(i) }
             let v = UnsafeRawBufferPointer(rebasing: line[Int(f.valueStart)..<Int(f.valueEnd)])
             switch f.kind {

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import IMSDomain
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A field's value as found in the input, before it is typed: bytes borrowed from the batch body.
 enum RawValue {
@@ -158,7 +159,8 @@ extension FieldSource {
         return v
     }
 
-    mutating func requiredEnumeration<E: RawRepresentable & CaseIterable>(_ name: StaticString, _ type: E.Type) throws(FieldError) -> E where E.RawValue == String {
+    mutating func requiredEnumeration<E: RawRepresentable & CaseIterable>(_ name: StaticString, _ type: E.Type) throws(FieldError) -> E
+    where E.RawValue == String {
         guard let v = try enumeration(name, type) else { throw FieldError("\(name)", "is required") }
         return v
     }
@@ -197,8 +199,9 @@ extension FieldSource {
             var out: [Constituent] = []
             for (i, item) in items.enumerated() {
                 guard case .object(let fields) = item,
-                      case .string(let id)? = fields.first(where: { $0.0 == "securityId" })?.1,
-                      case .number(let w)? = fields.first(where: { $0.0 == "weight" })?.1, let weight = Decimal8(w) else {
+                    case .string(let id)? = fields.first(where: { $0.0 == "securityId" })?.1,
+                    case .number(let w)? = fields.first(where: { $0.0 == "weight" })?.1, let weight = Decimal8(w)
+                else {
                     throw FieldError("\(name)[\(i)]", "must be {\"securityId\": string, \"weight\": number}")
                 }
                 out.append(Constituent(securityId: id, weight: weight))

@@ -12,7 +12,7 @@ public struct MarketSimulator: Sendable {
         public var securityId: String
         public var marketId: String
         public var currency: String
-        public var price: Int64  // in cents
+        public var price: Int64 // in cents
     }
 
     struct BookInfo: Sendable {
@@ -90,8 +90,10 @@ public struct MarketSimulator: Sendable {
         var rng = SimulationRandom(seed: seed ^ 0xABCD)
         for event in batch.events {
             guard case .security(let s) = event, let id = s.securityId else { continue }
-            securities.append(SecurityInfo(securityId: id, marketId: s.marketId, currency: s.currency ?? "USD",
-                                           price: Int64(500 + rng.below(40_000))))
+            securities.append(
+                SecurityInfo(
+                    securityId: id, marketId: s.marketId, currency: s.currency ?? "USD",
+                    price: Int64(500 + rng.below(40_000))))
         }
         for id in Set(securities.map(\.marketId)).sorted() {
             guard let calendar = catalog.calendars[id] else { continue }
@@ -123,9 +125,10 @@ public struct MarketSimulator: Sendable {
             let located = LocatedShares(client: client, security: i, quantity: quantity)
             if locatedShares.count < 512 { locatedShares.append(located) } else { locatedShares[random.below(512)] = located }
         }
-        return LocateCommand(action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: client,
-                             securityId: securities[i].securityId, quantity: quantity, side: side,
-                             settlement: random.below(3) == 0 ? .swap : .cash, user: "simulator")
+        return LocateCommand(
+            action: .request, requestId: "\(prefix)LR\(locateCounter)", clientId: client,
+            securityId: securities[i].securityId, quantity: quantity, side: side,
+            settlement: random.below(3) == 0 ? .swap : .cash, user: "simulator")
     }
 
     /// A client's sell order, validated before it goes to the market, and the trade that executes it (carrying
@@ -147,9 +150,10 @@ public struct MarketSimulator: Sendable {
         }
         let price = securities[security].price + 1
         let orderId = "\(prefix)OR\(orderCounter)"
-        let order = OrderCommand(orderId: orderId, clientId: book.clientId!, bookId: book.bookId, securityId: securities[security].securityId,
-                                 side: side == .sellShort ? .sellShort : .sell, quantity: quantity,
-                                 price: Decimal8(units: price * 1_000_000), user: "simulator")
+        let order = OrderCommand(
+            orderId: orderId, clientId: book.clientId!, bookId: book.bookId, securityId: securities[security].securityId,
+            side: side == .sellShort ? .sellShort : .sell, quantity: quantity,
+            price: Decimal8(units: price * 1_000_000), user: "simulator")
         let executed = random.below(4) == 0 ? quantity / 2 : quantity
         let line = TradeLine(bookId: book.bookId, security: security, side: side, quantity: executed, price: price, orderId: orderId)
         tradeCounter += 1
@@ -167,7 +171,9 @@ public struct MarketSimulator: Sendable {
                 let p = close * 88 / 100
                 securities[i].price = p
                 let s = securities[i]
-                out.append(#"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"previousClose":\#(priceText(close)),"currency":"\#(s.currency)"}"#)
+                out.append(
+                    #"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"previousClose":\#(priceText(close)),"currency":"\#(s.currency)"}"#
+                )
             }
         }
         return out
@@ -192,6 +198,7 @@ public struct MarketSimulator: Sendable {
         public var restricted: Bool
         public var overLent: Bool
 
+        /// A `DemoTraits` from its fields.
         public init(securityId: String, marketId: String) {
             // FNV-1a of the id: a stable spread over the universe.
             var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -232,18 +239,24 @@ public struct MarketSimulator: Sendable {
         for le in ["PB-US-LLC", "PB-UK-LTD"] {
             out.append(#"{"type":"counterparty","counterpartyId":"\#(le)","name":"Prime Brokerage \#(le)","kind":"INTERNAL"}"#)
             for m in businessDates.keys.sorted() {
-                out.append(#"{"type":"aggregationUnit","aggregationUnitId":"AU-\#(le)-\#(m)","name":"\#(le) \#(m) default","marketId":"\#(m)","legalEntity":"\#(le)","unitType":"NET","isDefault":true}"#)
+                out.append(
+                    #"{"type":"aggregationUnit","aggregationUnitId":"AU-\#(le)-\#(m)","name":"\#(le) \#(m) default","marketId":"\#(m)","legalEntity":"\#(le)","unitType":"NET","isDefault":true}"#
+                )
             }
         }
         for c in 0..<clients {
-            out.append(#"{"type":"counterparty","counterpartyId":"\#(prefix)CL\#(c + 1)","name":"Client Fund \#(c + 1)","kind":"CLIENT","kycStatus":"APPROVED","status":"ACTIVE"}"#)
+            out.append(
+                #"{"type":"counterparty","counterpartyId":"\#(prefix)CL\#(c + 1)","name":"Client Fund \#(c + 1)","kind":"CLIENT","kycStatus":"APPROVED","status":"ACTIVE"}"#
+            )
         }
         for l in 1...6 {
             out.append(#"{"type":"counterparty","counterpartyId":"LENDER\#(l)","name":"Agent Lender \#(l)","kind":"LENDER","status":"ACTIVE"}"#)
         }
         for b in books {
             let client = b.clientId.map { #","clientId":"\#($0)""# } ?? ""
-            out.append(#"{"type":"book","bookId":"\#(b.bookId)","legalEntity":"\#(Self.legalEntity(b.bookId))","positionType":"\#(b.positionType.rawValue)"\#(client)}"#)
+            out.append(
+                #"{"type":"book","bookId":"\#(b.bookId)","legalEntity":"\#(Self.legalEntity(b.bookId))","positionType":"\#(b.positionType.rawValue)"\#(client)}"#
+            )
         }
         for (i, s) in securities.enumerated() {
             let date = businessDates[s.marketId]!
@@ -251,35 +264,44 @@ public struct MarketSimulator: Sendable {
             for _ in 0..<2 {
                 let b = books[random.below(books.count)]
                 let settled = Int64(random.below(200) * 100)
-                out.append(#"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":\#(settled + 500),"settledQty":\#(settled),"sd1Receipt":500}"#)
+                out.append(
+                    #"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":\#(settled + 500),"settledQty":\#(settled),"sd1Receipt":500}"#
+                )
             }
             if i % 3 == 0 {
                 let kinds = ["BORROW", "LOAN", "PLEDGE_OUT", "REPO"]
-                let c = ContractState(contractId: "\(prefix)C-\(i)", version: 1, kind: kinds[i % 4], bookId: books[0].bookId,
-                                      counterpartyId: "LENDER\(1 + i % 6)", security: i, quantity: Int64(1000 * (1 + random.below(50))),
-                                      rateBps: 25 + random.below(300), startDate: date)
+                let c = ContractState(
+                    contractId: "\(prefix)C-\(i)", version: 1, kind: kinds[i % 4], bookId: books[0].bookId,
+                    counterpartyId: "LENDER\(1 + i % 6)", security: i, quantity: Int64(1000 * (1 + random.below(50))),
+                    rateBps: 25 + random.below(300), startDate: date)
                 contracts.append(c)
                 out.append(contractText(c))
             }
             let kinds = ["INDICATIVE", "FIRM", "EXCLUSIVE"]
             // Lenders offer by temperature: GC plenty and cheap, warm less and dearer, HTB little and dear.
             let traits = DemoTraits(securityId: s.securityId, marketId: s.marketId)
-            let (offered, rate): (Int, Int) = switch traits.temperature {
-            case .gc: (10_000 * (1 + random.below(100)), 20 + random.below(200))
-            case .warm: (5_000 * (1 + random.below(40)), 250 + random.below(500))
-            case .htb: (1_000 * random.below(20), 800 + random.below(2_500))
-            }
-            out.append(#"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(offered),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(rate),"effectiveDate":"\#(date)"}"#)
+            let (offered, rate): (Int, Int) =
+                switch traits.temperature {
+                case .gc: (10_000 * (1 + random.below(100)), 20 + random.below(200))
+                case .warm: (5_000 * (1 + random.below(40)), 250 + random.below(500))
+                case .htb: (1_000 * random.below(20), 800 + random.below(2_500))
+                }
+            out.append(
+                #"{"type":"availability","sourceId":"LENDER\#(1 + i % 6)","securityId":"\#(s.securityId)","quantity":\#(offered),"availabilityType":"\#(kinds[i % 3])","rateBps":\#(rate),"effectiveDate":"\#(date)"}"#
+            )
             if traits.temperature == .htb {
                 // Clients short the name (more than the street lends), and some of it the firm over-lent.
                 let client = books.filter { $0.positionType == .clientFree }
                 let b = client[random.below(client.count)]
                 let short = Int64(10_000 * (2 + random.below(20)))
-                out.append(#"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":-\#(short),"settledQty":-\#(short)}"#)
+                out.append(
+                    #"{"type":"sodPosition","businessDate":"\#(date)","bookId":"\#(b.bookId)","securityId":"\#(s.securityId)","contractualQty":-\#(short),"settledQty":-\#(short)}"#
+                )
                 if traits.overLent {
-                    let c = ContractState(contractId: "\(prefix)C-OL-\(i)", version: 1, kind: "LOAN", bookId: books[0].bookId,
-                                          counterpartyId: "LENDER\(1 + random.below(6))", security: i, quantity: Int64(100_000 * (3 + random.below(10))),
-                                          rateBps: 800 + random.below(2_500), startDate: date)
+                    let c = ContractState(
+                        contractId: "\(prefix)C-OL-\(i)", version: 1, kind: "LOAN", bookId: books[0].bookId,
+                        counterpartyId: "LENDER\(1 + random.below(6))", security: i, quantity: Int64(100_000 * (3 + random.below(10))),
+                        rateBps: 800 + random.below(2_500), startDate: date)
                     contracts.append(c)
                     out.append(contractText(c))
                 }
@@ -308,7 +330,8 @@ public struct MarketSimulator: Sendable {
         securities[i].price = max(100, securities[i].price + step)
         let p = securities[i].price
         let s = securities[i]
-        return #"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"currency":"\#(s.currency)"}"#
+        return
+            #"{"type":"price","securityId":"\#(s.securityId)","last":\#(priceText(p)),"bid":\#(priceText(p - 1)),"ask":\#(priceText(p + 1)),"currency":"\#(s.currency)"}"#
     }
 
     /// The next event of the flow: mostly new trades, some amends and cancels, price ticks and availability updates.
@@ -318,7 +341,8 @@ public struct MarketSimulator: Sendable {
         if roll < 12 {
             let i = random.skewed(securities.count)
             let s = securities[i]
-            return #"{"type":"availability","sourceId":"LENDER\#(1 + random.below(6))","securityId":"\#(s.securityId)","quantity":\#(1000 * random.below(1000)),"availabilityType":"FIRM","effectiveDate":"\#(businessDates[s.marketId]!)"}"#
+            return
+                #"{"type":"availability","sourceId":"LENDER\#(1 + random.below(6))","securityId":"\#(s.securityId)","quantity":\#(1000 * random.below(1000)),"availabilityType":"FIRM","effectiveDate":"\#(businessDates[s.marketId]!)"}"#
         }
         if roll < 18, !recent.isEmpty {
             let k = random.below(recent.count)
@@ -332,12 +356,17 @@ public struct MarketSimulator: Sendable {
         if roll == 99 { return contractLine() }
         let security = random.skewed(securities.count)
         let sides: [TradeSide] = [.buy, .buy, .sell, .sell, .sellShort, .buyCover]
-        let line = TradeLine(bookId: books[tradingBooks[random.below(tradingBooks.count)]].bookId, security: security,
-                             side: sides[random.below(sides.count)], quantity: Int64(100 * (1 + random.below(50))),
-                             price: securities[security].price)
+        let line = TradeLine(
+            bookId: books[tradingBooks[random.below(tradingBooks.count)]].bookId, security: security,
+            side: sides[random.below(sides.count)], quantity: Int64(100 * (1 + random.below(50))),
+            price: securities[security].price)
         tradeCounter += 1
         let id = "\(prefix)T\(tradeCounter)"
-        if recent.count < 4096 { recent.append(RecentTrade(tradeId: id, version: 1, line: line)) } else { recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line) }
+        if recent.count < 4096 {
+            recent.append(RecentTrade(tradeId: id, version: 1, line: line))
+        } else {
+            recent[random.below(4096)] = RecentTrade(tradeId: id, version: 1, line: line)
+        }
         return tradeText(id: id, version: 1, status: "NEW", line)
     }
 
@@ -351,10 +380,11 @@ public struct MarketSimulator: Sendable {
         if action == 0 || contracts.isEmpty {
             let i = random.skewed(securities.count)
             contractCounter += 1
-            let c = ContractState(contractId: "\(prefix)CN-\(contractCounter)", version: 1, kind: random.below(2) == 0 ? "BORROW" : "LOAN",
-                                  bookId: books[0].bookId, counterpartyId: "LENDER\(1 + random.below(6))", security: i,
-                                  quantity: Int64(1000 * (1 + random.below(50))), rateBps: 25 + random.below(300),
-                                  startDate: businessDates[securities[i].marketId]!)
+            let c = ContractState(
+                contractId: "\(prefix)CN-\(contractCounter)", version: 1, kind: random.below(2) == 0 ? "BORROW" : "LOAN",
+                bookId: books[0].bookId, counterpartyId: "LENDER\(1 + random.below(6))", security: i,
+                quantity: Int64(1000 * (1 + random.below(50))), rateBps: 25 + random.below(300),
+                startDate: businessDates[securities[i].marketId]!)
             contracts.append(c)
             return contractText(c)
         }
@@ -379,12 +409,13 @@ public struct MarketSimulator: Sendable {
     func tradeText(id: String, version: Int64, status: String, _ t: TradeLine) -> String {
         let s = securities[t.security]
         let order = t.orderId.map { #","orderId":"\#($0)""# } ?? ""
-        return #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(order),"bookId":"\#(t.bookId)","securityId":"\#(s.securityId)","side":"\#(t.side.rawValue)","quantity":\#(t.quantity),"price":\#(priceText(t.price)),"tradeDate":"\#(businessDates[s.marketId]!)","counterpartyId":"\#(t.bookId.contains("CL") ? "EXCH" : "LENDER1")"}"#
+        return
+            #"{"type":"trade","tradeId":"\#(id)","version":\#(version),"status":"\#(status)"\#(order),"bookId":"\#(t.bookId)","securityId":"\#(s.securityId)","side":"\#(t.side.rawValue)","quantity":\#(t.quantity),"price":\#(priceText(t.price)),"tradeDate":"\#(businessDates[s.marketId]!)","counterpartyId":"\#(t.bookId.contains("CL") ? "EXCH" : "LENDER1")"}"#
     }
 
     /// Rolls every market to its next trading day, as day-roll events.
     public mutating func dayRollLines() -> [String] {
-        recent.removeAll()  // the day's trades are not amended once their market has rolled
+        recent.removeAll() // the day's trades are not amended once their market has rolled
         var out: [String] = []
         for (id, date) in businessDates.sorted(by: { $0.key < $1.key }) {
             guard let calendar = catalog.calendars[id] else { continue }

@@ -2,8 +2,10 @@
 public struct SimulationRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// A `SimulationRandom` from its fields.
     public init(seed: UInt64) { state = seed }
 
+    /// The next pseudo-random number of the sequence (deterministic for a seed).
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -40,10 +40,11 @@ struct ConnectionFraming {
 
         /// The whole HTTP response, with a JSON body naming the field (`headers`).
         var response: String {
-            let (status, message) = switch self {
-            case .headTooLarge(let limit): ("431 Request Header Fields Too Large", "the request line and headers are longer than \(limit) bytes")
-            case .malformed(let message): ("400 Bad Request", message)
-            }
+            let (status, message) =
+                switch self {
+                case .headTooLarge(let limit): ("431 Request Header Fields Too Large", "the request line and headers are longer than \(limit) bytes")
+                case .malformed(let message): ("400 Bad Request", message)
+                }
             let body = #"{"error":"\#(message)","field":"headers"}"#
             return "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         }
@@ -173,7 +174,9 @@ struct ConnectionFraming {
             if end + 1 >= n { end = n }
             defer { i = end + 2 }
             if end == i { continue }
-            if head[i] == 0x20 || head[i] == 0x09 { return .failure(.malformed("header line \(line) is folded (starts with a space or tab); send each header on one line")) }
+            if head[i] == 0x20 || head[i] == 0x09 {
+                return .failure(.malformed("header line \(line) is folded (starts with a space or tab); send each header on one line"))
+            }
             guard let colon = head[i..<end].firstIndex(of: 0x3A) else {
                 return .failure(.malformed("header line \(line) has no colon: a header is a name, a colon and a value"))
             }

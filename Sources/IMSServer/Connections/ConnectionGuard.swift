@@ -22,6 +22,7 @@ public struct ConnectionLimits: Sendable {
     /// subscriber that never reads then holds nothing, and cannot hold up a shutdown.
     public var maxWriteStall: TimeAmount = .seconds(30)
 
+    /// A `ConnectionLimits` from its fields.
     public init() {}
 }
 
@@ -169,7 +170,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
-        context.fireChannelRead(data)  // the bytes go on unchanged
+        context.fireChannelRead(data) // the bytes go on unchanged
     }
 
     /// Answers with `response` (a whole HTTP response) and closes.

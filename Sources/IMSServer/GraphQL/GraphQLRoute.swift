@@ -48,7 +48,8 @@ struct GraphQLRoute: Sendable {
         // Read strictly first: a key repeated (`query` twice, or in the variables) is refused, not resolved one
         // way here and another elsewhere.
         do throws(StrictJSONError) {
-            _ = try StrictJSON.parse(Array(buffer.readableBytesView), limits: StrictJSON.Limits(depth: limits.maxNesting + 1, stringBytes: limits.maxQueryBytes))
+            _ = try StrictJSON.parse(
+                Array(buffer.readableBytesView), limits: StrictJSON.Limits(depth: limits.maxNesting + 1, stringBytes: limits.maxQueryBytes))
         } catch {
             throw Refusal(["\(error.field): \(error.message)"])
         }
@@ -78,14 +79,17 @@ struct GraphQLRoute: Sendable {
 
     func run(_ body: Body, clientScope: String? = nil) async -> Response {
         do throws(QueryLimits.Refusal) {
-            let scans = engine.readModel.read { QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount) }
+            let scans = engine.readModel.read {
+                QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount)
+            }
             try limits.check(query: body.query, scans: scans)
         } catch {
             return Self.errors([error.message], status: .badRequest)
         }
         do {
-            let result = try await api.execute(request: body.query, context: GraphQLContext(engine: engine, clientScope: clientScope), variables: body.variables ?? [:],
-                                               operationName: body.operationName)
+            let result = try await api.execute(
+                request: body.query, context: GraphQLContext(engine: engine, clientScope: clientScope), variables: body.variables ?? [:],
+                operationName: body.operationName)
             let data = try JSONEncoder().encode(result)
             let failedValidation = result.data == nil && !result.errors.isEmpty
             return JSONResponse.raw(data, status: failedValidation ? .badRequest : .ok)

@@ -52,8 +52,10 @@ struct PositionsArguments: Codable, Sendable {
 
     /// The filter arguments by their field names.
     var filterValues: [String: String?] {
-        ["bookId": bookId, "securityId": securityId, "marketId": marketId, "aggregationUnitId": aggregationUnitId,
-         "positionType": positionType, "legalEntity": legalEntity, "clientId": clientId]
+        [
+            "bookId": bookId, "securityId": securityId, "marketId": marketId, "aggregationUnitId": aggregationUnitId,
+            "positionType": positionType, "legalEntity": legalEntity, "clientId": clientId,
+        ]
     }
 }
 struct SecuritiesArguments: Codable, Sendable { var query: String?; var marketId: String?; var identifier: String?; var offset: Int?; var limit: Int? }
@@ -85,7 +87,9 @@ final class GraphQLContext: Sendable {
 
     /// Throws for a client asking for a field that is for staff.
     func requireStaff(_ field: String) throws {
-        if clientScope != nil { throw GraphQLArgumentError("\(field) is for staff (operator, approver, admin); a client key sees reference data and its own positions") }
+        if clientScope != nil {
+            throw GraphQLArgumentError("\(field) is for staff (operator, approver, admin); a client key sees reference data and its own positions")
+        }
     }
 
     /// Whether the caller may see `book` (staff: every book; a client: its own).
@@ -99,7 +103,9 @@ final class GraphQLContext: Sendable {
 struct GraphQLResolver: Sendable {
     func markets(context: GraphQLContext, arguments: NoArguments) -> [MarketView] { context.readModel.read { $0.marketViews() } }
     func market(context: GraphQLContext, arguments: IdArguments) -> MarketView? { context.readModel.read { $0.market(arguments.id) } }
-    func security(context: GraphQLContext, arguments: IdArguments) -> SecurityView? { context.readModel.read { $0.security(arguments.id, visibleTo: context.clientScope) } }
+    func security(context: GraphQLContext, arguments: IdArguments) -> SecurityView? {
+        context.readModel.read { $0.security(arguments.id, visibleTo: context.clientScope) }
+    }
     func counterparties(context: GraphQLContext, arguments: NoArguments) throws -> [Counterparty] {
         try context.requireStaff("counterparties")
         return context.readModel.read { $0.allCounterparties() }
@@ -192,7 +198,9 @@ struct GraphQLResolver: Sendable {
 // Nested fields that need the engine.
 extension PositionView {
     func book(context: GraphQLContext, arguments: NoArguments) -> Book? { context.readModel.read { $0.book(bookId) } }
-    func security(context: GraphQLContext, arguments: NoArguments) -> SecurityView? { context.readModel.read { $0.security(securityId, visibleTo: context.clientScope) } }
+    func security(context: GraphQLContext, arguments: NoArguments) -> SecurityView? {
+        context.readModel.read { $0.security(securityId, visibleTo: context.clientScope) }
+    }
     var positionTypeName: String { positionType.rawValue }
 }
 
@@ -205,7 +213,8 @@ extension Book {
 
 extension SecurityView {
     func positions(context: GraphQLContext, arguments: PageArguments) throws -> PositionPage {
-        try GraphQLResolver().positions(context: context, arguments: PositionsArguments(securityId: security.securityId ?? "", offset: arguments.offset, limit: arguments.limit))
+        try GraphQLResolver().positions(
+            context: context, arguments: PositionsArguments(securityId: security.securityId ?? "", offset: arguments.offset, limit: arguments.limit))
     }
     var securityId: String { security.securityId ?? "" }
     var isin: String? { security.isin }

@@ -97,12 +97,15 @@ struct QueryLimits: Sendable {
         for case let operation as OperationDefinition in document.definitions {
             let (depth, cost) = try measure(operation.selectionSet, fragments: fragments, depth: 1, seen: [], scans: scans)
             if depth > maxDepth { throw Refusal(message: "query depth \(depth) exceeds the limit of \(maxDepth)") }
-            if cost > maxCost { throw Refusal(message: "query could return about \(cost) items, more than the limit of \(maxCost); ask for smaller pages or fewer nested lists") }
+            if cost > maxCost {
+                throw Refusal(message: "query could return about \(cost) items, more than the limit of \(maxCost); ask for smaller pages or fewer nested lists")
+            }
         }
     }
 
     /// Depth and cost of a selection set at `depth`.
-    private func measure(_ set: SelectionSet, fragments: [String: SelectionSet], depth: Int, seen: Set<String>, scans: ScanSizes) throws(Refusal) -> (Int, Int) {
+    private func measure(_ set: SelectionSet, fragments: [String: SelectionSet], depth: Int, seen: Set<String>, scans: ScanSizes) throws(Refusal) -> (Int, Int)
+    {
         if depth > maxDepth { return (depth, 0) }
         var deepest = depth, cost = 0
         for selection in set.selections {

@@ -12,7 +12,11 @@ import IMSRules
 /// `JSONBody.decode`, which gives the same answer or names the error.
 struct FlatJSON {
     enum Value {
-        case string(Substring), integer(Int64), number(Substring), bool(Bool), null
+        case string(Substring)
+        case integer(Int64)
+        case number(Substring)
+        case bool(Bool)
+        case null
     }
 
     private var members: [(key: [UInt8], value: Value)] = []
@@ -26,10 +30,12 @@ struct FlatJSON {
         func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
         func offset(_ k: Int) -> String.Index { self.text.utf8.index(self.text.utf8.startIndex, offsetBy: k) }
         skipSpace()
-        guard i < b.count, b[i] == 0x7B else { return nil }  // {
+        guard i < b.count, b[i] == 0x7B else { return nil } // {
         i += 1
         skipSpace()
-        if i < b.count, b[i] == 0x7D { i += 1 } else {
+        if i < b.count, b[i] == 0x7D {
+            i += 1
+        } else {
             while true {
                 skipSpace()
                 guard i < b.count, b[i] == 0x22 else { return nil }
@@ -61,7 +67,7 @@ struct FlatJSON {
                         if b[i] == 0x2E { if fraction { return nil }; fraction = true } else { digits += 1 }
                         i += 1
                     }
-                    guard digits > 0, digits <= 18 else { return nil }  // no overflow to think about
+                    guard digits > 0, digits <= 18 else { return nil } // no overflow to think about
                     let raw = self.text[offset(start)..<offset(i)]
                     if fraction { value = .number(raw) } else { guard let n = Int64(raw) else { return nil }; value = .integer(n) }
                 case 0x74 where b[i...].starts(with: Array("true".utf8)): value = .bool(true); i += 4

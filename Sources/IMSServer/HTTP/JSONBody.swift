@@ -34,8 +34,10 @@ enum JSONBody {
     }
 
     /// Reads and decodes in one step.
-    static func decode<T: Codable>(_ type: T.Type, from request: Request, shape: String, limit: Int = InputBounds.maxCommandBodyBytes,
-                                   limits: StrictJSON.Limits = .requestBody) async throws -> T {
+    static func decode<T: Codable>(
+        _ type: T.Type, from request: Request, shape: String, limit: Int = InputBounds.maxCommandBodyBytes,
+        limits: StrictJSON.Limits = .requestBody
+    ) async throws -> T {
         try decode(type, from: try await bytes(request, limit: limit), shape: shape, limits: limits)
     }
 }

@@ -9,6 +9,7 @@ import UnixSignals
 public final class EngineSlot: Sendable {
     private let state = Mutex<(engine: Engine?, closed: Bool)>((nil, false))
 
+    /// A `EngineSlot` from its fields.
     public init(_ engine: Engine? = nil) { state.withLock { $0.engine = engine } }
 
     /// Puts the recovered engine in; false when shutdown has already begun (the caller then stops it).
@@ -21,7 +22,11 @@ public final class EngineSlot: Sendable {
     }
 
     /// Closes the slot and returns its engine, if recovery had finished.
-    func close() -> Engine? { state.withLock { s in s.closed = true; return s.engine } }
+    func close() -> Engine? {
+        state.withLock { s in
+            s.closed = true; return s.engine
+        }
+    }
 }
 
 /// The engine as a service of the process's service group (`IMSServices`).
@@ -36,12 +41,14 @@ public struct EngineService: Service {
     let durable: Bool
     let logger: Logger
 
+    /// A `EngineService` from its fields.
     public init(slot: EngineSlot, durable: Bool, logger: Logger) {
         self.slot = slot
         self.durable = durable
         self.logger = logger
     }
 
+    /// Runs until the service group is cancelled, then stops the engine (which drains and snapshots).
     public func run() async throws {
         // Returns at graceful shutdown; throws if the group is cancelled instead (a service failed): either
         // way the engine stops cleanly.
@@ -60,10 +67,11 @@ public struct EngineService: Service {
 public enum IMSServices {
     /// Runs `services` (first stopped last) until SIGTERM or SIGINT, then shuts them down in order.
     public static func run(_ services: [any Service], logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 }

@@ -21,8 +21,9 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         init(_ key: Key, registry: PrometheusCollectorRegistry) {
             let labels = [("route", key.route), ("method", key.method.rawValue), ("status", String(key.status))]
             requests = registry.makeCounter(name: "ims_http_requests_total", labels: labels, help: "HTTP requests answered, by route, method and status.")
-            duration = registry.makeDurationHistogram(name: "ims_http_request_duration_seconds", labels: labels, buckets: IMSMetrics.latencyBuckets,
-                                                      help: "HTTP request duration, from its head to its answer being ready, by route, method and status.")
+            duration = registry.makeDurationHistogram(
+                name: "ims_http_request_duration_seconds", labels: labels, buckets: IMSMetrics.latencyBuckets,
+                help: "HTTP request duration, from its head to its answer being ready, by route, method and status.")
         }
     }
 
@@ -51,12 +52,14 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
         // A line per request at debug (`--log-level debug`); server errors always, but for 503s, which IMS gives
         // on purpose (recovering, inbox full, journal failing) and which readiness probes would repeat.
-        let level: Logger.Level = key.status >= 500 && key.status != 503 ? .warning : .debug  // 503: by design (recovering, busy, disk full)
+        let level: Logger.Level = key.status >= 500 && key.status != 503 ? .warning : .debug // 503: by design (recovering, busy, disk full)
         if context.logger.logLevel <= level {
-            context.logger.log(level: level, "request", metadata: [
-                "route": "\(key.route)", "method": "\(key.method.rawValue)", "status": "\(key.status)",
-                "durationMicros": "\(nanoseconds / 1_000)",
-            ])
+            context.logger.log(
+                level: level, "request",
+                metadata: [
+                    "route": "\(key.route)", "method": "\(key.method.rawValue)", "status": "\(key.status)",
+                    "durationMicros": "\(nanoseconds / 1_000)",
+                ])
         }
         let s = cache.series.withLock { map in
             if let s = map[key] { return s }

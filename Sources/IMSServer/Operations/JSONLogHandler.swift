@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import IMSDomain
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// swift-log's handler for IMS: one JSON object per line on standard error —
 /// `{"time":"2026-11-29T19:01:49.123Z","level":"info","logger":"ims","message":"…", …metadata}` — or, with
@@ -21,6 +22,7 @@ public struct IMSLogHandler: LogHandler {
     private let label: String
     private let format: Format
 
+    /// A `IMSLogHandler` from its fields.
     public init(label: String, format: Format, level: Logger.Level) {
         self.label = label
         self.format = format
@@ -37,6 +39,7 @@ public struct IMSLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Writes one log line.
     public func log(event: LogEvent) {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
@@ -109,4 +112,3 @@ public struct IMSLogHandler: LogHandler {
         }
     }
 }
-

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import IMSEngine
 import IMSJournal
@@ -9,6 +6,10 @@ import Logging
 import Metrics
 import Prometheus
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// IMS's metrics, exposed at `GET /metrics` in the Prometheus text format (docs/operations.md).
 ///
@@ -47,24 +48,34 @@ public final class IMSMetrics: Sendable {
         factory.nameAndLabelSanitizer = { name, labels in (Self.sanitized(name), labels.map { (Self.sanitized($0.0), $0.1) }) }
         factory.defaultDurationHistogramBuckets = Self.latencyBuckets
         MetricsSystem.bootstrap(factory)
-        received = registry.makeCounter(name: "ims_events_received_total", help: "Lines received by POST /api/v1/events (events and lines that did not decode).")
+        received = registry.makeCounter(
+            name: "ims_events_received_total", help: "Lines received by POST /api/v1/events (events and lines that did not decode).")
         accepted = registry.makeCounter(name: "ims_events_accepted_total", help: "Events accepted and applied (including those that changed nothing).")
         ignored = registry.makeCounter(name: "ims_events_ignored_total", help: "Accepted events that changed nothing: duplicates and stale versions.")
-        rejectedDecode = registry.makeCounter(name: "ims_events_rejected_total", labels: [("reason", "decode")],
-                                              help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
-        rejectedValidation = registry.makeCounter(name: "ims_events_rejected_total", labels: [("reason", "validation")],
-                                                  help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
-        batchesApplied = registry.makeCounter(name: "ims_batches_total", labels: [("result", "applied")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
-        batchesRefused = registry.makeCounter(name: "ims_batches_total", labels: [("result", "refused")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
-        ingestSeconds = registry.makeDurationHistogram(name: "ims_ingest_batch_seconds", buckets: Self.latencyBuckets,
-                                                       help: "POST /api/v1/events: body received to answer (durable, applied and visible).")
-        applySeconds = registry.makeDurationHistogram(name: "ims_apply_seconds", buckets: Self.latencyBuckets,
-                                                      help: "Writer time per drain: validation, apply and change capture.")
-        journalSeconds = registry.makeDurationHistogram(name: "ims_journal_append_seconds", buckets: Self.latencyBuckets,
-                                                        help: "Journal group commit: encode, write and sync (the fsync policy's).")
-        journalGroupEvents = registry.makeValueHistogram(name: "ims_journal_group_events", buckets: [1, 10, 100, 1_000, 5_000, 10_000, 50_000],
-                                                         help: "Events per journal group commit.")
-        recoverySeconds = registry.makeGauge(name: "ims_recovery_seconds", help: "How long the last start took to recover the state (snapshot load and journal replay).")
+        rejectedDecode = registry.makeCounter(
+            name: "ims_events_rejected_total", labels: [("reason", "decode")],
+            help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
+        rejectedValidation = registry.makeCounter(
+            name: "ims_events_rejected_total", labels: [("reason", "validation")],
+            help: "Lines rejected, by reason: decode (syntax, types, bounds) or validation (against the state).")
+        batchesApplied = registry.makeCounter(
+            name: "ims_batches_total", labels: [("result", "applied")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
+        batchesRefused = registry.makeCounter(
+            name: "ims_batches_total", labels: [("result", "refused")], help: "Batches applied, or refused whole (an atomic batch with a bad line).")
+        ingestSeconds = registry.makeDurationHistogram(
+            name: "ims_ingest_batch_seconds", buckets: Self.latencyBuckets,
+            help: "POST /api/v1/events: body received to answer (durable, applied and visible).")
+        applySeconds = registry.makeDurationHistogram(
+            name: "ims_apply_seconds", buckets: Self.latencyBuckets,
+            help: "Writer time per drain: validation, apply and change capture.")
+        journalSeconds = registry.makeDurationHistogram(
+            name: "ims_journal_append_seconds", buckets: Self.latencyBuckets,
+            help: "Journal group commit: encode, write and sync (the fsync policy's).")
+        journalGroupEvents = registry.makeValueHistogram(
+            name: "ims_journal_group_events", buckets: [1, 10, 100, 1_000, 5_000, 10_000, 50_000],
+            help: "Events per journal group commit.")
+        recoverySeconds = registry.makeGauge(
+            name: "ims_recovery_seconds", help: "How long the last start took to recover the state (snapshot load and journal replay).")
         startedAt = registry.makeGauge(name: "ims_start_time_seconds", help: "When this process started serving, seconds since 1970.")
     }
 
@@ -129,16 +140,22 @@ public final class IMSMetrics: Sendable {
         }
         gauge("ims_journal_failing", "1 while journal writes fail (ingest answers 503).").set(Int64(engine.journalStatus.failing ? 1 : 0))
         for c in engine.feed.consumers() {
-            registry.makeGauge(name: "ims_feed_consumer_lag_records", labels: [("consumer", c.name)],
-                               help: "Change records published and not yet taken by a consumer of the change feed.").set(Int64(c.lag))
+            registry.makeGauge(
+                name: "ims_feed_consumer_lag_records", labels: [("consumer", c.name)],
+                help: "Change records published and not yet taken by a consumer of the change feed."
+            ).set(Int64(c.lag))
         }
-        gauge("ims_read_model_resynchronisations", "Times the read model fell off the change feed and was rebuilt.").set(Int64(engine.readModel.resynchronisations))
+        gauge("ims_read_model_resynchronisations", "Times the read model fell off the change feed and was rebuilt.").set(
+            Int64(engine.readModel.resynchronisations))
         let stats = hub.subscriberStats()
         for name in StreamRegistry.names {
             let s = stats[name] ?? (0, 0)
-            registry.makeGauge(name: "ims_stream_subscribers", labels: [("stream", name)], help: "WebSocket subscribers connected, per stream.").set(Int64(s.count))
-            registry.makeGauge(name: "ims_stream_max_pending_items", labels: [("stream", name)],
-                               help: "The most changed items one subscriber of the stream has waiting (its lag).").set(Int64(s.maxPending))
+            registry.makeGauge(name: "ims_stream_subscribers", labels: [("stream", name)], help: "WebSocket subscribers connected, per stream.").set(
+                Int64(s.count))
+            registry.makeGauge(
+                name: "ims_stream_max_pending_items", labels: [("stream", name)],
+                help: "The most changed items one subscriber of the stream has waiting (its lag)."
+            ).set(Int64(s.maxPending))
         }
         if let snapshot = storage?.snapshots.lastSnapshot {
             gauge("ims_snapshot_age_seconds", "Seconds since the last snapshot this process wrote.").set(Date().timeIntervalSince(snapshot.at))
@@ -161,9 +178,9 @@ public final class IMSMetrics: Sendable {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
         #if canImport(Glibc)
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+            return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
         #else
-        return pages * 4096
+            return pages * 4096
         #endif
     }
 }
@@ -176,6 +193,7 @@ public struct StorageStatus: Sendable {
     /// "degraded" until someone acknowledges that exception.
     public var repairedAtStart: Bool
 
+    /// A `StorageStatus` from its fields.
     public init(journal: SegmentedJournal, snapshots: SnapshotStore, repairedAtStart: Bool = false) {
         self.journal = journal
         self.snapshots = snapshots

@@ -26,6 +26,7 @@ public final class OperationsHistory: Sendable {
     private let accepted = Atomic<Int64>(0)
     private let points = Mutex<[Point]>([])
 
+    /// A `OperationsHistory` from its fields.
     public init(interval: Double = 10, capacity: Int = 360) {
         self.interval = interval
         self.capacity = capacity
@@ -36,7 +37,7 @@ public final class OperationsHistory: Sendable {
     /// A drain took `nanoseconds` (the engine's observer, once per drain).
     func drained(nanoseconds: UInt64) {
         let i = bounds.firstIndex { nanoseconds <= $0 } ?? bounds.count
-        drains.withLock { $0[i] += 1 }  // the writer's thread, once per drain: an uncontended lock
+        drains.withLock { $0[i] += 1 } // the writer's thread, once per drain: an uncontended lock
     }
 
     /// Events accepted and applied (the metrics' change-feed consumer, per drain).
@@ -61,8 +62,9 @@ public final class OperationsHistory: Sendable {
             return nil
         }
         let p99 = quantile(0.99)
-        let point = Point(time: time, eventsPerSecond: Double(events) / max(seconds, 0.001), applyP50Milliseconds: quantile(0.5),
-                          applyP99Milliseconds: p99.map { $0.isFinite ? $0 : Double(bounds.last!) / 1e6 }, feedLag: feedLag)
+        let point = Point(
+            time: time, eventsPerSecond: Double(events) / max(seconds, 0.001), applyP50Milliseconds: quantile(0.5),
+            applyP99Milliseconds: p99.map { $0.isFinite ? $0 : Double(bounds.last!) / 1e6 }, feedLag: feedLag)
         points.withLock { list in
             list.append(point)
             if list.count > capacity { list.removeFirst(list.count - capacity) }

@@ -1,5 +1,5 @@
-import IMSDomain
 import Hummingbird
+import IMSDomain
 import IMSEngine
 import IMSRuntime
 
@@ -36,8 +36,10 @@ struct OperationsRoutes {
     /// (`--insecure-no-auth`) every caller acts with every role.
     @Sendable func me(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let who = context.identity
-        return JSONResponse.ok(Me(subject: who?.subject ?? "anonymous", roles: (who?.roles ?? Set(Role.allCases)).map(\.rawValue).sorted(),
-                                  clientId: who?.clientId, authenticated: who != nil))
+        return JSONResponse.ok(
+            Me(
+                subject: who?.subject ?? "anonymous", roles: (who?.roles ?? Set(Role.allCases)).map(\.rawValue).sorted(),
+                clientId: who?.clientId, authenticated: who != nil))
     }
 
     @Sendable func metricsHistory(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -63,8 +65,9 @@ struct OperationsRoutes {
         let metrics = IMSMetrics.shared
         router.get("/metrics") { [configuration] _, _ in
             let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
     }
 
@@ -72,7 +75,8 @@ struct OperationsRoutes {
         let (events, positions, record) = engine.readModel.read { ($0.lastSequence, $0.positionCount, $0.appliedRecord) }
         let journal = engine.journalStatus
         // After a repair, until a person acknowledges the JOURNAL_REPAIRED exception (looked for only then).
-        let repairUnacknowledged = configuration.storage?.repairedAtStart == true
+        let repairUnacknowledged =
+            configuration.storage?.repairedAtStart == true
             && !engine.readModel.read { $0.exceptions(kind: .journalRepaired, acknowledged: false, limit: 1).isEmpty }
         let degraded = journal.failing || repairUnacknowledged
         var body = "{\"status\":\"\(degraded ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"

@@ -24,9 +24,10 @@ struct AuditRoutes {
 
     @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let q = QueryParameters(request)
-        let filter = AuditFilter(user: q.string("user"), action: q.string("action"), subject: q.string("subject"),
-                                 from: try q.timestamp("from"), to: try q.timestamp("to"),
-                                 afterId: Int64(try q.int("afterId", default: 0, range: 0...Int.max)))
+        let filter = AuditFilter(
+            user: q.string("user"), action: q.string("action"), subject: q.string("subject"),
+            from: try q.timestamp("from"), to: try q.timestamp("to"),
+            afterId: Int64(try q.int("afterId", default: 0, range: 0...Int.max)))
         let limit = try q.int("limit", default: 100, range: 1...10_000)
         let (items, oldest) = engine.readModel.read { $0.auditEntries(filter, limit: limit) }
         return JSONResponse.ok(Page(items: items, oldestKept: oldest, nextAfterId: items.count == limit ? items.last?.auditId : nil))

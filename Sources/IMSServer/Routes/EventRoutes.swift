@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSIngest
+import IMSRuntime
 import NIOCore
 import Prometheus
 
@@ -32,8 +32,9 @@ struct EventRoutes {
         }
         // A declared length over the limit is refused before a byte of the body is read.
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            throw APIError(.contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches",
-                           field: "body", closesConnection: true)
+            throw APIError(
+                .contentTooLarge, "the body is \(declared) bytes, more than the \(maxBodyBytes) accepted; split it into smaller batches",
+                field: "body", closesConnection: true)
         }
         let body: ByteBuffer
         do {
@@ -46,8 +47,9 @@ struct EventRoutes {
         let isCSV = request.headers[.contentType].map { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("text/csv") } ?? false
         let type = query.string("type")
         var batch = body.withUnsafeReadableBytes { bytes in
-            isCSV ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)
-                  : BatchDecoder.decodeNDJSON(bytes, mode: mode, receivedAt: receivedAt)
+            isCSV
+                ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)
+                : BatchDecoder.decodeNDJSON(bytes, mode: mode, receivedAt: receivedAt)
         }
         if batch.lineCount == 0 {
             throw APIError(.badRequest, "the body holds no events", field: "body")

@@ -55,7 +55,8 @@ struct ExceptionRoutes {
             AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })
         }
         var counted = answer
-        counted.acknowledged = outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
+        counted.acknowledged =
+            outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
         return JSONResponse.ok(counted)
     }
 }

@@ -56,10 +56,12 @@ struct LocateRoutes {
     /// The body read by `FlatJSON` when it can, exactly as `JSONBody.decode` would; nil: decode it with that.
     static func fastBody(_ data: Data) -> RequestBody? {
         guard let o = FlatJSON(data), o.hasOnly(requestFields), let requestId = o.string("requestId"), let clientId = o.string("clientId"),
-              let securityId = o.string("securityId"), let quantity = o.int64("quantity"), let side = o.string("side"),
-              let settlement = o.string("settlement"), let requestor = o.string("requestor") else { return nil }
-        return RequestBody(requestId: requestId, clientId: clientId, securityId: securityId, quantity: quantity, side: side,
-                           settlement: settlement, requestor: requestor)
+            let securityId = o.string("securityId"), let quantity = o.int64("quantity"), let side = o.string("side"),
+            let settlement = o.string("settlement"), let requestor = o.string("requestor")
+        else { return nil }
+        return RequestBody(
+            requestId: requestId, clientId: clientId, securityId: securityId, quantity: quantity, side: side,
+            settlement: settlement, requestor: requestor)
     }
 
     func register(on router: Router<IMSRequestContext>) {
@@ -146,8 +148,9 @@ struct LocateRoutes {
             date = d
         }
         let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
-        let filter = LocateFilter(clientId: client, securityId: q.string("securityId"), status: status,
-                                  marketId: q.string("marketId"), businessDate: date)
+        let filter = LocateFilter(
+            clientId: client, securityId: q.string("securityId"), status: status,
+            marketId: q.string("marketId"), businessDate: date)
         var page = engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) }
         if context.clientScope != nil { page.items = page.items.map { $0.forClient() } }
         return JSONResponse.ok(page)
@@ -156,7 +159,9 @@ struct LocateRoutes {
     @Sendable func locate(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let id = context.pathParameter("locateId")
         // Another client's locate is unknown to a client.
-        guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else { throw APIError(.notFound, "unknown locate \(id)", field: "locateId") }
+        guard let view = engine.readModel.read({ $0.locate(id) }), context.maySee(client: view.clientId) else {
+            throw APIError(.notFound, "unknown locate \(id)", field: "locateId")
+        }
         return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
     }
 
@@ -166,7 +171,9 @@ struct LocateRoutes {
         guard let action = body.action, let decision = LocateCommand.Decision(rawValue: action) else {
             throw APIError(.unprocessableContent, "action must be APPROVE or REJECT", field: "action")
         }
-        return try await submit(LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id, context: context)
+        return try await submit(
+            LocateCommand(action: .decide, quantity: body.quantity, user: body.user, locateId: id, decision: decision, reason: body.reason), id: id,
+            context: context)
     }
 
     @Sendable func cancel(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -175,8 +182,9 @@ struct LocateRoutes {
         // A client cancels its own locates: the body may name its client (no other); another client's
         // locate is unknown to it, as on GET.
         try context.requireOwnClient(body.clientId ?? context.clientScope)
-        return try await submit(LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
-                            id: id, context: context)
+        return try await submit(
+            LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
+            id: id, context: context)
     }
 
     /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
@@ -222,8 +230,10 @@ struct LocateRoutes {
             guard let v = LocateCommand.Settlement(rawValue: s) else { return .failure(Bad(field: "settlement", message: "settlement must be CASH or SWAP")) }
             settlement = v
         }
-        return .success(LocateCommand(action: .request, requestId: r.requestId, clientId: r.clientId, securityId: r.securityId, quantity: quantity,
-                                      side: side, settlement: settlement, user: r.requestor))
+        return .success(
+            LocateCommand(
+                action: .request, requestId: r.requestId, clientId: r.clientId, securityId: r.securityId, quantity: quantity,
+                side: side, settlement: settlement, user: r.requestor))
     }
 
     /// The lines of a bulk file (NDJSON, or CSV with a header row naming the fields), numbered from 1 (a CSV's
@@ -254,11 +264,14 @@ struct LocateRoutes {
                 let fields = Dictionary(zip(names, cells), uniquingKeysWith: { a, _ in a })
                 var q: Int64?
                 if let text = fields["quantity"], !text.isEmpty {
-                    guard let v = Int64(text) else { out.append((n + 1, .failure(Bad(field: "quantity", message: "quantity must be a whole number")))); continue }
+                    guard let v = Int64(text) else {
+                        out.append((n + 1, .failure(Bad(field: "quantity", message: "quantity must be a whole number")))); continue
+                    }
                     q = v
                 }
-                let r = RequestBody(requestId: fields["requestId"], clientId: fields["clientId"], securityId: fields["securityId"], quantity: q,
-                                side: fields["side"], settlement: fields["settlement"].flatMap { $0.isEmpty ? nil : $0 }, requestor: fields["requestor"])
+                let r = RequestBody(
+                    requestId: fields["requestId"], clientId: fields["clientId"], securityId: fields["securityId"], quantity: q,
+                    side: fields["side"], settlement: fields["settlement"].flatMap { $0.isEmpty ? nil : $0 }, requestor: fields["requestor"])
                 out.append((n + 1, command(r)))
             } else {
                 do throws(APIError) {
@@ -271,4 +284,3 @@ struct LocateRoutes {
         return out
     }
 }
-

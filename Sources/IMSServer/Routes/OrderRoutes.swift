@@ -11,7 +11,10 @@ struct OrderRoutes {
     let engine: Engine
 
     /// The decisions an order listing is filtered by (an expired approval's answer stays APPROVED).
-    enum OrderDecisionFilter: String, CaseIterable { case approved = "APPROVED", rejected = "REJECTED" }
+    enum OrderDecisionFilter: String, CaseIterable {
+        case approved = "APPROVED"
+        case rejected = "REJECTED"
+    }
 
     struct Body: Codable, Equatable {
         var orderId: String?
@@ -29,9 +32,11 @@ struct OrderRoutes {
 
     /// The body read by `FlatJSON` when it can, exactly as `JSONBody.decode` would; nil: decode it with that.
     static func fastBody(_ data: Data) -> Body? {
-        guard let o = FlatJSON(data), o.hasOnly(fields), let orderId = o.string("orderId"), let clientId = o.string("clientId"), let bookId = o.string("bookId"),
-              let securityId = o.string("securityId"), let side = o.string("side"), let quantity = o.int64("quantity"),
-              let price = o.decimal("price"), let user = o.string("user") else { return nil }
+        guard let o = FlatJSON(data), o.hasOnly(fields), let orderId = o.string("orderId"), let clientId = o.string("clientId"),
+            let bookId = o.string("bookId"),
+            let securityId = o.string("securityId"), let side = o.string("side"), let quantity = o.int64("quantity"),
+            let price = o.decimal("price"), let user = o.string("user")
+        else { return nil }
         return Body(orderId: orderId, clientId: clientId, bookId: bookId, securityId: securityId, side: side, quantity: quantity, price: price, user: user)
     }
 
@@ -62,8 +67,9 @@ struct OrderRoutes {
             throw APIError(.notFound, "unknown book \(body.bookId!)", field: "bookId")
         }
         let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
-        let command = OrderCommand(orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
-                                   quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
+        let command = OrderCommand(
+            orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
+            quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
         let dryRun: Bool
         dryRun = try QueryParameters(request).bool("dryRun", default: false)
         if dryRun {
@@ -120,6 +126,5 @@ struct OrderRoutes {
         guard let view else { throw APIError(.notFound, "unknown order \(id)", field: "orderId") }
         return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
     }
-
 
 }

@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
-import IMSRuntime
 import IMSJournal
+import IMSRuntime
 
 /// Read endpoints: positions, reference data, markets and calendars, inventory, limits, financing and market
 /// data (exceptions: `ExceptionRoutes`), as named handlers. Each throws `APIError` for a bad parameter or an
@@ -113,12 +113,14 @@ struct QueryRoutes {
             let found = engine.readModel.read { $0.securities(identifier: identifier) }
             return JSONResponse.ok(Page(items: found, total: found.count, offset: 0, limit: found.count))
         }
-        return JSONResponse.ok(engine.readModel.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
+        return JSONResponse.ok(
+            engine.readModel.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
     }
 
     @Sendable func security(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let id = context.pathParameter("securityId")
-        return JSONResponse.ok(try Self.found(engine.readModel.read { $0.security(id, visibleTo: context.clientScope) }, "unknown security \(id)", field: "securityId"))
+        return JSONResponse.ok(
+            try Self.found(engine.readModel.read { $0.security(id, visibleTo: context.clientScope) }, "unknown security \(id)", field: "securityId"))
     }
 
     @Sendable func bars(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -137,9 +139,10 @@ struct QueryRoutes {
         let q = QueryParameters(request)
         let kind = try q.enumeration("kind", ContractKind.self), status = try q.enumeration("status", ContractStatus.self)
         let (security, counterparty, book) = (q.string("securityId"), q.string("counterpartyId"), q.string("bookId"))
-        return JSONResponse.ok(engine.readModel.read {
-            $0.financingContracts(securityId: security, counterpartyId: counterparty, bookId: book, kind: kind, status: status)
-        })
+        return JSONResponse.ok(
+            engine.readModel.read {
+                $0.financingContracts(securityId: security, counterpartyId: counterparty, bookId: book, kind: kind, status: status)
+            })
     }
 
     @Sendable func financingAvailability(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -161,7 +164,8 @@ struct QueryRoutes {
     private func limits(_ request: Request, _ context: IMSRequestContext, _ kind: ScopeKind, parameter: String, unknown: String) throws(APIError) -> Response {
         let id = context.pathParameter(parameter)
         let security = QueryParameters(request).string("securityId")
-        return JSONResponse.ok(try Self.found(engine.readModel.read { $0.sellLimits(InventoryScope(kind, id), securityId: security) }, "\(unknown) \(id)", field: parameter))
+        return JSONResponse.ok(
+            try Self.found(engine.readModel.read { $0.sellLimits(InventoryScope(kind, id), securityId: security) }, "\(unknown) \(id)", field: parameter))
     }
 
     // MARK: Inventory
@@ -182,7 +186,9 @@ struct QueryRoutes {
         case "market", "region":
             return await ReadPool.shared.long(engine.readModel) { JSONResponse.ok($0.inventoryAggregates(byRegion: by == "region")) }
         case "legalEntity", "aggregationUnit":
-            return await ReadPool.shared.long(engine.readModel) { JSONResponse.ok($0.inventoryAggregates(by: by == "aggregationUnit" ? .aggregationUnit : .legalEntity)) }
+            return await ReadPool.shared.long(engine.readModel) {
+                JSONResponse.ok($0.inventoryAggregates(by: by == "aggregationUnit" ? .aggregationUnit : .legalEntity))
+            }
         default:
             throw APIError(.badRequest, "by must be market, region, legalEntity or aggregationUnit", field: "by")
         }
@@ -202,11 +208,13 @@ struct QueryRoutes {
         let explain = try q.bool("explain", default: false)
         let scope: InventoryScope?
         do throws(ScopeChoiceError) {
-            scope = try InventoryScope.named(aggregationUnitId: q.string("aggregationUnitId"), legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
+            scope = try InventoryScope.named(
+                aggregationUnitId: q.string("aggregationUnitId"), legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
         } catch {
             throw APIError(.badRequest, error.message, field: error.field)
         }
-        return JSONResponse.ok(try Self.found(engine.readModel.read { $0.inventory(id, explain: explain, scope: scope) }, "unknown security \(id)", field: "securityId"))
+        return JSONResponse.ok(
+            try Self.found(engine.readModel.read { $0.inventory(id, explain: explain, scope: scope) }, "unknown security \(id)", field: "securityId"))
     }
 
     // MARK: Reference data

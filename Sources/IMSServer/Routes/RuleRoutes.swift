@@ -68,9 +68,10 @@ struct RuleRoutes {
     }
 
     @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        JSONResponse.ok(engine.readModel.read { m in
-            Listing(activeVersion: m.rules.active.version, versions: m.rules.versions.map { VersionView($0, document: false) })
-        })
+        JSONResponse.ok(
+            engine.readModel.read { m in
+                Listing(activeVersion: m.rules.active.version, versions: m.rules.versions.map { VersionView($0, document: false) })
+            })
     }
 
     @Sendable func audit(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -96,15 +97,18 @@ struct RuleRoutes {
     }
 
     @Sendable func draft(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let draft = try await JSONBody.decode(Draft.self, from: request, shape: #"{"user","comment","document"}"#,
-                                              limit: InputBounds.maxRuleDocumentBytes, limits: .ruleDocument)
+        let draft = try await JSONBody.decode(
+            Draft.self, from: request, shape: #"{"user","comment","document"}"#,
+            limit: InputBounds.maxRuleDocumentBytes, limits: .ruleDocument)
         guard let document = draft.document else { throw APIError(.unprocessableContent, "a draft needs a rule set document", field: "document") }
         try Self.refuseOverlong(user: draft.user, comment: draft.comment)
         // Validated completely (read, limits, every formula compiled and bounded) before it is journaled.
         let text = document.encoded()
         try await Self.compile(text, field: { _ in "document" })
-        return try await submit(RuleCommand(action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
-                                            document: String(decoding: text, as: UTF8.self)), created: true, context: context)
+        return try await submit(
+            RuleCommand(
+                action: .draft, version: 0, user: draft.user ?? "", comment: draft.comment,
+                document: String(decoding: text, as: UTF8.self)), created: true, context: context)
     }
 
     @Sendable func importDocument(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -113,15 +117,18 @@ struct RuleRoutes {
         try Self.refuseOverlong(user: query.string("user"), comment: query.string("comment"))
         // Validated completely (read strictly, limits, every formula compiled and bounded) before it is journaled.
         try await Self.compile(Array(bytes), field: { $0.field })
-        return try await submit(RuleCommand(action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
-                                            document: String(decoding: bytes, as: UTF8.self)), created: true, context: context)
+        return try await submit(
+            RuleCommand(
+                action: .draft, version: 0, user: query.string("user") ?? "", comment: query.string("comment"),
+                document: String(decoding: bytes, as: UTF8.self)), created: true, context: context)
     }
 
     /// A lifecycle step: preview, approve, reject or activate.
     func step(_ action: RuleCommand.Action, _ request: Request, context: IMSRequestContext) async throws -> Response {
         let number = try Self.versionNumber(context)
         let step = try await JSONBody.decode(Step.self, from: request, shape: #"{"user","comment"}"#)
-        let response = try await submit(RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false, context: context)
+        let response = try await submit(
+            RuleCommand(action: action, version: number, user: step.user ?? "", comment: step.comment), created: false, context: context)
         guard action == .preview else { return response }
         // The step is recorded; the answer is the what-if itself (a long read). Should the long-read lane
         // be full, the step stands and the answer says to fetch the what-if with GET …/preview.

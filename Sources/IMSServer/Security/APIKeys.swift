@@ -16,6 +16,7 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     /// Ingest.
     case feed
 
+    /// Orders by value.
     public static func < (a: Role, b: Role) -> Bool { a.rawValue < b.rawValue }
 }
 
@@ -30,6 +31,7 @@ public struct Identity: Sendable, Hashable {
     /// The API key's id, when the identity is a key's: an open stream is closed once the key is revoked.
     public var keyId: String?
 
+    /// A `Identity` from its fields.
     public init(subject: String, roles: Set<Role>, clientId: String? = nil, expiresAt: Date? = nil, keyId: String? = nil) {
         self.subject = subject; self.roles = roles; self.clientId = clientId; self.expiresAt = expiresAt; self.keyId = keyId
     }
@@ -121,8 +123,9 @@ public final class APIKeyStore: Sendable {
         if roles.contains(.client) && (clientId ?? "").isEmpty { throw APIKeyError("a client key needs its clientId") }
         if !roles.contains(.client) && clientId != nil { throw APIKeyError("clientId is only for client keys") }
         let keyId = Self.randomHex(6), secret = Self.randomHex(24), salt = Self.randomHex(8)
-        let record = APIKeyRecord(keyId: keyId, name: name, roles: roles.sorted(), clientId: clientId, salt: salt,
-                                  secretHash: Self.hash(secret, salt: salt), createdAt: time, revokedAt: nil)
+        let record = APIKeyRecord(
+            keyId: keyId, name: name, roles: roles.sorted(), clientId: clientId, salt: salt,
+            secretHash: Self.hash(secret, salt: salt), createdAt: time, revokedAt: nil)
         try update { $0.append(record) }
         return (record, "ims_\(keyId)_\(secret)")
     }
@@ -145,8 +148,9 @@ public final class APIKeyStore: Sendable {
                 try change(&list)
                 return
             }
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let lock = open(file.path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
             guard lock >= 0 else { throw APIKeyError("cannot open the lock file \(file.path).lock: \(String(cString: strerror(errno)))") }
             defer { close(lock) }

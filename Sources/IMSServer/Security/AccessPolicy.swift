@@ -52,45 +52,46 @@ public struct AccessPolicy: Sendable {
     static let everyone: Set<Role> = [.client, .operator, .approver, .admin]
 
     /// The table, most specific first.
-    public static let rules: [Rule] = [
-        Rule(.get, "/health", .open), Rule(.get, "/health/live", .open), Rule(.get, "/health/ready", .open),
-        Rule(.get, "/metrics", .open), Rule(.get, "/metrics/history", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
-        // The dashboard's page and files: no data in them; the calls they make sign in.
-        Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
-        Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
-        // Reference data: not confidential.
-        Rule(.get, "/api/v1/me", .roles(Set(Role.allCases))),
-        Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
-        Rule(.get, "/api/v1/markets/:marketId/calendar", .roles(everyone)),
-        Rule(.get, "/api/v1/securities", .roles(everyone)), Rule(.get, "/api/v1/securities/:securityId", .roles(everyone)),
-        Rule(.get, "/api/v1/securities/:securityId/bars", .roles(everyone)),
-        // A client's own limits.
-        Rule(.get, "/api/v1/limits/clients/:clientId", .roles(everyone, clientOwned: .pathParameter(4))),
-        // Locates and orders: a client asks for its own; an operator decides.
-        Rule(.post, "/api/v1/locates", .roles([.client, .operator])),
-        Rule(.post, "/api/v1/locates/bulk", .roles([.operator])),
-        Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
-        Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator])),
-        Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator])),
-        // Exceptions: the desk acknowledges what it has dealt with.
-        Rule(.post, "/api/v1/exceptions/acknowledge", .roles([.operator, .admin])),
-        // Rules: the desk reads them, an admin drafts, imports and activates, an approver approves.
-        Rule(.post, "/api/v1/rules/drafts", .roles([.admin])), Rule(.post, "/api/v1/rules/import", .roles([.admin])),
-        Rule(.post, "/api/v1/rules/:version/approve", .roles([.approver])),
-        Rule(.post, "/api/v1/rules/:version/:action", .roles([.admin])),
-        // A client's own positions, locates and orders: the routes narrow a client to its own client
-        // (listings filtered, another client's item unknown), as the position, locate and inventory streams do.
-        Rule(.get, "/api/v1/positions", .roles(everyone)), Rule(.get, "/api/v1/positions/:bookId/:securityId", .roles(everyone)),
-        Rule(.get, "/api/v1/locates", .roles(everyone)), Rule(.get, "/api/v1/locates/:locateId", .roles(everyone)),
-        Rule(.get, "/api/v1/orders", .roles(everyone)),
-        Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
-        Rule(nil, "/graphql", .roles(everyone)),
-    ] + StreamRegistry.streams.filter { $0.openToClients }.map { Rule(.get, "/ws/\($0.name)", .roles(everyone)) } + [
-        // Everything else the desk reads (inventory, financing, exceptions, rules, the audit trail) and the
-        // exceptions stream: staff.
-        Rule(.get, "/api/v1/**", .roles(staff)),
-        Rule(.get, "/ws/:stream", .roles(staff)),
-    ]
+    public static let rules: [Rule] =
+        [
+            Rule(.get, "/health", .open), Rule(.get, "/health/live", .open), Rule(.get, "/health/ready", .open),
+            Rule(.get, "/metrics", .open), Rule(.get, "/metrics/history", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
+            // The dashboard's page and files: no data in them; the calls they make sign in.
+            Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
+            Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
+            // Reference data: not confidential.
+            Rule(.get, "/api/v1/me", .roles(Set(Role.allCases))),
+            Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
+            Rule(.get, "/api/v1/markets/:marketId/calendar", .roles(everyone)),
+            Rule(.get, "/api/v1/securities", .roles(everyone)), Rule(.get, "/api/v1/securities/:securityId", .roles(everyone)),
+            Rule(.get, "/api/v1/securities/:securityId/bars", .roles(everyone)),
+            // A client's own limits.
+            Rule(.get, "/api/v1/limits/clients/:clientId", .roles(everyone, clientOwned: .pathParameter(4))),
+            // Locates and orders: a client asks for its own; an operator decides.
+            Rule(.post, "/api/v1/locates", .roles([.client, .operator])),
+            Rule(.post, "/api/v1/locates/bulk", .roles([.operator])),
+            Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
+            Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator])),
+            Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator])),
+            // Exceptions: the desk acknowledges what it has dealt with.
+            Rule(.post, "/api/v1/exceptions/acknowledge", .roles([.operator, .admin])),
+            // Rules: the desk reads them, an admin drafts, imports and activates, an approver approves.
+            Rule(.post, "/api/v1/rules/drafts", .roles([.admin])), Rule(.post, "/api/v1/rules/import", .roles([.admin])),
+            Rule(.post, "/api/v1/rules/:version/approve", .roles([.approver])),
+            Rule(.post, "/api/v1/rules/:version/:action", .roles([.admin])),
+            // A client's own positions, locates and orders: the routes narrow a client to its own client
+            // (listings filtered, another client's item unknown), as the position, locate and inventory streams do.
+            Rule(.get, "/api/v1/positions", .roles(everyone)), Rule(.get, "/api/v1/positions/:bookId/:securityId", .roles(everyone)),
+            Rule(.get, "/api/v1/locates", .roles(everyone)), Rule(.get, "/api/v1/locates/:locateId", .roles(everyone)),
+            Rule(.get, "/api/v1/orders", .roles(everyone)),
+            Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
+            Rule(nil, "/graphql", .roles(everyone)),
+        ] + StreamRegistry.streams.filter { $0.openToClients }.map { Rule(.get, "/ws/\($0.name)", .roles(everyone)) } + [
+            // Everything else the desk reads (inventory, financing, exceptions, rules, the audit trail) and the
+            // exceptions stream: staff.
+            Rule(.get, "/api/v1/**", .roles(staff)),
+            Rule(.get, "/ws/:stream", .roles(staff)),
+        ]
 
     static let apiKeyHeader = HTTPField.Name("X-API-Key")!
 
@@ -108,8 +109,10 @@ public struct AccessPolicy: Sendable {
 public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: AuthenticatorMiddleware {
     let credentials: Credentials
 
+    /// A `CredentialAuthenticator` from its fields.
     public init(credentials: Credentials) { self.credentials = credentials }
 
+    /// The caller's identity from its key or token; 401 when one is presented and invalid.
     public func authenticate(request: Request, context: Context) async throws -> Identity? {
         if AccessPolicy.rule(method: request.method, path: request.uri.path)?.access == .open { return nil }
         switch await credentials.identity(presented: Self.credential(request)) {
@@ -131,15 +134,18 @@ public struct CredentialAuthenticator<Context: AuthRequestContext<Identity>>: Au
 public struct AccessPolicyMiddleware<Context: AuthRequestContext<Identity>>: RouterMiddleware {
     let limiter: RateLimiter?
 
+    /// A `AccessPolicyMiddleware` from its fields.
     public init(limiter: RateLimiter?) { self.limiter = limiter }
 
+    /// Lets the request through when the caller's roles may call the route, else 401, 403 or 429.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let method = request.method, path = request.uri.path
         let rule = AccessPolicy.rule(method: method, path: path)
         if rule?.access == .open { return try await next(request, context) }
         guard let identity = context.identity else { throw APIError(.unauthorized, Credentials.missing.description, field: "Authorization") }
         if let limiter, let wait = limiter.take(identity.subject) {
-            throw APIError(.tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
+            throw APIError(
+                .tooManyRequests, "\(identity.subject) is over its \(Int(limiter.rate)) requests a second; retry in \(wait) s", field: "rate", retryAfter: wait)
         }
         let ownership: AccessPolicy.ClientOwnership?
         switch AccessPolicy.authorize(identity, rule: rule, method: method, path: path) {
@@ -167,7 +173,9 @@ extension AccessPolicy {
         if let authorization {
             // "Bearer <credential>", the scheme in any case (RFC 9110 11.1), without making strings for it.
             let utf8 = authorization.utf8
-            guard utf8.count > 7, utf8.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == 0x20 else { return nil }
+            guard utf8.count > 7, utf8.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == 0x20 else {
+                return nil
+            }
             let rest = authorization.dropFirst(7)
             let trimmed = rest.drop { $0 == " " || $0 == "\t" }
             let end = trimmed.lastIndex { $0 != " " && $0 != "\t" }
@@ -201,7 +209,10 @@ extension AccessPolicy {
     static func authorize(_ identity: Identity, rule: Rule?, method: HTTPRequest.Method, path: String) -> Decision {
         guard case .roles(let allowed, let ownership)? = rule?.access else { return .allow(identity, nil) }
         guard !identity.roles.isDisjoint(with: allowed) else {
-            return .refuse(.forbidden, "\(method.rawValue) \(path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))", field: "role")
+            return .refuse(
+                .forbidden,
+                "\(method.rawValue) \(path) needs the role \(allowed.sorted().map(\.rawValue).joined(separator: " or ")); \(identity.subject) has \(identity.roles.sorted().map(\.rawValue).joined(separator: ", "))",
+                field: "role")
         }
         return .allow(identity, ownership)
     }
@@ -262,6 +273,7 @@ public struct Credentials: Sendable {
     /// Requests a second per identity, when limited.
     public var limiter: RateLimiter?
 
+    /// A `Credentials` from its fields.
     public init(keys: APIKeyStore?, jwt: JWTVerifier?, limiter: RateLimiter? = nil) { self.keys = keys; self.jwt = jwt; self.limiter = limiter }
 
     static let missing = APIKeyError("missing credentials: send Authorization: Bearer <API key or token> (or X-API-Key)")

@@ -93,7 +93,9 @@ public final class JWTVerifier: Sendable {
             return .failure(APIKeyError("the bearer token is not valid: \(Self.reason(error))"))
         }
         let now = Date()
-        guard !claims.sub.value.trimmingCharacters(in: .whitespaces).isEmpty else { return .failure(APIKeyError("the bearer token has an empty subject (sub)")) }
+        guard !claims.sub.value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            return .failure(APIKeyError("the bearer token has an empty subject (sub)"))
+        }
         guard claims.exp.value.timeIntervalSince(now) <= maxLifetime else {
             return .failure(APIKeyError("the bearer token lives longer than the \(Int(maxLifetime)) s allowed (exp is too far ahead)"))
         }

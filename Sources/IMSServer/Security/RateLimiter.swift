@@ -10,6 +10,7 @@ public final class RateLimiter: Sendable {
     /// Nanoseconds of a monotonic clock (tests pass a still one).
     private let clock: @Sendable () -> UInt64
 
+    /// A `RateLimiter` from its fields.
     public init(rate: Int, burst: Int? = nil, clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
         self.rate = Double(max(1, rate))
         self.burst = Double(max(1, burst ?? rate * 2))

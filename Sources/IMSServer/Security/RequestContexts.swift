@@ -9,6 +9,7 @@ public struct IMSRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
 
+    /// A `IMSRequestContext` from its fields.
     public init(source: Source) {
         coreContext = .init(source: source)
     }
@@ -21,6 +22,7 @@ public struct IMSWebSocketContext: AuthRequestContext, WebSocketRequestContext {
     public let webSocket: WebSocketHandlerReference<Self>
     public var identity: Identity?
 
+    /// A `IMSWebSocketContext` from its fields.
     public init(source: Source) {
         coreContext = .init(source: source)
         webSocket = .init()

@@ -28,7 +28,8 @@ enum SecurityHeaders {
     /// literal), else nothing: the streams are then reached through `'self'` where the browser allows it.
     static func streamOrigins(_ host: String?) -> String {
         guard let host, !host.isEmpty, host.count <= 255,
-              host.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || ".-:[]".unicodeScalars.contains($0) }) else { return "" }
+            host.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || ".-:[]".unicodeScalars.contains($0) })
+        else { return "" }
         return " ws://\(host) wss://\(host)"
     }
 

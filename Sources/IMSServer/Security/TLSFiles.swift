@@ -14,6 +14,7 @@ extension ServerConfiguration {
 }
 
 public enum TLSFiles {
+    /// The server's TLS configuration from PEM files; an error names the file at fault.
     public static func configuration(certificateFile: String, keyFile: String) throws(APIKeyError) -> TLSConfiguration {
         let chain: [NIOSSLCertificate]
         do { chain = try NIOSSLCertificate.fromPEMFile(certificateFile) } catch {

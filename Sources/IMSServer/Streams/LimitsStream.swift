@@ -25,24 +25,29 @@ enum LimitsStream: StreamDefinition {
         case (nil, let client?):
             return Filter(scope: .client(client), securityId: fields["securityId"])
         case (_?, _?):
-            throw BadFilter(message: clientView ? "a client's limits stream shows its own limits; leave out aggregationUnitId"
-                                                : "give aggregationUnitId or clientId, not both", field: "filter.aggregationUnitId")
+            throw BadFilter(
+                message: clientView
+                    ? "a client's limits stream shows its own limits; leave out aggregationUnitId"
+                    : "give aggregationUnitId or clientId, not both", field: "filter.aggregationUnitId")
         case (nil, nil):
             throw BadFilter(message: "give aggregationUnitId or clientId: whose limits to stream", field: "filter.aggregationUnitId")
         }
     }
 
     static func fields(of filter: Filter) -> [(name: String, value: String)] {
-        var out: [(name: String, value: String)] = switch filter.scope {
-        case .client(let id): [("clientId", id)]
-        case .aggregationUnit(let id), .legalEntity(let id): [("aggregationUnitId", id)]
-        }
+        var out: [(name: String, value: String)] =
+            switch filter.scope {
+            case .client(let id): [("clientId", id)]
+            case .aggregationUnit(let id), .legalEntity(let id): [("aggregationUnitId", id)]
+            }
         if let s = filter.securityId { out.append(("securityId", s)) }
         return out
     }
 
-    static func changedKeys(in record: ChangeRecord, filter: Filter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Int32, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: Filter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Int32, Timestamp)]
+    ) {
         let wanted = filter.securityId.flatMap { model.securityIndex($0) }
         if filter.securityId != nil && wanted == nil { return }
         for s in model.limitSecurities(changedIn: record, scope: filter.scope) where wanted == nil || wanted == s { keys.append((s, at)) }

@@ -32,8 +32,9 @@ protocol StreamDefinition: Sendable {
     /// The items `record` changed that `filter` passes, each with the receive time its delta reports
     /// (`at`: the earliest event of the record, unless the item has a time of its own). Called on the hub's
     /// thread under the read model's read lock, after the read model applied the record.
-    static func changedKeys(in record: ChangeRecord, filter: Filter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Key, Timestamp)])
+    static func changedKeys(
+        in record: ChangeRecord, filter: Filter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Key, Timestamp)])
     /// The items a snapshot starts with, at most `limit`.
     static func snapshotKeys(filter: Filter, model: borrowing ReadModel, limit: Int) -> [Key]
     /// An item's JSON, as its REST resource reads (several for an item shown per scope; none when the item
@@ -53,8 +54,10 @@ extension StreamDefinition {
     static var openToClients: Bool { true }
 
     /// Opens a session of this stream on a WebSocket (the route calls it through the registry's existential).
-    static func serve(hub: StreamHub, identity: Identity?, keys: APIKeyStore?, inbound: WebSocketInboundStream,
-                      outbound: WebSocketOutboundWriter) async throws {
+    static func serve(
+        hub: StreamHub, identity: Identity?, keys: APIKeyStore?, inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter
+    ) async throws {
         try await StreamSession<Self>.run(hub: hub, identity: identity, keys: keys, inbound: inbound, outbound: outbound)
     }
 }

@@ -16,6 +16,7 @@ public struct StreamLimits: Sendable {
     /// Streams one identity (an API key, a token's subject) may have open at once; more are refused.
     public var maxPerIdentity = 32
 
+    /// A `StreamLimits` from its fields.
     public init(maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5), maxPerIdentity: Int = 32) {
         self.maxPendingItems = maxPendingItems
         self.maxSnapshotItems = maxSnapshotItems

@@ -1,9 +1,9 @@
 import Foundation
 import HummingbirdWebSocket
-import NIOWebSocket
 import IMSDomain
 import IMSEngine
 import IMSRuntime
+import NIOWebSocket
 import Synchronization
 
 /// One WebSocket connection to a stream: reads subscribe commands, writes snapshot, deltas and heartbeats.
@@ -34,11 +34,15 @@ struct StreamSession<S: StreamDefinition> {
         self.subscriber = subscriber
     }
 
-    static func run(hub: StreamHub, identity: Identity? = nil, keys: APIKeyStore? = nil,
-                    inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    static func run(
+        hub: StreamHub, identity: Identity? = nil, keys: APIKeyStore? = nil,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+    ) async throws {
         guard let subscriber = hub.register(S.self, owner: identity?.subject) else {
             // Over the cap: said once, then the connection closes (policy violation).
-            let message = errorMessage("\(identity?.subject ?? "") already has \(hub.limits.maxPerIdentity) streams open, the most one identity may; close one first", field: "streams")
+            let message = errorMessage(
+                "\(identity?.subject ?? "") already has \(hub.limits.maxPerIdentity) streams open, the most one identity may; close one first", field: "streams"
+            )
             try await outbound.write(.text(#"{"sequence":1,"# + message.dropFirst()))
             try await outbound.close(.policyViolation, reason: "too many streams")
             return
@@ -79,7 +83,9 @@ struct StreamSession<S: StreamDefinition> {
                     // date too far for the timer must never trap.
                     let left = min(expiry.timeIntervalSinceNow, 366 * 86_400)
                     if left > 0 { try await Task.sleep(for: .milliseconds(Int64(left * 1000) + 1)) }
-                    try await end(subscriber, outbound, "the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token", reason: "token expired")
+                    try await end(
+                        subscriber, outbound, "the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again", field: "token",
+                        reason: "token expired")
                 }
             }
             _ = try await group.next()
@@ -133,7 +139,8 @@ struct StreamSession<S: StreamDefinition> {
             guard let dict = value as? [String: Any] else { throw BadFilter(message: "filter must be an object", field: "filter") }
             for (key, v) in dict {
                 guard allowed.contains(key) else {
-                    throw BadFilter(message: "unknown filter key \(key) for the \(S.name) stream; use \(allowed.joined(separator: ", "))", field: "filter.\(key)")
+                    throw BadFilter(
+                        message: "unknown filter key \(key) for the \(S.name) stream; use \(allowed.joined(separator: ", "))", field: "filter.\(key)")
                 }
                 guard let s = v as? String else { throw BadFilter(message: "must be a string", field: "filter.\(key)") }
                 fields[key] = s
@@ -181,7 +188,10 @@ struct StreamSession<S: StreamDefinition> {
                 try await sendSnapshot(filter, to: outbound)
                 lastSent = clock.now
             case .laggingNotice(let pending):
-                messages.append(stamped(#"{"type":"lagging","pending":\#(pending),"error":"this connection fell more than \#(hub.limits.maxPendingItems) changed items behind; deltas stopped; send subscribe again for a fresh snapshot"}"#))
+                messages.append(
+                    stamped(
+                        #"{"type":"lagging","pending":\#(pending),"error":"this connection fell more than \#(hub.limits.maxPendingItems) changed items behind; deltas stopped; send subscribe again for a fresh snapshot"}"#
+                    ))
             case .deltas(let filter):
                 messages += try await deltas(turn.keys, filter: filter)
             case .nothing:

@@ -19,8 +19,10 @@ enum PositionStream: StreamDefinition {
 
     static func fields(of filter: PositionFilter) -> [(name: String, value: String)] { filter.values.map { ($0.name, $0.value) } }
 
-    static func changedKeys(in record: ChangeRecord, filter: PositionFilter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Int32, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: PositionFilter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Int32, Timestamp)]
+    ) {
         for p in model.positions(changedIn: record, matching: filter) { keys.append((p, at)) }
     }
 
@@ -51,8 +53,10 @@ enum MarketDataStream: StreamDefinition {
 
     static func fields(of filter: MarketDataFilter) -> [(name: String, value: String)] { filter.values.map { ($0.name, $0.value) } }
 
-    static func changedKeys(in record: ChangeRecord, filter: MarketDataFilter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Key, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: MarketDataFilter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Key, Timestamp)]
+    ) {
         for i in record.priceSecurities {
             if let v = model.priceView(security: i), model.marketData(v, matches: filter) { keys.append((.security(i), at)) }
         }
@@ -74,10 +78,11 @@ enum MarketDataStream: StreamDefinition {
     }
 
     static func render(_ key: Key, filter: MarketDataFilter, model: borrowing ReadModel, into items: inout [String]) -> Bool {
-        let view: MarketDataView? = switch key {
-        case .security(let i): model.priceView(security: i)
-        case .currency(let c): model.fxView(currency: c)
-        }
+        let view: MarketDataView? =
+            switch key {
+            case .security(let i): model.priceView(security: i)
+            case .currency(let c): model.fxView(currency: c)
+            }
         if let view { items.append(StreamJSON.encode(view)) }
         return true
     }
@@ -99,8 +104,10 @@ enum ExceptionsStream: StreamDefinition {
 
     static func fields(of filter: ExceptionKind?) -> [(name: String, value: String)] { filter.map { [("kind", $0.rawValue)] } ?? [] }
 
-    static func changedKeys(in record: ChangeRecord, filter: ExceptionKind?, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Int64, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: ExceptionKind?, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Int64, Timestamp)]
+    ) {
         for e in record.exceptions where filter == nil || e.kind == filter { keys.append((e.exceptionId, e.receivedAt)) }
     }
 
@@ -141,7 +148,8 @@ enum InventoryStream: StreamDefinition {
             }
             by = kind
             if scope != nil {
-                throw BadFilter(message: "by shows every \(b)'s share; it cannot be combined with a legalEntity, aggregationUnitId or clientId", field: "filter.by")
+                throw BadFilter(
+                    message: "by shows every \(b)'s share; it cannot be combined with a legalEntity, aggregationUnitId or clientId", field: "filter.by")
             }
         }
         return InventoryFilter(securityId: fields["securityId"], marketId: fields["marketId"], scope: scope, by: by)
@@ -149,10 +157,13 @@ enum InventoryStream: StreamDefinition {
 
     static func fields(of filter: InventoryFilter) -> [(name: String, value: String)] { filter.values.map { ($0.name, $0.value) } }
 
-    static func changedKeys(in record: ChangeRecord, filter: InventoryFilter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Int32, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: InventoryFilter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Int32, Timestamp)]
+    ) {
         // A new rule set in force changes every calculation: every matching security is sent again.
-        let changed = record.rulesChanged ? model.inventoryIndices(matching: filter) : record.inventorySecurities.filter { model.inventory($0, matches: filter) }
+        let changed =
+            record.rulesChanged ? model.inventoryIndices(matching: filter) : record.inventorySecurities.filter { model.inventory($0, matches: filter) }
         for s in changed { keys.append((s, at)) }
     }
 
@@ -176,7 +187,8 @@ enum LocateStream: StreamDefinition {
         var status: LocateRecord.Status?
         if let s = fields["status"] {
             guard let v = LocateRecord.Status(rawValue: s) else {
-                throw BadFilter(message: "unknown status \(s); use \(LocateRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))", field: "filter.status")
+                throw BadFilter(
+                    message: "unknown status \(s); use \(LocateRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))", field: "filter.status")
             }
             status = v
         }
@@ -187,8 +199,10 @@ enum LocateStream: StreamDefinition {
 
     static func fields(of filter: LocateFilter) -> [(name: String, value: String)] { filter.values.map { ($0.name, $0.value) } }
 
-    static func changedKeys(in record: ChangeRecord, filter: LocateFilter, model: borrowing ReadModel, at: Timestamp,
-                            into keys: inout [(Int32, Timestamp)]) {
+    static func changedKeys(
+        in record: ChangeRecord, filter: LocateFilter, model: borrowing ReadModel, at: Timestamp,
+        into keys: inout [(Int32, Timestamp)]
+    ) {
         for i in model.locates(changedIn: record, matching: filter) { keys.append((i, at)) }
     }
 
