@@ -30,8 +30,8 @@ public enum Bucket {
     @inlinable public static var sellApprovedShort: Int { 28 }
     /// Quantity the desk holds back from lending (no event sets it yet: 0).
     @inlinable public static var reserved: Int { 29 }
-    /// A client's approved locates of the day, for long sales and for short sales (issue 14 sets them; 0 until
-    /// then). Client limits read them from the client's share.
+    /// A client's approved locates of the day, for long sales and for short sales (the locate workflow sets
+    /// them). Client limits read them from the client's share.
     @inlinable public static var locateApprovedLong: Int { 30 }
     @inlinable public static var locateApprovedShort: Int { 31 }
     @inlinable public static var count: Int { 32 }

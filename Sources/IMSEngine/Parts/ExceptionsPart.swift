@@ -41,7 +41,7 @@ extension ChangeRecord {
     }
 }
 
-/// Who acknowledged which exception (issue 16): a section of its own, after `exceptions`, whose entries it
+/// Who acknowledged which exception: a section of its own, after `exceptions`, whose entries it
 /// marks. Acknowledgements travel in the exceptions' change.
 enum AcknowledgementsPart: StatePart {
     static let sectionTag: UInt32 = 14

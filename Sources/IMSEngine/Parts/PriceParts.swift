@@ -4,7 +4,7 @@ import IMSDomain
 // written before one existed loads without it). Their values travel in the partitions' change (a price
 // state carries its restriction, direction and bars), so they have no change of their own.
 
-/// Securities under a short-sale price test, and through which business date (issue 14).
+/// Securities under a short-sale price test, and through which business date.
 enum RestrictionsPart: StatePart {
     static let sectionTag: UInt32 = 11
     static let name = "restrictions"
@@ -55,7 +55,7 @@ enum TickDirectionsPart: StatePart {
     }
 }
 
-/// Each security's intraday price bars of its market's day (issue 26); an image without it starts the
+/// Each security's intraday price bars of its market's day; an image without it starts the
 /// day's charts from the next ticks.
 enum IntradayBarsPart: StatePart {
     static let sectionTag: UInt32 = 15

@@ -54,7 +54,7 @@ public struct EngineState: Sendable {
 
     // Exceptions and counters.
     var exceptionLog = ExceptionLog()
-    /// Who changed what through the API (issue 15), from the issuers batches carry.
+    /// Who changed what through the API, from the issuers batches carry.
     var auditLog = AuditLog()
     /// Texts of lines refused since the engine last took them, known only in memory (`takeTextsToJournal`);
     /// not part of the state proper, never in snapshots.
@@ -303,7 +303,7 @@ struct AvailabilityKey: Hashable, Sendable {
 struct PriceState: Sendable {
     var tick: PriceTick
     var tickCount: Int64
-    /// Today's ticks as bars (issue 26, 9): the drill-down's price chart starts with the day so far.
+    /// Today's ticks as bars: the drill-down's price chart starts with the day so far.
     var bars = IntradayBars()
     /// The direction of the last change of `last`: 1 up, −1 down, 0 none seen yet. A tick at the same price
     /// keeps it (a zero-plus tick is still up), as JP's price restriction reads it.

@@ -12,7 +12,7 @@ public struct PriceBar: Sendable, Equatable, Codable {
 }
 
 /// A security's ticks of its market's business day as bars of `minutes` minutes, at most `capacity` of
-/// them (a whole day), so that a chart opened at any time starts with the day so far (issue 26, 9).
+/// them (a whole day), so that a chart opened at any time starts with the day so far.
 ///
 /// A part of the writer's state, kept in the snapshot (section `intradayBars`): a restart keeps the day. A
 /// bar's time is the tick's own `ts`, else its journal record's time: never the wall clock, so replays

@@ -38,7 +38,7 @@ public struct RuleAuditEntry: Sendable, Codable, Equatable {
     public var changes: [String]
 }
 
-/// The rule sets the desk has written and the one in force: a part of the state (SPEC 4.3, issue 13).
+/// The rule sets the desk has written and the one in force: a part of the state (SPEC 4.3).
 ///
 /// Changed only by `RuleCommand`s, which are journaled, so a restart or a replay reaches the same rules.
 /// Version 1 is the shipped set, active until another is activated. Documents are compiled when drafted

@@ -1,6 +1,6 @@
 import Hummingbird
 
-/// The desk's dashboard (issue 16, docs/dashboard.md): `/` is its page, `/dashboard/<file>` its modules and
+/// The desk's dashboard (docs/dashboard.md): `/` is its page, `/dashboard/<file>` its modules and
 /// style sheet, embedded in the binary (`DashboardAssets`). Open routes: the files hold no data; every
 /// call the page makes needs the key the user signs in with.
 struct DashboardRoutes {

@@ -69,7 +69,9 @@ enum OpenAPIDocument {
             "name": "version", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1, "maximum": 1_000_000],
             "description": "A rule set version number",
         ]
-        let step = object([:], optional: ["user": string, "comment": string], description: "Who takes the step (until authentication, named here), and why")
+        let step = object(
+            [:], optional: ["user": string, "comment": string],
+            description: "Who takes the step (signed in, the caller's identity is recorded instead; without authentication, named here), and why")
         let refused = response("Refused: the field at fault is named (a document that does not compile, the wrong status, the author approving)", ref("Error"))
         var paths: [String: JSON] = [
             "/api/v1/rules": get(

@@ -3,7 +3,7 @@ import IMSRuntime
 import Synchronization
 
 /// The operations view's figures over the last hour, kept by the server so that the view starts with them
-/// (issue 26, 9): every `interval` seconds, the events applied per second, the writer's time per drain (p50
+///: every `interval` seconds, the events applied per second, the writer's time per drain (p50
 /// and p99 of the drains in the interval) and the change feed's lag (its slowest consumer). In memory only,
 /// not in the snapshot: a restart starts a new hour. `GET /metrics/history` serves it.
 public final class OperationsHistory: Sendable {

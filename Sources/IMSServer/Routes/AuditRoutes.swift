@@ -3,7 +3,7 @@ import IMSDomain
 import IMSEngine
 import IMSRuntime
 
-/// `GET /api/v1/audit`: who changed what through the API (issue 15), oldest first, filtered by user, action,
+/// `GET /api/v1/audit`: who changed what through the API, oldest first, filtered by user, action,
 /// subject and time, paged forward with `afterId`. The entries come from the journal (each batch records its
 /// issuer), so they are the same after a restart or a replay; the newest 100,000 are kept in memory, and
 /// `ims audit` exports them all from the journal.

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Per-identity request rate limits (SPEC 10, issue 15): a token bucket per identity, refilled at `rate`
+/// Per-identity request rate limits (SPEC 10): a token bucket per identity, refilled at `rate`
 /// requests a second up to `burst`. A call beyond it gets 429 with `Retry-After`, and nothing is applied.
 public final class RateLimiter: Sendable {
     public let rate: Double

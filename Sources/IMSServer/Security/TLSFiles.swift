@@ -1,7 +1,7 @@
 import Foundation
 import NIOSSL
 
-/// HTTPS and WSS from a certificate chain and a private key in PEM files (issue 15): read once at start; a
+/// HTTPS and WSS from a certificate chain and a private key in PEM files: read once at start; a
 /// file that cannot be read or parsed stops `ims serve` with its name and why.
 extension ServerConfiguration {
     /// Serves HTTPS and WSS with the certificate chain and key of these PEM files.
