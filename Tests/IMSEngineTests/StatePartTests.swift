@@ -114,3 +114,18 @@ struct DeskCommandTests {
         #expect(decoded.typeName == "locateCommand")
     }
 }
+
+/// The data events' kinds are one table (`Event.Kind`): names as NDJSON spells them, tags as journals hold them.
+struct EventKindTests {
+    @Test func namesAndTagsAreTheJournalsAndTheFeeds() {
+        #expect(
+            Event.typeNames == [
+                "security", "counterparty", "aggregationUnit", "book", "sodPosition", "trade",
+                "contract", "availability", "price", "fxRate", "marketDayRoll",
+            ])
+        #expect(Event.Kind.allCases.map(\.rawValue) == Array(1...11), "tags are written into journals: fixed forever")
+        for kind in Event.Kind.allCases { #expect(Event.Kind(typeName: kind.typeName) == kind) }
+        #expect(Event.Kind(typeName: "Trade") == nil)
+        #expect(Set(DeskCommands.kinds.map { $0.binaryTag }).isDisjoint(with: Event.Kind.allCases.map(\.rawValue)))
+    }
+}

@@ -180,39 +180,41 @@ extension Book: BinaryCodable {
 }
 
 extension Event: BinaryCodable {
-    /// The tag byte of each case; fixed forever, whatever the order of the enum's cases.
-    private enum Tag: UInt8 {
-        case security = 1
-        case counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
-        // 12 and on: desk commands, each under its own `DeskCommand.binaryTag`.
+    /// A desk command's tag (0 for a data event, which has its kind's).
+    private var commandTag: UInt8 {
+        if case .command(let c) = self { return type(of: c.base).binaryTag }
+        return 0
     }
 
     /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
+        // The tag: the kind's raw value (`Event.Kind`), or the command kind's own (`DeskCommand.binaryTag`).
+        w.write(kind?.rawValue ?? commandTag)
         switch self {
-        case .security(let v): w.write(Tag.security.rawValue); v.encode(to: &w)
-        case .counterparty(let v): w.write(Tag.counterparty.rawValue); v.encode(to: &w)
-        case .aggregationUnit(let v): w.write(Tag.aggregationUnit.rawValue); v.encode(to: &w)
-        case .book(let v): w.write(Tag.book.rawValue); v.encode(to: &w)
-        case .sodPosition(let v): w.write(Tag.sodPosition.rawValue); v.encode(to: &w)
-        case .trade(let v): w.write(Tag.trade.rawValue); v.encode(to: &w)
-        case .contract(let v): w.write(Tag.contract.rawValue); v.encode(to: &w)
-        case .availability(let v): w.write(Tag.availability.rawValue); v.encode(to: &w)
-        case .price(let v): w.write(Tag.price.rawValue); v.encode(to: &w)
-        case .fxRate(let v): w.write(Tag.fxRate.rawValue); v.encode(to: &w)
-        case .marketDayRoll(let v): w.write(Tag.marketDayRoll.rawValue); v.encode(to: &w)
-        case .command(let c): w.write(type(of: c.base).binaryTag); c.base.encode(to: &w)
+        case .security(let v): v.encode(to: &w)
+        case .counterparty(let v): v.encode(to: &w)
+        case .aggregationUnit(let v): v.encode(to: &w)
+        case .book(let v): v.encode(to: &w)
+        case .sodPosition(let v): v.encode(to: &w)
+        case .trade(let v): v.encode(to: &w)
+        case .contract(let v): v.encode(to: &w)
+        case .availability(let v): v.encode(to: &w)
+        case .price(let v): v.encode(to: &w)
+        case .fxRate(let v): v.encode(to: &w)
+        case .marketDayRoll(let v): v.encode(to: &w)
+        case .command(let c): c.base.encode(to: &w)
         }
     }
 
     /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         let byte = try r.readUInt8()
-        guard let tag = Tag(rawValue: byte) else {
+        guard let tag = Kind(rawValue: byte) else {
             guard let kind = DeskCommands.kind(tag: byte) else { throw BinaryFormatError("unknown event tag \(byte) at offset \(r.offset - 1)") }
             self = .command(try DeskCommands.decode(kind, from: &r))
             return
         }
+        // Exhaustive: a new kind fails to compile here until it is decoded.
         switch tag {
         case .security: self = .security(try r.read())
         case .counterparty: self = .counterparty(try r.read())

@@ -17,38 +17,72 @@ public enum Event: Sendable, Hashable {
     /// from files or feeds), of any kind registered in `DeskCommands`.
     indirect case command(AnyDeskCommand)
 
-    /// The `type` field that names this event in NDJSON.
+    /// The `type` field that names this event in NDJSON (a command's kind name for a desk command).
     public var typeName: String {
         switch self {
-        case .security: "security"
-        case .counterparty: "counterparty"
-        case .aggregationUnit: "aggregationUnit"
-        case .book: "book"
-        case .sodPosition: "sodPosition"
-        case .trade: "trade"
-        case .contract: "contract"
-        case .availability: "availability"
-        case .price: "price"
-        case .fxRate: "fxRate"
-        case .marketDayRoll: "marketDayRoll"
         case .command(let c): c.typeName
+        default: kind!.typeName
         }
     }
 
     /// Whether the event concerns one security's state only: a trade, SOD position, price, lender availability
     /// or lending contract.
-    @inlinable public var concernsOneSecurity: Bool {
+    @inlinable public var concernsOneSecurity: Bool { kind?.concernsOneSecurity ?? false }
+
+    /// Every event type name, as accepted in the `type` field.
+    public static let typeNames = Kind.allCases.map(\.typeName)
+
+    /// The kind of a data event; nil for a desk command (whose kinds are `DeskCommands.kinds`).
+    @inlinable public var kind: Kind? {
         switch self {
-        case .trade, .sodPosition, .price, .availability, .contract: true
-        default: false
+        case .security: .security
+        case .counterparty: .counterparty
+        case .aggregationUnit: .aggregationUnit
+        case .book: .book
+        case .sodPosition: .sodPosition
+        case .trade: .trade
+        case .contract: .contract
+        case .availability: .availability
+        case .price: .price
+        case .fxRate: .fxRate
+        case .marketDayRoll: .marketDayRoll
+        case .command: nil
         }
     }
 
-    /// Every event type name, as accepted in the `type` field.
-    public static let typeNames = [
-        "security", "counterparty", "aggregationUnit", "book", "sodPosition", "trade",
-        "contract", "availability", "price", "fxRate", "marketDayRoll",
-    ]
+    /// Every kind of data event, in one table: its `type` name in NDJSON and CSV (the case's name), its tag
+    /// in the journal's binary encoding (the raw value: written into journals, so fixed forever), and
+    /// whether it concerns one security's state only (the partitions apply those in parallel).
+    ///
+    /// Adding a kind: its struct, its case here and in `Event`; the compiler then names every exhaustive
+    /// switch that must handle it (`kind` above, the field decoder `EventFields`, the binary codec,
+    /// validation, bounds and apply). Desk commands are registered apart (`DeskCommands`).
+    public enum Kind: UInt8, CaseIterable, Sendable {
+        case security = 1
+        case counterparty, aggregationUnit, book, sodPosition, trade, contract, availability, price, fxRate, marketDayRoll
+
+        /// The `type` name, as accepted in NDJSON and CSV.
+        public var typeName: String { Self.names[Int(rawValue) - 1] }
+        private static let names = allCases.map { "\($0)" }
+
+        /// The kind named `typeName`, if any (per line of input: the commonest kinds are compared first).
+        public init?(typeName: String) {
+            guard let kind = Self.byFrequency.first(where: { $0.typeName == typeName }) else { return nil }
+            self = kind
+        }
+        private static let byFrequency: [Kind] = [
+            .trade, .price, .availability, .contract, .sodPosition, .fxRate, .security, .book,
+            .counterparty, .aggregationUnit, .marketDayRoll,
+        ]
+
+        /// Trades, SOD positions, prices, lender availability and lending contracts: one security's state only.
+        @inlinable public var concernsOneSecurity: Bool {
+            switch self {
+            case .trade, .sodPosition, .price, .availability, .contract: true
+            default: false
+            }
+        }
+    }
 }
 
 /// A book's start-of-day snapshot of one security for a business date; it replaces the previous one.

@@ -5,35 +5,39 @@ enum EventFields {
     /// The event of a line and its feed stamp (`feedId` + `feedSeq`, accepted on every event type).
     static func decode<S: FieldSource>(type: String, _ s: inout S) throws(FieldError) -> (Event, FeedStamp?) {
         let event: Event
-        switch type {
-        case "trade": event = .trade(try trade(&s))
-        case "price": event = .price(try price(&s))
-        case "sodPosition": event = .sodPosition(try sod(&s))
-        case "availability": event = .availability(try availability(&s))
-        case "contract": event = .contract(try contract(&s))
-        case "fxRate":
+        guard let kind = Event.Kind(typeName: type) else {
+            throw FieldError("type", "unknown event type \"\(type.prefix(40))\"; expected one of \(Event.typeNames.joined(separator: ", "))")
+        }
+        // Exhaustive: a new kind fails to compile here until its fields are decoded.
+        switch kind {
+        case .trade: event = .trade(try trade(&s))
+        case .price: event = .price(try price(&s))
+        case .sodPosition: event = .sodPosition(try sod(&s))
+        case .availability: event = .availability(try availability(&s))
+        case .contract: event = .contract(try contract(&s))
+        case .fxRate:
             let currency = try s.requiredString("currency")
             try checkCurrency(currency, field: "currency")
             guard let rate = try s.decimal("usdRate") else { throw FieldError("usdRate", "is required") }
             guard rate.units > 0 else { throw FieldError("usdRate", "must be positive") }
             event = .fxRate(FXRate(currency: currency, usdRate: rate, ts: try s.timestamp("ts")))
-        case "marketDayRoll":
+        case .marketDayRoll:
             event = .marketDayRoll(MarketDayRoll(marketId: try s.requiredIdentifier("marketId"), businessDate: try s.requiredDate("businessDate")))
-        case "security": event = .security(try security(&s))
-        case "counterparty":
+        case .security: event = .security(try security(&s))
+        case .counterparty:
             event = .counterparty(
                 Counterparty(
                     counterpartyId: try s.requiredIdentifier("counterpartyId"), name: try s.requiredString("name"), lei: try s.string("lei"),
                     kind: try s.requiredEnumeration("kind", CounterpartyKind.self), parentId: try s.identifier("parentId"),
                     kycStatus: try s.string("kycStatus"), status: try s.string("status"), version: try s.int64("version")))
-        case "aggregationUnit":
+        case .aggregationUnit:
             event = .aggregationUnit(
                 AggregationUnit(
                     aggregationUnitId: try s.requiredIdentifier("aggregationUnitId"), name: try s.requiredString("name"),
                     marketId: try s.requiredIdentifier("marketId"), legalEntity: try s.requiredIdentifier("legalEntity"),
                     type: try s.requiredEnumeration("unitType", AggregationUnitType.self), isDefault: try s.bool("isDefault") ?? false,
                     version: try s.int64("version")))
-        case "book":
+        case .book:
             let positionType = try s.requiredEnumeration("positionType", PositionType.self)
             let clientId = try s.identifier("clientId")
             if clientId == nil && (positionType == .clientFree || positionType == .clientSegregated) {
@@ -44,8 +48,6 @@ enum EventFields {
                     bookId: try s.requiredIdentifier("bookId"), name: try s.string("name"), legalEntity: try s.requiredIdentifier("legalEntity"),
                     positionType: positionType, clientId: clientId, aggregationUnits: try s.stringMap("aggregationUnits") ?? [:],
                     version: try s.int64("version")))
-        default:
-            throw FieldError("type", "unknown event type \"\(type.prefix(40))\"; expected one of \(Event.typeNames.joined(separator: ", "))")
         }
         let stamp = try feedStamp(&s)
         if let extra = s.unreadField() { throw FieldError(extra, "unknown field for a \(type) event") }
