@@ -139,6 +139,21 @@ extension Engine {
     func submitting(_ batch: IngestBatch) async throws(APIError) -> BatchOutcome {
         do { return try await submit(batch) } catch { throw APIError(error) }
     }
+
+    /// Journals one desk command issued by `issuer` (received `at`) and returns its outcome once it is
+    /// durable, applied and visible; a refusal is thrown naming its field, with the status `refusal` gives
+    /// (422 unless the route says otherwise).
+    func journal(
+        _ command: some DeskCommand, issuer: String, at time: Timestamp = WallClock.now(),
+        refusal: (LineError) -> HTTPResponse.Status = { _ in .unprocessableContent }
+    ) async throws(APIError) -> BatchOutcome {
+        var batch = IngestBatch(receivedAt: time, events: [Event(command)], lines: [1])
+        batch.wantsResults = true
+        batch.issuer = issuer
+        let outcome = try await submitting(batch)
+        if let refused = outcome.rejected.first { throw APIError(refusal(refused), refused.error, field: refused.field) }
+        return outcome
+    }
 }
 
 /// The wall clock, read only at the edge (the engine sees time as event fields).

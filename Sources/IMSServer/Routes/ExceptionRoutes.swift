@@ -44,19 +44,17 @@ struct ExceptionRoutes {
         let ids = (body.exceptionIds ?? []).filter { seen.insert($0).inserted }
         var command = ExceptionCommand(exceptionIds: ids, note: body.note?.isEmpty == true ? nil : body.note, user: body.user)
         command.user = context.issuer(named: body.user)
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
-        batch.issuer = command.user
-        let outcome = try await engine.submitting(batch)
-        if let refused = outcome.rejected.first {
+        let now = WallClock.now()
+        let outcome = try await engine.journal(command, issuer: command.user ?? "", at: now) { refused in
             let unknown = refused.field == "exceptionIds" && (refused.error.hasPrefix("unknown") || refused.error.contains("no longer kept"))
-            throw APIError(unknown ? .notFound : .unprocessableContent, refused.error, field: refused.field)
+            return unknown ? .notFound : .unprocessableContent
         }
         let answer = engine.readModel.read { state in
             AcknowledgeAnswer(acknowledged: 0, exceptions: ids.compactMap { state.exception($0) })
         }
         var counted = answer
         counted.acknowledged =
-            outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == batch.receivedAt }.count
+            outcome.accepted == 0 ? 0 : answer.exceptions.filter { $0.acknowledgedBy == command.user && $0.acknowledgedAt == now }.count
         return JSONResponse.ok(counted)
     }
 }

@@ -87,12 +87,7 @@ struct LocateRoutes {
         if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
             return JSONResponse.raw(first.json)
         }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
-        batch.wantsResults = true
-        batch.issuer = context.issuer(named: command.user)
-        let outcome: BatchOutcome
-        outcome = try await engine.submitting(batch)
-        if let refused = outcome.rejected.first { throw APIError(.unprocessableContent, refused.error, field: refused.field) }
+        let outcome = try await engine.journal(command, issuer: context.issuer(named: command.user))
         guard let answer = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) else {
             throw APIError(.internalServerError, "the request was journaled but its locate is not visible")
         }
@@ -120,8 +115,7 @@ struct LocateRoutes {
             batch.mode = .partial
             batch.wantsResults = true
             batch.issuer = context.issuer(named: nil)
-            let outcome: BatchOutcome
-            outcome = try await engine.submitting(batch)
+            let outcome = try await engine.submitting(batch)
             let refused = Dictionary(outcome.rejected.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
             engine.readModel.read { m in
                 for (line, c) in commands {
@@ -196,14 +190,8 @@ struct LocateRoutes {
         // Signed in, who decided or cancelled is the identity.
         var command = command
         if let who = context.identity?.subject { command.user = who }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
-        batch.issuer = context.issuer(named: command.user)
-        batch.wantsResults = true
-        let outcome: BatchOutcome
-        outcome = try await engine.submitting(batch)
-        if let refused = outcome.rejected.first {
-            throw APIError(refused.field == "status" ? .conflict : .unprocessableContent, refused.error, field: refused.field)
-        }
+        // No longer in a state the command can act on: 409.
+        _ = try await engine.journal(command, issuer: context.issuer(named: command.user)) { $0.field == "status" ? .conflict : .unprocessableContent }
         guard let view = engine.readModel.read({ $0.locate(id) }) else { throw APIError(.internalServerError, "locate \(id) vanished") }
         return JSONResponse.raw(context.clientScope == nil ? view.json : view.forClient().json)
     }

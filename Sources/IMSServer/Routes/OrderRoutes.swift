@@ -70,9 +70,7 @@ struct OrderRoutes {
         let command = OrderCommand(
             orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
             quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
-        let dryRun: Bool
-        dryRun = try QueryParameters(request).bool("dryRun", default: false)
-        if dryRun {
+        if try QueryParameters(request).bool("dryRun", default: false) {
             // The decision the order would get now, on the writer's state (a short read under its lock):
             // nothing journaled, reserved or audited.
             let now = WallClock.now()
@@ -82,12 +80,7 @@ struct OrderRoutes {
             }
         }
         if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
-        batch.wantsResults = true
-        batch.issuer = context.issuer(named: command.user)
-        let outcome: BatchOutcome
-        outcome = try await engine.submitting(batch)
-        if let refused = outcome.rejected.first { throw APIError(.unprocessableContent, refused.error, field: refused.field) }
+        _ = try await engine.journal(command, issuer: context.issuer(named: command.user))
         guard let view = engine.readModel.read({ $0.order(clientId: clientId, orderId: orderId) }) else {
             throw APIError(.internalServerError, "the order was journaled but its decision is not visible")
         }

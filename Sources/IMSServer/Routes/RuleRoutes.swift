@@ -177,11 +177,7 @@ struct RuleRoutes {
         // the body's `user`.
         var command = command
         if let who = context.identity?.subject { command.user = who }
-        var batch = IngestBatch(receivedAt: WallClock.now(), events: [Event(command)], lines: [1])
-        batch.issuer = context.issuer(named: command.user)
-        batch.wantsResults = true
-        let outcome = try await engine.submitting(batch)
-        if let refused = outcome.rejected.first { throw APIError(.unprocessableContent, refused.error, field: refused.field) }
+        let outcome = try await engine.journal(command, issuer: context.issuer(named: command.user))
         let sequence = outcome.results.first?.sequence
         let made = engine.readModel.read { m in
             command.action == .draft ? m.rules.versions.last { $0.sequence == sequence } : m.rules.version(command.version)
