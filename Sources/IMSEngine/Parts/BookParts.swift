@@ -33,60 +33,71 @@ enum RulesPart: StatePart {
     }
 }
 
-/// The locates of the day and their history (`LocateBook`). A record carries each changed locate as it is now.
-enum LocatesPart: StatePart {
-    static let sectionTag: UInt32 = 9
-    static let name = "locates"
-    typealias Change = [LocateRecord]
+/// A book of records the desk's commands make (locates, orders): kept whole in the image, and carried by a
+/// change record as the records that changed, as they are now.
+protocol RecordBook: Sendable {
+    associatedtype Record: Sendable
+    var records: [Record] { get }
+    /// The records changed since the last call, as they are now; clears the marks.
+    mutating func takeChanges() -> [Record]
+    /// Takes a changed record (the read model following the feed).
+    mutating func take(_ record: Record)
+    func encode(to w: inout BinaryWriter)
+    init(from r: inout BinaryReader) throws(BinaryFormatError)
+}
 
-    static func write(_ state: EngineState, to w: inout BinaryWriter) { state.locates.encode(to: &w) }
+extension LocateBook: RecordBook {}
+extension OrderBook: RecordBook {}
+
+/// A state part that is a `RecordBook`: everything but where the book lives comes from here.
+protocol RecordBookPart: StatePart where Change == [Book.Record] {
+    associatedtype Book: RecordBook
+    /// Where the book is kept in the state and in the read model.
+    static var inState: WritableKeyPath<EngineState, Book> { get }
+    static var inModel: WritableKeyPath<ReadModel, Book> { get }
+    /// The prefix of each record's canonical line.
+    static var label: String { get }
+}
+
+extension RecordBookPart {
+    static func write(_ state: EngineState, to w: inout BinaryWriter) { state[keyPath: inState].encode(to: &w) }
 
     static func read(into state: inout EngineState, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {
-        state.locates = try LocateBook(from: &r)
+        state[keyPath: inState] = try Book(from: &r)
     }
 
     static func capture(from state: inout EngineState, into record: inout ChangeRecord) {
-        let changes = state.locates.takeChanges()
+        let changes = state[keyPath: inState].takeChanges()
         if !changes.isEmpty { record[Self.self] = changes }
     }
 
     static func apply(_ record: ChangeRecord, to model: inout ReadModel) {
-        for l in record[Self.self] ?? [] { model.locates.take(l) }
+        for r in record[Self.self] ?? [] { model[keyPath: inModel].take(r) }
     }
 
-    static func itemCount(_ change: [LocateRecord]) -> Int { change.count }
+    static func itemCount(_ change: [Book.Record]) -> Int { change.count }
 
     static func canonicalLines(_ model: ReadModel, into lines: inout [String]) {
-        for l in model.locates.records { lines.append("locate \(l)") }
+        for r in model[keyPath: inModel].records { lines.append("\(label) \(r)") }
     }
 }
 
+/// The locates of the day and their history (`LocateBook`). A record carries each changed locate as it is now.
+enum LocatesPart: RecordBookPart {
+    static let sectionTag: UInt32 = 9
+    static let name = "locates"
+    static let label = "locate"
+    static var inState: WritableKeyPath<EngineState, LocateBook> { \.locates }
+    static var inModel: WritableKeyPath<ReadModel, LocateBook> { \.locates }
+}
+
 /// The orders validated today (`OrderBook`). A record carries each order validated or expired in the drain.
-enum OrdersPart: StatePart {
+enum OrdersPart: RecordBookPart {
     static let sectionTag: UInt32 = 10
     static let name = "orders"
-    typealias Change = [OrderRecord]
-
-    static func write(_ state: EngineState, to w: inout BinaryWriter) { state.orders.encode(to: &w) }
-
-    static func read(into state: inout EngineState, from r: inout BinaryReader, format: UInt32) throws(BinaryFormatError) {
-        state.orders = try OrderBook(from: &r)
-    }
-
-    static func capture(from state: inout EngineState, into record: inout ChangeRecord) {
-        let changes = state.orders.takeChanges()
-        if !changes.isEmpty { record[Self.self] = changes }
-    }
-
-    static func apply(_ record: ChangeRecord, to model: inout ReadModel) {
-        for o in record[Self.self] ?? [] { model.orders.take(o) }
-    }
-
-    static func itemCount(_ change: [OrderRecord]) -> Int { change.count }
-
-    static func canonicalLines(_ model: ReadModel, into lines: inout [String]) {
-        for o in model.orders.records { lines.append("order \(o)") }
-    }
+    static let label = "order"
+    static var inState: WritableKeyPath<EngineState, OrderBook> { \.orders }
+    static var inModel: WritableKeyPath<ReadModel, OrderBook> { \.orders }
 }
 
 /// Who changed what through the API (`AuditLog`), the newest entries kept in memory.
