@@ -20,6 +20,11 @@ let package = Package(
         .library(name: "IMSIngest", targets: ["IMSIngest"]),
         .library(name: "IMSServer", targets: ["IMSServer"]),
     ],
+    // Kafka (the replicated journal, topics in and out) needs librdkafka installed (Debian librdkafka-dev):
+    // off by default, so `swift run ims demo` needs nothing; the test command builds with `--traits Kafka`.
+    traits: [
+        .trait(name: "Kafka", description: "The Kafka journal and topics, through librdkafka (Debian librdkafka-dev)")
+    ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
@@ -64,6 +69,14 @@ let package = Package(
         ),
         .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),
         .target(name: "IMSIngest", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
+        // librdkafka through its C API, with the Kafka trait.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // Kafka producers and consumers for the journal and topics (empty without the Kafka trait).
+        .target(
+            name: "IMSKafka",
+            dependencies: ["IMSDomain", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "IMSServer",
             dependencies: [
@@ -108,6 +121,7 @@ let package = Package(
         // libFuzzer target over the decoders, rule documents, command bodies and the engine (scripts/fuzz.sh); built normally it replays inputs.
         .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSKafkaTests", dependencies: ["IMSKafka"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
-# Needs the Swift toolchain; installs promtool, openssl and curl with apt-get when missing; the API conformance step installs schemathesis from PyPI into
+# Needs the Swift toolchain; installs promtool, openssl, curl and librdkafka-dev with apt-get when missing, and
+# starts a Kafka-compatible broker (noida-db, from PyPI into .build/venv-kafka) for the Kafka tests; the API conformance step installs schemathesis from PyPI into
 # .build/venv-api (and python3-venv with apt-get if it is missing); the browser step installs chromium and
 # chromium-driver with apt-get and selenium from PyPI into .build/venv-browser. The full-disk test mounts a
 # tmpfs, so the tests run as root (as CI does).
@@ -20,10 +21,19 @@ fi
 # The code is formatted to .swift-format (swift-format ships with the toolchain): any deviation fails the
 # run, naming the file and line. `swift format --in-place --recursive Sources Tests Package.swift` fixes it.
 swift format lint --strict --recursive Sources Tests Package.swift
-swift build --build-tests
-export IMS_BINARY="$(swift build --show-bin-path)/ims"
+# librdkafka (Debian librdkafka-dev) for the Kafka trait the tests build with (the default build needs none).
+if ! command -v pkg-config >/dev/null || ! pkg-config --exists rdkafka; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends librdkafka-dev pkg-config >/dev/null
+fi
+# A real Kafka-compatible broker (noida-db from PyPI) for the Kafka tests, stopped when the run ends.
+IMS_KAFKA_BROKERS="$(./scripts/kafka-broker.sh start)"
+export IMS_KAFKA_BROKERS
+trap './scripts/kafka-broker.sh stop' EXIT
+swift build --build-tests --traits Kafka
+export IMS_BINARY="$(swift build --traits Kafka --show-bin-path)/ims"
 test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }
-swift test --skip-build
+swift test --skip-build --traits Kafka
 # The OpenAPI document, validated, and schemathesis against the live binary.
 ./scripts/api-conformance.sh
 # The dashboard in headless Chromium (selenium), against `ims demo`; screenshots to docs/screenshots/.

@@ -1,0 +1,173 @@
+#if Kafka
+    import CRdKafka
+    import Foundation
+
+    /// A Kafka error, with librdkafka's text.
+    public struct KafkaError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// librdkafka settings (`bootstrap.servers`, `enable.idempotence`…), checked as they are set.
+    struct KafkaConfiguration: ~Copyable {
+        let handle: OpaquePointer
+
+        init(_ settings: [String: String]) throws(KafkaError) {
+            let conf = rd_kafka_conf_new()!
+            for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+                var error = [CChar](repeating: 0, count: 512)
+                if rd_kafka_conf_set(conf, key, value, &error, error.count) != RD_KAFKA_CONF_OK {
+                    let text = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    rd_kafka_conf_destroy(conf)
+                    throw KafkaError("\(key)=\(value): \(text)")
+                }
+            }
+            handle = conf
+        }
+
+        /// Hands the settings to a new client (which then owns them).
+        consuming func client(_ type: rd_kafka_type_t) throws(KafkaError) -> OpaquePointer {
+            var error = [CChar](repeating: 0, count: 512)
+            let conf = handle
+            discard self
+            guard let client = rd_kafka_new(type, conf, &error, error.count) else {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            return client
+        }
+
+        deinit { rd_kafka_conf_destroy(handle) }
+    }
+
+    /// What a delivery report said of one record, filled in by librdkafka's callback.
+    final class Delivery: @unchecked Sendable {
+        // Written once by the delivery callback, on the thread that polls; read by that same thread after.
+        var offset: Int64 = -1
+        var error: rd_kafka_resp_err_t = RD_KAFKA_RESP_ERR_NO_ERROR
+        var done = false
+    }
+
+    /// The delivery report callback: records the outcome in the record's `Delivery`.
+    private let deliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
+        guard let message, let opaque = message.pointee._private else { return }
+        let delivery = Unmanaged<Delivery>.fromOpaque(opaque).takeRetainedValue()
+        delivery.error = message.pointee.err
+        delivery.offset = message.pointee.offset
+        delivery.done = true
+    }
+
+    /// A producer to one partition of one topic: idempotent (`enable.idempotence`, which implies `acks=all`), so
+    /// a record is in the log once, in order, when `send` returns its offset.
+    ///
+    /// Not thread-safe: one thread sends (the journal's).
+    public final class KafkaProducer {
+        private let client: OpaquePointer
+        private let topic: OpaquePointer
+        public let partition: Int32
+
+        /// A producer to `topic`'s `partition` on `brokers` (`host:port,…`), with any further librdkafka settings.
+        public init(brokers: String, topic name: String, partition: Int32 = 0, settings: [String: String] = [:]) throws(KafkaError) {
+            var all = ["bootstrap.servers": brokers, "enable.idempotence": "true", "acks": "all", "linger.ms": "0"]
+            all.merge(settings) { _, new in new }
+            let configuration = try KafkaConfiguration(all)
+            rd_kafka_conf_set_dr_msg_cb(configuration.handle, deliveryReport)
+            client = try configuration.client(RD_KAFKA_PRODUCER)
+            guard let topic = rd_kafka_topic_new(client, name, nil) else {
+                rd_kafka_destroy(client)
+                throw KafkaError("topic \(name): \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+            }
+            self.topic = topic
+            self.partition = partition
+        }
+
+        /// Appends `records` in order and waits until the broker acknowledged each; returns their offsets.
+        public func send(_ records: [[UInt8]], timeout: Duration = .seconds(30)) throws(KafkaError) -> [Int64] {
+            var deliveries: [Delivery] = []
+            deliveries.reserveCapacity(records.count)
+            for record in records {
+                let delivery = Delivery()
+                let opaque = Unmanaged.passRetained(delivery).toOpaque()
+                let status = record.withUnsafeBytes { bytes in
+                    rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, nil, 0, opaque)
+                }
+                guard status == 0 else {
+                    Unmanaged<Delivery>.fromOpaque(opaque).release()
+                    throw KafkaError("produce: \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+                }
+                deliveries.append(delivery)
+            }
+            let deadline = ContinuousClock.now + timeout
+            while !deliveries.allSatisfy(\.done) {
+                guard ContinuousClock.now < deadline else { throw KafkaError("no acknowledgement within \(timeout)") }
+                rd_kafka_poll(client, 10)
+            }
+            if let failed = deliveries.first(where: { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+                throw KafkaError("delivery: \(String(cString: rd_kafka_err2str(failed.error)))")
+            }
+            return deliveries.map(\.offset)
+        }
+
+        deinit {
+            rd_kafka_flush(client, 5_000)
+            rd_kafka_topic_destroy(topic)
+            rd_kafka_destroy(client)
+        }
+    }
+
+    /// A reader of one partition of one topic from an offset, in order (the journal's replay and a standby's tail).
+    ///
+    /// Not thread-safe: one thread reads.
+    public final class KafkaPartitionReader {
+        private let client: OpaquePointer
+        private let topic: OpaquePointer
+        public let partition: Int32
+
+        /// A reader of `topic`'s `partition` on `brokers`, starting at `offset` (the first record it returns).
+        public init(brokers: String, topic name: String, partition: Int32 = 0, from offset: Int64, settings: [String: String] = [:]) throws(KafkaError) {
+            var all = ["bootstrap.servers": brokers, "enable.auto.commit": "false", "isolation.level": "read_committed"]
+            all.merge(settings) { _, new in new }
+            client = try KafkaConfiguration(all).client(RD_KAFKA_CONSUMER)
+            guard let topic = rd_kafka_topic_new(client, name, nil) else {
+                rd_kafka_destroy(client)
+                throw KafkaError("topic \(name): \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+            }
+            self.topic = topic
+            self.partition = partition
+            guard rd_kafka_consume_start(topic, partition, offset) == 0 else {
+                rd_kafka_topic_destroy(topic)
+                rd_kafka_destroy(client)
+                throw KafkaError("consume from \(offset): \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+            }
+        }
+
+        /// The next record and its offset, waiting up to `timeout`; nil when none came (or the end of the
+        /// partition was reached for now).
+        public func next(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> (offset: Int64, bytes: [UInt8])? {
+            let ms = Int32(timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            guard let message = rd_kafka_consume(topic, partition, ms) else { return nil }
+            defer { rd_kafka_message_destroy(message) }
+            let m = message.pointee
+            if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
+            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("consume: \(String(cString: rd_kafka_err2str(m.err)))") }
+            let bytes = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+            return (m.offset, bytes)
+        }
+
+        /// The partition's high watermark (the offset the next record appended will get), as the broker says now.
+        public func highWatermark(timeout: Duration = .seconds(5)) throws(KafkaError) -> Int64 {
+            var low: Int64 = 0, high: Int64 = 0
+            let ms = Int32(timeout.components.seconds * 1_000)
+            let err = rd_kafka_query_watermark_offsets(client, rd_kafka_topic_name(topic), partition, &low, &high, ms)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("watermarks: \(String(cString: rd_kafka_err2str(err)))") }
+            return high
+        }
+
+        deinit {
+            rd_kafka_consume_stop(topic, partition)
+            rd_kafka_topic_destroy(topic)
+            rd_kafka_destroy(client)
+        }
+    }
+#endif

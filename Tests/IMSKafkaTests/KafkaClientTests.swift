@@ -1,0 +1,53 @@
+#if Kafka
+    import Foundation
+    import IMSKafka
+    import Testing
+
+    /// A real Kafka-compatible broker (noida-db, started by the test command's script as `IMS_KAFKA_BROKERS`):
+    /// records appended by the idempotent producer come back in order, from any offset.
+    @Suite(.serialized)
+    struct KafkaClientTests {
+        static var brokers: String {
+            get throws {
+                guard let brokers = ProcessInfo.processInfo.environment["IMS_KAFKA_BROKERS"], !brokers.isEmpty else {
+                    throw KafkaError("IMS_KAFKA_BROKERS is not set: run the tests with ./scripts/test.sh, which starts a broker")
+                }
+                return brokers
+            }
+        }
+
+        @Test func recordsComeBackInOrderFromAnyOffset() throws {
+            let topic = "ims-test-\(UUID().uuidString.prefix(8))"
+            let producer = try KafkaProducer(brokers: try Self.brokers, topic: topic)
+            let records = (0..<300).map { Array("record \($0)".utf8) }
+            var offsets: [Int64] = []
+            for chunk in stride(from: 0, to: records.count, by: 100) { offsets += try producer.send(Array(records[chunk..<chunk + 100])) }
+            #expect(offsets == Array(0..<300).map(Int64.init))
+            let reader = try KafkaPartitionReader(brokers: try Self.brokers, topic: topic, from: 0)
+            #expect(try reader.highWatermark() == 300)
+            var read: [(Int64, [UInt8])] = []
+            let deadline = Date().addingTimeInterval(20)
+            while read.count < 300 && Date() < deadline {
+                if let next = try reader.next() { read.append(next) }
+            }
+            #expect(read.map(\.0) == offsets)
+            #expect(read.map(\.1) == records)
+            // From the middle: a restart reading from a snapshot's offset.
+            let tail = try KafkaPartitionReader(brokers: try Self.brokers, topic: topic, from: 250)
+            var rest: [[UInt8]] = []
+            while rest.count < 50 && Date() < deadline {
+                if let next = try tail.next() { rest.append(next.bytes) }
+            }
+            #expect(rest == Array(records[250...]))
+        }
+
+        @Test func aBadSettingIsRefusedNamingIt() {
+            #expect(throws: KafkaError.self) { _ = try KafkaProducer(brokers: "127.0.0.1:1", topic: "t", settings: ["no.such.setting": "1"]) }
+            do {
+                _ = try KafkaProducer(brokers: "127.0.0.1:1", topic: "t", settings: ["no.such.setting": "1"])
+            } catch {
+                #expect(error.description.contains("no.such.setting"))
+            }
+        }
+    }
+#endif
