@@ -74,7 +74,7 @@ let package = Package(
         // Kafka producers and consumers for the journal and topics (empty without the Kafka trait).
         .target(
             name: "IMSKafka",
-            dependencies: ["IMSDomain", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
+            dependencies: ["IMSDomain", "IMSEngine", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -121,7 +121,8 @@ let package = Package(
         // libFuzzer target over the decoders, rule documents, command bodies and the engine (scripts/fuzz.sh); built normally it replays inputs.
         .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "IMSKafkaTests", dependencies: ["IMSKafka"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IMSKafkaTests", dependencies: ["IMSKafka", "IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSIngestTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
