@@ -5,8 +5,25 @@
     /// A Kafka error, with librdkafka's text.
     public struct KafkaError: Error, CustomStringConvertible, Sendable {
         public var description: String
+        /// The producer was fenced: another producer with its transactional id has started (a new leader).
+        /// It can never append again.
+        public var isFenced = false
 
-        public init(_ description: String) { self.description = description }
+        public init(_ description: String, isFenced: Bool = false) {
+            self.description = description
+            self.isFenced = isFenced
+        }
+
+        /// The error a librdkafka transactional call returned (consumed), or nil.
+        static func take(_ error: OpaquePointer?, _ what: String) -> KafkaError? {
+            guard let error else { return nil }
+            defer { rd_kafka_error_destroy(error) }
+            let code = rd_kafka_error_code(error)
+            let fenced =
+                code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED
+                || code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH
+            return KafkaError("\(what): \(String(cString: rd_kafka_error_string(error)))", isFenced: fenced)
+        }
     }
 
     /// librdkafka settings (`bootstrap.servers`, `enable.idempotence`…), checked as they are set.
@@ -66,11 +83,18 @@
         private let client: OpaquePointer
         private let topic: OpaquePointer
         public let partition: Int32
+        /// With a transactional id, each `send` is one transaction, and a newer producer with the same id
+        /// fences this one: its next `send` throws an error whose `isFenced` is true.
+        public let transactionalId: String?
 
         /// A producer to `topic`'s `partition` on `brokers` (`host:port,…`), with any further librdkafka settings.
-        public init(brokers: String, topic name: String, partition: Int32 = 0, settings: [String: String] = [:]) throws(KafkaError) {
+        public init(
+            brokers: String, topic name: String, partition: Int32 = 0, transactionalId: String? = nil, settings: [String: String] = [:]
+        ) throws(KafkaError) {
             var all = ["bootstrap.servers": brokers, "enable.idempotence": "true", "acks": "all", "linger.ms": "0"]
+            if let transactionalId { all["transactional.id"] = transactionalId }
             all.merge(settings) { _, new in new }
+            self.transactionalId = transactionalId
             let configuration = try KafkaConfiguration(all)
             rd_kafka_conf_set_dr_msg_cb(configuration.handle, deliveryReport)
             client = try configuration.client(RD_KAFKA_PRODUCER)
@@ -80,10 +104,17 @@
             }
             self.topic = topic
             self.partition = partition
+            if transactionalId != nil, let error = KafkaError.take(rd_kafka_init_transactions(client, 30_000), "init transactions") {
+                rd_kafka_topic_destroy(topic)
+                rd_kafka_destroy(client)
+                throw error
+            }
         }
 
-        /// Appends `records` in order and waits until the broker acknowledged each; returns their offsets.
+        /// Appends `records` in order and waits until the broker acknowledged each (with a transactional id:
+        /// in one transaction, committed); returns their offsets.
         public func send(_ records: [[UInt8]], timeout: Duration = .seconds(30)) throws(KafkaError) -> [Int64] {
+            if transactionalId != nil, let error = KafkaError.take(rd_kafka_begin_transaction(client), "begin transaction") { throw error }
             var deliveries: [Delivery] = []
             deliveries.reserveCapacity(records.count)
             for record in records {
@@ -97,6 +128,14 @@
                     throw KafkaError("produce: \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
                 }
                 deliveries.append(delivery)
+            }
+            if transactionalId != nil {
+                let ms = Int32(timeout.components.seconds * 1_000)
+                if let error = KafkaError.take(rd_kafka_commit_transaction(client, ms), "commit transaction") {
+                    if !error.isFenced { _ = KafkaError.take(rd_kafka_abort_transaction(client, ms), "abort transaction") }
+                    rd_kafka_poll(client, 0)
+                    throw error
+                }
             }
             let deadline = ContinuousClock.now + timeout
             while !deliveries.allSatisfy(\.done) {

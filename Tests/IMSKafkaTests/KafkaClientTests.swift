@@ -41,6 +41,30 @@
             #expect(rest == Array(records[250...]))
         }
 
+        /// Leadership is fenced by the broker: a newer producer with the same transactional id fences the old
+        /// one, whose next append fails for good; a reader sees only committed records.
+        @Test func aNewerProducerWithTheSameTransactionalIdFencesTheOld() throws {
+            let topic = "ims-fence-\(UUID().uuidString.prefix(8))"
+            let old = try KafkaProducer(brokers: try Self.brokers, topic: topic, transactionalId: "ims-\(topic)")
+            #expect(try old.send([Array("old 1".utf8)]) == [0])
+            let new = try KafkaProducer(brokers: try Self.brokers, topic: topic, transactionalId: "ims-\(topic)")
+            do {
+                _ = try old.send([Array("old 2".utf8)])
+                Issue.record("the fenced producer appended")
+            } catch {
+                #expect(error.isFenced, "\(error)")
+            }
+            let offsets = try new.send([Array("new 1".utf8)])
+            #expect(offsets.count == 1)
+            let reader = try KafkaPartitionReader(brokers: try Self.brokers, topic: topic, from: 0)
+            var seen: [String] = []
+            let deadline = Date().addingTimeInterval(20)
+            while seen.count < 2 && Date() < deadline {
+                if let next = try reader.next() { seen.append(String(decoding: next.bytes, as: UTF8.self)) }
+            }
+            #expect(seen == ["old 1", "new 1"])
+        }
+
         @Test func aBadSettingIsRefusedNamingIt() {
             #expect(throws: KafkaError.self) { _ = try KafkaProducer(brokers: "127.0.0.1:1", topic: "t", settings: ["no.such.setting": "1"]) }
             do {
