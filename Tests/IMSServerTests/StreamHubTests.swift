@@ -209,6 +209,31 @@ struct StreamCommandTests {
     }
 }
 
+/// `/ws/limits`' commands as every stream's: a repeated key, an oversized value and a client naming a unit
+/// are refused naming the field, and subscribe to nothing; a client's `{}` is its own limits.
+struct LimitsStreamCommandTests {
+    static func refusal(_ command: String, clientScope: String? = nil) -> String? {
+        let subscriber = Subscription<LimitsStream>(id: 1)
+        StreamSession<LimitsStream>.handle(command: command, subscriber: subscriber, clientScope: clientScope)
+        let (phase, notices) = subscriber.state.withLock { ($0.phase, $0.notices) }
+        #expect(phase == .idle, "\(command) subscribed")
+        return notices.first
+    }
+
+    @Test func badFiltersAreRefusedNamingTheField() {
+        #expect(Self.refusal(#"{"action":"subscribe","filter":{"clientId":"C1","clientId":"C2"}}"#)?.contains(#""field":"filter.clientId""#) == true)
+        let long = String(repeating: "x", count: InputBounds.maxIdentifierBytes + 1)
+        #expect(Self.refusal(#"{"action":"subscribe","filter":{"clientId":"\#(long)"}}"#)?.contains(#""field":"filter.clientId""#) == true)
+        #expect(
+            Self.refusal(#"{"action":"subscribe","filter":{"aggregationUnitId":"U1"}}"#, clientScope: "C1")?.contains(#""field":"filter.aggregationUnitId""#)
+                == true)
+        #expect(Self.refusal(#"{"action":"subscribe","filter":{}}"#)?.contains(#""field":"filter.aggregationUnitId""#) == true)
+        let own = Subscription<LimitsStream>(id: 2)
+        StreamSession<LimitsStream>.handle(command: #"{"action":"subscribe","filter":{}}"#, subscriber: own, clientScope: "C1")
+        #expect(own.state.withLock { $0.phase } == .snapshotDue(LimitsStream.Filter(scope: .client("C1"), securityId: nil)))
+    }
+}
+
 /// A subscription's life as a state machine (`SubscriptionPhase`): each transition and what it tells the sender.
 struct SubscriptionPhaseTests {
     typealias Phase = SubscriptionPhase<String>

@@ -143,6 +143,10 @@ struct StreamSession<S: StreamDefinition> {
                         message: "unknown filter key \(key) for the \(S.name) stream; use \(allowed.joined(separator: ", "))", field: "filter.\(key)")
                 }
                 guard let s = v as? String else { throw BadFilter(message: "must be a string", field: "filter.\(key)") }
+                // Every filter value is an id, a market or a name: none is longer than an identifier may be.
+                guard s.utf8.count <= InputBounds.maxIdentifierBytes else {
+                    throw BadFilter(message: "\(key) is longer than \(InputBounds.maxIdentifierBytes) bytes", field: "filter.\(key)")
+                }
                 fields[key] = s
             }
         }
