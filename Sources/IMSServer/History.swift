@@ -45,15 +45,10 @@ final class History: Sendable {
             tasks[target] = task
             return task
         }
-        do {
-            let state = try await task.value
-            cached.withLock { $0 = (target, state) }
-            inFlight.withLock { if $0[target] == task { $0[target] = nil } }
-            return state
-        } catch {
-            inFlight.withLock { if $0[target] == task { $0[target] = nil } }
-            throw error
-        }
+        defer { inFlight.withLock { if $0[target] == task { $0[target] = nil } } }
+        let state = try await task.value
+        cached.withLock { $0 = (target, state) }
+        return state
     }
 
     private func replay(_ target: ReplayTarget) async throws -> EngineState {

@@ -24,6 +24,11 @@ enum JSONResponse {
         }
     }
 
+    /// A value's JSON as the REST resources write it (sorted keys), as text: a stream item's `data`.
+    static func text<T: Encodable>(_ value: T) -> String {
+        (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
     static func raw(_ data: Data, status: HTTPResponse.Status = .ok) -> Response {
         var buffer = ByteBuffer()
         buffer.writeBytes(data)

@@ -60,7 +60,7 @@ enum LimitsStream: StreamDefinition {
     }
 
     static func render(_ key: Int32, filter: Filter, model: borrowing ReadModel, into items: inout [String]) -> Bool {
-        if let view = model.sellLimit(filter.scope, security: key) { items.append(StreamJSON.encode(view)) }
+        if let view = model.sellLimit(filter.scope, security: key) { items.append(JSONResponse.text(view)) }
         return true
     }
 }

@@ -244,10 +244,11 @@ struct StreamSession<S: StreamDefinition> {
     private mutating func sendSnapshot(_ filter: S.Filter, to outbound: WebSocketOutboundWriter) async throws {
         let limit = hub.limits.maxSnapshotItems
         let store = hub.engine.readModel
-        var (engineSequence, keys) = store.read { model in (model.lastSequence, S.snapshotKeys(filter: filter, model: model, limit: limit)) }
+        let (firstSequence, keys) = store.read { model in (model.lastSequence, S.snapshotKeys(filter: filter, model: model, limit: limit)) }
         let fields = S.fields(of: filter).map { "\"\($0.name)\":" + JSONText.quoted($0.value) }.joined(separator: ",")
         try await outbound.write(.text(stamped(#"{"type":"subscribed","stream":"\#(S.name)","filter":{\#(fields)}}"#)))
         var count = 0
+        var engineSequence = firstSequence
         for start in stride(from: 0, to: keys.count, by: Self.snapshotChunk) {
             try Task.checkCancellation()
             let chunk = keys[start..<min(start + Self.snapshotChunk, keys.count)]
@@ -262,7 +263,6 @@ struct StreamSession<S: StreamDefinition> {
             for item in items { try await outbound.write(.text(stamped(#"{"type":"snapshot","engineSequence":\#(engineSequence),"data":\#(item)}"#))) }
             count += items.count
         }
-        keys = []
         try await outbound.write(.text(stamped(#"{"type":"snapshotComplete","engineSequence":\#(engineSequence),"count":\#(count)}"#)))
     }
 

@@ -83,7 +83,7 @@ enum MarketDataStream: StreamDefinition {
             case .security(let i): model.priceView(security: i)
             case .currency(let c): model.fxView(currency: c)
             }
-        if let view { items.append(StreamJSON.encode(view)) }
+        if let view { items.append(JSONResponse.text(view)) }
         return true
     }
 }
@@ -119,7 +119,7 @@ enum ExceptionsStream: StreamDefinition {
 
     static func render(_ key: Int64, filter: ExceptionKind?, model: borrowing ReadModel, into items: inout [String]) -> Bool {
         guard let e = model.exception(key) else { return false }
-        items.append(StreamJSON.encode(e))
+        items.append(JSONResponse.text(e))
         return true
     }
 
@@ -213,14 +213,5 @@ enum LocateStream: StreamDefinition {
     static func render(_ key: Int32, filter: LocateFilter, model: borrowing ReadModel, into items: inout [String]) -> Bool {
         if let json = model.locateJSON(key, forClient: filter.clientView) { items.append(json) }
         return true
-    }
-}
-
-/// JSON of `Codable` views with sorted keys, as the REST resources write them.
-enum StreamJSON {
-    static func encode<T: Encodable>(_ value: T) -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return (try? e.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 }
