@@ -74,7 +74,7 @@ let package = Package(
         // Kafka producers and consumers for the journal and topics (empty without the Kafka trait).
         .target(
             name: "IMSKafka",
-            dependencies: ["IMSDomain", "IMSEngine", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
+            dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer", "IMSKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -58,6 +58,33 @@
         deinit { rd_kafka_conf_destroy(handle) }
     }
 
+    /// One record to append: its key (nil for none) and value.
+    public struct KafkaRecord: Sendable {
+        public var key: [UInt8]?
+        public var value: [UInt8]
+
+        public init(key: [UInt8]?, value: [UInt8]) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// One record read back: where it is, its key, value and the time its producer stamped on it.
+    public struct KafkaMessage: Sendable {
+        public var offset: Int64
+        public var key: [UInt8]?
+        public var bytes: [UInt8]
+        /// Milliseconds since the epoch (the producer's create time), or -1 when the broker gave none.
+        public var timestampMilliseconds: Int64
+
+        public init(offset: Int64, key: [UInt8]?, bytes: [UInt8], timestampMilliseconds: Int64) {
+            self.offset = offset
+            self.key = key
+            self.bytes = bytes
+            self.timestampMilliseconds = timestampMilliseconds
+        }
+    }
+
     /// What a delivery report said of one record, filled in by librdkafka's callback.
     final class Delivery: @unchecked Sendable {
         // Written once by the delivery callback, on the thread that polls; read by that same thread after.
@@ -89,7 +116,8 @@
 
         /// A producer to `topic`'s `partition` on `brokers` (`host:port,…`), with any further librdkafka settings.
         public init(
-            brokers: String, topic name: String, partition: Int32 = 0, transactionalId: String? = nil, settings: [String: String] = [:]
+            brokers: String, topic name: String, partition: Int32 = 0, transactionalId: String? = nil, settings: [String: String] = [:],
+            initTimeout: Duration = .seconds(30)
         ) throws(KafkaError) {
             var all = ["bootstrap.servers": brokers, "enable.idempotence": "true", "acks": "all", "linger.ms": "0"]
             if let transactionalId { all["transactional.id"] = transactionalId }
@@ -104,28 +132,44 @@
             }
             self.topic = topic
             self.partition = partition
-            if transactionalId != nil, let error = KafkaError.take(rd_kafka_init_transactions(client, 30_000), "init transactions") {
+            if transactionalId != nil,
+                let error = KafkaError.take(
+                    rd_kafka_init_transactions(
+                        client, Int32(initTimeout.components.seconds * 1_000 + initTimeout.components.attoseconds / 1_000_000_000_000_000)), "init transactions"
+                )
+            {
                 rd_kafka_topic_destroy(topic)
                 rd_kafka_destroy(client)
                 throw error
             }
         }
 
+        /// Appends `values` (without keys) in order; see `send(_:timeout:)` of records.
+        public func send(_ values: [[UInt8]], timeout: Duration = .seconds(30)) throws(KafkaError) -> [Int64] {
+            try send(values.map { KafkaRecord(key: nil, value: $0) }, timeout: timeout)
+        }
+
         /// Appends `records` in order and waits until the broker acknowledged each (with a transactional id:
         /// in one transaction, committed); returns their offsets.
-        public func send(_ records: [[UInt8]], timeout: Duration = .seconds(30)) throws(KafkaError) -> [Int64] {
+        public func send(_ records: [KafkaRecord], timeout: Duration = .seconds(30)) throws(KafkaError) -> [Int64] {
             if transactionalId != nil, let error = KafkaError.take(rd_kafka_begin_transaction(client), "begin transaction") { throw error }
             var deliveries: [Delivery] = []
             deliveries.reserveCapacity(records.count)
             for record in records {
                 let delivery = Delivery()
                 let opaque = Unmanaged.passRetained(delivery).toOpaque()
-                let status = record.withUnsafeBytes { bytes in
-                    rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, nil, 0, opaque)
+                let status = record.value.withUnsafeBytes { bytes in
+                    let value = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+                    guard let key = record.key else { return rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, value, bytes.count, nil, 0, opaque) }
+                    return key.withUnsafeBytes { k in
+                        rd_kafka_produce(topic, partition, RD_KAFKA_MSG_F_COPY, value, bytes.count, k.baseAddress, k.count, opaque)
+                    }
                 }
                 guard status == 0 else {
                     Unmanaged<Delivery>.fromOpaque(opaque).release()
-                    throw KafkaError("produce: \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+                    let error = KafkaError("produce: \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+                    if transactionalId != nil { _ = KafkaError.take(rd_kafka_abort_transaction(client, 5_000), "abort transaction") }
+                    throw error
                 }
                 deliveries.append(delivery)
             }
@@ -165,7 +209,10 @@
 
         /// A reader of `topic`'s `partition` on `brokers`, starting at `offset` (the first record it returns).
         public init(brokers: String, topic name: String, partition: Int32 = 0, from offset: Int64, settings: [String: String] = [:]) throws(KafkaError) {
-            var all = ["bootstrap.servers": brokers, "enable.auto.commit": "false", "isolation.level": "read_committed"]
+            // A short fetch wait: a standby hears of a record within milliseconds, not the default half second.
+            var all = [
+                "bootstrap.servers": brokers, "enable.auto.commit": "false", "isolation.level": "read_committed", "fetch.wait.max.ms": "5",
+            ]
             all.merge(settings) { _, new in new }
             client = try KafkaConfiguration(all).client(RD_KAFKA_CONSUMER)
             guard let topic = rd_kafka_topic_new(client, name, nil) else {
@@ -181,9 +228,9 @@
             }
         }
 
-        /// The next record and its offset, waiting up to `timeout`; nil when none came (or the end of the
-        /// partition was reached for now).
-        public func next(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> (offset: Int64, bytes: [UInt8])? {
+        /// The next record, waiting up to `timeout`; nil when none came (or the end of the partition was
+        /// reached for now).
+        public func next(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> KafkaMessage? {
             let ms = Int32(timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)
             guard let message = rd_kafka_consume(topic, partition, ms) else { return nil }
             defer { rd_kafka_message_destroy(message) }
@@ -191,7 +238,10 @@
             if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
             guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("consume: \(String(cString: rd_kafka_err2str(m.err)))") }
             let bytes = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
-            return (m.offset, bytes)
+            let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+            var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(message, &type)
+            return KafkaMessage(offset: m.offset, key: key, bytes: bytes, timestampMilliseconds: timestamp)
         }
 
         /// The partition's high watermark (the offset the next record appended will get), as the broker says now.

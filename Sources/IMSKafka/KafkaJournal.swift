@@ -1,70 +1,282 @@
 #if Kafka
+    import Foundation
     import IMSDomain
     import IMSEngine
+    import Synchronization
 
-    /// The engine's journal as one partition of a Kafka topic: each journal entry is one record, record number
-    /// n at offset n − 1, appended by an idempotent producer (`acks=all`) and answered only once the broker
-    /// acknowledged it. Every replica that reads the partition in order and applies it holds the same state
-    /// (the engine's apply is deterministic: time travels in the entries).
+    /// How IMS lays its journal out in a topic partition.
     ///
-    /// The record's value is the entry's binary encoding (`JournalEntry.encode`), the same bytes a file
-    /// segment frames; Kafka's own batch CRC guards it on the wire and on disk.
-    public final class KafkaJournal: EngineJournal, @unchecked Sendable {
-        // `@unchecked Sendable`: only the engine's journal thread calls `append`; the producer is not shared.
-        private let producer: KafkaProducer
+    /// ```text
+    /// journal record n   key: n as 8 bytes big-endian     value: JournalEntry.encode (the bytes a file segment frames)
+    /// control record     key: "ims.control"               value: ControlRecord as JSON (a claim of leadership, a heartbeat)
+    /// ```
+    ///
+    /// Record numbers travel in the key because offsets are not record numbers: each leader's transaction
+    /// leaves a commit marker in the partition, and control records take offsets too. Within the committed
+    /// records, journal record numbers run 1, 2, 3… without a gap (a claimant reads the whole log before its
+    /// claim, and a fenced producer can commit nothing after it), which every reader checks.
+    public enum TopicRecord: Sendable {
+        case entry(record: UInt64, JournalEntry)
+        case control(ControlRecord)
 
-        /// A journal appending to `topic`'s `partition` on `brokers`.
-        public init(brokers: String, topic: String, partition: Int32 = 0, settings: [String: String] = [:]) throws(KafkaError) {
-            producer = try KafkaProducer(brokers: brokers, topic: topic, partition: partition, settings: settings)
+        public static let controlKey = Array("ims.control".utf8)
+
+        /// The key of journal record `record`.
+        public static func key(record: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: record >> (56 - 8 * $0)) } }
+
+        /// The Kafka record of journal entry `entry` numbered `record`.
+        public static func journal(_ entry: JournalEntry, record: UInt64) -> KafkaRecord {
+            var w = BinaryWriter(capacity: 256)
+            entry.encode(to: &w)
+            return KafkaRecord(key: key(record: record), value: w.bytes)
         }
 
-        /// Appends the entries as records, in order; returns the first's record number (its offset + 1) once
-        /// the broker acknowledged them all.
-        public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
-            let records = entries.map { entry -> [UInt8] in
-                var w = BinaryWriter(capacity: 256)
-                entry.encode(to: &w)
-                return w.bytes
-            }
-            do {
-                let offsets = try producer.send(records)
-                guard let first = offsets.first else { throw KafkaError("no offset acknowledged") }
-                // The entries are consecutive in the partition only if nobody else appends to it (one leader).
-                guard offsets == Array(first..<(first + Int64(offsets.count))) else {
-                    throw KafkaError("the records landed at offsets \(offsets.prefix(4))…: another producer appends to the partition")
+        /// The Kafka record of a control record.
+        public static func controlRecord(_ control: ControlRecord) -> KafkaRecord {
+            KafkaRecord(key: controlKey, value: Array((try? JSONEncoder().encode(control)) ?? Data()))
+        }
+
+        /// What a record read from the topic is, or why it is none of IMS's.
+        public init(_ message: KafkaMessage) throws(KafkaError) {
+            guard let key = message.key else { throw KafkaError("offset \(message.offset): a record without a key is not IMS's") }
+            if key == Self.controlKey {
+                guard let control = try? JSONDecoder().decode(ControlRecord.self, from: Data(message.bytes)) else {
+                    throw KafkaError("offset \(message.offset): an unreadable control record")
                 }
-                return UInt64(first + 1)
+                self = .control(control)
+                return
+            }
+            guard key.count == 8 else { throw KafkaError("offset \(message.offset): a key of \(key.count) bytes is not a record number") }
+            let record = key.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            do {
+                let entry = try message.bytes.withUnsafeBytes { raw throws(BinaryFormatError) -> JournalEntry in
+                    var r = BinaryReader(raw)
+                    return try JournalEntry(from: &r)
+                }
+                self = .entry(record: record, entry)
             } catch {
-                throw JournalFailure("Kafka: \(error)")
+                throw KafkaError("offset \(message.offset): record \(record) is not a journal entry: \(error)")
             }
         }
     }
 
-    /// Reads journal entries back from the topic, from a record number on (a restart after a snapshot, a
-    /// standby following the leader).
-    public final class KafkaJournalReader {
-        private let reader: KafkaPartitionReader
-
-        /// A reader of `topic`'s `partition` from record number `record` (offset `record − 1`).
-        public init(brokers: String, topic: String, partition: Int32 = 0, fromRecord record: UInt64) throws(KafkaError) {
-            reader = try KafkaPartitionReader(brokers: brokers, topic: topic, partition: partition, from: Int64(record) - 1)
+    /// A record of who leads, written to the journal's topic beside the entries.
+    public struct ControlRecord: Codable, Sendable, Hashable {
+        public enum Kind: String, Codable, Sendable {
+            /// A node has fenced every earlier leader and takes over from the records before this one.
+            case claim
+            /// The leader is alive (written when it has appended nothing for a heartbeat interval).
+            case heartbeat
+            /// The leader gives leadership up (it is stopping, or an operator moved leadership): standbys claim
+            /// at once instead of waiting for the lease.
+            case resign
         }
 
-        /// The next entry and its record number, waiting up to `timeout`; nil when none came.
-        public func next(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> (record: UInt64, entry: JournalEntry)? {
-            guard let (offset, bytes) = try reader.next(timeout: timeout) else { return nil }
-            do {
-                let entry = try bytes.withUnsafeBytes { raw throws(BinaryFormatError) -> JournalEntry in
-                    var r = BinaryReader(raw)
-                    return try JournalEntry(from: &r)
-                }
-                return (UInt64(offset + 1), entry)
-            } catch {
-                throw KafkaError("record at offset \(offset) is not a journal entry: \(error)")
+        public var type: Kind
+        /// Leadership epochs only grow: a claim's epoch is above every epoch before it in the log.
+        public var epoch: Int64
+        public var node: String
+        /// Where the leader serves its API (what a standby names when it refuses a write).
+        public var url: String
+        /// The last journal record before this control record.
+        public var record: UInt64
+
+        public init(type: Kind, epoch: Int64, node: String, url: String, record: UInt64) {
+            self.type = type
+            self.epoch = epoch
+            self.node = node
+            self.url = url
+            self.record = record
+        }
+    }
+
+    /// The engine's journal as one partition of a Kafka topic (`TopicRecord`), appended only while this node
+    /// leads. Each group commit is one transaction of an idempotent producer (`acks=all`) whose transactional
+    /// id every node of the deployment shares: a node that claims leadership fences every earlier producer,
+    /// so a paused old leader can never append after a new one has claimed. An append returns only once the
+    /// broker committed it.
+    ///
+    /// Not leading, `append` refuses with the reason (`refuse`), and the engine answers 503.
+    public final class KafkaJournal: EngineJournal, @unchecked Sendable {
+        // `@unchecked Sendable`: the producer and the fields below are used under `lock` only.
+        private let lock = NSLock()
+        private var producer: KafkaProducer?
+        private var nextRecord: UInt64 = 1
+        private var writtenThrough: Int64 = -1
+        private var lastWrite = ContinuousClock.now
+        private var refusal = "this node does not lead"
+        private var stepDown: (@Sendable (_ reason: String, _ resumeAt: Int64, _ lastRecord: UInt64) -> Void)?
+        private let written = Atomic<Int64>(-1)
+        /// Offsets of some records (every 64th), for a snapshot to say where to resume reading.
+        public let checkpoints = Checkpoints()
+
+        /// A journal that refuses appends until `lead` is called.
+        public init() {}
+
+        /// A journal that leads at once without transactions, numbering from `nextRecord`: one writer alone on
+        /// the partition (tools and tests).
+        public init(brokers: String, topic: String, partition: Int32 = 0, nextRecord: UInt64 = 1, settings: [String: String] = [:]) throws(KafkaError) {
+            producer = try KafkaProducer(brokers: brokers, topic: topic, partition: partition, settings: settings)
+            self.nextRecord = nextRecord
+        }
+
+        /// Starts appending with `producer` (which has fenced every earlier leader), numbering from
+        /// `nextRecord`; `writtenThrough` is the offset of the claim. `stepDown` is called (once, on the
+        /// journal's thread) with the offset to resume reading at and the last record appended, when an append fails, after which the journal refuses until it leads again.
+        public func lead(
+            producer: KafkaProducer, nextRecord: UInt64, writtenThrough: Int64,
+            stepDown: @escaping @Sendable (_ reason: String, _ resumeAt: Int64, _ lastRecord: UInt64) -> Void
+        ) {
+            lock.withLock {
+                self.producer = producer
+                self.nextRecord = nextRecord
+                self.writtenThrough = writtenThrough
+                written.store(writtenThrough, ordering: .relaxed)
+                self.stepDown = stepDown
+                lastWrite = .now
             }
         }
 
-        /// The record number the next entry appended will get.
-        public func nextRecord() throws(KafkaError) -> UInt64 { UInt64(try reader.highWatermark() + 1) }
+        /// Refuses appends from now on, saying `reason`; returns the offset after the last record this node
+        /// wrote (where its reading of the log resumes), or nil if it was not leading.
+        @discardableResult
+        public func refuse(_ reason: String) -> Int64? {
+            lock.withLock {
+                refusal = reason
+                guard producer != nil else { return nil }
+                producer = nil
+                return writtenThrough + 1
+            }
+        }
+
+        /// Whether appends go to the topic now.
+        public var isLeading: Bool { lock.withLock { producer != nil } }
+
+        /// Appends the entries as records of one transaction, in order; returns the first's record number once
+        /// the broker committed them. A failure (fenced, the broker unreachable) steps the node down.
+        public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
+            lock.lock()
+            guard let producer else {
+                let reason = refusal
+                lock.unlock()
+                throw JournalFailure(reason)
+            }
+            let first = nextRecord
+            let records = entries.enumerated().map { TopicRecord.journal($1, record: first + UInt64($0)) }
+            do {
+                let offsets = try producer.send(records)
+                nextRecord += UInt64(entries.count)
+                writtenThrough = offsets.last ?? writtenThrough
+                written.store(writtenThrough, ordering: .relaxed)
+                lastWrite = .now
+                for (i, offset) in offsets.enumerated() { checkpoints.note(record: first + UInt64(i), offset: offset) }
+                lock.unlock()
+                return first
+            } catch {
+                let reason = error.isFenced ? "fenced: another node has claimed leadership" : "Kafka: \(error)"
+                let resume = failed(reason), last = nextRecord - 1
+                lock.unlock()
+                if let resume { stepDown?(reason, resume, last) }
+                throw JournalFailure(reason)
+            }
+        }
+
+        /// Writes `control` (a heartbeat) if nothing was appended for `idle`. Fails like an append.
+        public func heartbeat(_ control: @autoclosure () -> ControlRecord, ifIdleFor idle: Duration) {
+            lock.lock()
+            guard let producer, ContinuousClock.now - lastWrite >= idle else {
+                lock.unlock()
+                return
+            }
+            var beat = control()
+            beat.record = nextRecord - 1
+            do {
+                let offsets = try producer.send([TopicRecord.controlRecord(beat)])
+                writtenThrough = offsets.last ?? writtenThrough
+                written.store(writtenThrough, ordering: .relaxed)
+                lastWrite = .now
+                lock.unlock()
+            } catch {
+                let reason = error.isFenced ? "fenced: another node has claimed leadership" : "Kafka: \(error)"
+                let resume = failed(reason), last = nextRecord - 1
+                lock.unlock()
+                if let resume { stepDown?(reason, resume, last) }
+            }
+        }
+
+        /// Writes `control` (a resignation) as the last record of this leader and stops leading; returns the
+        /// offset after it (where this node's reading resumes), or nil if it was not leading.
+        @discardableResult
+        public func resign(_ control: ControlRecord, reason: String) -> Int64? {
+            lock.withLock {
+                guard let producer else { return nil }
+                var last = control
+                last.record = nextRecord - 1
+                if let offset = try? producer.send([TopicRecord.controlRecord(last)], timeout: .seconds(5)).last { writtenThrough = offset }
+                written.store(writtenThrough, ordering: .relaxed)
+                refusal = reason
+                self.producer = nil
+                return writtenThrough + 1
+            }
+        }
+
+        /// Under the lock: stops leading after a failed write.
+        private func failed(_ reason: String) -> Int64? {
+            refusal = "this node stepped down (\(reason))"
+            guard producer != nil else { return nil }
+            producer = nil
+            return writtenThrough + 1
+        }
+
+        /// The offset after the last record this node wrote (read without waiting for an append in flight).
+        public var writtenOffset: Int64 { written.load(ordering: .relaxed) + 1 }
+
+        /// The last journal record this node appended (while leading).
+        public var lastRecord: UInt64 { lock.withLock { nextRecord - 1 } }
+    }
+
+    /// Offsets of journal records, kept for every 64th record and bounded: where a reader must start to see
+    /// every record after a snapshot's (re-reading a few it already has, which it skips).
+    public final class Checkpoints: Sendable {
+        public init() {}
+
+        private let points = Mutex<[(record: UInt64, offset: Int64)]>([])
+        static let every: UInt64 = 64
+        static let most = 65_536
+
+        /// Notes where `record` is; kept if it is the first, or 64 records past the last kept.
+        public func note(record: UInt64, offset: Int64) {
+            points.withLock { p in
+                if let last = p.last, record < last.record + Self.every { return }
+                if p.count >= Self.most { p.removeFirst(p.count / 2) }
+                p.append((record, offset))
+            }
+        }
+
+        /// An offset at or before the one of the first record after `record`: that of the last checkpoint at
+        /// or before `record`, or nil when none is that old.
+        public func offset(after record: UInt64) -> Int64? {
+            points.withLock { p in p.last(where: { $0.record <= record })?.offset }
+        }
+    }
+
+    /// Reads journal entries back from the topic, from an offset on (a restart after a snapshot, a standby
+    /// following the leader, a check of what a leader wrote).
+    public final class KafkaJournalReader {
+        private let reader: KafkaPartitionReader
+
+        /// A reader of `topic`'s `partition` from `offset`.
+        public init(brokers: String, topic: String, partition: Int32 = 0, fromOffset offset: Int64 = 0) throws(KafkaError) {
+            reader = try KafkaPartitionReader(brokers: brokers, topic: topic, partition: partition, from: offset)
+        }
+
+        /// The next record and where it was, waiting up to `timeout`; nil when none came.
+        public func next(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> (message: KafkaMessage, record: TopicRecord)? {
+            guard let message = try reader.next(timeout: timeout) else { return nil }
+            return (message, try TopicRecord(message))
+        }
+
+        /// The offset the next record appended will get.
+        public func highWatermark() throws(KafkaError) -> Int64 { try reader.highWatermark() }
     }
 #endif

@@ -49,6 +49,8 @@ public final class Engine: Sendable {
     private let answers = Answers()
     private let observer = Mutex<(any EngineObserver)?>(nil)
     private let journaled = Atomic<UInt64>(0)
+    /// Events of entries from another node's journal (`applyJournaled`) not yet applied.
+    private let replicatedEvents = Atomic<Int>(0)
     /// Every drain's changes, with their values (see `ChangeFeed`).
     public let feed: ChangeFeed
     /// What queries read: kept up to date from the feed on its own thread, never under the writer's lock.
@@ -112,6 +114,20 @@ public final class Engine: Sendable {
     public func enqueue(_ batch: IngestBatch, completion: @escaping Completion = { _ in }) throws(EngineError) {
         guard inbox.put(Work(batch, completion: completion)) else { throw .stopped }
     }
+
+    /// Applies an entry another node journaled (a standby following the leader's log), in the order given,
+    /// after everything already queued; `completion` runs once the read model shows it. Needs a journal (the
+    /// writer then takes its work journaled); nothing is journaled here.
+    public func applyJournaled(_ entry: JournalEntry, record: UInt64, completion: @escaping Completion = { _ in }) {
+        precondition(journal != nil, "applyJournaled needs an engine with a journal")
+        var work = Work(entry: entry, record: record, completion: completion)
+        work.replicated = true
+        replicatedEvents.add(work.lineCount, ordering: .relaxed)
+        applyQueue.pass([work])
+    }
+
+    /// Events handed to `applyJournaled` and not yet applied (what a follower bounds its reading by).
+    public var replicatedPendingEvents: Int { replicatedEvents.load(ordering: .relaxed) }
 
     /// Runs `body` with the current state, holding the writer off while it runs.
     public func read<T>(_ body: (borrowing EngineState) throws -> T) rethrows -> T {
@@ -201,6 +217,7 @@ public final class Engine: Sendable {
             var published: UInt64 = 0
             var texts: ExceptionTexts?
             let events = work.reduce(0) { $0 + $1.lineCount }
+            let replicated = work.reduce(0) { $0 + ($1.replicated ? $1.lineCount : 0) }
             state.withLock { state in
                 let exceptionsFrom = state.nextExceptionIdentifier
                 for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
@@ -228,9 +245,13 @@ public final class Engine: Sendable {
             observer.withLock { $0 }?.applied(events: events, nanoseconds: busy)
             // The texts of lines refused in this drain follow their batches into the journal (before the
             // answers go, so a client that has its answer finds them journaled or queued to be).
-            if let texts, journal != nil { inbox.pass([Work(entry: .lineTexts(texts), record: 0, completion: { _ in })]) }
+            // Entries from another node's journal are followed by their texts in that journal.
+            if let texts, journal != nil, work.contains(where: { !$0.replicated }) {
+                inbox.pass([Work(entry: .lineTexts(texts), record: 0, completion: { _ in })])
+            }
             // Events are counted in flight on the inbox until applied, whichever stage passed them on.
-            inbox.done(cost: events)
+            inbox.done(cost: events - replicated)
+            if replicated > 0 { replicatedEvents.subtract(replicated, ordering: .relaxed) }
             // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
             // client that reads after its answer sees what it wrote.
             answers.add(after: published) { [outcomes] in
@@ -328,6 +349,8 @@ private struct Work {
     /// The journal record number, once journaled.
     var record: UInt64
     var completion: Engine.Completion
+    /// Journaled by another node (`applyJournaled`): never in the inbox, never journaled here.
+    var replicated = false
 
     init(entry: JournalEntry, record: UInt64, completion: @escaping Engine.Completion) {
         self.entry = entry

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var connections = ConnectionLimits()
     /// The journal and snapshots of a durable engine, for `/metrics`.
     public var storage: StorageStatus?
+    /// The node's role and lag when the journal is replicated (`--journal kafka`): stated on every answer,
+    /// in `/health` and `/metrics`; writes are refused unless it leads.
+    public var replication: (any ReplicationState)?
     /// The API keys every request may present (SPEC 10).
     public var apiKeys: APIKeyStore?
     /// The JWT bearer tokens every request may present instead.
@@ -65,6 +68,7 @@ public enum IMSApplication {
             router.add(middleware: CredentialAuthenticator<IMSRequestContext>(credentials: credentials))
             router.add(middleware: AccessPolicyMiddleware<IMSRequestContext>(limiter: credentials.limiter))
         }
+        if let replication = configuration.replication { router.add(middleware: ReplicaMiddleware<IMSRequestContext>(replication: replication)) }
         OperationsRoutes(engine: engine, configuration: configuration).register(on: router)
         router.get("/openapi.json") { _, _ in JSONResponse.raw(OpenAPIDocument.json) }
         router.get("/docs") { _, _ in

@@ -7,6 +7,11 @@ import IMSJournal
 import IMSRuntime
 import IMSServer
 import Logging
+import Synchronization
+
+#if Kafka
+    import IMSKafka
+#endif
 
 /// The flags of the settings shared by the commands that run a server. Each flag is optional: unset, the
 /// value comes from the environment, the configuration file or the default (`Settings.resolve`).
@@ -113,12 +118,36 @@ struct StorageOptions: ParsableArguments {
     var fsync: String?
     @Option(help: ArgumentHelp(Settings.help("snapshotEvery", "Take a snapshot after this many events (and always on a clean shutdown).")))
     var snapshotEvery: Int?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help(
+                "journal", "Where the journal is: file (in dataDir) or kafka (a topic partition shared by a leader and standbys; docs/operations.md).")
+        ))
+    var journal: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaBrokers", "Brokers of the Kafka journal, host:port[,host:port…]."))) var kafkaBrokers: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaTopic", "Topic of the Kafka journal (its partition 0)."))) var kafkaTopic: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaNode", "This node's name among the leader and standbys (default: the host's name).")))
+    var kafkaNode: String?
+    @Option(
+        help: ArgumentHelp(Settings.help("kafkaAdvertisedUrl", "Where this node serves, as standbys name it to writers (default: its scheme, host and port).")))
+    var kafkaAdvertisedUrl: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaLeaseMs", "A standby that hears nothing from the leader for this long claims leadership.")))
+    var kafkaLeaseMs: Int?
+    @Option(help: ArgumentHelp(Settings.help("kafkaHeartbeatMs", "A leader that has appended nothing for this long writes a heartbeat.")))
+    var kafkaHeartbeatMs: Int?
 
     var flagValues: [String: SettingValue] {
         var values: [String: SettingValue] = [:]
         values["dataDir"] = dataDir.map(SettingValue.string)
         values["fsync"] = fsync.map(SettingValue.string)
         values["snapshotEvery"] = snapshotEvery.map(SettingValue.int)
+        values["journal"] = journal.map(SettingValue.string)
+        values["kafkaBrokers"] = kafkaBrokers.map(SettingValue.string)
+        values["kafkaTopic"] = kafkaTopic.map(SettingValue.string)
+        values["kafkaNode"] = kafkaNode.map(SettingValue.string)
+        values["kafkaAdvertisedUrl"] = kafkaAdvertisedUrl.map(SettingValue.string)
+        values["kafkaLeaseMs"] = kafkaLeaseMs.map(SettingValue.int)
+        values["kafkaHeartbeatMs"] = kafkaHeartbeatMs.map(SettingValue.int)
         return values
     }
 }
@@ -279,26 +308,67 @@ struct Serve: AsyncParsableCommand {
         configuration.jwt = try await settings.jwtVerifier(logger: logger)
         try settings.enableTLS(&configuration, logger: logger)
         let scheme = configuration.scheme
+        let kafka = settings.string("journal") == "kafka"
+        if kafka {
+            #if Kafka
+                guard settings.optionalString("kafkaBrokers") != nil else {
+                    throw ValidationError("--journal kafka needs kafkaBrokers (--kafka-brokers host:port)")
+                }
+                guard settings.int("kafkaHeartbeatMs") < settings.int("kafkaLeaseMs") else {
+                    throw ValidationError("kafkaHeartbeatMs (\(settings.int("kafkaHeartbeatMs"))) must be below kafkaLeaseMs (\(settings.int("kafkaLeaseMs")))")
+                }
+            #else
+                throw ValidationError("--journal kafka needs a binary built with Kafka: swift build --traits Kafka (with librdkafka-dev installed)")
+            #endif
+        }
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()
+        let listening = ListeningPort()
         let app = IMSApplication.application(gate: gate, configuration: configuration, logger: logger) { port in
+            listening.set(port)
             logger.info("listening", metadata: ["url": "\(scheme)://\(settings.host):\(port)"])
             Console.line("ims serving on \(scheme)://\(settings.host):\(port)")
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The engine is listed first, so it stops last: after the HTTP server has answered what it took.
             group.addTask { try await IMSServices.run([EngineService(slot: slot, durable: true, logger: logger), app], logger: logger) }
-            let (engine, status, report) = try await Self.offThePool {
-                try settings.openEngine(catalog: catalog, logger: logger)
+            let engine: Engine
+            let seconds: Double
+            if kafka {
+                #if Kafka
+                    var advertised = settings.optionalString("kafkaAdvertisedUrl") ?? ""
+                    if advertised.isEmpty { advertised = "\(scheme)://\(settings.host):\(try await listening.port())" }
+                    let opened = try await Self.offThePool { [advertised] in
+                        try KafkaStorage.open(settings: settings, catalog: catalog, url: advertised, logger: logger)
+                    }
+                    guard slot.fill(opened.engine, beforeStop: { opened.replica.stop() }) else {
+                        opened.replica.stop()
+                        opened.engine.stop()
+                        try await group.waitForAll()
+                        return
+                    }
+                    (engine, seconds) = (opened.engine, opened.seconds)
+                    configuration.storage = opened.storage
+                    configuration.replication = opened.replica
+                    // `asOf` reads a file journal; a topic's history is not read back yet (docs/operations.md).
+                    configuration.dataDirectory = nil
+                #else
+                    preconditionFailure("checked before listening")
+                #endif
+            } else {
+                let (opened, status, report) = try await Self.offThePool {
+                    try settings.openEngine(catalog: catalog, logger: logger)
+                }
+                guard slot.fill(opened) else {
+                    opened.stop() // SIGTERM during recovery: nothing was served, nothing to snapshot
+                    try await group.waitForAll()
+                    return
+                }
+                (engine, seconds) = (opened, report.totalSeconds)
+                configuration.storage = status
             }
-            guard slot.fill(engine) else {
-                engine.stop() // SIGTERM during recovery: nothing was served, nothing to snapshot
-                try await group.waitForAll()
-                return
-            }
-            configuration.storage = status
-            IMSMetrics.shared.recovered(seconds: report.totalSeconds)
+            IMSMetrics.shared.recovered(seconds: seconds)
             gate.open(engine: engine, configuration: configuration)
             logger.info("ready")
             try await group.waitForAll()
@@ -314,6 +384,22 @@ struct Serve: AsyncParsableCommand {
             thread.name = "ims-recovery"
             thread.start()
         }
+    }
+}
+
+/// The port the server listens on, once it does.
+final class ListeningPort: Sendable {
+    private let port = Mutex<Int?>(nil)
+
+    func set(_ value: Int) { port.withLock { $0 = value } }
+
+    /// The port, waiting up to 30 s for the server to listen.
+    func port() async throws -> Int {
+        for _ in 0..<3_000 {
+            if let value = port.withLock({ $0 }) { return value }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw ValidationError("the server did not listen within 30 s")
     }
 }
 

@@ -136,6 +136,13 @@ enum Settings {
             key: "fsync", rule: .textMatching(expected: "batch, <N>ms or never", check: { SyncPolicy(argument: $0) != nil }),
             defaultValue: .string("batch")),
         Setting(key: "snapshotEvery", rule: .int(1...Int.max), defaultValue: .int(5_000_000)),
+        Setting(key: "journal", rule: .oneOf(["file", "kafka"]), defaultValue: .string("file")),
+        Setting(key: "kafkaBrokers", rule: .text, defaultValue: nil),
+        Setting(key: "kafkaTopic", rule: .text, defaultValue: .string("ims-journal")),
+        Setting(key: "kafkaNode", rule: .text, defaultValue: nil),
+        Setting(key: "kafkaAdvertisedUrl", rule: .text, defaultValue: nil),
+        Setting(key: "kafkaLeaseMs", rule: .int(50...600_000), defaultValue: .int(1_000)),
+        Setting(key: "kafkaHeartbeatMs", rule: .int(10...60_000), defaultValue: .int(200)),
     ]
 
     static func named(_ key: String) -> Setting {

@@ -28,7 +28,7 @@
             var read: [(Int64, [UInt8])] = []
             let deadline = Date().addingTimeInterval(20)
             while read.count < 300 && Date() < deadline {
-                if let next = try reader.next() { read.append(next) }
+                if let next = try reader.next() { read.append((next.offset, next.bytes)) }
             }
             #expect(read.map(\.0) == offsets)
             #expect(read.map(\.1) == records)

@@ -42,39 +42,84 @@
             engine.stop()
             #expect(lastRecord == UInt64(Self.batches.count))
 
-            // From the start.
-            func replay(into state: inout EngineState, from record: UInt64) throws {
-                let reader = try KafkaJournalReader(brokers: brokers, topic: topic, fromRecord: record)
-                #expect(try reader.nextRecord() == lastRecord + 1)
+            // From the start. Record numbers travel in the keys; records the state already holds are skipped.
+            func replay(into state: inout EngineState, fromOffset offset: Int64) throws {
+                let reader = try KafkaJournalReader(brokers: brokers, topic: topic, fromOffset: offset)
+                #expect(try reader.highWatermark() == Int64(lastRecord))
                 let deadline = Date().addingTimeInterval(20)
-                var next = record
-                while next <= lastRecord && Date() < deadline {
-                    guard let (number, entry) = try reader.next() else { continue }
-                    #expect(number == next)
+                while state.appliedRecord < lastRecord && Date() < deadline {
+                    guard let (_, record) = try reader.next() else { continue }
+                    guard case .entry(let number, let entry) = record else {
+                        Issue.record("a sole writer writes no control records")
+                        continue
+                    }
+                    if number <= state.appliedRecord { continue }
+                    #expect(number == state.appliedRecord + 1)
                     state.apply(entry, record: number)
-                    next += 1
                 }
             }
             var replica = EngineState()
-            try replay(into: &replica, from: 1)
+            try replay(into: &replica, fromOffset: 0)
             #expect(replica.readModel.canonicalText() == leader)
 
-            // From a snapshot of record 2: its image, then the records after it.
+            // From a snapshot of record 2: its image, then the records after it (from an offset at or before
+            // record 3's, as a checkpoint gives).
             var early = EngineState()
-            let reader = try KafkaJournalReader(brokers: brokers, topic: topic, fromRecord: 1)
-            var taken = 0
+            let reader = try KafkaJournalReader(brokers: brokers, topic: topic)
             let deadline = Date().addingTimeInterval(20)
-            while taken < 2 && Date() < deadline {
-                if let (number, entry) = try reader.next() {
-                    early.apply(entry, record: number)
-                    taken += 1
-                }
+            while early.appliedRecord < 2 && Date() < deadline {
+                if let (_, record) = try reader.next(), case .entry(let number, let entry) = record { early.apply(entry, record: number) }
             }
             let image = early.snapshotImage()
             var restarted = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
             #expect(restarted.appliedRecord == 2)
-            try replay(into: &restarted, from: restarted.appliedRecord + 1)
+            try replay(into: &restarted, fromOffset: 1)
             #expect(restarted.readModel.canonicalText() == leader)
+        }
+
+        @Test func recordNumbersTravelInTheKeyAndForeignRecordsAreNamed() throws {
+            #expect(TopicRecord.key(record: 0x0102_0304_0506_0708) == [1, 2, 3, 4, 5, 6, 7, 8])
+            let entry = JournalEntry.batch(Self.decode(Self.batches[1], at: 7))
+            let framed = TopicRecord.journal(entry, record: 42)
+            guard case .entry(let number, _) = try TopicRecord(KafkaMessage(offset: 9, key: framed.key, bytes: framed.value, timestampMilliseconds: 0)) else {
+                Issue.record("not read back as an entry")
+                return
+            }
+            #expect(number == 42)
+            let claim = ControlRecord(type: .claim, epoch: 3, node: "n1", url: "http://h:1", record: 41)
+            let control = TopicRecord.controlRecord(claim)
+            guard case .control(let back) = try TopicRecord(KafkaMessage(offset: 10, key: control.key, bytes: control.value, timestampMilliseconds: 0)) else {
+                Issue.record("not read back as a control record")
+                return
+            }
+            #expect(back == claim)
+            // Another producer's record on the topic is refused naming its offset, never applied.
+            for key in [nil, Array("x".utf8)] as [[UInt8]?] {
+                do {
+                    _ = try TopicRecord(KafkaMessage(offset: 11, key: key, bytes: Array("{}".utf8), timestampMilliseconds: 0))
+                    Issue.record("a foreign record was taken")
+                } catch {
+                    #expect(error.description.contains("offset 11"))
+                }
+            }
+            do {
+                _ = try TopicRecord(KafkaMessage(offset: 12, key: TopicRecord.key(record: 5), bytes: [0xFF, 0, 1], timestampMilliseconds: 0))
+                Issue.record("garbage was taken as an entry")
+            } catch {
+                #expect(error.description.contains("record 5 is not a journal entry"))
+            }
+        }
+
+        @Test func checkpointsGiveAnOffsetAtOrBeforeTheNextRecord() throws {
+            let checkpoints = Checkpoints()
+            #expect(checkpoints.offset(after: 5) == nil)
+            // Record r at offset 2r (commit markers and control records take offsets too).
+            for record in UInt64(1)...1_000 { checkpoints.note(record: record, offset: Int64(record) * 2) }
+            for record in [UInt64(1), 64, 65, 500, 999, 1_000, 5_000] {
+                let offset = try #require(checkpoints.offset(after: record))
+                #expect(offset <= Int64(record + 1) * 2, "reading from \(offset) sees record \(record + 1)")
+                #expect(offset >= Int64(min(record, 1_000)) * 2 - 2 * 64, "and re-reads fewer than 64 records")
+            }
         }
     }
 #endif

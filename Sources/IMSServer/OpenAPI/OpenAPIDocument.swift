@@ -436,6 +436,33 @@ enum OpenAPIDocument {
                     "200": response("Ready for traffic", object(["status": enumeration(["ready"])])),
                     "503": response("Not ready, and why", object(["status": enumeration(["unavailable"]), "reason": string])),
                 ]),
+            "/health/leader": get(
+                "Whether this node takes writes: 200 on the leader (and on every node whose journal is not replicated), 503 on a standby or a candidate, for a balancer that sends writes to the leader",
+                tag: "operations",
+                responses: [
+                    "200": response("This node leads", object(["role": enumeration(["leader"])], optional: ["leader": string])),
+                    "503": response(
+                        "This node does not lead; `leader` is where the leader serves, when known",
+                        object(["role": enumeration(["standby", "candidate"])], optional: ["leader": string])),
+                ]),
+            "/api/v1/cluster/step-down": [
+                "post": [
+                    "summary":
+                        "Moves leadership by hand: the leader writes its resignation to the journal topic and follows it; a standby takes over at once (admin; `--journal kafka` only)",
+                    "tags": ["operations"], "parameters": [JSON](),
+                    "responses": [
+                        "200": response("Stepped down", object(["steppedDown": boolean, "node": string])),
+                        "409": response("This node does not lead, or its journal is not replicated", ref("Error")),
+                        "503": response("This node is a standby: the leader is named in IMS-Leader", ref("Error")),
+                    ],
+                ]
+            ],
+            "/health/state": get(
+                "The SHA-256 of the state's canonical text and the journal record it stands at: two nodes at the same record hold the same state when their hashes agree",
+                tag: "operations",
+                responses: [
+                    "200": response("The state's hash", object(["appliedRecord": integer, "lastSequence": integer, "sha256": string]))
+                ]),
             "/metrics/history": get(
                 "The operations view's figures over the last hour, every 10 s: events applied per second, the writer's time per drain (p50, p99) and the change feed's lag; in memory (a restart starts a new hour)",
                 tag: "operations",
@@ -681,19 +708,29 @@ enum OpenAPIDocument {
                     "outcome": enumeration(["APPLIED", "PARTIAL", "REJECTED", "NOT_APPLIED"]), "journalRecord": integer, "sequence": integer,
                 ], optional: ["detail": string, "reason": string]),
             "AuditPage": object(["items": array(ref("AuditEntry")), "oldestKept": integer], optional: ["nextAfterId": integer]),
-            "Health": object([
-                "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
-                "journal": object(
-                    ["durable": boolean, "appliedRecord": integer, "failing": boolean, "repairUnacknowledged": boolean], optional: ["lastError": string]),
-                "feed": object(
-                    [
-                        "published": integer, "readModelResynchronisations": integer,
-                        "consumers": array(
-                            object(
-                                ["name": string, "position": integer, "lag": integer],
-                                description: "A consumer of the change feed: the last record it finished and how many it has not")),
-                    ], description: "The change feed: records published and each consumer's place"),
-            ]),
+            "Health": object(
+                [
+                    "status": enumeration(["ok", "degraded"]), "lastSequence": integer, "positions": integer, "pendingEvents": integer,
+                    "journal": object(
+                        ["durable": boolean, "appliedRecord": integer, "failing": boolean, "repairUnacknowledged": boolean], optional: ["lastError": string]),
+                    "feed": object(
+                        [
+                            "published": integer, "readModelResynchronisations": integer,
+                            "consumers": array(
+                                object(
+                                    ["name": string, "position": integer, "lag": integer],
+                                    description: "A consumer of the change feed: the last record it finished and how many it has not")),
+                        ], description: "The change feed: records published and each consumer's place"),
+                ],
+                optional: [
+                    "replication": object(
+                        [
+                            "role": enumeration(["leader", "standby", "candidate"]), "node": string, "epoch": integer, "appliedRecord": integer,
+                            "offset": integer, "lagOffsets": integer, "lagMilliseconds": number, "failovers": integer,
+                        ],
+                        optional: ["leaderNode": string, "leaderUrl": string, "highWatermark": integer, "brokerError": string],
+                        description: "With a replicated journal (`--journal kafka`): this node's role, the epoch, the leader, and how far behind the log it is")
+                ]),
         ]
     }
 }

@@ -7,25 +7,30 @@ import UnixSignals
 
 /// Where a serving process keeps its engine once recovery has made it; closed when shutdown begins.
 public final class EngineSlot: Sendable {
-    private let state = Mutex<(engine: Engine?, closed: Bool)>((nil, false))
+    private let state = Mutex<(engine: Engine?, closed: Bool, beforeStop: (@Sendable () -> Void)?)>((nil, false, nil))
 
     /// A `EngineSlot` from its fields.
     public init(_ engine: Engine? = nil) { state.withLock { $0.engine = engine } }
 
     /// Puts the recovered engine in; false when shutdown has already begun (the caller then stops it).
-    public func fill(_ engine: Engine) -> Bool {
+    /// `beforeStop` runs at shutdown before the engine stops (a replica stops following and leading).
+    public func fill(_ engine: Engine, beforeStop: (@Sendable () -> Void)? = nil) -> Bool {
         state.withLock { s in
             guard !s.closed else { return false }
             s.engine = engine
+            s.beforeStop = beforeStop
             return true
         }
     }
 
-    /// Closes the slot and returns its engine, if recovery had finished.
+    /// Closes the slot and returns its engine, if recovery had finished, having run its `beforeStop`.
     func close() -> Engine? {
-        state.withLock { s in
-            s.closed = true; return s.engine
+        let (engine, beforeStop) = state.withLock { s in
+            s.closed = true
+            return (s.engine, s.beforeStop)
         }
+        beforeStop?()
+        return engine
     }
 }
 

@@ -128,7 +128,7 @@ public final class IMSMetrics: Sendable {
     }
 
     /// The scrape: gauges read now, then every metric in the text format.
-    func scrape(engine: Engine, hub: StreamHub, storage: StorageStatus?) -> [UInt8] {
+    func scrape(engine: Engine, hub: StreamHub, storage: StorageStatus?, replication: (any ReplicationState)? = nil) -> [UInt8] {
         let (lastSequence, appliedRecord, positions) = engine.readModel.read { ($0.lastSequence, $0.appliedRecord, $0.positionCount) }
         gauge("ims_pending_events", "Events queued in the engine and not yet applied.").set(Int64(engine.pendingEvents))
         gauge("ims_last_sequence", "Sequence number of the last event applied and visible.").set(lastSequence)
@@ -163,7 +163,19 @@ public final class IMSMetrics: Sendable {
             gauge("ims_snapshot_duration_seconds", "How long the last snapshot took to encode, write and sync.").set(snapshot.seconds)
             gauge("ims_snapshot_record", "Journal record the last snapshot covers.").set(Int64(snapshot.record))
         }
-        if let bytes = storage?.journal.bytesWritten {
+        if let status = replication?.replicaStatus {
+            for role in [ReplicaStatus.Role.leader, .standby, .candidate] {
+                registry.makeGauge(name: "ims_replica_role", labels: [("role", role.rawValue)], help: "1 for this node's role in the replicated deployment.")
+                    .set(Int64(status.role == role ? 1 : 0))
+            }
+            gauge("ims_replica_epoch", "The highest leadership epoch this node has seen in the log.").set(status.epoch)
+            gauge("ims_replica_applied_record", "The last journal record this node applied.").set(Int64(status.appliedRecord))
+            gauge("ims_replica_lag_offsets", "Offsets of the journal topic this node has not read yet (0 on the leader).").set(status.lagOffsets)
+            gauge("ims_replica_lag_milliseconds", "Append-to-apply time of the last record this node applied from the log.").set(status.lagMilliseconds)
+            gauge("ims_replica_failovers", "Times this node has taken leadership since it started.").set(Int64(status.failovers))
+            gauge("ims_replica_broker_failing", "1 while this node's last exchange with the broker failed.").set(Int64(status.brokerError == nil ? 0 : 1))
+        }
+        if let bytes = storage?.journal?.bytesWritten {
             gauge("ims_journal_written_bytes", "Bytes this process has written to the journal.").set(bytes)
         }
         gauge("process_resident_memory_bytes", "Resident memory of the process.").set(Int64(Self.residentBytes()))
@@ -187,14 +199,15 @@ public final class IMSMetrics: Sendable {
 
 /// The journal and snapshots a serving engine writes, for the scrape.
 public struct StorageStatus: Sendable {
-    public var journal: SegmentedJournal
+    /// The file journal (nil when the journal is a Kafka topic).
+    public var journal: SegmentedJournal?
     public var snapshots: SnapshotStore
     /// Whether this start followed an `ims journal repair` (it raised `JOURNAL_REPAIRED`): `/health` says
     /// "degraded" until someone acknowledges that exception.
     public var repairedAtStart: Bool
 
     /// A `StorageStatus` from its fields.
-    public init(journal: SegmentedJournal, snapshots: SnapshotStore, repairedAtStart: Bool = false) {
+    public init(journal: SegmentedJournal?, snapshots: SnapshotStore, repairedAtStart: Bool = false) {
         self.journal = journal
         self.snapshots = snapshots
         self.repairedAtStart = repairedAtStart

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
@@ -11,6 +13,9 @@ struct OperationsRoutes {
     func register(on router: Router<IMSRequestContext>) {
         Self.registerLiveness(on: router)
         router.get("/health/ready", use: ready)
+        router.get("/health/leader", use: leader)
+        router.get("/health/state", use: stateHash)
+        router.post("/api/v1/cluster/step-down", use: stepDown)
         router.get("/health", use: healthRoute)
         router.get("/api/v1/me", use: me)
         router.get("/metrics/history", use: metricsHistory)
@@ -26,6 +31,32 @@ struct OperationsRoutes {
             return JSONResponse.raw(body + #""}"#, status: .serviceUnavailable)
         }
         return JSONResponse.raw(#"{"status":"ready"}"#)
+    }
+
+    /// `/health/leader`: 200 on the node that takes writes (every node without a replicated journal), 503 on
+    /// a standby or a candidate, so that a balancer sends writes to the leader only.
+    @Sendable func leader(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        guard let status = configuration.replication?.replicaStatus else { return JSONResponse.raw(#"{"role":"leader"}"#) }
+        let body = #"{"role":"\#(status.role.rawValue)""# + (status.leaderURL.map { ",\"leader\":" + JSONText.quoted($0) } ?? "") + "}"
+        return JSONResponse.raw(body, status: status.role == .leader ? .ok : .serviceUnavailable)
+    }
+
+    /// `POST /api/v1/cluster/step-down`: the leader gives leadership up and a standby takes over (moving
+    /// leadership by hand, before maintenance of the leader's machine).
+    @Sendable func stepDown(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        guard let replication = configuration.replication else {
+            throw APIError(.conflict, "this node's journal is not replicated (--journal kafka): there is no leadership to move")
+        }
+        guard replication.stepDown() else { throw APIError(.conflict, "this node does not lead") }
+        return JSONResponse.raw(#"{"steppedDown":true,"node":"# + JSONText.quoted(replication.replicaStatus.node) + "}")
+    }
+
+    /// `/health/state`: the SHA-256 of the state's canonical text with the record it stands at, so that two
+    /// nodes (a leader and a standby, or a node and a replay of its journal) can be compared.
+    @Sendable func stateHash(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let (record, sequence, text) = engine.readModel.read { ($0.appliedRecord, $0.lastSequence, $0.canonicalText()) }
+        let hex = SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return JSONResponse.raw(#"{"appliedRecord":\#(record),"lastSequence":\#(sequence),"sha256":"\#(hex)"}"#)
     }
 
     @Sendable func healthRoute(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -64,7 +95,7 @@ struct OperationsRoutes {
     func registerMetrics(on router: Router<IMSRequestContext>, hub: StreamHub) {
         let metrics = IMSMetrics.shared
         router.get("/metrics") { [configuration] _, _ in
-            let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage)
+            let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage, replication: configuration.replication)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -80,14 +111,24 @@ struct OperationsRoutes {
             && !engine.readModel.read { $0.exceptions(kind: .journalRepaired, acknowledged: false, limit: 1).isEmpty }
         let degraded = journal.failing || repairUnacknowledged
         var body = "{\"status\":\"\(degraded ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
-        body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil),"
+        body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil || configuration.replication != nil),"
         body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing),\"repairUnacknowledged\":\(repairUnacknowledged)"
         if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + JSONText.quoted(error) }
         body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
         body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
         body += engine.feed.consumers().map { "{\"name\":" + JSONText.quoted($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
             .joined(separator: ",")
-        body += "]}}"
-        return body
+        body += "]}"
+        if let status = configuration.replication?.replicaStatus {
+            body += ",\"replication\":{\"role\":\"\(status.role.rawValue)\",\"node\":" + JSONText.quoted(status.node) + ",\"epoch\":\(status.epoch)"
+            if let node = status.leaderNode { body += ",\"leaderNode\":" + JSONText.quoted(node) }
+            if let url = status.leaderURL { body += ",\"leaderUrl\":" + JSONText.quoted(url) }
+            body += ",\"appliedRecord\":\(status.appliedRecord),\"offset\":\(status.offset)"
+            if let high = status.highWatermark { body += ",\"highWatermark\":\(high)" }
+            body += ",\"lagOffsets\":\(status.lagOffsets),\"lagMilliseconds\":\(status.lagMilliseconds),\"failovers\":\(status.failovers)"
+            if let error = status.brokerError { body += ",\"brokerError\":" + JSONText.quoted(error) }
+            body += "}"
+        }
+        return body + "}"
     }
 }

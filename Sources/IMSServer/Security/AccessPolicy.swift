@@ -55,10 +55,12 @@ public struct AccessPolicy: Sendable {
     public static let rules: [Rule] =
         [
             Rule(.get, "/health", .open), Rule(.get, "/health/live", .open), Rule(.get, "/health/ready", .open),
+            Rule(.get, "/health/leader", .open), Rule(.get, "/health/state", .open),
             Rule(.get, "/metrics", .open), Rule(.get, "/metrics/history", .open), Rule(.get, "/openapi.json", .open), Rule(.get, "/docs", .open),
             // The dashboard's page and files: no data in them; the calls they make sign in.
             Rule(.get, "/", .open), Rule(.get, "/dashboard/:file", .open),
             Rule(.post, "/api/v1/events", .roles([.feed, .admin])),
+            Rule(.post, "/api/v1/cluster/step-down", .roles([.admin])),
             // Reference data: not confidential.
             Rule(.get, "/api/v1/me", .roles(Set(Role.allCases))),
             Rule(.get, "/api/v1/markets", .roles(everyone)), Rule(.get, "/api/v1/markets/:marketId", .roles(everyone)),
