@@ -8,10 +8,19 @@
         /// The producer was fenced: another producer with its transactional id has started (a new leader).
         /// It can never append again.
         public var isFenced = false
+        /// A read from an offset the partition does not hold (past its end: the log was cut short).
+        public var isOffsetOutOfRange = false
+        /// A transactional call that may succeed if called again (a commit that timed out: it may still commit).
+        public var isRetriable = false
+        /// The transaction must be aborted before another can begin.
+        public var requiresAbort = false
+        /// A record landed below one already written: the broker lost acknowledged records.
+        public var isTruncation = false
 
-        public init(_ description: String, isFenced: Bool = false) {
+        public init(_ description: String, isFenced: Bool = false, isOffsetOutOfRange: Bool = false) {
             self.description = description
             self.isFenced = isFenced
+            self.isOffsetOutOfRange = isOffsetOutOfRange
         }
 
         /// The error a librdkafka transactional call returned (consumed), or nil.
@@ -22,7 +31,10 @@
             let fenced =
                 code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED
                 || code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH
-            return KafkaError("\(what): \(String(cString: rd_kafka_error_string(error)))", isFenced: fenced)
+            var taken = KafkaError("\(what): \(String(cString: rd_kafka_error_string(error)))", isFenced: fenced)
+            taken.isRetriable = rd_kafka_error_is_retriable(error) != 0
+            taken.requiresAbort = rd_kafka_error_txn_requires_abort(error) != 0
+            return taken
         }
     }
 
@@ -120,7 +132,13 @@
             initTimeout: Duration = .seconds(30)
         ) throws(KafkaError) {
             var all = ["bootstrap.servers": brokers, "enable.idempotence": "true", "acks": "all", "linger.ms": "0"]
-            if let transactionalId { all["transactional.id"] = transactionalId }
+            if let transactionalId {
+                all["transactional.id"] = transactionalId
+                // A leader killed inside a transaction leaves it open; the broker aborts it after this long, so
+                // that readers (read_committed) are held behind it no longer (a broker that aborts it when the
+                // next leader fences the old one, as Kafka does, does so at once).
+                all["transaction.timeout.ms"] = "5000"
+            }
             all.merge(settings) { _, new in new }
             self.transactionalId = transactionalId
             let configuration = try KafkaConfiguration(all)
@@ -176,7 +194,8 @@
             if transactionalId != nil {
                 let ms = Int32(timeout.components.seconds * 1_000)
                 if let error = KafkaError.take(rd_kafka_commit_transaction(client, ms), "commit transaction") {
-                    if !error.isFenced { _ = KafkaError.take(rd_kafka_abort_transaction(client, ms), "abort transaction") }
+                    // A commit that timed out is still under way (it may yet commit): left for `finishTransaction`.
+                    if error.requiresAbort { _ = KafkaError.take(rd_kafka_abort_transaction(client, min(ms, 1_000)), "abort transaction") }
                     rd_kafka_poll(client, 0)
                     throw error
                 }
@@ -190,6 +209,21 @@
                 throw KafkaError("delivery: \(String(cString: rd_kafka_err2str(failed.error)))")
             }
             return deliveries.map(\.offset)
+        }
+
+        /// Ends the transaction a failed `send` left open, within `timeout`: commits it if the failed commit may
+        /// still succeed (a time-out), else aborts it. Returns whether it committed.
+        public func finishTransaction(timeout: Duration) throws(KafkaError) -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                let ms = Int32(max(100, (deadline - ContinuousClock.now).components.seconds * 1_000))
+                guard let error = KafkaError.take(rd_kafka_commit_transaction(client, ms), "commit transaction") else { return true }
+                if error.requiresAbort {
+                    if let failed = KafkaError.take(rd_kafka_abort_transaction(client, ms), "abort transaction") { throw failed }
+                    return false
+                }
+                guard error.isRetriable, ContinuousClock.now < deadline else { throw error }
+            }
         }
 
         deinit {
@@ -212,6 +246,8 @@
             // A short fetch wait: a standby hears of a record within milliseconds, not the default half second.
             var all = [
                 "bootstrap.servers": brokers, "enable.auto.commit": "false", "isolation.level": "read_committed", "fetch.wait.max.ms": "5",
+                // Never jump silently to another offset when the one asked for is gone: say so.
+                "auto.offset.reset": "error",
             ]
             all.merge(settings) { _, new in new }
             client = try KafkaConfiguration(all).client(RD_KAFKA_CONSUMER)
@@ -236,7 +272,10 @@
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
             if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
-            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("consume: \(String(cString: rd_kafka_err2str(m.err)))") }
+            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                let outOfRange = m.err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE || m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
+                throw KafkaError("consume at offset \(m.offset): \(String(cString: rd_kafka_err2str(m.err)))", isOffsetOutOfRange: outOfRange)
+            }
             let bytes = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
             let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
             var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE

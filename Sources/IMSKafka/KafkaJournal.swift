@@ -7,28 +7,33 @@
     /// How IMS lays its journal out in a topic partition.
     ///
     /// ```text
-    /// journal record n   key: n as 8 bytes big-endian     value: JournalEntry.encode (the bytes a file segment frames)
-    /// control record     key: "ims.control"               value: ControlRecord as JSON (a claim of leadership, a heartbeat)
+    /// journal record n   key: n, then the writer's epoch, each 8 bytes big-endian   value: JournalEntry.encode
+    /// control record     key: "ims.control"                                        value: ControlRecord as JSON
     /// ```
     ///
     /// Record numbers travel in the key because offsets are not record numbers: each leader's transaction
-    /// leaves a commit marker in the partition, and control records take offsets too. Within the committed
-    /// records, journal record numbers run 1, 2, 3… without a gap (a claimant reads the whole log before its
-    /// claim, and a fenced producer can commit nothing after it), which every reader checks.
+    /// leaves a commit marker in the partition, and control records take offsets too. The epoch travels
+    /// with each record so that every reader decides alike which records count, whatever the broker's
+    /// transactions do: a record written under an epoch older than the newest claim before it in the log is a
+    /// deposed leader's and is skipped by all. The records that count are numbered 1, 2, 3… without a gap (a
+    /// claimant reads the whole log before its claim), which every reader checks.
     public enum TopicRecord: Sendable {
-        case entry(record: UInt64, JournalEntry)
+        case entry(record: UInt64, epoch: Int64, JournalEntry)
         case control(ControlRecord)
 
         public static let controlKey = Array("ims.control".utf8)
 
-        /// The key of journal record `record`.
-        public static func key(record: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: record >> (56 - 8 * $0)) } }
+        /// The key of journal record `record` written under `epoch`.
+        public static func key(record: UInt64, epoch: Int64) -> [UInt8] {
+            (0..<8).map { UInt8(truncatingIfNeeded: record >> (56 - 8 * $0)) }
+                + (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: epoch) >> (56 - 8 * $0)) }
+        }
 
-        /// The Kafka record of journal entry `entry` numbered `record`.
-        public static func journal(_ entry: JournalEntry, record: UInt64) -> KafkaRecord {
+        /// The Kafka record of journal entry `entry` numbered `record`, written under `epoch`.
+        public static func journal(_ entry: JournalEntry, record: UInt64, epoch: Int64) -> KafkaRecord {
             var w = BinaryWriter(capacity: 256)
             entry.encode(to: &w)
-            return KafkaRecord(key: key(record: record), value: w.bytes)
+            return KafkaRecord(key: key(record: record, epoch: epoch), value: w.bytes)
         }
 
         /// The Kafka record of a control record.
@@ -46,14 +51,15 @@
                 self = .control(control)
                 return
             }
-            guard key.count == 8 else { throw KafkaError("offset \(message.offset): a key of \(key.count) bytes is not a record number") }
-            let record = key.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard key.count == 16 else { throw KafkaError("offset \(message.offset): a key of \(key.count) bytes is not a record number and epoch") }
+            let record = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let epoch = Int64(bitPattern: key.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
             do {
                 let entry = try message.bytes.withUnsafeBytes { raw throws(BinaryFormatError) -> JournalEntry in
                     var r = BinaryReader(raw)
                     return try JournalEntry(from: &r)
                 }
-                self = .entry(record: record, entry)
+                self = .entry(record: record, epoch: epoch, entry)
             } catch {
                 throw KafkaError("offset \(message.offset): record \(record) is not a journal entry: \(error)")
             }
@@ -101,14 +107,21 @@
         // `@unchecked Sendable`: the producer and the fields below are used under `lock` only.
         private let lock = NSLock()
         private var producer: KafkaProducer?
+        private var dangling: KafkaProducer?
         private var nextRecord: UInt64 = 1
+        /// The epoch this node leads under (written with each record).
+        private var epoch: Int64 = 0
         private var writtenThrough: Int64 = -1
         private var lastWrite = ContinuousClock.now
         private var refusal = "this node does not lead"
-        private var stepDown: (@Sendable (_ reason: String, _ resumeAt: Int64, _ lastRecord: UInt64) -> Void)?
+        private var stepDown: (@Sendable (_ stepDown: StepDown) -> Void)?
         private let written = Atomic<Int64>(-1)
         /// Offsets of some records (every 64th), for a snapshot to say where to resume reading.
         public let checkpoints = Checkpoints()
+
+        /// The longest an append waits for the broker before the leader gives up and steps down (its writers
+        /// answered 503, to retry): a broker that is down stalls writes this long, not indefinitely.
+        public static let appendTimeout = Duration.seconds(5)
 
         /// A journal that refuses appends until `lead` is called.
         public init() {}
@@ -124,12 +137,13 @@
         /// `nextRecord`; `writtenThrough` is the offset of the claim. `stepDown` is called (once, on the
         /// journal's thread) with the offset to resume reading at and the last record appended, when an append fails, after which the journal refuses until it leads again.
         public func lead(
-            producer: KafkaProducer, nextRecord: UInt64, writtenThrough: Int64,
-            stepDown: @escaping @Sendable (_ reason: String, _ resumeAt: Int64, _ lastRecord: UInt64) -> Void
+            producer: KafkaProducer, nextRecord: UInt64, epoch: Int64, writtenThrough: Int64,
+            stepDown: @escaping @Sendable (_ stepDown: StepDown) -> Void
         ) {
             lock.withLock {
                 self.producer = producer
                 self.nextRecord = nextRecord
+                self.epoch = epoch
                 self.writtenThrough = writtenThrough
                 written.store(writtenThrough, ordering: .relaxed)
                 self.stepDown = stepDown
@@ -162,9 +176,10 @@
                 throw JournalFailure(reason)
             }
             let first = nextRecord
-            let records = entries.enumerated().map { TopicRecord.journal($1, record: first + UInt64($0)) }
+            let records = entries.enumerated().map { TopicRecord.journal($1, record: first + UInt64($0), epoch: epoch) }
             do {
-                let offsets = try producer.send(records)
+                let offsets = try producer.send(records, timeout: Self.appendTimeout)
+                try checkGrowing(offsets)
                 nextRecord += UInt64(entries.count)
                 writtenThrough = offsets.last ?? writtenThrough
                 written.store(writtenThrough, ordering: .relaxed)
@@ -173,10 +188,10 @@
                 lock.unlock()
                 return first
             } catch {
-                let reason = error.isFenced ? "fenced: another node has claimed leadership" : "Kafka: \(error)"
-                let resume = failed(reason), last = nextRecord - 1
+                let reason = error.isFenced ? "fenced: another node has claimed leadership" : error.isTruncation ? error.description : "Kafka: \(error)"
+                let resume = failed(reason, fenced: error.isFenced), last = nextRecord - 1
                 lock.unlock()
-                if let resume { stepDown?(reason, resume, last) }
+                if let resume { stepDown?(StepDown(reason: reason, resumeAt: resume, lastRecord: last, logLostRecords: error.isTruncation)) }
                 throw JournalFailure(reason)
             }
         }
@@ -191,16 +206,17 @@
             var beat = control()
             beat.record = nextRecord - 1
             do {
-                let offsets = try producer.send([TopicRecord.controlRecord(beat)])
+                let offsets = try producer.send([TopicRecord.controlRecord(beat)], timeout: Self.appendTimeout)
+                try checkGrowing(offsets)
                 writtenThrough = offsets.last ?? writtenThrough
                 written.store(writtenThrough, ordering: .relaxed)
                 lastWrite = .now
                 lock.unlock()
             } catch {
-                let reason = error.isFenced ? "fenced: another node has claimed leadership" : "Kafka: \(error)"
-                let resume = failed(reason), last = nextRecord - 1
+                let reason = error.isFenced ? "fenced: another node has claimed leadership" : error.isTruncation ? error.description : "Kafka: \(error)"
+                let resume = failed(reason, fenced: error.isFenced), last = nextRecord - 1
                 lock.unlock()
-                if let resume { stepDown?(reason, resume, last) }
+                if let resume { stepDown?(StepDown(reason: reason, resumeAt: resume, lastRecord: last, logLostRecords: error.isTruncation)) }
             }
         }
 
@@ -220,12 +236,43 @@
             }
         }
 
+        /// Under the lock: a write landed at or below an offset this node had already written, so the broker has
+        /// lost records it acknowledged.
+        private func checkGrowing(_ offsets: [Int64]) throws(KafkaError) {
+            guard let first = offsets.first, first <= writtenThrough else { return }
+            var error = KafkaError(
+                "the log lost records this node had written: a record landed at offset \(first), this node had written up to \(writtenThrough); the broker lost acknowledged writes"
+            )
+            error.isTruncation = true
+            throw error
+        }
+
         /// Under the lock: stops leading after a failed write.
-        private func failed(_ reason: String) -> Int64? {
+        private func failed(_ reason: String, fenced: Bool) -> Int64? {
             refusal = "this node stepped down (\(reason))"
-            guard producer != nil else { return nil }
+            guard let failed = producer else { return nil }
             producer = nil
+            // Its transaction may still be open on the broker (the commit timed out): kept to be ended before this
+            // node claims again, so that readers (read_committed) are not held behind it.
+            if !fenced { dangling = failed }
             return writtenThrough + 1
+        }
+
+        /// Ends the transaction a failed append may have left open, if any (committing it if its commit was
+        /// only slow: its records then come back through the log like any other); says what became of it.
+        public func finishDangling(timeout: Duration = .seconds(10)) -> String? {
+            guard
+                let producer = lock.withLock({ () -> KafkaProducer? in
+                    defer { dangling = nil }; return dangling
+                })
+            else { return nil }
+            do {
+                return try producer.finishTransaction(timeout: timeout)
+                    ? "the transaction of the failed append committed late: its records are in the log and will be applied from it"
+                    : "aborted the transaction the failed append left open"
+            } catch {
+                return "the transaction the failed append left open could not be ended: \(error)"
+            }
         }
 
         /// The offset after the last record this node wrote (read without waiting for an append in flight).
@@ -233,6 +280,17 @@
 
         /// The last journal record this node appended (while leading).
         public var lastRecord: UInt64 { lock.withLock { nextRecord - 1 } }
+    }
+
+    /// Why a leader stopped leading, and where its reading of the log resumes.
+    public struct StepDown: Sendable {
+        public var reason: String
+        /// The offset after the last record this node wrote.
+        public var resumeAt: Int64
+        /// The last journal record this node appended.
+        public var lastRecord: UInt64
+        /// The broker lost records this node had written: the node must not follow the log from here.
+        public var logLostRecords: Bool
     }
 
     /// Offsets of journal records, kept for every 64th record and bounded: where a reader must start to see
@@ -266,8 +324,17 @@
         private let reader: KafkaPartitionReader
 
         /// A reader of `topic`'s `partition` from `offset`.
+        ///
+        /// It reads every record the partition holds, committed or not (`read_uncommitted`), so that every node
+        /// applies exactly the same records whatever became of their transactions, and a transaction a dead
+        /// leader left open never holds the readers back (under `read_committed` they wait at it until the
+        /// broker aborts it, which some brokers never do). Which records count is decided by their epochs
+        /// (`TopicRecord`), alike on every node. A record whose transaction did not commit was never
+        /// acknowledged to its writer, who retries it with the same idempotency key: applying it is what a file
+        /// journal does with a record whose writer died before the answer.
         public init(brokers: String, topic: String, partition: Int32 = 0, fromOffset offset: Int64 = 0) throws(KafkaError) {
-            reader = try KafkaPartitionReader(brokers: brokers, topic: topic, partition: partition, from: offset)
+            reader = try KafkaPartitionReader(
+                brokers: brokers, topic: topic, partition: partition, from: offset, settings: ["isolation.level": "read_uncommitted"])
         }
 
         /// The next record and where it was, waiting up to `timeout`; nil when none came.

@@ -78,7 +78,7 @@
         private let start: ReplicaPosition
         private let log: @Sendable (_ level: LogLevel, _ message: String) -> Void
         private let status: Mutex<ReplicaStatus>
-        private let steppedDown = Mutex<(reason: String, resumeAt: Int64, lastRecord: UInt64)?>(nil)
+        private let steppedDown = Mutex<StepDown?>(nil)
         private let stopping = Atomic<Bool>(false)
         /// Set by `stepDown`: wait two leases before claiming again.
         private let holdOff = Atomic<Bool>(false)
@@ -92,6 +92,9 @@
         private var lastHeard = ContinuousClock.now
         private var lastWatermark = ContinuousClock.now - .seconds(10)
         private var halted = false
+        /// Records up to this one may come again (reading from a snapshot's checkpoint re-reads a few); once a
+        /// newer one is applied, a record number seen before means the log was rewritten.
+        private var rereadThrough: UInt64 = 0
 
         /// How loud a line of the replica's log is.
         public enum LogLevel: Sendable { case info, notice, warning, error, critical }
@@ -110,6 +113,7 @@
             self.start = position
             self.log = log
             applied = position.record
+            rereadThrough = position.record
             readFrom = position.offset
             epoch = position.epoch
             status = Mutex(ReplicaStatus(role: .standby, node: settings.node, epoch: position.epoch, appliedRecord: position.record, offset: position.offset))
@@ -149,7 +153,7 @@
             let last = journal.lastRecord
             guard let resumeAt = journal.resign(control, reason: "this node stepped down by hand") else { return false }
             holdOff.store(true, ordering: .relaxed)
-            noteStepDown("stepped down by hand", resumeAt: resumeAt, lastRecord: last)
+            noteStepDown(StepDown(reason: "stepped down by hand", resumeAt: resumeAt, lastRecord: last, logLostRecords: false))
             return true
         }
 
@@ -171,8 +175,8 @@
         public func lagMilliseconds(quantile q: Double) -> Double? { lags.withLock { $0.quantile(q) } }
 
         /// Says at once that this node no longer leads; its thread then follows the log from `resumeAt`.
-        private func noteStepDown(_ reason: String, resumeAt: Int64, lastRecord: UInt64) {
-            steppedDown.withLock { $0 = (reason, resumeAt, lastRecord) }
+        private func noteStepDown(_ down: StepDown) {
+            steppedDown.withLock { $0 = down }
             status.withLock {
                 $0.role = .standby
                 $0.leaderNode = nil
@@ -197,6 +201,7 @@
                 defer { d = nil }; return d
             }) {
                 applied = down.lastRecord
+                rereadThrough = 0
                 readFrom = down.resumeAt
                 reader = nil
                 lastHeard = holdOff.exchange(false, ordering: .relaxed) ? .now + settings.lease : .now
@@ -204,6 +209,16 @@
                     $0.role = .standby
                     $0.leaderNode = nil
                     $0.leaderURL = nil
+                }
+                guard !down.logLostRecords else {
+                    halted = true
+                    status.withLock {
+                        $0.brokerError = down.reason
+                        $0.halted = true
+                    }
+                    journal.refuse("this node stopped: \(down.reason)")
+                    log(.critical, "\(down.reason): this node stops following the log and will not lead")
+                    return
                 }
                 log(.warning, "stepped down: \(down.reason); following the log from offset \(down.resumeAt)")
             }
@@ -229,6 +244,7 @@
                 if ContinuousClock.now - lastWatermark >= .milliseconds(250) {
                     lastWatermark = .now
                     let high = try reader.highWatermark()
+                    if high < readFrom { throw ReplicaDivergence.truncated(readThrough: readFrom, highWatermark: high, applied: applied) }
                     status.withLock {
                         $0.highWatermark = high
                         $0.brokerError = nil
@@ -236,8 +252,22 @@
                 }
             } catch let error as ReplicaDivergence {
                 halted = true
-                status.withLock { $0.brokerError = error.description }
+                status.withLock {
+                    $0.brokerError = error.description
+                    $0.halted = true
+                }
+                journal.refuse("this node stopped: \(error.description)")
                 log(.critical, "\(error.description): this node stops following the log and will not lead")
+            } catch let error as KafkaError where error.isOffsetOutOfRange {
+                // Where this node would read next is past the partition's end: the log was cut short.
+                halted = true
+                let divergence = ReplicaDivergence.truncated(readThrough: readFrom, highWatermark: (try? reader?.highWatermark()) ?? -1, applied: applied)
+                status.withLock {
+                    $0.brokerError = divergence.description
+                    $0.halted = true
+                }
+                journal.refuse("this node stopped: \(divergence.description)")
+                log(.critical, "\(divergence.description): this node stops following the log and will not lead")
             } catch {
                 status.withLock { $0.brokerError = "\(error)" }
                 log(.warning, "reading the log: \(error)")
@@ -258,9 +288,16 @@
         private func take(_ message: KafkaMessage, _ record: TopicRecord) throws -> ControlRecord? {
             readFrom = message.offset + 1
             switch record {
-            case .entry(let number, let entry):
-                if number <= applied { return nil } // read again after a snapshot's checkpoint
-                guard number == applied + 1 else { throw ReplicaDivergence(expected: applied + 1, found: number, offset: message.offset) }
+            case .entry(let number, let written, let entry):
+                // Read again after a snapshot's checkpoint: only before this reading has applied anything new.
+                if number <= applied && number <= rereadThrough { return nil }
+                // A deposed leader's record, after a newer claim in the log: it counts for no node.
+                if written < epoch {
+                    log(.info, "skipped record \(number) at offset \(message.offset): written under epoch \(written), after a claim of epoch \(epoch)")
+                    return nil
+                }
+                rereadThrough = 0
+                guard number == applied + 1 else { throw ReplicaDivergence.gap(expected: applied + 1, found: number, offset: message.offset) }
                 applied = number
                 journal.checkpoints.note(record: number, offset: message.offset)
                 let produced = message.timestampMilliseconds
@@ -300,12 +337,15 @@
             status.withLock { $0.role = .candidate }
             let t0 = ContinuousClock.now
             log(.notice, "no record or heartbeat for \(settings.lease): claiming leadership (epoch above \(epoch))")
+            if let ended = journal.finishDangling() { log(.notice, ended) }
             do {
                 let producer = try KafkaProducer(
                     brokers: settings.brokers, topic: settings.topic, partition: settings.partition, transactionalId: settings.transactionalId,
                     settings: settings.producerSettings, initTimeout: .seconds(10))
                 var claimEpoch = epoch + 1
                 var claimAt = try writeClaim(producer, epoch: claimEpoch)
+                // The claim landed before where this node had read to: the broker lost records it had acknowledged.
+                if claimAt < readFrom { throw ReplicaDivergence.truncated(readThrough: readFrom, highWatermark: claimAt, applied: applied) }
                 let deadline = ContinuousClock.now + .seconds(30)
                 while true {
                     // Everything committed before the claim (what earlier leaders wrote), then the claim itself.
@@ -322,8 +362,8 @@
                 }
                 epoch = claimEpoch
                 reader = nil
-                journal.lead(producer: producer, nextRecord: applied + 1, writtenThrough: claimAt) { [weak self] reason, resumeAt, last in
-                    self?.noteStepDown(reason, resumeAt: resumeAt, lastRecord: last)
+                journal.lead(producer: producer, nextRecord: applied + 1, epoch: claimEpoch, writtenThrough: claimAt) { [weak self] down in
+                    self?.noteStepDown(down)
                 }
                 let failovers = status.withLock {
                     $0.role = .leader
@@ -344,7 +384,9 @@
                 status.withLock {
                     $0.role = .standby
                     $0.brokerError = error.description
+                    $0.halted = true
                 }
+                journal.refuse("this node stopped: \(error.description)")
                 log(.critical, "\(error.description): this node stops following the log and will not lead")
             } catch {
                 status.withLock {
@@ -358,18 +400,30 @@
 
         private func writeClaim(_ producer: KafkaProducer, epoch: Int64) throws(KafkaError) -> Int64 {
             let claim = ControlRecord(type: .claim, epoch: epoch, node: settings.node, url: settings.url, record: applied)
-            guard let offset = try producer.send([TopicRecord.controlRecord(claim)]).first else { throw KafkaError("the claim was not acknowledged") }
+            guard let offset = try producer.send([TopicRecord.controlRecord(claim)], timeout: KafkaJournal.appendTimeout).first else {
+                throw KafkaError("the claim was not acknowledged")
+            }
             return offset
         }
     }
 
-    /// Record numbers in the log that do not follow one another: two leaders have written (which fencing
-    /// prevents) or the topic holds another deployment's records.
+    /// The log no longer agrees with what this node applied: record numbers that do not follow one another
+    /// (two leaders wrote, which fencing prevents, or the topic holds another deployment's records), or the
+    /// partition shorter than what this node read (the broker lost records it had acknowledged). The node
+    /// stops following and never leads: its state holds what the log has lost, and an operator decides.
     public struct ReplicaDivergence: Error, CustomStringConvertible {
-        public var expected: UInt64
-        public var found: UInt64
-        public var offset: Int64
-        public var description: String { "the log diverges: record \(found) at offset \(offset) where record \(expected) was due" }
+        public var description: String
+
+        static func gap(expected: UInt64, found: UInt64, offset: Int64) -> ReplicaDivergence {
+            ReplicaDivergence(description: "the log diverges: record \(found) at offset \(offset) where record \(expected) was due")
+        }
+
+        static func truncated(readThrough: Int64, highWatermark: Int64, applied: UInt64) -> ReplicaDivergence {
+            ReplicaDivergence(
+                description:
+                    "the log lost records this node had read: it ends at offset \(highWatermark) but this node read up to offset \(readThrough) (record \(applied)); the broker lost acknowledged writes"
+            )
+        }
     }
 
     /// The last lags measured, for quantiles.

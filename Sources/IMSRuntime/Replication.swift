@@ -33,6 +33,9 @@ public struct ReplicaStatus: Sendable, Hashable, Codable {
     public var failovers: Int
     /// The last error talking to the broker, while it lasts.
     public var brokerError: String?
+    /// The node found the log disagreeing with what it applied (`brokerError` says how) and stopped following
+    /// it: it serves reads of its state, takes no writes and never leads until an operator acts.
+    public var halted = false
 
     /// A `ReplicaStatus` from its fields.
     public init(

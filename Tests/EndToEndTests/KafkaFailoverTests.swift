@@ -100,6 +100,16 @@
             }
 
             func stopAll() { for (node, _) in running { kill(node, signal: SIGTERM) } }
+
+            /// Each node's replication status and the log's last lines, for a failure's message.
+            var diagnosis: String {
+                let health = running.map { node, server in
+                    let replication = ((try? IMSProcess.request(server, "GET", "/health"))?.json as? [String: Any])?["replication"]
+                    return "\(node): \(replication.map { "\($0)" } ?? "no answer")"
+                }
+                let lines = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("replica") }.suffix(30)
+                return health.joined(separator: "; ") + "\n" + lines.joined(separator: "\n")
+            }
         }
 
         static let securities = ["KS1", "KS2", "KS3"]
@@ -182,7 +192,7 @@
                 // Failover: the leader killed → the first write answered by the new leader.
                 let probe = Self.batch(100_000 + round).body
                 guard cluster.write("/api/v1/events", probe, seconds: 30) != nil else {
-                    Issue.record("round \(round): no node took a write within 30 s of the leader's death")
+                    Issue.record("round \(round): no node took a write within 30 s of the leader's death: \(cluster.diagnosis)")
                     break
                 }
                 failovers.append(Date().timeIntervalSince(t0) * 1_000)
@@ -254,6 +264,12 @@
                 if !aFollows { Thread.sleep(forTimeInterval: 0.02) }
             }
             #expect(aFollows, "the resumed leader stepped down")
+            // It learns who leads from the log (B's claim or heartbeat).
+            for _ in 0..<300 {
+                let health = (try? IMSProcess.request(a, "GET", "/health"))?.json as? [String: Any]
+                if (health?["replication"] as? [String: Any])?["leaderNode"] as? String == "B" { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
             let refused = try IMSProcess.request(a, "POST", "/api/v1/events", body: Self.batch(2).body)
             #expect(refused.status == 503)
             let message = (refused.json as? [String: Any])?["error"] as? String ?? ""
@@ -299,6 +315,308 @@
             let log = (try? String(contentsOf: cluster.log, encoding: .utf8)) ?? ""
             #expect(log.contains("loaded") && log.contains("record=") && !log.contains("snapshot without a topic position"))
             print("kafka leadership moved by hand in \(Int(byHand * 1_000)) ms, after a clean stop in \(Int(onStop * 1_000)) ms")
+        }
+    }
+#endif
+
+#if Kafka
+    /// A broker of the test's own (noida-db, from the venv the test command's script installs), so that it can
+    /// be killed and restarted on the same port and directory.
+    final class OwnBroker: @unchecked Sendable {
+        let port: Int
+        let dir: URL
+        private var process: Process?
+
+        init() throws {
+            let socket = try Self.freePort()
+            port = socket
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("ims-kafka-own-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try start()
+        }
+
+        var address: String { "127.0.0.1:\(port)" }
+
+        func start() throws {
+            let binary = IMSProcess.root.appendingPathComponent(".build/venv-kafka/bin/noida-db").path
+            guard FileManager.default.isExecutableFile(atPath: binary) else {
+                throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(binary) is missing: scripts/kafka-broker.sh start installs it"])
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["start", "--only", "kafka", "--data-dir", dir.path, "--kafka-port", "\(port)"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            process = p
+            for _ in 0..<200 {
+                if Self.answers(port) { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "the broker did not start on \(port)"])
+        }
+
+        /// SIGINT: the broker saves its log and stops (SIGKILL if it has not within 15 s).
+        func stop() {
+            let deadline = Date().addingTimeInterval(15)
+            signal("-INT", wait: false)
+            while process?.isRunning == true && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process?.isRunning == true { kill() }
+            process = nil
+            while Self.answers(port) { Thread.sleep(forTimeInterval: 0.05) }
+        }
+
+        /// SIGSTOP: the broker stops answering (a hung or unreachable broker) until `resume`.
+        func pause() { signal("-STOP", wait: false) }
+
+        /// SIGCONT after `pause`.
+        func resume() { signal("-CONT", wait: false) }
+
+        /// SIGKILL to the broker and the server it started (found by its directory).
+        func kill() { signal("-KILL") }
+
+        private func signal(_ flag: String, wait: Bool = true) {
+            let pkill = Process()
+            pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            pkill.arguments = [flag, "-f", "--", "--data-dir \(dir.path)"]
+            try? pkill.run()
+            pkill.waitUntilExit()
+            guard wait else { return }
+            process?.waitUntilExit()
+            process = nil
+            while Self.answers(port) { Thread.sleep(forTimeInterval: 0.05) }
+        }
+
+        func remove() {
+            kill()
+            try? FileManager.default.removeItem(at: dir)
+        }
+
+        static func answers(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+        }
+
+        static func freePort() throws -> Int {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = 0
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { throw CocoaError(.fileReadUnknown) }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+    }
+
+    extension KafkaFailoverTests {
+        /// Batches written one at a time, each retried on whichever node takes it until one does.
+        final class Load: @unchecked Sendable {
+            let stop = Atomic<Bool>(false)
+            let acknowledged = Mutex<[Int]>([])
+            let refusals = Atomic<Int>(0)
+            private var thread: Thread?
+
+            func start(_ cluster: Cluster, from first: Int) {
+                let thread = Thread { [self] in
+                    var id = first
+                    while !stop.load(ordering: .relaxed) {
+                        var taken = false
+                        while !taken && !stop.load(ordering: .relaxed) {
+                            for (_, server) in cluster.running {
+                                guard let r = try? IMSProcess.request(server, "POST", "/api/v1/events", body: KafkaFailoverTests.batch(id).body, timeout: 15)
+                                else { continue }
+                                if r.status == 200 {
+                                    taken = true
+                                    break
+                                }
+                                if r.status == 503 { refusals.add(1, ordering: .relaxed) }
+                            }
+                            if !taken { Thread.sleep(forTimeInterval: 0.05) }
+                        }
+                        if taken { acknowledged.withLock { $0.append(id) } }
+                        id += 1
+                        // A steady, modest load: noida-db rewrites its whole log to a file every so often.
+                        Thread.sleep(forTimeInterval: 0.01)
+                    }
+                }
+                self.thread = thread
+                thread.start()
+            }
+
+            var count: Int { acknowledged.withLock { $0.count } }
+
+            func finish() -> [Int] {
+                stop.store(true, ordering: .relaxed)
+                while thread?.isExecuting == true { Thread.sleep(forTimeInterval: 0.02) }
+                return acknowledged.withLock { $0 }
+            }
+        }
+
+        /// The broker unreachable under load and back: writes answer 503 meanwhile, reads go on, nothing
+        /// acknowledged is lost, and the nodes resume by themselves. Then the broker killed with SIGKILL and
+        /// restarted: either it kept every acknowledged record and writes resume, or it lost some (noida-db
+        /// saves its log to a file every so often) and every node that had read them stops, says why and never
+        /// leads; none diverges silently.
+        @Test func theBrokerUnreachableStallsWritesAndABrokerThatLosesRecordsIsCaught() throws {
+            let broker = try OwnBroker()
+            defer { broker.remove() }
+            let cluster = Cluster(brokers: broker.address)
+            defer {
+                cluster.stopAll()
+                try? FileManager.default.removeItem(at: cluster.log)
+            }
+            try cluster.start("A")
+            #expect(cluster.leader() == "A")
+            try cluster.start("B")
+            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+
+            // 1. The broker unreachable (SIGSTOP) for 7 s under load (longer than an append waits: the leader steps down), then back (SIGCONT).
+            let load = Load()
+            load.start(cluster, from: 0)
+            Thread.sleep(forTimeInterval: 1)
+            broker.pause()
+            let downAt = load.count
+            Thread.sleep(forTimeInterval: 7)
+            for (node, server) in cluster.running {
+                #expect((try? IMSProcess.request(server, "GET", "/api/v1/positions/FIRM/KS1"))?.status == 200, "node \(node) reads while the broker is down")
+            }
+            #expect(load.count - downAt <= 1, "nothing is acknowledged without the broker (one may have been in flight)")
+            broker.resume()
+            let resumed = Date().addingTimeInterval(60)
+            while load.count < downAt + 5 && Date() < resumed { Thread.sleep(forTimeInterval: 0.1) }
+            let acked = load.finish()
+            #expect(acked.count >= downAt + 5, "writes resumed by themselves after the broker came back")
+            #expect(load.refusals.load(ordering: .relaxed) > 0, "writes were refused with 503 while the broker was down")
+            var expected: [String: Int] = [:]
+            for id in acked { expected.merge(Self.batch(id).effect, uniquingKeysWith: +) }
+            guard let hashes = cluster.converged(within: 60) else {
+                Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
+                return
+            }
+            #expect(Set(hashes.values).count == 1, "\(hashes)")
+            for (node, server) in cluster.running { #expect(Self.intradayBuys(server) == expected, "node \(node)") }
+            print(
+                "kafka broker unreachable for 7 s: \(acked.count) batches acknowledged, \(load.refusals.load(ordering: .relaxed)) refusals with 503 meanwhile"
+            )
+
+            // 2. Killed with SIGKILL under load and restarted.
+            let second = Load()
+            second.start(cluster, from: 10_000)
+            Thread.sleep(forTimeInterval: 1)
+            broker.kill()
+            try broker.start()
+            let settle = Date().addingTimeInterval(20)
+            var outcome = ""
+            while outcome.isEmpty && Date() < settle {
+                let statuses = cluster.running.map {
+                    ((try? IMSProcess.request($0.server, "GET", "/health"))?.json as? [String: Any])?["replication"] as? [String: Any]
+                }
+                if statuses.allSatisfy({ $0?["halted"] as? Bool == true }) { outcome = "halted" }
+                if second.count > 5, statuses.contains(where: { $0?["role"] as? String == "leader" }) { outcome = "resumed" }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            let secondAcked = second.finish()
+            switch outcome {
+            case "halted":
+                // The broker lost acknowledged records: every node says so, refuses writes and is not ready.
+                for (node, server) in cluster.running {
+                    let health = try IMSProcess.request(server, "GET", "/health").json as? [String: Any]
+                    #expect(health?["status"] as? String == "degraded", "node \(node)")
+                    let why = (health?["replication"] as? [String: Any])?["brokerError"] as? String ?? ""
+                    #expect(why.contains("the broker lost acknowledged writes"), "node \(node): \(why)")
+                    #expect(try IMSProcess.request(server, "GET", "/health/ready").status == 503)
+                    #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: Self.batch(99_999).body).status == 503)
+                    #expect(try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM/KS1").status == 200, "reads go on")
+                }
+                print(
+                    "kafka broker SIGKILLed: it lost acknowledged records; every node caught it and stopped (\(secondAcked.count) batches had been acknowledged)"
+                )
+            case "resumed":
+                for id in secondAcked { expected.merge(Self.batch(id).effect, uniquingKeysWith: +) }
+                guard let hashes = cluster.converged(within: 60) else {
+                    Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
+                    return
+                }
+                #expect(Set(hashes.values).count == 1, "\(hashes)")
+                for (node, server) in cluster.running { #expect(Self.intradayBuys(server) == expected, "node \(node)") }
+                print("kafka broker SIGKILLed: it kept every acknowledged record; writes resumed (\(secondAcked.count) batches)")
+            default:
+                Issue.record("after the broker's SIGKILL the nodes neither resumed nor stopped: \(cluster.diagnosis)")
+            }
+        }
+    }
+#endif
+
+#if Kafka
+    extension KafkaFailoverTests {
+        /// A broker whose log goes back in time (its saved state restored from before the last records, as a
+        /// broker that lost acknowledged writes): every node that had read past the new end stops, says why,
+        /// refuses writes and is not ready, and none leads on; reads of what it holds go on.
+        @Test func aLogThatLostAcknowledgedRecordsStopsEveryNodeThatReadThem() throws {
+            let broker = try OwnBroker()
+            defer { broker.remove() }
+            let cluster = Cluster(brokers: broker.address)
+            defer {
+                cluster.stopAll()
+                try? FileManager.default.removeItem(at: cluster.log)
+            }
+            try cluster.start("A")
+            #expect(cluster.leader() == "A")
+            try cluster.start("B")
+            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            for id in 0..<5 { #expect(cluster.write("/api/v1/events", Self.batch(id).body)?.status == 200) }
+            // The broker's state as it next saves it (noida-db rewrites kafka.json every so often), kept aside.
+            let file = broker.dir.appendingPathComponent("kafka.json")
+            let written = Date()
+            var early: Data?
+            while early == nil && Date() < written.addingTimeInterval(20) {
+                let saved = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date
+                if let saved, saved > written.addingTimeInterval(0.2), let data = try? Data(contentsOf: file),
+                    (try? JSONSerialization.jsonObject(with: data)) != nil
+                {
+                    early = data
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            let saved = try #require(early, "the broker saved its state")
+            for id in 5..<15 { #expect(cluster.write("/api/v1/events", Self.batch(id).body)?.status == 200) }
+            #expect(cluster.converged() != nil)
+            // The broker comes back without the last ten batches.
+            broker.kill()
+            try saved.write(to: file)
+            try broker.start()
+            var stopped = false
+            let deadline = Date().addingTimeInterval(20)
+            while !stopped && Date() < deadline {
+                stopped = cluster.running.allSatisfy { _, server in
+                    (((try? IMSProcess.request(server, "GET", "/health"))?.json as? [String: Any])?["replication"] as? [String: Any])?["halted"] as? Bool
+                        == true
+                }
+                if !stopped { Thread.sleep(forTimeInterval: 0.1) }
+            }
+            #expect(stopped, "every node stopped: \(cluster.diagnosis)")
+            for (node, server) in cluster.running {
+                let health = try IMSProcess.request(server, "GET", "/health").json as? [String: Any]
+                #expect(health?["status"] as? String == "degraded", "node \(node)")
+                let why = (health?["replication"] as? [String: Any])?["brokerError"] as? String ?? ""
+                #expect(why.contains("the broker lost acknowledged writes"), "node \(node): \(why)")
+                #expect(try IMSProcess.request(server, "GET", "/health/ready").status == 503)
+                #expect(try IMSProcess.request(server, "GET", "/health/leader").status == 503)
+                #expect(try IMSProcess.request(server, "POST", "/api/v1/events", body: Self.batch(99).body).status == 503)
+                #expect(try IMSProcess.request(server, "GET", "/api/v1/positions/FIRM/KS1").status == 200, "reads go on")
+            }
         }
     }
 #endif

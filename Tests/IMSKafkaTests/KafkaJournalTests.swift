@@ -49,7 +49,7 @@
                 let deadline = Date().addingTimeInterval(20)
                 while state.appliedRecord < lastRecord && Date() < deadline {
                     guard let (_, record) = try reader.next() else { continue }
-                    guard case .entry(let number, let entry) = record else {
+                    guard case .entry(let number, _, let entry) = record else {
                         Issue.record("a sole writer writes no control records")
                         continue
                     }
@@ -68,7 +68,7 @@
             let reader = try KafkaJournalReader(brokers: brokers, topic: topic)
             let deadline = Date().addingTimeInterval(20)
             while early.appliedRecord < 2 && Date() < deadline {
-                if let (_, record) = try reader.next(), case .entry(let number, let entry) = record { early.apply(entry, record: number) }
+                if let (_, record) = try reader.next(), case .entry(let number, _, let entry) = record { early.apply(entry, record: number) }
             }
             let image = early.snapshotImage()
             var restarted = try image.withUnsafeBytes { try EngineState(snapshotImage: $0) }
@@ -78,14 +78,16 @@
         }
 
         @Test func recordNumbersTravelInTheKeyAndForeignRecordsAreNamed() throws {
-            #expect(TopicRecord.key(record: 0x0102_0304_0506_0708) == [1, 2, 3, 4, 5, 6, 7, 8])
+            #expect(TopicRecord.key(record: 0x0102_0304_0506_0708, epoch: 9) == [1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 9])
             let entry = JournalEntry.batch(Self.decode(Self.batches[1], at: 7))
-            let framed = TopicRecord.journal(entry, record: 42)
-            guard case .entry(let number, _) = try TopicRecord(KafkaMessage(offset: 9, key: framed.key, bytes: framed.value, timestampMilliseconds: 0)) else {
+            let framed = TopicRecord.journal(entry, record: 42, epoch: 3)
+            guard
+                case .entry(let number, let epoch, _) = try TopicRecord(KafkaMessage(offset: 9, key: framed.key, bytes: framed.value, timestampMilliseconds: 0))
+            else {
                 Issue.record("not read back as an entry")
                 return
             }
-            #expect(number == 42)
+            #expect(number == 42 && epoch == 3)
             let claim = ControlRecord(type: .claim, epoch: 3, node: "n1", url: "http://h:1", record: 41)
             let control = TopicRecord.controlRecord(claim)
             guard case .control(let back) = try TopicRecord(KafkaMessage(offset: 10, key: control.key, bytes: control.value, timestampMilliseconds: 0)) else {
@@ -103,7 +105,7 @@
                 }
             }
             do {
-                _ = try TopicRecord(KafkaMessage(offset: 12, key: TopicRecord.key(record: 5), bytes: [0xFF, 0, 1], timestampMilliseconds: 0))
+                _ = try TopicRecord(KafkaMessage(offset: 12, key: TopicRecord.key(record: 5, epoch: 1), bytes: [0xFF, 0, 1], timestampMilliseconds: 0))
                 Issue.record("garbage was taken as an entry")
             } catch {
                 #expect(error.description.contains("record 5 is not a journal entry"))

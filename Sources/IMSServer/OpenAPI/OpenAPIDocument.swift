@@ -726,7 +726,7 @@ enum OpenAPIDocument {
                     "replication": object(
                         [
                             "role": enumeration(["leader", "standby", "candidate"]), "node": string, "epoch": integer, "appliedRecord": integer,
-                            "offset": integer, "lagOffsets": integer, "lagMilliseconds": number, "failovers": integer,
+                            "offset": integer, "lagOffsets": integer, "lagMilliseconds": number, "failovers": integer, "halted": boolean,
                         ],
                         optional: ["leaderNode": string, "leaderUrl": string, "highWatermark": integer, "brokerError": string],
                         description: "With a replicated journal (`--journal kafka`): this node's role, the epoch, the leader, and how far behind the log it is")

@@ -25,6 +25,11 @@ struct OperationsRoutes {
     /// writable; otherwise 503 with the reason, so a balancer sends writes elsewhere.
     @Sendable func ready(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let journal = engine.journalStatus
+        if let status = configuration.replication?.replicaStatus, status.halted {
+            return JSONResponse.raw(
+                #"{"status":"unavailable","reason":"# + JSONText.quoted("this node stopped following the log: \(status.brokerError ?? "")") + "}",
+                status: .serviceUnavailable)
+        }
         if journal.failing {
             var body = #"{"status":"unavailable","reason":"the journal cannot write"#
             if let error = journal.lastError { body += ": " + String(JSONText.quoted(error).dropFirst().dropLast()) }
@@ -109,7 +114,8 @@ struct OperationsRoutes {
         let repairUnacknowledged =
             configuration.storage?.repairedAtStart == true
             && !engine.readModel.read { $0.exceptions(kind: .journalRepaired, acknowledged: false, limit: 1).isEmpty }
-        let degraded = journal.failing || repairUnacknowledged
+        let replication = configuration.replication?.replicaStatus
+        let degraded = journal.failing || repairUnacknowledged || replication?.halted == true
         var body = "{\"status\":\"\(degraded ? "degraded" : "ok")\",\"lastSequence\":\(events),\"positions\":\(positions),"
         body += "\"pendingEvents\":\(engine.pendingEvents),\"journal\":{\"durable\":\(configuration.dataDirectory != nil || configuration.replication != nil),"
         body += "\"appliedRecord\":\(record),\"failing\":\(journal.failing),\"repairUnacknowledged\":\(repairUnacknowledged)"
@@ -119,7 +125,7 @@ struct OperationsRoutes {
         body += engine.feed.consumers().map { "{\"name\":" + JSONText.quoted($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
             .joined(separator: ",")
         body += "]}"
-        if let status = configuration.replication?.replicaStatus {
+        if let status = replication {
             body += ",\"replication\":{\"role\":\"\(status.role.rawValue)\",\"node\":" + JSONText.quoted(status.node) + ",\"epoch\":\(status.epoch)"
             if let node = status.leaderNode { body += ",\"leaderNode\":" + JSONText.quoted(node) }
             if let url = status.leaderURL { body += ",\"leaderUrl\":" + JSONText.quoted(url) }
@@ -127,7 +133,7 @@ struct OperationsRoutes {
             if let high = status.highWatermark { body += ",\"highWatermark\":\(high)" }
             body += ",\"lagOffsets\":\(status.lagOffsets),\"lagMilliseconds\":\(status.lagMilliseconds),\"failovers\":\(status.failovers)"
             if let error = status.brokerError { body += ",\"brokerError\":" + JSONText.quoted(error) }
-            body += "}"
+            body += ",\"halted\":\(status.halted)}"
         }
         return body + "}"
     }
