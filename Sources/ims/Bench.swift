@@ -9,6 +9,10 @@ import IMSRuntime
 import IMSServer
 import Synchronization
 
+#if Kafka
+    import IMSKafka
+#endif
+
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure IMS. Prints progress, then one JSON object as the last line.",
@@ -41,6 +45,12 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Securities for the rules benchmark.") var securities = 100_000
     @Option(help: "Journal sync policy for engine and recovery: batch, <N>ms or never.") var fsync = "batch"
     @Flag(help: "Run the engine benchmark without a journal (memory only).") var noJournal = false
+    @Option(
+        help:
+            "The engine benchmark's journal: file, or kafka (a fresh topic on --kafka-brokers, with a standby in process; a binary built with --traits Kafka).")
+    var journal = "file"
+    @Option(help: "Brokers for --journal kafka (default: IMS_KAFKA_BROKERS).") var kafkaBrokers: String?
+    @Option(help: "In the engine benchmark, offer at most this many events a second (0: as fast as the engine takes them).") var pace = 0
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
     @Flag(help: "In the decisions benchmark, send GET /health/live instead: the server's HTTP floor on this machine, the same way.") var httpFloor = false
     @Option(
@@ -174,16 +184,28 @@ struct Bench: AsyncParsableCommand {
         let (setup, chunks, deskCommands) = Self.generate(events: events, batch: batch, prefix: "", desk: desk)
         let directory = benchDirectory()
         defer { if directory.temporary { try? FileManager.default.removeItem(atPath: directory.path) } }
-        var journal: SegmentedJournal?
+        var fileJournal: SegmentedJournal?
         let engine: Engine
-        if noJournal {
+        var kafka: AnyObject?
+        if journal == "kafka" {
+            #if Kafka
+                guard let brokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["IMS_KAFKA_BROKERS"] else {
+                    throw ValidationError("--journal kafka needs --kafka-brokers (or IMS_KAFKA_BROKERS)")
+                }
+                let pair = try KafkaBenchPair(brokers: brokers, partitions: partitions, keepsInventory: !noInventory, window: Self.engineWindow)
+                engine = pair.leader
+                kafka = pair
+            #else
+                throw ValidationError("--journal kafka needs a binary built with --traits Kafka")
+            #endif
+        } else if noJournal {
             var state = EngineState(partitions: partitions)
             state.keepsInventory = !noInventory
             engine = Engine(state: state, maxPendingEvents: Self.engineWindow)
         } else {
             try? FileManager.default.removeItem(atPath: directory.path)
             let opened = try DataDirectory.open(directory.path, catalog: .embedded, partitions: partitions, policy: try syncPolicy(), now: Timestamp(micros: 0))
-            journal = opened.journal
+            fileJournal = opened.journal
             var state = opened.state
             state.keepsInventory = !noInventory
             engine = Engine(state: state, journal: opened.journal, maxPendingEvents: Self.engineWindow)
@@ -210,7 +232,7 @@ struct Bench: AsyncParsableCommand {
         let busyBefore = engine.writerBusyNanoseconds
         let captureBefore = engine.captureNanoseconds
         let readModelBefore = engine.readModel.applyNanoseconds
-        let journalBefore = journal?.bytesWritten ?? 0
+        let journalBefore = fileJournal?.bytesWritten ?? 0
         let deskFailures = Atomic<Int>(0)
         for (i, decoded) in batches.enumerated() {
             // The desk's commands, each its own batch as HTTP requests bring them.
@@ -218,6 +240,11 @@ struct Bench: AsyncParsableCommand {
                 try engine.enqueue(IngestBatch(receivedAt: Timestamp(micros: 0), events: [command], lines: [1])) { result in
                     if (try? result.get())?.rejected.isEmpty != true { deskFailures.add(1, ordering: .relaxed) }
                 }
+            }
+            if pace > 0 {
+                // Offered at the pace: batch i is due i × batch / pace seconds after the start.
+                let due = start + UInt64(Double(i * batch) / Double(pace) * 1e9)
+                while DispatchTime.now().uptimeNanoseconds < due { usleep(100) }
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let count = UInt64(decoded.lineCount)
@@ -233,9 +260,21 @@ struct Bench: AsyncParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let positions = engine.read { $0.positionCount }
         let h = histogram.withLock { $0 }
+        var replication: [String: String] = [:]
+        #if Kafka
+            if let pair = kafka as? KafkaBenchPair {
+                let (catchUp, same) = pair.standbyCatchesUp()
+                let lag = { (q: Double) in String(format: "%.1f", pair.standbyReplica.lagMilliseconds(quantile: q) ?? -1) }
+                replication = [
+                    "standbyLagP50Milliseconds": lag(0.5), "standbyLagP99Milliseconds": lag(0.99), "standbyLagMaxMilliseconds": lag(1),
+                    "standbyCatchUpSeconds": String(format: "%.3f", catchUp), "standbyStateEqual": "\(same)",
+                ]
+                pair.stop()
+            }
+        #endif
         Self.report(
             kind: "engine", events: events, seconds: seconds, histogram: h,
-            extra: [
+            extra: replication.merging([
                 "positions": "\(positions)", "partitions": "\(partitions)", "rejected": "\(rejected.load(ordering: .relaxed))", "batch": "\(batch)",
                 "deskCommands": "\(deskCommands.reduce(0) { $0 + $1.count })", "deskCommandsRefused": "\(deskFailures.load(ordering: .relaxed))",
                 "locatesApproved": "\(engine.read { s in s.locates.records.filter { $0.status == .approved || $0.status == .partial }.count })",
@@ -246,10 +285,11 @@ struct Bench: AsyncParsableCommand {
                 "engineSeconds": String(format: "%.3f", Double(engine.writerBusyNanoseconds - busyBefore) / 1e9),
                 "changeCaptureSeconds": String(format: "%.3f", Double(engine.captureNanoseconds - captureBefore) / 1e9),
                 "readModelSeconds": String(format: "%.3f", Double(engine.readModel.applyNanoseconds - readModelBefore) / 1e9),
-                "journal": noJournal ? "false" : "\"\(try syncPolicy())\"", "inventory": noInventory ? "false" : "true",
-                "journalBytesPerEvent": String(format: "%.1f", Double((journal?.bytesWritten ?? 0) - journalBefore) / Double(events)),
-            ])
-        engine.stop()
+                "journal": noJournal ? "false" : journal == "kafka" ? "\"kafka\"" : "\"\(try syncPolicy())\"", "inventory": noInventory ? "false" : "true",
+                "journalBytesPerEvent": String(format: "%.1f", Double((fileJournal?.bytesWritten ?? 0) - journalBefore) / Double(events)),
+                "pace": "\(pace)",
+            ]) { a, _ in a })
+        if kafka == nil { engine.stop() }
     }
 
     func ingestBench() throws {

@@ -9,7 +9,7 @@ struct IMSCommand: AsyncParsableCommand {
         abstract: "IMS: real-time inventory management for prime brokers.",
         subcommands: [
             Serve.self, Demo.self, Load.self, ReplayCommand.self, AuditCommand.self, JournalCommand.self, ConfigCommand.self, RulesCommand.self,
-            KeysCommand.self, Bench.self,
+            KeysCommand.self, ClusterCommand.self, Bench.self,
         ])
 
     static func main() async {

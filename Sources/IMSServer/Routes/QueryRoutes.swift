@@ -53,7 +53,10 @@ struct QueryRoutes {
             guard let target = ReplayTarget(parsing: asOf) else {
                 throw APIError(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
             }
-            guard let history else { throw APIError(.badRequest, "asOf needs a journal; this server runs without a data directory", field: "asOf") }
+            guard let history else {
+                throw APIError(
+                    .badRequest, "asOf reads a file journal; this server has none (it runs in memory, or its journal is a Kafka topic)", field: "asOf")
+            }
             let state: EngineState
             do {
                 state = try await history.state(at: target)
