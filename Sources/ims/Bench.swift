@@ -51,6 +51,7 @@ struct Bench: AsyncParsableCommand {
     var journal = "file"
     @Option(help: "Brokers for --journal kafka (default: IMS_KAFKA_BROKERS).") var kafkaBrokers: String?
     @Option(help: "In the engine benchmark, offer at most this many events a second (0: as fast as the engine takes them).") var pace = 0
+    @Flag(help: "With --journal kafka, no standby in process (it would share the two cores with the leader).") var noStandby = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
     @Flag(help: "In the decisions benchmark, send GET /health/live instead: the server's HTTP floor on this machine, the same way.") var httpFloor = false
     @Option(
@@ -192,7 +193,8 @@ struct Bench: AsyncParsableCommand {
                 guard let brokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["IMS_KAFKA_BROKERS"] else {
                     throw ValidationError("--journal kafka needs --kafka-brokers (or IMS_KAFKA_BROKERS)")
                 }
-                let pair = try KafkaBenchPair(brokers: brokers, partitions: partitions, keepsInventory: !noInventory, window: Self.engineWindow)
+                let pair = try KafkaBenchPair(
+                    brokers: brokers, partitions: partitions, keepsInventory: !noInventory, window: Self.engineWindow, withStandby: !noStandby)
                 engine = pair.leader
                 kafka = pair
             #else
@@ -262,15 +264,14 @@ struct Bench: AsyncParsableCommand {
         let h = histogram.withLock { $0 }
         var replication: [String: String] = [:]
         #if Kafka
-            if let pair = kafka as? KafkaBenchPair {
-                let (catchUp, same) = pair.standbyCatchesUp()
-                let lag = { (q: Double) in String(format: "%.1f", pair.standbyReplica.lagMilliseconds(quantile: q) ?? -1) }
+            if let pair = kafka as? KafkaBenchPair, let (catchUp, same) = pair.standbyCatchesUp(), let follower = pair.standbyReplica {
+                let lag = { (q: Double) in String(format: "%.1f", follower.lagMilliseconds(quantile: q) ?? -1) }
                 replication = [
                     "standbyLagP50Milliseconds": lag(0.5), "standbyLagP99Milliseconds": lag(0.99), "standbyLagMaxMilliseconds": lag(1),
                     "standbyCatchUpSeconds": String(format: "%.3f", catchUp), "standbyStateEqual": "\(same)",
                 ]
-                pair.stop()
             }
+            (kafka as? KafkaBenchPair)?.stop()
         #endif
         Self.report(
             kind: "engine", events: events, seconds: seconds, histogram: h,

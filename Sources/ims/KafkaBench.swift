@@ -11,11 +11,11 @@ import IMSRuntime
     /// process, a standby following it (its lag from append to apply is what the benchmark reports).
     final class KafkaBenchPair: @unchecked Sendable {
         let leader: Engine
-        let standby: Engine
+        let standby: Engine?
         let leaderReplica: KafkaReplica
-        let standbyReplica: KafkaReplica
+        let standbyReplica: KafkaReplica?
 
-        init(brokers: String, partitions: Int, keepsInventory: Bool, window: Int) throws {
+        init(brokers: String, partitions: Int, keepsInventory: Bool, window: Int, withStandby: Bool) throws {
             let topic = "ims-bench-\(getpid())-\(UUID().uuidString.prefix(6))"
             func node(_ name: String, lease: Duration) -> (Engine, KafkaReplica) {
                 var state = EngineState(partitions: partitions)
@@ -37,13 +37,19 @@ import IMSRuntime
                 Thread.sleep(forTimeInterval: 0.01)
             }
             // Never claims: it only follows.
-            (standby, standbyReplica) = node("standby", lease: .seconds(600))
-            print("kafka journal: topic \(topic) on \(brokers), a leader and a standby in this process")
+            if withStandby {
+                let (engine, replica) = node("standby", lease: .seconds(600))
+                (standby, standbyReplica) = (engine, replica)
+            } else {
+                (standby, standbyReplica) = (nil, nil)
+            }
+            print("kafka journal: topic \(topic) on \(brokers), a leader\(withStandby ? " and a standby" : "") in this process")
         }
 
         /// Waits until the standby has applied all the leader has; returns how long that took after the
         /// leader's last answer, and whether both states are the same.
-        func standbyCatchesUp() -> (seconds: Double, same: Bool) {
+        func standbyCatchesUp() -> (seconds: Double, same: Bool)? {
+            guard let standby else { return nil }
             let t0 = Date()
             let target = leader.readModel.read { $0.appliedRecord }
             while standby.readModel.read({ $0.appliedRecord }) < target && Date().timeIntervalSince(t0) < 300 { Thread.sleep(forTimeInterval: 0.005) }
@@ -53,9 +59,9 @@ import IMSRuntime
         }
 
         func stop() {
-            standbyReplica.stop()
+            standbyReplica?.stop()
             leaderReplica.stop()
-            standby.stop()
+            standby?.stop()
             leader.stop()
         }
     }
