@@ -106,7 +106,7 @@
     }
 
     /// The delivery report callback: records the outcome in the record's `Delivery`.
-    private let deliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
+    let deliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
         guard let message, let opaque = message.pointee._private else { return }
         let delivery = Unmanaged<Delivery>.fromOpaque(opaque).takeRetainedValue()
         delivery.error = message.pointee.err

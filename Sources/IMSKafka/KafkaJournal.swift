@@ -239,7 +239,17 @@
         /// Under the lock: a write landed at or below an offset this node had already written, so the broker has
         /// lost records it acknowledged.
         private func checkGrowing(_ offsets: [Int64]) throws(KafkaError) {
-            guard let first = offsets.first, first <= writtenThrough else { return }
+            guard let first = offsets.first else { return }
+            // Each of this leader's transactions ends in one commit marker, so its next record lands right after
+            // it. Further on, another node wrote in between (a claim this node's producer was not fenced by in
+            // time): the records just written count for no reader (their epoch is older than that claim), so
+            // this node must not apply them either. It steps down as if fenced.
+            if first > writtenThrough + 2 {
+                throw KafkaError(
+                    "fenced: another node wrote to the partition between offsets \(writtenThrough) and \(first), after this node's last write",
+                    isFenced: true)
+            }
+            guard first <= writtenThrough else { return }
             var error = KafkaError(
                 "the log lost records this node had written: a record landed at offset \(first), this node had written up to \(writtenThrough); the broker lost acknowledged writes"
             )

@@ -92,6 +92,8 @@
         private var lastHeard = ContinuousClock.now
         private var lastWatermark = ContinuousClock.now - .seconds(10)
         private var halted = false
+        /// Since when the partition's high watermark has stood below where this node read, if it does.
+        private var shortSince: ContinuousClock.Instant?
         /// Records up to this one may come again (reading from a snapshot's checkpoint re-reads a few); once a
         /// newer one is applied, a record number seen before means the log was rewritten.
         private var rereadThrough: UInt64 = 0
@@ -227,6 +229,7 @@
                 while engine.replicatedPendingEvents > Self.maxPendingEvents && !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.001) }
                 if let (message, record) = try reader.next(timeout: .milliseconds(20)) {
                     lastHeard = max(lastHeard, .now)
+                    shortSince = nil
                     try take(message, record)
                     // A resignation: claim at once rather than wait for the lease (unless this node just resigned).
                     if case .control(let control) = record, control.type == .resign, control.node != settings.node { lastHeard = .now - settings.lease }
@@ -244,7 +247,18 @@
                 if ContinuousClock.now - lastWatermark >= .milliseconds(250) {
                     lastWatermark = .now
                     let high = try reader.highWatermark()
-                    if high < readFrom { throw ReplicaDivergence.truncated(readThrough: readFrom, highWatermark: high, applied: applied) }
+                    // The partition ends before where this node has read: the log was cut short, if it stays so. A
+                    // broker may report a high watermark held back by open transactions for a moment (noida-db
+                    // does), so only one that stays below for 3 s, with nothing read meanwhile, counts.
+                    if high < readFrom {
+                        let since = shortSince ?? .now
+                        shortSince = since
+                        if ContinuousClock.now - since >= .seconds(3) {
+                            throw ReplicaDivergence.truncated(readThrough: readFrom, highWatermark: high, applied: applied)
+                        }
+                    } else {
+                        shortSince = nil
+                    }
                     status.withLock {
                         $0.highWatermark = high
                         $0.brokerError = nil

@@ -71,6 +71,16 @@ import Logging
         }
     }
 
+    /// The change publisher's way to the brokers.
+    final class KafkaTopicSink: TopicSink, @unchecked Sendable {
+        // `@unchecked Sendable`: only the publisher's thread sends.
+        private let producer: KafkaTopicProducer
+
+        init(brokers: String) throws { producer = try KafkaTopicProducer(brokers: brokers) }
+
+        func send(_ records: [(topic: String, key: String, value: [UInt8])]) throws { try producer.send(records) }
+    }
+
     /// Snapshots of a replicated node: each written with its topic position beside it, first.
     final class ReplicaSnapshots: SnapshotSink, @unchecked Sendable {
         // `@unchecked Sendable`: `replica` is set once, before the engine can offer a snapshot.

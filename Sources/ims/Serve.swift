@@ -135,6 +135,11 @@ struct StorageOptions: ParsableArguments {
     var kafkaLeaseMs: Int?
     @Option(help: ArgumentHelp(Settings.help("kafkaHeartbeatMs", "A leader that has appended nothing for this long writes a heartbeat.")))
     var kafkaHeartbeatMs: Int?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help(
+                "kafkaPublishPrefix", "Publish every stream's changes to the topics <prefix>.<stream> on kafkaBrokers (the leader only, when replicated).")))
+    var kafkaPublishPrefix: String?
 
     var flagValues: [String: SettingValue] {
         var values: [String: SettingValue] = [:]
@@ -148,6 +153,7 @@ struct StorageOptions: ParsableArguments {
         values["kafkaAdvertisedUrl"] = kafkaAdvertisedUrl.map(SettingValue.string)
         values["kafkaLeaseMs"] = kafkaLeaseMs.map(SettingValue.int)
         values["kafkaHeartbeatMs"] = kafkaHeartbeatMs.map(SettingValue.int)
+        values["kafkaPublishPrefix"] = kafkaPublishPrefix.map(SettingValue.string)
         return values
     }
 }
@@ -309,6 +315,16 @@ struct Serve: AsyncParsableCommand {
         try settings.enableTLS(&configuration, logger: logger)
         let scheme = configuration.scheme
         let kafka = settings.string("journal") == "kafka"
+        let publishPrefix = settings.optionalString("kafkaPublishPrefix")
+        if publishPrefix != nil {
+            #if Kafka
+                guard settings.optionalString("kafkaBrokers") != nil else {
+                    throw ValidationError("kafkaPublishPrefix needs kafkaBrokers (--kafka-brokers host:port)")
+                }
+            #else
+                throw ValidationError("kafkaPublishPrefix needs a binary built with Kafka: swift build --traits Kafka (with librdkafka-dev installed)")
+            #endif
+        }
         if kafka {
             #if Kafka
                 guard settings.optionalString("kafkaBrokers") != nil else {
@@ -369,6 +385,13 @@ struct Serve: AsyncParsableCommand {
                 configuration.storage = status
             }
             IMSMetrics.shared.recovered(seconds: seconds)
+            #if Kafka
+                if let publishPrefix {
+                    let sink = try KafkaTopicSink(brokers: settings.string("kafkaBrokers"))
+                    ChangePublisher.start(engine: engine, sink: sink, prefix: publishPrefix, replication: configuration.replication, logger: logger)
+                    logger.info("publishing changes to Kafka", metadata: ["topics": "\(publishPrefix).<stream>"])
+                }
+            #endif
             gate.open(engine: engine, configuration: configuration)
             logger.info("ready")
             try await group.waitForAll()

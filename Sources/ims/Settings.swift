@@ -143,6 +143,7 @@ enum Settings {
         Setting(key: "kafkaAdvertisedUrl", rule: .text, defaultValue: nil),
         Setting(key: "kafkaLeaseMs", rule: .int(50...600_000), defaultValue: .int(1_000)),
         Setting(key: "kafkaHeartbeatMs", rule: .int(10...60_000), defaultValue: .int(200)),
+        Setting(key: "kafkaPublishPrefix", rule: .text, defaultValue: nil),
     ]
 
     static func named(_ key: String) -> Setting {

@@ -8,6 +8,7 @@ import IMSEngine
 /// its own limits: `{}` means its own, and a unit or another client is refused. An id IMS does not know yet
 /// gives an empty snapshot and deltas from when it appears (a client's first book or locate).
 enum LimitsStream: StreamDefinition {
+    static let idFields = ["aggregationUnitId", "clientId", "securityId"]
     static let name = "limits"
     static let filterKeys = ["aggregationUnitId", "clientId", "securityId"]
 

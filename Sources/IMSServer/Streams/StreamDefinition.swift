@@ -43,6 +43,8 @@ protocol StreamDefinition: Sendable {
     static func render(_ key: Key, filter: Filter, model: borrowing ReadModel, into items: inout [String]) -> Bool
     /// What a client is told when items were gone before they could be sent (nil: items are never gone).
     static var goneNotice: String? { get }
+    /// The fields of a rendered item that identify it (their values, joined by `/`, key its Kafka record).
+    static var idFields: [String] { get }
     /// Whether a client (role `client`) may open the stream: its data is narrowed to its own client by the
     /// `clientId` filter key, or is not confidential. The access policy's rules for `/ws/` follow it; staff
     /// may open every stream.

@@ -6,6 +6,7 @@ import IMSEngine
 
 /// `/ws/position`: positions with their ladders, as `GET /api/v1/positions` lists them.
 enum PositionStream: StreamDefinition {
+    static let idFields = ["bookId", "securityId"]
     static let name = "position"
     static var filterKeys: [String] { PositionFilter.fields.map(\.name) }
 
@@ -38,6 +39,7 @@ enum PositionStream: StreamDefinition {
 
 /// `/ws/market-data`: last prices and FX rates, as `GET /api/v1/market-data` lists them.
 enum MarketDataStream: StreamDefinition {
+    static let idFields = ["securityId", "currency"]
     static let name = "market-data"
     static var filterKeys: [String] { MarketDataFilter.fields.map(\.name) }
 
@@ -91,6 +93,7 @@ enum MarketDataStream: StreamDefinition {
 /// `/ws/exceptions`: the exceptions queue, the newest 100 first, then each exception raised or changed
 /// (acknowledged, given its line's text), with its own time.
 enum ExceptionsStream: StreamDefinition {
+    static let idFields = ["exceptionId"]
     static let name = "exceptions"
     static let filterKeys = ["kind"]
     /// Exceptions in the snapshot at most: the newest.
@@ -131,6 +134,7 @@ enum ExceptionsStream: StreamDefinition {
 /// `/ws/inventory`: each security's inventory (or one scope's share, or every holding scope's), as
 /// `GET /api/v1/inventory/{securityId}` reads it.
 enum InventoryStream: StreamDefinition {
+    static let idFields = ["securityId", "legalEntity", "aggregationUnitId"]
     static let name = "inventory"
     static var filterKeys: [String] { InventoryFilter.fieldNames }
 
@@ -180,6 +184,7 @@ enum InventoryStream: StreamDefinition {
 /// `/ws/locate`: locates as they are requested and decided, as `GET /api/v1/locates` lists them (as their
 /// client sees them on a client's stream).
 enum LocateStream: StreamDefinition {
+    static let idFields = ["locateId"]
     static let name = "locate"
     static var filterKeys: [String] { LocateFilter.fieldNames }
 
