@@ -162,7 +162,11 @@
         public var replicaStatus: ReplicaStatus {
             var current = status.withLock { $0 }
             current.appliedRecord = engine.readModel.read { $0.appliedRecord }
-            if current.role == .leader { current.offset = journal.writtenOffset }
+            if current.role == .leader {
+                // The leader does not read the partition: where it has written to, and no stale watermark.
+                current.offset = journal.writtenOffset
+                current.highWatermark = nil
+            }
             return current
         }
 
