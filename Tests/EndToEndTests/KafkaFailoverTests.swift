@@ -295,6 +295,16 @@
             // On a standby the step-down is a write: refused, naming the leader.
             let b = try #require(cluster.server("B"))
             #expect(try IMSProcess.request(b, "POST", "/api/v1/cluster/step-down").status == 503)
+            // `ims cluster status`: one leader, the standby following it; exit 0. A node that does not answer
+            // is listed as unreachable, and with no leader among the answers the command exits 1.
+            let status = try IMSProcess.run(["cluster", "status", "--nodes", "\(a.base),\(b.base)"])
+            #expect(status.status == 0, "\(status.out)\(status.err)")
+            let rows = status.out.split(separator: "\n").map(String.init)
+            #expect(rows.contains { $0.hasPrefix(a.base) && $0.contains(" leader ") }, "\(status.out)")
+            #expect(rows.contains { $0.hasPrefix(b.base) && $0.contains(" standby ") && $0.contains(" A ") }, "\(status.out)")
+            let json = try IMSProcess.run(["cluster", "status", "--nodes", "\(b.base),http://127.0.0.1:1", "--format", "json"])
+            #expect(json.status == 1, "no leader among the nodes asked")
+            #expect(json.out.contains(#""status":"unreachable"#), "\(json.out)")
             let moved = try IMSProcess.request(a, "POST", "/api/v1/cluster/step-down")
             #expect(moved.status == 200)
             let t0 = Date()
