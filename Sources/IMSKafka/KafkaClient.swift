@@ -103,6 +103,19 @@
         var offset: Int64 = -1
         var error: rd_kafka_resp_err_t = RD_KAFKA_RESP_ERR_NO_ERROR
         var done = false
+
+        /// Polls `client` (which runs the delivery callbacks) until every delivery is reported, within
+        /// `timeout`; throws the first failed one's error.
+        static func wait(for deliveries: [Delivery], polling client: OpaquePointer, timeout: Duration) throws(KafkaError) {
+            let deadline = ContinuousClock.now + timeout
+            while !deliveries.allSatisfy(\.done) {
+                guard ContinuousClock.now < deadline else { throw KafkaError("no acknowledgement within \(timeout)") }
+                rd_kafka_poll(client, 10)
+            }
+            if let failed = deliveries.first(where: { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+                throw KafkaError("delivery: \(String(cString: rd_kafka_err2str(failed.error)))")
+            }
+        }
     }
 
     /// The delivery report callback: records the outcome in the record's `Delivery`.
@@ -200,14 +213,7 @@
                     throw error
                 }
             }
-            let deadline = ContinuousClock.now + timeout
-            while !deliveries.allSatisfy(\.done) {
-                guard ContinuousClock.now < deadline else { throw KafkaError("no acknowledgement within \(timeout)") }
-                rd_kafka_poll(client, 10)
-            }
-            if let failed = deliveries.first(where: { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }) {
-                throw KafkaError("delivery: \(String(cString: rd_kafka_err2str(failed.error)))")
-            }
+            try Delivery.wait(for: deliveries, polling: client, timeout: timeout)
             return deliveries.map(\.offset)
         }
 

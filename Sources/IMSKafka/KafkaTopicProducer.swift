@@ -53,14 +53,7 @@
                 }
                 deliveries.append(delivery)
             }
-            let deadline = ContinuousClock.now + timeout
-            while !deliveries.allSatisfy(\.done) {
-                guard ContinuousClock.now < deadline else { throw KafkaError("no acknowledgement within \(timeout)") }
-                rd_kafka_poll(client, 10)
-            }
-            if let failed = deliveries.first(where: { $0.error != RD_KAFKA_RESP_ERR_NO_ERROR }) {
-                throw KafkaError("delivery: \(String(cString: rd_kafka_err2str(failed.error)))")
-            }
+            try Delivery.wait(for: deliveries, polling: client, timeout: timeout)
         }
 
         deinit {

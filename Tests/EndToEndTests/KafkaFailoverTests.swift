@@ -47,6 +47,14 @@
                 }
             }
 
+            /// A leads (the first node claims once its lease has run out), B follows, and the setup is written.
+            func startLeaderAndStandby() throws {
+                try start("A")
+                #expect(leader() == "A", "the first node claims leadership after its lease")
+                try start("B")
+                #expect(write("/api/v1/events", KafkaFailoverTests.setup)?.status == 200)
+            }
+
             func server(_ node: String) -> IMSProcess.Server? { lock.withLock { servers[node] } }
             var running: [(node: String, server: IMSProcess.Server)] { lock.withLock { servers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } } }
 
@@ -150,10 +158,7 @@
                 cluster.stopAll()
                 try? FileManager.default.removeItem(at: cluster.log)
             }
-            try cluster.start("A")
-            #expect(cluster.leader() == "A", "the first node claims leadership after its lease")
-            try cluster.start("B")
-            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            try cluster.startLeaderAndStandby()
 
             // The load: trade batches and locate requests, each retried on whichever node takes it until answered.
             let stop = Atomic<Bool>(false)
@@ -241,10 +246,7 @@
                 cluster.stopAll()
                 try? FileManager.default.removeItem(at: cluster.log)
             }
-            try cluster.start("A")
-            #expect(cluster.leader() == "A")
-            try cluster.start("B")
-            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            try cluster.startLeaderAndStandby()
             let a = try #require(cluster.server("A")), b = try #require(cluster.server("B"))
             kill(a.process.processIdentifier, SIGSTOP)
             // B takes over once A's lease has run out.
@@ -287,10 +289,7 @@
                 cluster.stopAll()
                 try? FileManager.default.removeItem(at: cluster.log)
             }
-            try cluster.start("A")
-            #expect(cluster.leader() == "A")
-            try cluster.start("B")
-            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            try cluster.startLeaderAndStandby()
             let a = try #require(cluster.server("A"))
             // On a standby the step-down is a write: refused, naming the leader.
             let b = try #require(cluster.server("B"))
@@ -487,10 +486,7 @@
                 cluster.stopAll()
                 try? FileManager.default.removeItem(at: cluster.log)
             }
-            try cluster.start("A")
-            #expect(cluster.leader() == "A")
-            try cluster.start("B")
-            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            try cluster.startLeaderAndStandby()
 
             // 1. The broker unreachable (SIGSTOP) for 7 s under load (longer than an append waits: the leader steps down), then back (SIGCONT).
             let load = Load()
@@ -591,10 +587,7 @@
                 cluster.stopAll()
                 try? FileManager.default.removeItem(at: cluster.log)
             }
-            try cluster.start("A")
-            #expect(cluster.leader() == "A")
-            try cluster.start("B")
-            #expect(cluster.write("/api/v1/events", Self.setup)?.status == 200)
+            try cluster.startLeaderAndStandby()
             for id in 0..<5 { #expect(cluster.write("/api/v1/events", Self.batch(id).body)?.status == 200) }
             // The broker's state as it next saves it (noida-db rewrites kafka.json every so often), kept aside.
             let file = broker.dir.appendingPathComponent("kafka.json")
