@@ -254,6 +254,10 @@
                 "bootstrap.servers": brokers, "enable.auto.commit": "false", "isolation.level": "read_committed", "fetch.wait.max.ms": "5",
                 // Never jump silently to another offset when the one asked for is gone: say so.
                 "auto.offset.reset": "error",
+                // noida-db answers a fetch from far behind with everything after it, more than `fetch.max.bytes`
+                // (131 MB measured); librdkafka refuses an answer over this by default (100 MB) and the reader
+                // would stall for good.
+                "receive.message.max.bytes": "2147483647",
             ]
             all.merge(settings) { _, new in new }
             client = try KafkaConfiguration(all).client(RD_KAFKA_CONSUMER)

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     /// The node's role and lag when the journal is replicated (`--journal kafka`): stated on every answer,
     /// in `/health` and `/metrics`; writes are refused unless it leads.
     public var replication: (any ReplicationState)?
+    /// The upstream topics consumed as feeds (`kafkaFeedTopics`), for `/health` and `/metrics`.
+    public var topicFeeds: TopicFeeds?
     /// The API keys every request may present (SPEC 10).
     public var apiKeys: APIKeyStore?
     /// The JWT bearer tokens every request may present instead.

@@ -132,3 +132,43 @@ extension ResolvedSettings {
     /// This node's name in a replicated deployment: `kafkaNode`, else the host's name.
     var kafkaNode: String { optionalString("kafkaNode") ?? ProcessInfo.processInfo.hostName }
 }
+
+#if Kafka
+    /// Upstream topics consumed as feeds (`kafkaFeedTopics`) through a Kafka consumer group.
+    enum KafkaFeeds {
+        static func start(
+            engine: Engine, settings: ResolvedSettings, topics: [String], replication: (any ReplicationState)?, logger: Logger
+        ) throws -> TopicFeeds {
+            let brokers = settings.string("kafkaBrokers")
+            var feedSettings = TopicFeeds.Settings(
+                topics: topics, group: settings.string("kafkaFeedGroup"), deadLetterTopic: settings.optionalString("kafkaDeadLetterTopic"))
+            feedSettings.maxFutureSkew = .seconds(settings.int("maxFutureSeconds"))
+            let deadLetters = try feedSettings.deadLetterTopic.map { _ in try KafkaTopicSink(brokers: brokers) }
+            let group = feedSettings.group
+            let feeds = TopicFeeds(
+                engine: engine, settings: feedSettings,
+                open: { resume in
+                    KafkaTopicSource(try KafkaGroupConsumer(brokers: brokers, group: group, topics: topics, instance: "\(group)-leader", resume: resume))
+                }, deadLetters: deadLetters, replication: replication, logger: Logger(label: "ims.topic-feeds"))
+            feeds.start()
+            return feeds
+        }
+    }
+
+    /// A Kafka consumer group member as the feeds' source of records.
+    final class KafkaTopicSource: TopicSource {
+        private let consumer: KafkaGroupConsumer
+
+        init(_ consumer: KafkaGroupConsumer) { self.consumer = consumer }
+
+        func poll(max: Int, timeout: Duration) -> [UpstreamRecord] {
+            consumer.poll(max: max, timeout: timeout).map { UpstreamRecord(topic: $0.topic, partition: $0.partition, offset: $0.offset, value: $0.value) }
+        }
+
+        func commit(_ next: [(topic: String, partition: Int32, offset: Int64)]) { consumer.commit(next) }
+        func highWatermark(topic: String, partition: Int32) -> Int64? { consumer.highWatermark(topic: topic, partition: partition) }
+        var assigned: [(topic: String, partition: Int32)] { consumer.assigned }
+        var lastError: String? { consumer.lastError }
+        func close() { consumer.close() }
+    }
+#endif

@@ -140,6 +140,17 @@ struct StorageOptions: ParsableArguments {
             Settings.help(
                 "kafkaPublishPrefix", "Publish every stream's changes to the topics <prefix>.<stream> on kafkaBrokers (the leader only, when replicated).")))
     var kafkaPublishPrefix: String?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help(
+                "kafkaFeedTopics",
+                "Consume these topics (comma-separated) on kafkaBrokers as feeds of NDJSON events, one per record (the leader only, when replicated).")
+        ))
+    var kafkaFeedTopics: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaFeedGroup", "The consumer group IMS joins to read kafkaFeedTopics.")))
+    var kafkaFeedGroup: String?
+    @Option(help: ArgumentHelp(Settings.help("kafkaDeadLetterTopic", "Write each refused record of kafkaFeedTopics to this topic too.")))
+    var kafkaDeadLetterTopic: String?
 
     var flagValues: [String: SettingValue] {
         var values: [String: SettingValue] = [:]
@@ -154,6 +165,9 @@ struct StorageOptions: ParsableArguments {
         values["kafkaLeaseMs"] = kafkaLeaseMs.map(SettingValue.int)
         values["kafkaHeartbeatMs"] = kafkaHeartbeatMs.map(SettingValue.int)
         values["kafkaPublishPrefix"] = kafkaPublishPrefix.map(SettingValue.string)
+        values["kafkaFeedTopics"] = kafkaFeedTopics.map(SettingValue.string)
+        values["kafkaFeedGroup"] = kafkaFeedGroup.map(SettingValue.string)
+        values["kafkaDeadLetterTopic"] = kafkaDeadLetterTopic.map(SettingValue.string)
         return values
     }
 }
@@ -308,6 +322,21 @@ struct Serve: AsyncParsableCommand {
         let settings = try await server.resolve(with: storage.flagValues)
         let logger = settings.startLogging()
         let catalog = try settings.catalog()
+        let publishPrefix = settings.optionalString("kafkaPublishPrefix")
+        let feedTopics = (settings.optionalString("kafkaFeedTopics") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        for (key, used) in [("kafkaPublishPrefix", publishPrefix != nil), ("kafkaFeedTopics", !feedTopics.isEmpty)] where used {
+            #if Kafka
+                guard settings.optionalString("kafkaBrokers") != nil else {
+                    throw ValidationError("\(key) needs kafkaBrokers (--kafka-brokers host:port)")
+                }
+            #else
+                throw ValidationError("\(key) needs a binary built with Kafka: swift build --traits Kafka (with librdkafka-dev installed)")
+            #endif
+        }
+        if settings.optionalString("kafkaDeadLetterTopic") != nil && feedTopics.isEmpty {
+            throw ValidationError("kafkaDeadLetterTopic needs kafkaFeedTopics: it holds the refused records of those topics")
+        }
         var configuration = settings.configuration
         configuration.dataDirectory = settings.dataDir
         configuration.apiKeys = try settings.apiKeyStore(insecure: insecureNoAuth, logger: logger)
@@ -315,16 +344,6 @@ struct Serve: AsyncParsableCommand {
         try settings.enableTLS(&configuration, logger: logger)
         let scheme = configuration.scheme
         let kafka = settings.string("journal") == "kafka"
-        let publishPrefix = settings.optionalString("kafkaPublishPrefix")
-        if publishPrefix != nil {
-            #if Kafka
-                guard settings.optionalString("kafkaBrokers") != nil else {
-                    throw ValidationError("kafkaPublishPrefix needs kafkaBrokers (--kafka-brokers host:port)")
-                }
-            #else
-                throw ValidationError("kafkaPublishPrefix needs a binary built with Kafka: swift build --traits Kafka (with librdkafka-dev installed)")
-            #endif
-        }
         if kafka {
             #if Kafka
                 guard settings.optionalString("kafkaBrokers") != nil else {
@@ -390,6 +409,12 @@ struct Serve: AsyncParsableCommand {
                     let sink = try KafkaTopicSink(brokers: settings.string("kafkaBrokers"))
                     ChangePublisher.start(engine: engine, sink: sink, prefix: publishPrefix, replication: configuration.replication, logger: logger)
                     logger.info("publishing changes to Kafka", metadata: ["topics": "\(publishPrefix).<stream>"])
+                }
+                if !feedTopics.isEmpty {
+                    let feeds = try KafkaFeeds.start(
+                        engine: engine, settings: settings, topics: feedTopics, replication: configuration.replication, logger: logger)
+                    configuration.topicFeeds = feeds
+                    slot.beforeStop { feeds.stop() }
                 }
             #endif
             gate.open(engine: engine, configuration: configuration)

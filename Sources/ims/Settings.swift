@@ -144,6 +144,9 @@ enum Settings {
         Setting(key: "kafkaLeaseMs", rule: .int(50...600_000), defaultValue: .int(1_000)),
         Setting(key: "kafkaHeartbeatMs", rule: .int(10...60_000), defaultValue: .int(200)),
         Setting(key: "kafkaPublishPrefix", rule: .text, defaultValue: nil),
+        Setting(key: "kafkaFeedTopics", rule: .text, defaultValue: nil),
+        Setting(key: "kafkaFeedGroup", rule: .text, defaultValue: .string("ims")),
+        Setting(key: "kafkaDeadLetterTopic", rule: .text, defaultValue: nil),
     ]
 
     static func named(_ key: String) -> Setting {

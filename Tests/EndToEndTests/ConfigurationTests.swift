@@ -62,7 +62,7 @@ struct ConfigurationTests {
     }
 
     /// The example shipped in deploy/ sets every key (but the optional markets folder, key and TLS files, and
-    /// the Kafka journal's brokers, node name and advertised address) to a
+    /// the Kafka journal's brokers, node name and advertised address, and the optional topics in and out) to a
     /// value IMS accepts (files that name credentials and certificates are shown commented out).
     @Test func theShippedExampleSetsEveryKeyItsDefault() throws {
         let example = IMSProcess.root.appendingPathComponent("deploy/ims.example.yaml").path
@@ -71,7 +71,7 @@ struct ConfigurationTests {
         for (key, setting) in fromExample
         where ![
             "marketsDir", "apiKeys", "jwtSecretFile", "jwtPublicKeyFile", "tlsCertificateFile", "tlsKeyFile", "kafkaBrokers", "kafkaNode",
-            "kafkaAdvertisedUrl", "kafkaPublishPrefix",
+            "kafkaAdvertisedUrl", "kafkaPublishPrefix", "kafkaFeedTopics", "kafkaDeadLetterTopic",
         ].contains(key) {
             #expect(setting.source == "file \(example)", "\(key) is not in the example")
             #expect("\(setting.value)" == "\(defaults[key]?.value ?? "none")", "\(key): the example's value is not the default")
@@ -91,6 +91,8 @@ struct ConfigurationTests {
             (["--config", try Self.write(#"{"prot": 9000}"#, named: "ims.json").path], [:], "unknown key prot"),
             (["--config", try Self.write(#"{"port": 9000"#, named: "ims.json").path], [:], "is not valid JSON"),
             (["--config", "/no/such/ims.json"], [:], "/no/such/ims.json cannot be read"),
+            (["--kafka-dead-letter-topic", "refused"], [:], "kafkaDeadLetterTopic needs kafkaFeedTopics"),
+            (["--kafka-feed-topics", "trades"], [:], "kafkaFeedTopics needs kafkaBrokers"),
         ]
         for c in cases {
             let dataDir = IMSProcess.freshDirectory()

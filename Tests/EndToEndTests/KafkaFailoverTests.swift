@@ -34,13 +34,16 @@
 
             init(brokers: String) { self.brokers = brokers }
 
+            /// Arguments every node is started with, besides the journal's.
+            var extra: [String] = []
+
             func start(_ node: String, lease: Int = 1_000) throws {
                 let dir = lock.withLock { dirs[node] ?? IMSProcess.freshDirectory() }
                 let server = try IMSProcess.start(
                     [
                         "--journal", "kafka", "--kafka-brokers", brokers, "--kafka-topic", topic, "--kafka-node", node, "--kafka-lease-ms", "\(lease)",
                         "--kafka-heartbeat-ms", "100", "--log-format", "text",
-                    ], dataDir: dir, log: log)
+                    ] + extra, dataDir: dir, log: log)
                 lock.withLock {
                     dirs[node] = dir
                     servers[node] = server

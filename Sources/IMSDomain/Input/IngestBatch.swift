@@ -18,6 +18,10 @@ public struct IngestBatch: Sendable {
     public var rejected: [LineError]
     /// The feed stamp of each event, parallel to `events`; empty when no event has one.
     public var feedStamps: [FeedStamp?] = []
+    /// Stamps the batch consumed whatever its lines became: the last offset of each topic partition a batch
+    /// from upstream topics read (`FeedStamp.topic`), so that a record refused or undecodable is not read
+    /// again after a restart. Applied after the events, and only when the batch is.
+    public var feedMarks: [FeedStamp] = []
     /// The input text of each event (at most 1 KiB each), parallel to `events`, kept in partial mode so that
     /// a line refused by validation is listed in the exceptions as it was received. In memory only: the
     /// journal does not carry it (it would quadruple the journal), the engine journals the texts of the lines
@@ -110,6 +114,30 @@ public struct FeedStamp: Sendable, Hashable {
         self.feedId = feedId
         self.sequence = sequence
     }
+
+    /// How the feed ids of the topic partitions IMS consumes begin (`kafka:<topic>:<partition>`); input may
+    /// not use it.
+    public static let topicPrefix = "kafka:"
+
+    /// The feed id of a topic partition IMS consumes.
+    public static func topicFeedId(_ topic: String, partition: Int32) -> String { "\(topicPrefix)\(topic):\(partition)" }
+
+    /// The stamp of the record at `offset` of a topic partition: its sequence is the offset + 1 (sequences
+    /// start at 1), so the feed's high sequence is the offset to resume from.
+    public static func topic(_ topic: String, partition: Int32, offset: Int64) -> FeedStamp {
+        FeedStamp(feedId: topicFeedId(topic, partition: partition), sequence: offset + 1)
+    }
+
+    /// Whether this stamps a record of a topic partition: its sequence only rises, with gaps that are normal
+    /// (offsets taken by transaction markers or compaction), never a `FEED_GAP`.
+    public var isTopicOffset: Bool { feedId.hasPrefix(Self.topicPrefix) }
+
+    /// `topic T partition P offset O` for a topic partition's stamp, nil for any other.
+    public var topicPosition: String? {
+        guard isTopicOffset, let colon = feedId.lastIndex(of: ":") else { return nil }
+        let topic = feedId[feedId.index(feedId.startIndex, offsetBy: Self.topicPrefix.count)..<colon]
+        return "topic \(topic) partition \(feedId[feedId.index(after: colon)...]) offset \(sequence - 1)"
+    }
 }
 
 /// Why one input line was rejected: its line number, the field at fault, and what is wrong.
@@ -169,6 +197,11 @@ extension IngestBatch: BinaryCodable {
         for line in rawLines { w.write(line) }
         // After it, for the same reason: batches journaled before the audit trail end before this.
         w.write(issuer)
+        // Last again, and only when there are any, so that batches without them are as before.
+        if !feedMarks.isEmpty {
+            w.writeCount(feedMarks.count)
+            for mark in feedMarks { w.write(mark.feedId); w.writeVarint(mark.sequence) }
+        }
     }
 
     /// Reads a value written by `encode(to:)`.
@@ -200,10 +233,15 @@ extension IngestBatch: BinaryCodable {
             guard raws.isEmpty || raws.count == events.count else { throw BinaryFormatError("batch has \(raws.count) raw lines for \(events.count) events") }
         }
         let issuer = r.isAtEnd ? nil : try r.readOptionalString()
+        var marks: [FeedStamp] = []
+        if !r.isAtEnd {
+            for _ in 0..<(try r.readCount()) { marks.append(FeedStamp(feedId: try r.readString(), sequence: try r.readVarInt())) }
+        }
         self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
         if events.isEmpty { self.lines = [] }
         feedStamps = stamps
         rawLines = raws
         self.issuer = issuer
+        feedMarks = marks
     }
 }

@@ -110,7 +110,10 @@ extension EngineState {
         if batch.mode == .partial {
             if i < batch.rawLines.count { raw = batch.rawLines[i] } else if let texts = batch.lineTexts, i < texts.count { raw = texts[i] }
         }
-        return LineError(line: Int(batch.lines[i]), field: f.field, error: f.message, raw: raw)
+        // A record of an upstream topic says where it sits, so the desk can find it there.
+        var message = f.message
+        if !batch.feedStamps.isEmpty, let position = batch.feedStamps[i]?.topicPosition { message = "\(position): \(message)" }
+        return LineError(line: Int(batch.lines[i]), field: f.field, error: message, raw: raw)
     }
 
     /// Records a processed batch's rejected lines and counts, and makes its outcome.
@@ -126,6 +129,7 @@ extension EngineState {
             }
             raise(.rejectedInput, sequence: lastSequence, line: e.line, field: e.field, message: e.error, raw: e.raw, at: batch.receivedAt)
         }
+        if !cut { for mark in batch.feedMarks { _ = feeds.receive(mark) } }
         counters.events += Int64(accepted)
         counters.ignored += Int64(ignored)
         counters.rejected += Int64(errors.count)

@@ -43,6 +43,14 @@ struct FeedState: Sendable, Hashable {
         gaps.replaceSubrange(i...i, with: pieces)
         return .late
     }
+
+    /// Records the arrival of `sequence` on a feed whose numbers only rise and may skip (a topic partition's
+    /// offsets): above `high` it is next, anything else was seen before.
+    mutating func rise(to sequence: Int64) -> Arrival {
+        guard sequence > high else { return .duplicate }
+        high = sequence
+        return .next
+    }
 }
 
 /// The source feeds IMS has seen, one part of the state: what each feed's sequence numbers say about an
@@ -56,7 +64,8 @@ struct SourceFeeds: Sendable, Hashable {
 
     /// Records `stamp`'s arrival on its feed and says what it was.
     mutating func receive(_ stamp: FeedStamp) -> FeedState.Arrival {
-        byId[stamp.feedId, default: FeedState()].receive(stamp.sequence)
+        if stamp.isTopicOffset { return byId[stamp.feedId, default: FeedState()].rise(to: stamp.sequence) }
+        return byId[stamp.feedId, default: FeedState()].receive(stamp.sequence)
     }
 
     /// The feeds in id order.
@@ -107,4 +116,10 @@ extension EngineState {
             return true
         }
     }
+}
+
+extension EngineState {
+    /// The highest sequence seen on source feed `id` (for a topic partition, the offset to resume from), or
+    /// nil if it never sent one.
+    public func feedHigh(_ id: String) -> Int64? { feeds[id]?.high }
 }

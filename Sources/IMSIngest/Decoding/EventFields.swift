@@ -62,6 +62,10 @@ enum EventFields {
         case (_, nil): throw FieldError("feedSeq", "is required with feedId")
         case (let id?, let seq?):
             if id.isEmpty { throw FieldError("feedId", "must not be empty") }
+            if id.hasPrefix(FeedStamp.topicPrefix) {
+                throw FieldError(
+                    "feedId", "\(id) begins with \(FeedStamp.topicPrefix), which names the topic partitions IMS consumes itself; choose another feed id")
+            }
             if seq < 1 { throw FieldError("feedSeq", "must be at least 1") }
             return FeedStamp(feedId: id, sequence: seq)
         }

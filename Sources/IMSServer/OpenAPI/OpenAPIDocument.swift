@@ -729,7 +729,19 @@ enum OpenAPIDocument {
                             "offset": integer, "lagOffsets": integer, "lagMilliseconds": number, "failovers": integer, "halted": boolean,
                         ],
                         optional: ["leaderNode": string, "leaderUrl": string, "highWatermark": integer, "brokerError": string],
-                        description: "With a replicated journal (`--journal kafka`): this node's role, the epoch, the leader, and how far behind the log it is")
+                        description: "With a replicated journal (`--journal kafka`): this node's role, the epoch, the leader, and how far behind the log it is"),
+                    "topicFeeds": object(
+                        [
+                            "state": enumeration(["starting", "consuming", "standby", "stopped"]), "group": string, "topics": array(string),
+                            "records": integer, "redelivered": integer, "rejected": integer, "deadLettered": integer,
+                            "partitions": array(
+                                object(
+                                    ["topic": string, "partition": integer, "offset": integer], optional: ["highWatermark": integer, "lag": integer],
+                                    description: "A partition this node reads: the offset it resumes from (kept in its journal) and the records behind")),
+                        ],
+                        optional: ["deadLetterTopic": string, "lastError": string],
+                        description:
+                            "With upstream topics (`kafkaFeedTopics`): records taken, redelivered and skipped, refused, and each partition's place"),
                 ]),
         ]
     }

@@ -23,6 +23,21 @@ public final class EngineSlot: Sendable {
         }
     }
 
+    /// Adds `action` to run at shutdown before the engine stops, ahead of what was there (a consumer of
+    /// upstream topics stops before its replica gives leadership up); at once if shutdown has begun.
+    public func beforeStop(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s in
+            guard !s.closed else { return true }
+            let earlier = s.beforeStop
+            s.beforeStop = {
+                action()
+                earlier?()
+            }
+            return false
+        }
+        if now { action() }
+    }
+
     /// Closes the slot and returns its engine, if recovery had finished, having run its `beforeStop`.
     func close() -> Engine? {
         let (engine, beforeStop) = state.withLock { s in

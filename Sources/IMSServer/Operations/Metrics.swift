@@ -128,7 +128,9 @@ public final class IMSMetrics: Sendable {
     }
 
     /// The scrape: gauges read now, then every metric in the text format.
-    func scrape(engine: Engine, hub: StreamHub, storage: StorageStatus?, replication: (any ReplicationState)? = nil) -> [UInt8] {
+    func scrape(
+        engine: Engine, hub: StreamHub, storage: StorageStatus?, replication: (any ReplicationState)? = nil, topicFeeds: TopicFeeds? = nil
+    ) -> [UInt8] {
         let (lastSequence, appliedRecord, positions) = engine.readModel.read { ($0.lastSequence, $0.appliedRecord, $0.positionCount) }
         gauge("ims_pending_events", "Events queued in the engine and not yet applied.").set(Int64(engine.pendingEvents))
         gauge("ims_last_sequence", "Sequence number of the last event applied and visible.").set(lastSequence)
@@ -174,6 +176,28 @@ public final class IMSMetrics: Sendable {
             gauge("ims_replica_lag_milliseconds", "Append-to-apply time of the last record this node applied from the log.").set(status.lagMilliseconds)
             gauge("ims_replica_failovers", "Times this node has taken leadership since it started.").set(Int64(status.failovers))
             gauge("ims_replica_broker_failing", "1 while this node's last exchange with the broker failed.").set(Int64(status.brokerError == nil ? 0 : 1))
+        }
+        if let feeds = topicFeeds {
+            let status = feeds.status
+            for p in status.partitions {
+                if let lag = p.lag {
+                    registry.makeGauge(
+                        name: "ims_topic_feed_lag_records", labels: [("topic", p.topic), ("partition", "\(p.partition)")],
+                        help: "Records of an upstream topic partition that IMS has not taken yet."
+                    ).set(lag)
+                }
+            }
+            for (outcome, count) in [
+                ("taken", status.records), ("redelivered", status.redelivered), ("rejected", status.rejected), ("dead_lettered", status.deadLettered),
+            ] {
+                registry.makeGauge(
+                    name: "ims_topic_feed_records", labels: [("outcome", outcome)],
+                    help:
+                        "Records of the upstream topics since start: taken and journaled, handed again and skipped, refused, written to the dead-letter topic."
+                ).set(Int64(count))
+            }
+            gauge("ims_topic_feed_consuming", "1 while this node consumes the upstream topics (the leader, when replicated).").set(
+                Int64(status.state == .consuming ? 1 : 0))
         }
         if let bytes = storage?.journal?.bytesWritten {
             gauge("ims_journal_written_bytes", "Bytes this process has written to the journal.").set(bytes)

@@ -100,7 +100,9 @@ struct OperationsRoutes {
     func registerMetrics(on router: Router<IMSRequestContext>, hub: StreamHub) {
         let metrics = IMSMetrics.shared
         router.get("/metrics") { [configuration] _, _ in
-            let body = metrics.scrape(engine: engine, hub: hub, storage: configuration.storage, replication: configuration.replication)
+            let body = metrics.scrape(
+                engine: engine, hub: hub, storage: configuration.storage, replication: configuration.replication,
+                topicFeeds: configuration.topicFeeds)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -135,6 +137,24 @@ struct OperationsRoutes {
             if let error = status.brokerError { body += ",\"brokerError\":" + JSONText.quoted(error) }
             body += ",\"halted\":\(status.halted)}"
         }
+        if let feeds = configuration.topicFeeds { body += ",\"topicFeeds\":" + Self.json(feeds) }
         return body + "}"
+    }
+
+    /// The upstream topics' block of `/health`.
+    static func json(_ feeds: TopicFeeds) -> String {
+        let status = feeds.status
+        var body = "{\"state\":\"\(status.state.rawValue)\",\"group\":" + JSONText.quoted(feeds.settings.group) + ",\"topics\":["
+        body += feeds.settings.topics.map(JSONText.quoted).joined(separator: ",") + "]"
+        if let topic = feeds.settings.deadLetterTopic { body += ",\"deadLetterTopic\":" + JSONText.quoted(topic) }
+        body += ",\"records\":\(status.records),\"redelivered\":\(status.redelivered),\"rejected\":\(status.rejected),\"deadLettered\":\(status.deadLettered)"
+        if let error = status.lastError { body += ",\"lastError\":" + JSONText.quoted(error) }
+        body += ",\"partitions\":["
+        body += status.partitions.map { p in
+            var item = "{\"topic\":" + JSONText.quoted(p.topic) + ",\"partition\":\(p.partition),\"offset\":\(p.offset)"
+            if let high = p.highWatermark, let lag = p.lag { item += ",\"highWatermark\":\(high),\"lag\":\(lag)" }
+            return item + "}"
+        }.joined(separator: ",")
+        return body + "]}"
     }
 }
