@@ -53,6 +53,19 @@
             #expect(locates.contains { $0.key == locateId && ($0.value["item"] as? [String: Any])?["approvedQuantity"] as? Int == 100 })
             let inventory = try Self.read("\(prefix).inventory", brokers: brokers) { seen in seen.contains { $0.key.hasPrefix("IBM") } }
             #expect(inventory.contains { $0.key.hasPrefix("IBM") })
+            // Orders and the audit trail are records, not streams, and go out too.
+            let order = try IMSProcess.request(
+                server, "POST", "/api/v1/orders/validate",
+                body: #"{"orderId":"O1","clientId":"C1","bookId":"FIRM","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#)
+            #expect(order.status == 200, "\(order.json ?? "")")
+            let orders = try Self.read("\(prefix).orders", brokers: brokers) { seen in seen.contains { $0.key == "C1/O1" } }
+            let published = try #require(orders.last { $0.key == "C1/O1" }?.value["item"] as? [String: Any])
+            #expect(published["decision"] as? String == (order.json as? [String: Any])?["decision"] as? String)
+            let audit = try Self.read("\(prefix).audit", brokers: brokers) { seen in
+                seen.contains { ($0.value["item"] as? [String: Any])?["action"] as? String == "ORDER_VALIDATE" }
+            }
+            #expect(audit.contains { ($0.value["item"] as? [String: Any])?["action"] as? String == "LOCATE_REQUEST" })
+            #expect(audit.allSatisfy { $0.key == "\(($0.value["item"] as? [String: Any])?["auditId"] ?? "")" }, "keyed by the entry's id")
             let health = try IMSProcess.request(server, "GET", "/health").json as? [String: Any]
             let consumers = ((health?["feed"] as? [String: Any])?["consumers"] as? [[String: Any]]) ?? []
             #expect(consumers.contains { $0["name"] as? String == "kafka-publisher" }, "its lag is in /health")

@@ -134,7 +134,7 @@ extension ChangeRecord {
     /// Locates that changed in the drain, as they are now.
     var locates: [LocateRecord] { self[LocatesPart.self] ?? [] }
     /// Orders validated or expired in the drain.
-    var orders: [OrderRecord] { self[OrdersPart.self] ?? [] }
+    public var orders: [OrderRecord] { self[OrdersPart.self] ?? [] }
     /// Audit entries made in the drain.
     public var audit: [AuditEntry] { self[AuditPart.self] ?? [] }
 }

@@ -211,7 +211,8 @@ public struct OrderView: Codable, Sendable, Equatable {
     /// A dry run's answer (nothing journaled, reserved or audited); absent on a real decision.
     public var dryRun: Bool?
 
-    init(_ r: OrderRecord) {
+    /// The view of an order record, as the API shows it.
+    public init(_ r: OrderRecord) {
         orderId = r.orderId; decision = r.decision == .expired ? OrderRecord.Decision.approved.rawValue : r.decision.rawValue
         expired = r.decision == .expired
         reasons = r.reasons; checks = r.checks; clientId = r.clientId

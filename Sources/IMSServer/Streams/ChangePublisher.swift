@@ -11,7 +11,8 @@ public protocol TopicSink: AnyObject, Sendable {
 }
 
 /// Publishes every stream's items to topics as they change (`<prefix>.<stream>`: `ims.position`,
-/// `ims.inventory`, `ims.limits`, `ims.locates`, `ims.exceptions`, `ims.market-data`), keyed by the item's
+/// `ims.inventory`, `ims.locate`, `ims.exceptions`, `ims.market-data`), and the orders and the audit trail
+/// (`ims.orders`, `ims.audit`), keyed by the item's
 /// id, each value `{"record":N,"stream":S,"item":{…}}` where `item` is the REST resource's JSON and `N` the
 /// last journal record it reflects, so a consumer keeps the item with the highest `N`.
 ///
@@ -36,6 +37,7 @@ public enum ChangePublisher {
                 // Everything, as the model holds it now: on becoming the leader, and after falling off the feed.
                 engine.readModel.read { model in
                     for stream in StreamRegistry.streams { everything(stream, model: model, prefix: prefix, into: &out) }
+                    everyRecord(model: model, prefix: prefix, into: &out)
                 }
                 state.wasLeader = true
                 state.stale = false
@@ -45,12 +47,14 @@ public enum ChangePublisher {
                 engine.readModel.read { model in
                     for record in records {
                         for stream in StreamRegistry.streams { changed(stream, in: record, model: model, prefix: prefix, into: &out) }
+                        orderAndAudit(orders: record.orders, audit: record.audit, record: record.lastRecord, prefix: prefix, into: &out)
                     }
                 }
             case .lagged(let missed):
                 logger.warning("the Kafka publisher fell off the change feed; it publishes every item again", metadata: ["missed": "\(missed)"])
                 engine.readModel.read { model in
                     for stream in StreamRegistry.streams { everything(stream, model: model, prefix: prefix, into: &out) }
+                    everyRecord(model: model, prefix: prefix, into: &out)
                 }
             case .timedOut, .closed: break
             }
@@ -73,6 +77,30 @@ public enum ChangePublisher {
     }
 
     private static func topic(_ prefix: String, _ stream: String) -> String { "\(prefix).\(stream)" }
+
+    /// Orders and the audit trail are records, not streams: each order validated or expired goes to
+    /// `<prefix>.orders` keyed `clientId/orderId`, each audit entry to `<prefix>.audit` keyed by its id, with the
+    /// REST resources' JSON.
+    private static func orderAndAudit(
+        orders: [OrderRecord], audit: [AuditEntry], record: UInt64, prefix: String, into out: inout [(topic: String, key: String, value: [UInt8])]
+    ) {
+        for order in orders {
+            let value = #"{"record":\#(record),"stream":"orders","item":\#(OrderView(order).json)}"#
+            out.append((topic(prefix, "orders"), "\(order.clientId)/\(order.orderId)", Array(value.utf8)))
+        }
+        for entry in audit {
+            let value = #"{"record":\#(record),"stream":"audit","item":\#(JSONResponse.text(entry))}"#
+            out.append((topic(prefix, "audit"), "\(entry.auditId)", Array(value.utf8)))
+        }
+    }
+
+    /// Every order of the day and every audit entry kept, as the model holds them now.
+    private static func everyRecord(model: borrowing ReadModel, prefix: String, into out: inout [(topic: String, key: String, value: [UInt8])]) {
+        orderAndAudit(
+            orders: model.orders.latest { _ in true }, audit: model.auditEntries(AuditFilter(), limit: .max).entries, record: model.appliedRecord,
+            prefix: prefix,
+            into: &out)
+    }
 
     private static func changed<S: StreamDefinition>(
         _ stream: S.Type, in record: ChangeRecord, model: borrowing ReadModel, prefix: String, into out: inout [(topic: String, key: String, value: [UInt8])]
