@@ -21,6 +21,9 @@ fi
 # The code is formatted to .swift-format (swift-format ships with the toolchain): any deviation fails the
 # run, naming the file and line. `swift format --in-place --recursive Sources Tests Package.swift` fixes it.
 swift format lint --strict --recursive Sources Tests Package.swift
+# deploy/: the Helm chart rendered and validated against the Kubernetes schemas, the compose file against the
+# Compose specification (no helm or Docker engine here; kubernetes-validate and check-jsonschema from PyPI).
+./scripts/deploy-lint.sh
 # librdkafka (Debian librdkafka-dev) for the Kafka trait the tests build with (the default build needs none).
 if ! command -v pkg-config >/dev/null || ! pkg-config --exists rdkafka; then
   apt-get update -qq
