@@ -195,13 +195,7 @@ public enum Replay {
     ) throws -> EngineState {
         var state = EngineState(catalog: catalog, partitions: partitions)
         if !ignoringSnapshots, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(path)) {
-            let usable = store.list().filter { info in
-                switch target {
-                case .sequence(let n): info.lastSequence <= n
-                case .time(let t): info.lastEntryAt <= t
-                }
-            }
-            for info in usable {
+            for info in store.list() where usable(info, toward: target) {
                 if let loaded = try? store.load(info, catalog: catalog) { state = loaded; break }
             }
         }
@@ -214,15 +208,9 @@ public enum Replay {
         var reached = false
         let scan = try JournalReader.scanPipelined(directory: journalDirectory, from: state.appliedRecord + 1, coveredThrough: state.appliedRecord) {
             number, entry in
-            switch target {
-            case .sequence(let n):
-                if state.lastSequence >= n { reached = true; return false }
-                state.apply(entry, record: number, untilSequence: n)
-            case .time(let t):
-                if entry.receivedAt > t { reached = true; return false }
-                state.apply(entry, record: number)
-            }
-            return true
+            if step(&state, entry: entry, record: number, toward: target) { return true }
+            reached = true
+            return false
         }
         // A sequence the state already reached is reached, whatever follows.
         if case .sequence(let n) = target, state.lastSequence >= n { reached = true }
@@ -233,5 +221,27 @@ public enum Replay {
             )
         }
         return state
+    }
+
+    /// Whether a snapshot stands at or before `target`, so a replay toward it may start there.
+    public static func usable(_ info: SnapshotStore.Info, toward target: ReplayTarget) -> Bool {
+        switch target {
+        case .sequence(let n): info.lastSequence <= n
+        case .time(let t): info.lastEntryAt <= t
+        }
+    }
+
+    /// Applies journal record `record` to `state` if it comes before `target`; false (and nothing applied)
+    /// once the state has reached it. Any journal's replay (a file's, a Kafka topic's) steps this way.
+    public static func step(_ state: inout EngineState, entry: JournalEntry, record: UInt64, toward target: ReplayTarget) -> Bool {
+        switch target {
+        case .sequence(let n):
+            if state.lastSequence >= n { return false }
+            state.apply(entry, record: record, untilSequence: n)
+        case .time(let t):
+            if entry.receivedAt > t { return false }
+            state.apply(entry, record: record)
+        }
+        return true
     }
 }

@@ -357,3 +357,40 @@
         public func highWatermark() throws(KafkaError) -> Int64 { try reader.highWatermark() }
     }
 #endif
+
+#if Kafka
+    /// Reads the journal's entries back from the topic as a follower would (a deposed leader's records skipped
+    /// by epoch, record numbers consecutive), for `asOf`: the state at an earlier point is a snapshot, then
+    /// the log up to that point.
+    public enum KafkaLogReplay {
+        /// Hands `body` each entry after `position`, in order, until it returns false or the log's end (its
+        /// high watermark when the reading began) is reached.
+        public static func read(
+            brokers: String, topic: String, partition: Int32 = 0, from position: ReplicaPosition, _ body: (UInt64, JournalEntry) throws -> Bool
+        ) throws {
+            let reader = try KafkaJournalReader(brokers: brokers, topic: topic, partition: partition, fromOffset: position.offset)
+            let end = try reader.highWatermark()
+            var epoch = position.epoch, applied = position.record, offset = position.offset
+            // Records up to the position's are read again after its checkpoint, before anything new.
+            var rereadThrough = position.record
+            while offset < end {
+                guard let (message, record) = try reader.next(timeout: .seconds(5)) else {
+                    throw KafkaError("the log ends at offset \(offset), before its high watermark \(end) when the reading began")
+                }
+                offset = message.offset + 1
+                switch record {
+                case .entry(let number, let written, let entry):
+                    if number <= rereadThrough || written < epoch { continue }
+                    rereadThrough = 0
+                    guard number == applied + 1 else {
+                        throw KafkaError("the log skips from record \(applied) to \(number) at offset \(message.offset)")
+                    }
+                    applied = number
+                    guard try body(number, entry) else { return }
+                case .control(let control):
+                    epoch = max(epoch, control.epoch)
+                }
+            }
+        }
+    }
+#endif

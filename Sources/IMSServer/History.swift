@@ -14,8 +14,9 @@ import Synchronization
 /// `workers` replays run at once and at most `maxQueued` wait; beyond that a request is refused at once
 /// (`HistoryBusy`), so a burst of `asOf` queries cannot start a thread each.
 final class History: Sendable {
-    let dataDirectory: String
-    let catalog: MarketCatalog
+    /// Rebuilds the state at a target from the journal, whichever it is (a file journal's segments, a Kafka
+    /// topic).
+    let rebuild: @Sendable (ReplayTarget) throws -> EngineState
     let workers: Int
     let maxQueued: Int
     private let cached = Mutex<(target: ReplayTarget, state: EngineState)?>(nil)
@@ -28,9 +29,16 @@ final class History: Sendable {
     let peakConcurrentReplays = Atomic<Int>(0)
     private let running = Atomic<Int>(0)
 
-    init(dataDirectory: String, catalog: MarketCatalog, workers: Int = 2, maxQueued: Int = 64) {
-        self.dataDirectory = dataDirectory
-        self.catalog = catalog
+    /// A history over the file journal of `dataDirectory`.
+    convenience init(dataDirectory: String, catalog: MarketCatalog, workers: Int = 2, maxQueued: Int = 64) {
+        self.init(workers: workers, maxQueued: maxQueued) { target in
+            try Replay.state(dataDirectory: dataDirectory, catalog: catalog, until: target)
+        }
+    }
+
+    /// A history that rebuilds with `rebuild`.
+    init(workers: Int = 2, maxQueued: Int = 64, rebuild: @escaping @Sendable (ReplayTarget) throws -> EngineState) {
+        self.rebuild = rebuild
         self.workers = workers
         self.maxQueued = maxQueued
         pool = ReadPool(threads: workers, niceness: 0, maxQueued: maxQueued, name: "ims-history", stackSize: 8 << 20)
@@ -58,7 +66,7 @@ final class History: Sendable {
                 let now = running.add(1, ordering: .relaxed).newValue
                 peakConcurrentReplays.max(now, ordering: .relaxed)
                 defer { running.subtract(1, ordering: .relaxed) }
-                return Result { try Replay.state(dataDirectory: dataDirectory, catalog: catalog, until: target) }
+                return Result { try rebuild(target) }
             }
         } catch is ReadPoolBusy {
             throw HistoryBusy(queued: maxQueued)

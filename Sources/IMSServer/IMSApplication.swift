@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 import IMSEngine
+import IMSJournal
 import IMSRuntime
 import Logging
 import NIOSSL
@@ -28,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// The node's role and lag when the journal is replicated (`--journal kafka`): stated on every answer,
     /// in `/health` and `/metrics`; writes are refused unless it leads.
     public var replication: (any ReplicationState)?
+    /// How `asOf` rebuilds an earlier state when the journal is not a file journal in `dataDirectory` (a
+    /// Kafka topic): the newest snapshot before the target, then the log up to it.
+    public var rebuild: (@Sendable (ReplayTarget) throws -> EngineState)?
     /// The upstream topics consumed as feeds (`kafkaFeedTopics`), for `/health` and `/metrics`.
     public var topicFeeds: TopicFeeds?
     /// The API keys every request may present (SPEC 10).
@@ -80,7 +84,9 @@ public enum IMSApplication {
                 body: .init(byteBuffer: ByteBuffer(string: DocsPage.html)))
         }
         EventRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes, maxFutureSkew: configuration.maxFutureSkew).register(on: router)
-        let history = configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
+        let history =
+            configuration.rebuild.map { History(rebuild: $0) }
+            ?? configuration.dataDirectory.map { History(dataDirectory: $0, catalog: engine.readModel.read { $0.catalog }) }
         QueryRoutes(engine: engine, history: history).register(on: router)
         RuleRoutes(engine: engine).register(on: router)
         LocateRoutes(engine: engine).register(on: router)

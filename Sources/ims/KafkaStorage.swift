@@ -71,6 +71,30 @@ import Logging
         }
     }
 
+    extension KafkaStorage {
+        /// How `asOf` rebuilds the state at a target on a node whose journal is a topic: the newest snapshot at
+        /// or before it that has a position (an empty state at the topic's start if none), then the log up to it.
+        static func rebuild(settings: ResolvedSettings, catalog: MarketCatalog) -> @Sendable (ReplayTarget) throws -> EngineState {
+            let brokers = settings.string("kafkaBrokers"), topic = settings.string("kafkaTopic")
+            let directory = DataDirectory.snapshotDirectory(settings.dataDir), partitions = settings.partitions
+            return { target in
+                var state = EngineState(catalog: catalog, partitions: partitions)
+                var position = ReplicaPosition.start
+                if let store = try? SnapshotStore(directory: directory) {
+                    for info in store.list() where Replay.usable(info, toward: target) {
+                        guard let stored = ReplicaSnapshots.position(of: info), let loaded = try? store.load(info, catalog: catalog) else { continue }
+                        (state, position) = (loaded, stored)
+                        break
+                    }
+                }
+                try KafkaLogReplay.read(brokers: brokers, topic: topic, from: position) { record, entry in
+                    Replay.step(&state, entry: entry, record: record, toward: target)
+                }
+                return state
+            }
+        }
+    }
+
     /// The change publisher's way to the brokers.
     final class KafkaTopicSink: TopicSink, @unchecked Sendable {
         // `@unchecked Sendable`: only the publisher's thread sends.

@@ -386,8 +386,9 @@ struct Serve: AsyncParsableCommand {
                     (engine, seconds) = (opened.engine, opened.seconds)
                     configuration.storage = opened.storage
                     configuration.replication = opened.replica
-                    // `asOf` reads a file journal; a topic's history is not read back yet (docs/operations.md).
+                    // `asOf` replays the topic from the newest snapshot before its target.
                     configuration.dataDirectory = nil
+                    configuration.rebuild = KafkaStorage.rebuild(settings: settings, catalog: catalog)
                 #else
                     preconditionFailure("checked before listening")
                 #endif

@@ -319,11 +319,21 @@
             #expect(cluster.leader(within: 5) == "A")
             let onStop = Date().timeIntervalSince(t1)
             #expect(Self.intradayBuys(a) == Self.batch(1).effect)
+            let afterFirst = try #require((try IMSProcess.request(a, "GET", "/health").json as? [String: Any])?["lastSequence"] as? Int)
             // B restarts from its snapshot and the topic after it.
             try cluster.start("B")
             #expect(cluster.write("/api/v1/events", Self.batch(2).body)?.status == 200)
             let hashes = try #require(cluster.converged())
             #expect(Set(hashes.values).count == 1, "\(hashes)")
+            // `asOf` replays the topic: on A from its start, on B from its snapshot (taken at the clean stop).
+            let restarted = try #require(cluster.server("B"))
+            for node in [a, restarted] {
+                let before = try IMSProcess.request(node, "GET", "/api/v1/positions/FIRM/KS1?asOf=\(afterFirst)")
+                #expect(before.status == 200, "\(before.json ?? "")")
+                #expect((before.json as? [String: Any])?["intradayBuys"] as? Int == Self.batch(1).effect["KS1"], "the position before batch 2")
+                let now = try IMSProcess.request(node, "GET", "/api/v1/positions/FIRM/KS1?asOf=\(afterFirst + 40)")
+                #expect((now.json as? [String: Any])?["intradayBuys"] as? Int == Self.intradayBuys(a)["KS1"], "the position after batch 2")
+            }
             let log = (try? String(contentsOf: cluster.log, encoding: .utf8)) ?? ""
             #expect(log.contains("loaded") && log.contains("record=") && !log.contains("snapshot without a topic position"))
             print("kafka leadership moved by hand in \(Int(byHand * 1_000)) ms, after a clean stop in \(Int(onStop * 1_000)) ms")

@@ -55,7 +55,7 @@ struct QueryRoutes {
             }
             guard let history else {
                 throw APIError(
-                    .badRequest, "asOf reads a file journal; this server has none (it runs in memory, or its journal is a Kafka topic)", field: "asOf")
+                    .badRequest, "asOf replays the journal; this server has none (it runs in memory)", field: "asOf")
             }
             let state: EngineState
             do {
