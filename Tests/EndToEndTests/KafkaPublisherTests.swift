@@ -53,6 +53,13 @@
             #expect(locates.contains { $0.key == locateId && ($0.value["item"] as? [String: Any])?["approvedQuantity"] as? Int == 100 })
             let inventory = try Self.read("\(prefix).inventory", brokers: brokers) { seen in seen.contains { $0.key.hasPrefix("IBM") } }
             #expect(inventory.contains { $0.key.hasPrefix("IBM") })
+            // Limits are kept per unit and per client: every one of them goes out, keyed by its scope and security.
+            let restLimits = try #require(try IMSProcess.request(server, "GET", "/api/v1/limits/clients/C1?securityId=IBM").json as? [[String: Any]])
+            let limits = try Self.read("\(prefix).limits", brokers: brokers) { seen in seen.contains { $0.key == "C1/IBM" } }
+            let limit = try #require(limits.last { $0.key == "C1/IBM" }?.value["item"] as? [String: Any])
+            #expect(limit["shortSellLimit"] as? Int == restLimits.first?["shortSellLimit"] as? Int)
+            #expect(limit["clientId"] as? String == "C1")
+
             // Orders and the audit trail are records, not streams, and go out too.
             let order = try IMSProcess.request(
                 server, "POST", "/api/v1/orders/validate",

@@ -357,6 +357,11 @@ extension ReadModel {
         return indices.compactMap { sellLimit(scope, security: $0) }.sorted { $0.securityId < $1.securityId }
     }
 
+    /// Every scope limits are kept for: each aggregation unit, then each client, by id.
+    public func limitScopes() -> [InventoryScope] {
+        reference.aggregationUnits.keys.sorted().map { .aggregationUnit($0) } + reference.clientIds.names.sorted().map { .client($0) }
+    }
+
     /// Whether `scope` is a unit or a client IMS knows (limits are kept for those two kinds).
     public func knowsLimitScope(_ scope: InventoryScope) -> Bool {
         switch scope {

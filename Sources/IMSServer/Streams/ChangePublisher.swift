@@ -11,7 +11,7 @@ public protocol TopicSink: AnyObject, Sendable {
 }
 
 /// Publishes every stream's items to topics as they change (`<prefix>.<stream>`: `ims.position`,
-/// `ims.inventory`, `ims.locate`, `ims.exceptions`, `ims.market-data`), and the orders and the audit trail
+/// `ims.inventory`, `ims.limits`, `ims.locate`, `ims.exceptions`, `ims.market-data`), and the orders and the audit trail
 /// (`ims.orders`, `ims.audit`), keyed by the item's
 /// id, each value `{"record":N,"stream":S,"item":{…}}` where `item` is the REST resource's JSON and `N` the
 /// last journal record it reflects, so a consumer keeps the item with the highest `N`.
@@ -105,18 +105,20 @@ public enum ChangePublisher {
     private static func changed<S: StreamDefinition>(
         _ stream: S.Type, in record: ChangeRecord, model: borrowing ReadModel, prefix: String, into out: inout [(topic: String, key: String, value: [UInt8])]
     ) {
-        guard let filter = try? S.filter([:], clientView: false) else { return }
-        var keys: [(S.Key, Timestamp)] = []
-        S.changedKeys(in: record, filter: filter, model: model, at: record.earliestReceivedAt, into: &keys)
-        append(stream, keys: keys.map(\.0), filter: filter, record: record.lastRecord, model: model, prefix: prefix, into: &out)
+        for filter in S.everyFilter(model: model) {
+            var keys: [(S.Key, Timestamp)] = []
+            S.changedKeys(in: record, filter: filter, model: model, at: record.earliestReceivedAt, into: &keys)
+            append(stream, keys: keys.map(\.0), filter: filter, record: record.lastRecord, model: model, prefix: prefix, into: &out)
+        }
     }
 
     private static func everything<S: StreamDefinition>(
         _ stream: S.Type, model: borrowing ReadModel, prefix: String, into out: inout [(topic: String, key: String, value: [UInt8])]
     ) {
-        guard let filter = try? S.filter([:], clientView: false) else { return }
-        let keys = S.snapshotKeys(filter: filter, model: model, limit: .max)
-        append(stream, keys: keys, filter: filter, record: model.appliedRecord, model: model, prefix: prefix, into: &out)
+        for filter in S.everyFilter(model: model) {
+            let keys = S.snapshotKeys(filter: filter, model: model, limit: .max)
+            append(stream, keys: keys, filter: filter, record: model.appliedRecord, model: model, prefix: prefix, into: &out)
+        }
     }
 
     private static func append<S: StreamDefinition>(

@@ -60,6 +60,10 @@ enum LimitsStream: StreamDefinition {
         return Array(model.securities(heldBy: filter.scope).prefix(limit))
     }
 
+    static func everyFilter(model: borrowing ReadModel) -> [Filter] {
+        model.limitScopes().map { Filter(scope: $0, securityId: nil) }
+    }
+
     static func render(_ key: Int32, filter: Filter, model: borrowing ReadModel, into items: inout [String]) -> Bool {
         if let view = model.sellLimit(filter.scope, security: key) { items.append(JSONResponse.text(view)) }
         return true

@@ -49,11 +49,18 @@ protocol StreamDefinition: Sendable {
     /// `clientId` filter key, or is not confidential. The access policy's rules for `/ws/` follow it; staff
     /// may open every stream.
     static var openToClients: Bool { get }
+    /// The filters whose items together are everything the stream holds, for the Kafka publisher (the
+    /// empty filter's, unless the stream needs a scope: the limits stream lists every unit and client).
+    static func everyFilter(model: borrowing ReadModel) -> [Filter]
 }
 
 extension StreamDefinition {
     static var goneNotice: String? { nil }
     static var openToClients: Bool { true }
+
+    static func everyFilter(model: borrowing ReadModel) -> [Filter] {
+        (try? filter([:], clientView: false)).map { [$0] } ?? []
+    }
 
     /// Opens a session of this stream on a WebSocket (the route calls it through the registry's existential).
     static func serve(
