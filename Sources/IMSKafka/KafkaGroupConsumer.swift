@@ -83,9 +83,19 @@
                 }
                 lastError = nil
                 let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
-                records.append(Record(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition, offset: m.offset, value: value))
+                records.append(Record(topic: topicName(m.rkt), partition: m.partition, offset: m.offset, value: value))
             }
             return records
+        }
+
+        /// Topic names by librdkafka's handle: one string per topic, shared by its records.
+        private var topicNames: [OpaquePointer: String] = [:]
+
+        private func topicName(_ handle: OpaquePointer) -> String {
+            if let name = topicNames[handle] { return name }
+            let name = String(cString: rd_kafka_topic_name(handle))
+            topicNames[handle] = name
+            return name
         }
 
         /// Commits `next` (the offset after the last record taken, per partition) to the broker, without

@@ -31,12 +31,15 @@ struct Bench: AsyncParsableCommand {
             rules: --securities securities with positions, a contract and lender availability each; times a what-if preview of a \
             changed rule set over all of them, its activation (draft, preview, approval, activation as journaled commands), a \
             recalculation of every security under it, and reports the inventory's memory per security.
+            feeds: --events (default 1,000,000) of the generated mix produced to a fresh topic of 4 partitions on --kafka-brokers, \
+            one NDJSON event per record keyed by security, then consumed by IMS's topic feeds (kafkaFeedTopics) into an engine with a \
+            file journal (--fsync): records per second taken, journaled and applied (a binary built with --traits Kafka).
             decisions: --events locate requests POSTed one by one to a running server (--url) at --rate over --connections         connections (default 32 when not given); each answer comes after its journal sync. Reports decisionsPerSecond and         the latency percentiles from when each request was due to its answer.
             """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions, feeds }
 
-    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules | decisions") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules | decisions | feeds") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
@@ -96,6 +99,17 @@ struct Bench: AsyncParsableCommand {
                 connections: connections == 2 ? 32 : connections, floor: httpFloor
             ).run()
         case .recovery: try recoveryBench()
+        case .feeds:
+            #if Kafka
+                guard let brokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["IMS_KAFKA_BROKERS"] else {
+                    throw ValidationError("bench feeds needs --kafka-brokers (or IMS_KAFKA_BROKERS)")
+                }
+                try FeedsBench.run(
+                    events: events == 2_000_000 ? 1_000_000 : events, partitions: partitions, brokers: brokers, directory: benchDirectory().path,
+                    policy: try syncPolicy())
+            #else
+                throw ValidationError("bench feeds needs a binary built with --traits Kafka")
+            #endif
         }
     }
 

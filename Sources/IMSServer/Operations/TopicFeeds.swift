@@ -142,24 +142,104 @@ public final class TopicFeeds: Sendable {
         finished.wait()
     }
 
-    /// The next offset of each partition, as the thread knows it (set at assignment from the state).
-    private final class Cursor: @unchecked Sendable {
-        // `@unchecked Sendable`: the consuming thread's only (the source calls `resume` inside `poll`).
-        var next: [String: Int64] = [:]
-        static func key(_ topic: String, _ partition: Int32) -> String { FeedStamp.topicFeedId(topic, partition: partition) }
+    /// A topic partition.
+    private struct Partition: Hashable {
+        var topic: String
+        var partition: Int32
     }
+
+    /// Where the consuming thread stands in each partition (its own only; the source calls `resume` inside
+    /// `poll`, on that thread): the next offset to take, and the next after what is journaled and applied.
+    private final class Cursor: @unchecked Sendable {
+        var taken: [Partition: Int64] = [:]
+        var applied: [Partition: Int64] = [:]
+    }
+
+    /// The batches handed to the engine and not yet answered, and the answers not yet taken in.
+    private final class InFlight: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var count = 0
+        private var answers: [(records: [UpstreamRecord], result: Result<BatchOutcome, EngineError>)] = []
+
+        /// Waits until fewer than `limit` batches are in flight, then counts one more.
+        func enter(below limit: Int) {
+            condition.lock()
+            while count >= limit { condition.wait() }
+            count += 1
+            condition.unlock()
+        }
+
+        func answer(_ records: [UpstreamRecord], _ result: Result<BatchOutcome, EngineError>) {
+            condition.lock()
+            answers.append((records, result))
+            count -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// The answers come so far; with `all`, after waiting for every batch in flight.
+        func take(all: Bool) -> [(records: [UpstreamRecord], result: Result<BatchOutcome, EngineError>)] {
+            condition.lock()
+            defer { condition.unlock() }
+            while all && count > 0 { condition.wait() }
+            defer { answers.removeAll() }
+            return answers
+        }
+    }
+
+    /// Batches handed to the engine before the first is answered: taking and decoding the next records
+    /// overlaps journaling and applying the last ones.
+    static let maxInFlight = 2
 
     private func run() {
         var source: (any TopicSource)?
         let cursor = Cursor()
+        let inFlight = InFlight()
+        var failed: EngineError?
+        /// Takes in the answers come so far (every one with `all`): counts, dead letters, the applied cursor,
+        /// the commit to the broker.
+        func settle(all: Bool) {
+            var next: [Partition: Int64] = [:]
+            for (records, result) in inFlight.take(all: all) {
+                switch result {
+                case .failure(let error):
+                    failed = failed ?? error
+                case .success(let outcome):
+                    for r in records { next[Partition(topic: r.topic, partition: r.partition)] = r.offset + 1 }
+                    let lettered = deadLetter(outcome.rejected, of: records)
+                    shared.withLock {
+                        $0.records += records.count
+                        $0.rejected += outcome.rejected.count
+                        $0.deadLettered += lettered
+                    }
+                }
+            }
+            for (p, offset) in next where offset > cursor.applied[p, default: 0] { cursor.applied[p] = offset }
+            source?.commit(next.map { ($0.key.topic, $0.key.partition, $0.value) })
+        }
         defer {
+            settle(all: true)
             source?.close()
             shared.withLock { $0.state = .stopped }
         }
         while !stopping.load(ordering: .relaxed) {
+            settle(all: false)
+            if let error = failed {
+                // Not applied, or not known to be (the journal refused it, or this node stopped leading): once
+                // every batch in flight is answered, read again from what the state holds.
+                settle(all: true)
+                failed = nil
+                shared.withLock { $0.lastError = "\(error)" }
+                logger.warning("a batch from upstream topics was not journaled; reading again from the state", metadata: ["error": "\(error)"])
+                source?.close()
+                source = nil
+                if !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 1) }
+                continue
+            }
             let leads = replication.map { $0.replicaStatus.role == .leader } ?? true
             guard leads else {
                 if let open = source {
+                    settle(all: true)
                     open.close()
                     source = nil
                     logger.info("stopped consuming upstream topics: this node no longer leads")
@@ -173,11 +253,14 @@ public final class TopicFeeds: Sendable {
             if source == nil {
                 do {
                     source = try open { [engine] partitions in
+                        // Where each partition resumes is what the state holds once every batch is answered.
+                        settle(all: true)
                         let offsets = engine.read { state in
                             partitions.map { state.feedHigh(FeedStamp.topicFeedId($0.topic, partition: $0.partition)) }
                         }
-                        cursor.next = [:]
-                        for (p, offset) in zip(partitions, offsets) { cursor.next[Cursor.key(p.topic, p.partition)] = offset ?? 0 }
+                        cursor.taken = [:]
+                        for (p, offset) in zip(partitions, offsets) { cursor.taken[Partition(topic: p.topic, partition: p.partition)] = offset ?? 0 }
+                        cursor.applied = cursor.taken
                         return offsets
                     }
                     shared.withLock {
@@ -193,43 +276,45 @@ public final class TopicFeeds: Sendable {
             }
             guard let consumer = source else { continue }
             let records = consumer.poll(max: settings.maxBatch, timeout: .milliseconds(100))
-            let fresh = records.filter { $0.offset >= cursor.next[Cursor.key($0.topic, $0.partition), default: 0] }
+            let fresh = Self.fresh(records, taken: &cursor.taken)
             observe(consumer, cursor: cursor, redelivered: records.count - fresh.count)
             guard !fresh.isEmpty else { continue }
             let batch = Self.batch(fresh, receivedAt: WallClock.now(), maxFutureSkew: settings.maxFutureSkew)
-            let outcome: BatchOutcome
+            inFlight.enter(below: Self.maxInFlight)
             do {
-                outcome = try engine.submitAndWait(batch)
+                try engine.enqueue(batch) { inFlight.answer(fresh, $0) }
             } catch {
-                // Not applied, or not known to be (the journal refused it, or this node stopped leading):
-                // read again from what the state holds.
-                shared.withLock { $0.lastError = "\(error)" }
-                logger.warning("a batch from upstream topics was not journaled; reading again from the state", metadata: ["error": "\(error)"])
-                consumer.close()
-                source = nil
-                if !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 1) }
-                continue
+                inFlight.answer(fresh, .failure(error))
             }
-            var next: [String: (topic: String, partition: Int32, offset: Int64)] = [:]
-            for r in fresh {
-                cursor.next[Cursor.key(r.topic, r.partition)] = r.offset + 1
-                next[Cursor.key(r.topic, r.partition)] = (r.topic, r.partition, r.offset + 1)
-            }
-            let lettered = deadLetter(outcome.rejected, of: fresh)
-            shared.withLock {
-                $0.records += fresh.count
-                $0.rejected += outcome.rejected.count
-                $0.deadLettered += lettered
-            }
-            consumer.commit(Array(next.values))
         }
+    }
+
+    /// The records at or after where each partition was taken up to, and the cursor moved past them. Records
+    /// come in runs of one partition: the cursor is looked up once a run.
+    private static func fresh(_ records: [UpstreamRecord], taken: inout [Partition: Int64]) -> [UpstreamRecord] {
+        var out: [UpstreamRecord] = []
+        out.reserveCapacity(records.count)
+        var i = 0
+        while i < records.count {
+            let key = Partition(topic: records[i].topic, partition: records[i].partition)
+            var next = taken[key, default: 0]
+            while i < records.count && records[i].partition == key.partition && records[i].topic == key.topic {
+                if records[i].offset >= next {
+                    out.append(records[i])
+                    next = records[i].offset + 1
+                }
+                i += 1
+            }
+            taken[key] = next
+        }
+        return out
     }
 
     /// Records the partitions' positions and the source's error for `status`.
     private func observe(_ source: any TopicSource, cursor: Cursor, redelivered: Int) {
         let partitions = source.assigned.map { p in
             Status.Partition(
-                topic: p.topic, partition: p.partition, offset: cursor.next[Cursor.key(p.topic, p.partition), default: 0],
+                topic: p.topic, partition: p.partition, offset: cursor.applied[Partition(topic: p.topic, partition: p.partition), default: 0],
                 highWatermark: source.highWatermark(topic: p.topic, partition: p.partition))
         }
         let error = source.lastError
@@ -281,13 +366,22 @@ public final class TopicFeeds: Sendable {
         }
         var batch = body.withUnsafeBytes { BatchDecoder.decodeNDJSON($0, mode: .partial, receivedAt: receivedAt) }
         EventRoutes.refuseFutureTimes(&batch, skew: maxFutureSkew)
-        // Each event's own `feedId`/`feedSeq`, if it has them, give way to where the record sits.
-        batch.feedStamps = batch.lines.map { line in
-            let r = records[Int(line) - 1]
-            return FeedStamp.topic(r.topic, partition: r.partition, offset: r.offset)
-        }
+        // Each record's feed id, made once per run of one partition (records come in such runs).
+        var feedIds: [String] = []
+        feedIds.reserveCapacity(records.count)
         var last: [String: FeedStamp] = [:]
-        for r in records { last[FeedStamp.topicFeedId(r.topic, partition: r.partition)] = FeedStamp.topic(r.topic, partition: r.partition, offset: r.offset) }
+        for (i, r) in records.enumerated() {
+            if i == 0 || r.partition != records[i - 1].partition || r.topic != records[i - 1].topic {
+                feedIds.append(FeedStamp.topicFeedId(r.topic, partition: r.partition))
+            } else {
+                feedIds.append(feedIds[i - 1])
+            }
+            if i == records.count - 1 || r.partition != records[i + 1].partition || r.topic != records[i + 1].topic {
+                last[feedIds[i]] = FeedStamp(feedId: feedIds[i], sequence: r.offset + 1)
+            }
+        }
+        // Each event's own `feedId`/`feedSeq`, if it has them, give way to where the record sits.
+        batch.feedStamps = batch.lines.map { line in FeedStamp(feedId: feedIds[Int(line) - 1], sequence: records[Int(line) - 1].offset + 1) }
         batch.feedMarks = last.values.sorted { $0.feedId < $1.feedId }
         batch.rejected = (batch.rejected + refused).map { e in
             var e = e
