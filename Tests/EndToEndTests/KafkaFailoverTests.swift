@@ -112,6 +112,18 @@
 
             func stopAll() { for (node, _) in running { kill(node, signal: SIGTERM) } }
 
+            /// The parts of the state whose hashes differ between the running nodes (`/health/state?parts=true`),
+            /// for a failure's message.
+            var differingParts: String {
+                var byPart: [String: Set<String>] = [:]
+                for (_, server) in running {
+                    let parts =
+                        ((try? IMSProcess.request(server, "GET", "/health/state?parts=true"))?.json as? [String: Any])?["parts"] as? [String: String] ?? [:]
+                    for (part, hash) in parts { byPart[part, default: []].insert(hash) }
+                }
+                return "parts that differ: " + byPart.filter { $0.value.count > 1 }.keys.sorted().joined(separator: ", ")
+            }
+
             /// Each node's replication status and the log's last lines, for a failure's message.
             var diagnosis: String {
                 let health = running.map { node, server in
@@ -280,7 +292,7 @@
             let message = (refused.json as? [String: Any])?["error"] as? String ?? ""
             #expect(message.contains("the leader, B at http"), "names the leader: \(message)")
             let hashes = try #require(cluster.converged())
-            #expect(Set(hashes.values).count == 1, "\(hashes)")
+            #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
             #expect(Self.intradayBuys(a) == Self.batch(1).effect)
             let log = (try? String(contentsOf: cluster.log, encoding: .utf8)) ?? ""
             #expect(log.contains("stepped down: fenced"), "the log says A was fenced")
@@ -324,7 +336,7 @@
             try cluster.start("B")
             #expect(cluster.write("/api/v1/events", Self.batch(2).body)?.status == 200)
             let hashes = try #require(cluster.converged())
-            #expect(Set(hashes.values).count == 1, "\(hashes)")
+            #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
             // `asOf` replays the topic: on A from its start, on B from its snapshot (taken at the clean stop).
             let restarted = try #require(cluster.server("B"))
             for node in [a, restarted] {
@@ -524,7 +536,7 @@
                 Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
                 return
             }
-            #expect(Set(hashes.values).count == 1, "\(hashes)")
+            #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
             for (node, server) in cluster.running { #expect(Self.intradayBuys(server) == expected, "node \(node)") }
             print(
                 "kafka broker unreachable for 7 s: \(acked.count) batches acknowledged, \(load.refusals.load(ordering: .relaxed)) refusals with 503 meanwhile"
@@ -573,12 +585,12 @@
                     Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
                     return
                 }
-                #expect(Set(hashes.values).count == 1, "\(hashes)")
+                #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
                 for (node, server) in cluster.running { #expect(Self.intradayBuys(server) == expected, "node \(node)") }
             } else if !live.isEmpty {
                 // The nodes that go on agree with each other.
                 let hashes = try #require(cluster.converged(within: 60, among: live), "the live nodes reach the same record: \(cluster.diagnosis)")
-                #expect(Set(hashes.values).count == 1, "\(hashes)")
+                #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
             }
             print(
                 "kafka broker SIGKILLed: \(halted.isEmpty ? "it kept every acknowledged record; writes resumed" : "it lost acknowledged records; \(halted.sorted()) stopped, \(live.sorted()) went on") (\(secondAcked.count) batches)"

@@ -212,7 +212,7 @@
             // The old leader, restarted, follows and agrees.
             try cluster.start("A")
             let hashes = try #require(cluster.converged())
-            #expect(Set(hashes.values).count == 1, "\(hashes)")
+            #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)")
         }
     }
 #endif

@@ -136,6 +136,31 @@ struct APITests {
             }
         }
     }
+
+    /// `/health/state?parts=true`: each part's hash beside the whole, and only the parts an event touches move.
+    @Test func theStateHashSaysWhichPartsChanged() async throws {
+        try await withApp { client in
+            func parts() async throws -> [String: String] {
+                try await client.execute(uri: "/health/state?parts=true", method: .get) { r in
+                    #expect(r.status == .ok)
+                    return try json(r.body)["parts"] as? [String: String] ?? [:]
+                }
+            }
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { #expect($0.status == .ok) }
+            let before = try await parts()
+            #expect(Set(before.keys).isSuperset(of: ["partitions", "reference", "exceptions", "feeds", "counters"]))
+            let trade =
+                #"{"type":"trade","tradeId":"T2","version":1,"status":"NEW","bookId":"FIRM1","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: trade)) { #expect($0.status == .ok) }
+            let after = try await parts()
+            #expect(before["partitions"] != after["partitions"], "a trade moves a position")
+            #expect(before["reference"] == after["reference"], "and no reference data")
+            try await client.execute(uri: "/health/state", method: .get) { r in
+                let body = try json(r.body)
+                #expect(body["parts"] == nil, "only when asked")
+            }
+        }
+    }
 }
 
 /// Ids with spaces, `/` and non-ASCII characters can be read back through the paths that name them.

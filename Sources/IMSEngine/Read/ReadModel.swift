@@ -98,6 +98,15 @@ public struct ReadModel: Sendable, PartitionLayout {
         for part in EngineState.parts { part.canonicalLines(self, into: &lines) }
         return lines.joined(separator: "\n")
     }
+
+    /// Each part's canonical text by the part's name, so that two states that differ can say where.
+    public func canonicalTextByPart() -> [(part: String, text: String)] {
+        EngineState.parts.map { part in
+            var lines: [String] = []
+            part.canonicalLines(self, into: &lines)
+            return (part.name, lines.joined(separator: "\n"))
+        }
+    }
 }
 
 /// One partition's positions and market data, as the read model keeps them (engine-local indices).

@@ -460,8 +460,13 @@ enum OpenAPIDocument {
             "/health/state": get(
                 "The SHA-256 of the state's canonical text and the journal record it stands at: two nodes at the same record hold the same state when their hashes agree",
                 tag: "operations",
+                parameters: [query("parts", boolean, "Each part's hash too (positions, inventory, exceptions…), so that two nodes that differ say in what")],
                 responses: [
-                    "200": response("The state's hash", object(["appliedRecord": integer, "lastSequence": integer, "sha256": string]))
+                    "200": response(
+                        "The state's hash",
+                        object(
+                            ["appliedRecord": integer, "lastSequence": integer, "sha256": string],
+                            optional: ["parts": ["type": "object", "additionalProperties": string, "description": "Each part's SHA-256, by the part's name"]]))
                 ]),
             "/metrics/history": get(
                 "The operations view's figures over the last hour, every 10 s: events applied per second, the writer's time per drain (p50, p99) and the change feed's lag; in memory (a restart starts a new hour)",

@@ -58,10 +58,19 @@ struct OperationsRoutes {
 
     /// `/health/state`: the SHA-256 of the state's canonical text with the record it stands at, so that two
     /// nodes (a leader and a standby, or a node and a replay of its journal) can be compared.
+    /// With `?parts=true`, each part's hash too (`parts`: name → SHA-256), so that two nodes that differ
+    /// say in what.
     @Sendable func stateHash(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let (record, sequence, text) = engine.readModel.read { ($0.appliedRecord, $0.lastSequence, $0.canonicalText()) }
-        let hex = SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
-        return JSONResponse.raw(#"{"appliedRecord":\#(record),"lastSequence":\#(sequence),"sha256":"\#(hex)"}"#)
+        let withParts = try QueryParameters(request).bool("parts", default: false)
+        let (record, sequence, text, parts) = engine.readModel.read {
+            ($0.appliedRecord, $0.lastSequence, $0.canonicalText(), withParts ? $0.canonicalTextByPart() : [])
+        }
+        func sha(_ text: String) -> String { SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined() }
+        var body = "{\"appliedRecord\":\(record),\"lastSequence\":\(sequence),\"sha256\":\"\(sha(text))\""
+        if withParts {
+            body += ",\"parts\":{" + parts.map { JSONText.quoted($0.part) + ":\"" + sha($0.text) + "\"" }.joined(separator: ",") + "}"
+        }
+        return JSONResponse.raw(body + "}")
     }
 
     @Sendable func healthRoute(_ request: Request, context: IMSRequestContext) async throws -> Response {
