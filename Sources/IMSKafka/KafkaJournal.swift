@@ -239,22 +239,36 @@
         /// Under the lock: a write landed at or below an offset this node had already written, so the broker has
         /// lost records it acknowledged.
         private func checkGrowing(_ offsets: [Int64]) throws(KafkaError) {
+            if let error = Self.overtaken(offsets, after: writtenThrough) { throw error }
             guard let first = offsets.first else { return }
-            // Each of this leader's transactions ends in one commit marker, so its next record lands right after
-            // it. Further on, another node wrote in between (a claim this node's producer was not fenced by in
-            // time): the records just written count for no reader (their epoch is older than that claim), so
-            // this node must not apply them either. It steps down as if fenced.
-            if first > writtenThrough + 2 {
-                throw KafkaError(
-                    "fenced: another node wrote to the partition between offsets \(writtenThrough) and \(first), after this node's last write",
-                    isFenced: true)
-            }
             guard first <= writtenThrough else { return }
             var error = KafkaError(
                 "the log lost records this node had written: a record landed at offset \(first), this node had written up to \(writtenThrough); the broker lost acknowledged writes"
             )
             error.isTruncation = true
             throw error
+        }
+
+        /// Whether another node wrote to the partition among or before records this leader just wrote at
+        /// `offsets`, its last earlier write being at `writtenThrough`: the fenced error if so.
+        ///
+        /// Each of this leader's transactions ends in one commit marker, so its next record lands right after it,
+        /// and the records of one transaction follow one another. A group commit may leave in several produce
+        /// requests (`linger.ms` 0), so a claim can land between two of them, or before the first, when this
+        /// node's producer was not fenced in time. Records after that claim count for no reader (their epoch is
+        /// older), so this node must not apply them either: it steps down as if fenced, and reads the log again
+        /// from its last write, applying what the readers apply.
+        static func overtaken(_ offsets: [Int64], after writtenThrough: Int64) -> KafkaError? {
+            guard let first = offsets.first else { return nil }
+            if first > writtenThrough + 2 {
+                return KafkaError(
+                    "fenced: another node wrote to the partition between offsets \(writtenThrough) and \(first), after this node's last write",
+                    isFenced: true)
+            }
+            for (a, b) in zip(offsets, offsets.dropFirst()) where b != a + 1 {
+                return KafkaError("fenced: another node wrote to the partition between this node's records at offsets \(a) and \(b)", isFenced: true)
+            }
+            return nil
         }
 
         /// Under the lock: stops leading after a failed write.

@@ -3,8 +3,9 @@
     import IMSDomain
     import IMSEngine
     import IMSIngest
-    import IMSKafka
     import IMSRuntime
+
+    @testable import IMSKafka
     import Testing
 
     /// The engine journaling to a Kafka topic: a replica that reads the topic and applies it holds the same
@@ -110,6 +111,21 @@
             } catch {
                 #expect(error.description.contains("record 5 is not a journal entry"))
             }
+        }
+
+        /// A leader's write counts only if nothing of another node's came before or among its records: its
+        /// first record right after its last transaction's commit marker, the others one after another.
+        @Test func aLeaderWhoseRecordsAnotherNodesClaimCameAmongIsOvertaken() {
+            // Last write at 10, its commit marker at 11: a transaction of three at 12, 13, 14 is this leader's alone.
+            #expect(KafkaJournal.overtaken([12, 13, 14], after: 10) == nil)
+            #expect(KafkaJournal.overtaken([11], after: 10) == nil, "without a marker (no transactions)")
+            // A claim before the first record.
+            #expect(KafkaJournal.overtaken([13, 14], after: 10)?.isFenced == true)
+            // A claim between two produce requests of one group commit: the first record counts for the readers,
+            // the second does not (its epoch is older than the claim before it), so the leader applies neither.
+            let among = KafkaJournal.overtaken([12, 14, 15], after: 10)
+            #expect(among?.isFenced == true)
+            #expect(among?.description.contains("between this node's records at offsets 12 and 14") == true)
         }
 
         @Test func checkpointsGiveAnOffsetAtOrBeforeTheNextRecord() throws {
