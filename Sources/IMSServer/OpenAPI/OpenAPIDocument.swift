@@ -466,7 +466,8 @@ enum OpenAPIDocument {
                         "The state's hash",
                         object(
                             ["appliedRecord": integer, "lastSequence": integer, "sha256": string],
-                            optional: ["parts": ["type": "object", "additionalProperties": string, "description": "Each part's SHA-256, by the part's name"]]))
+                            optional: ["parts": ["type": "object", "additionalProperties": string, "description": "Each part's SHA-256, by the part's name"]])),
+                    "400": badParameter,
                 ]),
             "/metrics/history": get(
                 "The operations view's figures over the last hour, every 10 s: events applied per second, the writer's time per drain (p50, p99) and the change feed's lag; in memory (a restart starts a new hour)",
