@@ -550,7 +550,7 @@
                 Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
                 return
             }
-            // An open defect (issue 28's note): in 2 of 7 runs of the whole suite on two cores, after this outage
+            // An open defect (issue 28's note): in 2 of 9 runs of the whole suite on two cores, after this outage
             // the nodes stood at the same record with the same positions, and their audit trail, counters and
             // exceptions differed. Not reproduced alone or beside other load. Recorded as a known issue with what
             // differs, so each occurrence is visible in the output, until it is found.
