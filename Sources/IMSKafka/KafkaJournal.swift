@@ -115,6 +115,9 @@
         private var lastWrite = ContinuousClock.now
         private var refusal = "this node does not lead"
         private var stepDown: (@Sendable (_ stepDown: StepDown) -> Void)?
+        /// Why this node stopped leading and where its reading resumes, set in the same locked step that stops
+        /// its appends, until the replica's thread takes it (`leadership()`).
+        private var stepDownNote: StepDown?
         private let written = Atomic<Int64>(-1)
         /// Offsets of some records (every 64th), for a snapshot to say where to resume reading.
         public let checkpoints = Checkpoints()
@@ -142,6 +145,7 @@
         ) {
             lock.withLock {
                 self.producer = producer
+                stepDownNote = nil
                 self.nextRecord = nextRecord
                 self.epoch = epoch
                 self.writtenThrough = writtenThrough
@@ -166,6 +170,34 @@
         /// Whether appends go to the topic now.
         public var isLeading: Bool { lock.withLock { producer != nil } }
 
+        /// What the replica's thread must do about leadership now.
+        public enum Leadership: Sendable {
+            /// This node leads: it heartbeats.
+            case leading
+            /// This node stopped leading since the replica's thread last asked: it must follow the log from where
+            /// the step-down says, never from where it read before it led.
+            case steppedDown(StepDown)
+            /// This node follows the log.
+            case following
+        }
+
+        /// Whether this node leads and, if it has stopped since the last call, why and where its reading resumes:
+        /// read together under the journal's lock, so that the replica's thread can never see "not leading"
+        /// before it can see where to resume. (It once could, between a failed append giving up the producer
+        /// and the step-down callback: it then claimed from the offset and record it had before it led, and
+        /// applied its own records a second time, seen as audit, counters and exceptions differing between
+        /// nodes after the broker-outage test.)
+        public func leadership() -> Leadership {
+            lock.withLock {
+                if producer != nil { return .leading }
+                if let note = stepDownNote {
+                    stepDownNote = nil
+                    return .steppedDown(note)
+                }
+                return .following
+            }
+        }
+
         /// Appends the entries as records of one transaction, in order; returns the first's record number once
         /// the broker committed them. A failure (fenced, the broker unreachable) steps the node down.
         public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
@@ -189,9 +221,9 @@
                 return first
             } catch {
                 let reason = error.isFenced ? "fenced: another node has claimed leadership" : error.isTruncation ? error.description : "Kafka: \(error)"
-                let resume = failed(reason, fenced: error.isFenced), last = nextRecord - 1
+                let down = failed(reason, fenced: error.isFenced, truncated: error.isTruncation)
                 lock.unlock()
-                if let resume { stepDown?(StepDown(reason: reason, resumeAt: resume, lastRecord: last, logLostRecords: error.isTruncation)) }
+                if let down { stepDown?(down) }
                 throw JournalFailure(reason)
             }
         }
@@ -214,16 +246,17 @@
                 lock.unlock()
             } catch {
                 let reason = error.isFenced ? "fenced: another node has claimed leadership" : error.isTruncation ? error.description : "Kafka: \(error)"
-                let resume = failed(reason, fenced: error.isFenced), last = nextRecord - 1
+                let down = failed(reason, fenced: error.isFenced, truncated: error.isTruncation)
                 lock.unlock()
-                if let resume { stepDown?(StepDown(reason: reason, resumeAt: resume, lastRecord: last, logLostRecords: error.isTruncation)) }
+                if let down { stepDown?(down) }
             }
         }
 
         /// Writes `control` (a resignation) as the last record of this leader and stops leading; returns the
-        /// offset after it (where this node's reading resumes), or nil if it was not leading.
+        /// step-down (also noted for `leadership()`: where this node's reading resumes), or nil if it was not
+        /// leading.
         @discardableResult
-        public func resign(_ control: ControlRecord, reason: String) -> Int64? {
+        public func resign(_ control: ControlRecord, reason: String) -> StepDown? {
             lock.withLock {
                 guard let producer else { return nil }
                 var last = control
@@ -232,7 +265,9 @@
                 written.store(writtenThrough, ordering: .relaxed)
                 refusal = reason
                 self.producer = nil
-                return writtenThrough + 1
+                let down = StepDown(reason: reason, resumeAt: writtenThrough + 1, lastRecord: nextRecord - 1, logLostRecords: false)
+                stepDownNote = down
+                return down
             }
         }
 
@@ -271,15 +306,18 @@
             return nil
         }
 
-        /// Under the lock: stops leading after a failed write.
-        private func failed(_ reason: String, fenced: Bool) -> Int64? {
+        /// Under the lock: stops leading after a failed write; the step-down (noted for `leadership()`), or nil if
+        /// this node was not leading.
+        private func failed(_ reason: String, fenced: Bool, truncated: Bool) -> StepDown? {
             refusal = "this node stepped down (\(reason))"
             guard let failed = producer else { return nil }
             producer = nil
             // Its transaction may still be open on the broker (the commit timed out): kept to be ended before this
             // node claims again, so that readers (read_committed) are not held behind it.
             if !fenced { dangling = failed }
-            return writtenThrough + 1
+            let down = StepDown(reason: reason, resumeAt: writtenThrough + 1, lastRecord: nextRecord - 1, logLostRecords: truncated)
+            stepDownNote = down
+            return down
         }
 
         /// Ends the transaction a failed append may have left open, if any (committing it if its commit was

@@ -71,14 +71,13 @@
     /// the log.
     public final class KafkaReplica: ReplicationState, @unchecked Sendable {
         // `@unchecked Sendable`: the follower's fields (below `reader`) are used by the replica's thread only;
-        // what others read is behind `status` and `steppedDown`.
+        // what others read is behind `status`.
         public let settings: ReplicaSettings
         public let journal: KafkaJournal
         private let engine: Engine
         private let start: ReplicaPosition
         private let log: @Sendable (_ level: LogLevel, _ message: String) -> Void
         private let status: Mutex<ReplicaStatus>
-        private let steppedDown = Mutex<StepDown?>(nil)
         private let stopping = Atomic<Bool>(false)
         /// Set by `stepDown`: wait two leases before claiming again.
         private let holdOff = Atomic<Bool>(false)
@@ -152,10 +151,13 @@
         /// node does not lead.
         public func stepDown() -> Bool {
             let control = ControlRecord(type: .resign, epoch: epoch, node: settings.node, url: settings.url, record: 0)
-            let last = journal.lastRecord
-            guard let resumeAt = journal.resign(control, reason: "this node stepped down by hand") else { return false }
+            // Before the resignation: the replica's thread may take the step-down as soon as it is written.
             holdOff.store(true, ordering: .relaxed)
-            noteStepDown(StepDown(reason: "stepped down by hand", resumeAt: resumeAt, lastRecord: last, logLostRecords: false))
+            guard let down = journal.resign(control, reason: "this node stepped down by hand") else {
+                holdOff.store(false, ordering: .relaxed)
+                return false
+            }
+            noteStepDown(down)
             return true
         }
 
@@ -180,9 +182,9 @@
         /// of the last 65,536 (nil before any).
         public func lagMilliseconds(quantile q: Double) -> Double? { lags.withLock { $0.quantile(q) } }
 
-        /// Says at once that this node no longer leads; its thread then follows the log from `resumeAt`.
+        /// Says at once that this node no longer leads (its thread takes the step-down from the journal and
+        /// follows the log from `resumeAt`).
         private func noteStepDown(_ down: StepDown) {
-            steppedDown.withLock { $0 = down }
             status.withLock {
                 $0.role = .standby
                 $0.leaderNode = nil
@@ -197,15 +199,15 @@
                 Thread.sleep(forTimeInterval: 0.2)
                 return
             }
-            if journal.isLeading {
+            // Leading, or stepped down since last asked (with where to resume), read in one step.
+            let leadership = journal.leadership()
+            if case .leading = leadership {
                 journal.heartbeat(
                     ControlRecord(type: .heartbeat, epoch: epoch, node: settings.node, url: settings.url, record: 0), ifIdleFor: settings.heartbeat)
                 Thread.sleep(forTimeInterval: Double(settings.heartbeat.components.attoseconds) / 4e18 + Double(settings.heartbeat.components.seconds) / 4)
                 return
             }
-            if let down = steppedDown.withLock({ d in
-                defer { d = nil }; return d
-            }) {
+            if case .steppedDown(let down) = leadership {
                 applied = down.lastRecord
                 rereadThrough = 0
                 readFrom = down.resumeAt

@@ -66,11 +66,12 @@ enum IMSProcess {
         let output = Pipe()
         p.standardOutput = output
         p.standardError = output
+        // Appending (O_APPEND): several servers share one log file in the cluster tests, and a handle that only
+        // seeks to the end once overwrites the lines the others wrote since.
         let logHandle: FileHandle? = try log.map { log in
-            if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
-            let handle = try FileHandle(forWritingTo: log)
-            handle.seekToEndOfFile()
-            return handle
+            let fd = open(log.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log.path]) }
+            return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         }
         let announced = PortAnnouncement()
         let reader = output.fileHandleForReading

@@ -523,7 +523,7 @@
             let cluster = Cluster(brokers: broker.address)
             defer {
                 cluster.stopAll()
-                try? FileManager.default.removeItem(at: cluster.log)
+                if ProcessInfo.processInfo.environment["IMS_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(at: cluster.log) }
             }
             try cluster.startLeaderAndStandby()
 
@@ -550,13 +550,9 @@
                 Issue.record("the nodes did not reach the same record: \(cluster.diagnosis)")
                 return
             }
-            // An open defect (issue 28's note): in 2 of 9 runs of the whole suite on two cores, after this outage
-            // the nodes stood at the same record with the same positions, and their audit trail, counters and
-            // exceptions differed. Not reproduced alone or beside other load. Recorded as a known issue with what
-            // differs, so each occurrence is visible in the output, until it is found.
-            withKnownIssue("the nodes' audit, counters and exceptions differed after the outage (open defect)", isIntermittent: true) {
-                #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)\n\(cluster.diagnosis)")
-            }
+            // Seen to differ in 3 of about 12 whole-suite runs before the step-down was handed over atomically
+            // (KafkaJournal.leadership(), docs/architecture.md): the old leader applied its own records twice.
+            #expect(Set(hashes.values).count == 1, "\(hashes) \(cluster.differingParts)\n\(cluster.diagnosis)")
             for (node, server) in cluster.running { #expect(Self.intradayBuys(server) == expected, "node \(node)") }
             print(
                 "kafka broker unreachable for 7 s: \(acked.count) batches acknowledged, \(load.refusals.load(ordering: .relaxed)) refusals with 503 meanwhile"

@@ -4,6 +4,7 @@
     import IMSEngine
     import IMSIngest
     import IMSRuntime
+    import Synchronization
 
     @testable import IMSKafka
     import Testing
@@ -126,6 +127,50 @@
             let among = KafkaJournal.overtaken([12, 14, 15], after: 10)
             #expect(among?.isFenced == true)
             #expect(among?.description.contains("between this node's records at offsets 12 and 14") == true)
+        }
+
+        /// A leader fenced by another node's producer: the append fails, and the same call that says it no longer
+        /// leads says where to resume (after its last write) and its last record, once; then it follows. Whatever
+        /// thread asks while the append fails never sees "not leading" without the step-down (the cause of the
+        /// broker-outage test's divergence, docs/architecture.md).
+        @Test func aFailedAppendHandsTheStepDownOverInTheSameStep() throws {
+            let brokers = try KafkaClientTests.brokers
+            let topic = "ims-stepdown-\(UUID().uuidString.prefix(8))"
+            try KafkaTopicAdmin.create(brokers: brokers, topic: topic, partitions: 1)
+            let id = "ims-test-\(topic)"
+            let journal = KafkaJournal()
+            let called = Mutex<StepDown?>(nil)
+            let producer = try KafkaProducer(brokers: brokers, topic: topic, transactionalId: id, initTimeout: .seconds(10))
+            let claim = try producer.send([TopicRecord.controlRecord(ControlRecord(type: .claim, epoch: 1, node: "A", url: "", record: 0))])
+            journal.lead(producer: producer, nextRecord: 1, epoch: 1, writtenThrough: claim[0]) { down in called.withLock { $0 = down } }
+            let entry = JournalEntry.batch(Self.decode(Self.batches[0], at: 1))
+            #expect(try journal.append([entry, entry]) == 1)
+            let lastWrite = journal.writtenOffset - 1
+            // Another node's producer with the same transactional id fences this one.
+            _ = try KafkaProducer(brokers: brokers, topic: topic, transactionalId: id, initTimeout: .seconds(10))
+            // A reader racing the failing append never sees "not leading" before the step-down is there.
+            let stop = Atomic<Bool>(false), sawGap = Atomic<Bool>(false), taken = Mutex<StepDown?>(nil)
+            let watcher = Thread {
+                while !stop.load(ordering: .relaxed) {
+                    switch journal.leadership() {
+                    case .leading: continue
+                    case .steppedDown(let down): taken.withLock { $0 = down }
+                    case .following: if taken.withLock({ $0 == nil }) { sawGap.store(true, ordering: .relaxed) }
+                    }
+                }
+            }
+            watcher.start()
+            #expect(throws: JournalFailure.self) { try journal.append([entry]) }
+            Thread.sleep(forTimeInterval: 0.05)
+            stop.store(true, ordering: .relaxed)
+            while watcher.isExecuting { Thread.sleep(forTimeInterval: 0.01) }
+            let gap = sawGap.load(ordering: .relaxed)
+            #expect(!gap, "a reader saw the node not leading before the step-down was there")
+            let down = try #require(taken.withLock { $0 })
+            #expect(down.lastRecord == 2 && down.resumeAt == lastWrite + 1 && !down.logLostRecords, "\(down)")
+            #expect(called.withLock { $0?.resumeAt } == down.resumeAt)
+            // Taken once: afterwards the node follows.
+            if case .following = journal.leadership() {} else { Issue.record("the step-down was handed over twice") }
         }
 
         @Test func checkpointsGiveAnOffsetAtOrBeforeTheNextRecord() throws {
