@@ -64,7 +64,10 @@ let package = Package(
         // Threads and queues: the engine's journal and writer threads, the change feed, the read model's store.
         .target(
             name: "IMSRuntime",
-            dependencies: ["IMSDomain", "IMSEngine", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                "IMSDomain", "IMSEngine", .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "IMSJournal", dependencies: ["IMSDomain", "IMSEngine"], swiftSettings: swiftSettings),

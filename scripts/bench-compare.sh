@@ -27,7 +27,7 @@ for r in $(seq 1 "$rounds"); do
     echo "$name ingest $("$head" bench ingest --url "http://127.0.0.1:$port" --events 1000000 2>/dev/null | tail -1)"
     stop "ingest-$name-$r"
     serve "$bin" "decisions-$name-$r"
-    echo "$name decisions $("$head" bench decisions --url "http://127.0.0.1:$port" --events 20000 --rate 2000 2>/dev/null | tail -1)"
+    echo "$name decisions $("$head" bench decisions --url "http://127.0.0.1:$port" --events 20000 --rate 2000 --channel http 2>/dev/null | tail -1)"
     stop "decisions-$name-$r"
     serve "$bin" "read-$name-$r"
     echo "$name read $("$head" bench read --url "http://127.0.0.1:$port" --events 1000000 2>/dev/null | tail -1)"

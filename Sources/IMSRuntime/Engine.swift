@@ -53,6 +53,8 @@ public final class Engine: Sendable {
     private let replicatedEvents = Atomic<Int>(0)
     /// Every drain's changes, with their values (see `ChangeFeed`).
     public let feed: ChangeFeed
+    /// Where submitted batches spend their time, stage by stage (`ims_request_stage_seconds`).
+    public let stageTimes = StageTimes()
     /// What queries read: kept up to date from the feed on its own thread, never under the writer's lock.
     public let readModel: ReadModelStore
     /// The most events allowed to wait for the writer.
@@ -99,6 +101,14 @@ public final class Engine: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// Queues a batch without waiting for room or for its outcome: `completion` gets the outcome once the batch
+    /// is durable, applied and visible in the read model (called on an engine thread: it must return at once).
+    /// Returns why the batch was not taken (the inbox is full, or the engine stopped), and then never calls
+    /// `completion`. The decision channel submits each frame so, in the order received.
+    public func submit(_ batch: IngestBatch, completion: @escaping Completion) -> EngineError? {
+        inbox.put(Work(batch, completion: completion), wait: false) ? nil : .overloaded
     }
 
     /// Applies a batch from a thread that may block, waiting for room in the inbox.
@@ -171,6 +181,7 @@ public final class Engine: Sendable {
     private func runJournal() {
         guard let journal else { return }
         while let work = inbox.take(maxCost: Self.maxGroupCommitEvents) {
+            let taken = StageTimes.now()
             var entries: [JournalEntry] = []
             entries.reserveCapacity(work.count + 1)
             let notice = journalHealth.withLock { $0.pendingNotice }
@@ -191,8 +202,13 @@ public final class Engine: Sendable {
                     stamped.append(Work(entry: .notice(notice), record: record, completion: { _ in }))
                     record += 1
                 }
+                let durable = StageTimes.now()
                 for item in work {
-                    stamped.append(Work(entry: item.entry, record: record, completion: item.completion))
+                    var journaled = Work(entry: item.entry, record: record, completion: item.completion)
+                    journaled.submitted = item.submitted
+                    journaled.taken = taken
+                    journaled.durable = durable
+                    stamped.append(journaled)
                     record += 1
                 }
                 applyQueue.pass(stamped)
@@ -254,8 +270,21 @@ public final class Engine: Sendable {
             if replicated > 0 { replicatedEvents.subtract(replicated, ordering: .relaxed) }
             // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
             // client that reads after its answer sees what it wrote.
+            let applyStarted = t0, appliedAt = StageTimes.now(), stages = stageTimes
             answers.add(after: published) { [outcomes] in
-                for (item, outcome) in zip(work, outcomes) { item.completion(outcome.map { .success($0) } ?? .failure(.stopped)) }
+                let answeredAt = StageTimes.now()
+                for (item, outcome) in zip(work, outcomes) {
+                    if item.submitted > 0 {
+                        var times: [(StageTimes.Stage, UInt64)] = [(.apply, appliedAt &- applyStarted), (.answer, answeredAt &- appliedAt)]
+                        if item.durable > 0 {
+                            times += [(.inbox, item.taken &- item.submitted), (.journal, item.durable &- item.taken), (.handoff, applyStarted &- item.durable)]
+                        } else {
+                            times.append((.inbox, applyStarted &- item.submitted))
+                        }
+                        stages.record(times)
+                    }
+                    item.completion(outcome.map { .success($0) } ?? .failure(.stopped))
+                }
             }
             if let snapshot, let snapshots { snapshots.offer(snapshot) }
         }
@@ -351,6 +380,10 @@ private struct Work {
     var completion: Engine.Completion
     /// Journaled by another node (`applyJournaled`): never in the inbox, never journaled here.
     var replicated = false
+    /// When it was submitted, taken by the journal thread, and made durable (`StageTimes.now()`; 0: not timed).
+    var submitted: UInt64 = 0
+    var taken: UInt64 = 0
+    var durable: UInt64 = 0
 
     init(entry: JournalEntry, record: UInt64, completion: @escaping Engine.Completion) {
         self.entry = entry
@@ -360,6 +393,7 @@ private struct Work {
 
     init(_ batch: IngestBatch, completion: @escaping Engine.Completion) {
         self.init(entry: .batch(batch), record: 0, completion: completion)
+        submitted = StageTimes.now()
     }
 
     /// Events the entry carries (0 for notices and line texts).

@@ -91,6 +91,7 @@ public enum IMSApplication {
         RuleRoutes(engine: engine).register(on: router)
         LocateRoutes(engine: engine).register(on: router)
         OrderRoutes(engine: engine).register(on: router)
+        DecisionRoutes(engine: engine).register(on: router)
         AuditRoutes(engine: engine).register(on: router)
         ExceptionRoutes(engine: engine).register(on: router)
         DashboardRoutes().register(on: router)
@@ -108,6 +109,12 @@ public enum IMSApplication {
         if let credentials {
             router.add(middleware: CredentialAuthenticator<IMSWebSocketContext>(credentials: credentials))
             router.add(middleware: AccessPolicyMiddleware<IMSWebSocketContext>(limiter: credentials.limiter))
+        }
+        // The decision channel (not a stream of the state: a client's decisions and their answers).
+        router.ws("/ws/decisions") { inbound, outbound, context in
+            try await DecisionChannel.run(
+                desk: DecisionDesk(engine: hub.engine), identity: context.requestContext.identity, keys: credentials?.keys, limits: hub.limits,
+                inbound: inbound, outbound: outbound)
         }
         for stream in StreamRegistry.streams {
             router.ws(RouterPath("/ws/\(stream.name)")) { inbound, outbound, context in

@@ -34,7 +34,11 @@ struct Bench: AsyncParsableCommand {
             feeds: --events (default 1,000,000) of the generated mix produced to a fresh topic of 4 partitions on --kafka-brokers, \
             one NDJSON event per record keyed by security, then consumed by IMS's topic feeds (kafkaFeedTopics) into an engine with a \
             file journal (--fsync): records per second taken, journaled and applied (a binary built with --traits Kafka).
-            decisions: --events locate requests POSTed one by one to a running server (--url) at --rate over --connections         connections (default 32 when not given); each answer comes after its journal sync. Reports decisionsPerSecond and         the latency percentiles from when each request was due to its answer.
+            decisions: --events locate requests and order validations sent to a running server (--url) at --rate (0: saturated), \
+            each way of --channel in turn (default all: floor, http, batch, ws): a request each over --connections (default 32), \
+            POST /api/v1/decisions with every decision due per request (at most --batch, default 1000), and the decision channel \
+            over --ws-connections WebSockets; each answer comes after its journal sync. Reports decisionsPerSecond and the \
+            latency percentiles from when each decision was due to its answer, and each way's ratio to the HTTP floor.
             """)
 
     enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions, feeds }
@@ -56,7 +60,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "In the engine benchmark, offer at most this many events a second (0: as fast as the engine takes them).") var pace = 0
     @Flag(help: "With --journal kafka, no standby in process (it would share the two cores with the leader).") var noStandby = false
     @Flag(help: "Run the engine benchmark without inventory buckets, to measure what they cost.") var noInventory = false
-    @Flag(help: "In the decisions benchmark, send GET /health/live instead: the server's HTTP floor on this machine, the same way.") var httpFloor = false
+    @Flag(help: "In the decisions benchmark, measure only GET /health/live (--channel floor): the server's HTTP floor on this machine.") var httpFloor = false
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "In the decisions benchmark, the ways to measure, one after another: floor (GET /health/live), http (a decision per request), batch (POST /api/v1/decisions), ws (the decision channel).",
+            valueName: "channel"))
+    var channel: [DecisionsBench.Channel] = []
+    @Option(help: "In the decisions benchmark, WebSockets of the ws channel.") var wsConnections = 4
     @Option(
         help:
             "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch."
@@ -96,7 +107,9 @@ struct Bench: AsyncParsableCommand {
         case .decisions:
             try DecisionsBench(
                 url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
-                connections: connections == 2 ? 32 : connections, floor: httpFloor
+                connections: connections == 2 ? 32 : connections,
+                channels: httpFloor ? [.floor] : channel.isEmpty ? DecisionsBench.Channel.allCases : channel, wsConnections: wsConnections,
+                batch: batch == 5_000 ? 1_000 : batch
             ).run()
         case .recovery: try recoveryBench()
         case .feeds:

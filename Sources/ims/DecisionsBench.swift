@@ -5,21 +5,76 @@ import IMSDomain
 import Synchronization
 
 /// `ims bench decisions`: locate requests and sell-order validations (alternately: a client's short locate, then
-/// its short sale of part of it) POSTed one per HTTP request to a running server, from this separate process,
-/// at a target rate over several keep-alive connections; each answer comes after its journal sync.
-/// Latency is measured from when a request was due (open loop: a late start counts), to its answer.
+/// its short sale of part of it) sent to a running server from this separate process, at a target rate, each
+/// way a caller can (`--channel`), one after another in one run:
+///
+/// - `floor`: `GET /health/live`, one per request over `connections` keep-alive connections: what HTTP alone
+///   costs, driven the same way (SPEC 8's HTTP floor);
+/// - `http`: one decision per request (`POST /api/v1/locates`, `POST /api/v1/orders/validate`);
+/// - `batch`: `POST /api/v1/decisions`, each request carrying every decision due when it leaves (at most
+///   `batch`), one request in flight per connection;
+/// - `ws`: the decision channel, `wsConnections` WebSockets, each frame carrying every decision due when it
+///   leaves, frames sent without waiting for answers (answers come back in order).
+///
+/// Every decision is journaled (durable with the server's fsync policy) before it is answered. Latency is
+/// measured from when a decision was due (open loop: a late start counts) to its answer. `rate` 0: as fast as
+/// each way goes (saturation).
 struct DecisionsBench {
+    enum Channel: String, CaseIterable, ExpressibleByArgument {
+        case floor, http, batch, ws
+    }
+
     var url: String
     var rate: Int
     var decisions: Int
     var connections: Int
-    /// Send `GET /health/live` instead of decisions: what HTTP alone costs, measured the same way.
-    var floor = false
+    var channels: [Channel] = [.http]
+    var wsConnections = 4
+    var batch = 1_000
     var securities = 1_000
     static let clients = 97
 
+    struct Result {
+        var channel: Channel
+        var decisions: Int
+        var seconds: Double
+        var histogram: Histogram<UInt64>
+        var locatesApproved: Int
+        var ordersApproved: Int
+        var failures: Int
+        var frames: Int
+
+        var perSecond: Double { Double(decisions) / seconds }
+    }
+
     func run() throws {
         let prefix = "D\(getpid())-"
+        try setup(prefix: prefix)
+        print(
+            "\(securities) securities; \(decisions) decisions per way (locate requests and sell orders, alternately) at "
+                + (rate > 0 ? "\(rate)/s" : "saturation") + "; ways: \(channels.map(\.rawValue).joined(separator: ", "))")
+        var results: [Result] = []
+        for (n, channel) in channels.enumerated() {
+            // Each way its own ids (a re-sent id would be answered without a decision).
+            let ids = "\(prefix)\(channel.rawValue)\(n)-"
+            let result: Result
+            switch channel {
+            case .floor, .http: result = try perRequest(channel, ids: ids, prefix: prefix)
+            case .batch: result = try batched(ids: ids, prefix: prefix)
+            case .ws: result = try overChannel(ids: ids, prefix: prefix)
+            }
+            results.append(result)
+            print(json(result))
+            if channel != .floor, let stages = try? serverStages() { print(stages) }
+        }
+        if let floor = results.first(where: { $0.channel == .floor }) {
+            let ratios = results.filter { $0.channel != .floor }.map { "\"\($0.channel.rawValue)\":\(String(format: "%.2f", $0.perSecond / floor.perSecond))" }
+            print(#"{"kind":"decisionsToFloor","targetRate":\#(rate),"floorPerSecond":\#(Int(floor.perSecond)),"ratios":{\#(ratios.joined(separator: ","))}}"#)
+        }
+        if results.contains(where: { $0.failures > 0 }) { throw ExitCode.failure }
+    }
+
+    private func setup(prefix: String) throws {
         let setup = try BlockingHTTPClient(url: url)
         var lines = [
             #"{"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}"#,
@@ -41,51 +96,68 @@ struct DecisionsBench {
         }
         let r = try setup.post("/api/v1/events", body: Array(lines.joined(separator: "\n").utf8))
         guard r.status == 200 else { throw ValidationError("setup: HTTP \(r.status) \(r.text.prefix(300))") }
-        print("\(securities) securities; \(decisions) decisions (locate requests and sell orders, alternately) at \(rate)/s over \(connections) connections")
+    }
 
+    /// Decision `i`: pair i / 2, client c locates in security s, then sells short part of it. Its REST path and
+    /// body, and the status a success is answered with.
+    private func decision(_ i: Int, ids: String, prefix: String) -> (isOrder: Bool, path: String, fields: String, type: String, expected: Int) {
+        let pair = i / 2, c = pair % Self.clients, security = "\(prefix)S\(pair % securities)"
+        if i % 2 == 1 {
+            return (
+                true, "/api/v1/orders/validate",
+                #""orderId":"\#(ids)O\#(pair)","clientId":"\#(prefix)C\#(c)","bookId":"\#(prefix)C\#(c)","securityId":"\#(security)","side":"SELL_SHORT","quantity":\#(50 + pair % 50),"price":"100""#,
+                "order", 200
+            )
+        }
+        return (
+            false, "/api/v1/locates",
+            #""requestId":"\#(ids)\#(pair)","clientId":"\#(prefix)C\#(c)","securityId":"\#(security)","quantity":\#(100 + pair % 900),"side":"SHORT""#,
+            "locate", 201
+        )
+    }
+
+    /// The message of decision `i` on the channel or in a batch body.
+    private func message(_ i: Int, ids: String, prefix: String) -> String {
+        let d = decision(i, ids: ids, prefix: prefix)
+        return #"{"correlationId":"\#(i)","type":"\#(d.type)",\#(d.fields)}"#
+    }
+
+    private func due(_ i: Int, start: UInt64) -> UInt64 { rate > 0 ? start + UInt64(Double(i) * 1e9 / Double(rate)) : start }
+
+    private static func waitUntil(_ due: UInt64) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        if due > now { usleep(UInt32((due - now) / 1_000)) }
+    }
+
+    /// One request per decision (or per `GET /health/live`), `connections` connections each waiting for its answer.
+    private func perRequest(_ channel: Channel, ids: String, prefix: String) throws -> Result {
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
         let next = Atomic<Int>(0), failures = Atomic<Int>(0), approved = Atomic<Int>(0), ordersApproved = Atomic<Int>(0)
         let start = DispatchTime.now().uptimeNanoseconds + 50_000_000
-        let nanosPerDecision = 1e9 / Double(rate)
         let threads = (0..<connections).map { _ in
             let done = DispatchSemaphore(value: 0)
-            Thread { [url, decisions, securities] in
+            Thread { [self] in
                 defer { done.signal() }
                 guard let client = try? BlockingHTTPClient(url: url) else { failures.add(1, ordering: .relaxed); return }
                 var local = Histogram<UInt64>(highestTrackableValue: 60_000_000)
                 while true {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     if i >= decisions { break }
-                    let due = start + UInt64(Double(i) * nanosPerDecision)
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    if due > now { usleep(UInt32((due - now) / 1_000)) }
-                    // Pair i / 2: client c locates in security s, then sells short part of it.
-                    let pair = i / 2, c = pair % Self.clients, security = "\(prefix)S\(pair % securities)"
-                    let isOrder = i % 2 == 1
-                    let (path, body, expected) =
-                        isOrder
-                        ? (
-                            "/api/v1/orders/validate",
-                            #"{"orderId":"\#(prefix)O\#(pair)","clientId":"\#(prefix)C\#(c)","bookId":"\#(prefix)C\#(c)","securityId":"\#(security)","side":"SELL_SHORT","quantity":\#(50 + pair % 50),"price":"100"}"#,
-                            200
-                        )
-                        : (
-                            "/api/v1/locates",
-                            #"{"requestId":"\#(prefix)\#(pair)","clientId":"\#(prefix)C\#(c)","securityId":"\#(security)","quantity":\#(100 + pair % 900),"side":"SHORT"}"#,
-                            201
-                        )
-                    if floor {
+                    let due = self.due(i, start: start)
+                    Self.waitUntil(due)
+                    if channel == .floor {
                         guard let answer = try? client.get("/health/live"), answer.status == 200 else { failures.add(1, ordering: .relaxed); continue }
-                        _ = answer
                         _ = local.record((DispatchTime.now().uptimeNanoseconds - due) / 1_000)
                         continue
                     }
-                    guard let answer = try? client.post(path, body: Array(body.utf8), contentType: "application/json"), answer.status == expected else {
+                    let d = decision(i, ids: ids, prefix: prefix)
+                    guard let answer = try? client.post(d.path, body: Array("{\(d.fields)}".utf8), contentType: "application/json"), answer.status == d.expected
+                    else {
                         failures.add(1, ordering: .relaxed)
                         continue
                     }
                     _ = local.record((DispatchTime.now().uptimeNanoseconds - due) / 1_000)
-                    if isOrder {
+                    if d.isOrder {
                         if answer.text.contains(#""decision":"APPROVED""#) { ordersApproved.add(1, ordering: .relaxed) }
                     } else if answer.text.contains(#""status":"APPROVED""#) {
                         approved.add(1, ordering: .relaxed)
@@ -96,15 +168,189 @@ struct DecisionsBench {
             return done
         }
         for done in threads { done.wait() }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let h = histogram.withLock { $0 }
-        print(
-            #"{"kind":"decisions","decisions":\#(decisions),"seconds":\#(String(format: "%.3f", seconds)),"decisionsPerSecond":\#(Int(Double(decisions) / seconds)),"#
-                + #""targetRate":\#(rate),"connections":\#(connections),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
-                + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(approved.load(ordering: .relaxed)),"#
-                + #""ordersApproved":\#(ordersApproved.load(ordering: .relaxed)),"#
-                + #""failedRequests":\#(failures.load(ordering: .relaxed)),"latencyOf":"\#(floor ? "request due to answer (GET /health/live: the HTTP floor)" : "request due to answer (locate requests and order validations, each journaled and synced)")"}"#
-        )
-        if failures.load(ordering: .relaxed) > 0 { throw ExitCode.failure }
+        return Result(
+            channel: channel, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
+            locatesApproved: approved.load(ordering: .relaxed), ordersApproved: ordersApproved.load(ordering: .relaxed),
+            failures: failures.load(ordering: .relaxed), frames: decisions)
+    }
+
+    /// `POST /api/v1/decisions`: each connection sends every decision due (up to `batch`), waits for the answers.
+    private func batched(ids: String, prefix: String) throws -> Result {
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let next = Mutex(0), failures = Atomic<Int>(0), approved = Atomic<Int>(0), ordersApproved = Atomic<Int>(0), requests = Atomic<Int>(0)
+        let start = DispatchTime.now().uptimeNanoseconds + 50_000_000
+        let threads = (0..<connections).map { _ in
+            let done = DispatchSemaphore(value: 0)
+            Thread { [self] in
+                defer { done.signal() }
+                guard let client = try? BlockingHTTPClient(url: url) else { failures.add(1, ordering: .relaxed); return }
+                var local = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+                while true {
+                    // Wait for the next decision to fall due, then take it and every other one due by now.
+                    let first = next.withLock { $0 }
+                    if first >= decisions { break }
+                    Self.waitUntil(due(first, start: start))
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    let taken = next.withLock { n -> Range<Int> in
+                        var end = n
+                        while end < decisions && end - n < batch && due(end, start: start) <= now { end += 1 }
+                        defer { n = end }
+                        return n..<end
+                    }
+                    if taken.isEmpty { continue }
+                    let body = "[" + taken.map { message($0, ids: ids, prefix: prefix) }.joined(separator: ",") + "]"
+                    requests.add(1, ordering: .relaxed)
+                    guard let answer = try? client.post("/api/v1/decisions", body: Array(body.utf8), contentType: "application/json"), answer.status == 200
+                    else {
+                        failures.add(taken.count, ordering: .relaxed)
+                        continue
+                    }
+                    let arrived = DispatchTime.now().uptimeNanoseconds
+                    let tally = Self.tally(answer.body)
+                    failures.add(taken.count - tally.succeeded, ordering: .relaxed)
+                    approved.add(tally.locatesApproved, ordering: .relaxed)
+                    ordersApproved.add(tally.ordersApproved, ordering: .relaxed)
+                    for i in taken { _ = local.record((arrived - due(i, start: start)) / 1_000) }
+                }
+                histogram.withLock { $0.add(local) }
+            }.start()
+            return done
+        }
+        for done in threads { done.wait() }
+        return Result(
+            channel: .batch, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+            histogram: histogram.withLock { $0 }, locatesApproved: approved.load(ordering: .relaxed),
+            ordersApproved: ordersApproved.load(ordering: .relaxed), failures: failures.load(ordering: .relaxed), frames: requests.load(ordering: .relaxed))
+    }
+
+    /// The decision channel: `wsConnections` sockets, each with a sender (frames of every decision due) and a
+    /// reader (answers in order, one frame's answers at a time).
+    private func overChannel(ids: String, prefix: String) throws -> Result {
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let failures = Atomic<Int>(0), approved = Atomic<Int>(0), ordersApproved = Atomic<Int>(0), frames = Atomic<Int>(0)
+        let start = DispatchTime.now().uptimeNanoseconds + 50_000_000
+        var finished: [DispatchSemaphore] = []
+        for k in 0..<wsConnections {
+            let socket = try BlockingWebSocket(url: url, path: "/ws/decisions")
+            // Connection k takes decisions k, k + n, k + 2n… (a pair's locate and order go to different
+            // connections only when n is odd; with an even n the order follows its locate on one connection).
+            let mine = Array(stride(from: k, to: decisions, by: wsConnections))
+            let sent = Mutex<[[Int]]>([])
+            let inFlight = DispatchSemaphore(value: 0)
+            let senderDone = DispatchSemaphore(value: 0), readerDone = DispatchSemaphore(value: 0)
+            finished += [senderDone, readerDone]
+            Thread { [self] in
+                defer { senderDone.signal() }
+                var at = 0
+                while at < mine.count {
+                    Self.waitUntil(due(mine[at], start: start))
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    var end = at
+                    while end < mine.count && end - at < batch && due(mine[end], start: start) <= now { end += 1 }
+                    if end == at { end = at + 1 }
+                    let taken = Array(mine[at..<end])
+                    at = end
+                    let text =
+                        taken.count == 1
+                        ? message(taken[0], ids: ids, prefix: prefix) : "[" + taken.map { message($0, ids: ids, prefix: prefix) }.joined(separator: ",") + "]"
+                    sent.withLock { $0.append(taken) }
+                    inFlight.signal()
+                    do { try socket.send(text) } catch {
+                        failures.add(mine.count - at + taken.count, ordering: .relaxed)
+                        socket.shutdownBoth()
+                        return
+                    }
+                }
+            }.start()
+            Thread { [self] in
+                defer { readerDone.signal() }
+                var local = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+                var answered = 0
+                while answered < mine.count {
+                    inFlight.wait()
+                    let taken = sent.withLock { $0.removeFirst() }
+                    // A notice that the channel is at its bound answers no frame: the next payload does.
+                    var payload = try? socket.receive()
+                    while let p = payload, p.starts(with: Array(#"{"type":"backpressure""#.utf8)) { payload = try? socket.receive() }
+                    guard let payload else {
+                        failures.add(mine.count - answered, ordering: .relaxed)
+                        break
+                    }
+                    let arrived = DispatchTime.now().uptimeNanoseconds
+                    let tally = Self.tally(payload)
+                    failures.add(taken.count - tally.succeeded, ordering: .relaxed)
+                    approved.add(tally.locatesApproved, ordering: .relaxed)
+                    ordersApproved.add(tally.ordersApproved, ordering: .relaxed)
+                    frames.add(1, ordering: .relaxed)
+                    for i in taken { _ = local.record((arrived - due(i, start: start)) / 1_000) }
+                    answered += taken.count
+                }
+                histogram.withLock { $0.add(local) }
+                socket.shutdownBoth()
+            }.start()
+        }
+        for done in finished { done.wait() }
+        return Result(
+            channel: .ws, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
+            locatesApproved: approved.load(ordering: .relaxed), ordersApproved: ordersApproved.load(ordering: .relaxed),
+            failures: failures.load(ordering: .relaxed), frames: frames.load(ordering: .relaxed))
+    }
+
+    /// The server's `ims_request_stage_seconds` (where its requests spent their time, since it started), as one
+    /// JSON line of microseconds: `{"kind":"serverStages","stages":{"inbox":{"p50":…,"p99":…,"p999":…},…}}`.
+    private func serverStages() throws -> String {
+        let text = try BlockingHTTPClient(url: url).get("/metrics").text
+        var stages: [String: [String: Int]] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("ims_request_stage_seconds{") {
+            guard let close = line.firstIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else {
+                continue
+            }
+            let labels = line[line.index(after: line.firstIndex(of: "{")!)..<close]
+            var stage = "", percentile = ""
+            for pair in labels.split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2 else { continue }
+                let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if kv[0] == "stage" { stage = v } else if kv[0] == "percentile" { percentile = v }
+            }
+            let name = ["50": "p50", "99": "p99", "99.9": "p999"][percentile] ?? percentile
+            stages[stage, default: [:]][name] = Int(value * 1e6)
+        }
+        let order = ["inbox", "journal", "handoff", "apply", "answer", "resume", "render"]
+        let body = order.compactMap { s in stages[s].map { "\"\(s)\":{\"p50\":\($0["p50"] ?? 0),\"p99\":\($0["p99"] ?? 0),\"p999\":\($0["p999"] ?? 0)}" } }
+        return #"{"kind":"serverStages","since":"the server started","unit":"microseconds","stages":{"# + body.joined(separator: ",") + "}}"
+    }
+
+    /// What the answers in one body say: how many succeeded (a 200 or 201 status), and how many were approved.
+    static func tally(_ body: [UInt8]) -> (succeeded: Int, locatesApproved: Int, ordersApproved: Int) {
+        let text = String(decoding: body, as: UTF8.self)
+        var succeeded = 0, locates = 0, orders = 0
+        // Each answer begins with its correlation id (the first key written).
+        for answer in text.components(separatedBy: #"{"correlationId":"#).dropFirst() {
+            guard answer.contains(#""status":201"#) || answer.contains(#""status":200"#) else { continue }
+            succeeded += 1
+            if answer.contains(#""locate":{"#) {
+                if answer.contains(#""status":"APPROVED""#) { locates += 1 }
+            } else if answer.contains(#""decision":"APPROVED""#) {
+                orders += 1
+            }
+        }
+        return (succeeded, locates, orders)
+    }
+
+    private func json(_ r: Result) -> String {
+        let h = r.histogram
+        let latencyOf =
+            switch r.channel {
+            case .floor: "request due to answer (GET /health/live: the HTTP floor)"
+            case .http: "request due to answer (one decision per request, journaled and synced)"
+            case .batch: "decision due to its request's answer (POST /api/v1/decisions, every decision due per request)"
+            case .ws: "decision due to its answer on the decision channel (every decision due per frame)"
+            }
+        return
+            #"{"kind":"decisions","channel":"\#(r.channel.rawValue)","decisions":\#(r.decisions),"seconds":\#(String(format: "%.3f", r.seconds)),"decisionsPerSecond":\#(Int(r.perSecond)),"#
+            + #""targetRate":\#(rate),"connections":\#(r.channel == .ws ? wsConnections : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
+            + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(r.locatesApproved),"ordersApproved":\#(r.ordersApproved),"#
+            + #""failed":\#(r.failures),"latencyOf":"\#(latencyOf)"}"#
     }
 }

@@ -59,6 +59,13 @@ struct ServerOptions: ParsableArguments {
     var rateLimit: Int?
     @Option(help: ArgumentHelp(Settings.help("streamsPerIdentity", "WebSocket streams one identity may have open at once; more are refused.")))
     var streamsPerIdentity: Int?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help(
+                "decisionChannelMaxUnread",
+                "Decisions a decision channel (/ws/decisions) may have taken and not written back; at this bound it reads no more until its client reads."
+            )))
+    var decisionChannelMaxUnread: Int?
     @Option(help: ArgumentHelp(Settings.help("tlsCertificateFile", "PEM certificate chain: serve HTTPS and WSS (with tlsKeyFile).")))
     var tlsCertificateFile: String?
     @Option(help: ArgumentHelp(Settings.help("tlsKeyFile", "PEM private key of tlsCertificateFile.")))
@@ -96,6 +103,7 @@ struct ServerOptions: ParsableArguments {
         values["jwtMaxLifetimeSeconds"] = jwtMaxLifetimeSeconds.map(SettingValue.int)
         values["rateLimit"] = rateLimit.map(SettingValue.int)
         values["streamsPerIdentity"] = streamsPerIdentity.map(SettingValue.int)
+        values["decisionChannelMaxUnread"] = decisionChannelMaxUnread.map(SettingValue.int)
         values["tlsCertificateFile"] = tlsCertificateFile.map(SettingValue.string)
         values["tlsKeyFile"] = tlsKeyFile.map(SettingValue.string)
         return values
@@ -271,7 +279,7 @@ extension ResolvedSettings {
         c.maxFutureSkew = .seconds(int("maxFutureSeconds"))
         c.streams = StreamLimits(
             maxPendingItems: int("streamMaxPending"), heartbeat: .milliseconds(int("streamHeartbeatMs")),
-            maxPerIdentity: int("streamsPerIdentity"))
+            maxPerIdentity: int("streamsPerIdentity"), maxUnreadDecisions: int("decisionChannelMaxUnread"))
         c.connections.maxWriteStall = .milliseconds(Int64(int("writeStallMs")))
         c.connections.maxConnections = int("maxConnections")
         c.connections.headTimeout = .seconds(Int64(int("headTimeoutSeconds")))

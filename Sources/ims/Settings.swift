@@ -129,6 +129,7 @@ enum Settings {
         Setting(key: "jwtMaxLifetimeSeconds", rule: .int(1...31_622_400), defaultValue: .int(86_400)),
         Setting(key: "rateLimit", rule: .int(0...Int.max), defaultValue: .int(20_000)),
         Setting(key: "streamsPerIdentity", rule: .int(1...100_000), defaultValue: .int(32)),
+        Setting(key: "decisionChannelMaxUnread", rule: .int(1...10_000_000), defaultValue: .int(10_000)),
         Setting(key: "tlsCertificateFile", rule: .text, defaultValue: nil),
         Setting(key: "tlsKeyFile", rule: .text, defaultValue: nil),
         Setting(key: "dataDir", rule: .text, defaultValue: .string("./ims-data")),

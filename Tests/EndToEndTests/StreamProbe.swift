@@ -139,6 +139,9 @@ final class StreamProbe: Sendable {
         }
     }
 
+    /// Every text message so far, as received.
+    var texts: [String] { received.texts.withLock { $0 } }
+
     /// All messages so far, parsed.
     var messages: [[String: Any]] {
         received.texts.withLock { $0 }.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }

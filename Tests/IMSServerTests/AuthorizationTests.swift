@@ -32,7 +32,7 @@ struct AuthorizationTests {
         }
         out +=
             [(.get, "/graphql"), (.post, "/graphql"), (.get, "/openapi.json"), (.get, "/docs"), (.get, "/"), (.get, "/dashboard/app.js")]
-            + StreamRegistry.names.map { (.get, "/ws/\($0)") }
+            + StreamRegistry.names.map { (.get, "/ws/\($0)") } + [(.get, "/ws/decisions")]
         return out
     }
 

@@ -6,7 +6,14 @@ public struct IngestBatch: Sendable {
         case atomic
         /// Good lines applied; bad ones kept in the exceptions list.
         case partial
+        /// Each line on its own, as `partial`, but a refused line is answered to whoever sent it and raises no
+        /// exception: a batch of decisions (locate requests, order validations, cancellations) from the decision
+        /// channel or `POST /api/v1/decisions`, where a refusal is an answer, not an input fault.
+        case decisions
     }
+
+    /// Whether a bad line leaves the others to be applied (`partial` and `decisions`).
+    public var appliesLineByLine: Bool { mode != .atomic }
 
     public var mode: Mode
     /// When the batch arrived; the only time the engine sees.
@@ -173,10 +180,30 @@ public struct FieldError: Error, Sendable, Hashable {
     }
 }
 
+extension IngestBatch.Mode {
+    /// Its byte in the journal's batch encoding (fixed once released).
+    var byte: UInt8 {
+        switch self {
+        case .atomic: 0
+        case .partial: 1
+        case .decisions: 2
+        }
+    }
+
+    init?(byte: UInt8) {
+        switch byte {
+        case 0: self = .atomic
+        case 1: self = .partial
+        case 2: self = .decisions
+        default: return nil
+        }
+    }
+}
+
 extension IngestBatch: BinaryCodable {
     /// Writes the value in IMS's binary encoding (journal records, snapshots); `init(from:)` reads it back.
     public func encode(to w: inout BinaryWriter) {
-        w.write(mode == .atomic ? UInt8(0) : UInt8(1))
+        w.write(mode.byte)
         w.write(receivedAt)
         w.writeCount(events.count)
         for (event, line) in zip(events, lines) {
@@ -207,7 +234,7 @@ extension IngestBatch: BinaryCodable {
     /// Reads a value written by `encode(to:)`.
     public init(from r: inout BinaryReader) throws(BinaryFormatError) {
         let modeByte = try r.readUInt8()
-        guard modeByte <= 1 else { throw BinaryFormatError("bad batch mode \(modeByte)") }
+        guard let mode = Mode(byte: modeByte) else { throw BinaryFormatError("bad batch mode \(modeByte)") }
         let receivedAt = try r.readTimestamp()
         let n = try r.readCount()
         var events: [Event] = [], lines: [Int32] = []
@@ -237,7 +264,7 @@ extension IngestBatch: BinaryCodable {
         if !r.isAtEnd {
             for _ in 0..<(try r.readCount()) { marks.append(FeedStamp(feedId: try r.readString(), sequence: try r.readVarInt())) }
         }
-        self.init(mode: modeByte == 0 ? .atomic : .partial, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
+        self.init(mode: mode, receivedAt: receivedAt, events: events, lines: lines, rejected: rejected)
         if events.isEmpty { self.lines = [] }
         feedStamps = stamps
         rawLines = raws

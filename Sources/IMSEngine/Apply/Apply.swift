@@ -121,7 +121,8 @@ extension EngineState {
         // Texts held only in memory (lines refused by validation, not by decoding) are journaled afterwards.
         let unjournaled = batch.lineTexts != nil && batch.rawLines.isEmpty && !cut && errors.count > batch.rejected.count
         let decodeRefused = unjournaled && !batch.rejected.isEmpty ? Set(batch.rejected.map(\.line)) : []
-        for e in errors where !cut {
+        // A refused decision is answered to its sender (and on the audit trail), not queued for the desk.
+        for e in errors where !cut && batch.mode != .decisions {
             if unjournaled, let raw = e.raw, !decodeRefused.contains(e.line) {
                 if textsToJournal == nil { textsToJournal = ExceptionTexts(at: batch.receivedAt) }
                 textsToJournal!.exceptionIds.append(exceptionLog.nextId)

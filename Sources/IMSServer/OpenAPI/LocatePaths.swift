@@ -14,7 +14,29 @@ extension OpenAPIDocument {
             description: "A locate request; requestId is the client's idempotency key")
         let refused = response("Refused, naming the field (nothing is applied)", ref("Error"))
         let orderId = path("orderId", "The order's id")
+        let decision = object(
+            ["correlationId": string, "type": enumeration(["locate", "order", "cancelLocate"])],
+            optional: [
+                "requestId": string, "clientId": string, "securityId": string, "quantity": integer, "side": string, "settlement": string,
+                "requestor": string, "orderId": string, "bookId": string, "price": string, "user": string, "locateId": string, "reason": string,
+            ],
+            description:
+                "One decision: correlationId (echoed in its answer), type, and the fields of its REST body (locate: POST /api/v1/locates; order: POST /api/v1/orders/validate; cancelLocate: locateId and POST /api/v1/locates/{locateId}/cancel's body)"
+        )
+        let answer = object(
+            ["correlationId": ["type": "string", "nullable": true], "status": integer],
+            optional: ["locate": ref("Locate"), "order": ref("OrderDecision"), "error": string, "field": string, "retryAfter": integer],
+            description:
+                "The answer to one decision: the status its own route would answer with (201 a new locate, 200, 400, 403, 404, 409, 422, 503), the locate or order on success, else error and field"
+        )
         return [
+            "/api/v1/decisions": post(
+                "Many decisions in one body (locate requests, order validations, locate cancellations), journaled together and answered in order; the body of one frame of the decision channel /ws/decisions (docs/locates.md)",
+                tag: "locates", body: ["oneOf": [decision, array(decision)]],
+                responses: [
+                    "200": response("One answer per decision, in order: an object for an object, an array for an array", ["oneOf": [answer, array(answer)]]),
+                    "400": response("The body is neither a decision nor an array of them", ref("Error")), "413": error,
+                ]),
             "/api/v1/orders/validate": post(
                 "Validate a sell order: stage 1 the client's limit, stage 2 its aggregation unit's, then the market's short-sale rules; an approval takes the quantity from both limits; a rejection lists every failed check",
                 tag: "orders",

@@ -151,7 +151,7 @@ enum OpenAPIDocument {
                 "title": "IMS — inventory management for prime brokers",
                 "version": "1.0.0",
                 "description":
-                    "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory, /ws/locate, /ws/limits) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md.",
+                    "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory, /ws/locate, /ws/limits) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md. The decision channel, /ws/decisions (roles client and operator), is a WebSocket that takes what POST /api/v1/decisions takes, one decision or an array of them per text frame, each with its correlationId, and answers each frame as soon as it is decided and durable, in order (docs/locates.md, with a Python example); a connection with 10,000 answers unread (decisionChannelMaxUnread) is read no further until its client reads, and is told so: {\"type\":\"backpressure\",\"unread\":n,\"limit\":l,\"error\":…}.",
             ],
             "paths": secured(paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a }),
             "components": [

@@ -147,6 +147,16 @@ public final class IMSMetrics: Sendable {
                 help: "Change records published and not yet taken by a consumer of the change feed."
             ).set(Int64(c.lag))
         }
+        for stage in StageTimes.Stage.allCases {
+            // A gauge per percentile (a `quantile` label belongs to summaries, which this registry does not make).
+            for (q, name) in [(0.5, "50"), (0.99, "99"), (0.999, "99.9")] {
+                registry.makeGauge(
+                    name: "ims_request_stage_seconds", labels: [("stage", stage.rawValue), ("percentile", name)],
+                    help:
+                        "Where submitted batches (decisions, commands, ingest) spend their time, by stage: inbox, journal, handoff, apply, answer, resume, render (docs/operations.md); percentiles since start."
+                ).set(engine.stageTimes.quantile(stage, q).seconds)
+            }
+        }
         gauge("ims_read_model_resynchronisations", "Times the read model fell off the change feed and was rebuilt.").set(
             Int64(engine.readModel.resynchronisations))
         let stats = hub.subscriberStats()

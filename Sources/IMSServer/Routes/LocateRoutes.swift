@@ -76,23 +76,9 @@ struct LocateRoutes {
     @Sendable func requestLocate(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let data = try await JSONBody.bytes(request)
         let body = try Self.fastBody(data) ?? JSONBody.decode(RequestBody.self, from: data, shape: Self.requestShape)
-        // A client acts for its own client, as the decoded body says (the one reading the handler acts on).
-        try context.requireOwnClient(body.clientId)
-        let command: LocateCommand
-        switch Self.command(body) {
-        case .failure(let bad): throw APIError(.unprocessableContent, bad.message, field: bad.field)
-        case .success(let c): command = c
-        }
-        // A re-sent request gets its first answer, without a new journal entry (on the same business day).
-        if let first = engine.readModel.read({ $0.locateOfToday(clientId: command.clientId!, requestId: command.requestId!) }) {
-            return JSONResponse.raw(first.json)
-        }
-        let outcome = try await engine.journal(command, issuer: context.issuer(named: command.user))
-        guard let answer = engine.readModel.read({ $0.locate(clientId: command.clientId!, requestId: command.requestId!) }) else {
-            throw APIError(.internalServerError, "the request was journaled but its locate is not visible")
-        }
-        // 201 for a new locate; 200 when a concurrent re-send of the same request made it first.
-        return JSONResponse.raw(answer.json, status: outcome.results.first?.status == .applied ? .created : .ok)
+        // Checked, journaled and answered as every decision is (a client acts for its own client, as the decoded
+        // body says; a re-sent request gets its first answer).
+        return try await DecisionDesk(engine: engine).decide([.locate(body)], caller: .init(identity: context.identity))[0].response()
     }
 
     @Sendable func bulk(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -173,16 +159,11 @@ struct LocateRoutes {
     @Sendable func cancel(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let id = context.pathParameter("locateId")
         let body = try await JSONBody.decode(Cancel.self, from: request, shape: #"{"clientId","user","reason"}"#)
-        // A client cancels its own locates: the body may name its client (no other); another client's
-        // locate is unknown to it, as on GET.
-        try context.requireOwnClient(body.clientId ?? context.clientScope)
-        return try await submit(
-            LocateCommand(action: .cancel, clientId: context.clientScope ?? body.clientId, user: body.user, locateId: id, reason: body.reason),
-            id: id, context: context)
+        return try await DecisionDesk(engine: engine).decide([.cancelLocate(locateId: id, body)], caller: .init(identity: context.identity))[0].response()
     }
 
-    /// Journals a decision or cancellation and answers with the locate as it is then: 404 for an unknown
-    /// locate, 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
+    /// Journals an operator's decision and answers with the locate as it is then: 404 for an unknown locate,
+    /// 409 when it is no longer in a state the command can act on, 422 naming the field otherwise.
     private func submit(_ command: LocateCommand, id: String, context: IMSRequestContext) async throws(APIError) -> Response {
         guard let current = engine.readModel.read({ $0.locate(id) }), context.maySee(client: current.clientId) else {
             throw APIError(.notFound, "unknown locate \(id)", field: "locateId")

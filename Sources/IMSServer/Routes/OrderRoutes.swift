@@ -49,42 +49,22 @@ struct OrderRoutes {
     @Sendable func validate(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let data = try await JSONBody.bytes(request)
         let body = try Self.fastBody(data) ?? JSONBody.decode(Body.self, from: data, shape: Self.shape)
-        // A client validates its own orders (the decoded body's client), on its own books only.
-        try context.requireOwnClient(body.clientId)
-        for (field, value) in [("orderId", body.orderId), ("clientId", body.clientId), ("bookId", body.bookId), ("securityId", body.securityId)] {
-            if let bad = InputBounds.identifier(value, field: field) { throw APIError(.unprocessableContent, bad.message, field: bad.field) }
-        }
-        guard let sideText = body.side, let side = OrderCommand.Side(rawValue: sideText) else {
-            throw APIError(.unprocessableContent, "side must be SELL or SELL_SHORT", field: "side")
-        }
-        guard let quantity = body.quantity else { throw APIError(.unprocessableContent, "quantity is required", field: "quantity") }
-        if let price = body.price?.value, let bad = InputBounds.decimal(price, limit: InputBounds.maxPrice, field: "price") {
-            throw APIError(.unprocessableContent, "price \(bad.message)", field: "price")
-        }
-        let orderId = body.orderId!, clientId = body.clientId!
-        if let own = context.clientScope, engine.readModel.read({ $0.book(body.bookId!)?.clientId }) != own {
-            // Another client's book, or the firm's, is unknown to a client (the same answer as no book).
-            throw APIError(.notFound, "unknown book \(body.bookId!)", field: "bookId")
-        }
-        let render: (OrderView) -> String = { context.clientScope == nil ? $0.json : $0.forClient().json }
-        let command = OrderCommand(
-            orderId: orderId, clientId: clientId, bookId: body.bookId!, securityId: body.securityId!, side: side,
-            quantity: quantity, price: body.price?.value ?? .zero, user: body.user)
+        let caller = DecisionDesk.Caller(identity: context.identity)
         if try QueryParameters(request).bool("dryRun", default: false) {
-            // The decision the order would get now, on the writer's state (a short read under its lock):
-            // nothing journaled, reserved or audited.
+            // The decision the order would get now, on the writer's state (a short read under its lock), checked
+            // as a real one is: nothing journaled, reserved or audited.
+            let command: OrderCommand
+            switch engine.readModel.read({ model in DecisionDesk.orderCommand(body, caller: caller, model: model) }) {
+            case .failure(let refused): return try refused.response()
+            case .success(let c): command = c
+            }
             let now = WallClock.now()
             switch engine.read({ state in Result { () throws(FieldError) in try state.dryRunOrder(command, at: now) } }) {
-            case .success(let view): return JSONResponse.raw(render(view))
+            case .success(let view): return JSONResponse.raw(DecisionDesk.render(view, scoped: caller.clientScope != nil))
             case .failure(let error): throw APIError(.unprocessableContent, error.message, field: error.field)
             }
         }
-        if let first = engine.readModel.read({ $0.orderOfToday(clientId: clientId, orderId: orderId) }) { return JSONResponse.raw(render(first)) }
-        _ = try await engine.journal(command, issuer: context.issuer(named: command.user))
-        guard let view = engine.readModel.read({ $0.order(clientId: clientId, orderId: orderId) }) else {
-            throw APIError(.internalServerError, "the order was journaled but its decision is not visible")
-        }
-        return JSONResponse.raw(render(view))
+        return try await DecisionDesk(engine: engine).decide([.order(body)], caller: caller)[0].response()
     }
 
     @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {

@@ -75,6 +75,9 @@ public struct AccessPolicy: Sendable {
             Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
             Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator])),
             Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator])),
+            // Many decisions at once, in a body or over the decision channel: each checked as its own route checks it.
+            Rule(.post, "/api/v1/decisions", .roles([.client, .operator])),
+            Rule(.get, "/ws/decisions", .roles([.client, .operator])),
             // Exceptions: the desk acknowledges what it has dealt with.
             Rule(.post, "/api/v1/exceptions/acknowledge", .roles([.operator, .admin])),
             // Rules: the desk reads them, an admin drafts, imports and activates, an approver approves.

@@ -15,13 +15,20 @@ public struct StreamLimits: Sendable {
     public var heartbeat: Duration = .seconds(5)
     /// Streams one identity (an API key, a token's subject) may have open at once; more are refused.
     public var maxPerIdentity = 32
+    /// Decisions a decision channel (`/ws/decisions`) may have taken and not yet written back; at this bound
+    /// it reads no more from the client until the client reads its answers.
+    public var maxUnreadDecisions = 10_000
 
     /// A `StreamLimits` from its fields.
-    public init(maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5), maxPerIdentity: Int = 32) {
+    public init(
+        maxPendingItems: Int = 100_000, maxSnapshotItems: Int = 100_000, heartbeat: Duration = .seconds(5), maxPerIdentity: Int = 32,
+        maxUnreadDecisions: Int = 10_000
+    ) {
         self.maxPendingItems = maxPendingItems
         self.maxSnapshotItems = maxSnapshotItems
         self.heartbeat = heartbeat
         self.maxPerIdentity = maxPerIdentity
+        self.maxUnreadDecisions = maxUnreadDecisions
     }
 }
 

@@ -1,0 +1,220 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWebSocket
+import IMSDomain
+import IMSEngine
+import IMSRuntime
+import NIOWebSocket
+import Synchronization
+
+extension DecisionDesk {
+    /// A frame's (or a body's) messages, prepared: the valid ones as one submission, the others answered.
+    struct Frame: Sendable {
+        var messages: [DecisionMessages.Message]
+        var isArray: Bool
+        var submission: Submission
+        /// Each message's place among the submission's requests (nil: refused as it was read).
+        var requestIndex: [Int?]
+    }
+
+    func prepare(_ messages: [DecisionMessages.Message], isArray: Bool, caller: Caller) -> Frame {
+        var requests: [Request] = []
+        var index: [Int?] = []
+        for m in messages {
+            if case .success(let r) = m.request {
+                index.append(requests.count)
+                requests.append(r)
+            } else {
+                index.append(nil)
+            }
+        }
+        return Frame(messages: messages, isArray: isArray, submission: prepare(requests, caller: caller), requestIndex: index)
+    }
+
+    /// The answers to a prepared frame, as the JSON the caller gets (one object, or an array in order).
+    func answerText(_ frame: Frame, outcomes: [Result<BatchOutcome, EngineError>]) -> String {
+        let answered = answers(frame.submission, outcomes: outcomes)
+        let all = zip(frame.messages, frame.requestIndex).map { m, k -> (answer: Answer, correlationId: String?, resource: String?) in
+            switch m.request {
+            case .failure(let refused): return (refused, m.correlationId, nil)
+            case .success(let r): return (k.map { answered[$0] } ?? .failure(.internalServerError, "not prepared", field: nil), m.correlationId, r.resource)
+            }
+        }
+        return DecisionMessages.json(all, isArray: frame.isArray)
+    }
+}
+
+/// The decision channel, `/ws/decisions` (docs/locates.md): one WebSocket per client connection,
+/// authenticated once at the upgrade and scoped to the caller's client as every route is.
+///
+/// Each text frame holds one decision or an array of them (`DecisionMessages`); each frame is checked, then
+/// submitted to the engine as one batch in the order frames arrive, without waiting for the one before. So
+/// a client can keep many frames in flight, and the engine journals and applies them in order. Answers go
+/// back in the same order, each frame's as soon as it is durable and applied, rendered on the connection's
+/// own task (never on the engine's threads).
+///
+/// Back-pressure: a connection may have at most `StreamLimits.maxUnreadDecisions` decisions taken and not
+/// yet written to it. At that bound the server reads no more of its frames (TCP holds the client's sends)
+/// and tells it once, after the answers already queued:
+/// `{"type":"backpressure","unread":n,"limit":l,"error":…}`. A client that takes nothing from its socket
+/// for `writeStallMs` is closed by the connection guard, as every connection is. Every decision taken is
+/// answered if the client reads; one that was not taken was never journaled, and a re-send with the same
+/// idempotency key after a reconnection gets the first answer of any that was.
+///
+/// A key revoked or a token expired while the channel is open: the next frame is refused (401) and the
+/// channel closed.
+enum DecisionChannel {
+    static func run(
+        desk: DecisionDesk, identity: Identity?, keys: APIKeyStore?, limits: StreamLimits,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+    ) async throws {
+        let caller = DecisionDesk.Caller(identity: identity)
+        let (queue, enqueue) = AsyncStream<Outgoing>.makeStream()
+        let unread = UnreadCount()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The writer: each frame's answers in the order the frames came.
+            group.addTask {
+                for await item in queue {
+                    switch item {
+                    case .text(let text):
+                        try await outbound.write(.text(text))
+                    case .frame(let pending):
+                        let (outcomes, answeredAt) = await pending.outcomes()
+                        if let answeredAt { desk.engine.stageTimes.record(.resume, nanoseconds: StageTimes.now() &- answeredAt) }
+                        try await outbound.write(.text(desk.answerText(pending.frame, outcomes: outcomes)))
+                        unread.written(pending.count)
+                    case .close(let code, let reason):
+                        try await outbound.close(code, reason: reason)
+                        return
+                    }
+                }
+            }
+            // The reader: frames checked and submitted in the order they arrive.
+            group.addTask {
+                defer { enqueue.finish() }
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if let refusal = Self.credentialRefusal(identity, keys: keys) {
+                        enqueue.yield(.text(DecisionMessages.json(.failure(.unauthorized, refusal, field: "Authorization"), correlationId: nil, resource: nil)))
+                        enqueue.yield(.close(.policyViolation, refusal))
+                        return
+                    }
+                    guard case .text(let text) = message else {
+                        enqueue.yield(.text(DecisionMessages.json(DecisionMessages.notAMessage, correlationId: nil, resource: nil)))
+                        continue
+                    }
+                    let messages: [DecisionMessages.Message], isArray: Bool
+                    switch DecisionMessages.read(Array(text.utf8)) {
+                    case .failure(let refused):
+                        enqueue.yield(.text(DecisionMessages.json(refused, correlationId: nil, resource: nil)))
+                        continue
+                    case .success(let read): (messages, isArray) = read
+                    }
+                    let count = max(1, messages.count)
+                    // At the bound: say so once (after what is queued), then wait for the client to read.
+                    if !unread.take(count, limit: limits.maxUnreadDecisions) {
+                        enqueue.yield(.text(Self.backpressure(unread: unread.count, limit: limits.maxUnreadDecisions)))
+                        while !unread.take(count, limit: limits.maxUnreadDecisions) { try await Task.sleep(for: .milliseconds(2)) }
+                    }
+                    let frame = desk.prepare(messages, isArray: isArray, caller: caller)
+                    let pending = PendingFrame(frame: frame, count: count)
+                    enqueue.yield(.frame(pending))
+                    desk.submit(frame.submission) { pending.fulfil($0) }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// What the writer sends next.
+    enum Outgoing: Sendable {
+        case text(String)
+        case frame(PendingFrame)
+        case close(WebSocketErrorCode, String)
+    }
+
+    /// Why a frame is refused because the caller's credential no longer holds, if it does not.
+    static func credentialRefusal(_ identity: Identity?, keys: APIKeyStore?) -> String? {
+        if let keyId = identity?.keyId, let keys, !keys.isActive(keyId: keyId) { return "the API key \(keyId) was revoked; sign in again" }
+        if let expiry = identity?.expiresAt, expiry <= Date() {
+            return "the bearer token expired at \(ISO8601DateFormatter().string(from: expiry)); sign in again"
+        }
+        return nil
+    }
+
+    static func backpressure(unread: Int, limit: Int) -> String {
+        var j = JSONText(capacity: 256)
+        j.object { j in
+            j.field("type", "backpressure")
+            j.field("unread", Int64(unread))
+            j.field("limit", Int64(limit))
+            j.field(
+                "error",
+                "\(unread) answers are waiting to be read, the most this channel holds: the server reads no more decisions from it until the client reads its answers"
+            )
+        }
+        return j.text
+    }
+}
+
+/// A frame submitted to the engine, waiting for its outcomes.
+final class PendingFrame: Sendable {
+    typealias Outcomes = [Result<BatchOutcome, EngineError>]
+    let frame: DecisionDesk.Frame
+    /// Decisions it counts for against the unread bound.
+    let count: Int
+    private let state = Mutex<(outcomes: Outcomes?, at: UInt64, waiter: CheckedContinuation<(Outcomes, UInt64?), Never>?)>((nil, 0, nil))
+
+    init(frame: DecisionDesk.Frame, count: Int) {
+        self.frame = frame
+        self.count = count
+    }
+
+    /// Called once, on an engine thread.
+    func fulfil(_ outcomes: Outcomes) {
+        let at = StageTimes.now()
+        let waiter = state.withLock { s -> CheckedContinuation<(Outcomes, UInt64?), Never>? in
+            s.outcomes = outcomes
+            s.at = at
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: (outcomes, at))
+    }
+
+    /// The outcomes, and when they came if this task had to wait for them (nil: they were there already).
+    func outcomes() async -> (Outcomes, UInt64?) {
+        if let done = state.withLock({ $0.outcomes }) { return (done, nil) }
+        return await withCheckedContinuation { continuation in
+            let done = state.withLock { s -> Outcomes? in
+                if let done = s.outcomes { return done }
+                s.waiter = continuation
+                return nil
+            }
+            if let done { continuation.resume(returning: (done, nil)) }
+        }
+    }
+}
+
+/// Decisions a channel has taken and not yet written back, against its bound.
+final class UnreadCount: Sendable {
+    private let state = Mutex<(unread: Int, written: Int)>((0, 0))
+
+    /// Counts `n` more if they fit under `limit` (a frame larger than the limit fits when nothing is unread).
+    func take(_ n: Int, limit: Int) -> Bool {
+        state.withLock { s in
+            guard s.unread == 0 || s.unread + n <= limit else { return false }
+            s.unread += n
+            return true
+        }
+    }
+
+    func written(_ n: Int) {
+        state.withLock {
+            $0.unread -= n; $0.written += n
+        }
+    }
+
+    var count: Int { state.withLock { $0.unread } }
+    /// Every decision written back so far (the writer's progress).
+    var writtenTotal: Int { state.withLock { $0.written } }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IMSEngine
+import IMSRuntime
+import Testing
+
+@testable import IMSServer
+
+/// `POST /api/v1/decisions` (many decisions in one body, as one frame of the decision channel holds them): each
+/// answered in order with its correlation id and the status its own route would give, one bad message never
+/// spoiling the others; a body that is no list of decisions refused naming `body`.
+struct DecisionAPITests {
+    static let setup = OrderAPITests.setup + "\n" + #"{"type":"counterparty","counterpartyId":"C1","name":"Fund 1","kind":"CLIENT"}"#
+
+    static func decide(_ client: any TestClientProtocol, _ body: String, status: HTTPResponse.Status = .ok) async throws -> Any {
+        try await client.execute(uri: "/api/v1/decisions", method: .post, body: ByteBuffer(string: body)) { r in
+            #expect(r.status == status, "\(body): \(String(buffer: r.body))")
+            return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView))
+        }
+    }
+
+    static func locate(_ id: String, request: String, quantity: Any = 100, security: String = "IBM", client: String = "C1") -> String {
+        let q = quantity is String ? "\"\(quantity)\"" : "\(quantity)"
+        return
+            #"{"correlationId":"\#(id)","type":"locate","requestId":"\#(request)","clientId":"\#(client)","securityId":"\#(security)","quantity":\#(q),"side":"SHORT"}"#
+    }
+
+    func withServer(_ body: @Sendable (any TestClientProtocol, Engine) async throws -> Void) async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let app = Application(router: IMSApplication.router(engine: engine, configuration: ServerConfiguration()))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: Self.setup)) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+            }
+            try await body(client, engine)
+        }
+    }
+
+    @Test func eachDecisionIsAnsweredInOrderWithItsOwnStatus() async throws {
+        try await withServer { client, engine in
+            let exceptionsBefore = engine.readModel.read { $0.nextExceptionIdentifier }
+            let body =
+                "["
+                + [
+                    Self.locate("a", request: "R1"),
+                    #"{"correlationId":"b","type":"order","orderId":"O1","clientId":"C1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":"100"}"#,
+                    Self.locate("c", request: "R1"),
+                    Self.locate("d", request: "R2", quantity: "many"),
+                    #"{"type":"locate","requestId":"R3","clientId":"C1","securityId":"IBM","quantity":5,"side":"SHORT"}"#,
+                    #"{"correlationId":"f","type":"borrow"}"#,
+                    #"{"correlationId":"g","type":"locate","requestId":"R4","clientId":"C1","securityId":"IBM","quantity":5,"side":"SHORT","colour":"red"}"#,
+                    Self.locate("h", request: "R5", quantity: -5),
+                    #"{"correlationId":"i","type":"locate","requestId":"R6","clientId":"C1","clientId":"C2","securityId":"IBM","quantity":5,"side":"SHORT"}"#,
+                    Self.locate("j", request: "R7", quantity: 50),
+                ].joined(separator: ",") + "]"
+            let answers = try #require(try await Self.decide(client, body) as? [[String: Any]])
+            #expect(answers.map { $0["correlationId"] as? String } == ["a", "b", "c", "d", nil, "f", "g", "h", "i", "j"])
+            #expect(answers.map { $0["status"] as? Int } == [201, 200, 200, 400, 400, 400, 400, 422, 400, 201])
+            #expect(answers.map { $0["field"] as? String } == [nil, nil, nil, "quantity", "correlationId", "type", "colour", "quantity", "clientId", nil])
+            // The first answer again for the re-sent request; an order answered with its decision.
+            let first = try #require(answers[0]["locate"] as? [String: Any]), again = try #require(answers[2]["locate"] as? [String: Any])
+            #expect(first["locateId"] as? String != nil && first["locateId"] as? String == again["locateId"] as? String)
+            #expect((answers[1]["order"] as? [String: Any])?["decision"] as? String == "APPROVED")
+            #expect((answers[9]["locate"] as? [String: Any])?["status"] as? String == "APPROVED")
+            // A refused decision is an answer, not an exception for the desk.
+            #expect(engine.readModel.read { $0.nextExceptionIdentifier } == exceptionsBefore)
+            // Cancelled over the same path, and a second cancellation refused as the REST route refuses it (409).
+            let id = try #require(first["locateId"] as? String)
+            let cancel = #"{"correlationId":"k","type":"cancelLocate","locateId":"\#(id)","clientId":"C1","reason":"done"}"#
+            let cancelled = try #require(try await Self.decide(client, cancel) as? [String: Any])
+            #expect(cancelled["status"] as? Int == 200 && (cancelled["locate"] as? [String: Any])?["status"] as? String == "CANCELLED", "\(cancelled)")
+            let twice = try #require(try await Self.decide(client, cancel) as? [String: Any])
+            #expect(twice["status"] as? Int == 409 && twice["field"] as? String == "status", "\(twice)")
+            let unknown = try #require(try await Self.decide(client, #"{"correlationId":"l","type":"cancelLocate","locateId":"L-NONE"}"#) as? [String: Any])
+            #expect(unknown["status"] as? Int == 404 && unknown["field"] as? String == "locateId")
+        }
+    }
+
+    @Test func aBodyThatIsNoDecisionIsRefusedNamingBody() async throws {
+        try await withServer { client, _ in
+            for bad in [#""hello""#, "[" + Self.locate("a", request: "R1") + ",", "[1,,2]", ""] {
+                let answer = try #require(try await Self.decide(client, bad, status: .badRequest) as? [String: Any], "\(bad)")
+                #expect(answer["field"] as? String == "body", "\(bad): \(answer)")
+            }
+            // One message that is not JSON: answered (with no correlation id to name) as a bad message.
+            let garbled = try #require(try await Self.decide(client, "{" + Self.locate("a", request: "R1")) as? [String: Any])
+            #expect(garbled["correlationId"] is NSNull && garbled["status"] as? Int == 400 && garbled["field"] as? String == "message", "\(garbled)")
+            let tooMany = "[" + Array(repeating: Self.locate("a", request: "R1"), count: DecisionMessages.maxPerFrame + 1).joined(separator: ",") + "]"
+            _ = try await Self.decide(client, tooMany, status: .contentTooLarge)
+            // An empty list is answered with an empty list.
+            #expect((try await Self.decide(client, "[]") as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func theElementsOfAnArrayAreFoundWhateverTheyHold() {
+        func texts(_ s: String) -> [String]? {
+            let b = Array(s.utf8)
+            return DecisionMessages.elements(of: b, from: 0).map { $0.map { String(decoding: b[$0], as: UTF8.self) } }
+        }
+        #expect(texts(#"[{"a":"x,]}"},{"b":[1,{"c":"\"]"}]}]"#) == [#"{"a":"x,]}"}"#, #"{"b":[1,{"c":"\"]"}]}"#])
+        #expect(texts("[ 1 , \"two\" ,[3]]") == ["1 ", "\"two\" ", "[3]"])
+        #expect(texts("[]") == [])
+        #expect(texts("[1,]") == nil)
+        #expect(texts("[,1]") == nil)
+        #expect(texts("[1") == nil)
+        #expect(texts("[1] x") == nil)
+        #expect(texts("[{]") == nil)
+    }
+}
