@@ -57,6 +57,7 @@ struct DecisionsBench {
         for (n, channel) in channels.enumerated() {
             // Each way its own ids (a re-sent id would be answered without a decision).
             let ids = "\(prefix)\(channel.rawValue)\(n)-"
+            let cpu = CPUTimes.now()
             let result: Result
             switch channel {
             case .floor, .http: result = try perRequest(channel, ids: ids, prefix: prefix)
@@ -64,7 +65,7 @@ struct DecisionsBench {
             case .ws: result = try overChannel(ids: ids, prefix: prefix)
             }
             results.append(result)
-            print(json(result))
+            print(json(result, steal: cpu.map { CPUTimes.now()?.stealPercent(since: $0) } ?? nil))
             if channel != .floor, let stages = try? serverStages() { print(stages) }
         }
         if let floor = results.first(where: { $0.channel == .floor }) {
@@ -338,7 +339,7 @@ struct DecisionsBench {
         return (succeeded, locates, orders)
     }
 
-    private func json(_ r: Result) -> String {
+    private func json(_ r: Result, steal: Double? = nil) -> String {
         let h = r.histogram
         let latencyOf =
             switch r.channel {
@@ -351,6 +352,26 @@ struct DecisionsBench {
             #"{"kind":"decisions","channel":"\#(r.channel.rawValue)","decisions":\#(r.decisions),"seconds":\#(String(format: "%.3f", r.seconds)),"decisionsPerSecond":\#(Int(r.perSecond)),"#
             + #""targetRate":\#(rate),"connections":\#(r.channel == .ws ? wsConnections : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
             + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(r.locatesApproved),"ordersApproved":\#(r.ordersApproved),"#
-            + #""failed":\#(r.failures),"latencyOf":"\#(latencyOf)"}"#
+            + #""failed":\#(r.failures),"cpuStealPercent":\#(steal.map { String(format: "%.1f", $0) } ?? "null"),"latencyOf":"\#(latencyOf)"}"#
+    }
+}
+
+/// The machine's CPU time by kind (`/proc/stat`'s first line, in ticks): how much of it the hypervisor took
+/// (steal) while a benchmark ran, printed beside its figures, since a virtual machine's neighbours move them.
+struct CPUTimes {
+    var total: UInt64
+    var steal: UInt64
+
+    static func now() -> CPUTimes? {
+        guard let line = try? String(contentsOfFile: "/proc/stat", encoding: .utf8).split(separator: "\n").first else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard fields.count >= 8 else { return nil }
+        return CPUTimes(total: fields.reduce(0, +), steal: fields[7])
+    }
+
+    /// Steal as a percentage of all CPU time since `earlier`.
+    func stealPercent(since earlier: CPUTimes) -> Double {
+        let total = self.total &- earlier.total
+        return total == 0 ? 0 : Double(steal &- earlier.steal) * 100 / Double(total)
     }
 }
