@@ -411,6 +411,63 @@
 #endif
 
 #if Kafka
+    /// Which journal records of the log count, decided alike by every reader from the log alone: a follower, a
+    /// claimant reading up to its claim, an `asOf` replay.
+    ///
+    /// - Records up to the starting position's may come again (reading from a snapshot's checkpoint re-reads a
+    ///   few): skipped, until a newer one counts.
+    /// - A record written under an epoch older than the newest claim before it is a deposed leader's: it counts
+    ///   for no one.
+    /// - The records that count are numbered one after another; anything else means the log is not what this
+    ///   reading applied (`ReplicaDivergence`).
+    public struct LogReading: Sendable {
+        /// The last journal record that counted.
+        public private(set) var applied: UInt64
+        /// The highest leadership epoch seen.
+        public private(set) var epoch: Int64
+        private var rereadThrough: UInt64
+
+        /// What a record is to this reading.
+        public enum Verdict: Sendable, Equatable {
+            case counts
+            /// Read again after a checkpoint: already applied.
+            case reread
+            /// A deposed leader's.
+            case deposed
+        }
+
+        /// A reading of the log after `position` (the state's last record and epoch).
+        public init(from position: ReplicaPosition) {
+            applied = position.record
+            epoch = position.epoch
+            rereadThrough = position.record
+        }
+
+        /// What journal record `number`, written under `written` at `offset`, is to this reading; one that counts
+        /// becomes the last applied. Throws when it does not follow the last one that counted.
+        public mutating func take(record number: UInt64, epoch written: Int64, offset: Int64) throws(ReplicaDivergence) -> Verdict {
+            if number <= applied && number <= rereadThrough { return .reread }
+            if written < epoch { return .deposed }
+            rereadThrough = 0
+            guard number == applied + 1 else { throw .gap(expected: applied + 1, found: number, offset: offset) }
+            applied = number
+            return .counts
+        }
+
+        /// A control record (claim, heartbeat, resignation) of epoch `control` was read.
+        public mutating func see(epoch control: Int64) { epoch = max(epoch, control) }
+
+        /// This node leads under `claimed` (above every epoch it has seen).
+        public mutating func lead(epoch claimed: Int64) { epoch = max(epoch, claimed) }
+
+        /// After leading, the reading goes on after `lastRecord`, this node's own last record, from the offset after
+        /// its last write: nothing there is a re-read.
+        public mutating func resume(after lastRecord: UInt64) {
+            applied = lastRecord
+            rereadThrough = 0
+        }
+    }
+
     /// Reads the journal's entries back from the topic as a follower would (a deposed leader's records skipped
     /// by epoch, record numbers consecutive), for `asOf`: the state at an earlier point is a snapshot, then
     /// the log up to that point.
@@ -422,9 +479,8 @@
         ) throws {
             let reader = try KafkaJournalReader(brokers: brokers, topic: topic, partition: partition, fromOffset: position.offset)
             let end = try reader.highWatermark()
-            var epoch = position.epoch, applied = position.record, offset = position.offset
-            // Records up to the position's are read again after its checkpoint, before anything new.
-            var rereadThrough = position.record
+            var reading = LogReading(from: position)
+            var offset = position.offset
             while offset < end {
                 guard let (message, record) = try reader.next(timeout: .seconds(5)) else {
                     throw KafkaError("the log ends at offset \(offset), before its high watermark \(end) when the reading began")
@@ -432,15 +488,10 @@
                 offset = message.offset + 1
                 switch record {
                 case .entry(let number, let written, let entry):
-                    if number <= rereadThrough || written < epoch { continue }
-                    rereadThrough = 0
-                    guard number == applied + 1 else {
-                        throw KafkaError("the log skips from record \(applied) to \(number) at offset \(message.offset)")
-                    }
-                    applied = number
+                    guard try reading.take(record: number, epoch: written, offset: message.offset) == .counts else { continue }
                     guard try body(number, entry) else { return }
                 case .control(let control):
-                    epoch = max(epoch, control.epoch)
+                    reading.see(epoch: control.epoch)
                 }
             }
         }

@@ -85,17 +85,16 @@
         private let lags = Mutex(LagSamples())
 
         private var reader: KafkaJournalReader?
-        private var applied: UInt64
+        /// Which of the log's records count, and the last that did (`LogReading`, as every reader decides).
+        private var reading: LogReading
+        private var applied: UInt64 { reading.applied }
+        private var epoch: Int64 { reading.epoch }
         private var readFrom: Int64
-        private var epoch: Int64
         private var lastHeard = ContinuousClock.now
         private var lastWatermark = ContinuousClock.now - .seconds(10)
         private var halted = false
         /// Since when the partition's high watermark has stood below where this node read, if it does.
         private var shortSince: ContinuousClock.Instant?
-        /// Records up to this one may come again (reading from a snapshot's checkpoint re-reads a few); once a
-        /// newer one is applied, a record number seen before means the log was rewritten.
-        private var rereadThrough: UInt64 = 0
 
         /// How loud a line of the replica's log is.
         public enum LogLevel: Sendable { case info, notice, warning, error, critical }
@@ -113,10 +112,8 @@
             self.journal = journal
             self.start = position
             self.log = log
-            applied = position.record
-            rereadThrough = position.record
+            reading = LogReading(from: position)
             readFrom = position.offset
-            epoch = position.epoch
             status = Mutex(ReplicaStatus(role: .standby, node: settings.node, epoch: position.epoch, appliedRecord: position.record, offset: position.offset))
             journal.checkpoints.note(record: position.record, offset: position.offset)
             journal.refuse("standby: no leader is known yet")
@@ -208,8 +205,7 @@
                 return
             }
             if case .steppedDown(let down) = leadership {
-                applied = down.lastRecord
-                rereadThrough = 0
+                reading.resume(after: down.lastRecord)
                 readFrom = down.resumeAt
                 reader = nil
                 lastHeard = holdOff.exchange(false, ordering: .relaxed) ? .now + settings.lease : .now
@@ -309,16 +305,13 @@
             readFrom = message.offset + 1
             switch record {
             case .entry(let number, let written, let entry):
-                // Read again after a snapshot's checkpoint: only before this reading has applied anything new.
-                if number <= applied && number <= rereadThrough { return nil }
-                // A deposed leader's record, after a newer claim in the log: it counts for no node.
-                if written < epoch {
+                switch try reading.take(record: number, epoch: written, offset: message.offset) {
+                case .reread: return nil
+                case .deposed:
                     log(.info, "skipped record \(number) at offset \(message.offset): written under epoch \(written), after a claim of epoch \(epoch)")
                     return nil
+                case .counts: break
                 }
-                rereadThrough = 0
-                guard number == applied + 1 else { throw ReplicaDivergence.gap(expected: applied + 1, found: number, offset: message.offset) }
-                applied = number
                 journal.checkpoints.note(record: number, offset: message.offset)
                 let produced = message.timestampMilliseconds
                 engine.applyJournaled(entry, record: number) { [weak self] _ in
@@ -333,7 +326,7 @@
                 }
                 return nil
             case .control(let control):
-                epoch = max(epoch, control.epoch)
+                reading.see(epoch: control.epoch)
                 journal.refuse("standby: writes go to the leader, \(control.node) at \(control.url)")
                 status.withLock {
                     $0.epoch = epoch
@@ -380,7 +373,7 @@
                     claimEpoch = epoch + 1
                     claimAt = try writeClaim(producer, epoch: claimEpoch)
                 }
-                epoch = claimEpoch
+                reading.lead(epoch: claimEpoch)
                 reader = nil
                 journal.lead(producer: producer, nextRecord: applied + 1, epoch: claimEpoch, writtenThrough: claimAt) { [weak self] down in
                     self?.noteStepDown(down)

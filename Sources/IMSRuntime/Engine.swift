@@ -61,6 +61,12 @@ public final class Engine: Sendable {
     public let maxPendingEvents: Int
     /// The most events one group commit takes, so that the writer applies one group while the next is written.
     static let maxGroupCommitEvents = 50_000
+    /// A group of at most this many events is applied by the journal thread itself when the writer is idle.
+    static let inlineApplyEvents = 256
+    /// Held by whichever thread is applying a drain (the writer, or the journal thread applying a small group).
+    private let draining = NSLock()
+    /// Events applied since the last snapshot (changed only under `draining`, or by the writer alone).
+    private let eventsSinceSnapshot = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - journal: where batches are made durable before they are applied; nil for a memory-only engine.
@@ -211,7 +217,17 @@ public final class Engine: Sendable {
                     stamped.append(journaled)
                     record += 1
                 }
-                applyQueue.pass(stamped)
+                // A small group (a few decisions) is applied here when no drain is under way: one thread hand-over
+                // fewer on a decision's path. A large one goes to the writer, which applies it while this thread
+                // writes the next group.
+                if events <= Self.inlineApplyEvents, draining.try() {
+                    let earlier = applyQueue.takeAvailable()
+                    if !earlier.isEmpty { drain(earlier) }
+                    drain(stamped)
+                    draining.unlock()
+                } else {
+                    applyQueue.pass(stamped)
+                }
             } catch {
                 journalHealth.withLock { $0.failed(error.message, batches: work.count, at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))) }
                 observer.withLock { $0 }?.journalFailed(error.message, batches: work.count)
@@ -223,72 +239,87 @@ public final class Engine: Sendable {
     }
 
     private func runWriter() {
-        let source = journal == nil ? inbox : applyQueue
-        var eventsSinceSnapshot = 0
-        while let work = source.take() {
-            var outcomes: [BatchOutcome?] = []
-            outcomes.reserveCapacity(work.count)
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            var snapshot: EngineState?
-            var published: UInt64 = 0
-            var texts: ExceptionTexts?
-            let events = work.reduce(0) { $0 + $1.lineCount }
-            let replicated = work.reduce(0) { $0 + ($1.replicated ? $1.lineCount : 0) }
-            state.withLock { state in
-                let exceptionsFrom = state.nextExceptionIdentifier
-                for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
-                let earliest = work.map(\.entry.receivedAt).min() ?? Timestamp(micros: 0)
-                let records = (work.first?.record ?? 0)...(work.last?.record ?? 0)
-                // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
-                // records published so far (what a consumer that fell off the feed resynchronises from).
-                let c0 = DispatchTime.now().uptimeNanoseconds
-                published = feed.publish(
-                    state.takeChangeRecord(
-                        exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
-                        results: outcomes.compactMap { $0 }))
-                captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
-                texts = state.takeTextsToJournal()
-                if snapshots != nil {
-                    eventsSinceSnapshot += events
-                    if eventsSinceSnapshot >= snapshotEveryEvents {
-                        eventsSinceSnapshot = 0
-                        snapshot = state
-                    }
-                }
+        guard journal != nil else {
+            while let work = inbox.take() { drain(work) }
+            stopped.signal()
+            return
+        }
+        // Whoever holds `draining` takes everything queued, in order: this thread, or the journal thread that
+        // has just made a small group durable and applies it itself (`runJournal`). Waiting for work takes none
+        // of it, so no drain can be overtaken by a later one.
+        while applyQueue.waitForItems() {
+            draining.withLock {
+                let work = applyQueue.takeAvailable()
+                if !work.isEmpty { drain(work) }
             }
-            let busy = DispatchTime.now().uptimeNanoseconds - t0
-            busyNanos.add(busy, ordering: .relaxed)
-            observer.withLock { $0 }?.applied(events: events, nanoseconds: busy)
-            // The texts of lines refused in this drain follow their batches into the journal (before the
-            // answers go, so a client that has its answer finds them journaled or queued to be).
-            // Entries from another node's journal are followed by their texts in that journal.
-            if let texts, journal != nil, work.contains(where: { !$0.replicated }) {
-                inbox.pass([Work(entry: .lineTexts(texts), record: 0, completion: { _ in })])
-            }
-            // Events are counted in flight on the inbox until applied, whichever stage passed them on.
-            inbox.done(cost: events - replicated)
-            if replicated > 0 { replicatedEvents.subtract(replicated, ordering: .relaxed) }
-            // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
-            // client that reads after its answer sees what it wrote.
-            let applyStarted = t0, appliedAt = StageTimes.now(), stages = stageTimes
-            answers.add(after: published) { [outcomes] in
-                let answeredAt = StageTimes.now()
-                for (item, outcome) in zip(work, outcomes) {
-                    if item.submitted > 0 {
-                        var times: [(StageTimes.Stage, UInt64)] = [(.apply, appliedAt &- applyStarted), (.answer, answeredAt &- appliedAt)]
-                        if item.durable > 0 {
-                            times += [(.inbox, item.taken &- item.submitted), (.journal, item.durable &- item.taken), (.handoff, applyStarted &- item.durable)]
-                        } else {
-                            times.append((.inbox, applyStarted &- item.submitted))
-                        }
-                        stages.record(times)
-                    }
-                    item.completion(outcome.map { .success($0) } ?? .failure(.stopped))
-                }
-            }
-            if let snapshot, let snapshots { snapshots.offer(snapshot) }
         }
         stopped.signal()
+    }
+
+    /// Applies `work` (one drain) under the state's lock, publishes its changes, and queues its answers for when
+    /// the read model shows them. The writer's, or the journal thread's while it holds `draining`.
+    private func drain(_ work: [Work]) {
+        var outcomes: [BatchOutcome?] = []
+        outcomes.reserveCapacity(work.count)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var snapshot: EngineState?
+        var published: UInt64 = 0
+        var texts: ExceptionTexts?
+        let events = work.reduce(0) { $0 + $1.lineCount }
+        let replicated = work.reduce(0) { $0 + ($1.replicated ? $1.lineCount : 0) }
+        state.withLock { state in
+            let exceptionsFrom = state.nextExceptionIdentifier
+            for item in work { outcomes.append(state.apply(item.entry, record: item.record)) }
+            let earliest = work.map(\.entry.receivedAt).min() ?? Timestamp(micros: 0)
+            let records = (work.first?.record ?? 0)...(work.last?.record ?? 0)
+            // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
+            // records published so far (what a consumer that fell off the feed resynchronises from).
+            let c0 = DispatchTime.now().uptimeNanoseconds
+            published = feed.publish(
+                state.takeChangeRecord(
+                    exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
+                    results: outcomes.compactMap { $0 }))
+            captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
+            texts = state.takeTextsToJournal()
+            if snapshots != nil {
+                let since = eventsSinceSnapshot.add(events, ordering: .relaxed).newValue
+                if since >= snapshotEveryEvents {
+                    eventsSinceSnapshot.store(0, ordering: .relaxed)
+                    snapshot = state
+                }
+            }
+        }
+        let busy = DispatchTime.now().uptimeNanoseconds - t0
+        busyNanos.add(busy, ordering: .relaxed)
+        observer.withLock { $0 }?.applied(events: events, nanoseconds: busy)
+        // The texts of lines refused in this drain follow their batches into the journal (before the
+        // answers go, so a client that has its answer finds them journaled or queued to be).
+        // Entries from another node's journal are followed by their texts in that journal.
+        if let texts, journal != nil, work.contains(where: { !$0.replicated }) {
+            inbox.pass([Work(entry: .lineTexts(texts), record: 0, completion: { _ in })])
+        }
+        // Events are counted in flight on the inbox until applied, whichever stage passed them on.
+        inbox.done(cost: events - replicated)
+        if replicated > 0 { replicatedEvents.subtract(replicated, ordering: .relaxed) }
+        // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
+        // client that reads after its answer sees what it wrote.
+        let applyStarted = t0, appliedAt = StageTimes.now(), stages = stageTimes
+        answers.add(after: published) { [outcomes] in
+            let answeredAt = StageTimes.now()
+            for (item, outcome) in zip(work, outcomes) {
+                if item.submitted > 0 {
+                    var times: [(StageTimes.Stage, UInt64)] = [(.apply, appliedAt &- applyStarted), (.answer, answeredAt &- appliedAt)]
+                    if item.durable > 0 {
+                        times += [(.inbox, item.taken &- item.submitted), (.journal, item.durable &- item.taken), (.handoff, applyStarted &- item.durable)]
+                    } else {
+                        times.append((.inbox, applyStarted &- item.submitted))
+                    }
+                    stages.record(times)
+                }
+                item.completion(outcome.map { .success($0) } ?? .failure(.stopped))
+            }
+        }
+        if let snapshot, let snapshots { snapshots.offer(snapshot) }
     }
 }
 

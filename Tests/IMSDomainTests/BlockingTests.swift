@@ -53,6 +53,27 @@ struct BlockingQueueTests {
         #expect(c.take() == nil && c.pendingCost == 0)
     }
 
+    /// How the engine's writer and journal thread share the apply queue: waiting takes nothing (so the thread
+    /// that holds the drain lock takes everything queued, in order), and a closed queue ends the wait once empty.
+    @Test func waitingTakesNothingAndTakeAvailableTakesAllInOrder() async throws {
+        let q = BlockingQueue<Int>()
+        #expect(q.takeAvailable().isEmpty)
+        let woke = BlockingFuture<Bool>()
+        Thread { woke.fulfil(q.waitForItems()) }.start()
+        try await Task.sleep(for: .milliseconds(20))
+        q.pass([1, 2])
+        #expect(woke.wait())
+        q.pass([3])
+        #expect(q.waitForItems(), "items are still there after a wait")
+        #expect(q.takeAvailable() == [1, 2, 3])
+        #expect(q.pendingCost == 3, "what was taken stays held until done")
+        q.done(cost: 3)
+        q.pass([4])
+        q.close()
+        #expect(q.waitForItems() && q.takeAvailable() == [4])
+        #expect(!q.waitForItems(), "closed and empty")
+    }
+
     @Test func aFutureKeepsItsFirstValue() {
         let f = BlockingFuture<Int>()
         f.fulfil(1)

@@ -81,6 +81,26 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         return out
     }
 
+    /// Waits until something is queued, taking nothing (another thread may take it: `takeAvailable`); false once
+    /// the queue is closed and empty.
+    public func waitForItems() -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        while items.isEmpty && !closed { condition.wait() }
+        return !items.isEmpty
+    }
+
+    /// Everything queued now, without waiting (empty when nothing is). Its cost stays held until `done(cost:)`.
+    public func takeAvailable() -> [Element] {
+        condition.lock(); defer { condition.unlock() }
+        guard !items.isEmpty else { return [] }
+        let out = Array(items)
+        let taken = out.reduce(0) { $0 + cost($1) }
+        items.removeAll(keepingCapacity: true)
+        queuedCost -= taken
+        inFlightCost += taken
+        return out
+    }
+
     /// Releases `cost` of what was taken (the consumer, or a later stage, is done with it): producers waiting
     /// for room may go on.
     public func done(cost: Int) {
