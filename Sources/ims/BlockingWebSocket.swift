@@ -109,8 +109,9 @@ final class BlockingWebSocket: @unchecked Sendable {
     }
 
     private func fill() throws {
-        if readAt > 0 && readAt == readBuffer.count {
-            readBuffer.removeAll(keepingCapacity: true)
+        // What was read already is dropped once it is all of the buffer, or a large share of it.
+        if readAt > 0 && (readAt == readBuffer.count || readAt >= 1 << 20) {
+            readBuffer.removeFirst(readAt)
             readAt = 0
         }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import IMSDomain
 import IMSEngine
 import IMSRuntime
 import Testing
@@ -92,6 +93,52 @@ struct DecisionAPITests {
             // An empty list is answered with an empty list.
             #expect((try await Self.decide(client, "[]") as? [Any])?.isEmpty == true)
         }
+    }
+
+    /// The channel reads a flat message without building a tree when it can; whatever it reads so must be what
+    /// the strict reading makes of it, and anything it cannot read so is left to the strict reading.
+    @Test func theFastReadingAgreesWithTheStrictOne() {
+        let samples = [
+            Self.locate("a", request: "R1"),
+            #"{"correlationId":"b","type":"locate","requestId":"R2","clientId":"C1","securityId":"IBM","quantity":5,"side":"SHORT","settlement":"SWAP","requestor":"pat"}"#,
+            #"{"correlationId":"c","type":"order","orderId":"O1","clientId":"C1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":"100.25"}"#,
+            #"{"correlationId":"d","type":"order","orderId":"O2","clientId":"C1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":99.5}"#,
+            #"{"correlationId":"e","type":"order","orderId":"O3","clientId":"C1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":10,"price":7}"#,
+            #"{"correlationId":"f","type":"cancelLocate","locateId":"L9","reason":null}"#,
+            #"{"correlationId":"g","type":"locate","requestId":"R3","quantity":null}"#,
+            // Left to the strict reading: an escape, a repeated key, an unknown key, a wrong type, no correlation id.
+            #"{"correlationId":"h","type":"locate","requestId":"R\u0034","clientId":"C1"}"#,
+            #"{"correlationId":"i","type":"locate","clientId":"C1","clientId":"C2"}"#,
+            #"{"correlationId":"j","type":"locate","colour":"red"}"#,
+            #"{"correlationId":"k","type":"locate","quantity":"ten"}"#,
+            #"{"type":"locate","requestId":"R5"}"#,
+        ]
+        var fast = 0
+        for sample in samples {
+            let bytes = Array(sample.utf8)
+            let strict = DecisionMessages.strictMessage(bytes)
+            guard let flat = DecisionMessages.flatMessage(bytes) else {
+                #expect(DecisionMessages.message(bytes).correlationId == strict.correlationId)
+                continue
+            }
+            fast += 1
+            #expect(flat.correlationId == strict.correlationId, "\(sample)")
+            #expect(String(describing: flat.request) == String(describing: strict.request), "\(sample)")
+        }
+        #expect(fast == 7, "the flat messages are read without a tree")
+    }
+
+    /// Frames merged into one batch get back their own lines' outcomes, numbered as in the frame.
+    @Test func aMergedBatchsOutcomeIsSharedOutByLine() {
+        var whole = BatchOutcome(
+            accepted: 3, ignored: 0, rejected: [LineError(line: 2, field: "quantity", error: "bad"), LineError(line: 5, field: "side", error: "bad")],
+            lastSequence: 9, applied: true)
+        whole.results = (1...5).map { EventResult(line: $0, status: [2, 5].contains($0) ? .rejected : .applied) }
+        // Frame one held lines 1 and 2 of the merged batch; frame two lines 3 to 5.
+        let one = whole.share(lines: 0..<2), two = whole.share(lines: 2..<5)
+        #expect(one.rejected.map(\.line) == [2] && one.results.map(\.line) == [1, 2])
+        #expect(two.rejected.map(\.line) == [3] && two.rejected.first?.field == "side")
+        #expect(two.results.map(\.line) == [1, 2, 3] && two.results.map(\.status) == [.applied, .applied, .rejected])
     }
 
     @Test func theElementsOfAnArrayAreFoundWhateverTheyHold() {

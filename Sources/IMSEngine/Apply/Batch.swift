@@ -16,6 +16,16 @@ public struct BatchOutcome: Sendable, Hashable {
     public var results: [EventResult] = []
     /// Of `rejected`, the lines the decoder refused (the rest failed validation against the state).
     public var decodeRejected = 0
+
+    /// A `BatchOutcome` from its fields.
+    public init(accepted: Int, ignored: Int, rejected: [LineError], lastSequence: Int64, applied: Bool, results: [EventResult] = []) {
+        self.accepted = accepted
+        self.ignored = ignored
+        self.rejected = rejected
+        self.lastSequence = lastSequence
+        self.applied = applied
+        self.results = results
+    }
 }
 
 /// What one line of a batch did.

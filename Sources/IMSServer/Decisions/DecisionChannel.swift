@@ -71,6 +71,7 @@ enum DecisionChannel {
         let caller = DecisionDesk.Caller(identity: identity)
         let (queue, enqueue) = AsyncStream<Outgoing>.makeStream()
         let unread = UnreadCount()
+        let submitter = FrameSubmitter(desk: desk)
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The writer: each frame's answers in the order the frames came.
             group.addTask {
@@ -118,7 +119,7 @@ enum DecisionChannel {
                     let frame = desk.prepare(messages, isArray: isArray, caller: caller)
                     let pending = PendingFrame(frame: frame, count: count)
                     enqueue.yield(.frame(pending))
-                    desk.submit(frame.submission) { pending.fulfil($0) }
+                    submitter.add(pending)
                 }
             }
             try await group.waitForAll()
@@ -192,6 +193,118 @@ final class PendingFrame: Sendable {
             }
             if let done { continuation.resume(returning: (done, nil)) }
         }
+    }
+}
+
+/// Submits a channel's frames in the order read, merging the frames that queued up while the last were being
+/// submitted into one batch: at a high rate of small frames (an order system sending each decision as it comes)
+/// the engine then takes one batch for many frames, not one per frame. At a low rate each frame goes alone, at
+/// once. Frames merge only while they share one issuer (nearly always: the channel's identity), so the engine
+/// sees every decision in the order sent.
+final class FrameSubmitter: Sendable {
+    let desk: DecisionDesk
+    private let state = Mutex<(queued: [PendingFrame], running: Bool)>(([], false))
+
+    init(desk: DecisionDesk) { self.desk = desk }
+
+    /// Queues a frame; starts a task submitting what is queued unless one is running (it takes this one too).
+    func add(_ frame: PendingFrame) {
+        let start = state.withLock { s -> Bool in
+            s.queued.append(frame)
+            if s.running { return false }
+            s.running = true
+            return true
+        }
+        if start { Task { self.run() } }
+    }
+
+    /// Submits everything queued, run after run, until nothing is: one task at a time, so submissions keep
+    /// the frames' order.
+    private func run() {
+        while true {
+            let frames = state.withLock { s -> [PendingFrame] in
+                defer { s.queued = [] }
+                if s.queued.isEmpty { s.running = false }
+                return s.queued
+            }
+            if frames.isEmpty { return }
+            var run: [PendingFrame] = []
+            for frame in frames {
+                if let last = run.last, !Self.mergeable(last, frame) {
+                    submit(run)
+                    run = []
+                }
+                run.append(frame)
+            }
+            submit(run)
+        }
+    }
+
+    /// Whether `next` may join the batch of `last`: each has at most one batch to submit, under one issuer.
+    private static func mergeable(_ last: PendingFrame, _ next: PendingFrame) -> Bool {
+        let a = last.frame.submission.batches, b = next.frame.submission.batches
+        guard a.count <= 1, b.count <= 1 else { return false }
+        guard let x = a.first, let y = b.first else { return true }
+        return x.batch.issuer == y.batch.issuer
+    }
+
+    private func submit(_ frames: [PendingFrame]) {
+        guard frames.count > 1 else {
+            if let only = frames.first { desk.submit(only.frame.submission) { only.fulfil($0) } }
+            return
+        }
+        // One batch for the run: each frame's lines follow the last frame's, and its outcome is its share.
+        var merged: IngestBatch?
+        var shares: [(frame: PendingFrame, lines: Range<Int>?)] = []
+        for frame in frames {
+            guard let batch = frame.frame.submission.batches.first?.batch else {
+                shares.append((frame, nil))
+                continue
+            }
+            var whole =
+                merged
+                ?? {
+                    var empty = batch
+                    empty.events = []
+                    empty.lines = []
+                    return empty
+                }()
+            let first = whole.events.count
+            whole.events += batch.events
+            whole.lines += (first..<first + batch.events.count).map { Int32($0 + 1) }
+            merged = whole
+            shares.append((frame, first..<first + batch.events.count))
+        }
+        guard let merged else {
+            for (frame, _) in shares { frame.fulfil([]) }
+            return
+        }
+        let done: @Sendable (Result<BatchOutcome, EngineError>) -> Void = { [shares] result in
+            for (frame, lines) in shares {
+                guard let lines else {
+                    frame.fulfil([])
+                    continue
+                }
+                frame.fulfil([result.map { $0.share(lines: lines) }])
+            }
+        }
+        if let refused = desk.engine.submit(merged, completion: done) { done(.failure(refused)) }
+    }
+}
+
+extension BatchOutcome {
+    /// The outcome of the lines at positions `lines` (0-based) of a merged batch, renumbered from 1 as in the
+    /// frame they came from.
+    func share(lines: Range<Int>) -> BatchOutcome {
+        let low = lines.lowerBound + 1, high = lines.upperBound
+        var out = self
+        out.rejected = rejected.filter { (low...high).contains($0.line) }.map {
+            var e = $0; e.line -= lines.lowerBound; return e
+        }
+        out.results = results.filter { (low...high).contains($0.line) }.map {
+            var r = $0; r.line -= lines.lowerBound; return r
+        }
+        return out
     }
 }
 

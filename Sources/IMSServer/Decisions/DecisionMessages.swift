@@ -100,8 +100,64 @@ enum DecisionMessages {
 
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
 
-    /// One message, read strictly.
+    /// One message, read strictly: through `FlatJSON` when it can (a flat object without escapes or repeated
+    /// keys, every member known and of its type: what order systems send), else through `StrictJSON`, which
+    /// gives the same answer or names what is wrong. Building no tree matters here: the channel reads one message
+    /// per decision.
     static func message(_ bytes: [UInt8]) -> Message {
+        if let fast = flatMessage(bytes) { return fast }
+        return strictMessage(bytes)
+    }
+
+    static let locateKeys = Set(["correlationId", "type"]).union(LocateRoutes.requestFields)
+    static let orderKeys = Set(["correlationId", "type"]).union(OrderRoutes.fields)
+    static let cancelKeys: Set<String> = ["correlationId", "type", "locateId", "clientId", "user", "reason"]
+
+    /// The message when `FlatJSON` reads it and every member is known and of its type; nil otherwise (the strict
+    /// reading then decides, and names any fault).
+    static func flatMessage(_ bytes: [UInt8]) -> Message? {
+        guard let o = FlatJSON(Data(bytes)), let id = o.string("correlationId"), let correlationId = id,
+            InputBounds.identifier(correlationId, field: "correlationId") == nil, let t = o.string("type"), let type = t
+        else { return nil }
+        switch type {
+        case "locate":
+            guard o.hasOnly(locateKeys), let requestId = o.string("requestId"), let clientId = o.string("clientId"),
+                let securityId = o.string("securityId"), let quantity = o.int64("quantity"), let side = o.string("side"),
+                let settlement = o.string("settlement"), let requestor = o.string("requestor")
+            else { return nil }
+            return Message(
+                correlationId: correlationId,
+                request: .success(
+                    .locate(
+                        LocateRoutes.RequestBody(
+                            requestId: requestId, clientId: clientId, securityId: securityId, quantity: quantity, side: side,
+                            settlement: settlement, requestor: requestor))))
+        case "order":
+            guard o.hasOnly(orderKeys), let orderId = o.string("orderId"), let clientId = o.string("clientId"), let bookId = o.string("bookId"),
+                let securityId = o.string("securityId"), let side = o.string("side"), let quantity = o.int64("quantity"),
+                let price = o.decimal("price"), let user = o.string("user")
+            else { return nil }
+            return Message(
+                correlationId: correlationId,
+                request: .success(
+                    .order(
+                        OrderRoutes.Body(
+                            orderId: orderId, clientId: clientId, bookId: bookId, securityId: securityId, side: side, quantity: quantity,
+                            price: price, user: user))))
+        case "cancelLocate":
+            guard o.hasOnly(cancelKeys), let l = o.string("locateId"), let locateId = l, let clientId = o.string("clientId"),
+                let user = o.string("user"), let reason = o.string("reason")
+            else { return nil }
+            return Message(
+                correlationId: correlationId,
+                request: .success(.cancelLocate(locateId: locateId, LocateRoutes.Cancel(clientId: clientId, user: user, reason: reason))))
+        default:
+            return nil
+        }
+    }
+
+    /// One message, read through `StrictJSON` (a tree), naming any fault.
+    static func strictMessage(_ bytes: [UInt8]) -> Message {
         let tree: JSONTree
         do throws(StrictJSONError) { tree = try StrictJSON.parse(bytes, limits: .requestBody) } catch {
             // Its correlation id as a lenient reading finds it, so the error can name the message.
