@@ -1,4 +1,5 @@
 import ArgumentParser
+import DequeModule
 import Foundation
 import Histogram
 import IMSDomain
@@ -236,8 +237,9 @@ struct DecisionsBench {
             // Connection k takes decisions k, k + n, k + 2n… (a pair's locate and order go to different
             // connections only when n is odd; with an even n the order follows its locate on one connection).
             let mine = Array(stride(from: k, to: decisions, by: wsConnections))
-            let sent = Mutex<[[Int]]>([])
-            let inFlight = DispatchSemaphore(value: 0)
+            // The decisions sent and not yet answered, in order (answers come in order; a message may carry the
+            // answers of several frames, so they are paired by count, not by message).
+            let sent = Mutex<Deque<Int>>([])
             let senderDone = DispatchSemaphore(value: 0), readerDone = DispatchSemaphore(value: 0)
             finished += [senderDone, readerDone]
             Thread { [self] in
@@ -254,8 +256,7 @@ struct DecisionsBench {
                     let text =
                         taken.count == 1
                         ? message(taken[0], ids: ids, prefix: prefix) : "[" + taken.map { message($0, ids: ids, prefix: prefix) }.joined(separator: ",") + "]"
-                    sent.withLock { $0.append(taken) }
-                    inFlight.signal()
+                    sent.withLock { $0.append(contentsOf: taken) }
                     do { try socket.send(text) } catch {
                         failures.add(mine.count - at + taken.count, ordering: .relaxed)
                         socket.shutdownBoth()
@@ -268,17 +269,15 @@ struct DecisionsBench {
                 var local = Histogram<UInt64>(highestTrackableValue: 60_000_000)
                 var answered = 0
                 while answered < mine.count {
-                    inFlight.wait()
-                    let taken = sent.withLock { $0.removeFirst() }
-                    // A notice that the channel is at its bound answers no frame: the next payload does.
-                    var payload = try? socket.receive()
-                    while let p = payload, p.starts(with: Array(#"{"type":"backpressure""#.utf8)) { payload = try? socket.receive() }
-                    guard let payload else {
+                    guard let payload = try? socket.receive() else {
                         failures.add(mine.count - answered, ordering: .relaxed)
                         break
                     }
                     let arrived = DispatchTime.now().uptimeNanoseconds
                     let tally = Self.tally(payload)
+                    // A notice (the channel at its bound) answers nothing.
+                    if tally.answers == 0 { continue }
+                    let taken = sent.withLock { q in (0..<min(tally.answers, q.count)).map { _ in q.removeFirst() } }
                     failures.add(taken.count - tally.succeeded, ordering: .relaxed)
                     approved.add(tally.locatesApproved, ordering: .relaxed)
                     ordersApproved.add(tally.ordersApproved, ordering: .relaxed)
@@ -325,7 +324,7 @@ struct DecisionsBench {
     /// What the answers in one body say: how many succeeded (status 200 or 201), how many locates were approved
     /// (a non-zero `approvedQuantity`, the locate's first key) and how many orders. A byte scan: the load generator
     /// shares the machine with the server, so reading answers must cost it little.
-    static func tally(_ body: [UInt8]) -> (succeeded: Int, locatesApproved: Int, ordersApproved: Int) {
+    static func tally(_ body: [UInt8]) -> (answers: Int, succeeded: Int, locatesApproved: Int, ordersApproved: Int) {
         body.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
             func count(_ pattern: StaticString, where accept: (Int) -> Bool = { _ in true }) -> Int {
@@ -344,7 +343,7 @@ struct DecisionsBench {
             }
             let succeeded = count(#","status":200,"#) + count(#","status":201,"#)
             let locates = count(#""locate":{"approvedQuantity":"#) { $0 < bytes.count && bytes[$0] != UInt8(ascii: "0") }
-            return (succeeded, locates, count(#""decision":"APPROVED""#))
+            return (count(#"{"correlationId":"#), succeeded, locates, count(#""decision":"APPROVED""#))
         }
     }
 

@@ -141,6 +141,17 @@ struct DecisionAPITests {
         #expect(two.results.map(\.line) == [1, 2, 3] && two.results.map(\.status) == [.applied, .applied, .rejected])
     }
 
+    /// Answers of several frames ready at once leave as one array of every answer, in order.
+    @Test func readyAnswersAreJoinedInOrder() throws {
+        let joined = DecisionMessages.joined([
+            #"{"correlationId":"a","status":201}"#, "[]", #"[{"correlationId":"b","status":200},{"correlationId":"c","status":400}]"#,
+            #"{"type":"backpressure"}"#,
+        ])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(joined.utf8)) as? [[String: Any]])
+        #expect(items.map { $0["correlationId"] as? String } == ["a", "b", "c", nil])
+        #expect(items.last?["type"] as? String == "backpressure")
+    }
+
     @Test func theElementsOfAnArrayAreFoundWhateverTheyHold() {
         func texts(_ s: String) -> [String]? {
             let b = Array(s.utf8)

@@ -1,6 +1,9 @@
 import Foundation
 import IMSDomain
 import IMSIngest
+import IMSRuntime
+import Logging
+import Synchronization
 import Testing
 
 @testable import IMSEngine
@@ -10,6 +13,22 @@ import Testing
 /// their stamps: each record applied once whatever is redelivered, bad records named by topic, partition and
 /// offset, offsets that skip raising no gap.
 struct TopicFeedBatchTests {
+
+    /// Stopping topic feeds that never started returns at once (it waited for a thread that never ran), and a
+    /// second start starts nothing.
+    @Test func stoppingFeedsThatNeverStartedReturns() {
+        let engine = IMSRuntime.Engine()
+        defer { engine.stop() }
+        let opened = Atomic<Int>(0)
+        let feeds = TopicFeeds(
+            engine: engine, settings: .init(topics: ["t"], group: "g"),
+            open: { _ in
+                opened.add(1, ordering: .relaxed)
+                throw CocoaError(.featureUnsupported)
+            }, deadLetters: nil, replication: nil, logger: Logger(label: "test"))
+        feeds.stop()
+        #expect(opened.load(ordering: .relaxed) == 0)
+    }
     static let reference = """
         {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-24"}
         {"type":"security","securityId":"AAPL","marketId":"US"}

@@ -51,7 +51,9 @@ extension DecisionDesk {
 /// submitted to the engine as one batch in the order frames arrive, without waiting for the one before. So
 /// a client can keep many frames in flight, and the engine journals and applies them in order. Answers go
 /// back in the same order, each frame's as soon as it is durable and applied, rendered on the connection's
-/// own task (never on the engine's threads).
+/// own task (never on the engine's threads). Answers already decided when the writer looks leave together, as
+/// one message (a JSON array of every answer in order): a client pairs answers with its decisions by
+/// correlation id, never by message.
 ///
 /// Back-pressure: a connection may have at most `StreamLimits.maxUnreadDecisions` decisions taken and not
 /// yet written to it. At that bound the server reads no more of its frames (TCP holds the client's sends)
@@ -69,56 +71,76 @@ enum DecisionChannel {
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async throws {
         let caller = DecisionDesk.Caller(identity: identity)
-        let (queue, enqueue) = AsyncStream<Outgoing>.makeStream()
+        let queue = OutgoingQueue()
         let unread = UnreadCount()
         let submitter = FrameSubmitter(desk: desk)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // The writer: each frame's answers in the order the frames came.
+            // The writer: each frame's answers in the order the frames came. What is ready when it looks (answers
+            // of frames already decided, notices) leaves as one message, so a busy channel pays one write per
+            // burst, not per frame.
             group.addTask {
-                for await item in queue {
-                    switch item {
-                    case .text(let text):
-                        try await outbound.write(.text(text))
-                    case .frame(let pending):
-                        let (outcomes, answeredAt) = await pending.outcomes()
-                        if let answeredAt { desk.engine.stageTimes.record(.resume, nanoseconds: StageTimes.now() &- answeredAt) }
-                        try await outbound.write(.text(desk.answerText(pending.frame, outcomes: outcomes)))
-                        unread.written(pending.count)
-                    case .close(let code, let reason):
-                        try await outbound.close(code, reason: reason)
-                        return
+                var ready: [String] = [], decisions = 0
+                func flush() async throws {
+                    guard !ready.isEmpty else { return }
+                    try await outbound.write(.text(ready.count == 1 ? ready[0] : DecisionMessages.joined(ready)))
+                    ready.removeAll(keepingCapacity: true)
+                    unread.written(decisions)
+                    decisions = 0
+                }
+                while let items = await queue.takeAll() {
+                    for item in items {
+                        switch item {
+                        case .text(let text):
+                            ready.append(text)
+                        case .frame(let pending):
+                            var outcomes = pending.readyOutcomes()
+                            if outcomes == nil {
+                                // Not decided yet: what is ready goes first, then this frame's answers when they come.
+                                try await flush()
+                                let (waited, answeredAt) = await pending.outcomes()
+                                if let answeredAt { desk.engine.stageTimes.record(.resume, nanoseconds: StageTimes.now() &- answeredAt) }
+                                outcomes = waited
+                            }
+                            ready.append(desk.answerText(pending.frame, outcomes: outcomes ?? []))
+                            decisions += pending.count
+                        case .close(let code, let reason):
+                            try await flush()
+                            try await outbound.close(code, reason: reason)
+                            return
+                        }
                     }
+                    try await flush()
                 }
             }
             // The reader: frames checked and submitted in the order they arrive.
             group.addTask {
-                defer { enqueue.finish() }
+                defer { queue.finish() }
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if let refusal = Self.credentialRefusal(identity, keys: keys) {
-                        enqueue.yield(.text(DecisionMessages.json(.failure(.unauthorized, refusal, field: "Authorization"), correlationId: nil, resource: nil)))
-                        enqueue.yield(.close(.policyViolation, refusal))
+                        queue.add(.text(DecisionMessages.json(.failure(.unauthorized, refusal, field: "Authorization"), correlationId: nil, resource: nil)))
+                        queue.add(.close(.policyViolation, refusal))
                         return
                     }
                     guard case .text(let text) = message else {
-                        enqueue.yield(.text(DecisionMessages.json(DecisionMessages.notAMessage, correlationId: nil, resource: nil)))
+                        queue.add(.text(DecisionMessages.json(DecisionMessages.notAMessage, correlationId: nil, resource: nil)))
                         continue
                     }
                     let messages: [DecisionMessages.Message], isArray: Bool
                     switch DecisionMessages.read(Array(text.utf8)) {
                     case .failure(let refused):
-                        enqueue.yield(.text(DecisionMessages.json(refused, correlationId: nil, resource: nil)))
+                        queue.add(.text(DecisionMessages.json(refused, correlationId: nil, resource: nil)))
                         continue
                     case .success(let read): (messages, isArray) = read
                     }
                     let count = max(1, messages.count)
                     // At the bound: say so once (after what is queued), then wait for the client to read.
                     if !unread.take(count, limit: limits.maxUnreadDecisions) {
-                        enqueue.yield(.text(Self.backpressure(unread: unread.count, limit: limits.maxUnreadDecisions)))
+                        queue.add(.text(Self.backpressure(unread: unread.count, limit: limits.maxUnreadDecisions)))
                         while !unread.take(count, limit: limits.maxUnreadDecisions) { try await Task.sleep(for: .milliseconds(2)) }
                     }
                     let frame = desk.prepare(messages, isArray: isArray, caller: caller)
                     let pending = PendingFrame(frame: frame, count: count)
-                    enqueue.yield(.frame(pending))
+                    queue.add(.frame(pending))
                     submitter.add(pending)
                 }
             }
@@ -157,6 +179,50 @@ enum DecisionChannel {
     }
 }
 
+/// What a channel's reader hands its writer, in order: the writer takes everything queued at once.
+final class OutgoingQueue: Sendable {
+    private let state = Mutex<(items: [DecisionChannel.Outgoing], finished: Bool, waiter: CheckedContinuation<Void, Never>?)>(([], false, nil))
+
+    func add(_ item: DecisionChannel.Outgoing) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.items.append(item)
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// No more items will come.
+    func finish() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.finished = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Everything queued, waiting until there is something; nil once finished and empty.
+    func takeAll() async -> [DecisionChannel.Outgoing]? {
+        while true {
+            let (items, finished) = state.withLock { s -> ([DecisionChannel.Outgoing], Bool) in
+                defer { s.items.removeAll(keepingCapacity: true) }
+                return (s.items, s.finished)
+            }
+            if !items.isEmpty { return items }
+            if finished { return nil }
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { s -> Bool in
+                    if !s.items.isEmpty || s.finished { return true }
+                    s.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+    }
+}
+
 /// A frame submitted to the engine, waiting for its outcomes.
 final class PendingFrame: Sendable {
     typealias Outcomes = [Result<BatchOutcome, EngineError>]
@@ -181,6 +247,9 @@ final class PendingFrame: Sendable {
         }
         waiter?.resume(returning: (outcomes, at))
     }
+
+    /// The outcomes if they are there already.
+    func readyOutcomes() -> Outcomes? { state.withLock { $0.outcomes } }
 
     /// The outcomes, and when they came if this task had to wait for them (nil: they were there already).
     func outcomes() async -> (Outcomes, UInt64?) {

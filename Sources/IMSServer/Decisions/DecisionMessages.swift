@@ -280,6 +280,23 @@ enum DecisionMessages {
         }
     }
 
+    /// Several messages' texts (each an answer object, a notice object, or an array of answers) as one JSON array
+    /// of every element, in order: what the channel writes when several frames' answers are ready at once.
+    static func joined(_ texts: [String]) -> String {
+        var out = "["
+        out.reserveCapacity(texts.reduce(2) { $0 + $1.utf8.count + 1 })
+        var first = true
+        for text in texts {
+            guard let open = text.utf8.first else { continue }
+            let inner = open == UInt8(ascii: "[") ? text.dropFirst().dropLast() : Substring(text)
+            if inner.isEmpty { continue }
+            if !first { out += "," }
+            out += inner
+            first = false
+        }
+        return out + "]"
+    }
+
     /// The answers to a frame's messages: one object, or an array in the messages' order.
     static func json(_ answers: [(answer: DecisionDesk.Answer, correlationId: String?, resource: String?)], isArray: Bool) -> String {
         guard isArray else { return answers.first.map { json($0.answer, correlationId: $0.correlationId, resource: $0.resource) } ?? "[]" }

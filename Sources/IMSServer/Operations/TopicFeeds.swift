@@ -110,6 +110,7 @@ public final class TopicFeeds: Sendable {
     private let logger: Logger
     private let shared = Mutex(Status())
     private let stopping = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     /// A consumer of `settings.topics` into `engine`, through the sources `open` makes.
@@ -128,6 +129,7 @@ public final class TopicFeeds: Sendable {
 
     /// Starts consuming on a thread of its own.
     public func start() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
         let thread = Thread { [self] in
             run()
             finished.signal()
@@ -136,9 +138,9 @@ public final class TopicFeeds: Sendable {
         thread.start()
     }
 
-    /// Stops consuming and leaves the group; returns once the thread is done.
+    /// Stops consuming and leaves the group; returns once the thread is done (at once if it never started).
     public func stop() {
-        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        guard !stopping.exchange(true, ordering: .relaxed), started.load(ordering: .relaxed) else { return }
         finished.wait()
     }
 
