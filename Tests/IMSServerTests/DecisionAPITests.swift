@@ -139,6 +139,11 @@ struct DecisionAPITests {
         #expect(one.rejected.map(\.line) == [2] && one.results.map(\.line) == [1, 2])
         #expect(two.rejected.map(\.line) == [3] && two.rejected.first?.field == "side")
         #expect(two.results.map(\.line) == [1, 2, 3] && two.results.map(\.status) == [.applied, .applied, .rejected])
+        // In one pass, as the channel shares a merged batch out: the same shares, and nothing for an empty frame.
+        let all = whole.shares([0..<2, nil, 2..<5])
+        #expect(all.count == 3 && all[1] == nil)
+        #expect(all[0]?.results == one.results && all[0]?.rejected == one.rejected)
+        #expect(all[2]?.results == two.results && all[2]?.rejected == two.rejected)
     }
 
     /// Answers of several frames ready at once leave as one array of every answer, in order.
