@@ -102,9 +102,7 @@ public final class Engine: Sendable {
     /// Applies a batch; answers once it is durable and applied.
     public func submit(_ batch: IngestBatch) async throws(EngineError) -> BatchOutcome {
         let result: Result<BatchOutcome, EngineError> = await withCheckedContinuation { continuation in
-            if !inbox.put(Work(batch, completion: { continuation.resume(returning: $0) }), wait: false) {
-                continuation.resume(returning: .failure(.overloaded))
-            }
+            if let refused = submit(batch, completion: { continuation.resume(returning: $0) }) { continuation.resume(returning: .failure(refused)) }
         }
         return try result.get()
     }

@@ -370,36 +370,31 @@ extension BatchOutcome {
             guard let range else { return nil }
             let low = range.lowerBound + 1, high = range.upperBound
             var out = self
-            out.results = []
-            out.rejected = []
-            while r < results.count && results[r].line < low { r += 1 }
-            while r < results.count && results[r].line <= high {
-                var x = results[r]
-                x.line -= range.lowerBound
-                out.results.append(x)
-                r += 1
+            out.results = Self.take(results, from: &r, lines: low...high, shift: range.lowerBound) {
+                $0.line
+            } set: {
+                $0.line = $1
             }
-            while e < rejected.count && rejected[e].line < low { e += 1 }
-            while e < rejected.count && rejected[e].line <= high {
-                var x = rejected[e]
-                x.line -= range.lowerBound
-                out.rejected.append(x)
-                e += 1
+            out.rejected = Self.take(rejected, from: &e, lines: low...high, shift: range.lowerBound) {
+                $0.line
+            } set: {
+                $0.line = $1
             }
             return out
         }
     }
 
-    /// The outcome of the lines at positions `lines` (0-based) of a merged batch, renumbered from 1 as in the
-    /// frame they came from.
-    func share(lines: Range<Int>) -> BatchOutcome {
-        let low = lines.lowerBound + 1, high = lines.upperBound
-        var out = self
-        out.rejected = rejected.filter { (low...high).contains($0.line) }.map {
-            var e = $0; e.line -= lines.lowerBound; return e
-        }
-        out.results = results.filter { (low...high).contains($0.line) }.map {
-            var r = $0; r.line -= lines.lowerBound; return r
+    /// The items of `all` (in line order) from `cursor` on whose line is in `lines`, renumbered down by `shift`.
+    private static func take<T>(
+        _ all: [T], from cursor: inout Int, lines: ClosedRange<Int>, shift: Int, line: (T) -> Int, set: (inout T, Int) -> Void
+    ) -> [T] {
+        var out: [T] = []
+        while cursor < all.count && line(all[cursor]) < lines.lowerBound { cursor += 1 }
+        while cursor < all.count && line(all[cursor]) <= lines.upperBound {
+            var item = all[cursor]
+            set(&item, line(item) - shift)
+            out.append(item)
+            cursor += 1
         }
         return out
     }
