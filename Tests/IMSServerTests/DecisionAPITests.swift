@@ -79,6 +79,26 @@ struct DecisionAPITests {
         }
     }
 
+    /// Oversized fields are refused naming them, as on the REST routes: an identifier over its bound (422, by the
+    /// route's own check), a correlation id over it and a text over the strict reader's bound (400).
+    @Test func oversizedFieldsAreRefusedNamingThem() async throws {
+        try await withServer { client, _ in
+            let long = String(repeating: "x", count: 300), huge = String(repeating: "y", count: 2_000)
+            let body =
+                "["
+                + [
+                    Self.locate("a", request: long),
+                    Self.locate(long, request: "R1"),
+                    #"{"correlationId":"c","type":"locate","requestId":"R2","clientId":"C1","securityId":"IBM","quantity":5,"side":"SHORT","requestor":"\#(huge)"}"#,
+                ].joined(separator: ",") + "]"
+            let answers = try #require(try await Self.decide(client, body) as? [[String: Any]])
+            #expect(answers.map { $0["status"] as? Int } == [422, 400, 400], "\(answers)")
+            #expect(answers.map { $0["field"] as? String } == ["requestId", "correlationId", "requestor"])
+            // The too-long correlation id is still echoed (bounded by the reader's 1 KiB), so the client can match it.
+            #expect(answers.map { $0["correlationId"] as? String } == ["a", long, "c"])
+        }
+    }
+
     @Test func aBodyThatIsNoDecisionIsRefusedNamingBody() async throws {
         try await withServer { client, _ in
             for bad in [#""hello""#, "[" + Self.locate("a", request: "R1") + ",", "[1,,2]", ""] {
