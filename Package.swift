@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "IMSJournal", targets: ["IMSJournal"]),
         .library(name: "IMSIngest", targets: ["IMSIngest"]),
         .library(name: "IMSServer", targets: ["IMSServer"]),
+        .library(name: "IMSHistory", targets: ["IMSHistory"]),
     ],
     // Kafka (the replicated journal, topics in and out) needs librdkafka installed (Debian librdkafka-dev):
     // off by default, so `swift run ims demo` needs nothing; the test command builds with `--traits Kafka`.
@@ -48,6 +49,8 @@ let package = Package(
         // TLS for HTTP and the streams (Hummingbird's TLS channel over swift-nio-ssl); WebSocket close codes.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
+        // The history store (`--history postgres://…`): the maintained async PostgreSQL driver.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // CPU instructions Swift cannot spell (cache prefetch, CRC32C), in C.
@@ -80,10 +83,21 @@ let package = Package(
             dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
             swiftSettings: swiftSettings
         ),
+        // The history projector: the journal projected into PostgreSQL tables, and the queries over them.
+        .target(
+            name: "IMSHistory",
+            dependencies: [
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "IMSServer",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSHistory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -108,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer", "IMSKafka",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer", "IMSKafka", "IMSHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -132,6 +146,11 @@ let package = Package(
         .testTarget(name: "IMSEngineTests", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSJournalTests", dependencies: ["IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"], exclude: ["Fixtures"],
+            swiftSettings: swiftSettings),
+        // The projection without a database, and the projector against a real PostgreSQL (scripts/postgres.sh).
+        .testTarget(
+            name: "IMSHistoryTests",
+            dependencies: ["IMSHistory", "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",

@@ -115,6 +115,13 @@ public final class Engine: Sendable {
         inbox.put(Work(batch, completion: completion), wait: false) ? nil : .overloaded
     }
 
+    /// Journals an operational notice and applies it (it raises an exception the desk sees), after what is
+    /// queued; false if the engine has stopped.
+    @discardableResult
+    public func raise(_ notice: Notice) -> Bool {
+        inbox.put(Work(entry: .notice(notice), record: 0, completion: { _ in }), wait: false)
+    }
+
     /// Applies a batch from a thread that may block, waiting for room in the inbox.
     public func submitAndWait(_ batch: IngestBatch) throws(EngineError) -> BatchOutcome {
         let done = BlockingFuture<Result<BatchOutcome, EngineError>>()

@@ -51,4 +51,7 @@ public enum ExceptionKind: String, Sendable, Hashable, Codable, CaseIterable {
     /// `ims journal repair` moved damaged journal data or snapshots aside: what was moved, where, and which
     /// records the state no longer holds. Raised by the first start after the repair.
     case journalRepaired = "JOURNAL_REPAIRED"
+    /// The history projector could not write to PostgreSQL for a while, or fell behind the journal by more
+    /// than it may buffer: the history tables lag (they catch up by themselves from the journal).
+    case historyBehind = "HISTORY_BEHIND"
 }

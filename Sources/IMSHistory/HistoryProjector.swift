@@ -1,0 +1,344 @@
+import DequeModule
+import Foundation
+import IMSDomain
+import IMSEngine
+import IMSJournal
+import Logging
+import Synchronization
+
+/// Follows the engine's journal into the history store, never slowing the writer: its own replica of the
+/// state (`HistoryProjection`) on a thread of its own, reading the journal files the writer has made durable,
+/// and an async writer that commits the rows with the projector's offset in one transaction.
+///
+/// Between them is a buffer bounded by rows. While PostgreSQL is down (or slow) the writer retries every
+/// second and the buffer fills; once full, the projection thread stops reading the journal: the projector
+/// falls behind and says so (`status`, `/health`, `ims_history_lag_records`, and a `HISTORY_BEHIND`
+/// exception the desk sees after `behindNoticeSeconds`). Nothing is lost: the journal holds every record,
+/// and the rows not committed are rebuilt from it. After a restart the projector starts at the record its
+/// offset names (the first of the open snapshot interval), from the newest snapshot before it and the
+/// journal, and writes again what it wrote before that commit was made, which the store's keys ignore.
+public final class HistoryProjector: Sendable {
+    /// What the projector is doing, for `/health` and the metrics.
+    public struct Status: Sendable, Codable, Hashable {
+        /// `starting`, `catchingUp` (more than a second behind the journal), `following`, or `behind`
+        /// (PostgreSQL refuses writes or the buffer is full).
+        public var state: String = "starting"
+        /// The last journal record whose rows are committed.
+        public var committedRecord: UInt64 = 0
+        /// The last journal record the projection applied.
+        public var projectedRecord: UInt64 = 0
+        /// The last record the engine made durable.
+        public var journalRecord: UInt64 = 0
+        /// Records of the journal whose rows are not committed yet.
+        public var lagRecords: UInt64 = 0
+        /// Seconds between receiving the last committed record and committing it (at the last commit).
+        public var lagSeconds: Double = 0
+        /// Rows projected and waiting to be written.
+        public var bufferedRows: Int = 0
+        public var rowsWritten: Int = 0
+        public var transactions: Int = 0
+        /// The last error from PostgreSQL, while writes fail.
+        public var databaseError: String?
+        /// Where this run started projecting.
+        public var startedAtRecord: UInt64 = 0
+    }
+
+    /// How the projector runs.
+    public struct Options: Sendable {
+        public var projection = HistoryProjection.Settings()
+        /// The most rows buffered between the projection and the writer before the projection waits.
+        public var maxBufferedRows = 200_000
+        /// The most rows one transaction writes.
+        public var maxRowsPerTransaction = 20_000
+        /// Seconds of failing writes (or a full buffer) before a `HISTORY_BEHIND` exception is raised.
+        public var behindNoticeSeconds = 30.0
+        /// Day partitions older than this many days are dropped (0: kept); checked hourly.
+        public var retentionDays = 0
+        /// The same for the decision and audit trail (locates, orders, exceptions, audit, rule steps).
+        public var trailRetentionDays = 0
+
+        public init() {}
+    }
+
+    private let store: PostgresHistoryStore
+    private let dataDirectory: String
+    private let catalog: MarketCatalog
+    private let partitionCount: Int
+    private let options: Options
+    private let journalThrough: @Sendable () -> UInt64
+    private let raise: @Sendable (Notice) -> Void
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+    private let room = NSCondition()
+    private let lagHistogram = Mutex(LagSamples())
+
+    private struct Shared {
+        var status = Status()
+        var queue: Deque<(rows: HistoryRows, lastEntryAt: Int64)> = []
+        var stopped = false
+        var behindSince: Date?
+        var noticeRaised = false
+    }
+
+    /// A projector of the file journal in `dataDirectory` into `store`. `journalThrough` says the last record
+    /// the engine has made durable and applied; `raise` journals a notice (the engine's `raise`).
+    public init(
+        store: PostgresHistoryStore, dataDirectory: String, catalog: MarketCatalog, partitions: Int, options: Options,
+        journalThrough: @escaping @Sendable () -> UInt64, raise: @escaping @Sendable (Notice) -> Void, logger: Logger
+    ) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+        self.catalog = catalog
+        self.partitionCount = partitions
+        self.options = options
+        self.journalThrough = journalThrough
+        self.raise = raise
+        self.logger = logger
+    }
+
+    public var status: Status {
+        shared.withLock { s in
+            var out = s.status
+            out.journalRecord = journalThrough()
+            out.lagRecords = out.journalRecord > out.committedRecord ? out.journalRecord - out.committedRecord : 0
+            return out
+        }
+    }
+
+    /// Percentiles of the lag (receive to commit) over the last commits, in seconds.
+    public func lagPercentiles() -> (p50: Double, p99: Double, max: Double, samples: Int) { lagHistogram.withLock { $0.percentiles() } }
+
+    /// Migrates the schema, reads the offset and runs until the task is cancelled or `stop` is called: the
+    /// projection on a thread of its own, the writes here.
+    public func run() async throws {
+        try await retrying("migrating the history schema") { try await self.store.migrate() }
+        let offset = try await retrying("reading the projector's offset") { try await self.store.offset() }
+        let startState = try Self.state(before: offset?.resume ?? 1, dataDirectory: dataDirectory, catalog: catalog, partitions: partitionCount)
+        shared.withLock {
+            $0.status.startedAtRecord = startState.appliedRecord + 1
+            $0.status.committedRecord = offset?.last ?? startState.appliedRecord
+            $0.status.projectedRecord = startState.appliedRecord
+        }
+        logger.info(
+            "history projector starting",
+            metadata: ["resumeRecord": "\(startState.appliedRecord + 1)", "committedRecord": "\(offset?.last ?? 0)"])
+        let thread = Thread { [self] in project(from: startState) }
+        thread.name = "ims-history"
+        thread.start()
+        var lastRetention = Date.distantPast
+        while !Task.isCancelled && !shared.withLock({ $0.stopped }) {
+            if options.retentionDays > 0 || options.trailRetentionDays > 0, Date().timeIntervalSince(lastRetention) > 3600 {
+                lastRetention = Date()
+                if let dropped = try? await store.dropPartitions(olderThan: options.retentionDays, trailDays: options.trailRetentionDays),
+                    !dropped.isEmpty
+                {
+                    logger.info("history partitions dropped by retention", metadata: ["partitions": "\(dropped.joined(separator: ", "))"])
+                }
+            }
+            guard let (batch, lastEntryAt) = takeBatch() else {
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            while true {
+                do {
+                    try await store.write(batch, lastEntryAt: lastEntryAt)
+                    committed(batch, lastEntryAt: lastEntryAt)
+                    break
+                } catch {
+                    failed(error)
+                    if Task.isCancelled || shared.withLock({ $0.stopped }) { break }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        stop()
+    }
+
+    /// Stops the projection thread (the writer stops with its task).
+    public func stop() {
+        shared.withLock { $0.stopped = true }
+        room.lock()
+        room.broadcast()
+        room.unlock()
+    }
+
+    /// Retries `work` every second until it succeeds, saying why it waits.
+    private func retrying<T: Sendable>(_ what: String, _ work: @Sendable () async throws -> T) async throws -> T {
+        while true {
+            do {
+                return try await work()
+            } catch {
+                failed(error)
+                logger.warning("history: \(what) failed; retrying in 1 s", metadata: ["error": "\(String(reflecting: error))"])
+                try Task.checkCancellation()
+                if shared.withLock({ $0.stopped }) { throw CancellationError() }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// The state after record `resume - 1`: the newest snapshot not past it, then the journal.
+    static func state(before resume: UInt64, dataDirectory: String, catalog: MarketCatalog, partitions: Int) throws -> EngineState {
+        let target = resume - 1
+        var state = EngineState(catalog: catalog, partitions: partitions)
+        if target > 0, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(dataDirectory)) {
+            for info in store.list().sorted(by: { $0.appliedRecord > $1.appliedRecord }) where info.appliedRecord <= target {
+                if let loaded = try? store.load(info, catalog: catalog) {
+                    state = loaded
+                    break
+                }
+            }
+        }
+        if state.appliedRecord < target {
+            let tail = JournalTail(directory: DataDirectory.journalDirectory(dataDirectory), from: state.appliedRecord + 1)
+            try tail.read(through: target) { number, entry in
+                state.apply(entry, record: number)
+                _ = state.takeTextsToJournal()
+                return true
+            }
+            guard state.appliedRecord == target else {
+                throw HistoryError("the journal ends at record \(state.appliedRecord), before record \(target) the history store has reached")
+            }
+        }
+        return state
+    }
+
+    /// The projection thread: reads the journal as the engine makes it durable, and hands rows to the writer.
+    private func project(from start: EngineState) {
+        var projection = HistoryProjection(state: start, settings: options.projection)
+        let tail = JournalTail(directory: DataDirectory.journalDirectory(dataDirectory), from: start.appliedRecord + 1)
+        var lastHandOff = Date()
+        while !shared.withLock({ $0.stopped }) {
+            let limit = journalThrough()
+            var read = 0
+            do {
+                read = try tail.read(through: limit) { number, entry in
+                    projection.apply(entry, record: number)
+                    return projection.pendingRows < options.maxRowsPerTransaction
+                }
+            } catch {
+                logger.error("history projection stopped: the journal cannot be read", metadata: ["error": "\(error)"])
+                shared.withLock { $0.status.state = "failed"; $0.status.databaseError = "journal: \(error)" }
+                return
+            }
+            let lastEntryAt = projection.state.lastEntryAt.micros
+            shared.withLock { $0.status.projectedRecord = projection.state.appliedRecord }
+            if projection.pendingRows >= options.maxRowsPerTransaction || (read > 0 && Date().timeIntervalSince(lastHandOff) > 0.1)
+                || (read == 0 && projection.state.appliedRecord > shared.withLock { $0.status.committedRecord } && !hasQueued())
+            {
+                hand(projection.takeRows(), lastEntryAt: lastEntryAt)
+                lastHandOff = Date()
+            }
+            if read == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        }
+    }
+
+    private func hasQueued() -> Bool { shared.withLock { !$0.queue.isEmpty } }
+
+    /// Queues rows for the writer, waiting while the buffer is full.
+    private func hand(_ rows: HistoryRows, lastEntryAt: Int64) {
+        room.lock()
+        defer { room.unlock() }
+        while true {
+            let full = shared.withLock { s -> Bool in
+                if s.stopped { return false }
+                if s.status.bufferedRows + rows.count > options.maxBufferedRows && !s.queue.isEmpty { return true }
+                s.queue.append((rows, lastEntryAt))
+                s.status.bufferedRows += rows.count
+                return false
+            }
+            if !full { return }
+            behind("the buffer of \(options.maxBufferedRows) rows is full")
+            room.wait(until: Date().addingTimeInterval(0.5))
+        }
+    }
+
+    /// The next rows to write: queued batches merged up to a transaction's size.
+    private func takeBatch() -> (HistoryRows, Int64)? {
+        shared.withLock { s -> (HistoryRows, Int64)? in
+            guard var merged = s.queue.popFirst() else { return nil }
+            while let next = s.queue.first, merged.rows.count + next.rows.count <= options.maxRowsPerTransaction {
+                merged.rows.append(next.rows)
+                merged.lastEntryAt = next.lastEntryAt
+                s.queue.removeFirst()
+            }
+            return merged
+        }
+    }
+
+    private func committed(_ rows: HistoryRows, lastEntryAt: Int64) {
+        let lag = max(0, Date().timeIntervalSince1970 - Double(lastEntryAt) / 1_000_000)
+        lagHistogram.withLock { $0.add(lag) }
+        let recovered = shared.withLock { s -> Bool in
+            s.status.committedRecord = rows.lastRecord
+            s.status.bufferedRows -= rows.count
+            s.status.rowsWritten += rows.count
+            s.status.transactions += 1
+            s.status.lagSeconds = lag
+            s.status.databaseError = nil
+            s.status.state = s.queue.count > 2 ? "catchingUp" : "following"
+            let was = s.behindSince != nil
+            s.behindSince = nil
+            s.noticeRaised = false
+            return was
+        }
+        if recovered { logger.info("history writes recovered", metadata: ["committedRecord": "\(rows.lastRecord)"]) }
+        room.lock()
+        room.broadcast()
+        room.unlock()
+    }
+
+    private func failed(_ error: any Error) {
+        let text = Self.describe(error)
+        shared.withLock { $0.status.databaseError = text }
+        behind("PostgreSQL: \(text)")
+    }
+
+    /// Marks the projector behind; past `behindNoticeSeconds`, raises the exception once.
+    private func behind(_ why: String) {
+        let raiseNow = shared.withLock { s -> Bool in
+            s.status.state = "behind"
+            let since = s.behindSince ?? Date()
+            s.behindSince = since
+            guard !s.noticeRaised, Date().timeIntervalSince(since) >= options.behindNoticeSeconds else { return false }
+            s.noticeRaised = true
+            return true
+        }
+        if raiseNow {
+            logger.error("history projector behind", metadata: ["why": "\(why)"])
+            raise(
+                Notice(
+                    kind: .historyBehind,
+                    message:
+                        "the history store has not been written for \(Int(options.behindNoticeSeconds)) s (\(why)); it catches up from the journal by itself",
+                    at: Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(reflecting: error)
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+/// The last 4,096 lags, for percentiles.
+struct LagSamples {
+    private var samples: [Double] = []
+    private var next = 0
+
+    mutating func add(_ value: Double) {
+        if samples.count < 4_096 {
+            samples.append(value)
+        } else {
+            samples[next] = value
+            next = (next + 1) % 4_096
+        }
+    }
+
+    func percentiles() -> (p50: Double, p99: Double, max: Double, samples: Int) {
+        guard !samples.isEmpty else { return (0, 0, 0, 0) }
+        let sorted = samples.sorted()
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))] }
+        return (at(0.5), at(0.99), sorted.last!, sorted.count)
+    }
+}
