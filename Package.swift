@@ -150,7 +150,10 @@ let package = Package(
         // The projection without a database, and the projector against a real PostgreSQL (scripts/postgres.sh).
         .testTarget(
             name: "IMSHistoryTests",
-            dependencies: ["IMSHistory", "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest"],
+            dependencies: [
+                "IMSHistory", "IMSDomain", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSServerTests",

@@ -2,7 +2,8 @@
 # A real PostgreSQL server for the tests of the history store (Debian's postgresql, installed with apt-get
 # when missing), run as an unprivileged user in a temporary directory, on a free port of 127.0.0.1.
 #   scripts/postgres.sh start     → prints the connection URL (postgres://ims@127.0.0.1:PORT/ims) once it answers
-#   scripts/postgres.sh restart   → stops the server (immediate: as a crash would) and starts it again on its port
+#   scripts/postgres.sh restart [S] → stops the server (immediate: as a crash would), waits S seconds (default 0)
+#                                    and starts it again on its port
 #   scripts/postgres.sh stop      → stops it and removes its directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,7 @@ start)
 restart)
   dir=$(cat "$state/dir"); port=$(cat "$state/port"); bin=$(bindir)
   su "$user" -s /bin/sh -c "'$bin/pg_ctl' -D '$dir/data' -m immediate -w stop" >&2 || true
+  sleep "${2:-0}"
   start_server "$dir" "$port"
   ;;
 stop)

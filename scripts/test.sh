@@ -2,7 +2,8 @@
 # The README's test command: builds IMS and runs every test suite, including
 # the end-to-end tests that start the real `ims` binary on a loopback port.
 # Needs the Swift toolchain; installs promtool, openssl, curl and librdkafka-dev with apt-get when missing, and
-# starts a Kafka-compatible broker (noida-db, from PyPI into .build/venv-kafka) for the Kafka tests; the API conformance step installs schemathesis from PyPI into
+# starts a Kafka-compatible broker (noida-db, from PyPI into .build/venv-kafka) for the Kafka tests and a PostgreSQL server
+# (Debian postgresql, installed when missing; scripts/postgres.sh) for the history tests; the API conformance step installs schemathesis from PyPI into
 # .build/venv-api (and python3-venv with apt-get if it is missing); the browser step installs chromium and
 # chromium-driver with apt-get and selenium from PyPI into .build/venv-browser. The full-disk test mounts a
 # tmpfs, so the tests run as root (as CI does).
@@ -33,6 +34,10 @@ fi
 IMS_KAFKA_BROKERS="$(./scripts/kafka-broker.sh start)"
 export IMS_KAFKA_BROKERS
 trap './scripts/kafka-broker.sh stop' EXIT
+# A real PostgreSQL (Debian's postgresql, installed when missing) for the history store's tests.
+IMS_POSTGRES_URL="$(./scripts/postgres.sh start)"
+export IMS_POSTGRES_URL
+trap './scripts/kafka-broker.sh stop; ./scripts/postgres.sh stop' EXIT
 swift build --build-tests --traits Kafka
 export IMS_BINARY="$(swift build --traits Kafka --show-bin-path)/ims"
 test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }

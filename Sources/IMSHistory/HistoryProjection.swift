@@ -91,7 +91,7 @@ public struct HistoryProjection: Sendable {
             snapshotBucket = snapshot
         }
         state.apply(entry, record: record)
-        _ = state.takeTextsToJournal()  // the journal has them already: they follow their batch
+        _ = state.takeTextsToJournal() // the journal has them already: they follow their batch
         switch entry {
         case .batch(let b) where b.issuer != nil: take()
         case .notice: take()

@@ -37,6 +37,8 @@ public final class HistoryProjector: Sendable {
         public var bufferedRows: Int = 0
         public var rowsWritten: Int = 0
         public var transactions: Int = 0
+        /// Writes (and start-up steps) PostgreSQL refused since the projector started.
+        public var writeFailures: Int = 0
         /// The last error from PostgreSQL, while writes fail.
         public var databaseError: String?
         /// Where this run started projecting.
@@ -50,6 +52,8 @@ public final class HistoryProjector: Sendable {
         public var maxBufferedRows = 200_000
         /// The most rows one transaction writes.
         public var maxRowsPerTransaction = 20_000
+        /// Seconds PostgreSQL has to answer a write (or a start-up step) before it counts as failed and is retried.
+        public var databaseTimeoutSeconds = 10.0
         /// Seconds of failing writes (or a full buffer) before a `HISTORY_BEHIND` exception is raised.
         public var behindNoticeSeconds = 30.0
         /// Day partitions older than this many days are dropped (0: kept); checked hourly.
@@ -111,8 +115,12 @@ public final class HistoryProjector: Sendable {
     /// Migrates the schema, reads the offset and runs until the task is cancelled or `stop` is called: the
     /// projection on a thread of its own, the writes here.
     public func run() async throws {
-        try await retrying("migrating the history schema") { try await self.store.migrate() }
-        let offset = try await retrying("reading the projector's offset") { try await self.store.offset() }
+        try await retrying("migrating the history schema") {
+            try await withTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.migrate() }
+        }
+        let offset = try await retrying("reading the projector's offset") {
+            try await withTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.offset() }
+        }
         let startState = try Self.state(before: offset?.resume ?? 1, dataDirectory: dataDirectory, catalog: catalog, partitions: partitionCount)
         shared.withLock {
             $0.status.startedAtRecord = startState.appliedRecord + 1
@@ -141,7 +149,7 @@ public final class HistoryProjector: Sendable {
             }
             while true {
                 do {
-                    try await store.write(batch, lastEntryAt: lastEntryAt)
+                    try await withTimeout(seconds: options.databaseTimeoutSeconds) { try await self.store.write(batch, lastEntryAt: lastEntryAt) }
                     committed(batch, lastEntryAt: lastEntryAt)
                     break
                 } catch {
@@ -218,7 +226,9 @@ public final class HistoryProjector: Sendable {
                 }
             } catch {
                 logger.error("history projection stopped: the journal cannot be read", metadata: ["error": "\(error)"])
-                shared.withLock { $0.status.state = "failed"; $0.status.databaseError = "journal: \(error)" }
+                shared.withLock {
+                    $0.status.state = "failed"; $0.status.databaseError = "journal: \(error)"
+                }
                 return
             }
             let lastEntryAt = projection.state.lastEntryAt.micros
@@ -290,7 +300,10 @@ public final class HistoryProjector: Sendable {
 
     private func failed(_ error: any Error) {
         let text = Self.describe(error)
-        shared.withLock { $0.status.databaseError = text }
+        shared.withLock {
+            $0.status.databaseError = text
+            $0.status.writeFailures += 1
+        }
         behind("PostgreSQL: \(text)")
     }
 
@@ -318,6 +331,23 @@ public final class HistoryProjector: Sendable {
     static func describe(_ error: any Error) -> String {
         let text = String(reflecting: error)
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+/// Runs `work`, throwing if it has not finished after `seconds` (and cancelling it): a pool that cannot
+/// connect keeps a request waiting rather than failing it.
+func withTimeout<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await work() }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw HistoryError("PostgreSQL did not answer within \(Int(seconds)) s")
+        }
+        return value
     }
 }
 

@@ -37,7 +37,9 @@ struct HistoryProjectionTests {
         let once = Self.project(Self.entries[...], from: Self.catalogState(), takeEvery: .max, settings: settings).rows
         let often = Self.project(Self.entries[...], from: Self.catalogState(), takeEvery: 7, settings: settings).rows
         #expect(once.lines.count == often.lines.count)
-        #expect(once.lines == often.lines, "the first difference: \(zip(once.lines, often.lines).first { $0 != $1 }.map { "\($0.0.prefix(100)) ≠ \($0.1.prefix(100))" } ?? "")")
+        #expect(
+            once.lines == often.lines,
+            "the first difference: \(zip(once.lines, often.lines).first { $0 != $1 }.map { "\($0.0.prefix(100)) ≠ \($0.1.prefix(100))" } ?? "")")
         // The workload makes every kind of row.
         #expect(once.ticks.count > 100)
         #expect(once.rates.count > 0)

@@ -1,8 +1,8 @@
 import Foundation
 import IMSDomain
 import IMSEngine
-import IMSIngest
 import IMSHistory
+import IMSIngest
 
 /// A deterministic journal spanning minutes of receive time: reference data and SOD, then market flow
 /// (prices, trades), clients' locate requests and sell orders as commands with an issuer, and a day roll,
