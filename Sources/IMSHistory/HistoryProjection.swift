@@ -141,14 +141,16 @@ public struct HistoryProjection: Sendable {
             rows.locates.append(
                 .init(
                     at: at, locateId: view.locateId, clientId: view.clientId, securityId: view.securityId, status: view.status,
-                    quantity: view.quantity, approvedQuantity: view.approvedQuantity, record: record, json: view.json))
+                    quantity: view.quantity, approvedQuantity: view.approvedQuantity, record: record, json: view.json,
+                    clientJSON: view.forClient().json))
         }
         for order in change.orders {
             let view = OrderView(order)
             rows.orders.append(
                 .init(
                     at: at, orderId: order.orderId, clientId: order.clientId, bookId: order.bookId, securityId: order.securityId,
-                    side: order.side.rawValue, decision: order.decision.rawValue, quantity: order.quantity, record: record, json: view.json))
+                    side: order.side.rawValue, decision: order.decision.rawValue, quantity: order.quantity, record: record, json: view.json,
+                    clientJSON: view.forClient().json))
         }
         for exception in change.exceptions {
             rows.exceptions.append(

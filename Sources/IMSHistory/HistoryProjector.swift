@@ -116,10 +116,10 @@ public final class HistoryProjector: Sendable {
     /// projection on a thread of its own, the writes here.
     public func run() async throws {
         try await retrying("migrating the history schema") {
-            try await withTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.migrate() }
+            try await withHistoryTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.migrate() }
         }
         let offset = try await retrying("reading the projector's offset") {
-            try await withTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.offset() }
+            try await withHistoryTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.offset() }
         }
         let startState = try Self.state(before: offset?.resume ?? 1, dataDirectory: dataDirectory, catalog: catalog, partitions: partitionCount)
         shared.withLock {
@@ -149,7 +149,7 @@ public final class HistoryProjector: Sendable {
             }
             while true {
                 do {
-                    try await withTimeout(seconds: options.databaseTimeoutSeconds) { try await self.store.write(batch, lastEntryAt: lastEntryAt) }
+                    try await withHistoryTimeout(seconds: options.databaseTimeoutSeconds) { try await self.store.write(batch, lastEntryAt: lastEntryAt) }
                     committed(batch, lastEntryAt: lastEntryAt)
                     break
                 } catch {
@@ -336,7 +336,7 @@ public final class HistoryProjector: Sendable {
 
 /// Runs `work`, throwing if it has not finished after `seconds` (and cancelling it): a pool that cannot
 /// connect keeps a request waiting rather than failing it.
-func withTimeout<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+public func withHistoryTimeout<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await work() }
         group.addTask {
@@ -370,5 +370,30 @@ struct LagSamples {
         let sorted = samples.sorted()
         func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))] }
         return (at(0.5), at(0.99), sorted.last!, sorted.count)
+    }
+}
+
+/// The store's connection pool and the projector, run together until the projector stops (at shutdown).
+public struct HistoryService: Sendable {
+    public let store: PostgresHistoryStore
+    public let projector: HistoryProjector
+
+    public init(store: PostgresHistoryStore, projector: HistoryProjector) {
+        self.store = store
+        self.projector = projector
+    }
+
+    /// Runs both; returns once the projector has stopped, closing the pool.
+    public func run(logger: Logger) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            do {
+                try await projector.run()
+            } catch is CancellationError {
+            } catch {
+                logger.error("the history projector stopped", metadata: ["error": "\(error)"])
+            }
+            group.cancelAll()
+        }
     }
 }

@@ -80,6 +80,8 @@ public struct HistoryRows: Sendable {
         public var approvedQuantity: Int64
         public var record: UInt64
         public var json: String
+        /// As its client sees it (`LocateView.forClient`).
+        public var clientJSON: String
     }
 
     /// An order validation (and later its fills or expiry), with every check.
@@ -94,6 +96,8 @@ public struct HistoryRows: Sendable {
         public var quantity: Int64
         public var record: UInt64
         public var json: String
+        /// As its client sees it (`OrderView.forClient`).
+        public var clientJSON: String
     }
 
     /// An exception as raised, and again when it changes (its text filled, acknowledged).

@@ -12,7 +12,7 @@ import Synchronization
 /// one array per column, one statement per table per batch, and `ON CONFLICT DO NOTHING` on keys that
 /// include the journal's own identity (an item and the point of the journal it is as of): writing a batch
 /// again, after a restart or a lost commit, changes nothing. `docs/history.md` documents the tables.
-public final class PostgresHistoryStore: Sendable {
+public final class PostgresHistoryStore: Sendable, CustomStringConvertible {
     /// The schema's version; migrations run at start up to it.
     public static let schemaVersion = 1
 
@@ -41,12 +41,12 @@ public final class PostgresHistoryStore: Sendable {
         ),
         (
             "locates",
-            "at timestamptz NOT NULL, locate_id text NOT NULL, client_id text NOT NULL, security_id text NOT NULL, status text NOT NULL, quantity bigint NOT NULL, approved_quantity bigint NOT NULL, journal_record bigint NOT NULL, locate jsonb NOT NULL",
+            "at timestamptz NOT NULL, locate_id text NOT NULL, client_id text NOT NULL, security_id text NOT NULL, status text NOT NULL, quantity bigint NOT NULL, approved_quantity bigint NOT NULL, journal_record bigint NOT NULL, locate jsonb NOT NULL, locate_client jsonb NOT NULL",
             "locate_id, journal_record, at"
         ),
         (
             "orders",
-            "at timestamptz NOT NULL, order_id text NOT NULL, client_id text NOT NULL, book_id text NOT NULL, security_id text NOT NULL, side text NOT NULL, decision text NOT NULL, quantity bigint NOT NULL, journal_record bigint NOT NULL, order_view jsonb NOT NULL",
+            "at timestamptz NOT NULL, order_id text NOT NULL, client_id text NOT NULL, book_id text NOT NULL, security_id text NOT NULL, side text NOT NULL, decision text NOT NULL, quantity bigint NOT NULL, journal_record bigint NOT NULL, order_view jsonb NOT NULL, order_client jsonb NOT NULL",
             "client_id, order_id, journal_record, at"
         ),
         (
@@ -85,7 +85,11 @@ public final class PostgresHistoryStore: Sendable {
         configuration.options.connectTimeout = .seconds(5)
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
+        description = "postgres://\(parsed.user.map { $0 + "@" } ?? "")\(host):\(parsed.port ?? 5432)/\(database)"
     }
+
+    /// The store's URL without its password (for logs).
+    public let description: String
 
     /// Runs the client's connection pool until the task is cancelled.
     public func run() async { await client.run() }
@@ -127,6 +131,14 @@ public final class PostgresHistoryStore: Sendable {
                     """
                     CREATE TABLE IF NOT EXISTS history.projector (name text PRIMARY KEY, resume_record bigint NOT NULL, \
                     last_record bigint NOT NULL, last_entry_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now())
+                    """, logger: logger)
+                // A time as IMS writes it (`Timestamp.description`): UTC, microseconds only when there are some.
+                try await c.query(
+                    """
+                    CREATE OR REPLACE FUNCTION history.ts(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+                      SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                        || CASE WHEN to_char(t AT TIME ZONE 'UTC', 'US') = '000000' THEN '' ELSE '.' || to_char(t AT TIME ZONE 'UTC', 'US') END || 'Z'
+                    $$
                     """, logger: logger)
                 try await c.query("INSERT INTO history.schema_version (version) VALUES (1)", logger: logger)
             }
@@ -220,11 +232,13 @@ public final class PostgresHistoryStore: Sendable {
             let r = rows.locates
             try await c.query(
                 """
-                INSERT INTO history.locates (at, locate_id, client_id, security_id, status, quantity, approved_quantity, journal_record, locate)
-                SELECT \(unescaped: at("a")), l, cl, s, st, q, aq, jr, j::jsonb
+                INSERT INTO history.locates (at, locate_id, client_id, security_id, status, quantity, approved_quantity, journal_record, locate,
+                  locate_client)
+                SELECT \(unescaped: at("a")), l, cl, s, st, q, aq, jr, j::jsonb, cj::jsonb
                 FROM unnest(\(r.map(\.at))::bigint[], \(r.map(\.locateId))::text[], \(r.map(\.clientId))::text[], \(r.map(\.securityId))::text[],
                   \(r.map(\.status))::text[], \(r.map(\.quantity))::bigint[], \(r.map(\.approvedQuantity))::bigint[],
-                  \(r.map { Int64($0.record) })::bigint[], \(r.map(\.json))::text[]) AS t(a, l, cl, s, st, q, aq, jr, j)
+                  \(r.map { Int64($0.record) })::bigint[], \(r.map(\.json))::text[], \(r.map(\.clientJSON))::text[])
+                  AS t(a, l, cl, s, st, q, aq, jr, j, cj)
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         }
@@ -232,11 +246,13 @@ public final class PostgresHistoryStore: Sendable {
             let r = rows.orders
             try await c.query(
                 """
-                INSERT INTO history.orders (at, order_id, client_id, book_id, security_id, side, decision, quantity, journal_record, order_view)
-                SELECT \(unescaped: at("a")), o, cl, b, s, sd, dc, q, jr, j::jsonb
+                INSERT INTO history.orders (at, order_id, client_id, book_id, security_id, side, decision, quantity, journal_record, order_view,
+                  order_client)
+                SELECT \(unescaped: at("a")), o, cl, b, s, sd, dc, q, jr, j::jsonb, cj::jsonb
                 FROM unnest(\(r.map(\.at))::bigint[], \(r.map(\.orderId))::text[], \(r.map(\.clientId))::text[], \(r.map(\.bookId))::text[],
                   \(r.map(\.securityId))::text[], \(r.map(\.side))::text[], \(r.map(\.decision))::text[], \(r.map(\.quantity))::bigint[],
-                  \(r.map { Int64($0.record) })::bigint[], \(r.map(\.json))::text[]) AS t(a, o, cl, b, s, sd, dc, q, jr, j)
+                  \(r.map { Int64($0.record) })::bigint[], \(r.map(\.json))::text[], \(r.map(\.clientJSON))::text[])
+                  AS t(a, o, cl, b, s, sd, dc, q, jr, j, cj)
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         }

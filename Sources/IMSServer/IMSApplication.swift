@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 import IMSEngine
+import IMSHistory
 import IMSJournal
 import IMSRuntime
 import Logging
@@ -34,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     public var rebuild: (@Sendable (ReplayTarget) throws -> EngineState)?
     /// The upstream topics consumed as feeds (`kafkaFeedTopics`), for `/health` and `/metrics`.
     public var topicFeeds: TopicFeeds?
+    /// The PostgreSQL history store (`--history`), which `/api/v1/history/…` reads, and its projector, which
+    /// `/health` and `/metrics` report.
+    public var historyStore: PostgresHistoryStore?
+    public var historyProjector: HistoryProjector?
     /// The API keys every request may present (SPEC 10).
     public var apiKeys: APIKeyStore?
     /// The JWT bearer tokens every request may present instead.
@@ -93,6 +98,7 @@ public enum IMSApplication {
         OrderRoutes(engine: engine).register(on: router)
         DecisionRoutes(engine: engine).register(on: router)
         AuditRoutes(engine: engine).register(on: router)
+        HistoryRoutes(engine: engine, store: configuration.historyStore).register(on: router)
         ExceptionRoutes(engine: engine).register(on: router)
         DashboardRoutes().register(on: router)
         do {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSHistory
 import IMSJournal
 import IMSRuntime
 import IMSServer
@@ -159,6 +160,22 @@ struct StorageOptions: ParsableArguments {
     var kafkaFeedGroup: String?
     @Option(help: ArgumentHelp(Settings.help("kafkaDeadLetterTopic", "Write each refused record of kafkaFeedTopics to this topic too.")))
     var kafkaDeadLetterTopic: String?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help("history", "Project the journal into PostgreSQL at this URL: ticks, snapshots, locates, orders, the audit trail (docs/history.md).")))
+    var history: String?
+    @Option(help: ArgumentHelp(Settings.help("historySnapshotSeconds", "Seconds between the history's snapshots of each changed position and security.")))
+    var historySnapshotSeconds: Int?
+    @Option(help: ArgumentHelp(Settings.help("historyTickSeconds", "The history keeps the last tick of each security per this many seconds.")))
+    var historyTickSeconds: Int?
+    @Option(help: ArgumentHelp(Settings.help("historyRetentionDays", "Drop history day partitions older than this (0: keep all).")))
+    var historyRetentionDays: Int?
+    @Option(
+        help: ArgumentHelp(
+            Settings.help("historyTrailRetentionDays", "Keep the locates, orders, exceptions, audit trail and rule steps this many days (0: all).")))
+    var historyTrailRetentionDays: Int?
+    @Option(help: ArgumentHelp(Settings.help("historyMaxBufferedRows", "History rows buffered while PostgreSQL is slow or down, before the projector waits.")))
+    var historyMaxBufferedRows: Int?
 
     var flagValues: [String: SettingValue] {
         var values: [String: SettingValue] = [:]
@@ -176,6 +193,12 @@ struct StorageOptions: ParsableArguments {
         values["kafkaFeedTopics"] = kafkaFeedTopics.map(SettingValue.string)
         values["kafkaFeedGroup"] = kafkaFeedGroup.map(SettingValue.string)
         values["kafkaDeadLetterTopic"] = kafkaDeadLetterTopic.map(SettingValue.string)
+        values["history"] = history.map(SettingValue.string)
+        values["historySnapshotSeconds"] = historySnapshotSeconds.map(SettingValue.int)
+        values["historyTickSeconds"] = historyTickSeconds.map(SettingValue.int)
+        values["historyRetentionDays"] = historyRetentionDays.map(SettingValue.int)
+        values["historyTrailRetentionDays"] = historyTrailRetentionDays.map(SettingValue.int)
+        values["historyMaxBufferedRows"] = historyMaxBufferedRows.map(SettingValue.int)
         return values
     }
 }
@@ -364,6 +387,11 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--journal kafka needs a binary built with Kafka: swift build --traits Kafka (with librdkafka-dev installed)")
             #endif
         }
+        let historyURL = settings.optionalString("history")
+        if historyURL != nil && kafka {
+            throw ValidationError("history with --journal kafka is not built yet: the projector follows a file journal (docs/history.md)")
+        }
+        let historyStore = try historyURL.map { try PostgresHistoryStore(url: $0, logger: logger) }
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
         let slot = EngineSlot()
@@ -426,6 +454,14 @@ struct Serve: AsyncParsableCommand {
                     slot.beforeStop { feeds.stop() }
                 }
             #endif
+            if let historyStore {
+                let projector = settings.historyProjector(store: historyStore, engine: engine, catalog: catalog, logger: logger)
+                configuration.historyStore = historyStore
+                configuration.historyProjector = projector
+                group.addTask { await HistoryService(store: historyStore, projector: projector).run(logger: logger) }
+                slot.beforeStop { projector.stop() }
+                logger.info("projecting the journal into PostgreSQL", metadata: ["history": "\(historyStore.description)"])
+            }
             gate.open(engine: engine, configuration: configuration)
             logger.info("ready")
             try await group.waitForAll()
@@ -441,6 +477,20 @@ struct Serve: AsyncParsableCommand {
             thread.name = "ims-recovery"
             thread.start()
         }
+    }
+}
+
+extension ResolvedSettings {
+    /// The history projector of `engine`'s file journal into `store`, as the settings say.
+    func historyProjector(store: PostgresHistoryStore, engine: Engine, catalog: MarketCatalog, logger: Logger) -> HistoryProjector {
+        var options = HistoryProjector.Options()
+        options.projection = HistoryProjection.Settings(snapshotSeconds: int("historySnapshotSeconds"), tickSeconds: int("historyTickSeconds"))
+        options.retentionDays = int("historyRetentionDays")
+        options.trailRetentionDays = int("historyTrailRetentionDays")
+        options.maxBufferedRows = int("historyMaxBufferedRows")
+        return HistoryProjector(
+            store: store, dataDirectory: dataDir, catalog: catalog, partitions: partitions, options: options,
+            journalThrough: { engine.readModel.read { $0.appliedRecord } }, raise: { engine.raise($0) }, logger: logger)
     }
 }
 

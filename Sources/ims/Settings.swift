@@ -148,6 +148,16 @@ enum Settings {
         Setting(key: "kafkaFeedTopics", rule: .text, defaultValue: nil),
         Setting(key: "kafkaFeedGroup", rule: .text, defaultValue: .string("ims")),
         Setting(key: "kafkaDeadLetterTopic", rule: .text, defaultValue: nil),
+        Setting(
+            key: "history",
+            rule: .textMatching(
+                expected: "postgres://user[:password]@host[:port]/database", check: { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") }),
+            defaultValue: nil),
+        Setting(key: "historySnapshotSeconds", rule: .int(1...86_400), defaultValue: .int(60)),
+        Setting(key: "historyTickSeconds", rule: .int(1...3_600), defaultValue: .int(1)),
+        Setting(key: "historyRetentionDays", rule: .int(0...36_500), defaultValue: .int(400)),
+        Setting(key: "historyTrailRetentionDays", rule: .int(0...36_500), defaultValue: .int(2_557)),
+        Setting(key: "historyMaxBufferedRows", rule: .int(1_000...100_000_000), defaultValue: .int(200_000)),
     ]
 
     static func named(_ key: String) -> Setting {

@@ -12,3 +12,10 @@ extension ReadModel {
         Int(market) < reference.securitiesByMarket.count ? reference.securitiesByMarket[Int(market)] : []
     }
 }
+
+extension ReadModel {
+    /// The ids of the books that belong to `client` (what a client's history of positions is limited to).
+    public func bookIds(ofClient client: String) -> [String] {
+        reference.books.filter { $0.clientId == client }.map(\.bookId)
+    }
+}

@@ -153,7 +153,7 @@ enum OpenAPIDocument {
                 "description":
                     "Real-time positions and settlement ladders from reference data, trades, SOD positions, contracts and market data. WebSocket streams (/ws/position, /ws/market-data, /ws/exceptions, /ws/inventory, /ws/locate, /ws/limits) are described in docs/streams.md, GraphQL (/graphql) in docs/graphql.md. The decision channel, /ws/decisions (roles client and operator), is a WebSocket that takes what POST /api/v1/decisions takes, one decision or an array of them per text frame, each with its correlationId, and answers each frame as soon as it is decided and durable, in order, answers ready at once leaving together as one JSON array (pair them by correlationId; docs/locates.md, with a Python example); a connection with 10,000 answers unread (decisionChannelMaxUnread) is read no further until its client reads, and is told so: {\"type\":\"backpressure\",\"unread\":n,\"limit\":l,\"error\":…}.",
             ],
-            "paths": secured(paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a }),
+            "paths": secured(paths.merging(rulePaths) { a, _ in a }.merging(locatePaths) { a, _ in a }.merging(historyPaths) { a, _ in a }),
             "components": [
                 "schemas": schemas.merging(locateSchemas) { a, _ in a },
                 "securitySchemes": [
@@ -748,6 +748,14 @@ enum OpenAPIDocument {
                         optional: ["deadLetterTopic": string, "lastError": string],
                         description:
                             "With upstream topics (`kafkaFeedTopics`): records taken, redelivered and skipped, refused, and each partition's place"),
+                    "history": object(
+                        [
+                            "state": enumeration(["starting", "catchingUp", "following", "behind", "failed"]), "committedRecord": integer,
+                            "projectedRecord": integer, "journalRecord": integer, "lagRecords": integer, "lagSeconds": number, "bufferedRows": integer,
+                            "rowsWritten": integer, "transactions": integer, "writeFailures": integer, "startedAtRecord": integer,
+                        ],
+                        optional: ["databaseError": string],
+                        description: "With a history store (`--history`): the projector's place, its lag behind the journal, and PostgreSQL's last error"),
                 ]),
         ]
     }

@@ -1,5 +1,6 @@
 import Foundation
 import IMSEngine
+import IMSHistory
 import IMSJournal
 import IMSRuntime
 import Logging
@@ -129,7 +130,8 @@ public final class IMSMetrics: Sendable {
 
     /// The scrape: gauges read now, then every metric in the text format.
     func scrape(
-        engine: Engine, hub: StreamHub, storage: StorageStatus?, replication: (any ReplicationState)? = nil, topicFeeds: TopicFeeds? = nil
+        engine: Engine, hub: StreamHub, storage: StorageStatus?, replication: (any ReplicationState)? = nil, topicFeeds: TopicFeeds? = nil,
+        history: HistoryProjector? = nil
     ) -> [UInt8] {
         let (lastSequence, appliedRecord, positions) = engine.readModel.read { ($0.lastSequence, $0.appliedRecord, $0.positionCount) }
         gauge("ims_pending_events", "Events queued in the engine and not yet applied.").set(Int64(engine.pendingEvents))
@@ -208,6 +210,21 @@ public final class IMSMetrics: Sendable {
             }
             gauge("ims_topic_feed_consuming", "1 while this node consumes the upstream topics (the leader, when replicated).").set(
                 Int64(status.state == .consuming ? 1 : 0))
+        }
+        if let history {
+            let status = history.status
+            gauge("ims_history_lag_records", "Journal records whose history rows are not committed to PostgreSQL yet.").set(Int64(status.lagRecords))
+            let lag = history.lagPercentiles()
+            for (name, value) in [("50", lag.p50), ("99", lag.p99), ("100", lag.max)] {
+                registry.makeGauge(
+                    name: "ims_history_lag_seconds", labels: [("percentile", name)],
+                    help: "Seconds from receiving a record to committing its history rows, over the last 4,096 commits."
+                ).set(value)
+            }
+            gauge("ims_history_buffered_rows", "History rows projected and waiting to be written.").set(Int64(status.bufferedRows))
+            gauge("ims_history_rows_written", "History rows written since start.").set(Int64(status.rowsWritten))
+            gauge("ims_history_write_failures", "Writes to PostgreSQL that failed since start (each retried).").set(Int64(status.writeFailures))
+            gauge("ims_history_behind", "1 while the history projector cannot write or its buffer is full.").set(Int64(status.state == "behind" ? 1 : 0))
         }
         if let bytes = storage?.journal?.bytesWritten {
             gauge("ims_journal_written_bytes", "Bytes this process has written to the journal.").set(bytes)

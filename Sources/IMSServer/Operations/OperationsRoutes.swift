@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSHistory
 import IMSRuntime
 
 /// Health for orchestrators and people: `/health/live`, `/health/ready`, `/health`; and `/metrics`.
@@ -111,7 +112,7 @@ struct OperationsRoutes {
         router.get("/metrics") { [configuration] _, _ in
             let body = metrics.scrape(
                 engine: engine, hub: hub, storage: configuration.storage, replication: configuration.replication,
-                topicFeeds: configuration.topicFeeds)
+                topicFeeds: configuration.topicFeeds, history: configuration.historyProjector)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -147,6 +148,7 @@ struct OperationsRoutes {
             body += ",\"halted\":\(status.halted)}"
         }
         if let feeds = configuration.topicFeeds { body += ",\"topicFeeds\":" + Self.json(feeds) }
+        if let projector = configuration.historyProjector { body += ",\"history\":" + JSONResponse.text(projector.status) }
         return body + "}"
     }
 

@@ -90,6 +90,9 @@ public struct AccessPolicy: Sendable {
             Rule(.get, "/api/v1/locates", .roles(everyone)), Rule(.get, "/api/v1/locates/:locateId", .roles(everyone)),
             Rule(.get, "/api/v1/orders", .roles(everyone)),
             Rule(.get, "/api/v1/orders/:orderId", .roles(everyone)),
+            // Their history too (docs/history.md): the routes narrow a client to its own books, locates and orders.
+            Rule(.get, "/api/v1/history/positions", .roles(everyone)), Rule(.get, "/api/v1/history/locates", .roles(everyone)),
+            Rule(.get, "/api/v1/history/orders", .roles(everyone)),
             Rule(nil, "/graphql", .roles(everyone)),
         ] + StreamRegistry.streams.filter { $0.openToClients }.map { Rule(.get, "/ws/\($0.name)", .roles(everyone)) } + [
             // Everything else the desk reads (inventory, financing, exceptions, rules, the audit trail) and the
