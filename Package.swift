@@ -170,7 +170,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The binary over sockets; jwt-kit signs the tokens the stream matrix presents.
-        .testTarget(name: "EndToEndTests", dependencies: ["IMSKafka", .product(name: "JWTKit", package: "jwt-kit")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["IMSKafka", "IMSIngest", .product(name: "JWTKit", package: "jwt-kit")], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

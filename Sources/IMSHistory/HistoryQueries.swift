@@ -51,7 +51,7 @@ extension PostgresHistoryStore {
                 """
                 SELECT CAST(json_build_object('at', history.ts(b), 'securityId', \(securityId), 'open', (array_agg(last ORDER BY at))[1],
                   'high', max(last), 'low', min(last), 'close', (array_agg(last ORDER BY at DESC))[1], 'ticks', count(*)) AS text)
-                FROM (SELECT date_bin(\(String(interval.seconds)) * interval '1 second', at, timestamptz 'epoch') AS b, at, last
+                FROM (SELECT date_bin(\(Double(interval.seconds))::float8 * interval '1 second', at, timestamptz 'epoch') AS b, at, last
                       FROM history.ticks WHERE security_id = \(securityId) AND last IS NOT NULL
                         AND at >= timestamptz 'epoch' + \(from) * interval '1 microsecond' AND at < timestamptz 'epoch' + \(to) * interval '1 microsecond') t
                 GROUP BY b ORDER BY b

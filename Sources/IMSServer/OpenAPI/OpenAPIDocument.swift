@@ -350,7 +350,7 @@ enum OpenAPIDocument {
                 ],
                 responses: ["200": response("The list", array(ref("InventoryRow"))), "400": badParameter]),
             "/api/v1/inventory/{securityId}": get(
-                "A security's inventory: its buckets and each calculation under the active rules, with explain=true how each number is made",
+                "A security's inventory: its buckets and each calculation under the active rules, with explain=true how each number is made, now or as of a journal point",
                 tag: "inventory",
                 parameters: [
                     path("securityId", "Internal id or any identifier"),
@@ -362,8 +362,13 @@ enum OpenAPIDocument {
                     query(
                         "clientId", string,
                         "Only this client's share: the positions and contracts of its books, its approved locates and sells (not with the other two)"),
+                    query("asOf", string, "As of a journal sequence number or an ISO-8601 timestamp (replayed from the journal)"),
                 ],
-                responses: ["200": response("The inventory", ref("Inventory")), "400": badParameter, "404": error]),
+                responses: [
+                    "200": response("The inventory", ref("Inventory")), "400": badParameter, "404": error,
+                    "500": response("The journal could not be replayed to that point (damaged before it)", ref("Error")),
+                    "503": response("Too many as-of replays are waiting; retry shortly", ref("Error")),
+                ]),
             "/api/v1/books": get("Books", tag: "reference data", responses: ["200": response("Every book", array(ref("Book")))]),
             "/api/v1/books/{bookId}": get(
                 "One book", tag: "reference data", parameters: [path("bookId", "Book")],

@@ -49,25 +49,28 @@ struct QueryRoutes {
         if context.clientScope != nil, !context.maySee(client: engine.readModel.read({ $0.book(bookId) })?.clientId) {
             throw APIError(.notFound, "no position for book \(bookId) in \(securityId)", field: "bookId")
         }
-        if let asOf = QueryParameters(request).string("asOf") {
-            guard let target = ReplayTarget(parsing: asOf) else {
-                throw APIError(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
-            }
-            guard let history else {
-                throw APIError(
-                    .badRequest, "asOf replays the journal; this server has none (it runs in memory)", field: "asOf")
-            }
-            let state: EngineState
-            do {
-                state = try await history.state(at: target)
-            } catch let busy as HistoryBusy {
-                throw busy
-            } catch {
-                throw APIError(.internalServerError, "could not rebuild the state at \(target): \(error)")
-            }
+        if let (state, target) = try await stateAsOf(request) {
             return try Self.position(in: state.readModel, bookId: bookId, securityId: securityId, asOf: target)
         }
         return try engine.readModel.read { try Self.position(in: $0, bookId: bookId, securityId: securityId, asOf: nil) }
+    }
+
+    /// The state `asOf` names (a journal sequence number or a time), rebuilt from the journal; nil without `asOf`.
+    func stateAsOf(_ request: Request) async throws -> (EngineState, ReplayTarget)? {
+        guard let asOf = QueryParameters(request).string("asOf") else { return nil }
+        guard let target = ReplayTarget(parsing: asOf) else {
+            throw APIError(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
+        }
+        guard let history else {
+            throw APIError(.badRequest, "asOf replays the journal; this server has none (it runs in memory)", field: "asOf")
+        }
+        do {
+            return (try await history.state(at: target), target)
+        } catch let busy as HistoryBusy {
+            throw busy
+        } catch {
+            throw APIError(.internalServerError, "could not rebuild the state at \(target): \(error)")
+        }
     }
 
     @Sendable func positions(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -215,6 +218,10 @@ struct QueryRoutes {
                 aggregationUnitId: q.string("aggregationUnitId"), legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
         } catch {
             throw APIError(.badRequest, error.message, field: error.field)
+        }
+        if let (state, target) = try await stateAsOf(request) {
+            return JSONResponse.ok(
+                try Self.found(state.readModel.inventory(id, explain: explain, scope: scope), "unknown security \(id) as of \(target)", field: "securityId"))
         }
         return JSONResponse.ok(
             try Self.found(engine.readModel.read { $0.inventory(id, explain: explain, scope: scope) }, "unknown security \(id)", field: "securityId"))

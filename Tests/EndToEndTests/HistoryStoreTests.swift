@@ -1,0 +1,182 @@
+import Foundation
+import IMSDomain
+import IMSIngest
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The history store end to end: the real binary with `--history` against the real PostgreSQL the test
+/// command starts (`IMS_POSTGRES_URL`), driven over HTTP with the demo's flow, read back with SQL (psql)
+/// and through `/api/v1/history/…`.
+@Suite(.serialized) struct HistoryStoreTests {
+    /// A new, empty database on the test server.
+    static func database() throws -> String {
+        guard let admin = ProcessInfo.processInfo.environment["IMS_POSTGRES_URL"], !admin.isEmpty else {
+            throw CocoaError(
+                .featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "IMS_POSTGRES_URL is not set: run the tests with ./scripts/test.sh"])
+        }
+        let name = "e2e_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        _ = try psql(admin, "CREATE DATABASE \(name)")
+        return admin[..<admin.lastIndex(of: "/")!] + "/" + name
+    }
+
+    /// The rows of one query, unaligned (`psql -At`).
+    static func psql(_ url: String, _ sql: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        p.arguments = [url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "psql: " + String(decoding: errors, as: UTF8.self)])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The demo's flow as HTTP bodies: the securities, the setup, then rounds of market flow and decisions.
+    struct Flow {
+        var simulator = MarketSimulator(startDate: BusinessDate(parsing: "2026-11-25")!, seed: 11, clients: 6)
+        var correlation = 0
+
+        func securitiesCSV() -> String { MarketSimulator.demoSecuritiesCSV }
+        mutating func setup() -> String { simulator.setupLines().joined(separator: "\n") }
+
+        /// `lines` events of market flow, a day roll now and then.
+        mutating func events(_ lines: Int, roll: Bool = false) -> String {
+            ((roll ? simulator.dayRollLines() : []) + (0..<lines).map { _ in simulator.nextLine() }).joined(separator: "\n")
+        }
+
+        /// Locate requests and sell orders for `POST /api/v1/decisions`.
+        mutating func decisions(locates: Int, orders: Int) -> String {
+            var items: [String] = []
+            for _ in 0..<locates {
+                let l = simulator.locateRequest()
+                correlation += 1
+                items.append(
+                    #"{"correlationId":"c\#(correlation)","type":"locate","requestId":"\#(l.requestId!)","clientId":"\#(l.clientId!)","securityId":"\#(l.securityId!)","quantity":\#(l.quantity!),"side":"\#(l.side!.rawValue)","settlement":"\#(l.settlement!.rawValue)"}"#
+                )
+            }
+            for _ in 0..<orders {
+                let (o, _) = simulator.sellOrder()
+                correlation += 1
+                items.append(
+                    #"{"correlationId":"c\#(correlation)","type":"order","orderId":"\#(o.orderId)","clientId":"\#(o.clientId)","bookId":"\#(o.bookId)","securityId":"\#(o.securityId)","side":"\#(o.side.rawValue)","quantity":\#(o.quantity),"price":"\#(o.price)"}"#
+                )
+            }
+            return "[" + items.joined(separator: ",") + "]"
+        }
+    }
+
+    static func post(_ server: IMSProcess.Server, _ path: String, _ body: String, csv: Bool = false) throws -> Int {
+        try IMSProcess.request(server, "POST", path, body: body, headers: csv ? ["Content-Type": "text/csv"] : [:]).status
+    }
+
+    /// The projector's block of `/health`.
+    static func history(_ server: IMSProcess.Server) throws -> [String: Any] {
+        ((try IMSProcess.request(server, "GET", "/health").json as? [String: Any])?["history"] as? [String: Any]) ?? [:]
+    }
+
+    /// Waits until the projector has committed every record the engine applied (after one more entry, a
+    /// second later, has closed the open tick interval).
+    static func waitUntilCaughtUp(_ server: IMSProcess.Server, flow: inout Flow, seconds: Double = 120) throws {
+        Thread.sleep(forTimeInterval: 1.1)
+        #expect(try post(server, "/api/v1/events", flow.events(1)) == 200)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let h = try history(server)
+            if let committed = h["committedRecord"] as? Int, let journal = h["journalRecord"] as? Int, committed >= journal, journal > 0 { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("the projector did not catch up: \(try history(server))")
+    }
+
+    static func json(_ text: Substring) -> NSDictionary? {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? NSDictionary
+    }
+
+    @Test func aDayOfFlowInPostgresEqualsWhatIMSAnswersAsOfEachInstant() throws {
+        let url = try Self.database()
+        let server = try IMSProcess.start(["--history", url, "--history-snapshot-seconds", "1"])
+        defer { server.stop() }
+        var flow = Flow()
+        #expect(try Self.post(server, "/api/v1/events?type=security", flow.securitiesCSV(), csv: true) == 200)
+        #expect(try Self.post(server, "/api/v1/events", flow.setup()) == 200)
+        for round in 0..<40 {
+            #expect(try Self.post(server, "/api/v1/events?mode=partial", flow.events(60, roll: round == 20)) == 200)
+            #expect(try Self.post(server, "/api/v1/decisions", flow.decisions(locates: 3, orders: 2)) == 200)
+            Thread.sleep(forTimeInterval: 0.12)
+        }
+        try Self.waitUntilCaughtUp(server, flow: &flow)
+
+        // Positions at 20 random snapshot instants: the row is what `asOf` answers (everything received before it).
+        let rows = try Self.psql(
+            url,
+            "SELECT to_char(at - interval '1 microsecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), book_id, security_id, position::text FROM history.positions WHERE kind = 'interval' ORDER BY random() LIMIT 20"
+        ).split(separator: "\n")
+        #expect(rows.count == 20)
+        for row in rows {
+            let f = row.split(separator: "|", maxSplits: 3)
+            let live = try IMSProcess.request(server, "GET", "/api/v1/positions/\(f[1])/\(f[2])?asOf=\(f[0])")
+            #expect(live.status == 200)
+            #expect((live.json as? NSDictionary) == Self.json(f[3]), "position \(f[1]) \(f[2]) as of \(f[0])")
+        }
+        // Inventory figures (buckets, calculations, ladder) at 20 random instants.
+        let inventory = try Self.psql(
+            url,
+            "SELECT to_char(at - interval '1 microsecond', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), security_id, inventory::text FROM history.inventory WHERE kind = 'interval' ORDER BY random() LIMIT 20"
+        ).split(separator: "\n")
+        #expect(inventory.count == 20)
+        for row in inventory {
+            let f = row.split(separator: "|", maxSplits: 2)
+            let live = try IMSProcess.request(server, "GET", "/api/v1/inventory/\(f[1])?asOf=\(f[0])")
+            #expect(live.status == 200)
+            #expect((live.json as? NSDictionary) == Self.json(f[2]), "inventory \(f[1]) as of \(f[0])")
+        }
+
+        // Every locate and order decision is there, its last row as the API shows it now, each change once.
+        let locates = try #require((try IMSProcess.request(server, "GET", "/api/v1/locates?limit=10000").json as? [String: Any])?["items"] as? [NSDictionary])
+        #expect(locates.count >= 100)
+        let lastLocates = try Self.psql(
+            url, "SELECT DISTINCT ON (locate_id) locate_id, locate::text FROM history.locates ORDER BY locate_id, journal_record DESC"
+        ).split(separator: "\n")
+        let stored = Dictionary(
+            uniqueKeysWithValues: lastLocates.map { line in
+                let f = line.split(separator: "|", maxSplits: 1)
+                return (String(f[0]), Self.json(f[1]))
+            })
+        #expect(stored.count == locates.count)
+        for locate in locates { #expect(stored[locate["locateId"] as! String] == locate) }
+        // One row per step of each locate's history (a request answered at once is one step).
+        let steps = locates.reduce(0) { $0 + (($1["history"] as? [Any])?.count ?? 0) }
+        let locateRows = Int(try Self.psql(url, "SELECT count(*) FROM history.locates").trimmingCharacters(in: .whitespacesAndNewlines))!
+        #expect(locateRows <= steps && locateRows >= locates.count)
+        let orders = try #require((try IMSProcess.request(server, "GET", "/api/v1/orders?limit=10000").json as? [String: Any])?["items"] as? [NSDictionary])
+        #expect(orders.count >= 70)
+        let decided = try Self.psql(
+            url, "SELECT DISTINCT ON (client_id, order_id) order_id, order_view->>'decision' FROM history.orders ORDER BY client_id, order_id, journal_record"
+        ).split(separator: "\n")
+        #expect(Set(decided) == Set(orders.map { "\($0["orderId"]!)|\($0["decision"]!)" }))
+
+        // The API over the same tables.
+        let security = try #require(locates.first?["securityId"] as? String)
+        let client = try #require(locates.first?["clientId"] as? String)
+        let bars = try IMSProcess.request(server, "GET", "/api/v1/history/prices/\(security)?interval=1s&from=2020-01-01T00:00:00Z")
+        #expect(bars.status == 200)
+        let byClient = try IMSProcess.request(server, "GET", "/api/v1/history/locates?clientId=\(client)&from=2020-01-01T00:00:00Z")
+        let items = try #require((byClient.json as? [String: Any])?["items"] as? [[String: Any]])
+        #expect(!items.isEmpty && items.allSatisfy { ($0["locate"] as? [String: Any])?["clientId"] as? String == client })
+        let positionsPage = try IMSProcess.request(server, "GET", "/api/v1/history/positions?securityId=\(security)&from=2020-01-01T00:00:00Z&limit=5")
+        #expect(((positionsPage.json as? [String: Any])?["items"] as? [Any])?.count ?? 0 > 0)
+        let bad = try IMSProcess.request(server, "GET", "/api/v1/history/prices/\(security)?interval=fortnight")
+        #expect(bad.status == 400)
+        #expect((bad.json as? [String: Any])?["field"] as? String == "interval")
+    }
+}
