@@ -335,19 +335,42 @@ public final class HistoryProjector: Sendable {
 }
 
 /// Runs `work`, throwing if it has not finished after `seconds` (and cancelling it): a pool that cannot
-/// connect keeps a request waiting rather than failing it.
+/// connect keeps a request waiting rather than failing it, and a query on a connection the server dropped
+/// may never end. The caller is answered at the deadline without waiting for `work` to notice its
+/// cancellation (a write abandoned so may still commit later: writes are idempotent, and the projector's
+/// offset never moves back).
 public func withHistoryTimeout<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await work() }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
-            return nil
+    let once = Once()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        let task = Task {
+            do {
+                let value = try await work()
+                if once.claim() { continuation.resume(returning: value) }
+            } catch {
+                if once.claim() { continuation.resume(throwing: error) }
+            }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw HistoryError("PostgreSQL did not answer within \(Int(seconds)) s")
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1_000)))
+            if once.claim() {
+                task.cancel()
+                continuation.resume(throwing: HistoryError("PostgreSQL did not answer within \(seconds) s"))
+            }
         }
-        return value
+    }
+}
+
+/// Who answers first.
+private final class Once: Sendable {
+    private let done = Mutex(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        done.withLock { done in
+            if done { return false }
+            done = true
+            return true
+        }
     }
 }
 

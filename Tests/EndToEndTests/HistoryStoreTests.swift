@@ -179,4 +179,104 @@ import Testing
         #expect(bad.status == 400)
         #expect((bad.json as? [String: Any])?["field"] as? String == "interval")
     }
+
+    /// Every table's rows as text, in key order: two databases hold the same history when these are equal.
+    static func dump(_ url: String) throws -> [String: String] {
+        let tables: [(String, String)] = [
+            ("ticks", "security_id, at"), ("fx_rates", "currency, at"), ("positions", "book_id, security_id, at, kind"),
+            ("inventory", "security_id, at, kind"), ("locates", "locate_id, journal_record, at"), ("orders", "client_id, order_id, journal_record, at"),
+            ("exceptions", "exception_id, journal_record, at"), ("audit", "audit_id, at"), ("rule_steps", "sequence, at"),
+        ]
+        var out: [String: String] = [:]
+        for (table, key) in tables { out[table] = try psql(url, "SELECT t::text FROM history.\(table) t ORDER BY \(key)") }
+        return out
+    }
+
+    /// A value shared with the load's thread.
+    final class Shared<T: Sendable>: Sendable {
+        private let value: Mutex<T>
+        init(_ v: T) { value = Mutex(v) }
+        var get: T { value.withLock { $0 } }
+        func set(_ v: T) { value.withLock { $0 = v } }
+    }
+
+    /// Posts the flow on a thread of its own until stopped, ignoring refusals (the server may be down).
+    final class Load: Sendable {
+        private let running = Shared(true)
+        private let done = DispatchSemaphore(value: 0)
+
+        /// Loads the server at `port` with `flow`, which it advances.
+        init(port: Shared<Int>, flow: Shared<Flow>) {
+            let running = self.running, done = self.done
+            Thread {
+                while running.get {
+                    let server = IMSProcess.Server(process: Process(), port: port.get, dataDir: URL(fileURLWithPath: "/"))
+                    var f = flow.get
+                    let events = f.events(40), decisions = f.decisions(locates: 2, orders: 1)
+                    flow.set(f)
+                    _ = try? HistoryStoreTests.post(server, "/api/v1/events?mode=partial", events)
+                    _ = try? HistoryStoreTests.post(server, "/api/v1/decisions", decisions)
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                done.signal()
+            }.start()
+        }
+
+        func stop() {
+            running.set(false)
+            done.wait()
+        }
+    }
+
+    @Test func killedFiveTimesAndPostgresRestartedFiveTimesTheHistoryIsAProjectionFromScratch() throws {
+        let url = try Self.database()
+        let dir = IMSProcess.freshDirectory()
+        let arguments = ["--history", url, "--history-snapshot-seconds", "1"]
+        var flow = Flow()
+        var server = try IMSProcess.start(arguments, dataDir: dir)
+        #expect(try Self.post(server, "/api/v1/events?type=security", flow.securitiesCSV(), csv: true) == 200)
+        #expect(try Self.post(server, "/api/v1/events", flow.setup()) == 200)
+        let port = Shared(server.port), shared = Shared(flow)
+        // SIGKILL under load, five times: the projector dies with the server, mid-transaction or not.
+        for _ in 0..<5 {
+            let load = Load(port: port, flow: shared)
+            Thread.sleep(forTimeInterval: 1.5)
+            server.crash()
+            load.stop()
+            server = try IMSProcess.start(arguments, dataDir: dir)
+            port.set(server.port)
+        }
+        // PostgreSQL restarted (an immediate stop, as a crash) five times under load.
+        let load = Load(port: port, flow: shared)
+        for _ in 0..<5 {
+            Thread.sleep(forTimeInterval: 0.8)
+            #expect(system("'\(IMSProcess.root.path)/scripts/postgres.sh' restart 1 >/dev/null 2>&1") == 0)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        load.stop()
+        flow = shared.get
+        try Self.waitUntilCaughtUp(server, flow: &flow)
+        let failures = try Self.history(server)["writeFailures"] as? Int ?? 0
+        server.stop()
+
+        // A projection from scratch: the same journal into a new database.
+        let scratchURL = try Self.database()
+        let scratch = try IMSProcess.start(["--history", scratchURL, "--history-snapshot-seconds", "1"], dataDir: dir)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let h = try Self.history(scratch)
+            if let c = h["committedRecord"] as? Int, let j = h["journalRecord"] as? Int, c >= j, j > 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        scratch.stop()
+        let kept = try Self.dump(url), fresh = try Self.dump(scratchURL)
+        for table in fresh.keys.sorted() {
+            let a = kept[table] ?? "", b = fresh[table] ?? ""
+            let same = a == b
+            #expect(same, "\(table): \(a.split(separator: "\n").count) rows after the crashes, \(b.split(separator: "\n").count) from scratch")
+        }
+        #expect(fresh["positions"]!.split(separator: "\n").count > 100)
+        #expect(fresh["locates"]!.split(separator: "\n").count > 20)
+        #expect(failures > 0, "PostgreSQL's restarts were seen as failed writes")
+    }
 }
