@@ -23,6 +23,16 @@ import Testing
         return admin[..<admin.lastIndex(of: "/")!] + "/" + name
     }
 
+    /// Tests that use the shared PostgreSQL server take turns (some restart it): an exclusive lock on a file,
+    /// the same one the history store's own tests take.
+    static func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let fd = open("/tmp/ims-postgres-tests.lock", O_RDWR | O_CREAT, 0o666)
+        defer { close(fd) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 { Thread.sleep(forTimeInterval: 0.1) }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// The rows of one query, unaligned (`psql -At`).
     static func psql(_ url: String, _ sql: String) throws -> String {
         let p = Process()
@@ -103,6 +113,10 @@ import Testing
     }
 
     @Test func aDayOfFlowInPostgresEqualsWhatIMSAnswersAsOfEachInstant() throws {
+        try Self.exclusively { try dayOfFlow() }
+    }
+
+    func dayOfFlow() throws {
         let url = try Self.database()
         let server = try IMSProcess.start(["--history", url, "--history-snapshot-seconds", "1"])
         defer { server.stop() }
@@ -229,6 +243,10 @@ import Testing
     }
 
     @Test func killedFiveTimesAndPostgresRestartedFiveTimesTheHistoryIsAProjectionFromScratch() throws {
+        try Self.exclusively { try killedAndRestarted() }
+    }
+
+    func killedAndRestarted() throws {
         let url = try Self.database()
         let dir = IMSProcess.freshDirectory()
         let arguments = ["--history", url, "--history-snapshot-seconds", "1"]

@@ -123,9 +123,23 @@ import Testing
         }
     }
 
+    /// Tests that use the shared PostgreSQL server take turns (some restart it): an exclusive lock on a file,
+    /// the same one the end-to-end history tests take, polled so that no thread blocks.
+    static func exclusively<T>(_ body: () async throws -> T) async throws -> T {
+        let fd = open("/tmp/ims-postgres-tests.lock", O_RDWR | O_CREAT, 0o666)
+        defer { close(fd) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 { try await Task.sleep(for: .milliseconds(100)) }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
+    }
+
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func theProjectorFollowsTheJournalAcrossRestartsOfItselfAndOfPostgres() async throws {
+        try await Self.exclusively { try await followsAcrossRestarts() }
+    }
+
+    func followsAcrossRestarts() async throws {
         let (url, drop) = try await Self.database()
         let directory = NSTemporaryDirectory() + "/ims-history-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -205,6 +219,10 @@ import Testing
     }
 
     @Test func withPostgresUnreachableTheProjectorSaysItIsBehindAndRaisesAnException() async throws {
+        try await Self.exclusively { try await unreachable() }
+    }
+
+    func unreachable() async throws {
         let directory = NSTemporaryDirectory() + "/ims-history-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let engine = try Self.engine(directory)
