@@ -246,4 +246,42 @@ import Testing
         task.cancel()
         await task.value
     }
+
+    @Test func retentionDropsWholeDaysTheTrailByItsOwnLongerSetting() async throws {
+        try await Self.exclusively { try await retention() }
+    }
+
+    func retention() async throws {
+        let (url, drop) = try await Self.database()
+        let store = try PostgresHistoryStore(url: url, logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            let day: Int64 = 86_400_000_000, now = Date(timeIntervalSince1970: 1_795_000_000)
+            let today = Int64(now.timeIntervalSince1970) * 1_000_000
+            var rows = HistoryRows()
+            for age: Int64 in [0, 5, 40, 400] {
+                rows.ticks.append(.init(at: today - age * day, securityId: "S1", marketId: "US", last: Decimal8(10), record: 1))
+                rows.audit.append(
+                    .init(at: today - age * day, auditId: age, user: "u", action: "EVENTS", subject: "s", record: 1, json: "{}"))
+            }
+            rows.lastRecord = 1
+            try await store.write(rows, lastEntryAt: today)
+            let dropped = try await store.dropPartitions(olderThan: 30, trailDays: 365, now: now)
+            // Ticks older than 30 days go; the audit trail keeps a year.
+            #expect(dropped.count == 3)
+            #expect(dropped.filter { $0.hasPrefix("ticks_") }.count == 2)
+            #expect(dropped.filter { $0.hasPrefix("audit_") }.count == 1)
+            var ticks = 0, audit = 0
+            for try await n in try await store.client.query("SELECT count(*)::bigint FROM history.ticks").decode(Int64.self) { ticks = Int(n) }
+            for try await n in try await store.client.query("SELECT count(*)::bigint FROM history.audit").decode(Int64.self) { audit = Int(n) }
+            #expect(ticks == 2 && audit == 3)
+            // Writing into a dropped day again makes its partition again.
+            try await store.write(rows, lastEntryAt: today)
+            for try await n in try await store.client.query("SELECT count(*)::bigint FROM history.ticks").decode(Int64.self) { ticks = Int(n) }
+            #expect(ticks == 4)
+        }
+        await drop()
+    }
 }
