@@ -39,11 +39,16 @@ struct Bench: AsyncParsableCommand {
             POST /api/v1/decisions with every decision due per request (at most --batch, default 1000), and the decision channel \
             over --ws-connections WebSockets; each answer comes after its journal sync. Reports decisionsPerSecond and the \
             latency percentiles from when each decision was due to its answer, and each way's ratio to the HTTP floor.
+            history: the engine's mix (--events, --batch, --desk, default 20 commands a batch), stamped with the wall clock, into an \
+            engine with a file journal, alternately without and with the PostgreSQL history projector following it into a fresh \
+            database on --history (an admin URL: postgres://user@host/db), --rounds times; offered at --pace events/s (0: \
+            saturated). Reports both ingest rates and their ratio, the projector's receive-to-commit lag (p50, p99, max), rows \
+            written and catch-up time, and the time to answer a week of the busiest security's prices (ticks and 1-minute bars).
             """)
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions, feeds }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case engine, ingest, memory, recovery, latency, read, rules, decisions, feeds, history }
 
-    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules | decisions | feeds") var kind: Kind
+    @Argument(help: "engine | ingest | memory | recovery | latency | read | rules | decisions | feeds | history") var kind: Kind
     @Option(help: "Events to send.") var events = 2_000_000
     @Option(help: "Events per batch (request).") var batch = 5_000
     @Option(help: "Server for the ingest benchmark.") var url = "http://127.0.0.1:8080"
@@ -75,6 +80,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Partitions for the engine and recovery benchmarks: 1, 2, 4 or 8.") var partitions = EngineState.defaultPartitionCount
     @Option(help: "Folder for the benchmark's journal (default: a fresh temporary folder, removed afterwards).") var dataDir: String?
     @Option(help: "Target events per second for the latency benchmark.") var rate = 300_000
+    @Option(help: "The history benchmark's PostgreSQL (default: IMS_POSTGRES_URL); it makes and drops databases there.") var history: String?
+    @Option(help: "The history benchmark's runs of each kind (without and with the projector), alternated.") var rounds = 2
+    @Option(help: "The history benchmark's snapshot interval, in seconds.") var historySnapshotSeconds = 60
     @Option(help: "Clients looping on GET /api/v1/positions?limit=100 in the read benchmark.") var readers = 8
     @Flag(inversion: .prefixedNo, help: "In the read benchmark, add the {} subscriber.") var watchAll = true
     @Option(help: "In the read and latency benchmarks, clients looping on rule previews and aggregates by aggregation unit (the long reads).")
@@ -112,6 +120,14 @@ struct Bench: AsyncParsableCommand {
                 batch: batch == 5_000 ? 1_000 : batch
             ).run()
         case .recovery: try recoveryBench()
+        case .history:
+            guard let history = history ?? ProcessInfo.processInfo.environment["IMS_POSTGRES_URL"] else {
+                throw ValidationError("bench history needs --history postgres://user@host/database (or IMS_POSTGRES_URL)")
+            }
+            try await HistoryBench(
+                url: history, events: events, batch: batch, desk: desk == 0 ? 20 : desk, pace: pace, rounds: rounds, partitions: partitions,
+                policy: try syncPolicy(), snapshotSeconds: historySnapshotSeconds
+            ).run()
         case .feeds:
             #if Kafka
                 guard let brokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["IMS_KAFKA_BROKERS"] else {
