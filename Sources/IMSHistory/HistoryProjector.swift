@@ -1,5 +1,8 @@
 import DequeModule
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 import IMSDomain
 import IMSEngine
 import IMSJournal
@@ -56,6 +59,8 @@ public final class HistoryProjector: Sendable {
         public var databaseTimeoutSeconds = 10.0
         /// Seconds of failing writes (or a full buffer) before a `HISTORY_BEHIND` exception is raised.
         public var behindNoticeSeconds = 30.0
+        /// The projection thread's niceness (Linux): 10 gives ingest the cores first.
+        public var niceness: Int32 = 10
         /// Day partitions older than this many days are dropped (0: kept); checked hourly.
         public var retentionDays = 0
         /// The same for the decision and audit trail (locates, orders, exceptions, audit, rule steps).
@@ -65,7 +70,7 @@ public final class HistoryProjector: Sendable {
     }
 
     private let store: PostgresHistoryStore
-    private let dataDirectory: String
+    private let source: any HistoryJournalSource
     private let catalog: MarketCatalog
     private let partitionCount: Int
     private let options: Options
@@ -86,12 +91,22 @@ public final class HistoryProjector: Sendable {
 
     /// A projector of the file journal in `dataDirectory` into `store`. `journalThrough` says the last record
     /// the engine has made durable and applied; `raise` journals a notice (the engine's `raise`).
-    public init(
+    public convenience init(
         store: PostgresHistoryStore, dataDirectory: String, catalog: MarketCatalog, partitions: Int, options: Options,
         journalThrough: @escaping @Sendable () -> UInt64, raise: @escaping @Sendable (Notice) -> Void, logger: Logger
     ) {
+        self.init(
+            store: store, source: FileJournalSource(dataDirectory: dataDirectory), catalog: catalog, partitions: partitions, options: options,
+            journalThrough: journalThrough, raise: raise, logger: logger)
+    }
+
+    /// A projector of the journal `source` reads (a file journal's, a Kafka topic's) into `store`.
+    public init(
+        store: PostgresHistoryStore, source: any HistoryJournalSource, catalog: MarketCatalog, partitions: Int, options: Options,
+        journalThrough: @escaping @Sendable () -> UInt64, raise: @escaping @Sendable (Notice) -> Void, logger: Logger
+    ) {
         self.store = store
-        self.dataDirectory = dataDirectory
+        self.source = source
         self.catalog = catalog
         self.partitionCount = partitions
         self.options = options
@@ -121,7 +136,8 @@ public final class HistoryProjector: Sendable {
         let offset = try await retrying("reading the projector's offset") {
             try await withHistoryTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.offset() }
         }
-        let startState = try Self.state(before: offset?.resume ?? 1, dataDirectory: dataDirectory, catalog: catalog, partitions: partitionCount)
+        let (startState, follower) = try source.open(after: (offset?.resume ?? 1) - 1, catalog: catalog, partitions: partitionCount)
+        let handOver = FollowerBox(follower)
         shared.withLock {
             $0.status.startedAtRecord = startState.appliedRecord + 1
             $0.status.committedRecord = offset?.last ?? startState.appliedRecord
@@ -130,7 +146,14 @@ public final class HistoryProjector: Sendable {
         logger.info(
             "history projector starting",
             metadata: ["resumeRecord": "\(startState.appliedRecord + 1)", "committedRecord": "\(offset?.last ?? 0)"])
-        let thread = Thread { [self] in project(from: startState) }
+        let thread = Thread { [self] in
+            #if canImport(Glibc)
+                // Below ingest's priority (on Linux, who = 0 with PRIO_PROCESS names the calling thread only): a
+                // saturated engine keeps its cores and the projector catches up when it leaves time.
+                _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, options.niceness)
+            #endif
+            project(from: startState, following: handOver.follower)
+        }
         thread.name = "ims-history"
         thread.start()
         var lastRetention = Date.distantPast
@@ -185,36 +208,9 @@ public final class HistoryProjector: Sendable {
         }
     }
 
-    /// The state after record `resume - 1`: the newest snapshot not past it, then the journal.
-    static func state(before resume: UInt64, dataDirectory: String, catalog: MarketCatalog, partitions: Int) throws -> EngineState {
-        let target = resume - 1
-        var state = EngineState(catalog: catalog, partitions: partitions)
-        if target > 0, let store = try? SnapshotStore(directory: DataDirectory.snapshotDirectory(dataDirectory)) {
-            for info in store.list().sorted(by: { $0.appliedRecord > $1.appliedRecord }) where info.appliedRecord <= target {
-                if let loaded = try? store.load(info, catalog: catalog) {
-                    state = loaded
-                    break
-                }
-            }
-        }
-        if state.appliedRecord < target {
-            let tail = JournalTail(directory: DataDirectory.journalDirectory(dataDirectory), from: state.appliedRecord + 1)
-            try tail.read(through: target) { number, entry in
-                state.apply(entry, record: number)
-                _ = state.takeTextsToJournal()
-                return true
-            }
-            guard state.appliedRecord == target else {
-                throw HistoryError("the journal ends at record \(state.appliedRecord), before record \(target) the history store has reached")
-            }
-        }
-        return state
-    }
-
     /// The projection thread: reads the journal as the engine makes it durable, and hands rows to the writer.
-    private func project(from start: EngineState) {
+    private func project(from start: EngineState, following tail: any JournalFollower) {
         var projection = HistoryProjection(state: start, settings: options.projection)
-        let tail = JournalTail(directory: DataDirectory.journalDirectory(dataDirectory), from: start.appliedRecord + 1)
         var lastHandOff = Date()
         while !shared.withLock({ $0.stopped }) {
             let limit = journalThrough()
@@ -358,6 +354,12 @@ public func withHistoryTimeout<T: Sendable>(seconds: Double, _ work: @escaping @
             }
         }
     }
+}
+
+/// The journal follower handed from the task that opened it to the projection thread, which alone uses it.
+private final class FollowerBox: @unchecked Sendable {
+    let follower: any JournalFollower
+    init(_ follower: any JournalFollower) { self.follower = follower }
 }
 
 /// Who answers first.

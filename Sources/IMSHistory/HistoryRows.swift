@@ -19,6 +19,22 @@ public struct HistoryRows: Sendable {
         /// The feed's own time of the tick.
         public var tickTime: Int64?
         public var record: UInt64
+
+        /// A `Tick` from its fields.
+        public init(
+            at: Int64, securityId: String, marketId: String, currency: String? = nil, last: Decimal8? = nil, bid: Decimal8? = nil,
+            ask: Decimal8? = nil, tickTime: Int64? = nil, record: UInt64
+        ) {
+            self.at = at
+            self.securityId = securityId
+            self.marketId = marketId
+            self.currency = currency
+            self.last = last
+            self.bid = bid
+            self.ask = ask
+            self.tickTime = tickTime
+            self.record = record
+        }
     }
 
     /// An FX rate, conflated the same way.

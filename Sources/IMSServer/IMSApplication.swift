@@ -102,7 +102,7 @@ public enum IMSApplication {
         ExceptionRoutes(engine: engine).register(on: router)
         DashboardRoutes().register(on: router)
         do {
-            try GraphQLRoute(engine: engine).register(on: router)
+            try GraphQLRoute(engine: engine, history: configuration.historyStore).register(on: router)
         } catch {
             preconditionFailure("the GraphQL schema does not build: \(error)")
         }

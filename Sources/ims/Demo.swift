@@ -3,7 +3,9 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSHistory
 import IMSIngest
+import IMSJournal
 import IMSRuntime
 import IMSServer
 import Logging
@@ -18,6 +20,11 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seconds of wall time per simulated business day (every market rolls).") var daySeconds = 600
     @Option(help: "Random seed of the simulation.") var seed: UInt64 = 42
     @Flag(help: "Accept every request without credentials instead of making keys.") var insecureNoAuth = false
+    @Option(
+        help:
+            "Project the demo into PostgreSQL at this URL (docs/history.md); the demo then journals to a temporary folder, which the projector follows."
+    ) var history: String?
+    @Option(help: "With --history, seconds between snapshots of each changed position and security.") var historySnapshotSeconds = 60
 
     /// A key per role, made for this run and printed once (kept in memory, or added to `--api-keys FILE`):
     /// the demo works as a secured server would, and anyone at the terminal can sign in.
@@ -40,7 +47,28 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let settings = try await server.resolve()
         let logger = settings.startLogging()
-        let engine = Engine(state: EngineState(catalog: try settings.catalog(), partitions: settings.partitions))
+        let catalog = try settings.catalog()
+        // Memory only, unless the history store follows it: then a journal in a temporary folder.
+        let engine: Engine
+        var historyService: HistoryLifecycle?
+        var journalDirectory: String?
+        if let history {
+            let directory = NSTemporaryDirectory() + "/ims-demo-\(getpid())"
+            try? FileManager.default.removeItem(atPath: directory)
+            let opened = try DataDirectory.open(directory, catalog: catalog, partitions: settings.partitions, now: WallClockDate.now())
+            engine = Engine(state: opened.state, journal: opened.journal, snapshots: opened.snapshots)
+            let store = try PostgresHistoryStore(url: history, logger: logger)
+            var options = HistoryProjector.Options()
+            options.projection = HistoryProjection.Settings(snapshotSeconds: historySnapshotSeconds)
+            let projector = HistoryProjector(
+                store: store, dataDirectory: directory, catalog: catalog, partitions: settings.partitions, options: options,
+                journalThrough: { engine.readModel.read { $0.appliedRecord } }, raise: { engine.raise($0) }, logger: logger)
+            historyService = HistoryLifecycle(service: HistoryService(store: store, projector: projector), logger: logger)
+            journalDirectory = directory
+            Console.line("demo: journal in \(directory), projected into \(store.description)")
+        } else {
+            engine = Engine(state: EngineState(catalog: catalog, partitions: settings.partitions))
+        }
         let today = WallClockDate.today()
         var simulator = MarketSimulator(catalog: engine.read { $0.catalog }, startDate: today, seed: seed)
         let securities = MarketSimulator.demoSecuritiesCSV.utf8CString.withUnsafeBytes {
@@ -55,6 +83,11 @@ struct Demo: AsyncParsableCommand {
         Console.line("demo: \(securities.events.count) securities in \(simulator.businessDates.count) markets, \(result.accepted) setup events")
         let feed = SimulatorFeed(engine: engine, simulator: simulator, rate: rate, daySeconds: daySeconds)
         var configuration = settings.configuration
+        if let historyService {
+            configuration.historyStore = historyService.service.store
+            configuration.historyProjector = historyService.service.projector
+            configuration.dataDirectory = journalDirectory
+        }
         if insecureNoAuth {
             logger.warning("authentication is off (--insecure-no-auth): every request is accepted without credentials")
         } else {
@@ -71,8 +104,24 @@ struct Demo: AsyncParsableCommand {
                 "ims demo serving on \(scheme)://\(settings.host):\(port)  (\(rate) events/s); the dashboard: \(scheme)://\(settings.host):\(port)/ (sign in with the desk key)"
             )
         }
-        // Stopped in reverse: the HTTP server, then the simulator, then the engine (memory only: no snapshot).
-        try await IMSServices.run([EngineService(slot: EngineSlot(engine), durable: false, logger: logger), feed, app], logger: logger)
+        // Stopped in reverse: the HTTP server, then the simulator, then the projector, then the engine (memory
+        // only: no snapshot).
+        let services: [any Service] = [EngineService(slot: EngineSlot(engine), durable: false, logger: logger)] + (historyService.map { [$0] } ?? [])
+        try await IMSServices.run(services + [feed, app], logger: logger)
+    }
+}
+
+/// The history store and its projector as a service: they run until graceful shutdown reaches them.
+struct HistoryLifecycle: Service {
+    let service: HistoryService
+    let logger: Logger
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await service.run(logger: logger)
+        } onGracefulShutdown: {
+            service.projector.stop()
+        }
     }
 }
 

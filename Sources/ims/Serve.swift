@@ -388,9 +388,6 @@ struct Serve: AsyncParsableCommand {
             #endif
         }
         let historyURL = settings.optionalString("history")
-        if historyURL != nil && kafka {
-            throw ValidationError("history with --journal kafka is not built yet: the projector follows a file journal (docs/history.md)")
-        }
         let historyStore = try historyURL.map { try PostgresHistoryStore(url: $0, logger: logger) }
         // Listen at once: while the state recovers, /health/live answers 200 and /health/ready 503.
         let gate = ServingGate()
@@ -455,7 +452,7 @@ struct Serve: AsyncParsableCommand {
                 }
             #endif
             if let historyStore {
-                let projector = settings.historyProjector(store: historyStore, engine: engine, catalog: catalog, logger: logger)
+                let projector = try settings.historyProjector(store: historyStore, engine: engine, catalog: catalog, kafka: kafka, logger: logger)
                 configuration.historyStore = historyStore
                 configuration.historyProjector = projector
                 group.addTask { await HistoryService(store: historyStore, projector: projector).run(logger: logger) }
@@ -481,15 +478,25 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension ResolvedSettings {
-    /// The history projector of `engine`'s file journal into `store`, as the settings say.
-    func historyProjector(store: PostgresHistoryStore, engine: Engine, catalog: MarketCatalog, logger: Logger) -> HistoryProjector {
+    /// The history projector of `engine`'s journal (its file journal, or with `kafka` the topic) into `store`, as
+    /// the settings say.
+    func historyProjector(store: PostgresHistoryStore, engine: Engine, catalog: MarketCatalog, kafka: Bool, logger: Logger) throws -> HistoryProjector {
+        var source: any HistoryJournalSource = FileJournalSource(dataDirectory: dataDir)
+        if kafka {
+            #if Kafka
+                source = KafkaHistorySource(
+                    brokers: string("kafkaBrokers"), topic: string("kafkaTopic"), snapshotDirectory: DataDirectory.snapshotDirectory(dataDir))
+            #else
+                throw ValidationError("--journal kafka needs a binary built with Kafka")
+            #endif
+        }
         var options = HistoryProjector.Options()
         options.projection = HistoryProjection.Settings(snapshotSeconds: int("historySnapshotSeconds"), tickSeconds: int("historyTickSeconds"))
         options.retentionDays = int("historyRetentionDays")
         options.trailRetentionDays = int("historyTrailRetentionDays")
         options.maxBufferedRows = int("historyMaxBufferedRows")
         return HistoryProjector(
-            store: store, dataDirectory: dataDir, catalog: catalog, partitions: partitions, options: options,
+            store: store, source: source, catalog: catalog, partitions: partitions, options: options,
             journalThrough: { engine.readModel.read { $0.appliedRecord } }, raise: { engine.raise($0) }, logger: logger)
     }
 }

@@ -48,12 +48,23 @@ def jwt(roles, seconds):
     return f"{head}.{body}.{signature}"
 
 
+def history_arguments():
+    """The demo projected into a new database of the test command's PostgreSQL (IMS_POSTGRES_URL), so the
+    drill-down's last days come from the history store."""
+    admin = os.environ.get("IMS_POSTGRES_URL")
+    if not admin:
+        raise SystemExit("IMS_POSTGRES_URL is not set: run the browser tests with ./scripts/test.sh, which starts PostgreSQL")
+    name = f"browser_{os.getpid()}_{random.randrange(1 << 30)}"
+    subprocess.run(["psql", admin, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return ["--history", admin.rsplit("/", 1)[0] + "/" + name, "--history-snapshot-seconds", "2"]
+
+
 def start_demo(port=None):
     port = port or 30000 + random.randrange(20000)
     log = open("/tmp/ims-browser-demo.log", "w")
     JWT_SECRET_FILE.write_text(JWT_SECRET)
     process = subprocess.Popen([os.environ["IMS_BINARY"], "demo", "--port", str(port), "--rate", "2000",
-                                "--jwt-secret-file", str(JWT_SECRET_FILE)],
+                                "--jwt-secret-file", str(JWT_SECRET_FILE), *history_arguments()],
                                stdout=subprocess.PIPE, stderr=log, text=True)
     keys = {}
     deadline = time.time() + 120
@@ -562,6 +573,14 @@ def main():
         drawn_bars = driver.execute_script("return window.imsPriceBars")
         assert day_bars and abs(drawn_bars - len(day_bars)) <= 1, f"the day's bars drawn: {drawn_bars} of {len(day_bars)}"
         print(f"price chart: started with {drawn_bars} intraday bars (the API has {len(day_bars)})")
+        # Issue 29: the last days from the history store: the price in hourly bars, for-loan at each snapshot,
+        # the firm's short, each drawn from /api/v1/history/… (the demo projects into PostgreSQL).
+        wait(driver, lambda d: d.execute_script("return window.imsHistoryPoints"), "the history charts", seconds=30)
+        drawn = driver.execute_script("return window.imsHistoryPoints")
+        history_bars = get(port, keys["desk"], f"/api/v1/history/prices/{some_id}?interval=1h&from=2020-01-01T00:00:00Z")["items"]
+        assert drawn["price"] >= 1 and abs(drawn["price"] - len(history_bars)) <= 1, f"hourly bars drawn: {drawn} (the API has {len(history_bars)})"
+        assert driver.find_elements(By.CSS_SELECTOR, "#history-price svg") and "From the history store" in driver.find_element(By.ID, "history-note").text
+        print(f"history charts: {drawn}")
         driver.execute_script("document.querySelector('#explain details').open = true")
         parts = driver.execute_script("return [...document.querySelectorAll('#explain details:first-of-type tbody tr td:last-child')].map(t => t.textContent)")
         total = driver.execute_script("return document.querySelector('#explain details summary').textContent")

@@ -1676,6 +1676,8 @@ async function showSecurity(id) {
         <div id="ladder-chart"></div>
         <h2>How each figure is made</h2><div id="explain"></div></section>
       <section><h2>Price</h2><div id="price-chart"></div>
+        <h2>The last five days</h2><p class="hint" id="history-note"></p>
+        <div id="history-price"></div><div id="history-for-loan"></div><div id="history-short"></div>
         <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
         <h2>Contracts</h2><div class="table-wrap short"><table id="contracts" aria-label="Contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Original</th><th class="num">Returned</th><th class="num">Recalled</th><th class="num">Open</th><th>Status</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
         <h2>Unit limits in this security</h2><div class="table-wrap short"><table id="unit-limits" aria-label="Aggregation units' limits"><thead><tr><th>Aggregation unit</th><th class="num">Long sell limit</th><th class="num">Short sell limit</th></tr></thead><tbody></tbody></table></div>
@@ -1770,6 +1772,7 @@ async function showSecurity(id) {
     references: previousClose != null ? [{ y: previousClose, label: "previous close" }] : [],
     note: security.shortSaleRestrictedThrough ? `short-sale price test through ${security.shortSaleRestrictedThrough}` : undefined });
   drawPrice();
+  drawHistory(s.securityId, shown);
   stream("/ws/market-data", { securityId: s.securityId }, (message) => {
     if (message.type !== "delta" || message.data?.kind !== "price" || message.data.last == null) return;
     points.push({ t: Date.now(), y: message.data.last });
@@ -1777,6 +1780,41 @@ async function showSecurity(id) {
     if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
     drawPrice();
   });
+}
+
+/// The drill-down's last five days from the history store (`--history`; docs/history.md): the price in hourly
+/// bars, for-loan at each inventory snapshot, and the firm's short (the sum of its FIRM books' short positions,
+/// each book's last snapshot carried forward). Without a store it says how to have one.
+async function drawHistory(securityId, shown) {
+  const from = new Date(Date.now() - 5 * 86_400_000).toISOString(), q = `from=${encodeURIComponent(from)}&limit=10000`;
+  const id = encodeURIComponent(securityId);
+  const [prices, inventory, positions] = await Promise.all([
+    api(`/api/v1/history/prices/${id}?interval=1h&${q}`), api(`/api/v1/history/inventory/${id}?${q}`),
+    api(`/api/v1/history/positions?securityId=${id}&${q}`)]);
+  if (!stillShown(shown)) return;
+  const note = document.getElementById("history-note");
+  if (prices.status === 501) { note.textContent = "This server keeps no history store: start it with --history postgres://… to see the last days here."; return; }
+  if (!prices.ok || !inventory.ok || !positions.ok) { note.textContent = "The history store did not answer; the live figures above are unaffected."; return; }
+  const [bars, snapshots, rows] = [(await prices.json()).items, (await inventory.json()).items, (await positions.json()).items];
+  if (!stillShown(shown)) return;
+  const pricePoints = bars.map((b) => ({ t: Date.parse(b.at) + 3_600_000, y: Number(b.close) }));
+  const forLoan = snapshots.map((r) => ({ t: Date.parse(r.at), y: r.inventory.calculations.forLoan }));
+  const books = new Map(), short = [];
+  for (const r of rows) {
+    if (r.position.positionType !== "FIRM") continue;
+    books.set(r.position.bookId, r.position.contractualQty);
+    const total = [...books.values()].reduce((sum, q) => sum + Math.min(0, q), 0);
+    const t = Date.parse(r.at);
+    if (short.length && short[short.length - 1].t === t) short[short.length - 1].y = -total; else short.push({ t, y: -total });
+  }
+  window.imsHistoryPoints = { price: pricePoints.length, forLoan: forLoan.length, short: short.length };  // for the browser test
+  note.textContent = `From the history store: ${bars.length} hourly bars, ${snapshots.length} inventory and ${rows.length} position snapshots since ${new Date(from).toLocaleString()}.`;
+  const chart = (element, points, title, unit) => points.length
+    ? lineChart(document.getElementById(element), { points, title, unit, days: true })
+    : document.getElementById(element).replaceChildren(Object.assign(document.createElement("p"), { className: "hint", textContent: `${title}: nothing recorded yet.` }));
+  chart("history-price", pricePoints, "Price, hourly close", "");
+  chart("history-for-loan", forLoan, "For loan at each snapshot", "shares");
+  chart("history-short", short, "The firm's short", "shares");
 }
 
 /// The rows of a calculation's parts, nested: a scaled part's own parts under it, and for a max or min every
@@ -1964,7 +2002,9 @@ export function barChart(container, { labels, series, title, unit }) {
 }
 
 /// A line over time, with optional horizontal reference lines (a previous close) and a shaded note.
-export function lineChart(container, { points, title, unit, references = [], note }) {
+export function lineChart(container, { points, title, unit, references = [], note, days = false }) {
+  // Over days, a point's tooltip and the axis say the date and time; within a day, the time.
+  const when = (t) => days ? new Date(t).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : new Date(t).toLocaleTimeString();
   const ys = points.map((p) => p.y).concat(references.map((r) => r.y));
   const f = frame(container, { title, unit, yLow: Math.min(...ys), yHigh: Math.max(...ys) });
   const t0 = points[0]?.t ?? 0, t1 = points[points.length - 1]?.t ?? 1;
@@ -1978,11 +2018,11 @@ export function lineChart(container, { points, title, unit, references = [], not
   }
   for (const p of points) {
     const dot = element("circle", { cx: x(p.t), cy: f.y(p.y), r: 3, class: "point" });
-    dot.append(element("title", {}, `${new Date(p.t).toLocaleTimeString()}: ${format.format(p.y)}${unit ? " " + unit : ""}`));
+    dot.append(element("title", {}, `${when(p.t)}: ${format.format(p.y)}${unit ? " " + unit : ""}`));
     f.svg.append(dot);
   }
   for (const [i, t] of (t1 > t0 ? [t0, t1] : [t0]).entries()) {
-    if (points.length) f.svg.append(element("text", { x: x(t), y: f.height - f.margin.bottom + 16, "text-anchor": i ? "end" : "start", class: "axis" }, new Date(t).toLocaleTimeString()));
+    if (points.length) f.svg.append(element("text", { x: x(t), y: f.height - f.margin.bottom + 16, "text-anchor": i ? "end" : "start", class: "axis" }, when(t)));
   }
   if (note) f.svg.append(element("text", { x: f.margin.left + 4, y: f.margin.top + 12, class: "chart-note" }, note));
 }

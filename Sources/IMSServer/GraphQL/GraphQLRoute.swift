@@ -4,6 +4,7 @@ import Graphiti
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSHistory
 import IMSRuntime
 
 /// `POST /graphql` (JSON `{"query","variables","operationName"}`) and `GET /graphql?query=…`.
@@ -14,9 +15,11 @@ struct GraphQLRoute: Sendable {
     let engine: Engine
     let api: IMSGraphQL
     let limits: QueryLimits
+    let history: PostgresHistoryStore?
 
-    init(engine: Engine, limits: QueryLimits = QueryLimits()) throws {
+    init(engine: Engine, limits: QueryLimits = QueryLimits(), history: PostgresHistoryStore? = nil) throws {
         self.engine = engine
+        self.history = history
         self.api = try IMSGraphQL()
         self.limits = limits
     }
@@ -88,7 +91,7 @@ struct GraphQLRoute: Sendable {
         }
         do {
             let result = try await api.execute(
-                request: body.query, context: GraphQLContext(engine: engine, clientScope: clientScope), variables: body.variables ?? [:],
+                request: body.query, context: GraphQLContext(engine: engine, clientScope: clientScope, history: history), variables: body.variables ?? [:],
                 operationName: body.operationName)
             let data = try JSONEncoder().encode(result)
             let failedValidation = result.data == nil && !result.errors.isEmpty

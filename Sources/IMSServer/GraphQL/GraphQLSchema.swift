@@ -1,6 +1,7 @@
 import Graphiti
 import IMSDomain
 import IMSEngine
+import IMSHistory
 import IMSRules
 import IMSRuntime
 
@@ -77,10 +78,13 @@ struct BucketQuantity: Codable, Sendable {
 final class GraphQLContext: Sendable {
     let engine: Engine
     let clientScope: String?
+    /// The history store, when the server keeps one (`--history`).
+    let history: PostgresHistoryStore?
 
-    init(engine: Engine, clientScope: String? = nil) {
+    init(engine: Engine, clientScope: String? = nil, history: PostgresHistoryStore? = nil) {
         self.engine = engine
         self.clientScope = clientScope
+        self.history = history
     }
 
     var readModel: ReadModelStore { engine.readModel }
@@ -464,6 +468,29 @@ struct IMSGraphQL: API {
                 Field("acknowledgedAt", at: \.acknowledgedAt)
                 Field("acknowledgeNote", at: \.acknowledgeNote)
             }
+            Type(PricePoint.self) {
+                Field("at", at: \.at)
+                Field("last", at: \.last)
+                Field("bid", at: \.bid)
+                Field("ask", at: \.ask)
+                Field("open", at: \.open)
+                Field("high", at: \.high)
+                Field("low", at: \.low)
+                Field("close", at: \.close)
+                Field("ticks", at: \.ticks)
+            }
+            Type(PositionSnapshot.self) {
+                Field("at", at: \.at)
+                Field("kind", at: \.kind)
+                Field("record", at: \.record)
+                Field("position", at: \.position)
+            }
+            Type(InventorySnapshot.self) {
+                Field("at", at: \.at)
+                Field("kind", at: \.kind)
+                Field("record", at: \.record)
+                Field("inventory", at: \.inventory)
+            }
             Query {
                 Field("markets", at: GraphQLResolver.markets)
                 Field("market", at: GraphQLResolver.market) { Argument("id", at: \.id) }
@@ -508,6 +535,29 @@ struct IMSGraphQL: API {
                     Argument("afterId", at: \.afterId)
                     Argument("kind", at: \.kind)
                     Argument("acknowledged", at: \.acknowledged)
+                    Argument("limit", at: \.limit)
+                }
+                Field("priceHistory", at: GraphQLResolver.priceHistory) {
+                    Argument("securityId", at: \.securityId)
+                    Argument("from", at: \.from)
+                    Argument("to", at: \.to)
+                    Argument("interval", at: \.interval)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("positionHistory", at: GraphQLResolver.positionHistory) {
+                    Argument("bookId", at: \.bookId)
+                    Argument("securityId", at: \.securityId)
+                    Argument("from", at: \.from)
+                    Argument("to", at: \.to)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("inventoryHistory", at: GraphQLResolver.inventoryHistory) {
+                    Argument("securityId", at: \.securityId)
+                    Argument("from", at: \.from)
+                    Argument("to", at: \.to)
+                    Argument("offset", at: \.offset)
                     Argument("limit", at: \.limit)
                 }
             }

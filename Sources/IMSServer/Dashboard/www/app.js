@@ -1669,6 +1669,8 @@ async function showSecurity(id) {
         <div id="ladder-chart"></div>
         <h2>How each figure is made</h2><div id="explain"></div></section>
       <section><h2>Price</h2><div id="price-chart"></div>
+        <h2>The last five days</h2><p class="hint" id="history-note"></p>
+        <div id="history-price"></div><div id="history-for-loan"></div><div id="history-short"></div>
         <h2>Positions by book</h2><div class="table-wrap short"><table id="positions"><thead><tr><th>Book</th><th>Type</th><th class="num">Contractual</th><th class="num">Settled</th><th class="num">Projected</th></tr></thead><tbody></tbody></table></div>
         <h2>Contracts</h2><div class="table-wrap short"><table id="contracts" aria-label="Contracts"><thead><tr><th>Contract</th><th>Kind</th><th>Counterparty</th><th class="num">Original</th><th class="num">Returned</th><th class="num">Recalled</th><th class="num">Open</th><th>Status</th><th class="num">Rate (bp)</th></tr></thead><tbody></tbody></table></div>
         <h2>Unit limits in this security</h2><div class="table-wrap short"><table id="unit-limits" aria-label="Aggregation units' limits"><thead><tr><th>Aggregation unit</th><th class="num">Long sell limit</th><th class="num">Short sell limit</th></tr></thead><tbody></tbody></table></div>
@@ -1763,6 +1765,7 @@ async function showSecurity(id) {
     references: previousClose != null ? [{ y: previousClose, label: "previous close" }] : [],
     note: security.shortSaleRestrictedThrough ? `short-sale price test through ${security.shortSaleRestrictedThrough}` : undefined });
   drawPrice();
+  drawHistory(s.securityId, shown);
   stream("/ws/market-data", { securityId: s.securityId }, (message) => {
     if (message.type !== "delta" || message.data?.kind !== "price" || message.data.last == null) return;
     points.push({ t: Date.now(), y: message.data.last });
@@ -1770,6 +1773,41 @@ async function showSecurity(id) {
     if (message.data.shortSaleRestrictedThrough) security.shortSaleRestrictedThrough = message.data.shortSaleRestrictedThrough;
     drawPrice();
   });
+}
+
+/// The drill-down's last five days from the history store (`--history`; docs/history.md): the price in hourly
+/// bars, for-loan at each inventory snapshot, and the firm's short (the sum of its FIRM books' short positions,
+/// each book's last snapshot carried forward). Without a store it says how to have one.
+async function drawHistory(securityId, shown) {
+  const from = new Date(Date.now() - 5 * 86_400_000).toISOString(), q = `from=${encodeURIComponent(from)}&limit=10000`;
+  const id = encodeURIComponent(securityId);
+  const [prices, inventory, positions] = await Promise.all([
+    api(`/api/v1/history/prices/${id}?interval=1h&${q}`), api(`/api/v1/history/inventory/${id}?${q}`),
+    api(`/api/v1/history/positions?securityId=${id}&${q}`)]);
+  if (!stillShown(shown)) return;
+  const note = document.getElementById("history-note");
+  if (prices.status === 501) { note.textContent = "This server keeps no history store: start it with --history postgres://… to see the last days here."; return; }
+  if (!prices.ok || !inventory.ok || !positions.ok) { note.textContent = "The history store did not answer; the live figures above are unaffected."; return; }
+  const [bars, snapshots, rows] = [(await prices.json()).items, (await inventory.json()).items, (await positions.json()).items];
+  if (!stillShown(shown)) return;
+  const pricePoints = bars.map((b) => ({ t: Date.parse(b.at) + 3_600_000, y: Number(b.close) }));
+  const forLoan = snapshots.map((r) => ({ t: Date.parse(r.at), y: r.inventory.calculations.forLoan }));
+  const books = new Map(), short = [];
+  for (const r of rows) {
+    if (r.position.positionType !== "FIRM") continue;
+    books.set(r.position.bookId, r.position.contractualQty);
+    const total = [...books.values()].reduce((sum, q) => sum + Math.min(0, q), 0);
+    const t = Date.parse(r.at);
+    if (short.length && short[short.length - 1].t === t) short[short.length - 1].y = -total; else short.push({ t, y: -total });
+  }
+  window.imsHistoryPoints = { price: pricePoints.length, forLoan: forLoan.length, short: short.length };  // for the browser test
+  note.textContent = `From the history store: ${bars.length} hourly bars, ${snapshots.length} inventory and ${rows.length} position snapshots since ${new Date(from).toLocaleString()}.`;
+  const chart = (element, points, title, unit) => points.length
+    ? lineChart(document.getElementById(element), { points, title, unit, days: true })
+    : document.getElementById(element).replaceChildren(Object.assign(document.createElement("p"), { className: "hint", textContent: `${title}: nothing recorded yet.` }));
+  chart("history-price", pricePoints, "Price, hourly close", "");
+  chart("history-for-loan", forLoan, "For loan at each snapshot", "shares");
+  chart("history-short", short, "The firm's short", "shares");
 }
 
 /// The rows of a calculation's parts, nested: a scaled part's own parts under it, and for a max or min every

@@ -64,7 +64,9 @@ export function barChart(container, { labels, series, title, unit }) {
 }
 
 /// A line over time, with optional horizontal reference lines (a previous close) and a shaded note.
-export function lineChart(container, { points, title, unit, references = [], note }) {
+export function lineChart(container, { points, title, unit, references = [], note, days = false }) {
+  // Over days, a point's tooltip and the axis say the date and time; within a day, the time.
+  const when = (t) => days ? new Date(t).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : new Date(t).toLocaleTimeString();
   const ys = points.map((p) => p.y).concat(references.map((r) => r.y));
   const f = frame(container, { title, unit, yLow: Math.min(...ys), yHigh: Math.max(...ys) });
   const t0 = points[0]?.t ?? 0, t1 = points[points.length - 1]?.t ?? 1;
@@ -78,11 +80,11 @@ export function lineChart(container, { points, title, unit, references = [], not
   }
   for (const p of points) {
     const dot = element("circle", { cx: x(p.t), cy: f.y(p.y), r: 3, class: "point" });
-    dot.append(element("title", {}, `${new Date(p.t).toLocaleTimeString()}: ${format.format(p.y)}${unit ? " " + unit : ""}`));
+    dot.append(element("title", {}, `${when(p.t)}: ${format.format(p.y)}${unit ? " " + unit : ""}`));
     f.svg.append(dot);
   }
   for (const [i, t] of (t1 > t0 ? [t0, t1] : [t0]).entries()) {
-    if (points.length) f.svg.append(element("text", { x: x(t), y: f.height - f.margin.bottom + 16, "text-anchor": i ? "end" : "start", class: "axis" }, new Date(t).toLocaleTimeString()));
+    if (points.length) f.svg.append(element("text", { x: x(t), y: f.height - f.margin.bottom + 16, "text-anchor": i ? "end" : "start", class: "axis" }, when(t)));
   }
   if (note) f.svg.append(element("text", { x: f.margin.left + 4, y: f.margin.top + 12, class: "chart-note" }, note));
 }
