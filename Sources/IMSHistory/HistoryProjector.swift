@@ -1,13 +1,14 @@
 import DequeModule
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 import IMSDomain
 import IMSEngine
 import IMSJournal
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Follows the engine's journal into the history store, never slowing the writer: its own replica of the
 /// state (`HistoryProjection`) on a thread of its own, reading the journal files the writer has made durable,

@@ -193,15 +193,17 @@ import Testing
         let positionsPage = try IMSProcess.request(server, "GET", "/api/v1/history/positions?securityId=\(security)&from=2020-01-01T00:00:00Z&limit=5")
         #expect(((positionsPage.json as? [String: Any])?["items"] as? [Any])?.count ?? 0 > 0)
         // GraphQL: the same snapshots, typed.
-        let query = #"{"query":"{ positionHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", limit: 5) { at kind position { bookId contractualQty } } inventoryHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", limit: 3) { at inventory { calculations { forLoan } } } priceHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", interval: \"1m\") { at close ticks } }"}"#
+        let query =
+            #"{"query":"{ positionHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", limit: 5) { at kind position { bookId contractualQty } } inventoryHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", limit: 3) { at inventory { calculations { forLoan } } } priceHistory(securityId: \"\#(security)\", from: \"2020-01-01T00:00:00Z\", interval: \"1m\") { at close ticks } }"}"#
         let graph = try IMSProcess.request(server, "POST", "/graphql", body: query)
         let data = (graph.json as? [String: Any])?["data"] as? [String: Any]
         let restPositions = ((positionsPage.json as? [String: Any])?["items"] as? [[String: Any]]) ?? []
         let graphPositions = (data?["positionHistory"] as? [[String: Any]]) ?? []
         #expect(graph.status == 200 && graphPositions.count == restPositions.count, "\(String(describing: graph.json))")
-        #expect(zip(graphPositions, restPositions).allSatisfy { g, r in
-            (g["position"] as? [String: Any])?["contractualQty"] as? Int == (r["position"] as? [String: Any])?["contractualQty"] as? Int
-        })
+        #expect(
+            zip(graphPositions, restPositions).allSatisfy { g, r in
+                (g["position"] as? [String: Any])?["contractualQty"] as? Int == (r["position"] as? [String: Any])?["contractualQty"] as? Int
+            })
         #expect(((data?["priceHistory"] as? [[String: Any]])?.count ?? 0) > 0)
         #expect(((data?["inventoryHistory"] as? [[String: Any]])?.count ?? 0) > 0)
         let bad = try IMSProcess.request(server, "GET", "/api/v1/history/prices/\(security)?interval=fortnight")

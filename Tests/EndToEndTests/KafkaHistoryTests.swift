@@ -47,10 +47,11 @@ import Testing
             let stored = try HistoryStoreTests.psql(
                 url, "SELECT DISTINCT ON (locate_id) locate_id, locate::text FROM history.locates ORDER BY locate_id, journal_record DESC"
             ).split(separator: "\n")
-            let byId = Dictionary(uniqueKeysWithValues: stored.map { line in
-                let f = line.split(separator: "|", maxSplits: 1)
-                return (String(f[0]), HistoryStoreTests.json(f[1]))
-            })
+            let byId = Dictionary(
+                uniqueKeysWithValues: stored.map { line in
+                    let f = line.split(separator: "|", maxSplits: 1)
+                    return (String(f[0]), HistoryStoreTests.json(f[1]))
+                })
             #expect(byId.count == locates.count)
             for locate in locates { #expect(byId[locate["locateId"] as! String] == locate) }
 
@@ -68,7 +69,10 @@ import Testing
             let kept = try HistoryStoreTests.dump(url), fresh = try HistoryStoreTests.dump(scratchURL)
             for table in fresh.keys.sorted() {
                 let same = kept[table] == fresh[table]
-                #expect(same, "\(table): \(kept[table]?.split(separator: "\n").count ?? 0) rows by A and B, \(fresh[table]?.split(separator: "\n").count ?? 0) by C from scratch")
+                #expect(
+                    same,
+                    "\(table): \(kept[table]?.split(separator: "\n").count ?? 0) rows by A and B, \(fresh[table]?.split(separator: "\n").count ?? 0) by C from scratch"
+                )
             }
             #expect((fresh["positions"] ?? "").split(separator: "\n").count > 50)
         }

@@ -14,7 +14,8 @@ struct QueryLimits: Sendable {
     /// List fields and the page they return when no `limit` is given; others count as one item.
     static let listFields: [String: Int] = [
         "markets": 20, "books": 1_000, "counterparties": 1_000, "aggregationUnits": 1_000,
-        "positions": 100, "securities": 100, "exceptions": 100, "priceHistory": 100, "positionHistory": 100, "inventoryHistory": 100, "ladder": 5, "settlementLadder": 5,
+        "positions": 100, "securities": 100, "exceptions": 100, "priceHistory": 100, "positionHistory": 100, "inventoryHistory": 100, "ladder": 5,
+        "settlementLadder": 5,
         "items": 1,
     ]
 

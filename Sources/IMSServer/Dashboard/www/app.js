@@ -29,9 +29,18 @@ function throttled(shown, ms, draw) {
 const view = document.getElementById("view");
 const status = document.getElementById("status");
 
-function say(text, kind = "") {
+/// Writes the status line; `hold` keeps an action's answer there for five seconds against "Live".
+function say(text, kind = "", hold = false) {
   status.textContent = text;
   status.className = "status " + kind;
+  status.dataset.holdUntil = String(hold ? Date.now() + 5_000 : 0);
+}
+
+/// "Live", unless an action's answer is held on the status line: a stream that (re)subscribes must not wipe
+/// "2 rejected" before the desk has read it.
+function sayLive() {
+  if (Date.now() < Number(status.dataset.holdUntil ?? 0)) return;
+  say("Live", "live");
 }
 
 /// A call to the API with the session's key; a 401 ends the session and asks to sign in again.
@@ -1008,7 +1017,7 @@ async function showLocates() {
       if (response.ok) { locates.set(answer.locateId, answer); done++; } else { refused++; }
     }
     document.getElementById("select-all").checked = false;
-    say(`${done} ${action === "APPROVE" ? "approved" : "rejected"}` + (refused ? `, ${refused} refused (decided meanwhile, or no longer available)` : ""), refused ? "error" : "live");
+    say(`${done} ${action === "APPROVE" ? "approved" : "rejected"}` + (refused ? `, ${refused} refused (decided meanwhile, or no longer available)` : ""), refused ? "error" : "live", true);
     render();
   };
   document.getElementById("approve-selected")?.addEventListener("click", () => decideSelected("APPROVE"));
@@ -1638,7 +1647,7 @@ async function showOperations() {
       tr.children[1].textContent = v;
       box.querySelector("tbody").append(tr);
     }
-    say(health.status === "ok" ? "Live" : `Degraded: ${health.journal.lastError ?? health.status}`, health.status === "ok" ? "live" : "error");
+    if (health.status === "ok") sayLive(); else say(`Degraded: ${health.journal.lastError ?? health.status}`, "error");
     previous = metrics;
     previousAt = now;
     setTimeout(tick, 1000);
@@ -1849,7 +1858,7 @@ function stream(path, filter, onMessage) {
   socket.onopen = () => {
     state.retry = 0;
     socket.send(JSON.stringify({ action: "subscribe", filter }));
-    say("Live", "live");
+    sayLive();
   };
   socket.onmessage = (e) => {
     const message = JSON.parse(e.data);
@@ -1860,7 +1869,7 @@ function stream(path, filter, onMessage) {
       socket.send(JSON.stringify({ action: "subscribe", filter }));
       return;
     }
-    if (message.type === "snapshotComplete") say("Live", "live");
+    if (message.type === "snapshotComplete") sayLive();
     onMessage(message);
   };
   const shownNow = state.shown;
