@@ -71,7 +71,7 @@ struct ConfigurationTests {
         for (key, setting) in fromExample
         where ![
             "marketsDir", "apiKeys", "jwtSecretFile", "jwtPublicKeyFile", "tlsCertificateFile", "tlsKeyFile", "kafkaBrokers", "kafkaNode",
-            "kafkaAdvertisedUrl", "kafkaPublishPrefix", "kafkaFeedTopics", "kafkaDeadLetterTopic",
+            "kafkaAdvertisedUrl", "kafkaPublishPrefix", "kafkaFeedTopics", "kafkaDeadLetterTopic", "history",
         ].contains(key) {
             #expect(setting.source == "file \(example)", "\(key) is not in the example")
             #expect("\(setting.value)" == "\(defaults[key]?.value ?? "none")", "\(key): the example's value is not the default")
