@@ -28,6 +28,11 @@ public final class PostgresHistoryStore: Sendable, CustomStringConvertible {
             "at timestamptz NOT NULL, security_id text NOT NULL, market_id text NOT NULL, currency text, last numeric, bid numeric, ask numeric, tick_time timestamptz, journal_record bigint NOT NULL",
             "security_id, at"
         ),
+        (
+            "bars",
+            "at timestamptz NOT NULL, security_id text NOT NULL, first_at timestamptz NOT NULL, last_at timestamptz NOT NULL, open numeric NOT NULL, high numeric NOT NULL, low numeric NOT NULL, close numeric NOT NULL, ticks bigint NOT NULL",
+            "security_id, at"
+        ),
         ("fx_rates", "at timestamptz NOT NULL, currency text NOT NULL, usd_rate numeric NOT NULL, journal_record bigint NOT NULL", "currency, at"),
         (
             "positions",
@@ -180,6 +185,7 @@ public final class PostgresHistoryStore: Sendable, CustomStringConvertible {
             let r = rows.ticks
             try await c.query(
                 """
+                WITH inserted AS (
                 INSERT INTO history.ticks (at, security_id, market_id, currency, last, bid, ask, tick_time, journal_record)
                 SELECT \(unescaped: at("a")), s, m, NULLIF(cu, ''), NULLIF(l, '')::numeric, NULLIF(b, '')::numeric, NULLIF(k, '')::numeric,
                   CASE WHEN tt = -9223372036854775808 THEN NULL ELSE \(unescaped: at("tt")) END, jr
@@ -187,6 +193,16 @@ public final class PostgresHistoryStore: Sendable, CustomStringConvertible {
                   \(r.map { decimal($0.last) })::text[], \(r.map { decimal($0.bid) })::text[], \(r.map { decimal($0.ask) })::text[],
                   \(r.map { $0.tickTime ?? .min })::bigint[], \(r.map { Int64($0.record) })::bigint[]) AS t(a, s, m, cu, l, b, k, tt, jr)
                 ON CONFLICT DO NOTHING
+                RETURNING security_id, at, last
+                )
+                INSERT INTO history.bars AS b (security_id, at, first_at, last_at, open, high, low, close, ticks)
+                SELECT security_id, date_bin('1 minute', at, timestamptz 'epoch'), min(at), max(at), (array_agg(last ORDER BY at))[1], max(last),
+                  min(last), (array_agg(last ORDER BY at DESC))[1], count(*)
+                FROM inserted WHERE last IS NOT NULL GROUP BY 1, 2
+                ON CONFLICT (security_id, at) DO UPDATE SET
+                  open = CASE WHEN excluded.first_at < b.first_at THEN excluded.open ELSE b.open END, first_at = least(b.first_at, excluded.first_at),
+                  close = CASE WHEN excluded.last_at > b.last_at THEN excluded.close ELSE b.close END, last_at = greatest(b.last_at, excluded.last_at),
+                  high = greatest(b.high, excluded.high), low = least(b.low, excluded.low), ticks = b.ticks + excluded.ticks
                 """, logger: logger)
         }
         if !rows.rates.isEmpty {
@@ -309,6 +325,7 @@ public final class PostgresHistoryStore: Sendable, CustomStringConvertible {
             for day in Set(times.map { Self.day($0) }) { wanted.append((table, day)) }
         }
         days("ticks", rows.ticks.map(\.at))
+        days("bars", rows.ticks.map { $0.at / 60_000_000 * 60_000_000 })
         days("fx_rates", rows.rates.map(\.at))
         days("positions", rows.positions.map(\.at))
         days("inventory", rows.inventory.map(\.at))

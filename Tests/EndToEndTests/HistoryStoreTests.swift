@@ -182,6 +182,20 @@ import Testing
         ).split(separator: "\n")
         #expect(Set(decided) == Set(orders.map { "\($0["orderId"]!)|\($0["decision"]!)" }))
 
+        // The one-minute bars kept beside the ticks are the ticks' own aggregation, bar for bar.
+        let mismatched = try Self.psql(
+            url,
+            """
+            SELECT count(*) FROM (SELECT security_id, date_bin('1 minute', at, timestamptz 'epoch') AS m, (array_agg(last ORDER BY at))[1] AS o,
+              max(last) AS h, min(last) AS l, (array_agg(last ORDER BY at DESC))[1] AS c, count(*) AS n
+              FROM history.ticks WHERE last IS NOT NULL GROUP BY 1, 2) t
+            FULL JOIN history.bars b ON b.security_id = t.security_id AND b.at = t.m
+            WHERE b.open IS DISTINCT FROM t.o OR b.high IS DISTINCT FROM t.h OR b.low IS DISTINCT FROM t.l OR b.close IS DISTINCT FROM t.c
+              OR b.ticks IS DISTINCT FROM t.n
+            """)
+        #expect(mismatched.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(Int(try Self.psql(url, "SELECT count(*) FROM history.bars").trimmingCharacters(in: .whitespacesAndNewlines))! > 100)
+
         // The API over the same tables.
         let security = try #require(locates.first?["securityId"] as? String)
         let client = try #require(locates.first?["clientId"] as? String)
@@ -214,7 +228,7 @@ import Testing
     /// Every table's rows as text, in key order: two databases hold the same history when these are equal.
     static func dump(_ url: String) throws -> [String: String] {
         let tables: [(String, String)] = [
-            ("ticks", "security_id, at"), ("fx_rates", "currency, at"), ("positions", "book_id, security_id, at, kind"),
+            ("ticks", "security_id, at"), ("bars", "security_id, at"), ("fx_rates", "currency, at"), ("positions", "book_id, security_id, at, kind"),
             ("inventory", "security_id, at, kind"), ("locates", "locate_id, journal_record, at"), ("orders", "client_id, order_id, journal_record, at"),
             ("exceptions", "exception_id, journal_record, at"), ("audit", "audit_id, at"), ("rule_steps", "sequence, at"),
         ]
