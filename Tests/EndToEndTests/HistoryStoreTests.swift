@@ -305,7 +305,6 @@ import Testing
         load.stop()
         flow = shared.get
         try Self.waitUntilCaughtUp(server, flow: &flow)
-        let failures = try Self.history(server)["writeFailures"] as? Int ?? 0
         server.stop()
 
         // A projection from scratch: the same journal into a new database.
@@ -326,6 +325,7 @@ import Testing
         }
         #expect(fresh["positions"]!.split(separator: "\n").count > 100)
         #expect(fresh["locates"]!.split(separator: "\n").count > 20)
-        #expect(failures > 0, "PostgreSQL's restarts were seen as failed writes")
+        // (Whether a restart shows as a failed write depends on whether a write was in flight: the pool waits for
+        // PostgreSQL within the write's deadline. PostgresHistoryTests asserts failures with a short deadline.)
     }
 }

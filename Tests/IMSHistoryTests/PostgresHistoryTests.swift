@@ -269,9 +269,10 @@ import Testing
             rows.lastRecord = 1
             try await store.write(rows, lastEntryAt: today)
             let dropped = try await store.dropPartitions(olderThan: 30, trailDays: 365, now: now)
-            // Ticks older than 30 days go; the audit trail keeps a year.
-            #expect(dropped.count == 3)
+            // Ticks (and the bars made of them) older than 30 days go; the audit trail keeps a year.
+            #expect(dropped.count == 5, "\(dropped)")
             #expect(dropped.filter { $0.hasPrefix("ticks_") }.count == 2)
+            #expect(dropped.filter { $0.hasPrefix("bars_") }.count == 2)
             #expect(dropped.filter { $0.hasPrefix("audit_") }.count == 1)
             var ticks = 0, audit = 0
             for try await n in try await store.client.query("SELECT count(*)::bigint FROM history.ticks").decode(Int64.self) { ticks = Int(n) }
