@@ -60,8 +60,8 @@ public final class HistoryProjector: Sendable {
         public var databaseTimeoutSeconds = 10.0
         /// Seconds of failing writes (or a full buffer) before a `HISTORY_BEHIND` exception is raised.
         public var behindNoticeSeconds = 30.0
-        /// The projection thread's niceness (Linux): 19 gives ingest the cores first.
-        public var niceness: Int32 = 19
+        /// The projection thread's niceness (Linux): 10 gives ingest the cores first.
+        public var niceness: Int32 = 10
         /// Day partitions older than this many days are dropped (0: kept); checked hourly.
         public var retentionDays = 0
         /// The same for the decision and audit trail (locates, orders, exceptions, audit, rule steps).
