@@ -56,8 +56,11 @@ public final class HistoryProjector: Sendable {
         public var maxBufferedRows = 200_000
         /// The most rows one transaction writes.
         public var maxRowsPerTransaction = 20_000
-        /// Seconds PostgreSQL has to answer a write (or a start-up step) before it counts as failed and is retried.
+        /// Seconds PostgreSQL has to answer a write before it counts as failed and is retried.
         public var databaseTimeoutSeconds = 10.0
+        /// The same for the start-up steps (the migration, the offset): longer, since a migration makes tables and
+        /// indexes, and a deadline it cannot meet on a loaded machine would abandon it and retry for ever.
+        public var startupTimeoutSeconds = 60.0
         /// Seconds of failing writes (or a full buffer) before a `HISTORY_BEHIND` exception is raised.
         public var behindNoticeSeconds = 30.0
         /// The projection thread's niceness (Linux): 10 gives ingest the cores first.
@@ -132,10 +135,10 @@ public final class HistoryProjector: Sendable {
     /// projection on a thread of its own, the writes here.
     public func run() async throws {
         try await retrying("migrating the history schema") {
-            try await withHistoryTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.migrate() }
+            try await withHistoryTimeout(seconds: self.options.startupTimeoutSeconds) { try await self.store.migrate() }
         }
         let offset = try await retrying("reading the projector's offset") {
-            try await withHistoryTimeout(seconds: self.options.databaseTimeoutSeconds) { try await self.store.offset() }
+            try await withHistoryTimeout(seconds: self.options.startupTimeoutSeconds) { try await self.store.offset() }
         }
         let (startState, follower) = try source.open(after: (offset?.resume ?? 1) - 1, catalog: catalog, partitions: partitionCount)
         let handOver = FollowerBox(follower)

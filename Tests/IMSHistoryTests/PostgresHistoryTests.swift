@@ -91,7 +91,9 @@ import Testing
     }
 
     /// A projector of the data directory into `url`, running until the returned task is cancelled.
-    static func startProjector(url: String, directory: String, engine: Engine, settings: HistoryProjection.Settings) throws -> (
+    static func startProjector(
+        url: String, directory: String, engine: Engine, settings: HistoryProjection.Settings, startupTimeout: Double = 60
+    ) throws -> (
         HistoryProjector, Task<Void, Never>
     ) {
         let store = try PostgresHistoryStore(url: url, logger: logger)
@@ -100,6 +102,7 @@ import Testing
         options.maxRowsPerTransaction = 500
         options.behindNoticeSeconds = 1
         options.databaseTimeoutSeconds = 1
+        options.startupTimeoutSeconds = startupTimeout
         let projector = HistoryProjector(
             store: store, dataDirectory: directory, catalog: .embedded, partitions: 2, options: options,
             journalThrough: { engine.readModel.read { $0.appliedRecord } }, raise: { engine.raise($0) }, logger: logger)
@@ -115,7 +118,7 @@ import Testing
         return (projector, task)
     }
 
-    static func waitUntil(_ what: String, seconds: Double = 60, _ condition: () -> Bool) throws {
+    static func waitUntil(_ what: String, seconds: Double = 180, _ condition: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while !condition() {
             if Date() > deadline { throw HistoryError("timed out waiting until \(what)") }
@@ -231,7 +234,7 @@ import Testing
         for case .batch(let b) in workload.entries(20) { _ = try engine.submitAndWait(b) }
         // A port nothing listens on.
         let (projector, task) = try Self.startProjector(
-            url: "postgres://ims@127.0.0.1:9/none", directory: directory, engine: engine, settings: HistoryProjection.Settings())
+            url: "postgres://ims@127.0.0.1:9/none", directory: directory, engine: engine, settings: HistoryProjection.Settings(), startupTimeout: 1)
         try Self.waitUntil("the exception is raised", seconds: 30) {
             !engine.readModel.read { $0.exceptions(kind: .historyBehind, acknowledged: false, limit: 1) }.isEmpty
         }
