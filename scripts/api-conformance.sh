@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the OpenAPI document of the real binary and runs schemathesis (from PyPI) against a live
-# `ims demo` (embedded data and the simulator): no 5xx, every status code, content type and response
+# `ims demo` (embedded data and the simulator, projected into PostgreSQL): no 5xx, every status code, content type and response
 # body as documented. It signs in with the demo's `desk` key (every staff role), and checks first that a
 # call without it is refused. Called by scripts/test.sh after the Swift tests; needs IMS_BINARY.
 set -euo pipefail
@@ -12,7 +12,13 @@ if [ ! -x "$VENV/bin/st" ]; then
   "$VENV/bin/pip" install -q "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
 fi
 PORT=$(( 30000 + RANDOM % 20000 ))
-"$IMS_BINARY" demo --port "$PORT" --rate 200 > .build/api-conformance-server.log 2>&1 &
+# The history routes answer from a real store: the demo projected into a new database of the test command's
+# PostgreSQL (IMS_POSTGRES_URL; scripts/postgres.sh).
+: "${IMS_POSTGRES_URL:?set IMS_POSTGRES_URL (scripts/test.sh starts PostgreSQL)}"
+DB="conformance_$$_$RANDOM"
+psql "$IMS_POSTGRES_URL" -qc "CREATE DATABASE $DB" >/dev/null
+"$IMS_BINARY" demo --port "$PORT" --rate 200 --history "${IMS_POSTGRES_URL%/*}/$DB" --history-snapshot-seconds 1 \
+  > .build/api-conformance-server.log 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

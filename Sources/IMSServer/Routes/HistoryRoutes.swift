@@ -26,9 +26,8 @@ struct HistoryRoutes {
     }
 
     @Sendable func prices(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let store = try available()
         let q = QueryParameters(request)
-        let securityId = canonical(context.pathParameter("securityId"))
+        let securityId = canonical(try Self.text(context.pathParameter("securityId"), "securityId"))
         var interval: BarInterval?
         if let text = q.string("interval") {
             guard let parsed = BarInterval(parsing: text) else {
@@ -37,14 +36,15 @@ struct HistoryRoutes {
             interval = parsed
         }
         let range = try Self.range(q, span: 7 * Self.defaultSpan)
+        let store = try available()
         let bars = interval
         return try await answer { try await store.prices(securityId: securityId, range: range, interval: bars) }
     }
 
     @Sendable func positions(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let store = try available()
         let q = QueryParameters(request)
-        let bookId = q.string("bookId"), securityId = q.string("securityId").map(canonical)
+        let bookId = try q.string("bookId").map { try Self.text($0, "bookId") }
+        let securityId = try q.string("securityId").map { canonical(try Self.text($0, "securityId")) }
         guard bookId != nil || securityId != nil else {
             throw APIError.parameter("bookId", "name a bookId, a securityId or both")
         }
@@ -56,23 +56,25 @@ struct HistoryRoutes {
             books = mine
         }
         let range = try Self.range(q, span: Self.defaultSpan)
+        let store = try available()
         let scope = books
         return try await answer { try await store.positions(bookId: bookId, securityId: securityId, books: scope, range: range) }
     }
 
     @Sendable func inventory(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let store = try available()
-        let securityId = canonical(context.pathParameter("securityId"))
+        let securityId = canonical(try Self.text(context.pathParameter("securityId"), "securityId"))
         let range = try Self.range(QueryParameters(request), span: Self.defaultSpan)
+        let store = try available()
         return try await answer { try await store.inventory(securityId: securityId, range: range) }
     }
 
     @Sendable func locates(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let store = try available()
         let q = QueryParameters(request)
-        let clientId = try context.scopedClient(q.string("clientId"))
-        let securityId = q.string("securityId").map(canonical), locateId = q.string("locateId")
+        let clientId = try context.scopedClient(try q.string("clientId").map { try Self.text($0, "clientId") })
+        let securityId = try q.string("securityId").map { canonical(try Self.text($0, "securityId")) }
+        let locateId = try q.string("locateId").map { try Self.text($0, "locateId") }
         let range = try Self.range(q, span: Self.defaultSpan)
+        let store = try available()
         let clientView = context.clientScope != nil
         return try await answer {
             try await store.locates(clientId: clientId, securityId: securityId, locateId: locateId, clientView: clientView, range: range)
@@ -80,12 +82,13 @@ struct HistoryRoutes {
     }
 
     @Sendable func orders(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let store = try available()
         let q = QueryParameters(request)
-        let clientId = try context.scopedClient(q.string("clientId"))
-        let securityId = q.string("securityId").map(canonical), orderId = q.string("orderId")
+        let clientId = try context.scopedClient(try q.string("clientId").map { try Self.text($0, "clientId") })
+        let securityId = try q.string("securityId").map { canonical(try Self.text($0, "securityId")) }
+        let orderId = try q.string("orderId").map { try Self.text($0, "orderId") }
         let decision = try q.enumeration("decision", OrderRecord.Decision.self)
         let range = try Self.range(q, span: Self.defaultSpan)
+        let store = try available()
         let clientView = context.clientScope != nil
         return try await answer {
             try await store.orders(
@@ -104,10 +107,23 @@ struct HistoryRoutes {
     /// A security's id from any of its identifiers (an unknown one as given: it may have left the reference data).
     private func canonical(_ id: String) -> String { engine.readModel.read { $0.security(id)?.securityId } ?? id }
 
+    /// An identifier as PostgreSQL can hold it: at most 256 bytes, no NUL or other control character.
+    static func text(_ value: String, _ name: String) throws(APIError) -> String {
+        guard value.utf8.count <= 256, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.parameter(name, "must be at most 256 bytes with no control characters")
+        }
+        return value
+    }
+
+    /// The times the store can hold: 1900-01-01 up to 2200-01-01.
+    static let times = Timestamp(micros: -2_208_988_800_000_000)..<Timestamp(micros: 7_258_118_400_000_000)
+
     /// `from`, `to`, `offset` and `limit`: `to` defaults to now, `from` to `span` before it.
     static func range(_ q: QueryParameters, span: Int64) throws(APIError) -> HistoryRange {
         let to = try q.timestamp("to") ?? Timestamp(micros: Int64(Date().timeIntervalSince1970 * 1_000_000))
-        let from = try q.timestamp("from") ?? Timestamp(micros: to.micros - span)
+        guard times.contains(to) || to == times.upperBound else { throw APIError.parameter("to", "must be from 1900 up to 2200") }
+        let from = try q.timestamp("from") ?? Timestamp(micros: max(times.lowerBound.micros, to.micros - span))
+        guard times.contains(from) else { throw APIError.parameter("from", "must be from 1900 up to 2200") }
         guard from < to else { throw APIError.parameter("from", "must be before to") }
         return HistoryRange(
             from: from, to: to, offset: try q.int("offset", default: 0, range: 0...Int(Int32.max)),
