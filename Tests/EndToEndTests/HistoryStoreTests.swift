@@ -161,14 +161,7 @@ import Testing
         // Every locate and order decision is there, its last row as the API shows it now, each change once.
         let locates = try #require((try IMSProcess.request(server, "GET", "/api/v1/locates?limit=10000").json as? [String: Any])?["items"] as? [NSDictionary])
         #expect(locates.count >= 100)
-        let lastLocates = try Self.psql(
-            url, "SELECT DISTINCT ON (locate_id) locate_id, locate::text FROM history.locates ORDER BY locate_id, journal_record DESC"
-        ).split(separator: "\n")
-        let stored = Dictionary(
-            uniqueKeysWithValues: lastLocates.map { line in
-                let f = line.split(separator: "|", maxSplits: 1)
-                return (String(f[0]), Self.json(f[1]))
-            })
+        let stored = try Self.lastStoredLocates(url)
         #expect(stored.count == locates.count)
         for locate in locates { #expect(stored[locate["locateId"] as! String] == locate) }
         // One row per step of each locate's history (a request answered at once is one step).
@@ -223,6 +216,43 @@ import Testing
         let bad = try IMSProcess.request(server, "GET", "/api/v1/history/prices/\(security)?interval=fortnight")
         #expect(bad.status == 400)
         #expect((bad.json as? [String: Any])?["field"] as? String == "interval")
+    }
+
+    /// Each locate's last row in the store, by id.
+    static func lastStoredLocates(_ url: String) throws -> [String: NSDictionary?] {
+        let lines = try psql(
+            url, "SELECT DISTINCT ON (locate_id) locate_id, locate::text FROM history.locates ORDER BY locate_id, journal_record DESC"
+        ).split(separator: "\n")
+        return Dictionary(
+            uniqueKeysWithValues: lines.map { line in
+                let f = line.split(separator: "|", maxSplits: 1)
+                return (String(f[0]), json(f[1]))
+            })
+    }
+
+    /// Waits until `server`'s projector has committed `record` (default: the last record its engine applied).
+    static func waitUntilCommitted(_ server: IMSProcess.Server, through record: Int? = nil, seconds: Double = 120) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let h = try history(server)
+            if let c = h["committedRecord"] as? Int, let j = h["journalRecord"] as? Int, j > 0, c >= (record ?? j) { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("the projector did not commit through \(record.map(String.init) ?? "its journal"): \(try history(server))")
+    }
+
+    /// Expects every table of `url` (labelled `kept`) to equal the same table of the from-scratch `scratchURL`;
+    /// returns the from-scratch dump.
+    @discardableResult
+    static func expectSameTables(_ url: String, _ scratchURL: String, _ kept: String) throws -> [String: String] {
+        let a = try dump(url), b = try dump(scratchURL)
+        for table in b.keys.sorted() {
+            let same = a[table] == b[table]
+            #expect(
+                same,
+                "\(table): \(a[table]?.split(separator: "\n").count ?? 0) rows \(kept), \(b[table]?.split(separator: "\n").count ?? 0) from scratch")
+        }
+        return b
     }
 
     /// Every table's rows as text, in key order: two databases hold the same history when these are equal.
@@ -310,19 +340,9 @@ import Testing
         // A projection from scratch: the same journal into a new database.
         let scratchURL = try Self.database()
         let scratch = try IMSProcess.start(["--history", scratchURL, "--history-snapshot-seconds", "1"], dataDir: dir)
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let h = try Self.history(scratch)
-            if let c = h["committedRecord"] as? Int, let j = h["journalRecord"] as? Int, c >= j, j > 0 { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        try Self.waitUntilCommitted(scratch)
         scratch.stop()
-        let kept = try Self.dump(url), fresh = try Self.dump(scratchURL)
-        for table in fresh.keys.sorted() {
-            let a = kept[table] ?? "", b = fresh[table] ?? ""
-            let same = a == b
-            #expect(same, "\(table): \(a.split(separator: "\n").count) rows after the crashes, \(b.split(separator: "\n").count) from scratch")
-        }
+        let fresh = try Self.expectSameTables(url, scratchURL, "after the crashes")
         #expect(fresh["positions"]!.split(separator: "\n").count > 100)
         #expect(fresh["locates"]!.split(separator: "\n").count > 20)
         // (Whether a restart shows as a failed write depends on whether a write was in flight: the pool waits for

@@ -44,14 +44,7 @@ import Testing
             let locates = try #require(
                 (try IMSProcess.request(b, "GET", "/api/v1/locates?limit=10000").json as? [String: Any])?["items"] as? [NSDictionary])
             #expect(locates.count >= 40)
-            let stored = try HistoryStoreTests.psql(
-                url, "SELECT DISTINCT ON (locate_id) locate_id, locate::text FROM history.locates ORDER BY locate_id, journal_record DESC"
-            ).split(separator: "\n")
-            let byId = Dictionary(
-                uniqueKeysWithValues: stored.map { line in
-                    let f = line.split(separator: "|", maxSplits: 1)
-                    return (String(f[0]), HistoryStoreTests.json(f[1]))
-                })
+            let byId = try HistoryStoreTests.lastStoredLocates(url)
             #expect(byId.count == locates.count)
             for locate in locates { #expect(byId[locate["locateId"] as! String] == locate) }
 
@@ -61,19 +54,8 @@ import Testing
             try cluster.start("C")
             let c = try #require(cluster.server("C"))
             let applied = (try HistoryStoreTests.history(b))["journalRecord"] as? Int ?? 0
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                if let committed = (try HistoryStoreTests.history(c))["committedRecord"] as? Int, committed >= applied { break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            let kept = try HistoryStoreTests.dump(url), fresh = try HistoryStoreTests.dump(scratchURL)
-            for table in fresh.keys.sorted() {
-                let same = kept[table] == fresh[table]
-                #expect(
-                    same,
-                    "\(table): \(kept[table]?.split(separator: "\n").count ?? 0) rows by A and B, \(fresh[table]?.split(separator: "\n").count ?? 0) by C from scratch"
-                )
-            }
+            try HistoryStoreTests.waitUntilCommitted(c, through: applied)
+            let fresh = try HistoryStoreTests.expectSameTables(url, scratchURL, "by A and B")
             #expect((fresh["positions"] ?? "").split(separator: "\n").count > 50)
         }
     }
