@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "IMSIngest", targets: ["IMSIngest"]),
         .library(name: "IMSServer", targets: ["IMSServer"]),
         .library(name: "IMSHistory", targets: ["IMSHistory"]),
+        .library(name: "IMSFIX", targets: ["IMSFIX"]),
     ],
     // Kafka (the replicated journal, topics in and out) needs librdkafka installed (Debian librdkafka-dev):
     // off by default, so `swift run ims demo` needs nothing; the test command builds with `--traits Kafka`.
@@ -94,10 +95,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The FIX session layer (framing, sequence numbers, resends, timers, the store) and its acceptor on SwiftNIO.
+        .target(
+            name: "IMSFIX",
+            dependencies: [
+                "IMSDomain", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "IMSServer",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSHistory",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSHistory", "IMSFIX",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -139,6 +149,7 @@ let package = Package(
         // libFuzzer target over the decoders, rule documents, command bodies and the engine (scripts/fuzz.sh); built normally it replays inputs.
         .executableTarget(name: "IMSFuzz", dependencies: ["IMSDomain", "IMSRules", "IMSEngine", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSDomainTests", dependencies: ["IMSDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "IMSFIXTests", dependencies: ["IMSFIX"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IMSKafkaTests", dependencies: ["IMSKafka", "IMSDomain", "IMSEngine", "IMSRuntime", "IMSIngest"], swiftSettings: swiftSettings),
         .testTarget(name: "IMSRulesTests", dependencies: ["IMSDomain", "IMSRules"], swiftSettings: swiftSettings),
