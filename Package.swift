@@ -132,8 +132,9 @@ let package = Package(
         .executableTarget(
             name: "ims",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer", "IMSKafka", "IMSHistory",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSJournal", "IMSIngest", "IMSServer", "IMSKafka", "IMSHistory", "IMSFIX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

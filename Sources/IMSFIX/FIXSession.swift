@@ -470,6 +470,14 @@ public struct FIXSession: Sendable {
         status = .disconnected
     }
 
+    /// Refuses a Logon (bad credentials, a session already in use): a Logout naming why, then the connection
+    /// closes.
+    public mutating func refuseLogon(_ text: String, now: Date) -> [FIXAction] {
+        var out: [FIXAction] = []
+        logoutNow(text, now: now, into: &out)
+        return out
+    }
+
     /// Begins an orderly Logout: ours now, theirs awaited for `logoutTimeout`.
     public mutating func logout(_ text: String, now: Date) -> [FIXAction] {
         guard status == .loggedOn else { return status == .awaitingLogon ? [.disconnect(text)] : [] }

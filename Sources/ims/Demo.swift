@@ -97,6 +97,19 @@ struct Demo: AsyncParsableCommand {
             configuration.jwt = try await settings.jwtVerifier(logger: logger)
         }
         try settings.enableTLS(&configuration, logger: logger)
+        if case .int = settings.value("fixPort") {
+            // The sessions file when given; else one session, OMS, acting for client CL1 with its demo key.
+            var fix = try settings.optionalString("fixSessions").flatMap { _ in try settings.fixGatewaySettings(authenticated: !insecureNoAuth) }
+            if fix == nil {
+                let key = configuration.apiKeys?.list().first { $0.name == "demo client CL1" }?.keyId
+                fix = FIXGatewaySettings(compId: settings.string("fixCompId"), sessions: [.init(targetCompId: "OMS", keyId: key, clientId: "CL1")])
+                Console.line(
+                    "demo FIX session: SenderCompID (49) OMS, TargetCompID (56) \(settings.string("fixCompId"))\(key == nil ? "" : ", Password (554) the client CL1 key"), acting for client CL1"
+                )
+            }
+            _ = try await settings.startFIX(
+                settings: fix!, engine: engine, keys: configuration.apiKeys, tls: configuration.tls, storeFolder: nil, logger: logger)
+        }
         let scheme = configuration.scheme
         let app = IMSApplication.application(engine: engine, configuration: configuration, logger: logger) { port in
             logger.info("serving", metadata: ["url": "\(scheme)://\(settings.host):\(port)", "simulatedEventsPerSecond": "\(rate)"])

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import IMSDomain
 import IMSEngine
+import IMSFIX
 import IMSHistory
 import IMSJournal
 import IMSRuntime
@@ -67,6 +68,15 @@ struct ServerOptions: ParsableArguments {
                 "Decisions a decision channel (/ws/decisions) may have taken and not written back; at this bound it reads no more until its client reads."
             )))
     var decisionChannelMaxUnread: Int?
+    @Option(
+        help: ArgumentHelp(Settings.help("fixPort", "Accept FIX 4.4 sessions on this port (0 picks a free one), as fixSessions configures them (docs/fix.md)."))
+    )
+    var fixPort: Int?
+    @Option(
+        help: ArgumentHelp(Settings.help("fixSessions", "YAML or JSON file of the FIX sessions accepted: each counterparty's CompID, API key and schedule.")))
+    var fixSessions: String?
+    @Option(help: ArgumentHelp(Settings.help("fixCompId", "IMS's CompID in FIX sessions (their TargetCompID).")))
+    var fixCompId: String?
     @Option(help: ArgumentHelp(Settings.help("tlsCertificateFile", "PEM certificate chain: serve HTTPS and WSS (with tlsKeyFile).")))
     var tlsCertificateFile: String?
     @Option(help: ArgumentHelp(Settings.help("tlsKeyFile", "PEM private key of tlsCertificateFile.")))
@@ -105,6 +115,9 @@ struct ServerOptions: ParsableArguments {
         values["rateLimit"] = rateLimit.map(SettingValue.int)
         values["streamsPerIdentity"] = streamsPerIdentity.map(SettingValue.int)
         values["decisionChannelMaxUnread"] = decisionChannelMaxUnread.map(SettingValue.int)
+        values["fixPort"] = fixPort.map(SettingValue.int)
+        values["fixSessions"] = fixSessions.map(SettingValue.string)
+        values["fixCompId"] = fixCompId.map(SettingValue.string)
         values["tlsCertificateFile"] = tlsCertificateFile.map(SettingValue.string)
         values["tlsKeyFile"] = tlsKeyFile.map(SettingValue.string)
         return values
@@ -373,6 +386,10 @@ struct Serve: AsyncParsableCommand {
         configuration.apiKeys = try settings.apiKeyStore(insecure: insecureNoAuth, logger: logger)
         configuration.jwt = try await settings.jwtVerifier(logger: logger)
         try settings.enableTLS(&configuration, logger: logger)
+        let fixSettings = try settings.fixGatewaySettings(authenticated: !insecureNoAuth)
+        if fixSettings != nil && configuration.apiKeys == nil && !insecureNoAuth {
+            throw ValidationError("FIX sessions log on with API keys: fixPort needs --api-keys (or --insecure-no-auth)")
+        }
         let scheme = configuration.scheme
         let kafka = settings.string("journal") == "kafka"
         if kafka {
@@ -460,6 +477,16 @@ struct Serve: AsyncParsableCommand {
                 logger.info("projecting the journal into PostgreSQL", metadata: ["history": "\(historyStore.description)"])
             }
             gate.open(engine: engine, configuration: configuration)
+            if let fixSettings {
+                let fix = try await settings.startFIX(
+                    settings: fixSettings, engine: engine, keys: configuration.apiKeys, tls: configuration.tls,
+                    storeFolder: URL(fileURLWithPath: settings.dataDir).appendingPathComponent("fix"), logger: logger)
+                slot.beforeStop {
+                    fix.watcher.cancel()
+                    fix.acceptor.stop()
+                    fix.gateway.stop()
+                }
+            }
             logger.info("ready")
             try await group.waitForAll()
             Console.line("ims: stopped; snapshot written at record \(engine.read { $0.appliedRecord })")

@@ -1,0 +1,308 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// What the acceptor asks of the application behind it (IMS's gateway).
+public protocol FIXApplication: Sendable {
+    /// Whether the Logon may log on to `session`: nil, yes; else the text of the Logout refusing it.
+    func authenticate(logon: FIXMessage, session: FIXSessionHandle) -> String?
+    /// An application message, in the counterparty's sequence order, each once.
+    func received(_ message: FIXMessage, session: FIXSessionHandle)
+}
+
+/// One configured session, for the life of the server: its state machine and store, and the connection logged
+/// on to it, if any. The application sends through it at any time: a message sent while no one is logged on is
+/// numbered and kept, and goes out when the counterparty asks for it with a ResendRequest.
+public final class FIXSessionHandle: Sendable {
+    public let settings: FIXSessionSettings
+    /// The identity the session acts as (set by the application when its Logon is accepted).
+    public let context: Mutex<[String: String]> = Mutex([:])
+    private let state: Mutex<(session: FIXSession, channel: (any Channel)?)>
+    let logger: Logger
+    private let counters = Mutex<Counters>(Counters())
+
+    /// What the session has seen, for /health and metrics.
+    public struct Counters: Sendable, Equatable {
+        public var received = 0, sent = 0, garbled = 0, logons = 0, disconnects = 0
+    }
+
+    public init(settings: FIXSessionSettings, store: any FIXMessageStore, logger: Logger) {
+        self.settings = settings
+        self.state = Mutex((FIXSession(settings: settings, store: store), nil))
+        self.logger = logger
+    }
+
+    /// `SENDER-TARGET`: how logs, the audit trail and the store's folder name the session.
+    public var id: String { "\(settings.senderCompID)-\(settings.targetCompID)" }
+    public var status: FIXSession.Status { state.withLock { $0.session.status } }
+    public var nextNumbers: (sender: Int, target: Int) { state.withLock { ($0.session.store.nextSenderSeq, $0.session.store.nextTargetSeq) } }
+    public var counts: Counters { counters.withLock { $0 } }
+
+    /// Sends an application message (or keeps it for a resend when not logged on).
+    public func send(_ message: FIXMessage) {
+        run { $0.send(application: message, now: Date()) }
+    }
+
+    /// Many application messages, numbered in order and written with one flush.
+    public func send(_ messages: [FIXMessage]) {
+        run { session in messages.flatMap { session.send(application: $0, now: Date()) } }
+    }
+
+    /// A session-level Reject of a message the application could not read (a required field missing…).
+    public func reject(_ message: FIXMessage, reason: Int, tag: Int?, text: String) {
+        run { $0.reject(refSeq: message.seqNum ?? 0, msgType: message.msgType, reason: reason, tag: tag, text: text, now: Date()) }
+    }
+
+    /// Logs the counterparty out (an orderly Logout).
+    public func logout(_ text: String) {
+        run { $0.logout(text, now: Date()) }
+    }
+
+    /// Whether a connection is attached (logged on or logging on).
+    var isAttached: Bool { state.withLock { $0.channel != nil } }
+
+    /// Attaches `channel` for a Logon; false when another connection holds the session.
+    func attach(_ channel: any Channel, now: Date) -> Bool {
+        let attached = state.withLock { s -> [FIXAction]? in
+            guard s.channel == nil else { return nil }
+            s.channel = channel
+            return s.session.connected(now: now)
+        }
+        guard let actions = attached else { return false }
+        after(actions, channel: channel)
+        return true
+    }
+
+    func detach(_ channel: any Channel) {
+        state.withLock { s in
+            guard s.channel === channel else { return }
+            s.channel = nil
+            s.session.disconnected()
+        }
+    }
+
+    func received(_ message: FIXMessage, problem: FIXFraming.FieldProblem?, from channel: any Channel) {
+        counters.withLock { $0.received += 1 }
+        run(on: channel) { $0.received(message, problem: problem, now: Date()) }
+    }
+
+    func refuse(_ text: String, on channel: any Channel) {
+        run(on: channel) { $0.refuseLogon(text, now: Date()) }
+    }
+
+    func garbled(_ why: String) {
+        counters.withLock { $0.garbled += 1 }
+        logger.warning("FIX \(id): garbled message ignored: \(why)")
+    }
+
+    func tick(on channel: any Channel) { run(on: channel) { $0.tick(now: Date()) } }
+
+    /// Runs a step of the state machine and does what it says: sends in order (under the lock, so numbers
+    /// leave in order whichever thread sends), then deliveries to the application, outside it.
+    private func run(on expected: (any Channel)? = nil, _ step: (inout FIXSession) -> [FIXAction]) {
+        let (actions, channel): ([FIXAction], (any Channel)?) = state.withLock { s in
+            if let expected, s.channel !== expected { return ([], nil) }
+            let actions = step(&s.session)
+            if let channel = s.channel {
+                var wrote = 0
+                for case .send(let bytes, _) in actions {
+                    channel.write(ByteBuffer(bytes: bytes), promise: nil)
+                    wrote += 1
+                }
+                if wrote > 0 {
+                    channel.flush()
+                    counters.withLock { $0.sent += wrote }
+                }
+            }
+            if actions.contains(where: { if case .disconnect = $0 { true } else { false } }) {
+                s.channel = nil
+                s.session.disconnected()
+            }
+            return (actions, s.channel ?? expected)
+        }
+        after(actions, channel: channel)
+    }
+
+    private func after(_ actions: [FIXAction], channel: (any Channel)?) {
+        for action in actions {
+            switch action {
+            case .send: break
+            case .deliver(let message): application?.received(message, session: self)
+            case .note(let text): logger.info("FIX \(id): \(text)")
+            case .disconnect(let why):
+                counters.withLock { $0.disconnects += 1 }
+                logger.notice("FIX \(id): disconnected: \(why)")
+                channel?.close(promise: nil)
+            }
+        }
+    }
+
+    /// Set by the acceptor.
+    var application: (any FIXApplication)? { applicationBox.withLock { $0 } }
+    let applicationBox = Mutex<(any FIXApplication)?>(nil)
+
+    func loggedOn() { counters.withLock { $0.logons += 1 } }
+}
+
+/// The FIX acceptor: a TCP (or TLS) listener for the configured sessions. A connection's first message must be
+/// a Logon naming a configured session (SenderCompID its TargetCompID, TargetCompID ours) not already logged
+/// on, which the application authenticates; then the session's state machine runs the connection, with a
+/// timer each second for heartbeats and timeouts.
+public final class FIXAcceptor: Sendable {
+    public let sessions: [FIXSessionHandle]
+    private let group: any EventLoopGroup
+    private let tls: NIOSSLContext?
+    private let logger: Logger
+    private let channel = Mutex<(any Channel)?>(nil)
+    private let maxMessageBytes: Int
+
+    public init(
+        sessions: [FIXSessionHandle], application: any FIXApplication, tls: NIOSSLContext?, logger: Logger,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxMessageBytes: Int = 65_536
+    ) {
+        self.sessions = sessions
+        self.group = group
+        self.tls = tls
+        self.logger = logger
+        self.maxMessageBytes = maxMessageBytes
+        for s in sessions { s.applicationBox.withLock { $0 = application } }
+    }
+
+    /// Listens on `host:port` (0: a free port); returns the port.
+    public func start(host: String, port: Int) async throws -> Int {
+        let sessions = self.sessions
+        let tls = self.tls
+        let logger = self.logger
+        let maxBytes = maxMessageBytes
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FIXFrameDecoder(maxBodyLength: maxBytes)))
+                    try channel.pipeline.syncOperations.addHandler(FIXConnectionHandler(sessions: sessions, logger: logger))
+                }
+            }
+        let server = try await bootstrap.bind(host: host, port: port).get()
+        channel.withLock { $0 = server }
+        return server.localAddress?.port ?? port
+    }
+
+    /// Stops listening and logs every session out (their Logouts are written before the connections close).
+    public func stop() {
+        let server = channel.withLock { c -> (any Channel)? in
+            defer { c = nil }
+            return c
+        }
+        for s in sessions where s.isAttached { s.logout("the server is stopping") }
+        server?.close(promise: nil)
+    }
+}
+
+/// One frame read: a message, or the reason bytes were skipped.
+enum FIXInbound {
+    case message(FIXMessage, FIXFraming.FieldProblem?)
+    case garbled(String)
+}
+
+/// Cuts the stream into frames (`FIXFraming`).
+struct FIXFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = FIXInbound
+    let maxBodyLength: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let frame = buffer.withUnsafeReadableBytes { FIXFraming.next($0, maxBodyLength: maxBodyLength) }
+        switch frame {
+        case .needMore:
+            return .needMoreData
+        case .garbled(let why, let consumed):
+            buffer.moveReaderIndex(forwardBy: consumed)
+            context.fireChannelRead(Self.wrapInboundOut(.garbled(why)))
+            return .continue
+        case .message(let message, let problem, let consumed):
+            buffer.moveReaderIndex(forwardBy: consumed)
+            context.fireChannelRead(Self.wrapInboundOut(.message(message, problem)))
+            return .continue
+        }
+    }
+}
+
+/// A connection: finds its session at the Logon, then hands each frame to it.
+final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = FIXInbound
+    private let sessions: [FIXSessionHandle]
+    private let logger: Logger
+    private var session: FIXSessionHandle?
+    private var timer: RepeatedTask?
+    private var logonDeadline: Scheduled<Void>?
+
+    init(sessions: [FIXSessionHandle], logger: Logger) {
+        self.sessions = sessions
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // A connection that sends no Logon is closed.
+        let channel = context.channel
+        logonDeadline = context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let channel = context.channel
+        switch unwrapInboundIn(data) {
+        case .garbled(let why):
+            if let session { session.garbled(why) } else { logger.warning("FIX: garbled bytes before a Logon: \(why)") }
+        case .message(let message, let problem):
+            if let session {
+                session.received(message, problem: problem, from: channel)
+                return
+            }
+            guard message.msgType == "A",
+                let handle = sessions.first(where: {
+                    $0.settings.targetCompID == message[Tag.senderCompID] && $0.settings.senderCompID == message[Tag.targetCompID]
+                })
+            else {
+                logger.warning(
+                    "FIX: connection from \(channel.remoteAddress?.description ?? "?") closed: first message \(message.msgType) from \(message[Tag.senderCompID] ?? "?") to \(message[Tag.targetCompID] ?? "?") names no configured session"
+                )
+                context.close(promise: nil)
+                return
+            }
+            guard handle.attach(channel, now: Date()) else {
+                logger.warning("FIX \(handle.id): a second connection's Logon refused (the session is logged on)")
+                context.close(promise: nil)
+                return
+            }
+            session = handle
+            logonDeadline?.cancel()
+            if let refusal = handle.application?.authenticate(logon: message, session: handle) {
+                logger.warning("FIX \(handle.id): Logon refused: \(refusal)")
+                handle.refuse(refusal, on: channel)
+                return
+            }
+            handle.received(message, problem: problem, from: channel)
+            if handle.status == .loggedOn { handle.loggedOn() }
+            timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak handle] _ in
+                handle?.tick(on: channel)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        logonDeadline?.cancel()
+        session?.detach(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.notice("FIX \(session?.id ?? "?"): connection error: \(error)")
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,333 @@
+import DequeModule
+import Foundation
+import HTTPTypes
+import IMSDomain
+import IMSEngine
+import IMSFIX
+import IMSRules
+import IMSRuntime
+import Logging
+import Synchronization
+
+/// The FIX sessions IMS accepts (`fixSessions`, a YAML or JSON file; docs/fix.md).
+public struct FIXGatewaySettings: Sendable, Codable, Equatable {
+    /// Our CompID (SenderCompID of what IMS sends).
+    public var compId: String
+    public var sessions: [Session]
+
+    public struct Session: Sendable, Codable, Equatable {
+        /// The counterparty's CompID.
+        public var targetCompId: String
+        /// The API key the counterparty logs on with (Password 554 carries the whole key): the session acts as
+        /// that key's identity and client.
+        public var keyId: String?
+        /// The client a session acts for without authentication (`--insecure-no-auth`), or for a staff key.
+        public var clientId: String?
+        /// The daily window, `HH:MM` UTC: logons outside it are refused, and each start resets the numbers.
+        public var start: String?
+        public var end: String?
+
+        public init(targetCompId: String, keyId: String? = nil, clientId: String? = nil, start: String? = nil, end: String? = nil) {
+            self.targetCompId = targetCompId; self.keyId = keyId; self.clientId = clientId; self.start = start; self.end = end
+        }
+    }
+
+    public init(compId: String, sessions: [Session]) {
+        self.compId = compId
+        self.sessions = sessions
+    }
+
+    /// What is wrong with the settings, naming the session and field.
+    public func problems(authenticated: Bool) -> [String] {
+        var out: [String] = []
+        if compId.isEmpty { out.append("compId is empty") }
+        var seen: Set<String> = []
+        for (i, s) in sessions.enumerated() {
+            let name = "sessions[\(i)] (\(s.targetCompId))"
+            if s.targetCompId.isEmpty { out.append("sessions[\(i)].targetCompId is empty") }
+            if !seen.insert(s.targetCompId).inserted { out.append("\(name): targetCompId repeats another session's") }
+            if authenticated && s.keyId == nil { out.append("\(name).keyId is required: the Logon proves the session with that API key") }
+            if !authenticated && s.clientId == nil { out.append("\(name).clientId is required without authentication") }
+            if (s.start == nil) != (s.end == nil) { out.append("\(name): start and end go together") }
+            for (field, value) in [("start", s.start), ("end", s.end)] {
+                if let value, FIXSchedule.seconds(value) == nil { out.append("\(name).\(field) \(value) is not HH:MM") }
+            }
+        }
+        return out
+    }
+
+    /// The session layer's settings of each session.
+    public var sessionSettings: [FIXSessionSettings] {
+        sessions.map { s in
+            var settings = FIXSessionSettings(senderCompID: compId, targetCompID: s.targetCompId)
+            if let start = s.start.flatMap(FIXSchedule.seconds), let end = s.end.flatMap(FIXSchedule.seconds) {
+                settings.schedule = FIXSchedule(start: start, end: end)
+            }
+            return settings
+        }
+    }
+}
+
+/// IMS behind the FIX acceptor (docs/fix.md): each session's application messages become the decisions the
+/// REST API and the decision channel make (`DecisionDesk`), with the session's identity as the caller.
+///
+/// - QuoteRequest (35=R), one or more instruments: a locate request each (requestId = QuoteReqID, or
+///   `QuoteReqID#n` for the n-th of several), answered by a Quote (35=S: QuoteID 117 = the locate id,
+///   OfferSize 135 = approved, OfferPx 133 = indicative rate in basis points) or a QuoteRequestReject (35=AG)
+///   with the reason; a PENDING one by a QuoteStatusReport (35=AI, 297=10), then its Quote or reject when the
+///   desk decides.
+/// - NewOrderSingle (35=D), Side 2 (sell) or 5/6 (sell short): the two-stage order validation (orderId =
+///   ClOrdID, bookId = Account 1), answered by an ExecutionReport: 39=0 approved (the checks in Text 58), 39=8
+///   rejected (every failed check in 58).
+/// - OrderCancelRequest (35=F) naming a locate (QuoteID 117, or OrigClOrdID = its QuoteReqID): the locate is
+///   cancelled and its shares go back to the pool (ExecutionReport 39=4).
+///
+/// Messages of a session are taken in order; those that queue up while the engine works go to it as one
+/// batch (one journal write), answers leaving in order.
+public final class FIXGateway: FIXApplication {
+    let desk: DecisionDesk
+    private let keys: APIKeyStore?
+    private let configs: [String: FIXGatewaySettings.Session]
+    private let identities = Mutex<[String: Identity]>([:])
+    private let workers = Mutex<[String: Worker]>([:])
+    let pending: PendingQuotes
+    private let logger: Logger
+
+    public init(engine: Engine, keys: APIKeyStore?, settings: FIXGatewaySettings, pendingFile: URL?, logger: Logger) {
+        self.desk = DecisionDesk(engine: engine)
+        self.keys = keys
+        self.configs = Dictionary(uniqueKeysWithValues: settings.sessions.map { ("\(settings.compId)-\($0.targetCompId)", $0) })
+        self.pending = PendingQuotes(file: pendingFile)
+        self.logger = logger
+    }
+
+    // MARK: FIXApplication
+
+    public func authenticate(logon: FIXMessage, session: FIXSessionHandle) -> String? {
+        guard let config = configs[session.id] else { return "no such session" }
+        let identity: Identity
+        if let keys {
+            guard let presented = logon[Tag.password], !presented.isEmpty else { return "Password (554) must carry the session's API key" }
+            guard let proven = keys.identity(forKey: presented), proven.keyId == config.keyId else {
+                return "Password (554) is not the session's API key, or the key is revoked"
+            }
+            guard proven.roles.contains(.client) || proven.roles.contains(.operator) || proven.roles.contains(.admin) else {
+                return "the session's API key has no client or operator role"
+            }
+            var acting = proven
+            if acting.clientScope == nil {
+                // A staff key acts for the configured client only.
+                guard let client = config.clientId else { return "a staff key's session needs clientId in its settings" }
+                acting = Identity(subject: proven.subject, roles: [.client], clientId: client, keyId: proven.keyId)
+            }
+            identity = Identity(subject: "\(acting.subject) via FIX \(session.id)", roles: acting.roles, clientId: acting.clientId, keyId: acting.keyId)
+        } else {
+            identity = Identity(subject: "FIX \(session.id)", roles: [.client], clientId: config.clientId)
+        }
+        identities.withLock { $0[session.id] = identity }
+        logger.info("FIX \(session.id): logged on", metadata: ["identity": "\(identity.subject)", "clientId": "\(identity.clientId ?? "")"])
+        return nil
+    }
+
+    public func received(_ message: FIXMessage, session: FIXSessionHandle) {
+        worker(for: session).add(message)
+    }
+
+    private func worker(for session: FIXSessionHandle) -> Worker {
+        workers.withLock { all in
+            if let w = all[session.id] { return w }
+            let w = Worker(gateway: self, session: session)
+            all[session.id] = w
+            return w
+        }
+    }
+
+    func identity(of session: FIXSessionHandle) -> Identity? { identities.withLock { $0[session.id] } }
+
+    /// Stops the workers and the watcher.
+    public func stop() {
+        workers.withLock { all in for w in all.values { w.stop() } }
+    }
+
+    // MARK: Pending quotes
+
+    /// Answers quotes the desk has decided since they were left PENDING; run every `interval` until cancelled.
+    public func watchPending(sessions: [FIXSessionHandle], interval: Duration = .milliseconds(200)) async {
+        let byId = Dictionary(uniqueKeysWithValues: sessions.map { ($0.id, $0) })
+        while !Task.isCancelled {
+            let waiting = pending.all()
+            if !waiting.isEmpty {
+                let decided: [(PendingQuotes.Entry, LocateView)] = desk.engine.readModel.read { model in
+                    waiting.compactMap { e in model.locate(e.locateId).flatMap { $0.status == "PENDING" ? nil : (e, $0) } }
+                }
+                for (entry, view) in decided {
+                    guard let session = byId[entry.sessionId] else { continue }
+                    session.send(FIXReplies.locate(view, entry: entry.instrument, quoteReqID: entry.quoteReqID))
+                    pending.remove(entry.locateId)
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// Quotes left PENDING, so their answer follows the desk's decision, across restarts (a small JSON file in
+/// the session store's folder).
+final class PendingQuotes: Sendable {
+    struct Entry: Codable, Sendable, Equatable {
+        var locateId: String
+        var sessionId: String
+        var quoteReqID: String
+        var instrument: FIXReplies.Instrument
+    }
+    private let file: URL?
+    private let entries: Mutex<[String: Entry]>
+
+    init(file: URL?) {
+        self.file = file
+        var loaded: [String: Entry] = [:]
+        if let file, let data = try? Data(contentsOf: file), let list = try? JSONDecoder().decode([Entry].self, from: data) {
+            for e in list { loaded[e.locateId] = e }
+        }
+        entries = Mutex(loaded)
+    }
+
+    func all() -> [Entry] { entries.withLock { Array($0.values) } }
+    func add(_ e: Entry) { update { $0[e.locateId] = e } }
+    func remove(_ locateId: String) { update { $0[locateId] = nil } }
+
+    private func update(_ change: (inout [String: Entry]) -> Void) {
+        entries.withLock { all in
+            change(&all)
+            guard let file else { return }
+            let list = all.values.sorted { $0.locateId < $1.locateId }
+            if let data = try? JSONEncoder().encode(list) {
+                let temporary = file.appendingPathExtension("new")
+                if (try? data.write(to: temporary)) != nil { _ = rename(temporary.path, file.path) }
+            }
+        }
+    }
+}
+
+extension FIXGateway {
+    /// One session's application messages, taken in order: what queued while the engine worked goes as one
+    /// submission; answers leave in the order the messages came.
+    final class Worker: Sendable {
+        private let queue = Mutex<(messages: Deque<FIXMessage>, stopped: Bool)>(([], false))
+        private let signal: AsyncStream<Void>.Continuation
+        private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+        init(gateway: FIXGateway, session: FIXSessionHandle) {
+            let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            signal = continuation
+            let t = Task { [self] in
+                for await _ in stream {
+                    while true {
+                        let batch = takeAll()
+                        if batch.isEmpty { break }
+                        await gateway.handle(batch, session: session)
+                    }
+                }
+            }
+            task.withLock { $0 = t }
+        }
+
+        private func takeAll() -> [FIXMessage] {
+            queue.withLock { q in
+                defer { q.messages.removeAll(keepingCapacity: true) }
+                return Array(q.messages)
+            }
+        }
+
+        func add(_ message: FIXMessage) {
+            queue.withLock { $0.messages.append(message) }
+            signal.yield()
+        }
+
+        func stop() {
+            signal.finish()
+            task.withLock { $0?.cancel() }
+        }
+    }
+
+    /// What one application message asks, read: the desk's requests it makes, and how its answers become FIX.
+    enum Asked {
+        /// Answered without the engine (a reject, a BusinessMessageReject…).
+        case replies([FIXMessage])
+        /// Quotes for a QuoteRequest's instruments: one desk request each (nil: refused as read, with the reply).
+        case quotes(quoteReqID: String, [(request: DecisionDesk.Request?, instrument: FIXReplies.Instrument, refusal: FIXMessage?)])
+        case order(DecisionDesk.Request, FIXReplies.OrderEcho)
+        case cancelLocate(DecisionDesk.Request, FIXReplies.OrderEcho, locateId: String)
+    }
+
+    /// Reads a batch, decides what the engine must in one submission, and sends every answer in order.
+    func handle(_ messages: [FIXMessage], session: FIXSessionHandle) async {
+        guard let identity = identity(of: session) else { return }
+        let caller = DecisionDesk.Caller(identity: identity)
+        let asked = desk.engine.readModel.read { model in messages.map { FIXRequests.read($0, identity: identity, model: model) } }
+        var requests: [DecisionDesk.Request] = []
+        for a in asked {
+            switch a {
+            case .quotes(_, let entries): requests += entries.compactMap(\.request)
+            case .order(let r, _), .cancelLocate(let r, _, _): requests.append(r)
+            case .replies: break
+            }
+        }
+        var answers: [DecisionDesk.Answer] = []
+        if !requests.isEmpty {
+            let submission = desk.prepare(requests, caller: caller)
+            answers = desk.answers(submission, outcomes: await desk.outcomes(of: submission))
+        }
+        var next = 0
+        var out: [FIXMessage] = []
+        var newlyPending: [PendingQuotes.Entry] = []
+        desk.engine.readModel.read { model in
+            for a in asked {
+                switch a {
+                case .replies(let replies):
+                    out += replies
+                case .quotes(let quoteReqID, let entries):
+                    for entry in entries {
+                        guard let request = entry.request else {
+                            out += entry.refusal.map { [$0] } ?? []
+                            continue
+                        }
+                        let answer = answers[next]
+                        next += 1
+                        guard case .locate(let body) = request, answer.body != nil,
+                            let view = model.locate(clientId: body.clientId ?? "", requestId: body.requestId ?? "")
+                        else {
+                            out.append(FIXReplies.quoteRequestReject(quoteReqID, entry.instrument, reason: 99, text: answer.error ?? "refused"))
+                            continue
+                        }
+                        out.append(FIXReplies.locate(view, entry: entry.instrument, quoteReqID: quoteReqID))
+                        if view.status == "PENDING" {
+                            newlyPending.append(
+                                PendingQuotes.Entry(locateId: view.locateId, sessionId: session.id, quoteReqID: quoteReqID, instrument: entry.instrument))
+                        }
+                    }
+                case .order(let request, let echo):
+                    let answer = answers[next]
+                    next += 1
+                    guard case .order(let body) = request, answer.body != nil,
+                        let view = model.order(clientId: body.clientId ?? "", orderId: body.orderId ?? "")
+                    else {
+                        out.append(FIXReplies.orderRejected(echo, text: "\(answer.field.map { "\($0): " } ?? "")\(answer.error ?? "refused")"))
+                        continue
+                    }
+                    out.append(FIXReplies.order(view, echo: echo))
+                case .cancelLocate(_, let echo, let locateId):
+                    let answer = answers[next]
+                    next += 1
+                    if answer.body != nil, let view = model.locate(locateId) {
+                        out.append(FIXReplies.locateCancelled(view, echo: echo))
+                    } else {
+                        out.append(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
+                    }
+                }
+            }
+        }
+        for e in newlyPending { pending.add(e) }
+        session.send(out)
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import IMSDomain
+import IMSEngine
+import IMSFIX
+import IMSRules
+
+/// FIX application messages read into the desk's requests (docs/fix.md has the tag tables).
+enum FIXRequests {
+    static let instrumentTags: Set<Int> = [Tag.securityID, Tag.securityIDSource, Tag.securityExchange, Tag.orderQty, Tag.side]
+
+    static func read(_ m: FIXMessage, identity: Identity, model: borrowing ReadModel) -> FIXGateway.Asked {
+        let client = identity.clientScope ?? identity.clientId ?? ""
+        switch m.msgType {
+        case "R": return quoteRequest(m, client: client, requestor: identity.subject, model: model)
+        case "D": return newOrder(m, client: client, user: identity.subject, model: model)
+        case "F": return cancel(m, client: client, user: identity.subject, model: model)
+        default:
+            return .replies([
+                FIXMessage(
+                    "j",
+                    [
+                        (Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType), (Tag.businessRejectReason, "3"),
+                        (Tag.text, "IMS does not take 35=\(m.msgType): QuoteRequest (R), NewOrderSingle (D) and OrderCancelRequest (F) only"),
+                    ])
+            ])
+        }
+    }
+
+    /// A session-level Reject (35=3) of `m`: a required field missing or malformed.
+    static func reject(_ m: FIXMessage, reason: Int, tag: Int, text: String) -> FIXGateway.Asked {
+        .replies([
+            FIXMessage(
+                "3",
+                [
+                    (Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType), (Tag.sessionRejectReason, String(reason)),
+                    (Tag.refTagID, String(tag)), (Tag.text, text),
+                ])
+        ])
+    }
+
+    static func quoteRequest(_ m: FIXMessage, client: String, requestor: String, model: borrowing ReadModel) -> FIXGateway.Asked {
+        guard let quoteReqID = m[Tag.quoteReqID], !quoteReqID.isEmpty else {
+            return reject(m, reason: 1, tag: Tag.quoteReqID, text: "QuoteReqID (131) is required")
+        }
+        let entries: [FIXMessage]
+        if m[Tag.noRelatedSym] != nil {
+            guard let group = m.group(Tag.noRelatedSym, delimiter: Tag.symbol, memberTags: instrumentTags), !group.isEmpty else {
+                return reject(m, reason: 16, tag: Tag.noRelatedSym, text: "NoRelatedSym (146) does not match its entries (each starting with Symbol 55)")
+            }
+            entries = group
+        } else {
+            return reject(m, reason: 1, tag: Tag.noRelatedSym, text: "NoRelatedSym (146) is required")
+        }
+        var quotes: [(request: DecisionDesk.Request?, instrument: FIXReplies.Instrument, refusal: FIXMessage?)] = []
+        for (i, e) in entries.enumerated() {
+            let instrument = FIXReplies.Instrument(e)
+            guard let qty = e[Tag.orderQty].flatMap({ Int64($0) }), qty > 0 else {
+                quotes.append(
+                    (nil, instrument, FIXReplies.quoteRequestReject(quoteReqID, instrument, reason: 99, text: "OrderQty (38) must be a positive whole number")))
+                continue
+            }
+            let securityId: String
+            switch resolve(instrument, model: model) {
+            case .failure(let why):
+                quotes.append((nil, instrument, FIXReplies.quoteRequestReject(quoteReqID, instrument, reason: 99, text: why.text)))
+                continue
+            case .success(let id): securityId = id
+            }
+            let requestId = entries.count == 1 ? quoteReqID : "\(quoteReqID)#\(i + 1)"
+            // Side 1 (buy) asks for a long locate; anything else (or none) a short one.
+            let side = e[Tag.side] == "1" ? "LONG" : "SHORT"
+            let body = LocateRoutes.RequestBody(
+                requestId: requestId, clientId: client, securityId: securityId, quantity: qty, side: side, settlement: nil, requestor: requestor)
+            quotes.append((.locate(body), instrument, nil))
+        }
+        return .quotes(quoteReqID: quoteReqID, quotes)
+    }
+
+    static func newOrder(_ m: FIXMessage, client: String, user: String, model: borrowing ReadModel) -> FIXGateway.Asked {
+        guard let clOrdID = m[Tag.clOrdID], !clOrdID.isEmpty else { return reject(m, reason: 1, tag: Tag.clOrdID, text: "ClOrdID (11) is required") }
+        let echo = FIXReplies.OrderEcho(m)
+        guard let sideCode = m[Tag.side] else { return reject(m, reason: 1, tag: Tag.side, text: "Side (54) is required") }
+        guard let qty = m[Tag.orderQty].flatMap({ Int64($0) }), qty > 0 else {
+            return reject(m, reason: 5, tag: Tag.orderQty, text: "OrderQty (38) must be a positive whole number")
+        }
+        let side: String
+        switch sideCode {
+        case "2": side = "SELL"
+        case "5", "6": side = "SELL_SHORT"
+        default:
+            return .replies([FIXReplies.orderRejected(echo, text: "Side (54) \(sideCode): IMS approves sales only (2 sell, 5 sell short, 6 sell short exempt)")]
+            )
+        }
+        guard let book = m[Tag.account], !book.isEmpty else {
+            return .replies([FIXReplies.orderRejected(echo, text: "Account (1) names the book the order is for: required", reason: 15)])
+        }
+        var price: Decimal8Text?
+        if let text = m[Tag.price] {
+            guard let p = Decimal8(text) else { return reject(m, reason: 6, tag: Tag.price, text: "Price (44) is not a number") }
+            price = Decimal8Text(p)
+        }
+        let securityId: String
+        switch resolve(echo.instrument, model: model) {
+        case .failure(let why): return .replies([FIXReplies.orderRejected(echo, text: why.text, reason: 1)])
+        case .success(let id): securityId = id
+        }
+        let body = OrderRoutes.Body(
+            orderId: clOrdID, clientId: client, bookId: book, securityId: securityId, side: side, quantity: qty, price: price, user: user)
+        return .order(.order(body), echo)
+    }
+
+    /// An OrderCancelRequest naming a locate: its QuoteID (117), or OrigClOrdID (41) as the QuoteReqID that
+    /// asked for it.
+    static func cancel(_ m: FIXMessage, client: String, user: String, model: borrowing ReadModel) -> FIXGateway.Asked {
+        guard let clOrdID = m[Tag.clOrdID], !clOrdID.isEmpty else { return reject(m, reason: 1, tag: Tag.clOrdID, text: "ClOrdID (11) is required") }
+        guard let orig = m[Tag.origClOrdID], !orig.isEmpty else { return reject(m, reason: 1, tag: Tag.origClOrdID, text: "OrigClOrdID (41) is required") }
+        let echo = FIXReplies.OrderEcho(m)
+        let locate: LocateView? =
+            if let quoteID = m[Tag.quoteID] { model.locate(quoteID).flatMap { $0.clientId == client ? $0 : nil } } else {
+                model.locate(clientId: client, requestId: orig)
+            }
+        guard let locate else {
+            return .replies([
+                FIXReplies.cancelReject(
+                    echo, text: "no locate of this client is named by \(m[Tag.quoteID].map { "QuoteID (117) \($0)" } ?? "OrigClOrdID (41) \(orig)")",
+                    unknown: true)
+            ])
+        }
+        let request = DecisionDesk.Request.cancelLocate(locateId: locate.locateId, LocateRoutes.Cancel(clientId: client, user: user, reason: m[Tag.text]))
+        return .cancelLocate(request, echo, locateId: locate.locateId)
+    }
+
+    /// The IMS security an instrument names: SecurityID (48) of the kind SecurityIDSource (22) says, else
+    /// Symbol (55) with SecurityExchange (207) when a ticker repeats across markets. An identifier that names
+    /// nothing is passed on as it is, so the engine refuses it as `UNKNOWN_SECURITY` on the record.
+    struct Unresolved: Error { let text: String }
+
+    static func resolve(_ i: FIXReplies.Instrument, model: borrowing ReadModel) -> Result<String, Unresolved> {
+        let value = i.securityID ?? i.symbol ?? ""
+        guard !value.isEmpty else { return .failure(Unresolved(text: "the instrument needs Symbol (55) or SecurityID (48)")) }
+        var found = model.securities(identifier: value)
+        if let exchange = i.exchange, !exchange.isEmpty {
+            found = found.filter { view in
+                view.security.marketId == exchange || (model.market(view.security.marketId)?.market.mics.contains(exchange) ?? false)
+            }
+        }
+        if let kind = i.securityID != nil ? i.securityIDSource.flatMap(identifierKind) : nil {
+            found = found.filter { $0.security.identifiers.contains { $0.0 == kind && $0.1 == value } }
+        }
+        let ids = found.compactMap(\.security.securityId)
+        if ids.count > 1 {
+            return .failure(Unresolved(text: "\(value) names \(ids.count) securities (\(ids.prefix(5).joined(separator: ", "))): add SecurityExchange (207)"))
+        }
+        return .success(ids.first ?? value)
+    }
+
+    /// SecurityIDSource (22) to IMS's identifier kinds (nil: any identifier, or the internal id).
+    static func identifierKind(_ source: String) -> IdentifierKind? {
+        switch source {
+        case "1": .cusip
+        case "2": .sedol
+        case "4": .isin
+        case "5": .ric
+        case "8": .ticker
+        case "A": .bloombergId
+        default: nil
+        }
+    }
+}
+
+/// IMS's answers as FIX messages.
+enum FIXReplies {
+    /// An instrument as the counterparty named it, echoed in the answers.
+    struct Instrument: Codable, Sendable, Equatable {
+        var symbol: String?
+        var securityID: String?
+        var securityIDSource: String?
+        var exchange: String?
+        var quantity: String?
+
+        init(_ m: FIXMessage) {
+            symbol = m[Tag.symbol]; securityID = m[Tag.securityID]; securityIDSource = m[Tag.securityIDSource]; exchange = m[Tag.securityExchange]
+            quantity = m[Tag.orderQty]
+        }
+
+        var fields: [(Int, String)] {
+            var out: [(Int, String)] = [(Tag.symbol, symbol ?? securityID ?? "[N/A]")]
+            if let securityID { out.append((Tag.securityID, securityID)) }
+            if let securityIDSource { out.append((Tag.securityIDSource, securityIDSource)) }
+            if let exchange { out.append((Tag.securityExchange, exchange)) }
+            return out
+        }
+    }
+
+    /// What an order message said, echoed in its ExecutionReport.
+    struct OrderEcho: Sendable {
+        var clOrdID: String
+        var origClOrdID: String?
+        var side: String
+        var quantity: String
+        var account: String?
+        var instrument: Instrument
+
+        init(_ m: FIXMessage) {
+            clOrdID = m[Tag.clOrdID] ?? ""
+            origClOrdID = m[Tag.origClOrdID]
+            side = m[Tag.side] ?? "5"
+            quantity = m[Tag.orderQty] ?? "0"
+            account = m[Tag.account]
+            instrument = Instrument(m)
+        }
+    }
+
+    /// A locate's state as the FIX answer to its QuoteRequest: a Quote when approved (in full or part), a
+    /// QuoteStatusReport while PENDING or once expired or cancelled, a QuoteRequestReject when rejected.
+    static func locate(_ view: LocateView, entry: Instrument, quoteReqID: String) -> FIXMessage {
+        let text = view.status + (view.reason.map { ": \($0)" } ?? "")
+        switch view.status {
+        case "APPROVED", "PARTIAL":
+            var m = FIXMessage("S", [(Tag.quoteReqID, quoteReqID), (Tag.quoteID, view.locateId)] + entry.fields)
+            m.append(Tag.orderQty, String(view.quantity))
+            if let rate = view.rateBps { m.append(Tag.offerPx, rate.description) }
+            m.append(Tag.offerSize, String(view.approvedQuantity))
+            if let expires = view.expiresAt { m.append(62, FIXTime.format(Date(timeIntervalSince1970: Double(expires.micros) / 1_000_000))) }
+            m.append(Tag.quoteType, "1")
+            m.append(Tag.text, text)
+            return m
+        case "REJECTED":
+            let reason =
+                switch view.reason {
+                case "UNKNOWN_SECURITY": 1
+                case "INSUFFICIENT_AVAILABILITY": 9
+                default: 99
+                }
+            return quoteRequestReject(quoteReqID, entry, reason: reason, text: "locate \(view.locateId) \(text)")
+        default:
+            let status =
+                switch view.status {
+                case "PENDING": "10"
+                case "EXPIRED": "7"
+                default: "4" // CANCELLED
+                }
+            return FIXMessage(
+                "AI", [(Tag.quoteReqID, quoteReqID), (Tag.quoteID, view.locateId)] + entry.fields + [(Tag.quoteStatus, status), (Tag.text, text)])
+        }
+    }
+
+    static func quoteRequestReject(_ quoteReqID: String, _ instrument: Instrument, reason: Int, text: String) -> FIXMessage {
+        FIXMessage(
+            "AG",
+            [(Tag.quoteReqID, quoteReqID), (Tag.quoteRequestRejectReason, String(reason)), (Tag.noRelatedSym, "1")] + instrument.fields + [(Tag.text, text)])
+    }
+
+    /// An order's validation as an ExecutionReport: 39=0 approved, 39=8 rejected, the checks in Text (58).
+    static func order(_ view: OrderView, echo: OrderEcho) -> FIXMessage {
+        let approved = view.decision == "APPROVED"
+        let checks = (approved ? view.checks : view.reasons).map { "\($0.code)\($0.passed ? "" : " failed"): \($0.message)" }
+        var fields: [(Int, String)] = [
+            (Tag.orderID, view.orderId), (Tag.clOrdID, echo.clOrdID), (Tag.execID, "\(view.orderId)-\(view.sequence)"),
+            (Tag.execType, approved ? "0" : "8"), (Tag.ordStatus, approved ? "0" : "8"),
+        ]
+        if !approved { fields.append((103, "3")) }
+        fields += echo.instrument.fields
+        fields += [
+            (Tag.side, echo.side), (Tag.orderQty, String(view.quantity)), (Tag.leavesQty, approved ? String(view.quantity - view.filledQuantity) : "0"),
+            (Tag.cumQty, String(view.filledQuantity)), (6, "0"), (Tag.account, view.bookId),
+            (Tag.text, "\(view.decision): " + (checks.isEmpty ? "no checks" : checks.joined(separator: "; "))),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// An order refused before validation (a field wrong): ExecutionReport 39=8 naming it.
+    static func orderRejected(_ echo: OrderEcho, text: String, reason: Int = 99) -> FIXMessage {
+        var fields: [(Int, String)] = [
+            (Tag.orderID, "NONE"), (Tag.clOrdID, echo.clOrdID), (Tag.execID, "\(echo.clOrdID)-rejected"), (Tag.execType, "8"), (Tag.ordStatus, "8"),
+            (103, String(reason)),
+        ]
+        fields += echo.instrument.fields
+        fields += [(Tag.side, echo.side), (Tag.orderQty, echo.quantity), (Tag.leavesQty, "0"), (Tag.cumQty, "0"), (6, "0"), (Tag.text, text)]
+        return FIXMessage("8", fields)
+    }
+
+    /// A locate cancelled by OrderCancelRequest: ExecutionReport 39=4.
+    static func locateCancelled(_ view: LocateView, echo: OrderEcho) -> FIXMessage {
+        var fields: [(Int, String)] = [
+            (Tag.orderID, view.locateId), (Tag.clOrdID, echo.clOrdID), (Tag.origClOrdID, echo.origClOrdID ?? ""),
+            (Tag.execID, "\(view.locateId)-cancel"), (Tag.execType, "4"), (Tag.ordStatus, "4"),
+        ]
+        fields += echo.instrument.fields
+        fields += [
+            (Tag.side, echo.side), (Tag.orderQty, String(view.quantity)), (Tag.leavesQty, "0"), (Tag.cumQty, "0"), (6, "0"),
+            (Tag.text, "locate \(view.locateId) \(view.status)"),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// OrderCancelReject (35=9): 102=1 unknown, 0 too late (no longer cancellable).
+    static func cancelReject(_ echo: OrderEcho, text: String, unknown: Bool) -> FIXMessage {
+        FIXMessage(
+            "9",
+            [
+                (Tag.orderID, "NONE"), (Tag.clOrdID, echo.clOrdID), (Tag.origClOrdID, echo.origClOrdID ?? ""), (Tag.ordStatus, unknown ? "8" : "4"),
+                (434, "1"), (102, unknown ? "1" : "0"), (Tag.text, text),
+            ])
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import IMSFIX
+import IMSRuntime
+import IMSServer
+import Logging
+import NIOSSL
+import Yams
+
+extension ResolvedSettings {
+    /// The FIX sessions file, read and checked (nil: no `fixPort`, FIX is off). Errors name the file and field.
+    func fixGatewaySettings(authenticated: Bool) throws -> FIXGatewaySettings? {
+        guard case .int = value("fixPort") else {
+            if optionalString("fixSessions") != nil { throw ValidationError("fixSessions needs fixPort (--fix-port N) to accept FIX sessions") }
+            return nil
+        }
+        guard let path = optionalString("fixSessions") else {
+            throw ValidationError("fixPort needs fixSessions (--fix-sessions FILE): the sessions accepted (docs/fix.md)")
+        }
+        struct File: Decodable { var sessions: [FIXGatewaySettings.Session] }
+        let file: File
+        do {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            file = try YAMLDecoder().decode(File.self, from: text)
+        } catch let error as DecodingError {
+            throw ValidationError("fixSessions \(path): \(Self.describe(error))")
+        } catch {
+            throw ValidationError("fixSessions \(path): \(error)")
+        }
+        let settings = FIXGatewaySettings(compId: string("fixCompId"), sessions: file.sessions)
+        let problems = settings.problems(authenticated: authenticated)
+        guard problems.isEmpty else { throw ValidationError("fixSessions \(path): " + problems.joined(separator: "; ")) }
+        return settings
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)).\(key.stringValue) is required".trimmingCharacters(in: ["."])
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// Starts the FIX acceptor on `engine`; returns it (stop it before the engine). Sessions keep their numbers
+    /// and sent messages in `storeFolder` (`<dataDir>/fix`), or in memory when nil (`ims demo`).
+    func startFIX(
+        settings fix: FIXGatewaySettings, engine: Engine, keys: APIKeyStore?, tls: TLSConfiguration?, storeFolder folder: URL?, logger: Logger
+    ) async throws -> (acceptor: FIXAcceptor, gateway: FIXGateway, watcher: Task<Void, Never>) {
+        var handles: [FIXSessionHandle] = []
+        for s in fix.sessionSettings {
+            let store: any FIXMessageStore
+            if let folder {
+                do { store = try FileFIXStore(folder: folder.appendingPathComponent("\(s.senderCompID)-\(s.targetCompID)")) } catch {
+                    throw ValidationError(error.description)
+                }
+            } else {
+                store = MemoryFIXStore()
+            }
+            handles.append(FIXSessionHandle(settings: s, store: store, logger: logger))
+        }
+        let gateway = FIXGateway(
+            engine: engine, keys: keys, settings: fix, pendingFile: folder?.appendingPathComponent("pending-quotes.json"), logger: logger)
+        let context = try tls.map { try NIOSSLContext(configuration: $0) }
+        let acceptor = FIXAcceptor(sessions: handles, application: gateway, tls: context, logger: logger)
+        let port = try await acceptor.start(host: host, port: int("fixPort"))
+        let sessions = handles
+        let watcher = Task { await gateway.watchPending(sessions: sessions) }
+        logger.info("FIX acceptor listening", metadata: ["port": "\(port)", "sessions": "\(handles.map(\.id).joined(separator: ","))", "tls": "\(tls != nil)"])
+        Console.line("ims FIX acceptor on \(host):\(port) (\(tls == nil ? "TCP" : "TLS")), sessions \(handles.map(\.id).joined(separator: ", "))")
+        return (acceptor, gateway, watcher)
+    }
+}
