@@ -23,6 +23,8 @@ struct OrderHolds: Sendable {
         var unit: Int32
         /// What no trade has filled yet (what later trades may still fill).
         var remaining: Int64
+        /// Cancelled: it holds nothing more, and a fill given back (its trade cancelled) is not held again.
+        var closed = false
         /// Whether a fill leaves the unit's `SELL_APPROVED` (a long sale; a short sale's stays until the day roll).
         var unitReleasesOnFill: Bool { side == .sell }
     }
@@ -54,7 +56,7 @@ extension Partition {
     mutating func releaseFill(market m: Int, trade index: Int32, tradeId: String) {
         guard let fill = orderHolds.byTrade.removeValue(forKey: OrderHolds.key(market: m, trade: index)) else { return }
         orderHolds.changes.append((fill.order, tradeId, 0))
-        guard var h = orderHolds.held[fill.order] else { return }
+        guard var h = orderHolds.held[fill.order], !h.closed else { return }
         h.remaining += fill.quantity
         orderHolds.held[fill.order] = h
         addHeld(h, fill.quantity, unit: h.unitReleasesOnFill ? fill.quantity : 0)
@@ -140,7 +142,7 @@ extension EngineState {
         let h = OrderHolds.Held(
             security: security, bucket: r.side == .sellShort ? Bucket.sellApprovedShort : Bucket.sellApprovedLong,
             side: r.side, client: partitions[k].scoped.client.slot(scope: client, security: security),
-            unit: unitSlot, remaining: max(0, r.quantity - r.filledQuantity))
+            unit: unitSlot, remaining: r.heldQuantity, closed: r.cancellation != nil)
         partitions[k].orderHolds.held[key] = h
         partitions[k].addHeld(h, r.heldQuantity, unit: r.unitHeldQuantity)
         for f in r.fills ?? [] {

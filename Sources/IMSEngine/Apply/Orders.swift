@@ -178,6 +178,46 @@ extension EngineState {
         return view
     }
 
+    /// Why order cancellation `c` cannot be applied: an order of that client unknown, of an earlier day, or with
+    /// nothing left to give back (rejected, already cancelled).
+    func orderCancelProblem(_ c: OrderCancelCommand) -> FieldError? {
+        for (field, value) in [("orderId", c.orderId), ("clientId", c.clientId)] {
+            if let bad = InputBounds.identifier(value, field: field) { return FieldError(bad.field, bad.message) }
+        }
+        if let reason = c.reason, reason.utf8.count > OrderCancelCommand.maxReasonBytes {
+            return FieldError("reason", "reason is longer than \(OrderCancelCommand.maxReasonBytes) bytes")
+        }
+        guard let order = orders.order(clientId: c.clientId, orderId: c.orderId) else {
+            return FieldError("orderId", "unknown order \(c.orderId) of client \(c.clientId)")
+        }
+        switch order.decision {
+        case .rejected: return FieldError("status", "order \(c.orderId) was rejected: it holds nothing to cancel")
+        case .expired: return FieldError("status", "order \(c.orderId) expired with its market's day roll")
+        case .approved:
+            if order.cancellation != nil { return FieldError("status", "order \(c.orderId) is cancelled already") }
+            if clock.hasRolled(past: order.businessDate, marketId: order.marketId) {
+                return FieldError("status", "order \(c.orderId) expired with its market's day roll")
+            }
+        }
+        return nil
+    }
+
+    /// Cancels what is left of an approved order: what its trades have not filled goes back to the client's and
+    /// the unit's sell limits; what they filled stays as it was. Returns false when there was nothing to cancel
+    /// (a second cancellation in the same batch).
+    mutating func applyOrderCancel(_ c: OrderCancelCommand, sequence: Int64, at time: Timestamp, issuer: String) -> Bool {
+        guard let i = orders.index(clientId: c.clientId, orderId: c.orderId), orders.records[i].decision == .approved,
+            orders.records[i].cancellation == nil
+        else { return false }
+        countOrder(orders.records[i], sign: -1)
+        orders.update(i) {
+            $0.cancellation = OrderCancellation(
+                sequence: sequence, at: time, quantity: max(0, $0.quantity - $0.filledQuantity), by: c.user ?? issuer, reason: c.reason)
+        }
+        countOrder(orders.records[i], sign: 1)
+        return true
+    }
+
     /// Expires the day's approved orders of market `m` (its business date has rolled).
     mutating func expireOrders(market m: Int) {
         let marketId = markets[m].market.marketId

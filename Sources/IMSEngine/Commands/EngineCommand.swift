@@ -83,6 +83,19 @@ extension OrderCommand: EngineCommand {
     }
 }
 
+extension OrderCancelCommand: EngineCommand {
+    func problem(in state: EngineState, scope: inout BatchScope) -> FieldError? { state.orderCancelProblem(self) }
+
+    func apply(to state: inout EngineState, sequence: Int64, at time: Timestamp) -> Bool {
+        state.applyOrderCancel(self, sequence: sequence, at: time, issuer: user ?? "anonymous")
+    }
+
+    func audit(in state: EngineState, refused: Bool, applied: Bool) -> (action: String, subject: String, detail: String?) {
+        let given = refused ? "" : state.orders.order(clientId: clientId, orderId: orderId)?.cancellation.map { ": \($0.quantity) given back" } ?? ""
+        return ("ORDER_CANCEL", "order \(orderId)", "\(clientId) cancels\(given)" + (reason.map { " (\($0))" } ?? ""))
+    }
+}
+
 extension ExceptionCommand: EngineCommand {
     func problem(in state: EngineState, scope: inout BatchScope) -> FieldError? { state.exceptionCommandProblem(self) }
 

@@ -210,6 +210,8 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var expired: Bool
     /// A dry run's answer (nothing journaled, reserved or audited); absent on a real decision.
     public var dryRun: Bool?
+    /// What was left of it, cancelled (`POST /api/v1/orders/{orderId}/cancel`, FIX 35=F); absent when not.
+    public var cancellation: OrderCancellation?
 
     /// The view of an order record, as the API shows it.
     public init(_ r: OrderRecord) {
@@ -220,6 +222,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         side = r.side.rawValue; quantity = r.quantity; price = r.price; sequence = r.sequence; decidedAt = r.decidedAt
         businessDate = r.businessDate
         filledQuantity = r.filledQuantity; fills = r.fills ?? []
+        cancellation = r.cancellation
     }
 
     /// The JSON of the answer, written directly (keys sorted, as the encoder would): it is on the decision
@@ -244,6 +247,16 @@ public struct OrderView: Codable, Sendable, Equatable {
             j.field("aggregationUnitId", aggregationUnitId)
             j.field("bookId", bookId)
             j.field("businessDate", businessDate)
+            if let cancellation {
+                j.key("cancellation")
+                j.object { j in
+                    j.field("at", cancellation.at.description)
+                    j.field("by", cancellation.by)
+                    j.field("quantity", cancellation.quantity)
+                    if let reason = cancellation.reason { j.field("reason", reason) }
+                    j.field("sequence", cancellation.sequence)
+                }
+            }
             j.key("checks")
             checkList(&j, checks)
             j.field("clientId", clientId)

@@ -43,17 +43,20 @@ public struct OrderRecord: Sendable, Codable, Equatable {
     /// snapshots have no such field).
     public var fills: [OrderFill]?
 
+    /// The cancellation of what was left of it (nil: not cancelled; older snapshots have no such field).
+    public var cancellation: OrderCancellation?
+
     public var reasons: [OrderCheck] { checks.filter { !$0.passed } }
     /// What its trades have turned into position.
     public var filledQuantity: Int64 { fills?.reduce(0) { $0 + $1.quantity } ?? 0 }
     /// What it still holds in the security's and client's sell limits: its quantity less what its trades
-    /// filled.
-    public var heldQuantity: Int64 { decision == .approved ? max(0, quantity - filledQuantity) : 0 }
+    /// filled; nothing once cancelled.
+    public var heldQuantity: Int64 { decision == .approved && cancellation == nil ? max(0, quantity - filledQuantity) : 0 }
     /// What it holds in its aggregation unit's limits until the day roll: a long sale as `heldQuantity`, a
-    /// short sale all of it (`OrderHolds`).
+    /// short sale all of it (`OrderHolds`), less what a cancellation gave back.
     public var unitHeldQuantity: Int64 {
         guard decision == .approved else { return 0 }
-        return side == .sellShort ? quantity : heldQuantity
+        return side == .sellShort ? quantity - (cancellation?.quantity ?? 0) : heldQuantity
     }
 
     /// An order id in the namespace of its owner: a client (how an order is known, as a locate by client and
@@ -78,6 +81,16 @@ public struct OrderRecord: Sendable, Codable, Equatable {
         if quantity > 0 { list.append(OrderFill(tradeId: tradeId, quantity: quantity)) }
         fills = list.isEmpty ? nil : list
     }
+}
+
+/// What was left of an approved order, cancelled: given back to the sell limits (`OrderCancelCommand`).
+public struct OrderCancellation: Sendable, Codable, Equatable {
+    public var sequence: Int64
+    public var at: Timestamp
+    /// What was given back: the quantity its trades had not filled then.
+    public var quantity: Int64
+    public var by: String
+    public var reason: String?
 }
 
 /// A trade that filled (part of) an approved order: the reservation became position.
@@ -105,6 +118,9 @@ public struct OrderBook: Sendable {
     public init() {}
 
     public var count: Int { records.count }
+
+    /// The index of the latest order `orderId` of client `clientId`.
+    func index(clientId: String, orderId: String) -> Int? { byId[OrderRecord.Key(clientId, orderId)] }
 
     /// The latest order `orderId` of client `clientId`.
     public func order(clientId: String, orderId: String) -> OrderRecord? { byId[OrderRecord.Key(clientId, orderId)].map { records[$0] } }

@@ -30,12 +30,13 @@ struct DecisionDesk: Sendable {
         case locate(LocateRoutes.RequestBody)
         case order(OrderRoutes.Body)
         case cancelLocate(locateId: String, LocateRoutes.Cancel)
+        case cancelOrder(orderId: String, OrderRoutes.Cancel)
 
         /// What the answer carries (`locate` or `order`).
         var resource: String {
             switch self {
             case .locate, .cancelLocate: "locate"
-            case .order: "order"
+            case .order, .cancelOrder: "order"
             }
         }
     }
@@ -94,6 +95,7 @@ struct DecisionDesk: Sendable {
             case locate(clientId: String, requestId: String)
             case order(clientId: String, orderId: String, scoped: Bool)
             case cancelLocate(locateId: String, scoped: Bool)
+            case cancelOrder(clientId: String, orderId: String, scoped: Bool)
         }
     }
 
@@ -172,7 +174,25 @@ struct DecisionDesk: Sendable {
                 action: .cancel, clientId: caller.clientScope ?? body.clientId, user: caller.identity?.subject ?? body.user, locateId: id,
                 reason: body.reason)
             return .command(Event(command), issuer: caller.issuer(named: command.user), answer: .cancelLocate(locateId: id, scoped: caller.clientScope != nil))
+
+        case .cancelOrder(let id, let body):
+            return prepareOrderCancel(id, body, caller: caller, model: model)
         }
+    }
+
+    private func prepareOrderCancel(_ id: String, _ body: OrderRoutes.Cancel, caller: Caller, model: borrowing ReadModel) -> Prepared {
+        // A client cancels its own orders; staff name the client whose order it is.
+        if let refused = caller.notOwnClient(body.clientId ?? caller.clientScope) { return .answered(refused) }
+        guard let client = caller.clientScope ?? body.clientId, !client.isEmpty else {
+            return .answered(.failure(.unprocessableContent, "clientId is required: an order id belongs to its client", field: "clientId"))
+        }
+        guard model.order(clientId: client, orderId: id) != nil else {
+            return .answered(.failure(.notFound, "unknown order \(id)", field: "orderId"))
+        }
+        let command = OrderCancelCommand(orderId: id, clientId: client, reason: body.reason, user: caller.identity?.subject ?? body.user)
+        return .command(
+            Event(command), issuer: caller.issuer(named: command.user),
+            answer: .cancelOrder(clientId: client, orderId: id, scoped: caller.clientScope != nil))
     }
 
     /// An order validation's body as a command, checked as `POST /api/v1/orders/validate` checks it (its dry run
@@ -267,7 +287,10 @@ struct DecisionDesk: Sendable {
     /// naming the field.
     static func refusal(_ refused: LineError, _ pending: Prepared.Pending) -> Answer {
         var status = HTTPResponse.Status.unprocessableContent
-        if case .cancelLocate = pending, refused.field == "status" { status = .conflict }
+        switch pending {
+        case .cancelLocate, .cancelOrder: if refused.field == "status" { status = .conflict }
+        default: break
+        }
         return .failure(status, refused.error, field: refused.field)
     }
 
@@ -287,6 +310,11 @@ struct DecisionDesk: Sendable {
         case .cancelLocate(let id, let scoped):
             guard let view = model.locate(id) else { return .failure(.internalServerError, "locate \(id) vanished", field: nil) }
             return .ok(scoped ? view.forClient().json : view.json)
+        case .cancelOrder(let clientId, let orderId, let scoped):
+            guard let view = model.order(clientId: clientId, orderId: orderId) else {
+                return .failure(.internalServerError, "order \(orderId) vanished", field: nil)
+            }
+            return .ok(render(view, scoped: scoped))
         }
     }
 

@@ -12,6 +12,7 @@ import IMSRules
 /// {"correlationId":"c1","type":"locate","requestId":"R1","clientId":"C1","securityId":"IBM","quantity":100,"side":"SHORT"}
 /// {"correlationId":"c2","type":"order","orderId":"O1","clientId":"C1","bookId":"C1","securityId":"IBM","side":"SELL_SHORT","quantity":100,"price":"100"}
 /// {"correlationId":"c3","type":"cancelLocate","locateId":"L-…","reason":"not needed"}
+/// {"correlationId":"c4","type":"cancelOrder","orderId":"O1","reason":"the OMS cancelled it"}
 /// ```
 ///
 /// A frame (or a body) holds one message, or a JSON array of them. Each message is read on its own, strictly (a
@@ -178,7 +179,7 @@ enum DecisionMessages {
             guard let id = correlationId else { throw .failure(.badRequest, "correlationId is required: each answer carries it", field: "correlationId") }
             if let bad = InputBounds.identifier(id, field: "correlationId") { throw .failure(.badRequest, bad.message, field: bad.field) }
             guard let type = try fields.string("type") else {
-                throw .failure(.badRequest, "type is required: locate, order or cancelLocate", field: "type")
+                throw .failure(.badRequest, "type is required: locate, order, cancelLocate or cancelOrder", field: "type")
             }
             let request: DecisionDesk.Request
             switch type {
@@ -199,8 +200,13 @@ enum DecisionMessages {
                 request = .cancelLocate(
                     locateId: locateId,
                     LocateRoutes.Cancel(clientId: try fields.string("clientId"), user: try fields.string("user"), reason: try fields.string("reason")))
+            case "cancelOrder":
+                guard let orderId = try fields.string("orderId") else { throw .failure(.unprocessableContent, "orderId is required", field: "orderId") }
+                request = .cancelOrder(
+                    orderId: orderId,
+                    OrderRoutes.Cancel(clientId: try fields.string("clientId"), reason: try fields.string("reason"), user: try fields.string("user")))
             default:
-                throw .failure(.badRequest, "type must be locate, order or cancelLocate", field: "type")
+                throw .failure(.badRequest, "type must be locate, order, cancelLocate or cancelOrder", field: "type")
             }
             if let unknown = fields.unread {
                 throw .failure(.badRequest, "\(unknown) is not a field IMS knows in a \(type) decision (misspelt?)", field: unknown)

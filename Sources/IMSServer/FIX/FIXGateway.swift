@@ -79,8 +79,9 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
 /// - NewOrderSingle (35=D), Side 2 (sell) or 5/6 (sell short): the two-stage order validation (orderId =
 ///   ClOrdID, bookId = Account 1), answered by an ExecutionReport: 39=0 approved (the checks in Text 58), 39=8
 ///   rejected (every failed check in 58).
-/// - OrderCancelRequest (35=F) naming a locate (QuoteID 117, or OrigClOrdID = its QuoteReqID): the locate is
-///   cancelled and its shares go back to the pool (ExecutionReport 39=4).
+/// - OrderCancelRequest (35=F): of an order (OrigClOrdID = its ClOrdID), what its trades have not filled goes
+///   back to the limits; of a locate (QuoteID 117, or OrigClOrdID = its QuoteReqID), the locate is cancelled and
+///   its shares go back to the pool. ExecutionReport 39=4, or OrderCancelReject (35=9) naming why not.
 ///
 /// Messages of a session are taken in order; those that queue up while the engine works go to it as one
 /// batch (one journal write), answers leaving in order.
@@ -258,10 +259,63 @@ extension FIXGateway {
         case quotes(quoteReqID: String, [(request: DecisionDesk.Request?, instrument: FIXReplies.Instrument, refusal: FIXMessage?)])
         case order(DecisionDesk.Request, FIXReplies.OrderEcho)
         case cancelLocate(DecisionDesk.Request, FIXReplies.OrderEcho, locateId: String)
+        case cancelOrder(DecisionDesk.Request, FIXReplies.OrderEcho)
+    }
+
+    /// Takes a batch in order: runs of executions (35=8) become trades, runs of the rest decisions.
+    func handle(_ messages: [FIXMessage], session: FIXSessionHandle) async {
+        var run: [FIXMessage] = []
+        for m in messages {
+            if let last = run.last, (last.msgType == "8") != (m.msgType == "8") {
+                await (last.msgType == "8" ? executions(run, session: session) : decide(run, session: session))
+                run = []
+            }
+            run.append(m)
+        }
+        if let last = run.last { await (last.msgType == "8" ? executions(run, session: session) : decide(run, session: session)) }
+    }
+
+    /// Executions the OMS reports (ExecutionReport 35=8 with ExecType F, a fill; H, a fill withdrawn) as trades
+    /// carrying the order id (ClOrdID 11), booked to Account (1), the session client's book: their fills turn
+    /// what the order holds into position. Each trade's id is `FIX-<TargetCompID>-<ExecID>`, so a counterparty
+    /// names only its own trades. A refused one is answered with a BusinessMessageReject (35=j) naming why;
+    /// other ExecTypes are taken without effect.
+    func executions(_ messages: [FIXMessage], session: FIXSessionHandle) async {
+        guard let identity = identity(of: session) else { return }
+        let client = identity.clientScope ?? identity.clientId ?? ""
+        let now = WallClock.now()
+        var replies: [FIXMessage] = []
+        var batch = IngestBatch(mode: .decisions, receivedAt: now)
+        batch.wantsResults = true
+        batch.issuer = identity.subject
+        var origin: [FIXMessage] = []
+        desk.engine.readModel.read { model in
+            for m in messages {
+                switch FIXRequests.execution(m, client: client, counterparty: session.settings.targetCompID, model: model) {
+                case .none: continue
+                case .failure(let refused): replies.append(FIXReplies.businessReject(m, text: refused.text))
+                case .success(let trade):
+                    batch.events.append(.trade(trade))
+                    batch.lines.append(Int32(batch.events.count))
+                    origin.append(m)
+                }
+            }
+        }
+        if !batch.events.isEmpty {
+            do {
+                let outcome = try await desk.engine.submitting(batch)
+                for refused in outcome.rejected where refused.line >= 1 && refused.line <= origin.count {
+                    replies.append(FIXReplies.businessReject(origin[refused.line - 1], text: "\(refused.field): \(refused.error)"))
+                }
+            } catch {
+                for m in origin { replies.append(FIXReplies.businessReject(m, text: "\(error)")) }
+            }
+        }
+        session.send(replies)
     }
 
     /// Reads a batch, decides what the engine must in one submission, and sends every answer in order.
-    func handle(_ messages: [FIXMessage], session: FIXSessionHandle) async {
+    func decide(_ messages: [FIXMessage], session: FIXSessionHandle) async {
         guard let identity = identity(of: session) else { return }
         let caller = DecisionDesk.Caller(identity: identity)
         let asked = desk.engine.readModel.read { model in messages.map { FIXRequests.read($0, identity: identity, model: model) } }
@@ -269,7 +323,7 @@ extension FIXGateway {
         for a in asked {
             switch a {
             case .quotes(_, let entries): requests += entries.compactMap(\.request)
-            case .order(let r, _), .cancelLocate(let r, _, _): requests.append(r)
+            case .order(let r, _), .cancelLocate(let r, _, _), .cancelOrder(let r, _): requests.append(r)
             case .replies: break
             }
         }
@@ -316,6 +370,16 @@ extension FIXGateway {
                         continue
                     }
                     out.append(FIXReplies.order(view, echo: echo))
+                case .cancelOrder(let request, let echo):
+                    let answer = answers[next]
+                    next += 1
+                    if answer.body != nil, case .cancelOrder(let orderId, let body) = request,
+                        let view = model.order(clientId: body.clientId ?? "", orderId: orderId)
+                    {
+                        out.append(FIXReplies.orderCancelled(view, echo: echo))
+                    } else {
+                        out.append(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
+                    }
                 case .cancelLocate(_, let echo, let locateId):
                     let answer = answers[next]
                     next += 1

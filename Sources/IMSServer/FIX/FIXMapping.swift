@@ -14,6 +14,7 @@ enum FIXRequests {
         case "R": return quoteRequest(m, client: client, requestor: identity.subject, model: model)
         case "D": return newOrder(m, client: client, user: identity.subject, model: model)
         case "F": return cancel(m, client: client, user: identity.subject, model: model)
+        case "8": return .replies([]) // taken as trades (`FIXGateway.executions`)
         default:
             return .replies([
                 FIXMessage(
@@ -109,12 +110,17 @@ enum FIXRequests {
         return .order(.order(body), echo)
     }
 
-    /// An OrderCancelRequest naming a locate: its QuoteID (117), or OrigClOrdID (41) as the QuoteReqID that
-    /// asked for it.
+    /// An OrderCancelRequest: of an order (OrigClOrdID 41 its ClOrdID), or of a locate (its QuoteID 117, or
+    /// OrigClOrdID as the QuoteReqID that asked for it).
     static func cancel(_ m: FIXMessage, client: String, user: String, model: borrowing ReadModel) -> FIXGateway.Asked {
         guard let clOrdID = m[Tag.clOrdID], !clOrdID.isEmpty else { return reject(m, reason: 1, tag: Tag.clOrdID, text: "ClOrdID (11) is required") }
         guard let orig = m[Tag.origClOrdID], !orig.isEmpty else { return reject(m, reason: 1, tag: Tag.origClOrdID, text: "OrigClOrdID (41) is required") }
         let echo = FIXReplies.OrderEcho(m)
+        // An order validated before (its ClOrdID is the order id), unless the message names a quote.
+        if m[Tag.quoteID] == nil, model.order(clientId: client, orderId: orig) != nil {
+            let request = DecisionDesk.Request.cancelOrder(orderId: orig, OrderRoutes.Cancel(clientId: client, reason: m[Tag.text], user: user))
+            return .cancelOrder(request, echo)
+        }
         let locate: LocateView? =
             if let quoteID = m[Tag.quoteID] { model.locate(quoteID).flatMap { $0.clientId == client ? $0 : nil } } else {
                 model.locate(clientId: client, requestId: orig)
@@ -133,6 +139,43 @@ enum FIXRequests {
     /// The IMS security an instrument names: SecurityID (48) of the kind SecurityIDSource (22) says, else
     /// Symbol (55) with SecurityExchange (207) when a ticker repeats across markets. An identifier that names
     /// nothing is passed on as it is, so the engine refuses it as `UNKNOWN_SECURITY` on the record.
+    /// A fill (ExecType 150=F) or a withdrawn fill (150=H, ExecRefID 19 naming it) as a trade; nil for other
+    /// ExecutionReports.
+    static func execution(_ m: FIXMessage, client: String, counterparty: String, model: borrowing ReadModel) -> Result<Trade, Unresolved>? {
+        let execType = m[Tag.execType]
+        guard execType == "F" || execType == "H" else { return nil }
+        func missing(_ tag: Int, _ name: String) -> Result<Trade, Unresolved> { .failure(Unresolved(text: "\(name) (\(tag)) is required")) }
+        guard let execID = execType == "H" ? m[19] : m[Tag.execID], !execID.isEmpty else {
+            return execType == "H" ? missing(19, "ExecRefID") : missing(Tag.execID, "ExecID")
+        }
+        guard let orderId = m[Tag.clOrdID], !orderId.isEmpty else { return missing(Tag.clOrdID, "ClOrdID") }
+        guard let book = m[Tag.account], !book.isEmpty else { return missing(Tag.account, "Account") }
+        guard model.book(book)?.clientId == client else { return .failure(Unresolved(text: "Account (1) \(book) is not a book of client \(client)")) }
+        guard let qty = m[Tag.lastQty].flatMap({ Int64($0) }), qty > 0 else {
+            return .failure(Unresolved(text: "LastQty (32) must be a positive whole number"))
+        }
+        guard let px = m[Tag.lastPx].flatMap({ Decimal8($0) }) else { return .failure(Unresolved(text: "LastPx (31) must be a number")) }
+        let side: TradeSide
+        switch m[Tag.side] {
+        case "1": side = .buy
+        case "2": side = .sell
+        case "5", "6": side = .sellShort
+        default: return .failure(Unresolved(text: "Side (54) must be 1, 2, 5 or 6"))
+        }
+        let securityId: String
+        switch resolve(FIXReplies.Instrument(m), model: model) {
+        case .failure(let why): return .failure(why)
+        case .success(let id): securityId = id
+        }
+        guard let security = model.security(securityId), let date = model.market(security.security.marketId)?.businessDate else {
+            return .failure(Unresolved(text: "unknown security \(securityId)"))
+        }
+        return .success(
+            Trade(
+                tradeId: "FIX-\(counterparty)-\(execID)", version: execType == "H" ? 2 : 1, status: execType == "H" ? .cancel : .new, orderId: orderId,
+                bookId: book, securityId: securityId, side: side, quantity: qty, price: px, tradeDate: date))
+    }
+
     struct Unresolved: Error { let text: String }
 
     static func resolve(_ i: FIXReplies.Instrument, model: borrowing ReadModel) -> Result<String, Unresolved> {
@@ -292,6 +335,30 @@ enum FIXReplies {
             (Tag.text, "locate \(view.locateId) \(view.status)"),
         ]
         return FIXMessage("8", fields)
+    }
+
+    /// An order's remainder cancelled: ExecutionReport 39=4 (CumQty what its trades filled).
+    static func orderCancelled(_ view: OrderView, echo: OrderEcho) -> FIXMessage {
+        var fields: [(Int, String)] = [
+            (Tag.orderID, view.orderId), (Tag.clOrdID, echo.clOrdID), (Tag.origClOrdID, echo.origClOrdID ?? view.orderId),
+            (Tag.execID, "\(view.orderId)-cancel-\(view.cancellation?.sequence ?? view.sequence)"), (Tag.execType, "4"), (Tag.ordStatus, "4"),
+        ]
+        fields += echo.instrument.fields
+        fields += [
+            (Tag.side, echo.side), (Tag.orderQty, String(view.quantity)), (Tag.leavesQty, "0"), (Tag.cumQty, String(view.filledQuantity)), (6, "0"),
+            (Tag.text, "order \(view.orderId) cancelled: \(view.cancellation?.quantity ?? 0) given back to the limits"),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// BusinessMessageReject (35=j) of an application message IMS could not take.
+    static func businessReject(_ m: FIXMessage, text: String) -> FIXMessage {
+        FIXMessage(
+            "j",
+            [
+                (Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType), (Tag.businessRejectRefID, m[Tag.execID] ?? m[Tag.clOrdID] ?? ""),
+                (Tag.businessRejectReason, "0"), (Tag.text, text),
+            ])
     }
 
     /// OrderCancelReject (35=9): 102=1 unknown, 0 too late (no longer cancellable).

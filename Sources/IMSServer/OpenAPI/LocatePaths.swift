@@ -15,13 +15,13 @@ extension OpenAPIDocument {
         let refused = response("Refused, naming the field (nothing is applied)", ref("Error"))
         let orderId = path("orderId", "The order's id")
         let decision = object(
-            ["correlationId": string, "type": enumeration(["locate", "order", "cancelLocate"])],
+            ["correlationId": string, "type": enumeration(["locate", "order", "cancelLocate", "cancelOrder"])],
             optional: [
                 "requestId": string, "clientId": string, "securityId": string, "quantity": integer, "side": string, "settlement": string,
                 "requestor": string, "orderId": string, "bookId": string, "price": string, "user": string, "locateId": string, "reason": string,
             ],
             description:
-                "One decision: correlationId (echoed in its answer), type, and the fields of its REST body (locate: POST /api/v1/locates; order: POST /api/v1/orders/validate; cancelLocate: locateId and POST /api/v1/locates/{locateId}/cancel's body)"
+                "One decision: correlationId (echoed in its answer), type, and the fields of its REST body (locate: POST /api/v1/locates; order: POST /api/v1/orders/validate; cancelLocate: locateId and POST /api/v1/locates/{locateId}/cancel's body; cancelOrder: orderId and POST /api/v1/orders/{orderId}/cancel's body)"
         )
         let answer = object(
             ["correlationId": ["type": "string", "nullable": true], "status": integer],
@@ -31,7 +31,7 @@ extension OpenAPIDocument {
         )
         return [
             "/api/v1/decisions": post(
-                "Many decisions in one body (locate requests, order validations, locate cancellations), journaled together and answered in order; the body of one frame of the decision channel /ws/decisions (docs/locates.md)",
+                "Many decisions in one body (locate requests, order validations, locate and order cancellations), journaled together and answered in order; the body of one frame of the decision channel /ws/decisions (docs/locates.md)",
                 tag: "locates", body: ["oneOf": [decision, array(decision)]],
                 responses: [
                     "200": response("One answer per decision, in order: an object for an object, an array for an array", ["oneOf": [answer, array(answer)]]),
@@ -119,6 +119,15 @@ extension OpenAPIDocument {
                     "200": response("The locate after the decision", ref("Locate")), "400": error, "404": error, "413": error,
                     "409": response("The locate is no longer PENDING", ref("Error")), "422": refused, "503": error,
                 ]),
+            "/api/v1/orders/{orderId}/cancel": post(
+                "Cancels what is left of an approved order (as FIX OrderCancelRequest 35=F does): what its trades have not filled goes back to the client's and the aggregation unit's sell limits. A client cancels its own; staff name the client",
+                tag: "orders", parameters: [orderId],
+                body: object([:], optional: ["clientId": string, "reason": string, "user": string]),
+                responses: [
+                    "200": response("The order, with its cancellation", ref("OrderDecision")), "400": error, "403": error, "404": error,
+                    "409": response("Nothing is left to cancel: rejected, expired or cancelled already", ref("Error")), "413": error, "422": refused,
+                    "503": error,
+                ]),
             "/api/v1/locates/{locateId}/cancel": post(
                 "The client withdraws its locate; what it held goes back to the pool", tag: "locates", parameters: [locateId],
                 body: object([:], optional: ["clientId": string, "user": string, "reason": string]),
@@ -141,7 +150,13 @@ extension OpenAPIDocument {
                     "quantity": integer, "price": number, "sequence": integer, "decidedAt": timestamp,
                     "filledQuantity": integer, "fills": array(object(["tradeId": string, "quantity": integer])),
                     "expired": boolean,
-                ], optional: ["marketId": string, "aggregationUnitId": string, "businessDate": date, "dryRun": boolean]),
+                ],
+                optional: [
+                    "marketId": string, "aggregationUnitId": string, "businessDate": date, "dryRun": boolean,
+                    "cancellation": object(
+                        ["at": timestamp, "by": string, "quantity": integer, "sequence": integer], optional: ["reason": string],
+                        description: "What was left of the order, cancelled: quantity is what went back to the limits"),
+                ]),
             "Locate": object(
                 [
                     "locateId": string, "status": enumeration(LocateRecord.Status.allCases.map(\.rawValue)), "approvedQuantity": integer,

@@ -27,6 +27,14 @@ struct OrderRoutes {
         var user: String?
     }
 
+    /// `POST /api/v1/orders/{orderId}/cancel`'s body: the client (staff name it; a client's own is implied),
+    /// why, and who (without authentication).
+    struct Cancel: Codable, Equatable {
+        var clientId: String?
+        var reason: String?
+        var user: String?
+    }
+
     static let shape = #"{"orderId","clientId","bookId","securityId","side","quantity","price","user"}"#
     static let fields: Set<String> = ["orderId", "clientId", "bookId", "securityId", "side", "quantity", "price", "user"]
 
@@ -44,6 +52,17 @@ struct OrderRoutes {
         router.post("/api/v1/orders/validate", use: validate)
         router.get("/api/v1/orders", use: list)
         router.get("/api/v1/orders/:orderId", use: order)
+        router.post("/api/v1/orders/:orderId/cancel", use: cancel)
+    }
+
+    /// Cancels what is left of an approved order: 200 with the order as it is then (its `cancellation` says
+    /// what went back to the limits), 404 for an order the caller does not know, 409 when nothing is left to
+    /// cancel (rejected, expired, cancelled already).
+    @Sendable func cancel(_ request: Request, context: IMSRequestContext) async throws -> Response {
+        let id = context.pathParameter("orderId")
+        if let bad = InputBounds.identifier(id, field: "orderId") { throw APIError(.badRequest, bad.message, field: bad.field) }
+        let body = try await JSONBody.decode(Cancel.self, from: request, shape: #"{"clientId","reason","user"}"#)
+        return try await DecisionDesk(engine: engine).decide([.cancelOrder(orderId: id, body)], caller: .init(identity: context.identity))[0].response()
     }
 
     @Sendable func validate(_ request: Request, context: IMSRequestContext) async throws -> Response {

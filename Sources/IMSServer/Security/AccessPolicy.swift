@@ -74,6 +74,7 @@ public struct AccessPolicy: Sendable {
             Rule(.post, "/api/v1/locates/bulk", .roles([.operator])),
             Rule(.post, "/api/v1/locates/:locateId/decision", .roles([.operator])),
             Rule(.post, "/api/v1/locates/:locateId/cancel", .roles([.client, .operator])),
+            Rule(.post, "/api/v1/orders/:orderId/cancel", .roles([.client, .operator])),
             Rule(.post, "/api/v1/orders/validate", .roles([.client, .operator])),
             // Many decisions at once, in a body or over the decision channel: each checked as its own route checks it.
             Rule(.post, "/api/v1/decisions", .roles([.client, .operator])),
