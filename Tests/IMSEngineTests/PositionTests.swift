@@ -255,9 +255,11 @@ struct DecisionJSONTests {
         h.ingest(
             #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":150,"price":10.5,"tradeDate":"2026-11-24"}"#
         )
+        run(Event(OrderCancelCommand(orderId: "o1", clientId: "C1", reason: "done", user: "u")))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let model = h.state.readModel
+        #expect(model.order(clientId: "C1", orderId: "o1")?.cancellation?.quantity == 50)
         let orders = ["o1", "o2", "o3"].compactMap { model.order(clientId: "C1", orderId: $0) }
         #expect(orders.count == 3 && orders[0].fills.count == 1 && !orders[1].reasons.isEmpty)
         for view in orders { #expect(view.json == String(decoding: try encoder.encode(view), as: UTF8.self)) }

@@ -94,7 +94,7 @@ struct DeskCommandTests {
         let tags = DeskCommands.kinds.map { $0.binaryTag }
         #expect(Set(tags).count == tags.count)
         #expect(tags.allSatisfy { $0 >= 12 }, "1…11 are the data events' tags")
-        #expect(DeskCommands.kinds.map { $0.typeName } == ["ruleCommand", "locateCommand", "orderCommand", "exceptionCommand"])
+        #expect(DeskCommands.kinds.map { $0.typeName } == ["ruleCommand", "locateCommand", "orderCommand", "exceptionCommand", "orderCancelCommand"])
         for kind in DeskCommands.kinds { #expect(kind is any EngineCommand.Type, "\(kind.typeName) has no EngineCommand conformance") }
     }
 
@@ -112,6 +112,15 @@ struct DeskCommandTests {
         #expect(decoded.command(LocateCommand.self)?.requestId == "r1")
         #expect(decoded.command(OrderCommand.self) == nil)
         #expect(decoded.typeName == "locateCommand")
+        let cancel = Event(OrderCancelCommand(orderId: "o1", clientId: "C1", reason: "r", user: nil))
+        var c = BinaryWriter(capacity: 64)
+        cancel.encode(to: &c)
+        #expect(c.bytes.first == 16)
+        #expect(
+            try c.bytes.withUnsafeBytes { raw throws(BinaryFormatError) -> Event in
+                var r = BinaryReader(raw)
+                return try Event(from: &r)
+            } == cancel)
     }
 }
 

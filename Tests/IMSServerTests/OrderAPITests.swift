@@ -65,6 +65,49 @@ struct OrderAPITests {
         }
     }
 
+    static func cancel(_ client: any TestClientProtocol, _ id: String, _ body: String = #"{"clientId":"C1"}"#, status: HTTPResponse.Status = .ok)
+        async throws -> [String: Any]
+    {
+        try await client.execute(uri: "/api/v1/orders/\(id)/cancel", method: .post, body: ByteBuffer(string: body)) { r in
+            #expect(r.status == status, "cancel \(id): \(String(buffer: r.body))")
+            return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+        }
+    }
+
+    /// A cancellation gives back what the order's trades have not filled, to both limits; what they filled stays
+    /// used. A second cancellation, a rejected order, an unknown one and one without its client are refused.
+    @Test func cancellingGivesTheUnfilledRemainderBackToBothLimits() async throws {
+        try await withServer { client in
+            _ = try await Self.validate(client, Self.order("o1", side: "SELL", quantity: 400))
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").long == 100)
+            #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").long == 2_100)
+            // 150 of it trade.
+            let trade =
+                #"{"type":"trade","tradeId":"T1","version":1,"status":"NEW","orderId":"o1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":150,"price":100,"tradeDate":"2026-11-25"}"#
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: trade)) { r in #expect(r.status == .ok) }
+            let cancelled = try await Self.cancel(client, "o1", #"{"clientId":"C1","reason":"the OMS cancelled it"}"#)
+            let cancellation = cancelled["cancellation"] as? [String: Any]
+            #expect(cancellation?["quantity"] as? Int == 250)
+            #expect(cancellation?["reason"] as? String == "the OMS cancelled it")
+            #expect(cancelled["filledQuantity"] as? Int == 150 && cancelled["decision"] as? String == "APPROVED")
+            // The client held 500: 150 sold, 350 left to sell; the unit likewise.
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").long == 350)
+            #expect(try await limits(client, "/api/v1/limits/units/AU-US?securityId=IBM").long == 2_350)
+            // The trade withdrawn after the cancellation gives its 150 back to the position, not to the order.
+            let withdrawn =
+                #"{"type":"trade","tradeId":"T1","version":2,"status":"CANCEL","orderId":"o1","bookId":"C1-FREE","securityId":"IBM","side":"SELL","quantity":150,"price":100,"tradeDate":"2026-11-25"}"#
+            try await client.execute(uri: "/api/v1/events", method: .post, body: ByteBuffer(string: withdrawn)) { r in #expect(r.status == .ok) }
+            #expect(try await limits(client, "/api/v1/limits/clients/C1?securityId=IBM").long == 500)
+            let again = try await Self.cancel(client, "o1", status: .conflict)
+            #expect(again["field"] as? String == "status")
+            _ = try await Self.validate(client, Self.order("o2", side: "SELL", quantity: 9_000))
+            #expect(try await Self.cancel(client, "o2", status: .conflict)["field"] as? String == "status")
+            #expect(try await Self.cancel(client, "nope", status: .notFound)["field"] as? String == "orderId")
+            #expect(try await Self.cancel(client, "o1", "{}", status: .unprocessableContent)["field"] as? String == "clientId")
+            #expect(try await Self.cancel(client, "o1", #"{"clientId":"C1","colour":"red"}"#, status: .badRequest)["field"] as? String == "colour")
+        }
+    }
+
     @Test func longSalesConsumeTheClientAndUnitLimitsTogether() async throws {
         try await withServer { client in
             // C1 holds 500; its unit holds 2,500 long.
