@@ -1,0 +1,149 @@
+"""Locates, short-sale approval, cancellations and executions over FIX (raw messages), checked against the
+REST API's view of the same state."""
+import threading
+
+from fixclient import Counterparty, now
+from test_session import bye, logged_on
+
+
+def test_quote_request_for_several_instruments_by_any_identifier(server):
+    c = logged_on(server)
+    c.send("R", [(131, "MULTI"), (146, 3), (55, "IBM"), (48, "US4592001014"), (22, "4"), (38, 300),
+                 (55, "IBM"), (48, "459200101"), (22, "1"), (38, 200), (55, "NOSUCH"), (38, 10)])
+    a, _ = c.read_until("S")
+    b, _ = c.read_until("S")
+    r, _ = c.read_until("AG")
+    assert a.get(131) == b"MULTI" and a.get(135) == b"300" and a.get(48) == b"US4592001014"
+    assert b.get(135) == b"200" and a.get(117) != b.get(117)
+    assert r.get(658) == b"1" and b"UNKNOWN_SECURITY" in r.get(58)
+    # The same locates over REST, by the QuoteReqID and its position.
+    status, first = server.request("GET", "/api/v1/locates/" + a.get(117).decode(), key="C1")
+    assert status == 200 and first["requestId"] == "MULTI#1" and first["approvedQuantity"] == 300
+    assert "via FIX IMS-OMS" in first["requestedBy"]
+    bye(c)
+
+
+def test_pending_locate_is_answered_when_the_desk_decides(server):
+    c = logged_on(server)
+    # Threshold-list security: PENDING for an operator.
+    c.send("R", [(131, "PEND"), (146, 1), (55, "HTB1"), (38, 500)])
+    st, _ = c.read_until("AI")
+    assert st.get(297) == b"10", st
+    locate_id = st.get(117).decode()
+    status, body = server.request("POST", "/api/v1/locates/%s/decision" % locate_id, {"action": "APPROVE", "quantity": 400})
+    assert status == 200, body
+    q, _ = c.read_until("S", timeout=10)
+    assert q.get(117) == st.get(117) and q.get(135) == b"400" and q.get(131) == b"PEND"
+    bye(c)
+
+
+def test_short_sale_approved_rejected_filled_and_cancelled(server):
+    c = logged_on(server, comp="OMS2", client="C2")
+    c.send("R", [(131, "LOC-C2"), (146, 1), (55, "IBM"), (38, 1000)])
+    c.read_until("S")
+    c.send("D", [(11, "SS1"), (1, "C2-FREE"), (55, "IBM"), (54, 5), (60, now()), (38, 600), (40, 2), (44, "150"), (114, "N"), (5700, "PB")])
+    ok, _ = c.read_until("8")
+    assert ok.get(39) == b"0" and ok.get(150) == b"0" and ok.get(37) == b"SS1" and ok.get(151) == b"600", ok
+    assert b"CLIENT_SHORT_SELL_LIMIT" in ok.get(58)
+    # Beyond what is left of the locate: rejected with every failed check.
+    c.send("D", [(11, "SS2"), (1, "C2-FREE"), (55, "IBM"), (54, 5), (60, now()), (38, 90000), (40, 2), (44, "150")])
+    bad, _ = c.read_until("8")
+    assert bad.get(39) == b"8" and b"failed" in bad.get(58), bad
+    # Not the client's book: refused naming it.
+    c.send("D", [(11, "SS3"), (1, "C1-FREE"), (55, "IBM"), (54, 5), (60, now()), (38, 1), (40, 2), (44, "150")])
+    other, _ = c.read_until("8")
+    assert other.get(39) == b"8", other
+    # 200 of SS1 execute; then the rest is cancelled.
+    c.send("8", [(37, "X"), (11, "SS1"), (17, "E-1"), (150, "F"), (39, "1"), (1, "C2-FREE"), (55, "IBM"), (54, 5),
+                 (32, 200), (31, "150.5"), (151, 400), (14, 200), (6, "150.5")])
+    c.send("F", [(11, "CX1"), (41, "SS1"), (55, "IBM"), (54, 5), (60, now()), (38, 600)])
+    cx, _ = c.read_until("8")
+    assert cx.get(39) == b"4" and cx.get(14) == b"200" and b"400 given back" in cx.get(58), cx
+    status, order = server.request("GET", "/api/v1/orders/SS1?clientId=C2")
+    assert order["filledQuantity"] == 200 and order["cancellation"]["quantity"] == 400
+    # Cancelling again: OrderCancelReject, too late.
+    c.send("F", [(11, "CX2"), (41, "SS1"), (55, "IBM"), (54, 5), (60, now()), (38, 600)])
+    rj, _ = c.read_until("9")
+    assert rj.get(102) == b"0"
+    # A buy is not validated.
+    c.send("D", [(11, "B1"), (1, "C2-FREE"), (55, "IBM"), (54, 1), (60, now()), (38, 1), (40, 1)])
+    buy, _ = c.read_until("8")
+    assert buy.get(39) == b"8" and b"sales only" in buy.get(58)
+    bye(c)
+
+
+def test_a_locate_is_declined_with_order_cancel_request(server):
+    c = logged_on(server, comp="OMS3", client="C3")
+    c.send("R", [(131, "DECLINE"), (146, 1), (55, "IBM"), (38, 700)])
+    q, _ = c.read_until("S")
+    c.send("F", [(11, "D1"), (41, "DECLINE"), (117, q.get(117).decode()), (55, "IBM"), (54, 5), (60, now()), (38, 700)])
+    cx, _ = c.read_until("8")
+    assert cx.get(39) == b"4" and cx.get(37) == q.get(117)
+    status, loc = server.request("GET", "/api/v1/locates/" + q.get(117).decode())
+    assert loc["status"] == "CANCELLED"
+    bye(c)
+
+
+def test_a_session_cannot_touch_another_clients_locate(server):
+    c = logged_on(server, comp="OMS3", client="C3")
+    status, loc = server.request("POST", "/api/v1/locates", {"requestId": "c1-own", "clientId": "C1", "securityId": "IBM", "quantity": 10, "side": "SHORT"}, key="C1")
+    assert status in (200, 201), loc
+    c.send("F", [(11, "X1"), (41, "c1-own"), (117, loc["locateId"]), (55, "IBM"), (54, 5), (60, now()), (38, 10)])
+    rj, _ = c.read_until("9")
+    assert rj.get(102) == b"1"
+    status, again = server.request("GET", "/api/v1/locates/" + loc["locateId"])
+    assert again["status"] == "APPROVED"
+    bye(c)
+
+
+def test_concurrent_locates_over_four_sessions_and_rest_never_exceed_the_pool(server):
+    """200 requests of 300 for POOL (10,000 available): 40 on each of four FIX sessions, 40 over REST, all at
+    once. What is approved never exceeds the pool, and the pool is used."""
+    status, inv = server.request("GET", "/api/v1/inventory/POOL")
+    pool = inv["calculations"]["locateAvailable"]
+    assert pool == 10000, inv
+    approved = []
+    lock = threading.Lock()
+    errors = []
+
+    def fix_client(comp, client):
+        try:
+            c = logged_on(server, comp=comp, client=client)
+            for i in range(40):
+                c.send("R", [(131, "%s-%d" % (comp, i)), (146, 1), (55, "POOL"), (38, 300)])
+            got = 0
+            while got < 40:
+                m = c.read(timeout=30)
+                t = m.get(35)
+                if t == b"S":
+                    with lock:
+                        approved.append(int(m.get(135)))
+                    got += 1
+                elif t in (b"AG", b"AI"):
+                    got += 1
+            bye(c)
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    def rest_client():
+        try:
+            for i in range(40):
+                status, body = server.request(
+                    "POST", "/api/v1/locates", {"requestId": "rest-%d" % i, "clientId": "C5", "securityId": "POOL", "quantity": 300, "side": "SHORT"}, key="C5")
+                if body.get("status") in ("APPROVED", "PARTIAL"):
+                    with lock:
+                        approved.append(body["approvedQuantity"])
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=fix_client, args=(comp, client)) for comp, client in
+               [("OMS", "C1"), ("OMS2", "C2"), ("OMS3", "C3"), ("OMS4", "C4")]] + [threading.Thread(target=rest_client)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert sum(approved) <= pool, (sum(approved), pool)
+    assert sum(approved) == pool, "the pool is handed out in full: %d of %d" % (sum(approved), pool)
+    status, inv = server.request("GET", "/api/v1/inventory/POOL")
+    assert inv["calculations"]["locateAvailable"] == 0

@@ -1,0 +1,255 @@
+"""The session layer, driven by raw messages (simplefix): the scenarios a FIX 4.4 acceptor must pass, written
+from the FIX specification's session protocol."""
+import socket
+import time
+
+from fixclient import Counterparty, now
+
+
+def logged_on(server, comp="OMS", client="C1", heartbeat=30):
+    c = Counterparty(server.fix_port, sender=comp)
+    c.logon(password=server.keys[client], reset=True, heartbeat=heartbeat)
+    a = c.read()
+    assert a.get(35) == b"A", a
+    assert a.get(141) == b"Y" and a.get(34) == b"1"
+    return c
+
+
+def bye(c):
+    c.send("5")
+    m, _ = c.read_until("5")
+    assert c.closed()
+    c.close()
+
+
+def quote_request(c, req_id, qty=100, symbol="IBM", seq=None, **kw):
+    return c.send("R", [(131, req_id), (146, 1), (55, symbol), (38, qty)], seq=seq, **kw)
+
+
+def test_logon_without_a_key_is_refused(server):
+    c = Counterparty(server.fix_port)
+    c.logon(reset=True)
+    m = c.read()
+    assert m.get(35) == b"5" and b"554" in m.get(58), m
+    assert c.closed()
+
+
+def test_logon_with_another_sessions_key_is_refused(server):
+    c = Counterparty(server.fix_port)
+    c.logon(password=server.keys["C2"], reset=True)
+    m = c.read()
+    assert m.get(35) == b"5" and b"not the session's API key" in m.get(58), m
+    assert c.closed()
+
+
+def test_unknown_comp_id_is_closed_without_an_answer(server):
+    c = Counterparty(server.fix_port, sender="NOBODY")
+    c.logon(password=server.keys["C1"], reset=True)
+    assert c.closed()
+    assert c.received == []
+
+
+def test_first_message_must_be_a_logon(server):
+    c = Counterparty(server.fix_port)
+    quote_request(c, "X")
+    assert c.closed()
+
+
+def test_a_second_connection_to_a_logged_on_session_is_refused(server):
+    c = logged_on(server)
+    d = Counterparty(server.fix_port)
+    d.logon(password=server.keys["C1"], reset=True)
+    assert d.closed()
+    # The first one is untouched.
+    c.send("1", [(112, "still")])
+    m, _ = c.read_until("0")
+    assert m.get(112) == b"still"
+    bye(c)
+
+
+def test_heartbeats_test_request_then_timeout(server):
+    c = logged_on(server, heartbeat=1)
+    started = time.time()
+    types = []
+    while True:
+        m = c.read(timeout=10)
+        if m is None:
+            break
+        types.append(m.get(35))
+    elapsed = time.time() - started
+    # Heartbeats while silent, a TestRequest after 1.2 s without a message from us, closed after 2.4 s.
+    assert b"0" in types and b"1" in types, types
+    assert 2.0 <= elapsed <= 8.0, elapsed
+
+
+def test_test_request_is_answered_with_its_id(server):
+    c = logged_on(server)
+    c.send("1", [(112, "ping-7")])
+    m, _ = c.read_until("0")
+    assert m.get(112) == b"ping-7"
+    bye(c)
+
+
+def test_sequence_gap_is_resent_and_held_messages_processed(server):
+    c = logged_on(server)
+    quote_request(c, "G2")  # seq 2
+    m, _ = c.read_until("S")
+    assert m.get(131) == b"G2"
+    quote_request(c, "G4", seq=4)  # 3 is lost
+    rr, _ = c.read_until("2")
+    assert rr.get(7) == b"3" and rr.get(16) == b"0"
+    # 4 is held: nothing answered for it yet. Fill 3 with a gap fill to 4.
+    c.send("4", [(123, "Y"), (36, 4)], seq=3, poss_dup=True, orig_sending_time=now())
+    m, _ = c.read_until("S")
+    assert m.get(131) == b"G4"
+    c.seq = 5
+    quote_request(c, "G5")
+    m, _ = c.read_until("S")
+    assert m.get(131) == b"G5"
+    bye(c)
+
+
+def test_resend_request_resends_application_messages_and_gap_fills_the_rest(server):
+    c = logged_on(server)
+    quote_request(c, "R2")
+    q, _ = c.read_until("S")
+    c.send("2", [(7, 1), (16, 0)])
+    fill, _ = c.read_until("4")
+    assert fill.get(34) == b"1" and fill.get(123) == b"Y" and fill.get(36) == b"2" and fill.get(43) == b"Y"
+    again, _ = c.read_until("S")
+    assert again.get(34) == q.get(34) and again.get(43) == b"Y" and again.get(122) == q.get(52)
+    assert again.get(117) == q.get(117)
+    bye(c)
+
+
+def test_poss_dup_below_the_expected_number_is_ignored(server):
+    c = logged_on(server)
+    first_time = now()
+    quote_request(c, "P2", sending_time=first_time)
+    c.read_until("S")
+    quote_request(c, "P2", seq=2, poss_dup=True, orig_sending_time=first_time)
+    c.send("1", [(112, "after")])
+    m, seen = c.read_until("0")
+    assert m.get(112) == b"after"
+    assert [x.get(35) for x in seen] == [b"0"], "the duplicate was answered"
+    bye(c)
+
+
+def test_poss_dup_without_orig_sending_time_is_rejected(server):
+    c = logged_on(server)
+    quote_request(c, "Q2")
+    c.read_until("S")
+    quote_request(c, "Q2", seq=2, poss_dup=True)
+    r, _ = c.read_until("3")
+    assert r.get(373) == b"1" and r.get(371) == b"122"
+    bye(c)
+
+
+def test_too_low_without_poss_dup_logs_out(server):
+    c = logged_on(server)
+    quote_request(c, "L2")
+    c.read_until("S")
+    quote_request(c, "L2", seq=2)
+    m, _ = c.read_until("5")
+    assert m.get(58) == b"MsgSeqNum too low, expecting 3 but received 2"
+    assert c.closed()
+
+
+def garble(data, how):
+    text = data.decode("latin-1")
+    if how == "checksum":
+        body, tail = text[:-4], text[-4:]
+        cs = int(tail[:3])
+        return (body + "%03d\x01" % ((cs + 1) % 256)).encode("latin-1")
+    if how == "length":
+        start = text.index("\x019=") + 3
+        end = text.index("\x01", start)
+        return (text[:start] + str(int(text[start:end]) + 5) + text[end:]).encode("latin-1")
+    raise ValueError(how)
+
+
+def test_garbled_messages_are_ignored_without_counting(server):
+    for how in ["checksum", "length"]:
+        c = logged_on(server)
+        bad = c.message("R", [(131, "BAD"), (146, 1), (55, "IBM"), (38, 1)], seq=2).encode()
+        c.send_raw(garble(bad, how))
+        # The same number again, intact: taken, as the garbled one never counted.
+        quote_request(c, "GOOD", seq=2)
+        c.seq = 3
+        m, seen = c.read_until("S")
+        assert m.get(131) == b"GOOD", how
+        assert all(x.get(131) != b"BAD" for x in seen), how
+        bye(c)
+
+
+def test_wrong_comp_id_is_rejected_and_logged_out(server):
+    c = logged_on(server)
+    c.send("0", sender="SOMEONE")
+    r, _ = c.read_until("3")
+    assert r.get(373) == b"9"
+    m, _ = c.read_until("5")
+    assert c.closed()
+
+
+def test_sending_time_far_off_is_rejected_and_logged_out(server):
+    c = logged_on(server)
+    c.send("0", sending_time="20200101-00:00:00.000")
+    r, _ = c.read_until("3")
+    assert r.get(373) == b"10"
+    c.read_until("5")
+    assert c.closed()
+
+
+def test_missing_required_field_is_rejected_naming_it(server):
+    c = logged_on(server)
+    c.send("R", [(146, 1), (55, "IBM"), (38, 1)])
+    r, _ = c.read_until("3")
+    assert r.get(373) == b"1" and r.get(371) == b"131", r
+    # The session goes on.
+    quote_request(c, "after-reject")
+    m, _ = c.read_until("S")
+    assert m.get(131) == b"after-reject"
+    bye(c)
+
+
+def test_unsupported_message_type_gets_a_business_reject(server):
+    c = logged_on(server)
+    c.send("V", [(262, "md1")])
+    r, _ = c.read_until("j")
+    assert r.get(380) == b"3" and r.get(372) == b"V"
+    bye(c)
+
+
+def test_logout_is_answered(server):
+    c = logged_on(server)
+    c.send("5", [(58, "done")])
+    m, _ = c.read_until("5")
+    assert c.closed()
+
+
+def test_restart_mid_session_resumes_the_numbers_and_resends(server):
+    c = logged_on(server, comp="OMS4", client="C4")
+    quote_request(c, "before-restart")
+    q, _ = c.read_until("S")
+    ours = int(q.get(34))
+    server.restart()
+    try:
+        c.read(timeout=2)
+    except (TimeoutError, socket.timeout, ConnectionResetError):
+        pass
+    c.close()
+    # Log on again without a reset: IMS expects 3 and numbers its Logon after what it sent.
+    d = Counterparty(server.fix_port, sender="OMS4")
+    d.seq = 3
+    d.logon(password=server.keys["C4"])
+    a = d.read()
+    assert a.get(35) == b"A" and int(a.get(34)) == ours + 1, a
+    # What it sent before the crash is still there to resend.
+    d.send("2", [(7, ours), (16, ours)])
+    again, _ = d.read_until("S")
+    assert again.get(43) == b"Y" and again.get(117) == q.get(117)
+    # And a re-sent request (the same QuoteReqID) gets the same locate, not a second one.
+    quote_request(d, "before-restart")
+    same, _ = d.read_until("S")
+    assert same.get(117) == q.get(117)
+    bye(d)
