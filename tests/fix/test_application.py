@@ -8,11 +8,15 @@ from test_session import bye, logged_on
 
 def test_quote_request_for_several_instruments_by_any_identifier(server):
     c = logged_on(server)
-    c.send("R", [(131, "MULTI"), (146, 3), (55, "IBM"), (48, "US4592001014"), (22, "4"), (38, 300),
-                 (55, "IBM"), (48, "459200101"), (22, "1"), (38, 200), (55, "NOSUCH"), (38, 10)])
+    c.send("R", [(131, "MULTI"), (146, 4), (55, "IBM"), (48, "US4592001014"), (22, "4"), (38, 300),
+                 (55, "IBM"), (48, "459200101"), (22, "1"), (38, 200), (55, "NOSUCH"), (38, 10),
+                 (55, "IBM"), (48, "US4592001014"), (22, "1"), (38, 5)])
     a, _ = c.read_until("S")
     b, _ = c.read_until("S")
     r, _ = c.read_until("AG")
+    # An ISIN sent as a CUSIP (22=1) names nothing.
+    wrong_kind, _ = c.read_until("AG")
+    assert wrong_kind.get(658) == b"1" and b"no known cusip" in wrong_kind.get(58), wrong_kind
     assert a.get(131) == b"MULTI" and a.get(135) == b"300" and a.get(48) == b"US4592001014"
     assert b.get(135) == b"200" and a.get(117) != b.get(117)
     assert r.get(658) == b"1" and b"UNKNOWN_SECURITY" in r.get(58)

@@ -63,7 +63,7 @@ enum FIXRequests {
             let securityId: String
             switch resolve(instrument, model: model) {
             case .failure(let why):
-                quotes.append((nil, instrument, FIXReplies.quoteRequestReject(quoteReqID, instrument, reason: 99, text: why.text)))
+                quotes.append((nil, instrument, FIXReplies.quoteRequestReject(quoteReqID, instrument, reason: why.unknown ? 1 : 99, text: why.text)))
                 continue
             case .success(let id): securityId = id
             }
@@ -176,7 +176,11 @@ enum FIXRequests {
                 bookId: book, securityId: securityId, side: side, quantity: qty, price: px, tradeDate: date))
     }
 
-    struct Unresolved: Error { let text: String }
+    struct Unresolved: Error {
+        let text: String
+        /// The instrument names no security (QuoteRequestReject 658=1, OrdRejReason 103=1).
+        var unknown = false
+    }
 
     static func resolve(_ i: FIXReplies.Instrument, model: borrowing ReadModel) -> Result<String, Unresolved> {
         let value = i.securityID ?? i.symbol ?? ""
@@ -189,6 +193,11 @@ enum FIXRequests {
         }
         if let kind = i.securityID != nil ? i.securityIDSource.flatMap(identifierKind) : nil {
             found = found.filter { $0.security.identifiers.contains { $0.0 == kind && $0.1 == value } }
+            // Named as a kind it is not: unknown here (the engine would find it by any identifier).
+            if found.isEmpty {
+                return .failure(
+                    Unresolved(text: "SecurityID (48) \(value) is no known \(kind.rawValue) (SecurityIDSource 22=\(i.securityIDSource!))", unknown: true))
+            }
         }
         let ids = found.compactMap(\.security.securityId)
         if ids.count > 1 {
