@@ -44,6 +44,8 @@ test -x "$IMS_BINARY" || { echo "missing $IMS_BINARY"; exit 1; }
 swift test --skip-build --traits Kafka
 # The OpenAPI document, validated, and schemathesis against the live binary.
 ./scripts/api-conformance.sh
+# The FIX acceptor against QuickFIX and raw simplefix sessions (tests/fix), on the live binary.
+./scripts/fix-tests.sh
 # The dashboard in headless Chromium (selenium), against `ims demo`; screenshots to docs/screenshots/.
 ./scripts/browser-tests.sh
 # Coverage-guided fuzzing (libFuzzer) of the decoders and the engine, bounded in time; any trap fails the run.

@@ -62,7 +62,8 @@ struct ConfigurationTests {
     }
 
     /// The example shipped in deploy/ sets every key (but the optional markets folder, key and TLS files, and
-    /// the Kafka journal's brokers, node name and advertised address, and the optional topics in and out) to a
+    /// the Kafka journal's brokers, node name and advertised address, the optional topics in and out, and the FIX
+    /// acceptor's port and sessions) to a
     /// value IMS accepts (files that name credentials and certificates are shown commented out).
     @Test func theShippedExampleSetsEveryKeyItsDefault() throws {
         let example = IMSProcess.root.appendingPathComponent("deploy/ims.example.yaml").path
@@ -71,7 +72,7 @@ struct ConfigurationTests {
         for (key, setting) in fromExample
         where ![
             "marketsDir", "apiKeys", "jwtSecretFile", "jwtPublicKeyFile", "tlsCertificateFile", "tlsKeyFile", "kafkaBrokers", "kafkaNode",
-            "kafkaAdvertisedUrl", "kafkaPublishPrefix", "kafkaFeedTopics", "kafkaDeadLetterTopic", "history",
+            "kafkaAdvertisedUrl", "kafkaPublishPrefix", "kafkaFeedTopics", "kafkaDeadLetterTopic", "history", "fixPort", "fixSessions",
         ].contains(key) {
             #expect(setting.source == "file \(example)", "\(key) is not in the example")
             #expect("\(setting.value)" == "\(defaults[key]?.value ?? "none")", "\(key): the example's value is not the default")
