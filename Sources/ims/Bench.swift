@@ -69,10 +69,14 @@ struct Bench: AsyncParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
-            "In the decisions benchmark, the ways to measure, one after another: floor (GET /health/live), http (a decision per request), batch (POST /api/v1/decisions), ws (the decision channel).",
+            "In the decisions benchmark, the ways to measure, one after another: floor (GET /health/live), http (a decision per request), batch (POST /api/v1/decisions), ws (the decision channel), fix (one FIX session, with --fix).",
             valueName: "channel"))
     var channel: [DecisionsBench.Channel] = []
     @Option(help: "In the decisions benchmark, WebSockets of the ws channel.") var wsConnections = 4
+    @Option(
+        help:
+            "In the decisions benchmark, the FIX acceptor (host:port) for --channel fix: a session with SenderCompID BENCH acting for client BENCHFIX (Password from IMS_FIX_KEY or IMS_API_KEY); with it, every way includes fix."
+    ) var fix: String?
     @Option(
         help:
             "In the engine benchmark, the desk's commands (locate requests and sell orders, half each) sent before each batch, each as its own request; the orders' executions trade in the next batch."
@@ -116,8 +120,8 @@ struct Bench: AsyncParsableCommand {
             try DecisionsBench(
                 url: url, rate: rate == 300_000 ? 20_000 : rate, decisions: events == 2_000_000 ? 200_000 : events,
                 connections: connections == 2 ? 32 : connections,
-                channels: httpFloor ? [.floor] : channel.isEmpty ? DecisionsBench.Channel.allCases : channel, wsConnections: wsConnections,
-                batch: batch == 5_000 ? 1_000 : batch
+                channels: httpFloor ? [.floor] : channel.isEmpty ? DecisionsBench.Channel.allCases.filter { $0 != .fix || fix != nil } : channel,
+                wsConnections: wsConnections, batch: batch == 5_000 ? 1_000 : batch, fix: fix
             ).run()
         case .recovery: try recoveryBench()
         case .history:

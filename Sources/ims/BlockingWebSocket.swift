@@ -13,7 +13,7 @@ final class BlockingWebSocket: @unchecked Sendable {
     // `@unchecked Sendable`: one thread sends (`send`), one reads (`receive`); each touches its own fields.
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    private let fd: Int32
+    private let socket: BlockingSocket
     private var readBuffer: [UInt8] = []
     private var readAt = 0
     private var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -22,23 +22,8 @@ final class BlockingWebSocket: @unchecked Sendable {
     /// Connects to `url` (`http://host:port`) and upgrades `path` to a WebSocket.
     init(url: String, path: String) throws {
         guard let u = URL(string: url), let host = u.host else { throw Failure(description: "expected a URL like http://127.0.0.1:8080, got \(url)") }
-        let address = host == "localhost" ? "127.0.0.1" : host
-        let port = u.port ?? 80
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else { throw Failure(description: "not an IPv4 address: \(address)") }
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw Failure(description: "cannot connect to \(address):\(port)")
-        }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        socket = try BlockingSocket(host: host, port: u.port ?? 80)
+        let address = socket.address, port = socket.port
         var head =
             "GET \(path) HTTP/1.1\r\nHost: \(address):\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -47,8 +32,7 @@ final class BlockingWebSocket: @unchecked Sendable {
         // The answer's head, up to the blank line; what follows it is the first frames.
         var received: [UInt8] = []
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            guard n > 0 else { throw Failure(description: "the server closed the connection during the upgrade") }
+            guard let n = try? socket.receive(into: &chunk) else { throw Failure(description: "the server closed the connection during the upgrade") }
             received += chunk[0..<n]
             if let end = Self.headEnd(received) {
                 let status = String(decoding: received[0..<end], as: UTF8.self).split(separator: " ").dropFirst().first.map(String.init) ?? ""
@@ -58,8 +42,6 @@ final class BlockingWebSocket: @unchecked Sendable {
             }
         }
     }
-
-    deinit { close(fd) }
 
     private static func headEnd(_ b: [UInt8]) -> Int? {
         guard b.count >= 4 else { return nil }
@@ -114,8 +96,7 @@ final class BlockingWebSocket: @unchecked Sendable {
             readBuffer.removeFirst(readAt)
             readAt = 0
         }
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-        guard n > 0 else { throw Failure(description: "the server closed the connection") }
+        let n = try socket.receive(into: &chunk)
         readBuffer += chunk[0..<n]
     }
 
@@ -131,17 +112,8 @@ final class BlockingWebSocket: @unchecked Sendable {
         return Array(readBuffer[readAt..<readAt + n])
     }
 
-    private func writeAll(_ bytes: [UInt8]) throws {
-        var sent = 0
-        try bytes.withUnsafeBytes { raw in
-            while sent < raw.count {
-                let n = Glibc.send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
-                if n <= 0 { throw Failure(description: "the connection closed while sending") }
-                sent += n
-            }
-        }
-    }
+    private func writeAll(_ bytes: [UInt8]) throws { try socket.writeAll(bytes) }
 
     /// Closes the socket (a reader blocked in `receive` then fails).
-    func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
+    func shutdownBoth() { socket.shutdownBoth() }
 }

@@ -3,6 +3,7 @@ import DequeModule
 import Foundation
 import Histogram
 import IMSDomain
+import IMSFIX
 import Synchronization
 
 /// `ims bench decisions`: locate requests and sell-order validations (alternately: a client's short locate, then
@@ -15,14 +16,17 @@ import Synchronization
 /// - `batch`: `POST /api/v1/decisions`, each request carrying every decision due when it leaves (at most
 ///   `batch`), one request in flight per connection;
 /// - `ws`: the decision channel, `wsConnections` WebSockets, each frame carrying every decision due when it
-///   leaves, frames sent without waiting for answers (answers come back in order).
+///   leaves, frames sent without waiting for answers (answers come back in order);
+/// - `fix`: one FIX session (`fix`, host:port; SenderCompID `BENCH`, acting for client `BENCHFIX`): a Quote
+///   Request per locate and a NewOrderSingle per short sale, every message due written at once, answers (Quote,
+///   ExecutionReport) read in order.
 ///
 /// Every decision is journaled (durable with the server's fsync policy) before it is answered. Latency is
 /// measured from when a decision was due (open loop: a late start counts) to its answer. `rate` 0: as fast as
 /// each way goes (saturation).
 struct DecisionsBench {
     enum Channel: String, CaseIterable, ExpressibleByArgument {
-        case floor, http, batch, ws
+        case floor, http, batch, ws, fix
     }
 
     var url: String
@@ -33,7 +37,11 @@ struct DecisionsBench {
     var wsConnections = 4
     var batch = 1_000
     var securities = 1_000
+    /// The FIX acceptor, `host:port` (`--channel fix`).
+    var fix: String?
     static let clients = 97
+    /// The client the benchmark's FIX session acts for (its sessions file names it).
+    static let fixClient = "BENCHFIX"
 
     struct Result {
         var channel: Channel
@@ -64,6 +72,7 @@ struct DecisionsBench {
             case .floor, .http: result = try perRequest(channel, ids: ids, prefix: prefix)
             case .batch: result = try batched(ids: ids, prefix: prefix)
             case .ws: result = try overChannel(ids: ids, prefix: prefix)
+            case .fix: result = try overFIX(ids: ids, prefix: prefix)
             }
             results.append(result)
             print(json(result, steal: cpu.map { CPUTimes.now()?.stealPercent(since: $0) } ?? nil))
@@ -83,6 +92,8 @@ struct DecisionsBench {
             #"{"type":"aggregationUnit","aggregationUnitId":"\#(prefix)AU-US","name":"\#(prefix)US","marketId":"US","legalEntity":"\#(prefix)PB","unitType":"NET","isDefault":true}"#,
             #"{"type":"book","bookId":"\#(prefix)FIRM","legalEntity":"\#(prefix)PB","positionType":"FIRM"}"#,
         ]
+        lines.append(
+            #"{"type":"book","bookId":"\#(prefix)FIXBOOK","legalEntity":"\#(prefix)PB","positionType":"CLIENT_FREE","clientId":"\#(Self.fixClient)"}"#)
         for c in 0..<Self.clients {
             lines.append(
                 #"{"type":"book","bookId":"\#(prefix)C\#(c)","legalEntity":"\#(prefix)PB","positionType":"CLIENT_FREE","clientId":"\#(prefix)C\#(c)"}"#)
@@ -296,6 +307,79 @@ struct DecisionsBench {
             failures: failures.load(ordering: .relaxed), frames: frames.load(ordering: .relaxed))
     }
 
+    /// One FIX session: a sender writing every message due at once (a Quote Request per locate, a NewOrderSingle
+    /// per short sale, for the session's one client) and a reader pairing answers with messages in order.
+    private func overFIX(ids: String, prefix: String) throws -> Result {
+        guard let fix, let colon = fix.lastIndex(of: ":"), let port = Int(fix[fix.index(after: colon)...]) else {
+            throw ValidationError("--channel fix needs --fix host:port (the server's fixPort, with a session BENCH acting for client \(Self.fixClient))")
+        }
+        let password = ProcessInfo.processInfo.environment["IMS_FIX_KEY"] ?? BlockingHTTPClient.apiKey
+        let client = try BlockingFIXClient(host: String(fix[..<colon]), port: port, sender: "BENCH", target: "IMS", password: password)
+        let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
+        let failures = Atomic<Int>(0), approved = Atomic<Int>(0), ordersApproved = Atomic<Int>(0), writes = Atomic<Int>(0)
+        let start = DispatchTime.now().uptimeNanoseconds + 50_000_000
+        let senderDone = DispatchSemaphore(value: 0), readerDone = DispatchSemaphore(value: 0)
+        @Sendable func message(_ i: Int) -> FIXMessage {
+            let pair = i / 2, security = "\(prefix)S\(pair % securities)"
+            if i % 2 == 1 {
+                return FIXMessage(
+                    "D",
+                    [
+                        (Tag.clOrdID, "\(ids)O\(pair)"), (Tag.account, "\(prefix)FIXBOOK"), (Tag.symbol, security), (Tag.side, "5"),
+                        (Tag.transactTime, "20261125-14:00:00"), (Tag.orderQty, String(50 + pair % 50)), (Tag.ordType, "2"), (Tag.price, "100"),
+                    ])
+            }
+            return FIXMessage(
+                "R", [(Tag.quoteReqID, "\(ids)\(pair)"), (Tag.noRelatedSym, "1"), (Tag.symbol, security), (Tag.orderQty, String(100 + pair % 900))])
+        }
+        Thread { [self] in
+            defer { senderDone.signal() }
+            var at = 0
+            while at < decisions {
+                Self.waitUntil(due(at, start: start))
+                let now = DispatchTime.now().uptimeNanoseconds
+                var end = at
+                while end < decisions && end - at < batch && due(end, start: start) <= now { end += 1 }
+                if end == at { end = at + 1 }
+                do { try client.send((at..<end).map(message)) } catch {
+                    failures.add(decisions - at, ordering: .relaxed)
+                    client.shutdownBoth()
+                    return
+                }
+                writes.add(1, ordering: .relaxed)
+                at = end
+            }
+        }.start()
+        Thread { [self] in
+            defer { readerDone.signal() }
+            var local = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+            var answered = 0
+            while answered < decisions {
+                guard let m = try? client.receive() else {
+                    failures.add(decisions - answered, ordering: .relaxed)
+                    break
+                }
+                let arrived = DispatchTime.now().uptimeNanoseconds
+                switch m.msgType {
+                case "S": approved.add(1, ordering: .relaxed)
+                case "8": if m[Tag.ordStatus] == "0" { ordersApproved.add(1, ordering: .relaxed) } else { failures.add(1, ordering: .relaxed) }
+                case "AG", "AI", "3", "j": failures.add(1, ordering: .relaxed)
+                default: continue // heartbeats
+                }
+                _ = local.record((arrived - due(answered, start: start)) / 1_000)
+                answered += 1
+            }
+            histogram.withLock { $0.add(local) }
+            client.shutdownBoth()
+        }.start()
+        senderDone.wait()
+        readerDone.wait()
+        return Result(
+            channel: .fix, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
+            locatesApproved: approved.load(ordering: .relaxed), ordersApproved: ordersApproved.load(ordering: .relaxed),
+            failures: failures.load(ordering: .relaxed), frames: writes.load(ordering: .relaxed))
+    }
+
     /// The server's `ims_request_stage_seconds` (where its requests spent their time, since it started), as one
     /// JSON line of microseconds: `{"kind":"serverStages","stages":{"inbox":{"p50":…,"p99":…,"p999":…},…}}`.
     private func serverStages() throws -> String {
@@ -355,10 +439,11 @@ struct DecisionsBench {
             case .http: "request due to answer (one decision per request, journaled and synced)"
             case .batch: "decision due to its request's answer (POST /api/v1/decisions, every decision due per request)"
             case .ws: "decision due to its answer on the decision channel (every decision due per frame)"
+            case .fix: "message due to its answer over one FIX session (Quote Request → Quote, NewOrderSingle → ExecutionReport; every message due per write)"
             }
         return
             #"{"kind":"decisions","channel":"\#(r.channel.rawValue)","decisions":\#(r.decisions),"seconds":\#(String(format: "%.3f", r.seconds)),"decisionsPerSecond":\#(Int(r.perSecond)),"#
-            + #""targetRate":\#(rate),"connections":\#(r.channel == .ws ? wsConnections : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
+            + #""targetRate":\#(rate),"connections":\#(r.channel == .ws ? wsConnections : r.channel == .fix ? 1 : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
             + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(r.locatesApproved),"ordersApproved":\#(r.ordersApproved),"#
             + #""failed":\#(r.failures),"cpuStealPercent":\#(steal.map { String(format: "%.1f", $0) } ?? "null"),"latencyOf":"\#(latencyOf)"}"#
     }
