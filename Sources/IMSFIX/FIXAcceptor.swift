@@ -46,9 +46,15 @@ public final class FIXSessionHandle: Sendable {
         run { $0.send(application: message, now: Date()) }
     }
 
-    /// Many application messages, numbered in order and written with one flush.
-    public func send(_ messages: [FIXMessage]) {
-        run { session in messages.flatMap { session.send(application: $0, now: Date()) } }
+    /// Many application messages, numbered in order and written with one flush; `answering`: the numbers of the
+    /// counterparty's messages they answer (or that needed no answer), which a restart then no longer asks for
+    /// again.
+    public func send(_ messages: [FIXMessage], answering: [Int] = []) {
+        run { session in
+            let actions = messages.flatMap { session.send(application: $0, now: Date()) }
+            session.answered(answering)
+            return actions
+        }
     }
 
     /// A session-level Reject of a message the application could not read (a required field missing…).

@@ -117,6 +117,15 @@ public struct FIXSession: Sendable {
     private var held: [Int: (message: FIXMessage, handled: Bool)] = [:]
     /// The last number asked for by our outstanding ResendRequest.
     private var resendUpTo: Int?
+    /// The next number expected from the counterparty. The store keeps a number no higher than the first
+    /// application message not yet answered (`unanswered`), so a restart asks for that one again rather than
+    /// leave it unanswered.
+    private var nextTarget = 1
+    /// Application messages delivered whose answers the application has not yet sent (`answered`).
+    private var unanswered: Set<Int> = []
+    /// Whether `nextTarget` was read from the store (once: a reconnection keeps the number in memory, so it
+    /// does not ask again for messages still being answered).
+    private var loaded = false
 
     public init(settings: FIXSessionSettings, store: any FIXMessageStore) {
         self.settings = settings
@@ -140,7 +149,36 @@ public struct FIXSession: Sendable {
         held = [:]
         resendUpTo = nil
         testRequestSent = nil
-        return startPeriodIfDue(now: now)
+        let notes = startPeriodIfDue(now: now)
+        if !loaded {
+            nextTarget = store.nextTargetSeq
+            loaded = true
+        }
+        return notes
+    }
+
+    /// The next number expected from the counterparty.
+    public var expectedSeq: Int { nextTarget }
+
+    /// Moves the expected number to `seq` and keeps what a restart may resume from.
+    private mutating func setTarget(_ seq: Int) {
+        nextTarget = seq
+        store.setNextTargetSeq(min(unanswered.min() ?? seq, seq))
+    }
+
+    /// Both numbers back to 1 (ResetSeqNumFlag, a new period).
+    private mutating func reset(at date: Date) {
+        store.reset(at: date)
+        nextTarget = 1
+        unanswered = []
+    }
+
+    /// The application has sent its answers to messages `seqs` (or found none due): a restart no longer asks
+    /// for them again.
+    public mutating func answered(_ seqs: [Int]) {
+        guard !seqs.isEmpty, !unanswered.isEmpty else { return }
+        for seq in seqs { unanswered.remove(seq) }
+        store.setNextTargetSeq(min(unanswered.min() ?? nextTarget, nextTarget))
     }
 
     /// The connection closed.
@@ -154,7 +192,7 @@ public struct FIXSession: Sendable {
     /// A new sequence period when the schedule's window moved on since the store's.
     private mutating func startPeriodIfDue(now: Date) -> [FIXAction] {
         guard let schedule = settings.schedule, let start = schedule.windowStart(containing: now), start > store.periodStart else { return [] }
-        store.reset(at: start)
+        reset(at: start)
         return [.note("new session period from \(FIXTime.format(start)): sequence numbers reset to 1")]
     }
 
@@ -188,12 +226,12 @@ public struct FIXSession: Sendable {
             return logoutNow("outside the session's schedule", now: now, into: &out)
         }
         let seq = m.seqNum!
-        let reset = m[Tag.resetSeqNumFlag] == "Y"
-        if reset {
-            store.reset(at: store.periodStart)
+        let resets = m[Tag.resetSeqNumFlag] == "Y"
+        if resets {
+            reset(at: store.periodStart)
             out.append(.note("ResetSeqNumFlag: sequence numbers reset to 1"))
         }
-        let expected = store.nextTargetSeq
+        let expected = nextTarget
         if seq < expected && !m.possDup {
             return logoutNow("MsgSeqNum too low, expecting \(expected) but received \(seq)", now: now, into: &out)
         }
@@ -201,13 +239,13 @@ public struct FIXSession: Sendable {
         status = .loggedOn
         testRequests = 0
         var answer = FIXMessage("A", [(Tag.encryptMethod, "0"), (Tag.heartBtInt, String(hb))])
-        if reset { answer.append(Tag.resetSeqNumFlag, "Y") }
+        if resets { answer.append(Tag.resetSeqNumFlag, "Y") }
         send(answer, now: now, into: &out)
         out.append(.note("logged on (HeartBtInt \(hb), next numbers in \(seq) out \(store.nextSenderSeq))"))
         if seq > expected {
             requestResend(from: expected, upTo: seq, now: now, into: &out)
         } else {
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
         }
     }
 
@@ -222,12 +260,12 @@ public struct FIXSession: Sendable {
             // A required header field missing: rejected, its number counted.
             if let seq = m.seqNum {
                 sendReject(refSeq: seq, msgType: m.msgType, reason: failure.reason ?? 1, tag: failure.tag, text: failure.text, now: now, into: &out)
-                if seq == store.nextTargetSeq { store.setNextTargetSeq(seq + 1) }
+                if seq == nextTarget { setTarget(seq + 1) }
             }
             return
         }
         let seq = m.seqNum!
-        let expected = store.nextTargetSeq
+        let expected = nextTarget
         // SequenceReset in Reset mode ignores its own number.
         if m.msgType == "4", m[Tag.gapFillFlag] != "Y" {
             return sequenceReset(m, now: now, into: &out)
@@ -259,13 +297,13 @@ public struct FIXSession: Sendable {
         }
         process(m, problem: problem, handled: false, now: now, into: &out)
         // Messages held behind the gap, in order, now that it is filled.
-        while status != .disconnected, let next = held.removeValue(forKey: store.nextTargetSeq) {
+        while status != .disconnected, let next = held.removeValue(forKey: nextTarget) {
             process(next.message, problem: nil, handled: next.handled, now: now, into: &out)
         }
-        if let upTo = resendUpTo, store.nextTargetSeq > upTo {
+        if let upTo = resendUpTo, nextTarget > upTo {
             resendUpTo = nil
-            held = held.filter { $0.key >= store.nextTargetSeq }
-            out.append(.note("resend complete: next expected \(store.nextTargetSeq)"))
+            held = held.filter { $0.key >= nextTarget }
+            out.append(.note("resend complete: next expected \(nextTarget)"))
         }
     }
 
@@ -275,34 +313,34 @@ public struct FIXSession: Sendable {
         if m.possDup, let p = possDupProblem(m) {
             sendReject(refSeq: seq, msgType: m.msgType, reason: p.reason ?? 1, tag: p.tag, text: p.text, now: now, into: &out)
             if p.logout { return logoutNow(p.text, now: now, into: &out) }
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             return
         }
         if let problem {
             sendReject(refSeq: seq, msgType: m.msgType, reason: problem.reason, tag: problem.tag, text: problem.text, now: now, into: &out)
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             return
         }
         switch m.msgType {
         case "0":
             if let id = m[Tag.testReqID], id == testRequestSent { testRequestSent = nil }
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
         case "1":
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             guard let id = m[Tag.testReqID] else {
                 return sendReject(refSeq: seq, msgType: "1", reason: 1, tag: Tag.testReqID, text: "TestReqID (112) is required", now: now, into: &out)
             }
             send(FIXMessage("0", [(Tag.testReqID, id)]), now: now, into: &out)
         case "2":
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             if !handled { answerResend(m, now: now, into: &out) }
         case "3":
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             out.append(.note("Reject from the counterparty: \(m.description)"))
         case "4":
             sequenceReset(m, now: now, into: &out)
         case "5":
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             if status == .loggingOut {
                 out.append(.disconnect("Logout answered"))
                 status = .disconnected
@@ -310,30 +348,31 @@ public struct FIXSession: Sendable {
                 answerLogout(now: now, into: &out)
             }
         case "A":
-            store.setNextTargetSeq(seq + 1)
+            setTarget(seq + 1)
             logoutNow("Logon received while logged on", now: now, into: &out)
         default:
-            store.setNextTargetSeq(seq + 1)
+            unanswered.insert(seq)
+            setTarget(seq + 1)
             out.append(.deliver(m))
         }
     }
 
     private mutating func sequenceReset(_ m: FIXMessage, now: Date, into out: inout [FIXAction]) {
         let seq = m.seqNum!
-        let expected = store.nextTargetSeq
+        let expected = nextTarget
         guard let newSeq = m[Tag.newSeqNo].flatMap({ Int($0) }) else {
             sendReject(refSeq: seq, msgType: "4", reason: 1, tag: Tag.newSeqNo, text: "NewSeqNo (36) is required", now: now, into: &out)
-            if m[Tag.gapFillFlag] == "Y" { store.setNextTargetSeq(seq + 1) }
+            if m[Tag.gapFillFlag] == "Y" { setTarget(seq + 1) }
             return
         }
         guard newSeq > (m[Tag.gapFillFlag] == "Y" ? seq : expected - 1) else {
             sendReject(
                 refSeq: seq, msgType: "4", reason: 5, tag: Tag.newSeqNo,
                 text: "NewSeqNo (36) \(newSeq) would move the expected number back from \(expected)", now: now, into: &out)
-            if m[Tag.gapFillFlag] == "Y" { store.setNextTargetSeq(seq + 1) }
+            if m[Tag.gapFillFlag] == "Y" { setTarget(seq + 1) }
             return
         }
-        store.setNextTargetSeq(newSeq)
+        setTarget(newSeq)
         held = held.filter { $0.key >= newSeq }
         out.append(.note("SequenceReset\(m[Tag.gapFillFlag] == "Y" ? "-GapFill" : ""): next expected \(newSeq)"))
     }

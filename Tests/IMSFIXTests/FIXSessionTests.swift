@@ -49,10 +49,10 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         #expect(sent(out)[0][Tag.heartBtInt] == "30")
         #expect(sent(out)[0][Tag.msgSeqNum] == "1")
         #expect(s.status == .loggedOn)
-        #expect(s.store.nextTargetSeq == 2)
+        #expect(s.expectedSeq == 2)
         let app = s.received(c.message("R", [(Tag.quoteReqID, "q1")]), now: c.now)
         #expect(delivered(app).map(\.msgType) == ["R"])
-        #expect(s.store.nextTargetSeq == 3)
+        #expect(s.expectedSeq == 3)
     }
 
     @Test func firstMessageMustBeLogon() {
@@ -85,7 +85,7 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         #expect(delivered(s.received(two, now: c.now)).map { $0[Tag.quoteReqID] } == ["q2"])
         let fill = s.received(c.message("4", [(Tag.gapFillFlag, "Y"), (Tag.newSeqNo, "4")], seq: 3), now: c.now)
         #expect(delivered(fill).map { $0[Tag.quoteReqID] } == ["q4", "q5"])
-        #expect(s.store.nextTargetSeq == 6)
+        #expect(s.expectedSeq == 6)
     }
 
     @Test func tooLowWithoutPossDupLogsOut() {
@@ -151,9 +151,9 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         let out = s.received(c.message("4", [(Tag.newSeqNo, "2")], seq: 9), now: c.now)
         #expect(sent(out).map(\.msgType) == ["3"])
         #expect(sent(out)[0][Tag.sessionRejectReason] == "5")
-        #expect(s.store.nextTargetSeq == 4)
+        #expect(s.expectedSeq == 4)
         _ = s.received(c.message("4", [(Tag.newSeqNo, "20")], seq: 9), now: c.now)
-        #expect(s.store.nextTargetSeq == 20)
+        #expect(s.expectedSeq == 20)
     }
 
     @Test func wrongCompIDRejectsAndLogsOut() {
@@ -194,7 +194,7 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         let out = s.received(m, problem: problem, now: c.now)
         #expect(sent(out).map(\.msgType) == ["3"])
         #expect(sent(out)[0][Tag.sessionRejectReason] == "0")
-        #expect(s.store.nextTargetSeq == 3)
+        #expect(s.expectedSeq == 3)
         #expect(delivered(out).isEmpty)
     }
 
@@ -248,7 +248,35 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         let out = sent(s.received(c.logon([(Tag.resetSeqNumFlag, "Y")]), now: c.now))
         #expect(out[0][Tag.msgSeqNum] == "1")
         #expect(out[0][Tag.resetSeqNumFlag] == "Y")
+        #expect(s.expectedSeq == 2 && store.nextTargetSeq == 2)
+    }
+
+    /// The store keeps the first application message not yet answered: a restart (a new session on the same
+    /// store) asks for it again; once answered, the store moves on.
+    @Test func aRestartAsksAgainForMessagesNotYetAnswered() {
+        let store = MemoryFIXStore()
+        var s = newSession(store: store)
+        var c = Counterparty()
+        _ = s.connected(now: c.now)
+        _ = s.received(c.logon(), now: c.now)
+        _ = s.received(c.message("R", [(Tag.quoteReqID, "q2")]), now: c.now)
+        _ = s.received(c.message("R", [(Tag.quoteReqID, "q3")]), now: c.now)
+        _ = s.received(c.message("0"), now: c.now)
+        #expect(s.expectedSeq == 5)
         #expect(store.nextTargetSeq == 2)
+        s.answered([2])
+        #expect(store.nextTargetSeq == 3)
+        // The process dies before 3 is answered: the next one asks for 3 again.
+        var after = newSession(store: store)
+        _ = after.connected(now: c.now)
+        let out = sent(after.received(c.logon(seq: 5), now: c.now))
+        #expect(out.map(\.msgType) == ["A", "2"])
+        #expect(out[1][Tag.beginSeqNo] == "3")
+        var again = c.message("R", [(Tag.quoteReqID, "q3")], seq: 3)
+        again[Tag.possDupFlag] = "Y"
+        again[Tag.origSendingTime] = FIXTime.format(c.now)
+        #expect(delivered(after.received(again, now: c.now)).map { $0[Tag.quoteReqID] } == ["q3"])
+        s.answered([3])
     }
 
     @Test func messagesSentWhileAwayAreKeptForTheResend() {

@@ -253,3 +253,90 @@ def test_restart_mid_session_resumes_the_numbers_and_resends(server):
     same, _ = d.read_until("S")
     assert same.get(117) == q.get(117)
     bye(d)
+
+
+def test_a_request_in_flight_when_the_server_is_killed_is_answered_after_the_restart(server):
+    """The request reaches IMS, IMS is killed at once (before or after its answer was written): after the
+    restart the request is answered, fresh or from IMS's resend, never lost."""
+    c = logged_on(server, comp="OMS4", client="C4")
+    quote_request(c, "in-flight", qty=123)  # seq 2
+    server.restart()
+    c.close()
+    d = Counterparty(server.fix_port, sender="OMS4")
+    d.seq = 3
+    d.logon(password=server.keys["C4"])
+    a = d.read()
+    assert a.get(35) == b"A", a
+    quotes = []
+
+    def collect(seconds):
+        """Messages for `seconds`: IMS's ResendRequests answered as an OMS's engine would, Quotes kept."""
+        deadline = time.time() + seconds
+        while time.time() < deadline and not any(q.get(131) == b"in-flight" for q in quotes):
+            try:
+                m = d.read(timeout=max(0.1, deadline - time.time()))
+            except (TimeoutError, socket.timeout):
+                return
+            if m.get(35) == b"2":
+                assert int(m.get(7)) == 2, m
+                quote_request(d, "in-flight", qty=123, seq=2, poss_dup=True, orig_sending_time=now())
+                # 3 was our Logon: a session message, filled.
+                d.send("4", [(123, "Y"), (36, 4)], seq=3, poss_dup=True, orig_sending_time=now())
+            elif m.get(35) == b"S":
+                quotes.append(m)
+
+    # IMS asks again for what it had not answered, and answers it.
+    collect(5)
+    if not quotes:
+        # It had answered before it was killed: its resend has the answer.
+        d.send("2", [(7, 1), (16, 0)])
+        collect(5)
+    assert any(q.get(131) == b"in-flight" for q in quotes), [str(m) for m in d.received]
+    # One locate, however many times it was answered.
+    assert len({q.get(117) for q in quotes if q.get(131) == b"in-flight"}) == 1
+    bye(d)
+
+
+def test_requests_taken_but_not_answered_when_the_server_is_killed_are_asked_for_again(server):
+    """Many requests in one write, the server killed while it works through them: after the restart every
+    request has its answer (IMS asks again for those it took and had not answered; a counterparty asks for
+    the answers it missed)."""
+    n = 4000
+    c = logged_on(server, comp="OMS4", client="C4")
+    ids = ["burst-%d" % i for i in range(n)]
+    c.send_raw(b"".join(c.message("R", [(131, ids[i]), (146, 1), (55, "IBM"), (38, 1)]).encode() for i in range(n)))
+    time.sleep(0.05)
+    server.restart()
+    c.close()
+    d = Counterparty(server.fix_port, sender="OMS4")
+    d.seq = n + 2
+    d.logon(password=server.keys["C4"])
+    assert d.read().get(35) == b"A"
+    answered = set()
+
+    def take(m):
+        if m.get(35) in (b"S", b"AG", b"AI"):
+            answered.add(m.get(131).decode())
+        elif m.get(35) == b"2":
+            begin, end = int(m.get(7)), int(m.get(16)) or n + 2
+            for seq in range(begin, min(end, n + 1) + 1):
+                if seq >= 2:
+                    d.send_raw(d.message("R", [(131, ids[seq - 2]), (146, 1), (55, "IBM"), (38, 1)], seq=seq, poss_dup=True, orig_sending_time=now()).encode())
+            if end >= n + 2:
+                d.send("4", [(123, "Y"), (36, n + 3)], seq=n + 2, poss_dup=True, orig_sending_time=now())
+
+    def drain(seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and len(answered) < n:
+            try:
+                take(d.read(timeout=max(0.1, deadline - time.time())))
+            except (TimeoutError, socket.timeout):
+                return
+
+    drain(4)
+    # The answers IMS sent before it was killed, from its resend.
+    d.send("2", [(7, 1), (16, 0)])
+    drain(20)
+    missing = [i for i in ids if i not in answered]
+    assert not missing, "%d of %d unanswered, e.g. %s" % (len(missing), n, missing[:5])
+    bye(d)

@@ -281,7 +281,7 @@ extension FIXGateway {
     /// names only its own trades. A refused one is answered with a BusinessMessageReject (35=j) naming why;
     /// other ExecTypes are taken without effect.
     func executions(_ messages: [FIXMessage], session: FIXSessionHandle) async {
-        guard let identity = identity(of: session) else { return }
+        guard let identity = identity(of: session) else { return session.send([], answering: messages.compactMap(\.seqNum)) }
         let client = identity.clientScope ?? identity.clientId ?? ""
         let now = WallClock.now()
         var replies: [FIXMessage] = []
@@ -311,12 +311,12 @@ extension FIXGateway {
                 for m in origin { replies.append(FIXReplies.businessReject(m, text: "\(error)")) }
             }
         }
-        session.send(replies)
+        session.send(replies, answering: messages.compactMap(\.seqNum))
     }
 
     /// Reads a batch, decides what the engine must in one submission, and sends every answer in order.
     func decide(_ messages: [FIXMessage], session: FIXSessionHandle) async {
-        guard let identity = identity(of: session) else { return }
+        guard let identity = identity(of: session) else { return session.send([], answering: messages.compactMap(\.seqNum)) }
         let caller = DecisionDesk.Caller(identity: identity)
         let asked = desk.engine.readModel.read { model in messages.map { FIXRequests.read($0, identity: identity, model: model) } }
         var requests: [DecisionDesk.Request] = []
@@ -392,6 +392,6 @@ extension FIXGateway {
             }
         }
         for e in newlyPending { pending.add(e) }
-        session.send(out)
+        session.send(out, answering: messages.compactMap(\.seqNum))
     }
 }
