@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import signal
 import subprocess
 import tempfile
@@ -31,9 +32,19 @@ SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1"}
 
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, tls=False):
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="ims-fix-")
+        self.tls_args = []
+        self.ssl = None
+        if tls:
+            # A self-signed certificate for 127.0.0.1, made here: the FIX port serves TLS with the server's files.
+            self.cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                            "-out", self.cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            self.tls_args = ["--tls-certificate-file", self.cert, "--tls-key-file", key]
+            self.ssl = ssl.create_default_context(cafile=self.cert)
         self.data = os.path.join(self.dir, "data")
         self.keys_file = os.path.join(self.dir, "keys.json")
         self.keys = {}
@@ -61,7 +72,7 @@ class Server:
         log = open(os.path.join(self.dir, "server.log"), "a")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--port", "0", "--fix-port", "0", "--fix-sessions", self.sessions_file,
-             "--api-keys", self.keys_file, "--data-dir", self.data, "--log-level", "info", "--log-format", "text"],
+             "--api-keys", self.keys_file, "--data-dir", self.data, "--log-level", "info", "--log-format", "text"] + self.tls_args,
             stdout=subprocess.PIPE, stderr=log, text=True)
         self.http_port = self.fix_port = None
         deadline = time.time() + 60
@@ -69,7 +80,7 @@ class Server:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError("ims serve exited; see %s" % os.path.join(self.dir, "server.log"))
-            m = re.search(r"ims serving on http://127.0.0.1:(\d+)", line)
+            m = re.search(r"ims serving on https?://127.0.0.1:(\d+)", line)
             if m:
                 self.http_port = int(m.group(1))
             m = re.search(r"FIX acceptor on 127.0.0.1:(\d+)", line)
@@ -80,13 +91,16 @@ class Server:
     def wait_ready(self):
         for _ in range(600):
             try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/health/ready" % self.http_port, timeout=2) as r:
+                with urllib.request.urlopen(self.url("/health/ready"), timeout=2, context=self.ssl) as r:
                     if r.status == 200:
                         return
             except Exception:
                 pass
             time.sleep(0.1)
         raise RuntimeError("not ready")
+
+    def url(self, path):
+        return "%s://127.0.0.1:%d%s" % ("https" if self.ssl else "http", self.http_port, path)
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -106,12 +120,12 @@ class Server:
 
     def request(self, method, path, body=None, key="desk"):
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.http_port, path), data=data, method=method)
+        req = urllib.request.Request(self.url(path), data=data, method=method)
         req.add_header("Authorization", "Bearer " + self.keys[key])
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")

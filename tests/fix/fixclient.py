@@ -12,8 +12,10 @@ def now():
 
 
 class Counterparty:
-    def __init__(self, port, sender="OMS", target="IMS", host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, sender="OMS", target="IMS", host="127.0.0.1", timeout=10.0, ssl_context=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
         self.sock.settimeout(timeout)
         self.parser = simplefix.FixParser()
         self.sender, self.target = sender, target
