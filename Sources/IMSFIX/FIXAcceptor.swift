@@ -67,6 +67,18 @@ public final class FIXSessionHandle: Sendable {
         run { $0.logout(text, now: Date()) }
     }
 
+    /// This node takes the session over from a leader that failed: its store, replicated from the leader's, may
+    /// lack the last messages the leader sent, so the numbers IMS sends from now on start `skip` further on (the
+    /// counterparty's ResendRequest for the skipped ones gets a gap fill), and the expected number is read from
+    /// the store again (a message the leader took and had not answered is asked for again).
+    public func takeOver(skip: Int) {
+        state.withLock { s in
+            s.session.store.setNextSenderSeq(s.session.store.nextSenderSeq + skip)
+            s.session.reload()
+        }
+        logger.notice("FIX \(id): taken over; sending from \(nextNumbers.sender), expecting \(nextNumbers.target)")
+    }
+
     /// Whether a connection is attached (logged on or logging on).
     var isAttached: Bool { state.withLock { $0.channel != nil } }
 

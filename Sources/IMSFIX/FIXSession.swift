@@ -160,6 +160,13 @@ public struct FIXSession: Sendable {
     /// The next number expected from the counterparty.
     public var expectedSeq: Int { nextTarget }
 
+    /// Reads the expected number from the store again at the next connection (a standby's store, replicated
+    /// from the leader, after it takes over).
+    public mutating func reload() {
+        loaded = false
+        unanswered = []
+    }
+
     /// Moves the expected number to `seq` and keeps what a restart may resume from.
     private mutating func setTarget(_ seq: Int) {
         nextTarget = seq

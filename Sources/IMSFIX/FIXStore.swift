@@ -19,6 +19,40 @@ public protocol FIXMessageStore: AnyObject, Sendable {
     func reset(at: Date)
 }
 
+/// One change to a session's store, as a standby replays it (`FileFIXStore.replicate`, `apply`).
+public enum FIXStoreOp: Sendable, Equatable {
+    /// A sent message kept under its number.
+    case stored(seq: Int, bytes: [UInt8])
+    case nextSender(Int)
+    case nextTarget(Int)
+    /// Both numbers back to 1, the messages dropped, a new period from the date.
+    case reset(periodStart: Date)
+
+    /// `kind a\n` and, for a message, its bytes.
+    public var encoded: [UInt8] {
+        switch self {
+        case .stored(let seq, let bytes): Array("M \(seq)\n".utf8) + bytes
+        case .nextSender(let n): Array("S \(n)\n".utf8)
+        case .nextTarget(let n): Array("T \(n)\n".utf8)
+        case .reset(let date): Array("R \(Int64((date.timeIntervalSince1970 * 1000).rounded()))\n".utf8)
+        }
+    }
+
+    /// The op `encoded` wrote, or nil.
+    public init?(_ bytes: ArraySlice<UInt8>) {
+        guard let nl = bytes.firstIndex(of: 10) else { return nil }
+        let head = String(decoding: bytes[bytes.startIndex..<nl], as: UTF8.self).split(separator: " ")
+        guard head.count == 2, let n = Int64(head[1]) else { return nil }
+        switch head[0] {
+        case "M": self = .stored(seq: Int(n), bytes: Array(bytes[(nl + 1)...]))
+        case "S": self = .nextSender(Int(n))
+        case "T": self = .nextTarget(Int(n))
+        case "R": self = .reset(periodStart: Date(timeIntervalSince1970: Double(n) / 1000))
+        default: return nil
+        }
+    }
+}
+
 /// A store in memory: for tests, and sessions that need not survive a restart.
 public final class MemoryFIXStore: FIXMessageStore {
     private struct State {
@@ -69,8 +103,31 @@ public final class FileFIXStore: FIXMessageStore {
     private let seqFD: Int32
     private let messagesFD: Int32
     private let state: Mutex<State>
+    /// Where each change goes as it is made, besides the files (a replicated journal's FIX store topic).
+    private let hook = Mutex<(@Sendable (FIXStoreOp) -> Void)?>(nil)
 
     public struct Failure: Error, CustomStringConvertible { public let description: String }
+
+    /// Sends every change from now on to `sink` too, in the order made (nil: no longer).
+    public func replicate(to sink: (@Sendable (FIXStoreOp) -> Void)?) { hook.withLock { $0 = sink } }
+
+    private func emit(_ op: FIXStoreOp) { hook.withLock { $0 }?(op) }
+
+    /// A change a leader made, applied to this (a standby's) copy.
+    public func apply(_ op: FIXStoreOp) {
+        switch op {
+        case .stored(let seq, let bytes): write(seq, bytes, emitting: false)
+        case .nextSender(let n):
+            state.withLock {
+                $0.sender = n; writeSeqNums($0)
+            }
+        case .nextTarget(let n):
+            state.withLock {
+                $0.target = n; writeSeqNums($0)
+            }
+        case .reset(let date): resetFiles(at: date)
+        }
+    }
 
     /// Opens (or creates) the store in `folder`.
     public init(folder: URL, now: Date = Date()) throws(Failure) {
@@ -120,17 +177,22 @@ public final class FileFIXStore: FIXMessageStore {
         state.withLock {
             $0.sender = seq
             writeSeqNums($0)
+            emit(.nextSender(seq))
         }
     }
 
     public func setNextTargetSeq(_ seq: Int) {
         state.withLock {
+            guard $0.target != seq else { return }
             $0.target = seq
             writeSeqNums($0)
+            emit(.nextTarget(seq))
         }
     }
 
-    public func stored(_ seq: Int, _ message: [UInt8]) {
+    public func stored(_ seq: Int, _ message: [UInt8]) { write(seq, message, emitting: true) }
+
+    private func write(_ seq: Int, _ message: [UInt8], emitting: Bool) {
         state.withLock { s in
             let record = Array("\(seq) \(message.count)\n".utf8) + message
             let written = record.withUnsafeBytes { pwrite(messagesFD, $0.baseAddress, record.count, off_t(s.end)) }
@@ -140,6 +202,7 @@ public final class FileFIXStore: FIXMessageStore {
             }
             s.sender = max(s.sender, seq + 1)
             writeSeqNums(s)
+            if emitting { emit(.stored(seq: seq, bytes: message)) }
         }
     }
 
@@ -155,6 +218,11 @@ public final class FileFIXStore: FIXMessageStore {
     }
 
     public func reset(at: Date) {
+        state.withLock { _ in emit(.reset(periodStart: at)) }
+        resetFiles(at: at)
+    }
+
+    private func resetFiles(at: Date) {
         state.withLock { s in
             _ = ftruncate(messagesFD, 0)
             s = State(sender: 1, target: 1, period: at, index: [:], end: 0)

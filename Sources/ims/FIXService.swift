@@ -48,13 +48,19 @@ extension ResolvedSettings {
     /// Starts the FIX acceptor on `engine`; returns it (stop it before the engine). Sessions keep their numbers
     /// and sent messages in `storeFolder` (`<dataDir>/fix`), or in memory when nil (`ims demo`).
     func startFIX(
-        settings fix: FIXGatewaySettings, engine: Engine, keys: APIKeyStore?, tls: TLSConfiguration?, storeFolder folder: URL?, logger: Logger
-    ) async throws -> (acceptor: FIXAcceptor, gateway: FIXGateway, watcher: Task<Void, Never>) {
+        settings fix: FIXGatewaySettings, engine: Engine, keys: APIKeyStore?, tls: TLSConfiguration?, storeFolder folder: URL?,
+        standbyFirst: Bool = false, logger: Logger
+    ) async throws -> StartedFIX {
         var handles: [FIXSessionHandle] = []
+        var files: [String: FileFIXStore] = [:]
         for s in fix.sessionSettings {
             let store: any FIXMessageStore
             if let folder {
-                do { store = try FileFIXStore(folder: folder.appendingPathComponent("\(s.senderCompID)-\(s.targetCompID)")) } catch {
+                do {
+                    let file = try FileFIXStore(folder: folder.appendingPathComponent("\(s.senderCompID)-\(s.targetCompID)"))
+                    files["\(s.senderCompID)-\(s.targetCompID)"] = file
+                    store = file
+                } catch {
                     throw ValidationError(error.description)
                 }
             } else {
@@ -64,6 +70,8 @@ extension ResolvedSettings {
         }
         let gateway = FIXGateway(
             engine: engine, keys: keys, settings: fix, pendingFile: folder?.appendingPathComponent("pending-quotes.json"), logger: logger)
+        // A replica takes no Logon until it knows it leads (`KafkaFIXReplication`).
+        if standbyFirst { gateway.refuseLogons { "this node is starting as a standby" } }
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
         let acceptor = FIXAcceptor(sessions: handles, application: gateway, tls: context, logger: logger)
         let port = try await acceptor.start(host: host, port: int("fixPort"))
@@ -71,6 +79,16 @@ extension ResolvedSettings {
         let watcher = Task { await gateway.watchPending(sessions: sessions) }
         logger.info("FIX acceptor listening", metadata: ["port": "\(port)", "sessions": "\(handles.map(\.id).joined(separator: ","))", "tls": "\(tls != nil)"])
         Console.line("ims FIX acceptor on \(host):\(port) (\(tls == nil ? "TCP" : "TLS")), sessions \(handles.map(\.id).joined(separator: ", "))")
-        return (acceptor, gateway, watcher)
+        return StartedFIX(acceptor: acceptor, gateway: gateway, watcher: watcher, handles: sessions, stores: files)
     }
+}
+
+/// A running FIX acceptor and what it is made of.
+struct StartedFIX: Sendable {
+    let acceptor: FIXAcceptor
+    let gateway: FIXGateway
+    let watcher: Task<Void, Never>
+    let handles: [FIXSessionHandle]
+    /// Each session's file store, by session id (none in memory, as `ims demo` keeps them).
+    let stores: [String: FileFIXStore]
 }

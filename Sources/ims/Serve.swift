@@ -480,11 +480,22 @@ struct Serve: AsyncParsableCommand {
             if let fixSettings {
                 let fix = try await settings.startFIX(
                     settings: fixSettings, engine: engine, keys: configuration.apiKeys, tls: configuration.tls,
-                    storeFolder: URL(fileURLWithPath: settings.dataDir).appendingPathComponent("fix"), logger: logger)
-                slot.beforeStop {
+                    storeFolder: URL(fileURLWithPath: settings.dataDir).appendingPathComponent("fix"), standbyFirst: kafka, logger: logger)
+                var stopReplication: @Sendable () -> Void = {}
+                #if Kafka
+                    if kafka, let replica = configuration.replication {
+                        let replication = KafkaFIXReplication(
+                            brokers: settings.string("kafkaBrokers"), journalTopic: settings.string("kafkaTopic"), stores: fix.stores, handles: fix.handles,
+                            replica: replica, gateway: fix.gateway, logger: logger)
+                        replication.start()
+                        stopReplication = { replication.stop() }
+                    }
+                #endif
+                slot.beforeStop { [stopReplication] in
                     fix.watcher.cancel()
                     fix.acceptor.stop()
                     fix.gateway.stop()
+                    stopReplication()
                 }
             }
             logger.info("ready")

@@ -32,9 +32,12 @@ SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1"}
 
 
 class Server:
-    def __init__(self, binary, tls=False):
+    def __init__(self, binary, tls=False, extra=(), share=None, seed=True):
+        """`extra`: more arguments of `ims serve`; `share`: another Server whose keys and sessions this one uses
+        (a second node of a replicated journal); `seed`: write the reference data once it is ready."""
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="ims-fix-")
+        self.extra = list(extra)
         self.tls_args = []
         self.ssl = None
         if tls:
@@ -46,11 +49,22 @@ class Server:
             self.tls_args = ["--tls-certificate-file", self.cert, "--tls-key-file", key]
             self.ssl = ssl.create_default_context(cafile=self.cert)
         self.data = os.path.join(self.dir, "data")
+        if share is not None:
+            self.keys, self.key_ids = share.keys, share.key_ids
+            self.keys_file, self.sessions_file = share.keys_file, share.sessions_file
+        else:
+            self.make_keys_and_sessions()
+        self.proc = None
+        self.start()
+        if seed:
+            self.seed()
+
+    def make_keys_and_sessions(self):
         self.keys_file = os.path.join(self.dir, "keys.json")
         self.keys = {}
         self.key_ids = {}
         for name, roles, client in [("desk", ["admin", "operator", "feed"], None)] + [(c, ["client"], c) for c in CLIENTS]:
-            args = [binary, "keys", "create", "--file", self.keys_file, "--name", name]
+            args = [self.binary, "keys", "create", "--file", self.keys_file, "--name", name]
             for r in roles:
                 args += ["--role", r]
             if client:
@@ -64,15 +78,12 @@ class Server:
         self.sessions_file = os.path.join(self.dir, "sessions.yaml")
         with open(self.sessions_file, "w") as f:
             f.write("sessions:\n" + sessions + "\n")
-        self.proc = None
-        self.start()
-        self.seed()
 
     def start(self):
         log = open(os.path.join(self.dir, "server.log"), "a")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--port", "0", "--fix-port", "0", "--fix-sessions", self.sessions_file,
-             "--api-keys", self.keys_file, "--data-dir", self.data, "--log-level", "info", "--log-format", "text"] + self.tls_args,
+             "--api-keys", self.keys_file, "--data-dir", self.data, "--log-level", "info", "--log-format", "text"] + self.tls_args + self.extra,
             stdout=subprocess.PIPE, stderr=log, text=True)
         self.http_port = self.fix_port = None
         deadline = time.time() + 60

@@ -93,6 +93,11 @@ public final class FIXGateway: FIXApplication {
     private let workers = Mutex<[String: Worker]>([:])
     let pending: PendingQuotes
     private let logger: Logger
+    /// Why this node takes no Logon now (a standby of a replicated journal: the leader's address), or nil.
+    private let refusal: Mutex<(@Sendable () -> String?)?> = Mutex(nil)
+
+    /// Refuses every Logon while `why` answers a reason (a standby); nil: takes them.
+    public func refuseLogons(_ why: (@Sendable () -> String?)?) { refusal.withLock { $0 = why } }
 
     public init(engine: Engine, keys: APIKeyStore?, settings: FIXGatewaySettings, pendingFile: URL?, logger: Logger) {
         self.desk = DecisionDesk(engine: engine)
@@ -106,6 +111,7 @@ public final class FIXGateway: FIXApplication {
 
     public func authenticate(logon: FIXMessage, session: FIXSessionHandle) -> String? {
         guard let config = configs[session.id] else { return "no such session" }
+        if let why = refusal.withLock({ $0 })?() { return why }
         let identity: Identity
         if let keys {
             guard let presented = logon[Tag.password], !presented.isEmpty else { return "Password (554) must carry the session's API key" }
