@@ -11,6 +11,22 @@ public protocol FIXApplication: Sendable {
     func authenticate(logon: FIXMessage, session: FIXSessionHandle) -> String?
     /// An application message, in the counterparty's sequence order, each once.
     func received(_ message: FIXMessage, session: FIXSessionHandle)
+    /// A session logged on, was refused, or ended (for the audit trail).
+    func sessionEvent(_ event: FIXSessionEvent, session: FIXSessionHandle)
+}
+
+extension FIXApplication {
+    public func sessionEvent(_ event: FIXSessionEvent, session: FIXSessionHandle) {}
+}
+
+/// What happened to a session, as its application hears of it.
+public enum FIXSessionEvent: Sendable, Equatable {
+    /// Logged on from `peer`.
+    case loggedOn(peer: String)
+    /// A Logon refused, and why.
+    case logonRefused(String)
+    /// The session ended (a Logout, a timeout, the connection closed), and why.
+    case ended(String)
 }
 
 /// One configured session, for the life of the server: its state machine and store, and the connection logged
@@ -95,11 +111,14 @@ public final class FIXSessionHandle: Sendable {
     }
 
     func detach(_ channel: any Channel) {
-        state.withLock { s in
-            guard s.channel === channel else { return }
+        let ended = state.withLock { s -> Bool in
+            guard s.channel === channel else { return false }
+            let loggedOn = s.session.status == .loggedOn || s.session.status == .loggingOut
             s.channel = nil
             s.session.disconnected()
+            return loggedOn
         }
+        if ended { application?.sessionEvent(.ended("the connection closed"), session: self) }
     }
 
     func received(_ message: FIXMessage, problem: FIXFraming.FieldProblem?, from channel: any Channel) {
@@ -121,8 +140,10 @@ public final class FIXSessionHandle: Sendable {
     /// Runs a step of the state machine and does what it says: sends in order (under the lock, so numbers
     /// leave in order whichever thread sends), then deliveries to the application, outside it.
     private func run(on expected: (any Channel)? = nil, _ step: (inout FIXSession) -> [FIXAction]) {
+        var wasLoggedOn = false
         let (actions, channel): ([FIXAction], (any Channel)?) = state.withLock { s in
             if let expected, s.channel !== expected { return ([], nil) }
+            wasLoggedOn = s.session.status == .loggedOn || s.session.status == .loggingOut
             let actions = step(&s.session)
             if let channel = s.channel {
                 var wrote = 0
@@ -142,6 +163,9 @@ public final class FIXSessionHandle: Sendable {
             return (actions, s.channel ?? expected)
         }
         after(actions, channel: channel)
+        if wasLoggedOn, let why = actions.lazy.compactMap({ if case .disconnect(let why) = $0 { why } else { nil } }).first {
+            application?.sessionEvent(.ended(why), session: self)
+        }
     }
 
     private func after(_ actions: [FIXAction], channel: (any Channel)?) {
@@ -301,11 +325,15 @@ final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             logonDeadline?.cancel()
             if let refusal = handle.application?.authenticate(logon: message, session: handle) {
                 logger.warning("FIX \(handle.id): Logon refused: \(refusal)")
+                handle.application?.sessionEvent(.logonRefused(refusal), session: handle)
                 handle.refuse(refusal, on: channel)
                 return
             }
             handle.received(message, problem: problem, from: channel)
-            if handle.status == .loggedOn { handle.loggedOn() }
+            if handle.status == .loggedOn {
+                handle.loggedOn()
+                handle.application?.sessionEvent(.loggedOn(peer: channel.remoteAddress?.description ?? "?"), session: handle)
+            }
             timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak handle] _ in
                 handle?.tick(on: channel)
             }

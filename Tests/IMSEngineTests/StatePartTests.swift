@@ -94,8 +94,33 @@ struct DeskCommandTests {
         let tags = DeskCommands.kinds.map { $0.binaryTag }
         #expect(Set(tags).count == tags.count)
         #expect(tags.allSatisfy { $0 >= 12 }, "1…11 are the data events' tags")
-        #expect(DeskCommands.kinds.map { $0.typeName } == ["ruleCommand", "locateCommand", "orderCommand", "exceptionCommand", "orderCancelCommand"])
+        #expect(
+            DeskCommands.kinds.map { $0.typeName } == [
+                "ruleCommand", "locateCommand", "orderCommand", "exceptionCommand", "orderCancelCommand", "auditNoteCommand",
+            ])
         for kind in DeskCommands.kinds { #expect(kind is any EngineCommand.Type, "\(kind.typeName) has no EngineCommand conformance") }
+    }
+
+    /// An audit note changes nothing but the audit trail; an action it may not carry, or an empty subject, is
+    /// refused naming the field.
+    @Test func anAuditNoteIsAnAuditEntryAndNothingElse() throws {
+        var state = EngineState()
+        var batch = IngestBatch(mode: .decisions, receivedAt: Timestamp(micros: 1_795_000_000_000_000))
+        batch.issuer = "key:k1:oms via FIX IMS-OMS"
+        for note in [
+            AuditNoteCommand(action: "FIX_LOGON", subject: "session IMS-OMS", detail: "from 127.0.0.1"),
+            AuditNoteCommand(action: "RULE_ACTIVATE", subject: "rules v9"), AuditNoteCommand(action: "FIX_LOGOUT", subject: ""),
+        ] {
+            batch.events.append(Event(note))
+            batch.lines.append(Int32(batch.events.count))
+        }
+        let outcome = state.apply(.batch(batch), record: 1)
+        #expect(outcome?.rejected.map(\.field) == ["action", "subject"])
+        let entries = state.auditEntries(AuditFilter(), limit: 10)
+        #expect(entries.map(\.action) == ["FIX_LOGON", "RULE_ACTIVATE", "FIX_LOGOUT"])
+        #expect(entries.map(\.outcome) == ["APPLIED", "REJECTED", "REJECTED"])
+        #expect(entries[0].user == "key:k1:oms via FIX IMS-OMS" && entries[0].detail == "from 127.0.0.1")
+        #expect(state.rules.versions.count == EngineState().rules.versions.count)
     }
 
     /// A command round-trips through the journal's encoding under its tag, and decodes as the same event.

@@ -1,6 +1,7 @@
 """Locates, short-sale approval, cancellations and executions over FIX (raw messages), checked against the
 REST API's view of the same state."""
 import threading
+import time
 
 from fixclient import Counterparty, now
 from test_session import bye, logged_on
@@ -151,3 +152,32 @@ def test_concurrent_locates_over_four_sessions_and_rest_never_exceed_the_pool(se
     assert sum(approved) == pool, "the pool is handed out in full: %d of %d" % (sum(approved), pool)
     status, inv = server.request("GET", "/api/v1/inventory/POOL")
     assert inv["calculations"]["locateAvailable"] == 0
+
+
+def test_logons_refusals_and_ends_are_on_the_audit_trail(server):
+    bad = Counterparty(server.fix_port, sender="OMS3")
+    bad.logon(password=server.keys["C1"], reset=True)
+    assert bad.closed()
+    c = logged_on(server, comp="OMS3", client="C3")
+    c.send("D", [(11, "AUDIT-BUY"), (1, "C3-FREE"), (55, "IBM"), (54, 1), (60, now()), (38, 1), (40, 1)])
+    c.read_until("8")
+    bye(c)
+
+    def entries(action):
+        for _ in range(50):
+            status, body = server.request("GET", "/api/v1/audit?action=%s&limit=1000" % action)
+            assert status == 200, body
+            found = [e for e in body["items"] if "IMS-OMS3" in e["subject"] or "AUDIT-BUY" in e["subject"]]
+            if found:
+                return found
+            time.sleep(0.1)
+        return []
+
+    refused = entries("FIX_LOGON_REFUSED")
+    assert refused and "not the session's API key" in refused[0]["detail"], refused
+    logon = entries("FIX_LOGON")
+    assert logon and "via FIX IMS-OMS3" in logon[0]["user"], logon
+    buy = entries("FIX_REFUSED")
+    assert buy and buy[0]["subject"] == "35=D AUDIT-BUY" and "sales only" in buy[0]["detail"], buy
+    ended = entries("FIX_LOGOUT")
+    assert ended and "Logout" in ended[0]["detail"], ended

@@ -37,7 +37,7 @@ public struct AnyDeskCommand: Sendable, Hashable {
 /// Every kind of desk command, registered once.
 public enum DeskCommands {
     public static let kinds: [any DeskCommand.Type] = [
-        RuleCommand.self, LocateCommand.self, OrderCommand.self, ExceptionCommand.self, OrderCancelCommand.self,
+        RuleCommand.self, LocateCommand.self, OrderCommand.self, ExceptionCommand.self, OrderCancelCommand.self, AuditNoteCommand.self,
     ]
 
     /// The kind written under `tag`, if any.

@@ -96,6 +96,22 @@ extension OrderCancelCommand: EngineCommand {
     }
 }
 
+extension AuditNoteCommand: EngineCommand {
+    func problem(in state: EngineState, scope: inout BatchScope) -> FieldError? {
+        guard Self.actions.contains(action) else { return FieldError("action", "action must be one of \(Self.actions.sorted().joined(separator: ", "))") }
+        guard !subject.isEmpty, subject.utf8.count <= Self.maxSubjectBytes else {
+            return FieldError("subject", "subject must be 1 to \(Self.maxSubjectBytes) bytes")
+        }
+        if let detail, detail.utf8.count > Self.maxDetailBytes { return FieldError("detail", "detail is longer than \(Self.maxDetailBytes) bytes") }
+        return nil
+    }
+
+    /// Nothing but its audit entry.
+    func apply(to state: inout EngineState, sequence: Int64, at time: Timestamp) -> Bool { true }
+
+    func audit(in state: EngineState, refused: Bool, applied: Bool) -> (action: String, subject: String, detail: String?) { (action, subject, detail) }
+}
+
 extension ExceptionCommand: EngineCommand {
     func problem(in state: EngineState, scope: inout BatchScope) -> FieldError? { state.exceptionCommandProblem(self) }
 

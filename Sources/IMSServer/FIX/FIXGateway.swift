@@ -140,6 +140,44 @@ public final class FIXGateway: FIXApplication {
         worker(for: session).add(message)
     }
 
+    /// Logons, refused Logons and session ends, on the audit trail (`AuditNoteCommand`).
+    public func sessionEvent(_ event: FIXSessionEvent, session: FIXSessionHandle) {
+        let issuer = identity(of: session)?.subject ?? "FIX \(session.id)"
+        switch event {
+        case .loggedOn(let peer): note("FIX_LOGON", "session \(session.id)", "from \(peer)", issuer: issuer)
+        case .logonRefused(let why): note("FIX_LOGON_REFUSED", "session \(session.id)", why, issuer: "FIX \(session.id)")
+        case .ended(let why): note("FIX_LOGOUT", "session \(session.id)", why, issuer: issuer)
+        }
+    }
+
+    /// Journals an audit note, without waiting for it.
+    func note(_ action: String, _ subject: String, _ detail: String?, issuer: String) {
+        notes(
+            [AuditNoteCommand(action: action, subject: String(subject.utf8.prefix(256)) ?? subject, detail: detail.map { String($0.prefix(1_000)) })],
+            issuer: issuer)
+    }
+
+    func notes(_ commands: [AuditNoteCommand], issuer: String) {
+        guard !commands.isEmpty else { return }
+        var batch = IngestBatch(mode: .decisions, receivedAt: WallClock.now())
+        batch.issuer = issuer
+        for c in commands {
+            batch.events.append(Event(c))
+            batch.lines.append(Int32(batch.events.count))
+        }
+        if let refused = desk.engine.submit(batch, completion: { _ in }) {
+            logger.warning("FIX audit note not journaled: \(refused)")
+        }
+    }
+
+    /// An application message answered at the gateway with a refusal, as an audit note.
+    static func refusalNote(_ m: FIXMessage, reply: FIXMessage) -> AuditNoteCommand {
+        let id = m[Tag.clOrdID] ?? m[Tag.quoteReqID] ?? m[Tag.execID] ?? "seq \(m.seqNum ?? 0)"
+        return AuditNoteCommand(
+            action: "FIX_REFUSED", subject: String("35=\(m.msgType) \(id)".prefix(200)),
+            detail: String("answered 35=\(reply.msgType): \(reply[Tag.text] ?? "")".prefix(1_000)))
+    }
+
     private func worker(for session: FIXSessionHandle) -> Worker {
         workers.withLock { all in
             if let w = all[session.id] { return w }
@@ -318,6 +356,10 @@ extension FIXGateway {
             }
         }
         session.send(replies, answering: messages.compactMap(\.seqNum))
+        notes(
+            replies.compactMap { reply in
+                messages.first { $0.seqNum.map(String.init) == reply[Tag.refSeqNum] }.map { Self.refusalNote($0, reply: reply) }
+            }, issuer: identity.subject)
     }
 
     /// Reads a batch, decides what the engine must in one submission, and sends every answer in order.
@@ -341,15 +383,21 @@ extension FIXGateway {
         var next = 0
         var out: [FIXMessage] = []
         var newlyPending: [PendingQuotes.Entry] = []
+        // Every answer that refuses, on the audit trail too.
+        var refusals: [AuditNoteCommand] = []
         desk.engine.readModel.read { model in
-            for a in asked {
+            for (m, a) in zip(messages, asked) {
+                func refuse(_ reply: FIXMessage) {
+                    out.append(reply)
+                    refusals.append(Self.refusalNote(m, reply: reply))
+                }
                 switch a {
                 case .replies(let replies):
-                    out += replies
+                    for reply in replies { refuse(reply) }
                 case .quotes(let quoteReqID, let entries):
                     for entry in entries {
                         guard let request = entry.request else {
-                            out += entry.refusal.map { [$0] } ?? []
+                            if let refusal = entry.refusal { refuse(refusal) }
                             continue
                         }
                         let answer = answers[next]
@@ -357,7 +405,7 @@ extension FIXGateway {
                         guard case .locate(let body) = request, answer.body != nil,
                             let view = model.locate(clientId: body.clientId ?? "", requestId: body.requestId ?? "")
                         else {
-                            out.append(FIXReplies.quoteRequestReject(quoteReqID, entry.instrument, reason: 99, text: answer.error ?? "refused"))
+                            refuse(FIXReplies.quoteRequestReject(quoteReqID, entry.instrument, reason: 99, text: answer.error ?? "refused"))
                             continue
                         }
                         out.append(FIXReplies.locate(view, entry: entry.instrument, quoteReqID: quoteReqID))
@@ -372,7 +420,7 @@ extension FIXGateway {
                     guard case .order(let body) = request, answer.body != nil,
                         let view = model.order(clientId: body.clientId ?? "", orderId: body.orderId ?? "")
                     else {
-                        out.append(FIXReplies.orderRejected(echo, text: "\(answer.field.map { "\($0): " } ?? "")\(answer.error ?? "refused")"))
+                        refuse(FIXReplies.orderRejected(echo, text: "\(answer.field.map { "\($0): " } ?? "")\(answer.error ?? "refused")"))
                         continue
                     }
                     out.append(FIXReplies.order(view, echo: echo))
@@ -384,7 +432,7 @@ extension FIXGateway {
                     {
                         out.append(FIXReplies.orderCancelled(view, echo: echo))
                     } else {
-                        out.append(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
+                        refuse(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
                     }
                 case .cancelLocate(_, let echo, let locateId):
                     let answer = answers[next]
@@ -392,12 +440,13 @@ extension FIXGateway {
                     if answer.body != nil, let view = model.locate(locateId) {
                         out.append(FIXReplies.locateCancelled(view, echo: echo))
                     } else {
-                        out.append(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
+                        refuse(FIXReplies.cancelReject(echo, text: answer.error ?? "refused", unknown: answer.status == .notFound))
                     }
                 }
             }
         }
         for e in newlyPending { pending.add(e) }
         session.send(out, answering: messages.compactMap(\.seqNum))
+        notes(refusals, issuer: identity.subject)
     }
 }
