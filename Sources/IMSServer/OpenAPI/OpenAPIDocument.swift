@@ -418,7 +418,9 @@ enum OpenAPIDocument {
                 tag: "operations",
                 parameters: [
                     query("user", string, "Only this identity (key:<id>:<name>, jwt:<subject>)"),
-                    query("action", string, "Only this action: RULE_DRAFT, RULE_APPROVE, LOCATE_DECIDE, ORDER_VALIDATE, ORDER_CANCEL, EVENTS, FIX_LOGON, FIX_REFUSED…"),
+                    query(
+                        "action", string,
+                        "Only this action: RULE_DRAFT, RULE_APPROVE, LOCATE_DECIDE, ORDER_VALIDATE, ORDER_CANCEL, EVENTS, FIX_LOGON, FIX_REFUSED…"),
                     query("subject", string, "Only entries whose subject contains this (L12, v3, TRADE)"),
                     query("from", timestamp, "At or after this time"), query("to", timestamp, "At or before this time"),
                     query("afterId", ["type": "integer", "minimum": 0], "Only entries after this id (the last page's nextAfterId)"),
