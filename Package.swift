@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "IMSServerTests",
             dependencies: [
-                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest", "IMSJournal", "IMSServer",
+                "IMSDomain", "IMSRules", "IMSEngine", "IMSRuntime", "IMSIngest", "IMSJournal", "IMSServer", "IMSFIX",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

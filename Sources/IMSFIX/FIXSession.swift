@@ -226,8 +226,9 @@ public struct FIXSession: Sendable {
         if let problem { return logoutNow(problem.text, now: now, into: &out) }
         guard m[Tag.encryptMethod] == "0" else { return logoutNow("EncryptMethod (98) must be 0", now: now, into: &out) }
         guard let hb = m[Tag.heartBtInt].flatMap({ Int($0) }), settings.heartbeatRange.contains(hb) else {
-            return logoutNow(
-                "HeartBtInt (108) must be \(settings.heartbeatRange.lowerBound)–\(settings.heartbeatRange.upperBound) seconds", now: now, into: &out)
+            let range = settings.heartbeatRange
+            let expected = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)–\(range.upperBound)"
+            return logoutNow("HeartBtInt (108) must be \(expected) seconds", now: now, into: &out)
         }
         if let schedule = settings.schedule, schedule.windowStart(containing: now) == nil {
             return logoutNow("outside the session's schedule", now: now, into: &out)

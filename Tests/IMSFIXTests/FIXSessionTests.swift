@@ -55,6 +55,22 @@ func newSession(store: any FIXMessageStore = MemoryFIXStore()) -> FIXSession {
         #expect(s.expectedSeq == 3)
     }
 
+    @Test func aSessionsHeartbeatIntervalIsTheOneItsLogonMustCarry() {
+        var settings = FIXSessionSettings(senderCompID: "IMS", targetCompID: "OMS")
+        settings.heartbeatRange = 20...20
+        var s = FIXSession(settings: settings, store: MemoryFIXStore())
+        var c = Counterparty()
+        _ = s.connected(now: c.now)
+        let out = s.received(c.logon(), now: c.now)
+        #expect(sent(out).first?[Tag.text] == "HeartBtInt (108) must be 20 seconds")
+        #expect(s.status == .disconnected)
+        var ok = FIXSession(settings: settings, store: MemoryFIXStore())
+        var d = Counterparty()
+        _ = ok.connected(now: d.now)
+        _ = ok.received(d.message("A", [(Tag.encryptMethod, "0"), (Tag.heartBtInt, "20")]), now: d.now)
+        #expect(ok.status == .loggedOn && ok.heartBtInt == 20)
+    }
+
     @Test func firstMessageMustBeLogon() {
         var s = newSession()
         var c = Counterparty()

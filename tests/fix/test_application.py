@@ -181,3 +181,33 @@ def test_logons_refusals_and_ends_are_on_the_audit_trail(server):
     assert buy and buy[0]["subject"] == "35=D AUDIT-BUY" and "sales only" in buy[0]["detail"], buy
     ended = entries("FIX_LOGOUT")
     assert ended and "Logout" in ended[0]["detail"], ended
+
+
+def test_a_quote_is_accepted_with_new_order_single_carrying_its_quote_id(server):
+    c = logged_on(server, comp="OMS2", client="C2")
+    c.send("R", [(131, "ACCEPT-ME"), (146, 1), (55, "IBM"), (38, 77)])
+    q, _ = c.read_until("S")
+    quote_id = q.get(117).decode()
+    c.send("D", [(11, "ACC-1"), (117, quote_id), (55, "IBM"), (54, 5), (60, now()), (38, 77), (40, "D")])
+    er, _ = c.read_until("8")
+    assert er.get(150) == b"F" and er.get(39) == b"2" and er.get(37) == q.get(117), er
+    assert er.get(32) == b"77" and er.get(14) == b"77" and er.get(151) == b"0"
+    # Declined afterwards, it can no longer be accepted.
+    c.send("F", [(11, "ACC-X"), (41, "ACCEPT-ME"), (117, quote_id), (55, "IBM"), (54, 5), (60, now()), (38, 77)])
+    c.read_until("8")
+    c.send("D", [(11, "ACC-2"), (117, quote_id), (55, "IBM"), (54, 5), (60, now()), (38, 77), (40, "D")])
+    late, _ = c.read_until("8")
+    assert late.get(39) == b"8" and b"CANCELLED" in late.get(58), late
+    # Another client's quote is unknown to this session.
+    status, other = server.request("POST", "/api/v1/locates", {"requestId": "c1-accept", "clientId": "C1", "securityId": "IBM", "quantity": 5, "side": "SHORT"}, key="C1")
+    c.send("D", [(11, "ACC-3"), (117, other["locateId"]), (55, "IBM"), (54, 5), (60, now()), (38, 5), (40, "D")])
+    foreign, _ = c.read_until("8")
+    assert foreign.get(39) == b"8" and b"names no locate of this client" in foreign.get(58)
+    bye(c)
+    for _ in range(50):
+        status, body = server.request("GET", "/api/v1/audit?action=FIX_QUOTE_ACCEPTED&limit=1000")
+        if any(e["subject"] == "locate " + quote_id for e in body["items"]):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no FIX_QUOTE_ACCEPTED entry for %s" % quote_id)

@@ -5,14 +5,14 @@
 ///
 /// Not accepted in NDJSON event files or feeds: the FIX gateway builds it.
 public struct AuditNoteCommand: Sendable, Hashable, Codable {
-    /// `FIX_LOGON`, `FIX_LOGON_REFUSED`, `FIX_LOGOUT`, `FIX_REFUSED`.
+    /// `FIX_LOGON`, `FIX_LOGON_REFUSED`, `FIX_LOGOUT`, `FIX_REFUSED`, `FIX_QUOTE_ACCEPTED`.
     public var action: String
     /// What it is about: `session IMS-OMS`, `35=D ClOrdID O1`.
     public var subject: String
     public var detail: String?
 
     /// The actions a note may carry.
-    public static let actions: Set<String> = ["FIX_LOGON", "FIX_LOGON_REFUSED", "FIX_LOGOUT", "FIX_REFUSED"]
+    public static let actions: Set<String> = ["FIX_LOGON", "FIX_LOGON_REFUSED", "FIX_LOGOUT", "FIX_REFUSED", "FIX_QUOTE_ACCEPTED"]
     /// The longest subject and detail, in UTF-8 bytes.
     public static let maxSubjectBytes = 256
     public static let maxDetailBytes = 2_048

@@ -26,9 +26,14 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
         /// The daily window, `HH:MM` UTC: logons outside it are refused, and each start resets the numbers.
         public var start: String?
         public var end: String?
+        /// The HeartBtInt (108) the counterparty's Logon must carry (nil: any from 1 to 300 seconds).
+        public var heartbeatSeconds: Int?
 
-        public init(targetCompId: String, keyId: String? = nil, clientId: String? = nil, start: String? = nil, end: String? = nil) {
+        public init(
+            targetCompId: String, keyId: String? = nil, clientId: String? = nil, start: String? = nil, end: String? = nil, heartbeatSeconds: Int? = nil
+        ) {
             self.targetCompId = targetCompId; self.keyId = keyId; self.clientId = clientId; self.start = start; self.end = end
+            self.heartbeatSeconds = heartbeatSeconds
         }
     }
 
@@ -49,6 +54,7 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
             if authenticated && s.keyId == nil { out.append("\(name).keyId is required: the Logon proves the session with that API key") }
             if !authenticated && s.clientId == nil { out.append("\(name).clientId is required without authentication") }
             if (s.start == nil) != (s.end == nil) { out.append("\(name): start and end go together") }
+            if let hb = s.heartbeatSeconds, !(1...300).contains(hb) { out.append("\(name).heartbeatSeconds \(hb) must be 1 to 300") }
             for (field, value) in [("start", s.start), ("end", s.end)] {
                 if let value, FIXSchedule.seconds(value) == nil { out.append("\(name).\(field) \(value) is not HH:MM") }
             }
@@ -63,6 +69,7 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
             if let start = s.start.flatMap(FIXSchedule.seconds), let end = s.end.flatMap(FIXSchedule.seconds) {
                 settings.schedule = FIXSchedule(start: start, end: end)
             }
+            if let hb = s.heartbeatSeconds { settings.heartbeatRange = hb...hb }
             return settings
         }
     }
@@ -304,6 +311,8 @@ extension FIXGateway {
         case order(DecisionDesk.Request, FIXReplies.OrderEcho)
         case cancelLocate(DecisionDesk.Request, FIXReplies.OrderEcho, locateId: String)
         case cancelOrder(DecisionDesk.Request, FIXReplies.OrderEcho)
+        /// A quote accepted: its ExecutionReport, and the note that puts it on the audit trail.
+        case accepted(FIXMessage, AuditNoteCommand)
     }
 
     /// Takes a batch in order: runs of executions (35=8) become trades, runs of the rest decisions.
@@ -372,7 +381,7 @@ extension FIXGateway {
             switch a {
             case .quotes(_, let entries): requests += entries.compactMap(\.request)
             case .order(let r, _), .cancelLocate(let r, _, _), .cancelOrder(let r, _): requests.append(r)
-            case .replies: break
+            case .replies, .accepted: break
             }
         }
         var answers: [DecisionDesk.Answer] = []
@@ -383,7 +392,7 @@ extension FIXGateway {
         var next = 0
         var out: [FIXMessage] = []
         var newlyPending: [PendingQuotes.Entry] = []
-        // Every answer that refuses, on the audit trail too.
+        // Every answer that refuses (and every quote accepted), on the audit trail too.
         var refusals: [AuditNoteCommand] = []
         desk.engine.readModel.read { model in
             for (m, a) in zip(messages, asked) {
@@ -394,6 +403,9 @@ extension FIXGateway {
                 switch a {
                 case .replies(let replies):
                     for reply in replies { refuse(reply) }
+                case .accepted(let reply, let note):
+                    out.append(reply)
+                    refusals.append(note)
                 case .quotes(let quoteReqID, let entries):
                     for entry in entries {
                         guard let request = entry.request else {

@@ -80,6 +80,7 @@ enum FIXRequests {
     static func newOrder(_ m: FIXMessage, client: String, user: String, model: borrowing ReadModel) -> FIXGateway.Asked {
         guard let clOrdID = m[Tag.clOrdID], !clOrdID.isEmpty else { return reject(m, reason: 1, tag: Tag.clOrdID, text: "ClOrdID (11) is required") }
         let echo = FIXReplies.OrderEcho(m)
+        if let quoteID = m[Tag.quoteID] { return acceptQuote(quoteID, echo: echo, client: client, model: model) }
         guard let sideCode = m[Tag.side] else { return reject(m, reason: 1, tag: Tag.side, text: "Side (54) is required") }
         guard let qty = m[Tag.orderQty].flatMap({ Int64($0) }), qty > 0 else {
             return reject(m, reason: 5, tag: Tag.orderQty, text: "OrderQty (38) must be a positive whole number")
@@ -108,6 +109,24 @@ enum FIXRequests {
         let body = OrderRoutes.Body(
             orderId: clOrdID, clientId: client, bookId: book, securityId: securityId, side: side, quantity: qty, price: price, user: user)
         return .order(.order(body), echo)
+    }
+
+    /// A NewOrderSingle carrying QuoteID (117) accepts the quote: the locate it names, if still approved, is
+    /// confirmed with an ExecutionReport 39=2 for its approved quantity (it was the client's since its approval,
+    /// until its market's day roll); otherwise 39=8 says what became of it.
+    static func acceptQuote(_ quoteID: String, echo: FIXReplies.OrderEcho, client: String, model: borrowing ReadModel) -> FIXGateway.Asked {
+        guard let locate = model.locate(quoteID), locate.clientId == client else {
+            return .replies([FIXReplies.orderRejected(echo, text: "QuoteID (117) \(quoteID) names no locate of this client", reason: 5)])
+        }
+        guard locate.status == "APPROVED" || locate.status == "PARTIAL" else {
+            return .replies([
+                FIXReplies.orderRejected(echo, text: "locate \(quoteID) is \(locate.status)\(locate.reason.map { ": \($0)" } ?? ""): nothing to accept")
+            ])
+        }
+        let note = AuditNoteCommand(
+            action: "FIX_QUOTE_ACCEPTED", subject: "locate \(locate.locateId)",
+            detail: "ClOrdID \(echo.clOrdID) accepts \(locate.approvedQuantity) \(locate.securityId)")
+        return .accepted(FIXReplies.quoteAccepted(locate, echo: echo), note)
     }
 
     /// An OrderCancelRequest: of an order (OrigClOrdID 41 its ClOrdID), or of a locate (its QuoteID 117, or
@@ -317,6 +336,23 @@ enum FIXReplies {
             (Tag.side, echo.side), (Tag.orderQty, String(view.quantity)), (Tag.leavesQty, approved ? String(view.quantity - view.filledQuantity) : "0"),
             (Tag.cumQty, String(view.filledQuantity)), (6, "0"), (Tag.account, view.bookId),
             (Tag.text, "\(view.decision): " + (checks.isEmpty ? "no checks" : checks.joined(separator: "; "))),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// A quote accepted (NewOrderSingle with QuoteID): ExecutionReport 150=F, 39=2 for the locate's approved
+    /// quantity, OrderID 37 = the locate id.
+    static func quoteAccepted(_ view: LocateView, echo: OrderEcho) -> FIXMessage {
+        var fields: [(Int, String)] = [
+            (Tag.orderID, view.locateId), (Tag.clOrdID, echo.clOrdID), (Tag.execID, "\(view.locateId)-accept-\(echo.clOrdID)"),
+            (Tag.execType, "F"), (Tag.ordStatus, "2"), (Tag.quoteID, view.locateId),
+        ]
+        fields += echo.instrument.fields
+        let rate = view.rateBps?.description ?? "0"
+        fields += [
+            (Tag.side, echo.side), (Tag.orderQty, String(view.approvedQuantity)), (Tag.lastQty, String(view.approvedQuantity)), (Tag.lastPx, rate),
+            (Tag.leavesQty, "0"), (Tag.cumQty, String(view.approvedQuantity)), (6, rate),
+            (Tag.text, "locate \(view.locateId) \(view.status) \(view.approvedQuantity)" + (view.expiresAt.map { " until \($0)" } ?? "")),
         ]
         return FIXMessage("8", fields)
     }
