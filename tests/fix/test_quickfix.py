@@ -116,6 +116,19 @@ SocketConnectPort=%(port)d
         locate_id = field(quote, 117)
         # POOL's answer (a Quote, or a reject once the over-allocation test has taken the pool) is valid FIX too.
 
+        # The quote accepted: NewOrderSingle with its QuoteID, confirmed filled for the approved quantity.
+        accept = fix44.NewOrderSingle()
+        accept.setField(fix.ClOrdID("QF-ACCEPT-1"))
+        accept.setField(fix.StringField(117, locate_id))
+        accept.setField(fix.Symbol("IBM"))
+        accept.setField(fix.Side(fix.Side_SELL_SHORT))
+        accept.setField(fix.TransactTime())
+        accept.setField(fix.OrderQty(250))
+        accept.setField(fix.OrdType(fix.OrdType_PREVIOUSLY_QUOTED))
+        fix.Session.sendToTarget(accept, app.session)
+        accepted = app.next(fix.MsgType_ExecutionReport)
+        assert field(accepted, 39) == "2" and field(accepted, 37) == locate_id and field(accepted, 32) == "250", accepted["text"]
+
         order = fix44.NewOrderSingle()
         order.setField(fix.ClOrdID("QF-SS-1"))
         order.setField(fix.Account("C1-FREE"))

@@ -341,11 +341,11 @@ enum FIXReplies {
     }
 
     /// A quote accepted (NewOrderSingle with QuoteID): ExecutionReport 150=F, 39=2 for the locate's approved
-    /// quantity, OrderID 37 = the locate id.
+    /// quantity, OrderID 37 = the locate id (FIX 4.4's ExecutionReport has no QuoteID).
     static func quoteAccepted(_ view: LocateView, echo: OrderEcho) -> FIXMessage {
         var fields: [(Int, String)] = [
             (Tag.orderID, view.locateId), (Tag.clOrdID, echo.clOrdID), (Tag.execID, "\(view.locateId)-accept-\(echo.clOrdID)"),
-            (Tag.execType, "F"), (Tag.ordStatus, "2"), (Tag.quoteID, view.locateId),
+            (Tag.execType, "F"), (Tag.ordStatus, "2"),
         ]
         fields += echo.instrument.fields
         let rate = view.rateBps?.description ?? "0"
