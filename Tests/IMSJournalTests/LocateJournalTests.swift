@@ -113,4 +113,27 @@ struct LocateJournalTests {
         #expect(loaded.partitions[loaded.partition(ofSecurity: ibm)].shortSaleRestrictions[ibm]?.description == "2026-11-27")
         #expect(loaded.snapshotImage() == image)
     }
+
+    /// A ticker two markets share names both securities, by their tickers kept apart from the one-per-key
+    /// identifier index: after an amendment that changes one's ticker, and after a snapshot is loaded.
+    @Test func aTickerSharedByTwoMarketsNamesBothSecurities() throws {
+        var state = EngineState(partitions: 2)
+        InventoryTests.apply(
+            &state,
+            [
+                #"{"type":"security","securityId":"DUP-US","ticker":"DUP","marketId":"US","currency":"USD"}"#,
+                #"{"type":"security","securityId":"DUP-UK","ticker":"DUP","marketId":"UK","currency":"GBP"}"#,
+                #"{"type":"security","securityId":"ONE","ticker":"ONE","marketId":"US","currency":"USD"}"#,
+            ], record: 1)
+        func named(_ state: EngineState, _ ticker: String) -> [String] {
+            state.readModel.securities(identifier: ticker).compactMap(\.security.securityId).sorted()
+        }
+        #expect(named(state, "DUP") == ["DUP-UK", "DUP-US"])
+        #expect(named(state, "ONE") == ["ONE"])
+        let loaded = try state.snapshotImage().withUnsafeBytes { try EngineState(snapshotImage: $0) }
+        #expect(named(loaded, "DUP") == ["DUP-UK", "DUP-US"])
+        InventoryTests.apply(&state, [#"{"type":"security","securityId":"DUP-UK","ticker":"DUQ","marketId":"UK","currency":"GBP","version":2}"#], record: 2)
+        #expect(named(state, "DUP") == ["DUP-US"])
+        #expect(named(state, "DUQ") == ["DUP-UK"])
+    }
 }

@@ -18,6 +18,9 @@ SEED = """
 {"type":"security","securityId":"IBM","isin":"US4592001014","cusip":"459200101","ticker":"IBM","marketId":"US","currency":"USD"}
 {"type":"security","securityId":"POOL","ticker":"POOL","marketId":"US","currency":"USD"}
 {"type":"security","securityId":"HTB1","ticker":"HTB1","marketId":"US","currency":"USD","thresholdList":true}
+{"type":"marketDayRoll","marketId":"UK","businessDate":"%(today)s"}
+{"type":"security","securityId":"DUP-US","ticker":"DUP","marketId":"US","currency":"USD"}
+{"type":"security","securityId":"DUP-UK","ticker":"DUP","marketId":"UK","currency":"GBP"}
 {"type":"aggregationUnit","aggregationUnitId":"AU-US","name":"US","marketId":"US","legalEntity":"PB-US","unitType":"NET","isDefault":true}
 {"type":"book","bookId":"FIRM","legalEntity":"PB-US","positionType":"FIRM"}
 {"type":"counterparty","counterpartyId":"L1","name":"Lender","kind":"LENDER"}

@@ -211,3 +211,16 @@ def test_a_quote_is_accepted_with_new_order_single_carrying_its_quote_id(server)
         time.sleep(0.1)
     else:
         raise AssertionError("no FIX_QUOTE_ACCEPTED entry for %s" % quote_id)
+
+
+def test_a_ticker_in_several_markets_needs_its_exchange(server):
+    c = logged_on(server, comp="OMS3", client="C3")
+    c.send("R", [(131, "DUP-1"), (146, 3), (55, "DUP"), (38, 1), (55, "DUP"), (207, "XLON"), (38, 2), (55, "DUP"), (207, "US"), (38, 3)])
+    ambiguous, _ = c.read_until("AG")
+    assert b"names 2 securities" in ambiguous.get(58) and b"SecurityExchange (207)" in ambiguous.get(58), ambiguous
+    uk, _ = c.read_until("AG")  # no inventory in DUP-UK: refused by the engine, on the record, for that security
+    us, _ = c.read_until("AG")
+    for answer, expected in [(uk, "DUP-UK"), (us, "DUP-US")]:
+        status, loc = server.request("GET", "/api/v1/locates/" + answer.get(58).decode().split()[1])
+        assert status == 200 and loc["securityId"] == expected, (answer, loc)
+    bye(c)

@@ -24,6 +24,7 @@ extension EngineState {
             merged.currency = s.currency ?? old.currency
             if merged == old { return false }
             for (kind, value) in old.identifiers { reference.identifierIndex.removeValue(forKey: IdentifierKey(kind: kind, value: value)) }
+            if let ticker = old.ticker { reference.securitiesByTicker[ticker]?.removeAll { $0 == index } }
             reference.securities[Int(index)].record = merged
             indexIdentifiers(of: merged, security: index)
             reference.noteConstituents(of: merged, replacing: old)
@@ -41,6 +42,7 @@ extension EngineState {
 
     private mutating func indexIdentifiers(of s: Security, security index: Int32) {
         for (kind, value) in s.identifiers { reference.identifierIndex[IdentifierKey(kind: kind, value: value)] = index }
+        if let ticker = s.ticker { reference.securitiesByTicker[ticker, default: []].append(index) }
     }
 
     mutating func applyBook(_ b: Book) -> Bool {

@@ -39,6 +39,10 @@ enum ReferencePart: StatePart {
             reference.securities.append(SecurityEntry(record: record, market: market))
         }
         reference.securitiesByMarket = try (0..<r.readCount()).map { _ throws(BinaryFormatError) in try r.readIndexes() }
+        reference.securitiesByTicker = [:]
+        for (i, entry) in reference.securities.enumerated() {
+            if let ticker = entry.record.ticker { reference.securitiesByTicker[ticker, default: []].append(Int32(i)) }
+        }
         for _ in 0..<(try r.readCount()) {
             let kind: IdentifierKind = try r.readCase()
             reference.identifierIndex[IdentifierKey(kind: kind, value: try r.readString())] = try r.readInt32()

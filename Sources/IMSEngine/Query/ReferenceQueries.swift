@@ -74,10 +74,8 @@ extension ReadModel {
         for kind in IdentifierKind.allCases {
             if let index = reference.identifierIndex[IdentifierKey(kind: kind, value: identifier)], !found.contains(index) { found.append(index) }
         }
-        if found.isEmpty {
-            // Tickers repeat across markets; the index keeps the last, so scan for the rest.
-            for (i, s) in reference.securities.enumerated() where s.record.ticker == identifier { found.append(Int32(i)) }
-        }
+        // Tickers repeat across markets; the index keeps one.
+        for index in reference.securitiesByTicker[identifier] ?? [] where !found.contains(index) { found.append(index) }
         return found.map(securityView)
     }
 

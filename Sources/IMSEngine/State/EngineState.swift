@@ -119,6 +119,9 @@ public struct ReferenceData: Sendable {
     var securities: ContiguousArray<SecurityEntry> = []
     var securityIds = Interner()
     var identifierIndex: [IdentifierKey: Int32] = [:]
+    /// Every security with each ticker (tickers repeat across markets; `identifierIndex` keeps one). Derived:
+    /// kept with the securities, rebuilt on load.
+    var securitiesByTicker: [String: [Int32]] = [:]
     var securitiesByMarket: [[Int32]] = []
     var books: ContiguousArray<Book> = []
     var bookIds = Interner()
