@@ -129,11 +129,12 @@ public struct FIXMessage: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The message as it goes on the wire: `8=BeginString|9=BodyLength|35=…|…|10=CheckSum|`, the fields in
-    /// their order (MsgType first).
+    /// their order (MsgType first), those without a value left out.
     public func encoded(beginString: String) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(256)
-        for field in fields {
+        // FIX has no empty values: a field without one is left out rather than sent malformed.
+        for field in fields where !field.value.isEmpty {
             body.append(contentsOf: String(field.tag).utf8)
             body.append(UInt8(ascii: "="))
             body.append(contentsOf: field.value.utf8)

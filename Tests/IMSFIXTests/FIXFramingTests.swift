@@ -25,6 +25,15 @@ import Testing
         #expect(read[Tag.beginString] == "FIX.4.4")
     }
 
+    @Test func fieldsWithoutAValueAreLeftOut() {
+        let bytes = FIXMessage("j", [(Tag.refSeqNum, "2"), (Tag.businessRejectRefID, ""), (Tag.text, "x")]).encoded(beginString: "FIX.4.4")
+        #expect(!String(decoding: bytes, as: UTF8.self).contains("379="))
+        guard case .message(_, nil, _) = frame(bytes) else {
+            Issue.record("not a well-formed message")
+            return
+        }
+    }
+
     @Test func partialFramesWaitForMore() {
         let bytes = FIXMessage("0", [(Tag.msgSeqNum, "1")]).encoded(beginString: "FIX.4.4")
         for cut in [1, 5, 12, bytes.count - 1] {

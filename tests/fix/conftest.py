@@ -31,7 +31,8 @@ SEED = """
 """
 
 CLIENTS = ["C1", "C2", "C3", "C4", "C5"]
-SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1"}
+# Session (the counterparty's CompID) → the name of the key it logs on with.
+SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1", "REV": "C5-fix"}
 
 
 class Server:
@@ -66,7 +67,7 @@ class Server:
         self.keys_file = os.path.join(self.dir, "keys.json")
         self.keys = {}
         self.key_ids = {}
-        for name, roles, client in [("desk", ["admin", "operator", "feed"], None)] + [(c, ["client"], c) for c in CLIENTS]:
+        for name, roles, client in [("desk", ["admin", "operator", "feed"], None)] + [(c, ["client"], c) for c in CLIENTS] + [("C5-fix", ["client"], "C5")]:
             args = [self.binary, "keys", "create", "--file", self.keys_file, "--name", name]
             for r in roles:
                 args += ["--role", r]

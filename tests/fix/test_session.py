@@ -1,6 +1,7 @@
 """The session layer, driven by raw messages (simplefix): the scenarios a FIX 4.4 acceptor must pass, written
 from the FIX specification's session protocol."""
 import socket
+import subprocess
 import time
 
 from fixclient import Counterparty, now
@@ -340,3 +341,22 @@ def test_requests_taken_but_not_answered_when_the_server_is_killed_are_asked_for
     missing = [i for i in ids if i not in answered]
     assert not missing, "%d of %d unanswered, e.g. %s" % (len(missing), n, missing[:5])
     bye(d)
+
+
+def test_a_key_revoked_while_logged_on_ends_the_session(server):
+    c = logged_on(server, comp="REV", client="C5-fix")
+    quote_request(c, "before-revoke")
+    c.read_until("S")
+    subprocess.run([server.binary, "keys", "revoke", "--file", server.keys_file, server.key_ids["C5-fix"]], check=True, capture_output=True)
+    time.sleep(1.5)  # the server re-reads the keys file within a second
+    quote_request(c, "after-revoke")
+    r, _ = c.read_until("j")
+    assert b"revoked" in r.get(58), r
+    m, _ = c.read_until("5")
+    assert b"revoked" in m.get(58)
+    c.send("5")
+    assert c.closed()
+    # And it cannot log on again.
+    d = Counterparty(server.fix_port, sender="REV")
+    d.logon(password=server.keys["C5-fix"], reset=True)
+    assert d.read().get(35) == b"5"

@@ -315,8 +315,19 @@ extension FIXGateway {
         case accepted(FIXMessage, AuditNoteCommand)
     }
 
-    /// Takes a batch in order: runs of executions (35=8) become trades, runs of the rest decisions.
+    /// Takes a batch in order: runs of executions (35=8) become trades, runs of the rest decisions. A session
+    /// whose key was revoked since its Logon takes nothing more: each message is refused and the session logged
+    /// out.
     func handle(_ messages: [FIXMessage], session: FIXSessionHandle) async {
+        if let keys, let keyId = identity(of: session)?.keyId, !keys.isActive(keyId: keyId) {
+            let text = "the session's API key was revoked"
+            session.send(messages.map { FIXReplies.businessReject($0, text: text) }, answering: messages.compactMap(\.seqNum))
+            notes(
+                messages.map { AuditNoteCommand(action: "FIX_REFUSED", subject: "35=\($0.msgType) seq \($0.seqNum ?? 0)", detail: text) },
+                issuer: "FIX \(session.id)")
+            session.logout(text)
+            return
+        }
         var run: [FIXMessage] = []
         for m in messages {
             if let last = run.last, (last.msgType == "8") != (m.msgType == "8") {

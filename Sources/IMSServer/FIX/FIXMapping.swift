@@ -398,12 +398,12 @@ enum FIXReplies {
 
     /// BusinessMessageReject (35=j) of an application message IMS could not take.
     static func businessReject(_ m: FIXMessage, text: String) -> FIXMessage {
-        FIXMessage(
-            "j",
-            [
-                (Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType), (Tag.businessRejectRefID, m[Tag.execID] ?? m[Tag.clOrdID] ?? ""),
-                (Tag.businessRejectReason, "0"), (Tag.text, text),
-            ])
+        var reject = FIXMessage("j", [(Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType)])
+        // The message's own id, when it has one (a field is never sent empty).
+        if let ref = m[Tag.execID] ?? m[Tag.clOrdID] ?? m[Tag.quoteReqID], !ref.isEmpty { reject.append(Tag.businessRejectRefID, ref) }
+        reject.append(Tag.businessRejectReason, "0")
+        reject.append(Tag.text, text)
+        return reject
     }
 
     /// OrderCancelReject (35=9): 102=1 unknown, 0 too late (no longer cancellable).
