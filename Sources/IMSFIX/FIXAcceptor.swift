@@ -45,7 +45,9 @@ public final class FIXSessionHandle: Sendable {
         public var received = 0, sent = 0, garbled = 0, logons = 0, disconnects = 0
     }
 
-    public init(settings: FIXSessionSettings, store: any FIXMessageStore, logger: Logger) {
+    public init(settings: FIXSessionSettings, store: any FIXMessageStore, logger: Logger, maxUnanswered: Int = 10_000) {
+        precondition(maxUnanswered > 0)
+        self.maxUnanswered = maxUnanswered
         self.settings = settings
         self.state = Mutex((FIXSession(settings: settings, store: store), nil))
         self.logger = logger
@@ -71,6 +73,7 @@ public final class FIXSessionHandle: Sendable {
             session.answered(answering)
             return actions
         }
+        if !answering.isEmpty { resumeReadingIfDue() }
     }
 
     /// A session-level Reject of a message the application could not read (a required field missing…).
@@ -114,6 +117,7 @@ public final class FIXSessionHandle: Sendable {
         let ended = state.withLock { s -> Bool in
             guard s.channel === channel else { return false }
             let loggedOn = s.session.status == .loggedOn || s.session.status == .loggingOut
+            paused.withLock { if $0 === channel { $0 = nil } }
             s.channel = nil
             s.session.disconnected()
             return loggedOn
@@ -124,6 +128,37 @@ public final class FIXSessionHandle: Sendable {
     func received(_ message: FIXMessage, problem: FIXFraming.FieldProblem?, from channel: any Channel) {
         counters.withLock { $0.received += 1 }
         run(on: channel) { $0.received(message, problem: problem, now: Date()) }
+        // Back-pressure: at `maxUnanswered` messages taken and not answered, the socket is read no further (TCP
+        // holds the counterparty's sends) until half of them are answered.
+        if state.withLock({ $0.session.unansweredCount }) >= maxUnanswered { pauseReading(channel) }
+    }
+
+    /// Application messages a session may have taken and not answered before its socket is read no further.
+    public let maxUnanswered: Int
+    private let paused = Mutex<(any Channel)?>(nil)
+
+    private func pauseReading(_ channel: any Channel) {
+        let first = paused.withLock { p -> Bool in
+            defer { p = channel }
+            return p == nil
+        }
+        if first {
+            channel.setOption(.autoRead, value: false).whenFailure { _ in }
+            logger.notice("FIX \(id): \(maxUnanswered) messages unanswered: reading paused")
+            // The answers may all have left meanwhile: then no later answer would resume it.
+            resumeReadingIfDue()
+        }
+    }
+
+    private func resumeReadingIfDue() {
+        guard state.withLock({ $0.session.unansweredCount }) <= maxUnanswered / 2,
+            let channel = paused.withLock({ p in
+                defer { p = nil }
+                return p
+            })
+        else { return }
+        channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        channel.read()
     }
 
     func refuse(_ text: String, on channel: any Channel) {
@@ -223,6 +258,7 @@ public final class FIXAcceptor: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
@@ -340,7 +376,26 @@ final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// A counterparty that reads nothing for `writeStall` while IMS has a megabyte queued for it is closed: what
+    /// was sent is in the store, for its ResendRequest when it logs on again.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stall?.cancel()
+        stall = nil
+        if !context.channel.isWritable {
+            let channel = context.channel, id = session?.id ?? "?", logger = logger
+            stall = context.eventLoop.scheduleTask(in: Self.writeStall) {
+                logger.warning("FIX \(id): the counterparty read nothing for \(Self.writeStall): closed")
+                channel.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    static let writeStall: TimeAmount = .seconds(30)
+    private var stall: Scheduled<Void>?
+
     func channelInactive(context: ChannelHandlerContext) {
+        stall?.cancel()
         timer?.cancel()
         logonDeadline?.cancel()
         session?.detach(context.channel)

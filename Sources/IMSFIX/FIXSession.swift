@@ -159,6 +159,8 @@ public struct FIXSession: Sendable {
 
     /// The next number expected from the counterparty.
     public var expectedSeq: Int { nextTarget }
+    /// Application messages taken and not yet answered.
+    public var unansweredCount: Int { unanswered.count }
 
     /// Reads the expected number from the store again at the next connection (a standby's store, replicated
     /// from the leader, after it takes over).

@@ -53,7 +53,7 @@ extension ResolvedSettings {
     ) async throws -> StartedFIX {
         var handles: [FIXSessionHandle] = []
         var files: [String: FileFIXStore] = [:]
-        for s in fix.sessionSettings {
+        for (s, config) in zip(fix.sessionSettings, fix.sessions) {
             let store: any FIXMessageStore
             if let folder {
                 do {
@@ -66,7 +66,7 @@ extension ResolvedSettings {
             } else {
                 store = MemoryFIXStore()
             }
-            handles.append(FIXSessionHandle(settings: s, store: store, logger: logger))
+            handles.append(FIXSessionHandle(settings: s, store: store, logger: logger, maxUnanswered: config.maxUnanswered ?? 10_000))
         }
         let gateway = FIXGateway(
             engine: engine, keys: keys, settings: fix, pendingFile: folder?.appendingPathComponent("pending-quotes.json"), logger: logger)

@@ -32,7 +32,9 @@ SEED = """
 
 CLIENTS = ["C1", "C2", "C3", "C4", "C5"]
 # Session (the counterparty's CompID) → the name of the key it logs on with.
-SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1", "REV": "C5-fix"}
+SESSIONS = {"OMS": "C1", "OMS2": "C2", "OMS3": "C3", "OMS4": "C4", "QF": "C1", "REV": "C5-fix", "SMALL": "C3"}
+# Sessions' other settings.
+SESSION_SETTINGS = {"SMALL": "\n    maxUnanswered: 5"}
 
 
 class Server:
@@ -78,7 +80,7 @@ class Server:
             self.keys[name] = key
             self.key_ids[name] = key.split("_")[1]
         sessions = "\n".join(
-            "  - targetCompId: %s\n    keyId: %s" % (comp, self.key_ids[client]) for comp, client in SESSIONS.items())
+            "  - targetCompId: %s\n    keyId: %s%s" % (comp, self.key_ids[client], SESSION_SETTINGS.get(comp, "")) for comp, client in SESSIONS.items())
         self.sessions_file = os.path.join(self.dir, "sessions.yaml")
         with open(self.sessions_file, "w") as f:
             f.write("sessions:\n" + sessions + "\n")

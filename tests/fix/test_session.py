@@ -1,5 +1,6 @@
 """The session layer, driven by raw messages (simplefix): the scenarios a FIX 4.4 acceptor must pass, written
 from the FIX specification's session protocol."""
+import os
 import socket
 import subprocess
 import time
@@ -360,3 +361,19 @@ def test_a_key_revoked_while_logged_on_ends_the_session(server):
     d = Counterparty(server.fix_port, sender="REV")
     d.logon(password=server.keys["C5-fix"], reset=True)
     assert d.read().get(35) == b"5"
+
+
+def test_a_flood_is_read_no_faster_than_it_is_answered(server):
+    """A session with maxUnanswered 5 sends 300 requests in one write: IMS pauses reading its socket at 5
+    unanswered (the log says so), resumes as answers leave, and answers every one."""
+    c = logged_on(server, comp="SMALL", client="C3")
+    n = 300
+    c.send_raw(b"".join(c.message("R", [(131, "flood-%d" % i), (146, 1), (55, "IBM"), (38, 1)]).encode() for i in range(n)))
+    answered = set()
+    while len(answered) < n:
+        m = c.read(timeout=20)
+        if m.get(35) in (b"S", b"AG"):
+            answered.add(m.get(131))
+    bye(c)
+    with open(os.path.join(server.dir, "server.log")) as f:
+        assert "FIX IMS-SMALL: 5 messages unanswered: reading paused" in f.read()

@@ -28,12 +28,16 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
         public var end: String?
         /// The HeartBtInt (108) the counterparty's Logon must carry (nil: any from 1 to 300 seconds).
         public var heartbeatSeconds: Int?
+        /// Messages the session may have taken and not answered before its socket is read no further (default
+        /// 10,000).
+        public var maxUnanswered: Int?
 
         public init(
-            targetCompId: String, keyId: String? = nil, clientId: String? = nil, start: String? = nil, end: String? = nil, heartbeatSeconds: Int? = nil
+            targetCompId: String, keyId: String? = nil, clientId: String? = nil, start: String? = nil, end: String? = nil, heartbeatSeconds: Int? = nil,
+            maxUnanswered: Int? = nil
         ) {
             self.targetCompId = targetCompId; self.keyId = keyId; self.clientId = clientId; self.start = start; self.end = end
-            self.heartbeatSeconds = heartbeatSeconds
+            self.heartbeatSeconds = heartbeatSeconds; self.maxUnanswered = maxUnanswered
         }
     }
 
@@ -55,6 +59,7 @@ public struct FIXGatewaySettings: Sendable, Codable, Equatable {
             if !authenticated && s.clientId == nil { out.append("\(name).clientId is required without authentication") }
             if (s.start == nil) != (s.end == nil) { out.append("\(name): start and end go together") }
             if let hb = s.heartbeatSeconds, !(1...300).contains(hb) { out.append("\(name).heartbeatSeconds \(hb) must be 1 to 300") }
+            if let n = s.maxUnanswered, !(1...10_000_000).contains(n) { out.append("\(name).maxUnanswered \(n) must be 1 to 10000000") }
             for (field, value) in [("start", s.start), ("end", s.end)] {
                 if let value, FIXSchedule.seconds(value) == nil { out.append("\(name).\(field) \(value) is not HH:MM") }
             }
