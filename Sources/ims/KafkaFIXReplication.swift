@@ -130,6 +130,7 @@ import Synchronization
                 store.replicate { [weak self] op in self?.enqueue(epoch: epoch, session: id, op) }
             }
             for handle in handles { handle.takeOver(skip: Self.takeoverSkip) }
+            gateway.adoptPending(for: handles)
             leading.store(true, ordering: .relaxed)
             logger.notice("FIX sessions taken over", metadata: ["topic": "\(topic)", "offset": "\(offset)", "epoch": "\(epoch)"])
         }

@@ -78,6 +78,9 @@ def test_the_standby_takes_the_sessions_over_where_the_leader_left_them(cluster)
         c.send("R", [(131, "F-%d" % i), (146, 1), (55, "IBM"), (38, 10 + i)])
         q, _ = c.read_until("S")
         quotes[q.get(34)] = q
+    # One left PENDING for the desk.
+    c.send("R", [(131, "F-PEND"), (146, 1), (55, "HTB1"), (38, 40)])
+    pend, _ = c.read_until("AI")
     time.sleep(1.0)  # the store's changes reach the topic
     a.kill()
     assert leader(b), "node B did not take over"
@@ -97,4 +100,11 @@ def test_the_standby_takes_the_sessions_over_where_the_leader_left_them(cluster)
     d.send("R", [(131, "F-new"), (146, 1), (55, "IBM"), (38, 5)])
     fresh, _ = d.read_until("S")
     assert fresh.get(135) == b"5" and fresh.get(117) not in {q.get(117) for q in quotes.values()}
+    # The desk decides the pending one on the new leader: its Quote reaches the session there.
+    status, body = b.request("POST", "/api/v1/locates/%s/decision" % pend.get(117).decode(), {"action": "APPROVE", "quantity": 30})
+    assert status == 200, body
+    late, _ = d.read_until("S", timeout=15)
+    while late.get(117) != pend.get(117):
+        late, _ = d.read_until("S", timeout=15)
+    assert late.get(135) == b"30" and late.get(131) == b"F-PEND" and late.get(55) == b"HTB1"
     bye(d)

@@ -208,6 +208,28 @@ public final class FIXGateway: FIXApplication {
 
     // MARK: Pending quotes
 
+    /// Quotes still PENDING that sessions asked for on another node (the leader this node took over from): found
+    /// in the replicated journal's locates (requested `via FIX <session>`), so their Quote follows the desk's
+    /// decision here. The instrument is echoed as the security's ticker (or id): the original Symbol was the
+    /// other node's.
+    public func adoptPending(for sessions: [FIXSessionHandle]) {
+        let known = Set(pending.all().map(\.locateId))
+        let found: [PendingQuotes.Entry] = desk.engine.readModel.read { model in
+            sessions.flatMap { session -> [PendingQuotes.Entry] in
+                let marker = "via FIX \(session.id)"
+                return model.locates(matching: LocateFilter(status: .pending), offset: 0, limit: 100_000).items.compactMap { view in
+                    guard !known.contains(view.locateId), view.requestedBy?.hasSuffix(marker) == true else { return nil }
+                    let symbol = model.security(view.securityId)?.security.ticker ?? view.securityId
+                    var instrument = FIXReplies.Instrument(FIXMessage("R", [(Tag.symbol, symbol), (Tag.orderQty, String(view.quantity))]))
+                    instrument.quantity = String(view.quantity)
+                    return PendingQuotes.Entry(locateId: view.locateId, sessionId: session.id, quoteReqID: view.requestId, instrument: instrument)
+                }
+            }
+        }
+        for e in found { pending.add(e) }
+        if !found.isEmpty { logger.notice("FIX: \(found.count) pending quotes adopted from the journal") }
+    }
+
     /// Answers quotes the desk has decided since they were left PENDING; run every `interval` until cancelled.
     public func watchPending(sessions: [FIXSessionHandle], interval: Duration = .milliseconds(200)) async {
         let byId = Dictionary(uniqueKeysWithValues: sessions.map { ($0.id, $0) })
