@@ -34,16 +34,8 @@ public enum FIXSessionEvent: Sendable, Equatable {
 /// numbered and kept, and goes out when the counterparty asks for it with a ResendRequest.
 public final class FIXSessionHandle: Sendable {
     public let settings: FIXSessionSettings
-    /// The identity the session acts as (set by the application when its Logon is accepted).
-    public let context: Mutex<[String: String]> = Mutex([:])
     private let state: Mutex<(session: FIXSession, channel: (any Channel)?)>
     let logger: Logger
-    private let counters = Mutex<Counters>(Counters())
-
-    /// What the session has seen, for /health and metrics.
-    public struct Counters: Sendable, Equatable {
-        public var received = 0, sent = 0, garbled = 0, logons = 0, disconnects = 0
-    }
 
     public init(settings: FIXSessionSettings, store: any FIXMessageStore, logger: Logger, maxUnanswered: Int = 10_000) {
         precondition(maxUnanswered > 0)
@@ -57,7 +49,6 @@ public final class FIXSessionHandle: Sendable {
     public var id: String { "\(settings.senderCompID)-\(settings.targetCompID)" }
     public var status: FIXSession.Status { state.withLock { $0.session.status } }
     public var nextNumbers: (sender: Int, target: Int) { state.withLock { ($0.session.store.nextSenderSeq, $0.session.store.nextTargetSeq) } }
-    public var counts: Counters { counters.withLock { $0 } }
 
     /// Sends an application message (or keeps it for a resend when not logged on).
     public func send(_ message: FIXMessage) {
@@ -126,7 +117,6 @@ public final class FIXSessionHandle: Sendable {
     }
 
     func received(_ message: FIXMessage, problem: FIXFraming.FieldProblem?, from channel: any Channel) {
-        counters.withLock { $0.received += 1 }
         run(on: channel) { $0.received(message, problem: problem, now: Date()) }
         // Back-pressure: at `maxUnanswered` messages taken and not answered, the socket is read no further (TCP
         // holds the counterparty's sends) until half of them are answered.
@@ -166,7 +156,6 @@ public final class FIXSessionHandle: Sendable {
     }
 
     func garbled(_ why: String) {
-        counters.withLock { $0.garbled += 1 }
         logger.warning("FIX \(id): garbled message ignored: \(why)")
     }
 
@@ -181,15 +170,12 @@ public final class FIXSessionHandle: Sendable {
             wasLoggedOn = s.session.status == .loggedOn || s.session.status == .loggingOut
             let actions = step(&s.session)
             if let channel = s.channel {
-                var wrote = 0
+                var wrote = false
                 for case .send(let bytes, _) in actions {
                     channel.write(ByteBuffer(bytes: bytes), promise: nil)
-                    wrote += 1
+                    wrote = true
                 }
-                if wrote > 0 {
-                    channel.flush()
-                    counters.withLock { $0.sent += wrote }
-                }
+                if wrote { channel.flush() }
             }
             if actions.contains(where: { if case .disconnect = $0 { true } else { false } }) {
                 s.channel = nil
@@ -210,7 +196,6 @@ public final class FIXSessionHandle: Sendable {
             case .deliver(let message): application?.received(message, session: self)
             case .note(let text): logger.info("FIX \(id): \(text)")
             case .disconnect(let why):
-                counters.withLock { $0.disconnects += 1 }
                 logger.notice("FIX \(id): disconnected: \(why)")
                 channel?.close(promise: nil)
             }
@@ -220,8 +205,6 @@ public final class FIXSessionHandle: Sendable {
     /// Set by the acceptor.
     var application: (any FIXApplication)? { applicationBox.withLock { $0 } }
     let applicationBox = Mutex<(any FIXApplication)?>(nil)
-
-    func loggedOn() { counters.withLock { $0.logons += 1 } }
 }
 
 /// The FIX acceptor: a TCP (or TLS) listener for the configured sessions. A connection's first message must be
@@ -367,7 +350,6 @@ final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             handle.received(message, problem: problem, from: channel)
             if handle.status == .loggedOn {
-                handle.loggedOn()
                 handle.application?.sessionEvent(.loggedOn(peer: channel.remoteAddress?.description ?? "?"), session: handle)
             }
             timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak handle] _ in

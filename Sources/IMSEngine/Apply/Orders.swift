@@ -205,14 +205,14 @@ extension EngineState {
     /// Cancels what is left of an approved order: what its trades have not filled goes back to the client's and
     /// the unit's sell limits; what they filled stays as it was. Returns false when there was nothing to cancel
     /// (a second cancellation in the same batch).
-    mutating func applyOrderCancel(_ c: OrderCancelCommand, sequence: Int64, at time: Timestamp, issuer: String) -> Bool {
+    mutating func applyOrderCancel(_ c: OrderCancelCommand, sequence: Int64, at time: Timestamp) -> Bool {
         guard let i = orders.index(clientId: c.clientId, orderId: c.orderId), orders.records[i].decision == .approved,
             orders.records[i].cancellation == nil
         else { return false }
         countOrder(orders.records[i], sign: -1)
         orders.update(i) {
             $0.cancellation = OrderCancellation(
-                sequence: sequence, at: time, quantity: max(0, $0.quantity - $0.filledQuantity), by: c.user ?? issuer, reason: c.reason)
+                sequence: sequence, at: time, quantity: max(0, $0.quantity - $0.filledQuantity), by: c.user ?? "anonymous", reason: c.reason)
         }
         countOrder(orders.records[i], sign: 1)
         return true

@@ -87,7 +87,7 @@ extension OrderCancelCommand: EngineCommand {
     func problem(in state: EngineState, scope: inout BatchScope) -> FieldError? { state.orderCancelProblem(self) }
 
     func apply(to state: inout EngineState, sequence: Int64, at time: Timestamp) -> Bool {
-        state.applyOrderCancel(self, sequence: sequence, at: time, issuer: user ?? "anonymous")
+        state.applyOrderCancel(self, sequence: sequence, at: time)
     }
 
     func audit(in state: EngineState, refused: Bool, applied: Bool) -> (action: String, subject: String, detail: String?) {
