@@ -185,6 +185,38 @@ struct ClientTrustTests {
         }
     }
 
+    /// `POST /api/v1/orders/{orderId}/cancel` and the `cancelOrder` decision: a client cancels only its own
+    /// orders (another client's is unknown, naming another client is refused), a repeated key, an unknown one,
+    /// an oversized reason or id are refused naming the field, and nothing is journaled until it is right.
+    @Test func anOrderCancellationIsTheClientsOwn() async throws {
+        try await withServer { desk, fund1, fund2, engine in
+            let validated = try await fund1.call(
+                .post, "/api/v1/orders/validate",
+                #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":50,"price":"1"}"#)
+            #expect(validated.json["decision"] as? String == "APPROVED", "\(validated.text)")
+            let before = engine.readModel.read { $0.lastSequence }
+            let cases: [(Caller, String, String, HTTPResponse.Status, String)] = [
+                (fund2, "/api/v1/orders/O1/cancel", "{}", .notFound, "orderId"),
+                (fund2, "/api/v1/orders/O1/cancel", #"{"clientId":"CL1"}"#, .forbidden, "clientId"),
+                (fund1, "/api/v1/orders/O1/cancel", #"{"clientId":"CL1","clientId":"CL2"}"#, .badRequest, "clientId"),
+                (fund1, "/api/v1/orders/O1/cancel", #"{"reason":"a","colour":"red"}"#, .badRequest, "colour"),
+                (fund1, "/api/v1/orders/O1/cancel", #"{"reason":""# + String(repeating: "x", count: 2_000) + #""}"#, .badRequest, "reason"),
+                (fund1, "/api/v1/orders/" + String(repeating: "o", count: 300) + "/cancel", "{}", .badRequest, "orderId"),
+                (desk, "/api/v1/orders/O1/cancel", "{}", .unprocessableContent, "clientId"),
+            ]
+            for (caller, path, body, status, field) in cases {
+                let r = try await caller.call(.post, path, body)
+                #expect(r.status == status && r.json["field"] as? String == field, "\(path.prefix(60)) \(body.prefix(60)): \(r.text.prefix(300))")
+            }
+            let channel = try await fund1.call(
+                .post, "/api/v1/decisions", #"{"correlationId":"c1","type":"cancelOrder","orderId":"O1","clientId":"CL1","clientId":"CL2"}"#)
+            #expect(channel.json["status"] as? Int == 400 && channel.json["field"] as? String == "clientId", "\(channel.text)")
+            #expect(engine.readModel.read { $0.lastSequence } == before, "nothing was journaled")
+            let own = try await fund1.call(.post, "/api/v1/orders/O1/cancel", #"{"reason":"done"}"#)
+            #expect(own.status == .ok && (own.json["cancellation"] as? [String: Any])?["quantity"] as? Int == 50, "\(own.text)")
+        }
+    }
+
     @Test func anIdUsedAgainTheNextDayIsANewRequest() async throws {
         try await withServer { desk, fund1, _, _ in
             let locate = #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT"}"#
