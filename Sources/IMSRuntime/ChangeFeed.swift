@@ -3,6 +3,12 @@ import Foundation
 import IMSDomain
 import IMSEngine
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The engine's output: a bounded in-process bus of `ChangeRecord`s with one cursor per consumer.
 ///
 /// The Disruptor shape (as in LMAX and exchange-core): one publisher (the writer, once per drain), records
@@ -17,9 +23,18 @@ import IMSEngine
 /// the Disruptor's dependency barrier. The stream hub follows the read model, so what it routes is already
 /// readable there.
 ///
+/// Wake-ups are targeted: each cursor waits on a condition of its own (all sharing the feed's one mutex), a
+/// publish wakes only the waiting cursors that follow nobody, and a cursor finishing wakes only the waiting
+/// cursors that follow it. So a record wakes each consumer once, when it can read it (one broadcast woke every
+/// consumer on every publish and every finish, most of them to find nothing yet).
+///
+/// A publisher may also hand a record straight to a cursor that is idle and caught up (`publish(_:claimingFor:)`):
+/// the engine applies a small drain to the read model on its own thread so, with no thread woken on a
+/// decision's way back (`ReadModelStore.applyClaimed`).
+///
 /// `@unchecked Sendable` (the feed and its cursors): every stored `var` is read and written with the feed's
-/// `condition` held. It stays a condition variable of its own, not a `BlockingQueue`: it is a ring read by
-/// many cursors, each at its own place, not a queue with one consumer.
+/// `mutex` held. It stays a ring of its own, not a `BlockingQueue`: it is read by many cursors, each at its own
+/// place, not a queue with one consumer.
 public final class ChangeFeed: @unchecked Sendable {
     /// What a consumer's `next` gave.
     public enum Read: Sendable {
@@ -38,7 +53,7 @@ public final class ChangeFeed: @unchecked Sendable {
     /// The most changed items kept, over all records kept (each record is kept whole).
     public let maxItems: Int
 
-    private let condition = NSCondition()
+    private let mutex = FeedMutex()
     private var records: Deque<ChangeRecord> = []
     /// The feed sequence of `records.first`.
     private var firstKept: UInt64 = 1
@@ -46,7 +61,7 @@ public final class ChangeFeed: @unchecked Sendable {
     private var nextSequence: UInt64 = 1
     private var items = 0
     private var isClosed = false
-    private var cursors: [ObjectIdentifier: WeakCursor] = [:]
+    private var cursors: [WeakCursor] = []
 
     /// A `ChangeFeed` from its fields.
     public init(capacity: Int = 4_096, maxItems: Int = 262_144, startingAfter sequence: UInt64 = 0) {
@@ -59,49 +74,77 @@ public final class ChangeFeed: @unchecked Sendable {
 
     /// The sequence of the last record published (0 before the first).
     public var lastPublished: UInt64 {
-        condition.lock(); defer { condition.unlock() }
+        mutex.lock(); defer { mutex.unlock() }
         return nextSequence - 1
     }
 
     /// Publishes a record, numbering it; drops the oldest records past the bounds. Never waits.
     @discardableResult
     public func publish(_ record: consuming ChangeRecord) -> UInt64 {
-        condition.lock()
+        publish(record, claimingFor: nil).sequence
+    }
+
+    /// Publishes a record and, when `claimant` (a cursor that follows nobody) has finished everything before it
+    /// and waits for nothing it was handed, hands the record to it at once: `claimed` is then the record, which
+    /// its caller must apply for that consumer and then `finish` the cursor. Otherwise the claimant reads it as
+    /// usual (woken if it waits).
+    public func publish(_ record: consuming ChangeRecord, claimingFor claimant: Cursor?) -> (sequence: UInt64, claimed: ChangeRecord?) {
+        mutex.lock()
         let sequence = nextSequence
         record.feedSequence = sequence
         items += record.itemCount
+        var claimed: ChangeRecord?
+        var taker: Cursor?
+        if let claimant, claimant.upstream == nil, claimant.read == sequence - 1, claimant.finished == claimant.read {
+            claimant.read = sequence
+            claimed = record
+            taker = claimant
+        }
         records.append(record)
         nextSequence += 1
         while records.count > 1 && (records.count > capacity || items > maxItems) {
             items -= records.removeFirst().itemCount
             firstKept += 1
         }
-        condition.broadcast()
-        condition.unlock()
-        return sequence
+        wakeWaiting { $0.upstream == nil && $0 !== taker }
+        mutex.unlock()
+        return (sequence, claimed)
+    }
+
+    /// Signals every cursor waiting now that `matches` (the mutex held).
+    private func wakeWaiting(_ matches: (Cursor) -> Bool) {
+        var dropped = false
+        for entry in cursors {
+            guard let cursor = entry.cursor else {
+                dropped = true
+                continue
+            }
+            if cursor.waiting && matches(cursor) { cursor.wake.signal() }
+        }
+        if dropped { cursors.removeAll { $0.cursor == nil } }
     }
 
     /// Ends the feed: consumers read what is kept, then get `.closed`.
     public func close() {
-        condition.lock()
+        mutex.lock()
         isClosed = true
-        condition.broadcast()
-        condition.unlock()
+        wakeWaiting { _ in true }
+        mutex.unlock()
     }
 
     /// A new consumer, reading from the next record published (or after `upstream` has finished with each).
     public func cursor(named name: String, after upstream: Cursor? = nil) -> Cursor {
-        condition.lock(); defer { condition.unlock() }
+        mutex.lock(); defer { mutex.unlock() }
         let cursor = Cursor(feed: self, name: name, position: nextSequence - 1, upstream: upstream)
-        cursors[ObjectIdentifier(cursor)] = WeakCursor(cursor: cursor)
+        cursors.append(WeakCursor(cursor: cursor))
         return cursor
     }
 
     /// Every live consumer: its name, the last record it finished, and how many published records it has not.
     public func consumers() -> [(name: String, position: UInt64, lag: UInt64)] {
-        condition.lock(); defer { condition.unlock() }
-        cursors = cursors.filter { $0.value.cursor != nil }
-        return cursors.values.compactMap(\.cursor).map { ($0.name, $0.finished, nextSequence - 1 - $0.finished) }
+        mutex.lock(); defer { mutex.unlock() }
+        cursors.removeAll { $0.cursor == nil }
+        return cursors.compactMap(\.cursor).map { ($0.name, $0.finished, nextSequence - 1 - $0.finished) }
             .sorted { $0.name < $1.name }
     }
 
@@ -109,11 +152,15 @@ public final class ChangeFeed: @unchecked Sendable {
     public final class Cursor: @unchecked Sendable {
         public let name: String
         private let feed: ChangeFeed
-        private let upstream: Cursor?
+        fileprivate let upstream: Cursor?
         /// The last record handed out (guarded by the feed's lock).
         fileprivate var read: UInt64
         /// The last record this consumer has finished with (guarded by the feed's lock).
         fileprivate var finished: UInt64
+        /// Waiting in `next` for something to read (guarded by the feed's lock).
+        fileprivate var waiting = false
+        /// What the consumer waits on; signalled only when there may be something for it.
+        fileprivate let wake: FeedCondition
 
         fileprivate init(feed: ChangeFeed, name: String, position: UInt64, upstream: Cursor?) {
             self.feed = feed
@@ -121,40 +168,46 @@ public final class ChangeFeed: @unchecked Sendable {
             self.read = position
             self.finished = position
             self.upstream = upstream
+            wake = FeedCondition(feed.mutex)
         }
 
         /// The last record this consumer has finished with.
         public var position: UInt64 {
-            feed.condition.lock(); defer { feed.condition.unlock() }
+            feed.mutex.lock(); defer { feed.mutex.unlock() }
             return finished
         }
 
         /// Moves the cursor to just after `sequence` (after a resynchronisation from a state that already
         /// reflects it).
         public func reset(after sequence: UInt64) {
-            feed.condition.lock()
+            feed.mutex.lock()
             read = sequence
             finished = sequence
-            feed.condition.broadcast()
-            feed.condition.unlock()
+            wakeFollowers()
+            feed.mutex.unlock()
+        }
+
+        /// Wakes the waiting cursors that follow this one (the feed's mutex held).
+        fileprivate func wakeFollowers() {
+            feed.wakeWaiting { $0.upstream === self }
         }
 
         /// The next records (at most `max`), waiting up to `timeout` seconds for one. Marks what was handed
         /// out before as finished.
         public func next(max: Int = .max, timeout: Double) -> Read {
             let feed = self.feed
-            feed.condition.lock(); defer { feed.condition.unlock() }
+            feed.mutex.lock(); defer { feed.mutex.unlock() }
             if finished < read {
                 finished = read
-                feed.condition.broadcast()
+                wakeFollowers()
             }
-            let deadline = Date().addingTimeInterval(timeout)
+            let deadline = FeedCondition.deadline(after: timeout)
             while true {
                 if read + 1 < feed.firstKept {
                     let missed = (read + 1)...(feed.firstKept - 1)
                     read = feed.firstKept - 1
                     finished = read
-                    feed.condition.broadcast()
+                    wakeFollowers()
                     return .lagged(missed: missed)
                 }
                 let limit = upstream.map { Swift.min($0.finished, feed.nextSequence - 1) } ?? feed.nextSequence - 1
@@ -166,7 +219,10 @@ public final class ChangeFeed: @unchecked Sendable {
                     return .records(out)
                 }
                 if feed.isClosed && (upstream == nil || limit == feed.nextSequence - 1) { return .closed }
-                if !feed.condition.wait(until: deadline) { return .timedOut }
+                waiting = true
+                let woken = wake.wait(until: deadline)
+                waiting = false
+                if !woken { return .timedOut }
             }
         }
 
@@ -193,14 +249,71 @@ public final class ChangeFeed: @unchecked Sendable {
 
         /// Marks everything handed out as finished, so that cursors after this one may read it.
         public func finish() {
-            feed.condition.lock()
+            feed.mutex.lock()
             finished = read
-            feed.condition.broadcast()
-            feed.condition.unlock()
+            wakeFollowers()
+            feed.mutex.unlock()
         }
     }
 
     private struct WeakCursor {
         weak var cursor: Cursor?
     }
+}
+
+/// The feed's mutex (a `pthread_mutex_t` at a fixed address, which its cursors' conditions wait with).
+final class FeedMutex: @unchecked Sendable {
+    fileprivate let raw: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        raw = .allocate(capacity: 1)
+        pthread_mutex_init(raw, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(raw)
+        raw.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(raw) }
+    func unlock() { pthread_mutex_unlock(raw) }
+}
+
+/// A condition one cursor waits on with the feed's mutex held (monotonic clock, so a change of the wall clock
+/// neither stretches nor cuts a wait).
+final class FeedCondition: @unchecked Sendable {
+    private let raw: UnsafeMutablePointer<pthread_cond_t>
+    private let mutex: FeedMutex
+
+    init(_ mutex: FeedMutex) {
+        self.mutex = mutex
+        raw = .allocate(capacity: 1)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(raw, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(raw)
+        raw.deallocate()
+    }
+
+    /// The monotonic time `seconds` from now.
+    static func deadline(after seconds: Double) -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nanos = Int(now.tv_nsec) + Int(max(0, seconds) * 1e9)
+        return timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+    }
+
+    /// Waits (the mutex held) until signalled or `deadline`; false once the deadline has passed.
+    func wait(until deadline: timespec) -> Bool {
+        var deadline = deadline
+        return pthread_cond_timedwait(raw, mutex.raw, &deadline) != ETIMEDOUT
+    }
+
+    /// Wakes the waiter, if any.
+    func signal() { pthread_cond_signal(raw) }
 }

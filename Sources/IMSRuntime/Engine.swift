@@ -269,6 +269,7 @@ public final class Engine: Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds
         var snapshot: EngineState?
         var published: UInt64 = 0
+        var claimed: ChangeRecord?
         var texts: ExceptionTexts?
         let events = work.reduce(0) { $0 + $1.lineCount }
         let replicated = work.reduce(0) { $0 + ($1.replicated ? $1.lineCount : 0) }
@@ -280,10 +281,13 @@ public final class Engine: Sendable {
             // Published under the lock, so that the state seen by a reader of `read` reflects exactly the
             // records published so far (what a consumer that fell off the feed resynchronises from).
             let c0 = DispatchTime.now().uptimeNanoseconds
-            published = feed.publish(
+            // A small drain goes straight to the read model when its thread is idle and caught up: applied on
+            // this thread below, so a decision's answer wakes no other thread on its way back.
+            (published, claimed) = feed.publish(
                 state.takeChangeRecord(
                     exceptionsFrom: exceptionsFrom, earliest: earliest, records: records,
-                    results: outcomes.compactMap { $0 }))
+                    results: outcomes.compactMap { $0 }),
+                claimingFor: events <= Self.inlineApplyEvents ? readModel.cursor : nil)
             captureNanos.add(DispatchTime.now().uptimeNanoseconds - c0, ordering: .relaxed)
             texts = state.takeTextsToJournal()
             if snapshots != nil {
@@ -306,6 +310,7 @@ public final class Engine: Sendable {
         // Events are counted in flight on the inbox until applied, whichever stage passed them on.
         inbox.done(cost: events - replicated)
         if replicated > 0 { replicatedEvents.subtract(replicated, ordering: .relaxed) }
+        if let claimed { readModel.applyClaimed(claimed) }
         // Answered once the read model shows the drain (its thread calls `answer(through:)`), so that a
         // client that reads after its answer sees what it wrote.
         let applyStarted = t0, appliedAt = StageTimes.now(), stages = stageTimes

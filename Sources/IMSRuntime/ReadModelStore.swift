@@ -33,6 +33,8 @@ public final class ReadModelStore: @unchecked Sendable {
     private let resyncCount = Atomic<Int>(0)
     private let applyNanos = Atomic<UInt64>(0)
     private let stopped = DispatchSemaphore(value: 0)
+    /// Told each feed sequence the model shows (set once by `follow`).
+    private var applied: @Sendable (UInt64) -> Void = { _ in }
 
     /// A `ReadModelStore` from its fields.
     public init(_ model: ReadModel) {
@@ -84,6 +86,7 @@ public final class ReadModelStore: @unchecked Sendable {
     ) {
         let cursor = feed.cursor(named: "read-model")
         self.cursor = cursor
+        self.applied = applied
         cursor.consume(
             on: "ims-read-model",
             { [self] read in
@@ -106,6 +109,16 @@ public final class ReadModelStore: @unchecked Sendable {
                 }
                 return true
             }, closed: { [self] in stopped.signal() })
+    }
+
+    /// Applies a record the publisher claimed for this store's cursor (`ChangeFeed.publish(_:claimingFor:)`),
+    /// on the publisher's thread: the same steps as the follower's, without waking it.
+    func applyClaimed(_ record: ChangeRecord) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        write { $0.apply(record) }
+        applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+        cursor?.finish()
+        applied(record.feedSequence)
     }
 
     /// Waits for the thread to end (after the feed is closed and drained).

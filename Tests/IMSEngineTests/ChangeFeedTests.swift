@@ -107,4 +107,65 @@ struct ChangeFeedTests {
         feed.publish(Self.record())
         #expect(Self.sequences(cursor.next(timeout: 0)) == [6])
     }
+
+    @Test func aPublisherClaimsARecordOnlyForAnIdleCaughtUpCursor() {
+        let feed = ChangeFeed()
+        let model = feed.cursor(named: "read-model")
+        let hub = feed.cursor(named: "stream-hub", after: model)
+        // Idle and caught up: the record is handed over at once and never read again.
+        let first = feed.publish(Self.record(sequence: 1), claimingFor: model)
+        #expect(first.sequence == 1 && first.claimed?.feedSequence == 1 && first.claimed?.lastSequence == 1)
+        guard case .timedOut = hub.next(timeout: 0.01) else { Issue.record("a claimed record is not finished until its claimant says so"); return }
+        model.finish()
+        #expect(Self.sequences(hub.next(timeout: 0)) == [1])
+        guard case .timedOut = model.next(timeout: 0.01) else { Issue.record("a claimed record is not read again"); return }
+        // Holding records it was handed (not finished): the next one waits for it, in order.
+        feed.publish(Self.record(sequence: 2))
+        #expect(Self.sequences(model.next(timeout: 0)) == [2])
+        let held = feed.publish(Self.record(sequence: 3), claimingFor: model)
+        #expect(held.claimed == nil)
+        #expect(Self.sequences(model.next(timeout: 0)) == [3])
+        // Behind (a record it has not read): not claimed either.
+        feed.publish(Self.record(sequence: 4))
+        model.finish()
+        #expect(feed.publish(Self.record(sequence: 5), claimingFor: model).claimed == nil)
+        #expect(Self.sequences(model.next(timeout: 0)) == [4, 5])
+        // A cursor that follows another is never claimed for.
+        #expect(feed.publish(Self.record(sequence: 6), claimingFor: hub).claimed == nil)
+    }
+
+    @Test func aPublishWakesTheConsumersThatCanReadItAndAFinishWakesItsFollowers() {
+        let feed = ChangeFeed()
+        let model = feed.cursor(named: "read-model")
+        let hub = feed.cursor(named: "stream-hub", after: model)
+        let woke = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var modelGot: [UInt64] = [], hubGot: [UInt64] = []
+        Thread {
+            modelGot = Self.sequences(model.next(timeout: 10))
+            woke.signal()
+        }.start()
+        Thread {
+            hubGot = Self.sequences(hub.next(timeout: 10))
+            woke.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.05)
+        feed.publish(Self.record())
+        #expect(woke.wait(timeout: .now() + 10) == .success)
+        #expect(modelGot == [1] && hubGot.isEmpty, "only the read model can read it yet")
+        model.finish()
+        #expect(woke.wait(timeout: .now() + 10) == .success)
+        #expect(hubGot == [1])
+        // A claimed record wakes nobody until it is finished, then its followers.
+        Thread {
+            hubGot = Self.sequences(hub.next(timeout: 10))
+            woke.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.05)
+        let claimed = feed.publish(Self.record(), claimingFor: model)
+        #expect(claimed.claimed != nil)
+        #expect(woke.wait(timeout: .now() + 0.1) == .timedOut)
+        model.finish()
+        #expect(woke.wait(timeout: .now() + 10) == .success)
+        #expect(hubGot == [2])
+    }
 }
