@@ -117,6 +117,13 @@ enum FileIO {
 
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// Bytes an unprivileged process may still write on the file system holding `path`; nil if unknown.
+    static func freeBytes(_ path: String) -> Int64? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return nil }
+        return Int64(st.f_bavail) * Int64(st.f_frsize)
+    }
+
     /// Writes all of `bytes` at `offset`.
     static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(Failure) {
         var failure: Failure?

@@ -63,7 +63,8 @@ struct RawRecord {
     var payload: Range<Int>
 }
 
-/// Walks the records of one segment's bytes, stopping at the first that is torn, corrupt or out of order.
+/// Walks the records of one segment's bytes, stopping at the first that is torn, corrupt or out of order, or
+/// quietly where only zeros follow (the space written ahead).
 struct SegmentScanner {
     let bytes: UnsafeRawBufferPointer
     private(set) var offset: Int
@@ -110,7 +111,9 @@ struct SegmentScanner {
         let crc = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian
         let number = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self).littleEndian
         if length == 0 && crc == 0 && number == 0 {
-            stopReason = "zeroes from offset \(offset)"
+            // Zeros from a record boundary to the end are the space the journal writes ahead of its records
+            // (`SegmentedJournal.prepareAhead`): the segment's end, not damage. Zeros with data after them are.
+            if !Self.allZero(UnsafeRawBufferPointer(rebasing: bytes[offset...])) { stopReason = "zeroes from offset \(offset)" }
             return nil
         }
         guard length <= JournalFormat.maximumPayload, length <= left - JournalFormat.recordHeaderSize else {
@@ -131,5 +134,20 @@ struct SegmentScanner {
         offset = end
         expected += 1
         return record
+    }
+
+    /// Whether every byte is zero (eight at a time).
+    static func allZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
+        }
+        while i < n {
+            if bytes[i] != 0 { return false }
+            i += 1
+        }
+        return true
     }
 }

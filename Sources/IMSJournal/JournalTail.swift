@@ -37,16 +37,21 @@ public final class JournalTail {
     @discardableResult
     public func read(through limit: UInt64, _ body: (UInt64, JournalEntry) throws -> Bool) throws -> Int {
         var handed = 0
+        // Read a chunk at a time: a segment is longer than its records (the zeros written ahead of them).
+        var chunk = Self.readChunkBytes
         while nextRecord <= limit {
             if segment == nil, try !open() { return handed }
-            let size = try fileSize()
-            if size > offset {
-                buffer = try readBytes(count: size - offset)
+            let available = try fileSize() - offset
+            let count = max(0, min(available, chunk))
+            if count > 0 {
+                buffer = try readBytes(count: count)
             } else {
                 buffer.removeAll(keepingCapacity: true)
             }
+            let offsetBefore = offset
             var stopped = false
             var damaged: String?
+            var rest = false
             try buffer.withUnsafeBytes { raw in
                 var scanner = SegmentScanner(bytes: raw, from: 0, expected: recordAtOffset)
                 while let record = scanner.next() {
@@ -66,8 +71,15 @@ public final class JournalTail {
                     if try !body(record.number, entry) { stopped = true; break }
                 }
                 if !stopped { damaged = scanner.stopReason }
+                rest = scanner.stopReason == nil && scanner.offset < raw.count
             }
             if stopped || nextRecord > limit { return handed }
+            // The chunk ended before the segment did, and not at the zeros ahead: read on (a record longer than
+            // the chunk, with a larger one).
+            if count < available && !rest {
+                if offset == offsetBefore { chunk *= 2 }
+                continue
+            }
             // The end of what this segment holds now: the next segment, if the writer has moved on to it.
             let names = JournalReader.segmentNames(directory)
             if let next = names.first(where: { $0.first > segment!.first }) {
@@ -104,6 +116,9 @@ public final class JournalTail {
         recordAtOffset = holding.first
         return true
     }
+
+    /// Bytes read from a segment at a time (doubled for a record longer than that).
+    static let readChunkBytes = 1 << 20
 
     private func fileSize() throws -> Int {
         var st = stat()

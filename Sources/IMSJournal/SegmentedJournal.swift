@@ -41,11 +41,22 @@ public enum SyncPolicy: Sendable, Hashable, CustomStringConvertible {
 /// one `fdatasync` (under `.everyBatch`). A failed write or sync cuts the file
 /// back to where it was, so nothing half-written is ever read back, and throws;
 /// the next append tries again. See `JournalFormat` for the layout.
+///
+/// **Zero-filled ahead.** An append that grows the file makes `fdatasync` write the file's inode as well as its
+/// data: two device writes, waited for one after the other. So while the engine has nothing to journal, the
+/// journal thread writes zeros ahead of the last record (`prepareAhead`: `fillChunkBytes` at a time, up to
+/// `fillAheadBytes` ahead, synced), and an append into that space changes no metadata: its sync is one device
+/// write (the journal stage of a decision at 2,000/s from 277–314 µs to 220–237 µs p50 on the reference machine).
+/// Readers take zeros from a record boundary to the end of a segment as its end (`SegmentScanner`); a segment
+/// is cut to its last record when the journal moves to the next. Under a sustained load the thread is never
+/// idle, and appends grow the file as before (there, one sync serves a whole group anyway).
 public final class SegmentedJournal: EngineJournal {
     private struct Tail {
         var fd: Int32
         var path: String
         var size: Int
+        /// The file's length: `size` plus the zeros written ahead of the records.
+        var filled: Int
         var nextRecord: UInt64
         var lastSync: UInt64
         /// Set when a failed write could not be cut back; the next append cuts it first.
@@ -74,7 +85,8 @@ public final class SegmentedJournal: EngineJournal {
         if let segment = scan.tailSegment {
             let path = directory + "/" + segment
             let fd = try FileIO.open(path, flags: O_WRONLY)
-            t = Tail(fd: fd, path: path, size: scan.tailSize, nextRecord: next, lastSync: Self.nowNanos())
+            let length = FileIO.size(path) ?? scan.tailSize
+            t = Tail(fd: fd, path: path, size: scan.tailSize, filled: max(length, scan.tailSize), nextRecord: next, lastSync: Self.nowNanos())
         } else {
             t = try Self.createSegment(directory: directory, firstRecord: next)
         }
@@ -120,6 +132,41 @@ public final class SegmentedJournal: EngineJournal {
     /// Bytes of records written since this journal was opened.
     public var bytesWritten: Int64 { tail.withLock { $0.bytesWritten } }
 
+    /// The most zeros kept written ahead of the last record.
+    public static let fillAheadBytes = 4 << 20
+    /// Zeros written (and synced) per `prepareAhead` call: about half a millisecond on the reference machine, the
+    /// longest a request arriving meanwhile waits for it.
+    public static let fillChunkBytes = 256 << 10
+    private static let zeros = [UInt8](repeating: 0, count: fillChunkBytes)
+    /// Free space on the journal's disk below which nothing is written ahead.
+    public static let fillReserveBytes = 256 << 20
+
+    /// Writes one chunk of zeros ahead of the last record and syncs it, if fewer than `fillAheadBytes` are
+    /// (never past the segment's size, never under `.never`, never into the disk's last `fillReserveBytes`);
+    /// returns whether more would be written.
+    public func prepareAhead() -> Bool {
+        if case .never = policy { return false }
+        return tail.withLock { t in
+            guard !t.closed, t.dirtyFrom == nil, t.filled < segmentBytes, t.filled - t.size < Self.fillAheadBytes else { return false }
+            let chunk = min(Self.fillChunkBytes, segmentBytes - t.filled)
+            // Never into the disk's last `fillReserveBytes`: writing ahead must not be what fills a disk.
+            guard FileIO.freeBytes(directory).map({ $0 >= Int64(chunk + Self.fillReserveBytes) }) ?? false else { return false }
+            do {
+                try Self.zeros.withUnsafeBytes { try FileIO.write(t.fd, UnsafeRawBufferPointer(rebasing: $0[0..<chunk]), at: t.filled, path: t.path) }
+                try FileIO.syncData(t.fd, path: t.path)
+                t.filled += chunk
+                return t.filled < segmentBytes && t.filled - t.size < Self.fillAheadBytes
+            } catch {
+                // Zeros only: cut them back so the length stays what the journal knows; the next append retries.
+                if (try? FileIO.truncate(t.fd, to: t.filled, path: t.path)) == nil { t.dirtyFrom = t.size }
+                return false
+            }
+        }
+    }
+
+    /// The file length of the segment being appended (records and the zeros ahead of them).
+    public var tailFileBytes: Int { tail.withLock { $0.filled } }
+
     /// Appends entries as one group commit (written, then synced per the policy); returns the first record number.
     public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
         let result: Result<UInt64, JournalFailure> = tail.withLock { t in
@@ -138,6 +185,7 @@ public final class SegmentedJournal: EngineJournal {
         if let from = t.dirtyFrom {
             try FileIO.truncate(t.fd, to: from, path: t.path)
             t.dirtyFrom = nil
+            t.filled = from
         }
         let first = t.nextRecord
         var out = BinaryWriter(capacity: 64 * 1024)
@@ -146,9 +194,13 @@ public final class SegmentedJournal: EngineJournal {
         }
         if t.size > JournalFormat.segmentHeaderSize && t.size + out.bytes.count > segmentBytes {
             let next = try Self.createSegment(directory: directory, firstRecord: first)
+            // The zeros ahead of the last record go: a finished segment ends with its last record.
+            if t.filled > t.size { try FileIO.truncate(t.fd, to: t.size, path: t.path) }
             try FileIO.syncData(t.fd, path: t.path)
             close(t.fd)
-            t = Tail(fd: next.fd, path: next.path, size: next.size, nextRecord: first, lastSync: t.lastSync, bytesWritten: t.bytesWritten)
+            t = Tail(
+                fd: next.fd, path: next.path, size: next.size, filled: next.filled, nextRecord: first, lastSync: t.lastSync,
+                bytesWritten: t.bytesWritten)
         }
         let before = t.size
         do {
@@ -169,11 +221,15 @@ public final class SegmentedJournal: EngineJournal {
                 t.unsynced = true
             }
         } catch {
-            // Nothing of this append may be read back: cut the file to where it was.
-            do { try FileIO.truncate(t.fd, to: before, path: t.path) } catch { t.dirtyFrom = before }
+            // Nothing of this append may be read back: cut the file to where it was (the zeros ahead go too).
+            do {
+                try FileIO.truncate(t.fd, to: before, path: t.path)
+                t.filled = before
+            } catch { t.dirtyFrom = before }
             throw error
         }
         t.size = before + out.bytes.count
+        t.filled = max(t.filled, t.size)
         t.nextRecord = first + UInt64(entries.count)
         t.bytesWritten += Int64(out.bytes.count)
         return first
@@ -192,7 +248,9 @@ public final class SegmentedJournal: EngineJournal {
             FileIO.remove(path)
             throw error
         }
-        return Tail(fd: fd, path: path, size: JournalFormat.segmentHeaderSize, nextRecord: firstRecord, lastSync: nowNanos())
+        return Tail(
+            fd: fd, path: path, size: JournalFormat.segmentHeaderSize, filled: JournalFormat.segmentHeaderSize, nextRecord: firstRecord,
+            lastSync: nowNanos())
     }
 
     private static func nowNanos() -> UInt64 { SystemClock.monotonicNanos() }

@@ -191,7 +191,9 @@ public final class Engine: Sendable {
 
     private func runJournal() {
         guard let journal else { return }
-        while let work = inbox.take(maxCost: Self.maxGroupCommitEvents) {
+        // While nothing waits, the journal prepares ahead (a chunk at a time, so a request arriving meanwhile waits
+        // for one chunk at most).
+        while let work = inbox.take(maxCost: Self.maxGroupCommitEvents, idle: { journal.prepareAhead() }) {
             let taken = StageTimes.now()
             var entries: [JournalEntry] = []
             entries.reserveCapacity(work.count + 1)

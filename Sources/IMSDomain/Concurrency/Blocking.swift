@@ -81,6 +81,20 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         return out
     }
 
+    /// `take`, but while nothing is queued it first runs `idle` (without the lock) for as long as `idle` returns
+    /// true and nothing arrives: work that may wait for a quiet moment (the journal zero-fills ahead of its writes).
+    public func take(maxCost: Int = .max, idle: () -> Bool) -> [Element]? {
+        var more = true
+        condition.lock()
+        while items.isEmpty && !closed && more {
+            condition.unlock()
+            more = idle()
+            condition.lock()
+        }
+        condition.unlock()
+        return take(maxCost: maxCost)
+    }
+
     /// Waits until something is queued, taking nothing (another thread may take it: `takeAvailable`); false once
     /// the queue is closed and empty.
     public func waitForItems() -> Bool {

@@ -77,6 +77,14 @@ public protocol EngineJournal: AnyObject, Sendable {
     /// Returns the record number given to the first; the others follow consecutively.
     /// Throws, having written nothing that will be read back, when they cannot be made durable.
     func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64
+    /// Does a little of the work that makes later appends cheaper (the file journal zero-fills its segment ahead
+    /// of the writes), called while nothing waits to be journaled; returns whether there is more to do.
+    func prepareAhead() -> Bool
+}
+
+extension EngineJournal {
+    /// Nothing to prepare.
+    public func prepareAhead() -> Bool { false }
 }
 
 /// Why the journal could not make entries durable (a full disk, an I/O error).
