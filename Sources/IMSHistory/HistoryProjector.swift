@@ -150,7 +150,7 @@ public final class HistoryProjector: Sendable {
         logger.info(
             "history projector starting",
             metadata: ["resumeRecord": "\(startState.appliedRecord + 1)", "committedRecord": "\(offset?.last ?? 0)"])
-        let thread = Thread { [self] in
+        let thread = Thread.named("ims-history") { [self] in
             #if canImport(Glibc)
                 // Below ingest's priority (on Linux, who = 0 with PRIO_PROCESS names the calling thread only): a
                 // saturated engine keeps its cores and the projector catches up when it leaves time.
@@ -158,7 +158,6 @@ public final class HistoryProjector: Sendable {
             #endif
             project(from: startState, following: handOver.follower)
         }
-        thread.name = "ims-history"
         thread.start()
         var lastRetention = Date.distantPast
         while !Task.isCancelled && !shared.withLock({ $0.stopped }) {

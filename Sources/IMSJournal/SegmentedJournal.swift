@@ -104,7 +104,7 @@ public final class SegmentedJournal: EngineJournal {
     /// Under `.intervalMillis`, syncs what was written and not yet synced at least every `ms` even when no
     /// further append comes to do it: the loss window is bounded when traffic stops, as documented.
     private func startSyncTimer(every ms: Int) {
-        let thread = Thread { [weak self] in
+        let thread = Thread.named("ims-journal-sync") { [weak self] in
             while true {
                 usleep(useconds_t(ms * 1_000))
                 guard let self else { return }
@@ -120,7 +120,6 @@ public final class SegmentedJournal: EngineJournal {
                 if stop { return }
             }
         }
-        thread.name = "ims-journal-sync"
         thread.start()
     }
 

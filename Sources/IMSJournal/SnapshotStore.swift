@@ -59,7 +59,7 @@ public final class SnapshotStore: SnapshotSink {
     /// Writes a snapshot of `state` on a background thread, unless one is being written.
     public func offer(_ state: EngineState) {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
-        let thread = Thread { [self] in
+        let thread = Thread.named("ims-snapshot") { [self] in
             defer { busy.store(false, ordering: .releasing) }
             let handler = reporter.withLock { $0 }
             do {
@@ -73,7 +73,6 @@ public final class SnapshotStore: SnapshotSink {
                 }
             }
         }
-        thread.name = "ims-snapshot"
         thread.start()
     }
 

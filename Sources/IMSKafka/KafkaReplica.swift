@@ -121,11 +121,10 @@
 
         /// Starts following the log (and leading when the lease runs out).
         public func run() {
-            let thread = Thread { [self] in
+            let thread = Thread.named("ims-replica") { [self] in
                 while !stopping.load(ordering: .relaxed) { step() }
                 finished.signal()
             }
-            thread.name = "ims-replica"
             thread.start()
         }
 

@@ -232,7 +232,7 @@ public final class ChangeFeed: @unchecked Sendable {
         /// so dependent cursors see them only then. `closed` runs once the feed has closed and this consumer
         /// has read everything.
         public func consume(on threadName: String, _ body: @escaping @Sendable (Read) -> Bool, closed: @escaping @Sendable () -> Void = {}) {
-            let thread = Thread { [self] in
+            let thread = Thread.named(threadName) { [self] in
                 while true {
                     let read = next(timeout: 1)
                     if case .closed = read {
@@ -243,7 +243,6 @@ public final class ChangeFeed: @unchecked Sendable {
                     if case .records = read { finish() }
                 }
             }
-            thread.name = threadName
             thread.start()
         }
 

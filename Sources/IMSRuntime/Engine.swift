@@ -86,15 +86,13 @@ public final class Engine: Sendable {
         self.snapshotEveryEvents = snapshotEveryEvents
         self.maxPendingEvents = maxPendingEvents
         if journal != nil {
-            let journalThread = Thread { [self] in self.runJournal() }
-            journalThread.name = "ims-journal"
+            let journalThread = Thread.named("ims-journal") { [self] in self.runJournal() }
             journalThread.start()
         }
         readModel.follow(
             feed, resynchronise: { [unowned self] in self.read { (ReadModel($0), self.feed.lastPublished) } },
             applied: { [answers] in answers.answer(through: $0) })
-        let thread = Thread { [self] in self.runWriter() }
-        thread.name = "ims-engine-writer"
+        let thread = Thread.named("ims-engine-writer") { [self] in self.runWriter() }
         thread.stackSize = 8 << 20
         thread.start()
     }

@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import HTTPTypes
 import Hummingbird
+import IMSDomain
 import IMSEngine
 import IMSRuntime
 
@@ -88,14 +89,13 @@ final class ReadPool: @unchecked Sendable {
         // A long read resting for its share still needs a thread to wait for it.
         guard runnable > idleWorkers || (workers == 0 && !longJobs.isEmpty), workers < threads else { return }
         workers += 1
-        let thread = Thread { [self] in
+        let thread = Thread.named("\(name)-\(workers)") { [self] in
             #if canImport(Glibc)
                 // On Linux, who = 0 with PRIO_PROCESS names the calling thread only.
                 _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
             #endif
             while let job = next() { job() }
         }
-        thread.name = "\(name)-\(workers)"
         if let stackSize { thread.stackSize = stackSize }
         thread.start()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import IMSDomain
 import IMSFIX
 import IMSRuntime
 import IMSServer
@@ -59,14 +60,12 @@ import Synchronization
         }
 
         func start() {
-            let follower = Thread { [self] in
+            let follower = Thread.named("ims-fix-replication") { [self] in
                 while !stopping.load(ordering: .relaxed) { step() }
                 finished.signal()
             }
-            follower.name = "ims-fix-replication"
             follower.start()
-            let sender = Thread { [self] in send() }
-            sender.name = "ims-fix-replication-send"
+            let sender = Thread.named("ims-fix-replication-send") { [self] in send() }
             sender.start()
         }
 

@@ -508,8 +508,7 @@ struct Serve: AsyncParsableCommand {
     /// threads that run the server's tasks.
     static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try work() }) }
-            thread.name = "ims-recovery"
+            let thread = Thread.named("ims-recovery") { continuation.resume(with: Result { try work() }) }
             thread.start()
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import IMSDomain
 import IMSRuntime
 import Synchronization
 
@@ -75,7 +76,7 @@ public final class OperationsHistory: Sendable {
 
     /// Samples `engine` every `interval` seconds on a thread of its own, until the process ends.
     func start(sampling engine: Engine) {
-        let thread = Thread { [self] in
+        let thread = Thread.named("ims-operations-history") { [self] in
             var last = Date()
             while true {
                 Thread.sleep(forTimeInterval: interval)
@@ -85,7 +86,6 @@ public final class OperationsHistory: Sendable {
                 last = now
             }
         }
-        thread.name = "ims-operations-history"
         thread.start()
     }
 

@@ -130,11 +130,10 @@ public final class TopicFeeds: Sendable {
     /// Starts consuming on a thread of its own.
     public func start() {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        let thread = Thread { [self] in
+        let thread = Thread.named("ims-topic-feeds") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "ims-topic-feeds"
         thread.start()
     }
 
