@@ -62,6 +62,8 @@ public final class ChangeFeed: @unchecked Sendable {
     private var items = 0
     private var isClosed = false
     private var cursors: [WeakCursor] = []
+    /// Conditions to signal once the mutex is released (`unlockAndSignal`).
+    private var toSignal: [FeedCondition] = []
 
     /// A `ChangeFeed` from its fields.
     public init(capacity: Int = 4_096, maxItems: Int = 262_144, startingAfter sequence: UInt64 = 0) {
@@ -107,11 +109,13 @@ public final class ChangeFeed: @unchecked Sendable {
             firstKept += 1
         }
         wakeWaiting { $0.upstream == nil && $0 !== taker }
-        mutex.unlock()
+        unlockAndSignal()
         return (sequence, claimed)
     }
 
-    /// Signals every cursor waiting now that `matches` (the mutex held).
+    /// Marks every cursor waiting now that `matches` to be signalled (the mutex held): `unlockAndSignal` signals
+    /// them once the mutex is released, so a woken consumer does not at once block on the mutex its waker
+    /// still holds (a second switch for every wake-up).
     private func wakeWaiting(_ matches: (Cursor) -> Bool) {
         var dropped = false
         for entry in cursors {
@@ -119,9 +123,27 @@ public final class ChangeFeed: @unchecked Sendable {
                 dropped = true
                 continue
             }
-            if cursor.waiting && matches(cursor) { cursor.wake.signal() }
+            if cursor.waiting && matches(cursor) { toSignal.append(cursor.wake) }
         }
         if dropped { cursors.removeAll { $0.cursor == nil } }
+    }
+
+    /// Releases the mutex, then signals the cursors `wakeWaiting` marked.
+    private func unlockAndSignal() {
+        if toSignal.isEmpty {
+            mutex.unlock()
+            return
+        }
+        let signals = toSignal
+        toSignal.removeAll(keepingCapacity: true)
+        mutex.unlock()
+        for condition in signals { condition.signal() }
+    }
+
+    /// Signals what `wakeWaiting` marked with the mutex still held (before a wait releases it).
+    private func signalMarked() {
+        for condition in toSignal { condition.signal() }
+        toSignal.removeAll(keepingCapacity: true)
     }
 
     /// Ends the feed: consumers read what is kept, then get `.closed`.
@@ -129,7 +151,7 @@ public final class ChangeFeed: @unchecked Sendable {
         mutex.lock()
         isClosed = true
         wakeWaiting { _ in true }
-        mutex.unlock()
+        unlockAndSignal()
     }
 
     /// A new consumer, reading from the next record published (or after `upstream` has finished with each).
@@ -184,7 +206,7 @@ public final class ChangeFeed: @unchecked Sendable {
             read = sequence
             finished = sequence
             wakeFollowers()
-            feed.mutex.unlock()
+            feed.unlockAndSignal()
         }
 
         /// Wakes the waiting cursors that follow this one (the feed's mutex held).
@@ -196,7 +218,7 @@ public final class ChangeFeed: @unchecked Sendable {
         /// out before as finished.
         public func next(max: Int = .max, timeout: Double) -> Read {
             let feed = self.feed
-            feed.mutex.lock(); defer { feed.mutex.unlock() }
+            feed.mutex.lock(); defer { feed.unlockAndSignal() }
             if finished < read {
                 finished = read
                 wakeFollowers()
@@ -219,6 +241,7 @@ public final class ChangeFeed: @unchecked Sendable {
                     return .records(out)
                 }
                 if feed.isClosed && (upstream == nil || limit == feed.nextSequence - 1) { return .closed }
+                feed.signalMarked()
                 waiting = true
                 let woken = wake.wait(until: deadline)
                 waiting = false
@@ -251,7 +274,7 @@ public final class ChangeFeed: @unchecked Sendable {
             feed.mutex.lock()
             finished = read
             wakeFollowers()
-            feed.mutex.unlock()
+            feed.unlockAndSignal()
         }
     }
 

@@ -42,14 +42,22 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     @discardableResult
     public func put(_ item: Element, wait: Bool = true) -> Bool {
         let c = cost(item)
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
         while !closed && queuedCost + inFlightCost > 0 && queuedCost + inFlightCost + c > capacity {
-            if !wait { return false }
+            if !wait {
+                condition.unlock()
+                return false
+            }
             condition.wait()
         }
-        if closed { return false }
+        if closed {
+            condition.unlock()
+            return false
+        }
         items.append(item)
         queuedCost += c
+        condition.unlock()
+        // After unlocking: the consumer woken does not then block on the lock this thread still holds.
         condition.broadcast()
         return true
     }
@@ -62,8 +70,8 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
             items.append(item)
             queuedCost += cost(item)
         }
-        condition.broadcast()
         condition.unlock()
+        condition.broadcast()
     }
 
     /// The oldest items up to `maxCost` (at least one), waiting until there is one; nil once the queue is
