@@ -112,4 +112,27 @@ struct ValueTests {
         #expect(Timestamp(parsing: "2026-11-25T09:30:00.5-05:00")!.description == "2026-11-25T14:30:00.500000Z")
         #expect(Timestamp(parsing: "2026-11-25 14:30") == nil)
     }
+
+    /// Times and dates are written as bytes: the text parses back to the same instant across years 1 to 9999,
+    /// with and without a fraction, at the day's edges, and agrees with Foundation's ISO-8601 formatting.
+    @Test func timestampsAndDatesPrintAsFoundationDoesAndParseBack() {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var rng = SystemRandomNumberGenerator()
+        let edges: [Int64] = [0, 86_400_000_000 - 1, -1, 253_402_300_799_999_999, -62_135_596_800_000_000, 1_796_000_000_123_456]
+        let random = (0..<2_000).map { _ in Int64.random(in: -62_135_596_800_000_000...253_402_300_799_999_999, using: &rng) }
+        for micros in edges + random + random.map({ $0 / 1_000_000 * 1_000_000 }) {
+            let t = Timestamp(micros: micros)
+            let text = t.description
+            #expect(Timestamp(parsing: text) == t, "\(micros) → \(text)")
+            // Foundation's calendar is Julian before October 1582: compared from 1600 on.
+            if micros >= -11_676_096_000_000_000 {
+                let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+                let whole = formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
+                #expect(text.prefix(19) + "Z" == whole, "\(micros): \(text) against \(whole)")
+            }
+            #expect(t.utcDate.description == String(text.prefix(10)))
+        }
+        #expect(Timestamp(micros: 1_500_000).description == "1970-01-01T00:00:01.500000Z")
+    }
 }

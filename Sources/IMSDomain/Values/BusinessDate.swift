@@ -68,11 +68,36 @@ public struct BusinessDate: Hashable, Comparable, Sendable, CustomStringConverti
 
     public var description: String {
         let c = components
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        // Every answer carries dates and times: written as bytes into one string, not from padded pieces.
+        guard (0...9999).contains(c.year) else {
+            func pad(_ v: Int, _ width: Int) -> String {
+                let s = String(v)
+                return String(repeating: "0", count: max(0, width - s.count)) + s
+            }
+            return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))"
         }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))"
+        return String(unsafeUninitializedCapacity: 10) { out in
+            Self.writeDate(c, into: out, at: 0)
+            return 10
+        }
+    }
+
+    /// Writes `yyyy-mm-dd` (a year of four digits) at `offset`.
+    @usableFromInline static func writeDate(_ c: (year: Int, month: Int, day: Int), into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        writeDigits(c.year, count: 4, into: out, at: offset)
+        out[offset + 4] = UInt8(ascii: "-")
+        writeDigits(c.month, count: 2, into: out, at: offset + 5)
+        out[offset + 7] = UInt8(ascii: "-")
+        writeDigits(c.day, count: 2, into: out, at: offset + 8)
+    }
+
+    /// Writes the last `count` decimal digits of `value` (≥ 0), zero-padded, at `offset`.
+    @usableFromInline static func writeDigits(_ value: Int, count: Int, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        var v = value
+        for i in stride(from: offset + count - 1, through: offset, by: -1) {
+            out[i] = UInt8(ascii: "0") &+ UInt8(v % 10)
+            v /= 10
+        }
     }
 
     @inlinable static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

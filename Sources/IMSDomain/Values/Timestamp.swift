@@ -70,6 +70,26 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         var rest = micros - Int64(date.dayNumber) * 86_400_000_000
         let fraction = rest % 1_000_000
         rest /= 1_000_000
+        let c = date.components
+        if (0...9999).contains(c.year) {
+            // `yyyy-mm-ddThh:mm:ss[.ffffff]Z` written as bytes into one string.
+            let count = fraction == 0 ? 20 : 27
+            return String(unsafeUninitializedCapacity: count) { out in
+                BusinessDate.writeDate(c, into: out, at: 0)
+                out[10] = UInt8(ascii: "T")
+                BusinessDate.writeDigits(Int(rest / 3600), count: 2, into: out, at: 11)
+                out[13] = UInt8(ascii: ":")
+                BusinessDate.writeDigits(Int(rest / 60 % 60), count: 2, into: out, at: 14)
+                out[16] = UInt8(ascii: ":")
+                BusinessDate.writeDigits(Int(rest % 60), count: 2, into: out, at: 17)
+                if fraction != 0 {
+                    out[19] = UInt8(ascii: ".")
+                    BusinessDate.writeDigits(Int(fraction), count: 6, into: out, at: 20)
+                }
+                out[count - 1] = UInt8(ascii: "Z")
+                return count
+            }
+        }
         func pad(_ v: Int64, _ w: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s

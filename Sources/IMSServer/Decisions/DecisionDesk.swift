@@ -111,7 +111,13 @@ struct DecisionDesk: Sendable {
     /// Checks every request as its route does and groups the commands into batches, under one read of the
     /// read model.
     func prepare(_ requests: [Request], caller: Caller, receivedAt: Timestamp = WallClock.now()) -> Submission {
-        let prepared = engine.readModel.read { model in requests.map { prepare($0, caller: caller, model: model) } }
+        // A loop, not `map`: a closure capturing the borrowed model copies it (retaining every table) per call.
+        let prepared = engine.readModel.read { model in
+            var out: [Prepared] = []
+            out.reserveCapacity(requests.count)
+            for request in requests { out.append(prepare(request, caller: caller, model: model)) }
+            return out
+        }
         var batches: [(batch: IngestBatch, indices: [Int])] = []
         var byIssuer: [String: Int] = [:]
         for (i, p) in prepared.enumerated() {
@@ -260,20 +266,29 @@ struct DecisionDesk: Sendable {
         let started = StageTimes.now()
         defer { if !submission.batches.isEmpty { engine.stageTimes.record(.render, nanoseconds: StageTimes.now() &- started) } }
         return engine.readModel.read { model in
-            submission.prepared.enumerated().map { i, p -> Answer in
+            var answers: [Answer] = []
+            answers.reserveCapacity(submission.prepared.count)
+            for (i, p) in submission.prepared.enumerated() {
                 switch p {
-                case .answered(let answer): return answer
+                case .answered(let answer): answers.append(answer)
                 case .command(_, _, let pending):
-                    guard let (k, line) = placed[i] else { return .failure(.internalServerError, "the request was not submitted", field: nil) }
+                    guard let (k, line) = placed[i] else {
+                        answers.append(.failure(.internalServerError, "the request was not submitted", field: nil))
+                        continue
+                    }
                     switch outcomes[k] {
-                    case .failure(let error): return .engine(error)
+                    case .failure(let error): answers.append(.engine(error))
                     case .success(let outcome):
-                        if let refused = outcome.rejected.first(where: { $0.line == line }) { return Self.refusal(refused, pending) }
-                        let applied = outcome.results.first { $0.line == line }?.status == .applied
-                        return Self.answer(pending, applied: applied, model: model)
+                        if let refused = outcome.rejected.first(where: { $0.line == line }) {
+                            answers.append(Self.refusal(refused, pending))
+                        } else {
+                            let applied = outcome.results.first { $0.line == line }?.status == .applied
+                            answers.append(Self.answer(pending, applied: applied, model: model))
+                        }
                     }
                 }
             }
+            return answers
         }
     }
 
