@@ -163,9 +163,6 @@ public final class SegmentedJournal: EngineJournal {
         }
     }
 
-    /// The file length of the segment being appended (records and the zeros ahead of them).
-    public var tailFileBytes: Int { tail.withLock { $0.filled } }
-
     /// Appends entries as one group commit (written, then synced per the policy); returns the first record number.
     public func append(_ entries: [JournalEntry]) throws(JournalFailure) -> UInt64 {
         let result: Result<UInt64, JournalFailure> = tail.withLock { t in

@@ -92,12 +92,7 @@ public final class ReadModelStore: @unchecked Sendable {
             { [self] read in
                 switch read {
                 case .records(let records):
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    write { model in for r in records { model.apply(r) } }
-                    applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
-                    // Answers wait for this: the records are finished first, so the hub sees them no later.
-                    cursor.finish()
-                    applied(records.last!.feedSequence)
+                    apply(records)
                 case .lagged:
                     let (fresh, sequence) = resynchronise()
                     write { $0 = fresh }
@@ -114,11 +109,17 @@ public final class ReadModelStore: @unchecked Sendable {
     /// Applies a record the publisher claimed for this store's cursor (`ChangeFeed.publish(_:claimingFor:)`),
     /// on the publisher's thread: the same steps as the follower's, without waking it.
     func applyClaimed(_ record: ChangeRecord) {
+        apply([record])
+    }
+
+    /// Applies records handed to this store's cursor, finishes them, then answers through the last.
+    private func apply(_ records: [ChangeRecord]) {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        write { $0.apply(record) }
+        write { model in for r in records { model.apply(r) } }
         applyNanos.add(DispatchTime.now().uptimeNanoseconds - t0, ordering: .relaxed)
+        // Answers wait for this: the records are finished first, so the hub sees them no later.
         cursor?.finish()
-        applied(record.feedSequence)
+        if let last = records.last { applied(last.feedSequence) }
     }
 
     /// Waits for the thread to end (after the feed is closed and drained).

@@ -70,6 +70,13 @@ def field(message, tag):
     return message[tag]
 
 
+def build(message, *fields):
+    """`message` with `fields` set, in order."""
+    for f in fields:
+        message.setField(f)
+    return message
+
+
 def test_quickfix_logs_on_and_trades_locates_and_short_sales(server):
     folder = tempfile.mkdtemp(prefix="qf-")
     dictionary = os.path.join(sys.prefix, "share", "quickfix", "FIX44.xml")
@@ -117,50 +124,30 @@ SocketConnectPort=%(port)d
         # POOL's answer (a Quote, or a reject once the over-allocation test has taken the pool) is valid FIX too.
 
         # The quote accepted: NewOrderSingle with its QuoteID, confirmed filled for the approved quantity.
-        accept = fix44.NewOrderSingle()
-        accept.setField(fix.ClOrdID("QF-ACCEPT-1"))
-        accept.setField(fix.StringField(117, locate_id))
-        accept.setField(fix.Symbol("IBM"))
-        accept.setField(fix.Side(fix.Side_SELL_SHORT))
-        accept.setField(fix.TransactTime())
-        accept.setField(fix.OrderQty(250))
-        accept.setField(fix.OrdType(fix.OrdType_PREVIOUSLY_QUOTED))
+        accept = build(
+            fix44.NewOrderSingle(), fix.ClOrdID("QF-ACCEPT-1"), fix.StringField(117, locate_id), fix.Symbol("IBM"),
+            fix.Side(fix.Side_SELL_SHORT), fix.TransactTime(), fix.OrderQty(250), fix.OrdType(fix.OrdType_PREVIOUSLY_QUOTED))
         fix.Session.sendToTarget(accept, app.session)
         accepted = app.next(fix.MsgType_ExecutionReport)
         assert field(accepted, 39) == "2" and field(accepted, 37) == locate_id and field(accepted, 32) == "250", accepted["text"]
 
-        order = fix44.NewOrderSingle()
-        order.setField(fix.ClOrdID("QF-SS-1"))
-        order.setField(fix.Account("C1-FREE"))
-        order.setField(fix.Symbol("IBM"))
-        order.setField(fix.Side(fix.Side_SELL_SHORT))
-        order.setField(fix.TransactTime())
-        order.setField(fix.OrderQty(100))
-        order.setField(fix.OrdType(fix.OrdType_LIMIT))
-        order.setField(fix.Price(120.5))
+        order = build(
+            fix44.NewOrderSingle(), fix.ClOrdID("QF-SS-1"), fix.Account("C1-FREE"), fix.Symbol("IBM"),
+            fix.Side(fix.Side_SELL_SHORT), fix.TransactTime(), fix.OrderQty(100), fix.OrdType(fix.OrdType_LIMIT), fix.Price(120.5))
         fix.Session.sendToTarget(order, app.session)
         report = app.next(fix.MsgType_ExecutionReport)
         assert field(report, 11) == "QF-SS-1" and field(report, 39) == "0", report["text"]
 
-        cancel = fix44.OrderCancelRequest()
-        cancel.setField(fix.OrigClOrdID("QF-SS-1"))
-        cancel.setField(fix.ClOrdID("QF-CX-1"))
-        cancel.setField(fix.Symbol("IBM"))
-        cancel.setField(fix.Side(fix.Side_SELL_SHORT))
-        cancel.setField(fix.TransactTime())
-        cancel.setField(fix.OrderQty(100))
+        cancel = build(
+            fix44.OrderCancelRequest(), fix.OrigClOrdID("QF-SS-1"), fix.ClOrdID("QF-CX-1"), fix.Symbol("IBM"),
+            fix.Side(fix.Side_SELL_SHORT), fix.TransactTime(), fix.OrderQty(100))
         fix.Session.sendToTarget(cancel, app.session)
         cancelled = app.next(fix.MsgType_ExecutionReport)
         assert field(cancelled, 39) == "4" and field(cancelled, 41) == "QF-SS-1"
 
-        decline = fix44.OrderCancelRequest()
-        decline.setField(fix.OrigClOrdID("QF-1"))
-        decline.setField(fix.ClOrdID("QF-CX-2"))
-        decline.setField(fix.StringField(117, locate_id))
-        decline.setField(fix.Symbol("IBM"))
-        decline.setField(fix.Side(fix.Side_SELL_SHORT))
-        decline.setField(fix.TransactTime())
-        decline.setField(fix.OrderQty(250))
+        decline = build(
+            fix44.OrderCancelRequest(), fix.OrigClOrdID("QF-1"), fix.ClOrdID("QF-CX-2"), fix.StringField(117, locate_id),
+            fix.Symbol("IBM"), fix.Side(fix.Side_SELL_SHORT), fix.TransactTime(), fix.OrderQty(250))
         fix.Session.sendToTarget(decline, app.session)
         declined = app.next(fix.MsgType_ExecutionReport)
         assert field(declined, 39) == "4" and field(declined, 37) == locate_id
