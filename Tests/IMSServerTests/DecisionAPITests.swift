@@ -148,21 +148,6 @@ struct DecisionAPITests {
         #expect(fast == 7, "the flat messages are read without a tree")
     }
 
-    /// Frames merged into one batch get back their own lines' outcomes, numbered as in the frame.
-    @Test func aMergedBatchsOutcomeIsSharedOutByLine() throws {
-        var whole = BatchOutcome(
-            accepted: 3, ignored: 0, rejected: [LineError(line: 2, field: "quantity", error: "bad"), LineError(line: 5, field: "side", error: "bad")],
-            lastSequence: 9, applied: true)
-        whole.results = (1...5).map { EventResult(line: $0, status: [2, 5].contains($0) ? .rejected : .applied) }
-        // Frame one held lines 1 and 2 of the merged batch, an empty frame nothing, frame three lines 3 to 5.
-        let all = whole.shares([0..<2, nil, 2..<5])
-        #expect(all.count == 3 && all[1] == nil)
-        let one = try #require(all[0]), two = try #require(all[2])
-        #expect(one.rejected.map(\.line) == [2] && one.results.map(\.line) == [1, 2])
-        #expect(two.rejected.map(\.line) == [3] && two.rejected.first?.field == "side")
-        #expect(two.results.map(\.line) == [1, 2, 3] && two.results.map(\.status) == [.applied, .applied, .rejected])
-    }
-
     /// Answers of several frames ready at once leave as one array of every answer, in order.
     @Test func readyAnswersAreJoinedInOrder() throws {
         let joined = DecisionMessages.joined([

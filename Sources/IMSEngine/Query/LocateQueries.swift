@@ -139,11 +139,17 @@ extension ReadModel {
     }
 
     /// A locate as the API shows it, by id.
-    public func locate(_ id: String) -> LocateView? { locates.locate(id).map(locateView) }
+    /// (`if let`, not `.map(locateView)`: a method of the model as a closure captures a copy of the model,
+    /// retaining every table, on every call.)
+    public func locate(_ id: String) -> LocateView? {
+        guard let r = locates.locate(id) else { return nil }
+        return locateView(r)
+    }
 
     /// The locate a client's request id made, as the API shows it.
     public func locate(clientId: String, requestId: String) -> LocateView? {
-        locates.locate(clientId: clientId, requestId: requestId).map(locateView)
+        guard let r = locates.locate(clientId: clientId, requestId: requestId) else { return nil }
+        return locateView(r)
     }
 
     /// The indices of the locates `filter` passes: PENDING first, then the newest first.

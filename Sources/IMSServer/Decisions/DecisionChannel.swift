@@ -73,7 +73,6 @@ enum DecisionChannel {
         let caller = DecisionDesk.Caller(identity: identity)
         let queue = OutgoingQueue()
         let unread = UnreadCount()
-        let submitter = FrameSubmitter(desk: desk)
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The writer: each frame's answers in the order the frames came. What is ready when it looks (answers
             // of frames already decided, notices) leaves as one message, so a busy channel pays one write per
@@ -139,9 +138,13 @@ enum DecisionChannel {
                         while !unread.take(count, limit: limits.maxUnreadDecisions) { try await Task.sleep(for: .milliseconds(2)) }
                     }
                     let frame = desk.prepare(messages, isArray: isArray, caller: caller)
-                    let pending = PendingFrame(frame: frame, count: count)
+                    let pending = PendingFrame(frame: frame, count: count, queue: queue)
                     queue.add(.frame(pending))
-                    submitter.add(pending)
+                    // Submitted here, on the reader's task: `submit` only queues the batch for the engine, so the
+                    // reader is back for the next frame at once (a task per submission cost a hop and measured no
+                    // better). Frames that reach the engine while it journals a group are journaled in the next
+                    // one together, in order.
+                    desk.submit(frame.submission) { pending.fulfil($0) }
                 }
             }
             try await group.waitForAll()
@@ -186,6 +189,17 @@ final class OutgoingQueue: Sendable {
     func add(_ item: DecisionChannel.Outgoing) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             s.items.append(item)
+            // A frame not decided yet wakes nobody: the writer could only wait again. Its decision does (`decided`).
+            if case .frame(let pending) = item, pending.readyOutcomes() == nil { return nil }
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// A frame queued here was decided: wakes the writer if it waits for something to send.
+    func decided() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             defer { s.waiter = nil }
             return s.waiter
         }
@@ -229,11 +243,14 @@ final class PendingFrame: Sendable {
     let frame: DecisionDesk.Frame
     /// Decisions it counts for against the unread bound.
     let count: Int
+    /// The channel's queue this frame waits in, told when it is decided.
+    private let queue: OutgoingQueue
     private let state = Mutex<(outcomes: Outcomes?, at: UInt64, waiter: CheckedContinuation<(Outcomes, UInt64?), Never>?)>((nil, 0, nil))
 
-    init(frame: DecisionDesk.Frame, count: Int) {
+    init(frame: DecisionDesk.Frame, count: Int, queue: OutgoingQueue) {
         self.frame = frame
         self.count = count
+        self.queue = queue
     }
 
     /// Called once, on an engine thread.
@@ -245,7 +262,7 @@ final class PendingFrame: Sendable {
             defer { s.waiter = nil }
             return s.waiter
         }
-        waiter?.resume(returning: (outcomes, at))
+        if let waiter { waiter.resume(returning: (outcomes, at)) } else { queue.decided() }
     }
 
     /// The outcomes if they are there already.
@@ -262,141 +279,6 @@ final class PendingFrame: Sendable {
             }
             if let done { continuation.resume(returning: (done, nil)) }
         }
-    }
-}
-
-/// Submits a channel's frames in the order read, merging the frames that queued up while the last were being
-/// submitted into one batch: at a high rate of small frames (an order system sending each decision as it comes)
-/// the engine then takes one batch for many frames, not one per frame. At a low rate each frame goes alone, at
-/// once. Frames merge only while they share one issuer (nearly always: the channel's identity), so the engine
-/// sees every decision in the order sent.
-final class FrameSubmitter: Sendable {
-    let desk: DecisionDesk
-    private let state = Mutex<(queued: [PendingFrame], running: Bool)>(([], false))
-
-    init(desk: DecisionDesk) { self.desk = desk }
-
-    /// Queues a frame; starts a task submitting what is queued unless one is running (it takes this one too).
-    func add(_ frame: PendingFrame) {
-        let start = state.withLock { s -> Bool in
-            s.queued.append(frame)
-            if s.running { return false }
-            s.running = true
-            return true
-        }
-        if start { Task { self.run() } }
-    }
-
-    /// Submits everything queued, run after run, until nothing is: one task at a time, so submissions keep
-    /// the frames' order.
-    private func run() {
-        while true {
-            let frames = state.withLock { s -> [PendingFrame] in
-                defer { s.queued = [] }
-                if s.queued.isEmpty { s.running = false }
-                return s.queued
-            }
-            if frames.isEmpty { return }
-            var run: [PendingFrame] = []
-            for frame in frames {
-                if let last = run.last, !Self.mergeable(last, frame) {
-                    submit(run)
-                    run = []
-                }
-                run.append(frame)
-            }
-            submit(run)
-        }
-    }
-
-    /// Whether `next` may join the batch of `last`: each has at most one batch to submit, under one issuer.
-    private static func mergeable(_ last: PendingFrame, _ next: PendingFrame) -> Bool {
-        let a = last.frame.submission.batches, b = next.frame.submission.batches
-        guard a.count <= 1, b.count <= 1 else { return false }
-        guard let x = a.first, let y = b.first else { return true }
-        return x.batch.issuer == y.batch.issuer
-    }
-
-    private func submit(_ frames: [PendingFrame]) {
-        guard frames.count > 1 else {
-            if let only = frames.first { desk.submit(only.frame.submission) { only.fulfil($0) } }
-            return
-        }
-        // One batch for the run: each frame's lines follow the last frame's, and its outcome is its share.
-        var merged: IngestBatch?
-        var shares: [(frame: PendingFrame, lines: Range<Int>?)] = []
-        shares.reserveCapacity(frames.count)
-        for frame in frames {
-            guard let batch = frame.frame.submission.batches.first?.batch else {
-                shares.append((frame, nil))
-                continue
-            }
-            if merged == nil {
-                var empty = batch
-                empty.events = []
-                empty.lines = []
-                merged = empty
-            }
-            // Appended in place: copying the batch each time made merging quadratic in the frames queued, which a
-            // stack sample found taking a third of the server when it was behind.
-            let first = merged!.events.count
-            merged!.events.append(contentsOf: batch.events)
-            merged!.lines.append(contentsOf: (first..<first + batch.events.count).map { Int32($0 + 1) })
-            shares.append((frame, first..<first + batch.events.count))
-        }
-        guard let merged else {
-            for (frame, _) in shares { frame.fulfil([]) }
-            return
-        }
-        let done: @Sendable (Result<BatchOutcome, EngineError>) -> Void = { [shares] result in
-            let parts: [Result<BatchOutcome, EngineError>?]
-            switch result {
-            case .failure(let error): parts = shares.map { $0.lines == nil ? nil : .failure(error) }
-            case .success(let outcome): parts = outcome.shares(shares.map(\.lines)).map { $0.map { .success($0) } }
-            }
-            for ((frame, _), part) in zip(shares, parts) { frame.fulfil(part.map { [$0] } ?? []) }
-        }
-        if let refused = desk.engine.submit(merged, completion: done) { done(.failure(refused)) }
-    }
-}
-
-extension BatchOutcome {
-    /// The outcomes of the frames whose lines are at `ranges` (0-based positions in a merged batch, in order; nil:
-    /// a frame with nothing in it), each renumbered from 1 as in its frame: one pass over the lines, which are in
-    /// line order.
-    func shares(_ ranges: [Range<Int>?]) -> [BatchOutcome?] {
-        var r = 0, e = 0
-        return ranges.map { range in
-            guard let range else { return nil }
-            let low = range.lowerBound + 1, high = range.upperBound
-            var out = self
-            out.results = Self.take(results, from: &r, lines: low...high, shift: range.lowerBound) {
-                $0.line
-            } set: {
-                $0.line = $1
-            }
-            out.rejected = Self.take(rejected, from: &e, lines: low...high, shift: range.lowerBound) {
-                $0.line
-            } set: {
-                $0.line = $1
-            }
-            return out
-        }
-    }
-
-    /// The items of `all` (in line order) from `cursor` on whose line is in `lines`, renumbered down by `shift`.
-    private static func take<T>(
-        _ all: [T], from cursor: inout Int, lines: ClosedRange<Int>, shift: Int, line: (T) -> Int, set: (inout T, Int) -> Void
-    ) -> [T] {
-        var out: [T] = []
-        while cursor < all.count && line(all[cursor]) < lines.lowerBound { cursor += 1 }
-        while cursor < all.count && line(all[cursor]) <= lines.upperBound {
-            var item = all[cursor]
-            set(&item, line(item) - shift)
-            out.append(item)
-            cursor += 1
-        }
-        return out
     }
 }
 
