@@ -23,8 +23,19 @@ extension EngineState {
             merged.name = s.name ?? old.name
             merged.currency = s.currency ?? old.currency
             if merged == old { return false }
-            for (kind, value) in old.identifiers { reference.identifierIndex.removeValue(forKey: IdentifierKey(kind: kind, value: value)) }
-            if let ticker = old.ticker { reference.securitiesByTicker[ticker]?.removeAll { $0 == index } }
+            // Only the keys that name this security: a ticker repeats across markets, and its key may name another.
+            for (kind, value) in old.identifiers {
+                let key = IdentifierKey(kind: kind, value: value)
+                if reference.identifierIndex[key] == index { reference.identifierIndex.removeValue(forKey: key) }
+            }
+            if let ticker = old.ticker {
+                reference.securitiesByTicker[ticker]?.removeAll { $0 == index }
+                // A ticker this security gives up stays found for another that has it.
+                let key = IdentifierKey(kind: .ticker, value: ticker)
+                if reference.identifierIndex[key] == nil, let other = reference.securitiesByTicker[ticker]?.last {
+                    reference.identifierIndex[key] = other
+                }
+            }
             reference.securities[Int(index)].record = merged
             indexIdentifiers(of: merged, security: index)
             reference.noteConstituents(of: merged, replacing: old)
