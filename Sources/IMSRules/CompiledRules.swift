@@ -171,6 +171,14 @@ public struct CompiledRuleSet: Sendable {
     private let marketCandidates: [String: [[Int]]]
     private let defaultCandidates: [[Int]]
 
+    /// The locate policy of the shipped rule set: what a document without one uses.
+    public static let shippedLocatePolicy: LocatePolicyDocument = {
+        guard let policy = try? RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8)).locatePolicy else {
+            preconditionFailure("the shipped rule set has no locate policy")
+        }
+        return policy
+    }()
+
     /// Validates and compiles `document`; throws the first problem, naming the rule and field.
     public init(_ document: RuleSetDocument) throws(RuleError) {
         self.document = document
@@ -256,9 +264,7 @@ public struct CompiledRuleSet: Sendable {
         if let policy = document.locatePolicy {
             locatePolicy = try CompiledLocatePolicy(policy)
         } else {
-            guard let shipped = try? RuleSetDocument.decode(json: Array(EmbeddedRules.defaultRuleSet.utf8)).locatePolicy,
-                let compiled = try? CompiledLocatePolicy(shipped)
-            else { preconditionFailure("the shipped locate policy does not compile") }
+            guard let compiled = try? CompiledLocatePolicy(Self.shippedLocatePolicy) else { preconditionFailure("the shipped locate policy does not compile") }
             locatePolicy = compiled
         }
         func candidates(_ indices: [Int]) -> [[Int]] { Calculation.allCases.map { c in indices.filter { rules[$0].calculation == c } } }

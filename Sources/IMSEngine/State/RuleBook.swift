@@ -162,6 +162,49 @@ public struct RuleBook: Sendable {
             default: break
             }
         }
+        out += locatePolicyDifferences(
+            from: old.locatePolicy ?? CompiledRuleSet.shippedLocatePolicy, to: new.locatePolicy ?? CompiledRuleSet.shippedLocatePolicy)
+        return out
+    }
+
+    /// The locate policy's differences: steps and decrements added, removed or changed (by id), and the steps'
+    /// order when only that changed (the first step whose condition holds decides).
+    static func locatePolicyDifferences(from old: LocatePolicyDocument, to new: LocatePolicyDocument) -> [String] {
+        var out: [String] = []
+        let a = Dictionary(old.rules.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        let b = Dictionary(new.rules.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        for id in Set(a.keys).union(b.keys).sorted() {
+            switch (a[id], b[id]) {
+            case (nil, let added?): out.append("locate rule \(id) added: \(added.outcome)\(added.reason.map { " " + $0 } ?? "")")
+            case (_?, nil): out.append("locate rule \(id) removed")
+            case (let x?, let y?) where x != y:
+                out.append(
+                    x.outcome != y.outcome || x.reason != y.reason
+                        ? "locate rule \(id): \(x.outcome)\(x.reason.map { " " + $0 } ?? "") → \(y.outcome)\(y.reason.map { " " + $0 } ?? "")"
+                        : "locate rule \(id) changed")
+            default: break
+            }
+        }
+        let kept = old.rules.map(\.id).filter { b[$0] != nil }, now = new.rules.map(\.id).filter { a[$0] != nil }
+        if kept != now { out.append("locate rules reordered: \(kept.joined(separator: ", ")) → \(now.joined(separator: ", "))") }
+        let c = Dictionary(old.decrements.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        let d = Dictionary(new.decrements.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
+        for id in Set(c.keys).union(d.keys).sorted() {
+            switch (c[id], d[id]) {
+            case (nil, let added?): out.append("locate decrement \(id) added: factor \(added.factor.value.description)")
+            case (_?, nil): out.append("locate decrement \(id) removed")
+            case (let x?, let y?) where x != y:
+                out.append(
+                    x.factor != y.factor && x.when == y.when
+                        ? "locate decrement \(id): factor \(x.factor.value.description) → \(y.factor.value.description)"
+                        : "locate decrement \(id) changed")
+            default: break
+            }
+        }
+        let keptDecrements = old.decrements.map(\.id).filter { d[$0] != nil }, nowDecrements = new.decrements.map(\.id).filter { c[$0] != nil }
+        if keptDecrements != nowDecrements {
+            out.append("locate decrements reordered: \(keptDecrements.joined(separator: ", ")) → \(nowDecrements.joined(separator: ", "))")
+        }
         return out
     }
 }
