@@ -120,6 +120,46 @@ struct ClientTrustTests {
         }
     }
 
+    /// GraphQL's locates and orders narrow and redact as REST does: a client's own only, another client's null,
+    /// another client named an error, and the firm's figures kept from a client.
+    @Test func graphQLLocatesAndOrdersAreAClientsOwnAsOverREST() async throws {
+        try await withServer { desk, fund1, fund2, _ in
+            func graphql(_ caller: Caller, _ query: String) async throws -> [String: Any] {
+                let body = String(decoding: try JSONSerialization.data(withJSONObject: ["query": query]), as: UTF8.self)
+                return try await caller.call(.post, "/graphql", body).json
+            }
+            func data(_ answer: [String: Any], _ field: String) -> Any? { (answer["data"] as? [String: Any])?[field] }
+            let l1 = try #require(
+                try await fund1.call(.post, "/api/v1/locates", #"{"requestId":"R1","clientId":"CL1","securityId":"IBM","quantity":10,"side":"SHORT"}"#)
+                    .json["locateId"] as? String)
+            let l2 = try #require(
+                try await fund2.call(.post, "/api/v1/locates", #"{"requestId":"R2","clientId":"CL2","securityId":"IBM","quantity":20,"side":"SHORT"}"#)
+                    .json["locateId"] as? String)
+            let order = #"{"orderId":"O1","clientId":"CL1","bookId":"CL1-CASH","securityId":"IBM","side":"SELL","quantity":10,"price":"1"}"#
+            #expect(try await fund1.call(.post, "/api/v1/orders/validate", order).status == .ok)
+
+            let mine = try await graphql(fund1, "{ locates { total items { locateId clientId } } }")
+            #expect(((data(mine, "locates") as? [String: Any])?["items"] as? [[String: Any]])?.map { $0["locateId"] as? String } == [l1], "\(mine)")
+            let all = try await graphql(desk, "{ locates { total } }")
+            #expect((data(all, "locates") as? [String: Any])?["total"] as? Int == 2, "\(all)")
+            #expect(data(try await graphql(fund1, #"{ locate(id: "\#(l2)") { locateId } }"#), "locate") is NSNull)
+            #expect((data(try await graphql(fund2, #"{ locate(id: "\#(l2)") { quantity } }"#), "locate") as? [String: Any])?["quantity"] as? Int == 20)
+            let named = try await graphql(fund2, #"{ orders(clientId: "CL1") { total } }"#)
+            #expect("\(named["errors"] ?? "")".contains("own client (CL2) only"), "\(named)")
+            #expect(data(try await graphql(fund2, #"{ order(orderId: "O1") { orderId } }"#), "order") is NSNull)
+            #expect((data(try await graphql(fund2, "{ orders { total } }"), "orders") as? [String: Any])?["total"] as? Int == 0)
+
+            // The unit's check: whether it passed for the client, the firm's figure for the desk.
+            func unit(_ answer: [String: Any]) -> [String: Any]? {
+                ((data(answer, "order") as? [String: Any])?["checks"] as? [[String: Any]])?.first { $0["stage"] as? String == "UNIT" }
+            }
+            let own = try await graphql(fund1, #"{ order(orderId: "O1") { aggregationUnitId checks { stage available message } } }"#)
+            #expect(unit(own)?["available"] is NSNull && (data(own, "order") as? [String: Any])?["aggregationUnitId"] is NSNull, "\(own)")
+            let staff = try await graphql(desk, #"{ order(orderId: "O1", clientId: "CL1") { checks { stage available } } }"#)
+            #expect(unit(staff)?["available"] as? Int == 9_300, "\(staff)")
+        }
+    }
+
     @Test func anotherClientsThingsLookUnknown() async throws {
         try await withServer { desk, fund1, fund2, _ in
             let located = try await fund2.call(

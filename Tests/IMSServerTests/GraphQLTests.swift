@@ -43,6 +43,62 @@ struct GraphQLTests {
         }
     }
 
+    @Test func locatesAndOrdersWithTheirFiltersAndSteps() async throws {
+        try await withApp { client in
+            let locate = #"{"requestId":"R1","clientId":"C1","securityId":"AAPL","quantity":25,"side":"SHORT"}"#
+            let made = try await client.execute(uri: "/api/v1/locates", method: .post, body: ByteBuffer(string: locate)) { r in
+                try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+            }
+            let id = try #require(made["locateId"] as? String)
+            let order = #"{"orderId":"O1","clientId":"C1","bookId":"CL1","securityId":"AAPL","side":"SELL","quantity":5,"price":"1"}"#
+            try await client.execute(uri: "/api/v1/orders/validate", method: .post, body: ByteBuffer(string: order)) { #expect($0.status == .ok) }
+
+            let (status, body) = try await Self.post(
+                client,
+                """
+                { locates(clientId: "C1", securityId: "AAPL") { total items { locateId status quantity approvedQuantity history { status by } } }
+                  locate(id: "\(id)") { requestId side businessDate }
+                  none: locates(status: "CANCELLED") { total }
+                  orders { total items { orderId decision checks { stage code passed } } }
+                  approved: orders(decision: "APPROVED") { total }
+                  rejected: orders(decision: "REJECTED") { total }
+                  order(orderId: "O1") { orderId clientId quantity fills { tradeId } cancellation { quantity } } }
+                """)
+            #expect(status == .ok, "\(body)")
+            let data = try #require(body["data"] as? [String: Any], "\(body)")
+            let locates = try #require(data["locates"] as? [String: Any])
+            #expect(locates["total"] as? Int == 1)
+            let item = try #require((locates["items"] as? [[String: Any]])?.first)
+            #expect(item["locateId"] as? String == id && item["quantity"] as? Int == 25 && item["status"] as? String == made["status"] as? String)
+            // Decided by the locate policy, which the step names.
+            let step = try #require((item["history"] as? [[String: Any]])?.first)
+            #expect((step["by"] as? String)?.hasPrefix("policy:") == true && step["status"] as? String == made["status"] as? String, "\(item)")
+            #expect((data["locate"] as? [String: Any])?["requestId"] as? String == "R1")
+            #expect((data["none"] as? [String: Any])?["total"] as? Int == 0)
+            let orders = try #require(data["orders"] as? [String: Any])
+            #expect(orders["total"] as? Int == 1)
+            let first = try #require((orders["items"] as? [[String: Any]])?.first)
+            let checks = try #require(first["checks"] as? [[String: Any]])
+            #expect(!checks.isEmpty && checks.allSatisfy { $0["stage"] is String && $0["code"] is String }, "\(orders)")
+            // The decision filter splits the one order by its answer.
+            let approved = first["decision"] as? String == "APPROVED"
+            #expect((data["approved"] as? [String: Any])?["total"] as? Int == (approved ? 1 : 0))
+            #expect((data["rejected"] as? [String: Any])?["total"] as? Int == (approved ? 0 : 1))
+            #expect((data["order"] as? [String: Any])?["quantity"] as? Int == 5)
+
+            // Bad filters are errors that name the argument.
+            for (query, message) in [
+                (#"{ locates(status: "MAYBE") { total } }"#, "status must be one of"),
+                (#"{ locates(date: "25/11/2026") { total } }"#, "date must be yyyy-MM-dd"),
+                (#"{ orders(decision: "EXPIRED") { total } }"#, "decision must be APPROVED or REJECTED"),
+                (#"{ orders(limit: 5000) { total } }"#, "limit must be between 1 and 1000"),
+            ] {
+                let (_, bad) = try await Self.post(client, query)
+                #expect("\(bad["errors"] ?? "")".contains(message), "\(query): \(bad)")
+            }
+        }
+    }
+
     @Test func positionsWithFiltersPagingLaddersAndNestedReferenceData() async throws {
         try await withApp { client in
             let (status, body) = try await Self.post(

@@ -83,7 +83,9 @@ struct GraphQLRoute: Sendable {
     func run(_ body: Body, clientScope: String? = nil) async -> Response {
         do throws(QueryLimits.Refusal) {
             let scans = engine.readModel.read {
-                QueryLimits.ScanSizes(positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount)
+                QueryLimits.ScanSizes(
+                    positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount, locates: $0.locates.records.count,
+                    orders: $0.orders.records.count)
             }
             try limits.check(query: body.query, scans: scans)
         } catch {

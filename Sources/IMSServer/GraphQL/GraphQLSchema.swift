@@ -468,6 +468,86 @@ struct IMSGraphQL: API {
                 Field("acknowledgedAt", at: \.acknowledgedAt)
                 Field("acknowledgeNote", at: \.acknowledgeNote)
             }
+            Type(LocateRecord.Step.self, as: "LocateStep") {
+                Field("sequence", at: \.sequence)
+                Field("at", at: \.at)
+                Field("status", at: \.statusName)
+                Field("approvedQuantity", at: \.approvedQuantity)
+                Field("by", at: \.by)
+                Field("reason", at: \.reason)
+            }
+            Type(LocateView.self, as: "Locate") {
+                Field("locateId", at: \.locateId)
+                Field("status", at: \.status)
+                Field("approvedQuantity", at: \.approvedQuantity)
+                Field("decrementQuantity", at: \.decrementQuantity)
+                Field("reason", at: \.reason)
+                Field("requestId", at: \.requestId)
+                Field("clientId", at: \.clientId)
+                Field("securityId", at: \.securityId)
+                Field("marketId", at: \.marketId)
+                Field("side", at: \.side)
+                Field("settlement", at: \.settlement)
+                Field("quantity", at: \.quantity)
+                Field("rateBps", at: \.rateBps)
+                Field("businessDate", at: \.businessDate)
+                Field("expiresAt", at: \.expiresAt)
+                Field("requestedAt", at: \.requestedAt)
+                Field("requestedBy", at: \.requestedBy)
+                Field("history", at: \.history)
+            }
+            Type(LocatePage.self) {
+                Field("items", at: \.items)
+                Field("total", at: \.total)
+                Field("offset", at: \.offset)
+                Field("limit", at: \.limit)
+            }
+            Type(OrderCheck.self) {
+                Field("stage", at: \.stage)
+                Field("code", at: \.code)
+                Field("passed", at: \.passed)
+                Field("message", at: \.message)
+                Field("available", at: \.available)
+                Field("required", at: \.required)
+            }
+            Type(OrderFill.self) {
+                Field("tradeId", at: \.tradeId)
+                Field("quantity", at: \.quantity)
+            }
+            Type(OrderCancellation.self) {
+                Field("sequence", at: \.sequence)
+                Field("at", at: \.at)
+                Field("quantity", at: \.quantity)
+                Field("by", at: \.by)
+                Field("reason", at: \.reason)
+            }
+            Type(OrderView.self, as: "Order") {
+                Field("orderId", at: \.orderId)
+                Field("decision", at: \.decision)
+                Field("reasons", at: \.reasons)
+                Field("checks", at: \.checks)
+                Field("clientId", at: \.clientId)
+                Field("bookId", at: \.bookId)
+                Field("securityId", at: \.securityId)
+                Field("marketId", at: \.marketId)
+                Field("aggregationUnitId", at: \.aggregationUnitId)
+                Field("side", at: \.side)
+                Field("quantity", at: \.quantity)
+                Field("price", at: \.price)
+                Field("sequence", at: \.sequence)
+                Field("decidedAt", at: \.decidedAt)
+                Field("businessDate", at: \.businessDate)
+                Field("filledQuantity", at: \.filledQuantity)
+                Field("fills", at: \.fills)
+                Field("expired", at: \.expired)
+                Field("cancellation", at: \.cancellation)
+            }
+            Type(OrderPage.self) {
+                Field("items", at: \.items)
+                Field("total", at: \.total)
+                Field("offset", at: \.offset)
+                Field("limit", at: \.limit)
+            }
             Type(PricePoint.self) {
                 Field("at", at: \.at)
                 Field("last", at: \.last)
@@ -536,6 +616,27 @@ struct IMSGraphQL: API {
                     Argument("kind", at: \.kind)
                     Argument("acknowledged", at: \.acknowledged)
                     Argument("limit", at: \.limit)
+                }
+                Field("locates", at: GraphQLResolver.locates) {
+                    Argument("clientId", at: \.clientId)
+                    Argument("securityId", at: \.securityId)
+                    Argument("status", at: \.status)
+                    Argument("marketId", at: \.marketId)
+                    Argument("date", at: \.date)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("locate", at: GraphQLResolver.locate) { Argument("id", at: \.id) }
+                Field("orders", at: GraphQLResolver.orders) {
+                    Argument("clientId", at: \.clientId)
+                    Argument("securityId", at: \.securityId)
+                    Argument("decision", at: \.decision)
+                    Argument("offset", at: \.offset)
+                    Argument("limit", at: \.limit)
+                }
+                Field("order", at: GraphQLResolver.order) {
+                    Argument("orderId", at: \.orderId)
+                    Argument("clientId", at: \.clientId)
                 }
                 Field("priceHistory", at: GraphQLResolver.priceHistory) {
                     Argument("securityId", at: \.securityId)

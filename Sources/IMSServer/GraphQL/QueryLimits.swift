@@ -14,7 +14,8 @@ struct QueryLimits: Sendable {
     /// List fields and the page they return when no `limit` is given; others count as one item.
     static let listFields: [String: Int] = [
         "markets": 20, "books": 1_000, "counterparties": 1_000, "aggregationUnits": 1_000,
-        "positions": 100, "securities": 100, "exceptions": 100, "priceHistory": 100, "positionHistory": 100, "inventoryHistory": 100, "ladder": 5,
+        "positions": 100, "securities": 100, "exceptions": 100, "locates": 100, "orders": 100, "priceHistory": 100, "positionHistory": 100,
+        "inventoryHistory": 100, "ladder": 5,
         "settlementLadder": 5,
         "items": 1,
     ]
@@ -24,12 +25,14 @@ struct QueryLimits: Sendable {
     /// (a few kilobytes of `{a{a{…`) overflow its thread's stack.
     var maxNesting = 64
 
-    /// What list fields read besides the items they return: a `positions` or `securities` field filters the
+    /// What list fields read besides the items they return: a `positions`, `securities`, `locates` or `orders` field filters the
     /// whole universe (its `total` counts every match), so each costs a share of that scan however small its page.
     struct ScanSizes: Sendable {
         var positions = 0
         var securities = 0
         var exceptions = 0
+        var locates = 0
+        var orders = 0
 
         /// Items returned that cost as much as scanning this many: a scan is far cheaper per element than an item written out.
         static let scanPerItem = 100
@@ -39,6 +42,8 @@ struct QueryLimits: Sendable {
             case "positions": positions / Self.scanPerItem
             case "securities": securities / Self.scanPerItem
             case "exceptions": exceptions / Self.scanPerItem
+            case "locates": locates / Self.scanPerItem
+            case "orders": orders / Self.scanPerItem
             default: 0
             }
         }
