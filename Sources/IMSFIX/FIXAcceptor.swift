@@ -218,16 +218,20 @@ public final class FIXAcceptor: Sendable {
     private let logger: Logger
     private let channel = Mutex<(any Channel)?>(nil)
     private let maxMessageBytes: Int
+    private let writeStall: TimeAmount
 
+    /// `writeStall`: how long a counterparty may read nothing while a megabyte waits for it before it is closed
+    /// (the server's `writeStallMs`, as for every connection).
     public init(
         sessions: [FIXSessionHandle], application: any FIXApplication, tls: NIOSSLContext?, logger: Logger,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxMessageBytes: Int = 65_536
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxMessageBytes: Int = 65_536, writeStall: TimeAmount = .seconds(30)
     ) {
         self.sessions = sessions
         self.group = group
         self.tls = tls
         self.logger = logger
         self.maxMessageBytes = maxMessageBytes
+        self.writeStall = writeStall
         for s in sessions { s.applicationBox.withLock { $0 = application } }
     }
 
@@ -237,6 +241,7 @@ public final class FIXAcceptor: Sendable {
         let tls = self.tls
         let logger = self.logger
         let maxBytes = maxMessageBytes
+        let writeStall = self.writeStall
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -246,7 +251,7 @@ public final class FIXAcceptor: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FIXFrameDecoder(maxBodyLength: maxBytes)))
-                    try channel.pipeline.syncOperations.addHandler(FIXConnectionHandler(sessions: sessions, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(FIXConnectionHandler(sessions: sessions, logger: logger, writeStall: writeStall))
                 }
             }
         let server = try await bootstrap.bind(host: host, port: port).get()
@@ -301,10 +306,12 @@ final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var session: FIXSessionHandle?
     private var timer: RepeatedTask?
     private var logonDeadline: Scheduled<Void>?
+    private let writeStall: TimeAmount
 
-    init(sessions: [FIXSessionHandle], logger: Logger) {
+    init(sessions: [FIXSessionHandle], logger: Logger, writeStall: TimeAmount) {
         self.sessions = sessions
         self.logger = logger
+        self.writeStall = writeStall
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -364,16 +371,15 @@ final class FIXConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         stall?.cancel()
         stall = nil
         if !context.channel.isWritable {
-            let channel = context.channel, id = session?.id ?? "?", logger = logger
-            stall = context.eventLoop.scheduleTask(in: Self.writeStall) {
-                logger.warning("FIX \(id): the counterparty read nothing for \(Self.writeStall): closed")
+            let channel = context.channel, id = session?.id ?? "?", logger = logger, after = writeStall
+            stall = context.eventLoop.scheduleTask(in: after) {
+                logger.warning("FIX \(id): the counterparty read nothing for \(after.nanoseconds / 1_000_000) ms: closed")
                 channel.close(promise: nil)
             }
         }
         context.fireChannelWritabilityChanged()
     }
 
-    static let writeStall: TimeAmount = .seconds(30)
     private var stall: Scheduled<Void>?
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -4,6 +4,7 @@ import IMSFIX
 import IMSRuntime
 import IMSServer
 import Logging
+import NIOCore
 import NIOSSL
 import Yams
 
@@ -73,7 +74,8 @@ extension ResolvedSettings {
         // A replica takes no Logon until it knows it leads (`KafkaFIXReplication`).
         if standbyFirst { gateway.refuseLogons { "this node is starting as a standby" } }
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
-        let acceptor = FIXAcceptor(sessions: handles, application: gateway, tls: context, logger: logger)
+        let acceptor = FIXAcceptor(
+            sessions: handles, application: gateway, tls: context, logger: logger, writeStall: .milliseconds(Int64(int("writeStallMs"))))
         let port = try await acceptor.start(host: host, port: int("fixPort"))
         let sessions = handles
         let watcher = Task { await gateway.watchPending(sessions: sessions) }

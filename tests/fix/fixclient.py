@@ -12,8 +12,16 @@ def now():
 
 
 class Counterparty:
-    def __init__(self, port, sender="OMS", target="IMS", host="127.0.0.1", timeout=10.0, ssl_context=None):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, sender="OMS", target="IMS", host="127.0.0.1", timeout=10.0, ssl_context=None, rcvbuf=None):
+        """`rcvbuf`: a receive buffer this small (set before connecting, so the window stays small), for a
+        counterparty that reads nothing."""
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         if ssl_context is not None:
             self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
         self.sock.settimeout(timeout)

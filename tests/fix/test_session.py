@@ -377,3 +377,54 @@ def test_a_flood_is_read_no_faster_than_it_is_answered(server):
     bye(c)
     with open(os.path.join(server.dir, "server.log")) as f:
         assert "FIX IMS-SMALL: 5 messages unanswered: reading paused" in f.read()
+
+
+def test_a_counterparty_that_reads_nothing_is_closed_after_the_write_stall():
+    """A counterparty floods TestRequests and reads none of the Heartbeats that answer them: once a megabyte waits
+    for it, IMS closes it after `writeStallMs` (1.5 s here) rather than hold its answers, says so in the log, and
+    the session logs on again afterwards."""
+    from conftest import Server
+    s = Server(os.environ["IMS_BINARY"], extra=["--write-stall-ms", "1500"])
+    try:
+        c = Counterparty(s.fix_port, sender="OMS4", rcvbuf=4096)
+        c.logon(password=s.keys["C4"], reset=True)
+        assert c.read().get(35) == b"A"
+        n = 60000
+        sent = 0
+        started = time.time()
+        try:
+            for chunk in range(0, n, 2000):
+                c.send_raw(b"".join(c.message("1", [(112, "stall-%d" % i)]).encode() for i in range(chunk, chunk + 2000)))
+                sent += 2000
+        except (socket.timeout, BrokenPipeError, ConnectionResetError):
+            pass  # IMS stopped reading, or closed the connection: either way nothing more goes in
+        log = os.path.join(s.dir, "server.log")
+        deadline = time.time() + 20
+        closed = False
+        while time.time() < deadline and not closed:
+            with open(log) as f:
+                closed = "FIX IMS-OMS4: the counterparty read nothing for 1500 ms: closed" in f.read()
+            time.sleep(0.2)
+        assert closed, "no write-stall close in the log after %d TestRequests" % sent
+        assert time.time() - started >= 1.5
+        # What was written before the close arrives, then the end of the connection: fewer answers than asked.
+        answers = 0
+        c.sock.settimeout(10)
+        while True:
+            try:
+                m = c.read(timeout=10)
+            except (ConnectionResetError, TimeoutError):
+                m = None
+            if m is None:
+                break
+            if m.get(35) == b"0" and (m.get(112) or b"").startswith(b"stall-"):
+                answers += 1
+        assert answers < sent, "every TestRequest was answered: the connection was not cut short"
+        c.close()
+        # The session is free again.
+        d = Counterparty(s.fix_port, sender="OMS4")
+        d.logon(password=s.keys["C4"], reset=True)
+        assert d.read().get(35) == b"A"
+        bye(d)
+    finally:
+        s.stop()
