@@ -67,6 +67,7 @@ struct DecisionsBench {
             // Each way its own ids (a re-sent id would be answered without a decision).
             let ids = "\(prefix)\(channel.rawValue)\(n)-"
             let cpu = CPUTimes.now()
+            let threadsBefore = try? serverThreads()
             let result: Result
             switch channel {
             case .floor, .http: result = try perRequest(channel, ids: ids, prefix: prefix)
@@ -76,6 +77,7 @@ struct DecisionsBench {
             }
             results.append(result)
             print(json(result, steal: cpu.map { CPUTimes.now()?.stealPercent(since: $0) } ?? nil))
+            if let before = threadsBefore, let after = try? serverThreads() { print(serverCPU(result, before: before, after: after)) }
             if channel != .floor, let stages = try? serverStages() { print(stages) }
         }
         if let floor = results.first(where: { $0.channel == .floor }) {
@@ -403,6 +405,41 @@ struct DecisionsBench {
         let order = ["inbox", "journal", "handoff", "apply", "answer", "resume", "render"]
         let body = order.compactMap { s in stages[s].map { "\"\(s)\":{\"p50\":\($0["p50"] ?? 0),\"p99\":\($0["p99"] ?? 0),\"p999\":\($0["p999"] ?? 0)}" } }
         return #"{"kind":"serverStages","since":"the server started","unit":"microseconds","stages":{"# + body.joined(separator: ",") + "}}"
+    }
+
+    /// The server's CPU seconds and voluntary switches by thread name (`ims_thread_cpu_seconds`,
+    /// `ims_thread_voluntary_switches`; none where the server cannot read its threads).
+    private func serverThreads() throws -> [String: (cpu: Double, switches: Double)] {
+        let text = try BlockingHTTPClient(url: url).get("/metrics").text
+        var threads: [String: (cpu: Double, switches: Double)] = [:]
+        for line in text.split(separator: "\n") {
+            let cpu = line.hasPrefix("ims_thread_cpu_seconds{"), switches = line.hasPrefix("ims_thread_voluntary_switches{")
+            guard cpu || switches, let open = line.range(of: "thread=\""), let close = line.lastIndex(of: "}"),
+                let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+            else { continue }
+            let name = String(line[open.upperBound..<close].dropLast())
+            if cpu { threads[name, default: (0, 0)].cpu = value } else { threads[name, default: (0, 0)].switches = value }
+        }
+        return threads
+    }
+
+    /// One JSON line: what the way cost the server per decision, by thread (the CPU of every thread, the load
+    /// generator's excluded, over the run; a thread that started or ended meanwhile counts from when it was seen).
+    private func serverCPU(_ r: Result, before: [String: (cpu: Double, switches: Double)], after: [String: (cpu: Double, switches: Double)]) -> String {
+        let n = Double(max(1, r.decisions))
+        var total = 0.0, switches = 0.0
+        var parts: [String] = []
+        for (name, a) in after.sorted(by: { $0.key < $1.key }) {
+            let b = before[name] ?? (0, 0)
+            let cpu = max(0, a.cpu - b.cpu), sw = max(0, a.switches - b.switches)
+            total += cpu
+            switches += sw
+            guard cpu > 0 || sw > 0 else { continue }
+            parts.append(#""\#(name)":{"micros":\#(String(format: "%.1f", cpu * 1e6 / n)),"switches":\#(String(format: "%.2f", sw / n))}"#)
+        }
+        return
+            #"{"kind":"serverCPU","channel":"\#(r.channel.rawValue)","decisions":\#(r.decisions),"microsPerDecision":\#(String(format: "%.1f", total * 1e6 / n)),"#
+            + #""voluntarySwitchesPerDecision":\#(String(format: "%.2f", switches / n)),"threads":{\#(parts.joined(separator: ","))}}"#
     }
 
     /// What the answers in one body say: how many succeeded (status 200 or 201), how many locates were approved

@@ -230,6 +230,17 @@ public final class IMSMetrics: Sendable {
             gauge("ims_journal_written_bytes", "Bytes this process has written to the journal.").set(bytes)
         }
         gauge("process_resident_memory_bytes", "Resident memory of the process.").set(Int64(Self.residentBytes()))
+        for t in ThreadTimes.byName() {
+            registry.makeGauge(
+                name: "ims_thread_cpu_seconds", labels: [("thread", t.name)],
+                help:
+                    "CPU time (user and system) of the process's live threads since they started, by the name the kernel shows (docs/operations.md \"Threads\"; threads of one name summed)."
+            ).set(t.cpuSeconds)
+            registry.makeGauge(
+                name: "ims_thread_voluntary_switches", labels: [("thread", t.name)],
+                help: "Times the process's live threads of each name gave up the CPU to wait (woken once each), since they started."
+            ).set(Int64(t.voluntarySwitches))
+        }
         return registry.emitToBuffer()
     }
 
@@ -287,5 +298,51 @@ private final class EngineReports: EngineObserver {
 
     func journalRecovered() {
         logger.notice("journal writes again")
+    }
+}
+
+/// The CPU time and voluntary context switches of the process's threads, read from `/proc/self/task` (Linux; none
+/// elsewhere), summed by the thread's name: where a request's CPU goes, per thread, without a profiler
+/// (`ims bench decisions` prints it per decision).
+struct ThreadTimes: Sendable, Equatable {
+    var name: String
+    var cpuSeconds: Double
+    var voluntarySwitches: Int
+
+    static func byName() -> [ThreadTimes] {
+        #if os(Linux)
+            guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [] }
+            let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+            var byName: [String: ThreadTimes] = [:]
+            for tid in tids {
+                guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8), let t = parse(stat: stat, ticksPerSecond: ticks)
+                else { continue }
+                let status = (try? String(contentsOfFile: "/proc/self/task/\(tid)/status", encoding: .utf8)) ?? ""
+                let switches = voluntarySwitches(status: status)
+                byName[t.name, default: ThreadTimes(name: t.name, cpuSeconds: 0, voluntarySwitches: 0)].cpuSeconds += t.cpuSeconds
+                byName[t.name]!.voluntarySwitches += switches
+            }
+            return byName.values.sorted { $0.name < $1.name }
+        #else
+            return []
+        #endif
+    }
+
+    /// A thread's name and CPU seconds from its `stat` line: `tid (name) state …`, the name in parentheses (it may
+    /// hold spaces and parentheses, so the fields are counted after the last `)`), utime and stime the 12th and
+    /// 13th fields after it, in clock ticks.
+    static func parse(stat: String, ticksPerSecond: Double) -> (name: String, cpuSeconds: Double)? {
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+        let name = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (name.isEmpty ? "?" : name, (user + system) / ticksPerSecond)
+    }
+
+    static func voluntarySwitches(status: String) -> Int {
+        for line in status.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+            return Int(line.dropFirst("voluntary_ctxt_switches:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        return 0
     }
 }
