@@ -77,6 +77,47 @@ def test_short_sale_approved_rejected_filled_and_cancelled(server):
     bye(c)
 
 
+def test_order_status_request_tells_where_an_order_stands(server):
+    """OrderStatusRequest (35=H): the order as it stands (150=I), through its fills and cancellation; another
+    client's order id, or one never sent, is unknown (39=8, 103=5); OrdStatusReqID is echoed."""
+    c = logged_on(server, comp="OMS4", client="C4")
+    c.send("R", [(131, "LOC-C4"), (146, 1), (55, "IBM"), (38, 500)])
+    c.read_until("S")
+    c.send("D", [(11, "ST1"), (1, "C4-FREE"), (55, "IBM"), (54, 5), (60, now()), (38, 300), (40, 2), (44, "150")])
+    ok, _ = c.read_until("8")
+    assert ok.get(39) == b"0", ok
+
+    def status(cl_ord_id, req_id):
+        c.send("H", [(11, cl_ord_id), (790, req_id), (55, "IBM"), (54, 5)])
+        m, _ = c.read_until("8")
+        assert m.get(150) == b"I" and m.get(11) == cl_ord_id.encode() and m.get(790) == req_id.encode(), m
+        return m
+
+    new = status("ST1", "Q1")
+    assert new.get(39) == b"0" and new.get(151) == b"300" and new.get(14) == b"0" and new.get(1) == b"C4-FREE", new
+    c.send("8", [(37, "X"), (11, "ST1"), (17, "E-ST1"), (150, "F"), (39, "1"), (1, "C4-FREE"), (55, "IBM"), (54, 5),
+                 (32, 100), (31, "150"), (151, 200), (14, 100), (6, "150")])
+    # The execution is a trade: once the desk's view shows it, so does the status.
+    deadline = time.time() + 10
+    while time.time() < deadline and server.request("GET", "/api/v1/orders/ST1?clientId=C4")[1]["filledQuantity"] != 100:
+        time.sleep(0.05)
+    part = status("ST1", "Q2")
+    assert part.get(39) == b"1" and part.get(14) == b"100" and part.get(151) == b"200", part
+    c.send("F", [(11, "STX"), (41, "ST1"), (55, "IBM"), (54, 5), (60, now()), (38, 300)])
+    c.read_until("8")
+    done = status("ST1", "Q3")
+    assert done.get(39) == b"4" and done.get(151) == b"0" and b"cancelled" in done.get(58), done
+    # Never sent by this client: SS1 is C2's order in another test, NOPE nobody's.
+    for other in ("SS1", "NOPE"):
+        unknown = status(other, "Q-" + other)
+        assert unknown.get(39) == b"8" and unknown.get(103) == b"5" and unknown.get(37) == b"NONE", unknown
+    # No ClOrdID: a session-level reject naming it.
+    c.send("H", [(790, "Q9"), (55, "IBM"), (54, 5)])
+    r, _ = c.read_until("3")
+    assert r.get(371) == b"11", r
+    bye(c)
+
+
 def test_a_locate_is_declined_with_order_cancel_request(server):
     c = logged_on(server, comp="OMS3", client="C3")
     c.send("R", [(131, "DECLINE"), (146, 1), (55, "IBM"), (38, 700)])

@@ -14,6 +14,7 @@ enum FIXRequests {
         case "R": return quoteRequest(m, client: client, requestor: identity.subject, model: model)
         case "D": return newOrder(m, client: client, user: identity.subject, model: model)
         case "F": return cancel(m, client: client, user: identity.subject, model: model)
+        case "H": return orderStatus(m, client: client, model: model)
         case "8": return .replies([]) // taken as trades (`FIXGateway.executions`)
         default:
             return .replies([
@@ -21,7 +22,10 @@ enum FIXRequests {
                     "j",
                     [
                         (Tag.refSeqNum, String(m.seqNum ?? 0)), (Tag.refMsgType, m.msgType), (Tag.businessRejectReason, "3"),
-                        (Tag.text, "IMS does not take 35=\(m.msgType): QuoteRequest (R), NewOrderSingle (D) and OrderCancelRequest (F) only"),
+                        (
+                            Tag.text,
+                            "IMS does not take 35=\(m.msgType): QuoteRequest (R), NewOrderSingle (D), OrderCancelRequest (F) and OrderStatusRequest (H) only"
+                        ),
                     ])
             ])
         }
@@ -127,6 +131,18 @@ enum FIXRequests {
             action: "FIX_QUOTE_ACCEPTED", subject: "locate \(locate.locateId)",
             detail: "ClOrdID \(echo.clOrdID) accepts \(locate.approvedQuantity) \(locate.securityId)")
         return .accepted(FIXReplies.quoteAccepted(locate, echo: echo), note)
+    }
+
+    /// An OrderStatusRequest (35=H): the order its ClOrdID names, of this session's client, as it stands now
+    /// (ExecutionReport 150=I), answered from the read model without a journal entry; an order the client never
+    /// sent is answered 39=8 with OrdRejReason 5 (unknown order). OrdStatusReqID (790) is echoed.
+    static func orderStatus(_ m: FIXMessage, client: String, model: borrowing ReadModel) -> FIXGateway.Asked {
+        guard let clOrdID = m[Tag.clOrdID], !clOrdID.isEmpty else { return reject(m, reason: 1, tag: Tag.clOrdID, text: "ClOrdID (11) is required") }
+        let echo = FIXReplies.OrderEcho(m)
+        guard let view = model.order(clientId: client, orderId: clOrdID) else {
+            return .replies([FIXReplies.orderStatusUnknown(echo, statusRequestID: m[FIXReplies.ordStatusReqID])])
+        }
+        return .replies([FIXReplies.orderStatus(view, echo: echo, statusRequestID: m[FIXReplies.ordStatusReqID])])
     }
 
     /// An OrderCancelRequest: of an order (OrigClOrdID 41 its ClOrdID), or of a locate (its QuoteID 117, or
@@ -392,6 +408,66 @@ enum FIXReplies {
         fields += [
             (Tag.side, echo.side), (Tag.orderQty, String(view.quantity)), (Tag.leavesQty, "0"), (Tag.cumQty, String(view.filledQuantity)), (6, "0"),
             (Tag.text, "order \(view.orderId) cancelled: \(view.cancellation?.quantity ?? 0) given back to the limits"),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// OrdStatusReqID: the counterparty's id for an OrderStatusRequest, echoed in its answer.
+    static let ordStatusReqID = 790
+
+    /// An order as it stands, for an OrderStatusRequest: ExecutionReport 150=I with OrdStatus 0 (approved, nothing
+    /// filled), 1 (partly filled), 2 (filled), 4 (its remainder cancelled), 8 (rejected) or C (expired with its
+    /// market's day), LeavesQty what it may still fill. The instrument and side are the order's where the request
+    /// leaves them out.
+    static func orderStatus(_ view: OrderView, echo: OrderEcho, statusRequestID: String?) -> FIXMessage {
+        let status: String
+        if view.decision != "APPROVED" {
+            status = "8"
+        } else if view.cancellation != nil {
+            status = "4"
+        } else if view.filledQuantity >= view.quantity {
+            status = "2"
+        } else if view.expired {
+            status = "C"
+        } else {
+            status = view.filledQuantity > 0 ? "1" : "0"
+        }
+        let open = status == "0" || status == "1"
+        var fields: [(Int, String)] = [
+            (Tag.orderID, view.orderId), (Tag.clOrdID, echo.clOrdID),
+            (Tag.execID, "\(view.orderId)-status-\(statusRequestID ?? echo.clOrdID)-\(view.filledQuantity)"),
+            (Tag.execType, "I"), (Tag.ordStatus, status),
+        ]
+        if let statusRequestID { fields.append((ordStatusReqID, statusRequestID)) }
+        var instrument = echo.instrument
+        if instrument.symbol == nil && instrument.securityID == nil { instrument.symbol = view.securityId }
+        fields += instrument.fields
+        fields += [
+            (Tag.side, view.side == "SELL" ? "2" : "5"), (Tag.orderQty, String(view.quantity)),
+            (Tag.leavesQty, open ? String(view.quantity - view.filledQuantity) : "0"), (Tag.cumQty, String(view.filledQuantity)), (6, "0"),
+            (Tag.account, view.bookId),
+            (
+                Tag.text,
+                "order \(view.orderId) \(view.decision)"
+                    + (view.cancellation.map { ", its remainder (\($0.quantity)) cancelled" } ?? "") + (view.expired ? ", expired with its market's day" : "")
+                    + ", \(view.filledQuantity) of \(view.quantity) filled"
+            ),
+        ]
+        return FIXMessage("8", fields)
+    }
+
+    /// The answer to an OrderStatusRequest for an order this client never sent: ExecutionReport 150=I, 39=8,
+    /// OrdRejReason 5 (unknown order).
+    static func orderStatusUnknown(_ echo: OrderEcho, statusRequestID: String?) -> FIXMessage {
+        var fields: [(Int, String)] = [
+            (Tag.orderID, "NONE"), (Tag.clOrdID, echo.clOrdID), (Tag.execID, "\(echo.clOrdID)-status-\(statusRequestID ?? "unknown")"),
+            (Tag.execType, "I"), (Tag.ordStatus, "8"), (103, "5"),
+        ]
+        if let statusRequestID { fields.append((ordStatusReqID, statusRequestID)) }
+        fields += echo.instrument.fields
+        fields += [
+            (Tag.side, echo.side), (Tag.orderQty, echo.quantity), (Tag.leavesQty, "0"), (Tag.cumQty, "0"), (6, "0"),
+            (Tag.text, "unknown order \(echo.clOrdID)"),
         ]
         return FIXMessage("8", fields)
     }
