@@ -38,10 +38,12 @@ SESSION_SETTINGS = {"SMALL": "\n    maxUnanswered: 5"}
 
 
 class Server:
-    def __init__(self, binary, tls=False, extra=(), share=None, seed=True):
+    def __init__(self, binary, tls=False, extra=(), share=None, seed=True, session_settings=None):
         """`extra`: more arguments of `ims serve`; `share`: another Server whose keys and sessions this one uses
-        (a second node of a replicated journal); `seed`: write the reference data once it is ready."""
+        (a second node of a replicated journal); `seed`: write the reference data once it is ready;
+        `session_settings`: sessions' settings beside SESSION_SETTINGS's (YAML lines by CompID)."""
         self.binary = binary
+        self.session_settings = dict(SESSION_SETTINGS, **(session_settings or {}))
         self.dir = tempfile.mkdtemp(prefix="ims-fix-")
         self.extra = list(extra)
         self.tls_args = []
@@ -80,7 +82,7 @@ class Server:
             self.keys[name] = key
             self.key_ids[name] = key.split("_")[1]
         sessions = "\n".join(
-            "  - targetCompId: %s\n    keyId: %s%s" % (comp, self.key_ids[client], SESSION_SETTINGS.get(comp, "")) for comp, client in SESSIONS.items())
+            "  - targetCompId: %s\n    keyId: %s%s" % (comp, self.key_ids[client], self.session_settings.get(comp, "")) for comp, client in SESSIONS.items())
         self.sessions_file = os.path.join(self.dir, "sessions.yaml")
         with open(self.sessions_file, "w") as f:
             f.write("sessions:\n" + sessions + "\n")

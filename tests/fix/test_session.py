@@ -428,3 +428,31 @@ def test_a_counterparty_that_reads_nothing_is_closed_after_the_write_stall():
         bye(d)
     finally:
         s.stop()
+
+
+def test_a_session_logs_out_at_the_end_of_its_schedule_and_refuses_logons_until_it_opens():
+    """A session whose daily window (UTC) ends a few seconds from now: logged on inside it, IMS logs it out at
+    the end, and a Logon after the end is refused as outside the schedule (on the audit trail's reason)."""
+    import datetime
+    from conftest import Server
+    utc = datetime.datetime.now(datetime.timezone.utc)
+    start = (utc - datetime.timedelta(minutes=5)).strftime("%H:%M:%S")
+    end_at = (utc + datetime.timedelta(seconds=15)).replace(microsecond=0)
+    schedule = "\n    start: \"%s\"\n    end: \"%s\"" % (start, end_at.strftime("%H:%M:%S"))
+    s = Server(os.environ["IMS_BINARY"], session_settings={"OMS3": schedule})
+    try:
+        assert datetime.datetime.now(datetime.timezone.utc) < end_at - datetime.timedelta(seconds=2), "the server took too long to start"
+        c = logged_on(s, comp="OMS3", client="C3")
+        # At the end of the window IMS logs the session out (it ticks each second).
+        wait = (end_at - datetime.datetime.now(datetime.timezone.utc)).total_seconds() + 5
+        out, _ = c.read_until("5", timeout=wait)
+        assert datetime.datetime.now(datetime.timezone.utc) >= end_at, "logged out before the window's end: %s" % out
+        c.send("5")
+        c.close()
+        late = Counterparty(s.fix_port, sender="OMS3")
+        late.logon(password=s.keys["C3"], reset=True)
+        refused = late.read()
+        assert refused.get(35) == b"5" and b"outside the session's schedule" in refused.get(58), refused
+        late.close()
+    finally:
+        s.stop()
