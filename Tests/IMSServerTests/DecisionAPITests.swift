@@ -4,6 +4,7 @@ import HummingbirdTesting
 import IMSDomain
 import IMSEngine
 import IMSRuntime
+import Synchronization
 import Testing
 
 @testable import IMSServer
@@ -146,6 +147,42 @@ struct DecisionAPITests {
             #expect(String(describing: flat.request) == String(describing: strict.request), "\(sample)")
         }
         #expect(fast == 7, "the flat messages are read without a tree")
+    }
+
+    /// A channel that ends with frames still queued frees its queue: a frame refers to its queue weakly (the
+    /// queue holds the frame), so the two do not keep each other alive.
+    @Test func aQueueAndItsUndecidedFramesDoNotKeepEachOtherAlive() {
+        weak var gone: OutgoingQueue?
+        do {
+            let queue = OutgoingQueue()
+            let frame = DecisionDesk.Frame(
+                messages: [], isArray: false, submission: DecisionDesk.Submission(prepared: [], batches: []), requestIndex: [])
+            queue.add(.frame(PendingFrame(frame: frame, count: 1, queue: queue)))
+            gone = queue
+            #expect(gone != nil)
+        }
+        #expect(gone == nil, "the queue outlived its channel")
+    }
+
+    /// A frame decided while the writer waits for something to send wakes it; one not decided yet does not.
+    @Test func theWriterWakesForADecidedFrameOnly() async {
+        let queue = OutgoingQueue()
+        let frame = DecisionDesk.Frame(messages: [], isArray: false, submission: DecisionDesk.Submission(prepared: [], batches: []), requestIndex: [])
+        let pending = PendingFrame(frame: frame, count: 1, queue: queue)
+        let woke = Atomic<Int>(0)
+        let writer = Task {
+            while await queue.takeAll() != nil { woke.add(1, ordering: .relaxed) }
+        }
+        // The writer waits on an empty queue; an undecided frame leaves it waiting.
+        try? await Task.sleep(for: .milliseconds(50))
+        queue.add(.frame(pending))
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(woke.load(ordering: .relaxed) == 0)
+        pending.fulfil([])
+        for _ in 0..<200 where woke.load(ordering: .relaxed) == 0 { try? await Task.sleep(for: .milliseconds(5)) }
+        #expect(woke.load(ordering: .relaxed) == 1)
+        queue.finish()
+        await writer.value
     }
 
     /// Answers of several frames ready at once leave as one array of every answer, in order.

@@ -243,8 +243,9 @@ final class PendingFrame: Sendable {
     let frame: DecisionDesk.Frame
     /// Decisions it counts for against the unread bound.
     let count: Int
-    /// The channel's queue this frame waits in, told when it is decided.
-    private let queue: OutgoingQueue
+    /// The channel's queue this frame waits in, told when it is decided. Weak: the queue holds its frames, and a
+    /// channel that ends with frames still queued must not keep itself alive through them.
+    private weak let queue: OutgoingQueue?
     private let state = Mutex<(outcomes: Outcomes?, at: UInt64, waiter: CheckedContinuation<(Outcomes, UInt64?), Never>?)>((nil, 0, nil))
 
     init(frame: DecisionDesk.Frame, count: Int, queue: OutgoingQueue) {
@@ -262,7 +263,7 @@ final class PendingFrame: Sendable {
             defer { s.waiter = nil }
             return s.waiter
         }
-        if let waiter { waiter.resume(returning: (outcomes, at)) } else { queue.decided() }
+        if let waiter { waiter.resume(returning: (outcomes, at)) } else { queue?.decided() }
     }
 
     /// The outcomes if they are there already.
