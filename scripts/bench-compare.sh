@@ -2,7 +2,8 @@
 # Alternates two release binaries on the engine, ingest, decisions and read benches in one sitting, as
 # docs/benchmarks.md asks of every change to a hot path: `scripts/bench-compare.sh BASE HEAD [ROUNDS]`.
 # Each server run gets a fresh data directory and `--insecure-no-auth`; the bench client is HEAD's. Prints
-# one line per run: binary, bench, and the bench's last JSON line.
+# one line per run: binary, bench, and the bench's last JSON line (for decisions, its figures and the server's
+# CPU per decision).
 set -euo pipefail
 base=${1:?base binary}; head=${2:?head binary}; rounds=${3:-2}
 work=$(mktemp -d /tmp/ims-bench-compare.XXXXXX)
@@ -27,7 +28,9 @@ for r in $(seq 1 "$rounds"); do
     echo "$name ingest $("$head" bench ingest --url "http://127.0.0.1:$port" --events 1000000 2>/dev/null | tail -1)"
     stop "ingest-$name-$r"
     serve "$bin" "decisions-$name-$r"
-    echo "$name decisions $("$head" bench decisions --url "http://127.0.0.1:$port" --events 20000 --rate 2000 --channel http 2>/dev/null | tail -1)"
+    # The decisions line and what they cost the server (the bench prints its stages after them).
+    "$head" bench decisions --url "http://127.0.0.1:$port" --events 20000 --rate 2000 --channel http 2>/dev/null \
+      | grep -E '"kind":"(decisions|serverCPU)"' | sed "s/^/$name decisions /"
     stop "decisions-$name-$r"
     serve "$bin" "read-$name-$r"
     echo "$name read $("$head" bench read --url "http://127.0.0.1:$port" --events 1000000 2>/dev/null | tail -1)"
