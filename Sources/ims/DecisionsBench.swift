@@ -387,18 +387,8 @@ struct DecisionsBench {
     private func serverStages() throws -> String {
         let text = try BlockingHTTPClient(url: url).get("/metrics").text
         var stages: [String: [String: Int]] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix("ims_request_stage_seconds{") {
-            guard let close = line.firstIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else {
-                continue
-            }
-            let labels = line[line.index(after: line.firstIndex(of: "{")!)..<close]
-            var stage = "", percentile = ""
-            for pair in labels.split(separator: ",") {
-                let kv = pair.split(separator: "=", maxSplits: 1)
-                guard kv.count == 2 else { continue }
-                let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                if kv[0] == "stage" { stage = v } else if kv[0] == "percentile" { percentile = v }
-            }
+        for (labels, value) in Self.samples(text, of: "ims_request_stage_seconds") {
+            guard let stage = labels["stage"], let percentile = labels["percentile"] else { continue }
             let name = ["50": "p50", "99": "p99", "99.9": "p999"][percentile] ?? percentile
             stages[stage, default: [:]][name] = Int(value * 1e6)
         }
@@ -412,15 +402,29 @@ struct DecisionsBench {
     private func serverThreads() throws -> [String: (cpu: Double, switches: Double)] {
         let text = try BlockingHTTPClient(url: url).get("/metrics").text
         var threads: [String: (cpu: Double, switches: Double)] = [:]
-        for line in text.split(separator: "\n") {
-            let cpu = line.hasPrefix("ims_thread_cpu_seconds{"), switches = line.hasPrefix("ims_thread_voluntary_switches{")
-            guard cpu || switches, let open = line.range(of: "thread=\""), let close = line.lastIndex(of: "}"),
-                let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
-            else { continue }
-            let name = String(line[open.upperBound..<close].dropLast())
-            if cpu { threads[name, default: (0, 0)].cpu = value } else { threads[name, default: (0, 0)].switches = value }
+        for (labels, value) in Self.samples(text, of: "ims_thread_cpu_seconds") { if let t = labels["thread"] { threads[t, default: (0, 0)].cpu = value } }
+        for (labels, value) in Self.samples(text, of: "ims_thread_voluntary_switches") {
+            if let t = labels["thread"] { threads[t, default: (0, 0)].switches = value }
         }
         return threads
+    }
+
+    /// The samples of metric `name` in a scrape (Prometheus text format): each one's labels and value.
+    static func samples(_ text: String, of name: String) -> [(labels: [String: String], value: Double)] {
+        var out: [(labels: [String: String], value: Double)] = []
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+            guard let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else {
+                continue
+            }
+            var labels: [String: String] = [:]
+            for pair in line[line.index(line.startIndex, offsetBy: name.count + 1)..<close].split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2 else { continue }
+                labels[String(kv[0])] = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+            out.append((labels, value))
+        }
+        return out
     }
 
     /// One JSON line: what the way cost the server per decision, by thread (the CPU of every thread, the load

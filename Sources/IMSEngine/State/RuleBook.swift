@@ -167,44 +167,41 @@ public struct RuleBook: Sendable {
         return out
     }
 
-    /// The locate policy's differences: steps and decrements added, removed or changed (by id), and the steps'
-    /// order when only that changed (the first step whose condition holds decides).
+    /// The locate policy's differences: steps and decrements added, removed or changed (by id), and their order
+    /// when only that changed (the first step, or decrement, whose condition holds decides).
     static func locatePolicyDifferences(from old: LocatePolicyDocument, to new: LocatePolicyDocument) -> [String] {
+        func outcome(_ r: LocateRuleDocument) -> String { r.outcome + (r.reason.map { " " + $0 } ?? "") }
+        let steps = byIdDifferences(old.rules, new.rules, id: \.id, noun: "locate rule", plural: "locate rules") { r in
+            "added: \(outcome(r))"
+        } changed: { x, y in
+            x.outcome != y.outcome || x.reason != y.reason ? ": \(outcome(x)) → \(outcome(y))" : " changed"
+        }
+        let decrements = byIdDifferences(old.decrements, new.decrements, id: \.id, noun: "locate decrement", plural: "locate decrements") { d in
+            "added: factor \(d.factor.value.description)"
+        } changed: { x, y in
+            x.factor != y.factor && x.when == y.when ? ": factor \(x.factor.value.description) → \(y.factor.value.description)" : " changed"
+        }
+        return steps + decrements
+    }
+
+    /// Items added, removed (by id) or changed (`changed` says how, after the id), sorted by id; then their order
+    /// when the ones both keep moved.
+    private static func byIdDifferences<T: Equatable>(
+        _ old: [T], _ new: [T], id: (T) -> String, noun: String, plural: String, added: (T) -> String, changed: (T, T) -> String
+    ) -> [String] {
+        let a = Dictionary(old.map { (id($0), $0) }, uniquingKeysWith: { x, _ in x })
+        let b = Dictionary(new.map { (id($0), $0) }, uniquingKeysWith: { x, _ in x })
         var out: [String] = []
-        let a = Dictionary(old.rules.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
-        let b = Dictionary(new.rules.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
-        for id in Set(a.keys).union(b.keys).sorted() {
-            switch (a[id], b[id]) {
-            case (nil, let added?): out.append("locate rule \(id) added: \(added.outcome)\(added.reason.map { " " + $0 } ?? "")")
-            case (_?, nil): out.append("locate rule \(id) removed")
-            case (let x?, let y?) where x != y:
-                out.append(
-                    x.outcome != y.outcome || x.reason != y.reason
-                        ? "locate rule \(id): \(x.outcome)\(x.reason.map { " " + $0 } ?? "") → \(y.outcome)\(y.reason.map { " " + $0 } ?? "")"
-                        : "locate rule \(id) changed")
+        for key in Set(a.keys).union(b.keys).sorted() {
+            switch (a[key], b[key]) {
+            case (nil, let y?): out.append("\(noun) \(key) \(added(y))")
+            case (_?, nil): out.append("\(noun) \(key) removed")
+            case (let x?, let y?) where x != y: out.append("\(noun) \(key)\(changed(x, y))")
             default: break
             }
         }
-        let kept = old.rules.map(\.id).filter { b[$0] != nil }, now = new.rules.map(\.id).filter { a[$0] != nil }
-        if kept != now { out.append("locate rules reordered: \(kept.joined(separator: ", ")) → \(now.joined(separator: ", "))") }
-        let c = Dictionary(old.decrements.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
-        let d = Dictionary(new.decrements.map { ($0.id, $0) }, uniquingKeysWith: { x, _ in x })
-        for id in Set(c.keys).union(d.keys).sorted() {
-            switch (c[id], d[id]) {
-            case (nil, let added?): out.append("locate decrement \(id) added: factor \(added.factor.value.description)")
-            case (_?, nil): out.append("locate decrement \(id) removed")
-            case (let x?, let y?) where x != y:
-                out.append(
-                    x.factor != y.factor && x.when == y.when
-                        ? "locate decrement \(id): factor \(x.factor.value.description) → \(y.factor.value.description)"
-                        : "locate decrement \(id) changed")
-            default: break
-            }
-        }
-        let keptDecrements = old.decrements.map(\.id).filter { d[$0] != nil }, nowDecrements = new.decrements.map(\.id).filter { c[$0] != nil }
-        if keptDecrements != nowDecrements {
-            out.append("locate decrements reordered: \(keptDecrements.joined(separator: ", ")) → \(nowDecrements.joined(separator: ", "))")
-        }
+        let kept = old.map(id).filter { b[$0] != nil }, now = new.map(id).filter { a[$0] != nil }
+        if kept != now { out.append("\(plural) reordered: \(kept.joined(separator: ", ")) → \(now.joined(separator: ", "))") }
         return out
     }
 }

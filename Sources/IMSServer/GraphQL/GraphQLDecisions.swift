@@ -8,14 +8,6 @@ import IMSRuntime
 // order is null, as it is 404 over REST) and each as its client sees it (`forClient`: who decided a locate's
 // steps stays in-house, an order's firm-level checks say only whether they passed).
 
-/// A page of orders.
-struct OrderPage: Sendable {
-    var items: [OrderView]
-    var total: Int
-    var offset: Int
-    var limit: Int
-}
-
 struct LocatesArguments: Codable, Sendable {
     var clientId: String?, securityId: String?, status: String?, marketId: String?, date: String?
     var offset: Int?, limit: Int?

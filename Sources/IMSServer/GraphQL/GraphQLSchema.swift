@@ -9,21 +9,17 @@ import IMSRuntime
 // briefly, through the same query functions the REST routes use. Quantities are `Long` (64-bit;
 // GraphQL's `Int` is 32-bit), dates `Date` (yyyy-MM-dd), prices and rates `Decimal`, times `DateTime`.
 
-/// A page of positions.
-struct PositionPage: Sendable {
-    var items: [PositionView]
+/// A page of a list field: its items, how many match in all, and where it starts.
+struct GraphQLPage<Item: Sendable>: Sendable {
+    var items: [Item]
     var total: Int
     var offset: Int
     var limit: Int
 }
 
-/// A page of securities.
-struct SecurityPage: Sendable {
-    var items: [SecurityView]
-    var total: Int
-    var offset: Int
-    var limit: Int
-}
+typealias PositionPage = GraphQLPage<PositionView>
+typealias SecurityPage = GraphQLPage<SecurityView>
+typealias OrderPage = GraphQLPage<OrderView>
 
 /// Paging arguments shared by list fields; `limit` is at most 1,000 in GraphQL.
 struct PageArguments: Codable, Sendable {
@@ -443,13 +439,13 @@ struct IMSGraphQL: API {
                 Field("book", at: PositionView.book)
                 Field("security", at: PositionView.security)
             }
-            Type(PositionPage.self) {
+            Type(PositionPage.self, as: "PositionPage") {
                 Field("items", at: \.items)
                 Field("total", at: \.total)
                 Field("offset", at: \.offset)
                 Field("limit", at: \.limit)
             }
-            Type(SecurityPage.self) {
+            Type(SecurityPage.self, as: "SecurityPage") {
                 Field("items", at: \.items)
                 Field("total", at: \.total)
                 Field("offset", at: \.offset)
@@ -542,7 +538,7 @@ struct IMSGraphQL: API {
                 Field("expired", at: \.expired)
                 Field("cancellation", at: \.cancellation)
             }
-            Type(OrderPage.self) {
+            Type(OrderPage.self, as: "OrderPage") {
                 Field("items", at: \.items)
                 Field("total", at: \.total)
                 Field("offset", at: \.offset)
