@@ -162,11 +162,12 @@ public final class ChangeFeed: @unchecked Sendable {
         return cursor
     }
 
-    /// Every live consumer: its name, the last record it finished, and how many published records it has not.
-    public func consumers() -> [(name: String, position: UInt64, lag: UInt64)] {
+    /// Every live consumer: its name, the last record it finished, how many published records it has not, and
+    /// whether it dozes (takes records only now and then, having nobody to pass them to: its lag is no backlog).
+    public func consumers() -> [(name: String, position: UInt64, lag: UInt64, dozing: Bool)] {
         mutex.lock(); defer { mutex.unlock() }
         cursors.removeAll { $0.cursor == nil }
-        return cursors.compactMap(\.cursor).map { ($0.name, $0.finished, nextSequence - 1 - $0.finished) }
+        return cursors.compactMap(\.cursor).map { ($0.name, $0.finished, nextSequence - 1 - $0.finished, $0.dozing) }
             .sorted { $0.name < $1.name }
     }
 
@@ -181,6 +182,8 @@ public final class ChangeFeed: @unchecked Sendable {
         fileprivate var finished: UInt64
         /// Waiting in `next` for something to read (guarded by the feed's lock).
         fileprivate var waiting = false
+        /// Said by its consumer: it takes records only now and then (guarded by the feed's lock).
+        fileprivate var dozing = false
         /// What the consumer waits on; signalled only when there may be something for it.
         fileprivate let wake: FeedCondition
 
@@ -197,6 +200,13 @@ public final class ChangeFeed: @unchecked Sendable {
         public var position: UInt64 {
             feed.mutex.lock(); defer { feed.mutex.unlock() }
             return finished
+        }
+
+        /// Says whether this consumer dozes (`consumers()` tells it, so that its lag is not read as a backlog).
+        public func setDozing(_ on: Bool) {
+            feed.mutex.lock()
+            dozing = on
+            feed.mutex.unlock()
         }
 
         /// Moves the cursor to just after `sequence` (after a resynchronisation from a state that already

@@ -293,3 +293,58 @@ struct SubscriptionPhaseTests {
         #expect(turn == .laggingNotice(pending: 3))
     }
 }
+
+/// With nobody connected the hub takes the feed a doze at a time, not one wake-up per record; with a
+/// subscriber it reads as records come.
+struct HubDozeTests {
+    /// Publishes `count` records about 2 ms apart; returns the hub's reads that gave records, the time taken, and
+    /// whether the hub was seen dozing meanwhile.
+    static func publish(_ count: Int, to engine: Engine, hub: StreamHub) async throws -> (reads: Int, milliseconds: Double, sawDozing: Bool) {
+        let before = hub.recordReads.load(ordering: .relaxed)
+        let start = DispatchTime.now().uptimeNanoseconds
+        var sawDozing = false
+        for n in 0..<count {
+            var text = #"{"type":"fxRate","currency":"EUR","usdRate":1.\#(n + 10)}"#
+            let batch = text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) }
+            _ = try await engine.submit(batch)
+            try await Task.sleep(for: .milliseconds(2))
+            sawDozing = sawDozing || hubConsumer(engine).dozing
+        }
+        // Everything published is taken (a doze at most later).
+        var waited = 0
+        while hubConsumer(engine).lag > 0 && waited < 500 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return (hub.recordReads.load(ordering: .relaxed) - before, milliseconds, sawDozing)
+    }
+
+    static func hubConsumer(_ engine: Engine) -> (name: String, position: UInt64, lag: UInt64, dozing: Bool) {
+        engine.feed.consumers().first { $0.name == "stream-hub" }!
+    }
+
+    @Test func withNobodyConnectedTheHubDozesAndWithASubscriberItDoesNot() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let hub = StreamHub(engine: engine)
+        let doze = 20.0
+        // Alone: at most one read per doze (and one for the doze in progress at each end), and it says it dozes,
+        // so that the operations view does not read its lag as a backlog.
+        let alone = try await Self.publish(40, to: engine, hub: hub)
+        #expect(alone.reads <= Int(alone.milliseconds / doze) + 2, "\(alone.reads) reads in \(alone.milliseconds) ms")
+        #expect(alone.sawDozing)
+        // Connected: the registration ends the doze, and records are read as they come.
+        let subscriber = try #require(hub.register(PositionStream.self))
+        defer { hub.unregister(subscriber) }
+        var waited = 0
+        while Self.hubConsumer(engine).dozing && waited < 100 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(waited < 100, "the hub still dozes a second after a subscriber connected")
+        let connected = try await Self.publish(40, to: engine, hub: hub)
+        #expect(connected.reads > Int(connected.milliseconds / doze) + 2, "\(connected.reads) reads in \(connected.milliseconds) ms")
+        #expect(!connected.sawDozing)
+    }
+}

@@ -731,8 +731,10 @@ enum OpenAPIDocument {
                             "published": integer, "readModelResynchronisations": integer,
                             "consumers": array(
                                 object(
-                                    ["name": string, "position": integer, "lag": integer],
-                                    description: "A consumer of the change feed: the last record it finished and how many it has not")),
+                                    ["name": string, "position": integer, "lag": integer, "dozing": boolean],
+                                    description:
+                                        "A consumer of the change feed: the last record it finished, how many it has not, and whether it dozes (the stream hub with no subscriber connected takes the feed every 20 ms: its lag is then no backlog)"
+                                )),
                         ], description: "The change feed: records published and each consumer's place"),
                 ],
                 optional: [

@@ -81,7 +81,8 @@ public final class OperationsHistory: Sendable {
             while true {
                 Thread.sleep(forTimeInterval: interval)
                 let now = Date()
-                let lag = engine.feed.consumers().map(\.lag).max() ?? 0
+                // A dozing consumer (the stream hub with nobody connected) has no backlog, whatever its lag.
+                let lag = engine.feed.consumers().filter { !$0.dozing }.map(\.lag).max() ?? 0
                 sample(at: now.timeIntervalSince1970, seconds: now.timeIntervalSince(last), feedLag: Int64(lag))
                 last = now
             }

@@ -134,8 +134,10 @@ struct OperationsRoutes {
         if let error = journal.lastError, journal.failing { body += ",\"lastError\":" + JSONText.quoted(error) }
         body += "},\"feed\":{\"published\":\(engine.feed.lastPublished),"
         body += "\"readModelResynchronisations\":\(engine.readModel.resynchronisations),\"consumers\":["
-        body += engine.feed.consumers().map { "{\"name\":" + JSONText.quoted($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag)}" }
-            .joined(separator: ",")
+        body += engine.feed.consumers().map {
+            "{\"name\":" + JSONText.quoted($0.name) + ",\"position\":\($0.position),\"lag\":\($0.lag),\"dozing\":\($0.dozing)}"
+        }
+        .joined(separator: ",")
         body += "]}"
         if let status = replication {
             body += ",\"replication\":{\"role\":\"\(status.role.rawValue)\",\"node\":" + JSONText.quoted(status.node) + ",\"epoch\":\(status.epoch)"

@@ -48,18 +48,36 @@ final class StreamHub: Sendable {
     private let nextId = Atomic<Int>(1)
     /// Streams open per identity.
     private let openByOwner = Mutex<[String: Int]>([:])
+    /// Signalled when a subscriber connects, so that a dozing hub wakes at once.
+    private let connected = DispatchSemaphore(value: 0)
+    /// How long the hub dozes between reads of the feed while nobody is connected.
+    static let dozeWithoutSubscribers: DispatchTimeInterval = .milliseconds(20)
+    /// Reads of the feed that gave records (each a wake-up of the hub's thread).
+    let recordReads = Atomic<Int>(0)
 
     init(engine: Engine, limits: StreamLimits = StreamLimits()) {
         self.engine = engine
         self.limits = limits
         let cursor = engine.feed.cursor(named: "stream-hub", after: engine.readModel.cursor)
+        let connected = connected
         // The thread holds the hub weakly and ends within a second of the hub going away.
         cursor.consume(on: "ims-stream-hub") { [weak self] read in
             guard let hub = self else { return false }
             switch read {
-            case .records(let records): hub.route(records)
+            case .records(let records):
+                hub.recordReads.add(1, ordering: .relaxed)
+                hub.route(records)
             case .lagged(let missed): hub.lagAll(missed: missed)
             case .timedOut, .closed: break
+            }
+            // Nobody connected: the records only need taking. Taken a doze's worth at a time, not one wake-up per
+            // record (a server answering decisions with no dashboard open paid one per decision). A subscriber
+            // connecting ends the doze; what it is sent starts from its snapshot, read after it subscribes, so
+            // the doze delays no change it must see. The feed keeps seconds of records, far more than a doze.
+            if case .records = read, hub.subscriberCount == 0 {
+                cursor.setDozing(true)
+                _ = connected.wait(timeout: .now() + Self.dozeWithoutSubscribers)
+                cursor.setDozing(false)
             }
             return true
         }
@@ -89,7 +107,11 @@ final class StreamHub: Sendable {
             guard admitted else { return nil }
         }
         let subscriber = Subscription<S>(id: nextId.add(1, ordering: .relaxed).oldValue, owner: owner)
-        subscribers.withLock { $0[subscriber.id] = subscriber }
+        let first = subscribers.withLock {
+            $0[subscriber.id] = subscriber
+            return $0.count == 1
+        }
+        if first { connected.signal() }
         return subscriber
     }
 

@@ -1629,7 +1629,8 @@ async function showOperations() {
       rate.push({ t: now, y: Math.max(0, (metrics.get("ims_events_accepted_total") - previous.get("ims_events_accepted_total")) / seconds) });
       const p50 = quantile(previous, metrics, "ims_apply_seconds", 0.5), p99 = quantile(previous, metrics, "ims_apply_seconds", 0.99);
       if (p50 !== null && isFinite(p99)) { latency50.push({ t: now, y: p50 * 1000 }); latency99.push({ t: now, y: p99 * 1000 }); }
-      lag.push({ t: now, y: Math.max(0, ...health.feed.consumers.map((c) => c.lag)) });
+      // A dozing consumer (the stream hub with nobody connected) has no backlog, whatever its lag.
+      lag.push({ t: now, y: Math.max(0, ...health.feed.consumers.filter((c) => !c.dozing).map((c) => c.lag)) });
       for (const series of [rate, latency50, latency99, lag]) if (series.length > keep) series.shift();
       draw();
     }
@@ -1638,7 +1639,10 @@ async function showOperations() {
     const rows = [["status", health.status], ["last sequence", number.format(health.lastSequence)], ["positions", number.format(health.positions)],
       ["pending events", number.format(health.pendingEvents)], ["journal", health.journal.durable ? `durable, record ${number.format(health.journal.appliedRecord)}` : "in memory"],
       ["journal failing", health.journal.failing ? `yes: ${health.journal.lastError ?? ""}` : "no"],
-      ...health.feed.consumers.map((c) => [`feed consumer ${c.name}`, `at ${number.format(c.position)}, ${number.format(c.lag)} behind`]),
+      ...health.feed.consumers.map((c) => [
+        `feed consumer ${c.name}`,
+        `at ${number.format(c.position)}, ${number.format(c.lag)} behind${c.dozing ? " (dozing: nobody subscribed)" : ""}`,
+      ]),
       ["stream subscribers", number.format(metrics.get("ims_stream_subscribers") ?? 0)]];
     for (const [k, v] of rows) {
       const tr = document.createElement("tr");
