@@ -35,9 +35,10 @@ struct Bench: AsyncParsableCommand {
             one NDJSON event per record keyed by security, then consumed by IMS's topic feeds (kafkaFeedTopics) into an engine with a \
             file journal (--fsync): records per second taken, journaled and applied (a binary built with --traits Kafka).
             decisions: --events locate requests and order validations sent to a running server (--url) at --rate (0: saturated), \
-            each way of --channel in turn (default all: floor, http, batch, ws): a request each over --connections (default 32), \
+            each way of --channel in turn (default all: floor, http, batch, ws, ws-floor): a request each over --connections (default 32), \
             POST /api/v1/decisions with every decision due per request (at most --batch, default 1000), and the decision channel \
-            over --ws-connections WebSockets; each answer comes after its journal sync. Reports decisionsPerSecond and the \
+            over --ws-connections WebSockets (ws-floor: its floor, one locate re-sent and answered from the read model); each \
+            answer comes after its journal sync. Reports decisionsPerSecond and the \
             latency percentiles from when each decision was due to its answer, and each way's ratio to the HTTP floor.
             history: the engine's mix (--events, --batch, --desk, default 20 commands a batch), stamped with the wall clock, into an \
             engine with a file journal, alternately without and with the PostgreSQL history projector following it into a fresh \
@@ -69,7 +70,7 @@ struct Bench: AsyncParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
-            "In the decisions benchmark, the ways to measure, one after another: floor (GET /health/live), http (a decision per request), batch (POST /api/v1/decisions), ws (the decision channel), fix (one FIX session, with --fix).",
+            "In the decisions benchmark, the ways to measure, one after another: floor (GET /health/live), http (a decision per request), batch (POST /api/v1/decisions), ws (the decision channel), ws-floor (the channel's floor: one locate re-sent, answered without the journal or the engine), fix (one FIX session, with --fix).",
             valueName: "channel"))
     var channel: [DecisionsBench.Channel] = []
     @Option(help: "In the decisions benchmark, WebSockets of the ws channel.") var wsConnections = 4

@@ -17,6 +17,9 @@ import Synchronization
 ///   `batch`), one request in flight per connection;
 /// - `ws`: the decision channel, `wsConnections` WebSockets, each frame carrying every decision due when it
 ///   leaves, frames sent without waiting for answers (answers come back in order);
+/// - `ws-floor`: the channel's floor, driven as `ws`: every message re-sends one locate request decided before the
+///   run, which the server answers with its first answer from the read model, with no journal write and no
+///   engine: what the channel's transport, reading, checking and rendering cost alone;
 /// - `fix`: one FIX session (`fix`, host:port; SenderCompID `BENCH`, acting for client `BENCHFIX`): a Quote
 ///   Request per locate and a NewOrderSingle per short sale, every message due written at once, answers (Quote,
 ///   ExecutionReport) read in order.
@@ -27,6 +30,10 @@ import Synchronization
 struct DecisionsBench {
     enum Channel: String, CaseIterable, ExpressibleByArgument {
         case floor, http, batch, ws, fix
+        case wsFloor = "ws-floor"
+
+        /// Over the decision channel.
+        var isChannel: Bool { self == .ws || self == .wsFloor }
     }
 
     var url: String
@@ -73,12 +80,13 @@ struct DecisionsBench {
             case .floor, .http: result = try perRequest(channel, ids: ids, prefix: prefix)
             case .batch: result = try batched(ids: ids, prefix: prefix)
             case .ws: result = try overChannel(ids: ids, prefix: prefix)
+            case .wsFloor: result = try overChannel(ids: ids, prefix: prefix, replaying: true)
             case .fix: result = try overFIX(ids: ids, prefix: prefix)
             }
             results.append(result)
             print(json(result, steal: cpu.map { CPUTimes.now()?.stealPercent(since: $0) } ?? nil))
             if let before = threadsBefore, let after = try? serverThreads() { print(serverCPU(result, before: before, after: after)) }
-            if channel != .floor, let stages = try? serverStages() { print(stages) }
+            if channel != .floor && channel != .wsFloor, let stages = try? serverStages() { print(stages) }
         }
         if let floor = results.first(where: { $0.channel == .floor }) {
             let ratios = results.filter { $0.channel != .floor }.map { "\"\($0.channel.rawValue)\":\(String(format: "%.2f", $0.perSecond / floor.perSecond))" }
@@ -131,9 +139,10 @@ struct DecisionsBench {
         )
     }
 
-    /// The message of decision `i` on the channel or in a batch body.
-    private func message(_ i: Int, ids: String, prefix: String) -> String {
-        let d = decision(i, ids: ids, prefix: prefix)
+    /// The message of decision `i` on the channel or in a batch body; `replaying`: decision 0 (a locate request) again,
+    /// under correlation id `i`.
+    private func message(_ i: Int, ids: String, prefix: String, replaying: Bool = false) -> String {
+        let d = decision(replaying ? 0 : i, ids: ids, prefix: prefix)
         return #"{"correlationId":"\#(i)","type":"\#(d.type)",\#(d.fields)}"#
     }
 
@@ -239,8 +248,14 @@ struct DecisionsBench {
     }
 
     /// The decision channel: `wsConnections` sockets, each with a sender (frames of every decision due) and a
-    /// reader (answers in order, one frame's answers at a time).
-    private func overChannel(ids: String, prefix: String) throws -> Result {
+    /// reader (answers in order, one frame's answers at a time). `replaying` (the channel's floor): decision 0 is
+    /// decided first, and every message re-sends it.
+    private func overChannel(ids: String, prefix: String, replaying: Bool = false) throws -> Result {
+        if replaying {
+            let d = decision(0, ids: ids, prefix: prefix)
+            let r = try BlockingHTTPClient(url: url).post(d.path, body: Array("{\(d.fields)}".utf8))
+            guard r.status == d.expected else { throw ValidationError("ws-floor: the locate to re-send was answered HTTP \(r.status) \(r.text.prefix(300))") }
+        }
         let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000))
         let failures = Atomic<Int>(0), approved = Atomic<Int>(0), ordersApproved = Atomic<Int>(0), frames = Atomic<Int>(0)
         let start = DispatchTime.now().uptimeNanoseconds + 50_000_000
@@ -268,7 +283,8 @@ struct DecisionsBench {
                     at = end
                     let text =
                         taken.count == 1
-                        ? message(taken[0], ids: ids, prefix: prefix) : "[" + taken.map { message($0, ids: ids, prefix: prefix) }.joined(separator: ",") + "]"
+                        ? message(taken[0], ids: ids, prefix: prefix, replaying: replaying)
+                        : "[" + taken.map { message($0, ids: ids, prefix: prefix, replaying: replaying) }.joined(separator: ",") + "]"
                     sent.withLock { $0.append(contentsOf: taken) }
                     do { try socket.send(text) } catch {
                         failures.add(mine.count - at + taken.count, ordering: .relaxed)
@@ -304,7 +320,7 @@ struct DecisionsBench {
         }
         for done in finished { done.wait() }
         return Result(
-            channel: .ws, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
+            channel: replaying ? .wsFloor : .ws, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
             locatesApproved: approved.load(ordering: .relaxed), ordersApproved: ordersApproved.load(ordering: .relaxed),
             failures: failures.load(ordering: .relaxed), frames: frames.load(ordering: .relaxed))
     }
@@ -480,11 +496,12 @@ struct DecisionsBench {
             case .http: "request due to answer (one decision per request, journaled and synced)"
             case .batch: "decision due to its request's answer (POST /api/v1/decisions, every decision due per request)"
             case .ws: "decision due to its answer on the decision channel (every decision due per frame)"
+            case .wsFloor: "message due to its answer on the decision channel, each a re-sent locate answered from the read model (no journal, no engine)"
             case .fix: "message due to its answer over one FIX session (Quote Request → Quote, NewOrderSingle → ExecutionReport; every message due per write)"
             }
         return
             #"{"kind":"decisions","channel":"\#(r.channel.rawValue)","decisions":\#(r.decisions),"seconds":\#(String(format: "%.3f", r.seconds)),"decisionsPerSecond":\#(Int(r.perSecond)),"#
-            + #""targetRate":\#(rate),"connections":\#(r.channel == .ws ? wsConnections : r.channel == .fix ? 1 : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
+            + #""targetRate":\#(rate),"connections":\#(r.channel.isChannel ? wsConnections : r.channel == .fix ? 1 : connections),"requestsOrFrames":\#(r.frames),"p50Micros":\#(h.valueAtPercentile(50)),"p99Micros":\#(h.valueAtPercentile(99)),"#
             + #""p999Micros":\#(h.valueAtPercentile(99.9)),"maxMicros":\#(h.max),"locatesApproved":\#(r.locatesApproved),"ordersApproved":\#(r.ordersApproved),"#
             + #""failed":\#(r.failures),"cpuStealPercent":\#(steal.map { String(format: "%.1f", $0) } ?? "null"),"latencyOf":"\#(latencyOf)"}"#
     }
