@@ -320,7 +320,8 @@ struct DecisionsBench {
         }
         for done in finished { done.wait() }
         return Result(
-            channel: replaying ? .wsFloor : .ws, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, histogram: histogram.withLock { $0 },
+            channel: replaying ? .wsFloor : .ws, decisions: decisions, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+            histogram: histogram.withLock { $0 },
             locatesApproved: approved.load(ordering: .relaxed), ordersApproved: ordersApproved.load(ordering: .relaxed),
             failures: failures.load(ordering: .relaxed), frames: frames.load(ordering: .relaxed))
     }
