@@ -99,6 +99,12 @@ struct APITests {
     @Test(arguments: [
         ("/api/v1/positions?limit=0", "limit"), ("/api/v1/positions?positionType=BOGUS", "positionType"),
         ("/api/v1/markets/US/calendar?from=2026-13-01", "from"), ("/api/v1/events?mode=sometimes", "mode"),
+        // Longer than an identifier (128 bytes) or free text (1,024) may be: it could match nothing.
+        ("/api/v1/positions?bookId=" + String(repeating: "B", count: 129), "bookId"),
+        ("/api/v1/locates?clientId=" + String(repeating: "C", count: 129), "clientId"),
+        ("/api/v1/orders?securityId=" + String(repeating: "S", count: 129), "securityId"),
+        ("/api/v1/securities?q=" + String(repeating: "q", count: 1_025), "q"),
+        ("/api/v1/inventory/AAPL?legalEntity=" + String(repeating: "E", count: 129), "legalEntity"),
     ])
     func badParametersAre400NamingThem(uri: String, field: String) async throws {
         try await withApp { client in
@@ -106,6 +112,21 @@ struct APITests {
             try await client.execute(uri: uri, method: method, body: ByteBuffer(string: Self.setup)) { r in
                 #expect(r.status == .badRequest)
                 try #expect(json(r.body)["field"] as? String == field)
+            }
+        }
+    }
+
+    /// At their bounds, the same parameters are read (and match what they name, here nothing).
+    @Test func parametersAtTheirBoundsAreRead() async throws {
+        try await withApp { client in
+            for uri in [
+                "/api/v1/positions?bookId=" + String(repeating: "B", count: 128), "/api/v1/locates?clientId=" + String(repeating: "C", count: 128),
+                "/api/v1/securities?q=" + String(repeating: "q", count: 1_024),
+            ] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .ok, "\(uri.prefix(40))")
+                    try #expect(json(r.body)["total"] as? Int == 0)
+                }
             }
         }
     }

@@ -196,6 +196,36 @@ struct GraphQLTests {
         }
     }
 
+    /// A string argument longer than its bound (an identifier's 128 bytes, a search's 1,024) is refused naming the
+    /// argument, whether written in the query, as a variable's default, or passed as a variable, in any field; at
+    /// its bound it runs.
+    @Test func stringArgumentsAreBoundedLikeREST() async throws {
+        let long = String(repeating: "C", count: 129), longest = String(repeating: "C", count: 128)
+        try await withApp { client in
+            for (query, variables, message) in [
+                (#"{ orders(clientId: "\#(long)") { total } }"#, "{}", "argument clientId of orders is longer than 128 bytes"),
+                (#"{ positions(bookId: "B", securityId: "\#(long)") { total } }"#, "{}", "argument securityId of positions"),
+                (#"{ a: markets { marketId } ... on Query { order(orderId: "\#(long)") { orderId } } }"#, "{}", "argument orderId of order"),
+                (#"query Q($c: String) { locates(clientId: $c) { total } }"#, #"{"c":"\#(long)"}"#, "variable $c (argument clientId)"),
+                (#"query Q($c: String = "\#(long)") { locates(clientId: $c) { total } }"#, "{}", "the default of $c (argument clientId)"),
+                (#"{ securities(query: "\#(String(repeating: "q", count: 1_025))") { total } }"#, "{}", "argument query of securities is longer than 1024"),
+            ] {
+                let (status, body) = try await Self.post(client, query, variables: variables)
+                #expect(status == .badRequest, "\(query.prefix(60)): \(body)")
+                let errors = body["errors"] as? [[String: Any]] ?? []
+                #expect(errors.contains { ($0["message"] as? String ?? "").contains(message) }, "\(errors)")
+            }
+            for (query, variables) in [
+                (#"{ orders(clientId: "\#(longest)") { total } }"#, "{}"),
+                (#"query Q($c: String) { locates(clientId: $c) { total } }"#, #"{"c":"\#(longest)"}"#),
+                (#"{ securities(query: "\#(String(repeating: "q", count: 1_024))") { total } }"#, "{}"),
+            ] {
+                let (status, body) = try await Self.post(client, query, variables: variables)
+                #expect(status == .ok && body["errors"] == nil, "\(query.prefix(60)): \(body)")
+            }
+        }
+    }
+
     @Test func getWithAQueryParameterAndBadBodies() async throws {
         try await withApp { client in
             try await client.execute(uri: "/graphql?query=%7Bmarkets%7BmarketId%7D%7D", method: .get) { r in

@@ -34,20 +34,27 @@ extension PositionFilter {
         FilterField(name: "clientId", description: "Client", values: nil),
     ]
 
-    /// A filter from named text values (`value(name)` for each of `fields`; nil or empty: not filtered).
+    /// A filter from named text values (`value(name)` for each of `fields`; nil or empty: not filtered). A value
+    /// longer than an identifier may be is refused, naming its field: it could match nothing.
     public init(values value: (String) -> String?) throws(FilterError) {
-        func text(_ name: String) -> String? { value(name).flatMap { $0.isEmpty ? nil : $0 } }
+        func text(_ name: String) throws(FilterError) -> String? {
+            guard let v = value(name), !v.isEmpty else { return nil }
+            guard v.utf8.count <= InputBounds.maxIdentifierBytes else {
+                throw FilterError(field: name, message: "is longer than \(InputBounds.maxIdentifierBytes) bytes")
+            }
+            return v
+        }
         var type: PositionType?
-        if let t = text("positionType") {
+        if let t = try text("positionType") {
             guard let parsed = PositionType(rawValue: t) else {
                 throw FilterError(field: "positionType", message: "must be one of \(PositionType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             type = parsed
         }
         self.init(
-            bookId: text("bookId"), securityId: text("securityId"), marketId: text("marketId"),
-            aggregationUnitId: text("aggregationUnitId"), positionType: type, legalEntity: text("legalEntity"),
-            clientId: text("clientId"))
+            bookId: try text("bookId"), securityId: try text("securityId"), marketId: try text("marketId"),
+            aggregationUnitId: try text("aggregationUnitId"), positionType: type, legalEntity: try text("legalEntity"),
+            clientId: try text("clientId"))
     }
 
     /// The filter's set fields, by name (for echoing a subscription back).

@@ -87,7 +87,7 @@ struct GraphQLRoute: Sendable {
                     positions: $0.positionCount, securities: $0.securityCount, exceptions: $0.exceptionCount, locates: $0.locates.records.count,
                     orders: $0.orders.records.count)
             }
-            try limits.check(query: body.query, scans: scans)
+            try limits.check(query: body.query, variables: body.variables ?? [:], scans: scans)
         } catch {
             return Self.errors([error.message], status: .badRequest)
         }

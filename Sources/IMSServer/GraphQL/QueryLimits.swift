@@ -1,4 +1,5 @@
 import GraphQL
+import IMSDomain
 
 /// Refuses GraphQL queries that are too deep or would fan out to too many items, before executing them.
 ///
@@ -88,13 +89,88 @@ struct QueryLimits: Sendable {
         }
     }
 
-    /// Checks a query's text: its size and nesting, then (parsed) its depth and cost.
-    func check(query: String, scans: ScanSizes) throws(Refusal) {
+    /// Checks a query's text: its size and nesting, then (parsed) its depth and cost, and the length of every string
+    /// its arguments are given (in the text or as `variables`).
+    func check(query: String, variables: [String: Map] = [:], scans: ScanSizes) throws(Refusal) {
         guard query.utf8.count <= maxQueryBytes else { throw Refusal(message: "the query is longer than \(maxQueryBytes) bytes") }
         try checkNesting(query, what: "the query", comments: true)
         let document: Document
         do { document = try parse(source: query) } catch { throw Refusal(message: "\(error)") }
         try check(document, scans: scans)
+        try checkArgumentLengths(document, variables: variables)
+    }
+
+    /// Arguments that carry free text (a search); every other string argument is an identifier, a date, a time or a
+    /// name of a kind, bounded as an identifier is (`InputBounds`, as over REST).
+    static let textArguments: Set<String> = ["query"]
+
+    static func bound(ofArgument name: String) -> Int {
+        textArguments.contains(name) ? InputBounds.maxTextBytes : InputBounds.maxIdentifierBytes
+    }
+
+    /// Refuses a string longer than its argument may be, whether written in the query (or as a variable's default)
+    /// or passed as a variable, naming the argument: a filter that long could match nothing, and an id that long
+    /// names nothing IMS keeps.
+    func checkArgumentLengths(_ document: Document, variables: [String: Map]) throws(Refusal) {
+        // Each variable's tightest bound, from the arguments it is passed to.
+        var variableBounds: [String: (bound: Int, argument: String)] = [:]
+        func visit(_ value: any Value, argument: String, field: String) throws(Refusal) {
+            let bound = Self.bound(ofArgument: argument)
+            switch value {
+            case let text as StringValue where text.value.utf8.count > bound:
+                throw Refusal(message: "argument \(argument) of \(field) is longer than \(bound) bytes")
+            case let variable as Variable:
+                let name = variable.name.value
+                if bound < variableBounds[name]?.bound ?? .max { variableBounds[name] = (bound, argument) }
+            case let list as ListValue:
+                for element in list.values { try visit(element, argument: argument, field: field) }
+            case let object as ObjectValue:
+                for member in object.fields { try visit(member.value, argument: member.name.value, field: field) }
+            default:
+                break
+            }
+        }
+        func visit(_ set: SelectionSet) throws(Refusal) {
+            for selection in set.selections {
+                switch selection {
+                case let field as Field:
+                    for argument in field.arguments { try visit(argument.value, argument: argument.name.value, field: field.name.value) }
+                    if let inner = field.selectionSet { try visit(inner) }
+                case let inline as InlineFragment:
+                    try visit(inline.selectionSet)
+                default:
+                    continue
+                }
+            }
+        }
+        for definition in document.definitions {
+            switch definition {
+            case let operation as OperationDefinition: try visit(operation.selectionSet)
+            case let fragment as FragmentDefinition: try visit(fragment.selectionSet)
+            default: continue
+            }
+        }
+        func longest(_ value: Map) -> Int {
+            switch value {
+            case .string(let text): text.utf8.count
+            case .array(let items): items.map(longest).max() ?? 0
+            case .dictionary(let members): members.map { longest($0.value) }.max() ?? 0
+            default: 0
+            }
+        }
+        for case let operation as OperationDefinition in document.definitions {
+            for definition in operation.variableDefinitions {
+                let name = definition.variable.name.value
+                guard let (bound, argument) = variableBounds[name] else { continue }
+                if let text = definition.defaultValue as? StringValue, text.value.utf8.count > bound {
+                    throw Refusal(message: "the default of $\(name) (argument \(argument)) is longer than \(bound) bytes")
+                }
+            }
+        }
+        for (name, value) in variables.sorted(by: { $0.key < $1.key }) {
+            guard let (bound, argument) = variableBounds[name], longest(value) > bound else { continue }
+            throw Refusal(message: "variable $\(name) (argument \(argument)) is longer than \(bound) bytes")
+        }
     }
 
     func check(_ document: Document, scans: ScanSizes = ScanSizes()) throws(Refusal) {

@@ -60,13 +60,27 @@ struct QueryParameters {
         self.values = values
     }
 
-    func string(_ name: String) -> String? {
+    /// The parameter's value as sent, unbounded: for a reader that bounds it itself (`PositionFilter`).
+    func unchecked(_ name: String) -> String? { values[name] }
+
+    /// Parameters that carry free text (a search, a name, a comment) rather than an identifier.
+    static let textParameters: Set<String> = ["q", "user", "comment", "subject"]
+
+    /// The longest value `name` may have: free text's bound for the text parameters, an identifier's for the rest
+    /// (`InputBounds`, as the same values have in a body).
+    static func bound(of name: String) -> Int { textParameters.contains(name) ? InputBounds.maxTextBytes : InputBounds.maxIdentifierBytes }
+
+    /// The parameter's value (nil when absent or empty); 400 naming it when it is longer than its bound, which no
+    /// id or text IMS keeps can be (so it would match nothing).
+    func string(_ name: String) throws(APIError) -> String? {
         guard let v = values[name], !v.isEmpty else { return nil }
+        let bound = Self.bound(of: name)
+        guard v.utf8.count <= bound else { throw .parameter(name, "is longer than \(bound) bytes") }
         return v
     }
 
     func int(_ name: String, default value: Int, range: ClosedRange<Int>) throws(APIError) -> Int {
-        guard let text = string(name) else { return value }
+        guard let text = try string(name) else { return value }
         guard let v = Int(text), range.contains(v) else {
             throw .parameter(name, "must be a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
@@ -74,7 +88,7 @@ struct QueryParameters {
     }
 
     func enumeration<E: RawRepresentable & CaseIterable>(_ name: String, _ type: E.Type) throws(APIError) -> E? where E.RawValue == String {
-        guard let text = string(name) else { return nil }
+        guard let text = try string(name) else { return nil }
         guard let v = E(rawValue: text) else {
             throw .parameter(name, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -82,7 +96,7 @@ struct QueryParameters {
     }
 
     func bool(_ name: String, default value: Bool) throws(APIError) -> Bool {
-        guard let text = string(name) else { return value }
+        guard let text = try string(name) else { return value }
         switch text {
         case "true": return true
         case "false": return false
@@ -91,13 +105,13 @@ struct QueryParameters {
     }
 
     func timestamp(_ name: String) throws(APIError) -> Timestamp? {
-        guard let text = string(name) else { return nil }
+        guard let text = try string(name) else { return nil }
         guard let t = Timestamp(parsing: text) else { throw .parameter(name, "must be an ISO-8601 time such as 2026-11-30T14:30:00Z") }
         return t
     }
 
     func date(_ name: String) throws(APIError) -> BusinessDate? {
-        guard let text = string(name) else { return nil }
+        guard let text = try string(name) else { return nil }
         guard let d = BusinessDate(parsing: text) else { throw .parameter(name, "must be a date yyyy-MM-dd") }
         return d
     }

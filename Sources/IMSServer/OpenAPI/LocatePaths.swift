@@ -72,7 +72,7 @@ extension OpenAPIDocument {
             "/api/v1/orders/{orderId}": get(
                 "An order's decision: a client's own; staff name the client, or get the newest order with this id", tag: "orders",
                 parameters: [orderId, query("clientId", string, "The client whose order it is (a client key: its own)")],
-                responses: ["200": response("The decision", ref("OrderDecision")), "403": error, "404": error]),
+                responses: ["200": response("The decision", ref("OrderDecision")), "400": badParameter, "403": error, "404": error]),
             "/api/v1/locates": [
                 "post": post(
                     "Ask to locate shares: answered at once by the locate policy (APPROVED, PARTIAL, REJECTED with a reason, or PENDING for an operator), once journaled",

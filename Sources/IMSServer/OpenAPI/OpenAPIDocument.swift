@@ -35,8 +35,12 @@ enum OpenAPIDocument {
         return o
     }
 
+    /// A query parameter; a plain string one is bounded as the server reads it (`QueryParameters.bound(of:)`: an
+    /// identifier's 128 bytes, free text's 1,024), a longer value being answered 400 naming it.
     static func query(_ name: String, _ schema: JSON, _ description: String) -> JSON {
-        ["name": name, "in": "query", "required": false, "schema": schema, "description": description]
+        var schema = schema
+        if schema.count == 1, schema["type"] as? String == "string" { schema["maxLength"] = QueryParameters.bound(of: name) }
+        return ["name": name, "in": "query", "required": false, "schema": schema, "description": description]
     }
 
     static func path(_ name: String, _ description: String) -> JSON {
@@ -114,7 +118,7 @@ enum OpenAPIDocument {
                 "Import an exported document as a new draft", tag: "rules",
                 parameters: [query("user", string, "Who imports it"), query("comment", string, "Why")],
                 body: ref("RuleSet"),
-                responses: ["201": response("The new draft", ref("RuleVersion")), "413": error, "422": refused, "503": error]),
+                responses: ["201": response("The new draft", ref("RuleVersion")), "400": badParameter, "413": error, "422": refused, "503": error]),
         ]
         let steps: [(String, String)] = [
             ("preview", "Record that the version was previewed (required before approval) and answer the what-if"),
@@ -310,7 +314,7 @@ enum OpenAPIDocument {
                             object([
                                 "aggregationUnitId": string, "securityId": string, "marketId": string, "longSellLimit": integer,
                                 "shortSellLimit": integer, "ruleVersion": integer,
-                            ]))), "404": error,
+                            ]))), "400": badParameter, "404": error,
                 ]),
             "/api/v1/limits/clients/{clientId}": get(
                 "A client's long and short sell limits, in every security its books hold or in one", tag: "limits",
@@ -322,7 +326,7 @@ enum OpenAPIDocument {
                             object([
                                 "clientId": string, "securityId": string, "marketId": string, "longSellLimit": integer,
                                 "shortSellLimit": integer, "ruleVersion": integer,
-                            ]))), "404": error,
+                            ]))), "400": badParameter, "404": error,
                 ]),
             "/api/v1/inventory": get(
                 "Every security's calculations under the active rules, with USD values where priced; filtered, sorted, paged", tag: "inventory",
@@ -387,7 +391,7 @@ enum OpenAPIDocument {
                 responses: ["200": response("The aggregation unit", ref("AggregationUnit")), "404": error]),
             "/api/v1/contracts": get(
                 "Financing contracts", tag: "financing", parameters: [query("securityId", string, "Only this security")],
-                responses: ["200": response("Contracts", array(ref("Contract")))]),
+                responses: ["200": response("Contracts", array(ref("Contract"))), "400": badParameter]),
             "/api/v1/fx-rates": get("FX rates", tag: "market data", responses: ["200": response("The last rate of each currency", array(ref("FXRate")))]),
             "/api/v1/exceptions": get(
                 "Exceptions: rejected input, late trades, stale snapshots, feed gaps, journal repairs and outages", tag: "operations",

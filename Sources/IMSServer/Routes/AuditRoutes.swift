@@ -25,7 +25,7 @@ struct AuditRoutes {
     @Sendable func list(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let q = QueryParameters(request)
         let filter = AuditFilter(
-            user: q.string("user"), action: q.string("action"), subject: q.string("subject"),
+            user: try q.string("user"), action: try q.string("action"), subject: try q.string("subject"),
             from: try q.timestamp("from"), to: try q.timestamp("to"),
             afterId: Int64(try q.int("afterId", default: 0, range: 0...Int.max)))
         let limit = try q.int("limit", default: 100, range: 1...10_000)

@@ -25,7 +25,7 @@ struct EventRoutes {
         var request = request
         let query = QueryParameters(request)
         let mode: IngestBatch.Mode
-        switch query.string("mode") ?? "atomic" {
+        switch try query.string("mode") ?? "atomic" {
         case "atomic": mode = .atomic
         case "partial": mode = .partial
         default: throw APIError(.badRequest, "mode must be atomic or partial", field: "mode")
@@ -45,7 +45,7 @@ struct EventRoutes {
         let receivedAt = WallClock.now()
         // Media types are case-insensitive (RFC 9110 8.3.1).
         let isCSV = request.headers[.contentType].map { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("text/csv") } ?? false
-        let type = query.string("type")
+        let type = try query.string("type")
         var batch = body.withUnsafeReadableBytes { bytes in
             isCSV
                 ? BatchDecoder.decodeCSV(bytes, type: type, mode: mode, receivedAt: receivedAt)

@@ -32,7 +32,7 @@ struct ExceptionRoutes {
         let after = try q.int("afterId", default: 0, range: 0...Int.max)
         let limit = try q.int("limit", default: 100, range: 1...10_000)
         let kind = try q.enumeration("kind", ExceptionKind.self)
-        let acknowledged: Bool? = q.string("acknowledged") == nil ? nil : try q.bool("acknowledged", default: false)
+        let acknowledged: Bool? = try q.string("acknowledged") == nil ? nil : try q.bool("acknowledged", default: false)
         return JSONResponse.ok(engine.readModel.read { $0.exceptions(afterId: Int64(after), kind: kind, acknowledged: acknowledged, limit: limit) })
     }
 

@@ -29,7 +29,7 @@ struct HistoryRoutes {
         let q = QueryParameters(request)
         let securityId = canonical(try Self.text(context.pathParameter("securityId"), "securityId"))
         var interval: BarInterval?
-        if let text = q.string("interval") {
+        if let text = try q.string("interval") {
             guard let parsed = BarInterval(parsing: text) else {
                 throw APIError.parameter("interval", "must be a width such as 30s, 1m, 5m, 1h or 1d")
             }

@@ -123,14 +123,14 @@ struct LocateRoutes {
         let client = try context.scopedClient(q.string("clientId"))
         let status = try q.enumeration("status", LocateRecord.Status.self)
         var date: BusinessDate?
-        if let text = q.string("date") {
+        if let text = try q.string("date") {
             guard let d = BusinessDate(parsing: text) else { throw APIError(.badRequest, "date must be yyyy-MM-dd", field: "date") }
             date = d
         }
         let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
         let filter = LocateFilter(
-            clientId: client, securityId: q.string("securityId"), status: status,
-            marketId: q.string("marketId"), businessDate: date)
+            clientId: client, securityId: try q.string("securityId"), status: status,
+            marketId: try q.string("marketId"), businessDate: date)
         var page = engine.readModel.read { $0.locates(matching: filter, offset: offset, limit: limit) }
         if context.clientScope != nil { page.items = page.items.map { $0.forClient() } }
         return JSONResponse.ok(page)

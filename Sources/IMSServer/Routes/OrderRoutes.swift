@@ -93,7 +93,7 @@ struct OrderRoutes {
         let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max))
         let limit = try q.int("limit", default: 100, range: 1...10_000)
         let decision: OrderRecord.Decision? = try q.enumeration("decision", OrderDecisionFilter.self).map { $0 == .approved ? .approved : .rejected }
-        let securityId = q.string("securityId")
+        let securityId = try q.string("securityId")
         let engine = engine
         let page = try await ReadPool.shared.run {
             engine.readModel.read { $0.orderPage(clientId: clientId, securityId: securityId, decision: decision, offset: offset, limit: limit) }

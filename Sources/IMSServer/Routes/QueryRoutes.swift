@@ -57,7 +57,7 @@ struct QueryRoutes {
 
     /// The state `asOf` names (a journal sequence number or a time), rebuilt from the journal; nil without `asOf`.
     func stateAsOf(_ request: Request) async throws -> (EngineState, ReplayTarget)? {
-        guard let asOf = QueryParameters(request).string("asOf") else { return nil }
+        guard let asOf = try QueryParameters(request).string("asOf") else { return nil }
         guard let target = ReplayTarget(parsing: asOf) else {
             throw APIError(.badRequest, "asOf must be a journal sequence number or an ISO-8601 timestamp, not \(asOf)", field: "asOf")
         }
@@ -76,7 +76,7 @@ struct QueryRoutes {
     @Sendable func positions(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let (q, offset, limit) = try Self.pageParameters(request)
         var filter: PositionFilter
-        do { filter = try PositionFilter(values: { q.string($0) }) } catch { throw APIError.parameter(error.field, error.message) }
+        do { filter = try PositionFilter(values: { q.unchecked($0) }) } catch { throw APIError.parameter(error.field, error.message) }
         filter.clientId = try context.scopedClient(filter.clientId)
         // The page is found and written on the read pool, below ingest's priority.
         let engine = engine, chosen = filter
@@ -115,12 +115,12 @@ struct QueryRoutes {
 
     @Sendable func securities(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let (q, offset, limit) = try Self.pageParameters(request)
-        if let identifier = q.string("identifier") {
+        if let identifier = try q.string("identifier") {
             let found = engine.readModel.read { $0.securities(identifier: identifier) }
             return JSONResponse.ok(Page(items: found, total: found.count, offset: 0, limit: found.count))
         }
-        return JSONResponse.ok(
-            engine.readModel.read { $0.searchSecurities(query: q.string("q"), marketId: q.string("marketId"), offset: offset, limit: limit) })
+        let (text, marketId) = (try q.string("q"), try q.string("marketId"))
+        return JSONResponse.ok(engine.readModel.read { $0.searchSecurities(query: text, marketId: marketId, offset: offset, limit: limit) })
     }
 
     @Sendable func security(_ request: Request, context: IMSRequestContext) async throws -> Response {
@@ -144,7 +144,7 @@ struct QueryRoutes {
     @Sendable func financingContracts(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let q = QueryParameters(request)
         let kind = try q.enumeration("kind", ContractKind.self), status = try q.enumeration("status", ContractStatus.self)
-        let (security, counterparty, book) = (q.string("securityId"), q.string("counterpartyId"), q.string("bookId"))
+        let (security, counterparty, book) = (try q.string("securityId"), try q.string("counterpartyId"), try q.string("bookId"))
         return JSONResponse.ok(
             engine.readModel.read {
                 $0.financingContracts(securityId: security, counterpartyId: counterparty, bookId: book, kind: kind, status: status)
@@ -154,7 +154,7 @@ struct QueryRoutes {
     @Sendable func financingAvailability(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let q = QueryParameters(request)
         let type = try q.enumeration("availabilityType", AvailabilityType.self)
-        let (security, source) = (q.string("securityId"), q.string("sourceId"))
+        let (security, source) = (try q.string("securityId"), try q.string("sourceId"))
         return JSONResponse.ok(engine.readModel.read { $0.financingAvailability(securityId: security, sourceId: source, type: type) })
     }
 
@@ -169,7 +169,7 @@ struct QueryRoutes {
     /// A unit's or a client's sell limits.
     private func limits(_ request: Request, _ context: IMSRequestContext, _ kind: ScopeKind, parameter: String, unknown: String) throws(APIError) -> Response {
         let id = context.pathParameter(parameter)
-        let security = QueryParameters(request).string("securityId")
+        let security = try QueryParameters(request).string("securityId")
         return JSONResponse.ok(
             try Self.found(engine.readModel.read { $0.sellLimits(InventoryScope(kind, id), securityId: security) }, "\(unknown) \(id)", field: parameter))
     }
@@ -181,13 +181,13 @@ struct QueryRoutes {
         let region = try q.enumeration("region", Region.self)
         let sort = try q.enumeration("sort", InventorySort.self) ?? .securityId
         let offset = try q.int("offset", default: 0, range: 0...Int(Int32.max)), limit = try q.int("limit", default: 100, range: 1...10_000)
-        let marketId = q.string("marketId")
+        let marketId = try q.string("marketId")
         return JSONResponse.raw(engine.readModel.read { $0.inventoryRows(marketId: marketId, region: region, sort: sort, offset: offset, limit: limit) }.json)
     }
 
     /// Sums over every security: a long read (its own lane of the read pool, on a copy of the read model).
     @Sendable func inventoryAggregates(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let by = QueryParameters(request).string("by") ?? "market"
+        let by = try QueryParameters(request).string("by") ?? "market"
         switch by {
         case "market", "region":
             return await ReadPool.shared.long(engine.readModel) { JSONResponse.ok($0.inventoryAggregates(byRegion: by == "region")) }
@@ -202,7 +202,7 @@ struct QueryRoutes {
 
     @Sendable func inventoryTop(_ request: Request, context: IMSRequestContext) async throws -> Response {
         let q = QueryParameters(request)
-        let list = q.string("list") ?? "constrained"
+        let list = try q.string("list") ?? "constrained"
         guard list == "constrained" || list == "overborrow" else { throw APIError(.badRequest, "list must be constrained or overborrow", field: "list") }
         let limit = try q.int("limit", default: 20, range: 1...1_000)
         return JSONResponse.ok(engine.readModel.read { $0.inventoryTop(list, limit: limit) })
@@ -213,9 +213,9 @@ struct QueryRoutes {
         let q = QueryParameters(request)
         let explain = try q.bool("explain", default: false)
         let scope: InventoryScope?
+        let (unit, entity, client) = (try q.string("aggregationUnitId"), try q.string("legalEntity"), try q.string("clientId"))
         do throws(ScopeChoiceError) {
-            scope = try InventoryScope.named(
-                aggregationUnitId: q.string("aggregationUnitId"), legalEntity: q.string("legalEntity"), clientId: q.string("clientId"))
+            scope = try InventoryScope.named(aggregationUnitId: unit, legalEntity: entity, clientId: client)
         } catch {
             throw APIError(.badRequest, error.message, field: error.field)
         }
@@ -257,7 +257,7 @@ struct QueryRoutes {
     }
 
     @Sendable func contracts(_ request: Request, context: IMSRequestContext) async throws -> Response {
-        let securityId = QueryParameters(request).string("securityId")
+        let securityId = try QueryParameters(request).string("securityId")
         return JSONResponse.ok(engine.readModel.read { $0.contracts(securityId: securityId) })
     }
 
