@@ -348,3 +348,41 @@ struct HubDozeTests {
         #expect(!connected.sawDozing)
     }
 }
+
+/// A subscriber's deltas start after the change records its snapshot shows: a hub that reads the feed late (it
+/// dozed, or fell behind) does not send what the snapshot already had as a delta again.
+struct SnapshotThroughTests {
+    @Test func recordsTheSnapshotShowsAreNotMarkedAndLaterOnesAre() async throws {
+        let engine = Engine()
+        defer { engine.stop() }
+        let cursor = engine.feed.cursor(named: "test")
+        let setup = """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"AAPL","marketId":"US","currency":"USD"}
+            {"type":"book","bookId":"B1","legalEntity":"PB","positionType":"FIRM"}
+            """
+        func submit(_ text: String) async throws {
+            var text = text
+            _ = try await engine.submit(text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) })
+        }
+        func trade(_ id: String) -> String {
+            #"{"type":"trade","tradeId":"\#(id)","version":1,"status":"NEW","bookId":"B1","securityId":"AAPL","side":"BUY","quantity":5,"price":1,"tradeDate":"2026-11-25"}"#
+        }
+        try await submit(setup)
+        try await submit(trade("T1"))
+        // The subscriber takes its snapshot now, after T1; T2 comes after it.
+        let subscription = Subscription<PositionStream>(id: 1)
+        subscription.subscribe(PositionFilter())
+        #expect(subscription.state.withLock { $0.phase.takeTurn() } == .snapshot(PositionFilter()))
+        engine.readModel.read { model in subscription.snapshotRead(through: model.feedSequence) }
+        try await submit(trade("T2"))
+        var records: [ChangeRecord] = []
+        while case .records(let more) = cursor.next(timeout: 0.5) { records += more }
+        let t2 = try #require(records.last)
+        // A late hub routes every record: only T2's reaches the subscriber.
+        engine.readModel.read { model in subscription.mark(Array(records.dropLast()), in: model, limit: 100) }
+        #expect(subscription.pendingCount == 0, "the setup and T1 are in the snapshot")
+        engine.readModel.read { model in subscription.mark([t2], in: model, limit: 100) }
+        #expect(subscription.pendingCount == 1, "T2 changed the position after the snapshot")
+    }
+}

@@ -232,6 +232,10 @@ final class Subscription<S: StreamDefinition>: HubSubscriber {
         var phase = SubscriptionPhase<S.Filter>.idle
         var pending = PendingKeys<S.Key>()
         var lastSequence: Int64 = 0
+        /// The last change record its snapshot shows (`ReadModel.feedSequence` when the snapshot's keys were read):
+        /// deltas come only from later records, so nothing in the snapshot is sent again as a delta however late
+        /// the hub reads the feed. `.max` until the snapshot is read.
+        var snapshotThrough: UInt64 = .max
         /// Messages for the client that are not data (errors, acknowledgements).
         var notices: [String] = []
     }
@@ -259,8 +263,15 @@ final class Subscription<S: StreamDefinition>: HubSubscriber {
         state.withLock { s in
             s.phase.subscribe(filter)
             s.pending.removeAll()
+            s.snapshotThrough = .max
         }
         signal()
+    }
+
+    /// Its snapshot was read from the read model having applied change records up to `feedSequence`. Called under
+    /// the read model's read lock, so no later record can be applied (and so routed) before this is set.
+    func snapshotRead(through feedSequence: UInt64) {
+        state.withLock { $0.snapshotThrough = feedSequence }
     }
 
     func unsubscribe() {
@@ -287,11 +298,14 @@ final class Subscription<S: StreamDefinition>: HubSubscriber {
     }
 
     func mark(_ records: [ChangeRecord], in model: borrowing ReadModel, limit: Int) {
-        guard let filter = state.withLock({ $0.phase.activeFilter }) else { return }
+        guard let (filter, after) = state.withLock({ s in s.phase.activeFilter.map { ($0, s.snapshotThrough) } }) else { return }
         // Matched outside the subscriber's lock, so the sender is never held up by the matching. Each key
-        // carries the receive time of the earliest event of the record that changed it (or its own).
+        // carries the receive time of the earliest event of the record that changed it (or its own). Records its
+        // snapshot already shows are passed over.
         var keys: [(S.Key, Timestamp)] = []
-        for r in records { S.changedKeys(in: r, filter: filter, model: model, at: r.earliestReceivedAt, into: &keys) }
+        for r in records where r.feedSequence > after {
+            S.changedKeys(in: r, filter: filter, model: model, at: r.earliestReceivedAt, into: &keys)
+        }
         guard !keys.isEmpty else { return }
         let lastSequence = records.last!.lastSequence
         let changed = state.withLock { s -> Bool in

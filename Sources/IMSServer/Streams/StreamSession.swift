@@ -244,7 +244,11 @@ struct StreamSession<S: StreamDefinition> {
     private mutating func sendSnapshot(_ filter: S.Filter, to outbound: WebSocketOutboundWriter) async throws {
         let limit = hub.limits.maxSnapshotItems
         let store = hub.engine.readModel
-        let (firstSequence, keys) = store.read { model in (model.lastSequence, S.snapshotKeys(filter: filter, model: model, limit: limit)) }
+        let subscriber = subscriber
+        let (firstSequence, keys) = store.read { model in
+            subscriber.snapshotRead(through: model.feedSequence)
+            return (model.lastSequence, S.snapshotKeys(filter: filter, model: model, limit: limit))
+        }
         let fields = S.fields(of: filter).map { "\"\($0.name)\":" + JSONText.quoted($0.value) }.joined(separator: ",")
         try await outbound.write(.text(stamped(#"{"type":"subscribed","stream":"\#(S.name)","filter":{\#(fields)}}"#)))
         var count = 0
