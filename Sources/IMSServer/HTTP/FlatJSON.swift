@@ -19,13 +19,17 @@ struct FlatJSON {
         case null
     }
 
-    private var members: [(key: [UInt8], value: Value)] = []
+    /// Each member's key as where it lies in `bytes` (no copy: a decision's body is read per request), and its value.
+    private var members: [(key: Range<Int>, value: Value)] = []
     private let text: Substring
+    private let bytes: [UInt8]
 
     init?(_ data: Data) {
         guard data.count <= 4_096, let text = String(data: data, encoding: .utf8) else { return nil }
         self.text = Substring(text)
         let b = Array(data)
+        bytes = b
+        members.reserveCapacity(16)
         var i = 0
         func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
         func offset(_ k: Int) -> String.Index { self.text.utf8.index(self.text.utf8.startIndex, offsetBy: k) }
@@ -43,7 +47,7 @@ struct FlatJSON {
                 i = keyStart
                 while i < b.count, b[i] != 0x22 { if b[i] == 0x5C || b[i] < 0x20 { return nil }; i += 1 }
                 guard i < b.count else { return nil }
-                let key = Array(b[keyStart..<i])
+                let key = keyStart..<i
                 i += 1
                 skipSpace()
                 guard i < b.count, b[i] == 0x3A else { return nil }
@@ -70,12 +74,12 @@ struct FlatJSON {
                     guard digits > 0, digits <= 18 else { return nil } // no overflow to think about
                     let raw = self.text[offset(start)..<offset(i)]
                     if fraction { value = .number(raw) } else { guard let n = Int64(raw) else { return nil }; value = .integer(n) }
-                case 0x74 where b[i...].starts(with: Array("true".utf8)): value = .bool(true); i += 4
-                case 0x66 where b[i...].starts(with: Array("false".utf8)): value = .bool(false); i += 5
-                case 0x6E where b[i...].starts(with: Array("null".utf8)): value = .null; i += 4
+                case 0x74 where b[i...].starts(with: "true".utf8): value = .bool(true); i += 4
+                case 0x66 where b[i...].starts(with: "false".utf8): value = .bool(false); i += 5
+                case 0x6E where b[i...].starts(with: "null".utf8): value = .null; i += 4
                 default: return nil
                 }
-                if members.contains(where: { $0.key == key }) { return nil }
+                if members.contains(where: { b[$0.key].elementsEqual(b[key]) }) { return nil }
                 members.append((key, value))
                 skipSpace()
                 guard i < b.count else { return nil }
@@ -91,11 +95,11 @@ struct FlatJSON {
 
     /// Whether every member's key is one of `keys` (else give up: `JSONBody` names the unknown field).
     func hasOnly(_ keys: Set<String>) -> Bool {
-        members.allSatisfy { keys.contains(String(decoding: $0.key, as: UTF8.self)) }
+        members.allSatisfy { keys.contains(String(decoding: bytes[$0.key], as: UTF8.self)) }
     }
 
     private func value(_ key: StaticString) -> Value? {
-        key.withUTF8Buffer { k in members.first { $0.key.elementsEqual(k) }?.value }
+        key.withUTF8Buffer { k in members.first { bytes[$0.key].elementsEqual(k) }?.value }
     }
 
     /// A string member: `.some(nil)` when absent or null, nil when of another type (give up).
