@@ -71,14 +71,16 @@ public final class Engine: Sendable {
     /// - Parameters:
     ///   - journal: where batches are made durable before they are applied; nil for a memory-only engine.
     ///   - snapshots: where copies of the state go every `snapshotEveryEvents` events and at `shutdown`.
+    ///   - feedRecords: the most change records the feed keeps for a consumer that falls behind.
     public init(
         state: consuming EngineState = EngineState(), journal: (any EngineJournal)? = nil,
-        snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000
+        snapshots: (any SnapshotSink)? = nil, snapshotEveryEvents: Int = 5_000_000, maxPendingEvents: Int = 4_000_000,
+        feedRecords: Int = 4_096
     ) {
         var initial = state
         initial.discardChanges()
         inbox = BlockingQueue(capacity: maxPendingEvents) { $0.lineCount }
-        feed = ChangeFeed()
+        feed = ChangeFeed(capacity: feedRecords)
         readModel = ReadModelStore(ReadModel(initial))
         self.state = Mutex(initial)
         self.journal = journal

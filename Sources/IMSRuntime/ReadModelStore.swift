@@ -104,7 +104,10 @@ public final class ReadModelStore: @unchecked Sendable {
                     apply(records)
                 case .lagged:
                     let (fresh, sequence) = resynchronise()
-                    write { $0 = fresh }
+                    write {
+                        $0 = fresh
+                        $0.rebuilt(through: sequence)
+                    }
                     cursor.reset(after: sequence)
                     resyncCount.add(1, ordering: .relaxed)
                     applied(sequence)

@@ -386,3 +386,46 @@ struct SnapshotThroughTests {
         #expect(subscription.pendingCount == 1, "T2 changed the position after the snapshot")
     }
 }
+
+/// A read model rebuilt after it fell off the feed says which records it shows, so a snapshot read from it
+/// bounds its subscriber's deltas as one read from an applied model does.
+struct ResynchronisedModelTests {
+    @Test func aRebuiltModelShowsTheRecordsPublishedWhenItWasBuilt() async throws {
+        let engine = Engine(feedRecords: 4)
+        defer { engine.stop() }
+        var setup = """
+            {"type":"marketDayRoll","marketId":"US","businessDate":"2026-11-25"}
+            {"type":"security","securityId":"AAPL","marketId":"US","currency":"USD"}
+            {"type":"book","bookId":"B1","legalEntity":"PB","positionType":"FIRM"}
+            """
+        _ = try await engine.submit(setup.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) })
+        let before = engine.readModel.resynchronisations
+        // The model's thread is held off while batches too large to be applied by the writer itself (over 256
+        // events) publish more records than the feed keeps: it falls off the feed.
+        let hold = DispatchSemaphore(value: 0), holding = DispatchSemaphore(value: 0)
+        Thread {
+            engine.readModel.read { _ in
+                holding.signal()
+                hold.wait()
+            }
+        }.start()
+        holding.wait()
+        for n in 0..<12 {
+            var text = (0..<300).map {
+                #"{"type":"trade","tradeId":"T\#(n)-\#($0)","version":1,"status":"NEW","bookId":"B1","securityId":"AAPL","side":"BUY","quantity":1,"price":1,"tradeDate":"2026-11-25"}"#
+            }.joined(separator: "\n")
+            try engine.enqueue(text.withUTF8 { BatchDecoder.decodeNDJSON(UnsafeRawBufferPointer($0), receivedAt: Timestamp(micros: 2)) })
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        while engine.pendingEvents > 0 { try await Task.sleep(for: .milliseconds(5)) }
+        hold.signal()
+        var waited = 0
+        while engine.readModel.resynchronisations == before && waited < 500 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(engine.readModel.resynchronisations > before, "the model fell off the feed")
+        #expect(engine.readModel.read { $0.counters.events } >= 3_600)
+        #expect(engine.readModel.read { $0.feedSequence } == engine.feed.lastPublished)
+    }
+}

@@ -66,6 +66,10 @@ public struct ReadModel: Sendable, PartitionLayout {
         counters = state.counters
     }
 
+    /// A model rebuilt from the state (`init(_:)`) shows every change record published up to `sequence` (the
+    /// engine publishes under the state's lock): says so, as applying them would have.
+    public mutating func rebuilt(through sequence: UInt64) { feedSequence = sequence }
+
     /// Applies the next change record of the feed: each registered part takes its change, in registry order
     /// (the reference data before the partitions it sizes), then the record's envelope.
     public mutating func apply(_ r: ChangeRecord) {
