@@ -1,5 +1,4 @@
 import GraphQL
-import IMSDomain
 
 /// Refuses GraphQL queries that are too deep or would fan out to too many items, before executing them.
 ///
@@ -100,14 +99,6 @@ struct QueryLimits: Sendable {
         try checkArgumentLengths(document, variables: variables)
     }
 
-    /// Arguments that carry free text (a search); every other string argument is an identifier, a date, a time or a
-    /// name of a kind, bounded as an identifier is (`InputBounds`, as over REST).
-    static let textArguments: Set<String> = ["query"]
-
-    static func bound(ofArgument name: String) -> Int {
-        textArguments.contains(name) ? InputBounds.maxTextBytes : InputBounds.maxIdentifierBytes
-    }
-
     /// Refuses a string longer than its argument may be, whether written in the query (or as a variable's default)
     /// or passed as a variable, naming the argument: a filter that long could match nothing, and an id that long
     /// names nothing IMS keeps.
@@ -115,7 +106,8 @@ struct QueryLimits: Sendable {
         // Each variable's tightest bound, from the arguments it is passed to.
         var variableBounds: [String: (bound: Int, argument: String)] = [:]
         func visit(_ value: any Value, argument: String, field: String) throws(Refusal) {
-            let bound = Self.bound(ofArgument: argument)
+            // As over REST: `query` (a search) is free text, every other string an identifier, a date or a kind.
+            let bound = QueryParameters.bound(of: argument)
             switch value {
             case let text as StringValue where text.value.utf8.count > bound:
                 throw Refusal(message: "argument \(argument) of \(field) is longer than \(bound) bytes")

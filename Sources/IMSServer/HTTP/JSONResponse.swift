@@ -63,11 +63,12 @@ struct QueryParameters {
     /// The parameter's value as sent, unbounded: for a reader that bounds it itself (`PositionFilter`).
     func unchecked(_ name: String) -> String? { values[name] }
 
-    /// Parameters that carry free text (a search, a name, a comment) rather than an identifier.
-    static let textParameters: Set<String> = ["q", "user", "comment", "subject"]
+    /// Parameters (and GraphQL arguments) that carry free text (a search, a name, a comment) rather than an
+    /// identifier, a date or the name of a kind.
+    static let textParameters: Set<String> = ["q", "query", "user", "comment", "subject"]
 
-    /// The longest value `name` may have: free text's bound for the text parameters, an identifier's for the rest
-    /// (`InputBounds`, as the same values have in a body).
+    /// The longest value `name` may have, as a query parameter or a GraphQL argument: free text's bound for the
+    /// text parameters, an identifier's for the rest (`InputBounds`, as the same values have in a body).
     static func bound(of name: String) -> Int { textParameters.contains(name) ? InputBounds.maxTextBytes : InputBounds.maxIdentifierBytes }
 
     /// The parameter's value (nil when absent or empty); 400 naming it when it is longer than its bound, which no
