@@ -35,9 +35,10 @@ struct OrderHolds: Sendable {
         var orderId: String
     }
 
-    var held: [Key: Held] = [:]
+    // Grown without a stall, as the order book is (`GrowingTables.swift`).
+    var held = ShardedDictionary<Key, Held>()
     /// Trades that filled an order: (market << 32 | index in its table) → the order and quantity filled.
-    var byTrade: [Int64: (order: Key, quantity: Int64)] = [:]
+    var byTrade = ShardedDictionary<Int64, (order: Key, quantity: Int64)>()
     /// Fills changed since the state last took them, in order: order, trade, quantity (0: no longer fills).
     var changes: [(order: Key, tradeId: String, quantity: Int64)] = []
 

@@ -227,7 +227,7 @@ extension EngineState {
         }
         // The market's trades of the day are gone with its roll, and so is what they filled.
         for k in partitions.indices where !partitions[k].orderHolds.byTrade.isEmpty {
-            partitions[k].orderHolds.byTrade = partitions[k].orderHolds.byTrade.filter { Int($0.key >> 32) != m }
+            partitions[k].orderHolds.byTrade.removeAll { key, _ in Int(key >> 32) == m }
         }
     }
 }

@@ -37,7 +37,7 @@ enum RulesPart: StatePart {
 /// change record as the records that changed, as they are now.
 protocol RecordBook: Sendable {
     associatedtype Record: Sendable
-    var records: [Record] { get }
+    var records: ChunkedArray<Record> { get }
     /// The records changed since the last call, as they are now; clears the marks.
     mutating func takeChanges() -> [Record]
     /// Takes a changed record (the read model following the feed).

@@ -57,15 +57,17 @@ public struct LocateRecord: Sendable, Codable, Equatable {
 /// approved quantity in the client's `LOCATE_APPROVED.SHORT|LONG`. Those are derived (rebuilt from the live
 /// locates when a state loads).
 public struct LocateBook: Sendable {
-    public private(set) var records: [LocateRecord] = []
-    private var byId: [String: Int] = [:]
+    // The day's records and their indexes grow without a stall (`GrowingTables.swift`): a decision never waits
+    // for the day's table to be copied or rehashed.
+    public private(set) var records = ChunkedArray<LocateRecord>()
+    private var byId = ShardedDictionary<String, Int>()
     /// "clientId|requestId" → index: a re-sent request gets the first answer.
-    private var byRequest: [String: Int] = [:]
+    private var byRequest = ShardedDictionary<String, Int>()
     /// Indices of live locates (PENDING, APPROVED, PARTIAL): what a day roll expires.
-    private(set) var live: Set<Int> = []
+    private(set) var live = IndexBitSet()
     /// Approved quantity of live locates per security id, and per "clientId|securityId".
     private(set) var approvedBySecurity: [String: Int64] = [:]
-    private(set) var approvedByClient: [String: Int64] = [:]
+    private(set) var approvedByClient = ShardedDictionary<String, Int64>()
     /// Indices changed since the last change record.
     var changed: Set<Int> = []
 
@@ -124,7 +126,7 @@ public struct LocateBook: Sendable {
 
     // MARK: Snapshot
 
-    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
+    func encode(to w: inout BinaryWriter) { JSONSection.write(Array(records), to: &w) }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
         self.init()

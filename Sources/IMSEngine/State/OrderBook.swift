@@ -103,15 +103,16 @@ public struct OrderFill: Sendable, Codable, Equatable {
 /// What an approved order holds (`SELL_APPROVED.LONG|SHORT` of its security, client and unit) is derived and
 /// rebuilt on load.
 public struct OrderBook: Sendable {
-    public private(set) var records: [OrderRecord] = []
+    // Grown without a stall, as the locates are (`GrowingTables.swift`).
+    public private(set) var records = ChunkedArray<OrderRecord>()
     /// (client, order id) → index of its latest record: an order id belongs to its client.
-    private var byId: [OrderRecord.Key: Int] = [:]
+    private var byId = ShardedDictionary<OrderRecord.Key, Int>()
     /// Order id → the keys (`key`) of the clients that used it.
-    private var byOrderId: [String: [OrderRecord.Key]] = [:]
+    private var byOrderId = ShardedDictionary<String, [OrderRecord.Key]>()
     /// (book, order id) → index: what a trade carrying the order id on that book fills.
-    private var byHoldKey: [OrderRecord.Key: Int] = [:]
+    private var byHoldKey = ShardedDictionary<OrderRecord.Key, Int>()
     /// Approved orders that still hold their quantity.
-    private(set) var live: Set<Int> = []
+    private(set) var live = IndexBitSet()
     var changed: Set<Int> = []
 
     /// A `OrderBook` from its fields.
@@ -170,7 +171,7 @@ public struct OrderBook: Sendable {
         return changed.sorted().map { records[$0] }
     }
 
-    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
+    func encode(to w: inout BinaryWriter) { JSONSection.write(Array(records), to: &w) }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
         self.init()

@@ -1,0 +1,111 @@
+import Testing
+
+@testable import IMSEngine
+
+/// The day's books grow in small steps (`GrowingTables.swift`); each type must still behave exactly as the
+/// standard collection it replaces, value semantics included.
+struct GrowingTablesTests {
+    struct Random {
+        var state: UInt64
+        mutating func next(_ bound: UInt64) -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return (z ^ (z >> 31)) % bound
+        }
+    }
+
+    /// Appends across many chunks and changes in place agree with an Array; a copy is not changed by the original.
+    @Test func chunkedArrayAgreesWithAnArray() {
+        var chunked = ChunkedArray<String>()
+        var reference: [String] = []
+        var random = Random(state: 7)
+        let n = ChunkedArray<String>.chunkSize * 3 + 17
+        for i in 0..<n {
+            chunked.append("r\(i)")
+            reference.append("r\(i)")
+            if i % 5 == 0 {
+                let j = Int(random.next(UInt64(reference.count)))
+                chunked[j] += "+"
+                reference[j] += "+"
+            }
+        }
+        #expect(chunked.count == n)
+        #expect(Array(chunked) == reference)
+        #expect(chunked.indices == reference.indices)
+        #expect(chunked.last == reference.last)
+        let copy = chunked
+        chunked[ChunkedArray<String>.chunkSize + 1] = "changed"
+        chunked.append("more")
+        #expect(Array(copy) == reference)
+        #expect(chunked[ChunkedArray<String>.chunkSize + 1] == "changed")
+        #expect(chunked.count == n + 1)
+    }
+
+    /// Random sets, defaults, removals and filtered removals agree with a Dictionary, count included.
+    @Test(arguments: [1, 2, 3])
+    func shardedDictionaryAgreesWithADictionary(seed: UInt64) {
+        var sharded = ShardedDictionary<String, Int>()
+        var reference: [String: Int] = [:]
+        var random = Random(state: seed)
+        for step in 0..<30_000 {
+            let key = "K\(random.next(5_000))"
+            switch random.next(5) {
+            case 0:
+                #expect(sharded.removeValue(forKey: key) == reference.removeValue(forKey: key))
+            case 1:
+                sharded[key, default: 0] += step
+                reference[key, default: 0] += step
+            case 2:
+                sharded[key] = nil
+                reference[key] = nil
+            default:
+                sharded[key] = step
+                reference[key] = step
+            }
+        }
+        #expect(sharded.count == reference.count)
+        #expect(sharded.isEmpty == reference.isEmpty)
+        for i in 0..<5_000 { #expect(sharded["K\(i)"] == reference["K\(i)"]) }
+        #expect(Dictionary(uniqueKeysWithValues: sharded.entries.map { ($0.key, $0.value) }) == reference)
+
+        let copy = sharded
+        sharded.removeAll { key, value in value % 2 == 0 }
+        reference = reference.filter { $0.value % 2 != 0 }
+        #expect(sharded.count == reference.count)
+        #expect(Dictionary(uniqueKeysWithValues: sharded.entries.map { ($0.key, $0.value) }) == reference)
+        #expect(copy.count > sharded.count)
+    }
+
+    /// What bounds a growth step: the keys spread over the shards, so the largest holds about a 256th of them.
+    @Test func shardsShareTheEntries() {
+        var sharded = ShardedDictionary<String, Int>()
+        for i in 0..<100_000 { sharded["CL\(i % 7)|REQ-\(i)"] = i }
+        #expect(sharded.count == 100_000)
+        // 390 a shard on average; a shard with twice that would mean the hash's top bits do not spread.
+        #expect(sharded.largestShard < 600)
+    }
+
+    /// Inserts and removals agree with a Set; members come back in increasing order.
+    @Test func indexBitSetAgreesWithASet() {
+        var bits = IndexBitSet()
+        var reference = Set<Int>()
+        var random = Random(state: 11)
+        for _ in 0..<20_000 {
+            let i = Int(random.next(3_000))
+            if random.next(3) == 0 {
+                bits.remove(i)
+                reference.remove(i)
+            } else {
+                bits.insert(i)
+                reference.insert(i)
+            }
+        }
+        bits.remove(1_000_000)
+        #expect(bits.count == reference.count)
+        #expect(bits.sorted() == reference.sorted())
+        for i in 0..<3_100 { #expect(bits.contains(i) == reference.contains(i)) }
+        #expect(!bits.contains(1_000_000))
+    }
+}
