@@ -1,3 +1,4 @@
+import IMSDomain
 import Testing
 
 @testable import IMSEngine
@@ -107,5 +108,51 @@ struct GrowingTablesTests {
         #expect(bits.sorted() == reference.sorted())
         for i in 0..<3_100 { #expect(bits.contains(i) == reference.contains(i)) }
         #expect(!bits.contains(1_000_000))
+    }
+}
+
+/// The read model's books follow the feed and nothing takes changes from them: taking a record leaves no
+/// change mark (one per record stayed all day, rehashed as it grew), while the writer's books still mark.
+struct ReadModelBookMarksTests {
+    static func locate(_ i: Int, status: LocateRecord.Status) -> LocateRecord {
+        LocateRecord(
+            locateId: "L\(i)", requestId: "R\(i)", clientId: "C1", securityId: "S1", marketId: "XNYS", side: .short, settlement: .cash,
+            quantity: 100, approvedQuantity: status == .approved ? 100 : 0, decrementQuantity: 0, status: status, reason: nil, rateBps: nil,
+            businessDate: nil, requestedAt: Timestamp(micros: Int64(i)), requestedBy: nil, history: [])
+    }
+
+    static func order(_ i: Int, sequence: Int64) -> OrderRecord {
+        OrderRecord(
+            orderId: "O\(i)", clientId: "C1", bookId: "B1", securityId: "S1", marketId: "XNYS", aggregationUnitId: nil, side: .sellShort,
+            quantity: 10, price: Decimal8(units: 100), decision: .approved, checks: [], sequence: sequence, decidedAt: Timestamp(micros: sequence),
+            businessDate: nil, user: nil, fills: nil, cancellation: nil)
+    }
+
+    @Test func takingLocatesLeavesNoMarks() {
+        var book = LocateBook()
+        for i in 0..<3_000 { book.take(Self.locate(i, status: .pending)) }
+        for i in stride(from: 0, to: 3_000, by: 3) { book.take(Self.locate(i, status: .approved)) }
+        #expect(book.count == 3_000)
+        #expect(book.changed.isEmpty)
+        #expect(book.locate("L3")?.status == .approved)
+        #expect(book.locate(clientId: "C1", requestId: "R4")?.status == .pending)
+        #expect(book.live.count == 3_000)
+
+        var writer = LocateBook()
+        _ = writer.add(Self.locate(0, status: .pending))
+        #expect(writer.takeChanges().map(\.locateId) == ["L0"])
+    }
+
+    @Test func takingOrdersLeavesNoMarks() {
+        var book = OrderBook()
+        for i in 0..<3_000 { book.take(Self.order(i, sequence: Int64(i))) }
+        for i in stride(from: 0, to: 3_000, by: 3) { book.take(Self.order(i, sequence: Int64(i))) }
+        #expect(book.count == 3_000)
+        #expect(book.changed.isEmpty)
+        #expect(book.order(clientId: "C1", orderId: "O3")?.sequence == 3)
+
+        var writer = OrderBook()
+        _ = writer.add(Self.order(0, sequence: 1))
+        #expect(writer.takeChanges().map(\.orderId) == ["O0"])
     }
 }

@@ -113,9 +113,17 @@ public struct LocateBook: Sendable {
         if approvedByClient[r.clientId + "|" + r.securityId] == 0 { approvedByClient.removeValue(forKey: r.clientId + "|" + r.securityId) }
     }
 
-    /// Takes a locate as the change feed brings it (the read model).
+    /// Takes a locate as the change feed brings it (the read model). It leaves no change mark: nothing takes
+    /// changes from the read model's book, so a mark would stay all day (one per locate, rehashed as it grew).
     mutating func take(_ record: LocateRecord) {
-        if let i = byId[record.locateId] { update(i) { $0 = record } } else { _ = add(record) }
+        let i: Int
+        if let j = byId[record.locateId] {
+            update(j) { $0 = record }
+            i = j
+        } else {
+            i = add(record)
+        }
+        changed.remove(i)
     }
 
     /// The locates changed since the last call.

@@ -162,8 +162,16 @@ public struct OrderBook: Sendable {
 
     /// Takes an order as the change feed brings it (the read model): the same record (client, id and
     /// sequence) is updated; a newer one (the id reused on a later day) is added.
+    /// It leaves no change mark, as `LocateBook.take` does not.
     mutating func take(_ r: OrderRecord) {
-        if let i = byId[r.key], records[i].sequence == r.sequence { update(i) { $0 = r } } else { _ = add(r) }
+        let i: Int
+        if let j = byId[r.key], records[j].sequence == r.sequence {
+            update(j) { $0 = r }
+            i = j
+        } else {
+            i = add(r)
+        }
+        changed.remove(i)
     }
 
     mutating func takeChanges() -> [OrderRecord] {
