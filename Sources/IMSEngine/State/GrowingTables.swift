@@ -1,3 +1,5 @@
+import Foundation
+
 /// Tables that grow all day without a stall: the day's locates and orders and their indexes.
 ///
 /// A Swift `Array` or `Dictionary` that outgrows its storage moves every element into a new one, at once: a
@@ -5,8 +7,9 @@
 /// 860 ms, and the decision that triggers it (with every decision queued behind it) waits that long. A desk's
 /// books grow by every locate and every order validated, so on a busy day the decision path would stall for the
 /// length of the day's table at each doubling. These types grow by small steps instead: `ChunkedArray` adds a
-/// chunk and copies nothing, `ShardedDictionary` rehashes one of its 256 shards at a time, `IndexBitSet` grows a
-/// word array an eighth of a byte per element. (docs/benchmarks.md, session 25.)
+/// chunk and copies nothing, `ShardedDictionary` rehashes one of its 1,024 shards at a time (and not all of them
+/// in one burst), `IndexBitSet` grows a word array an eighth of a byte per element. (docs/benchmarks.md,
+/// session 25.)
 
 /// An array stored in chunks of `chunkSize` elements: appending never moves what is there (a new chunk is
 /// added when the last is full), and an element is changed in place.
@@ -55,19 +58,27 @@ public struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
 
 extension ChunkedArray: Sendable where Element: Sendable {}
 
-/// A dictionary kept in 256 shards picked by the top bits of the key's hash: when it grows, one shard (a 256th
-/// of the entries) is rehashed, never the whole table.
+/// A dictionary kept in 1,024 shards picked by the key's hash: when it grows, one shard (about a thousandth of
+/// the entries) is rehashed, never the whole table.
+///
+/// The shards are not all the same size: shard `s` takes a share of the keys proportional to `2^(s/1024)`, so
+/// their sizes spread over one doubling and each reaches its next growth at a different total. With equal
+/// shards all 1,024 would rehash within a few thousand inserts of each other (the same total work as one big
+/// rehash, in one burst); spread, one shard grows every few hundred inserts, evenly over the doubling.
 public struct ShardedDictionary<Key: Hashable, Value> {
-    static var shardBits: Int { 8 }
-    private var shards: [[Key: Value]] = Array(repeating: [:], count: 1 << shardBits)
+    static var shardCount: Int { 1_024 }
+    private var shards: [[Key: Value]] = Array(repeating: [:], count: shardCount)
     public private(set) var count = 0
 
     public init() {}
 
+    /// The shard of `key`: the top 53 bits of its hash as `u` in [0, 1), and the shard whose share of [0, 1) holds
+    /// it, shares growing as `2^(s/n)` (the inverse of `u = 2^(s/n) − 1`). Each shard's own table picks its
+    /// buckets from the low bits of its own, differently seeded, hash.
     @inline(__always)
-    private static func shard(_ key: Key) -> Int {
-        // The top bits: each shard's own table picks buckets from the low bits of its (differently seeded) hash.
-        Int(truncatingIfNeeded: UInt64(UInt(bitPattern: key.hashValue)) &>> UInt64(64 - shardBits))
+    static func shard(_ key: Key) -> Int {
+        let u = Double(UInt64(UInt(bitPattern: key.hashValue)) &>> 11) * 0x1p-53
+        return min(shardCount - 1, Int(Double(shardCount) * log2(1 + u)))
     }
 
     public var isEmpty: Bool { count == 0 }
@@ -112,6 +123,9 @@ public struct ShardedDictionary<Key: Hashable, Value> {
 
     /// The most entries one shard holds: what one growth step rehashes at most.
     var largestShard: Int { shards.map(\.count).max() ?? 0 }
+
+    /// Each shard's capacity (how many entries it holds before it next grows).
+    var shardCapacities: [Int] { shards.map(\.capacity) }
 
     /// Every entry, shard by shard (in no particular order).
     public var entries: some Sequence<(key: Key, value: Value)> { shards.lazy.flatMap { $0.lazy.map { (key: $0.key, value: $0.value) } } }
