@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import IMSDomain
 import IMSEngine
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -104,12 +105,20 @@ public final class ChangeFeed: @unchecked Sendable {
         }
         records.append(record)
         nextSequence += 1
+        // Records dropped here are freed once the mutex is released (readers never wait on it), and a large one
+        // on another thread (`ChangeRecordReclaimer`): the publisher is usually the journal thread.
+        var dropped: ChangeRecord?
+        var droppedMore: [ChangeRecord] = []
         while records.count > 1 && (records.count > capacity || items > maxItems) {
-            items -= records.removeFirst().itemCount
+            let oldest = records.removeFirst()
+            items -= oldest.itemCount
             firstKept += 1
+            if dropped == nil { dropped = oldest } else { droppedMore.append(oldest) }
         }
         wakeWaiting { $0.upstream == nil && $0 !== taker }
         unlockAndSignal()
+        if let dropped { ChangeRecordReclaimer.release(dropped) }
+        for oldest in droppedMore { ChangeRecordReclaimer.release(oldest) }
         return (sequence, claimed)
     }
 
@@ -348,4 +357,40 @@ final class FeedCondition: @unchecked Sendable {
 
     /// Wakes the waiter, if any.
     func signal() { pthread_cond_signal(raw) }
+}
+
+/// Frees large change records on a thread of its own (`ims-reclaim`): a record of a bulk load or a rule's
+/// recalculation holds hundreds of thousands of items, and freeing it takes milliseconds that the thread
+/// dropping it from the feed (the journal thread, with decisions waiting on it) would otherwise spend. A small
+/// record is freed where it is dropped: handing it over would cost a wake-up per decision.
+public enum ChangeRecordReclaimer {
+    /// Records of at least this many items are freed on the reclaiming thread.
+    public static let largeItems = 4_096
+
+    private static let queue: BlockingQueue<ChangeRecord> = {
+        let queue = BlockingQueue<ChangeRecord>()
+        Thread.named("ims-reclaim") {
+            while let taken = queue.take() {
+                let count = taken.count
+                free(taken)
+                reclaimed.add(count, ordering: .relaxed)
+                queue.done(cost: count)
+            }
+        }.start()
+        return queue
+    }()
+
+    /// Large records handed to the reclaiming thread since the process started.
+    public static let handedOver = Atomic<Int>(0)
+    /// Of those, how many it has freed.
+    public static let reclaimed = Atomic<Int>(0)
+
+    @inline(never) private static func free(_ records: consuming [ChangeRecord]) {}
+
+    /// Frees `record`: here if it is small, on the reclaiming thread if it is large.
+    public static func release(_ record: consuming ChangeRecord) {
+        guard record.itemCount >= largeItems else { return }
+        handedOver.add(1, ordering: .relaxed)
+        _ = queue.put(record, wait: false)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import IMSDomain
 import IMSRuntime
+import Synchronization
 import Testing
 
 @testable import IMSEngine
@@ -167,5 +168,26 @@ struct ChangeFeedTests {
         model.finish()
         #expect(woke.wait(timeout: .now() + 10) == .success)
         #expect(hubGot == [2])
+    }
+}
+
+/// A large record dropped from the feed is freed on the reclaiming thread, not by the publisher (the journal
+/// thread, with decisions waiting); a small one where it is dropped.
+struct ChangeRecordReclaimerTests {
+    @Test func aLargeDroppedRecordIsFreedOffThePublishersThread() async throws {
+        let feed = ChangeFeed(capacity: 1)
+        let before = ChangeRecordReclaimer.handedOver.load(ordering: .relaxed)
+        feed.publish(ChangeFeedTests.record(items: ChangeRecordReclaimer.largeItems))
+        feed.publish(ChangeFeedTests.record()) // drops the large one
+        let handed = ChangeRecordReclaimer.handedOver.load(ordering: .relaxed)
+        #expect(handed >= before + 1)
+        // The reclaiming thread frees it (and whatever other tests handed over) soon.
+        var waited = 0
+        while ChangeRecordReclaimer.reclaimed.load(ordering: .relaxed) < handed && waited < 500 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(ChangeRecordReclaimer.reclaimed.load(ordering: .relaxed) >= handed)
+        #expect(feed.lastPublished == 2)
     }
 }
