@@ -181,3 +181,30 @@ struct ReadModelBookMarksTests {
         #expect(writer.takeChanges().map(\.orderId) == ["O0"])
     }
 }
+
+/// A client's request ids and its approved quantities are keyed by (client, id) kept apart: a joined key
+/// ("client|id") let client `A` with request `B|C` find client `A|B`'s request `C`, so a re-send answered with
+/// another client's locate, and mixed their approved quantities.
+struct LocateBookKeysTests {
+    static func locate(_ n: Int, client: String, request: String, security: String) -> LocateRecord {
+        var r = ReadModelBookMarksTests.locate(n, status: .approved)
+        r.clientId = client
+        r.requestId = request
+        r.securityId = security
+        return r
+    }
+
+    @Test func idsWithTheSeparatorNeverMeetAnotherClients() {
+        var book = LocateBook()
+        _ = book.add(Self.locate(1, client: "A|B", request: "C", security: "S|T"))
+        #expect(book.locate(clientId: "A|B", requestId: "C")?.locateId == "L1")
+        #expect(book.locate(clientId: "A", requestId: "B|C") == nil)
+        #expect(book.approved(clientId: "A|B", securityId: "S|T") == 100)
+        #expect(book.approved(clientId: "A", securityId: "B|S|T") == 0)
+        _ = book.add(Self.locate(2, client: "A", request: "B|C", security: "B|S|T"))
+        #expect(book.locate(clientId: "A", requestId: "B|C")?.locateId == "L2")
+        #expect(book.locate(clientId: "A|B", requestId: "C")?.locateId == "L1")
+        #expect(book.approved(clientId: "A", securityId: "B|S|T") == 100)
+        #expect(book.approved(clientId: "A|B", securityId: "S|T") == 100)
+    }
+}

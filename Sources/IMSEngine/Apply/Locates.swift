@@ -224,7 +224,7 @@ extension EngineState {
             traits: reference.traits(security, markets: markets), country: markets[Int(entry.market)].market.country,
             side: side, settlement: settlement, clientId: clientId, quantity: quantity,
             rateBps: indicativeRate(security, quantity: quantity),
-            clientApproved: locates.approvedByClient[clientId + "|" + securityId] ?? 0,
+            clientApproved: locates.approved(clientId: clientId, securityId: securityId),
             securityApproved: locates.approvedBySecurity[securityId] ?? 0)
     }
 

@@ -374,7 +374,7 @@ extension ReadModel {
             let facts = LocateFacts(
                 traits: traits(security), country: markets[Int(entry.market)].market.country, side: r.side, settlement: r.settlement,
                 clientId: r.clientId, quantity: r.quantity, rateBps: r.rateBps,
-                clientApproved: locates.approvedByClient[r.clientId + "|" + r.securityId] ?? 0,
+                clientApproved: locates.approved(clientId: r.clientId, securityId: r.securityId),
                 securityApproved: locates.approvedBySecurity[r.securityId] ?? 0)
             let now = describe(active, facts), then = describe(proposed, facts)
             if now != then {

@@ -50,6 +50,19 @@ public struct LocateRecord: Sendable, Codable, Equatable {
     public var history: [Step]
 }
 
+/// A client's id and one of its ids (a request id, a security id) as one key. Both parts are kept apart: a key
+/// made by joining them ("client|request") let client `A` with request `B|C` meet client `A|B` with request `C`,
+/// and so re-send into another client's locate.
+struct ClientKey: Hashable, Sendable {
+    var clientId: String
+    var id: String
+
+    init(_ clientId: String, _ id: String) {
+        self.clientId = clientId
+        self.id = id
+    }
+}
+
 /// The locates of the day and their history: a part of the state, changed only by `LocateCommand`s and day
 /// rolls (which expire them), so a replay reaches the same answers.
 ///
@@ -61,13 +74,13 @@ public struct LocateBook: Sendable {
     // for the day's table to be copied or rehashed.
     public private(set) var records = ChunkedArray<LocateRecord>()
     private var byId = ShardedDictionary<String, Int>()
-    /// "clientId|requestId" → index: a re-sent request gets the first answer.
-    private var byRequest = ShardedDictionary<String, Int>()
+    /// (client, request id) → index: a re-sent request gets the first answer.
+    private var byRequest = ShardedDictionary<ClientKey, Int>()
     /// Indices of live locates (PENDING, APPROVED, PARTIAL): what a day roll expires.
     private(set) var live = IndexBitSet()
-    /// Approved quantity of live locates per security id, and per "clientId|securityId".
+    /// Approved quantity of live locates per security id, and per (client, security id).
     private(set) var approvedBySecurity: [String: Int64] = [:]
-    private(set) var approvedByClient = ShardedDictionary<String, Int64>()
+    private var approvedByClient = ShardedDictionary<ClientKey, Int64>()
     /// Indices changed since the last change record.
     var changed: Set<Int> = []
 
@@ -80,7 +93,10 @@ public struct LocateBook: Sendable {
     public func locate(_ id: String) -> LocateRecord? { byId[id].map { records[$0] } }
 
     /// The locate a client's request id made.
-    public func locate(clientId: String, requestId: String) -> LocateRecord? { byRequest[clientId + "|" + requestId].map { records[$0] } }
+    public func locate(clientId: String, requestId: String) -> LocateRecord? { byRequest[ClientKey(clientId, requestId)].map { records[$0] } }
+
+    /// What the live locates of client `clientId` hold approved in security `securityId`.
+    func approved(clientId: String, securityId: String) -> Int64 { approvedByClient[ClientKey(clientId, securityId)] ?? 0 }
 
     func index(_ id: String) -> Int? { byId[id] }
 
@@ -89,7 +105,7 @@ public struct LocateBook: Sendable {
         let i = records.count
         records.append(record)
         byId[record.locateId] = i
-        byRequest[record.clientId + "|" + record.requestId] = i
+        byRequest[ClientKey(record.clientId, record.requestId)] = i
         if record.status.isLive { live.insert(i) }
         count(record, sign: 1)
         changed.insert(i)
@@ -108,9 +124,10 @@ public struct LocateBook: Sendable {
     private mutating func count(_ r: LocateRecord, sign: Int64) {
         guard r.status == .approved || r.status == .partial, r.approvedQuantity != 0 else { return }
         approvedBySecurity[r.securityId, default: 0] += sign * r.approvedQuantity
-        approvedByClient[r.clientId + "|" + r.securityId, default: 0] += sign * r.approvedQuantity
+        let clientKey = ClientKey(r.clientId, r.securityId)
+        approvedByClient[clientKey, default: 0] += sign * r.approvedQuantity
         if approvedBySecurity[r.securityId] == 0 { approvedBySecurity.removeValue(forKey: r.securityId) }
-        if approvedByClient[r.clientId + "|" + r.securityId] == 0 { approvedByClient.removeValue(forKey: r.clientId + "|" + r.securityId) }
+        if approvedByClient[clientKey] == 0 { approvedByClient.removeValue(forKey: clientKey) }
     }
 
     /// Takes a locate as the change feed brings it (the read model). It leaves no change mark: nothing takes
