@@ -1,3 +1,4 @@
+import Foundation
 import IMSDomain
 import Testing
 
@@ -42,6 +43,21 @@ struct GrowingTablesTests {
         #expect(Array(copy) == reference)
         #expect(chunked[ChunkedArray<String>.chunkSize + 1] == "changed")
         #expect(chunked.count == n + 1)
+    }
+
+    /// A snapshot writes the day's records straight from their chunks: the same JSON as the array's.
+    @Test func chunkedArrayEncodesAsTheArrayDoes() throws {
+        var chunked = ChunkedArray<LocateRecord>()
+        var array: [LocateRecord] = []
+        for i in 0..<(ChunkedArray<LocateRecord>.chunkSize + 3) {
+            let r = ReadModelBookMarksTests.locate(i, status: i % 2 == 0 ? .approved : .pending)
+            chunked.append(r)
+            array.append(r)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        #expect(try encoder.encode(chunked) == encoder.encode(array))
+        #expect(try encoder.encode(ChunkedArray<LocateRecord>()) == encoder.encode([LocateRecord]()))
     }
 
     /// Random sets, defaults, removals and filtered removals agree with a Dictionary, count included.

@@ -58,6 +58,14 @@ public struct ChunkedArray<Element>: RandomAccessCollection, MutableCollection {
 
 extension ChunkedArray: Sendable where Element: Sendable {}
 
+/// Encoded as an array is (a snapshot's locates and orders are written so), without copying into one first.
+extension ChunkedArray: Encodable where Element: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        for element in self { try container.encode(element) }
+    }
+}
+
 /// A dictionary kept in 1,024 shards picked by the key's hash: when it grows, one shard (about a thousandth of
 /// the entries) is rehashed, never the whole table.
 ///

@@ -151,7 +151,7 @@ public struct LocateBook: Sendable {
 
     // MARK: Snapshot
 
-    func encode(to w: inout BinaryWriter) { JSONSection.write(Array(records), to: &w) }
+    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
         self.init()
@@ -163,7 +163,7 @@ public struct LocateBook: Sendable {
 /// A snapshot section of records as JSON (keys sorted): the day's locates and orders, whose fields grow
 /// with the product, so a new optional field never breaks an older snapshot.
 enum JSONSection {
-    static func write<T: Encodable>(_ records: [T], to w: inout BinaryWriter) {
+    static func write(_ records: some Encodable, to w: inout BinaryWriter) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         w.write(String(decoding: (try? encoder.encode(records)) ?? Data("[]".utf8), as: UTF8.self))

@@ -179,7 +179,7 @@ public struct OrderBook: Sendable {
         return changed.sorted().map { records[$0] }
     }
 
-    func encode(to w: inout BinaryWriter) { JSONSection.write(Array(records), to: &w) }
+    func encode(to w: inout BinaryWriter) { JSONSection.write(records, to: &w) }
 
     init(from r: inout BinaryReader) throws(BinaryFormatError) {
         self.init()
