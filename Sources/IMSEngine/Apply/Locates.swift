@@ -207,7 +207,7 @@ extension EngineState {
     /// Expires the live locates of market `m`'s securities (its business date has rolled).
     mutating func expireLocates(market m: Int, sequence: Int64, at time: Timestamp) {
         let marketId = markets[m].market.marketId
-        for i in locates.live.sorted() where locates.records[i].marketId == marketId {
+        for i in locates.live where locates.records[i].marketId == marketId {
             changeLocate(i) {
                 $0.status = .expired
                 $0.history.append(.init(sequence: sequence, at: time, status: .expired, approvedQuantity: $0.approvedQuantity, by: "dayRoll", reason: nil))

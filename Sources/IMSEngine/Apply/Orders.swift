@@ -221,7 +221,7 @@ extension EngineState {
     /// Expires the day's approved orders of market `m` (its business date has rolled).
     mutating func expireOrders(market m: Int) {
         let marketId = markets[m].market.marketId
-        for i in orders.live.sorted() where orders.records[i].marketId == marketId {
+        for i in orders.live where orders.records[i].marketId == marketId {
             countOrder(orders.records[i], sign: -1)
             orders.update(i) { $0.decision = .expired }
         }

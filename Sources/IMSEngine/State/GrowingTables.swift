@@ -142,7 +142,8 @@ public struct ShardedDictionary<Key: Hashable, Value> {
 extension ShardedDictionary: Sendable where Key: Sendable, Value: Sendable {}
 
 /// A set of small non-negative integers (indices into a `ChunkedArray`) as one bit each: insert and remove
-/// touch one word, iteration is in increasing order, and growing copies an eighth of a byte per element.
+/// touch one word, iteration is in increasing order (over a copy: changing the set meanwhile does not disturb
+/// it), and growing copies an eighth of a byte per element.
 public struct IndexBitSet: Sendable, Sequence {
     private var words: [UInt64] = []
     public private(set) var count = 0
@@ -176,9 +177,6 @@ public struct IndexBitSet: Sendable, Sequence {
             count -= 1
         }
     }
-
-    /// The members in increasing order.
-    public func sorted() -> [Int] { Array(self) }
 
     public struct Iterator: IteratorProtocol {
         let words: [UInt64]

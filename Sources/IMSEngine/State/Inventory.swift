@@ -339,8 +339,8 @@ extension EngineState {
         }
         for m in markets.indices { rebuildLadder(market: m) }
         // What live locates hold (their clients get ids here too: they may have no book).
-        for i in locates.live.sorted() { countLocate(locates.records[i], sign: 1) }
-        for i in orders.live.sorted() { countOrder(orders.records[i], sign: 1) }
+        for i in locates.live { countLocate(locates.records[i], sign: 1) }
+        for i in orders.live { countOrder(orders.records[i], sign: 1) }
     }
 
     /// Recomputes the ladder-day buckets of market `m`'s securities from scratch: after a day roll (the days
